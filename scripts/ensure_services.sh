@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Start PostgreSQL, Redis and RabbitMQ when they are down; fail loudly when one cannot be started.
+set -uo pipefail
+
+wait_for() {  # name, probe command, seconds
+  local name=$1 probe=$2 secs=$3
+  for _ in $(seq 1 "$secs"); do
+    if eval "$probe" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "ensure_services: $name did not come up within ${secs}s" >&2
+  return 1
+}
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "ensure_services: starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for PostgreSQL "pg_isready -q -h 127.0.0.1 -p 5432" 30 || exit 1
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+  echo "ensure_services: starting Redis" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+  wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG" 20 || exit 1
+fi
+
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  echo "ensure_services: starting RabbitMQ" >&2
+  rabbitmq-server -detached || true
+  wait_for RabbitMQ "(exec 3<>/dev/tcp/127.0.0.1/5672)" 90 || exit 1
+fi
+exit 0

@@ -1,0 +1,23 @@
+"""Value types shared by every layer. Depends on nothing else in SIGMA."""
+
+from sigma.domain.market import Bar, Tick
+from sigma.domain.money import to_decimal, utc
+from sigma.domain.orders import Fill, Order, OrderStatus, OrderType, Side
+from sigma.domain.positions import Position, Trade
+from sigma.domain.signals import Signal, SignalAction
+
+__all__ = [
+    "Bar",
+    "Fill",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "Side",
+    "Signal",
+    "SignalAction",
+    "Tick",
+    "Trade",
+    "to_decimal",
+    "utc",
+]

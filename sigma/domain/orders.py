@@ -1,0 +1,120 @@
+"""Orders and fills. The client order id is created once and is the idempotency key."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sigma.domain.money import utc
+
+
+class Side(StrEnum):
+    """Order side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for buys, -1 for sells."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(StrEnum):
+    """Market, limit or stop (stop becomes market when touched)."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class OrderStatus(StrEnum):
+    """Lifecycle of an order."""
+
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+def new_client_order_id() -> str:
+    """A fresh, globally unique client order id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Order:
+    """An instruction to trade.
+
+    Exactly one of `qty` (absolute units) or `equity_fraction` (size at fill time from the
+    equity then available, net of commission) is set. `reduce_only` orders only shrink a
+    position and are sized from it at fill time when `qty` is None.
+    """
+
+    symbol: str
+    side: Side
+    type: OrderType = OrderType.MARKET
+    qty: Decimal | None = None
+    equity_fraction: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    reduce_only: bool = False
+    strategy: str = ""
+    tag: str = ""
+    created_at: datetime | None = None
+    client_order_id: str = field(default_factory=new_client_order_id)
+    status: OrderStatus = OrderStatus.NEW
+    filled_qty: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        if self.created_at is not None:
+            self.created_at = utc(self.created_at)
+        sized = (self.qty is not None) + (self.equity_fraction is not None)
+        if sized > 1 or (sized == 0 and not self.reduce_only):
+            raise ValueError("order needs exactly one of qty or equity_fraction")
+        if self.qty is not None and self.qty <= 0:
+            raise ValueError(f"order qty must be positive, got {self.qty}")
+        if self.equity_fraction is not None and not 0 < self.equity_fraction <= 1:
+            raise ValueError(f"equity_fraction must be in (0, 1], got {self.equity_fraction}")
+        if self.type is OrderType.LIMIT and (self.limit_price is None or self.limit_price <= 0):
+            raise ValueError("limit order needs a positive limit_price")
+        if self.type is OrderType.STOP and (self.stop_price is None or self.stop_price <= 0):
+            raise ValueError("stop order needs a positive stop_price")
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order can still fill."""
+        return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution: `qty` units at `price`, paying `fee`. Qty is always positive."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    ts: datetime
+    strategy: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", utc(self.ts))
+        if self.qty <= 0 or self.price <= 0 or self.fee < 0:
+            raise ValueError(f"fill {self.client_order_id}: qty/price must be > 0 and fee >= 0")
+
+    @property
+    def signed_qty(self) -> Decimal:
+        """Positive for buys, negative for sells."""
+        return self.qty if self.side is Side.BUY else -self.qty
+
+    @property
+    def notional(self) -> Decimal:
+        """Price times quantity."""
+        return self.qty * self.price
