@@ -1,0 +1,278 @@
+"""The one event loop for backtest, paper and live.
+
+Per bar: fill the pending orders that the bar reaches (at its open, or through its range for
+limit/stop orders), mark the account at the close, then let the strategy act. A backtest calls
+`step` for each bar of a history; paper and live call `on_bar` as bars complete. The strategy
+sees the same data views and the same account API in every mode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Side, Trade
+from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.portfolio import Portfolio
+from sigma.strategies.base import Strategy
+from sigma.strategies.series import Cursor, Data
+
+ProgressFn = Callable[[int, int], None]
+
+_ZERO = Decimal(0)
+
+
+class Cancelled(Exception):
+    """The run was cancelled through its cancel event."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """Exact account state at a bar's close (recorded on request, for audits and tests)."""
+
+    bar: int
+    cash: Decimal
+    qty: Decimal
+    price: Decimal
+    equity: Decimal
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    """Account and execution settings of a run."""
+
+    initial_cash: Decimal = Decimal(10_000)
+    fill_model: FillModel = field(default_factory=FillModel)
+    record_ledger: bool = False
+
+
+def _dec(value: float) -> Decimal:
+    # repr() gives the shortest string that round-trips, so 100.34 becomes Decimal('100.34').
+    return Decimal(repr(float(value)))
+
+
+class Engine:
+    """Runs one strategy on one symbol against a simulated exchange (backtest and paper)."""
+
+    def __init__(self, strategy: Strategy, symbol: str, data: Data, config: EngineConfig):
+        self.strategy = strategy
+        self.symbol = symbol
+        self.data = data
+        self.config = config
+        self.fill_model = config.fill_model
+        self.portfolio = Portfolio(cash=config.initial_cash)
+        self.pending: list[Order] = []
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.ledger: list[LedgerRow] = []
+        self._last_price: Decimal | None = None
+        strategy.bind(symbol, data, self)
+
+    # --- StrategyContext -------------------------------------------------------------------
+    def submit(self, order: Order) -> None:
+        """Accept an order from the strategy; it fills on a later bar (or this close)."""
+        order.created_at = self._bar_time(self.data.cursor.i)
+        self.pending.append(order)
+        self.orders.append(order)
+
+    def cancel_pending(self, symbol: str) -> None:
+        """Cancel the unfilled orders of `symbol`."""
+        keep = []
+        for order in self.pending:
+            if order.symbol == symbol:
+                order.status = OrderStatus.CANCELLED
+            else:
+                keep.append(order)
+        self.pending = keep
+
+    def position_qty(self, symbol: str) -> Decimal:
+        """Signed quantity held."""
+        return self.portfolio.qty(symbol)
+
+    def equity(self) -> Decimal:
+        """Equity marked at the latest close."""
+        if self._last_price is None:
+            return self.portfolio.cash
+        return self.portfolio.equity({self.symbol: self._last_price})
+
+    def cash(self) -> Decimal:
+        """Cash balance."""
+        return self.portfolio.cash
+
+    # --- the loop --------------------------------------------------------------------------
+    def step(self, i: int) -> None:
+        """Process bar `i` of `self.data`: fills, mark-to-market, strategy, close fills."""
+        self.data.cursor.i = i
+        if self.pending:
+            self._match(i, self._bar_prices(i), at_close=False)
+        self._last_price = None
+        self.strategy.on_bar()
+        if self.pending and self.fill_model.timing is FillTiming.CLOSE:
+            close = self.last_price
+            self._match(i, (close, close, close, close), at_close=True)
+        if self.config.record_ledger:
+            self._record(i)
+
+    def on_bar(self, bar: Bar) -> None:
+        """Live/paper entry point: append a completed bar and run `step` on it."""
+        self.data.append(
+            np.datetime64(bar.ts.replace(tzinfo=None), "ns"),
+            {
+                "open": float(bar.open),
+                "high": float(bar.high),
+                "low": float(bar.low),
+                "close": float(bar.close),
+                "volume": float(bar.volume),
+            },
+        )
+        self.strategy.refresh_indicators()
+        self.step(len(self.data) - 1)
+
+    @property
+    def last_price(self) -> Decimal:
+        """Close of the current bar as an exact Decimal."""
+        if self._last_price is None:
+            self._last_price = _dec(self.data.column("close")[self.data.cursor.i])
+        return self._last_price
+
+    def _bar_prices(self, i: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        d = self.data
+        return (
+            _dec(d.column("open")[i]),
+            _dec(d.column("high")[i]),
+            _dec(d.column("low")[i]),
+            _dec(d.column("close")[i]),
+        )
+
+    def _bar_time(self, i: int) -> datetime:
+        return pd.Timestamp(self.data.ts[max(i, 0)], tz="UTC").to_pydatetime()
+
+    def _match(
+        self, i: int, prices: tuple[Decimal, Decimal, Decimal, Decimal], *, at_close: bool
+    ) -> None:
+        open_, high, low, _ = prices
+        still_pending: list[Order] = []
+        for order in self.pending:
+            if at_close and order.type is not OrderType.MARKET:
+                still_pending.append(order)
+                continue
+            price = self.fill_model.trigger_price(order, open_, high, low)
+            if price is None:
+                still_pending.append(order)
+                continue
+            if order.type is not OrderType.LIMIT:
+                price = self.fill_model.slipped(order.side, price)
+            self._execute(order, price, i)
+        self.pending = still_pending
+
+    def _execute(self, order: Order, price: Decimal, i: int) -> None:
+        qty = self._resolve_qty(order, price)
+        if qty <= 0:
+            order.status = OrderStatus.REJECTED
+            return
+        fill = Fill(
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=self.fill_model.fee(qty, price),
+            ts=self._bar_time(i),
+            strategy=order.strategy,
+        )
+        self.portfolio.apply(fill, bar=i)
+        self.fills.append(fill)
+        order.filled_qty = qty
+        order.status = OrderStatus.FILLED
+
+    def _resolve_qty(self, order: Order, price: Decimal) -> Decimal:
+        held = self.portfolio.qty(order.symbol)
+        if order.reduce_only:
+            if held * order.side.sign >= 0:
+                return _ZERO  # nothing to reduce in that direction
+            return abs(held) if order.qty is None else min(order.qty, abs(held))
+        if order.qty is not None:
+            return self.fill_model.round_qty(order.qty)
+        assert order.equity_fraction is not None
+        prices = {order.symbol: price}
+        free = self.portfolio.equity(prices) - self.portfolio.gross_exposure(prices)
+        return self.fill_model.affordable_qty(free * order.equity_fraction, price)
+
+    def _record(self, i: int) -> None:
+        price = self.last_price
+        qty = self.portfolio.qty(self.symbol)
+        self.ledger.append(
+            LedgerRow(i, self.portfolio.cash, qty, price, self.portfolio.cash + qty * price)
+        )
+
+    # --- results ---------------------------------------------------------------------------
+    @property
+    def trades(self) -> list[Trade]:
+        """Closed round trips so far."""
+        return self.portfolio.trades
+
+
+def frame_to_data(bars: pd.DataFrame) -> Data:
+    """Wrap a bar frame (UTC index `ts`; open, high, low, close, volume) for the engine."""
+    ts = bars.index.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    columns = {name: bars[name].to_numpy(dtype=np.float64) for name in bars.columns}
+    return Data(columns, ts, Cursor())
+
+
+def empty_data() -> Data:
+    """Storage for a live run that starts with no history."""
+    zeros = np.zeros(0, dtype=np.float64)
+    return Data(
+        {name: zeros for name in ("open", "high", "low", "close", "volume")},
+        np.zeros(0, dtype="datetime64[ns]"),
+        Cursor(),
+    )
+
+
+def run_engine(
+    engine: Engine,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    progress_every: int = 10_000,
+) -> np.ndarray:
+    """Step through every bar of the engine's data; returns the close-marked equity curve."""
+    n = len(engine.data)
+    close = engine.data.column("close")
+    equity = np.empty(n, dtype=np.float64)
+    cash_f = float(engine.portfolio.cash)
+    qty_f = 0.0
+    seen_fills = 0
+    for i in range(n):
+        engine.step(i)
+        if len(engine.fills) != seen_fills:
+            seen_fills = len(engine.fills)
+            cash_f = float(engine.portfolio.cash)
+            qty_f = float(engine.portfolio.qty(engine.symbol))
+        equity[i] = cash_f + qty_f * close[i]
+        if i % progress_every == 0:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled at bar {i} of {n}")
+            if progress is not None:
+                progress(i, n)
+    if progress is not None:
+        progress(n, n)
+    return equity
+
+
+__all__ = [
+    "Cancelled",
+    "Engine",
+    "EngineConfig",
+    "LedgerRow",
+    "Side",
+    "empty_data",
+    "frame_to_data",
+    "run_engine",
+]

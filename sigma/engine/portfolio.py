@@ -1,0 +1,120 @@
+"""Exact Decimal account: cash, net positions per symbol, realised PnL and round-trip trades.
+
+Cash moves by the full notional on every fill (buy: cash -= qty·price + fee; sell: cash +=
+qty·price − fee), so equity = cash + Σ qty·price holds exactly at any price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sigma.domain import Fill, Position, Trade
+
+_ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class _OpenLot:
+    """Bookkeeping of the open part of a position, for the trade list."""
+
+    entry_ts: datetime
+    entry_bar: int
+    entry_fees: Decimal = _ZERO  # fees paid on entry not yet charged to a closed trade
+
+
+@dataclass(slots=True)
+class Portfolio:
+    """Cash and positions of one account."""
+
+    cash: Decimal
+    positions: dict[str, Position] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+    fees_paid: Decimal = _ZERO
+    _lots: dict[str, _OpenLot] = field(default_factory=dict)
+
+    def position(self, symbol: str) -> Position:
+        """The position in `symbol` (flat if never traded)."""
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        return pos
+
+    def qty(self, symbol: str) -> Decimal:
+        """Signed quantity held in `symbol`."""
+        pos = self.positions.get(symbol)
+        return pos.qty if pos is not None else _ZERO
+
+    def equity(self, prices: dict[str, Decimal]) -> Decimal:
+        """Cash plus every position marked at `prices` (each held symbol must be priced)."""
+        total = self.cash
+        for symbol, pos in self.positions.items():
+            if pos.qty:
+                total += pos.qty * prices[symbol]
+        return total
+
+    def gross_exposure(self, prices: dict[str, Decimal]) -> Decimal:
+        """Σ |qty|·price over held positions."""
+        return sum(
+            (abs(p.qty) * prices[s] for s, p in self.positions.items() if p.qty), start=_ZERO
+        )
+
+    def apply(self, fill: Fill, bar: int = -1) -> list[Trade]:
+        """Book a fill; returns the round trips it closed (one, or none)."""
+        pos = self.position(fill.symbol)
+        signed = fill.signed_qty
+        self.cash -= signed * fill.price + fill.fee
+        self.fees_paid += fill.fee
+        closed: list[Trade] = []
+        if pos.qty == 0 or (pos.qty > 0) == (signed > 0):
+            self._add(pos, fill, signed, fill.fee, bar)
+            return closed
+        closing = min(abs(signed), abs(pos.qty))
+        closing_fee = fill.fee * closing / fill.qty
+        closed.append(self._reduce(pos, fill, closing, closing_fee, bar))
+        rest = abs(signed) - closing
+        if rest:
+            # The fill flipped the position: the remainder opens a new one the other way.
+            self._add(pos, fill, rest if signed > 0 else -rest, fill.fee - closing_fee, bar)
+        return closed
+
+    def _add(self, pos: Position, fill: Fill, signed: Decimal, fee: Decimal, bar: int) -> None:
+        lot = self._lots.get(fill.symbol)
+        if pos.qty == 0 or lot is None:
+            lot = self._lots[fill.symbol] = _OpenLot(fill.ts, bar)
+        new_qty = pos.qty + signed
+        pos.avg_price = (pos.qty * pos.avg_price + signed * fill.price) / new_qty
+        pos.qty = new_qty
+        lot.entry_fees += fee
+
+    def _reduce(
+        self, pos: Position, fill: Fill, closing: Decimal, exit_fee: Decimal, bar: int
+    ) -> Trade:
+        lot = self._lots[fill.symbol]
+        direction = 1 if pos.qty > 0 else -1
+        share = closing / abs(pos.qty)
+        entry_fee = lot.entry_fees if share == 1 else lot.entry_fees * share
+        lot.entry_fees -= entry_fee
+        gross = direction * closing * (fill.price - pos.avg_price)
+        pnl = gross - entry_fee - exit_fee
+        pos.realized_pnl += gross - exit_fee - entry_fee
+        trade = Trade(
+            symbol=fill.symbol,
+            qty=direction * closing,
+            entry_ts=lot.entry_ts,
+            entry_price=pos.avg_price,
+            exit_ts=fill.ts,
+            exit_price=fill.price,
+            fees=entry_fee + exit_fee,
+            pnl=pnl,
+            entry_bar=lot.entry_bar,
+            exit_bar=bar,
+            strategy=fill.strategy,
+        )
+        pos.qty -= direction * closing
+        if pos.qty == 0:
+            pos.avg_price = _ZERO
+            del self._lots[fill.symbol]
+        self.trades.append(trade)
+        return trade

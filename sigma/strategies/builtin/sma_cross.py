@@ -1,0 +1,32 @@
+"""Moving-average crossover: long when the fast SMA crosses above the slow, short below."""
+
+from __future__ import annotations
+
+from sigma.strategies.base import Strategy, crossed_above
+from sigma.strategies.indicators import sma
+from sigma.strategies.params import Param
+
+
+class SmaCross(Strategy):
+    """Trend following with two simple moving averages, always in the market once crossed."""
+
+    name = "sma_cross"
+    description = "Long when SMA(fast) crosses above SMA(slow), short when it crosses below."
+
+    fast = Param(10, low=2, high=500, step=1, doc="bars in the fast average")
+    slow = Param(20, low=3, high=2000, step=1, doc="bars in the slow average")
+    allow_short = Param(True, doc="reverse to short on a downward cross (else go flat)")
+
+    def validate(self) -> None:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be below slow ({self.slow})")
+
+    def init(self) -> None:
+        self.fast_ma = self.indicator(sma, self.data.close, self.fast)
+        self.slow_ma = self.indicator(sma, self.data.close, self.slow)
+
+    def on_bar(self) -> None:
+        if crossed_above(self.fast_ma, self.slow_ma):
+            self.go_long()
+        elif crossed_above(self.slow_ma, self.fast_ma):
+            self.go_short() if self.allow_short else self.go_flat()

@@ -1,0 +1,126 @@
+"""Bar data as a strategy sees it: arrays that end at the current bar.
+
+A `Series` wraps a numpy array and a shared cursor; `s[-1]` is the value at the current bar,
+`s[-2]` the one before. Nothing past the cursor is reachable, so a strategy cannot look ahead
+even when the engine precomputed an indicator over the whole history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class Cursor:
+    """Index of the current bar, shared by every series of one run."""
+
+    __slots__ = ("i",)
+
+    def __init__(self) -> None:
+        self.i = -1
+
+
+class Series:
+    """A read-only view of `values[: cursor.i + 1]` indexed from the end."""
+
+    __slots__ = ("_cursor", "name", "values")
+
+    def __init__(self, values: FloatArray, cursor: Cursor, name: str = "") -> None:
+        self.values = values
+        self._cursor = cursor
+        self.name = name
+
+    def __len__(self) -> int:
+        return self._cursor.i + 1
+
+    def __getitem__(self, key: int | slice) -> Any:
+        end = self._cursor.i + 1
+        if isinstance(key, slice):
+            return self.values[:end][key]
+        if key >= 0:
+            if key >= end:
+                raise IndexError(f"{self.name}[{key}] is beyond the current bar")
+            return float(self.values[key])
+        if -key > end:
+            raise IndexError(f"{self.name}[{key}] is before the first bar")
+        return float(self.values[end + key])
+
+    def __float__(self) -> float:
+        return self[-1]  # type: ignore[no-any-return]
+
+    def to_numpy(self) -> FloatArray:
+        """The values up to and including the current bar."""
+        return self.values[: self._cursor.i + 1]
+
+    def __repr__(self) -> str:
+        return f"Series({self.name!r}, len={len(self)})"
+
+
+class Data:
+    """OHLCV arrays of one symbol, plus timestamps, with room to grow for live feeds."""
+
+    def __init__(
+        self, columns: dict[str, FloatArray], ts: npt.NDArray[np.datetime64], cursor: Cursor
+    ) -> None:
+        self.cursor = cursor
+        self._columns = {name: np.ascontiguousarray(columns[name], dtype=np.float64)
+                         for name in COLUMNS}
+        self._ts = ts
+        self._length = len(ts)
+        self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}
+
+    @property
+    def open(self) -> Series:
+        """Opening prices."""
+        return self._series["open"]
+
+    @property
+    def high(self) -> Series:
+        """Highs."""
+        return self._series["high"]
+
+    @property
+    def low(self) -> Series:
+        """Lows."""
+        return self._series["low"]
+
+    @property
+    def close(self) -> Series:
+        """Closing prices."""
+        return self._series["close"]
+
+    @property
+    def volume(self) -> Series:
+        """Volumes."""
+        return self._series["volume"]
+
+    def __len__(self) -> int:
+        return self._length
+
+    def column(self, name: str) -> FloatArray:
+        """The whole stored array of a column (indicator input), current bar last in live mode."""
+        return self._columns[name][: self._length]
+
+    @property
+    def ts(self) -> npt.NDArray[np.datetime64]:
+        """Bar timestamps (UTC, datetime64[ns])."""
+        return self._ts[: self._length]
+
+    def append(self, ts: np.datetime64, values: dict[str, float]) -> None:
+        """Add one bar at the end (live and paper modes), growing storage geometrically."""
+        if self._length == len(self._ts):
+            capacity = max(16, 2 * self._length)
+            self._ts = np.resize(self._ts, capacity)
+            for name in COLUMNS:
+                self._columns[name] = np.resize(self._columns[name], capacity)
+                self._series[name].values = self._columns[name]
+        self._ts[self._length] = ts
+        for name in COLUMNS:
+            self._columns[name][self._length] = values[name]
+        self._length += 1
