@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Side, Trade
@@ -96,10 +97,10 @@ class Engine:
         return self.portfolio.qty(symbol)
 
     def equity(self) -> Decimal:
-        """Equity marked at the latest close."""
-        if self._last_price is None:
+        """Equity marked at the latest close (cash before the first bar)."""
+        if self.data.cursor.i < 0:
             return self.portfolio.cash
-        return self.portfolio.equity({self.symbol: self._last_price})
+        return self.portfolio.equity({self.symbol: self.last_price})
 
     def cash(self) -> Decimal:
         """Cash balance."""
@@ -241,11 +242,14 @@ def run_engine(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     progress_every: int = 10_000,
-) -> np.ndarray:
-    """Step through every bar of the engine's data; returns the close-marked equity curve."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Step through every bar of the engine's data.
+
+    Returns the equity curve marked at each close and whether a position was held there."""
     n = len(engine.data)
     close = engine.data.column("close")
     equity = np.empty(n, dtype=np.float64)
+    in_market = np.zeros(n, dtype=np.bool_)
     cash_f = float(engine.portfolio.cash)
     qty_f = 0.0
     seen_fills = 0
@@ -256,6 +260,7 @@ def run_engine(
             cash_f = float(engine.portfolio.cash)
             qty_f = float(engine.portfolio.qty(engine.symbol))
         equity[i] = cash_f + qty_f * close[i]
+        in_market[i] = qty_f != 0.0
         if i % progress_every == 0:
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"cancelled at bar {i} of {n}")
@@ -263,7 +268,7 @@ def run_engine(
                 progress(i, n)
     if progress is not None:
         progress(n, n)
-    return equity
+    return equity, in_market
 
 
 __all__ = [

@@ -1,0 +1,64 @@
+"""Running a strategy over history: the backtest mode of the one engine."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pandas as pd
+
+from sigma.engine.engine import Engine, EngineConfig, ProgressFn, frame_to_data, run_engine
+from sigma.engine.fill_model import FillModel
+from sigma.engine.result import BacktestResult
+from sigma.engine.stats import compute_stats
+from sigma.strategies.base import Strategy
+
+
+def run_backtest(
+    strategy: Strategy,
+    bars: pd.DataFrame,
+    *,
+    symbol: str,
+    initial_cash: Decimal = Decimal(10_000),
+    fill_model: FillModel | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    record_ledger: bool = False,
+) -> tuple[BacktestResult, Engine]:
+    """Backtest `strategy` on a bar frame; returns the result and the finished engine
+    (whose `ledger`, `orders` and `portfolio` hold the exact account history)."""
+    if bars.empty:
+        raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
+    config = EngineConfig(
+        initial_cash=initial_cash,
+        fill_model=fill_model or FillModel(),
+        record_ledger=record_ledger,
+    )
+    engine = Engine(strategy, symbol, frame_to_data(bars), config)
+    equity, in_market = run_engine(engine, progress=progress, cancel=cancel)
+    final_equity = engine.equity()
+    stats = compute_stats(
+        pd.DatetimeIndex(bars.index),
+        bars["close"].to_numpy(),
+        equity,
+        in_market,
+        engine.trades,
+        initial_cash,
+        final_equity,
+        engine.portfolio.fees_paid,
+    )
+    result = BacktestResult(
+        strategy=strategy.name,
+        symbol=symbol,
+        params=dict(strategy.params),
+        initial_cash=initial_cash,
+        final_equity=final_equity,
+        final_cash=engine.portfolio.cash,
+        final_position=engine.portfolio.qty(symbol),
+        equity=pd.Series(equity, index=bars.index, name="equity"),
+        trades=list(engine.trades),
+        fills=list(engine.fills),
+        bars=bars,
+        stats=stats,
+    )
+    return result, engine
