@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -42,7 +43,8 @@ class Settings(BaseSettings):
     amqp_url: str | None = None
     var_dir: Path = Path("./var")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    strategy_paths: list[Path] = Field(default_factory=list)
+    # NoDecode: the env value is a PATH-style list, not JSON.
+    strategy_paths: Annotated[list[Path], NoDecode] = Field(default_factory=list)
 
     # Backtest / paper account defaults.
     initial_cash: Decimal = Decimal("10000")

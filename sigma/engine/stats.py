@@ -8,7 +8,6 @@ Ratios use a zero risk-free rate.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,16 +34,16 @@ def drawdown(equity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return dd
 
 
-def _longest_drawdown(index: pd.DatetimeIndex, dd: npt.NDArray[np.float64]) -> timedelta:
+def _longest_drawdown(index: pd.DatetimeIndex, dd: npt.NDArray[np.float64]) -> pd.Timedelta:
     """Longest time spent below a previous peak (until recovery or the end of data)."""
     underwater = dd < 0
     if not underwater.any():
-        return timedelta(0)
+        return pd.Timedelta(0)
     # Each underwater stretch starts at the bar after a peak and ends at the bar that recovers.
     edges = np.diff(np.concatenate(([0], underwater.astype(np.int8), [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
-    longest = timedelta(0)
+    longest = pd.Timedelta(0)
     last = len(index) - 1
     for start, end in zip(starts, ends, strict=True):
         begin = index[max(start - 1, 0)]

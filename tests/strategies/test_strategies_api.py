@@ -1,0 +1,165 @@
+"""Parameters, series views, indicators and plugin loading."""
+
+from __future__ import annotations
+
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigma.strategies import Param, Strategy, crossed_above, crossed_below, load_strategies
+from sigma.strategies import indicators as ind
+from sigma.strategies.builtin import BollingerBreakout, DonchianTrend, RsiReversion, SmaCross
+from sigma.strategies.registry import StrategyRegistry
+from sigma.strategies.series import Cursor, Data, Series
+
+
+def test_params_coerce_and_bounds() -> None:
+    s = SmaCross(fast="5", slow=30.0, allow_short="no")
+    assert (s.fast, s.slow, s.allow_short) == (5, 30, False)
+    assert s.params == {"fast": 5, "slow": 30, "allow_short": False}
+    with pytest.raises(ValueError, match="'fast'=1 is below its minimum 2"):
+        SmaCross(fast=1)
+    with pytest.raises(ValueError, match="'slow'=5000 is above its maximum 2000"):
+        SmaCross(slow=5000)
+    with pytest.raises(ValueError, match="'fast' must be int, got '2.5'"):
+        SmaCross(fast="2.5")
+    with pytest.raises(ValueError, match="no parameter\\(s\\) speed"):
+        SmaCross(speed=3)
+    with pytest.raises(ValueError, match="fast \\(30\\) must be below slow \\(20\\)"):
+        SmaCross(fast=30)
+    with pytest.raises(ValueError, match="oversold"):
+        RsiReversion(oversold=45, exit_level=40)
+    with pytest.raises(ValueError, match="exit \\(30\\) must not exceed entry"):
+        DonchianTrend(exit=30)
+    assert Param(Decimal("0.5")).coerce("x", "0.25") == Decimal("0.25")
+    assert Param(1.5, low=0).coerce("x", 2) == 2.0
+    assert Param("a").coerce("x", 3) == "3"
+    assert Param(True).coerce("x", True) is True
+    assert set(BollingerBreakout.param_specs()) == {"period", "k", "allow_short"}
+
+
+def test_series_view_hides_the_future() -> None:
+    cursor = Cursor()
+    s = Series(np.arange(5.0), cursor, "x")
+    cursor.i = 2
+    assert (len(s), s[-1], s[-3], s[0], float(s)) == (3, 2.0, 0.0, 0.0, 2.0)
+    assert list(s[:]) == [0.0, 1.0, 2.0] and list(s.to_numpy()) == [0.0, 1.0, 2.0]
+    with pytest.raises(IndexError, match="beyond the current bar"):
+        s[3]
+    with pytest.raises(IndexError, match="before the first bar"):
+        s[-4]
+    assert "len=3" in repr(s)
+
+
+def test_data_append_grows_storage() -> None:
+    zeros = np.zeros(0)
+    cols = dict.fromkeys(("open", "high", "low", "close", "volume"), zeros)
+    data = Data(cols, np.zeros(0, dtype="datetime64[ns]"), Cursor())
+    for k in range(40):
+        data.append(np.datetime64("2024-01-01") + k, dict.fromkeys(cols, float(k)))
+    data.cursor.i = 39
+    assert len(data) == 40 and data.close[-1] == 39.0 and data.high[0] == 0.0
+    assert data.open[-2] == 38.0 and data.low[-1] == 39.0 and data.volume[-1] == 39.0
+    assert len(data.ts) == 40
+
+
+def test_indicators_against_pandas_and_causality() -> None:
+    x = np.random.default_rng(1).normal(0, 1, 300).cumsum() + 100
+    s = pd.Series(x)
+    np.testing.assert_allclose(ind.sma(x, 7), s.rolling(7).mean(), equal_nan=True)
+    np.testing.assert_allclose(ind.rolling_max(x, 5), s.rolling(5).max(), equal_nan=True)
+    np.testing.assert_allclose(ind.rolling_min(x, 5), s.rolling(5).min(), equal_nan=True)
+    mid, up, lo = ind.bollinger(x, 10, 2.0)
+    np.testing.assert_allclose(up - mid, 2 * s.rolling(10).std(ddof=0), equal_nan=True)
+    np.testing.assert_allclose(ind.shifted(x, 2)[2:], x[:-2])
+    r = ind.rsi(x, 14)
+    assert np.isnan(r[:14]).all() and ((r[14:] >= 0) & (r[14:] <= 100)).all()
+    # Causal: computing on a prefix gives the same values as on the whole history.
+    for fn in (lambda v: ind.sma(v, 9), lambda v: ind.rsi(v, 9), lambda v: ind.bollinger(v)[1]):
+        np.testing.assert_allclose(fn(x[:150]), fn(x)[:150], equal_nan=True)
+    assert np.isnan(ind.sma(x[:3], 5)).all() and np.isnan(ind.rsi(x[:3], 5)).all()
+    assert np.isnan(ind.rolling_std(x[:2], 5)).all() and np.isnan(ind.shifted(x[:2], 5)).all()
+    assert ind.rsi(np.arange(30.0), 5)[-1] == 100.0
+    assert ind.rsi(np.full(30, 7.0), 5)[-1] == 50.0
+    with pytest.raises(ValueError, match="period must be >= 1"):
+        ind.sma(x, 0)
+
+
+def test_crossings() -> None:
+    cursor = Cursor()
+    a = Series(np.array([1.0, 3.0, 1.0]), cursor)
+    b = Series(np.array([2.0, 2.0, 2.0]), cursor)
+    cursor.i = 0
+    assert not crossed_above(a, b) and not crossed_below(a, b)
+    cursor.i = 1
+    assert crossed_above(a, b) and crossed_above(a, 2.0) and not crossed_below(a, b)
+    cursor.i = 2
+    assert crossed_below(a, b) and crossed_below(a, 2.0)
+
+
+def test_indicator_length_mismatch_is_reported() -> None:
+    class Bad(Strategy):
+        name = "bad"
+
+        def init(self) -> None:
+            self.indicator(lambda c: c[:-1], self.data.close)
+
+    from sigma.research.backtest import run_backtest
+
+    frame = pd.DataFrame(
+        {"open": [1.0, 1.0], "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0},
+        index=pd.date_range("2024", periods=2, tz="UTC", name="ts"),
+    )
+    with pytest.raises(ValueError, match="returned 1 values for 2 bars"):
+        run_backtest(Bad(), frame, symbol="X")
+
+
+def test_plugin_folder_loads_good_and_reports_broken(tmp_path: Path) -> None:
+    (tmp_path / "good.py").write_text(textwrap.dedent("""
+        from sigma.strategies import Strategy, Param
+        class Momentum(Strategy):
+            name = "momentum"
+            lookback = Param(5, low=1, high=50)
+    """))
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "clash.py").write_text(textwrap.dedent("""
+        from sigma.strategies import Strategy
+        class Other(Strategy):
+            name = "sma_cross"
+    """))
+    (tmp_path / "_private.py").write_text("raise SystemExit\n")
+    reg = load_strategies([tmp_path, tmp_path / "missing"], entry_points_group=False)
+    assert "momentum" in reg.names and reg.create("momentum", lookback=7).params == {"lookback": 7}
+    assert "RuntimeError: boom at import" in reg.errors[str(tmp_path / "broken.py")]
+    assert "already taken" in reg.errors[str(tmp_path / "clash.py")]
+    assert "does not exist" in reg.errors[str(tmp_path / "missing")]
+    with pytest.raises(KeyError, match="unknown strategy 'nope'; known: bollinger_breakout"):
+        reg.get("nope")
+
+
+def test_registry_rejects_non_strategies_and_nameless() -> None:
+    reg = StrategyRegistry()
+    reg.add(int, "x")
+    reg.add(type("Nameless", (Strategy,), {}), "y")
+    assert "not a Strategy subclass" in reg.errors["x"]
+    assert "has no `name`" in reg.errors["y"]
+
+
+def test_entry_point_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    import sigma.strategies.registry as registry
+
+    eps = [
+        EntryPoint("good", "sigma.strategies.builtin:SmaCross", registry.ENTRY_POINT_GROUP),
+        EntryPoint("broken", "no_such_module:Thing", registry.ENTRY_POINT_GROUP),
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: eps)
+    reg = load_strategies()
+    assert "sma_cross" in reg.names
+    (origin,) = [k for k in reg.errors if "broken" in k]
+    assert "ModuleNotFoundError" in reg.errors[origin]
