@@ -1,0 +1,87 @@
+"""Reading a CSV (optionally gzip-compressed) file into a raw table with its line numbers."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sigma.feeds.errors import DataError, RowNumbers
+
+_BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+def _read_bytes(path: Path, source: str) -> bytes:
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataError(source, "file does not exist") from exc
+    except IsADirectoryError as exc:
+        raise DataError(source, "is a directory, not a file") from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(source, f"not a valid gzip file (corrupt or truncated): {exc}") from exc
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text, or a DataError saying where it stops being text.
+
+    Decoding up front (rather than letting pandas do it) gives the byte offset and line of the
+    first bad byte, and catches NUL bytes, which are valid UTF-8 but mean a binary file or UTF-16
+    without a byte-order mark.
+    """
+    for bom, name in _BOMS.items():
+        if data.startswith(bom):
+            raise DataError(source, f"file is {name} encoded; expected UTF-8 text")
+    nul = data.find(b"\x00")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+        bad = data[offset : offset + 1].hex()
+        raise DataError(
+            source,
+            f"file is not valid UTF-8 text: byte 0x{bad} at offset {offset}",
+            line=data.count(b"\n", 0, offset) + 1,
+        ) from exc
+    if nul >= 0:
+        raise DataError(
+            source,
+            f"file is not valid UTF-8 text: NUL byte at offset {nul} (binary data?)",
+            line=data.count(b"\n", 0, nul) + 1,
+        )
+    return text
+
+
+def read_csv_raw(path: Path, source: str) -> tuple[pd.DataFrame, RowNumbers]:
+    """The file's table as pandas infers it, and each data row's line number (header = line 1).
+
+    Blank lines are read as empty rows and then dropped, so line numbers still match what an
+    editor shows.
+    """
+    data = _read_bytes(path, source)
+    text = _decode(data, source)
+    if not text.strip():
+        raise DataError(source, "file is empty")
+    try:
+        raw = pd.read_csv(io.StringIO(text), skip_blank_lines=False)
+    except pd.errors.ParserError as exc:
+        found = _PANDAS_LINE.search(str(exc))
+        line = int(found.group(1)) if found else None
+        raise DataError(source, f"malformed CSV: {str(exc).strip()}", line=line) from exc
+    blank = raw.isna().all(axis=1).to_numpy()
+    numbers = np.arange(2, len(raw) + 2, dtype=np.int64)
+    if blank.any():
+        raw = raw.loc[~blank]
+        numbers = numbers[~blank]
+    if raw.empty:
+        raise DataError(source, "no data rows (only a header)")
+    return raw, RowNumbers("line", numbers)
