@@ -17,13 +17,14 @@ from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.result import BacktestResult
 from sigma.feeds.errors import DataError
-from sigma.feeds.history import load_bars, resample_bars
+from sigma.feeds.loaders import load_bars
+from sigma.feeds.resample import resample_bars
 from sigma.reports.export import export_result
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
 from sigma.research.backtest import run_backtest
 from sigma.research.compare import compare_results
 from sigma.store.db import init_db, session_factory
-from sigma.store.repositories import save_backtest
+from sigma.store.backtests import save_backtest
 from sigma.strategies import load_strategies
 
 console = Console()
@@ -147,7 +148,7 @@ def backtest(
         target = run_dir / strat.name if len(strategies) > 1 else run_dir
         report = write_backtest_html(result, target / "report.html")
         export_result(result, target)
-        console.print(f"report: {report}")
+        console.print(f"report: {report}", soft_wrap=True)
         if store:
             _store(settings.database_url, result, report)
     if len(results) > 1:
@@ -159,13 +160,13 @@ def backtest(
         for pos, (name, score) in enumerate(comparison.ranking, 1):
             ranking.add_row(str(pos), name, f"{score:.3f}" if score > float("-inf") else "n/a")
         console.print(ranking)
-        console.print(f"[bold]recommendation:[/] {comparison.recommendation}")
+        console.print(f"[bold]recommendation:[/] {comparison.recommendation}", soft_wrap=True)
         page = run_dir / "comparison.html"
         page.write_text(
             render_comparison_html(results, comparison.ranking, comparison.recommendation),
             encoding="utf-8",
         )
-        console.print(f"comparison report: {page}")
+        console.print(f"comparison report: {page}", soft_wrap=True)
 
 
 def _run_one(

@@ -1,0 +1,69 @@
+"""Composition root: reads settings once and builds the implementations SIGMA runs on.
+
+Everything that picks between SQLite and PostgreSQL (and, later, in-process or Redis/RabbitMQ
+buses, paper or exchange brokers) happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.config import Settings, load_settings
+from sigma.engine.fill_model import FillModel
+from sigma.store.db import init_db, session_factory
+from sigma.strategies import StrategyRegistry, load_strategies
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """The wired-up system for one process."""
+
+    settings: Settings
+
+    @cached_property
+    def db(self) -> Engine:
+        """Database engine with migrations applied (the seed's "ORM tables auto-created")."""
+        return init_db(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Session factory bound to `db`."""
+        return session_factory(self.db)
+
+    @cached_property
+    def strategies(self) -> StrategyRegistry:
+        """Built-in and plugin strategies; broken plugins are logged and skipped."""
+        registry = load_strategies(self.settings.strategy_paths)
+        for origin, problem in registry.errors.items():
+            log.warning("strategy plugin skipped: %s: %s", origin, problem)
+        return registry
+
+    @property
+    def fill_model(self) -> FillModel:
+        """Costs for simulated fills, from settings."""
+        s = self.settings
+        return FillModel(
+            commission_pct=s.commission_pct,
+            commission_fixed=s.commission_fixed,
+            slippage_bps=s.slippage_bps,
+        )
+
+    def close(self) -> None:
+        """Release connections."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+
+def build_app(**overrides: object) -> App:
+    """Settings from the environment (with overrides) wired into an App."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return App(load_settings(**overrides))

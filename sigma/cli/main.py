@@ -1,0 +1,66 @@
+"""The `sigma` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sigma.cli.backtest import backtest
+from sigma.cli.demo import demo
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.command()(backtest)
+app.command()(demo)
+console = Console()
+
+
+@app.command()
+def up() -> None:
+    """Start SIGMA on the configured services (embedded defaults: SQLite, paper).
+
+    Today this prepares the database and runs the demo backtest; the live loop (feed, bot,
+    worker, simulation, API) attaches here as it lands."""
+    demo(bars=20_000, seed=7)
+
+
+@app.command()
+def strategies(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show parameters")] = False,
+) -> None:
+    """List the strategies SIGMA can run, with their parameters and plugin problems."""
+    from sigma.config import load_settings
+    from sigma.strategies import load_strategies
+
+    registry = load_strategies(load_settings().strategy_paths)
+    table = Table("strategy", "description", *(["parameters"] if verbose else []))
+    for name in registry.names:
+        cls = registry.get(name)
+        row = [name, cls.description]
+        if verbose:
+            row.append(", ".join(
+                f"{k}={p.default} [{p.low}..{p.high}]" for k, p in cls.param_specs().items()
+            ))
+        table.add_row(*row)
+    console.print(table)
+    for origin, problem in registry.errors.items():
+        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (also done automatically at start)."""
+    from sigma.app import build_app
+
+    application = build_app()
+    try:
+        application.db  # noqa: B018 - building the engine runs the migrations
+        console.print(f"database ready: {application.settings.database_url}")
+    finally:
+        application.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,147 @@
+"""Backtest results: one bt_summary row and its bt_trades per run."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from sigma.domain import Trade
+from sigma.engine.result import BacktestResult
+from sigma.store.jsonsafe import to_jsonable
+from sigma.store.models import BtSummary, BtTrade
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRecord:
+    """A stored backtest run, detached from the session.
+
+    `stats` and `params` are as stored: Decimal figures come back as exact strings.
+    """
+
+    id: int
+    run_id: str
+    strategy: str
+    symbol: str
+    params: dict[str, Any]
+    start: datetime
+    end: datetime
+    initial_cash: Decimal
+    final_equity: Decimal
+    stats: dict[str, Any]
+    created_at: datetime
+    report_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBacktest:
+    """A stored run with its round-trip trades."""
+
+    record: BacktestRecord
+    trades: list[Trade]
+
+
+def save_backtest(
+    session: Session,
+    result: BacktestResult,
+    *,
+    report_path: str | None = None,
+    run_id: str | None = None,
+) -> int:
+    """Store `result` (summary and trades); returns the new bt_summary id.
+
+    The caller's unit of work commits. `run_id` defaults to a fresh UUID hex.
+    """
+    summary = BtSummary(
+        run_id=run_id or uuid.uuid4().hex,
+        strategy=result.strategy,
+        symbol=result.symbol,
+        params=to_jsonable(result.params),
+        start_ts=result.start,
+        end_ts=result.end,
+        initial_cash=result.initial_cash,
+        final_equity=result.final_equity,
+        stats=to_jsonable(result.stats),
+        report_path=report_path,
+        trades=[
+            BtTrade(
+                qty=t.qty,
+                entry_ts=t.entry_ts,
+                entry_price=t.entry_price,
+                exit_ts=t.exit_ts,
+                exit_price=t.exit_price,
+                fees=t.fees,
+                pnl=t.pnl,
+                entry_bar=t.entry_bar,
+                exit_bar=t.exit_bar,
+            )
+            for t in result.trades
+        ],
+    )
+    session.add(summary)
+    session.flush()
+    return summary.id
+
+
+def _record(row: BtSummary) -> BacktestRecord:
+    return BacktestRecord(
+        id=row.id,
+        run_id=row.run_id,
+        strategy=row.strategy,
+        symbol=row.symbol,
+        params=dict(row.params),
+        start=row.start_ts,
+        end=row.end_ts,
+        initial_cash=row.initial_cash,
+        final_equity=row.final_equity,
+        stats=dict(row.stats),
+        created_at=row.created_at,
+        report_path=row.report_path,
+    )
+
+
+def _trade(row: BtTrade, summary: BtSummary) -> Trade:
+    return Trade(
+        symbol=summary.symbol,
+        qty=row.qty,
+        entry_ts=row.entry_ts,
+        entry_price=row.entry_price,
+        exit_ts=row.exit_ts,
+        exit_price=row.exit_price,
+        fees=row.fees,
+        pnl=row.pnl,
+        entry_bar=row.entry_bar,
+        exit_bar=row.exit_bar,
+        strategy=summary.strategy,
+    )
+
+
+def list_backtests(
+    session: Session,
+    *,
+    strategy: str | None = None,
+    symbol: str | None = None,
+    limit: int = 100,
+) -> list[BacktestRecord]:
+    """Stored runs, newest first, optionally for one strategy and/or symbol."""
+    query = select(BtSummary).order_by(BtSummary.created_at.desc(), BtSummary.id.desc())
+    if strategy is not None:
+        query = query.where(BtSummary.strategy == strategy)
+    if symbol is not None:
+        query = query.where(BtSummary.symbol == symbol)
+    return [_record(row) for row in session.scalars(query.limit(limit))]
+
+
+def get_backtest(session: Session, backtest_id: int) -> StoredBacktest | None:
+    """One run with its trades in the order they closed, or None if there is no such id."""
+    row = session.scalar(
+        select(BtSummary).where(BtSummary.id == backtest_id).options(selectinload(BtSummary.trades))
+    )
+    if row is None:
+        return None
+    return StoredBacktest(_record(row), [_trade(t, row) for t in row.trades])

@@ -1,0 +1,460 @@
+"""SQLAlchemy models: every table SIGMA keeps.
+
+Money, prices and quantities are `Decimal` (NUMERIC(28, 10)); timestamps are aware UTC. Both
+come from `type_annotation_map`, so a `Mapped[Decimal]` or `Mapped[datetime]` column cannot
+silently fall back to float or naive time. Enumerations are stored as short strings with CHECK
+constraints rather than native enum types, so adding a value never needs a type migration.
+
+Changing a model needs a new revision in `sigma/store/migrations/versions/`; the test suite
+fails while the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from sigma.store.types import ExactDecimal, JsonDoc, UTCDateTime, utcnow
+
+# Deterministic constraint names, so later migrations (and SQLite batch mode) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_SIDES = "side IN ('buy', 'sell')"
+_MODES = "mode IN ('live', 'paper')"
+_ORDER_TYPES = "type IN ('market', 'limit', 'stop')"
+_ORDER_STATUSES = "status IN ('new', 'partially_filled', 'filled', 'cancelled', 'rejected')"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and the exact column types."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        Decimal: ExactDecimal(),
+        datetime: UTCDateTime(),
+        dict[str, Any]: JsonDoc,
+    }
+
+
+# --- market data -------------------------------------------------------------------------------
+
+
+class Instrument(Base):
+    """A tradable symbol and its exchange constraints."""
+
+    __tablename__ = "instruments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), unique=True)
+    exchange: Mapped[str] = mapped_column(String(32), default="")
+    base: Mapped[str] = mapped_column(String(16), default="")
+    quote: Mapped[str] = mapped_column(String(16), default="")
+    tick_size: Mapped[Decimal | None]
+    lot_size: Mapped[Decimal | None]
+    min_notional: Mapped[Decimal | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TickRecord(Base):
+    """One price observation. `seq` numbers ticks that share a timestamp.
+
+    The primary key leads with (symbol, ts) - it is the (symbol, ts) index - and contains `ts`
+    because TimescaleDB requires the partitioning column in every unique index.
+    """
+
+    __tablename__ = "ticks"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, autoincrement=False)
+    price: Mapped[Decimal]
+    volume: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    bid: Mapped[Decimal | None]
+    ask: Mapped[Decimal | None]
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class BarRecord(Base):
+    """An OHLCV bar. The primary key (symbol, timeframe, ts) is both the uniqueness rule and the
+    (symbol, ts) lookup index, and includes `ts` for TimescaleDB."""
+
+    __tablename__ = "bars"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(primary_key=True)
+    open: Mapped[Decimal]
+    high: Mapped[Decimal]
+    low: Mapped[Decimal]
+    close: Mapped[Decimal]
+    volume: Mapped[Decimal] = mapped_column(default=Decimal(0))
+
+
+class TrendData(Base):
+    """Output of the trend scanner / regime detector for one symbol and bar."""
+
+    __tablename__ = "trend_data"
+    __table_args__ = (UniqueConstraint("symbol", "timeframe", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime]
+    trend: Mapped[str] = mapped_column(String(16))
+    strength: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- trading -----------------------------------------------------------------------------------
+
+
+class OrderRecord(Base):
+    """An order. `client_order_id` is the idempotency key shared with the worker and broker."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(_SIDES, name="side"),
+        CheckConstraint(_ORDER_TYPES, name="type"),
+        CheckConstraint(_ORDER_STATUSES, name="status"),
+        CheckConstraint(_MODES, name="mode"),
+        Index(None, "status"),
+        Index(None, "symbol", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(8))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(8), default="market")
+    qty: Mapped[Decimal]
+    limit_price: Mapped[Decimal | None]
+    stop_price: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    strategy: Mapped[str] = mapped_column(String(64), default="")
+    filled_qty: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    avg_fill_price: Mapped[Decimal | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    fills: Mapped[list[FillRecord]] = relationship(back_populates="order")
+
+
+class FillRecord(Base):
+    """An execution of an order. `exchange_fill_id`, when known, makes replays idempotent."""
+
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_order_id: Mapped[str] = mapped_column(ForeignKey("orders.client_order_id"), index=True)
+    exchange_fill_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    qty: Mapped[Decimal]
+    price: Mapped[Decimal]
+    fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    ts: Mapped[datetime]
+
+    order: Mapped[OrderRecord] = relationship(back_populates="fills")
+
+
+class PositionRecord(Base):
+    """Net holding per symbol, strategy and mode."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        UniqueConstraint("symbol", "strategy", "mode"),
+        CheckConstraint(_MODES, name="mode"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    strategy: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(8))
+    qty: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    avg_price: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LedgerEntry(Base):
+    """A settlement entry: the cash effect of a fill (or deposit, fee, adjustment)."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (CheckConstraint(_MODES, name="mode"), Index(None, "mode", "ts"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    mode: Mapped[str] = mapped_column(String(8))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    strategy: Mapped[str] = mapped_column(String(64), default="")
+    cash_delta: Mapped[Decimal]
+    fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    reason: Mapped[str] = mapped_column(String(32))
+    client_order_id: Mapped[str | None] = mapped_column(
+        ForeignKey("orders.client_order_id"), index=True
+    )
+
+    # The relationship (not just the FK) makes one flush insert the order before its entries.
+    order: Mapped[OrderRecord | None] = relationship()
+
+
+# --- simulation and research -------------------------------------------------------------------
+
+
+class SimRun(Base):
+    """A paper/simulation session, with the operator's 1-5 rating and comment."""
+
+    __tablename__ = "sim_runs"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    initial_cash: Mapped[Decimal]
+    final_equity: Mapped[Decimal | None]
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    orders: Mapped[list[SimOrder]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class SimOrder(Base):
+    """An order placed during a simulation run."""
+
+    __tablename__ = "sim_orders"
+    __table_args__ = (
+        UniqueConstraint("sim_run_id", "client_order_id"),
+        CheckConstraint(_SIDES, name="side"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sim_run_id: Mapped[int] = mapped_column(ForeignKey("sim_runs.id", ondelete="CASCADE"))
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime]
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(8), default="market")
+    qty: Mapped[Decimal]
+    limit_price: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    fill_price: Mapped[Decimal | None]
+    fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+
+    run: Mapped[SimRun] = relationship(back_populates="orders")
+
+
+class StrategyParam(Base):
+    """The current parameters of a strategy on a symbol; `version` grows with each change."""
+
+    __tablename__ = "strategy_param"
+    __table_args__ = (UniqueConstraint("strategy", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    history: Mapped[list[StrategyParamHistory]] = relationship(
+        back_populates="param",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="StrategyParamHistory.version",
+    )
+
+
+class StrategyParamHistory(Base):
+    """One change of a strategy's parameters: old and new values, why and by whom."""
+
+    __tablename__ = "strategy_param_history"
+    __table_args__ = (UniqueConstraint("param_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    param_id: Mapped[int] = mapped_column(ForeignKey("strategy_param.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    old_params: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    new_params: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+
+    param: Mapped[StrategyParam] = relationship(back_populates="history")
+
+
+class BtSummary(Base):
+    """One backtest run: inputs, headline figures and the statistics dictionary."""
+
+    __tablename__ = "bt_summary"
+    __table_args__ = (Index(None, "strategy", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]]
+    start_ts: Mapped[datetime]
+    end_ts: Mapped[datetime]
+    initial_cash: Mapped[Decimal]
+    final_equity: Mapped[Decimal]
+    stats: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    report_path: Mapped[str | None] = mapped_column(String(500))
+
+    trades: Mapped[list[BtTrade]] = relationship(
+        back_populates="summary",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="BtTrade.id",
+    )
+
+
+class BtTrade(Base):
+    """A closed round trip of a backtest. `qty` is signed: > 0 long, < 0 short."""
+
+    __tablename__ = "bt_trades"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("bt_summary.id", ondelete="CASCADE"), index=True
+    )
+    qty: Mapped[Decimal]
+    entry_ts: Mapped[datetime]
+    entry_price: Mapped[Decimal]
+    exit_ts: Mapped[datetime]
+    exit_price: Mapped[Decimal]
+    fees: Mapped[Decimal]
+    pnl: Mapped[Decimal]
+    entry_bar: Mapped[int] = mapped_column(Integer, default=-1)
+    exit_bar: Mapped[int] = mapped_column(Integer, default=-1)
+
+    summary: Mapped[BtSummary] = relationship(back_populates="trades")
+
+
+class PerformanceReport(Base):
+    """A periodic (e.g. weekly) performance report and where its file lives."""
+
+    __tablename__ = "performance_reports"
+    __table_args__ = (Index(None, "kind", "period_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    strategy: Mapped[str | None] = mapped_column(String(64))
+    mode: Mapped[str | None] = mapped_column(String(8))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    stats: Mapped[dict[str, Any]]
+    path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+class AlertLog(Base):
+    """A notification that was raised; `dedupe_key` lets the notifier suppress repeats."""
+
+    __tablename__ = "alert_log"
+    __table_args__ = (Index(None, "dedupe_key", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class ActionLog(Base):
+    """A decision the bot took (signal acted on, order skipped, kill switch, ...)."""
+
+    __tablename__ = "action_log"
+    __table_args__ = (Index(None, "strategy", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str | None] = mapped_column(String(8))
+    strategy: Mapped[str | None] = mapped_column(String(64))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JobRun(Base):
+    """One execution of a scheduled job."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index(None, "job_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    """A dashboard/API user."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login: Mapped[datetime | None]
+
+    prefs: Mapped[list[UserPref]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class UserPref(Base):
+    """One preference of a user (a JSON value under a key)."""
+
+    __tablename__ = "user_prefs"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[Any] = mapped_column(JsonDoc)
+
+    user: Mapped[User] = relationship(back_populates="prefs")

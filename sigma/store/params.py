@@ -1,0 +1,109 @@
+"""Versioned strategy parameters: the current set per (strategy, symbol) and every change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sigma.store.jsonsafe import to_jsonable
+from sigma.store.models import StrategyParam, StrategyParamHistory
+
+
+@dataclass(frozen=True, slots=True)
+class ParamChange:
+    """One history row: what the parameters were and became at `version`."""
+
+    version: int
+    old: dict[str, Any] | None
+    new: dict[str, Any]
+    reason: str
+    changed_by: str
+    ts: datetime
+
+
+def _current(session: Session, strategy: str, symbol: str, *, lock: bool) -> StrategyParam | None:
+    query = select(StrategyParam).where(
+        StrategyParam.strategy == strategy, StrategyParam.symbol == symbol
+    )
+    if lock:
+        # Two adjusters changing the same set serialise here instead of both writing version n+1.
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def get_active_params(session: Session, strategy: str, symbol: str) -> dict[str, Any] | None:
+    """The active parameters for `strategy` on `symbol`, or None when none are set/active."""
+    row = _current(session, strategy, symbol, lock=False)
+    if row is None or not row.active:
+        return None
+    return dict(row.params)
+
+
+def set_params(
+    session: Session,
+    strategy: str,
+    symbol: str,
+    params: Mapping[str, Any],
+    reason: str,
+    changed_by: str,
+) -> int:
+    """Make `params` the active set, record the change, and return the new version.
+
+    The first set is version 1 (history `old` is None); each change bumps the version by one.
+    Setting the values already active is a no-op returning the current version, so a periodic
+    adjuster does not flood the history. Decimal values are stored as exact strings.
+    """
+    new = to_jsonable(dict(params))
+    row = _current(session, strategy, symbol, lock=True)
+    if row is None:
+        row = StrategyParam(strategy=strategy, symbol=symbol, params=new, version=1, active=True)
+        old = None
+        session.add(row)
+    elif row.active and row.params == new:
+        return row.version
+    else:
+        old = dict(row.params)
+        row.params = new
+        row.version += 1
+        row.active = True
+    session.add(
+        StrategyParamHistory(
+            param=row,
+            version=row.version,
+            old_params=old,
+            new_params=new,
+            reason=reason,
+            changed_by=changed_by,
+        )
+    )
+    session.flush()
+    return row.version
+
+
+def deactivate_params(session: Session, strategy: str, symbol: str) -> bool:
+    """Stop using the stored set (e.g. a strategy is retired); True if there was one active."""
+    row = _current(session, strategy, symbol, lock=True)
+    if row is None or not row.active:
+        return False
+    row.active = False
+    session.flush()
+    return True
+
+
+def param_history(session: Session, strategy: str, symbol: str) -> list[ParamChange]:
+    """Every recorded change for `strategy` on `symbol`, oldest first."""
+    query = (
+        select(StrategyParamHistory)
+        .join(StrategyParam)
+        .where(StrategyParam.strategy == strategy, StrategyParam.symbol == symbol)
+        .order_by(StrategyParamHistory.version)
+    )
+    return [
+        ParamChange(h.version, h.old_params, h.new_params, h.reason, h.changed_by, h.ts)
+        for h in session.scalars(query)
+    ]

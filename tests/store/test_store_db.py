@@ -1,0 +1,161 @@
+"""Engines, migrations and the unit of work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, inspect, select, text
+
+from sigma.store import (
+    create_db_engine,
+    current_revision,
+    has_timescale,
+    head_revision,
+    init_db,
+    migrate,
+    session_factory,
+    session_scope,
+)
+from sigma.store.db import alembic_config, normalize_url
+from sigma.store.models import Base, User
+from sigma.store.timescale import enable_timescale
+
+
+def _diff(engine: Engine, metadata: MetaData) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def test_migrated_schema_matches_the_models(engine: Engine) -> None:
+    assert _diff(engine, Base.metadata) == []
+
+
+def test_compare_metadata_does_see_drift(engine: Engine) -> None:
+    # Guards the test above against comparing nothing: an extra table must show up.
+    drifted = MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(drifted)
+    Table("not_migrated", drifted, Column("id", Integer, primary_key=True))
+    assert [d[0] for d in _diff(engine, drifted)] == ["add_table"]
+
+
+def test_migrate_from_empty_then_again_is_a_noop(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    try:
+        assert current_revision(engine) is None
+        migrate(engine)
+        assert current_revision(engine) == head_revision() == "0001"
+        tables = set(inspect(engine).get_table_names())
+        assert set(Base.metadata.tables) | {"alembic_version"} == tables
+        with session_scope(session_factory(engine)) as s:
+            s.add(User(username="kept", password_hash="x"))
+        migrate(engine)
+        assert current_revision(engine) == "0001"
+        assert set(inspect(engine).get_table_names()) == tables
+        with session_factory(engine)() as s:
+            assert s.scalars(select(User.username)).all() == ["kept"]
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_and_back(engine: Engine) -> None:
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert current_revision(engine) is None
+    migrate(engine)
+    assert _diff(engine, Base.metadata) == []
+
+
+def test_init_db_is_safe_at_every_start(db_url: str) -> None:
+    for _ in range(2):
+        engine = init_db(db_url)
+        assert current_revision(engine) == head_revision()
+        engine.dispose()
+
+
+def test_sqlite_engine_creates_folder_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "sigma.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert path.parent.is_dir()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_memory_engine_needs_no_folder() -> None:
+    engine = init_db("sqlite://")
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_ddl_is_transactional(tmp_path: Path) -> None:
+    # A failed migration must not leave half a schema behind.
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'tx.db'}")
+    try:
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            conn.execute(text("CREATE TABLE half (id INTEGER)"))
+            raise RuntimeError("boom")
+        assert "half" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_bare_postgresql_url_gets_psycopg_driver() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_postgresql_engine_pings_its_pool() -> None:
+    engine = create_db_engine("postgresql://u@127.0.0.1:1/none")
+    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    engine.dispose()
+
+
+def test_alembic_config_points_into_the_package() -> None:
+    location = Path(alembic_config().get_main_option("script_location") or "")
+    assert (location / "env.py").is_file()
+    assert (location / "versions" / "0001_initial.py").is_file()
+
+
+def test_session_scope_commits_or_rolls_back(engine: Engine) -> None:
+    factory = session_factory(engine)
+    with session_scope(factory) as s:
+        s.add(User(username="alice", password_hash="h"))
+    with pytest.raises(RuntimeError), session_scope(factory) as s:
+        s.add(User(username="bob", password_hash="h"))
+        s.flush()
+        raise RuntimeError("abort the unit of work")
+    with session_scope(factory) as s:
+        assert s.scalars(select(User.username)).all() == ["alice"]
+
+
+def test_timescale_only_when_the_server_has_it(engine: Engine) -> None:
+    with engine.connect() as conn:
+        available = conn.dialect.name == "postgresql" and (
+            conn.execute(
+                text("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
+            ).scalar()
+            == 1
+        )
+    assert has_timescale(engine) is available
+    with engine.begin() as conn:
+        assert enable_timescale(conn) is available
+        if available:  # pragma: no cover - only on a server with timescaledb
+            tables = conn.execute(
+                text("SELECT hypertable_name FROM timescaledb_information.hypertables")
+            ).scalars()
+            assert {"ticks", "bars"} <= set(tables)
