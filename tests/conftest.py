@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-PG_ADMIN_URL = os.environ.get("SIGMA_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "SIGMA_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _sqlalchemy_url(dbname: str) -> str:

@@ -221,7 +221,8 @@ class Engine:
 
 def frame_to_data(bars: pd.DataFrame) -> Data:
     """Wrap a bar frame (UTC index `ts`; open, high, low, close, volume) for the engine."""
-    ts = bars.index.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    index = pd.DatetimeIndex(bars.index)
+    ts = index.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
     columns = {name: bars[name].to_numpy(dtype=np.float64) for name in bars.columns}
     return Data(columns, ts, Cursor())
 

@@ -45,10 +45,10 @@ def _longest_drawdown(index: pd.DatetimeIndex, dd: npt.NDArray[np.float64]) -> p
     ends = np.flatnonzero(edges == -1)
     longest = pd.Timedelta(0)
     last = len(index) - 1
-    for start, end in zip(starts, ends, strict=True):
-        begin = index[max(start - 1, 0)]
-        finish = index[min(end, last)]
-        longest = max(longest, pd.Timestamp(finish) - pd.Timestamp(begin))
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        begin: pd.Timestamp = index[max(start - 1, 0)]
+        finish: pd.Timestamp = index[min(end, last)]
+        longest = max(longest, finish - begin)
     return longest
 
 

@@ -83,9 +83,9 @@ class Strategy:
         self._indicators = []
 
     @classmethod
-    def param_specs(cls) -> dict[str, Param]:
+    def param_specs(cls) -> dict[str, Param[Any]]:
         """Declared parameters, base classes first."""
-        specs: dict[str, Param] = {}
+        specs: dict[str, Param[Any]] = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
                 if isinstance(value, Param):

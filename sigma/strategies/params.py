@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
+
+T = TypeVar("T", int, float, Decimal, bool, str)
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(Generic[T]):
     """A tunable strategy parameter.
 
-    Declared as a class attribute (`fast = Param(10, low=2, high=100)`); the instance attribute
-    then holds the value. `low`/`high` are inclusive bounds used for validation and by the
-    optimiser, `step` is the optimiser's grid step (int params default to 1).
+    Declared as a class attribute (`fast = Param(10, low=2, high=100)`); on an instance the
+    attribute holds the chosen value, typed like the default. `low`/`high` are inclusive bounds
+    used for validation and by the optimiser, `step` is the optimiser's grid step.
     """
 
-    default: int | float | Decimal | bool | str
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    doc: str = ""
+    __slots__ = ("default", "doc", "high", "low", "name", "step")
+
+    def __init__(
+        self,
+        default: T,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        step: float | None = None,
+        doc: str = "",
+    ) -> None:
+        self.default: T = default
+        self.low = low
+        self.high = high
+        self.step = step
+        self.doc = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Param[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> Param[T] | T:
+        # Instances store their value in __dict__, which wins over this (non-data)
+        # descriptor; reaching here on an instance means the value was never set.
+        return self if obj is None else self.default
+
+    def __repr__(self) -> str:
+        return f"Param({self.default!r}, low={self.low}, high={self.high}, step={self.step})"
 
     @property
     def kind(self) -> type:
@@ -47,9 +76,7 @@ class Param:
             else:
                 converted = kind(value)
         except (TypeError, ValueError, ArithmeticError):
-            raise ValueError(
-                f"parameter {name!r} must be {kind.__name__}, got {value!r}"
-            ) from None
+            raise ValueError(f"parameter {name!r} must be {kind.__name__}, got {value!r}") from None
         if isinstance(converted, int | float | Decimal) and not isinstance(converted, bool):
             if self.low is not None and converted < self.low:
                 raise ValueError(f"parameter {name!r}={converted} is below its minimum {self.low}")

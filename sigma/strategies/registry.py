@@ -100,9 +100,9 @@ class StrategyRegistry:
                     self.add(obj, str(path))
 
 
-def load_strategies(folders: Iterable[Path] = (), *, entry_points_group: bool = True) -> (
-    StrategyRegistry
-):
+def load_strategies(
+    folders: Iterable[Path] = (), *, entry_points_group: bool = True
+) -> StrategyRegistry:
     """Built-ins, then entry points, then each folder (SIGMA_STRATEGY_PATHS)."""
     registry = StrategyRegistry()
     for cls in BUILTIN_STRATEGIES:

@@ -69,8 +69,9 @@ class Data:
         self, columns: dict[str, FloatArray], ts: npt.NDArray[np.datetime64], cursor: Cursor
     ) -> None:
         self.cursor = cursor
-        self._columns = {name: np.ascontiguousarray(columns[name], dtype=np.float64)
-                         for name in COLUMNS}
+        self._columns = {
+            name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in COLUMNS
+        }
         self._ts = ts
         self._length = len(ts)
         self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}

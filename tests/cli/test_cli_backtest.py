@@ -38,11 +38,30 @@ def _count(db: Path, table: str) -> int:
 
 def test_backtest_writes_report_exports_and_rows(workdir: Path) -> None:
     out = workdir / "run"
-    result = runner.invoke(app, [
-        "backtest", "--strategy", "sma_cross", "--data", "bars.csv", "--symbol", "SYN",
-        "--param", "fast=5", "--param", "slow=40", "--cash", "5000", "--commission", "0.001",
-        "--start", "2024-01-10", "--out", str(out),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--strategy",
+            "sma_cross",
+            "--data",
+            "bars.csv",
+            "--symbol",
+            "SYN",
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=40",
+            "--cash",
+            "5000",
+            "--commission",
+            "0.001",
+            "--start",
+            "2024-01-10",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "sma_cross on SYN" in result.output and "n_trades" in result.output
     html = (out / "report.html").read_text()
@@ -57,10 +76,21 @@ def test_backtest_writes_report_exports_and_rows(workdir: Path) -> None:
 
 
 def test_compare_ranks_and_recommends(workdir: Path) -> None:
-    result = runner.invoke(app, [
-        "backtest", "--compare", "sma_cross,donchian_trend,rsi_reversion", "--data",
-        "bars.csv", "--timeframe", "4h", "--no-store", "--out", "cmp",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--compare",
+            "sma_cross,donchian_trend,rsi_reversion",
+            "--data",
+            "bars.csv",
+            "--timeframe",
+            "4h",
+            "--no-store",
+            "--out",
+            "cmp",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ranking" in result.output and "recommendation:" in result.output
     assert (workdir / "cmp" / "comparison.html").exists()
@@ -124,8 +154,10 @@ def test_plugin_folder_strategy_runs_and_broken_one_is_reported(
     )
     (plugins / "broken.py").write_text("import does_not_exist\n")
     monkeypatch.setenv("SIGMA_STRATEGY_PATHS", str(plugins))
-    result = runner.invoke(app, ["backtest", "--strategy", "always_long", "--data", "bars.csv",
-                                 "--no-store", "--out", "p"])
+    result = runner.invoke(
+        app,
+        ["backtest", "--strategy", "always_long", "--data", "bars.csv", "--no-store", "--out", "p"],
+    )
     assert result.exit_code == 0, result.output
     assert "plugin skipped" in result.output and "broken.py" in result.output
     listing = runner.invoke(app, ["strategies", "-v"])

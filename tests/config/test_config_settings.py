@@ -32,8 +32,9 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert [str(p) for p in s.strategy_paths] == ["/a", "/b"]
 
 
-def test_yaml_file_is_lower_precedence_than_env(monkeypatch: pytest.MonkeyPatch,
-                                                 tmp_path: Path) -> None:
+def test_yaml_file_is_lower_precedence_than_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     cfg = tmp_path / "sigma.yaml"
     cfg.write_text("api_port: 7000\ncommission_pct: '0.002'\n")
     monkeypatch.setenv("SIGMA_CONFIG_FILE", str(cfg))
@@ -53,8 +54,9 @@ def test_yaml_file_is_lower_precedence_than_env(monkeypatch: pytest.MonkeyPatch,
         ("SIGMA_LOG_LEVEL", "LOUD", "SIGMA_LOG_LEVEL: Input should be"),
     ],
 )
-def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, var: str, value: str,
-                                     message: str) -> None:
+def test_bad_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(SettingsError, match=message):
         load_settings()

@@ -16,8 +16,14 @@ D = Decimal
 def test_to_decimal() -> None:
     assert to_decimal(0.1) == D("0.1") and to_decimal("  2.50 ") == D("2.50")
     assert to_decimal(3) == D(3) and to_decimal(D("1.5")) == D("1.5")
-    for bad, msg in [(float("nan"), "finite"), (float("inf"), "finite"), ("NaN", "finite"),
-                     ("abc", "not a number"), (True, "bool"), (None, "NoneType")]:
+    for bad, msg in [
+        (float("nan"), "finite"),
+        (float("inf"), "finite"),
+        ("NaN", "finite"),
+        ("abc", "not a number"),
+        (True, "bool"),
+        (None, "NoneType"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             to_decimal(bad, name="price")  # type: ignore[arg-type]
 

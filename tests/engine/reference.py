@@ -21,8 +21,11 @@ def wilder_rsi(close: pd.Series, period: int) -> pd.Series:
         if i > period:
             avg_g = (avg_g * (period - 1) + gain.iloc[i]) / period
             avg_l = (avg_l * (period - 1) + loss.iloc[i]) / period
-        out.iloc[i] = 100.0 if avg_l == 0 and avg_g > 0 else (
-            50.0 if avg_l == 0 else 100 - 100 / (1 + avg_g / avg_l))
+        out.iloc[i] = (
+            100.0
+            if avg_l == 0 and avg_g > 0
+            else (50.0 if avg_l == 0 else 100 - 100 / (1 + avg_g / avg_l))
+        )
     return out
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sigma.domain import Bar, OrderStatus, Side
-from sigma.engine.engine import Cancelled, Engine, EngineConfig, empty_data, frame_to_data, run_engine
+from sigma.engine.engine import (
+    Cancelled,
+    Engine,
+    EngineConfig,
+    empty_data,
+    frame_to_data,
+    run_engine,
+)
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Param, Strategy
@@ -31,7 +39,7 @@ class Script(Strategy):
     """Places the orders of `plan[bar_index]` (callables taking the strategy)."""
 
     name = "script"
-    plan: dict[int, list] = {}
+    plan: ClassVar[dict[int, list]] = {}
 
     def on_bar(self) -> None:
         for action in self.plan.get(self.bar_index, []):
@@ -41,19 +49,22 @@ class Script(Strategy):
 def run(plan: dict[int, list], frame: pd.DataFrame, **fill: object):
     Script.plan = plan
     return run_backtest(
-        Script(), frame, symbol="X", initial_cash=D(1000),
+        Script(),
+        frame,
+        symbol="X",
+        initial_cash=D(1000),
         fill_model=FillModel(**fill),  # type: ignore[arg-type]
         record_ledger=True,
     )
 
 
-FLAT = [(10.0, 10.0, 10.0, 10.0)] * 2
 PATH = bars([(10, 10, 10, 10), (10, 12, 9, 11), (11, 13, 10, 12), (12, 12, 8, 9), (9, 9, 9, 9)])
 
 
 def test_market_order_fills_at_next_open_with_fees() -> None:
-    res, eng = run({0: [lambda s: s.buy(10)]}, PATH, commission_pct=D("0.01"),
-                   commission_fixed=D("1"))
+    res, _ = run(
+        {0: [lambda s: s.buy(10)]}, PATH, commission_pct=D("0.01"), commission_fixed=D("1")
+    )
     (fill,) = res.fills
     assert (fill.price, fill.qty, fill.fee) == (D(10), D(10), D("2.00"))
     assert res.final_cash == D(1000) - D(100) - D(2)
@@ -67,7 +78,7 @@ def test_fill_at_close_uses_the_signal_bar() -> None:
 
 
 def test_limit_buy_waits_for_the_low_and_fills_at_the_better_price() -> None:
-    res, eng = run({0: [lambda s: s.buy(1, limit=8.5)]}, PATH)
+    res, _ = run({0: [lambda s: s.buy(1, limit=8.5)]}, PATH)
     assert [f.price for f in res.fills] == [D("8.5")]
     assert res.fills[0].ts == PATH.index[3]
     gap = bars([(10, 10, 10, 10), (7, 8, 6, 7)])
@@ -103,7 +114,9 @@ def test_slippage_moves_market_fills_against_the_trader_but_not_limits() -> None
 def test_fractional_sizing_and_rejection_when_broke() -> None:
     res, _ = run({0: [lambda s: s.buy(fraction=0.5)]}, PATH, lot_size=D("0.001"))
     assert res.fills[0].qty == D("50.000")
-    res, eng = run({0: [lambda s: s.buy(fraction=1)]}, bars([(10, 10, 10, 10), (2000, 2000, 2000, 2000)]))
+    res, eng = run(
+        {0: [lambda s: s.buy(fraction=1)]}, bars([(10, 10, 10, 10), (2000, 2000, 2000, 2000)])
+    )
     assert res.fills == [] and eng.orders[0].status is OrderStatus.REJECTED
 
 
@@ -123,10 +136,10 @@ def test_partial_close_and_flip_book_trades_exactly() -> None:
         assert row.equity == row.cash + row.qty * row.price
 
 
-def test_reduce_only_close_on_flat_is_rejected_and_close_returns_none() -> None:
+def test_close_when_flat_places_nothing() -> None:
     seen = []
     res, eng = run({0: [lambda s: seen.append(s.close())]}, PATH)
-    assert seen == [None]
+    assert seen == [None] and eng.orders == [] and res.fills == []
 
 
 def test_reject_invalid_orders() -> None:
@@ -140,13 +153,30 @@ def test_live_bar_by_bar_matches_the_backtest() -> None:
     rng = np.random.default_rng(3)
     close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600))), 2)
     frame = bars([(c, c + 0.5, c - 0.5, c) for c in close])
-    batch, _ = run_backtest(SmaCross(fast=5, slow=15), frame, symbol="X",
-                            fill_model=FillModel(commission_pct=D("0.001")))
-    live = Engine(SmaCross(fast=5, slow=15), "X", empty_data(),
-                  EngineConfig(fill_model=FillModel(commission_pct=D("0.001"))))
+    batch, _ = run_backtest(
+        SmaCross(fast=5, slow=15),
+        frame,
+        symbol="X",
+        fill_model=FillModel(commission_pct=D("0.001")),
+    )
+    live = Engine(
+        SmaCross(fast=5, slow=15),
+        "X",
+        empty_data(),
+        EngineConfig(fill_model=FillModel(commission_pct=D("0.001"))),
+    )
     for ts, row in frame.iterrows():
-        live.on_bar(Bar("X", ts.to_pydatetime(), D(repr(float(row.open))), D(repr(float(row.high))),
-                        D(repr(float(row.low))), D(repr(float(row.close))), D(10)))
+        live.on_bar(
+            Bar(
+                "X",
+                ts.to_pydatetime(),
+                D(repr(float(row.open))),
+                D(repr(float(row.high))),
+                D(repr(float(row.low))),
+                D(repr(float(row.close))),
+                D(10),
+            )
+        )
     assert [(t.entry_bar, t.qty, t.pnl) for t in live.trades] == [
         (t.entry_bar, t.qty, t.pnl) for t in batch.trades
     ]
@@ -157,8 +187,9 @@ def test_live_bar_by_bar_matches_the_backtest() -> None:
 def test_progress_and_cancel() -> None:
     frame = bars([(10.0, 10.0, 10.0, 10.0)] * 50)
     calls: list[tuple[int, int]] = []
-    run_backtest(SmaCross(fast=2, slow=3), frame, symbol="X",
-                 progress=lambda d, t: calls.append((d, t)))
+    run_backtest(
+        SmaCross(fast=2, slow=3), frame, symbol="X", progress=lambda d, t: calls.append((d, t))
+    )
     assert calls[0] == (0, 50) and calls[-1] == (50, 50)
     stop = threading.Event()
     stop.set()

@@ -60,8 +60,12 @@ def test_engine_matches_reference_loop(name: str, dataset: str) -> None:
     cash = Decimal(1_000_000) if dataset == "BTCUSD" else Decimal(10_000)
     strategy = load_strategies(entry_points_group=False).create(name, **CASES[name])
     result, engine = run_backtest(
-        strategy, bars, symbol=dataset, initial_cash=cash,
-        fill_model=FillModel(commission_pct=fee), record_ledger=True,
+        strategy,
+        bars,
+        symbol=dataset,
+        initial_cash=cash,
+        fill_model=FillModel(commission_pct=fee),
+        record_ledger=True,
     )
     ref_trades, ref_equity = reference_backtest(name, bars, CASES[name], cash, fee)
     got = [(t.entry_bar, t.exit_bar, t.qty, t.pnl) for t in result.trades]
@@ -110,13 +114,17 @@ def test_backtesting_py_readme_example_to_the_cent() -> None:
         theirs = Backtest(GOOG, BtSmaCross, commission=0.002, exclusive_orders=True).run()
     strategy = load_strategies(entry_points_group=False).create("sma_cross", fast=10, slow=20)
     ours, _ = run_backtest(
-        strategy, _frame(BT_DATA / "GOOG.csv"), symbol="GOOG",
+        strategy,
+        _frame(BT_DATA / "GOOG.csv"),
+        symbol="GOOG",
         fill_model=FillModel(commission_pct=Decimal("0.002")),
     )
     assert theirs["# Trades"] == 93
     assert ours.stats["n_trades"] == theirs["# Trades"]
     assert ours.final_equity.quantize(Decimal("0.01")) == Decimal("56263.52")
-    assert round(theirs["Equity Final [$]"], 2) == float(ours.final_equity.quantize(Decimal("0.01")))
+    assert round(theirs["Equity Final [$]"], 2) == float(
+        ours.final_equity.quantize(Decimal("0.01"))
+    )
     their_trades = theirs["_trades"]
     assert [int(x) for x in their_trades["Size"]] == [int(t.qty) for t in ours.trades]
     assert [int(x) for x in their_trades["EntryBar"]] == [t.entry_bar for t in ours.trades]

@@ -18,15 +18,25 @@ def walk(n: int = 2000, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, n))), 2)
     idx = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="ts")
-    return pd.DataFrame({"open": close, "high": close + 0.1, "low": close - 0.1,
-                         "close": close, "volume": 1.0}, index=idx)
+    return pd.DataFrame(
+        {"open": close, "high": close + 0.1, "low": close - 0.1, "close": close, "volume": 1.0},
+        index=idx,
+    )
 
 
 def test_stats_on_a_known_curve() -> None:
     idx = pd.date_range("2024-01-01", periods=5, freq="1D", tz="UTC")
     equity = np.array([100.0, 110.0, 99.0, 121.0, 121.0])
-    s = compute_stats(idx, np.array([1.0, 1, 1, 1, 2]), equity, np.array([0, 1, 1, 1, 0], bool),
-                      [], Decimal(100), Decimal(121), Decimal(0))
+    s = compute_stats(
+        idx,
+        np.array([1.0, 1, 1, 1, 2]),
+        equity,
+        np.array([0, 1, 1, 1, 0], bool),
+        [],
+        Decimal(100),
+        Decimal(121),
+        Decimal(0),
+    )
     assert s["total_return_pct"] == pytest.approx(21.0)
     assert s["max_drawdown_pct"] == pytest.approx(-10.0)
     assert s["max_drawdown_duration"] == "2 days 00:00:00"
@@ -36,8 +46,16 @@ def test_stats_on_a_known_curve() -> None:
     np.testing.assert_allclose(drawdown(equity), [0, 0, -0.1, 0, 0])
     years = 4 / 365.25
     assert s["cagr_pct"] == pytest.approx(100 * (1.21 ** (1 / years) - 1))
-    flat = compute_stats(idx, np.ones(5), np.full(5, 100.0), np.zeros(5, bool), [],
-                         Decimal(100), Decimal(100), Decimal(0))
+    flat = compute_stats(
+        idx,
+        np.ones(5),
+        np.full(5, 100.0),
+        np.zeros(5, bool),
+        [],
+        Decimal(100),
+        Decimal(100),
+        Decimal(0),
+    )
     assert flat["sharpe"] is None and flat["max_drawdown_duration"] == "0 days 00:00:00"
 
 
@@ -56,8 +74,10 @@ def test_backtest_stats_are_consistent_with_trades() -> None:
 def test_compare_ranks_by_sharpe_and_explains() -> None:
     reg = load_strategies(entry_points_group=False)
     bars = walk()
-    results = [run_backtest(reg.create(n), bars, symbol="W")[0]
-               for n in ("sma_cross", "rsi_reversion", "donchian_trend")]
+    results = [
+        run_backtest(reg.create(n), bars, symbol="W")[0]
+        for n in ("sma_cross", "rsi_reversion", "donchian_trend")
+    ]
     cmp = compare_results(results)
     scores = [score for _, score in cmp.ranking]
     assert scores == sorted(scores, reverse=True)

@@ -75,6 +75,7 @@ def test_indicators_against_pandas_and_causality() -> None:
     np.testing.assert_allclose(ind.rolling_min(x, 5), s.rolling(5).min(), equal_nan=True)
     mid, up, lo = ind.bollinger(x, 10, 2.0)
     np.testing.assert_allclose(up - mid, 2 * s.rolling(10).std(ddof=0), equal_nan=True)
+    np.testing.assert_allclose(mid - lo, up - mid, equal_nan=True)
     np.testing.assert_allclose(ind.shifted(x, 2)[2:], x[:-2])
     r = ind.rsi(x, 14)
     assert np.isnan(r[:14]).all() and ((r[14:] >= 0) & (r[14:] <= 100)).all()
@@ -119,18 +120,22 @@ def test_indicator_length_mismatch_is_reported() -> None:
 
 
 def test_plugin_folder_loads_good_and_reports_broken(tmp_path: Path) -> None:
-    (tmp_path / "good.py").write_text(textwrap.dedent("""
+    (tmp_path / "good.py").write_text(
+        textwrap.dedent("""
         from sigma.strategies import Strategy, Param
         class Momentum(Strategy):
             name = "momentum"
             lookback = Param(5, low=1, high=50)
-    """))
+    """)
+    )
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom at import')\n")
-    (tmp_path / "clash.py").write_text(textwrap.dedent("""
+    (tmp_path / "clash.py").write_text(
+        textwrap.dedent("""
         from sigma.strategies import Strategy
         class Other(Strategy):
             name = "sma_cross"
-    """))
+    """)
+    )
     (tmp_path / "_private.py").write_text("raise SystemExit\n")
     reg = load_strategies([tmp_path, tmp_path / "missing"], entry_points_group=False)
     assert "momentum" in reg.names and reg.create("momentum", lookback=7).params == {"lookback": 7}

@@ -5,14 +5,17 @@ from __future__ import annotations
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import rolling_max, rolling_min, shifted
 from sigma.strategies.params import Param
+from sigma.strategies.series import FloatArray
 
 
-def _prior_high(high: object, period: int) -> object:
-    return shifted(rolling_max(high, period))  # type: ignore[arg-type]
+def _prior_high(high: FloatArray, period: int) -> FloatArray:
+    """Highest high of the `period` bars before the current one."""
+    return shifted(rolling_max(high, period))
 
 
-def _prior_low(low: object, period: int) -> object:
-    return shifted(rolling_min(low, period))  # type: ignore[arg-type]
+def _prior_low(low: FloatArray, period: int) -> FloatArray:
+    """Lowest low of the `period` bars before the current one."""
+    return shifted(rolling_min(low, period))
 
 
 class DonchianTrend(Strategy):
