@@ -23,8 +23,8 @@ from sigma.reports.export import export_result
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
 from sigma.research.backtest import run_backtest
 from sigma.research.compare import compare_results
-from sigma.store.db import init_db, session_factory
 from sigma.store.backtests import save_backtest
+from sigma.store.db import init_db, session_factory
 from sigma.strategies import load_strategies
 
 console = Console()
@@ -173,15 +173,24 @@ def _run_one(
     strategy: Any, bars: Any, symbol: str, cash: Decimal, fill_model: FillModel
 ) -> BacktestResult:
     if len(bars) < PROGRESS_MIN_BARS:
-        return run_backtest(strategy, bars, symbol=symbol, initial_cash=cash,
-                            fill_model=fill_model)[0]
+        return run_backtest(
+            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model
+        )[0]
     with Progress(
-        TextColumn(f"{strategy.name}"), BarColumn(), TextColumn("{task.completed:,} bars"),
-        TimeRemainingColumn(), console=console, transient=True,
+        TextColumn(f"{strategy.name}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} bars"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task("backtest", total=len(bars))
         return run_backtest(
-            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model,
+            strategy,
+            bars,
+            symbol=symbol,
+            initial_cash=cash,
+            fill_model=fill_model,
             progress=lambda done, _total: bar.update(task, completed=done),
         )[0]
 

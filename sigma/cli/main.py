@@ -40,9 +40,11 @@ def strategies(
         cls = registry.get(name)
         row = [name, cls.description]
         if verbose:
-            row.append(", ".join(
-                f"{k}={p.default} [{p.low}..{p.high}]" for k, p in cls.param_specs().items()
-            ))
+            row.append(
+                ", ".join(
+                    f"{k}={p.default} [{p.low}..{p.high}]" for k, p in cls.param_specs().items()
+                )
+            )
         table.add_row(*row)
     console.print(table)
     for origin, problem in registry.errors.items():
