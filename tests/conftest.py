@@ -37,3 +37,42 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+REDIS_URL = os.environ.get("SIGMA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("SIGMA_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis server; fails (never skips) when it is unreachable."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The real RabbitMQ server; fails (never skips) when it is unreachable."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(AMQP_URL)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 5672), timeout=5).close()
+    except OSError as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(f"RabbitMQ is not reachable at {AMQP_URL}: {exc}")
+    return AMQP_URL
+
+
+@pytest.fixture
+def bus_prefix() -> str:
+    """A unique prefix for channel and queue names, so tests never see each other's traffic."""
+    return f"t{uuid.uuid4().hex[:10]}."

@@ -1,0 +1,1 @@
+"""Order execution: executor, worker, brokers, settlement ledger, reconciliation."""

@@ -1,0 +1,87 @@
+"""Events that cross the bus between the bot, the order worker and the dashboards.
+
+JSON on the wire; Decimal values travel as strings so no precision is lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sigma.domain import Fill, OrderType, Side
+from sigma.domain.money import utc
+
+Mode = Literal["live", "paper"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_bytes(self) -> bytes:
+        """Serialise as compact JSON."""
+        return self.model_dump_json().encode()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _aware(cls, value: object) -> object:
+        return utc(value) if isinstance(value, datetime) else value
+
+
+class OrderEvent(_Event):
+    """An accepted order on its way to the worker. `client_order_id` is created once by the
+    OrderExecutor and is the idempotency key everywhere downstream. `ref_price` is the price
+    the decision was made at; the paper broker fills market orders there (plus slippage)."""
+
+    client_order_id: str = Field(min_length=8, max_length=64)
+    symbol: str = Field(min_length=1, max_length=32)
+    side: Side
+    type: OrderType = OrderType.MARKET
+    qty: Decimal = Field(gt=0)
+    limit_price: Decimal | None = Field(default=None, gt=0)
+    stop_price: Decimal | None = Field(default=None, gt=0)
+    ref_price: Decimal = Field(gt=0)
+    strategy: str = ""
+    mode: Mode = "paper"
+    account: str = "default"
+    created_at: datetime
+
+
+class FillEvent(_Event):
+    """An execution reported by the worker after it is stored."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal = Field(gt=0)
+    price: Decimal = Field(gt=0)
+    fee: Decimal = Field(ge=0)
+    ts: datetime
+    strategy: str = ""
+    mode: Mode = "paper"
+    account: str = "default"
+
+    def to_fill(self) -> Fill:
+        """The domain fill."""
+        return Fill(
+            self.client_order_id,
+            self.symbol,
+            self.side,
+            self.qty,
+            self.price,
+            self.fee,
+            self.ts,
+            self.strategy,
+        )
+
+
+class OrderStatusEvent(_Event):
+    """An order changed state (accepted, filled, rejected, dead-lettered)."""
+
+    client_order_id: str
+    symbol: str
+    status: str
+    reason: str = ""
+    ts: datetime
