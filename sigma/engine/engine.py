@@ -192,8 +192,12 @@ class Engine:
         order.filled_qty = qty
         order.status = OrderStatus.FILLED
 
-    def _resolve_qty(self, order: Order, price: Decimal) -> Decimal:
-        held = self.portfolio.qty(order.symbol)
+    def _resolve_qty(
+        self, order: Order, price: Decimal, portfolio: Portfolio | None = None
+    ) -> Decimal:
+        """Units `order` trades at `price` given the account (`portfolio`, default: ours)."""
+        account = portfolio or self.portfolio
+        held = account.qty(order.symbol)
         if order.reduce_only:
             if held * order.side.sign >= 0:
                 return _ZERO  # nothing to reduce in that direction
@@ -202,7 +206,7 @@ class Engine:
             return self.fill_model.round_qty(order.qty)
         assert order.equity_fraction is not None
         prices = {order.symbol: price}
-        free = self.portfolio.equity(prices) - self.portfolio.gross_exposure(prices)
+        free = account.equity(prices) - account.gross_exposure(prices)
         return self.fill_model.affordable_qty(free * order.equity_fraction, price)
 
     def _record(self, i: int) -> None:

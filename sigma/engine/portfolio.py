@@ -6,7 +6,7 @@ qty·price − fee), so equity = cash + Σ qty·price holds exactly at any price
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -33,6 +33,15 @@ class Portfolio:
     trades: list[Trade] = field(default_factory=list)
     fees_paid: Decimal = _ZERO
     _lots: dict[str, _OpenLot] = field(default_factory=dict)
+
+    def snapshot(self) -> Portfolio:
+        """An independent copy of cash and open positions (no trade history) for what-ifs."""
+        copy = Portfolio(cash=self.cash, fees_paid=self.fees_paid)
+        for symbol, pos in self.positions.items():
+            copy.positions[symbol] = replace(pos)
+        for symbol, lot in self._lots.items():
+            copy._lots[symbol] = replace(lot)
+        return copy
 
     def position(self, symbol: str) -> Position:
         """The position in `symbol` (flat if never traded)."""

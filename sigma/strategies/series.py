@@ -125,3 +125,13 @@ class Data:
         for name in COLUMNS:
             self._columns[name][self._length] = values[name]
         self._length += 1
+
+    def drop_oldest(self, count: int) -> None:
+        """Forget the first `count` bars (a live run keeps a bounded history)."""
+        count = min(count, self._length)
+        keep = self._length - count
+        self._ts[:keep] = self._ts[count : self._length]
+        for name in COLUMNS:
+            self._columns[name][:keep] = self._columns[name][count : self._length]
+        self._length = keep
+        self.cursor.i = min(self.cursor.i, keep - 1)

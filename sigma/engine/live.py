@@ -1,0 +1,144 @@
+"""The engine in live and paper-broker mode: orders leave, fills come back later.
+
+The strategy, its data views and its account API are the ones the backtest uses. The
+difference is execution: instead of matching orders against the next bar, the live engine
+sizes each order at the decision price (`ref_price`, the first tick of the next bar, which is
+the price a backtest fills at), hands it to `dispatch` (risk check, then the order queue), and
+books fills when the worker reports them. Until then the order counts as "in flight": the
+strategy sees the account as if in-flight orders had filled at the decision price, so a slow
+worker can never make it send the same order twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+
+from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType
+from sigma.engine.engine import Engine, EngineConfig, empty_data
+from sigma.engine.portfolio import Portfolio
+from sigma.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[Order, Decimal], None]
+
+# A 24/7 process keeps a bounded window of bars, orders and trades; indicators are
+# recomputed over the window, which is far longer than any built-in look-back.
+MAX_BARS = 5_000
+MAX_RECORDS = 1_000
+
+
+class LiveEngine(Engine):
+    """Runs one strategy on one symbol with execution outside the process."""
+
+    def __init__(
+        self, strategy: Strategy, symbol: str, config: EngineConfig, dispatch: Dispatch
+    ) -> None:
+        self.dispatch = dispatch
+        self.inflight: dict[str, Fill] = {}
+        self._ref_price: Decimal | None = None
+        self._seen_fills: deque[tuple[str, Decimal, Decimal, object]] = deque(maxlen=256)
+        super().__init__(strategy, symbol, empty_data(), config)
+
+    # --- account as the strategy sees it ---------------------------------------------------
+    def projected(self) -> Portfolio:
+        """Booked account plus in-flight orders assumed filled at their decision price."""
+        view = self.portfolio.snapshot()
+        for fill in self.inflight.values():
+            view.apply(fill)
+        return view
+
+    def position_qty(self, symbol: str) -> Decimal:
+        """Signed quantity, counting in-flight orders."""
+        return self.projected().qty(symbol)
+
+    def cash(self) -> Decimal:
+        """Cash, counting in-flight orders."""
+        return self.projected().cash
+
+    def equity(self) -> Decimal:
+        """Equity at the latest close, counting in-flight orders."""
+        if self.data.cursor.i < 0:
+            return self.projected().cash
+        return self.projected().equity({self.symbol: self.last_price})
+
+    # --- the loop --------------------------------------------------------------------------
+    def on_live_bar(self, bar: Bar, ref_price: Decimal) -> None:
+        """A bar closed; `ref_price` is the price now (the next bar's first tick)."""
+        if len(self.data) >= 2 * MAX_BARS:
+            self.data.drop_oldest(len(self.data) - MAX_BARS)
+        self._ref_price = ref_price
+        try:
+            self.on_bar(bar)
+        finally:
+            self._ref_price = None
+        for records in (self.orders, self.fills, self.portfolio.trades):
+            if len(records) > 2 * MAX_RECORDS:
+                del records[:-MAX_RECORDS]
+
+    def submit(self, order: Order) -> None:
+        """Size the order at the decision price and hand it to `dispatch`."""
+        order.created_at = self._bar_time(self.data.cursor.i)
+        self.orders.append(order)
+        price = self._ref_price if self._ref_price is not None else self.last_price
+        # Sized at the price the fill is expected at, as the backtest sizes at its fill price.
+        expected = (
+            price if order.type is OrderType.LIMIT else self.fill_model.slipped(order.side, price)
+        )
+        qty = self._resolve_qty(order, expected, self.projected())
+        if qty <= 0:
+            order.status = OrderStatus.REJECTED
+            log.info(
+                "%s %s: order sized to zero at %s, not sent", self.strategy.name, self.symbol, price
+            )
+            return
+        order.qty, order.equity_fraction = qty, None
+        if order.type is OrderType.MARKET:
+            self.inflight[order.client_order_id] = Fill(
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                qty,
+                expected,
+                self.fill_model.fee(qty, expected),
+                order.created_at,
+                order.strategy,
+            )
+        self.dispatch(order, price)
+
+    def cancel_pending(self, symbol: str) -> None:
+        """Resting orders live at the broker; market orders cannot be recalled."""
+
+    # --- feedback from execution -----------------------------------------------------------
+    def on_fill(self, fill: Fill) -> None:
+        """Book a fill reported by the worker; a repeated report of the same fill is ignored."""
+        key = (fill.client_order_id, fill.qty, fill.price, fill.ts)
+        if key in self._seen_fills:
+            return
+        self._seen_fills.append(key)
+        self.inflight.pop(fill.client_order_id, None)
+        self.portfolio.apply(fill, bar=self.data.cursor.i)
+        self.fills.append(fill)
+        for order in self.orders:
+            if order.client_order_id == fill.client_order_id:
+                order.filled_qty += fill.qty
+                order.status = OrderStatus.FILLED
+                break
+
+    def on_rejected(self, client_order_id: str, reason: str) -> None:
+        """The order will never fill (risk, broker or dead letter): forget its projection."""
+        self.inflight.pop(client_order_id, None)
+        for order in self.orders:
+            if order.client_order_id == client_order_id:
+                order.status = OrderStatus.REJECTED
+                log.warning(
+                    "%s %s: order %s rejected: %s",
+                    self.strategy.name,
+                    self.symbol,
+                    client_order_id,
+                    reason,
+                )
+                break

@@ -1,0 +1,173 @@
+"""Live mode of the engine: ticks → bars → strategy → dispatched orders → fills reported back.
+
+Filled at the decision price (what the paper broker does), the live engine must make exactly
+the trades the backtest makes on the same bars.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigma.domain import Bar, Fill, Order, Tick
+from sigma.engine.bar_builder import BarBuilder
+from sigma.engine.engine import EngineConfig
+from sigma.engine.fill_model import FillModel
+from sigma.engine.live import LiveEngine
+from sigma.research.backtest import run_backtest
+from sigma.strategies import Strategy
+from sigma.strategies.builtin import DonchianTrend, SmaCross
+
+D = Decimal
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), 2)
+    open_ = np.round(np.concatenate(([100.0], close[:-1])), 2)
+    high = np.maximum(open_, close) + 0.25
+    low = np.minimum(open_, close) - 0.25
+    idx = pd.date_range(T0, periods=n, freq="1min", tz="UTC", name="ts")
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": 4.0}, index=idx
+    )
+
+
+def ticks_of(bars: pd.DataFrame) -> list[Tick]:
+    out = []
+    for ts, row in bars.iterrows():
+        path = [row.open, row.low, row.high, row.close]
+        for k, price in enumerate(path):
+            out.append(Tick("X", ts + pd.Timedelta(seconds=10 * k), D(repr(float(price))), D(1)))
+    return out
+
+
+def run_live(
+    strategy: Strategy, bars: pd.DataFrame, fill_model: FillModel, fill_late: bool = False
+) -> LiveEngine:
+    sent: list[tuple[Order, Decimal]] = []
+    engine = LiveEngine(
+        strategy,
+        "X",
+        EngineConfig(fill_model=fill_model),
+        lambda order, ref: sent.append((order, ref)),
+    )
+    builder = BarBuilder("X", timedelta(minutes=1))
+    pending: list[Fill] = []
+    for tick in ticks_of(bars):
+        bar = builder.on_tick(tick)
+        if bar is None:
+            continue
+        for fill in pending:  # a slow worker: fills land only on the next bar
+            engine.on_fill(fill)
+        pending.clear()
+        engine.on_live_bar(bar, ref_price=tick.price)
+        for order, ref in sent:
+            price = fill_model.slipped(order.side, ref)
+            assert order.qty is not None
+            fill = Fill(
+                order.client_order_id,
+                "X",
+                order.side,
+                order.qty,
+                price,
+                fill_model.fee(order.qty, price),
+                tick.ts,
+                order.strategy,
+            )
+            if fill_late:
+                pending.append(fill)
+            else:
+                engine.on_fill(fill)
+                engine.on_fill(fill)  # a duplicate report is ignored
+        sent.clear()
+    for fill in pending:
+        engine.on_fill(fill)
+    return engine
+
+
+@pytest.mark.parametrize("fill_late", [False, True])
+@pytest.mark.parametrize("make", [lambda: SmaCross(fast=5, slow=20), lambda: DonchianTrend()])
+def test_live_engine_trades_like_the_backtest(make, fill_late: bool) -> None:
+    bars = frame(1500, seed=11)
+    fm = FillModel(commission_pct=D("0.001"), slippage_bps=D(2))
+    live = run_live(make(), bars, fm, fill_late=fill_late)
+    # The last bar never closes live (no tick after it), so the backtest runs without it.
+    batch, _ = run_backtest(make(), bars.iloc[:-1], symbol="X", fill_model=fm)
+    assert len(batch.trades) > 5
+    assert [(t.qty, t.entry_price, t.exit_price, t.pnl) for t in live.trades] == [
+        (t.qty, t.entry_price, t.exit_price, t.pnl) for t in batch.trades
+    ]
+    assert live.portfolio.cash == batch.final_cash
+    assert live.equity() == batch.final_equity
+    assert live.inflight == {}
+
+
+def test_inflight_orders_count_in_the_strategy_view() -> None:
+    sent: list[Order] = []
+    engine = LiveEngine(
+        SmaCross(fast=2, slow=3),
+        "X",
+        EngineConfig(initial_cash=D(1000)),
+        lambda order, ref: sent.append(order),
+    )
+    assert engine.equity() == D(1000)
+    for k, price in enumerate([10, 9, 8, 9, 10, 11]):
+        bar = Bar("X", T0 + pd.Timedelta(minutes=k), D(price), D(price), D(price), D(price))
+        engine.on_live_bar(bar, ref_price=D(price))
+    (order,) = sent
+    assert order.qty == D(100)  # all-in at the decision price 10 (fractions resolved to qty)
+    assert engine.position_qty("X") == D(100) and engine.portfolio.qty("X") == 0
+    assert engine.cash() == D(0)
+    engine.on_rejected(order.client_order_id, "risk: max order notional")
+    assert engine.position_qty("X") == 0 and engine.cash() == D(1000)
+    assert order.status.value == "rejected"
+
+
+def test_orders_sized_to_zero_are_not_sent() -> None:
+    sent: list[Order] = []
+    engine = LiveEngine(
+        SmaCross(fast=2, slow=3),
+        "X",
+        EngineConfig(initial_cash=D(5)),
+        lambda order, ref: sent.append(order),
+    )
+    for k, price in enumerate([10, 9, 8, 9, 10, 11]):
+        bar = Bar("X", T0 + pd.Timedelta(minutes=k), D(price), D(price), D(price), D(price))
+        engine.on_live_bar(bar, ref_price=D(price))
+    assert sent == [] and engine.orders[0].status.value == "rejected"
+
+
+def test_live_history_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sigma.engine.live as live
+
+    monkeypatch.setattr(live, "MAX_BARS", 50)
+    monkeypatch.setattr(live, "MAX_RECORDS", 10)
+    engine = LiveEngine(SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda o, r: None)
+    for k in range(500):
+        p = D(100 + (k % 7))
+        engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
+        assert len(engine.data) <= 100 and len(engine.orders) <= 20
+    assert len(engine.orders) >= 10
+    assert engine.data.close[-1] == float(100 + (499 % 7))
+    assert engine.data.close[-2] == float(100 + (498 % 7))
+
+
+def test_bar_builder_buckets_and_ignores_late_ticks() -> None:
+    b = BarBuilder("X", timedelta(minutes=5))
+    t = T0.to_pydatetime()
+    assert b.on_tick(Tick("X", t + timedelta(minutes=1), D(10), D(1))) is None
+    assert b.on_tick(Tick("X", t + timedelta(minutes=2), D(12), D(2))) is None
+    assert b.on_tick(Tick("X", t + timedelta(minutes=3), D(9), D(1))) is None
+    bar = b.on_tick(Tick("X", t + timedelta(minutes=6), D(11), D(1)))
+    assert bar == Bar("X", t, D(10), D(12), D(9), D(9), D(4))
+    assert b.on_tick(Tick("X", t + timedelta(minutes=4), D(50), D(1))) is None  # late
+    nxt = b.on_tick(Tick("X", t + timedelta(minutes=10), D(11), D(1)))
+    assert nxt is not None and nxt.high == D(11) and nxt.ts == t + timedelta(minutes=5)
+    with pytest.raises(ValueError, match="timeframe must be positive"):
+        BarBuilder("X", timedelta(0))
