@@ -189,3 +189,28 @@ def test_long_runs_show_progress(workdir: Path, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(app, ["backtest", "--data", "bars.csv", "--no-store", "--out", "l"])
     assert result.exit_code == 0, result.output
     assert seen[0] == (0, 3000) and seen[-1] == (3000, 3000)
+
+
+@pytest.mark.pg
+def test_backtest_from_a_postgres_table_into_postgres(
+    workdir: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same command on PostgreSQL: history from `pg:TABLE`, results into bt_summary."""
+    import uuid
+
+    frame, _ = generate_bars(2000, seed=9, freq="1h")
+    table = f"hist_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(pg_url)
+    frame.reset_index().assign(symbol="PGX").to_sql(table, engine, index=False)
+    monkeypatch.setenv("SIGMA_DATABASE_URL", pg_url)
+    result = runner.invoke(
+        app, ["backtest", "--data", f"pg:{table}", "--symbol", "PGX", "--out", "pgrun"]
+    )
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT id, stats FROM bt_summary WHERE symbol = 'PGX'")).one()
+        n = conn.execute(
+            text("SELECT count(*) FROM bt_trades WHERE summary_id = :i"), {"i": row.id}
+        ).scalar_one()
+    engine.dispose()
+    assert n == row.stats["n_trades"] > 0
