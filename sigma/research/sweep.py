@@ -1,0 +1,261 @@
+"""Parameter sweeps: every combination of a grid through the compiled fast path, on every core.
+
+    table = sweep("sma_cross", bars, {"fast": range(5, 50, 5), "slow": range(10, 100, 10)},
+                  fill_model=FillModel(commission_pct=Decimal("0.001")), workers=2)
+
+Invalid combinations (those the strategy's `validate` rejects, e.g. fast >= slow) are skipped.
+With `workers` > 1 the bar arrays go to each worker process once, through the pool's
+initializer, and the combinations travel in chunks; the table is the same for any `workers`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing.context
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from sigma.engine.engine import Cancelled
+from sigma.engine.fast import (
+    FAST_TARGETS,
+    IndicatorCache,
+    check_fill_model,
+    fast_params,
+    simulate_targets,
+)
+from sigma.engine.fill_model import FillModel
+from sigma.strategies.series import FloatArray
+
+ProgressFn = Callable[[int, int], None]
+
+DEFAULT_GRIDS: dict[str, dict[str, range]] = {
+    "sma_cross": {"fast": range(5, 50, 5), "slow": range(10, 100, 10)},
+}
+"""The grid `sweep` uses when none is given."""
+
+METRICS = ("final_equity", "return_pct", "n_trades", "sharpe", "max_drawdown_pct")
+
+_SECONDS_PER_YEAR = 365.25 * 86_400
+
+
+def grid_combinations(
+    strategy_name: str, grid: Mapping[str, Iterable[Any]]
+) -> list[dict[str, Any]]:
+    """Every valid combination of `grid`, in grid order (the last key varies fastest)."""
+    keys = list(grid)
+    combos: list[dict[str, Any]] = []
+    for values in itertools.product(*(list(grid[k]) for k in keys)):
+        params = dict(zip(keys, values, strict=True))
+        try:
+            fast_params(strategy_name, params)
+        except ValueError as exc:
+            if "no fast path" in str(exc):
+                raise
+            continue
+        combos.append(params)
+    return combos
+
+
+def bars_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars observed per calendar year (as the engine's statistics annualise)."""
+    if len(index) < 2:
+        return math.nan
+    years = (index[-1] - index[0]).total_seconds() / _SECONDS_PER_YEAR
+    return (len(index) - 1) / years if years > 0 else math.nan
+
+
+@numba.njit(cache=True)
+def _curve_stats(equity: FloatArray) -> tuple[float, float, int, float]:  # pragma: no cover
+    # Per-bar simple returns (non-finite ones skipped): mean, sample std, count; and the
+    # deepest fall below the running peak. Compiled: numpy's version costs more than the
+    # simulation itself on long curves.
+    count = 0
+    total = 0.0
+    for i in range(1, len(equity)):
+        r = (equity[i] - equity[i - 1]) / equity[i - 1]
+        if np.isfinite(r):
+            count += 1
+            total += r
+    mean = total / count if count else 0.0
+    sq = 0.0
+    for i in range(1, len(equity)):
+        r = (equity[i] - equity[i - 1]) / equity[i - 1]
+        if np.isfinite(r):
+            sq += (r - mean) * (r - mean)
+    std = np.sqrt(sq / (count - 1)) if count > 1 else 0.0
+    peak = -np.inf
+    worst = 0.0
+    for x in equity:
+        peak = max(peak, x)
+        if peak > 0:
+            worst = min(worst, x / peak - 1.0)
+    return mean, std, count, worst
+
+
+def curve_metrics(equity: FloatArray, initial_cash: float, per_year: float) -> dict[str, float]:
+    """Return %, annualised per-bar Sharpe (zero risk-free rate) and max drawdown % of a curve."""
+    final = float(equity[-1])
+    mean, std, count, worst = _curve_stats(np.ascontiguousarray(equity, dtype=np.float64))
+    sharpe = math.nan
+    if count > 1 and std > 0 and math.isfinite(per_year):
+        sharpe = mean / std * math.sqrt(per_year)
+    return {
+        "final_equity": final,
+        "return_pct": 100.0 * (final / initial_cash - 1.0),
+        "sharpe": sharpe,
+        "max_drawdown_pct": 100.0 * worst,
+    }
+
+
+@dataclass(slots=True)
+class _Runner:
+    """Everything one process needs to evaluate combinations; built once per worker."""
+
+    strategy_name: str
+    open_: FloatArray
+    close: FloatArray
+    initial_cash: float
+    commission_pct: float
+    commission_fixed: float
+    lot_size: float
+    per_year: float
+    cache: IndicatorCache = field(default_factory=dict)
+
+    def run(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        full = fast_params(self.strategy_name, params)
+        targets = FAST_TARGETS[self.strategy_name](self.close, full, self.cache)
+        result = simulate_targets(
+            self.open_,
+            self.close,
+            targets,
+            initial_cash=self.initial_cash,
+            commission_pct=self.commission_pct,
+            commission_fixed=self.commission_fixed,
+            lot_size=self.lot_size,
+        )
+        row = dict(params)
+        row.update(curve_metrics(result.equity, self.initial_cash, self.per_year))
+        row["n_trades"] = result.n_trades
+        return row
+
+
+_WORKER: _Runner | None = None
+
+
+def _init_worker(*args: Any) -> None:
+    global _WORKER
+    _WORKER = _Runner(*args)
+
+
+def _run_chunk(chunk: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    assert _WORKER is not None, "worker not initialised"
+    return [_WORKER.run(params) for params in chunk]
+
+
+def _chunks(items: list[dict[str, Any]], n: int) -> list[list[dict[str, Any]]]:
+    size = max(1, math.ceil(len(items) / n))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def sweep(
+    strategy_name: str,
+    bars: pd.DataFrame,
+    grid: Mapping[str, Iterable[Any]] | None = None,
+    *,
+    initial_cash: Decimal | float = Decimal(10_000),
+    fill_model: FillModel | None = None,
+    workers: int = 1,
+    sort_by: str = "sharpe",
+    ascending: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    mp_context: multiprocessing.context.BaseContext | None = None,
+) -> pd.DataFrame:
+    """Backtest every valid combination of `grid` with the fast path; one row per
+    combination (the grid's parameters, then final_equity, return_pct, n_trades, sharpe,
+    max_drawdown_pct), sorted by `sort_by` (best first unless `ascending`; NaN last).
+
+    `progress(done, total)` is called as combinations finish and `cancel` stops the sweep
+    (raising `Cancelled`); `mp_context` picks the worker start method (the platform default
+    otherwise; "spawn" is the safe choice inside a threaded server)."""
+    if grid is None:
+        if strategy_name not in DEFAULT_GRIDS:
+            fast_params(strategy_name, {})  # raises for strategies without a fast path
+            raise ValueError(f"no default grid for {strategy_name!r}; pass one")
+        grid = DEFAULT_GRIDS[strategy_name]
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if bars.empty:
+        raise ValueError(f"no bars to sweep {strategy_name} on")
+    combos = grid_combinations(strategy_name, grid)
+    columns = [*grid, *METRICS]
+    if sort_by not in columns:
+        raise ValueError(f"cannot sort by {sort_by!r}; columns: {', '.join(columns)}")
+    fm = fill_model or FillModel()
+    check_fill_model(fm)
+    args = (
+        strategy_name,
+        bars["open"].to_numpy(dtype=np.float64),
+        bars["close"].to_numpy(dtype=np.float64),
+        float(initial_cash),
+        float(fm.commission_pct),
+        float(fm.commission_fixed),
+        float(fm.lot_size),
+        bars_per_year(pd.DatetimeIndex(bars.index)),
+    )
+    rows: list[dict[str, Any]] = []
+    total = len(combos)
+
+    def _advance() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"sweep cancelled after {len(rows)} of {total} combinations")
+        if progress is not None:
+            progress(len(rows), total)
+
+    _advance()
+    if workers == 1 or total <= 1:
+        runner = _Runner(*args)
+        for params in combos:
+            rows.append(runner.run(params))
+            _advance()
+    else:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, total),
+            mp_context=mp_context,
+            initializer=_init_worker,
+            initargs=args,
+        ) as pool:
+            futures: list[Future[list[dict[str, Any]]]] = [
+                pool.submit(_run_chunk, chunk) for chunk in _chunks(combos, 4 * workers)
+            ]
+            try:
+                for future in futures:
+                    rows.extend(future.result())
+                    _advance()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    table = pd.DataFrame(rows, columns=columns)
+    table["n_trades"] = table["n_trades"].astype(np.int64)
+    return table.sort_values(
+        sort_by, ascending=ascending, kind="mergesort", na_position="last"
+    ).reset_index(drop=True)
+
+
+__all__ = [
+    "DEFAULT_GRIDS",
+    "METRICS",
+    "bars_per_year",
+    "curve_metrics",
+    "grid_combinations",
+    "sweep",
+]

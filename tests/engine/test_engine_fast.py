@@ -1,0 +1,263 @@
+"""The compiled fast path against the exact Decimal engine: same trades, same money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigma.engine.fast import (
+    FAST_TARGETS,
+    FastResult,
+    fast_backtest,
+    simulate_targets,
+    sma_cross_targets,
+)
+from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.research.backtest import run_backtest
+from sigma.strategies.base import Strategy
+from sigma.strategies.builtin.sma_cross import SmaCross
+from sigma.strategies.indicators import sma
+
+
+def _goog() -> pd.DataFrame:
+    from backtesting.test import GOOG
+
+    df = GOOG.rename(columns=str.lower)[["open", "high", "low", "close", "volume"]].astype(float)
+    df.index = pd.DatetimeIndex(df.index, tz="UTC", name="ts")
+    return df
+
+
+def _walk(n: int, seed: int, sigma: float = 0.002) -> pd.DataFrame:
+    """Minute bars of a seeded random walk, prices in cents."""
+    rng = np.random.default_rng(seed)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, sigma, n))), 2)
+    open_ = np.round(np.concatenate(([100.0], close[:-1])) * (1 + rng.normal(0, sigma / 4, n)), 2)
+    high = np.maximum(open_, close) + 0.01
+    low = np.minimum(open_, close) - 0.01
+    idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC", name="ts")
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": 1.0}, index=idx
+    )
+
+
+def _cents(value: Decimal | float) -> Decimal:
+    return Decimal(repr(float(value))).quantize(Decimal("0.01"))
+
+
+def _assert_same(
+    fast: FastResult, bars: pd.DataFrame, strategy: Strategy, fm: FillModel, cash: Decimal
+) -> None:
+    exact, _ = run_backtest(strategy, bars, symbol="X", initial_cash=cash, fill_model=fm)
+    assert exact.trades, "the case should exercise at least one round trip"
+    got = list(zip(fast.entry_bar.tolist(), fast.exit_bar.tolist(), fast.qty.tolist(), strict=True))
+    want = [(t.entry_bar, t.exit_bar, float(t.qty)) for t in exact.trades]
+    assert got == want
+    assert fast.entry_price.tolist() == [float(t.entry_price) for t in exact.trades]
+    assert fast.exit_price.tolist() == [float(t.exit_price) for t in exact.trades]
+    np.testing.assert_allclose(fast.pnl, [float(t.pnl) for t in exact.trades], atol=1e-6)
+    assert _cents(fast.final_equity) == exact.final_equity.quantize(Decimal("0.01"))
+    assert fast.final_qty == float(exact.final_position)
+    np.testing.assert_allclose(fast.equity, exact.equity.to_numpy(), rtol=1e-9, atol=1e-6)
+
+
+def test_goog_sma_cross_matches_engine_and_backtesting_py() -> None:
+    bars = _goog()
+    fm = FillModel(commission_pct=Decimal("0.002"))
+    fast = fast_backtest("sma_cross", {"fast": 10, "slow": 20}, bars, Decimal(10_000), fm)
+    assert fast.n_trades == 93
+    assert _cents(fast.final_equity) == Decimal("56263.52")
+    _assert_same(fast, bars, SmaCross(fast=10, slow=20), fm, Decimal(10_000))
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "fast_n", "slow_n", "pct"),
+    [(10_000, 1, 10, 20, "0.001"), (30_000, 2, 5, 40, "0.0005"), (50_000, 3, 20, 60, "0.002")],
+)
+def test_random_walks_match_engine(n: int, seed: int, fast_n: int, slow_n: int, pct: str) -> None:
+    bars = _walk(n, seed)
+    fm = FillModel(commission_pct=Decimal(pct))
+    params = {"fast": fast_n, "slow": slow_n}
+    fast = fast_backtest("sma_cross", params, bars, Decimal(100_000), fm)
+    assert fast.n_trades > 50
+    _assert_same(fast, bars, SmaCross(**params), fm, Decimal(100_000))
+
+
+def test_sma_cross_targets_are_the_strategy_decisions() -> None:
+    close = _walk(3_000, 5)["close"].to_numpy()
+    targets = sma_cross_targets(close, 5, 15)
+    f, s = sma(close, 5), sma(close, 15)
+    assert np.isnan(targets[:15]).all()  # the slow warm-up (NaN) never crosses
+    for i in range(1, len(close)):
+        up = f[i - 1] < s[i - 1] and f[i] > s[i]
+        down = s[i - 1] < f[i - 1] and s[i] > f[i]
+        expected = 1.0 if up else (-1.0 if down else np.nan)
+        assert targets[i] == expected or (np.isnan(targets[i]) and np.isnan(expected))
+    flat = sma_cross_targets(close, 5, 15, allow_short=False)
+    assert set(np.unique(flat[~np.isnan(flat)])) == {0.0, 1.0}
+    assert len(sma_cross_targets(close[:1], 5, 15)) == 1
+    # Touching without crossing is no crossover.
+    assert np.isnan(sma_cross_targets([1.0, 1.0, 1.0, 1.0], 1, 2)).all()
+
+
+def test_long_only_variant_matches_engine() -> None:
+    bars = _walk(5_000, 11)
+    fm = FillModel(commission_pct=Decimal("0.001"))
+    params = {"fast": 10, "slow": 30, "allow_short": False}
+    fast = fast_backtest("sma_cross", params, bars, Decimal(10_000), fm)
+    assert (fast.qty > 0).all()
+    _assert_same(fast, bars, SmaCross(**params), fm, Decimal(10_000))
+
+
+def _follower(targets: np.ndarray) -> Strategy:
+    """A strategy that follows a precomputed target array with go_long/go_short/go_flat."""
+
+    class Follower(Strategy):
+        name = "follower"
+
+        def on_bar(self) -> None:
+            t = targets[self.bar_index]
+            if np.isnan(t):
+                return
+            if t > 0:
+                self.go_long()
+            elif t < 0:
+                self.go_short()
+            else:
+                self.go_flat()
+
+    return Follower()
+
+
+def _random_targets(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.choice([np.nan] * 6 + [1.0, 1.0, -1.0, -1.0, 0.0], size=n)
+
+
+@pytest.mark.parametrize(
+    ("pct", "fixed", "lot"),
+    [("0.001", "0", "1"), ("0.002", "1.5", "1"), ("0.001", "2", "0.001"), ("0", "0", "0.001")],
+)
+def test_nan_targets_fixed_fee_and_lots_match_engine(pct: str, fixed: str, lot: str) -> None:
+    bars = _walk(4_000, 21)
+    targets = _random_targets(len(bars), 22)
+    fm = FillModel(
+        commission_pct=Decimal(pct), commission_fixed=Decimal(fixed), lot_size=Decimal(lot)
+    )
+    fast = simulate_targets(
+        bars["open"],
+        bars["close"],
+        targets,
+        initial_cash=Decimal(10_000),
+        commission_pct=fm.commission_pct,
+        commission_fixed=fm.commission_fixed,
+        lot_size=fm.lot_size,
+    )
+    _assert_same(fast, bars, _follower(targets), fm, Decimal(10_000))
+    if lot != "1":
+        assert not np.allclose(fast.qty, np.round(fast.qty))  # fractional lots were used
+
+
+def test_sizing_ties_are_resolved_exactly() -> None:
+    """Round numbers where the float quotient lands on (or just beside) a whole lot."""
+    n = 8
+    idx = pd.date_range("2024-01-01", periods=n, freq="1D", tz="UTC", name="ts")
+    opens = np.array([100.0, 100.0, 0.7, 0.7, 99.8, 99.8, 3.3, 3.3])
+    bars = pd.DataFrame(
+        {"open": opens, "high": opens, "low": opens, "close": opens, "volume": 1.0}, index=idx
+    )
+    targets = np.array([1.0, -1.0, 1.0, 0.0, 1.0, -1.0, 1.0, np.nan])
+    for pct, fixed, cash in [("0", "0", 10_000), ("0.002", "0", 10_020), ("0.001", "5", 7_012)]:
+        fm = FillModel(commission_pct=Decimal(pct), commission_fixed=Decimal(fixed))
+        fast = simulate_targets(
+            opens,
+            opens,
+            targets,
+            initial_cash=cash,
+            commission_pct=float(pct),
+            commission_fixed=float(fixed),
+        )
+        _assert_same(fast, bars, _follower(targets), fm, Decimal(cash))
+    fast = simulate_targets(opens, opens, targets, initial_cash=10_000, commission_pct=0.0)
+    assert fast.qty[0] == 100.0  # 10,000 / 100 is exactly 100 units, not 99
+    # In floats 12.525 / (0.05 · 1.002) is 249.99999999999997: the exact rule buys 250.
+    cheap = np.array([0.05, 0.05, 0.06, 0.06])
+    frame = bars.iloc[:4].assign(open=cheap, high=cheap, low=cheap, close=cheap)
+    targets = np.array([1.0, -1.0, np.nan, np.nan])
+    fm = FillModel(commission_pct=Decimal("0.002"))
+    fast = simulate_targets(cheap, cheap, targets, initial_cash=12.525, commission_pct=0.002)
+    assert fast.qty[0] == 250.0
+    _assert_same(fast, frame, _follower(targets), fm, Decimal("12.525"))
+
+
+def test_entry_too_small_stays_flat() -> None:
+    prices = np.array([10.0, 10.0, 50.0, 50.0, 5.0, 5.0])
+    targets = np.array([1.0, np.nan, -1.0, np.nan, 1.0, np.nan])
+    res = simulate_targets(
+        prices, prices, targets, initial_cash=20.0, commission_pct=0.0, commission_fixed=1.0
+    )
+    # Buys 1 at 10 (cash 9), closes at 50 (cash 58) and shorts 1; covers at 5 ...
+    assert res.entry_bar.tolist() == [1, 3]
+    assert res.qty.tolist() == [1.0, -1.0]
+    res = simulate_targets(prices, prices, targets, initial_cash=5.0, commission_pct=0.0)
+    assert res.n_trades == 0
+    assert res.final_equity == 5.0
+    assert (res.equity == 5.0).all()
+    assert res.trades_frame().empty
+
+
+def test_input_errors() -> None:
+    bars = _walk(100, 1)
+    with pytest.raises(ValueError, match="no fast path"):
+        fast_backtest("rsi_reversion", {}, bars)
+    with pytest.raises(ValueError, match="must be below"):
+        fast_backtest("sma_cross", {"fast": 20, "slow": 10}, bars)
+    with pytest.raises(ValueError, match="slippage"):
+        fast_backtest("sma_cross", {}, bars, fill_model=FillModel(slippage_bps=Decimal(1)))
+    with pytest.raises(ValueError, match="next open"):
+        fast_backtest("sma_cross", {}, bars, fill_model=FillModel(timing=FillTiming.CLOSE))
+    with pytest.raises(ValueError, match="no bars"):
+        fast_backtest("sma_cross", {}, bars.iloc[:0])
+    one = np.ones(3)
+    with pytest.raises(ValueError, match="targets must be"):
+        simulate_targets(one, one, [0.5, 1, 1], initial_cash=1, commission_pct=0)
+    with pytest.raises(ValueError, match="differ in length"):
+        simulate_targets(one, one, [1, 1], initial_cash=1, commission_pct=0)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        simulate_targets(np.ones((3, 1)), one, one, initial_cash=1, commission_pct=0)
+    with pytest.raises(ValueError, match="lot_size"):
+        simulate_targets(one, one, one, initial_cash=1, commission_pct=0, lot_size=0)
+    with pytest.raises(ValueError, match="commissions"):
+        simulate_targets(one, one, one, initial_cash=1, commission_pct=-0.1)
+    assert set(FAST_TARGETS) == {"sma_cross"}
+
+
+def test_defaults_and_empty_input() -> None:
+    bars = _walk(2_000, 4)
+    res = fast_backtest("sma_cross", {}, bars)  # SmaCross defaults, $10,000, no fees
+    exact, _ = run_backtest(SmaCross(), bars, symbol="X")
+    assert res.n_trades == len(exact.trades)
+    assert _cents(res.final_equity) == exact.final_equity.quantize(Decimal("0.01"))
+    empty: Any = np.zeros(0)
+    res = simulate_targets(empty, empty, empty, initial_cash=100, commission_pct=0)
+    assert res.final_equity == 100.0
+    assert res.n_trades == 0
+
+
+def test_every_entry_a_tie() -> None:
+    """A flat price and no fees: every entry quotient is a whole number of units (each one
+    goes through the exact Decimal check, replayed incrementally)."""
+    n = 2_000
+    prices = np.full(n, 100.0)
+    idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC", name="ts")
+    bars = pd.DataFrame(
+        {"open": prices, "high": prices, "low": prices, "close": prices, "volume": 1.0},
+        index=idx,
+    )
+    targets = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    fast = simulate_targets(prices, prices, targets, initial_cash=10_000, commission_pct=0.0)
+    assert fast.n_trades == n - 2
+    _assert_same(fast, bars, _follower(targets), FillModel(), Decimal(10_000))
