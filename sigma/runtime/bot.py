@@ -1,0 +1,209 @@
+"""TradingBot: the seed's real-time loop from `price_update` to the order queue.
+
+Per tick: drop malformed or anomalous ticks, build bars, and when a bar closes let each active
+strategy on that symbol act through its `LiveEngine`. Every order it wants passes the
+RiskManager, then the OrderExecutor publishes it with its client order id. Fills and status
+changes reported by the worker come back over the bus and are booked in the engine, so the
+strategy's view of its account follows what really executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UPDATE, PubSub
+from sigma.domain import Order, Tick
+from sigma.engine.bar_builder import BarBuilder
+from sigma.engine.engine import EngineConfig
+from sigma.engine.live import LiveEngine
+from sigma.execution.events import FillEvent, OrderStatusEvent
+from sigma.runtime.tasks import run_until
+from sigma.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+_FAILED_STATUSES = {"rejected", "dead_lettered", "failed", "cancelled"}
+
+
+class Decision(Protocol):
+    """What the risk manager answers."""
+
+    accepted: bool
+    reason: str
+
+
+class RiskGate(Protocol):
+    """Pre-trade check (the RiskManager)."""
+
+    def check(self, order: Order, price: Decimal, account: Any) -> Decision:
+        """Accept or reject `order` at `price` given the account state."""
+        ...
+
+
+class Submitter(Protocol):
+    """Publishes accepted orders (the OrderExecutor)."""
+
+    async def submit(self, order: Order, ref_price: Decimal) -> Any:
+        """Send the order on its way; raises when it could not be published."""
+
+
+AccountStateFn = Callable[[LiveEngine], Any]
+
+
+@dataclass(slots=True)
+class BotCounters:
+    """Plain counters for logs, health and tests (Prometheus metrics are separate)."""
+
+    ticks: int = 0
+    bars: int = 0
+    orders_sent: int = 0
+    orders_rejected: int = 0
+    fills: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class TradingBot:
+    """Runs strategies live on the ticks of `price_update`."""
+
+    def __init__(
+        self,
+        strategies: list[tuple[Strategy, str]],
+        *,
+        timeframe: timedelta,
+        config: EngineConfig,
+        risk: RiskGate,
+        executor: Submitter,
+        account_state: AccountStateFn,
+        decode: Callable[[bytes], Tick | None],
+        on_decision: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.risk = risk
+        self.executor = executor
+        self.account_state = account_state
+        self.decode = decode
+        self.on_decision = on_decision or (lambda kind, data: None)
+        self.counters = BotCounters()
+        self.engines: dict[tuple[str, str], LiveEngine] = {}
+        self._by_symbol: dict[str, list[LiveEngine]] = {}
+        self._builders: dict[str, BarBuilder] = {}
+        self._outbox: list[tuple[LiveEngine, Order, Decimal]] = []
+        for strategy, symbol in strategies:
+            engine = LiveEngine(strategy, symbol, config, self._collector(symbol, strategy))
+            self.engines[(strategy.name, symbol)] = engine
+            self._by_symbol.setdefault(symbol, []).append(engine)
+            self._builders.setdefault(symbol, BarBuilder(symbol, timeframe))
+
+    def _collector(self, symbol: str, strategy: Strategy) -> Callable[[Order, Decimal], None]:
+        def collect(order: Order, ref_price: Decimal) -> None:
+            self._outbox.append((self.engines[(strategy.name, symbol)], order, ref_price))
+
+        return collect
+
+    # --- ticks ------------------------------------------------------------------------------
+    async def on_raw_tick(self, raw: bytes) -> None:
+        """Decode one bus message (None from `decode` means it was rejected) and process it."""
+        received = time.perf_counter()
+        tick = self.decode(raw)
+        if tick is not None:
+            await self.on_tick(tick, received)
+
+    async def on_tick(self, tick: Tick, received: float | None = None) -> None:
+        """Advance the symbol's bar; on a closed bar run its strategies and send their orders."""
+        started = received if received is not None else time.perf_counter()
+        self.counters.ticks += 1
+        builder = self._builders.get(tick.symbol)
+        if builder is None:
+            return
+        bar = builder.on_tick(tick)
+        if bar is None:
+            return
+        self.counters.bars += 1
+        for engine in self._by_symbol[tick.symbol]:
+            engine.on_live_bar(bar, ref_price=tick.price)
+        outbox, self._outbox = self._outbox, []
+        for engine, order, ref_price in outbox:
+            await self._send(engine, order, ref_price)
+        if outbox:
+            self.counters.latencies.append(time.perf_counter() - started)
+            del self.counters.latencies[:-10_000]
+
+    async def _send(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> None:
+        decision = self.risk.check(order, ref_price, self.account_state(engine))
+        info = {
+            "strategy": order.strategy,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "qty": str(order.qty),
+            "ref_price": str(ref_price),
+            "client_order_id": order.client_order_id,
+        }
+        if not decision.accepted:
+            self.counters.orders_rejected += 1
+            engine.on_rejected(order.client_order_id, decision.reason)
+            self.on_decision("order_rejected", {**info, "reason": decision.reason})
+            return
+        try:
+            await self.executor.submit(order, ref_price)
+        except Exception as exc:  # the bus is gone past the executor's retries
+            self.counters.orders_rejected += 1
+            engine.on_rejected(order.client_order_id, f"not sent: {exc}")
+            self.on_decision("order_failed", {**info, "reason": str(exc)})
+            return
+        self.counters.orders_sent += 1
+        self.on_decision("order_sent", info)
+
+    # --- feedback ---------------------------------------------------------------------------
+    def on_fill_message(self, raw: bytes) -> None:
+        """Book a fill reported by the worker in the engine that ordered it."""
+        event = FillEvent.model_validate_json(raw)
+        engine = self.engines.get((event.strategy, event.symbol))
+        if engine is not None:
+            self.counters.fills += 1
+            engine.on_fill(event.to_fill())
+
+    def on_status_message(self, raw: bytes) -> None:
+        """Forget the projection of an order that failed downstream."""
+        event = OrderStatusEvent.model_validate_json(raw)
+        if event.status not in _FAILED_STATUSES:
+            return
+        for engine in self._by_symbol.get(event.symbol, []):
+            if event.client_order_id in engine.inflight:
+                engine.on_rejected(event.client_order_id, event.reason or event.status)
+
+    # --- the loop ---------------------------------------------------------------------------
+    async def run(self, pubsub: PubSub, stop: asyncio.Event) -> None:
+        """Consume prices, fills and order status until `stop` is set."""
+        prices = await pubsub.subscribe(CHANNEL_PRICE_UPDATE)
+        fills = await pubsub.subscribe(CHANNEL_FILLS)
+        status = await pubsub.subscribe(CHANNEL_ORDER_STATUS)
+
+        async def consume_prices() -> None:
+            async for raw in prices:
+                await self.on_raw_tick(raw)
+
+        async def consume_feedback(sub: Any, handle: Callable[[bytes], None]) -> None:
+            async for raw in sub:
+                try:
+                    handle(raw)
+                except ValueError as exc:
+                    log.warning("bot: ignored a malformed feedback message: %s", exc)
+
+        async def all_consumers() -> None:
+            await asyncio.gather(
+                consume_prices(),
+                consume_feedback(fills, self.on_fill_message),
+                consume_feedback(status, self.on_status_message),
+            )
+
+        try:
+            await run_until(all_consumers(), stop)
+        finally:
+            for sub in (prices, fills, status):
+                await sub.close()
