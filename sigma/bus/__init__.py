@@ -12,16 +12,26 @@ from sigma.bus.base import (
     Subscription,
     WorkQueue,
 )
+from sigma.bus.cache import LAST_PRICE_KEY, CachingPubSub, LastValueCache
+from sigma.bus.factory import make_pubsub, make_work_queue
+from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue
 
 __all__ = [
     "CHANNEL_ALERTS",
     "CHANNEL_FILLS",
     "CHANNEL_ORDER_STATUS",
     "CHANNEL_PRICE_UPDATE",
+    "LAST_PRICE_KEY",
     "QUEUE_ORDERS",
+    "CachingPubSub",
     "Delivery",
     "Handler",
+    "InMemoryPubSub",
+    "InMemoryWorkQueue",
+    "LastValueCache",
     "PubSub",
     "Subscription",
     "WorkQueue",
+    "make_pubsub",
+    "make_work_queue",
 ]

@@ -117,7 +117,7 @@ def backtest(
         raise typer.BadParameter("must be positive", param_hint="--cash")
     registry = load_strategies(settings.strategy_paths)
     for origin, problem in registry.errors.items():
-        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}")
+        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}", soft_wrap=True)
     names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
     params = parse_params(param or [])
     try:

@@ -48,7 +48,7 @@ def strategies(
         table.add_row(*row)
     console.print(table)
     for origin, problem in registry.errors.items():
-        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}")
+        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}", soft_wrap=True)
 
 
 @app.command()
