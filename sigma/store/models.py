@@ -414,6 +414,18 @@ class ActionLog(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ControlFlag(Base):
+    """A switch every process reads (the risk kill switch): who set it, when and why."""
+
+    __tablename__ = "control_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class JobRun(Base):
     """One execution of a scheduled job."""
 
