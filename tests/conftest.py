@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway PostgreSQL database per test session, synthetic bars."""
+"""Shared fixtures: a throwaway PostgreSQL database per test session, a fresh database per test
+on SQLite and PostgreSQL (each test its own schema), real Redis/RabbitMQ URLs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.orm import Session
+
+from sigma.store import init_db, session_factory
 
 PG_ADMIN_URL = os.environ.get(
     "SIGMA_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -76,3 +81,43 @@ def amqp_url() -> str:
 def bus_prefix() -> str:
     """A unique prefix for channel and queue names, so tests never see each other's traffic."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of an empty database (SQLite file in a folder that does not exist yet, or PG schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'nested' / 'sigma.db'}"
+        return
+    base = make_url(request.getfixturevalue("pg_url"))
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated engine."""
+    eng = init_db(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the migrated database; whatever it leaves uncommitted is rolled back."""
+    with session_factory(engine)() as s:
+        yield s
+        s.rollback()

@@ -43,6 +43,11 @@ class PubSub(Protocol):
         """Release connections."""
 
 
+class PermanentError(Exception):
+    """Raised by a work-queue handler for a message that can never succeed (malformed,
+    unknown schema): it goes to the dead-letter queue at once instead of being retried."""
+
+
 @dataclass(slots=True)
 class Delivery:
     """One message taken from a work queue. `attempt` counts deliveries, starting at 1."""
@@ -62,7 +67,8 @@ class WorkQueue(Protocol):
     `publish` returns once the broker has the message (publisher confirms). `consume` runs
     `handler` per message: success acks it; an exception retries it with backoff up to
     `max_retries`, then moves it to the dead-letter queue `<queue>.dlq` with the error as
-    its reason header. A message whose handler never finished (a crashed worker) is
+    its reason header; a `PermanentError` is dead-lettered without retries. A message
+    whose handler never finished (a crashed worker) is
     redelivered, so handlers must be idempotent (the client order id is the key).
     """
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sigma.bus.base import Delivery, Handler
+from sigma.bus.base import Delivery, Handler, PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ class InMemoryWorkQueue:
                 await asyncio.sleep(0)
 
     def _failed(self, name: str, message: _Message, exc: Exception) -> None:
-        if message.attempt > self.max_retries:
+        if message.attempt > self.max_retries or isinstance(exc, PermanentError):
             log.warning(
                 "dead-lettering %s on %s after %d attempts: %r",
                 message.message_id,

@@ -33,7 +33,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import ChannelNotFoundEntity
 
-from sigma.bus.base import Delivery, Handler
+from sigma.bus.base import Delivery, Handler, PermanentError
 from sigma.bus.memory import backoff_delay, error_reason
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class RabbitWorkQueue:
         exc: Exception,
     ) -> None:
         message_id = message.message_id or ""
-        if attempt > self.max_retries:
+        if attempt > self.max_retries or isinstance(exc, PermanentError):
             log.warning(
                 "dead-lettering %s on %s after %d attempts: %r", message_id, queue, attempt, exc
             )

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sigma.bus import Delivery, PubSub, Subscription, WorkQueue
+from sigma.bus import Delivery, PermanentError, PubSub, Subscription, WorkQueue
 
 QUEUE = "work"
 TIMEOUT = 10.0
@@ -205,6 +205,22 @@ class WorkQueueContract:
         assert len(reason) <= 500
         assert await queue.dead_letters(QUEUE) == []  # drained
         assert await queue.depth(QUEUE) == 0
+
+    async def test_permanent_error_is_dead_lettered_without_retries(
+        self, make_queue: MakeQueue
+    ) -> None:
+        queue: WorkQueue = await make_queue(max_retries=5, retry_base_delay=0.02)
+        attempts: list[int] = []
+
+        async def handle(delivery: Delivery) -> None:
+            attempts.append(delivery.attempt)
+            raise PermanentError("malformed order event: qty missing")
+
+        async with consuming(queue, handle):
+            await queue.publish(QUEUE, b"{}", message_id="broken")
+            (letter,) = await drained(queue, 1)
+        assert attempts == [1]
+        assert letter.headers["x-error"] == "PermanentError: malformed order event: qty missing"
 
     async def test_failure_then_success_is_processed_exactly_once(
         self, make_queue: MakeQueue

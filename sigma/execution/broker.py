@@ -1,0 +1,144 @@
+"""What the order worker needs from a broker, and the paper broker.
+
+A broker must treat the client order id as an idempotency key: placing the same id twice
+returns the first outcome instead of trading again. The paper broker fills with the engine's
+`FillModel`, so paper fills equal what a backtest books at the same decision price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from sigma.domain import OrderStatus, OrderType, Side
+from sigma.engine.fill_model import FillModel
+from sigma.execution.events import OrderEvent
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFill:
+    """One execution as the broker reports it; `fill_id` is unique per broker."""
+
+    fill_id: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerReport:
+    """The broker's view of an order: status and every fill so far."""
+
+    client_order_id: str
+    status: OrderStatus
+    fills: tuple[BrokerFill, ...] = ()
+    exchange_order_id: str | None = None
+    reason: str = ""
+
+
+class Broker(Protocol):
+    """An execution venue (paper or exchange)."""
+
+    name: str
+
+    async def place(self, order: OrderEvent) -> BrokerReport:
+        """Send the order, or return the outcome of an earlier send of the same id."""
+        ...
+
+    async def lookup(self, client_order_id: str, symbol: str) -> BrokerReport | None:
+        """The broker's state of an order it knows, else None (for reconciliation)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PaperBroker:
+    """Fills against the decision price with the engine's fill model.
+
+    Market orders fill at once at `ref_price` moved by slippage. A limit order that is
+    marketable at `ref_price` fills there; otherwise it rests, as does an untriggered stop,
+    until `on_price` reaches it. State lives in the process: after a restart the worker's
+    reconciliation places orders that were accepted but never filled again.
+    """
+
+    fill_model: FillModel = field(default_factory=FillModel)
+    clock: Callable[[], datetime] = _now
+    name: str = "paper"
+    _orders: dict[str, BrokerReport] = field(default_factory=dict)
+    _resting: dict[str, OrderEvent] = field(default_factory=dict)
+
+    async def place(self, order: OrderEvent) -> BrokerReport:
+        """Fill or rest `order`; a repeated id returns the stored outcome."""
+        known = self._orders.get(order.client_order_id)
+        if known is not None:
+            return known
+        price = self._execution_price(order, order.ref_price)
+        if price is None:
+            report = BrokerReport(order.client_order_id, OrderStatus.NEW)
+            self._resting[order.client_order_id] = order
+        else:
+            report = self._filled(order, price)
+        self._orders[order.client_order_id] = report
+        return report
+
+    def restore(self, order: OrderEvent) -> None:
+        """Rest a limit or stop order again after a restart, without filling it now: the
+        price that made it rest is gone, the next `on_price` decides."""
+        self._resting[order.client_order_id] = order
+        self._orders[order.client_order_id] = BrokerReport(order.client_order_id, OrderStatus.NEW)
+
+    async def lookup(self, client_order_id: str, symbol: str) -> BrokerReport | None:
+        """The stored outcome of an order placed in this process."""
+        return self._orders.get(client_order_id)
+
+    def on_price(self, symbol: str, price: Decimal) -> list[BrokerReport]:
+        """Fill resting orders on `symbol` that `price` reaches; returns their reports."""
+        done = []
+        for coid, order in list(self._resting.items()):
+            if order.symbol != symbol:
+                continue
+            fill_price = self._execution_price(order, price)
+            if fill_price is not None:
+                del self._resting[coid]
+                report = self._orders[coid] = self._filled(order, fill_price)
+                done.append(report)
+        return done
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def _execution_price(self, order: OrderEvent, price: Decimal) -> Decimal | None:
+        buy = order.side is Side.BUY
+        if order.type is OrderType.LIMIT:
+            limit = order.limit_price
+            assert limit is not None  # validated by OrderEvent's producer
+            # Marketable at `price` means filling there is at least as good as the limit.
+            marketable = price <= limit if buy else price >= limit
+            return price if marketable else None
+        if order.type is OrderType.STOP:
+            stop = order.stop_price
+            assert stop is not None
+            triggered = price >= stop if buy else price <= stop
+            if not triggered:
+                return None
+        return self.fill_model.slipped(order.side, price)
+
+    def _filled(self, order: OrderEvent, price: Decimal) -> BrokerReport:
+        fill = BrokerFill(
+            f"paper-{order.client_order_id}-1",
+            order.qty,
+            price,
+            self.fill_model.fee(order.qty, price),
+            self.clock(),
+        )
+        return BrokerReport(order.client_order_id, OrderStatus.FILLED, (fill,))

@@ -1,0 +1,70 @@
+from decimal import Decimal
+
+import pytest
+from execution_helpers import TS
+
+from sigma.bus import QUEUE_ORDERS, InMemoryWorkQueue
+from sigma.domain import Order, OrderType, Side
+from sigma.execution.events import OrderEvent
+from sigma.execution.executor import OrderExecutor
+
+
+class FlakyQueue(InMemoryWorkQueue):
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("confirm lost")
+        await super().publish(queue, body, message_id=message_id)
+
+
+def order() -> Order:
+    return Order(
+        "ACME",
+        Side.SELL,
+        OrderType.LIMIT,
+        qty=Decimal("2.5"),
+        limit_price=Decimal(101),
+        strategy="s1",
+        created_at=TS,
+    )
+
+
+async def test_publishes_the_event_keyed_by_the_client_order_id() -> None:
+    queue = InMemoryWorkQueue()
+    sent = order()
+    event = await OrderExecutor(queue, mode="live", account="main").submit(sent, Decimal(100))
+    assert await queue.depth(QUEUE_ORDERS) == 1
+    assert event.client_order_id == sent.client_order_id
+    assert (event.mode, event.account, event.limit_price, event.ref_price) == (
+        "live",
+        "main",
+        Decimal(101),
+        Decimal(100),
+    )
+    roundtrip = OrderEvent.model_validate_json(event.to_bytes())
+    assert roundtrip == event and roundtrip.qty == Decimal("2.5")
+
+
+async def test_transient_failures_are_retried_with_the_same_id() -> None:
+    queue = FlakyQueue(failures=2)
+    event = await OrderExecutor(queue, attempts=3, retry_delay=0.001).submit(order(), Decimal(1))
+    assert await queue.depth(QUEUE_ORDERS) == 1 and event.qty == Decimal("2.5")
+
+
+async def test_gives_up_after_the_last_attempt() -> None:
+    queue = FlakyQueue(failures=3)
+    with pytest.raises(ConnectionError, match="confirm lost"):
+        await OrderExecutor(queue, attempts=3, retry_delay=0.001).submit(order(), Decimal(1))
+    assert await queue.depth(QUEUE_ORDERS) == 0
+
+
+def test_unsized_order_and_bad_attempts_are_refused() -> None:
+    executor = OrderExecutor(InMemoryWorkQueue())
+    with pytest.raises(ValueError, match="is not sized"):
+        executor.event(Order("ACME", Side.BUY, equity_fraction=Decimal(1)), Decimal(1))
+    with pytest.raises(ValueError, match="attempts must be >= 1"):
+        OrderExecutor(InMemoryWorkQueue(), attempts=0)

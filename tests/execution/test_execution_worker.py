@@ -1,0 +1,249 @@
+"""The order worker on SQLite and PostgreSQL: rows written, idempotency, bad input, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from execution_helpers import TS, RecordingPubSub, order_event
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.bus import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, InMemoryWorkQueue
+from sigma.bus.base import PermanentError
+from sigma.domain import OrderStatus, OrderType, Side
+from sigma.engine.fill_model import FillModel
+from sigma.execution.broker import BrokerFill, BrokerReport, PaperBroker
+from sigma.execution.events import FillEvent, OrderStatusEvent
+from sigma.execution.worker import OrderWorker
+from sigma.store import session_factory
+from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
+
+FEE = Decimal("0.001")
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+def make_worker(
+    sessions: sessionmaker[Session], pubsub: RecordingPubSub | None = None
+) -> OrderWorker:
+    return OrderWorker(sessions, PaperBroker(FillModel(commission_pct=FEE)), pubsub)
+
+
+def rows(sessions: sessionmaker[Session], model: type) -> list:  # type: ignore[type-arg]
+    with sessions() as s:
+        return list(s.scalars(select(model)))
+
+
+async def test_market_order_books_order_fill_position_and_ledger_together(
+    sessions: sessionmaker[Session],
+) -> None:
+    bus = RecordingPubSub()
+    worker = make_worker(sessions, bus)
+    booked = await worker.execute(order_event(qty="10", ref="100"))
+    assert booked is not None and booked.status == "filled"
+    (order,) = rows(sessions, OrderRecord)
+    assert (order.status, order.filled_qty, order.avg_fill_price) == ("filled", 10, 100)
+    (fill,) = rows(sessions, FillRecord)
+    assert (fill.qty, fill.price, fill.fee) == (Decimal(10), Decimal(100), Decimal(1))
+    (pos,) = rows(sessions, PositionRecord)
+    assert (pos.symbol, pos.strategy, pos.mode, pos.qty, pos.avg_price) == (
+        "ACME",
+        "s1",
+        "paper",
+        Decimal(10),
+        Decimal(100),
+    )
+    (entry,) = rows(sessions, LedgerEntry)
+    assert (entry.cash_delta, entry.fee, entry.reason) == (Decimal(-1001), Decimal(1), "fill")
+    channels = [c for c, _ in bus.sent]
+    assert channels == [CHANNEL_FILLS, CHANNEL_ORDER_STATUS]
+    event = FillEvent.model_validate_json(bus.sent[0][1])
+    assert (event.client_order_id, event.qty, event.price) == ("coid-0001", 10, 100)
+    status = OrderStatusEvent.model_validate_json(bus.sent[1][1])
+    assert status.status == "filled"
+
+
+async def test_round_trip_keeps_the_accounting_invariants(sessions: sessionmaker[Session]) -> None:
+    worker = make_worker(sessions)
+    await worker.execute(order_event("buy-000001", Side.BUY, "10", "100"))
+    await worker.execute(order_event("sell-00001", Side.SELL, "4", "110"))
+    await worker.execute(order_event("sell-00002", Side.SELL, "10", "90"))
+    (pos,) = rows(sessions, PositionRecord)
+    assert (pos.qty, pos.avg_price) == (Decimal(-4), Decimal(90))
+    assert pos.realized_pnl == Decimal(4 * 10 - 6 * 10)
+    ledger = rows(sessions, LedgerEntry)
+    cash = Decimal(10_000) + sum((e.cash_delta for e in ledger), start=Decimal(0))
+    fees = sum((e.fee for e in ledger), start=Decimal(0))
+    assert fees == Decimal("1") + Decimal("0.44") + Decimal("0.9")
+    # equity = cash + position value, and equals start + realised + unrealised - fees
+    mark = Decimal(95)
+    equity = cash + pos.qty * mark
+    assert equity == Decimal(10_000) + pos.realized_pnl + pos.qty * (mark - pos.avg_price) - fees
+    for order in rows(sessions, OrderRecord):  # fills sum to the order quantity
+        with sessions() as s:
+            total = s.scalar(
+                select(func.sum(FillRecord.qty)).where(
+                    FillRecord.client_order_id == order.client_order_id
+                )
+            )
+        assert total == order.qty == order.filled_qty
+
+
+async def test_redelivered_event_never_trades_twice(sessions: sessionmaker[Session]) -> None:
+    worker = make_worker(sessions)
+    event = order_event()
+    await worker.execute(event)
+    assert await worker.execute(event) is None
+    await OrderWorker(sessions, PaperBroker()).execute(event)  # another worker process
+    assert len(rows(sessions, FillRecord)) == 1 and worker.duplicates == 1
+    assert rows(sessions, PositionRecord)[0].qty == Decimal(10)
+
+
+async def test_booking_the_same_report_twice_adds_nothing(sessions: sessionmaker[Session]) -> None:
+    worker = make_worker(sessions)
+    event = order_event(qty="5")
+    await worker.execute(event)
+    report = await worker.broker.place(event)
+    booked = await worker.book("ACME", Side.BUY, "s1", "paper", report)
+    assert booked.fills == () and booked.status == "filled"
+    assert len(rows(sessions, LedgerEntry)) == 1
+
+
+async def test_partial_fills_accumulate_and_cannot_exceed_the_quantity(
+    sessions: sessionmaker[Session],
+) -> None:
+    worker = make_worker(sessions)
+    event = order_event(type=OrderType.LIMIT, limit_price=Decimal(90), qty="10")
+    await worker.execute(event)  # rests at the paper broker
+
+    def part(fill_id: str, qty: str, price: str) -> BrokerFill:
+        return BrokerFill(fill_id, Decimal(qty), Decimal(price), Decimal(0), TS)
+
+    first = BrokerReport(
+        event.client_order_id, OrderStatus.PARTIALLY_FILLED, (part("a", "4", "90"),)
+    )
+    booked = await worker.book("ACME", Side.BUY, "s1", "paper", first)
+    assert booked.status == "partially_filled"
+    both = BrokerReport(
+        event.client_order_id,
+        OrderStatus.FILLED,
+        (part("a", "4", "90"), part("b", "6", "85")),
+        exchange_order_id="X-1",
+    )
+    assert (await worker.book("ACME", Side.BUY, "s1", "paper", both)).status == "filled"
+    (order,) = rows(sessions, OrderRecord)
+    assert order.avg_fill_price == Decimal(87) and order.exchange_order_id == "X-1"
+    too_much = BrokerReport(event.client_order_id, OrderStatus.FILLED, (part("c", "1", "85"),))
+    with pytest.raises(RuntimeError, match="exceed quantity"):
+        await worker.book("ACME", Side.BUY, "s1", "paper", too_much)
+    assert len(rows(sessions, FillRecord)) == 2  # the bad booking was rolled back whole
+
+
+async def test_rejected_order_is_recorded_with_an_alert(sessions: sessionmaker[Session]) -> None:
+    alerts: list[tuple[str, str]] = []
+    worker = OrderWorker(
+        sessions, PaperBroker(), on_alert=lambda sev, msg, details: alerts.append((sev, msg))
+    )
+    event = order_event()
+    await worker.execute(event)  # fills; now pretend the venue had refused a second order
+    second = order_event("coid-0002")
+    await worker.execute(second)
+    report = BrokerReport("coid-0002", OrderStatus.REJECTED, reason="insufficient balance")
+    with sessions.begin() as s:  # reset to open so the rejection applies
+        row = s.scalars(select(OrderRecord).where(OrderRecord.client_order_id == "coid-0002")).one()
+        s.delete(row.fills[0])
+        s.execute(LedgerEntry.__table__.delete().where(LedgerEntry.client_order_id == "coid-0002"))
+        row.status, row.filled_qty = "new", Decimal(0)
+    assert (await worker.book("ACME", Side.BUY, "s1", "paper", report)).status == "rejected"
+    assert alerts == [("warning", "order coid-0002 rejected by paper: insufficient balance")]
+
+
+async def test_report_for_an_unknown_order_is_an_error(sessions: sessionmaker[Session]) -> None:
+    worker = make_worker(sessions)
+    with pytest.raises(RuntimeError, match="unknown order nope"):
+        await worker.book("ACME", Side.BUY, "s1", "paper", BrokerReport("nope", OrderStatus.NEW))
+
+
+async def test_malformed_event_is_a_permanent_error_naming_the_field(
+    sessions: sessionmaker[Session],
+) -> None:
+    worker = make_worker(sessions)
+    body = order_event().model_dump(mode="json")
+    body["qty"] = "-3"
+    import json
+
+    with pytest.raises(PermanentError, match=r"malformed order event 'm-1': qty: .*greater than 0"):
+        await worker.handle(Delivery(json.dumps(body).encode(), "m-1"))
+    with pytest.raises(PermanentError, match="body"):
+        await worker.handle(Delivery(b"not json", "m-2"))
+    assert rows(sessions, OrderRecord) == []
+
+
+async def test_bus_failure_after_booking_loses_nothing(sessions: sessionmaker[Session]) -> None:
+    worker = make_worker(sessions, RecordingPubSub(fail=True))
+    await worker.execute(order_event())
+    assert rows(sessions, OrderRecord)[0].status == "filled"
+
+
+async def test_crash_between_broker_and_database_is_retried_into_one_fill(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue redelivers after the handler fails; the broker returns the first outcome."""
+    worker = make_worker(sessions)
+    original = worker._record
+    calls = {"n": 0}
+
+    def flaky(report: BrokerReport):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("database went away")
+        return original(report)
+
+    monkeypatch.setattr(worker, "_record", flaky)
+    queue = InMemoryWorkQueue(max_retries=3, retry_base_delay=0.01)
+    task = asyncio.create_task(queue.consume("orders", worker.handle))
+    event = order_event()
+    await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
+    for _ in range(500):
+        if [o.status for o in rows(sessions, OrderRecord)] == ["filled"]:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    await task
+    assert calls["n"] == 2
+    assert len(rows(sessions, FillRecord)) == 1
+    assert await queue.dead_letters("orders") == []
+
+
+async def test_reconcile_books_missing_fills_and_restores_resting_orders(
+    sessions: sessionmaker[Session],
+) -> None:
+    first = make_worker(sessions)
+    limit = order_event("limit-0001", type=OrderType.LIMIT, limit_price=Decimal(90))
+    await first.execute(limit)
+    market = order_event("mkt-000001")
+    # The market order was recorded, then the process died before the broker saw it.
+    first._accept(market)
+    # A worker whose broker already filled an order the database still shows open.
+    known = order_event("known-0001")
+    first._accept(known)
+    restarted = make_worker(sessions)
+    await restarted.broker.place(known)
+    counts = await restarted.reconcile("paper")
+    assert counts == {"open": 3, "booked": 1, "restored": 1, "awaiting_redelivery": 1}
+    assert restarted.broker.on_price("ACME", Decimal(95)) == []
+    (booked,) = await restarted.on_price("ACME", Decimal(89))
+    assert booked.status == "filled"
+    statuses = {o.client_order_id: o.status for o in rows(sessions, OrderRecord)}
+    assert statuses == {"limit-0001": "filled", "mkt-000001": "new", "known-0001": "filled"}
+    assert await restarted.reconcile("paper") == {
+        "open": 1,
+        "booked": 0,
+        "restored": 0,
+        "awaiting_redelivery": 1,
+    }
