@@ -8,12 +8,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sigma.cli.api import api
 from sigma.cli.backtest import backtest
 from sigma.cli.demo import demo
+from sigma.cli.users import users_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command()(backtest)
 app.command()(demo)
+app.command()(api)
+app.add_typer(users_app, name="users")
 console = Console()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -52,14 +52,60 @@ class Settings(BaseSettings):
     commission_fixed: Decimal = Field(default=Decimal("0"), ge=0)
     slippage_bps: Decimal = Field(default=Decimal("0"), ge=0, lt=Decimal("1000"))
 
+    # Live loop (`sigma up`). Symbols and strategy names are comma-separated in the env.
+    mode: Literal["paper", "live"] = "paper"
+    symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["BTC", "ETH"])
+    live_strategies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["sma_cross", "rsi_reversion"]
+    )
+    bar_seconds: int = Field(default=60, ge=1, le=86_400)
+    # Unset: the built-in synthetic market is served in-process and read over WebSocket.
+    feed_url: str | None = None
+    # Built-in market: bar time per wall-clock second (60 = one 1-minute bar per second).
+    feed_speed: float = Field(default=60.0, ge=0)
+    feed_seed: int = 7
+    feed_stale_seconds: float = Field(default=30.0, gt=0)
+    # "paper", or a ccxt exchange id for live trading (API keys in SIGMA_EXCHANGE_CONFIG).
+    broker: str = "paper"
+    exchange_config: dict[str, Any] = Field(default_factory=dict)
+    # SIGMA symbol -> exchange market, e.g. {"BTC": "BTC/KRW"}.
+    exchange_markets: dict[str, str] = Field(default_factory=dict)
+    bus_prefix: str = ""
+    worker_prefetch: int = Field(default=16, ge=1, le=1000)
+    order_max_retries: int = Field(default=5, ge=0, le=50)
+    # Risk limits per strategy and symbol (unset: no limit).
+    max_order_notional: Decimal | None = Field(default=None, gt=0)
+    max_position_notional: Decimal | None = Field(default=None, gt=0)
+    max_open_orders: int | None = Field(default=5, ge=1)
+    max_daily_loss: Decimal | None = Field(default=None, gt=0)
+    max_drawdown: Decimal | None = Field(default=Decimal("0.25"), gt=0, lt=1)
+    # Notification channels (see sigma.notify.config), e.g. {"slack_webhook_url": "..."}.
+    notify: dict[str, Any] = Field(default_factory=dict)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # Unset: a random secret is generated once and kept in `<var_dir>/jwt_secret`.
+    jwt_secret: SecretStr | None = None
+    jwt_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 7)
+    jwt_refresh_days: int = Field(default=7, ge=1, le=90)
+    # bcrypt work factor: 12 costs ~0.25 s per login; tests lower it.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    # Password of the first `admin` (created when no user exists); unset: a random one.
+    admin_password: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("symbols", "live_strategies", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
         return value
 
     @field_validator("strategy_paths", mode="before")

@@ -1,0 +1,88 @@
+"""`create_api`: the FastAPI application of one SIGMA process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+import sigma
+from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
+from sigma.api.context import ApiContext, HealthCheck
+from sigma.api.errors import install_error_handlers
+from sigma.api.requestlog import RequestLogMiddleware
+from sigma.api.routers import ROUTERS
+from sigma.api.static import DEFAULT_DIST, mount_dashboard
+from sigma.api.ws import Hub
+from sigma.api.ws import router as ws_router
+from sigma.app import App
+from sigma.bus.base import PubSub
+from sigma.bus.factory import make_pubsub
+from sigma.ops.metrics import Metrics
+
+
+def create_api(
+    app: App,
+    pubsub: PubSub | None = None,
+    *,
+    metrics: Metrics | None = None,
+    static_dir: Path | None = DEFAULT_DIST,
+    health_checks: dict[str, HealthCheck] | None = None,
+    ws_queue_size: int = 1000,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The REST API under `/api`, `/ws`, `/metrics`, OpenAPI at `/docs` and the dashboard at
+    `/` (when `static_dir` holds a build).
+
+    `pubsub` is the bus to relay to WebSocket clients; without one, the bus named by the
+    settings is created and closed with the API. `health_checks` add named async checks
+    (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
+    the login throttle.
+    """
+    settings = app.settings
+    owned_bus = pubsub is None
+    bus = make_pubsub(settings.redis_url) if pubsub is None else pubsub
+    ctx = ApiContext(
+        app=app,
+        pubsub=bus,
+        metrics=metrics or Metrics(),
+        tokens=TokenService(
+            secret=load_jwt_secret(settings),
+            access_ttl=timedelta(minutes=settings.jwt_expire_minutes),
+            refresh_ttl=timedelta(days=settings.jwt_refresh_days),
+        ),
+        throttle=LoginThrottle(clock=clock),
+        health_checks=dict(health_checks or {}),
+    )
+    hub = Hub(bus, queue_size=ws_queue_size)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            if owned_bus:
+                await bus.close()
+
+    api = FastAPI(
+        title="SIGMA",
+        version=sigma.__version__,
+        description="Automated trading system: REST API and live WebSocket feed.",
+        lifespan=lifespan,
+    )
+    api.state.ctx = ctx
+    api.state.hub = hub
+    install_error_handlers(api)
+    api.add_middleware(RequestLogMiddleware)
+    for router in ROUTERS:
+        api.include_router(router)
+    api.include_router(ws_router)
+    if static_dir is not None:
+        mount_dashboard(api, static_dir)
+    return api

@@ -1,0 +1,189 @@
+"""AuthService and PermissionsService: bcrypt password hashes, JWT tokens, roles, throttling.
+
+Roles are ordered: `viewer` reads, `trader` also trades and changes parameters, `admin` also
+manages users and the system. Every route states the least role it needs with `require`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+import bcrypt
+import jwt
+
+from sigma.config import Settings
+
+Role = Literal["viewer", "trader", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
+TokenKind = Literal["access", "refresh"]
+ALGORITHM = "HS256"
+SECRET_FILE = "jwt_secret"
+# bcrypt only looks at the first 72 bytes; longer passwords are refused rather than truncated.
+MAX_PASSWORD_BYTES = 72
+MIN_PASSWORD_CHARS = 8
+
+
+class AuthError(Exception):
+    """A credential was refused; `detail` says why (safe to show the client)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def role_allows(role: str, needed: Role) -> bool:
+    """True when `role` ranks at least as high as `needed` (unknown roles allow nothing)."""
+    rank = _RANK.get(role)
+    return rank is not None and rank >= _RANK[needed]
+
+
+def parse_role(value: str) -> Role:
+    """`value` as a Role; ValueError naming the known roles otherwise."""
+    if value not in _RANK:
+        raise ValueError(f"unknown role {value!r}; expected one of {', '.join(ROLES)}")
+    return cast(Role, value)
+
+
+def check_password_rules(password: str) -> None:
+    """Raise ValueError when `password` is too short or too long for bcrypt."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValueError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"password must be at most {MAX_PASSWORD_BYTES} bytes (UTF-8)")
+
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    """A bcrypt hash of `password` (checked against the password rules first)."""
+    check_password_rules(password)
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """True when `password` matches the bcrypt `hashed`; False for malformed input."""
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:  # over-long password or a corrupt hash
+        return False
+
+
+def load_jwt_secret(settings: Settings) -> str:
+    """The signing secret: `SIGMA_JWT_SECRET`, else one generated once and kept (mode 0600)
+    in `<var_dir>/jwt_secret`, so tokens survive restarts and no constant ships in the code."""
+    if settings.jwt_secret is not None:
+        secret = settings.jwt_secret.get_secret_value()
+        if len(secret) < 32:
+            raise ValueError("SIGMA_JWT_SECRET must have at least 32 characters")
+        return secret
+    path = Path(settings.var_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process (or an earlier start) made it: everyone must sign with the same one.
+        secret = path.read_text(encoding="utf-8").strip()
+        if not secret:
+            raise ValueError(f"{path} is empty; delete it to generate a new secret") from None
+        return secret
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret)
+    return secret
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified token says."""
+
+    username: str
+    role: str
+    kind: TokenKind
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenService:
+    """Issues and verifies HS256 JWTs (access and refresh) signed with `secret`."""
+
+    secret: str
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+
+    def issue(
+        self,
+        username: str,
+        role: str,
+        kind: TokenKind = "access",
+        *,
+        now: datetime | None = None,
+    ) -> tuple[str, datetime]:
+        """A signed token and its expiry time."""
+        issued = now or datetime.now(UTC)
+        expires = issued + (self.access_ttl if kind == "access" else self.refresh_ttl)
+        payload = {"sub": username, "role": role, "typ": kind, "iat": issued, "exp": expires}
+        return jwt.encode(payload, self.secret, algorithm=ALGORITHM), expires
+
+    def verify(self, token: str, kind: TokenKind = "access") -> Claims:
+        """The token's claims; AuthError when it is expired, forged, malformed or of another
+        kind (a refresh token is no access token)."""
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "exp", "typ"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired: log in again") from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        if payload["typ"] != kind:
+            raise AuthError(f"invalid token: a {payload['typ']} token, expected {kind}")
+        return Claims(
+            username=str(payload["sub"]),
+            role=str(payload.get("role", "")),
+            kind=kind,
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        )
+
+
+@dataclass(slots=True)
+class LoginThrottle:
+    """Refuses logins for a key (username and client address) after `max_failures` failed
+    attempts within `window` seconds, until the oldest of them leaves the window."""
+
+    max_failures: int = 5
+    window: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, list[float]] = field(default_factory=dict)
+
+    def _recent(self, key: str) -> list[float]:
+        cutoff = self.clock() - self.window
+        recent = [t for t in self._failures.get(key, ()) if t > cutoff]
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
+        return recent
+
+    def retry_after(self, key: str) -> float | None:
+        """Seconds until `key` may try again, or None when it may try now."""
+        recent = self._recent(key)
+        if len(recent) < self.max_failures:
+            return None
+        return recent[-self.max_failures] + self.window - self.clock()
+
+    def failed(self, key: str) -> None:
+        """Count a failed attempt."""
+        self._failures.setdefault(key, []).append(self.clock())
+
+    def succeeded(self, key: str) -> None:
+        """Forget the failures of `key`."""
+        self._failures.pop(key, None)

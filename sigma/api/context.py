@@ -1,0 +1,129 @@
+"""What every route needs: the wired-up system, a database session, the calling user.
+
+`ApiContext` lives on `FastAPI.state.ctx`. The dependencies here are plain functions (run in
+FastAPI's thread pool) because the database layer is synchronous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
+
+from sigma.api.auth import AuthError, LoginThrottle, Role, TokenService, role_allows
+from sigma.api.users import get_user
+from sigma.app import App
+from sigma.bus.base import PubSub
+from sigma.ops.metrics import Metrics
+
+HealthCheck = Callable[[], Awaitable[str]]
+LOG_SCOPE_KEY = "sigma.request_log"
+"""ASGI scope key of the dict where routes leave fields for the request log (the user)."""
+
+
+@dataclass(slots=True)
+class ApiContext:
+    """The API's view of the process: system, bus, metrics, tokens, login throttle."""
+
+    app: App
+    pubsub: PubSub
+    metrics: Metrics
+    tokens: TokenService
+    throttle: LoginThrottle
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    username: str
+    role: str
+
+
+def get_ctx(conn: HTTPConnection) -> ApiContext:
+    """The ApiContext of the running API."""
+    ctx: ApiContext = conn.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+
+def db_session(ctx: Ctx) -> Iterator[Session]:
+    """A session for one request. Writers commit explicitly; anything left is rolled back."""
+    with ctx.app.sessions() as session:
+        yield session
+
+
+Db = Annotated[Session, Depends(db_session)]
+
+_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+_BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+def unauthorized(detail: str) -> HTTPException:
+    """A 401 with the bearer challenge."""
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=_BEARER)
+
+
+def principal_for(ctx: ApiContext, token: str | None) -> Principal:
+    """Check an access token and that its user still exists and is active. The role comes
+    from the database, so a demotion takes effect on the next request."""
+    if not token:
+        raise unauthorized(
+            "not authenticated: send 'Authorization: Bearer <token>' "
+            "(get a token from POST /api/auth/token)"
+        )
+    try:
+        claims = ctx.tokens.verify(token, "access")
+    except AuthError as exc:
+        raise unauthorized(exc.detail) from None
+    with ctx.app.sessions() as session:
+        user = get_user(session, claims.username)
+        if user is None or not user.active:
+            raise unauthorized(f"user {claims.username!r} no longer exists or is disabled")
+        return Principal(user.username, user.role)
+
+
+def note_for_log(conn: HTTPConnection, **fields: Any) -> None:
+    """Attach fields (e.g. the user) to the request's log line."""
+    holder = conn.scope.get(LOG_SCOPE_KEY)
+    if holder is not None:
+        holder.update(fields)
+
+
+def current_user(
+    request: Request, ctx: Ctx, token: Annotated[str | None, Depends(_oauth2)]
+) -> Principal:
+    """The caller, from the bearer token; 401 without a valid one."""
+    principal = principal_for(ctx, token)
+    note_for_log(request, user=principal.username)
+    return principal
+
+
+def require(role: Role) -> Callable[..., Principal]:
+    """A dependency admitting callers whose role is at least `role`; 403 otherwise."""
+
+    def dependency(
+        request: Request, user: Annotated[Principal, Depends(current_user)]
+    ) -> Principal:
+        if not role_allows(user.role, role):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"forbidden: {request.method} {request.url.path} needs role '{role}', "
+                f"user {user.username!r} has '{user.role}'",
+            )
+        return user
+
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Trader = Annotated[Principal, Depends(require("trader"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

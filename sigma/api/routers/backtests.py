@@ -1,0 +1,212 @@
+"""Backtests: start one on a seeded synthetic market, list, detail, HTML report."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from sigma.api.context import Ctx, Db, Trader, Viewer
+from sigma.api.routers.strategies import SYMBOL, checked_params
+from sigma.api.serialize import dec
+from sigma.engine.fill_model import FillModel
+from sigma.feeds.synthetic import generate_bars
+from sigma.reports.export import export_result
+from sigma.reports.html_report import write_backtest_html
+from sigma.research.backtest import run_backtest
+from sigma.store.backtests import BacktestRecord, get_backtest, list_backtests, save_backtest
+
+router = APIRouter(prefix="/api/backtests", tags=["backtests"])
+
+
+class BacktestIn(BaseModel):
+    """What to backtest: a strategy on `bars` synthetic bars generated from `seed`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field(min_length=1, max_length=64)
+    symbol: str = Field(pattern=SYMBOL)
+    params: dict[str, Any] = Field(default_factory=dict)
+    bars: int = Field(default=2000, ge=50, le=200_000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    freq: Literal["1min", "5min", "15min", "1h", "4h", "1d"] = "1h"
+    cash: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
+    commission: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
+
+
+class BacktestSummary(BaseModel):
+    """A stored run: inputs, headline figures and the statistics."""
+
+    id: int
+    run_id: str
+    strategy: str
+    symbol: str
+    params: dict[str, Any]
+    start: datetime
+    end: datetime
+    initial_cash: str
+    final_equity: str
+    stats: dict[str, Any]
+    created_at: datetime
+    has_report: bool
+
+
+class TradeOut(BaseModel):
+    """A closed round trip; `qty` > 0 long, < 0 short."""
+
+    qty: str
+    entry_ts: datetime
+    entry_price: str
+    exit_ts: datetime
+    exit_price: str
+    fees: str
+    pnl: str
+    entry_bar: int
+    exit_bar: int
+
+
+class EquityPoint(BaseModel):
+    """Equity at one bar's close."""
+
+    ts: str
+    equity: float | None
+
+
+class BacktestDetail(BaseModel):
+    """A run with its trades and (down-sampled) equity curve."""
+
+    summary: BacktestSummary
+    trades: list[TradeOut]
+    equity: list[EquityPoint]
+
+
+def _summary(rec: BacktestRecord) -> BacktestSummary:
+    return BacktestSummary(
+        id=rec.id,
+        run_id=rec.run_id,
+        strategy=rec.strategy,
+        symbol=rec.symbol,
+        params=rec.params,
+        start=rec.start,
+        end=rec.end,
+        initial_cash=dec(rec.initial_cash),
+        final_equity=dec(rec.final_equity),
+        stats=rec.stats,
+        created_at=rec.created_at,
+        has_report=rec.report_path is not None and Path(rec.report_path).is_file(),
+    )
+
+
+def _equity(rec: BacktestRecord, points: int) -> list[EquityPoint]:
+    """The curve exported next to the report (`equity.json`), thinned to about `points`."""
+    if rec.report_path is None:
+        return []
+    path = Path(rec.report_path).with_name("equity.json")
+    if not path.is_file():
+        return []
+    rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    step = max(1, -(-len(rows) // points))
+    picked = rows[::step]
+    if rows and picked[-1] is not rows[-1]:
+        picked.append(rows[-1])  # always end on the final equity
+    return [EquityPoint(ts=r["ts"], equity=r["equity"]) for r in picked]
+
+
+@router.post("", response_model=BacktestSummary, status_code=201)
+def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> BacktestSummary:
+    """Run the backtest (in a worker thread, the event loop stays free), store it with its
+    report and return the summary."""
+    settings = ctx.app.settings
+    try:
+        cls = ctx.app.strategies.get(body.strategy)
+    except KeyError as exc:
+        raise HTTPException(422, detail=f"body.strategy: {exc.args[0]}") from None
+    params = checked_params(cls, body.params, "body.params")
+    frame, _regimes = generate_bars(body.bars, seed=body.seed, freq=body.freq)
+    fill_model = FillModel(
+        commission_pct=settings.commission_pct if body.commission is None else body.commission,
+        commission_fixed=settings.commission_fixed,
+        slippage_bps=settings.slippage_bps,
+    )
+    result, _engine = run_backtest(
+        cls(**params),
+        frame,
+        symbol=body.symbol,
+        initial_cash=settings.initial_cash if body.cash is None else body.cash,
+        fill_model=fill_model,
+    )
+    run_id = uuid.uuid4().hex
+    folder = Path(settings.var_dir) / "reports" / "api" / run_id
+    report = write_backtest_html(result, folder / "report.html")
+    export_result(result, folder, formats="json")
+    backtest_id = save_backtest(session, result, report_path=str(report), run_id=run_id)
+    session.commit()
+    stored = get_backtest(session, backtest_id)
+    assert stored is not None  # just committed in this session
+    return _summary(stored.record)
+
+
+@router.get("", response_model=list[BacktestSummary])
+def backtests(
+    session: Db,
+    _: Viewer,
+    strategy: str | None = None,
+    symbol: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[BacktestSummary]:
+    """Stored runs, newest first."""
+    return [
+        _summary(r) for r in list_backtests(session, strategy=strategy, symbol=symbol, limit=limit)
+    ]
+
+
+def _stored(session: Db, backtest_id: int) -> Any:
+    stored = get_backtest(session, backtest_id)
+    if stored is None:
+        raise HTTPException(404, detail=f"backtest {backtest_id} not found")
+    return stored
+
+
+@router.get("/{backtest_id}", response_model=BacktestDetail)
+def backtest(
+    backtest_id: int,
+    session: Db,
+    _: Viewer,
+    points: Annotated[int, Query(ge=2, le=100_000)] = 2000,
+) -> BacktestDetail:
+    """One run: summary, trades, and the equity curve thinned to about `points` points."""
+    stored = _stored(session, backtest_id)
+    return BacktestDetail(
+        summary=_summary(stored.record),
+        trades=[
+            TradeOut(
+                qty=dec(t.qty),
+                entry_ts=t.entry_ts,
+                entry_price=dec(t.entry_price),
+                exit_ts=t.exit_ts,
+                exit_price=dec(t.exit_price),
+                fees=dec(t.fees),
+                pnl=dec(t.pnl),
+                entry_bar=t.entry_bar,
+                exit_bar=t.exit_bar,
+            )
+            for t in stored.trades
+        ],
+        equity=_equity(stored.record, points),
+    )
+
+
+@router.get("/{backtest_id}/report", response_class=FileResponse)
+def backtest_report(backtest_id: int, session: Db, _: Viewer) -> FileResponse:
+    """The self-contained HTML report of the run."""
+    record: BacktestRecord = _stored(session, backtest_id).record
+    if record.report_path is None or not Path(record.report_path).is_file():
+        raise HTTPException(404, detail=f"backtest {backtest_id} has no report file")
+    return FileResponse(record.report_path, media_type="text/html")

@@ -1,0 +1,90 @@
+"""The kill switch: readable by everyone, flipped by admins, every flip alerted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from sigma.api.context import Admin, ApiContext, Ctx, Viewer
+from sigma.bus.base import CHANNEL_ALERTS
+from sigma.notify.alert import Alert
+from sigma.store.control import KILL_SWITCH, FlagState, get_flag, set_flag
+from sigma.store.db import session_scope
+from sigma.store.models import AlertLog
+
+router = APIRouter(prefix="/api/risk", tags=["risk"])
+
+
+class KillSwitchIn(BaseModel):
+    """Turn trading off (`enabled: true`) or back on, saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class KillSwitchOut(BaseModel):
+    """The switch as last set (`updated_at` null: never set, trading allowed)."""
+
+    enabled: bool
+    reason: str
+    changed_by: str
+    updated_at: datetime | None
+
+
+def _out(flag: FlagState) -> KillSwitchOut:
+    return KillSwitchOut(
+        enabled=flag.enabled,
+        reason=flag.reason,
+        changed_by=flag.changed_by,
+        updated_at=flag.updated_at,
+    )
+
+
+def _read(ctx: ApiContext) -> FlagState:
+    with ctx.app.sessions() as session:
+        return get_flag(session, KILL_SWITCH)
+
+
+def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> FlagState:
+    # Flag and alert row in one transaction: an alert never claims a change that was lost.
+    with session_scope(ctx.app.sessions) as session:
+        set_flag(session, KILL_SWITCH, body.enabled, reason=body.reason, changed_by=user)
+        session.add(
+            AlertLog(
+                ts=alert.ts,
+                severity=alert.severity,
+                source=alert.source,
+                message=alert.message,
+                dedupe_key=alert.dedupe_key,
+            )
+        )
+    with ctx.app.sessions() as session:
+        return get_flag(session, KILL_SWITCH)
+
+
+@router.get("/kill-switch", response_model=KillSwitchOut)
+async def kill_switch(ctx: Ctx, _: Viewer) -> KillSwitchOut:
+    """The kill switch state."""
+    return _out(await run_in_threadpool(_read, ctx))
+
+
+@router.put("/kill-switch", response_model=KillSwitchOut)
+async def set_kill_switch(body: KillSwitchIn, ctx: Ctx, user: Admin) -> KillSwitchOut:
+    """Set the kill switch; recorded with the user, logged as an alert and broadcast on the
+    `alerts` channel."""
+    state = "ENGAGED - trading halted" if body.enabled else "released - trading allowed"
+    alert = Alert(
+        severity="critical" if body.enabled else "warning",
+        source="api",
+        message=f"kill switch {state} by {user.username}: {body.reason}",
+        dedupe_key=None,
+        details={"enabled": body.enabled, "changed_by": user.username},
+    )
+    flag = await run_in_threadpool(_write, ctx, body, alert, user.username)
+    await ctx.pubsub.publish(CHANNEL_ALERTS, alert.to_json().encode())
+    return _out(flag)

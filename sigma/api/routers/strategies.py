@@ -1,0 +1,190 @@
+"""Strategies, their parameter specs, and the active parameters per (strategy, symbol)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from sigma.api.context import Ctx, Db, Trader, Viewer
+from sigma.store.jsonsafe import to_jsonable
+from sigma.store.models import StrategyParam, StrategyParamHistory
+from sigma.store.params import param_history, set_params
+from sigma.strategies import Strategy, StrategyRegistry
+
+router = APIRouter(prefix="/api", tags=["strategies"])
+SYMBOL = r"^[A-Za-z0-9._:/-]{1,32}$"
+
+
+class ParamSpec(BaseModel):
+    """One tunable parameter."""
+
+    type: str
+    default: Any
+    low: float | None
+    high: float | None
+    step: float | None
+    doc: str
+
+
+class StrategyOut(BaseModel):
+    """A strategy and its parameters."""
+
+    name: str
+    description: str
+    params: dict[str, ParamSpec]
+
+
+class ActiveParams(BaseModel):
+    """The active parameter set of a strategy on a symbol, and its last change."""
+
+    strategy: str
+    symbol: str
+    params: dict[str, Any]
+    version: int
+    changed_by: str
+    reason: str
+    updated_at: datetime
+
+
+class ParamChangeIn(BaseModel):
+    """A new parameter set (missing parameters take their defaults)."""
+
+    params: dict[str, Any]
+    reason: str = Field(default="", max_length=2000)
+
+
+class ParamChangeOut(BaseModel):
+    """One recorded change."""
+
+    version: int
+    old: dict[str, Any] | None
+    new: dict[str, Any]
+    reason: str
+    changed_by: str
+    ts: datetime
+
+
+@router.get("/strategies", response_model=list[StrategyOut])
+def strategies(ctx: Ctx, _: Viewer) -> list[StrategyOut]:
+    """Every loadable strategy with its parameter bounds."""
+    registry = ctx.app.strategies
+    out = []
+    for name in registry.names:
+        cls = registry.get(name)
+        specs = {
+            key: ParamSpec(
+                type=spec.kind.__name__,
+                default=to_jsonable(spec.default),
+                low=spec.low,
+                high=spec.high,
+                step=spec.step,
+                doc=spec.doc,
+            )
+            for key, spec in cls.param_specs().items()
+        }
+        out.append(StrategyOut(name=name, description=cls.description, params=specs))
+    return out
+
+
+def strategy_class(registry: StrategyRegistry, name: str) -> type[Strategy]:
+    """The class of `name`; 404 listing the known names."""
+    try:
+        return registry.get(name)
+    except KeyError as exc:
+        raise HTTPException(404, detail=str(exc.args[0])) from None
+
+
+def checked_params(cls: type[Strategy], params: dict[str, Any], where: str) -> dict[str, Any]:
+    """`params` coerced and bounds-checked by the strategy; 422 naming the parameter (as
+    `<where>.<name>`) or the broken relation."""
+    specs = cls.param_specs()
+    unknown = sorted(set(params) - set(specs))
+    if unknown:
+        raise HTTPException(
+            422,
+            detail=f"{where}.{unknown[0]}: strategy {cls.name!r} has no parameter "
+            f"{unknown[0]!r}; known: {', '.join(specs) or 'none'}",
+        )
+    for key, value in params.items():
+        try:
+            specs[key].coerce(key, value)
+        except ValueError as exc:
+            raise HTTPException(422, detail=f"{where}.{key}: {exc}") from None
+    try:
+        return cls(**params).params
+    except ValueError as exc:  # a relation between parameters, e.g. fast < slow
+        raise HTTPException(422, detail=f"{where}: {exc}") from None
+
+
+def _active_rows(session: Db) -> list[ActiveParams]:
+    rows = session.scalars(
+        select(StrategyParam)
+        .where(StrategyParam.active.is_(True))
+        .order_by(StrategyParam.strategy, StrategyParam.symbol)
+    )
+    out = []
+    for row in rows:
+        last = session.scalar(
+            select(StrategyParamHistory).where(
+                StrategyParamHistory.param_id == row.id,
+                StrategyParamHistory.version == row.version,
+            )
+        )
+        out.append(
+            ActiveParams(
+                strategy=row.strategy,
+                symbol=row.symbol,
+                params=dict(row.params),
+                version=row.version,
+                changed_by=last.changed_by if last else "",
+                reason=last.reason if last else "",
+                updated_at=row.updated_at,
+            )
+        )
+    return out
+
+
+@router.get("/params", response_model=list[ActiveParams])
+def active_params(session: Db, _: Viewer) -> list[ActiveParams]:
+    """Every active parameter set."""
+    return _active_rows(session)
+
+
+@router.put("/params/{strategy}/{symbol}", response_model=ActiveParams)
+def change_params(
+    strategy: str,
+    symbol: Annotated[str, Path(pattern=SYMBOL)],
+    body: ParamChangeIn,
+    ctx: Ctx,
+    session: Db,
+    user: Trader,
+) -> ActiveParams:
+    """Make `params` the active set of `strategy` on `symbol` (recorded with the user)."""
+    cls = strategy_class(ctx.app.strategies, strategy)
+    params = checked_params(cls, body.params, "body.params")
+    set_params(session, strategy, symbol, params, body.reason, user.username)
+    session.commit()
+    return next(r for r in _active_rows(session) if (r.strategy, r.symbol) == (strategy, symbol))
+
+
+@router.get("/params/{strategy}/{symbol}/history", response_model=list[ParamChangeOut])
+def params_history(
+    strategy: str, symbol: str, ctx: Ctx, session: Db, _: Viewer
+) -> list[ParamChangeOut]:
+    """Every change of the parameters of `strategy` on `symbol`, oldest first."""
+    strategy_class(ctx.app.strategies, strategy)
+    return [
+        ParamChangeOut(
+            version=c.version,
+            old=c.old,
+            new=c.new,
+            reason=c.reason,
+            changed_by=c.changed_by,
+            ts=c.ts,
+        )
+        for c in param_history(session, strategy, symbol)
+    ]

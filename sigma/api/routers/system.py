@@ -1,0 +1,79 @@
+"""Health and Prometheus metrics (no login: probes and scrapers call them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+import sigma
+from sigma.api.context import ApiContext, Ctx
+from sigma.ops.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["system"])
+log = logging.getLogger(__name__)
+OK = "ok"
+_CHECK_TIMEOUT = 2.0  # seconds; a hung dependency must not hang the probe
+
+
+class Health(BaseModel):
+    """Overall status and each check's outcome ("ok" or what is wrong)."""
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str]
+    version: str
+
+
+def _database(ctx: ApiContext) -> str:
+    with ctx.app.db.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return OK
+
+
+async def _bus(ctx: ApiContext) -> str:
+    # Subscribing and closing proves the bus answers (a Redis round trip when remote).
+    sub = await ctx.pubsub.subscribe("health")
+    await sub.close()
+    return OK
+
+
+def _feed(ctx: ApiContext) -> str:
+    stale = ctx.metrics.registry.get_sample_value("sigma_feed_stale")
+    return "stale" if stale else OK
+
+
+async def _run(name: str, check: asyncio.Future[str] | asyncio.Task[str]) -> str:
+    try:
+        return await asyncio.wait_for(check, _CHECK_TIMEOUT)
+    except Exception as exc:
+        log.warning("health check %s failed: %r", name, exc)
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+
+
+@router.get("/api/health", response_model=Health)
+async def health(ctx: Ctx) -> Health:
+    """Database, bus and feed (plus any checks the process registered)."""
+    checks = {
+        "database": await _run(
+            "database", asyncio.ensure_future(run_in_threadpool(_database, ctx))
+        ),
+        "bus": await _run("bus", asyncio.ensure_future(_bus(ctx))),
+        "feed": _feed(ctx),
+    }
+    for name, check in ctx.health_checks.items():
+        checks[name] = await _run(name, asyncio.ensure_future(check()))
+    status: Literal["ok", "degraded"] = (
+        "ok" if all(v == OK for v in checks.values()) else "degraded"
+    )
+    return Health(status=status, checks=checks, version=sigma.__version__)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(ctx: Ctx) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,264 @@
+"""Orders, fills, positions, the settlement ledger and realised PnL (read-only)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from sigma.api.context import Db, Viewer
+from sigma.api.serialize import dec, opt_dec
+from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
+
+router = APIRouter(prefix="/api", tags=["trading"])
+Mode = Literal["live", "paper"]
+OrderStatus = Literal["new", "partially_filled", "filled", "cancelled", "rejected"]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+class OrderOut(BaseModel):
+    """An order and how much of it filled."""
+
+    id: int
+    client_order_id: str
+    exchange_order_id: str | None
+    mode: str
+    symbol: str
+    strategy: str
+    side: str
+    type: str
+    qty: str
+    limit_price: str | None
+    stop_price: str | None
+    status: str
+    filled_qty: str
+    avg_fill_price: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FillOut(BaseModel):
+    """One execution, with its order's identity."""
+
+    id: int
+    client_order_id: str
+    symbol: str
+    strategy: str
+    mode: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    ts: datetime
+
+
+class PositionOut(BaseModel):
+    """Net holding per symbol, strategy and mode."""
+
+    symbol: str
+    strategy: str
+    mode: str
+    qty: str
+    avg_price: str
+    realized_pnl: str
+    updated_at: datetime
+
+
+class LedgerSummary(BaseModel):
+    """Totals of one mode's ledger."""
+
+    cash: str
+    fees: str
+    realized_pnl: str
+    entries: int
+
+
+class PnlRow(BaseModel):
+    """Realised PnL and fees of one group."""
+
+    key: str
+    realized_pnl: str
+    fees: str
+    entries: int
+
+
+@router.get("/orders", response_model=list[OrderOut])
+def orders(
+    session: Db,
+    _: Viewer,
+    status: OrderStatus | None = None,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    mode: Mode | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[OrderOut]:
+    """Orders, newest first, filtered by any of the query fields."""
+    query = select(OrderRecord).order_by(OrderRecord.created_at.desc(), OrderRecord.id.desc())
+    if status is not None:
+        query = query.where(OrderRecord.status == status)
+    if symbol is not None:
+        query = query.where(OrderRecord.symbol == symbol)
+    if strategy is not None:
+        query = query.where(OrderRecord.strategy == strategy)
+    if mode is not None:
+        query = query.where(OrderRecord.mode == mode)
+    if since is not None:
+        query = query.where(OrderRecord.created_at >= since)
+    if until is not None:
+        query = query.where(OrderRecord.created_at < until)
+    return [
+        OrderOut(
+            id=o.id,
+            client_order_id=o.client_order_id,
+            exchange_order_id=o.exchange_order_id,
+            mode=o.mode,
+            symbol=o.symbol,
+            strategy=o.strategy,
+            side=o.side,
+            type=o.type,
+            qty=dec(o.qty),
+            limit_price=opt_dec(o.limit_price),
+            stop_price=opt_dec(o.stop_price),
+            status=o.status,
+            filled_qty=dec(o.filled_qty),
+            avg_fill_price=opt_dec(o.avg_fill_price),
+            created_at=o.created_at,
+            updated_at=o.updated_at,
+        )
+        for o in session.scalars(query.limit(limit).offset(offset))
+    ]
+
+
+@router.get("/fills", response_model=list[FillOut])
+def fills(
+    session: Db,
+    _: Viewer,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    mode: Mode | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[FillOut]:
+    """Fills, newest first."""
+    query = (
+        select(FillRecord, OrderRecord)
+        .join(OrderRecord, FillRecord.client_order_id == OrderRecord.client_order_id)
+        .order_by(FillRecord.ts.desc(), FillRecord.id.desc())
+    )
+    if symbol is not None:
+        query = query.where(OrderRecord.symbol == symbol)
+    if strategy is not None:
+        query = query.where(OrderRecord.strategy == strategy)
+    if mode is not None:
+        query = query.where(OrderRecord.mode == mode)
+    if since is not None:
+        query = query.where(FillRecord.ts >= since)
+    if until is not None:
+        query = query.where(FillRecord.ts < until)
+    return [
+        FillOut(
+            id=f.id,
+            client_order_id=f.client_order_id,
+            symbol=o.symbol,
+            strategy=o.strategy,
+            mode=o.mode,
+            side=o.side,
+            qty=dec(f.qty),
+            price=dec(f.price),
+            fee=dec(f.fee),
+            ts=f.ts,
+        )
+        for f, o in session.execute(query.limit(limit).offset(offset)).tuples()
+    ]
+
+
+@router.get("/positions", response_model=list[PositionOut])
+def positions(session: Db, _: Viewer, mode: Mode | None = None) -> list[PositionOut]:
+    """Positions by symbol and strategy."""
+    query = select(PositionRecord).order_by(PositionRecord.symbol, PositionRecord.strategy)
+    if mode is not None:
+        query = query.where(PositionRecord.mode == mode)
+    return [
+        PositionOut(
+            symbol=p.symbol,
+            strategy=p.strategy,
+            mode=p.mode,
+            qty=dec(p.qty),
+            avg_price=dec(p.avg_price),
+            realized_pnl=dec(p.realized_pnl),
+            updated_at=p.updated_at,
+        )
+        for p in session.scalars(query)
+    ]
+
+
+def _ledger(
+    session: Db, mode: Mode | None, since: datetime | None, until: datetime | None
+) -> list[LedgerEntry]:
+    # Summed in Python with Decimal: on SQLite the amounts are text, so SQL SUM would be float.
+    query = select(LedgerEntry)
+    if mode is not None:
+        query = query.where(LedgerEntry.mode == mode)
+    if since is not None:
+        query = query.where(LedgerEntry.ts >= since)
+    if until is not None:
+        query = query.where(LedgerEntry.ts < until)
+    return list(session.scalars(query))
+
+
+@router.get("/ledger/summary", response_model=dict[str, LedgerSummary])
+def ledger_summary(session: Db, _: Viewer) -> dict[str, LedgerSummary]:
+    """Per mode: net cash movement, fees, realised PnL and the number of entries."""
+    totals: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
+    counts: dict[str, int] = defaultdict(int)
+    for entry in _ledger(session, None, None, None):
+        t = totals[entry.mode]
+        t[0] += entry.cash_delta
+        t[1] += entry.fee
+        t[2] += entry.realized_pnl
+        counts[entry.mode] += 1
+    return {
+        mode: LedgerSummary(
+            cash=dec(t[0]), fees=dec(t[1]), realized_pnl=dec(t[2]), entries=counts[mode]
+        )
+        for mode, t in sorted(totals.items())
+    }
+
+
+@router.get("/pnl", response_model=list[PnlRow])
+def pnl(
+    session: Db,
+    _: Viewer,
+    by: Literal["day", "strategy", "symbol"] = "day",
+    mode: Mode | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[PnlRow]:
+    """Realised PnL and fees from the ledger, grouped by UTC day, strategy or symbol."""
+    sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
+    counts: dict[str, int] = defaultdict(int)
+    for entry in _ledger(session, mode, since, until):
+        if by == "day":
+            key = entry.ts.date().isoformat()
+        elif by == "strategy":
+            key = entry.strategy
+        else:
+            key = entry.symbol or ""
+        sums[key][0] += entry.realized_pnl
+        sums[key][1] += entry.fee
+        counts[key] += 1
+    return [
+        PnlRow(key=key, realized_pnl=dec(s[0]), fees=dec(s[1]), entries=counts[key])
+        for key, s in sorted(sums.items())
+    ]

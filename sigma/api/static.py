@@ -1,0 +1,34 @@
+"""The built dashboard (`dashboard/dist`) served at `/`, with the single-page-app fallback:
+any GET path that is not a file and not an API path returns `index.html`, so client-side
+routes such as `/backtests/3` survive a reload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
+
+DEFAULT_DIST = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
+# Paths the SPA must never shadow: a wrong API URL should be a JSON 404, not the HTML page.
+_RESERVED = ("api/", "ws", "metrics", "docs", "redoc", "openapi.json")
+
+
+def mount_dashboard(api: FastAPI, dist: Path) -> bool:
+    """Serve `dist` when it holds an `index.html`; True if it was mounted."""
+    root = dist.resolve()
+    index = root / "index.html"
+    if not index.is_file():
+        return False
+
+    @api.get("/{path:path}", include_in_schema=False)
+    async def dashboard(path: str) -> FileResponse:
+        if path.startswith(_RESERVED):
+            raise HTTPException(404, detail=f"no such route: GET /{path}")
+        candidate = (root / path).resolve()
+        # resolve() folds "..", so a path escaping the folder is simply not served.
+        if path and candidate.is_file() and candidate.is_relative_to(root):
+            return FileResponse(candidate)
+        return FileResponse(index)
+
+    return True

@@ -1,0 +1,81 @@
+"""Users: creation, lookup, login, and the first `admin` of a fresh installation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sigma.api.auth import hash_password, parse_role, verify_password
+from sigma.app import App
+from sigma.store.db import session_scope
+from sigma.store.models import User
+
+log = logging.getLogger(__name__)
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# Compared against when the username is unknown, so a login takes as long either way and
+# the response time does not reveal which usernames exist.
+_DUMMY_HASH = "$2b$04$" + "C" * 53
+
+
+class UserExistsError(ValueError):
+    """A user with that name already exists."""
+
+
+def get_user(session: Session, username: str) -> User | None:
+    """The user called `username`, or None."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, by name."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def create_user(
+    session: Session, username: str, password: str, role: str, *, rounds: int = 12
+) -> User:
+    """Add a user (the caller commits). ValueError names the bad field; UserExistsError when
+    the name is taken."""
+    if not USERNAME_RE.fullmatch(username):
+        raise ValueError("username must be 1-64 characters of letters, digits, _ . @ -")
+    checked_role = parse_role(role)
+    if get_user(session, username) is not None:
+        raise UserExistsError(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password, rounds), role=checked_role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user whose password matches (its `last_login` updated), else None."""
+    user = get_user(session, username)
+    if user is None:
+        verify_password(password, _DUMMY_HASH)
+        return None
+    if not verify_password(password, user.password_hash) or not user.active:
+        return None
+    user.last_login = datetime.now(UTC)
+    session.flush()
+    return user
+
+
+def ensure_admin(app: App) -> str | None:
+    """Create `admin` when there are no users yet and return its password (so `sigma up` can
+    print it once); None when users exist. The password is `SIGMA_ADMIN_PASSWORD`, or a
+    random one."""
+    settings = app.settings
+    with session_scope(app.sessions) as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return None
+        given = settings.admin_password
+        password = given.get_secret_value() if given is not None else secrets.token_urlsafe(12)
+        create_user(session, "admin", password, "admin", rounds=settings.bcrypt_rounds)
+    log.info("created the first user 'admin'")
+    return password

@@ -1,0 +1,223 @@
+"""`/ws`: bus events broadcast to authenticated WebSocket clients.
+
+One subscription per channel feeds every client (the JSON text is built once per message).
+Each client has a bounded queue drained by its own sender task; a client whose queue is full
+is too slow and is dropped (closed with 1013), so it never holds up the others or the bus.
+
+Clients pick channels with `?channels=price_update,fills` and can change them later by
+sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from sigma.api.context import get_ctx, principal_for
+from sigma.bus.base import (
+    CHANNEL_ALERTS,
+    CHANNEL_FILLS,
+    CHANNEL_ORDER_STATUS,
+    CHANNEL_PRICE_UPDATE,
+    PubSub,
+    Subscription,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNELS: tuple[str, ...] = (
+    CHANNEL_PRICE_UPDATE,
+    CHANNEL_FILLS,
+    CHANNEL_ORDER_STATUS,
+    CHANNEL_ALERTS,
+)
+CLOSE_POLICY = 1008  # bad token or request
+CLOSE_TOO_SLOW = 1013  # "try again later"
+_CLOSE = object()
+
+
+class TextSink(Protocol):
+    """The part of a WebSocket the hub writes to."""
+
+    async def send_text(self, data: str) -> None:
+        """Send one text frame."""
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection."""
+
+
+def check_channels(names: Iterable[str]) -> set[str]:
+    """`names` as a channel set; ValueError naming an unknown channel."""
+    chosen = {n.strip() for n in names if n.strip()}
+    unknown = sorted(chosen - set(CHANNELS))
+    if unknown:
+        raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(CHANNELS)}")
+    return chosen
+
+
+def frame(channel: str, message: bytes) -> str:
+    """The text sent to clients: `{"channel": ..., "data": <the message's JSON>}` (a message
+    that is not JSON is passed on as a string)."""
+    try:
+        data: Any = json.loads(message)
+    except ValueError:
+        data = message.decode("utf-8", "replace")
+    return json.dumps({"channel": channel, "data": data}, separators=(",", ":"))
+
+
+class Client:
+    """One connected WebSocket, its channels and its outgoing queue."""
+
+    def __init__(self, sink: TextSink, channels: set[str], queue_size: int, name: str) -> None:
+        self.sink = sink
+        self.channels = channels
+        self.name = name
+        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = False
+
+    def offer(self, text: str) -> bool:
+        """Queue `text`; False when the queue is full."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def drop(self) -> None:
+        """Discard the backlog and make the sender close the connection."""
+        self.dropped = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_CLOSE)
+
+    async def send_loop(self) -> None:
+        """Send queued frames until dropped or the connection fails."""
+        while True:
+            item = await self.queue.get()
+            if item is _CLOSE:
+                with contextlib.suppress(Exception):
+                    await self.sink.close(CLOSE_TOO_SLOW, "too slow: messages were piling up")
+                return
+            try:
+                await self.sink.send_text(str(item))
+            except Exception:  # the peer went away; the receive side ends the session
+                return
+
+
+class Hub:
+    """Fans the bus channels out to the connected clients."""
+
+    def __init__(self, pubsub: PubSub, *, queue_size: int = 1000) -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        self.pubsub = pubsub
+        self.queue_size = queue_size
+        self.clients: set[Client] = set()
+        self.dropped = 0
+        self._subs: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Subscribe to every channel and start relaying."""
+        for channel in CHANNELS:
+            sub = await self.pubsub.subscribe(channel)
+            self._subs.append(sub)
+            self._tasks.append(asyncio.create_task(self._relay(channel, sub)))
+
+    async def stop(self) -> None:
+        """Unsubscribe and stop relaying; connected clients are closed with 1001."""
+        for sub in self._subs:
+            await sub.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._subs, self._tasks = [], []
+        for client in list(self.clients):
+            with contextlib.suppress(Exception):
+                await client.sink.close(1001, "server shutting down")
+        self.clients.clear()
+
+    async def _relay(self, channel: str, sub: Subscription) -> None:
+        async for message in sub:
+            self.broadcast(channel, message)
+
+    def broadcast(self, channel: str, message: bytes) -> None:
+        """Queue `message` for every client on `channel`; drop clients that cannot keep up."""
+        text: str | None = None
+        for client in list(self.clients):
+            if channel not in client.channels:
+                continue
+            text = text or frame(channel, message)
+            if not client.offer(text):
+                log.warning("websocket client %s is too slow; dropping it", client.name)
+                self.dropped += 1
+                self.clients.discard(client)
+                client.drop()
+
+
+router = APIRouter()
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(
+    websocket: WebSocket,
+    token: str | None = Query(default=None, description="access token (JWT)"),
+    channels: str | None = Query(default=None, description="comma-separated; default all"),
+) -> None:
+    """Authenticate with `?token=`, then receive `{channel, data}` frames."""
+    ctx = get_ctx(websocket)
+    hub: Hub = websocket.app.state.hub
+    try:
+        principal = await run_in_threadpool(principal_for, ctx, token)
+        chosen = check_channels(channels.split(",")) if channels else set(CHANNELS)
+    except HTTPException as exc:
+        await websocket.close(CLOSE_POLICY, str(exc.detail)[:120])
+        return
+    except ValueError as exc:
+        await websocket.close(CLOSE_POLICY, str(exc)[:120])
+        return
+    client = Client(websocket, chosen, hub.queue_size, principal.username)
+    # Registered before the handshake completes: a message published once the client sees
+    # the connection open is never missed.
+    hub.clients.add(client)
+    await websocket.accept()
+    log.info("websocket open user=%s channels=%s", principal.username, sorted(chosen))
+    sender = asyncio.create_task(client.send_loop())
+    try:
+        while True:
+            reply = _handle_command(client, await websocket.receive_text())
+            if reply is not None and not client.offer(reply):
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.clients.discard(client)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        log.info("websocket closed user=%s", principal.username)
+
+
+def _handle_command(client: Client, text: str) -> str | None:
+    """Apply a `{"subscribe": [...]}` / `{"unsubscribe": [...]}` request; the reply frame
+    (channel `subscribed` with the current set, or `error`)."""
+    try:
+        command = json.loads(text)
+        if not isinstance(command, dict) or not command.keys() <= {"subscribe", "unsubscribe"}:
+            raise ValueError('send {"subscribe": [channels]} or {"unsubscribe": [channels]}')
+        for key in ("subscribe", "unsubscribe"):
+            names = command.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"{key} must be a list of channel names")
+        added = check_channels(command.get("subscribe", []))
+        removed = check_channels(command.get("unsubscribe", []))
+    except ValueError as exc:
+        return json.dumps({"channel": "error", "data": str(exc)})
+    client.channels = (client.channels | added) - removed
+    return json.dumps({"channel": "subscribed", "data": sorted(client.channels)})

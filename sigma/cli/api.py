@@ -1,0 +1,35 @@
+"""`sigma api`: serve the REST API, `/ws` and the dashboard with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sigma.app import build_app
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: settings)")] = None,
+) -> None:
+    """Serve the API (dashboard at /, OpenAPI at /docs); creates `admin` on a fresh database."""
+    # Imported here so other `sigma` commands do not load FastAPI and uvicorn at start.
+    import uvicorn
+
+    from sigma.api import create_api, ensure_admin
+
+    application = build_app()
+    try:
+        password = ensure_admin(application)
+        if password is not None:
+            typer.echo(f"created user 'admin' with password: {password}  (shown once)")
+        settings = application.settings
+        uvicorn.run(
+            create_api(application),
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        application.close()
