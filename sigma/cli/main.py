@@ -11,23 +11,22 @@ from rich.table import Table
 from sigma.cli.api import api
 from sigma.cli.backtest import backtest
 from sigma.cli.demo import demo
+from sigma.cli.live import bot, kill_switch, sim, up, worker
 from sigma.cli.users import users_app
+from sigma.feeds.ws_server import feed_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command()(backtest)
 app.command()(demo)
+app.command()(up)
+app.command()(worker)
+app.command()(bot)
+app.command()(sim)
+app.command("feed")(feed_command)
+app.command("kill-switch")(kill_switch)
 app.command()(api)
 app.add_typer(users_app, name="users")
 console = Console()
-
-
-@app.command()
-def up() -> None:
-    """Start SIGMA on the configured services (embedded defaults: SQLite, paper).
-
-    Today this prepares the database and runs the demo backtest; the live loop (feed, bot,
-    worker, simulation, API) attaches here as it lands."""
-    demo(bars=20_000, seed=7)
 
 
 @app.command()

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import EngineConfig
 from sigma.engine.live import LiveEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent
+from sigma.risk.limits import AccountState, Decision
 from sigma.runtime.tasks import run_until
 from sigma.strategies.base import Strategy
 
@@ -32,17 +33,10 @@ log = logging.getLogger(__name__)
 _FAILED_STATUSES = {"rejected", "dead_lettered", "failed", "cancelled"}
 
 
-class Decision(Protocol):
-    """What the risk manager answers."""
-
-    accepted: bool
-    reason: str
-
-
 class RiskGate(Protocol):
     """Pre-trade check (the RiskManager)."""
 
-    def check(self, order: Order, price: Decimal, account: Any) -> Decision:
+    def check(self, order: Order, price: Decimal, account: AccountState) -> Decision:
         """Accept or reject `order` at `price` given the account state."""
         ...
 
@@ -52,9 +46,6 @@ class Submitter(Protocol):
 
     async def submit(self, order: Order, ref_price: Decimal) -> Any:
         """Send the order on its way; raises when it could not be published."""
-
-
-AccountStateFn = Callable[[LiveEngine], Any]
 
 
 @dataclass(slots=True)
@@ -80,13 +71,11 @@ class TradingBot:
         config: EngineConfig,
         risk: RiskGate,
         executor: Submitter,
-        account_state: AccountStateFn,
         decode: Callable[[bytes], Tick | None],
         on_decision: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.risk = risk
         self.executor = executor
-        self.account_state = account_state
         self.decode = decode
         self.on_decision = on_decision or (lambda kind, data: None)
         self.counters = BotCounters()
@@ -135,7 +124,7 @@ class TradingBot:
             del self.counters.latencies[:-10_000]
 
     async def _send(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> None:
-        decision = self.risk.check(order, ref_price, self.account_state(engine))
+        decision = self.risk.check(order, ref_price, account_state(engine, order))
         info = {
             "strategy": order.strategy,
             "symbol": order.symbol,
@@ -207,3 +196,20 @@ class TradingBot:
         finally:
             for sub in (prices, fills, status):
                 await sub.close()
+
+
+def account_state(engine: LiveEngine, order: Order) -> AccountState:
+    """The risk view of one strategy's account before `order` (already counted as in flight
+    by the engine, so it is taken out again here)."""
+    projected = engine.projected()
+    own = engine.inflight.get(order.client_order_id)
+    qty = projected.qty(engine.symbol) - (own.signed_qty if own is not None else 0)
+    return AccountState(
+        key=f"{engine.strategy.name}:{engine.symbol}",
+        equity=engine.portfolio.equity({engine.symbol: engine.last_price})
+        if engine.data.cursor.i >= 0
+        else engine.portfolio.cash,
+        position_qty=qty,
+        open_orders=len(engine.inflight) - (own is not None),
+        now=order.created_at or datetime.now(UTC),
+    )

@@ -58,7 +58,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+        # writes fails at once with "database is locked" when another writer got in between
+        # (busy_timeout cannot help there), while IMMEDIATE simply waits its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str | URL, *, echo: bool = False) -> Engine:

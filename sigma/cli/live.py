@@ -1,0 +1,131 @@
+"""`sigma up` and the single-component commands (`worker`, `bot`, `sim`), and the kill switch."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import signal
+from typing import Annotated
+
+import typer
+
+from sigma.app import App, build_app
+from sigma.runtime.system import COMPONENTS, System, run_system
+from sigma.store.control import KILL_SWITCH, get_flag, set_flag
+
+
+def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> None:
+    """Run `components` until Ctrl-C or SIGTERM, then stop in order."""
+    app = build_app()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        async def ready(system: System) -> None:
+            if announce:
+                _announce(app, system)
+
+        await run_system(app, components, stop=stop, on_ready=ready)
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.close()
+    typer.echo("stopped cleanly")
+
+
+def _announce(app: App, system: System) -> None:
+    s = app.settings
+    typer.echo(f"SIGMA {s.mode} on {s.database_url}")
+    typer.echo(
+        f"  bus: {'redis' if s.redis_url else 'in-process'} pub/sub, "
+        f"{'rabbitmq' if s.amqp_url else 'in-process'} order queue"
+    )
+    if system.market is not None:
+        typer.echo(f"  market: built-in synthetic feed on {system.market.url}")
+    if system.bot is not None:
+        typer.echo(
+            f"  bot: {', '.join(sorted({n for n, _ in system.bot.engines}))} "
+            f"on {', '.join(s.symbols)}"
+        )
+    if system.api_url is not None:
+        typer.echo(f"  dashboard and API: {system.api_url}")
+    typer.echo("Ctrl-C stops")
+
+
+def up(
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help=f"comma-separated subset of: {', '.join(COMPONENTS)}"),
+    ] = None,
+) -> None:
+    """Start SIGMA: market feed, price client, bot, order worker, simulation and API."""
+    components = [c.strip() for c in only.split(",")] if only else list(COMPONENTS)
+    unknown = set(components) - set(COMPONENTS)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown component(s): {', '.join(sorted(unknown))}", param_hint="--only"
+        )
+    if "api" in components:
+        _bootstrap_admin()
+    _serve(components)
+
+
+def _bootstrap_admin() -> None:
+    try:
+        from sigma.api.users import ensure_admin
+    except ImportError:  # the API is not part of this installation
+        return
+    app = build_app()
+    try:
+        password = ensure_admin(app)
+    finally:
+        app.close()
+    if password:
+        typer.echo(f"created user 'admin' with password: {password}  (shown once)")
+
+
+def worker() -> None:
+    """Run only the order worker (several can run side by side on RabbitMQ)."""
+    _serve(["worker"])
+
+
+def bot() -> None:
+    """Run the price client and the trading bot (SIGMA_FEED_URL names the market)."""
+    _serve(["prices", "bot"])
+
+
+def sim() -> None:
+    """Run only the paper simulation of every configured strategy on `price_update`."""
+    _serve(["sim"])
+
+
+def kill_switch(
+    state: Annotated[str, typer.Argument(help="on, off or status")] = "status",
+    reason: Annotated[str, typer.Option("--reason", help="why (recorded)")] = "",
+) -> None:
+    """Halt or resume trading in every SIGMA process (shared through the database)."""
+    if state not in ("on", "off", "status"):
+        raise typer.BadParameter("must be on, off or status", param_hint="STATE")
+    app = build_app()
+    try:
+        with app.sessions.begin() as session:
+            if state != "status":
+                set_flag(
+                    session,
+                    KILL_SWITCH,
+                    state == "on",
+                    reason=reason,
+                    changed_by=f"cli:{getpass.getuser()}",
+                )
+            flag = get_flag(session, KILL_SWITCH)
+    finally:
+        app.close()
+    when = flag.updated_at.isoformat() if flag.updated_at else "never set"
+    typer.echo(
+        f"kill switch {'ON' if flag.enabled else 'off'} "
+        f"({when}; by {flag.changed_by or '-'}; {flag.reason or 'no reason'})"
+    )

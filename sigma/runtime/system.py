@@ -1,0 +1,412 @@
+"""The running system: market feed, price client, TradingBot, OrderWorker, SimRunner and API,
+wired from the App's settings onto one bus (`sigma up`), or any subset of them (one process
+per component with Redis and RabbitMQ).
+
+Shutdown order matters for "nothing half-written": prices stop first, then the bot, then the
+worker finishes the orders it holds (the queue's `stop` waits for in-flight handlers), then the
+simulations are closed with their reports, then logs and connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+
+from sigma.app import App
+from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
+from sigma.bus.cache import CachingPubSub
+from sigma.bus.factory import make_pubsub, make_work_queue
+from sigma.domain import Tick
+from sigma.engine.engine import EngineConfig
+from sigma.execution.broker import Broker, PaperBroker
+from sigma.execution.ccxt_broker import make_ccxt_broker
+from sigma.execution.executor import OrderExecutor
+from sigma.execution.worker import OrderWorker
+from sigma.feeds.ticks import TickError, decode_tick
+from sigma.feeds.ws_client import PriceClient
+from sigma.feeds.ws_server import BarReplay, MarketServer
+from sigma.notify import Alert, NotificationService, parse_severity
+from sigma.notify.config import from_settings
+from sigma.ops.action_log import ActionLogger
+from sigma.ops.metrics import Metrics
+from sigma.risk.anomaly import AnomalyDetector
+from sigma.risk.limits import RiskLimits, RiskManager
+from sigma.runtime.bot import TradingBot
+from sigma.runtime.sim import SimRunner
+from sigma.runtime.tasks import run_until
+from sigma.store.control import KILL_SWITCH, get_flag
+from sigma.store.params import get_active_params
+from sigma.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api")
+# Bars the built-in market generates per symbol: at the default speed (one 1-minute bar per
+# second) that is more than two days of continuous trading before the stream ends.
+MARKET_BARS = 200_000
+
+
+def decode_or_none(raw: bytes) -> Tick | None:
+    """A tick from the bus, or None (logged) when the message is not one."""
+    try:
+        return decode_tick(raw)
+    except TickError as exc:
+        log.warning("dropped a bad price_update message: %s", exc)
+        return None
+
+
+@dataclass
+class CachedFlag:
+    """Reads a control flag at most every `ttl` seconds (the risk check runs per order)."""
+
+    app: App
+    name: str
+    ttl: float = 1.0
+    _value: bool = False
+    _read_at: float = field(default=-1e18)
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._read_at >= self.ttl:
+            try:
+                with self.app.sessions() as session:
+                    self._value = get_flag(session, self.name).enabled
+            except Exception:
+                # Cannot tell: assume halted; trading blind is worse than pausing.
+                log.exception("could not read the %s flag; treating it as on", self.name)
+                self._value = True
+            self._read_at = now
+        return self._value
+
+
+def notify_settings(app: App) -> dict[str, Any]:
+    """Notification keys from the `notify` setting and `SIGMA_NOTIFY_*` variables."""
+    values: dict[str, Any] = {f"notify_{k}": v for k, v in app.settings.notify.items()}
+    values.update(
+        {
+            k[len("SIGMA_") :].lower(): v
+            for k, v in os.environ.items()
+            if k.startswith("SIGMA_NOTIFY_")
+        }
+    )
+    return values
+
+
+def risk_limits(app: App) -> RiskLimits:
+    """The configured limits."""
+    s = app.settings
+    return RiskLimits(
+        max_order_notional=s.max_order_notional,
+        max_position_notional=s.max_position_notional,
+        max_open_orders=s.max_open_orders,
+        max_daily_loss=s.max_daily_loss,
+        max_drawdown=s.max_drawdown,
+    )
+
+
+def make_broker(app: App) -> Broker:
+    """The paper broker, or a ccxt exchange named by the `broker` setting."""
+    s = app.settings
+    if s.broker == "paper":
+        return PaperBroker(app.fill_model)
+    return make_ccxt_broker(s.broker, s.exchange_markets, s.exchange_config)
+
+
+class System:
+    """Runs the chosen components until `stop` is set."""
+
+    def __init__(self, app: App, components: Iterable[str] = COMPONENTS) -> None:
+        chosen = set(components)
+        unknown = chosen - set(COMPONENTS)
+        if unknown:
+            raise ValueError(
+                f"unknown component(s) {', '.join(sorted(unknown))}; known: {', '.join(COMPONENTS)}"
+            )
+        self.app = app
+        self.components = chosen
+        s = app.settings
+        self.pubsub: CachingPubSub = make_pubsub(s.redis_url, s.bus_prefix)
+        self.queue: WorkQueue = make_work_queue(
+            s.amqp_url, s.bus_prefix, max_retries=s.order_max_retries
+        )
+        self.metrics = Metrics()
+        self.notifier: NotificationService = from_settings(
+            notify_settings(app), session_factory=app.sessions, pubsub=self.pubsub
+        )
+        self.actions = ActionLogger(app.sessions, source="bot", mode=s.mode, notifier=None)
+        self.market: MarketServer | None = None
+        self.prices: PriceClient | None = None
+        self.bot: TradingBot | None = None
+        self.worker: OrderWorker | None = None
+        self.sim: SimRunner | None = None
+        self.api_url: str | None = None
+        self.ready = asyncio.Event()
+
+    # --- building blocks -------------------------------------------------------------------
+    def strategies(self) -> list[tuple[Callable[[], Strategy], str]]:
+        """A factory per configured (strategy, symbol), with its active parameters."""
+        s = self.app.settings
+        out: list[tuple[Callable[[], Strategy], str]] = []
+        with self.app.sessions() as session:
+            for name in s.live_strategies:
+                cls = self.app.strategies.get(name)
+                for symbol in s.symbols:
+                    params = get_active_params(session, name, symbol) or {}
+                    out.append((_factory(cls, params), symbol))
+        return out
+
+    def alert(self, severity: str, message: str, details: dict[str, Any]) -> None:
+        """Raise an alert from synchronous code (deduplicated by message)."""
+        self.notifier.submit(
+            Alert(
+                parse_severity(severity),
+                "sigma",
+                message,
+                dedupe_key=message[:200],
+                details=details,
+            )
+        )
+
+    def _on_decision(self, kind: str, info: dict[str, Any]) -> None:
+        details = {k: v for k, v in info.items() if k not in ("strategy", "symbol")}
+        self.actions.log(kind, strategy=info.get("strategy"), symbol=info.get("symbol"), **details)
+        if kind == "order_sent":
+            self.metrics.orders_submitted.labels(
+                strategy=info["strategy"], symbol=info["symbol"], side=info["side"]
+            ).inc()
+        elif kind in ("order_rejected", "order_failed"):
+            reason = str(info.get("reason", ""))
+            self.metrics.orders_rejected.labels(reason=reason.split(":")[0][:40]).inc()
+            if kind == "order_failed" or "breaker" in reason or "kill switch" in reason:
+                self.alert(
+                    "warning" if kind == "order_rejected" else "error",
+                    f"{info.get('strategy')} {info.get('symbol')}: order refused: {reason}",
+                    info,
+                )
+
+    # --- run --------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start the components, serve until `stop`, then shut down in order."""
+        s = self.app.settings
+        self.app.db  # noqa: B018 - migrate before any component touches the database
+        await self.actions.start()
+        stack = contextlib.AsyncExitStack()
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            feed_url = s.feed_url
+            if "market" in self.components and feed_url is None:
+                replay = BarReplay.synthetic(
+                    s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed
+                )
+                self.market = await stack.enter_async_context(
+                    MarketServer("127.0.0.1", 0, replay).serve()
+                )
+                feed_url = self.market.url
+            if "prices" in self.components:
+                if feed_url is None:
+                    raise ValueError("the price client needs SIGMA_FEED_URL or the market")
+                self.prices = self._price_client(feed_url)
+                tasks["prices"] = asyncio.create_task(self.prices.run())
+            if "bot" in self.components:
+                self.bot = self._bot()
+                tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
+            if "worker" in self.components:
+                self.worker = OrderWorker(
+                    self.app.sessions, make_broker(self.app), self.pubsub, on_alert=self.alert
+                )
+                await self.worker.reconcile(s.mode)
+                tasks["worker"] = asyncio.create_task(
+                    self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)
+                )
+                tasks["resting"] = asyncio.create_task(self._resting_orders(stop))
+            if "sim" in self.components:
+                self.sim = SimRunner(
+                    self.app.sessions,
+                    self.strategies(),
+                    timeframe=timedelta(seconds=s.bar_seconds),
+                    config=self._engine_config(),
+                )
+                self.sim.start()
+                tasks["sim"] = asyncio.create_task(self.sim.run(self.pubsub, decode_tick, stop))
+            if "api" in self.components:
+                tasks["api"] = asyncio.create_task(self._serve_api(stop))
+            self.ready.set()
+            await self._watch(tasks, stop)
+        finally:
+            await self._shutdown(tasks)
+            await stack.aclose()
+
+    async def _watch(self, tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
+        """Wait for `stop`; a component that dies is reported and stops the system."""
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            pending: set[asyncio.Future[Any]] = {stopper, *tasks.values()}
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for name, task in tasks.items():
+                if task in done and not stop.is_set():
+                    error = task.exception()
+                    message = f"component {name} stopped: {error!r}"
+                    log.error(message)
+                    await self.notifier.notify("critical", "sigma", message)
+                    if error is not None:
+                        raise error
+        finally:
+            stopper.cancel()
+
+    async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
+        if self.prices is not None:
+            await self.prices.stop()
+        for name in ("prices", "bot"):
+            await _finish(tasks.pop(name, None))
+        if "worker" in tasks:
+            await self.queue.stop()  # in-flight orders finish and are acknowledged
+        for name in ("worker", "resting", "sim", "api"):
+            await _finish(tasks.pop(name, None))
+        if self.sim is not None:
+            reports = await asyncio.to_thread(self.sim.finish, self.app.settings.var_dir / "sims")
+            log.info("simulation reports: %s", {k: str(v) for k, v in reports.items()})
+        await self.actions.aclose()
+        await self.notifier.aclose()
+        await self.queue.close()
+        await self.pubsub.close()
+
+    # --- components -------------------------------------------------------------------------
+    def _engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            initial_cash=self.app.settings.initial_cash, fill_model=self.app.fill_model
+        )
+
+    def _price_client(self, url: str) -> PriceClient:
+        s = self.app.settings
+
+        async def stale(seconds: float) -> None:
+            self.metrics.feed_stale.set(1)
+            await self.notifier.notify(
+                "error", "feed", f"no prices from {url} for {seconds:.0f}s", dedupe_key="stale"
+            )
+
+        async def recovered(seconds: float) -> None:
+            self.metrics.feed_stale.set(0)
+            await self.notifier.notify("info", "feed", f"prices back after {seconds:.0f}s")
+
+        async def counted(tick: Tick) -> None:
+            self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
+
+        return PriceClient(
+            url,
+            symbols=s.symbols,
+            detector=AnomalyDetector(),
+            pubsub=self.pubsub,
+            on_tick=counted,
+            stale_after=s.feed_stale_seconds,
+            on_stale=stale,
+            on_recovered=recovered,
+        )
+
+    def _bot(self) -> TradingBot:
+        s = self.app.settings
+        risk = RiskManager(risk_limits(self.app), kill_switch=CachedFlag(self.app, KILL_SWITCH))
+        return TradingBot(
+            [(factory(), symbol) for factory, symbol in self.strategies()],
+            timeframe=timedelta(seconds=s.bar_seconds),
+            config=self._engine_config(),
+            risk=risk,
+            executor=OrderExecutor(self.queue, mode=s.mode),
+            decode=decode_or_none,
+            on_decision=self._on_decision,
+        )
+
+    async def _handle(self, delivery: Any) -> None:
+        assert self.worker is not None
+        self.metrics.heartbeat("order_worker")
+        await self.worker.handle(delivery)
+
+    async def _resting_orders(self, stop: asyncio.Event) -> None:
+        """Feed prices to the paper broker so resting limit and stop orders can fill."""
+        worker = self.worker
+        if worker is None or not isinstance(worker.broker, PaperBroker):
+            return
+        subscription = await self.pubsub.subscribe(CHANNEL_PRICE_UPDATE)
+
+        async def consume() -> None:
+            async for raw in subscription:
+                tick = decode_or_none(raw)
+                if tick is not None:
+                    await worker.on_price(tick.symbol, tick.price)
+
+        try:
+            await run_until(consume(), stop)
+        finally:
+            await subscription.close()
+
+    async def _serve_api(self, stop: asyncio.Event) -> None:
+        from sigma.api import create_api
+
+        s = self.app.settings
+        api = create_api(self.app, self.pubsub)
+        server = _EmbeddedServer(
+            uvicorn.Config(api, host=s.api_host, port=s.api_port, log_level="warning")
+        )
+        serving = asyncio.create_task(server.serve())
+        self.api_url = f"http://{s.api_host}:{s.api_port}"
+        await stop.wait()
+        server.should_exit = True
+        await serving
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the system: Ctrl-C belongs to the system's orderly shutdown, not to
+    uvicorn's own signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _factory(cls: type[Strategy], params: dict[str, Any]) -> Callable[[], Strategy]:
+    return lambda: cls(**params)
+
+
+async def _finish(task: asyncio.Task[None] | None, grace: float = 5.0) -> None:
+    """Let a component that saw `stop` end by itself for up to `grace` seconds, then cancel."""
+    if task is None:
+        return
+    await asyncio.wait({task}, timeout=grace)
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if not task.cancelled() and task.exception() is not None:
+        log.error("component ended with an error", exc_info=task.exception())
+
+
+async def run_system(
+    app: App,
+    components: Iterable[str] = COMPONENTS,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[System], Awaitable[None] | None] | None = None,
+) -> System:
+    """Run until `stop` (or Ctrl-C / SIGTERM when run from the CLI)."""
+    system = System(app, components)
+    stop = stop or asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+    if on_ready is not None:
+        waiter = asyncio.create_task(system.ready.wait())
+        await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if system.ready.is_set():
+            result = on_ready(system)
+            if asyncio.iscoroutine(result):
+                await result
+        waiter.cancel()
+    await runner
+    return system
