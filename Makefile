@@ -3,15 +3,25 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dashboard is rebuilt (npm ci + vite build + its unit tests) only when its sources change.
+DASHBOARD := dashboard/dist/.built
+DASHBOARD_SRC := $(shell find dashboard/src -type f 2>/dev/null) $(wildcard dashboard/index.html \
+	dashboard/package.json dashboard/package-lock.json dashboard/vite.config.ts dashboard/tsconfig.json)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean dashboard
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(DASHBOARD): $(DASHBOARD_SRC)
+	cd dashboard && npm ci --no-audit --no-fund && npm run build && npm test
+	touch $@
+
+dashboard: $(DASHBOARD)
+
+run: $(STAMP) $(DASHBOARD)
 	$(BIN)/sigma up
 
 lint: $(STAMP)
@@ -19,11 +29,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check sigma tests benchmarks
 	$(BIN)/mypy sigma
 
-test: lint
+test: lint $(DASHBOARD)
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage dashboard/dist dashboard/node_modules

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start PostgreSQL, Redis and RabbitMQ when they are down; fail loudly when one cannot be started.
+# Start PostgreSQL, Redis and RabbitMQ when they are down, and install Chromium (the dashboard's
+# end-to-end tests drive it) when it is missing; fail loudly when one cannot be provided.
 set -uo pipefail
 
 wait_for() {  # name, probe command, seconds
@@ -28,5 +29,17 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   echo "ensure_services: starting RabbitMQ" >&2
   rabbitmq-server -detached || true
   wait_for RabbitMQ "(exec 3<>/dev/tcp/127.0.0.1/5672)" 90 || exit 1
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ensure_services: installing chromium (apt-get) for the dashboard e2e tests" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y chromium >&2 \
+    || { $SUDO apt-get update >&2 && $SUDO apt-get install -y chromium >&2; }
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "ensure_services: chromium could not be installed (/usr/bin/chromium missing)" >&2
+    exit 1
+  fi
 fi
 exit 0

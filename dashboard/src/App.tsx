@@ -1,0 +1,134 @@
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { loadSession, saveSession, setUnauthorizedHandler, type Session } from "./api";
+import { AppContext, type PriceTick } from "./context";
+import { hasRole } from "./format";
+import { useLive, type LiveMessage } from "./hooks";
+import { Admin } from "./pages/Admin";
+import { Alerts } from "./pages/Alerts";
+import { BacktestDetail } from "./pages/BacktestDetail";
+import { Backtests } from "./pages/Backtests";
+import { Login } from "./pages/Login";
+import { Orders } from "./pages/Orders";
+import { Overview } from "./pages/Overview";
+import { Simulations } from "./pages/Simulations";
+import { Strategies } from "./pages/Strategies";
+
+function useHashRoute(): string {
+  const read = () => window.location.hash.replace(/^#/, "") || "/";
+  const [route, setRoute] = useState(read);
+  useEffect(() => {
+    const on = () => setRoute(read());
+    window.addEventListener("hashchange", on);
+    return () => window.removeEventListener("hashchange", on);
+  }, []);
+  return route;
+}
+
+const NAV: { path: string; label: string; role?: "admin" }[] = [
+  { path: "/", label: "Overview" },
+  { path: "/orders", label: "Orders & fills" },
+  { path: "/strategies", label: "Strategies" },
+  { path: "/backtests", label: "Backtests" },
+  { path: "/sim", label: "Simulations" },
+  { path: "/alerts", label: "Alerts & actions" },
+  { path: "/admin", label: "Admin", role: "admin" },
+];
+
+/** A price_update payload -> (symbol, price, ts), tolerant of the field names in use. */
+function priceFrom(data: unknown): PriceTick | null {
+  if (!data || typeof data !== "object") return null;
+  const d = data as Record<string, unknown>;
+  const symbol = d.symbol ?? d.s;
+  const price = d.price ?? d.last ?? d.close ?? d.p;
+  if (symbol === undefined || price === undefined || price === null) return null;
+  const ts = d.ts ?? d.timestamp;
+  return { symbol: String(symbol), price: String(price), ts: ts ? String(ts) : undefined };
+}
+
+const MAX_EVENTS = 50;
+
+function Shell({ session, logout }: { session: Session; logout: () => void }) {
+  const route = useHashRoute();
+  const [prices, setPrices] = useState<Record<string, PriceTick>>({});
+  const [events, setEvents] = useState<LiveMessage[]>([]);
+  const [menuOpen, setMenuOpen] = useState(false);
+  const onMessage = useCallback((m: LiveMessage) => {
+    if (m.channel === "price_update") {
+      const tick = priceFrom(m.data);
+      if (tick)
+        setPrices((p) => ({ ...p, [tick.symbol]: { ...tick, previous: p[tick.symbol]?.price } }));
+      return;
+    }
+    setEvents((e) => [m, ...e].slice(0, MAX_EVENTS));
+  }, []);
+  const wsState = useLive(session.token, onMessage);
+  const state = useMemo(
+    () => ({ session, logout, prices, events, wsState }),
+    [session, logout, prices, events, wsState],
+  );
+
+  let page;
+  const bt = /^\/backtests\/(\d+)$/.exec(route);
+  if (bt) page = <BacktestDetail id={Number(bt[1])} />;
+  else if (route === "/orders") page = <Orders />;
+  else if (route === "/strategies") page = <Strategies />;
+  else if (route === "/backtests") page = <Backtests />;
+  else if (route === "/sim") page = <Simulations />;
+  else if (route === "/alerts") page = <Alerts />;
+  else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
+  else page = <Overview />;
+
+  const active = bt ? "/backtests" : route;
+  return (
+    <AppContext.Provider value={state}>
+      <div className="shell">
+        <header className="topbar">
+          <a className="brand" href="#/">
+            SIGMA
+          </a>
+          <button className="menu-toggle" aria-label="Menu" onClick={() => setMenuOpen((o) => !o)}>
+            ☰
+          </button>
+          <nav className={menuOpen ? "open" : undefined} onClick={() => setMenuOpen(false)}>
+            {NAV.filter((n) => !n.role || hasRole(session.role, n.role)).map((n) => (
+              <a
+                key={n.path}
+                href={`#${n.path}`}
+                className={active === n.path ? "active" : undefined}
+              >
+                {n.label}
+              </a>
+            ))}
+          </nav>
+          <div className="who">
+            <span
+              className={`ws-dot ${wsState}`}
+              title={`live feed: ${wsState}`}
+              data-testid="ws-state"
+              data-state={wsState}
+            />
+            <span data-testid="whoami">
+              {session.username}{" "}
+              <span className={`badge role-${session.role}`}>{session.role}</span>
+            </span>
+            <button className="link" onClick={logout}>
+              Sign out
+            </button>
+          </div>
+        </header>
+        <main>{page}</main>
+      </div>
+    </AppContext.Provider>
+  );
+}
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(loadSession);
+  const logout = useCallback(() => {
+    saveSession(null);
+    setSession(null);
+  }, []);
+  useEffect(() => setUnauthorizedHandler(logout), [logout]);
+  if (!session) return <Login onLogin={setSession} />;
+  return <Shell session={session} logout={logout} />;
+}

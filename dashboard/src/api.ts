@@ -1,0 +1,153 @@
+// Thin client for the SIGMA REST API (docs/api.md). Errors carry the server's `detail`.
+
+export interface Session {
+  token: string;
+  username: string;
+  role: string;
+  expiresAt: string | null;
+}
+
+const STORAGE_KEY = "sigma.session";
+
+export function loadSession(): Session | null {
+  try {
+    const raw = localStorage.getItem(STORAGE_KEY);
+    if (!raw) return null;
+    const s = JSON.parse(raw) as Session;
+    if (s.expiresAt && new Date(s.expiresAt).getTime() < Date.now()) return null;
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(s: Session | null): void {
+  if (s) localStorage.setItem(STORAGE_KEY, JSON.stringify(s));
+  else localStorage.removeItem(STORAGE_KEY);
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Human text from an error body: `{"detail": "..."}` or FastAPI's validation list. */
+export function errorText(body: unknown, status: number): string {
+  if (body && typeof body === "object" && "detail" in body) {
+    const detail = (body as { detail: unknown }).detail;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail))
+      return detail
+        .map((d) => {
+          const loc = Array.isArray(d?.loc)
+            ? d.loc.filter((p: unknown) => p !== "body").join(".")
+            : "";
+          return loc ? `${loc}: ${d?.msg ?? ""}` : String(d?.msg ?? JSON.stringify(d));
+        })
+        .join("; ");
+    return JSON.stringify(detail);
+  }
+  return `request failed (HTTP ${status})`;
+}
+
+let onUnauthorized: () => void = () => {};
+export function setUnauthorizedHandler(fn: () => void): void {
+  onUnauthorized = fn;
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const session = loadSession();
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data: unknown = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!res.ok) {
+    if (res.status === 401 && session) onUnauthorized();
+    throw new ApiError(res.status, errorText(data, res.status));
+  }
+  return data as T;
+}
+
+export const api = {
+  get: <T>(path: string) => request<T>("GET", path),
+  post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),
+  put: <T>(path: string, body?: unknown) => request<T>("PUT", path, body ?? {}),
+};
+
+/** OAuth2 password flow: form-encoded username/password -> bearer token and role. */
+export async function login(username: string, password: string): Promise<Session> {
+  const form = new URLSearchParams({ username, password, grant_type: "password" });
+  const res = await fetch("/api/auth/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+    body: form.toString(),
+  });
+  let data: Record<string, unknown> = {};
+  try {
+    data = (await res.json()) as Record<string, unknown>;
+  } catch {
+    /* no body */
+  }
+  if (!res.ok) throw new ApiError(res.status, errorText(data, res.status));
+  const session: Session = {
+    token: String(data.access_token),
+    username,
+    role: String(data.role ?? "viewer"),
+    expiresAt: data.expires_at ? String(data.expires_at) : null,
+  };
+  saveSession(session);
+  return session;
+}
+
+/** Query string from the defined entries of `params`. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const entries = Object.entries(params).filter(
+    ([, v]) => v !== undefined && v !== null && v !== "",
+  );
+  if (entries.length === 0) return "";
+  return "?" + new URLSearchParams(entries.map(([k, v]) => [k, String(v)])).toString();
+}
+
+/** Unwrap a list response that may be a bare array or `{items: [...]}` (paginated). */
+export function items<T>(data: unknown): T[] {
+  if (Array.isArray(data)) return data as T[];
+  if (data && typeof data === "object") {
+    for (const key of ["items", "results", "data"]) {
+      const v = (data as Record<string, unknown>)[key];
+      if (Array.isArray(v)) return v as T[];
+    }
+  }
+  return [];
+}
+
+/** Fetch an HTML document with the bearer token and open it in a new tab. */
+export async function openAuthed(path: string): Promise<void> {
+  const session = loadSession();
+  const win = window.open("", "_blank");
+  const res = await fetch(path, {
+    headers: session ? { Authorization: `Bearer ${session.token}` } : {},
+  });
+  const blob = new Blob([await res.text()], {
+    type: res.headers.get("Content-Type") ?? "text/html",
+  });
+  const url = URL.createObjectURL(blob);
+  if (win) win.location.href = url;
+  else window.location.href = url;
+}

@@ -1,0 +1,113 @@
+import type { ReactNode } from "react";
+import { formatDecimal, formatMoney, formatTs, sign } from "../format";
+
+export interface Column<T> {
+  key: string;
+  label: string;
+  render?: (row: T) => ReactNode;
+  numeric?: boolean;
+}
+
+/** A plain data table; cells default to the row's field of the same key. */
+export function Table<T>({
+  rows,
+  columns,
+  empty = "Nothing here yet.",
+  testId,
+  rowKey,
+}: {
+  rows: T[];
+  columns: Column<T>[];
+  empty?: string;
+  testId?: string;
+  rowKey?: (row: T, i: number) => string | number;
+}) {
+  if (rows.length === 0)
+    return (
+      <p className="empty" data-testid={testId}>
+        {empty}
+      </p>
+    );
+  return (
+    <div className="table-wrap">
+      <table data-testid={testId}>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c.key} className={c.numeric ? "num" : undefined}>
+                {c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row, i) => (
+            <tr key={rowKey ? rowKey(row, i) : i}>
+              {columns.map((c) => (
+                <td key={c.key} className={c.numeric ? "num" : undefined} data-label={c.label}>
+                  {c.render
+                    ? c.render(row)
+                    : String((row as Record<string, unknown>)[c.key] ?? "—")}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A money figure, coloured by sign when `signed`. */
+export function Money({ value, signed = false }: { value: unknown; signed?: boolean }) {
+  const text = formatMoney(value as string | null);
+  const s = signed ? sign(value as string) : 0;
+  return <span className={s > 0 ? "pos" : s < 0 ? "neg" : undefined}>{text}</span>;
+}
+
+export function Num({ value }: { value: unknown }) {
+  return <>{formatDecimal(value as string | null)}</>;
+}
+
+export function Ts({ value }: { value: unknown }) {
+  return <>{formatTs(value as string | null)}</>;
+}
+
+export function Card({
+  title,
+  children,
+  actions,
+  testId,
+}: {
+  title: string;
+  children: ReactNode;
+  actions?: ReactNode;
+  testId?: string;
+}) {
+  return (
+    <section className="card" data-testid={testId}>
+      <header className="card-head">
+        <h2>{title}</h2>
+        {actions}
+      </header>
+      {children}
+    </section>
+  );
+}
+
+export function ErrorBox({ error }: { error: string | null | undefined }) {
+  if (!error) return null;
+  return (
+    <p className="error" role="alert">
+      {error}
+    </p>
+  );
+}
+
+export function Loading({ when }: { when: boolean }) {
+  return when ? <p className="muted">Loading…</p> : null;
+}
+
+export function Badge({ kind, children }: { kind?: string; children: ReactNode }) {
+  return <span className={`badge ${kind ?? ""}`}>{children}</span>;
+}

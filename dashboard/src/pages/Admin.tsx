@@ -1,0 +1,163 @@
+import { useState, type FormEvent } from "react";
+import { api, items } from "../api";
+import { type Row } from "../backtest";
+import { Card, ErrorBox, Table, Ts } from "../components/ui";
+import { useApi } from "../hooks";
+import { KillSwitchBanner, type KillSwitch } from "./Overview";
+
+function KillSwitchControl() {
+  const ks = useApi<KillSwitch>("/api/risk/kill-switch");
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const enabled = ks.data?.enabled ?? false;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!reason.trim()) {
+      setError("reason: say why you are switching it " + (enabled ? "off" : "on"));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await api.put("/api/risk/kill-switch", { enabled: !enabled, reason: reason.trim() });
+      setReason("");
+      ks.reload();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Card title="Kill switch" testId="kill-switch">
+      <KillSwitchBanner ks={ks.data} />
+      <ErrorBox error={ks.error} />
+      {ks.data && (
+        <form className="inline-form" onSubmit={submit} noValidate>
+          <input
+            name="reason"
+            value={reason}
+            placeholder="reason (required)"
+            aria-label="Reason"
+            onChange={(e) => setReason(e.target.value)}
+          />
+          <button
+            type="submit"
+            className={enabled ? "" : "danger"}
+            disabled={busy}
+            data-testid="kill-switch-toggle"
+          >
+            {enabled ? "Turn kill switch off" : "Turn kill switch ON"}
+          </button>
+        </form>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </Card>
+  );
+}
+
+function Users() {
+  const users = useApi<unknown>("/api/users");
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [role, setRole] = useState("viewer");
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    setNotice(null);
+    if (!username.trim() || !password) {
+      setError("username and password are required");
+      return;
+    }
+    try {
+      await api.post("/api/users", { username: username.trim(), password, role });
+      setNotice(`Created ${username.trim()} (${role}).`);
+      setUsername("");
+      setPassword("");
+      users.reload();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <Card title="Users" testId="users">
+      <ErrorBox error={users.error} />
+      <Table
+        testId="users-table"
+        rows={items<Row>(users.data)}
+        empty="No users."
+        columns={[
+          { key: "username", label: "User", render: (r) => String(r.username) },
+          {
+            key: "role",
+            label: "Role",
+            render: (r) => <span className={`badge role-${String(r.role)}`}>{String(r.role)}</span>,
+          },
+          { key: "active", label: "Active", render: (r) => (r.active === false ? "no" : "yes") },
+          { key: "created_at", label: "Created", render: (r) => <Ts value={r.created_at} /> },
+          { key: "last_login", label: "Last login", render: (r) => <Ts value={r.last_login} /> },
+        ]}
+      />
+      <form className="inline-form" onSubmit={submit} data-testid="new-user" noValidate>
+        <input
+          name="new-username"
+          value={username}
+          placeholder="username"
+          aria-label="New username"
+          onChange={(e) => setUsername(e.target.value)}
+        />
+        <input
+          name="new-password"
+          type="password"
+          value={password}
+          placeholder="password"
+          aria-label="New password"
+          autoComplete="new-password"
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        <select
+          name="new-role"
+          value={role}
+          onChange={(e) => setRole(e.target.value)}
+          aria-label="Role"
+        >
+          <option value="viewer">viewer</option>
+          <option value="trader">trader</option>
+          <option value="admin">admin</option>
+        </select>
+        <button type="submit" className="small">
+          Add user
+        </button>
+      </form>
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </Card>
+  );
+}
+
+export function Admin() {
+  return (
+    <div className="page">
+      <h1>Administration</h1>
+      <KillSwitchControl />
+      <Users />
+    </div>
+  );
+}

@@ -1,0 +1,92 @@
+import { useState } from "react";
+import { items, qs } from "../api";
+import { type Row } from "../backtest";
+import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
+import { useAppState } from "../context";
+import { formatStat } from "../format";
+import { useApi } from "../hooks";
+
+function detailsText(d: unknown): string {
+  if (!d || typeof d !== "object") return d == null ? "—" : String(d);
+  const entries = Object.entries(d as Row);
+  if (entries.length === 0) return "—";
+  return entries.map(([k, v]) => `${k}=${formatStat(v)}`).join(", ");
+}
+
+export function Alerts() {
+  const { events } = useAppState();
+  const [severity, setSeverity] = useState("");
+  const alerts = useApi<unknown>(`/api/alerts${qs({ severity, limit: 200 })}`);
+  const actions = useApi<unknown>(`/api/actions${qs({ limit: 200 })}`);
+  return (
+    <div className="page">
+      <h1>Alerts &amp; bot actions</h1>
+      {events.length > 0 && (
+        <Card title="Live events" testId="live-events">
+          <ul className="events">
+            {events.slice(0, 10).map((e, i) => (
+              <li key={i}>
+                <Badge>{e.channel}</Badge> <code>{detailsText(e.data)}</code>
+              </li>
+            ))}
+          </ul>
+        </Card>
+      )}
+      <Card
+        title="Alerts"
+        testId="alerts"
+        actions={
+          <select
+            value={severity}
+            onChange={(e) => setSeverity(e.target.value)}
+            aria-label="Severity"
+          >
+            <option value="">all severities</option>
+            <option value="info">info</option>
+            <option value="warning">warning</option>
+            <option value="error">error</option>
+            <option value="critical">critical</option>
+          </select>
+        }
+      >
+        <ErrorBox error={alerts.error} />
+        <Table
+          testId="alerts-table"
+          rows={items<Row>(alerts.data)}
+          empty="No alerts."
+          columns={[
+            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            {
+              key: "severity",
+              label: "Severity",
+              render: (r) => <Badge kind={String(r.severity)}>{String(r.severity)}</Badge>,
+            },
+            { key: "source", label: "Source", render: (r) => String(r.source ?? "—") },
+            { key: "message", label: "Message", render: (r) => String(r.message ?? "") },
+          ]}
+        />
+      </Card>
+      <Card title="Bot actions" testId="actions">
+        <ErrorBox error={actions.error} />
+        <Table
+          testId="actions-table"
+          rows={items<Row>(actions.data)}
+          empty="No actions logged."
+          columns={[
+            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            { key: "action", label: "Action", render: (r) => <Badge>{String(r.action)}</Badge> },
+            { key: "source", label: "Source", render: (r) => String(r.source ?? "—") },
+            { key: "mode", label: "Mode", render: (r) => String(r.mode ?? "—") },
+            { key: "strategy", label: "Strategy", render: (r) => String(r.strategy ?? "—") },
+            { key: "symbol", label: "Symbol", render: (r) => String(r.symbol ?? "—") },
+            {
+              key: "details",
+              label: "Details",
+              render: (r) => <code>{detailsText(r.details)}</code>,
+            },
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}

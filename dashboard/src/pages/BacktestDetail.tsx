@@ -1,0 +1,148 @@
+import { openAuthed } from "../api";
+import { equityFromTrades, firstStat, type Row, type Trade } from "../backtest";
+import { EquityChart, type EquityPoint } from "../components/EquityChart";
+import { Card, ErrorBox, Loading, Money, Num, Table, Ts } from "../components/ui";
+import { formatStat, humanize } from "../format";
+import { useApi } from "../hooks";
+
+interface Detail {
+  summary?: Row;
+  trades?: Trade[];
+  equity?: EquityPoint[];
+}
+
+export function BacktestDetail({ id }: { id: number }) {
+  const d = useApi<Detail>(`/api/backtests/${id}`);
+  const summary = (d.data?.summary ?? (d.data as Row | undefined)) as Row | undefined;
+  const trades = d.data?.trades ?? [];
+  const stats = (summary?.stats && typeof summary.stats === "object" ? summary.stats : {}) as Row;
+  const initial = String(firstStat(summary, "initial_cash", "equity_initial") ?? "0");
+  const equity: EquityPoint[] =
+    d.data?.equity && d.data.equity.length > 1
+      ? d.data.equity
+      : equityFromTrades(
+          initial,
+          firstStat(summary, "start", "start_ts") as string | undefined,
+          trades,
+        );
+  const params = (summary?.params ?? {}) as Row;
+
+  return (
+    <div className="page">
+      <p>
+        <a href="#/backtests">← Backtests</a>
+      </p>
+      <h1>
+        Backtest #{id}
+        {summary ? ` — ${String(summary.strategy)} on ${String(summary.symbol)}` : ""}
+      </h1>
+      <Loading when={d.loading && !d.data} />
+      <ErrorBox error={d.error} />
+      {summary && (
+        <>
+          <div className="kpis" data-testid="backtest-kpis">
+            <div>
+              <span>Initial cash</span>
+              <strong>
+                <Money value={firstStat(summary, "initial_cash", "equity_initial")} />
+              </strong>
+            </div>
+            <div>
+              <span>Final equity</span>
+              <strong>
+                <Money value={firstStat(summary, "final_equity", "equity_final")} />
+              </strong>
+            </div>
+            <div>
+              <span>Return</span>
+              <strong>{formatStat(firstStat(summary, "total_return_pct"))}%</strong>
+            </div>
+            <div>
+              <span>Trades</span>
+              <strong>{formatStat(firstStat(summary, "n_trades") ?? trades.length)}</strong>
+            </div>
+          </div>
+          <Card title="Equity">
+            <EquityChart points={equity} />
+          </Card>
+          <div className="grid">
+            <Card title="Statistics" testId="backtest-stats">
+              <table className="compact kv">
+                <tbody>
+                  {Object.entries(stats).map(([k, v]) => (
+                    <tr key={k}>
+                      <th>{humanize(k)}</th>
+                      <td className="num">{formatStat(v)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Card>
+            <Card title="Parameters">
+              <table className="compact kv">
+                <tbody>
+                  {Object.entries(params).map(([k, v]) => (
+                    <tr key={k}>
+                      <th>{k}</th>
+                      <td className="num">{formatStat(v)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              <p>
+                <button
+                  type="button"
+                  className="link"
+                  onClick={() => void openAuthed(`/api/backtests/${id}/report`)}
+                >
+                  Full HTML report
+                </button>
+              </p>
+            </Card>
+          </div>
+          <Card title={`Trades (${trades.length})`} testId="backtest-trades">
+            <Table
+              testId="trades-table"
+              rows={trades}
+              empty="No closed trades."
+              columns={[
+                {
+                  key: "side",
+                  label: "Side",
+                  render: (t) => (String(t.qty).startsWith("-") ? "short" : "long"),
+                },
+                { key: "qty", label: "Qty", numeric: true, render: (t) => <Num value={t.qty} /> },
+                { key: "entry_ts", label: "Entry", render: (t) => <Ts value={t.entry_ts} /> },
+                {
+                  key: "entry_price",
+                  label: "Entry price",
+                  numeric: true,
+                  render: (t) => <Money value={t.entry_price} />,
+                },
+                { key: "exit_ts", label: "Exit", render: (t) => <Ts value={t.exit_ts} /> },
+                {
+                  key: "exit_price",
+                  label: "Exit price",
+                  numeric: true,
+                  render: (t) => <Money value={t.exit_price} />,
+                },
+                {
+                  key: "fees",
+                  label: "Fees",
+                  numeric: true,
+                  render: (t) => <Money value={t.fees} />,
+                },
+                {
+                  key: "pnl",
+                  label: "PnL",
+                  numeric: true,
+                  render: (t) => <Money value={t.pnl} signed />,
+                },
+              ]}
+            />
+          </Card>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,147 @@
+import { useState } from "react";
+import { items, qs } from "../api";
+import { Badge, Card, ErrorBox, Money, Num, Table, Ts } from "../components/ui";
+import { useApi } from "../hooks";
+
+interface Order {
+  id?: number;
+  client_order_id: string;
+  mode: string;
+  symbol: string;
+  side: string;
+  type: string;
+  qty: string;
+  limit_price?: string | null;
+  stop_price?: string | null;
+  status: string;
+  strategy?: string;
+  filled_qty?: string;
+  avg_fill_price?: string | null;
+  created_at?: string;
+}
+interface Fill {
+  id?: number;
+  client_order_id: string;
+  symbol?: string;
+  side?: string;
+  qty: string;
+  price: string;
+  fee: string;
+  ts: string;
+}
+
+const STATUSES = ["", "new", "partially_filled", "filled", "cancelled", "rejected"];
+
+export function Orders() {
+  const [status, setStatus] = useState("");
+  const [symbol, setSymbol] = useState("");
+  const [mode, setMode] = useState("");
+  const orders = useApi<unknown>(`/api/orders${qs({ status, symbol, mode, limit: 200 })}`);
+  const fills = useApi<unknown>(`/api/fills${qs({ symbol, limit: 200 })}`);
+
+  return (
+    <div className="page">
+      <h1>Orders &amp; fills</h1>
+      <div className="filters">
+        <label>
+          Status
+          <select value={status} onChange={(e) => setStatus(e.target.value)}>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s || "any"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Mode
+          <select value={mode} onChange={(e) => setMode(e.target.value)}>
+            <option value="">any</option>
+            <option value="paper">paper</option>
+            <option value="live">live</option>
+          </select>
+        </label>
+        <label>
+          Symbol
+          <input
+            value={symbol}
+            placeholder="all"
+            onChange={(e) => setSymbol(e.target.value.trim())}
+          />
+        </label>
+      </div>
+      <Card title="Orders" testId="orders">
+        <ErrorBox error={orders.error} />
+        <Table
+          testId="orders-table"
+          rows={items<Order>(orders.data)}
+          empty="No orders."
+          rowKey={(r) => r.client_order_id}
+          columns={[
+            { key: "created_at", label: "Time", render: (r) => <Ts value={r.created_at} /> },
+            {
+              key: "client_order_id",
+              label: "Client id",
+              render: (r) => <code>{r.client_order_id}</code>,
+            },
+            { key: "symbol", label: "Symbol" },
+            { key: "side", label: "Side", render: (r) => <Badge kind={r.side}>{r.side}</Badge> },
+            { key: "type", label: "Type" },
+            { key: "qty", label: "Qty", numeric: true, render: (r) => <Num value={r.qty} /> },
+            {
+              key: "limit_price",
+              label: "Limit",
+              numeric: true,
+              render: (r) => <Money value={r.limit_price} />,
+            },
+            {
+              key: "filled_qty",
+              label: "Filled",
+              numeric: true,
+              render: (r) => <Num value={r.filled_qty} />,
+            },
+            {
+              key: "avg_fill_price",
+              label: "Avg fill",
+              numeric: true,
+              render: (r) => <Money value={r.avg_fill_price} />,
+            },
+            {
+              key: "status",
+              label: "Status",
+              render: (r) => <Badge kind={r.status}>{r.status}</Badge>,
+            },
+            { key: "mode", label: "Mode" },
+            { key: "strategy", label: "Strategy" },
+          ]}
+        />
+      </Card>
+      <Card title="Fills" testId="fills">
+        <ErrorBox error={fills.error} />
+        <Table
+          testId="fills-table"
+          rows={items<Fill>(fills.data)}
+          empty="No fills."
+          columns={[
+            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            {
+              key: "client_order_id",
+              label: "Order",
+              render: (r) => <code>{r.client_order_id}</code>,
+            },
+            { key: "symbol", label: "Symbol", render: (r) => r.symbol ?? "—" },
+            { key: "side", label: "Side", render: (r) => r.side ?? "—" },
+            { key: "qty", label: "Qty", numeric: true, render: (r) => <Num value={r.qty} /> },
+            {
+              key: "price",
+              label: "Price",
+              numeric: true,
+              render: (r) => <Money value={r.price} />,
+            },
+            { key: "fee", label: "Fee", numeric: true, render: (r) => <Money value={r.fee} /> },
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}

@@ -1,0 +1,182 @@
+import { items } from "../api";
+import { Badge, Card, ErrorBox, Money, Num, Table } from "../components/ui";
+import { useAppState } from "../context";
+import { formatDecimal, formatTs, humanize, sign } from "../format";
+import { useApi } from "../hooks";
+
+interface Health {
+  status: string;
+  checks?: Record<string, unknown>;
+  version?: string;
+}
+export interface KillSwitch {
+  enabled: boolean;
+  reason?: string;
+  changed_by?: string;
+  updated_at?: string | null;
+}
+interface Position {
+  symbol: string;
+  strategy: string;
+  mode: string;
+  qty: string;
+  avg_price: string;
+  realized_pnl: string;
+}
+interface LedgerSummary {
+  cash?: string;
+  fees?: string;
+  realized_pnl?: string;
+  entries?: number;
+}
+
+function checkText(v: unknown): string {
+  if (v === true) return "ok";
+  if (v === false) return "down";
+  if (v && typeof v === "object" && "status" in v) return String((v as { status: unknown }).status);
+  return String(v);
+}
+
+/** `/api/ledger/summary` as rows per mode (accepts a map or a list). */
+function ledgerRows(data: unknown): (LedgerSummary & { mode: string })[] {
+  if (Array.isArray(data)) return data as (LedgerSummary & { mode: string })[];
+  if (data && typeof data === "object")
+    return Object.entries(data as Record<string, LedgerSummary>).map(([mode, v]) => ({
+      mode,
+      ...v,
+    }));
+  return [];
+}
+
+export function KillSwitchBanner({ ks }: { ks: KillSwitch | undefined }) {
+  if (!ks) return null;
+  return ks.enabled ? (
+    <div className="banner danger" data-testid="kill-switch-state" data-enabled="true">
+      <strong>Kill switch ON</strong> — trading halted
+      {ks.reason ? `: ${ks.reason}` : ""}
+      {ks.changed_by ? ` (by ${ks.changed_by}, ${formatTs(ks.updated_at)})` : ""}
+    </div>
+  ) : (
+    <div className="banner ok" data-testid="kill-switch-state" data-enabled="false">
+      Kill switch off — trading allowed
+    </div>
+  );
+}
+
+export function Overview() {
+  const { prices } = useAppState();
+  const health = useApi<Health>("/api/health");
+  const ks = useApi<KillSwitch>("/api/risk/kill-switch");
+  const ledger = useApi<unknown>("/api/ledger/summary");
+  const positions = useApi<unknown>("/api/positions");
+  const priceRows = Object.values(prices).sort((a, b) => a.symbol.localeCompare(b.symbol));
+
+  return (
+    <div className="page">
+      <h1>Overview</h1>
+      <KillSwitchBanner ks={ks.data} />
+      <ErrorBox error={ks.error} />
+      <div className="grid">
+        <Card title="Health" testId="health">
+          <ErrorBox error={health.error} />
+          {health.data && (
+            <>
+              <p>
+                <Badge kind={health.data.status === "ok" ? "good" : "warn"}>
+                  {health.data.status}
+                </Badge>
+                {health.data.version && <span className="muted"> v{health.data.version}</span>}
+              </p>
+              <ul className="checks">
+                {Object.entries(health.data.checks ?? {}).map(([k, v]) => (
+                  <li key={k}>
+                    <span>{humanize(k)}</span>
+                    <Badge kind={checkText(v) === "ok" ? "good" : "warn"}>{checkText(v)}</Badge>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+        </Card>
+        <Card title="Live prices" testId="live-prices">
+          {priceRows.length === 0 ? (
+            <p className="muted">Waiting for price updates…</p>
+          ) : (
+            <ul className="prices">
+              {priceRows.map((p) => {
+                const dir =
+                  p.previous === undefined ? 0 : sign(String(Number(p.price) - Number(p.previous)));
+                return (
+                  <li key={p.symbol} data-testid={`price-${p.symbol}`}>
+                    <span className="sym">{p.symbol}</span>
+                    <span className={`px ${dir > 0 ? "pos" : dir < 0 ? "neg" : ""}`}>
+                      {formatDecimal(p.price)}
+                    </span>
+                    <span className="muted small">{p.ts ? formatTs(p.ts) : ""}</span>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
+        </Card>
+      </div>
+      <Card title="Ledger" testId="ledger">
+        <ErrorBox error={ledger.error} />
+        <Table
+          testId="ledger-table"
+          rows={ledgerRows(ledger.data)}
+          empty="No ledger entries."
+          columns={[
+            { key: "mode", label: "Mode" },
+            { key: "cash", label: "Cash", numeric: true, render: (r) => <Money value={r.cash} /> },
+            { key: "fees", label: "Fees", numeric: true, render: (r) => <Money value={r.fees} /> },
+            {
+              key: "realized_pnl",
+              label: "Realized PnL",
+              numeric: true,
+              render: (r) => <Money value={r.realized_pnl} signed />,
+            },
+            {
+              key: "entries",
+              label: "Entries",
+              numeric: true,
+              render: (r) => <Num value={r.entries} />,
+            },
+          ]}
+        />
+      </Card>
+      <Card title="Positions" testId="positions">
+        <ErrorBox error={positions.error} />
+        <Table
+          testId="positions-table"
+          rows={items<Position>(positions.data)}
+          empty="No open positions."
+          columns={[
+            { key: "symbol", label: "Symbol" },
+            { key: "strategy", label: "Strategy" },
+            { key: "mode", label: "Mode" },
+            { key: "qty", label: "Qty", numeric: true, render: (r) => <Num value={r.qty} /> },
+            {
+              key: "avg_price",
+              label: "Avg price",
+              numeric: true,
+              render: (r) => <Money value={r.avg_price} />,
+            },
+            {
+              key: "realized_pnl",
+              label: "Realized PnL",
+              numeric: true,
+              render: (r) => <Money value={r.realized_pnl} signed />,
+            },
+            {
+              key: "last",
+              label: "Last",
+              numeric: true,
+              render: (r) => (prices[r.symbol] ? <Num value={prices[r.symbol].price} /> : "—"),
+            },
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}

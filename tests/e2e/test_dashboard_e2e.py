@@ -1,0 +1,203 @@
+"""The dashboard in a real browser against the real API: login, role-aware pages showing the
+seeded figures exactly, a backtest started from the form, parameter edits with validation, the
+kill switch, and a live price arriving over /ws."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from e2e_support import (
+    ALERT_MESSAGE,
+    FILL_FEE,
+    ORDER_ID,
+    LiveServer,
+    login,
+)
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+
+def test_wrong_password_shows_an_error_and_stays_signed_out(page: Page, server: LiveServer) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill("viewer")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_test_id("login-error")).to_have_text("wrong username or password")
+    expect(page.get_by_test_id("whoami")).to_have_count(0)
+    assert page.evaluate("localStorage.getItem('sigma.session')") is None
+
+
+def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
+    page: Page, server: LiveServer
+) -> None:
+    login(page, "viewer")
+    expect(page.get_by_test_id("whoami")).to_contain_text("viewer")
+    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+
+    # Overview: kill switch state, positions and ledger exactly as stored.
+    expect(page.get_by_test_id("kill-switch-state")).to_have_attribute("data-enabled", "false")
+    positions = page.get_by_test_id("positions-table")
+    position = positions.locator("tbody tr", has_text="sma_cross")
+    expect(position).to_contain_text("BTC")
+    expect(position.locator("td").nth(3)).to_have_text("0.125")
+    expect(position.locator("td").nth(4)).to_have_text("30,123.45")
+    expect(position.locator("td").nth(5)).to_have_text("-12.3456")
+    ledger = page.get_by_test_id("ledger-table").locator("tbody tr", has_text="paper")
+    expect(ledger.locator("td").nth(1)).to_have_text("-3,769.19685")
+    expect(ledger.locator("td").nth(2)).to_have_text("3.7654312")
+    expect(page.get_by_test_id("health")).to_contain_text("Database")
+
+    # Orders and fills.
+    page.get_by_role("link", name="Orders & fills").click()
+    order = page.get_by_test_id("orders-table").locator("tbody tr", has_text=ORDER_ID)
+    expect(order).to_contain_text("filled")
+    expect(order.locator("td").nth(5)).to_have_text("0.125")
+    expect(order.locator("td").nth(6)).to_have_text("30,123.45")
+    fill = page.get_by_test_id("fills-table").locator("tbody tr", has_text=ORDER_ID)
+    expect(fill.locator("td").nth(5)).to_have_text("30,123.45")
+    expect(fill.locator("td").nth(6)).to_have_text(str(FILL_FEE))
+
+    # Strategies: active parameters readable, nothing editable.
+    page.get_by_role("link", name="Strategies").click()
+    params = page.get_by_test_id("params-table").locator("tbody tr", has_text="sma_cross")
+    expect(params).to_contain_text("fast=10, slow=30")
+    expect(page.get_by_test_id("strategy-sma_cross")).to_be_visible()
+    expect(page.get_by_role("button", name="Edit")).to_have_count(0)
+    expect(page.get_by_role("button", name="Set parameters")).to_have_count(0)
+
+    # Backtests: the stored run with its exact final equity and trades; no run form.
+    page.get_by_role("link", name="Backtests").click()
+    bt = server.seeded
+    row = page.get_by_test_id("backtests-table").locator("tbody tr").first
+    expect(row).to_contain_text(f"#{bt.backtest_id}")
+    expect(page.get_by_test_id("toggle-run-backtest")).to_have_count(0)
+    row.get_by_role("link", name="sma_cross").click()
+    expect(page).to_have_url(re.compile(rf"#/backtests/{bt.backtest_id}$"))
+    kpis = page.get_by_test_id("backtest-kpis")
+    whole, _, frac = bt.backtest_final_equity.partition(".")
+    expect(kpis).to_contain_text(f"{int(whole):,}.{frac.ljust(2, '0')}")
+    expect(page.get_by_test_id("trades-table").locator("tbody tr")).to_have_count(
+        bt.backtest_trades
+    )
+    expect(page.get_by_test_id("equity-chart").locator("polyline")).to_have_count(2)
+
+    # Simulations: rating visible, no rating form; alerts and actions listed.
+    page.get_by_role("link", name="Simulations").click()
+    sim = page.get_by_test_id("sim-table").locator("tbody tr", has_text="ETH")
+    expect(sim).to_contain_text("10,234.50")
+    expect(sim).to_contain_text("unrated")
+    expect(page.get_by_role("button", name="Save")).to_have_count(0)
+    page.get_by_role("link", name="Alerts & actions").click()
+    expect(page.get_by_test_id("alerts-table")).to_contain_text(ALERT_MESSAGE)
+    expect(page.get_by_test_id("actions-table")).to_contain_text("order_accepted")
+
+
+def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: LiveServer) -> None:
+    before = len(server.get("/api/backtests", "trader"))
+    login(page, "trader")
+    page.get_by_role("link", name="Backtests").click()
+    page.get_by_test_id("toggle-run-backtest").click()
+    form = page.get_by_test_id("run-backtest")
+    form.get_by_label("Strategy").select_option("donchian_trend")
+    form.get_by_label("Bars (synthetic)").fill("10")
+    form.get_by_role("button", name="Run backtest").click()
+    expect(form).to_contain_text("bars: a whole number from 50 to 200000")
+
+    form.get_by_label("Bars (synthetic)").fill("400")
+    form.get_by_label("Seed").fill("5")
+    form.locator("input[name=entry]").fill("15")
+    form.get_by_role("button", name="Run backtest").click()
+
+    done = page.get_by_test_id("backtest-done")
+    expect(done).to_contain_text("finished")
+    runs = server.get("/api/backtests", "trader")
+    assert len(runs) == before + 1
+    newest = runs[0]
+    assert newest["strategy"] == "donchian_trend"
+    assert newest["params"]["entry"] == 15
+    first_row = page.get_by_test_id("backtests-table").locator("tbody tr").first
+    expect(first_row).to_contain_text(f"#{newest['id']}")
+    expect(first_row).to_contain_text("donchian_trend")
+
+    done.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Backtest #{newest['id']} — donchian_trend on BTC"
+    )
+    expect(page.get_by_test_id("backtest-stats")).to_contain_text("Sharpe")
+    expect(page.get_by_test_id("equity-chart")).to_be_visible()
+
+
+def test_trader_edits_parameters_with_validation_messages(page: Page, server: LiveServer) -> None:
+    login(page, "trader")
+    page.get_by_role("link", name="Strategies").click()
+    page.get_by_test_id("edit-sma_cross-BTC").click()
+    editor = page.get_by_test_id("param-editor-sma_cross")
+
+    # Out of bounds: refused in the browser with the parameter's name.
+    editor.locator("input[name=fast]").fill("1")
+    editor.get_by_role("button", name="Save parameters").click()
+    expect(editor).to_contain_text("fast: must be ≥ 2")
+
+    # Within bounds but fast >= slow: the server's 422 message is shown.
+    editor.locator("input[name=fast]").fill("40")
+    editor.get_by_role("button", name="Save parameters").click()
+    expect(editor.get_by_role("alert")).to_contain_text("body.params")
+    assert server.get("/api/params", "trader")[0]["params"]["fast"] == 10
+
+    editor.locator("input[name=fast]").fill("12")
+    editor.locator("input[name=reason]").fill("e2e: faster entries")
+    editor.get_by_role("button", name="Save parameters").click()
+    row = page.get_by_test_id("params-table").locator("tbody tr", has_text="sma_cross")
+    expect(row).to_contain_text("fast=12, slow=30")
+    expect(row).to_contain_text("trader")
+    expect(row).to_contain_text("e2e: faster entries")
+    active = next(p for p in server.get("/api/params", "viewer") if p["strategy"] == "sma_cross")
+    assert active["params"]["fast"] == 12
+    assert active["changed_by"] == "trader"
+
+
+def test_admin_toggles_the_kill_switch_and_the_api_reports_it(
+    page: Page, server: LiveServer
+) -> None:
+    assert server.get("/api/risk/kill-switch", "viewer")["enabled"] is False
+    login(page, "admin")
+    page.get_by_role("link", name="Admin").click()
+    expect(page.get_by_test_id("users-table")).to_contain_text("trader")
+    card = page.get_by_test_id("kill-switch")
+    expect(card.get_by_test_id("kill-switch-state")).to_have_attribute("data-enabled", "false")
+
+    card.get_by_test_id("kill-switch-toggle").click()
+    expect(card.get_by_role("alert")).to_contain_text("reason")
+    assert server.get("/api/risk/kill-switch", "viewer")["enabled"] is False
+
+    card.get_by_label("Reason").fill("e2e: exchange outage")
+    card.get_by_test_id("kill-switch-toggle").click()
+    expect(card.get_by_test_id("kill-switch-state")).to_have_attribute("data-enabled", "true")
+    expect(card.get_by_test_id("kill-switch-state")).to_contain_text("e2e: exchange outage")
+    state = server.get("/api/risk/kill-switch", "viewer")
+    assert state["enabled"] is True
+    assert state["reason"] == "e2e: exchange outage"
+    assert state["changed_by"] == "admin"
+
+    # And back off, so the state is as seeded for any other test.
+    card.get_by_label("Reason").fill("e2e: outage over")
+    card.get_by_test_id("kill-switch-toggle").click()
+    expect(card.get_by_test_id("kill-switch-state")).to_have_attribute("data-enabled", "false")
+    assert server.get("/api/risk/kill-switch", "viewer")["enabled"] is False
+
+
+def test_a_price_published_on_the_bus_appears_live(page: Page, server: LiveServer) -> None:
+    login(page, "viewer")
+    expect(page.get_by_test_id("ws-state")).to_have_attribute("data-state", "open")
+    prices = page.get_by_test_id("live-prices")
+    expect(prices).to_contain_text("Waiting for price updates")
+
+    server.publish_tick("BTC", "43210.123456789")
+    expect(page.get_by_test_id("price-BTC")).to_contain_text("43,210.123456789")
+
+    server.publish_tick("BTC", "43199.5")
+    expect(page.get_by_test_id("price-BTC").locator(".px")).to_have_text("43,199.5")
+    expect(page.get_by_test_id("price-BTC").locator(".px")).to_have_class(re.compile("neg"))
