@@ -3,6 +3,7 @@ on SQLite and PostgreSQL (each test its own schema), real Redis/RabbitMQ URLs.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -83,15 +84,10 @@ def bus_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
 
 
-@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """URL of an empty database (SQLite file in a folder that does not exist yet, or PG schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'nested' / 'sigma.db'}"
-        return
-    base = make_url(request.getfixturevalue("pg_url"))
+@contextlib.contextmanager
+def _pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema in the session database and a URL whose search_path points at it."""
+    base = make_url(pg_url)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
@@ -103,6 +99,25 @@ def db_url(
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of an empty database (SQLite file in a folder that does not exist yet, or PG schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'nested' / 'sigma.db'}"
+        return
+    with _pg_schema(request.getfixturevalue("pg_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_schema_url(pg_url: str) -> Iterator[str]:
+    """URL of an empty PostgreSQL schema of its own (PostgreSQL-only tests)."""
+    with _pg_schema(pg_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""The live pipeline on the embedded defaults (SQLite, in-process bus): the rows it stores are
+the ones the backtest engine produces on the same prices; bad ticks never reach strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from sigma.runtime.system import System
+from sigma.store.control import KILL_SWITCH, set_flag
+from sigma.store.models import ActionLog, OrderRecord
+from tests.runtime.pipeline_helpers import assert_matches_backtest, bars, make_app, run_pipeline
+
+
+async def test_pipeline_stores_what_the_backtest_trades(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}")
+    frame = bars()
+    outcome = await run_pipeline(app, frame)
+    assert assert_matches_backtest(outcome, app, frame) >= 6
+    with app.sessions() as s:
+        actions = s.scalars(select(ActionLog.action)).all()
+    assert actions.count("order_sent") == len(outcome.orders)
+    app.close()
+
+
+async def test_bad_messages_are_dropped_and_change_nothing(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}")
+    frame = bars()
+    bad = [
+        b"{not json",
+        b'{"symbol": "XYZ", "price": "NaN", "ts": "2026-01-01T00:00:00Z"}',
+        b'{"symbol": "XYZ", "price": "-5", "ts": "2026-01-01T00:00:00Z"}',
+        b'{"symbol": "UNKNOWN", "price": "5", "ts": "2026-01-01T00:00:00Z"}',
+    ]
+    outcome = await run_pipeline(app, frame, raw_messages=bad)
+    assert_matches_backtest(outcome, app, frame)
+    app.close()
+
+
+async def test_kill_switch_stops_every_order(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}")
+    with app.sessions.begin() as s:
+        set_flag(s, KILL_SWITCH, True, reason="test", changed_by="pytest")
+    outcome = await run_pipeline(app, bars(300))
+    bot = outcome.system.bot
+    assert bot is not None and bot.counters.orders_sent == 0
+    assert bot.counters.orders_rejected > 0
+    with app.sessions() as s:
+        assert s.scalars(select(OrderRecord)).all() == []
+        reasons = [a.details.get("reason") for a in s.scalars(select(ActionLog))]
+    assert "kill switch is on: trading halted" in reasons
+    app.close()
+
+
+def test_unknown_component_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown component"):
+        System(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "dashboard"])
