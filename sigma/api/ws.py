@@ -40,7 +40,6 @@ CHANNELS: tuple[str, ...] = (
 )
 CLOSE_POLICY = 1008  # bad token or request
 CLOSE_TOO_SLOW = 1013  # "try again later"
-_CLOSE = object()
 
 
 class TextSink(Protocol):
@@ -79,8 +78,10 @@ class Client:
         self.sink = sink
         self.channels = channels
         self.name = name
-        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
         self.dropped = False
+        self._sender: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
 
     def offer(self, text: str) -> bool:
         """Queue `text`; False when the queue is full."""
@@ -90,23 +91,28 @@ class Client:
             return False
         return True
 
-    def drop(self) -> None:
-        """Discard the backlog and make the sender close the connection."""
-        self.dropped = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(_CLOSE)
+    def start(self) -> asyncio.Task[None]:
+        """Start the task that sends the queued frames."""
+        self._sender = asyncio.create_task(self._send_loop())
+        return self._sender
 
-    async def send_loop(self) -> None:
-        """Send queued frames until dropped or the connection fails."""
+    def drop(self) -> None:
+        """Stop sending and close the connection with 1013. The sender is cancelled rather
+        than told: a slow client's sender is usually stuck in a send."""
+        self.dropped = True
+        if self._sender is not None:
+            self._sender.cancel()
+        self._closer = asyncio.create_task(self._close())
+
+    async def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sink.close(CLOSE_TOO_SLOW, "too slow: messages were piling up")
+
+    async def _send_loop(self) -> None:
         while True:
-            item = await self.queue.get()
-            if item is _CLOSE:
-                with contextlib.suppress(Exception):
-                    await self.sink.close(CLOSE_TOO_SLOW, "too slow: messages were piling up")
-                return
+            text = await self.queue.get()
             try:
-                await self.sink.send_text(str(item))
+                await self.sink.send_text(text)
             except Exception:  # the peer went away; the receive side ends the session
                 return
 
@@ -189,7 +195,7 @@ async def websocket_endpoint(
     hub.clients.add(client)
     await websocket.accept()
     log.info("websocket open user=%s channels=%s", principal.username, sorted(chosen))
-    sender = asyncio.create_task(client.send_loop())
+    sender = client.start()
     try:
         while True:
             reply = _handle_command(client, await websocket.receive_text())
@@ -208,7 +214,10 @@ def _handle_command(client: Client, text: str) -> str | None:
     """Apply a `{"subscribe": [...]}` / `{"unsubscribe": [...]}` request; the reply frame
     (channel `subscribed` with the current set, or `error`)."""
     try:
-        command = json.loads(text)
+        try:
+            command = json.loads(text)
+        except ValueError:
+            command = None
         if not isinstance(command, dict) or not command.keys() <= {"subscribe", "unsubscribe"}:
             raise ValueError('send {"subscribe": [channels]} or {"unsubscribe": [channels]}')
         for key in ("subscribe", "unsubscribe"):

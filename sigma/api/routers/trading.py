@@ -179,7 +179,7 @@ def fills(
             fee=dec(f.fee),
             ts=f.ts,
         )
-        for f, o in session.execute(query.limit(limit).offset(offset)).tuples()
+        for f, o in session.execute(query.limit(limit).offset(offset))
     ]
 
 

@@ -1,0 +1,121 @@
+"""API fixtures: a migrated SQLite (or PostgreSQL schema) database, the API on an in-process
+bus, and one user per role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, make_url, text
+
+from sigma.api import create_api
+from sigma.api.users import create_user
+from sigma.app import App
+from sigma.bus.memory import InMemoryPubSub
+from sigma.config import load_settings
+from sigma.store.db import session_scope
+
+PASSWORD = "correct-horse-battery"
+ROLES = ("viewer", "trader", "admin")
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_app(database_url: str, var_dir: Path, **overrides: object) -> App:
+    """An App on `database_url` with cheap password hashing."""
+    return App(
+        load_settings(database_url=database_url, var_dir=var_dir, bcrypt_rounds=4, **overrides)
+    )
+
+
+def add_users(app: App) -> None:
+    """One user per role, named after it."""
+    with session_scope(app.sessions) as session:
+        for role in ROLES:
+            create_user(session, role, PASSWORD, role, rounds=4)
+
+
+@pytest.fixture
+def sigma_app(tmp_path: Path) -> Iterator[App]:
+    """A migrated SQLite database with the three users."""
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", tmp_path / "var")
+    add_users(app)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def pg_app(pg_url: str, tmp_path: Path) -> Iterator[App]:
+    """The same on a fresh schema of the session's PostgreSQL database."""
+    base = make_url(pg_url)
+    schema = f"api_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+    app = make_app(url.render_as_string(hide_password=False), tmp_path / "var")
+    add_users(app)
+    try:
+        yield app
+    finally:
+        app.close()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pubsub() -> InMemoryPubSub:
+    """The in-process bus the API relays to WebSocket clients."""
+    return InMemoryPubSub()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The login throttle's clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+def api(sigma_app: App, pubsub: InMemoryPubSub, clock: FakeClock) -> FastAPI:
+    """The API without a dashboard build."""
+    return create_api(sigma_app, pubsub, static_dir=None, clock=clock)
+
+
+@pytest.fixture
+def client(api: FastAPI) -> Iterator[TestClient]:
+    """A client with the lifespan (WebSocket relay) running."""
+    with TestClient(api) as test_client:
+        yield test_client
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """Authorization headers from a real login."""
+    response = client.post("/api/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def auth(client: TestClient) -> Callable[[str], dict[str, str]]:
+    """Headers of the user with the given role (logged in once each)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(role: str) -> dict[str, str]:
+        if role not in cache:
+            cache[role] = login(client, role)
+        return cache[role]
+
+    return headers

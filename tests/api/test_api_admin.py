@@ -1,0 +1,178 @@
+"""Kill switch and user management."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from sigma.app import App
+from sigma.bus.memory import InMemoryPubSub
+from sigma.store.control import KILL_SWITCH, get_flag
+from sigma.store.models import AlertLog
+from tests.api.conftest import PASSWORD, login
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def test_kill_switch_never_set_is_off(client: TestClient, auth: Headers) -> None:
+    state = client.get("/api/risk/kill-switch", headers=auth("viewer")).json()
+    assert state == {"enabled": False, "reason": "", "changed_by": "", "updated_at": None}
+
+
+def test_kill_switch_records_user_writes_alert_and_broadcasts(
+    client: TestClient, auth: Headers, sigma_app: App, pubsub: InMemoryPubSub
+) -> None:
+    sub = client.portal.call(pubsub.subscribe, "alerts")  # type: ignore[union-attr]
+    response = client.put(
+        "/api/risk/kill-switch",
+        json={"enabled": True, "reason": "exchange outage"},
+        headers=auth("admin"),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["enabled"], body["reason"], body["changed_by"]) == (
+        True,
+        "exchange outage",
+        "admin",
+    )
+    assert body["updated_at"] is not None
+    assert client.get("/api/risk/kill-switch", headers=auth("viewer")).json() == body
+
+    with sigma_app.sessions() as session:
+        flag = get_flag(session, KILL_SWITCH)
+        assert (flag.enabled, flag.changed_by) == (True, "admin")
+        alerts = session.scalars(select(AlertLog)).all()
+    assert [(a.severity, a.source) for a in alerts] == [("critical", "api")]
+    assert "ENGAGED" in alerts[0].message and "by admin: exchange outage" in alerts[0].message
+
+    published = json.loads(client.portal.call(sub.__anext__))  # type: ignore[union-attr]
+    assert published["severity"] == "critical"
+    assert published["details"] == {"enabled": True, "changed_by": "admin"}
+
+    released = client.put(
+        "/api/risk/kill-switch", json={"enabled": False, "reason": "back"}, headers=auth("admin")
+    ).json()
+    assert released["enabled"] is False
+    listed = client.get("/api/alerts", headers=auth("viewer")).json()
+    assert [a["severity"] for a in listed] == ["warning", "critical"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"enabled": True}, "body.reason: Field required"),
+        ({"enabled": True, "reason": ""}, "body.reason: String should have at least 1 character"),
+        ({"enabled": "maybe", "reason": "x"}, "body.enabled: Input should be a valid boolean"),
+    ],
+)
+def test_kill_switch_bad_payloads(
+    client: TestClient, auth: Headers, body: dict[str, object], detail: str
+) -> None:
+    response = client.put("/api/risk/kill-switch", json=body, headers=auth("admin"))
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(detail)
+
+
+def test_trader_cannot_flip_the_kill_switch(
+    client: TestClient, auth: Headers, sigma_app: App
+) -> None:
+    response = client.put(
+        "/api/risk/kill-switch", json={"enabled": True, "reason": "x"}, headers=auth("trader")
+    )
+    assert response.status_code == 403
+    assert "needs role 'admin'" in response.json()["detail"]
+    with sigma_app.sessions() as session:
+        assert get_flag(session, KILL_SWITCH).enabled is False
+
+
+def test_admin_creates_lists_and_changes_users(client: TestClient, auth: Headers) -> None:
+    admin = auth("admin")
+    created = client.post(
+        "/api/users",
+        json={"username": "carol", "password": "long-enough", "role": "trader"},
+        headers=admin,
+    )
+    assert created.status_code == 201
+    assert created.json()["role"] == "trader" and created.json()["last_login"] is None
+    assert "password_hash" not in created.json()
+    carol = login(client, "carol", "long-enough")
+    assert client.get("/api/me", headers=carol).json() == {"username": "carol", "role": "trader"}
+
+    names = [u["username"] for u in client.get("/api/users", headers=admin).json()]
+    assert names == ["admin", "carol", "trader", "viewer"]
+
+    patched = client.patch(
+        "/api/users/carol", json={"role": "viewer", "password": "another-one"}, headers=admin
+    )
+    assert patched.json()["role"] == "viewer"
+    assert client.get("/api/me", headers=carol).json()["role"] == "viewer"
+    login(client, "carol", "another-one")
+    client.patch("/api/users/carol", json={"active": False}, headers=admin)
+    assert client.get("/api/me", headers=carol).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (
+            {"username": "trader", "password": "long-enough"},
+            409,
+            "body.username: user 'trader' already exists",
+        ),
+        (
+            {"username": "bad name", "password": "long-enough"},
+            422,
+            "body.username: String should match",
+        ),
+        (
+            {"username": "dave", "password": "short"},
+            422,
+            "body.password: String should have at least 8",
+        ),
+        (
+            {"username": "dave", "password": "é" * 40},
+            422,
+            "body.password: password must be at most 72 bytes",
+        ),
+        (
+            {"username": "dave", "password": "long-enough", "role": "god"},
+            422,
+            "body.role: Input should be",
+        ),
+    ],
+)
+def test_bad_user_creation(
+    client: TestClient, auth: Headers, body: dict[str, str], status: int, detail: str
+) -> None:
+    response = client.post("/api/users", json=body, headers=auth("admin"))
+    assert response.status_code == status
+    assert response.json()["detail"].startswith(detail)
+
+
+def test_user_patch_errors(client: TestClient, auth: Headers) -> None:
+    admin = auth("admin")
+    missing = client.patch("/api/users/nobody", json={"role": "viewer"}, headers=admin)
+    assert (missing.status_code, missing.json()["detail"]) == (404, "user 'nobody' not found")
+    too_long = client.patch("/api/users/viewer", json={"password": "é" * 40}, headers=admin)
+    assert too_long.status_code == 422
+    for change in ({"role": "trader"}, {"active": False}):
+        last = client.patch("/api/users/admin", json=change, headers=admin)
+        assert (last.status_code, last.json()["detail"]) == (
+            409,
+            "user 'admin' is the last active admin",
+        )
+    # With a second admin the first may step down.
+    client.patch("/api/users/trader", json={"role": "admin"}, headers=admin)
+    assert (
+        client.patch("/api/users/admin", json={"role": "viewer"}, headers=admin).status_code == 200
+    )
+    assert (
+        client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD}).json()[
+            "role"
+        ]
+        == "viewer"
+    )

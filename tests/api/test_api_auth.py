@@ -1,0 +1,258 @@
+"""Login, tokens (expiry, refresh, forgery), throttling, roles on every route, preferences."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from sigma.api.context import ApiContext
+from sigma.app import App
+from sigma.store.db import session_scope
+from sigma.store.models import User
+from tests.api.conftest import PASSWORD, FakeClock, login
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def ctx_of(api: FastAPI) -> ApiContext:
+    ctx: ApiContext = api.state.ctx
+    return ctx
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_login_returns_tokens_role_and_expiry(client: TestClient) -> None:
+    before = datetime.now(UTC)
+    body = client.post("/api/auth/token", data={"username": "trader", "password": PASSWORD}).json()
+    assert body["token_type"] == "bearer"
+    assert body["role"] == "trader"
+    expires = datetime.fromisoformat(body["expires_at"])
+    # Default lifetime: 60 minutes.
+    assert timedelta(minutes=59) < expires - before <= timedelta(minutes=61)
+    me = client.get("/api/me", headers=bearer(body["access_token"]))
+    assert me.json() == {"username": "trader", "role": "trader"}
+
+
+def test_login_records_last_login(client: TestClient, sigma_app: App) -> None:
+    login(client, "viewer")
+    with sigma_app.sessions() as session:
+        user = session.query(User).filter_by(username="viewer").one()
+        assert user.last_login is not None
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("trader", "wrong-password"), ("nobody", PASSWORD)]
+)
+def test_wrong_credentials_are_401(client: TestClient, username: str, password: str) -> None:
+    response = client.post("/api/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "wrong username or password"}
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_login_without_form_fields_is_422_naming_them(client: TestClient) -> None:
+    response = client.post("/api/auth/token", data={"username": "trader"})
+    assert response.status_code == 422
+    assert "body.password: Field required" in response.json()["detail"]
+
+
+def test_disabled_user_cannot_log_in_nor_use_its_token(client: TestClient, sigma_app: App) -> None:
+    headers = login(client, "viewer")
+    with session_scope(sigma_app.sessions) as session:
+        session.query(User).filter_by(username="viewer").one().active = False
+    assert client.get("/api/me", headers=headers).status_code == 401
+    response = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
+    assert response.status_code == 401
+
+
+def test_role_comes_from_the_database_not_the_token(client: TestClient, sigma_app: App) -> None:
+    headers = login(client, "admin")
+    with session_scope(sigma_app.sessions) as session:
+        session.query(User).filter_by(username="admin").one().role = "viewer"
+    assert client.get("/api/users", headers=headers).status_code == 403
+
+
+def test_throttle_blocks_after_five_failures_until_the_window_passes(
+    client: TestClient, clock: FakeClock
+) -> None:
+    bad = {"username": "trader", "password": "nope-nope"}
+    for _ in range(5):
+        assert client.post("/api/auth/token", data=bad).status_code == 401
+        clock.now += 1
+    good = {"username": "trader", "password": PASSWORD}
+    blocked = client.post("/api/auth/token", data=good)
+    assert blocked.status_code == 429
+    assert "too many failed logins for 'trader'" in blocked.json()["detail"]
+    # The first failure was at 1000, the window is 300 s: free again at 1300.
+    assert blocked.headers["retry-after"] == "295"
+    # Other users are unaffected.
+    assert (
+        client.post(
+            "/api/auth/token", data={"username": "viewer", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    clock.now = 1300.5
+    assert client.post("/api/auth/token", data=good).status_code == 200
+    # Success clears the count: one more failure does not block.
+    assert client.post("/api/auth/token", data=bad).status_code == 401
+    assert client.post("/api/auth/token", data=good).status_code == 200
+
+
+def test_missing_token_is_401_with_a_hint(client: TestClient) -> None:
+    response = client.get("/api/orders")
+    assert response.status_code == 401
+    assert "POST /api/auth/token" in response.json()["detail"]
+
+
+def test_expired_token_is_401(client: TestClient, api: FastAPI) -> None:
+    token, _ = ctx_of(api).tokens.issue(
+        "admin", "admin", now=datetime.now(UTC) - timedelta(hours=2)
+    )
+    response = client.get("/api/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "token expired: log in again"
+
+
+def test_token_signed_with_another_secret_is_401(client: TestClient) -> None:
+    forged = jwt.encode(
+        {
+            "sub": "admin",
+            "role": "admin",
+            "typ": "access",
+            "exp": datetime.now(UTC) + timedelta(hours=1),
+        },
+        "x" * 40,
+        algorithm="HS256",
+    )
+    response = client.get("/api/me", headers=bearer(forged))
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("invalid token")
+
+
+def test_token_of_deleted_user_is_401(client: TestClient, api: FastAPI) -> None:
+    token, _ = ctx_of(api).tokens.issue("ghost", "admin")
+    response = client.get("/api/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert "'ghost' no longer exists" in response.json()["detail"]
+
+
+def test_refresh_issues_new_tokens_and_is_no_access_token(client: TestClient) -> None:
+    body = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD}).json()
+    refresh = body["refresh_token"]
+    assert client.get("/api/me", headers=bearer(refresh)).status_code == 401
+    renewed = client.post("/api/auth/refresh", json={"refresh_token": refresh})
+    assert renewed.status_code == 200
+    access = renewed.json()["access_token"]
+    assert client.get("/api/me", headers=bearer(access)).json()["username"] == "viewer"
+    # An access token is not accepted as a refresh token.
+    wrong_kind = client.post("/api/auth/refresh", json={"refresh_token": access})
+    assert wrong_kind.status_code == 401
+    assert "expected refresh" in wrong_kind.json()["detail"]
+
+
+def test_refresh_for_a_vanished_user_is_401(client: TestClient, api: FastAPI) -> None:
+    token, _ = ctx_of(api).tokens.issue("ghost", "viewer", "refresh")
+    response = client.post("/api/auth/refresh", json={"refresh_token": token})
+    assert response.status_code == 401
+
+
+def test_prefs_merge_and_delete(client: TestClient, auth: Headers) -> None:
+    viewer = auth("viewer")
+    assert client.get("/api/me/prefs", headers=viewer).json() == {}
+    saved = client.put(
+        "/api/me/prefs", json={"theme": "dark", "symbols": ["BTC", "ETH"]}, headers=viewer
+    )
+    assert saved.json() == {"theme": "dark", "symbols": ["BTC", "ETH"]}
+    changed = client.put("/api/me/prefs", json={"theme": "light", "symbols": None}, headers=viewer)
+    assert changed.json() == {"theme": "light"}
+    assert client.get("/api/me/prefs", headers=viewer).json() == {"theme": "light"}
+    # Preferences are per user.
+    assert client.get("/api/me/prefs", headers=auth("trader")).json() == {}
+
+
+def test_prefs_reject_a_non_object(client: TestClient, auth: Headers) -> None:
+    response = client.put("/api/me/prefs", json=["theme"], headers=auth("viewer"))
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("body:")
+
+
+# --- every route, every role --------------------------------------------------------------
+
+# The least role of each operation, written from docs/api.md (not read from the code).
+LEAST_ROLE: dict[tuple[str, str], str | None] = {
+    ("post", "/api/auth/token"): None,
+    ("post", "/api/auth/refresh"): None,
+    ("get", "/api/health"): None,
+    ("get", "/api/me"): "viewer",
+    ("get", "/api/me/prefs"): "viewer",
+    ("put", "/api/me/prefs"): "viewer",
+    ("get", "/api/strategies"): "viewer",
+    ("get", "/api/params"): "viewer",
+    ("put", "/api/params/{strategy}/{symbol}"): "trader",
+    ("get", "/api/params/{strategy}/{symbol}/history"): "viewer",
+    ("post", "/api/backtests"): "trader",
+    ("get", "/api/backtests"): "viewer",
+    ("get", "/api/backtests/{backtest_id}"): "viewer",
+    ("get", "/api/backtests/{backtest_id}/report"): "viewer",
+    ("get", "/api/orders"): "viewer",
+    ("get", "/api/fills"): "viewer",
+    ("get", "/api/positions"): "viewer",
+    ("get", "/api/ledger/summary"): "viewer",
+    ("get", "/api/pnl"): "viewer",
+    ("get", "/api/sim/runs"): "viewer",
+    ("post", "/api/sim/runs/{run_id}/rating"): "trader",
+    ("get", "/api/alerts"): "viewer",
+    ("get", "/api/actions"): "viewer",
+    ("get", "/api/risk/kill-switch"): "viewer",
+    ("put", "/api/risk/kill-switch"): "admin",
+    ("get", "/api/users"): "admin",
+    ("post", "/api/users"): "admin",
+    ("patch", "/api/users/{username}"): "admin",
+}
+RANK = {"viewer": 0, "trader": 1, "admin": 2}
+PATH_VALUES = {
+    "strategy": "sma_cross",
+    "symbol": "BTC",
+    "backtest_id": "999",
+    "run_id": "999",
+    "username": "nobody",
+}
+
+
+def _operations(client: TestClient) -> list[tuple[str, str]]:
+    schema = client.get("/openapi.json").json()
+    return sorted((m, p) for p, item in schema["paths"].items() for m in item)
+
+
+def test_every_route_of_the_schema_is_in_the_role_table(client: TestClient) -> None:
+    assert set(_operations(client)) == set(LEAST_ROLE)
+
+
+@pytest.mark.parametrize("role", ["anonymous", "viewer", "trader", "admin"])
+def test_every_route_enforces_its_role(client: TestClient, auth: Headers, role: str) -> None:
+    headers = {} if role == "anonymous" else auth(role)
+    for method, template in _operations(client):
+        path = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], template)
+        # An empty body: allowed callers get 422/404/200, never 401/403.
+        kwargs = {"json": {}} if method in ("post", "put", "patch") else {}
+        status = client.request(method, path, headers=headers, **kwargs).status_code
+        needed = LEAST_ROLE[(method, template)]
+        where = f"{method.upper()} {path} as {role}"
+        if needed is None:
+            assert status not in (401, 403), where
+        elif role == "anonymous":
+            assert status == 401, where
+        elif RANK[role] < RANK[needed]:
+            assert status == 403, where
+        else:
+            assert status not in (401, 403), where
+            assert status < 500, where

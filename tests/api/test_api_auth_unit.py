@@ -1,0 +1,84 @@
+"""AuthService pieces without a server: roles, password hashing, tokens, throttle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from sigma.api.auth import (
+    AuthError,
+    LoginThrottle,
+    TokenService,
+    hash_password,
+    parse_role,
+    role_allows,
+    verify_password,
+)
+from sigma.api.serialize import dec, opt_dec
+
+
+def test_role_order() -> None:
+    assert role_allows("admin", "trader") and role_allows("trader", "trader")
+    assert not role_allows("viewer", "trader")
+    assert not role_allows("root", "viewer")
+    assert parse_role("viewer") == "viewer"
+    with pytest.raises(ValueError, match="expected one of viewer, trader, admin"):
+        parse_role("root")
+
+
+def test_password_hashing() -> None:
+    hashed = hash_password("s3cret-pass", rounds=4)
+    assert hashed.startswith("$2b$04$") and "s3cret" not in hashed
+    assert verify_password("s3cret-pass", hashed)
+    assert not verify_password("s3cret-pasS", hashed)
+    assert not verify_password("x" * 100, hashed)  # bcrypt refuses > 72 bytes: a mismatch
+    assert not verify_password("s3cret-pass", "not-a-hash")
+    with pytest.raises(ValueError, match="at least 8"):
+        hash_password("short", rounds=4)
+
+
+def test_tokens_round_trip_and_expire() -> None:
+    tokens = TokenService("k" * 40, timedelta(minutes=5), timedelta(days=1))
+    now = datetime.now(UTC)
+    token, expires = tokens.issue("ann", "trader", now=now)
+    claims = tokens.verify(token)
+    assert (claims.username, claims.role, claims.kind) == ("ann", "trader", "access")
+    assert claims.expires_at == expires.replace(microsecond=0)
+    old, _ = tokens.issue("ann", "trader", now=now - timedelta(minutes=6))
+    with pytest.raises(AuthError, match="token expired"):
+        tokens.verify(old)
+    refresh, refresh_expires = tokens.issue("ann", "trader", "refresh", now=now)
+    assert refresh_expires - now == timedelta(days=1)
+    assert tokens.verify(refresh, "refresh").kind == "refresh"
+    with pytest.raises(AuthError, match="expected access"):
+        tokens.verify(refresh)
+    other = TokenService("z" * 40, timedelta(minutes=5), timedelta(days=1))
+    with pytest.raises(AuthError, match="invalid token"):
+        other.verify(token)
+    with pytest.raises(AuthError, match="invalid token"):
+        tokens.verify("not.a.jwt")
+
+
+def test_throttle_window() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=2, window=10.0, clock=lambda: now[0])
+    assert throttle.retry_after("k") is None
+    throttle.failed("k")
+    now[0] = 4.0
+    throttle.failed("k")
+    assert throttle.retry_after("k") == pytest.approx(6.0)
+    now[0] = 10.5  # the first failure left the window
+    assert throttle.retry_after("k") is None
+    now[0] = 30.0  # both gone: the key is forgotten
+    assert throttle.retry_after("k") is None
+    assert throttle._failures == {}
+
+
+def test_decimal_strings() -> None:
+    assert dec(Decimal("1.5000000000")) == "1.5"
+    assert dec(Decimal("100.0000000000")) == "100"
+    assert dec(Decimal("0E-10")) == "0"
+    assert dec(Decimal("-0.0000001000")) == "-0.0000001"
+    assert opt_dec(None) is None and opt_dec(Decimal("2.50")) == "2.5"

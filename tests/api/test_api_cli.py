@@ -1,0 +1,93 @@
+"""`sigma users` and `sigma api`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sigma.api.users import authenticate
+from sigma.cli.main import app as cli
+from tests.api.conftest import make_app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("SIGMA_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("SIGMA_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SIGMA_BCRYPT_ROUNDS", "4")
+    return db
+
+
+def check_login(db: Path, username: str, password: str) -> str | None:
+    app = make_app(f"sqlite:///{db}", db.parent / "var")
+    try:
+        with app.sessions() as session:
+            user = authenticate(session, username, password)
+            return None if user is None else user.role
+    finally:
+        app.close()
+
+
+def test_users_add_with_password_option_and_list(env: Path) -> None:
+    result = runner.invoke(
+        cli, ["users", "add", "alice", "--role", "trader", "--password", "pw-alice-1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "user 'alice' created with role trader" in result.output
+    assert check_login(env, "alice", "pw-alice-1") == "trader"
+    listed = runner.invoke(cli, ["users", "list"])
+    assert listed.exit_code == 0 and "alice" in listed.output and "trader" in listed.output
+
+
+def test_users_add_prompts_for_the_password(env: Path) -> None:
+    result = runner.invoke(cli, ["users", "add", "bob"], input="pw-bob-12\npw-bob-12\n")
+    assert result.exit_code == 0, result.output
+    assert "pw-bob-12" not in result.output  # hidden input
+    assert check_login(env, "bob", "pw-bob-12") == "viewer"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["carol", "--role", "god", "--password", "long-enough"], "unknown role 'god'"),
+        (["carol", "--password", "short"], "at least 8 characters"),
+        (["carol smith", "--password", "long-enough"], "username must be 1-64 characters"),
+    ],
+)
+def test_users_add_rejects_bad_input(env: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["users", "add", *args])
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_users_add_twice_fails(env: Path) -> None:
+    runner.invoke(cli, ["users", "add", "dave", "--password", "long-enough"])
+    again = runner.invoke(cli, ["users", "add", "dave", "--password", "long-enough"])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_api_command_creates_admin_and_serves(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: dict[str, Any] = {}
+
+    def fake_run(app: Any, **kwargs: Any) -> None:
+        served["app"] = app
+        served.update(kwargs)
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setenv("SIGMA_ADMIN_PASSWORD", "first-admin-pw")
+    result = runner.invoke(cli, ["api", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert "created user 'admin' with password: first-admin-pw" in result.output
+    assert (served["host"], served["port"], served["log_level"]) == ("127.0.0.1", 8123, "info")
+    assert served["app"].title == "SIGMA"
+    assert check_login(env, "admin", "first-admin-pw") == "admin"
+    # Second start: the admin exists, no password printed.
+    second = runner.invoke(cli, ["api"])
+    assert "created user" not in second.output
+    assert served["port"] == 8000

@@ -1,0 +1,74 @@
+"""The core read/write flow on PostgreSQL (the production database)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sigma.api import create_api
+from sigma.app import App
+from sigma.bus.memory import InMemoryPubSub
+from tests.api.conftest import login
+from tests.api.test_api_trading import seed
+
+pytestmark = pytest.mark.pg
+
+
+@pytest.fixture
+def pg_client(pg_app: App) -> Iterator[TestClient]:
+    seed(pg_app)
+    with TestClient(create_api(pg_app, InMemoryPubSub(), static_dir=None)) as client:
+        yield client
+
+
+def test_core_flow_on_postgres(pg_client: TestClient) -> None:
+    client = pg_client
+    trader, admin, viewer = login(client, "trader"), login(client, "admin"), login(client, "viewer")
+    assert client.get("/api/health").json()["checks"]["database"] == "ok"
+
+    changed = client.put(
+        "/api/params/sma_cross/BTC", json={"params": {"fast": 8}, "reason": "pg"}, headers=trader
+    )
+    assert changed.status_code == 200 and changed.json()["params"]["fast"] == 8
+    history = client.get("/api/params/sma_cross/BTC/history", headers=viewer).json()
+    assert [h["changed_by"] for h in history] == ["trader"]
+
+    run = client.post(
+        "/api/backtests",
+        json={"strategy": "donchian_trend", "symbol": "BTC", "bars": 300},
+        headers=trader,
+    ).json()
+    detail = client.get(f"/api/backtests/{run['id']}", headers=viewer).json()
+    assert detail["summary"]["final_equity"] == run["final_equity"]
+    assert len(detail["trades"]) == run["stats"]["n_trades"]
+    assert client.get(f"/api/backtests/{run['id']}/report", headers=viewer).status_code == 200
+
+    switched = client.put(
+        "/api/risk/kill-switch", json={"enabled": True, "reason": "pg test"}, headers=admin
+    ).json()
+    assert (switched["enabled"], switched["changed_by"]) == (True, "admin")
+    assert client.get("/api/alerts?severity=critical", headers=viewer).json()[0]["source"] == "api"
+
+    orders = client.get("/api/orders?status=filled", headers=viewer).json()
+    assert [o["client_order_id"] for o in orders] == ["o3", "o1"]
+    window = "since=2024-03-01T12:30:00Z&until=2024-03-02T00:00:00Z"
+    assert [
+        o["client_order_id"] for o in client.get(f"/api/orders?{window}", headers=viewer).json()
+    ] == ["o2"]
+    assert client.get("/api/ledger/summary", headers=viewer).json()["paper"] == {
+        "cash": "-40.125",
+        "fees": "0.06",
+        "realized_pnl": "-1.5",
+        "entries": 2,
+    }
+    fills = client.get("/api/fills?mode=paper", headers=viewer).json()
+    assert [f["price"] for f in fills] == ["100.41666", "100"]
+
+    prefs = client.put("/api/me/prefs", json={"layout": {"cols": 2}}, headers=viewer)
+    assert prefs.json() == {"layout": {"cols": 2}}
+    created = client.post(
+        "/api/users", json={"username": "pguser", "password": "long-enough"}, headers=admin
+    )
+    assert created.status_code == 201

@@ -1,0 +1,241 @@
+"""Health, metrics, error bodies, request logging, dashboard serving, start-up helpers."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from sigma.api import create_api, ensure_admin
+from sigma.api.auth import load_jwt_secret
+from sigma.api.users import authenticate
+from sigma.app import App
+from sigma.bus.memory import InMemoryPubSub
+from sigma.ops.metrics import Metrics
+from tests.api.conftest import make_app
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def test_health_ok(client: TestClient) -> None:
+    assert client.get("/api/health").json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "bus": "ok", "feed": "ok"},
+        "version": "0.1.0",
+    }
+
+
+def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> None:
+    metrics = Metrics()
+    metrics.feed_stale.set(1)
+
+    async def worker() -> str:
+        return "no heartbeat for 60 s"
+
+    async def broken() -> str:
+        raise RuntimeError("boom")
+
+    api = create_api(
+        sigma_app,
+        InMemoryPubSub(),
+        metrics=metrics,
+        static_dir=None,
+        health_checks={"worker": worker, "exchange": broken},
+    )
+    with TestClient(api) as client:
+        body = client.get("/api/health").json()
+    assert body["status"] == "degraded"
+    assert body["checks"] == {
+        "database": "ok",
+        "bus": "ok",
+        "feed": "stale",
+        "worker": "no heartbeat for 60 s",
+        "exchange": "error: RuntimeError: boom",
+    }
+
+
+def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) -> None:
+    sigma_app.db.dispose()
+    Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).unlink()
+    # A fresh empty file is created and answers SELECT 1; point the engine at a folder instead.
+    Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).mkdir()
+    body = client.get("/api/health").json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["database"].startswith("error: OperationalError")
+
+
+def test_metrics_exposes_the_process_registry(sigma_app: App) -> None:
+    metrics = Metrics()
+    metrics.fills.labels(symbol="BTC", side="buy").inc(3)
+    with TestClient(create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)) as c:
+        response = c.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'sigma_fills_total{side="buy",symbol="BTC"} 3.0' in response.text
+
+
+def test_unknown_route_and_wrong_method_have_clear_details(client: TestClient) -> None:
+    missing = client.get("/api/nothing")
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "no such route: GET /api/nothing"},
+    )
+    wrong = client.delete("/api/health")
+    assert (wrong.status_code, wrong.json()) == (
+        405,
+        {"detail": "method DELETE is not allowed on /api/health"},
+    )
+
+
+def test_unexpected_errors_are_500_json_and_logged(
+    api: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.get("/api/explode")
+    def explode() -> None:
+        raise KeyError("secret-internal")
+
+    with TestClient(api, raise_server_exceptions=False) as client:
+        response = client.get("/api/explode")
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "internal error in GET /api/explode (KeyError); see the server log"
+    }
+    assert any("unhandled error in GET /api/explode" in r.getMessage() for r in caplog.records)
+
+
+def test_each_request_is_logged_with_user_status_and_latency(
+    client: TestClient, auth: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = auth("trader")
+    with caplog.at_level(logging.INFO, logger="sigma.api.requests"):
+        client.get("/api/orders?limit=5", headers=headers)
+        client.get("/api/orders")
+        client.post("/api/auth/token", data={"username": "viewer", "password": "not-it"})
+    lines = [r for r in caplog.records if r.name == "sigma.api.requests"]
+    fields = [(r.method, r.path, r.status, r.user) for r in lines]  # type: ignore[attr-defined]
+    assert fields == [
+        ("GET", "/api/orders", 200, "trader"),
+        ("GET", "/api/orders", 401, "-"),
+        ("POST", "/api/auth/token", 401, "-"),
+    ]
+    assert all(r.latency_ms >= 0 for r in lines)  # type: ignore[attr-defined]
+    # Neither the query string nor the password reaches the log.
+    text = " ".join(r.getMessage() for r in lines)
+    assert "limit=5" not in text and "not-it" not in text
+
+
+def test_successful_login_is_logged_with_its_user(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.api.conftest import login
+
+    with caplog.at_level(logging.INFO, logger="sigma.api.requests"):
+        login(client, "viewer")
+    assert [r.user for r in caplog.records if r.name == "sigma.api.requests"] == ["viewer"]  # type: ignore[attr-defined]
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    folder = tmp_path / "dist"
+    (folder / "assets").mkdir(parents=True)
+    (folder / "index.html").write_text("<html>SIGMA dashboard</html>")
+    (folder / "assets" / "app.js").write_text("console.log('sigma')")
+    (tmp_path / "outside.txt").write_text("private")
+    return folder
+
+
+def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> None:
+    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=dist)) as client:
+        root = client.get("/")
+        assert root.status_code == 200 and "SIGMA dashboard" in root.text
+        asset = client.get("/assets/app.js")
+        assert asset.text == "console.log('sigma')"
+        assert "javascript" in asset.headers["content-type"]
+        # Client-side routes get the app.
+        assert "SIGMA dashboard" in client.get("/backtests/3").text
+        # Escaping the folder gets the app, never the file.
+        escaped = client.get("/assets/..%2F..%2Foutside.txt")
+        assert "private" not in escaped.text
+        # API paths stay JSON.
+        missing = client.get("/api/nothing")
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": "no such route: GET /api/nothing"}
+        assert client.get("/api/health").json()["status"] == "ok"
+        assert client.get("/openapi.json").json()["info"]["title"] == "SIGMA"
+
+
+def test_no_dashboard_without_a_build(sigma_app: App, tmp_path: Path) -> None:
+    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=tmp_path / "none")) as c:
+        assert c.get("/").status_code == 404
+
+
+# --- start-up helpers -----------------------------------------------------------------------
+
+
+def test_jwt_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var")
+    first = load_jwt_secret(app.settings)
+    assert len(first) >= 60
+    path = tmp_path / "var" / "jwt_secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_jwt_secret(app.settings) == first
+    path.write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        load_jwt_secret(app.settings)
+
+
+def test_jwt_secret_from_settings_must_be_long(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    given = make_app(url, tmp_path / "var", jwt_secret=SecretStr("s" * 32))
+    assert load_jwt_secret(given.settings) == "s" * 32
+    assert not (tmp_path / "var" / "jwt_secret").exists()
+    short = make_app(url, tmp_path / "var", jwt_secret=SecretStr("short"))
+    with pytest.raises(ValueError, match="SIGMA_JWT_SECRET"):
+        load_jwt_secret(short.settings)
+
+
+def test_tokens_survive_a_restart(sigma_app: App, tmp_path: Path) -> None:
+    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=None)) as c:
+        from tests.api.conftest import login
+
+        headers = login(c, "viewer")
+    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=None)) as c:
+        assert c.get("/api/me", headers=headers).status_code == 200
+
+
+def test_ensure_admin_creates_admin_once(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var")
+    password = ensure_admin(app)
+    assert password is not None and len(password) >= 12
+    assert ensure_admin(app) is None
+    with app.sessions() as session:
+        user = authenticate(session, "admin", password)
+        assert user is not None and user.role == "admin"
+    app.close()
+
+
+def test_ensure_admin_uses_the_configured_password(tmp_path: Path) -> None:
+    app = make_app(
+        f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var", admin_password=SecretStr("from-env-123")
+    )
+    assert ensure_admin(app) == "from-env-123"
+    app.close()
+
+
+def test_api_owns_the_bus_from_settings_when_none_is_given(sigma_app: App) -> None:
+    api = create_api(sigma_app, static_dir=None)
+    with TestClient(api) as client:
+        assert client.get("/api/health").json()["checks"]["bus"] == "ok"
+        hub = api.state.hub
+        assert isinstance(hub.pubsub, InMemoryPubSub)
+    # Closed with the API: no subscription is left.
+    assert hub.pubsub._subscribers == {}

@@ -1,0 +1,155 @@
+"""`/ws`: authenticated relay of bus channels, topic selection, slow clients dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, frame
+from sigma.bus.memory import InMemoryPubSub
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def token(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+def publish(client: TestClient, pubsub: InMemoryPubSub, channel: str, data: object) -> None:
+    client.portal.call(pubsub.publish, channel, json.dumps(data).encode())  # type: ignore[union-attr]
+
+
+def test_client_receives_published_messages(
+    client: TestClient, auth: Headers, pubsub: InMemoryPubSub
+) -> None:
+    with client.websocket_connect(f"/ws?token={token(auth('viewer'))}") as ws:
+        publish(client, pubsub, "price_update", {"symbol": "BTC", "price": "101.5"})
+        assert ws.receive_json() == {
+            "channel": "price_update",
+            "data": {"symbol": "BTC", "price": "101.5"},
+        }
+        client.portal.call(pubsub.publish, "fills", b"not json")  # type: ignore[union-attr]
+        assert ws.receive_json() == {"channel": "fills", "data": "not json"}
+
+
+def test_channel_selection_and_subscribe_commands(
+    client: TestClient, auth: Headers, pubsub: InMemoryPubSub
+) -> None:
+    with client.websocket_connect(f"/ws?token={token(auth('viewer'))}&channels=fills") as ws:
+        publish(client, pubsub, "price_update", {"skipped": True})
+        publish(client, pubsub, "fills", {"n": 1})
+        assert ws.receive_json() == {"channel": "fills", "data": {"n": 1}}
+
+        ws.send_text(json.dumps({"subscribe": ["alerts"], "unsubscribe": ["fills"]}))
+        assert ws.receive_json() == {"channel": "subscribed", "data": ["alerts"]}
+        publish(client, pubsub, "fills", {"n": 2})
+        publish(client, pubsub, "alerts", {"message": "hi"})
+        assert ws.receive_json() == {"channel": "alerts", "data": {"message": "hi"}}
+
+        for bad, why in [
+            ("nonsense", "send {"),
+            ('{"subscribe": "fills"}', "subscribe must be a list"),
+            ('{"subscribe": ["weather"]}', "unknown channel(s) weather"),
+            ('{"drop": []}', "send {"),
+        ]:
+            ws.send_text(bad)
+            reply = ws.receive_json()
+            assert reply["channel"] == "error" and reply["data"].startswith(why), bad
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("", "not authenticated"),
+        ("?token=garbage", "invalid token"),
+        ("?token={viewer}&channels=weather", "unknown channel(s) weather"),
+    ],
+)
+def test_refused_connections_close_with_1008(
+    client: TestClient, auth: Headers, query: str, reason: str
+) -> None:
+    url = "/ws" + query.format(viewer=token(auth("viewer")))
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(url) as ws:
+        ws.receive_text()
+    assert refused.value.code == 1008
+    assert refused.value.reason.startswith(reason)
+
+
+def test_disconnected_client_is_forgotten(client: TestClient, auth: Headers) -> None:
+    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    with client.websocket_connect(f"/ws?token={token(auth('viewer'))}"):
+        assert len(hub.clients) == 1
+    assert hub.clients == set()
+
+
+# --- the hub without a server ---------------------------------------------------------------
+
+
+class Sink:
+    """A WebSocket stand-in; `gate` holds sends back to play a slow client."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str | None] | None = None
+        self.gate = gate
+
+    async def send_text(self, data: str) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.sent.append(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_slow_client_is_dropped_and_others_keep_receiving() -> None:
+    bus = InMemoryPubSub()
+    hub = Hub(bus, queue_size=3)
+    await hub.start()
+    slow = Client(Sink(asyncio.Event()), {"price_update"}, hub.queue_size, "slow")
+    fast = Client(Sink(), {"price_update"}, hub.queue_size, "fast")
+    hub.clients |= {slow, fast}
+    senders = [c.start() for c in (slow, fast)]
+    for i in range(6):
+        await bus.publish("price_update", json.dumps({"i": i}).encode())
+        await settle()
+    assert slow.dropped and slow not in hub.clients and hub.dropped == 1
+    assert slow.sink.closed is not None and slow.sink.closed[0] == CLOSE_TOO_SLOW  # type: ignore[attr-defined]
+    assert [json.loads(t)["data"]["i"] for t in fast.sink.sent] == list(range(6))  # type: ignore[attr-defined]
+    assert senders[0].cancelled()
+    await hub.stop()
+    assert fast.sink.closed == (1001, "server shutting down")  # type: ignore[attr-defined]
+    senders[1].cancel()
+
+
+async def test_sender_stops_when_the_peer_is_gone() -> None:
+    class Broken(Sink):
+        async def send_text(self, data: str) -> None:
+            raise ConnectionResetError
+
+    client = Client(Broken(), {"fills"}, 5, "gone")
+    client.offer("x")
+    await asyncio.wait_for(client.start(), 5)
+
+
+def test_hub_needs_a_queue() -> None:
+    with pytest.raises(ValueError, match="queue_size"):
+        Hub(InMemoryPubSub(), queue_size=0)
+
+
+def test_frame_and_channel_checks() -> None:
+    assert json.loads(frame("fills", b'{"a": 1}')) == {"channel": "fills", "data": {"a": 1}}
+    assert json.loads(frame("fills", b"\xff")) == {"channel": "fills", "data": "\ufffd"}
+    assert check_channels([" fills", "", "alerts"]) == {"fills", "alerts"}
+    with pytest.raises(ValueError, match="unknown channel"):
+        check_channels(["fills", "x"])
