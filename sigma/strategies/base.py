@@ -95,6 +95,34 @@ class Strategy:
     def validate(self) -> None:
         """Check relations between parameters (e.g. fast < slow); raise ValueError if wrong."""
 
+    def update_params(self, **changes: Any) -> None:
+        """Change parameters between bars (the regime adjuster, an operator) without a restart.
+
+        Values are coerced and bound-checked like constructor arguments; when any is wrong or
+        `validate` fails, ValueError is raised and the old values stay. A bound strategy then
+        rebuilds its indicators over the data it holds, so its next `on_bar` uses the new ones.
+        """
+        declared = self.param_specs()
+        unknown = sorted(set(changes) - set(declared))
+        if unknown:
+            raise ValueError(f"strategy {self.name!r} has no parameter(s) {', '.join(unknown)}")
+        old = dict(self.params)
+        new = {**old, **{key: declared[key].coerce(key, v) for key, v in changes.items()}}
+        self._assign(new)
+        try:
+            self.validate()
+        except ValueError:
+            self._assign(old)
+            raise
+        if hasattr(self, "_ctx"):
+            self._indicators = []
+            self.init()
+
+    def _assign(self, params: dict[str, Any]) -> None:
+        self.params = params
+        for key, value in params.items():
+            setattr(self, key, value)
+
     # --- lifecycle, called by the engine -------------------------------------------------
     def bind(self, symbol: str, data: Data, ctx: StrategyContext) -> None:
         """Attach the strategy to a symbol's data and an engine, then run `init`."""

@@ -1,0 +1,239 @@
+"""ParamAdjuster: move each strategy's parameters toward the set meant for the current regime.
+
+The adjuster holds, per (strategy, symbol), the baseline parameters (what the strategy started
+with) and the parameters in force. When the regime changes it computes a target (the baseline
+overlaid with the regime's preset) and steps toward it:
+
+* every value is clamped into its `Param` bounds and coerced to its type;
+* a numeric value moves at most ``max_step`` of its current size per change (at least one unit
+  for integers), so a strategy is nudged, not yanked - reaching a distant target takes several
+  changes;
+* changes of one (strategy, symbol) are at least ``cooldown_bars`` bars apart and at most
+  ``max_changes_per_day`` per rolling 24 hours;
+* the result must satisfy the strategy's own `validate` (e.g. fast < slow); when a partial
+  step would not, the adjuster jumps to the target, and refuses when even that is invalid.
+
+It never writes anything itself: it returns `ParamUpdate`s saying old, new, why and who; the
+hook applies them to the running strategy and the sinks store them (`strategy_param` with its
+history). A regime whose preset the feedback loop found harmful is `block`ed: for it the target
+is the baseline again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sigma.regime.detector import Regime, RegimeState
+from sigma.strategies.base import Strategy
+from sigma.strategies.params import Param
+
+__all__ = [
+    "ADJUSTER",
+    "AdjusterConfig",
+    "ParamAdjuster",
+    "ParamUpdate",
+    "RegimePresets",
+]
+
+ADJUSTER = "regime.adjuster"
+RegimePresets = Mapping[str, Mapping[Regime, Mapping[str, Any]]]
+"""Per strategy name, per regime, the parameter values to use (a partial set over the
+baseline)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParamUpdate:
+    """One change of one strategy's parameters on one symbol."""
+
+    strategy: str
+    symbol: str
+    ts: datetime
+    regime: Regime
+    old: dict[str, Any]
+    new: dict[str, Any]
+    reason: str
+    changed_by: str
+    kind: str = "adjust"  # "adjust" toward a preset, or "rollback" to the baseline
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """The parameters that changed, as (old, new)."""
+        return {k: (self.old.get(k), v) for k, v in self.new.items() if self.old.get(k) != v}
+
+
+@dataclass(frozen=True, slots=True)
+class AdjusterConfig:
+    """Smoothing and rate limits of parameter changes."""
+
+    max_step: float = 0.5
+    cooldown_bars: int = 20
+    max_changes_per_day: int = 24
+    changed_by: str = ADJUSTER
+
+    def __post_init__(self) -> None:
+        if self.max_step <= 0 or self.cooldown_bars < 0 or self.max_changes_per_day < 1:
+            raise ValueError("need max_step > 0, cooldown_bars >= 0, max_changes_per_day >= 1")
+
+
+@dataclass(slots=True)
+class _Slot:
+    cls: type[Strategy]
+    baseline: dict[str, Any]
+    current: dict[str, Any]
+    bars_since_change: int
+    recent: deque[datetime] = field(default_factory=deque)
+    blocked: set[Regime] = field(default_factory=set)
+
+
+class ParamAdjuster:
+    """Regime -> parameters for every registered (strategy, symbol)."""
+
+    def __init__(self, presets: RegimePresets, config: AdjusterConfig | None = None) -> None:
+        self.presets = presets
+        self.config = config or AdjusterConfig()
+        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._by_symbol: dict[str, list[str]] = {}
+
+    def register(self, cls: type[Strategy], symbol: str, params: Mapping[str, Any]) -> None:
+        """Adjust `cls` on `symbol`, starting from (and with baseline) `params`."""
+        key = (cls.name, symbol)
+        if key in self._slots:
+            raise ValueError(f"{cls.name} on {symbol} is already registered")
+        for regime, preset in self.presets.get(cls.name, {}).items():
+            try:
+                cls(**{**params, **preset})
+            except ValueError as exc:
+                raise ValueError(f"preset for {cls.name} in {regime.value}: {exc}") from None
+        # Start ready to act: the first regime should not wait out a cool-down.
+        self._slots[key] = _Slot(cls, dict(params), dict(params), self.config.cooldown_bars)
+        self._by_symbol.setdefault(symbol, []).append(cls.name)
+
+    def current(self, strategy: str, symbol: str) -> dict[str, Any]:
+        """The parameters in force."""
+        return dict(self._slot(strategy, symbol).current)
+
+    def baseline(self, strategy: str, symbol: str) -> dict[str, Any]:
+        """The parameters the strategy started with (the rollback target)."""
+        return dict(self._slot(strategy, symbol).baseline)
+
+    def is_adjusted(self, strategy: str, symbol: str) -> bool:
+        """True while the parameters in force differ from the baseline."""
+        slot = self._slot(strategy, symbol)
+        return slot.current != slot.baseline
+
+    def blocked(self, strategy: str, symbol: str) -> frozenset[Regime]:
+        """Regimes whose preset is no longer used for this (strategy, symbol)."""
+        return frozenset(self._slot(strategy, symbol).blocked)
+
+    def on_regime(self, state: RegimeState) -> list[ParamUpdate]:
+        """One bar passed on `state.symbol`: step every strategy there toward its target."""
+        updates = []
+        for name in self._by_symbol.get(state.symbol, []):
+            slot = self._slots[(name, state.symbol)]
+            slot.bars_since_change += 1
+            update = self._step(name, state, slot)
+            if update is not None:
+                updates.append(update)
+        return updates
+
+    def rollback(
+        self, strategy: str, symbol: str, regime: Regime, ts: datetime, reason: str, by: str
+    ) -> ParamUpdate | None:
+        """Stop using `regime`'s preset and return to the baseline at once (no cool-down:
+        undoing a harmful change is not rate-limited). None when already at the baseline."""
+        slot = self._slot(strategy, symbol)
+        slot.blocked.add(regime)
+        if slot.current == slot.baseline:
+            return None
+        return self._commit(
+            strategy, symbol, slot, ts, regime, dict(slot.baseline), reason, by, "rollback"
+        )
+
+    def target(self, strategy: str, symbol: str, regime: Regime) -> dict[str, Any]:
+        """Where the parameters of `strategy` on `symbol` should go in `regime`."""
+        slot = self._slot(strategy, symbol)
+        if regime in slot.blocked:
+            return dict(slot.baseline)
+        preset = self.presets.get(strategy, {}).get(regime, {})
+        return {**slot.baseline, **preset}
+
+    def _slot(self, strategy: str, symbol: str) -> _Slot:
+        try:
+            return self._slots[(strategy, symbol)]
+        except KeyError:
+            raise KeyError(f"{strategy} on {symbol} is not registered") from None
+
+    def _step(self, name: str, state: RegimeState, slot: _Slot) -> ParamUpdate | None:
+        cfg = self.config
+        if state.regime is Regime.UNKNOWN:
+            return None
+        goal = self.target(name, state.symbol, state.regime)
+        if goal == slot.current or slot.bars_since_change < cfg.cooldown_bars:
+            return None
+        while slot.recent and state.ts - slot.recent[0] >= timedelta(days=1):
+            slot.recent.popleft()
+        if len(slot.recent) >= cfg.max_changes_per_day:
+            return None
+        specs = slot.cls.param_specs()
+        step = {k: _toward(specs[k], slot.current[k], v, cfg.max_step) for k, v in goal.items()}
+        new = step if _valid(slot.cls, step) else goal
+        if not _valid(slot.cls, new):
+            return None
+        moved = ", ".join(
+            f"{k} {slot.current[k]}->{v}" for k, v in new.items() if slot.current[k] != v
+        )
+        partial = "" if new == goal else " (partway; bounded step)"
+        reason = f"regime {state.regime.value}: {moved}{partial}. {state.reason}"
+        return self._commit(
+            name, state.symbol, slot, state.ts, state.regime, new, reason, cfg.changed_by, "adjust"
+        )
+
+    def _commit(
+        self,
+        name: str,
+        symbol: str,
+        slot: _Slot,
+        ts: datetime,
+        regime: Regime,
+        new: dict[str, Any],
+        reason: str,
+        by: str,
+        kind: str,
+    ) -> ParamUpdate:
+        old, slot.current = slot.current, new
+        slot.bars_since_change = 0
+        slot.recent.append(ts)
+        return ParamUpdate(name, symbol, ts, regime, old, dict(new), reason, by, kind)
+
+
+def _valid(cls: type[Strategy], params: Mapping[str, Any]) -> bool:
+    try:
+        cls(**params)
+    except ValueError:
+        return False
+    return True
+
+
+def _toward(spec: Param[Any], current: Any, goal: Any, max_step: float) -> Any:
+    """`current` moved toward `goal` by at most `max_step` of its size.
+
+    Both ends are inside the parameter's bounds (presets are checked at registration), so every
+    point between them is too; `coerce` still checks, as the last word on bounds and type."""
+    if isinstance(goal, bool) or not isinstance(goal, int | float | Decimal) or current == goal:
+        return spec.coerce(spec.name, goal)
+    allowed = abs(float(current)) * max_step
+    if isinstance(spec.default, int):
+        allowed = max(math.floor(allowed), 1)
+    delta = float(goal) - float(current)
+    moved = float(current) + math.copysign(min(abs(delta), allowed), delta)
+    if isinstance(spec.default, int):
+        return spec.coerce(spec.name, round(moved))
+    if isinstance(spec.default, Decimal):
+        return spec.coerce(spec.name, Decimal(repr(moved)))
+    return spec.coerce(spec.name, moved)

@@ -1,0 +1,202 @@
+"""AdaptiveHook: the adaptive loop attached to running engines - one object for backtest,
+paper and live.
+
+    hook = AdaptiveHook(loop, sinks=[StoreSink(factory)])
+    for engine in engines:            # Engine (backtest/paper) or LiveEngine (live)
+        hook.attach(engine)
+    ...
+    # after the engines of `symbol` processed a closed bar:
+    updates = hook.on_bar(symbol, bar)
+
+Per bar the hook (1) advances each attached strategy's baseline shadow - a copy running the
+baseline parameters on a paper engine, the counterfactual the feedback loop compares against;
+(2) hands every round trip closed since the last bar (real and shadow) to the loop; (3) runs
+the loop; (4) applies the resulting parameter changes to the running strategies, which use them
+from the next bar on; (5) passes updates and decisions to the sinks (database, action log,
+alerts). A failing sink is logged and never stops trading.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sigma.domain import Bar, Trade
+from sigma.engine.engine import Engine, empty_data
+from sigma.engine.live import MAX_BARS, MAX_RECORDS
+from sigma.regime.adjuster import ParamUpdate
+from sigma.regime.commentary import CommentaryModule
+from sigma.regime.loop import AdaptiveLoop, LoopDecision, LoopStep
+from sigma.strategies.series import COLUMNS, Cursor, Data
+
+__all__ = ["AdaptiveHook", "AdaptiveSink"]
+
+log = logging.getLogger(__name__)
+
+# Updates and decisions kept in memory for reports and the API (the sinks keep them all).
+_KEEP = 10_000
+
+
+class AdaptiveSink(Protocol):
+    """Receives what the loop decided (stores it, logs it, alerts on it)."""
+
+    def on_update(self, update: ParamUpdate) -> None:
+        """A parameter change that was applied."""
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        """Any other decision (regime change, rollback, throttle, disable, news halt)."""
+
+
+class _Binding:
+    """One attached engine, its shadow and what of their trades was already reported.
+
+    ``preloaded``: the engine holds the whole history (a backtest), so the shadow gets the same
+    arrays and steps by index instead of appending bar by bar and recomputing its indicators
+    each time; the strategies are causal, so both ways give the same trades."""
+
+    __slots__ = ("engine", "last_real", "last_shadow", "preloaded", "shadow")
+
+    def __init__(self, engine: Engine, shadow: Engine | None, preloaded: bool) -> None:
+        self.engine = engine
+        self.shadow = shadow
+        self.preloaded = preloaded
+        self.last_real: Trade | None = engine.trades[-1] if engine.trades else None
+        self.last_shadow: Trade | None = None
+
+
+class AdaptiveHook:
+    """Binds an `AdaptiveLoop` to engines; see the module docstring."""
+
+    def __init__(
+        self,
+        loop: AdaptiveLoop,
+        *,
+        sinks: Sequence[AdaptiveSink] = (),
+        shadow: bool = True,
+        commentary: CommentaryModule | None = None,
+    ) -> None:
+        self.loop = loop
+        self.sinks = list(sinks)
+        self.shadow = shadow
+        self.commentary = commentary or CommentaryModule()
+        self.updates: deque[ParamUpdate] = deque(maxlen=_KEEP)
+        self.decisions: deque[LoopDecision] = deque(maxlen=_KEEP)
+        self.status: dict[tuple[str, str], str] = {}
+        self._bindings: dict[str, list[_Binding]] = {}
+
+    def attach(self, engine: Engine) -> None:
+        """Adapt `engine.strategy` on `engine.symbol`, its current parameters as baseline."""
+        strategy = engine.strategy
+        self.loop.adjuster.register(type(strategy), engine.symbol, strategy.params)
+        data = engine.data
+        preloaded = data.cursor.i < len(data) - 1
+        twin = None
+        if self.shadow:
+            copy = type(strategy)(**strategy.params)
+            own = (
+                Data({name: data.column(name) for name in COLUMNS}, data.ts, Cursor())
+                if preloaded
+                else empty_data()
+            )
+            twin = Engine(copy, engine.symbol, own, engine.config)
+        self._bindings.setdefault(engine.symbol, []).append(_Binding(engine, twin, preloaded))
+        self.status[(strategy.name, engine.symbol)] = "keep"
+
+    def on_bar(self, symbol: str, bar: Bar) -> list[ParamUpdate]:
+        """Run the loop for a bar the engines of `symbol` just processed; returns the parameter
+        changes it applied."""
+        bindings = self._bindings.get(symbol, [])
+        for binding in bindings:
+            self._advance_shadow(binding, bar)
+            self._report_trades(binding)
+        step = self.loop.on_bar(bar)
+        by_strategy = {b.engine.strategy.name: b.engine for b in bindings}
+        for update in step.updates:
+            by_strategy[update.strategy].strategy.update_params(**update.new)
+        self._publish(step)
+        return step.updates
+
+    def entries_halted(self, symbol: str, ts: datetime) -> bool:
+        """True while a news event asks to halt new entries on `symbol`."""
+        news = self.loop.news
+        event = None if news is None else news.active(symbol, ts)
+        return event is not None and event.halt_entries
+
+    def note(self, symbol: str) -> str:
+        """The latest plain-language commentary for `symbol`."""
+        state = self.loop.states.get(symbol)
+        if state is None:
+            return f"{symbol}: no bars seen yet."
+        news = self.loop.news
+        events = [] if news is None else news.recent(symbol, state.ts, news.config.risk_window)
+        return self.commentary.generate(state, events)
+
+    def _advance_shadow(self, binding: _Binding, bar: Bar) -> None:
+        twin = binding.shadow
+        if twin is None:
+            return
+        if binding.preloaded:
+            twin.step(binding.engine.data.cursor.i)
+            return
+        if len(twin.data) >= 2 * MAX_BARS:
+            twin.data.drop_oldest(len(twin.data) - MAX_BARS)
+        twin.on_bar(bar)
+
+    def _report_trades(self, binding: _Binding) -> None:
+        engine = binding.engine
+        name = engine.strategy.name
+        fresh = _since(engine.trades, binding.last_real)
+        for trade in fresh:
+            self.loop.record_trade(name, trade)
+        if fresh:
+            binding.last_real = fresh[-1]
+        twin = binding.shadow
+        if twin is None:
+            return
+        fresh = _since(twin.trades, binding.last_shadow)
+        for trade in fresh:
+            self.loop.record_trade(name, trade, shadow=True)
+        if fresh:
+            binding.last_shadow = fresh[-1]
+        if len(twin.trades) > 2 * MAX_RECORDS:
+            del twin.trades[:-MAX_RECORDS]
+
+    def _publish(self, step: LoopStep) -> None:
+        for update in step.updates:
+            self.updates.append(update)
+            log.info(
+                "%s %s parameters %s by %s: %s",
+                update.strategy,
+                update.symbol,
+                update.changes,
+                update.changed_by,
+                update.reason,
+            )
+        for decision in step.decisions:
+            self.decisions.append(decision)
+            if decision.strategy is not None and decision.kind in ("throttle", "disable"):
+                self.status[(decision.strategy, decision.symbol)] = decision.kind
+            elif decision.strategy is not None and decision.kind == "restore":
+                self.status[(decision.strategy, decision.symbol)] = "keep"
+        for sink in self.sinks:
+            try:
+                for update in step.updates:
+                    sink.on_update(update)
+                for decision in step.decisions:
+                    sink.on_decision(decision)
+            except Exception:
+                log.exception("adaptive sink %s failed; trading continues", type(sink).__name__)
+
+
+def _since(trades: list[Trade], last: Trade | None) -> list[Trade]:
+    """The trades after `last` (found by identity; lists are only ever appended to or trimmed
+    at the front)."""
+    if last is None:
+        return list(trades)
+    for i in range(len(trades) - 1, -1, -1):
+        if trades[i] is last:
+            return trades[i + 1 :]
+    return list(trades)

@@ -1,0 +1,110 @@
+"""Where the adaptive loop's decisions go: the database and the alert service.
+
+`StoreSink` writes every parameter change through `sigma.store.params.set_params` (so
+`strategy_param` holds the set in force and `strategy_param_history` old, new, why and who) and
+every other decision as an `action_log` row. The first change of a (strategy, symbol) that has
+no stored set first records the baseline, so the history starts from what the strategy ran
+with. `AlertSink` raises the decisions an operator must hear about (rollback, throttle,
+disable, news halt) on the `NotificationService`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.notify.alert import Alert, Severity
+from sigma.notify.service import NotificationService
+from sigma.ops.jsontext import to_jsonable
+from sigma.regime.adjuster import ParamUpdate
+from sigma.regime.loop import LoopDecision
+from sigma.store.db import session_scope
+from sigma.store.models import ActionLog
+from sigma.store.params import get_active_params, set_params
+
+__all__ = ["AlertSink", "StoreSink"]
+
+log = logging.getLogger(__name__)
+
+SOURCE = "regime"
+_ALERT_SEVERITY: dict[str, Severity] = {
+    "rollback": "warning",
+    "throttle": "warning",
+    "disable": "error",
+    "news_halt": "warning",
+}
+
+
+class StoreSink:
+    """Persists updates and decisions, one transaction each."""
+
+    def __init__(self, factory: sessionmaker[Session], *, mode: str | None = None) -> None:
+        self.factory = factory
+        self.mode = mode
+
+    def on_update(self, update: ParamUpdate) -> None:
+        """Record the change (and, the first time, the baseline it started from)."""
+        with session_scope(self.factory) as session:
+            if get_active_params(session, update.strategy, update.symbol) is None:
+                set_params(
+                    session,
+                    update.strategy,
+                    update.symbol,
+                    update.old,
+                    "baseline in force before the first regime adjustment",
+                    update.changed_by,
+                )
+            set_params(
+                session,
+                update.strategy,
+                update.symbol,
+                update.new,
+                update.reason,
+                update.changed_by,
+            )
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        """One `action_log` row, action ``regime_<kind>``."""
+        with session_scope(self.factory) as session:
+            session.add(
+                ActionLog(
+                    ts=decision.ts,
+                    source=SOURCE,
+                    action=f"regime_{decision.kind}",
+                    mode=self.mode,
+                    strategy=decision.strategy,
+                    symbol=decision.symbol,
+                    details=to_jsonable({"reason": decision.reason, **decision.details}),
+                )
+            )
+
+
+class AlertSink:
+    """Alerts on rollbacks, throttles, disables and news halts (deduplicated per kind,
+    strategy and symbol). Needs a running event loop; without one (a synchronous backtest)
+    the alert is only logged."""
+
+    def __init__(self, notifier: NotificationService) -> None:
+        self.notifier = notifier
+
+    def on_update(self, update: ParamUpdate) -> None:
+        """Parameter changes are routine: stored, not alerted."""
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        """Alert if the decision needs an operator's attention."""
+        severity = _ALERT_SEVERITY.get(decision.kind)
+        if severity is None:
+            return
+        who = f"{decision.strategy} " if decision.strategy else ""
+        alert = Alert(
+            severity,
+            SOURCE,
+            f"{decision.kind} {who}{decision.symbol}: {decision.reason}",
+            dedupe_key=f"regime_{decision.kind}:{decision.strategy}:{decision.symbol}",
+            details=to_jsonable(decision.details),
+        )
+        try:
+            self.notifier.submit(alert)
+        except RuntimeError:
+            log.warning("no event loop; alert not sent: %s", alert.title)
