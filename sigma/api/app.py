@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 import sigma
 from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
@@ -67,6 +68,7 @@ def create_api(
             yield
         finally:
             await hub.stop()
+            await run_in_threadpool(ctx.jobs.shutdown)
             if owned_bus:
                 await bus.close()
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from sigma.api.auth import AuthError, LoginThrottle, Role, TokenService, role_allows
+from sigma.api.jobs import JobRunner
 from sigma.api.users import get_user
 from sigma.app import App
 from sigma.bus.base import PubSub
@@ -28,13 +29,15 @@ LOG_SCOPE_KEY = "sigma.request_log"
 
 @dataclass(slots=True)
 class ApiContext:
-    """The API's view of the process: system, bus, metrics, tokens, login throttle."""
+    """The API's view of the process: system, bus, metrics, tokens, login throttle,
+    background jobs."""
 
     app: App
     pubsub: PubSub
     metrics: Metrics
     tokens: TokenService
     throttle: LoginThrottle
+    jobs: JobRunner = field(default_factory=JobRunner)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
 
 

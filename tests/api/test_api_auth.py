@@ -203,6 +203,10 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/backtests"): "viewer",
     ("get", "/api/backtests/{backtest_id}"): "viewer",
     ("get", "/api/backtests/{backtest_id}/report"): "viewer",
+    ("post", "/api/backtests/jobs"): "trader",
+    ("get", "/api/backtests/jobs"): "viewer",
+    ("get", "/api/backtests/jobs/{job_id}"): "viewer",
+    ("delete", "/api/backtests/jobs/{job_id}"): "trader",
     ("get", "/api/orders"): "viewer",
     ("get", "/api/fills"): "viewer",
     ("get", "/api/positions"): "viewer",
@@ -224,6 +228,7 @@ PATH_VALUES = {
     "symbol": "BTC",
     "backtest_id": "999",
     "run_id": "999",
+    "job_id": "nope",
     "username": "nobody",
 }
 

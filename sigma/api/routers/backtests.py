@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from sigma.api.context import Ctx, Db, Trader, Viewer
+from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
+from sigma.api.jobs import Job, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
 from sigma.api.serialize import dec
 from sigma.engine.fill_model import FillModel
@@ -22,6 +24,8 @@ from sigma.reports.export import export_result
 from sigma.reports.html_report import write_backtest_html
 from sigma.research.backtest import run_backtest
 from sigma.store.backtests import BacktestRecord, get_backtest, list_backtests, save_backtest
+from sigma.store.db import session_scope
+from sigma.strategies import Strategy
 
 router = APIRouter(prefix="/api/backtests", tags=["backtests"])
 
@@ -119,16 +123,25 @@ def _equity(rec: BacktestRecord, points: int) -> list[EquityPoint]:
     return [EquityPoint(ts=r["ts"], equity=r["equity"]) for r in picked]
 
 
-@router.post("", response_model=BacktestSummary, status_code=201)
-def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> BacktestSummary:
-    """Run the backtest (in a worker thread, the event loop stays free), store it with its
-    report and return the summary."""
-    settings = ctx.app.settings
+def _prepared(ctx: ApiContext, body: BacktestIn) -> tuple[type[Strategy], dict[str, Any]]:
+    """The strategy class and checked parameters; 422 naming the bad field."""
     try:
         cls = ctx.app.strategies.get(body.strategy)
     except KeyError as exc:
         raise HTTPException(422, detail=f"body.strategy: {exc.args[0]}") from None
-    params = checked_params(cls, body.params, "body.params")
+    return cls, checked_params(cls, body.params, "body.params")
+
+
+def _execute(
+    ctx: ApiContext,
+    body: BacktestIn,
+    cls: type[Strategy],
+    params: dict[str, Any],
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Run, write the report and equity export, store; the new backtest id."""
+    settings = ctx.app.settings
     frame, _regimes = generate_bars(body.bars, seed=body.seed, freq=body.freq)
     fill_model = FillModel(
         commission_pct=settings.commission_pct if body.commission is None else body.commission,
@@ -141,16 +154,94 @@ def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> Backte
         symbol=body.symbol,
         initial_cash=settings.initial_cash if body.cash is None else body.cash,
         fill_model=fill_model,
+        progress=progress,
+        cancel=cancel,
     )
     run_id = uuid.uuid4().hex
     folder = Path(settings.var_dir) / "reports" / "api" / run_id
     report = write_backtest_html(result, folder / "report.html")
     export_result(result, folder, formats="json")
-    backtest_id = save_backtest(session, result, report_path=str(report), run_id=run_id)
-    session.commit()
-    stored = get_backtest(session, backtest_id)
-    assert stored is not None  # just committed in this session
+    with session_scope(ctx.app.sessions) as session:
+        return save_backtest(session, result, report_path=str(report), run_id=run_id)
+
+
+@router.post("", response_model=BacktestSummary, status_code=201)
+def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> BacktestSummary:
+    """Run the backtest (in a worker thread, the event loop stays free), store it with its
+    report and return the summary. For long runs use `POST /api/backtests/jobs`."""
+    cls, params = _prepared(ctx, body)
+    stored = get_backtest(session, _execute(ctx, body, cls, params))
+    assert stored is not None  # just committed
     return _summary(stored.record)
+
+
+class JobOut(BaseModel):
+    """A background backtest: `progress` 0..1; `backtest_id` once done."""
+
+    id: str
+    strategy: str
+    symbol: str
+    user: str
+    status: JobStatus
+    progress: float
+    backtest_id: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        strategy=job.strategy,
+        symbol=job.symbol,
+        user=job.user,
+        status=job.status,
+        progress=job.progress,
+        backtest_id=job.backtest_id,
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+@router.post("/jobs", response_model=JobOut, status_code=202)
+def start_job(body: BacktestIn, ctx: Ctx, user: Trader) -> JobOut:
+    """Queue the backtest in the background; poll `GET /api/backtests/jobs/{id}`."""
+    cls, params = _prepared(ctx, body)
+
+    def work(progress: ProgressFn, cancel: threading.Event) -> int:
+        return _execute(ctx, body, cls, params, progress, cancel)
+
+    job = ctx.jobs.submit(work, strategy=body.strategy, symbol=body.symbol, user=user.username)
+    return _job_out(job)
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def jobs(ctx: Ctx, _: Viewer) -> list[JobOut]:
+    """Background backtests of this process, newest first."""
+    return [_job_out(j) for j in ctx.jobs.list()]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def job(job_id: str, ctx: Ctx, _: Viewer) -> JobOut:
+    """One background backtest."""
+    found = ctx.jobs.get(job_id)
+    if found is None:
+        raise HTTPException(404, detail=f"backtest job {job_id} not found")
+    return _job_out(found)
+
+
+@router.delete("/jobs/{job_id}", response_model=JobOut)
+def cancel_job(job_id: str, ctx: Ctx, _: Trader) -> JobOut:
+    """Cancel a queued or running backtest (it stops at its next progress point)."""
+    try:
+        found = ctx.jobs.cancel(job_id)
+    except JobStateError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    if found is None:
+        raise HTTPException(404, detail=f"backtest job {job_id} not found")
+    return _job_out(found)
 
 
 @router.get("", response_model=list[BacktestSummary])
