@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy sigma
 
 test: lint $(DASHBOARD)
-	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -42,10 +42,16 @@ function priceFrom(data: unknown): PriceTick | null {
   const price = d.price ?? d.last ?? d.close ?? d.p;
   if (symbol === undefined || price === undefined || price === null) return null;
   const ts = d.ts ?? d.timestamp;
-  return { symbol: String(symbol), price: String(price), ts: ts ? String(ts) : undefined };
+  return {
+    symbol: String(symbol),
+    price: String(price),
+    ts: ts ? String(ts) : undefined,
+    history: [],
+  };
 }
 
 const MAX_EVENTS = 50;
+const MAX_HISTORY = 120;
 
 function Shell({ session, logout }: { session: Session; logout: () => void }) {
   const route = useHashRoute();
@@ -56,7 +62,11 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
     if (m.channel === "price_update") {
       const tick = priceFrom(m.data);
       if (tick)
-        setPrices((p) => ({ ...p, [tick.symbol]: { ...tick, previous: p[tick.symbol]?.price } }));
+        setPrices((p) => {
+          const before = p[tick.symbol];
+          const history = [...(before?.history ?? []), Number(tick.price)].slice(-MAX_HISTORY);
+          return { ...p, [tick.symbol]: { ...tick, previous: before?.price, history } };
+        });
       return;
     }
     setEvents((e) => [m, ...e].slice(0, MAX_EVENTS));
@@ -128,7 +138,9 @@ export function App() {
     saveSession(null);
     setSession(null);
   }, []);
-  useEffect(() => setUnauthorizedHandler(logout), [logout]);
+  useEffect(() => {
+    setUnauthorizedHandler(logout);
+  }, [logout]);
   if (!session) return <Login onLogin={setSession} />;
   return <Shell session={session} logout={logout} />;
 }

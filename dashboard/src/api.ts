@@ -5,6 +5,8 @@ export interface Session {
   username: string;
   role: string;
   expiresAt: string | null;
+  refreshToken?: string | null;
+  refreshExpiresAt?: string | null;
 }
 
 const STORAGE_KEY = "sigma.session";
@@ -14,8 +16,12 @@ export function loadSession(): Session | null {
     const raw = localStorage.getItem(STORAGE_KEY);
     if (!raw) return null;
     const s = JSON.parse(raw) as Session;
-    if (s.expiresAt && new Date(s.expiresAt).getTime() < Date.now()) return null;
-    return s;
+    const now = Date.now();
+    const accessOk = !s.expiresAt || new Date(s.expiresAt).getTime() > now;
+    const refreshOk =
+      Boolean(s.refreshToken) &&
+      (!s.refreshExpiresAt || new Date(s.refreshExpiresAt).getTime() > now);
+    return accessOk || refreshOk ? s : null;
   } catch {
     return null;
   }
@@ -59,8 +65,46 @@ export function setUnauthorizedHandler(fn: () => void): void {
   onUnauthorized = fn;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const session = loadSession();
+function sessionFrom(data: Record<string, unknown>, username: string): Session {
+  return {
+    token: String(data.access_token),
+    username,
+    role: String(data.role ?? "viewer"),
+    expiresAt: data.expires_at ? String(data.expires_at) : null,
+    refreshToken: data.refresh_token ? String(data.refresh_token) : null,
+    refreshExpiresAt: data.refresh_expires_at ? String(data.refresh_expires_at) : null,
+  };
+}
+
+let refreshing: Promise<Session | null> | null = null;
+
+/** Trade the refresh token for a new access token (one request at a time); null if refused. */
+export function refreshSession(): Promise<Session | null> {
+  const current = loadSession();
+  if (!current?.refreshToken) return Promise.resolve(null);
+  refreshing ??= fetch("/api/auth/refresh", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ refresh_token: current.refreshToken }),
+  })
+    .then(async (res) => {
+      if (!res.ok) return null;
+      const next = sessionFrom((await res.json()) as Record<string, unknown>, current.username);
+      saveSession(next);
+      return next;
+    })
+    .catch(() => null)
+    .finally(() => {
+      refreshing = null;
+    });
+  return refreshing;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, retry = true): Promise<T> {
+  let session = loadSession();
+  if (session?.expiresAt && new Date(session.expiresAt).getTime() <= Date.now()) {
+    session = await refreshSession();
+  }
   const headers: Record<string, string> = { Accept: "application/json" };
   if (session) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -79,7 +123,10 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     }
   }
   if (!res.ok) {
-    if (res.status === 401 && session) onUnauthorized();
+    if (res.status === 401 && session) {
+      if (retry && (await refreshSession())) return request<T>(method, path, body, false);
+      onUnauthorized();
+    }
     throw new ApiError(res.status, errorText(data, res.status));
   }
   return data as T;
@@ -106,12 +153,7 @@ export async function login(username: string, password: string): Promise<Session
     /* no body */
   }
   if (!res.ok) throw new ApiError(res.status, errorText(data, res.status));
-  const session: Session = {
-    token: String(data.access_token),
-    username,
-    role: String(data.role ?? "viewer"),
-    expiresAt: data.expires_at ? String(data.expires_at) : null,
-  };
+  const session = sessionFrom(data, username);
   saveSession(session);
   return session;
 }

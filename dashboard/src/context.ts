@@ -7,6 +7,8 @@ export interface PriceTick {
   price: string;
   ts?: string;
   previous?: string;
+  /** Recent prices (oldest first) for the sparkline; display only. */
+  history: number[];
 }
 
 export interface AppState {

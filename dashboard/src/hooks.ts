@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api } from "./api";
+import { api, loadSession, refreshSession } from "./api";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -56,10 +56,16 @@ export function useLive(token: string | null, onMessage: (m: LiveMessage) => voi
     let stopped = false;
     let retry = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const connect = () => {
+    const connect = async () => {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
       setState("connecting");
-      socket = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+      // Reconnects use the freshest token (the first one may have expired and been refreshed).
+      let current = loadSession();
+      if (current?.expiresAt && new Date(current.expiresAt).getTime() <= Date.now())
+        current = await refreshSession();
+      if (stopped) return;
+      const bearer = current?.token ?? token;
+      socket = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(bearer)}`);
       socket.onopen = () => {
         retry = 0;
         setState("open");
@@ -76,10 +82,10 @@ export function useLive(token: string | null, onMessage: (m: LiveMessage) => voi
         setState("closed");
         if (stopped) return;
         retry = Math.min(retry + 1, 6);
-        timer = setTimeout(connect, 500 * 2 ** (retry - 1));
+        timer = setTimeout(() => void connect(), 500 * 2 ** (retry - 1));
       };
     };
-    connect();
+    void connect();
     return () => {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -137,6 +137,7 @@ def seed(app: App) -> Seeded:
                 strategy="sma_cross",
                 cash_delta=LEDGER_CASH,
                 fee=FILL_FEE,
+                realized_pnl=POSITION_PNL,
                 reason="fill",
                 order=order,
             )

@@ -16,7 +16,8 @@ from e2e_support import (
 )
 from playwright.sync_api import Page, expect
 
-pytestmark = pytest.mark.e2e
+# One xdist worker runs them all (`--dist loadgroup`): one server and one browser, not two.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def test_wrong_password_shows_an_error_and_stays_signed_out(page: Page, server: LiveServer) -> None:
@@ -48,6 +49,7 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     ledger = page.get_by_test_id("ledger-table").locator("tbody tr", has_text="paper")
     expect(ledger.locator("td").nth(1)).to_have_text("-3,769.19685")
     expect(ledger.locator("td").nth(2)).to_have_text("3.7654312")
+    expect(ledger.locator("td").nth(3)).to_have_text("-12.3456")
     expect(page.get_by_test_id("health")).to_contain_text("Database")
 
     # Orders and fills.
@@ -59,6 +61,9 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     fill = page.get_by_test_id("fills-table").locator("tbody tr", has_text=ORDER_ID)
     expect(fill.locator("td").nth(5)).to_have_text("30,123.45")
     expect(fill.locator("td").nth(6)).to_have_text(str(FILL_FEE))
+    page.get_by_label("Group by").select_option("strategy")
+    pnl = page.get_by_test_id("pnl-table").locator("tbody tr", has_text="sma_cross")
+    expect(pnl.locator("td").nth(1)).to_have_text("-12.3456")
 
     # Strategies: active parameters readable, nothing editable.
     page.get_by_role("link", name="Strategies").click()
@@ -157,6 +162,21 @@ def test_trader_edits_parameters_with_validation_messages(page: Page, server: Li
     active = next(p for p in server.get("/api/params", "viewer") if p["strategy"] == "sma_cross")
     assert active["params"]["fast"] == 12
     assert active["changed_by"] == "trader"
+
+
+def test_trader_rates_a_simulation_run(page: Page, server: LiveServer) -> None:
+    login(page, "trader")
+    page.get_by_role("link", name="Simulations").click()
+    row = page.get_by_test_id("sim-table").locator("tbody tr", has_text="ETH")
+    expect(row).to_contain_text("unrated")
+    row.get_by_label("Rating").select_option("4")
+    row.get_by_label("Comment").fill("steady, few trades")
+    row.get_by_role("button", name="Save").click()
+
+    expect(row.get_by_label("4 of 5")).to_be_visible()
+    expect(row.locator("td").nth(9)).to_have_text("steady, few trades")
+    run = next(r for r in server.get("/api/sim/runs", "viewer") if r["symbol"] == "ETH")
+    assert (run["rating"], run["comment"]) == (4, "steady, few trades")
 
 
 def test_admin_toggles_the_kill_switch_and_the_api_reports_it(

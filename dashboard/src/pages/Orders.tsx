@@ -1,6 +1,7 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { items, qs } from "../api";
 import { Badge, Card, ErrorBox, Money, Num, Table, Ts } from "../components/ui";
+import { useAppState } from "../context";
 import { useApi } from "../hooks";
 
 interface Order {
@@ -30,6 +31,63 @@ interface Fill {
   ts: string;
 }
 
+interface PnlRow {
+  key: string;
+  realized_pnl: string;
+  fees: string;
+  entries: number;
+}
+
+function Pnl() {
+  const [by, setBy] = useState("day");
+  const [mode, setMode] = useState("");
+  const pnl = useApi<unknown>(`/api/pnl${qs({ by, mode })}`);
+  return (
+    <Card
+      title="Realized PnL"
+      testId="pnl"
+      actions={
+        <div className="row">
+          <select value={by} onChange={(e) => setBy(e.target.value)} aria-label="Group by">
+            <option value="day">by day</option>
+            <option value="strategy">by strategy</option>
+            <option value="symbol">by symbol</option>
+          </select>
+          <select value={mode} onChange={(e) => setMode(e.target.value)} aria-label="PnL mode">
+            <option value="">all modes</option>
+            <option value="paper">paper</option>
+            <option value="live">live</option>
+          </select>
+        </div>
+      }
+    >
+      <ErrorBox error={pnl.error} />
+      <Table
+        testId="pnl-table"
+        rows={items<PnlRow>(pnl.data)}
+        empty="No realized PnL yet."
+        rowKey={(r) => r.key}
+        columns={[
+          { key: "key", label: by === "day" ? "Day" : by, render: (r) => r.key || "—" },
+          {
+            key: "realized_pnl",
+            label: "Realized PnL",
+            numeric: true,
+            render: (r) => <Money value={r.realized_pnl} signed />,
+          },
+          { key: "fees", label: "Fees", numeric: true, render: (r) => <Money value={r.fees} /> },
+          {
+            key: "entries",
+            label: "Entries",
+            numeric: true,
+            render: (r) => <Num value={r.entries} />,
+          },
+        ]}
+      />
+    </Card>
+  );
+}
+
 const STATUSES = ["", "new", "partially_filled", "filled", "cancelled", "rejected"];
 
 export function Orders() {
@@ -37,7 +95,18 @@ export function Orders() {
   const [symbol, setSymbol] = useState("");
   const [mode, setMode] = useState("");
   const orders = useApi<unknown>(`/api/orders${qs({ status, symbol, mode, limit: 200 })}`);
-  const fills = useApi<unknown>(`/api/fills${qs({ symbol, limit: 200 })}`);
+  const fills = useApi<unknown>(`/api/fills${qs({ symbol, mode, limit: 200 })}`);
+  // New fills and order updates arrive on /ws: refresh the tables when one does.
+  const { events } = useAppState();
+  const latest = events[0];
+  const { reload: reloadOrders } = orders;
+  const { reload: reloadFills } = fills;
+  useEffect(() => {
+    if (latest && (latest.channel === "fills" || latest.channel === "order_status")) {
+      reloadOrders();
+      reloadFills();
+    }
+  }, [latest, reloadOrders, reloadFills]);
 
   return (
     <div className="page">
@@ -116,6 +185,7 @@ export function Orders() {
           ]}
         />
       </Card>
+      <Pnl />
       <Card title="Fills" testId="fills">
         <ErrorBox error={fills.error} />
         <Table

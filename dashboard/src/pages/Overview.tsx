@@ -1,7 +1,8 @@
 import { items } from "../api";
 import { Badge, Card, ErrorBox, Money, Num, Table } from "../components/ui";
 import { useAppState } from "../context";
-import { formatDecimal, formatTs, humanize, sign } from "../format";
+import { useEffect } from "react";
+import { formatDecimal, formatTs, humanize, polylinePoints, sign } from "../format";
 import { useApi } from "../hooks";
 
 interface Health {
@@ -63,12 +64,35 @@ export function KillSwitchBanner({ ks }: { ks: KillSwitch | undefined }) {
   );
 }
 
+function Sparkline({ values }: { values: number[] }) {
+  if (values.length < 2) return <svg className="spark" aria-hidden="true" />;
+  const up = values[values.length - 1] >= values[0];
+  return (
+    <svg className="spark" viewBox="0 0 120 28" preserveAspectRatio="none" aria-hidden="true">
+      <polyline points={polylinePoints(values, 120, 28, 2)} className={up ? "up" : "down"} />
+    </svg>
+  );
+}
+
 export function Overview() {
-  const { prices } = useAppState();
+  const { prices, events } = useAppState();
   const health = useApi<Health>("/api/health");
   const ks = useApi<KillSwitch>("/api/risk/kill-switch");
   const ledger = useApi<unknown>("/api/ledger/summary");
   const positions = useApi<unknown>("/api/positions");
+  // A kill-switch flip or a fill elsewhere shows up without a reload.
+  const latest = events[0];
+  const { reload: reloadKs } = ks;
+  const { reload: reloadPositions } = positions;
+  const { reload: reloadLedger } = ledger;
+  useEffect(() => {
+    if (!latest) return;
+    if (latest.channel === "alerts") reloadKs();
+    if (latest.channel === "fills" || latest.channel === "order_status") {
+      reloadPositions();
+      reloadLedger();
+    }
+  }, [latest, reloadKs, reloadPositions, reloadLedger]);
   const priceRows = Object.values(prices).sort((a, b) => a.symbol.localeCompare(b.symbol));
 
   return (
@@ -109,6 +133,7 @@ export function Overview() {
                 return (
                   <li key={p.symbol} data-testid={`price-${p.symbol}`}>
                     <span className="sym">{p.symbol}</span>
+                    <Sparkline values={p.history} />
                     <span className={`px ${dir > 0 ? "pos" : dir < 0 ? "neg" : ""}`}>
                       {formatDecimal(p.price)}
                     </span>

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import {
   collectParams,
@@ -66,6 +66,11 @@ function ParamEditor({
   const [reason, setReason] = useState("");
   const [serverError, setServerError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const formRef = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    // Newer browsers return a promise here; an effect must return nothing or a cleanup.
+    void formRef.current?.scrollIntoView?.({ block: "nearest" });
+  }, []);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -89,7 +94,13 @@ function ParamEditor({
   };
 
   return (
-    <form className="editor" onSubmit={submit} data-testid={`param-editor-${strategy}`} noValidate>
+    <form
+      ref={formRef}
+      className="editor"
+      onSubmit={submit}
+      data-testid={`param-editor-${strategy}`}
+      noValidate
+    >
       <h3>
         {strategy} parameters{initialSymbol ? ` on ${initialSymbol}` : ""}
       </h3>
