@@ -221,6 +221,12 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/users"): "admin",
     ("post", "/api/users"): "admin",
     ("patch", "/api/users/{username}"): "admin",
+    ("get", "/api/bars"): "viewer",
+    ("get", "/api/trends"): "viewer",
+    ("get", "/api/trends/latest"): "viewer",
+    ("get", "/api/reports"): "viewer",
+    ("get", "/api/reports/{report_id}/file"): "viewer",
+    ("get", "/api/settings"): "admin",
 }
 RANK = {"viewer": 0, "trader": 1, "admin": 2}
 PATH_VALUES = {
@@ -229,6 +235,7 @@ PATH_VALUES = {
     "backtest_id": "999",
     "run_id": "999",
     "job_id": "nope",
+    "report_id": "999",
     "username": "nobody",
 }
 

@@ -2,7 +2,19 @@
 
 from fastapi import APIRouter
 
-from sigma.api.routers import auth, backtests, logs, risk, sim, strategies, system, trading, users
+from sigma.api.routers import (
+    auth,
+    backtests,
+    logs,
+    market,
+    reports,
+    risk,
+    sim,
+    strategies,
+    system,
+    trading,
+    users,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     system.router,
@@ -14,4 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     logs.router,
     risk.router,
     users.router,
+    market.router,
+    reports.router,
 )

@@ -1,0 +1,120 @@
+"""Market data for charts: stored bars (candles) and the trend/regime readings per symbol."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from sigma.api.context import Db, Viewer
+from sigma.api.serialize import dec
+from sigma.store.models import BarRecord, TrendData
+
+router = APIRouter(prefix="/api", tags=["market"])
+
+
+class BarOut(BaseModel):
+    """One OHLCV bar."""
+
+    ts: datetime
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+
+
+class TrendOut(BaseModel):
+    """A regime/trend reading of a symbol at a bar."""
+
+    symbol: str
+    timeframe: str
+    ts: datetime
+    trend: str
+    strength: float | None
+    data: dict[str, Any]
+
+
+@router.get("/bars", response_model=list[BarOut])
+def bars(
+    session: Db,
+    _: Viewer,
+    symbol: str,
+    timeframe: str = "1m",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[BarOut]:
+    """The latest `limit` stored bars of `symbol` in the window, oldest first (chart order)."""
+    query = select(BarRecord).where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
+    if since is not None:
+        query = query.where(BarRecord.ts >= since)
+    if until is not None:
+        query = query.where(BarRecord.ts < until)
+    rows = session.scalars(query.order_by(BarRecord.ts.desc()).limit(limit)).all()
+    return [
+        BarOut(
+            ts=b.ts,
+            open=dec(b.open),
+            high=dec(b.high),
+            low=dec(b.low),
+            close=dec(b.close),
+            volume=dec(b.volume),
+        )
+        for b in reversed(rows)
+    ]
+
+
+def _trend(row: TrendData) -> TrendOut:
+    return TrendOut(
+        symbol=row.symbol,
+        timeframe=row.timeframe,
+        ts=row.ts,
+        trend=row.trend,
+        strength=row.strength,
+        data=dict(row.data),
+    )
+
+
+@router.get("/trends", response_model=list[TrendOut])
+def trends(
+    session: Db,
+    _: Viewer,
+    symbol: str,
+    timeframe: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[TrendOut]:
+    """The readings of one symbol, newest first (regime history)."""
+    query = select(TrendData).where(TrendData.symbol == symbol)
+    if timeframe is not None:
+        query = query.where(TrendData.timeframe == timeframe)
+    if since is not None:
+        query = query.where(TrendData.ts >= since)
+    query = query.order_by(TrendData.ts.desc(), TrendData.id.desc()).limit(limit)
+    return [_trend(r) for r in session.scalars(query)]
+
+
+@router.get("/trends/latest", response_model=list[TrendOut])
+def latest_trends(session: Db, _: Viewer, timeframe: str | None = None) -> list[TrendOut]:
+    """The newest reading of every symbol (per timeframe), strongest trend first."""
+    newest = select(
+        TrendData.symbol, TrendData.timeframe, func.max(TrendData.ts).label("ts")
+    ).group_by(TrendData.symbol, TrendData.timeframe)
+    if timeframe is not None:
+        newest = newest.where(TrendData.timeframe == timeframe)
+    latest = newest.subquery()
+    rows = session.scalars(
+        select(TrendData).join(
+            latest,
+            (TrendData.symbol == latest.c.symbol)
+            & (TrendData.timeframe == latest.c.timeframe)
+            & (TrendData.ts == latest.c.ts),
+        )
+    ).all()
+    return sorted(
+        (_trend(r) for r in rows), key=lambda t: (-abs(t.strength or 0.0), t.symbol, t.timeframe)
+    )

@@ -1,0 +1,108 @@
+"""Periodic performance reports and the running configuration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, SecretStr
+from sqlalchemy import select
+
+from sigma.api.context import Admin, Ctx, Db, Viewer
+from sigma.ops.logging import redact
+from sigma.store.jsonsafe import to_jsonable
+from sigma.store.models import PerformanceReport
+
+router = APIRouter(prefix="/api", tags=["reports"])
+_MEDIA = {".html": "text/html", ".json": "application/json", ".csv": "text/csv"}
+
+
+class ReportOut(BaseModel):
+    """A stored performance report; `has_file` when its file can be downloaded."""
+
+    id: int
+    kind: str
+    strategy: str | None
+    mode: str | None
+    period_start: datetime
+    period_end: datetime
+    stats: dict[str, Any]
+    created_at: datetime
+    has_file: bool
+
+
+@router.get("/reports", response_model=list[ReportOut])
+def reports(
+    session: Db,
+    _: Viewer,
+    kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[ReportOut]:
+    """Reports, newest period first."""
+    query = select(PerformanceReport).order_by(
+        PerformanceReport.period_end.desc(), PerformanceReport.id.desc()
+    )
+    if kind is not None:
+        query = query.where(PerformanceReport.kind == kind)
+    return [
+        ReportOut(
+            id=r.id,
+            kind=r.kind,
+            strategy=r.strategy,
+            mode=r.mode,
+            period_start=r.period_start,
+            period_end=r.period_end,
+            stats=dict(r.stats),
+            created_at=r.created_at,
+            has_file=r.path is not None and Path(r.path).is_file(),
+        )
+        for r in session.scalars(query.limit(limit))
+    ]
+
+
+@router.get("/reports/{report_id}/file", response_class=FileResponse)
+def report_file(report_id: int, session: Db, _: Viewer, download: bool = False) -> FileResponse:
+    """The report's file, shown inline (or as an attachment with `?download=true`)."""
+    row = session.get(PerformanceReport, report_id)
+    if row is None:
+        raise HTTPException(404, detail=f"report {report_id} not found")
+    if row.path is None or not Path(row.path).is_file():
+        raise HTTPException(404, detail=f"report {report_id} has no file")
+    path = Path(row.path)
+    return FileResponse(
+        path,
+        media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
+        filename=path.name,
+        content_disposition_type="attachment" if download else "inline",
+    )
+
+
+def _mask_url(url: str) -> str:
+    """`url` with its password replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@router.get("/settings")
+def settings(ctx: Ctx, _: Admin) -> dict[str, Any]:
+    """The running settings with secrets masked: secret types, URL passwords, and any nested
+    entry whose name looks secret (exchange keys, webhook URLs in the notifier config)."""
+    out: dict[str, Any] = {}
+    for name, value in ctx.app.settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            out[name] = "***"
+        elif isinstance(value, str) and name.endswith("_url"):
+            out[name] = _mask_url(value)
+        elif isinstance(value, Path):
+            out[name] = str(value)
+        else:
+            out[name] = to_jsonable(value)
+    masked: dict[str, Any] = redact(out)
+    return masked
