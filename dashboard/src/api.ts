@@ -136,6 +136,8 @@ export const api = {
   get: <T>(path: string) => request<T>("GET", path),
   post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),
   put: <T>(path: string, body?: unknown) => request<T>("PUT", path, body ?? {}),
+  patch: <T>(path: string, body?: unknown) => request<T>("PATCH", path, body ?? {}),
+  delete: <T>(path: string) => request<T>("DELETE", path),
 };
 
 /** OAuth2 password flow: form-encoded username/password -> bearer token and role. */

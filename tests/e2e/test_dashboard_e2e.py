@@ -209,6 +209,32 @@ def test_admin_toggles_the_kill_switch_and_the_api_reports_it(
     assert server.get("/api/risk/kill-switch", "viewer")["enabled"] is False
 
 
+def test_admin_manages_users(page: Page, server: LiveServer) -> None:
+    login(page, "admin")
+    page.get_by_role("link", name="Admin").click()
+    users = page.get_by_test_id("users")
+    users.get_by_label("New username").fill("ops-e2e")
+    users.get_by_label("New password").fill("short")
+    users.get_by_role("button", name="Add user").click()
+    expect(users.get_by_role("alert")).to_have_text("password: at least 8 characters")
+
+    users.get_by_label("New password").fill("long-enough-password")
+    users.get_by_label("Role", exact=True).select_option("viewer")
+    users.get_by_role("button", name="Add user").click()
+    row = page.get_by_test_id("users-table").locator("tbody tr", has_text="ops-e2e")
+    expect(row).to_contain_text("viewer")
+
+    row.get_by_label("Role of ops-e2e").select_option("trader")
+    expect(users.get_by_role("status")).to_have_text("Updated ops-e2e.")
+    listed = {u["username"]: u for u in server.get("/api/users", "admin")}
+    assert listed["ops-e2e"]["role"] == "trader"
+
+    # The server's refusal is shown as it says it.
+    admin_row = page.get_by_test_id("users-table").locator("tbody tr", has_text="admin").first
+    admin_row.get_by_role("button", name="Disable").click()
+    expect(users.get_by_role("alert")).to_contain_text("last active admin")
+
+
 def test_a_price_published_on_the_bus_appears_live(page: Page, server: LiveServer) -> None:
     login(page, "viewer")
     expect(page.get_by_test_id("ws-state")).to_have_attribute("data-state", "open")

@@ -70,10 +70,25 @@ function Users() {
   const [role, setRole] = useState("viewer");
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const change = async (name: string, patch: Record<string, unknown>) => {
+    setError(null);
+    setNotice(null);
+    try {
+      await api.patch(`/api/users/${encodeURIComponent(name)}`, patch);
+      setNotice(`Updated ${name}.`);
+      users.reload();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
     setNotice(null);
+    if (password.length > 0 && password.length < 8) {
+      setError("password: at least 8 characters");
+      return;
+    }
     if (!username.trim() || !password) {
       setError("username and password are required");
       return;
@@ -105,6 +120,30 @@ function Users() {
           { key: "active", label: "Active", render: (r) => (r.active === false ? "no" : "yes") },
           { key: "created_at", label: "Created", render: (r) => <Ts value={r.created_at} /> },
           { key: "last_login", label: "Last login", render: (r) => <Ts value={r.last_login} /> },
+          {
+            key: "manage",
+            label: "",
+            render: (r) => (
+              <div className="row" data-testid={`manage-${String(r.username)}`}>
+                <select
+                  value={String(r.role)}
+                  aria-label={`Role of ${String(r.username)}`}
+                  onChange={(e) => void change(String(r.username), { role: e.target.value })}
+                >
+                  <option value="viewer">viewer</option>
+                  <option value="trader">trader</option>
+                  <option value="admin">admin</option>
+                </select>
+                <button
+                  type="button"
+                  className="small secondary"
+                  onClick={() => void change(String(r.username), { active: r.active === false })}
+                >
+                  {r.active === false ? "Enable" : "Disable"}
+                </button>
+              </div>
+            ),
+          },
         ]}
       />
       <form className="inline-form" onSubmit={submit} data-testid="new-user" noValidate>

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import { firstStat, type Row } from "../backtest";
 import { collectParams, initialValues, ParamFields } from "../components/ParamFields";
@@ -10,12 +10,72 @@ import type { StrategyInfo } from "./Strategies";
 
 const pct = (v: unknown) => (v === undefined || v === null ? "—" : `${formatStat(v)}%`);
 
+export interface Job {
+  id: string;
+  strategy: string;
+  symbol: string;
+  user: string;
+  status: "queued" | "running" | "done" | "failed" | "cancelled";
+  progress: number;
+  backtest_id: number | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+const FINAL = new Set(["done", "failed", "cancelled"]);
+const POLL_MS = 400;
+
+/** Follows one background job until it ends; shows progress and a cancel button. */
+function JobProgress({ job: initial, onEnd }: { job: Job; onEnd: (job: Job) => void }) {
+  const [job, setJob] = useState(initial);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    if (FINAL.has(job.status)) {
+      onEnd(job);
+      return;
+    }
+    const timer = setTimeout(() => {
+      api
+        .get<Job>(`/api/backtests/jobs/${job.id}`)
+        .then(setJob)
+        .catch((e: Error) => setError(e.message));
+    }, POLL_MS);
+    return () => clearTimeout(timer);
+  }, [job, onEnd]);
+  const cancel = () =>
+    api
+      .delete<Job>(`/api/backtests/jobs/${job.id}`)
+      .then(setJob)
+      .catch((e: Error) => setError(e.message));
+  const pctDone = Math.round(job.progress * 100);
+  return (
+    <div className="job" data-testid="backtest-job" data-status={job.status}>
+      <div className="row spread">
+        <span>
+          {job.strategy} on {job.symbol}: <strong>{job.status}</strong>
+        </span>
+        {!FINAL.has(job.status) && (
+          <button type="button" className="small secondary" onClick={() => void cancel()}>
+            Cancel
+          </button>
+        )}
+      </div>
+      <progress max={100} value={pctDone} aria-label="Backtest progress">
+        {pctDone}%
+      </progress>
+      {job.error && <p className="error">{job.error}</p>}
+      <ErrorBox error={error} />
+    </div>
+  );
+}
+
 function RunForm({
   strategies,
-  onDone,
+  onStarted,
 }: {
   strategies: StrategyInfo[];
-  onDone: (id: unknown) => void;
+  onStarted: (job: Job) => void;
 }) {
   const [strategy, setStrategy] = useState(strategies[0]?.name ?? "");
   const specs = strategies.find((s) => s.name === strategy)?.params ?? {};
@@ -23,6 +83,7 @@ function RunForm({
   const [symbol, setSymbol] = useState("BTC");
   const [bars, setBars] = useState("500");
   const [seed, setSeed] = useState("42");
+  const [freq, setFreq] = useState("1h");
   const [cash, setCash] = useState("10000");
   const [commission, setCommission] = useState("0.001");
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -58,10 +119,10 @@ function RunForm({
         bars: Number(bars),
         cash: cash.trim(),
         commission: commission.trim(),
+        freq,
       };
       if (seed.trim()) body.seed = Number(seed);
-      const res = await api.post<Row>("/api/backtests", body);
-      onDone(firstStat(res, "id"));
+      onStarted(await api.post<Job>("/api/backtests/jobs", body));
     } catch (err) {
       setServerError((err as Error).message);
     } finally {
@@ -93,6 +154,16 @@ function RunForm({
         {field("Symbol", "__symbol", symbol, setSymbol)}
         {field("Bars (synthetic)", "__bars", bars, setBars)}
         {field("Seed", "__seed", seed, setSeed)}
+        <label>
+          Bar interval
+          <select name="freq" value={freq} onChange={(e) => setFreq(e.target.value)}>
+            {["1min", "5min", "15min", "1h", "4h", "1d"].map((f) => (
+              <option key={f} value={f}>
+                {f}
+              </option>
+            ))}
+          </select>
+        </label>
         {field("Cash", "__cash", cash, setCash)}
         {field("Commission", "__commission", commission, setCommission)}
       </div>
@@ -117,7 +188,17 @@ export function Backtests() {
   const list = useApi<unknown>("/api/backtests");
   const strategies = useApi<StrategyInfo[]>(canRun ? "/api/strategies" : null);
   const [showForm, setShowForm] = useState(false);
-  const [done, setDone] = useState<unknown>(null);
+  const [job, setJob] = useState<Job | null>(null);
+  const [ended, setEnded] = useState<Job | null>(null);
+  const { reload } = list;
+  const onEnd = useCallback(
+    (j: Job) => {
+      setJob(null);
+      setEnded(j);
+      if (j.status === "done") reload();
+    },
+    [reload],
+  );
 
   return (
     <div className="page">
@@ -133,9 +214,22 @@ export function Backtests() {
           </button>
         )}
       </div>
-      {done !== null && (
+      {job && (
+        <Card title="Running backtest">
+          <JobProgress key={job.id} job={job} onEnd={onEnd} />
+        </Card>
+      )}
+      {ended?.status === "done" && (
         <p className="notice" role="status" data-testid="backtest-done">
-          Backtest <a href={`#/backtests/${String(done)}`}>#{String(done)}</a> finished.
+          Backtest{" "}
+          <a href={`#/backtests/${String(ended.backtest_id)}`}>#{String(ended.backtest_id)}</a>{" "}
+          finished.
+        </p>
+      )}
+      {ended && ended.status !== "done" && (
+        <p className="error" role="alert" data-testid="backtest-failed">
+          Backtest {ended.status}
+          {ended.error ? `: ${ended.error}` : "."}
         </p>
       )}
       {canRun && showForm && (
@@ -144,10 +238,10 @@ export function Backtests() {
           {strategies.data && (
             <RunForm
               strategies={strategies.data}
-              onDone={(id) => {
-                setDone(id);
+              onStarted={(j) => {
+                setEnded(null);
+                setJob(j);
                 setShowForm(false);
-                list.reload();
               }}
             />
           )}
