@@ -15,7 +15,7 @@ import sigma
 from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
 from sigma.api.context import ApiContext, HealthCheck
 from sigma.api.errors import install_error_handlers
-from sigma.api.requestlog import RequestLogMiddleware
+from sigma.api.requestlog import RequestLogMiddleware, mask_tokens_in_server_logs
 from sigma.api.routers import ROUTERS
 from sigma.api.static import DEFAULT_DIST, mount_dashboard
 from sigma.api.ws import Hub
@@ -82,6 +82,7 @@ def create_api(
     api.state.hub = hub
     install_error_handlers(api)
     api.add_middleware(RequestLogMiddleware)
+    mask_tokens_in_server_logs()
     for router in ROUTERS:
         api.include_router(router)
     api.include_router(ws_router)

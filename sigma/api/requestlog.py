@@ -6,6 +6,7 @@ The query string is left out (it may hold a token) and so are bodies (they may h
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -58,3 +59,29 @@ class RequestLogMiddleware:
                     "latency_ms": latency_ms,
                 },
             )
+
+
+class TokenQueryFilter(logging.Filter):
+    """Masks `token=...` in log arguments. uvicorn logs each accepted WebSocket with its full
+    query string, and `/ws` carries the JWT there."""
+
+    _TOKEN = re.compile(r"([?&]token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's string arguments; never drops a record."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def mask_tokens_in_server_logs(
+    names: tuple[str, ...] = ("uvicorn.error", "uvicorn.access"),
+) -> None:
+    """Install `TokenQueryFilter` on the server's loggers (once each)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TokenQueryFilter) for f in logger.filters):
+            logger.addFilter(TokenQueryFilter())

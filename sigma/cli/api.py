@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
@@ -15,21 +16,15 @@ def api(
 ) -> None:
     """Serve the API (dashboard at /, OpenAPI at /docs); creates `admin` on a fresh database."""
     # Imported here so other `sigma` commands do not load FastAPI and uvicorn at start.
-    import uvicorn
-
     from sigma.api import create_api, ensure_admin
+    from sigma.api.server import api_server
 
     application = build_app()
     try:
         password = ensure_admin(application)
         if password is not None:
             typer.echo(f"created user 'admin' with password: {password}  (shown once)")
-        settings = application.settings
-        uvicorn.run(
-            create_api(application),
-            host=host or settings.api_host,
-            port=port or settings.api_port,
-            log_level=settings.log_level.lower(),
-        )
+        server = api_server(application, create_api(application), host=host, port=port)
+        asyncio.run(server.serve())
     finally:
         application.close()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from sigma.api.users import authenticate
@@ -73,21 +73,26 @@ def test_users_add_twice_fails(env: Path) -> None:
 
 
 def test_api_command_creates_admin_and_serves(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    served: dict[str, Any] = {}
+    served: list[uvicorn.Config] = []
 
-    def fake_run(app: Any, **kwargs: Any) -> None:
-        served["app"] = app
-        served.update(kwargs)
+    async def fake_serve(self: uvicorn.Server) -> None:
+        served.append(self.config)
 
-    monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "serve", fake_serve)
     monkeypatch.setenv("SIGMA_ADMIN_PASSWORD", "first-admin-pw")
     result = runner.invoke(cli, ["api", "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert "created user 'admin' with password: first-admin-pw" in result.output
-    assert (served["host"], served["port"], served["log_level"]) == ("127.0.0.1", 8123, "info")
-    assert served["app"].title == "SIGMA"
+    config = served[0]
+    assert (config.host, config.port, config.log_level, config.access_log) == (
+        "127.0.0.1",
+        8123,
+        "info",
+        False,
+    )
+    assert config.app.title == "SIGMA"
     assert check_login(env, "admin", "first-admin-pw") == "admin"
-    # Second start: the admin exists, no password printed.
+    # Second start: the admin exists, no password printed; the port comes from the settings.
     second = runner.invoke(cli, ["api"])
     assert "created user" not in second.output
-    assert served["port"] == 8000
+    assert served[1].port == 8000

@@ -239,3 +239,21 @@ def test_api_owns_the_bus_from_settings_when_none_is_given(sigma_app: App) -> No
         assert isinstance(hub.pubsub, InMemoryPubSub)
     # Closed with the API: no subscription is left.
     assert hub.pubsub._subscribers == {}
+
+
+def test_server_logs_never_show_the_websocket_token(
+    api: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    # uvicorn's own line for an accepted WebSocket, as it formats it.
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        logging.getLogger("uvicorn.error").info(
+            '%s - "WebSocket %s" [accepted]',
+            "127.0.0.1:5000",
+            "/ws?channels=fills&token=eyJ.abc.def",
+        )
+        logging.getLogger("uvicorn.error").info("plain %d", 5)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        '127.0.0.1:5000 - "WebSocket /ws?channels=fills&token=***" [accepted]',
+        "plain 5",
+    ]
