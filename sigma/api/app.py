@@ -24,6 +24,7 @@ from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.bus.factory import make_pubsub
 from sigma.ops.metrics import Metrics
+from sigma.regime.news import NewsHandler
 
 
 def create_api(
@@ -33,6 +34,7 @@ def create_api(
     metrics: Metrics | None = None,
     static_dir: Path | None = DEFAULT_DIST,
     health_checks: dict[str, HealthCheck] | None = None,
+    news: NewsHandler | None = None,
     ws_queue_size: int = 1000,
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
@@ -42,7 +44,7 @@ def create_api(
     `pubsub` is the bus to relay to WebSocket clients; without one, the bus named by the
     settings is created and closed with the API. `health_checks` add named async checks
     (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
-    the login throttle.
+    the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`.
     """
     settings = app.settings
     owned_bus = pubsub is None
@@ -58,6 +60,7 @@ def create_api(
         ),
         throttle=LoginThrottle(clock=clock),
         health_checks=dict(health_checks or {}),
+        news=news,
     )
     hub = Hub(bus, queue_size=ws_queue_size)
 

@@ -21,6 +21,7 @@ from sigma.api.users import get_user
 from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.ops.metrics import Metrics
+from sigma.regime.news import NewsHandler
 
 HealthCheck = Callable[[], Awaitable[str]]
 LOG_SCOPE_KEY = "sigma.request_log"
@@ -30,7 +31,7 @@ LOG_SCOPE_KEY = "sigma.request_log"
 @dataclass(slots=True)
 class ApiContext:
     """The API's view of the process: system, bus, metrics, tokens, login throttle,
-    background jobs."""
+    background jobs, and the news handler when the bot runs in this process."""
 
     app: App
     pubsub: PubSub
@@ -38,6 +39,7 @@ class ApiContext:
     tokens: TokenService
     throttle: LoginThrottle
     jobs: JobRunner = field(default_factory=JobRunner)
+    news: NewsHandler | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
 
 

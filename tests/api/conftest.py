@@ -17,6 +17,7 @@ from sigma.api.users import create_user
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
+from sigma.regime.news import NewsHandler
 from sigma.store.db import session_scope
 
 PASSWORD = "correct-horse-battery"
@@ -90,8 +91,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def api(sigma_app: App, pubsub: InMemoryPubSub, clock: FakeClock) -> FastAPI:
-    """The API without a dashboard build."""
-    return create_api(sigma_app, pubsub, static_dir=None, clock=clock)
+    """The API as `sigma up` runs it (with a news handler), without a dashboard build."""
+    return create_api(sigma_app, pubsub, static_dir=None, clock=clock, news=NewsHandler())
 
 
 @pytest.fixture

@@ -227,6 +227,8 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/reports"): "viewer",
     ("get", "/api/reports/{report_id}/file"): "viewer",
     ("get", "/api/settings"): "admin",
+    ("post", "/api/news"): "trader",
+    ("get", "/api/news"): "viewer",
 }
 RANK = {"viewer": 0, "trader": 1, "admin": 2}
 PATH_VALUES = {

@@ -7,6 +7,7 @@ from sigma.api.routers import (
     backtests,
     logs,
     market,
+    news,
     reports,
     risk,
     sim,
@@ -28,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     market.router,
     reports.router,
+    news.router,
 )
