@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -379,6 +380,24 @@ class PerformanceReport(Base):
     stats: Mapped[dict[str, Any]]
     path: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MLModel(Base):
+    """A trained model of the ML auto-tuning job: one row per version, with its out-of-sample
+    metrics; `active` marks the version in use (only one that beat its naive baseline)."""
+
+    __tablename__ = "ml_models"
+    __table_args__ = (UniqueConstraint("name", "symbol", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    config: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    model: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 # --- operations --------------------------------------------------------------------------------
