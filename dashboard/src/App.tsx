@@ -5,6 +5,7 @@ import { hasRole } from "./format";
 import { useLive, type LiveMessage } from "./hooks";
 import { Admin } from "./pages/Admin";
 import { Alerts } from "./pages/Alerts";
+import { BacktestCompare } from "./pages/BacktestCompare";
 import { BacktestDetail } from "./pages/BacktestDetail";
 import { Backtests } from "./pages/Backtests";
 import { Login } from "./pages/Login";
@@ -58,6 +59,9 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   const [prices, setPrices] = useState<Record<string, PriceTick>>({});
   const [events, setEvents] = useState<LiveMessage[]>([]);
   const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => {
+    setMenuOpen(false);
+  }, [route]);
   const onMessage = useCallback((m: LiveMessage) => {
     if (m.channel === "price_update") {
       const tick = priceFrom(m.data);
@@ -79,7 +83,9 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
 
   let page;
   const bt = /^\/backtests\/(\d+)$/.exec(route);
+  const cmp = /^\/backtests\/compare\/([\d,]+)$/.exec(route);
   if (bt) page = <BacktestDetail id={Number(bt[1])} />;
+  else if (cmp) page = <BacktestCompare ids={cmp[1].split(",").filter(Boolean).map(Number)} />;
   else if (route === "/orders") page = <Orders />;
   else if (route === "/strategies") page = <Strategies />;
   else if (route === "/backtests") page = <Backtests />;
@@ -88,7 +94,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
   else page = <Overview />;
 
-  const active = bt ? "/backtests" : route;
+  const active = bt || cmp ? "/backtests" : route;
   return (
     <AppContext.Provider value={state}>
       <div className="shell">

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { addDecimal, equityFromTrades, firstStat } from "./backtest";
+import { bestIndexes } from "./pages/BacktestCompare";
 import { errorText, items, qs } from "./api";
 import {
   formatDecimal,
@@ -9,6 +10,7 @@ import {
   hasRole,
   humanize,
   parseDecimal,
+  drawdownPct,
   polylinePoints,
   sign,
   validateParam,
@@ -156,9 +158,24 @@ describe("backtest helpers", () => {
     expect(firstStat({ equity_final: "5", stats: {} }, "final_equity", "equity_final")).toBe("5");
     expect(firstStat(undefined, "x")).toBeUndefined();
   });
+  it("marks the best runs, none on a tie", () => {
+    expect([...bestIndexes([1.5, "2.5", null])]).toEqual([1]);
+    expect([...bestIndexes([-1.4, -2.5])]).toEqual([0]);
+    expect([...bestIndexes([40, 40])]).toEqual([]);
+    expect([...bestIndexes([3, 1, 3])]).toEqual([0, 2]);
+    expect([...bestIndexes([null, 2])]).toEqual([]);
+  });
+  it("computes drawdown below the running peak", () => {
+    const dd = drawdownPct([100, 110, 99, 121]);
+    expect(dd[0]).toBe(0);
+    expect(dd[1]).toBe(0);
+    expect(dd[2]).toBeCloseTo(-10, 9);
+    expect(dd[3]).toBe(0);
+  });
   it("scales a polyline into the box", () => {
     expect(polylinePoints([0, 10], 100, 50, 0)).toBe("0.0,50.0 100.0,0.0");
     expect(polylinePoints([], 100, 50)).toBe("");
     expect(polylinePoints([5, 5, 5], 100, 50, 0)).toBe("0.0,50.0 50.0,50.0 100.0,50.0");
+    expect(polylinePoints([5], 100, 50, 0, { min: 0, max: 10 })).toBe("0.0,25.0");
   });
 });

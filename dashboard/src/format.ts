@@ -154,11 +154,18 @@ export function validateParam(
   return { value: kind === "Decimal" ? text : n };
 }
 
-/** Points of an SVG polyline for a series scaled into a width x height box. */
-export function polylinePoints(values: number[], width: number, height: number, pad = 4): string {
+/** Points of an SVG polyline for a series scaled into a width x height box (optionally on a
+ * shared `[min, max]` scale so several series can be overlaid). */
+export function polylinePoints(
+  values: number[],
+  width: number,
+  height: number,
+  pad = 4,
+  scale?: { min: number; max: number },
+): string {
   if (values.length === 0) return "";
-  const min = Math.min(...values);
-  const max = Math.max(...values);
+  const min = scale?.min ?? Math.min(...values);
+  const max = scale?.max ?? Math.max(...values);
   const span = max - min || 1;
   const stepX = values.length > 1 ? (width - 2 * pad) / (values.length - 1) : 0;
   return values
@@ -168,4 +175,13 @@ export function polylinePoints(values: number[], width: number, height: number, 
       return `${x.toFixed(1)},${y.toFixed(1)}`;
     })
     .join(" ");
+}
+
+/** Drawdown in percent below the running peak (0 at a new high, negative below it). */
+export function drawdownPct(values: number[]): number[] {
+  let peak = -Infinity;
+  return values.map((v) => {
+    peak = Math.max(peak, v);
+    return peak > 0 ? (v / peak - 1) * 100 : 0;
+  });
 }

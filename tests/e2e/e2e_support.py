@@ -87,6 +87,7 @@ class Seeded:
     backtest_id: int
     backtest_trades: int
     backtest_final_equity: str
+    other_backtest_id: int
 
 
 def seed(app: App) -> Seeded:
@@ -94,10 +95,14 @@ def seed(app: App) -> Seeded:
     bars, _ = generate_bars(300, seed=11, freq="1h")
     cls = app.strategies.get("sma_cross")
     result, _engine = run_backtest(cls(fast=5, slow=20), bars, symbol="BTC")
+    other, _engine = run_backtest(
+        app.strategies.get("rsi_reversion")(), bars, symbol="BTC", initial_cash=Decimal(10000)
+    )
     with session_scope(app.sessions) as session:
         for role in ROLES:
             create_user(session, role, PASSWORD, role, rounds=4)
         backtest_id = save_backtest(session, result)
+        other_id = save_backtest(session, other)
         set_params(
             session,
             "sma_cross",
@@ -176,6 +181,7 @@ def seed(app: App) -> Seeded:
         )
     return Seeded(
         backtest_id=backtest_id,
+        other_backtest_id=other_id,
         backtest_trades=len(result.trades),
         backtest_final_equity=format(result.final_equity.normalize(), "f"),
     )

@@ -76,8 +76,10 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     # Backtests: the stored run with its exact final equity and trades; no run form.
     page.get_by_role("link", name="Backtests").click()
     bt = server.seeded
-    row = page.get_by_test_id("backtests-table").locator("tbody tr").first
-    expect(row).to_contain_text(f"#{bt.backtest_id}")
+    row = page.get_by_test_id("backtests-table").locator(
+        "tbody tr", has=page.get_by_role("link", name=f"#{bt.backtest_id}", exact=True)
+    )
+    expect(row).to_contain_text("sma_cross")
     expect(page.get_by_test_id("toggle-run-backtest")).to_have_count(0)
     row.get_by_role("link", name="sma_cross").click()
     expect(page).to_have_url(re.compile(rf"#/backtests/{bt.backtest_id}$"))
@@ -87,7 +89,8 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     expect(page.get_by_test_id("trades-table").locator("tbody tr")).to_have_count(
         bt.backtest_trades
     )
-    expect(page.get_by_test_id("equity-chart").locator("polyline")).to_have_count(2)
+    expect(page.get_by_test_id("equity-chart").locator("polyline.line")).to_have_count(1)
+    expect(page.get_by_test_id("drawdown-chart")).to_be_visible()
 
     # Simulations: rating visible, no rating form; alerts and actions listed.
     page.get_by_role("link", name="Simulations").click()
@@ -98,6 +101,31 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     page.get_by_role("link", name="Alerts & actions").click()
     expect(page.get_by_test_id("alerts-table")).to_contain_text(ALERT_MESSAGE)
     expect(page.get_by_test_id("actions-table")).to_contain_text("order_accepted")
+
+
+def test_viewer_compares_two_backtests(page: Page, server: LiveServer) -> None:
+    bt = server.seeded
+    login(page, "viewer")
+    page.get_by_role("link", name="Backtests").click()
+    compare = page.get_by_test_id("compare-link")
+    expect(compare).to_have_attribute("aria-disabled", "true")
+    page.get_by_label(f"Compare #{bt.backtest_id}", exact=True).check()
+    page.get_by_label(f"Compare #{bt.other_backtest_id}", exact=True).check()
+    compare.click()
+
+    ids = f"{bt.backtest_id},{bt.other_backtest_id}"
+    expect(page).to_have_url(re.compile(rf"#/backtests/compare/{ids}$"))
+    stats = page.get_by_test_id("compare-stats")
+    expect(stats.locator("thead th")).to_have_count(3)
+    expect(stats.locator("thead")).to_contain_text(f"#{bt.backtest_id} sma_cross")
+    expect(stats.locator("thead")).to_contain_text(f"#{bt.other_backtest_id} rsi_reversion")
+    runs = {r["id"]: r for r in server.get("/api/backtests", "viewer")}
+    sharpe = [runs[i]["stats"]["sharpe"] for i in (bt.backtest_id, bt.other_backtest_id)]
+    best = sharpe.index(max(sharpe))
+    sharpe_row = stats.locator("tbody tr", has=page.get_by_role("rowheader", name="Sharpe"))
+    expect(sharpe_row.locator("td").nth(best)).to_have_class(re.compile("best"))
+    expect(sharpe_row.locator("td").nth(1 - best)).not_to_have_class(re.compile("best"))
+    expect(page.get_by_test_id("compare-chart").locator("polyline")).to_have_count(2)
 
 
 def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: LiveServer) -> None:

@@ -1,4 +1,4 @@
-import { formatMoney, polylinePoints } from "../format";
+import { drawdownPct, formatMoney, polylinePoints } from "../format";
 
 export interface EquityPoint {
   ts: string;
@@ -44,6 +44,77 @@ export function EquityChart({ points: raw }: { points: EquityPoint[] }) {
         <span>low {label(min.equity)}</span>
         <span>high {label(max.equity)}</span>
         <span>end {label(last.equity)}</span>
+      </figcaption>
+      <DrawdownStrip values={values} />
+    </figure>
+  );
+}
+
+/** The drawdown under the equity curve (percent below the running peak). */
+function DrawdownStrip({ values }: { values: number[] }) {
+  const dd = drawdownPct(values);
+  const worst = Math.min(...dd);
+  if (!(worst < 0)) return null;
+  const width = 800;
+  const height = 70;
+  const line = polylinePoints(dd, width, height, 2, { min: worst, max: 0 });
+  return (
+    <div className="drawdown" data-testid="drawdown-chart">
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label={`Maximum drawdown ${worst.toFixed(2)}%`}
+      >
+        <polyline points={`2,2 ${line} ${width - 2},2`} className="dd-area" />
+      </svg>
+      <span className="muted small">drawdown, worst {worst.toFixed(2)}%</span>
+    </div>
+  );
+}
+
+const PALETTE = 5;
+
+/** Several equity curves on one scale (backtest comparison); display only. */
+export function MultiEquityChart({
+  series,
+}: {
+  series: { label: string; points: EquityPoint[] }[];
+}) {
+  const width = 800;
+  const height = 260;
+  const numeric = series.map((s) => ({
+    label: s.label,
+    values: s.points
+      .filter((p) => p.equity !== null && Number.isFinite(Number(p.equity)))
+      .map((p) => Number(p.equity)),
+  }));
+  const all = numeric.flatMap((s) => s.values);
+  if (all.length < 2) return <p className="muted">No equity curves to compare.</p>;
+  const scale = { min: Math.min(...all), max: Math.max(...all) };
+  return (
+    <figure className="chart" data-testid="compare-chart">
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label="Equity curves"
+      >
+        {numeric.map((s, i) => (
+          <polyline
+            key={s.label}
+            points={polylinePoints(s.values, width, height, 4, scale)}
+            className={`line s${i % PALETTE}`}
+            fill="none"
+          />
+        ))}
+      </svg>
+      <figcaption>
+        {numeric.map((s, i) => (
+          <span key={s.label} className="legend">
+            <i className={`swatch s${i % PALETTE}`} /> {s.label}
+          </span>
+        ))}
       </figcaption>
     </figure>
   );

@@ -190,6 +190,9 @@ export function Backtests() {
   const [showForm, setShowForm] = useState(false);
   const [job, setJob] = useState<Job | null>(null);
   const [ended, setEnded] = useState<Job | null>(null);
+  const [picked, setPicked] = useState<number[]>([]);
+  const toggle = (id: number) =>
+    setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id]));
   const { reload } = list;
   const onEnd = useCallback(
     (j: Job) => {
@@ -247,7 +250,20 @@ export function Backtests() {
           )}
         </Card>
       )}
-      <Card title="Runs" testId="backtests">
+      <Card
+        title="Runs"
+        testId="backtests"
+        actions={
+          <a
+            className={`button small${picked.length < 2 ? " disabled" : ""}`}
+            href={picked.length >= 2 ? `#/backtests/compare/${picked.join(",")}` : undefined}
+            aria-disabled={picked.length < 2}
+            data-testid="compare-link"
+          >
+            Compare {picked.length > 0 ? `(${picked.length})` : ""}
+          </a>
+        }
+      >
         <ErrorBox error={list.error} />
         <Table
           testId="backtests-table"
@@ -255,6 +271,18 @@ export function Backtests() {
           empty="No backtests yet."
           rowKey={(r) => String(r.id)}
           columns={[
+            {
+              key: "pick",
+              label: "",
+              render: (r) => (
+                <input
+                  type="checkbox"
+                  aria-label={`Compare #${String(r.id)}`}
+                  checked={picked.includes(Number(r.id))}
+                  onChange={() => toggle(Number(r.id))}
+                />
+              ),
+            },
             {
               key: "id",
               label: "#",
