@@ -204,6 +204,7 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/backtests/{backtest_id}"): "viewer",
     ("get", "/api/backtests/{backtest_id}/report"): "viewer",
     ("post", "/api/backtests/jobs"): "trader",
+    ("post", "/api/backtests/compare"): "trader",
     ("get", "/api/backtests/jobs"): "viewer",
     ("get", "/api/backtests/jobs/{job_id}"): "viewer",
     ("delete", "/api/backtests/jobs/{job_id}"): "trader",

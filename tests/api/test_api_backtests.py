@@ -238,3 +238,53 @@ def test_param_change_is_validated(
 def test_history_of_unknown_strategy_is_404(client: TestClient, auth: Headers) -> None:
     response = client.get("/api/params/nope/BTC/history", headers=auth("viewer"))
     assert response.status_code == 404
+
+
+# --- comparison -----------------------------------------------------------------------------
+
+
+def test_compare_ranks_stores_and_recommends(client: TestClient, auth: Headers) -> None:
+    body = {
+        "strategies": ["sma_cross", "donchian_trend", "rsi_reversion"],
+        "symbol": "SYN",
+        "bars": 3000,
+        "seed": 7,
+        "params": {"sma_cross": {"fast": 5, "slow": 40}},
+    }
+    response = client.post("/api/backtests/compare", json=body, headers=auth("trader"))
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert sorted(r["strategy"] for r in out["ranking"]) == sorted(body["strategies"])
+    scores = [r["score"] for r in out["ranking"]]
+    ranked = [s for s in scores if s is not None]
+    assert ranked == sorted(ranked, reverse=True)
+    assert scores[: len(ranked)] == ranked  # unscored strategies come last
+    assert out["recommendation"].startswith(
+        f"Use {out['ranking'][0]['strategy']}:" if ranked else "No recommendation"
+    )
+    # Every run is stored, in the order asked, on the same market.
+    assert [b["strategy"] for b in out["backtests"]] == body["strategies"]
+    assert out["backtests"][0]["params"]["slow"] == 40
+    assert len({(b["start"], b["end"]) for b in out["backtests"]}) == 1
+    stored = client.get("/api/backtests", headers=auth("viewer")).json()
+    assert {b["id"] for b in stored} == {r["backtest_id"] for r in out["ranking"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"strategies": ["sma_cross"]}, "body.strategies: List should have at least 2 items"),
+        ({"strategies": ["sma_cross", "sma_cross"]}, "body.strategies: listed twice: sma_cross"),
+        ({"strategies": ["sma_cross", "nope"]}, "body.strategies.1: unknown strategy 'nope'"),
+        ({"params": {"donchian_trend": {}}}, "body.params.donchian_trend: 'donchian_trend' is not"),
+        ({"params": {"rsi_reversion": {"period": 1}}}, "body.params.rsi_reversion.period: "),
+    ],
+)
+def test_bad_comparisons_are_422(
+    client: TestClient, auth: Headers, change: dict[str, Any], detail: str
+) -> None:
+    body = {"strategies": ["sma_cross", "rsi_reversion"], "symbol": "SYN", "bars": 100, **change}
+    response = client.post("/api/backtests/compare", json=body, headers=auth("trader"))
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(detail)
+    assert client.get("/api/backtests", headers=auth("trader")).json() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import uuid
 from datetime import datetime
@@ -10,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,10 +21,12 @@ from sigma.api.jobs import Job, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
 from sigma.api.serialize import dec
 from sigma.engine.fill_model import FillModel
+from sigma.engine.result import BacktestResult
 from sigma.feeds.synthetic import generate_bars
 from sigma.reports.export import export_result
 from sigma.reports.html_report import write_backtest_html
 from sigma.research.backtest import run_backtest
+from sigma.research.compare import compare_results
 from sigma.store.backtests import BacktestRecord, get_backtest, list_backtests, save_backtest
 from sigma.store.db import session_scope
 from sigma.strategies import Strategy
@@ -30,19 +34,33 @@ from sigma.strategies import Strategy
 router = APIRouter(prefix="/api/backtests", tags=["backtests"])
 
 
-class BacktestIn(BaseModel):
-    """What to backtest: a strategy on `bars` synthetic bars generated from `seed`."""
+class MarketIn(BaseModel):
+    """The market and account of a run: `bars` synthetic bars generated from `seed`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: str = Field(min_length=1, max_length=64)
     symbol: str = Field(pattern=SYMBOL)
-    params: dict[str, Any] = Field(default_factory=dict)
     bars: int = Field(default=2000, ge=50, le=200_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     freq: Literal["1min", "5min", "15min", "1h", "4h", "1d"] = "1h"
     cash: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
     commission: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
+
+
+class BacktestIn(MarketIn):
+    """One strategy on the market."""
+
+    strategy: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CompareIn(MarketIn):
+    """Several strategies on the same market; `params` per strategy name."""
+
+    strategies: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=2, max_length=8
+    )
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class BacktestSummary(BaseModel):
@@ -123,13 +141,60 @@ def _equity(rec: BacktestRecord, points: int) -> list[EquityPoint]:
     return [EquityPoint(ts=r["ts"], equity=r["equity"]) for r in picked]
 
 
+def _strategy(ctx: ApiContext, name: str, where: str) -> type[Strategy]:
+    """The class of `name`; 422 at `where` when unknown."""
+    try:
+        return ctx.app.strategies.get(name)
+    except KeyError as exc:
+        raise HTTPException(422, detail=f"{where}: {exc.args[0]}") from None
+
+
 def _prepared(ctx: ApiContext, body: BacktestIn) -> tuple[type[Strategy], dict[str, Any]]:
     """The strategy class and checked parameters; 422 naming the bad field."""
-    try:
-        cls = ctx.app.strategies.get(body.strategy)
-    except KeyError as exc:
-        raise HTTPException(422, detail=f"body.strategy: {exc.args[0]}") from None
+    cls = _strategy(ctx, body.strategy, "body.strategy")
     return cls, checked_params(cls, body.params, "body.params")
+
+
+def _run(
+    ctx: ApiContext,
+    market: MarketIn,
+    frame: pd.DataFrame,
+    cls: type[Strategy],
+    params: dict[str, Any],
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> BacktestResult:
+    settings = ctx.app.settings
+    fill_model = FillModel(
+        commission_pct=settings.commission_pct if market.commission is None else market.commission,
+        commission_fixed=settings.commission_fixed,
+        slippage_bps=settings.slippage_bps,
+    )
+    result, _engine = run_backtest(
+        cls(**params),
+        frame,
+        symbol=market.symbol,
+        initial_cash=settings.initial_cash if market.cash is None else market.cash,
+        fill_model=fill_model,
+        progress=progress,
+        cancel=cancel,
+    )
+    return result
+
+
+def _store(ctx: ApiContext, result: BacktestResult) -> int:
+    """Write the report and equity export, store the run; the new backtest id."""
+    run_id = uuid.uuid4().hex
+    folder = Path(ctx.app.settings.var_dir) / "reports" / "api" / run_id
+    report = write_backtest_html(result, folder / "report.html")
+    export_result(result, folder, formats="json")
+    with session_scope(ctx.app.sessions) as session:
+        return save_backtest(session, result, report_path=str(report), run_id=run_id)
+
+
+def _frame(market: MarketIn) -> pd.DataFrame:
+    frame, _regimes = generate_bars(market.bars, seed=market.seed, freq=market.freq)
+    return frame
 
 
 def _execute(
@@ -140,29 +205,8 @@ def _execute(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> int:
-    """Run, write the report and equity export, store; the new backtest id."""
-    settings = ctx.app.settings
-    frame, _regimes = generate_bars(body.bars, seed=body.seed, freq=body.freq)
-    fill_model = FillModel(
-        commission_pct=settings.commission_pct if body.commission is None else body.commission,
-        commission_fixed=settings.commission_fixed,
-        slippage_bps=settings.slippage_bps,
-    )
-    result, _engine = run_backtest(
-        cls(**params),
-        frame,
-        symbol=body.symbol,
-        initial_cash=settings.initial_cash if body.cash is None else body.cash,
-        fill_model=fill_model,
-        progress=progress,
-        cancel=cancel,
-    )
-    run_id = uuid.uuid4().hex
-    folder = Path(settings.var_dir) / "reports" / "api" / run_id
-    report = write_backtest_html(result, folder / "report.html")
-    export_result(result, folder, formats="json")
-    with session_scope(ctx.app.sessions) as session:
-        return save_backtest(session, result, report_path=str(report), run_id=run_id)
+    """Generate the market, run, store; the new backtest id."""
+    return _store(ctx, _run(ctx, body, _frame(body), cls, params, progress, cancel))
 
 
 @router.post("", response_model=BacktestSummary, status_code=201)
@@ -242,6 +286,59 @@ def cancel_job(job_id: str, ctx: Ctx, _: Trader) -> JobOut:
     if found is None:
         raise HTTPException(404, detail=f"backtest job {job_id} not found")
     return _job_out(found)
+
+
+class RankedOut(BaseModel):
+    """A strategy's place: `score` is its Sharpe ratio, null when it traded too little."""
+
+    strategy: str
+    score: float | None
+    backtest_id: int
+
+
+class ComparisonOut(BaseModel):
+    """Strategies best first, the recommendation and the stored runs."""
+
+    ranking: list[RankedOut]
+    recommendation: str
+    backtests: list[BacktestSummary]
+
+
+@router.post("/compare", response_model=ComparisonOut, status_code=201)
+def compare(body: CompareIn, ctx: Ctx, session: Db, _: Trader) -> ComparisonOut:
+    """Backtest every strategy on the same market, store each run, rank them and say which to
+    use and why."""
+    twice = sorted({n for n in body.strategies if body.strategies.count(n) > 1})
+    if twice:
+        raise HTTPException(422, detail=f"body.strategies: listed twice: {', '.join(twice)}")
+    stray = sorted(set(body.params) - set(body.strategies))
+    if stray:
+        raise HTTPException(
+            422, detail=f"body.params.{stray[0]}: {stray[0]!r} is not in body.strategies"
+        )
+    plans = []
+    for i, name in enumerate(body.strategies):
+        cls = _strategy(ctx, name, f"body.strategies.{i}")
+        plans.append((cls, checked_params(cls, body.params.get(name, {}), f"body.params.{name}")))
+    frame = _frame(body)
+    results = [_run(ctx, body, frame, cls, params) for cls, params in plans]
+    ids = {r.strategy: _store(ctx, r) for r in results}
+    outcome = compare_results(results)
+    summaries = []
+    for name in body.strategies:
+        stored = get_backtest(session, ids[name])
+        assert stored is not None  # just committed
+        summaries.append(_summary(stored.record))
+    return ComparisonOut(
+        ranking=[
+            RankedOut(
+                strategy=name, score=score if math.isfinite(score) else None, backtest_id=ids[name]
+            )
+            for name, score in outcome.ranking
+        ],
+        recommendation=outcome.recommendation,
+        backtests=summaries,
+    )
 
 
 @router.get("", response_model=list[BacktestSummary])
