@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +11,8 @@ from fastapi.testclient import TestClient
 from sigma.api import create_api
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
+from sigma.store.db import session_scope
+from sigma.store.models import TrendData
 from tests.api.conftest import login
 from tests.api.test_api_trading import seed
 
@@ -23,7 +26,7 @@ def pg_client(pg_app: App) -> Iterator[TestClient]:
         yield client
 
 
-def test_core_flow_on_postgres(pg_client: TestClient) -> None:
+def test_core_flow_on_postgres(pg_client: TestClient, pg_app: App) -> None:
     client = pg_client
     trader, admin, viewer = login(client, "trader"), login(client, "admin"), login(client, "viewer")
     assert client.get("/api/health").json()["checks"]["database"] == "ok"
@@ -63,8 +66,42 @@ def test_core_flow_on_postgres(pg_client: TestClient) -> None:
         "realized_pnl": "-1.5",
         "entries": 2,
     }
+    assert client.get("/api/ledger/summary", headers=viewer).json()["live"] == {
+        "cash": "55",
+        "fees": "0.05",
+        "realized_pnl": "4.875",
+        "entries": 1,
+    }
+    # Grouped in SQL on PostgreSQL: the same figures as the exact Python path on SQLite.
+    assert client.get("/api/pnl", headers=viewer).json() == [
+        {"key": "2024-03-01", "realized_pnl": "0", "fees": "0.05", "entries": 1},
+        {"key": "2024-03-02", "realized_pnl": "3.375", "fees": "0.06", "entries": 2},
+    ]
+    by_strategy = client.get("/api/pnl?by=strategy&mode=paper", headers=viewer).json()
+    assert [(r["key"], r["realized_pnl"]) for r in by_strategy] == [
+        ("rsi_reversion", "-1.5"),
+        ("sma_cross", "0"),
+    ]
+    late = client.get(
+        "/api/pnl?by=symbol&since=2024-03-02T13:00:00Z&until=2024-03-03T00:00:00Z", headers=viewer
+    ).json()
+    assert [(r["key"], r["entries"]) for r in late] == [("ETH", 1)]
     fills = client.get("/api/fills?mode=paper", headers=viewer).json()
     assert [f["price"] for f in fills] == ["100.41666", "100"]
+
+    with session_scope(pg_app.sessions) as session:
+        for hour, trend in enumerate(["range", "trend_up"]):
+            session.add(
+                TrendData(
+                    symbol="BTC",
+                    timeframe="1h",
+                    ts=datetime(2024, 3, 1, hour, tzinfo=UTC),
+                    trend=trend,
+                    strength=0.5,
+                )
+            )
+    latest = client.get("/api/trends/latest", headers=viewer).json()
+    assert [(t["symbol"], t["trend"]) for t in latest] == [("BTC", "trend_up")]
 
     prefs = client.put("/api/me/prefs", json={"layout": {"cols": 2}}, headers=viewer)
     assert prefs.json() == {"layout": {"cols": 2}}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from sigma.api.context import Db, Viewer
 from sigma.api.serialize import dec, opt_dec
@@ -203,36 +203,73 @@ def positions(session: Db, _: Viewer, mode: Mode | None = None) -> list[Position
     ]
 
 
-def _ledger(
-    session: Db, mode: Mode | None, since: datetime | None, until: datetime | None
-) -> list[LedgerEntry]:
-    # Summed in Python with Decimal: on SQLite the amounts are text, so SQL SUM would be float.
-    query = select(LedgerEntry)
+Totals = tuple[Decimal, Decimal, Decimal, int]
+"""cash moved, fees, realised PnL, number of entries."""
+GroupBy = Literal["mode", "day", "strategy", "symbol"]
+
+
+def _window(
+    query: Select[Any], mode: Mode | None, since: datetime | None, until: datetime | None
+) -> Select[Any]:
     if mode is not None:
         query = query.where(LedgerEntry.mode == mode)
     if since is not None:
         query = query.where(LedgerEntry.ts >= since)
     if until is not None:
         query = query.where(LedgerEntry.ts < until)
-    return list(session.scalars(query))
+    return query
+
+
+def _ledger_totals(
+    session: Session,
+    by: GroupBy,
+    mode: Mode | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Totals]:
+    """Ledger totals per group (day = UTC date)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # NUMERIC sums are exact: let the database do the work (the ledger grows without end).
+        key = {
+            "mode": LedgerEntry.mode,
+            "day": func.to_char(func.timezone("UTC", LedgerEntry.ts), "YYYY-MM-DD"),
+            "strategy": LedgerEntry.strategy,
+            "symbol": func.coalesce(LedgerEntry.symbol, ""),
+        }[by]
+        query = select(
+            key,
+            func.sum(LedgerEntry.cash_delta),
+            func.sum(LedgerEntry.fee),
+            func.sum(LedgerEntry.realized_pnl),
+            func.count(),
+        ).group_by(key)
+        rows = session.execute(_window(query, mode, since, until))
+        return {str(k): (cash, fee, pnl, n) for k, cash, fee, pnl, n in rows}
+    # SQLite stores the amounts as text and its SUM would be a float: add them up exactly here.
+    totals: dict[str, Totals] = {}
+    for entry in session.scalars(_window(select(LedgerEntry), mode, since, until)):
+        if by == "day":
+            group = entry.ts.date().isoformat()
+        elif by == "symbol":
+            group = entry.symbol or ""
+        else:
+            group = entry.mode if by == "mode" else entry.strategy
+        cash, fee, pnl, n = totals.get(group, (Decimal(0), Decimal(0), Decimal(0), 0))
+        totals[group] = (
+            cash + entry.cash_delta,
+            fee + entry.fee,
+            pnl + entry.realized_pnl,
+            n + 1,
+        )
+    return totals
 
 
 @router.get("/ledger/summary", response_model=dict[str, LedgerSummary])
 def ledger_summary(session: Db, _: Viewer) -> dict[str, LedgerSummary]:
     """Per mode: net cash movement, fees, realised PnL and the number of entries."""
-    totals: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
-    counts: dict[str, int] = defaultdict(int)
-    for entry in _ledger(session, None, None, None):
-        t = totals[entry.mode]
-        t[0] += entry.cash_delta
-        t[1] += entry.fee
-        t[2] += entry.realized_pnl
-        counts[entry.mode] += 1
     return {
-        mode: LedgerSummary(
-            cash=dec(t[0]), fees=dec(t[1]), realized_pnl=dec(t[2]), entries=counts[mode]
-        )
-        for mode, t in sorted(totals.items())
+        mode: LedgerSummary(cash=dec(cash), fees=dec(fee), realized_pnl=dec(pnl), entries=n)
+        for mode, (cash, fee, pnl, n) in sorted(_ledger_totals(session, "mode").items())
     }
 
 
@@ -246,19 +283,8 @@ def pnl(
     until: datetime | None = None,
 ) -> list[PnlRow]:
     """Realised PnL and fees from the ledger, grouped by UTC day, strategy or symbol."""
-    sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
-    counts: dict[str, int] = defaultdict(int)
-    for entry in _ledger(session, mode, since, until):
-        if by == "day":
-            key = entry.ts.date().isoformat()
-        elif by == "strategy":
-            key = entry.strategy
-        else:
-            key = entry.symbol or ""
-        sums[key][0] += entry.realized_pnl
-        sums[key][1] += entry.fee
-        counts[key] += 1
+    totals = _ledger_totals(session, by, mode, since, until)
     return [
-        PnlRow(key=key, realized_pnl=dec(s[0]), fees=dec(s[1]), entries=counts[key])
-        for key, s in sorted(sums.items())
+        PnlRow(key=key, realized_pnl=dec(pnl), fees=dec(fee), entries=n)
+        for key, (_cash, fee, pnl, n) in sorted(totals.items())
     ]
