@@ -11,7 +11,8 @@ overlaid with the regime's preset) and steps toward it:
 * changes of one (strategy, symbol) are at least ``cooldown_bars`` bars apart and at most
   ``max_changes_per_day`` per rolling 24 hours;
 * the result must satisfy the strategy's own `validate` (e.g. fast < slow); when a partial
-  step would not, the adjuster jumps to the target, and refuses when even that is invalid.
+  step would not, the adjuster jumps to the target (every target is validated when the
+  strategy is registered, so an invalid preset is caught at start, not mid-session).
 
 It never writes anything itself: it returns `ParamUpdate`s saying old, new, why and who; the
 hook applies them to the running strategy and the sinks store them (`strategy_param` with its
@@ -182,9 +183,8 @@ class ParamAdjuster:
             return None
         specs = slot.cls.param_specs()
         step = {k: _toward(specs[k], slot.current[k], v, cfg.max_step) for k, v in goal.items()}
+        # The target itself was validated at registration (baseline plus preset, or baseline).
         new = step if _valid(slot.cls, step) else goal
-        if not _valid(slot.cls, new):
-            return None
         moved = ", ".join(
             f"{k} {slot.current[k]}->{v}" for k, v in new.items() if slot.current[k] != v
         )

@@ -41,7 +41,11 @@ class CommentaryModule:
             return f"{symbol}: not enough history yet to judge the market."
         f = state.features
         held = f"for {state.bars_in_regime} {self.bar_label}"
-        confidence = _confidence(state.probability)
+        confidence = (
+            f"{state.reason.split(':')[0]} override"
+            if state.forced
+            else _confidence(state.probability)
+        )
         parts = [
             f"{symbol} {_REGIME_PHRASES[state.regime]} {held} ({confidence}, "
             f"{state.probability:.0%}).",

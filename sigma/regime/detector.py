@@ -159,7 +159,8 @@ class RegimeState:
     """The detector's answer for one symbol after one bar.
 
     ``raw`` is the filter's most likely regime on this bar (before hysteresis), ``probability``
-    the filter's probability of the reported ``regime``."""
+    the filter's probability of the reported ``regime`` (1 when ``forced`` by an outside
+    signal, whose ``reason`` then names it)."""
 
     symbol: str
     ts: datetime
@@ -170,6 +171,7 @@ class RegimeState:
     changed: bool
     reason: str
     features: Features | None
+    forced: bool = False
 
     @property
     def trend_strength(self) -> float:
@@ -233,16 +235,19 @@ class RegimeDetector:
         previous = entry.regime
         self._advance(entry, raw, immediate=forced or previous is Regime.UNKNOWN)
         reason = why if entry.regime is raw else f"holding {entry.regime.value}; now {why}"
+        # A forced regime is certain by rule; `reason` says who forced it.
+        probability = 1.0 if forced else self._probability(entry)
         return RegimeState(
             bar.symbol,
             bar.ts,
             entry.regime,
             raw,
-            self._probability(entry),
+            probability,
             entry.bars_in_regime,
             entry.regime is not previous,
             reason,
             features,
+            forced,
         )
 
     def _filter(self, entry: _SymbolState, obs: Observation) -> Regime:

@@ -192,11 +192,11 @@ class AdaptiveHook:
 
 
 def _since(trades: list[Trade], last: Trade | None) -> list[Trade]:
-    """The trades after `last` (found by identity; lists are only ever appended to or trimmed
-    at the front)."""
-    if last is None:
-        return list(trades)
-    for i in range(len(trades) - 1, -1, -1):
-        if trades[i] is last:
-            return trades[i + 1 :]
-    return list(trades)
+    """The trades after `last` (found by identity; the lists are only appended to, or trimmed
+    at the front, which never drops the newest)."""
+    fresh = []
+    for trade in reversed(trades):
+        if trade is last:
+            break
+        fresh.append(trade)
+    return fresh[::-1]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sigma.cli.regime import app
+from sigma.feeds.synthetic import generate_bars, write_csv
+from tests.regime.test_regime_news import RSS
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_detect_on_the_synthetic_market_prints_the_confusion_matrix() -> None:
+    out = invoke("detect", "--bars", "1500", "--seed", "3")
+    assert "confusion matrix after 200 warm-up bars" in out
+    assert "balanced accuracy:" in out and "SYN " in out
+
+
+def test_detect_and_scan_files(tmp_path: Path) -> None:
+    paths = []
+    for i, name in enumerate(("btc.csv", "eth.csv")):
+        frame, _ = generate_bars(400, seed=i)
+        path = tmp_path / name
+        write_csv(frame, path)
+        paths.append(str(path))
+    out = invoke("detect", "--data", paths[0], "--symbol", "BTC")
+    assert "confusion" not in out and "BTC " in out
+    out = invoke("scan", "--data", paths[0], "--data", paths[1])
+    assert "BTC" in out and "ETH" in out
+    bad = runner.invoke(app, ["detect", "--data", str(tmp_path / "missing.csv")])
+    assert bad.exit_code != 0
+
+
+def test_scan_synthetic_and_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGMA_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("SIGMA_VAR_DIR", str(tmp_path))
+    out = invoke("scan", "--symbols", "2", "--bars", "300", "--store")
+    assert "SYN0" in out and "SYN1" in out and "stored 2 readings in trend_data" in out
+
+
+def test_compare_prints_off_and_on() -> None:
+    out = invoke("compare", "--strategy", "rsi_reversion", "--bars", "1500")
+    assert "adaptive off" in out and "parameter changes" in out and "adaptive on:" in out
+    bad = runner.invoke(app, ["compare", "--strategy", "nope"])
+    assert bad.exit_code != 0 and "unknown strategy" in bad.output
+
+
+def test_news_scores_json_and_rss(tmp_path: Path) -> None:
+    items = tmp_path / "news.json"
+    items.write_text(json.dumps([{"ts": "2024-01-01T00:00:00Z", "headline": "Bitcoin hacked"}]))
+    out = invoke("news", str(items), "--keyword", "BTC=bitcoin,btc")
+    assert "BTC" in out and "-0.76" in out
+    feed = tmp_path / "wire.xml"
+    feed.write_text(RSS)
+    assert "halt" in invoke("news", str(feed))
+    bad = runner.invoke(app, ["news", str(items), "--keyword", "nokey"])
+    assert bad.exit_code != 0 and "SYMBOL=word" in bad.output
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<rss><item>")
+    assert runner.invoke(app, ["news", str(broken)]).exit_code != 0
+
+
+def test_missing_figures_print_as_a_dash() -> None:
+    from sigma.cli.regime import _fmt
+
+    assert (_fmt(None), _fmt(1.234), _fmt(3)) == ("-", "1.23", "3")

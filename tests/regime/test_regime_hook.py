@@ -1,0 +1,296 @@
+"""The hook on real engines: audit trail in the database, backtest = bar-by-bar parity,
+sinks, the on/off comparison and the CLI."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.engine.engine import Cancelled, Engine, EngineConfig, empty_data
+from sigma.feeds.synthetic import generate_bars
+from sigma.regime.adjuster import ParamUpdate
+from sigma.regime.backtest import (
+    AdaptiveComparison,
+    build_hook,
+    compare_adaptive,
+    run_adaptive_backtest,
+)
+from sigma.regime.detector import Regime, frame_bars
+from sigma.regime.hook import AdaptiveHook
+from sigma.regime.loop import LoopDecision
+from sigma.regime.news import NewsHandler, NewsItem
+from sigma.regime.presets import BUILTIN_PRESETS, fit_presets
+from sigma.regime.sinks import AlertSink, StoreSink
+from sigma.store.db import session_scope
+from sigma.store.models import ActionLog
+from sigma.store.params import get_active_params, param_history, set_params
+from sigma.strategies.builtin import SmaCross
+from tests.regime.conftest import T0
+
+SYMBOL = "SYN"
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    return generate_bars(4_000, seed=7)[0]
+
+
+def _key(u: ParamUpdate) -> tuple[Any, ...]:
+    return (u.strategy, u.symbol, u.ts, u.kind, u.old, u.new, u.reason, u.changed_by)
+
+
+def test_full_loop_stores_every_change_with_its_audit_row(
+    bars: pd.DataFrame, factory: sessionmaker[Session]
+) -> None:
+    hook = build_hook(BUILTIN_PRESETS)
+    hook.sinks.append(StoreSink(factory, mode="paper"))
+    strategy = SmaCross()
+    run = run_adaptive_backtest(strategy, bars, symbol=SYMBOL, hook=hook)
+    assert len(run.updates) >= 5
+    assert {u.kind for u in run.updates} == {"adjust", "rollback"}
+    assert strategy.params == run.updates[-1].new  # the running strategy follows
+    assert run.result.params == run.updates[-1].new
+    assert len(run.regimes) == len(bars) and set(run.regimes) >= {"trend_up", "range"}
+    with session_scope(factory) as session:
+        history = param_history(session, "sma_cross", SYMBOL)
+        active = get_active_params(session, "sma_cross", SYMBOL)
+        actions = list(session.scalars(select(ActionLog).order_by(ActionLog.id)))
+    assert history[0].old is None and history[0].new == SmaCross().params
+    assert "baseline" in history[0].reason
+    assert [(h.old, h.new, h.reason, h.changed_by) for h in history[1:]] == [
+        (u.old, u.new, u.reason, u.changed_by) for u in run.updates
+    ]
+    assert [h.version for h in history] == list(range(1, len(run.updates) + 2))
+    assert active == run.updates[-1].new
+    assert [(a.action, a.symbol, a.strategy) for a in actions] == [
+        (f"regime_{d.kind}", d.symbol, d.strategy) for d in run.decisions
+    ]
+    assert all(a.source == "regime" and a.mode == "paper" for a in actions)
+    assert actions[0].details["reason"]
+
+
+def test_backtest_and_bar_by_bar_runs_decide_the_same(bars: pd.DataFrame) -> None:
+    batch_hook = build_hook(BUILTIN_PRESETS)
+    batch = run_adaptive_backtest(SmaCross(), bars, symbol=SYMBOL, hook=batch_hook)
+
+    live_hook = build_hook(BUILTIN_PRESETS)
+    engine = Engine(SmaCross(), SYMBOL, empty_data(), EngineConfig())
+    live_hook.attach(engine)
+    live_updates = []
+    for bar in frame_bars(bars, SYMBOL):
+        engine.on_bar(bar)  # paper/live: bars arrive one at a time
+        live_updates.extend(live_hook.on_bar(SYMBOL, bar))
+
+    assert [_key(u) for u in live_updates] == [_key(u) for u in batch.updates]
+    assert list(live_hook.decisions) == batch.decisions
+    assert [(t.entry_ts, t.exit_ts, t.pnl) for t in engine.trades] == [
+        (t.entry_ts, t.exit_ts, t.pnl) for t in batch.result.trades
+    ]
+    assert any(d.kind == "rollback" for d in batch.decisions)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.updates: list[ParamUpdate] = []
+        self.decisions: list[LoopDecision] = []
+
+    def on_update(self, update: ParamUpdate) -> None:
+        self.updates.append(update)
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        self.decisions.append(decision)
+
+
+class _Broken:
+    def on_update(self, update: ParamUpdate) -> None:
+        raise RuntimeError("database down")
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        raise RuntimeError("database down")
+
+
+def test_a_failing_sink_never_stops_the_loop(
+    bars: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = _Recorder()
+    hook = build_hook(BUILTIN_PRESETS, shadow=False)
+    hook.sinks.extend([_Broken(), recorder])
+    with caplog.at_level(logging.ERROR):
+        run = run_adaptive_backtest(SmaCross(), bars.iloc[:1500], symbol=SYMBOL, hook=hook)
+    assert recorder.updates == run.updates and recorder.decisions == run.decisions
+    assert "adaptive sink _Broken failed" in caplog.text
+    # Without a shadow there is no counterfactual, so nothing is ever rolled back.
+    assert all(u.kind == "adjust" for u in run.updates)
+
+
+class _Notifier:
+    def __init__(self, running: bool) -> None:
+        self.running = running
+        self.alerts: list[Any] = []
+
+    def submit(self, alert: Any) -> None:
+        if not self.running:
+            raise RuntimeError("no running event loop")
+        self.alerts.append(alert)
+
+
+def test_alert_sink_raises_what_needs_an_operator(caplog: pytest.LogCaptureFixture) -> None:
+    notifier = _Notifier(running=True)
+    sink = AlertSink(notifier)  # type: ignore[arg-type]
+    sink.on_update(ParamUpdate("s", "X", T0, Regime.RANGE, {}, {}, "r", "me"))
+    sink.on_decision(LoopDecision("regime_change", "X", T0, "why"))
+    sink.on_decision(LoopDecision("disable", "X", T0, "losing", "s", {"score": -0.01}))
+    sink.on_decision(LoopDecision("news_halt", "X", T0, "hacked"))
+    assert [(a.severity, a.dedupe_key) for a in notifier.alerts] == [
+        ("error", "regime_disable:s:X"),
+        ("warning", "regime_news_halt:None:X"),
+    ]
+    assert notifier.alerts[0].message == "disable s X: losing"
+    with caplog.at_level(logging.WARNING):
+        AlertSink(_Notifier(running=False)).on_decision(  # type: ignore[arg-type]
+            LoopDecision("rollback", "X", T0, "worse")
+        )
+    assert "alert not sent" in caplog.text
+
+
+def test_store_sink_keeps_an_existing_history(factory: sessionmaker[Session]) -> None:
+    with session_scope(factory) as session:
+        set_params(session, "toy", "X", {"fast": 10}, "operator", "alice")
+    update = ParamUpdate("toy", "X", T0, Regime.RANGE, {"fast": 10}, {"fast": 12}, "range", "me")
+    StoreSink(factory).on_update(update)
+    with session_scope(factory) as session:
+        history = param_history(session, "toy", "X")
+    assert [(h.changed_by, h.new) for h in history] == [
+        ("alice", {"fast": 10}),
+        ("me", {"fast": 12}),
+    ]
+
+
+def test_hook_status_news_and_commentary(bars: pd.DataFrame) -> None:
+    news = NewsHandler()
+    first = bars.index[300].to_pydatetime()
+    news.ingest(NewsItem(first, "SYN exchange hacked, fraud", symbols=(SYMBOL,)))
+    hook = build_hook(BUILTIN_PRESETS, news=news)
+    assert hook.note(SYMBOL) == "SYN: no bars seen yet."
+    run_adaptive_backtest(SmaCross(), bars.iloc[:400], symbol=SYMBOL, hook=hook)
+    assert hook.entries_halted(SYMBOL, first + timedelta(minutes=5))
+    assert not hook.entries_halted(SYMBOL, first + timedelta(hours=3))
+    assert any(d.kind == "news_halt" for d in hook.decisions)
+    note = hook.note(SYMBOL)
+    assert note.startswith("SYN is volatile") and "New entries are halted." in note
+    assert "(news override, 100%)" in note
+    assert hook.status[("sma_cross", SYMBOL)] in {"keep", "throttle", "disable"}
+    assert not build_hook({}).entries_halted(SYMBOL, first)
+
+
+def test_hook_follows_throttle_and_restore() -> None:
+    hook = AdaptiveHook(build_hook({}).loop)
+    hook.status[("s", "X")] = "keep"
+    step = SimpleNamespace(
+        updates=[],
+        decisions=[
+            LoopDecision("throttle", "X", T0, "bad", "s"),
+            LoopDecision("regime_change", "X", T0, "x"),
+        ],
+    )
+    hook._publish(step)  # type: ignore[arg-type]
+    assert hook.status[("s", "X")] == "throttle"
+    hook._publish(
+        SimpleNamespace(updates=[], decisions=[LoopDecision("restore", "X", T0, "ok", "s")])
+    )  # type: ignore[arg-type]
+    assert hook.status[("s", "X")] == "keep"
+
+
+def test_backtest_guards_progress_and_cancel(bars: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="no bars"):
+        run_adaptive_backtest(SmaCross(), bars.iloc[:0], symbol=SYMBOL, hook=build_hook({}))
+    seen: list[tuple[int, int]] = []
+    run_adaptive_backtest(
+        SmaCross(),
+        bars.iloc[:300],
+        symbol=SYMBOL,
+        hook=build_hook({}),
+        progress=lambda i, n: seen.append((i, n)),
+        progress_every=100,
+    )
+    assert seen == [(0, 300), (100, 300), (200, 300), (300, 300)]
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled, match="bar 0"):
+        run_adaptive_backtest(
+            SmaCross(), bars.iloc[:300], symbol=SYMBOL, hook=build_hook({}), cancel=cancel
+        )
+
+
+def test_compare_adaptive_reports_both_sides(bars: pd.DataFrame) -> None:
+    result = compare_adaptive(SmaCross, bars.iloc[:2000], symbol=SYMBOL, presets=BUILTIN_PRESETS)
+    labels = [r[0] for r in result.rows]
+    assert labels == [
+        "return %",
+        "max drawdown %",
+        "sharpe",
+        "trades",
+        "win rate %",
+        "parameter changes",
+    ]
+    assert result.rows[-1] == ("parameter changes", 0, len(result.on.updates))
+    assert result.verdict().startswith("adaptive on:")
+
+
+def _comparison(off: tuple[float, float], on: tuple[float, float]) -> AdaptiveComparison:
+    def stats(ret: float, dd: float) -> dict[str, Any]:
+        return {
+            "total_return_pct": ret,
+            "max_drawdown_pct": dd,
+            "sharpe": 1.0,
+            "n_trades": 1,
+            "win_rate_pct": 50.0,
+        }
+
+    run = SimpleNamespace(result=SimpleNamespace(stats=stats(*on)), updates=[])
+    return AdaptiveComparison(SimpleNamespace(stats=stats(*off)), run)  # type: ignore[arg-type]
+
+
+def test_verdict_is_honest_in_every_case() -> None:
+    assert "higher return and a shallower" in _comparison((1, -5), (2, -4)).verdict()
+    assert "did not help" in _comparison((2, -4), (1, -5)).verdict()
+    assert "higher return but a deeper" in _comparison((1, -4), (2, -5)).verdict()
+    assert "lower return but a shallower" in _comparison((2, -5), (1, -4)).verdict()
+
+
+def test_fit_presets_picks_per_regime_winners(bars: pd.DataFrame) -> None:
+    candidates = [{"fast": 5, "slow": 15}, {"fast": 30, "slow": 90}]
+    presets = fit_presets(SmaCross, bars.iloc[:2500], candidates, symbol=SYMBOL)
+    assert presets  # at least one regime where a candidate beat the defaults
+    assert all(p in candidates for p in presets.values())
+    assert set(presets) <= {Regime.TREND_UP, Regime.TREND_DOWN, Regime.RANGE, Regime.HIGH_VOL}
+
+
+def test_live_shadow_memory_is_bounded(bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sigma.regime.hook as hook_module
+
+    monkeypatch.setattr(hook_module, "MAX_BARS", 200)
+    monkeypatch.setattr(hook_module, "MAX_RECORDS", 3)
+    hook = build_hook({"sma_cross": {}})
+    engine = Engine(SmaCross(), SYMBOL, empty_data(), EngineConfig())
+    hook.attach(engine)
+    for bar in frame_bars(bars.iloc[:1200], SYMBOL):
+        engine.on_bar(bar)
+        hook.on_bar(SYMBOL, bar)
+    twin = hook._bindings[SYMBOL][0].shadow
+    assert twin is not None
+    assert len(twin.data) <= 400 and len(twin.trades) <= 6
+    # Trimming never re-reports trades: the shadow's trades equal the real ones (same params).
+    baseline = [
+        o for o in hook.loop.feedback._by_key.values() for o in o if o.variant == "baseline"
+    ]
+    assert len(baseline) == len(engine.trades)

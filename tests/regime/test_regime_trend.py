@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.feeds.synthetic import generate_bars
+from sigma.regime.detector import detect_frame
+from sigma.regime.trend import TrendScanner, save_trends
+from sigma.store.db import session_scope
+from sigma.store.models import TrendData
+
+
+def test_scans_many_symbols_incrementally_and_ranks_them() -> None:
+    frames = {f"S{i}": generate_bars(1_200, seed=i)[0] for i in range(4)}
+    scanner = TrendScanner()
+    halves = {k: v.iloc[:700] for k, v in frames.items()}
+    scanner.scan(halves)
+    readings = scanner.scan(frames)
+    assert [r.symbol for r in readings] == sorted(
+        frames, key=lambda s: (-readings[[r.symbol for r in readings].index(s)].strength, s)
+    )
+    strengths = [r.strength for r in readings]
+    assert strengths == sorted(strengths, reverse=True)
+    for r in readings:
+        full = detect_frame(frames[r.symbol], symbol=r.symbol)[-1]
+        assert r.regime is full.regime and r.ts == full.ts  # same as one pass over all bars
+        assert r.data()["features"] == full.features.as_dict()  # type: ignore[union-attr]
+    assert [r.symbol for r in scanner.scan({"S1": frames["S1"]})] == ["S1"]
+
+
+def test_readings_are_stored_and_updated(factory: sessionmaker[Session]) -> None:
+    frames = {"A": generate_bars(300, seed=1)[0], "B": generate_bars(100, seed=2)[0]}
+    readings = TrendScanner().scan(frames)
+    with session_scope(factory) as session:
+        assert save_trends(session, readings, "1m") == 2
+    with session_scope(factory) as session:
+        assert save_trends(session, readings, "1m") == 2  # same bar: updated, not duplicated
+    with session_scope(factory) as session:
+        rows = {r.symbol: r for r in session.scalars(select(TrendData))}
+    assert set(rows) == {"A", "B"}
+    assert rows["B"].trend == "unknown" and rows["B"].data["features"] is None
+    assert rows["A"].data["reason"] and rows["A"].strength is not None
