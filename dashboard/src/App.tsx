@@ -11,6 +11,7 @@ import { Backtests } from "./pages/Backtests";
 import { Login } from "./pages/Login";
 import { Orders } from "./pages/Orders";
 import { Overview } from "./pages/Overview";
+import { Profile } from "./pages/Profile";
 import { Simulations } from "./pages/Simulations";
 import { Strategies } from "./pages/Strategies";
 
@@ -91,6 +92,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   else if (route === "/backtests") page = <Backtests />;
   else if (route === "/sim") page = <Simulations />;
   else if (route === "/alerts") page = <Alerts />;
+  else if (route === "/profile") page = <Profile />;
   else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
   else page = <Overview />;
 
@@ -123,10 +125,15 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
               data-testid="ws-state"
               data-state={wsState}
             />
-            <span data-testid="whoami">
+            <a
+              href="#/profile"
+              className="whoami"
+              data-testid="whoami"
+              title="Profile and preferences"
+            >
               {session.username}{" "}
               <span className={`badge role-${session.role}`}>{session.role}</span>
-            </span>
+            </a>
             <button className="link" onClick={logout}>
               Sign out
             </button>

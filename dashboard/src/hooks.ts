@@ -94,3 +94,15 @@ export function useLive(token: string | null, onMessage: (m: LiveMessage) => voi
   }, [token]);
   return state;
 }
+
+/** Call `fn` every `ms` milliseconds while mounted (and the page is visible). */
+export function useEvery(fn: () => void, ms: number): void {
+  const saved = useRef(fn);
+  saved.current = fn;
+  useEffect(() => {
+    const id = setInterval(() => {
+      if (document.visibilityState !== "hidden") saved.current();
+    }, ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}

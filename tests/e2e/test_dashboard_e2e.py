@@ -36,7 +36,7 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
 ) -> None:
     login(page, "viewer")
     expect(page.get_by_test_id("whoami")).to_contain_text("viewer")
-    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+    expect(page.get_by_role("link", name="Admin", exact=True)).to_have_count(0)
 
     # Overview: kill switch state, positions and ledger exactly as stored.
     expect(page.get_by_test_id("kill-switch-state")).to_have_attribute("data-enabled", "false")
@@ -192,6 +192,39 @@ def test_trader_edits_parameters_with_validation_messages(page: Page, server: Li
     assert active["changed_by"] == "trader"
 
 
+def test_trader_saves_backtest_defaults_used_by_the_run_form(
+    page: Page, server: LiveServer
+) -> None:
+    login(page, "trader")
+    page.get_by_test_id("whoami").click()
+    form = page.get_by_test_id("prefs-form")
+    form.get_by_label("Symbol").fill("ETH")
+    form.get_by_label("Bars").fill("10")
+    form.get_by_role("button", name="Save preferences").click()
+    expect(form.get_by_role("alert")).to_have_text("bars: a whole number from 50 to 200000")
+
+    form.get_by_label("Bars").fill("300")
+    form.get_by_label("Bar interval").select_option("4h")
+    form.get_by_role("button", name="Save preferences").click()
+    expect(form.get_by_role("status")).to_have_text("Preferences saved.")
+    defaults = server.get("/api/me/prefs", "trader")["backtest_defaults"]
+    assert (defaults["symbol"], defaults["bars"], defaults["freq"]) == ("ETH", 300, "4h")
+
+    page.get_by_role("link", name="Backtests").click()
+    page.get_by_test_id("toggle-run-backtest").click()
+    run = page.get_by_test_id("run-backtest")
+    expect(run.get_by_label("Symbol")).to_have_value("ETH")
+    expect(run.get_by_label("Bars (synthetic)")).to_have_value("300")
+    expect(run.get_by_label("Bar interval")).to_have_value("4h")
+
+
+def test_viewer_profile_has_no_preferences_form(page: Page, server: LiveServer) -> None:
+    login(page, "viewer")
+    page.get_by_test_id("whoami").click()
+    expect(page.get_by_test_id("profile")).to_contain_text("read only")
+    expect(page.get_by_test_id("prefs-form")).to_have_count(0)
+
+
 def test_trader_rates_a_simulation_run(page: Page, server: LiveServer) -> None:
     login(page, "trader")
     page.get_by_role("link", name="Simulations").click()
@@ -212,7 +245,7 @@ def test_admin_toggles_the_kill_switch_and_the_api_reports_it(
 ) -> None:
     assert server.get("/api/risk/kill-switch", "viewer")["enabled"] is False
     login(page, "admin")
-    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Admin", exact=True).click()
     expect(page.get_by_test_id("users-table")).to_contain_text("trader")
     card = page.get_by_test_id("kill-switch")
     expect(card.get_by_test_id("kill-switch-state")).to_have_attribute("data-enabled", "false")
@@ -239,7 +272,7 @@ def test_admin_toggles_the_kill_switch_and_the_api_reports_it(
 
 def test_admin_manages_users(page: Page, server: LiveServer) -> None:
     login(page, "admin")
-    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Admin", exact=True).click()
     users = page.get_by_test_id("users")
     users.get_by_label("New username").fill("ops-e2e")
     users.get_by_label("New password").fill("short")

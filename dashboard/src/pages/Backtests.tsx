@@ -6,6 +6,7 @@ import { Card, ErrorBox, Money, Table, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
+import { FREQS, type BacktestDefaults, type Prefs } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
 
 const pct = (v: unknown) => (v === undefined || v === null ? "—" : `${formatStat(v)}%`);
@@ -72,20 +73,22 @@ function JobProgress({ job: initial, onEnd }: { job: Job; onEnd: (job: Job) => v
 
 function RunForm({
   strategies,
+  defaults,
   onStarted,
 }: {
   strategies: StrategyInfo[];
+  defaults: BacktestDefaults;
   onStarted: (job: Job) => void;
 }) {
   const [strategy, setStrategy] = useState(strategies[0]?.name ?? "");
   const specs = strategies.find((s) => s.name === strategy)?.params ?? {};
   const [values, setValues] = useState(() => initialValues(specs));
-  const [symbol, setSymbol] = useState("BTC");
-  const [bars, setBars] = useState("500");
+  const [symbol, setSymbol] = useState(defaults.symbol ?? "BTC");
+  const [bars, setBars] = useState(String(defaults.bars ?? 500));
   const [seed, setSeed] = useState("42");
-  const [freq, setFreq] = useState("1h");
-  const [cash, setCash] = useState("10000");
-  const [commission, setCommission] = useState("0.001");
+  const [freq, setFreq] = useState(defaults.freq ?? "1h");
+  const [cash, setCash] = useState(defaults.cash ?? "10000");
+  const [commission, setCommission] = useState(defaults.commission ?? "0.001");
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [serverError, setServerError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -157,7 +160,7 @@ function RunForm({
         <label>
           Bar interval
           <select name="freq" value={freq} onChange={(e) => setFreq(e.target.value)}>
-            {["1min", "5min", "15min", "1h", "4h", "1d"].map((f) => (
+            {FREQS.map((f) => (
               <option key={f} value={f}>
                 {f}
               </option>
@@ -187,6 +190,7 @@ export function Backtests() {
   const canRun = hasRole(session.role, "trader");
   const list = useApi<unknown>("/api/backtests");
   const strategies = useApi<StrategyInfo[]>(canRun ? "/api/strategies" : null);
+  const prefs = useApi<Prefs>(canRun ? "/api/me/prefs" : null);
   const [showForm, setShowForm] = useState(false);
   const [job, setJob] = useState<Job | null>(null);
   const [ended, setEnded] = useState<Job | null>(null);
@@ -238,9 +242,10 @@ export function Backtests() {
       {canRun && showForm && (
         <Card title="Run a backtest">
           <ErrorBox error={strategies.error} />
-          {strategies.data && (
+          {strategies.data && (prefs.data || prefs.error) && (
             <RunForm
               strategies={strategies.data}
+              defaults={prefs.data?.backtest_defaults ?? {}}
               onStarted={(j) => {
                 setEnded(null);
                 setJob(j);

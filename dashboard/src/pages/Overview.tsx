@@ -3,7 +3,7 @@ import { Badge, Card, ErrorBox, Money, Num, Table } from "../components/ui";
 import { useAppState } from "../context";
 import { useEffect } from "react";
 import { formatDecimal, formatTs, humanize, polylinePoints, sign } from "../format";
-import { useApi } from "../hooks";
+import { useApi, useEvery } from "../hooks";
 
 interface Health {
   status: string;
@@ -80,7 +80,12 @@ export function Overview() {
   const ks = useApi<KillSwitch>("/api/risk/kill-switch");
   const ledger = useApi<unknown>("/api/ledger/summary");
   const positions = useApi<unknown>("/api/positions");
-  // A kill-switch flip or a fill elsewhere shows up without a reload.
+  // Health and the kill switch are re-read regularly; a kill-switch flip (an alert) or a fill
+  // elsewhere shows up at once.
+  useEvery(() => {
+    health.reload();
+    ks.reload();
+  }, 15_000);
   const latest = events[0];
   const { reload: reloadKs } = ks;
   const { reload: reloadPositions } = positions;
