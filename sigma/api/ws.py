@@ -39,6 +39,7 @@ CHANNELS: tuple[str, ...] = (
     CHANNEL_ALERTS,
 )
 CLOSE_POLICY = 1008  # bad token or request
+MAX_SYMBOLS = 10_000  # bounds the last-price memory against a feed inventing symbols
 CLOSE_TOO_SLOW = 1013  # "try again later"
 
 
@@ -61,13 +62,16 @@ def check_channels(names: Iterable[str]) -> set[str]:
     return chosen
 
 
-def frame(channel: str, message: bytes) -> str:
-    """The text sent to clients: `{"channel": ..., "data": <the message's JSON>}` (a message
-    that is not JSON is passed on as a string)."""
+def decode(message: bytes) -> Any:
+    """A bus message's JSON, or its text when it is not JSON."""
     try:
-        data: Any = json.loads(message)
+        return json.loads(message)
     except ValueError:
-        data = message.decode("utf-8", "replace")
+        return message.decode("utf-8", "replace")
+
+
+def frame(channel: str, data: Any) -> str:
+    """The text sent to clients: `{"channel": ..., "data": ...}`."""
     return json.dumps({"channel": channel, "data": data}, separators=(",", ":"))
 
 
@@ -127,6 +131,9 @@ class Hub:
         self.queue_size = queue_size
         self.clients: set[Client] = set()
         self.dropped = 0
+        self.last_prices: dict[str, dict[str, Any]] = {}
+        """The latest `price_update` per symbol since start (for `/api/prices` and for
+        clients that just connected)."""
         self._subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -156,16 +163,26 @@ class Hub:
 
     def broadcast(self, channel: str, message: bytes) -> None:
         """Queue `message` for every client on `channel`; drop clients that cannot keep up."""
-        text: str | None = None
+        data = decode(message)
+        if channel == CHANNEL_PRICE_UPDATE and isinstance(data, dict):
+            symbol = data.get("symbol")
+            if isinstance(symbol, str) and (
+                symbol in self.last_prices or len(self.last_prices) < MAX_SYMBOLS
+            ):
+                self.last_prices[symbol] = data
+        text = frame(channel, data)
         for client in list(self.clients):
-            if channel not in client.channels:
-                continue
-            text = text or frame(channel, message)
-            if not client.offer(text):
-                log.warning("websocket client %s is too slow; dropping it", client.name)
-                self.dropped += 1
-                self.clients.discard(client)
-                client.drop()
+            if channel in client.channels:
+                self.send(client, text)
+
+    def send(self, client: Client, text: str) -> None:
+        """Queue `text` for one client, dropping it when it cannot keep up."""
+        if client.dropped or client.offer(text):
+            return
+        log.warning("websocket client %s is too slow; dropping it", client.name)
+        self.dropped += 1
+        self.clients.discard(client)
+        client.drop()
 
 
 router = APIRouter()
@@ -195,6 +212,10 @@ async def websocket_endpoint(
     hub.clients.add(client)
     await websocket.accept()
     log.info("websocket open user=%s channels=%s", principal.username, sorted(chosen))
+    if CHANNEL_PRICE_UPDATE in chosen:
+        # The latest price of every symbol first, so a chart need not wait for the next tick.
+        for data in list(hub.last_prices.values()):
+            hub.send(client, frame(CHANNEL_PRICE_UPDATE, data))
     sender = client.start()
     try:
         while True:

@@ -223,6 +223,7 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("post", "/api/users"): "admin",
     ("patch", "/api/users/{username}"): "admin",
     ("get", "/api/bars"): "viewer",
+    ("get", "/api/prices"): "viewer",
     ("get", "/api/trends"): "viewer",
     ("get", "/api/trends/latest"): "viewer",
     ("get", "/api/reports"): "viewer",

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, frame
+from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, decode, frame
 from sigma.bus.memory import InMemoryPubSub
 
 Headers = Callable[[str], dict[str, str]]
@@ -148,8 +148,56 @@ def test_hub_needs_a_queue() -> None:
 
 
 def test_frame_and_channel_checks() -> None:
-    assert json.loads(frame("fills", b'{"a": 1}')) == {"channel": "fills", "data": {"a": 1}}
-    assert json.loads(frame("fills", b"\xff")) == {"channel": "fills", "data": "\ufffd"}
+    assert json.loads(frame("fills", decode(b'{"a": 1}'))) == {"channel": "fills", "data": {"a": 1}}
+    assert decode(b"\xff") == "\ufffd"
     assert check_channels([" fills", "", "alerts"]) == {"fills", "alerts"}
     with pytest.raises(ValueError, match="unknown channel"):
         check_channels(["fills", "x"])
+
+
+def test_latest_prices_are_kept_served_and_sent_to_new_clients(
+    client: TestClient, auth: Headers, pubsub: InMemoryPubSub
+) -> None:
+    viewer = auth("viewer")
+    with client.websocket_connect(f"/ws?token={token(viewer)}&channels=price_update") as ws:
+        for symbol, price in [("ETH", "10"), ("BTC", "100"), ("ETH", "11")]:
+            publish(client, pubsub, "price_update", {"symbol": symbol, "price": price})
+        for _ in range(3):
+            ws.receive_json()
+    with client.websocket_connect(f"/ws?token={token(viewer)}") as ws:
+        snapshot = [ws.receive_json() for _ in range(2)]
+    assert [m["data"] for m in snapshot] == [
+        {"symbol": "ETH", "price": "11"},
+        {"symbol": "BTC", "price": "100"},
+    ]
+    assert client.get("/api/prices", headers=viewer).json() == [
+        {"symbol": "BTC", "price": "100"},
+        {"symbol": "ETH", "price": "11"},
+    ]
+    # Clients without the price channel get no snapshot.
+    with client.websocket_connect(f"/ws?token={token(viewer)}&channels=fills") as ws:
+        publish(client, pubsub, "fills", {"n": 1})
+        assert ws.receive_json()["channel"] == "fills"
+
+
+def test_last_prices_are_bounded_and_only_from_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sigma.api.ws.MAX_SYMBOLS", 2)
+    hub = Hub(InMemoryPubSub())
+    for symbol in ("A", "B", "C", "A"):
+        hub.broadcast("price_update", json.dumps({"symbol": symbol, "n": 1}).encode())
+    # Only price updates that name a symbol count.
+    hub.broadcast("price_update", b'["D"]')
+    hub.broadcast("price_update", b'{"symbol": 5}')
+    hub.broadcast("fills", b'{"symbol": "E"}')
+    hub.broadcast("price_update", json.dumps({"symbol": "A", "n": 2}).encode())
+    assert hub.last_prices == {"A": {"symbol": "A", "n": 2}, "B": {"symbol": "B", "n": 1}}
+
+
+async def test_a_dropped_client_is_not_dropped_twice() -> None:
+    hub = Hub(InMemoryPubSub(), queue_size=1)
+    client = Client(Sink(), {"fills"}, 1, "slow")
+    hub.clients.add(client)
+    for n in range(4):
+        hub.send(client, str(n))
+    assert client.dropped and hub.dropped == 1
+    await settle()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from sigma.api.context import Db, Viewer
 from sigma.api.serialize import dec
+from sigma.api.ws import Hub
 from sigma.store.models import BarRecord, TrendData
 
 router = APIRouter(prefix="/api", tags=["market"])
@@ -118,3 +119,11 @@ def latest_trends(session: Db, _: Viewer, timeframe: str | None = None) -> list[
     return sorted(
         (_trend(r) for r in rows), key=lambda t: (-abs(t.strength or 0.0), t.symbol, t.timeframe)
     )
+
+
+@router.get("/prices")
+async def prices(request: Request, _: Viewer) -> list[dict[str, Any]]:
+    """The latest `price_update` message of every symbol seen on the bus since the API
+    started, by symbol (async: the relay updates them on the event loop)."""
+    hub: Hub = request.app.state.hub
+    return [hub.last_prices[symbol] for symbol in sorted(hub.last_prices)]
