@@ -11,6 +11,7 @@ from rich.table import Table
 from sigma.cli.api import api
 from sigma.cli.backtest import backtest
 from sigma.cli.demo import demo
+from sigma.cli.jobs import jobs_app, optimize, report_app, scheduler
 from sigma.cli.live import bot, kill_switch, sim, up, worker
 from sigma.cli.users import users_app
 from sigma.feeds.ws_server import feed_command
@@ -26,6 +27,10 @@ app.command("feed")(feed_command)
 app.command("kill-switch")(kill_switch)
 app.command()(api)
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(report_app, name="report")
+app.command()(optimize)
+app.command()(scheduler)
 console = Console()
 
 

@@ -94,6 +94,32 @@ class Settings(BaseSettings):
     # Password of the first `admin` (created when no user exists); unset: a random one.
     admin_password: SecretStr | None = None
 
+    # Scheduler (`sigma scheduler`, `sigma jobs`): crontab expressions in scheduler_timezone.
+    scheduler_timezone: str = "UTC"
+    selection_cron: str = "0 3 * * *"
+    ml_tune_cron: str = "30 3 * * *"
+    weekly_report_cron: str = "0 4 * * mon"
+    daily_summary_cron: str = "5 0 * * *"
+    health_interval_seconds: int = Field(default=30, ge=1)
+    trend_scan_minutes: int = Field(default=15, ge=1)
+    # Runs due while the process was down are made up once if at most this late.
+    misfire_grace_seconds: int = Field(default=3600, ge=1)
+    # Research jobs read this many bars of this timeframe from the `bars` table.
+    research_timeframe: str = "1h"
+    research_lookback_bars: int = Field(default=2000, ge=100)
+    optimize_trials: int = Field(default=40, ge=1)
+    optimize_workers: int = Field(default=2, ge=1)
+    # A database URL for shared optuna studies (several workers/machines); unset: in memory.
+    optuna_storage: str | None = None
+    tick_retention_days: int = Field(default=30, ge=1)
+    # alert_log, action_log, job_runs and trend_data.
+    log_retention_days: int = Field(default=90, ge=1)
+    log_max_bytes: int = Field(default=50_000_000, ge=1024)
+    user_inactive_days: int = Field(default=90, ge=1)
+    disk_min_free_pct: float = Field(default=5.0, ge=0, lt=100)
+    memory_min_available_pct: float = Field(default=5.0, ge=0, lt=100)
+    worker_stale_seconds: float = Field(default=120.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

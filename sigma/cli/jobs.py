@@ -1,0 +1,298 @@
+"""`sigma jobs`, `sigma scheduler`, `sigma optimize` and `sigma report`: the TaskManager from
+the command line, the scheduler process, parameter optimisation and performance reports."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sigma.app import App, build_app
+from sigma.store.db import session_scope
+
+jobs_app = typer.Typer(no_args_is_help=True, help="List, run, pause and resume scheduled jobs.")
+report_app = typer.Typer(no_args_is_help=True, help="Performance reports.")
+console = Console()
+
+
+@contextmanager
+def _app() -> Iterator[App]:
+    application = build_app()
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+@contextmanager
+def _service(application: App) -> Iterator[Any]:
+    """The scheduler's job store opened for control (nothing runs in this process)."""
+    from sigma.scheduler.jobs import JobRuntime
+    from sigma.scheduler.service import SchedulerService
+
+    runtime = JobRuntime.from_app(application)
+    manager = runtime.task_manager()
+    service = SchedulerService(
+        application.db, manager, timezone=application.settings.scheduler_timezone
+    )
+    service.start(paused=True)
+    try:
+        # Control commands see every job, even before a scheduler has ever run.
+        service.sync(manager.specs.values())
+        yield service
+    finally:
+        service.shutdown(wait=False)
+        runtime.alerter.close()
+
+
+@jobs_app.command("list")
+def list_jobs() -> None:
+    """Every job with its schedule, next run and last outcome."""
+    with _app() as application, _service(application) as service:
+        table = Table("job", "schedule", "next run", "last run", "outcome", "description")
+        for job in service.list_jobs():
+            table.add_row(
+                job.id,
+                job.trigger,
+                "paused" if job.paused else f"{job.next_run:%Y-%m-%d %H:%M %Z}",
+                "" if job.last_started is None else f"{job.last_started:%Y-%m-%d %H:%M}",
+                job.last_outcome or "",
+                job.description,
+            )
+        console.print(table)
+
+
+@jobs_app.command("run")
+def run(name: Annotated[str, typer.Argument(help="job id, see `sigma jobs list`")]) -> None:
+    """Run a job now in this process (recorded in job_runs like a scheduled run)."""
+    from sigma.scheduler.jobs import JobRuntime
+
+    with _app() as application:
+        runtime = JobRuntime.from_app(application)
+        manager = runtime.task_manager()
+        try:
+            manager.spec(name)
+        except KeyError as exc:
+            console.print(f"[red]error:[/] {exc.args[0]}")
+            raise typer.Exit(2) from None
+        # Ctrl-C asks the job to stop at its next progress report instead of killing it.
+        previous = signal.signal(signal.SIGINT, lambda *_: manager.cancel(name))
+        try:
+            record = manager.run(name)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            runtime.alerter.close()
+    colour = "green" if record.outcome == "success" else "red"
+    console.print(f"{name}: [{colour}]{record.outcome}[/] (run {record.run_id})")
+    if record.error:
+        console.print(record.error, soft_wrap=True)
+    if record.result is not None:
+        console.print(record.result)
+    if record.outcome != "success":
+        raise typer.Exit(1)
+
+
+def _control(name: str, action: Literal["pause", "resume"]) -> None:
+    with _app() as application, _service(application) as service:
+        try:
+            getattr(service, action)(name)
+        except KeyError as exc:
+            console.print(f"[red]error:[/] {exc.args[0]}")
+            raise typer.Exit(2) from None
+    console.print(f"{name}: {action}d")
+
+
+@jobs_app.command("pause")
+def pause(name: Annotated[str, typer.Argument(help="job id")]) -> None:
+    """Stop scheduling a job (kept across restarts)."""
+    _control(name, "pause")
+
+
+@jobs_app.command("resume")
+def resume(name: Annotated[str, typer.Argument(help="job id")]) -> None:
+    """Schedule a paused job again."""
+    _control(name, "resume")
+
+
+@jobs_app.command("history")
+def history(
+    name: Annotated[str | None, typer.Argument(help="job id (all jobs when omitted)")] = None,
+    limit: Annotated[int, typer.Option(help="rows")] = 20,
+) -> None:
+    """The newest recorded runs."""
+    from sigma.scheduler.tasks import TaskManager
+
+    with _app() as application:
+        rows = TaskManager(application.sessions).history(name, limit)
+    table = Table("run", "job", "started", "ended", "outcome", "error")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.job_id,
+            f"{row.started_at:%Y-%m-%d %H:%M:%S}",
+            "" if row.ended_at is None else f"{row.ended_at:%H:%M:%S}",
+            row.outcome,
+            (row.error or "")[:80],
+        )
+    console.print(table)
+
+
+def scheduler() -> None:
+    """Run the scheduler alone until interrupted (Ctrl-C or SIGTERM)."""
+    from sigma.scheduler.jobs import JobRuntime
+    from sigma.scheduler.service import SchedulerService
+
+    with _app() as application:
+        s = application.settings
+        runtime = JobRuntime.from_app(application)
+        service = SchedulerService(
+            application.db,
+            runtime.task_manager(),
+            timezone=s.scheduler_timezone,
+            misfire_grace_time=s.misfire_grace_seconds,
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        service.start()
+        console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
+        try:
+            stop.wait()
+        finally:
+            service.shutdown()
+            runtime.alerter.close()
+
+
+def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
+    bounds = {}
+    for item in items:
+        name, _, span = item.partition("=")
+        low, sep, high = span.partition(":")
+        try:
+            if not name or not sep:
+                raise ValueError
+            bounds[name.strip()] = (float(low), float(high))
+        except ValueError:
+            raise typer.BadParameter(f"expected NAME=LOW:HIGH, got {item!r}") from None
+    return bounds
+
+
+def optimize(
+    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma_cross",
+    data: Annotated[str, typer.Option(help="CSV/Parquet file or pg:TABLE")] = "",
+    symbol: Annotated[str, typer.Option(help="symbol (filters the data, names the params)")] = "",
+    method: Annotated[str, typer.Option(help="tpe or grid")] = "tpe",
+    trials: Annotated[int, typer.Option(help="trials (per walk-forward fit)")] = 50,
+    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
+    bound: Annotated[list[str] | None, typer.Option(help="narrow a range: NAME=LOW:HIGH")] = None,
+    folds: Annotated[int, typer.Option(help="walk-forward folds (0: in-sample search only)")] = 3,
+    storage: Annotated[str | None, typer.Option(help="database URL of a shared study")] = None,
+    study: Annotated[str | None, typer.Option(help="study name (resumes a stored one)")] = None,
+    workers: Annotated[int, typer.Option(help="processes working on the study")] = 1,
+    save: Annotated[bool, typer.Option(help="write the result to strategy_param")] = False,
+) -> None:
+    """Optimise a strategy's parameters within their bounds (optuna TPE or grid), validated
+    walk-forward out of sample; Ctrl-C stops after the running trial."""
+    from sigma.engine.engine import Cancelled
+    from sigma.feeds.loaders import load_bars
+    from sigma.research.optimize import optimize as run_optimize
+    from sigma.research.optimize import walk_forward
+    from sigma.store.params import set_params
+
+    if method not in ("tpe", "grid"):
+        raise typer.BadParameter("use tpe or grid", param_hint="--method")
+    if not data:
+        raise typer.BadParameter("a data source is required", param_hint="--data")
+    with _app() as application:
+        s = application.settings
+        try:
+            cls = application.strategies.get(strategy)
+            bars = load_bars(data, symbol=symbol or None, database_url=s.database_url)
+        except (KeyError, ValueError) as exc:
+            console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
+            raise typer.Exit(2) from None
+        cancel = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        search: dict[str, Any] = {
+            "method": method,
+            "n_trials": trials,
+            "seed": seed,
+            "bounds": _bounds(bound or []),
+            "initial_cash": s.initial_cash,
+            "storage": storage or s.optuna_storage,
+            "workers": workers,
+        }
+        columns = (TextColumn(strategy), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        try:
+            with Progress(*columns, console=console, transient=True) as bar:
+                task = bar.add_task("optimise", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                if folds > 0:
+                    wf = walk_forward(
+                        cls, bars, folds=folds, progress=progress, cancel=cancel,
+                        study_name=study, **search,
+                    )  # fmt: skip
+                    params, score = wf.params, wf.oos_score
+                    why = (
+                        f"sigma optimize: walk-forward out-of-sample Sharpe {wf.oos_score:.2f} "
+                        f"vs {wf.default_oos_score:.2f} with defaults ({folds} folds)"
+                    )
+                else:
+                    result = run_optimize(
+                        cls, bars, progress=progress, cancel=cancel, study_name=study, **search
+                    )
+                    params, score = result.params, result.score
+                    why = f"sigma optimize: in-sample Sharpe {result.score:.2f}"
+        except Cancelled as exc:
+            console.print(f"[yellow]stopped:[/] {exc}")
+            raise typer.Exit(130) from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        table = Table("parameter", "value", title=f"{strategy}: score {score:.3f}")
+        for key, value in params.items():
+            table.add_row(key, str(value))
+        console.print(table)
+        console.print(why, soft_wrap=True)
+        if save:
+            with session_scope(application.sessions) as session:
+                version = set_params(
+                    session, strategy, symbol or "*", params, reason=why, changed_by="cli"
+                )
+            console.print(f"saved as strategy_param version {version}")
+
+
+def _report(kind: str, days: int) -> None:
+    from sigma.reports.performance import publish
+    from sigma.scheduler.tasks import utc_now
+
+    with _app() as application, session_scope(application.sessions) as session:
+        s = application.settings
+        report, path = publish(
+            session, kind, days, utc_now(), s.var_dir / "reports" / "performance",
+            Decimal(s.initial_cash),
+        )  # fmt: skip
+    console.print(report.headline(), soft_wrap=True)
+    console.print(f"report: {path}", soft_wrap=True)
+
+
+@report_app.command("weekly")
+def weekly() -> None:
+    """Build, store and write the last seven days' performance report."""
+    _report("weekly", 7)
+
+
+@report_app.command("daily")
+def daily() -> None:
+    """Build, store and write yesterday's summary."""
+    _report("daily", 1)

@@ -1,0 +1,329 @@
+"""PerformanceReporter: weekly (and daily summary) performance from the settlement ledger.
+
+Per strategy and mode: realized PnL, fees, fills, closed trades and win rate, the Sharpe ratio
+of daily PnL (annualised with 365 days: crypto trades every day) and the maximum drawdown of
+the account curve `initial_cash + cumulative PnL`; a breakdown of PnL by the market regime the
+trend scanner had recorded for the symbol at each fill; and live against the newest backtest
+of the same strategy. Stored in `performance_reports` (one account row plus one per strategy
+and mode, replaced when the same period is reported again) and rendered as one HTML file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from sigma.reports.page import esc, key_value_table, note, page, table
+from sigma.reports.svg import Line, line_chart, time_x
+from sigma.store.jsonsafe import to_jsonable
+from sigma.store.models import BtSummary, LedgerEntry, PerformanceReport, SimRun, TrendData
+
+_DAYS_PER_YEAR = 365.0
+
+
+@dataclass(slots=True)
+class StrategyPerformance:
+    """Figures of one strategy in one mode over the period."""
+
+    strategy: str
+    mode: str
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    fills: int = 0
+    trades: int = 0
+    wins: int = 0
+    sharpe: float | None = None
+    max_drawdown_pct: float = 0.0
+    daily_pnl: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def win_rate_pct(self) -> float | None:
+        """Winning share of closed trades, None without trades."""
+        return 100.0 * self.wins / self.trades if self.trades else None
+
+    def stats(self) -> dict[str, Any]:
+        """JSON-ready figures (money as exact strings)."""
+        doc: dict[str, Any] = to_jsonable(
+            {
+                "realized_pnl": self.realized_pnl,
+                "fees": self.fees,
+                "fills": self.fills,
+                "trades": self.trades,
+                "win_rate_pct": self.win_rate_pct,
+                "sharpe": self.sharpe,
+                "max_drawdown_pct": self.max_drawdown_pct,
+                "daily_pnl": self.daily_pnl,
+            }
+        )
+        return doc
+
+
+@dataclass(slots=True)
+class PerformanceSummary:
+    """A report for [start, end)."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    strategies: list[StrategyPerformance]
+    accounts: dict[str, StrategyPerformance]
+    regimes: dict[str, Decimal]
+    live_vs_backtest: list[dict[str, Any]]
+    sim_runs: int
+    sim_avg_rating: float | None
+
+    def stats(self) -> dict[str, Any]:
+        """The account-level row's JSON document."""
+        doc: dict[str, Any] = to_jsonable(
+            {
+                "accounts": {mode: acc.stats() for mode, acc in self.accounts.items()},
+                "strategies": [
+                    {"strategy": s.strategy, "mode": s.mode, **s.stats()} for s in self.strategies
+                ],
+                "regimes": self.regimes,
+                "live_vs_backtest": self.live_vs_backtest,
+                "sim_runs": self.sim_runs,
+                "sim_avg_rating": self.sim_avg_rating,
+            }
+        )
+        return doc
+
+    def headline(self) -> str:
+        """One line for notifications."""
+        parts = [
+            f"{mode} PnL {acc.realized_pnl:.2f} ({acc.trades} trades)"
+            for mode, acc in sorted(self.accounts.items())
+        ]
+        span = f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+        return f"{self.kind} report {span}: " + ("; ".join(parts) or "no trading")
+
+
+def _curve_figures(perf: StrategyPerformance, days: list[str], initial_cash: Decimal) -> None:
+    daily = np.array([float(perf.daily_pnl.get(d, Decimal(0))) for d in days])
+    equity = float(initial_cash) + np.cumsum(daily)
+    curve = np.concatenate([[float(initial_cash)], equity])
+    peak = np.maximum.accumulate(curve)
+    perf.max_drawdown_pct = float(100.0 * np.min(curve / peak - 1.0))
+    returns = np.diff(curve) / curve[:-1]
+    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
+    if std > 0:
+        perf.sharpe = float(returns.mean()) / std * math.sqrt(_DAYS_PER_YEAR)
+
+
+def _regime_at(session: Session, symbol: str | None, ts: datetime) -> str:
+    if symbol is None:
+        return "unknown"
+    regime = session.scalar(
+        select(TrendData.trend)
+        .where(TrendData.symbol == symbol, TrendData.ts <= ts)
+        .order_by(TrendData.ts.desc())
+        .limit(1)
+    )
+    return regime or "unknown"
+
+
+def _live_vs_backtest(
+    session: Session, strategies: list[StrategyPerformance], initial_cash: Decimal
+) -> list[dict[str, Any]]:
+    rows = []
+    for perf in strategies:
+        bt = session.scalar(
+            select(BtSummary)
+            .where(BtSummary.strategy == perf.strategy)
+            .order_by(BtSummary.created_at.desc(), BtSummary.id.desc())
+            .limit(1)
+        )
+        rows.append(
+            {
+                "strategy": perf.strategy,
+                "mode": perf.mode,
+                "live_return_pct": float(100 * perf.realized_pnl / initial_cash),
+                "live_sharpe": perf.sharpe,
+                "backtest_run": None if bt is None else bt.run_id,
+                "backtest_return_pct": None if bt is None else bt.stats.get("total_return_pct"),
+                "backtest_sharpe": None if bt is None else bt.stats.get("sharpe"),
+            }
+        )
+    return rows
+
+
+def build_report(
+    session: Session, kind: str, start: datetime, end: datetime, initial_cash: Decimal
+) -> PerformanceSummary:
+    """Compute the report for ledger entries with `start <= ts < end`."""
+    entries = session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.ts >= start, LedgerEntry.ts < end)
+        .order_by(LedgerEntry.ts, LedgerEntry.id)
+    ).all()
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(start, end, freq="D", inclusive="left")]
+    per: dict[tuple[str, str], StrategyPerformance] = {}
+    accounts: dict[str, StrategyPerformance] = {}
+    regimes: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in entries:
+        day = entry.ts.strftime("%Y-%m-%d")
+        key = (entry.strategy, entry.mode)
+        targets = (
+            per.setdefault(key, StrategyPerformance(entry.strategy, entry.mode)),
+            accounts.setdefault(entry.mode, StrategyPerformance("account", entry.mode)),
+        )
+        for perf in targets:
+            perf.realized_pnl += entry.realized_pnl
+            perf.fees += entry.fee
+            perf.daily_pnl[day] = perf.daily_pnl.get(day, Decimal(0)) + entry.realized_pnl
+            if entry.reason == "fill":
+                perf.fills += 1
+            if entry.realized_pnl != 0:
+                perf.trades += 1
+                perf.wins += entry.realized_pnl > 0
+        if entry.realized_pnl != 0:
+            regimes[_regime_at(session, entry.symbol, entry.ts)] += entry.realized_pnl
+    for perf in [*per.values(), *accounts.values()]:
+        _curve_figures(perf, days, initial_cash)
+    strategies = sorted(per.values(), key=lambda p: (p.mode, p.strategy))
+    ratings = session.scalars(
+        select(SimRun.rating).where(SimRun.started_at >= start, SimRun.started_at < end)
+    ).all()
+    rated = [r for r in ratings if r is not None]
+    return PerformanceSummary(
+        kind=kind,
+        start=start,
+        end=end,
+        strategies=strategies,
+        accounts=accounts,
+        regimes=dict(regimes),
+        live_vs_backtest=_live_vs_backtest(session, strategies, initial_cash),
+        sim_runs=len(ratings),
+        sim_avg_rating=float(np.mean(rated)) if rated else None,
+    )
+
+
+def _pnl_cell(value: Decimal) -> tuple[str, str]:
+    return f"{value:,.2f}", "pos" if value > 0 else "neg" if value < 0 else ""
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def render_html(report: PerformanceSummary) -> str:
+    """The report as one self-contained HTML page."""
+    title = f"SIGMA {report.kind} performance {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}"
+    body = [f"<h1>{esc(title)}</h1>", f'<p class="meta">{esc(report.headline())}</p>']
+    if not report.strategies:
+        body.append(note("No fills were booked in this period."))
+    lines = []
+    for mode, acc in sorted(report.accounts.items()):
+        days = sorted(acc.daily_pnl)
+        cum = np.cumsum([float(acc.daily_pnl[d]) for d in days])
+        lines.append(Line(time_x(pd.DatetimeIndex(days, tz="UTC")), cum, label=f"{mode} PnL"))
+    if lines:
+        body.append(f"<section>{line_chart(lines, title='Cumulative realized PnL')}</section>")
+    body.append("<h2>Strategies</h2><section>")
+    body.append(
+        table(
+            ["strategy", "mode", "PnL", "fees", "trades", "win %", "Sharpe", "max DD %"],
+            [
+                [
+                    s.strategy,
+                    s.mode,
+                    _pnl_cell(s.realized_pnl),
+                    f"{s.fees:,.2f}",
+                    str(s.trades),
+                    _fmt(s.win_rate_pct, 1),
+                    _fmt(s.sharpe),
+                    _fmt(s.max_drawdown_pct),
+                ]
+                for s in report.strategies
+            ],
+            numeric={2, 3, 4, 5, 6, 7},
+        )
+    )
+    body.append("</section><h2>PnL by regime</h2><section>")
+    body.append(key_value_table({k: f"{v:,.2f}" for k, v in sorted(report.regimes.items())}))
+    body.append("</section><h2>Live vs backtest</h2><section>")
+    body.append(
+        table(
+            ["strategy", "mode", "live return %", "backtest return %", "backtest Sharpe"],
+            [
+                [
+                    r["strategy"],
+                    r["mode"],
+                    _fmt(r["live_return_pct"]),
+                    _fmt(r["backtest_return_pct"]),
+                    _fmt(r["backtest_sharpe"]),
+                ]
+                for r in report.live_vs_backtest
+            ],
+            numeric={2, 3, 4},
+        )
+    )
+    body.append("</section><h2>Simulation</h2><section>")
+    body.append(key_value_table({"runs": report.sim_runs, "average rating": report.sim_avg_rating}))
+    body.append("</section>")
+    return page(title, body)
+
+
+def store_report(session: Session, report: PerformanceSummary, path: Path | None) -> int:
+    """Replace any stored report of the same kind and period; returns the rows written."""
+    session.execute(
+        delete(PerformanceReport).where(
+            PerformanceReport.kind == report.kind,
+            PerformanceReport.period_start == report.start,
+            PerformanceReport.period_end == report.end,
+        )
+    )
+    shown = None if path is None else str(path)
+    rows = [
+        PerformanceReport(
+            kind=report.kind,
+            period_start=report.start,
+            period_end=report.end,
+            stats=report.stats(),
+            path=shown,
+        )
+    ]
+    rows.extend(
+        PerformanceReport(
+            kind=report.kind,
+            strategy=s.strategy,
+            mode=s.mode,
+            period_start=report.start,
+            period_end=report.end,
+            stats=s.stats(),
+            path=shown,
+        )
+        for s in report.strategies
+    )
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def period_ending(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """The `days` whole UTC days before the day `now` falls in."""
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - timedelta(days=days), end
+
+
+def publish(
+    session: Session, kind: str, days: int, now: datetime, out_dir: Path, initial_cash: Decimal
+) -> tuple[PerformanceSummary, Path]:
+    """Build, render (``<out_dir>/<kind>-<end date>.html``) and store a report."""
+    start, end = period_ending(now, days)
+    report = build_report(session, kind, start, end, initial_cash)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{kind}-{end:%Y-%m-%d}.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    store_report(session, report, path)
+    return report, path

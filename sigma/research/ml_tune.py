@@ -1,0 +1,218 @@
+"""MLModule auto-tuning: a gradient-boosting model that predicts the sign of the next bars'
+return, validated out of sample against a naive baseline, versioned in `ml_models`.
+
+Features at bar t use closes and volumes up to t only; the label is the sign of the return
+from t to t + horizon. The test window is the newest part of the history and starts
+`horizon` bars after the last training label ends (a purge gap), so no training label overlaps
+a test bar. The baseline predicts the training set's majority class; a model is only made
+active (the "optimal strategy" filter the bot may consult) when its out-of-sample accuracy
+beats the baseline by `min_edge`. Training is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import GradientBoostingClassifier
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from sigma.store.models import MLModel
+
+MODEL_NAME = "next_return_sign"
+
+FEATURES = (
+    "ret_1",
+    "ret_3",
+    "ret_10",
+    "vol_10",
+    "vol_30",
+    "sma_20_gap",
+    "sma_50_gap",
+    "rsi_14",
+    "volume_z",
+)
+
+
+def features(bars: pd.DataFrame) -> pd.DataFrame:
+    """Explainable features per bar, each computed from that bar and earlier ones only."""
+    close = bars["close"].astype(float)
+    log_close = pd.Series(np.log(close.to_numpy()), index=bars.index)
+    log_ret = log_close.diff()
+    delta = close.diff()
+    gain = delta.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
+    loss = (-delta.clip(upper=0)).ewm(alpha=1 / 14, adjust=False).mean()
+    rsi = 100 - 100 / (1 + gain / loss.replace(0, np.nan))
+    volume = bars["volume"].astype(float)
+    frame = pd.DataFrame(
+        {
+            "ret_1": log_ret,
+            "ret_3": log_close.diff(3),
+            "ret_10": log_close.diff(10),
+            "vol_10": log_ret.rolling(10).std(),
+            "vol_30": log_ret.rolling(30).std(),
+            "sma_20_gap": close / close.rolling(20).mean() - 1,
+            "sma_50_gap": close / close.rolling(50).mean() - 1,
+            "rsi_14": rsi.fillna(100.0) / 100.0,
+            "volume_z": (volume - volume.rolling(30).mean()) / volume.rolling(30).std(),
+        },
+        index=bars.index,
+    )
+    return frame.loc[:, list(FEATURES)]
+
+
+def labels(bars: pd.DataFrame, horizon: int = 1) -> pd.Series:
+    """1 when the close `horizon` bars ahead is higher, else 0; NaN where it is unknown."""
+    close = bars["close"].astype(float)
+    ahead = close.shift(-horizon)
+    return (ahead > close).astype(float).where(ahead.notna())
+
+
+@dataclass(frozen=True, slots=True)
+class TuneConfig:
+    """Model and validation settings (stored with each version)."""
+
+    horizon: int = 1
+    test_fraction: float = 0.3
+    n_estimators: int = 100
+    max_depth: int = 2
+    learning_rate: float = 0.05
+    seed: int = 0
+    min_edge: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class TuneResult:
+    """A trained model and its honest out-of-sample report."""
+
+    model: GradientBoostingClassifier
+    config: TuneConfig
+    metrics: dict[str, Any]
+
+    @property
+    def beats_baseline(self) -> bool:
+        """True when out-of-sample accuracy exceeds the baseline by at least `min_edge`."""
+        return bool(self.metrics["edge"] >= self.config.min_edge)
+
+
+def train(bars: pd.DataFrame, config: TuneConfig | None = None) -> TuneResult:
+    """Fit on the older part of `bars`, score on the newest part (see the module docstring)."""
+    cfg = config or TuneConfig()
+    if not 0 < cfg.test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {cfg.test_fraction}")
+    x = features(bars)
+    y = labels(bars, cfg.horizon)
+    usable = x.notna().all(axis=1) & y.notna()
+    x, y = x[usable], y[usable].astype(int)
+    n_test = int(len(x) * cfg.test_fraction)
+    n_train = len(x) - n_test - cfg.horizon
+    if n_train < 50 or n_test < 20:
+        raise ValueError(f"{len(bars)} bars are too few to train and validate a model")
+    x_train, y_train = x.iloc[:n_train], y.iloc[:n_train]
+    x_test, y_test = x.iloc[n_train + cfg.horizon :], y.iloc[n_train + cfg.horizon :]
+    model = GradientBoostingClassifier(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        learning_rate=cfg.learning_rate,
+        random_state=cfg.seed,
+    )
+    model.fit(x_train.to_numpy(), y_train.to_numpy())
+    predicted = model.predict(x_test.to_numpy())
+    accuracy = float(np.mean(predicted == y_test.to_numpy()))
+    majority = int(y_train.mean() >= 0.5)
+    baseline = float(np.mean(y_test.to_numpy() == majority))
+    close = bars["close"].astype(float)
+    forward = (close.shift(-cfg.horizon) / close - 1).reindex(x_test.index)
+    long_when_up = float(forward[predicted == 1].sum())
+    metrics: dict[str, Any] = {
+        "accuracy": accuracy,
+        "baseline_accuracy": baseline,
+        "baseline": f"always {'up' if majority else 'down'} (training majority)",
+        "edge": accuracy - baseline,
+        "n_train": len(x_train),
+        "n_test": len(x_test),
+        "train_end": x_train.index[-1].isoformat(),
+        "test_start": x_test.index[0].isoformat(),
+        "filtered_return_pct": 100.0 * long_when_up,
+        "buy_hold_return_pct": 100.0 * float(forward.sum()),
+    }
+    if not all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)):
+        raise ValueError("model metrics are not finite; check the bars")
+    return TuneResult(model, cfg, metrics)
+
+
+def predict_up(model: GradientBoostingClassifier, bars: pd.DataFrame) -> float | None:
+    """Probability that the newest bar is followed by a rise (None while features warm up)."""
+    row = features(bars).iloc[[-1]]
+    if row.isna().any(axis=1).iloc[0]:
+        return None
+    return float(model.predict_proba(row.to_numpy())[0, 1])
+
+
+def _dump(model: GradientBoostingClassifier) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def save_model(
+    session: Session, symbol: str, result: TuneResult, name: str = MODEL_NAME
+) -> MLModel:
+    """Store `result` as the next version; it becomes the active one only if it beats the
+    baseline (the previous active version stays active otherwise)."""
+    latest = session.scalar(
+        select(func.max(MLModel.version)).where(MLModel.name == name, MLModel.symbol == symbol)
+    )
+    active = result.beats_baseline
+    if active:
+        session.execute(
+            update(MLModel)
+            .where(MLModel.name == name, MLModel.symbol == symbol)
+            .values(active=False)
+        )
+    row = MLModel(
+        name=name,
+        symbol=symbol,
+        version=(latest or 0) + 1,
+        config=asdict(result.config),
+        metrics=result.metrics,
+        model=_dump(result.model),
+        active=active,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_active(
+    session: Session, symbol: str, name: str = MODEL_NAME
+) -> tuple[MLModel, Any] | None:
+    """The active version's row and its model, or None when no version beat its baseline.
+
+    Models are unpickled: the `ml_models` table must only be writable by SIGMA itself."""
+    row = session.scalar(
+        select(MLModel).where(MLModel.name == name, MLModel.symbol == symbol, MLModel.active)
+    )
+    if row is None:
+        return None
+    return row, joblib.load(io.BytesIO(row.model))
+
+
+__all__ = [
+    "FEATURES",
+    "MODEL_NAME",
+    "TuneConfig",
+    "TuneResult",
+    "features",
+    "labels",
+    "load_active",
+    "predict_up",
+    "save_model",
+    "train",
+]

@@ -1,0 +1,544 @@
+"""OptimizationModule: optuna (TPE) and grid searches over a strategy's declared `Param`
+bounds, and walk-forward validation that scores parameters only on bars they were not fit on.
+
+    result = optimize(SmaCross, bars, n_trials=40, seed=1)
+    wf = walk_forward(SmaCross, bars, folds=3, n_trials=30, seed=1)
+    wf.oos_score, wf.params      # out-of-sample Sharpe, parameters refit on the newest window
+
+A study can live in a database (`storage`, any SQLAlchemy URL): `optimize(..., workers=2)` then
+runs trials in this process and in `workers - 1` spawned processes that share the study, and
+separate machines can join the same study with `join_study`. A stored study resumes where it
+stopped: only the trials still missing are run. The study always starts with the strategy's
+defaults, so the best parameters found are never worse in-sample than the defaults.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from sigma.engine.engine import Cancelled
+from sigma.engine.fast import FAST_TARGETS, check_fill_model, fast_backtest
+from sigma.engine.fill_model import FillModel
+from sigma.research.backtest import run_backtest
+from sigma.research.sweep import bars_per_year, curve_metrics
+from sigma.strategies.base import Strategy
+
+ProgressFn = Callable[[int, int], None]
+Method = Literal["tpe", "grid"]
+
+NO_SCORE = -99.0
+"""Score of parameters that trade too little (or have no defined Sharpe ratio): far below any
+real Sharpe ratio, yet finite so the samplers can still learn from it."""
+
+MIN_TRADES = 3
+"""Closed trades a scored window needs before its Sharpe ratio counts as evidence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """One searchable parameter: an int or float range (inclusive) or a bool choice."""
+
+    name: str
+    kind: Literal["int", "float", "bool"]
+    low: float = 0.0
+    high: float = 1.0
+    step: float | None = None
+
+    def grid(self, points: int, default: Any) -> list[Any]:
+        """`points` evenly spaced values over the range (bools: both), plus the default."""
+        if self.kind == "bool":
+            return [True, False]
+        raw = np.linspace(self.low, self.high, max(points, 2))
+        values: list[Any] = (
+            [round(float(v)) for v in raw] if self.kind == "int" else [float(v) for v in raw]
+        )
+        values.append(int(default) if self.kind == "int" else float(default))
+        return sorted(set(values))
+
+
+def search_space(
+    strategy: type[Strategy],
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    max_int: int | None = None,
+) -> dict[str, Dimension]:
+    """The strategy's tunable parameters as dimensions.
+
+    Numeric parameters need declared `low`/`high`; those without bounds (and str parameters)
+    keep their default. `bounds` narrows a range; it must lie inside the declared bounds.
+    `max_int` caps int ranges (e.g. at half the training window: a look-back longer than that
+    cannot be validated).
+    """
+    bounds = dict(bounds or {})
+    specs = strategy.param_specs()
+    unknown = sorted(set(bounds) - set(specs))
+    if unknown:
+        raise ValueError(f"{strategy.name} has no parameter(s) {', '.join(unknown)}")
+    space: dict[str, Dimension] = {}
+    for name, spec in specs.items():
+        kind = spec.kind
+        if kind is bool:
+            space[name] = Dimension(name, "bool")
+            continue
+        if kind not in (int, float) or spec.low is None or spec.high is None:
+            continue
+        low, high = float(spec.low), float(spec.high)
+        if name in bounds:
+            new_low, new_high = bounds[name]
+            if new_low < low or new_high > high or new_low > new_high:
+                raise ValueError(
+                    f"bounds for {name!r} must lie within [{spec.low}, {spec.high}], "
+                    f"got [{new_low}, {new_high}]"
+                )
+            low, high = float(new_low), float(new_high)
+        if kind is int and max_int is not None:
+            high = max(low, min(high, float(max_int)))
+        space[name] = Dimension(name, "int" if kind is int else "float", low, high, spec.step)
+    return space
+
+
+def default_params(strategy: type[Strategy]) -> dict[str, Any]:
+    """The declared default of every parameter."""
+    return {name: spec.default for name, spec in strategy.param_specs().items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """How parameters did on the scored part of a window."""
+
+    score: float
+    sharpe: float | None
+    return_pct: float
+    n_trades: int
+
+
+def evaluate(
+    strategy: type[Strategy],
+    params: Mapping[str, Any],
+    bars: pd.DataFrame,
+    *,
+    score_from: int = 0,
+    initial_cash: Decimal = Decimal(10_000),
+    fill_model: FillModel | None = None,
+    min_trades: int = MIN_TRADES,
+) -> Evaluation:
+    """Backtest `params` on all of `bars` but score only bars from `score_from` on.
+
+    The bars before `score_from` only warm up indicators and positions; nothing after the last
+    bar is seen. The score is the annualised Sharpe ratio of the scored equity, or `NO_SCORE`
+    with fewer than `min_trades` trades closed in the scored part. Built-in target strategies
+    run on the compiled fast path when the fill model allows it, others on the exact engine.
+    """
+    if not 0 <= score_from < len(bars):
+        raise ValueError(f"score_from must be in [0, {len(bars)}), got {score_from}")
+    fm = fill_model or FillModel()
+    equity, exit_bars = _equity_and_exits(strategy, params, bars, initial_cash, fm)
+    base = max(score_from - 1, 0)
+    scored = equity[base:]
+    n_trades = int(np.count_nonzero(exit_bars >= score_from))
+    metrics = curve_metrics(scored, float(scored[0]), bars_per_year(pd.DatetimeIndex(bars.index)))
+    sharpe = metrics["sharpe"] if math.isfinite(metrics["sharpe"]) else None
+    score = sharpe if sharpe is not None and n_trades >= min_trades else NO_SCORE
+    return Evaluation(score, sharpe, metrics["return_pct"], n_trades)
+
+
+def _fast_path_ok(strategy: type[Strategy], fill_model: FillModel) -> bool:
+    if strategy.name not in FAST_TARGETS:
+        return False
+    try:
+        check_fill_model(fill_model)
+    except ValueError:
+        return False
+    return True
+
+
+def _equity_and_exits(
+    strategy: type[Strategy],
+    params: Mapping[str, Any],
+    bars: pd.DataFrame,
+    initial_cash: Decimal,
+    fill_model: FillModel,
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.int64]]]:
+    full = {**default_params(strategy), **params}
+    if _fast_path_ok(strategy, fill_model):
+        fast = fast_backtest(strategy.name, full, bars, initial_cash, fill_model)
+        return fast.equity, fast.exit_bar
+    result, _ = run_backtest(
+        strategy(**full), bars, symbol="OPT", initial_cash=initial_cash, fill_model=fill_model
+    )
+    exits = np.array([t.exit_bar for t in result.trades], dtype=np.int64)
+    return result.equity.to_numpy(dtype=np.float64), exits
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizationResult:
+    """Best parameters of a search, with the defaults' score on the same window."""
+
+    strategy: str
+    params: dict[str, Any]
+    score: float
+    default_score: float
+    n_trials: int
+    study_name: str
+    trials: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Objective:
+    """Picklable objective, so spawned workers can run it too."""
+
+    strategy: type[Strategy]
+    space: dict[str, Dimension]
+    bars: pd.DataFrame
+    score_from: int
+    initial_cash: Decimal
+    fill_model: FillModel
+    min_trades: int
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for dim in self.space.values():
+            if dim.kind == "bool":
+                params[dim.name] = trial.suggest_categorical(dim.name, [True, False])
+            elif dim.kind == "int":
+                params[dim.name] = trial.suggest_int(dim.name, int(dim.low), int(dim.high))
+            else:
+                params[dim.name] = trial.suggest_float(dim.name, dim.low, dim.high)
+        return params
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.suggest(trial)
+        try:
+            self.strategy(**{**default_params(self.strategy), **params})
+        except ValueError:
+            # Related parameters can contradict each other (fast >= slow): worthless, not fatal.
+            return NO_SCORE
+        ev = evaluate(
+            self.strategy,
+            params,
+            self.bars,
+            score_from=self.score_from,
+            initial_cash=self.initial_cash,
+            fill_model=self.fill_model,
+            min_trades=self.min_trades,
+        )
+        trial.set_user_attr("n_trades", ev.n_trades)
+        return ev.score
+
+
+def _sampler(
+    method: Method,
+    space: Mapping[str, Dimension],
+    defaults: Mapping[str, Any],
+    seed: int,
+    grid_points: int,
+) -> optuna.samplers.BaseSampler:
+    if method == "grid":
+        grid = {n: d.grid(grid_points, defaults[n]) for n, d in space.items()}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    raise ValueError(f"unknown method {method!r}; use 'tpe' or 'grid'")
+
+
+def _completed(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def _run_trials(
+    study: optuna.Study,
+    objective: _Objective,
+    n_trials: int,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> None:
+    """Run trials until the study holds `n_trials` completed ones (counted across workers)."""
+
+    def _after(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        done = _completed(study)
+        if progress is not None:
+            progress(min(done, n_trials), n_trials)
+        if done >= n_trials or (cancel is not None and cancel.is_set()):
+            study.stop()
+
+    if _completed(study) >= n_trials:
+        return
+    study.optimize(objective, callbacks=[_after], gc_after_trial=False)
+
+
+def _load_study(
+    name: str, storage: str | None, sampler: optuna.samplers.BaseSampler
+) -> optuna.Study:
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        direction="maximize",
+        load_if_exists=True,
+    )
+
+
+def join_study(
+    storage: str,
+    study_name: str,
+    objective: _Objective,
+    n_trials: int,
+    method: Method,
+    seed: int,
+    grid_points: int,
+) -> None:
+    """Work on a shared study until it holds `n_trials` completed trials (worker entry point;
+    another machine calls it with the same storage and study name)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    defaults = default_params(objective.strategy)
+    study = _load_study(
+        study_name, storage, _sampler(method, objective.space, defaults, seed, grid_points)
+    )
+    _run_trials(study, objective, n_trials, None, None)
+
+
+def optimize(
+    strategy: type[Strategy],
+    bars: pd.DataFrame,
+    *,
+    method: Method = "tpe",
+    n_trials: int = 50,
+    seed: int = 0,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    max_int: int | None = None,
+    score_from: int = 0,
+    initial_cash: Decimal = Decimal(10_000),
+    fill_model: FillModel | None = None,
+    min_trades: int = MIN_TRADES,
+    storage: str | None = None,
+    study_name: str | None = None,
+    workers: int = 1,
+    grid_points: int = 5,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> OptimizationResult:
+    """Search the strategy's parameter space for the best score on `bars` (see `evaluate`).
+
+    `workers` > 1 needs a database `storage`: the extra workers are spawned processes sharing
+    the study. `progress(done, n_trials)` follows completed trials; setting `cancel` stops after
+    the running trial and raises `Cancelled` (a stored study keeps its trials and resumes).
+    """
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and storage is None:
+        raise ValueError("several workers share a study through a database: pass storage")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = search_space(strategy, bounds, max_int=max_int)
+    defaults = default_params(strategy)
+    objective = _Objective(
+        strategy, space, bars, score_from, initial_cash, fill_model or FillModel(), min_trades
+    )
+    name = study_name or f"{strategy.name}-{method}-{seed}"
+    study = _load_study(name, storage, _sampler(method, space, defaults, seed, grid_points))
+    if not study.trials:
+        study.enqueue_trial({k: v for k, v in defaults.items() if k in space})
+    children = [
+        multiprocessing.get_context("spawn").Process(
+            target=join_study,
+            args=(storage, name, objective, n_trials, method, seed + i, grid_points),
+            daemon=True,
+        )
+        for i in range(1, workers)
+    ]
+    for child in children:
+        child.start()
+    try:
+        _run_trials(study, objective, n_trials, progress, cancel)
+    finally:
+        for child in children:
+            if cancel is not None and cancel.is_set():
+                child.terminate()
+            child.join()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(
+            f"optimisation of {strategy.name} cancelled after {_completed(study)} trials"
+        )
+    default_score = evaluate(
+        strategy,
+        defaults,
+        bars,
+        score_from=score_from,
+        initial_cash=initial_cash,
+        fill_model=objective.fill_model,
+        min_trades=min_trades,
+    ).score
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    best = study.best_trial
+    return OptimizationResult(
+        strategy=strategy.name,
+        params={**defaults, **best.params},
+        score=float(best.value if best.value is not None else NO_SCORE),
+        default_score=default_score,
+        n_trials=len(done),
+        study_name=name,
+        trials=[(dict(t.params), float(t.value or NO_SCORE)) for t in done],
+    )
+
+
+# --- walk-forward -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """Positions of one walk-forward step: fit on `train`, score on `test` right after it."""
+
+    train: slice
+    test: slice
+
+
+def walk_forward_splits(
+    n: int, *, folds: int = 3, train_size: int | None = None, anchored: bool = False
+) -> list[Fold]:
+    """`folds` consecutive test windows covering the end of `n` bars, each preceded by its
+    training window (`train_size` bars, twice a test window by default; from bar 0 when
+    `anchored`). Every training window ends where its test window starts."""
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    test_size = n // (folds + 2)
+    train = train_size if train_size is not None else 2 * test_size
+    if test_size < 2 or train < 2 or train + folds * test_size > n:
+        raise ValueError(f"{n} bars are too few for {folds} folds")
+    splits: list[Fold] = []
+    for i in range(folds):
+        test_stop = n - (folds - 1 - i) * test_size
+        test_start = test_stop - test_size
+        train_start = 0 if anchored else test_start - train
+        splits.append(Fold(slice(train_start, test_start), slice(test_start, test_stop)))
+    return splits
+
+
+@dataclass(frozen=True, slots=True)
+class FoldResult:
+    """What one fold chose on its training window and how it did on its test window."""
+
+    fold: Fold
+    params: dict[str, Any]
+    train_score: float
+    test: Evaluation
+    default_test: Evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardResult:
+    """Out-of-sample scores per fold and the parameters to use from now on."""
+
+    strategy: str
+    folds: list[FoldResult]
+    params: dict[str, Any]
+
+    @property
+    def oos_score(self) -> float:
+        """Mean test-window score over the folds: the number strategies are ranked by."""
+        return float(np.mean([f.test.score for f in self.folds]))
+
+    @property
+    def default_oos_score(self) -> float:
+        """The same mean for the default parameters, for comparison."""
+        return float(np.mean([f.default_test.score for f in self.folds]))
+
+    @property
+    def oos_trades(self) -> int:
+        """Trades closed in all test windows."""
+        return sum(f.test.n_trades for f in self.folds)
+
+
+def walk_forward(
+    strategy: type[Strategy],
+    bars: pd.DataFrame,
+    *,
+    folds: int = 3,
+    train_size: int | None = None,
+    anchored: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    **search: Any,
+) -> WalkForwardResult:
+    """Optimise on each training window, score the winner on the test window after it, then
+    refit on the newest training-sized window for the parameters to use next.
+
+    `search` goes to `optimize` (method, n_trials, seed, bounds, fill_model, ...). A fold only
+    ever sees bars up to the end of its test window. `progress(step, folds + 1)` follows steps.
+    """
+    splits = walk_forward_splits(len(bars), folds=folds, train_size=train_size, anchored=anchored)
+    keep = {k: search[k] for k in ("initial_cash", "fill_model", "min_trades") if k in search}
+    # Each fit is its own study: in shared storage, one name would mix the folds' trials.
+    base_name = search.pop("study_name", None) or f"wf-{strategy.name}"
+    defaults = default_params(strategy)
+    results: list[FoldResult] = []
+    for step, fold in enumerate(splits):
+        if progress is not None:
+            progress(step, folds + 1)
+        train = bars.iloc[fold.train]
+        max_int = len(train) // 2
+        best = optimize(
+            strategy,
+            train,
+            max_int=max_int,
+            cancel=cancel,
+            study_name=f"{base_name}-fold{step}",
+            **search,
+        )
+        window = bars.iloc[fold.train.start : fold.test.stop]
+        score_from = fold.test.start - fold.train.start
+        test = evaluate(strategy, best.params, window, score_from=score_from, **keep)
+        default_test = evaluate(strategy, defaults, window, score_from=score_from, **keep)
+        results.append(FoldResult(fold, best.params, best.score, test, default_test))
+    if progress is not None:
+        progress(folds, folds + 1)
+    size = splits[-1].train.stop - splits[-1].train.start
+    recent = bars.iloc[len(bars) - size :]
+    final = optimize(
+        strategy,
+        recent,
+        max_int=len(recent) // 2,
+        cancel=cancel,
+        study_name=f"{base_name}-final",
+        **search,
+    )
+    if progress is not None:
+        progress(folds + 1, folds + 1)
+    return WalkForwardResult(strategy.name, results, final.params)
+
+
+def best_of(results: Sequence[WalkForwardResult]) -> WalkForwardResult:
+    """The result with the highest out-of-sample score (ties: the first)."""
+    if not results:
+        raise ValueError("no walk-forward results to choose from")
+    return max(results, key=lambda r: r.oos_score)
+
+
+__all__ = [
+    "MIN_TRADES",
+    "NO_SCORE",
+    "Dimension",
+    "Evaluation",
+    "Fold",
+    "FoldResult",
+    "OptimizationResult",
+    "WalkForwardResult",
+    "best_of",
+    "default_params",
+    "evaluate",
+    "join_study",
+    "optimize",
+    "search_space",
+    "walk_forward",
+    "walk_forward_splits",
+]

@@ -1,0 +1,218 @@
+"""HealthCheck: database, Redis, RabbitMQ, feed freshness, order worker, disk and memory.
+
+Each check talks to the real thing (a query, a PING, an AMQP connection) and returns a
+`CheckResult`. `HealthMonitor` runs them, exports ``sigma_health_ok{check=...}`` gauges and
+raises an alert only when a check changes state (ok -> failing: error; failing -> ok: info), so
+a 30-second schedule does not repeat the same alert all night.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from prometheus_client import Gauge
+from sqlalchemy import Engine, func, select, text
+
+from sigma.ops.metrics import Metrics
+from sigma.scheduler.tasks import Alerter
+from sigma.store.models import OrderRecord, TickRecord
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Outcome of one check. `ok` None means "nothing to judge yet" (e.g. no ticks stored)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+Check = Callable[[datetime], CheckResult]
+
+
+def _guard(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
+    try:
+        return fn()
+    except Exception as exc:
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def check_database(engine: Engine) -> Check:
+    """The database answers a query."""
+
+    def run(_now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return CheckResult("database", True, engine.dialect.name)
+
+        return _guard("database", probe)
+
+    return run
+
+
+def check_redis(url: str) -> Check:
+    """Redis answers PING."""
+
+    def run(_now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+            try:
+                client.ping()
+            finally:
+                client.close()
+            return CheckResult("redis", True, "PONG")
+
+        return _guard("redis", probe)
+
+    return run
+
+
+def check_rabbitmq(url: str) -> Check:
+    """RabbitMQ accepts an AMQP connection."""
+
+    async def connect() -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(url, timeout=3)
+        await connection.close()
+
+    def run(_now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            asyncio.run(connect())
+            return CheckResult("rabbitmq", True, "connected")
+
+        return _guard("rabbitmq", probe)
+
+    return run
+
+
+def check_feed(engine: Engine, max_age: timedelta) -> Check:
+    """The newest stored tick is younger than `max_age`."""
+
+    def run(now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            with engine.connect() as conn:
+                latest = conn.execute(select(func.max(TickRecord.ts))).scalar()
+            if latest is None:
+                return CheckResult("feed", None, "no ticks stored yet")
+            age = now - latest
+            ok = age <= max_age
+            return CheckResult("feed", ok, f"last tick {age.total_seconds():.0f}s ago")
+
+        return _guard("feed", probe)
+
+    return run
+
+
+def check_worker(engine: Engine, max_wait: timedelta) -> Check:
+    """No order has waited longer than `max_wait` for the order worker to book it."""
+
+    def run(now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            with engine.connect() as conn:
+                waiting, oldest = conn.execute(
+                    select(func.count(), func.min(OrderRecord.created_at)).where(
+                        OrderRecord.status == "new"
+                    )
+                ).one()
+            if not waiting:
+                return CheckResult("worker", True, "no orders waiting")
+            age = now - oldest
+            ok = age <= max_wait
+            detail = f"{waiting} order(s) waiting, oldest {age.total_seconds():.0f}s"
+            return CheckResult("worker", ok, detail)
+
+        return _guard("worker", probe)
+
+    return run
+
+
+def check_disk(path: Path, min_free_pct: float) -> Check:
+    """The volume holding `path` has at least `min_free_pct` percent free."""
+
+    def run(_now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            usage = shutil.disk_usage(path)
+            free = 100.0 * usage.free / usage.total
+            return CheckResult("disk", free >= min_free_pct, f"{free:.1f}% free at {path}")
+
+        return _guard("disk", probe)
+
+    return run
+
+
+def check_memory(min_available_pct: float, meminfo: Path = Path("/proc/meminfo")) -> Check:
+    """At least `min_available_pct` percent of memory is available (Linux /proc/meminfo)."""
+
+    def run(_now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            fields = {}
+            for line in meminfo.read_text().splitlines():
+                key, _, rest = line.partition(":")
+                fields[key] = float(rest.split()[0])
+            avail = 100.0 * fields["MemAvailable"] / fields["MemTotal"]
+            ok = avail >= min_available_pct
+            return CheckResult("memory", ok, f"{avail:.1f}% available")
+
+        return _guard("memory", probe)
+
+    return run
+
+
+_GAUGES: dict[int, Gauge] = {}
+
+
+def _gauge(metrics: Metrics) -> Gauge:
+    # One gauge per registry: registering the same name twice on a registry is an error.
+    key = id(metrics.registry)
+    if key not in _GAUGES:
+        _GAUGES[key] = Gauge(
+            "health_ok",
+            "1 when a health check passes, 0 when it fails, -1 when it has nothing to judge.",
+            ["check"],
+            namespace="sigma",
+            registry=metrics.registry,
+        )
+    return _GAUGES[key]
+
+
+class HealthMonitor:
+    """Runs checks, exports them as metrics, and alerts when a check changes state."""
+
+    def __init__(
+        self, checks: list[Check], alerter: Alerter, metrics: Metrics | None = None
+    ) -> None:
+        self.checks = checks
+        self.alerter = alerter
+        self.metrics = metrics
+        self.state: dict[str, bool | None] = {}
+
+    def run(self, now: datetime) -> list[CheckResult]:
+        """Run every check once; returns the results."""
+        results = [check(now) for check in self.checks]
+        for result in results:
+            if self.metrics is not None:
+                value = -1.0 if result.ok is None else float(result.ok)
+                _gauge(self.metrics).labels(check=result.name).set(value)
+            before = self.state.get(result.name)
+            self.state[result.name] = result.ok
+            if result.ok is False and before is not False:
+                self.alerter.send(
+                    "error",
+                    "health",
+                    f"{result.name} check failing: {result.detail}",
+                    dedupe_key=f"health:{result.name}",
+                )
+            elif result.ok is True and before is False:
+                self.alerter.send(
+                    "info", "health", f"{result.name} check recovered: {result.detail}"
+                )
+        return results

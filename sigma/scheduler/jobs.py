@@ -1,0 +1,295 @@
+"""The scheduled jobs of the seed's scheduler subgraph, wired to one process's resources.
+
+    runtime = JobRuntime.from_app(app)
+    manager = runtime.task_manager()          # every job registered
+    manager.run("health_check")               # by hand, recorded like a scheduled run
+    SchedulerService(app.db, manager, timezone=...).start()
+
+Every job is idempotent: running it twice in a row leaves the same state (selection writes
+the same parameters, which `set_params` treats as no change; reports replace their period's
+rows; retention deletes what is older than a cutoff).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.config import Settings
+from sigma.ops.metrics import Metrics
+from sigma.regime.trend import TrendScanner, save_trends
+from sigma.reports.performance import publish
+from sigma.research.ml_tune import TuneConfig, save_model, train
+from sigma.research.select import recent_bars, select_for_symbol
+from sigma.scheduler.health import (
+    Check,
+    HealthMonitor,
+    check_database,
+    check_disk,
+    check_feed,
+    check_memory,
+    check_rabbitmq,
+    check_redis,
+    check_worker,
+)
+from sigma.scheduler.maintenance import ConfigSync, check_users, rotate_logs
+from sigma.scheduler.retention import prune
+from sigma.scheduler.tasks import Alerter, Clock, JobContext, JobSpec, TaskManager, utc_now
+from sigma.store.db import session_scope
+from sigma.strategies import StrategyRegistry
+
+log = logging.getLogger(__name__)
+
+MIN_RESEARCH_BARS = 300
+"""Fewer bars than this cannot be split into walk-forward folds or train/test sets."""
+
+
+def _log_param_change(
+    strategy: str, symbol: str, params: dict[str, Any] | None, version: int
+) -> None:
+    log.info("strategy parameters %s/%s v%d: %s", strategy, symbol, version, params)
+
+
+@dataclass
+class JobRuntime:
+    """What the jobs use: settings, database, strategies, alerts, metrics and job state that
+    lives as long as the process (health states, the trend scanner, synced versions)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    strategies: StrategyRegistry
+    alerter: Alerter
+    metrics: Metrics | None = None
+    apply_params: Callable[[str, str, dict[str, Any] | None, int], None] = _log_param_change
+    health: HealthMonitor = field(init=False)
+    scanner: TrendScanner = field(init=False, default_factory=TrendScanner)
+    config_sync: ConfigSync = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.health = HealthMonitor(self.health_checks(), self.alerter, self.metrics)
+        self.config_sync = ConfigSync(self.apply_params)
+
+    @classmethod
+    def from_app(cls, app: Any, metrics: Metrics | None = None) -> JobRuntime:
+        """Resources of a `sigma.app.App`, alerts through the configured channels."""
+        from sigma.notify.config import from_settings
+        from sigma.runtime.system import notify_settings
+
+        notifier = from_settings(notify_settings(app), session_factory=app.sessions)
+        return cls(app.settings, app.db, app.sessions, app.strategies, Alerter(notifier), metrics)
+
+    def health_checks(self) -> list[Check]:
+        """Database, feed, worker, disk and memory; Redis and RabbitMQ when configured."""
+        s = self.settings
+        checks = [
+            check_database(self.engine),
+            check_feed(self.engine, timedelta(seconds=s.feed_stale_seconds)),
+            check_worker(self.engine, timedelta(seconds=s.worker_stale_seconds)),
+            check_disk(self.var_dir, s.disk_min_free_pct),
+            check_memory(s.memory_min_available_pct),
+        ]
+        if s.redis_url:
+            checks.append(check_redis(s.redis_url))
+        if s.amqp_url:
+            checks.append(check_rabbitmq(s.amqp_url))
+        return checks
+
+    @property
+    def var_dir(self) -> Path:
+        """Where reports and logs go (created on demand)."""
+        path = Path(self.settings.var_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def _bars(self, session: Session, symbol: str, ctx: JobContext, lookback: int) -> pd.DataFrame:
+        return recent_bars(session, symbol, self.settings.research_timeframe, lookback, ctx.now)
+
+    def strategy_selection(self, ctx: JobContext) -> dict[str, Any]:
+        """StrategySelector: walk-forward every live strategy per symbol, write the winners."""
+        s = self.settings
+        candidates = [self.strategies.get(name) for name in s.live_strategies]
+        storage = s.optuna_storage
+        chosen: dict[str, Any] = {}
+        for i, symbol in enumerate(s.symbols):
+            ctx.report(i, len(s.symbols))
+            with session_scope(self.sessions) as session:
+                bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
+                if len(bars) < MIN_RESEARCH_BARS:
+                    chosen[symbol] = f"skipped: {len(bars)} bars"
+                    continue
+                selection = select_for_symbol(
+                    session,
+                    symbol,
+                    bars,
+                    candidates,
+                    now=ctx.now,
+                    cancel=ctx.cancel,
+                    n_trials=s.optimize_trials,
+                    storage=storage,
+                    workers=s.optimize_workers if storage else 1,
+                )
+            chosen[symbol] = selection.strategy
+        ctx.report(len(s.symbols), len(s.symbols))
+        return chosen
+
+    def ml_tune(self, ctx: JobContext) -> dict[str, Any]:
+        """MLModule: train, validate out of sample and version a model per symbol."""
+        s = self.settings
+        out: dict[str, Any] = {}
+        for i, symbol in enumerate(s.symbols):
+            ctx.report(i, len(s.symbols))
+            with session_scope(self.sessions) as session:
+                bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
+                if len(bars) < MIN_RESEARCH_BARS:
+                    out[symbol] = f"skipped: {len(bars)} bars"
+                    continue
+                result = train(bars, TuneConfig())
+                row = save_model(session, symbol, result)
+            m = result.metrics
+            out[symbol] = {"version": row.version, "active": row.active}
+            self.alerter.send(
+                "info",
+                "ml_tune",
+                f"{symbol} model v{row.version}: out-of-sample accuracy {m['accuracy']:.3f} vs "
+                f"baseline {m['baseline_accuracy']:.3f} ({m['baseline']})"
+                + ("; now active" if row.active else "; not better than baseline, not used"),
+            )
+        return out
+
+    def prune_data(self, ctx: JobContext) -> dict[str, int]:
+        """DataCleaner.prune_old_ticks: ticks by tick retention, logs and runs by log retention."""
+        s = self.settings
+        ticks = ctx.now - timedelta(days=s.tick_retention_days)
+        logs = ctx.now - timedelta(days=s.log_retention_days)
+        retention = {"ticks": ticks, "alert_log": logs, "action_log": logs, "trend_data": logs}
+        retention["job_runs"] = logs
+        return {r.table: r.deleted for r in prune(self.engine, retention)}
+
+    def health_check(self, ctx: JobContext) -> dict[str, bool | None]:
+        """HealthCheck: run every check; alerts on change of state."""
+        return {r.name: r.ok for r in self.health.run(ctx.now)}
+
+    def trend_scan(self, ctx: JobContext) -> int:
+        """TrendScanner: update regimes from new bars and store them in trend_data."""
+        s = self.settings
+        with session_scope(self.sessions) as session:
+            frames = {sym: self._bars(session, sym, ctx, 500) for sym in s.symbols}
+            frames = {sym: f for sym, f in frames.items() if not f.empty}
+            readings = self.scanner.scan(frames)
+            return save_trends(session, readings, s.research_timeframe)
+
+    def _report(self, ctx: JobContext, kind: str, days: int) -> str:
+        with session_scope(self.sessions) as session:
+            report, path = publish(
+                session,
+                kind,
+                days,
+                ctx.now,
+                self.var_dir / "reports" / "performance",
+                self.settings.initial_cash,
+            )
+        self.alerter.send("info", f"{kind}_report", report.headline(), path=str(path))
+        return str(path)
+
+    def weekly_report(self, ctx: JobContext) -> str:
+        """PerformanceReporter: the last seven days, stored, rendered and distributed."""
+        return self._report(ctx, "weekly", 7)
+
+    def daily_summary(self, ctx: JobContext) -> str:
+        """EmailAlert.send_daily_summary: yesterday's figures through the notifier."""
+        return self._report(ctx, "daily", 1)
+
+    def log_rotation(self, ctx: JobContext) -> int:
+        """LogRotator: rotate large logs under <var>/logs, drop old archives."""
+        s = self.settings
+        result = rotate_logs(
+            self.var_dir / "logs",
+            ctx.now,
+            max_bytes=s.log_max_bytes,
+            keep=timedelta(days=s.log_retention_days),
+        )
+        return len(result.rotated)
+
+    def config_sync_job(self, ctx: JobContext) -> int:
+        """ConfigSync: apply strategy parameter versions newer than this process has."""
+        with self.sessions() as session:
+            return len(self.config_sync.sync(session))
+
+    def user_check(self, ctx: JobContext) -> dict[str, Any]:
+        """UserValidation and UserRightsManager: deactivate idle users, report right changes."""
+        with session_scope(self.sessions) as session:
+            result = check_users(session, ctx.now, timedelta(days=self.settings.user_inactive_days))
+        if result.deactivated or result.changes:
+            lines = [f"deactivated after inactivity: {u}" for u in result.deactivated]
+            self.alerter.send(
+                "warning", "user_check", "; ".join(lines + result.changes) or "no change"
+            )
+        return {"deactivated": result.deactivated, "changes": result.changes}
+
+    # --- registry ----------------------------------------------------------------------------
+
+    def job_specs(self) -> list[JobSpec]:
+        """Every job with its trigger from settings."""
+        s = self.settings
+        tz = s.scheduler_timezone
+
+        def cron(expr: str) -> CronTrigger:
+            return CronTrigger.from_crontab(expr, timezone=tz)
+
+        return [
+            JobSpec(
+                "strategy_selection",
+                self.strategy_selection,
+                cron(s.selection_cron),
+                "StrategySelector: walk-forward optimisation and selection",
+                then=("daily_summary",),
+            ),
+            JobSpec("ml_tune", self.ml_tune, cron(s.ml_tune_cron), "MLModule auto-tuning"),
+            JobSpec("prune_data", self.prune_data, cron("15 2 * * *"), "retention of old rows"),
+            JobSpec(
+                "health_check",
+                self.health_check,
+                IntervalTrigger(seconds=s.health_interval_seconds, timezone=tz),
+                "HealthCheck",
+            ),
+            JobSpec(
+                "trend_scan",
+                self.trend_scan,
+                IntervalTrigger(minutes=s.trend_scan_minutes, timezone=tz),
+                "TrendScanner",
+            ),
+            JobSpec(
+                "weekly_report", self.weekly_report, cron(s.weekly_report_cron), "weekly report"
+            ),
+            JobSpec(
+                "daily_summary", self.daily_summary, cron(s.daily_summary_cron), "daily summary"
+            ),
+            JobSpec("log_rotation", self.log_rotation, cron("10 0 * * *"), "LogRotator"),
+            JobSpec(
+                "config_sync",
+                self.config_sync_job,
+                IntervalTrigger(minutes=1, timezone=tz),
+                "ConfigSync",
+            ),
+            JobSpec("user_check", self.user_check, cron("0 1 * * *"), "UserValidation"),
+        ]
+
+    def task_manager(self, clock: Clock = utc_now) -> TaskManager:
+        """A TaskManager with every job registered."""
+        manager = TaskManager(self.sessions, alerter=self.alerter, clock=clock)
+        for spec in self.job_specs():
+            manager.register(spec)
+        return manager

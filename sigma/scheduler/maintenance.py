@@ -1,0 +1,156 @@
+"""Housekeeping jobs: UserValidation/UserRightsManager, LogRotator and ConfigSync."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sigma.store.models import ActionLog, StrategyParam, User
+
+USER_AUDIT = "users_audit"
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserCheck:
+    """What a user check did: who was deactivated and which rights changed since last time."""
+
+    deactivated: list[str]
+    changes: list[str]
+
+
+def check_users(session: Session, now: datetime, inactive_after: timedelta) -> UserCheck:
+    """Deactivate users who have not logged in (or, never logged in, were created) more than
+    `inactive_after` ago - which also stops their tokens, since the API only honours active
+    users - and report role/active changes against the previous audit.
+
+    The last active admin is never deactivated: that would lock everyone out.
+    """
+    cutoff = now - inactive_after
+    users = session.scalars(select(User).order_by(User.username)).all()
+    admins = sum(1 for u in users if u.active and u.role == "admin")
+    deactivated = []
+    for user in users:
+        seen = user.last_login or user.created_at
+        if not user.active or seen >= cutoff:
+            continue
+        if user.role == "admin":
+            if admins <= 1:
+                continue
+            admins -= 1
+        user.active = False
+        deactivated.append(user.username)
+    snapshot = {u.username: {"role": u.role, "active": u.active} for u in users}
+    previous = session.scalar(
+        select(ActionLog.details)
+        .where(ActionLog.action == USER_AUDIT)
+        .order_by(ActionLog.ts.desc(), ActionLog.id.desc())
+        .limit(1)
+    )
+    changes = _diff(previous or {}, snapshot) if previous is not None else []
+    session.add(ActionLog(ts=now, source="user_check", action=USER_AUDIT, details=snapshot))
+    session.flush()
+    return UserCheck(deactivated, changes)
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if new is None:
+            changes.append(f"{name}: removed")
+        elif old is None:
+            changes.append(f"{name}: added as {new['role']}")
+        elif old != new:
+            parts = [
+                f"{k} {old.get(k)} -> {new[k]}" for k in ("role", "active") if old.get(k) != new[k]
+            ]
+            changes.append(f"{name}: " + ", ".join(parts))
+    return changes
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    """Files rotated (compressed copies made) and old archives deleted."""
+
+    rotated: list[Path]
+    deleted: list[Path]
+
+
+def rotate_logs(
+    directory: Path, now: datetime, *, max_bytes: int, keep: timedelta
+) -> RotationResult:
+    """Rotate every ``*.log`` in `directory` larger than `max_bytes` and drop archives older
+    than `keep`.
+
+    Rotation is copy-then-truncate: the live file is compressed to
+    ``<name>.<UTC time>.gz`` and truncated in place, so processes holding it open keep writing
+    to the same file instead of to a renamed one.
+    """
+    rotated: list[Path] = []
+    deleted: list[Path] = []
+    if not directory.is_dir():
+        return RotationResult(rotated, deleted)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    for log_file in sorted(directory.glob("*.log")):
+        if log_file.stat().st_size <= max_bytes:
+            continue
+        archive = log_file.with_name(f"{log_file.name}.{stamp}.gz")
+        with log_file.open("rb") as src, gzip.open(archive, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        with log_file.open("r+b") as live:
+            live.truncate(0)
+        rotated.append(archive)
+    oldest = (now - keep).timestamp()
+    for archive in sorted(directory.glob("*.log.*.gz")):
+        if archive.stat().st_mtime < oldest:
+            archive.unlink()
+            deleted.append(archive)
+    return RotationResult(rotated, deleted)
+
+
+# --- config sync ---------------------------------------------------------------------------------
+
+ApplyFn = Callable[[str, str, dict[str, Any] | None, int], None]
+
+
+@dataclass
+class ConfigSync:
+    """Keeps a running instance's strategy parameters equal to the database's.
+
+    The database is the source of truth; each (strategy, symbol) carries a version that grows
+    with every change, so an instance applies a change only when its version is newer than the
+    one it applied last - concurrent edits resolve to the highest version everywhere. `apply`
+    receives (strategy, symbol, params or None when deactivated, version).
+    """
+
+    apply: ApplyFn
+    seen: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
+
+    def sync(self, session: Session) -> list[tuple[str, str, int]]:
+        """Apply every newer version (or a deactivation); returns what was applied."""
+        applied = []
+        for row in session.scalars(select(StrategyParam).order_by(StrategyParam.id)):
+            key = (row.strategy, row.symbol)
+            version, active = self.seen.get(key, (0, False))
+            # Deactivating keeps the version, so the active flag is part of the state compared.
+            if row.version < version or (row.version, row.active) == (version, active):
+                continue
+            params = dict(row.params) if row.active else None
+            self.apply(row.strategy, row.symbol, params, row.version)
+            self.seen[key] = (row.version, row.active)
+            applied.append((row.strategy, row.symbol, row.version))
+        return applied

@@ -1,0 +1,158 @@
+"""The APScheduler side: a persistent job store in SIGMA's database, misfire policy, control.
+
+Jobs are stored in `apscheduler_jobs` as a reference to `run_job` and the job id, so a restarted
+process finds its schedule (including paused jobs) where it left it. On restart every job that
+fell due while the process was down runs once (`coalesce`), and only if it is less than
+`misfire_grace_time` late; older runs are skipped instead of stampeding. One scheduler runs per
+database: APScheduler 3 does not coordinate several schedulers on one store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from sigma.scheduler.tasks import JobSpec, TaskManager
+
+log = logging.getLogger(__name__)
+
+JOBS_TABLE = "apscheduler_jobs"
+
+_ACTIVE: TaskManager | None = None
+
+
+def run_job(job_id: str) -> None:
+    """APScheduler's entry point: stored by reference, it runs `job_id` on the manager of the
+    scheduler started in this process."""
+    if _ACTIVE is None:
+        raise RuntimeError("no scheduler is running in this process")
+    _ACTIVE.run(job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A scheduled job as `list_jobs` shows it."""
+
+    id: str
+    description: str
+    trigger: str
+    next_run: datetime | None
+    last_outcome: str | None
+    last_started: datetime | None
+
+    @property
+    def paused(self) -> bool:
+        """A paused job has no next run."""
+        return self.next_run is None
+
+
+class SchedulerService:
+    """BackgroundScheduler on the database, driving a `TaskManager`'s jobs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        manager: TaskManager,
+        *,
+        timezone: str = "UTC",
+        misfire_grace_time: int = 3600,
+        threads: int = 2,
+    ) -> None:
+        self.manager = manager
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
+            executors={"default": ThreadPoolExecutor(threads)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": misfire_grace_time,
+            },
+            timezone=timezone,
+        )
+
+    def start(self, *, paused: bool = False) -> None:
+        """Open the job store, reconcile it with the registered jobs and start running them.
+
+        `paused` opens the store without running anything (for control commands)."""
+        global _ACTIVE
+        self.scheduler.start(paused=True)
+        if paused:
+            return
+        _ACTIVE = self.manager
+        closed = self.manager.mark_interrupted()
+        if closed:
+            log.warning("%d job run(s) were interrupted by the last stop", closed)
+        self.sync(self.manager.specs.values())
+        self.scheduler.resume()
+
+    def sync(self, specs: Iterable[JobSpec]) -> None:
+        """Add new jobs, update changed triggers (keeping paused jobs paused and the next run
+        of unchanged ones), and drop stored jobs that are no longer registered."""
+        wanted = {spec.id: spec for spec in specs}
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for spec in wanted.values():
+            job = self.scheduler.get_job(spec.id)
+            if job is None:
+                self.scheduler.add_job(
+                    run_job, spec.trigger, args=[spec.id], id=spec.id, name=spec.description
+                )
+            elif repr(job.trigger) != repr(spec.trigger):
+                if job.next_run_time is None:
+                    job.modify(trigger=spec.trigger)
+                else:
+                    job.reschedule(spec.trigger)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop scheduling; with `wait`, let running jobs finish."""
+        global _ACTIVE
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+        if _ACTIVE is self.manager:
+            _ACTIVE = None
+
+    def _job(self, job_id: str) -> Job:
+        job = self.scheduler.get_job(job_id)
+        if job is None:
+            raise KeyError(f"no scheduled job {job_id!r}")
+        return job
+
+    def pause(self, job_id: str) -> None:
+        """Stop scheduling `job_id` until resumed (kept across restarts)."""
+        self._job(job_id).pause()
+
+    def resume(self, job_id: str) -> None:
+        """Schedule `job_id` again from now."""
+        self._job(job_id).resume()
+
+    def trigger(self, job_id: str, now: datetime) -> None:
+        """Make the scheduler run `job_id` at its next wake-up, keeping its schedule after."""
+        self._job(job_id).modify(next_run_time=now)
+        self.scheduler.wakeup()
+
+    def list_jobs(self) -> list[JobInfo]:
+        """Stored jobs with their next run and last recorded outcome, by id."""
+        last = self.manager.last_runs()
+        infos = []
+        for job in sorted(self.scheduler.get_jobs(), key=lambda j: j.id):
+            run = last.get(job.id)
+            infos.append(
+                JobInfo(
+                    job.id,
+                    job.name,
+                    str(job.trigger),
+                    job.next_run_time,
+                    run.outcome if run else None,
+                    run.started_at if run else None,
+                )
+            )
+        return infos
