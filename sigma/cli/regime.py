@@ -80,6 +80,7 @@ def compare(
     symbol: SymbolOpt = "SYN",
     bars: BarsOpt = 20_000,
     seed: SeedOpt = 7,
+    report: Annotated[Path | None, typer.Option("--report", help="write an HTML report")] = None,
 ) -> None:
     """Backtest `strategy` with the adaptive layer off and on (built-in presets)."""
     from sigma.strategies.builtin import BUILTIN_STRATEGIES
@@ -99,6 +100,8 @@ def compare(
     kinds = pd.Series([d.kind for d in result.on.decisions], dtype=object).value_counts()
     console.print("decisions: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
     console.print(result.verdict())
+    if report is not None:
+        console.print(f"report: {result.write_html(report)}")
 
 
 @app.command()

@@ -14,6 +14,10 @@ overlaid with the regime's preset) and steps toward it:
   step would not, the adjuster jumps to the target (every target is validated when the
   strategy is registered, so an invalid preset is caught at start, not mid-session).
 
+An optional `gate` (the `StrategyTester` through the hook) is asked before each adjustment;
+a refused change is not applied, waits out a cool-down before it is tried again, and is kept in
+`refused` (with the gate's reason) for the loop to report.
+
 It never writes anything itself: it returns `ParamUpdate`s saying old, new, why and who; the
 hook applies them to the running strategy and the sinks store them (`strategy_param` with its
 history). A regime whose preset the feedback loop found harmful is `block`ed: for it the target
@@ -31,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from sigma.regime.detector import Regime, RegimeState
+from sigma.regime.tester import ChangeGate
 from sigma.strategies.base import Strategy
 from sigma.strategies.params import Param
 
@@ -60,7 +65,7 @@ class ParamUpdate:
     new: dict[str, Any]
     reason: str
     changed_by: str
-    kind: str = "adjust"  # "adjust" toward a preset, or "rollback" to the baseline
+    kind: str = "adjust"  # "adjust" toward a preset, "rollback" to the baseline, or "refused"
 
     @property
     def changes(self) -> dict[str, tuple[Any, Any]]:
@@ -100,6 +105,8 @@ class ParamAdjuster:
         self.config = config or AdjusterConfig()
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._by_symbol: dict[str, list[str]] = {}
+        self.gate: ChangeGate | None = None
+        self.refused: list[ParamUpdate] = []
 
     def register(self, cls: type[Strategy], symbol: str, params: Mapping[str, Any]) -> None:
         """Adjust `cls` on `symbol`, starting from (and with baseline) `params`."""
@@ -185,11 +192,30 @@ class ParamAdjuster:
         step = {k: _toward(specs[k], slot.current[k], v, cfg.max_step) for k, v in goal.items()}
         # The target itself was validated at registration (baseline plus preset, or baseline).
         new = step if _valid(slot.cls, step) else goal
+        refusal = (
+            None if self.gate is None else self.gate(slot.cls, state.symbol, slot.current, new)
+        )
         moved = ", ".join(
             f"{k} {slot.current[k]}->{v}" for k, v in new.items() if slot.current[k] != v
         )
         partial = "" if new == goal else " (partway; bounded step)"
         reason = f"regime {state.regime.value}: {moved}{partial}. {state.reason}"
+        if refusal is not None:
+            slot.bars_since_change = 0
+            self.refused.append(
+                ParamUpdate(
+                    name,
+                    state.symbol,
+                    state.ts,
+                    state.regime,
+                    dict(slot.current),
+                    new,
+                    f"{refusal}; wanted {reason}",
+                    cfg.changed_by,
+                    "refused",
+                )
+            )
+            return None
         return self._commit(
             name, state.symbol, slot, state.ts, state.regime, new, reason, cfg.changed_by, "adjust"
         )

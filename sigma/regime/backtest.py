@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from sigma.regime.feedback import QualityAssessment, QualityConfig
 from sigma.regime.hook import AdaptiveHook
 from sigma.regime.loop import AdaptiveLoop, LoopDecision
 from sigma.regime.news import NewsHandler
+from sigma.regime.tester import StrategyTester, WalkForwardConfig
+from sigma.reports.comparison import render_comparison_html
 from sigma.research.backtest import run_backtest
 from sigma.strategies.base import Strategy
 
@@ -53,6 +56,7 @@ def build_hook(
     quality: QualityConfig | None = None,
     news: NewsHandler | None = None,
     shadow: bool = True,
+    tester: WalkForwardConfig | None = None,
 ) -> AdaptiveHook:
     """An `AdaptiveHook` over a fresh loop (no sinks: add them to `hook.sinks`)."""
     loop = AdaptiveLoop(
@@ -61,7 +65,8 @@ def build_hook(
         quality=QualityAssessment(quality),
         news=news,
     )
-    return AdaptiveHook(loop, shadow=shadow)
+    gate = None if tester is None else StrategyTester(tester)
+    return AdaptiveHook(loop, shadow=shadow, tester=gate)
 
 
 def run_adaptive_backtest(
@@ -151,6 +156,21 @@ class AdaptiveComparison:
         )
         self.rows = [(label, self.off.stats[k], self.on.result.stats[k]) for label, k in keys]
         self.rows.append(("parameter changes", 0, len(self.on.updates)))
+
+    def write_html(self, path: str | Path) -> Path:
+        """The comparison report (equity curves, statistics side by side, the verdict)."""
+        off = replace(self.off, strategy=f"{self.off.strategy} adaptive off")
+        on = replace(self.on.result, strategy=f"{self.on.result.strategy} adaptive on")
+        ranking = sorted(
+            ((r.strategy, float(r.stats["sharpe"] or 0.0)) for r in (off, on)),
+            key=lambda item: -item[1],
+        )
+        changes = f" {len(self.on.updates)} parameter changes, {len(self.on.decisions)} decisions."
+        html = render_comparison_html([off, on], ranking, self.verdict() + "." + changes)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html, encoding="utf-8")
+        return target
 
     def verdict(self) -> str:
         """One honest sentence on what the comparison shows."""

@@ -12,17 +12,20 @@ Per bar the hook (1) advances each attached strategy's baseline shadow - a copy 
 baseline parameters on a paper engine, the counterfactual the feedback loop compares against;
 (2) hands every round trip closed since the last bar (real and shadow) to the loop; (3) runs
 the loop; (4) applies the resulting parameter changes to the running strategies, which use them
-from the next bar on; (5) passes updates and decisions to the sinks (database, action log,
-alerts). A failing sink is logged and never stops trading.
+from the next bar on (with a `StrategyTester`, each adjustment must first pass a walk-forward
+test on the bars the engine has seen); (5) passes updates and decisions to the sinks
+(database, action log, alerts). A failing sink is logged and never stops trading.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+import pandas as pd
 
 from sigma.domain import Bar, Trade
 from sigma.engine.engine import Engine, empty_data
@@ -30,6 +33,8 @@ from sigma.engine.live import MAX_BARS, MAX_RECORDS
 from sigma.regime.adjuster import ParamUpdate
 from sigma.regime.commentary import CommentaryModule
 from sigma.regime.loop import AdaptiveLoop, LoopDecision, LoopStep
+from sigma.regime.tester import StrategyTester
+from sigma.strategies.base import Strategy
 from sigma.strategies.series import COLUMNS, Cursor, Data
 
 __all__ = ["AdaptiveHook", "AdaptiveSink"]
@@ -77,8 +82,12 @@ class AdaptiveHook:
         sinks: Sequence[AdaptiveSink] = (),
         shadow: bool = True,
         commentary: CommentaryModule | None = None,
+        tester: StrategyTester | None = None,
     ) -> None:
         self.loop = loop
+        self.tester = tester
+        if tester is not None:
+            loop.adjuster.gate = self._gate
         self.sinks = list(sinks)
         self.shadow = shadow
         self.commentary = commentary or CommentaryModule()
@@ -133,6 +142,23 @@ class AdaptiveHook:
         news = self.loop.news
         events = [] if news is None else news.recent(symbol, state.ts, news.config.risk_window)
         return self.commentary.generate(state, events)
+
+    def _gate(
+        self,
+        cls: type[Strategy],
+        symbol: str,
+        current: Mapping[str, Any],
+        candidate: Mapping[str, Any],
+    ) -> str | None:
+        """Test a change on the bars the strategy's engine has seen (never later ones)."""
+        assert self.tester is not None
+        engine = next(b.engine for b in self._bindings[symbol] if type(b.engine.strategy) is cls)
+        data = engine.data
+        end = data.cursor.i + 1
+        start = max(0, end - self.tester.config.lookback)
+        index = pd.DatetimeIndex(data.ts[start:end]).tz_localize("UTC")
+        frame = pd.DataFrame({name: data.column(name)[start:end] for name in COLUMNS}, index=index)
+        return self.tester.check(cls, current, candidate, frame, symbol=symbol)
 
     def _advance_shadow(self, binding: _Binding, bar: Bar) -> None:
         twin = binding.shadow

@@ -9,7 +9,8 @@ Per closed bar (`on_bar`):
 3. trades recorded since the last bar are assessed: a regime where the adjusted parameters did
    clearly worse than the baseline shadow is rolled back (and its preset no longer used), and a
    strategy whose own record turned poor is throttled or disabled (reported on change);
-4. the adjuster steps the parameters toward the regime's preset.
+4. the adjuster steps the parameters toward the regime's preset (a change its gate, the
+   `StrategyTester`, refuses becomes a ``refused`` decision instead).
 
 Trades come in through `record_trade`, tagged with the regime at their entry and whether
 adjusted parameters were in force then. Nothing here touches a database, a clock or a network,
@@ -42,7 +43,8 @@ class LoopDecision:
     """Something the loop decided besides a parameter change.
 
     ``kind``: ``regime_change``, ``rollback``, ``throttle``, ``disable``, ``restore`` (a
-    throttled or disabled strategy recovered) or ``news_halt``."""
+    throttled or disabled strategy recovered), ``refused`` (a change the tester turned down)
+    or ``news_halt``."""
 
     kind: str
     symbol: str
@@ -121,8 +123,12 @@ class AdaptiveLoop:
                 )
             )
         updates = self._assess(bar.symbol, bar.ts, decisions)
-        adjusted = self.adjuster.on_regime(state)
-        updates.extend(adjusted)
+        updates.extend(self.adjuster.on_regime(state))
+        refused, self.adjuster.refused = self.adjuster.refused, []
+        decisions.extend(
+            LoopDecision("refused", r.symbol, r.ts, r.reason, r.strategy, {"candidate": r.new})
+            for r in refused
+        )
         self._pending_marks.extend((u.strategy, u.symbol) for u in updates)
         return LoopStep(state, updates, decisions)
 

@@ -47,9 +47,15 @@ def test_scan_synthetic_and_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "SYN0" in out and "SYN1" in out and "stored 2 readings in trend_data" in out
 
 
-def test_compare_prints_off_and_on() -> None:
-    out = invoke("compare", "--strategy", "rsi_reversion", "--bars", "1500")
+def test_compare_prints_off_and_on_and_writes_the_report(tmp_path: Path) -> None:
+    report = tmp_path / "reports" / "cmp.html"
+    out = invoke(
+        "compare", "--strategy", "rsi_reversion", "--bars", "1500", "--report", str(report)
+    )
     assert "adaptive off" in out and "parameter changes" in out and "adaptive on:" in out
+    html = report.read_text()
+    assert "rsi_reversion adaptive off" in html and "rsi_reversion adaptive on" in html
+    assert "parameter changes" in html
     bad = runner.invoke(app, ["compare", "--strategy", "nope"])
     assert bad.exit_code != 0 and "unknown strategy" in bad.output
 
