@@ -9,6 +9,7 @@ import { BacktestCompare } from "./pages/BacktestCompare";
 import { BacktestDetail } from "./pages/BacktestDetail";
 import { Backtests } from "./pages/Backtests";
 import { Login } from "./pages/Login";
+import { Markets } from "./pages/Markets";
 import { Orders } from "./pages/Orders";
 import { Overview } from "./pages/Overview";
 import { Profile } from "./pages/Profile";
@@ -28,6 +29,7 @@ function useHashRoute(): string {
 
 const NAV: { path: string; label: string; role?: "admin" }[] = [
   { path: "/", label: "Overview" },
+  { path: "/markets", label: "Markets" },
   { path: "/orders", label: "Orders & fills" },
   { path: "/strategies", label: "Strategies" },
   { path: "/backtests", label: "Backtests" },
@@ -88,6 +90,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   if (bt) page = <BacktestDetail id={Number(bt[1])} />;
   else if (cmp) page = <BacktestCompare ids={cmp[1].split(",").filter(Boolean).map(Number)} />;
   else if (route === "/orders") page = <Orders />;
+  else if (route === "/markets") page = <Markets />;
   else if (route === "/strategies") page = <Strategies />;
   else if (route === "/backtests") page = <Backtests />;
   else if (route === "/sim") page = <Simulations />;

@@ -93,6 +93,7 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
 def page(browser: Browser, server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser context (empty storage) on the dashboard; a screenshot at the end."""
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -24,7 +25,7 @@ from sigma.domain import Tick
 from sigma.feeds.synthetic import generate_bars
 from sigma.feeds.ticks import encode_tick
 from sigma.research.backtest import run_backtest
-from sigma.store import save_backtest, session_scope, set_params
+from sigma.store import save_backtest, session_scope, set_params, upsert_bars
 from sigma.store.models import (
     ActionLog,
     AlertLog,
@@ -33,6 +34,7 @@ from sigma.store.models import (
     OrderRecord,
     PositionRecord,
     SimRun,
+    TrendData,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,6 +54,7 @@ POSITION_PNL = Decimal("-12.3456")
 LEDGER_CASH = Decimal("-3769.19685")
 ALERT_MESSAGE = "E2E drawdown warning: equity 4.2% below peak"
 SIM_FINAL = Decimal("10234.5")
+ETH_CLOSES = [f"{2000 + 3 * i}.25" for i in range(30)]
 
 expect.set_options(timeout=10_000)
 
@@ -88,6 +91,7 @@ class Seeded:
     backtest_trades: int
     backtest_final_equity: str
     other_backtest_id: int
+    eth_last_bar: datetime
 
 
 def seed(app: App) -> Seeded:
@@ -179,9 +183,30 @@ def seed(app: App) -> Seeded:
                 ended_at=now,
             )
         )
+    # 30 one-minute ETH bars ending 20 minutes ago, and regime readings for two symbols.
+    last = now.replace(second=0) - timedelta(minutes=20)
+    index = pd.date_range(end=last, periods=len(ETH_CLOSES), freq="1min", tz="UTC")
+    closes = [Decimal(c) for c in ETH_CLOSES]
+    frame = pd.DataFrame(
+        {
+            "open": [float(c - Decimal("0.5")) for c in closes],
+            "high": [float(c + 1) for c in closes],
+            "low": [float(c - 1) for c in closes],
+            "close": [float(c) for c in closes],
+            "volume": [1.0] * len(closes),
+        },
+        index=index,
+    )
+    with session_scope(app.sessions) as session:
+        upsert_bars(session, "ETH", "1m", frame)
+        for symbol, trend, strength in (("ETH", "trend_up", 0.8), ("BTC", "range", 0.2)):
+            session.add(
+                TrendData(symbol=symbol, timeframe="1m", ts=last, trend=trend, strength=strength)
+            )
     return Seeded(
         backtest_id=backtest_id,
         other_backtest_id=other_id,
+        eth_last_bar=last,
         backtest_trades=len(result.trades),
         backtest_final_equity=format(result.final_equity.normalize(), "f"),
     )
@@ -202,8 +227,8 @@ class LiveServer:
         """Publish on the server's bus from the test thread."""
         asyncio.run_coroutine_threadsafe(self.pubsub.publish(channel, message), self.loop).result(5)
 
-    def publish_tick(self, symbol: str, price: str) -> None:
-        tick = Tick(symbol=symbol, ts=datetime.now(UTC), price=Decimal(price))
+    def publish_tick(self, symbol: str, price: str, ts: datetime | None = None) -> None:
+        tick = Tick(symbol=symbol, ts=ts or datetime.now(UTC), price=Decimal(price))
         self.publish("price_update", encode_tick(tick))
 
     def token(self, role: str) -> str:

@@ -5,10 +5,12 @@ kill switch, and a live price arriving over /ws."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from e2e_support import (
     ALERT_MESSAGE,
+    ETH_CLOSES,
     FILL_FEE,
     ORDER_ID,
     LiveServer,
@@ -299,8 +301,8 @@ def test_admin_manages_users(page: Page, server: LiveServer) -> None:
 def test_a_price_published_on_the_bus_appears_live(page: Page, server: LiveServer) -> None:
     login(page, "viewer")
     expect(page.get_by_test_id("ws-state")).to_have_attribute("data-state", "open")
-    prices = page.get_by_test_id("live-prices")
-    expect(prices).to_contain_text("Waiting for price updates")
+    expect(page.get_by_test_id("live-prices")).to_be_visible()
+    expect(page.get_by_test_id("price-BTC")).to_have_count(0)
 
     server.publish_tick("BTC", "43210.123456789")
     expect(page.get_by_test_id("price-BTC")).to_contain_text("43,210.123456789")
@@ -308,3 +310,28 @@ def test_a_price_published_on_the_bus_appears_live(page: Page, server: LiveServe
     server.publish_tick("BTC", "43199.5")
     expect(page.get_by_test_id("price-BTC").locator(".px")).to_have_text("43,199.5")
     expect(page.get_by_test_id("price-BTC").locator(".px")).to_have_class(re.compile("neg"))
+
+
+def test_markets_show_stored_candles_extended_by_live_ticks(page: Page, server: LiveServer) -> None:
+    login(page, "viewer")
+    expect(page.get_by_test_id("ws-state")).to_have_attribute("data-state", "open")
+    page.get_by_role("link", name="Markets").click()
+    page.get_by_label("Symbol").fill("ETH")
+    chart = page.get_by_test_id("candle-chart")
+    expect(chart.get_by_test_id("candle")).to_have_count(len(ETH_CLOSES))
+    expect(chart.get_by_test_id("last-candle")).to_contain_text("C 2,087.25")
+    regimes = page.get_by_test_id("regimes-table")
+    expect(regimes.locator("tbody tr").first).to_contain_text("ETH")  # strongest first
+    expect(regimes.locator("tbody tr").first).to_contain_text("trend_up")
+
+    # Two ticks in the same minute, five minutes after the last stored bar: one new candle.
+    minute = server.seeded.eth_last_bar + timedelta(minutes=5)
+    server.publish_tick("ETH", "2101.5", ts=minute + timedelta(seconds=10))
+    expect(chart.get_by_test_id("candle")).to_have_count(len(ETH_CLOSES) + 1)
+    server.publish_tick("ETH", "2099.125", ts=minute + timedelta(seconds=40))
+    last = chart.get_by_test_id("last-candle")
+    expect(last).to_contain_text("C 2,099.125")
+    expect(last).to_contain_text("O 2,101.5")
+    expect(last).to_contain_text("H 2,101.5")
+    expect(last).to_contain_text("L 2,099.125")
+    expect(chart.get_by_test_id("candle")).to_have_count(len(ETH_CLOSES) + 1)

@@ -1,0 +1,143 @@
+import { useEffect, useMemo, useState } from "react";
+import { items, qs } from "../api";
+import { applyTick, TIMEFRAMES, type Candle } from "../candles";
+import { CandleChart } from "../components/CandleChart";
+import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
+import { useAppState } from "../context";
+import { formatStat } from "../format";
+import { useApi } from "../hooks";
+
+interface Trend {
+  symbol: string;
+  timeframe: string;
+  ts: string;
+  trend: string;
+  strength: number | null;
+  data: Record<string, unknown>;
+}
+
+function trendKind(trend: string): string {
+  if (/up|bull/i.test(trend)) return "good";
+  if (/down|bear/i.test(trend)) return "error";
+  return "warn";
+}
+
+export function Markets() {
+  const { prices } = useAppState();
+  const latest = useApi<unknown>("/api/trends/latest");
+  const latestRows = items<Trend>(latest.data);
+  const known = useMemo(
+    () => [...new Set([...Object.keys(prices), ...latestRows.map((t) => t.symbol)])].sort(),
+    [prices, latestRows],
+  );
+  const [symbol, setSymbol] = useState("");
+  const [timeframe, setTimeframe] = useState("1m");
+  const chosen = symbol || known[0] || "BTC";
+  const bars = useApi<unknown>(`/api/bars${qs({ symbol: chosen, timeframe, limit: 200 })}`);
+  const history = useApi<unknown>(`/api/trends${qs({ symbol: chosen, limit: 20 })}`);
+  const [candles, setCandles] = useState<Candle[]>([]);
+
+  useEffect(() => {
+    setCandles(items<Candle>(bars.data));
+  }, [bars.data]);
+  // Each tick of the chosen symbol moves the last candle (or opens the next one).
+  const tick = prices[chosen];
+  useEffect(() => {
+    if (tick?.ts)
+      setCandles((c) => applyTick(c, { price: tick.price, ts: tick.ts! }, TIMEFRAMES[timeframe]));
+  }, [tick, timeframe]);
+
+  return (
+    <div className="page">
+      <h1>Markets</h1>
+      <div className="filters">
+        <label>
+          Symbol
+          <input
+            name="symbol"
+            list="known-symbols"
+            value={symbol}
+            placeholder={chosen}
+            onChange={(e) => setSymbol(e.target.value.trim())}
+          />
+          <datalist id="known-symbols">
+            {known.map((s) => (
+              <option key={s} value={s} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Timeframe
+          <select name="timeframe" value={timeframe} onChange={(e) => setTimeframe(e.target.value)}>
+            {Object.keys(TIMEFRAMES).map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <Card title={`${chosen} · ${timeframe}`} testId="market-chart">
+        <ErrorBox error={bars.error} />
+        <CandleChart candles={candles} />
+      </Card>
+      <div className="grid">
+        <Card title="Regime by symbol" testId="regimes">
+          <ErrorBox error={latest.error} />
+          <Table
+            testId="regimes-table"
+            rows={latestRows}
+            empty="No regime readings yet."
+            rowKey={(r) => `${r.symbol}/${r.timeframe}`}
+            columns={[
+              {
+                key: "symbol",
+                label: "Symbol",
+                render: (r) => (
+                  <button type="button" className="link" onClick={() => setSymbol(r.symbol)}>
+                    {r.symbol}
+                  </button>
+                ),
+              },
+              { key: "timeframe", label: "TF" },
+              {
+                key: "trend",
+                label: "Regime",
+                render: (r) => <Badge kind={trendKind(r.trend)}>{r.trend}</Badge>,
+              },
+              {
+                key: "strength",
+                label: "Strength",
+                numeric: true,
+                render: (r) => formatStat(r.strength),
+              },
+              { key: "ts", label: "At", render: (r) => <Ts value={r.ts} /> },
+            ]}
+          />
+        </Card>
+        <Card title={`${chosen} regime history`} testId="regime-history">
+          <ErrorBox error={history.error} />
+          <Table
+            rows={items<Trend>(history.data)}
+            empty="No readings for this symbol."
+            columns={[
+              { key: "ts", label: "At", render: (r) => <Ts value={r.ts} /> },
+              { key: "timeframe", label: "TF" },
+              {
+                key: "trend",
+                label: "Regime",
+                render: (r) => <Badge kind={trendKind(r.trend)}>{r.trend}</Badge>,
+              },
+              {
+                key: "strength",
+                label: "Strength",
+                numeric: true,
+                render: (r) => formatStat(r.strength),
+              },
+            ]}
+          />
+        </Card>
+      </div>
+    </div>
+  );
+}
