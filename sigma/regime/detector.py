@@ -120,11 +120,11 @@ class RegimeModel:
         """log p(bar | regime) for each of `KNOWN_REGIMES`; `z` is the return in calm sigmas,
         `volume` the log volume relative to normal (None when unknown)."""
         means = (self.drift, -self.drift, 0.0, 0.0)
-        wide = 10.0 * self.wild_sigma
+        gap = self.outlier * _normal_pdf(z, 0.0, 10.0 * self.wild_sigma)
+        keep = 1.0 - self.outlier
         result = []
         for mean, sigma, offset in zip(means, self.sigma_scales, self.volume_offsets, strict=True):
-            core = (1 - self.outlier) * _normal_pdf(z, mean, sigma)
-            value = math.log(core + self.outlier * _normal_pdf(z, 0.0, wide))
+            value = math.log(keep * _normal_pdf(z, mean, sigma) + gap)
             if volume is not None:
                 value += _normal_logpdf(volume, offset, self.volume_noise)
             result.append(value)
@@ -182,7 +182,7 @@ class RegimeState:
 @dataclass(slots=True)
 class _SymbolState:
     tracker: FeatureTracker
-    log_probs: list[float]
+    probs: list[float]
     calm_abs: float = 0.0  # mean |log return| of the calm regimes
     normal_volume: float | None = None  # mean log1p(volume) of the calm, trending regimes
     levels_set: bool = False
@@ -201,8 +201,9 @@ class RegimeDetector:
         self.config = config or DetectorConfig()
         model = self.config.model
         stay = 1.0 - 1.0 / model.mean_dwell
-        self._log_stay = math.log(stay)
-        self._log_move = math.log((1.0 - stay) / (len(KNOWN_REGIMES) - 1))
+        self._stay = stay
+        # Moving to any one other regime; the chance of leaving is split evenly.
+        self._move = (1.0 - stay) / (len(KNOWN_REGIMES) - 1)
         self._symbols: dict[str, _SymbolState] = {}
 
     def regime(self, symbol: str) -> Regime:
@@ -269,18 +270,16 @@ class RegimeDetector:
         volume = None
         if log_volume is not None and entry.normal_volume is not None:
             volume = log_volume - entry.normal_volume
-        prior = entry.log_probs
-        predicted = [
-            _logsumexp(
-                [p + (self._log_stay if j == k else self._log_move) for j, p in enumerate(prior)]
-            )
-            for k in range(len(prior))
-        ]
+        # Probabilities stay normalised each step and the transitions leak at least
+        # 1/mean_dwell into every regime, so plain (not log) arithmetic cannot underflow.
+        stay, move = self._stay, self._move
+        predicted = [stay * p + move * (1.0 - p) for p in entry.probs]
         likelihoods = self.config.model.log_likelihoods(z, volume)
-        posterior = [p + ll for p, ll in zip(predicted, likelihoods, strict=True)]
-        norm = _logsumexp(posterior)
-        entry.log_probs = [p - norm for p in posterior]
-        return [math.exp(p) for p in entry.log_probs]
+        top = max(likelihoods)
+        posterior = [p * math.exp(ll - top) for p, ll in zip(predicted, likelihoods, strict=True)]
+        norm = sum(posterior)
+        entry.probs = [p / norm for p in posterior]
+        return entry.probs
 
     def _level_evidence(
         self, weights: list[float], ret: float, log_volume: float | None
@@ -309,9 +308,9 @@ class RegimeDetector:
         volumes: list[float | None] = (
             list(log_volumes[-len(rets) :]) if obs.log_volume is not None else [None] * len(rets)
         )
-        start = entry.log_probs
+        start = entry.probs
         for _ in range(_FIT_ROUNDS):
-            entry.log_probs = start
+            entry.probs = start
             abs_total, volume_total = 0.0, 0.0
             for ret, log_volume in zip(rets, volumes, strict=True):
                 weights = self._forward(entry, ret, log_volume)
@@ -325,12 +324,12 @@ class RegimeDetector:
     def _probability(self, entry: _SymbolState) -> float:
         if entry.regime is Regime.UNKNOWN:
             return 0.0
-        return math.exp(entry.log_probs[KNOWN_REGIMES.index(entry.regime)])
+        return entry.probs[KNOWN_REGIMES.index(entry.regime)]
 
     def _entry(self, symbol: str) -> _SymbolState:
         entry = self._symbols.get(symbol)
         if entry is None:
-            uniform = [-math.log(len(KNOWN_REGIMES))] * len(KNOWN_REGIMES)
+            uniform = [1.0 / len(KNOWN_REGIMES)] * len(KNOWN_REGIMES)
             tracker = FeatureTracker(self.config.features)
             entry = self._symbols[symbol] = _SymbolState(tracker, uniform)
         return entry
@@ -348,11 +347,6 @@ class RegimeDetector:
         settled = entry.candidate_bars >= cfg.confirm_bars and entry.bars_in_regime > cfg.min_dwell
         if immediate or settled:
             entry.regime, entry.bars_in_regime, entry.candidate_bars = raw, 1, 0
-
-
-def _logsumexp(values: list[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
 
 
 def _explain(regime: Regime, f: Features) -> str:
