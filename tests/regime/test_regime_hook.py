@@ -3,6 +3,7 @@ sinks, the on/off comparison and the CLI."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import timedelta
 from types import SimpleNamespace
@@ -294,3 +295,51 @@ def test_live_shadow_memory_is_bounded(bars: pd.DataFrame, monkeypatch: pytest.M
         o for o in hook.loop.feedback._by_key.values() for o in o if o.variant == "baseline"
     ]
     assert len(baseline) == len(engine.trades)
+
+
+def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame) -> None:
+    """The bot's path: LiveEngine sends orders, the worker's fills arrive while the next bar is
+    processed, the hook runs after each closed bar."""
+    from decimal import Decimal
+
+    from sigma.domain import Fill, Order
+    from sigma.engine.live import LiveEngine
+
+    frame = bars.iloc[:2500]
+    batch = run_adaptive_backtest(
+        SmaCross(), frame.iloc[:-1], symbol=SYMBOL, hook=build_hook(BUILTIN_PRESETS)
+    )
+    sent: list[Order] = []
+    engine = LiveEngine(SmaCross(), SYMBOL, EngineConfig(), lambda order, ref: sent.append(order))
+    hook = build_hook(BUILTIN_PRESETS)
+    hook.attach(engine)
+    live_updates: list[ParamUpdate] = []
+    all_bars = list(frame_bars(frame, SYMBOL))
+    pending: list[Fill] = []
+    for bar, following in itertools.pairwise(all_bars):
+        for fill in pending:  # the worker reports fills of the previous bar's orders
+            engine.on_fill(fill)
+        pending.clear()
+        engine.on_live_bar(bar, ref_price=following.open)
+        for order in sent:
+            assert order.qty is not None
+            pending.append(
+                Fill(
+                    order.client_order_id,
+                    SYMBOL,
+                    order.side,
+                    order.qty,
+                    following.open,
+                    Decimal(0),
+                    following.ts,
+                    order.strategy,
+                )
+            )
+        sent.clear()
+        live_updates.extend(hook.on_bar(SYMBOL, bar))
+    assert [_key(u) for u in live_updates] == [_key(u) for u in batch.updates]
+    assert list(hook.decisions) == batch.decisions
+    assert [(t.entry_ts, t.pnl) for t in engine.trades] == [
+        (t.entry_ts, t.pnl) for t in batch.result.trades
+    ]
+    assert len(batch.updates) > 3
