@@ -165,6 +165,38 @@ def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: Li
     expect(page.get_by_test_id("equity-chart")).to_be_visible()
 
 
+def test_trader_compares_strategies_and_sees_the_recommendation(
+    page: Page, server: LiveServer
+) -> None:
+    login(page, "trader")
+    page.get_by_role("link", name="Backtests").click()
+    page.get_by_test_id("toggle-compare-strategies").click()
+    form = page.get_by_test_id("compare-strategies")
+    chosen = ("bollinger_breakout", "rsi_reversion", "sma_cross")
+    for name in (*chosen, "donchian_trend"):
+        form.get_by_label(name).set_checked(name in chosen)
+    form.get_by_label("Bars (synthetic)").fill("300")
+    form.get_by_role("button", name="Compare strategies").click()
+
+    result = page.get_by_test_id("comparison-result")
+    expect(result.get_by_test_id("recommendation")).to_contain_text("Use ")
+    ranking = result.get_by_test_id("ranking-table").locator("tbody tr")
+    expect(ranking).to_have_count(3)
+    listed = {r["id"]: r for r in server.get("/api/backtests", "trader")}
+    names = []
+    for i in range(3):
+        link = ranking.nth(i).get_by_role("link")
+        backtest_id = int(link.get_attribute("href").rsplit("/", 1)[1])
+        names.append(link.inner_text())
+        assert listed[backtest_id]["strategy"] == names[-1]
+    assert sorted(names) == list(chosen)
+    recommendation = result.get_by_test_id("recommendation").inner_text()
+    assert recommendation.startswith(f"Use {names[0]}")
+
+    result.get_by_role("link", name="Side by side").click()
+    expect(page.get_by_test_id("compare-stats").locator("thead th")).to_have_count(4)
+
+
 def test_trader_edits_parameters_with_validation_messages(page: Page, server: LiveServer) -> None:
     login(page, "trader")
     page.get_by_role("link", name="Strategies").click()

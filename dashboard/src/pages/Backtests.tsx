@@ -6,6 +6,7 @@ import { Card, ErrorBox, Money, Table, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
+import { CompareStrategiesForm, ComparisonResult, type Comparison } from "./CompareStrategies";
 import { FREQS, type BacktestDefaults, type Prefs } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
 
@@ -192,6 +193,8 @@ export function Backtests() {
   const strategies = useApi<StrategyInfo[]>(canRun ? "/api/strategies" : null);
   const prefs = useApi<Prefs>(canRun ? "/api/me/prefs" : null);
   const [showForm, setShowForm] = useState(false);
+  const [showCompare, setShowCompare] = useState(false);
+  const [comparison, setComparison] = useState<Comparison | null>(null);
   const [job, setJob] = useState<Job | null>(null);
   const [ended, setEnded] = useState<Job | null>(null);
   const [picked, setPicked] = useState<number[]>([]);
@@ -212,13 +215,23 @@ export function Backtests() {
       <div className="row spread">
         <h1>Backtests</h1>
         {canRun && (
-          <button
-            type="button"
-            onClick={() => setShowForm((s) => !s)}
-            data-testid="toggle-run-backtest"
-          >
-            {showForm ? "Close" : "Run a backtest"}
-          </button>
+          <div className="row">
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => setShowCompare((s) => !s)}
+              data-testid="toggle-compare-strategies"
+            >
+              {showCompare ? "Close comparison" : "Compare strategies"}
+            </button>
+            <button
+              type="button"
+              onClick={() => setShowForm((s) => !s)}
+              data-testid="toggle-run-backtest"
+            >
+              {showForm ? "Close" : "Run a backtest"}
+            </button>
+          </div>
         )}
       </div>
       {job && (
@@ -255,6 +268,23 @@ export function Backtests() {
           )}
         </Card>
       )}
+      {canRun && showCompare && (
+        <Card title="Compare strategies on one market">
+          <ErrorBox error={strategies.error} />
+          {strategies.data && (prefs.data || prefs.error) && (
+            <CompareStrategiesForm
+              strategies={strategies.data}
+              defaults={prefs.data?.backtest_defaults ?? {}}
+              onDone={(c) => {
+                setComparison(c);
+                setShowCompare(false);
+                reload();
+              }}
+            />
+          )}
+        </Card>
+      )}
+      {comparison && <ComparisonResult result={comparison} />}
       <Card
         title="Runs"
         testId="backtests"
