@@ -173,19 +173,35 @@ class AdaptiveComparison:
         return target
 
     def verdict(self) -> str:
-        """One honest sentence on what the comparison shows."""
+        """One honest sentence on what the comparison shows, with the differences in
+        percentage points; within ``_SAME_PP`` counts as no difference."""
         off, on = self.off.stats, self.on.result.stats
-        better_return = on["total_return_pct"] > off["total_return_pct"]
-        shallower = on["max_drawdown_pct"] > off["max_drawdown_pct"]
-        if better_return and shallower:
-            return "adaptive on: higher return and a shallower drawdown than off on these bars"
-        if not better_return and not shallower:
-            return "adaptive on: lower return and a deeper drawdown than off - it did not help here"
-        return "adaptive on: mixed - " + (
-            "higher return but a deeper drawdown"
-            if better_return
-            else "lower return but a shallower drawdown"
-        )
+        d_ret = on["total_return_pct"] - off["total_return_pct"]
+        d_dd = on["max_drawdown_pct"] - off["max_drawdown_pct"]  # > 0: shallower
+        figures = f"return {d_ret:+.2f} pp, max drawdown {d_dd:+.2f} pp"
+        ret = _direction(d_ret)
+        dd = _direction(d_dd)
+        if ret >= 0 and dd >= 0 and ret + dd > 0:
+            summary = "it helped on these bars"
+        elif ret <= 0 and dd <= 0 and ret + dd < 0:
+            summary = "it did not help on these bars"
+        elif ret == dd == 0:
+            summary = "no material difference on these bars"
+        else:
+            summary = "mixed: " + (
+                "better return, deeper drawdown" if ret > 0 else "worse return, shallower drawdown"
+            )
+        return f"adaptive on vs off: {figures} - {summary}"
+
+
+_SAME_PP = 0.1
+
+
+def _direction(delta: float) -> int:
+    """+1 better, -1 worse, 0 within `_SAME_PP` percentage points."""
+    if abs(delta) <= _SAME_PP:
+        return 0
+    return 1 if delta > 0 else -1
 
 
 def compare_adaptive(

@@ -52,7 +52,7 @@ def test_compare_prints_off_and_on_and_writes_the_report(tmp_path: Path) -> None
     out = invoke(
         "compare", "--strategy", "rsi_reversion", "--bars", "1500", "--report", str(report)
     )
-    assert "adaptive off" in out and "parameter changes" in out and "adaptive on:" in out
+    assert "adaptive off" in out and "parameter changes" in out and "adaptive on vs off" in out
     html = report.read_text()
     assert "rsi_reversion adaptive off" in html and "rsi_reversion adaptive on" in html
     assert "parameter changes" in html

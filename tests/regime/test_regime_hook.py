@@ -244,7 +244,7 @@ def test_compare_adaptive_reports_both_sides(bars: pd.DataFrame) -> None:
         "parameter changes",
     ]
     assert result.rows[-1] == ("parameter changes", 0, len(result.on.updates))
-    assert result.verdict().startswith("adaptive on:")
+    assert result.verdict().startswith("adaptive on vs off: return ")
 
 
 def _comparison(off: tuple[float, float], on: tuple[float, float]) -> AdaptiveComparison:
@@ -262,10 +262,16 @@ def _comparison(off: tuple[float, float], on: tuple[float, float]) -> AdaptiveCo
 
 
 def test_verdict_is_honest_in_every_case() -> None:
-    assert "higher return and a shallower" in _comparison((1, -5), (2, -4)).verdict()
+    helped = _comparison((1, -5), (2, -4)).verdict()
+    assert (
+        helped
+        == "adaptive on vs off: return +1.00 pp, max drawdown +1.00 pp - it helped on these bars"
+    )
+    assert "helped" in _comparison((1, -5), (2, -5.05)).verdict()  # same drawdown, better return
     assert "did not help" in _comparison((2, -4), (1, -5)).verdict()
-    assert "higher return but a deeper" in _comparison((1, -4), (2, -5)).verdict()
-    assert "lower return but a shallower" in _comparison((2, -5), (1, -4)).verdict()
+    assert "mixed: better return, deeper drawdown" in _comparison((1, -4), (2, -5)).verdict()
+    assert "mixed: worse return, shallower drawdown" in _comparison((2, -5), (1, -4)).verdict()
+    assert "no material difference" in _comparison((2, -5), (2.05, -5)).verdict()
 
 
 def test_fit_presets_picks_per_regime_winners(bars: pd.DataFrame) -> None:
