@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { loadSession, saveSession, setUnauthorizedHandler, type Session } from "./api";
+import { api, items, loadSession, saveSession, setUnauthorizedHandler, type Session } from "./api";
 import { AppContext, type PriceTick } from "./context";
 import { hasRole } from "./format";
 import { useLive, type LiveMessage } from "./hooks";
@@ -13,6 +13,7 @@ import { Markets } from "./pages/Markets";
 import { Orders } from "./pages/Orders";
 import { Overview } from "./pages/Overview";
 import { Profile } from "./pages/Profile";
+import { Reports } from "./pages/Reports";
 import { Simulations } from "./pages/Simulations";
 import { Strategies } from "./pages/Strategies";
 
@@ -35,6 +36,7 @@ const NAV: { path: string; label: string; role?: "admin" }[] = [
   { path: "/backtests", label: "Backtests" },
   { path: "/sim", label: "Simulations" },
   { path: "/alerts", label: "Alerts & actions" },
+  { path: "/reports", label: "Reports" },
   { path: "/admin", label: "Admin", role: "admin" },
 ];
 
@@ -79,6 +81,25 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
     setEvents((e) => [m, ...e].slice(0, MAX_EVENTS));
   }, []);
   const wsState = useLive(session.token, onMessage);
+  // The latest price of each symbol the API has seen, so the page is not empty until the next
+  // tick (live ticks that arrived meanwhile win).
+  useEffect(() => {
+    api
+      .get<unknown>("/api/prices")
+      .then((data) => {
+        const ticks = items<unknown>(data)
+          .map(priceFrom)
+          .filter((t): t is PriceTick => t !== null);
+        setPrices((p) => {
+          const next = { ...p };
+          for (const t of ticks) next[t.symbol] ??= { ...t, history: [Number(t.price)] };
+          return next;
+        });
+      })
+      .catch(() => {
+        /* an API without /api/prices: live ticks only */
+      });
+  }, []);
   const state = useMemo(
     () => ({ session, logout, prices, events, wsState }),
     [session, logout, prices, events, wsState],
@@ -96,6 +117,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   else if (route === "/sim") page = <Simulations />;
   else if (route === "/alerts") page = <Alerts />;
   else if (route === "/profile") page = <Profile />;
+  else if (route === "/reports") page = <Reports />;
   else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
   else page = <Overview />;
 

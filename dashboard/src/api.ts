@@ -195,3 +195,20 @@ export async function openAuthed(path: string): Promise<void> {
   if (win) win.location.href = url;
   else window.location.href = url;
 }
+
+/** Fetch a file with the bearer token and save it under `filename`. */
+export async function downloadAuthed(path: string, filename: string): Promise<void> {
+  const session = loadSession();
+  const res = await fetch(path, {
+    headers: session ? { Authorization: `Bearer ${session.token}` } : {},
+  });
+  if (!res.ok) throw new ApiError(res.status, `download failed (HTTP ${res.status})`);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

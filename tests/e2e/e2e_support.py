@@ -32,6 +32,7 @@ from sigma.store.models import (
     FillRecord,
     LedgerEntry,
     OrderRecord,
+    PerformanceReport,
     PositionRecord,
     SimRun,
     TrendData,
@@ -54,6 +55,7 @@ POSITION_PNL = Decimal("-12.3456")
 LEDGER_CASH = Decimal("-3769.19685")
 ALERT_MESSAGE = "E2E drawdown warning: equity 4.2% below peak"
 SIM_FINAL = Decimal("10234.5")
+REPORT_TITLE = "Weekly performance E2E"
 ETH_CLOSES = [f"{2000 + 3 * i}.25" for i in range(30)]
 
 expect.set_options(timeout=10_000)
@@ -202,6 +204,22 @@ def seed(app: App) -> Seeded:
         for symbol, trend, strength in (("ETH", "trend_up", 0.8), ("BTC", "range", 0.2)):
             session.add(
                 TrendData(symbol=symbol, timeframe="1m", ts=last, trend=trend, strength=strength)
+            )
+    report = Path(app.settings.var_dir) / "reports" / "weekly-e2e.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(f"<html><body><h1>{REPORT_TITLE}</h1></body></html>", encoding="utf-8")
+    with session_scope(app.sessions) as session:
+        for path in (report, None):
+            session.add(
+                PerformanceReport(
+                    kind="weekly",
+                    strategy="sma_cross" if path else None,
+                    mode="paper",
+                    period_start=now - timedelta(days=7 if path else 14),
+                    period_end=now - timedelta(days=0 if path else 7),
+                    stats={"total_return_pct": 1.25, "n_trades": 7},
+                    path=str(path) if path else None,
+                )
             )
     return Seeded(
         backtest_id=backtest_id,

@@ -13,6 +13,7 @@ from e2e_support import (
     ETH_CLOSES,
     FILL_FEE,
     ORDER_ID,
+    REPORT_TITLE,
     LiveServer,
     login,
 )
@@ -103,6 +104,21 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     page.get_by_role("link", name="Alerts & actions").click()
     expect(page.get_by_test_id("alerts-table")).to_contain_text(ALERT_MESSAGE)
     expect(page.get_by_test_id("actions-table")).to_contain_text("order_accepted")
+
+
+def test_viewer_opens_a_performance_report(page: Page, server: LiveServer) -> None:
+    login(page, "viewer")
+    page.get_by_role("link", name="Reports").click()
+    rows = page.get_by_test_id("reports-table").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("sma_cross")
+    expect(rows.first).to_contain_text("Total return pct 1.25 · N trades 7")
+    expect(rows.nth(1)).to_contain_text("no file")
+    with page.expect_popup() as popup_info:
+        rows.first.get_by_role("button", name="View").click()
+    popup = popup_info.value
+    expect(popup.get_by_role("heading", level=1)).to_have_text(REPORT_TITLE)
+    popup.close()
 
 
 def test_viewer_compares_two_backtests(page: Page, server: LiveServer) -> None:
@@ -323,6 +339,10 @@ def test_admin_manages_users(page: Page, server: LiveServer) -> None:
     expect(users.get_by_role("status")).to_have_text("Updated ops-e2e.")
     listed = {u["username"]: u for u in server.get("/api/users", "admin")}
     assert listed["ops-e2e"]["role"] == "trader"
+
+    settings = page.get_by_test_id("settings-table")
+    expect(settings.locator("tbody tr", has_text="jwt_secret")).to_contain_text("***")
+    expect(settings.locator("tbody tr", has_text="database_url")).to_contain_text("sqlite:///")
 
     # The server's refusal is shown as it says it.
     admin_row = page.get_by_test_id("users-table").locator("tbody tr", has_text="admin").first

@@ -191,12 +191,41 @@ function Users() {
   );
 }
 
+function SettingsView() {
+  const settings = useApi<Record<string, unknown>>("/api/settings");
+  const rows = Object.entries(settings.data ?? {}).map(([name, value]) => ({ name, value }));
+  return (
+    <Card title="Running settings" testId="settings">
+      <ErrorBox error={settings.error} />
+      <Table
+        testId="settings-table"
+        rows={rows}
+        empty="No settings reported."
+        rowKey={(r) => r.name}
+        columns={[
+          { key: "name", label: "Setting", render: (r) => <code>{r.name}</code> },
+          {
+            key: "value",
+            label: "Value",
+            render: (r) => (
+              <code className="wrap">
+                {typeof r.value === "string" ? r.value : JSON.stringify(r.value)}
+              </code>
+            ),
+          },
+        ]}
+      />
+    </Card>
+  );
+}
+
 export function Admin() {
   return (
     <div className="page">
       <h1>Administration</h1>
       <KillSwitchControl />
       <Users />
+      <SettingsView />
     </div>
   );
 }

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { items, qs } from "../api";
 import { type Row } from "../backtest";
 import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
@@ -13,11 +13,28 @@ function detailsText(d: unknown): string {
   return entries.map(([k, v]) => `${k}=${formatStat(v)}`).join(", ");
 }
 
+interface News {
+  ts: string;
+  headline: string;
+  source?: string;
+  symbols?: string[];
+  sentiment?: number;
+  high_risk?: boolean;
+  halt_entries?: boolean;
+}
+
 export function Alerts() {
   const { events } = useAppState();
   const [severity, setSeverity] = useState("");
   const alerts = useApi<unknown>(`/api/alerts${qs({ severity, limit: 200 })}`);
   const actions = useApi<unknown>(`/api/actions${qs({ limit: 200 })}`);
+  const news = useApi<unknown>(`/api/news${qs({ limit: 50 })}`);
+  // New alerts arrive on /ws: re-read the log when one does.
+  const latest = events[0];
+  const { reload } = alerts;
+  useEffect(() => {
+    if (latest?.channel === "alerts") reload();
+  }, [latest, reload]);
   return (
     <div className="page">
       <h1>Alerts &amp; bot actions</h1>
@@ -83,6 +100,41 @@ export function Alerts() {
               key: "details",
               label: "Details",
               render: (r) => <code>{detailsText(r.details)}</code>,
+            },
+          ]}
+        />
+      </Card>
+      <Card title="News" testId="news">
+        <ErrorBox error={news.error} />
+        <Table
+          testId="news-table"
+          rows={items<News>(news.data)}
+          empty="No news received."
+          columns={[
+            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            { key: "headline", label: "Headline" },
+            {
+              key: "symbols",
+              label: "Symbols",
+              render: (r) => (r.symbols ?? []).join(", ") || "—",
+            },
+            {
+              key: "sentiment",
+              label: "Sentiment",
+              numeric: true,
+              render: (r) => formatStat(r.sentiment),
+            },
+            {
+              key: "risk",
+              label: "Risk",
+              render: (r) =>
+                r.halt_entries ? (
+                  <Badge kind="error">entries halted</Badge>
+                ) : r.high_risk ? (
+                  <Badge kind="warn">high risk</Badge>
+                ) : (
+                  "—"
+                ),
             },
           ]}
         />

@@ -1,0 +1,116 @@
+import { useState } from "react";
+import { downloadAuthed, items, openAuthed, qs } from "../api";
+import { type Row } from "../backtest";
+import { Card, ErrorBox, Table, Ts } from "../components/ui";
+import { formatStat, humanize } from "../format";
+import { useApi } from "../hooks";
+
+interface Report {
+  id: number;
+  kind: string;
+  strategy: string | null;
+  mode: string | null;
+  period_start: string;
+  period_end: string;
+  stats: Row;
+  created_at: string;
+  has_file: boolean;
+}
+
+const HEADLINE = ["total_return_pct", "realized_pnl", "n_trades", "fees", "sharpe"];
+
+function headline(stats: Row): string {
+  const keys = HEADLINE.filter((k) => k in stats);
+  const shown = (keys.length ? keys : Object.keys(stats).slice(0, 4)).map(
+    (k) => `${humanize(k)} ${formatStat(stats[k])}`,
+  );
+  return shown.join(" · ") || "—";
+}
+
+export function Reports() {
+  const [kind, setKind] = useState("");
+  const reports = useApi<unknown>(`/api/reports${qs({ kind, limit: 200 })}`);
+  const [error, setError] = useState<string | null>(null);
+  const rows = items<Report>(reports.data);
+  const kinds = [...new Set(rows.map((r) => r.kind))];
+  return (
+    <div className="page">
+      <h1>Reports</h1>
+      <Card
+        title="Performance reports"
+        testId="reports"
+        actions={
+          <select value={kind} onChange={(e) => setKind(e.target.value)} aria-label="Kind">
+            <option value="">all kinds</option>
+            {kinds.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        }
+      >
+        <ErrorBox error={reports.error ?? error} />
+        <Table
+          testId="reports-table"
+          rows={rows}
+          empty="No reports yet (the weekly report job writes them)."
+          rowKey={(r) => r.id}
+          columns={[
+            { key: "kind", label: "Kind" },
+            {
+              key: "period",
+              label: "Period",
+              render: (r) => (
+                <>
+                  <Ts value={r.period_start} /> → <Ts value={r.period_end} />
+                </>
+              ),
+            },
+            { key: "strategy", label: "Strategy", render: (r) => r.strategy ?? "all" },
+            { key: "mode", label: "Mode", render: (r) => r.mode ?? "all" },
+            {
+              key: "stats",
+              label: "Figures",
+              render: (r) => <span className="small">{headline(r.stats ?? {})}</span>,
+            },
+            {
+              key: "file",
+              label: "",
+              render: (r) =>
+                r.has_file ? (
+                  <div className="row">
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() =>
+                        void openAuthed(`/api/reports/${r.id}/file`).catch((e: Error) =>
+                          setError(e.message),
+                        )
+                      }
+                    >
+                      View
+                    </button>
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() =>
+                        void downloadAuthed(
+                          `/api/reports/${r.id}/file?download=true`,
+                          `sigma-${r.kind}-${r.id}.html`,
+                        ).catch((e: Error) => setError(e.message))
+                      }
+                    >
+                      Download
+                    </button>
+                  </div>
+                ) : (
+                  <span className="muted">no file</span>
+                ),
+            },
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}
