@@ -279,12 +279,14 @@ class NewsHandler:
     def active(self, symbol: str, ts: datetime) -> NewsEvent | None:
         """The worst high-risk event whose window covers `ts` for `symbol`, if any."""
         worst: NewsEvent | None = None
-        for event in self.events:
-            if event.item.ts > ts:
+        # Newest first; windows all last `risk_window`, so older events cannot cover `ts`.
+        oldest = ts - self.config.risk_window
+        for event in reversed(self.events):
+            if event.item.ts <= oldest:
                 break
             if (
                 event.risk_until is not None
-                and ts < event.risk_until
+                and event.item.ts <= ts < event.risk_until
                 and symbol in event.symbols
                 and (worst is None or event.sentiment < worst.sentiment)
             ):
