@@ -98,7 +98,7 @@ class Seeded:
 
 def seed(app: App) -> Seeded:
     now = datetime.now(UTC).replace(microsecond=0)
-    bars, _ = generate_bars(300, seed=11, freq="1h")
+    bars, _ = generate_bars(200, seed=11, freq="1h")
     cls = app.strategies.get("sma_cross")
     result, _engine = run_backtest(cls(fast=5, slow=20), bars, symbol="BTC")
     other, _engine = run_backtest(

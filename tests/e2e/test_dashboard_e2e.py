@@ -157,7 +157,7 @@ def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: Li
     form.get_by_role("button", name="Run backtest").click()
     expect(form).to_contain_text("bars: a whole number from 50 to 200000")
 
-    form.get_by_label("Bars (synthetic)").fill("400")
+    form.get_by_label("Bars (synthetic)").fill("200")
     form.get_by_label("Seed").fill("5")
     form.locator("input[name=entry]").fill("15")
     form.get_by_role("button", name="Run backtest").click()
@@ -191,7 +191,7 @@ def test_trader_compares_strategies_and_sees_the_recommendation(
     chosen = ("bollinger_breakout", "rsi_reversion", "sma_cross")
     for name in (*chosen, "donchian_trend"):
         form.get_by_label(name).set_checked(name in chosen)
-    form.get_by_label("Bars (synthetic)").fill("300")
+    form.get_by_label("Bars (synthetic)").fill("150")
     form.get_by_role("button", name="Compare strategies").click()
 
     result = page.get_by_test_id("comparison-result")
