@@ -19,6 +19,7 @@ The default model parameters are calibrated on `sigma.feeds.synthetic` (seeds ou
 tests); for a real market, set them from labelled or optimised history. Every state carries the
 features and the regime probability, so each decision can be explained.
 
+The feedback loop can `tighten` a symbol's hysteresis when regime-driven changes did not pay.
 An outside signal (news) can force ``high_vol`` for a while with `force_high_vol`; the reason
 is kept so the commentary and the audit trail can say so.
 """
@@ -183,6 +184,7 @@ class RegimeState:
 class _SymbolState:
     tracker: FeatureTracker
     probs: list[float]
+    confirm_bars: int
     calm_abs: float = 0.0  # mean |log return| of the calm regimes
     normal_volume: float | None = None  # mean log1p(volume) of the calm, trending regimes
     levels_set: bool = False
@@ -216,6 +218,18 @@ class RegimeDetector:
         entry = self._entry(symbol)
         if entry.forced_until is None or until > entry.forced_until:
             entry.forced_until, entry.forced_reason = until, reason
+
+    def confirm_bars(self, symbol: str) -> int:
+        """Bars a new regime of `symbol` must lead before it is reported."""
+        return self._entry(symbol).confirm_bars
+
+    def tighten(self, symbol: str, *, factor: int = 2, cap: int = 4) -> int:
+        """Demand `factor` times more confirmation before `symbol` changes regime, up to `cap`
+        times the configured value; returns the new requirement. The feedback loop calls this
+        when regime-driven changes did not pay: the regime signal is then trusted less."""
+        entry = self._entry(symbol)
+        entry.confirm_bars = min(entry.confirm_bars * factor, self.config.confirm_bars * cap)
+        return entry.confirm_bars
 
     def update(self, bar: Bar) -> RegimeState:
         """Add one closed bar of `bar.symbol` and return the regime after it."""
@@ -331,7 +345,7 @@ class RegimeDetector:
         if entry is None:
             uniform = [1.0 / len(KNOWN_REGIMES)] * len(KNOWN_REGIMES)
             tracker = FeatureTracker(self.config.features)
-            entry = self._symbols[symbol] = _SymbolState(tracker, uniform)
+            entry = self._symbols[symbol] = _SymbolState(tracker, uniform, self.config.confirm_bars)
         return entry
 
     def _advance(self, entry: _SymbolState, raw: Regime, *, immediate: bool) -> None:
@@ -344,7 +358,9 @@ class RegimeDetector:
             entry.candidate_bars += 1
         else:
             entry.candidate, entry.candidate_bars = raw, 1
-        settled = entry.candidate_bars >= cfg.confirm_bars and entry.bars_in_regime > cfg.min_dwell
+        settled = (
+            entry.candidate_bars >= entry.confirm_bars and entry.bars_in_regime > cfg.min_dwell
+        )
         if immediate or settled:
             entry.regime, entry.bars_in_regime, entry.candidate_bars = raw, 1, 0
 

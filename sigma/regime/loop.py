@@ -7,7 +7,8 @@ Per closed bar (`on_bar`):
    a ``news_halt`` decision asks for new entries to stop);
 2. the detector classifies the bar;
 3. trades recorded since the last bar are assessed: a regime where the adjusted parameters did
-   clearly worse than the baseline shadow is rolled back (and its preset no longer used), and a
+   clearly worse than the baseline shadow is rolled back (its preset no longer used, and the
+   detector asks for more confirmation before that symbol's next regime change), and a
    strategy whose own record turned poor is throttled or disabled (reported on change);
 4. the adjuster steps the parameters toward the regime's preset (a change its gate, the
    `StrategyTester`, refuses becomes a ``refused`` decision instead).
@@ -42,9 +43,9 @@ _HISTORY = 10_000
 class LoopDecision:
     """Something the loop decided besides a parameter change.
 
-    ``kind``: ``regime_change``, ``rollback``, ``throttle``, ``disable``, ``restore`` (a
-    throttled or disabled strategy recovered), ``refused`` (a change the tester turned down)
-    or ``news_halt``."""
+    ``kind``: ``regime_change``, ``rollback``, ``detector_tuned`` (more hysteresis after a
+    rollback), ``throttle``, ``disable``, ``restore`` (a throttled or disabled strategy
+    recovered), ``refused`` (a change the tester turned down) or ``news_halt``."""
 
     kind: str
     symbol: str
@@ -199,6 +200,15 @@ class AdaptiveLoop:
                 decisions.append(
                     LoopDecision("rollback", symbol, ts, reason, strategy, {"edge": verdict.score})
                 )
+                before = self.detector.confirm_bars(symbol)
+                after = self.detector.tighten(symbol)
+                if after != before:
+                    why = f"regime changes must now lead {after} bars (was {before}) after {reason}"
+                    decisions.append(
+                        LoopDecision(
+                            "detector_tuned", symbol, ts, why, strategy, {"confirm_bars": after}
+                        )
+                    )
             grade = self.quality.grade(self.feedback, strategy, symbol)
             previous = self._grades.get((strategy, symbol), "keep")
             if grade.action != previous:

@@ -150,3 +150,14 @@ def test_confusion_matrix_keeps_unknown_visible() -> None:
     assert matrix.loc["range", "unknown"] == 1
     assert balanced_accuracy(matrix) == pytest.approx(0.25)
     assert balanced_accuracy(pd.DataFrame()) == 0.0
+
+
+def test_tighten_demands_more_confirmation_up_to_a_cap() -> None:
+    bars, _ = generate_bars(3_000, seed=6)
+    loose = detect_frame(bars)
+    detector = RegimeDetector()
+    assert detector.confirm_bars("SYN") == 3
+    assert [detector.tighten("SYN") for _ in range(3)] == [6, 12, 12]
+    tight = [detector.update(bar) for bar in frame_bars(bars, "SYN")]
+    switches = sum(s.changed for s in tight)
+    assert switches < sum(s.changed for s in loose)

@@ -53,7 +53,10 @@ def test_rollback_after_adjusted_trades_lose_against_the_shadow() -> None:
     assert update.kind == "rollback" and update.changed_by == FEEDBACK
     assert update.new == Toy().params
     kinds = [d.kind for d in step.decisions]
-    assert kinds == ["rollback", "disable"]  # live record: -0.5%/trade over 4 trades
+    # The live record (-0.5%/trade over 4 trades) disables; the detector is made stickier.
+    assert kinds == ["rollback", "detector_tuned", "disable"]
+    assert step.decisions[1].details == {"confirm_bars": 6}
+    assert loop.detector.confirm_bars("SYM") == 6
     assert "adjusted parameters made -1.000%/trade over 3 trades" in step.decisions[0].reason
     assert loop.adjuster.blocked("toy", "SYM") == {Regime.HIGH_VOL}
     # Winning again lifts the disable (reported once, on the change).
@@ -95,9 +98,11 @@ def test_rollback_when_already_back_at_baseline_is_only_reported() -> None:
         loop.record_trade("toy", trade(m, -0.01))
         loop.record_trade("toy", trade(m, 0.01), shadow=True)
     loop.adjuster.rollback("toy", "SYM", Regime.HIGH_VOL, T0, "operator", "alice")
+    loop.detector.tighten("SYM")
+    loop.detector.tighten("SYM")  # already at the cap: 4 x 3 bars
     step = loop.on_bar(make_bar(5, 100.0))
     assert step.updates == []
-    assert [d.kind for d in step.decisions][:1] == ["rollback"]
+    assert [d.kind for d in step.decisions][:2] == ["rollback", "disable"]
 
 
 def test_symbols_keep_their_own_attribution() -> None:
