@@ -8,6 +8,7 @@ import { Alerts } from "./pages/Alerts";
 import { BacktestCompare } from "./pages/BacktestCompare";
 import { BacktestDetail } from "./pages/BacktestDetail";
 import { Backtests } from "./pages/Backtests";
+import { Help } from "./pages/Help";
 import { Login } from "./pages/Login";
 import { Markets } from "./pages/Markets";
 import { Orders } from "./pages/Orders";
@@ -118,6 +119,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   else if (route === "/alerts") page = <Alerts />;
   else if (route === "/profile") page = <Profile />;
   else if (route === "/reports") page = <Reports />;
+  else if (route === "/help") page = <Help />;
   else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
   else page = <Overview />;
 
@@ -158,6 +160,9 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
             >
               {session.username}{" "}
               <span className={`badge role-${session.role}`}>{session.role}</span>
+            </a>
+            <a href="#/help" className="whoami" title="Help">
+              Help
             </a>
             <button className="link" onClick={logout}>
               Sign out

@@ -1,0 +1,76 @@
+import { Card } from "../components/ui";
+import { useAppState } from "../context";
+
+export function Help() {
+  const { session } = useAppState();
+  return (
+    <div className="page help">
+      <h1>Help</h1>
+      <Card title="Roles">
+        <p>
+          You are signed in as <strong>{session.username}</strong> with the role{" "}
+          <span className={`badge role-${session.role}`}>{session.role}</span>.
+        </p>
+        <ul>
+          <li>
+            <strong>viewer</strong> reads everything: prices, positions, orders, backtests,
+            simulations, alerts and reports.
+          </li>
+          <li>
+            <strong>trader</strong> also runs backtests and strategy comparisons, changes strategy
+            parameters and rates simulation runs.
+          </li>
+          <li>
+            <strong>admin</strong> also manages users and the kill switch.
+          </li>
+        </ul>
+        <p className="muted">
+          Controls you cannot use are not shown; the server checks every request regardless.
+        </p>
+      </Card>
+      <Card title="Pages">
+        <dl>
+          <dt>Overview</dt>
+          <dd>
+            System health, the kill switch, the ledger per mode, open positions and live prices (the
+            dot next to your name is green while the live feed is connected).
+          </dd>
+          <dt>Markets</dt>
+          <dd>
+            Candles of the stored bars for a symbol and timeframe; incoming ticks move the last
+            candle. The regime detector&apos;s latest reading per symbol and its history.
+          </dd>
+          <dt>Orders &amp; fills</dt>
+          <dd>
+            Orders (filter by status, mode, symbol), fills and realized PnL by day, strategy or
+            symbol.
+          </dd>
+          <dt>Strategies</dt>
+          <dd>
+            Parameter bounds of each strategy and the active parameters per symbol with their change
+            history. Values outside the bounds are refused with the parameter&apos;s name.
+          </dd>
+          <dt>Backtests</dt>
+          <dd>
+            Stored runs; open one for its statistics, equity and drawdown curves and trades. Tick
+            two or more to compare them side by side. Traders run a backtest in the background (with
+            progress and cancel) or compare strategies on the same market and get a recommendation.
+          </dd>
+          <dt>Simulations</dt>
+          <dd>Paper-trading runs with their statistics; traders rate them 1–5 with a comment.</dd>
+          <dt>Alerts &amp; actions</dt>
+          <dd>Raised alerts, every decision the bot took, and scored news.</dd>
+          <dt>Reports</dt>
+          <dd>Periodic performance reports to view or download.</dd>
+        </dl>
+      </Card>
+      <Card title="Numbers">
+        <p>
+          Money, prices and quantities are shown exactly as stored: digits are never rounded, only
+          grouped by thousands and padded to two decimals. Statistics computed in floating point
+          (ratios, percentages) are shown to four decimals.
+        </p>
+      </Card>
+    </div>
+  );
+}
