@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import optuna
@@ -40,8 +42,17 @@ NO_SCORE = -99.0
 """Score of parameters that trade too little (or have no defined Sharpe ratio): far below any
 real Sharpe ratio, yet finite so the samplers can still learn from it."""
 
+# Workers wait this long for each other to start (spawned processes import numba and optuna).
+_START_TIMEOUT = 120.0
+
 MIN_TRADES = 3
 """Closed trades a scored window needs before its Sharpe ratio counts as evidence."""
+
+
+class _Flag(Protocol):
+    """A threading or multiprocessing event."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,10 @@ class Dimension:
     low: float = 0.0
     high: float = 1.0
     step: float | None = None
+
+    def contains(self, value: Any) -> bool:
+        """True when `value` lies in the range (any bool for a bool choice)."""
+        return self.kind == "bool" or self.low <= float(value) <= self.high
 
     def grid(self, points: int, default: Any) -> list[Any]:
         """`points` evenly spaced values over the range (bools: both), plus the default."""
@@ -218,6 +233,7 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = self.suggest(trial)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         try:
             self.strategy(**{**default_params(self.strategy), **params})
         except ValueError:
@@ -260,7 +276,7 @@ def _run_trials(
     objective: _Objective,
     n_trials: int,
     progress: ProgressFn | None,
-    cancel: threading.Event | None,
+    cancel: _Flag | None,
 ) -> None:
     """Run trials until the study holds `n_trials` completed ones (counted across workers)."""
 
@@ -296,15 +312,21 @@ def join_study(
     method: Method,
     seed: int,
     grid_points: int,
+    start: Any = None,
+    stop: Any = None,
 ) -> None:
     """Work on a shared study until it holds `n_trials` completed trials (worker entry point;
-    another machine calls it with the same storage and study name)."""
+    another machine calls it with the same storage and study name). `start` (a barrier) lines
+    the workers up so they really share the work; `stop` (an event) ends after the running
+    trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     defaults = default_params(objective.strategy)
     study = _load_study(
         study_name, storage, _sampler(method, objective.space, defaults, seed, grid_points)
     )
-    _run_trials(study, objective, n_trials, None, None)
+    if start is not None:
+        start.wait(_START_TIMEOUT)
+    _run_trials(study, objective, n_trials, None, stop)
 
 
 def optimize(
@@ -347,12 +369,18 @@ def optimize(
     )
     name = study_name or f"{strategy.name}-{method}-{seed}"
     study = _load_study(name, storage, _sampler(method, space, defaults, seed, grid_points))
-    if not study.trials:
-        study.enqueue_trial({k: v for k, v in defaults.items() if k in space})
+    if method == "tpe" and not study.trials:
+        # Start from the defaults (those inside the searched ranges): the best found is then
+        # never worse than them. The grid holds the defaults already.
+        study.enqueue_trial({k: defaults[k] for k, d in space.items() if d.contains(defaults[k])})
+    # "spawn": forking a process that holds database connections and numba state is unsafe.
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(workers)
+    stop = context.Event()
     children = [
-        multiprocessing.get_context("spawn").Process(
+        context.Process(
             target=join_study,
-            args=(storage, name, objective, n_trials, method, seed + i, grid_points),
+            args=(storage, name, objective, n_trials, method, seed + i, grid_points, start, stop),
             daemon=True,
         )
         for i in range(1, workers)
@@ -360,11 +388,13 @@ def optimize(
     for child in children:
         child.start()
     try:
+        if children:
+            start.wait(_START_TIMEOUT)
         _run_trials(study, objective, n_trials, progress, cancel)
     finally:
+        # Cancelled (or failed) here: the other workers stop after their running trial.
+        stop.set()
         for child in children:
-            if cancel is not None and cancel.is_set():
-                child.terminate()
             child.join()
     if cancel is not None and cancel.is_set():
         raise Cancelled(

@@ -18,6 +18,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 
 from sigma.scheduler.tasks import JobSpec, TaskManager
@@ -35,6 +36,12 @@ def run_job(job_id: str) -> None:
     if _ACTIVE is None:
         raise RuntimeError("no scheduler is running in this process")
     _ACTIVE.run(job_id)
+
+
+def _trigger_key(trigger: BaseTrigger) -> str:
+    # The schedule without an interval trigger's start date, which is "now" whenever the
+    # trigger object is built: comparing it would reschedule every interval job at each start.
+    return f"{trigger}|{getattr(trigger, 'timezone', '')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class SchedulerService:
         threads: int = 2,
     ) -> None:
         self.manager = manager
+        self.misfire_grace_time = misfire_grace_time
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
             executors={"default": ThreadPoolExecutor(threads)},
@@ -95,7 +103,7 @@ class SchedulerService:
 
     def sync(self, specs: Iterable[JobSpec]) -> None:
         """Add new jobs, update changed triggers (keeping paused jobs paused and the next run
-        of unchanged ones), and drop stored jobs that are no longer registered."""
+        of unchanged ones) and the misfire grace time, and drop jobs no longer registered."""
         wanted = {spec.id: spec for spec in specs}
         for job in self.scheduler.get_jobs():
             if job.id not in wanted:
@@ -104,9 +112,17 @@ class SchedulerService:
             job = self.scheduler.get_job(spec.id)
             if job is None:
                 self.scheduler.add_job(
-                    run_job, spec.trigger, args=[spec.id], id=spec.id, name=spec.description
+                    run_job,
+                    spec.trigger,
+                    args=[spec.id],
+                    id=spec.id,
+                    name=spec.description or spec.id,
                 )
-            elif repr(job.trigger) != repr(spec.trigger):
+                continue
+            if job.misfire_grace_time != self.misfire_grace_time:
+                # Stored jobs keep the policy they were added with; the setting wins.
+                job.modify(misfire_grace_time=self.misfire_grace_time)
+            if _trigger_key(job.trigger) != _trigger_key(spec.trigger):
                 if job.next_run_time is None:
                     job.modify(trigger=spec.trigger)
                 else:
@@ -116,6 +132,10 @@ class SchedulerService:
         """Stop scheduling; with `wait`, let running jobs finish."""
         global _ACTIVE
         if self.scheduler.running:
+            # APScheduler's loop makes one last pass over due jobs after shutdown: it cannot
+            # submit them any more, yet it moves their next run on, losing the run that a
+            # restart should make up. Detaching the store first leaves that pass nothing.
+            self.scheduler.remove_jobstore("default")
             self.scheduler.shutdown(wait=wait)
         if _ACTIVE is self.manager:
             _ACTIVE = None

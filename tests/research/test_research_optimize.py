@@ -1,0 +1,266 @@
+"""OptimizationModule: search space from Param bounds, optimiser beats defaults within bounds,
+grid search, walk-forward without look-ahead, shared studies (resume, two processes on one
+PostgreSQL study), progress and cancellation."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from sigma.engine.engine import Cancelled
+from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.feeds.synthetic import generate_bars
+from sigma.research.optimize import (
+    NO_SCORE,
+    Dimension,
+    best_of,
+    default_params,
+    evaluate,
+    optimize,
+    search_space,
+    walk_forward,
+    walk_forward_splits,
+)
+from sigma.strategies.base import Strategy
+from sigma.strategies.builtin import DonchianTrend, RsiReversion, SmaCross
+from sigma.strategies.params import Param
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    frame, _ = generate_bars(900, seed=3, freq="1h")
+    return frame
+
+
+def test_search_space_follows_declared_bounds_and_narrowing() -> None:
+    space = search_space(SmaCross)
+    assert space["fast"] == Dimension("fast", "int", 2, 500, 1)
+    assert space["slow"].high == 2000
+    assert space["allow_short"].kind == "bool"
+    narrowed = search_space(SmaCross, {"fast": (5, 20)}, max_int=100)
+    assert (narrowed["fast"].low, narrowed["fast"].high) == (5, 20)
+    assert narrowed["slow"].high == 100
+    rsi = search_space(RsiReversion)
+    assert rsi["oversold"].kind == "float"
+    with pytest.raises(ValueError, match="within"):
+        search_space(SmaCross, {"fast": (1, 20)})
+    with pytest.raises(ValueError, match="no parameter"):
+        search_space(SmaCross, {"nope": (1, 2)})
+
+
+def test_parameters_without_bounds_keep_their_default() -> None:
+    class Loose(Strategy):
+        name = "loose"
+        window = Param(10)
+        label = Param("x")
+
+    assert search_space(Loose) == {}
+
+
+def test_grid_points_include_the_default() -> None:
+    dim = Dimension("fast", "int", 2, 50)
+    assert dim.grid(3, 10) == [2, 10, 26, 50]
+    assert dim.contains(50) and not dim.contains(51)
+    assert Dimension("k", "float", 1.0, 2.0).grid(2, 1.5) == [1.0, 1.5, 2.0]
+    assert Dimension("b", "bool").grid(5, True) == [True, False]
+
+
+def _in_bounds(params: dict[str, Any], space: dict[str, Dimension]) -> bool:
+    return all(
+        space[k].low <= v <= space[k].high for k, v in params.items() if space[k].kind != "bool"
+    )
+
+
+def test_optimiser_beats_defaults_and_respects_bounds(bars: pd.DataFrame) -> None:
+    bounds = {"fast": (2.0, 60.0), "slow": (3.0, 150.0)}
+    result = optimize(SmaCross, bars, n_trials=25, seed=1, bounds=bounds)
+    space = search_space(SmaCross, bounds)
+    assert result.n_trials == 25
+    assert result.score > result.default_score
+    assert result.params["fast"] < result.params["slow"]
+    assert all(_in_bounds(p, space) for p, _ in result.trials)
+    # The defaults are the first trial, so the best can never be worse than them in-sample.
+    assert result.trials[0][0] == {"fast": 10, "slow": 20, "allow_short": True}
+    again = optimize(SmaCross, bars, n_trials=25, seed=1, bounds=bounds)
+    assert again.params == result.params
+
+
+def test_grid_search_covers_the_grid(bars: pd.DataFrame) -> None:
+    bounds = {"fast": (5.0, 30.0), "slow": (20.0, 120.0)}
+    result = optimize(SmaCross, bars, method="grid", n_trials=1000, bounds=bounds, grid_points=3)
+    # fast 5, 10 (default), 18, 30 x slow 20 (point and default), 70, 120 x allow_short.
+    assert result.n_trials == 24
+    assert result.score == max(score for _, score in result.trials)
+    assert result.score >= result.default_score
+
+
+def test_exact_engine_path_for_strategies_without_a_fast_path(bars: pd.DataFrame) -> None:
+    window = bars.iloc[:300]
+    result = optimize(
+        DonchianTrend, window, n_trials=4, seed=0, bounds={"entry": (5, 40), "exit": (2, 20)}
+    )
+    assert result.n_trials == 4
+    assert result.score >= result.default_score
+
+
+def test_evaluate_scores_only_the_window_and_needs_trades(bars: pd.DataFrame) -> None:
+    full = evaluate(SmaCross, {"fast": 5, "slow": 20}, bars)
+    part = evaluate(SmaCross, {"fast": 5, "slow": 20}, bars, score_from=600)
+    assert part.n_trades < full.n_trades
+    assert part.score != full.score
+    rare = evaluate(SmaCross, {"fast": 5, "slow": 20}, bars, min_trades=10_000)
+    assert rare.score == NO_SCORE and rare.sharpe is not None
+    with pytest.raises(ValueError, match="score_from"):
+        evaluate(SmaCross, {}, bars, score_from=len(bars))
+
+
+def test_exact_engine_used_when_the_fill_model_needs_it(bars: pd.DataFrame) -> None:
+    window = bars.iloc[:200]
+    close_fill = FillModel(timing=FillTiming.CLOSE)
+    slipped = FillModel(slippage_bps=Decimal(5))
+    a = evaluate(SmaCross, {}, window, fill_model=close_fill, min_trades=0)
+    b = evaluate(SmaCross, {}, window, fill_model=slipped, min_trades=0)
+    c = evaluate(SmaCross, {}, window, min_trades=0)
+    assert a.n_trades > 0 and b.n_trades > 0
+    assert b.return_pct < c.return_pct
+
+
+def test_contradicting_parameters_get_no_score(bars: pd.DataFrame) -> None:
+    result = optimize(
+        SmaCross, bars.iloc[:300], n_trials=6, seed=2, bounds={"fast": (30, 40), "slow": (3, 30)}
+    )
+    assert any(score == NO_SCORE for _, score in result.trials)
+    # The default fast=10 lies outside the narrowed range, so it is not tried.
+    assert all(30 <= params["fast"] <= 40 for params, _ in result.trials)
+
+
+def test_argument_checks(bars: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="n_trials"):
+        optimize(SmaCross, bars, n_trials=0)
+    with pytest.raises(ValueError, match="workers"):
+        optimize(SmaCross, bars, workers=0)
+    with pytest.raises(ValueError, match="storage"):
+        optimize(SmaCross, bars, workers=2)
+    with pytest.raises(ValueError, match="unknown method"):
+        optimize(SmaCross, bars, method="anneal")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="too few"):
+        walk_forward_splits(8, folds=3)
+    with pytest.raises(ValueError, match="folds"):
+        walk_forward_splits(100, folds=0)
+    with pytest.raises(ValueError, match="no walk-forward"):
+        best_of([])
+
+
+def test_walk_forward_splits_are_ordered_and_disjoint() -> None:
+    folds = walk_forward_splits(1000, folds=3)
+    assert [(f.train.start, f.train.stop, f.test.start, f.test.stop) for f in folds] == [
+        (0, 400, 400, 600),
+        (200, 600, 600, 800),
+        (400, 800, 800, 1000),
+    ]
+    anchored = walk_forward_splits(1000, folds=2, anchored=True, train_size=300)
+    assert all(f.train.start == 0 and f.train.stop == f.test.start for f in anchored)
+
+
+def test_walk_forward_has_no_look_ahead(bars: pd.DataFrame) -> None:
+    bounds = {"fast": (2.0, 40.0), "slow": (3.0, 80.0)}
+    base = walk_forward(SmaCross, bars, folds=3, n_trials=8, seed=4, bounds=bounds)
+    first_test_end = base.folds[0].fold.test.stop
+    # Rewrite every bar after the first fold's test window: that fold must not notice.
+    changed = bars.copy()
+    rng = np.random.default_rng(0)
+    tail = changed.iloc[first_test_end:]
+    factor = np.exp(np.cumsum(rng.normal(0, 0.02, len(tail))))
+    for column in ("open", "high", "low", "close"):
+        changed.iloc[first_test_end:, changed.columns.get_loc(column)] = (
+            tail[column].to_numpy() * factor
+        )
+    other = walk_forward(SmaCross, changed, folds=3, n_trials=8, seed=4, bounds=bounds)
+    assert other.folds[0].params == base.folds[0].params
+    assert other.folds[0].test == base.folds[0].test
+    assert other.folds[0].train_score == base.folds[0].train_score
+    assert other.folds[-1].test != base.folds[-1].test
+
+
+def test_walk_forward_reports_out_of_sample_and_progress(bars: pd.DataFrame) -> None:
+    steps: list[tuple[int, int]] = []
+    wf = walk_forward(
+        SmaCross,
+        bars,
+        folds=2,
+        n_trials=6,
+        seed=0,
+        bounds={"fast": (2.0, 30.0), "slow": (3.0, 60.0)},
+        min_trades=1,
+        progress=lambda done, total: steps.append((done, total)),
+    )
+    assert steps == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert len(wf.folds) == 2
+    assert wf.oos_score == pytest.approx(np.mean([f.test.score for f in wf.folds]))
+    assert wf.default_oos_score == pytest.approx(np.mean([f.default_test.score for f in wf.folds]))
+    assert wf.oos_trades == sum(f.test.n_trades for f in wf.folds)
+    assert set(wf.params) == set(default_params(SmaCross))
+    assert best_of([wf]) is wf
+
+
+def test_cancel_stops_the_search(bars: pd.DataFrame) -> None:
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(done: int, _total: int) -> None:
+        seen.append(done)
+        if done >= 3:
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="cancelled after 3 trials"):
+        optimize(SmaCross, bars, n_trials=50, seed=0, progress=progress, cancel=cancel)
+    assert seen == [1, 2, 3]
+
+
+def test_stored_study_resumes(tmp_path: Any, bars: pd.DataFrame) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    cancel = threading.Event()
+
+    def stop_at_four(done: int, _total: int) -> None:
+        if done >= 4:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        optimize(
+            SmaCross, bars, n_trials=10, storage=storage, study_name="s", cancel=cancel,
+            progress=stop_at_four,
+        )  # fmt: skip
+    resumed = optimize(SmaCross, bars, n_trials=10, storage=storage, study_name="s")
+    assert resumed.n_trials == 10
+    # Already complete: nothing more runs.
+    again = optimize(SmaCross, bars, n_trials=10, storage=storage, study_name="s")
+    assert again.n_trials == 10 and again.params == resumed.params
+
+
+@pytest.mark.pg
+def test_two_worker_processes_share_one_postgresql_study(
+    pg_schema_url: str, bars: pd.DataFrame
+) -> None:
+    result = optimize(
+        SmaCross,
+        bars,
+        n_trials=16,
+        seed=5,
+        bounds={"fast": (2.0, 40.0), "slow": (3.0, 80.0)},
+        storage=pg_schema_url,
+        study_name="shared",
+        workers=2,
+    )
+    study = optuna.load_study(study_name="shared", storage=pg_schema_url)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) >= 16
+    assert result.n_trials == len(complete)
+    # Both processes took trials from the one study.
+    assert len({t.user_attrs["worker"] for t in complete}) == 2
+    assert result.score == max(t.value for t in complete if t.value is not None)
