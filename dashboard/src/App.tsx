@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, items, loadSession, saveSession, setUnauthorizedHandler, type Session } from "./api";
+import { ErrorBoundary } from "./components/ErrorBoundary";
 import { AppContext, type PriceTick } from "./context";
 import { hasRole } from "./format";
 import { useLive, type LiveMessage } from "./hooks";
@@ -169,7 +170,9 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
             </button>
           </div>
         </header>
-        <main>{page}</main>
+        <main>
+          <ErrorBoundary key={route}>{page}</ErrorBoundary>
+        </main>
       </div>
     </AppContext.Provider>
   );

@@ -84,6 +84,7 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     )
     expect(row).to_contain_text("sma_cross")
     expect(page.get_by_test_id("toggle-run-backtest")).to_have_count(0)
+    expect(page.get_by_test_id("toggle-compare-strategies")).to_have_count(0)
     row.get_by_role("link", name="sma_cross").click()
     expect(page).to_have_url(re.compile(rf"#/backtests/{bt.backtest_id}$"))
     kpis = page.get_by_test_id("backtest-kpis")
@@ -157,6 +158,7 @@ def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: Li
     form.get_by_role("button", name="Run backtest").click()
     expect(form).to_contain_text("bars: a whole number from 50 to 200000")
 
+    form.get_by_label("Symbol").fill("BTC")  # whatever the trader's saved defaults say
     form.get_by_label("Bars (synthetic)").fill("200")
     form.get_by_label("Seed").fill("5")
     form.locator("input[name=entry]").fill("15")
