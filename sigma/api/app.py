@@ -48,7 +48,7 @@ def create_api(
     """
     settings = app.settings
     owned_bus = pubsub is None
-    bus = make_pubsub(settings.redis_url) if pubsub is None else pubsub
+    bus = make_pubsub(settings.redis_url, settings.bus_prefix) if pubsub is None else pubsub
     ctx = ApiContext(
         app=app,
         pubsub=bus,

@@ -102,7 +102,11 @@ def orders(
     offset: Offset = 0,
 ) -> list[OrderOut]:
     """Orders, newest first, filtered by any of the query fields."""
-    query = select(OrderRecord).order_by(OrderRecord.created_at.desc(), OrderRecord.id.desc())
+    # Plain rows, not ORM objects: a read-only listing does not need identity tracking, and
+    # skipping it roughly halves the time per row.
+    query = select(OrderRecord.__table__).order_by(
+        OrderRecord.created_at.desc(), OrderRecord.id.desc()
+    )
     if status is not None:
         query = query.where(OrderRecord.status == status)
     if symbol is not None:
@@ -134,7 +138,7 @@ def orders(
             created_at=o.created_at,
             updated_at=o.updated_at,
         )
-        for o in session.scalars(query.limit(limit).offset(offset))
+        for o in session.execute(query.limit(limit).offset(offset))
     ]
 
 
@@ -152,7 +156,13 @@ def fills(
 ) -> list[FillOut]:
     """Fills, newest first."""
     query = (
-        select(FillRecord, OrderRecord)
+        select(
+            FillRecord.__table__,
+            OrderRecord.symbol,
+            OrderRecord.strategy,
+            OrderRecord.mode,
+            OrderRecord.side,
+        )
         .join(OrderRecord, FillRecord.client_order_id == OrderRecord.client_order_id)
         .order_by(FillRecord.ts.desc(), FillRecord.id.desc())
     )
@@ -170,16 +180,16 @@ def fills(
         FillOut(
             id=f.id,
             client_order_id=f.client_order_id,
-            symbol=o.symbol,
-            strategy=o.strategy,
-            mode=o.mode,
-            side=o.side,
+            symbol=f.symbol,
+            strategy=f.strategy,
+            mode=f.mode,
+            side=f.side,
             qty=dec(f.qty),
             price=dec(f.price),
             fee=dec(f.fee),
             ts=f.ts,
         )
-        for f, o in session.execute(query.limit(limit).offset(offset))
+        for f in session.execute(query.limit(limit).offset(offset))
     ]
 
 

@@ -1,0 +1,292 @@
+"""API latency under load, and WebSocket fan-out latency.
+
+    .venv/bin/python benchmarks/api_load.py            # 10 s per endpoint at 500 req/s
+    .venv/bin/python benchmarks/api_load.py --quick    # 3 s per endpoint
+
+The API runs as `sigma api` in its own process on a fresh PostgreSQL database holding 10,000
+orders (with their fills and ledger entries) and on Redis Pub/Sub; this process is the load
+generator. Targets (issue 6): p99 < 20 ms at 500 req/s for `/api/orders` and `/api/pnl`, and
+p99 < 50 ms to fan one `price_update` out to 200 WebSocket clients.
+
+Requests are sent open-loop: one every 1/rate seconds whether or not earlier ones answered,
+so a slow server shows up as latency instead of a silently lower rate. Fan-out latency is
+from the publish into Redis until each client has the message (both ends on this machine's
+clock); the 200 clients share this process, so the figure includes their own scheduling.
+
+One JSON line per measurement on stdout (`p99_ms` also as `value`); an unreachable
+PostgreSQL or Redis gives a line with `skipped`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+import psycopg
+import websockets
+from common import emit, note
+
+from sigma.bus.redis_pubsub import RedisPubSub
+from sigma.store.db import init_db, session_factory, session_scope
+from sigma.store.models import FillRecord, LedgerEntry, OrderRecord
+
+BENCH = "api_load"
+PG_ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("SIGMA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+ORDERS = 10_000
+RATE = 500
+REQUEST_TIMEOUT = 10.0  # seconds; slower answers count as failed instead of stalling the run
+CLIENTS = 200
+FANOUT_MESSAGES = 50
+PASSWORD = "bench-admin-pw"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _row(impl: str, latencies_ms: list[float], **extra: Any) -> dict[str, Any]:
+    if not latencies_ms:
+        return {"bench": BENCH, "impl": impl, "skipped": "no request answered", **extra}
+    p99 = round(_percentile(latencies_ms, 0.99), 2)
+    return {
+        "bench": BENCH,
+        "impl": impl,
+        "samples": len(latencies_ms),
+        "p50_ms": round(statistics.median(latencies_ms), 2),
+        "p99_ms": p99,
+        "max_ms": round(max(latencies_ms), 2),
+        "value": p99,
+        **extra,
+    }
+
+
+def _seed(url: str) -> None:
+    """10,000 orders over 10 days on 4 symbols, each with a fill and a ledger entry."""
+    engine = init_db(url)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    with session_scope(session_factory(engine)) as session:
+        for i in range(ORDERS):
+            ts = start + timedelta(seconds=86.4 * i)
+            coid = f"bench-{i}"
+            price = Decimal(100 + i % 50) + Decimal("0.25")
+            session.add(
+                OrderRecord(
+                    client_order_id=coid,
+                    mode="paper",
+                    symbol=("BTC", "ETH", "SOL", "ADA")[i % 4],
+                    side="buy" if i % 2 else "sell",
+                    qty=Decimal("0.5"),
+                    status="filled",
+                    strategy=("sma_cross", "rsi_reversion")[i % 2],
+                    filled_qty=Decimal("0.5"),
+                    avg_fill_price=price,
+                    created_at=ts,
+                )
+            )
+            session.add(FillRecord(client_order_id=coid, qty=Decimal("0.5"), price=price, ts=ts))
+            session.add(
+                LedgerEntry(
+                    ts=ts,
+                    mode="paper",
+                    symbol=("BTC", "ETH", "SOL", "ADA")[i % 4],
+                    strategy=("sma_cross", "rsi_reversion")[i % 2],
+                    cash_delta=price / 2,
+                    fee=Decimal("0.01"),
+                    realized_pnl=Decimal(i % 7 - 3),
+                    reason="fill",
+                    client_order_id=coid,
+                )
+            )
+            if i % 1000 == 999:
+                session.flush()
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            if server.poll() is not None:
+                raise RuntimeError(f"sigma api exited with {server.returncode}")
+            try:
+                if (await client.get(f"{base}/api/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("sigma api did not start within 30 s")
+
+
+async def _load(
+    base: str, headers: dict[str, str], path: str, rate: int, seconds: float
+) -> tuple[list[float], int]:
+    """Open-loop GETs of `path` at `rate` per second: (latencies in ms of the answered
+    requests, requests that failed or took over REQUEST_TIMEOUT)."""
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    latencies: list[float] = []
+    failed = 0
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT
+    ) as client:
+
+        async def one() -> None:
+            nonlocal failed
+            started = time.perf_counter()
+            try:
+                response = await client.get(path)
+            except httpx.HTTPError:
+                failed += 1
+                return
+            if response.status_code != 200:
+                failed += 1
+                return
+            latencies.append((time.perf_counter() - started) * 1000)
+
+        await client.get(path)  # warm the connection and the server's caches
+        tasks = []
+        begin = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return latencies, failed
+
+
+async def _fanout(base: str, token: str, prefix: str) -> list[float]:
+    """Latency (ms) from a Redis publish to each of CLIENTS WebSocket clients."""
+    url = base.replace("http://", "ws://") + f"/ws?token={token}&channels=price_update"
+    clients = [await websockets.connect(url, max_queue=None) for _ in range(CLIENTS)]
+    bus = RedisPubSub(REDIS_URL, prefix)
+    latencies: list[float] = []
+    try:
+
+        async def receive(ws: Any, sent: dict[int, float]) -> None:
+            for _ in range(FANOUT_MESSAGES):
+                message = json.loads(await ws.recv())
+                latencies.append((time.perf_counter() - sent[message["data"]["n"]]) * 1000)
+
+        sent: dict[int, float] = {}
+        readers = [asyncio.create_task(receive(ws, sent)) for ws in clients]
+        await asyncio.sleep(0.5)  # let the API's Redis subscription settle
+        for n in range(FANOUT_MESSAGES):
+            body = {"symbol": "BTC", "price": "100.5", "ts": "2024-01-01T00:00:00Z", "n": n}
+            sent[n] = time.perf_counter()
+            await bus.publish("price_update", json.dumps(body).encode())
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(asyncio.gather(*readers), 60)
+    finally:
+        await bus.close()
+        for ws in clients:
+            await ws.close()
+    return latencies
+
+
+async def _run(quick: bool, rate: int, rows: list[dict[str, Any]]) -> None:
+    seconds = 3.0 if quick else 10.0
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+        RedisPubSub(REDIS_URL)  # the URL parses; reachability shows at the first publish
+    except (psycopg.OperationalError, ValueError) as exc:
+        emit({"bench": BENCH, "impl": "orders", "skipped": str(exc)}, rows)
+        return
+    name = f"bench_api_{uuid.uuid4().hex[:8]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        note(f"seeding {ORDERS:,} orders into {name}")
+        _seed(url)
+        with tempfile.TemporaryDirectory() as tmp, Path(tmp, "api.log").open("wb") as log:
+            env = {
+                **os.environ,
+                "SIGMA_DATABASE_URL": url,
+                "SIGMA_REDIS_URL": REDIS_URL,
+                "SIGMA_BUS_PREFIX": prefix,
+                "SIGMA_VAR_DIR": tmp,
+                "SIGMA_ADMIN_PASSWORD": PASSWORD,
+                "SIGMA_API_PORT": str(port),
+            }
+            sigma = Path(sys.executable).with_name("sigma")
+            server = subprocess.Popen(
+                [str(sigma), "api"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                await _measure(base, prefix, rate, seconds, rows, server)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _measure(
+    base: str,
+    prefix: str,
+    rate: int,
+    seconds: float,
+    rows: list[dict[str, Any]],
+    server: subprocess.Popen[bytes],
+) -> None:
+    await _wait_ready(base, server)
+    async with httpx.AsyncClient(base_url=base) as client:
+        login = await client.post(
+            "/api/auth/token", data={"username": "admin", "password": PASSWORD}
+        )
+        token = login.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for impl, path in (("orders", "/api/orders?limit=100"), ("pnl", "/api/pnl?by=day")):
+        note(f"{path}: {rate} req/s for {seconds:.0f} s")
+        latencies, failed = await _load(base, headers, path, rate, seconds)
+        extra = {"rate": rate, "failed": failed, "orders": ORDERS, "target_p99_ms": 20}
+        emit(_row(impl, latencies, **extra), rows)
+    note(f"fan-out to {CLIENTS} WebSocket clients")
+    latencies = await _fanout(base, token, prefix)
+    emit(_row("ws_fanout", latencies, clients=CLIENTS, target_p99_ms=50), rows)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="3 s per endpoint instead of 10")
+    parser.add_argument("--rate", type=int, default=RATE, help="requests per second")
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    rows: list[dict[str, Any]] = []
+    asyncio.run(_run(args.quick, args.rate, rows))
+    return rows
+
+
+if __name__ == "__main__":
+    # A plain SIGTERM would skip the `finally` blocks that stop the server and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    main()
