@@ -174,6 +174,11 @@ def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: Li
     first_row = page.get_by_test_id("backtests-table").locator("tbody tr").first
     expect(first_row).to_contain_text(f"#{newest['id']}")
     expect(first_row).to_contain_text("donchian_trend")
+    job = page.get_by_test_id("jobs-table").locator("tbody tr").first
+    expect(job).to_contain_text("donchian_trend")
+    expect(job).to_contain_text("trader")
+    expect(job).to_contain_text("done")
+    expect(job.get_by_role("link")).to_have_text(f"#{newest['id']}")
 
     done.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(

@@ -89,15 +89,17 @@ export function BacktestDetail({ id }: { id: number }) {
                   ))}
                 </tbody>
               </table>
-              <p>
-                <button
-                  type="button"
-                  className="link"
-                  onClick={() => void openAuthed(`/api/backtests/${id}/report`)}
-                >
-                  Full HTML report
-                </button>
-              </p>
+              {summary.has_report !== false && (
+                <p>
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => void openAuthed(`/api/backtests/${id}/report`)}
+                  >
+                    Full HTML report
+                  </button>
+                </p>
+              )}
             </Card>
           </div>
           <Card title={`Trades (${trades.length})`} testId="backtest-trades">

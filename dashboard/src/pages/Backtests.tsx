@@ -1,11 +1,11 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import { firstStat, type Row } from "../backtest";
 import { collectParams, initialValues, ParamFields } from "../components/ParamFields";
-import { Card, ErrorBox, Money, Table, Ts } from "../components/ui";
+import { Badge, Card, ErrorBox, Money, Table, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
-import { useApi } from "../hooks";
+import { useApi, useEvery } from "../hooks";
 import { CompareStrategiesForm, ComparisonResult, type Comparison } from "./CompareStrategies";
 import { FREQS, type BacktestDefaults, type Prefs } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
@@ -186,6 +186,62 @@ function RunForm({
   );
 }
 
+/** Background backtests of this API process (any user); re-read while one is running. */
+function JobsList({ refreshKey }: { refreshKey: unknown }) {
+  const jobs = useApi<unknown>("/api/backtests/jobs");
+  const rows = items<Job>(jobs.data).slice(0, 10);
+  const running = rows.some((j) => !FINAL.has(j.status));
+  const { reload } = jobs;
+  const firstKey = useRef(refreshKey);
+  useEffect(() => {
+    if (refreshKey !== firstKey.current) reload(); // a job started or ended here
+  }, [refreshKey, reload]);
+  useEvery(() => {
+    if (running) reload();
+  }, 1000);
+  if (rows.length === 0) return null;
+  return (
+    <Card title="Background jobs" testId="jobs">
+      <Table
+        testId="jobs-table"
+        rows={rows}
+        rowKey={(j) => j.id}
+        columns={[
+          { key: "created_at", label: "Started", render: (j) => <Ts value={j.created_at} /> },
+          { key: "strategy", label: "Strategy" },
+          { key: "symbol", label: "Symbol" },
+          { key: "user", label: "By" },
+          {
+            key: "status",
+            label: "Status",
+            render: (j) => (
+              <Badge kind={j.status === "failed" ? "error" : j.status === "done" ? "good" : "warn"}>
+                {j.status}
+              </Badge>
+            ),
+          },
+          {
+            key: "progress",
+            label: "Progress",
+            numeric: true,
+            render: (j) => `${Math.round(j.progress * 100)}%`,
+          },
+          {
+            key: "result",
+            label: "Result",
+            render: (j) =>
+              j.backtest_id !== null ? (
+                <a href={`#/backtests/${j.backtest_id}`}>#{j.backtest_id}</a>
+              ) : (
+                (j.error ?? "—")
+              ),
+          },
+        ]}
+      />
+    </Card>
+  );
+}
+
 export function Backtests() {
   const { session } = useAppState();
   const canRun = hasRole(session.role, "trader");
@@ -285,6 +341,7 @@ export function Backtests() {
         </Card>
       )}
       {comparison && <ComparisonResult result={comparison} />}
+      <JobsList refreshKey={`${job?.id ?? ""}/${ended?.id ?? ""}`} />
       <Card
         title="Runs"
         testId="backtests"

@@ -88,14 +88,62 @@ function Pnl() {
   );
 }
 
+const PAGE = 100;
+
+/** Newer/older buttons for a newest-first list fetched `PAGE` rows at a time. */
+function Pager({
+  page,
+  count,
+  onPage,
+}: {
+  page: number;
+  count: number;
+  onPage: (p: number) => void;
+}) {
+  if (page === 0 && count < PAGE) return null;
+  return (
+    <div className="row pager">
+      <button
+        type="button"
+        className="small secondary"
+        disabled={page === 0}
+        onClick={() => onPage(page - 1)}
+      >
+        ← Newer
+      </button>
+      <span className="muted small">
+        rows {page * PAGE + 1}–{page * PAGE + count}
+      </span>
+      <button
+        type="button"
+        className="small secondary"
+        disabled={count < PAGE}
+        onClick={() => onPage(page + 1)}
+      >
+        Older →
+      </button>
+    </div>
+  );
+}
+
 const STATUSES = ["", "new", "partially_filled", "filled", "cancelled", "rejected"];
 
 export function Orders() {
   const [status, setStatus] = useState("");
   const [symbol, setSymbol] = useState("");
   const [mode, setMode] = useState("");
-  const orders = useApi<unknown>(`/api/orders${qs({ status, symbol, mode, limit: 200 })}`);
-  const fills = useApi<unknown>(`/api/fills${qs({ symbol, mode, limit: 200 })}`);
+  const [orderPage, setOrderPage] = useState(0);
+  const [fillPage, setFillPage] = useState(0);
+  useEffect(() => {
+    setOrderPage(0);
+    setFillPage(0);
+  }, [status, symbol, mode]);
+  const orders = useApi<unknown>(
+    `/api/orders${qs({ status, symbol, mode, limit: PAGE, offset: orderPage * PAGE })}`,
+  );
+  const fills = useApi<unknown>(
+    `/api/fills${qs({ symbol, mode, limit: PAGE, offset: fillPage * PAGE })}`,
+  );
   // New fills and order updates arrive on /ws: refresh the tables when one does.
   const { events } = useAppState();
   const latest = events[0];
@@ -184,6 +232,7 @@ export function Orders() {
             { key: "strategy", label: "Strategy" },
           ]}
         />
+        <Pager page={orderPage} count={items(orders.data).length} onPage={setOrderPage} />
       </Card>
       <Pnl />
       <Card title="Fills" testId="fills">
@@ -211,6 +260,7 @@ export function Orders() {
             { key: "fee", label: "Fee", numeric: true, render: (r) => <Money value={r.fee} /> },
           ]}
         />
+        <Pager page={fillPage} count={items(fills.data).length} onPage={setFillPage} />
       </Card>
     </div>
   );
