@@ -157,11 +157,15 @@ class TokenService:
 @dataclass(slots=True)
 class LoginThrottle:
     """Refuses logins for a key (username and client address) after `max_failures` failed
-    attempts within `window` seconds, until the oldest of them leaves the window."""
+    attempts within `window` seconds, until the oldest of them leaves the window.
+
+    At most `max_keys` keys are tracked, so a flood of made-up usernames cannot grow the
+    memory without bound: past it, expired keys go first, then the longest-tracked ones."""
 
     max_failures: int = 5
     window: float = 300.0
     clock: Callable[[], float] = time.monotonic
+    max_keys: int = 10_000
     _failures: dict[str, list[float]] = field(default_factory=dict)
 
     def _recent(self, key: str) -> list[float]:
@@ -183,6 +187,11 @@ class LoginThrottle:
     def failed(self, key: str) -> None:
         """Count a failed attempt."""
         self._failures.setdefault(key, []).append(self.clock())
+        if len(self._failures) > self.max_keys:
+            for old in list(self._failures):
+                self._recent(old)
+            while len(self._failures) > self.max_keys:
+                del self._failures[next(iter(self._failures))]
 
     def succeeded(self, key: str) -> None:
         """Forget the failures of `key`."""

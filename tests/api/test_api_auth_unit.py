@@ -82,3 +82,18 @@ def test_decimal_strings() -> None:
     assert dec(Decimal("0E-10")) == "0"
     assert dec(Decimal("-0.0000001000")) == "-0.0000001"
     assert opt_dec(None) is None and opt_dec(Decimal("2.50")) == "2.5"
+
+
+def test_throttle_tracks_a_bounded_number_of_keys() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=1, window=10.0, clock=lambda: now[0], max_keys=3)
+    for key in ("a", "b", "c"):
+        throttle.failed(key)
+    now[0] = 5.0
+    throttle.failed("d")  # over the bound, nothing expired yet: the oldest key goes
+    assert list(throttle._failures) == ["b", "c", "d"]
+    assert throttle.retry_after("a") is None and throttle.retry_after("d") is not None
+    now[0] = 12.0
+    throttle.failed("e")  # over the bound again: b and c have expired and go, d stays
+    throttle.failed("f")
+    assert list(throttle._failures) == ["d", "e", "f"]
