@@ -159,8 +159,11 @@ class LoginThrottle:
     """Refuses logins for a key (username and client address) after `max_failures` failed
     attempts within `window` seconds, until the oldest of them leaves the window.
 
-    At most `max_keys` keys are tracked, so a flood of made-up usernames cannot grow the
-    memory without bound: past it, expired keys go first, then the longest-tracked ones."""
+    `retry_after` and `failed` take a per-key `limit` (default `max_failures`), so one
+    instance can also hold a looser per-address limit. At most `max_keys` keys are tracked, so
+    a flood of made-up usernames cannot grow the memory without bound: past it, expired keys go
+    first, then the longest-tracked ones (the per-address limit keeps one client from forcing
+    that)."""
 
     max_failures: int = 5
     window: float = 300.0
@@ -177,12 +180,13 @@ class LoginThrottle:
             self._failures.pop(key, None)
         return recent
 
-    def retry_after(self, key: str) -> float | None:
+    def retry_after(self, key: str, limit: int | None = None) -> float | None:
         """Seconds until `key` may try again, or None when it may try now."""
+        allowed = self.max_failures if limit is None else limit
         recent = self._recent(key)
-        if len(recent) < self.max_failures:
+        if len(recent) < allowed:
             return None
-        return recent[-self.max_failures] + self.window - self.clock()
+        return recent[-allowed] + self.window - self.clock()
 
     def failed(self, key: str) -> None:
         """Count a failed attempt."""

@@ -107,6 +107,19 @@ def test_throttle_blocks_after_five_failures_until_the_window_passes(
     assert client.post("/api/auth/token", data=good).status_code == 200
 
 
+def test_throttle_limits_one_address_across_usernames(client: TestClient, clock: FakeClock) -> None:
+    # 5 per user, 50 per address: ten made-up users with five failures each.
+    for n in range(50):
+        bad = {"username": f"guess{n // 5}", "password": "nope-nope"}
+        assert client.post("/api/auth/token", data=bad).status_code == 401
+    good = {"username": "viewer", "password": PASSWORD}
+    blocked = client.post("/api/auth/token", data=good)
+    assert blocked.status_code == 429
+    assert blocked.json()["detail"].startswith("too many failed logins from testclient")
+    clock.now += 301
+    assert client.post("/api/auth/token", data=good).status_code == 200
+
+
 def test_missing_token_is_401_with_a_hint(client: TestClient) -> None:
     response = client.get("/api/orders")
     assert response.status_code == 401

@@ -18,6 +18,8 @@ from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import User, UserPref
 
 router = APIRouter(prefix="/api", tags=["auth"])
+# One address may fail this many times the per-user limit (several users behind one NAT).
+ADDRESS_FACTOR = 10
 
 
 class TokenOut(BaseModel):
@@ -63,20 +65,26 @@ def login(
     ctx: Ctx,
     session: Db,
 ) -> TokenOut:
-    """Exchange username and password for tokens. Repeated failures from one address for one
-    user are refused with 429 for a while."""
+    """Exchange username and password for tokens. Repeated failures for one user from one
+    address, or many failures from one address, are refused with 429 for a while."""
     client = request.client.host if request.client else "-"
-    key = f"{form.username}|{client}"
-    wait = ctx.throttle.retry_after(key)
-    if wait is not None:
-        raise HTTPException(
-            429,
-            detail=f"too many failed logins for {form.username!r}; retry in {math.ceil(wait)} s",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+    key, address = f"user|{form.username}|{client}", f"address|{client}"
+    throttle = ctx.throttle
+    per_address = throttle.max_failures * ADDRESS_FACTOR
+    for what, wait in (
+        (f"for {form.username!r}", throttle.retry_after(key)),
+        (f"from {client}", throttle.retry_after(address, per_address)),
+    ):
+        if wait is not None:
+            raise HTTPException(
+                429,
+                detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
     user = authenticate(session, form.username, form.password)
     if user is None:
-        ctx.throttle.failed(key)
+        throttle.failed(key)
+        throttle.failed(address)
         raise unauthorized("wrong username or password")
     session.commit()
     ctx.throttle.succeeded(key)
