@@ -1,7 +1,8 @@
 """What every route needs: the wired-up system, a database session, the calling user.
 
-`ApiContext` lives on `FastAPI.state.ctx`. The dependencies here are plain functions (run in
-FastAPI's thread pool) because the database layer is synchronous.
+`ApiContext` lives on `FastAPI.state.ctx`. Dependencies that touch the database are plain
+functions (FastAPI runs them in its thread pool; the database layer is synchronous); the others
+are async, which spares each request a thread-pool round trip.
 """
 
 from __future__ import annotations

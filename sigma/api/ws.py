@@ -213,8 +213,9 @@ async def websocket_endpoint(
     await websocket.accept()
     log.info("websocket open user=%s channels=%s", principal.username, sorted(chosen))
     if CHANNEL_PRICE_UPDATE in chosen:
-        # The latest price of every symbol first, so a chart need not wait for the next tick.
-        for data in list(hub.last_prices.values()):
+        # The latest price of every symbol first, so a chart need not wait for the next tick;
+        # capped at half the queue so a snapshot alone never makes the client "too slow".
+        for data in list(hub.last_prices.values())[: hub.queue_size // 2]:
             hub.send(client, frame(CHANNEL_PRICE_UPDATE, data))
     sender = client.start()
     try:

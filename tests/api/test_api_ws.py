@@ -10,8 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from sigma.api import create_api
 from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, decode, frame
+from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
+from tests.api.conftest import login
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -201,3 +204,17 @@ async def test_a_dropped_client_is_not_dropped_twice() -> None:
         hub.send(client, str(n))
     assert client.dropped and hub.dropped == 1
     await settle()
+
+
+def test_price_snapshot_is_capped_at_half_the_queue(sigma_app: App) -> None:
+    pubsub = InMemoryPubSub()
+    api = create_api(sigma_app, pubsub, static_dir=None, ws_queue_size=4)
+    with TestClient(api) as client:
+        hub: Hub = api.state.hub
+        for symbol in ("A", "B", "C"):
+            hub.broadcast("price_update", json.dumps({"symbol": symbol}).encode())
+        with client.websocket_connect(f"/ws?token={token(login(client, 'viewer'))}") as ws:
+            first = [ws.receive_json()["data"]["symbol"] for _ in range(2)]
+            publish(client, pubsub, "fills", {"n": 1})
+            assert ws.receive_json()["channel"] == "fills"  # C was not sent, the client lives
+        assert first == ["A", "B"] and hub.dropped == 0
