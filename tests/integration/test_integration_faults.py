@@ -1,0 +1,636 @@
+"""Fault injection and hostile input on the real services: the pipeline recovers by itself and
+PostgreSQL holds every order exactly once (one fill per order, positions = sum of fills).
+
+Faults are injected into this test's own connections only (the servers are shared): Redis
+`CLIENT KILL` of our subscriber connections, RabbitMQ `close_connection` of our named
+connection, `pg_terminate_backend` of the worker's own backend, our feed server stopped, our
+worker process SIGKILLed. Each test has its own schema, bus prefix and queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import create_engine, event, func, select, text
+from websockets.asyncio.server import ServerConnection, serve
+
+from sigma.app import App
+from sigma.bus.base import QUEUE_ORDERS, Delivery
+from sigma.bus.rabbitmq import RabbitWorkQueue
+from sigma.bus.redis_pubsub import RedisPubSub
+from sigma.domain import OrderType, Side, Tick
+from sigma.execution.broker import BrokerReport
+from sigma.execution.events import OrderEvent
+from sigma.feeds.ticks import encode_tick
+from sigma.feeds.ws_server import BarReplay, MarketServer, bar_ticks
+from sigma.runtime.system import System
+from sigma.store.models import AlertLog, FillRecord, LedgerEntry, OrderRecord, PositionRecord
+from tests.runtime.pipeline_helpers import (
+    SYMBOL,
+    Outcome,
+    assert_matches_backtest,
+    bars,
+    make_app,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.pg]
+
+
+# --- fixtures and helpers -------------------------------------------------------------------
+@pytest.fixture
+def services(pg_schema_url: str, redis_url: str, amqp_url: str, bus_prefix: str) -> dict[str, Any]:
+    return {
+        "database_url": pg_schema_url,
+        "redis_url": redis_url,
+        "amqp_url": amqp_url,
+        "bus_prefix": bus_prefix,
+    }
+
+
+@pytest.fixture
+async def cleanup(redis_url: str, amqp_url: str, bus_prefix: str) -> AsyncIterator[None]:
+    """Delete this test's queues and Redis keys afterwards."""
+    yield
+    admin = RabbitWorkQueue(amqp_url, bus_prefix)
+    await admin.delete_queues(QUEUE_ORDERS)
+    await admin.close()
+    client = aioredis.Redis.from_url(redis_url)
+    keys = [key async for key in client.scan_iter(match=f"{bus_prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+class Running:
+    """A System running in the background of a test (stopped by `close`)."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(system.run(self.stop))
+
+    async def started(self) -> Running:
+        await wait_for(lambda: self.system.ready.is_set() or self.task.done(), what="system ready")
+        if self.task.done():
+            self.task.result()  # raises why it did not start
+        return self
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+def system(app: App, components: tuple[str, ...], connection_name: str) -> System:
+    """A System whose order queue connection carries `connection_name` (so the broker side
+    can close exactly this connection) and retries quickly."""
+    out = System(app, components)
+    s = app.settings
+    assert s.amqp_url is not None
+    out.queue = RabbitWorkQueue(
+        s.amqp_url,
+        s.bus_prefix,
+        max_retries=s.order_max_retries,
+        retry_base_delay=0.05,
+        connection_name=connection_name,
+    )
+    return out
+
+
+def order(coid: str, *, qty: str = "1", side: Side = Side.BUY, **extra: Any) -> OrderEvent:
+    return OrderEvent(
+        client_order_id=coid,
+        symbol=SYMBOL,
+        side=side,
+        qty=Decimal(qty),
+        ref_price=Decimal(100),
+        strategy="faults",
+        created_at=datetime.now(UTC),
+        **extra,
+    )
+
+
+async def publish(queue: RabbitWorkQueue, *events: OrderEvent) -> None:
+    for e in events:
+        await queue.publish(QUEUE_ORDERS, e.to_bytes(), message_id=e.client_order_id)
+
+
+def book(app: App) -> dict[str, tuple[str, Decimal, int]]:
+    """Per client order id: status, filled quantity and number of fill rows."""
+    with app.sessions() as s:
+        fills = dict(
+            s.execute(
+                select(FillRecord.client_order_id, func.count()).group_by(
+                    FillRecord.client_order_id
+                )
+            ).all()
+        )
+        return {
+            o.client_order_id: (o.status, o.filled_qty, fills.get(o.client_order_id, 0))
+            for o in s.scalars(select(OrderRecord))
+        }
+
+
+def assert_positions_equal_fills(app: App) -> None:
+    """Every position is the signed sum of its fills; every fill has one ledger entry."""
+    with app.sessions() as s:
+        rows = s.execute(
+            select(OrderRecord.strategy, OrderRecord.side, FillRecord.qty).join(
+                FillRecord, FillRecord.client_order_id == OrderRecord.client_order_id
+            )
+        ).all()
+        expected: dict[str, Decimal] = {}
+        for strategy, side, qty in rows:
+            expected[strategy] = expected.get(strategy, Decimal(0)) + (
+                qty if side == "buy" else -qty
+            )
+        held = {p.strategy: p.qty for p in s.scalars(select(PositionRecord)) if p.qty}
+        assert held == {k: v for k, v in expected.items() if v}
+        ledger = s.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.reason == "fill")
+        )
+        assert ledger == len(rows)
+
+
+async def rabbitmqctl(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def close_rabbit_connections(name: str) -> int:
+    """Have the broker close every connection named `name` (as a broker restart would)."""
+    listing = await rabbitmqctl("list_connections", "-q", "pid", "client_properties")
+    pids = [
+        line.split("\t", 1)[0]
+        for line in listing.splitlines()
+        if f'{{"connection_name","{name}"}}' in line
+    ]
+    for pid in pids:
+        await rabbitmqctl("close_connection", pid, "fault injection")
+    return len(pids)
+
+
+async def kill_redis_subscribers(redis_url: str, pubsub: RedisPubSub) -> int:
+    """`CLIENT KILL` the subscriber connections of `pubsub` (found by their local address,
+    since the system does not name its connections)."""
+    ours = set()
+    for sub in pubsub._subscriptions:
+        assert sub._pubsub is not None and sub._pubsub.connection is not None
+        host, port = sub._pubsub.connection._writer.get_extra_info("sockname")[:2]  # type: ignore[union-attr]
+        ours.add(f"{host}:{port}")
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        killed = 0
+        for client in await admin.client_list(_type="pubsub"):
+            if client["addr"] in ours:
+                killed += await admin.execute_command("CLIENT", "KILL", "ID", client["id"])  # type: ignore[no-untyped-call]
+        return killed
+    finally:
+        await admin.aclose()
+
+
+# --- Redis ----------------------------------------------------------------------------------
+async def test_redis_subscriber_connections_killed_mid_stream_recover(
+    services: dict[str, Any], cleanup: None
+) -> None:
+    """Half the prices, a quiet moment, every subscriber connection killed, the other half:
+    the bot and the worker resubscribe and the stored trades still equal the backtest."""
+    app = make_app(**services)
+    frame = bars(400)
+    ticks = [encode_tick(t) for t in bar_ticks(SYMBOL, frame)]
+    run = await Running(system(app, ("bot", "worker"), f"sigma-{services['bus_prefix']}")).started()
+    sys_ = run.system
+    bot, worker = sys_.bot, sys_.worker
+    assert bot is not None and worker is not None and isinstance(sys_.pubsub, RedisPubSub)
+
+    async def stream(part: list[bytes]) -> None:
+        for raw in part:
+            await sys_.pubsub.publish("price_update", raw)
+            await asyncio.sleep(0)
+
+    def settled() -> bool:
+        return worker.processed >= bot.counters.orders_sent and bot.counters.fills >= (
+            bot.counters.orders_sent
+        )
+
+    # `ready` comes before the components have subscribed; Pub/Sub drops what precedes that.
+    await wait_for(lambda: len(sys_.pubsub._subscriptions) == 4, what="subscriptions")
+    half = len(ticks) // 2
+    await stream(ticks[:half])
+    await wait_for(lambda: bot.counters.ticks == half and settled(), what="first half booked")
+    subs = list(sys_.pubsub._subscriptions)  # prices, fills, order status; resting orders
+    assert await kill_redis_subscribers(services["redis_url"], sys_.pubsub) == 4
+    await wait_for(lambda: all(s.reconnects == 1 for s in subs), what="resubscribed")
+    await stream(ticks[half:])
+    await wait_for(lambda: bot.counters.bars == len(frame) - 1 and settled(), what="all booked")
+    await run.close()
+    with app.sessions() as s:
+        outcome = Outcome(
+            orders=list(s.scalars(select(OrderRecord).order_by(OrderRecord.created_at))),
+            fills=list(s.scalars(select(FillRecord).order_by(FillRecord.id))),
+            positions={p.strategy: p for p in s.scalars(select(PositionRecord))},
+            ledger=list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.id))),
+            system=sys_,
+        )
+    assert assert_matches_backtest(outcome, app, frame) >= 4
+    app.close()
+
+
+# --- RabbitMQ -------------------------------------------------------------------------------
+Place = Callable[[OrderEvent], Awaitable[BrokerReport]]
+
+
+def hold_first_place(sys_: System) -> tuple[asyncio.Event, asyncio.Event, list[str]]:
+    """Make the worker's broker stop inside the first `place` until released; returns
+    (holding, release, every placed client order id)."""
+    assert sys_.worker is not None
+    broker = sys_.worker.broker
+    original: Place = broker.place
+    holding, release = asyncio.Event(), asyncio.Event()
+    placed: list[str] = []
+
+    async def place(event: OrderEvent) -> BrokerReport:
+        placed.append(event.client_order_id)
+        if len(placed) == 1:
+            holding.set()
+            await release.wait()
+        return await original(event)
+
+    broker.place = place  # type: ignore[method-assign]
+    return holding, release, placed
+
+
+async def test_rabbit_connection_closed_while_worker_holds_an_order(
+    services: dict[str, Any], cleanup: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker closes the worker's connection while an order is at the exchange: the late
+    ack fails, the message comes back, and the worker recognises the finished order. The
+    worker keeps consuming on the new connection."""
+    app = make_app(**services)
+    name = f"sigma-{services['bus_prefix']}"
+    run = await Running(system(app, ("worker",), name)).started()
+    worker = run.system.worker
+    assert worker is not None
+    holding, release, placed = hold_first_place(run.system)
+    producer = RabbitWorkQueue(services["amqp_url"], services["bus_prefix"])
+    try:
+        await publish(producer, order("fault-rabbit-1"))
+        await asyncio.wait_for(holding.wait(), 10)
+        assert book(app) == {"fault-rabbit-1": ("new", Decimal(0), 0)}
+        assert await close_rabbit_connections(name) == 1
+        release.set()
+        await wait_for(lambda: worker.duplicates == 1, what="redelivery recognised")
+        await publish(producer, order("fault-rabbit-2", side=Side.SELL))
+        await wait_for(lambda: worker.processed == 2, what="next order after reconnecting")
+    finally:
+        release.set()
+        await producer.close()
+        await run.close()
+    assert placed == ["fault-rabbit-1", "fault-rabbit-2"]  # the redelivery never re-placed
+    assert book(app) == {
+        "fault-rabbit-1": ("filled", Decimal(1), 1),
+        "fault-rabbit-2": ("filled", Decimal(1), 1),
+    }
+    assert_positions_equal_fills(app)
+    assert "could not settle message fault-rabbit-1" in caplog.text
+    app.close()
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_once(
+    services: dict[str, Any], cleanup: None
+) -> None:
+    """The worker's database connection is terminated in the middle of booking (the position
+    is written, the fill is not): the transaction is gone, the queue retries the order, the
+    broker answers with the same fill and it is booked exactly once."""
+    app = make_app(**services)
+    run = await Running(system(app, ("worker",), f"sigma-{services['bus_prefix']}")).started()
+    worker = run.system.worker
+    assert worker is not None
+    attempts: list[int] = []
+    handle = worker.handle
+
+    async def counted(delivery: Delivery) -> None:
+        attempts.append(delivery.attempt)
+        await handle(delivery)
+
+    worker.handle = counted  # type: ignore[method-assign]
+    admin = create_engine(services["database_url"])
+    terminated: list[int] = []
+
+    def terminate_once(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        # Runs in the worker's booking thread, just before the fill row is sent.
+        if terminated or not statement.startswith("INSERT INTO fills"):
+            return
+        pid = cursor.connection.info.backend_pid
+        with admin.connect() as c:
+            assert c.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        terminated.append(pid)
+
+    event.listen(app.db, "before_cursor_execute", terminate_once)
+    producer = RabbitWorkQueue(services["amqp_url"], services["bus_prefix"])
+    try:
+        await publish(producer, order("fault-pg-1", qty="2"))
+        await wait_for(lambda: worker.processed == 1, what="order booked after the retry")
+    finally:
+        event.remove(app.db, "before_cursor_execute", terminate_once)
+        await producer.close()
+        await run.close()
+        admin.dispose()
+    assert len(terminated) == 1
+    assert attempts == [1, 2]
+    assert book(app) == {"fault-pg-1": ("filled", Decimal(2), 1)}
+    assert_positions_equal_fills(app)
+    app.close()
+
+
+# --- the market feed ------------------------------------------------------------------------
+def stale_gauge(sys_: System) -> float | None:
+    return sys_.metrics.registry.get_sample_value("sigma_feed_stale")
+
+
+async def test_feed_server_going_away_raises_stale_and_reconnects_with_backoff(
+    services: dict[str, Any], cleanup: None
+) -> None:
+    """The market server stops: the price client goes stale (gauge, alert stored in the
+    database), keeps retrying with backoff, and picks the stream up again when the server is
+    back on the same address."""
+    # 600 bars per second: ticks flow steadily, the replay lasts far longer than the test.
+    replay = BarReplay.synthetic([SYMBOL], seed=3, bars=20_000, speed=36_000)
+    async with MarketServer("127.0.0.1", 0, replay).serve() as market:
+        port = market.port
+        app = make_app(**services, feed_url=market.url, feed_stale_seconds=0.3)
+        run = await Running(system(app, ("prices",), f"sigma-{services['bus_prefix']}")).started()
+        prices = run.system.prices
+        assert prices is not None
+        await wait_for(lambda: prices.accepted > 20, what="ticks flowing")
+        assert stale_gauge(run.system) == 0
+    try:
+        await wait_for(lambda: stale_gauge(run.system) == 1, what="stale gauge")
+        await wait_for(lambda: prices.reconnects >= 2, what="retries while the server is down")
+        assert prices.backoff.attempts >= 2  # not reset: no tick arrived in between
+        accepted = prices.accepted
+        async with MarketServer("127.0.0.1", port, replay).serve():
+            await wait_for(lambda: prices.accepted > accepted + 20, what="stream resumed")
+            await wait_for(lambda: stale_gauge(run.system) == 0, what="fresh again")
+            assert prices.backoff.attempts == 0
+    finally:
+        await run.close()
+    assert prices.monitor.episodes == 1
+    with app.sessions() as s:
+        alerts = [(a.severity, a.source, a.message) for a in s.scalars(select(AlertLog))]
+    assert any(
+        a[:2] == ("error", "feed") and a[2].startswith(f"no prices from ws://127.0.0.1:{port}")
+        for a in alerts
+    )
+    assert any(m.startswith("prices back after") for _, source, m in alerts if source == "feed")
+    app.close()
+
+
+def hostile_frames(now: datetime) -> tuple[list[str | bytes], list[Tick], dict[str, int]]:
+    """Frames for the price client: good ticks mixed with every kind of bad one; returns the
+    frames, the ticks that must get through and the expected drops by reason."""
+    good: list[Tick] = []
+
+    def tick(i: int, **fields: Any) -> str:
+        obj = {
+            "symbol": SYMBOL,
+            "ts": (now + timedelta(milliseconds=i)).isoformat(),
+            "price": "100.5",
+            "volume": "1",
+        }
+        obj.update(fields)
+        return json.dumps(obj)
+
+    frames: list[str | bytes] = []
+    for i in range(0, 40, 2):
+        frames.append(tick(i, price=str(Decimal("100") + Decimal(i) / 100)))
+        good.append(
+            Tick(
+                SYMBOL,
+                now + timedelta(milliseconds=i),
+                Decimal("100") + Decimal(i) / 100,
+                Decimal(1),
+            )
+        )
+    bad: dict[str, list[str | bytes]] = {
+        "json": ["{not json", '{"symbol": "XYZ", "price": 1', ""],
+        "not_object": ["[1, 2, 3]", '"tick"', "null"],
+        "price": [
+            tick(50, price="NaN"),
+            tick(51, price=float("nan")),  # json.dumps writes the bare NaN token
+            tick(52, price="-3"),
+            tick(53, price=0),
+            tick(54, price="Infinity"),
+            tick(55, price="abc"),
+        ],
+        "too_large": [tick(56, price="1e300"), tick(57, volume=10**15)],
+        "volume": [tick(58, volume="-1")],
+        "type": [
+            tick(59, price=[1]),
+            tick(60, ts=True),
+            tick(61, price={"x": 1}),
+            tick(62, price=None),  # null only stands for "absent" in the optional fields
+        ],
+        "missing": [
+            json.dumps({"symbol": SYMBOL, "price": "1"}),
+            json.dumps({"symbol": SYMBOL, "ts": now.isoformat()}),
+            json.dumps({"ts": now.isoformat(), "price": "1"}),
+        ],
+        "symbol": [tick(63, symbol=""), tick(64, symbol="A" * 40), tick(65, symbol="X Y;DROP")],
+        "unknown_symbol": [tick(66, symbol="DOGE"), tick(67, symbol="xyz")],
+        "ts": [tick(68, ts="yesterday"), tick(69, ts=-5), tick(70, ts=10**20)],
+        "future": [tick(71, ts=(now + timedelta(days=1)).isoformat())],
+        "out_of_order": [tick(0, price="100.1"), tick(-1000, price="100.1")],
+        "crossed": [tick(72, bid="101", ask="100")],
+        "oversized": [tick(73, pad="x" * 5000)],
+        "utf8": [b'{"symbol": "XYZ\xff\xfe"}', b"\xc3\x28"],
+    }
+    expected = {reason: len(items) for reason, items in bad.items()}
+    # Interleave: each bad frame after a good one, so drops never hide behind a reconnect.
+    mixed: list[str | bytes] = []
+    flat = [frame for items in bad.values() for frame in items]
+    for k, frame in enumerate(frames):
+        mixed.append(frame)
+        mixed.extend(flat[k :: len(frames)])
+    # One wild print after the good ticks: valid, but the anomaly detector drops it.
+    mixed.append(tick(100, price="5000"))
+    last = tick(101, price="100.4")
+    mixed.append(last)
+    good.append(Tick(SYMBOL, now + timedelta(milliseconds=101), Decimal("100.4"), Decimal(1)))
+    return mixed, good, expected
+
+
+async def test_hostile_ticks_over_the_websocket_never_reach_the_strategies(
+    services: dict[str, Any], cleanup: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed, NaN, negative, huge, out-of-order, future, unknown-symbol and undecodable
+    frames over a real WebSocket: each is dropped with its reason logged, the client stays
+    connected, and the bot (over Redis) sees exactly the good ticks."""
+    frames, good, expected = hostile_frames(datetime.now(UTC) - timedelta(minutes=1))
+    go = asyncio.Event()
+
+    async def feed(ws: ServerConnection) -> None:
+        await go.wait()
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    async with serve(feed, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        app = make_app(**services, feed_url=f"ws://127.0.0.1:{port}")
+        run = await Running(
+            system(app, ("prices", "bot"), f"sigma-{services['bus_prefix']}")
+        ).started()
+        sys_ = run.system
+        prices, bot = sys_.prices, sys_.bot
+        assert prices is not None and bot is not None
+        seen: list[Tick] = []
+        on_tick = bot.on_tick
+
+        async def record(tick: Tick, received: float | None = None) -> None:
+            seen.append(tick)
+            await on_tick(tick, received)
+
+        bot.on_tick = record  # type: ignore[method-assign]
+        await wait_for(lambda: len(sys_.pubsub._subscriptions) == 3, what="bot subscribed")
+        try:
+            go.set()
+            await wait_for(lambda: len(seen) == len(good), what="good ticks at the bot")
+        finally:
+            await run.close()
+    assert seen == good
+    assert dict(prices.cleaner.drops) == expected
+    assert prices.anomalies == 1
+    assert prices.reconnects == 0  # nothing a frame says can cut the connection
+    assert prices.received == len(frames)
+    assert caplog.text.count("dropped frame (") == sum(expected.values())
+    app.close()
+
+
+# --- a worker process killed ----------------------------------------------------------------
+# `sigma worker` with two orders stuck at the worst moments: HANG_PLACE after its row was
+# written but before the broker saw it; HANG_ACK booked but not yet acknowledged.
+STUCK_WORKER = """
+import asyncio, os, sys
+from sigma.execution.broker import PaperBroker
+from sigma.execution.worker import OrderWorker
+
+place, handle = PaperBroker.place, OrderWorker.handle
+
+async def placing(self, event):
+    if event.client_order_id == os.environ["HANG_PLACE"]:
+        print("holding", event.client_order_id, flush=True)
+        await asyncio.Event().wait()
+    return await place(self, event)
+
+async def handling(self, delivery):
+    await handle(self, delivery)
+    if delivery.message_id == os.environ["HANG_ACK"]:
+        print("booked", delivery.message_id, flush=True)
+        await asyncio.Event().wait()
+
+PaperBroker.place, OrderWorker.handle = placing, handling
+from sigma.cli.main import app
+sys.argv = ["sigma", "worker"]
+app()
+"""
+
+
+def worker_env(services: dict[str, Any]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SIGMA_DATABASE_URL": services["database_url"],
+        "SIGMA_REDIS_URL": services["redis_url"],
+        "SIGMA_AMQP_URL": services["amqp_url"],
+        "SIGMA_BUS_PREFIX": services["bus_prefix"],
+        "SIGMA_SYMBOLS": SYMBOL,
+        "SIGMA_LOG_LEVEL": "INFO",
+        "HANG_PLACE": "fault-kill-03",
+        "HANG_ACK": "fault-kill-07",
+    }
+
+
+async def drained(queue: RabbitWorkQueue) -> None:
+    while await queue.depth(QUEUE_ORDERS):
+        await asyncio.sleep(0.02)
+
+
+async def read_until(stream: asyncio.StreamReader, wanted: set[str]) -> list[str]:
+    lines: list[str] = []
+    while wanted - {line.split(" ", 1)[0] for line in lines}:
+        line = await stream.readline()
+        assert line, "the worker ended early:\n" + "".join(lines)
+        lines.append(line.decode())
+    return lines
+
+
+async def test_worker_sigkilled_mid_flight_restart_books_every_order_once(
+    services: dict[str, Any], cleanup: None
+) -> None:
+    """kill -9 a worker holding an order it recorded but never placed and one it booked but
+    never acknowledged: the next worker reconciles (resting limit orders back to the paper
+    broker), the broker redelivers both, and every order has exactly one fill."""
+    app = make_app(**services)
+    app.db  # noqa: B018 - schema ready before the worker processes start
+    market = [order(f"fault-kill-{i:02d}") for i in range(12)]
+    resting = order("fault-kill-limit", type=OrderType.LIMIT, limit_price=Decimal(50))
+    producer = RabbitWorkQueue(services["amqp_url"], services["bus_prefix"])
+    await publish(producer, *market, resting)
+    env = worker_env(services)
+    stuck = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", STUCK_WORKER, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert stuck.stdout is not None
+    try:
+        await asyncio.wait_for(read_until(stuck.stdout, {"holding", "booked"}), 30)
+        await wait_for(
+            lambda: sum(n for _, _, n in book(app).values()) == len(market) - 1,
+            what="the other orders booked",
+        )
+    finally:
+        stuck.send_signal(signal.SIGKILL)
+        await stuck.wait()
+    before = book(app)
+    assert before["fault-kill-03"] == ("new", Decimal(0), 0)
+    assert before["fault-kill-07"] == ("filled", Decimal(1), 1)
+    assert before["fault-kill-limit"] == ("new", Decimal(0), 0)
+
+    restarted = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sigma.cli.main", "worker", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await wait_for(
+            lambda: book(app)["fault-kill-03"][0] == "filled", what="the held order booked"
+        )
+        # Both redelivered messages have reached the worker; SIGINT lets it finish them.
+        await asyncio.wait_for(drained(producer), 30)
+    finally:
+        restarted.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(restarted.communicate(), 30)
+    await producer.close()
+    text_out = output.decode()
+    assert restarted.returncode == 0, text_out[-2000:]
+    assert "'restored': 1, 'awaiting_redelivery': 1" in text_out
+    assert "order fault-kill-07 already filled; redelivery ignored" in text_out
+    after = book(app)
+    assert after.pop("fault-kill-limit") == ("new", Decimal(0), 0)  # resting, not doubled
+    assert after == {e.client_order_id: ("filled", Decimal(1), 1) for e in market}
+    assert_positions_equal_fills(app)
+    app.close()
