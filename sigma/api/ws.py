@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import get_ctx, principal_for
@@ -220,11 +220,16 @@ async def websocket_endpoint(
     sender = client.start()
     try:
         while True:
-            reply = _handle_command(client, await websocket.receive_text())
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            # A binary frame is read as UTF-8 text rather than ending the session with an error.
+            text = message.get("text")
+            if text is None:
+                text = (message.get("bytes") or b"").decode("utf-8", "replace")
+            reply = _handle_command(client, text)
             if reply is not None and not client.offer(reply):
                 break
-    except WebSocketDisconnect:
-        pass
     finally:
         hub.clients.discard(client)
         sender.cancel()

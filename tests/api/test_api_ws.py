@@ -54,6 +54,11 @@ def test_channel_selection_and_subscribe_commands(
         publish(client, pubsub, "alerts", {"message": "hi"})
         assert ws.receive_json() == {"channel": "alerts", "data": {"message": "hi"}}
 
+        ws.send_bytes(b'{"subscribe": ["fills"]}')
+        assert ws.receive_json() == {"channel": "subscribed", "data": ["alerts", "fills"]}
+        ws.send_text(json.dumps({"unsubscribe": ["fills"]}))
+        assert ws.receive_json() == {"channel": "subscribed", "data": ["alerts"]}
+
         for bad, why in [
             ("nonsense", "send {"),
             ('{"subscribe": "fills"}', "subscribe must be a list"),
