@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from sigma.app import App, build_app
 from sigma.store.db import session_scope
@@ -57,7 +57,8 @@ def _service(application: App) -> Iterator[Any]:
 def list_jobs() -> None:
     """Every job with its schedule, next run and last outcome."""
     with _app() as application, _service(application) as service:
-        table = Table("job", "schedule", "next run", "last run", "outcome", "description")
+        job_column = Column("job", no_wrap=True)
+        table = Table(job_column, "schedule", "next run", "last run", "outcome", "description")
         for job in service.list_jobs():
             table.add_row(
                 job.id,
@@ -145,30 +146,35 @@ def history(
     console.print(table)
 
 
-def scheduler() -> None:
-    """Run the scheduler alone until interrupted (Ctrl-C or SIGTERM)."""
+def serve(application: App, stop: threading.Event) -> None:
+    """Run every job on its schedule until `stop` is set, then let running jobs finish."""
     from sigma.scheduler.jobs import JobRuntime
     from sigma.scheduler.service import SchedulerService
 
+    s = application.settings
+    runtime = JobRuntime.from_app(application)
+    service = SchedulerService(
+        application.db,
+        runtime.task_manager(),
+        timezone=s.scheduler_timezone,
+        misfire_grace_time=s.misfire_grace_seconds,
+    )
+    service.start()
+    console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
+    try:
+        stop.wait()
+    finally:
+        service.shutdown()
+        runtime.alerter.close()
+
+
+def scheduler() -> None:
+    """Run the scheduler alone until interrupted (Ctrl-C or SIGTERM)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     with _app() as application:
-        s = application.settings
-        runtime = JobRuntime.from_app(application)
-        service = SchedulerService(
-            application.db,
-            runtime.task_manager(),
-            timezone=s.scheduler_timezone,
-            misfire_grace_time=s.misfire_grace_seconds,
-        )
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        service.start()
-        console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
-        try:
-            stop.wait()
-        finally:
-            service.shutdown()
-            runtime.alerter.close()
+        serve(application, stop)
 
 
 def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
@@ -211,6 +217,7 @@ def optimize(
         raise typer.BadParameter("use tpe or grid", param_hint="--method")
     if not data:
         raise typer.BadParameter("a data source is required", param_hint="--data")
+    bounds = _bounds(bound or [])
     with _app() as application:
         s = application.settings
         try:
@@ -225,7 +232,7 @@ def optimize(
             "method": method,
             "n_trials": trials,
             "seed": seed,
-            "bounds": _bounds(bound or []),
+            "bounds": bounds,
             "initial_cash": s.initial_cash,
             "storage": storage or s.optuna_storage,
             "workers": workers,

@@ -264,3 +264,17 @@ def test_two_worker_processes_share_one_postgresql_study(
     # Both processes took trials from the one study.
     assert len({t.user_attrs["worker"] for t in complete}) == 2
     assert result.score == max(t.value for t in complete if t.value is not None)
+
+
+def test_another_machine_joins_a_stored_study(tmp_path: Any, bars: pd.DataFrame) -> None:
+    from sigma.research.optimize import _Objective, join_study
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = optimize(SmaCross, bars, n_trials=3, storage=storage, study_name="s", seed=1)
+    objective = _Objective(
+        SmaCross, search_space(SmaCross, {"fast": (2, 30)}), bars, 0, Decimal(10_000),
+        FillModel(), 3,
+    )  # fmt: skip
+    join_study(storage, "s", objective, 6, "tpe", 2, 5)
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert len(study.trials) == 6 > first.n_trials

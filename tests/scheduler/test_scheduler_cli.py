@@ -1,0 +1,142 @@
+"""`sigma jobs list|run|pause|resume|history`, `sigma scheduler`, `sigma optimize` and
+`sigma report` on a SQLite database."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from sigma.app import build_app
+from sigma.cli import jobs as jobs_cli
+from sigma.cli.main import app
+from sigma.feeds.synthetic import generate_bars, write_csv
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIGMA_DATABASE_URL", f"sqlite:///{tmp_path / 'sigma.db'}")
+    monkeypatch.setenv("SIGMA_VAR_DIR", str(tmp_path / "var"))
+    for var in ("SIGMA_REDIS_URL", "SIGMA_AMQP_URL", "SIGMA_OPTUNA_STORAGE"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def _rows(workdir: Path, query: str) -> list[Any]:
+    engine = create_engine(f"sqlite:///{workdir / 'sigma.db'}")
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(query)))
+    finally:
+        engine.dispose()
+
+
+def test_list_run_pause_resume_history(workdir: Path) -> None:
+    listed = runner.invoke(app, ["jobs", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "health_check" in listed.output and "strategy_sel" in listed.output
+    run = runner.invoke(app, ["jobs", "run", "health_check"])
+    assert run.exit_code == 0, run.output
+    assert "health_check: success" in run.output
+    paused = runner.invoke(app, ["jobs", "pause", "trend_scan"])
+    assert paused.exit_code == 0 and "trend_scan: paused" in paused.output
+    assert "paused" in runner.invoke(app, ["jobs", "list"]).output
+    assert runner.invoke(app, ["jobs", "resume", "trend_scan"]).exit_code == 0
+    assert _rows(workdir, "SELECT next_run_time IS NULL FROM apscheduler_jobs "
+                 "WHERE id = 'trend_scan'") == [(0,)]  # fmt: skip
+    history = runner.invoke(app, ["jobs", "history", "health_check"])
+    assert "health_check" in history.output and "success" in history.output
+
+
+def test_errors(workdir: Path) -> None:
+    assert runner.invoke(app, ["jobs", "run", "nope"]).exit_code == 2
+    assert runner.invoke(app, ["jobs", "pause", "nope"]).exit_code == 2
+
+
+def test_failed_job_exits_non_zero(workdir: Path) -> None:
+    # Selection over a symbol list naming an unknown strategy fails and is recorded.
+    result = runner.invoke(
+        app, ["jobs", "run", "strategy_selection"], env={"SIGMA_LIVE_STRATEGIES": "nope"}
+    )
+    assert result.exit_code == 1
+    assert "failed" in result.output and "unknown strategy" in result.output
+    assert _rows(workdir, "SELECT outcome FROM job_runs") == [("failed",)]
+
+
+def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    application = build_app()
+    stop = threading.Event()
+    stop.set()
+    try:
+        jobs_cli.serve(application, stop)
+    finally:
+        application.close()
+    assert len(_rows(workdir, "SELECT id FROM apscheduler_jobs")) == 10
+    seen: list[threading.Event] = []
+    monkeypatch.setattr(jobs_cli, "serve", lambda _app, event: seen.append(event))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert runner.invoke(app, ["scheduler"]).exit_code == 0
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        handler(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert seen[0].is_set()
+
+
+def test_optimize_and_save(workdir: Path) -> None:
+    bars, _ = generate_bars(700, seed=2, freq="1h")
+    write_csv(bars, workdir / "bars.csv")
+    args = ["optimize", "--data", "bars.csv", "--trials", "4", "--bound", "fast=2:30"]
+    result = runner.invoke(app, [*args, "--bound", "slow=3:60", "--save", "--symbol", ""])
+    assert result.exit_code == 0, result.output
+    assert "walk-forward out-of-sample Sharpe" in result.output
+    assert "saved as strategy_param version 1" in result.output
+    [(who, why)] = _rows(workdir, "SELECT changed_by, reason FROM strategy_param_history")
+    assert who == "cli" and why.startswith("sigma optimize")
+    grid = runner.invoke(app, [*args, "--folds", "0", "--method", "grid", "--trials", "100"])
+    assert grid.exit_code == 0, grid.output
+    assert "in-sample Sharpe" in grid.output
+
+
+def test_optimize_errors(workdir: Path) -> None:
+    assert runner.invoke(app, ["optimize", "--data", "x.csv", "--method", "x"]).exit_code == 2
+    assert runner.invoke(app, ["optimize"]).exit_code == 2
+    assert runner.invoke(app, ["optimize", "--data", "missing.csv"]).exit_code == 2
+    bad = runner.invoke(app, ["optimize", "--data", "x.csv", "--bound", "fast"])
+    assert bad.exit_code == 2 and "NAME=LOW:HIGH" in bad.output
+    unknown = runner.invoke(app, ["optimize", "--data", "x.csv", "--strategy", "nope"])
+    assert unknown.exit_code == 2
+
+
+def test_reports(workdir: Path) -> None:
+    for kind in ("weekly", "daily"):
+        result = runner.invoke(app, ["report", kind])
+        assert result.exit_code == 0, result.output
+        assert f"{kind} report" in result.output
+    assert len(_rows(workdir, "SELECT id FROM performance_reports")) == 2
+
+
+def test_optimize_interrupted(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sigma.engine.engine import Cancelled
+    from sigma.research import optimize as optimize_module
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> None:
+        raise Cancelled("optimisation of sma_cross cancelled after 2 trials")
+
+    monkeypatch.setattr(optimize_module, "walk_forward", interrupted)
+    bars, _ = generate_bars(300, seed=2, freq="1h")
+    write_csv(bars, workdir / "bars.csv")
+    result = runner.invoke(app, ["optimize", "--data", "bars.csv"])
+    assert result.exit_code == 130
+    assert "stopped" in result.output and "after 2 trials" in result.output

@@ -1,0 +1,117 @@
+"""Health checks against the real database, Redis and RabbitMQ (and unreachable ones), feed
+and worker freshness from stored rows, disk and memory; alerts only on change of state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from scheduler_helpers import alerts
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.ops.metrics import Metrics
+from sigma.scheduler.health import (
+    CheckResult,
+    HealthMonitor,
+    check_database,
+    check_disk,
+    check_feed,
+    check_memory,
+    check_rabbitmq,
+    check_redis,
+    check_worker,
+)
+from sigma.scheduler.tasks import Alerter
+from sigma.store.db import create_db_engine, session_scope
+from sigma.store.models import OrderRecord, TickRecord
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def test_database_check(engine: Engine) -> None:
+    assert check_database(engine)(NOW).ok is True
+    broken = check_database(create_db_engine("postgresql://nobody@127.0.0.1:1/none"))(NOW)
+    assert broken.ok is False and "OperationalError" in broken.detail
+
+
+def test_redis_and_rabbitmq_checks(redis_url: str, amqp_url: str) -> None:
+    assert check_redis(redis_url)(NOW) == CheckResult("redis", True, "PONG")
+    assert check_redis("redis://127.0.0.1:1/0")(NOW).ok is False
+    assert check_rabbitmq(amqp_url)(NOW) == CheckResult("rabbitmq", True, "connected")
+    assert check_rabbitmq("amqp://guest:guest@127.0.0.1:1/")(NOW).ok is False
+
+
+def test_feed_freshness(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    check = check_feed(engine, timedelta(seconds=30))
+    assert check(NOW).ok is None
+    with session_scope(sessions) as session:
+        session.add(TickRecord(symbol="BTC", ts=NOW - timedelta(seconds=10), price=Decimal(1)))
+    assert check(NOW).ok is True
+    late = check(NOW + timedelta(minutes=5))
+    assert late.ok is False and late.detail == "last tick 310s ago"
+
+
+def test_worker_heartbeat_from_waiting_orders(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    check = check_worker(engine, timedelta(seconds=60))
+    assert check(NOW) == CheckResult("worker", True, "no orders waiting")
+    with session_scope(sessions) as session:
+        session.add(
+            OrderRecord(
+                client_order_id="c1",
+                mode="paper",
+                symbol="BTC",
+                side="buy",
+                qty=Decimal(1),
+                created_at=NOW - timedelta(seconds=30),
+            )
+        )
+    assert check(NOW).ok is True
+    stuck = check(NOW + timedelta(seconds=90))
+    assert stuck.ok is False and stuck.detail == "1 order(s) waiting, oldest 120s"
+
+
+def test_disk_and_memory(tmp_path: Path) -> None:
+    assert check_disk(tmp_path, 0.0)(NOW).ok is True
+    assert check_disk(tmp_path, 99.999999)(NOW).ok is False
+    assert check_disk(tmp_path / "missing", 1.0)(NOW).ok is False
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 1000 kB\nMemFree: 10 kB\nMemAvailable: 40 kB\n")
+    low = check_memory(5.0, meminfo)(NOW)
+    assert low == CheckResult("memory", False, "4.0% available")
+    assert check_memory(1.0, meminfo)(NOW).ok is True
+    assert check_memory(1.0)(NOW).ok is not None
+
+
+def test_monitor_alerts_on_change_of_state(
+    sessions: sessionmaker[Session], alerter: Alerter
+) -> None:
+    state = {"ok": True}
+
+    def flaky(_now: datetime) -> CheckResult:
+        return CheckResult("feed", state["ok"], "detail")
+
+    metrics = Metrics()
+    monitor = HealthMonitor(
+        [flaky, lambda _now: CheckResult("disk", None, "n/a")], alerter, metrics
+    )
+    monitor.run(NOW)
+    assert alerts(sessions) == []
+    state["ok"] = False
+    monitor.run(NOW)
+    monitor.run(NOW)
+    state["ok"] = True
+    monitor.run(NOW)
+    messages = [(a.severity, a.message) for a in alerts(sessions)]
+    assert messages == [
+        ("error", "feed check failing: detail"),
+        ("info", "feed check recovered: detail"),
+    ]
+    text = metrics.render().decode()
+    assert 'sigma_health_ok{check="feed"} 1.0' in text
+    assert 'sigma_health_ok{check="disk"} -1.0' in text
+    # A second monitor on the same registry reuses the gauge.
+    HealthMonitor([flaky], alerter, metrics).run(NOW)

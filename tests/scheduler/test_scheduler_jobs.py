@@ -1,0 +1,172 @@
+"""The jobs end to end on the real database (and real Redis/RabbitMQ for health), run through
+the TaskManager with a hand-moved clock: selection writes parameters and triggers the daily
+summary, ML tuning versions a model, trends, retention, health, reports, logs, config sync
+and user checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from scheduler_helpers import FakeClock, alerts
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.app import App
+from sigma.config import load_settings
+from sigma.feeds.synthetic import generate_bars
+from sigma.ops.metrics import Metrics
+from sigma.scheduler.jobs import JobRuntime
+from sigma.scheduler.tasks import Alerter, TaskManager
+from sigma.store.bars import upsert_bars
+from sigma.store.db import session_scope
+from sigma.store.models import (
+    MLModel,
+    PerformanceReport,
+    StrategyParamHistory,
+    TickRecord,
+    TrendData,
+    User,
+)
+from sigma.strategies import load_strategies
+
+
+@pytest.fixture
+def runtime(
+    db_url: str,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    alerter: Alerter,
+    tmp_path: Path,
+    redis_url: str,
+    amqp_url: str,
+) -> JobRuntime:
+    settings = load_settings(
+        database_url=db_url,
+        var_dir=tmp_path / "var",
+        symbols=["BTC", "ETH"],
+        live_strategies=["sma_cross"],
+        research_lookback_bars=600,
+        optimize_trials=3,
+        redis_url=redis_url,
+        amqp_url=amqp_url,
+        log_max_bytes=1024,
+    )
+    bars, _ = generate_bars(600, seed=5, freq="1h", start="2026-02-05")
+    with session_scope(sessions) as session:
+        upsert_bars(session, "BTC", "1h", bars)
+    return JobRuntime(settings, engine, sessions, load_strategies([]), alerter, Metrics())
+
+
+@pytest.fixture
+def manager(runtime: JobRuntime, clock: FakeClock) -> TaskManager:
+    return runtime.task_manager(clock)
+
+
+def _count(sessions: sessionmaker[Session], model: type) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_selection_writes_params_and_triggers_the_daily_summary(
+    manager: TaskManager, sessions: sessionmaker[Session], runtime: JobRuntime
+) -> None:
+    record = manager.run("strategy_selection")
+    assert record.outcome == "success", record.error
+    assert record.result["ETH"] == "skipped: 0 bars"
+    assert record.result["BTC"] in ("sma_cross", None)
+    with sessions() as session:
+        kinds = set(session.scalars(select(PerformanceReport.kind)))
+        who = set(session.scalars(select(StrategyParamHistory.changed_by)))
+    assert {"selection", "daily"} <= kinds
+    if record.result["BTC"] == "sma_cross":
+        assert who == {"strategy_selector"}
+    assert [r.outcome for r in manager.history("daily_summary")] == ["success"]
+    assert (runtime.var_dir / "reports" / "performance" / "daily-2026-03-02.html").is_file()
+    # The running instance picks the new parameters up.
+    assert manager.run("config_sync").result == (1 if record.result["BTC"] else 0)
+
+
+def test_ml_tuning_versions_a_model(manager: TaskManager, sessions: sessionmaker[Session]) -> None:
+    record = manager.run("ml_tune")
+    assert record.outcome == "success", record.error
+    assert record.result["BTC"]["version"] == 1
+    assert record.result["ETH"] == "skipped: 0 bars"
+    assert _count(sessions, MLModel) == 1
+    assert any("out-of-sample accuracy" in a.message for a in alerts(sessions))
+
+
+def test_trend_scan_and_retention(
+    manager: TaskManager, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    assert manager.run("trend_scan").result == 1
+    assert _count(sessions, TrendData) == 1
+    with session_scope(sessions) as session:
+        session.add(TickRecord(symbol="BTC", ts=clock.now - timedelta(days=31), price=Decimal(1)))
+        session.add(TickRecord(symbol="BTC", ts=clock.now - timedelta(days=29), price=Decimal(1)))
+    record = manager.run("prune_data")
+    assert record.result["ticks"] == 1
+    assert _count(sessions, TickRecord) == 1
+
+
+def test_health_reports_and_housekeeping(
+    manager: TaskManager, sessions: sessionmaker[Session], runtime: JobRuntime, clock: FakeClock
+) -> None:
+    health = manager.run("health_check").result
+    assert health == {
+        "database": True,
+        "feed": None,
+        "worker": True,
+        "disk": True,
+        "memory": True,
+        "redis": True,
+        "rabbitmq": True,
+    }
+    weekly = manager.run("weekly_report")
+    assert weekly.outcome == "success" and Path(weekly.result).is_file()
+    assert any(a.source == "weekly_report" for a in alerts(sessions))
+    logs = runtime.var_dir / "logs"
+    logs.mkdir()
+    (logs / "sigma.log").write_text("x" * 2000)
+    assert manager.run("log_rotation").result == 1
+    with session_scope(sessions) as session:
+        session.add(
+            User(username="idle", password_hash="x", created_at=clock.now - timedelta(days=400))
+        )
+    assert manager.run("user_check").result["deactivated"] == ["idle"]
+    assert manager.run("user_check").result == {"deactivated": [], "changes": []}
+    assert any(a.source == "user_check" and "idle" in a.message for a in alerts(sessions))
+
+
+def test_job_list_and_schedules(runtime: JobRuntime) -> None:
+    specs = {spec.id: spec for spec in runtime.job_specs()}
+    assert set(specs) == {
+        "strategy_selection",
+        "ml_tune",
+        "prune_data",
+        "health_check",
+        "trend_scan",
+        "weekly_report",
+        "daily_summary",
+        "log_rotation",
+        "config_sync",
+        "user_check",
+    }
+    selection = specs["strategy_selection"].trigger
+    assert isinstance(selection, CronTrigger)
+    assert "hour='3', minute='0'" in str(selection)
+    assert specs["strategy_selection"].then == ("daily_summary",)
+
+
+def test_runtime_from_app(db_url: str, tmp_path: Path, clock: FakeClock) -> None:
+    app = App(load_settings(database_url=db_url, var_dir=tmp_path, redis_url=None, amqp_url=None))
+    runtime = JobRuntime.from_app(app)
+    try:
+        names = [check(clock.now).name for check in runtime.health_checks()]
+        assert names == ["database", "feed", "worker", "disk", "memory"]
+    finally:
+        runtime.alerter.close()
+        app.close()

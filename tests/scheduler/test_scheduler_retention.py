@@ -1,0 +1,74 @@
+"""Retention: exactly the rows older than the cutoff go, in batches, on SQLite and PostgreSQL;
+tables other rows reference are refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.scheduler import retention
+from sigma.scheduler.retention import count_older, prune, prune_table
+from sigma.store.db import session_scope
+from sigma.store.models import JobRun, TickRecord
+
+CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _ticks(sessions: sessionmaker[Session]) -> None:
+    with session_scope(sessions) as session:
+        for minutes in (-300, -120, -120, -61, -1, 0, 1, 90):
+            ts = CUTOFF + timedelta(minutes=minutes)
+            for symbol in ("BTC", "ETH"):
+                seq = session.scalar(
+                    select(TickRecord.seq)
+                    .where(TickRecord.symbol == symbol, TickRecord.ts == ts)
+                    .order_by(TickRecord.seq.desc())
+                )
+                session.add(
+                    TickRecord(
+                        symbol=symbol, ts=ts, seq=0 if seq is None else seq + 1, price=Decimal(1)
+                    )
+                )
+
+
+@pytest.mark.parametrize("batch", [1, 3, 5000])
+def test_prune_deletes_exactly_what_is_older(
+    engine: Engine, sessions: sessionmaker[Session], batch: int
+) -> None:
+    _ticks(sessions)
+    assert count_older(engine, "ticks", CUTOFF) == 10
+    result = prune_table(engine, "ticks", CUTOFF, batch=batch)
+    assert result.deleted == 10 and result.chunks_dropped == 0
+    with sessions() as session:
+        left = sorted(session.scalars(select(TickRecord.ts)).all())
+    assert len(left) == 6
+    assert min(left) == CUTOFF
+    assert count_older(engine, "ticks", CUTOFF) == 0
+    assert prune_table(engine, "ticks", CUTOFF, batch=batch).deleted == 0
+
+
+def test_prune_several_tables(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    with session_scope(sessions) as session:
+        session.add(JobRun(job_id="a", started_at=CUTOFF - timedelta(days=1), outcome="success"))
+        session.add(JobRun(job_id="b", started_at=CUTOFF, outcome="success"))
+    results = prune(engine, {"job_runs": CUTOFF, "alert_log": CUTOFF})
+    assert [(r.table, r.deleted) for r in results] == [("job_runs", 1), ("alert_log", 0)]
+    with sessions() as session:
+        assert session.scalars(select(JobRun.job_id)).all() == ["b"]
+
+
+def test_refusals(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="no retention rule for 'orders'"):
+        prune_table(engine, "orders", CUTOFF)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        prune_table(engine, "ticks", CUTOFF.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="batch"):
+        prune_table(engine, "ticks", CUTOFF, batch=0)
+    # Orders are referenced by fills and ledger entries: never pruned by age.
+    monkeypatch.setitem(retention.TIME_COLUMNS, "orders", "created_at")
+    with pytest.raises(ValueError, match="referenced by other tables"):
+        prune_table(engine, "orders", CUTOFF)
