@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, loadSession, refreshSession } from "./api";
+import { api, ApiError, loadSession, refreshSession } from "./api";
 
 export interface Loaded<T> {
   data: T | undefined;
   error: string | null;
+  /** HTTP status of the last failure (null after a success). */
+  status: number | null;
   loading: boolean;
   reload: () => void;
 }
@@ -12,6 +14,7 @@ export interface Loaded<T> {
 export function useApi<T>(path: string | null): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
+  const [status, setStatus] = useState<number | null>(null);
   const [loading, setLoading] = useState(path !== null);
   const [tick, setTick] = useState(0);
   useEffect(() => {
@@ -24,15 +27,20 @@ export function useApi<T>(path: string | null): Loaded<T> {
         if (!live) return;
         setData(d);
         setError(null);
+        setStatus(null);
       })
-      .catch((e: Error) => live && setError(e.message))
+      .catch((e: Error) => {
+        if (!live) return;
+        setError(e.message);
+        setStatus(e instanceof ApiError ? e.status : null);
+      })
       .finally(() => live && setLoading(false));
     return () => {
       live = false;
     };
   }, [path, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload };
+  return { data, error, status, loading, reload };
 }
 
 export interface LiveMessage {

@@ -105,6 +105,8 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     page.get_by_role("link", name="Alerts & actions").click()
     expect(page.get_by_test_id("alerts-table")).to_contain_text(ALERT_MESSAGE)
     expect(page.get_by_test_id("actions-table")).to_contain_text("order_accepted")
+    # No bot runs in this API process: news scoring is reported as unavailable, not as an error.
+    expect(page.get_by_test_id("news-unavailable")).to_contain_text("not running here")
 
 
 def test_viewer_opens_a_performance_report(page: Page, server: LiveServer) -> None:

@@ -105,39 +105,47 @@ export function Alerts() {
         />
       </Card>
       <Card title="News" testId="news">
-        <ErrorBox error={news.error} />
-        <Table
-          testId="news-table"
-          rows={items<News>(news.data)}
-          empty="No news received."
-          columns={[
-            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
-            { key: "headline", label: "Headline" },
-            {
-              key: "symbols",
-              label: "Symbols",
-              render: (r) => (r.symbols ?? []).join(", ") || "—",
-            },
-            {
-              key: "sentiment",
-              label: "Sentiment",
-              numeric: true,
-              render: (r) => formatStat(r.sentiment),
-            },
-            {
-              key: "risk",
-              label: "Risk",
-              render: (r) =>
-                r.halt_entries ? (
-                  <Badge kind="error">entries halted</Badge>
-                ) : r.high_risk ? (
-                  <Badge kind="warn">high risk</Badge>
-                ) : (
-                  "—"
-                ),
-            },
-          ]}
-        />
+        {news.status === 503 ? (
+          <p className="muted" data-testid="news-unavailable">
+            News scoring is not running here: {news.error}
+          </p>
+        ) : (
+          <ErrorBox error={news.error} />
+        )}
+        {news.status !== 503 && (
+          <Table
+            testId="news-table"
+            rows={items<News>(news.data)}
+            empty="No news received."
+            columns={[
+              { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+              { key: "headline", label: "Headline" },
+              {
+                key: "symbols",
+                label: "Symbols",
+                render: (r) => (r.symbols ?? []).join(", ") || "—",
+              },
+              {
+                key: "sentiment",
+                label: "Sentiment",
+                numeric: true,
+                render: (r) => formatStat(r.sentiment),
+              },
+              {
+                key: "risk",
+                label: "Risk",
+                render: (r) =>
+                  r.halt_entries ? (
+                    <Badge kind="error">entries halted</Badge>
+                  ) : r.high_risk ? (
+                    <Badge kind="warn">high risk</Badge>
+                  ) : (
+                    "—"
+                  ),
+              },
+            ]}
+          />
+        )}
       </Card>
     </div>
   );
