@@ -25,6 +25,7 @@ from sigma.bus.base import PubSub
 from sigma.bus.factory import make_pubsub
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
+from sigma.scheduler.service import SchedulerService
 
 
 def create_api(
@@ -35,6 +36,7 @@ def create_api(
     static_dir: Path | None = DEFAULT_DIST,
     health_checks: dict[str, HealthCheck] | None = None,
     news: NewsHandler | None = None,
+    scheduler: SchedulerService | None = None,
     ws_queue_size: int = 1000,
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
@@ -44,7 +46,8 @@ def create_api(
     `pubsub` is the bus to relay to WebSocket clients; without one, the bus named by the
     settings is created and closed with the API. `health_checks` add named async checks
     (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
-    the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`.
+    the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`;
+    `scheduler` the SchedulerService behind `/api/jobs`.
     """
     settings = app.settings
     owned_bus = pubsub is None
@@ -61,6 +64,7 @@ def create_api(
         throttle=LoginThrottle(clock=clock),
         health_checks=dict(health_checks or {}),
         news=news,
+        scheduler=scheduler,
     )
     hub = Hub(bus, queue_size=ws_queue_size)
 

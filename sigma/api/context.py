@@ -23,6 +23,7 @@ from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
+from sigma.scheduler.service import SchedulerService
 
 HealthCheck = Callable[[], Awaitable[str]]
 LOG_SCOPE_KEY = "sigma.request_log"
@@ -32,7 +33,7 @@ LOG_SCOPE_KEY = "sigma.request_log"
 @dataclass(slots=True)
 class ApiContext:
     """The API's view of the process: system, bus, metrics, tokens, login throttle,
-    background jobs, and the news handler when the bot runs in this process."""
+    background jobs, and the news handler and scheduler when they run in this process."""
 
     app: App
     pubsub: PubSub
@@ -41,6 +42,7 @@ class ApiContext:
     throttle: LoginThrottle
     jobs: JobRunner = field(default_factory=JobRunner)
     news: NewsHandler | None = None
+    scheduler: SchedulerService | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
 
 

@@ -3,11 +3,14 @@ bus, and one user per role."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
@@ -18,6 +21,8 @@ from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
 from sigma.regime.news import NewsHandler
+from sigma.scheduler.service import SchedulerService
+from sigma.scheduler.tasks import JobContext, JobSpec, TaskManager
 from sigma.store.db import session_scope
 
 PASSWORD = "correct-horse-battery"
@@ -90,9 +95,48 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def api(sigma_app: App, pubsub: InMemoryPubSub, clock: FakeClock) -> FastAPI:
-    """The API as `sigma up` runs it (with a news handler), without a dashboard build."""
-    return create_api(sigma_app, pubsub, static_dir=None, clock=clock, news=NewsHandler())
+def slow_started() -> threading.Event:
+    """Set once the scheduler's `slow` job is running."""
+    return threading.Event()
+
+
+@pytest.fixture
+def scheduler(sigma_app: App, slow_started: threading.Event) -> Iterator[SchedulerService]:
+    """A scheduler with three jobs whose store is open but which runs nothing by itself;
+    `slow` reports half-way, then waits to be cancelled."""
+
+    def slow_job(ctx: JobContext) -> None:
+        ctx.report(1, 2)
+        slow_started.set()
+        ctx.cancel.wait(30)
+        ctx.check_cancel()
+
+    manager = TaskManager(sigma_app.sessions)
+    manager.register(JobSpec("hourly", lambda ctx: 1, IntervalTrigger(hours=1), "every hour"))
+    manager.register(
+        JobSpec("nightly", lambda ctx: None, CronTrigger.from_crontab("0 3 * * *"), "03:00")
+    )
+    manager.register(JobSpec("slow", slow_job, IntervalTrigger(days=1), "waits"))
+    service = SchedulerService(sigma_app.db, manager, timezone="UTC")
+    service.start(paused=True)
+    service.sync(manager.specs.values())
+    yield service
+    service.shutdown(wait=False)
+
+
+@pytest.fixture
+def api(
+    sigma_app: App, pubsub: InMemoryPubSub, clock: FakeClock, scheduler: SchedulerService
+) -> FastAPI:
+    """The API as `sigma up` runs it (news handler, scheduler), without a dashboard build."""
+    return create_api(
+        sigma_app,
+        pubsub,
+        static_dir=None,
+        clock=clock,
+        news=NewsHandler(),
+        scheduler=scheduler,
+    )
 
 
 @pytest.fixture

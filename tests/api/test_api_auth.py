@@ -243,6 +243,12 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/reports/{report_id}/file"): "viewer",
     ("get", "/api/settings"): "admin",
     ("post", "/api/news"): "trader",
+    ("get", "/api/jobs"): "viewer",
+    ("get", "/api/jobs/{job_id}/runs"): "viewer",
+    ("post", "/api/jobs/{job_id}/pause"): "admin",
+    ("post", "/api/jobs/{job_id}/resume"): "admin",
+    ("post", "/api/jobs/{job_id}/trigger"): "admin",
+    ("post", "/api/jobs/{job_id}/cancel"): "admin",
     ("get", "/api/news"): "viewer",
 }
 RANK = {"viewer": 0, "trader": 1, "admin": 2}

@@ -10,6 +10,7 @@ from sigma.api.routers import (
     news,
     reports,
     risk,
+    schedule,
     sim,
     strategies,
     system,
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     market.router,
     reports.router,
     news.router,
+    schedule.router,
 )
