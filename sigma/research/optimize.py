@@ -279,16 +279,25 @@ def _run_trials(
     cancel: _Flag | None,
 ) -> None:
     """Run trials until the study holds `n_trials` completed ones (counted across workers)."""
+    known = _completed(study)
+    if known >= n_trials:
+        return
+    mine = 0
 
-    def _after(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        done = _completed(study)
+    def _after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal known, mine
+        mine += trial.state == optuna.trial.TrialState.COMPLETE
+        # Counting a stored study's trials reads every trial from the database, which costs
+        # more than a fast backtest; so the shared count is refreshed only after a quarter of
+        # what remained, and when this worker alone might have reached the total.
+        if known + mine >= n_trials or mine >= max(1, (n_trials - known) // 4):
+            known, mine = _completed(study), 0
+        done = known + mine
         if progress is not None:
             progress(min(done, n_trials), n_trials)
         if done >= n_trials or (cancel is not None and cancel.is_set()):
             study.stop()
 
-    if _completed(study) >= n_trials:
-        return
     study.optimize(objective, callbacks=[_after], gc_after_trial=False)
 
 
