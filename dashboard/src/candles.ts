@@ -51,6 +51,9 @@ export function applyTick(
   return [...candles, { ts, open: p, high: p, low: p, close: p }];
 }
 
+/** Widest candle body in chart units, so a handful of bars does not turn into blocks. */
+const MAX_BODY = 18;
+
 export interface CandleShape {
   x: number;
   width: number;
@@ -76,7 +79,7 @@ export function candleShapes(
   const span = max - min || 1;
   const y = (v: number) => height - pad - ((v - min) / span) * (height - 2 * pad);
   const slot = (width - 2 * pad) / candles.length;
-  const body = Math.max(1, slot * 0.7);
+  const body = Math.max(1, Math.min(slot * 0.7, MAX_BODY));
   return candles.map((c, i) => {
     const o = Number(c.open);
     const cl = Number(c.close);
