@@ -50,7 +50,6 @@ def _service(application: App) -> Iterator[Any]:
         yield service
     finally:
         service.shutdown(wait=False)
-        runtime.alerter.close()
 
 
 @jobs_app.command("list")
@@ -147,25 +146,22 @@ def history(
 
 
 def serve(application: App, stop: threading.Event) -> None:
-    """Run every job on its schedule until `stop` is set, then let running jobs finish."""
-    from sigma.scheduler.jobs import JobRuntime
-    from sigma.scheduler.service import SchedulerService
+    """Run every job on its schedule until `stop` is set, then let running jobs finish.
+    Health gauges are served on SIGMA_METRICS_PORT when it is set."""
+    from sigma.ops.metrics import Metrics
+    from sigma.scheduler.jobs import start_scheduler
 
-    s = application.settings
-    runtime = JobRuntime.from_app(application)
-    service = SchedulerService(
-        application.db,
-        runtime.task_manager(),
-        timezone=s.scheduler_timezone,
-        misfire_grace_time=s.misfire_grace_seconds,
-    )
-    service.start()
+    metrics = Metrics()
+    port = application.settings.metrics_port
+    exporter = metrics.serve(port) if port else None
+    service = start_scheduler(application, metrics=metrics)
     console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
     try:
         stop.wait()
     finally:
         service.shutdown()
-        runtime.alerter.close()
+        if exporter is not None:
+            exporter.close()
 
 
 def scheduler() -> None:

@@ -44,6 +44,7 @@ from sigma.scheduler.health import (
 )
 from sigma.scheduler.maintenance import ConfigSync, check_users, rotate_logs
 from sigma.scheduler.retention import prune
+from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import Alerter, Clock, JobContext, JobSpec, TaskManager, utc_now
 from sigma.store.db import session_scope
 from sigma.strategies import StrategyRegistry
@@ -293,3 +294,25 @@ class JobRuntime:
         for spec in self.job_specs():
             manager.register(spec)
         return manager
+
+
+def start_scheduler(
+    app: Any,
+    *,
+    metrics: Metrics | None = None,
+    apply_params: Callable[[str, str, dict[str, Any] | None, int], None] = _log_param_change,
+) -> SchedulerService:
+    """Start every job of `app` (a `sigma.app.App`) on its schedule in background threads;
+    `sigma up` and `sigma scheduler` call this. `apply_params` receives parameter versions
+    synced from the database; `shutdown()` on the result stops the jobs and the alerts."""
+    runtime = JobRuntime.from_app(app, metrics)
+    runtime.apply_params = apply_params
+    runtime.config_sync.apply = apply_params
+    service = SchedulerService(
+        app.db,
+        runtime.task_manager(),
+        timezone=app.settings.scheduler_timezone,
+        misfire_grace_time=app.settings.misfire_grace_seconds,
+    )
+    service.start()
+    return service

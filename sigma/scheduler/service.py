@@ -129,7 +129,7 @@ class SchedulerService:
                     job.reschedule(spec.trigger)
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Stop scheduling; with `wait`, let running jobs finish."""
+        """Stop scheduling (with `wait`, after running jobs finish) and close the alerts."""
         global _ACTIVE
         if self.scheduler.running:
             # APScheduler's loop makes one last pass over due jobs after shutdown: it cannot
@@ -139,6 +139,7 @@ class SchedulerService:
             self.scheduler.shutdown(wait=wait)
         if _ACTIVE is self.manager:
             _ACTIVE = None
+        self.manager.alerter.close()
 
     def _job(self, job_id: str) -> Job:
         job = self.scheduler.get_job(job_id)

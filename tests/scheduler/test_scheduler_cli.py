@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def test_failed_job_exits_non_zero(workdir: Path) -> None:
 
 
 def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SIGMA_METRICS_PORT", str(port))
     application = build_app()
     stop = threading.Event()
     stop.set()

@@ -19,7 +19,7 @@ from sigma.app import App
 from sigma.config import load_settings
 from sigma.feeds.synthetic import generate_bars
 from sigma.ops.metrics import Metrics
-from sigma.scheduler.jobs import JobRuntime
+from sigma.scheduler.jobs import JobRuntime, start_scheduler
 from sigma.scheduler.tasks import Alerter, TaskManager
 from sigma.store.bars import upsert_bars
 from sigma.store.db import session_scope
@@ -31,6 +31,7 @@ from sigma.store.models import (
     TrendData,
     User,
 )
+from sigma.store.params import set_params
 from sigma.strategies import load_strategies
 
 
@@ -169,4 +170,20 @@ def test_runtime_from_app(db_url: str, tmp_path: Path, clock: FakeClock) -> None
         assert names == ["database", "feed", "worker", "disk", "memory"]
     finally:
         runtime.alerter.close()
+        app.close()
+
+
+def test_start_scheduler_for_an_app(db_url: str, tmp_path: Path) -> None:
+    app = App(load_settings(database_url=db_url, var_dir=tmp_path, redis_url=None, amqp_url=None))
+    applied: list[tuple[str, str]] = []
+    service = start_scheduler(app, apply_params=lambda st, sy, _p, _v: applied.append((st, sy)))
+    try:
+        assert len(service.list_jobs()) == 10
+        with session_scope(app.sessions) as session:
+            set_params(session, "sma_cross", "BTC", {"fast": 5}, "test", "ops")
+        service.scheduler.pause()
+        assert service.manager.run("config_sync").result == 1
+        assert applied == [("sma_cross", "BTC")]
+    finally:
+        service.shutdown()
         app.close()
