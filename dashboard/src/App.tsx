@@ -18,6 +18,7 @@ import { Profile } from "./pages/Profile";
 import { Reports } from "./pages/Reports";
 import { Simulations } from "./pages/Simulations";
 import { Strategies } from "./pages/Strategies";
+import { System } from "./pages/System";
 
 function useHashRoute(): string {
   const read = () => window.location.hash.replace(/^#/, "") || "/";
@@ -39,6 +40,7 @@ const NAV: { path: string; label: string; role?: "admin" }[] = [
   { path: "/sim", label: "Simulations" },
   { path: "/alerts", label: "Alerts & actions" },
   { path: "/reports", label: "Reports" },
+  { path: "/system", label: "System" },
   { path: "/admin", label: "Admin", role: "admin" },
 ];
 
@@ -121,6 +123,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   else if (route === "/profile") page = <Profile />;
   else if (route === "/reports") page = <Reports />;
   else if (route === "/help") page = <Help />;
+  else if (route === "/system") page = <System />;
   else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
   else page = <Overview />;
 

@@ -14,7 +14,16 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from e2e_support import CHROMIUM, DIST, SCREENSHOTS, LiveServer, ensure_dist, free_port, seed
+from e2e_support import (
+    CHROMIUM,
+    DIST,
+    SCREENSHOTS,
+    LiveServer,
+    ensure_dist,
+    free_port,
+    make_scheduler,
+    seed,
+)
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from sigma.api import create_api
@@ -38,7 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     )
     seeded = seed(app)
     pubsub = InMemoryPubSub()
-    api = create_api(app, pubsub, static_dir=DIST)
+    scheduler = make_scheduler(app)
+    api = create_api(app, pubsub, static_dir=DIST, scheduler=scheduler)
     port = free_port()
     uv = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -64,6 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield LiveServer(f"http://127.0.0.1:{port}", app, pubsub, loop, seeded)
     finally:
         uv.should_exit = True
+        scheduler.shutdown(wait=False)
         thread.join(15)
         loop.close()
         app.close()

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from playwright.sync_api import Page, expect
 
 from sigma.api.users import create_user
@@ -25,6 +27,8 @@ from sigma.domain import Tick
 from sigma.feeds.synthetic import generate_bars
 from sigma.feeds.ticks import encode_tick
 from sigma.research.backtest import run_backtest
+from sigma.scheduler.service import SchedulerService
+from sigma.scheduler.tasks import JobContext, JobSpec, TaskManager
 from sigma.store import save_backtest, session_scope, set_params, upsert_bars
 from sigma.store.models import (
     ActionLog,
@@ -228,6 +232,24 @@ def seed(app: App) -> Seeded:
         backtest_trades=len(result.trades),
         backtest_final_equity=format(result.final_equity.normalize(), "f"),
     )
+
+
+def _noop(_: JobContext) -> None:
+    return None
+
+
+def make_scheduler(app: App) -> SchedulerService:
+    """Two scheduled jobs on an open job store that runs nothing by itself (like `sigma up`'s
+    scheduler, minus the work), for the system page."""
+    manager = TaskManager(app.sessions)
+    manager.register(JobSpec("hourly-e2e", _noop, IntervalTrigger(hours=1), "every hour"))
+    manager.register(
+        JobSpec("nightly-e2e", _noop, CronTrigger.from_crontab("0 3 * * *"), "at 03:00")
+    )
+    service = SchedulerService(app.db, manager, timezone="UTC")
+    service.start(paused=True)
+    service.sync(manager.specs.values())
+    return service
 
 
 @dataclass

@@ -277,11 +277,18 @@ def test_trader_saves_backtest_defaults_used_by_the_run_form(
     expect(run.get_by_label("Bar interval")).to_have_value("4h")
 
 
-def test_viewer_profile_has_no_preferences_form(page: Page, server: LiveServer) -> None:
+def test_viewer_profile_and_system_pages_are_read_only(page: Page, server: LiveServer) -> None:
     login(page, "viewer")
     page.get_by_test_id("whoami").click()
     expect(page.get_by_test_id("profile")).to_contain_text("read only")
     expect(page.get_by_test_id("prefs-form")).to_have_count(0)
+
+    page.get_by_role("link", name="System").click()
+    jobs = page.get_by_test_id("jobs-schedule-table")
+    expect(jobs.locator("tbody tr")).to_have_count(2)
+    expect(jobs).to_contain_text("hourly-e2e")
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    expect(page.get_by_role("button", name="Run now")).to_have_count(0)
 
 
 def test_trader_rates_a_simulation_run(page: Page, server: LiveServer) -> None:
@@ -357,6 +364,27 @@ def test_admin_manages_users(page: Page, server: LiveServer) -> None:
     admin_row = page.get_by_test_id("users-table").locator("tbody tr", has_text="admin").first
     admin_row.get_by_role("button", name="Disable").click()
     expect(users.get_by_role("alert")).to_contain_text("last active admin")
+
+
+def test_admin_pauses_and_resumes_a_scheduled_job(page: Page, server: LiveServer) -> None:
+    login(page, "admin")
+    page.get_by_role("link", name="System").click()
+    expect(page.get_by_test_id("system-health")).to_contain_text("Database")
+    row = page.get_by_test_id("jobs-schedule-table").locator("tbody tr", has_text="hourly-e2e")
+    expect(row).to_contain_text("every hour")
+
+    row.get_by_role("button", name="Pause").click()
+    expect(row).to_contain_text("paused")
+    jobs = {j["id"]: j for j in server.get("/api/jobs", "viewer")}
+    assert jobs["hourly-e2e"]["paused"] is True
+    assert jobs["nightly-e2e"]["paused"] is False
+
+    row.get_by_role("button", name="Resume").click()
+    expect(row.get_by_role("button", name="Pause")).to_be_visible()
+    assert server.get("/api/jobs", "viewer")[0]["paused"] is False
+
+    row.get_by_role("button", name="Runs").click()
+    expect(page.get_by_test_id("runs-hourly-e2e")).to_contain_text("Not run yet.")
 
 
 def test_a_price_published_on_the_bus_appears_live(page: Page, server: LiveServer) -> None:

@@ -1,0 +1,210 @@
+import { useState } from "react";
+import { api, items } from "../api";
+import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
+import { useAppState } from "../context";
+import { hasRole, humanize } from "../format";
+import { useApi, useEvery } from "../hooks";
+
+interface ScheduledJob {
+  id: string;
+  description: string;
+  trigger: string;
+  next_run: string | null;
+  paused: boolean;
+  last_outcome: string | null;
+  last_started: string | null;
+  running: { done: number; total: number } | null;
+}
+interface JobRun {
+  id: number;
+  job_id: string;
+  started_at: string;
+  ended_at: string | null;
+  outcome: string;
+  error: string | null;
+}
+interface Health {
+  status: string;
+  checks?: Record<string, string>;
+  version?: string;
+}
+
+function outcomeKind(outcome: string | null): string | undefined {
+  if (!outcome) return undefined;
+  if (outcome === "ok" || outcome === "success" || outcome === "done") return "good";
+  if (outcome === "running") return "warn";
+  return "error";
+}
+
+function Runs({ jobId }: { jobId: string }) {
+  const runs = useApi<unknown>(`/api/jobs/${encodeURIComponent(jobId)}/runs?limit=10`);
+  return (
+    <div className="history" data-testid={`runs-${jobId}`}>
+      <ErrorBox error={runs.error} />
+      <Table
+        rows={items<JobRun>(runs.data)}
+        empty="Not run yet."
+        rowKey={(r) => r.id}
+        columns={[
+          { key: "started_at", label: "Started", render: (r) => <Ts value={r.started_at} /> },
+          { key: "ended_at", label: "Ended", render: (r) => <Ts value={r.ended_at} /> },
+          {
+            key: "outcome",
+            label: "Outcome",
+            render: (r) => <Badge kind={outcomeKind(r.outcome)}>{r.outcome}</Badge>,
+          },
+          { key: "error", label: "Error", render: (r) => r.error ?? "—" },
+        ]}
+      />
+    </div>
+  );
+}
+
+function ScheduledJobs() {
+  const { session } = useAppState();
+  const isAdmin = hasRole(session.role, "admin");
+  const jobs = useApi<unknown>("/api/jobs");
+  const [open, setOpen] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const rows = items<ScheduledJob>(jobs.data);
+  useEvery(() => {
+    if (rows.some((j) => j.running)) jobs.reload();
+  }, 2000);
+
+  const act = async (job: ScheduledJob, action: "pause" | "resume" | "trigger" | "cancel") => {
+    setError(null);
+    try {
+      await api.post(`/api/jobs/${encodeURIComponent(job.id)}/${action}`);
+      jobs.reload();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  return (
+    <Card title="Scheduled jobs" testId="scheduled-jobs">
+      {jobs.status === 503 ? (
+        <p className="muted" data-testid="scheduler-unavailable">
+          The scheduler is not running here: {jobs.error}
+        </p>
+      ) : (
+        <>
+          <ErrorBox error={jobs.error ?? error} />
+          <Table
+            testId="jobs-schedule-table"
+            rows={rows}
+            empty="No scheduled jobs."
+            rowKey={(j) => j.id}
+            columns={[
+              { key: "id", label: "Job", render: (j) => <code>{j.id}</code> },
+              { key: "description", label: "What" },
+              { key: "trigger", label: "When", render: (j) => <code>{j.trigger}</code> },
+              {
+                key: "next_run",
+                label: "Next run",
+                render: (j) =>
+                  j.paused ? <Badge kind="warn">paused</Badge> : <Ts value={j.next_run} />,
+              },
+              {
+                key: "last",
+                label: "Last run",
+                render: (j) =>
+                  j.running ? (
+                    <span>
+                      running{" "}
+                      {j.running.total ? Math.round((100 * j.running.done) / j.running.total) : 0}%
+                    </span>
+                  ) : j.last_outcome ? (
+                    <span>
+                      <Badge kind={outcomeKind(j.last_outcome)}>{j.last_outcome}</Badge>{" "}
+                      <Ts value={j.last_started} />
+                    </span>
+                  ) : (
+                    "—"
+                  ),
+              },
+              {
+                key: "actions",
+                label: "",
+                render: (j) => (
+                  <div className="row" data-testid={`job-${j.id}`}>
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() => setOpen(open === j.id ? null : j.id)}
+                    >
+                      Runs
+                    </button>
+                    {isAdmin && (
+                      <>
+                        {j.paused ? (
+                          <button
+                            type="button"
+                            className="small secondary"
+                            onClick={() => void act(j, "resume")}
+                          >
+                            Resume
+                          </button>
+                        ) : (
+                          <button
+                            type="button"
+                            className="small secondary"
+                            onClick={() => void act(j, "pause")}
+                          >
+                            Pause
+                          </button>
+                        )}
+                        <button
+                          type="button"
+                          className="small secondary"
+                          onClick={() => void act(j, "trigger")}
+                        >
+                          Run now
+                        </button>
+                        {j.running && (
+                          <button
+                            type="button"
+                            className="small danger"
+                            onClick={() => void act(j, "cancel")}
+                          >
+                            Cancel
+                          </button>
+                        )}
+                      </>
+                    )}
+                  </div>
+                ),
+              },
+            ]}
+          />
+          {open && <Runs key={open} jobId={open} />}
+        </>
+      )}
+    </Card>
+  );
+}
+
+export function System() {
+  const health = useApi<Health>("/api/health");
+  useEvery(health.reload, 15_000);
+  return (
+    <div className="page">
+      <h1>System</h1>
+      <Card title="Health" testId="system-health">
+        <ErrorBox error={health.error} />
+        {health.data && (
+          <p className="row">
+            <Badge kind={health.data.status === "ok" ? "good" : "warn"}>{health.data.status}</Badge>
+            {Object.entries(health.data.checks ?? {}).map(([k, v]) => (
+              <span key={k}>
+                {humanize(k)} <Badge kind={v === "ok" ? "good" : "warn"}>{v}</Badge>
+              </span>
+            ))}
+            {health.data.version && <span className="muted">SIGMA v{health.data.version}</span>}
+          </p>
+        )}
+      </Card>
+      <ScheduledJobs />
+    </div>
+  );
+}
