@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config import Settings
+from sigma.engine.fill_model import FillModel
 from sigma.ops.metrics import Metrics
 from sigma.regime.trend import TrendScanner, save_trends
 from sigma.reports.performance import publish
@@ -107,6 +108,16 @@ class JobRuntime:
         return checks
 
     @property
+    def fill_model(self) -> FillModel:
+        """Trading costs from settings, so research scores what live trading would pay."""
+        s = self.settings
+        return FillModel(
+            commission_pct=s.commission_pct,
+            commission_fixed=s.commission_fixed,
+            slippage_bps=s.slippage_bps,
+        )
+
+    @property
     def var_dir(self) -> Path:
         """Where reports and logs go (created on demand)."""
         path = Path(self.settings.var_dir)
@@ -139,6 +150,8 @@ class JobRuntime:
                     now=ctx.now,
                     cancel=ctx.cancel,
                     n_trials=s.optimize_trials,
+                    initial_cash=s.initial_cash,
+                    fill_model=self.fill_model,
                     storage=storage,
                     workers=s.optimize_workers if storage else 1,
                 )

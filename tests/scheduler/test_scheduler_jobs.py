@@ -143,6 +143,7 @@ def test_health_reports_and_housekeeping(
 
 
 def test_job_list_and_schedules(runtime: JobRuntime) -> None:
+    assert runtime.fill_model.commission_pct == runtime.settings.commission_pct
     specs = {spec.id: spec for spec in runtime.job_specs()}
     assert set(specs) == {
         "strategy_selection",
