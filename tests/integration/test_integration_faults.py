@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, event, func, select, text
 from websockets.asyncio.server import ServerConnection, serve
 
 from sigma.app import App
-from sigma.bus.base import QUEUE_ORDERS, Delivery
+from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, Delivery
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
 from sigma.domain import OrderType, Side, Tick
@@ -114,9 +114,13 @@ async def start(cleanup: None) -> AsyncIterator[Start]:
             await run.close()
 
 
-def system(app: App, components: tuple[str, ...], connection_name: str) -> System:
-    """A System whose order queue connection carries `connection_name` (so the broker side
-    can close exactly this connection) and retries quickly."""
+def connection_name(bus_prefix: str) -> str:
+    return f"sigma-{bus_prefix}"
+
+
+def system(app: App, components: tuple[str, ...]) -> System:
+    """A System whose order queue connection is named after the bus prefix (so the broker
+    side can close exactly this connection) and retries quickly."""
     out = System(app, components)
     s = app.settings
     assert s.amqp_url is not None
@@ -125,7 +129,7 @@ def system(app: App, components: tuple[str, ...], connection_name: str) -> Syste
         s.bus_prefix,
         max_retries=s.order_max_retries,
         retry_base_delay=RETRY_BASE_DELAY,
-        connection_name=connection_name,
+        connection_name=connection_name(s.bus_prefix),
     )
     return out
 
@@ -235,14 +239,14 @@ async def test_redis_subscriber_connections_killed_mid_stream_recover(
     app = make_app(**services)
     frame = bars(400)
     ticks = [encode_tick(t) for t in bar_ticks(SYMBOL, frame)]
-    run = await start(system(app, ("bot", "worker"), f"sigma-{services['bus_prefix']}"))
+    run = await start(system(app, ("bot", "worker")))
     sys_ = run.system
     bot, worker = sys_.bot, sys_.worker
     assert bot is not None and worker is not None and isinstance(sys_.pubsub, RedisPubSub)
 
     async def stream(part: list[bytes]) -> None:
         for raw in part:
-            await sys_.pubsub.publish("price_update", raw)
+            await sys_.pubsub.publish(CHANNEL_PRICE_UPDATE, raw)
             await asyncio.sleep(0)
 
     def settled() -> bool:
@@ -306,8 +310,7 @@ async def test_rabbit_connection_closed_while_worker_holds_an_order(
     once; the first attempt's late ack fails harmlessly. The worker keeps consuming on the new
     connection."""
     app = make_app(**services)
-    name = f"sigma-{services['bus_prefix']}"
-    run = await start(system(app, ("worker",), name))
+    run = await start(system(app, ("worker",)))
     worker = run.system.worker
     assert worker is not None
     holding, release, placed = hold_first_place(run.system)
@@ -316,7 +319,7 @@ async def test_rabbit_connection_closed_while_worker_holds_an_order(
         await publish(producer, order("fault-rabbit-1"))
         await asyncio.wait_for(holding.wait(), 10)
         assert book(app) == {"fault-rabbit-1": ("new", Decimal(0), 0)}
-        assert await close_rabbit_connections(name) == 1
+        assert await close_rabbit_connections(connection_name(services["bus_prefix"])) == 1
         await wait_for(lambda: worker.processed == 1, what="the redelivered copy booked")
         assert placed == ["fault-rabbit-1", "fault-rabbit-1"]
         release.set()
@@ -343,7 +346,7 @@ async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_
     is written, the fill is not): the transaction is gone, the queue retries the order, the
     broker answers with the same fill and it is booked exactly once."""
     app = make_app(**services)
-    run = await start(system(app, ("worker",), f"sigma-{services['bus_prefix']}"))
+    run = await start(system(app, ("worker",)))
     worker = run.system.worker
     assert worker is not None
     attempts: list[int] = []
@@ -399,7 +402,7 @@ async def test_feed_server_going_away_raises_stale_and_reconnects_with_backoff(
     async with MarketServer("127.0.0.1", 0, replay).serve() as market:
         port = market.port
         app = make_app(**services, feed_url=market.url, feed_stale_seconds=0.3)
-        run = await start(system(app, ("prices",), f"sigma-{services['bus_prefix']}"))
+        run = await start(system(app, ("prices",)))
         prices = run.system.prices
         assert prices is not None
         await wait_for(lambda: prices.accepted > 20, what="ticks flowing")
@@ -518,7 +521,7 @@ async def test_hostile_ticks_over_the_websocket_never_reach_the_strategies(
     async with serve(feed, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         app = make_app(**services, feed_url=f"ws://127.0.0.1:{port}")
-        run = await start(system(app, ("prices", "bot"), f"sigma-{services['bus_prefix']}"))
+        run = await start(system(app, ("prices", "bot")))
         sys_ = run.system
         prices, bot = sys_.prices, sys_.bot
         assert prices is not None and bot is not None
@@ -630,7 +633,7 @@ async def test_worker_sigkilled_mid_flight_restart_books_every_order_once(
     assert before["fault-kill-07"] == ("filled", Decimal(1), 1)
     assert before["fault-kill-limit"] == ("new", Decimal(0), 0)
 
-    run = await start(system(app, ("worker",), f"sigma-{services['bus_prefix']}"))
+    run = await start(system(app, ("worker",)))
     worker = run.system.worker
     assert worker is not None
     await wait_for(
