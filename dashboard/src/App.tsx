@@ -187,6 +187,24 @@ export function App() {
     saveSession(null);
     setSession(null);
   }, []);
+  // The role may have changed since the token was issued (an admin edited the user): ask.
+  const username = session?.username;
+  useEffect(() => {
+    if (!username) return;
+    api
+      .get<{ username: string; role: string }>("/api/me")
+      .then((me) =>
+        setSession((s) => {
+          if (!s || s.role === me.role) return s;
+          const next = { ...s, role: me.role };
+          saveSession(next);
+          return next;
+        }),
+      )
+      .catch(() => {
+        /* a 401 signs out through the handler */
+      });
+  }, [username]);
   useEffect(() => {
     setUnauthorizedHandler(logout);
   }, [logout]);

@@ -62,6 +62,13 @@ export function Help() {
           <dd>Raised alerts, every decision the bot took, and scored news.</dd>
           <dt>Reports</dt>
           <dd>Periodic performance reports to view or download.</dd>
+          <dt>System</dt>
+          <dd>
+            Health checks and the scheduled jobs with their runs; admins pause, resume, run now or
+            cancel a job.
+          </dd>
+          <dt>Admin</dt>
+          <dd>The kill switch (with a reason), users and roles, and the running settings.</dd>
         </dl>
       </Card>
       <Card title="Numbers">
