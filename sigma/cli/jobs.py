@@ -198,7 +198,12 @@ def optimize(
     folds: Annotated[int, typer.Option(help="walk-forward folds (0: in-sample search only)")] = 3,
     storage: Annotated[str | None, typer.Option(help="database URL of a shared study")] = None,
     study: Annotated[str | None, typer.Option(help="study name (resumes a stored one)")] = None,
-    workers: Annotated[int, typer.Option(help="processes working on the study")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="processes on the study (default: SIGMA_OPTIMIZE_WORKERS with a storage)"
+        ),
+    ] = None,
     save: Annotated[bool, typer.Option(help="write the result to strategy_param")] = False,
 ) -> None:
     """Optimise a strategy's parameters within their bounds (optuna TPE or grid), validated
@@ -222,6 +227,7 @@ def optimize(
         except (KeyError, ValueError) as exc:
             console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
             raise typer.Exit(2) from None
+        shared = storage or s.optuna_storage
         cancel = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
         search: dict[str, Any] = {
@@ -230,8 +236,9 @@ def optimize(
             "seed": seed,
             "bounds": bounds,
             "initial_cash": s.initial_cash,
-            "storage": storage or s.optuna_storage,
-            "workers": workers,
+            "storage": shared,
+            # Several processes need a shared study; without a database one process works.
+            "workers": workers or (s.optimize_workers if shared else 1),
         }
         columns = (TextColumn(strategy), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:

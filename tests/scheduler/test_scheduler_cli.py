@@ -31,8 +31,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _rows(workdir: Path, query: str) -> list[Any]:
-    engine = create_engine(f"sqlite:///{workdir / 'sigma.db'}")
+def _rows(where: Path, query: str) -> list[Any]:
+    database = where if where.suffix == ".db" else where / "sigma.db"
+    engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.connect() as conn:
             return list(conn.execute(text(query)))
@@ -145,3 +146,16 @@ def test_optimize_interrupted(workdir: Path, monkeypatch: pytest.MonkeyPatch) ->
     result = runner.invoke(app, ["optimize", "--data", "bars.csv"])
     assert result.exit_code == 130
     assert "stopped" in result.output and "after 2 trials" in result.output
+
+
+def test_optimize_resumes_a_stored_study(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGMA_OPTIMIZE_WORKERS", "1")
+    bars, _ = generate_bars(400, seed=2, freq="1h")
+    write_csv(bars, workdir / "bars.csv")
+    storage = f"sqlite:///{workdir / 'optuna.db'}"
+    args = ["optimize", "--data", "bars.csv", "--folds", "0", "--storage", storage]
+    first = runner.invoke(app, [*args, "--study", "s", "--trials", "3"])
+    assert first.exit_code == 0, first.output
+    more = runner.invoke(app, [*args, "--study", "s", "--trials", "5"])
+    assert more.exit_code == 0, more.output
+    assert len(_rows(workdir / "optuna.db", "SELECT trial_id FROM trials")) == 5
