@@ -122,6 +122,21 @@ def resume(name: Annotated[str, typer.Argument(help="job id")]) -> None:
     _control(name, "resume")
 
 
+@jobs_app.command("trigger")
+def trigger(name: Annotated[str, typer.Argument(help="job id")]) -> None:
+    """Ask the running scheduler to run a job at its next wake-up (at most one health-check
+    interval away), keeping the job's schedule afterwards."""
+    from sigma.scheduler.tasks import utc_now
+
+    with _app() as application, _service(application) as service:
+        try:
+            service.trigger(name, utc_now())
+        except KeyError as exc:
+            console.print(f"[red]error:[/] {exc.args[0]}")
+            raise typer.Exit(2) from None
+    console.print(f"{name}: triggered")
+
+
 @jobs_app.command("history")
 def history(
     name: Annotated[str | None, typer.Argument(help="job id (all jobs when omitted)")] = None,

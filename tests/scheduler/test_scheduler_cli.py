@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,13 @@ def test_list_run_pause_resume_history(workdir: Path) -> None:
     assert runner.invoke(app, ["jobs", "resume", "trend_scan"]).exit_code == 0
     assert _rows(workdir, "SELECT next_run_time IS NULL FROM apscheduler_jobs "
                  "WHERE id = 'trend_scan'") == [(0,)]  # fmt: skip
+    triggered = runner.invoke(app, ["jobs", "trigger", "weekly_report"])
+    assert triggered.exit_code == 0 and "weekly_report: triggered" in triggered.output
+    [(due,)] = _rows(
+        workdir, "SELECT next_run_time FROM apscheduler_jobs WHERE id = 'weekly_report'"
+    )
+    assert due < datetime.now(UTC).timestamp() + 1
+    assert runner.invoke(app, ["jobs", "trigger", "nope"]).exit_code == 2
     history = runner.invoke(app, ["jobs", "history", "health_check"])
     assert "health_check" in history.output and "success" in history.output
 
