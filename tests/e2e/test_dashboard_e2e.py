@@ -1,6 +1,8 @@
-"""The dashboard in a real browser against the real API: login, role-aware pages showing the
-seeded figures exactly, a backtest started from the form, parameter edits with validation, the
-kill switch, and a live price arriving over /ws."""
+"""The dashboard in headless Chromium against the real API (see conftest): login, role-aware
+pages showing the seeded figures exactly, backtests run and compared from the forms, parameter
+edits with validation, ratings, preferences, reports, users, the kill switch, scheduled jobs,
+and live prices and candles arriving over /ws. They run in file order on one xdist worker and
+share one seeded server; a test that changes state says so or puts it back."""
 
 from __future__ import annotations
 
