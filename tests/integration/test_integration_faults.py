@@ -548,6 +548,34 @@ async def test_hostile_ticks_over_the_websocket_never_reach_the_strategies(
     app.close()
 
 
+async def test_a_frame_beyond_the_websocket_limit_costs_one_reconnect(
+    services: dict[str, Any], start: Start
+) -> None:
+    """A frame larger than the client accepts (64 KiB) fails that connection (1009) instead
+    of being buffered: the client reconnects and takes the ticks of the new connection."""
+    tick = Tick(SYMBOL, datetime.now(UTC) - timedelta(minutes=1), Decimal(100), Decimal(1))
+    connections = 0
+
+    async def feed(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        # Frames read together with the oversized one are lost with the connection, so the
+        # first connection carries nothing else.
+        await ws.send("x" * 70_000 if connections == 1 else encode_tick(tick), text=True)
+        await ws.wait_closed()
+
+    async with serve(feed, "127.0.0.1", 0, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        app = make_app(**services, feed_url=f"ws://127.0.0.1:{port}")
+        run = await start(system(app, ("prices",)))
+        prices = run.system.prices
+        assert prices is not None
+        await wait_for(lambda: prices.accepted == 1, what="the tick after the reconnect")
+        await run.close()
+    assert (connections, prices.reconnects, prices.received) == (2, 1, 1)
+    app.close()
+
+
 # --- a worker process killed ----------------------------------------------------------------
 # `sigma worker` with two orders stuck at the worst moments: HANG_PLACE after its row was
 # written but before the broker saw it; HANG_ACK booked but not yet acknowledged.
