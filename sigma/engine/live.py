@@ -39,6 +39,10 @@ class LiveEngine(Engine):
     ) -> None:
         self.dispatch = dispatch
         self.inflight: dict[str, Fill] = {}
+        # The projection is asked for several times per bar; rebuilding it from the booked
+        # account costs O(in-flight orders), so it is kept and updated as orders leave and
+        # only rebuilt when a fill differs from what was projected or an order fails.
+        self._projection: Portfolio | None = None
         self._ref_price: Decimal | None = None
         self._seen_fills: deque[tuple[str, Decimal, Decimal, object]] = deque(maxlen=256)
         super().__init__(strategy, symbol, empty_data(), config)
@@ -46,10 +50,13 @@ class LiveEngine(Engine):
     # --- account as the strategy sees it ---------------------------------------------------
     def projected(self) -> Portfolio:
         """Booked account plus in-flight orders assumed filled at their decision price."""
-        view = self.portfolio.snapshot()
-        for fill in self.inflight.values():
-            view.apply(fill)
-        return view
+        if self._projection is None:
+            view = self.portfolio.snapshot()
+            for fill in self.inflight.values():
+                view.apply(fill)
+            view.trades.clear()  # a what-if: its round trips are not trades
+            self._projection = view
+        return self._projection
 
     def position_qty(self, symbol: str) -> Decimal:
         """Signed quantity, counting in-flight orders."""
@@ -97,7 +104,7 @@ class LiveEngine(Engine):
             return
         order.qty, order.equity_fraction = qty, None
         if order.type is OrderType.MARKET:
-            self.inflight[order.client_order_id] = Fill(
+            projected = Fill(
                 order.client_order_id,
                 order.symbol,
                 order.side,
@@ -107,6 +114,10 @@ class LiveEngine(Engine):
                 order.created_at,
                 order.strategy,
             )
+            self.inflight[order.client_order_id] = projected
+            if self._projection is not None:
+                self._projection.apply(projected)
+                self._projection.trades.clear()
         self.dispatch(order, price)
 
     def cancel_pending(self, symbol: str) -> None:
@@ -119,10 +130,17 @@ class LiveEngine(Engine):
         if key in self._seen_fills:
             return
         self._seen_fills.append(key)
-        self.inflight.pop(fill.client_order_id, None)
+        projected = self.inflight.pop(fill.client_order_id, None)
+        if projected is None or (projected.side, projected.qty, projected.price, projected.fee) != (
+            fill.side,
+            fill.qty,
+            fill.price,
+            fill.fee,
+        ):
+            self._projection = None  # reality differs from the projection: rebuild it
         self.portfolio.apply(fill, bar=self.data.cursor.i)
         self.fills.append(fill)
-        for order in self.orders:
+        for order in reversed(self.orders):
             if order.client_order_id == fill.client_order_id:
                 order.filled_qty += fill.qty
                 order.status = OrderStatus.FILLED
@@ -130,8 +148,9 @@ class LiveEngine(Engine):
 
     def on_rejected(self, client_order_id: str, reason: str) -> None:
         """The order will never fill (risk, broker or dead letter): forget its projection."""
-        self.inflight.pop(client_order_id, None)
-        for order in self.orders:
+        if self.inflight.pop(client_order_id, None) is not None:
+            self._projection = None
+        for order in reversed(self.orders):
             if order.client_order_id == client_order_id:
                 order.status = OrderStatus.REJECTED
                 log.warning(
