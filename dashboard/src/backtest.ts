@@ -37,9 +37,24 @@ export function addDecimal(a: string, b: string): string {
   return fromScaled(sum, scale);
 }
 
+/** a − b, exactly. */
+export function subDecimal(a: string, b: string): string {
+  const nb = b.trim().startsWith("-") ? b.trim().slice(1) : "-" + b.trim().replace(/^\+/, "");
+  return addDecimal(a, nb);
+}
+
+/** a × b, exactly (scaled BigInt product); trailing fraction zeros removed. */
+export function mulDecimal(a: string, b: string): string {
+  const fa = fracLen(a);
+  const fb = fracLen(b);
+  const product = fromScaled(toScaled(a, fa) * toScaled(b, fb), fa + fb);
+  return product.includes(".") ? product.replace(/0+$/, "").replace(/\.$/, "") : product;
+}
+
 function fracLen(s: string): number {
-  const i = s.indexOf(".");
-  return i < 0 ? 0 : s.length - i - 1;
+  const t = s.trim();
+  const i = t.indexOf(".");
+  return i < 0 ? 0 : t.length - i - 1;
 }
 
 function toScaled(s: string, scale: number): bigint {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDecimal, equityFromTrades, firstStat } from "./backtest";
+import { addDecimal, equityFromTrades, firstStat, mulDecimal, subDecimal } from "./backtest";
 import { bestIndexes } from "./pages/BacktestCompare";
 import { errorText, items, qs } from "./api";
 import {
@@ -144,6 +144,17 @@ describe("backtest helpers", () => {
     expect(addDecimal("0.1", "0.2")).toBe("0.3");
     expect(addDecimal("5.5", "-10.75")).toBe("-5.25");
     expect(addDecimal("-0.5", "0.25")).toBe("-0.25");
+  });
+  it("subtracts and multiplies exact decimals", () => {
+    expect(subDecimal("43199.5", "30123.45")).toBe("13076.05");
+    expect(subDecimal("1", "-2.5")).toBe("3.5");
+    expect(mulDecimal("13076.05", "0.125")).toBe("1634.50625");
+    expect(mulDecimal("-0.1", "0.2")).toBe("-0.02");
+    expect(mulDecimal("0.1", "3")).toBe("0.3");
+    expect(mulDecimal("2.50", "4")).toBe("10");
+    expect(mulDecimal("123456789.123456789", "987654321.987654321")).toBe(
+      "121932631356500531.347203169112635269",
+    );
   });
   it("derives an equity curve from trades", () => {
     const curve = equityFromTrades("1000", "2024-01-01T00:00:00Z", [

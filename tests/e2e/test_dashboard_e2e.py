@@ -401,6 +401,10 @@ def test_a_price_published_on_the_bus_appears_live(page: Page, server: LiveServe
     server.publish_tick("BTC", "43199.5")
     expect(page.get_by_test_id("price-BTC").locator(".px")).to_have_text("43,199.5")
     expect(page.get_by_test_id("price-BTC").locator(".px")).to_have_class(re.compile("neg"))
+    # The open position is valued at the live price, exactly: (43199.5 - 30123.45) * 0.125.
+    position = page.get_by_test_id("positions-table").locator("tbody tr", has_text="sma_cross")
+    expect(position.locator("td").nth(6)).to_have_text("43,199.5")
+    expect(position.locator("td").nth(7)).to_have_text("1,634.50625")
 
 
 def test_markets_show_stored_candles_extended_by_live_ticks(page: Page, server: LiveServer) -> None:

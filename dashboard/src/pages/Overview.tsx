@@ -1,4 +1,5 @@
 import { items } from "../api";
+import { mulDecimal, subDecimal } from "../backtest";
 import { Badge, Card, ErrorBox, Money, Num, Table } from "../components/ui";
 import { useAppState } from "../context";
 import { useEffect } from "react";
@@ -29,6 +30,11 @@ interface LedgerSummary {
   fees?: string;
   realized_pnl?: string;
   entries?: number;
+}
+
+/** (last − average price) × signed quantity, exactly. */
+function unrealized(p: Position, last: string): string {
+  return mulDecimal(subDecimal(last, p.avg_price), p.qty);
 }
 
 function checkText(v: unknown): string {
@@ -203,6 +209,15 @@ export function Overview() {
               label: "Last",
               numeric: true,
               render: (r) => (prices[r.symbol] ? <Num value={prices[r.symbol].price} /> : "—"),
+            },
+            {
+              key: "unrealized",
+              label: "Unrealized PnL",
+              numeric: true,
+              render: (r) => {
+                const last = prices[r.symbol]?.price;
+                return last ? <Money value={unrealized(r, last)} signed /> : "—";
+              },
             },
           ]}
         />
