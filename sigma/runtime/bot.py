@@ -73,11 +73,15 @@ class TradingBot:
         executor: Submitter,
         decode: Callable[[bytes], Tick | None],
         on_decision: Callable[[str, dict[str, Any]], None] | None = None,
+        on_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.risk = risk
         self.executor = executor
         self.decode = decode
         self.on_decision = on_decision or (lambda kind, data: None)
+        self.on_latency = on_latency or (lambda seconds: None)
+        self.subscribed = asyncio.Event()
+        """Set once the bot listens: ticks published from then on reach it."""
         self.counters = BotCounters()
         self.engines: dict[tuple[str, str], LiveEngine] = {}
         self._by_symbol: dict[str, list[LiveEngine]] = {}
@@ -120,8 +124,10 @@ class TradingBot:
         for engine, order, ref_price in outbox:
             await self._send(engine, order, ref_price)
         if outbox:
-            self.counters.latencies.append(time.perf_counter() - started)
+            latency = time.perf_counter() - started
+            self.counters.latencies.append(latency)
             del self.counters.latencies[:-10_000]
+            self.on_latency(latency)
 
     async def _send(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> None:
         decision = self.risk.check(order, ref_price, account_state(engine, order))
@@ -156,6 +162,10 @@ class TradingBot:
         if engine is not None:
             self.counters.fills += 1
             engine.on_fill(event.to_fill())
+            self.on_decision(
+                "fill",
+                {"strategy": event.strategy, "symbol": event.symbol, "side": event.side.value},
+            )
 
     def on_status_message(self, raw: bytes) -> None:
         """Forget the projection of an order that failed downstream."""
@@ -172,6 +182,7 @@ class TradingBot:
         prices = await pubsub.subscribe(CHANNEL_PRICE_UPDATE)
         fills = await pubsub.subscribe(CHANNEL_FILLS)
         status = await pubsub.subscribe(CHANNEL_ORDER_STATUS)
+        self.subscribed.set()
 
         async def consume_prices() -> None:
             async for raw in prices:

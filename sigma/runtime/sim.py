@@ -66,6 +66,8 @@ class SimRunner:
         self._sims: dict[str, list[_Sim]] = {}
         self._builders: dict[str, BarBuilder] = {}
         self.bars_seen = 0
+        self.subscribed = asyncio.Event()
+        """Set once the runner listens on the price channel."""
 
     def start(self) -> list[int]:
         """Open a `sim_runs` row per strategy and symbol; returns their ids."""
@@ -185,6 +187,7 @@ class SimRunner:
     ) -> None:
         """Consume `price_update` until `stop` is set (ticks on the bus are already cleaned)."""
         subscription = await pubsub.subscribe(channel)
+        self.subscribed.set()
 
         async def consume() -> None:
             async for raw in subscription:

@@ -49,7 +49,7 @@ from sigma.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api")
+COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api", "scheduler")
 # Bars the built-in market generates per symbol: at the default speed (one 1-minute bar per
 # second) that is more than two days of continuous trading before the stream ends.
 MARKET_BARS = 200_000
@@ -149,7 +149,9 @@ class System:
         self.worker: OrderWorker | None = None
         self.sim: SimRunner | None = None
         self.api_url: str | None = None
+        self.scheduler: Any = None
         self.ready = asyncio.Event()
+        self._resting_subscribed = asyncio.Event()
 
     # --- building blocks -------------------------------------------------------------------
     def strategies(self) -> list[tuple[Callable[[], Strategy], str]]:
@@ -179,6 +181,9 @@ class System:
     def _on_decision(self, kind: str, info: dict[str, Any]) -> None:
         details = {k: v for k, v in info.items() if k not in ("strategy", "symbol")}
         self.actions.log(kind, strategy=info.get("strategy"), symbol=info.get("symbol"), **details)
+        if kind == "fill":
+            self.metrics.fills.labels(symbol=info["symbol"], side=info["side"]).inc()
+            return
         if kind == "order_sent":
             self.metrics.orders_submitted.labels(
                 strategy=info["strategy"], symbol=info["symbol"], side=info["side"]
@@ -202,6 +207,9 @@ class System:
         stack = contextlib.AsyncExitStack()
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
+            if s.metrics_port is not None:
+                # Processes without the API (bot, worker, sim) are scraped here.
+                stack.callback(self.metrics.serve(s.metrics_port).close)
             feed_url = s.feed_url
             if "market" in self.components and feed_url is None:
                 replay = BarReplay.synthetic(
@@ -228,6 +236,7 @@ class System:
                     self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)
                 )
                 tasks["resting"] = asyncio.create_task(self._resting_orders(stop))
+                tasks["heartbeat"] = asyncio.create_task(self._heartbeat(stop))
             if "sim" in self.components:
                 self.sim = SimRunner(
                     self.app.sessions,
@@ -237,13 +246,32 @@ class System:
                 )
                 self.sim.start()
                 tasks["sim"] = asyncio.create_task(self.sim.run(self.pubsub, decode_tick, stop))
+            if "scheduler" in self.components:
+                self.scheduler = self._start_scheduler()
             if "api" in self.components:
                 tasks["api"] = asyncio.create_task(self._serve_api(stop))
+            await self._subscribed(tasks)
             self.ready.set()
             await self._watch(tasks, stop)
         finally:
             await self._shutdown(tasks)
             await stack.aclose()
+
+    async def _subscribed(self, tasks: dict[str, asyncio.Task[None]]) -> None:
+        """Wait until every consumer listens, so nothing published after `ready` is missed
+        (Redis Pub/Sub does not keep messages for late subscribers)."""
+        events = [c.subscribed for c in (self.bot, self.sim) if c is not None]
+        if self.worker is not None and isinstance(self.worker.broker, PaperBroker):
+            events.append(self._resting_subscribed)
+        for event in events:
+            waiter = asyncio.create_task(event.wait())
+            await asyncio.wait({waiter, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                waiter.cancel()
+                for task in tasks.values():
+                    if task.done() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                raise RuntimeError("a component ended before it subscribed")
 
     async def _watch(self, tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
         """Wait for `stop`; a component that dies is reported and stops the system."""
@@ -269,8 +297,10 @@ class System:
             await _finish(tasks.pop(name, None))
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
-        for name in ("worker", "resting", "sim", "api"):
+        for name in ("worker", "resting", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.shutdown)
         if self.sim is not None:
             reports = await asyncio.to_thread(self.sim.finish, self.app.settings.var_dir / "sims")
             log.info("simulation reports: %s", {k: str(v) for k, v in reports.items()})
@@ -323,6 +353,7 @@ class System:
             executor=OrderExecutor(self.queue, mode=s.mode),
             decode=decode_or_none,
             on_decision=self._on_decision,
+            on_latency=self.metrics.tick_to_order.observe,
         )
 
     async def _handle(self, delivery: Any) -> None:
@@ -330,12 +361,58 @@ class System:
         self.metrics.heartbeat("order_worker")
         await self.worker.handle(delivery)
 
+    async def _heartbeat(self, stop: asyncio.Event, every: float = 15.0) -> None:
+        """Beat and sample the order queue's depth while the worker runs: an idle worker is
+        alive, and the backlog alert needs the depth even when no order is handled."""
+        while not stop.is_set():
+            self.metrics.heartbeat("order_worker")
+            try:
+                depth = await self.queue.depth(QUEUE_ORDERS)
+            except Exception:  # the broker is away; the queue reconnects by itself
+                log.warning("could not read the depth of %s", QUEUE_ORDERS, exc_info=True)
+            else:
+                self.metrics.queue_depth.labels(queue=QUEUE_ORDERS).set(depth)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    def _start_scheduler(self) -> Any:
+        """The scheduled jobs; parameter changes they make reach the running strategies."""
+        from sigma.scheduler.jobs import start_scheduler
+
+        loop = asyncio.get_running_loop()
+
+        def apply(strategy: str, symbol: str, params: dict[str, Any] | None, version: int) -> None:
+            loop.call_soon_threadsafe(self._apply_params, strategy, symbol, params, version)
+
+        return start_scheduler(self.app, metrics=self.metrics, apply_params=apply)
+
+    def _apply_params(
+        self, strategy: str, symbol: str, params: dict[str, Any] | None, version: int
+    ) -> None:
+        engine = self.bot.engines.get((strategy, symbol)) if self.bot is not None else None
+        if engine is None or params is None:
+            return
+        old = dict(engine.strategy.params)
+        try:
+            engine.strategy.update_params(**params)
+        except ValueError as exc:
+            log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
+            return
+        self.actions.param_change(
+            strategy,
+            old,
+            params,
+            reason=f"strategy_param v{version} on {symbol}",
+            changed_by="scheduler",
+        )
+
     async def _resting_orders(self, stop: asyncio.Event) -> None:
         """Feed prices to the paper broker so resting limit and stop orders can fill."""
         worker = self.worker
         if worker is None or not isinstance(worker.broker, PaperBroker):
             return
         subscription = await self.pubsub.subscribe(CHANNEL_PRICE_UPDATE)
+        self._resting_subscribed.set()
 
         async def consume() -> None:
             async for raw in subscription:
@@ -352,7 +429,7 @@ class System:
         from sigma.api import create_api
 
         s = self.app.settings
-        api = create_api(self.app, self.pubsub)
+        api = create_api(self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler)
         server = _EmbeddedServer(
             uvicorn.Config(api, host=s.api_host, port=s.api_port, log_level="warning")
         )
