@@ -162,6 +162,7 @@ def app_for(database_url: str, plugins: Path, **services: Any) -> App:
             bar_seconds=1,
             max_drawdown=None,
             max_open_orders=None,
+            adaptive=False,
             **services,
         )
     )

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["sma_cross", "rsi_reversion"]
     )
     bar_seconds: int = Field(default=60, ge=1, le=86_400)
+    # The regime loop (RegimeDetector -> ParamAdjuster) re-tunes live strategies.
+    adaptive: bool = True
     # Unset: the built-in synthetic market is served in-process and read over WebSocket.
     feed_url: str | None = None
     # Built-in market: bar time per wall-clock second (60 = one 1-minute bar per second).

@@ -24,6 +24,7 @@ from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import EngineConfig
 from sigma.engine.live import LiveEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent
+from sigma.regime.hook import AdaptiveHook
 from sigma.risk.limits import AccountState, Decision
 from sigma.runtime.tasks import run_until
 from sigma.strategies.base import Strategy
@@ -74,6 +75,7 @@ class TradingBot:
         decode: Callable[[bytes], Tick | None],
         on_decision: Callable[[str, dict[str, Any]], None] | None = None,
         on_latency: Callable[[float], None] | None = None,
+        adaptive: AdaptiveHook | None = None,
     ) -> None:
         self.risk = risk
         self.executor = executor
@@ -92,6 +94,11 @@ class TradingBot:
             self.engines[(strategy.name, symbol)] = engine
             self._by_symbol.setdefault(symbol, []).append(engine)
             self._builders.setdefault(symbol, BarBuilder(symbol, timeframe))
+        # The regime loop re-tunes the strategies after each bar and may pause new entries.
+        self.adaptive = adaptive
+        if adaptive is not None:
+            for engine in self.engines.values():
+                adaptive.attach(engine)
 
     def _collector(self, symbol: str, strategy: Strategy) -> Callable[[Order, Decimal], None]:
         def collect(order: Order, ref_price: Decimal) -> None:
@@ -123,6 +130,12 @@ class TradingBot:
         outbox, self._outbox = self._outbox, []
         for engine, order, ref_price in outbox:
             await self._send(engine, order, ref_price)
+        if self.adaptive is not None:
+            for update in self.adaptive.on_bar(tick.symbol, bar):
+                self.on_decision(
+                    "param_change",
+                    {"strategy": update.strategy, "symbol": update.symbol, "new": update.new},
+                )
         if outbox:
             latency = time.perf_counter() - started
             self.counters.latencies.append(latency)
@@ -130,7 +143,11 @@ class TradingBot:
             self.on_latency(latency)
 
     async def _send(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> None:
-        decision = self.risk.check(order, ref_price, account_state(engine, order))
+        account = account_state(engine, order)
+        decision = self.risk.check(order, ref_price, account)
+        paused = self._adaptive_pause(order, account)
+        if decision.accepted and paused:
+            decision = Decision(False, paused, "adaptive")
         info = {
             "strategy": order.strategy,
             "symbol": order.symbol,
@@ -153,6 +170,20 @@ class TradingBot:
             return
         self.counters.orders_sent += 1
         self.on_decision("order_sent", info)
+
+    def _adaptive_pause(self, order: Order, account: AccountState) -> str:
+        """Why the regime loop holds back this order ("" when it does not): new exposure is
+        paused for a disabled strategy or during a news halt; reducing stays allowed."""
+        if self.adaptive is None or order.qty is None:
+            return ""
+        after = account.position_qty + order.qty * order.side.sign
+        if abs(after) <= abs(account.position_qty):
+            return ""
+        if self.adaptive.status.get((order.strategy, order.symbol)) == "disable":
+            return "regime loop disabled this strategy on this symbol"
+        if self.adaptive.entries_halted(order.symbol, account.now):
+            return "news halt: no new entries"
+        return ""
 
     # --- feedback ---------------------------------------------------------------------------
     def on_fill_message(self, raw: bytes) -> None:

@@ -38,6 +38,15 @@ from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
 from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics
+from sigma.regime import (
+    BUILTIN_PRESETS,
+    AdaptiveHook,
+    AdaptiveLoop,
+    AdaptiveSink,
+    AlertSink,
+    ParamAdjuster,
+    StoreSink,
+)
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
@@ -354,7 +363,15 @@ class System:
             decode=decode_or_none,
             on_decision=self._on_decision,
             on_latency=self.metrics.tick_to_order.observe,
+            adaptive=self._adaptive_hook() if s.adaptive else None,
         )
+
+    def _adaptive_hook(self) -> AdaptiveHook:
+        sinks: list[AdaptiveSink] = [
+            StoreSink(self.app.sessions, mode=self.app.settings.mode),
+            AlertSink(self.notifier),
+        ]
+        return AdaptiveHook(AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS)), sinks=sinks)
 
     async def _handle(self, delivery: Any) -> None:
         assert self.worker is not None

@@ -44,6 +44,7 @@ def make_app(database_url: str, **overrides: Any) -> App:
         slippage_bps=Decimal(5),
         max_drawdown=None,
         max_open_orders=None,
+        adaptive=False,  # re-tuned parameters would differ from the plain backtest
         **overrides,
     )
     return App(settings)
