@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -190,21 +191,32 @@ async def test_bus_failure_after_booking_loses_nothing(sessions: sessionmaker[Se
     assert rows(sessions, OrderRecord)[0].status == "filled"
 
 
+@dataclass
+class VenueBroker(PaperBroker):
+    """A broker whose orders outlive the worker (like an exchange): the worker records each
+    order before sending it."""
+
+    keeps_state: bool = True
+
+
+@pytest.mark.parametrize("keeps_state", [False, True])
 async def test_crash_between_broker_and_database_is_retried_into_one_fill(
-    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, keeps_state: bool
 ) -> None:
     """The queue redelivers after the handler fails; the broker returns the first outcome."""
-    worker = make_worker(sessions)
-    original = worker._record
+    broker = VenueBroker() if keeps_state else PaperBroker()
+    worker = OrderWorker(sessions, broker)
+    method = "_record" if keeps_state else "_record_new"
+    original = getattr(worker, method)
     calls = {"n": 0}
 
-    def flaky(report: BrokerReport):  # type: ignore[no-untyped-def]
+    def flaky(*args):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionError("database went away")
-        return original(report)
+        return original(*args)
 
-    monkeypatch.setattr(worker, "_record", flaky)
+    monkeypatch.setattr(worker, method, flaky)
     queue = InMemoryWorkQueue(max_retries=3, retry_base_delay=0.01)
     task = asyncio.create_task(queue.consume("orders", worker.handle))
     event = order_event()
