@@ -80,13 +80,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         app.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the sync API keeps an event loop marked as running in this thread until it
+# stops, which would break every asyncio test that the same xdist worker runs afterwards.
+@pytest.fixture(scope="module")
 def playwright_instance() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     """Debian's headless Chromium; fails loudly when it is not installed."""
     if not CHROMIUM.is_file():
