@@ -44,8 +44,6 @@ class Broker(Protocol):
     """An execution venue (paper or exchange)."""
 
     name: str
-    keeps_state: bool
-    """True when orders live on at the venue after this process ends (an exchange)."""
 
     async def place(self, order: OrderEvent) -> BrokerReport:
         """Send the order, or return the outcome of an earlier send of the same id."""
@@ -76,7 +74,6 @@ class PaperBroker:
     fill_model: FillModel = field(default_factory=FillModel)
     clock: Callable[[], datetime] = _now
     name: str = "paper"
-    keeps_state: bool = False
     _orders: dict[str, BrokerReport] = field(default_factory=dict)
     _resting: dict[str, OrderEvent] = field(default_factory=dict)
 

@@ -107,7 +107,6 @@ class CcxtBroker:
         self.exchange = exchange
         self.symbols = dict(symbols)
         self.name = name
-        self.keeps_state = True
 
     def _market(self, symbol: str) -> str:
         market = self.symbols.get(symbol)

@@ -97,22 +97,11 @@ class OrderWorker:
 
     async def execute(self, event: OrderEvent) -> Booked | None:
         """Record, send and book one order; None when it was already finished."""
-        if not self.broker.keeps_state:
-            # Nothing outlives this process at the broker, so recording the order before
-            # sending it buys no safety: one transaction books order and fills together.
-            report = await self.broker.place(event)
-            async with self._db_lock:
-                booked = await asyncio.to_thread(self._record_new, event, report)
-            if booked is None:
-                self._duplicate(event)
-                return None
-            return await self._booked(
-                event.symbol, event.side, event.strategy, event.mode, report, booked
-            )
         async with self._db_lock:
             status = await asyncio.to_thread(self._accept, event)
         if status in _TERMINAL:
-            self._duplicate(event)
+            self.duplicates += 1
+            log.info("order %s already %s; redelivery ignored", event.client_order_id, status)
             return None
         report = await self.broker.place(event)
         return await self.book(event.symbol, event.side, event.strategy, event.mode, report)
@@ -123,21 +112,6 @@ class OrderWorker:
         """Store a broker report and announce what changed."""
         async with self._db_lock:
             booked = await asyncio.to_thread(self._record, report)
-        return await self._booked(symbol, side, strategy, mode, report, booked)
-
-    def _duplicate(self, event: OrderEvent) -> None:
-        self.duplicates += 1
-        log.info("order %s already finished; redelivery ignored", event.client_order_id)
-
-    async def _booked(
-        self,
-        symbol: str,
-        side: Side,
-        strategy: str,
-        mode: str,
-        report: BrokerReport,
-        booked: Booked,
-    ) -> Booked:
         self.processed += 1
         if booked.status == OrderStatus.REJECTED.value:
             self.on_alert(
@@ -156,7 +130,21 @@ class OrderWorker:
                 row = _order(session, event.client_order_id)
                 if row is not None:
                     return row.status
-                session.add(_new_order(event))
+                session.add(
+                    OrderRecord(
+                        client_order_id=event.client_order_id,
+                        mode=event.mode,
+                        symbol=event.symbol,
+                        side=event.side.value,
+                        type=event.type.value,
+                        qty=event.qty,
+                        limit_price=event.limit_price,
+                        stop_price=event.stop_price,
+                        status=OrderStatus.NEW.value,
+                        strategy=event.strategy,
+                        created_at=event.created_at,
+                    )
+                )
                 try:
                     session.commit()
                     return OrderStatus.NEW.value
@@ -170,20 +158,32 @@ class OrderWorker:
             order = _order(session, report.client_order_id, lock=True)
             if order is None:
                 raise RuntimeError(f"report for unknown order {report.client_order_id}")
-            return _apply(session, order, report)
-
-    def _record_new(self, event: OrderEvent, report: BrokerReport) -> Booked | None:
-        """Insert the order and book its report in one transaction (for brokers whose state
-        dies with the process); None when the order was finished before (a redelivery)."""
-        with self.sessions.begin() as session:
-            order = _order(session, event.client_order_id, lock=True)
-            if order is None:
-                order = _new_order(event)
-                session.add(order)
-                session.flush()  # a concurrent insert of the same id fails here: retried
-            elif order.status in _TERMINAL:
-                return None
-            return _apply(session, order, report)
+            known = set(
+                session.scalars(
+                    select(FillRecord.exchange_fill_id).where(
+                        FillRecord.client_order_id == order.client_order_id
+                    )
+                )
+            )
+            new = tuple(f for f in report.fills if f.fill_id not in known)
+            side = Side(order.side)
+            for fill in new:
+                _book_fill(session, order, side, fill)
+            filled = order.filled_qty + sum((f.qty for f in new), start=Decimal(0))
+            if filled > order.qty:
+                raise RuntimeError(
+                    f"order {order.client_order_id}: fills {filled} exceed quantity {order.qty}"
+                )
+            if new:
+                paid = (order.avg_fill_price or Decimal(0)) * order.filled_qty
+                order.avg_fill_price = (
+                    paid + sum((f.qty * f.price for f in new), start=Decimal(0))
+                ) / filled
+            order.filled_qty = filled
+            if report.exchange_order_id:
+                order.exchange_order_id = report.exchange_order_id
+            order.status = _status(report.status, filled, order.qty)
+            return Booked(order.status, new)
 
     async def _announce(
         self,
@@ -277,53 +277,6 @@ class OrderWorker:
         if rows:
             log.info("reconciled %s orders: %s", mode, counts)
         return counts
-
-
-def _new_order(event: OrderEvent) -> OrderRecord:
-    return OrderRecord(
-        client_order_id=event.client_order_id,
-        mode=event.mode,
-        symbol=event.symbol,
-        side=event.side.value,
-        type=event.type.value,
-        qty=event.qty,
-        limit_price=event.limit_price,
-        stop_price=event.stop_price,
-        status=OrderStatus.NEW.value,
-        strategy=event.strategy,
-        created_at=event.created_at,
-        filled_qty=Decimal(0),
-    )
-
-
-def _apply(session: Session, order: OrderRecord, report: BrokerReport) -> Booked:
-    """Book the fills of `report` that `order` does not have yet, and its new status."""
-    known = set(
-        session.scalars(
-            select(FillRecord.exchange_fill_id).where(
-                FillRecord.client_order_id == order.client_order_id
-            )
-        )
-    )
-    new = tuple(f for f in report.fills if f.fill_id not in known)
-    side = Side(order.side)
-    for fill in new:
-        _book_fill(session, order, side, fill)
-    filled = order.filled_qty + sum((f.qty for f in new), start=Decimal(0))
-    if filled > order.qty:
-        raise RuntimeError(
-            f"order {order.client_order_id}: fills {filled} exceed quantity {order.qty}"
-        )
-    if new:
-        paid = (order.avg_fill_price or Decimal(0)) * order.filled_qty
-        order.avg_fill_price = (
-            paid + sum((f.qty * f.price for f in new), start=Decimal(0))
-        ) / filled
-    order.filled_qty = filled
-    if report.exchange_order_id:
-        order.exchange_order_id = report.exchange_order_id
-    order.status = _status(report.status, filled, order.qty)
-    return Booked(order.status, new)
 
 
 def _order(session: Session, client_order_id: str, *, lock: bool = False) -> OrderRecord | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -191,32 +190,21 @@ async def test_bus_failure_after_booking_loses_nothing(sessions: sessionmaker[Se
     assert rows(sessions, OrderRecord)[0].status == "filled"
 
 
-@dataclass
-class VenueBroker(PaperBroker):
-    """A broker whose orders outlive the worker (like an exchange): the worker records each
-    order before sending it."""
-
-    keeps_state: bool = True
-
-
-@pytest.mark.parametrize("keeps_state", [False, True])
 async def test_crash_between_broker_and_database_is_retried_into_one_fill(
-    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, keeps_state: bool
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The queue redelivers after the handler fails; the broker returns the first outcome."""
-    broker = VenueBroker() if keeps_state else PaperBroker()
-    worker = OrderWorker(sessions, broker)
-    method = "_record" if keeps_state else "_record_new"
-    original = getattr(worker, method)
+    worker = make_worker(sessions)
+    original = worker._record
     calls = {"n": 0}
 
-    def flaky(*args):  # type: ignore[no-untyped-def]
+    def flaky(report: BrokerReport):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionError("database went away")
-        return original(*args)
+        return original(report)
 
-    monkeypatch.setattr(worker, method, flaky)
+    monkeypatch.setattr(worker, "_record", flaky)
     queue = InMemoryWorkQueue(max_retries=3, retry_base_delay=0.01)
     task = asyncio.create_task(queue.consume("orders", worker.handle))
     event = order_event()
