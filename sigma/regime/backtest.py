@@ -17,7 +17,6 @@ import pandas as pd
 from sigma.engine.engine import Cancelled, Engine, EngineConfig, ProgressFn, frame_to_data
 from sigma.engine.fill_model import FillModel
 from sigma.engine.result import BacktestResult
-from sigma.engine.stats import compute_stats
 from sigma.regime.adjuster import AdjusterConfig, ParamAdjuster, ParamUpdate, RegimePresets
 from sigma.regime.detector import DetectorConfig, RegimeDetector, frame_bars
 from sigma.regime.feedback import QualityAssessment, QualityConfig
@@ -26,7 +25,7 @@ from sigma.regime.loop import AdaptiveLoop, LoopDecision
 from sigma.regime.news import NewsHandler
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
 from sigma.reports.comparison import render_comparison_html
-from sigma.research.backtest import run_backtest
+from sigma.research.backtest import backtest_result, run_backtest
 from sigma.strategies.base import Strategy
 
 __all__ = [
@@ -109,31 +108,7 @@ def run_adaptive_backtest(
                 progress(i, n)
     if progress is not None:
         progress(n, n)
-    final_equity = engine.equity()
-    stats = compute_stats(
-        pd.DatetimeIndex(bars.index),
-        close,
-        equity,
-        in_market,
-        engine.trades,
-        initial_cash,
-        final_equity,
-        engine.portfolio.fees_paid,
-    )
-    result = BacktestResult(
-        strategy=strategy.name,
-        symbol=symbol,
-        params=dict(strategy.params),
-        initial_cash=initial_cash,
-        final_equity=final_equity,
-        final_cash=engine.portfolio.cash,
-        final_position=engine.portfolio.qty(symbol),
-        equity=pd.Series(equity, index=bars.index, name="equity"),
-        trades=list(engine.trades),
-        fills=list(engine.fills),
-        bars=bars,
-        stats=stats,
-    )
+    result = backtest_result(engine, bars, equity, in_market, initial_cash)
     decisions = list(hook.decisions)[decisions_before:]
     return AdaptiveRun(result, updates, decisions, regimes)
 

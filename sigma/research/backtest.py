@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from sigma.engine.engine import Engine, EngineConfig, ProgressFn, frame_to_data, run_engine
@@ -36,10 +38,22 @@ def run_backtest(
     )
     engine = Engine(strategy, symbol, frame_to_data(bars), config)
     equity, in_market = run_engine(engine, progress=progress, cancel=cancel)
+    result = backtest_result(engine, bars, equity, in_market, initial_cash)
+    return result, engine
+
+
+def backtest_result(
+    engine: Engine,
+    bars: pd.DataFrame,
+    equity: npt.NDArray[np.float64],
+    in_market: npt.NDArray[np.bool_],
+    initial_cash: Decimal,
+) -> BacktestResult:
+    """The result and statistics of an engine that has run over `bars`."""
     final_equity = engine.equity()
     stats = compute_stats(
         pd.DatetimeIndex(bars.index),
-        bars["close"].to_numpy(),
+        bars["close"].to_numpy(dtype=np.float64),
         equity,
         in_market,
         engine.trades,
@@ -47,18 +61,17 @@ def run_backtest(
         final_equity,
         engine.portfolio.fees_paid,
     )
-    result = BacktestResult(
-        strategy=strategy.name,
-        symbol=symbol,
-        params=dict(strategy.params),
+    return BacktestResult(
+        strategy=engine.strategy.name,
+        symbol=engine.symbol,
+        params=dict(engine.strategy.params),
         initial_cash=initial_cash,
         final_equity=final_equity,
         final_cash=engine.portfolio.cash,
-        final_position=engine.portfolio.qty(symbol),
+        final_position=engine.portfolio.qty(engine.symbol),
         equity=pd.Series(equity, index=bars.index, name="equity"),
         trades=list(engine.trades),
         fills=list(engine.fills),
         bars=bars,
         stats=stats,
     )
-    return result, engine
