@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sigma.api.context import Db, Viewer
 from sigma.api.serialize import dec, opt_dec
@@ -88,6 +88,24 @@ class PnlRow(BaseModel):
     entries: int
 
 
+def _filtered(
+    query: Select[Any],
+    equal: list[tuple[InstrumentedAttribute[Any], object]],
+    ts: InstrumentedAttribute[Any],
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[Any]:
+    """`query` narrowed to the given column values (None: any) and to since <= ts < until."""
+    for column, value in equal:
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(ts >= since)
+    if until is not None:
+        query = query.where(ts < until)
+    return query
+
+
 @router.get("/orders", response_model=list[OrderOut])
 def orders(
     session: Db,
@@ -107,18 +125,18 @@ def orders(
     query = select(OrderRecord.__table__).order_by(
         OrderRecord.created_at.desc(), OrderRecord.id.desc()
     )
-    if status is not None:
-        query = query.where(OrderRecord.status == status)
-    if symbol is not None:
-        query = query.where(OrderRecord.symbol == symbol)
-    if strategy is not None:
-        query = query.where(OrderRecord.strategy == strategy)
-    if mode is not None:
-        query = query.where(OrderRecord.mode == mode)
-    if since is not None:
-        query = query.where(OrderRecord.created_at >= since)
-    if until is not None:
-        query = query.where(OrderRecord.created_at < until)
+    query = _filtered(
+        query,
+        [
+            (OrderRecord.status, status),
+            (OrderRecord.symbol, symbol),
+            (OrderRecord.strategy, strategy),
+            (OrderRecord.mode, mode),
+        ],
+        OrderRecord.created_at,
+        since,
+        until,
+    )
     return [
         OrderOut(
             id=o.id,
@@ -166,16 +184,17 @@ def fills(
         .join(OrderRecord, FillRecord.client_order_id == OrderRecord.client_order_id)
         .order_by(FillRecord.ts.desc(), FillRecord.id.desc())
     )
-    if symbol is not None:
-        query = query.where(OrderRecord.symbol == symbol)
-    if strategy is not None:
-        query = query.where(OrderRecord.strategy == strategy)
-    if mode is not None:
-        query = query.where(OrderRecord.mode == mode)
-    if since is not None:
-        query = query.where(FillRecord.ts >= since)
-    if until is not None:
-        query = query.where(FillRecord.ts < until)
+    query = _filtered(
+        query,
+        [
+            (OrderRecord.symbol, symbol),
+            (OrderRecord.strategy, strategy),
+            (OrderRecord.mode, mode),
+        ],
+        FillRecord.ts,
+        since,
+        until,
+    )
     return [
         FillOut(
             id=f.id,
@@ -221,13 +240,7 @@ GroupBy = Literal["mode", "day", "strategy", "symbol"]
 def _window(
     query: Select[Any], mode: Mode | None, since: datetime | None, until: datetime | None
 ) -> Select[Any]:
-    if mode is not None:
-        query = query.where(LedgerEntry.mode == mode)
-    if since is not None:
-        query = query.where(LedgerEntry.ts >= since)
-    if until is not None:
-        query = query.where(LedgerEntry.ts < until)
-    return query
+    return _filtered(query, [(LedgerEntry.mode, mode)], LedgerEntry.ts, since, until)
 
 
 def _ledger_totals(
