@@ -145,8 +145,7 @@ class TradingBot:
     async def _send(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> None:
         account = account_state(engine, order)
         decision = self.risk.check(order, ref_price, account)
-        paused = self._adaptive_pause(order, account)
-        if decision.accepted and paused:
+        if decision.accepted and (paused := self._adaptive_pause(order, account)):
             decision = Decision(False, paused, "adaptive")
         info = {
             "strategy": order.strategy,
