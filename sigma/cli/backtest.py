@@ -25,7 +25,7 @@ from sigma.research.backtest import run_backtest
 from sigma.research.compare import compare_results
 from sigma.store.backtests import save_backtest
 from sigma.store.db import init_db, session_factory
-from sigma.strategies import load_strategies
+from sigma.strategies import StrategyRegistry, load_strategies
 
 console = Console()
 
@@ -116,8 +116,7 @@ def backtest(
     if initial_cash <= 0:
         raise typer.BadParameter("must be positive", param_hint="--cash")
     registry = load_strategies(settings.strategy_paths)
-    for origin, problem in registry.errors.items():
-        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}", soft_wrap=True)
+    print_plugin_errors(registry)
     names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
     params = parse_params(param or [])
     try:
@@ -204,3 +203,9 @@ def _store(database_url: str, result: BacktestResult, report: Path) -> None:
         console.print(f"stored as bt_summary id {run_id}")
     finally:
         engine.dispose()
+
+
+def print_plugin_errors(registry: StrategyRegistry) -> None:
+    """Name each strategy plugin that failed to load, and why (it was skipped)."""
+    for origin, problem in registry.errors.items():
+        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}", soft_wrap=True)

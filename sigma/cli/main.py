@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sigma.cli.api import api
-from sigma.cli.backtest import backtest
+from sigma.cli.backtest import backtest, print_plugin_errors
 from sigma.cli.demo import demo
 from sigma.cli.jobs import jobs_app, optimize, report_app, scheduler
 from sigma.cli.live import bot, kill_switch, sim, up, worker
@@ -55,8 +55,7 @@ def strategies(
             )
         table.add_row(*row)
     console.print(table)
-    for origin, problem in registry.errors.items():
-        console.print(f"[yellow]plugin skipped[/] {origin}: {problem}", soft_wrap=True)
+    print_plugin_errors(registry)
 
 
 @app.command()
