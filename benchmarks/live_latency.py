@@ -5,15 +5,19 @@
 
 Two set-ups, one JSON line each:
 
-* `real`: ticks published on Redis Pub/Sub → TradingBot → RabbitMQ (publisher confirms) →
-  OrderWorker → PostgreSQL (a throwaway database), the bot and the worker in this process;
-* `in_process`: the embedded defaults (in-process bus, SQLite).
+* `real`: ticks published on Redis Pub/Sub → `sigma up --only bot` → RabbitMQ (publisher
+  confirms) → `sigma worker` → PostgreSQL (a throwaway database); bot and worker are separate
+  processes, as deployed;
+* `in_process`: bot and worker in this process on the embedded defaults (in-process bus,
+  SQLite).
 
-Ticks are replayed at a fixed rate (in 5 ms batches) for two symbols. A benchmark strategy
-reverses its position on every bar (one bar per 50 ticks per symbol), so orders are frequent.
-Latency is measured per order: from the publish of the tick that closed the bar to the commit
-of the order's fill, position and ledger rows. `ticks_per_s` is the rate the bot actually
-processed (published ticks / time until the bot had handled the last one).
+This process replays ticks at a fixed rate (in 5 ms batches, one publish round trip each) for
+two symbols. A benchmark strategy reverses its position on every bar (one bar per 50 ticks per
+symbol), so orders are frequent. Latency is measured per order: from the publish of the tick
+that closed the bar to this process receiving the worker's `filled` status, which the worker
+announces after committing the order's fill, position and ledger rows (so the figure includes
+one extra Pub/Sub hop). `ticks_per_s` is the rate the bot actually processed: ticks it handled
+/ time until it handled the last one.
 """
 
 from __future__ import annotations
@@ -21,10 +25,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,9 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import emit, note
 
 from sigma.app import App
-from sigma.bus.base import CHANNEL_PRICE_UPDATE
+from sigma.bus.base import CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UPDATE
+from sigma.bus.rabbitmq import RabbitWorkQueue
+from sigma.bus.redis_pubsub import RedisPubSub
 from sigma.config import load_settings
 from sigma.domain import Tick
+from sigma.execution.events import OrderStatusEvent
 from sigma.feeds.ticks import encode_tick
 from sigma.runtime.system import System
 
@@ -51,6 +64,8 @@ AMQP_URL = os.environ.get("SIGMA_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:
 PG_ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SYMBOLS = ("AAA", "BBB")
 TICKS_PER_BAR = 50
+BAR = timedelta(seconds=1)
+SIGMA = Path(sys.executable).with_name("sigma")
 BATCH_SECONDS = 0.005
 
 FLIP_STRATEGY = '''
@@ -82,82 +97,6 @@ def ticks(n: int) -> list[Tick]:
     ]
 
 
-async def measure(app: App, rate: int, seconds: float) -> dict[str, Any]:
-    """Replay `rate` ticks/s for `seconds` through bot and worker; latency per order."""
-    stream = ticks(int(rate * seconds))
-    system = System(app, ("bot", "worker"))
-    stop = asyncio.Event()
-    runner = asyncio.create_task(system.run(stop))
-    while not system.ready.is_set():
-        if runner.done():
-            runner.result()
-        await asyncio.sleep(0.01)
-    bot, worker = system.bot, system.worker
-    assert bot is not None and worker is not None
-    published: dict[tuple[str, datetime], float] = {}
-    decided: dict[str, float] = {}
-    latencies: list[float] = []
-    current: list[float] = [0.0]
-
-    on_tick, submit, book = bot.on_tick, bot.executor.submit, worker.book
-
-    async def timed_tick(tick: Tick, received: float | None = None) -> None:
-        current[0] = published.pop((tick.symbol, tick.ts), time.perf_counter())
-        await on_tick(tick, received)
-
-    async def timed_submit(order: Any, ref_price: Decimal) -> Any:
-        decided[order.client_order_id] = current[0]
-        return await submit(order, ref_price)
-
-    async def timed_book(*args: Any) -> Any:
-        booked = await book(*args)
-        started = decided.pop(args[-1].client_order_id, None)
-        if started is not None:
-            latencies.append(time.perf_counter() - started)
-        return booked
-
-    bot.on_tick = timed_tick  # type: ignore[method-assign]
-    bot.executor.submit = timed_submit  # type: ignore[method-assign]
-    worker.book = timed_book  # type: ignore[method-assign]
-
-    per_batch = max(1, int(rate * BATCH_SECONDS))
-    t0 = time.perf_counter()
-    for i in range(0, len(stream), per_batch):
-        due = t0 + (i / rate)
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        for tick in stream[i : i + per_batch]:
-            published[(tick.symbol, tick.ts)] = time.perf_counter()
-            await system.pubsub.publish(CHANNEL_PRICE_UPDATE, encode_tick(tick))
-    # A subscriber that falls behind loses ticks (Pub/Sub is at most once): stop waiting once
-    # nothing has arrived for a second and report how many were processed.
-    processed_at, seen = time.perf_counter(), -1
-    while bot.counters.ticks < len(stream) and (
-        bot.counters.ticks != seen or time.perf_counter() - processed_at < 1.0
-    ):
-        if bot.counters.ticks != seen:
-            seen, processed_at = bot.counters.ticks, time.perf_counter()
-        await asyncio.sleep(0.001)
-    deadline = processed_at + 60
-    while worker.processed < bot.counters.orders_sent and time.perf_counter() < deadline:
-        await asyncio.sleep(0.005)
-    stop.set()
-    await runner
-    lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
-    return {
-        "target_ticks_per_s": rate,
-        "ticks": len(stream),
-        "ticks_processed": bot.counters.ticks,
-        "ticks_per_s": round(bot.counters.ticks / (processed_at - t0), 1),
-        "orders": bot.counters.orders_sent,
-        "orders_persisted": worker.processed,
-        "p50_ms": round(float(np.percentile(lat, 50)), 3),
-        "p99_ms": round(float(np.percentile(lat, 99)), 3),
-        "max_ms": round(float(lat.max()), 3),
-    }
-
-
 def app_for(database_url: str, plugins: Path, **services: Any) -> App:
     """An App running the flip strategy on the benchmark symbols."""
     return App(
@@ -175,20 +114,170 @@ def app_for(database_url: str, plugins: Path, **services: Any) -> App:
     )
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def started(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """`sigma <command>` as a child process, returned once it announced it is ready."""
+    process = subprocess.Popen(
+        [str(SIGMA), *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    while True:
+        line = await asyncio.to_thread(process.stdout.readline)
+        seen.append(line)
+        if "Ctrl-C stops" in line:
+            # Keep draining its output so a chatty child never blocks on a full pipe.
+            asyncio.get_running_loop().run_in_executor(None, process.stdout.read)
+            return process
+        if not line:
+            raise RuntimeError(f"sigma {' '.join(command)} did not start:\n{''.join(seen)}")
+
+
+async def listen(sub: Any, filled: dict[str, float]) -> None:
+    """Note when each order's fill was announced (the worker announces after its commit)."""
+    async for raw in sub:
+        event = OrderStatusEvent.model_validate_json(raw)
+        if event.status == "filled":
+            filled.setdefault(event.client_order_id, time.perf_counter())
+
+
+def scrape(port: int, name: str) -> int:
+    """One counter from a process's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return int(float(line.split()[1]))
+    raise LookupError(f"{name} not exported on port {port}")
+
+
+async def settle(read: Callable[[], int], idle: float = 1.0) -> tuple[int, float]:
+    """Poll `read` until it has not changed for `idle` seconds; (last value, when it changed).
+
+    Pub/Sub is at most once: a subscriber that falls behind loses messages, so waiting for
+    a fixed total could wait forever."""
+    value, changed = read(), time.perf_counter()
+    while time.perf_counter() - changed < idle:
+        await asyncio.sleep(0.05)
+        now = read()
+        if now != value:
+            value, changed = now, time.perf_counter()
+    return value, changed
+
+
+async def replay(
+    stream: list[Tick], rate: int, published: dict[tuple[str, datetime], float], pubsub: Any
+) -> float:
+    """Publish `stream` at `rate` ticks/s in 5 ms batches (one round trip each); the start."""
+    per_batch = max(1, int(rate * BATCH_SECONDS))
+    bodies = [encode_tick(tick) for tick in stream]
+    t0 = time.perf_counter()
+    for i in range(0, len(stream), per_batch):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        now = time.perf_counter()
+        for tick in stream[i : i + per_batch]:
+            published[(tick.symbol, tick.ts)] = now
+        await pubsub.publish_many(CHANNEL_PRICE_UPDATE, bodies[i : i + per_batch])
+    return t0
+
+
+def figures(
+    rate: int, sent: int, processed: int, elapsed: float, orders: int, persisted: int
+) -> dict[str, Any]:
+    """The throughput half of a result row."""
+    return {
+        "target_ticks_per_s": rate,
+        "ticks": sent,
+        "ticks_processed": processed,
+        "ticks_per_s": round(processed / elapsed, 1),
+        "orders": orders,
+        "orders_persisted": persisted,
+    }
+
+
+def percentiles(latencies: list[float]) -> dict[str, Any]:
+    """p50/p99/max in milliseconds."""
+    lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    return {
+        "latency_samples": len(latencies),
+        "p50_ms": round(float(np.percentile(lat, 50)), 3),
+        "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "max_ms": round(float(lat.max()), 3),
+    }
+
+
 async def real(rate: int, seconds: float, plugins: Path) -> dict[str, Any]:
-    """Redis → bot → RabbitMQ → worker → PostgreSQL."""
+    """Redis → `sigma up --only bot` → RabbitMQ → `sigma worker` → PostgreSQL, each process
+    as in a deployment; this process publishes the ticks and listens to the order status."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    app = app_for(url, plugins, redis_url=REDIS_URL, amqp_url=AMQP_URL, bus_prefix=prefix)
+    metrics_port = free_port()
+    env = {
+        **os.environ,
+        "SIGMA_DATABASE_URL": url,
+        "SIGMA_REDIS_URL": REDIS_URL,
+        "SIGMA_AMQP_URL": AMQP_URL,
+        "SIGMA_BUS_PREFIX": prefix,
+        "SIGMA_SYMBOLS": ",".join(SYMBOLS),
+        "SIGMA_LIVE_STRATEGIES": "bench_flip",
+        "SIGMA_STRATEGY_PATHS": str(plugins),
+        "SIGMA_BAR_SECONDS": "1",
+        "SIGMA_MAX_DRAWDOWN": "none",
+        "SIGMA_MAX_OPEN_ORDERS": "none",
+        "SIGMA_ADAPTIVE": "false",
+        "SIGMA_LOG_LEVEL": "WARNING",
+    }
+    App(load_settings(database_url=url)).close()  # migrate once, before two processes start
+    pubsub = RedisPubSub(REDIS_URL, prefix)
+    filled: dict[str, float] = {}
+    processes: list[subprocess.Popen[str]] = []
     try:
-        return {"impl": "real", **await measure(app, rate, seconds)}
+        status = await pubsub.subscribe(CHANNEL_ORDER_STATUS)
+        listener = asyncio.create_task(listen(status, filled))
+        for command in (["worker"], ["up", "--only", "bot"]):
+            extra = {"SIGMA_METRICS_PORT": str(metrics_port)} if "bot" in command else {}
+            processes.append(await started(command, {**env, **extra}))
+        stream = ticks(int(rate * seconds))
+        published: dict[tuple[str, datetime], float] = {}
+        t0 = await replay(stream, rate, published, pubsub)
+        bot_ticks, processed_at = await settle(
+            lambda: scrape(metrics_port, "sigma_bot_ticks_total")
+        )
+        orders_sent = scrape(metrics_port, "sigma_bot_orders_sent_total")
+        await settle(lambda: len(filled), idle=2.0)
+        listener.cancel()
+        with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}") as db:
+            rows = db.execute("SELECT client_order_id, symbol, created_at FROM orders").fetchall()
+        latencies = [
+            filled[coid] - published[(symbol, created + BAR)]
+            for coid, symbol, created in rows
+            if coid in filled and (symbol, created + BAR) in published
+        ]
+        return {
+            "impl": "real",
+            **figures(rate, len(stream), bot_ticks, processed_at - t0, orders_sent, len(rows)),
+            **percentiles(latencies),
+        }
     finally:
-        app.close()
-        from sigma.bus.rabbitmq import RabbitWorkQueue
-
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait(timeout=60)
+        await pubsub.close()
         queue = RabbitWorkQueue(AMQP_URL, prefix)
         await queue.delete_queues("orders")
         await queue.close()
@@ -197,11 +286,51 @@ async def real(rate: int, seconds: float, plugins: Path) -> dict[str, Any]:
 
 
 async def in_process(rate: int, seconds: float, plugins: Path, folder: Path) -> dict[str, Any]:
-    """In-process bus and SQLite."""
-    app = app_for(f"sqlite:///{folder / 'bench.db'}", plugins)
+    """Bot and worker in this process on the in-process bus and SQLite."""
+    database = folder / "bench.db"
+    app = app_for(f"sqlite:///{database}", plugins)
+    system = System(app, ("bot", "worker"))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+    filled: dict[str, float] = {}
     try:
-        return {"impl": "in_process", **await measure(app, rate, seconds)}
+        while not system.ready.is_set():
+            if runner.done():
+                runner.result()
+            await asyncio.sleep(0.01)
+        bot = system.bot
+        assert bot is not None
+        listener = asyncio.create_task(
+            listen(await system.pubsub.subscribe(CHANNEL_ORDER_STATUS), filled)
+        )
+        stream = ticks(int(rate * seconds))
+        published: dict[tuple[str, datetime], float] = {}
+        t0 = await replay(stream, rate, published, system.pubsub)
+        processed, processed_at = await settle(lambda: bot.counters.ticks)
+        await settle(lambda: len(filled), idle=2.0)
+        listener.cancel()
+        stop.set()
+        await runner
+        with sqlite3.connect(database) as db:
+            rows = db.execute("SELECT client_order_id, symbol, created_at FROM orders").fetchall()
+        latencies = [
+            filled[coid] - published[(symbol, created + BAR)]
+            for coid, symbol, created in (
+                (coid, symbol, datetime.fromisoformat(ts).replace(tzinfo=UTC))
+                for coid, symbol, ts in rows
+            )
+            if coid in filled and (symbol, created + BAR) in published
+        ]
+        return {
+            "impl": "in_process",
+            **figures(
+                rate, len(stream), processed, processed_at - t0, bot.counters.orders_sent, len(rows)
+            ),
+            **percentiles(latencies),
+        }
     finally:
+        stop.set()
+        await asyncio.gather(runner, return_exceptions=True)
         app.close()
 
 

@@ -7,7 +7,7 @@ instances can share one server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,6 +35,9 @@ class PubSub(Protocol):
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Send `message` to the channel's current subscribers."""
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """Send `messages` in order, in one round trip where the transport allows."""
 
     async def subscribe(self, channel: str) -> Subscription:
         """Start receiving the channel's messages."""

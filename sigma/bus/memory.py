@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from sigma.bus.base import Delivery, Handler, PermanentError
@@ -115,6 +115,12 @@ class InMemoryPubSub:
         """Hand `message` to every current subscriber of `channel` (none: it is dropped)."""
         for sub in self._subscribers.get(channel, ()):
             sub._push(message)
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """Hand each message to every current subscriber, in order."""
+        for sub in self._subscribers.get(channel, ()):
+            for message in messages:
+                sub._push(message)
 
     async def subscribe(self, channel: str) -> InMemorySubscription:
         """Receive the messages published on `channel` from now on."""

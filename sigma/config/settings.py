@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        # `SIGMA_MAX_DRAWDOWN=none` switches an optional limit off.
+        env_parse_none_str="none",
     )
 
     env: Literal["dev", "test", "prod"] = "dev"

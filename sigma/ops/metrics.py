@@ -9,6 +9,7 @@ processes call `serve()`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from threading import Thread
 from typing import Any
@@ -23,7 +24,9 @@ from prometheus_client import (
     make_asgi_app,
     start_http_server,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 # Tick-to-order runs in-process in micro- to milliseconds; the tail up to seconds shows stalls.
 LATENCY_BUCKETS = (
@@ -66,6 +69,7 @@ class Metrics:
     """
 
     def __init__(self, namespace: str = "sigma") -> None:
+        self.namespace = namespace
         self.registry = CollectorRegistry()
         common: dict[str, Any] = {"namespace": namespace, "registry": self.registry}
 
@@ -115,6 +119,12 @@ class Metrics:
             "drawdown_pct", "Current drawdown from the equity peak, in percent.", **common
         )
 
+    def count_from(self, prefix: str, read: Callable[[], Mapping[str, int]]) -> None:
+        """Export the plain counters `read()` returns as ``sigma_<prefix>_<name>_total``.
+
+        Read at scrape time, so a hot loop (the bot, per tick) only increments an int."""
+        self.registry.register(_ReadCounters(f"{self.namespace}_{prefix}", read))
+
     def heartbeat(self, worker: str, *, now: float | None = None) -> None:
         """Record that `worker` is alive (alert rules compare against ``time()``)."""
         self.worker_heartbeat.labels(worker=worker).set(time.time() if now is None else now)
@@ -134,3 +144,13 @@ class Metrics:
         """
         server, thread = start_http_server(port, addr=addr, registry=self.registry)
         return MetricsServer(server, thread)
+
+
+class _ReadCounters(Collector):
+    def __init__(self, prefix: str, read: Callable[[], Mapping[str, int]]) -> None:
+        self.prefix = prefix
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value in self.read().items():
+            yield CounterMetricFamily(f"{self.prefix}_{name}", f"{name} so far.", value=value)

@@ -60,6 +60,16 @@ class BotCounters:
     fills: int = 0
     latencies: list[float] = field(default_factory=list)
 
+    def totals(self) -> dict[str, int]:
+        """The counts (for `Metrics.count_from`)."""
+        return {
+            "ticks": self.ticks,
+            "bars": self.bars,
+            "orders_sent": self.orders_sent,
+            "orders_rejected": self.orders_rejected,
+            "fills": self.fills,
+        }
+
 
 class TradingBot:
     """Runs strategies live on the ticks of `price_update`."""

@@ -235,6 +235,7 @@ class System:
                 tasks["prices"] = asyncio.create_task(self.prices.run())
             if "bot" in self.components:
                 self.bot = self._bot()
+                self.metrics.count_from("bot", self.bot.counters.totals)
                 tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
             if "worker" in self.components:
                 self.worker = OrderWorker(

@@ -216,8 +216,8 @@ async def kill_redis_subscribers(redis_url: str, pubsub: RedisPubSub) -> int:
     since the system does not name its connections)."""
     ours = set()
     for sub in pubsub._subscriptions:
-        assert sub._pubsub is not None and sub._pubsub.connection is not None
-        host, port = sub._pubsub.connection._writer.get_extra_info("sockname")[:2]  # type: ignore[union-attr]
+        assert sub.local_address is not None
+        host, port = sub.local_address
         ours.add(f"{host}:{port}")
     admin = aioredis.Redis.from_url(redis_url)
     try:
