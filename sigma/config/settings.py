@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     bar_seconds: int = Field(default=60, ge=1, le=86_400)
     # The regime loop (RegimeDetector -> ParamAdjuster) re-tunes live strategies.
     adaptive: bool = True
+    # News for the regime loop: RSS/Atom URLs polled every news_poll_seconds (comma-separated
+    # in the env), and the words that tie a headline to a symbol (JSON in the env).
+    news_feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    news_poll_seconds: float = Field(default=300.0, ge=5)
+    news_keywords: dict[str, list[str]] = Field(
+        default_factory=lambda: {"BTC": ["bitcoin", "btc"], "ETH": ["ethereum", "ether", "eth"]}
+    )
     # Unset: the built-in synthetic market is served in-process and read over WebSocket.
     feed_url: str | None = None
     # Built-in market: bar time per wall-clock second (60 = one 1-minute bar per second).
@@ -104,6 +111,11 @@ class Settings(BaseSettings):
     ml_tune_cron: str = "30 3 * * *"
     weekly_report_cron: str = "0 4 * * mon"
     daily_summary_cron: str = "5 0 * * *"
+    # The daily summary is e-mailed to these addresses whatever the e-mail alert threshold
+    # (comma-separated; unset: the alert recipients SIGMA_NOTIFY_EMAIL_TO). Needs SMTP settings.
+    summary_email_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Performance reports are also rendered as PDF next to the HTML.
+    report_pdf: bool = True
     health_interval_seconds: int = Field(default=30, ge=1)
     trend_scan_minutes: int = Field(default=15, ge=1)
     # Runs due while the process was down are made up once if at most this late.
@@ -131,7 +143,9 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
-    @field_validator("symbols", "live_strategies", mode="before")
+    @field_validator(
+        "symbols", "live_strategies", "news_feed_urls", "summary_email_to", mode="before"
+    )
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):

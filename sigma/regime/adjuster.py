@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -108,18 +108,36 @@ class ParamAdjuster:
         self.gate: ChangeGate | None = None
         self.refused: list[ParamUpdate] = []
 
-    def register(self, cls: type[Strategy], symbol: str, params: Mapping[str, Any]) -> None:
-        """Adjust `cls` on `symbol`, starting from (and with baseline) `params`."""
+    def register(
+        self,
+        cls: type[Strategy],
+        symbol: str,
+        params: Mapping[str, Any],
+        *,
+        baseline: Mapping[str, Any] | None = None,
+        blocked: Iterable[Regime] = (),
+    ) -> None:
+        """Adjust `cls` on `symbol`, starting from `params`. The baseline (the rollback target)
+        is `params` too unless given: a restart resumes with the adjusted parameters in force
+        and the baseline and `blocked` regimes saved before it."""
         key = (cls.name, symbol)
         if key in self._slots:
             raise ValueError(f"{cls.name} on {symbol} is already registered")
+        base = dict(params if baseline is None else baseline)
         for regime, preset in self.presets.get(cls.name, {}).items():
             try:
-                cls(**{**params, **preset})
+                cls(**{**base, **preset})
             except ValueError as exc:
                 raise ValueError(f"preset for {cls.name} in {regime.value}: {exc}") from None
+        if baseline is not None:
+            try:
+                cls(**base)
+            except ValueError as exc:
+                raise ValueError(f"baseline of {cls.name}: {exc}") from None
         # Start ready to act: the first regime should not wait out a cool-down.
-        self._slots[key] = _Slot(cls, dict(params), dict(params), self.config.cooldown_bars)
+        slot = _Slot(cls, base, dict(params), self.config.cooldown_bars)
+        slot.blocked.update(blocked)
+        self._slots[key] = slot
         self._by_symbol.setdefault(symbol, []).append(cls.name)
 
     def current(self, strategy: str, symbol: str) -> dict[str, Any]:

@@ -74,6 +74,8 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2)
 # Expectation-maximisation rounds when the normal levels are first fitted (they settle in a few).
 _FIT_ROUNDS = 8
+# `tighten` raises a symbol's confirmation to at most this many times the configured value.
+_TIGHTEN_CAP = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +225,19 @@ class RegimeDetector:
         """Bars a new regime of `symbol` must lead before it is reported."""
         return self._entry(symbol).confirm_bars
 
-    def tighten(self, symbol: str, *, factor: int = 2, cap: int = 4) -> int:
+    def tighten(self, symbol: str, *, factor: int = 2, cap: int = _TIGHTEN_CAP) -> int:
         """Demand `factor` times more confirmation before `symbol` changes regime, up to `cap`
         times the configured value; returns the new requirement. The feedback loop calls this
         when regime-driven changes did not pay: the regime signal is then trusted less."""
         entry = self._entry(symbol)
         entry.confirm_bars = min(entry.confirm_bars * factor, self.config.confirm_bars * cap)
         return entry.confirm_bars
+
+    def restore_confirm_bars(self, symbol: str, bars: int) -> None:
+        """Set the confirmation `symbol` needs (a tuned value saved before a restart), kept
+        within 1 and the `tighten` cap."""
+        cap = self.config.confirm_bars * _TIGHTEN_CAP
+        self._entry(symbol).confirm_bars = max(1, min(int(bars), cap))
 
     def update(self, bar: Bar) -> RegimeState:
         """Add one closed bar of `bar.symbol` and return the regime after it."""

@@ -32,7 +32,10 @@ from sigma.engine.engine import Engine, empty_data
 from sigma.engine.live import MAX_BARS, MAX_RECORDS
 from sigma.regime.adjuster import ParamUpdate
 from sigma.regime.commentary import CommentaryModule
+from sigma.regime.detector import Regime
+from sigma.regime.feedback import TradeOutcome
 from sigma.regime.loop import AdaptiveLoop, LoopDecision, LoopStep
+from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import StrategyTester
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import COLUMNS, Cursor, Data
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # Updates and decisions kept in memory for reports and the API (the sinks keep them all).
 _KEEP = 10_000
+# Decisions about a strategy that the state store keeps across restarts.
+_LASTING = frozenset({"rollback", "throttle", "disable", "restore"})
 
 
 class AdaptiveSink(Protocol):
@@ -83,9 +88,11 @@ class AdaptiveHook:
         shadow: bool = True,
         commentary: CommentaryModule | None = None,
         tester: StrategyTester | None = None,
+        state: AdaptiveStateStore | None = None,
     ) -> None:
         self.loop = loop
         self.tester = tester
+        self.state = state
         if tester is not None:
             loop.adjuster.gate = self._gate
         self.sinks = list(sinks)
@@ -94,12 +101,16 @@ class AdaptiveHook:
         self.updates: deque[ParamUpdate] = deque(maxlen=_KEEP)
         self.decisions: deque[LoopDecision] = deque(maxlen=_KEEP)
         self.status: dict[tuple[str, str], str] = {}
+        # The score and reason of the last verdict per (strategy, symbol), for the state store.
+        self._verdicts: dict[tuple[str, str], tuple[float | None, str]] = {}
         self._bindings: dict[str, list[_Binding]] = {}
 
     def attach(self, engine: Engine) -> None:
-        """Adapt `engine.strategy` on `engine.symbol`, its current parameters as baseline."""
+        """Adapt `engine.strategy` on `engine.symbol`, its current parameters as baseline - or,
+        with a `state` store, resume what was saved for it: its trades and verdict always; its
+        baseline and blocked regimes when it restarts with the parameters it stopped with."""
         strategy = engine.strategy
-        self.loop.adjuster.register(type(strategy), engine.symbol, strategy.params)
+        status = self._restore(engine)
         data = engine.data
         preloaded = data.cursor.i < len(data) - 1
         twin = None
@@ -112,7 +123,39 @@ class AdaptiveHook:
             )
             twin = Engine(copy, engine.symbol, own, engine.config)
         self._bindings.setdefault(engine.symbol, []).append(_Binding(engine, twin, preloaded))
-        self.status[(strategy.name, engine.symbol)] = "keep"
+        self.status[(strategy.name, engine.symbol)] = status
+
+    def _restore(self, engine: Engine) -> str:
+        """Register the strategy with the adjuster (and the loop) from the saved state; the
+        status to start with."""
+        strategy, symbol = engine.strategy, engine.symbol
+        cls = type(strategy)
+        adjuster = self.loop.adjuster
+        if self.state is None:
+            adjuster.register(cls, symbol, strategy.params)
+            return "keep"
+        saved = self.state.load_strategy(strategy.name, symbol)
+        if saved.resumes(strategy.params) and saved.baseline is not None:
+            baseline = cls(**saved.baseline).params
+            adjuster.register(
+                cls, symbol, strategy.params, baseline=baseline, blocked=saved.blocked
+            )
+        else:
+            adjuster.register(cls, symbol, strategy.params)
+        self.loop.restore(strategy.name, symbol, saved.trades, saved.status)
+        self._verdicts[(strategy.name, symbol)] = (saved.score, saved.reason)
+        confirm = self.state.load_detector(symbol)
+        if confirm is not None:
+            self.loop.detector.restore_confirm_bars(symbol, confirm)
+        if saved.status != "keep":
+            log.warning(
+                "%s %s resumes %s by the regime loop: %s",
+                strategy.name,
+                symbol,
+                saved.status,
+                saved.reason,
+            )
+        return saved.status
 
     def on_bar(self, symbol: str, bar: Bar) -> list[ParamUpdate]:
         """Run the loop for a bar the engines of `symbol` just processed; returns the parameter
@@ -176,7 +219,7 @@ class AdaptiveHook:
         name = engine.strategy.name
         fresh = _since(engine.trades, binding.last_real)
         for trade in fresh:
-            self.loop.record_trade(name, trade)
+            self._saved(self.loop.record_trade(name, trade))
         if fresh:
             binding.last_real = fresh[-1]
         twin = binding.shadow
@@ -184,7 +227,7 @@ class AdaptiveHook:
             return
         fresh = _since(twin.trades, binding.last_shadow)
         for trade in fresh:
-            self.loop.record_trade(name, trade, shadow=True)
+            self._saved(self.loop.record_trade(name, trade, shadow=True))
         if fresh:
             binding.last_shadow = fresh[-1]
         if len(twin.trades) > 2 * MAX_RECORDS:
@@ -215,6 +258,51 @@ class AdaptiveHook:
                     sink.on_decision(decision)
             except Exception:
                 log.exception("adaptive sink %s failed; trading continues", type(sink).__name__)
+        self._persist(step)
+
+    def _saved(self, outcome: TradeOutcome) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.record_trade(outcome)
+        except Exception:
+            log.exception("saving a feedback trade failed; trading continues")
+
+    def _persist(self, step: LoopStep) -> None:
+        """Save what a restart must not forget: verdicts, rolled-back regimes, parameters in
+        force, tuned detector thresholds."""
+        state = self.state
+        if state is None:
+            return
+        touched = {(u.strategy, u.symbol) for u in step.updates}
+        try:
+            for decision in step.decisions:
+                if decision.kind == "detector_tuned":
+                    state.save_detector(decision.symbol, int(decision.details["confirm_bars"]))
+                if decision.strategy is None or decision.kind not in _LASTING:
+                    continue
+                key = (decision.strategy, decision.symbol)
+                touched.add(key)
+                if decision.kind == "rollback":
+                    state.forget(*key, Regime(decision.details["regime"]))
+                else:
+                    self._verdicts[key] = (decision.details.get("score"), decision.reason)
+            adjuster = self.loop.adjuster
+            for strategy, symbol in sorted(touched):
+                score, reason = self._verdicts.get((strategy, symbol), (None, ""))
+                state.save_strategy(
+                    strategy,
+                    symbol,
+                    status=self.loop.grade(strategy, symbol),
+                    score=score,
+                    reason=reason,
+                    blocked=adjuster.blocked(strategy, symbol),
+                    baseline=adjuster.baseline(strategy, symbol),
+                    current=adjuster.current(strategy, symbol),
+                    ts=step.state.ts,
+                )
+        except Exception:
+            log.exception("saving the adaptive state failed; trading continues")
 
 
 def _since(trades: list[Trade], last: Trade | None) -> list[Trade]:

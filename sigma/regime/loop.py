@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -148,6 +149,25 @@ class AdaptiveLoop:
         self._to_assess.add((strategy, symbol, regime))
         return outcome
 
+    def restore(
+        self,
+        strategy: str,
+        symbol: str,
+        outcomes: Iterable[TradeOutcome],
+        grade: str | None = None,
+    ) -> None:
+        """Resume from what a previous run saved: its recorded trades (oldest first) and the
+        last verdict on the strategy (``keep``, ``throttle`` or ``disable``), so the scores go
+        on from where they were and a recovery is still reported as ``restore``."""
+        for outcome in outcomes:
+            self.feedback.record(outcome)
+        if grade is not None:
+            self._grades[(strategy, symbol)] = grade
+
+    def grade(self, strategy: str, symbol: str) -> str:
+        """The last verdict on `strategy` on `symbol` (``keep`` until one was reached)."""
+        return self._grades.get((strategy, symbol), "keep")
+
     def regime_at(self, symbol: str, ts: datetime) -> Regime:
         """The regime reported on the last bar before `ts` (when a trade entered at `ts` was
         decided)."""
@@ -197,9 +217,8 @@ class AdaptiveLoop:
                 update = self.adjuster.rollback(strategy, symbol, regime, ts, reason, FEEDBACK)
                 if update is not None:
                     updates.append(update)
-                decisions.append(
-                    LoopDecision("rollback", symbol, ts, reason, strategy, {"edge": verdict.score})
-                )
+                details = {"edge": verdict.score, "regime": regime.value}
+                decisions.append(LoopDecision("rollback", symbol, ts, reason, strategy, details))
                 before = self.detector.confirm_bars(symbol)
                 after = self.detector.tighten(symbol)
                 if after != before:

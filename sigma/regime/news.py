@@ -1,8 +1,9 @@
 """NewsHandler: market news in, sentiment and risk windows out.
 
 News arrives as `NewsItem`s from any source: pushed one at a time (`ingest`, what an API
-webhook calls), a dropped JSON or JSON-lines file (`load_json`), or an RSS/Atom file
-(`load_feed`). Nothing is fetched from the internet and no model is downloaded.
+webhook calls), a dropped JSON or JSON-lines file (`load_json`), an RSS/Atom file
+(`load_feed`), or RSS/Atom URLs polled by `sigma.regime.news_feed.NewsFeedPoller` (feeds the
+operator configured; no model is downloaded).
 
 Sentiment is a transparent lexicon score: every word found in the lexicon adds its weight, a
 negation ("not", "no", ...) in the two words before flips it, and the sum is squashed into
@@ -18,6 +19,7 @@ timestamp, so a backtest replaying old news sees them exactly where live trading
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -33,11 +35,13 @@ from sigma.domain import utc
 
 __all__ = [
     "DEFAULT_LEXICON",
+    "FeedEntry",
     "Lexicon",
     "NewsConfig",
     "NewsEvent",
     "NewsHandler",
     "NewsItem",
+    "parse_feed",
     "parse_timestamp",
 ]
 
@@ -195,6 +199,64 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(f"not a timestamp: {text!r}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One item of an RSS/Atom feed and its identity: `key` is a hash of the item's guid (RSS)
+    or id (Atom), else its link, else its title and date - what dedupes repeated fetches."""
+
+    key: str
+    item: NewsItem
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_feed(data: bytes, source: str, *, default_ts: datetime | None = None) -> list[FeedEntry]:
+    """The items of an RSS 2.0 or Atom document, in document order.
+
+    An item without a date gets `default_ts` (the fetch time for a URL); without one it is an
+    error, as for a file, where no fetch time means anything. Raises ValueError for a document
+    that is not XML."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise ValueError(f"{source}: not an RSS/Atom document: {exc}") from None
+    entries = []
+    for node in root.iter():
+        if _local(node.tag) not in ("item", "entry"):
+            continue
+        fields: dict[str, str] = {}
+        for child in node:
+            name = _local(child.tag)
+            if name == "link" and child.get("href"):
+                # Atom: <link href=".."/>; the first (or the rel="alternate") one is the page.
+                if "link" not in fields or child.get("rel", "alternate") == "alternate":
+                    fields["link"] = child.get("href", "")
+                continue
+            fields.setdefault(name, (child.text or "").strip())
+        stamp = fields.get("pubDate") or fields.get("published") or fields.get("updated")
+        if not stamp and default_ts is not None:
+            stamp = default_ts.isoformat()
+        item = NewsItem.from_dict(
+            {
+                "title": fields.get("title"),
+                "summary": fields.get("description") or fields.get("summary"),
+                "published": stamp,
+                "source": source,
+            }
+        )
+        identity = (
+            fields.get("guid")
+            or fields.get("id")
+            or fields.get("link")
+            or f"{item.headline}|{item.ts.isoformat()}"
+        )
+        key = hashlib.sha256(f"{source}|{identity}".encode()).hexdigest()
+        entries.append(FeedEntry(key, item))
+    return entries
+
+
 class NewsHandler:
     """Scores news and answers "is `symbol` in a high-risk window at `ts`?"."""
 
@@ -255,26 +317,8 @@ class NewsHandler:
 
     def load_feed(self, path: str | Path) -> list[NewsEvent]:
         """An RSS 2.0 or Atom file (local; Python's expat refuses entity-expansion bombs)."""
-        root = ET.parse(path).getroot()
-        items = []
-        for node in root.iter():
-            tag = node.tag.rsplit("}", 1)[-1]
-            if tag not in ("item", "entry"):
-                continue
-            fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in node}
-            items.append(
-                NewsItem.from_dict(
-                    {
-                        "title": fields.get("title"),
-                        "summary": fields.get("description") or fields.get("summary"),
-                        "published": fields.get("pubDate")
-                        or fields.get("updated")
-                        or fields.get("published"),
-                        "source": str(path),
-                    }
-                )
-            )
-        return self.ingest_all(items)
+        entries = parse_feed(Path(path).read_bytes(), str(path))
+        return self.ingest_all(entry.item for entry in entries)
 
     def active(self, symbol: str, ts: datetime) -> NewsEvent | None:
         """The worst high-risk event whose window covers `ts` for `symbol`, if any."""

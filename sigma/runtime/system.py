@@ -38,15 +38,8 @@ from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
 from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics
-from sigma.regime import (
-    BUILTIN_PRESETS,
-    AdaptiveHook,
-    AdaptiveLoop,
-    AdaptiveSink,
-    AlertSink,
-    ParamAdjuster,
-    StoreSink,
-)
+from sigma.regime import AdaptiveHook
+from sigma.regime.live import LiveAdaptive, build_live_adaptive
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
@@ -159,6 +152,7 @@ class System:
         self.sim: SimRunner | None = None
         self.api_url: str | None = None
         self.scheduler: Any = None
+        self.adaptive: LiveAdaptive | None = None
         self.ready = asyncio.Event()
         self._resting_subscribed = asyncio.Event()
 
@@ -237,6 +231,8 @@ class System:
                 self.bot = self._bot()
                 self.metrics.count_from("bot", self.bot.counters.totals)
                 tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
+                if self.adaptive is not None and self.adaptive.poller is not None:
+                    tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
             if "worker" in self.components:
                 self.worker = OrderWorker(
                     self.app.sessions, make_broker(self.app), self.pubsub, on_alert=self.alert
@@ -303,7 +299,7 @@ class System:
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         if self.prices is not None:
             await self.prices.stop()
-        for name in ("prices", "bot"):
+        for name in ("prices", "news", "bot"):
             await _finish(tasks.pop(name, None))
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
@@ -368,11 +364,8 @@ class System:
         )
 
     def _adaptive_hook(self) -> AdaptiveHook:
-        sinks: list[AdaptiveSink] = [
-            StoreSink(self.app.sessions, mode=self.app.settings.mode),
-            AlertSink(self.notifier),
-        ]
-        return AdaptiveHook(AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS)), sinks=sinks)
+        self.adaptive = build_live_adaptive(self.app.settings, self.app.sessions, self.notifier)
+        return self.adaptive.hook
 
     async def _handle(self, delivery: Any) -> None:
         assert self.worker is not None
@@ -447,7 +440,10 @@ class System:
         from sigma.api import create_api
 
         s = self.app.settings
-        api = create_api(self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler)
+        news = self.adaptive.news if self.adaptive is not None else None
+        api = create_api(
+            self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler, news=news
+        )
         server = _EmbeddedServer(
             uvicorn.Config(api, host=s.api_host, port=s.api_port, log_level="warning")
         )

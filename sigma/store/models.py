@@ -400,6 +400,71 @@ class MLModel(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+# --- adaptive layer ----------------------------------------------------------------------------
+
+
+class RegimeTrade(Base):
+    """A closed round trip as the feedback loop saw it (`sigma.regime.feedback.TradeOutcome`):
+    kept so the quality scores survive a restart."""
+
+    __tablename__ = "regime_trades"
+    __table_args__ = (Index(None, "strategy", "symbol", "exit_ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    regime: Mapped[str] = mapped_column(String(16))
+    variant: Mapped[str] = mapped_column(String(16))
+    return_pct: Mapped[float] = mapped_column(Float)
+    entry_ts: Mapped[datetime]
+    exit_ts: Mapped[datetime]
+
+
+class RegimeState(Base):
+    """What the adaptive loop decided and must remember across restarts, one JSON document per
+    (kind, strategy, symbol): a strategy's quality verdict and blocked regimes, a symbol's
+    tuned detector thresholds. Empty strings stand for "not about one strategy/symbol"."""
+
+    __tablename__ = "regime_state"
+    __table_args__ = (UniqueConstraint("kind", "strategy", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    strategy: Mapped[str] = mapped_column(String(64), default="")
+    symbol: Mapped[str] = mapped_column(String(32), default="")
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NewsRecord(Base):
+    """A news item taken in from a feed (RSS/Atom URL or file); `key` (from the item's guid or
+    link) makes fetching the same item again harmless."""
+
+    __tablename__ = "news_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    headline: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(500), default="")
+    symbols: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConfigSetting(Base):
+    """A setting kept in the database as the source of truth for every running instance;
+    `version` grows with each change (an edit made against an older version is refused)."""
+
+    __tablename__ = "config_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonDoc)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # --- operations --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,78 @@
+"""The adaptive layer as `sigma up` runs it: one call builds the hook with its sinks, its state
+store and the news handler, and the news poller when feeds are configured.
+
+    adaptive = build_live_adaptive(settings, sessions, notifier)
+    bot = TradingBot(..., adaptive=adaptive.hook)
+    tasks.append(asyncio.create_task(adaptive.run_news(stop)))   # a no-op without feeds
+    create_api(..., news=adaptive.news)                          # POST /api/news feeds the same
+
+At start the state store resumes what the loop learnt before (verdicts, blocked regimes,
+detector thresholds, feedback trades) and the news store re-scores the items recent enough to
+still hold a risk window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.config import Settings
+from sigma.notify.service import NotificationService
+from sigma.regime.adjuster import ParamAdjuster
+from sigma.regime.hook import AdaptiveHook, AdaptiveSink
+from sigma.regime.loop import AdaptiveLoop
+from sigma.regime.news import NewsHandler
+from sigma.regime.news_feed import NewsFeedPoller, NewsStore
+from sigma.regime.presets import BUILTIN_PRESETS
+from sigma.regime.sinks import AlertSink, StoreSink
+from sigma.regime.state import AdaptiveStateStore
+
+__all__ = ["LiveAdaptive", "build_live_adaptive"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LiveAdaptive:
+    """The hook for the bot, the news handler it reads, and the poller feeding it."""
+
+    hook: AdaptiveHook
+    news: NewsHandler
+    poller: NewsFeedPoller | None
+
+    async def run_news(self, stop: asyncio.Event) -> None:
+        """Poll the configured feeds until `stop` (returns at once without feeds)."""
+        if self.poller is not None:
+            await self.poller.run(stop)
+
+
+def build_live_adaptive(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    notifier: NotificationService,
+    *,
+    now: datetime | None = None,
+) -> LiveAdaptive:
+    """The live adaptive layer from settings (see the module docstring)."""
+    news = NewsHandler(symbol_keywords=settings.news_keywords)
+    store = NewsStore(sessions)
+    try:
+        restored = store.restore(news, now or datetime.now(UTC))
+    except Exception:
+        log.exception("could not restore recent news; starting without")
+    else:
+        if restored:
+            log.info("restored %d recent news items", len(restored))
+    sinks: list[AdaptiveSink] = [StoreSink(sessions, mode=settings.mode), AlertSink(notifier)]
+    loop = AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS), news=news)
+    hook = AdaptiveHook(loop, sinks=sinks, state=AdaptiveStateStore(sessions))
+    poller = None
+    if settings.news_feed_urls:
+        poller = NewsFeedPoller(
+            settings.news_feed_urls, news, store=store, interval=settings.news_poll_seconds
+        )
+    return LiveAdaptive(hook, news, poller)

@@ -1,0 +1,252 @@
+"""NewsFeedPoller: market news from RSS/Atom URLs into the `NewsHandler`.
+
+Every ``interval`` seconds each configured URL is fetched with httpx:
+
+* a conditional GET - the ``ETag`` and ``Last-Modified`` of the previous answer go back as
+  ``If-None-Match`` / ``If-Modified-Since``, so an unchanged feed costs a ``304`` and no parsing;
+* under a timeout, with up to ``retries`` retries (exponential backoff) of transport errors,
+  ``429`` and ``5xx``; any other status fails at once; a body over ``max_bytes`` is refused;
+* each item is identified by its guid/id/link (`parse_feed`), and only items never seen before
+  are scored: remembered in memory and, with a `NewsStore`, in the ``news_items`` table, so a
+  restart neither re-scores old items nor forgets the risk windows of recent ones
+  (`NewsStore.restore`).
+
+One failing feed is logged and counted (`FeedStatus`) and never stops the others or the loop.
+The waits (poll interval and backoff) go through injectable functions, so tests run without
+sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.regime.news import FeedEntry, NewsEvent, NewsHandler, NewsItem, parse_feed
+from sigma.store.db import session_scope
+from sigma.store.models import NewsRecord
+
+__all__ = ["FeedStatus", "NewsFeedPoller", "NewsStore"]
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Return after `seconds`, or as soon as `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+class FeedError(Exception):
+    """A feed could not be fetched or read."""
+
+
+@dataclass(slots=True)
+class FeedStatus:
+    """What the poller knows about one URL."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: int | None = None
+    last_polled: datetime | None = None
+    new_items: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class NewsStore:
+    """`news_items`: every item taken in, unique by its feed key."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def add_new(self, entries: Sequence[FeedEntry], now: datetime) -> list[FeedEntry]:
+        """Store the entries whose key is not stored yet; returns those (in order)."""
+        if not entries:
+            return []
+        with session_scope(self.factory) as session:
+            keys = [e.key for e in entries]
+            known = set(session.scalars(select(NewsRecord.key).where(NewsRecord.key.in_(keys))))
+            fresh = []
+            for entry in entries:
+                if entry.key in known:
+                    continue
+                known.add(entry.key)
+                item = entry.item
+                session.add(
+                    NewsRecord(
+                        key=entry.key,
+                        ts=item.ts,
+                        headline=item.headline,
+                        body=item.body,
+                        source=item.source[:500],
+                        symbols=list(item.symbols),
+                        fetched_at=now,
+                    )
+                )
+                fresh.append(entry)
+        return fresh
+
+    def since(self, start: datetime) -> list[NewsItem]:
+        """Items published at or after `start`, oldest first."""
+        with self.factory() as session:
+            rows = session.scalars(
+                select(NewsRecord).where(NewsRecord.ts >= start).order_by(NewsRecord.ts)
+            )
+            return [
+                NewsItem(r.ts, r.headline, r.body, r.source, tuple(r.symbols or ())) for r in rows
+            ]
+
+    def restore(self, handler: NewsHandler, now: datetime) -> list[NewsEvent]:
+        """Score again the items recent enough to still hold a risk window at `now` (what a
+        restarted handler must not forget)."""
+        return handler.ingest_all(self.since(now - handler.config.risk_window))
+
+
+class NewsFeedPoller:
+    """Polls RSS/Atom URLs into a `NewsHandler` (see the module docstring)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        handler: NewsHandler,
+        *,
+        store: NewsStore | None = None,
+        client: httpx.AsyncClient | None = None,
+        interval: float = 300.0,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 1.0,
+        max_bytes: int = 5_000_000,
+        remember: int = 10_000,
+        clock: Clock = _now,
+        sleep: Sleep = asyncio.sleep,
+        wait: Wait = wait_or_stop,
+    ) -> None:
+        if interval <= 0 or retries < 0 or max_bytes < 1 or remember < 1:
+            raise ValueError("need interval > 0, retries >= 0, max_bytes >= 1, remember >= 1")
+        self.handler = handler
+        self.store = store
+        self.interval = interval
+        self.retries = retries
+        self.backoff = backoff
+        self.max_bytes = max_bytes
+        self.feeds = {url: FeedStatus(url) for url in dict.fromkeys(urls)}
+        self._remember = remember
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._clock = clock
+        self._sleep = sleep
+        self._wait = wait
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), follow_redirects=True
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll every feed, then wait `interval` (or until `stop`), until `stop` is set."""
+        try:
+            while not stop.is_set():
+                await self.poll_once()
+                await self._wait(stop, self.interval)
+        finally:
+            await self.aclose()
+
+    async def poll_once(self) -> list[NewsEvent]:
+        """Fetch every feed once; the events of the items not seen before."""
+        events: list[NewsEvent] = []
+        for status in self.feeds.values():
+            try:
+                entries = await self._fetch(status)
+            except FeedError as exc:
+                status.failures += 1
+                status.last_error = str(exc)
+                log.warning("news feed %s: %s", status.url, exc)
+                continue
+            status.last_error = None
+            fresh = self._unseen(entries)
+            if fresh and self.store is not None:
+                try:
+                    fresh = await asyncio.to_thread(self.store.add_new, fresh, self._clock())
+                except Exception:
+                    log.exception("storing news items failed; scoring them anyway")
+            status.new_items += len(fresh)
+            events.extend(self.handler.ingest_all(e.item for e in fresh))
+        return events
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the poller created it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _unseen(self, entries: list[FeedEntry]) -> list[FeedEntry]:
+        fresh = []
+        for entry in entries:
+            if entry.key in self._seen:
+                continue
+            self._seen[entry.key] = None
+            fresh.append(entry)
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        return fresh
+
+    async def _fetch(self, status: FeedStatus) -> list[FeedEntry]:
+        headers = {"accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9"}
+        if status.etag:
+            headers["if-none-match"] = status.etag
+        if status.last_modified:
+            headers["if-modified-since"] = status.last_modified
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await self._sleep(self.backoff * 2 ** (attempt - 1))
+            now = self._clock()
+            status.last_polled = now
+            try:
+                code, body, answer = await self._get(status.url, headers)
+            except httpx.TransportError as exc:  # timeouts, refused connections, resets
+                problem = f"{type(exc).__name__} {exc}".strip()
+                continue
+            status.last_status = code
+            if code == 304:
+                return []
+            if code == 429 or code >= 500:
+                problem = f"HTTP {code}"
+                continue
+            if code >= 300:
+                raise FeedError(f"HTTP {code}")
+            try:
+                entries = parse_feed(body, status.url, default_ts=now)
+            except ValueError as exc:
+                raise FeedError(str(exc)) from None
+            # Only a feed that was read may be skipped as unchanged next time.
+            status.etag = answer.get("etag") or status.etag
+            status.last_modified = answer.get("last-modified") or status.last_modified
+            return entries
+        raise FeedError(f"{problem} after {self.retries + 1} attempts")
+
+    async def _get(self, url: str, headers: dict[str, str]) -> tuple[int, bytes, httpx.Headers]:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FeedError(f"feed larger than {self.max_bytes} bytes")
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks), response.headers

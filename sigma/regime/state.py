@@ -1,0 +1,232 @@
+"""AdaptiveStateStore: what the adaptive loop learnt, kept in the database across restarts.
+
+A restart must not forget that a strategy was disabled, which regimes' presets did harm, how
+much confirmation a symbol's detector now demands, or the trades the quality scores are made
+of. The store keeps:
+
+* ``regime_trades`` - every trade the feedback loop recorded (real and shadow), so after a
+  restart `QualityAssessment` scores exactly what it scored before;
+* ``regime_state`` kind ``strategy`` per (strategy, symbol) - the last verdict (``keep``,
+  ``throttle`` or ``disable``, its score and reason), the regimes whose preset was rolled back,
+  the baseline parameters and the parameters in force;
+* ``regime_state`` kind ``detector`` per symbol - the detector's tuned ``confirm_bars``.
+
+`AdaptiveHook` writes through it as decisions are taken and reads it when an engine is
+attached. The rows are small and written only on trades and decisions, never per bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.regime.detector import Regime
+from sigma.regime.feedback import VARIANTS, TradeOutcome
+from sigma.store.db import session_scope
+from sigma.store.jsonsafe import to_jsonable
+from sigma.store.models import RegimeState, RegimeTrade
+
+__all__ = ["AdaptiveStateStore", "SavedStrategy"]
+
+STRATEGY = "strategy"
+DETECTOR = "detector"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedStrategy:
+    """What was saved for one (strategy, symbol)."""
+
+    status: str = "keep"
+    score: float | None = None
+    reason: str = ""
+    blocked: frozenset[Regime] = frozenset()
+    baseline: dict[str, Any] | None = None
+    current: dict[str, Any] | None = None
+    trades: list[TradeOutcome] = field(default_factory=list)
+
+    def resumes(self, params: Mapping[str, Any]) -> bool:
+        """True when `params` are the parameters that were in force when this was saved (the
+        strategy restarts where it stopped); False after someone else changed them."""
+        return self.current is not None and self.current == to_jsonable(dict(params))
+
+
+class AdaptiveStateStore:
+    """Reads and writes the adaptive loop's lasting state (see the module docstring).
+
+    `keep` trades per (strategy, symbol, regime, variant) are kept, matching
+    `FeedbackMechanism.keep`; older ones are deleted when the state is loaded."""
+
+    def __init__(self, factory: sessionmaker[Session], *, keep: int = 200) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        self.factory = factory
+        self.keep = keep
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def record_trade(self, outcome: TradeOutcome) -> None:
+        """One trade the feedback loop recorded."""
+        with session_scope(self.factory) as session:
+            session.add(
+                RegimeTrade(
+                    strategy=outcome.strategy,
+                    symbol=outcome.symbol,
+                    regime=outcome.regime.value,
+                    variant=outcome.variant,
+                    return_pct=outcome.return_pct,
+                    entry_ts=outcome.entry_ts,
+                    exit_ts=outcome.exit_ts,
+                )
+            )
+
+    def forget(self, strategy: str, symbol: str, regime: Regime) -> None:
+        """Drop the adjusted trades of `regime` (what `FeedbackMechanism.forget` does)."""
+        with session_scope(self.factory) as session:
+            session.execute(
+                delete(RegimeTrade).where(
+                    RegimeTrade.strategy == strategy,
+                    RegimeTrade.symbol == symbol,
+                    RegimeTrade.regime == regime.value,
+                    RegimeTrade.variant == "adjusted",
+                )
+            )
+
+    def save_strategy(
+        self,
+        strategy: str,
+        symbol: str,
+        *,
+        status: str,
+        score: float | None,
+        reason: str,
+        blocked: frozenset[Regime],
+        baseline: Mapping[str, Any],
+        current: Mapping[str, Any],
+        ts: datetime,
+    ) -> None:
+        """The verdict, blocked regimes and parameters of one (strategy, symbol)."""
+        doc = {
+            "status": status,
+            "score": score,
+            "reason": reason,
+            "blocked": sorted(r.value for r in blocked),
+            "baseline": dict(baseline),
+            "current": dict(current),
+            "ts": ts,
+        }
+        self._upsert(STRATEGY, strategy, symbol, to_jsonable(doc))
+
+    def save_detector(self, symbol: str, confirm_bars: int) -> None:
+        """The detector's tuned confirmation for `symbol`."""
+        self._upsert(DETECTOR, "", symbol, {"confirm_bars": confirm_bars})
+
+    def reset(self, strategy: str, symbol: str) -> bool:
+        """Forget the verdict and blocked regimes of (strategy, symbol) - an operator's decision
+        to give it a fresh start; its trades stay. True if there was anything to forget."""
+        with session_scope(self.factory) as session:
+            result = session.execute(
+                delete(RegimeState).where(
+                    RegimeState.kind == STRATEGY,
+                    RegimeState.strategy == strategy,
+                    RegimeState.symbol == symbol,
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def _upsert(self, kind: str, strategy: str, symbol: str, doc: dict[str, Any]) -> None:
+        with session_scope(self.factory) as session:
+            row = session.scalar(
+                select(RegimeState)
+                .where(
+                    RegimeState.kind == kind,
+                    RegimeState.strategy == strategy,
+                    RegimeState.symbol == symbol,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                session.add(RegimeState(kind=kind, strategy=strategy, symbol=symbol, state=doc))
+            else:
+                row.state = doc
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def load_strategy(self, strategy: str, symbol: str) -> SavedStrategy:
+        """The saved state of (strategy, symbol), trades oldest first (empty when none)."""
+        with session_scope(self.factory) as session:
+            trades = self._trades(session, strategy, symbol)
+            row = session.scalar(
+                select(RegimeState).where(
+                    RegimeState.kind == STRATEGY,
+                    RegimeState.strategy == strategy,
+                    RegimeState.symbol == symbol,
+                )
+            )
+            if row is None:
+                return SavedStrategy(trades=trades)
+            doc = dict(row.state)
+        return SavedStrategy(
+            status=str(doc.get("status", "keep")),
+            score=doc.get("score"),
+            reason=str(doc.get("reason", "")),
+            blocked=frozenset(Regime(r) for r in doc.get("blocked", [])),
+            baseline=doc.get("baseline"),
+            current=doc.get("current"),
+            trades=trades,
+        )
+
+    def load_detector(self, symbol: str) -> int | None:
+        """The saved ``confirm_bars`` of `symbol`, None when never tuned."""
+        with self.factory() as session:
+            row = session.scalar(
+                select(RegimeState).where(
+                    RegimeState.kind == DETECTOR,
+                    RegimeState.strategy == "",
+                    RegimeState.symbol == symbol,
+                )
+            )
+            return None if row is None else int(row.state["confirm_bars"])
+
+    def _trades(self, session: Session, strategy: str, symbol: str) -> list[TradeOutcome]:
+        """The newest `keep` trades of each regime and variant, oldest first; older rows are
+        deleted (the loop would never look at them again)."""
+        rows: list[RegimeTrade] = []
+        for regime in Regime:
+            for variant in VARIANTS:
+                match = (
+                    RegimeTrade.strategy == strategy,
+                    RegimeTrade.symbol == symbol,
+                    RegimeTrade.regime == regime.value,
+                    RegimeTrade.variant == variant,
+                )
+                newest = list(
+                    session.scalars(
+                        select(RegimeTrade)
+                        .where(*match)
+                        .order_by(RegimeTrade.id.desc())
+                        .limit(self.keep)
+                    )
+                )
+                if len(newest) == self.keep:
+                    session.execute(
+                        delete(RegimeTrade).where(*match, RegimeTrade.id < newest[-1].id)
+                    )
+                rows.extend(newest)
+        rows.sort(key=lambda r: r.id)
+        return [
+            TradeOutcome(
+                r.strategy,
+                r.symbol,
+                Regime(r.regime),
+                r.variant,
+                r.return_pct,
+                r.entry_ts,
+                r.exit_ts,
+            )
+            for r in rows
+        ]
