@@ -298,17 +298,19 @@ def optimize(
 
 
 def _report(kind: str, days: int) -> None:
-    from sigma.reports.performance import publish
+    from sigma.reports.performance import pdf_path, publish
     from sigma.scheduler.tasks import utc_now
 
     with _app() as application, session_scope(application.sessions) as session:
         s = application.settings
         report, path = publish(
             session, kind, days, utc_now(), s.var_dir / "reports" / "performance",
-            Decimal(s.initial_cash),
+            Decimal(s.initial_cash), pdf=s.report_pdf,
         )  # fmt: skip
     console.print(report.headline(), soft_wrap=True)
     console.print(f"report: {path}", soft_wrap=True)
+    if s.report_pdf:
+        console.print(f"pdf: {pdf_path(path)}", soft_wrap=True)
 
 
 @report_app.command("weekly")

@@ -111,10 +111,8 @@ class Settings(BaseSettings):
     ml_tune_cron: str = "30 3 * * *"
     weekly_report_cron: str = "0 4 * * mon"
     daily_summary_cron: str = "5 0 * * *"
-    # The daily summary is e-mailed to these addresses whatever the e-mail alert threshold
-    # (comma-separated; unset: the alert recipients SIGMA_NOTIFY_EMAIL_TO). Needs SMTP settings.
-    summary_email_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Performance reports are also rendered as PDF next to the HTML.
+    # Performance reports are also rendered as PDF next to the HTML. (Reports are e-mailed
+    # whatever the alert threshold: SIGMA_NOTIFY_REPORT_EMAIL_TO, see sigma/notify/config.py.)
     report_pdf: bool = True
     health_interval_seconds: int = Field(default=30, ge=1)
     trend_scan_minutes: int = Field(default=15, ge=1)
@@ -143,9 +141,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
-    @field_validator(
-        "symbols", "live_strategies", "news_feed_urls", "summary_email_to", mode="before"
-    )
+    @field_validator("symbols", "live_strategies", "news_feed_urls", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -9,6 +9,7 @@ Example::
 
 from sigma.notify.alert import SEVERITIES, Alert, Severity, parse_severity, severity_rank
 from sigma.notify.channels import (
+    Attachment,
     Channel,
     DeliveryError,
     EmailChannel,
@@ -37,6 +38,7 @@ __all__ = [
     "SUPPRESSED_RATE_LIMITED",
     "Alert",
     "AlertStore",
+    "Attachment",
     "Channel",
     "DedupeWindow",
     "DeliveryError",

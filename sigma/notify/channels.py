@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import smtplib
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 import httpx
@@ -36,6 +39,21 @@ class DeliveryError(Exception):
     """A channel could not deliver an alert."""
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent along with a report (e-mail attachment)."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+    @classmethod
+    def of(cls, path: Path) -> Attachment:
+        """The file at `path`, its type guessed from the name."""
+        guessed, _ = mimetypes.guess_type(path.name)
+        return cls(path.name, path.read_bytes(), guessed or "application/octet-stream")
+
+
 class Channel(ABC):
     """One destination. `name` identifies it in routing, logs and rate limits."""
 
@@ -44,6 +62,10 @@ class Channel(ABC):
     @abstractmethod
     async def deliver(self, alert: Alert) -> None:
         """Send `alert`; raise on failure."""
+
+    async def deliver_report(self, alert: Alert, attachments: Sequence[Attachment]) -> None:
+        """Send a report; channels that cannot carry files send the alert alone."""
+        await self.deliver(alert)
 
     async def aclose(self) -> None:  # noqa: B027 - most channels hold nothing to release
         """Release resources (HTTP connections)."""
@@ -229,18 +251,32 @@ class EmailChannel(Channel):
         self._timeout = timeout
         self._subject_prefix = subject_prefix
 
-    def build_message(self, alert: Alert) -> EmailMessage:
-        """The e-mail for `alert`: the title as subject, the text as body."""
+    @property
+    def recipients(self) -> list[str]:
+        """Where the e-mails go."""
+        return list(self._recipients)
+
+    def build_message(self, alert: Alert, attachments: Sequence[Attachment] = ()) -> EmailMessage:
+        """The e-mail for `alert`: the title as subject, the text as body, the files attached."""
         message = EmailMessage()
         message["Subject"] = self._subject_prefix + alert.title
         message["From"] = self._sender
         message["To"] = ", ".join(self._recipients)
         message.set_content(alert.to_text())
+        for item in attachments:
+            main, _, sub = item.mime_type.partition("/")
+            message.add_attachment(
+                item.content, maintype=main, subtype=sub or "octet-stream", filename=item.filename
+            )
         return message
 
     async def deliver(self, alert: Alert) -> None:
         """Send the e-mail in a thread."""
         await asyncio.to_thread(self._send, self.build_message(alert))
+
+    async def deliver_report(self, alert: Alert, attachments: Sequence[Attachment]) -> None:
+        """Send the e-mail with the report files attached."""
+        await asyncio.to_thread(self._send, self.build_message(alert, attachments))
 
     def _send(self, message: EmailMessage) -> None:
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:

@@ -17,6 +17,10 @@ email       ``smtp_host``, ``email_from``, ``email_to`` (list or comma-separated
             ``smtp_port`` (587), ``smtp_username``, ``smtp_password``, ``smtp_starttls``
 ==========  ======================================================================
 
+With the SMTP keys set, reports (the daily summary, the weekly performance report) are also
+e-mailed - whatever ``email_min_severity`` - to ``report_email_to`` (default: ``email_to``)
+on a report-only channel ``email_reports``; ``email_reports`` = false turns that off.
+
 Every external channel (webhook, slack, telegram, email) also reads ``<channel>_min_severity``
 (warning; email: error), ``<channel>_rate_per_minute`` (6) and ``<channel>_burst`` (5).
 Service-wide: ``dedupe_window_s`` (300) and ``channel_timeout_s`` (10).
@@ -95,24 +99,32 @@ def _external_channels(read: _Reader, client: httpx.AsyncClient | None) -> list[
     if token and chat_id:
         base_url = read.text("telegram_base_url", "https://api.telegram.org") or ""
         channels.append(TelegramChannel(token, chat_id, base_url=base_url, client=client))
-    host, sender, recipients = (
-        read.text("smtp_host"),
-        read.text("email_from"),
-        read.strings("email_to"),
-    )
-    if host and sender and recipients:
-        channels.append(
-            EmailChannel(
-                host,
-                int(read.number("smtp_port", 587)),
-                sender,
-                recipients,
-                username=read.text("smtp_username"),
-                password=read.text("smtp_password"),
-                starttls=read.flag("smtp_starttls"),
-            )
-        )
+    if email := _email(read, read.strings("email_to"), "email"):
+        channels.append(email)
     return channels
+
+
+def _email(read: _Reader, recipients: list[str], name: str) -> EmailChannel | None:
+    host, sender = read.text("smtp_host"), read.text("email_from")
+    if not (host and sender and recipients):
+        return None
+    return EmailChannel(
+        host,
+        int(read.number("smtp_port", 587)),
+        sender,
+        recipients,
+        username=read.text("smtp_username"),
+        password=read.text("smtp_password"),
+        starttls=read.flag("smtp_starttls"),
+        name=name,
+    )
+
+
+def _report_email(read: _Reader) -> EmailChannel | None:
+    if read.raw("email_reports") is not None and not read.flag("email_reports"):
+        return None
+    recipients = read.strings("report_email_to") or read.strings("email_to")
+    return _email(read, recipients, "email_reports")
 
 
 def from_settings(
@@ -146,4 +158,6 @@ def from_settings(
             rate_per_minute=read.number(f"{channel.name}_rate_per_minute", 6.0),
             burst=int(read.number(f"{channel.name}_burst", 5)),
         )
+    if reports := _report_email(read):
+        service.add_channel(reports, reports_only=True)
     return service

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sigma.notify.alert import Alert, Severity, severity_rank
-from sigma.notify.channels import Channel
+from sigma.notify.channels import Attachment, Channel
 from sigma.notify.limits import Clock, DedupeWindow, TokenBucket
 from sigma.notify.store import AlertStore
 
@@ -31,9 +32,13 @@ class Route:
     channel: Channel
     min_severity: Severity = "info"
     bucket: TokenBucket | None = None
+    reports_only: bool = False
 
     def accepts(self, alert: Alert) -> bool:
-        """True when the alert is severe enough for this channel."""
+        """True when the alert is severe enough for this channel (a report-only channel takes
+        no alerts)."""
+        if self.reports_only:
+            return False
         return severity_rank(alert.severity) >= severity_rank(self.min_severity)
 
 
@@ -90,16 +95,18 @@ class NotificationService:
         min_severity: Severity = "info",
         rate_per_minute: float | None = None,
         burst: int = 5,
+        reports_only: bool = False,
     ) -> None:
         """Route alerts of at least `min_severity` to `channel`, at most `burst` at once and
-        `rate_per_minute` on average (no limit when None). Channel names must be unique."""
+        `rate_per_minute` on average (no limit when None). Channel names must be unique.
+        A `reports_only` channel receives only `report`s (e.g. the daily summary e-mail)."""
         severity_rank(min_severity)
         if channel.name in self._routes:
             raise ValueError(f"a channel named {channel.name!r} is already registered")
         bucket = None
         if rate_per_minute is not None:
             bucket = TokenBucket(rate_per_minute / 60.0, burst, clock=self._clock)
-        self._routes[channel.name] = Route(channel, min_severity, bucket)
+        self._routes[channel.name] = Route(channel, min_severity, bucket, reports_only)
 
     @property
     def channels(self) -> list[str]:
@@ -128,6 +135,29 @@ class NotificationService:
         """Shortcut: build the `Alert` and `send` it."""
         alert = Alert(severity, source, message, dedupe_key=dedupe_key, details=details)
         return await self.send(alert)
+
+    @property
+    def report_channels(self) -> list[str]:
+        """The channels that receive reports whatever their alert threshold."""
+        return [name for name, route in self._routes.items() if route.reports_only]
+
+    async def report(self, alert: Alert, attachments: Sequence[Attachment] = ()) -> SendResult:
+        """Distribute a scheduled report: to every report-only channel whatever the alert's
+        severity, with `attachments` where the channel carries files (e-mail), and to the
+        ordinary channels whose threshold the alert meets. No dedupe or rate limit: a report is
+        asked for explicitly. Recorded in `alert_log` like an alert. Never raises."""
+        explicit = [r for r in self._routes.values() if r.reports_only]
+        routed = [r for r in self._routes.values() if r.accepts(alert)]
+        errors = await asyncio.gather(
+            *(self._deliver_one(r.channel, alert, attachments) for r in explicit),
+            *(self._deliver_one(r.channel, alert) for r in routed),
+        )
+        targets = [*explicit, *routed]
+        failed = {r.channel.name: e for r, e in zip(targets, errors, strict=True) if e}
+        delivered = tuple(r.channel.name for r in targets if r.channel.name not in failed)
+        result = SendResult(alert, None, delivered, failed)
+        await self._record(result)
+        return result
 
     def submit(self, alert: Alert) -> asyncio.Task[SendResult]:
         """Send in the background (for hot paths); `aclose` waits for pending sends.
@@ -162,10 +192,18 @@ class NotificationService:
         suppressed = SUPPRESSED_RATE_LIMITED if routed and not allowed else None
         return SendResult(alert, suppressed, delivered, failed, tuple(limited))
 
-    async def _deliver_one(self, channel: Channel, alert: Alert) -> str | None:
-        """Deliver on one channel; the error text on failure, None on success."""
+    async def _deliver_one(
+        self, channel: Channel, alert: Alert, attachments: Sequence[Attachment] | None = None
+    ) -> str | None:
+        """Deliver on one channel (as a report when `attachments` is given); the error text on
+        failure, None on success."""
         try:
-            await asyncio.wait_for(channel.deliver(alert), self._timeout)
+            sending = (
+                channel.deliver(alert)
+                if attachments is None
+                else channel.deliver_report(alert, attachments)
+            )
+            await asyncio.wait_for(sending, self._timeout)
         except TimeoutError:
             error = f"timed out after {self._timeout:g}s"
         except Exception as exc:

@@ -5,7 +5,8 @@ of daily PnL (annualised with 365 days: crypto trades every day) and the maximum
 the account curve `initial_cash + cumulative PnL`; a breakdown of PnL by the market regime the
 trend scanner had recorded for the symbol at each fill; and live against the newest backtest
 of the same strategy. Stored in `performance_reports` (one account row plus one per strategy
-and mode, replaced when the same period is reported again) and rendered as one HTML file.
+and mode, replaced when the same period is reported again) and rendered as one HTML file and,
+optionally, a PDF next to it (`sigma.reports.pdf`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ class PerformanceSummary:
         )
         return doc
 
+    def lines(self) -> dict[str, str]:
+        """The figures as short labelled lines (the body of the summary e-mail)."""
+        out = {f"{mode} account": _summary_line(acc) for mode, acc in sorted(self.accounts.items())}
+        out.update({f"{s.strategy} ({s.mode})": _summary_line(s) for s in self.strategies})
+        out.update({f"regime {k}": f"PnL {v:,.2f}" for k, v in sorted(self.regimes.items())})
+        return out
+
     def headline(self) -> str:
         """One line for notifications."""
         parts = [
@@ -106,6 +114,14 @@ class PerformanceSummary:
         ]
         span = f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
         return f"{self.kind} report {span}: " + ("; ".join(parts) or "no trading")
+
+
+def _summary_line(perf: StrategyPerformance) -> str:
+    sharpe = "n/a" if perf.sharpe is None else f"{perf.sharpe:.2f}"
+    return (
+        f"PnL {perf.realized_pnl:,.2f}, fees {perf.fees:,.2f}, {perf.trades} trades, "
+        f"Sharpe {sharpe}, max drawdown {perf.max_drawdown_pct:.2f}%"
+    )
 
 
 def _curve_figures(perf: StrategyPerformance, days: list[str], initial_cash: Decimal) -> None:
@@ -316,14 +332,31 @@ def period_ending(now: datetime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
+def pdf_path(html: Path) -> Path:
+    """Where the PDF rendering of the report at `html` lives (next to it)."""
+    return html.with_suffix(".pdf")
+
+
 def publish(
-    session: Session, kind: str, days: int, now: datetime, out_dir: Path, initial_cash: Decimal
+    session: Session,
+    kind: str,
+    days: int,
+    now: datetime,
+    out_dir: Path,
+    initial_cash: Decimal,
+    *,
+    pdf: bool = False,
 ) -> tuple[PerformanceSummary, Path]:
-    """Build, render (``<out_dir>/<kind>-<end date>.html``) and store a report."""
+    """Build, render (``<out_dir>/<kind>-<end date>.html``, and with `pdf` the same name
+    ``.pdf`` next to it) and store a report."""
     start, end = period_ending(now, days)
     report = build_report(session, kind, start, end, initial_cash)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{kind}-{end:%Y-%m-%d}.html"
     path.write_text(render_html(report), encoding="utf-8")
+    if pdf:
+        from sigma.reports.pdf import render_pdf
+
+        pdf_path(path).write_bytes(render_pdf(report))
     store_report(session, report, path)
     return report, path

@@ -15,21 +15,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config import Settings
 from sigma.engine.fill_model import FillModel
+from sigma.notify.channels import Attachment
 from sigma.ops.metrics import Metrics
 from sigma.regime.trend import TrendScanner, save_trends
-from sigma.reports.performance import publish
+from sigma.reports.performance import pdf_path, publish
 from sigma.research.ml_tune import TuneConfig, save_model, train
 from sigma.research.select import recent_bars, select_for_symbol
 from sigma.scheduler.health import (
@@ -48,12 +49,29 @@ from sigma.scheduler.retention import prune
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import Alerter, Clock, JobContext, JobSpec, TaskManager, utc_now
 from sigma.store.db import session_scope
+from sigma.store.models import ActionLog
 from sigma.strategies import StrategyRegistry
 
 log = logging.getLogger(__name__)
 
 MIN_RESEARCH_BARS = 300
 """Fewer bars than this cannot be split into walk-forward folds or train/test sets."""
+
+
+REPORT_SENT = "report_sent"
+
+
+def _report_sent(session: Session, kind: str, end: datetime) -> list[str] | None:
+    """Where the `kind` report ending at `end` was delivered, if it was already."""
+    rows = session.scalars(
+        select(ActionLog.details).where(
+            ActionLog.source == f"{kind}_report", ActionLog.action == REPORT_SENT
+        )
+    )
+    for details in rows:
+        if details.get("period_end") == end.isoformat():
+            return list(details.get("sent", []))
+    return None
 
 
 def _log_param_change(
@@ -205,7 +223,11 @@ class JobRuntime:
             readings = self.scanner.scan(frames)
             return save_trends(session, readings, s.research_timeframe)
 
-    def _report(self, ctx: JobContext, kind: str, days: int) -> str:
+    def _report(self, ctx: JobContext, kind: str, days: int) -> dict[str, Any]:
+        """Build, store and render the report, then distribute it once: a run that already
+        delivered this period's report everywhere (recorded in `action_log`) does not send it
+        again, so re-running the job is harmless; a run that failed somewhere sends again."""
+        s = self.settings
         with session_scope(self.sessions) as session:
             report, path = publish(
                 session,
@@ -213,17 +235,49 @@ class JobRuntime:
                 days,
                 ctx.now,
                 self.var_dir / "reports" / "performance",
-                self.settings.initial_cash,
+                s.initial_cash,
+                pdf=s.report_pdf,
             )
-        self.alerter.send("info", f"{kind}_report", report.headline(), path=str(path))
-        return str(path)
+            done = _report_sent(session, kind, report.end)
+        files = [path, pdf_path(path)] if s.report_pdf else [path]
+        out: dict[str, Any] = {"html": str(path), "pdf": str(files[1]) if s.report_pdf else None}
+        if done is not None:
+            out["sent"] = done
+            return out
+        result = self.alerter.report(
+            f"{kind}_report",
+            report.headline(),
+            [Attachment.of(p) for p in files],
+            details={"report": str(path), **report.lines()},
+        )
+        if result is None:
+            return out
+        out["sent"] = list(result.delivered)
+        if result.failed:
+            out["failed"] = result.failed
+            raise RuntimeError(
+                f"{kind} report not delivered on "
+                + ", ".join(f"{k} ({v})" for k, v in sorted(result.failed.items()))
+            )
+        with session_scope(self.sessions) as session:
+            session.add(
+                ActionLog(
+                    ts=ctx.now,
+                    source=f"{kind}_report",
+                    action=REPORT_SENT,
+                    details={"period_end": report.end.isoformat(), "sent": out["sent"]},
+                )
+            )
+        return out
 
-    def weekly_report(self, ctx: JobContext) -> str:
-        """PerformanceReporter: the last seven days, stored, rendered and distributed."""
+    def weekly_report(self, ctx: JobContext) -> dict[str, Any]:
+        """PerformanceReporter: the last seven days, stored, rendered (HTML and PDF) and
+        distributed."""
         return self._report(ctx, "weekly", 7)
 
-    def daily_summary(self, ctx: JobContext) -> str:
-        """EmailAlert.send_daily_summary: yesterday's figures through the notifier."""
+    def daily_summary(self, ctx: JobContext) -> dict[str, Any]:
+        """EmailAlert.send_daily_summary: yesterday's figures, e-mailed through the report
+        route whatever the e-mail alert threshold."""
         return self._report(ctx, "daily", 1)
 
     def log_rotation(self, ctx: JobContext) -> int:

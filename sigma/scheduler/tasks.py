@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +22,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.engine.engine import Cancelled
-from sigma.notify.alert import Severity
-from sigma.notify.service import NotificationService
+from sigma.notify.alert import Alert, Severity
+from sigma.notify.channels import Attachment
+from sigma.notify.service import NotificationService, SendResult
 from sigma.store.db import session_scope
 from sigma.store.models import JobRun
 
@@ -90,6 +91,29 @@ class Alerter:
             )
         except Exception:
             log.exception("sending alert from %s failed", source)
+
+    def report(
+        self,
+        source: str,
+        message: str,
+        attachments: Sequence[Attachment] = (),
+        *,
+        severity: Severity = "info",
+        details: Mapping[str, Any] | None = None,
+    ) -> SendResult | None:
+        """Distribute a report (`NotificationService.report`: the report-only channels such as
+        the summary e-mail whatever their alert threshold, files attached); None when there
+        is no service or it broke (logged)."""
+        if self.service is None:
+            log.info("report %s: %s", source, message)
+            return None
+        alert = Alert(severity, source, message, details=dict(details or {}))
+        try:
+            result: SendResult = self._run(self.service.report(alert, attachments))
+        except Exception:
+            log.exception("sending report from %s failed", source)
+            return None
+        return result
 
     def close(self) -> None:
         """Close the service's channels and stop the alert loop."""

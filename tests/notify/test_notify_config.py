@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.notify import from_settings
+from sigma.notify.channels import EmailChannel
 from sigma.store.models import AlertLog
 
 
@@ -37,7 +38,9 @@ async def test_from_settings_enables_every_configured_channel(
     bus = RecordingPubSub()
     async with httpx.AsyncClient() as client:
         service = from_settings(settings, session_factory=db, pubsub=bus, client=client)  # type: ignore[arg-type]
-        assert service.channels == ["log", "pubsub", "webhook", "slack", "telegram", "email"]
+        assert service.channels == [
+            "log", "pubsub", "webhook", "slack", "telegram", "email", "email_reports",
+        ]  # fmt: skip
         critical = await service.notify("critical", "engine", "halted", dedupe_key="halt")
         repeat = await service.notify("critical", "engine", "halted", dedupe_key="halt")
         warning = await service.notify("warning", "risk", "near limit")
@@ -71,12 +74,21 @@ def test_from_settings_reads_attributes_and_defaults() -> None:
         notify_smtp_username="u",
     )
     service = from_settings(settings)
-    assert service.channels == ["log", "email"]
+    assert service.channels == ["log", "email", "email_reports"]
+    assert service.report_channels == ["email_reports"]
     routes = service._routes  # white-box: the defaults are the contract here
     assert routes["log"].min_severity == "warning"
     assert routes["email"].min_severity == "error"
     email = routes["email"].channel
     assert (email._port, email._starttls, email._username) == (587, True, "u")  # type: ignore[attr-defined]
+    # Reports go to the alert recipients unless report_email_to names others.
+    reports = routes["email_reports"].channel
+    assert isinstance(reports, EmailChannel) and reports.recipients == ["b@x"]
+    settings.notify_report_email_to = "desk@x, boss@x"
+    reports = from_settings(settings)._routes["email_reports"].channel
+    assert isinstance(reports, EmailChannel) and reports.recipients == ["desk@x", "boss@x"]
+    settings.notify_email_reports = "false"
+    assert from_settings(settings).channels == ["log", "email"]
     assert from_settings({}).channels == ["log"]
     with pytest.raises(ValueError, match="unknown severity"):
         from_settings({"notify_log_min_severity": "loud"})

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sigma.notify import (
     Alert,
     AlertStore,
+    Attachment,
     Channel,
     NotificationService,
     SlackChannel,
@@ -220,3 +221,31 @@ def test_store_uses_suppressed_reason_and_details_columns_when_present() -> None
     )
     assert (plain.suppressed, plain.reason) == (False, None)
     assert (len(plain.source), len(plain.dedupe_key)) == (64, 200)
+
+
+async def test_reports_reach_report_only_channels_whatever_the_severity(
+    db: sessionmaker[Session],
+) -> None:
+    service = NotificationService(store=AlertStore(db), dedupe_window=300)
+    log, urgent = Recorder("log"), Recorder("urgent")
+    mailbox, broken = Recorder("mailbox"), Recorder("broken", fail=True)
+    service.add_channel(log)
+    service.add_channel(urgent, min_severity="error")
+    service.add_channel(mailbox, min_severity="critical", reports_only=True)
+    service.add_channel(broken, reports_only=True)
+    assert service.report_channels == ["mailbox", "broken"]
+
+    # An ordinary alert never goes to a report-only channel.
+    await service.notify("critical", "risk", "breaker")
+    assert mailbox.got == [] and urgent.got == ["breaker"]
+
+    summary = Alert("info", "daily_report", "daily report", dedupe_key="daily")
+    attachment = Attachment("r.pdf", b"%PDF-1.4", "application/pdf")
+    result = await service.report(summary, [attachment])
+    assert result.suppressed is None
+    assert result.delivered == ("mailbox", "log")
+    assert result.failed == {"broken": "boom"}
+    assert mailbox.got == ["daily report"] and urgent.got == ["breaker"]
+    # Asked for explicitly: no dedupe window applies to a second report.
+    assert (await service.report(summary)).delivered == ("mailbox", "log")
+    assert [r.message for r in rows(db)] == ["breaker", "daily report", "daily report"]

@@ -138,6 +138,8 @@ def test_reports(workdir: Path) -> None:
         result = runner.invoke(app, ["report", kind])
         assert result.exit_code == 0, result.output
         assert f"{kind} report" in result.output
+        pdf = Path(result.output.split("pdf: ", 1)[1].split()[0])
+        assert pdf.suffix == ".pdf" and pdf.read_bytes().startswith(b"%PDF-")
     assert len(_rows(workdir, "SELECT id FROM performance_reports")) == 2
 
 

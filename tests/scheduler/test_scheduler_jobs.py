@@ -127,7 +127,8 @@ def test_health_reports_and_housekeeping(
         "rabbitmq": True,
     }
     weekly = manager.run("weekly_report")
-    assert weekly.outcome == "success" and Path(weekly.result).is_file()
+    assert weekly.outcome == "success" and Path(weekly.result["html"]).is_file()
+    assert Path(weekly.result["pdf"]).read_bytes().startswith(b"%PDF-")
     assert any(a.source == "weekly_report" for a in alerts(sessions))
     logs = runtime.var_dir / "logs"
     logs.mkdir()

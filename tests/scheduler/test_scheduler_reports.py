@@ -4,14 +4,23 @@ period) and rendered as self-contained HTML."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sigma.reports.performance import build_report, period_ending, publish, render_html
+from sigma.reports.pdf import render_pdf
+from sigma.reports.performance import (
+    build_report,
+    pdf_path,
+    period_ending,
+    publish,
+    render_html,
+)
 from sigma.store.models import (
     BtSummary,
     LedgerEntry,
@@ -132,3 +141,47 @@ def test_entries_without_a_symbol_count_as_unknown_regime(session: Session) -> N
     report = build_report(session, "daily", START, START + timedelta(days=7), CASH)
     assert report.regimes == {"unknown": Decimal(5)}
     assert report.accounts["paper"].fills == 0
+
+
+def _pdf_text(data: bytes) -> tuple[str, bytes]:
+    """The text of every page and the raw drawing operators of the first (pypdf parses it:
+    a PDF it cannot read fails here)."""
+    reader = PdfReader(io.BytesIO(data))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    contents = reader.pages[0].get_contents()
+    assert contents is not None
+    return text, contents.get_data()
+
+
+def test_pdf_next_to_the_html_has_the_figures_and_the_chart(
+    session: Session, tmp_path: Path
+) -> None:
+    _seed(session)
+    report, path = publish(session, "weekly", 7, NOW, tmp_path / "out", CASH, pdf=True)
+    pdf = pdf_path(path)
+    assert pdf == tmp_path / "out" / "weekly-2026-03-09.pdf"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    text, drawing = _pdf_text(data)
+    assert "SIGMA weekly performance 2026-03-02 to 2026-03-09" in text
+    assert report.headline() in text.replace("\n", " ")
+    for figure in ("sma_cross", "rsi_reversion", "120.00", "-10.00", "25.00", "66.7", "1.20"):
+        assert figure in text, figure
+    assert "trend_up" in text and "60.00" in text and "range" in text and "75.00" in text
+    assert "Cumulative realized PnL" in text and "paper PnL" in text and "live PnL" in text
+    # The chart: a framed plot ("re") and one polyline per mode (a move then line segments).
+    assert b" re" in drawing and drawing.count(b" l") >= 3
+    # Re-publishing replaces the file; without pdf=True none is written.
+    publish(session, "weekly", 7, NOW, tmp_path / "plain", CASH)
+    assert not pdf_path(tmp_path / "plain" / "weekly-2026-03-09.html").exists()
+
+
+def test_pdf_of_an_empty_period_and_unusual_names(session: Session) -> None:
+    empty = build_report(session, "daily", START, START + timedelta(days=1), CASH)
+    text, _ = _pdf_text(render_pdf(empty))
+    assert "No fills were booked in this period." in text and "none" in text
+    session.add(_entry(0, "momentum-€-😀", "7"))
+    session.flush()
+    odd = build_report(session, "daily", START, START + timedelta(days=1), CASH)
+    text, _ = _pdf_text(render_pdf(odd))
+    assert "momentum-?-?" in text and "7.00" in text  # Latin-1 core font

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException, Query
@@ -18,7 +18,12 @@ from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import PerformanceReport
 
 router = APIRouter(prefix="/api", tags=["reports"])
-_MEDIA = {".html": "text/html", ".json": "application/json", ".csv": "text/csv"}
+_MEDIA = {
+    ".html": "text/html",
+    ".json": "application/json",
+    ".csv": "text/csv",
+    ".pdf": "application/pdf",
+}
 
 
 class ReportOut(BaseModel):
@@ -65,14 +70,24 @@ def reports(
 
 
 @router.get("/reports/{report_id}/file", response_class=FileResponse)
-def report_file(report_id: int, session: Db, _: Viewer, download: bool = False) -> FileResponse:
-    """The report's file, shown inline (or as an attachment with `?download=true`)."""
+def report_file(
+    report_id: int,
+    session: Db,
+    _: Viewer,
+    download: bool = False,
+    format: Literal["html", "pdf"] = "html",
+) -> FileResponse:
+    """The report's file, shown inline (or as an attachment with `?download=true`);
+    `?format=pdf` gives the PDF rendered next to it."""
     row = session.get(PerformanceReport, report_id)
     if row is None:
         raise HTTPException(404, detail=f"report {report_id} not found")
-    if row.path is None or not Path(row.path).is_file():
-        raise HTTPException(404, detail=f"report {report_id} has no file")
-    path = Path(row.path)
+    path = None if row.path is None else Path(row.path)
+    if path is not None and format == "pdf":
+        path = path.with_suffix(".pdf")
+    if path is None or not path.is_file():
+        what = "PDF" if format == "pdf" else "file"
+        raise HTTPException(404, detail=f"report {report_id} has no {what}")
     return FileResponse(
         path,
         media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
