@@ -8,7 +8,8 @@ bounds, and walk-forward validation that scores parameters only on bars they wer
 A study can live in a database (`storage`, any SQLAlchemy URL): `optimize(..., workers=2)` then
 runs trials in this process and in `workers - 1` spawned processes that share the study, and
 separate machines can join the same study with `join_study`. A stored study resumes where it
-stopped: only the trials still missing are run. The study always starts with the strategy's
+stopped: only the trials still missing are run. Pointed at SIGMA's own database, the studies
+get a schema of their own (`study_storage`). The study always starts with the strategy's
 defaults, so the best parameters found are never worse in-sample than the defaults.
 """
 
@@ -27,12 +28,15 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import optuna
 import pandas as pd
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import FAST_TARGETS, check_fill_model, fast_backtest
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
 from sigma.research.sweep import bars_per_year, curve_metrics
+from sigma.store.db import alembic_config, normalize_url
 from sigma.strategies.base import Strategy
 
 ProgressFn = Callable[[int, int], None]
@@ -301,12 +305,57 @@ def _run_trials(
     study.optimize(objective, callbacks=[_after], gc_after_trial=False)
 
 
+def study_storage(url: str) -> str:
+    """The URL optuna should store studies at, given the configured one.
+
+    optuna's tables (``studies``, ``trials``, ...) carry their own Alembic migrations, recorded
+    in a table called ``alembic_version`` - the name SIGMA's own migrations use. Pointed at
+    SIGMA's database (schema), optuna would read SIGMA's revision as its own and refuse to
+    start, and SIGMA would no longer know its schema's revision after optuna stamped first. So
+    when `url` holds SIGMA's schema, the studies go to a schema of their own next to it
+    (``optuna``, or ``<schema>_optuna`` beside a non-public schema) on PostgreSQL; on SQLite,
+    which has no schemas, a shared file is refused. Any other URL is returned unchanged.
+    """
+    parsed = normalize_url(url)
+    engine = create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return url
+            versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            if not versions & _sigma_revisions():
+                return url
+            if conn.dialect.name != "postgresql":
+                raise ValueError(
+                    f"the optuna storage {parsed.render_as_string()} is SIGMA's own database; "
+                    "optuna's migrations would clash with SIGMA's: use another file"
+                )
+            schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        own = "optuna" if schema == "public" else f"{schema}_optuna"
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{own}"'))
+    finally:
+        engine.dispose()
+    options = " ".join(
+        part
+        for part in str(parsed.query.get("options", "")).split()
+        if not part.startswith("-csearch_path=")
+    )
+    options = f"{options} -csearch_path={own}".strip()
+    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def _sigma_revisions() -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
 def _load_study(
     name: str, storage: str | None, sampler: optuna.samplers.BaseSampler
 ) -> optuna.Study:
     return optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=None if storage is None else study_storage(storage),
         sampler=sampler,
         direction="maximize",
         load_if_exists=True,
@@ -377,6 +426,8 @@ def optimize(
         strategy, space, bars, score_from, initial_cash, fill_model or FillModel(), min_trades
     )
     name = study_name or f"{strategy.name}-{method}-{seed}"
+    if storage is not None:
+        storage = study_storage(storage)  # once, for every worker
     study = _load_study(name, storage, _sampler(method, space, defaults, seed, grid_points))
     if method == "tpe" and not study.trials:
         # Start from the defaults (those inside the searched ranges): the best found is then

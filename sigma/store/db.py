@@ -87,6 +87,18 @@ def create_db_engine(url: str | URL, *, echo: bool = False) -> Engine:
     return create_engine(parsed, echo=echo, pool_pre_ping=True)
 
 
+# Tables other libraries create and migrate themselves in SIGMA's database: APScheduler's job
+# store (made by `SQLAlchemyJobStore` when a scheduler starts). Alembic's autogenerate must not
+# offer to drop them. (optuna's tables never share SIGMA's schema: see
+# `sigma.research.optimize.study_storage`.)
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's filter: leave the `FOREIGN_TABLES` out of autogenerate's comparison."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic configuration pointing into the package; no alembic.ini is needed.
 

@@ -278,3 +278,38 @@ def test_another_machine_joins_a_stored_study(tmp_path: Any, bars: pd.DataFrame)
     join_study(storage, "s", objective, 6, "tpe", 2, 5)
     study = optuna.load_study(study_name="s", storage=storage)
     assert len(study.trials) == 6 > first.n_trials
+
+
+def test_studies_beside_sigmas_own_schema_get_a_schema_of_their_own(
+    pg_schema_url: str, bars: pd.DataFrame, tmp_path: Any
+) -> None:
+    from sqlalchemy import create_engine, make_url, text
+
+    from sigma.research.optimize import study_storage
+    from sigma.store import current_revision, head_revision, init_db
+
+    sigma_db = init_db(pg_schema_url)  # SIGMA's tables and alembic_version live here
+    schema = make_url(pg_schema_url).query["options"].split("=", 1)[1]  # type: ignore[union-attr]
+    try:
+        result = optimize(SmaCross, bars, n_trials=3, storage=pg_schema_url, study_name="here")
+        assert result.n_trials == 3
+        assert current_revision(sigma_db) == head_revision()  # untouched by optuna
+        moved = study_storage(pg_schema_url)
+        assert make_url(moved).query["options"] == f"-csearch_path={schema}_optuna"
+        assert len(optuna.load_study(study_name="here", storage=moved).trials) == 3
+        assert study_storage(moved) == moved  # already optuna's own: unchanged
+        # A URL of a database without SIGMA's tables is used as given.
+        sigma_db.dispose()
+        file_url = f"sqlite:///{tmp_path / 'studies.db'}"
+        assert study_storage(file_url) == file_url
+        # SQLite has no schemas: sharing SIGMA's file is refused.
+        own_file = f"sqlite:///{tmp_path / 'sigma.db'}"
+        init_db(own_file).dispose()
+        with pytest.raises(ValueError, match="SIGMA's own database"):
+            study_storage(own_file)
+    finally:
+        sigma_db.dispose()
+        admin = create_engine(make_url(pg_schema_url).difference_update_query(["options"]))
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}_optuna" CASCADE'))
+        admin.dispose()

@@ -176,3 +176,29 @@ def test_start_closes_interrupted_runs_and_installs_the_manager(
     assert service_module._ACTIVE is None
     with pytest.raises(RuntimeError, match="no scheduler"):
         run_job("nightly")
+
+
+def test_the_job_store_table_is_apschedulers_and_alembic_leaves_it_alone(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session], services: list[SchedulerService]
+) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from sigma.store.db import FOREIGN_TABLES, include_name
+    from sigma.store.models import Base
+
+    assert "apscheduler_jobs" not in inspect(engine).get_table_names()
+    svc, own = _open(db_url, _manager(sessions), services)
+    svc.start(paused=True)  # APScheduler creates its table outside Alembic
+    assert "apscheduler_jobs" in inspect(own).get_table_names()
+    assert "apscheduler_jobs" not in Base.metadata.tables and "apscheduler_jobs" in FOREIGN_TABLES
+
+    def diff(**opts: object) -> list[object]:
+        with own.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True, **opts})
+            return list(compare_metadata(context, Base.metadata))
+
+    # Without the filter autogenerate would offer to drop the job store; with it, nothing.
+    assert {d[0] for d in diff()} == {"remove_index", "remove_table"}  # type: ignore[index]
+    assert diff(include_name=include_name) == []
+    own.dispose()
