@@ -19,22 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
-from sigma.execution.broker import Broker, BrokerFill, BrokerReport, PaperBroker
+from sigma.execution.booking import Booked, accept_order, book_new_order, book_report
+from sigma.execution.broker import Broker, BrokerReport, PaperBroker
 from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
-from sigma.execution.settlement import Holding, settle
-from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
+from sigma.execution.group_commit import GroupCommit
+from sigma.store.models import OrderRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,6 @@ _TERMINAL = {OrderStatus.FILLED.value, OrderStatus.CANCELLED.value, OrderStatus.
 _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 
 AlertFn = Callable[[str, str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Booked:
-    """What one booking changed: the order's status and the fills that were new."""
-
-    status: str
-    fills: tuple[BrokerFill, ...]
 
 
 def parse_order_event(delivery: Delivery) -> OrderEvent:
@@ -75,13 +67,14 @@ class OrderWorker:
         on_alert: AlertFn | None = None,
     ) -> None:
         self.sessions = sessions
+        bind = sessions.kw["bind"]
+        assert isinstance(bind, Engine)  # the App's sessionmaker is bound to its engine
+        self._db = GroupCommit(bind)
         self.broker = broker
         self.pubsub = pubsub
         self.on_alert = on_alert or (lambda severity, message, details: None)
         self.processed = 0
         self.duplicates = 0
-        # SQLite allows one writer; concurrent handlers would only meet "database is locked".
-        self._db_lock = asyncio.Lock()
 
     # --- the queue handler ------------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
@@ -96,22 +89,43 @@ class OrderWorker:
             raise
 
     async def execute(self, event: OrderEvent) -> Booked | None:
-        """Record, send and book one order; None when it was already finished."""
-        async with self._db_lock:
-            status = await asyncio.to_thread(self._accept, event)
-        if status in _TERMINAL:
+        """Record, send and book one order; None when it was already finished.
+
+        The paper broker settles in this process, so its orders are recorded and booked in
+        one transaction; an exchange sees an order only after it is on record."""
+        if isinstance(self.broker, PaperBroker):
+            report = await self.broker.place(event)
+            booked = await self._db.run(partial(self._book_placed, event=event, report=report))
+        elif await self._db.run(partial(self._accept, event=event)) in _TERMINAL:
+            booked = None
+        else:
+            report = await self.broker.place(event)
+            booked = await self._db.run(partial(self._record, report=report))
+        if booked is None:
             self.duplicates += 1
-            log.info("order %s already %s; redelivery ignored", event.client_order_id, status)
+            log.info("order %s already finished; redelivery ignored", event.client_order_id)
             return None
-        report = await self.broker.place(event)
-        return await self.book(event.symbol, event.side, event.strategy, event.mode, report)
+        await self._booked(event.symbol, event.side, event.strategy, event.mode, report, booked)
+        return booked
 
     async def book(
         self, symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport
     ) -> Booked:
         """Store a broker report and announce what changed."""
-        async with self._db_lock:
-            booked = await asyncio.to_thread(self._record, report)
+        booked = await self._db.run(partial(self._record, report=report))
+        await self._booked(symbol, side, strategy, mode, report, booked)
+        return booked
+
+    async def _booked(
+        self,
+        symbol: str,
+        side: Side,
+        strategy: str,
+        mode: str,
+        report: BrokerReport,
+        booked: Booked,
+    ) -> None:
+        """Count, alert on a rejection and announce a booking."""
         self.processed += 1
         if booked.status == OrderStatus.REJECTED.value:
             self.on_alert(
@@ -120,70 +134,29 @@ class OrderWorker:
                 {"symbol": symbol, "strategy": strategy},
             )
         await self._announce(symbol, side, strategy, mode, report, booked)
-        return booked
 
     # --- database ---------------------------------------------------------------------------
-    def _accept(self, event: OrderEvent) -> str:
+    # Each runs inside a transaction of the group commit (see `sigma.execution.group_commit`).
+    @staticmethod
+    def _accept(conn: Connection, *, event: OrderEvent) -> str:
         """Insert the order row if it is new; returns the order's current status."""
-        for _ in range(2):
-            with self.sessions() as session:
-                row = _order(session, event.client_order_id)
-                if row is not None:
-                    return row.status
-                session.add(
-                    OrderRecord(
-                        client_order_id=event.client_order_id,
-                        mode=event.mode,
-                        symbol=event.symbol,
-                        side=event.side.value,
-                        type=event.type.value,
-                        qty=event.qty,
-                        limit_price=event.limit_price,
-                        stop_price=event.stop_price,
-                        status=OrderStatus.NEW.value,
-                        strategy=event.strategy,
-                        created_at=event.created_at,
-                    )
-                )
-                try:
-                    session.commit()
-                    return OrderStatus.NEW.value
-                except IntegrityError:
-                    session.rollback()  # another worker inserted it first: read theirs
-        raise RuntimeError(f"order {event.client_order_id} could not be recorded")
+        return accept_order(conn, event)
 
-    def _record(self, report: BrokerReport) -> Booked:
-        """Book the report's new fills, the position, the ledger and the order, atomically."""
-        with self.sessions.begin() as session:
-            order = _order(session, report.client_order_id, lock=True)
-            if order is None:
-                raise RuntimeError(f"report for unknown order {report.client_order_id}")
-            known = set(
-                session.scalars(
-                    select(FillRecord.exchange_fill_id).where(
-                        FillRecord.client_order_id == order.client_order_id
-                    )
-                )
-            )
-            new = tuple(f for f in report.fills if f.fill_id not in known)
-            side = Side(order.side)
-            for fill in new:
-                _book_fill(session, order, side, fill)
-            filled = order.filled_qty + sum((f.qty for f in new), start=Decimal(0))
-            if filled > order.qty:
-                raise RuntimeError(
-                    f"order {order.client_order_id}: fills {filled} exceed quantity {order.qty}"
-                )
-            if new:
-                paid = (order.avg_fill_price or Decimal(0)) * order.filled_qty
-                order.avg_fill_price = (
-                    paid + sum((f.qty * f.price for f in new), start=Decimal(0))
-                ) / filled
-            order.filled_qty = filled
-            if report.exchange_order_id:
-                order.exchange_order_id = report.exchange_order_id
-            order.status = _status(report.status, filled, order.qty)
-            return Booked(order.status, new)
+    @staticmethod
+    def _book_placed(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:
+        """Record and book an order the broker has settled; None when the order was already
+        finished."""
+        booked = book_new_order(conn, event, report)
+        if booked is not None:
+            return booked
+        if accept_order(conn, event) in _TERMINAL:
+            return None
+        return book_report(conn, report)
+
+    @staticmethod
+    def _record(conn: Connection, *, report: BrokerReport) -> Booked:
+        """Book the report's new fills, the position, the ledger and the order."""
+        return book_report(conn, report)
 
     async def _announce(
         self,
@@ -284,69 +257,6 @@ def _order(session: Session, client_order_id: str, *, lock: bool = False) -> Ord
     if lock:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
-
-
-def _status(reported: OrderStatus, filled: Decimal, qty: Decimal) -> str:
-    if filled == qty:
-        return OrderStatus.FILLED.value
-    if reported in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-        return reported.value
-    return (OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW).value
-
-
-def _book_fill(session: Session, order: OrderRecord, side: Side, fill: BrokerFill) -> None:
-    position = session.scalars(
-        select(PositionRecord)
-        .where(
-            PositionRecord.symbol == order.symbol,
-            PositionRecord.strategy == order.strategy,
-            PositionRecord.mode == order.mode,
-        )
-        .with_for_update()
-    ).one_or_none()
-    if position is None:
-        position = PositionRecord(
-            symbol=order.symbol,
-            strategy=order.strategy,
-            mode=order.mode,
-            qty=Decimal(0),
-            avg_price=Decimal(0),
-            realized_pnl=Decimal(0),
-        )
-        session.add(position)
-    result = settle(
-        Holding(position.qty, position.avg_price, position.realized_pnl),
-        side,
-        fill.qty,
-        fill.price,
-        fill.fee,
-    )
-    position.qty = result.holding.qty
-    position.avg_price = result.holding.avg_price
-    position.realized_pnl = result.holding.realized_pnl
-    session.add(
-        FillRecord(
-            client_order_id=order.client_order_id,
-            exchange_fill_id=fill.fill_id,
-            qty=fill.qty,
-            price=fill.price,
-            fee=fill.fee,
-            ts=fill.ts,
-        )
-    )
-    session.add(
-        LedgerEntry(
-            ts=fill.ts,
-            mode=order.mode,
-            symbol=order.symbol,
-            strategy=order.strategy,
-            cash_delta=result.cash_delta,
-            fee=result.fee,
-            realized_pnl=result.realized_pnl,
-            reason="fill",
-            client_order_id=order.client_order_id,
-        )
-    )
 
 
 def _event_from_row(row: OrderRecord) -> OrderEvent:

@@ -2,41 +2,12 @@
 here, so the venue is simulated; the structures follow ccxt's unified API)."""
 
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from execution_helpers import order_event
+from execution_helpers import Venue, order_event
 
 from sigma.domain import OrderStatus, OrderType, Side
 from sigma.execution.ccxt_broker import CcxtBroker, make_ccxt_broker, to_report
-
-
-class Venue:
-    def __init__(self) -> None:
-        self.orders: list[dict[str, Any]] = []
-        self.created: list[tuple[Any, ...]] = []
-        self.closed = False
-
-    async def create_order(self, symbol, type, side, amount, price=None, params=None):  # type: ignore[no-untyped-def]
-        self.created.append((symbol, type, side, amount, price, params))
-        raw = {
-            "id": f"X{len(self.orders) + 1}",
-            "clientOrderId": params["clientOrderId"],
-            "status": "closed",
-            "filled": amount,
-            "average": 101.5,
-            "fee": {"cost": 0.25, "currency": "KRW"},
-            "timestamp": 1_700_000_000_000,
-            "trades": [],
-        }
-        self.orders.append(raw)
-        return raw
-
-    async def fetch_orders(self, symbol=None, since=None, limit=None, params=None):  # type: ignore[no-untyped-def]
-        return self.orders
-
-    async def close(self) -> None:
-        self.closed = True
 
 
 async def test_places_with_the_client_order_id_and_never_twice() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from execution_helpers import TS, RecordingPubSub, order_event
+from execution_helpers import TS, RecordingPubSub, Venue, order_event
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,8 +15,10 @@ from sigma.bus import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, InMemoryWor
 from sigma.bus.base import PermanentError
 from sigma.domain import OrderStatus, OrderType, Side
 from sigma.engine.fill_model import FillModel
+from sigma.execution.booking import accept_order
 from sigma.execution.broker import BrokerFill, BrokerReport, PaperBroker
-from sigma.execution.events import FillEvent, OrderStatusEvent
+from sigma.execution.ccxt_broker import CcxtBroker
+from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
 from sigma.execution.worker import OrderWorker
 from sigma.store import session_factory
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
@@ -32,6 +35,12 @@ def make_worker(
     sessions: sessionmaker[Session], pubsub: RecordingPubSub | None = None
 ) -> OrderWorker:
     return OrderWorker(sessions, PaperBroker(FillModel(commission_pct=FEE)), pubsub)
+
+
+def record_only(sessions: sessionmaker[Session], event: OrderEvent) -> None:
+    """The order row as the worker writes it before an exchange sees the order."""
+    with sessions.kw["bind"].begin() as conn:
+        accept_order(conn, event)
 
 
 def rows(sessions: sessionmaker[Session], model: type) -> list:  # type: ignore[type-arg]
@@ -190,21 +199,29 @@ async def test_bus_failure_after_booking_loses_nothing(sessions: sessionmaker[Se
     assert rows(sessions, OrderRecord)[0].status == "filled"
 
 
+@pytest.mark.parametrize("venue", ["paper", "exchange"])
 async def test_crash_between_broker_and_database_is_retried_into_one_fill(
-    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, venue: str
 ) -> None:
-    """The queue redelivers after the handler fails; the broker returns the first outcome."""
-    worker = make_worker(sessions)
-    original = worker._record
+    """The queue redelivers after the handler fails; the broker returns the first outcome.
+    Paper orders are recorded and booked in one transaction, exchange orders are on record
+    before the exchange sees them and booked in a second one."""
+    exchange = Venue()
+    if venue == "paper":
+        worker, step = make_worker(sessions), "_book_placed"
+    else:
+        broker = CcxtBroker(exchange, {"ACME": "ACME/KRW"}, "upbit")
+        worker, step = OrderWorker(sessions, broker), "_record"
+    original = getattr(worker, step)
     calls = {"n": 0}
 
-    def flaky(report: BrokerReport):  # type: ignore[no-untyped-def]
+    def flaky(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionError("database went away")
-        return original(report)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(worker, "_record", flaky)
+    monkeypatch.setattr(worker, step, flaky)
     queue = InMemoryWorkQueue(max_retries=3, retry_base_delay=0.01)
     task = asyncio.create_task(queue.consume("orders", worker.handle))
     event = order_event()
@@ -217,6 +234,7 @@ async def test_crash_between_broker_and_database_is_retried_into_one_fill(
     await task
     assert calls["n"] == 2
     assert len(rows(sessions, FillRecord)) == 1
+    assert len(exchange.created) == (venue == "exchange")
     assert await queue.dead_letters("orders") == []
 
 
@@ -228,10 +246,10 @@ async def test_reconcile_books_missing_fills_and_restores_resting_orders(
     await first.execute(limit)
     market = order_event("mkt-000001")
     # The market order was recorded, then the process died before the broker saw it.
-    first._accept(market)
+    record_only(sessions, market)
     # A worker whose broker already filled an order the database still shows open.
     known = order_event("known-0001")
-    first._accept(known)
+    record_only(sessions, known)
     restarted = make_worker(sessions)
     await restarted.broker.place(known)
     counts = await restarted.reconcile("paper")

@@ -1,0 +1,234 @@
+"""The order worker's database writes, as a few Core statements per order.
+
+The worker books every order of the live pipeline, so these run on the hot path: SQLAlchemy
+Core on one connection (no ORM unit of work), statements built once at import and executed
+with parameters (building a statement costs more than running it), and `INSERT … ON CONFLICT
+DO NOTHING RETURNING` makes each idempotency check part of an insert instead of a separate
+read. PostgreSQL and SQLite (3.35+) both support that form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sigma.domain import OrderStatus, Side
+from sigma.execution.broker import BrokerFill, BrokerReport
+from sigma.execution.events import OrderEvent
+from sigma.execution.settlement import Holding, settle
+from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
+
+_orders: Table = OrderRecord.__table__  # type: ignore[assignment]
+_fills: Table = FillRecord.__table__  # type: ignore[assignment]
+_positions: Table = PositionRecord.__table__  # type: ignore[assignment]
+_ledger: Table = LedgerEntry.__table__  # type: ignore[assignment]
+
+
+def _insert_new(table: Table, returning: Any) -> dict[str, Insert]:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING` per dialect."""
+    return {
+        "postgresql": postgresql.insert(table).on_conflict_do_nothing().returning(returning),
+        "sqlite": sqlite.insert(table).on_conflict_do_nothing().returning(returning),
+    }
+
+
+_INSERT_ORDER = _insert_new(_orders, _orders.c.status)
+_ORDER_STATUS = select(_orders.c.status).where(_orders.c.client_order_id == bindparam("coid"))
+_LOCK_ORDER = (
+    select(
+        _orders.c.client_order_id,
+        _orders.c.symbol,
+        _orders.c.side,
+        _orders.c.strategy,
+        _orders.c.mode,
+        _orders.c.qty,
+        _orders.c.filled_qty,
+        _orders.c.avg_fill_price,
+        _orders.c.exchange_order_id,
+    )
+    .where(_orders.c.client_order_id == bindparam("coid"))
+    .with_for_update()
+)
+_UPDATE_ORDER = update(_orders).where(_orders.c.client_order_id == bindparam("coid"))
+_INSERT_FILL = _insert_new(_fills, _fills.c.id)
+_POSITION_KEY = (
+    _positions.c.symbol == bindparam("key_symbol"),
+    _positions.c.strategy == bindparam("key_strategy"),
+    _positions.c.mode == bindparam("key_mode"),
+)
+_LOCK_POSITION = (
+    select(_positions.c.qty, _positions.c.avg_price, _positions.c.realized_pnl)
+    .where(*_POSITION_KEY)
+    .with_for_update()
+)
+_UPDATE_POSITION = update(_positions).where(*_POSITION_KEY)
+_INSERT_POSITION = _positions.insert()
+_INSERT_LEDGER = _ledger.insert()
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What one booking changed: the order's status and the fills that were new."""
+
+    status: str
+    fills: tuple[BrokerFill, ...]
+
+
+def _order_row(event: OrderEvent, status: str) -> dict[str, Any]:
+    return {
+        "client_order_id": event.client_order_id,
+        "exchange_order_id": None,
+        "mode": event.mode,
+        "symbol": event.symbol,
+        "side": event.side.value,
+        "type": event.type.value,
+        "qty": event.qty,
+        "limit_price": event.limit_price,
+        "stop_price": event.stop_price,
+        "status": status,
+        "strategy": event.strategy,
+        "filled_qty": Decimal(0),
+        "avg_fill_price": None,
+        "created_at": event.created_at,
+    }
+
+
+def accept_order(conn: Connection, event: OrderEvent) -> str:
+    """Insert the order (status `new`) unless its client order id is known; the order's
+    status afterwards."""
+    inserted = conn.execute(
+        _INSERT_ORDER[conn.dialect.name], _order_row(event, OrderStatus.NEW.value)
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return str(inserted)
+    return str(conn.execute(_ORDER_STATUS, {"coid": event.client_order_id}).scalar_one())
+
+
+def book_new_order(conn: Connection, event: OrderEvent, report: BrokerReport) -> Booked | None:
+    """Record a new order together with the broker's report on it: the order row is written
+    in its final state, then fills, position and ledger. None (and nothing written) when the
+    client order id is already known; `accept_order` and `book_report` take it from there.
+
+    For brokers that settle inside the worker (the paper broker): there is no outside effect
+    to protect by recording the order first, and one insert replaces an insert and an update.
+    """
+    filled = sum((f.qty for f in report.fills), start=Decimal(0))
+    if filled > event.qty:
+        raise RuntimeError(
+            f"order {event.client_order_id}: fills {filled} exceed quantity {event.qty}"
+        )
+    status = _status(report.status, filled, event.qty)
+    row = _order_row(event, status)
+    row["exchange_order_id"] = report.exchange_order_id
+    if filled:
+        row["filled_qty"] = filled
+        row["avg_fill_price"] = _notional(report.fills) / filled
+    if conn.execute(_INSERT_ORDER[conn.dialect.name], row).scalar_one_or_none() is None:
+        return None
+    for fill in report.fills:
+        if not _insert_fill(conn, event.client_order_id, fill):
+            raise RuntimeError(f"fill {fill.fill_id} of new order {event.client_order_id} exists")
+    if report.fills:
+        _book_position(conn, event, report.fills)
+    return Booked(status, report.fills)
+
+
+def book_report(conn: Connection, report: BrokerReport) -> Booked:
+    """Book the report's new fills, the position, the ledger and the order (call inside one
+    transaction; the order row is locked first, so concurrent bookings of it queue)."""
+    order = conn.execute(_LOCK_ORDER, {"coid": report.client_order_id}).one_or_none()
+    if order is None:
+        raise RuntimeError(f"report for unknown order {report.client_order_id}")
+    new = tuple(fill for fill in report.fills if _insert_fill(conn, order.client_order_id, fill))
+    filled = order.filled_qty + sum((f.qty for f in new), start=Decimal(0))
+    if filled > order.qty:
+        raise RuntimeError(
+            f"order {order.client_order_id}: fills {filled} exceed quantity {order.qty}"
+        )
+    avg_price = order.avg_fill_price
+    if new:
+        _book_position(conn, order, new)
+        avg_price = ((avg_price or Decimal(0)) * order.filled_qty + _notional(new)) / filled
+    status = _status(report.status, filled, order.qty)
+    conn.execute(
+        _UPDATE_ORDER,
+        {
+            "coid": order.client_order_id,
+            "filled_qty": filled,
+            "avg_fill_price": avg_price,
+            "status": status,
+            "exchange_order_id": report.exchange_order_id or order.exchange_order_id,
+        },
+    )
+    return Booked(status, new)
+
+
+def _notional(fills: tuple[BrokerFill, ...]) -> Decimal:
+    return sum((f.qty * f.price for f in fills), start=Decimal(0))
+
+
+def _insert_fill(conn: Connection, client_order_id: str, fill: BrokerFill) -> bool:
+    """Store the fill; False when its broker fill id was booked before."""
+    inserted = conn.execute(
+        _INSERT_FILL[conn.dialect.name],
+        {
+            "client_order_id": client_order_id,
+            "exchange_fill_id": fill.fill_id,
+            "qty": fill.qty,
+            "price": fill.price,
+            "fee": fill.fee,
+            "ts": fill.ts,
+        },
+    ).scalar_one_or_none()
+    return inserted is not None
+
+
+def _book_position(conn: Connection, order: Any, fills: tuple[BrokerFill, ...]) -> None:
+    """Settle `fills` into the position of `order` (an order row or event) and write one
+    ledger entry per fill."""
+    key = {"key_symbol": order.symbol, "key_strategy": order.strategy, "key_mode": order.mode}
+    row = conn.execute(_LOCK_POSITION, key).one_or_none()
+    holding = Holding(*row) if row is not None else Holding()
+    side = Side(order.side)
+    entries = []
+    for fill in fills:
+        result = settle(holding, side, fill.qty, fill.price, fill.fee)
+        holding = result.holding
+        entries.append(
+            {
+                "ts": fill.ts,
+                "mode": order.mode,
+                "symbol": order.symbol,
+                "strategy": order.strategy,
+                "cash_delta": result.cash_delta,
+                "fee": result.fee,
+                "realized_pnl": result.realized_pnl,
+                "reason": "fill",
+                "client_order_id": order.client_order_id,
+            }
+        )
+    values = {
+        "qty": holding.qty,
+        "avg_price": holding.avg_price,
+        "realized_pnl": holding.realized_pnl,
+    }
+    if row is None:
+        conn.execute(
+            _INSERT_POSITION,
+            {"symbol": order.symbol, "strategy": order.strategy, "mode": order.mode, **values},
+        )
+    else:
+        conn.execute(_UPDATE_POSITION, {**key, **values})
+    conn.execute(_INSERT_LEDGER, entries)
+
+
+def _status(reported: OrderStatus, filled: Decimal, qty: Decimal) -> str:
+    if filled == qty:
+        return OrderStatus.FILLED.value
+    if reported in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        return reported.value
+    return (OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW).value
