@@ -179,7 +179,7 @@ async def replay(
 ) -> float:
     """Publish `stream` at `rate` ticks/s in 5 ms batches (one round trip each); the start."""
     per_batch = max(1, int(rate * BATCH_SECONDS))
-    bodies = [encode_tick(tick) for tick in stream]
+    bodies = [(CHANNEL_PRICE_UPDATE, encode_tick(tick)) for tick in stream]
     t0 = time.perf_counter()
     for i in range(0, len(stream), per_batch):
         delay = t0 + i / rate - time.perf_counter()
@@ -188,7 +188,7 @@ async def replay(
         now = time.perf_counter()
         for tick in stream[i : i + per_batch]:
             published[(tick.symbol, tick.ts)] = now
-        await pubsub.publish_many(CHANNEL_PRICE_UPDATE, bodies[i : i + per_batch])
+        await pubsub.publish_many(bodies[i : i + per_batch])
     return t0
 
 

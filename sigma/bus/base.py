@@ -36,8 +36,9 @@ class PubSub(Protocol):
     async def publish(self, channel: str, message: bytes) -> None:
         """Send `message` to the channel's current subscribers."""
 
-    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
-        """Send `messages` in order, in one round trip where the transport allows."""
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Send each `(channel, message)` in order, in one round trip where the transport
+        allows."""
 
     async def subscribe(self, channel: str) -> Subscription:
         """Start receiving the channel's messages."""

@@ -116,10 +116,10 @@ class InMemoryPubSub:
         for sub in self._subscribers.get(channel, ()):
             sub._push(message)
 
-    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
-        """Hand each message to every current subscriber, in order."""
-        for sub in self._subscribers.get(channel, ()):
-            for message in messages:
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Hand each message to every current subscriber of its channel, in order."""
+        for channel, message in messages:
+            for sub in self._subscribers.get(channel, ()):
                 sub._push(message)
 
     async def subscribe(self, channel: str) -> InMemorySubscription:

@@ -254,12 +254,11 @@ class RedisPubSub:
         """PUBLISH `message` on the prefixed channel."""
         await self._client.publish(self.prefix + channel, message)
 
-    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
-        """PUBLISH each message, pipelined: one round trip for the batch."""
-        name = self.prefix + channel
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """PUBLISH each message on its prefixed channel, pipelined: one round trip."""
         async with self._client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                pipe.publish(name, message)
+            for channel, message in messages:
+                pipe.publish(self.prefix + channel, message)
             await pipe.execute()
 
     async def subscribe(self, channel: str) -> RedisSubscription:

@@ -101,6 +101,11 @@ class PaperBroker:
         """The stored outcome of an order placed in this process."""
         return self._orders.get(client_order_id)
 
+    @property
+    def resting(self) -> int:
+        """How many orders wait for a price to reach them."""
+        return len(self._resting)
+
     def on_price(self, symbol: str, price: Decimal) -> list[BrokerReport]:
         """Fill resting orders on `symbol` that `price` reaches; returns their reports."""
         done = []

@@ -69,12 +69,17 @@ class OrderWorker:
         self.sessions = sessions
         bind = sessions.kw["bind"]
         assert isinstance(bind, Engine)  # the App's sessionmaker is bound to its engine
-        self._db = GroupCommit(bind)
+        self.db = GroupCommit(bind)
+        """Where the worker's bookings run (one transaction per batch of waiting orders)."""
         self.broker = broker
         self.pubsub = pubsub
         self.on_alert = on_alert or (lambda severity, message, details: None)
         self.processed = 0
         self.duplicates = 0
+
+    async def close(self) -> None:
+        """Release the worker's database connections (after the queue stopped)."""
+        await self.db.close()
 
     # --- the queue handler ------------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
@@ -95,12 +100,12 @@ class OrderWorker:
         one transaction; an exchange sees an order only after it is on record."""
         if isinstance(self.broker, PaperBroker):
             report = await self.broker.place(event)
-            booked = await self._db.run(partial(self._book_placed, event=event, report=report))
-        elif await self._db.run(partial(self._accept, event=event)) in _TERMINAL:
+            booked = await self.db.run(partial(self._book_placed, event=event, report=report))
+        elif await self.db.run(partial(self._accept, event=event)) in _TERMINAL:
             booked = None
         else:
             report = await self.broker.place(event)
-            booked = await self._db.run(partial(self._record, report=report))
+            booked = await self.db.run(partial(self._record, report=report))
         if booked is None:
             self.duplicates += 1
             log.info("order %s already finished; redelivery ignored", event.client_order_id)
@@ -112,7 +117,7 @@ class OrderWorker:
         self, symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport
     ) -> Booked:
         """Store a broker report and announce what changed."""
-        booked = await self._db.run(partial(self._record, report=report))
+        booked = await self.db.run(partial(self._record, report=report))
         await self._booked(symbol, side, strategy, mode, report, booked)
         return booked
 
@@ -203,8 +208,7 @@ class OrderWorker:
             )
         )
         try:
-            for channel, body in messages:
-                await self.pubsub.publish(channel, body)
+            await self.pubsub.publish_many(messages)
         except Exception:
             log.warning("could not announce order %s", report.client_order_id, exc_info=True)
 

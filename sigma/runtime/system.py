@@ -305,6 +305,8 @@ class System:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("worker", "resting", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
+        if self.worker is not None:
+            await self.worker.close()
         if self.scheduler is not None:
             await asyncio.to_thread(self.scheduler.shutdown)
         if self.sim is not None:
@@ -425,10 +427,12 @@ class System:
         subscription = await self.pubsub.subscribe(CHANNEL_PRICE_UPDATE)
         self._resting_subscribed.set()
 
+        broker = worker.broker
+
         async def consume() -> None:
             async for raw in subscription:
-                tick = decode_or_none(raw)
-                if tick is not None:
+                # Most of the time nothing rests: the tick need not even be decoded.
+                if broker.resting and (tick := decode_or_none(raw)) is not None:
                     await worker.on_price(tick.symbol, tick.price)
 
         try:

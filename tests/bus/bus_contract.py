@@ -92,6 +92,16 @@ class PubSubContract:
         await bus.publish("fills", b"fill-1")
         assert await take(fills, 1) == [b"fill-1"]
 
+    async def test_publish_many_keeps_order_per_channel(self, make_pubsub: MakePubSub) -> None:
+        bus: PubSub = await make_pubsub()
+        prices, fills = await bus.subscribe("prices"), await bus.subscribe("fills")
+        # Two thousand messages: more than one socket read, and the reader hands them out
+        # with pauses for the event loop in between.
+        batch = [("prices" if i % 3 else "fills", f"m-{i}".encode()) for i in range(2_000)]
+        await bus.publish_many(batch)
+        assert await take(prices, 1_333) == [m for c, m in batch if c == "prices"]
+        assert await take(fills, 667) == [m for c, m in batch if c == "fills"]
+
     async def test_unsubscribe_ends_iteration_and_others_still_receive(
         self, make_pubsub: MakePubSub
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from sigma.domain import OrderType, Side
@@ -46,6 +47,10 @@ class RecordingPubSub:
         if self.fail:
             raise ConnectionError("bus down")
         self.sent.append((channel, message))
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     async def subscribe(self, channel: str) -> Any:
         raise NotImplementedError

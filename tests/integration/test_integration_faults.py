@@ -363,21 +363,21 @@ async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_
     terminated: list[int] = []
 
     def terminate_once(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        # Runs in the worker's booking thread, just before the fill row is sent.
+        # Runs in the worker's booking, just before the fill row is sent.
         if terminated or not statement.startswith("INSERT INTO fills"):
             return
-        pid = cursor.connection.info.backend_pid
+        pid = conn.connection.driver_connection.info.backend_pid
         with admin.connect() as c:
             assert c.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
         terminated.append(pid)
 
-    event.listen(app.db, "before_cursor_execute", terminate_once)
+    event.listen(worker.db.events_engine, "before_cursor_execute", terminate_once)
     producer = RabbitWorkQueue(services["amqp_url"], services["bus_prefix"])
     try:
         await publish(producer, order("fault-pg-1", qty="2"))
         await wait_for(lambda: worker.processed == 1, what="order booked after the retry")
     finally:
-        event.remove(app.db, "before_cursor_execute", terminate_once)
+        event.remove(worker.db.events_engine, "before_cursor_execute", terminate_once)
         await producer.close()
         await run.close()
         admin.dispose()
