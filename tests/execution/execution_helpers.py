@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from collections.abc import Sequence
 from typing import Any
 
 from sigma.domain import OrderType, Side
