@@ -28,15 +28,13 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import optuna
 import pandas as pd
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import FAST_TARGETS, check_fill_model, fast_backtest
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
 from sigma.research.sweep import bars_per_year, curve_metrics
-from sigma.store.db import alembic_config, normalize_url
 from sigma.strategies.base import Strategy
 
 ProgressFn = Callable[[int, int], None]
@@ -316,7 +314,9 @@ def study_storage(url: str) -> str:
     (``optuna``, or ``<schema>_optuna`` beside a non-public schema) on PostgreSQL; on SQLite,
     which has no schemas, a shared file is refused. Any other URL is returned unchanged.
     """
-    parsed = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed)
     try:
         with engine.connect() as conn:
@@ -346,6 +346,11 @@ def study_storage(url: str) -> str:
 
 
 def _sigma_revisions() -> set[str]:
+    # Imported here: spawned optimisation workers need neither Alembic nor the store.
+    from alembic.script import ScriptDirectory
+
+    from sigma.store.db import alembic_config
+
     script = ScriptDirectory.from_config(alembic_config())
     return {rev.revision for rev in script.walk_revisions()}
 
@@ -355,7 +360,7 @@ def _load_study(
 ) -> optuna.Study:
     return optuna.create_study(
         study_name=name,
-        storage=None if storage is None else study_storage(storage),
+        storage=storage,
         sampler=sampler,
         direction="maximize",
         load_if_exists=True,
@@ -372,15 +377,19 @@ def join_study(
     grid_points: int,
     start: Any = None,
     stop: Any = None,
+    *,
+    resolved: bool = False,
 ) -> None:
     """Work on a shared study until it holds `n_trials` completed trials (worker entry point;
     another machine calls it with the same storage and study name). `start` (a barrier) lines
     the workers up so they really share the work; `stop` (an event) ends after the running
-    trial."""
+    trial. `resolved`: `storage` already went through `study_storage` (spawned workers)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     defaults = default_params(objective.strategy)
     study = _load_study(
-        study_name, storage, _sampler(method, objective.space, defaults, seed, grid_points)
+        study_name,
+        storage if resolved else study_storage(storage),
+        _sampler(method, objective.space, defaults, seed, grid_points),
     )
     if start is not None:
         start.wait(_START_TIMEOUT)
@@ -441,6 +450,7 @@ def optimize(
         context.Process(
             target=join_study,
             args=(storage, name, objective, n_trials, method, seed + i, grid_points, start, stop),
+            kwargs={"resolved": True},
             daemon=True,
         )
         for i in range(1, workers)
