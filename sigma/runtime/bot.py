@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -58,7 +58,6 @@ class BotCounters:
     orders_sent: int = 0
     orders_rejected: int = 0
     fills: int = 0
-    latencies: list[float] = field(default_factory=list)
 
     def totals(self) -> dict[str, int]:
         """The counts (for `Metrics.count_from`)."""
@@ -99,6 +98,7 @@ class TradingBot:
         self._by_symbol: dict[str, list[LiveEngine]] = {}
         self._builders: dict[str, BarBuilder] = {}
         self._outbox: list[tuple[LiveEngine, Order, Decimal]] = []
+        self._sending: set[asyncio.Task[None]] = set()
         for strategy, symbol in strategies:
             engine = LiveEngine(strategy, symbol, config, self._collector(symbol, strategy))
             self.engines[(strategy.name, symbol)] = engine
@@ -139,20 +139,22 @@ class TradingBot:
             engine.on_live_bar(bar, ref_price=tick.price)
         outbox, self._outbox = self._outbox, []
         for engine, order, ref_price in outbox:
-            await self._send(engine, order, ref_price)
+            self._check(engine, order, ref_price, started)
         if self.adaptive is not None:
             for update in self.adaptive.on_bar(tick.symbol, bar):
                 self.on_decision(
                     "param_change",
                     {"strategy": update.strategy, "symbol": update.symbol, "new": update.new},
                 )
-        if outbox:
-            latency = time.perf_counter() - started
-            self.counters.latencies.append(latency)
-            del self.counters.latencies[:-10_000]
-            self.on_latency(latency)
 
-    async def _send(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> None:
+    def _check(self, engine: LiveEngine, order: Order, ref_price: Decimal, started: float) -> None:
+        """Risk-check an order now (against the account as it stands, with every earlier
+        order in flight) and start sending it, or reject it.
+
+        Sending runs beside the price loop: waiting for the queue to confirm an order never
+        holds up the next tick or the next order. Sends start in decision order, and each
+        hands its message to the connection before its first wait, so the queue receives
+        orders in the order they were decided."""
         account = account_state(engine, order)
         decision = self.risk.check(order, ref_price, account)
         if decision.accepted and (paused := self._adaptive_pause(order, account)):
@@ -165,11 +167,23 @@ class TradingBot:
             "ref_price": str(ref_price),
             "client_order_id": order.client_order_id,
         }
-        if not decision.accepted:
-            self.counters.orders_rejected += 1
-            engine.on_rejected(order.client_order_id, decision.reason)
-            self.on_decision("order_rejected", {**info, "reason": decision.reason})
+        if decision.accepted:
+            task = asyncio.create_task(self._submit(engine, order, ref_price, info, started))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
             return
+        self.counters.orders_rejected += 1
+        engine.on_rejected(order.client_order_id, decision.reason)
+        self.on_decision("order_rejected", {**info, "reason": decision.reason})
+
+    async def _submit(
+        self,
+        engine: LiveEngine,
+        order: Order,
+        ref_price: Decimal,
+        info: dict[str, str],
+        started: float,
+    ) -> None:
         try:
             await self.executor.submit(order, ref_price)
         except Exception as exc:  # the bus is gone past the executor's retries
@@ -178,7 +192,13 @@ class TradingBot:
             self.on_decision("order_failed", {**info, "reason": str(exc)})
             return
         self.counters.orders_sent += 1
+        self.on_latency(time.perf_counter() - started)
         self.on_decision("order_sent", info)
+
+    async def drain(self) -> None:
+        """Wait until every accepted order has been sent (or has failed)."""
+        while self._sending:
+            await asyncio.gather(*self._sending)
 
     def _adaptive_pause(self, order: Order, account: AccountState) -> str:
         """Why the regime loop holds back this order ("" when it does not): new exposure is
@@ -245,6 +265,7 @@ class TradingBot:
         try:
             await run_until(all_consumers(), stop)
         finally:
+            await self.drain()
             for sub in (prices, fills, status):
                 await sub.close()
 
