@@ -3,6 +3,7 @@ the command line, the scheduler process, parameter optimisation and performance 
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -323,3 +324,65 @@ def weekly() -> None:
 def daily() -> None:
     """Build, store and write yesterday's summary."""
     _report("daily", 1)
+
+
+config_app = typer.Typer(
+    no_args_is_help=True,
+    help="Settings kept in the database and synced to every running instance (ConfigSync).",
+)
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """Every stored setting with its version."""
+    from sigma.store.settings import get_settings
+
+    with _app() as application, application.sessions() as session:
+        stored = get_settings(session)
+    table = Table("setting", "value", "version", "changed by", "updated")
+    for item in stored.values():
+        table.add_row(
+            item.key,
+            json.dumps(item.value),
+            str(item.version),
+            item.changed_by,
+            f"{item.updated_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help="setting name, e.g. max_drawdown")],
+    value: Annotated[str, typer.Argument(help='JSON (0.2, true, ["a"]) or plain text')],
+    expect_version: Annotated[
+        int | None,
+        typer.Option(help="the version you edited (0: not stored yet); refused if it changed"),
+    ] = None,
+    by: Annotated[str, typer.Option(help="who makes the change")] = "cli",
+) -> None:
+    """Store a setting; running instances apply it at their next sync."""
+    from sigma.store.settings import VersionConflict, set_setting
+
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    with _app() as application:
+        try:
+            with session_scope(application.sessions) as session:
+                version = set_setting(
+                    session,
+                    key,
+                    parsed,
+                    changed_by=by,
+                    base=application.settings,
+                    expected_version=expect_version,
+                )
+        except VersionConflict as exc:
+            console.print(f"[red]conflict:[/] {exc}")
+            raise typer.Exit(3) from None
+        except ValueError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    console.print(f"{key} stored as version {version}")

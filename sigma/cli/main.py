@@ -11,7 +11,7 @@ from rich.table import Table
 from sigma.cli.api import api
 from sigma.cli.backtest import backtest, print_plugin_errors
 from sigma.cli.demo import demo
-from sigma.cli.jobs import jobs_app, optimize, report_app, scheduler
+from sigma.cli.jobs import config_app, jobs_app, optimize, report_app, scheduler
 from sigma.cli.live import bot, kill_switch, sim, up, worker
 from sigma.cli.users import users_app
 from sigma.feeds.ws_server import feed_command
@@ -29,6 +29,7 @@ app.command()(api)
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(report_app, name="report")
+app.add_typer(config_app, name="config")
 app.command()(optimize)
 app.command()(scheduler)
 console = Console()

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +51,7 @@ from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import Alerter, Clock, JobContext, JobSpec, TaskManager, utc_now
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
+from sigma.store.settings import apply_settings
 from sigma.strategies import StrategyRegistry
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class JobRuntime:
 
     def __post_init__(self) -> None:
         self.health = HealthMonitor(self.health_checks(), self.alerter, self.metrics)
-        self.config_sync = ConfigSync(self.apply_params)
+        self.config_sync = ConfigSync(self.apply_params, self.apply_setting)
 
     @classmethod
     def from_app(cls, app: Any, metrics: Metrics | None = None) -> JobRuntime:
@@ -292,9 +294,21 @@ class JobRuntime:
         return len(result.rotated)
 
     def config_sync_job(self, ctx: JobContext) -> int:
-        """ConfigSync: apply strategy parameter versions newer than this process has."""
+        """ConfigSync: apply strategy parameter and setting versions newer than this process
+        has."""
         with self.sessions() as session:
-            return len(self.config_sync.sync(session))
+            params = self.config_sync.sync(session)
+            settings = self.config_sync.sync_settings(session)
+        return len(params) + len(settings)
+
+    def apply_setting(self, key: str, value: Any, version: int) -> None:
+        """A setting changed in the database: the jobs use the new value from their next run
+        (ValueError when this instance cannot accept it)."""
+        try:
+            self.settings = apply_settings(self.settings, {key: value})
+        except ValidationError as exc:
+            raise ValueError(str(exc.errors()[0]["msg"])) from None
+        log.info("setting %s = %r (v%d) from the database", key, value, version)
 
     def user_check(self, ctx: JobContext) -> dict[str, Any]:
         """UserValidation and UserRightsManager: deactivate idle users, report right changes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sigma.store.models import ActionLog, StrategyParam, User
+from sigma.store.models import ActionLog, ConfigSetting, StrategyParam, User
+
+log = logging.getLogger(__name__)
 
 USER_AUDIT = "users_audit"
 
@@ -125,20 +128,45 @@ def rotate_logs(
 # --- config sync ---------------------------------------------------------------------------------
 
 ApplyFn = Callable[[str, str, dict[str, Any] | None, int], None]
+SettingFn = Callable[[str, Any, int], None]
+
+
+def _ignore_setting(key: str, value: Any, version: int) -> None:
+    """Default: settings are not followed (an instance that reads none at run time)."""
 
 
 @dataclass
 class ConfigSync:
-    """Keeps a running instance's strategy parameters equal to the database's.
+    """Keeps a running instance's strategy parameters and settings equal to the database's.
 
-    The database is the source of truth; each (strategy, symbol) carries a version that grows
-    with every change, so an instance applies a change only when its version is newer than the
-    one it applied last - concurrent edits resolve to the highest version everywhere. `apply`
-    receives (strategy, symbol, params or None when deactivated, version).
+    The database is the source of truth; each (strategy, symbol) and each stored setting
+    carries a version that grows with every change, so an instance applies a change only when
+    its version is newer than the one it applied last - concurrent edits resolve to the highest
+    version everywhere (and an edit made against an outdated version is refused when it is
+    written: `VersionConflict`). `apply` receives (strategy, symbol, params or None when
+    deactivated, version); `apply_setting` (key, value, version).
     """
 
     apply: ApplyFn
+    apply_setting: SettingFn = _ignore_setting
     seen: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
+    seen_settings: dict[str, int] = field(default_factory=dict)
+
+    def sync_settings(self, session: Session) -> list[tuple[str, int]]:
+        """Apply every stored setting whose version is newer; returns (key, version) applied.
+        A value this instance refuses (logged) is not retried until its next version."""
+        applied = []
+        for row in session.scalars(select(ConfigSetting).order_by(ConfigSetting.key)):
+            if row.version <= self.seen_settings.get(row.key, 0):
+                continue
+            self.seen_settings[row.key] = row.version
+            try:
+                self.apply_setting(row.key, row.value, row.version)
+            except ValueError as exc:
+                log.warning("setting %s v%d not applied: %s", row.key, row.version, exc)
+                continue
+            applied.append((row.key, row.version))
+        return applied
 
     def sync(self, session: Session) -> list[tuple[str, str, int]]:
         """Apply every newer version (or a deactivation); returns what was applied."""

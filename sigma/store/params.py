@@ -12,6 +12,16 @@ from sqlalchemy.orm import Session
 
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import StrategyParam, StrategyParamHistory
+from sigma.store.settings import VersionConflict
+
+__all__ = [
+    "ParamChange",
+    "VersionConflict",
+    "deactivate_params",
+    "get_active_params",
+    "param_history",
+    "set_params",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +61,24 @@ def set_params(
     params: Mapping[str, Any],
     reason: str,
     changed_by: str,
+    *,
+    expected_version: int | None = None,
 ) -> int:
     """Make `params` the active set, record the change, and return the new version.
 
     The first set is version 1 (history `old` is None); each change bumps the version by one.
     Setting the values already active is a no-op returning the current version, so a periodic
     adjuster does not flood the history. Decimal values are stored as exact strings.
+
+    `expected_version` is the version the edit was made against (0: none stored yet): when the
+    set changed meanwhile the edit is refused with `VersionConflict` rather than overwriting
+    someone else's change. Without it the newest write wins.
     """
     new = to_jsonable(dict(params))
     row = _current(session, strategy, symbol, lock=True)
+    current = 0 if row is None else row.version
+    if expected_version is not None and expected_version != current:
+        raise VersionConflict(f"{strategy}/{symbol}", expected_version, current)
     if row is None:
         row = StrategyParam(strategy=strategy, symbol=symbol, params=new, version=1, active=True)
         old = None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import threading
@@ -169,3 +170,25 @@ def test_optimize_resumes_a_stored_study(workdir: Path, monkeypatch: pytest.Monk
     more = runner.invoke(app, [*args, "--study", "s", "--trials", "5"])
     assert more.exit_code == 0, more.output
     assert len(_rows(workdir / "optuna.db", "SELECT trial_id FROM trials")) == 5
+
+
+def test_config_set_list_and_conflicts(workdir: Path) -> None:
+    stored = runner.invoke(app, ["config", "set", "max_drawdown", "0.2", "--by", "alice"])
+    assert stored.exit_code == 0, stored.output
+    assert "max_drawdown stored as version 1" in stored.output
+    urls = runner.invoke(app, ["config", "set", "news_feed_urls", "http://a/rss,http://b/atom"])
+    assert urls.exit_code == 0, urls.output
+    stale = runner.invoke(app, ["config", "set", "max_drawdown", "0.1", "--expect-version", "0"])
+    assert stale.exit_code == 3 and "conflict" in stale.output
+    fresh = runner.invoke(app, ["config", "set", "max_drawdown", "0.1", "--expect-version", "1"])
+    assert fresh.exit_code == 0 and "version 2" in fresh.output
+    bad = runner.invoke(app, ["config", "set", "database_url", "sqlite:///x.db"])
+    assert bad.exit_code == 2 and "cannot be stored" in bad.output
+    listed = runner.invoke(app, ["config", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "max_drawdown" in listed.output and '"0.1"' in listed.output
+    rows = _rows(workdir, "SELECT key, value, version FROM config_settings ORDER BY key")
+    assert [(k, json.loads(v), n) for k, v, n in rows] == [
+        ("max_drawdown", "0.1", 2),
+        ("news_feed_urls", ["http://a/rss", "http://b/atom"], 1),
+    ]

@@ -9,13 +9,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.config import load_settings
+from sigma.scheduler.jobs import JobRuntime
 from sigma.scheduler.maintenance import ConfigSync, check_users, rotate_logs
+from sigma.scheduler.tasks import Alerter
 from sigma.store.db import session_scope
 from sigma.store.models import User
-from sigma.store.params import deactivate_params, set_params
+from sigma.store.params import deactivate_params, get_active_params, set_params
+from sigma.store.settings import VersionConflict, get_settings, set_setting
+from sigma.strategies import load_strategies
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 DAYS_90 = timedelta(days=90)
@@ -111,3 +117,95 @@ def test_config_sync_applies_newer_versions_only(sessions: sessionmaker[Session]
         assert sync.sync(session) == []
     assert applied[-1] == ("sma_cross", "BTC", None, 2)
     assert applied[0] == ("sma_cross", "BTC", {"fast": 5}, 1)
+
+
+def test_edits_against_an_outdated_version_are_refused(sessions: sessionmaker[Session]) -> None:
+    with session_scope(sessions) as session:
+        assert (
+            set_params(session, "sma_cross", "BTC", {"fast": 5}, "a", "alice", expected_version=0)
+            == 1
+        )
+    # Bob and Carol both loaded version 1; Bob saves first, Carol's edit would undo his.
+    with session_scope(sessions) as session:
+        assert (
+            set_params(session, "sma_cross", "BTC", {"fast": 6}, "b", "bob", expected_version=1)
+            == 2
+        )
+    conflict = pytest.raises(VersionConflict, match="based on version 1, the current one is 2")
+    with conflict, session_scope(sessions) as session:
+        set_params(session, "sma_cross", "BTC", {"fast": 9}, "c", "carol", expected_version=1)
+    with sessions() as session:
+        assert get_active_params(session, "sma_cross", "BTC") == {"fast": 6}
+
+
+def test_settings_are_versioned_checked_and_synced_to_every_instance(
+    sessions: sessionmaker[Session],
+) -> None:
+    base = load_settings(max_drawdown="0.25", optimize_trials=40)
+    with session_scope(sessions) as session:
+        assert set_setting(session, "max_drawdown", 0.2, changed_by="ops", base=base) == 1
+        assert set_setting(session, "max_drawdown", "0.2", changed_by="ops", base=base) == 1
+        assert set_setting(session, "optimize_trials", 60, changed_by="ops", base=base) == 1
+        for key, value, problem in (
+            ("database_url", "sqlite:///x.db", "read by each process at start"),
+            ("no_such_setting", 1, "unknown setting"),
+            ("optimize_trials", 0, "optimize_trials: Input should be greater than or equal"),
+        ):
+            with pytest.raises(ValueError, match=problem):
+                set_setting(session, key, value, changed_by="ops", base=base)
+    with pytest.raises(VersionConflict), session_scope(sessions) as session:
+        set_setting(session, "max_drawdown", 0.3, changed_by="x", base=base, expected_version=0)
+
+    # Two running instances follow the database.
+    first: dict[str, Any] = {}
+    second: dict[str, Any] = {}
+    syncs = [
+        ConfigSync(lambda *a: None, lambda k, v, n: first.__setitem__(k, (v, n))),
+        ConfigSync(lambda *a: None, lambda k, v, n: second.__setitem__(k, (v, n))),
+    ]
+    with sessions() as session:
+        for sync in syncs:
+            assert sync.sync_settings(session) == [("max_drawdown", 1), ("optimize_trials", 1)]
+            assert sync.sync_settings(session) == []
+    with session_scope(sessions) as session:  # two edits in a row: the newer wins everywhere
+        set_setting(session, "max_drawdown", 0.15, changed_by="a", base=base)
+        set_setting(session, "max_drawdown", 0.1, changed_by="b", base=base, expected_version=2)
+    with sessions() as session:
+        for sync in syncs:
+            assert sync.sync_settings(session) == [("max_drawdown", 3)]
+    assert first == second == {"max_drawdown": ("0.1", 3), "optimize_trials": (60, 1)}
+    with sessions() as session:
+        stored = get_settings(session)
+    assert (stored["max_drawdown"].version, stored["max_drawdown"].changed_by) == (3, "b")
+
+
+def test_an_instance_that_refuses_a_value_logs_it_once(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    def picky(key: str, value: Any, version: int) -> None:
+        raise ValueError("not here")
+
+    with session_scope(sessions) as session:
+        set_setting(session, "adaptive", False, changed_by="ops", base=load_settings())
+    sync = ConfigSync(lambda *a: None, picky)
+    with sessions() as session:
+        assert sync.sync_settings(session) == []
+        assert sync.sync_settings(session) == []
+    assert caplog.text.count("setting adaptive v1 not applied: not here") == 1
+
+
+def test_the_config_sync_job_updates_the_jobs_settings(
+    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    settings = load_settings(var_dir=tmp_path, optimize_trials=40)
+    runtime = JobRuntime(settings, engine, sessions, load_strategies([]), Alerter())
+    manager = runtime.task_manager()
+    with session_scope(sessions) as session:
+        set_setting(session, "optimize_trials", 75, changed_by="ops", base=settings)
+        set_setting(session, "report_pdf", False, changed_by="ops", base=settings)
+    assert manager.run("config_sync").result == 2
+    assert runtime.settings.optimize_trials == 75 and runtime.settings.report_pdf is False
+    assert manager.run("config_sync").result == 0
+    with pytest.raises(ValueError, match="greater than or equal"):
+        runtime.apply_setting("optimize_trials", -1, 9)
+    assert runtime.settings.optimize_trials == 75
