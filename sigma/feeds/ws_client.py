@@ -193,6 +193,17 @@ class ReconnectingFeed:
         self.callback_errors = 0
         self._stop = asyncio.Event()
 
+    def counts(self) -> dict[str, int]:
+        """The counters (for `Metrics.count_from`)."""
+        return {
+            "ticks_received": self.received,
+            "ticks_accepted": self.accepted,
+            "ticks_rejected": self.rejected,
+            "ticks_anomalous": self.anomalies,
+            "reconnects": self.reconnects,
+            "callback_errors": self.callback_errors,
+        }
+
     @property
     def stopping(self) -> bool:
         """True once :meth:`stop` was called."""

@@ -32,6 +32,7 @@ from sigma.strategies.base import Strategy
 log = logging.getLogger(__name__)
 
 _FAILED_STATUSES = {"rejected", "dead_lettered", "failed", "cancelled"}
+_MAX_TRACKED = 10_000
 
 
 class RiskGate(Protocol):
@@ -84,6 +85,7 @@ class TradingBot:
         decode: Callable[[bytes], Tick | None],
         on_decision: Callable[[str, dict[str, Any]], None] | None = None,
         on_latency: Callable[[float], None] | None = None,
+        on_fill_latency: Callable[[float], None] | None = None,
         adaptive: AdaptiveHook | None = None,
     ) -> None:
         self.risk = risk
@@ -91,6 +93,9 @@ class TradingBot:
         self.decode = decode
         self.on_decision = on_decision or (lambda kind, data: None)
         self.on_latency = on_latency or (lambda seconds: None)
+        self.on_fill_latency = on_fill_latency or (lambda seconds: None)
+        # When each order was sent, until its first fill or failure (order-to-fill latency).
+        self._sent_at: dict[str, float] = {}
         self.subscribed = asyncio.Event()
         """Set once the bot listens: ticks published from then on reach it."""
         self.counters = BotCounters()
@@ -192,7 +197,11 @@ class TradingBot:
             self.on_decision("order_failed", {**info, "reason": str(exc)})
             return
         self.counters.orders_sent += 1
-        self.on_latency(time.perf_counter() - started)
+        now = time.perf_counter()
+        self.on_latency(now - started)
+        self._sent_at[order.client_order_id] = now
+        if len(self._sent_at) > _MAX_TRACKED:  # orders that never hear back are forgotten
+            del self._sent_at[next(iter(self._sent_at))]
         self.on_decision("order_sent", info)
 
     async def drain(self) -> None:
@@ -214,10 +223,25 @@ class TradingBot:
             return "news halt: no new entries"
         return ""
 
+    def equity(self) -> Decimal:
+        """Booked equity of every strategy account, at each symbol's latest price."""
+        return sum(
+            (
+                e.portfolio.equity({e.symbol: e.last_price})
+                if e.data.cursor.i >= 0
+                else e.portfolio.cash
+                for e in self.engines.values()
+            ),
+            start=Decimal(0),
+        )
+
     # --- feedback ---------------------------------------------------------------------------
     def on_fill_message(self, raw: bytes) -> None:
         """Book a fill reported by the worker in the engine that ordered it."""
         event = FillEvent.model_validate_json(raw)
+        sent = self._sent_at.pop(event.client_order_id, None)
+        if sent is not None:
+            self.on_fill_latency(time.perf_counter() - sent)
         engine = self.engines.get((event.strategy, event.symbol))
         if engine is not None:
             self.counters.fills += 1
@@ -232,6 +256,7 @@ class TradingBot:
         event = OrderStatusEvent.model_validate_json(raw)
         if event.status not in _FAILED_STATUSES:
             return
+        self._sent_at.pop(event.client_order_id, None)
         for engine in self._by_symbol.get(event.symbol, []):
             if event.client_order_id in engine.inflight:
                 engine.on_rejected(event.client_order_id, event.reason or event.status)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -57,12 +59,15 @@ COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api", "scheduler")
 MARKET_BARS = 200_000
 
 
-def decode_or_none(raw: bytes) -> Tick | None:
-    """A tick from the bus, or None (logged) when the message is not one."""
+def decode_or_none(
+    raw: bytes, rejected: Callable[[str], None] = lambda reason: None
+) -> Tick | None:
+    """A tick from the bus, or None (logged, and `rejected(reason)`) when it is not one."""
     try:
         return decode_tick(raw)
     except TickError as exc:
         log.warning("dropped a bad price_update message: %s", exc)
+        rejected(exc.reason)
         return None
 
 
@@ -181,12 +186,19 @@ class System:
             )
         )
 
+    def _tick_rejected(self, reason: str) -> None:
+        self.metrics.ticks_rejected.labels(reason=reason).inc()
+
     def _on_decision(self, kind: str, info: dict[str, Any]) -> None:
         details = {k: v for k, v in info.items() if k not in ("strategy", "symbol")}
         self.actions.log(kind, strategy=info.get("strategy"), symbol=info.get("symbol"), **details)
         if kind == "fill":
             self.metrics.fills.labels(symbol=info["symbol"], side=info["side"]).inc()
             return
+        if kind in ("order_sent", "order_rejected", "order_failed"):
+            self.metrics.signals.labels(
+                strategy=info["strategy"], symbol=info["symbol"], action=info["side"]
+            ).inc()
         if kind == "order_sent":
             self.metrics.orders_submitted.labels(
                 strategy=info["strategy"], symbol=info["symbol"], side=info["side"]
@@ -226,11 +238,13 @@ class System:
                 if feed_url is None:
                     raise ValueError("the price client needs SIGMA_FEED_URL or the market")
                 self.prices = self._price_client(feed_url)
+                self.metrics.count_from("feed", self.prices.counts)
                 tasks["prices"] = asyncio.create_task(self.prices.run())
             if "bot" in self.components:
                 self.bot = self._bot()
                 self.metrics.count_from("bot", self.bot.counters.totals)
                 tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
+                tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
                 if self.adaptive is not None and self.adaptive.poller is not None:
                     tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
             if "worker" in self.components:
@@ -303,7 +317,7 @@ class System:
             await _finish(tasks.pop(name, None))
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
-        for name in ("worker", "resting", "heartbeat", "sim", "api"):
+        for name in ("account", "worker", "resting", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
         if self.worker is not None:
             await self.worker.close()
@@ -359,9 +373,10 @@ class System:
             config=self._engine_config(),
             risk=risk,
             executor=OrderExecutor(self.queue, mode=s.mode),
-            decode=decode_or_none,
+            decode=partial(decode_or_none, rejected=self._tick_rejected),
             on_decision=self._on_decision,
             on_latency=self.metrics.tick_to_order.observe,
+            on_fill_latency=self.metrics.order_to_fill.observe,
             adaptive=self._adaptive_hook() if s.adaptive else None,
         )
 
@@ -373,6 +388,21 @@ class System:
         assert self.worker is not None
         self.metrics.heartbeat("order_worker")
         await self.worker.handle(delivery)
+
+    async def _account_gauges(
+        self, bot: TradingBot, stop: asyncio.Event, every: float = 1.0
+    ) -> None:
+        """Sample the bot's booked equity into the equity and drawdown gauges."""
+        gauge = self.metrics.equity.labels(account=self.app.settings.mode)
+        peak = Decimal(0)
+        while not stop.is_set():
+            equity = bot.equity()
+            peak = max(peak, equity)
+            gauge.set(float(equity))
+            if peak > 0:
+                self.metrics.drawdown_pct.set(float((peak - equity) / peak * 100))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
 
     async def _heartbeat(self, stop: asyncio.Event, every: float = 15.0) -> None:
         """Beat and sample the order queue's depth while the worker runs: an idle worker is

@@ -22,6 +22,21 @@ async def test_pipeline_stores_what_the_backtest_trades(tmp_path: Path) -> None:
     with app.sessions() as s:
         actions = s.scalars(select(ActionLog.action)).all()
     assert actions.count("order_sent") == len(outcome.orders)
+    # What the operator's dashboards read.
+    bot, metric = outcome.system.bot, outcome.system.metrics.registry.get_sample_value
+    assert bot is not None
+    signals = sum(
+        sample.value
+        for family in outcome.system.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "sigma_signals_total"
+    )
+    assert signals == bot.counters.orders_sent + bot.counters.orders_rejected
+    assert metric("sigma_bot_ticks_total") == bot.counters.ticks > 0
+    assert metric("sigma_bot_orders_sent_total") == len(outcome.orders)
+    assert metric("sigma_order_to_fill_seconds_count") == len(outcome.fills)
+    assert (metric("sigma_equity", {"account": "paper"}) or 0) > 0
+    assert 0 <= (metric("sigma_drawdown_pct") or 0) < 100
     app.close()
 
 
@@ -36,6 +51,9 @@ async def test_bad_messages_are_dropped_and_change_nothing(tmp_path: Path) -> No
     ]
     outcome = await run_pipeline(app, frame, raw_messages=bad)
     assert_matches_backtest(outcome, app, frame)
+    metric = outcome.system.metrics.registry.get_sample_value
+    assert metric("sigma_ticks_rejected_total", {"reason": "json"}) == 1
+    assert metric("sigma_ticks_rejected_total", {"reason": "price"}) == 2
     app.close()
 
 
