@@ -89,10 +89,17 @@ class AdaptiveHook:
         commentary: CommentaryModule | None = None,
         tester: StrategyTester | None = None,
         state: AdaptiveStateStore | None = None,
+        throttle_bars: int = 20,
     ) -> None:
+        if throttle_bars < 1:
+            raise ValueError(f"throttle_bars must be at least 1, got {throttle_bars}")
         self.loop = loop
         self.tester = tester
         self.state = state
+        self.throttle_bars = throttle_bars
+        # Bars seen per symbol, and the bar count at each throttled strategy's last entry.
+        self._bar_count: dict[str, int] = {}
+        self._last_entry: dict[tuple[str, str], int] = {}
         if tester is not None:
             loop.adjuster.gate = self._gate
         self.sinks = list(sinks)
@@ -160,6 +167,7 @@ class AdaptiveHook:
     def on_bar(self, symbol: str, bar: Bar) -> list[ParamUpdate]:
         """Run the loop for a bar the engines of `symbol` just processed; returns the parameter
         changes it applied."""
+        self._bar_count[symbol] = self._bar_count.get(symbol, 0) + 1
         bindings = self._bindings.get(symbol, [])
         for binding in bindings:
             self._advance_shadow(binding, bar)
@@ -170,6 +178,29 @@ class AdaptiveHook:
             by_strategy[update.strategy].strategy.update_params(**update.new)
         self._publish(step)
         return step.updates
+
+    def entry_pause(self, strategy: str, symbol: str, ts: datetime) -> str:
+        """Why a new entry (more exposure) of `strategy` on `symbol` must wait, "" when it may
+        go: a disabled strategy opens nothing; a throttled one at most one entry per
+        `throttle_bars` bars of its symbol (an allowed entry uses up the slot); nothing opens
+        during a news halt. Orders that reduce exposure are never the loop's business."""
+        key = (strategy, symbol)
+        status = self.status.get(key, "keep")
+        if status == "disable":
+            return "regime loop disabled this strategy on this symbol"
+        if self.entries_halted(symbol, ts):
+            return "news halt: no new entries"
+        if status == "throttle":
+            now = self._bar_count.get(symbol, 0)
+            last = self._last_entry.get(key)
+            if last is not None and now - last < self.throttle_bars:
+                wait = self.throttle_bars - (now - last)
+                return (
+                    f"regime loop throttled this strategy: one new entry per "
+                    f"{self.throttle_bars} bars, next in {wait}"
+                )
+            self._last_entry[key] = now
+        return ""
 
     def entries_halted(self, symbol: str, ts: datetime) -> bool:
         """True while a news event asks to halt new entries on `symbol`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -349,3 +349,38 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame)
         (t.entry_ts, t.pnl) for t in batch.result.trades
     ]
     assert len(batch.updates) > 3
+
+
+def test_entry_pause_disables_throttles_and_halts(bars: pd.DataFrame) -> None:
+    news = NewsHandler()
+    hook = build_hook({}, news=news)
+    hook.throttle_bars = 3
+    engine = Engine(SmaCross(), SYMBOL, empty_data(), EngineConfig())
+    hook.attach(engine)
+    feed = iter(frame_bars(bars, SYMBOL))
+
+    def step() -> datetime:
+        bar = next(feed)
+        engine.on_bar(bar)
+        hook.on_bar(SYMBOL, bar)
+        return bar.ts
+
+    ts = step()
+    assert hook.entry_pause("sma_cross", SYMBOL, ts) == ""
+    hook.status[("sma_cross", SYMBOL)] = "throttle"
+    assert hook.entry_pause("sma_cross", SYMBOL, ts) == ""  # the throttled slot is used here
+    waits = []
+    for _ in range(3):
+        ts = step()
+        waits.append(hook.entry_pause("sma_cross", SYMBOL, ts))
+    assert waits[0].endswith("one new entry per 3 bars, next in 2")
+    assert waits[1].endswith("next in 1") and waits[2] == ""
+    hook.status[("sma_cross", SYMBOL)] = "disable"
+    assert hook.entry_pause("sma_cross", SYMBOL, ts) == (
+        "regime loop disabled this strategy on this symbol"
+    )
+    hook.status[("sma_cross", SYMBOL)] = "keep"
+    news.ingest(NewsItem(ts, "SYN exchange hacked, fraud", symbols=(SYMBOL,)))
+    assert hook.entry_pause("sma_cross", SYMBOL, ts) == "news halt: no new entries"
+    with pytest.raises(ValueError, match="throttle_bars"):
+        AdaptiveHook(hook.loop, throttle_bars=0)
