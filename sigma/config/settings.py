@@ -61,8 +61,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["sma_cross", "rsi_reversion"]
     )
     bar_seconds: int = Field(default=60, ge=1, le=86_400)
-    # The regime loop (RegimeDetector -> ParamAdjuster) re-tunes live strategies.
+    # The regime loop (RegimeDetector -> ParamAdjuster) re-tunes live strategies; each change
+    # must first pass a walk-forward test on this many recent bars (0: changes are not tested).
     adaptive: bool = True
+    adaptive_test_bars: int = Field(default=1500, ge=0)
     # News for the regime loop: RSS/Atom URLs polled every news_poll_seconds (comma-separated
     # in the env), and the words that tie a headline to a symbol (JSON in the env).
     news_feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)

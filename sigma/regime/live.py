@@ -1,5 +1,6 @@
 """The adaptive layer as `sigma up` runs it: one call builds the hook with its sinks, its state
-store and the news handler, and the news poller when feeds are configured.
+store, the walk-forward gate on parameter changes (`SIGMA_ADAPTIVE_TEST_BARS`) and the news
+handler, and the news poller when feeds are configured.
 
     adaptive = build_live_adaptive(settings, sessions, notifier)
     bot = TradingBot(..., adaptive=adaptive.hook)
@@ -30,6 +31,7 @@ from sigma.regime.news_feed import NewsFeedPoller, NewsStore
 from sigma.regime.presets import BUILTIN_PRESETS
 from sigma.regime.sinks import AlertSink, StoreSink
 from sigma.regime.state import AdaptiveStateStore
+from sigma.regime.tester import StrategyTester, WalkForwardConfig
 
 __all__ = ["LiveAdaptive", "build_live_adaptive"]
 
@@ -69,7 +71,10 @@ def build_live_adaptive(
             log.info("restored %d recent news items", len(restored))
     sinks: list[AdaptiveSink] = [StoreSink(sessions, mode=settings.mode), AlertSink(notifier)]
     loop = AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS), news=news)
-    hook = AdaptiveHook(loop, sinks=sinks, state=AdaptiveStateStore(sessions))
+    tester = None
+    if settings.adaptive_test_bars:
+        tester = StrategyTester(WalkForwardConfig(lookback=settings.adaptive_test_bars))
+    hook = AdaptiveHook(loop, sinks=sinks, state=AdaptiveStateStore(sessions), tester=tester)
     poller = None
     if settings.news_feed_urls:
         poller = NewsFeedPoller(

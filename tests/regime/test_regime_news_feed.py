@@ -285,12 +285,15 @@ async def test_live_adaptive_layer_from_settings(
     # The stored item recent enough to matter is scored again at start.
     assert [e.item.headline for e in adaptive.news.events] == [FRAUD[1]]
     assert adaptive.hook.loop.news is adaptive.news and adaptive.hook.state is not None
+    assert adaptive.hook.tester is not None and adaptive.hook.tester.config.lookback == 1500
     assert adaptive.poller is not None and adaptive.poller.interval == 30
     assert [e.symbols for e in await adaptive.poller.poll_once()] == [("BTC",)]
     stop = asyncio.Event()
     stop.set()
     await adaptive.run_news(stop)  # stopped: closes the client and returns
 
-    quiet = build_live_adaptive(load_settings(var_dir=tmp_path), factory, NotificationService())
-    assert quiet.poller is None
+    quiet = build_live_adaptive(
+        load_settings(var_dir=tmp_path, adaptive_test_bars=0), factory, NotificationService()
+    )
+    assert quiet.poller is None and quiet.hook.tester is None
     await quiet.run_news(asyncio.Event())  # nothing to poll: returns at once
