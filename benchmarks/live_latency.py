@@ -12,8 +12,9 @@ Two set-ups, one JSON line each:
   SQLite).
 
 This process replays ticks at a fixed rate (in 5 ms batches, one publish round trip each) for
-two symbols. A benchmark strategy reverses its position on every bar (one bar per 50 ticks per
-symbol), so orders are frequent. Latency is measured per order: from the publish of the tick
+two symbols. A benchmark strategy reverses its position (a close and an open order) every
+`--flip-every` bars, by default every bar (one bar per 50 ticks per symbol): a stress rate of
+about four orders per 100 ticks. Latency is measured per order: from the publish of the tick
 that closed the bar to this process receiving the worker's `filled` status, which the worker
 announces after committing the order's fill, position and ledger rows (so the figure includes
 one extra Pub/Sub hop). `ticks_per_s` is the rate the bot actually processed: ticks it handled
@@ -73,12 +74,14 @@ from sigma.strategies import Strategy
 
 
 class BenchFlip(Strategy):
-    """Long on even bars, short on odd ones: an order on every bar."""
+    """Reverses its position every FLIP_EVERY bars (two orders: close and open)."""
 
     name = "bench_flip"
 
     def on_bar(self):
-        if len(self.data) % 2:
+        if len(self.data) % FLIP_EVERY:
+            return
+        if len(self.data) // FLIP_EVERY % 2:
             self.go_long()
         else:
             self.go_short()
@@ -340,6 +343,9 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
     parser.add_argument("--real-rate", type=int, default=5_000)
     parser.add_argument("--memory-rate", type=int, default=50_000)
     parser.add_argument("--only", choices=("in_process", "real"))
+    parser.add_argument(
+        "--flip-every", type=int, default=1, help="bars between reversals (default: every bar)"
+    )
     args, _ = parser.parse_known_args(argv)
     seconds = 2.0 if args.quick else 6.0
     rows: list[dict[str, Any]] = []
@@ -347,7 +353,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
         folder = Path(tmp)
         plugins = folder / "plugins"
         plugins.mkdir()
-        (plugins / "bench_flip.py").write_text(FLIP_STRATEGY)
+        (plugins / "bench_flip.py").write_text(f"FLIP_EVERY = {args.flip_every}\n{FLIP_STRATEGY}")
         for label, job in (
             ("in_process", in_process(args.memory_rate, seconds, plugins, folder)),
             ("real", real(args.real_rate, seconds, plugins)),
@@ -360,7 +366,8 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
                 result = asyncio.run(job)
             except OSError as exc:
                 result = {"impl": label, "skipped": f"service unreachable: {exc}"}
-            emit({"bench": BENCH, **result, "value": result.get("ticks_per_s")}, rows)
+            row = {"bench": BENCH, **result, "flip_every": args.flip_every}
+            emit({**row, "value": result.get("ticks_per_s")}, rows)
     return rows
 
 
