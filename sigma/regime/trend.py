@@ -3,7 +3,8 @@
 The scanner owns one `RegimeDetector` and feeds it, per symbol, only the bars newer than the
 last scan, so repeated scans (a scheduled job) are incremental and agree with what the live
 detector would say on the same bars. Readings are ranked by trend strength and can be stored in
-`trend_data` with `save_trends`.
+`trend_data` with `save_trends`, each with the `CommentaryModule`'s plain-language note (what
+the API's trend readings and the performance reports show).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sigma.regime.commentary import CommentaryModule
 from sigma.regime.detector import DetectorConfig, Regime, RegimeDetector, RegimeState, frame_bars
 from sigma.store.models import TrendData
 
@@ -41,6 +43,7 @@ class TrendReading:
             "bars_in_regime": self.state.bars_in_regime,
             "reason": self.state.reason,
             "features": None if features is None else features.as_dict(),
+            "commentary": CommentaryModule().generate(self.state),
         }
 
 

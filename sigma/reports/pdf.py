@@ -1,7 +1,8 @@
 """The performance report as PDF (fpdf2: pure Python, built-in fonts, works offline).
 
 Same content as the HTML page: the headline, the cumulative realized PnL chart per mode, the
-strategy table, PnL by regime, live against backtest and the simulation figures. Text is
+strategy table, PnL by regime, live against backtest, the simulation figures and the market
+commentary. Text is
 set in the PDF core font Helvetica, which covers Latin-1; other characters print as ``?``.
 """
 
@@ -159,4 +160,9 @@ def render_pdf(report: PerformanceSummary) -> bytes:
         ["runs", "average rating"],
         [[str(report.sim_runs), _fmt(report.sim_avg_rating)]],
     )
+    if report.commentary:
+        _heading(pdf, "Market commentary")
+        for _symbol, text in sorted(report.commentary.items()):
+            pdf.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
     return bytes(pdf.output())

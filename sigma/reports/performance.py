@@ -3,10 +3,11 @@
 Per strategy and mode: realized PnL, fees, fills, closed trades and win rate, the Sharpe ratio
 of daily PnL (annualised with 365 days: crypto trades every day) and the maximum drawdown of
 the account curve `initial_cash + cumulative PnL`; a breakdown of PnL by the market regime the
-trend scanner had recorded for the symbol at each fill; and live against the newest backtest
-of the same strategy. Stored in `performance_reports` (one account row plus one per strategy
-and mode, replaced when the same period is reported again) and rendered as one HTML file and,
-optionally, a PDF next to it (`sigma.reports.pdf`).
+trend scanner had recorded for the symbol at each fill; live against the newest backtest of
+the same strategy; and the newest market commentary per symbol. Stored in
+`performance_reports` (one account row plus one per strategy and mode, replaced when the same
+period is reported again) and rendered as one HTML file and, optionally, a PDF next to it
+(`sigma.reports.pdf`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sigma.reports.page import esc, key_value_table, note, page, table
@@ -82,6 +83,7 @@ class PerformanceSummary:
     live_vs_backtest: list[dict[str, Any]]
     sim_runs: int
     sim_avg_rating: float | None
+    commentary: dict[str, str] = field(default_factory=dict)
 
     def stats(self) -> dict[str, Any]:
         """The account-level row's JSON document."""
@@ -95,6 +97,7 @@ class PerformanceSummary:
                 "live_vs_backtest": self.live_vs_backtest,
                 "sim_runs": self.sim_runs,
                 "sim_avg_rating": self.sim_avg_rating,
+                "commentary": self.commentary,
             }
         )
         return doc
@@ -146,6 +149,27 @@ def _regime_at(session: Session, symbol: str | None, ts: datetime) -> str:
         .limit(1)
     )
     return regime or "unknown"
+
+
+def _commentary(session: Session, end: datetime) -> dict[str, str]:
+    """The newest market note per symbol recorded by the trend scanner before `end`."""
+    newest = (
+        select(TrendData.symbol, func.max(TrendData.ts).label("ts"))
+        .where(TrendData.ts < end)
+        .group_by(TrendData.symbol)
+        .subquery()
+    )
+    rows = session.execute(
+        select(TrendData.symbol, TrendData.data)
+        .join(newest, (TrendData.symbol == newest.c.symbol) & (TrendData.ts == newest.c.ts))
+        .order_by(TrendData.symbol, TrendData.id)
+    )
+    out: dict[str, str] = {}
+    for symbol, data in rows:
+        text = (data or {}).get("commentary")
+        if text:
+            out[symbol] = str(text)
+    return out
 
 
 def _live_vs_backtest(
@@ -221,6 +245,7 @@ def build_report(
         live_vs_backtest=_live_vs_backtest(session, strategies, initial_cash),
         sim_runs=len(ratings),
         sim_avg_rating=float(np.mean(rated)) if rated else None,
+        commentary=_commentary(session, end),
     )
 
 
@@ -287,6 +312,10 @@ def render_html(report: PerformanceSummary) -> str:
     body.append("</section><h2>Simulation</h2><section>")
     body.append(key_value_table({"runs": report.sim_runs, "average rating": report.sim_avg_rating}))
     body.append("</section>")
+    if report.commentary:
+        body.append("<h2>Market commentary</h2><section>")
+        body.append(key_value_table(report.commentary))
+        body.append("</section>")
     return page(title, body)
 
 

@@ -4,8 +4,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.feeds.synthetic import generate_bars
-from sigma.regime.detector import detect_frame
-from sigma.regime.trend import TrendScanner, save_trends
+from sigma.regime.commentary import CommentaryModule
+from sigma.regime.detector import RegimeState, detect_frame
+from sigma.regime.trend import TrendReading, TrendScanner, save_trends
 from sigma.store.db import session_scope
 from sigma.store.models import TrendData
 
@@ -40,3 +41,11 @@ def test_readings_are_stored_and_updated(factory: sessionmaker[Session]) -> None
     assert set(rows) == {"A", "B"}
     assert rows["B"].trend == "unknown" and rows["B"].data["features"] is None
     assert rows["A"].data["reason"] and rows["A"].strength is not None
+    # The plain-language note goes with each reading (the API's trend readings show it).
+    assert rows["A"].data["commentary"].startswith("A ")
+    assert rows["A"].data["commentary"] == CommentaryModule().generate(readings_by(readings, "A"))
+    assert rows["B"].data["commentary"] == "B: not enough history yet to judge the market."
+
+
+def readings_by(readings: list[TrendReading], symbol: str) -> RegimeState:
+    return next(r.state for r in readings if r.symbol == symbol)

@@ -185,3 +185,30 @@ def test_pdf_of_an_empty_period_and_unusual_names(session: Session) -> None:
     odd = build_report(session, "daily", START, START + timedelta(days=1), CASH)
     text, _ = _pdf_text(render_pdf(odd))
     assert "momentum-?-?" in text and "7.00" in text  # Latin-1 core font
+
+
+def test_reports_carry_the_newest_market_commentary(session: Session, tmp_path: Path) -> None:
+    session.add_all(
+        [
+            TrendData(
+                symbol="BTC", timeframe="1h", ts=START, trend="range",
+                data={"commentary": "BTC is moving sideways (old)."},
+            ),
+            TrendData(
+                symbol="BTC", timeframe="1h", ts=START + timedelta(days=6), trend="trend_up",
+                data={"commentary": "BTC is trending up for 40 bars."},
+            ),
+            TrendData(
+                symbol="BTC", timeframe="1h", ts=START + timedelta(days=8), trend="high_vol",
+                data={"commentary": "after the period"},
+            ),
+            TrendData(symbol="ETH", timeframe="1h", ts=START, trend="unknown", data={}),
+        ]
+    )  # fmt: skip
+    session.flush()
+    report, path = publish(session, "weekly", 7, NOW, tmp_path, CASH, pdf=True)
+    assert report.commentary == {"BTC": "BTC is trending up for 40 bars."}
+    assert report.stats()["commentary"] == report.commentary
+    assert "Market commentary" in path.read_text() and "trending up for 40 bars" in path.read_text()
+    text, _ = _pdf_text(pdf_path(path).read_bytes())
+    assert "Market commentary" in text and "BTC is trending up for 40 bars." in text
