@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # in the env), and the words that tie a headline to a symbol (JSON in the env).
     news_feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     news_poll_seconds: float = Field(default=300.0, ge=5)
+    # A folder whose dropped news files (JSON, JSON lines, RSS/Atom) are read at each poll.
+    news_drop_dir: Path | None = None
     news_keywords: dict[str, list[str]] = Field(
         default_factory=lambda: {"BTC": ["bitcoin", "btc"], "ETH": ["ethereum", "ether", "eth"]}
     )

@@ -1,6 +1,6 @@
 """The adaptive layer as `sigma up` runs it: one call builds the hook with its sinks, its state
 store, the walk-forward gate on parameter changes (`SIGMA_ADAPTIVE_TEST_BARS`) and the news
-handler, and the news poller when feeds are configured.
+handler, and the news poller when feeds or a drop folder are configured.
 
     adaptive = build_live_adaptive(settings, sessions, notifier)
     bot = TradingBot(..., adaptive=adaptive.hook)
@@ -76,8 +76,12 @@ def build_live_adaptive(
         tester = StrategyTester(WalkForwardConfig(lookback=settings.adaptive_test_bars))
     hook = AdaptiveHook(loop, sinks=sinks, state=AdaptiveStateStore(sessions), tester=tester)
     poller = None
-    if settings.news_feed_urls:
+    if settings.news_feed_urls or settings.news_drop_dir is not None:
         poller = NewsFeedPoller(
-            settings.news_feed_urls, news, store=store, interval=settings.news_poll_seconds
+            settings.news_feed_urls,
+            news,
+            drop_dir=settings.news_drop_dir,
+            store=store,
+            interval=settings.news_poll_seconds,
         )
     return LiveAdaptive(hook, news, poller)

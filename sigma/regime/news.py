@@ -42,6 +42,7 @@ __all__ = [
     "NewsHandler",
     "NewsItem",
     "parse_feed",
+    "parse_json_items",
     "parse_timestamp",
 ]
 
@@ -199,6 +200,20 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(f"not a timestamp: {text!r}") from None
 
 
+def parse_json_items(text: str) -> list[NewsItem]:
+    """News items from JSON text: an array, an object with an ``items`` array, or JSON lines
+    (raises ValueError, naming the problem, for anything else)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if isinstance(data, dict):
+        data = data.get("items", [])
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise ValueError("expected a list of news objects")
+    return [NewsItem.from_dict(entry) for entry in data]
+
+
 @dataclass(frozen=True, slots=True)
 class FeedEntry:
     """One item of an RSS/Atom feed and its identity: `key` is a hash of the item's guid (RSS)
@@ -306,14 +321,7 @@ class NewsHandler:
 
     def load_json(self, path: str | Path) -> list[NewsEvent]:
         """A JSON array of items, an object with an ``items`` array, or JSON lines."""
-        text = Path(path).read_text(encoding="utf-8")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        if isinstance(data, dict):
-            data = data.get("items", [])
-        return self.ingest_all(NewsItem.from_dict(entry) for entry in data)
+        return self.ingest_all(parse_json_items(Path(path).read_text(encoding="utf-8")))
 
     def load_feed(self, path: str | Path) -> list[NewsEvent]:
         """An RSS 2.0 or Atom file (local; Python's expat refuses entity-expansion bombs)."""

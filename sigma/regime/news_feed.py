@@ -1,4 +1,4 @@
-"""NewsFeedPoller: market news from RSS/Atom URLs into the `NewsHandler`.
+"""NewsFeedPoller: market news from RSS/Atom URLs and a drop folder into the `NewsHandler`.
 
 Every ``interval`` seconds each configured URL is fetched with httpx:
 
@@ -20,21 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.regime.news import FeedEntry, NewsEvent, NewsHandler, NewsItem, parse_feed
+from sigma.regime.news import (
+    FeedEntry,
+    NewsEvent,
+    NewsHandler,
+    NewsItem,
+    parse_feed,
+    parse_json_items,
+)
 from sigma.store.db import session_scope
 from sigma.store.models import NewsRecord
 
-__all__ = ["FeedStatus", "NewsFeedPoller", "NewsStore"]
+__all__ = ["FeedStatus", "NewsFeedPoller", "NewsStore", "read_drop"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,17 @@ class FeedStatus:
     new_items: int = 0
     failures: int = 0
     last_error: str | None = None
+
+
+def _move(path: Path, folder: Path) -> Path:
+    """Move `path` into `folder` (created), never overwriting an earlier file of that name."""
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{n}{path.suffix}"
+        n += 1
+    return path.rename(target)
 
 
 class NewsStore:
@@ -120,14 +141,44 @@ class NewsStore:
         return handler.ingest_all(self.since(now - handler.config.risk_window))
 
 
+DROP_SUFFIXES = (".json", ".jsonl", ".xml", ".rss", ".atom")
+DONE, FAILED = "done", "failed"
+
+
+def read_drop(path: Path) -> list[FeedEntry]:
+    """The items of a dropped file: RSS/Atom (``.xml``, ``.rss``, ``.atom``) or JSON
+    (``.json`` array/object, ``.jsonl`` lines). A JSON item is identified by its headline and
+    time, so the same item dropped twice (in any file) is taken once. Raises ValueError."""
+    data = path.read_bytes()
+    if path.suffix.lower() in (".xml", ".rss", ".atom"):
+        return parse_feed(data, f"drop:{path.name}")
+    try:
+        items = parse_json_items(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    entries = []
+    for item in items:
+        if not item.source:
+            item = replace(item, source=f"drop:{path.name}")
+        identity = f"drop|{item.headline}|{item.ts.isoformat()}"
+        entries.append(FeedEntry(hashlib.sha256(identity.encode()).hexdigest(), item))
+    return entries
+
+
 class NewsFeedPoller:
-    """Polls RSS/Atom URLs into a `NewsHandler` (see the module docstring)."""
+    """Polls RSS/Atom URLs and a drop folder into a `NewsHandler` (see the module docstring).
+
+    `drop_dir`: files with a news suffix (`DROP_SUFFIXES`) dropped there are read at each poll
+    and moved to ``done/`` - or to ``failed/`` with a ``.error`` note when they cannot be read.
+    Write a file under another name and rename it into place, so it is never read half-written.
+    """
 
     def __init__(
         self,
         urls: Sequence[str],
         handler: NewsHandler,
         *,
+        drop_dir: Path | None = None,
         store: NewsStore | None = None,
         client: httpx.AsyncClient | None = None,
         interval: float = 300.0,
@@ -149,6 +200,7 @@ class NewsFeedPoller:
         self.backoff = backoff
         self.max_bytes = max_bytes
         self.feeds = {url: FeedStatus(url) for url in dict.fromkeys(urls)}
+        self.drop_dir = drop_dir
         self._remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._clock = clock
@@ -169,7 +221,8 @@ class NewsFeedPoller:
             await self.aclose()
 
     async def poll_once(self) -> list[NewsEvent]:
-        """Fetch every feed once; the events of the items not seen before."""
+        """Fetch every feed and read the drop folder once; the events of the items not seen
+        before."""
         events: list[NewsEvent] = []
         for status in self.feeds.values():
             try:
@@ -180,14 +233,42 @@ class NewsFeedPoller:
                 log.warning("news feed %s: %s", status.url, exc)
                 continue
             status.last_error = None
-            fresh = self._unseen(entries)
-            if fresh and self.store is not None:
-                try:
-                    fresh = await asyncio.to_thread(self.store.add_new, fresh, self._clock())
-                except Exception:
-                    log.exception("storing news items failed; scoring them anyway")
+            fresh = await self._take(entries)
             status.new_items += len(fresh)
             events.extend(self.handler.ingest_all(e.item for e in fresh))
+        if self.drop_dir is not None:
+            events.extend(await self._read_drops(self.drop_dir))
+        return events
+
+    async def _take(self, entries: list[FeedEntry]) -> list[FeedEntry]:
+        """The entries never seen before (in memory, then in the store)."""
+        fresh = self._unseen(entries)
+        if fresh and self.store is not None:
+            try:
+                fresh = await asyncio.to_thread(self.store.add_new, fresh, self._clock())
+            except Exception:
+                log.exception("storing news items failed; scoring them anyway")
+        return fresh
+
+    async def _read_drops(self, folder: Path) -> list[NewsEvent]:
+        events: list[NewsEvent] = []
+        if not folder.is_dir():
+            return events
+        files = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DROP_SUFFIXES
+        )
+        for path in files:
+            try:
+                entries = read_drop(path)
+            except (OSError, ValueError) as exc:
+                log.warning("news drop %s: %s", path.name, exc)
+                _move(path, folder / FAILED).with_name(f"{path.name}.error").write_text(
+                    f"{exc}\n", encoding="utf-8"
+                )
+                continue
+            fresh = await self._take(entries)
+            events.extend(self.handler.ingest_all(e.item for e in fresh))
+            _move(path, folder / DONE)
         return events
 
     async def aclose(self) -> None:

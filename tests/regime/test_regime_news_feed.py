@@ -5,12 +5,14 @@ limits, and dedupe and risk windows that survive a restart through `news_items`.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -296,4 +298,59 @@ async def test_live_adaptive_layer_from_settings(
         load_settings(var_dir=tmp_path, adaptive_test_bars=0), factory, NotificationService()
     )
     assert quiet.poller is None and quiet.hook.tester is None
+    dropping = build_live_adaptive(
+        load_settings(var_dir=tmp_path, news_drop_dir=tmp_path / "drop"),
+        factory,
+        NotificationService(),
+    )
+    assert dropping.poller is not None and dropping.poller.drop_dir == tmp_path / "drop"
+    assert dropping.poller.feeds == {}
+    await dropping.poller.aclose()
     await quiet.run_news(asyncio.Event())  # nothing to poll: returns at once
+
+
+async def test_drop_folder_reads_json_lines_and_feeds_once(
+    tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.json").write_text(
+        json.dumps([{"ts": "2024-01-01T12:00:00Z", "headline": "Bitcoin lender insolvent"}])
+    )
+    (drop / "b.jsonl").write_text(
+        '{"ts": "2024-01-01T12:00:00Z", "headline": "Bitcoin lender insolvent"}\n'
+        '{"published": "2024-01-01T12:05:00Z", "title": "ETH upgrade approved",'
+        ' "symbols": "ETH"}\n'
+    )
+    (drop / "c.rss").write_bytes(rss(RALLY))
+    (drop / "broken.json").write_text("{not json")
+    (drop / "notes.txt").write_text("ignored: not a news file")
+    handler = NewsHandler(symbol_keywords=KEYWORDS)
+    feeds = poller([], handler, drop_dir=drop, store=NewsStore(factory))
+    events = await feeds.poll_once()
+    # The same JSON item in two files is taken once; each file is moved out of the way.
+    assert [(e.item.headline, e.symbols, e.item.source) for e in events] == [
+        ("Bitcoin lender insolvent", ("BTC",), "drop:a.json"),
+        ("ETH upgrade approved", ("ETH",), "drop:b.jsonl"),
+        (RALLY[1], ("ETH",), "drop:c.rss"),
+    ]
+    assert events[0].high_risk and events[0].risk_until is not None
+    assert sorted(p.name for p in (drop / "done").iterdir()) == ["a.json", "b.jsonl", "c.rss"]
+    assert sorted(p.name for p in (drop / "failed").iterdir()) == [
+        "broken.json",
+        "broken.json.error",
+    ]
+    assert "not JSON" in (drop / "failed" / "broken.json.error").read_text()
+    assert sorted(p.name for p in drop.iterdir() if p.is_file()) == ["notes.txt"]
+    # Dropping a file of the same name again: processed, kept beside the first; nothing new.
+    (drop / "a.json").write_text(
+        json.dumps(
+            {"items": [{"ts": "2024-01-01T12:00:00Z", "headline": "Bitcoin lender insolvent"}]}
+        )
+    )
+    assert await feeds.poll_once() == []
+    assert sorted(p.name for p in (drop / "done").iterdir()) == [
+        "a.1.json", "a.json", "b.jsonl", "c.rss",
+    ]  # fmt: skip
+    assert await poller([], NewsHandler(), drop_dir=tmp_path / "missing").poll_once() == []
+    await feeds.aclose()
