@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     # alert_log, action_log, job_runs and trend_data.
     log_retention_days: int = Field(default=90, ge=1)
     log_max_bytes: int = Field(default=50_000_000, ge=1024)
+    # Logs are also rotated when this many days passed since their last rotation (0: by size only).
+    log_rotate_days: int = Field(default=1, ge=0)
     user_inactive_days: int = Field(default=90, ge=1)
     disk_min_free_pct: float = Field(default=5.0, ge=0, lt=100)
     memory_min_available_pct: float = Field(default=5.0, ge=0, lt=100)

@@ -283,13 +283,15 @@ class JobRuntime:
         return self._report(ctx, "daily", 1)
 
     def log_rotation(self, ctx: JobContext) -> int:
-        """LogRotator: rotate large logs under <var>/logs, drop old archives."""
+        """LogRotator: rotate logs under <var>/logs that grew large or were not rotated for
+        `log_rotate_days`, compress them, drop old archives."""
         s = self.settings
         result = rotate_logs(
             self.var_dir / "logs",
             ctx.now,
             max_bytes=s.log_max_bytes,
             keep=timedelta(days=s.log_retention_days),
+            every=timedelta(days=s.log_rotate_days) if s.log_rotate_days else None,
         )
         return len(result.rotated)
 

@@ -7,7 +7,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +93,31 @@ class RotationResult:
     deleted: list[Path]
 
 
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def _last_rotation(log_file: Path) -> datetime | None:
+    """When `log_file` was last rotated, from the stamps of its archives."""
+    stamps = []
+    for archive in log_file.parent.glob(f"{log_file.name}.*.gz"):
+        try:
+            stamps.append(datetime.strptime(archive.name.split(".")[-2], _STAMP))
+        except ValueError:
+            continue
+    return max(stamps).replace(tzinfo=UTC) if stamps else None
+
+
 def rotate_logs(
-    directory: Path, now: datetime, *, max_bytes: int, keep: timedelta
+    directory: Path,
+    now: datetime,
+    *,
+    max_bytes: int,
+    keep: timedelta,
+    every: timedelta | None = None,
 ) -> RotationResult:
-    """Rotate every ``*.log`` in `directory` larger than `max_bytes` and drop archives older
-    than `keep`.
+    """Rotate every ``*.log`` in `directory` larger than `max_bytes` - or, with `every`, any
+    non-empty one not rotated for that long (time rotation) - and drop archives older than
+    `keep`.
 
     Rotation is copy-then-truncate: the live file is compressed to
     ``<name>.<UTC time>.gz`` and truncated in place, so processes holding it open keep writing
@@ -107,9 +127,14 @@ def rotate_logs(
     deleted: list[Path] = []
     if not directory.is_dir():
         return RotationResult(rotated, deleted)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.strftime(_STAMP)
     for log_file in sorted(directory.glob("*.log")):
-        if log_file.stat().st_size <= max_bytes:
+        size = log_file.stat().st_size
+        due = False
+        if every is not None and size > 0:
+            last = _last_rotation(log_file)
+            due = last is None or now - last >= every
+        if size <= max_bytes and not due:
             continue
         archive = log_file.with_name(f"{log_file.name}.{stamp}.gz")
         with log_file.open("rb") as src, gzip.open(archive, "wb") as dst:

@@ -209,3 +209,24 @@ def test_the_config_sync_job_updates_the_jobs_settings(
     with pytest.raises(ValueError, match="greater than or equal"):
         runtime.apply_setting("optimize_trials", -1, 9)
     assert runtime.settings.optimize_trials == 75
+
+
+def test_time_rotation_of_small_logs(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "bot.log").write_text("a few lines\n")
+    (logs / "idle.log").write_text("")
+    day = timedelta(days=1)
+
+    def rotate(at: datetime) -> list[str]:
+        result = rotate_logs(logs, at, max_bytes=10_000, keep=timedelta(days=30), every=day)
+        return [p.name for p in result.rotated]
+
+    assert rotate(NOW) == ["bot.log.20260302T010000Z.gz"]  # never rotated: now
+    (logs / "bot.log").write_text("more\n")
+    assert rotate(NOW + timedelta(hours=23)) == []  # rotated less than a day ago
+    assert rotate(NOW + day) == ["bot.log.20260303T010000Z.gz"]
+    assert rotate(NOW + 3 * day) == []  # nothing written since: nothing to rotate
+    # Without `every`, only size counts.
+    (logs / "bot.log").write_text("x")
+    assert rotate_logs(logs, NOW + 5 * day, max_bytes=10, keep=timedelta(days=30)).rotated == []
