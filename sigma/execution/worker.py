@@ -130,7 +130,10 @@ class OrderWorker:
         report: BrokerReport,
         booked: Booked,
     ) -> None:
-        """Count, alert on a rejection and announce a booking."""
+        """Count a booking, alert on a rejection and tell the bot and dashboards.
+
+        The database already holds the truth, so a bus failure here is logged, not retried
+        (retrying would not trade twice, but would delay every other order)."""
         self.processed += 1
         if booked.status == OrderStatus.REJECTED.value:
             self.on_alert(
@@ -138,43 +141,6 @@ class OrderWorker:
                 f"order {report.client_order_id} rejected by {self.broker.name}: {report.reason}",
                 {"symbol": symbol, "strategy": strategy},
             )
-        await self._announce(symbol, side, strategy, mode, report, booked)
-
-    # --- database ---------------------------------------------------------------------------
-    # Each runs inside a transaction of the group commit (see `sigma.execution.group_commit`).
-    @staticmethod
-    def _accept(conn: Connection, *, event: OrderEvent) -> str:
-        """Insert the order row if it is new; returns the order's current status."""
-        return accept_order(conn, event)
-
-    @staticmethod
-    def _book_placed(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:
-        """Record and book an order the broker has settled; None when the order was already
-        finished."""
-        booked = book_new_order(conn, event, report)
-        if booked is not None:
-            return booked
-        if accept_order(conn, event) in _TERMINAL:
-            return None
-        return book_report(conn, report)
-
-    @staticmethod
-    def _record(conn: Connection, *, report: BrokerReport) -> Booked:
-        """Book the report's new fills, the position, the ledger and the order."""
-        return book_report(conn, report)
-
-    async def _announce(
-        self,
-        symbol: str,
-        side: Side,
-        strategy: str,
-        mode: str,
-        report: BrokerReport,
-        booked: Booked,
-    ) -> None:
-        """Tell the bot and dashboards; the database already holds the truth, so a bus
-        failure here is logged, not retried (retrying would not trade twice, but would
-        delay every other order)."""
         if self.pubsub is None:
             return
         now = datetime.now(UTC)
@@ -211,6 +177,29 @@ class OrderWorker:
             await self.pubsub.publish_many(messages)
         except Exception:
             log.warning("could not announce order %s", report.client_order_id, exc_info=True)
+
+    # --- database ---------------------------------------------------------------------------
+    # Each runs inside a transaction of the group commit (see `sigma.execution.group_commit`).
+    @staticmethod
+    def _accept(conn: Connection, *, event: OrderEvent) -> str:
+        """Insert the order row if it is new; returns the order's current status."""
+        return accept_order(conn, event)
+
+    @staticmethod
+    def _book_placed(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:
+        """Record and book an order the broker has settled; None when the order was already
+        finished."""
+        booked = book_new_order(conn, event, report)
+        if booked is not None:
+            return booked
+        if accept_order(conn, event) in _TERMINAL:
+            return None
+        return book_report(conn, report)
+
+    @staticmethod
+    def _record(conn: Connection, *, report: BrokerReport) -> Booked:
+        """Book the report's new fills, the position, the ledger and the order."""
+        return book_report(conn, report)
 
     # --- resting paper orders and restarts --------------------------------------------------
     async def on_price(self, symbol: str, price: Decimal) -> list[Booked]:

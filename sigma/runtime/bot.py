@@ -26,7 +26,7 @@ from sigma.engine.live import LiveEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent
 from sigma.regime.hook import AdaptiveHook
 from sigma.risk.limits import AccountState, Decision
-from sigma.runtime.tasks import run_until
+from sigma.runtime.tasks import MessageHandler, consume_until
 from sigma.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -264,35 +264,25 @@ class TradingBot:
     # --- the loop ---------------------------------------------------------------------------
     async def run(self, pubsub: PubSub, stop: asyncio.Event) -> None:
         """Consume prices, fills and order status until `stop` is set."""
-        prices = await pubsub.subscribe(CHANNEL_PRICE_UPDATE)
-        fills = await pubsub.subscribe(CHANNEL_FILLS)
-        status = await pubsub.subscribe(CHANNEL_ORDER_STATUS)
-        self.subscribed.set()
 
-        async def consume_prices() -> None:
-            async for raw in prices:
-                await self.on_raw_tick(raw)
-
-        async def consume_feedback(sub: Any, handle: Callable[[bytes], None]) -> None:
-            async for raw in sub:
+        def feedback(handle: Callable[[bytes], None]) -> MessageHandler:
+            async def checked(raw: bytes) -> None:
                 try:
                     handle(raw)
                 except ValueError as exc:
                     log.warning("bot: ignored a malformed feedback message: %s", exc)
 
-        async def all_consumers() -> None:
-            await asyncio.gather(
-                consume_prices(),
-                consume_feedback(fills, self.on_fill_message),
-                consume_feedback(status, self.on_status_message),
-            )
+            return checked
 
+        handlers = {
+            CHANNEL_PRICE_UPDATE: self.on_raw_tick,
+            CHANNEL_FILLS: feedback(self.on_fill_message),
+            CHANNEL_ORDER_STATUS: feedback(self.on_status_message),
+        }
         try:
-            await run_until(all_consumers(), stop)
+            await consume_until(pubsub, handlers, stop, subscribed=self.subscribed)
         finally:
             await self.drain()
-            for sub in (prices, fills, status):
-                await sub.close()
 
 
 def account_state(engine: LiveEngine, order: Order) -> AccountState:

@@ -28,7 +28,7 @@ from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
 from sigma.reports.export import export_result
 from sigma.reports.html_report import write_backtest_html
-from sigma.runtime.tasks import run_until
+from sigma.runtime.tasks import consume_until
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import SimOrder, SimRun
 from sigma.strategies.base import Strategy
@@ -186,22 +186,16 @@ class SimRunner:
         channel: str = CHANNEL_PRICE_UPDATE,
     ) -> None:
         """Consume `price_update` until `stop` is set (ticks on the bus are already cleaned)."""
-        subscription = await pubsub.subscribe(channel)
-        self.subscribed.set()
 
-        async def consume() -> None:
-            async for raw in subscription:
-                try:
-                    tick = decode(raw)
-                except ValueError as exc:
-                    log.warning("sim: dropped a bad tick: %s", exc)
-                    continue
-                self.on_tick(tick)
+        async def handle(raw: bytes) -> None:
+            try:
+                tick = decode(raw)
+            except ValueError as exc:
+                log.warning("sim: dropped a bad tick: %s", exc)
+                return
+            self.on_tick(tick)
 
-        try:
-            await run_until(consume(), stop)
-        finally:
-            await subscription.close()
+        await consume_until(pubsub, {channel: handle}, stop, subscribed=self.subscribed)
 
 
 def _row(run_id: int, order: Order, fill: Fill | None) -> SimOrder:

@@ -46,7 +46,7 @@ from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
 from sigma.runtime.sim import SimRunner
-from sigma.runtime.tasks import run_until
+from sigma.runtime.tasks import consume_until
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
 from sigma.strategies.base import Strategy
@@ -454,21 +454,19 @@ class System:
         worker = self.worker
         if worker is None or not isinstance(worker.broker, PaperBroker):
             return
-        subscription = await self.pubsub.subscribe(CHANNEL_PRICE_UPDATE)
-        self._resting_subscribed.set()
-
         broker = worker.broker
 
-        async def consume() -> None:
-            async for raw in subscription:
-                # Most of the time nothing rests: the tick need not even be decoded.
-                if broker.resting and (tick := decode_or_none(raw)) is not None:
-                    await worker.on_price(tick.symbol, tick.price)
+        async def on_price(raw: bytes) -> None:
+            # Most of the time nothing rests: the tick need not even be decoded.
+            if broker.resting and (tick := decode_or_none(raw)) is not None:
+                await worker.on_price(tick.symbol, tick.price)
 
-        try:
-            await run_until(consume(), stop)
-        finally:
-            await subscription.close()
+        await consume_until(
+            self.pubsub,
+            {CHANNEL_PRICE_UPDATE: on_price},
+            stop,
+            subscribed=self._resting_subscribed,
+        )
 
     async def _serve_api(self, stop: asyncio.Event) -> None:
         from sigma.api import create_api

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
+
+from sigma.bus.base import PubSub, Subscription
+
+MessageHandler = Callable[[bytes], Awaitable[None]]
 
 
 async def run_until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
@@ -24,3 +28,36 @@ async def run_until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> Non
                 await worker
     if worker.done() and not worker.cancelled():
         worker.result()
+
+
+async def consume_until(
+    pubsub: PubSub,
+    handlers: Mapping[str, MessageHandler],
+    stop: asyncio.Event,
+    *,
+    subscribed: asyncio.Event | None = None,
+) -> None:
+    """Subscribe to each channel of `handlers`, set `subscribed` once all listen, and hand
+    every message to its channel's handler until `stop`; the subscriptions are closed at the
+    end. An exception a handler raises ends the consumption and propagates."""
+    subscriptions: dict[str, Subscription] = {}
+    try:
+        for channel in handlers:
+            subscriptions[channel] = await pubsub.subscribe(channel)
+        if subscribed is not None:
+            subscribed.set()
+
+        async def pump(subscription: Subscription, handle: MessageHandler) -> None:
+            async for raw in subscription:
+                await handle(raw)
+
+        await run_until(
+            _gather(*(pump(sub, handlers[name]) for name, sub in subscriptions.items())), stop
+        )
+    finally:
+        for subscription in subscriptions.values():
+            await subscription.close()
+
+
+async def _gather(*work: Coroutine[Any, Any, None]) -> None:
+    await asyncio.gather(*work)
