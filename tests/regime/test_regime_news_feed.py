@@ -190,10 +190,12 @@ async def test_timeouts_size_limit_and_bad_documents(server: FeedServer) -> None
     server.feeds["/slow"] = Feed(rss(HACK), script=[(200, 1.0)])
     server.feeds["/big"] = Feed(rss(*[(f"g{i}", "x" * 100, HACK[2]) for i in range(100)]))
     server.feeds["/html"] = Feed(b"<html><body>not a feed")
+    # A generous connect timeout (a busy machine may be slow to accept), a short read timeout.
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.3))
     feeds = poller(
         [f"{server.url}/slow", f"{server.url}/big", f"{server.url}/html"],
         NewsHandler(),
-        timeout=0.2,
+        client=client,
         retries=0,
         max_bytes=5_000,
     )
@@ -202,7 +204,7 @@ async def test_timeouts_size_limit_and_bad_documents(server: FeedServer) -> None
     assert errors["slow"] is not None and errors["slow"].startswith("ReadTimeout")
     assert errors["big"] == "feed larger than 5000 bytes"
     assert errors["html"] is not None and "not an RSS/Atom document" in errors["html"]
-    await feeds.aclose()
+    await client.aclose()
 
 
 async def test_restart_keeps_dedupe_and_risk_windows(
