@@ -59,6 +59,14 @@ _SYMBOL = re.compile(rf"[A-Za-z0-9._/-]{{1,{MAX_SYMBOL_LEN}}}")
 # NaN/Infinity (which the json module accepts by default) into Decimals that the field checks
 # reject with the field's name.
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
+# Exactly what `encode_tick` writes for a tick without a quote: the bot decodes every price on
+# the bus, and matching this shape skips the JSON parser and the type checks of the general
+# path (about half the bot's time per tick). Anything else, valid or not, takes that path.
+_DIGITS = rb"(\d{1,13}(?:\.\d{1,20})?)"
+_CANONICAL = re.compile(
+    rb'\{"symbol":"([A-Za-z0-9._/-]{1,%d})","ts":"([0-9T:.Z+-]{10,40})",'
+    rb'"price":"%s","volume":"%s"\}' % (MAX_SYMBOL_LEN, _DIGITS, _DIGITS)
+)
 
 
 class TickError(ValueError):
@@ -118,6 +126,8 @@ def decode_tick(
     (valid, not more than ``max_future`` seconds after ``clock()``), price (finite, > 0,
     <= 1e12), volume (finite, >= 0, <= 1e12), bid/ask (like price) and that bid <= ask.
     """
+    if isinstance(raw, bytes) and (match := _CANONICAL.fullmatch(raw)) is not None:
+        return _canonical_tick(match, clock, max_future)
     text = _text(raw)
     try:
         obj = _DECODER.decode(text)
@@ -158,6 +168,23 @@ def tick_from_fields(
 
 
 _MISSING: Any = object()
+
+
+def _canonical_tick(match: re.Match[bytes], clock: Clock, max_future: float) -> Tick:
+    """The tick of a frame `_CANONICAL` matched, with the checks the pattern leaves open."""
+    symbol, ts_text, price_text, volume_text = match.groups()
+    ts = _timestamp(ts_text.decode())
+    check_not_future(ts, clock, max_future)
+    price = Decimal(price_text.decode())
+    volume = Decimal(volume_text.decode())
+    # Same order of checks, hence the same reason, as `_number` on the general path.
+    if price > MAX_NUMBER:
+        raise TickError("too_large", f"price {price:.3e} exceeds {MAX_NUMBER:.0e}")
+    if price <= 0:
+        raise TickError("price", f"price must be positive, got {price}")
+    if volume > MAX_NUMBER:
+        raise TickError("too_large", f"volume {volume:.3e} exceeds {MAX_NUMBER:.0e}")
+    return Tick(symbol.decode(), ts, price, volume)
 
 
 def _text(raw: bytes | bytearray | str) -> str:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sigma.domain import Tick
 from sigma.feeds.ticks import (
+    _CANONICAL,
     MAX_FRAME_BYTES,
     TickError,
     decode_tick,
@@ -151,3 +155,58 @@ def test_non_utc_offsets_and_adapters_floats() -> None:
 def test_valid_symbol() -> None:
     assert valid_symbol("BTC/USDT") and valid_symbol("es-2024.Q_1")
     assert not valid_symbol("") and not valid_symbol(None) and not valid_symbol("a\nb")
+
+
+# --- the fast path for frames in encode_tick's own shape -------------------------------------
+def compact(ts: str, price: str, volume: str, symbol: str = "BTC") -> bytes:
+    """A frame in encode_tick's exact shape (the fast path's)."""
+    fields = {"symbol": symbol, "ts": ts, "price": price, "volume": volume}
+    raw = json.dumps(fields, separators=(",", ":")).encode()
+    assert _CANONICAL.fullmatch(raw) is not None
+    return raw
+
+
+def general(raw: bytes) -> Tick:
+    """The general path alone: JSON parser, then the field checks."""
+    return tick_from_fields(json.loads(raw, parse_float=Decimal), clock=clock)
+
+
+def outcome(decoder: Callable[[bytes], Tick], raw: bytes) -> Tick | str:
+    try:
+        return decoder(raw)
+    except TickError as exc:
+        return exc.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    symbol=st.from_regex(r"[A-Za-z0-9._/-]{1,32}", fullmatch=True),
+    seconds=st.integers(min_value=0, max_value=2 * 3600),
+    micros=st.integers(min_value=0, max_value=999_999),
+    price=st.decimals(min_value=0, max_value=Decimal(10) ** 13 - 1, places=8),
+    volume=st.decimals(min_value=0, max_value=Decimal(10) ** 13 - 1, places=3),
+)
+def test_canonical_frames_decode_as_the_general_path_does(
+    symbol: str, seconds: int, micros: int, price: Decimal, volume: Decimal
+) -> None:
+    ts = T0 + timedelta(seconds=seconds, microseconds=micros)
+    raw = compact(ts.isoformat().replace("+00:00", "Z"), f"{price:f}", f"{volume:f}", symbol)
+    assert outcome(decode, raw) == outcome(general, raw)
+
+
+@pytest.mark.parametrize(
+    ("price", "volume", "ts", "reason"),
+    [
+        ("0", "1", "2024-01-01T00:00:00Z", "price"),
+        ("0.000", "1", "2024-01-01T00:00:00Z", "price"),
+        ("1000000000001", "1", "2024-01-01T00:00:00Z", "too_large"),
+        ("5", "1000000000001", "2024-01-01T00:00:00Z", "too_large"),
+        ("5", "1", "2024-01-01T02:00:00Z", "future"),
+        ("5", "1", "2024-13-01T00:00:00Z", "ts"),
+    ],
+)
+def test_canonical_frames_are_checked_like_any_other(
+    price: str, volume: str, ts: str, reason: str
+) -> None:
+    raw = compact(ts, price, volume)
+    assert outcome(decode, raw) == outcome(general, raw) == reason
