@@ -142,12 +142,23 @@ class AdaptiveHook:
             adjuster.register(cls, symbol, strategy.params)
             return "keep"
         saved = self.state.load_strategy(strategy.name, symbol)
+        registered = False
         if saved.resumes(strategy.params) and saved.baseline is not None:
-            baseline = cls(**saved.baseline).params
-            adjuster.register(
-                cls, symbol, strategy.params, baseline=baseline, blocked=saved.blocked
-            )
-        else:
+            try:
+                baseline = cls(**saved.baseline).params
+                adjuster.register(
+                    cls, symbol, strategy.params, baseline=baseline, blocked=saved.blocked
+                )
+                registered = True
+            except (TypeError, ValueError) as exc:  # the strategy's parameters changed shape
+                log.warning(
+                    "%s %s: saved baseline not usable (%s); the parameters in force are the "
+                    "baseline now",
+                    strategy.name,
+                    symbol,
+                    exc,
+                )
+        if not registered:
             adjuster.register(cls, symbol, strategy.params)
         self.loop.restore(strategy.name, symbol, saved.trades, saved.status)
         self._verdicts[(strategy.name, symbol)] = (saved.score, saved.reason)

@@ -199,3 +199,26 @@ def test_a_failing_store_never_stops_the_loop(
     engine = _start(hook, sessions)
     _feed(hook, engine, bars.iloc[:1_500])
     assert hook.updates and "saving" in caplog.text
+
+
+def test_a_saved_baseline_the_strategy_no_longer_accepts_is_dropped(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = AdaptiveStateStore(sessions)
+    store.save_strategy(
+        "sma_cross",
+        SYMBOL,
+        status="throttle",
+        score=-0.002,
+        reason="weak",
+        blocked=frozenset({Regime.RANGE}),
+        baseline={"fast": 10, "slow": 30, "retired_option": 3},
+        current=SmaCross().params,
+        ts=T0,
+    )
+    hook = _hook(sessions)
+    _start(hook, sessions)
+    assert hook.loop.adjuster.baseline("sma_cross", SYMBOL) == SmaCross().params
+    assert hook.loop.adjuster.blocked("sma_cross", SYMBOL) == frozenset()
+    assert hook.status[("sma_cross", SYMBOL)] == "throttle"
+    assert "saved baseline not usable" in caplog.text
