@@ -15,6 +15,7 @@ import sigma
 from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
 from sigma.api.context import ApiContext, HealthCheck
 from sigma.api.errors import install_error_handlers
+from sigma.api.reader import Reader
 from sigma.api.requestlog import RequestLogMiddleware, mask_tokens_in_server_logs
 from sigma.api.routers import ROUTERS
 from sigma.api.static import DEFAULT_DIST, mount_dashboard
@@ -62,6 +63,7 @@ def create_api(
             refresh_ttl=timedelta(days=settings.jwt_refresh_days),
         ),
         throttle=LoginThrottle(clock=clock),
+        reader=Reader(lambda: app.db),
         health_checks=dict(health_checks or {}),
         news=news,
         scheduler=scheduler,
@@ -75,6 +77,7 @@ def create_api(
             yield
         finally:
             await hub.stop()
+            await ctx.reader.close()
             await run_in_threadpool(ctx.jobs.shutdown)
             if owned_bus:
                 await bus.close()

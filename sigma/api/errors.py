@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL refuses some values SQLite takes: a NUL character in text, a number beyond
+    # the column's range, a string longer than its VARCHAR. Such a value came with the request.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    detail = reason[0] if reason else type(exc).__name__
+    log.warning("database refused a value in %s %s: %s", request.method, request.url.path, detail)
+    return JSONResponse(
+        status_code=422, content={"detail": f"a value was refused by the database: {detail}"}
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -56,8 +71,36 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+ERROR_BODY: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "description": "Every error: what is wrong and where (`location.field: message; ...`).",
+    "type": "object",
+    "properties": {"detail": {"type": "string", "title": "Detail"}},
+    "required": ["detail"],
+}
+"""The JSON schema of `{"detail": "..."}`."""
+
+
+def _documented(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """`openapi` with the 422 body FastAPI documents (a list of error objects) replaced by
+    the one `_validation_error` really sends."""
+
+    def schema() -> dict[str, Any]:
+        document = openapi()  # built once and cached by FastAPI; patched in place once
+        components = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in components:
+            components["HTTPValidationError"] = ERROR_BODY
+            components.pop("ValidationError", None)
+        return document
+
+    return schema
+
+
 def install_error_handlers(api: FastAPI) -> None:
-    """Register the handlers on `api`."""
+    """Register the handlers on `api` and document their body in its OpenAPI schema."""
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
+    api.add_exception_handler(DataError, _refused_value)  # through SQLAlchemy
+    api.add_exception_handler(psycopg.DataError, _refused_value)  # through the async Reader
     api.add_exception_handler(Exception, _unexpected)
+    api.openapi = _documented(api.openapi)  # type: ignore[method-assign]

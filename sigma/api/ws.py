@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket
-from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import get_ctx, principal_for
 from sigma.bus.base import (
@@ -198,7 +197,7 @@ async def websocket_endpoint(
     ctx = get_ctx(websocket)
     hub: Hub = websocket.app.state.hub
     try:
-        principal = await run_in_threadpool(principal_for, ctx, token)
+        principal = await principal_for(ctx, token)
         chosen = check_channels(channels.split(",")) if channels else set(CHANNELS)
     except HTTPException as exc:
         await websocket.close(CLOSE_POLICY, str(exc.detail)[:120])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -17,7 +16,7 @@ def api(
     """Serve the API (dashboard at /, OpenAPI at /docs); creates `admin` on a fresh database."""
     # Imported here so other `sigma` commands do not load FastAPI and uvicorn at start.
     from sigma.api import create_api, ensure_admin
-    from sigma.api.server import api_server
+    from sigma.api.server import api_server, serve
 
     application = build_app()
     try:
@@ -25,6 +24,6 @@ def api(
         if password is not None:
             typer.echo(f"created user 'admin' with password: {password}  (shown once)")
         server = api_server(application, create_api(application), host=host, port=port)
-        asyncio.run(server.serve())
+        serve(server.serve)
     finally:
         application.close()

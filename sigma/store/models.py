@@ -11,19 +11,22 @@ fails while the models and the migrations disagree.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -144,6 +147,8 @@ class OrderRecord(Base):
         CheckConstraint(_MODES, name="mode"),
         Index(None, "status"),
         Index(None, "symbol", "created_at"),
+        # The API lists orders newest first: (created_at, id) read backwards, no sort.
+        Index(None, "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -170,6 +175,7 @@ class FillRecord(Base):
     """An execution of an order. `exchange_fill_id`, when known, makes replays idempotent."""
 
     __tablename__ = "fills"
+    __table_args__ = (Index(None, "ts", "id"),)  # newest first in the API
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_order_id: Mapped[str] = mapped_column(ForeignKey("orders.client_order_id"), index=True)
@@ -205,7 +211,11 @@ class LedgerEntry(Base):
     """A settlement entry: the cash effect of a fill (or deposit, fee, adjustment)."""
 
     __tablename__ = "ledger"
-    __table_args__ = (CheckConstraint(_MODES, name="mode"), Index(None, "mode", "ts"))
+    __table_args__ = (
+        CheckConstraint(_MODES, name="mode"),
+        Index(None, "mode", "ts"),
+        Index(None, "ts"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow)
@@ -222,6 +232,28 @@ class LedgerEntry(Base):
 
     # The relationship (not just the FK) makes one flush insert the order before its entries.
     order: Mapped[OrderRecord | None] = relationship()
+
+
+class LedgerDaily(Base):
+    """The ledger summed per UTC day, mode, strategy and symbol (NULL symbol as "").
+
+    On PostgreSQL a trigger on `ledger` keeps it in step in the writer's own transaction
+    (insert, update, delete, truncate), so realised-PnL and ledger totals read a few rows
+    per day instead of every entry. On SQLite it stays empty and unused: the amounts there are
+    text, which SQL cannot add up exactly.
+    """
+
+    __tablename__ = "ledger_daily"
+
+    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Unbounded NUMERIC: a sum can outgrow the NUMERIC(28, 10) of its entries.
+    cash: Mapped[Decimal] = mapped_column(Numeric(asdecimal=True))
+    fees: Mapped[Decimal] = mapped_column(Numeric(asdecimal=True))
+    realized_pnl: Mapped[Decimal] = mapped_column(Numeric(asdecimal=True))
+    entries: Mapped[int] = mapped_column(BigInteger)
 
 
 # --- simulation and research -------------------------------------------------------------------

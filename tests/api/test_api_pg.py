@@ -109,3 +109,40 @@ def test_core_flow_on_postgres(pg_client: TestClient, pg_app: App) -> None:
         "/api/users", json={"username": "pguser", "password": "long-enough"}, headers=admin
     )
     assert created.status_code == 201
+
+
+def test_values_postgres_refuses_are_client_errors(pg_client: TestClient) -> None:
+    viewer, admin = login(pg_client, "viewer"), login(pg_client, "admin")
+    for path in ("/api/orders?symbol=BT%00C", "/api/trends?symbol=%00", "/api/pnl?mode=paper"):
+        response = pg_client.get(path, headers=viewer)
+        assert response.status_code in (200, 422), (path, response.text)
+    nul = pg_client.get("/api/orders?symbol=BT%00C", headers=viewer)
+    assert nul.status_code == 422
+    assert nul.json() == {
+        "detail": "a value was refused by the database: "
+        "PostgreSQL text fields cannot contain NUL (0x00) bytes"
+    }
+    nul_reason = pg_client.put(
+        "/api/risk/kill-switch", json={"enabled": False, "reason": "x\u0000"}, headers=admin
+    )
+    assert nul_reason.status_code == 422
+    assert nul_reason.json()["detail"].startswith("a value was refused by the database: ")
+    huge = pg_client.get(f"/api/backtests/{2**31}", headers=viewer)
+    assert huge.status_code == 422
+    assert huge.json()["detail"].startswith("path.backtest_id: Input should be less than")
+
+
+def test_positions_and_partial_day_windows_on_postgres(pg_client: TestClient) -> None:
+    viewer = login(pg_client, "viewer")
+    positions = pg_client.get("/api/positions", headers=viewer).json()
+    assert [(p["mode"], p["qty"], p["realized_pnl"]) for p in positions] == [
+        ("live", "0", "4.875"),
+        ("paper", "0.5", "0"),
+    ]
+    # Whole days from ledger_daily, the partial day at each end entry by entry.
+    window = "since=2024-03-01T12:00:00Z&until=2024-03-02T13:00:00Z"
+    assert pg_client.get(f"/api/pnl?{window}", headers=viewer).json() == [
+        {"key": "2024-03-01", "realized_pnl": "0", "fees": "0.05", "entries": 1},
+        {"key": "2024-03-02", "realized_pnl": "4.875", "fees": "0.05", "entries": 1},
+    ]
+    assert pg_client.get("/api/ledger/summary", headers=viewer).json()["live"]["cash"] == "55"

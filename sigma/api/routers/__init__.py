@@ -18,12 +18,13 @@ from sigma.api.routers import (
     users,
 )
 
+# Routes are matched in order, one by one: the ones a dashboard polls most come first.
 ROUTERS: tuple[APIRouter, ...] = (
+    trading.router,
     system.router,
     auth.router,
     strategies.router,
     backtests.router,
-    trading.router,
     sim.router,
     logs.router,
     risk.router,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
+from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
 from sigma.api.jobs import Job, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
 from sigma.api.serialize import dec
@@ -364,7 +364,7 @@ def _stored(session: Db, backtest_id: int) -> Any:
 
 @router.get("/{backtest_id}", response_model=BacktestDetail)
 def backtest(
-    backtest_id: int,
+    backtest_id: RowId,
     session: Db,
     _: Viewer,
     points: Annotated[int, Query(ge=2, le=100_000)] = 2000,
@@ -392,7 +392,7 @@ def backtest(
 
 
 @router.get("/{backtest_id}/report", response_class=FileResponse)
-def backtest_report(backtest_id: int, session: Db, _: Viewer) -> FileResponse:
+def backtest_report(backtest_id: RowId, session: Db, _: Viewer) -> FileResponse:
     """The self-contained HTML report of the run."""
     record: BacktestRecord = _stored(session, backtest_id).record
     if record.report_path is None or not Path(record.report_path).is_file():

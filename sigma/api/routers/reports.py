@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, SecretStr
 from sqlalchemy import select
 
-from sigma.api.context import Admin, Ctx, Db, Viewer
+from sigma.api.context import Admin, Ctx, Db, RowId, Viewer
 from sigma.ops.logging import redact
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import PerformanceReport
@@ -71,7 +71,7 @@ def reports(
 
 @router.get("/reports/{report_id}/file", response_class=FileResponse)
 def report_file(
-    report_id: int,
+    report_id: RowId,
     session: Db,
     _: Viewer,
     download: bool = False,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from sigma.api.context import Db, Trader, Viewer
+from sigma.api.context import Db, RowId, Trader, Viewer
 from sigma.api.serialize import dec, opt_dec
 from sigma.store.models import SimRun
 
@@ -74,7 +74,7 @@ def runs(
 
 
 @router.post("/runs/{run_id}/rating", response_model=SimRunOut)
-def rate(run_id: int, body: RatingIn, session: Db, _: Trader) -> SimRunOut:
+def rate(run_id: RowId, body: RatingIn, session: Db, _: Trader) -> SimRunOut:
     """Store a 1-5 rating and a comment on run `run_id`."""
     run = session.get(SimRun, run_id)
     if run is None:
