@@ -210,18 +210,15 @@ class TradingBot:
             await asyncio.gather(*self._sending)
 
     def _adaptive_pause(self, order: Order, account: AccountState) -> str:
-        """Why the regime loop holds back this order ("" when it does not): new exposure is
-        paused for a disabled strategy or during a news halt; reducing stays allowed."""
+        """Why the regime loop holds back this order ("" when it does not): new exposure
+        waits for a disabled or throttled strategy and during a news halt; reducing stays
+        allowed."""
         if self.adaptive is None or order.qty is None:
             return ""
         after = account.position_qty + order.qty * order.side.sign
         if abs(after) <= abs(account.position_qty):
             return ""
-        if self.adaptive.status.get((order.strategy, order.symbol)) == "disable":
-            return "regime loop disabled this strategy on this symbol"
-        if self.adaptive.entries_halted(order.symbol, account.now):
-            return "news halt: no new entries"
-        return ""
+        return self.adaptive.entry_pause(order.strategy, order.symbol, account.now)
 
     def equity(self) -> Decimal:
         """Booked equity of every strategy account, at each symbol's latest price."""
