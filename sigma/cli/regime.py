@@ -99,6 +99,9 @@ def compare(
     console.print(table)
     kinds = pd.Series([d.kind for d in result.on.decisions], dtype=object).value_counts()
     console.print("decisions: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    held = result.on.held_by_reason()
+    if held:
+        console.print("entries held: " + ", ".join(f"{k} {v}" for k, v in held.items()))
     console.print(result.verdict())
     if report is not None:
         console.print(f"report: {result.write_html(report)}")

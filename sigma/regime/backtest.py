@@ -1,12 +1,18 @@
 """Backtests with the adaptive layer: the exact engine stepped bar by bar, the `AdaptiveHook`
 called after every bar exactly as the live bot calls it, and the on/off comparison.
+
+As in live trading, every order that would add exposure first asks `AdaptiveHook.entry_pause`
+(a disabled or throttled strategy, a news halt); a held order is rejected and recorded in
+`AdaptiveRun.held`. Orders that reduce or keep the size of the position are never held.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,8 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sigma.domain import Fill, Order, OrderStatus, OrderType
 from sigma.engine.engine import Cancelled, Engine, EngineConfig, ProgressFn, frame_to_data
 from sigma.engine.fill_model import FillModel
+from sigma.engine.portfolio import Portfolio
 from sigma.engine.result import BacktestResult
 from sigma.regime.adjuster import AdjusterConfig, ParamAdjuster, ParamUpdate, RegimePresets
 from sigma.regime.detector import DetectorConfig, RegimeDetector, frame_bars
@@ -27,24 +35,125 @@ from sigma.regime.tester import StrategyTester, WalkForwardConfig
 from sigma.reports.comparison import render_comparison_html
 from sigma.research.backtest import backtest_result, run_backtest
 from sigma.strategies.base import Strategy
+from sigma.strategies.series import Data
 
 __all__ = [
     "AdaptiveComparison",
     "AdaptiveRun",
+    "HeldOrder",
+    "PausingEngine",
     "build_hook",
     "compare_adaptive",
     "run_adaptive_backtest",
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class HeldOrder:
+    """An order the adaptive layer held back (rejected) instead of letting it add exposure."""
+
+    ts: datetime
+    strategy: str
+    side: str
+    reason: str
+
+    @property
+    def kind(self) -> str:
+        """The reason without its details ("regime loop throttled this strategy", ...)."""
+        return self.reason.split(":", 1)[0]
+
+
 @dataclass(slots=True)
 class AdaptiveRun:
-    """A backtest with the adaptive layer on: the result, what changed and the regimes."""
+    """A backtest with the adaptive layer on: the result, what changed, the regimes and the
+    orders held back."""
 
     result: BacktestResult
     updates: list[ParamUpdate]
     decisions: list[LoopDecision]
     regimes: list[str]
+    held: list[HeldOrder] = field(default_factory=list)
+
+    def held_by_reason(self) -> dict[str, int]:
+        """Held orders counted per kind of reason, most frequent first."""
+        return dict(Counter(h.kind for h in self.held).most_common())
+
+
+PauseFn = Callable[[str, str, datetime], str]
+
+
+class PausingEngine(Engine):
+    """The backtest engine with the live bot's adaptive rule (`TradingBot._adaptive_pause`): an
+    order that would make |position| larger asks `pause` (`AdaptiveHook.entry_pause`) first and
+    is rejected with its reason when held. Like the live engine, the position an order is judged
+    against counts the market orders still pending, assumed filled at the decision price."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        symbol: str,
+        data: Data,
+        config: EngineConfig,
+        pause: PauseFn,
+    ) -> None:
+        self._pause = pause
+        self.held: list[HeldOrder] = []
+        super().__init__(strategy, symbol, data, config)
+
+    def submit(self, order: Order) -> None:
+        ts = self._bar_time(self.data.cursor.i)
+        if self._adds_exposure(order):
+            reason = self._pause(order.strategy or self.strategy.name, order.symbol, ts)
+            if reason:
+                order.created_at = ts
+                order.status = OrderStatus.REJECTED
+                self.orders.append(order)
+                self.held.append(HeldOrder(ts, order.strategy, order.side.value, reason))
+                return
+        super().submit(order)
+
+    def _adds_exposure(self, order: Order) -> bool:
+        if order.reduce_only:
+            return False
+        view = self._projection()
+        before = view.qty(order.symbol)
+        qty = (
+            order.qty
+            if order.qty is not None
+            else self._resolve_qty(order, self._expected(order), view)
+        )
+        return abs(before + qty * order.side.sign) > abs(before)
+
+    def _expected(self, order: Order) -> Decimal:
+        price = self.last_price
+        return (
+            price if order.type is OrderType.LIMIT else self.fill_model.slipped(order.side, price)
+        )
+
+    def _projection(self) -> Portfolio:
+        view = self.portfolio.snapshot()
+        for pending in self.pending:
+            if pending.type is not OrderType.MARKET:
+                continue
+            price = self._expected(pending)
+            qty = self._resolve_qty(pending, price, view)
+            if qty > 0:
+                ts = pending.created_at or self._bar_time(self.data.cursor.i)
+                fee = self.fill_model.fee(qty, price)
+                view.apply(
+                    Fill(
+                        pending.client_order_id,
+                        pending.symbol,
+                        pending.side,
+                        qty,
+                        price,
+                        fee,
+                        ts,
+                        pending.strategy,
+                    )
+                )
+        view.trades.clear()
+        return view
 
 
 def build_hook(
@@ -81,11 +190,12 @@ def run_adaptive_backtest(
     progress_every: int = 1_000,
 ) -> AdaptiveRun:
     """Backtest `strategy` with `hook` adapting it after each bar (as `run_backtest`, plus the
-    hook). Raises `Cancelled` when `cancel` is set."""
+    hook); orders adding exposure ask `hook.entry_pause` first, as live. Raises `Cancelled`
+    when `cancel` is set."""
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
     config = EngineConfig(initial_cash=initial_cash, fill_model=fill_model or FillModel())
-    engine = Engine(strategy, symbol, frame_to_data(bars), config)
+    engine = PausingEngine(strategy, symbol, frame_to_data(bars), config, hook.entry_pause)
     hook.attach(engine)
     n = len(bars)
     close = bars["close"].to_numpy(dtype=np.float64)
@@ -110,7 +220,7 @@ def run_adaptive_backtest(
         progress(n, n)
     result = backtest_result(engine, bars, equity, in_market, initial_cash)
     decisions = list(hook.decisions)[decisions_before:]
-    return AdaptiveRun(result, updates, decisions, regimes)
+    return AdaptiveRun(result, updates, decisions, regimes, engine.held)
 
 
 @dataclass(slots=True)
@@ -131,6 +241,7 @@ class AdaptiveComparison:
         )
         self.rows = [(label, self.off.stats[k], self.on.result.stats[k]) for label, k in keys]
         self.rows.append(("parameter changes", 0, len(self.on.updates)))
+        self.rows.append(("entries held", 0, len(self.on.held)))
 
     def write_html(self, path: str | Path) -> Path:
         """The comparison report (equity curves, statistics side by side, the verdict)."""
@@ -140,7 +251,15 @@ class AdaptiveComparison:
             ((r.strategy, float(r.stats["sharpe"] or 0.0)) for r in (off, on)),
             key=lambda item: -item[1],
         )
-        changes = f" {len(self.on.updates)} parameter changes, {len(self.on.decisions)} decisions."
+        changes = f" {len(self.on.updates)} parameter changes, {len(self.on.decisions)} decisions"
+        held = self.on.held_by_reason()
+        changes += (
+            f", {len(self.on.held)} entries held ("
+            + "; ".join(f"{kind}: {n}" for kind, n in held.items())
+            + ")."
+            if held
+            else ", no entries held."
+        )
         html = render_comparison_html([off, on], ranking, self.verdict() + "." + changes)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from sigma.feeds.synthetic import generate_bars
 from sigma.regime.adjuster import ParamUpdate
 from sigma.regime.backtest import (
     AdaptiveComparison,
+    PausingEngine,
     build_hook,
     compare_adaptive,
     run_adaptive_backtest,
@@ -32,6 +33,7 @@ from sigma.regime.sinks import AlertSink, StoreSink
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, param_history, set_params
+from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import SmaCross
 from tests.regime.conftest import T0
 
@@ -82,7 +84,8 @@ def test_backtest_and_bar_by_bar_runs_decide_the_same(bars: pd.DataFrame) -> Non
     batch = run_adaptive_backtest(SmaCross(), bars, symbol=SYMBOL, hook=batch_hook)
 
     live_hook = build_hook(BUILTIN_PRESETS)
-    engine = Engine(SmaCross(), SYMBOL, empty_data(), EngineConfig())
+    # Paper: bars one at a time on an engine that asks the same hook before adding exposure.
+    engine = PausingEngine(SmaCross(), SYMBOL, empty_data(), EngineConfig(), live_hook.entry_pause)
     live_hook.attach(engine)
     live_updates = []
     for bar in frame_bars(bars, SYMBOL):
@@ -242,8 +245,10 @@ def test_compare_adaptive_reports_both_sides(bars: pd.DataFrame) -> None:
         "trades",
         "win rate %",
         "parameter changes",
+        "entries held",
     ]
-    assert result.rows[-1] == ("parameter changes", 0, len(result.on.updates))
+    assert result.rows[-2] == ("parameter changes", 0, len(result.on.updates))
+    assert result.rows[-1] == ("entries held", 0, len(result.on.held))
     assert result.verdict().startswith("adaptive on vs off: return ")
 
 
@@ -257,7 +262,7 @@ def _comparison(off: tuple[float, float], on: tuple[float, float]) -> AdaptiveCo
             "win_rate_pct": 50.0,
         }
 
-    run = SimpleNamespace(result=SimpleNamespace(stats=stats(*on)), updates=[])
+    run = SimpleNamespace(result=SimpleNamespace(stats=stats(*on)), updates=[], held=[])
     return AdaptiveComparison(SimpleNamespace(stats=stats(*off)), run)  # type: ignore[arg-type]
 
 
@@ -304,19 +309,32 @@ def test_live_shadow_memory_is_bounded(bars: pd.DataFrame, monkeypatch: pytest.M
 
 
 def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame) -> None:
-    """The bot's path: LiveEngine sends orders, the worker's fills arrive while the next bar is
-    processed, the hook runs after each closed bar."""
+    """The bot's path: LiveEngine sends orders through the bot's own adaptive check (held
+    orders are rejected), the worker's fills arrive while the next bar is processed, the hook
+    runs after each closed bar."""
     from decimal import Decimal
 
     from sigma.domain import Fill, Order
     from sigma.engine.live import LiveEngine
+    from sigma.runtime.bot import TradingBot, account_state
 
     frame = bars.iloc[:2500]
     batch = run_adaptive_backtest(
         SmaCross(), frame.iloc[:-1], symbol=SYMBOL, hook=build_hook(BUILTIN_PRESETS)
     )
     sent: list[Order] = []
-    engine = LiveEngine(SmaCross(), SYMBOL, EngineConfig(), lambda order, ref: sent.append(order))
+    held: list[str] = []
+
+    def dispatch(order: Order, _ref: Decimal) -> None:
+        bot = SimpleNamespace(adaptive=hook)
+        reason = TradingBot._adaptive_pause(bot, order, account_state(engine, order))  # type: ignore[arg-type]
+        if reason:
+            held.append(reason)
+            engine.on_rejected(order.client_order_id, reason)
+        else:
+            sent.append(order)
+
+    engine = LiveEngine(SmaCross(), SYMBOL, EngineConfig(), dispatch)
     hook = build_hook(BUILTIN_PRESETS)
     hook.attach(engine)
     live_updates: list[ParamUpdate] = []
@@ -349,6 +367,8 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame)
         (t.entry_ts, t.pnl) for t in batch.result.trades
     ]
     assert len(batch.updates) > 3
+    # The same entries were held live and in the backtest, for the same reasons.
+    assert held == [h.reason for h in batch.held] and held
 
 
 def test_entry_pause_disables_throttles_and_halts(bars: pd.DataFrame) -> None:
@@ -384,3 +404,106 @@ def test_entry_pause_disables_throttles_and_halts(bars: pd.DataFrame) -> None:
     assert hook.entry_pause("sma_cross", SYMBOL, ts) == "news halt: no new entries"
     with pytest.raises(ValueError, match="throttle_bars"):
         AdaptiveHook(hook.loop, throttle_bars=0)
+
+
+class _Forced(AdaptiveHook):
+    """A hook whose strategies start in a given status (as if the loop had decided it)."""
+
+    def __init__(self, status: str, throttle_bars: int = 20) -> None:
+        super().__init__(build_hook({}, shadow=False).loop, throttle_bars=throttle_bars)
+        self.forced = status
+
+    def attach(self, engine: Engine) -> None:
+        super().attach(engine)
+        self.status[(engine.strategy.name, engine.symbol)] = self.forced
+
+
+def _entries(run: Any) -> int:
+    """Positions opened: the round trips closed plus the one still open."""
+    return len(run.result.trades) + (run.result.final_position != 0)
+
+
+def test_disabled_and_throttled_strategies_enter_less_in_the_backtest(
+    bars: pd.DataFrame,
+) -> None:
+    frame = bars.iloc[:1500]
+
+    def run(status: str) -> Any:
+        strategy = SmaCross(fast=5, slow=20)
+        return run_adaptive_backtest(strategy, frame, symbol=SYMBOL, hook=_Forced(status, 100))
+
+    free, throttled, disabled = run("keep"), run("throttle"), run("disable")
+    assert free.held == [] and _entries(free) > 20
+    # Throttled: at most one entry per 100 bars, the rest held with the hook's reason.
+    assert 0 < _entries(throttled) <= len(frame) // 100 + 1 < _entries(free)
+    assert throttled.held_by_reason() == {
+        "regime loop throttled this strategy": len(throttled.held)
+    }
+    assert all("one new entry per 100 bars" in h.reason for h in throttled.held)
+    # Disabled: nothing opens, every attempt is recorded.
+    assert _entries(disabled) == 0 and disabled.result.stats["n_trades"] == 0
+    assert disabled.held_by_reason() == {
+        "regime loop disabled this strategy on this symbol": len(disabled.held)
+    }
+    assert len(disabled.held) > 20
+    assert {h.strategy for h in disabled.held} == {"sma_cross"}
+
+
+def test_a_news_halt_holds_entries_in_the_backtest(bars: pd.DataFrame) -> None:
+    frame = bars.iloc[:600]
+    news = NewsHandler()
+    news.ingest(
+        NewsItem(frame.index[200].to_pydatetime(), "SYN exchange hacked, fraud", symbols=(SYMBOL,))
+    )
+    run = run_adaptive_backtest(
+        SmaCross(fast=5, slow=20),
+        frame,
+        symbol=SYMBOL,
+        hook=build_hook({}, shadow=False, news=news),
+    )
+    assert run.held and set(run.held_by_reason()) == {"news halt"}
+    assert min(h.ts for h in run.held) >= frame.index[200]
+
+
+class _Script(Strategy):
+    """Buys 2 on bar 1, sells 1 on bar 3, buys 1 on bar 5, reverses short on bar 7, closes
+    on bar 9."""
+
+    name = "script"
+
+    def on_bar(self) -> None:
+        i = self.bar_index
+        if i == 1:
+            self.buy(2)
+        elif i == 3:
+            self.sell(1)  # reduces: never the loop's business
+        elif i == 5:
+            self.buy(1)  # adds exposure
+        elif i == 7:
+            self.go_short()  # a close (never held) and a new entry
+        elif i == 9:
+            self.close()
+
+
+def test_orders_that_reduce_exposure_are_never_held(bars: pd.DataFrame) -> None:
+    hook = build_hook({}, shadow=False)
+    asked: list[int] = []
+
+    def pause(strategy: str, symbol: str, ts: datetime) -> str:
+        asked.append(engine.strategy.bar_index)
+        return hook.entry_pause(strategy, symbol, ts)
+
+    engine = PausingEngine(_Script(), SYMBOL, empty_data(), EngineConfig(), pause)
+    hook.attach(engine)
+    for i, bar in enumerate(frame_bars(bars.iloc[:12], SYMBOL)):
+        if i == 2:  # disabled while long 2
+            hook.status[("script", SYMBOL)] = "disable"
+        engine.on_bar(bar)
+        hook.on_bar(SYMBOL, bar)
+    # Only the orders adding exposure asked; the partial sell and the closes went through.
+    assert asked == [1, 5, 7]
+    assert [h.side for h in engine.held] == ["buy", "sell"]
+    assert all(h.reason == "regime loop disabled this strategy on this symbol" for h in engine.held)
+    filled = [(o.side.value, o.reduce_only) for o in engine.orders if o.status.value == "filled"]
+    assert filled == [("buy", False), ("sell", False), ("sell", True)]
+    assert engine.position_qty(SYMBOL) == 0
