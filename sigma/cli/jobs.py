@@ -217,7 +217,8 @@ def optimize(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="processes on the study (default: SIGMA_OPTIMIZE_WORKERS with a storage)"
+            help="processes on the study (default: SIGMA_OPTIMIZE_WORKERS, else one per core "
+            "for a study long enough to repay starting them)"
         ),
     ] = None,
     save: Annotated[bool, typer.Option(help="write the result to strategy_param")] = False,
@@ -253,8 +254,8 @@ def optimize(
             "bounds": bounds,
             "initial_cash": s.initial_cash,
             "storage": shared,
-            # Several processes need a shared study; without a database one process works.
-            "workers": workers or (s.optimize_workers if shared else 1),
+            # Several processes share the study: in `shared`, or else a temporary journal file.
+            "workers": workers or s.optimize_workers,
         }
         columns = (TextColumn(strategy), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:

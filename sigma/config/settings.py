@@ -126,8 +126,11 @@ class Settings(BaseSettings):
     research_timeframe: str = "1h"
     research_lookback_bars: int = Field(default=2000, ge=100)
     optimize_trials: int = Field(default=40, ge=1)
-    optimize_workers: int = Field(default=2, ge=1)
-    # A database URL for shared optuna studies (several workers/machines); unset: in memory.
+    # Processes per optimisation; unset: one per core for studies long enough to repay
+    # starting them (`sigma.research.optimize.auto_workers`), else one.
+    optimize_workers: int | None = Field(default=None, ge=1)
+    # A database URL for shared optuna studies (several machines, resuming); unset: in memory
+    # (one process) or a temporary journal file the processes of one machine share.
     optuna_storage: str | None = None
     tick_retention_days: int = Field(default=30, ge=1)
     # alert_log, action_log, job_runs and trend_data.

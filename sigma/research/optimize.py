@@ -5,8 +5,10 @@ bounds, and walk-forward validation that scores parameters only on bars they wer
     wf = walk_forward(SmaCross, bars, folds=3, n_trials=30, seed=1)
     wf.oos_score, wf.params      # out-of-sample Sharpe, parameters refit on the newest window
 
-A study can live in a database (`storage`, any SQLAlchemy URL): `optimize(..., workers=2)` then
-runs trials in this process and in `workers - 1` spawned processes that share the study, and
+`optimize(..., workers=2)` runs trials in this process and in `workers - 1` spawned processes that
+share the study (`workers=None`: one per core). Without a `storage` the shared study is a
+temporary optuna journal file, removed afterwards; a study can also live in a database
+(`storage`, any SQLAlchemy URL, or ``journal:PATH`` for a journal file on this machine), and
 separate machines can join the same study with `join_study`. A stored study resumes where it
 stopped: only the trials still missing are run. Pointed at SIGMA's own database, the studies
 get a schema of their own (`study_storage`). The study always starts with the strategy's
@@ -19,7 +21,9 @@ import math
 import multiprocessing
 import os
 import socket
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +32,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from sigma.engine.engine import Cancelled
@@ -46,6 +51,10 @@ real Sharpe ratio, yet finite so the samplers can still learn from it."""
 
 # Workers wait this long for each other to start (spawned processes import numba and optuna).
 _START_TIMEOUT = 120.0
+
+JOURNAL = "journal:"
+"""Prefix of a `storage` that is an optuna journal file (``journal:/path/study.log``): a study
+several processes of one machine share without a database."""
 
 MIN_TRADES = 3
 """Closed trades a scored window needs before its Sharpe ratio counts as evidence."""
@@ -208,6 +217,8 @@ class OptimizationResult:
     n_trials: int
     study_name: str
     trials: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    by_worker: dict[str, int] = field(default_factory=dict)
+    """Completed trials per process ("host:pid") that ran them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +323,11 @@ def study_storage(url: str) -> str:
     start, and SIGMA would no longer know its schema's revision after optuna stamped first. So
     when `url` holds SIGMA's schema, the studies go to a schema of their own next to it
     (``optuna``, or ``<schema>_optuna`` beside a non-public schema) on PostgreSQL; on SQLite,
-    which has no schemas, a shared file is refused. Any other URL is returned unchanged.
+    which has no schemas, a shared file is refused. Any other URL (and a ``journal:`` file) is
+    returned unchanged.
     """
+    if url.startswith(JOURNAL):
+        return url
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -355,12 +369,36 @@ def _sigma_revisions() -> set[str]:
     return {rev.revision for rev in script.walk_revisions()}
 
 
+def default_workers(workers: int | None = None) -> int:
+    """`workers`, or one per core when None."""
+    if workers is None:
+        return max(os.cpu_count() or 1, 1)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return workers
+
+
+def _memory_dir() -> str | None:
+    """/dev/shm when there is one: the journal syncs each write, which is free in memory and
+    costs more than a fast backtest on a disk. None: the default temporary directory."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def _open_storage(storage: str | None) -> str | optuna.storages.BaseStorage | None:
+    """What optuna takes for `storage`: a journal file's storage, or the URL as it is."""
+    if storage is None or not storage.startswith(JOURNAL):
+        return storage
+    path = storage.removeprefix(JOURNAL)
+    return JournalStorage(JournalFileBackend(path))
+
+
 def _load_study(
     name: str, storage: str | None, sampler: optuna.samplers.BaseSampler
 ) -> optuna.Study:
     return optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=_open_storage(storage),
         sampler=sampler,
         direction="maximize",
         load_if_exists=True,
@@ -411,32 +449,111 @@ def optimize(
     min_trades: int = MIN_TRADES,
     storage: str | None = None,
     study_name: str | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     grid_points: int = 5,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> OptimizationResult:
     """Search the strategy's parameter space for the best score on `bars` (see `evaluate`).
 
-    `workers` > 1 needs a database `storage`: the extra workers are spawned processes sharing
-    the study. `progress(done, n_trials)` follows completed trials; setting `cancel` stops after
-    the running trial and raises `Cancelled` (a stored study keeps its trials and resumes).
+    `workers` > 1 adds `workers - 1` spawned processes sharing the study: the `storage` given,
+    or without one a temporary journal file removed at the end. The result is the same as with
+    one process (for a grid the same best score over the same grid, for TPE a best within the
+    bounds). `workers=None`: one process per core when the study looks long enough to repay
+    starting them (`auto_workers`), else one. `progress(done, n_trials)` follows completed
+    trials; setting `cancel` stops after the running trial and raises `Cancelled` (a stored
+    study keeps its trials and resumes).
     """
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers > 1 and storage is None:
-        raise ValueError("several workers share a study through a database: pass storage")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = search_space(strategy, bounds, max_int=max_int)
     defaults = default_params(strategy)
     objective = _Objective(
         strategy, space, bars, score_from, initial_cash, fill_model or FillModel(), min_trades
     )
+    # The defaults' score is part of the result; timing it tells what a trial costs.
+    started = time.perf_counter()
+    default_score = evaluate(
+        strategy,
+        defaults,
+        bars,
+        score_from=score_from,
+        initial_cash=initial_cash,
+        fill_model=objective.fill_model,
+        min_trades=min_trades,
+    ).score
+    if workers is None:
+        expected = (
+            n_trials
+            if method != "grid"
+            else min(n_trials, _grid_size(space, defaults, grid_points))
+        )
+        workers = auto_workers(expected * (time.perf_counter() - started + _TRIAL_OVERHEAD))
+    search = _Search(objective, method, n_trials, seed, grid_points, default_score)
     name = study_name or f"{strategy.name}-{method}-{seed}"
+    if workers > 1 and storage is None:
+        # Several processes share a study through storage: a journal file nobody else sees.
+        with tempfile.TemporaryDirectory(prefix="sigma-optuna-", dir=_memory_dir()) as tmp:
+            journal = f"{JOURNAL}{os.path.join(tmp, 'study.log')}"
+            return _optimize(search, journal, name, workers, progress, cancel)
     if storage is not None:
         storage = study_storage(storage)  # once, for every worker
+    return _optimize(search, storage, name, workers, progress, cancel)
+
+
+_TRIAL_OVERHEAD = 0.01
+"""Seconds a trial costs besides its backtest (the sampler, the study's bookkeeping)."""
+
+_PARALLEL_FROM_SECONDS = 10.0
+"""Studies expected to take less than this in one process run in one: a spawned worker needs
+seconds to import numpy, numba and optuna, and a shared study's storage slows every trial."""
+
+
+def auto_workers(expected_seconds: float) -> int:
+    """Processes for a study expected to take `expected_seconds` in one: one per core when
+    that is long enough to repay starting them, else one."""
+    return default_workers() if expected_seconds >= _PARALLEL_FROM_SECONDS else 1
+
+
+def _grid_size(space: Mapping[str, Dimension], defaults: Mapping[str, Any], points: int) -> int:
+    return math.prod(len(d.grid(points, defaults[n])) for n, d in space.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """What one `optimize` call searches, for `_optimize`."""
+
+    objective: _Objective
+    method: Method
+    n_trials: int
+    seed: int
+    grid_points: int
+    default_score: float
+
+
+def _optimize(
+    search: _Search,
+    storage: str | None,
+    name: str,
+    workers: int,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> OptimizationResult:
+    """Run the study `name` in `storage` with `workers` processes (see `optimize`)."""
+    objective, method, n_trials, seed = (
+        search.objective,
+        search.method,
+        search.n_trials,
+        search.seed,
+    )
+    strategy, space = objective.strategy, objective.space
+    defaults = default_params(strategy)
+    grid_points = search.grid_points
+    if workers > 1 and storage is None:
+        raise ValueError("several workers share a study through storage")
     study = _load_study(name, storage, _sampler(method, space, defaults, seed, grid_points))
     if method == "tpe" and not study.trials:
         # Start from the defaults (those inside the searched ranges): the best found is then
@@ -470,25 +587,27 @@ def optimize(
         raise Cancelled(
             f"optimisation of {strategy.name} cancelled after {_completed(study)} trials"
         )
-    default_score = evaluate(
-        strategy,
-        defaults,
-        bars,
-        score_from=score_from,
-        initial_cash=initial_cash,
-        fill_model=objective.fill_model,
-        min_trades=min_trades,
-    ).score
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if method == "grid":
+        # Workers sharing a grid can both take its last free point: each point counts once.
+        seen: dict[tuple[tuple[str, Any], ...], optuna.trial.FrozenTrial] = {}
+        for trial in done:
+            seen.setdefault(tuple(sorted(trial.params.items())), trial)
+        done = list(seen.values())
     best = study.best_trial
+    by_worker: dict[str, int] = {}
+    for trial in done:
+        worker = str(trial.user_attrs.get("worker", "?"))
+        by_worker[worker] = by_worker.get(worker, 0) + 1
     return OptimizationResult(
         strategy=strategy.name,
         params={**defaults, **best.params},
         score=float(best.value if best.value is not None else NO_SCORE),
-        default_score=default_score,
+        default_score=search.default_score,
         n_trials=len(done),
         study_name=name,
         trials=[(dict(t.params), float(t.value or NO_SCORE)) for t in done],
+        by_worker=by_worker,
     )
 
 
@@ -625,6 +744,7 @@ def best_of(results: Sequence[WalkForwardResult]) -> WalkForwardResult:
 
 
 __all__ = [
+    "JOURNAL",
     "MIN_TRADES",
     "NO_SCORE",
     "Dimension",
@@ -633,8 +753,10 @@ __all__ = [
     "FoldResult",
     "OptimizationResult",
     "WalkForwardResult",
+    "auto_workers",
     "best_of",
     "default_params",
+    "default_workers",
     "evaluate",
     "join_study",
     "optimize",

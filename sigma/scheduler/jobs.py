@@ -173,7 +173,7 @@ class JobRuntime:
                     initial_cash=s.initial_cash,
                     fill_model=self.fill_model,
                     storage=storage,
-                    workers=s.optimize_workers if storage else 1,
+                    workers=s.optimize_workers,
                 )
             chosen[symbol] = selection.strategy
         ctx.report(len(s.symbols), len(s.symbols))

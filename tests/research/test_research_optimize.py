@@ -4,8 +4,12 @@ PostgreSQL study), progress and cancellation."""
 
 from __future__ import annotations
 
+import os
+import socket
+import tempfile
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,8 +149,6 @@ def test_argument_checks(bars: pd.DataFrame) -> None:
         optimize(SmaCross, bars, n_trials=0)
     with pytest.raises(ValueError, match="workers"):
         optimize(SmaCross, bars, workers=0)
-    with pytest.raises(ValueError, match="storage"):
-        optimize(SmaCross, bars, workers=2)
     with pytest.raises(ValueError, match="unknown method"):
         optimize(SmaCross, bars, method="anneal")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="too few"):
@@ -313,3 +315,55 @@ def test_studies_beside_sigmas_own_schema_get_a_schema_of_their_own(
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}_optuna" CASCADE'))
         admin.dispose()
+
+
+def _temporary_studies() -> set[str]:
+    from sigma.research.optimize import _memory_dir
+
+    return {p.name for p in Path(_memory_dir() or tempfile.gettempdir()).glob("sigma-optuna-*")}
+
+
+def test_workers_share_a_temporary_study_without_a_database(
+    bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sigma.research.optimize as optimize_module
+
+    before = _temporary_studies()
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    grid = {"fast": (5.0, 30.0), "slow": (20.0, 120.0)}
+    alone = optimize(SmaCross, bars, method="grid", n_trials=1000, bounds=grid, grid_points=3)
+    assert alone.by_worker == {me: 24}
+    # The default (workers=None) on a machine with two cores, for a study deemed long enough.
+    monkeypatch.setattr(optimize_module, "_PARALLEL_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(optimize_module.os, "cpu_count", lambda: 2)
+    shared = optimize(
+        SmaCross, bars, method="grid", n_trials=1000, bounds=grid, grid_points=3, workers=None
+    )
+    # Two processes ran trials, and the result is the single process's: the same grid, each
+    # point once, and the same best score.
+    assert len(shared.by_worker) == 2 and me in shared.by_worker
+    assert all(n > 0 for n in shared.by_worker.values())
+    assert shared.n_trials == 24
+    assert sorted(map(repr, shared.trials)) == sorted(map(repr, alone.trials))
+    assert shared.score == alone.score and shared.default_score == alone.default_score
+
+    bounds = {"fast": (2.0, 40.0), "slow": (3.0, 80.0)}
+    tpe = optimize(SmaCross, bars, n_trials=16, seed=5, bounds=bounds, workers=2)
+    assert len(tpe.by_worker) == 2
+    assert tpe.n_trials >= 16
+    assert _in_bounds(tpe.params, search_space(SmaCross, bounds))
+    assert tpe.score == max(score for _, score in tpe.trials) >= tpe.default_score
+    # The temporary journal files are gone.
+    assert _temporary_studies() == before
+
+
+def test_short_studies_stay_in_one_process_by_default(bars: pd.DataFrame) -> None:
+    from sigma.research.optimize import auto_workers, default_workers
+
+    result = optimize(SmaCross, bars.iloc[:300], n_trials=5, seed=0, workers=None)
+    assert result.by_worker == {f"{socket.gethostname()}:{os.getpid()}": 5}
+    assert auto_workers(0.5) == 1
+    assert auto_workers(3600.0) == default_workers() == (os.cpu_count() or 1)
+    assert default_workers(3) == 3
+    with pytest.raises(ValueError, match="workers"):
+        default_workers(0)
