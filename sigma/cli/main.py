@@ -13,6 +13,7 @@ from sigma.cli.backtest import backtest, print_plugin_errors
 from sigma.cli.demo import demo
 from sigma.cli.jobs import config_app, jobs_app, optimize, report_app, scheduler
 from sigma.cli.live import bot, kill_switch, sim, up, worker
+from sigma.cli.regime import app as regime_app
 from sigma.cli.users import users_app
 from sigma.feeds.ws_server import feed_command
 
@@ -30,6 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
+app.add_typer(regime_app, name="regime")
 app.command()(optimize)
 app.command()(scheduler)
 console = Console()

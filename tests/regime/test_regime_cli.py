@@ -79,3 +79,11 @@ def test_missing_figures_print_as_a_dash() -> None:
     from sigma.cli.regime import _fmt
 
     assert (_fmt(None), _fmt(1.234), _fmt(3)) == ("-", "1.23", "3")
+
+
+def test_the_sigma_command_carries_the_regime_commands() -> None:
+    from sigma.cli.main import app as sigma
+
+    result = runner.invoke(sigma, ["regime", "detect", "--bars", "600", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "balanced accuracy:" in result.output
