@@ -79,6 +79,10 @@ class WorkQueue(Protocol):
     async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
         """Durably enqueue `body`."""
 
+    async def prepare(self, queue: str) -> None:
+        """Connect and declare `queue` now, so the first publish pays no set-up and an
+        unreachable broker shows at start."""
+
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 16) -> None:
         """Process messages until `stop` is called or the task is cancelled."""
 

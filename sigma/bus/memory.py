@@ -236,6 +236,10 @@ class InMemoryWorkQueue:
             queue = self._queues[name] = _Queue()
         return queue
 
+    async def prepare(self, queue: str) -> None:
+        """Create `queue` if it does not exist yet."""
+        self._queue(queue)
+
     async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
         """Enqueue `body` (immediately visible to consumers)."""
         self._queue(queue).put(_Message(body, message_id))

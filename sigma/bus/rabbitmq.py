@@ -155,6 +155,10 @@ class RabbitWorkQueue:
 
     # --- WorkQueue --------------------------------------------------------------------------
 
+    async def prepare(self, queue: str) -> None:
+        """Open the publishing channel and declare `queue`."""
+        await self._declare(self.queue_name(queue))
+
     async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
         """Durably enqueue `body`; returns once the broker confirmed it."""
         name = self.queue_name(queue)

@@ -101,6 +101,13 @@ class GroupCommit:
         with self.engine.begin() as conn:
             return _run_all(conn, works)
 
+    async def warm(self) -> None:
+        """Open a connection now, so the first booking pays no connection set-up and an
+        unreachable database shows at start."""
+        if self._async is not None:
+            async with self._async.connect():
+                pass
+
     async def close(self) -> None:
         """Release the connections of the asyncio engine (PostgreSQL)."""
         if self._async is not None:

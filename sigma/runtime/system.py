@@ -241,6 +241,7 @@ class System:
                 self.metrics.count_from("feed", self.prices.counts)
                 tasks["prices"] = asyncio.create_task(self.prices.run())
             if "bot" in self.components:
+                await self.queue.prepare(QUEUE_ORDERS)
                 self.bot = self._bot()
                 self.metrics.count_from("bot", self.bot.counters.totals)
                 tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
@@ -251,6 +252,7 @@ class System:
                 self.worker = OrderWorker(
                     self.app.sessions, make_broker(self.app), self.pubsub, on_alert=self.alert
                 )
+                await self.worker.db.warm()
                 await self.worker.reconcile(s.mode)
                 tasks["worker"] = asyncio.create_task(
                     self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)

@@ -256,6 +256,9 @@ class WorkQueueContract:
     async def test_depth_counts_waiting_messages(self, make_queue: MakeQueue) -> None:
         queue: WorkQueue = await make_queue()
         assert await queue.depth(QUEUE) == 0
+        await queue.prepare(QUEUE)
+        await queue.prepare(QUEUE)  # idempotent
+        assert await queue.depth(QUEUE) == 0
         for i in range(3):
             await queue.publish(QUEUE, b"x", message_id=f"m{i}")
         assert await queue.depth(QUEUE) == 3
