@@ -7,12 +7,13 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sigma.api.reader import refused_value_errors
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(DataError, _refused_value)  # through SQLAlchemy
-    api.add_exception_handler(psycopg.DataError, _refused_value)  # through the async Reader
+    for refused in refused_value_errors():  # through the async Reader
+        api.add_exception_handler(refused, _refused_value)
     api.add_exception_handler(Exception, _unexpected)
     api.openapi = _documented(api.openapi)  # type: ignore[method-assign]

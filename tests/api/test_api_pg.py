@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 
 from sigma.api import create_api
+from sigma.api.routers.trading import FillOut, OrderOut
+from sigma.api.serialize import dec
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.db import session_scope
-from sigma.store.models import TrendData
+from sigma.store.models import FillRecord, OrderRecord, TrendData
 from tests.api.conftest import login
 from tests.api.test_api_trading import seed
 
@@ -119,8 +123,8 @@ def test_values_postgres_refuses_are_client_errors(pg_client: TestClient) -> Non
     nul = pg_client.get("/api/orders?symbol=BT%00C", headers=viewer)
     assert nul.status_code == 422
     assert nul.json() == {
-        "detail": "a value was refused by the database: "
-        "PostgreSQL text fields cannot contain NUL (0x00) bytes"
+        "detail": 'a value was refused by the database: invalid byte sequence for encoding "UTF8": '
+        "0x00"
     }
     nul_reason = pg_client.put(
         "/api/risk/kill-switch", json={"enabled": False, "reason": "x\u0000"}, headers=admin
@@ -146,3 +150,64 @@ def test_positions_and_partial_day_windows_on_postgres(pg_client: TestClient) ->
         {"key": "2024-03-02", "realized_pnl": "4.875", "fees": "0.05", "entries": 1},
     ]
     assert pg_client.get("/api/ledger/summary", headers=viewer).json()["live"]["cash"] == "55"
+    # A time without an offset is UTC.
+    naive = pg_client.get("/api/orders?since=2024-03-01T12:30:00", headers=viewer).json()
+    assert [o["client_order_id"] for o in naive] == ["o3", "o2"]
+
+
+AMOUNTS = ["0", "-0", "1", "0.5", "-12.3456789012", "0.0000000001", "123456789012345678.9", "100"]
+
+
+def _diverse(app: App) -> None:
+    """Orders and fills with every shape of amount and timestamp a listing must render."""
+    t0 = datetime(2024, 3, 1, 23, 59, 59, tzinfo=UTC)
+    with session_scope(app.sessions) as s:
+        for i, amount in enumerate(AMOUNTS):
+            coid = f"d{i}"
+            s.add(
+                OrderRecord(
+                    client_order_id=coid,
+                    exchange_order_id=None if i % 2 else f"x-{i}",
+                    mode=("paper", "live")[i % 2],
+                    symbol="BTC",
+                    side="buy",
+                    type="limit",
+                    qty=Decimal(amount),
+                    limit_price=None if i % 3 else Decimal(amount),
+                    status="filled",
+                    strategy='s\u00e9/"q"',
+                    filled_qty=Decimal(amount),
+                    created_at=t0 + timedelta(microseconds=1500 * i),
+                    updated_at=t0 + timedelta(seconds=i),
+                )
+            )
+            s.flush()
+            s.add(FillRecord(client_order_id=coid, qty=Decimal(amount), price=Decimal("2"), ts=t0))
+
+
+def test_listings_are_the_same_json_on_both_databases(pg_app: App, sigma_app: App) -> None:
+    bodies = []
+    for app in (sigma_app, pg_app):
+        _diverse(app)
+        with TestClient(create_api(app, InMemoryPubSub(), static_dir=None)) as client:
+            viewer = login(client, "viewer")
+            bodies.append(
+                [
+                    client.get(path, headers=viewer).content
+                    for path in (
+                        "/api/orders?limit=1000",
+                        "/api/orders?mode=live&limit=2&offset=1",
+                        "/api/fills",
+                        "/api/fills?since=2024-03-01T23:59:59Z&strategy=s%C3%A9%2F%22q%22",
+                    )
+                ]
+            )
+    sqlite, postgres = bodies
+    assert sqlite == postgres  # byte for byte
+    orders = [OrderOut.model_validate(o) for o in json.loads(sqlite[0])]
+    assert [o.qty for o in orders] == [dec(Decimal(a)) for a in reversed(AMOUNTS)]
+    assert orders[-1].created_at.microsecond == 0 and orders[-2].created_at.microsecond == 1500
+    assert b'"created_at":"2024-03-01T23:59:59.001500Z"' in sqlite[0]
+    assert [FillOut.model_validate(f).qty for f in json.loads(sqlite[3])] == [
+        dec(Decimal(a)) for a in reversed(AMOUNTS)
+    ]

@@ -1,4 +1,4 @@
-"""The async `Reader`: the same rows on SQLite (thread pool) and PostgreSQL (psycopg on the
+"""The async `Reader`: the same rows on SQLite (thread pool) and PostgreSQL (asyncpg on the
 event loop), its compiled-statement cache, and its connection pool surviving failures."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, literal, select, text
 
@@ -141,7 +141,7 @@ def test_pool_stays_within_its_size_and_survives_a_server_side_disconnect(pg_app
             assert len(await reader.rows(users)) == 3  # retried on a fresh connection
             # A bad query fails alone; its connection stays in the pool.
             idle = len(reader._connections()._idle)
-            with pytest.raises(psycopg.errors.UndefinedTable):
+            with pytest.raises(asyncpg.exceptions.UndefinedTableError):
                 await reader.rows(text("SELECT * FROM no_such_table"))
             assert len(reader._connections()._idle) == idle
         finally:
@@ -182,3 +182,61 @@ def test_each_event_loop_gets_its_own_connections(pg_app: App) -> None:
     asyncio.run(reader.close())
     assert reader._pool is None
     asyncio.run(reader.close())  # closing twice is harmless
+
+
+class StubConnection:
+    """What `_Pool` uses of an asyncpg connection, failing on demand."""
+
+    def __init__(self, fail: BaseException | None = None, close_fails: bool = False) -> None:
+        self.fail, self.close_fails = fail, close_fails
+        self.closed = self.terminated = False
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        if self.fail is not None:
+            raise self.fail
+        return [(sql, *args)]
+
+    def is_closed(self) -> bool:
+        return self.closed or self.terminated
+
+    async def close(self) -> None:
+        if self.close_fails:
+            raise OSError("socket gone")
+        self.closed = True
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+def test_pool_keeps_a_connection_after_a_bad_query_and_replaces_a_broken_one() -> None:
+    from sigma.api.reader import _Pool
+
+    made: list[StubConnection] = []
+    plan = [
+        StubConnection(ValueError("bad query")),
+        StubConnection(),
+        StubConnection(OSError("still down")),
+    ]
+
+    async def connect() -> StubConnection:
+        made.append(plan[len(made)])
+        return made[-1]
+
+    async def scenario() -> None:
+        pool = _Pool(connect, 2)
+        with pytest.raises(ValueError, match="bad query"):
+            await pool.run("q", [1])
+        assert pool._idle == [made[0]]  # kept: the connection is fine
+        made[0].fail = ConnectionResetError("server gone")
+        assert await pool.run("q", [2]) == [("q", 2)]  # dropped, retried on a new one
+        assert made[0].terminated and pool._idle == [made[1]]
+        made[1].fail = OSError("down")
+        with pytest.raises(OSError, match="still down"):  # the retry fails too: give up
+            await pool.run("q", [3])
+        assert made[1].terminated and made[2].terminated and pool._idle == []
+        pool._idle = [StubConnection(close_fails=True)]
+        stuck = pool._idle[0]
+        await pool.close()
+        assert stuck.terminated and pool._idle == []
+
+    asyncio.run(scenario())

@@ -10,9 +10,10 @@ partial days at the ends of a `since`/`until` window.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import partial
+from functools import cached_property, partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query
@@ -23,12 +24,12 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Text,
     bindparam,
     cast,
     func,
     select,
 )
-from sqlalchemy.orm import InstrumentedAttribute
 
 from sigma.api.context import Ctx, Viewer
 from sigma.api.reader import Reader
@@ -114,64 +115,23 @@ SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 class _Prepared:
-    """One statement per combination of filters, built at its first use and kept, so the
-    `Reader` compiles each once. `build(present)` gets the names of the filters in use."""
+    """One statement per combination of filters (and database), built at its first use and
+    kept, so the `Reader` compiles each once. `build(present, on_pg)` gets the names of the
+    filters in use and whether the statement is for PostgreSQL."""
 
-    def __init__(self, build: Callable[[frozenset[str]], Executable]) -> None:
+    def __init__(self, build: Callable[[frozenset[str], bool], Executable]) -> None:
         self._build = build
-        self._made: dict[frozenset[str], Executable] = {}
+        self._made: dict[tuple[frozenset[str], bool], Executable] = {}
 
-    def __call__(self, params: dict[str, Any]) -> Executable:
-        present = frozenset(params)
-        statement = self._made.get(present)
+    def __call__(self, params: dict[str, Any], on_pg: bool = False) -> Executable:
+        key = (frozenset(params), on_pg)
+        statement = self._made.get(key)
         if statement is None:
-            statement = self._made[present] = self._build(present)
+            statement = self._made[key] = self._build(*key)
         return statement
 
 
-def _text(column: InstrumentedAttribute[Decimal] | InstrumentedAttribute[Decimal | None]) -> Any:
-    """An amount column as the database's own fixed-point text (`dec_text` trims it): no
-    Decimal is made per value. Both databases write it exactly (PostgreSQL's NUMERIC output,
-    SQLite's stored text), never in exponent notation."""
-    return cast(column, String).label(column.key)
-
-
-# Rows are unpacked by position below: attribute access on a Row costs about a microsecond a
-# field, and on PostgreSQL the `Reader` returns plain tuples anyway.
-_ORDERS_BASE = select(
-    OrderRecord.id,
-    OrderRecord.client_order_id,
-    OrderRecord.exchange_order_id,
-    OrderRecord.mode,
-    OrderRecord.symbol,
-    OrderRecord.strategy,
-    OrderRecord.side,
-    OrderRecord.type,
-    _text(OrderRecord.qty),
-    _text(OrderRecord.limit_price),
-    _text(OrderRecord.stop_price),
-    OrderRecord.status,
-    _text(OrderRecord.filled_qty),
-    _text(OrderRecord.avg_fill_price),
-    OrderRecord.created_at,
-    OrderRecord.updated_at,
-).order_by(OrderRecord.created_at.desc(), OrderRecord.id.desc())
-_ORDER_FILTERS = [OrderRecord.status, OrderRecord.symbol, OrderRecord.strategy, OrderRecord.mode]
-
-
-def _page(query: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
-    return query.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
-
-
-def _orders_query(present: frozenset[str]) -> Executable:
-    query = _ORDERS_BASE
-    for column in _ORDER_FILTERS:
-        if column.key in present:
-            query = query.where(column == bindparam(column.key))
-    return _page(_window_of(query, OrderRecord.created_at, present))
-
-
-def _window_of(query: SelectT, ts: InstrumentedAttribute[Any], present: frozenset[str]) -> SelectT:
+def _window_of(query: SelectT, ts: Any, present: frozenset[str]) -> SelectT:
     if "since" in present:
         query = query.where(ts >= bindparam("since"))
     if "until" in present:
@@ -179,12 +139,91 @@ def _window_of(query: SelectT, ts: InstrumentedAttribute[Any], present: frozense
     return query
 
 
-_ORDERS = _Prepared(_orders_query)
-
-
 def _given(**values: object) -> dict[str, Any]:
     """The filter values that were given (not None)."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _amount_text(column: Any, on_pg: bool) -> Any:
+    """An amount column as exact fixed-point text, so no Decimal is made per value: on
+    PostgreSQL already trimmed (`trim_scale`: `0.5000000000` -> `0.5`), on SQLite the stored
+    text, which `dec_text` trims. Neither database writes NUMERIC in exponent notation."""
+    return cast(func.trim_scale(column), Text) if on_pg else cast(column, String)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A newest-first page of rows, answered as the JSON array of its response model: the
+    rows become dicts of exactly the model's fields and orjson writes them (`JsonBytes`)."""
+
+    fields: tuple[tuple[str, Any, bool], ...]  # (name, column, is an amount)
+    source: Any  # table or join
+    order: tuple[Any, ...]  # newest first
+    filters: tuple[Any, ...]  # columns compared with a bound parameter named after them
+    ts: Any  # the column of `since`/`until`
+
+    def statement(self, present: frozenset[str], on_pg: bool) -> Executable:
+        """The page's query for the filters in `present`."""
+        query = select(
+            *(_amount_text(c, on_pg) if amount else c for _, c, amount in self.fields)
+        ).select_from(self.source)
+        for column in self.filters:
+            if column.key in present:
+                query = query.where(column == bindparam(column.key))
+        query = _window_of(query, self.ts, present).order_by(*self.order)
+        return query.limit(bindparam("limit", type_=Integer)).offset(
+            bindparam("offset", type_=Integer)
+        )
+
+    @cached_property
+    def prepared(self) -> _Prepared:
+        """The statements of this listing, one per filter combination and database."""
+        return _Prepared(self.statement)
+
+    async def respond(
+        self, reader: Reader, params: dict[str, Any], page: dict[str, int]
+    ) -> JsonBytes:
+        """The page (filters in `params`, `limit`/`offset` in `page`) as the response."""
+        rows = await reader.rows(self.prepared(params, reader.is_async), {**params, **page})
+        # Each row has exactly the fields (the query selects them); a strict zip costs half as
+        # much again.
+        names = [name for name, _, _ in self.fields]
+        if reader.is_async:  # amounts trimmed by PostgreSQL already
+            return JsonBytes([dict(zip(names, row, strict=False)) for row in rows])
+        amounts = [i for i, (_, _, amount) in enumerate(self.fields) if amount]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i in amounts:
+                values[i] = dec_text(values[i])
+            out.append(dict(zip(names, values, strict=False)))
+        return JsonBytes(out)
+
+
+_ORDER_LISTING = _Listing(
+    fields=(
+        ("id", OrderRecord.id, False),
+        ("client_order_id", OrderRecord.client_order_id, False),
+        ("exchange_order_id", OrderRecord.exchange_order_id, False),
+        ("mode", OrderRecord.mode, False),
+        ("symbol", OrderRecord.symbol, False),
+        ("strategy", OrderRecord.strategy, False),
+        ("side", OrderRecord.side, False),
+        ("type", OrderRecord.type, False),
+        ("qty", OrderRecord.qty, True),
+        ("limit_price", OrderRecord.limit_price, True),
+        ("stop_price", OrderRecord.stop_price, True),
+        ("status", OrderRecord.status, False),
+        ("filled_qty", OrderRecord.filled_qty, True),
+        ("avg_fill_price", OrderRecord.avg_fill_price, True),
+        ("created_at", OrderRecord.created_at, False),
+        ("updated_at", OrderRecord.updated_at, False),
+    ),
+    source=OrderRecord.__table__,
+    order=(OrderRecord.created_at.desc(), OrderRecord.id.desc()),
+    filters=(OrderRecord.status, OrderRecord.symbol, OrderRecord.strategy, OrderRecord.mode),
+    ts=OrderRecord.created_at,
+)
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -204,77 +243,30 @@ async def orders(
     params = _given(
         status=status, symbol=symbol, strategy=strategy, mode=mode, since=since, until=until
     )
-    rows = await ctx.reader.rows(_ORDERS(params), {**params, "limit": limit, "offset": offset})
-    return JsonBytes(
-        [
-            {
-                "id": id_,
-                "client_order_id": coid,
-                "exchange_order_id": exchange_id,
-                "mode": mode_,
-                "symbol": symbol_,
-                "strategy": strategy_,
-                "side": side,
-                "type": type_,
-                "qty": dec_text(qty),
-                "limit_price": dec_text(limit_price),
-                "stop_price": dec_text(stop_price),
-                "status": status_,
-                "filled_qty": dec_text(filled_qty),
-                "avg_fill_price": dec_text(avg_fill_price),
-                "created_at": created_at,
-                "updated_at": updated_at,
-            }
-            for (
-                id_,
-                coid,
-                exchange_id,
-                mode_,
-                symbol_,
-                strategy_,
-                side,
-                type_,
-                qty,
-                limit_price,
-                stop_price,
-                status_,
-                filled_qty,
-                avg_fill_price,
-                created_at,
-                updated_at,
-            ) in rows
-        ]
-    )
+    page = {"limit": limit, "offset": offset}
+    return await _ORDER_LISTING.respond(ctx.reader, params, page)
 
 
-_FILLS_BASE = (
-    select(
-        FillRecord.id,
-        FillRecord.client_order_id,
-        _text(FillRecord.qty),
-        _text(FillRecord.price),
-        _text(FillRecord.fee),
-        FillRecord.ts,
-        OrderRecord.symbol,
-        OrderRecord.strategy,
-        OrderRecord.mode,
-        OrderRecord.side,
-    )
-    .join(OrderRecord, FillRecord.client_order_id == OrderRecord.client_order_id)
-    .order_by(FillRecord.ts.desc(), FillRecord.id.desc())
+_FILL_LISTING = _Listing(
+    fields=(
+        ("id", FillRecord.id, False),
+        ("client_order_id", FillRecord.client_order_id, False),
+        ("symbol", OrderRecord.symbol, False),
+        ("strategy", OrderRecord.strategy, False),
+        ("mode", OrderRecord.mode, False),
+        ("side", OrderRecord.side, False),
+        ("qty", FillRecord.qty, True),
+        ("price", FillRecord.price, True),
+        ("fee", FillRecord.fee, True),
+        ("ts", FillRecord.ts, False),
+    ),
+    source=FillRecord.__table__.join(
+        OrderRecord.__table__, FillRecord.client_order_id == OrderRecord.client_order_id
+    ),
+    order=(FillRecord.ts.desc(), FillRecord.id.desc()),
+    filters=(OrderRecord.symbol, OrderRecord.strategy, OrderRecord.mode),
+    ts=FillRecord.ts,
 )
-_FILL_FILTERS = [OrderRecord.symbol, OrderRecord.strategy, OrderRecord.mode]
-
-
-def _fills_query(present: frozenset[str]) -> Executable:
-    query = _FILLS_BASE
-    for column in _FILL_FILTERS:
-        if column.key in present:
-            query = query.where(column == bindparam(column.key))
-    return _page(_window_of(query, FillRecord.ts, present))
-
-
-_FILLS = _Prepared(_fills_query)
 
 
 @router.get("/fills", response_model=list[FillOut])
@@ -291,37 +283,21 @@ async def fills(
 ) -> JsonBytes:
     """Fills, newest first."""
     params = _given(symbol=symbol, strategy=strategy, mode=mode, since=since, until=until)
-    rows = await ctx.reader.rows(_FILLS(params), {**params, "limit": limit, "offset": offset})
-    return JsonBytes(
-        [
-            {
-                "id": id_,
-                "client_order_id": coid,
-                "symbol": symbol_,
-                "strategy": strategy_,
-                "mode": mode_,
-                "side": side,
-                "qty": dec_text(qty),
-                "price": dec_text(price),
-                "fee": dec_text(fee),
-                "ts": ts,
-            }
-            for id_, coid, qty, price, fee, ts, symbol_, strategy_, mode_, side in rows
-        ]
-    )
+    page = {"limit": limit, "offset": offset}
+    return await _FILL_LISTING.respond(ctx.reader, params, page)
 
 
 _POSITIONS_BASE = select(
     PositionRecord.symbol,
     PositionRecord.strategy,
     PositionRecord.mode,
-    _text(PositionRecord.qty),
-    _text(PositionRecord.avg_price),
-    _text(PositionRecord.realized_pnl),
+    _amount_text(PositionRecord.qty, False),
+    _amount_text(PositionRecord.avg_price, False),
+    _amount_text(PositionRecord.realized_pnl, False),
     PositionRecord.updated_at,
 ).order_by(PositionRecord.symbol, PositionRecord.strategy, PositionRecord.mode)
 _POSITIONS = _Prepared(
-    lambda present: (
+    lambda present, _on_pg: (
         _POSITIONS_BASE.where(PositionRecord.mode == bindparam("mode"))
         if "mode" in present
         else _POSITIONS_BASE
@@ -371,7 +347,7 @@ def _midnight(ts: datetime) -> datetime:
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _entries_sql_query(by: GroupBy, present: frozenset[str]) -> Executable:
+def _entries_sql_query(by: GroupBy, present: frozenset[str], _on_pg: bool) -> Executable:
     key = {
         "mode": LedgerEntry.mode,
         "day": cast(func.timezone("UTC", LedgerEntry.ts), Date),
@@ -390,7 +366,7 @@ def _entries_sql_query(by: GroupBy, present: frozenset[str]) -> Executable:
     return _window_of(query, LedgerEntry.ts, present)
 
 
-def _days_sql_query(by: GroupBy, present: frozenset[str]) -> Executable:
+def _days_sql_query(by: GroupBy, present: frozenset[str], _on_pg: bool) -> Executable:
     key = {
         "mode": LedgerDaily.mode,
         "day": LedgerDaily.day,
@@ -413,7 +389,7 @@ def _days_sql_query(by: GroupBy, present: frozenset[str]) -> Executable:
     return query
 
 
-def _entries_python_query(present: frozenset[str]) -> Executable:
+def _entries_python_query(present: frozenset[str], _on_pg: bool) -> Executable:
     query = select(
         LedgerEntry.ts,
         LedgerEntry.mode,
