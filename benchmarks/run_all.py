@@ -2,7 +2,9 @@
 
     .venv/bin/python benchmarks/run_all.py [--quick]
 
-Each script (`*.py` here that defines `main(argv) -> list[dict]`) prints its JSON lines; the
+Each script (`*.py` here that defines `main(argv) -> list[dict]`) prints its JSON lines (a
+script's `RUN_ALL_ARGV`, if it has one, goes in front of the arguments: `soak.py` runs its
+quick version here, not its ten minutes); the
 lines of all scripts are stored in `results/latest.jsonl` after the former latest is rotated to
 `results/previous.jsonl`. Then, for each result found in both runs (same bench, impl or ratio,
 and bar count), one JSON line gives the change in %, e.g.
@@ -31,14 +33,14 @@ def scripts() -> list[Path]:
     ]
 
 
-def _load_main(path: Path) -> Any:
+def _load(path: Path) -> Any:
     sys.path.insert(0, str(HERE))
     spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return getattr(module, "main", None)
+    return module
 
 
 def key(row: dict[str, Any]) -> str | None:
@@ -84,11 +86,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     argv = list(sys.argv[1:] if argv is None else argv)
     rows: list[dict[str, Any]] = []
     for path in scripts():
-        bench_main = _load_main(path)
+        module = _load(path)
+        bench_main = getattr(module, "main", None)
         if bench_main is None:
             continue
         print(f"# {path.name}", file=sys.stderr, flush=True)
-        rows.extend(bench_main(argv))
+        rows.extend(bench_main([*getattr(module, "RUN_ALL_ARGV", []), *argv]))
     RESULTS.mkdir(exist_ok=True)
     latest, previous = RESULTS / "latest.jsonl", RESULTS / "previous.jsonl"
     if latest.exists():
