@@ -42,4 +42,20 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
+if ! command -v promtool >/dev/null 2>&1; then
+  # promtool checks the alert rules, scrape config and dashboards (tests/deploy). It comes in
+  # Debian's prometheus package; only the binary is taken, so no Prometheus service is set up.
+  echo "ensure_services: installing promtool (from Debian's prometheus package)" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
+  work=$(mktemp -d)
+  (cd "$work" && { apt-get download prometheus >&2 \
+      || { $SUDO apt-get update >&2 && apt-get download prometheus >&2; }; } \
+    && dpkg-deb -x prometheus_*.deb root && $SUDO install -m 755 root/usr/bin/promtool /usr/local/bin/promtool)
+  rm -rf "$work"
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "ensure_services: promtool could not be installed" >&2
+    exit 1
+  fi
+fi
 exit 0

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 import sigma
 from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
+from sigma.api.bodylimit import MAX_BODY_BYTES, BodyLimitMiddleware
 from sigma.api.context import ApiContext, HealthCheck
 from sigma.api.errors import install_error_handlers
 from sigma.api.reader import Reader
@@ -40,6 +41,7 @@ def create_api(
     scheduler: SchedulerService | None = None,
     ws_queue_size: int = 1000,
     clock: Callable[[], float] = time.monotonic,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The REST API under `/api`, `/ws`, `/metrics`, OpenAPI at `/docs` and the dashboard at
     `/` (when `static_dir` holds a build).
@@ -48,7 +50,8 @@ def create_api(
     settings is created and closed with the API. `health_checks` add named async checks
     (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
     the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`;
-    `scheduler` the SchedulerService behind `/api/jobs`.
+    `scheduler` the SchedulerService behind `/api/jobs`. A request body beyond
+    `max_body_bytes` is answered 413.
     """
     settings = app.settings
     owned_bus = pubsub is None
@@ -73,6 +76,7 @@ def create_api(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        await ctx.reader.warm()
         try:
             yield
         finally:
@@ -91,6 +95,8 @@ def create_api(
     api.state.ctx = ctx
     api.state.hub = hub
     install_error_handlers(api)
+    # Added first, so it runs inside the request log, which then records the 413.
+    api.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     api.add_middleware(RequestLogMiddleware)
     mask_tokens_in_server_logs()
     for router in ROUTERS:

@@ -55,7 +55,10 @@ def _timestamps_column(raw: pd.DataFrame, names: dict[str, str]) -> pd.Series:
 
 
 def _numbers(values: pd.Series, name: str, source: str, rows: RowNumbers) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+    if pd.api.types.is_bool_dtype(values):
+        # True/False would pass as prices 1/0: a mis-typed column, not data.
+        raise DataError(source, f"{name} holds booleans, not numbers", column=name)
+    if pd.api.types.is_numeric_dtype(values):
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
     parsed = pd.to_numeric(values, errors="coerce")
     bad = (parsed.isna() & values.notna()).to_numpy()

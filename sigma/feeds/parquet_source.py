@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.normalise import TS_ALIASES
@@ -19,6 +21,7 @@ def read_parquet_raw(path: Path, source: str) -> tuple[pd.DataFrame, RowNumbers]
         raise DataError(source, "file is empty")
     try:
         raw = pd.read_parquet(path)
+        schema = pq.read_schema(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             source, f"not a readable Parquet file (corrupt or truncated?): {exc}"
@@ -29,4 +32,38 @@ def read_parquet_raw(path: Path, source: str) -> tuple[pd.DataFrame, RowNumbers]
         raw = raw.reset_index(names=str(index.name) if index.name is not None else "ts")
     if raw.empty:
         raise DataError(source, "no data rows")
-    return raw, RowNumbers.rows(len(raw))
+    rows = RowNumbers.rows(len(raw))
+    for field in schema:
+        if _is_binary(field.type) and field.name in raw.columns:
+            raw[field.name] = _utf8(raw[field.name], field.name, source, rows)
+    return raw, rows
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    )
+
+
+def _utf8(values: pd.Series, column: str, source: str, rows: RowNumbers) -> pd.Series:
+    """A binary column as text: writers that store strings as raw bytes are common, and the
+    symbol and timestamp parsers expect text; bytes that are not UTF-8 are named by row."""
+    try:
+        return values.str.decode("utf-8")
+    except UnicodeDecodeError:
+        at, exc = next(_undecodable(values))
+    reason = (
+        f"{column}: not valid UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+    )
+    raise rows.error(source, at, reason, column=column) from exc
+
+
+def _undecodable(values: pd.Series) -> Iterator[tuple[int, UnicodeDecodeError]]:
+    for at, value in enumerate(values):
+        if isinstance(value, bytes):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield at, exc

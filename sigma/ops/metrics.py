@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from threading import Thread
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -38,6 +38,10 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 # Order-to-fill crosses the network and the exchange's matching engine.
 FILL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+if TYPE_CHECKING:
+    from sigma.regime.adjuster import ParamUpdate
+    from sigma.regime.loop import LoopDecision
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -118,6 +122,19 @@ class Metrics:
         self.drawdown_pct = Gauge(
             "drawdown_pct", "Current drawdown from the equity peak, in percent.", **common
         )
+        self.pnl = Gauge(
+            "pnl",
+            "Booked equity minus the starting capital of every strategy account.",
+            ["account"],
+            **common,
+        )
+        self.regime = Gauge(
+            "regime",
+            "1 for the market regime each symbol is in, 0 for the ones it left.",
+            ["symbol", "regime"],
+            **common,
+        )
+        self._regimes: dict[str, str] = {}
 
     def count_from(self, prefix: str, read: Callable[[], Mapping[str, int]]) -> None:
         """Export the plain counters `read()` returns as ``sigma_<prefix>_<name>_total``.
@@ -128,6 +145,15 @@ class Metrics:
     def heartbeat(self, worker: str, *, now: float | None = None) -> None:
         """Record that `worker` is alive (alert rules compare against ``time()``)."""
         self.worker_heartbeat.labels(worker=worker).set(time.time() if now is None else now)
+
+    def regime_changed(self, symbol: str, regime: str) -> None:
+        """Record that `symbol` entered `regime` (the one it left drops to 0, so a state
+        timeline shows one regime at a time)."""
+        previous = self._regimes.get(symbol)
+        if previous is not None and previous != regime:
+            self.regime.labels(symbol=symbol, regime=previous).set(0)
+        self.regime.labels(symbol=symbol, regime=regime).set(1)
+        self._regimes[symbol] = regime
 
     def render(self) -> bytes:
         """The text exposition format of every metric (content type `CONTENT_TYPE`)."""
@@ -144,6 +170,22 @@ class Metrics:
         """
         server, thread = start_http_server(port, addr=addr, registry=self.registry)
         return MetricsServer(server, thread)
+
+
+class RegimeGauges:
+    """An adaptive-layer sink (`sigma.regime.hook.AdaptiveSink`) that exports the regime the
+    loop detects on each symbol as `Metrics.regime`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def on_update(self, update: ParamUpdate) -> None:
+        """Parameter changes are in the action log, not in a metric."""
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        """Follow ``regime_change`` decisions; the others are not regimes."""
+        if decision.kind == "regime_change":
+            self.metrics.regime_changed(decision.symbol, str(decision.details["regime"]))
 
 
 class _ReadCounters(Collector):

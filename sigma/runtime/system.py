@@ -39,7 +39,7 @@ from sigma.feeds.ws_server import BarReplay, MarketServer
 from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
 from sigma.ops.action_log import ActionLogger
-from sigma.ops.metrics import Metrics
+from sigma.ops.metrics import Metrics, RegimeGauges
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
 from sigma.risk.anomaly import AnomalyDetector
@@ -384,6 +384,7 @@ class System:
 
     def _adaptive_hook(self) -> AdaptiveHook:
         self.adaptive = build_live_adaptive(self.app.settings, self.app.sessions, self.notifier)
+        self.adaptive.hook.sinks.append(RegimeGauges(self.metrics))
         return self.adaptive.hook
 
     async def _handle(self, delivery: Any) -> None:
@@ -394,13 +395,18 @@ class System:
     async def _account_gauges(
         self, bot: TradingBot, stop: asyncio.Event, every: float = 1.0
     ) -> None:
-        """Sample the bot's booked equity into the equity and drawdown gauges."""
-        gauge = self.metrics.equity.labels(account=self.app.settings.mode)
+        """Sample the bot's booked equity into the equity, PnL and drawdown gauges."""
+        account = self.app.settings.mode
+        gauge = self.metrics.equity.labels(account=account)
+        pnl = self.metrics.pnl.labels(account=account)
+        # Each (strategy, symbol) engine trades its own account, opened with initial_cash.
+        capital = self.app.settings.initial_cash * len(bot.engines)
         peak = Decimal(0)
         while not stop.is_set():
             equity = bot.equity()
             peak = max(peak, equity)
             gauge.set(float(equity))
+            pnl.set(float(equity - capital))
             if peak > 0:
                 self.metrics.drawdown_pct.set(float((peak - equity) / peak * 100))
             with contextlib.suppress(TimeoutError):

@@ -2,14 +2,20 @@
 dashboard panel uses is one `Metrics` exports, every systemd unit runs a real `sigma` command
 and every setting in the environment example exists.
 
-promtool is not available, so PromQL is checked by extracting the metric names it selects."""
+PromQL is checked by extracting the metric names it selects, and by promtool (on PATH or at
+$PROMTOOL; scripts/ensure_services.sh takes it from Debian's `prometheus` package): the rules,
+the scrape config and every dashboard expression, and the alert rules' unit tests
+(deploy/prometheus/tests)."""
 
 from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,6 +139,66 @@ def test_checker_reports_unknown_names() -> None:
     ]
 
 
+# --- promtool -------------------------------------------------------------------------------
+PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool")
+
+
+def promtool(*args: str | Path) -> str:
+    # A missing promtool fails the check instead of skipping it: scripts/ensure_services.sh
+    # (run by .ci/run) installs it from Debian's prometheus package.
+    assert PROMTOOL is not None, "promtool is missing: run scripts/ensure_services.sh"
+    done = subprocess.run(
+        [PROMTOOL, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_promtool_checks_rules_and_scrape_config() -> None:
+    rules = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
+    assert "SUCCESS" in promtool("check", "rules", *rules)
+    # --syntax-only: the rule_files glob names the path inside the container.
+    assert "SUCCESS" in promtool(
+        "check", "config", "--syntax-only", DEPLOY / "prometheus" / "prometheus.yml"
+    )
+
+
+def test_promtool_parses_every_dashboard_expression(tmp_path: Path) -> None:
+    # promtool has no "check expression": each one becomes a recording rule, which it parses.
+    exprs = [expr for _, expr in dashboard_exprs()]
+    records = [{"record": f"dashboard:expr_{i}", "expr": e} for i, e in enumerate(exprs)]
+    path = tmp_path / "dashboard.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}))
+    assert f"SUCCESS: {len(exprs)} rules found" in promtool("check", "rules", path)
+
+
+def test_alert_rules_unit_tests_pass() -> None:
+    tests = sorted((DEPLOY / "prometheus" / "tests").glob("*.yml"))
+    assert tests
+    assert "SUCCESS" in promtool("test", "rules", *tests)
+
+
+def test_alert_rule_unit_tests_cover_the_issue_alerts() -> None:
+    # The alerts the operations issue names: feed stale, worker down, queue backlog, error
+    # rate, drawdown breach, disk.
+    tested = {
+        case["alertname"]
+        for path in (DEPLOY / "prometheus" / "tests").glob("*.yml")
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for case in test["alert_rule_test"]
+    }
+    assert {
+        "SigmaFeedStale",
+        "SigmaWorkerHeartbeatMissing",
+        "SigmaProcessDown",
+        "SigmaOrderQueueBacklog",
+        "SigmaOrderErrorRateHigh",
+        "SigmaDrawdownBreach",
+        "DiskAlmostFull",
+    } <= tested
+    assert tested <= {name for name, _ in rule_exprs()}
+
+
 # --- Prometheus, Alertmanager, Grafana ------------------------------------------------------
 def test_alert_rules_use_exported_metrics() -> None:
     exprs = list(rule_exprs())
@@ -180,6 +246,23 @@ def test_dashboard_panels_use_exported_metrics() -> None:
     # Every SIGMA metric is on the dashboard.
     families = {f.name for f in Metrics().registry.collect()}
     assert {f for f in families if not any(u.startswith(f) for u in used)} == set()
+
+
+def test_dashboard_has_the_operator_panels() -> None:
+    board = json.loads((DEPLOY / "grafana" / "dashboards" / "sigma-overview.json").read_text())
+    by_title = {p["title"]: p for p in board["panels"]}
+    rows = {p["title"] for p in board["panels"] if p["type"] == "row"}
+    assert {"Health", "Throughput", "Latency", "Queues", "Account"} <= rows
+
+    def exprs(title: str) -> str:
+        return " ".join(t["expr"] for t in by_title[title]["targets"])
+
+    assert "sigma_pnl" in exprs("PnL")
+    assert "sigma_regime" in exprs("Market regime")
+    assert "sigma_tick_to_order_seconds_bucket" in exprs("Tick → order latency")
+    assert "sigma_ticks_received_total" in exprs("Ticks / s")
+    assert "sigma_queue_depth" in exprs("Order queue depth (SIGMA)")
+    assert "up{" in exprs("Processes up")
 
 
 def test_dashboard_structure() -> None:

@@ -233,6 +233,14 @@ def test_boolean_timestamps_are_rejected(csv_file: WriteCsv) -> None:
         load_bars(path)
 
 
+def test_boolean_prices_are_rejected(csv_file: WriteCsv) -> None:
+    # pandas reads a True/False column as booleans, which would otherwise pass as 1.0/0.0.
+    path = csv_file("ts,open,high,low,close\n2024-01-01,1,1,1,True\n2024-01-02,1,1,1,False\n")
+    with pytest.raises(DataError) as info:
+        load_bars(path)
+    assert str(info.value) == f"{path}: close holds booleans, not numbers"
+
+
 def test_epoch_out_of_range(csv_file: WriteCsv) -> None:
     path = csv_file("ts,open,high,low,close\n1e30,1,1,1,1\n")
     with pytest.raises(DataError, match="epoch ts out of range"):

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sigma.feeds.errors import DataError
@@ -106,3 +108,46 @@ def test_writers_check_the_frame(tmp_path: Path) -> None:
     frame, _ = generate_bars(3, seed=1)
     with pytest.raises(DataError, match="missing columns: volume"):
         write_parquet(frame.drop(columns="volume"), tmp_path / "w.parquet")
+
+
+def _table(**columns: object) -> pa.Table:
+    base: dict[str, object] = {
+        "ts": pd.date_range("2024-01-01", periods=3, freq="1min", tz="UTC"),
+        "open": [1.0, 1.0, 1.0],
+        "high": [1.0, 1.0, 1.0],
+        "low": [1.0, 1.0, 1.0],
+        "close": [1.0, 1.0, 1.0],
+    }
+    return pa.table({**base, **columns})
+
+
+def test_binary_text_columns_are_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "bin.parquet"
+    symbols = pa.array([b"BTC", b"ETH", b"BTC"], type=pa.binary())
+    pq.write_table(_table(symbol=symbols, close=pa.array([b"1", b"1.0", b"1"])), path)
+    frame = load_bars(str(path), symbol="BTC")
+    assert frame["close"].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("column", ["symbol", "close"])
+def test_invalid_utf8_names_row_column_and_byte(tmp_path: Path, column: str) -> None:
+    path = tmp_path / "enc.parquet"
+    good = b"BTC" if column == "symbol" else b"1"
+    values = pa.array([good, good + b"\xc3\x28", good], type=pa.binary())
+    pq.write_table(_table(**{column: values}), path)
+    with pytest.raises(DataError) as info:
+        load_bars(str(path), symbol="BTC" if column == "symbol" else None)
+    offset = len(good)
+    assert str(info.value) == (
+        f"{path} row 2: {column}: not valid UTF-8 text: byte 0xc3 at offset {offset}"
+    )
+    assert (info.value.row, info.value.column) == (2, column)
+
+
+def test_boolean_prices_are_a_type_error(tmp_path: Path) -> None:
+    path = tmp_path / "bool.parquet"
+    pq.write_table(_table(close=[True, True, False]), path)
+    with pytest.raises(DataError) as info:
+        load_bars(str(path))
+    assert str(info.value) == f"{path}: close holds booleans, not numbers"
+    assert info.value.column == "close"

@@ -44,8 +44,8 @@ def make_app(database_url: str, **overrides: Any) -> App:
         slippage_bps=Decimal(5),
         max_drawdown=None,
         max_open_orders=None,
-        adaptive=False,  # re-tuned parameters would differ from the plain backtest
-        **overrides,
+        # Re-tuned parameters would differ from the plain backtest.
+        **{"adaptive": False, **overrides},
     )
     return App(settings)
 

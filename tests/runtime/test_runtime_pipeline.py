@@ -3,15 +3,25 @@ the ones the backtest engine produces on the same prices; bad ticks never reach 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from sigma.domain import Bar
 from sigma.runtime.system import System
 from sigma.store.control import KILL_SWITCH, set_flag
 from sigma.store.models import ActionLog, OrderRecord
-from tests.runtime.pipeline_helpers import assert_matches_backtest, bars, make_app, run_pipeline
+from tests.runtime.pipeline_helpers import (
+    CASH,
+    SYMBOL,
+    assert_matches_backtest,
+    bars,
+    make_app,
+    run_pipeline,
+)
 
 
 async def test_pipeline_stores_what_the_backtest_trades(tmp_path: Path) -> None:
@@ -35,7 +45,11 @@ async def test_pipeline_stores_what_the_backtest_trades(tmp_path: Path) -> None:
     assert metric("sigma_bot_ticks_total") == bot.counters.ticks > 0
     assert metric("sigma_bot_orders_sent_total") == len(outcome.orders)
     assert metric("sigma_order_to_fill_seconds_count") == len(outcome.fills)
-    assert (metric("sigma_equity", {"account": "paper"}) or 0) > 0
+    equity = metric("sigma_equity", {"account": "paper"}) or 0
+    assert equity > 0
+    # Every (strategy, symbol) account opened with CASH; the gauges are set together.
+    capital = float(CASH) * len(bot.engines)
+    assert metric("sigma_pnl", {"account": "paper"}) == pytest.approx(equity - capital)
     assert 0 <= (metric("sigma_drawdown_pct") or 0) < 100
     app.close()
 
@@ -75,3 +89,16 @@ async def test_kill_switch_stops_every_order(tmp_path: Path) -> None:
 def test_unknown_component_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown component"):
         System(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "dashboard"])
+
+
+def test_regime_changes_reach_the_regime_gauge(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", adaptive=True)
+    system = System(app, components=("bot",))
+    hook = system._adaptive_hook()
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    hook.loop.detector.force_high_vol(SYMBOL, at + timedelta(days=1), "test: forced")
+    price = Decimal(100)
+    hook.on_bar(SYMBOL, Bar(SYMBOL, at, price, price, price, price, Decimal(1)))
+    metric = system.metrics.registry.get_sample_value
+    assert metric("sigma_regime", {"symbol": SYMBOL, "regime": "high_vol"}) == 1
+    app.close()

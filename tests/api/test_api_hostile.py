@@ -1,0 +1,266 @@
+"""Hostile requests: oversized bodies, SQL and HTML injection strings, forged tokens and role
+escalation. Each is refused (or taken as inert text) and the database is exactly as before."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, select
+
+from sigma.api import create_api
+from sigma.api.bodylimit import MAX_BODY_BYTES
+from sigma.app import App
+from sigma.bus.memory import InMemoryPubSub
+from sigma.regime.news import NewsHandler
+from sigma.store.control import KILL_SWITCH, get_flag
+from sigma.store.models import User, UserPref
+from tests.api.conftest import PASSWORD
+
+Headers = Callable[[str], dict[str, str]]
+
+SQL = [
+    "' OR '1'='1",
+    "admin'--",
+    "x'; DROP TABLE users; --",
+    "1; DELETE FROM orders",
+    "' UNION SELECT username, password_hash FROM users --",
+]
+HTML = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>']
+
+
+def snapshot(app: App) -> dict[str, Any]:
+    """Everything an attack could change: the tables, the users and their preferences."""
+    with app.sessions() as session:
+        users = [
+            (u.username, u.role, u.active, u.password_hash)
+            for u in session.scalars(select(User).order_by(User.username))
+        ]
+        prefs = [(p.user_id, p.key, p.value) for p in session.scalars(select(UserPref))]
+        kill_switch = get_flag(session, KILL_SWITCH)
+    return {
+        "tables": sorted(inspect(app.db).get_table_names()),
+        "users": users,
+        "prefs": prefs,
+        "kill_switch": kill_switch,
+    }
+
+
+@pytest.fixture
+def before(sigma_app: App, auth: Headers) -> dict[str, Any]:
+    """The state once every role has logged in (logging in records `last_login`)."""
+    for role in ("viewer", "trader", "admin"):
+        auth(role)
+    return snapshot(sigma_app)
+
+
+# --- oversized bodies -----------------------------------------------------------------------
+def test_declared_oversized_body_is_413_before_it_is_read(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any], caplog: Any
+) -> None:
+    huge = {"theme": "x" * MAX_BODY_BYTES}
+    with caplog.at_level(logging.WARNING, logger="sigma.api.bodylimit"):
+        response = client.put("/api/me/prefs", json=huge, headers=auth("admin"))
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}
+    assert "refused PUT /api/me/prefs: request body larger than" in caplog.text
+    assert snapshot(sigma_app) == before
+
+
+def test_streamed_oversized_body_is_cut_off_at_the_limit(sigma_app: App) -> None:
+    # No Content-Length (chunked): the body is counted as it arrives.
+    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, max_body_bytes=1000)
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"username": "admin", "password": "'
+        for _ in range(100):
+            sent.append(1)
+            yield b"p" * 100
+        yield b'"}'
+
+    with TestClient(api) as client:
+        response = client.post(
+            "/api/auth/token",
+            content=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 413
+        # The API still serves the next request normally.
+        ok = client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD})
+        assert ok.status_code == 200
+
+
+def test_bodies_within_the_limit_pass(sigma_app: App) -> None:
+    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, max_body_bytes=100)
+    with TestClient(api) as client:
+        form = {"username": "admin", "password": PASSWORD}
+        assert client.post("/api/auth/token", data=form).status_code == 200
+        body = {"username": "admin", "password": PASSWORD + "x" * 100}
+        assert client.post("/api/auth/token", data=body).status_code == 413
+
+
+# --- injection strings ----------------------------------------------------------------------
+@pytest.mark.parametrize("text", SQL + HTML)
+def test_injection_in_login_is_just_a_wrong_name(
+    client: TestClient, sigma_app: App, before: dict[str, Any], text: str
+) -> None:
+    for form in ({"username": text, "password": PASSWORD}, {"username": "admin", "password": text}):
+        response = client.post("/api/auth/token", data=form)
+        assert response.status_code == 401, form
+    assert snapshot(sigma_app) == before
+
+
+@pytest.mark.parametrize("text", SQL + HTML)
+def test_injection_in_queries_and_paths_matches_nothing(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any], text: str
+) -> None:
+    headers = auth("admin")
+    for path in ("/api/orders", "/api/fills", "/api/positions", "/api/actions"):
+        response = client.get(path, params={"symbol": text}, headers=headers)
+        assert response.status_code in (200, 422), path
+        if response.status_code == 200:
+            assert response.json() == [], path
+    response = client.get(f"/api/params/{text}/BTC/history", headers=headers)
+    assert response.status_code in (404, 422)
+    response = client.patch(f"/api/users/{text}", json={"active": False}, headers=headers)
+    assert response.status_code in (404, 422)
+    assert snapshot(sigma_app) == before
+
+
+def test_injection_in_user_names_is_refused(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any]
+) -> None:
+    for name in SQL + HTML:
+        body = {"username": name, "password": PASSWORD}
+        response = client.post("/api/users", json=body, headers=auth("admin"))
+        assert response.status_code == 422, name
+        assert "body.username" in response.json()["detail"]
+    assert snapshot(sigma_app) == before
+
+
+def test_html_is_stored_and_returned_as_inert_text(
+    sigma_app: App, auth: Headers, client: TestClient
+) -> None:
+    # The API returns JSON only; the dashboard renders text, never markup.
+    headers = auth("viewer")
+    saved = client.put("/api/me/prefs", json={"note": HTML[0], SQL[2]: SQL[0]}, headers=headers)
+    assert saved.status_code == 200
+    assert saved.headers["content-type"] == "application/json"
+    assert client.get("/api/me/prefs", headers=headers).json() == {"note": HTML[0], SQL[2]: SQL[0]}
+    assert "users" in inspect(sigma_app.db).get_table_names()
+
+
+def test_news_with_injection_strings_is_scored_as_text(sigma_app: App) -> None:
+    handler = NewsHandler()
+    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, news=handler)
+    with TestClient(api) as client:
+        token = client.post("/api/auth/token", data={"username": "trader", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        item = {
+            "ts": datetime.now(UTC).isoformat(),
+            "headline": HTML[0],
+            "body": SQL[2],
+            "symbols": [SQL[0][:32]],
+        }
+        response = client.post("/api/news", json=item, headers=headers)
+        assert response.status_code == 201
+        assert response.json()["headline"] == HTML[0]
+    assert "users" in inspect(sigma_app.db).get_table_names()
+
+
+# --- tokens ---------------------------------------------------------------------------------
+def _claims(sub: str = "admin", role: str = "admin", **extra: Any) -> dict[str, Any]:
+    exp = datetime.now(UTC) + timedelta(hours=1)
+    return {"sub": sub, "role": role, "typ": "access", "exp": exp, **extra}
+
+
+def _unsigned(claims: dict[str, Any]) -> str:
+    """A token with ``alg: none`` and no signature (the classic JWT forgery)."""
+    token: str = jwt.encode(claims, key=None, algorithm="none")
+    return token
+
+
+def _tampered(token: str, **changes: Any) -> str:
+    """`token` with its payload rewritten and the original signature kept."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(jwt.utils.base64url_decode(payload))
+    claims.update(changes)
+    body = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    return f"{header}.{body}.{signature}"
+
+
+def test_forged_tokens_are_401_and_change_nothing(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any]
+) -> None:
+    viewer = auth("viewer")["Authorization"].removeprefix("Bearer ")
+    forged = [
+        _unsigned(_claims()),
+        _tampered(viewer, role="admin"),
+        _tampered(viewer, sub="admin"),
+        _tampered(viewer, exp=int((datetime.now(UTC) + timedelta(days=365)).timestamp())),
+        jwt.encode(_claims(), "x" * 64, algorithm="HS512"),
+        viewer[:-4] + ("AAAA" if not viewer.endswith("AAAA") else "BBBB"),
+        "not.a.token",
+        "",
+    ]
+    for token in forged:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/users", headers=headers).status_code == 401, token
+        response = client.patch("/api/users/viewer", json={"role": "admin"}, headers=headers)
+        assert response.status_code == 401, token
+    assert snapshot(sigma_app) == before
+
+
+def test_expired_token_changes_nothing(
+    client: TestClient, api: FastAPI, sigma_app: App, before: dict[str, Any]
+) -> None:
+    token, _ = api.state.ctx.tokens.issue(
+        "admin", "admin", now=datetime.now(UTC) - timedelta(hours=2)
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    response = client.patch("/api/users/viewer", json={"role": "admin"}, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "token expired: log in again"
+    assert snapshot(sigma_app) == before
+
+
+# --- role escalation ------------------------------------------------------------------------
+@pytest.mark.parametrize("role", ["viewer", "trader"])
+def test_escalation_attempts_are_403_and_change_nothing(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any], role: str
+) -> None:
+    headers = auth(role)
+    attempts = [
+        ("patch", f"/api/users/{role}", {"role": "admin"}),
+        ("patch", "/api/users/admin", {"active": False}),
+        ("patch", "/api/users/admin", {"password": "pwned-by-" + role}),
+        ("post", "/api/users", {"username": "mallory", "password": PASSWORD, "role": "admin"}),
+        ("put", "/api/risk/kill-switch", {"enabled": True}),
+    ]
+    for method, path, body in attempts:
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 403, (method, path)
+    assert snapshot(sigma_app) == before
+
+
+def test_role_in_preferences_or_extra_fields_grants_nothing(
+    client: TestClient, auth: Headers, sigma_app: App
+) -> None:
+    headers = auth("viewer")
+    assert client.put("/api/me/prefs", json={"role": "admin"}, headers=headers).status_code == 200
+    assert client.get("/api/me", headers=headers).json()["role"] == "viewer"
+    assert client.get("/api/users", headers=headers).status_code == 403
+    # A login form with an extra role field is the same login.
+    form = {"username": "viewer", "password": PASSWORD, "role": "admin", "scope": "admin"}
+    token = client.post("/api/auth/token", data=form).json()
+    assert token["role"] == "viewer"
+    with sigma_app.sessions() as session:
+        assert session.scalars(select(User.role).where(User.username == "viewer")).one() == "viewer"
