@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import bindparam, literal, select, text
+from sqlalchemy import bindparam, create_engine, literal, select, text
 
 from sigma.api.reader import COMPILED_CACHE, Reader
 from sigma.app import App
@@ -148,6 +148,43 @@ def test_pool_stays_within_its_size_and_survives_a_server_side_disconnect(pg_app
             await reader.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.pg
+def test_warm_opens_the_whole_pool_before_the_first_request(pg_app: App) -> None:
+    reader = Reader(lambda: pg_app.db, pool_size=4)
+    before = _backend_pids(pg_app)
+
+    async def scenario() -> None:
+        try:
+            await reader.warm()
+            assert len(_backend_pids(pg_app) - before) == 4
+            # A burst right after the start finds its connections open: no new backend.
+            opened = _backend_pids(pg_app)
+            await asyncio.gather(*(reader.rows(select(literal(1))) for _ in range(8)))
+            assert _backend_pids(pg_app) == opened
+            await reader.warm()  # a full pool opens nothing more
+            assert _backend_pids(pg_app) == opened
+        finally:
+            await reader.close()
+
+    asyncio.run(scenario())
+
+
+def test_warm_does_nothing_on_sqlite_and_survives_an_unreachable_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'w.db'}", tmp_path / "var")
+    try:
+        asyncio.run(Reader(lambda: app.db).warm())  # SQLite: no pool to open
+    finally:
+        app.close()
+    down = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")  # connects lazily
+    reader = Reader(lambda: down)
+    # Nothing listens on port 1: the start goes on and says why.
+    asyncio.run(reader.warm())
+    assert "could not open the API's database connections" in caplog.text
+    assert reader._pool is not None and reader._pool._idle == []
 
 
 @pytest.mark.pg
