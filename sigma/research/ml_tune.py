@@ -19,7 +19,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import GradientBoostingClassifier
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sigma.store.models import MLModel
@@ -162,10 +162,18 @@ def save_model(
     session: Session, symbol: str, result: TuneResult, name: str = MODEL_NAME
 ) -> MLModel:
     """Store `result` as the next version; it becomes the active one only if it beats the
-    baseline (the previous active version stays active otherwise)."""
-    latest = session.scalar(
-        select(func.max(MLModel.version)).where(MLModel.name == name, MLModel.symbol == symbol)
+    baseline (the previous active version stays active otherwise). A result equal to the
+    newest version's - same settings, same data window and figures, as training again on the
+    same bars gives - is that version, not a new one."""
+    newest = session.scalar(
+        select(MLModel)
+        .where(MLModel.name == name, MLModel.symbol == symbol)
+        .order_by(MLModel.version.desc())
+        .limit(1)
     )
+    config = asdict(result.config)
+    if newest is not None and newest.config == config and newest.metrics == result.metrics:
+        return newest
     active = result.beats_baseline
     if active:
         session.execute(
@@ -176,8 +184,8 @@ def save_model(
     row = MLModel(
         name=name,
         symbol=symbol,
-        version=(latest or 0) + 1,
-        config=asdict(result.config),
+        version=1 if newest is None else newest.version + 1,
+        config=config,
         metrics=result.metrics,
         model=_dump(result.model),
         active=active,

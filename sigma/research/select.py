@@ -3,8 +3,9 @@
 For every symbol the recent bars are read from the database, every candidate strategy is
 optimised and validated with `walk_forward`, and the one with the best out-of-sample score
 wins. Its refit parameters are written to `strategy_param` (who: ``strategy_selector``, why:
-the scores), and the whole ranking is kept as a ``selection`` row in `performance_reports`.
-When no candidate has a defined out-of-sample score nothing is changed.
+the scores), and the whole ranking is kept as a ``selection`` row in `performance_reports`
+(one per symbol and bar window: selecting again on the same bars replaces it). When no
+candidate has a defined out-of-sample score nothing is changed.
 """
 
 from __future__ import annotations
@@ -73,6 +74,21 @@ def recent_bars(
     return read_bars(session, symbol, timeframe, start=start, end=until)
 
 
+def _drop_selection(session: Session, symbol: str, start: datetime, end: datetime) -> None:
+    # The symbol sits in the JSON stats, filtered here rather than with dialect-specific SQL:
+    # a window holds one row per symbol.
+    rows = session.scalars(
+        select(PerformanceReport).where(
+            PerformanceReport.kind == "selection",
+            PerformanceReport.period_start == start,
+            PerformanceReport.period_end == end,
+        )
+    )
+    for row in rows:
+        if row.stats.get("symbol") == symbol:
+            session.delete(row)
+
+
 def select_for_symbol(
     session: Session,
     symbol: str,
@@ -97,6 +113,7 @@ def select_for_symbol(
     winner = best_of(results)
     ranking = rank(results)
     period = (bars.index[0].to_pydatetime(), bars.index[-1].to_pydatetime())
+    _drop_selection(session, symbol, *period)
     if winner.oos_score <= NO_SCORE:
         reason = "no candidate traded enough out of sample to be scored; parameters unchanged"
         selection = Selection(symbol, None, {}, None, reason, ranking)

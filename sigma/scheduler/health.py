@@ -1,4 +1,5 @@
-"""HealthCheck: database, Redis, RabbitMQ, feed freshness, order worker, disk and memory.
+"""HealthCheck: database, Redis, RabbitMQ, feed freshness, order worker (orders waiting and
+heartbeats), disk and memory.
 
 Each check talks to the real thing (a query, a PING, an AMQP connection) and returns a
 `CheckResult`. `HealthMonitor` runs them, exports ``sigma_health_ok{check=...}`` gauges and
@@ -131,6 +132,36 @@ def check_worker(engine: Engine, max_wait: timedelta) -> Check:
             return CheckResult("worker", ok, detail)
 
         return _guard("worker", probe)
+
+    return run
+
+
+def check_heartbeats(metrics: Metrics, max_age: timedelta) -> Check:
+    """Every worker beating into `metrics` (`Metrics.heartbeat`) did so within `max_age`.
+
+    Only workers of this process beat into its metrics (`sigma up` runs the order worker
+    beside the scheduler); with none, there is nothing to judge here. A worker in another
+    process is watched by Prometheus on its own metrics (the heartbeat alert rules) and, from
+    the database, by `check_worker`."""
+
+    def run(now: datetime) -> CheckResult:
+        def probe() -> CheckResult:
+            beats = {
+                sample.labels["worker"]: now.timestamp() - sample.value
+                for family in metrics.worker_heartbeat.collect()
+                for sample in family.samples
+            }
+            if not beats:
+                return CheckResult("heartbeat", None, "no worker beats in this process")
+            silent = {w: age for w, age in beats.items() if age > max_age.total_seconds()}
+            if silent:
+                detail = ", ".join(
+                    f"{w} silent for {age:.0f}s" for w, age in sorted(silent.items())
+                )
+                return CheckResult("heartbeat", False, detail)
+            return CheckResult("heartbeat", True, f"{len(beats)} worker(s) beating")
+
+        return _guard("heartbeat", probe)
 
     return run
 

@@ -40,6 +40,7 @@ from sigma.scheduler.health import (
     check_database,
     check_disk,
     check_feed,
+    check_heartbeats,
     check_memory,
     check_rabbitmq,
     check_redis,
@@ -112,15 +113,19 @@ class JobRuntime:
         return cls(app.settings, app.db, app.sessions, app.strategies, Alerter(notifier), metrics)
 
     def health_checks(self) -> list[Check]:
-        """Database, feed, worker, disk and memory; Redis and RabbitMQ when configured."""
+        """Database, feed, worker, disk and memory; Redis and RabbitMQ when configured; the
+        heartbeats of this process's workers when there are metrics."""
         s = self.settings
+        stale = timedelta(seconds=s.worker_stale_seconds)
         checks = [
             check_database(self.engine),
             check_feed(self.engine, timedelta(seconds=s.feed_stale_seconds)),
-            check_worker(self.engine, timedelta(seconds=s.worker_stale_seconds)),
+            check_worker(self.engine, stale),
             check_disk(self.var_dir, s.disk_min_free_pct),
             check_memory(s.memory_min_available_pct),
         ]
+        if self.metrics is not None:
+            checks.append(check_heartbeats(self.metrics, stale))
         if s.redis_url:
             checks.append(check_redis(s.redis_url))
         if s.amqp_url:

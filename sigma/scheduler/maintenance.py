@@ -35,7 +35,8 @@ class UserCheck:
 def check_users(session: Session, now: datetime, inactive_after: timedelta) -> UserCheck:
     """Deactivate users who have not logged in (or, never logged in, were created) more than
     `inactive_after` ago - which also stops their tokens, since the API only honours active
-    users - and report role/active changes against the previous audit.
+    users - and report role/active changes against the previous audit (a `users_audit` row
+    in `action_log`, written when the rights changed).
 
     The last active admin is never deactivated: that would lock everyone out.
     """
@@ -61,8 +62,10 @@ def check_users(session: Session, now: datetime, inactive_after: timedelta) -> U
         .limit(1)
     )
     changes = _diff(previous or {}, snapshot) if previous is not None else []
-    session.add(ActionLog(ts=now, source="user_check", action=USER_AUDIT, details=snapshot))
-    session.flush()
+    if snapshot != previous:
+        # Only changes are recorded: a daily check of unchanged rights would add a row a day.
+        session.add(ActionLog(ts=now, source="user_check", action=USER_AUDIT, details=snapshot))
+        session.flush()
     return UserCheck(deactivated, changes)
 
 

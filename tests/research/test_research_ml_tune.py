@@ -65,7 +65,11 @@ def test_model_with_an_edge_is_activated_and_versioned(session: Session) -> None
     again = train(bars, FAST)
     assert again.metrics == m
     first = save_model(session, "BTC", result)
-    second = save_model(session, "BTC", again)
+    # Trained again on the same bars: the same model, so the same version.
+    assert save_model(session, "BTC", again).version == 1
+    newer = train(bars.iloc[20:], FAST)
+    assert newer.beats_baseline
+    second = save_model(session, "BTC", newer)
     assert (first.version, second.version) == (1, 2)
     assert not first.active and second.active
     loaded = load_active(session, "BTC")

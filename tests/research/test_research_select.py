@@ -78,3 +78,24 @@ def test_nothing_is_written_without_out_of_sample_evidence(
     assert "parameters unchanged" in selection.reason
     assert get_active_params(session, "sma_cross", "ETH") is None
     assert session.scalar(select(PerformanceReport.strategy)) is None
+
+
+def test_selecting_again_on_the_same_bars_replaces_the_ranking(
+    session: Session, bars: pd.DataFrame
+) -> None:
+    def run(symbol: str, now: datetime) -> None:
+        select_for_symbol(
+            session, symbol, bars, [SmaCross], now=now, folds=2, n_trials=2, min_trades=1
+        )
+
+    run("BTC", NOW)
+    run("ETH", NOW)
+    run("BTC", NOW + timedelta(hours=1))
+    rows = session.scalars(select(PerformanceReport).where(PerformanceReport.kind == "selection"))
+    by_symbol = sorted((r.stats["symbol"], r.stats["selected_at"]) for r in rows)
+    # One row per symbol and bar window; the same window for another symbol is another row.
+    assert by_symbol == [
+        ("BTC", (NOW + timedelta(hours=1)).isoformat()),
+        ("ETH", NOW.isoformat()),
+    ]
+    assert [v.version for v in param_history(session, "sma_cross", "BTC")] == [1]

@@ -18,6 +18,7 @@ from sigma.scheduler.health import (
     check_database,
     check_disk,
     check_feed,
+    check_heartbeats,
     check_memory,
     check_rabbitmq,
     check_redis,
@@ -72,6 +73,17 @@ def test_worker_heartbeat_from_waiting_orders(
     assert check(NOW).ok is True
     stuck = check(NOW + timedelta(seconds=90))
     assert stuck.ok is False and stuck.detail == "1 order(s) waiting, oldest 120s"
+
+
+def test_heartbeats_of_this_processs_workers() -> None:
+    metrics = Metrics()
+    check = check_heartbeats(metrics, timedelta(seconds=120))
+    assert check(NOW) == CheckResult("heartbeat", None, "no worker beats in this process")
+    metrics.heartbeat("order_worker", now=(NOW - timedelta(seconds=100)).timestamp())
+    metrics.heartbeat("sim", now=NOW.timestamp())
+    assert check(NOW) == CheckResult("heartbeat", True, "2 worker(s) beating")
+    later = NOW + timedelta(seconds=30)
+    assert check(later) == CheckResult("heartbeat", False, "order_worker silent for 130s")
 
 
 def test_disk_and_memory(tmp_path: Path) -> None:

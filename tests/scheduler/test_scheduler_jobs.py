@@ -5,7 +5,8 @@ and user checks."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from sigma.scheduler.tasks import Alerter, TaskManager
 from sigma.store.bars import upsert_bars
 from sigma.store.db import session_scope
 from sigma.store.models import (
+    ActionLog,
     MLModel,
     PerformanceReport,
+    StrategyParam,
     StrategyParamHistory,
     TickRecord,
     TrendData,
@@ -123,9 +126,15 @@ def test_health_reports_and_housekeeping(
         "worker": True,
         "disk": True,
         "memory": True,
+        "heartbeat": None,
         "redis": True,
         "rabbitmq": True,
     }
+    # An order worker in this process beats into the runtime's metrics; silence is noticed.
+    assert runtime.metrics is not None
+    runtime.metrics.heartbeat("order_worker", now=clock.now.timestamp())
+    clock.advance(seconds=runtime.settings.worker_stale_seconds + 1)
+    assert manager.run("health_check").result["heartbeat"] is False
     weekly = manager.run("weekly_report")
     assert weekly.outcome == "success" and Path(weekly.result["html"]).is_file()
     assert Path(weekly.result["pdf"]).read_bytes().startswith(b"%PDF-")
@@ -141,6 +150,52 @@ def test_health_reports_and_housekeeping(
     assert manager.run("user_check").result["deactivated"] == ["idle"]
     assert manager.run("user_check").result == {"deactivated": [], "changes": []}
     assert any(a.source == "user_check" and "idle" in a.message for a in alerts(sessions))
+
+
+def _state(sessions: sessionmaker[Session]) -> dict[str, object]:
+    # What the jobs write, besides their own job_runs rows and the alerts they send.
+    with sessions() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in (
+                ActionLog,
+                MLModel,
+                PerformanceReport,
+                StrategyParam,
+                StrategyParamHistory,
+                TickRecord,
+                TrendData,
+                User,
+            )
+        } | {
+            "active users": sorted(session.scalars(select(User.username).where(User.active))),
+            "params": sorted(
+                (p.strategy, p.symbol, p.version) for p in session.scalars(select(StrategyParam))
+            ),
+        }
+
+
+def test_every_job_run_twice_leaves_the_state_of_one_run(
+    manager: TaskManager, sessions: sessionmaker[Session], runtime: JobRuntime, clock: FakeClock
+) -> None:
+    # Something for every job to do: old ticks, an idle user, a large log.
+    with session_scope(sessions) as session:
+        session.add(TickRecord(symbol="BTC", ts=clock.now - timedelta(days=40), price=Decimal(1)))
+        session.add(
+            User(username="idle", password_hash="x", created_at=clock.now - timedelta(days=400))
+        )
+    logs = runtime.var_dir / "logs"
+    logs.mkdir()
+    (logs / "sigma.log").write_text("x" * 2000)
+    for job_id in manager.specs:
+        first = manager.run(job_id)
+        assert first.outcome == "success", (job_id, first.error)
+        after_one = _state(sessions)
+        again = manager.run(job_id)
+        assert again.outcome == "success", (job_id, again.error)
+        assert _state(sessions) == after_one, job_id
+    assert _state(sessions)["active users"] == []
+    assert len(list(logs.glob("sigma.log.*.gz"))) == 1
 
 
 def test_job_list_and_schedules(runtime: JobRuntime) -> None:
@@ -162,6 +217,14 @@ def test_job_list_and_schedules(runtime: JobRuntime) -> None:
     assert isinstance(selection, CronTrigger)
     assert "hour='3', minute='0'" in str(selection)
     assert specs["strategy_selection"].then == ("daily_summary",)
+    # The time is the operator's, in the operator's time zone.
+    moved = runtime.settings.model_copy(
+        update={"selection_cron": "30 4 * * *", "scheduler_timezone": "America/New_York"}
+    )
+    [local] = [j.trigger for j in replace(runtime, settings=moved).job_specs() if j.then]
+    assert isinstance(local, CronTrigger) and "hour='4', minute='30'" in str(local)
+    first = local.get_next_fire_time(None, datetime(2026, 7, 1, tzinfo=UTC))
+    assert first == datetime(2026, 7, 1, 8, 30, tzinfo=UTC)  # 04:30 EDT
 
 
 def test_runtime_from_app(db_url: str, tmp_path: Path, clock: FakeClock) -> None:
