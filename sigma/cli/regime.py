@@ -3,7 +3,7 @@
 sigma regime detect                       # accuracy on the synthetic regime market
 sigma regime detect --data prices.csv --symbol BTC
 sigma regime compare --strategy sma_cross # backtest with the adaptive layer off vs on
-sigma regime scan --data a.csv --data b.csv [--store]
+sigma regime scan --data a.csv --data b.csv [--store] [--news headlines.json]
 sigma regime news headlines.json --keyword BTC=bitcoin
 """
 
@@ -24,7 +24,7 @@ from sigma.feeds.synthetic import generate_bars
 from sigma.regime.backtest import compare_adaptive
 from sigma.regime.commentary import CommentaryModule
 from sigma.regime.detector import balanced_accuracy, confusion_matrix, detect_frame
-from sigma.regime.news import NewsHandler
+from sigma.regime.news import NewsEvent, NewsHandler
 from sigma.regime.presets import BUILTIN_PRESETS
 from sigma.regime.trend import TrendScanner, save_trends
 
@@ -35,6 +35,9 @@ DataOpt = Annotated[str | None, typer.Option("--data", help="CSV/Parquet file or
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="symbol to read and report")]
 BarsOpt = Annotated[int, typer.Option("--bars", min=300, help="synthetic bars")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="synthetic market seed")]
+KeywordOpt = Annotated[
+    list[str] | None, typer.Option("--keyword", help="SYMBOL=word[,word] mapping")
+]
 
 
 def _bars(data: str | None, symbol: str, bars: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
@@ -116,8 +119,13 @@ def scan(
     bars: BarsOpt = 3_000,
     store: Annotated[bool, typer.Option("--store", help="save readings in trend_data")] = False,
     timeframe: Annotated[str, typer.Option("--timeframe", help="label stored")] = "1m",
+    news: Annotated[
+        Path | None, typer.Option("--news", help="news file for the notes", exists=True)
+    ] = None,
+    keyword: KeywordOpt = None,
 ) -> None:
-    """Regime and trend strength of many symbols, strongest trend first."""
+    """Regime and trend strength of many symbols, strongest trend first; with --news, each
+    symbol's market note with its recent news."""
     frames: dict[str, pd.DataFrame] = {}
     if data:
         for path in data:
@@ -125,7 +133,11 @@ def scan(
     else:
         for i in range(symbols):
             frames[f"SYN{i}"] = generate_bars(bars, seed=i)[0]
-    readings = TrendScanner().scan(frames)
+    handler = None
+    if news is not None:
+        handler = NewsHandler(symbol_keywords=_keywords(keyword))
+        _read_news(handler, news)
+    readings = TrendScanner(news=handler).scan(frames)
     table = Table("symbol", "regime", "strength", "bars in regime", "probability")
     for r in readings:
         table.add_row(
@@ -136,6 +148,9 @@ def scan(
             f"{r.state.probability:.2f}",
         )
     console.print(table)
+    if handler is not None:
+        for r in readings:
+            console.print(r.data()["commentary"])
     if store:
         from sigma.app import build_app
         from sigma.store.db import session_scope
@@ -152,23 +167,10 @@ def scan(
 @app.command()
 def news(
     path: Annotated[Path, typer.Argument(help="JSON / JSON lines / RSS / Atom file", exists=True)],
-    keyword: Annotated[
-        list[str] | None, typer.Option("--keyword", help="SYMBOL=word[,word] mapping")
-    ] = None,
+    keyword: KeywordOpt = None,
 ) -> None:
     """Score a news file: sentiment, symbols and whether it opens a high-risk window."""
-    mapping: dict[str, list[str]] = {}
-    for item in keyword or []:
-        symbol, sep, words = item.partition("=")
-        if not sep or not symbol.strip():
-            raise typer.BadParameter(f"expected SYMBOL=word, got {item!r}", param_hint="--keyword")
-        mapping[symbol.strip()] = [w.strip() for w in words.split(",") if w.strip()]
-    handler = NewsHandler(symbol_keywords=mapping)
-    try:
-        is_xml = path.read_text(encoding="utf-8").lstrip().startswith("<")
-        events = handler.load_feed(path) if is_xml else handler.load_json(path)
-    except (ValueError, ET.ParseError) as exc:  # JSONDecodeError is a ValueError
-        raise typer.BadParameter(str(exc), param_hint="PATH") from None
+    events = _read_news(NewsHandler(symbol_keywords=_keywords(keyword)), path)
     table = Table("time", "symbols", "sentiment", "risk", "headline")
     for e in events:
         risk = "halt" if e.halt_entries else "high" if e.high_risk else ""
@@ -176,6 +178,26 @@ def news(
             e.item.ts.isoformat(), ",".join(e.symbols), f"{e.sentiment:+.2f}", risk, e.item.headline
         )
     console.print(table)
+
+
+def _keywords(options: list[str] | None) -> dict[str, list[str]]:
+    """``SYMBOL=word[,word]`` options as the handler's keyword map."""
+    mapping: dict[str, list[str]] = {}
+    for item in options or []:
+        symbol, sep, words = item.partition("=")
+        if not sep or not symbol.strip():
+            raise typer.BadParameter(f"expected SYMBOL=word, got {item!r}", param_hint="--keyword")
+        mapping[symbol.strip()] = [w.strip() for w in words.split(",") if w.strip()]
+    return mapping
+
+
+def _read_news(handler: NewsHandler, path: Path) -> list[NewsEvent]:
+    """Score a JSON / JSON lines / RSS / Atom file into `handler`."""
+    try:
+        is_xml = path.read_text(encoding="utf-8").lstrip().startswith("<")
+        return handler.load_feed(path) if is_xml else handler.load_json(path)
+    except (ValueError, ET.ParseError) as exc:  # JSONDecodeError is a ValueError
+        raise typer.BadParameter(str(exc), param_hint=str(path)) from None
 
 
 def _fmt(value: object) -> str:

@@ -2,7 +2,9 @@
 
 The adjuster holds, per (strategy, symbol), the baseline parameters (what the strategy started
 with) and the parameters in force. When the regime changes it computes a target (the baseline
-overlaid with the regime's preset) and steps toward it:
+overlaid with the regime's preset) and steps toward it. The presets of a strategy are the ones
+the adjuster was given for its name (hand-written, or found by `fit_presets`), else the ones
+the strategy class declares in `Strategy.regime_params`:
 
 * every value is clamped into its `Param` bounds and coerced to its type;
 * a numeric value moves at most ``max_step`` of its current size per change (at least one unit
@@ -34,7 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sigma.regime.detector import Regime, RegimeState
+from sigma.regime.detector import KNOWN_REGIMES, Regime, RegimeState
 from sigma.regime.tester import ChangeGate
 from sigma.strategies.base import Strategy
 from sigma.strategies.params import Param
@@ -93,6 +95,7 @@ class _Slot:
     baseline: dict[str, Any]
     current: dict[str, Any]
     bars_since_change: int
+    presets: dict[Regime, dict[str, Any]]
     recent: deque[datetime] = field(default_factory=deque)
     blocked: set[Regime] = field(default_factory=set)
 
@@ -124,21 +127,30 @@ class ParamAdjuster:
         if key in self._slots:
             raise ValueError(f"{cls.name} on {symbol} is already registered")
         base = dict(params if baseline is None else baseline)
-        for regime, preset in self.presets.get(cls.name, {}).items():
-            try:
-                cls(**{**base, **preset})
-            except ValueError as exc:
-                raise ValueError(f"preset for {cls.name} in {regime.value}: {exc}") from None
+        presets = self._presets_for(cls)
+        _check_presets(cls, base, presets)
         if baseline is not None:
             try:
                 cls(**base)
             except ValueError as exc:
                 raise ValueError(f"baseline of {cls.name}: {exc}") from None
         # Start ready to act: the first regime should not wait out a cool-down.
-        slot = _Slot(cls, base, dict(params), self.config.cooldown_bars)
+        slot = _Slot(cls, base, dict(params), self.config.cooldown_bars, presets)
         slot.blocked.update(blocked)
         self._slots[key] = slot
         self._by_symbol.setdefault(symbol, []).append(cls.name)
+
+    def rebase(self, strategy: str, symbol: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Make `params` (over the baseline) the new baseline and the parameters in force, as an
+        operator's change does; the regimes blocked against the old baseline are tried again.
+        Raises ValueError, changing nothing, when the set or a preset over it is invalid.
+        Returns the new baseline."""
+        slot = self._slot(strategy, symbol)
+        base = slot.cls(**{**slot.baseline, **params}).params
+        _check_presets(slot.cls, base, slot.presets)
+        slot.baseline, slot.current = base, dict(base)
+        slot.blocked.clear()
+        return dict(base)
 
     def current(self, strategy: str, symbol: str) -> dict[str, Any]:
         """The parameters in force."""
@@ -186,8 +198,23 @@ class ParamAdjuster:
         slot = self._slot(strategy, symbol)
         if regime in slot.blocked:
             return dict(slot.baseline)
-        preset = self.presets.get(strategy, {}).get(regime, {})
-        return {**slot.baseline, **preset}
+        return {**slot.baseline, **slot.presets.get(regime, {})}
+
+    def _presets_for(self, cls: type[Strategy]) -> dict[Regime, dict[str, Any]]:
+        """The presets given for `cls.name`, else the ones `cls` declares (checked by name)."""
+        given = self.presets.get(cls.name)
+        if given is not None:
+            return {regime: dict(preset) for regime, preset in given.items()}
+        declared: dict[Regime, dict[str, Any]] = {}
+        known = {regime.value: regime for regime in KNOWN_REGIMES}
+        for name, preset in cls.regime_params.items():
+            if name not in known:
+                raise ValueError(
+                    f"{cls.name} declares parameters for {name!r}, not a regime "
+                    f"({', '.join(known)})"
+                )
+            declared[known[name]] = dict(preset)
+        return declared
 
     def _slot(self, strategy: str, symbol: str) -> _Slot:
         try:
@@ -254,6 +281,18 @@ class ParamAdjuster:
         slot.bars_since_change = 0
         slot.recent.append(ts)
         return ParamUpdate(name, symbol, ts, regime, old, dict(new), reason, by, kind)
+
+
+def _check_presets(
+    cls: type[Strategy], base: Mapping[str, Any], presets: Mapping[Regime, Mapping[str, Any]]
+) -> None:
+    """Every preset over `base` must make a valid strategy: a bad preset is caught when it is
+    set up, not when its regime comes."""
+    for regime, preset in presets.items():
+        try:
+            cls(**{**base, **preset})
+        except ValueError as exc:
+            raise ValueError(f"preset for {cls.name} in {regime.value}: {exc}") from None
 
 
 def _valid(cls: type[Strategy], params: Mapping[str, Any]) -> bool:

@@ -267,12 +267,14 @@ class AdaptiveComparison:
         return target
 
     def verdict(self) -> str:
-        """One honest sentence on what the comparison shows, with the differences in
-        percentage points; within ``_SAME_PP`` counts as no difference."""
+        """One honest sentence on what the comparison shows: the differences in return and
+        drawdown (percentage points; within ``_SAME_PP`` counts as no difference) decide it,
+        the Sharpe ratios are quoted beside them."""
         off, on = self.off.stats, self.on.result.stats
         d_ret = on["total_return_pct"] - off["total_return_pct"]
         d_dd = on["max_drawdown_pct"] - off["max_drawdown_pct"]  # > 0: shallower
-        figures = f"return {d_ret:+.2f} pp, max drawdown {d_dd:+.2f} pp"
+        sharpe = f"sharpe {_sharpe(off)} -> {_sharpe(on)}"
+        figures = f"return {d_ret:+.2f} pp, max drawdown {d_dd:+.2f} pp, {sharpe}"
         ret = _direction(d_ret)
         dd = _direction(d_dd)
         if ret >= 0 and dd >= 0 and ret + dd > 0:
@@ -289,6 +291,12 @@ class AdaptiveComparison:
 
 
 _SAME_PP = 0.1
+
+
+def _sharpe(stats: Mapping[str, Any]) -> str:
+    """The Sharpe ratio of a result, "n/a" when undefined (no variation in equity)."""
+    value = stats["sharpe"]
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _direction(delta: float) -> int:

@@ -8,11 +8,26 @@ the regime at entry and a variant:
 * ``baseline`` - a trade of the shadow copy that always runs the baseline parameters on the
   same bars (the counterfactual "what if we had not adjusted").
 
+Each outcome also carries its slippage: what the fills cost against the decision prices (the
+closes of the bars on which the entry and the exit were decided), as a fraction of price,
+positive when the fills were worse. The shadow fills through the engine's fill model, so its
+slippage is what the model expects; a real trade's is what the market (or the broker) charged.
+
 `QualityAssessment` reads them. Per regime it compares ``adjusted`` with ``baseline`` trades;
 when the adjusted ones are worse by more than ``rollback_margin`` per trade over at least
 ``min_trades`` of each, the verdict is a rollback (the adjuster returns to the baseline and
-stops using that regime's preset). Over the last ``window`` live trades it grades the strategy
-itself: mean return per trade and hit rate against ``throttle_below`` and ``disable_below``.
+stops using that regime's preset). Over the last ``window`` real trades it grades the strategy
+itself, realised against expected:
+
+* mean return per trade against ``throttle_below`` and ``disable_below``, hit rate against
+  ``min_hit_rate``;
+* slippage: the real trades' mean against the shadow's (the fill model's expectation) over the
+  same window; more than ``max_excess_slippage`` above it throttles;
+* signal decay: the newer half of the window against the older half (each of at least
+  ``min_trades``); when the newer half earns ``decay_margin`` per trade less and has itself
+  fallen to ``throttle_below``, the edge is fading and the strategy is throttled before the
+  whole window's mean shows it.
+
 Both are plain functions of the recorded trades, so a backtest and a live run that saw the same
 trades reach the same verdicts.
 """
@@ -20,8 +35,10 @@ trades reach the same verdicts.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sigma.domain import Trade
 from sigma.regime.detector import Regime
@@ -51,10 +68,19 @@ class TradeOutcome:
     return_pct: float
     entry_ts: datetime
     exit_ts: datetime
+    slippage: float | None = None  # None: the decision prices were not known
 
     @classmethod
-    def of(cls, trade: Trade, strategy: str, regime: Regime, variant: str) -> TradeOutcome:
-        """From an engine `Trade` (net return on the entry notional, fees included)."""
+    def of(
+        cls,
+        trade: Trade,
+        strategy: str,
+        regime: Regime,
+        variant: str,
+        decided: tuple[Decimal, Decimal] | None = None,
+    ) -> TradeOutcome:
+        """From an engine `Trade` (net return on the entry notional, fees included);
+        `decided` are the prices the entry and the exit were decided at."""
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         return cls(
@@ -65,25 +91,59 @@ class TradeOutcome:
             float(trade.return_pct),
             trade.entry_ts,
             trade.exit_ts,
+            None if decided is None else _slippage(trade, *decided),
         )
+
+
+def _slippage(trade: Trade, entry_decided: Decimal, exit_decided: Decimal) -> float | None:
+    """Entry and exit fills against their decision prices, as a fraction, positive = worse
+    (a long bought above and sold below the closes it acted on)."""
+    if entry_decided <= 0 or exit_decided <= 0:
+        return None
+    sign = 1 if trade.is_long else -1
+    entry = (trade.entry_price - entry_decided) / entry_decided
+    exit_ = (exit_decided - trade.exit_price) / exit_decided
+    return float(sign * (entry + exit_))
 
 
 @dataclass(frozen=True, slots=True)
 class PerformanceStats:
-    """Realised performance of a group of trades."""
+    """Realised performance of a group of trades, oldest first.
+
+    ``slippage`` is the mean over the trades whose slippage is known (None if none is);
+    ``decay`` the newer half's mean return minus the older half's (0 below two trades), and
+    ``newer_mean`` the newer half's mean."""
 
     trades: int
     hit_rate: float
     mean_return: float
     total_return: float
+    slippage: float | None = None
+    decay: float = 0.0
+    newer_mean: float = 0.0
 
     @classmethod
-    def of(cls, returns: list[float]) -> PerformanceStats:
-        """Statistics of per-trade returns (all zero for no trades)."""
+    def of(cls, returns: list[float], slippages: Iterable[float | None] = ()) -> PerformanceStats:
+        """Statistics of per-trade returns, oldest first (all zero for no trades)."""
+        known = [s for s in slippages if s is not None]
+        slippage = sum(known) / len(known) if known else None
         if not returns:
-            return cls(0, 0.0, 0.0, 0.0)
+            return cls(0, 0.0, 0.0, 0.0, slippage)
+        n = len(returns)
         wins = sum(1 for r in returns if r > 0)
-        return cls(len(returns), wins / len(returns), sum(returns) / len(returns), sum(returns))
+        mean = sum(returns) / n
+        decay, newer = 0.0, mean
+        if n >= 2:
+            older, recent = returns[: n // 2], returns[n // 2 :]
+            newer = sum(recent) / len(recent)
+            decay = newer - sum(older) / len(older)
+        return cls(n, wins / n, mean, sum(returns), slippage, decay, newer)
+
+    @classmethod
+    def of_outcomes(cls, outcomes: Iterable[TradeOutcome]) -> PerformanceStats:
+        """Statistics of recorded trades, oldest first."""
+        trades = list(outcomes)
+        return cls.of([t.return_pct for t in trades], [t.slippage for t in trades])
 
 
 class FeedbackMechanism:
@@ -94,25 +154,34 @@ class FeedbackMechanism:
             raise ValueError(f"keep must be at least 1, got {keep}")
         self.keep = keep
         self._by_key: dict[tuple[str, str, Regime, str], deque[TradeOutcome]] = {}
-        self._live: dict[tuple[str, str], deque[TradeOutcome]] = {}
+        # Newest trades per (strategy, symbol, is_shadow), all regimes together.
+        self._recent: dict[tuple[str, str, bool], deque[TradeOutcome]] = {}
 
     def record(self, outcome: TradeOutcome) -> None:
         """Add one closed trade."""
         key = (outcome.strategy, outcome.symbol, outcome.regime, outcome.variant)
         self._by_key.setdefault(key, deque(maxlen=self.keep)).append(outcome)
-        if outcome.variant != "baseline":
-            pair = (outcome.strategy, outcome.symbol)
-            self._live.setdefault(pair, deque(maxlen=self.keep)).append(outcome)
+        recent = (outcome.strategy, outcome.symbol, outcome.variant == "baseline")
+        self._recent.setdefault(recent, deque(maxlen=self.keep)).append(outcome)
 
     def stats(self, strategy: str, symbol: str, regime: Regime, variant: str) -> PerformanceStats:
         """Performance of one variant in one regime."""
-        trades = self._by_key.get((strategy, symbol, regime, variant), ())
-        return PerformanceStats.of([t.return_pct for t in trades])
+        return PerformanceStats.of_outcomes(
+            self._by_key.get((strategy, symbol, regime, variant), ())
+        )
 
     def recent_live(self, strategy: str, symbol: str, count: int) -> PerformanceStats:
         """Performance of the newest `count` real (non-shadow) trades."""
-        trades = list(self._live.get((strategy, symbol), ()))[-count:]
-        return PerformanceStats.of([t.return_pct for t in trades])
+        return self._newest(strategy, symbol, count, shadow=False)
+
+    def recent_shadow(self, strategy: str, symbol: str, count: int) -> PerformanceStats:
+        """Performance of the baseline shadow's newest `count` trades (what the fill model
+        expects)."""
+        return self._newest(strategy, symbol, count, shadow=True)
+
+    def _newest(self, strategy: str, symbol: str, count: int, *, shadow: bool) -> PerformanceStats:
+        trades = list(self._recent.get((strategy, symbol, shadow), ()))[-count:]
+        return PerformanceStats.of_outcomes(trades)
 
     def forget(self, strategy: str, symbol: str, regime: Regime) -> None:
         """Drop the adjusted trades of a regime (after a rollback they describe a past setup)."""
@@ -129,12 +198,16 @@ class QualityConfig:
     throttle_below: float = -0.001
     disable_below: float = -0.004
     min_hit_rate: float = 0.25
+    max_excess_slippage: float = 0.002
+    decay_margin: float = 0.002
 
     def __post_init__(self) -> None:
         if self.min_trades < 1 or self.window < self.min_trades:
             raise ValueError("need 1 <= min_trades <= window")
         if self.disable_below > self.throttle_below:
             raise ValueError("disable_below must not exceed throttle_below")
+        if self.max_excess_slippage < 0 or self.decay_margin < 0:
+            raise ValueError("max_excess_slippage and decay_margin must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +253,17 @@ class QualityAssessment:
         """The strategy's own recent record: ``keep``, ``throttle`` or ``disable``."""
         cfg = self.config
         recent = feedback.recent_live(strategy, symbol, cfg.window)
+        expected = feedback.recent_shadow(strategy, symbol, cfg.window).slippage
         summary = (
             f"last {recent.trades} trades: {recent.mean_return:+.3%}/trade, "
-            f"hit rate {recent.hit_rate:.0%}"
+            f"hit rate {recent.hit_rate:.0%}, decay {recent.decay:+.3%}/trade (newer half vs older)"
         )
+        excess = None
+        if recent.slippage is not None:
+            summary += f", slippage {recent.slippage:+.3%}"
+            if expected is not None:
+                excess = recent.slippage - expected
+                summary += f" vs {expected:+.3%} expected"
         score = recent.mean_return
         if recent.trades < cfg.min_trades:
             return QualityVerdict("keep", strategy, symbol, f"too few trades: {summary}", score)
@@ -191,4 +271,12 @@ class QualityAssessment:
             return QualityVerdict("disable", strategy, symbol, summary, score)
         if score <= cfg.throttle_below or recent.hit_rate < cfg.min_hit_rate:
             return QualityVerdict("throttle", strategy, symbol, summary, score)
+        if excess is not None and excess > cfg.max_excess_slippage:
+            why = f"fills cost {excess:.3%} more than the model expects: {summary}"
+            return QualityVerdict("throttle", strategy, symbol, why, score)
+        # Each half must hold `min_trades` for its mean to say anything.
+        decaying = recent.decay <= -cfg.decay_margin and recent.newer_mean <= cfg.throttle_below
+        if decaying and recent.trades >= 2 * cfg.min_trades:
+            why = f"signal decaying, newer trades {recent.newer_mean:+.3%}/trade: {summary}"
+            return QualityVerdict("throttle", strategy, symbol, why, score)
         return QualityVerdict("keep", strategy, symbol, summary, score)

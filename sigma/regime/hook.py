@@ -190,6 +190,48 @@ class AdaptiveHook:
         self._publish(step)
         return step.updates
 
+    def change_params(
+        self, strategy: str, symbol: str, params: Mapping[str, Any], *, by: str, ts: datetime
+    ) -> str | None:
+        """A parameter change from outside the loop (an operator, the scheduled optimiser):
+        with a `StrategyTester`, it must first pass the same walk-forward test as the loop's
+        own changes, else it is refused - a ``refused`` decision, stored and alerted - and the
+        reason returned. A change that passes becomes the strategy's new baseline: the running
+        strategy and its shadow use it from the next bar, the adjuster steers from it, and the
+        regimes rolled back against the old baseline are tried again. Raises ValueError,
+        changing nothing, for a set the strategy or a preset over it does not accept."""
+        engine, shadow = self._engines(strategy, symbol)
+        adjuster = self.loop.adjuster
+        candidate = type(engine.strategy)(**{**adjuster.baseline(strategy, symbol), **params})
+        refusal = None
+        if self.tester is not None:
+            current = engine.strategy.params
+            refusal = self._gate(type(engine.strategy), symbol, current, candidate.params)
+        if refusal is not None:
+            details = {"candidate": candidate.params, "by": by}
+            decision = LoopDecision("refused", symbol, ts, refusal, strategy, details)
+            self._note(decision)
+            self._sink((), (decision,))
+            return refusal
+        new = adjuster.rebase(strategy, symbol, candidate.params)
+        engine.strategy.update_params(**new)
+        if shadow is not None:
+            shadow.strategy.update_params(**new)
+        if self.state is not None:
+            try:
+                self._save(self.state, strategy, symbol, ts)
+            except Exception:
+                log.exception("saving the adaptive state failed; trading continues")
+        log.info("%s %s new baseline by %s: %s", strategy, symbol, by, new)
+        return None
+
+    def _engines(self, strategy: str, symbol: str) -> tuple[Engine, Engine | None]:
+        """The attached engine of `strategy` on `symbol` and its shadow."""
+        for binding in self._bindings.get(symbol, []):
+            if binding.engine.strategy.name == strategy:
+                return binding.engine, binding.shadow
+        raise KeyError(f"{strategy} on {symbol} is not attached")
+
     def entry_pause(self, strategy: str, symbol: str, ts: datetime) -> str:
         """Why a new entry (more exposure) of `strategy` on `symbol` must wait, "" when it may
         go: a disabled strategy opens nothing; a throttled one at most one entry per
@@ -287,20 +329,34 @@ class AdaptiveHook:
                 update.reason,
             )
         for decision in step.decisions:
-            self.decisions.append(decision)
-            if decision.strategy is not None and decision.kind in ("throttle", "disable"):
-                self.status[(decision.strategy, decision.symbol)] = decision.kind
-            elif decision.strategy is not None and decision.kind == "restore":
-                self.status[(decision.strategy, decision.symbol)] = "keep"
+            self._note(decision)
+        self._sink(step.updates, step.decisions)
+        self._persist(step)
+
+    def _note(self, decision: LoopDecision) -> None:
+        """Keep and log a decision; follow the verdicts on strategies."""
+        self.decisions.append(decision)
+        log.info(
+            "regime %s %s%s: %s",
+            decision.kind,
+            f"{decision.strategy} " if decision.strategy else "",
+            decision.symbol,
+            decision.reason,
+        )
+        if decision.strategy is not None and decision.kind in ("throttle", "disable"):
+            self.status[(decision.strategy, decision.symbol)] = decision.kind
+        elif decision.strategy is not None and decision.kind == "restore":
+            self.status[(decision.strategy, decision.symbol)] = "keep"
+
+    def _sink(self, updates: Sequence[ParamUpdate], decisions: Sequence[LoopDecision]) -> None:
         for sink in self.sinks:
             try:
-                for update in step.updates:
+                for update in updates:
                     sink.on_update(update)
-                for decision in step.decisions:
+                for decision in decisions:
                     sink.on_decision(decision)
             except Exception:
                 log.exception("adaptive sink %s failed; trading continues", type(sink).__name__)
-        self._persist(step)
 
     def _saved(self, outcome: TradeOutcome) -> None:
         if self.state is None:
@@ -329,22 +385,25 @@ class AdaptiveHook:
                     state.forget(*key, Regime(decision.details["regime"]))
                 else:
                     self._verdicts[key] = (decision.details.get("score"), decision.reason)
-            adjuster = self.loop.adjuster
             for strategy, symbol in sorted(touched):
-                score, reason = self._verdicts.get((strategy, symbol), (None, ""))
-                state.save_strategy(
-                    strategy,
-                    symbol,
-                    status=self.loop.grade(strategy, symbol),
-                    score=score,
-                    reason=reason,
-                    blocked=adjuster.blocked(strategy, symbol),
-                    baseline=adjuster.baseline(strategy, symbol),
-                    current=adjuster.current(strategy, symbol),
-                    ts=step.state.ts,
-                )
+                self._save(state, strategy, symbol, step.state.ts)
         except Exception:
             log.exception("saving the adaptive state failed; trading continues")
+
+    def _save(self, state: AdaptiveStateStore, strategy: str, symbol: str, ts: datetime) -> None:
+        adjuster = self.loop.adjuster
+        score, reason = self._verdicts.get((strategy, symbol), (None, ""))
+        state.save_strategy(
+            strategy,
+            symbol,
+            status=self.loop.grade(strategy, symbol),
+            score=score,
+            reason=reason,
+            blocked=adjuster.blocked(strategy, symbol),
+            baseline=adjuster.baseline(strategy, symbol),
+            current=adjuster.current(strategy, symbol),
+            ts=ts,
+        )
 
 
 def _since(trades: list[Trade], last: Trade | None) -> list[Trade]:

@@ -13,8 +13,9 @@ Per closed bar (`on_bar`):
 4. the adjuster steps the parameters toward the regime's preset (a change its gate, the
    `StrategyTester`, refuses becomes a ``refused`` decision instead).
 
-Trades come in through `record_trade`, tagged with the regime at their entry and whether
-adjusted parameters were in force then. Nothing here touches a database, a clock or a network,
+Trades come in through `record_trade`, tagged with the regime at their entry, whether
+adjusted parameters were in force then, and their slippage against the closes the entry and
+the exit were decided on. Nothing here touches a database, a clock or a network,
 so the same bars and trades give the same decisions in a backtest, in paper and live.
 """
 
@@ -25,6 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sigma.domain import Bar, Trade
@@ -101,6 +103,7 @@ class AdaptiveLoop:
         self.news = news
         self.states: dict[str, RegimeState] = {}
         self._regimes: dict[str, _History] = {}
+        self._closes: dict[str, _History] = {}
         self._adjusted: dict[tuple[str, str], _History] = {}
         self._pending_marks: list[tuple[str, str]] = []
         self._to_assess: set[tuple[str, str, Regime]] = set()
@@ -114,6 +117,7 @@ class AdaptiveLoop:
         self.states[bar.symbol] = state
         self._mark_adjusted(bar.symbol, bar.ts)
         self._regimes.setdefault(bar.symbol, _History()).add(bar.ts, state.regime)
+        self._closes.setdefault(bar.symbol, _History()).add(bar.ts, bar.close)
         if state.changed:
             decisions.append(
                 LoopDecision(
@@ -144,7 +148,7 @@ class AdaptiveLoop:
             history = self._adjusted.get((strategy, symbol))
             adjusted = history is not None and history.before(trade.entry_ts, False)
             variant = "adjusted" if adjusted else "live"
-        outcome = TradeOutcome.of(trade, strategy, regime, variant)
+        outcome = TradeOutcome.of(trade, strategy, regime, variant, self._decided(trade))
         self.feedback.record(outcome)
         self._to_assess.add((strategy, symbol, regime))
         return outcome
@@ -174,6 +178,15 @@ class AdaptiveLoop:
         history = self._regimes.get(symbol)
         result: Regime = Regime.UNKNOWN if history is None else history.before(ts, Regime.UNKNOWN)
         return result
+
+    def _decided(self, trade: Trade) -> tuple[Decimal, Decimal] | None:
+        """The closes the entry and the exit of `trade` were decided on (the last bars before
+        their fills), None when a bar before either is missing."""
+        closes = self._closes.get(trade.symbol)
+        if closes is None:
+            return None
+        entry, exit_ = closes.before(trade.entry_ts, None), closes.before(trade.exit_ts, None)
+        return None if entry is None or exit_ is None else (entry, exit_)
 
     def _mark_adjusted(self, symbol: str, ts: datetime) -> None:
         """Changes made on the previous bar govern orders decided from this bar on, whose fills

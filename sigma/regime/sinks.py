@@ -4,35 +4,45 @@
 `strategy_param` holds the set in force and `strategy_param_history` old, new, why and who) and
 every other decision as an `action_log` row. The first change of a (strategy, symbol) that has
 no stored set first records the baseline, so the history starts from what the strategy ran
-with. `AlertSink` raises the decisions an operator must hear about (rollback, throttle,
-disable, news halt) on the `NotificationService`.
+with. `AlertSink` raises every decision but a plain regime change on the `NotificationService`:
+rollback, throttle, disable and news halt as warnings or errors; detector tuning, a restored
+strategy and a change the tester refused as information.
 """
 
 from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.notify.alert import Alert, Severity
 from sigma.notify.service import NotificationService
 from sigma.ops.jsontext import to_jsonable
-from sigma.regime.adjuster import ParamUpdate
+from sigma.regime.adjuster import ADJUSTER, ParamUpdate
+from sigma.regime.feedback import FEEDBACK
 from sigma.regime.loop import LoopDecision
 from sigma.store.db import session_scope
-from sigma.store.models import ActionLog
+from sigma.store.models import ActionLog, StrategyParam, StrategyParamHistory
 from sigma.store.params import get_active_params, set_params
 
-__all__ = ["AlertSink", "StoreSink"]
+__all__ = ["AlertSink", "StoreSink", "written_by_loop"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "regime"
+# Who the loop's own parameter changes are written by (with the default `AdjusterConfig`).
+_LOOP_AUTHORS = (ADJUSTER, FEEDBACK)
+# Regime changes are routine (stored, not alerted); every decision about a strategy, the
+# detector or trading risk reaches an operator.
 _ALERT_SEVERITY: dict[str, Severity] = {
     "rollback": "warning",
     "throttle": "warning",
     "disable": "error",
     "news_halt": "warning",
+    "detector_tuned": "info",
+    "restore": "info",
+    "refused": "info",
 }
 
 
@@ -81,8 +91,8 @@ class StoreSink:
 
 
 class AlertSink:
-    """Alerts on rollbacks, throttles, disables and news halts (deduplicated per kind,
-    strategy and symbol). Needs a running event loop; without one (a synchronous backtest)
+    """Alerts on every decision but a regime change (deduplicated per kind, strategy and
+    symbol). Needs a running event loop; without one (a synchronous backtest)
     the alert is only logged."""
 
     def __init__(self, notifier: NotificationService) -> None:
@@ -108,3 +118,19 @@ class AlertSink:
             self.notifier.submit(alert)
         except RuntimeError:
             log.warning("no event loop; alert not sent: %s", alert.title)
+
+
+def written_by_loop(session: Session, strategy: str, symbol: str, version: int) -> bool:
+    """True when `version` of the stored parameters of `strategy` on `symbol` was written by
+    the regime loop (through `StoreSink`): a set already in force, not a change from outside
+    (which `AdaptiveHook.change_params` must test and make the new baseline)."""
+    author = session.scalar(
+        select(StrategyParamHistory.changed_by)
+        .join(StrategyParam)
+        .where(
+            StrategyParam.strategy == strategy,
+            StrategyParam.symbol == symbol,
+            StrategyParamHistory.version == version,
+        )
+    )
+    return author in _LOOP_AUTHORS

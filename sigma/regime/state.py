@@ -81,6 +81,7 @@ class AdaptiveStateStore:
                     return_pct=outcome.return_pct,
                     entry_ts=outcome.entry_ts,
                     exit_ts=outcome.exit_ts,
+                    slippage=outcome.slippage,
                 )
             )
 
@@ -227,6 +228,7 @@ class AdaptiveStateStore:
                 r.return_pct,
                 r.entry_ts,
                 r.exit_ts,
+                r.slippage,
             )
             for r in rows
         ]

@@ -4,7 +4,8 @@ The scanner owns one `RegimeDetector` and feeds it, per symbol, only the bars ne
 last scan, so repeated scans (a scheduled job) are incremental and agree with what the live
 detector would say on the same bars. Readings are ranked by trend strength and can be stored in
 `trend_data` with `save_trends`, each with the `CommentaryModule`'s plain-language note (what
-the API's trend readings and the performance reports show).
+the API's trend readings and the performance reports show). Given a `NewsHandler`, each reading
+carries the symbol's news of the last risk window, which the note then mentions.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from sigma.regime.commentary import CommentaryModule
 from sigma.regime.detector import DetectorConfig, Regime, RegimeDetector, RegimeState, frame_bars
+from sigma.regime.news import NewsEvent, NewsHandler
 from sigma.store.models import TrendData
 
 __all__ = ["TrendReading", "TrendScanner", "save_trends"]
@@ -34,6 +36,7 @@ class TrendReading:
     regime: Regime
     strength: float
     state: RegimeState
+    news: tuple[NewsEvent, ...] = ()  # newest first
 
     def data(self) -> dict[str, Any]:
         """The explanation stored with the reading."""
@@ -43,15 +46,18 @@ class TrendReading:
             "bars_in_regime": self.state.bars_in_regime,
             "reason": self.state.reason,
             "features": None if features is None else features.as_dict(),
-            "commentary": CommentaryModule().generate(self.state),
+            "commentary": CommentaryModule().generate(self.state, self.news),
         }
 
 
 class TrendScanner:
     """Scans symbols' bar frames (index ``ts`` UTC; open, high, low, close, volume)."""
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    def __init__(
+        self, config: DetectorConfig | None = None, *, news: NewsHandler | None = None
+    ) -> None:
         self.detector = RegimeDetector(config)
+        self.news = news
         self._last: dict[str, RegimeState] = {}
 
     def scan(self, frames: Mapping[str, pd.DataFrame]) -> list[TrendReading]:
@@ -63,11 +69,17 @@ class TrendScanner:
             for bar in frame_bars(fresh, symbol):
                 self._last[symbol] = self.detector.update(bar)
         readings = [
-            TrendReading(s.symbol, s.ts, s.regime, s.trend_strength, s)
+            TrendReading(s.symbol, s.ts, s.regime, s.trend_strength, s, self._news(s))
             for symbol, s in self._last.items()
             if symbol in frames
         ]
         return sorted(readings, key=lambda r: (-r.strength, r.symbol))
+
+    def _news(self, state: RegimeState) -> tuple[NewsEvent, ...]:
+        news = self.news
+        if news is None:
+            return ()
+        return tuple(news.recent(state.symbol, state.ts, news.config.risk_window))
 
 
 def save_trends(session: Session, readings: list[TrendReading], timeframe: str) -> int:

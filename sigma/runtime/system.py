@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -42,6 +42,7 @@ from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics, RegimeGauges
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
+from sigma.regime.sinks import written_by_loop
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
@@ -444,8 +445,21 @@ class System:
         if engine is None or params is None:
             return
         old = dict(engine.strategy.params)
+        hook = self.adaptive.hook if self.adaptive is not None else None
+        if hook is not None:
+            with self.app.sessions() as session:
+                if written_by_loop(session, strategy, symbol, version):
+                    return  # the regime loop's own change, in force already
         try:
-            engine.strategy.update_params(**params)
+            if hook is None:
+                engine.strategy.update_params(**params)
+            # With the regime loop on, the change must pass its StrategyTester and becomes the
+            # baseline the loop adjusts from (else the loop would steer back to the old one).
+            elif refused := hook.change_params(
+                strategy, symbol, params, by="scheduler", ts=datetime.now(UTC)
+            ):
+                log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
+                return
         except ValueError as exc:
             log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
             return

@@ -450,6 +450,7 @@ class RegimeTrade(Base):
     return_pct: Mapped[float] = mapped_column(Float)
     entry_ts: Mapped[datetime]
     exit_ts: Mapped[datetime]
+    slippage: Mapped[float | None] = mapped_column(Float)
 
 
 class RegimeState(Base):

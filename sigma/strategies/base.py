@@ -23,7 +23,7 @@ and its indicators (views ending at the current bar) and states what it wants wi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -61,6 +61,10 @@ class Strategy:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # Parameter sets the strategy's author suggests per market regime ("trend_up",
+    # "trend_down", "range", "high_vol"), each a partial set over the running parameters; the
+    # adaptive layer uses them when it was given no presets of its own for this strategy.
+    regime_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, **params: Any) -> None:
         declared = self.param_specs()

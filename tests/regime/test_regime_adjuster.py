@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any, ClassVar
 
 import pytest
 
@@ -10,6 +12,7 @@ from sigma.regime.detector import Regime
 from tests.regime.helpers import Toy, state
 
 BASE = Toy().params
+Presets = Mapping[str, Mapping[str, Any]]
 
 
 def adjuster(presets: dict, **config: object) -> ParamAdjuster:
@@ -108,3 +111,40 @@ def test_rollback_returns_to_baseline_and_blocks_the_regime() -> None:
         assert adj.on_regime(state(Regime.RANGE, i)) == []
     assert adj.rollback("toy", "SYM", Regime.HIGH_VOL, state(Regime.RANGE, 2).ts, "x", "me") is None
     assert adj.baseline("toy", "SYM") == BASE
+
+
+class Declared(Toy):
+    """A strategy that brings its own regime parameter sets."""
+
+    name = "declared"
+    regime_params: ClassVar[Presets] = {"range": {"fast": 12}, "high_vol": {"k": 3.0}}
+
+
+def test_a_strategy_can_declare_its_own_presets() -> None:
+    adj = ParamAdjuster({"toy": {Regime.RANGE: {"fast": 20}}})
+    adj.register(Declared, "SYM", BASE)
+    assert adj.target("declared", "SYM", Regime.RANGE) == {**BASE, "fast": 12}
+    assert adj.target("declared", "SYM", Regime.HIGH_VOL) == {**BASE, "k": 3.0}
+    assert adj.target("declared", "SYM", Regime.TREND_UP) == BASE
+    (update,) = adj.on_regime(state(Regime.RANGE, 0))
+    assert update.strategy == "declared" and update.new["fast"] == 12
+    # Presets given to the adjuster for a strategy replace what it declares.
+    given = ParamAdjuster({"declared": {Regime.TREND_UP: {"fast": 11}}})
+    given.register(Declared, "SYM", BASE)
+    assert given.target("declared", "SYM", Regime.RANGE) == BASE
+    assert given.target("declared", "SYM", Regime.TREND_UP) == {**BASE, "fast": 11}
+
+
+def test_declared_presets_are_checked_at_registration() -> None:
+    class Typo(Toy):
+        name = "typo"
+        regime_params: ClassVar[Presets] = {"ranging": {"fast": 12}}
+
+    class Invalid(Toy):
+        name = "invalid"
+        regime_params: ClassVar[Presets] = {"range": {"fast": 50}}
+
+    with pytest.raises(ValueError, match="'ranging', not a regime"):
+        ParamAdjuster({}).register(Typo, "SYM", BASE)
+    with pytest.raises(ValueError, match="invalid in range: fast must be below slow"):
+        ParamAdjuster({}).register(Invalid, "SYM", BASE)

@@ -75,6 +75,21 @@ def test_news_scores_json_and_rss(tmp_path: Path) -> None:
     assert runner.invoke(app, ["news", str(broken)]).exit_code != 0
 
 
+def test_scan_writes_each_note_with_its_news(tmp_path: Path) -> None:
+    frame, _ = generate_bars(400, seed=0)
+    path = tmp_path / "btc.csv"
+    write_csv(frame, path)
+    items = tmp_path / "news.json"
+    stamp = frame.index[-1].isoformat()
+    items.write_text(json.dumps([{"ts": stamp, "headline": "Bitcoin exchange hacked"}]))
+    out = invoke("scan", "--data", str(path), "--news", str(items), "--keyword", "BTC=bitcoin")
+    assert "News (negative" in out and "Bitcoin exchange hacked" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1]")
+    failed = runner.invoke(app, ["scan", "--data", str(path), "--news", str(bad)])
+    assert failed.exit_code != 0 and "expected a list of news objects" in failed.output
+
+
 def test_missing_figures_print_as_a_dash() -> None:
     from sigma.cli.regime import _fmt
 

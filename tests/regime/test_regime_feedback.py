@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -26,9 +27,16 @@ def trade(ret: float, i: int = 0) -> Trade:
     )
 
 
-def record(fb: FeedbackMechanism, returns: list[float], regime: Regime, variant: str) -> None:
+def record(
+    fb: FeedbackMechanism,
+    returns: list[float],
+    regime: Regime,
+    variant: str,
+    slippage: float | None = None,
+) -> None:
     for i, r in enumerate(returns):
-        fb.record(TradeOutcome.of(trade(r, i), "toy", regime, variant))
+        outcome = TradeOutcome.of(trade(r, i), "toy", regime, variant)
+        fb.record(dataclasses.replace(outcome, slippage=slippage))
 
 
 def test_outcome_and_stats() -> None:
@@ -43,6 +51,9 @@ def test_outcome_and_stats() -> None:
         0.02
     )
     assert PerformanceStats.of([]) == PerformanceStats(0, 0.0, 0.0, 0.0)
+    assert stats.slippage is None
+    assert stats.decay == pytest.approx(0.005 - 0.01) and stats.newer_mean == pytest.approx(0.005)
+    assert PerformanceStats.of([0.01], [None, 0.001, 0.003]).slippage == pytest.approx(0.002)
     with pytest.raises(ValueError, match="keep"):
         FeedbackMechanism(keep=0)
 
@@ -97,3 +108,55 @@ def test_quality_config_validation() -> None:
         QualityConfig(min_trades=5, window=3)
     with pytest.raises(ValueError, match="disable_below"):
         QualityConfig(disable_below=0.0, throttle_below=-0.1)
+    with pytest.raises(ValueError, match="decay_margin"):
+        QualityConfig(decay_margin=-0.1)
+
+
+def test_slippage_is_measured_against_the_decision_prices() -> None:
+    long = Trade(
+        "SYM", Decimal(1), T0, Decimal("100.5"), T0, Decimal("99.5"), Decimal(0), Decimal(-1)
+    )
+    # Bought 0.5% above the close it acted on, sold 0.5% below: 1% of slippage.
+    outcome = TradeOutcome.of(long, "toy", Regime.RANGE, "live", (Decimal(100), Decimal(100)))
+    assert outcome.slippage == pytest.approx(0.01)
+    short = dataclasses.replace(long, qty=Decimal(-1))
+    # The same fills hurt a short the other way: sold above, bought back below the closes.
+    assert TradeOutcome.of(
+        short, "toy", Regime.RANGE, "live", (Decimal(100), Decimal(100))
+    ).slippage == pytest.approx(-0.01)
+    assert TradeOutcome.of(long, "toy", Regime.RANGE, "live").slippage is None
+    assert (
+        TradeOutcome.of(long, "toy", Regime.RANGE, "live", (Decimal(0), Decimal(100))).slippage
+        is None
+    )
+
+
+def test_fills_costlier_than_the_model_expects_throttle() -> None:
+    qa = QualityAssessment(QualityConfig(min_trades=3, window=5, max_excess_slippage=0.002))
+    fb = FeedbackMechanism()
+    record(fb, [0.01] * 5, Regime.RANGE, "live", slippage=0.001)
+    record(fb, [0.01] * 5, Regime.RANGE, "baseline", slippage=0.0005)
+    verdict = qa.grade(fb, "toy", "SYM")
+    assert verdict.action == "keep"
+    assert "slippage +0.100% vs +0.050% expected" in verdict.reason
+    record(fb, [0.01] * 5, Regime.RANGE, "adjusted", slippage=0.004)
+    verdict = qa.grade(fb, "toy", "SYM")
+    assert verdict.action == "throttle"
+    assert verdict.reason.startswith("fills cost 0.350% more than the model expects")
+    assert fb.recent_shadow("toy", "SYM", 5).slippage == pytest.approx(0.0005)
+
+
+def test_a_decaying_signal_throttles_before_the_window_mean_turns() -> None:
+    qa = QualityAssessment(QualityConfig(min_trades=3, window=10))
+    fb = FeedbackMechanism()
+    record(fb, [0.02, -0.001] * 3 + [0.02, 0.02] + [-0.002, 0.001], Regime.RANGE, "live")
+    assert qa.grade(fb, "toy", "SYM").action == "keep"
+    record(fb, [-0.003] * 3, Regime.RANGE, "live")
+    verdict = qa.grade(fb, "toy", "SYM")
+    # Over the 10 newest trades the mean is still positive, but the newer half lost.
+    assert fb.recent_live("toy", "SYM", 10).mean_return > 0
+    assert verdict.action == "throttle"
+    assert verdict.reason.startswith("signal decaying, newer trades -0.200%/trade")
+    # Too few trades for two halves of min_trades: the same fall is not called a decay.
+    strict = QualityAssessment(QualityConfig(min_trades=6, window=10))
+    assert strict.grade(fb, "toy", "SYM").action == "keep"

@@ -126,10 +126,16 @@ def test_a_failing_sink_never_stops_the_loop(
     recorder = _Recorder()
     hook = build_hook(BUILTIN_PRESETS, shadow=False)
     hook.sinks.extend([_Broken(), recorder])
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.INFO, logger="sigma.regime.hook"):
         run = run_adaptive_backtest(SmaCross(), bars.iloc[:1500], symbol=SYMBOL, hook=hook)
     assert recorder.updates == run.updates and recorder.decisions == run.decisions
     assert "adaptive sink _Broken failed" in caplog.text
+    # Every decision is logged too, whatever the sinks do.
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("regime ")]
+    assert run.decisions and logged == [
+        f"regime {d.kind} {d.strategy + ' ' if d.strategy else ''}{d.symbol}: {d.reason}"
+        for d in run.decisions
+    ]
     # Without a shadow there is no counterfactual, so nothing is ever rolled back.
     assert all(u.kind == "adjust" for u in run.updates)
 
@@ -152,9 +158,13 @@ def test_alert_sink_raises_what_needs_an_operator(caplog: pytest.LogCaptureFixtu
     sink.on_decision(LoopDecision("regime_change", "X", T0, "why"))
     sink.on_decision(LoopDecision("disable", "X", T0, "losing", "s", {"score": -0.01}))
     sink.on_decision(LoopDecision("news_halt", "X", T0, "hacked"))
+    sink.on_decision(LoopDecision("detector_tuned", "X", T0, "stickier", "s"))
+    sink.on_decision(LoopDecision("refused", "X", T0, "refused: passed 0 of 3", "s"))
     assert [(a.severity, a.dedupe_key) for a in notifier.alerts] == [
         ("error", "regime_disable:s:X"),
         ("warning", "regime_news_halt:None:X"),
+        ("info", "regime_detector_tuned:s:X"),
+        ("info", "regime_refused:s:X"),
     ]
     assert notifier.alerts[0].message == "disable s X: losing"
     with caplog.at_level(logging.WARNING):
@@ -268,15 +278,18 @@ def _comparison(off: tuple[float, float], on: tuple[float, float]) -> AdaptiveCo
 
 def test_verdict_is_honest_in_every_case() -> None:
     helped = _comparison((1, -5), (2, -4)).verdict()
-    assert (
-        helped
-        == "adaptive on vs off: return +1.00 pp, max drawdown +1.00 pp - it helped on these bars"
+    assert helped == (
+        "adaptive on vs off: return +1.00 pp, max drawdown +1.00 pp, sharpe 1.00 -> 1.00"
+        " - it helped on these bars"
     )
     assert "helped" in _comparison((1, -5), (2, -5.05)).verdict()  # same drawdown, better return
     assert "did not help" in _comparison((2, -4), (1, -5)).verdict()
     assert "mixed: better return, deeper drawdown" in _comparison((1, -4), (2, -5)).verdict()
     assert "mixed: worse return, shallower drawdown" in _comparison((2, -5), (1, -4)).verdict()
     assert "no material difference" in _comparison((2, -5), (2.05, -5)).verdict()
+    flat = _comparison((0, 0), (0, 0))
+    flat.off.stats["sharpe"] = None
+    assert "sharpe n/a -> 1.00" in flat.verdict()
 
 
 def test_fit_presets_picks_per_regime_winners(bars: pd.DataFrame) -> None:

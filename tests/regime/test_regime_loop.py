@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
+
+import pytest
 
 from sigma.domain import Trade
 from sigma.regime.adjuster import ParamAdjuster
@@ -118,3 +121,26 @@ def test_symbols_keep_their_own_attribution() -> None:
     # A bar of another symbol leaves SYM's trades for SYM's next bar.
     assert loop.on_bar(make_bar(3, 50.0, symbol="OTHER")).decisions == []
     assert loop._to_assess == {("toy", "SYM", Regime.HIGH_VOL)}
+
+
+def test_slippage_is_taken_against_the_closes_the_trade_acted_on() -> None:
+    loop = make_loop()
+    assert loop.record_trade("toy", trade(0, 0.01)).slippage is None  # no bar seen yet
+    for i, close in enumerate((100.0, 101.0, 102.0)):
+        loop.on_bar(make_bar(i, close))
+    # Entered after bar 0 closed at 100 (filled at 100), exited after bar 1 closed at 101
+    # (filled at 101): no slippage against those closes.
+    entry = T0 + timedelta(minutes=1)
+    exact = Trade(
+        "SYM",
+        Decimal(1),
+        entry,
+        Decimal(100),
+        entry + timedelta(minutes=1),
+        Decimal(101),
+        Decimal(0),
+        Decimal(1),
+    )
+    assert loop.record_trade("toy", exact).slippage == 0.0
+    worse = dataclasses.replace(exact, entry_price=Decimal(101), exit_price=Decimal(100))
+    assert loop.record_trade("toy", worse).slippage == pytest.approx(0.01 + 1 / 101)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.feeds.synthetic import generate_bars
 from sigma.regime.commentary import CommentaryModule
 from sigma.regime.detector import RegimeState, detect_frame
+from sigma.regime.news import NewsHandler, NewsItem
 from sigma.regime.trend import TrendReading, TrendScanner, save_trends
 from sigma.store.db import session_scope
 from sigma.store.models import TrendData
@@ -49,3 +52,19 @@ def test_readings_are_stored_and_updated(factory: sessionmaker[Session]) -> None
 
 def readings_by(readings: list[TrendReading], symbol: str) -> RegimeState:
     return next(r.state for r in readings if r.symbol == symbol)
+
+
+def test_the_note_of_a_reading_mentions_the_symbols_recent_news() -> None:
+    frame = generate_bars(400, seed=3)[0]
+    last = frame.index[-1].to_pydatetime()
+    news = NewsHandler(symbol_keywords={"A": ["acme"]})
+    news.ingest(NewsItem(last - timedelta(minutes=30), "Acme exchange hacked"))
+    news.ingest(NewsItem(last - timedelta(hours=5), "Acme record profit"))  # outside the window
+    news.ingest(NewsItem(last - timedelta(minutes=10), "Other coin rally"))  # not about A
+    (reading,) = TrendScanner(news=news).scan({"A": frame})
+    assert [e.item.headline for e in reading.news] == ["Acme exchange hacked"]
+    note = reading.data()["commentary"]
+    assert "News (negative -0.76): Acme exchange hacked. Treated as a high-risk window." in note
+    assert note == CommentaryModule().generate(reading.state, reading.news)
+    (plain,) = TrendScanner().scan({"A": frame})
+    assert plain.news == () and "News" not in plain.data()["commentary"]
