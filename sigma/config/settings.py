@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     exchange_markets: dict[str, str] = Field(default_factory=dict)
     bus_prefix: str = ""
     worker_prefetch: int = Field(default=16, ge=1, le=1000)
+    # The worker's heartbeat row (unset: one per host; name each of several workers per host).
+    worker_name: str | None = Field(default=None, min_length=1, max_length=128)
     order_max_retries: int = Field(default=5, ge=0, le=50)
     # Risk limits per strategy and symbol (unset: no limit).
     max_order_notional: Decimal | None = Field(default=None, gt=0)

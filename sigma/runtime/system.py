@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 import uvicorn
+from sqlalchemy.orm import Session
 
 from sigma.app import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
@@ -48,6 +49,7 @@ from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
 from sigma.runtime.sim import SimRunner
 from sigma.runtime.tasks import consume_until
+from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
 from sigma.strategies.base import Strategy
@@ -414,10 +416,13 @@ class System:
                 await asyncio.wait_for(stop.wait(), every)
 
     async def _heartbeat(self, stop: asyncio.Event, every: float = 15.0) -> None:
-        """Beat and sample the order queue's depth while the worker runs: an idle worker is
-        alive, and the backlog alert needs the depth even when no order is handled."""
+        """Beat (in the metrics and in `worker_heartbeats`) and sample the order queue's depth
+        while the worker runs: an idle worker is alive, and the backlog alert needs the depth
+        even when no order is handled. The row goes when the worker stops in order."""
+        name = self.app.settings.worker_name or heartbeats.default_worker_name()
         while not stop.is_set():
             self.metrics.heartbeat("order_worker")
+            await self._in_database(partial(heartbeats.beat, name=name), "record a heartbeat")
             try:
                 depth = await self.queue.depth(QUEUE_ORDERS)
             except Exception:  # the broker is away; the queue reconnects by itself
@@ -426,6 +431,20 @@ class System:
                 self.metrics.queue_depth.labels(queue=QUEUE_ORDERS).set(depth)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
+        await self._in_database(partial(heartbeats.forget, name=name), "remove the heartbeat")
+
+    async def _in_database(self, work: Callable[[Session], None], what: str) -> None:
+        """Run `work` in a transaction in a thread; a database that is away is logged (the
+        next beat tries again)."""
+
+        def run() -> None:
+            with self.app.sessions.begin() as session:
+                work(session)
+
+        try:
+            await asyncio.to_thread(run)
+        except Exception:
+            log.warning("could not %s", what, exc_info=True)
 
     def _start_scheduler(self) -> Any:
         """The scheduled jobs; parameter changes they make reach the running strategies."""

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from prometheus_client import Gauge
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.ops.metrics import Metrics
 from sigma.scheduler.tasks import Alerter
+from sigma.store import heartbeats
 from sigma.store.models import OrderRecord, TickRecord
 
 
@@ -136,30 +138,26 @@ def check_worker(engine: Engine, max_wait: timedelta) -> Check:
     return run
 
 
-def check_heartbeats(metrics: Metrics, max_age: timedelta) -> Check:
-    """Every worker beating into `metrics` (`Metrics.heartbeat`) did so within `max_age`.
-
-    Only workers of this process beat into its metrics (`sigma up` runs the order worker
-    beside the scheduler); with none, there is nothing to judge here. A worker in another
-    process is watched by Prometheus on its own metrics (the heartbeat alert rules) and, from
-    the database, by `check_worker`."""
+def check_heartbeats(sessions: sessionmaker[Session], max_age: timedelta) -> Check:
+    """Every order worker that beats into `worker_heartbeats` (in this process or any other)
+    did so within `max_age`. With none on record there is nothing to judge; a worker that
+    never started shows in `check_worker` as orders left waiting."""
 
     def run(now: datetime) -> CheckResult:
         def probe() -> CheckResult:
-            beats = {
-                sample.labels["worker"]: now.timestamp() - sample.value
-                for family in metrics.worker_heartbeat.collect()
-                for sample in family.samples
-            }
-            if not beats:
-                return CheckResult("heartbeat", None, "no worker beats in this process")
-            silent = {w: age for w, age in beats.items() if age > max_age.total_seconds()}
+            with sessions() as session:
+                known = heartbeats.beats(session)
+            if not known:
+                return CheckResult("heartbeat", None, "no worker heartbeats on record")
+            silent = [
+                (b.name, (now - b.beat_at).total_seconds())
+                for b in known
+                if now - b.beat_at > max_age
+            ]
             if silent:
-                detail = ", ".join(
-                    f"{w} silent for {age:.0f}s" for w, age in sorted(silent.items())
-                )
+                detail = ", ".join(f"{name} silent for {age:.0f}s" for name, age in silent)
                 return CheckResult("heartbeat", False, detail)
-            return CheckResult("heartbeat", True, f"{len(beats)} worker(s) beating")
+            return CheckResult("heartbeat", True, f"{len(known)} worker(s) beating")
 
         return _guard("heartbeat", probe)
 

@@ -113,8 +113,8 @@ class JobRuntime:
         return cls(app.settings, app.db, app.sessions, app.strategies, Alerter(notifier), metrics)
 
     def health_checks(self) -> list[Check]:
-        """Database, feed, worker, disk and memory; Redis and RabbitMQ when configured; the
-        heartbeats of this process's workers when there are metrics."""
+        """Database, feed, worker and its heartbeats, disk and memory; Redis and RabbitMQ when
+        configured."""
         s = self.settings
         stale = timedelta(seconds=s.worker_stale_seconds)
         checks = [
@@ -124,8 +124,7 @@ class JobRuntime:
             check_disk(self.var_dir, s.disk_min_free_pct),
             check_memory(s.memory_min_available_pct),
         ]
-        if self.metrics is not None:
-            checks.append(check_heartbeats(self.metrics, stale))
+        checks.append(check_heartbeats(self.sessions, stale))
         if s.redis_url:
             checks.append(check_redis(s.redis_url))
         if s.amqp_url:

@@ -543,6 +543,20 @@ class ControlFlag(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class WorkerHeartbeat(Base):
+    """The last sign of life of each order worker, whatever process it runs in: the
+    scheduler's health check reads these, so a `sigma worker` on another machine that went
+    silent is noticed too. A worker that stops in order removes its row."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class JobRun(Base):
     """One execution of a scheduled job."""
 

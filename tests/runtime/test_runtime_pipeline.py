@@ -3,6 +3,9 @@ the ones the backtest engine produces on the same prices; bad ticks never reach 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +15,7 @@ from sqlalchemy import select
 
 from sigma.domain import Bar
 from sigma.runtime.system import System
+from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, set_flag
 from sigma.store.models import ActionLog, OrderRecord
 from tests.runtime.pipeline_helpers import (
@@ -21,6 +25,7 @@ from tests.runtime.pipeline_helpers import (
     bars,
     make_app,
     run_pipeline,
+    wait_for,
 )
 
 
@@ -101,4 +106,28 @@ def test_regime_changes_reach_the_regime_gauge(tmp_path: Path) -> None:
     hook.on_bar(SYMBOL, Bar(SYMBOL, at, price, price, price, price, Decimal(1)))
     metric = system.metrics.registry.get_sample_value
     assert metric("sigma_regime", {"symbol": SYMBOL, "regime": "high_vol"}) == 1
+    app.close()
+
+
+async def test_a_running_worker_beats_into_the_database_and_a_stopped_one_leaves(
+    tmp_path: Path,
+) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", worker_name="worker-7")
+    system = System(app, components=("worker",))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+
+    def named() -> list[str]:
+        with app.sessions() as s:
+            return [b.name for b in heartbeats.beats(s)]
+
+    try:
+        await wait_for(lambda: named() == ["worker-7"], what="the worker's heartbeat row")
+        with app.sessions() as s:
+            (beat,) = heartbeats.beats(s)
+        assert (beat.host, beat.pid) == (socket.gethostname(), os.getpid())
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 30)
+    assert named() == []  # stopped in order: gone on purpose, not silent
     app.close()

@@ -25,8 +25,9 @@ from sigma.scheduler.health import (
     check_worker,
 )
 from sigma.scheduler.tasks import Alerter
+from sigma.store import heartbeats
 from sigma.store.db import create_db_engine, session_scope
-from sigma.store.models import OrderRecord, TickRecord
+from sigma.store.models import OrderRecord, TickRecord, WorkerHeartbeat
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -75,15 +76,51 @@ def test_worker_heartbeat_from_waiting_orders(
     assert stuck.ok is False and stuck.detail == "1 order(s) waiting, oldest 120s"
 
 
-def test_heartbeats_of_this_processs_workers() -> None:
-    metrics = Metrics()
-    check = check_heartbeats(metrics, timedelta(seconds=120))
-    assert check(NOW) == CheckResult("heartbeat", None, "no worker beats in this process")
-    metrics.heartbeat("order_worker", now=(NOW - timedelta(seconds=100)).timestamp())
-    metrics.heartbeat("sim", now=NOW.timestamp())
+def test_heartbeats_of_workers_in_any_process(sessions: sessionmaker[Session]) -> None:
+    check = check_heartbeats(sessions, timedelta(seconds=120))
+    assert check(NOW) == CheckResult("heartbeat", None, "no worker heartbeats on record")
+    with session_scope(sessions) as session:
+        heartbeats.beat(session, "worker-1", now=NOW - timedelta(seconds=100))
+        # A worker of another process (another machine): only its row tells.
+        session.add(
+            WorkerHeartbeat(name="worker-2", host="other", pid=1, started_at=NOW, beat_at=NOW)
+        )
     assert check(NOW) == CheckResult("heartbeat", True, "2 worker(s) beating")
     later = NOW + timedelta(seconds=30)
-    assert check(later) == CheckResult("heartbeat", False, "order_worker silent for 130s")
+    assert check(later) == CheckResult("heartbeat", False, "worker-1 silent for 130s")
+    with session_scope(sessions) as session:
+        heartbeats.beat(session, "worker-1", now=later)  # it came back
+    assert check(later).ok is True
+
+
+def test_a_beat_keeps_the_start_of_its_process_and_forget_spares_other_processes(
+    sessions: sessionmaker[Session],
+) -> None:
+    with session_scope(sessions) as session:
+        heartbeats.beat(session, "w", now=NOW)
+        heartbeats.beat(session, "w", now=NOW + timedelta(seconds=15))
+        session.add(
+            WorkerHeartbeat(name="theirs", host="other", pid=1, started_at=NOW, beat_at=NOW)
+        )
+    with sessions() as session:
+        (mine, theirs) = sorted(heartbeats.beats(session), key=lambda b: b.name != "w")
+    assert (mine.started_at, mine.beat_at) == (NOW, NOW + timedelta(seconds=15))
+    with session_scope(sessions) as session:
+        # The row of a name a new process took over is the new one's: it starts anew.
+        row = session.get(WorkerHeartbeat, "w")
+        assert row is not None
+        row.pid = -1
+    with session_scope(sessions) as session:
+        heartbeats.beat(session, "w", now=NOW + timedelta(seconds=60))
+    with sessions() as session:
+        renewed = next(b for b in heartbeats.beats(session) if b.name == "w")
+    assert renewed.started_at == NOW + timedelta(seconds=60)
+    with session_scope(sessions) as session:
+        heartbeats.forget(session, "theirs")  # not this process's row: kept
+        heartbeats.forget(session, "w")
+    with sessions() as session:
+        assert [b.name for b in heartbeats.beats(session)] == ["theirs"]
+    assert theirs.host == "other"
 
 
 def test_disk_and_memory(tmp_path: Path) -> None:

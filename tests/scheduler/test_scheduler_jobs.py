@@ -22,6 +22,7 @@ from sigma.feeds.synthetic import generate_bars
 from sigma.ops.metrics import Metrics
 from sigma.scheduler.jobs import JobRuntime, start_scheduler
 from sigma.scheduler.tasks import Alerter, TaskManager
+from sigma.store import heartbeats
 from sigma.store.bars import upsert_bars
 from sigma.store.db import session_scope
 from sigma.store.models import (
@@ -130,9 +131,10 @@ def test_health_reports_and_housekeeping(
         "redis": True,
         "rabbitmq": True,
     }
-    # An order worker in this process beats into the runtime's metrics; silence is noticed.
-    assert runtime.metrics is not None
-    runtime.metrics.heartbeat("order_worker", now=clock.now.timestamp())
+    # An order worker (of any process) beats into the database; silence is noticed.
+    with session_scope(sessions) as session:
+        heartbeats.beat(session, "worker-1", now=clock.now)
+    assert manager.run("health_check").result["heartbeat"] is True
     clock.advance(seconds=runtime.settings.worker_stale_seconds + 1)
     assert manager.run("health_check").result["heartbeat"] is False
     weekly = manager.run("weekly_report")
@@ -232,7 +234,7 @@ def test_runtime_from_app(db_url: str, tmp_path: Path, clock: FakeClock) -> None
     runtime = JobRuntime.from_app(app)
     try:
         names = [check(clock.now).name for check in runtime.health_checks()]
-        assert names == ["database", "feed", "worker", "disk", "memory"]
+        assert names == ["database", "feed", "worker", "disk", "memory", "heartbeat"]
     finally:
         runtime.alerter.close()
         app.close()
