@@ -30,6 +30,8 @@ from sigma.config import Settings
 from sigma.engine.fill_model import FillModel
 from sigma.notify.channels import Attachment
 from sigma.ops.metrics import Metrics
+from sigma.regime.news import NewsHandler
+from sigma.regime.news_feed import NewsStore
 from sigma.regime.trend import TrendScanner, save_trends
 from sigma.reports.performance import pdf_path, publish
 from sigma.research.ml_tune import TuneConfig, save_model, train
@@ -223,6 +225,11 @@ class JobRuntime:
     def trend_scan(self, ctx: JobContext) -> int:
         """TrendScanner: update regimes from new bars and store them in trend_data."""
         s = self.settings
+        # The notes mention the news still in its risk window, as the bot's handler holds it
+        # (stored items scored again: the scheduler may run in a process of its own).
+        news = NewsHandler(symbol_keywords=s.news_keywords)
+        NewsStore(self.sessions).restore(news, ctx.now)
+        self.scanner.news = news
         with session_scope(self.sessions) as session:
             frames = {sym: self._bars(session, sym, ctx, 500) for sym in s.symbols}
             frames = {sym: f for sym, f in frames.items() if not f.empty}

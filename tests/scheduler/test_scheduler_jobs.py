@@ -27,7 +27,9 @@ from sigma.store.bars import upsert_bars
 from sigma.store.db import session_scope
 from sigma.store.models import (
     ActionLog,
+    BarRecord,
     MLModel,
+    NewsRecord,
     PerformanceReport,
     StrategyParam,
     StrategyParamHistory,
@@ -115,6 +117,25 @@ def test_trend_scan_and_retention(
     record = manager.run("prune_data")
     assert record.result["ticks"] == 1
     assert _count(sessions, TickRecord) == 1
+
+
+def test_stored_trend_notes_carry_the_recent_news(
+    manager: TaskManager, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    with sessions() as session:
+        last = session.scalar(select(func.max(BarRecord.ts)))
+    assert last is not None
+    clock.now = last + timedelta(minutes=30)  # the newest bar closed half an hour ago
+    with session_scope(sessions) as session:
+        # Taken in by the bot's feed poller (another process, perhaps): the job reads it back.
+        session.add(
+            NewsRecord(key="k1", ts=last - timedelta(minutes=20), headline="BTC exchange hacked")
+        )
+    assert manager.run("trend_scan").result == 1
+    with sessions() as session:
+        (reading,) = session.scalars(select(TrendData)).all()
+    assert "News (negative" in reading.data["commentary"]
+    assert "BTC exchange hacked" in reading.data["commentary"]
 
 
 def test_health_reports_and_housekeeping(
