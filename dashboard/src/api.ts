@@ -181,17 +181,28 @@ export function items<T>(data: unknown): T[] {
   return [];
 }
 
-/** Fetch an HTML document with the bearer token and open it in a new tab. */
+export type ReportFormat = "html" | "pdf";
+
+/** The path of report `id`'s file in `format`, as an attachment when `download`. */
+export function reportPath(id: number, format: ReportFormat, download = false): string {
+  return `/api/reports/${id}/file${qs({
+    format: format === "pdf" ? "pdf" : undefined,
+    download: download ? "true" : undefined,
+  })}`;
+}
+
+/** Fetch a document (HTML or PDF) with the bearer token and open it in a new tab. */
 export async function openAuthed(path: string): Promise<void> {
   const session = loadSession();
   const win = window.open("", "_blank");
   const res = await fetch(path, {
     headers: session ? { Authorization: `Bearer ${session.token}` } : {},
   });
-  const blob = new Blob([await res.text()], {
-    type: res.headers.get("Content-Type") ?? "text/html",
-  });
-  const url = URL.createObjectURL(blob);
+  // As bytes: a PDF read as text would be corrupted.
+  const blob = await res.blob();
+  const url = URL.createObjectURL(
+    blob.type ? blob : new Blob([blob], { type: res.headers.get("Content-Type") ?? "text/html" }),
+  );
   if (win) win.location.href = url;
   else window.location.href = url;
 }

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { addDecimal, equityFromTrades, firstStat, mulDecimal, subDecimal } from "./backtest";
 import { bestIndexes } from "./pages/BacktestCompare";
-import { errorText, items, qs } from "./api";
+import { errorText, items, qs, reportPath } from "./api";
 import {
   formatDecimal,
+  formatLabels,
+  formatLimit,
   formatMoney,
   formatStat,
   formatTs,
@@ -188,5 +190,30 @@ describe("backtest helpers", () => {
     expect(polylinePoints([], 100, 50)).toBe("");
     expect(polylinePoints([5, 5, 5], 100, 50, 0)).toBe("0.0,50.0 50.0,50.0 100.0,50.0");
     expect(polylinePoints([5], 100, 50, 0, { min: 0, max: 10 })).toBe("0.0,25.0");
+  });
+});
+
+describe("formatLabels", () => {
+  it("lists labels in name order", () => {
+    expect(formatLabels({ symbol: "BTC", side: "buy" })).toBe("side=buy, symbol=BTC");
+    expect(formatLabels({})).toBe("");
+  });
+});
+
+describe("formatLimit", () => {
+  it("says when a limit is off and shows fractions as percentages", () => {
+    expect(formatLimit(null)).toBe("no limit");
+    expect(formatLimit("2500.5")).toBe("2,500.5");
+    expect(formatLimit(5)).toBe("5");
+    expect(formatLimit("0.25", true)).toBe("25%");
+    expect(formatLimit("0.07", true)).toBe("7%");
+  });
+});
+
+describe("reportPath", () => {
+  it("asks for the PDF and the attachment only when wanted", () => {
+    expect(reportPath(7, "html")).toBe("/api/reports/7/file");
+    expect(reportPath(7, "pdf")).toBe("/api/reports/7/file?format=pdf");
+    expect(reportPath(7, "pdf", true)).toBe("/api/reports/7/file?format=pdf&download=true");
   });
 });

@@ -100,6 +100,21 @@ export function humanize(key: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
+/** A metric's labels as `a=1, b=2` in name order ("" without labels). */
+export function formatLabels(labels: Record<string, string>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(", ");
+}
+
+/** A risk limit for display: "no limit" when unset, a fraction as a percentage. */
+export function formatLimit(value: string | number | null | undefined, fraction = false): string {
+  if (value === null || value === undefined || value === "") return "no limit";
+  if (!fraction) return formatDecimal(value);
+  return `${formatStat(Number(value) * 100)}%`;
+}
+
 export type Role = "viewer" | "trader" | "admin";
 const RANK: Record<Role, number> = { viewer: 0, trader: 1, admin: 2 };
 

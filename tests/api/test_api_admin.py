@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sigma.api import create_api
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.models import AlertLog
-from tests.api.conftest import PASSWORD, login
+from tests.api.conftest import PASSWORD, add_users, login, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -21,6 +24,26 @@ Headers = Callable[[str], dict[str, str]]
 def test_kill_switch_never_set_is_off(client: TestClient, auth: Headers) -> None:
     state = client.get("/api/risk/kill-switch", headers=auth("viewer")).json()
     assert state == {"enabled": False, "reason": "", "changed_by": "", "updated_at": None}
+
+
+def test_risk_limits_are_the_configured_ones(tmp_path: Path) -> None:
+    app = make_app(
+        f"sqlite:///{tmp_path / 's.db'}",
+        tmp_path / "var",
+        max_order_notional=Decimal("2500.50"),
+        max_daily_loss=Decimal("300"),
+    )
+    add_users(app)
+    with TestClient(create_api(app, InMemoryPubSub(), static_dir=None)) as client:
+        shown = client.get("/api/risk/limits", headers=login(client, "viewer")).json()
+    app.close()
+    assert shown == {
+        "max_order_notional": "2500.5",
+        "max_position_notional": None,
+        "max_open_orders": 5,
+        "max_daily_loss": "300",
+        "max_drawdown": "0.25",
+    }
 
 
 def test_kill_switch_records_user_writes_alert_and_broadcasts(

@@ -79,7 +79,7 @@ def test_trend_history_and_latest_per_symbol(
                     ts=T0 + timedelta(hours=i),
                     trend=trend,
                     strength=strength,
-                    data={"probability": 0.9},
+                    data={"probability": 0.9, "commentary": f"BTC note {i}"},
                 )
             )
         s.add(TrendData(symbol="ETH", timeframe="1h", ts=T0, trend="trend_down", strength=-0.9))
@@ -87,7 +87,8 @@ def test_trend_history_and_latest_per_symbol(
     h = auth("viewer")
     history = client.get("/api/trends?symbol=BTC", headers=h).json()
     assert [t["trend"] for t in history] == ["trend_up", "range"]
-    assert history[0]["data"] == {"probability": 0.9}
+    assert history[0]["data"] == {"probability": 0.9, "commentary": "BTC note 1"}
+    assert [t["commentary"] for t in history] == ["BTC note 1", "BTC note 0"]
     assert len(client.get("/api/trends?symbol=BTC&limit=1", headers=h).json()) == 1
     assert client.get("/api/trends?symbol=BTC&timeframe=1d", headers=h).json() == []
     assert (
@@ -100,6 +101,7 @@ def test_trend_history_and_latest_per_symbol(
         ("BTC", "1h", "trend_up"),
         ("ETH", "1d", "range"),
     ]
+    assert [t["commentary"] for t in latest] == [None, "BTC note 1", None]
     hourly = client.get("/api/trends/latest?timeframe=1h", headers=h).json()
     assert [t["symbol"] for t in hourly] == ["ETH", "BTC"]
 
@@ -121,6 +123,7 @@ def test_reports_list_view_and_download(
                 ),
                 PerformanceReport(
                     kind="daily",
+                    strategy="sma_cross",
                     mode="paper",
                     period_start=T0,
                     period_end=T0 + timedelta(days=1),
@@ -132,7 +135,15 @@ def test_reports_list_view_and_download(
     h = auth("viewer")
     listed = client.get("/api/reports", headers=h).json()
     assert [(r["kind"], r["has_file"]) for r in listed] == [("weekly", True), ("daily", False)]
-    assert [r["kind"] for r in client.get("/api/reports?kind=daily", headers=h).json()] == ["daily"]
+    for query, kinds in [
+        ("kind=daily", ["daily"]),
+        ("strategy=sma_cross", ["daily"]),
+        ("since=2024-05-02T00:00:00Z", ["weekly", "daily"]),
+        ("since=2024-05-02T00:00:01Z", ["weekly"]),
+        ("until=2024-05-08T00:00:00Z", ["daily"]),
+        ("limit=1&offset=1", ["daily"]),
+    ]:
+        assert [r["kind"] for r in client.get(f"/api/reports?{query}", headers=h).json()] == kinds
     weekly, daily = listed[0]["id"], listed[1]["id"]
     view = client.get(f"/api/reports/{weekly}/file", headers=h)
     assert view.text == "<h1>week 18</h1>"

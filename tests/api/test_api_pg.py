@@ -92,6 +92,12 @@ def test_core_flow_on_postgres(pg_client: TestClient, pg_app: App) -> None:
     assert [(r["key"], r["entries"]) for r in late] == [("ETH", 1)]
     fills = client.get("/api/fills?mode=paper", headers=viewer).json()
     assert [f["price"] for f in fills] == ["100.41666", "100"]
+    run = client.get("/api/sim/runs?symbol=BTC&since=2024-03-01T00:00:00Z", headers=viewer).json()
+    sim_orders = client.get(f"/api/sim/runs/{run[0]['id']}/orders", headers=viewer).json()
+    assert [(o["client_order_id"], o["fill_price"]) for o in sim_orders] == [
+        ("s1", "100.1"),
+        ("s2", None),
+    ]
 
     with session_scope(pg_app.sessions) as session:
         for hour, trend in enumerate(["range", "trend_up"]):

@@ -80,6 +80,26 @@ def test_metrics_exposes_the_process_registry(sigma_app: App) -> None:
     assert 'sigma_fills_total{side="buy",symbol="BTC"} 3.0' in response.text
 
 
+def test_metrics_as_json_for_a_viewer(sigma_app: App) -> None:
+    metrics = Metrics()
+    metrics.fills.labels(symbol="BTC", side="buy").inc(3)
+    metrics.tick_to_order.observe(0.25)
+    metrics.equity.labels(account="a").set(float("nan"))
+    api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
+    with TestClient(api) as c:
+        assert c.get("/api/metrics").status_code == 401
+        token, _ = api.state.ctx.tokens.issue("viewer", "viewer")
+        samples = c.get("/api/metrics", headers={"Authorization": f"Bearer {token}"}).json()
+    by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s["value"] for s in samples}
+    assert by_name[("sigma_fills_total", (("side", "buy"), ("symbol", "BTC")))] == 3.0
+    assert by_name[("sigma_tick_to_order_seconds_count", ())] == 1.0
+    assert by_name[("sigma_tick_to_order_seconds_sum", ())] == 0.25
+    names = [s["name"] for s in samples]
+    assert names == sorted(names)
+    assert not [n for n in names if n.endswith(("_bucket", "_created"))]
+    assert "sigma_equity" not in names  # NaN: JSON has no number for it
+
+
 def test_unknown_route_and_wrong_method_have_clear_details(client: TestClient) -> None:
     missing = client.get("/api/nothing")
     assert (missing.status_code, missing.json()) == (

@@ -18,6 +18,7 @@ from sigma.store.models import (
     LedgerEntry,
     OrderRecord,
     PositionRecord,
+    SimOrder,
     SimRun,
 )
 
@@ -27,7 +28,7 @@ T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 def seed(app: App) -> None:
     """Two paper orders (BTC filled, ETH new) and a live one, their fills, ledger and
-    positions, a simulation run, two alerts and an action."""
+    positions, two simulation runs (the first with two orders), two alerts and two actions."""
     with session_scope(app.sessions) as s:
         orders = [
             OrderRecord(
@@ -146,6 +147,27 @@ def seed(app: App) -> None:
                     final_equity=Decimal("1012.5"),
                     stats={"n_trades": 3},
                     started_at=T0,
+                    orders=[
+                        SimOrder(
+                            client_order_id="s2",
+                            ts=T0 + timedelta(minutes=2),
+                            symbol="BTC",
+                            side="sell",
+                            type="limit",
+                            qty=Decimal("0.5"),
+                            limit_price=Decimal("105.50"),
+                        ),
+                        SimOrder(
+                            client_order_id="s1",
+                            ts=T0 + timedelta(minutes=1),
+                            symbol="BTC",
+                            side="buy",
+                            qty=Decimal("0.5"),
+                            status="filled",
+                            fill_price=Decimal("100.10"),
+                            fee=Decimal("0.05"),
+                        ),
+                    ],
                 ),
                 SimRun(
                     strategy="rsi_reversion",
@@ -332,6 +354,54 @@ def test_sim_runs_and_rating(client: TestClient, auth: Headers) -> None:
 
 @pytest.mark.usefixtures("seeded")
 @pytest.mark.parametrize(
+    ("query", "symbols"),
+    [
+        ("symbol=ETH", ["ETH"]),
+        ("since=2024-03-01T12:30:00Z", ["ETH"]),
+        ("until=2024-03-01T12:30:00Z", ["BTC"]),
+        ("limit=1", ["ETH"]),
+        ("limit=1&offset=1", ["BTC"]),
+        ("offset=2", []),
+    ],
+)
+def test_sim_run_filters_and_pages(
+    client: TestClient, auth: Headers, query: str, symbols: list[str]
+) -> None:
+    runs = client.get(f"/api/sim/runs?{query}", headers=auth("viewer")).json()
+    assert [r["symbol"] for r in runs] == symbols
+
+
+@pytest.mark.usefixtures("seeded")
+def test_sim_run_orders_in_placing_order(client: TestClient, auth: Headers) -> None:
+    h = auth("viewer")
+    run_ids = {r["strategy"]: r["id"] for r in client.get("/api/sim/runs", headers=h).json()}
+    orders = client.get(f"/api/sim/runs/{run_ids['sma_cross']}/orders", headers=h).json()
+    assert [o["client_order_id"] for o in orders] == ["s1", "s2"]
+    assert {k: v for k, v in orders[0].items() if k != "id"} == {
+        "client_order_id": "s1",
+        "ts": "2024-03-01T12:01:00Z",
+        "symbol": "BTC",
+        "side": "buy",
+        "type": "market",
+        "qty": "0.5",
+        "limit_price": None,
+        "status": "filled",
+        "fill_price": "100.1",
+        "fee": "0.05",
+    }
+    assert (orders[1]["limit_price"], orders[1]["fill_price"]) == ("105.5", None)
+    second = client.get(
+        f"/api/sim/runs/{run_ids['sma_cross']}/orders?limit=1&offset=1", headers=h
+    ).json()
+    assert [o["client_order_id"] for o in second] == ["s2"]
+    assert client.get(f"/api/sim/runs/{run_ids['rsi_reversion']}/orders", headers=h).json() == []
+    missing = client.get("/api/sim/runs/999/orders", headers=h)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "simulation run 999 not found"}
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize(
     ("run", "body", "status", "detail"),
     [
         (None, {"rating": 6}, 422, "body.rating: Input should be less than or equal to 5"),
@@ -363,7 +433,15 @@ def test_alerts_and_actions(client: TestClient, auth: Headers) -> None:
         "feed"
     ]
     assert len(client.get("/api/alerts?since=2024-03-01T12:01:00Z", headers=h).json()) == 1
-    assert len(client.get("/api/alerts?limit=1", headers=h).json()) == 1
+    for query, messages in [
+        ("limit=1", ["drawdown"]),
+        ("limit=1&offset=1", ["feed stale"]),
+        ("source=feed", ["feed stale"]),
+        ("until=2024-03-01T12:05:00Z", ["feed stale"]),
+    ]:
+        assert [a["message"] for a in client.get(f"/api/alerts?{query}", headers=h).json()] == (
+            messages
+        )
     bad = client.get("/api/alerts?severity=loud", headers=h)
     assert bad.status_code == 422 and bad.json()["detail"].startswith("query.severity:")
 
@@ -375,6 +453,9 @@ def test_alerts_and_actions(client: TestClient, auth: Headers) -> None:
         ("symbol=ETH", ["order_rejected"]),
         ("action=signal", ["signal"]),
         ("limit=1", ["order_rejected"]),
+        ("limit=1&offset=1", ["signal"]),
+        ("since=2024-03-01T12:00:01Z", ["order_rejected"]),
+        ("until=2024-03-01T12:00:01Z", ["signal"]),
     ]:
         assert [
             a["action"] for a in client.get(f"/api/actions?{query}", headers=h).json()

@@ -38,6 +38,7 @@ from sigma.store.models import (
     OrderRecord,
     PerformanceReport,
     PositionRecord,
+    SimOrder,
     SimRun,
     TrendData,
 )
@@ -59,6 +60,9 @@ POSITION_PNL = Decimal("-12.3456")
 LEDGER_CASH = Decimal("-3769.19685")
 ALERT_MESSAGE = "E2E drawdown warning: equity 4.2% below peak"
 SIM_FINAL = Decimal("10234.5")
+SIM_ORDER_ID = "e2e-sim-0001"
+SIM_FILL_PRICE = Decimal("2012.75")
+COMMENTARY = "(e2e note)"
 REPORT_TITLE = "Weekly performance E2E"
 ETH_CLOSES = [f"{2000 + 3 * i}.25" for i in range(30)]
 
@@ -187,6 +191,17 @@ def seed(app: App) -> Seeded:
                 initial_cash=Decimal(10000),
                 final_equity=SIM_FINAL,
                 ended_at=now,
+                orders=[
+                    SimOrder(
+                        client_order_id=SIM_ORDER_ID,
+                        ts=now - timedelta(hours=1),
+                        symbol="ETH",
+                        side="buy",
+                        qty=Decimal("1.5"),
+                        status="filled",
+                        fill_price=SIM_FILL_PRICE,
+                    )
+                ],
             )
         )
     # 30 one-minute ETH bars ending 20 minutes ago, and regime readings for two symbols.
@@ -207,7 +222,14 @@ def seed(app: App) -> Seeded:
         upsert_bars(session, "ETH", "1m", frame)
         for symbol, trend, strength in (("ETH", "trend_up", 0.8), ("BTC", "range", 0.2)):
             session.add(
-                TrendData(symbol=symbol, timeframe="1m", ts=last, trend=trend, strength=strength)
+                TrendData(
+                    symbol=symbol,
+                    timeframe="1m",
+                    ts=last,
+                    trend=trend,
+                    strength=strength,
+                    data={"commentary": f"{symbol}: {trend} {COMMENTARY}"},
+                )
             )
     report = Path(app.settings.var_dir) / "reports" / "weekly-e2e.html"
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from e2e_support import (
     ALERT_MESSAGE,
+    COMMENTARY,
     ETH_CLOSES,
     FILL_FEE,
     ORDER_ID,
@@ -104,6 +105,11 @@ def test_viewer_sees_the_seeded_numbers_and_no_edit_controls(
     expect(sim).to_contain_text("10,234.50")
     expect(sim).to_contain_text("unrated")
     expect(page.get_by_role("button", name="Save")).to_have_count(0)
+    sim.get_by_role("button", name="Orders").click()
+    sim_order = page.get_by_test_id("sim-orders-table").locator("tbody tr")
+    expect(sim_order).to_have_count(1)
+    expect(sim_order).to_contain_text("filled")
+    expect(sim_order).to_contain_text("2,012.75")
     page.get_by_role("link", name="Alerts & actions").click()
     expect(page.get_by_test_id("alerts-table")).to_contain_text(ALERT_MESSAGE)
     expect(page.get_by_test_id("actions-table")).to_contain_text("order_accepted")
@@ -291,6 +297,40 @@ def test_viewer_profile_and_system_pages_are_read_only(page: Page, server: LiveS
     expect(jobs).to_contain_text("hourly-e2e")
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
     expect(page.get_by_role("button", name="Run now")).to_have_count(0)
+    expect(page.get_by_test_id("limit-max_drawdown")).to_have_text("25%")
+    expect(page.get_by_test_id("limit-max_order_notional")).to_have_text("no limit")
+    metrics = page.get_by_test_id("metrics-table")
+    expect(metrics).to_contain_text("sigma_feed_stale")
+    page.get_by_label("Filter metrics").fill("drawdown")
+    expect(metrics.locator("tbody tr")).to_have_count(1)
+    expect(metrics).to_contain_text("sigma_drawdown_pct")
+
+
+def test_report_preferences_choose_what_the_reports_page_lists(
+    page: Page, server: LiveServer
+) -> None:
+    login(page, "admin")
+    page.get_by_test_id("whoami").click()
+    form = page.get_by_test_id("report-prefs-form")
+    form.get_by_label("Reports listed").select_option("daily")
+    form.get_by_role("button", name="Save report preferences").click()
+    expect(form.get_by_role("status")).to_have_text("Report preferences saved.")
+    assert server.get("/api/me/prefs", "admin")["report_prefs"] == {
+        "kind": "daily",
+        "format": "html",
+    }
+    page.get_by_role("link", name="Reports").click()
+    expect(page.get_by_label("Kind")).to_have_value("daily")
+    expect(page.get_by_test_id("reports-table")).to_contain_text("No reports yet")
+    page.get_by_label("Kind").select_option("")
+    expect(page.get_by_test_id("reports-table").locator("tbody tr")).to_have_count(2)
+
+    # Put the preference back (the page starts from it in later tests).
+    page.get_by_test_id("whoami").click()
+    form.get_by_label("Reports listed").select_option("")
+    form.get_by_role("button", name="Save report preferences").click()
+    expect(form.get_by_role("status")).to_have_text("Report preferences saved.")
+    assert server.get("/api/me/prefs", "admin")["report_prefs"]["kind"] == ""
 
 
 def test_trader_rates_a_simulation_run(page: Page, server: LiveServer) -> None:
@@ -418,6 +458,8 @@ def test_markets_show_stored_candles_extended_by_live_ticks(page: Page, server: 
     regimes = page.get_by_test_id("regimes-table")
     expect(regimes.locator("tbody tr").first).to_contain_text("ETH")  # strongest first
     expect(regimes.locator("tbody tr").first).to_contain_text("trend_up")
+    expect(regimes.locator("tbody tr").first).to_contain_text(f"ETH: trend_up {COMMENTARY}")
+    expect(page.get_by_test_id("regime-history")).to_contain_text(COMMENTARY)
 
     # Two ticks in the same minute, five minutes after the last stored bar: one new candle.
     minute = server.seeded.eth_last_bar + timedelta(minutes=5)

@@ -38,7 +38,8 @@ export function Help() {
           <dt>Markets</dt>
           <dd>
             Candles of the stored bars for a symbol and timeframe; incoming ticks move the last
-            candle. The regime detector&apos;s latest reading per symbol and its history.
+            candle. The regime detector&apos;s latest reading per symbol and its history, each with
+            its plain-language commentary.
           </dd>
           <dt>Orders &amp; fills</dt>
           <dd>
@@ -57,15 +58,21 @@ export function Help() {
             progress and cancel) or compare strategies on the same market and get a recommendation.
           </dd>
           <dt>Simulations</dt>
-          <dd>Paper-trading runs with their statistics; traders rate them 1–5 with a comment.</dd>
+          <dd>
+            Paper-trading runs with their statistics and the orders each placed; traders rate them
+            1–5 with a comment.
+          </dd>
           <dt>Alerts &amp; actions</dt>
           <dd>Raised alerts, every decision the bot took, and scored news.</dd>
           <dt>Reports</dt>
-          <dd>Periodic performance reports to view or download.</dd>
+          <dd>
+            Periodic performance reports to view or download (as HTML or PDF, and which kind is
+            listed first: your report preferences on the profile page).
+          </dd>
           <dt>System</dt>
           <dd>
-            Health checks and the scheduled jobs with their runs; admins pause, resume, run now or
-            cancel a job.
+            Health checks, the scheduled jobs with their runs (admins pause, resume, run now or
+            cancel a job), the risk limits orders are checked against, and the process metrics.
           </dd>
           <dt>Admin</dt>
           <dd>The kill switch (with a reason), users and roles, and the running settings.</dd>

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { items, qs } from "../api";
 import { applyTick, TIMEFRAMES, type Candle } from "../candles";
 import { CandleChart } from "../components/CandleChart";
-import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
+import { Badge, Card, ErrorBox, Table, Ts, type Column } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
@@ -13,8 +13,16 @@ interface Trend {
   ts: string;
   trend: string;
   strength: number | null;
+  commentary: string | null;
   data: Record<string, unknown>;
 }
+
+/** The CommentaryModule's note stored with a reading. */
+const COMMENTARY: Column<Trend> = {
+  key: "commentary",
+  label: "Commentary",
+  render: (r) => <span className="small">{r.commentary ?? "—"}</span>,
+};
 
 function trendKind(trend: string): string {
   if (/up|bull/i.test(trend)) return "good";
@@ -112,6 +120,7 @@ export function Markets() {
                 render: (r) => formatStat(r.strength),
               },
               { key: "ts", label: "At", render: (r) => <Ts value={r.ts} /> },
+              COMMENTARY,
             ]}
           />
         </Card>
@@ -134,6 +143,7 @@ export function Markets() {
                 numeric: true,
                 render: (r) => formatStat(r.strength),
               },
+              COMMENTARY,
             ]}
           />
         </Card>

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { api } from "../api";
+import { api, type ReportFormat } from "../api";
 import { Card, ErrorBox, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { hasRole } from "../format";
@@ -16,10 +16,73 @@ export interface BacktestDefaults {
   commission?: string;
 }
 
+/** How the reports page starts: which kind it lists and which file it opens. */
+export interface ReportPrefs {
+  kind?: string;
+  format?: ReportFormat;
+}
+
+export const REPORT_KINDS = ["daily", "weekly"];
+
 /** The preferences the dashboard keeps under /api/me/prefs. */
 export interface Prefs {
   backtest_defaults?: BacktestDefaults;
+  report_prefs?: ReportPrefs;
   [key: string]: unknown;
+}
+
+function ReportPrefsForm({ prefs, onSaved }: { prefs: Prefs; onSaved: () => void }) {
+  const [kind, setKind] = useState(prefs.report_prefs?.kind ?? "");
+  const [format, setFormat] = useState<ReportFormat>(prefs.report_prefs?.format ?? "html");
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setNotice(null);
+    setError(null);
+    try {
+      await api.put("/api/me/prefs", { report_prefs: { kind, format } });
+      setNotice("Report preferences saved.");
+      onSaved();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <form className="editor" onSubmit={submit} data-testid="report-prefs-form">
+      <div className="form-grid">
+        <label>
+          Reports listed
+          <select name="report-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
+            <option value="">all kinds</option>
+            {REPORT_KINDS.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Open and download as
+          <select
+            name="report-format"
+            value={format}
+            onChange={(e) => setFormat(e.target.value as ReportFormat)}
+          >
+            <option value="html">HTML</option>
+            <option value="pdf">PDF</option>
+          </select>
+        </label>
+      </div>
+      <ErrorBox error={error} />
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      <button type="submit">Save report preferences</button>
+    </form>
+  );
 }
 
 function BacktestDefaultsForm({ prefs, onSaved }: { prefs: Prefs; onSaved: () => void }) {
@@ -141,6 +204,10 @@ export function Profile() {
             </tr>
           </tbody>
         </table>
+      </Card>
+      <Card title="Report preferences" testId="report-prefs">
+        <ErrorBox error={prefs.error} />
+        {prefs.data && <ReportPrefsForm prefs={prefs.data} onSaved={prefs.reload} />}
       </Card>
       {hasRole(session.role, "trader") && (
         <Card title="Backtest defaults">

@@ -1,9 +1,10 @@
 import { useState } from "react";
-import { downloadAuthed, items, openAuthed, qs } from "../api";
+import { downloadAuthed, items, openAuthed, qs, reportPath, type ReportFormat } from "../api";
 import { type Row } from "../backtest";
-import { Card, ErrorBox, Table, Ts } from "../components/ui";
+import { Card, ErrorBox, Loading, Table, Ts } from "../components/ui";
 import { formatStat, humanize } from "../format";
 import { useApi } from "../hooks";
+import { REPORT_KINDS, type Prefs, type ReportPrefs } from "./Profile";
 
 interface Report {
   id: number;
@@ -28,11 +29,19 @@ function headline(stats: Row): string {
 }
 
 export function Reports() {
-  const [kind, setKind] = useState("");
+  const prefs = useApi<Prefs>("/api/me/prefs");
+  if (!prefs.data && !prefs.error) return <Loading when />;
+  // The preferences only choose where the page starts; without them it lists everything.
+  return <ReportList prefs={prefs.data?.report_prefs ?? {}} />;
+}
+
+function ReportList({ prefs }: { prefs: ReportPrefs }) {
+  const [kind, setKind] = useState(prefs.kind ?? "");
+  const format: ReportFormat = prefs.format ?? "html";
   const reports = useApi<unknown>(`/api/reports${qs({ kind, limit: 200 })}`);
   const [error, setError] = useState<string | null>(null);
   const rows = items<Report>(reports.data);
-  const kinds = [...new Set(rows.map((r) => r.kind))];
+  const kinds = [...new Set([...REPORT_KINDS, ...rows.map((r) => r.kind)])];
   return (
     <div className="page">
       <h1>Reports</h1>
@@ -84,7 +93,7 @@ export function Reports() {
                       type="button"
                       className="link"
                       onClick={() =>
-                        void openAuthed(`/api/reports/${r.id}/file`).catch((e: Error) =>
+                        void openAuthed(reportPath(r.id, format)).catch((e: Error) =>
                           setError(e.message),
                         )
                       }
@@ -96,8 +105,8 @@ export function Reports() {
                       className="link"
                       onClick={() =>
                         void downloadAuthed(
-                          `/api/reports/${r.id}/file?download=true`,
-                          `sigma-${r.kind}-${r.id}.html`,
+                          reportPath(r.id, format, true),
+                          `sigma-${r.kind}-${r.id}.${format}`,
                         ).catch((e: Error) => setError(e.message))
                       }
                     >

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import { firstStat, type Row } from "../backtest";
-import { Card, ErrorBox, Money, Table, Ts } from "../components/ui";
+import { Card, ErrorBox, Money, Num, Table, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
@@ -70,10 +70,47 @@ function RatingForm({ run, onSaved }: { run: Row; onSaved: () => void }) {
   );
 }
 
+function RunOrders({ runId }: { runId: string }) {
+  const orders = useApi<unknown>(`/api/sim/runs/${runId}/orders?limit=1000`);
+  return (
+    <Card title={`Orders of run #${runId}`} testId={`sim-orders-${runId}`}>
+      <ErrorBox error={orders.error} />
+      <Table
+        testId="sim-orders-table"
+        rows={items<Row>(orders.data)}
+        empty="This run placed no orders."
+        rowKey={(o) => String(o.id)}
+        columns={[
+          { key: "ts", label: "At", render: (o) => <Ts value={o.ts} /> },
+          { key: "symbol", label: "Symbol" },
+          { key: "side", label: "Side" },
+          { key: "type", label: "Type" },
+          { key: "qty", label: "Qty", numeric: true, render: (o) => <Num value={o.qty} /> },
+          {
+            key: "limit_price",
+            label: "Limit",
+            numeric: true,
+            render: (o) => <Money value={o.limit_price} />,
+          },
+          { key: "status", label: "Status" },
+          {
+            key: "fill_price",
+            label: "Fill price",
+            numeric: true,
+            render: (o) => <Money value={o.fill_price} />,
+          },
+          { key: "fee", label: "Fee", numeric: true, render: (o) => <Money value={o.fee} /> },
+        ]}
+      />
+    </Card>
+  );
+}
+
 export function Simulations() {
   const { session } = useAppState();
   const canRate = hasRole(session.role, "trader");
   const runs = useApi<unknown>("/api/sim/runs");
+  const [open, setOpen] = useState<string | null>(null);
   return (
     <div className="page">
       <h1>Simulation runs</h1>
@@ -113,6 +150,20 @@ export function Simulations() {
             },
             { key: "rating", label: "Rating", render: (r) => <Stars rating={r.rating} /> },
             { key: "comment", label: "Comment", render: (r) => String(r.comment || "—") },
+            {
+              key: "orders",
+              label: "",
+              render: (r) => (
+                <button
+                  type="button"
+                  className="link"
+                  data-testid={`sim-orders-toggle-${String(r.id)}`}
+                  onClick={() => setOpen(open === String(r.id) ? null : String(r.id))}
+                >
+                  Orders
+                </button>
+              ),
+            },
             ...(canRate
               ? [
                   {
@@ -125,6 +176,7 @@ export function Simulations() {
           ]}
         />
       </Card>
+      {open && <RunOrders key={open} runId={open} />}
     </div>
   );
 }

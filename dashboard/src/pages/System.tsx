@@ -2,7 +2,7 @@ import { useState } from "react";
 import { api, items } from "../api";
 import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
 import { useAppState } from "../context";
-import { hasRole, humanize } from "../format";
+import { formatLabels, formatLimit, formatStat, hasRole, humanize } from "../format";
 import { useApi, useEvery } from "../hooks";
 
 interface ScheduledJob {
@@ -184,6 +184,90 @@ function ScheduledJobs() {
   );
 }
 
+interface RiskLimits {
+  max_order_notional: string | null;
+  max_position_notional: string | null;
+  max_open_orders: number | null;
+  max_daily_loss: string | null;
+  max_drawdown: string | null;
+}
+interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+function Limits() {
+  const limits = useApi<RiskLimits>("/api/risk/limits");
+  const l = limits.data;
+  return (
+    <Card title="Risk limits" testId="risk-limits">
+      <ErrorBox error={limits.error} />
+      {l && (
+        <table className="compact kv">
+          <tbody>
+            <tr>
+              <th>Order notional</th>
+              <td data-testid="limit-max_order_notional">{formatLimit(l.max_order_notional)}</td>
+            </tr>
+            <tr>
+              <th>Position notional</th>
+              <td>{formatLimit(l.max_position_notional)}</td>
+            </tr>
+            <tr>
+              <th>Open orders</th>
+              <td>{formatLimit(l.max_open_orders)}</td>
+            </tr>
+            <tr>
+              <th>Daily loss</th>
+              <td>{formatLimit(l.max_daily_loss)}</td>
+            </tr>
+            <tr>
+              <th>Drawdown</th>
+              <td data-testid="limit-max_drawdown">{formatLimit(l.max_drawdown, true)}</td>
+            </tr>
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+function Metrics() {
+  const metrics = useApi<unknown>("/api/metrics");
+  useEvery(metrics.reload, 15_000);
+  const [filter, setFilter] = useState("");
+  const rows = items<MetricSample>(metrics.data).filter((m) => m.name.includes(filter.trim()));
+  return (
+    <Card
+      title="Metrics"
+      testId="metrics"
+      actions={
+        <input
+          name="metric-filter"
+          value={filter}
+          placeholder="filter by name"
+          aria-label="Filter metrics"
+          onChange={(e) => setFilter(e.target.value)}
+        />
+      }
+    >
+      <ErrorBox error={metrics.error} />
+      <Table
+        testId="metrics-table"
+        rows={rows}
+        empty="No metrics recorded yet."
+        rowKey={(m) => `${m.name}{${formatLabels(m.labels)}}`}
+        columns={[
+          { key: "name", label: "Metric", render: (m) => <code>{m.name}</code> },
+          { key: "labels", label: "Labels", render: (m) => formatLabels(m.labels) || "—" },
+          { key: "value", label: "Value", numeric: true, render: (m) => formatStat(m.value) },
+        ]}
+      />
+    </Card>
+  );
+}
+
 export function System() {
   const health = useApi<Health>("/api/health");
   useEvery(health.reload, 15_000);
@@ -205,6 +289,10 @@ export function System() {
         )}
       </Card>
       <ScheduledJobs />
+      <div className="grid">
+        <Limits />
+        <Metrics />
+      </div>
     </div>
   );
 }

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from sigma.api.context import Db, Viewer
+from sigma.api.paging import within
+from sigma.api.routers.trading import Limit, Offset
 from sigma.store.models import ActionLog, AlertLog
 
 router = APIRouter(prefix="/api", tags=["logs"])
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class AlertOut(BaseModel):
@@ -44,18 +45,22 @@ def alerts(
     session: Db,
     _: Viewer,
     severity: Literal["info", "warning", "error", "critical"] | None = None,
+    source: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[AlertOut]:
     """Alerts, newest first."""
     query = select(AlertLog).order_by(AlertLog.ts.desc(), AlertLog.id.desc())
     if severity is not None:
         query = query.where(AlertLog.severity == severity)
-    if since is not None:
-        query = query.where(AlertLog.ts >= since)
+    if source is not None:
+        query = query.where(AlertLog.source == source)
+    query = within(query, AlertLog.ts, since, until).limit(limit).offset(offset)
     return [
         AlertOut(id=a.id, ts=a.ts, severity=a.severity, source=a.source, message=a.message)
-        for a in session.scalars(query.limit(limit))
+        for a in session.scalars(query)
     ]
 
 
@@ -66,7 +71,10 @@ def actions(
     strategy: str | None = None,
     symbol: str | None = None,
     action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[ActionOut]:
     """Bot decisions, newest first."""
     query = select(ActionLog).order_by(ActionLog.ts.desc(), ActionLog.id.desc())
@@ -76,6 +84,7 @@ def actions(
         query = query.where(ActionLog.symbol == symbol)
     if action is not None:
         query = query.where(ActionLog.action == action)
+    query = within(query, ActionLog.ts, since, until).limit(limit).offset(offset)
     return [
         ActionOut(
             id=a.id,
@@ -87,5 +96,5 @@ def actions(
             symbol=a.symbol,
             details=dict(a.details),
         )
-        for a in session.scalars(query.limit(limit))
+        for a in session.scalars(query)
     ]

@@ -29,13 +29,15 @@ class BarOut(BaseModel):
 
 
 class TrendOut(BaseModel):
-    """A regime/trend reading of a symbol at a bar."""
+    """A regime/trend reading of a symbol at a bar, with the CommentaryModule's note on it
+    (null for readings stored without one)."""
 
     symbol: str
     timeframe: str
     ts: datetime
     trend: str
     strength: float | None
+    commentary: str | None
     data: dict[str, Any]
 
 
@@ -70,12 +72,14 @@ def bars(
 
 
 def _trend(row: TrendData) -> TrendOut:
+    note = row.data.get("commentary")
     return TrendOut(
         symbol=row.symbol,
         timeframe=row.timeframe,
         ts=row.ts,
         trend=row.trend,
         strength=row.strength,
+        commentary=note if isinstance(note, str) else None,
         data=dict(row.data),
     )
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, SecretStr
 from sqlalchemy import select
 
 from sigma.api.context import Admin, Ctx, Db, RowId, Viewer
+from sigma.api.paging import within
+from sigma.api.routers.trading import Limit, Offset
 from sigma.ops.logging import redact
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import PerformanceReport
@@ -45,14 +47,21 @@ def reports(
     session: Db,
     _: Viewer,
     kind: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    strategy: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[ReportOut]:
-    """Reports, newest period first."""
+    """Reports, newest period first; `since`/`until` bound the end of their period."""
     query = select(PerformanceReport).order_by(
         PerformanceReport.period_end.desc(), PerformanceReport.id.desc()
     )
     if kind is not None:
         query = query.where(PerformanceReport.kind == kind)
+    if strategy is not None:
+        query = query.where(PerformanceReport.strategy == strategy)
+    query = within(query, PerformanceReport.period_end, since, until)
     return [
         ReportOut(
             id=r.id,
@@ -65,7 +74,7 @@ def reports(
             created_at=r.created_at,
             has_file=r.path is not None and Path(r.path).is_file(),
         )
-        for r in session.scalars(query.limit(limit))
+        for r in session.scalars(query.limit(limit).offset(offset))
     ]
 
 

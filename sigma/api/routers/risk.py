@@ -1,7 +1,9 @@
-"""The kill switch: readable by everyone, flipped by admins, every flip alerted."""
+"""Risk limits and the kill switch: readable by everyone, the switch flipped by admins, every
+flip alerted."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 from fastapi import APIRouter
@@ -9,13 +11,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import Admin, ApiContext, Ctx, Viewer
+from sigma.api.serialize import opt_dec
 from sigma.bus.base import CHANNEL_ALERTS
 from sigma.notify.alert import Alert
+from sigma.risk.limits import RiskLimits
 from sigma.store.control import KILL_SWITCH, FlagState, get_flag, set_flag
 from sigma.store.db import session_scope
 from sigma.store.models import AlertLog
 
 router = APIRouter(prefix="/api/risk", tags=["risk"])
+
+
+class RiskLimitsOut(BaseModel):
+    """The pre-trade limits each strategy on each symbol runs under (null: no limit).
+    Amounts in the account currency; `max_drawdown` a fraction below the equity peak."""
+
+    max_order_notional: str | None
+    max_position_notional: str | None
+    max_open_orders: int | None
+    max_daily_loss: str | None
+    max_drawdown: str | None
 
 
 class KillSwitchIn(BaseModel):
@@ -65,6 +80,21 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
         )
     with ctx.app.sessions() as session:
         return get_flag(session, KILL_SWITCH)
+
+
+@router.get("/limits", response_model=RiskLimitsOut)
+def limits(ctx: Ctx, _: Viewer) -> RiskLimitsOut:
+    """The configured risk limits (the settings the RiskManager is built from)."""
+    # Each RiskLimits field has the setting of the same name (as `sigma up` builds them).
+    settings = ctx.app.settings
+    configured = RiskLimits(**{f.name: getattr(settings, f.name) for f in fields(RiskLimits)})
+    return RiskLimitsOut(
+        max_order_notional=opt_dec(configured.max_order_notional),
+        max_position_notional=opt_dec(configured.max_position_notional),
+        max_open_orders=configured.max_open_orders,
+        max_daily_loss=opt_dec(configured.max_daily_loss),
+        max_drawdown=opt_dec(configured.max_drawdown),
+    )
 
 
 @router.get("/kill-switch", response_model=KillSwitchOut)

@@ -1,17 +1,19 @@
-"""Simulation (paper) runs with their statistics and the operator's rating."""
+"""Simulation (paper) runs with their statistics, their orders and the operator's rating."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from sigma.api.context import Db, RowId, Trader, Viewer
+from sigma.api.paging import within
+from sigma.api.routers.trading import Limit, Offset
 from sigma.api.serialize import dec, opt_dec
-from sigma.store.models import SimRun
+from sigma.store.models import SimOrder, SimRun
 
 router = APIRouter(prefix="/api/sim", tags=["simulation"])
 
@@ -31,6 +33,22 @@ class SimRunOut(BaseModel):
     stats: dict[str, Any]
     rating: int | None
     comment: str | None
+
+
+class SimOrderOut(BaseModel):
+    """An order placed during a simulation run, with its fill (if it filled)."""
+
+    id: int
+    client_order_id: str
+    ts: datetime
+    symbol: str
+    side: str
+    type: str
+    qty: str
+    limit_price: str | None
+    status: str
+    fill_price: str | None
+    fee: str
 
 
 class RatingIn(BaseModel):
@@ -64,13 +82,52 @@ def runs(
     session: Db,
     _: Viewer,
     strategy: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    symbol: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[SimRunOut]:
-    """Runs, newest first."""
+    """Runs, newest first; `since`/`until` bound their start."""
     query = select(SimRun).order_by(SimRun.started_at.desc(), SimRun.id.desc())
     if strategy is not None:
         query = query.where(SimRun.strategy == strategy)
-    return [_out(r) for r in session.scalars(query.limit(limit))]
+    if symbol is not None:
+        query = query.where(SimRun.symbol == symbol)
+    query = within(query, SimRun.started_at, since, until).limit(limit).offset(offset)
+    return [_out(r) for r in session.scalars(query)]
+
+
+@router.get("/runs/{run_id}/orders", response_model=list[SimOrderOut])
+def run_orders(
+    run_id: RowId, session: Db, _: Viewer, limit: Limit = 100, offset: Offset = 0
+) -> list[SimOrderOut]:
+    """The orders of run `run_id` in the order they were placed."""
+    if session.get(SimRun, run_id) is None:
+        raise HTTPException(404, detail=f"simulation run {run_id} not found")
+    query = (
+        select(SimOrder)
+        .where(SimOrder.sim_run_id == run_id)
+        .order_by(SimOrder.ts, SimOrder.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [
+        SimOrderOut(
+            id=o.id,
+            client_order_id=o.client_order_id,
+            ts=o.ts,
+            symbol=o.symbol,
+            side=o.side,
+            type=o.type,
+            qty=dec(o.qty),
+            limit_price=opt_dec(o.limit_price),
+            status=o.status,
+            fill_price=opt_dec(o.fill_price),
+            fee=dec(o.fee),
+        )
+        for o in session.scalars(query)
+    ]
 
 
 @router.post("/runs/{run_id}/rating", response_model=SimRunOut)

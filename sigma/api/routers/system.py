@@ -1,9 +1,11 @@
-"""Health and Prometheus metrics (no login: probes and scrapers call them)."""
+"""Health and Prometheus metrics (no login: probes and scrapers call them), and the metrics as
+JSON for the dashboard's system page."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Literal
 
 from fastapi import APIRouter, Response
@@ -12,7 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 import sigma
-from sigma.api.context import ApiContext, Ctx
+from sigma.api.context import ApiContext, Ctx, Viewer
 from sigma.ops.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["system"])
@@ -27,6 +29,18 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     checks: dict[str, str]
     version: str
+
+
+class MetricSample(BaseModel):
+    """One sample of the process's Prometheus registry."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+# Per-bucket counts and creation times mean something to Prometheus queries, not to a reader.
+_UNREAD_SUFFIXES = ("_bucket", "_created")
 
 
 def _database(ctx: ApiContext) -> str:
@@ -77,3 +91,16 @@ async def health(ctx: Ctx) -> Health:
 def metrics(ctx: Ctx) -> Response:
     """Prometheus text exposition of this process's metrics."""
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
+
+
+@router.get("/api/metrics", response_model=list[MetricSample])
+def metric_samples(ctx: Ctx, _: Viewer) -> list[MetricSample]:
+    """The samples `/metrics` exposes, by name: counters, gauges, histogram counts and sums
+    (no buckets; NaN or infinite values, which JSON cannot carry, are left out)."""
+    samples = [
+        MetricSample(name=sample.name, labels=dict(sample.labels), value=sample.value)
+        for family in ctx.metrics.registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith(_UNREAD_SUFFIXES) and math.isfinite(sample.value)
+    ]
+    return sorted(samples, key=lambda s: (s.name, sorted(s.labels.items())))
