@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from sigma.api.context import Ctx, Db, Trader, Viewer
+from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
+from sigma.regime.tester import StrategyTester, WalkForwardConfig
+from sigma.research.select import recent_bars
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import StrategyParam, StrategyParamHistory
-from sigma.store.params import param_history, set_params
+from sigma.store.params import get_active_params, param_history, set_params
 from sigma.strategies import Strategy, StrategyRegistry
 
 router = APIRouter(prefix="/api", tags=["strategies"])
@@ -48,6 +51,12 @@ class ActiveParams(BaseModel):
     changed_by: str
     reason: str
     updated_at: datetime
+
+
+class ParamChangeResult(ActiveParams):
+    """The active set after a change, with the StrategyTester's verdict on it."""
+
+    test: str
 
 
 class ParamChangeIn(BaseModel):
@@ -154,7 +163,11 @@ def active_params(session: Db, _: Viewer) -> list[ActiveParams]:
     return _active_rows(session)
 
 
-@router.put("/params/{strategy}/{symbol}", response_model=ActiveParams)
+@router.put(
+    "/params/{strategy}/{symbol}",
+    response_model=ParamChangeResult,
+    responses={409: {"description": "refused by the StrategyTester (the reason says why)"}},
+)
 def change_params(
     strategy: str,
     symbol: Annotated[str, Path(pattern=SYMBOL)],
@@ -162,13 +175,48 @@ def change_params(
     ctx: Ctx,
     session: Db,
     user: Trader,
-) -> ActiveParams:
-    """Make `params` the active set of `strategy` on `symbol` (recorded with the user)."""
+) -> ParamChangeResult:
+    """Propose `params` for `strategy` on `symbol`: the StrategyTester walks the candidate
+    forward against the set in force over the stored recent bars; a refusal is a 409 with the
+    figures and stores nothing, a pass becomes the active set (recorded with the user)."""
     cls = strategy_class(ctx.app.strategies, strategy)
     params = checked_params(cls, body.params, "body.params")
+    current = get_active_params(session, strategy, symbol)
+    in_force = checked_params(cls, current or {}, "active params")
+    verdict = _walk_forward(ctx, session, cls, symbol, in_force, params)
     set_params(session, strategy, symbol, params, body.reason, user.username)
     session.commit()
-    return next(r for r in _active_rows(session) if (r.strategy, r.symbol) == (strategy, symbol))
+    row = next(r for r in _active_rows(session) if (r.strategy, r.symbol) == (strategy, symbol))
+    return ParamChangeResult(**row.model_dump(), test=verdict)
+
+
+def _walk_forward(
+    ctx: ApiContext,
+    session: Session,
+    cls: type[Strategy],
+    symbol: str,
+    current: dict[str, Any],
+    candidate: dict[str, Any],
+) -> str:
+    """The tester's verdict on `candidate` (409 when it refuses), on the newest
+    `SIGMA_ADAPTIVE_TEST_BARS` stored bars of the research timeframe, as the regime loop
+    tests its own changes. With fewer bars stored the change is taken untested here and the
+    verdict says so: the running bot tests it again on the bars it has seen before using it."""
+    s = ctx.app.settings
+    lookback, timeframe = s.adaptive_test_bars, s.research_timeframe
+    if not lookback:
+        return "not tested: the StrategyTester is off (SIGMA_ADAPTIVE_TEST_BARS=0)"
+    bars = recent_bars(session, symbol, timeframe, lookback, datetime.now(UTC))
+    if len(bars) < lookback:
+        return (
+            f"not tested here: {len(bars)} of {lookback} {timeframe} bars of {symbol} stored; "
+            "the running bot tests it on its own bars before using it"
+        )
+    tester = StrategyTester(WalkForwardConfig(lookback=lookback))
+    refusal = tester.check(cls, current, candidate, bars, symbol=symbol)
+    if refusal is not None:
+        raise HTTPException(409, detail=f"{cls.name} on {symbol}: {refusal}")
+    return f"passed the walk-forward test on the last {lookback} {timeframe} bars"
 
 
 @router.get("/params/{strategy}/{symbol}/history", response_model=list[ParamChangeOut])
