@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.notify.alert import Alert, Severity
@@ -23,8 +22,8 @@ from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.feedback import FEEDBACK
 from sigma.regime.loop import LoopDecision
 from sigma.store.db import session_scope
-from sigma.store.models import ActionLog, StrategyParam, StrategyParamHistory
-from sigma.store.params import get_active_params, set_params
+from sigma.store.models import ActionLog
+from sigma.store.params import get_active_params, set_params, version_author
 
 __all__ = ["AlertSink", "StoreSink", "written_by_loop"]
 
@@ -124,13 +123,4 @@ def written_by_loop(session: Session, strategy: str, symbol: str, version: int) 
     """True when `version` of the stored parameters of `strategy` on `symbol` was written by
     the regime loop (through `StoreSink`): a set already in force, not a change from outside
     (which `AdaptiveHook.change_params` must test and make the new baseline)."""
-    author = session.scalar(
-        select(StrategyParamHistory.changed_by)
-        .join(StrategyParam)
-        .where(
-            StrategyParam.strategy == strategy,
-            StrategyParam.symbol == symbol,
-            StrategyParamHistory.version == version,
-        )
-    )
-    return author in _LOOP_AUTHORS
+    return version_author(session, strategy, symbol, version) in _LOOP_AUTHORS

@@ -51,10 +51,14 @@ from sigma.runtime.sim import SimRunner
 from sigma.runtime.tasks import consume_until
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
-from sigma.store.params import get_active_params
+from sigma.store.db import session_scope
+from sigma.store.params import VersionConflict, get_active_params, set_params, version_author
 from sigma.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
+
+TESTER = "strategy_tester"
+"""Author of the parameter versions that put a baseline back after a refused change."""
 
 COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api", "scheduler")
 # Bars the built-in market generates per symbol: at the default speed (one 1-minute bar per
@@ -469,6 +473,8 @@ class System:
             with self.app.sessions() as session:
                 if written_by_loop(session, strategy, symbol, version):
                     return  # the regime loop's own change, in force already
+                if version_author(session, strategy, symbol, version) == TESTER:
+                    return  # the baseline put back after a refusal: in force already
         try:
             if hook is None:
                 engine.strategy.update_params(**params)
@@ -478,6 +484,7 @@ class System:
                 strategy, symbol, params, by="scheduler", ts=datetime.now(UTC)
             ):
                 log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
+                self._put_back(strategy, symbol, version, refused, hook)
                 return
         except ValueError as exc:
             log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
@@ -489,6 +496,27 @@ class System:
             reason=f"strategy_param v{version} on {symbol}",
             changed_by="scheduler",
         )
+
+    def _put_back(
+        self, strategy: str, symbol: str, version: int, refused: str, hook: AdaptiveHook
+    ) -> None:
+        """Store the baseline in force again over a refused version, so `strategy_param`
+        (what the API, the dashboard and other processes read) says what really runs. A
+        version that was itself replaced meanwhile is left to the newer one."""
+        baseline = hook.loop.adjuster.baseline(strategy, symbol)
+        try:
+            with session_scope(self.app.sessions) as session:
+                set_params(
+                    session,
+                    strategy,
+                    symbol,
+                    baseline,
+                    f"v{version} {refused}",
+                    TESTER,
+                    expected_version=version,
+                )
+        except VersionConflict:
+            log.info("parameters v%d for %s %s were replaced meanwhile", version, strategy, symbol)
 
     async def _resting_orders(self, stop: asyncio.Event) -> None:
         """Feed prices to the paper broker so resting limit and stop orders can fill."""

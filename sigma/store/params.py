@@ -54,6 +54,20 @@ def get_active_params(session: Session, strategy: str, symbol: str) -> dict[str,
     return dict(row.params)
 
 
+def version_author(session: Session, strategy: str, symbol: str, version: int) -> str | None:
+    """Who wrote `version` of the parameters of `strategy` on `symbol` (None: no such
+    version)."""
+    return session.scalar(
+        select(StrategyParamHistory.changed_by)
+        .join(StrategyParam)
+        .where(
+            StrategyParam.strategy == strategy,
+            StrategyParam.symbol == symbol,
+            StrategyParamHistory.version == version,
+        )
+    )
+
+
 def set_params(
     session: Session,
     strategy: str,
