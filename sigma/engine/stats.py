@@ -26,6 +26,15 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den
 
 
+def _cagr(growth: float, years: float) -> float | None:
+    # Annualising a short run (a paper run of hours) can exceed the float range; such a
+    # figure means nothing, and the statistics must still be written.
+    try:
+        return float(growth ** (1 / years)) - 1.0
+    except OverflowError:
+        return None
+
+
 def drawdown(equity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Fraction below the running peak at each bar (0 at a new high, negative below it)."""
     peak = np.maximum.accumulate(equity)
@@ -79,7 +88,7 @@ def compute_stats(
     root = math.sqrt(bars_per_year) if math.isfinite(bars_per_year) else float("nan")
 
     total_return = final / initial - 1.0
-    cagr = (final / initial) ** (1 / years) - 1.0 if years > 0 and final > 0 else None
+    cagr = _cagr(final / initial, years) if years > 0 and final > 0 else None
     dd = drawdown(equity)
     max_dd = float(dd.min()) if n else 0.0
 

@@ -1,9 +1,23 @@
 """SimRunner: paper trading of every configured strategy on the live price stream.
 
 Each (strategy, symbol) pair runs the backtest engine itself, fed bar by bar from the ticks on
-`price_update`, so a simulation and a backtest of the same prices agree exactly. Orders and
-fills go to `sim_orders`; at the end each run gets its statistics, an HTML report and exports,
-and a user can rate it and leave a comment.
+`price_update`, so a simulation and a backtest of the same prices agree exactly (as long as
+the strategy's look-back fits in the bars kept, see below). Orders and fills go to
+`sim_orders`; each run ends with its statistics, an HTML report and exports, and a user can
+rate it and leave a comment.
+
+The runner never stops, so its memory is bounded by rolling runs over: once a run has covered
+`run_bars` bars it is finished exactly as `finish` finishes it at stop, and a new `sim_runs`
+row continues for the same strategy and symbol. The new run carries the account on (cash,
+open position, resting orders) and its `initial_cash` is the previous run's exact final
+equity, so each run's PnL (`final_equity - initial_cash`) is marked to market and the runs'
+PnL add up to the account's PnL since `start`, as one long run would report it. The strategy
+keeps running on the same engine with the latest `warm_bars` bars (the bot's window), so it
+needs no new warm-up and its indicators see no gap; those bars belong to the earlier run and
+are not counted again. A trade belongs to the run in which it closes.
+
+Memory per simulation: at most `warm_bars + run_bars` bars, one equity point per bar of the
+open run, and the open run's fills and trades; a stored order is forgotten at once.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +39,7 @@ from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.domain import Bar, Fill, Order, OrderStatus, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import Engine, EngineConfig, empty_data
+from sigma.engine.live import MAX_BARS
 from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
 from sigma.reports.export import export_result
@@ -40,16 +56,39 @@ _TERMINAL = (OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCELLED)
 
 @dataclass(slots=True)
 class _Sim:
-    """One strategy on one symbol and the rows not yet written."""
+    """One strategy on one symbol, and the curve of its open run."""
 
     engine: Engine
     run_id: int
-    equity: list[tuple[datetime, float, bool]] = field(default_factory=list)
-    written: set[str] = field(default_factory=set)
+    run_bars: int
+    initial_equity: Decimal
+    # Fees are cumulative on the carried account; a run's statistics count its own.
+    fees_before: Decimal = Decimal(0)
+    bars: int = 0
+    """Bars the open run has covered."""
+    equity: npt.NDArray[np.float64] = field(init=False)
+    """Equity at each bar's close of the open run (the first `bars` entries)."""
+    held: npt.NDArray[np.bool_] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.equity = np.zeros(self.run_bars, dtype=np.float64)
+        self.held = np.zeros(self.run_bars, dtype=np.bool_)
+
+    def mark(self) -> None:
+        """Record the account at the close of the bar the engine just ran."""
+        engine = self.engine
+        self.equity[self.bars] = float(engine.equity())
+        self.held[self.bars] = engine.portfolio.qty(engine.symbol) != 0
+        self.bars += 1
 
 
 class SimRunner:
-    """Paper-fills every strategy's signals on live bars and records them."""
+    """Paper-fills every strategy's signals on live bars and records them, run after run.
+
+    `run_bars` is the length of a run (at least 2, for statistics), `warm_bars` the bars kept
+    for the indicators when a run rolls over (at least 1, for the price the account is marked
+    at), and `report_dir` where each finished run's report and exports are written (None: no
+    files, statistics only)."""
 
     def __init__(
         self,
@@ -58,10 +97,18 @@ class SimRunner:
         *,
         timeframe: timedelta,
         config: EngineConfig,
+        run_bars: int,
+        report_dir: Path | None = None,
+        warm_bars: int = MAX_BARS,
     ) -> None:
+        if run_bars < 2 or warm_bars < 1:
+            raise ValueError(f"need run_bars >= 2 and warm_bars >= 1, got {run_bars}, {warm_bars}")
         self.sessions = sessions
         self.config = config
         self.timeframe = timeframe
+        self.run_bars = run_bars
+        self.warm_bars = warm_bars
+        self.report_dir = report_dir
         self._factories = strategies
         self._sims: dict[str, list[_Sim]] = {}
         self._builders: dict[str, BarBuilder] = {}
@@ -74,19 +121,12 @@ class SimRunner:
         ids = []
         with self.sessions.begin() as session:
             for factory, symbol in self._factories:
-                strategy = factory()
-                run = SimRun(
-                    strategy=strategy.name,
-                    symbol=symbol,
-                    params=to_jsonable(strategy.params),
-                    initial_cash=self.config.initial_cash,
-                )
-                session.add(run)
-                session.flush()
-                engine = Engine(strategy, symbol, empty_data(), self.config)
-                self._sims.setdefault(symbol, []).append(_Sim(engine, run.id))
+                engine = Engine(factory(), symbol, empty_data(), self.config)
+                run_id = _open_run(session, engine, self.config.initial_cash)
+                sim = _Sim(engine, run_id, self.run_bars, self.config.initial_cash)
+                self._sims.setdefault(symbol, []).append(sim)
                 self._builders.setdefault(symbol, BarBuilder(symbol, self.timeframe))
-                ids.append(run.id)
+                ids.append(run_id)
         return ids
 
     def on_tick(self, tick: Tick) -> None:
@@ -99,76 +139,115 @@ class SimRunner:
             self.on_bar(bar)
 
     def on_bar(self, bar: Bar) -> None:
-        """Run every simulation of the bar's symbol and store the orders that finished."""
+        """Run every simulation of the bar's symbol, store the orders that finished, and roll
+        over the runs that reached `run_bars`."""
         self.bars_seen += 1
         sims = self._sims.get(bar.symbol, [])
         for sim in sims:
             sim.engine.on_bar(bar)
-            qty = float(sim.engine.portfolio.qty(bar.symbol))
-            sim.equity.append((bar.ts, float(sim.engine.equity()), qty != 0.0))
+            sim.mark()
         self._write_orders(sims)
+        for sim in sims:
+            if sim.bars == self.run_bars:
+                self._roll_over(sim)
 
     def _write_orders(self, sims: list[_Sim]) -> None:
-        rows = []
+        rows: list[SimOrder] = []
         for sim in sims:
-            fills = {f.client_order_id: f for f in sim.engine.fills[-16:]}
-            for order in sim.engine.orders[-16:]:
-                if order.status in _TERMINAL and order.client_order_id not in sim.written:
-                    sim.written.add(order.client_order_id)
-                    rows.append(_row(sim.run_id, order, fills.get(order.client_order_id)))
+            engine = sim.engine
+            done = [o for o in engine.orders if o.status in _TERMINAL]
+            # Orders are stored on the bar they end, so their fills are among the latest.
+            fills = {f.client_order_id: f for f in engine.fills[-len(done) :]} if done else {}
+            rows.extend(_row(sim.run_id, o, fills.get(o.client_order_id)) for o in done)
         if rows:
             with self.sessions.begin() as session:
                 session.add_all(rows)
+        for sim in sims:
+            # A stored order is forgotten; a resting one stays until it ends, in whichever run.
+            sim.engine.orders = [o for o in sim.engine.orders if o.status not in _TERMINAL]
+
+    def _roll_over(self, sim: _Sim) -> None:
+        """Finish the run of `sim` and continue the same account in a new run."""
+        engine = sim.engine
+        equity = engine.equity()
+        # One transaction: the finished run and its successor exist together or not at all,
+        # and a failure (e.g. writing the report) leaves the open run as it was.
+        with self.sessions.begin() as session:
+            report = self._close(session, sim, self.report_dir)
+            run_id = _open_run(session, engine, equity)
+        log.info(
+            "sim %s %s: run %d finished after %d bars (report %s), run %d continues",
+            engine.strategy.name,
+            engine.symbol,
+            sim.run_id,
+            sim.bars,
+            report,
+            run_id,
+        )
+        sim.run_id, sim.initial_equity, sim.bars = run_id, equity, 0
+        sim.fees_before = engine.portfolio.fees_paid
+        for records in (engine.fills, engine.portfolio.trades, engine.ledger):
+            records.clear()
+        engine.data.drop_oldest(max(0, len(engine.data) - self.warm_bars))
+
+    def _close(self, session: Session, sim: _Sim, report_dir: Path | None) -> Path | None:
+        """Mark the open run of `sim` finished with its statistics; returns its report."""
+        result = self.result(sim)
+        run = session.get(SimRun, sim.run_id)
+        assert run is not None
+        run.status = "finished"
+        run.ended_at = datetime.now(UTC)
+        run.final_equity = sim.engine.equity()
+        run.stats = to_jsonable(result.stats) if result else {}
+        if result is None or report_dir is None:
+            return None
+        folder = report_dir / f"sim_{sim.run_id}_{result.strategy}"
+        export_result(result, folder, formats=("csv", "json"))
+        return write_backtest_html(result, folder / "report.html")
 
     def finish(self, report_dir: Path | None = None) -> dict[int, Path | None]:
-        """Close every run: statistics and final equity in `sim_runs`, reports on disk."""
-        reports: dict[int, Path | None] = {}
+        """Close every open run: statistics and final equity in `sim_runs`, reports on disk
+        (in `report_dir`, by default the runner's folder); returns each run's report."""
+        folder = report_dir or self.report_dir
         with self.sessions.begin() as session:
-            for sims in self._sims.values():
-                for sim in sims:
-                    result = self.result(sim)
-                    run = session.get(SimRun, sim.run_id)
-                    assert run is not None
-                    run.status = "finished"
-                    run.ended_at = datetime.now(UTC)
-                    run.final_equity = sim.engine.equity()
-                    run.stats = to_jsonable(result.stats) if result else {}
-                    path = None
-                    if result is not None and report_dir is not None:
-                        folder = report_dir / f"sim_{sim.run_id}_{result.strategy}"
-                        path = write_backtest_html(result, folder / "report.html")
-                        export_result(result, folder, formats=("csv", "json"))
-                    reports[sim.run_id] = path
-        return reports
+            return {
+                sim.run_id: self._close(session, sim, folder)
+                for sims in self._sims.values()
+                for sim in sims
+            }
 
     def result(self, sim: _Sim) -> BacktestResult | None:
-        """The run so far in the backtest result shape (None before two bars)."""
-        if len(sim.equity) < 2:
+        """The open run so far in the backtest result shape (None before two bars)."""
+        n = sim.bars
+        if n < 2:
             return None
         engine = sim.engine
         data = engine.data
-        index = pd.DatetimeIndex(pd.to_datetime(data.ts).tz_localize("UTC"), name="ts")
+        # The window also holds the bars an earlier run left for the indicators.
+        first = len(data) - n
+        index = pd.DatetimeIndex(pd.to_datetime(data.ts[first:]).tz_localize("UTC"), name="ts")
         bars = pd.DataFrame(
-            {c: data.column(c) for c in ("open", "high", "low", "close", "volume")}, index=index
+            {c: data.column(c)[first:] for c in ("open", "high", "low", "close", "volume")},
+            index=index,
         )
-        equity = np.array([e for _, e, _ in sim.equity])
-        held = np.array([h for _, _, h in sim.equity])
+        equity = sim.equity[:n].copy()
+        final = engine.equity()
         stats = compute_stats(
             index,
             bars["close"].to_numpy(),
             equity,
-            held,
+            sim.held[:n].copy(),
             engine.trades,
-            self.config.initial_cash,
-            engine.equity(),
-            engine.portfolio.fees_paid,
+            sim.initial_equity,
+            final,
+            engine.portfolio.fees_paid - sim.fees_before,
         )
         return BacktestResult(
             strategy=engine.strategy.name,
             symbol=engine.symbol,
             params=dict(engine.strategy.params),
-            initial_cash=self.config.initial_cash,
-            final_equity=engine.equity(),
+            initial_cash=sim.initial_equity,
+            final_equity=final,
             final_cash=engine.portfolio.cash,
             final_position=engine.portfolio.qty(engine.symbol),
             equity=pd.Series(equity, index=index, name="equity"),
@@ -196,6 +275,20 @@ class SimRunner:
             self.on_tick(tick)
 
         await consume_until(pubsub, {channel: handle}, stop, subscribed=self.subscribed)
+
+
+def _open_run(session: Session, engine: Engine, initial_cash: Decimal) -> int:
+    """A new `running` row for the engine's strategy and symbol; returns its id."""
+    strategy = engine.strategy
+    run = SimRun(
+        strategy=strategy.name,
+        symbol=engine.symbol,
+        params=to_jsonable(strategy.params),
+        initial_cash=initial_cash,
+    )
+    session.add(run)
+    session.flush()
+    return run.id
 
 
 def _row(run_id: int, order: Order, fill: Fill | None) -> SimOrder:

@@ -272,6 +272,8 @@ class System:
                     self.strategies(),
                     timeframe=timedelta(seconds=s.bar_seconds),
                     config=self._engine_config(),
+                    run_bars=s.sim_run_bars,
+                    report_dir=s.var_dir / "sims",
                 )
                 self.sim.start()
                 tasks["sim"] = asyncio.create_task(self.sim.run(self.pubsub, decode_tick, stop))
@@ -333,7 +335,7 @@ class System:
         if self.scheduler is not None:
             await asyncio.to_thread(self.scheduler.shutdown)
         if self.sim is not None:
-            reports = await asyncio.to_thread(self.sim.finish, self.app.settings.var_dir / "sims")
+            reports = await asyncio.to_thread(self.sim.finish)
             log.info("simulation reports: %s", {k: str(v) for k, v in reports.items()})
         await self.actions.aclose()
         await self.notifier.aclose()

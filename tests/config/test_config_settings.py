@@ -23,6 +23,12 @@ def test_defaults_use_sqlite_under_var() -> None:
     assert s.initial_cash == Decimal(10000) and s.strategy_paths == []
 
 
+def test_sim_run_bars_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().sim_run_bars == 10_080
+    monkeypatch.setenv("SIGMA_SIM_RUN_BARS", "1440")
+    assert load_settings().sim_run_bars == 1440
+
+
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SIGMA_API_PORT=9001\n")
     monkeypatch.setenv("SIGMA_DATABASE_URL", "postgresql+psycopg://u@h/db")
@@ -52,6 +58,11 @@ def test_yaml_file_is_lower_precedence_than_env(
         ("SIGMA_DATABASE_URL", "mysql://x", "SIGMA_DATABASE_URL: Value error, must be a sqlite"),
         ("SIGMA_COMMISSION_PCT", "0.5", "SIGMA_COMMISSION_PCT: Input should be less than 0.1"),
         ("SIGMA_LOG_LEVEL", "LOUD", "SIGMA_LOG_LEVEL: Input should be"),
+        (
+            "SIGMA_SIM_RUN_BARS",
+            "1",
+            "SIGMA_SIM_RUN_BARS: Input should be greater than or equal to 2",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(

@@ -59,6 +59,23 @@ def test_stats_on_a_known_curve() -> None:
     assert flat["sharpe"] is None and flat["max_drawdown_duration"] == "0 days 00:00:00"
 
 
+def test_stats_of_a_short_run_with_a_large_return_have_no_cagr() -> None:
+    idx = pd.date_range("2024-01-01", periods=150, freq="1min", tz="UTC")
+    equity = np.linspace(100.0, 130.0, 150)
+    s = compute_stats(
+        idx,
+        equity,
+        equity,
+        np.ones(150, bool),
+        [],
+        Decimal(100),
+        Decimal(130),
+        Decimal(0),
+    )
+    assert s["cagr_pct"] is None and s["calmar"] is None
+    assert s["total_return_pct"] == pytest.approx(30.0)
+
+
 def test_backtest_stats_are_consistent_with_trades() -> None:
     reg = load_strategies(entry_points_group=False)
     res, _ = run_backtest(reg.create("sma_cross", fast=5, slow=20), walk(), symbol="W")

@@ -1,7 +1,9 @@
-"""SimRunner: paper fills on the live stream, stored in sim_orders, same result as a backtest."""
+"""SimRunner: paper fills on the live stream, stored in sim_orders, same result as a backtest,
+and bounded run after run."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -11,13 +13,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sigma.domain import Tick
+from sigma.domain import Bar, Tick
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
 from sigma.runtime.sim import SimRunner, rate_sim_run
 from sigma.store.db import init_db, session_factory
 from sigma.store.models import SimOrder, SimRun
+from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import RsiReversion, SmaCross
 
 D = Decimal
@@ -50,6 +53,17 @@ def ticks(frame: pd.DataFrame, symbol: str) -> list[Tick]:
     return out
 
 
+def as_bars(frame: pd.DataFrame, symbol: str) -> list[Bar]:
+    """The frame's rows as the bars a BarBuilder would close."""
+    return [
+        Bar(symbol, ts.to_pydatetime(), *(D(repr(float(row[c]))) for c in COLUMNS))
+        for ts, row in frame.iterrows()
+    ]
+
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+
 @pytest.fixture
 def sessions(tmp_path: Path):
     engine = init_db(f"sqlite:///{tmp_path / 'sim.db'}")
@@ -65,6 +79,7 @@ def test_sim_matches_backtest_and_stores_orders(sessions, tmp_path: Path) -> Non
         [(lambda: SmaCross(fast=5, slow=20), "AAA"), (lambda: RsiReversion(), "AAA")],
         timeframe=timedelta(minutes=1),
         config=EngineConfig(initial_cash=D(10_000), fill_model=fm),
+        run_bars=10_080,
     )
     run_ids = runner.start()
     for tick in ticks(frame, "AAA") + ticks(frame.iloc[:3], "OTHER"):
@@ -91,7 +106,11 @@ def test_sim_matches_backtest_and_stores_orders(sessions, tmp_path: Path) -> Non
 
 def test_rating_and_comment(sessions) -> None:
     runner = SimRunner(
-        sessions, [(SmaCross, "AAA")], timeframe=timedelta(minutes=1), config=EngineConfig()
+        sessions,
+        [(SmaCross, "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(),
+        run_bars=10_080,
     )
     (run_id,) = runner.start()
     assert runner.finish() == {run_id: None}
@@ -104,3 +123,174 @@ def test_rating_and_comment(sessions) -> None:
             rate_sim_run(s, run_id, 6)
         with pytest.raises(KeyError, match="no simulation run 999"):
             rate_sim_run(s, 999, 3)
+
+
+def test_rollover_carries_the_account_and_adds_up_to_one_backtest(sessions, tmp_path: Path) -> None:
+    frame = bars()
+    fm = FillModel(commission_pct=D("0.001"))
+    runner = SimRunner(
+        sessions,
+        [(lambda: SmaCross(fast=5, slow=20), "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(initial_cash=D(10_000), fill_model=fm),
+        run_bars=150,
+        report_dir=tmp_path / "sims",
+        # The slow SMA needs 20 bars (21 for a cross), so the trimmed window decides the same.
+        warm_bars=30,
+    )
+    (first,) = runner.start()
+    (sim,) = runner._sims["AAA"]
+    engine = sim.engine
+    at_rollover: dict[int, tuple[Decimal, Decimal]] = {}
+    for bar in as_bars(frame, "AAA"):
+        run_id = sim.run_id
+        runner.on_bar(bar)
+        qty = engine.portfolio.qty("AAA")
+        # Exact accounting at every close: cash plus the position at the close is the equity.
+        assert engine.portfolio.cash + qty * bar.close == engine.equity()
+        if sim.run_id != run_id:
+            at_rollover[run_id] = (engine.equity(), qty)
+    reports = runner.finish()
+
+    batch, _ = run_backtest(SmaCross(fast=5, slow=20), frame, symbol="AAA", fill_model=fm)
+    with sessions() as s:
+        runs = s.scalars(select(SimRun).order_by(SimRun.id)).all()
+        assert runs[0].id == first and len(runs) == 6  # 5 x 150 bars, then 50
+        assert all(r.status == "finished" and r.ended_at is not None for r in runs)
+        assert [r.stats["bars"] for r in runs] == [150] * 5 + [50]
+        assert runs[0].initial_cash == D(10_000)
+        for done, successor in itertools.pairwise(runs):
+            equity, _ = at_rollover[done.id]
+            assert done.final_equity == equity == successor.initial_cash
+            assert D(done.stats["equity_final"]) == done.final_equity
+            assert D(done.stats["equity_initial"]) == done.initial_cash
+        # The position is carried into the next run, not closed for the rollover.
+        assert any(qty != 0 for _, qty in at_rollover.values())
+        # Each run's PnL is marked to market, so the runs add up to the one long backtest.
+        pnl = sum((r.final_equity - r.initial_cash for r in runs), start=D(0))
+        assert runs[-1].final_equity == batch.final_equity
+        assert pnl == batch.final_equity - D(10_000)
+        assert sum(r.stats["n_trades"] for r in runs) == len(batch.trades)
+        filled = s.scalars(select(SimOrder).where(SimOrder.status == "filled")).all()
+        assert sorted(o.fill_price for o in filled) == sorted(f.price for f in batch.fills)
+        by_run = {r.id: r for r in runs}
+        for order in filled:
+            run = by_run[order.sim_run_id]
+            start, end = (pd.Timestamp(run.stats[k]) for k in ("start", "end"))
+            assert start <= pd.Timestamp(order.ts) <= end
+    assert reports == {runs[-1].id: tmp_path / "sims" / f"sim_{runs[-1].id}_sma_cross/report.html"}
+    for run in runs:
+        folder = tmp_path / "sims" / f"sim_{run.id}_sma_cross"
+        assert "<svg" in (folder / "report.html").read_text()
+        assert (folder / "trades.csv").exists()
+
+
+class _Dipper(Strategy):
+    """Bids below the market every few bars and sells what it bought: resting limit orders."""
+
+    name = "dipper"
+
+    def init(self) -> None:
+        self.seen = 0
+
+    def on_bar(self) -> None:
+        self.seen += 1
+        if self.position > 0:
+            self.close()
+        elif self.seen % 5 == 0:
+            self.go_flat()  # withdraws the bid that did not fill
+            self.buy(1, limit=self.data.close[-1] - 0.3)
+
+
+def test_memory_stays_bounded_over_many_runs(sessions, tmp_path: Path) -> None:
+    run_bars, warm_bars = 40, 25
+    runner = SimRunner(
+        sessions,
+        [
+            (lambda: SmaCross(fast=2, slow=3), "AAA"),
+            (lambda: RsiReversion(period=3), "AAA"),
+            (_Dipper, "AAA"),
+        ],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(record_ledger=True),
+        run_bars=run_bars,
+        report_dir=tmp_path / "sims",
+        warm_bars=warm_bars,
+    )
+    runner.start()
+    sims = runner._sims["AAA"]
+    most_orders = 0
+    for bar in as_bars(bars(1010, seed=9), "AAA"):
+        runner.on_bar(bar)
+        for sim in sims:
+            engine = sim.engine
+            assert len(engine.data) <= warm_bars + run_bars
+            assert len(engine.data.ts) == len(engine.data.column("close")) == len(engine.data)
+            assert engine.data._ts.size <= 2 * (warm_bars + run_bars)  # allocated storage
+            assert sim.bars < run_bars and len(sim.equity) == len(sim.held) == run_bars
+            assert len(engine.ledger) == sim.bars
+            assert len(engine.trades) <= len(engine.fills) <= 2 * sim.bars
+            # Only orders still waiting to fill are held; stored ones are forgotten.
+            assert [o.client_order_id for o in engine.orders] == [
+                o.client_order_id for o in engine.pending
+            ]
+            most_orders = max(most_orders, len(engine.orders))
+    assert 0 < most_orders <= 2
+    runner.finish()
+
+    with sessions() as s:
+        runs = s.scalars(select(SimRun).order_by(SimRun.id)).all()
+        assert len(runs) == 3 * 26  # 25 full runs each, and the 10 bars before the stop
+        for run in runs:
+            assert run.status == "finished" and run.stats["bars"] == (
+                10 if run.id > 75 else run_bars
+            )
+            folder = tmp_path / "sims" / f"sim_{run.id}_{run.strategy}"
+            assert (folder / "report.html").exists() and (folder / "trades.csv").exists()
+        for name in ("sma_cross", "rsi_reversion", "dipper"):
+            chain = [r for r in runs if r.strategy == name]
+            assert [r.initial_cash for r in chain[1:]] == [r.final_equity for r in chain[:-1]]
+        stored = s.scalars(select(SimOrder.sim_run_id)).all()
+        assert set(stored) <= {r.id for r in runs} and len(stored) > 100
+
+
+def test_a_resting_order_fills_and_is_stored_in_the_next_run(sessions) -> None:
+    class BidOnce(Strategy):
+        name = "bid_once"
+
+        def on_bar(self) -> None:
+            if self.bar_index == 0:
+                self.buy(1, limit=90.0)
+
+    runner = SimRunner(
+        sessions,
+        [(BidOnce, "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(),
+        run_bars=2,
+    )
+    (first,) = runner.start()
+    t0 = pd.Timestamp("2024-03-01", tz="UTC").to_pydatetime()
+    for k, low in enumerate((D(99), D(99), D(89))):
+        runner.on_bar(Bar("AAA", t0 + timedelta(minutes=k), D(100), D(101), low, D(100), D(1)))
+    second = runner._sims["AAA"][0].run_id
+    assert runner.finish() == {second: None}
+    with sessions() as s:
+        (order,) = s.scalars(select(SimOrder)).all()
+        assert (order.sim_run_id, order.status, order.fill_price) == (second, "filled", D(90))
+        run = s.get(SimRun, first)
+        assert run is not None and run.stats["n_trades"] == 0
+        assert run.final_equity == D(10_000) and run.initial_cash == D(10_000)
+
+
+@pytest.mark.parametrize(("run_bars", "warm_bars"), [(1, 10), (10, 0)])
+def test_run_and_warm_lengths_are_checked(sessions, run_bars: int, warm_bars: int) -> None:
+    with pytest.raises(ValueError, match="need run_bars >= 2 and warm_bars >= 1"):
+        SimRunner(
+            sessions,
+            [],
+            timeframe=timedelta(minutes=1),
+            config=EngineConfig(),
+            run_bars=run_bars,
+            warm_bars=warm_bars,
+        )
