@@ -5,11 +5,14 @@ sigma regime detect --data prices.csv --symbol BTC
 sigma regime compare --strategy sma_cross # backtest with the adaptive layer off vs on
 sigma regime scan --data a.csv --data b.csv [--store] [--news headlines.json]
 sigma regime news headlines.json --keyword BTC=bitcoin
+sigma regime enable --strategy sma_cross --symbol BTC --reason "checked the feed"
 """
 
 from __future__ import annotations
 
+import getpass
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -178,6 +181,38 @@ def news(
             e.item.ts.isoformat(), ",".join(e.symbols), f"{e.sentiment:+.2f}", risk, e.item.headline
         )
     console.print(table)
+
+
+@app.command()
+def enable(
+    strategy: Annotated[str, typer.Option("--strategy", help="strategy name")],
+    symbol: Annotated[str, typer.Option("--symbol", help="symbol it trades")],
+    reason: Annotated[str, typer.Option("--reason", help="why (recorded)")] = "",
+) -> None:
+    """Lift the regime loop's throttle or disable of STRATEGY on SYMBOL: a running `sigma up`
+    applies it on its next bar of SYMBOL (else the next start does), as an `enable` decision
+    recorded with who and why (action log, alert, lasting state)."""
+    from sigma.app import build_app
+    from sigma.regime.state import AdaptiveStateStore
+
+    application = build_app()
+    try:
+        saved = AdaptiveStateStore(application.sessions).request_enable(
+            strategy,
+            symbol,
+            by=f"cli:{getpass.getuser()}",
+            reason=reason or "no reason given",
+            ts=datetime.now(UTC),
+        )
+    finally:
+        application.close()
+    if saved.status == "keep":
+        typer.echo(f"{strategy} on {symbol} is neither throttled nor disabled; nothing to do")
+        raise typer.Exit(1)
+    typer.echo(
+        f"{strategy} on {symbol} ({saved.status}: {saved.reason or 'no reason saved'}) will be "
+        f"enabled on its next bar"
+    )
 
 
 def _keywords(options: list[str] | None) -> dict[str, list[str]]:

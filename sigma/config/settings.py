@@ -61,10 +61,17 @@ class Settings(BaseSettings):
         default_factory=lambda: ["sma_cross", "rsi_reversion"]
     )
     bar_seconds: int = Field(default=60, ge=1, le=86_400)
+    # The SimRunner finishes each paper run (statistics, report) after this many bars and opens
+    # the next on the same account, which bounds its memory (10,080: a week of 1-minute bars).
+    # A run needs two bars for its statistics.
+    sim_run_bars: int = Field(default=10_080, ge=2)
     # The regime loop (RegimeDetector -> ParamAdjuster) re-tunes live strategies; each change
     # must first pass a walk-forward test on this many recent bars (0: changes are not tested).
     adaptive: bool = True
     adaptive_test_bars: int = Field(default=1500, ge=0)
+    # A strategy the loop throttled or disabled sits out at least this many bars; then it is
+    # reinstated once its paper shadow's grade is good enough (`QualityConfig.probation_bars`).
+    adaptive_probation_bars: int = Field(default=1440, ge=1)
     # News for the regime loop: RSS/Atom URLs polled every news_poll_seconds (comma-separated
     # in the env), and the words that tie a headline to a symbol (JSON in the env).
     news_feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)

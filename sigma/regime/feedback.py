@@ -28,6 +28,12 @@ itself, realised against expected:
   fallen to ``throttle_below``, the edge is fading and the strategy is throttled before the
   whole window's mean shows it.
 
+A throttled or disabled strategy is on probation: its real record hardly grows (a disabled one
+makes no new trades at all), so `probation` grades its baseline shadow's paper trades since the
+verdict with the same rules (without the slippage comparison: the shadow's fills are the
+model's expectation). `Standing` is where a strategy stands: its status, since when, when
+probation may lift it, and from when its own trades count again.
+
 Both are plain functions of the recorded trades, so a backtest and a live run that saw the same
 trades reach the same verdicts.
 """
@@ -50,11 +56,14 @@ __all__ = [
     "QualityAssessment",
     "QualityConfig",
     "QualityVerdict",
+    "Standing",
     "TradeOutcome",
 ]
 
 FEEDBACK = "regime.feedback"
 VARIANTS = ("adjusted", "live", "baseline")
+# Statuses from best to worst: probation only ever moves a strategy to a better one.
+STATUSES = ("keep", "throttle", "disable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,18 +179,27 @@ class FeedbackMechanism:
             self._by_key.get((strategy, symbol, regime, variant), ())
         )
 
-    def recent_live(self, strategy: str, symbol: str, count: int) -> PerformanceStats:
-        """Performance of the newest `count` real (non-shadow) trades."""
-        return self._newest(strategy, symbol, count, shadow=False)
+    def recent_live(
+        self, strategy: str, symbol: str, count: int, since: datetime | None = None
+    ) -> PerformanceStats:
+        """Performance of the newest `count` real (non-shadow) trades, of those entered after
+        `since` when given."""
+        return self._newest(strategy, symbol, count, since, shadow=False)
 
-    def recent_shadow(self, strategy: str, symbol: str, count: int) -> PerformanceStats:
+    def recent_shadow(
+        self, strategy: str, symbol: str, count: int, since: datetime | None = None
+    ) -> PerformanceStats:
         """Performance of the baseline shadow's newest `count` trades (what the fill model
-        expects)."""
-        return self._newest(strategy, symbol, count, shadow=True)
+        expects), of those entered after `since` when given."""
+        return self._newest(strategy, symbol, count, since, shadow=True)
 
-    def _newest(self, strategy: str, symbol: str, count: int, *, shadow: bool) -> PerformanceStats:
-        trades = list(self._recent.get((strategy, symbol, shadow), ()))[-count:]
-        return PerformanceStats.of_outcomes(trades)
+    def _newest(
+        self, strategy: str, symbol: str, count: int, since: datetime | None, *, shadow: bool
+    ) -> PerformanceStats:
+        trades = list(self._recent.get((strategy, symbol, shadow), ()))
+        if since is not None:
+            trades = [t for t in trades if t.entry_ts > since]
+        return PerformanceStats.of_outcomes(trades[-count:])
 
     def forget(self, strategy: str, symbol: str, regime: Regime) -> None:
         """Drop the adjusted trades of a regime (after a rollback they describe a past setup)."""
@@ -200,6 +218,9 @@ class QualityConfig:
     min_hit_rate: float = 0.25
     max_excess_slippage: float = 0.002
     decay_margin: float = 0.002
+    # Minimum time out of a throttled or disabled strategy before probation may lift it, in
+    # bars of its symbol (1440: a day of one-minute bars; `SIGMA_ADAPTIVE_PROBATION_BARS`).
+    probation_bars: int = 1440
 
     def __post_init__(self) -> None:
         if self.min_trades < 1 or self.window < self.min_trades:
@@ -208,11 +229,14 @@ class QualityConfig:
             raise ValueError("disable_below must not exceed throttle_below")
         if self.max_excess_slippage < 0 or self.decay_margin < 0:
             raise ValueError("max_excess_slippage and decay_margin must not be negative")
+        if self.probation_bars < 1:
+            raise ValueError(f"probation_bars must be at least 1, got {self.probation_bars}")
 
 
 @dataclass(frozen=True, slots=True)
 class QualityVerdict:
-    """An assessment: ``action`` is ``keep``, ``rollback``, ``throttle`` or ``disable``."""
+    """An assessment: ``action`` is ``keep``, ``rollback``, ``throttle`` or ``disable``;
+    ``trades`` how many trades a grade was made of (too few make it inconclusive)."""
 
     action: str
     strategy: str
@@ -220,6 +244,30 @@ class QualityVerdict:
     reason: str
     score: float
     regime: Regime | None = None
+    trades: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a strategy stands on a symbol.
+
+    ``status`` is ``keep``, ``throttle`` or ``disable``, taken at ``since``; ``until`` is when
+    probation may lift it at the earliest (None while the symbol's bar spacing is unknown, or
+    for ``keep``); the strategy's own trades entered before ``fresh_from`` no longer count
+    towards its grade (set when it was reinstated or enabled: it starts a new record)."""
+
+    status: str = "keep"
+    since: datetime | None = None
+    until: datetime | None = None
+    fresh_from: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def better(self, status: str) -> bool:
+        """True when `status` is better than this standing's."""
+        return STATUSES.index(status) < STATUSES.index(self.status)
 
 
 class QualityAssessment:
@@ -249,13 +297,40 @@ class QualityAssessment:
             return QualityVerdict("rollback", strategy, symbol, summary, edge, regime)
         return QualityVerdict("keep", strategy, symbol, summary, edge, regime)
 
-    def grade(self, feedback: FeedbackMechanism, strategy: str, symbol: str) -> QualityVerdict:
-        """The strategy's own recent record: ``keep``, ``throttle`` or ``disable``."""
+    def grade(
+        self,
+        feedback: FeedbackMechanism,
+        strategy: str,
+        symbol: str,
+        since: datetime | None = None,
+    ) -> QualityVerdict:
+        """The strategy's own recent record (its trades entered after `since` when given):
+        ``keep``, ``throttle`` or ``disable``."""
         cfg = self.config
-        recent = feedback.recent_live(strategy, symbol, cfg.window)
+        recent = feedback.recent_live(strategy, symbol, cfg.window, since)
         expected = feedback.recent_shadow(strategy, symbol, cfg.window).slippage
+        return self._judge(strategy, symbol, recent, expected, "last")
+
+    def probation(
+        self, feedback: FeedbackMechanism, strategy: str, symbol: str, since: datetime | None
+    ) -> QualityVerdict:
+        """The baseline shadow's record since `since` (the verdict being served), graded as
+        `grade` grades the real one: the status the strategy would have on that record."""
+        recent = feedback.recent_shadow(strategy, symbol, self.config.window, since)
+        return self._judge(strategy, symbol, recent, None, "shadow's last")
+
+    def _judge(
+        self,
+        strategy: str,
+        symbol: str,
+        recent: PerformanceStats,
+        expected: float | None,
+        label: str,
+    ) -> QualityVerdict:
+        """The verdict on a record; `expected` is the slippage the fill model expects."""
+        cfg = self.config
         summary = (
-            f"last {recent.trades} trades: {recent.mean_return:+.3%}/trade, "
+            f"{label} {recent.trades} trades: {recent.mean_return:+.3%}/trade, "
             f"hit rate {recent.hit_rate:.0%}, decay {recent.decay:+.3%}/trade (newer half vs older)"
         )
         excess = None
@@ -264,19 +339,24 @@ class QualityAssessment:
             if expected is not None:
                 excess = recent.slippage - expected
                 summary += f" vs {expected:+.3%} expected"
-        score = recent.mean_return
-        if recent.trades < cfg.min_trades:
-            return QualityVerdict("keep", strategy, symbol, f"too few trades: {summary}", score)
+        score, n = recent.mean_return, recent.trades
+
+        def verdict(action: str, reason: str = summary) -> QualityVerdict:
+            return QualityVerdict(action, strategy, symbol, reason, score, trades=n)
+
+        if n < cfg.min_trades:
+            return verdict("keep", f"too few trades: {summary}")
         if score <= cfg.disable_below:
-            return QualityVerdict("disable", strategy, symbol, summary, score)
+            return verdict("disable")
         if score <= cfg.throttle_below or recent.hit_rate < cfg.min_hit_rate:
-            return QualityVerdict("throttle", strategy, symbol, summary, score)
+            return verdict("throttle")
         if excess is not None and excess > cfg.max_excess_slippage:
-            why = f"fills cost {excess:.3%} more than the model expects: {summary}"
-            return QualityVerdict("throttle", strategy, symbol, why, score)
+            return verdict(
+                "throttle", f"fills cost {excess:.3%} more than the model expects: {summary}"
+            )
         # Each half must hold `min_trades` for its mean to say anything.
         decaying = recent.decay <= -cfg.decay_margin and recent.newer_mean <= cfg.throttle_below
-        if decaying and recent.trades >= 2 * cfg.min_trades:
+        if decaying and n >= 2 * cfg.min_trades:
             why = f"signal decaying, newer trades {recent.newer_mean:+.3%}/trade: {summary}"
-            return QualityVerdict("throttle", strategy, symbol, why, score)
-        return QualityVerdict("keep", strategy, symbol, summary, score)
+            return verdict("throttle", why)
+        return verdict("keep")

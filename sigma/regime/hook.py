@@ -15,6 +15,11 @@ the loop; (4) applies the resulting parameter changes to the running strategies,
 from the next bar on (with a `StrategyTester`, each adjustment must first pass a walk-forward
 test on the bars the engine has seen); (5) passes updates and decisions to the sinks
 (database, action log, alerts). A failing sink is logged and never stops trading.
+
+A strategy the loop throttled or disabled comes back by probation (its shadow keeps trading on
+paper, unpaused, and the loop grades it after the time out) or by an operator: `enable`, or
+`AdaptiveStateStore.request_enable` (`sigma regime enable`), which a hook with that store
+applies on the next bar of the symbol, whether it was running or starts later.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ log = logging.getLogger(__name__)
 # Updates and decisions kept in memory for reports and the API (the sinks keep them all).
 _KEEP = 10_000
 # Decisions about a strategy that the state store keeps across restarts.
-_LASTING = frozenset({"rollback", "throttle", "disable", "restore"})
+_LASTING = frozenset({"rollback", "throttle", "disable", "restore", "reinstate", "enable"})
 
 
 class AdaptiveSink(Protocol):
@@ -160,7 +165,7 @@ class AdaptiveHook:
                 )
         if not registered:
             adjuster.register(cls, symbol, strategy.params)
-        self.loop.restore(strategy.name, symbol, saved.trades, saved.status)
+        self.loop.restore(strategy.name, symbol, saved.trades, saved.standing)
         self._verdicts[(strategy.name, symbol)] = (saved.score, saved.reason)
         confirm = self.state.load_detector(symbol)
         if confirm is not None:
@@ -179,6 +184,7 @@ class AdaptiveHook:
         """Run the loop for a bar the engines of `symbol` just processed; returns the parameter
         changes it applied."""
         self._bar_count[symbol] = self._bar_count.get(symbol, 0) + 1
+        self._operator_enables(symbol, bar.ts)
         bindings = self._bindings.get(symbol, [])
         for binding in bindings:
             self._advance_shadow(binding, bar)
@@ -209,9 +215,7 @@ class AdaptiveHook:
             refusal = self._gate(type(engine.strategy), symbol, current, candidate.params)
         if refusal is not None:
             details = {"candidate": candidate.params, "by": by}
-            decision = LoopDecision("refused", symbol, ts, refusal, strategy, details)
-            self._note(decision)
-            self._sink((), (decision,))
+            self._decide(LoopDecision("refused", symbol, ts, refusal, strategy, details), ts)
             return refusal
         new = adjuster.rebase(strategy, symbol, candidate.params)
         engine.strategy.update_params(**new)
@@ -224,6 +228,43 @@ class AdaptiveHook:
                 log.exception("saving the adaptive state failed; trading continues")
         log.info("%s %s new baseline by %s: %s", strategy, symbol, by, new)
         return None
+
+    def enable(self, strategy: str, symbol: str, *, by: str, reason: str, ts: datetime) -> bool:
+        """An operator lifts the loop's verdict on `strategy` on `symbol`: it trades freely
+        from the next bar and its own record starts afresh; the ``enable`` decision (with
+        `by` and `reason`) is logged, stored, alerted and kept across restarts like the loop's
+        own. False when it was neither throttled nor disabled."""
+        self._engines(strategy, symbol)  # an unknown strategy is a typo: fail loudly
+        decision = self.loop.enable(strategy, symbol, ts, by=by, reason=reason)
+        if decision is None:
+            return False
+        self._decide(decision, ts)
+        return True
+
+    def _operator_enables(self, symbol: str, ts: datetime) -> None:
+        """Apply the enable requests stored for the strategies attached on `symbol`."""
+        if self.state is None:
+            return
+        attached = {b.engine.strategy.name for b in self._bindings.get(symbol, [])}
+        try:
+            requests = [r for r in self.state.enable_requests(symbol) if r.strategy in attached]
+        except Exception:
+            log.exception("reading enable requests failed; trading continues")
+            return
+        for request in requests:
+            if not self.enable(
+                request.strategy, symbol, by=request.by, reason=request.reason, ts=ts
+            ):
+                log.info(
+                    "%s %s was not out; enable request by %s dropped",
+                    request.strategy,
+                    symbol,
+                    request.by,
+                )
+            try:
+                self.state.drop_enable_request(request.strategy, symbol)
+            except Exception:
+                log.exception("dropping an applied enable request failed; trading continues")
 
     def _engines(self, strategy: str, symbol: str) -> tuple[Engine, Engine | None]:
         """The attached engine of `strategy` on `symbol` and its shadow."""
@@ -331,7 +372,13 @@ class AdaptiveHook:
         for decision in step.decisions:
             self._note(decision)
         self._sink(step.updates, step.decisions)
-        self._persist(step)
+        self._persist(step.updates, step.decisions, step.state.ts)
+
+    def _decide(self, decision: LoopDecision, ts: datetime) -> None:
+        """A decision taken outside a loop step: the same log, sinks and lasting state."""
+        self._note(decision)
+        self._sink((), (decision,))
+        self._persist((), (decision,), ts)
 
     def _note(self, decision: LoopDecision) -> None:
         """Keep and log a decision; follow the verdicts on strategies."""
@@ -343,10 +390,15 @@ class AdaptiveHook:
             decision.symbol,
             decision.reason,
         )
-        if decision.strategy is not None and decision.kind in ("throttle", "disable"):
-            self.status[(decision.strategy, decision.symbol)] = decision.kind
-        elif decision.strategy is not None and decision.kind == "restore":
-            self.status[(decision.strategy, decision.symbol)] = "keep"
+        if decision.strategy is None:
+            return
+        key = (decision.strategy, decision.symbol)
+        if decision.kind in ("throttle", "disable"):
+            self.status[key] = decision.kind
+        elif decision.kind == "restore":
+            self.status[key] = "keep"
+        elif decision.kind in ("reinstate", "enable"):
+            self.status[key] = str(decision.details["status"])
 
     def _sink(self, updates: Sequence[ParamUpdate], decisions: Sequence[LoopDecision]) -> None:
         for sink in self.sinks:
@@ -366,15 +418,17 @@ class AdaptiveHook:
         except Exception:
             log.exception("saving a feedback trade failed; trading continues")
 
-    def _persist(self, step: LoopStep) -> None:
-        """Save what a restart must not forget: verdicts, rolled-back regimes, parameters in
-        force, tuned detector thresholds."""
+    def _persist(
+        self, updates: Sequence[ParamUpdate], decisions: Sequence[LoopDecision], ts: datetime
+    ) -> None:
+        """Save what a restart must not forget: verdicts and time outs, rolled-back regimes,
+        parameters in force, tuned detector thresholds."""
         state = self.state
         if state is None:
             return
-        touched = {(u.strategy, u.symbol) for u in step.updates}
+        touched = {(u.strategy, u.symbol) for u in updates}
         try:
-            for decision in step.decisions:
+            for decision in decisions:
                 if decision.kind == "detector_tuned":
                     state.save_detector(decision.symbol, int(decision.details["confirm_bars"]))
                 if decision.strategy is None or decision.kind not in _LASTING:
@@ -386,17 +440,21 @@ class AdaptiveHook:
                 else:
                     self._verdicts[key] = (decision.details.get("score"), decision.reason)
             for strategy, symbol in sorted(touched):
-                self._save(state, strategy, symbol, step.state.ts)
+                self._save(state, strategy, symbol, ts)
         except Exception:
             log.exception("saving the adaptive state failed; trading continues")
 
     def _save(self, state: AdaptiveStateStore, strategy: str, symbol: str, ts: datetime) -> None:
         adjuster = self.loop.adjuster
         score, reason = self._verdicts.get((strategy, symbol), (None, ""))
+        standing = self.loop.standing(strategy, symbol)
         state.save_strategy(
             strategy,
             symbol,
-            status=self.loop.grade(strategy, symbol),
+            status=standing.status,
+            since=standing.since,
+            until=standing.until,
+            fresh_from=standing.fresh_from,
             score=score,
             reason=reason,
             blocked=adjuster.blocked(strategy, symbol),

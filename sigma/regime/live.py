@@ -1,6 +1,7 @@
 """The adaptive layer as `sigma up` runs it: one call builds the hook with its sinks, its state
-store, the walk-forward gate on parameter changes (`SIGMA_ADAPTIVE_TEST_BARS`) and the news
-handler, and the news poller when feeds or a drop folder are configured.
+store, the walk-forward gate on parameter changes (`SIGMA_ADAPTIVE_TEST_BARS`), the probation
+time out (`SIGMA_ADAPTIVE_PROBATION_BARS`) and the news handler, and the news poller when
+feeds or a drop folder are configured.
 
     adaptive = build_live_adaptive(settings, sessions, notifier)
     bot = TradingBot(..., adaptive=adaptive.hook)
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.config import Settings
 from sigma.notify.service import NotificationService
 from sigma.regime.adjuster import ParamAdjuster
+from sigma.regime.feedback import QualityAssessment, QualityConfig
 from sigma.regime.hook import AdaptiveHook, AdaptiveSink
 from sigma.regime.loop import AdaptiveLoop
 from sigma.regime.news import NewsHandler
@@ -70,7 +72,8 @@ def build_live_adaptive(
         if restored:
             log.info("restored %d recent news items", len(restored))
     sinks: list[AdaptiveSink] = [StoreSink(sessions, mode=settings.mode), AlertSink(notifier)]
-    loop = AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS), news=news)
+    quality = QualityAssessment(QualityConfig(probation_bars=settings.adaptive_probation_bars))
+    loop = AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS), quality=quality, news=news)
     tester = None
     if settings.adaptive_test_bars:
         tester = StrategyTester(WalkForwardConfig(lookback=settings.adaptive_test_bars))

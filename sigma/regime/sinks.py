@@ -5,8 +5,9 @@
 every other decision as an `action_log` row. The first change of a (strategy, symbol) that has
 no stored set first records the baseline, so the history starts from what the strategy ran
 with. `AlertSink` raises every decision but a plain regime change on the `NotificationService`:
-rollback, throttle, disable and news halt as warnings or errors; detector tuning, a restored
-strategy and a change the tester refused as information.
+rollback, throttle, disable and news halt as warnings or errors; detector tuning, a restored,
+reinstated (after probation) or operator-enabled strategy and a change the tester refused as
+information.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ _ALERT_SEVERITY: dict[str, Severity] = {
     "news_halt": "warning",
     "detector_tuned": "info",
     "restore": "info",
+    "reinstate": "info",
+    "enable": "info",
     "refused": "info",
 }
 

@@ -7,9 +7,12 @@ of. The store keeps:
 * ``regime_trades`` - every trade the feedback loop recorded (real and shadow), so after a
   restart `QualityAssessment` scores exactly what it scored before;
 * ``regime_state`` kind ``strategy`` per (strategy, symbol) - the last verdict (``keep``,
-  ``throttle`` or ``disable``, its score and reason), the regimes whose preset was rolled back,
-  the baseline parameters and the parameters in force;
-* ``regime_state`` kind ``detector`` per symbol - the detector's tuned ``confirm_bars``.
+  ``throttle`` or ``disable``, its score and reason, when it was taken, when probation may
+  lift it, from when the strategy's own trades count), the regimes whose preset was rolled
+  back, the baseline parameters and the parameters in force;
+* ``regime_state`` kind ``detector`` per symbol - the detector's tuned ``confirm_bars``;
+* ``regime_state`` kind ``enable`` per (strategy, symbol) - an operator's request to lift the
+  verdict (who, why, when), until a hook applies it.
 
 `AdaptiveHook` writes through it as decisions are taken and reads it when an engine is
 attached. The rows are small and written only on trades and decisions, never per bar.
@@ -26,15 +29,20 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.regime.detector import Regime
-from sigma.regime.feedback import VARIANTS, TradeOutcome
+from sigma.regime.feedback import VARIANTS, Standing, TradeOutcome
 from sigma.store.db import session_scope
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import RegimeState, RegimeTrade
 
-__all__ = ["AdaptiveStateStore", "SavedStrategy"]
+__all__ = ["AdaptiveStateStore", "EnableRequest", "SavedStrategy"]
 
 STRATEGY = "strategy"
 DETECTOR = "detector"
+ENABLE = "enable"
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +56,30 @@ class SavedStrategy:
     baseline: dict[str, Any] | None = None
     current: dict[str, Any] | None = None
     trades: list[TradeOutcome] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    fresh_from: datetime | None = None
+
+    @property
+    def standing(self) -> Standing:
+        """Where the strategy stood (see `Standing`)."""
+        return Standing(self.status, self.since, self.until, self.fresh_from)
 
     def resumes(self, params: Mapping[str, Any]) -> bool:
         """True when `params` are the parameters that were in force when this was saved (the
         strategy restarts where it stopped); False after someone else changed them."""
         return self.current is not None and self.current == to_jsonable(dict(params))
+
+
+@dataclass(frozen=True, slots=True)
+class EnableRequest:
+    """An operator's request to lift the verdict on `strategy` on `symbol`."""
+
+    strategy: str
+    symbol: str
+    by: str
+    reason: str
+    ts: datetime
 
 
 class AdaptiveStateStore:
@@ -109,10 +136,17 @@ class AdaptiveStateStore:
         baseline: Mapping[str, Any],
         current: Mapping[str, Any],
         ts: datetime,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        fresh_from: datetime | None = None,
     ) -> None:
-        """The verdict, blocked regimes and parameters of one (strategy, symbol)."""
+        """The verdict (with its `Standing` times), blocked regimes and parameters of one
+        (strategy, symbol)."""
         doc = {
             "status": status,
+            "since": since,
+            "until": until,
+            "fresh_from": fresh_from,
             "score": score,
             "reason": reason,
             "blocked": sorted(r.value for r in blocked),
@@ -125,6 +159,50 @@ class AdaptiveStateStore:
     def save_detector(self, symbol: str, confirm_bars: int) -> None:
         """The detector's tuned confirmation for `symbol`."""
         self._upsert(DETECTOR, "", symbol, {"confirm_bars": confirm_bars})
+
+    def request_enable(
+        self, strategy: str, symbol: str, *, by: str, reason: str, ts: datetime
+    ) -> SavedStrategy:
+        """Ask for the verdict on (strategy, symbol) to be lifted: the hook that trades it
+        applies the request on its next bar of `symbol` (at start if none runs now) as an
+        ``enable`` decision. Returns the saved state; a strategy neither throttled nor disabled
+        gets no request."""
+        saved = self.load_strategy(strategy, symbol)
+        if saved.status != "keep":
+            self._upsert(
+                ENABLE, strategy, symbol, to_jsonable({"by": by, "reason": reason, "ts": ts})
+            )
+        return saved
+
+    def enable_requests(self, symbol: str) -> list[EnableRequest]:
+        """The pending enable requests of `symbol`, oldest first."""
+        with self.factory() as session:
+            rows = session.scalars(
+                select(RegimeState)
+                .where(RegimeState.kind == ENABLE, RegimeState.symbol == symbol)
+                .order_by(RegimeState.id)
+            )
+            return [
+                EnableRequest(
+                    r.strategy,
+                    r.symbol,
+                    str(r.state["by"]),
+                    str(r.state["reason"]),
+                    datetime.fromisoformat(str(r.state["ts"])),
+                )
+                for r in rows
+            ]
+
+    def drop_enable_request(self, strategy: str, symbol: str) -> None:
+        """Forget an enable request (it was applied)."""
+        with session_scope(self.factory) as session:
+            session.execute(
+                delete(RegimeState).where(
+                    RegimeState.kind == ENABLE,
+                    RegimeState.strategy == strategy,
+                    RegimeState.symbol == symbol,
+                )
+            )
 
     def reset(self, strategy: str, symbol: str) -> bool:
         """Forget the verdict and blocked regimes of (strategy, symbol) - an operator's decision
@@ -179,6 +257,9 @@ class AdaptiveStateStore:
             baseline=doc.get("baseline"),
             current=doc.get("current"),
             trades=trades,
+            since=_time(doc.get("since")),
+            until=_time(doc.get("until")),
+            fresh_from=_time(doc.get("fresh_from")),
         )
 
     def load_detector(self, symbol: str) -> int | None:

@@ -212,6 +212,7 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/strategies"): "viewer",
     ("get", "/api/params"): "viewer",
     ("put", "/api/params/{strategy}/{symbol}"): "trader",
+    ("post", "/api/strategies/{strategy}/{symbol}/enable"): "trader",
     ("get", "/api/params/{strategy}/{symbol}/history"): "viewer",
     ("post", "/api/backtests"): "trader",
     ("get", "/api/backtests"): "viewer",

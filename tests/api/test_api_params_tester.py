@@ -1,10 +1,11 @@
 """A parameter change proposed through the API goes through the StrategyTester first: on the
 stored recent bars the candidate is walked forward against the set in force; a refusal is a
-409 with the figures and stores nothing."""
+409 with the figures and stores nothing. A trader can lift the regime loop's verdict."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from sigma.api import create_api
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
+from sigma.regime.state import AdaptiveStateStore
 from sigma.store.bars import upsert_bars
 from sigma.store.db import session_scope
 from sigma.store.params import get_active_params, param_history
@@ -39,6 +41,7 @@ class Direction(Strategy):
             self.go_short()
 '''
 LOOKBACK = 90
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def rising(n: int) -> pd.DataFrame:
@@ -116,3 +119,41 @@ def test_with_the_tester_off_the_answer_says_so(tmp_path: Path) -> None:
         assert answer.json()["test"].startswith("not tested: the StrategyTester is off")
     finally:
         app.close()
+
+
+def test_a_trader_lifts_a_disable_through_the_api(
+    tested: tuple[App, TestClient, dict[str, str]],
+) -> None:
+    app, client, trader = tested
+    url = "/api/strategies/direction/BTC/enable"
+    answer = client.post(url, json={"reason": "news was wrong"}, headers=trader)
+    assert answer.status_code == 409  # nothing to lift yet
+    assert answer.json()["detail"] == "direction on BTC is neither throttled nor disabled"
+    store = AdaptiveStateStore(app.sessions)
+    store.save_strategy(
+        "direction",
+        "BTC",
+        status="disable",
+        score=-1.0,
+        reason="lost 20 of 20",
+        blocked=frozenset(),
+        baseline={"side": 1},
+        current={"side": 1},
+        ts=T0,
+    )
+    answer = client.post(url, json={"reason": "news was wrong"}, headers=trader)
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {
+        "strategy": "direction",
+        "symbol": "BTC",
+        "status": "disable",
+        "reason": "lost 20 of 20",
+    }
+    (request,) = store.enable_requests("BTC")
+    assert (request.strategy, request.by, request.reason) == (
+        "direction",
+        "api:trader",
+        "news was wrong",
+    )
+    viewer = login(client, "viewer")
+    assert client.post(url, json={}, headers=viewer).status_code == 403

@@ -102,3 +102,43 @@ def test_the_sigma_command_carries_the_regime_commands() -> None:
     result = runner.invoke(sigma, ["regime", "detect", "--bars", "600", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "balanced accuracy:" in result.output
+
+
+def test_enable_asks_the_running_bot_to_lift_a_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigma.regime.state import AdaptiveStateStore
+    from sigma.store.db import init_db, session_factory
+    from tests.regime.conftest import T0
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("SIGMA_DATABASE_URL", url)
+    monkeypatch.setenv("SIGMA_VAR_DIR", str(tmp_path))
+    monkeypatch.setattr("getpass.getuser", lambda: "alice")
+    args = ["enable", "--strategy", "sma_cross", "--symbol", "BTC", "--reason", "feed fixed"]
+    nothing = runner.invoke(app, args)
+    assert nothing.exit_code == 1 and "neither throttled nor disabled" in nothing.output
+    engine = init_db(url)
+    try:
+        store = AdaptiveStateStore(session_factory(engine))
+        store.save_strategy(
+            "sma_cross",
+            "BTC",
+            status="disable",
+            score=-0.01,
+            reason="losing streak",
+            blocked=frozenset(),
+            baseline={},
+            current={},
+            ts=T0,
+        )
+        out = invoke(*args)
+        assert "(disable: losing streak) will be enabled on its next bar" in out
+        (request,) = store.enable_requests("BTC")
+        assert (request.strategy, request.by, request.reason) == (
+            "sma_cross",
+            "cli:alice",
+            "feed fixed",
+        )
+    finally:
+        engine.dispose()

@@ -25,6 +25,7 @@ from sigma.regime.backtest import (
     run_adaptive_backtest,
 )
 from sigma.regime.detector import Regime, frame_bars
+from sigma.regime.feedback import QualityConfig
 from sigma.regime.hook import AdaptiveHook
 from sigma.regime.loop import LoopDecision
 from sigma.regime.news import NewsHandler, NewsItem
@@ -43,6 +44,19 @@ SYMBOL = "SYN"
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return generate_bars(4_000, seed=7)[0]
+
+
+# Strict grading and a short time out: on these bars sma_cross is throttled, disabled, and
+# reinstated by probation (to throttle, then to keep) several times.
+PROBATION = QualityConfig(
+    probation_bars=150, window=10, disable_below=-0.002, throttle_below=-0.0005
+)
+GRADINGS = pytest.mark.parametrize("quality", [None, PROBATION], ids=["default", "probation"])
+
+
+def _reinstated(decisions: list[LoopDecision]) -> set[str]:
+    """The statuses probation reinstated strategies to."""
+    return {str(d.details["status"]) for d in decisions if d.kind == "reinstate"}
 
 
 def _key(u: ParamUpdate) -> tuple[Any, ...]:
@@ -79,11 +93,14 @@ def test_full_loop_stores_every_change_with_its_audit_row(
     assert actions[0].details["reason"]
 
 
-def test_backtest_and_bar_by_bar_runs_decide_the_same(bars: pd.DataFrame) -> None:
-    batch_hook = build_hook(BUILTIN_PRESETS)
+@GRADINGS
+def test_backtest_and_bar_by_bar_runs_decide_the_same(
+    bars: pd.DataFrame, quality: QualityConfig | None
+) -> None:
+    batch_hook = build_hook(BUILTIN_PRESETS, quality=quality)
     batch = run_adaptive_backtest(SmaCross(), bars, symbol=SYMBOL, hook=batch_hook)
 
-    live_hook = build_hook(BUILTIN_PRESETS)
+    live_hook = build_hook(BUILTIN_PRESETS, quality=quality)
     # Paper: bars one at a time on an engine that asks the same hook before adding exposure.
     engine = PausingEngine(SmaCross(), SYMBOL, empty_data(), EngineConfig(), live_hook.entry_pause)
     live_hook.attach(engine)
@@ -98,6 +115,10 @@ def test_backtest_and_bar_by_bar_runs_decide_the_same(bars: pd.DataFrame) -> Non
         (t.entry_ts, t.exit_ts, t.pnl) for t in batch.result.trades
     ]
     assert any(d.kind == "rollback" for d in batch.decisions)
+    assert live_hook.status == batch_hook.status
+    if quality is PROBATION:
+        assert _reinstated(batch.decisions) == {"throttle", "keep"}
+        assert {"disable", "throttle"} <= {d.kind for d in batch.decisions}
 
 
 class _Recorder:
@@ -204,21 +225,24 @@ def test_hook_status_news_and_commentary(bars: pd.DataFrame) -> None:
     assert not build_hook({}).entries_halted(SYMBOL, first)
 
 
-def test_hook_follows_throttle_and_restore() -> None:
+def test_hook_follows_throttle_restore_reinstate_and_enable() -> None:
     hook = AdaptiveHook(build_hook({}).loop)
     hook.status[("s", "X")] = "keep"
-    step = SimpleNamespace(
-        updates=[],
-        decisions=[
-            LoopDecision("throttle", "X", T0, "bad", "s"),
-            LoopDecision("regime_change", "X", T0, "x"),
-        ],
+
+    def publish(*decisions: LoopDecision) -> None:
+        step = SimpleNamespace(updates=[], decisions=list(decisions), state=SimpleNamespace(ts=T0))
+        hook._publish(step)  # type: ignore[arg-type]
+
+    publish(
+        LoopDecision("throttle", "X", T0, "bad", "s"), LoopDecision("regime_change", "X", T0, "x")
     )
-    hook._publish(step)  # type: ignore[arg-type]
     assert hook.status[("s", "X")] == "throttle"
-    hook._publish(
-        SimpleNamespace(updates=[], decisions=[LoopDecision("restore", "X", T0, "ok", "s")])
-    )  # type: ignore[arg-type]
+    publish(LoopDecision("restore", "X", T0, "ok", "s"))
+    assert hook.status[("s", "X")] == "keep"
+    publish(LoopDecision("disable", "X", T0, "bad", "s"))
+    publish(LoopDecision("reinstate", "X", T0, "shadow ok", "s", {"status": "throttle"}))
+    assert hook.status[("s", "X")] == "throttle"
+    publish(LoopDecision("enable", "X", T0, "operator", "s", {"status": "keep"}))
     assert hook.status[("s", "X")] == "keep"
 
 
@@ -321,7 +345,10 @@ def test_live_shadow_memory_is_bounded(bars: pd.DataFrame, monkeypatch: pytest.M
     assert len(baseline) == len(engine.trades)
 
 
-def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame) -> None:
+@GRADINGS
+def test_live_engine_with_the_hook_decides_like_the_backtest(
+    bars: pd.DataFrame, quality: QualityConfig | None
+) -> None:
     """The bot's path: LiveEngine sends orders through the bot's own adaptive check (held
     orders are rejected), the worker's fills arrive while the next bar is processed, the hook
     runs after each closed bar."""
@@ -333,7 +360,10 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame)
 
     frame = bars.iloc[:2500]
     batch = run_adaptive_backtest(
-        SmaCross(), frame.iloc[:-1], symbol=SYMBOL, hook=build_hook(BUILTIN_PRESETS)
+        SmaCross(),
+        frame.iloc[:-1],
+        symbol=SYMBOL,
+        hook=build_hook(BUILTIN_PRESETS, quality=quality),
     )
     sent: list[Order] = []
     held: list[str] = []
@@ -348,7 +378,7 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame)
             sent.append(order)
 
     engine = LiveEngine(SmaCross(), SYMBOL, EngineConfig(), dispatch)
-    hook = build_hook(BUILTIN_PRESETS)
+    hook = build_hook(BUILTIN_PRESETS, quality=quality)
     hook.attach(engine)
     live_updates: list[ParamUpdate] = []
     all_bars = list(frame_bars(frame, SYMBOL))
@@ -382,6 +412,11 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(bars: pd.DataFrame)
     assert len(batch.updates) > 3
     # The same entries were held live and in the backtest, for the same reasons.
     assert held == [h.reason for h in batch.held] and held
+    if quality is PROBATION:
+        assert _reinstated(batch.decisions) == {"throttle", "keep"}
+        assert any(
+            h.kind == "regime loop disabled this strategy on this symbol" for h in batch.held
+        )
 
 
 def test_entry_pause_disables_throttles_and_halts(bars: pd.DataFrame) -> None:

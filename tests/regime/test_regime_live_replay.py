@@ -39,7 +39,17 @@ BROKER_SLIPPAGE = Decimal("0.0005")
 # Where in each one-minute bar its four prices arrive (the bar closes on the next bar's open).
 _OFFSETS = (0, 15, 30, 45)
 # Every decision but a plain regime change is alerted.
-ALERTED = {"rollback", "throttle", "disable", "news_halt", "detector_tuned", "restore", "refused"}
+ALERTED = {
+    "rollback",
+    "throttle",
+    "disable",
+    "news_halt",
+    "detector_tuned",
+    "restore",
+    "reinstate",
+    "enable",
+    "refused",
+}
 
 
 class Sent:
@@ -97,6 +107,17 @@ async def test_a_replayed_market_through_the_bot_tunes_and_audits_every_change(
     # The walk-forward gate had no 600 bars to test on at first: nothing changed before.
     assert all(u.ts >= bars.index[599] for u in updates if u.kind == "adjust")
     assert strategy.params == updates[-1].new  # the running strategy follows
+    # Throttled, then reinstated on its shadow's paper record once the time out was over.
+    (out,) = [d for d in decisions if d.kind == "throttle"]
+    (back,) = [d for d in decisions if d.kind == "reinstate"]
+    assert back.ts == out.ts + timedelta(minutes=Settings().adaptive_probation_bars)
+    assert back.details == {
+        "status": "keep",
+        "was": "throttle",
+        "by": "regime.probation",
+        "score": pytest.approx(0.00114, abs=1e-5),
+    }
+    assert hook.status[("sma_cross", SYMBOL)] == "keep"
     with session_scope(sessions) as session:
         history = param_history(session, "sma_cross", SYMBOL)
         active = get_active_params(session, "sma_cross", SYMBOL)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
+from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
 from sigma.research.select import recent_bars
 from sigma.store.jsonsafe import to_jsonable
@@ -217,6 +218,50 @@ def _walk_forward(
     if refusal is not None:
         raise HTTPException(409, detail=f"{cls.name} on {symbol}: {refusal}")
     return f"passed the walk-forward test on the last {lookback} {timeframe} bars"
+
+
+class EnableIn(BaseModel):
+    """Why the operator lifts the regime loop's verdict (recorded)."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class EnableOut(BaseModel):
+    """The verdict the request lifts; the running bot applies it on its next bar."""
+
+    strategy: str
+    symbol: str
+    status: str
+    reason: str
+
+
+@router.post(
+    "/strategies/{strategy}/{symbol}/enable",
+    response_model=EnableOut,
+    status_code=202,
+    responses={409: {"description": "the strategy is neither throttled nor disabled"}},
+)
+def enable_strategy(
+    strategy: str,
+    symbol: Annotated[str, Path(pattern=SYMBOL)],
+    body: EnableIn,
+    ctx: Ctx,
+    user: Trader,
+) -> EnableOut:
+    """Lift the regime loop's throttle or disable of `strategy` on `symbol` (as `sigma regime
+    enable` does): the bot trading it applies the request on its next bar of `symbol`, or at
+    its next start, as an ``enable`` decision recorded with the user and the reason."""
+    strategy_class(ctx.app.strategies, strategy)
+    saved = AdaptiveStateStore(ctx.app.sessions).request_enable(
+        strategy,
+        symbol,
+        by=f"api:{user.username}",
+        reason=body.reason or "no reason given",
+        ts=datetime.now(UTC),
+    )
+    if saved.status == "keep":
+        raise HTTPException(409, detail=f"{strategy} on {symbol} is neither throttled nor disabled")
+    return EnableOut(strategy=strategy, symbol=symbol, status=saved.status, reason=saved.reason)
 
 
 @router.get("/params/{strategy}/{symbol}/history", response_model=list[ParamChangeOut])
