@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -53,8 +53,13 @@ AFTER = 20
 UNLOGGED = 5
 
 
+S = TypeVar("S", bound=PrivateServer)
+
+
 # --- private servers ------------------------------------------------------------------------
-async def _started(server: PrivateServer) -> None:
+@contextlib.asynccontextmanager
+async def _running(server: S) -> AsyncIterator[S]:
+    """`server` started (a PostgreSQL cluster created first), removed with its files after."""
     try:
         if isinstance(server, PrivatePostgres):
             await server.create()
@@ -62,34 +67,30 @@ async def _started(server: PrivateServer) -> None:
     except ServerError as exc:
         await server.remove()
         pytest.fail(f"the private {server.name} server did not start: {exc}")
+    try:
+        yield server
+    finally:
+        await server.remove()
 
 
 @pytest.fixture
 async def private_redis() -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis()
-    await _started(server)
-    yield server
-    await server.remove()
+    async with _running(PrivateRedis()) as server:
+        yield server
 
 
 @pytest.fixture
 async def private_rabbit() -> AsyncIterator[PrivateRabbit]:
-    server = PrivateRabbit()
-    await _started(server)
-    yield server
-    await server.remove()
+    async with _running(PrivateRabbit()) as server:
+        yield server
 
 
 @pytest.fixture
 async def private_pg() -> AsyncIterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    await _started(server)
-    try:
+    async with _running(PrivatePostgres()) as server:
         with psycopg.connect(server.dsn(), autocommit=True, connect_timeout=10) as admin:
             admin.execute("CREATE DATABASE sigma")
         yield server
-    finally:
-        await server.remove()
 
 
 @pytest.fixture
