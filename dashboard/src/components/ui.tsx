@@ -45,9 +45,7 @@ export function Table<T>({
             <tr key={rowKey ? rowKey(row, i) : i}>
               {columns.map((c) => (
                 <td key={c.key} className={c.numeric ? "num" : undefined} data-label={c.label}>
-                  {c.render
-                    ? c.render(row)
-                    : String((row as Record<string, unknown>)[c.key] ?? "—")}
+                  {c.render ? c.render(row) : String(field(row, c.key) ?? "—")}
                 </td>
               ))}
             </tr>
@@ -71,6 +69,50 @@ export function Num({ value }: { value: unknown }) {
 
 export function Ts({ value }: { value: unknown }) {
   return <>{formatTs(value as string | null)}</>;
+}
+
+function field<T>(row: T, key: string): unknown {
+  return (row as Record<string, unknown>)[key];
+}
+
+/** A right-aligned column of the row's money field `key`, coloured by sign when `signed`. */
+export function moneyColumn<T>(key: string, label: string, signed = false): Column<T> {
+  return {
+    key,
+    label,
+    numeric: true,
+    render: (row) => <Money value={field(row, key)} signed={signed} />,
+  };
+}
+
+/** A right-aligned column of the row's decimal field `key` (a quantity, a ratio). */
+export function numberColumn<T>(key: string, label: string): Column<T> {
+  return { key, label, numeric: true, render: (row) => <Num value={field(row, key)} /> };
+}
+
+/** A column of the row's timestamp field `key` in local time. */
+export function timeColumn<T>(key: string, label: string): Column<T> {
+  return { key, label, render: (row) => <Ts value={field(row, key)} /> };
+}
+
+/** The `<option>`s of a select, one per value, shown as `label(value)` (the value itself by
+ * default). */
+export function Options<V extends string | number>({
+  values,
+  label = String,
+}: {
+  values: readonly V[];
+  label?: (value: V) => ReactNode;
+}) {
+  return (
+    <>
+      {values.map((v) => (
+        <option key={v} value={v}>
+          {label(v)}
+        </option>
+      ))}
+    </>
+  );
 }
 
 export function Card({

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import { type Row } from "../backtest";
-import { Card, ErrorBox, Table, Ts } from "../components/ui";
+import { Card, ErrorBox, Table, timeColumn } from "../components/ui";
 import { useApi } from "../hooks";
 import { KillSwitchBanner, type KillSwitch } from "./Overview";
 
@@ -118,8 +118,8 @@ function Users() {
             render: (r) => <span className={`badge role-${String(r.role)}`}>{String(r.role)}</span>,
           },
           { key: "active", label: "Active", render: (r) => (r.active === false ? "no" : "yes") },
-          { key: "created_at", label: "Created", render: (r) => <Ts value={r.created_at} /> },
-          { key: "last_login", label: "Last login", render: (r) => <Ts value={r.last_login} /> },
+          timeColumn("created_at", "Created"),
+          timeColumn("last_login", "Last login"),
           {
             key: "manage",
             label: "",

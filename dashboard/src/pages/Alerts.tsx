@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { items, qs } from "../api";
 import { type Row } from "../backtest";
-import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
+import { Badge, Card, ErrorBox, Table, timeColumn } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
@@ -72,7 +72,7 @@ export function Alerts() {
           rows={items<Row>(alerts.data)}
           empty="No alerts."
           columns={[
-            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            timeColumn("ts", "Time"),
             {
               key: "severity",
               label: "Severity",
@@ -90,7 +90,7 @@ export function Alerts() {
           rows={items<Row>(actions.data)}
           empty="No actions logged."
           columns={[
-            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            timeColumn("ts", "Time"),
             { key: "action", label: "Action", render: (r) => <Badge>{String(r.action)}</Badge> },
             { key: "source", label: "Source", render: (r) => String(r.source ?? "—") },
             { key: "mode", label: "Mode", render: (r) => String(r.mode ?? "—") },
@@ -118,7 +118,7 @@ export function Alerts() {
             rows={items<News>(news.data)}
             empty="No news received."
             columns={[
-              { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+              timeColumn("ts", "Time"),
               { key: "headline", label: "Headline" },
               {
                 key: "symbols",

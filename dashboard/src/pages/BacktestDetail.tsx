@@ -1,7 +1,16 @@
 import { openAuthed } from "../api";
 import { equityFromTrades, firstStat, type Row, type Trade } from "../backtest";
 import { EquityChart, type EquityPoint } from "../components/EquityChart";
-import { Card, ErrorBox, Loading, Money, Num, Table, Ts } from "../components/ui";
+import {
+  Card,
+  ErrorBox,
+  Loading,
+  Money,
+  moneyColumn,
+  numberColumn,
+  Table,
+  timeColumn,
+} from "../components/ui";
 import { formatStat, humanize } from "../format";
 import { useApi } from "../hooks";
 
@@ -113,33 +122,13 @@ export function BacktestDetail({ id }: { id: number }) {
                   label: "Side",
                   render: (t) => (String(t.qty).startsWith("-") ? "short" : "long"),
                 },
-                { key: "qty", label: "Qty", numeric: true, render: (t) => <Num value={t.qty} /> },
-                { key: "entry_ts", label: "Entry", render: (t) => <Ts value={t.entry_ts} /> },
-                {
-                  key: "entry_price",
-                  label: "Entry price",
-                  numeric: true,
-                  render: (t) => <Money value={t.entry_price} />,
-                },
-                { key: "exit_ts", label: "Exit", render: (t) => <Ts value={t.exit_ts} /> },
-                {
-                  key: "exit_price",
-                  label: "Exit price",
-                  numeric: true,
-                  render: (t) => <Money value={t.exit_price} />,
-                },
-                {
-                  key: "fees",
-                  label: "Fees",
-                  numeric: true,
-                  render: (t) => <Money value={t.fees} />,
-                },
-                {
-                  key: "pnl",
-                  label: "PnL",
-                  numeric: true,
-                  render: (t) => <Money value={t.pnl} signed />,
-                },
+                numberColumn("qty", "Qty"),
+                timeColumn("entry_ts", "Entry"),
+                moneyColumn("entry_price", "Entry price"),
+                timeColumn("exit_ts", "Exit"),
+                moneyColumn("exit_price", "Exit price"),
+                moneyColumn("fees", "Fees"),
+                moneyColumn("pnl", "PnL", true),
               ]}
             />
           </Card>

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 import { api, items } from "../api";
 import { firstStat, type Row } from "../backtest";
 import { collectParams, initialValues, ParamFields } from "../components/ParamFields";
-import { Badge, Card, ErrorBox, Money, Table, Ts } from "../components/ui";
+import { Badge, Card, ErrorBox, Money, Options, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi, useEvery } from "../hooks";
@@ -148,11 +148,7 @@ function RunForm({
         <label>
           Strategy
           <select name="strategy" value={strategy} onChange={(e) => pick(e.target.value)}>
-            {strategies.map((s) => (
-              <option key={s.name} value={s.name}>
-                {s.name}
-              </option>
-            ))}
+            <Options values={strategies.map((s) => s.name)} />
           </select>
         </label>
         {field("Symbol", "__symbol", symbol, setSymbol)}
@@ -161,11 +157,7 @@ function RunForm({
         <label>
           Bar interval
           <select name="freq" value={freq} onChange={(e) => setFreq(e.target.value)}>
-            {FREQS.map((f) => (
-              <option key={f} value={f}>
-                {f}
-              </option>
-            ))}
+            <Options values={FREQS} />
           </select>
         </label>
         {field("Cash", "__cash", cash, setCash)}
@@ -207,7 +199,7 @@ function JobsList({ refreshKey }: { refreshKey: unknown }) {
         rows={rows}
         rowKey={(j) => j.id}
         columns={[
-          { key: "created_at", label: "Started", render: (j) => <Ts value={j.created_at} /> },
+          timeColumn("created_at", "Started"),
           { key: "strategy", label: "Strategy" },
           { key: "symbol", label: "Symbol" },
           { key: "user", label: "By" },
@@ -426,7 +418,7 @@ export function Backtests() {
               numeric: true,
               render: (r) => formatStat(firstStat(r, "n_trades")),
             },
-            { key: "created_at", label: "Run at", render: (r) => <Ts value={r.created_at} /> },
+            timeColumn("created_at", "Run at"),
           ]}
         />
       </Card>

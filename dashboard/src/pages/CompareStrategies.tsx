@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { api } from "../api";
 import { type Row } from "../backtest";
-import { Card, ErrorBox, Money, Table } from "../components/ui";
+import { Card, ErrorBox, Money, Options, Table } from "../components/ui";
 import { formatStat } from "../format";
 import { FREQS, type BacktestDefaults } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
@@ -95,11 +95,7 @@ export function CompareStrategiesForm({
         <label>
           Bar interval
           <select name="freq" value={freq} onChange={(e) => setFreq(e.target.value)}>
-            {FREQS.map((f) => (
-              <option key={f} value={f}>
-                {f}
-              </option>
-            ))}
+            <Options values={FREQS} />
           </select>
         </label>
       </div>

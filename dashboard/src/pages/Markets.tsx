@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { items, qs } from "../api";
 import { applyTick, TIMEFRAMES, type Candle } from "../candles";
 import { CandleChart } from "../components/CandleChart";
-import { Badge, Card, ErrorBox, Table, Ts, type Column } from "../components/ui";
+import { Badge, Card, type Column, ErrorBox, Options, Table, timeColumn } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
@@ -77,11 +77,7 @@ export function Markets() {
         <label>
           Timeframe
           <select name="timeframe" value={timeframe} onChange={(e) => setTimeframe(e.target.value)}>
-            {Object.keys(TIMEFRAMES).map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
+            <Options values={Object.keys(TIMEFRAMES)} />
           </select>
         </label>
       </div>
@@ -119,7 +115,7 @@ export function Markets() {
                 numeric: true,
                 render: (r) => formatStat(r.strength),
               },
-              { key: "ts", label: "At", render: (r) => <Ts value={r.ts} /> },
+              timeColumn("ts", "At"),
               COMMENTARY,
             ]}
           />
@@ -130,7 +126,7 @@ export function Markets() {
             rows={items<Trend>(history.data)}
             empty="No readings for this symbol."
             columns={[
-              { key: "ts", label: "At", render: (r) => <Ts value={r.ts} /> },
+              timeColumn("ts", "At"),
               { key: "timeframe", label: "TF" },
               {
                 key: "trend",

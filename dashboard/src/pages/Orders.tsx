@@ -1,6 +1,15 @@
 import { useEffect, useState } from "react";
 import { items, qs } from "../api";
-import { Badge, Card, ErrorBox, Money, Num, Table, Ts } from "../components/ui";
+import {
+  Badge,
+  Card,
+  ErrorBox,
+  moneyColumn,
+  numberColumn,
+  Options,
+  Table,
+  timeColumn,
+} from "../components/ui";
 import { useAppState } from "../context";
 import { useApi } from "../hooks";
 
@@ -69,19 +78,9 @@ function Pnl() {
         rowKey={(r) => r.key}
         columns={[
           { key: "key", label: by === "day" ? "Day" : by, render: (r) => r.key || "—" },
-          {
-            key: "realized_pnl",
-            label: "Realized PnL",
-            numeric: true,
-            render: (r) => <Money value={r.realized_pnl} signed />,
-          },
-          { key: "fees", label: "Fees", numeric: true, render: (r) => <Money value={r.fees} /> },
-          {
-            key: "entries",
-            label: "Entries",
-            numeric: true,
-            render: (r) => <Num value={r.entries} />,
-          },
+          moneyColumn("realized_pnl", "Realized PnL", true),
+          moneyColumn("fees", "Fees"),
+          numberColumn("entries", "Entries"),
         ]}
       />
     </Card>
@@ -163,11 +162,7 @@ export function Orders() {
         <label>
           Status
           <select value={status} onChange={(e) => setStatus(e.target.value)}>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s || "any"}
-              </option>
-            ))}
+            <Options values={STATUSES} label={(s) => s || "any"} />
           </select>
         </label>
         <label>
@@ -195,7 +190,7 @@ export function Orders() {
           empty="No orders."
           rowKey={(r) => r.client_order_id}
           columns={[
-            { key: "created_at", label: "Time", render: (r) => <Ts value={r.created_at} /> },
+            timeColumn("created_at", "Time"),
             {
               key: "client_order_id",
               label: "Client id",
@@ -204,25 +199,10 @@ export function Orders() {
             { key: "symbol", label: "Symbol" },
             { key: "side", label: "Side", render: (r) => <Badge kind={r.side}>{r.side}</Badge> },
             { key: "type", label: "Type" },
-            { key: "qty", label: "Qty", numeric: true, render: (r) => <Num value={r.qty} /> },
-            {
-              key: "limit_price",
-              label: "Limit",
-              numeric: true,
-              render: (r) => <Money value={r.limit_price} />,
-            },
-            {
-              key: "filled_qty",
-              label: "Filled",
-              numeric: true,
-              render: (r) => <Num value={r.filled_qty} />,
-            },
-            {
-              key: "avg_fill_price",
-              label: "Avg fill",
-              numeric: true,
-              render: (r) => <Money value={r.avg_fill_price} />,
-            },
+            numberColumn("qty", "Qty"),
+            moneyColumn("limit_price", "Limit"),
+            numberColumn("filled_qty", "Filled"),
+            moneyColumn("avg_fill_price", "Avg fill"),
             {
               key: "status",
               label: "Status",
@@ -242,7 +222,7 @@ export function Orders() {
           rows={items<Fill>(fills.data)}
           empty="No fills."
           columns={[
-            { key: "ts", label: "Time", render: (r) => <Ts value={r.ts} /> },
+            timeColumn("ts", "Time"),
             {
               key: "client_order_id",
               label: "Order",
@@ -250,14 +230,9 @@ export function Orders() {
             },
             { key: "symbol", label: "Symbol", render: (r) => r.symbol ?? "—" },
             { key: "side", label: "Side", render: (r) => r.side ?? "—" },
-            { key: "qty", label: "Qty", numeric: true, render: (r) => <Num value={r.qty} /> },
-            {
-              key: "price",
-              label: "Price",
-              numeric: true,
-              render: (r) => <Money value={r.price} />,
-            },
-            { key: "fee", label: "Fee", numeric: true, render: (r) => <Money value={r.fee} /> },
+            numberColumn("qty", "Qty"),
+            moneyColumn("price", "Price"),
+            moneyColumn("fee", "Fee"),
           ]}
         />
         <Pager page={fillPage} count={items(fills.data).length} onPage={setFillPage} />

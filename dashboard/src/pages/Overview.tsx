@@ -1,6 +1,15 @@
 import { items } from "../api";
 import { mulDecimal, subDecimal } from "../backtest";
-import { Badge, Card, ErrorBox, Money, Num, Table } from "../components/ui";
+import {
+  Badge,
+  Card,
+  ErrorBox,
+  Money,
+  moneyColumn,
+  Num,
+  numberColumn,
+  Table,
+} from "../components/ui";
 import { useAppState } from "../context";
 import { useEffect } from "react";
 import { formatDecimal, formatTs, humanize, polylinePoints, sign } from "../format";
@@ -164,20 +173,10 @@ export function Overview() {
           empty="No ledger entries."
           columns={[
             { key: "mode", label: "Mode" },
-            { key: "cash", label: "Cash", numeric: true, render: (r) => <Money value={r.cash} /> },
-            { key: "fees", label: "Fees", numeric: true, render: (r) => <Money value={r.fees} /> },
-            {
-              key: "realized_pnl",
-              label: "Realized PnL",
-              numeric: true,
-              render: (r) => <Money value={r.realized_pnl} signed />,
-            },
-            {
-              key: "entries",
-              label: "Entries",
-              numeric: true,
-              render: (r) => <Num value={r.entries} />,
-            },
+            moneyColumn("cash", "Cash"),
+            moneyColumn("fees", "Fees"),
+            moneyColumn("realized_pnl", "Realized PnL", true),
+            numberColumn("entries", "Entries"),
           ]}
         />
       </Card>
@@ -191,19 +190,9 @@ export function Overview() {
             { key: "symbol", label: "Symbol" },
             { key: "strategy", label: "Strategy" },
             { key: "mode", label: "Mode" },
-            { key: "qty", label: "Qty", numeric: true, render: (r) => <Num value={r.qty} /> },
-            {
-              key: "avg_price",
-              label: "Avg price",
-              numeric: true,
-              render: (r) => <Money value={r.avg_price} />,
-            },
-            {
-              key: "realized_pnl",
-              label: "Realized PnL",
-              numeric: true,
-              render: (r) => <Money value={r.realized_pnl} signed />,
-            },
+            numberColumn("qty", "Qty"),
+            moneyColumn("avg_price", "Avg price"),
+            moneyColumn("realized_pnl", "Realized PnL", true),
             {
               key: "last",
               label: "Last",

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, type ReportFormat } from "../api";
-import { Card, ErrorBox, Ts } from "../components/ui";
+import { Card, ErrorBox, Options, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { hasRole } from "../format";
 import { useApi } from "../hooks";
@@ -55,11 +55,7 @@ function ReportPrefsForm({ prefs, onSaved }: { prefs: Prefs; onSaved: () => void
           Reports listed
           <select name="report-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
             <option value="">all kinds</option>
-            {REPORT_KINDS.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
+            <Options values={REPORT_KINDS} />
           </select>
         </label>
         <label>
@@ -139,11 +135,7 @@ function BacktestDefaultsForm({ prefs, onSaved }: { prefs: Prefs; onSaved: () =>
         <label>
           Bar interval
           <select name="freq" value={freq} onChange={(e) => setFreq(e.target.value)}>
-            {FREQS.map((f) => (
-              <option key={f} value={f}>
-                {f}
-              </option>
-            ))}
+            <Options values={FREQS} />
           </select>
         </label>
         <label>

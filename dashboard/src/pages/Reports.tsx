@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { downloadAuthed, items, openAuthed, qs, reportPath, type ReportFormat } from "../api";
 import { type Row } from "../backtest";
-import { Card, ErrorBox, Loading, Table, Ts } from "../components/ui";
+import { Card, ErrorBox, Loading, Options, Table, Ts } from "../components/ui";
 import { formatStat, humanize } from "../format";
 import { useApi } from "../hooks";
 import { REPORT_KINDS, type Prefs, type ReportPrefs } from "./Profile";
@@ -51,11 +51,7 @@ function ReportList({ prefs }: { prefs: ReportPrefs }) {
         actions={
           <select value={kind} onChange={(e) => setKind(e.target.value)} aria-label="Kind">
             <option value="">all kinds</option>
-            {kinds.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
+            <Options values={kinds} />
           </select>
         }
       >

@@ -1,7 +1,15 @@
 import { useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import { firstStat, type Row } from "../backtest";
-import { Card, ErrorBox, Money, Num, Table, Ts } from "../components/ui";
+import {
+  Card,
+  ErrorBox,
+  moneyColumn,
+  numberColumn,
+  Options,
+  Table,
+  timeColumn,
+} from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
@@ -49,11 +57,7 @@ function RatingForm({ run, onSaved }: { run: Row; onSaved: () => void }) {
         aria-label="Rating"
       >
         <option value="">rate…</option>
-        {[1, 2, 3, 4, 5].map((n) => (
-          <option key={n} value={n}>
-            {n}
-          </option>
-        ))}
+        <Options values={[1, 2, 3, 4, 5]} />
       </select>
       <input
         name="comment"
@@ -81,25 +85,15 @@ function RunOrders({ runId }: { runId: string }) {
         empty="This run placed no orders."
         rowKey={(o) => String(o.id)}
         columns={[
-          { key: "ts", label: "At", render: (o) => <Ts value={o.ts} /> },
+          timeColumn("ts", "At"),
           { key: "symbol", label: "Symbol" },
           { key: "side", label: "Side" },
           { key: "type", label: "Type" },
-          { key: "qty", label: "Qty", numeric: true, render: (o) => <Num value={o.qty} /> },
-          {
-            key: "limit_price",
-            label: "Limit",
-            numeric: true,
-            render: (o) => <Money value={o.limit_price} />,
-          },
+          numberColumn("qty", "Qty"),
+          moneyColumn("limit_price", "Limit"),
           { key: "status", label: "Status" },
-          {
-            key: "fill_price",
-            label: "Fill price",
-            numeric: true,
-            render: (o) => <Money value={o.fill_price} />,
-          },
-          { key: "fee", label: "Fee", numeric: true, render: (o) => <Money value={o.fee} /> },
+          moneyColumn("fill_price", "Fill price"),
+          moneyColumn("fee", "Fee"),
         ]}
       />
     </Card>
@@ -126,19 +120,9 @@ export function Simulations() {
             { key: "strategy", label: "Strategy", render: (r) => String(r.strategy) },
             { key: "symbol", label: "Symbol", render: (r) => String(r.symbol) },
             { key: "status", label: "Status", render: (r) => String(r.status ?? "—") },
-            { key: "started_at", label: "Started", render: (r) => <Ts value={r.started_at} /> },
-            {
-              key: "initial_cash",
-              label: "Initial",
-              numeric: true,
-              render: (r) => <Money value={r.initial_cash} />,
-            },
-            {
-              key: "final_equity",
-              label: "Final",
-              numeric: true,
-              render: (r) => <Money value={r.final_equity} />,
-            },
+            timeColumn("started_at", "Started"),
+            moneyColumn("initial_cash", "Initial"),
+            moneyColumn("final_equity", "Final"),
             {
               key: "ret",
               label: "Return",

@@ -6,7 +6,7 @@ import {
   ParamFields,
   type ParamSpecs,
 } from "../components/ParamFields";
-import { Card, ErrorBox, Table, Ts } from "../components/ui";
+import { Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
@@ -219,7 +219,7 @@ export function Strategies() {
             },
             { key: "changed_by", label: "Changed by", render: (r) => r.changed_by ?? "—" },
             { key: "reason", label: "Reason", render: (r) => r.reason || "—" },
-            { key: "updated_at", label: "Updated", render: (r) => <Ts value={r.updated_at} /> },
+            timeColumn("updated_at", "Updated"),
             {
               key: "actions",
               label: "",

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, items } from "../api";
-import { Badge, Card, ErrorBox, Table, Ts } from "../components/ui";
+import { Badge, Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatLabels, formatLimit, formatStat, hasRole, humanize } from "../format";
 import { useApi, useEvery } from "../hooks";
@@ -46,8 +46,8 @@ function Runs({ jobId }: { jobId: string }) {
         empty="Not run yet."
         rowKey={(r) => r.id}
         columns={[
-          { key: "started_at", label: "Started", render: (r) => <Ts value={r.started_at} /> },
-          { key: "ended_at", label: "Ended", render: (r) => <Ts value={r.ended_at} /> },
+          timeColumn("started_at", "Started"),
+          timeColumn("ended_at", "Ended"),
           {
             key: "outcome",
             label: "Outcome",
