@@ -48,15 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import psycopg
 import uvloop
-from common import emit, note
+from common import PG_ADMIN, REDIS_URL, emit, note, scratch_database
 
 from sigma.bus.redis_pubsub import RedisPubSub
 from sigma.store.db import init_db, session_factory, session_scope
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord
 
 BENCH = "api_load"
-PG_ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("SIGMA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORDERS = 10_000
 RATE = 500
 IN_FLIGHT = 64
@@ -231,20 +229,16 @@ async def _fanout(base: str, token: str, prefix: str) -> list[float]:
 async def _run(quick: bool, rate: int, rows: list[dict[str, Any]]) -> None:
     seconds = 3.0 if quick else 10.0
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+        psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5).close()
         RedisPubSub(REDIS_URL)  # the URL parses; reachability shows at the first publish
     except (psycopg.OperationalError, ValueError) as exc:
         emit({"bench": BENCH, "impl": "orders", "skipped": str(exc)}, rows)
         return
-    name = f"bench_api_{uuid.uuid4().hex[:8]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        note(f"seeding {ORDERS:,} orders into {name}")
+    with scratch_database("bench_api") as url:
+        note(f"seeding {ORDERS:,} orders into {url.rsplit('/', 1)[1]}")
         _seed(url)
         with tempfile.TemporaryDirectory() as tmp, Path(tmp, "api.log").open("wb") as log:
             env = {
@@ -265,9 +259,6 @@ async def _run(quick: bool, rate: int, rows: list[dict[str, Any]]) -> None:
             finally:
                 server.terminate()
                 server.wait(timeout=30)
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _measure(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -28,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import emit, note
+from common import AMQP_URL, REDIS_URL, emit, note
 
 from sigma.bus import Delivery
 from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue
@@ -36,8 +35,6 @@ from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
 
 BENCH = "bus_throughput"
-REDIS_URL = os.environ.get("SIGMA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-AMQP_URL = os.environ.get("SIGMA_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 WINDOW = 64
 BODY = b'{"symbol":"BTC/USDT","price":"64000.12","ts":"2024-01-01T00:00:00Z"}'
 

@@ -47,7 +47,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import emit, note
+from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
 from sigma.app import App
 from sigma.bus.base import CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UPDATE
@@ -60,9 +60,6 @@ from sigma.feeds.ticks import encode_tick
 from sigma.runtime.system import System
 
 BENCH = "live_latency"
-REDIS_URL = os.environ.get("SIGMA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-AMQP_URL = os.environ.get("SIGMA_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-PG_ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SYMBOLS = ("AAA", "BBB")
 TICKS_PER_BAR = 50
 BAR = timedelta(seconds=1)
@@ -229,10 +226,11 @@ def percentiles(latencies: list[float]) -> dict[str, Any]:
 async def real(rate: int, seconds: float, plugins: Path) -> dict[str, Any]:
     """Redis → `sigma up --only bot` → RabbitMQ → `sigma worker` → PostgreSQL, each process
     as in a deployment; this process publishes the ticks and listens to the order status."""
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    with scratch_database("bench") as url:
+        return await _real(url, rate, seconds, plugins)
+
+
+async def _real(url: str, rate: int, seconds: float, plugins: Path) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     metrics_port = free_port()
     env = {
@@ -269,7 +267,7 @@ async def real(rate: int, seconds: float, plugins: Path) -> dict[str, Any]:
         orders_sent = scrape(metrics_port, "sigma_bot_orders_sent_total")
         await settle(lambda: len(filled), idle=2.0)
         listener.cancel()
-        with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}") as db:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
             rows = db.execute("SELECT client_order_id, symbol, created_at FROM orders").fetchall()
         latencies = [
             filled[coid] - published[(symbol, created + BAR)]
@@ -290,8 +288,6 @@ async def real(rate: int, seconds: float, plugins: Path) -> dict[str, Any]:
         queue = RabbitWorkQueue(AMQP_URL, prefix)
         await queue.delete_queues("orders")
         await queue.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def in_process(rate: int, seconds: float, plugins: Path, folder: Path) -> dict[str, Any]:

@@ -12,23 +12,19 @@ includes spawning the second worker; both share the trials through the study's t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg
-from common import emit, minute_bars, note, timed
+from common import emit, minute_bars, note, scratch_database, timed
 
 from sigma.research.optimize import optimize
 from sigma.strategies.builtin import SmaCross
 
 BENCH = "optimize_throughput"
-ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BOUNDS = {"fast": (2.0, 100.0), "slow": (3.0, 400.0)}
 
 
@@ -67,17 +63,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k bars, 40 trials")
     args, _ = parser.parse_known_args(argv)
-    name = f"sigma_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     rows: list[dict[str, Any]] = []
-    try:
+    with scratch_database("sigma_bench") as url:
         n, trials = (20_000, 40) if args.quick else (100_000, 120)
-        run_size(n, trials, f"{base}/{name}", rows)
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run_size(n, trials, url, rows)
     return rows
 
 

@@ -44,12 +44,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import emit, note
+from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
 from sigma.app import App
 from sigma.bus.base import QUEUE_ORDERS
@@ -57,9 +56,6 @@ from sigma.config import load_settings
 from sigma.runtime.system import COMPONENTS, System
 
 BENCH = "soak"
-PG_ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("SIGMA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-AMQP_URL = os.environ.get("SIGMA_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DEFAULT_SECONDS = 600.0
 QUICK_SECONDS = 30.0
 # `run_all.py` runs the quick soak; the full one is run on its own.
@@ -366,17 +362,13 @@ def settings_for(
 
 
 async def run(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
-    name = f"soak_{uuid.uuid4().hex[:8]}"
     prefix = f"soak{uuid.uuid4().hex[:6]}."
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
     strategies = ["sma_cross", "rsi_reversion"] + ([] if args.no_flip else ["soak_flip"])
     components = [c.strip() for c in args.components.split(",")]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch_database("soak") as url, tempfile.TemporaryDirectory() as tmp:
             app = settings_for(url, prefix, Path(tmp), args.speed, strategies, not args.no_adaptive)
             try:
                 warmup = min(args.warmup, seconds / 3)
@@ -386,8 +378,6 @@ async def run(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
     finally:
         logging.getLogger().removeHandler(errors)
         await cleanup(prefix)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result.update(
         errors=sum(errors.errors.values()),
         errors_by_logger=dict(errors.errors),
