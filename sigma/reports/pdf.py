@@ -15,7 +15,15 @@ from decimal import Decimal
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from sigma.reports.performance import PerformanceSummary
+from sigma.reports.performance import (
+    LIVE_VS_BACKTEST_COLUMNS,
+    STRATEGY_COLUMNS,
+    PerformanceSummary,
+    figure,
+    live_vs_backtest_rows,
+    money,
+    strategy_rows,
+)
 
 __all__ = ["render_pdf"]
 
@@ -27,14 +35,6 @@ def _latin1(text: object) -> str:
     return str(text).encode("latin-1", "replace").decode("latin-1")
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _heading(pdf: FPDF, text: str) -> None:
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 12)
@@ -42,7 +42,7 @@ def _heading(pdf: FPDF, text: str) -> None:
     pdf.set_font("Helvetica", "", 9)
 
 
-def _table(pdf: FPDF, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def _table(pdf: FPDF, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     if not rows:
         pdf.cell(0, 6, "none", new_x="LMARGIN", new_y="NEXT")
         return
@@ -80,8 +80,8 @@ def _chart(pdf: FPDF, report: PerformanceSummary) -> None:
     pdf.set_draw_color(160, 160, 160)
     pdf.rect(x0, y0, width, height)
     pdf.set_font("Helvetica", "", 7)
-    pdf.text(pdf.l_margin, y0 + 3, _money(Decimal(repr(high))))
-    pdf.text(pdf.l_margin, y0 + height, _money(Decimal(repr(low))))
+    pdf.text(pdf.l_margin, y0 + 3, money(Decimal(repr(high))))
+    pdf.text(pdf.l_margin, y0 + height, money(Decimal(repr(low))))
     pdf.text(x0, y0 + height + 3, f"{report.start:%Y-%m-%d}")
     pdf.text(x0 + width - 14, y0 + height + 3, f"{report.end:%Y-%m-%d}")
     zero = y0 + height * (high - 0.0) / span
@@ -120,45 +120,16 @@ def render_pdf(report: PerformanceSummary) -> bytes:
         pdf.multi_cell(0, 6, "No fills were booked in this period.", new_x="LMARGIN", new_y="NEXT")
     _chart(pdf, report)
     _heading(pdf, "Strategies")
-    _table(
-        pdf,
-        ["strategy", "mode", "PnL", "fees", "trades", "win %", "Sharpe", "max DD %"],
-        [
-            [
-                s.strategy,
-                s.mode,
-                _money(s.realized_pnl),
-                _money(s.fees),
-                str(s.trades),
-                _fmt(s.win_rate_pct, 1),
-                _fmt(s.sharpe),
-                _fmt(s.max_drawdown_pct),
-            ]
-            for s in report.strategies
-        ],
-    )
+    _table(pdf, STRATEGY_COLUMNS, strategy_rows(report))
     _heading(pdf, "PnL by regime")
-    _table(pdf, ["regime", "PnL"], [[k, _money(v)] for k, v in sorted(report.regimes.items())])
+    _table(pdf, ["regime", "PnL"], [[k, money(v)] for k, v in sorted(report.regimes.items())])
     _heading(pdf, "Live vs backtest")
-    _table(
-        pdf,
-        ["strategy", "mode", "live return %", "backtest return %", "backtest Sharpe"],
-        [
-            [
-                r["strategy"],
-                r["mode"],
-                _fmt(r["live_return_pct"]),
-                _fmt(r["backtest_return_pct"]),
-                _fmt(r["backtest_sharpe"]),
-            ]
-            for r in report.live_vs_backtest
-        ],
-    )
+    _table(pdf, LIVE_VS_BACKTEST_COLUMNS, live_vs_backtest_rows(report))
     _heading(pdf, "Simulation")
     _table(
         pdf,
         ["runs", "average rating"],
-        [[str(report.sim_runs), _fmt(report.sim_avg_rating)]],
+        [[str(report.sim_runs), figure(report.sim_avg_rating)]],
     )
     if report.commentary:
         _heading(pdf, "Market commentary")

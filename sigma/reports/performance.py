@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from sigma.reports.page import esc, key_value_table, note, page, table
+from sigma.reports.page import Cell, esc, key_value_table, note, page, table
 from sigma.reports.svg import Line, line_chart, time_x
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import BtSummary, LedgerEntry, PerformanceReport, SimRun, TrendData
@@ -250,11 +251,61 @@ def build_report(
 
 
 def _pnl_cell(value: Decimal) -> tuple[str, str]:
-    return f"{value:,.2f}", "pos" if value > 0 else "neg" if value < 0 else ""
+    return money(value), "pos" if value > 0 else "neg" if value < 0 else ""
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
+def money(value: Decimal) -> str:
+    """An amount as the reports print it: thousands separated, to the cent."""
+    return f"{value:,.2f}"
+
+
+def figure(value: float | None, digits: int = 2) -> str:
+    """A statistic as the reports print it; "n/a" where there is none."""
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+STRATEGY_COLUMNS = ["strategy", "mode", "PnL", "fees", "trades", "win %", "Sharpe", "max DD %"]
+LIVE_VS_BACKTEST_COLUMNS = [
+    "strategy",
+    "mode",
+    "live return %",
+    "backtest return %",
+    "backtest Sharpe",
+]
+
+
+def strategy_rows(
+    report: PerformanceSummary, pnl: Callable[[Decimal], Cell] = money
+) -> list[list[Cell]]:
+    """The "Strategies" table under STRATEGY_COLUMNS, the PnL cell drawn by `pnl` (the HTML
+    page colours it), for every renderer of the report."""
+    return [
+        [
+            s.strategy,
+            s.mode,
+            pnl(s.realized_pnl),
+            money(s.fees),
+            str(s.trades),
+            figure(s.win_rate_pct, 1),
+            figure(s.sharpe),
+            figure(s.max_drawdown_pct),
+        ]
+        for s in report.strategies
+    ]
+
+
+def live_vs_backtest_rows(report: PerformanceSummary) -> list[list[Cell]]:
+    """The "Live vs backtest" table under LIVE_VS_BACKTEST_COLUMNS."""
+    return [
+        [
+            r["strategy"],
+            r["mode"],
+            figure(r["live_return_pct"]),
+            figure(r["backtest_return_pct"]),
+            figure(r["backtest_sharpe"]),
+        ]
+        for r in report.live_vs_backtest
+    ]
 
 
 def render_html(report: PerformanceSummary) -> str:
@@ -272,43 +323,12 @@ def render_html(report: PerformanceSummary) -> str:
         body.append(f"<section>{line_chart(lines, title='Cumulative realized PnL')}</section>")
     body.append("<h2>Strategies</h2><section>")
     body.append(
-        table(
-            ["strategy", "mode", "PnL", "fees", "trades", "win %", "Sharpe", "max DD %"],
-            [
-                [
-                    s.strategy,
-                    s.mode,
-                    _pnl_cell(s.realized_pnl),
-                    f"{s.fees:,.2f}",
-                    str(s.trades),
-                    _fmt(s.win_rate_pct, 1),
-                    _fmt(s.sharpe),
-                    _fmt(s.max_drawdown_pct),
-                ]
-                for s in report.strategies
-            ],
-            numeric={2, 3, 4, 5, 6, 7},
-        )
+        table(STRATEGY_COLUMNS, strategy_rows(report, _pnl_cell), numeric={2, 3, 4, 5, 6, 7})
     )
     body.append("</section><h2>PnL by regime</h2><section>")
-    body.append(key_value_table({k: f"{v:,.2f}" for k, v in sorted(report.regimes.items())}))
+    body.append(key_value_table({k: money(v) for k, v in sorted(report.regimes.items())}))
     body.append("</section><h2>Live vs backtest</h2><section>")
-    body.append(
-        table(
-            ["strategy", "mode", "live return %", "backtest return %", "backtest Sharpe"],
-            [
-                [
-                    r["strategy"],
-                    r["mode"],
-                    _fmt(r["live_return_pct"]),
-                    _fmt(r["backtest_return_pct"]),
-                    _fmt(r["backtest_sharpe"]),
-                ]
-                for r in report.live_vs_backtest
-            ],
-            numeric={2, 3, 4},
-        )
-    )
+    body.append(table(LIVE_VS_BACKTEST_COLUMNS, live_vs_backtest_rows(report), numeric={2, 3, 4}))
     body.append("</section><h2>Simulation</h2><section>")
     body.append(key_value_table({"runs": report.sim_runs, "average rating": report.sim_avg_rating}))
     body.append("</section>")
