@@ -81,6 +81,16 @@ class _Sim:
         self.held[self.bars] = engine.portfolio.qty(engine.symbol) != 0
         self.bars += 1
 
+    @property
+    def full(self) -> bool:
+        """The open run has covered the bars it has room for: time to roll over."""
+        return self.bars == self.equity.size
+
+    def extend(self, bars: int) -> None:
+        """Room for `bars` more bars in the open run (its roll-over failed: it goes on)."""
+        self.equity = np.concatenate([self.equity, np.zeros(bars, dtype=np.float64)])
+        self.held = np.concatenate([self.held, np.zeros(bars, dtype=np.bool_)])
+
 
 class SimRunner:
     """Paper-fills every strategy's signals on live bars and records them, run after run.
@@ -148,7 +158,7 @@ class SimRunner:
             sim.mark()
         self._write_orders(sims)
         for sim in sims:
-            if sim.bars == self.run_bars:
+            if sim.full:
                 self._roll_over(sim)
 
     def _write_orders(self, sims: list[_Sim]) -> None:
@@ -172,9 +182,24 @@ class SimRunner:
         equity = engine.equity()
         # One transaction: the finished run and its successor exist together or not at all,
         # and a failure (e.g. writing the report) leaves the open run as it was.
-        with self.sessions.begin() as session:
-            report = self._close(session, sim, self.report_dir)
-            run_id = _open_run(session, engine, equity)
+        try:
+            with self.sessions.begin() as session:
+                report = self._close(session, sim, self.report_dir)
+                run_id = _open_run(session, engine, equity)
+        except Exception:
+            # Paper runs must not stop the trading beside them: the run goes on, and is tried
+            # again when it has run_bars more bars (or at stop).
+            log.exception(
+                "sim %s %s: run %d could not be finished after %d bars; it goes on and is "
+                "tried again in %d bars",
+                engine.strategy.name,
+                engine.symbol,
+                sim.run_id,
+                sim.bars,
+                self.run_bars,
+            )
+            sim.extend(self.run_bars)
+            return
         log.info(
             "sim %s %s: run %d finished after %d bars (report %s), run %d continues",
             engine.strategy.name,
@@ -185,6 +210,9 @@ class SimRunner:
             run_id,
         )
         sim.run_id, sim.initial_equity, sim.bars = run_id, equity, 0
+        if sim.equity.size > self.run_bars:  # extended after a failed roll-over
+            sim.equity = sim.equity[: self.run_bars].copy()
+            sim.held = sim.held[: self.run_bars].copy()
         sim.fees_before = engine.portfolio.fees_paid
         for records in (engine.fills, engine.portfolio.trades, engine.ledger):
             records.clear()

@@ -4,6 +4,7 @@ and bounded run after run."""
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -294,3 +295,36 @@ def test_run_and_warm_lengths_are_checked(sessions, run_bars: int, warm_bars: in
             run_bars=run_bars,
             warm_bars=warm_bars,
         )
+
+
+def test_a_failed_roll_over_keeps_the_run_going_and_tries_again(
+    sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "sims"
+    blocked.write_text("a file where the report folder should be")
+    runner = SimRunner(
+        sessions,
+        [(lambda: SmaCross(fast=2, slow=3), "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(),
+        run_bars=20,
+        report_dir=blocked,
+    )
+    (first,) = runner.start()
+    (sim,) = runner._sims["AAA"]
+    series = as_bars(bars(60, seed=4), "AAA")
+    with caplog.at_level(logging.ERROR, logger="sigma.runtime.sim"):
+        for bar in series[:25]:
+            runner.on_bar(bar)
+    assert f"run {first} could not be finished after 20 bars" in caplog.text
+    assert (sim.run_id, sim.bars, sim.equity.size) == (first, 25, 40)
+    with sessions() as s:
+        assert s.get(SimRun, first).status == "running"  # the failed transaction left it open
+    blocked.unlink()  # the disk is writable again: the next attempt, at 40 bars, succeeds
+    for bar in series[25:45]:
+        runner.on_bar(bar)
+    assert sim.run_id != first and (sim.bars, sim.equity.size) == (5, 20)
+    with sessions() as s:
+        run = s.get(SimRun, first)
+        assert run.status == "finished" and run.stats["bars"] == 40
+    assert (blocked / f"sim_{first}_sma_cross" / "report.html").exists()
