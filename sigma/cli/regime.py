@@ -190,7 +190,7 @@ def enable(
     reason: Annotated[str, typer.Option("--reason", help="why (recorded)")] = "",
 ) -> None:
     """Lift the regime loop's throttle or disable of STRATEGY on SYMBOL: a running `sigma up`
-    applies it on its next bar of SYMBOL (else the next start does), as an `enable` decision
+    applies it on a bar of SYMBOL within 5 s (else the next start does), as an `enable` decision
     recorded with who and why (action log, alert, lasting state)."""
     from sigma.app import build_app
     from sigma.regime.state import AdaptiveStateStore

@@ -25,6 +25,7 @@ applies on the next bar of the symbol, whether it was running or starts later.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -95,6 +96,7 @@ class AdaptiveHook:
         tester: StrategyTester | None = None,
         state: AdaptiveStateStore | None = None,
         throttle_bars: int = 20,
+        enable_poll_seconds: float = 5.0,
     ) -> None:
         if throttle_bars < 1:
             raise ValueError(f"throttle_bars must be at least 1, got {throttle_bars}")
@@ -102,6 +104,11 @@ class AdaptiveHook:
         self.tester = tester
         self.state = state
         self.throttle_bars = throttle_bars
+        # Enable requests are read from the store at most this often per symbol: on every bar
+        # it would be a query in the bot's tick path for what happens a few times a year.
+        self.enable_poll_seconds = enable_poll_seconds
+        self.clock = time.monotonic
+        self._enables_read: dict[str, float] = {}
         # Bars seen per symbol, and the bar count at each throttled strategy's last entry.
         self._bar_count: dict[str, int] = {}
         self._last_entry: dict[tuple[str, str], int] = {}
@@ -242,9 +249,15 @@ class AdaptiveHook:
         return True
 
     def _operator_enables(self, symbol: str, ts: datetime) -> None:
-        """Apply the enable requests stored for the strategies attached on `symbol`."""
+        """Apply the enable requests stored for the strategies attached on `symbol`, read at
+        most every `enable_poll_seconds`."""
         if self.state is None:
             return
+        now = self.clock()
+        last = self._enables_read.get(symbol)
+        if last is not None and now - last < self.enable_poll_seconds:
+            return
+        self._enables_read[symbol] = now
         attached = {b.engine.strategy.name for b in self._bindings.get(symbol, [])}
         try:
             requests = [r for r in self.state.enable_requests(symbol) if r.strategy in attached]

@@ -210,6 +210,7 @@ def _hook(sessions: sessionmaker[Session], probation: int = TIME_OUT) -> Adaptiv
     # No shadow engine: the shadow's record is what a test writes into the feedback.
     hook = build_hook({}, quality=QualityConfig(probation_bars=probation), shadow=False)
     hook.state = AdaptiveStateStore(sessions)
+    hook.enable_poll_seconds = 0.0  # read on every bar: a request applies on the next one
     hook.sinks.append(StoreSink(sessions, mode="paper"))
     return hook
 
@@ -424,3 +425,28 @@ def test_sigma_up_takes_the_time_out_from_the_settings(
     monkeypatch.setenv("SIGMA_ADAPTIVE_PROBATION_BARS", "77")
     adaptive = build_live_adaptive(Settings(), factory, NotificationService())
     assert adaptive.hook.loop.quality.config.probation_bars == 77
+
+
+def test_enable_requests_are_read_at_most_every_poll_interval(
+    factory: sessionmaker[Session], market: list[Bar]
+) -> None:
+    _save_disabled(factory, until_bar=None)
+    store = AdaptiveStateStore(factory)
+    hook = _hook(factory, probation=10_000)
+    hook.enable_poll_seconds = 5.0
+    now = [100.0]
+    hook.clock = lambda: now[0]
+    engine = _attach(hook)
+    engine.on_bar(market[0])
+    hook.on_bar(SYMBOL, market[0])  # read at 100 s: nothing asked yet
+    store.request_enable("sma_cross", SYMBOL, by="cli:alice", reason="feed fixed", ts=T0)
+    for i, seconds in ((1, 101.0), (2, 104.9)):
+        now[0] = seconds
+        engine.on_bar(market[i])
+        hook.on_bar(SYMBOL, market[i])
+        assert hook.status[("sma_cross", SYMBOL)] == "disable"  # not read again yet
+    now[0] = 105.0
+    engine.on_bar(market[3])
+    hook.on_bar(SYMBOL, market[3])
+    assert hook.status[("sma_cross", SYMBOL)] == "keep"
+    assert store.enable_requests(SYMBOL) == []

@@ -227,7 +227,7 @@ class EnableIn(BaseModel):
 
 
 class EnableOut(BaseModel):
-    """The verdict the request lifts; the running bot applies it on its next bar."""
+    """The verdict the request lifts; the running bot applies it on a bar within 5 s."""
 
     strategy: str
     symbol: str
@@ -249,7 +249,7 @@ def enable_strategy(
     user: Trader,
 ) -> EnableOut:
     """Lift the regime loop's throttle or disable of `strategy` on `symbol` (as `sigma regime
-    enable` does): the bot trading it applies the request on its next bar of `symbol`, or at
+    enable` does): the bot trading it applies the request on a bar of `symbol` within 5 s, or at
     its next start, as an ``enable`` decision recorded with the user and the reason."""
     strategy_class(ctx.app.strategies, strategy)
     saved = AdaptiveStateStore(ctx.app.sessions).request_enable(
