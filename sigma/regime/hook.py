@@ -19,7 +19,8 @@ test on the bars the engine has seen); (5) passes updates and decisions to the s
 A strategy the loop throttled or disabled comes back by probation (its shadow keeps trading on
 paper, unpaused, and the loop grades it after the time out) or by an operator: `enable`, or
 `AdaptiveStateStore.request_enable` (`sigma regime enable`), which a hook with that store
-applies on the next bar of the symbol, whether it was running or starts later.
+applies on a bar of the symbol (read at most every `enable_poll_seconds`), whether it was
+running or starts later.
 """
 
 from __future__ import annotations
