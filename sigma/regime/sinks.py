@@ -26,13 +26,13 @@ from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, set_params, version_author
 
-__all__ = ["AlertSink", "StoreSink", "written_by_loop"]
+__all__ = ["LOOP_AUTHORS", "AlertSink", "StoreSink", "written_by_loop"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "regime"
 # Who the loop's own parameter changes are written by (with the default `AdjusterConfig`).
-_LOOP_AUTHORS = (ADJUSTER, FEEDBACK)
+LOOP_AUTHORS = (ADJUSTER, FEEDBACK)
 # Regime changes are routine (stored, not alerted); every decision about a strategy, the
 # detector or trading risk reaches an operator.
 _ALERT_SEVERITY: dict[str, Severity] = {
@@ -126,4 +126,4 @@ def written_by_loop(session: Session, strategy: str, symbol: str, version: int) 
     """True when `version` of the stored parameters of `strategy` on `symbol` was written by
     the regime loop (through `StoreSink`): a set already in force, not a change from outside
     (which `AdaptiveHook.change_params` must test and make the new baseline)."""
-    return version_author(session, strategy, symbol, version) in _LOOP_AUTHORS
+    return version_author(session, strategy, symbol, version) in LOOP_AUTHORS

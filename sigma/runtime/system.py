@@ -10,6 +10,7 @@ simulations are closed with their reports, then logs and connections.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -43,7 +44,7 @@ from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics, RegimeGauges
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
-from sigma.regime.sinks import written_by_loop
+from sigma.regime.sinks import LOOP_AUTHORS
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
@@ -456,27 +457,48 @@ class System:
         """The scheduled jobs; parameter changes they make reach the running strategies."""
         from sigma.scheduler.jobs import start_scheduler
 
-        loop = asyncio.get_running_loop()
+        return start_scheduler(
+            self.app,
+            metrics=self.metrics,
+            apply_params=partial(self._on_scheduled_params, asyncio.get_running_loop()),
+        )
 
-        def apply(strategy: str, symbol: str, params: dict[str, Any] | None, version: int) -> None:
-            loop.call_soon_threadsafe(self._apply_params, strategy, symbol, params, version)
+    def _on_scheduled_params(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        strategy: str,
+        symbol: str,
+        params: dict[str, Any] | None,
+        version: int,
+    ) -> concurrent.futures.Future[None] | None:
+        """Hand a parameter version the scheduler found to the running strategies on `loop`;
+        called in a scheduler thread, so the query saying whether the version is news never
+        holds up the price loop. The future of the change (None: nothing to change)."""
+        if params is None or not self._from_outside(strategy, symbol, version):
+            return None
+        future = asyncio.run_coroutine_threadsafe(
+            self._apply_params(strategy, symbol, params, version), loop
+        )
+        future.add_done_callback(partial(_log_failure, f"applying parameters v{version}"))
+        return future
 
-        return start_scheduler(self.app, metrics=self.metrics, apply_params=apply)
+    def _from_outside(self, strategy: str, symbol: str, version: int) -> bool:
+        """False for a version the regime loop wrote or the tester put back (in force
+        already); with the loop off every version is a change."""
+        if self.adaptive is None:
+            return True
+        with self.app.sessions() as session:
+            author = version_author(session, strategy, symbol, version)
+        return author not in (*LOOP_AUTHORS, TESTER)
 
-    def _apply_params(
-        self, strategy: str, symbol: str, params: dict[str, Any] | None, version: int
+    async def _apply_params(
+        self, strategy: str, symbol: str, params: dict[str, Any], version: int
     ) -> None:
         engine = self.bot.engines.get((strategy, symbol)) if self.bot is not None else None
-        if engine is None or params is None:
+        if engine is None:
             return
         old = dict(engine.strategy.params)
         hook = self.adaptive.hook if self.adaptive is not None else None
-        if hook is not None:
-            with self.app.sessions() as session:
-                if written_by_loop(session, strategy, symbol, version):
-                    return  # the regime loop's own change, in force already
-                if version_author(session, strategy, symbol, version) == TESTER:
-                    return  # the baseline put back after a refusal: in force already
         try:
             if hook is None:
                 engine.strategy.update_params(**params)
@@ -486,7 +508,10 @@ class System:
                 strategy, symbol, params, by="scheduler", ts=datetime.now(UTC)
             ):
                 log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
-                self._put_back(strategy, symbol, version, refused, hook)
+                baseline = hook.loop.adjuster.baseline(strategy, symbol)
+                await asyncio.to_thread(
+                    self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
+                )
                 return
         except ValueError as exc:
             log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
@@ -500,22 +525,15 @@ class System:
         )
 
     def _put_back(
-        self, strategy: str, symbol: str, version: int, refused: str, hook: AdaptiveHook
+        self, strategy: str, symbol: str, version: int, reason: str, baseline: dict[str, Any]
     ) -> None:
         """Store the baseline in force again over a refused version, so `strategy_param`
         (what the API, the dashboard and other processes read) says what really runs. A
         version that was itself replaced meanwhile is left to the newer one."""
-        baseline = hook.loop.adjuster.baseline(strategy, symbol)
         try:
             with session_scope(self.app.sessions) as session:
                 set_params(
-                    session,
-                    strategy,
-                    symbol,
-                    baseline,
-                    f"v{version} {refused}",
-                    TESTER,
-                    expected_version=version,
+                    session, strategy, symbol, baseline, reason, TESTER, expected_version=version
                 )
         except VersionConflict:
             log.info("parameters v%d for %s %s were replaced meanwhile", version, strategy, symbol)
@@ -604,3 +622,9 @@ async def run_system(
         waiter.cancel()
     await runner
     return system
+
+
+def _log_failure(what: str, future: concurrent.futures.Future[None]) -> None:
+    """Log the error of a change run through `run_coroutine_threadsafe`, which no one awaits."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("%s failed", what, exc_info=exc)

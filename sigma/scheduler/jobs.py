@@ -13,7 +13,6 @@ rows; retention deletes what is older than a cutoff).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,7 +47,7 @@ from sigma.scheduler.health import (
     check_redis,
     check_worker,
 )
-from sigma.scheduler.maintenance import ConfigSync, check_users, rotate_logs
+from sigma.scheduler.maintenance import ApplyFn, ConfigSync, check_users, rotate_logs
 from sigma.scheduler.retention import prune
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import Alerter, Clock, JobContext, JobSpec, TaskManager, utc_now
@@ -96,7 +95,7 @@ class JobRuntime:
     strategies: StrategyRegistry
     alerter: Alerter
     metrics: Metrics | None = None
-    apply_params: Callable[[str, str, dict[str, Any] | None, int], None] = _log_param_change
+    apply_params: ApplyFn = _log_param_change
     health: HealthMonitor = field(init=False)
     scanner: TrendScanner = field(init=False, default_factory=TrendScanner)
     config_sync: ConfigSync = field(init=False)
@@ -394,7 +393,7 @@ def start_scheduler(
     app: Any,
     *,
     metrics: Metrics | None = None,
-    apply_params: Callable[[str, str, dict[str, Any] | None, int], None] = _log_param_change,
+    apply_params: ApplyFn = _log_param_change,
 ) -> SchedulerService:
     """Start every job of `app` (a `sigma.app.App`) on its schedule in background threads;
     `sigma up` and `sigma scheduler` call this. `apply_params` receives parameter versions

@@ -155,7 +155,8 @@ def rotate_logs(
 
 # --- config sync ---------------------------------------------------------------------------------
 
-ApplyFn = Callable[[str, str, dict[str, Any] | None, int], None]
+# What it returns is ignored (`sigma up` returns the future of the change it scheduled).
+ApplyFn = Callable[[str, str, dict[str, Any] | None, int], object]
 SettingFn = Callable[[str, Any, int], None]
 
 

@@ -3,7 +3,9 @@ StrategyTester and become the baseline the loop adjusts from - in the hook and i
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,23 @@ def _system(tmp_path: Path, test_bars: int) -> System:
     return system
 
 
+def _scheduled(system: System, params: dict[str, object], version: int) -> bool:
+    """Hand `version` to the system as the scheduler does, from a thread of its own, and wait
+    for the change to be applied on the loop; False when the system found nothing to do."""
+
+    async def run() -> bool:
+        loop = asyncio.get_running_loop()
+        future = await asyncio.to_thread(
+            system._on_scheduled_params, loop, "sma_cross", SYMBOL, params, version
+        )
+        if future is None:
+            return False
+        await asyncio.wrap_future(future)
+        return True
+
+    return asyncio.run(run())
+
+
 def test_sigma_up_sends_scheduled_changes_through_the_loop(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -107,7 +126,7 @@ def test_sigma_up_sends_scheduled_changes_through_the_loop(
     (engine,) = system.bot.engines.values()
     before = dict(engine.strategy.params)
     with caplog.at_level(logging.WARNING):
-        system._apply_params("sma_cross", SYMBOL, {"fast": 5}, 2)
+        assert _scheduled(system, {"fast": 5}, 2)
     # Nothing traded yet: no recent bars to test the change on, so it waits.
     assert engine.strategy.params == before
     assert "parameters v2 for sma_cross SYM: refused: needs 300 recent bars" in caplog.text
@@ -139,13 +158,13 @@ def test_sigma_up_sends_scheduled_changes_through_the_loop(
         assert written_by_loop(session, "sma_cross", SYMBOL, 1)  # the baseline it started from
         assert written_by_loop(session, "sma_cross", SYMBOL, 2)
         assert not written_by_loop(session, "sma_cross", SYMBOL, 3)
-    open_system._apply_params("sma_cross", SYMBOL, adjusted, 2)
+    assert not _scheduled(open_system, adjusted, 2)
     assert hook.loop.adjuster.baseline("sma_cross", SYMBOL) == before
     assert engine.strategy.params == before
     # An operator's version is applied and becomes the baseline.
     with session_scope(open_system.app.sessions) as session:
         version = set_params(session, "sma_cross", SYMBOL, {**before, "fast": 5}, "test", "alice")
-    open_system._apply_params("sma_cross", SYMBOL, {"fast": 5}, version)
+    assert _scheduled(open_system, {"fast": 5}, version)
     assert engine.strategy.params["fast"] == 5
     assert hook.loop.adjuster.baseline("sma_cross", SYMBOL)["fast"] == 5
     open_system.app.close()
@@ -179,7 +198,7 @@ def test_a_refused_version_is_replaced_by_the_baseline_in_force(tmp_path: Path) 
     with session_scope(system.app.sessions) as session:
         version = set_params(session, "sma_cross", SYMBOL, {**running, "fast": 5}, "", "alice")
     # Nothing traded yet: no recent bars to test it on, so the tester refuses it.
-    system._apply_params("sma_cross", SYMBOL, {"fast": 5}, version)
+    assert _scheduled(system, {"fast": 5}, version)
     assert engine.strategy.params == running
     with system.app.sessions() as session:
         assert get_active_params(session, "sma_cross", SYMBOL) == running
@@ -187,7 +206,7 @@ def test_a_refused_version_is_replaced_by_the_baseline_in_force(tmp_path: Path) 
     assert (last.version, last.changed_by) == (version + 1, TESTER)
     assert last.reason.startswith(f"v{version} refused: needs 300 recent bars")
     # The version put back comes round again (ConfigSync): in force already, nothing to do.
-    system._apply_params("sma_cross", SYMBOL, running, version + 1)
+    assert not _scheduled(system, running, version + 1)
     with system.app.sessions() as session:
         refusals = session.scalars(select(ActionLog).where(ActionLog.action == "regime_refused"))
         assert len(refusals.all()) == 1
@@ -203,8 +222,33 @@ def test_a_refused_version_already_replaced_is_left_to_the_newer_one(tmp_path: P
     with session_scope(system.app.sessions) as session:
         first = set_params(session, "sma_cross", SYMBOL, {**running, "fast": 5}, "", "alice")
         newer = set_params(session, "sma_cross", SYMBOL, {**running, "fast": 6}, "", "bob")
-    system._apply_params("sma_cross", SYMBOL, {"fast": 5}, first)
+    assert _scheduled(system, {"fast": 5}, first)
     with system.app.sessions() as session:
         assert get_active_params(session, "sma_cross", SYMBOL) == {**running, "fast": 6}
         assert param_history(session, "sma_cross", SYMBOL)[-1].version == newer
+    system.app.close()
+
+
+def test_a_put_back_that_fails_is_logged_and_runs_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    system = _system(tmp_path, test_bars=300)
+    assert system.bot is not None
+    (engine,) = system.bot.engines.values()
+    with session_scope(system.app.sessions) as session:
+        version = set_params(
+            session, "sma_cross", SYMBOL, {**engine.strategy.params, "fast": 5}, "", "alice"
+        )
+    threads: list[int] = []
+
+    def down(*args: object) -> None:
+        threads.append(threading.get_ident())
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(system, "_put_back", down)
+    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="database down"):
+        _scheduled(system, {"fast": 5}, version)
+    assert f"applying parameters v{version} failed" in caplog.text
+    # The write ran in a worker thread: neither the scheduler's caller nor the price loop.
+    assert threads and threads[0] != threading.get_ident()
     system.app.close()
