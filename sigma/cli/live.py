@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from sigma.app import App, build_app
-from sigma.runtime.system import COMPONENTS, System, run_system
+from sigma.runtime.system import COMPONENTS, StartupError, System, run_system
 from sigma.store.control import KILL_SWITCH, get_flag, set_flag
 
 
@@ -32,6 +32,9 @@ def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> No
 
     try:
         asyncio.run(main())
+    except StartupError as exc:
+        typer.echo(f"sigma: not started: {exc}", err=True)
+        raise typer.Exit(2) from None
     finally:
         app.close()
     typer.echo("stopped cleanly")

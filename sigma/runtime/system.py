@@ -61,6 +61,11 @@ log = logging.getLogger(__name__)
 TESTER = "strategy_tester"
 """Author of the parameter versions that put a baseline back after a refused change."""
 
+
+class StartupError(ValueError):
+    """What is configured or stored cannot run; the message says what and how to fix it."""
+
+
 COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api", "scheduler")
 # Bars the built-in market generates per symbol: at the default speed (one 1-minute bar per
 # second) that is more than two days of continuous trading before the stream ends.
@@ -179,6 +184,15 @@ class System:
                 cls = self.app.strategies.get(name)
                 for symbol in s.symbols:
                     params = get_active_params(session, name, symbol) or {}
+                    try:
+                        cls(**params)
+                    except ValueError as exc:
+                        # Trading on defaults nobody chose would be worse than not starting.
+                        raise StartupError(
+                            f"the stored parameters of {name} on {symbol} are not valid for "
+                            f"the strategy: {exc}; store a valid set with "
+                            f"PUT /api/params/{name}/{symbol} (`sigma api` serves it alone)"
+                        ) from None
                     out.append((_factory(cls, params), symbol))
         return out
 

@@ -11,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sigma.app import App
+from sigma.store.db import session_scope
 from sigma.store.models import BtSummary
+from sigma.store.params import set_params
 
 Headers = Callable[[str], dict[str, str]]
 RUN = {"strategy": "sma_cross", "symbol": "BTC", "params": {"fast": 5, "slow": 30}, "bars": 400}
@@ -209,6 +211,25 @@ def test_param_change_history_and_active_list(client: TestClient, auth: Headers)
         (2, {"fast": 5, "slow": 20, "allow_short": True}, 7),
     ]
     assert client.get("/api/params/sma_cross/ETH/history", headers=viewer).json() == []
+
+
+def test_a_stored_set_the_strategy_no_longer_accepts_can_be_replaced(
+    client: TestClient, auth: Headers, sigma_app: App
+) -> None:
+    # Written before the strategy's bounds changed, say: what is stored is refused now.
+    with session_scope(sigma_app.sessions) as session:
+        set_params(session, "sma_cross", "BTC", {"fast": 5, "slow": 5000}, "old", "alice")
+    response = client.put(
+        "/api/params/sma_cross/BTC", json={"params": {"fast": 7}}, headers=auth("trader")
+    )
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert out["params"] == {"fast": 7, "slow": 20, "allow_short": True}
+    assert out["version"] == 2
+    assert out["test"].startswith(
+        "the stored set is not valid for sma_cross (parameter 'slow'=5000 is above its maximum "
+        "2000); tested against the defaults: not tested here: 0 of "
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from sigma.app import App
 from sigma.cli.main import app
+from sigma.config import load_settings
 from sigma.feeds.synthetic import generate_bars, write_csv
+from sigma.store.db import session_scope
+from sigma.store.params import set_params
 
 runner = CliRunner()
 
@@ -214,3 +218,17 @@ def test_backtest_from_a_postgres_table_into_postgres(
         ).scalar_one()
     engine.dispose()
     assert n == row.stats["n_trades"] > 0
+
+
+def test_up_refuses_to_start_on_stored_parameters_the_strategy_refuses(workdir: Path) -> None:
+    sigma_app = App(load_settings())
+    with session_scope(sigma_app.sessions) as session:
+        set_params(session, "sma_cross", "BTC", {"slow": 5000}, "old bounds", "alice")
+    sigma_app.close()
+    result = runner.invoke(app, ["up", "--only", "bot"])
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "sigma: not started: the stored parameters of sma_cross on BTC are not valid for the "
+        "strategy: parameter 'slow'=5000 is above its maximum 2000; store a valid set with "
+        "PUT /api/params/sma_cross/BTC (`sigma api` serves it alone)\n"
+    )

@@ -179,16 +179,31 @@ def change_params(
 ) -> ParamChangeResult:
     """Propose `params` for `strategy` on `symbol`: the StrategyTester walks the candidate
     forward against the set in force over the stored recent bars; a refusal is a 409 with the
-    figures and stores nothing, a pass becomes the active set (recorded with the user)."""
+    figures and stores nothing, a pass becomes the active set (recorded with the user). A
+    stored set the strategy no longer accepts is replaced, the candidate tested against the
+    strategy's defaults."""
     cls = strategy_class(ctx.app.strategies, strategy)
     params = checked_params(cls, body.params, "body.params")
-    current = get_active_params(session, strategy, symbol)
-    in_force = checked_params(cls, current or {}, "active params")
-    verdict = _walk_forward(ctx, session, cls, symbol, in_force, params)
+    in_force, stale = _in_force(cls, get_active_params(session, strategy, symbol) or {})
+    verdict = stale + _walk_forward(ctx, session, cls, symbol, in_force, params)
     set_params(session, strategy, symbol, params, body.reason, user.username)
     session.commit()
     row = next(r for r in _active_rows(session) if (r.strategy, r.symbol) == (strategy, symbol))
     return ParamChangeResult(**row.model_dump(), test=verdict)
+
+
+def _in_force(cls: type[Strategy], stored: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The stored set to test a change against, and "" - or, when the strategy no longer
+    accepts the stored set (its bounds or parameters changed since), its defaults and a note
+    saying so: the change is how an operator repairs such a set, so it must not be refused
+    for the set it replaces."""
+    try:
+        return cls(**stored).params, ""
+    except (TypeError, ValueError) as exc:
+        return (
+            cls().params,
+            f"the stored set is not valid for {cls.name} ({exc}); tested against the defaults: ",
+        )
 
 
 def _walk_forward(
