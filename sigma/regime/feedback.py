@@ -308,7 +308,9 @@ class QualityAssessment:
         ``keep``, ``throttle`` or ``disable``."""
         cfg = self.config
         recent = feedback.recent_live(strategy, symbol, cfg.window, since)
-        expected = feedback.recent_shadow(strategy, symbol, cfg.window).slippage
+        # The model's slippage over the same stretch of market as the real trades: spreads
+        # from before `since` (before the verdict being served, say) say nothing about now.
+        expected = feedback.recent_shadow(strategy, symbol, cfg.window, since).slippage
         return self._judge(strategy, symbol, recent, expected, "last")
 
     def probation(

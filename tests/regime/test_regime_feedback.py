@@ -160,3 +160,20 @@ def test_a_decaying_signal_throttles_before_the_window_mean_turns() -> None:
     # Too few trades for two halves of min_trades: the same fall is not called a decay.
     strict = QualityAssessment(QualityConfig(min_trades=6, window=10))
     assert strict.grade(fb, "toy", "SYM").action == "keep"
+
+
+def test_expected_slippage_comes_from_the_same_stretch_as_the_graded_trades() -> None:
+    qa = QualityAssessment(QualityConfig(min_trades=3, window=5, max_excess_slippage=0.002))
+    fb = FeedbackMechanism()
+    # A wide-spread hour the shadow traded through, then the market the real trades met.
+    record(fb, [0.01] * 5, Regime.RANGE, "baseline", slippage=0.004)
+    for i in range(5, 10):
+        live = TradeOutcome.of(trade(0.01, i), "toy", Regime.RANGE, "live")
+        fb.record(dataclasses.replace(live, slippage=0.003))
+        if i >= 7:  # fewer shadow trades than the window: the hour before must not fill it up
+            outcome = TradeOutcome.of(trade(0.01, i), "toy", Regime.RANGE, "baseline")
+            fb.record(dataclasses.replace(outcome, slippage=0.0005))
+    since = T0 + timedelta(minutes=4, seconds=30)
+    verdict = qa.grade(fb, "toy", "SYM", since)
+    assert "slippage +0.300% vs +0.050% expected" in verdict.reason
+    assert verdict.action == "throttle"
