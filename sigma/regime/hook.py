@@ -32,8 +32,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-import pandas as pd
-
 from sigma.domain import Bar, Trade
 from sigma.engine.engine import Engine, empty_data
 from sigma.engine.live import MAX_BARS, MAX_RECORDS
@@ -338,9 +336,7 @@ class AdaptiveHook:
         data = engine.data
         end = data.cursor.i + 1
         start = max(0, end - self.tester.config.lookback)
-        index = pd.DatetimeIndex(data.ts[start:end]).tz_localize("UTC")
-        frame = pd.DataFrame({name: data.column(name)[start:end] for name in COLUMNS}, index=index)
-        return self.tester.check(cls, current, candidate, frame, symbol=symbol)
+        return self.tester.check(cls, current, candidate, data.frame(start, end), symbol=symbol)
 
     def _advance_shadow(self, binding: _Binding, bar: Bar) -> None:
         twin = binding.shadow

@@ -252,12 +252,8 @@ class SimRunner:
         engine = sim.engine
         data = engine.data
         # The window also holds the bars an earlier run left for the indicators.
-        first = len(data) - n
-        index = pd.DatetimeIndex(pd.to_datetime(data.ts[first:]).tz_localize("UTC"), name="ts")
-        bars = pd.DataFrame(
-            {c: data.column(c)[first:] for c in ("open", "high", "low", "close", "volume")},
-            index=index,
-        )
+        bars = data.frame(len(data) - n)
+        index = pd.DatetimeIndex(bars.index)
         equity = sim.equity[:n].copy()
         final = engine.equity()
         stats = compute_stats(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -112,6 +113,15 @@ class Data:
     def ts(self) -> npt.NDArray[np.datetime64]:
         """Bar timestamps (UTC, datetime64[ns])."""
         return self._ts[: self._length]
+
+    def frame(self, start: int = 0, end: int | None = None) -> pd.DataFrame:
+        """Bars `start` to `end` (default: the last stored) as an OHLCV frame on a UTC index
+        named ``ts``, the shape backtests and the tester take."""
+        stop = self._length if end is None else min(end, self._length)
+        index = pd.DatetimeIndex(self._ts[start:stop], name="ts", copy=True).tz_localize("UTC")
+        return pd.DataFrame(
+            {name: self._columns[name][start:stop] for name in COLUMNS}, index=index
+        )
 
     def append(self, ts: np.datetime64, values: dict[str, float]) -> None:
         """Add one bar at the end (live and paper modes), growing storage geometrically."""

@@ -65,6 +65,16 @@ def test_data_append_grows_storage() -> None:
     assert len(data) == 40 and data.close[-1] == 39.0 and data.high[0] == 0.0
     assert data.open[-2] == 38.0 and data.low[-1] == 39.0 and data.volume[-1] == 39.0
     assert len(data.ts) == 40
+    frame = data.frame(35)
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+    assert frame.index.name == "ts" and str(frame.index.tz) == "UTC"
+    assert frame.index[0] == pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=35)
+    assert frame["close"].tolist() == [35.0, 36.0, 37.0, 38.0, 39.0]
+    assert data.frame(0, 2)["open"].tolist() == [0.0, 1.0]
+    # A snapshot: the live window moving on (oldest bars dropped) leaves it as it was.
+    data.drop_oldest(30)
+    assert frame["close"].tolist() == [35.0, 36.0, 37.0, 38.0, 39.0]
+    assert frame.index[0] == pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=35)
 
 
 def test_indicators_against_pandas_and_causality() -> None:
