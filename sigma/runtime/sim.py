@@ -86,6 +86,18 @@ class _Sim:
         """The open run has covered the bars it has room for: time to roll over."""
         return self.bars == self.equity.size
 
+    def restart(self, run_id: int, initial_equity: Decimal, fees_before: Decimal) -> None:
+        """Begin the next run of the same account, with room for `run_bars` bars again."""
+        self.run_id, self.initial_equity, self.fees_before, self.bars = (
+            run_id,
+            initial_equity,
+            fees_before,
+            0,
+        )
+        if self.equity.size != self.run_bars:  # extended after a failed roll-over
+            self.equity = np.zeros(self.run_bars, dtype=np.float64)
+            self.held = np.zeros(self.run_bars, dtype=np.bool_)
+
     def extend(self, bars: int) -> None:
         """Room for `bars` more bars in the open run (its roll-over failed: it goes on)."""
         self.equity = np.concatenate([self.equity, np.zeros(bars, dtype=np.float64)])
@@ -141,12 +153,13 @@ class SimRunner:
 
     def on_tick(self, tick: Tick) -> None:
         """Feed one accepted tick; runs the strategies when it closes a bar."""
-        builder = self._builders.get(tick.symbol)
-        if builder is None:
-            return
-        bar = builder.on_tick(tick)
-        if bar is not None:
+        if (bar := self.bar_closed(tick)) is not None:
             self.on_bar(bar)
+
+    def bar_closed(self, tick: Tick) -> Bar | None:
+        """Feed one accepted tick to its symbol's bar; the bar it closed, if any."""
+        builder = self._builders.get(tick.symbol)
+        return None if builder is None else builder.on_tick(tick)
 
     def on_bar(self, bar: Bar) -> None:
         """Run every simulation of the bar's symbol, store the orders that finished, and roll
@@ -209,11 +222,7 @@ class SimRunner:
             report,
             run_id,
         )
-        sim.run_id, sim.initial_equity, sim.bars = run_id, equity, 0
-        if sim.equity.size > self.run_bars:  # extended after a failed roll-over
-            sim.equity = sim.equity[: self.run_bars].copy()
-            sim.held = sim.held[: self.run_bars].copy()
-        sim.fees_before = engine.portfolio.fees_paid
+        sim.restart(run_id, equity, engine.portfolio.fees_paid)
         for records in (engine.fills, engine.portfolio.trades, engine.ledger):
             records.clear()
         engine.data.drop_oldest(max(0, len(engine.data) - self.warm_bars))
@@ -296,7 +305,10 @@ class SimRunner:
             except ValueError as exc:
                 log.warning("sim: dropped a bad tick: %s", exc)
                 return
-            self.on_tick(tick)
+            if (bar := self.bar_closed(tick)) is not None:
+                # The strategies, the database writes and a roll-over's report run in a thread
+                # (one bar at a time, in order): in `sigma up` the bot shares this loop.
+                await asyncio.to_thread(self.on_bar, bar)
 
         await consume_until(pubsub, {channel: handle}, stop, subscribed=self.subscribed)
 

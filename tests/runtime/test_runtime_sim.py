@@ -3,21 +3,28 @@ and bounded run after run."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from sigma.bus.base import CHANNEL_PRICE_UPDATE
+from sigma.bus.memory import InMemoryPubSub
 from sigma.domain import Bar, Tick
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
+from sigma.feeds.ticks import decode_tick, encode_tick
 from sigma.research.backtest import run_backtest
+from sigma.runtime import sim as sim_module
 from sigma.runtime.sim import SimRunner, rate_sim_run
 from sigma.store.db import init_db, session_factory
 from sigma.store.models import SimOrder, SimRun
@@ -328,3 +335,49 @@ def test_a_failed_roll_over_keeps_the_run_going_and_tries_again(
         run = s.get(SimRun, first)
         assert run.status == "finished" and run.stats["bars"] == 40
     assert (blocked / f"sim_{first}_sma_cross" / "report.html").exists()
+
+
+async def test_bars_and_roll_overs_run_beside_the_event_loop(
+    sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow roll-over (a report on a busy disk) must not stall the loop the bot shares."""
+    real_report = sim_module.write_backtest_html
+
+    def slow_report(*args: Any, **kwargs: Any) -> Path:
+        time.sleep(0.5)
+        return real_report(*args, **kwargs)
+
+    monkeypatch.setattr(sim_module, "write_backtest_html", slow_report)
+    runner = SimRunner(
+        sessions,
+        [(lambda: SmaCross(fast=2, slow=3), "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(),
+        run_bars=5,
+        report_dir=tmp_path / "sims",
+    )
+    (first,) = runner.start()
+    pubsub = InMemoryPubSub()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(pubsub, decode_tick, stop))
+    await runner.subscribed.wait()
+    gaps: list[float] = []
+
+    async def beat() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    beating = asyncio.create_task(beat())
+    for tick in ticks(bars(8), "AAA"):
+        await pubsub.publish(CHANNEL_PRICE_UPDATE, encode_tick(tick))
+    while runner.bars_seen < 7:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.gather(task, beating)
+    with sessions() as s:
+        assert s.get(SimRun, first).status == "finished"  # the roll-over did happen
+    assert max(gaps) < 0.25
