@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from sigma.api.context import Db, Viewer
+from sigma.api.paging import within
 from sigma.api.serialize import dec
 from sigma.api.ws import Hub
 from sigma.store.models import BarRecord, TrendData
@@ -52,11 +53,12 @@ def bars(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[BarOut]:
     """The latest `limit` stored bars of `symbol` in the window, oldest first (chart order)."""
-    query = select(BarRecord).where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
-    if since is not None:
-        query = query.where(BarRecord.ts >= since)
-    if until is not None:
-        query = query.where(BarRecord.ts < until)
+    query = within(
+        select(BarRecord).where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe),
+        BarRecord.ts,
+        since,
+        until,
+    )
     rows = session.scalars(query.order_by(BarRecord.ts.desc()).limit(limit)).all()
     return [
         BarOut(
@@ -97,9 +99,11 @@ def trends(
     query = select(TrendData).where(TrendData.symbol == symbol)
     if timeframe is not None:
         query = query.where(TrendData.timeframe == timeframe)
-    if since is not None:
-        query = query.where(TrendData.ts >= since)
-    query = query.order_by(TrendData.ts.desc(), TrendData.id.desc()).limit(limit)
+    query = (
+        within(query, TrendData.ts, since, None)
+        .order_by(TrendData.ts.desc(), TrendData.id.desc())
+        .limit(limit)
+    )
     return [_trend(r) for r in session.scalars(query)]
 
 
