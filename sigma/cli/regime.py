@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import getpass
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -201,8 +200,7 @@ def enable(
             strategy,
             symbol,
             by=f"cli:{getpass.getuser()}",
-            reason=reason or "no reason given",
-            ts=datetime.now(UTC),
+            reason=reason,
         )
     finally:
         application.close()

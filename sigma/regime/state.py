@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -161,17 +161,27 @@ class AdaptiveStateStore:
         self._upsert(DETECTOR, "", symbol, {"confirm_bars": confirm_bars})
 
     def request_enable(
-        self, strategy: str, symbol: str, *, by: str, reason: str, ts: datetime
+        self,
+        strategy: str,
+        symbol: str,
+        *,
+        by: str,
+        reason: str = "",
+        ts: datetime | None = None,
     ) -> SavedStrategy:
         """Ask for the verdict on (strategy, symbol) to be lifted: the hook that trades it
         applies the request on its next bar of `symbol` (at start if none runs now) as an
-        ``enable`` decision. Returns the saved state; a strategy neither throttled nor disabled
-        gets no request."""
+        ``enable`` decision. `ts` defaults to now, an empty `reason` is recorded as "no reason
+        given". Returns the saved state; a strategy neither throttled nor disabled gets no
+        request."""
         saved = self.load_strategy(strategy, symbol)
         if saved.status != "keep":
-            self._upsert(
-                ENABLE, strategy, symbol, to_jsonable({"by": by, "reason": reason, "ts": ts})
-            )
+            request = {
+                "by": by,
+                "reason": reason or "no reason given",
+                "ts": ts or datetime.now(UTC),
+            }
+            self._upsert(ENABLE, strategy, symbol, to_jsonable(request))
         return saved
 
     def enable_requests(self, symbol: str) -> list[EnableRequest]:

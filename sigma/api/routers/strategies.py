@@ -271,8 +271,7 @@ def enable_strategy(
         strategy,
         symbol,
         by=f"api:{user.username}",
-        reason=body.reason or "no reason given",
-        ts=datetime.now(UTC),
+        reason=body.reason,
     )
     if saved.status == "keep":
         raise HTTPException(409, detail=f"{strategy} on {symbol} is neither throttled nor disabled")
