@@ -304,19 +304,24 @@ def test_run_and_warm_lengths_are_checked(sessions, run_bars: int, warm_bars: in
         )
 
 
+def fast_sma_runner(sessions, run_bars: int, report_dir: Path) -> SimRunner:
+    """A runner of one quick-trading SMA cross on AAA, 1-minute bars."""
+    return SimRunner(
+        sessions,
+        [(lambda: SmaCross(fast=2, slow=3), "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(),
+        run_bars=run_bars,
+        report_dir=report_dir,
+    )
+
+
 def test_a_failed_roll_over_keeps_the_run_going_and_tries_again(
     sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocked = tmp_path / "sims"
     blocked.write_text("a file where the report folder should be")
-    runner = SimRunner(
-        sessions,
-        [(lambda: SmaCross(fast=2, slow=3), "AAA")],
-        timeframe=timedelta(minutes=1),
-        config=EngineConfig(),
-        run_bars=20,
-        report_dir=blocked,
-    )
+    runner = fast_sma_runner(sessions, 20, blocked)
     (first,) = runner.start()
     (sim,) = runner._sims["AAA"]
     series = as_bars(bars(60, seed=4), "AAA")
@@ -348,14 +353,7 @@ async def test_bars_and_roll_overs_run_beside_the_event_loop(
         return real_report(*args, **kwargs)
 
     monkeypatch.setattr(sim_module, "write_backtest_html", slow_report)
-    runner = SimRunner(
-        sessions,
-        [(lambda: SmaCross(fast=2, slow=3), "AAA")],
-        timeframe=timedelta(minutes=1),
-        config=EngineConfig(),
-        run_bars=5,
-        report_dir=tmp_path / "sims",
-    )
+    runner = fast_sma_runner(sessions, 5, tmp_path / "sims")
     (first,) = runner.start()
     pubsub = InMemoryPubSub()
     stop = asyncio.Event()
