@@ -88,12 +88,10 @@ class _Sim:
 
     def restart(self, run_id: int, initial_equity: Decimal, fees_before: Decimal) -> None:
         """Begin the next run of the same account, with room for `run_bars` bars again."""
-        self.run_id, self.initial_equity, self.fees_before, self.bars = (
-            run_id,
-            initial_equity,
-            fees_before,
-            0,
-        )
+        self.run_id = run_id
+        self.initial_equity = initial_equity
+        self.fees_before = fees_before
+        self.bars = 0
         if self.equity.size != self.run_bars:  # extended after a failed roll-over
             self.equity = np.zeros(self.run_bars, dtype=np.float64)
             self.held = np.zeros(self.run_bars, dtype=np.bool_)

@@ -199,7 +199,7 @@ def _in_force(cls: type[Strategy], stored: dict[str, Any]) -> tuple[dict[str, An
     for the set it replaces."""
     try:
         return cls(**stored).params, ""
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:  # Param.coerce reports type errors as ValueError too
         return (
             cls().params,
             f"the stored set is not valid for {cls.name} ({exc}); tested against the defaults: ",
