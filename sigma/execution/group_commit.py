@@ -6,31 +6,52 @@ arrive faster than one commit each can take, the worker books everything that is
 one transaction, in arrival order, and pays for one flush. Under light load a batch is a
 single order, so nothing waits for company.
 
+A caller brings either a `Work` (a function of the connection, run as it is) or a `Shared`
+item: consecutive `Shared` items of the same plan are done by one plan for all of them (see
+`sigma.store.pipeline`), so a batch of bookings costs the round trips of one.
+
 A batch that fails is rolled back and its work is redone one transaction per caller, so one
 bad order fails alone and the others are booked.
 
-On PostgreSQL the transaction runs on the event loop (psycopg's asyncio connection, the sync
-work driven through SQLAlchemy's `run_sync`), not in a thread: a thread waiting for each of a
-booking's round trips must win the GIL back from the event loop every time, which cost up to
-the interpreter's 5 ms switch interval per statement. SQLite has no round trips to wait for
-and runs in a thread. Connections are not pinged before use: a transaction on a connection
-the server dropped fails, the pool is refreshed, and the work is redone once on its own.
+On PostgreSQL the transaction runs on the event loop (psycopg's asyncio connection: plans in
+pipeline mode, `Work` driven through SQLAlchemy's `run_sync`), not in a thread: a thread
+waiting for each round trip must win the GIL back from the event loop every time, which cost
+up to the interpreter's 5 ms switch interval per statement. SQLite has no round trips to wait
+for and runs in a thread. Connections are not pinged before use: a transaction on a connection
+the server dropped fails, the connection is discarded, and the work is redone once on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from sigma.store.pipeline import PgPipeline, Plan, run_plan
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 Work = Callable[[Connection], Any]
+PlanFn = Callable[[str, list[Any]], Plan[list[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """One caller's `item` for work done for several callers at once: `plan(dialect,
+    items)` returns one result per item."""
+
+    plan: PlanFn
+    item: Any
+
+
+Job = Work | Shared
 
 
 class GroupCommit:
@@ -44,21 +65,22 @@ class GroupCommit:
         self._async: AsyncEngine | None = None
         if engine.dialect.name == "postgresql":
             self._async = create_async_engine(engine.url.render_as_string(hide_password=False))
+            self._pipeline = PgPipeline(self._async.dialect)
+        self._conn: AsyncConnection | None = None
         self.max_batch = max_batch
-        self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self.transactions = 0
         """Transactions committed or attempted so far (for tests and metrics)."""
 
-    @property
-    def events_engine(self) -> Engine:
-        """The Engine whose events (`before_cursor_execute`, …) see this group's statements."""
-        return self._async.sync_engine if self._async is not None else self.engine
-
-    async def run(self, work: Callable[[Connection], R]) -> R:
+    @overload
+    async def run(self, work: Callable[[Connection], R]) -> R: ...
+    @overload
+    async def run(self, work: Shared) -> Any: ...
+    async def run(self, work: Callable[[Connection], R] | Shared) -> Any:
         """Run `work` in a transaction (perhaps shared with other callers' work) and return
         its result once that transaction committed; raises what `work` raised."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((work, future))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
@@ -90,32 +112,93 @@ class GroupCommit:
             for (_, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
 
-    async def _transaction(self, works: list[Work]) -> list[Any]:
+    async def _transaction(self, jobs: list[Job]) -> list[Any]:
         self.transactions += 1
         if self._async is None:
-            return await asyncio.to_thread(self._in_thread, works)
-        async with self._async.begin() as conn:
-            return await conn.run_sync(_run_all, works)
+            return await asyncio.to_thread(self._in_thread, jobs)
+        conn = await self._connection()
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None  # the connection is open
+        try:
+            results: list[Any] = []
+            for plan, run in _runs(jobs):
+                if plan is None:
+                    results += await conn.run_sync(_run_all, run)
+                else:
+                    items = [shared.item for shared in run]
+                    results += await self._pipeline.run(raw, plan("postgresql", items))
+            # Plans run on the driver's connection, in a transaction SQLAlchemy may not know
+            # about; the driver's commit ends it either way.
+            if conn.in_transaction():
+                await conn.commit()
+            else:
+                await raw.commit()
+            return results
+        except BaseException:
+            await self._end_failed(conn, raw)
+            raise
 
-    def _in_thread(self, works: list[Work]) -> list[Any]:
+    async def _connection(self) -> AsyncConnection:
+        """The group's own connection: one transaction runs at a time, so it never waits for
+        the pool, and returning it to the pool after every commit would cost a reset."""
+        assert self._async is not None
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = await self._async.connect()
+        return self._conn
+
+    async def _end_failed(self, conn: AsyncConnection, raw: Any) -> None:
+        """Roll back a failed transaction; drop the connection if the server is gone."""
+        if raw.broken or raw.closed:
+            # SQLAlchemy did not see the error of a plan: tell the pool the connection is
+            # gone, so the next transaction opens a new one.
+            await conn.invalidate()
+            return
+        try:
+            if conn.in_transaction():
+                await conn.rollback()
+            else:
+                await raw.rollback()
+        except Exception:
+            log.warning("rolling back a failed batch failed; reconnecting", exc_info=True)
+            await conn.invalidate()
+
+    def _in_thread(self, jobs: list[Job]) -> list[Any]:
         with self.engine.begin() as conn:
-            return _run_all(conn, works)
+            results: list[Any] = []
+            for plan, run in _runs(jobs):
+                if plan is None:
+                    results += _run_all(conn, run)
+                else:
+                    results += run_plan(conn, plan(conn.dialect.name, [s.item for s in run]))
+            return results
 
     async def warm(self) -> None:
         """Open a connection now, so the first booking pays no connection set-up and an
         unreachable database shows at start."""
         if self._async is not None:
-            async with self._async.connect():
-                pass
+            await self._connection()
 
     async def close(self) -> None:
         """Release the connections of the asyncio engine (PostgreSQL)."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
         if self._async is not None:
             await self._async.dispose()
 
 
-def _run_all(conn: Connection, works: list[Work]) -> list[Any]:
+def _run_all(conn: Connection, works: list[Any]) -> list[Any]:
     return [work(conn) for work in works]
+
+
+def _runs(jobs: list[Job]) -> list[tuple[PlanFn | None, list[Any]]]:
+    """Consecutive jobs grouped: `Work`s (plan None) and `Shared` items of one plan."""
+    return [
+        (plan, list(run))
+        for plan, run in itertools.groupby(
+            jobs, key=lambda job: job.plan if isinstance(job, Shared) else None
+        )
+    ]
 
 
 def _settle(

@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
-from sigma.execution.booking import Booked, accept_order, book_new_order, book_report
+from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
 from sigma.execution.broker import Broker, BrokerReport, PaperBroker
 from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
-from sigma.execution.group_commit import GroupCommit
+from sigma.execution.group_commit import GroupCommit, Shared
 from sigma.store.models import OrderRecord
+from sigma.store.pipeline import Plan
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ class OrderWorker:
         one transaction; an exchange sees an order only after it is on record."""
         if isinstance(self.broker, PaperBroker):
             report = await self.broker.place(event)
-            booked = await self.db.run(partial(self._book_placed, event=event, report=report))
+            booked: Booked | None = await self.db.run(Shared(self._book_placed, (event, report)))
+            if booked is None:
+                booked = await self.db.run(partial(self._book_known, event=event, report=report))
         elif await self.db.run(partial(self._accept, event=event)) in _TERMINAL:
             booked = None
         else:
@@ -186,12 +189,17 @@ class OrderWorker:
         return accept_order(conn, event)
 
     @staticmethod
-    def _book_placed(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:
-        """Record and book an order the broker has settled; None when the order was already
-        finished."""
-        booked = book_new_order(conn, event, report)
-        if booked is not None:
-            return booked
+    def _book_placed(
+        dialect: str, placed: list[tuple[OrderEvent, BrokerReport]]
+    ) -> Plan[list[Booked | None]]:
+        """Record and book orders the broker has settled, many per round trip; None for an
+        order whose client order id is known (see `_book_known`)."""
+        return book_new_orders(dialect, placed)
+
+    @staticmethod
+    def _book_known(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:
+        """Book the report of an order already on record (a redelivery, or a resting paper
+        order); None when the order was already finished."""
         if accept_order(conn, event) in _TERMINAL:
             return None
         return book_report(conn, report)

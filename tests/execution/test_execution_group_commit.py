@@ -4,11 +4,17 @@ with the caller that caused it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, create_engine, text
 
-from sigma.execution.group_commit import GroupCommit
+from sigma.execution.group_commit import GroupCommit, Shared
+from sigma.store.pipeline import Batch, Plan
+
+_items = Table("gc_items", MetaData(), Column("n", Integer, primary_key=True))
+_INSERT = _items.insert()
 
 
 @pytest.fixture
@@ -16,6 +22,28 @@ def table(engine: Engine) -> Engine:
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE gc_items (n INTEGER PRIMARY KEY)"))
     return engine
+
+
+@pytest.fixture
+async def groups() -> AsyncIterator[Callable[..., GroupCommit]]:
+    """Makes GroupCommits and closes them (each holds a connection on PostgreSQL)."""
+    made: list[GroupCommit] = []
+
+    def make(engine: Engine, **kw: Any) -> GroupCommit:
+        made.append(GroupCommit(engine, **kw))
+        return made[-1]
+
+    yield make
+    for group in made:
+        await group.close()
+
+
+def insert_many(dialect: str, numbers: list[int]) -> Plan[list[int]]:
+    """A plan: all numbers in one round trip; fails on a negative one."""
+    if any(n < 0 for n in numbers):
+        raise ValueError("negative")
+    yield [Batch(_INSERT, [{"n": n} for n in numbers])]
+    return [n * 100 for n in numbers]
 
 
 def insert(n: int):  # type: ignore[no-untyped-def]
@@ -31,8 +59,10 @@ def stored(engine: Engine) -> list[int]:
         return [row[0] for row in conn.execute(text("SELECT n FROM gc_items ORDER BY n"))]
 
 
-async def test_concurrent_callers_share_a_transaction_in_arrival_order(table: Engine) -> None:
-    group = GroupCommit(table)
+async def test_concurrent_callers_share_a_transaction_in_arrival_order(
+    table: Engine, groups: Callable[..., GroupCommit]
+) -> None:
+    group = groups(table)
     assert await group.run(insert(0)) == 0 and group.transactions == 1
     # Ten callers queue before the group commit gets to run: one transaction for all ten.
     results = await asyncio.gather(*(group.run(insert(n)) for n in range(1, 11)))
@@ -41,8 +71,10 @@ async def test_concurrent_callers_share_a_transaction_in_arrival_order(table: En
     assert stored(table) == list(range(11))
 
 
-async def test_a_failing_caller_fails_alone(table: Engine) -> None:
-    group = GroupCommit(table)
+async def test_a_failing_caller_fails_alone(
+    table: Engine, groups: Callable[..., GroupCommit]
+) -> None:
+    group = groups(table)
 
     def broken(conn: Connection) -> None:
         raise RuntimeError("fills exceed quantity")
@@ -66,8 +98,10 @@ async def test_a_failing_caller_fails_alone(table: Engine) -> None:
     assert stored(table) == [1, 2, 3, 4, 5]
 
 
-async def test_batches_are_bounded_and_a_cancelled_caller_is_skipped(table: Engine) -> None:
-    group = GroupCommit(table, max_batch=2)
+async def test_batches_are_bounded_and_a_cancelled_caller_is_skipped(
+    table: Engine, groups: Callable[..., GroupCommit]
+) -> None:
+    group = groups(table, max_batch=2)
     first = asyncio.ensure_future(group.run(insert(1)))
     gone = asyncio.ensure_future(group.run(insert(2)))
     rest = [asyncio.ensure_future(group.run(insert(n))) for n in (3, 4, 5)]
@@ -78,3 +112,74 @@ async def test_batches_are_bounded_and_a_cancelled_caller_is_skipped(table: Engi
     assert group.transactions == 3  # [1] (2 was cancelled), [3, 4], [5]
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(table, max_batch=0)
+
+
+async def test_shared_items_of_one_plan_share_its_round_trips(
+    table: Engine, groups: Callable[..., GroupCommit], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consecutive items of one plan are done by one plan call; a `Work` between them splits
+    the run, and every caller gets its own result in arrival order."""
+    calls: list[list[int]] = []
+
+    def counted(dialect: str, numbers: list[int]) -> Plan[list[int]]:
+        calls.append(numbers)
+        return insert_many(dialect, numbers)
+
+    group = groups(table)
+    await group.warm()
+    results = await asyncio.gather(
+        group.run(Shared(counted, 1)),
+        group.run(Shared(counted, 2)),
+        group.run(insert(3)),
+        group.run(Shared(counted, 4)),
+        group.run(Shared(counted, 5)),
+    )
+    assert results == [100, 200, 30, 400, 500]
+    assert calls == [[1, 2], [4, 5]] and group.transactions == 1
+    assert stored(table) == [1, 2, 3, 4, 5]
+
+
+async def test_a_failing_plan_is_redone_item_by_item(
+    table: Engine, groups: Callable[..., GroupCommit]
+) -> None:
+    group = groups(table)
+    outcomes = await asyncio.gather(
+        group.run(Shared(insert_many, 1)),
+        group.run(Shared(insert_many, -2)),
+        group.run(Shared(insert_many, 3)),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 100 and outcomes[2] == 300
+    assert isinstance(outcomes[1], ValueError)
+    # A database error in a batch (a duplicate key) is rolled back the same way.
+    again = await asyncio.gather(
+        group.run(Shared(insert_many, 4)),
+        group.run(Shared(insert_many, 1)),
+        return_exceptions=True,
+    )
+    assert again[0] == 400 and isinstance(again[1], Exception)
+    assert stored(table) == [1, 3, 4]
+
+
+@pytest.mark.pg
+async def test_a_connection_the_server_dropped_is_replaced(
+    pg_schema_url: str, groups: Callable[..., GroupCommit]
+) -> None:
+    """The group keeps one connection; when the server ends it, the transaction on it fails
+    and the next one runs on a new connection."""
+    table = create_engine(pg_schema_url)
+    with table.begin() as c:
+        c.execute(text("CREATE TABLE gc_items (n INTEGER PRIMARY KEY)"))
+    group = groups(table)
+    assert await group.run(Shared(insert_many, 1)) == 100
+    conn = await group._connection()
+    pid = (await conn.get_raw_connection()).driver_connection.info.backend_pid  # type: ignore[union-attr]
+    admin = create_engine(table.url)
+    with admin.connect() as c:
+        assert c.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+    admin.dispose()
+    with pytest.raises(Exception, match="(?i)terminat|closed|connection"):
+        await group.run(Shared(insert_many, 2))
+    assert await group.run(Shared(insert_many, 3)) == 300
+    assert stored(table) == [1, 3]
+    table.dispose()

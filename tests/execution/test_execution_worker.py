@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from execution_helpers import TS, RecordingPubSub, Venue, order_event
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, InMemoryWorkQueue
@@ -26,15 +27,25 @@ from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRec
 FEE = Decimal("0.001")
 
 
+_OPEN: list[OrderWorker] = []
+
+
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
+async def sessions(engine: Engine) -> AsyncIterator[sessionmaker[Session]]:
+    yield session_factory(engine)
+    while _OPEN:  # a worker holds a database connection until it is closed
+        await _OPEN.pop().close()
+
+
+def opened(worker: OrderWorker) -> OrderWorker:
+    _OPEN.append(worker)
+    return worker
 
 
 def make_worker(
     sessions: sessionmaker[Session], pubsub: RecordingPubSub | None = None
 ) -> OrderWorker:
-    return OrderWorker(sessions, PaperBroker(FillModel(commission_pct=FEE)), pubsub)
+    return opened(OrderWorker(sessions, PaperBroker(FillModel(commission_pct=FEE)), pubsub))
 
 
 def record_only(sessions: sessionmaker[Session], event: OrderEvent) -> None:
@@ -103,12 +114,67 @@ async def test_round_trip_keeps_the_accounting_invariants(sessions: sessionmaker
         assert total == order.qty == order.filled_qty
 
 
+async def test_orders_booked_in_one_batch_match_the_same_orders_booked_one_by_one(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Concurrent orders share one transaction and its round trips; the rows are those of
+    booking them one at a time, and an id seen twice in the batch trades once."""
+    flips = [
+        order_event("buy-000001", Side.BUY, "10", "100"),
+        order_event("sell-00001", Side.SELL, "4", "110"),
+        order_event("buy-000001", Side.BUY, "10", "100"),  # the same order delivered twice
+        order_event("sell-00002", Side.SELL, "10", "90"),
+        order_event("other-0001", Side.BUY, "3", "50", symbol="OTHER"),
+    ]
+    worker = make_worker(sessions)
+    results = await asyncio.gather(*(worker.execute(e) for e in flips))
+    assert worker.db.transactions <= 2  # one batch, and one for the duplicate's lookup
+    assert [r is None for r in results] == [False, False, True, False, False]
+    assert worker.duplicates == 1
+    batched = _book_state(sessions)
+
+    one_by_one = opened(
+        OrderWorker(session_factory(engine), PaperBroker(FillModel(commission_pct=FEE)))
+    )
+    with sessions.kw["bind"].begin() as conn:
+        for table in ("ledger", "fills", "positions", "orders"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    for event in flips:
+        await one_by_one.execute(event)
+    assert _book_state(sessions) == batched
+    positions = {
+        p.symbol: (p.qty, p.avg_price, p.realized_pnl) for p in rows(sessions, PositionRecord)
+    }
+    assert positions == {
+        "ACME": (Decimal(-4), Decimal(90), Decimal(4 * 10 - 6 * 10)),
+        "OTHER": (Decimal(3), Decimal(50), Decimal(0)),
+    }
+
+
+def _book_state(sessions: sessionmaker[Session]) -> tuple[Any, ...]:
+    """Orders, fills, positions and ledger as comparable values (no ids or clock times)."""
+    return (
+        sorted(
+            (o.client_order_id, o.status, o.filled_qty, o.avg_fill_price)
+            for o in rows(sessions, OrderRecord)
+        ),
+        sorted((f.client_order_id, f.qty, f.price, f.fee) for f in rows(sessions, FillRecord)),
+        sorted(
+            (p.symbol, p.qty, p.avg_price, p.realized_pnl) for p in rows(sessions, PositionRecord)
+        ),
+        sorted(
+            (e.client_order_id, e.cash_delta, e.fee, e.realized_pnl)
+            for e in rows(sessions, LedgerEntry)
+        ),
+    )
+
+
 async def test_redelivered_event_never_trades_twice(sessions: sessionmaker[Session]) -> None:
     worker = make_worker(sessions)
     event = order_event()
     await worker.execute(event)
     assert await worker.execute(event) is None
-    await OrderWorker(sessions, PaperBroker()).execute(event)  # another worker process
+    await opened(OrderWorker(sessions, PaperBroker())).execute(event)  # another worker process
     assert len(rows(sessions, FillRecord)) == 1 and worker.duplicates == 1
     assert rows(sessions, PositionRecord)[0].qty == Decimal(10)
 
@@ -155,8 +221,10 @@ async def test_partial_fills_accumulate_and_cannot_exceed_the_quantity(
 
 async def test_rejected_order_is_recorded_with_an_alert(sessions: sessionmaker[Session]) -> None:
     alerts: list[tuple[str, str]] = []
-    worker = OrderWorker(
-        sessions, PaperBroker(), on_alert=lambda sev, msg, details: alerts.append((sev, msg))
+    worker = opened(
+        OrderWorker(
+            sessions, PaperBroker(), on_alert=lambda sev, msg, details: alerts.append((sev, msg))
+        )
     )
     event = order_event()
     await worker.execute(event)  # fills; now pretend the venue had refused a second order
@@ -211,7 +279,7 @@ async def test_crash_between_broker_and_database_is_retried_into_one_fill(
         worker, step = make_worker(sessions), "_book_placed"
     else:
         broker = CcxtBroker(exchange, {"ACME": "ACME/KRW"}, "upbit")
-        worker, step = OrderWorker(sessions, broker), "_record"
+        worker, step = opened(OrderWorker(sessions, broker)), "_record"
     original = getattr(worker, step)
     calls = {"n": 0}
 

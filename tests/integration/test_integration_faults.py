@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, func, select, text
 from websockets.asyncio.server import ServerConnection, serve
 
 from sigma.app import App
@@ -344,8 +344,8 @@ async def test_rabbit_connection_closed_while_worker_holds_an_order(
 async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_once(
     services: dict[str, Any], start: Start
 ) -> None:
-    """The worker's database connection is terminated in the middle of booking (the position
-    is written, the fill is not): the transaction is gone, the queue retries the order, the
+    """The worker's database connection is terminated in the middle of booking (the order
+    is written, its fill is not): the transaction is gone, the queue retries the order, the
     broker answers with the same fill and it is booked exactly once."""
     app = make_app(**services)
     run = await start(system(app, ("worker",)))
@@ -360,28 +360,43 @@ async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_
 
     worker.handle = counted  # type: ignore[method-assign]
     admin = create_engine(services["database_url"])
-    terminated: list[int] = []
-
-    def terminate_once(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        # Runs in the worker's booking, just before the fill row is sent.
-        if terminated or not statement.startswith("INSERT INTO fills"):
-            return
-        pid = conn.connection.driver_connection.info.backend_pid
-        with admin.connect() as c:
-            assert c.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
-        terminated.append(pid)
-
-    event.listen(worker.db.events_engine, "before_cursor_execute", terminate_once)
+    # The server ends the worker's backend itself, the first time a fill row arrives: a
+    # sequence counts attempts outside the transaction that dies with the backend.
+    with admin.begin() as c:
+        c.execute(text("CREATE SEQUENCE fault_fill_inserts"))
+        c.execute(
+            text(
+                """
+                CREATE FUNCTION fault_terminate_once() RETURNS trigger AS $$
+                BEGIN
+                    IF nextval('fault_fill_inserts') = 1 THEN
+                        PERFORM pg_terminate_backend(pg_backend_pid());
+                    END IF;
+                    RETURN NEW;
+                END $$ LANGUAGE plpgsql
+                """
+            )
+        )
+        c.execute(
+            text(
+                "CREATE TRIGGER fault_terminate BEFORE INSERT ON fills "
+                "FOR EACH ROW EXECUTE FUNCTION fault_terminate_once()"
+            )
+        )
     producer = RabbitWorkQueue(services["amqp_url"], services["bus_prefix"])
     try:
         await publish(producer, order("fault-pg-1", qty="2"))
         await wait_for(lambda: worker.processed == 1, what="order booked after the retry")
     finally:
-        event.remove(worker.db.events_engine, "before_cursor_execute", terminate_once)
+        with admin.begin() as c:
+            c.execute(text("DROP TRIGGER fault_terminate ON fills"))
+            c.execute(text("DROP FUNCTION fault_terminate_once()"))
+            terminated = c.scalar(text("SELECT last_value FROM fault_fill_inserts"))
+            c.execute(text("DROP SEQUENCE fault_fill_inserts"))
         await producer.close()
         await run.close()
         admin.dispose()
-    assert len(terminated) == 1
+    assert terminated == 2  # the fill that ended the backend, then the one booked
     assert attempts == [1, 2]
     assert book(app) == {"fault-pg-1": ("filled", Decimal(2), 1)}
     assert_positions_equal_fills(app)

@@ -1,0 +1,188 @@
+"""Plans: database work as a few round trips, defined once in SQLAlchemy Core.
+
+Most statements of a booking need nothing from the ones before them; only a few answers
+(which orders are new, the positions as they stand) decide what is written next. A *plan* is
+a generator that yields one round trip at a time, a list of `Batch`es, and receives each
+batch's returned rows. It holds no connection, so the same plan runs
+
+* on a SQLAlchemy `Connection` (`run_plan`), one statement after another: SQLite, and any
+  connection SQLAlchemy manages;
+* on psycopg's asyncio connection in pipeline mode (`PgPipeline.run`): each round trip is a
+  single network exchange, however many statements and parameter sets it holds. Statements
+  are compiled once per set of parameter names and bound with the type processing SQLAlchemy
+  applies (exact decimals, UTC times) and the columns' Python-side defaults.
+
+A round trip whose batches are all empty costs nothing on either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from psycopg import AsyncConnection
+from sqlalchemy import Connection, Delete, Dialect, Insert, Select, Update
+from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.sql.schema import Column
+from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
+Statement = Insert | Update | Delete | Select[Any]
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """`statement` run once per parameter set (all with the same names); with `returning`,
+    the rows of all of them come back in order (an insert that did nothing returns no row)."""
+
+    statement: Statement
+    params: Sequence[Mapping[str, Any]]
+    returning: bool = False
+
+
+RoundTrip = list[Batch]
+Plan = Generator[RoundTrip, list[Rows], T]
+"""Yields round trips, receives one list of rows per batch, returns the plan's result."""
+
+
+def run_plan(conn: Connection, plan: Plan[T]) -> T:
+    """Run `plan` on a SQLAlchemy connection (inside the caller's transaction)."""
+    try:
+        trip = next(plan)
+        while True:
+            trip = plan.send([_run_batch(conn, batch) for batch in trip])
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def _run_batch(conn: Connection, batch: Batch) -> Rows:
+    if not batch.params:
+        return []
+    if batch.returning:
+        return [
+            tuple(row) for params in batch.params for row in conn.execute(batch.statement, params)
+        ]
+    conn.execute(batch.statement, list(batch.params))
+    return []
+
+
+class PgPipeline:
+    """Runs plans on a psycopg `AsyncConnection`, one network exchange per round trip."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._prepared: dict[tuple[Statement, tuple[str, ...]], _Prepared] = {}
+
+    async def run(self, conn: AsyncConnection[Any], plan: Plan[T]) -> T:
+        """Run `plan` on `conn` (inside the caller's transaction)."""
+        try:
+            trip = next(plan)
+            while True:
+                trip = plan.send(await self._exchange(conn, trip))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _exchange(self, conn: AsyncConnection[Any], trip: RoundTrip) -> list[Rows]:
+        sent = [(batch, self._prepare(batch)) for batch in trip if batch.params]
+        if not sent:
+            return [[] for _ in trip]
+        # Leaving the pipeline block sends one Sync and reads every result back.
+        reading: list[tuple[Batch, _Prepared, list[Any]]] = []
+        async with conn.pipeline():
+            for batch, prepared in sent:
+                params = [prepared.bind(p) for p in batch.params]
+                if not batch.returning:
+                    await conn.cursor().executemany(prepared.sql, params)
+                    continue
+                # A cursor per parameter set: `executemany(returning=True)` would wait for
+                # its rows there and then, a round trip of its own.
+                cursors = []
+                for one in params:
+                    cursor = conn.cursor()
+                    await cursor.execute(prepared.sql, one)
+                    cursors.append(cursor)
+                reading.append((batch, prepared, cursors))
+        answers = {
+            id(batch): [prepared.row(raw) for c in cursors for raw in await c.fetchall()]
+            for batch, prepared, cursors in reading
+        }
+        return [answers.get(id(batch), []) for batch in trip]
+
+    def _prepare(self, batch: Batch) -> _Prepared:
+        keys = tuple(sorted(batch.params[0]))
+        prepared = self._prepared.get((batch.statement, keys))
+        if prepared is None:
+            prepared = _Prepared(batch.statement, keys, self.dialect)
+            self._prepared[(batch.statement, keys)] = prepared
+        return prepared
+
+
+class _Prepared:
+    """One statement compiled for the dialect, with how to bind each parameter and how to
+    read each returned column."""
+
+    def __init__(self, statement: Statement, keys: tuple[str, ...], dialect: Dialect) -> None:
+        is_dml = isinstance(statement, ValuesBase)
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
+        self.sql = compiled.string
+        defaults: dict[str, Callable[[], Any]] = {}
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            defaults[column.key] = _default_of(column, compiled.isupdate)
+        self._binds: list[tuple[str, Callable[[Any], Any] | None, Callable[[], Any] | None]] = []
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            fallback = defaults.get(name)
+            if fallback is None and not bind.required and name not in keys:
+                fallback = _constant(bind.value)
+            self._binds.append((name, processor, fallback))
+        self._readers = [
+            _reader(column.type, dialect) for column in getattr(statement, "exported_columns", ())
+        ]
+        self._dialect = dialect
+
+    def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The driver's parameters for one parameter set."""
+        out = {}
+        for name, processor, fallback in self._binds:
+            if name in params:
+                value = params[name]
+            elif fallback is not None:
+                value = fallback()
+            else:
+                raise ValueError(f"no value for parameter {name!r} of {self.sql[:60]!r}…")
+            out[name] = processor(value) if processor is not None else value
+        return out
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        """One returned row with the columns' result processing."""
+        return tuple(
+            read(value) if read is not None else value
+            for read, value in zip(self._readers, raw, strict=True)
+        )
+
+
+def _default_of(column: Column[Any], update: bool) -> Callable[[], Any]:
+    default = column.onupdate if update else column.default
+    if default is None or not (default.is_scalar or default.is_callable):
+        raise ValueError(f"column {column} has a default this pipeline cannot evaluate")
+    arg = default.arg  # type: ignore[attr-defined]
+    if default.is_callable:
+        return lambda: arg(None)  # SQLAlchemy wraps a callable default to take a context
+    return _constant(arg)
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+def _reader(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """Result processing for a returned column: a TypeDecorator's own, on what psycopg
+    returned (psycopg already gives Decimal, datetime, str, int)."""
+    if isinstance(type_, TypeDecorator):
+        decorator = type_
+        return lambda value: decorator.process_result_value(value, dialect)
+    return None

@@ -1,0 +1,122 @@
+"""Plans: the same generator of round trips gives the same rows through SQLAlchemy and through
+psycopg's pipeline, with SQLAlchemy's type processing and column defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from sigma.store.pipeline import Batch, PgPipeline, Plan, run_plan
+from sigma.store.types import ExactDecimal, UTCDateTime
+
+metadata = MetaData()
+items = Table(
+    "pl_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(16), unique=True, nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("note", String(16), nullable=False, default="none"),
+)
+INSERT = {
+    "postgresql": postgresql.insert(items).on_conflict_do_nothing().returning(items.c.key),
+    "sqlite": sqlite.insert(items).on_conflict_do_nothing().returning(items.c.key),
+}
+READ = select(items.c.key, items.c.amount, items.c.at, items.c.note).where(
+    items.c.key == bindparam("k")
+)
+ADD = update(items).where(items.c.key == bindparam("k")).values(amount=items.c.amount + 1)
+NAIVE = datetime(2026, 1, 2, 3, 4, 5)  # taken as UTC
+
+
+def plan(dialect: str) -> Plan[tuple[Any, ...]]:
+    """Insert three keys (one twice), read two back, add one to a key, read it again."""
+    rows = [
+        {"key": "a", "amount": Decimal("1.5"), "at": NAIVE},
+        {"key": "b", "amount": 2, "at": NAIVE},
+        {"key": "a", "amount": Decimal(9), "at": NAIVE},
+    ]
+    inserted, read = yield [
+        Batch(INSERT[dialect], rows, returning=True),
+        Batch(READ, [{"k": "a"}, {"k": "b"}, {"k": "nobody"}], returning=True),
+    ]
+    nothing = yield [Batch(ADD, []), Batch(READ, [], returning=True)]
+    yield [Batch(ADD, [{"k": "a"}])]
+    (after,) = yield [Batch(READ, [{"k": "a"}], returning=True)]
+    return inserted, read, nothing, after
+
+
+EXPECTED = (
+    [("a",), ("b",)],
+    [
+        ("a", Decimal("1.5"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
+        ("b", Decimal(2), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
+    ],
+    [[], []],
+    [("a", Decimal("2.5"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none")],
+)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = create_engine(db_url.replace("/nested/", "/"))
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_plan_runs_on_a_sqlalchemy_connection(db: Engine) -> None:
+    with db.begin() as conn:
+        result = run_plan(conn, plan(db.dialect.name))
+    assert result == EXPECTED
+    assert [type(v) for v in result[1][0]] == [str, Decimal, datetime, str]
+
+
+@pytest.fixture
+def pg(pg_schema_url: str) -> Iterator[str]:
+    engine = create_engine(pg_schema_url)
+    metadata.create_all(engine)
+    engine.dispose()
+    yield pg_schema_url
+
+
+@pytest.mark.pg
+async def test_the_same_plan_runs_in_psycopg_pipeline_mode(pg: str) -> None:
+    engine = create_async_engine(pg)
+    pipeline = PgPipeline(engine.dialect)
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            assert await pipeline.run(raw, plan("postgresql")) == EXPECTED
+            await raw.commit()
+            # Compiled once per statement and set of parameter names: READ ran three times.
+            assert len(pipeline._prepared) == 3
+            with pytest.raises(ValueError, match="no value for parameter 'k'"):
+                await pipeline.run(raw, _read_without_key())
+            await raw.rollback()
+    finally:
+        await engine.dispose()
+
+
+def _read_without_key() -> Plan[None]:
+    yield [Batch(READ, [{"key": "a"}], returning=True)]
