@@ -99,16 +99,19 @@ class OrderWorker:
 
         The paper broker settles in this process, so its orders are recorded and booked in
         one transaction; an exchange sees an order only after it is on record."""
+        key = (event.symbol, event.strategy, event.mode)  # bookings of a position stay in order
         if isinstance(self.broker, PaperBroker):
             report = await self.broker.place(event)
-            booked: Booked | None = await self.db.run(Shared(self._book_placed, (event, report)))
+            placed = Shared(self._book_placed, (event, report))
+            booked: Booked | None = await self.db.run(placed, key=key)
             if booked is None:
-                booked = await self.db.run(partial(self._book_known, event=event, report=report))
-        elif await self.db.run(partial(self._accept, event=event)) in _TERMINAL:
+                known = partial(self._book_known, event=event, report=report)
+                booked = await self.db.run(known, key=key)
+        elif await self.db.run(partial(self._accept, event=event), key=key) in _TERMINAL:
             booked = None
         else:
             report = await self.broker.place(event)
-            booked = await self.db.run(partial(self._record, report=report))
+            booked = await self.db.run(partial(self._record, report=report), key=key)
         if booked is None:
             self.duplicates += 1
             log.info("order %s already finished; redelivery ignored", event.client_order_id)
@@ -120,7 +123,9 @@ class OrderWorker:
         self, symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport
     ) -> Booked:
         """Store a broker report and announce what changed."""
-        booked = await self.db.run(partial(self._record, report=report))
+        booked = await self.db.run(
+            partial(self._record, report=report), key=(symbol, strategy, mode)
+        )
         await self._booked(symbol, side, strategy, mode, report, booked)
         return booked
 

@@ -172,14 +172,40 @@ async def test_a_connection_the_server_dropped_is_replaced(
         c.execute(text("CREATE TABLE gc_items (n INTEGER PRIMARY KEY)"))
     group = groups(table)
     assert await group.run(Shared(insert_many, 1)) == 100
-    conn = await group._connection()
-    pid = (await conn.get_raw_connection()).driver_connection.info.backend_pid  # type: ignore[union-attr]
-    admin = create_engine(table.url)
-    with admin.connect() as c:
+    pid = await group.run(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    with table.connect() as c:
         assert c.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
-    admin.dispose()
     with pytest.raises(Exception, match="(?i)terminat|closed|connection"):
         await group.run(Shared(insert_many, 2))
     assert await group.run(Shared(insert_many, 3)) == 300
     assert stored(table) == [1, 3]
     table.dispose()
+
+
+@pytest.mark.pg
+async def test_different_keys_commit_side_by_side_on_postgresql(
+    pg_schema_url: str, groups: Callable[..., GroupCommit]
+) -> None:
+    """Work for one key waiting on a lock does not hold up work for another key (another
+    lane); SQLite has a single lane."""
+    table = create_engine(pg_schema_url)
+    group = groups(table, lanes=2)
+    holder = table.connect()
+    holder.exec_driver_sql("SELECT pg_advisory_lock(7)")
+
+    def blocked(conn: Connection) -> str:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7)")
+        return "a"
+
+    def free(conn: Connection) -> str:
+        return str(conn.exec_driver_sql("SELECT 'b'").scalar())
+
+    first = asyncio.ensure_future(group.run(blocked, key=0))
+    assert await asyncio.wait_for(group.run(free, key=1), 10) == "b"
+    assert not first.done()
+    holder.exec_driver_sql("SELECT pg_advisory_unlock(7)")
+    assert await asyncio.wait_for(first, 10) == "a"
+    holder.close()
+    table.dispose()
+    with pytest.raises(ValueError, match="lanes"):
+        GroupCommit(table, lanes=0)
