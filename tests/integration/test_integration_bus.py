@@ -138,6 +138,62 @@ async def test_redis_subscription_survives_a_killed_connection(
     await asyncio.wait_for(listener, TIMEOUT)
 
 
+async def test_redis_publisher_reconnects_after_the_server_closed_it_while_idle(
+    make_redis: Any, redis_url: str, bus_prefix: str
+) -> None:
+    """The server ends the publishing connection between two publishes: the publisher has
+    noticed, so the next message goes out on a new connection and is not lost."""
+    bus: RedisPubSub = await make_redis()
+    sub = await bus.subscribe("fills")
+    await bus.publish("fills", b"first")
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        ours = [
+            c
+            for c in await admin.client_list(_type="normal")
+            if c.get("name") == bus_prefix.rstrip(".") and c.get("cmd") == "publish"
+        ]
+        assert len(ours) == 1
+        await admin.execute_command("CLIENT", "KILL", "ID", ours[0]["id"])  # type: ignore[no-untyped-call]
+    finally:
+        await admin.aclose()
+    await asyncio.sleep(0.2)  # the publisher's reader sees the connection end
+    await bus.publish("fills", b"second")
+    assert await take(sub, 2) == [b"first", b"second"]
+
+
+async def test_redis_publishes_in_flight_together_keep_their_order(make_redis: Any) -> None:
+    bus: RedisPubSub = await make_redis()
+    sub = await bus.subscribe("fills")
+    await asyncio.gather(
+        *(bus.publish_many([("fills", b"%d-a" % n), ("fills", b"%d-b" % n)]) for n in range(50))
+    )
+    expected = [m for n in range(50) for m in (b"%d-a" % n, b"%d-b" % n)]
+    assert await take(sub, 100) == expected
+
+
+async def test_redis_publish_fails_when_the_connection_is_lost_before_the_reply() -> None:
+    """A server that takes the command and hangs up: the call fails with the reason; the
+    message is not sent again (Pub/Sub is at most once)."""
+    received: list[bytes] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(1024))
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    bus = RedisPubSub(f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError, match="connection lost"):
+            await bus.publish("fills", b"x")
+        assert len(received) == 1 and b"PUBLISH" in received[0]
+    finally:
+        await bus.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_redis_reconnect_backs_off_while_the_server_is_unreachable(
     make_redis: Any, redis_url: str, bus_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
