@@ -148,14 +148,18 @@ class GroupCommit:
         assert raw is not None  # the connection is open
         try:
             results: list[Any] = []
-            for plan, run in _runs(jobs):
+            runs = _runs(jobs)
+            for n, (plan, run) in enumerate(runs, start=1):
                 if plan is None:
                     results += await conn.run_sync(_run_all, run)
-                else:
-                    items = [shared.item for shared in run]
-                    results += await self._pipeline.run(raw, plan("postgresql", items))
+                    continue
+                # A transaction that ends with a plan SQLAlchemy took no part in commits in
+                # the plan's last exchange.
+                last = n == len(runs) and not conn.in_transaction()
+                items = [shared.item for shared in run]
+                results += await self._pipeline.run(raw, plan("postgresql", items), commit=last)
             # Plans run on the driver's connection, in a transaction SQLAlchemy may not know
-            # about; the driver's commit ends it either way.
+            # about; the driver's commit ends it either way (nothing to do if a plan did).
             if conn.in_transaction():
                 await conn.commit()
             else:

@@ -120,3 +120,45 @@ async def test_the_same_plan_runs_in_psycopg_pipeline_mode(pg: str) -> None:
 
 def _read_without_key() -> Plan[None]:
     yield [Batch(READ, [{"key": "a"}], returning=True)]
+
+
+def _insert(keys: list[str]) -> Plan[int]:
+    """Reads nothing, so with `commit` the COMMIT rides along with the inserts."""
+    yield [Batch(items.insert(), [{"key": k, "amount": 1, "at": NAIVE} for k in keys])]
+    return len(keys)
+
+
+def _keys(url: str) -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        keys = [row[0] for row in conn.execute(select(items.c.key).order_by(items.c.key))]
+    engine.dispose()
+    return keys
+
+
+@pytest.mark.pg
+async def test_a_plan_can_commit_with_its_last_round_trip(pg: str) -> None:
+    engine = create_async_engine(pg)
+    pipeline = PgPipeline(engine.dialect)
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            assert await pipeline.run(raw, _insert(["a", "b"]), commit=True) == 2
+            assert _keys(pg) == ["a", "b"]  # visible to another connection: committed
+            assert await pipeline.run(raw, plan("postgresql"), commit=True) == (
+                [],
+                [
+                    ("a", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
+                    ("b", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
+                ],
+                [[], []],
+                [("a", Decimal(2), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none")],
+            )
+            # A failing write in the committing exchange commits nothing.
+            with pytest.raises(Exception, match="duplicate key"):
+                await pipeline.run(raw, _insert(["c", "c"]), commit=True)
+            await raw.rollback()
+            assert _keys(pg) == ["a", "b"]
+    finally:
+        await engine.dispose()
