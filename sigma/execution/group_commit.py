@@ -37,7 +37,7 @@ from typing import Any, TypeVar, overload
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from sigma.store.pipeline import PgPipeline, Plan, run_plan
+from sigma.store.pipeline import PgPipeline, Plan, SqlitePlans
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class GroupCommit:
             self._pipeline = PgPipeline(self._async.dialect)
         else:
             lanes = 1
+            self._sqlite = SqlitePlans()
         self._lanes = [_Lane() for _ in range(lanes)]
         self.max_batch = max_batch
         self.transactions = 0
@@ -200,7 +201,8 @@ class GroupCommit:
                 if plan is None:
                     results += _run_all(conn, run)
                 else:
-                    results += run_plan(conn, plan(conn.dialect.name, [s.item for s in run]))
+                    items = [shared.item for shared in run]
+                    results += self._sqlite.run(conn, plan(conn.dialect.name, items))
             return results
 
     async def warm(self) -> None:

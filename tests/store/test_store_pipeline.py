@@ -1,17 +1,17 @@
-"""Plans: the same generator of round trips gives the same rows through SQLAlchemy and through
-psycopg's pipeline, with SQLAlchemy's type processing and column defaults."""
+"""Plans: the same generator of round trips gives the same rows on SQLite's driver and in
+psycopg's pipeline mode, with SQLAlchemy's type processing and column defaults."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import (
     Column,
-    Engine,
     Integer,
     MetaData,
     String,
@@ -24,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from sigma.store.pipeline import Batch, PgPipeline, Plan, run_plan
+from sigma.store.db import create_db_engine
+from sigma.store.pipeline import Batch, PgPipeline, Plan, SqlitePlans
 from sigma.store.types import ExactDecimal, UTCDateTime
 
 metadata = MetaData()
@@ -76,19 +77,21 @@ EXPECTED = (
 )
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Engine]:
-    engine = create_engine(db_url.replace("/nested/", "/"))
+def test_a_plan_runs_on_the_sqlite_driver(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-def test_a_plan_runs_on_a_sqlalchemy_connection(db: Engine) -> None:
-    with db.begin() as conn:
-        result = run_plan(conn, plan(db.dialect.name))
+    plans = SqlitePlans()
+    with engine.begin() as conn:
+        result = plans.run(conn, plan("sqlite"))
     assert result == EXPECTED
     assert [type(v) for v in result[1][0]] == [str, Decimal, datetime, str]
+    with engine.begin() as conn:  # committed with the caller's transaction
+        assert plans.run(conn, _insert(["c"])) == 1
+    assert _keys(str(engine.url)) == ["a", "b", "c"]
+    with pytest.raises(Exception, match="UNIQUE"), engine.begin() as conn:
+        plans.run(conn, _insert(["d", "d"]))
+    assert _keys(str(engine.url)) == ["a", "b", "c"]  # rolled back with it
+    engine.dispose()
 
 
 @pytest.fixture
