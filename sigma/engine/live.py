@@ -29,6 +29,7 @@ Dispatch = Callable[[Order, Decimal], None]
 # recomputed over the window, which is far longer than any built-in look-back.
 MAX_BARS = 5_000
 MAX_RECORDS = 1_000
+_SEEN_FILLS = 256  # fill reports remembered for deduplication
 
 
 class LiveEngine(Engine):
@@ -44,7 +45,12 @@ class LiveEngine(Engine):
         # only rebuilt when a fill differs from what was projected or an order fails.
         self._projection: Portfolio | None = None
         self._ref_price: Decimal | None = None
-        self._seen_fills: deque[tuple[str, Decimal, Decimal, object]] = deque(maxlen=256)
+        # Fills already booked, to ignore a repeated report: a set to ask, a queue to forget
+        # the oldest. Orders by id: a fill finds its order without scanning the records,
+        # which under a backlog of unfilled orders cost O(backlog) per fill.
+        self._seen_fills: set[tuple[str, Decimal, Decimal, object]] = set()
+        self._seen_order: deque[tuple[str, Decimal, Decimal, object]] = deque()
+        self._by_id: dict[str, Order] = {}
         super().__init__(strategy, symbol, empty_data(), config)
 
     # --- account as the strategy sees it ---------------------------------------------------
@@ -85,11 +91,14 @@ class LiveEngine(Engine):
         for records in (self.orders, self.fills, self.portfolio.trades):
             if len(records) > 2 * MAX_RECORDS:
                 del records[:-MAX_RECORDS]
+        if len(self._by_id) > len(self.orders):  # orders were trimmed: so is the index
+            self._by_id = {order.client_order_id: order for order in self.orders}
 
     def submit(self, order: Order) -> None:
         """Size the order at the decision price and hand it to `dispatch`."""
         order.created_at = self._bar_time(self.data.cursor.i)
         self.orders.append(order)
+        self._by_id[order.client_order_id] = order
         price = self._ref_price if self._ref_price is not None else self.last_price
         # Sized at the price the fill is expected at, as the backtest sizes at its fill price.
         expected = (
@@ -129,7 +138,10 @@ class LiveEngine(Engine):
         key = (fill.client_order_id, fill.qty, fill.price, fill.ts)
         if key in self._seen_fills:
             return
-        self._seen_fills.append(key)
+        self._seen_fills.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > _SEEN_FILLS:
+            self._seen_fills.discard(self._seen_order.popleft())
         projected = self.inflight.pop(fill.client_order_id, None)
         if projected is None or (projected.side, projected.qty, projected.price, projected.fee) != (
             fill.side,
@@ -140,24 +152,22 @@ class LiveEngine(Engine):
             self._projection = None  # reality differs from the projection: rebuild it
         self.portfolio.apply(fill, bar=self.data.cursor.i)
         self.fills.append(fill)
-        for order in reversed(self.orders):
-            if order.client_order_id == fill.client_order_id:
-                order.filled_qty += fill.qty
-                order.status = OrderStatus.FILLED
-                break
+        order = self._by_id.get(fill.client_order_id)
+        if order is not None:
+            order.filled_qty += fill.qty
+            order.status = OrderStatus.FILLED
 
     def on_rejected(self, client_order_id: str, reason: str) -> None:
         """The order will never fill (risk, broker or dead letter): forget its projection."""
         if self.inflight.pop(client_order_id, None) is not None:
             self._projection = None
-        for order in reversed(self.orders):
-            if order.client_order_id == client_order_id:
-                order.status = OrderStatus.REJECTED
-                log.warning(
-                    "%s %s: order %s rejected: %s",
-                    self.strategy.name,
-                    self.symbol,
-                    client_order_id,
-                    reason,
-                )
-                break
+        order = self._by_id.get(client_order_id)
+        if order is not None:
+            order.status = OrderStatus.REJECTED
+            log.warning(
+                "%s %s: order %s rejected: %s",
+                self.strategy.name,
+                self.symbol,
+                client_order_id,
+                reason,
+            )

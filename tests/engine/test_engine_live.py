@@ -171,3 +171,43 @@ def test_bar_builder_buckets_and_ignores_late_ticks() -> None:
     assert nxt is not None and nxt.high == D(11) and nxt.ts == t + timedelta(minutes=5)
     with pytest.raises(ValueError, match="timeframe must be positive"):
         BarBuilder("X", timedelta(0))
+
+
+def test_fills_find_their_orders_after_the_history_was_trimmed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fills arrive late for orders sent long ago (a backlog): each marks its own order, the
+    order index follows the trimmed history, and a repeated report is ignored while it is
+    remembered."""
+    import sigma.engine.live as live
+
+    monkeypatch.setattr(live, "MAX_RECORDS", 10)
+    monkeypatch.setattr(live, "_SEEN_FILLS", 4)
+    sent: list[Order] = []
+    engine = LiveEngine(
+        SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda order, ref: sent.append(order)
+    )
+    for k in range(300):
+        p = D(100 + (k % 7))
+        engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
+    assert len(sent) > 20 and len(engine.orders) <= 20
+    kept = {o.client_order_id for o in engine.orders}
+    assert set(engine._by_id) == kept  # trimmed with the history
+    oldest, newest = engine.orders[0], engine.orders[-1]
+
+    def fill_of(order: Order) -> Fill:
+        assert order.qty is not None
+        return Fill(order.client_order_id, "X", order.side, order.qty, D(100), D(0), T0)
+
+    for order in (oldest, newest):
+        engine.on_fill(fill_of(order))
+        assert (order.status.value, order.filled_qty) == ("filled", order.qty)
+    engine.on_fill(fill_of(newest))  # remembered: ignored
+    assert newest.filled_qty == newest.qty
+    gone = next(o for o in sent if o.client_order_id not in kept)
+    engine.on_fill(fill_of(gone))  # its record was trimmed: booked in the account all the same
+    assert engine.fills[-1].client_order_id == gone.client_order_id
+    for order in engine.orders[1:6]:  # four newer reports push the first ones out
+        engine.on_fill(fill_of(order))
+    engine.on_fill(fill_of(oldest))  # forgotten, so booked again
+    assert oldest.filled_qty == 2 * oldest.qty
