@@ -187,7 +187,6 @@ class _Prepared:
         self._readers = [
             _reader(column.type, dialect) for column in getattr(statement, "exported_columns", ())
         ]
-        self._dialect = dialect
 
     def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The driver's parameters for one parameter set."""
