@@ -29,8 +29,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+import pandas as pd
 
 from sigma.domain import Bar, Trade
 from sigma.engine.engine import Engine, empty_data
@@ -53,6 +56,19 @@ log = logging.getLogger(__name__)
 _KEEP = 10_000
 # Decisions about a strategy that the state store keeps across restarts.
 _LASTING = frozenset({"rollback", "throttle", "disable", "restore", "reinstate", "enable"})
+
+
+@dataclass(frozen=True)
+class ProposedChange:
+    """A parameter change waiting for its test: the candidate, the set in force when it was
+    proposed and a copy of the bars it is tested on (None without a tester)."""
+
+    strategy: str
+    symbol: str
+    cls: type[Strategy]
+    current: dict[str, Any]
+    candidate: dict[str, Any]
+    bars: pd.DataFrame | None
 
 
 class AdaptiveSink(Protocol):
@@ -211,19 +227,44 @@ class AdaptiveHook:
         reason returned. A change that passes becomes the strategy's new baseline: the running
         strategy and its shadow use it from the next bar, the adjuster steers from it, and the
         regimes rolled back against the old baseline are tried again. Raises ValueError,
-        changing nothing, for a set the strategy or a preset over it does not accept."""
+        changing nothing, for a set the strategy or a preset over it does not accept.
+
+        The same in three steps, so the walk-forward can run away from the price loop:
+        `propose` and `adopt` on the loop, `test` anywhere."""
+        change = self.propose(strategy, symbol, params)
+        return self.adopt(change, self.test(change), by=by, ts=ts)
+
+    def propose(self, strategy: str, symbol: str, params: Mapping[str, Any]) -> ProposedChange:
+        """The candidate set over the current baseline, with a copy of the bars to test it on
+        (call on the loop); raises ValueError for a set the strategy does not accept."""
+        engine, _ = self._engines(strategy, symbol)
+        cls = type(engine.strategy)
+        baseline = self.loop.adjuster.baseline(strategy, symbol)
+        candidate = cls(**{**baseline, **params}).params
+        bars = self._recent(cls, symbol).copy() if self.tester is not None else None
+        return ProposedChange(strategy, symbol, cls, dict(engine.strategy.params), candidate, bars)
+
+    def test(self, change: ProposedChange) -> str | None:
+        """Why the StrategyTester refuses `change` (None: it passes, or there is no tester).
+        Touches nothing live, so it may run in another thread."""
+        if self.tester is None or change.bars is None:
+            return None
+        return self.tester.check(
+            change.cls, change.current, change.candidate, change.bars, symbol=change.symbol
+        )
+
+    def adopt(
+        self, change: ProposedChange, refusal: str | None, *, by: str, ts: datetime
+    ) -> str | None:
+        """Record a refused change, or make a tested one the new baseline (call on the loop);
+        returns the refusal."""
+        strategy, symbol = change.strategy, change.symbol
         engine, shadow = self._engines(strategy, symbol)
-        adjuster = self.loop.adjuster
-        candidate = type(engine.strategy)(**{**adjuster.baseline(strategy, symbol), **params})
-        refusal = None
-        if self.tester is not None:
-            current = engine.strategy.params
-            refusal = self._gate(type(engine.strategy), symbol, current, candidate.params)
         if refusal is not None:
-            details = {"candidate": candidate.params, "by": by}
+            details = {"candidate": change.candidate, "by": by}
             self._decide(LoopDecision("refused", symbol, ts, refusal, strategy, details), ts)
             return refusal
-        new = adjuster.rebase(strategy, symbol, candidate.params)
+        new = self.loop.adjuster.rebase(strategy, symbol, change.candidate)
         engine.strategy.update_params(**new)
         if shadow is not None:
             shadow.strategy.update_params(**new)
@@ -332,11 +373,16 @@ class AdaptiveHook:
     ) -> str | None:
         """Test a change on the bars the strategy's engine has seen (never later ones)."""
         assert self.tester is not None
+        return self.tester.check(cls, current, candidate, self._recent(cls, symbol), symbol=symbol)
+
+    def _recent(self, cls: type[Strategy], symbol: str) -> pd.DataFrame:
+        """The tester's look-back of bars of the engine running `cls` on `symbol`."""
+        assert self.tester is not None
         engine = next(b.engine for b in self._bindings[symbol] if type(b.engine.strategy) is cls)
         data = engine.data
         end = data.cursor.i + 1
         start = max(0, end - self.tester.config.lookback)
-        return self.tester.check(cls, current, candidate, data.frame(start, end), symbol=symbol)
+        return data.frame(start, end)
 
     def _advance_shadow(self, binding: _Binding, bar: Bar) -> None:
         twin = binding.shadow

@@ -516,17 +516,19 @@ class System:
         try:
             if hook is None:
                 engine.strategy.update_params(**params)
-            # With the regime loop on, the change must pass its StrategyTester and becomes the
-            # baseline the loop adjusts from (else the loop would steer back to the old one).
-            elif refused := hook.change_params(
-                strategy, symbol, params, by="scheduler", ts=datetime.now(UTC)
-            ):
-                log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
-                baseline = hook.loop.adjuster.baseline(strategy, symbol)
-                await asyncio.to_thread(
-                    self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
-                )
-                return
+            else:
+                # With the regime loop on, the change must pass its StrategyTester and becomes
+                # the baseline the loop adjusts from (else the loop would steer back to the old
+                # one). The walk-forward runs in a thread: it takes tens of milliseconds.
+                change = hook.propose(strategy, symbol, params)
+                verdict = await asyncio.to_thread(hook.test, change)
+                if refused := hook.adopt(change, verdict, by="scheduler", ts=datetime.now(UTC)):
+                    log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
+                    baseline = hook.loop.adjuster.baseline(strategy, symbol)
+                    await asyncio.to_thread(
+                        self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
+                    )
+                    return
         except ValueError as exc:
             log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
             return

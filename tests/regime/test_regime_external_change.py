@@ -252,3 +252,32 @@ def test_a_put_back_that_fails_is_logged_and_runs_off_the_loop(
     # The write ran in a worker thread: neither the scheduler's caller nor the price loop.
     assert threads and threads[0] != threading.get_ident()
     system.app.close()
+
+
+def test_the_walk_forward_of_a_scheduled_change_runs_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The StrategyTester's check runs in a worker thread on a copy of the bars; the change
+    it passes is adopted on the loop."""
+    system = _system(tmp_path, test_bars=300)
+    assert system.bot is not None and system.adaptive is not None
+    (engine,) = system.bot.engines.values()
+    hook = system.adaptive.hook
+    assert hook.tester is not None
+    with session_scope(system.app.sessions) as session:
+        version = set_params(
+            session, "sma_cross", SYMBOL, {**engine.strategy.params, "fast": 5}, "", "alice"
+        )
+    seen: list[tuple[int, object]] = []
+
+    def check(cls: object, current: object, candidate: object, bars: object, **kw: object) -> None:
+        seen.append((threading.get_ident(), bars))
+
+    monkeypatch.setattr(hook.tester, "check", check)
+    assert _scheduled(system, {"fast": 5}, version)
+    ((thread, bars),) = seen
+    assert thread != threading.get_ident()  # not the loop's thread
+    assert bars is not None and len(bars) == len(engine.data)  # nothing traded yet: empty
+    assert engine.strategy.params["fast"] == 5
+    assert hook.loop.adjuster.baseline("sma_cross", SYMBOL)["fast"] == 5
+    system.app.close()
