@@ -3,12 +3,13 @@ psycopg's pipeline mode, with SQLAlchemy's type processing and column defaults."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import (
     Column,
@@ -102,23 +103,31 @@ def pg(pg_schema_url: str) -> Iterator[str]:
     yield pg_schema_url
 
 
-@pytest.mark.pg
-async def test_the_same_plan_runs_in_psycopg_pipeline_mode(pg: str) -> None:
+@pytest.fixture
+async def raw(pg: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The psycopg connection under a SQLAlchemy asyncio one, as the group commit uses it."""
     engine = create_async_engine(pg)
-    pipeline = PgPipeline(engine.dialect)
     try:
         async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            assert await pipeline.run(raw, plan("postgresql")) == EXPECTED
-            await raw.commit()
-            # Compiled once per statement and set of parameter names: READ ran three times.
-            assert len(pipeline._prepared) == 3
-            with pytest.raises(ValueError, match="no value for parameter 'k'"):
-                await pipeline.run(raw, _read_without_key())
-            await raw.rollback()
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            yield driver
     finally:
         await engine.dispose()
+
+
+@pytest.mark.pg
+async def test_the_same_plan_runs_in_psycopg_pipeline_mode(
+    raw: psycopg.AsyncConnection[Any],
+) -> None:
+    pipeline = PgPipeline(postgresql.psycopg.dialect())
+    assert await pipeline.run(raw, plan("postgresql")) == EXPECTED
+    await raw.commit()
+    # Compiled once per statement and set of parameter names: READ ran three times.
+    assert len(pipeline._prepared) == 3
+    with pytest.raises(ValueError, match="no value for parameter 'k'"):
+        await pipeline.run(raw, _read_without_key())
+    await raw.rollback()
 
 
 def _read_without_key() -> Plan[None]:
@@ -140,28 +149,23 @@ def _keys(url: str) -> list[str]:
 
 
 @pytest.mark.pg
-async def test_a_plan_can_commit_with_its_last_round_trip(pg: str) -> None:
-    engine = create_async_engine(pg)
-    pipeline = PgPipeline(engine.dialect)
-    try:
-        async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            assert await pipeline.run(raw, _insert(["a", "b"]), commit=True) == 2
-            assert _keys(pg) == ["a", "b"]  # visible to another connection: committed
-            assert await pipeline.run(raw, plan("postgresql"), commit=True) == (
-                [],
-                [
-                    ("a", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
-                    ("b", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
-                ],
-                [[], []],
-                [("a", Decimal(2), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none")],
-            )
-            # A failing write in the committing exchange commits nothing.
-            with pytest.raises(Exception, match="duplicate key"):
-                await pipeline.run(raw, _insert(["c", "c"]), commit=True)
-            await raw.rollback()
-            assert _keys(pg) == ["a", "b"]
-    finally:
-        await engine.dispose()
+async def test_a_plan_can_commit_with_its_last_round_trip(
+    pg: str, raw: psycopg.AsyncConnection[Any]
+) -> None:
+    pipeline = PgPipeline(postgresql.psycopg.dialect())
+    assert await pipeline.run(raw, _insert(["a", "b"]), commit=True) == 2
+    assert _keys(pg) == ["a", "b"]  # visible to another connection: committed
+    assert await pipeline.run(raw, plan("postgresql"), commit=True) == (
+        [],
+        [
+            ("a", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
+            ("b", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none"),
+        ],
+        [[], []],
+        [("a", Decimal(2), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none")],
+    )
+    # A failing write in the committing exchange commits nothing.
+    with pytest.raises(Exception, match="duplicate key"):
+        await pipeline.run(raw, _insert(["c", "c"]), commit=True)
+    await raw.rollback()
+    assert _keys(pg) == ["a", "b"]
