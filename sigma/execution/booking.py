@@ -67,11 +67,6 @@ _POSITION_KEY = (
     _positions.c.mode == bindparam("key_mode"),
 )
 _LOCK_POSITION = (
-    select(_positions.c.qty, _positions.c.avg_price, _positions.c.realized_pnl)
-    .where(*_POSITION_KEY)
-    .with_for_update()
-)
-_LOCK_POSITION_BY_KEY = (
     select(
         _positions.c.symbol,
         _positions.c.strategy,
@@ -144,7 +139,7 @@ def book_new_orders(
     keys = sorted({(e.symbol, e.strategy, e.mode) for e, report in placed if report.fills})
     inserted, locked = yield [
         Batch(_INSERT_NEW_ORDER[dialect], rows, returning=True),
-        Batch(_LOCK_POSITION_BY_KEY, [_position_key(*key) for key in keys], returning=True),
+        Batch(_LOCK_POSITION, [_position_key(*key) for key in keys], returning=True),
     ]
     new = {coid for (coid,) in inserted}
     holdings = {(s, st, m): Holding(q, a, r) for s, st, m, q, a, r in locked}
@@ -258,7 +253,8 @@ def _book_position(conn: Connection, order: Any, fills: tuple[BrokerFill, ...]) 
     per fill."""
     key = _position_key(order.symbol, order.strategy, order.mode)
     row = conn.execute(_LOCK_POSITION, key).one_or_none()
-    holding, entries = _settle_fills(Holding(*row) if row is not None else Holding(), order, fills)
+    holding = Holding(row.qty, row.avg_price, row.realized_pnl) if row is not None else Holding()
+    holding, entries = _settle_fills(holding, order, fills)
     if row is None:
         conn.execute(
             _INSERT_POSITION, _position_row((order.symbol, order.strategy, order.mode), holding)

@@ -241,7 +241,7 @@ class AdaptiveHook:
         cls = type(engine.strategy)
         baseline = self.loop.adjuster.baseline(strategy, symbol)
         candidate = cls(**{**baseline, **params}).params
-        bars = self._recent(cls, symbol).copy() if self.tester is not None else None
+        bars = self._recent(cls, symbol) if self.tester is not None else None
         return ProposedChange(strategy, symbol, cls, dict(engine.strategy.params), candidate, bars)
 
     def test(self, change: ProposedChange) -> str | None:

@@ -24,14 +24,16 @@ from sigma.regime.feedback import FEEDBACK
 from sigma.regime.loop import LoopDecision
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
-from sigma.store.params import get_active_params, set_params, version_author
+from sigma.store.params import get_active_params, set_params
 
-__all__ = ["LOOP_AUTHORS", "AlertSink", "StoreSink", "written_by_loop"]
+__all__ = ["LOOP_AUTHORS", "AlertSink", "StoreSink"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "regime"
-# Who the loop's own parameter changes are written by (with the default `AdjusterConfig`).
+# Who the loop's own parameter changes are written by (with the default `AdjusterConfig`): a
+# stored version by one of them is a set already in force, not a change from outside (which
+# `AdaptiveHook.change_params` must test and make the new baseline).
 LOOP_AUTHORS = (ADJUSTER, FEEDBACK)
 # Regime changes are routine (stored, not alerted); every decision about a strategy, the
 # detector or trading risk reaches an operator.
@@ -120,10 +122,3 @@ class AlertSink:
             self.notifier.submit(alert)
         except RuntimeError:
             log.warning("no event loop; alert not sent: %s", alert.title)
-
-
-def written_by_loop(session: Session, strategy: str, symbol: str, version: int) -> bool:
-    """True when `version` of the stored parameters of `strategy` on `symbol` was written by
-    the regime loop (through `StoreSink`): a set already in force, not a change from outside
-    (which `AdaptiveHook.change_params` must test and make the new baseline)."""
-    return version_author(session, strategy, symbol, version) in LOOP_AUTHORS

@@ -116,7 +116,8 @@ class Data:
 
     def frame(self, start: int = 0, end: int | None = None) -> pd.DataFrame:
         """Bars `start` to `end` (default: the last stored) as an OHLCV frame on a UTC index
-        named ``ts``, the shape backtests and the tester take."""
+        named ``ts``, the shape backtests and the tester take. The frame holds copies, so it
+        may be read in another thread while bars are appended."""
         stop = self._length if end is None else min(end, self._length)
         index = pd.DatetimeIndex(self._ts[start:stop], name="ts", copy=True).tz_localize("UTC")
         return pd.DataFrame(

@@ -17,13 +17,13 @@ from sigma.config import load_settings
 from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.backtest import build_hook, run_adaptive_backtest
 from sigma.regime.detector import Regime
-from sigma.regime.sinks import StoreSink, written_by_loop
+from sigma.regime.sinks import LOOP_AUTHORS, StoreSink
 from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import WalkForwardConfig
 from sigma.runtime.system import TESTER, System
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
-from sigma.store.params import get_active_params, param_history, set_params
+from sigma.store.params import get_active_params, param_history, set_params, version_author
 from sigma.strategies.builtin import SmaCross
 from tests.regime.conftest import T0
 from tests.regime.test_regime_tester import Direction, rising
@@ -155,9 +155,10 @@ def test_sigma_up_sends_scheduled_changes_through_the_loop(
         )
     )
     with open_system.app.sessions() as session:
-        assert written_by_loop(session, "sma_cross", SYMBOL, 1)  # the baseline it started from
-        assert written_by_loop(session, "sma_cross", SYMBOL, 2)
-        assert not written_by_loop(session, "sma_cross", SYMBOL, 3)
+        # The baseline it started from, then its own change; the next version is nobody's.
+        assert version_author(session, "sma_cross", SYMBOL, 1) in LOOP_AUTHORS
+        assert version_author(session, "sma_cross", SYMBOL, 2) in LOOP_AUTHORS
+        assert version_author(session, "sma_cross", SYMBOL, 3) not in LOOP_AUTHORS
     assert not _scheduled(open_system, adjusted, 2)
     assert hook.loop.adjuster.baseline("sma_cross", SYMBOL) == before
     assert engine.strategy.params == before
