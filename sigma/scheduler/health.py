@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -196,12 +197,14 @@ def check_memory(min_available_pct: float, meminfo: Path = Path("/proc/meminfo")
     return run
 
 
-_GAUGES: dict[int, Gauge] = {}
+# One gauge per registry: registering the same name twice on a registry is an error. Keyed
+# by the registry itself, weakly: an id() outlives its registry and is handed to the next
+# one, which would then never get its gauge.
+_GAUGES: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
 
 
 def _gauge(metrics: Metrics) -> Gauge:
-    # One gauge per registry: registering the same name twice on a registry is an error.
-    key = id(metrics.registry)
+    key = metrics.registry
     if key not in _GAUGES:
         _GAUGES[key] = Gauge(
             "health_ok",
