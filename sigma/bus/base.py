@@ -47,6 +47,12 @@ class PubSub(Protocol):
         """Release connections."""
 
 
+class PublishInDoubt(ConnectionError):
+    """The message was sent but its confirmation never came (the connection ended, or the
+    wait timed out): the broker may hold it. Only publishing it again with the same message
+    id until that is confirmed settles it; consumers dedupe on the id."""
+
+
 class PermanentError(Exception):
     """Raised by a work-queue handler for a message that can never succeed (malformed,
     unknown schema): it goes to the dead-letter queue at once instead of being retried."""

@@ -31,9 +31,14 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import ChannelNotFoundEntity
+from aio_pika.exceptions import (
+    ChannelInvalidStateError,
+    ChannelNotFoundEntity,
+    DeliveryError,
+    PublishError,
+)
 
-from sigma.bus.base import Delivery, Handler, PermanentError
+from sigma.bus.base import Delivery, Handler, PermanentError, PublishInDoubt
 from sigma.bus.memory import backoff_delay, error_reason
 
 log = logging.getLogger(__name__)
@@ -149,9 +154,16 @@ class RabbitWorkQueue:
             headers=headers,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
-        await channel.default_exchange.publish(
-            message, routing_key=name, timeout=self.publish_timeout
-        )
+        try:
+            await channel.default_exchange.publish(
+                message, routing_key=name, timeout=self.publish_timeout
+            )
+        except (ChannelInvalidStateError, DeliveryError, PublishError):
+            raise  # not sent (channel closed), refused (nack) or returned: the broker lacks it
+        except Exception as exc:
+            raise PublishInDoubt(
+                f"no confirmation of {message_id} on {name} (the broker may have it): {exc!r}"
+            ) from exc
 
     # --- WorkQueue --------------------------------------------------------------------------
 

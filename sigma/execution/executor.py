@@ -12,11 +12,14 @@ import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sigma.bus.base import QUEUE_ORDERS, WorkQueue
+from sigma.bus.base import QUEUE_ORDERS, PublishInDoubt, WorkQueue
 from sigma.domain import Order
 from sigma.execution.events import Mode, OrderEvent
 
 log = logging.getLogger(__name__)
+
+# Retries in doubt go on while the broker is away: check at least this often for its return.
+_MAX_RETRY_DELAY = 1.0
 
 
 class OrderExecutor:
@@ -30,6 +33,7 @@ class OrderExecutor:
         account: str = "default",
         attempts: int = 3,
         retry_delay: float = 0.2,
+        doubt_timeout: float = 30.0,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
@@ -38,6 +42,7 @@ class OrderExecutor:
         self.account = account
         self.attempts = attempts
         self.retry_delay = retry_delay
+        self.doubt_timeout = doubt_timeout
 
     def event(self, order: Order, ref_price: Decimal) -> OrderEvent:
         """The order event for a sized order decided at `ref_price`."""
@@ -59,21 +64,37 @@ class OrderExecutor:
         )
 
     async def submit(self, order: Order, ref_price: Decimal) -> OrderEvent:
-        """Publish the order; raises the last error when every attempt failed."""
+        """Publish the order; raises the last error when every attempt failed.
+
+        An attempt whose outcome is in doubt (sent, never confirmed: `PublishInDoubt`) may
+        have queued the order, so reporting it failed could be false. Then the order is sent
+        again with the same id past `attempts`, until it is confirmed or `doubt_timeout`
+        seconds have passed since the doubt arose; the worker books one of the copies."""
         event = self.event(order, ref_price)
         body = event.to_bytes()
-        for attempt in range(1, self.attempts):
+        loop = asyncio.get_running_loop()
+        doubt_since: float | None = None
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self.queue.publish(QUEUE_ORDERS, body, message_id=event.client_order_id)
                 return event
             except Exception as exc:
+                if isinstance(exc, PublishInDoubt) and doubt_since is None:
+                    doubt_since = loop.time()
+                in_doubt = (
+                    doubt_since is not None and loop.time() - doubt_since < self.doubt_timeout
+                )
+                if attempt >= self.attempts and not in_doubt:
+                    raise
                 log.warning(
-                    "publishing order %s failed (attempt %d/%d): %r; retrying",
+                    "publishing order %s failed (attempt %d/%d%s): %r; retrying",
                     event.client_order_id,
                     attempt,
                     self.attempts,
+                    ", in doubt: resending until confirmed" if in_doubt else "",
                     exc,
                 )
-                await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
-        await self.queue.publish(QUEUE_ORDERS, body, message_id=event.client_order_id)
-        return event
+                delay = self.retry_delay * 2 ** (attempt - 1)
+                await asyncio.sleep(min(delay, _MAX_RETRY_DELAY) if in_doubt else delay)

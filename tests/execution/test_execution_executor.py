@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from execution_helpers import TS
 
-from sigma.bus import QUEUE_ORDERS, InMemoryWorkQueue
+from sigma.bus import QUEUE_ORDERS, InMemoryWorkQueue, PublishInDoubt
 from sigma.domain import Order, OrderType, Side
 from sigma.execution.events import OrderEvent
 from sigma.execution.executor import OrderExecutor
@@ -68,3 +68,41 @@ def test_unsized_order_and_bad_attempts_are_refused() -> None:
         executor.event(Order("ACME", Side.BUY, equity_fraction=Decimal(1)), Decimal(1))
     with pytest.raises(ValueError, match="attempts must be >= 1"):
         OrderExecutor(InMemoryWorkQueue(), attempts=0)
+
+
+class DoubtfulQueue(InMemoryWorkQueue):
+    """The first publish is sent but never confirmed; the next `down` find the broker gone."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+        self.calls = 0
+
+    async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await super().publish(queue, body, message_id=message_id)  # the broker has it
+            raise PublishInDoubt("connection closed before the confirm")
+        if self.down:
+            self.down -= 1
+            raise ConnectionError("channel closed")
+        await super().publish(queue, body, message_id=message_id)
+
+
+async def test_an_order_in_doubt_is_resent_past_the_attempts_until_confirmed() -> None:
+    """Reporting it failed could be false (the broker may hold it): it is sent again with the
+    same id until confirmed, and the consumer sees two copies of one order."""
+    queue = DoubtfulQueue(down=5)
+    executor = OrderExecutor(queue, attempts=3, retry_delay=0.001)
+    sent = order()
+    event = await executor.submit(sent, Decimal(1))
+    assert queue.calls == 7 and event.client_order_id == sent.client_order_id
+    assert await queue.depth(QUEUE_ORDERS) == 2  # both with the order's id; the worker dedupes
+
+
+async def test_doubt_is_given_up_after_the_doubt_timeout() -> None:
+    queue = DoubtfulQueue(down=10**6)
+    executor = OrderExecutor(queue, attempts=3, retry_delay=0.001, doubt_timeout=0.05)
+    with pytest.raises(ConnectionError, match="channel closed"):
+        await executor.submit(order(), Decimal(1))
+    assert queue.calls > 3  # retried past the attempts while in doubt

@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from sigma.bus import Delivery
+from sigma.bus import Delivery, PublishInDoubt
 from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
@@ -319,6 +319,26 @@ async def test_rabbit_retry_copy_waits_in_the_broker(make_rabbit: Any) -> None:
         f"{queue.prefix}{QUEUE}.retry.300ms",
         f"{queue.prefix}{QUEUE}.retry.600ms",
     ]
+
+
+async def test_rabbit_publish_without_a_confirm_is_in_doubt(make_rabbit: Any) -> None:
+    """A publish that gets no confirmation in time raises `PublishInDoubt` (the broker may
+    have queued it); a publish on a closed channel was never sent: a plain error, and it
+    queues nothing."""
+    queue: RabbitWorkQueue = await make_rabbit()
+    await queue.prepare(QUEUE)
+    queue.publish_timeout = 1e-9  # no broker confirms that fast
+    with pytest.raises(PublishInDoubt, match="the broker may have it"):
+        await queue.publish(QUEUE, b"order", message_id="m-doubt")
+    queue.publish_timeout = 30.0
+    await asyncio.sleep(0.2)  # had the message gone out, it is queued by now
+    before = await queue.depth(QUEUE)
+    channel = await queue._publish_channel()
+    await channel.close()
+    with pytest.raises(Exception) as closed:
+        await queue.publish(QUEUE, b"other", message_id="m-closed")
+    assert not isinstance(closed.value, PublishInDoubt)
+    assert await queue.depth(QUEUE) == before
 
 
 async def test_rabbit_close_while_consuming_ends_consume(make_rabbit: Any) -> None:
