@@ -129,7 +129,16 @@ def assert_matches_backtest(outcome: Outcome, app: App, frame: pd.DataFrame) -> 
             for f in outcome.fills
             if f.client_order_id in by_coid
         ]
-        assert stored == expected, cls.name
+        bot = outcome.system.bot
+        first = next(
+            (i for i, pair in enumerate(zip(stored, expected, strict=False)) if pair[0] != pair[1]),
+            min(len(stored), len(expected)),
+        )
+        assert stored == expected, (
+            f"{cls.name}: {len(stored)} stored fills, {len(expected)} in the backtest; from "
+            f"fill {first}: stored {stored[first : first + 3]}, backtest "
+            f"{expected[first : first + 3]}; bot counters {bot.counters if bot else None}"
+        )
         assert all(o.status == "filled" and o.filled_qty == o.qty for o in by_coid.values())
         cash = CASH + sum(
             (e.cash_delta for e in outcome.ledger if e.strategy == cls.name), start=Decimal(0)
