@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note
+from common import AMQP_URL, REDIS_URL, emit, note, run
 
 from sigma.bus import Delivery
 from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the messages")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return asyncio.run(_run(args.quick))
+    return run(_run(args.quick))
 
 
 if __name__ == "__main__":

@@ -14,11 +14,13 @@ Two set-ups, one JSON line each:
 This process replays ticks at a fixed rate (in 5 ms batches, one publish round trip each) for
 two symbols. A benchmark strategy reverses its position (a close and an open order) every
 `--flip-every` bars, by default every bar (one bar per 50 ticks per symbol): a stress rate of
-about four orders per 100 ticks. Latency is measured per order: from the publish of the tick
-that closed the bar to this process receiving the worker's `filled` status, which the worker
-announces after committing the order's fill, position and ledger rows (so the figure includes
-one extra Pub/Sub hop). `ticks_per_s` is the rate the bot actually processed: ticks it handled
-/ time until it handled the last one.
+about four orders per 100 ticks. Latency is measured per order, from the publish of the tick
+that closed the bar: `p50_ms`/`p99_ms`/`max_ms` to the order being persisted, which is the
+time stamped on the worker's `filled` status (`OrderStatusEvent.ts`, taken once the commit of
+the order's fill, position and ledger rows returned); `seen_p50_ms`/`seen_p99_ms` to this
+process receiving that status (one Pub/Sub hop more). Both ends read the same wall clock.
+`ticks_per_s` is the rate the bot actually processed: ticks it handled / time until it
+handled the last one.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
+from common import AMQP_URL, REDIS_URL, emit, note, run, scratch_database
 
 from sigma.app import App
 from sigma.bus.base import CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UPDATE
@@ -144,12 +146,44 @@ async def started(command: list[str], env: dict[str, str]) -> subprocess.Popen[s
             raise RuntimeError(f"sigma {' '.join(command)} did not start:\n{''.join(seen)}")
 
 
-async def listen(sub: Any, filled: dict[str, float]) -> None:
-    """Note when each order's fill was announced (the worker announces after its commit)."""
-    async for raw in sub:
-        event = OrderStatusEvent.model_validate_json(raw)
-        if event.status == "filled":
-            filled.setdefault(event.client_order_id, time.perf_counter())
+class Filled:
+    """When each order was persisted (the worker's stamp on its `filled` status) and when
+    this process received that status, wall-clock seconds by client order id."""
+
+    def __init__(self) -> None:
+        self.persisted: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.seen)
+
+    async def listen(self, sub: Any) -> None:
+        """Note each `filled` status arriving on `sub`."""
+        async for raw in sub:
+            seen = time.time()
+            event = OrderStatusEvent.model_validate_json(raw)
+            if event.status == "filled" and event.client_order_id not in self.seen:
+                self.seen[event.client_order_id] = seen
+                self.persisted[event.client_order_id] = event.ts.timestamp()
+
+    def latencies(
+        self,
+        orders: list[tuple[str, str, datetime]],
+        published: dict[tuple[str, datetime], float],
+    ) -> dict[str, Any]:
+        """Percentiles of tick → persisted and tick → seen over `orders` (client order id,
+        symbol, bar start) whose closing tick was measured."""
+        measured = [
+            (coid, published[(symbol, created + BAR)])
+            for coid, symbol, created in orders
+            if coid in self.seen and (symbol, created + BAR) in published
+        ]
+        seen = percentiles([self.seen[coid] - at for coid, at in measured])
+        return {
+            **percentiles([self.persisted[coid] - at for coid, at in measured]),
+            "seen_p50_ms": seen["p50_ms"],
+            "seen_p99_ms": seen["p99_ms"],
+        }
 
 
 def scrape(port: int, name: str) -> int:
@@ -183,8 +217,9 @@ async def replay(
 ) -> float:
     """Publish `stream` at `rate` ticks/s in 5 ms batches (one round trip each); the start.
 
-    Publish times are kept only after the first `WARMUP_SECONDS`: orders decided on earlier
-    ticks pay one-off costs (first connections, statement compilation) and are not measured."""
+    Publish times (wall clock, as the worker stamps its commits) are kept only after the
+    first `WARMUP_SECONDS`: orders decided on earlier ticks pay one-off costs (first
+    connections, statement compilation) and are not measured."""
     warmup = int(rate * WARMUP_SECONDS)
     per_batch = max(1, int(rate * BATCH_SECONDS))
     bodies = [(CHANNEL_PRICE_UPDATE, encode_tick(tick)) for tick in stream]
@@ -193,8 +228,8 @@ async def replay(
         delay = t0 + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        now = time.perf_counter()
         if i >= warmup:
+            now = time.time()
             for tick in stream[i : i + per_batch]:
                 published[(tick.symbol, tick.ts)] = now
         await pubsub.publish_many(bodies[i : i + per_batch])
@@ -253,11 +288,11 @@ async def _real(url: str, rate: int, seconds: float, plugins: Path) -> dict[str,
     }
     App(load_settings(database_url=url)).close()  # migrate once, before two processes start
     pubsub = RedisPubSub(REDIS_URL, prefix)
-    filled: dict[str, float] = {}
+    filled = Filled()
     processes: list[subprocess.Popen[str]] = []
     try:
         status = await pubsub.subscribe(CHANNEL_ORDER_STATUS)
-        listener = asyncio.create_task(listen(status, filled))
+        listener = asyncio.create_task(filled.listen(status))
         for command in (["worker"], ["up", "--only", "bot"]):
             extra = {"SIGMA_METRICS_PORT": str(metrics_port)} if "bot" in command else {}
             processes.append(await started(command, {**env, **extra}))
@@ -274,15 +309,10 @@ async def _real(url: str, rate: int, seconds: float, plugins: Path) -> dict[str,
         listener.cancel()
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
             rows = db.execute("SELECT client_order_id, symbol, created_at FROM orders").fetchall()
-        latencies = [
-            filled[coid] - published[(symbol, created + BAR)]
-            for coid, symbol, created in rows
-            if coid in filled and (symbol, created + BAR) in published
-        ]
         return {
             "impl": "real",
             **figures(rate, len(stream), bot_ticks, processed_at - t0, orders_sent, len(rows)),
-            **percentiles(latencies),
+            **filled.latencies(rows, published),
         }
     finally:
         for process in processes:
@@ -302,7 +332,7 @@ async def in_process(rate: int, seconds: float, plugins: Path, folder: Path) -> 
     system = System(app, ("bot", "worker"))
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
-    filled: dict[str, float] = {}
+    filled = Filled()
     try:
         while not system.ready.is_set():
             if runner.done():
@@ -311,7 +341,7 @@ async def in_process(rate: int, seconds: float, plugins: Path, folder: Path) -> 
         bot = system.bot
         assert bot is not None
         listener = asyncio.create_task(
-            listen(await system.pubsub.subscribe(CHANNEL_ORDER_STATUS), filled)
+            filled.listen(await system.pubsub.subscribe(CHANNEL_ORDER_STATUS))
         )
         stream = ticks(int(rate * (WARMUP_SECONDS + seconds)))
         published: dict[tuple[str, datetime], float] = {}
@@ -325,20 +355,16 @@ async def in_process(rate: int, seconds: float, plugins: Path, folder: Path) -> 
         await runner
         with sqlite3.connect(database) as db:
             rows = db.execute("SELECT client_order_id, symbol, created_at FROM orders").fetchall()
-        latencies = [
-            filled[coid] - published[(symbol, created + BAR)]
-            for coid, symbol, created in (
-                (coid, symbol, datetime.fromisoformat(ts).replace(tzinfo=UTC))
-                for coid, symbol, ts in rows
-            )
-            if coid in filled and (symbol, created + BAR) in published
+        orders = [
+            (coid, symbol, datetime.fromisoformat(ts).replace(tzinfo=UTC))
+            for coid, symbol, ts in rows
         ]
         return {
             "impl": "in_process",
             **figures(
                 rate, len(stream), processed, processed_at - t0, bot.counters.orders_sent, len(rows)
             ),
-            **percentiles(latencies),
+            **filled.latencies(orders, published),
         }
     finally:
         stop.set()
@@ -372,7 +398,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
                 continue
             note(f"{BENCH}: {label} ...")
             try:
-                result = asyncio.run(job)
+                result = run(job)
             except OSError as exc:
                 result = {"impl": label, "skipped": f"service unreachable: {exc}"}
             row = {"bench": BENCH, **result, "flip_every": args.flip_every}

@@ -48,7 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
+from common import AMQP_URL, REDIS_URL, emit, note, run, scratch_database
 
 from sigma.app import App
 from sigma.bus.base import QUEUE_ORDERS
@@ -361,7 +361,7 @@ def settings_for(
     )
 
 
-async def run(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+async def soak_run(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
     prefix = f"soak{uuid.uuid4().hex[:6]}."
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
@@ -429,7 +429,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     note(f"{BENCH}: {seconds:.0f}s of the full system ...")
     try:
-        result = asyncio.run(run(args, seconds))
+        result = run(soak_run(args, seconds))
     except OSError as exc:
         result = {"skipped": f"service unreachable: {exc}"}
     emit({"bench": BENCH, "impl": "real", **result, "value": result.get("ticks_per_s")}, rows)

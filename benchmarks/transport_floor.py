@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
+from common import AMQP_URL, REDIS_URL, emit, note, run, scratch_database
 from sqlalchemy import Column, MetaData, String, Table, create_engine
 
 from sigma.bus.base import Delivery
@@ -159,7 +159,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
     for burst in BURSTS:
         note(f"{BENCH}: {burst} message(s) per event ...")
         try:
-            result = asyncio.run(measure(burst, events))
+            result = run(measure(burst, events))
         except OSError as exc:
             result = {"impl": f"burst_{burst}", "skipped": f"service unreachable: {exc}"}
         emit({"bench": BENCH, **result, "value": result.get("p99_ms")}, out)
@@ -169,6 +169,6 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--role":
         role, prefix, burst, url = sys.argv[2:6]
-        asyncio.run(bot(prefix, int(burst)) if role == "bot" else worker(prefix, url))
+        run(bot(prefix, int(burst)) if role == "bot" else worker(prefix, url))
     else:
         main(sys.argv[1:])

@@ -16,7 +16,8 @@ def api(
     """Serve the API (dashboard at /, OpenAPI at /docs); creates `admin` on a fresh database."""
     # Imported here so other `sigma` commands do not load FastAPI and uvicorn at start.
     from sigma.api import create_api, ensure_admin
-    from sigma.api.server import api_server, serve
+    from sigma.api.server import api_server
+    from sigma.runtime.event_loop import serve
 
     application = build_app()
     try:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from sigma.app import App, build_app
+from sigma.runtime.event_loop import serve
 from sigma.runtime.system import COMPONENTS, StartupError, System, run_system
 from sigma.store.control import KILL_SWITCH, get_flag, set_flag
 
@@ -31,7 +32,7 @@ def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> No
         await run_system(app, components, stop=stop, on_ready=ready)
 
     try:
-        asyncio.run(main())
+        serve(main)
     except StartupError as exc:
         typer.echo(f"sigma: not started: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -78,7 +78,8 @@ class FillEvent(_Event):
 
 
 class OrderStatusEvent(_Event):
-    """An order changed state (accepted, filled, rejected, dead-lettered)."""
+    """An order changed state (accepted, filled, rejected, dead-lettered). From the worker,
+    `ts` is when the change was committed (what `benchmarks/live_latency.py` measures to)."""
 
     client_order_id: str
     symbol: str

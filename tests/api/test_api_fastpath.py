@@ -3,8 +3,6 @@ the verified-token cache, the OpenAPI error body, the serving loop."""
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +17,6 @@ from hypothesis import strategies as st
 from sigma.api.auth import AuthError, TokenService, VerifiedTokens
 from sigma.api.routers.trading import OrderOut
 from sigma.api.serialize import JsonBytes, dec, dec_text
-from sigma.api.server import new_event_loop, serve
 
 
 def reference_dec(value: Decimal) -> str:
@@ -171,25 +168,6 @@ def test_verified_tokens_forget_the_oldest_past_max_size() -> None:
     for token in issued:
         cache.verify(token)
     assert list(cache._claims) == issued[1:]
-
-
-def test_serve_runs_on_uvloop_with_the_startup_heap_frozen() -> None:
-    seen: list[str] = []
-
-    async def main() -> None:
-        seen.append(type(asyncio.get_running_loop()).__module__)
-        seen.append(str(gc.get_freeze_count() > 0))
-
-    try:
-        serve(main)
-    finally:
-        gc.unfreeze()
-    assert seen == ["uvloop", "True"]
-    loop = new_event_loop()
-    try:
-        assert loop.run_until_complete(asyncio.sleep(0, "ok")) == "ok"
-    finally:
-        loop.close()
 
 
 def test_openapi_documents_the_error_body_really_sent(client: TestClient) -> None:
