@@ -8,7 +8,8 @@ PostgreSQL and SQLite (3.35+) both support that form.
 
 New orders the broker settled at once (the paper broker's) are booked many at a time by a
 plan (`book_new_orders`, see `sigma.store.pipeline`): two round trips for a whole batch, on
-PostgreSQL one network exchange each, instead of five per order.
+PostgreSQL one network exchange each, instead of five per order; on PostgreSQL one exchange
+when the caller knows the positions the batch touches (compare-and-set, see there).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sigma.domain import OrderStatus, Side
@@ -26,6 +27,7 @@ from sigma.execution.events import OrderEvent
 from sigma.execution.settlement import Holding, settle
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from sigma.store.pipeline import Batch, Plan
+from sigma.store.types import quantize, utcnow
 
 _orders: Table = OrderRecord.__table__  # type: ignore[assignment]
 _fills: Table = FillRecord.__table__  # type: ignore[assignment]
@@ -79,6 +81,41 @@ _LOCK_POSITION = (
     .with_for_update()
 )
 _UPDATE_POSITION = update(_positions).where(*_POSITION_KEY)
+_SWAPPED_POSITIONS = (
+    update(_positions)
+    .where(
+        *_POSITION_KEY,
+        _positions.c.qty == bindparam("old_qty"),
+        _positions.c.avg_price == bindparam("old_avg_price"),
+        _positions.c.realized_pnl == bindparam("old_realized_pnl"),
+    )
+    .values(
+        qty=bindparam("qty"),
+        avg_price=bindparam("avg_price"),
+        realized_pnl=bindparam("realized_pnl"),
+        updated_at=bindparam("updated_at"),
+    )
+    .returning(_positions.c.id)
+    .cte("swapped")
+)
+# The position as the caller knew it, replaced in the same statement; anything else fails
+# the transaction (the function is migration 0008's).
+_SWAP_POSITION = select(
+    func.sigma_expect_rows(
+        select(func.count()).select_from(_SWAPPED_POSITIONS).scalar_subquery(),
+        1,
+        func.concat(
+            literal("position "),
+            bindparam("key_symbol"),
+            literal("/"),
+            bindparam("key_strategy"),
+            literal("/"),
+            bindparam("key_mode"),
+            literal(" changed since this worker booked it"),
+        ),
+    )
+)
+_INSERT_ORDER_ONCE = _orders.insert()  # a known client order id fails the transaction
 _INSERT_NEW_FILL = _fills.insert()
 _INSERT_POSITION = _positions.insert()
 _INSERT_LEDGER = _ledger.insert()
@@ -122,8 +159,14 @@ def accept_order(conn: Connection, event: OrderEvent) -> str:
     return str(conn.execute(_ORDER_STATUS, {"coid": event.client_order_id}).scalar_one())
 
 
+PositionKey = tuple[str, str, str]
+"""(symbol, strategy, mode)."""
+
+
 def book_new_orders(
-    dialect: str, placed: list[tuple[OrderEvent, BrokerReport]]
+    dialect: str,
+    placed: list[tuple[OrderEvent, BrokerReport]],
+    known: dict[PositionKey, Holding] | None = None,
 ) -> Plan[list[Booked | None]]:
     """Record new orders together with the broker's reports on them: each order row is
     written in its final state, then its fills, the positions and the ledger. The result for
@@ -134,20 +177,42 @@ def book_new_orders(
     to protect by recording the order first, and one insert replaces an insert and an update.
     The first round trip inserts the orders and locks the positions they touch (in key order,
     so two workers lock in the same order); the second writes fills, positions and ledger.
-    """
+
+    `known` holds positions as the caller's earlier bookings left them, and this plan keeps it
+    up to date. On PostgreSQL, when it has every position the batch touches (and the batch's
+    ids are distinct), the batch is one round trip: the orders are inserted plainly and each
+    position is replaced only if it still holds the known values. An id on record (a
+    redelivery) or a position someone else changed (another worker, a batch that failed after
+    this one learned from it) then fails the whole transaction with a unique violation or a
+    serialization failure: nothing of it is written, and the caller drops the position from
+    `known` and books again. A stale entry can cost a round trip, never a wrong booking."""
     rows = [_settled_order_row(event, report) for event, report in placed]
-    keys = sorted({(e.symbol, e.strategy, e.mode) for e, report in placed if report.fills})
-    inserted, locked = yield [
-        Batch(_INSERT_NEW_ORDER[dialect], rows, returning=True),
-        Batch(_LOCK_POSITION, [_position_key(*key) for key in keys], returning=True),
-    ]
-    new = {coid for (coid,) in inserted}
-    holdings = {(s, st, m): Holding(q, a, r) for s, st, m, q, a, r in locked}
-    stored = set(holdings)
+    keys: list[PositionKey] = sorted(
+        {(e.symbol, e.strategy, e.mode) for e, report in placed if report.fills}
+    )
+    ids = [event.client_order_id for event, _ in placed]
+    swap = (
+        known is not None
+        and dialect == "postgresql"
+        and len(set(ids)) == len(ids)
+        and all(key in known for key in keys)
+    )
+    holdings: dict[PositionKey, Holding]
+    if swap:
+        assert known is not None
+        new, holdings = set(ids), {key: known[key] for key in keys}
+    else:
+        inserted, locked = yield [
+            Batch(_INSERT_NEW_ORDER[dialect], rows, returning=True),
+            Batch(_LOCK_POSITION, [_position_key(*key) for key in keys], returning=True),
+        ]
+        new = {coid for (coid,) in inserted}
+        holdings = {(s, st, m): Holding(q, a, r) for s, st, m, q, a, r in locked}
+    before = dict(holdings)
     fills: list[dict[str, Any]] = []
     ledger: list[dict[str, Any]] = []
     results: list[Booked | None] = []
-    touched: set[tuple[str, str, str]] = set()
+    touched: set[PositionKey] = set()
     for (event, report), row in zip(placed, rows, strict=True):
         if event.client_order_id not in new:
             results.append(None)
@@ -162,22 +227,52 @@ def book_new_orders(
             ledger.extend(entries)
             touched.add(key)
         results.append(Booked(row["status"], report.fills))
-    yield [
-        Batch(_INSERT_NEW_FILL, fills),
-        Batch(
-            _INSERT_POSITION,
-            [_position_row(key, holdings[key]) for key in sorted(touched - stored)],
-        ),
-        Batch(
-            _UPDATE_POSITION,
-            [
-                {**_position_key(*key), **_holding_values(holdings[key])}
-                for key in sorted(touched & stored)
-            ],
-        ),
-        Batch(_INSERT_LEDGER, ledger),
-    ]
+    changed = sorted(touched & set(before))
+    if swap:
+        now = utcnow()
+        positions = [
+            Batch(
+                _SWAP_POSITION,
+                [
+                    {
+                        **_position_key(*key),
+                        **{f"old_{k}": v for k, v in _holding_values(before[key]).items()},
+                        **_holding_values(holdings[key]),
+                        "updated_at": now,
+                    }
+                    for key in changed
+                ],
+            )
+        ]
+        yield [
+            Batch(_INSERT_ORDER_ONCE, rows),
+            Batch(_INSERT_NEW_FILL, fills),
+            *positions,
+            Batch(_INSERT_LEDGER, ledger),
+        ]
+    else:
+        yield [
+            Batch(_INSERT_NEW_FILL, fills),
+            Batch(
+                _INSERT_POSITION,
+                [_position_row(key, holdings[key]) for key in sorted(touched - set(before))],
+            ),
+            Batch(
+                _UPDATE_POSITION,
+                [{**_position_key(*key), **_holding_values(holdings[key])} for key in changed],
+            ),
+            Batch(_INSERT_LEDGER, ledger),
+        ]
+    if known is not None:
+        # As the database holds them once this commits (quantized like every stored decimal).
+        known.update({key: _stored(holdings[key]) for key in touched})
     return results
+
+
+def _stored(holding: Holding) -> Holding:
+    return Holding(
+        quantize(holding.qty), quantize(holding.avg_price), quantize(holding.realized_pnl)
+    )
 
 
 def _settled_order_row(event: OrderEvent, report: BrokerReport) -> dict[str, Any]:

@@ -24,16 +24,24 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from psycopg import errors as pg_errors
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
-from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
+from sigma.execution.booking import (
+    Booked,
+    PositionKey,
+    accept_order,
+    book_new_orders,
+    book_report,
+)
 from sigma.execution.broker import Broker, BrokerReport, PaperBroker
 from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
 from sigma.execution.group_commit import GroupCommit, Shared
+from sigma.execution.settlement import Holding
 from sigma.store.models import OrderRecord
 from sigma.store.pipeline import Plan
 
@@ -77,6 +85,11 @@ class OrderWorker:
         self.on_alert = on_alert or (lambda severity, message, details: None)
         self.processed = 0
         self.duplicates = 0
+        self.positions: dict[PositionKey, Holding] = {}
+        """Positions as this worker's bookings left them: with these, PostgreSQL books a
+        batch of paper orders in one round trip (see `book_new_orders`)."""
+        self.rebooked = 0
+        """Batches booked again because what `positions` assumed no longer held."""
 
     async def close(self) -> None:
         """Release the worker's database connections (after the queue stopped)."""
@@ -102,9 +115,9 @@ class OrderWorker:
         key = (event.symbol, event.strategy, event.mode)  # bookings of a position stay in order
         if isinstance(self.broker, PaperBroker):
             report = await self.broker.place(event)
-            placed = Shared(self._book_placed, (event, report))
-            booked: Booked | None = await self.db.run(placed, key=key)
+            booked: Booked | None = await self._book_settled(event, report, key)
             if booked is None:
+                self.positions.pop(key, None)  # booked without this worker's plan
                 known = partial(self._book_known, event=event, report=report)
                 booked = await self.db.run(known, key=key)
         elif await self.db.run(partial(self._accept, event=event), key=key) in _TERMINAL:
@@ -119,10 +132,33 @@ class OrderWorker:
         await self._booked(event.symbol, event.side, event.strategy, event.mode, report, booked)
         return booked
 
+    async def _book_settled(
+        self, event: OrderEvent, report: BrokerReport, key: PositionKey
+    ) -> Booked | None:
+        """Book an order the broker settled; None when its id is already on record."""
+        placed = Shared(self._book_placed, (event, report))
+        booked: Booked | None
+        try:
+            booked = await self.db.run(placed, key=key)
+        except (pg_errors.UniqueViolation, pg_errors.SerializationFailure) as exc:
+            # A one-round-trip booking whose assumption failed (a redelivered id, a position
+            # another writer changed): nothing of it was written. Without the position in
+            # `positions`, the next plan reads the rows as they stand.
+            self.rebooked += 1
+            self.positions.pop(key, None)
+            log.info("booking %s again from the stored rows: %s", event.client_order_id, exc)
+            booked = await self.db.run(placed, key=key)
+        except Exception:
+            # The plan may have learned the position from a booking that never committed.
+            self.positions.pop(key, None)
+            raise
+        return booked
+
     async def book(
         self, symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport
     ) -> Booked:
         """Store a broker report and announce what changed."""
+        self.positions.pop((symbol, strategy, mode), None)  # booked without this worker's plan
         booked = await self.db.run(
             partial(self._record, report=report), key=(symbol, strategy, mode)
         )
@@ -193,13 +229,12 @@ class OrderWorker:
         """Insert the order row if it is new; returns the order's current status."""
         return accept_order(conn, event)
 
-    @staticmethod
     def _book_placed(
-        dialect: str, placed: list[tuple[OrderEvent, BrokerReport]]
+        self, dialect: str, placed: list[tuple[OrderEvent, BrokerReport]]
     ) -> Plan[list[Booked | None]]:
         """Record and book orders the broker has settled, many per round trip; None for an
         order whose client order id is known (see `_book_known`)."""
-        return book_new_orders(dialect, placed)
+        return book_new_orders(dialect, placed, self.positions)
 
     @staticmethod
     def _book_known(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:

@@ -20,9 +20,11 @@ from sigma.execution.booking import accept_order
 from sigma.execution.broker import BrokerFill, BrokerReport, PaperBroker
 from sigma.execution.ccxt_broker import CcxtBroker
 from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
+from sigma.execution.settlement import Holding
 from sigma.execution.worker import OrderWorker
-from sigma.store import session_factory
+from sigma.store import init_db, session_factory
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
+from sigma.store.types import quantize
 
 FEE = Decimal("0.001")
 
@@ -334,3 +336,102 @@ async def test_reconcile_books_missing_fills_and_restores_resting_orders(
         "restored": 0,
         "awaiting_redelivery": 1,
     }
+
+
+# --- PostgreSQL: a position the worker knows is booked in one round trip -------------------
+@pytest.fixture
+async def pg_sessions(pg_schema_url: str) -> AsyncIterator[sessionmaker[Session]]:
+    engine = init_db(pg_schema_url)
+    yield session_factory(engine)
+    while _OPEN:
+        await _OPEN.pop().close()
+    engine.dispose()
+
+
+def count_exchanges(worker: OrderWorker, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Network exchanges of each booking plan the worker runs, in order."""
+    pipeline = worker.db._pipeline
+    original_run, original_exchange = pipeline.run, pipeline._exchange
+    counts: list[int] = []
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        counts.append(0)
+        return await original_run(*args, **kwargs)
+
+    async def exchange(*args: Any, **kwargs: Any) -> Any:
+        counts[-1] += 1
+        return await original_exchange(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run", run)
+    monkeypatch.setattr(pipeline, "_exchange", exchange)
+    return counts
+
+
+# Prices whose average entry needs more than the ten stored decimals: the known position must
+# be the stored (quantized) one, or the next booking would start from another number.
+AWKWARD = [
+    order_event("buy-000001", Side.BUY, "3", "100"),
+    order_event("buy-000002", Side.BUY, "1", "101.37"),
+    order_event("buy-000003", Side.BUY, "7", "99.99"),
+    order_event("sell-00001", Side.SELL, "5", "100.07"),
+    order_event("sell-00002", Side.SELL, "9", "98.13"),
+    order_event("buy-000004", Side.BUY, "2", "97.5"),
+]
+
+
+async def test_a_known_position_is_booked_in_one_round_trip_with_the_rows_of_two(
+    pg_sessions: sessionmaker[Session], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = make_worker(pg_sessions)
+    exchanges = count_exchanges(worker, monkeypatch)
+    for event in AWKWARD[:3]:
+        await worker.execute(event)
+    (position,) = rows(pg_sessions, PositionRecord)
+    assert position.avg_price == Decimal("100.1181818182")  # (4 · 100.3425 + 7 · 99.99) / 11
+    for event in AWKWARD[3:]:
+        await worker.execute(event)
+    # The first booking reads the (missing) position; every later one knows it.
+    assert exchanges == [2, 1, 1, 1, 1, 1]
+    assert worker.rebooked == 0
+    (position,) = rows(pg_sessions, PositionRecord)
+    assert worker.positions == {
+        ("ACME", "s1", "paper"): (Holding(position.qty, position.avg_price, position.realized_pnl))
+    }
+    sqlite = init_db(f"sqlite:///{tmp_path / 'two_trips.db'}")
+    reference = make_worker(session_factory(sqlite))
+    for event in AWKWARD:
+        await reference.execute(event)
+    assert _book_state(pg_sessions) == _book_state(session_factory(sqlite))
+    sqlite.dispose()
+
+
+async def test_a_position_another_worker_changed_is_booked_again_from_the_stored_row(
+    pg_sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_worker(pg_sessions), make_worker(pg_sessions)
+    await first.execute(order_event("buy-000001", Side.BUY, "10", "100"))
+    await second.execute(order_event("buy-000002", Side.BUY, "5", "110"))
+    exchanges = count_exchanges(first, monkeypatch)
+    booked = await first.execute(order_event("sell-00001", Side.SELL, "4", "120"))
+    assert booked is not None and booked.status == "filled"
+    # One exchange refused (nothing of it written), then the two-step booking.
+    assert exchanges == [1, 2] and first.rebooked == 1
+    (position,) = rows(pg_sessions, PositionRecord)
+    avg = (Decimal(10 * 100) + Decimal(5 * 110)) / 15
+    assert (position.qty, position.avg_price) == (Decimal(11), quantize(avg))
+    assert position.realized_pnl == quantize(4 * (Decimal(120) - quantize(avg)))
+    assert len(rows(pg_sessions, FillRecord)) == len(rows(pg_sessions, LedgerEntry)) == 3
+    assert first.positions[("ACME", "s1", "paper")].qty == Decimal(11)
+
+
+async def test_a_redelivered_order_on_a_known_position_trades_once(
+    pg_sessions: sessionmaker[Session],
+) -> None:
+    worker = make_worker(pg_sessions)
+    await worker.execute(order_event("buy-000001", Side.BUY, "10", "100"))
+    await worker.execute(order_event("buy-000002", Side.BUY, "1", "100"))
+    assert await worker.execute(order_event("buy-000002", Side.BUY, "1", "100")) is None
+    assert (worker.rebooked, worker.duplicates) == (1, 1)
+    (position,) = rows(pg_sessions, PositionRecord)
+    assert position.qty == Decimal(11)
+    assert len(rows(pg_sessions, FillRecord)) == 2
