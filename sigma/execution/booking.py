@@ -166,7 +166,7 @@ PositionKey = tuple[str, str, str]
 def book_new_orders(
     dialect: str,
     placed: list[tuple[OrderEvent, BrokerReport]],
-    known: dict[PositionKey, Holding] | None = None,
+    known: dict[PositionKey, Holding],
 ) -> Plan[list[Booked | None]]:
     """Record new orders together with the broker's reports on them: each order row is
     written in its final state, then its fills, the positions and the ledger. The result for
@@ -192,14 +192,10 @@ def book_new_orders(
     )
     ids = [event.client_order_id for event, _ in placed]
     swap = (
-        known is not None
-        and dialect == "postgresql"
-        and len(set(ids)) == len(ids)
-        and all(key in known for key in keys)
+        dialect == "postgresql" and len(set(ids)) == len(ids) and all(key in known for key in keys)
     )
     holdings: dict[PositionKey, Holding]
     if swap:
-        assert known is not None
         new, holdings = set(ids), {key: known[key] for key in keys}
     else:
         inserted, locked = yield [
@@ -263,9 +259,8 @@ def book_new_orders(
             ),
             Batch(_INSERT_LEDGER, ledger),
         ]
-    if known is not None:
-        # As the database holds them once this commits (quantized like every stored decimal).
-        known.update({key: _stored(holdings[key]) for key in touched})
+    # As the database holds them once this commits (quantized like every stored decimal).
+    known.update({key: _stored(holdings[key]) for key in touched})
     return results
 
 
