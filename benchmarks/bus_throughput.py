@@ -27,12 +27,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, run
+from common import AMQP_URL, REDIS_URL, emit, note
 
 from sigma.bus import Delivery
 from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
+from sigma.runtime.event_loop import run
 
 BENCH = "bus_throughput"
 WINDOW = 64

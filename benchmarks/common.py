@@ -10,14 +10,13 @@ exact tie of cent prices).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -25,7 +24,6 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from sigma.runtime.event_loop import new_event_loop
 from sigma.strategies.indicators import sma
 
 T = TypeVar("T")
@@ -34,13 +32,6 @@ T = TypeVar("T")
 PG_ADMIN = os.environ.get("SIGMA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SIGMA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("SIGMA_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run `main` on the event loop SIGMA's own processes run on (uvloop), so in-process
-    figures are those of `sigma up`."""
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(main)
 
 
 @contextmanager

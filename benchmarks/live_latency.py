@@ -50,7 +50,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, run, scratch_database
+from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
 from sigma.app import App
 from sigma.bus.base import CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UPDATE
@@ -60,6 +60,7 @@ from sigma.config import load_settings
 from sigma.domain import Tick
 from sigma.execution.events import OrderStatusEvent
 from sigma.feeds.ticks import encode_tick
+from sigma.runtime.event_loop import run
 from sigma.runtime.system import System
 
 BENCH = "live_latency"

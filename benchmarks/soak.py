@@ -48,11 +48,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, run, scratch_database
+from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
 from sigma.app import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.config import load_settings
+from sigma.runtime.event_loop import run
 from sigma.runtime.system import COMPONENTS, System
 
 BENCH = "soak"

@@ -14,8 +14,8 @@ pair on each of two symbols per bar).
 One JSON line per burst size N: latency from publishing the event to each of its N rows
 being committed (the worker's stamp, the same wall clock), p50/p90/p99/max in ms (`value` is
 p99), as `live_latency.py` measures; `seen_p50_ms`/`seen_p99_ms` to receiving the
-announcement. It uses SIGMA's own bus and group
-commit classes, so it is the floor for the code as built, on the servers it runs against.
+announcement. It uses SIGMA's own bus and group commit classes, so it is the floor for the
+code as built, on the servers it runs against.
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import AMQP_URL, REDIS_URL, emit, note, run, scratch_database
+from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 from sqlalchemy import Column, MetaData, String, Table, create_engine
 
 from sigma.bus.base import Delivery
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
 from sigma.execution.group_commit import GroupCommit, Shared
+from sigma.runtime.event_loop import run
 from sigma.store.pipeline import Batch, Plan
 
 BENCH = "transport_floor"

@@ -226,6 +226,7 @@ def book_new_orders(
     changed = sorted(touched & set(before))
     if swap:
         now = utcnow()
+        orders = [Batch(_INSERT_ORDER_ONCE, rows)]  # inserted by the first round trip otherwise
         positions = [
             Batch(
                 _SWAP_POSITION,
@@ -240,15 +241,9 @@ def book_new_orders(
                 ],
             )
         ]
-        yield [
-            Batch(_INSERT_ORDER_ONCE, rows),
-            Batch(_INSERT_NEW_FILL, fills),
-            *positions,
-            Batch(_INSERT_LEDGER, ledger),
-        ]
     else:
-        yield [
-            Batch(_INSERT_NEW_FILL, fills),
+        orders = []
+        positions = [
             Batch(
                 _INSERT_POSITION,
                 [_position_row(key, holdings[key]) for key in sorted(touched - set(before))],
@@ -257,8 +252,8 @@ def book_new_orders(
                 _UPDATE_POSITION,
                 [{**_position_key(*key), **_holding_values(holdings[key])} for key in changed],
             ),
-            Batch(_INSERT_LEDGER, ledger),
         ]
+    yield [*orders, Batch(_INSERT_NEW_FILL, fills), *positions, Batch(_INSERT_LEDGER, ledger)]
     # As the database holds them once this commits (quantized like every stored decimal).
     known.update({key: _stored(holdings[key]) for key in touched})
     return results

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -22,6 +24,13 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on a `new_event_loop` (the benchmarks' entry, so their
+    in-process figures are those of `sigma up`)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main)
+
+
 def serve(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run `main()` to completion on a `new_event_loop`.
 
@@ -31,5 +40,4 @@ def serve(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     tick in flight (the p99 of a busy API) a few times a minute."""
     gc.collect()
     gc.freeze()
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(main())
+    run(main())
