@@ -49,6 +49,14 @@ class OrderEvent(_Event):
     created_at: datetime
 
 
+class OrderBatch(_Event):
+    """Orders decided together (on one bar), sent as one queue message so the worker gets
+    and books them at once. Each keeps its own client order id: a batch delivered again
+    books none of its orders twice."""
+
+    orders: list[OrderEvent] = Field(min_length=1)
+
+
 class FillEvent(_Event):
     """An execution reported by the worker after it is stored."""
 

@@ -1,20 +1,26 @@
-"""OrderExecutor: turns an accepted order into an order event on the durable queue.
+"""OrderExecutor: turns accepted orders into order events on the durable queue.
 
-The event carries the order's client order id, created once when the strategy made the order;
-a publish that is retried after a lost confirm therefore cannot create a second order (the
-worker recognises the id).
+Each event carries its order's client order id, created once when the strategy made the
+order; a publish that is retried after a lost confirm therefore cannot create a second order
+(the worker recognises the id).
+
+The orders decided together (on one bar) travel as one message, a batch: the worker gets
+them at once and books them in one transaction, where one message each would reach it one
+by one (the broker and the publishing channel hand them over in turn) and be committed one
+after another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sigma.bus.base import QUEUE_ORDERS, PublishInDoubt, WorkQueue
 from sigma.domain import Order
-from sigma.execution.events import Mode, OrderEvent
+from sigma.execution.events import Mode, OrderBatch, OrderEvent
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +70,36 @@ class OrderExecutor:
         )
 
     async def submit(self, order: Order, ref_price: Decimal) -> OrderEvent:
-        """Publish the order; raises the last error when every attempt failed.
+        """Publish one order (see `submit_all`)."""
+        (event,) = await self.submit_all([(order, ref_price)])
+        return event
+
+    async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> list[OrderEvent]:
+        """Publish orders decided together, each `(order, price it was decided at)`, as one
+        message (a lone order as its event, several as an `OrderBatch`); raises the last
+        error when every attempt failed.
 
         An attempt whose outcome is in doubt (sent, never confirmed: `PublishInDoubt`) may
-        have queued the order, so reporting it failed could be false. Then the order is sent
-        again with the same id past `attempts`, until it is confirmed or `doubt_timeout`
-        seconds have passed since the doubt arose; the worker books one of the copies."""
-        event = self.event(order, ref_price)
-        body = event.to_bytes()
+        have queued the orders, so reporting them failed could be false. Then the message is
+        sent again with the same ids past `attempts`, until it is confirmed or
+        `doubt_timeout` seconds have passed since the doubt arose; the worker books one of
+        the copies."""
+        if not orders:
+            raise ValueError("no orders to submit")
+        events = [self.event(order, ref_price) for order, ref_price in orders]
+        first = events[0].client_order_id
+        if len(events) == 1:
+            body, message_id = events[0].to_bytes(), first
+        else:
+            body, message_id = OrderBatch(orders=events).to_bytes(), f"{first}+{len(events) - 1}"
         loop = asyncio.get_running_loop()
         doubt_since: float | None = None
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self.queue.publish(QUEUE_ORDERS, body, message_id=event.client_order_id)
-                return event
+                await self.queue.publish(QUEUE_ORDERS, body, message_id=message_id)
+                return events
             except Exception as exc:
                 if isinstance(exc, PublishInDoubt) and doubt_since is None:
                     doubt_since = loop.time()
@@ -90,7 +110,7 @@ class OrderExecutor:
                     raise
                 log.warning(
                     "publishing order %s failed (attempt %d/%d%s): %r; retrying",
-                    event.client_order_id,
+                    message_id,
                     attempt,
                     self.attempts,
                     ", in doubt: resending until confirmed" if in_doubt else "",

@@ -66,6 +66,8 @@ class _Lane:
     pending: list[tuple[Job, asyncio.Future[Any]]] = field(default_factory=list)
     drainer: asyncio.Task[None] | None = None
     conn: AsyncConnection | None = None
+    keys: int = 0
+    """Keys served by this lane."""
 
 
 class GroupCommit:
@@ -73,9 +75,11 @@ class GroupCommit:
     sharing one transaction.
 
     Callers with the same `key` are served in arrival order, one transaction after another.
-    On PostgreSQL, keys are spread over `lanes` independent streams (each with a connection
-    of its own) whose transactions run side by side: the worker keys bookings by position, so
-    orders on different positions do not wait for each other's commit, and two lanes never
+    Keys are meant to be few and lasting (the worker's are positions): each is remembered
+    with its lane. On PostgreSQL, keys are spread over `lanes` independent streams (each
+    with a connection of its own) whose transactions run side by side: the worker keys
+    bookings by position, so orders on different positions do not wait for each other's
+    commit, and two lanes never
     lock the same position row. SQLite allows one writer at a time and has one lane."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 64, lanes: int = 4) -> None:
@@ -94,6 +98,7 @@ class GroupCommit:
             lanes = 1
             self._sqlite = SqlitePlans()
         self._lanes = [_Lane() for _ in range(lanes)]
+        self._lane_of: dict[Hashable, _Lane] = {}
         self.max_batch = max_batch
         self.transactions = 0
         """Transactions committed or attempted so far (for tests and metrics)."""
@@ -106,7 +111,14 @@ class GroupCommit:
         """Run `work` in a transaction (perhaps shared with other callers' work of the same
         lane) and return its result once that transaction committed; raises what `work`
         raised. Work with equal keys is done in the order `run` was called."""
-        lane = self._lanes[hash(key) % len(self._lanes)]
+        lane = self._lane_of.get(key)
+        if lane is None:
+            # Each new key goes to the lane with the fewest keys: two positions share a lane
+            # (and wait for each other's commits) only once every lane has one. A hash would
+            # put two keys in one lane one time in `lanes`.
+            lane = min(self._lanes, key=lambda candidate: candidate.keys)
+            lane.keys += 1
+            self._lane_of[key] = lane
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         lane.pending.append((work, future))
         if lane.drainer is None or lane.drainer.done():

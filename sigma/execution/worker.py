@@ -17,6 +17,7 @@ rather than double-book.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,15 +54,33 @@ _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 AlertFn = Callable[[str, str, dict[str, Any]], None]
 
 
-def parse_order_event(delivery: Delivery) -> OrderEvent:
-    """The order event in a delivery; a malformed one can never succeed (PermanentError)."""
+def parse_order_events(delivery: Delivery) -> tuple[list[OrderEvent], list[str]]:
+    """The order events in a delivery (one event, or an `OrderBatch`), and what is wrong with
+    each malformed one. A body that is no order event or batch at all can never succeed
+    (PermanentError); a malformed order in a batch does not hold back the others."""
+    malformed = f"malformed order event {delivery.message_id!r}"
     try:
-        return OrderEvent.model_validate_json(delivery.body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise PermanentError(f"malformed order event {delivery.message_id!r}: {problems}") from exc
+        body = json.loads(delivery.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PermanentError(f"{malformed}: body: not JSON ({exc})") from exc
+    batched = isinstance(body, dict) and body.keys() == {"orders"}
+    items = body["orders"] if batched else [body]
+    if not isinstance(items, list) or not items:
+        raise PermanentError(f"{malformed}: orders: a batch needs a list of orders")
+    events: list[OrderEvent] = []
+    problems: list[str] = []
+    for n, item in enumerate(items):
+        try:
+            events.append(OrderEvent.model_validate(item))
+        except ValidationError as exc:
+            where = f"orders.{n}." if batched else ""
+            problems += [
+                f"{where}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                for e in exc.errors()
+            ]
+    if not events:
+        raise PermanentError(f"{malformed}: {'; '.join(problems)}")
+    return events, problems
 
 
 class OrderWorker:
@@ -97,15 +116,30 @@ class OrderWorker:
 
     # --- the queue handler ------------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
-        """Process one delivery (raises to have it retried or dead-lettered)."""
-        event = parse_order_event(delivery)
-        try:
-            await self.execute(event)
-        except Exception as exc:
-            log.warning(
-                "order %s failed (attempt %d): %r", event.client_order_id, delivery.attempt, exc
+        """Process one delivery (raises to have it retried or dead-lettered).
+
+        The orders of a batch run side by side, so those on one position share a
+        transaction. If one fails, the delivery fails after the others finished: the queue
+        delivers it again and the booked ones are recognised by their ids."""
+        events, problems = parse_order_events(delivery)
+        outcomes = await asyncio.gather(*map(self.execute, events), return_exceptions=True)
+        failed: BaseException | None = None
+        for event, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning(
+                    "order %s failed (attempt %d): %r",
+                    event.client_order_id,
+                    delivery.attempt,
+                    outcome,
+                )
+                failed = failed or outcome
+        if failed is not None:
+            raise failed
+        if problems:
+            raise PermanentError(
+                f"malformed order event {delivery.message_id!r}: {'; '.join(problems)}"
+                f" (its other {len(events)} order(s) were booked)"
             )
-            raise
 
     async def execute(self, event: OrderEvent) -> Booked | None:
         """Record, send and book one order; None when it was already finished.

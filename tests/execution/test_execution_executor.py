@@ -5,7 +5,7 @@ from execution_helpers import TS
 
 from sigma.bus import QUEUE_ORDERS, InMemoryWorkQueue, PublishInDoubt
 from sigma.domain import Order, OrderType, Side
-from sigma.execution.events import OrderEvent
+from sigma.execution.events import OrderBatch, OrderEvent
 from sigma.execution.executor import OrderExecutor
 
 
@@ -106,3 +106,26 @@ async def test_doubt_is_given_up_after_the_doubt_timeout() -> None:
     with pytest.raises(ConnectionError, match="channel closed"):
         await executor.submit(order(), Decimal(1))
     assert queue.calls > 3  # retried past the attempts while in doubt
+
+
+class RecordingQueue(InMemoryWorkQueue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[bytes, str]] = []
+
+    async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
+        self.sent.append((body, message_id))
+        await super().publish(queue, body, message_id=message_id)
+
+
+async def test_orders_decided_together_travel_as_one_message() -> None:
+    queue = RecordingQueue()
+    close, open_ = order(), order()
+    events = await OrderExecutor(queue).submit_all([(close, Decimal(100)), (open_, Decimal(99))])
+    assert [e.client_order_id for e in events] == [close.client_order_id, open_.client_order_id]
+    assert [e.ref_price for e in events] == [Decimal(100), Decimal(99)]
+    ((body, message_id),) = queue.sent
+    assert message_id == f"{close.client_order_id}+1"
+    assert OrderBatch.model_validate_json(body).orders == events
+    with pytest.raises(ValueError, match="no orders"):
+        await OrderExecutor(queue).submit_all([])

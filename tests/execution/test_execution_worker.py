@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from sigma.engine.fill_model import FillModel
 from sigma.execution.booking import accept_order
 from sigma.execution.broker import BrokerFill, BrokerReport, PaperBroker
 from sigma.execution.ccxt_broker import CcxtBroker
-from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
+from sigma.execution.events import FillEvent, OrderBatch, OrderEvent, OrderStatusEvent
 from sigma.execution.settlement import Holding
 from sigma.execution.worker import OrderWorker
 from sigma.store import init_db, session_factory
@@ -255,8 +256,6 @@ async def test_malformed_event_is_a_permanent_error_naming_the_field(
     worker = make_worker(sessions)
     body = order_event().model_dump(mode="json")
     body["qty"] = "-3"
-    import json
-
     with pytest.raises(PermanentError, match=r"malformed order event 'm-1': qty: .*greater than 0"):
         await worker.handle(Delivery(json.dumps(body).encode(), "m-1"))
     with pytest.raises(PermanentError, match="body"):
@@ -351,19 +350,23 @@ async def pg_sessions(pg_schema_url: str) -> AsyncIterator[sessionmaker[Session]
 def count_exchanges(worker: OrderWorker, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Network exchanges of each booking plan the worker runs, in order."""
     pipeline = worker.db._pipeline
-    original_run, original_exchange = pipeline.run, pipeline._exchange
+    original_run = pipeline.run
     counts: list[int] = []
 
     async def run(*args: Any, **kwargs: Any) -> Any:
         counts.append(0)
         return await original_run(*args, **kwargs)
 
-    async def exchange(*args: Any, **kwargs: Any) -> Any:
-        counts[-1] += 1
-        return await original_exchange(*args, **kwargs)
+    def counted(original: Any) -> Any:
+        async def exchange(*args: Any, **kwargs: Any) -> Any:
+            counts[-1] += 1
+            return await original(*args, **kwargs)
+
+        return exchange
 
     monkeypatch.setattr(pipeline, "run", run)
-    monkeypatch.setattr(pipeline, "_exchange", exchange)
+    for name in ("_exchange", "_commit_with"):
+        monkeypatch.setattr(pipeline, name, counted(getattr(pipeline, name)))
     return counts
 
 
@@ -435,3 +438,75 @@ async def test_a_redelivered_order_on_a_known_position_trades_once(
     (position,) = rows(pg_sessions, PositionRecord)
     assert position.qty == Decimal(11)
     assert len(rows(pg_sessions, FillRecord)) == 2
+
+
+def batch(*events: OrderEvent) -> Delivery:
+    """The delivery of orders decided together (one queue message)."""
+    return Delivery(OrderBatch(orders=list(events)).to_bytes(), f"{events[0].client_order_id}+")
+
+
+async def test_a_batch_is_booked_in_one_transaction_and_never_twice(
+    sessions: sessionmaker[Session],
+) -> None:
+    worker = make_worker(sessions)
+    await worker.execute(order_event("buy-000001", Side.BUY, "2", "100"))
+    before = worker.db.transactions
+    reversal = (
+        order_event("sell-00001", Side.SELL, "2", "101"),
+        order_event("sell-00002", Side.SELL, "3", "101"),
+    )
+    await worker.handle(batch(*reversal))
+    assert worker.db.transactions == before + 1  # the close and the open, one commit
+    await worker.handle(batch(*reversal))  # delivered again: recognised by the ids
+    assert (worker.processed, worker.duplicates) == (3, 2)
+    (position,) = rows(sessions, PositionRecord)
+    assert position.qty == Decimal(-3)
+    assert sorted(r.client_order_id for r in rows(sessions, FillRecord)) == [
+        "buy-000001",
+        "sell-00001",
+        "sell-00002",
+    ]
+
+
+async def test_a_malformed_order_in_a_batch_holds_back_none_of_the_others(
+    sessions: sessionmaker[Session],
+) -> None:
+    worker = make_worker(sessions)
+    bad = order_event("sell-00001").model_dump(mode="json")
+    bad["qty"] = "-3"
+    good = order_event("buy-000001").model_dump(mode="json")
+    body = json.dumps({"orders": [good, bad]}).encode()
+    with pytest.raises(PermanentError, match=r"orders\.1\.qty: .*greater than 0.*1 order"):
+        await worker.handle(Delivery(body, "m-1"))
+    assert [r.client_order_id for r in rows(sessions, OrderRecord)] == ["buy-000001"]
+    for broken, problem in [
+        (b'{"orders": []}', "a batch needs a list of orders"),
+        (b'{"orders": 3}', "a batch needs a list of orders"),
+        (json.dumps({"orders": [bad]}).encode(), r"orders\.0\.qty"),
+    ]:
+        with pytest.raises(PermanentError, match=problem):
+            await worker.handle(Delivery(broken, "m-2"))
+
+
+async def test_an_order_of_a_batch_that_fails_fails_the_delivery_after_the_others(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = make_worker(sessions)
+    original = worker.execute
+
+    async def execute(event: OrderEvent) -> Any:
+        if event.client_order_id == "buy-000002":
+            raise ConnectionError("database went away")
+        return await original(event)
+
+    monkeypatch.setattr(worker, "execute", execute)
+    first, second = order_event("buy-000001"), order_event("buy-000002", symbol="OTHER")
+    with pytest.raises(ConnectionError, match="went away"):
+        await worker.handle(batch(first, second))
+    assert [r.client_order_id for r in rows(sessions, OrderRecord)] == ["buy-000001"]
+    monkeypatch.setattr(worker, "execute", original)
+    await worker.handle(batch(first, second))  # the retry books the rest, once
+    assert sorted(r.client_order_id for r in rows(sessions, OrderRecord)) == [
+        "buy-000001",
+        "buy-000002",
+    ]

@@ -7,6 +7,7 @@ which the paper model of the baseline shadow does not charge: the feedback loop 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -58,8 +59,8 @@ class Sent:
     def __init__(self) -> None:
         self.orders: list[Order] = []
 
-    async def submit(self, order: Order, ref_price: Decimal) -> Any:
-        self.orders.append(order)
+    async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> Any:
+        self.orders += [order for order, _ in orders]
 
 
 async def test_a_replayed_market_through_the_bot_tunes_and_audits_every_change(

@@ -3,6 +3,7 @@ throttled one opens at most one position per `throttle_bars` bars; closing is ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,8 +35,8 @@ class Sent:
     def __init__(self) -> None:
         self.orders: list[Order] = []
 
-    async def submit(self, order: Order, ref_price: Decimal) -> Any:
-        self.orders.append(order)
+    async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> Any:
+        self.orders += [order for order, _ in orders]
 
 
 async def run_bars(status: str, bars: int = 12) -> tuple[TradingBot, list[str]]:

@@ -46,6 +46,7 @@ INSERT = {
 READ = select(items.c.key, items.c.amount, items.c.at, items.c.note).where(
     items.c.key == bindparam("k")
 )
+PLAIN_INSERT = items.insert()
 ADD = update(items).where(items.c.key == bindparam("k")).values(amount=items.c.amount + 1)
 NAIVE = datetime(2026, 1, 2, 3, 4, 5)  # taken as UTC
 
@@ -136,7 +137,7 @@ def _read_without_key() -> Plan[None]:
 
 def _insert(keys: list[str]) -> Plan[int]:
     """Reads nothing, so with `commit` the COMMIT rides along with the inserts."""
-    yield [Batch(items.insert(), [{"key": k, "amount": 1, "at": NAIVE} for k in keys])]
+    yield [Batch(PLAIN_INSERT, [{"key": k, "amount": 1, "at": NAIVE} for k in keys])]
     return len(keys)
 
 
@@ -168,4 +169,57 @@ async def test_a_plan_can_commit_with_its_last_round_trip(
     with pytest.raises(Exception, match="duplicate key"):
         await pipeline.run(raw, _insert(["c", "c"]), commit=True)
     await raw.rollback()
+    assert _keys(pg) == ["a", "b"]
+
+
+def _read_then_add(key: str) -> Plan[list[tuple[Any, ...]]]:
+    """A read, then a write that needs no answer: the write goes with the COMMIT."""
+    (rows,) = yield [Batch(READ, [{"k": key}], returning=True)]
+    yield [Batch(ADD, [{"k": key}])]
+    return rows
+
+
+async def _prepared_here(raw: psycopg.AsyncConnection[Any]) -> list[str]:
+    cursor = await raw.execute(
+        "SELECT name FROM pg_prepared_statements WHERE name LIKE 'sigma_plan_%' ORDER BY name"
+    )
+    names = [str(name) for (name,) in await cursor.fetchall()]
+    await raw.rollback()
+    return names
+
+
+@pytest.mark.pg
+async def test_the_committing_exchange_runs_statements_prepared_once_per_connection(
+    pg: str, raw: psycopg.AsyncConnection[Any]
+) -> None:
+    pipeline = PgPipeline(postgresql.psycopg.dialect())
+    for keys in (["a"], ["b", "c"]):  # the second insert reuses the first one's statement
+        assert await pipeline.run(raw, _insert(keys), commit=True) == len(keys)
+    (read,) = await pipeline.run(raw, _read_then_add("a"), commit=True)
+    assert read == ("a", Decimal(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none")
+    await pipeline.run(raw, _read_then_add("a"), commit=True)
+    engine = create_engine(pg)
+    with engine.connect() as conn:  # committed, as another connection sees it
+        amounts = dict((tuple(row) for row in conn.execute(select(items.c.key, items.c.amount))))
+    engine.dispose()
+    assert amounts == {"a": Decimal(3), "b": Decimal(1), "c": Decimal(1)}
+    assert not raw.autocommit and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert len(await _prepared_here(raw)) == 2  # the insert and the add, once each
+
+
+@pytest.mark.pg
+async def test_a_connection_whose_prepared_statements_vanished_is_given_up(
+    pg: str, raw: psycopg.AsyncConnection[Any]
+) -> None:
+    pipeline = PgPipeline(postgresql.psycopg.dialect())
+    await pipeline.run(raw, _insert(["a"]), commit=True)
+    await raw.execute("DEALLOCATE ALL")  # as a connection reset by a pool would be
+    await raw.commit()
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+        await pipeline.run(raw, _insert(["b"]), commit=True)
+    assert raw.closed  # its owner opens another
+    url = pg.replace("postgresql+psycopg://", "postgresql://")
+    async with await psycopg.AsyncConnection.connect(url) as fresh:
+        assert await pipeline.run(fresh, _insert(["b"]), commit=True) == 1
+        assert len(await _prepared_here(fresh)) == 1
     assert _keys(pg) == ["a", "b"]
