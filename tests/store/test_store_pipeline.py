@@ -200,7 +200,7 @@ async def test_the_committing_exchange_runs_statements_prepared_once_per_connect
     await pipeline.run(raw, _read_then_add("a"), commit=True)
     engine = create_engine(pg)
     with engine.connect() as conn:  # committed, as another connection sees it
-        amounts = dict((tuple(row) for row in conn.execute(select(items.c.key, items.c.amount))))
+        amounts = dict(tuple(row) for row in conn.execute(select(items.c.key, items.c.amount)))
     engine.dispose()
     assert amounts == {"a": Decimal(3), "b": Decimal(1), "c": Decimal(1)}
     assert not raw.autocommit and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
