@@ -8,8 +8,8 @@ this process publishes an event on Redis Pub/Sub → a `bot` process publishes N
 confirmed messages on a durable RabbitMQ queue → a `worker` process consumes each, inserts
 one row per message in PostgreSQL through the worker's `GroupCommit` (one durable commit per
 batch of waiting messages) and announces it on Redis, stamped with the time its commit
-returned → this process. Events are 10 ms apart. N = 4 is `live_latency.py`'s case (an order
-pair on each of two symbols per bar).
+returned → this process. Events are 10 ms apart. N = 2 is `live_latency.py`'s case: the bar's
+order pair (close and open) on each of two symbols, one message per symbol (`OrderBatch`).
 
 One JSON line per burst size N: latency from publishing the event to each of its N rows
 being committed (the worker's stamp, the same wall clock), p50/p90/p99/max in ms (`value` is
