@@ -79,8 +79,8 @@ class GroupCommit:
     with its lane. On PostgreSQL, keys are spread over `lanes` independent streams (each
     with a connection of its own) whose transactions run side by side: the worker keys
     bookings by position, so orders on different positions do not wait for each other's
-    commit, and two lanes never
-    lock the same position row. SQLite allows one writer at a time and has one lane."""
+    commit, and two lanes never lock the same position row. SQLite allows one writer at a
+    time and has one lane."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 64, lanes: int = 4) -> None:
         if max_batch < 1:

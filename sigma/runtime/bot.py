@@ -177,10 +177,10 @@ class TradingBot:
         """Risk-check an order now (against the account as it stands, with every earlier
         order in flight): the accepted order, or None when it is rejected.
 
-        The orders of one bar are sent together, beside the price loop: waiting for the
-        queue to confirm them never holds up the next tick. Sends start in decision order,
-        and each hands its message to the connection before its first wait, so the queue
-        receives orders in the order they were decided."""
+        The orders of one bar are sent together, as one message, beside the price loop:
+        waiting for the queue to confirm them never holds up the next tick. Each send hands
+        its message to the connection before its first wait, so the queue receives the
+        bars' orders in the order they were decided."""
         account = account_state(engine, order)
         decision = self.risk.check(order, ref_price, account)
         if decision.accepted and (paused := self._adaptive_pause(order, account)):

@@ -3,6 +3,7 @@ psycopg's pipeline mode, with SQLAlchemy's type processing and column defaults."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     create_engine,
+    func,
     select,
     update,
 )
@@ -223,3 +225,33 @@ async def test_a_connection_whose_prepared_statements_vanished_is_given_up(
         assert await pipeline.run(fresh, _insert(["b"]), commit=True) == 1
         assert len(await _prepared_here(fresh)) == 1
     assert _keys(pg) == ["a", "b"]
+
+
+SLEEP = select(func.pg_sleep(bindparam("seconds")))
+DELETE_ALL = items.delete()
+
+
+def _final(batch: Batch) -> Plan[None]:
+    yield [batch]
+
+
+@pytest.mark.pg
+async def test_a_statement_without_parameters_and_a_cancelled_commit(
+    pg: str, raw: psycopg.AsyncConnection[Any]
+) -> None:
+    pipeline = PgPipeline(postgresql.psycopg.dialect())
+    await pipeline.run(raw, _insert(["a"]), commit=True)
+    await pipeline.run(raw, _final(Batch(DELETE_ALL, [{}])), commit=True)
+    assert _keys(pg) == []
+    # Cancelled while the server works: psycopg cancels the query, and the connection is
+    # back in transactions, ready for the next plan.
+    slow = asyncio.create_task(
+        pipeline.run(raw, _final(Batch(SLEEP, [{"seconds": 5}])), commit=True)
+    )
+    await asyncio.sleep(0.2)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert not raw.autocommit and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert await pipeline.run(raw, _insert(["b"]), commit=True) == 1
+    assert _keys(pg) == ["b"]
