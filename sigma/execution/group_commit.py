@@ -66,8 +66,6 @@ class _Lane:
     pending: list[tuple[Job, asyncio.Future[Any]]] = field(default_factory=list)
     drainer: asyncio.Task[None] | None = None
     conn: AsyncConnection | None = None
-    keys: int = 0
-    """Keys served by this lane."""
 
 
 class GroupCommit:
@@ -113,12 +111,10 @@ class GroupCommit:
         raised. Work with equal keys is done in the order `run` was called."""
         lane = self._lane_of.get(key)
         if lane is None:
-            # Each new key goes to the lane with the fewest keys: two positions share a lane
-            # (and wait for each other's commits) only once every lane has one. A hash would
-            # put two keys in one lane one time in `lanes`.
-            lane = min(self._lanes, key=lambda candidate: candidate.keys)
-            lane.keys += 1
-            self._lane_of[key] = lane
+            # New keys take the lanes in turn: two positions share a lane (and wait for each
+            # other's commits) only once every lane has one. A hash would put two keys in one
+            # lane one time in `lanes`.
+            lane = self._lane_of[key] = self._lanes[len(self._lane_of) % len(self._lanes)]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         lane.pending.append((work, future))
         if lane.drainer is None or lane.drainer.done():

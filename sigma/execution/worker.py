@@ -54,10 +54,11 @@ _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 AlertFn = Callable[[str, str, dict[str, Any]], None]
 
 
-def parse_order_events(delivery: Delivery) -> tuple[list[OrderEvent], list[str]]:
-    """The order events in a delivery (one event, or an `OrderBatch`), and what is wrong with
-    each malformed one. A body that is no order event or batch at all can never succeed
-    (PermanentError); a malformed order in a batch does not hold back the others."""
+def parse_order_events(delivery: Delivery) -> tuple[list[OrderEvent], PermanentError | None]:
+    """The order events in a delivery (one event, or an `OrderBatch`), and the error to raise
+    once they are booked when some orders of the batch are malformed. A body that is no
+    order event or batch at all can never succeed (PermanentError); a malformed order in a
+    batch does not hold back the others."""
     malformed = f"malformed order event {delivery.message_id!r}"
     try:
         body = json.loads(delivery.body)
@@ -80,7 +81,10 @@ def parse_order_events(delivery: Delivery) -> tuple[list[OrderEvent], list[str]]
             ]
     if not events:
         raise PermanentError(f"{malformed}: {'; '.join(problems)}")
-    return events, problems
+    if not problems:
+        return events, None
+    other = f"its other {len(events)} order(s) were booked"
+    return events, PermanentError(f"{malformed}: {'; '.join(problems)} ({other})")
 
 
 class OrderWorker:
@@ -121,7 +125,7 @@ class OrderWorker:
         The orders of a batch run side by side, so those on one position share a
         transaction. If one fails, the delivery fails after the others finished: the queue
         delivers it again and the booked ones are recognised by their ids."""
-        events, problems = parse_order_events(delivery)
+        events, rejected = parse_order_events(delivery)
         outcomes = await asyncio.gather(*map(self.execute, events), return_exceptions=True)
         failed: BaseException | None = None
         for event, outcome in zip(events, outcomes, strict=True):
@@ -135,11 +139,8 @@ class OrderWorker:
                 failed = failed or outcome
         if failed is not None:
             raise failed
-        if problems:
-            raise PermanentError(
-                f"malformed order event {delivery.message_id!r}: {'; '.join(problems)}"
-                f" (its other {len(events)} order(s) were booked)"
-            )
+        if rejected is not None:
+            raise rejected
 
     async def execute(self, event: OrderEvent) -> Booked | None:
         """Record, send and book one order; None when it was already finished.

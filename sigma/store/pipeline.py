@@ -20,6 +20,7 @@ A round trip whose batches are all empty costs nothing on either.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import weakref
@@ -114,7 +115,6 @@ class PgPipeline(_Compiled):
 
     def __init__(self, dialect: Dialect) -> None:
         super().__init__(dialect)
-        self._server: dict[_Prepared, _ServerStatement] = {}
         self._on_server: weakref.WeakKeyDictionary[AsyncConnection[Any], set[str]] = (
             weakref.WeakKeyDictionary()
         )
@@ -172,7 +172,7 @@ class PgPipeline(_Compiled):
             if not batch.params:
                 continue
             prepared = self._prepare(batch)
-            statement = self._server_statement(prepared)
+            statement = prepared.server
             if statement.name not in known and statement not in fresh:
                 fresh.append(statement)
             for params in batch.params:
@@ -201,12 +201,6 @@ class PgPipeline(_Compiled):
                 known.update(s.name for s in fresh)
                 if not in_transaction:
                     await conn.set_autocommit(False)
-
-    def _server_statement(self, prepared: _Prepared) -> _ServerStatement:
-        statement = self._server.get(prepared)
-        if statement is None:
-            statement = self._server[prepared] = _ServerStatement(prepared.sql)
-        return statement
 
     async def _exchange(self, conn: AsyncConnection[Any], trip: RoundTrip) -> list[Rows]:
         sent = [(batch, self._prepare(batch)) for batch in trip if batch.params]
@@ -302,6 +296,11 @@ class _Prepared:
                 raise ValueError(f"no value for parameter {name!r} of {self.sql[:60]!r}…")
             out[name] = processor(value) if processor is not None else value
         return out
+
+    @functools.cached_property
+    def server(self) -> _ServerStatement:
+        """The statement as one prepared on a PostgreSQL server (`PgPipeline._commit_with`)."""
+        return _ServerStatement(self.sql)
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         """One returned row with the columns' result processing."""
