@@ -7,18 +7,16 @@ which the paper model of the baseline shadow does not charge: the feedback loop 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from sigma.config import Settings
-from sigma.domain import Order, Tick
+from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.synthetic import generate_bars
@@ -33,6 +31,7 @@ from sigma.store.db import init_db, session_factory, session_scope
 from sigma.store.models import ActionLog, AlertLog, RegimeTrade
 from sigma.store.params import get_active_params, param_history
 from sigma.strategies.builtin import SmaCross
+from tests.runtime.bot_helpers import Sent
 
 SYMBOL = "SYN"
 BARS = 2_400
@@ -51,16 +50,6 @@ ALERTED = {
     "enable",
     "refused",
 }
-
-
-class Sent:
-    """The order queue: records what the bot sends."""
-
-    def __init__(self) -> None:
-        self.orders: list[Order] = []
-
-    async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> Any:
-        self.orders += [order for order, _ in orders]
 
 
 async def test_a_replayed_market_through_the_bot_tunes_and_audits_every_change(

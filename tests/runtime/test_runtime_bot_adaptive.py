@@ -3,17 +3,15 @@ throttled one opens at most one position per `throttle_bars` bars; closing is ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from sigma.domain import Order, Tick
 from sigma.engine.engine import EngineConfig
 from sigma.regime import BUILTIN_PRESETS, AdaptiveHook, AdaptiveLoop, ParamAdjuster
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
 from sigma.strategies import Strategy
+from tests.runtime.bot_helpers import Sent, trade_minutes
 
 SYMBOL = "ACME"
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -31,14 +29,6 @@ class InAndOut(Strategy):
             self.go_long()
 
 
-class Sent:
-    def __init__(self) -> None:
-        self.orders: list[Order] = []
-
-    async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> Any:
-        self.orders += [order for order, _ in orders]
-
-
 async def run_bars(status: str, bars: int = 12) -> tuple[TradingBot, list[str]]:
     hook = AdaptiveHook(AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS)), throttle_bars=4)
     sent, decisions = Sent(), []
@@ -53,14 +43,7 @@ async def run_bars(status: str, bars: int = 12) -> tuple[TradingBot, list[str]]:
         adaptive=hook,
     )
     hook.status[(InAndOut.name, SYMBOL)] = status
-    for minute in range(bars + 1):
-        await bot.on_tick(Tick(SYMBOL, T0 + timedelta(minutes=minute), Decimal(100), Decimal(1)))
-        await bot.drain()
-        # The worker's fills come back before the next bar, as they do live.
-        for engine in bot.engines.values():
-            for coid, fill in list(engine.inflight.items()):
-                engine.on_fill(fill)
-                assert coid not in engine.inflight
+    await trade_minutes(bot, SYMBOL, T0, bars)
     return bot, decisions
 
 

@@ -3,16 +3,14 @@ sent rejects each of its orders in the engine that made it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from sigma.domain import Order, Tick
 from sigma.engine.engine import EngineConfig
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
 from sigma.strategies import Strategy
+from tests.runtime.bot_helpers import Sent, trade_minutes
 
 SYMBOL = "ACME"
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -30,19 +28,6 @@ class Reverser(Strategy):
             self.go_short()
 
 
-class Sent:
-    """The order queue: records each message's orders, or refuses them all."""
-
-    def __init__(self, *, down: bool = False) -> None:
-        self.messages: list[list[Order]] = []
-        self.down = down
-
-    async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> Any:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.messages.append([order for order, _ in orders])
-
-
 async def run_bars(sent: Sent, bars: int) -> tuple[TradingBot, list[str]]:
     decisions: list[str] = []
     bot = TradingBot(
@@ -54,12 +39,7 @@ async def run_bars(sent: Sent, bars: int) -> tuple[TradingBot, list[str]]:
         decode=lambda raw: None,
         on_decision=lambda kind, info: decisions.append(kind),
     )
-    for minute in range(bars + 1):
-        await bot.on_tick(Tick(SYMBOL, T0 + timedelta(minutes=minute), Decimal(100), Decimal(1)))
-        await bot.drain()
-        for engine in bot.engines.values():  # the worker's fills come back before the next bar
-            for fill in list(engine.inflight.values()):
-                engine.on_fill(fill)
+    await trade_minutes(bot, SYMBOL, T0, bars)
     return bot, decisions
 
 
