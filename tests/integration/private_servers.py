@@ -279,13 +279,19 @@ class PrivateRabbit(PrivateServer):
             return False
         return True
 
+    def _exited(self) -> bool:
+        """True only when the pid file names a process that is gone. The node creates the
+        file before it writes its pid, so an empty file means "starting", not "dead" (read as
+        dead, a slow start failed the test and left the node running)."""
+        return self._pid() is not None and not self._alive()
+
     async def start(self) -> None:
         self.pid_file.unlink(missing_ok=True)
         await _run("rabbitmq-server", "-detached", env=self.env)
         # The AMQP listener opens last, once the broker application has started (cheaper
         # to watch than `rabbitmqctl wait`, whose own Erlang VM takes seconds to boot).
         await _until(
-            lambda: port_open(self.port) or (self.pid_file.exists() and not self._alive()),
+            lambda: port_open(self.port) or self._exited(),
             "rabbitmq to listen",
             90,
             self.log,
@@ -305,6 +311,10 @@ class PrivateRabbit(PrivateServer):
     async def remove(self) -> None:
         # SIGTERM is an orderly stop for the Erlang VM (init:stop), without the seconds the
         # CLI takes to boot; the folder goes anyway.
+        if self.pid_file.exists():
+            # A node still writing its pid file is stopped too, not left behind.
+            with contextlib.suppress(ServerError):
+                await _until(lambda: self._pid() is not None, "rabbitmq's pid", 10, self.log)
         pid = self._pid()
         try:
             if pid is not None and self._alive():
