@@ -54,6 +54,7 @@ from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.db import session_scope
 from sigma.store.params import VersionConflict, get_active_params, set_params, version_author
+from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,8 @@ class System:
         """Start the components, serve until `stop`, then shut down in order."""
         s = self.app.settings
         self.app.db  # noqa: B018 - migrate before any component touches the database
+        if {"bot", "sim"} & self.components:
+            await asyncio.to_thread(indicators.warm_up)
         await self.actions.start()
         stack = contextlib.AsyncExitStack()
         tasks: dict[str, asyncio.Task[None]] = {}

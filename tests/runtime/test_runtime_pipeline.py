@@ -131,3 +131,26 @@ async def test_a_running_worker_beats_into_the_database_and_a_stopped_one_leaves
         await asyncio.wait_for(runner, 30)
     assert named() == []  # stopped in order: gone on purpose, not silent
     app.close()
+
+
+@pytest.mark.parametrize(("components", "warmed"), [(("bot",), True), (("worker",), False)])
+async def test_compiled_indicators_are_ready_before_a_trading_component_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, components: tuple[str, ...], warmed: bool
+) -> None:
+    """The first RSI of a process loads numba's code (0.1-0.4 s): a bot does it at start,
+    not on its first bar; a worker, which runs no strategy, does not pay for it."""
+    seen: list[bool] = []
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}")
+    system = System(app, components=components)
+    monkeypatch.setattr(
+        "sigma.strategies.indicators.warm_up", lambda: seen.append(system.ready.is_set())
+    )
+    stop = asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+    try:
+        await wait_for(system.ready.is_set, what="the system to be ready")
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 30)
+    assert seen == ([False] if warmed else [])
+    app.close()
