@@ -32,7 +32,7 @@ from sigma.regime.news import NewsHandler
 from sigma.regime.news_feed import NewsFeedPoller, NewsStore
 from sigma.regime.presets import BUILTIN_PRESETS
 from sigma.regime.sinks import AlertSink, StoreSink
-from sigma.regime.state import AdaptiveStateStore
+from sigma.regime.state import WriteBehindStateStore
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
 
 __all__ = ["LiveAdaptive", "build_live_adaptive"]
@@ -42,16 +42,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class LiveAdaptive:
-    """The hook for the bot, the news handler it reads, and the poller feeding it."""
+    """The hook for the bot, the news handler it reads, the poller feeding it, and the
+    store the hook keeps its lasting state in (written behind the price loop)."""
 
     hook: AdaptiveHook
     news: NewsHandler
     poller: NewsFeedPoller | None
+    state: WriteBehindStateStore
 
     async def run_news(self, stop: asyncio.Event) -> None:
         """Poll the configured feeds until `stop` (returns at once without feeds)."""
         if self.poller is not None:
             await self.poller.run(stop)
+
+    def close(self) -> None:
+        """Finish the state writes the hook queued (after the bot stopped)."""
+        self.state.close()
 
 
 def build_live_adaptive(
@@ -77,7 +83,8 @@ def build_live_adaptive(
     tester = None
     if settings.adaptive_test_bars:
         tester = StrategyTester(WalkForwardConfig(lookback=settings.adaptive_test_bars))
-    hook = AdaptiveHook(loop, sinks=sinks, state=AdaptiveStateStore(sessions), tester=tester)
+    state = WriteBehindStateStore(sessions)
+    hook = AdaptiveHook(loop, sinks=sinks, state=state, tester=tester)
     poller = None
     if settings.news_feed_urls or settings.news_drop_dir is not None:
         poller = NewsFeedPoller(
@@ -87,4 +94,4 @@ def build_live_adaptive(
             store=store,
             interval=settings.news_poll_seconds,
         )
-    return LiveAdaptive(hook, news, poller)
+    return LiveAdaptive(hook, news, poller, state)

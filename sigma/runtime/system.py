@@ -344,6 +344,8 @@ class System:
             await self.prices.stop()
         for name in ("prices", "news", "bot"):
             await _finish(tasks.pop(name, None))
+        if self.adaptive is not None:
+            await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "heartbeat", "sim", "api"):

@@ -4,6 +4,10 @@ force, and the detector's tuned thresholds - on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +25,7 @@ from sigma.regime.feedback import VARIANTS, QualityConfig, TradeOutcome
 from sigma.regime.hook import AdaptiveHook
 from sigma.regime.presets import BUILTIN_PRESETS
 from sigma.regime.sinks import StoreSink
-from sigma.regime.state import AdaptiveStateStore
+from sigma.regime.state import AdaptiveStateStore, WriteBehindStateStore
 from sigma.store.db import session_factory, session_scope
 from sigma.store.models import RegimeState, RegimeTrade
 from sigma.store.params import get_active_params, set_params
@@ -222,3 +226,59 @@ def test_a_saved_baseline_the_strategy_no_longer_accepts_is_dropped(
     assert hook.loop.adjuster.blocked("sma_cross", SYMBOL) == frozenset()
     assert hook.status[("sma_cross", SYMBOL)] == "throttle"
     assert "saved baseline not usable" in caplog.text
+
+
+@contextmanager
+def writes_locked_out(engine: Engine) -> Iterator[threading.Event]:
+    """Another writer holds `regime_trades` (SQLite: the database) from a thread of its own
+    until the block ends, or 5 s at most (a store that writes inline then fails the test
+    instead of hanging it). Yields the event set once it let go."""
+    locked, release, released = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        # On SQLite the engine's transactions begin IMMEDIATE: the database is locked.
+        with engine.begin() as other:
+            if engine.dialect.name == "postgresql":
+                other.exec_driver_sql("LOCK TABLE regime_trades IN EXCLUSIVE MODE")
+            locked.set()
+            release.wait(5.0)
+        released.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10.0)
+    try:
+        yield released
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_the_live_store_writes_behind_the_caller_in_order(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    store = WriteBehindStateStore(sessions)
+    first = TradeOutcome("s", "X", Regime.RANGE, "adjusted", 0.01, T0, T0 + timedelta(1))
+    second = TradeOutcome("s", "X", Regime.TREND_UP, "live", 0.02, T0, T0 + timedelta(2))
+    with writes_locked_out(engine) as released:
+        store.record_trade(first)
+        store.forget("s", "X", Regime.RANGE)  # after `first`, whenever that is written
+        store.record_trade(second)
+        assert not released.is_set()  # the calls returned while the database was locked
+    assert store.load_strategy("s", "X").trades == [second]  # reads follow the writes
+    store.save_detector("X", 9)
+    store.close()
+    assert AdaptiveStateStore(sessions).load_detector("X") == 9  # close finished the queue
+
+
+def test_a_failed_write_behind_is_logged_and_the_next_ones_go_on(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = WriteBehindStateStore(sessions)
+    nameless = TradeOutcome(None, "X", Regime.RANGE, "live", 0.0, T0, T0)  # type: ignore[arg-type]
+    store.record_trade(nameless)
+    store.save_detector("X", 4)
+    with caplog.at_level(logging.ERROR, logger="sigma.regime.state"):
+        store.close()
+    assert "saving the adaptive state failed" in caplog.text
+    assert AdaptiveStateStore(sessions).load_detector("X") == 4

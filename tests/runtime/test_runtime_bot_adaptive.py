@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sigma.domain import Bar
 from sigma.engine.engine import EngineConfig
-from sigma.regime import BUILTIN_PRESETS, AdaptiveHook, AdaptiveLoop, ParamAdjuster
+from sigma.regime import BUILTIN_PRESETS, AdaptiveHook, AdaptiveLoop, ParamAdjuster, ParamUpdate
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
 from sigma.strategies import Strategy
@@ -65,3 +66,31 @@ async def test_a_throttled_strategy_enters_once_per_window_and_always_closes() -
     # Every entry it made was closed again, and it made fewer of them than unthrottled.
     assert 0 < throttled.counters.orders_sent < kept.counters.orders_sent
     assert throttled.counters.orders_sent % 2 == 0
+
+
+async def test_a_bars_orders_leave_before_the_regime_loop_works_on_that_bar() -> None:
+    """The regime loop's work on a bar (over 10 ms at p99 under load) never delays the
+    orders already decided on it."""
+    hook = AdaptiveHook(AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS)))
+    sent = Sent()
+    sent_when_the_loop_ran: list[int] = []
+    on_bar = hook.on_bar
+
+    def watched(symbol: str, bar: Bar) -> list[ParamUpdate]:
+        sent_when_the_loop_ran.append(len(sent.orders))
+        return on_bar(symbol, bar)
+
+    hook.on_bar = watched  # type: ignore[method-assign]
+    bot = TradingBot(
+        [(InAndOut(), SYMBOL)],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(initial_cash=Decimal(10_000)),
+        risk=RiskManager(RiskLimits(max_open_orders=None, max_drawdown=None)),
+        executor=sent,
+        decode=lambda raw: None,
+        adaptive=hook,
+    )
+    await trade_minutes(bot, SYMBOL, T0, 3)
+    # Flat on the first bar (nothing to do), then in, then out: each bar's order was out
+    # before the loop ran on that bar.
+    assert sent_when_the_loop_ran == [0, 1, 2]
