@@ -266,6 +266,14 @@ def test_the_live_store_writes_behind_the_caller_in_order(
         store.record_trade(second)
         assert not released.is_set()  # the calls returned while the database was locked
     assert store.load_strategy("s", "X").trades == [second]  # reads follow the writes
+    store.save_strategy(
+        "s", "X", status="disable", score=None, reason="weak", blocked=frozenset(),
+        baseline={}, current={}, ts=T0,
+    )  # fmt: skip
+    store.request_enable("s", "X", by="alice")  # an operator's request, as the API makes it
+    assert [r.by for r in store.enable_requests("X")] == ["alice"]
+    store.drop_enable_request("s", "X")
+    assert store.enable_requests("X") == []
     store.save_detector("X", 9)
     store.close()
     assert AdaptiveStateStore(sessions).load_detector("X") == 9  # close finished the queue

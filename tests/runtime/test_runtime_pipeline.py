@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from sigma.domain import Bar
+from sigma.regime.state import AdaptiveStateStore
 from sigma.runtime.system import System
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, set_flag
@@ -153,4 +154,22 @@ async def test_compiled_indicators_are_ready_before_a_trading_component_starts(
         stop.set()
         await asyncio.wait_for(runner, 30)
     assert seen == ([False] if warmed else [])
+    app.close()
+
+
+async def test_a_stopped_system_has_finished_the_adaptive_state_writes(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", adaptive=True)
+    system = System(app, components=("bot",))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+    try:
+        await wait_for(system.ready.is_set, what="the system to be ready")
+        assert system.adaptive is not None
+        system.adaptive.state.save_detector(SYMBOL, 7)  # queued behind the price loop
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 30)
+    assert AdaptiveStateStore(app.sessions).load_detector(SYMBOL) == 7
+    with pytest.raises(RuntimeError):  # closed: nothing is left queued, nothing can be
+        system.adaptive.state.save_detector(SYMBOL, 8)
     app.close()
