@@ -31,9 +31,10 @@ from sigma.regime.loop import AdaptiveLoop
 from sigma.regime.news import NewsHandler
 from sigma.regime.news_feed import NewsFeedPoller, NewsStore
 from sigma.regime.presets import BUILTIN_PRESETS
-from sigma.regime.sinks import AlertSink, StoreSink
+from sigma.regime.sinks import AlertSink, StoreSink, WrittenBehind
 from sigma.regime.state import WriteBehindStateStore
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
+from sigma.store.write_behind import WriteBehind
 
 __all__ = ["LiveAdaptive", "build_live_adaptive"]
 
@@ -43,12 +44,12 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class LiveAdaptive:
     """The hook for the bot, the news handler it reads, the poller feeding it, and the
-    store the hook keeps its lasting state in (written behind the price loop)."""
+    writer that stores the hook's state and decisions behind the price loop."""
 
     hook: AdaptiveHook
     news: NewsHandler
     poller: NewsFeedPoller | None
-    state: WriteBehindStateStore
+    writer: WriteBehind
 
     async def run_news(self, stop: asyncio.Event) -> None:
         """Poll the configured feeds until `stop` (returns at once without feeds)."""
@@ -56,8 +57,8 @@ class LiveAdaptive:
             await self.poller.run(stop)
 
     def close(self) -> None:
-        """Finish the state writes the hook queued (after the bot stopped)."""
-        self.state.close()
+        """Finish the writes the hook queued (after the bot stopped)."""
+        self.writer.close()
 
 
 def build_live_adaptive(
@@ -77,13 +78,18 @@ def build_live_adaptive(
     else:
         if restored:
             log.info("restored %d recent news items", len(restored))
-    sinks: list[AdaptiveSink] = [StoreSink(sessions, mode=settings.mode), AlertSink(notifier)]
+    # The loop's state and decisions are written behind the price loop, in the order taken.
+    writer = WriteBehind("the adaptive state")
+    sinks: list[AdaptiveSink] = [
+        WrittenBehind(StoreSink(sessions, mode=settings.mode), writer),
+        AlertSink(notifier),
+    ]
     quality = QualityAssessment(QualityConfig(probation_bars=settings.adaptive_probation_bars))
     loop = AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS), quality=quality, news=news)
     tester = None
     if settings.adaptive_test_bars:
         tester = StrategyTester(WalkForwardConfig(lookback=settings.adaptive_test_bars))
-    state = WriteBehindStateStore(sessions)
+    state = WriteBehindStateStore(sessions, writer)
     hook = AdaptiveHook(loop, sinks=sinks, state=state, tester=tester)
     poller = None
     if settings.news_feed_urls or settings.news_drop_dir is not None:
@@ -94,4 +100,4 @@ def build_live_adaptive(
             store=store,
             interval=settings.news_poll_seconds,
         )
-    return LiveAdaptive(hook, news, poller, state)
+    return LiveAdaptive(hook, news, poller, writer)

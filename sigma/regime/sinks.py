@@ -25,8 +25,9 @@ from sigma.regime.loop import LoopDecision
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, set_params
+from sigma.store.write_behind import WriteBehind
 
-__all__ = ["LOOP_AUTHORS", "AlertSink", "StoreSink"]
+__all__ = ["LOOP_AUTHORS", "AlertSink", "StoreSink", "WrittenBehind"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,24 @@ class StoreSink:
                     details=to_jsonable({"reason": decision.reason, **decision.details}),
                 )
             )
+
+
+class WrittenBehind:
+    """A `StoreSink` whose writes go to `writer` (see `sigma.store.write_behind`): a live
+    process's regime loop hands its decisions over and goes on, where each one's row held the
+    price loop 12 to 16 ms on PostgreSQL under load. They are written in the order taken."""
+
+    def __init__(self, sink: StoreSink, writer: WriteBehind) -> None:
+        self.sink = sink
+        self.writer = writer
+
+    def on_update(self, update: ParamUpdate) -> None:
+        """Queue the parameter change."""
+        self.writer.later(self.sink.on_update, update)
+
+    def on_decision(self, decision: LoopDecision) -> None:
+        """Queue the decision's row."""
+        self.writer.later(self.sink.on_decision, decision)
 
 
 class AlertSink:

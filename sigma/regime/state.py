@@ -20,12 +20,10 @@ attached. The rows are small and written only on trades and decisions, never per
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,12 +33,9 @@ from sigma.regime.feedback import VARIANTS, Standing, TradeOutcome
 from sigma.store.db import session_scope
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import RegimeState, RegimeTrade
+from sigma.store.write_behind import WriteBehind
 
 __all__ = ["AdaptiveStateStore", "EnableRequest", "SavedStrategy", "WriteBehindStateStore"]
-
-log = logging.getLogger(__name__)
-
-R = TypeVar("R")
 
 STRATEGY = "strategy"
 DETECTOR = "detector"
@@ -332,66 +327,46 @@ class AdaptiveStateStore:
 
 
 class WriteBehindStateStore(AdaptiveStateStore):
-    """The store as a live process uses it: the hook's writes are queued and done in order
-    on a thread of their own, so the price loop never waits for the database. A feedback
-    trade's row cost the loop 2 to 5 ms on PostgreSQL (a pool check-out with its ping, the
-    insert, a durable commit) on every closed trade, and held up the confirms and fills of
-    every order behind it. Reads run on the same thread after the writes queued before them,
-    so they see what the hook wrote; they are rare (an engine attached, enable requests
-    polled every few seconds).
+    """The store as a live process uses it: the hook's writes go to `writer` (see
+    `sigma.store.write_behind`), so the price loop never waits for them. A feedback trade's
+    row cost the loop 2 to 5 ms on PostgreSQL on every closed trade. The hook's reads run
+    after the writes queued before them, so they see what it wrote; they are rare (an engine
+    attached, enable requests polled every few seconds)."""
 
-    A write that fails is logged and the ones after it go on, as the hook did inline (the
-    adaptive state is kept for restarts; trading does not depend on it). `close()` finishes
-    the queue."""
-
-    def __init__(self, factory: sessionmaker[Session], *, keep: int = 200) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], writer: WriteBehind, *, keep: int = 200
+    ) -> None:
         super().__init__(factory, keep=keep)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adaptive-state")
-
-    def _later(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        self._writer.submit(write, *args, **kwargs).add_done_callback(_log_failure)
-
-    def _after_writes(self, read: Callable[..., R], *args: Any) -> R:
-        return self._writer.submit(read, *args).result()
+        self.writer = writer
 
     def record_trade(self, outcome: TradeOutcome) -> None:
-        """Queue the trade's row (see the class docstring)."""
-        self._later(super().record_trade, outcome)
+        """Queue the trade's row."""
+        self.writer.later(super().record_trade, outcome)
 
     def forget(self, strategy: str, symbol: str, regime: Regime) -> None:
         """Queue the deletion (after the trades queued before it)."""
-        self._later(super().forget, strategy, symbol, regime)
+        self.writer.later(super().forget, strategy, symbol, regime)
 
     def save_strategy(self, strategy: str, symbol: str, **state: Any) -> None:
         """Queue the upsert of (strategy, symbol)'s state."""
-        self._later(super().save_strategy, strategy, symbol, **state)
+        self.writer.later(super().save_strategy, strategy, symbol, **state)
 
     def save_detector(self, symbol: str, confirm_bars: int) -> None:
         """Queue the upsert of the detector's threshold."""
-        self._later(super().save_detector, symbol, confirm_bars)
+        self.writer.later(super().save_detector, symbol, confirm_bars)
 
     def drop_enable_request(self, strategy: str, symbol: str) -> None:
         """Queue the deletion of an applied enable request."""
-        self._later(super().drop_enable_request, strategy, symbol)
+        self.writer.later(super().drop_enable_request, strategy, symbol)
 
     def enable_requests(self, symbol: str) -> list[EnableRequest]:
         """The pending enable requests, read after the queued writes."""
-        return self._after_writes(super().enable_requests, symbol)
+        return self.writer.after_writes(super().enable_requests, symbol)
 
     def load_strategy(self, strategy: str, symbol: str) -> SavedStrategy:
         """The saved state, read after the queued writes."""
-        return self._after_writes(super().load_strategy, strategy, symbol)
+        return self.writer.after_writes(super().load_strategy, strategy, symbol)
 
     def load_detector(self, symbol: str) -> int | None:
         """The saved threshold, read after the queued writes."""
-        return self._after_writes(super().load_detector, symbol)
-
-    def close(self) -> None:
-        """Do every queued write, then stop the thread."""
-        self._writer.shutdown(wait=True)
-
-
-def _log_failure(done: Future[None]) -> None:
-    error = done.exception()
-    if error is not None:
-        log.error("saving the adaptive state failed; trading continues", exc_info=error)
+        return self.writer.after_writes(super().load_detector, symbol)

@@ -4,7 +4,6 @@ force, and the detector's tuned thresholds - on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +22,14 @@ from sigma.regime.backtest import build_hook
 from sigma.regime.detector import Regime, frame_bars
 from sigma.regime.feedback import VARIANTS, QualityConfig, TradeOutcome
 from sigma.regime.hook import AdaptiveHook
+from sigma.regime.loop import LoopDecision
 from sigma.regime.presets import BUILTIN_PRESETS
-from sigma.regime.sinks import StoreSink
+from sigma.regime.sinks import StoreSink, WrittenBehind
 from sigma.regime.state import AdaptiveStateStore, WriteBehindStateStore
 from sigma.store.db import session_factory, session_scope
-from sigma.store.models import RegimeState, RegimeTrade
+from sigma.store.models import ActionLog, RegimeState, RegimeTrade
 from sigma.store.params import get_active_params, set_params
+from sigma.store.write_behind import WriteBehind
 from sigma.strategies.builtin import SmaCross
 from tests.regime.conftest import T0
 
@@ -229,8 +230,8 @@ def test_a_saved_baseline_the_strategy_no_longer_accepts_is_dropped(
 
 
 @contextmanager
-def writes_locked_out(engine: Engine) -> Iterator[threading.Event]:
-    """Another writer holds `regime_trades` (SQLite: the database) from a thread of its own
+def writes_locked_out(engine: Engine, table: str) -> Iterator[threading.Event]:
+    """Another writer holds `table` (SQLite: the database) from a thread of its own
     until the block ends, or 5 s at most (a store that writes inline then fails the test
     instead of hanging it). Yields the event set once it let go."""
     locked, release, released = threading.Event(), threading.Event(), threading.Event()
@@ -239,7 +240,7 @@ def writes_locked_out(engine: Engine) -> Iterator[threading.Event]:
         # On SQLite the engine's transactions begin IMMEDIATE: the database is locked.
         with engine.begin() as other:
             if engine.dialect.name == "postgresql":
-                other.exec_driver_sql("LOCK TABLE regime_trades IN EXCLUSIVE MODE")
+                other.exec_driver_sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
             locked.set()
             release.wait(5.0)
         released.set()
@@ -257,10 +258,11 @@ def writes_locked_out(engine: Engine) -> Iterator[threading.Event]:
 def test_the_live_store_writes_behind_the_caller_in_order(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    store = WriteBehindStateStore(sessions)
+    writer = WriteBehind("the adaptive state")
+    store = WriteBehindStateStore(sessions, writer)
     first = TradeOutcome("s", "X", Regime.RANGE, "adjusted", 0.01, T0, T0 + timedelta(1))
     second = TradeOutcome("s", "X", Regime.TREND_UP, "live", 0.02, T0, T0 + timedelta(2))
-    with writes_locked_out(engine) as released:
+    with writes_locked_out(engine, "regime_trades") as released:
         store.record_trade(first)
         store.forget("s", "X", Regime.RANGE)  # after `first`, whenever that is written
         store.record_trade(second)
@@ -275,18 +277,21 @@ def test_the_live_store_writes_behind_the_caller_in_order(
     store.drop_enable_request("s", "X")
     assert store.enable_requests("X") == []
     store.save_detector("X", 9)
-    store.close()
+    writer.close()
     assert AdaptiveStateStore(sessions).load_detector("X") == 9  # close finished the queue
 
 
-def test_a_failed_write_behind_is_logged_and_the_next_ones_go_on(
-    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+def test_the_live_store_sink_writes_decisions_behind_the_caller_in_order(
+    engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    store = WriteBehindStateStore(sessions)
-    nameless = TradeOutcome(None, "X", Regime.RANGE, "live", 0.0, T0, T0)  # type: ignore[arg-type]
-    store.record_trade(nameless)
-    store.save_detector("X", 4)
-    with caplog.at_level(logging.ERROR, logger="sigma.regime.state"):
-        store.close()
-    assert "saving the adaptive state failed" in caplog.text
-    assert AdaptiveStateStore(sessions).load_detector("X") == 4
+    writer = WriteBehind("the adaptive state")
+    sink = WrittenBehind(StoreSink(sessions, mode="paper"), writer)
+    kinds = ("regime_change", "throttle", "restore")
+    with writes_locked_out(engine, "action_log") as released:
+        for n, kind in enumerate(kinds):
+            sink.on_decision(LoopDecision(kind, SYMBOL, T0 + timedelta(minutes=n), "why", "s"))
+        assert not released.is_set()
+    writer.close()
+    with sessions() as session:
+        actions = session.scalars(select(ActionLog.action).order_by(ActionLog.id)).all()
+    assert actions == [f"regime_{kind}" for kind in kinds]

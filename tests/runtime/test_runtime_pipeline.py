@@ -165,11 +165,13 @@ async def test_a_stopped_system_has_finished_the_adaptive_state_writes(tmp_path:
     try:
         await wait_for(system.ready.is_set, what="the system to be ready")
         assert system.adaptive is not None
-        system.adaptive.state.save_detector(SYMBOL, 7)  # queued behind the price loop
+        state = system.adaptive.hook.state
+        assert state is not None
+        state.save_detector(SYMBOL, 7)  # queued behind the price loop
     finally:
         stop.set()
         await asyncio.wait_for(runner, 30)
     assert AdaptiveStateStore(app.sessions).load_detector(SYMBOL) == 7
     with pytest.raises(RuntimeError):  # closed: nothing is left queued, nothing can be
-        system.adaptive.state.save_detector(SYMBOL, 8)
+        state.save_detector(SYMBOL, 8)
     app.close()
