@@ -30,10 +30,8 @@ class InAndOut(Strategy):
             self.go_long()
 
 
-async def run_bars(status: str, bars: int = 12) -> tuple[TradingBot, list[str]]:
-    hook = AdaptiveHook(AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS)), throttle_bars=4)
-    sent, decisions = Sent(), []
-    bot = TradingBot(
+def in_and_out_bot(hook: AdaptiveHook, sent: Sent, decisions: list[str]) -> TradingBot:
+    return TradingBot(
         [(InAndOut(), SYMBOL)],
         timeframe=timedelta(minutes=1),
         config=EngineConfig(initial_cash=Decimal(10_000)),
@@ -43,6 +41,12 @@ async def run_bars(status: str, bars: int = 12) -> tuple[TradingBot, list[str]]:
         on_decision=lambda kind, info: decisions.append(f"{kind}: {info.get('reason', '')}"),
         adaptive=hook,
     )
+
+
+async def run_bars(status: str, bars: int = 12) -> tuple[TradingBot, list[str]]:
+    hook = AdaptiveHook(AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS)), throttle_bars=4)
+    decisions: list[str] = []
+    bot = in_and_out_bot(hook, Sent(), decisions)
     hook.status[(InAndOut.name, SYMBOL)] = status
     await trade_minutes(bot, SYMBOL, T0, bars)
     return bot, decisions
@@ -81,16 +85,7 @@ async def test_a_bars_orders_leave_before_the_regime_loop_works_on_that_bar() ->
         return on_bar(symbol, bar)
 
     hook.on_bar = watched  # type: ignore[method-assign]
-    bot = TradingBot(
-        [(InAndOut(), SYMBOL)],
-        timeframe=timedelta(minutes=1),
-        config=EngineConfig(initial_cash=Decimal(10_000)),
-        risk=RiskManager(RiskLimits(max_open_orders=None, max_drawdown=None)),
-        executor=sent,
-        decode=lambda raw: None,
-        adaptive=hook,
-    )
-    await trade_minutes(bot, SYMBOL, T0, 3)
+    await trade_minutes(in_and_out_bot(hook, sent, []), SYMBOL, T0, 3)
     # Flat on the first bar (nothing to do), then in, then out: each bar's order was out
     # before the loop ran on that bar.
     assert sent_when_the_loop_ran == [0, 1, 2]
