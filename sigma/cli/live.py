@@ -11,13 +11,14 @@ import typer
 
 from sigma.app import App, build_app
 from sigma.runtime.event_loop import serve
-from sigma.runtime.system import COMPONENTS, StartupError, System, run_system
+from sigma.runtime.system import COMPONENTS, StartupError, System, load_compiled, run_system
 from sigma.store.control import KILL_SWITCH, get_flag, set_flag
 
 
 def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> None:
     """Run `components` until Ctrl-C or SIGTERM, then stop in order."""
     app = build_app()
+    load_compiled(components)  # before `serve` freezes what start-up loaded
 
     async def main() -> None:
         stop = asyncio.Event()
