@@ -4,6 +4,8 @@ compare what it stored with the backtest engine on the same bars."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -70,6 +72,19 @@ async def wait_for(check: Any, timeout: float = 30.0, what: str = "condition") -
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def running(system: System) -> AsyncIterator[System]:
+    """`system` started and ready; stopped in order (and waited for) when the block ends."""
+    stop = asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+    try:
+        await wait_for(system.ready.is_set, what="system ready")
+        yield system
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 30)
+
+
 async def run_pipeline(
     app: App,
     frame: pd.DataFrame,
@@ -79,30 +94,25 @@ async def run_pipeline(
 ) -> Outcome:
     """Publish the bars' ticks on `price_update` (plus `raw_messages` first) and let the bot
     and the worker act on them; returns the stored rows once every order is booked."""
-    system = System(app, components)
-    stop = asyncio.Event()
-    runner = asyncio.create_task(system.run(stop))
-    await wait_for(system.ready.is_set, what="system ready")
-    assert system.bot is not None
-    bot, worker = system.bot, system.worker
-    for raw in raw_messages or []:
-        await system.pubsub.publish(CHANNEL_PRICE_UPDATE, raw)
-    for tick in bar_ticks(SYMBOL, frame):
-        await system.pubsub.publish(CHANNEL_PRICE_UPDATE, encode_tick(tick))
-        # Let the real bus keep up: the subscriber's buffer is large but not unbounded.
-        await asyncio.sleep(0)
-    bars_expected = len(frame) - 1  # the last bar never closes
-    await wait_for(lambda: bot.counters.bars == bars_expected, what="bars")
-    # Booked by the worker (here or in another process) and reported back to the bot.
-    await wait_for(
-        lambda: (
-            (worker is None or worker.processed >= bot.counters.orders_sent)
-            and bot.counters.fills >= bot.counters.orders_sent
-        ),
-        what="orders booked and reported back",
-    )
-    stop.set()
-    await asyncio.wait_for(runner, 30)
+    async with running(System(app, components)) as system:
+        assert system.bot is not None
+        bot, worker = system.bot, system.worker
+        for raw in raw_messages or []:
+            await system.pubsub.publish(CHANNEL_PRICE_UPDATE, raw)
+        for tick in bar_ticks(SYMBOL, frame):
+            await system.pubsub.publish(CHANNEL_PRICE_UPDATE, encode_tick(tick))
+            # Let the real bus keep up: the subscriber's buffer is large but not unbounded.
+            await asyncio.sleep(0)
+        bars_expected = len(frame) - 1  # the last bar never closes
+        await wait_for(lambda: bot.counters.bars == bars_expected, what="bars")
+        # Booked by the worker (here or in another process) and reported back to the bot.
+        await wait_for(
+            lambda: (
+                (worker is None or worker.processed >= bot.counters.orders_sent)
+                and bot.counters.fills >= bot.counters.orders_sent
+            ),
+            what="orders booked and reported back",
+        )
     with app.sessions() as s:
         return Outcome(
             orders=list(s.scalars(select(OrderRecord).order_by(OrderRecord.created_at))),

@@ -3,7 +3,6 @@ the ones the backtest engine produces on the same prices; bad ticks never reach 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from tests.runtime.pipeline_helpers import (
     bars,
     make_app,
     run_pipeline,
+    running,
     wait_for,
 )
 
@@ -114,22 +114,16 @@ async def test_a_running_worker_beats_into_the_database_and_a_stopped_one_leaves
     tmp_path: Path,
 ) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", worker_name="worker-7")
-    system = System(app, components=("worker",))
-    stop = asyncio.Event()
-    runner = asyncio.create_task(system.run(stop))
 
     def named() -> list[str]:
         with app.sessions() as s:
             return [b.name for b in heartbeats.beats(s)]
 
-    try:
+    async with running(System(app, components=("worker",))):
         await wait_for(lambda: named() == ["worker-7"], what="the worker's heartbeat row")
         with app.sessions() as s:
             (beat,) = heartbeats.beats(s)
         assert (beat.host, beat.pid) == (socket.gethostname(), os.getpid())
-    finally:
-        stop.set()
-        await asyncio.wait_for(runner, 30)
     assert named() == []  # stopped in order: gone on purpose, not silent
     app.close()
 
@@ -146,31 +140,19 @@ async def test_compiled_indicators_are_ready_before_a_trading_component_starts(
     monkeypatch.setattr(
         "sigma.strategies.indicators.warm_up", lambda: seen.append(system.ready.is_set())
     )
-    stop = asyncio.Event()
-    runner = asyncio.create_task(system.run(stop))
-    try:
-        await wait_for(system.ready.is_set, what="the system to be ready")
-    finally:
-        stop.set()
-        await asyncio.wait_for(runner, 30)
+    async with running(system):
+        pass
     assert seen == ([False] if warmed else [])
     app.close()
 
 
 async def test_a_stopped_system_has_finished_the_adaptive_state_writes(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", adaptive=True)
-    system = System(app, components=("bot",))
-    stop = asyncio.Event()
-    runner = asyncio.create_task(system.run(stop))
-    try:
-        await wait_for(system.ready.is_set, what="the system to be ready")
+    async with running(System(app, components=("bot",))) as system:
         assert system.adaptive is not None
         state = system.adaptive.hook.state
         assert state is not None
         state.save_detector(SYMBOL, 7)  # queued behind the price loop
-    finally:
-        stop.set()
-        await asyncio.wait_for(runner, 30)
     assert AdaptiveStateStore(app.sessions).load_detector(SYMBOL) == 7
     with pytest.raises(RuntimeError):  # closed: nothing is left queued, nothing can be
         state.save_detector(SYMBOL, 8)
