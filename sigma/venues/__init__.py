@@ -1,0 +1,1 @@
+"""Venues: one folder per exchange adapter, and ``emulator``, the local exchange (`sigma venue`)."""
