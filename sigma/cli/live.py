@@ -11,7 +11,14 @@ import typer
 
 from sigma.app import App, build_app
 from sigma.runtime.event_loop import serve
-from sigma.runtime.system import COMPONENTS, StartupError, System, load_compiled, run_system
+from sigma.runtime.system import (
+    COMPONENTS,
+    KNOWN_COMPONENTS,
+    StartupError,
+    System,
+    load_compiled,
+    run_system,
+)
 from sigma.store.control import KILL_SWITCH, get_flag, set_flag
 
 
@@ -51,6 +58,10 @@ def _announce(app: App, system: System) -> None:
     )
     if system.market is not None:
         typer.echo(f"  market: built-in synthetic feed on {system.market.url}")
+    if system.venue is not None:
+        typer.echo(
+            f"  venue: local exchange ({', '.join(system.venue.venues)}) on {system.venue.http_url}"
+        )
     if system.bot is not None:
         typer.echo(
             f"  bot: {', '.join(sorted({n for n, _ in system.bot.engines}))} "
@@ -64,12 +75,12 @@ def _announce(app: App, system: System) -> None:
 def up(
     only: Annotated[
         str | None,
-        typer.Option("--only", help=f"comma-separated subset of: {', '.join(COMPONENTS)}"),
+        typer.Option("--only", help=f"comma-separated subset of: {', '.join(KNOWN_COMPONENTS)}"),
     ] = None,
 ) -> None:
     """Start SIGMA: market feed, price client, bot, order worker, simulation and API."""
     components = [c.strip() for c in only.split(",")] if only else list(COMPONENTS)
-    unknown = set(components) - set(COMPONENTS)
+    unknown = set(components) - set(KNOWN_COMPONENTS)
     if unknown:
         raise typer.BadParameter(
             f"unknown component(s): {', '.join(sorted(unknown))}", param_hint="--only"

@@ -15,6 +15,7 @@ from sigma.cli.jobs import config_app, jobs_app, optimize, report_app, scheduler
 from sigma.cli.live import bot, kill_switch, sim, up, worker
 from sigma.cli.regime import app as regime_app
 from sigma.cli.users import users_app
+from sigma.cli.venue import venue_command
 from sigma.feeds.ws_server import feed_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -25,6 +26,7 @@ app.command()(worker)
 app.command()(bot)
 app.command()(sim)
 app.command("feed")(feed_command)
+app.command("venue")(venue_command)
 app.command("kill-switch")(kill_switch)
 app.command()(api)
 app.add_typer(users_app, name="users")

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     feed_speed: float = Field(default=60.0, ge=0)
     feed_seed: int = 7
     feed_stale_seconds: float = Field(default=30.0, gt=0)
+    # `sigma up --only venue,...` runs the local exchange (`sigma venue`) in-process with the
+    # settings of this YAML file (see docs/venue.md); unset: its defaults and demo accounts.
+    venue_config: Path | None = None
     # "paper", or a ccxt exchange id for live trading (API keys in SIGMA_EXCHANGE_CONFIG).
     broker: str = "paper"
     exchange_config: dict[str, Any] = Field(default_factory=dict)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from sqlalchemy.orm import Session
@@ -57,6 +57,9 @@ from sigma.store.params import VersionConflict, get_active_params, set_params, v
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
+if TYPE_CHECKING:
+    from sigma.venues.emulator.server import VenueServer
+
 log = logging.getLogger(__name__)
 
 TESTER = "strategy_tester"
@@ -68,6 +71,9 @@ class StartupError(ValueError):
 
 
 COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api", "scheduler")
+# Started only when named (`sigma up --only venue,...`): the local exchange of `sigma venue`.
+OPTIONAL_COMPONENTS = ("venue",)
+KNOWN_COMPONENTS = COMPONENTS + OPTIONAL_COMPONENTS
 # Bars the built-in market generates per symbol: at the default speed (one 1-minute bar per
 # second) that is more than two days of continuous trading before the stream ends.
 MARKET_BARS = 200_000
@@ -147,10 +153,11 @@ class System:
 
     def __init__(self, app: App, components: Iterable[str] = COMPONENTS) -> None:
         chosen = set(components)
-        unknown = chosen - set(COMPONENTS)
+        unknown = chosen - set(KNOWN_COMPONENTS)
         if unknown:
             raise ValueError(
-                f"unknown component(s) {', '.join(sorted(unknown))}; known: {', '.join(COMPONENTS)}"
+                f"unknown component(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(KNOWN_COMPONENTS)}"
             )
         self.app = app
         self.components = chosen
@@ -165,6 +172,7 @@ class System:
         )
         self.actions = ActionLogger(app.sessions, source="bot", mode=s.mode, notifier=None)
         self.market: MarketServer | None = None
+        self.venue: VenueServer | None = None
         self.prices: PriceClient | None = None
         self.bot: TradingBot | None = None
         self.worker: OrderWorker | None = None
@@ -249,6 +257,12 @@ class System:
             if s.metrics_port is not None:
                 # Processes without the API (bot, worker, sim) are scraped here.
                 stack.callback(self.metrics.serve(s.metrics_port).close)
+            if "venue" in self.components:
+                from sigma.venues.emulator.config import build_config
+                from sigma.venues.emulator.server import VenueServer
+
+                server = VenueServer(build_config(s.venue_config, [], None, {}))
+                self.venue = await stack.enter_async_context(server.serve())
             feed_url = s.feed_url
             if "market" in self.components and feed_url is None:
                 replay = BarReplay.synthetic(

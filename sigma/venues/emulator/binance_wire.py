@@ -1,0 +1,346 @@
+"""What Binance's REST API and its WebSocket streams share: settings, error codes, request
+signing, and the JSON shapes of orders, trades, klines and user-data events.
+
+Shapes follow ``binance/binance-spot-api-docs`` (rest-api.md, user-data-stream.md, errors.md):
+decimals are strings with eight places, times epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sigma.venues.emulator.accounts import Account
+from sigma.venues.emulator.http import decimal_text
+from sigma.venues.emulator.klines import MINUTE_MS, Candle, CandleSeries
+from sigma.venues.emulator.model import OrderEvent, Reason, Rejection, VenueOrder, VenueTrade
+
+__all__ = [
+    "INTERVALS",
+    "ApiError",
+    "BinanceSettings",
+    "authenticate",
+    "execution_report",
+    "fmt",
+    "fold_klines",
+    "interval_label",
+    "kline_row",
+    "order_body",
+    "rejection_error",
+    "trade_body",
+]
+
+_ZERO = Decimal(0)
+_DAY_MS = 24 * 60 * MINUTE_MS
+# Binance's weeks start on Monday; the epoch (1970-01-01) was a Thursday.
+_WEEK_OFFSET_MS = 4 * _DAY_MS
+#: kline interval -> length in ms (``1M`` is a calendar month: :func:`fold_klines`)
+INTERVALS: dict[str, int] = {
+    "1m": MINUTE_MS,
+    "3m": 3 * MINUTE_MS,
+    "5m": 5 * MINUTE_MS,
+    "15m": 15 * MINUTE_MS,
+    "30m": 30 * MINUTE_MS,
+    "1h": 60 * MINUTE_MS,
+    "2h": 120 * MINUTE_MS,
+    "4h": 240 * MINUTE_MS,
+    "6h": 360 * MINUTE_MS,
+    "8h": 480 * MINUTE_MS,
+    "12h": 720 * MINUTE_MS,
+    "1d": _DAY_MS,
+    "3d": 3 * _DAY_MS,
+    "1w": 7 * _DAY_MS,
+    "1M": 31 * _DAY_MS,
+}
+
+
+@dataclass
+class BinanceSettings:
+    """Binance's limits as the front end enforces them (defaults: Binance spot's published
+    ones, see ``GET /api/v3/exchangeInfo`` ``rateLimits``)."""
+
+    #: request weight per client address per window (429 beyond, then 418)
+    weight_limit: int = 6000
+    weight_window_ms: int = 60_000
+    #: refused requests tolerated before the 418 ban, and its length
+    ban_after: int = 2
+    ban_ms: int = 120_000
+    #: new orders per account per 10 seconds and per day (-1015 beyond)
+    orders_per_10s: int = 50
+    orders_per_day: int = 160_000
+    #: the largest ``recvWindow`` a signed request may ask for
+    max_recv_window_ms: int = 60_000
+
+
+class ApiError(Exception):
+    """A refusal in Binance's shape: HTTP status, error code and message."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.status = status
+        self.code = code
+        self.msg = msg
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "msg": self.msg}
+
+
+_FILTER = -1013
+_REJECTED = -2010
+_REJECTIONS: dict[Reason, tuple[int, str]] = {
+    Reason.UNKNOWN_SYMBOL: (-1121, "Invalid symbol."),
+    Reason.PRICE_FILTER: (_FILTER, "Filter failure: PRICE_FILTER"),
+    Reason.LOT_SIZE: (_FILTER, "Filter failure: LOT_SIZE"),
+    Reason.MIN_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
+    Reason.MAX_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
+    Reason.MAX_NUM_ORDERS: (_FILTER, "Filter failure: MAX_NUM_ORDERS"),
+    Reason.INSUFFICIENT_BALANCE: (
+        _REJECTED,
+        "Account has insufficient balance for requested action.",
+    ),
+    Reason.DUPLICATE_ORDER: (_REJECTED, "Duplicate order sent."),
+    Reason.UNKNOWN_ORDER: (-2013, "Order does not exist."),
+    Reason.WOULD_TAKE: (_REJECTED, "Order would immediately match and take."),
+    Reason.WOULD_TRIGGER: (_REJECTED, "Order would trigger immediately."),
+    Reason.NO_LIQUIDITY: (_REJECTED, "Order book liquidity is less than symbol minimum quantity."),
+}
+
+
+def rejection_error(rejection: Rejection) -> ApiError:
+    """The Binance error for a venue refusal (errors.md: filter failures and -2010 messages)."""
+    known = _REJECTIONS.get(rejection.reason)
+    if known is None:
+        return ApiError(400, -1102, rejection.detail or "A mandatory parameter was not sent.")
+    return ApiError(400, *known)
+
+
+def fmt(value: Decimal | None) -> str:
+    """A decimal as Binance prints it: eight places, zero when absent."""
+    text = decimal_text(_ZERO if value is None else value)
+    assert text is not None
+    return text
+
+
+def interval_label(window_ms: int) -> tuple[str, int, str]:
+    """(interval name, count, header letter) of a rate-limit window: 60 000 ms is
+    ``("MINUTE", 1, "M")`` as in ``X-MBX-USED-WEIGHT-1M``."""
+    for name, letter, unit in (("DAY", "D", _DAY_MS), ("MINUTE", "M", MINUTE_MS)):
+        if window_ms % unit == 0:
+            return name, window_ms // unit, letter
+    return "SECOND", max(1, window_ms // 1000), "S"
+
+
+# ----------------------------------------------------------------- signing
+def authenticate(
+    accounts: Mapping[str, Account],
+    api_key: str | None,
+    params: Mapping[str, str],
+    payload: str,
+    *,
+    now_ms: int,
+    max_recv_window_ms: int,
+) -> Account:
+    """The account a signed request acts for, or the :class:`ApiError` Binance answers:
+    -2014/-2015 for the key, -1022 for the HMAC-SHA256 ``signature`` over ``payload``, -1102 and
+    -1021 for ``timestamp``/``recvWindow`` (rest-api.md "Timing security")."""
+    if not api_key:
+        raise ApiError(401, -2014, "API-key format invalid.")
+    account = accounts.get(api_key)
+    if account is None:
+        raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+    signature = params.get("signature")
+    if not signature:
+        raise _missing("signature")
+    expected = hmac.new(account.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    # HMAC signatures are not case-sensitive (rest-api.md "Signature Case Sensitivity").
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise ApiError(400, -1022, "Signature for this request is not valid.")
+    timestamp = _integer(params, "timestamp")
+    if timestamp is None:
+        raise _missing("timestamp")
+    window = _integer(params, "recvWindow")
+    window = 5000 if window is None else window
+    if window > max_recv_window_ms:
+        raise ApiError(
+            400,
+            -1102,
+            f"'recvWindow' contains unexpected value. Cannot be greater than {max_recv_window_ms}.",
+        )
+    if timestamp >= now_ms + 1000:
+        raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if now_ms - timestamp > window:
+        raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+    return account
+
+
+def _integer(params: Mapping[str, str], name: str) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return int(Decimal(text))
+    except ArithmeticError as exc:
+        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.") from exc
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+# ----------------------------------------------------------------- shapes
+def order_body(order: VenueOrder) -> dict[str, Any]:
+    """The fields every order response carries (rest-api.md "Response - RESULT")."""
+    body: dict[str, Any] = {
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": order.client_id,
+        "price": fmt(order.price),
+        # A market order by amount to spend has no quantity until it fills.
+        "origQty": fmt(order.qty if order.qty is not None else order.filled),
+        "executedQty": fmt(order.filled),
+        "origQuoteOrderQty": fmt(order.quote_qty),
+        "cummulativeQuoteQty": fmt(order.cum_quote),
+        "status": order.status.value,
+        "timeInForce": order.tif.value,
+        "type": order.type.value,
+        "side": order.side.value,
+        "selfTradePreventionMode": "NONE",
+    }
+    if order.stop_price is not None:
+        body["stopPrice"] = fmt(order.stop_price)
+    return body
+
+
+def on_book(order: VenueOrder) -> bool:
+    """Whether the order works on the book now (a stop waiting for its trigger does not)."""
+    return order.working and not order.status.is_final and order.type.has_limit
+
+
+def trade_body(trade: VenueTrade) -> dict[str, Any]:
+    """One fill as ``GET /api/v3/myTrades`` lists it."""
+    return {
+        "symbol": trade.symbol,
+        "id": trade.trade_id,
+        "orderId": trade.order_id,
+        "orderListId": -1,
+        "price": fmt(trade.price),
+        "qty": fmt(trade.qty),
+        "quoteQty": fmt(trade.quote_qty),
+        "commission": fmt(trade.fee),
+        "commissionAsset": trade.fee_asset,
+        "time": trade.time_ms,
+        "isBuyer": trade.side.value == "BUY",
+        "isMaker": trade.maker,
+        "isBestMatch": True,
+    }
+
+
+def execution_report(event: OrderEvent, execution_id: int, now_ms: int) -> dict[str, Any]:
+    """The ``executionReport`` user-data event of an order change (user-data-stream.md)."""
+    order, trade = event.order, event.trade
+    body: dict[str, Any] = {
+        "e": "executionReport",
+        "E": now_ms,
+        "s": order.symbol,
+        "c": order.client_id,
+        "S": order.side.value,
+        "o": order.type.value,
+        "f": order.tif.value,
+        "q": fmt(order.qty if order.qty is not None else order.filled),
+        "p": fmt(order.price),
+        "P": fmt(order.stop_price),
+        "F": fmt(None),
+        "g": -1,
+        "C": order.client_id if event.kind == "CANCELED" else "",
+        "x": event.kind,
+        "X": order.status.value,
+        "r": "NONE",
+        "i": order.order_id,
+        "l": fmt(trade.qty if trade else None),
+        "z": fmt(order.filled),
+        "L": fmt(trade.price if trade else None),
+        "n": fmt(trade.fee) if trade else "0",
+        "N": trade.fee_asset if trade else None,
+        "T": trade.time_ms if trade else order.updated_ms,
+        "t": trade.trade_id if trade else -1,
+        "I": execution_id,
+        "w": on_book(order),
+        "m": trade.maker if trade else False,
+        "M": False,
+        "O": order.created_ms,
+        "Z": fmt(order.cum_quote),
+        "Y": fmt(trade.quote_qty if trade else None),
+        "Q": fmt(order.quote_qty),
+        "V": "NONE",
+    }
+    if order.working:
+        body["W"] = order.created_ms
+    return body
+
+
+# ----------------------------------------------------------------- klines
+def fold_klines(
+    series: CandleSeries, interval: str, start_ms: int | None = None, end_ms: int | None = None
+) -> Iterator[tuple[Candle, int]]:
+    """(candle, close time) of ``interval`` from one-minute candles, oldest first, whose open
+    lies in [start_ms, end_ms]. Weeks start on Monday, months on the calendar's first day."""
+    if interval != "1M":
+        size = INTERVALS[interval]
+        offset = _WEEK_OFFSET_MS if interval == "1w" else 0
+        for candle in series.folded(size, start_ms=start_ms, end_ms=end_ms, offset_ms=offset):
+            yield candle, candle.open_ms + size - 1
+        return
+    month: Candle | None = None
+    for day in series.folded(_DAY_MS):
+        start = _month_start(day.open_ms)
+        if month is not None and month.open_ms == start:
+            month.high, month.low = max(month.high, day.high), min(month.low, day.low)
+            month.close = day.close
+            month.volume += day.volume
+            month.quote_volume += day.quote_volume
+            month.trades += day.trades
+            continue
+        if month is not None and _within(month.open_ms, start_ms, end_ms):
+            yield month, _next_month(month.open_ms) - 1
+        month = Candle(start, day.open, day.high, day.low, day.close, day.volume, day.quote_volume, day.trades)
+    if month is not None and _within(month.open_ms, start_ms, end_ms):
+        yield month, _next_month(month.open_ms) - 1
+
+
+def _within(open_ms: int, start_ms: int | None, end_ms: int | None) -> bool:
+    return (start_ms is None or open_ms >= start_ms) and (end_ms is None or open_ms <= end_ms)
+
+
+def _month_start(time_ms: int) -> int:
+    moment = datetime.fromtimestamp(time_ms / 1000, UTC)
+    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def _next_month(start_ms: int) -> int:
+    return _month_start(start_ms + 31 * _DAY_MS)
+
+
+def kline_row(candle: Candle, close_ms: int) -> list[Any]:
+    """One row of ``GET /api/v3/klines``. The taker-buy volumes are not tracked: "0"."""
+    return [
+        candle.open_ms,
+        fmt(candle.open),
+        fmt(candle.high),
+        fmt(candle.low),
+        fmt(candle.close),
+        fmt(candle.volume),
+        close_ms,
+        fmt(candle.quote_volume),
+        candle.trades,
+        fmt(None),
+        fmt(None),
+        "0",
+    ]
