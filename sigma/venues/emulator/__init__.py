@@ -24,4 +24,4 @@ What the core models, whichever protocol is spoken:
 | client order ids | an id of an open order cannot be reused (Binance); an Upbit identifier never can; lookups by id return the latest order | — |
 | state | in memory, or journalled to ``--state FILE`` (each change flushed before its reply), so a venue restarted mid-order still knows every order, fill and balance | the price path restarts from its seed (the tape is not journalled) |
 | faults | added latency, 5xx, 429 storms, a reply lost after the order was accepted, every WebSocket cut, stale market streams, clock skew: set at start and switched while running (``/sigma/faults``) | packet loss, half-open TCP |
-"""
+"""  # noqa: E501 - table rows cannot wrap

@@ -18,20 +18,37 @@ from typing import Any
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.http import decimal_text
 from sigma.venues.emulator.klines import MINUTE_MS, Candle, CandleSeries
-from sigma.venues.emulator.model import OrderEvent, Reason, Rejection, VenueOrder, VenueTrade
+from sigma.venues.emulator.model import (
+    MarketSpec,
+    OrderEvent,
+    OrderType,
+    Reason,
+    Rejection,
+    VenueOrder,
+    VenueTrade,
+)
+from sigma.venues.emulator.venue import Venue
 
 __all__ = [
     "INTERVALS",
     "ApiError",
     "BinanceSettings",
+    "BookVersions",
     "authenticate",
+    "book_top",
+    "day_ticker",
     "execution_report",
     "fmt",
     "fold_klines",
     "interval_label",
     "kline_row",
+    "missing_param",
+    "on_book",
     "order_body",
+    "order_status",
+    "rate_limit",
     "rejection_error",
+    "symbol_info",
     "trade_body",
 ]
 
@@ -155,14 +172,14 @@ def authenticate(
         raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
     signature = params.get("signature")
     if not signature:
-        raise _missing("signature")
+        raise missing_param("signature")
     expected = hmac.new(account.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     # HMAC signatures are not case-sensitive (rest-api.md "Signature Case Sensitivity").
     if not hmac.compare_digest(expected, signature.lower()):
         raise ApiError(400, -1022, "Signature for this request is not valid.")
     timestamp = _integer(params, "timestamp")
     if timestamp is None:
-        raise _missing("timestamp")
+        raise missing_param("timestamp")
     window = _integer(params, "recvWindow")
     window = 5000 if window is None else window
     if window > max_recv_window_ms:
@@ -172,7 +189,9 @@ def authenticate(
             f"'recvWindow' contains unexpected value. Cannot be greater than {max_recv_window_ms}.",
         )
     if timestamp >= now_ms + 1000:
-        raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        raise ApiError(
+            400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+        )
     if now_ms - timestamp > window:
         raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
     return account
@@ -188,7 +207,7 @@ def _integer(params: Mapping[str, str], name: str) -> int | None:
         raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.") from exc
 
 
-def _missing(name: str) -> ApiError:
+def missing_param(name: str) -> ApiError:
     return ApiError(
         400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
     )
@@ -222,6 +241,79 @@ def order_body(order: VenueOrder) -> dict[str, Any]:
 def on_book(order: VenueOrder) -> bool:
     """Whether the order works on the book now (a stop waiting for its trigger does not)."""
     return order.working and not order.status.is_final and order.type.has_limit
+
+
+def order_status(order: VenueOrder) -> dict[str, Any]:
+    """An order as ``GET /api/v3/order``, ``openOrders`` and ``allOrders`` show it."""
+    return {
+        **order_body(order),
+        "stopPrice": fmt(order.stop_price),
+        "icebergQty": fmt(None),
+        "time": order.created_ms,
+        "updateTime": order.updated_ms,
+        "isWorking": order.working,
+        "workingTime": order.created_ms if order.working else -1,
+    }
+
+
+def rate_limit(kind: str, interval: str, count: int, limit: int) -> dict[str, Any]:
+    return {"rateLimitType": kind, "interval": interval, "intervalNum": count, "limit": limit}
+
+
+def symbol_info(spec: MarketSpec) -> dict[str, Any]:
+    """One market of ``exchangeInfo`` with its filters (filters.md)."""
+    tick = spec.tick_sizes[0][1]
+    lot = {
+        "minQty": fmt(spec.min_qty),
+        "maxQty": fmt(spec.max_qty),
+        "stepSize": fmt(spec.step_size),
+    }
+    return {
+        "symbol": spec.symbol,
+        "status": "TRADING",
+        "baseAsset": spec.base,
+        "baseAssetPrecision": spec.base_precision,
+        "quoteAsset": spec.quote,
+        "quotePrecision": spec.quote_precision,
+        "quoteAssetPrecision": spec.quote_precision,
+        "baseCommissionPrecision": spec.base_precision,
+        "quoteCommissionPrecision": spec.quote_precision,
+        "orderTypes": [t.value for t in OrderType],
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "opoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "amendAllowed": False,
+        "pegInstructionsAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": fmt(spec.min_price),
+                "maxPrice": fmt(spec.max_price),
+                "tickSize": fmt(tick),
+            },
+            {"filterType": "LOT_SIZE", **lot},
+            {"filterType": "MARKET_LOT_SIZE", **lot},
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": fmt(spec.min_notional),
+                "applyMinToMarket": True,
+                "maxNotional": fmt(spec.max_notional or Decimal(9_000_000)),
+                "applyMaxToMarket": spec.max_notional is not None,
+                "avgPriceMins": 5,
+            },
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": spec.max_open_orders},
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "NONE",
+        "allowedSelfTradePreventionModes": ["NONE"],
+    }
 
 
 def trade_body(trade: VenueTrade) -> dict[str, Any]:
@@ -310,7 +402,9 @@ def fold_klines(
             continue
         if month is not None and _within(month.open_ms, start_ms, end_ms):
             yield month, _next_month(month.open_ms) - 1
-        month = Candle(start, day.open, day.high, day.low, day.close, day.volume, day.quote_volume, day.trades)
+        month = Candle(
+            start, day.open, day.high, day.low, day.close, day.volume, day.quote_volume, day.trades
+        )
     if month is not None and _within(month.open_ms, start_ms, end_ms):
         yield month, _next_month(month.open_ms) - 1
 
@@ -344,3 +438,69 @@ def kline_row(candle: Candle, close_ms: int) -> list[Any]:
         fmt(None),
         "0",
     ]
+
+
+# ----------------------------------------------------------------- market data
+class BookVersions:
+    """Each market's book update id: every venue event on the market moves it on. The REST
+    depth snapshot's ``lastUpdateId`` and the diff-depth stream's ``U``/``u`` count in it, so a
+    client can sync one with the other (web-socket-streams.md "How to manage a local order
+    book correctly")."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def bump(self, symbol: str) -> None:
+        self._ids[symbol] = self._ids.get(symbol, 0) + 1
+
+    def __getitem__(self, symbol: str) -> int:
+        return self._ids.get(symbol, 0)
+
+
+def book_top(venue: Venue, symbol: str) -> dict[str, str]:
+    """Best bid and ask with their quantities (``ticker/bookTicker``'s fields)."""
+    bids, asks = venue.book(symbol, 1)
+    bid = bids[0] if bids else (_ZERO, _ZERO)
+    ask = asks[0] if asks else (_ZERO, _ZERO)
+    return {
+        "bidPrice": fmt(bid[0]),
+        "bidQty": fmt(bid[1]),
+        "askPrice": fmt(ask[0]),
+        "askQty": fmt(ask[1]),
+    }
+
+
+def day_ticker(venue: Venue, symbol: str, now_ms: int) -> dict[str, Any]:
+    """The rolling 24-hour statistics of ``GET /api/v3/ticker/24hr`` (FULL), from the
+    one-minute candles of the last day."""
+    last = venue.last_price(symbol)
+    since = now_ms - _DAY_MS
+    minutes = list(venue.candles(symbol).folded(MINUTE_MS, start_ms=since - since % MINUTE_MS))
+    first = minutes[0] if minutes else None
+    volume = sum((c.volume for c in minutes), _ZERO)
+    quote_volume = sum((c.quote_volume for c in minutes), _ZERO)
+    opened = first.open if first else last
+    tape = venue.tape(symbol, 1)
+    count = sum(c.trades for c in minutes)
+    last_id = tape[-1].trade_id if tape else -1
+    change = last - opened
+    return {
+        "symbol": symbol,
+        "priceChange": fmt(change),
+        "priceChangePercent": f"{(change / opened * 100 if opened else _ZERO):.3f}",
+        "weightedAvgPrice": fmt(quote_volume / volume if volume else last),
+        "prevClosePrice": fmt(opened),
+        "lastPrice": fmt(last),
+        "lastQty": fmt(tape[-1].qty if tape else None),
+        **book_top(venue, symbol),
+        "openPrice": fmt(opened),
+        "highPrice": fmt(max((c.high for c in minutes), default=last)),
+        "lowPrice": fmt(min((c.low for c in minutes), default=last)),
+        "volume": fmt(volume),
+        "quoteVolume": fmt(quote_volume),
+        "openTime": since,
+        "closeTime": now_ms,
+        "firstId": last_id - count + 1 if count and last_id > 0 else -1,
+        "lastId": last_id if count else -1,
+        "count": count,
+    }

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,7 +72,7 @@ class FileJournal:
                 try:
                     entry = json.loads(line)
                     states.setdefault(entry["venue"], VenueState()).apply(entry)
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, AttributeError, InvalidOperation) as exc:
                     if number == len(lines):
                         break
                     raise ValueError(f"{self.path}, line {number}: {exc}") from None
@@ -159,6 +159,7 @@ def _order(raw: dict[str, Any]) -> VenueOrder:
         locked=Decimal(raw["locked"]),
         working=bool(raw["working"]),
         trade_count=int(raw["trade_count"]),
+        client_id_given=bool(raw.get("client_id_given", True)),
     )
 
 

@@ -66,6 +66,17 @@ class CandleSeries:
         self._candles.append(candle)
         return candle
 
+    def since(self, start_ms: int) -> list[Candle]:
+        """The candles that start at or after ``start_ms``, oldest first, read from the newest
+        end (a day's statistics should not walk months of history)."""
+        recent: list[Candle] = []
+        for candle in reversed(self._candles):
+            if candle.open_ms < start_ms:
+                break
+            recent.append(candle)
+        recent.reverse()
+        return recent
+
     def folded(
         self,
         interval_ms: int,

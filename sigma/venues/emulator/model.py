@@ -228,6 +228,8 @@ class VenueOrder:
     #: a stop order waits for its trigger; working means on the book (or done)
     working: bool = True
     trade_count: int = 0
+    #: False when the venue made the client id up (Upbit then shows no identifier)
+    client_id_given: bool = True
 
     @property
     def remaining(self) -> Decimal:

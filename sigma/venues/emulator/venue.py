@@ -129,6 +129,7 @@ class Venue:
         self._by_uuid: dict[str, int] = {}
         self._by_client: dict[tuple[str, str], int] = {}
         self._trades: list[VenueTrade] = []
+        self._fills: dict[int, list[VenueTrade]] = {}
         self._next_order_id = 1
         self._next_fill_id = 1
         self._change: _Change | None = None
@@ -230,6 +231,10 @@ class Venue:
             if t.account == api_key and (symbol is None or t.symbol == symbol)
         ]
 
+    def order_trades(self, order_id: int) -> list[VenueTrade]:
+        """The fills of one order, oldest first."""
+        return list(self._fills.get(order_id, ()))
+
     # ----------------------------------------------------------------- writing
     def place(self, api_key: str, request: OrderRequest) -> VenueOrder:
         """Accept ``request`` for the account, take what it can take now, rest the rest.
@@ -256,6 +261,7 @@ class Venue:
             created_ms=now,
             updated_ms=now,
             working=not request.type.is_stop,
+            client_id_given=bool(request.client_id),
         )
         with self._changing() as change:
             if request.type is OrderType.MARKET:
@@ -338,6 +344,7 @@ class Venue:
                 (m.resting if order.working else m.stops).append(order)
         for trade in trades:
             self._trades.append(trade)
+            self._fills.setdefault(trade.order_id, []).append(trade)
             self._next_fill_id = max(self._next_fill_id, trade.trade_id + 1)
         for api_key, rows in balances.items():
             account = self.accounts.get(api_key)
@@ -501,7 +508,11 @@ class Venue:
         cost = sum((p * q for p, q in fills), _ZERO)
         qty = sum((q for _, q in fills), _ZERO)
         if order.side is Side.BUY:
-            need = cost * (1 + self.taker_fee) if self.fee_rule is FeeRule.QUOTE else cost
+            need = cost
+            if self.fee_rule is FeeRule.QUOTE:
+                # Each fill's fee rounded up as _trade charges it, not the rate on the total.
+                rate, places = self.taker_fee, m.spec.quote_precision
+                need += sum((_fee(p * q * rate, places) for p, q in fills), _ZERO)
             asset, have = m.spec.quote, account.balance(m.spec.quote)[0]
         else:
             need, asset, have = qty, m.spec.base, account.balance(m.spec.base)[0]
@@ -589,6 +600,10 @@ class Venue:
         else:
             fee_asset, fee = spec.quote, _fee(notional * rate, spec.quote_precision)
         if order.side is Side.BUY:
+            if order.locked > 0 and fee_asset == spec.quote:
+                assert order.price is not None
+                # The fee held with the order caps the fee: rounding up must not take more.
+                fee = min(fee, order.price * qty * (1 + self._lock_rate()) - notional)
             paid = notional + (fee if fee_asset == spec.quote else _ZERO)
             if order.locked > 0:
                 assert order.price is not None and order.qty is not None
@@ -624,6 +639,7 @@ class Venue:
         )
         self._next_fill_id += 1
         self._trades.append(trade)
+        self._fills.setdefault(order.order_id, []).append(trade)
         order.filled += qty
         order.cum_quote += notional
         order.fees[fee_asset] = order.fees.get(fee_asset, _ZERO) + fee
@@ -638,7 +654,9 @@ class Venue:
         change.orders[order.order_id] = order
         change.accounts.add(order.account)
         change.events.append(OrderEvent("TRADE", order.snapshot(), trade))
-        self._print(m, price, qty, now, buyer_is_maker=order.side is Side.SELL, change=change)
+        # The maker of the print is our order when it rested, the synthetic book when it took.
+        buyer_is_maker = (order.side is Side.BUY) == maker
+        self._print(m, price, qty, now, buyer_is_maker=buyer_is_maker, change=change)
 
     def _print(
         self,

@@ -1,0 +1,183 @@
+"""The local exchange's Binance spot front end: Binance's public REST API, market streams and
+user-data stream on loopback, so the unchanged ccxt / ccxt.pro ``binance`` classes trade
+against :class:`~sigma.venues.emulator.venue.Venue` with only their ``urls`` overridden
+(:func:`ccxt_config`).
+
+REST lives in :mod:`~sigma.venues.emulator.binance_rest` (parameters and weights in
+:mod:`~sigma.venues.emulator.binance_params`), the WebSocket side in
+:mod:`~sigma.venues.emulator.binance_ws`, the JSON shapes and signing they share in
+:mod:`~sigma.venues.emulator.binance_wire`. Doc files cited below are those of
+``binance/binance-spot-api-docs``.
+
+| Modelled | Binance's documented behaviour (doc) | Not modelled |
+|---|---|---|
+| ping, time, exchangeInfo | filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, \
+MAX_NUM_ORDERS; rateLimits (rest-api.md, filters.md, enums.md) | RAW_REQUESTS, SOR, \
+symbolStatus/permissions filters |
+| depth, trades, aggTrades, klines 1m-1M, avgPrice, ticker/24hr, ticker/price, \
+ticker/bookTicker | limits, weights, lastUpdateId; weeks from Monday, calendar months \
+(rest-api.md) | historicalTrades, uiKlines, timeZone; taker-buy volumes ("0") |
+| order POST/GET/DELETE, order/test, openOrders GET/DELETE, allOrders, myTrades, account \
+| mandatory parameters per type, quantity or quoteOrderQty, ACK/RESULT/FULL with fills \
+(rest-api.md) | order lists, iceberg, trailing, STP, amend; order/test skips filters |
+| Signed requests | HMAC-SHA256 over query + body, X-MBX-APIKEY, timestamp, recvWindow \
+5000/60000; -2014, -2015, -1022, -1102, -1021 (rest-api.md) | RSA/Ed25519 keys, \
+microseconds, key permissions |
+| Errors | -1013 "Filter failure: ...", -2010 messages, -2011, -2013, -1121, -1100, \
+-1115/6/7 (errors.md) | filters the venue lacks (PERCENT_PRICE...) |
+| Rate limits | weight per IP per window, X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, \
+Retry-After; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS") | escalating bans; \
+unfilled-order decrement |
+| Market streams | /ws/<s>, /stream, SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, \
+SET/GET_PROPERTY; trade, aggTrade, kline, bookTicker, ticker, miniTicker, depthN, \
+depth diff U/u continuous with lastUpdateId; ping every 20 s (web-socket-streams.md) \
+| !...@arr streams, timeUnit, avgPrice stream, 24 h and 5 msg/s limits |
+| User-data stream | userDataStream.subscribe.signature (HMAC over sorted params), \
+unsubscribe, session.subscriptions; executionReport NEW/TRADE/CANCELED/EXPIRED and \
+outboundAccountPosition in order (web-socket-api.md, user-data-stream.md) | session.logon, \
+WebSocket API trading, listenKey streams (ccxt.pro spot does not use them), balanceUpdate; \
+no event when a stop triggers (no such execution type, enums.md) |
+| Faults | 5XX (503 with -1001's body), 429/418 (rest-api.md "HTTP Return Codes"); \
+latency on every reply and frame, reply dropped after an accepted order, stale streams, \
+aborted WebSockets, clock skew (-1021) | - |
+
+(The source wraps long rows with backslash continuations; the docstring joins them.)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from sigma.venues.emulator.binance_rest import BinanceRest
+from sigma.venues.emulator.binance_wire import BinanceSettings, BookVersions
+from sigma.venues.emulator.binance_ws import BinanceStreams
+from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.model import MarketSpec, MarketTrade, OrderEvent, VenueEvent
+from sigma.venues.emulator.venue import Venue
+
+__all__ = ["BinanceFrontEnd", "BinanceSettings", "ccxt_config", "default_markets"]
+
+# ccxt.binance's other API families: pointed at the venue too, where they answer 404, so no
+# call of a spot-only test ever leaves the machine.
+_OTHER_APIS = (
+    "sapi",
+    "sapiV2",
+    "sapiV3",
+    "sapiV4",
+    "dapiPublic",
+    "dapiPrivate",
+    "dapiPrivateV2",
+    "dapiData",
+    "eapiPublic",
+    "eapiPrivate",
+    "fapiPublic",
+    "fapiPublicV2",
+    "fapiPublicV3",
+    "fapiPrivate",
+    "fapiPrivateV2",
+    "fapiPrivateV3",
+    "fapiData",
+    "papi",
+    "papiV2",
+)
+_OTHER_STREAMS = ("linear", "inverse", "stock", "option", "optionMarket", "optionPrivate", "papi")
+
+
+def default_markets() -> list[MarketSpec]:
+    """BTCUSDT and ETHUSDT with Binance spot's filters (tick, step, minimum notional)."""
+    common: dict[str, Any] = {
+        "quote": "USDT",
+        "tick_sizes": ((Decimal(0), Decimal("0.01")),),
+        "max_qty": Decimal(9000),
+        "max_price": Decimal(1_000_000),
+        "min_notional": Decimal(5),
+        "levels": 20,
+    }
+    return [
+        MarketSpec(
+            "BTCUSDT",
+            "BTC",
+            step_size=Decimal("0.00001"),
+            min_qty=Decimal("0.00001"),
+            min_price=Decimal("0.01"),
+            start_price=Decimal("92000.00"),
+            level_qty=Decimal("0.05"),
+            **common,
+        ),
+        MarketSpec(
+            "ETHUSDT",
+            "ETH",
+            step_size=Decimal("0.0001"),
+            min_qty=Decimal("0.0001"),
+            min_price=Decimal("0.01"),
+            start_price=Decimal("3000.00"),
+            level_qty=Decimal(1),
+            **common,
+        ),
+    ]
+
+
+def ccxt_config(http_url: str, ws_url: str) -> dict[str, Any]:
+    """The config for ``ccxt.async_support.binance`` / ``ccxt.pro.binance`` that points them at
+    a venue serving on ``http_url``/``ws_url`` (add ``apiKey``/``secret`` to trade).
+
+    Besides the URLs: only spot markets are loaded (no futures exchangeInfo), and neither the
+    currencies nor the margin pairs, which ccxt reads from the ``sapi`` wallet API."""
+    api: dict[str, Any] = {name: f"{http_url}/{name}" for name in _OTHER_APIS}
+    api.update(
+        public=f"{http_url}/api/v3",
+        private=f"{http_url}/api/v3",
+        v1=f"{http_url}/api/v1",
+        ws={
+            **{name: f"{ws_url}/{name}/ws" for name in _OTHER_STREAMS},
+            "spot": f"{ws_url}/ws",
+            "margin": f"{ws_url}/ws",
+            "ws-api": {"spot": f"{ws_url}/ws-api/v3"},
+        },
+    )
+    return {
+        "urls": {"api": api},
+        "options": {
+            "defaultType": "spot",
+            "fetchMarkets": {"types": ["spot"]},
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+        },
+    }
+
+
+class BinanceFrontEnd:
+    """Binance spot's protocol for one venue: install its routes on an aiohttp app."""
+
+    def __init__(
+        self, venue: Venue, faults: Faults, settings: BinanceSettings | None = None
+    ) -> None:
+        self.venue = venue
+        self.settings = settings or BinanceSettings()
+        self.versions = BookVersions()
+        # First among the listeners: the book's update id moves before anyone renders it.
+        venue.listeners.insert(0, self._bump)
+        self.rest = BinanceRest(venue, faults, self.settings, self.versions)
+        self.streams = BinanceStreams(venue, faults, self.settings, self.versions)
+
+    def install(self, app: web.Application) -> None:
+        """Add the REST and WebSocket routes to ``app``."""
+        self.rest.install(app)
+        self.streams.install(app)
+
+    async def close(self) -> None:
+        """Close every WebSocket connection cleanly."""
+        await self.streams.close()
+
+    def disconnect_streams(self) -> int:
+        """Abort every WebSocket connection (the disconnect fault); how many."""
+        return self.streams.disconnect()
+
+    def _bump(self, event: VenueEvent) -> None:
+        if isinstance(event, MarketTrade):
+            self.versions.bump(event.symbol)
+        elif isinstance(event, OrderEvent):
+            self.versions.bump(event.order.symbol)

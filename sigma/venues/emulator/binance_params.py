@@ -1,0 +1,159 @@
+"""Binance REST request parameters: parsing them as Binance does (-1100, -1102 and friends)
+and the request weight each route charges for them (rest-api.md, each endpoint's "Weight")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TypeVar
+
+from sigma.venues.emulator.binance_wire import ApiError, missing_param
+
+__all__ = [
+    "Params",
+    "by_symbol",
+    "decimal",
+    "depth_weight",
+    "enum_param",
+    "fixed",
+    "integer",
+    "my_trades_weight",
+    "opt_int",
+    "page",
+    "page_limit",
+    "required",
+    "symbols_param",
+    "test_weight",
+    "ticker_weight",
+    "unsigned",
+    "window",
+]
+
+Params = dict[str, str]
+E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
+
+
+def fixed(weight: int) -> Callable[[Params], int]:
+    return lambda params: weight
+
+
+def by_symbol(one: int, every: int) -> Callable[[Params], int]:
+    return lambda params: one if "symbol" in params else every
+
+
+def depth_weight(params: Params) -> int:
+    limit = integer(params, "limit", 100, quiet=True)
+    for top, weight in ((100, 5), (500, 25), (1000, 50)):
+        if limit <= top:
+            return weight
+    return 250
+
+
+def ticker_weight(params: Params) -> int:
+    if "symbol" in params:
+        return 2
+    count = len(symbols_param(params, quiet=True) or ())
+    if not count:
+        return 80
+    return 2 if count <= 20 else 40 if count <= 100 else 80
+
+
+def test_weight(params: Params) -> int:
+    return 20 if params.get("computeCommissionRates") == "true" else 1
+
+
+def my_trades_weight(params: Params) -> int:
+    return 5 if "orderId" in params else 20
+
+
+def window(
+    items: list[T], time_of: Callable[[T], int], params: Params, keep: Callable[[T], bool]
+) -> list[T]:
+    start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+    return [
+        item
+        for item in items
+        if keep(item)
+        and (start is None or time_of(item) >= start)
+        and (end is None or time_of(item) <= end)
+    ]
+
+
+def page(items: list[T], params: Params, forward: bool) -> list[T]:
+    """The oldest ``limit`` from a start point, else the latest ``limit`` (rest-api.md)."""
+    limit = page_limit(params)
+    return items[:limit] if forward or "startTime" in params else items[-limit:]
+
+
+def required(params: Params, name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise missing_param(name)
+    return value
+
+
+def decimal(params: Params, name: str) -> Decimal | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.")
+    return value
+
+
+def opt_int(params: Params, name: str) -> int | None:
+    value = decimal(params, name)
+    return None if value is None else int(value)
+
+
+def integer(params: Params, name: str, default: int, *, quiet: bool = False) -> int:
+    try:
+        value = opt_int(params, name)
+    except ApiError:
+        if not quiet:
+            raise
+        value = None
+    return default if value is None else value
+
+
+def page_limit(params: Params) -> int:
+    return max(1, min(integer(params, "limit", 500), 1000))
+
+
+def enum_param(params: Params, name: str, kind: type[E], code: int, msg: str) -> E:
+    text = required(params, name)
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise ApiError(400, code, msg) from exc
+
+
+def symbols_param(params: Params, *, quiet: bool = False) -> list[str] | None:
+    """The ``symbols`` parameter: a JSON array of names (``["BTCUSDT","ETHUSDT"]``)."""
+    text = params.get("symbols")
+    if text is None:
+        symbol = params.get("symbol")
+        return [symbol] if symbol else None
+    try:
+        names = json.loads(text)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(text)
+    except ValueError as exc:
+        if quiet:
+            return None
+        raise ApiError(400, -1100, "Illegal characters found in parameter 'symbols'.") from exc
+    return names
+
+
+def unsigned(raw: str) -> str:
+    """``raw`` (a query string or form body) without its ``signature`` parameter."""
+    if "signature=" not in raw:
+        return raw
+    return "&".join(pair for pair in raw.split("&") if not pair.startswith("signature="))

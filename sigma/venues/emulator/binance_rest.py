@@ -1,0 +1,620 @@
+"""Binance spot's REST API under ``/api/v3``: market data, orders, account (rest-api.md).
+
+Every request first waits the latency fault, may answer the 503 fault, then is counted against
+the request-weight window of its client address (429, then the 418 ban). Signed routes check
+the ``X-MBX-APIKEY`` header, the HMAC-SHA256 ``signature`` over the query string followed by the
+form body, and ``timestamp``/``recvWindow`` against the venue clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from sigma.venues.emulator.accounts import Account
+from sigma.venues.emulator.binance_params import (
+    Params,
+    by_symbol,
+    decimal,
+    depth_weight,
+    enum_param,
+    fixed,
+    integer,
+    my_trades_weight,
+    opt_int,
+    page,
+    page_limit,
+    required,
+    symbols_param,
+    test_weight,
+    ticker_weight,
+    unsigned,
+    window,
+)
+from sigma.venues.emulator.binance_wire import (
+    INTERVALS,
+    ApiError,
+    BinanceSettings,
+    BookVersions,
+    authenticate,
+    book_top,
+    day_ticker,
+    fmt,
+    fold_klines,
+    interval_label,
+    kline_row,
+    missing_param,
+    order_body,
+    order_status,
+    rate_limit,
+    rejection_error,
+    symbol_info,
+    trade_body,
+)
+from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.http import client_address, drop, json_reply
+from sigma.venues.emulator.klines import MINUTE_MS
+from sigma.venues.emulator.limits import Verdict, WeightWindow
+from sigma.venues.emulator.model import (
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    Reason,
+    Rejection,
+    Side,
+    TimeInForce,
+    VenueEvent,
+    VenueOrder,
+    VenueTrade,
+)
+from sigma.venues.emulator.venue import Venue
+
+__all__ = ["BinanceRest"]
+
+
+_DAY_MS = 86_400_000
+_INTERNAL = ApiError(
+    503, -1001, "Internal error; unable to process your request. Please try again."
+)
+_NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+# newOrderRespType defaults: FULL for MARKET and LIMIT, ACK for the others (rest-api.md).
+_FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request as a handler sees it: its parameters and, when signed, its account."""
+
+    request: web.Request
+    params: Params
+    account: Account | None
+
+    @property
+    def key(self) -> str:
+        assert self.account is not None
+        return self.account.api_key
+
+
+Handler = Callable[[_Call], Any]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    path: str
+    handler: Handler
+    weight: Callable[[Params], int]
+    signed: bool = False
+    new_order: bool = False
+
+
+@dataclass
+class _OrderCount:
+    """New orders per account in fixed windows (the ``ORDERS`` rate limits)."""
+
+    window_ms: int
+    limit: int
+    #: the header suffix (``10S``) and the message's wording (``10 SECOND``)
+    label: str
+    label_text: str
+    _counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def add(self, account: str, now_ms: int) -> int:
+        start = now_ms - now_ms % self.window_ms
+        window, count = self._counts.get(account, (start, 0))
+        count = count + 1 if window == start else 1
+        self._counts[account] = (start, count)
+        return count
+
+    def retry_after(self, now_ms: int) -> int:
+        return max(1, -(-(self.window_ms - now_ms % self.window_ms) // 1000))
+
+
+class _FillRecorder:
+    """Collects the fills an order makes while it is placed (for the FULL response)."""
+
+    def __init__(self) -> None:
+        self._fills: list[VenueTrade] | None = None
+
+    def __call__(self, event: VenueEvent) -> None:
+        if self._fills is not None and isinstance(event, OrderEvent) and event.trade:
+            self._fills.append(event.trade)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[VenueTrade]]:
+        fills: list[VenueTrade] = []
+        self._fills = fills
+        try:
+            yield fills
+        finally:
+            self._fills = None
+
+
+class BinanceRest:
+    """The REST routes of one Binance venue (see the module docstring)."""
+
+    def __init__(
+        self, venue: Venue, faults: Faults, settings: BinanceSettings, versions: BookVersions
+    ) -> None:
+        self.venue = venue
+        self.faults = faults
+        self.settings = settings
+        self.versions = versions
+        self.limiter = WeightWindow(
+            settings.weight_limit,
+            settings.weight_window_ms,
+            venue.now_ms,
+            ban_after=settings.ban_after,
+            ban_ms=settings.ban_ms,
+        )
+        name, count, letter = interval_label(settings.weight_window_ms)
+        self._weight_header = f"X-MBX-USED-WEIGHT-{count}{letter}"
+        self._weight_limit = (name, count)
+        self._order_counts = (
+            _OrderCount(10_000, settings.orders_per_10s, "10S", "10 SECOND"),
+            _OrderCount(_DAY_MS, settings.orders_per_day, "1D", "1 DAY"),
+        )
+        self.fills = _FillRecorder()
+        venue.listeners.append(self.fills)
+
+    def install(self, app: web.Application) -> None:
+        """Add the ``/api/v3`` routes to ``app``."""
+        for route in self._routes():
+            app.router.add_route(route.method, f"/api/v3/{route.path}", self._endpoint(route))
+
+    def _routes(self) -> list[_Route]:
+        one, signed = fixed(1), True
+        return [
+            _Route("GET", "ping", lambda call: {}, one),
+            _Route("GET", "time", lambda call: {"serverTime": self.venue.now_ms()}, one),
+            _Route("GET", "exchangeInfo", self._exchange_info, fixed(20)),
+            _Route("GET", "depth", self._depth, depth_weight),
+            _Route("GET", "trades", self._trades, fixed(25)),
+            _Route("GET", "aggTrades", self._agg_trades, fixed(4)),
+            _Route("GET", "klines", self._klines, fixed(2)),
+            _Route("GET", "avgPrice", self._avg_price, fixed(2)),
+            _Route("GET", "ticker/24hr", self._ticker_24hr, ticker_weight),
+            _Route("GET", "ticker/price", self._ticker_price, by_symbol(2, 4)),
+            _Route("GET", "ticker/bookTicker", self._book_ticker, by_symbol(2, 4)),
+            _Route("POST", "order", self._new_order, one, signed, new_order=True),
+            _Route("POST", "order/test", self._test_order, test_weight, signed),
+            _Route("GET", "order", self._query_order, fixed(4), signed),
+            _Route("DELETE", "order", self._cancel_order, one, signed),
+            _Route("GET", "openOrders", self._open_orders, by_symbol(6, 80), signed),
+            _Route("DELETE", "openOrders", self._cancel_open_orders, one, signed),
+            _Route("GET", "allOrders", self._all_orders, fixed(20), signed),
+            _Route("GET", "myTrades", self._my_trades, my_trades_weight, signed),
+            _Route("GET", "account", self._account, fixed(20), signed),
+        ]
+
+    # ----------------------------------------------------------------- serving
+    def _endpoint(self, route: _Route) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.Response:
+            return await self._serve(request, route)
+
+        return handle
+
+    async def _serve(self, request: web.Request, route: _Route) -> web.Response:
+        await self.faults.delay()
+        raw_query = request.raw_path.partition("?")[2]
+        raw_body = await request.text() if request.can_read_body else ""
+        params = dict(parse_qsl(raw_body, keep_blank_values=True))
+        # A parameter in both wins from the query string (rest-api.md "General Information").
+        params.update(parse_qsl(raw_query, keep_blank_values=True))
+        client = client_address(request)
+        if self.faults.take("error_5xx"):
+            return json_reply(_INTERNAL.body(), _INTERNAL.status)
+        if self.faults.take("rate_limit_storm"):
+            verdict = self.limiter.refuse(client)
+        else:
+            verdict = self.limiter.check(client, route.weight(params))
+        headers = {self._weight_header: str(verdict.used)}
+        if verdict.status != 200:
+            return self._refusal(verdict, headers)
+        try:
+            account = None
+            if route.signed:
+                account = authenticate(
+                    self.venue.accounts,
+                    request.headers.get("X-MBX-APIKEY"),
+                    params,
+                    unsigned(raw_query) + unsigned(raw_body),
+                    now_ms=self.venue.now_ms(),
+                    max_recv_window_ms=self.settings.max_recv_window_ms,
+                )
+            if route.new_order:
+                assert account is not None
+                self._count_order(account.api_key, headers)
+            body = route.handler(_Call(request, params, account))
+        except Rejection as rejection:
+            error = rejection_error(rejection)
+            return json_reply(error.body(), error.status, headers)
+        except ApiError as error:
+            return json_reply(error.body(), error.status, headers)
+        return json_reply(body, headers=headers)
+
+    def _refusal(self, verdict: Verdict, headers: dict[str, str]) -> web.Response:
+        headers["Retry-After"] = str(verdict.retry_after)
+        if verdict.status == 418:
+            until = self.venue.now_ms() + verdict.retry_after * 1000
+            msg = (
+                f"Way too much request weight used; IP banned until {until}. "
+                "Please use WebSocket Streams for live updates to avoid bans."
+            )
+        else:
+            name, count = self._weight_limit
+            msg = (
+                f"Too much request weight used; current limit is {self.settings.weight_limit} "
+                f"request weight per {count} {name}. Please use WebSocket Streams for live "
+                "updates to avoid polling the API."
+            )
+        return json_reply({"code": -1003, "msg": msg}, verdict.status, headers)
+
+    def _count_order(self, account: str, headers: dict[str, str]) -> None:
+        """Count a new order in ``headers``; -1015 when a window's limit is passed."""
+        now = self.venue.now_ms()
+        over = None
+        for counter in self._order_counts:
+            count = counter.add(account, now)
+            headers[f"X-MBX-ORDER-COUNT-{counter.label}"] = str(count)
+            if count > counter.limit and over is None:
+                over = counter
+        if over is not None:
+            headers["Retry-After"] = str(over.retry_after(now))
+            raise ApiError(
+                429,
+                -1015,
+                f"Too many new orders; current limit is {over.limit} orders per {over.label_text}.",
+            )
+
+    # ----------------------------------------------------------------- market data
+    def _exchange_info(self, call: _Call) -> dict[str, Any]:
+        wanted = symbols_param(call.params)
+        markets = self.venue.markets
+        for symbol in wanted or ():
+            self.venue.market(symbol)
+        name, count = self._weight_limit
+        return {
+            "timezone": "UTC",
+            "serverTime": self.venue.now_ms(),
+            "rateLimits": [
+                rate_limit("REQUEST_WEIGHT", name, count, self.settings.weight_limit),
+                rate_limit("ORDERS", "SECOND", 10, self.settings.orders_per_10s),
+                rate_limit("ORDERS", "DAY", 1, self.settings.orders_per_day),
+            ],
+            "exchangeFilters": [],
+            "symbols": [
+                symbol_info(spec)
+                for symbol, spec in markets.items()
+                if not wanted or symbol in wanted
+            ],
+        }
+
+    def _depth(self, call: _Call) -> dict[str, Any]:
+        symbol = self._symbol(call.params)
+        limit = min(integer(call.params, "limit", 100), 5000)
+        bids, asks = self.venue.book(symbol, limit)
+        return {
+            "lastUpdateId": self.versions[symbol],
+            "bids": [[fmt(p), fmt(q)] for p, q in bids],
+            "asks": [[fmt(p), fmt(q)] for p, q in asks],
+        }
+
+    def _trades(self, call: _Call) -> list[dict[str, Any]]:
+        symbol = self._symbol(call.params)
+        return [
+            {
+                "id": t.trade_id,
+                "price": fmt(t.price),
+                "qty": fmt(t.qty),
+                "quoteQty": fmt(t.price * t.qty),
+                "time": t.time_ms,
+                "isBuyerMaker": t.buyer_is_maker,
+                "isBestMatch": True,
+            }
+            for t in self.venue.tape(symbol, page_limit(call.params))
+        ]
+
+    def _agg_trades(self, call: _Call) -> list[dict[str, Any]]:
+        # Each tape trade is one taker's fill at one price: its own aggregate.
+        symbol, params = self._symbol(call.params), call.params
+        limit = page_limit(params)
+        tape = self.venue.tape(symbol, 1000)
+        from_id, start, end = (
+            opt_int(params, "fromId"),
+            opt_int(params, "startTime"),
+            opt_int(params, "endTime"),
+        )
+        picked = [
+            t
+            for t in tape
+            if (from_id is None or t.trade_id >= from_id)
+            and (start is None or t.time_ms >= start)
+            and (end is None or t.time_ms <= end)
+        ]
+        picked = picked[:limit] if from_id is not None or start is not None else picked[-limit:]
+        return [
+            {
+                "a": t.trade_id,
+                "p": fmt(t.price),
+                "q": fmt(t.qty),
+                "f": t.trade_id,
+                "l": t.trade_id,
+                "T": t.time_ms,
+                "m": t.buyer_is_maker,
+                "M": True,
+            }
+            for t in picked
+        ]
+
+    def _klines(self, call: _Call) -> list[list[Any]]:
+        symbol, params = self._symbol(call.params), call.params
+        interval = required(params, "interval")
+        if interval not in INTERVALS:
+            raise ApiError(400, -1120, "Invalid interval.")
+        limit = min(integer(params, "limit", 500), 1000)
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        candles = fold_klines(self.venue.candles(symbol), interval, start, end)
+        rows = [kline_row(candle, close) for candle, close in candles]
+        return rows[:limit] if start is not None else rows[-limit:]
+
+    def _avg_price(self, call: _Call) -> dict[str, Any]:
+        symbol = self._symbol(call.params)
+        now = self.venue.now_ms()
+        since = now - 5 * MINUTE_MS
+        candles = list(
+            self.venue.candles(symbol).folded(MINUTE_MS, start_ms=since - since % MINUTE_MS)
+        )
+        volume = sum((c.volume for c in candles), Decimal(0))
+        quote = sum((c.quote_volume for c in candles), Decimal(0))
+        tape = self.venue.tape(symbol, 1)
+        return {
+            "mins": 5,
+            "price": fmt(quote / volume if volume else self.venue.last_price(symbol)),
+            "closeTime": tape[-1].time_ms if tape else now,
+        }
+
+    def _ticker_24hr(self, call: _Call) -> Any:
+        now = self.venue.now_ms()
+        return self._each_symbol(call.params, lambda s: day_ticker(self.venue, s, now))
+
+    def _ticker_price(self, call: _Call) -> Any:
+        return self._each_symbol(
+            call.params, lambda s: {"symbol": s, "price": fmt(self.venue.last_price(s))}
+        )
+
+    def _book_ticker(self, call: _Call) -> Any:
+        return self._each_symbol(call.params, lambda s: {"symbol": s, **book_top(self.venue, s)})
+
+    def _each_symbol(self, params: Params, render: Callable[[str], dict[str, Any]]) -> Any:
+        """One object for ``symbol``, a list for ``symbols`` or for every market."""
+        if "symbol" in params:
+            return render(self._symbol(params))
+        wanted = symbols_param(params)
+        return [render(self.venue.market(s).symbol) for s in wanted or self.venue.markets]
+
+    # ----------------------------------------------------------------- orders
+    def _new_order(self, call: _Call) -> dict[str, Any]:
+        request = self._order_request(call.params)
+        with self.fills.recording() as fills:
+            order = self.venue.place(call.key, request)
+        if self.faults.take("drop_after_accept"):
+            drop(call.request)
+        kind = call.params.get("newOrderRespType") or (
+            "FULL" if request.type in _FULL_BY_DEFAULT else "ACK"
+        )
+        ack = {
+            "symbol": order.symbol,
+            "orderId": order.order_id,
+            "orderListId": -1,
+            "clientOrderId": order.client_id,
+            "transactTime": order.created_ms,
+        }
+        if kind == "ACK":
+            return ack
+        body = {
+            **ack,
+            **order_body(order),
+            "workingTime": order.created_ms if order.working else -1,
+        }
+        if kind == "FULL":
+            body["fills"] = [
+                {
+                    "price": fmt(t.price),
+                    "qty": fmt(t.qty),
+                    "commission": fmt(t.fee),
+                    "commissionAsset": t.fee_asset,
+                    "tradeId": t.trade_id,
+                }
+                for t in fills
+            ]
+        return body
+
+    def _test_order(self, call: _Call) -> dict[str, Any]:
+        # The request is parsed and its market checked; it never reaches the matching engine.
+        self._order_request(call.params)
+        return {}
+
+    def _order_request(self, params: Params) -> OrderRequest:
+        """Parse a new order, refusing what Binance refuses before its matching engine."""
+        symbol = self._symbol(params)
+        side = enum_param(params, "side", Side, -1117, "Invalid side.")
+        kind = enum_param(params, "type", OrderType, -1116, "Invalid orderType.")
+        tif = params.get("timeInForce")
+        if kind in _NEEDS_TIF and not tif:
+            raise missing_param("timeInForce")
+        qty, quote = decimal(params, "quantity"), decimal(params, "quoteOrderQty")
+        price, stop = decimal(params, "price"), decimal(params, "stopPrice")
+        if kind is OrderType.MARKET:
+            if qty is None and quote is None:
+                raise ApiError(
+                    400,
+                    -1102,
+                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+                )
+        elif qty is None:
+            raise missing_param("quantity")
+        if kind.has_limit and price is None:
+            raise missing_param("price")
+        if kind.is_stop and stop is None:
+            raise missing_param("stopPrice")
+        return OrderRequest(
+            symbol=symbol,
+            side=side,
+            type=kind,
+            qty=qty,
+            quote_qty=quote if qty is None else None,
+            price=price,
+            stop_price=stop,
+            tif=enum_param(
+                {"timeInForce": tif or "GTC"},
+                "timeInForce",
+                TimeInForce,
+                -1115,
+                "Invalid timeInForce.",
+            ),
+            client_id=params.get("newClientOrderId") or None,
+        )
+
+    def _find(self, call: _Call) -> VenueOrder:
+        params = call.params
+        symbol = self._symbol(params)
+        order_id, client_id = opt_int(params, "orderId"), params.get("origClientOrderId")
+        if order_id is None and not client_id:
+            raise ApiError(
+                400,
+                -1102,
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            )
+        if order_id is not None:
+            order = self.venue.order(call.key, symbol=symbol, order_id=order_id)
+            if client_id and order.client_id != client_id:
+                raise Rejection(Reason.UNKNOWN_ORDER, "client order id does not match")
+            return order
+        return self.venue.order(call.key, symbol=symbol, client_id=client_id)
+
+    def _query_order(self, call: _Call) -> dict[str, Any]:
+        return order_status(self._find(call))
+
+    def _cancel_order(self, call: _Call) -> dict[str, Any]:
+        try:
+            order = self._find(call)
+            self.venue.cancel(call.key, order.symbol, order_id=order.order_id)
+        except Rejection as rejection:
+            if rejection.reason is Reason.UNKNOWN_ORDER:
+                raise ApiError(400, -2011, "Unknown order sent.") from rejection
+            raise
+        return self._canceled(order, call.params.get("newClientOrderId"))
+
+    def _cancel_open_orders(self, call: _Call) -> list[dict[str, Any]]:
+        symbol = self._symbol(call.params)
+        canceled = self.venue.cancel_all(call.key, symbol)
+        if not canceled:
+            raise ApiError(400, -2011, "Unknown order sent.")
+        return [self._canceled(order, None) for order in canceled]
+
+    def _canceled(self, order: VenueOrder, cancel_id: str | None) -> dict[str, Any]:
+        return {
+            **order_body(order),
+            "origClientOrderId": order.client_id,
+            "clientOrderId": cancel_id or secrets.token_hex(11),
+            "transactTime": order.updated_ms,
+        }
+
+    def _open_orders(self, call: _Call) -> list[dict[str, Any]]:
+        symbol = self._symbol(call.params) if "symbol" in call.params else None
+        return [order_status(o) for o in self.venue.open_orders(call.key, symbol)]
+
+    def _all_orders(self, call: _Call) -> list[dict[str, Any]]:
+        params = call.params
+        orders = self.venue.orders(call.key, self._symbol(params))
+        from_id = opt_int(params, "orderId")
+        picked = window(
+            orders,
+            lambda o: o.created_ms,
+            params,
+            lambda o: from_id is None or o.order_id >= from_id,
+        )
+        return [order_status(o) for o in page(picked, params, from_id is not None)]
+
+    def _my_trades(self, call: _Call) -> list[dict[str, Any]]:
+        params = call.params
+        trades = self.venue.trades(call.key, self._symbol(params))
+        order_id, from_id = opt_int(params, "orderId"), opt_int(params, "fromId")
+        picked = window(
+            trades,
+            lambda t: t.time_ms,
+            params,
+            lambda t: (
+                (order_id is None or t.order_id == order_id)
+                and (from_id is None or t.trade_id >= from_id)
+            ),
+        )
+        return [trade_body(t) for t in page(picked, params, from_id is not None)]
+
+    def _account(self, call: _Call) -> dict[str, Any]:
+        account = call.account
+        assert account is not None
+        omit_zero = call.params.get("omitZeroBalances") == "true"
+        balances = []
+        for asset in account.assets():
+            free, locked = account.balance(asset)
+            if omit_zero and not (free or locked):
+                continue
+            balances.append({"asset": asset, "free": fmt(free), "locked": fmt(locked)})
+        maker, taker = self.venue.maker_fee, self.venue.taker_fee
+        return {
+            "makerCommission": int(maker * 10_000),
+            "takerCommission": int(taker * 10_000),
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": fmt(maker),
+                "taker": fmt(taker),
+                "buyer": fmt(None),
+                "seller": fmt(None),
+            },
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": False,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self.venue.now_ms(),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": zlib.crc32(account.api_key.encode()),
+        }
+
+    def _symbol(self, params: Params) -> str:
+        """The market named by ``symbol``: -1102 when missing, -1121 when unknown."""
+        return self.venue.market(required(params, "symbol")).symbol

@@ -1,0 +1,105 @@
+"""What the Binance front end's tests share: real ccxt clients on the test venue, signed raw
+requests for what ccxt hides, and waiting on a condition with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+from venue_helpers import BINANCE_KEY, BINANCE_SECRET
+
+from sigma.venues.emulator.binance import BinanceFrontEnd
+from sigma.venues.emulator.server import VenueServer
+
+BTC = "BTC/USDT"
+
+
+@contextlib.asynccontextmanager
+async def binance(
+    server: VenueServer,
+    key: str = BINANCE_KEY,
+    secret: str = BINANCE_SECRET,
+    *,
+    pro: bool = False,
+    **config: Any,
+) -> AsyncIterator[Any]:
+    """A real ccxt (or ccxt.pro) Binance client pointed at ``server``; its own throttle off so
+    the venue's limits are what the tests see."""
+    cls = ccxt_pro.binance if pro else ccxt_async.binance
+    exchange = cls(
+        {
+            **server.ccxt_config("binance"),
+            "apiKey": key,
+            "secret": secret,
+            "enableRateLimit": False,
+            **config,
+        }
+    )
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+
+
+def front(server: VenueServer) -> BinanceFrontEnd:
+    fe = server.fronts["binance"]
+    assert isinstance(fe, BinanceFrontEnd)
+    return fe
+
+
+def balance(server: VenueServer, asset: str, key: str = BINANCE_KEY) -> tuple[Decimal, Decimal]:
+    """(free, locked) of ``asset`` at the venue."""
+    account = server.binance.account(key)
+    assert account is not None
+    return account.balance(asset)
+
+
+def signed_query(params: dict[str, Any], secret: str = BINANCE_SECRET, body: str = "") -> str:
+    """``params`` with a fresh ``timestamp`` and the HMAC-SHA256 ``signature`` over them and
+    the form ``body`` sent with them."""
+    query = urlencode({"timestamp": int(time.time() * 1000), **params})
+    payload = (query + body).encode()
+    signature = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+    return f"{query}&signature={signature}"
+
+
+async def call(
+    server: VenueServer,
+    method: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    signed: bool = False,
+    key: str | None = BINANCE_KEY,
+    body: str | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """A raw request to ``/api/v3/<path>``: (status, JSON body, headers)."""
+    query = signed_query(params or {}) if signed else urlencode(params or {})
+    headers = {"X-MBX-APIKEY": key} if key else {}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    url = f"{server.http_url}/api/v3/{path}" + (f"?{query}" if query else "")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url, headers=headers, data=body) as reply,
+    ):
+        return reply.status, await reply.json(), dict(reply.headers)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait until ``check()`` holds, failing after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

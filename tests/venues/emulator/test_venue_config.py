@@ -1,0 +1,189 @@
+"""`sigma venue`'s settings: defaults, the YAML file, command-line overrides, --account."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from sigma.venues.emulator.config import (
+    AccountConfig,
+    ProtocolConfig,
+    VenueConfig,
+    load_venue_config,
+    parse_account,
+)
+
+D = Decimal
+
+
+def test_defaults() -> None:
+    config = VenueConfig()
+    assert (config.host, config.port, config.source) == ("127.0.0.1", 8900, "synthetic")
+    assert (config.speed, config.seed, config.history_bars) == (60.0, 0, 1440)
+    assert config.state_file is None and config.admin_token is None
+    assert config.faults == {}
+    # Binance's VIP 0 tier, Upbit's KRW market fee.
+    assert (config.binance.maker_fee, config.binance.taker_fee) == (D("0.001"), D("0.001"))
+    assert (config.upbit.maker_fee, config.upbit.taker_fee) == (D("0.0005"), D("0.0005"))
+    assert config.binance.enabled and config.upbit.enabled
+    assert config.binance.accounts == [] and config.binance.settings == {}
+    # Each config gets its own protocol objects.
+    assert VenueConfig().binance is not config.binance
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"port": -1},
+        {"port": 65536},
+        {"speed": 0},
+        {"speed": 100_001},
+        {"history_bars": -1},
+        {"history_bars": 200_001},
+        {"unknown": 1},
+        {"faults": {"nope": 1}},
+        {"faults": {"error_5xx": -1}},
+        {"binance": {"maker_fee": "0.1", "taker_fee": "0.001"}},
+        {"binance": {"maker_fee": "-0.001", "taker_fee": "0.001"}},
+        {"upbit": {"taker_fee": "0.001"}},  # a protocol's fees are required when it is given
+        {"upbit": {"maker_fee": 0, "taker_fee": 0, "extra": 1}},
+    ],
+)
+def test_bad_settings_are_refused(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        VenueConfig.model_validate(fields)
+
+
+def test_good_edges_are_accepted() -> None:
+    config = VenueConfig.model_validate(
+        {
+            "port": 0,
+            "speed": 100_000,
+            "history_bars": 0,
+            "faults": {"latency_ms": 5, "clock_skew_ms": -100},
+            "binance": {"maker_fee": 0, "taker_fee": "0.0999", "enabled": False},
+        }
+    )
+    assert config.port == 0 and config.speed == 100_000
+    assert config.binance.taker_fee == D("0.0999") and not config.binance.enabled
+    assert config.faults == {"latency_ms": 5, "clock_skew_ms": -100}
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        {"api_key": "", "secret": "s"},
+        {"api_key": "k" * 129, "secret": "s"},
+        {"api_key": "k", "secret": ""},
+        {"api_key": "k", "secret": "s" * 257},
+        {"api_key": "k", "secret": "s", "balances": {"USDT": "-1"}},
+        {"api_key": "k", "secret": "s", "balances": {"USDT": "NaN"}},
+        {"api_key": "k", "secret": "s", "balances": {"USDT": "Infinity"}},
+        {"api_key": "k", "secret": "s", "balances": {"USDT": "lots"}},
+    ],
+)
+def test_bad_accounts_are_refused(account: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        AccountConfig.model_validate(account)
+
+
+def test_load_reads_yaml_and_applies_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "venue.yaml"
+    path.write_text(
+        """
+port: 9100
+source: data/btc.csv
+speed: 120
+state_file: state/venue.jsonl
+faults:
+  latency_ms: 20
+binance:
+  maker_fee: "0.00075"
+  taker_fee: "0.00075"
+  accounts:
+    - api_key: k1
+      secret: s1
+      balances: {USDT: "1000.50", BTC: 0.25}
+  settings:
+    weight_limit: 1200
+upbit:
+  enabled: false
+  maker_fee: 0.0005
+  taker_fee: 0.0005
+""",
+        encoding="utf-8",
+    )
+    config = load_venue_config(path, port=9200, seed=None, history_bars=10)
+    assert config.port == 9200  # the command line wins
+    assert config.seed == 0  # an option not given leaves the file's (or default) value
+    assert config.history_bars == 10
+    assert config.source == "data/btc.csv" and config.speed == 120.0
+    assert config.state_file == Path("state/venue.jsonl")
+    assert config.faults == {"latency_ms": 20}
+    assert config.binance.maker_fee == D("0.00075")
+    [account] = config.binance.accounts
+    assert account.balances == {"USDT": D("1000.50"), "BTC": D("0.25")}
+    assert config.binance.settings == {"weight_limit": 1200}
+    assert not config.upbit.enabled
+
+
+def test_load_without_a_file_or_with_an_empty_one(tmp_path: Path) -> None:
+    assert load_venue_config() == VenueConfig()
+    assert load_venue_config(None, admin_token="t").admin_token == "t"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    assert load_venue_config(empty) == VenueConfig()
+
+
+def test_load_refuses_a_file_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "venue.yaml"
+    path.write_text("- port: 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="expected a mapping of settings"):
+        load_venue_config(path)
+    path.write_text("port: [1\n", encoding="utf-8")
+    with pytest.raises(Exception, match="flow sequence"):
+        load_venue_config(path)
+    path.write_text("prot: 1\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="prot"):
+        load_venue_config(path)
+
+
+def test_parse_account() -> None:
+    protocol, account = parse_account("binance:key-1:secret-1:usdt=1000, btc = 0.5,")
+    assert protocol == "binance"
+    assert account == AccountConfig(
+        api_key="key-1", secret="secret-1", balances={"USDT": D(1000), "BTC": D("0.5")}
+    )
+    protocol, account = parse_account("upbit:k:s")
+    assert protocol == "upbit" and account.balances == {}
+    assert parse_account("upbit:k:s:")[1].balances == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ftx:k:s", "expected binance|upbit:KEY:SECRET"),
+        ("binance:k", "expected binance|upbit:KEY:SECRET"),
+        ("binance", "expected binance|upbit:KEY:SECRET"),
+        ("binance:k:s:USDT", "balance 'USDT' is not ASSET=AMOUNT"),
+        ("binance:k:s:=5", "balance '=5' is not ASSET=AMOUNT"),
+        ("binance:k:s:USDT=abc", "valid decimal"),
+        ("binance:k:s:USDT=1:2", "valid decimal"),  # a colon past the third is the balances'
+        ("binance:k:s:USDT=", "valid decimal"),
+        ("binance:k:s:USDT=-1", "must be a finite amount >= 0"),
+        ("binance::s", "at least 1 character"),
+    ],
+)
+def test_parse_account_refuses_bad_text(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_account(text)
+
+
+def test_protocol_config_needs_its_fees() -> None:
+    with pytest.raises(ValidationError):
+        ProtocolConfig.model_validate({})
+    assert ProtocolConfig(maker_fee=D(0), taker_fee=D(0)).accounts == []
