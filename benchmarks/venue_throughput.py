@@ -56,8 +56,8 @@ binance:
 upbit:
   maker_fee: '0.0005'
   taker_fee: '0.0005'
-  settings: {order_per_second: 100000000, default_per_second: 100000000,
-             quotation_per_second: 100000000}
+  settings: {order_per_window: 100000000, exchange_per_window: 100000000,
+             quotation_per_window: 100000000}
 """
 
 

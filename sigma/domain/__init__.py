@@ -1,5 +1,6 @@
 """Value types shared by every layer. Depends on nothing else in SIGMA."""
 
+from sigma.domain.instruments import Instrument, TickLadder
 from sigma.domain.market import Bar, Tick
 from sigma.domain.money import to_decimal, utc
 from sigma.domain.orders import Fill, Order, OrderStatus, OrderType, Side
@@ -9,6 +10,7 @@ from sigma.domain.signals import Signal, SignalAction
 __all__ = [
     "Bar",
     "Fill",
+    "Instrument",
     "Order",
     "OrderStatus",
     "OrderType",
@@ -17,6 +19,7 @@ __all__ = [
     "Signal",
     "SignalAction",
     "Tick",
+    "TickLadder",
     "Trade",
     "to_decimal",
     "utc",

@@ -7,10 +7,11 @@ returns the first outcome instead of trading again. The paper broker fills with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from sigma.domain import OrderStatus, OrderType, Side
@@ -20,13 +21,16 @@ from sigma.execution.events import OrderEvent
 
 @dataclass(frozen=True, slots=True)
 class BrokerFill:
-    """One execution as the broker reports it; `fill_id` is unique per broker."""
+    """One execution as the broker reports it; `fill_id` is unique per broker. `fee_asset` is
+    the currency the fee was paid in (a Binance buy pays in the base asset), "" when the
+    broker does not say (the paper broker charges the quote currency)."""
 
     fill_id: str
     qty: Decimal
     price: Decimal
     fee: Decimal
     ts: datetime
+    fee_asset: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +44,26 @@ class BrokerReport:
     reason: str = ""
 
 
+class Capability(StrEnum):
+    """What a broker can do beyond placing and looking up orders; callers test membership in
+    `Broker.capabilities` instead of the broker's class."""
+
+    #: cancels one order, and every open order (`cancel`, `cancel_all`)
+    CANCEL = "cancel"
+    #: takes stop orders (a stop the venue cannot take is refused before sending)
+    STOP_ORDERS = "stop_orders"
+    #: a market buy spends an amount of the quote currency (Upbit), so the quantity bought
+    #: follows the price actually paid
+    MARKET_BUY_BY_COST = "market_buy_by_cost"
+    #: sells what it does not hold (margin, or paper); a spot venue cannot
+    SHORT = "short"
+
+
 class Broker(Protocol):
     """An execution venue (paper or exchange)."""
 
     name: str
+    capabilities: frozenset[str]
 
     async def place(self, order: OrderEvent) -> BrokerReport:
         """Send the order, or return the outcome of an earlier send of the same id."""
@@ -51,6 +71,16 @@ class Broker(Protocol):
 
     async def lookup(self, client_order_id: str, symbol: str) -> BrokerReport | None:
         """The broker's state of an order it knows, else None (for reconciliation)."""
+        ...
+
+    async def cancel(self, client_order_id: str, symbol: str) -> BrokerReport | None:
+        """Cancel an open order; its state afterwards, or None when the broker does not know
+        it. An order that finished before the cancel comes back as it finished."""
+        ...
+
+    async def cancel_all(self, symbols: Iterable[str] | None = None) -> int:
+        """Cancel every open order (on `symbols`, else on every symbol the broker trades);
+        returns how many were cancelled."""
         ...
 
     async def close(self) -> None:
@@ -74,6 +104,9 @@ class PaperBroker:
     fill_model: FillModel = field(default_factory=FillModel)
     clock: Callable[[], datetime] = _now
     name: str = "paper"
+    capabilities: frozenset[str] = frozenset(
+        {Capability.CANCEL, Capability.STOP_ORDERS, Capability.SHORT}
+    )
     _orders: dict[str, BrokerReport] = field(default_factory=dict)
     _resting: dict[str, OrderEvent] = field(default_factory=dict)
 
@@ -100,6 +133,24 @@ class PaperBroker:
     async def lookup(self, client_order_id: str, symbol: str) -> BrokerReport | None:
         """The stored outcome of an order placed in this process."""
         return self._orders.get(client_order_id)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> BrokerReport | None:
+        """Take a resting order off; a finished one is returned as it is."""
+        if self._resting.pop(client_order_id, None) is not None:
+            self._orders[client_order_id] = BrokerReport(client_order_id, OrderStatus.CANCELLED)
+        return self._orders.get(client_order_id)
+
+    async def cancel_all(self, symbols: Iterable[str] | None = None) -> int:
+        """Cancel every resting order (on `symbols`); how many."""
+        wanted = None if symbols is None else set(symbols)
+        chosen = [
+            coid
+            for coid, order in self._resting.items()
+            if wanted is None or order.symbol in wanted
+        ]
+        for coid in chosen:
+            await self.cancel(coid, self._resting[coid].symbol)
+        return len(chosen)
 
     @property
     def resting(self) -> int:

@@ -32,7 +32,6 @@ from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
 from sigma.execution.broker import Broker, PaperBroker
-from sigma.execution.ccxt_broker import make_ccxt_broker
 from sigma.execution.executor import OrderExecutor
 from sigma.execution.worker import OrderWorker
 from sigma.feeds.ticks import TickError, decode_tick
@@ -145,6 +144,9 @@ def make_broker(app: App) -> Broker:
     s = app.settings
     if s.broker == "paper":
         return PaperBroker(app.fill_model)
+    # Imported here: ccxt takes a while to import and only venue brokers need it.
+    from sigma.venues.factory import make_ccxt_broker
+
     return make_ccxt_broker(s.broker, s.exchange_markets, s.exchange_config)
 
 

@@ -57,33 +57,3 @@ class RecordingPubSub:
 
     async def close(self) -> None:
         return None
-
-
-class Venue:
-    """An exchange with ccxt's unified order structures, in memory."""
-
-    def __init__(self) -> None:
-        self.orders: list[dict[str, Any]] = []
-        self.created: list[tuple[Any, ...]] = []
-        self.closed = False
-
-    async def create_order(self, symbol, type, side, amount, price=None, params=None):  # type: ignore[no-untyped-def]
-        self.created.append((symbol, type, side, amount, price, params))
-        raw = {
-            "id": f"X{len(self.orders) + 1}",
-            "clientOrderId": params["clientOrderId"],
-            "status": "closed",
-            "filled": amount,
-            "average": 101.5,
-            "fee": {"cost": 0.25, "currency": "KRW"},
-            "timestamp": 1_700_000_000_000,
-            "trades": [],
-        }
-        self.orders.append(raw)
-        return raw
-
-    async def fetch_orders(self, symbol=None, since=None, limit=None, params=None):  # type: ignore[no-untyped-def]
-        return self.orders
-
-    async def close(self) -> None:
-        self.closed = True

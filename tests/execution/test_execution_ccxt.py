@@ -1,52 +1,10 @@
-"""The ccxt broker against an in-memory exchange with ccxt's order structures (no network
-here, so the venue is simulated; the structures follow ccxt's unified API)."""
+"""ccxt order structures into broker reports (pure). Orders through ccxt to a venue are tested
+against `sigma venue` in tests/venues/emulator/test_adapter_*.py."""
 
 from decimal import Decimal
 
-import pytest
-from execution_helpers import Venue, order_event
-
-from sigma.domain import OrderStatus, OrderType, Side
-from sigma.execution.ccxt_broker import CcxtBroker, make_ccxt_broker, to_report
-
-
-async def test_places_with_the_client_order_id_and_never_twice() -> None:
-    venue = Venue()
-    broker = CcxtBroker(venue, {"ACME": "ACME/KRW"}, "upbit")
-    event = order_event(qty="2")
-    report = await broker.place(event)
-    assert venue.created == [
-        ("ACME/KRW", "market", "buy", 2.0, None, {"clientOrderId": "coid-0001"})
-    ]
-    assert report.status is OrderStatus.FILLED and report.exchange_order_id == "X1"
-    (fill,) = report.fills
-    assert (fill.fill_id, fill.qty, fill.price, fill.fee) == (
-        "X1-all",
-        Decimal(2),
-        Decimal("101.5"),
-        Decimal("0.25"),
-    )
-    again = await broker.place(event)
-    assert len(venue.created) == 1 and again == report
-    await broker.close()
-    assert venue.closed
-
-
-async def test_limit_and_stop_parameters() -> None:
-    venue = Venue()
-    broker = CcxtBroker(venue, {"ACME": "ACME/USDT"}, "binance")
-    await broker.place(order_event("l-000001", type=OrderType.LIMIT, limit_price=Decimal(99)))
-    await broker.place(
-        order_event("s-000001", side=Side.SELL, type=OrderType.STOP, stop_price=Decimal(90))
-    )
-    assert venue.created[0][1:5] == ("limit", "buy", 10.0, 99.0)
-    assert venue.created[1][5] == {"clientOrderId": "s-000001", "stopPrice": 90.0}
-
-
-async def test_unknown_symbol_is_a_clear_error() -> None:
-    broker = CcxtBroker(Venue(), {}, "upbit")
-    with pytest.raises(ValueError, match="upbit: no exchange market configured for symbol 'ACME'"):
-        await broker.place(order_event())
+from sigma.domain import OrderStatus
+from sigma.venues.ccxt.reports import to_report
 
 
 def test_order_structures_map_to_reports() -> None:
@@ -57,19 +15,79 @@ def test_order_structures_map_to_reports() -> None:
             "status": "open",
             "filled": 1,
             "trades": [
-                {"id": "t1", "amount": 1, "price": 10, "fee": {"cost": 0.01}, "timestamp": None}
+                {
+                    "id": "t1",
+                    "amount": 1,
+                    "price": 10,
+                    "fee": {"cost": 0.01, "currency": "BTC"},
+                    "timestamp": None,
+                }
             ],
         },
     )
     assert partial.status is OrderStatus.PARTIALLY_FILLED and partial.fills[0].fill_id == "t1"
+    assert (partial.fills[0].fee, partial.fills[0].fee_asset) == (Decimal("0.01"), "BTC")
     assert to_report("c2", {"id": 8, "status": "open", "filled": 0}).status is OrderStatus.NEW
     rejected = to_report("c3", {"id": 9, "status": "rejected", "info": {"msg": "no funds"}})
     assert rejected.status is OrderStatus.REJECTED and "no funds" in rejected.reason
     assert to_report("c4", {"id": 1, "status": "canceled"}).status is OrderStatus.CANCELLED
 
 
-def test_make_ccxt_broker_builds_a_real_ccxt_exchange_or_refuses_an_unknown_one() -> None:
-    broker = make_ccxt_broker("upbit", {"BTC": "BTC/KRW"})
-    assert broker.name == "upbit" and type(broker.exchange).__name__ == "upbit"
-    with pytest.raises(ValueError, match="ccxt has no exchange 'nope'"):
-        make_ccxt_broker("nope", {})
+def test_a_finished_order_without_trades_is_one_fill() -> None:
+    report = to_report(
+        "c1",
+        {
+            "id": "X1",
+            "status": "closed",
+            "filled": 2.0,
+            "average": 101.5,
+            "fee": {"cost": 0.25, "currency": "KRW"},
+            "timestamp": 1_700_000_000_000,
+        },
+        fill_prefix="ACME-",
+    )
+    (fill,) = report.fills
+    assert (fill.fill_id, fill.qty, fill.price, fill.fee, fill.fee_asset) == (
+        "ACME-X1-all",
+        Decimal("2.0"),
+        Decimal("101.5"),
+        Decimal("0.25"),
+        "KRW",
+    )
+    assert fill.ts.timestamp() == 1_700_000_000
+
+
+def test_an_order_fee_is_shared_over_trades_by_cost_and_market_orders_that_traded_are_filled() -> (
+    None
+):
+    """Upbit lists an order's trades without fees and ends a market buy that could not spend
+    its last won as "cancel"."""
+    report = to_report(
+        "c1",
+        {
+            "id": "u1",
+            "type": "market",
+            "status": "canceled",
+            "filled": 0.3,
+            "fee": {"cost": "15", "currency": "KRW"},
+            "trades": [
+                {"id": "b", "amount": 0.2, "price": 100000, "cost": 20000, "timestamp": 2},
+                {"id": "a", "amount": 0.1, "price": 100000, "timestamp": 1},
+            ],
+        },
+    )
+    assert report.status is OrderStatus.FILLED
+    assert [(f.fill_id, f.fee, f.fee_asset) for f in report.fills] == [
+        ("a", Decimal(5), "KRW"),
+        ("b", Decimal(10), "KRW"),
+    ]
+    unpaid = to_report(
+        "c2",
+        {
+            "id": "u2",
+            "status": "closed",
+            "filled": 1,
+            "trades": [{"id": "x", "amount": 1, "price": 1}],
+        },
+    )
+    assert unpaid.fills[0].fee == 0 and unpaid.fills[0].fee_asset == ""

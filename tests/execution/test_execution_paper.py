@@ -5,7 +5,7 @@ from execution_helpers import order_event
 
 from sigma.domain import OrderStatus, OrderType, Side
 from sigma.engine.fill_model import FillModel
-from sigma.execution.broker import PaperBroker
+from sigma.execution.broker import Capability, PaperBroker
 
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
@@ -55,3 +55,20 @@ async def test_stop_triggers_through_the_price_with_slippage() -> None:
     buy_stop = order_event(coid="coid-0002", type=OrderType.STOP, stop_price=Decimal(99), ref="100")
     assert (await paper.place(buy_stop)).status is OrderStatus.FILLED
     await paper.close()
+
+
+async def test_cancel_one_and_cancel_all_resting_orders() -> None:
+    paper = broker()
+    assert Capability.CANCEL in paper.capabilities and Capability.SHORT in paper.capabilities
+    for coid, symbol in (("rest-0001", "ACME"), ("rest-0002", "ACME"), ("rest-0003", "OTHER")):
+        await paper.place(
+            order_event(coid, symbol=symbol, type=OrderType.LIMIT, limit_price=Decimal(90))
+        )
+    filled = await paper.place(order_event("fill-0001"))
+    cancelled = await paper.cancel("rest-0001", "ACME")
+    assert cancelled is not None and cancelled.status is OrderStatus.CANCELLED
+    assert await paper.cancel("fill-0001", "ACME") is filled  # finished first: as it finished
+    assert await paper.cancel("never", "ACME") is None
+    assert await paper.cancel_all(["ACME"]) == 1 and paper.resting == 1
+    assert await paper.cancel_all() == 1 and paper.resting == 0
+    assert paper.on_price("ACME", Decimal(80)) == []

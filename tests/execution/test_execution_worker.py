@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from execution_helpers import TS, RecordingPubSub, Venue, order_event
+from execution_helpers import TS, RecordingPubSub, order_event
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,13 +19,15 @@ from sigma.domain import OrderStatus, OrderType, Side
 from sigma.engine.fill_model import FillModel
 from sigma.execution.booking import accept_order
 from sigma.execution.broker import BrokerFill, BrokerReport, PaperBroker
-from sigma.execution.ccxt_broker import CcxtBroker
 from sigma.execution.events import FillEvent, OrderBatch, OrderEvent, OrderStatusEvent
 from sigma.execution.settlement import Holding
 from sigma.execution.worker import OrderWorker
 from sigma.store import init_db, session_factory
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from sigma.store.types import quantize
+from sigma.venues.emulator.config import AccountConfig, ProtocolConfig, VenueConfig
+from sigma.venues.emulator.server import VenueServer
+from sigma.venues.factory import make_ccxt_broker
 
 FEE = Decimal("0.001")
 
@@ -275,13 +277,40 @@ async def test_crash_between_broker_and_database_is_retried_into_one_fill(
 ) -> None:
     """The queue redelivers after the handler fails; the broker returns the first outcome.
     Paper orders are recorded and booked in one transaction, exchange orders are on record
-    before the exchange sees them and booked in a second one."""
-    exchange = Venue()
+    before the exchange sees them and booked in a second one. The exchange is `sigma venue`
+    speaking Upbit's protocol, reached through ccxt over HTTP."""
+    async with VenueServer(_UPBIT_ONLY).serve() as server:
+        await _crash_between_broker_and_database(sessions, monkeypatch, venue, server)
+
+
+_UPBIT_ONLY = VenueConfig(
+    port=0,
+    source="manual",
+    history_bars=0,
+    binance=ProtocolConfig(enabled=False, maker_fee=Decimal(0), taker_fee=Decimal(0)),
+    upbit=ProtocolConfig(
+        maker_fee=Decimal("0.0005"),
+        taker_fee=Decimal("0.0005"),
+        accounts=[AccountConfig(api_key="k", secret="s", balances={"BTC": Decimal(1)})],
+    ),
+)
+
+
+async def _crash_between_broker_and_database(
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    venue: str,
+    server: VenueServer,
+) -> None:
     if venue == "paper":
         worker, step = make_worker(sessions), "_book_placed"
+        event = order_event()
     else:
-        broker = CcxtBroker(exchange, {"ACME": "ACME/KRW"}, "upbit")
+        config = {**server.ccxt_config("upbit"), "apiKey": "k", "secret": "s"}
+        broker = make_ccxt_broker("upbit", {"ACME": "BTC/KRW"}, config)
         worker, step = opened(OrderWorker(sessions, broker)), "_record"
+        # A market sell fills exactly its quantity (Upbit's market buys spend an amount).
+        event = order_event(side=Side.SELL, qty="0.001", ref="130000000")
     original = getattr(worker, step)
     calls = {"n": 0}
 
@@ -294,7 +323,6 @@ async def test_crash_between_broker_and_database_is_retried_into_one_fill(
     monkeypatch.setattr(worker, step, flaky)
     queue = InMemoryWorkQueue(max_retries=3, retry_base_delay=0.01)
     task = asyncio.create_task(queue.consume("orders", worker.handle))
-    event = order_event()
     await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
     for _ in range(500):
         if [o.status for o in rows(sessions, OrderRecord)] == ["filled"]:
@@ -302,9 +330,13 @@ async def test_crash_between_broker_and_database_is_retried_into_one_fill(
         await asyncio.sleep(0.01)
     await queue.stop()
     await task
+    await worker.broker.close()  # the worker leaves its broker to whoever built it
     assert calls["n"] == 2
     assert len(rows(sessions, FillRecord)) == 1
-    assert len(exchange.created) == (venue == "exchange")
+    if venue == "exchange":
+        (held,) = server.upbit.orders("k")  # one order at the venue for the one intent
+        assert held.client_id == event.client_order_id
+        assert rows(sessions, OrderRecord)[0].exchange_order_id == server.upbit.uuid_of(held)
     assert await queue.dead_letters("orders") == []
 
 

@@ -74,10 +74,9 @@ class WeightWindow:
         return used if window == now - now % self.window_ms else 0
 
     def refuse(self, client: str) -> Verdict:
-        """A 429 forced by a fault (a storm): counts as a refusal like a real one."""
-        now = self.clock()
-        self._refused.setdefault(client, 0)
-        return Verdict(429, self.used(client), _seconds(self.window_ms - now % self.window_ms))
+        """A 429 forced by a fault (a storm): only this request is refused, and the client is
+        told to wait a second; a storm never leads to a ban by itself."""
+        return Verdict(429, self.used(client), 1)
 
 
 def _seconds(ms: int) -> int:

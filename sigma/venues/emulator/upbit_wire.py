@@ -177,9 +177,9 @@ def order_state(order: VenueOrder) -> str:
     ``done`` only when it spent the amount exactly: Upbit cancels the unspendable remainder."""
     if not order.status.is_final:
         return "wait"
-    if order.status is OrderStatus.FILLED:
-        return "done"
-    if order.quote_qty is not None and order.cum_quote == order.quote_qty:
+    if order.status is OrderStatus.FILLED and (
+        order.quote_qty is None or order.cum_quote == order.quote_qty
+    ):
         return "done"
     return "cancel"
 

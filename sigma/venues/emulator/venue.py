@@ -54,6 +54,9 @@ __all__ = ["Journal", "Venue", "wall_clock_ms"]
 
 _ZERO = Decimal(0)
 _TAPE = 1000
+# The synthetic book refills what takers took at the next tick, or after this long without one
+# (a market whose price stands still still has depth).
+_REFILL_MS = 1000
 _ID_CHARS = string.ascii_letters + string.digits
 
 
@@ -82,8 +85,10 @@ class _Market:
     last: Decimal
     last_ms: int = 0
     taken: dict[tuple[Side, int], Decimal] = field(default_factory=dict)
-    resting: list[VenueOrder] = field(default_factory=list)
-    stops: list[VenueOrder] = field(default_factory=list)
+    taken_ms: int = 0
+    # By order id: orders compare by value, and a book is searched by identity.
+    resting: dict[int, VenueOrder] = field(default_factory=dict)
+    stops: dict[int, VenueOrder] = field(default_factory=dict)
     candles: CandleSeries = field(default_factory=CandleSeries)
     tape: deque[MarketTrade] = field(default_factory=lambda: deque(maxlen=_TAPE))
     next_trade_id: int = 1
@@ -130,6 +135,10 @@ class Venue:
         self._by_client: dict[tuple[str, str], int] = {}
         self._trades: list[VenueTrade] = []
         self._fills: dict[int, list[VenueTrade]] = {}
+        # Per account, so a request's cost does not grow with everyone's history.
+        self._account_orders: dict[str, dict[int, VenueOrder]] = {}
+        self._open: dict[str, dict[int, VenueOrder]] = {}
+        self._account_trades: dict[str, list[VenueTrade]] = {}
         self._next_order_id = 1
         self._next_fill_id = 1
         self._change: _Change | None = None
@@ -174,7 +183,7 @@ class Venue:
             for price, available in self._levels(m, taker):
                 if available > 0:
                     levels[price] = levels.get(price, _ZERO) + available
-            for order in m.resting:
+            for order in m.resting.values():
                 if order.side is book_side and order.price is not None:
                     levels[order.price] = levels.get(order.price, _ZERO) + order.remaining
             ordered = sorted(levels.items(), reverse=book_side is Side.BUY)
@@ -207,29 +216,19 @@ class Venue:
         return str(uuid.uuid5(uuid.NAMESPACE_OID, f"sigma-venue/{self.name}/{order.order_id}"))
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[VenueOrder]:
-        return [
-            o
-            for o in self._orders.values()
-            if o.account == api_key
-            and not o.status.is_final
-            and (symbol is None or o.symbol == symbol)
-        ]
+        """The account's open orders (on ``symbol``), oldest first."""
+        held = self._open.get(api_key, {}).values()
+        return [o for o in held if symbol is None or o.symbol == symbol]
 
     def orders(self, api_key: str, symbol: str | None = None) -> list[VenueOrder]:
         """Every order of the account (on ``symbol``), oldest first."""
-        return [
-            o
-            for o in self._orders.values()
-            if o.account == api_key and (symbol is None or o.symbol == symbol)
-        ]
+        held = self._account_orders.get(api_key, {}).values()
+        return [o for o in held if symbol is None or o.symbol == symbol]
 
     def trades(self, api_key: str, symbol: str | None = None) -> list[VenueTrade]:
         """Every fill of the account (on ``symbol``), oldest first."""
-        return [
-            t
-            for t in self._trades
-            if t.account == api_key and (symbol is None or t.symbol == symbol)
-        ]
+        held = self._account_trades.get(api_key, [])
+        return [t for t in held if symbol is None or t.symbol == symbol]
 
     def order_trades(self, order_id: int) -> list[VenueTrade]:
         """The fills of one order, oldest first."""
@@ -271,7 +270,7 @@ class Venue:
                 self._register(order, change)
                 change.events.append(OrderEvent("NEW", order.snapshot()))
                 if request.type.is_stop:
-                    m.stops.append(order)
+                    m.stops[order.order_id] = order
                 else:
                     self._work_limit(account, m, order, change)
         return order
@@ -340,11 +339,15 @@ class Venue:
             self._index(order)
             self._next_order_id = max(self._next_order_id, order.order_id + 1)
             m = self._markets.get(order.symbol)
-            if m is not None and not order.status.is_final:
-                (m.resting if order.working else m.stops).append(order)
+            # An account dropped from the settings since keeps its orders off the book: a fill
+            # would have no wallet to go to.
+            known = order.account in self.accounts
+            if m is not None and known and not order.status.is_final:
+                (m.resting if order.working else m.stops)[order.order_id] = order
         for trade in trades:
             self._trades.append(trade)
             self._fills.setdefault(trade.order_id, []).append(trade)
+            self._account_trades.setdefault(trade.account, []).append(trade)
             self._next_fill_id = max(self._next_fill_id, trade.trade_id + 1)
         for api_key, rows in balances.items():
             account = self.accounts.get(api_key)
@@ -437,11 +440,16 @@ class Venue:
 
     def _index(self, order: VenueOrder) -> None:
         self._by_uuid[self.uuid_of(order)] = order.order_id
+        self._account_orders.setdefault(order.account, {})[order.order_id] = order
+        if not order.status.is_final:
+            self._open.setdefault(order.account, {})[order.order_id] = order
         if order.client_id:
             self._by_client[(order.account, order.client_id)] = order.order_id
 
     def _levels(self, m: _Market, taker: Side) -> list[tuple[Decimal, Decimal]]:
         """(price, available) of the synthetic side a ``taker`` order takes from, best first."""
+        if m.taken and self.clock() - m.taken_ms >= _REFILL_MS:
+            m.taken.clear()
         spec, last = m.spec, m.last
         tick = spec.tick_at(last)
         half = max(tick, last * spec.spread_bps / 20_000)
@@ -490,6 +498,8 @@ class Venue:
                 break
             fills.append((price, q))
             if take:
+                if not m.taken:
+                    m.taken_ms = self.clock()
                 m.taken[(side, i)] = m.taken.get((side, i), _ZERO) + q
             if left_qty is not None:
                 left_qty -= q
@@ -527,9 +537,14 @@ class Venue:
         if new:
             self._register(order, change)
             change.events.append(OrderEvent("NEW", order.snapshot()))
+        # An amount to spend is done when it is spent down to less than a lot (FILLED, as
+        # Binance reports it); it expires only when the book ran out first.
+        depth = sum((a for _, a in self._levels(m, order.side) if a > 0), _ZERO)
+        spent = order.qty is None and qty < depth
         self._sweep(m, order.side, qty=order.qty, quote=order.quote_qty, take=True)
-        for price, q in fills:
-            self._trade(account, m, order, price, q, maker=False, change=change)
+        for n, (price, q) in enumerate(fills, 1):
+            last = spent and n == len(fills)
+            self._trade(account, m, order, price, q, maker=False, change=change, completes=last)
         if not order.status.is_final:
             self._end(order, OrderStatus.EXPIRED, change)
 
@@ -548,16 +563,16 @@ class Venue:
         if order.tif is not TimeInForce.GTC:
             self._end(order, OrderStatus.EXPIRED, change)
             return
-        m.resting.append(order)
+        m.resting[order.order_id] = order
 
     def _fill_resting(self, m: _Market, price: Decimal, change: _Change) -> None:
         # Best price first, then time: the queue a real book would keep.
         buys = sorted(
-            (o for o in m.resting if o.side is Side.BUY and price <= (o.price or _ZERO)),
+            (o for o in m.resting.values() if o.side is Side.BUY and price <= (o.price or _ZERO)),
             key=lambda o: (-(o.price or _ZERO), o.order_id),
         )
         sells = sorted(
-            (o for o in m.resting if o.side is Side.SELL and price >= (o.price or price)),
+            (o for o in m.resting.values() if o.side is Side.SELL and price >= (o.price or price)),
             key=lambda o: (o.price or _ZERO, o.order_id),
         )
         for order in [*buys, *sells]:
@@ -567,8 +582,10 @@ class Venue:
                 self._trade(account, m, order, order.price, q, maker=True, change=change)
 
     def _trigger_stops(self, m: _Market, price: Decimal, change: _Change) -> None:
-        for order in [o for o in m.stops if _triggered(o.type, o.side, o.stop_price, price)]:
-            m.stops.remove(order)
+        for order in [
+            o for o in m.stops.values() if _triggered(o.type, o.side, o.stop_price, price)
+        ]:
+            del m.stops[order.order_id]
             account = self.accounts[order.account]
             order.working = True
             order.updated_ms = self.clock()
@@ -591,6 +608,7 @@ class Venue:
         *,
         maker: bool,
         change: _Change,
+        completes: bool = False,
     ) -> None:
         spec = m.spec
         rate = self.maker_fee if maker else self.taker_fee
@@ -640,12 +658,13 @@ class Venue:
         self._next_fill_id += 1
         self._trades.append(trade)
         self._fills.setdefault(order.order_id, []).append(trade)
+        self._account_trades.setdefault(order.account, []).append(trade)
         order.filled += qty
         order.cum_quote += notional
         order.fees[fee_asset] = order.fees.get(fee_asset, _ZERO) + fee
         order.trade_count += 1
         order.updated_ms = now
-        done = order.qty is not None and order.filled >= order.qty
+        done = completes or (order.qty is not None and order.filled >= order.qty)
         order.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         if done:
             self._unrest(m, order)
@@ -681,10 +700,10 @@ class Venue:
             order.locked = _ZERO
 
     def _unrest(self, m: _Market, order: VenueOrder) -> None:
-        if order in m.resting:
-            m.resting.remove(order)
-        if order in m.stops:
-            m.stops.remove(order)
+        """Take a finished order off the book and out of the open orders."""
+        m.resting.pop(order.order_id, None)
+        m.stops.pop(order.order_id, None)
+        self._open.get(order.account, {}).pop(order.order_id, None)
 
     def _end(self, order: VenueOrder, status: OrderStatus, change: _Change) -> None:
         m = self._markets[order.symbol]

@@ -35,8 +35,12 @@ async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
 
 
 async def request(ws: aiohttp.ClientWebSocketResponse, body: dict[str, Any]) -> Any:
+    """The reply to ``body`` (stream frames already on their way are skipped)."""
     await ws.send_json(body)
-    return await receive(ws)
+    while True:
+        reply = await receive(ws)
+        if isinstance(reply, dict) and reply.get("id") == body.get("id"):
+            return reply
 
 
 # ----------------------------------------------------------------- market streams

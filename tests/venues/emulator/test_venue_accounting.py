@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from sigma.venues.emulator.model import (
     OrderEvent,
     OrderRequest,
     OrderType,
+    Reason,
     Rejection,
     Side,
     TimeInForce,
@@ -291,7 +293,7 @@ _PRECISION = st.sampled_from([(8, 8), (2, 8), (2, 3), (0, 8)])
 
 
 @settings(
-    max_examples=500,
+    max_examples=800,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -327,7 +329,7 @@ _walk = st.lists(st.builds(Tick, bps=st.integers(-60, 60), qty=st.just(D(1))), m
 
 
 @settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -354,3 +356,34 @@ def test_resting_orders_fill_over_a_price_walk_without_losing_money(
     actions: list[Action] = [*orders, *walk[:half], *cancels, *walk[half:]]
     run = _play(fee_rule, fees, precision, balances, actions)
     _check_invariants(run, fee_rule, fees[1])
+
+
+# ---------------------------------------------------------------- the wallet itself
+def test_account_moves_between_free_and_locked_and_reports_changes() -> None:
+    account = Account.funded("k", "s", {"USD": D(100)})
+    assert account.balance("ABC") == (D(0), D(0))
+    account.lock("USD", D(30))
+    assert account.balance("USD") == (D(70), D(30))
+    account.spend_locked("USD", D(10))
+    account.unlock("USD", D(20))
+    account.credit("ABC", D("0.5"))
+    account.debit("USD", D(90))
+    assert account.balance("USD") == (D(0), D(0))
+    assert account.assets() == ["ABC", "USD"]
+    assert account.take_changed() == {"ABC": (D("0.5"), D(0)), "USD": (D(0), D(0))}
+    assert account.take_changed() == {}
+    account.restore([("USD", D(5), D(1)), ("XYZ", D(0), D(2))])
+    assert account.balance("USD") == (D(5), D(1)) and account.balance("XYZ") == (D(0), D(2))
+    assert account.take_changed() == {}  # a restore is not a change to announce
+
+
+def test_account_refuses_to_lock_or_debit_more_than_is_free() -> None:
+    account = Account.funded("k", "s", {"USD": D(10)})
+    account.lock("USD", D(4))
+    for move in (account.lock, account.debit):
+        with pytest.raises(Rejection, match="USD free 6, 6.01 needed") as refused:
+            move("USD", D("6.01"))
+        assert refused.value.reason is Reason.INSUFFICIENT_BALANCE
+    assert account.balance("USD") == (D(6), D(4))
+    account.debit("USD", D(6))
+    assert account.balance("USD") == (D(0), D(4))

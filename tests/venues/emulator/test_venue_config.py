@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from sigma.venues.emulator.config import (
+    DEMO_ACCOUNTS,
     AccountConfig,
     ProtocolConfig,
     VenueConfig,
+    build_config,
     load_venue_config,
     parse_account,
 )
@@ -187,3 +190,71 @@ def test_protocol_config_needs_its_fees() -> None:
     with pytest.raises(ValidationError):
         ProtocolConfig.model_validate({})
     assert ProtocolConfig(maker_fee=D(0), taker_fee=D(0)).accounts == []
+
+
+# ---------------------------------------------------------------- the command's settings
+def test_build_config_funds_demo_accounts_where_a_protocol_has_none() -> None:
+    config = build_config(None, [], None, {})
+    assert config.binance.accounts == [DEMO_ACCOUNTS["binance"]]
+    assert config.upbit.accounts == [DEMO_ACCOUNTS["upbit"]]
+    assert DEMO_ACCOUNTS["upbit"].balances["KRW"] == D(100_000_000)
+    assert config.binance.enabled and config.upbit.enabled
+
+
+def test_build_config_adds_accounts_options_and_faults_to_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "venue.yaml"
+    path.write_text(
+        """
+port: 9100
+faults: {latency_ms: 20, error_5xx: 1}
+binance:
+  maker_fee: 0.001
+  taker_fee: 0.001
+  accounts: [{api_key: file-key, secret: s}]
+""",
+        encoding="utf-8",
+    )
+    config = build_config(
+        path,
+        ["binance:k2:s2:USDT=5", "upbit:u1:s1:KRW=1000000"],
+        " binance, upbit ,",
+        {"error_5xx": 3},
+        port=None,
+        speed=600,
+    )
+    assert config.port == 9100 and config.speed == 600
+    assert [a.api_key for a in config.binance.accounts] == ["file-key", "k2"]
+    assert config.binance.accounts[1].balances == {"USDT": D(5)}
+    assert [a.api_key for a in config.upbit.accounts] == ["u1"]  # no demo account then
+    assert config.faults == {"latency_ms": 20, "error_5xx": 3}
+
+
+@pytest.mark.parametrize(
+    ("protocols", "binance", "upbit"), [("upbit", False, True), ("binance", True, False)]
+)
+def test_build_config_enables_the_protocols_asked_for(
+    protocols: str, binance: bool, upbit: bool
+) -> None:
+    config = build_config(None, [], protocols, {})
+    assert (config.binance.enabled, config.upbit.enabled) == (binance, upbit)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"protocols": "ftx"}, "--protocols takes binance and/or upbit, got 'ftx'"),
+        ({"protocols": " , "}, "--protocols takes binance and/or upbit"),
+        ({"protocols": "binance,ftx"}, "--protocols takes binance and/or upbit"),
+        ({"port": 70000}, "port: Input should be less than or equal to 65535"),
+        ({"accounts": ["binance:k:s:USDT=-1"]}, "balances: Value error, balance of USDT must"),
+        ({"accounts": ["kraken:k:s"]}, "expected binance|upbit:KEY:SECRET"),
+        ({"faults": {"nope": 1}}, "faults: Value error, unknown fault 'nope'"),
+    ],
+)
+def test_build_config_names_the_wrong_option(kwargs: dict[str, Any], message: str) -> None:
+    args: dict[str, Any] = {"accounts": [], "protocols": None, "faults": {}}
+    args.update(kwargs)
+    options = {"port": args.pop("port")} if "port" in args else {}
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        build_config(None, args["accounts"], args["protocols"], args["faults"], **options)
+    assert not isinstance(caught.value, ValidationError)

@@ -141,6 +141,11 @@ def make(
     return Setup(venue, account, other, events, clock)
 
 
+def status(s: Setup, order: VenueOrder) -> OrderStatus:
+    """The order's status as the venue reports it now (read afresh after a change)."""
+    return s.venue.order(order.account, order_id=order.order_id).status
+
+
 BUY, SELL = Side.BUY, Side.SELL
 MARKET, LIMIT = OrderType.MARKET, OrderType.LIMIT
 
@@ -165,8 +170,8 @@ def test_a_market_buy_takes_the_ask_and_pays_its_fee_in_the_base_asset() -> None
     assert (order.filled, order.cum_quote) == (D("0.05"), D("4600.46"))
     assert order.fees == {"BTC": D("0.00005")}
     assert order.locked == 0 and order.trade_count == 1
-    assert s.balance("USDT") == (D("5399.54"), 0)
-    assert s.balance("BTC") == (D("0.04995"), 0)
+    assert s.balance("USDT") == (D("5399.54"), D(0))
+    assert s.balance("BTC") == (D("0.04995"), D(0))
     [trade] = s.venue.trades(KEY)
     assert (trade.price, trade.qty, trade.quote_qty) == (D("92009.20"), D("0.05"), D("4600.46"))
     assert (trade.fee, trade.fee_asset, trade.maker) == (D("0.00005"), "BTC", False)
@@ -180,8 +185,8 @@ def test_a_market_sell_takes_the_bid_and_pays_its_fee_in_the_quote_asset() -> No
     # 0.05 * 91990.80 = 4599.54, fee 4.59954 USDT.
     assert order.cum_quote == D("4599.54")
     assert order.fees == {"USDT": D("4.59954")}
-    assert s.balance("USDT") == (D("4594.94046"), 0)
-    assert s.balance("BTC") == (D("0.95"), 0)
+    assert s.balance("USDT") == (D("4594.94046"), D(0))
+    assert s.balance("BTC") == (D("0.95"), D(0))
 
 
 def test_a_large_taker_walks_the_levels_and_what_it_took_stays_taken_until_the_next_tick() -> None:
@@ -205,6 +210,16 @@ def test_a_large_taker_walks_the_levels_and_what_it_took_stays_taken_until_the_n
     assert third.cum_quote == D("4600.46")
 
 
+def test_what_a_taker_took_comes_back_after_a_second_without_ticks() -> None:
+    s = make()
+    s.place(BUY, MARKET, qty=D("0.15"))
+    s.clock.now += 999
+    assert s.venue.book(SYMBOL, 1)[1] == [(D("92018.40"), D("0.05"))]
+    s.clock.now += 1
+    assert s.venue.book(SYMBOL, 1)[1] == [(D("92009.20"), D("0.1"))]
+    assert s.place(BUY, MARKET, qty=D("0.05")).cum_quote == D("4600.46")
+
+
 def test_a_market_order_larger_than_the_book_fills_what_is_there_and_expires() -> None:
     s = make(usdt="1000000")
     order = s.place(BUY, MARKET, qty=D("2.5"))
@@ -225,12 +240,26 @@ def test_a_market_buy_by_amount_spends_at_most_the_amount() -> None:
     assert order.filled == D("0.01086")
     assert order.cum_quote == D("999.219912")
     assert order.qty is None and order.remaining == 0
-    assert s.balance("USDT") == (D(100000) - D("999.219912"), 0)
+    assert s.balance("USDT") == (D(100000) - D("999.219912"), D(0))
+    # Spent down to less than a lot: done, as Binance reports it.
+    assert order.status is OrderStatus.FILLED
+    assert [e.order.status for e in s.events if isinstance(e, OrderEvent)] == [
+        OrderStatus.NEW,
+        OrderStatus.FILLED,
+    ]
     # The amount left after a full level buys less than a step of the next: the walk stops.
     s.tick("92000")
     walk = s.place(BUY, MARKET, quote_qty=D(9201))
     assert walk.cum_quote == D("9200.92") and walk.filled == D("0.1")
-    assert walk.status.is_final
+    assert walk.status is OrderStatus.FILLED
+
+
+def test_a_market_buy_by_an_amount_the_book_cannot_absorb_expires() -> None:
+    s = make(usdt="1000000")
+    order = s.place(BUY, MARKET, quote_qty=D(500000))
+    assert order.filled == D(2)  # the whole book: 20 levels of 0.1
+    assert order.status is OrderStatus.EXPIRED
+    assert order.cum_quote < D(500000)
 
 
 def test_a_market_sell_by_amount_sells_what_the_amount_buys() -> None:
@@ -251,7 +280,7 @@ def test_a_market_order_the_balance_cannot_pay_is_refused_and_changes_nothing() 
         s.place(SELL, MARKET, qty=D("0.05"))
     assert caught.value.reason is Reason.INSUFFICIENT_BALANCE
     assert s.venue.orders(KEY) == [] and s.events == []
-    assert s.balance("USDT") == (D(100), 0)
+    assert s.balance("USDT") == (D(100), D(0))
     # Nothing was booked, so the next order still gets the first id.
     s.account.credit("USDT", D(10000))
     assert s.place(BUY, MARKET, qty=D("0.05")).order_id == 1
@@ -263,8 +292,8 @@ def test_quote_rule_market_buy_pays_the_fee_in_quote_on_top() -> None:
     order = s.place(BUY, MARKET, qty=D("0.05"))
     # 4600.46 + 0.05% = 4600.46 + 2.30023.
     assert order.fees == {"USDT": D("2.30023")}
-    assert s.balance("USDT") == (D("5397.23977"), 0)
-    assert s.balance("BTC") == (D("0.05"), 0)
+    assert s.balance("USDT") == (D("5397.23977"), D(0))
+    assert s.balance("BTC") == (D("0.05"), D(0))
 
 
 def test_quote_rule_market_buy_needs_the_fee_too() -> None:
@@ -276,7 +305,7 @@ def test_quote_rule_market_buy_needs_the_fee_too() -> None:
     # The cost and each fill's fee, rounded up to the quote's precision, is.
     s.account.credit("USDT", D("2.30023"))
     s.place(BUY, MARKET, qty=D("0.05"))
-    assert s.balance("USDT") == (0, 0)
+    assert s.balance("USDT") == (D(0), D(0))
 
 
 def test_quote_rule_bid_reserves_the_fee_and_a_maker_fill_returns_the_fee_difference() -> None:
@@ -288,8 +317,8 @@ def test_quote_rule_bid_reserves_the_fee_and_a_maker_fill_returns_the_fee_differ
     s.tick("91000")  # trades at the order's price: it fills as a maker, 0.02% = 0.546
     assert order.status is OrderStatus.FILLED
     assert order.fees == {"USDT": D("0.546")}
-    assert s.balance("USDT") == (D("7269.454"), 0)
-    assert s.balance("BTC") == (D("0.03"), 0)
+    assert s.balance("USDT") == (D("7269.454"), D(0))
+    assert s.balance("BTC") == (D("0.03"), D(0))
 
 
 def test_quote_rule_fee_rounding_never_takes_more_than_the_order_reserved() -> None:
@@ -312,12 +341,46 @@ def test_quote_rule_fee_rounding_never_takes_more_than_the_order_reserved() -> N
     s = make(usdt="0", spec=xrp, fee_rule=FeeRule.QUOTE, maker_fee="0.0005", taker_fee="0.0005")
     s.account.credit("KRW", reserved)
     order = s.place(BUY, LIMIT, qty=D("3.12345679"), price=D(4999))
-    assert s.balance("KRW") == (0, reserved)
+    assert s.balance("KRW") == (D(0), reserved)
     s.tick("4990")
     assert order.status is OrderStatus.FILLED
-    assert s.balance("KRW") == (0, 0)
+    assert s.balance("KRW") == (D(0), D(0))
     notional = D(4999) * D("3.12345679")
     assert order.fees["KRW"] == reserved - notional  # 0.05% exactly, not rounded up past it
+
+
+def test_quote_rule_market_buy_checks_the_fee_as_rounded_before_it_books_anything() -> None:
+    # Two-decimal quote: the fee 0.05% of 4600.46 = 2.30023 is charged as 2.31. Free 4602.765
+    # covers the cost plus the rate (4602.76023) but not what the fill debits (4602.77).
+    cents = replace(BTC, quote_precision=2)
+    s = make(
+        usdt="4602.765",
+        spec=cents,
+        fee_rule=FeeRule.QUOTE,
+        maker_fee="0.0005",
+        taker_fee="0.0005",
+    )
+    with pytest.raises(Rejection) as caught:
+        s.place(BUY, MARKET, qty=D("0.05"))
+    assert caught.value.reason is Reason.INSUFFICIENT_BALANCE
+    assert s.venue.orders(KEY) == [] and s.venue.trades(KEY) == [] and s.events == []
+    assert s.balance("USDT") == (D("4602.765"), D(0))
+    s.account.credit("USDT", D("0.005"))
+    order = s.place(BUY, MARKET, qty=D("0.05"))
+    assert order.fees == {"USDT": D("2.31")}
+    assert s.balance("USDT") == (D(0), D(0))
+
+
+def test_fees_round_up_to_the_assets_precision() -> None:
+    coarse = replace(BTC, quote_precision=2, base_precision=5)
+    s = make(spec=coarse, btc="1", maker_fee="0.0005", taker_fee="0.0005")
+    buy = s.place(BUY, MARKET, qty=D("0.00123"))
+    # 0.00123 * 0.05% = 0.000000615 BTC, charged as 0.00001.
+    assert buy.fees == {"BTC": D("0.00001")}
+    sell = s.place(SELL, MARKET, qty=D("0.0001"))
+    # 0.0001 * 91990.80 = 9.19908 USDT; 0.05% of it, 0.00459954, charged as 0.01.
+    assert sell.fees == {"USDT": D("0.01")}
+    assert s.balance("BTC") == (D(1) + D("0.00123") - D("0.00001") - D("0.0001"), D(0))
 
 
 # ---------------------------------------------------------------- limit orders
@@ -331,7 +394,7 @@ def test_a_crossing_limit_buy_takes_up_to_its_price_and_rests_the_rest() -> None
     # it saved by filling below the limit.
     assert order.locked == D("4600.50")
     assert s.balance("USDT") == (D("86198.58"), D("4600.50"))
-    assert s.balance("BTC") == (D("0.0999"), 0)
+    assert s.balance("BTC") == (D("0.0999"), D(0))
     bids, asks = s.venue.book(SYMBOL, 2)
     assert bids[0] == (D("92010.00"), D("0.05"))  # our order, best bid now
     assert asks[0] == (D("92018.40"), D("0.1"))  # the first level was taken
@@ -344,7 +407,7 @@ def test_an_ioc_limit_takes_what_crosses_and_expires_the_rest() -> None:
     order = s.place(BUY, LIMIT, qty=D("0.15"), price=D("92010.00"), tif=TimeInForce.IOC)
     assert order.status is OrderStatus.EXPIRED
     assert order.filled == D("0.1") and order.locked == 0
-    assert s.balance("USDT") == (D("90799.08"), 0)
+    assert s.balance("USDT") == (D("90799.08"), D(0))
     assert s.venue.open_orders(KEY) == []
 
 
@@ -353,7 +416,7 @@ def test_a_fok_limit_fills_entirely_or_not_at_all() -> None:
     order = s.place(BUY, LIMIT, qty=D("0.15"), price=D("92010.00"), tif=TimeInForce.FOK)
     assert order.status is OrderStatus.EXPIRED
     assert order.filled == 0 and s.venue.trades(KEY) == []
-    assert s.balance("USDT") == (D(100000), 0)
+    assert s.balance("USDT") == (D(100000), D(0))
     assert s.kinds() == ["NEW", "EXPIRED", "BALANCE"]
     whole = s.place(BUY, LIMIT, qty=D("0.15"), price=D("92018.40"), tif=TimeInForce.FOK)
     assert whole.status is OrderStatus.FILLED
@@ -375,12 +438,12 @@ def test_a_resting_limit_fills_at_its_price_a_level_per_tick_that_reaches_it() -
     s.tick("91500")
     assert order.filled == D("0.2")
     s.tick("90999.99")
-    assert order.status is OrderStatus.FILLED
+    assert status(s, order) is OrderStatus.FILLED
     assert order.cum_quote == D(22750)
     assert order.fees == {"BTC": D("0.00025")}  # maker 0.1%: 0.0001 + 0.0001 + 0.00005
     assert all(t.maker and t.price == D(91000) for t in s.venue.trades(KEY))
-    assert s.balance("USDT") == (D(77250), 0)
-    assert s.balance("BTC") == (D("0.24975"), 0)
+    assert s.balance("USDT") == (D(77250), D(0))
+    assert s.balance("BTC") == (D("0.24975"), D(0))
     assert s.venue.open_orders(KEY) == []
 
 
@@ -393,8 +456,8 @@ def test_a_resting_sell_fills_when_the_price_rises_to_it() -> None:
     s.tick("93000")
     assert order.status is OrderStatus.FILLED
     # 9300 in, 9.3 fee (maker 0.1%, in the quote).
-    assert s.balance("USDT") == (D("9290.7"), 0)
-    assert s.balance("BTC") == (D("0.9"), 0)
+    assert s.balance("USDT") == (D("9290.7"), D(0))
+    assert s.balance("BTC") == (D("0.9"), D(0))
 
 
 def test_resting_orders_fill_best_price_first_then_oldest_first() -> None:
@@ -460,7 +523,7 @@ def test_a_stop_loss_sell_triggers_on_the_last_price_and_sells_at_the_bid() -> N
     del s.events[:]
     s.tick("89999")
     # The bid at 89999: 89999 - 8.9999, floored to the tick, 89990.00; 0.02 of it 1799.80.
-    assert stop.status is OrderStatus.FILLED and stop.working
+    assert status(s, stop) is OrderStatus.FILLED and stop.working
     assert stop.cum_quote == D("1799.80")
     assert stop.fees == {"USDT": D("1.7998")}
     assert s.balance("BTC") == (D("0.98"), 0)
@@ -511,7 +574,7 @@ def test_a_stop_limit_takes_what_crosses_when_triggered_then_rests() -> None:
     assert order.status is OrderStatus.FILLED
     assert order.cum_quote == D(8999) + D("0.15") * D(89985)
     assert [t.maker for t in s.venue.trades(KEY)] == [False, True, True]
-    assert s.balance("BTC") == (D("0.75"), 0)
+    assert s.balance("BTC") == (D("0.75"), D(0))
 
 
 def test_a_take_profit_limit_buy_that_cannot_fill_after_its_trigger_rests_at_its_limit() -> None:
@@ -536,11 +599,11 @@ def test_a_triggered_stop_market_buy_the_balance_cannot_pay_expires() -> None:
     # Held at the stop price: 93000 * 0.1 * 1.0005 = 9304.65.
     s.account.credit("USDT", D("9304.65"))
     order = s.place(BUY, OrderType.STOP_LOSS, qty=D("0.1"), stop_price=D(93000))
-    assert s.balance("USDT") == (0, D("9304.65"))
+    assert s.balance("USDT") == (D(0), D("9304.65"))
     s.tick("95000")  # gaps past the stop: 0.1 at the ask 95009.50 costs 9500.95 plus fee
     assert order.status is OrderStatus.EXPIRED
     assert order.filled == 0 and order.locked == 0
-    assert s.balance("USDT") == (D("9304.65"), 0)
+    assert s.balance("USDT") == (D("9304.65"), D(0))
     assert s.kinds()[-3:] == ["TRIGGERED", "EXPIRED", "BALANCE"]
 
 
@@ -556,7 +619,7 @@ def test_a_stop_market_sell_into_an_empty_book_expires() -> None:
     s.place(SELL, MARKET, qty=D("0.2"))
     assert second.status is OrderStatus.NEW
     s.venue.tick(SYMBOL, D(93000), D(1))
-    assert second.status is OrderStatus.FILLED  # a tick refills the book before stops trigger
+    assert status(s, second) is OrderStatus.FILLED  # a tick refills the book before stops trigger
 
 
 # ---------------------------------------------------------------- cancels
@@ -567,7 +630,7 @@ def test_cancel_releases_the_held_funds_and_a_final_order_cannot_be_cancelled() 
     del s.events[:]
     assert s.venue.cancel(KEY, SYMBOL, order_id=order.order_id) is order
     assert order.status is OrderStatus.CANCELED and order.locked == 0
-    assert s.balance("USDT") == (D(100000), 0)
+    assert s.balance("USDT") == (D(100000), D(0))
     assert s.kinds() == ["CANCELED", "BALANCE"]
     assert s.venue.book(SYMBOL, 1)[0] == [(D("91990.80"), D("0.1"))]
     with pytest.raises(Rejection) as caught:
@@ -583,14 +646,14 @@ def test_cancel_a_partly_filled_order_keeps_its_fills() -> None:
     s.tick("91000")
     s.venue.cancel(KEY, SYMBOL, order_id=order.order_id)
     assert (order.status, order.filled) == (OrderStatus.CANCELED, D("0.1"))
-    assert s.balance("USDT") == (D(90900), 0)
+    assert s.balance("USDT") == (D(90900), D(0))
 
 
 def test_cancel_a_waiting_stop() -> None:
     s = make(btc="1")
     stop = s.place(SELL, OrderType.STOP_LOSS, qty=D("0.1"), stop_price=D(90000))
     s.venue.cancel(KEY, None, client_id=stop.client_id)
-    assert s.balance("BTC") == (D(1), 0)
+    assert s.balance("BTC") == (D(1), D(0))
     s.tick("80000")
     assert stop.status is OrderStatus.CANCELED and stop.filled == 0
 
@@ -720,13 +783,13 @@ def test_reading_orders_and_trades_per_account_and_symbol() -> None:
 def test_filters_refuse_bad_orders(fields: dict[str, Any], reason: Reason, detail: str) -> None:
     s = make()
     kind = fields.pop("type")
-    values = {k: D(v) for k, v in fields.items()}
+    values: dict[str, Any] = {k: D(v) for k, v in fields.items()}
     with pytest.raises(Rejection) as caught:
         s.place(BUY, kind, **values)
     assert caught.value.reason is reason
     assert detail in caught.value.detail
     assert s.venue.orders(KEY) == [] and s.events == []
-    assert s.balance("USDT") == (D(100000), 0)
+    assert s.balance("USDT") == (D(100000), D(0))
 
 
 def test_max_notional_max_open_orders_unknown_symbol_and_key() -> None:
@@ -875,7 +938,7 @@ def test_events_come_in_order_with_snapshots_and_balances_per_account() -> None:
     balances = [e for e in s.events if isinstance(e, BalanceEvent)]
     assert balances[0].balances == {"USDT": (D(81800), D(18200))}
     assert balances[1].balances == {"BTC": (D("0.0999"), 0), "USDT": (D(81800), D(9100))}
-    assert balances[2].balances["USDT"] == (D(81800), 0)
+    assert balances[2].balances["USDT"] == (D(81800), D(0))
     assert {b.account for b in balances} == {KEY}
     assert all(b.time_ms == T0 for b in balances)
     prints = [e for e in s.events if isinstance(e, MarketTrade)]
@@ -950,6 +1013,20 @@ def test_restore_rebuilds_books_stops_trades_and_balances() -> None:
     assert after.account.balance("BTC")[1] == 0 and after.account.balance("USDT")[1] == 0
 
 
+def test_restored_orders_of_an_account_no_longer_configured_stay_off_the_book() -> None:
+    before = make()
+    resting = before.place(BUY, LIMIT, qty=D("0.1"), price=D(91000)).snapshot()
+    stop = before.place(BUY, OrderType.STOP_LOSS, qty=D("0.01"), stop_price=D(93000)).snapshot()
+    again = Venue("binance", [BTC], [Account.funded("someone-else", "s", {})], clock=Clock())
+    again.restore([resting, stop], [], {KEY: [("USDT", D(1), D(9100))]})
+    assert D(91000) not in [price for price, _ in again.book(SYMBOL, 100)[0]]
+    # The path goes on through both prices without a wallet to fill into.
+    again.tick(SYMBOL, D(90000), D(1))
+    again.tick(SYMBOL, D(94000), D(1))
+    assert resting.status is OrderStatus.NEW and stop.status is OrderStatus.NEW
+    assert again.trades(KEY) == []
+
+
 def test_a_listener_added_during_an_event_waits_for_the_next_change() -> None:
     s = make()
     late: list[VenueEvent] = []
@@ -964,3 +1041,48 @@ def test_the_wall_clock_is_the_default_clock() -> None:
     venue = Venue("x", [BTC], [])
     before = wall_clock_ms()
     assert before <= venue.now_ms() <= wall_clock_ms()
+
+
+def test_order_trades_lists_one_orders_fills_oldest_first() -> None:
+    s = make()
+    order = s.place(BUY, MARKET, qty=D("0.25"))
+    other = s.place(BUY, LIMIT, qty=D("0.2"), price=D(91000))
+    s.tick("91000")
+    fills = s.venue.order_trades(order.order_id)
+    assert [(t.price, t.qty) for t in fills] == [
+        (D("92009.20"), D("0.1")),
+        (D("92018.40"), D("0.1")),
+        (D("92027.60"), D("0.05")),
+    ]
+    assert [t.order_id for t in s.venue.order_trades(other.order_id)] == [other.order_id]
+    assert s.venue.order_trades(999) == []
+    # A copy: changing it does not change the venue's record.
+    fills.clear()
+    assert len(s.venue.order_trades(order.order_id)) == 3
+    # Restored fills are found too.
+    again = make()
+    again.venue.restore(s.venue.orders(KEY), s.venue.trades(KEY), {})
+    assert again.venue.order_trades(order.order_id) == s.venue.order_trades(order.order_id)
+
+
+def test_the_order_remembers_whether_its_client_id_was_given() -> None:
+    s = make()
+    given = s.place(BUY, LIMIT, qty=D("0.01"), price=D(90000), client_id="mine")
+    made_up = s.place(BUY, LIMIT, qty=D("0.01"), price=D(90000))
+    empty = s.place(BUY, LIMIT, qty=D("0.01"), price=D(90000), client_id="")
+    assert given.client_id_given and given.client_id == "mine"
+    assert not made_up.client_id_given and made_up.client_id
+    assert not empty.client_id_given and len(empty.client_id) == 22
+
+
+def test_a_restored_order_without_a_client_id_is_found_by_its_ids_only() -> None:
+    s = make()
+    order = replace(
+        s.place(BUY, LIMIT, qty=D("0.01"), price=D(90000)).snapshot(), order_id=7, client_id=""
+    )
+    again = make()
+    again.venue.restore([order], [], {})
+    assert again.venue.order(KEY, order_id=7) is order
+    assert again.venue.order(KEY, uid=again.venue.uuid_of(order)) is order
+    with pytest.raises(Rejection):
+        again.venue.order(KEY, client_id="")

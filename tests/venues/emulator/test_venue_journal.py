@@ -4,6 +4,7 @@ start, a torn last line forgiven."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -256,3 +257,19 @@ def test_an_empty_line_at_the_end_is_torn_but_in_the_middle_is_an_error(tmp_path
         FileJournal(path).load()
     path.write_text(f"{good}\n \n", encoding="utf-8")
     assert set(FileJournal(path).load()) == {"binance"}
+
+
+def test_whether_a_client_id_was_given_survives_and_old_lines_default_to_given(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "venue.jsonl"
+    journal = FileJournal(path)
+    journal.write("upbit", [_order(order_id=1, client_id_given=False), _order(order_id=2)], [], {})
+    journal.close()
+    old = _order(order_id=3)
+    raw = {"venue": "upbit", "orders": [json.loads(json.dumps(asdict(old), default=str))]}
+    del raw["orders"][0]["client_id_given"]  # written before the field existed
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(raw) + "\n")
+    orders = FileJournal(path).load()["upbit"].orders
+    assert [orders[i].client_id_given for i in (1, 2, 3)] == [False, True, True]

@@ -98,3 +98,14 @@ def test_folded_with_an_offset_shifts_the_grid() -> None:
 
 def test_folding_nothing_yields_nothing() -> None:
     assert list(CandleSeries().folded(MINUTE_MS)) == []
+
+
+def test_since_reads_the_recent_candles_from_the_newest_end() -> None:
+    series = CandleSeries()
+    series.extend([_minute(i, str(i + 1), str(i + 1), str(i + 1), str(i + 1)) for i in range(5)])
+    assert [c.open for c in series.since(T0 + 3 * MINUTE_MS)] == [D(4), D(5)]
+    assert [c.open for c in series.since(T0 + 2 * MINUTE_MS + 1)] == [D(4), D(5)]
+    assert len(series.since(T0)) == 5
+    assert len(series.since(0)) == 5
+    assert series.since(T0 + 5 * MINUTE_MS) == []
+    assert CandleSeries().since(0) == []

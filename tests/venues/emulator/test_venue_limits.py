@@ -24,9 +24,14 @@ class Clock:
         return self.now
 
 
-def _window(limit: int = 10, **kwargs: int) -> tuple[WeightWindow, Clock]:
+def _window(
+    limit: int = 10, *, ban_after: int = 2, ban_ms: int = 120_000
+) -> tuple[WeightWindow, Clock]:
     clock = Clock()
-    return WeightWindow(limit=limit, window_ms=WINDOW, clock=clock, **kwargs), clock
+    window = WeightWindow(
+        limit=limit, window_ms=WINDOW, clock=clock, ban_after=ban_after, ban_ms=ban_ms
+    )
+    return window, clock
 
 
 def test_weight_adds_up_to_the_limit_then_429_until_the_window_ends() -> None:
@@ -82,16 +87,18 @@ def test_a_ban_that_ends_inside_a_window_keeps_that_windows_weight() -> None:
     assert limits.check("a", 1) == Verdict(429, 10, 54)
 
 
-def test_a_forced_refusal_counts_like_a_real_one() -> None:
+def test_a_forced_refusal_refuses_only_that_request_and_never_bans() -> None:
     limits, clock = _window(ban_after=1)
     assert limits.check("a", 2) == Verdict(200, 2)
-    assert limits.refuse("a") == Verdict(429, 2, 55)
-    # The client keeps sending in the same window: refused, then banned.
-    assert limits.check("a", 1) == Verdict(429, 2, 55)
-    assert limits.check("a", 1).status == 418
-    # A storm's refusal of a client never seen before, at a window's very end.
-    clock.now = 4 * WINDOW - 1
+    # A storm: each request refused, told to wait a second, however many there are.
+    for _ in range(5):
+        assert limits.refuse("a") == Verdict(429, 2, 1)
+    # After the storm the client goes on with its window's weight as it was.
+    assert limits.check("a", 1) == Verdict(200, 3)
     assert limits.refuse("new") == Verdict(429, 0, 1)
+    assert limits.check("new", 10) == Verdict(200, 10)
+    clock.now += WINDOW
+    assert limits.refuse("a") == Verdict(429, 0, 1)
 
 
 def test_retry_after_is_at_least_a_second() -> None:

@@ -1,0 +1,23 @@
+"""Builds Binance's execution client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sigma.venues.binance.config import ccxt_options
+from sigma.venues.binance.execution import BinanceProfile
+from sigma.venues.ccxt.errors import RetryPolicy
+from sigma.venues.ccxt.execution import CcxtExecutionClient
+from sigma.venues.ccxt.factory import make_client
+
+
+def make_execution_client(
+    symbols: Mapping[str, str],
+    config: Mapping[str, Any] | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+) -> CcxtExecutionClient:
+    """Binance for SIGMA symbols ``symbols`` (-> ccxt symbols), with ccxt ``config`` (``apiKey``,
+    ``secret``; ``urls`` to reach `sigma venue` instead of the real venue)."""
+    return make_client(BinanceProfile(), ccxt_options(config), symbols, retry)

@@ -1,0 +1,196 @@
+"""The execution client for ccxt venues: SIGMA's `Broker` on a ccxt async exchange.
+
+Every order carries our client order id to the venue (Binance ``newClientOrderId``, Upbit
+``identifier``), and the id is looked up before any send: a redelivered order, or one resent
+after a timeout or a dropped connection, finds the order the venue already holds instead of
+placing a second one. Orders are put on the venue's steps and checked against its minimums
+before sending (:meth:`VenueProfile.plan`); a refusal comes back as a REJECTED report with the
+reason and nothing is sent. Errors are sorted as :mod:`sigma.venues.ccxt.errors` describes.
+
+Not here yet: following an order after placement (user stream, polling), order time-outs,
+reconciliation of balances and trades; an open order is seen again through :meth:`lookup`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
+from typing import TypeVar
+
+import ccxt
+
+from sigma.domain import Instrument, OrderStatus
+from sigma.execution.broker import BrokerReport
+from sigma.execution.events import OrderEvent
+from sigma.venues.ccxt.errors import TRANSIENT, RetryPolicy, refused, retry_after, venue_message
+from sigma.venues.ccxt.instruments import TICK_SIZE, decimal, instruments_from_markets
+from sigma.venues.ccxt.profile import Exchange, OrderPlan, RawOrder, VenueProfile
+from sigma.venues.ccxt.reports import to_report
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class CcxtExecutionClient:
+    """Orders on a ccxt venue. ``symbols`` maps SIGMA symbols to ccxt's (``BTC/KRW``); the
+    markets are loaded once, on first use, into :attr:`instruments`."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        profile: VenueProfile,
+        symbols: Mapping[str, str],
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.exchange = exchange
+        self.profile = profile
+        self.symbols = dict(symbols)
+        self.name = profile.name
+        self.capabilities = profile.capabilities
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._instruments: dict[str, Instrument] | None = None
+        self._loading = asyncio.Lock()
+
+    # --- instruments ------------------------------------------------------------------------
+    async def instruments(self) -> Mapping[str, Instrument]:
+        """The configured symbols' instruments, from the venue's markets (loaded once)."""
+        async with self._loading:
+            if self._instruments is None:
+                markets = await self._retrying("load markets", self.exchange.load_markets)
+                found = instruments_from_markets(
+                    markets, self.symbols, int(getattr(self.exchange, "precisionMode", TICK_SIZE))
+                )
+                self._instruments = {s: self.profile.refine(i) for s, i in found.items()}
+        return self._instruments
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """The instrument SIGMA trades as ``symbol``; ValueError when it is not configured."""
+        if symbol not in self.symbols:
+            raise ValueError(f"{self.name}: no exchange market configured for symbol {symbol!r}")
+        return (await self.instruments())[symbol]
+
+    # --- the Broker interface ---------------------------------------------------------------
+    async def place(self, order: OrderEvent) -> BrokerReport:
+        """Send the order unless the venue already holds its client id; a refusal before
+        sending, or by the venue, is a REJECTED report with the reason."""
+        coid = order.client_order_id
+        inst = await self.instrument(order.symbol)
+        plan = self.profile.plan(order, inst)
+        if isinstance(plan, str):
+            log.warning("%s: order %s refused before sending: %s", self.name, coid, plan)
+            return BrokerReport(coid, OrderStatus.REJECTED, reason=plan)
+        failures = 0
+        while True:
+            try:
+                known = await self._find(coid, inst)
+                if known is not None:
+                    log.info("%s: order %s already at the venue", self.name, coid)
+                    return await self._report(coid, known, inst)
+                raw = await self._create(plan, coid, inst)
+                return await self._report(coid, raw, inst)
+            except TRANSIENT as exc:
+                failures = await self._backoff("place " + coid, exc, failures)
+            except ccxt.ExchangeError as exc:
+                return await self._refused(coid, inst, exc)
+
+    async def lookup(self, client_order_id: str, symbol: str) -> BrokerReport | None:
+        """The venue's state of the order with this client id, with its fills; None when the
+        venue has no such order."""
+        inst = await self.instrument(symbol)
+        return await self._retrying(
+            "lookup " + client_order_id, partial(self._lookup, client_order_id, inst)
+        )
+
+    async def cancel(self, client_order_id: str, symbol: str) -> BrokerReport | None:
+        """Cancel the order; its state afterwards (an order that finished first comes back
+        finished), or None when the venue has no such order. Upbit cancels asynchronously:
+        right after the request the order may still show as open."""
+        inst = await self.instrument(symbol)
+
+        async def cancel() -> None:
+            try:
+                await self.profile.cancel(self.exchange, client_order_id, inst)
+            except ccxt.OrderNotFound:
+                log.info("%s: order %s was not open to cancel", self.name, client_order_id)
+
+        await self._retrying("cancel " + client_order_id, cancel)
+        return await self.lookup(client_order_id, symbol)
+
+    async def cancel_all(self, symbols: Iterable[str] | None = None) -> int:
+        """Cancel every open order at the venue on ``symbols`` (every configured symbol by
+        default), orders placed outside SIGMA included; how many were cancelled."""
+        cancelled = 0
+        for symbol in self.symbols if symbols is None else symbols:
+            inst = await self.instrument(symbol)
+            count = await self._retrying(
+                "cancel all " + symbol, partial(self.profile.cancel_all, self.exchange, inst)
+            )
+            log.warning("%s: cancelled %d open orders on %s", self.name, count, symbol)
+            cancelled += count
+        return cancelled
+
+    async def close(self) -> None:
+        """Close the exchange session."""
+        await self.exchange.close()
+
+    # --- helpers ----------------------------------------------------------------------------
+    async def _lookup(self, coid: str, inst: Instrument) -> BrokerReport | None:
+        raw = await self._find(coid, inst)
+        return None if raw is None else await self._report(coid, raw, inst)
+
+    async def _find(self, coid: str, inst: Instrument) -> RawOrder | None:
+        try:
+            return await self.profile.find(self.exchange, coid, inst)
+        except ccxt.OrderNotFound:
+            return None
+
+    async def _create(self, plan: OrderPlan, coid: str, inst: Instrument) -> RawOrder:
+        params = {**plan.params, **self.profile.client_id_params(coid)}
+        raw: RawOrder = await self.exchange.create_order(
+            inst.venue_symbol, plan.type, plan.side, plan.amount, plan.price, params
+        )
+        return raw
+
+    async def _report(self, coid: str, raw: RawOrder, inst: Instrument) -> BrokerReport:
+        if not raw.get("trades") and decimal(raw.get("filled")) > 0:
+            raw = await self.profile.with_trades(self.exchange, raw, inst)
+        return to_report(coid, raw, fill_prefix=f"{inst.venue_id}-")
+
+    async def _refused(self, coid: str, inst: Instrument, exc: Exception) -> BrokerReport:
+        """The report for an order the venue answered with an error."""
+        if not refused(exc):
+            # Unsorted, or a duplicate client id: the venue may hold the order after all.
+            known = await self._retrying("lookup " + coid, partial(self._lookup, coid, inst))
+            if known is not None:
+                return known
+        reason = venue_message(exc)
+        log.warning("%s: order %s rejected: %s", self.name, coid, reason)
+        return BrokerReport(coid, OrderStatus.REJECTED, reason=reason)
+
+    async def _backoff(self, what: str, exc: Exception, failures: int) -> int:
+        """Wait before the next try after a transient error; re-raise when the tries are used
+        up or the venue asks for a longer pause than the policy allows."""
+        failures += 1
+        wait = retry_after(exc, self.exchange)
+        if failures >= self.retry.attempts or (wait or 0) > self.retry.max_retry_after:
+            log.error("%s: %s failed %d times: %r", self.name, what, failures, exc)
+            raise exc
+        delay = self.retry.delay(failures, wait)
+        log.warning("%s: %s: %r; trying again in %.2fs", self.name, what, exc, delay)
+        await self._sleep(delay)
+        return failures
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except TRANSIENT as exc:
+                failures = await self._backoff(what, exc, failures)

@@ -1,0 +1,129 @@
+"""What differs between ccxt venues, in one place per venue.
+
+The execution client is the same for every venue; a :class:`VenueProfile` says how this venue
+looks an order up by client id, where an order's trades come from, how it cancels, which
+order kinds it takes (its capabilities) and what its markets leave out. Binance and Upbit
+subclass it in their own folders; another ccxt venue is one more subclass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, ClassVar
+
+import ccxt
+
+from sigma.domain import Instrument, OrderType, Side
+from sigma.execution.broker import Capability
+from sigma.execution.events import OrderEvent
+
+log = logging.getLogger(__name__)
+
+#: a ccxt async exchange (ccxt ships no type information)
+Exchange = Any
+#: a ccxt order structure
+RawOrder = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """An order as it goes to ccxt's ``create_order``: prices and amounts already on the
+    venue's steps, as strings (ccxt takes them and keeps every digit)."""
+
+    type: str
+    side: str
+    amount: str | None
+    price: str | None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _text(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+class VenueProfile:
+    """A ccxt venue's particulars; the defaults are ccxt's unified API."""
+
+    #: ccxt's exchange id
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset({Capability.CANCEL})
+    #: the step a market buy's amount to spend is rounded down to, per quote currency
+    cost_steps: ClassVar[Mapping[str, Decimal]] = {}
+
+    # --- instruments ------------------------------------------------------------------------
+    def refine(self, instrument: Instrument) -> Instrument:
+        """Add what the venue's ccxt markets leave out (nothing by default)."""
+        return instrument
+
+    # --- placing ----------------------------------------------------------------------------
+    def plan(self, order: OrderEvent, inst: Instrument) -> OrderPlan | str:
+        """The order on the venue's steps, or why it is refused before sending.
+
+        The quantity is rounded down to the lot step and a limit price to the tick (down for
+        a buy, up for a sell: never a worse price than asked); what is then under the venue's
+        minimums is refused with the reason."""
+        qty = inst.round_qty(order.qty)
+        if qty == 0:
+            return f"{inst.symbol}: quantity {order.qty} is under the lot step {inst.lot_step}"
+        if order.type is OrderType.STOP:
+            if Capability.STOP_ORDERS not in self.capabilities:
+                return f"{self.name} takes no stop orders: its order API has none"
+            assert order.stop_price is not None  # validated by the OrderEvent's producer
+            stop = inst.round_price(order.stop_price)
+            refusal = inst.refusal(qty, stop)
+            return refusal or self.stop_plan(order.side, qty, stop)
+        if order.type is OrderType.LIMIT:
+            assert order.limit_price is not None
+            price = inst.round_price(order.limit_price, order.side)
+            refusal = inst.refusal(qty, price)
+            return refusal or OrderPlan("limit", order.side.value, _text(qty), _text(price))
+        # A market order's total is judged at the price the decision was made at.
+        refusal = inst.refusal(qty, inst.round_price(order.ref_price))
+        if refusal:
+            return refusal
+        if order.side is Side.BUY and Capability.MARKET_BUY_BY_COST in self.capabilities:
+            step = self.cost_steps.get(inst.quote, Decimal("1e-8"))
+            cost = (qty * order.ref_price / step).to_integral_value(ROUND_FLOOR) * step
+            return OrderPlan("market", "buy", None, None, {"cost": _text(cost)})
+        return OrderPlan("market", order.side.value, _text(qty), None)
+
+    def stop_plan(self, side: Side, qty: Decimal, stop: Decimal) -> OrderPlan:
+        """A stop-market order (a market order once the last price reaches ``stop``), in
+        ccxt's unified form: ``triggerPrice`` on a market order."""
+        return OrderPlan("market", side.value, _text(qty), None, {"triggerPrice": _text(stop)})
+
+    def client_id_params(self, client_order_id: str) -> dict[str, str]:
+        """The parameters that send our client order id (ccxt maps ``clientOrderId`` to each
+        venue's own field)."""
+        return {"clientOrderId": client_order_id}
+
+    # --- reading ----------------------------------------------------------------------------
+    async def find(self, exchange: Exchange, client_order_id: str, inst: Instrument) -> RawOrder:
+        """The order with our client id; ccxt's ``OrderNotFound`` when the venue has none."""
+        raise NotImplementedError
+
+    async def with_trades(self, exchange: Exchange, raw: RawOrder, inst: Instrument) -> RawOrder:
+        """``raw`` with its trades (called when it has executions but lists none)."""
+        raise NotImplementedError
+
+    # --- cancelling -------------------------------------------------------------------------
+    async def cancel(self, exchange: Exchange, client_order_id: str, inst: Instrument) -> None:
+        """Ask the venue to cancel the order with our client id (``OrderNotFound`` when it is
+        unknown or no longer open)."""
+        raise NotImplementedError
+
+    async def cancel_all(self, exchange: Exchange, inst: Instrument) -> int:
+        """Cancel every open order on ``inst``; how many. By default one by one, from the
+        venue's list of open orders; an order that ended meanwhile is not counted."""
+        cancelled = 0
+        for raw in await exchange.fetch_open_orders(inst.venue_symbol):
+            try:
+                await exchange.cancel_order(raw["id"], inst.venue_symbol)
+            except ccxt.OrderNotFound:
+                log.info("%s: order %s ended before its cancel", self.name, raw["id"])
+                continue
+            cancelled += 1
+        return cancelled

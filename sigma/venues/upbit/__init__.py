@@ -1,0 +1,3 @@
+"""Upbit through ccxt: only what differs from the shared ccxt adapter
+(:mod:`sigma.venues.ccxt`). Build the execution client with
+:func:`sigma.venues.upbit.factory.make_execution_client`."""
