@@ -16,7 +16,7 @@ What the core models, whichever protocol is spoken:
 |---|---|---|
 | order book | synthetic levels around the last price of the price path (``spread_bps`` at the top, ``level_bps`` apart, ``level_qty`` each); participants' resting limits added at their prices in the depth | other participants' flow; participants' orders do not trade with each other |
 | market orders | walk the synthetic levels (what one takes stays taken until the next tick); what the book cannot fill expires | price-time queue against real depth |
-| limit orders | take what crosses at placement (taker), rest the remainder (GTC) or expire it (IOC); FOK fills whole or expires; LIMIT_MAKER refused if it would take | queue position: a resting order fills up to ``level_qty`` each time the path trades at or through its price (on touch) |
+| limit orders | take what crosses at placement (taker), rest the remainder (GTC) or expire it (IOC); FOK fills whole or expires; LIMIT_MAKER refused if it would take | real queue position: the resting orders a tick trades at or through (on touch) fill up to ``level_qty`` a side in all, best price then oldest first |
 | stop orders | trigger on the last traded price (stop-loss: buy at or above, sell at or below; take-profit the other way); a stop that would trigger at once is refused | trailing stops, OCO lists |
 | balances | free and locked per asset and API key; a bid locks price×qty (Upbit: plus the fee), an ask the quantity; a market order is checked against free funds | margin, lending, withdrawals, deposits |
 | fees | maker/taker rates per protocol; Binance takes the fee from what the trade brings in (base on a buy, quote on a sell), Upbit always in KRW; rounded up to 8 decimals | BNB discounts, VIP tiers by volume (set the rates instead) |

@@ -42,6 +42,8 @@ class Faults:
             kind = type(getattr(self, name))
             if isinstance(value, bool) != (kind is bool) or not isinstance(value, int | float):
                 raise ValueError(f"fault {name!r} takes a {kind.__name__}, got {value!r}")
+            if kind is int and not float(value).is_integer():
+                raise ValueError(f"fault {name!r} takes a whole number, got {value!r}")
             if kind is not bool and value < 0 and name != "clock_skew_ms":
                 raise ValueError(f"fault {name!r} must be >= 0, got {value!r}")
             setattr(self, name, kind(value))

@@ -10,8 +10,9 @@ its state across restarts).
 The market: every tick of the price path (:meth:`Venue.tick`) sets the last price. Around it
 the book is synthetic: ``levels`` levels a side, ``spread_bps`` apart at the top and
 ``level_bps`` apart below, ``level_qty`` each. A taker walks those levels (what it takes stays
-taken until the next tick). A resting limit order fills at its own price, up to ``level_qty``
-per tick that trades at or through it, so a large order fills over several price moves. Stop
+taken until the next tick, or for a second when no tick comes). Each tick that trades at or
+through resting limit orders fills them at their own prices, best price then oldest first, up
+to ``level_qty`` a side in all, so a large order fills over several price moves. Stop
 orders trigger on the last price. Participants' orders trade with the synthetic market, not
 with each other.
 """
@@ -575,9 +576,15 @@ class Venue:
             (o for o in m.resting.values() if o.side is Side.SELL and price >= (o.price or price)),
             key=lambda o: (o.price or _ZERO, o.order_id),
         )
-        for order in [*buys, *sells]:
-            q = floor_to(min(order.remaining, m.spec.level_qty), m.spec.step_size)
-            if q > 0 and order.price is not None:
+        # One tick brings one level's worth of counterparties per side, shared down the
+        # queue: two orders at one price do not both fill in full from the same tick.
+        for queue in (buys, sells):
+            budget = m.spec.level_qty
+            for order in queue:
+                q = floor_to(min(order.remaining, budget), m.spec.step_size)
+                if q <= 0 or order.price is None:
+                    break
+                budget -= q
                 account = self.accounts[order.account]
                 self._trade(account, m, order, order.price, q, maker=True, change=change)
 

@@ -21,7 +21,7 @@ from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET, BINANCE_SE
 from sigma.venues.emulator.server import VenueServer
 
 D = Decimal
-WAIT = 5.0
+WAIT = 15.0  # generous: CI runs two workers on two busy cores
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,8 @@ from sigma.venues.emulator.server import VenueServer
 
 D = Decimal
 
+WAIT = 15.0  # generous: CI runs two workers on two busy cores
+
 
 @contextlib.asynccontextmanager
 async def _socket(server: VenueServer, path: str = "", auth: bool = False) -> AsyncIterator[Any]:
@@ -40,17 +42,17 @@ async def _frame(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
 async def test_public_streams_through_ccxt_pro(venue_server: VenueServer) -> None:
     async with upbit(venue_server, pro=True) as ex:
         await ex.load_markets()
-        book = await asyncio.wait_for(ex.watch_order_book(BTC), 5)
+        book = await asyncio.wait_for(ex.watch_order_book(BTC), WAIT)
         assert book["bids"][0][0] < book["asks"][0][0]
         ticker_task = asyncio.ensure_future(ex.watch_ticker(BTC))
-        assert (await asyncio.wait_for(ticker_task, 5))["last"] == 130_000_000
+        assert (await asyncio.wait_for(ticker_task, WAIT))["last"] == 130_000_000
         trades_task = asyncio.ensure_future(ex.watch_trades(BTC))
         streams = venue_server.fronts["upbit"].streams._streams
         await until(lambda: any(s.wants("trade", "KRW-BTC") for s in streams), "trade subscription")
         next_ticker = asyncio.ensure_future(ex.watch_ticker(BTC))
         venue_server.upbit.tick("KRW-BTC", D(130_500_000), D("0.1"))
-        assert (await asyncio.wait_for(trades_task, 5))[-1]["price"] == 130_500_000
-        assert (await asyncio.wait_for(next_ticker, 5))["last"] == 130_500_000
+        assert (await asyncio.wait_for(trades_task, WAIT))[-1]["price"] == 130_500_000
+        assert (await asyncio.wait_for(next_ticker, WAIT))["last"] == 130_500_000
 
 
 async def test_private_stream_events_in_order(venue_server: VenueServer) -> None:
@@ -59,7 +61,7 @@ async def test_private_stream_events_in_order(venue_server: VenueServer) -> None
             orjson.dumps([{"ticket": "t"}, {"type": "myOrder"}, {"type": "myAsset"}]).decode()
         )
         await ws.send_str("PING")
-        assert (await asyncio.wait_for(ws.receive(), 5)).data == b'{"status":"UP"}'
+        assert (await asyncio.wait_for(ws.receive(), WAIT)).data == b'{"status":"UP"}'
         async with upbit(venue_server) as ex:
             order = await ex.create_order(BTC, "limit", "buy", 0.02, 129_000_000)
         first, asset = await _frame(ws), await _frame(ws)
@@ -95,10 +97,10 @@ async def test_watch_orders_balance_and_my_trades(venue_server: VenueServer) -> 
             "subscriptions",
         )
         placed = await ex.create_order(BTC, "market", "sell", 0.005)
-        seen = await asyncio.wait_for(orders, 5)
+        seen = await asyncio.wait_for(orders, WAIT)
         assert seen[0]["id"] == placed["id"]
-        assert (await asyncio.wait_for(balance, 5))["KRW"]["free"] > 100_000_000
-        fill = (await asyncio.wait_for(trades, 5))[0]
+        assert (await asyncio.wait_for(balance, WAIT))["KRW"]["free"] > 100_000_000
+        fill = (await asyncio.wait_for(trades, WAIT))[0]
         assert fill["price"] == 129_987_000 and fill["takerOrMaker"] == "taker"
         assert fill["fee"]["currency"] == "KRW"
 
@@ -106,13 +108,13 @@ async def test_watch_orders_balance_and_my_trades(venue_server: VenueServer) -> 
 async def test_disconnect_then_ccxt_pro_reconnects(venue_server: VenueServer) -> None:
     async with upbit(venue_server, pro=True) as ex:
         await ex.load_markets()
-        await asyncio.wait_for(ex.watch_ticker(BTC), 5)
+        await asyncio.wait_for(ex.watch_ticker(BTC), WAIT)
         pending = asyncio.ensure_future(ex.watch_ticker(BTC))
         await asyncio.sleep(0)
         assert venue_server.disconnect_streams() == 1
         with pytest.raises(ccxt_pro.NetworkError):
-            await asyncio.wait_for(pending, 5)
-        again = await asyncio.wait_for(ex.watch_ticker(BTC), 5)
+            await asyncio.wait_for(pending, WAIT)
+        again = await asyncio.wait_for(ex.watch_ticker(BTC), WAIT)
         assert again["last"] == 130_000_000
 
 

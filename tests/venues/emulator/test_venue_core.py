@@ -467,9 +467,14 @@ def test_resting_orders_fill_best_price_first_then_oldest_first() -> None:
     early = s.place(BUY, LIMIT, qty=D("0.05"), price=D(91000))
     late = s.place(BUY, LIMIT, qty=D("0.05"), price=D(91000))
     sell = s.place(SELL, LIMIT, qty=D("0.05"), price=D(95000))
+    low_too = s.place(BUY, LIMIT, qty=D("0.1"), price=D(90000))
     s.tick("89000")
+    # One tick's counterparties (a level, 0.1) are shared down the queue: best, oldest first.
+    assert [t.order_id for t in s.venue.trades(KEY)] == [early.order_id, late.order_id]
+    s.tick("89000")
+    assert low_too.filled == D("0.05")  # what the level left after the older one
     fills = [t.order_id for t in s.venue.trades(KEY)]
-    assert fills == [early.order_id, late.order_id, low.order_id]
+    assert fills == [early.order_id, late.order_id, low.order_id, low_too.order_id]
     assert sell.filled == 0
     s.tick("95000")
     assert sell.status is OrderStatus.FILLED
