@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sigma.venues.emulator.config import VenueConfig, build_config
+
+if TYPE_CHECKING:
+    from sigma.venues.emulator.server import VenueServer
 
 __all__ = ["venue_command"]
 
@@ -98,6 +102,14 @@ def venue_command(
         return
 
 
+def venue_environment(server: VenueServer, protocol: str) -> str:
+    """The settings that point `sigma up` at ``protocol`` on ``server`` with its first account,
+    as shell assignments (``SIGMA_VENUE=... SIGMA_EXCHANGE_CONFIG='...'``)."""
+    key = next(iter(server.venues[protocol].accounts.values()))
+    ccxt = {**server.ccxt_config(protocol), "apiKey": key.api_key, "secret": key.secret}
+    return f"SIGMA_VENUE={protocol} SIGMA_EXCHANGE_CONFIG={shlex.quote(json.dumps(ccxt))}"
+
+
 async def _run(config: VenueConfig, database_url: str | None) -> None:
     from sigma.venues.emulator.server import VenueServer
 
@@ -111,9 +123,7 @@ async def _run(config: VenueConfig, database_url: str | None) -> None:
         for name, venue in server.venues.items():
             keys = ", ".join(venue.accounts)
             typer.echo(f"  {name}: markets {', '.join(venue.markets)}; API keys {keys}")
-        for name, venue in server.venues.items():
-            key = next(iter(venue.accounts.values()))
-            ccxt = {**server.ccxt_config(name), "apiKey": key.api_key, "secret": key.secret}
-            typer.echo(f"  SIGMA_EXCHANGE_CONFIG for {name}: {json.dumps(ccxt)}")
+        for name in server.venues:
+            typer.echo(f"  to trade on {name}: {venue_environment(server, name)} sigma up")
         await stop.wait()
     typer.echo("venue stopped")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -90,16 +90,38 @@ class Settings(BaseSettings):
     # `sigma up --only venue,...` runs the local exchange (`sigma venue`) in-process with the
     # settings of this YAML file (see docs/venue.md); unset: its defaults and demo accounts.
     venue_config: Path | None = None
-    # "paper", or a ccxt exchange id for live trading (API keys in SIGMA_EXCHANGE_CONFIG).
+    # The venue SIGMA trades on (binance, upbit; `sigma venue` too, reached by the URLs in
+    # SIGMA_EXCHANGE_CONFIG): prices from its WebSocket instead of the built-in market, orders
+    # to it, sized by its rules. SIGMA_MODE is then live unless set: SIGMA_MODE=paper is a dry
+    # run (paper fills on the venue's prices). Unset: the built-in market and the paper broker.
+    # The group is read through `sigma.config.venue.venue_settings`.
+    venue: str | None = None
+    # Only "paper": a venue is named by SIGMA_VENUE (a clear error for the old spelling).
     broker: str = "paper"
+    # ccxt config of the venue (JSON): `urls` and options; `sigma venue` prints it.
     exchange_config: dict[str, Any] = Field(default_factory=dict)
-    # SIGMA symbol -> exchange market, e.g. {"BTC": "BTC/KRW"}.
+    # The venue's API keys (they override apiKey/secret in SIGMA_EXCHANGE_CONFIG).
+    venue_api_key: SecretStr | None = None
+    venue_secret: SecretStr | None = None
+    # SIGMA symbol -> venue market, e.g. {"BTC": "BTC/KRW"}; unset symbols trade against the
+    # venue's quote currency (Binance USDT, Upbit KRW).
     exchange_markets: dict[str, str] = Field(default_factory=dict)
     bus_prefix: str = ""
     worker_prefetch: int = Field(default=16, ge=1, le=1000)
     # The worker's heartbeat row (unset: one per host; name each of several workers per host).
     worker_name: str | None = Field(default=None, min_length=1, max_length=128)
     order_max_retries: int = Field(default=5, ge=0, le=50)
+    # Open venue orders are followed until final (sigma.execution.follower): each is looked up
+    # every order_poll_seconds while the venue's user stream is down (or it has none), every
+    # order_stream_poll_seconds while it is up, within order_requests_per_second in all.
+    order_poll_seconds: float = Field(default=2.0, gt=0)
+    order_stream_poll_seconds: float = Field(default=30.0, gt=0)
+    order_requests_per_second: float = Field(default=2.0, gt=0)
+    # A resting limit order open longer than this is cancelled (unset: never).
+    order_timeout_seconds: float | None = Field(default=None, gt=0)
+    # The worker reconciles with the venue (balances, open orders, trades) at start and then
+    # every reconcile_seconds (sigma.execution.reconcile).
+    reconcile_seconds: float = Field(default=300.0, gt=0)
     # Risk limits per strategy and symbol (unset: no limit).
     max_order_notional: Decimal | None = Field(default=None, gt=0)
     max_position_notional: Decimal | None = Field(default=None, gt=0)
@@ -161,6 +183,28 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_renamed(cls, value: str) -> str:
+        if value != "paper":
+            raise ValueError(
+                f"SIGMA_BROKER={value} is now SIGMA_VENUE={value} (prices and orders from the "
+                "venue; SIGMA_MODE=paper keeps paper fills)"
+            )
+        return value
+
+    @field_validator("venue", mode="before")
+    @classmethod
+    def _no_empty_venue(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _live_on_a_venue(self) -> Settings:
+        # Naming a venue means trading there unless paper is asked for explicitly.
+        if self.venue is not None and "mode" not in self.model_fields_set:
+            self.mode = "live"
+        return self
 
     @field_validator("symbols", "live_strategies", "news_feed_urls", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ sees the same data views and the same account API in every mode.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Side, Trade
+from sigma.domain import Bar, Fill, Instrument, Order, OrderStatus, OrderType, Side, Trade
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.portfolio import Portfolio
 from sigma.strategies.base import Strategy
@@ -46,11 +46,17 @@ class LedgerRow:
 
 @dataclass(slots=True)
 class EngineConfig:
-    """Account and execution settings of a run."""
+    """Account and execution settings of a run.
+
+    ``instruments`` and ``can_short`` describe a real venue and are read by the live engine
+    only: it sizes on an instrument's lot step and refuses what is under its minimums, and
+    without ``can_short`` (a spot venue) a short signal means flat. A backtest ignores them."""
 
     initial_cash: Decimal = Decimal(10_000)
     fill_model: FillModel = field(default_factory=FillModel)
     record_ledger: bool = False
+    instruments: Mapping[str, Instrument] = field(default_factory=dict)
+    can_short: bool = True
 
 
 def _dec(value: float) -> Decimal:

@@ -14,16 +14,19 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.portfolio import Portfolio
+from sigma.engine.venue_rules import VenueRules
 from sigma.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Order, Decimal], None]
+CancelRequest = Callable[[Order], None]
 
 # A 24/7 process keeps a bounded window of bars, orders and trades; indicators are
 # recomputed over the window, which is far longer than any built-in look-back.
@@ -36,9 +39,20 @@ class LiveEngine(Engine):
     """Runs one strategy on one symbol with execution outside the process."""
 
     def __init__(
-        self, strategy: Strategy, symbol: str, config: EngineConfig, dispatch: Dispatch
+        self,
+        strategy: Strategy,
+        symbol: str,
+        config: EngineConfig,
+        dispatch: Dispatch,
+        *,
+        cancel: CancelRequest | None = None,
     ) -> None:
         self.dispatch = dispatch
+        self.request_cancel = cancel
+        """Sends a cancel request for a resting order (None: nothing is sent)."""
+        self.resting: dict[str, Order] = {}
+        """Limit and stop orders sent and not final: what `cancel_pending` cancels."""
+        self._cancelling: set[str] = set()
         self.inflight: dict[str, Fill] = {}
         # The projection is asked for several times per bar; rebuilding it from the booked
         # account costs O(in-flight orders), so it is kept and updated as orders leave and
@@ -52,6 +66,11 @@ class LiveEngine(Engine):
         self._seen_order: deque[tuple[str, Decimal, Decimal, object]] = deque()
         self._by_id: dict[str, Order] = {}
         super().__init__(strategy, symbol, empty_data(), config)
+        instrument = config.instruments.get(symbol)
+        if instrument is not None:
+            # A venue sizes on its lot step (0.00001 BTC), not on the fill model's whole units.
+            self.fill_model = replace(config.fill_model, lot_size=instrument.lot_step)
+        self.rules = VenueRules(instrument, config.can_short, f"{strategy.name} {symbol}")
 
     # --- account as the strategy sees it ---------------------------------------------------
     def projected(self) -> Portfolio:
@@ -104,12 +123,24 @@ class LiveEngine(Engine):
         expected = (
             price if order.type is OrderType.LIMIT else self.fill_model.slipped(order.side, price)
         )
-        qty = self._resolve_qty(order, expected, self.projected())
+        account = self.projected()
+        qty = self.rules.size(
+            order,
+            self._resolve_qty(order, expected, account),
+            held=account.qty(order.symbol),
+            cash=account.cash,
+            price=expected,
+            fill_model=self.fill_model,
+        )
         if qty <= 0:
             order.status = OrderStatus.REJECTED
             log.info(
                 "%s %s: order sized to zero at %s, not sent", self.strategy.name, self.symbol, price
             )
+            return
+        if (refusal := self.rules.refusal(order, qty, price)) is not None:
+            order.status = OrderStatus.REJECTED
+            log.warning("%s %s: order not sent: %s", self.strategy.name, self.symbol, refusal)
             return
         order.qty, order.equity_fraction = qty, None
         if order.type is OrderType.MARKET:
@@ -127,10 +158,31 @@ class LiveEngine(Engine):
             if self._projection is not None:
                 self._projection.apply(projected)
                 self._projection.trades.clear()
+        if order.type is not OrderType.MARKET:
+            self.resting[order.client_order_id] = order
         self.dispatch(order, price)
 
     def cancel_pending(self, symbol: str) -> None:
-        """Resting orders live at the broker; market orders cannot be recalled."""
+        """Ask the broker to cancel the resting (limit and stop) orders on `symbol`, as the
+        backtest cancels its pending ones; market orders cannot be recalled. An order is
+        forgotten when the worker reports it final (fills made before the cancel count)."""
+        for coid, order in list(self.resting.items()):
+            if order.symbol != symbol or coid in self._cancelling:
+                continue
+            self._cancelling.add(coid)
+            if self.request_cancel is not None:
+                self.request_cancel(order)
+
+    def cancel_not_sent(self, client_order_id: str) -> None:
+        """A cancel request could not be sent: the next `cancel_pending` sends it again."""
+        self._cancelling.discard(client_order_id)
+
+    def on_order_final(self, client_order_id: str, status: str) -> None:
+        """The worker reports the order final (filled, cancelled, rejected): it rests no more."""
+        order = self.resting.pop(client_order_id, None)
+        self._cancelling.discard(client_order_id)
+        if order is not None and status == OrderStatus.CANCELLED.value:
+            order.status = OrderStatus.CANCELLED
 
     # --- feedback from execution -----------------------------------------------------------
     def on_fill(self, fill: Fill) -> None:
@@ -161,6 +213,7 @@ class LiveEngine(Engine):
         """The order will never fill (risk, broker or dead letter): forget its projection."""
         if self.inflight.pop(client_order_id, None) is not None:
             self._projection = None
+        self.resting.pop(client_order_id, None)
         order = self._by_id.get(client_order_id)
         if order is not None:
             order.status = OrderStatus.REJECTED

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sigma.domain import OrderStatus, Side
 from sigma.execution.broker import BrokerFill, BrokerReport
 from sigma.execution.events import OrderEvent
-from sigma.execution.settlement import Holding, settle
+from sigma.execution.settlement import Holding, fee_currency, settle_fee_in
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from sigma.store.pipeline import Batch, Plan
 from sigma.store.types import quantize, utcnow
@@ -51,6 +51,7 @@ _LOCK_ORDER = (
         _orders.c.client_order_id,
         _orders.c.symbol,
         _orders.c.side,
+        _orders.c.type,
         _orders.c.strategy,
         _orders.c.mode,
         _orders.c.qty,
@@ -218,7 +219,7 @@ def book_new_orders(
         if report.fills:
             key = (event.symbol, event.strategy, event.mode)
             holdings[key], entries = _settle_fills(
-                holdings.get(key, Holding()), event, report.fills
+                holdings.get(key, Holding()), event, report, report.fills
             )
             ledger.extend(entries)
             touched.add(key)
@@ -268,10 +269,7 @@ def _stored(holding: Holding) -> Holding:
 def _settled_order_row(event: OrderEvent, report: BrokerReport) -> dict[str, Any]:
     """The order row of a new order in the state the broker's report leaves it in."""
     filled = sum((f.qty for f in report.fills), start=Decimal(0))
-    if filled > event.qty:
-        raise RuntimeError(
-            f"order {event.client_order_id}: fills {filled} exceed quantity {event.qty}"
-        )
+    _check_filled(event, filled)
     row = _order_row(event, _status(report.status, filled, event.qty))
     row["exchange_order_id"] = report.exchange_order_id
     if filled:
@@ -288,13 +286,10 @@ def book_report(conn: Connection, report: BrokerReport) -> Booked:
         raise RuntimeError(f"report for unknown order {report.client_order_id}")
     new = tuple(fill for fill in report.fills if _insert_fill(conn, order.client_order_id, fill))
     filled = order.filled_qty + sum((f.qty for f in new), start=Decimal(0))
-    if filled > order.qty:
-        raise RuntimeError(
-            f"order {order.client_order_id}: fills {filled} exceed quantity {order.qty}"
-        )
+    _check_filled(order, filled)
     avg_price = order.avg_fill_price
     if new:
-        _book_position(conn, order, new)
+        _book_position(conn, order, report, new)
         avg_price = ((avg_price or Decimal(0)) * order.filled_qty + _notional(new)) / filled
     status = _status(report.status, filled, order.qty)
     conn.execute(
@@ -308,6 +303,18 @@ def book_report(conn: Connection, report: BrokerReport) -> Booked:
         },
     )
     return Booked(status, new)
+
+
+def _check_filled(order: Any, filled: Decimal) -> None:
+    """Refuse fills beyond the order's quantity (an order row or event), which would mean a
+    fill booked twice under two ids; except on a market buy. A venue that buys by cost
+    (Upbit) spends the quantity times the decision price, and gets more of the asset when the
+    price fell before the order arrived: that is what was filled, and the order's
+    `filled_qty` records it."""
+    if filled > order.qty and (order.type, order.side) != ("market", "buy"):
+        raise RuntimeError(
+            f"order {order.client_order_id}: fills {filled} exceed quantity {order.qty}"
+        )
 
 
 def _notional(fills: tuple[BrokerFill, ...]) -> Decimal:
@@ -329,17 +336,20 @@ def _fill_row(client_order_id: str, fill: BrokerFill) -> dict[str, Any]:
         "qty": fill.qty,
         "price": fill.price,
         "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
         "ts": fill.ts,
     }
 
 
-def _book_position(conn: Connection, order: Any, fills: tuple[BrokerFill, ...]) -> None:
-    """Settle `fills` into the position of `order` (an order row) and write one ledger entry
-    per fill."""
+def _book_position(
+    conn: Connection, order: Any, report: BrokerReport, fills: tuple[BrokerFill, ...]
+) -> None:
+    """Settle `fills` (of `report`) into the position of `order` (an order row) and write one
+    ledger entry per fill."""
     key = _position_key(order.symbol, order.strategy, order.mode)
     row = conn.execute(_LOCK_POSITION, key).one_or_none()
     holding = Holding(row.qty, row.avg_price, row.realized_pnl) if row is not None else Holding()
-    holding, entries = _settle_fills(holding, order, fills)
+    holding, entries = _settle_fills(holding, order, report, fills)
     if row is None:
         conn.execute(
             _INSERT_POSITION, _position_row((order.symbol, order.strategy, order.mode), holding)
@@ -350,14 +360,16 @@ def _book_position(conn: Connection, order: Any, fills: tuple[BrokerFill, ...]) 
 
 
 def _settle_fills(
-    holding: Holding, order: Any, fills: tuple[BrokerFill, ...]
+    holding: Holding, order: Any, report: BrokerReport, fills: tuple[BrokerFill, ...]
 ) -> tuple[Holding, list[dict[str, Any]]]:
-    """`holding` after `fills` of `order` (an order row or event), and one ledger entry per
-    fill."""
+    """`holding` after `fills` of `order` (an order row or event), each with its fee in the
+    currency it was paid in (see `settle_fee_in`), and one ledger entry per fill; the
+    ledger's fee is in the quote currency."""
     side = Side(order.side)
     entries = []
     for fill in fills:
-        result = settle(holding, side, fill.qty, fill.price, fill.fee)
+        currency = fee_currency(fill.fee_asset, report.base_asset, report.quote_asset)
+        result = settle_fee_in(holding, side, fill.qty, fill.price, fill.fee, currency)
         holding = result.holding
         entries.append(
             {
@@ -393,8 +405,14 @@ def _position_row(key: tuple[str, str, str], holding: Holding) -> dict[str, Any]
 
 
 def _status(reported: OrderStatus, filled: Decimal, qty: Decimal) -> str:
-    if filled == qty:
+    """The order's status once `filled` of `qty` is booked. A final report ends the order
+    whatever the fills total: a market order the venue ended before it filled all of it (an
+    Upbit buy by cost, a Binance order the book ran out for) is FILLED with less, and would
+    otherwise wait as partially filled for fills that never come."""
+    if filled >= qty:
         return OrderStatus.FILLED.value
-    if reported in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+    if reported in (OrderStatus.CANCELLED, OrderStatus.REJECTED) or (
+        reported is OrderStatus.FILLED and filled > 0
+    ):
         return reported.value
     return (OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW).value

@@ -42,6 +42,10 @@ class BrokerReport:
     fills: tuple[BrokerFill, ...] = ()
     exchange_order_id: str | None = None
     reason: str = ""
+    #: the order's base and quote currencies, when the broker names its fills' fee assets:
+    #: booking tells a fee paid out of the asset bought from one paid in cash by these
+    base_asset: str = ""
+    quote_asset: str = ""
 
 
 class Capability(StrEnum):
@@ -57,6 +61,25 @@ class Capability(StrEnum):
     MARKET_BUY_BY_COST = "market_buy_by_cost"
     #: sells what it does not hold (margin, or paper); a spot venue cannot
     SHORT = "short"
+    #: reports the account's balances, open orders and trades for reconciliation
+    #: (:class:`sigma.execution.reconcile.Reconcilable`); the paper broker has no account
+    RECONCILE = "reconcile"
+    #: tells of its orders' changes as they happen (`watch_reports`, the venue's user-data
+    #: stream), so the order follower polls only as a safety net while the stream is up
+    USER_STREAM = "user_stream"
+    #: settles its orders in this process and hands the reports to the worker itself (the
+    #: paper broker's `on_price`): the order follower has nothing to poll
+    IN_PROCESS = "in_process"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """The venue says an order changed (an event of its user-data stream). Only which order:
+    the follower then asks for the authoritative state (`lookup`), so a lost or reordered
+    event can never book a wrong state."""
+
+    client_order_id: str
+    exchange_order_id: str = ""
 
 
 class Broker(Protocol):
@@ -87,6 +110,15 @@ class Broker(Protocol):
         """Release connections."""
 
 
+class StreamingBroker(Broker, Protocol):
+    """A broker with `Capability.USER_STREAM`."""
+
+    async def watch_updates(self) -> list[OrderUpdate]:
+        """Wait for the next order changes on the venue's user-data stream. Raises when the
+        stream drops; the next call connects again (changes meanwhile are not replayed)."""
+        ...
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -105,7 +137,7 @@ class PaperBroker:
     clock: Callable[[], datetime] = _now
     name: str = "paper"
     capabilities: frozenset[str] = frozenset(
-        {Capability.CANCEL, Capability.STOP_ORDERS, Capability.SHORT}
+        {Capability.CANCEL, Capability.STOP_ORDERS, Capability.SHORT, Capability.IN_PROCESS}
     )
     _orders: dict[str, BrokerReport] = field(default_factory=dict)
     _resting: dict[str, OrderEvent] = field(default_factory=dict)

@@ -5,6 +5,7 @@ JSON on the wire; Decimal values travel as strings so no precision is lost.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -55,6 +56,31 @@ class OrderBatch(_Event):
     books none of its orders twice."""
 
     orders: list[OrderEvent] = Field(min_length=1)
+
+
+class CancelEvent(_Event):
+    """A request to cancel an order the strategy no longer wants (`go_long`, `go_flat`, ...),
+    sent on the order queue like the order itself. The worker cancels it at the broker and
+    books the outcome: cancelled, with any fills that happened first, or as it finished when
+    it finished before the cancel. `kind` tells it apart from an `OrderEvent` on the queue."""
+
+    kind: Literal["cancel"] = "cancel"
+    client_order_id: str = Field(min_length=8, max_length=64)
+    symbol: str = Field(min_length=1, max_length=32)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime
+
+    @classmethod
+    def parse(cls, body: bytes) -> CancelEvent | None:
+        """The cancel request in a queue message body; None when the body is not one (an
+        order, a batch, or something the order parser will refuse)."""
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(data, dict) or data.get("kind") != "cancel":
+            return None
+        return cls.model_validate(data)
 
 
 class FillEvent(_Event):

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from sigma.bus.base import QUEUE_ORDERS, PublishInDoubt, WorkQueue
 from sigma.domain import Order
-from sigma.execution.events import Mode, OrderBatch, OrderEvent
+from sigma.execution.events import CancelEvent, Mode, OrderBatch, OrderEvent
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,28 @@ class OrderExecutor:
             body, message_id = events[0].to_bytes(), first
         else:
             body, message_id = OrderBatch(orders=events).to_bytes(), f"{first}+{len(events) - 1}"
+        await self._publish(body, message_id)
+        return events
+
+    async def submit_cancels(self, orders: Sequence[Order]) -> list[CancelEvent]:
+        """Publish a cancel request for each of `orders` (resting orders the strategy no
+        longer wants), on the order queue behind the orders themselves; retried as orders
+        are, and harmless when delivered twice (a cancelled order is not cancelled again)."""
+        events = [
+            CancelEvent(
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                reason="cancelled by the strategy",
+                created_at=datetime.now(UTC),
+            )
+            for order in orders
+        ]
+        for event in events:
+            await self._publish(event.to_bytes(), f"cancel-{event.client_order_id}")
+        return events
+
+    async def _publish(self, body: bytes, message_id: str) -> None:
+        """Publish one message, retrying failures (see `submit_all`)."""
         loop = asyncio.get_running_loop()
         doubt_since: float | None = None
         attempt = 0
@@ -99,7 +121,7 @@ class OrderExecutor:
             attempt += 1
             try:
                 await self.queue.publish(QUEUE_ORDERS, body, message_id=message_id)
-                return events
+                return
             except Exception as exc:
                 if isinstance(exc, PublishInDoubt) and doubt_since is None:
                     doubt_since = loop.time()

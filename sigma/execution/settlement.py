@@ -8,12 +8,16 @@ order worker writes agree to the cent with a backtest on the same prices:
   while it shrinks, and the fill price when a fill flips it;
 * realised PnL is the price gain of the closed part, gross of fees (fees are booked in their
   own column, so net = realised − fees).
+
+A venue may take the fee out of the asset traded instead of cash (a Binance buy pays in the
+asset bought): `settle_fee_in` books what the account really holds then.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 
 from sigma.domain import Side
 
@@ -62,3 +66,43 @@ def settle(holding: Holding, side: Side, qty: Decimal, price: Decimal, fee: Deci
     return Settlement(
         Holding(new_qty, avg, holding.realized_pnl + realized), cash_delta, realized, fee
     )
+
+
+class FeeCurrency(Enum):
+    """What a fill's fee was paid in, relative to the instrument traded."""
+
+    QUOTE = "quote"  # cash: the paper broker, Upbit, a Binance sell
+    BASE = "base"  # the asset traded: a Binance buy
+    OTHER = "other"  # a third balance (Binance's BNB discount)
+
+
+def fee_currency(fee_asset: str, base: str, quote: str) -> FeeCurrency:
+    """Classify `fee_asset` for an instrument of `base`/`quote`; "" (not named) and an
+    instrument whose currencies are unknown mean the quote currency, as brokers that do not
+    name the fee asset charge."""
+    if not fee_asset or not base or fee_asset == quote:
+        return FeeCurrency.QUOTE
+    return FeeCurrency.BASE if fee_asset == base else FeeCurrency.OTHER
+
+
+def settle_fee_in(
+    holding: Holding,
+    side: Side,
+    qty: Decimal,
+    price: Decimal,
+    fee: Decimal,
+    currency: FeeCurrency,
+) -> Settlement:
+    """`settle` for a fee paid in `currency` (`fee` in that currency's units)."""
+    if currency is FeeCurrency.QUOTE:
+        return settle(holding, side, qty, price, fee)
+    if currency is FeeCurrency.BASE:
+        # The venue kept part of the asset traded: a buy holds qty - fee, a sell gives up
+        # qty + fee. Booked as a trade of that quantity at the fill price with a fee worth
+        # fee * price, so cash moves by exactly qty * price (the quote the venue moved) and
+        # equity falls by the fee's value, as the account's does.
+        held = qty - fee if side is Side.BUY else qty + fee
+        return settle(holding, side, held, price, fee * price)
+    # Paid from a third balance, which SIGMA does not book: neither cash nor the position
+    # pays it (the fill row keeps the fee and its asset; reconciliation sees that balance).
+    return settle(holding, side, qty, price, _ZERO)

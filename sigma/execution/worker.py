@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from psycopg import errors as pg_errors
 from pydantic import ValidationError
@@ -39,9 +39,11 @@ from sigma.execution.booking import (
     book_new_orders,
     book_report,
 )
-from sigma.execution.broker import Broker, BrokerReport, PaperBroker
-from sigma.execution.events import FillEvent, OrderEvent, OrderStatusEvent
+from sigma.execution.broker import Broker, BrokerReport, Capability, PaperBroker
+from sigma.execution.events import CancelEvent, FillEvent, OrderEvent, OrderStatusEvent
+from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.group_commit import GroupCommit, Shared
+from sigma.execution.reconcile import Reconcilable, VenueReconciler
 from sigma.execution.settlement import Holding
 from sigma.store.models import OrderRecord
 from sigma.store.pipeline import Plan
@@ -97,6 +99,7 @@ class OrderWorker:
         pubsub: PubSub | None = None,
         *,
         on_alert: AlertFn | None = None,
+        follow: FollowerSettings | None = None,
     ) -> None:
         self.sessions = sessions
         bind = sessions.kw["bind"]
@@ -113,6 +116,9 @@ class OrderWorker:
         batch of paper orders in one round trip (see `book_new_orders`)."""
         self.rebooked = 0
         """Batches booked again because what `positions` assumed no longer held."""
+        self._reconciler: VenueReconciler | None = None
+        self.follower = OrderFollower(self, follow)
+        """Follows the orders this worker books open until they are final, and cancels."""
 
     async def close(self) -> None:
         """Release the worker's database connections (after the queue stopped)."""
@@ -125,6 +131,13 @@ class OrderWorker:
         The orders of a batch run side by side, so those on one position share a
         transaction. If one fails, the delivery fails after the others finished: the queue
         delivers it again and the booked ones are recognised by their ids."""
+        try:
+            cancel = CancelEvent.parse(delivery.body)
+        except ValidationError as exc:
+            raise PermanentError(f"malformed cancel {delivery.message_id!r}: {exc}") from exc
+        if cancel is not None:
+            await self.cancel(cancel)
+            return
         events, rejected = parse_order_events(delivery)
         outcomes = await asyncio.gather(*map(self.execute, events), return_exceptions=True)
         failed: BaseException | None = None
@@ -165,7 +178,17 @@ class OrderWorker:
             log.info("order %s already finished; redelivery ignored", event.client_order_id)
             return None
         await self._booked(event.symbol, event.side, event.strategy, event.mode, report, booked)
+        self.follower.follow(event, booked.status, report.exchange_order_id)
         return booked
+
+    async def cancel(self, event: CancelEvent) -> str:
+        """Cancel an order at the broker and book the outcome; the order's status. Raises
+        (to have the request delivered again) while the order is not on record yet: its own
+        message may still be on its way."""
+        status = await self.follower.cancel(event.client_order_id, event.symbol, event.reason)
+        if status is None:
+            raise LookupError(f"cancel of {event.client_order_id}: no such order on record yet")
+        return status
 
     async def _book_settled(
         self, event: OrderEvent, report: BrokerReport, key: PositionKey
@@ -198,6 +221,7 @@ class OrderWorker:
             partial(self._record, report=report), key=(symbol, strategy, mode)
         )
         await self._booked(symbol, side, strategy, mode, report, booked)
+        self.follower.seen(report.client_order_id, booked.status, report.exchange_order_id)
         return booked
 
     async def _booked(
@@ -306,7 +330,9 @@ class OrderWorker:
 
         Fills the broker has and the database lacks are booked. A resting paper order is
         handed back to the (fresh) paper broker. An order the broker never saw stays open:
-        its event was not acknowledged, so the queue delivers it again.
+        its event was not acknowledged, so the queue delivers it again. A broker with
+        `Capability.RECONCILE` (a venue) is then compared as a whole: open orders, trades and
+        balances (`sigma.execution.reconcile`); the counts of both are returned.
         """
         with self.sessions() as session:
             rows = session.scalars(
@@ -325,7 +351,32 @@ class OrderWorker:
                 counts["awaiting_redelivery"] += 1
         if rows:
             log.info("reconciled %s orders: %s", mode, counts)
+        if Capability.RECONCILE in self.broker.capabilities:
+            counts |= await self._venue_reconciler().run(mode)
         return counts
+
+    def _venue_reconciler(self) -> VenueReconciler:
+        """One per worker: it remembers which unknown orders it has raised already."""
+        if self._reconciler is None:
+            self._reconciler = VenueReconciler(self, cast(Reconcilable, self.broker))
+        return self._reconciler
+
+    async def reconcile_every(self, mode: str, seconds: float, stop: asyncio.Event) -> None:
+        """Reconcile `mode` with the venue every `seconds` until `stop` is set (a broker
+        without an account to compare, the paper broker, just waits). A run that fails is
+        logged and alerted, and the next one tries again."""
+        if Capability.RECONCILE not in self.broker.capabilities:
+            await stop.wait()
+            return
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), seconds)
+            except TimeoutError:
+                try:
+                    await self.reconcile(mode)
+                except Exception as exc:
+                    log.exception("reconciliation of %s failed", mode)
+                    self.on_alert("warning", f"reconciliation failed: {exc!r}", {"mode": mode})
 
 
 def _order(session: Session, client_order_id: str, *, lock: bool = False) -> OrderRecord | None:

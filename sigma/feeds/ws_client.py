@@ -7,7 +7,7 @@ speaks the :mod:`sigma.feeds.ticks` wire format), passes every frame through the
 ``price_update`` channel of a :class:`~sigma.bus.PubSub`.
 
 The reconnect/backoff and stale-feed machinery lives in :class:`ReconnectingFeed`, which the
-exchange adapter (:mod:`sigma.feeds.exchange`) shares.
+venues' data clients (:mod:`sigma.venues.ccxt.data`) share.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from sigma.strategies.base import Strategy
 log = logging.getLogger(__name__)
 
 _FAILED_STATUSES = {"rejected", "dead_lettered", "failed", "cancelled"}
+_FINAL_STATUSES = {"filled", "rejected", "cancelled", "dead_lettered"}
 _MAX_TRACKED = 10_000
 
 
@@ -49,6 +50,10 @@ class Submitter(Protocol):
     async def submit_all(self, orders: Sequence[tuple[Order, Decimal]]) -> Any:
         """Send orders decided together, each with the price it was decided at, on their way
         as one message; raises when they could not be published."""
+
+    async def submit_cancels(self, orders: Sequence[Order]) -> Any:
+        """Send a cancel request for each resting order; raises when they could not be
+        published."""
 
 
 @dataclass(slots=True)
@@ -114,9 +119,16 @@ class TradingBot:
         self._by_symbol: dict[str, list[LiveEngine]] = {}
         self._builders: dict[str, BarBuilder] = {}
         self._outbox: list[tuple[LiveEngine, Order, Decimal]] = []
+        self._cancels: list[tuple[LiveEngine, Order]] = []
         self._sending: set[asyncio.Task[None]] = set()
         for strategy, symbol in strategies:
-            engine = LiveEngine(strategy, symbol, config, self._collector(symbol, strategy))
+            engine = LiveEngine(
+                strategy,
+                symbol,
+                config,
+                self._collector(symbol, strategy),
+                cancel=self._cancel_collector(symbol, strategy),
+            )
             self.engines[(strategy.name, symbol)] = engine
             self._by_symbol.setdefault(symbol, []).append(engine)
             self._builders.setdefault(symbol, BarBuilder(symbol, timeframe))
@@ -129,6 +141,12 @@ class TradingBot:
     def _collector(self, symbol: str, strategy: Strategy) -> Callable[[Order, Decimal], None]:
         def collect(order: Order, ref_price: Decimal) -> None:
             self._outbox.append((self.engines[(strategy.name, symbol)], order, ref_price))
+
+        return collect
+
+    def _cancel_collector(self, symbol: str, strategy: Strategy) -> Callable[[Order], None]:
+        def collect(order: Order) -> None:
+            self._cancels.append((self.engines[(strategy.name, symbol)], order))
 
         return collect
 
@@ -154,9 +172,10 @@ class TradingBot:
         for engine in self._by_symbol[tick.symbol]:
             engine.on_live_bar(bar, ref_price=tick.price)
         outbox, self._outbox = self._outbox, []
+        cancels, self._cancels = self._cancels, []
         accepted = [a for e, o, p in outbox if (a := self._check(e, o, p)) is not None]
-        if accepted:
-            task = asyncio.create_task(self._submit(accepted, started))
+        if accepted or cancels:
+            task = asyncio.create_task(self._submit(accepted, started, cancels))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
             # Let the message leave now: the regime loop's work on this bar (about 1 ms,
@@ -200,7 +219,17 @@ class TradingBot:
         self.on_decision("order_rejected", {**info, "reason": decision.reason})
         return None
 
-    async def _submit(self, accepted: list[_Accepted], started: float) -> None:
+    async def _submit(
+        self,
+        accepted: list[_Accepted],
+        started: float,
+        cancels: Sequence[tuple[LiveEngine, Order]] = (),
+    ) -> None:
+        if cancels:
+            # Before the bar's new orders: the venue frees what a resting order holds first.
+            await self._send_cancels(cancels)
+        if not accepted:
+            return
         try:
             await self.executor.submit_all([(a.order, a.ref_price) for a in accepted])
         except Exception as exc:  # the bus is gone past the executor's retries
@@ -217,6 +246,24 @@ class TradingBot:
             if len(self._sent_at) > _MAX_TRACKED:  # orders that never hear back are forgotten
                 del self._sent_at[next(iter(self._sent_at))]
             self.on_decision("order_sent", a.info)
+
+    async def _send_cancels(self, cancels: Sequence[tuple[LiveEngine, Order]]) -> None:
+        try:
+            await self.executor.submit_cancels([order for _, order in cancels])
+        except Exception as exc:  # the bus is gone past the executor's retries
+            log.warning("bot: cancel requests not sent: %r", exc)
+            for engine, order in cancels:
+                engine.cancel_not_sent(order.client_order_id)
+            return
+        for _, order in cancels:
+            self.on_decision(
+                "cancel_sent",
+                {
+                    "strategy": order.strategy,
+                    "symbol": order.symbol,
+                    "client_order_id": order.client_order_id,
+                },
+            )
 
     async def drain(self) -> None:
         """Wait until every accepted order has been sent (or has failed)."""
@@ -263,8 +310,12 @@ class TradingBot:
             )
 
     def on_status_message(self, raw: bytes) -> None:
-        """Forget the projection of an order that failed downstream."""
+        """Forget a final order's resting state, and the projection of one that failed
+        downstream."""
         event = OrderStatusEvent.model_validate_json(raw)
+        if event.status in _FINAL_STATUSES:
+            for engine in self._by_symbol.get(event.symbol, []):
+                engine.on_order_final(event.client_order_id, event.status)
         if event.status not in _FAILED_STATUSES:
             return
         self._sent_at.pop(event.client_order_id, None)

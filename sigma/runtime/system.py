@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -29,13 +29,15 @@ from sigma.app import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
 from sigma.bus.factory import make_pubsub, make_work_queue
+from sigma.config.venue import VenueSettings, venue_settings
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
-from sigma.execution.broker import Broker, PaperBroker
+from sigma.execution.broker import Broker, Capability, PaperBroker
 from sigma.execution.executor import OrderExecutor
+from sigma.execution.follower import FollowerSettings
 from sigma.execution.worker import OrderWorker
 from sigma.feeds.ticks import TickError, decode_tick
-from sigma.feeds.ws_client import PriceClient
+from sigma.feeds.ws_client import FeedOptions, PriceClient, ReconnectingFeed
 from sigma.feeds.ws_server import BarReplay, MarketServer
 from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
@@ -57,6 +59,7 @@ from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
 if TYPE_CHECKING:
+    from sigma.venues.ccxt.execution import CcxtExecutionClient
     from sigma.venues.emulator.server import VenueServer
 
 log = logging.getLogger(__name__)
@@ -140,14 +143,21 @@ def risk_limits(app: App) -> RiskLimits:
 
 
 def make_broker(app: App) -> Broker:
-    """The paper broker, or a ccxt exchange named by the `broker` setting."""
-    s = app.settings
-    if s.broker == "paper":
+    """The paper broker, or the configured venue's execution client when trading live there."""
+    venue = venue_settings(app.settings)
+    if venue is None or not venue.live:
         return PaperBroker(app.fill_model)
-    # Imported here: ccxt takes a while to import and only venue brokers need it.
-    from sigma.venues.factory import make_ccxt_broker
+    return venue_client(venue, app.settings.symbols)
 
-    return make_ccxt_broker(s.broker, s.exchange_markets, s.exchange_config)
+
+def venue_client(venue: VenueSettings, symbols: Iterable[str]) -> CcxtExecutionClient:
+    """The execution client of ``venue`` for ``symbols`` (its instruments size the bot's
+    orders; it is the worker's broker when trading live)."""
+    # Imported here: ccxt takes a while to import and only venue brokers need it.
+    from sigma.venues.factory import make_ccxt_broker, venue_markets
+
+    markets = venue_markets(venue.name, symbols, venue.markets)
+    return make_ccxt_broker(venue.name, markets, venue.ccxt_config)
 
 
 class System:
@@ -175,7 +185,8 @@ class System:
         self.actions = ActionLogger(app.sessions, source="bot", mode=s.mode, notifier=None)
         self.market: MarketServer | None = None
         self.venue: VenueServer | None = None
-        self.prices: PriceClient | None = None
+        self.trading_venue = venue_settings(s)
+        self.prices: ReconnectingFeed | None = None
         self.bot: TradingBot | None = None
         self.worker: OrderWorker | None = None
         self.sim: SimRunner | None = None
@@ -266,7 +277,7 @@ class System:
                 server = VenueServer(build_config(s.venue_config, [], None, {}))
                 self.venue = await stack.enter_async_context(server.serve())
             feed_url = s.feed_url
-            if "market" in self.components and feed_url is None:
+            if "market" in self.components and feed_url is None and self.trading_venue is None:
                 replay = BarReplay.synthetic(
                     s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed
                 )
@@ -275,14 +286,12 @@ class System:
                 )
                 feed_url = self.market.url
             if "prices" in self.components:
-                if feed_url is None:
-                    raise ValueError("the price client needs SIGMA_FEED_URL or the market")
-                self.prices = self._price_client(feed_url)
+                self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
                 tasks["prices"] = asyncio.create_task(self.prices.run())
             if "bot" in self.components:
                 await self.queue.prepare(QUEUE_ORDERS)
-                self.bot = self._bot()
+                self.bot = self._bot(await self._live_config())
                 self.metrics.count_from("bot", self.bot.counters.totals)
                 tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
                 tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
@@ -290,7 +299,16 @@ class System:
                     tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
             if "worker" in self.components:
                 self.worker = OrderWorker(
-                    self.app.sessions, make_broker(self.app), self.pubsub, on_alert=self.alert
+                    self.app.sessions,
+                    make_broker(self.app),
+                    self.pubsub,
+                    on_alert=self.alert,
+                    follow=FollowerSettings(
+                        poll_seconds=s.order_poll_seconds,
+                        stream_poll_seconds=s.order_stream_poll_seconds,
+                        requests_per_second=s.order_requests_per_second,
+                        order_timeout=s.order_timeout_seconds,
+                    ),
                 )
                 await self.worker.db.warm()
                 await self.worker.reconcile(s.mode)
@@ -298,7 +316,11 @@ class System:
                     self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)
                 )
                 tasks["resting"] = asyncio.create_task(self._resting_orders(stop))
+                tasks["follower"] = asyncio.create_task(self.worker.follower.run(s.mode, stop))
                 tasks["heartbeat"] = asyncio.create_task(self._heartbeat(stop))
+                tasks["reconcile"] = asyncio.create_task(
+                    self.worker.reconcile_every(s.mode, s.reconcile_seconds, stop)
+                )
             if "sim" in self.components:
                 self.sim = SimRunner(
                     self.app.sessions,
@@ -363,10 +385,11 @@ class System:
             await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
-        for name in ("account", "worker", "resting", "heartbeat", "sim", "api"):
+        for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
         if self.worker is not None:
             await self.worker.close()
+            await self.worker.broker.close()  # a venue's HTTP session
         if self.scheduler is not None:
             await asyncio.to_thread(self.scheduler.shutdown)
         if self.sim is not None:
@@ -383,13 +406,46 @@ class System:
             initial_cash=self.app.settings.initial_cash, fill_model=self.app.fill_model
         )
 
-    def _price_client(self, url: str) -> PriceClient:
+    async def _live_config(self) -> EngineConfig:
+        """The bot's engine config: on a venue, its instruments (lot step, minimums) and
+        whether it can hold a short; else the paper config."""
+        config = self._engine_config()
+        if self.trading_venue is None:
+            return config
+        client = venue_client(self.trading_venue, self.app.settings.symbols)
+        try:
+            instruments = await client.instruments()
+        finally:
+            await client.close()
+        return replace(
+            config,
+            instruments=dict(instruments),
+            can_short=Capability.SHORT in client.capabilities,
+        )
+
+    def _price_source(self, feed_url: str | None) -> ReconnectingFeed:
+        """The configured venue's data client, else the price client on `feed_url`."""
+        venue = self.trading_venue
+        if venue is not None:
+            from sigma.venues.factory import make_venue_data, venue_markets
+
+            markets = venue_markets(venue.name, self.app.settings.symbols, venue.markets)
+            options = self._feed_options(venue.name)
+            return make_venue_data(venue.name, markets, venue.public_config, **options)
+        if feed_url is None:
+            raise ValueError("the price client needs SIGMA_FEED_URL or the market")
+        return PriceClient(
+            feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url)
+        )
+
+    def _feed_options(self, source: str) -> FeedOptions:
+        """What every price feed is given: the detector, the bus, metrics and the stale alert."""
         s = self.app.settings
 
         async def stale(seconds: float) -> None:
             self.metrics.feed_stale.set(1)
             await self.notifier.notify(
-                "error", "feed", f"no prices from {url} for {seconds:.0f}s", dedupe_key="stale"
+                "error", "feed", f"no prices from {source} for {seconds:.0f}s", dedupe_key="stale"
             )
 
         async def recovered(seconds: float) -> None:
@@ -399,9 +455,7 @@ class System:
         async def counted(tick: Tick) -> None:
             self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
 
-        return PriceClient(
-            url,
-            symbols=s.symbols,
+        return FeedOptions(
             detector=AnomalyDetector(),
             pubsub=self.pubsub,
             on_tick=counted,
@@ -410,13 +464,13 @@ class System:
             on_recovered=recovered,
         )
 
-    def _bot(self) -> TradingBot:
+    def _bot(self, config: EngineConfig | None = None) -> TradingBot:
         s = self.app.settings
         risk = RiskManager(risk_limits(self.app), kill_switch=CachedFlag(self.app, KILL_SWITCH))
         return TradingBot(
             [(factory(), symbol) for factory, symbol in self.strategies()],
             timeframe=timedelta(seconds=s.bar_seconds),
-            config=self._engine_config(),
+            config=config or self._engine_config(),
             risk=risk,
             executor=OrderExecutor(self.queue, mode=s.mode),
             decode=partial(decode_or_none, rejected=self._tick_rejected),
@@ -578,6 +632,8 @@ class System:
         """Feed prices to the paper broker so resting limit and stop orders can fill."""
         worker = self.worker
         if worker is None or not isinstance(worker.broker, PaperBroker):
+            # A venue keeps its own resting orders; ending here would read as a dead component.
+            await stop.wait()
             return
         broker = worker.broker
 

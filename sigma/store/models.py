@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -183,6 +184,9 @@ class FillRecord(Base):
     qty: Mapped[Decimal]
     price: Mapped[Decimal]
     fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # The currency the fee was paid in ("" when the broker does not say: the quote currency).
+    # A Binance buy pays in the asset bought, so the position gains qty - fee.
+    fee_asset: Mapped[str] = mapped_column(String(16), default="", server_default=text("''"))
     ts: Mapped[datetime]
 
     order: Mapped[OrderRecord] = relationship(back_populates="fills")
@@ -232,6 +236,33 @@ class LedgerEntry(Base):
 
     # The relationship (not just the FK) makes one flush insert the order before its entries.
     order: Mapped[OrderRecord | None] = relationship()
+
+
+class VenueBalance(Base):
+    """One asset of the venue account as the last reconciliation saw it.
+
+    `outside` is what the account held beyond SIGMA's bookings when SIGMA first compared
+    (funds deposited before trading, other holdings); afterwards the venue's total must equal
+    `outside` plus what SIGMA booked, and any other figure is raised as an alert."""
+
+    __tablename__ = "venue_balances"
+
+    venue: Mapped[str] = mapped_column(String(32), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    outside: Mapped[Decimal]
+    venue_total: Mapped[Decimal]
+    booked: Mapped[Decimal]
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VenueCursor(Base):
+    """Per venue and symbol, the time up to which the venue's trades were reconciled."""
+
+    __tablename__ = "venue_cursors"
+
+    venue: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trades_until: Mapped[datetime]
 
 
 class LedgerDaily(Base):

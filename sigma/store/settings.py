@@ -43,6 +43,8 @@ LOCAL_ONLY = frozenset(
         "strategy_paths",
         "bus_prefix",
         "exchange_config",
+        "venue_api_key",
+        "venue_secret",
         "notify",
         "api_host",
         "api_port",

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sigma.domain import Fill, Side
 from sigma.engine.portfolio import Portfolio
-from sigma.execution.settlement import Holding, settle
+from sigma.execution.settlement import FeeCurrency, Holding, fee_currency, settle, settle_fee_in
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -67,3 +67,28 @@ def test_partial_close_keeps_the_average_and_flat_resets_it() -> None:
 def test_invalid_fill_is_refused(qty: int, price: int, fee: int) -> None:
     with pytest.raises(ValueError, match="invalid fill"):
         settle(Holding(), Side.BUY, Decimal(qty), Decimal(price), Decimal(fee))
+
+
+def test_a_fee_in_the_base_asset_comes_out_of_the_position_and_cash_moves_by_the_notional() -> None:
+    assert fee_currency("", "BTC", "USDT") is FeeCurrency.QUOTE
+    assert fee_currency("USDT", "BTC", "USDT") is FeeCurrency.QUOTE
+    assert fee_currency("BTC", "BTC", "USDT") is FeeCurrency.BASE
+    assert fee_currency("BNB", "BTC", "USDT") is FeeCurrency.OTHER
+    bought = settle_fee_in(
+        Holding(), Side.BUY, Decimal("1"), Decimal("100"), Decimal("0.001"), FeeCurrency.BASE
+    )
+    assert bought.holding.qty == Decimal("0.999") and bought.cash_delta == Decimal(-100)
+    assert bought.fee == Decimal("0.1")
+    sold = settle_fee_in(
+        bought.holding,
+        Side.SELL,
+        Decimal("0.5"),
+        Decimal("100"),
+        Decimal("0.001"),
+        FeeCurrency.BASE,
+    )
+    assert sold.holding.qty == Decimal("0.498") and sold.cash_delta == Decimal(50)
+    other = settle_fee_in(
+        Holding(), Side.BUY, Decimal("1"), Decimal("100"), Decimal("0.01"), FeeCurrency.OTHER
+    )
+    assert (other.holding.qty, other.cash_delta, other.fee) == (Decimal(1), Decimal(-100), 0)

@@ -17,6 +17,7 @@ class Sent:
 
     def __init__(self, *, down: bool = False) -> None:
         self.messages: list[list[Order]] = []
+        self.cancels: list[Order] = []
         self.down = down
 
     @property
@@ -28,6 +29,11 @@ class Sent:
         if self.down:
             raise ConnectionError("broker unreachable")
         self.messages.append([order for order, _ in orders])
+
+    async def submit_cancels(self, orders: Sequence[Order]) -> Any:
+        if self.down:
+            raise ConnectionError("broker unreachable")
+        self.cancels.extend(orders)
 
 
 async def trade_minutes(bot: TradingBot, symbol: str, start: datetime, bars: int) -> None:

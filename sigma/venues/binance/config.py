@@ -9,6 +9,8 @@ from typing import Any
 from sigma.venues.ccxt.factory import merge_config
 
 NAME = "binance"
+#: the quote currency a SIGMA symbol trades against when no market is configured (BTC -> BTC/USDT)
+QUOTE = "USDT"
 
 DEFAULTS: dict[str, Any] = {
     "enableRateLimit": True,

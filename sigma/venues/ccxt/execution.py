@@ -7,8 +7,10 @@ placing a second one. Orders are put on the venue's steps and checked against it
 before sending (:meth:`VenueProfile.plan`); a refusal comes back as a REJECTED report with the
 reason and nothing is sent. Errors are sorted as :mod:`sigma.venues.ccxt.errors` describes.
 
-Not here yet: following an order after placement (user stream, polling), order time-outs,
-reconciliation of balances and trades; an open order is seen again through :meth:`lookup`.
+After placement an order is followed by :class:`sigma.execution.follower.OrderFollower`: it
+waits on :meth:`watch_updates` (the venue's user-data stream, when the exchange object is
+ccxt.pro's) and asks :meth:`lookup` for the authoritative state. Reconciliation reads the
+account through :meth:`fetch_balances`, :meth:`open_orders` and :meth:`trades_since`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
 import ccxt
 
 from sigma.domain import Instrument, OrderStatus
-from sigma.execution.broker import BrokerReport
+from sigma.execution.broker import BrokerReport, Capability, OrderUpdate
 from sigma.execution.events import OrderEvent
+from sigma.execution.reconcile import VenueAsset, VenueOrder
 from sigma.venues.ccxt.errors import TRANSIENT, RetryPolicy, refused, retry_after, venue_message
 from sigma.venues.ccxt.instruments import TICK_SIZE, decimal, instruments_from_markets
 from sigma.venues.ccxt.profile import Exchange, OrderPlan, RawOrder, VenueProfile
+from sigma.venues.ccxt.reconcile import venue_assets, venue_order
 from sigma.venues.ccxt.reports import to_report
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,13 @@ class CcxtExecutionClient:
         self.profile = profile
         self.symbols = dict(symbols)
         self.name = profile.name
-        self.capabilities = profile.capabilities
+        # The user-data stream needs ccxt.pro's exchange object (ccxt's async one has none).
+        stream = (getattr(exchange, "has", None) or {}).get("watchOrders") is True
+        self.capabilities = profile.capabilities | (
+            {Capability.USER_STREAM} if stream else frozenset()
+        )
+        # Every ccxt venue lists balances, open orders and trades (sigma.venues.ccxt.reconcile).
+        self.capabilities |= {Capability.RECONCILE}
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._instruments: dict[str, Instrument] | None = None
@@ -135,6 +146,42 @@ class CcxtExecutionClient:
             log.warning("%s: cancelled %d open orders on %s", self.name, count, symbol)
             cancelled += count
         return cancelled
+
+    async def watch_updates(self) -> list[OrderUpdate]:
+        """The next order changes the venue streams (see :class:`StreamingBroker`)."""
+        orders = await self.profile.watch_orders(self.exchange)
+        return [
+            OrderUpdate(str(raw.get("clientOrderId") or ""), str(raw.get("id") or ""))
+            for raw in orders
+        ]
+
+    # --- reconciliation (see sigma.execution.reconcile) ---------------------------------------
+    async def fetch_balances(self) -> list[VenueAsset]:
+        """The configured symbols' assets with their totals at the venue."""
+        balance = await self._retrying("fetch balances", self.exchange.fetch_balance)
+        return venue_assets(balance, await self.instruments())
+
+    async def open_orders(self, symbols: Iterable[str] | None = None) -> list[VenueOrder]:
+        """Every open order at the venue on ``symbols`` (every configured symbol by default),
+        orders placed outside SIGMA included."""
+        out = []
+        for symbol in self.symbols if symbols is None else symbols:
+            inst = await self.instrument(symbol)
+            raws = await self._retrying(
+                "open orders " + symbol,
+                partial(self.exchange.fetch_open_orders, inst.venue_symbol),
+            )
+            out += [venue_order(inst, raw) for raw in raws]
+        return out
+
+    async def trades_since(self, symbol: str, since: datetime) -> list[VenueOrder]:
+        """The orders on ``symbol`` that traded since ``since``, each with those trades."""
+        inst = await self.instrument(symbol)
+        since_ms = int(since.timestamp() * 1000)
+        raws = await self._retrying(
+            "trades " + symbol, partial(self.profile.traded_orders, self.exchange, inst, since_ms)
+        )
+        return [venue_order(inst, raw) for raw in raws]
 
     async def close(self) -> None:
         """Close the exchange session."""

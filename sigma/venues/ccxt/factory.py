@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 
 from sigma.venues.ccxt.errors import RetryPolicy
 from sigma.venues.ccxt.execution import CcxtExecutionClient
@@ -27,6 +28,8 @@ def make_client(
     retry: RetryPolicy | None = None,
 ) -> CcxtExecutionClient:
     """The execution client on ccxt's async exchange ``profile.name`` built with
-    ``ccxt_config``."""
-    exchange = getattr(ccxt_async, profile.name)(dict(ccxt_config))
+    ``ccxt_config``: ccxt.pro's where it has one (the same REST calls, plus the user-data
+    stream the order follower listens to)."""
+    cls = getattr(ccxt_pro, profile.name, None) or getattr(ccxt_async, profile.name)
+    exchange = cls(dict(ccxt_config))
     return CcxtExecutionClient(exchange, profile, symbols, retry=retry)

@@ -22,6 +22,9 @@ from sigma.execution.events import OrderEvent
 
 log = logging.getLogger(__name__)
 
+#: trades asked for per request when reconciling (Binance's most)
+_TRADES_PAGE = 1000
+
 #: a ccxt async exchange (ccxt ships no type information)
 Exchange = Any
 #: a ccxt order structure
@@ -108,6 +111,35 @@ class VenueProfile:
     async def with_trades(self, exchange: Exchange, raw: RawOrder, inst: Instrument) -> RawOrder:
         """``raw`` with its trades (called when it has executions but lists none)."""
         raise NotImplementedError
+
+    async def watch_orders(self, exchange: Exchange) -> list[RawOrder]:
+        """The next order changes on the venue's user-data stream, every market (ccxt.pro's
+        ``watch_orders``: Binance's ``executionReport``, Upbit's ``myOrder``)."""
+        orders: list[RawOrder] = await exchange.watch_orders()
+        return orders
+
+    async def traded_orders(
+        self, exchange: Exchange, inst: Instrument, since_ms: int
+    ) -> list[RawOrder]:
+        """The orders on ``inst`` that traded since ``since_ms``, each with those trades. By
+        default from the account's trades (ccxt's ``fetch_my_trades``, page by page), then
+        each order they belong to (one request per order)."""
+        trades: dict[str, dict[str, Any]] = {}
+        while True:
+            page = await exchange.fetch_my_trades(inst.venue_symbol, since_ms, _TRADES_PAGE)
+            fresh = [t for t in page if str(t["id"]) not in trades]
+            trades.update((str(t["id"]), t) for t in fresh)
+            if len(page) < _TRADES_PAGE or not fresh:
+                break
+            since_ms = max(int(t["timestamp"]) for t in page)  # a page ends mid-millisecond
+        by_order: dict[str, list[dict[str, Any]]] = {}
+        for trade in trades.values():
+            by_order.setdefault(str(trade["order"]), []).append(trade)
+        orders = []
+        for order_id, own in by_order.items():
+            raw: RawOrder = await exchange.fetch_order(order_id, inst.venue_symbol)
+            orders.append({**raw, "trades": own})
+        return orders
 
     # --- cancelling -------------------------------------------------------------------------
     async def cancel(self, exchange: Exchange, client_order_id: str, inst: Instrument) -> None:

@@ -106,4 +106,8 @@ def to_report(
         )
     if status is OrderStatus.REJECTED and not reason:
         reason = str(raw.get("info", ""))[:300]
-    return BrokerReport(client_order_id, status, tuple(fills), str(raw["id"]), reason)
+    # ccxt's unified symbol is BASE/QUOTE: booking needs both to book a fee paid in either.
+    base, _, quote = str(raw.get("symbol") or "").partition("/")
+    return BrokerReport(
+        client_order_id, status, tuple(fills), str(raw["id"]), reason, base, quote.split(":")[0]
+    )

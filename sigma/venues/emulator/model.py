@@ -153,8 +153,8 @@ class MarketSpec:
     ``tick_sizes`` lists ``(from_price, tick)`` rows in ascending ``from_price``: the tick of a
     price is the last row at or below it (Binance has one row, Upbit's KRW market a ladder).
     ``level_qty`` is the synthetic book's quantity per level, and also how much the resting
-    orders of one side can fill in all each time the price trades at or through them. ``min_notional`` applies to market
-    orders too (Binance's NOTIONAL ``applyMinToMarket``).
+    orders of one side can fill in all each time the price trades at or through them.
+    ``min_notional`` applies to market orders too (Binance's NOTIONAL ``applyMinToMarket``).
     """
 
     symbol: str

@@ -8,6 +8,8 @@ from typing import Any
 from sigma.venues.ccxt.factory import merge_config
 
 NAME = "upbit"
+#: the quote currency a SIGMA symbol trades against when no market is configured (BTC -> BTC/KRW)
+QUOTE = "KRW"
 
 DEFAULTS: dict[str, Any] = {"enableRateLimit": True}
 

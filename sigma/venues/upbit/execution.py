@@ -21,8 +21,12 @@ from typing import ClassVar
 
 from sigma.domain import Instrument
 from sigma.execution.broker import Capability
+from sigma.venues.ccxt.instruments import decimal
 from sigma.venues.ccxt.profile import Exchange, RawOrder, VenueProfile
 from sigma.venues.upbit import config, instruments
+
+#: Upbit lists ended orders over a window of at most 7 days; a minute less, for clock skew
+_CLOSED_WINDOW_MS = 7 * 24 * 3600 * 1000 - 60_000
 
 
 class UpbitProfile(VenueProfile):
@@ -45,6 +49,22 @@ class UpbitProfile(VenueProfile):
     async def with_trades(self, exchange: Exchange, raw: RawOrder, inst: Instrument) -> RawOrder:
         fresh: RawOrder = await exchange.fetch_order(raw["id"], inst.venue_symbol)
         return fresh
+
+    async def traded_orders(
+        self, exchange: Exchange, inst: Instrument, since_ms: int
+    ) -> list[RawOrder]:
+        """Upbit lists no account trades: the orders created since ``since_ms`` that ended
+        done or cancelled, and the open ones, each that traded fetched with its trades. Upbit
+        lists ended orders by creation time over at most a week; an order SIGMA holds open is
+        looked up by its own id, so an older one is not missed."""
+        since_ms = max(since_ms, exchange.milliseconds() - _CLOSED_WINDOW_MS)
+        listed = await exchange.fetch_open_orders(inst.venue_symbol)
+        for state in ("done", "cancel"):
+            listed += await exchange.fetch_closed_orders(
+                inst.venue_symbol, since_ms, params={"state": state}
+            )
+        traded = [raw for raw in listed if decimal(raw.get("filled")) > 0]
+        return [await exchange.fetch_order(raw["id"], inst.venue_symbol) for raw in traded]
 
     async def cancel(self, exchange: Exchange, client_order_id: str, inst: Instrument) -> None:
         await exchange.private_delete_order({"identifier": client_order_id})

@@ -27,7 +27,11 @@ async def test_market_buy_and_sell_fill_with_their_fees_in_the_asset_received(
     venue_server: VenueServer,
 ) -> None:
     async with adapter(venue_server, "binance", BINANCE_KEY, BINANCE_SECRET) as (client, _):
-        assert client.capabilities == {Capability.CANCEL, Capability.STOP_ORDERS}
+        assert client.capabilities == {
+            Capability.CANCEL,
+            Capability.STOP_ORDERS,
+            Capability.RECONCILE,
+        }
         bought = await client.place(event("buy-00000001", Side.BUY, "0.01"))
         sold = await client.place(event("sell-0000001", Side.SELL, "0.02"))
     assert bought.status is OrderStatus.FILLED and sold.status is OrderStatus.FILLED

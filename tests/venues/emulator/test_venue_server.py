@@ -252,7 +252,7 @@ def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
         assert first.startswith("sigma venue on http://127.0.0.1:"), first
         url = first.split(" on ")[1].split(" ")[0]
         lines = [process.stdout.readline() for _ in range(4)]
-        assert any("SIGMA_EXCHANGE_CONFIG for binance" in line for line in lines), lines
+        assert any("to trade on binance: SIGMA_VENUE=binance" in line for line in lines), lines
         status, body = asyncio.run(_call("GET", f"{url}/sigma/faults"))
         assert status == 200 and body["latency_ms"] == 1
         process.send_signal(signal.SIGINT)

@@ -1,16 +1,16 @@
-"""Live prices from real exchanges through ccxt's async WebSocket API (``ccxt.pro``).
+"""Live prices from a ccxt venue's WebSocket (``ccxt.pro``): the data client of every ccxt venue.
 
-:class:`ExchangePriceSource` watches trades (or tickers) for a set of exchange symbols, turns
-each into a :class:`~sigma.domain.Tick` under a SIGMA symbol name (``BTC/USDT`` -> ``BTC``, as
-configured) and delivers it like :class:`~sigma.feeds.ws_client.PriceClient` does: the same
-cleaner, detector, callback, pub/sub channel, backoff and stale detection (it is the same
-:class:`~sigma.feeds.ws_client.ReconnectingFeed` loop).
+:class:`CcxtDataClient` watches trades (or tickers) for the configured markets, turns each into
+a :class:`~sigma.domain.Tick` under its SIGMA symbol (``BTC/USDT`` -> ``BTC``) and delivers it
+exactly as the built-in feed's :class:`~sigma.feeds.ws_client.PriceClient` does: the same
+cleaner, anomaly detector, callback, ``price_update`` channel, backoff and stale alert (it is
+the same :class:`~sigma.feeds.ws_client.ReconnectingFeed` loop). A venue's ``data`` module
+builds it on that venue's ``ccxt.pro`` exchange (:func:`make_data_client`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, Unpack
 
@@ -20,17 +20,14 @@ from sigma.feeds.ws_client import FeedOptions, ReconnectingFeed
 from sigma.risk.cleaner import DataCleaner
 
 __all__ = [
-    "SUPPORTED_EXCHANGES",
-    "ExchangePriceSource",
+    "CcxtDataClient",
     "WatchingExchange",
-    "make_exchange",
+    "make_data_client",
     "ticker_to_tick",
     "trade_to_tick",
 ]
 
-log = logging.getLogger(__name__)
-
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("upbit", "binance")
+Watch = Literal["trades", "ticker"]
 
 
 class WatchingExchange(Protocol):
@@ -47,18 +44,6 @@ class WatchingExchange(Protocol):
     async def close(self) -> None:
         """Close the exchange's connections."""
         ...
-
-
-def make_exchange(name: str, config: Mapping[str, Any] | None = None) -> WatchingExchange:
-    """A ``ccxt.pro`` exchange by id (``"upbit"``, ``"binance"``, ...); ``config`` is passed to
-    ccxt (API keys are not needed for public market data)."""
-    import ccxt.pro
-
-    factory = getattr(ccxt.pro, name, None)
-    if factory is None:
-        raise ValueError(f"ccxt.pro has no exchange {name!r}")
-    exchange: WatchingExchange = factory({"enableRateLimit": True, **(config or {})})
-    return exchange
 
 
 def trade_to_tick(trade: Mapping[str, Any], symbol: str) -> Tick:
@@ -94,44 +79,44 @@ def ticker_to_tick(ticker: Mapping[str, Any], symbol: str) -> Tick:
 _Convert = Callable[[Mapping[str, Any], str], Tick]
 
 
-class ExchangePriceSource(ReconnectingFeed):
-    """Streams ticks from ``exchange`` (a ``ccxt.pro`` id or an exchange object) for
-    ``symbols``: a mapping exchange symbol -> SIGMA symbol (``{"BTC/USDT": "BTC"}``), or a list
-    of exchange symbols used as they are. ``watch`` picks trades or tickers.
+class CcxtDataClient(ReconnectingFeed):
+    """Streams ticks from ``exchange`` (a ``ccxt.pro`` exchange) for ``symbols``: SIGMA symbol
+    -> the venue's ccxt symbol (``{"BTC": "BTC/USDT"}``), as the execution client takes them.
+    ``watch`` picks trades or tickers.
 
-    One task per symbol calls ``watch_trades``/``watch_ticker`` in a loop; an error in any of
-    them ends the session, which is retried after the backoff delay. The cleaner (by default
-    one that accepts only the SIGMA symbols) still checks timestamps and order. Other keyword
-    arguments are those of :class:`~sigma.feeds.ws_client.ReconnectingFeed`.
+    One task per market calls ``watch_trades``/``watch_ticker`` in a loop; an error in any of
+    them (a dropped connection) ends the session, which is retried after the backoff delay.
+    The cleaner (by default one that accepts only the SIGMA symbols) still checks timestamps
+    and order. Other keyword arguments are those of
+    :class:`~sigma.feeds.ws_client.ReconnectingFeed`.
     """
 
     def __init__(
         self,
-        exchange: str | WatchingExchange,
-        symbols: Mapping[str, str] | Sequence[str],
+        exchange: WatchingExchange,
+        symbols: Mapping[str, str],
         *,
-        watch: Literal["trades", "ticker"] = "trades",
+        watch: Watch = "trades",
         cleaner: DataCleaner | None = None,
         **options: Unpack[FeedOptions],
     ) -> None:
-        self.symbol_map = dict(symbols) if isinstance(symbols, Mapping) else {s: s for s in symbols}
-        if not self.symbol_map:
+        if not symbols:
             raise ValueError("no symbols to watch")
-        if isinstance(exchange, str) and exchange not in SUPPORTED_EXCHANGES:
-            log.warning("exchange %r is not one SIGMA is tested with", exchange)
-        self.exchange = make_exchange(exchange) if isinstance(exchange, str) else exchange
+        # The venue's streams name markets; each is delivered under its SIGMA symbol.
+        self.markets = {market: symbol for symbol, market in symbols.items()}
+        self.exchange = exchange
         self.watch = watch
-        super().__init__(cleaner=cleaner or DataCleaner(self.symbol_map.values()), **options)
+        super().__init__(cleaner=cleaner or DataCleaner(symbols), **options)
 
     def __str__(self) -> str:
-        return f"ExchangePriceSource({type(self.exchange).__name__})"
+        return f"CcxtDataClient({type(self.exchange).__name__})"
 
     async def _teardown(self) -> None:
         await self.exchange.close()
 
     async def _session(self) -> None:
         async with asyncio.TaskGroup() as group:
-            for market, symbol in self.symbol_map.items():
+            for market, symbol in self.markets.items():
                 group.create_task(self._pump(market, symbol))
 
     async def _pump(self, market: str, symbol: str) -> None:
@@ -156,3 +141,20 @@ class ExchangePriceSource(ReconnectingFeed):
                 await self._deliver(None)
                 continue
             await self._deliver(self.cleaner.check(tick))
+
+
+def make_data_client(
+    name: str,
+    ccxt_config: Mapping[str, Any],
+    symbols: Mapping[str, str],
+    *,
+    watch: Watch = "trades",
+    **options: Unpack[FeedOptions],
+) -> CcxtDataClient:
+    """The data client on ``ccxt.pro``'s exchange ``name`` built with ``ccxt_config`` (no keys
+    needed: market data is public; ``urls`` to reach `sigma venue`)."""
+    # Imported here: ccxt.pro takes a while to import and only venue feeds need it.
+    import ccxt.pro
+
+    exchange: WatchingExchange = getattr(ccxt.pro, name)(dict(ccxt_config))
+    return CcxtDataClient(exchange, symbols, watch=watch, **options)

@@ -1,4 +1,5 @@
-"""ccxt adapter: conversions, and the watch loop against a fake exchange (no network)."""
+"""The ccxt data client's conversions and watch loop against a scripted exchange (no network);
+through real ccxt.pro to `sigma venue`: tests/venues/emulator/test_venue_data.py."""
 
 from __future__ import annotations
 
@@ -12,14 +13,10 @@ from typing import Any
 import pytest
 
 from sigma.domain import Tick
-from sigma.feeds.exchange import (
-    ExchangePriceSource,
-    make_exchange,
-    ticker_to_tick,
-    trade_to_tick,
-)
 from sigma.feeds.ticks import TickError
 from sigma.feeds.ws_client import Backoff
+from sigma.venues.ccxt.data import CcxtDataClient, make_data_client, ticker_to_tick, trade_to_tick
+from sigma.venues.factory import make_venue_data, venue_markets
 
 MS = 1704067200000
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -75,12 +72,11 @@ def test_trade_and_ticker_conversion() -> None:
         ticker_to_tick({**ticker, "bid": 11.0}, "X")  # crossed
 
 
-def test_make_exchange_uses_ccxt_pro_offline() -> None:
-    exchange = make_exchange("binance")
-    assert hasattr(exchange, "watch_trades") and hasattr(exchange, "watch_ticker")
-    asyncio.run(exchange.close())
-    with pytest.raises(ValueError, match="no exchange"):
-        make_exchange("not-an-exchange")
+def test_make_data_client_builds_ccxt_pro_offline() -> None:
+    client = make_data_client("binance", {}, {"BTC": "BTC/USDT"})
+    assert type(client.exchange).__module__.startswith("ccxt.pro")
+    assert client.markets == {"BTC/USDT": "BTC"}
+    asyncio.run(client.exchange.close())
 
 
 async def test_loop_converts_delivers_and_retries_after_errors() -> None:
@@ -97,9 +93,9 @@ async def test_loop_converts_delivers_and_retries_after_errors() -> None:
     async def on_tick(tick: Tick) -> None:
         got.append(tick)
 
-    source = ExchangePriceSource(
+    source = CcxtDataClient(
         fake,
-        {"BTC/USDT": "BTC"},
+        {"BTC": "BTC/USDT"},
         on_tick=on_tick,
         backoff=Backoff(0.01, 0.02, rng=random.Random(0)),
     )
@@ -121,8 +117,8 @@ async def test_ticker_mode_and_symbol_lists() -> None:
     async def on_tick(tick: Tick) -> None:
         got.append(tick)
 
-    source = ExchangePriceSource(fake, ["ETH/USDT"], watch="ticker", on_tick=on_tick)
-    assert str(source) == "ExchangePriceSource(FakeExchange)"
+    source = CcxtDataClient(fake, {"ETH/USDT": "ETH/USDT"}, watch="ticker", on_tick=on_tick)
+    assert str(source) == "CcxtDataClient(FakeExchange)"
     task = asyncio.create_task(source.run())
     await wait(lambda: bool(got))
     await source.stop()
@@ -130,9 +126,16 @@ async def test_ticker_mode_and_symbol_lists() -> None:
     assert got[0].symbol == "ETH/USDT" and got[0].bid == Decimal("10.4")
 
 
-def test_constructor_checks(caplog: pytest.LogCaptureFixture) -> None:
+def test_constructor_checks() -> None:
     with pytest.raises(ValueError, match="no symbols"):
-        ExchangePriceSource(FakeExchange([]), [])
-    source = ExchangePriceSource("kraken", ["BTC/USD"])
-    assert "not one SIGMA is tested with" in caplog.text
-    asyncio.run(source.exchange.close())
+        CcxtDataClient(FakeExchange([]), {})
+
+
+def test_the_factory_names_venues_and_their_markets() -> None:
+    assert venue_markets("binance", ["BTC", "ETH"], {"ETH": "ETH/BTC"}) == {
+        "BTC": "BTC/USDT",
+        "ETH": "ETH/BTC",
+    }
+    assert venue_markets("upbit", ["BTC"]) == {"BTC": "BTC/KRW"}
+    with pytest.raises(ValueError, match="no venue adapter for 'kraken'; known: binance, upbit"):
+        make_venue_data("kraken", {"BTC": "BTC/USD"})

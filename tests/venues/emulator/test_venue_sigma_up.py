@@ -1,0 +1,191 @@
+"""`sigma up` against a venue: with SIGMA_VENUE and the ccxt config `sigma venue` prints, the
+system takes its prices from the venue's WebSocket (no built-in market), sizes on the venue's
+instruments, sends orders through the worker to the venue and books them; on spot a short
+signal leaves the strategy flat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY
+
+from sigma.app import App
+from sigma.cli.venue import venue_environment
+from sigma.config import SettingsError, load_settings
+from sigma.config.venue import venue_settings
+from sigma.runtime.system import System
+from sigma.store.models import FillRecord, OrderRecord
+from sigma.strategies import Strategy
+from sigma.venues.ccxt.data import CcxtDataClient
+from sigma.venues.emulator.server import VenueServer
+
+WAIT = 30.0
+
+
+class LongThenShort(Strategy):
+    """Long half the account on its first bar, short on its third (flat on spot)."""
+
+    name = "long_then_short"
+
+    def init(self) -> None:
+        self.bar = 0
+
+    def on_bar(self) -> None:
+        if self.bar == 0:
+            self.go_long(0.5)
+        elif self.bar == 2:
+            self.go_short(0.5)
+        self.bar += 1
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def venue_app(server: VenueServer, tmp_path: Path, **overrides: Any) -> App:
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'sigma.db'}",
+        venue="binance",
+        exchange_config={
+            **server.ccxt_config("binance"),
+            "apiKey": BINANCE_KEY,
+            "secret": BINANCE_SECRET,
+        },
+        symbols=["BTC"],
+        live_strategies=[LongThenShort.name],
+        bar_seconds=1,
+        adaptive=False,
+        max_drawdown=None,
+        commission_pct=Decimal(0),
+        **overrides,
+    )
+    app = App(settings)
+    app.strategies.add(LongThenShort, "test")
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running(system: System) -> AsyncIterator[System]:
+    stop = asyncio.Event()
+    runner = asyncio.create_task(system.run(stop))
+    try:
+        await until(lambda: system.ready.is_set() or runner.done(), "the system ready")
+        if runner.done():
+            runner.result()  # raises what stopped it
+        yield system
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, WAIT)
+
+
+@contextlib.asynccontextmanager
+async def trading(server: VenueServer, price: Decimal) -> AsyncIterator[None]:
+    """The venue trades at ``price`` four times a second (bars of one second close)."""
+
+    async def trade() -> None:
+        while True:
+            server.binance.tick("BTCUSDT", price, Decimal("0.01"))
+            await asyncio.sleep(0.25)
+
+    task = asyncio.create_task(trade())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_sigma_up_trades_on_the_venue(
+    venue_server: VenueServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = venue_app(venue_server, tmp_path)
+    assert app.settings.mode == "live"  # naming a venue trades there
+    system = System(app, ("market", "prices", "bot", "worker"))
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with running(system), trading(venue_server, Decimal("92000")):
+                assert system.market is None  # prices come from the venue, not the built-in market
+                assert isinstance(system.prices, CcxtDataClient)
+                bot = system.bot
+                assert bot is not None
+                await until(lambda: bot.counters.bars >= 4, "four bars from venue prices")
+                await until(lambda: bot.counters.fills >= 2, "the buy and the close booked")
+                engine = bot.engines[(LongThenShort.name, "BTC")]
+                assert engine.position_qty("BTC") == 0
+        with app.sessions() as session:
+            orders = list(session.scalars(select(OrderRecord).order_by(OrderRecord.id)))
+            fills = list(session.scalars(select(FillRecord)))
+        # Sized on the venue's 0.00001 step: half of 10,000 USDT at about 92,000.
+        assert [(o.side, o.status, o.mode) for o in orders] == [
+            ("buy", "filled", "live"),
+            ("sell", "filled", "live"),
+        ]
+        assert orders[0].qty == orders[1].qty and orders[0].qty == orders[0].qty.quantize(
+            Decimal("0.00001")
+        )
+        assert Decimal("0.05") < orders[0].qty < Decimal("0.055")
+        assert len(fills) >= 2 and all(f.exchange_fill_id for f in fills)
+        # At the venue: the same two orders under our client ids, and no short.
+        at_venue = venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")
+        assert [(o.client_id, o.side.value) for o in at_venue] == [
+            (orders[0].client_order_id, "BUY"),
+            (orders[1].client_order_id, "SELL"),
+        ]
+        assert caplog.text.count("cannot sell short") == 1
+    finally:
+        app.close()
+
+
+async def test_a_dry_run_trades_paper_on_venue_prices(
+    venue_server: VenueServer, tmp_path: Path
+) -> None:
+    app = venue_app(venue_server, tmp_path, mode="paper")
+    system = System(app, ("prices", "bot", "worker"))
+    try:
+        async with running(system), trading(venue_server, Decimal("92000")):
+            bot = system.bot
+            assert bot is not None
+            await until(lambda: bot.counters.fills >= 1, "a paper fill")
+        assert venue_server.binance.orders(BINANCE_KEY) == []  # nothing went to the venue
+    finally:
+        app.close()
+
+
+async def test_the_line_sigma_venue_prints_configures_sigma_up(
+    venue_server: VenueServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for assignment in shlex.split(venue_environment(venue_server, "upbit")):
+        name, _, value = assignment.partition("=")
+        monkeypatch.setenv(name, value)
+    venue = venue_settings(load_settings())
+    assert venue is not None and venue.name == "upbit" and venue.live
+    assert venue.ccxt_config["apiKey"] == UPBIT_KEY
+    assert venue.ccxt_config["urls"] == venue_server.ccxt_config("upbit")["urls"]
+    assert "apiKey" not in venue.public_config
+    monkeypatch.setenv("SIGMA_VENUE_API_KEY", "other-key")
+    monkeypatch.setenv("SIGMA_VENUE_SECRET", "other-secret")
+    keyed = venue_settings(load_settings())
+    assert keyed is not None and keyed.ccxt_config["apiKey"] == "other-key"
+    assert keyed.ccxt_config["secret"] == "other-secret"
+    assert venue_settings(load_settings(venue=None)) is None
+
+
+def test_the_old_broker_setting_says_what_replaced_it() -> None:
+    with pytest.raises(SettingsError, match="SIGMA_BROKER=binance is now SIGMA_VENUE=binance"):
+        load_settings(broker="binance")
+    assert load_settings(venue="").venue is None
+    assert load_settings(venue="upbit", mode="paper").mode == "paper"
