@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, cast
 
 from sigma.domain import OrderStatus, OrderType, Side
 from sigma.engine.fill_model import FillModel
@@ -108,6 +108,32 @@ class Broker(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+class SettlingBroker(Broker, Protocol):
+    """A broker with `Capability.IN_PROCESS`: it keeps resting orders in this process and
+    fills them on the prices it is shown (the paper broker)."""
+
+    @property
+    def resting(self) -> int:
+        """How many orders wait for a price to reach them."""
+        ...
+
+    def on_price(self, symbol: str, price: Decimal) -> list[BrokerReport]:
+        """Fill resting orders on `symbol` that `price` reaches; their reports."""
+        ...
+
+    def restore(self, order: OrderEvent) -> None:
+        """Rest an order again after a restart."""
+        ...
+
+
+def settling(broker: Broker) -> SettlingBroker | None:
+    """``broker`` as a :class:`SettlingBroker` when it declares `Capability.IN_PROCESS`, else
+    None: callers ask what a broker can do, never which class it is."""
+    if Capability.IN_PROCESS in broker.capabilities:
+        return cast(SettlingBroker, broker)
+    return None
 
 
 class StreamingBroker(Broker, Protocol):

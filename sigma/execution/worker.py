@@ -39,7 +39,7 @@ from sigma.execution.booking import (
     book_new_orders,
     book_report,
 )
-from sigma.execution.broker import Broker, BrokerReport, Capability, PaperBroker
+from sigma.execution.broker import Broker, BrokerReport, Capability, settling
 from sigma.execution.events import CancelEvent, FillEvent, OrderEvent, OrderStatusEvent
 from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.group_commit import GroupCommit, Shared
@@ -161,7 +161,7 @@ class OrderWorker:
         The paper broker settles in this process, so its orders are recorded and booked in
         one transaction; an exchange sees an order only after it is on record."""
         key = (event.symbol, event.strategy, event.mode)  # bookings of a position stay in order
-        if isinstance(self.broker, PaperBroker):
+        if Capability.IN_PROCESS in self.broker.capabilities:
             report = await self.broker.place(event)
             booked: Booked | None = await self._book_settled(event, report, key)
             if booked is None:
@@ -311,10 +311,11 @@ class OrderWorker:
     # --- resting paper orders and restarts --------------------------------------------------
     async def on_price(self, symbol: str, price: Decimal) -> list[Booked]:
         """Let the paper broker fill resting orders at `price` and book them."""
-        if not isinstance(self.broker, PaperBroker):
+        broker = settling(self.broker)
+        if broker is None:
             return []
         out = []
-        for report in self.broker.on_price(symbol, price):
+        for report in broker.on_price(symbol, price):
             meta = await asyncio.to_thread(self._meta, report.client_order_id)
             out.append(await self.book(*meta, report))
         return out
@@ -339,13 +340,14 @@ class OrderWorker:
                 select(OrderRecord).where(OrderRecord.status.in_(_OPEN), OrderRecord.mode == mode)
             ).all()
         counts = {"open": len(rows), "booked": 0, "restored": 0, "awaiting_redelivery": 0}
+        resting = settling(self.broker)
         for row in rows:
             report = await self.broker.lookup(row.client_order_id, row.symbol)
             if report is not None:
                 await self.book(row.symbol, Side(row.side), row.strategy, row.mode, report)
                 counts["booked"] += 1
-            elif isinstance(self.broker, PaperBroker) and row.type != "market":
-                self.broker.restore(_event_from_row(row))
+            elif resting is not None and row.type != "market":
+                resting.restore(_event_from_row(row))
                 counts["restored"] += 1
             else:
                 counts["awaiting_redelivery"] += 1

@@ -32,7 +32,7 @@ from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.config.venue import VenueSettings, venue_settings
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
-from sigma.execution.broker import Broker, Capability, PaperBroker
+from sigma.execution.broker import Broker, Capability, PaperBroker, settling
 from sigma.execution.executor import OrderExecutor
 from sigma.execution.follower import FollowerSettings
 from sigma.execution.worker import OrderWorker
@@ -347,7 +347,7 @@ class System:
         """Wait until every consumer listens, so nothing published after `ready` is missed
         (Redis Pub/Sub does not keep messages for late subscribers)."""
         events = [c.subscribed for c in (self.bot, self.sim) if c is not None]
-        if self.worker is not None and isinstance(self.worker.broker, PaperBroker):
+        if self.worker is not None and settling(self.worker.broker) is not None:
             events.append(self._resting_subscribed)
         for event in events:
             waiter = asyncio.create_task(event.wait())
@@ -631,11 +631,11 @@ class System:
     async def _resting_orders(self, stop: asyncio.Event) -> None:
         """Feed prices to the paper broker so resting limit and stop orders can fill."""
         worker = self.worker
-        if worker is None or not isinstance(worker.broker, PaperBroker):
+        broker = settling(worker.broker) if worker is not None else None
+        if worker is None or broker is None:
             # A venue keeps its own resting orders; ending here would read as a dead component.
             await stop.wait()
             return
-        broker = worker.broker
 
         async def on_price(raw: bytes) -> None:
             # Most of the time nothing rests: the tick need not even be decoded.
