@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import emit, note
-from venue_throughput import CONFIG, KEY, PROTOCOLS, SECRET, _percentiles, _venue
+from venue_throughput import CONFIG, KEY, PROTOCOLS, SECRET, latency_percentiles, start_venue
 
 from sigma.app import App
 from sigma.config import load_settings
@@ -104,7 +104,7 @@ def _row(impl: str, n: int, elapsed: float, latencies: list[float]) -> dict[str,
         "workers": 1,
         "orders_per_s": round(n / elapsed, 1),
         "value": round(n / elapsed, 1),
-        **_percentiles(latencies),
+        **latency_percentiles(latencies),
     }
 
 
@@ -139,7 +139,7 @@ async def _run(n: int, concurrency: int) -> list[dict[str, Any]]:
             emit(row, rows)
         config_path = folder / "venue.yaml"
         config_path.write_text(CONFIG)
-        process, url = await _venue(config_path)
+        process, url = await start_venue(config_path)
         try:
             for protocol, *_ in PROTOCOLS:
                 note(f"{protocol}: {n} orders one at a time, then {concurrency} in flight")

@@ -61,7 +61,8 @@ upbit:
 """
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
+def latency_percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50/p99/max of ``seconds`` in milliseconds (shared with venue_roundtrip.py)."""
     ms = np.array(seconds) * 1000
     return {
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
@@ -70,7 +71,8 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-async def _venue(config_path: Path) -> tuple[subprocess.Popen[str], str]:
+async def start_venue(config_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """`sigma venue` with the benchmark accounts, as a child process; (process, its URL)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -133,7 +135,7 @@ async def _orders(
                 "orders": n,
                 "orders_per_s": round(n / elapsed, 1),
                 "value": round(n / elapsed, 1),
-                **_percentiles(latencies),
+                **latency_percentiles(latencies),
             }
         )
         gate = asyncio.Semaphore(concurrency)
@@ -152,7 +154,7 @@ async def _orders(
                 "orders": n,
                 "orders_per_s": round(n / elapsed, 1),
                 "value": round(n / elapsed, 1),
-                **_percentiles(list(latencies)),
+                **latency_percentiles(list(latencies)),
             }
         )
     finally:
@@ -165,7 +167,7 @@ async def _run(n: int, concurrency: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "venue.yaml"
         config_path.write_text(CONFIG)
-        process, url = await _venue(config_path)
+        process, url = await start_venue(config_path)
         try:
             for protocol, symbol, size, _ in PROTOCOLS:
                 note(f"{protocol}: {n} orders one at a time, then {concurrency} in flight")

@@ -109,6 +109,20 @@ class _Open:
     #: monotonic time of its next lookup
     due: float = 0.0
 
+    @classmethod
+    def of(cls, row: OrderRecord) -> _Open:
+        """The open order a stored row describes."""
+        return cls(
+            row.client_order_id,
+            row.symbol,
+            Side(row.side),
+            row.strategy,
+            row.mode,
+            row.type,
+            row.created_at,
+            row.exchange_order_id or "",
+        )
+
 
 class _Budget:
     """Spaces requests at least ``1 / rate`` seconds apart (a reservation per caller, so
@@ -190,18 +204,7 @@ class OrderFollower:
         rows = await asyncio.to_thread(self._open_rows, mode)
         for row in rows:
             if row.client_order_id not in self.open:
-                self._add(
-                    _Open(
-                        row.client_order_id,
-                        row.symbol,
-                        Side(row.side),
-                        row.strategy,
-                        row.mode,
-                        row.type,
-                        row.created_at,
-                        row.exchange_order_id or "",
-                    )
-                )
+                self._add(_Open.of(row))
         return len(rows)
 
     def _open_rows(self, mode: str) -> list[OrderRecord]:
@@ -333,16 +336,7 @@ class OrderFollower:
             if row.status in FINAL:
                 self._forget(client_order_id)
                 return row.status
-            order = self.open.get(client_order_id) or _Open(
-                row.client_order_id,
-                row.symbol,
-                Side(row.side),
-                row.strategy,
-                row.mode,
-                row.type,
-                row.created_at,
-                row.exchange_order_id or "",
-            )
+            order = self.open.get(client_order_id) or _Open.of(row)
             self._add(order)
             await self._budget.take()
             self.counts.cancels += 1
