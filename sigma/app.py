@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config import Settings, load_settings
 from sigma.engine.fill_model import FillModel
+from sigma.ops.logging import init_process_logging
 from sigma.store.db import init_db, session_factory
 from sigma.strategies import StrategyRegistry, load_strategies
 
@@ -63,7 +64,7 @@ class App:
 
 def build_app(**overrides: object) -> App:
     """Settings from the environment (with overrides) wired into an App."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return App(load_settings(**overrides))
+    settings = load_settings(**overrides)
+    # `sigma` commands set this up before (with the log file); for programs that embed SIGMA.
+    init_process_logging(settings.log_level, None)
+    return App(settings)

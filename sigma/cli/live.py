@@ -1,4 +1,5 @@
-"""`sigma up` and the single-component commands (`worker`, `bot`, `sim`), and the kill switch."""
+"""`sigma up` and the single-component commands (`worker`, `bot`, `recorder`, `sim`), and the
+kill switch."""
 
 from __future__ import annotations
 
@@ -112,6 +113,12 @@ def worker() -> None:
 def bot() -> None:
     """Run the price client and the trading bot (SIGMA_FEED_URL names the market)."""
     _serve(["prices", "bot"])
+
+
+def recorder() -> None:
+    """Run only the recorder: ticks and bars of `price_update` into the database (with Redis,
+    beside `sigma bot` in another process)."""
+    _serve(["recorder"])
 
 
 def sim() -> None:

@@ -10,9 +10,10 @@ from rich.table import Table
 
 from sigma.cli.api import api
 from sigma.cli.backtest import backtest, print_plugin_errors
+from sigma.cli.data import data_app
 from sigma.cli.demo import demo
 from sigma.cli.jobs import config_app, jobs_app, optimize, report_app, scheduler
-from sigma.cli.live import bot, kill_switch, sim, up, worker
+from sigma.cli.live import bot, kill_switch, recorder, sim, up, worker
 from sigma.cli.regime import app as regime_app
 from sigma.cli.users import users_app
 from sigma.cli.venue import venue_command
@@ -25,6 +26,7 @@ app.command()(up)
 app.command()(worker)
 app.command()(bot)
 app.command()(sim)
+app.command()(recorder)
 app.command("feed")(feed_command)
 app.command("venue")(venue_command)
 app.command("kill-switch")(kill_switch)
@@ -34,9 +36,27 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
 app.add_typer(regime_app, name="regime")
+app.add_typer(data_app, name="data")
 app.command()(optimize)
 app.command()(scheduler)
 console = Console()
+
+
+@app.callback()
+def _log_files(ctx: typer.Context) -> None:
+    # Every command logs to <var>/logs/<command>.log as well as to stderr (the log rotation job
+    # rotates that folder); the file handler goes when the command ends. Wrong settings are
+    # left for the command itself to report.
+    from sigma.config import SettingsError, load_settings
+    from sigma.ops.logging import close_file_log, init_process_logging, log_file
+
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return
+    command = ctx.invoked_subcommand or "sigma"
+    init_process_logging(settings.log_level, log_file(settings.var_dir, command))
+    ctx.call_on_close(close_file_log)
 
 
 @app.command()

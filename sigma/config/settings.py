@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "test", "prod"] = "dev"
-    database_url: str = "sqlite:///./var/sigma.db"
+    # Unset: the SQLite database `<var_dir>/sigma.db`.
+    database_url: str = ""
     redis_url: str | None = None
     amqp_url: str | None = None
     var_dir: Path = Path("./var")
@@ -146,7 +147,6 @@ class Settings(BaseSettings):
     # Scheduler (`sigma scheduler`, `sigma jobs`): crontab expressions in scheduler_timezone.
     scheduler_timezone: str = "UTC"
     selection_cron: str = "0 3 * * *"
-    ml_tune_cron: str = "30 3 * * *"
     weekly_report_cron: str = "0 4 * * mon"
     daily_summary_cron: str = "5 0 * * *"
     # Performance reports are also rendered as PDF next to the HTML. (Reports are e-mailed
@@ -156,8 +156,9 @@ class Settings(BaseSettings):
     trend_scan_minutes: int = Field(default=15, ge=1)
     # Runs due while the process was down are made up once if at most this late.
     misfire_grace_seconds: int = Field(default=3600, ge=1)
-    # Research jobs read this many bars of this timeframe from the `bars` table.
-    research_timeframe: str = "1h"
+    # Research jobs read this many bars of this timeframe from the `bars` table; unset: the
+    # timeframe the live strategies trade (`bar_seconds`), whose parameters they choose.
+    research_timeframe: str = ""
     research_lookback_bars: int = Field(default=2000, ge=100)
     optimize_trials: int = Field(default=40, ge=1)
     # Processes per optimisation; unset: one per core for studies long enough to repay
@@ -167,6 +168,17 @@ class Settings(BaseSettings):
     # (one process) or a temporary journal file the processes of one machine share.
     optuna_storage: str | None = None
     tick_retention_days: int = Field(default=30, ge=1)
+    # Recorded bars (`bars`): unset keeps them forever (a year of 1-minute bars of one symbol
+    # is about 40 MB).
+    bar_retention_days: int | None = Field(default=None, ge=1)
+    # The recorder (`sigma recorder`, part of `sigma up`) writes ticks and bars in batches of
+    # up to recorder_batch_rows, at least every recorder_flush_ms; it holds at most
+    # recorder_max_pending ticks while the database is slow or away (then drops the newest).
+    recorder_batch_rows: int = Field(default=1000, ge=1)
+    recorder_flush_ms: int = Field(default=500, ge=1)
+    recorder_max_pending: int = Field(default=200_000, ge=1)
+    # TimescaleDB only: chunks of ticks and bars older than this are compressed.
+    timescale_compress_after_days: int = Field(default=7, ge=1)
     # alert_log, action_log, job_runs and trend_data.
     log_retention_days: int = Field(default=90, ge=1)
     log_max_bytes: int = Field(default=50_000_000, ge=1024)
@@ -180,9 +192,16 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
+        if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _database_in_var_dir(self) -> Settings:
+        # The default database moves with SIGMA_VAR_DIR, as everything else SIGMA writes.
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'sigma.db'}"
+        return self
 
     @field_validator("broker")
     @classmethod
@@ -237,9 +256,23 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @property
+    def research_bars_timeframe(self) -> str:
+        """The `bars` timeframe the research jobs read (`research_timeframe` or the live one)."""
+        return self.research_timeframe or timeframe_label(self.bar_seconds)
+
+    @property
     def is_postgres(self) -> bool:
         """True when the database URL points at PostgreSQL."""
         return self.database_url.startswith("postgresql")
+
+
+def timeframe_label(seconds: int) -> str:
+    """The `bars` table's name of a bar `seconds` long: 60 -> ``1m``, 3600 -> ``1h``, 90 ->
+    ``90s`` (the shorthand `sigma.feeds.resample.normalise_rule` reads)."""
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _check_yaml(path: str) -> None:

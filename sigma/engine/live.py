@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
-from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType
+import numpy as np
+import pandas as pd
+
+from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.venue_rules import VenueRules
@@ -97,9 +101,56 @@ class LiveEngine(Engine):
             return self.projected().cash
         return self.projected().equity({self.symbol: self.last_price})
 
+    # --- a restart -------------------------------------------------------------------------
+    def warm_up(self, history: pd.DataFrame) -> None:
+        """Hold the latest `MAX_BARS` bars of `history` (a bar frame, oldest first) as if they
+        had been seen live, without acting on them: the strategy's indicators start where an
+        uninterrupted run's are, so its first decision is the same."""
+        history = history.iloc[-MAX_BARS:]
+        stamps = pd.DatetimeIndex(history.index).tz_convert("UTC").tz_localize(None)
+        columns = ("open", "high", "low", "close", "volume")
+        rows = history.loc[:, list(columns)].itertuples(index=False, name=None)
+        for ts, row in zip(stamps.to_numpy(dtype="datetime64[ns]"), rows, strict=True):
+            self.data.append(ts, dict(zip(columns, row, strict=True)))
+        self.data.cursor.i = len(self.data) - 1
+        self.strategy.refresh_indicators()
+
+    def resume(self, cash: Decimal, fees_paid: Decimal, held: Position, since: datetime) -> None:
+        """Continue from the account as booked (cash, fees, the position open since `since`)
+        instead of a fresh one."""
+        self.portfolio.restore(cash, fees_paid, held, since)
+        self._projection = None
+
+    def adopt(self, orders: Iterable[Order]) -> None:
+        """Take over orders an earlier run sent that are not final: a resting one can be
+        cancelled, a market one counts as in flight (at the latest close) until its fill or
+        failure is reported."""
+        for order in orders:
+            self.orders.append(order)
+            self._by_id[order.client_order_id] = order
+            if order.type is not OrderType.MARKET:
+                self.resting[order.client_order_id] = order
+            elif order.qty is not None and self.data.cursor.i >= 0:
+                qty, price = order.qty - order.filled_qty, self.last_price
+                self.inflight[order.client_order_id] = Fill(
+                    order.client_order_id,
+                    order.symbol,
+                    order.side,
+                    qty,
+                    price,
+                    self.fill_model.fee(qty, price),
+                    order.created_at or self._bar_time(self.data.cursor.i),
+                    order.strategy,
+                )
+        self._projection = None
+
     # --- the loop --------------------------------------------------------------------------
     def on_live_bar(self, bar: Bar, ref_price: Decimal) -> None:
-        """A bar closed; `ref_price` is the price now (the next bar's first tick)."""
+        """A bar closed; `ref_price` is the price now (the next bar's first tick). A bar not
+        after the latest one held (a feed replaying what the warm-up loaded) is ignored."""
+        if len(self.data) and np.datetime64(bar.ts.replace(tzinfo=None), "ns") <= self.data.ts[-1]:
+            log.warning("%s %s: ignored the bar of %s", self.strategy.name, self.symbol, bar.ts)
+            return
         if len(self.data) >= 2 * MAX_BARS:
             self.data.drop_oldest(len(self.data) - MAX_BARS)
         self._ref_price = ref_price

@@ -43,6 +43,16 @@ class Portfolio:
             copy._lots[symbol] = replace(lot)
         return copy
 
+    def restore(self, cash: Decimal, fees_paid: Decimal, held: Position, since: datetime) -> None:
+        """Continue from a booked account (a restart): its cash, the fees it paid and its
+        position in `held.symbol`, open since `since`. The open part's entry fees are not
+        known any more, so the trade that closes it is charged its exit fee only."""
+        self.cash, self.fees_paid = cash, fees_paid
+        self.positions[held.symbol] = replace(held)
+        self._lots.pop(held.symbol, None)
+        if held.qty:
+            self._lots[held.symbol] = _OpenLot(since, -1)
+
     def position(self, symbol: str) -> Position:
         """The position in `symbol` (flat if never traded)."""
         pos = self.positions.get(symbol)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from sigma.feeds.csv_source import read_csv_raw
 from sigma.feeds.errors import DataError, RowNumbers
-from sigma.feeds.normalise import to_bar_frame
+from sigma.feeds.normalise import SYMBOL, resolve_columns, to_bar_frame
 from sigma.feeds.parquet_source import read_parquet_raw
 from sigma.feeds.pg_source import PREFIX, read_pg_raw
 from sigma.feeds.resample import resample_bars
@@ -54,6 +54,22 @@ def load_bars(
         raise DataError(source, f"no rows {_describe(symbol, lo, hi)}".rstrip())
     validate_bars(frame, source, rows=rows)
     return resample_bars(frame, timeframe) if timeframe else frame
+
+
+def source_symbols(source: str, *, database_url: str | None = None) -> list[str]:
+    """The distinct values of ``source``'s symbol column, sorted; empty when it has none.
+
+    A row without a symbol in a file that has the column is a DataError naming its line: it
+    would otherwise be left out of every symbol's bars without a word."""
+    raw, rows = _read(source, symbol=None, start=None, end=None, database_url=database_url)
+    names = resolve_columns([str(c) for c in raw.columns], source)
+    if SYMBOL not in names:
+        return []
+    values = raw[names[SYMBOL]].astype("string").str.strip().fillna("")
+    blank = (values == "").to_numpy(dtype=bool)
+    if blank.any():
+        raise rows.error(source, int(np.argmax(blank)), "symbol is missing", column=SYMBOL)
+    return sorted(str(v) for v in values.unique())
 
 
 def _read(

@@ -1,4 +1,5 @@
-"""Logging setup: one line per record to stderr, as key=value pairs or JSON.
+"""Logging setup: one line per record to stderr, as key=value pairs or JSON, and per command
+to a file under the var folder (`log_to_file`), which the log rotation job rotates.
 
 Fields passed with ``extra=`` become part of the line. Fields whose name looks secret
 (password, token, secret, api_key, ...) are replaced by ``***`` - at any depth of nested
@@ -13,6 +14,7 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sigma.ops.jsontext import dumps
@@ -60,7 +62,12 @@ def utc_timestamp(record: logging.LogRecord) -> str:
 
 
 class _FieldsFormatter(logging.Formatter):
-    """Collects the fields of a line; subclasses only decide how to write them."""
+    """Collects the fields of a line; subclasses only decide how to write them. With `pid`,
+    lines carry the process id (processes of one command share a log file)."""
+
+    def __init__(self, *, pid: bool = False) -> None:
+        super().__init__()
+        self.pid = pid
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -69,6 +76,8 @@ class _FieldsFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if self.pid:
+            out["pid"] = record.process
         out.update(extra_fields(record))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
@@ -124,3 +133,49 @@ def init_logging(
     logging.captureWarnings(True)
     _installed = handler
     return handler
+
+
+STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""The stderr line of the `sigma` commands (`init_process_logging`)."""
+
+_file_installed: logging.Handler | None = None
+
+
+def log_file(var_dir: Path, command: str) -> Path:
+    """Where the `sigma <command>` processes log: ``<var_dir>/logs/<command>.log``."""
+    return Path(var_dir) / "logs" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', command)}.log"
+
+
+def log_to_file(path: Path, level: str | int = logging.NOTSET) -> logging.Handler:
+    """Also write the root logger's records to `path` as JSON lines carrying the process id.
+
+    The file is opened for appending (O_APPEND), so several processes may share it and the
+    rotation job's copy-then-truncate leaves no hole: the next line lands at the new end. The
+    folder is created now, the file with the first record. Calling it again replaces the file
+    handler installed before; `close_file_log` removes it."""
+    global _file_installed
+    close_file_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8", delay=True)
+    handler.setFormatter(JsonFormatter(pid=True))
+    handler.setLevel(level.upper() if isinstance(level, str) else level)
+    logging.getLogger().addHandler(handler)
+    _file_installed = handler
+    return handler
+
+
+def close_file_log() -> None:
+    """Remove and close the handler `log_to_file` installed, if any."""
+    global _file_installed
+    if _file_installed is not None:
+        logging.getLogger().removeHandler(_file_installed)
+        _file_installed.close()
+        _file_installed = None
+
+
+def init_process_logging(level: str, path: Path | None) -> None:
+    """Logging of a `sigma` command: `STDERR_FORMAT` lines on stderr at `level` unless the root
+    logger is already set up (a test harness, an embedding program), and the file `path`."""
+    logging.basicConfig(level=level, format=STDERR_FORMAT)
+    if path is not None:
+        log_to_file(path, level)

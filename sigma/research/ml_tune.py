@@ -5,8 +5,10 @@ Features at bar t use closes and volumes up to t only; the label is the sign of 
 from t to t + horizon. The test window is the newest part of the history and starts
 `horizon` bars after the last training label ends (a purge gap), so no training label overlaps
 a test bar. The baseline predicts the training set's majority class; a model is only made
-active (the "optimal strategy" filter the bot may consult) when its out-of-sample accuracy
-beats the baseline by `min_edge`. Training is deterministic for a given seed.
+active when its out-of-sample accuracy beats the baseline by `min_edge`. Training is
+deterministic for a given seed.
+
+Research code only: nothing in trading consults the model, so no job trains it on a schedule.
 """
 
 from __future__ import annotations

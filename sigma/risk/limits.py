@@ -7,8 +7,8 @@ tripped (a trader must be able to get flat); the kill switch stops everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -66,7 +66,10 @@ ACCEPT = Decision(True)
 
 
 @dataclass(slots=True)
-class _Marks:
+class BreakerMarks:
+    """The breakers' memory of one account: the day and the equity it opened with, the
+    highest equity seen, and why a breaker tripped ("" while armed)."""
+
     day: date
     day_start: Decimal
     peak: Decimal
@@ -76,11 +79,18 @@ class _Marks:
 @dataclass
 class RiskManager:
     """Checks orders against `limits`. `kill_switch` answers whether trading is halted (the
-    composition root passes a cached reader of the shared control flag)."""
+    composition root passes a cached reader of the shared control flag). `on_change` hears
+    each account's marks when they change (None when `reset` forgets them), so they can be
+    kept for a restart; it gets a copy and must not block (it runs in the risk check)."""
 
     limits: RiskLimits
     kill_switch: Callable[[], bool] = lambda: False
-    _marks: dict[str, _Marks] = field(default_factory=dict)
+    on_change: Callable[[str, BreakerMarks | None], None] = lambda key, marks: None
+    _marks: dict[str, BreakerMarks] = field(default_factory=dict)
+
+    def restore(self, marks: Mapping[str, BreakerMarks]) -> None:
+        """Continue from marks kept by an earlier run (a tripped breaker stays tripped)."""
+        self._marks.update({key: replace(m) for key, m in marks.items()})
 
     def check(self, order: Order, price: Decimal, account: AccountState) -> Decision:
         """Accept or reject `order` at `price` (the decision price) for `account`."""
@@ -125,15 +135,24 @@ class RiskManager:
 
     def reset(self, key: str) -> None:
         """Re-arm a tripped breaker (an operator's decision)."""
-        self._marks.pop(key, None)
+        if self._marks.pop(key, None) is not None:
+            self.on_change(key, None)
 
     def _breaker(self, account: AccountState) -> str:
         """Update the day's and the peak's marks; a trip lasts until `reset` or the next day
         (daily loss) or `reset` (drawdown)."""
-        today = account.now.date()
         marks = self._marks.get(account.key)
+        before = replace(marks) if marks is not None else None
+        tripped = self._update(account, marks)
+        marks = self._marks[account.key]
+        if marks != before:
+            self.on_change(account.key, replace(marks))
+        return tripped
+
+    def _update(self, account: AccountState, marks: BreakerMarks | None) -> str:
+        today = account.now.date()
         if marks is None:
-            marks = self._marks[account.key] = _Marks(today, account.equity, account.equity)
+            marks = self._marks[account.key] = BreakerMarks(today, account.equity, account.equity)
         if marks.day != today:
             marks.day, marks.day_start = today, account.equity
             if marks.tripped.startswith("daily"):

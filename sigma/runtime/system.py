@@ -48,7 +48,10 @@ from sigma.regime.live import LiveAdaptive, build_live_adaptive
 from sigma.regime.sinks import LOOP_AUTHORS
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
+from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.recorder import RecorderService, build_recorder
+from sigma.runtime.restore import market_start, restore_bot
 from sigma.runtime.sim import SimRunner
 from sigma.runtime.tasks import consume_until
 from sigma.store import heartbeats
@@ -72,7 +75,7 @@ class StartupError(ValueError):
     """What is configured or stored cannot run; the message says what and how to fix it."""
 
 
-COMPONENTS = ("market", "prices", "bot", "worker", "sim", "api", "scheduler")
+COMPONENTS = ("market", "prices", "bot", "recorder", "worker", "sim", "api", "scheduler")
 # Started only when named (`sigma up --only venue,...`): the local exchange of `sigma venue`.
 OPTIONAL_COMPONENTS = ("venue",)
 KNOWN_COMPONENTS = COMPONENTS + OPTIONAL_COMPONENTS
@@ -188,6 +191,8 @@ class System:
         self.trading_venue = venue_settings(s)
         self.prices: ReconnectingFeed | None = None
         self.bot: TradingBot | None = None
+        self.risk_state: RiskStateStore | None = None
+        self.recorder: RecorderService | None = None
         self.worker: OrderWorker | None = None
         self.sim: SimRunner | None = None
         self.api_url: str | None = None
@@ -278,8 +283,10 @@ class System:
                 self.venue = await stack.enter_async_context(server.serve())
             feed_url = s.feed_url
             if "market" in self.components and feed_url is None and self.trading_venue is None:
+                # A restart continues in wall-clock time, after any price already stored.
+                start = market_start(self.app.sessions, s.symbols, timedelta(minutes=1))
                 replay = BarReplay.synthetic(
-                    s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed
+                    s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed, start=start
                 )
                 self.market = await stack.enter_async_context(
                     MarketServer("127.0.0.1", 0, replay).serve()
@@ -297,6 +304,11 @@ class System:
                 tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
                 if self.adaptive is not None and self.adaptive.poller is not None:
                     tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
+            if "recorder" in self.components:
+                # Rejections are counted once, by the bot, which decodes the same messages.
+                self.recorder = await asyncio.to_thread(build_recorder, self.app, decode_or_none)
+                self.metrics.count_from("recorder", self.recorder.recorder.totals)
+                tasks["recorder"] = asyncio.create_task(self.recorder.run(self.pubsub, stop))
             if "worker" in self.components:
                 self.worker = OrderWorker(
                     self.app.sessions,
@@ -346,7 +358,7 @@ class System:
     async def _subscribed(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Wait until every consumer listens, so nothing published after `ready` is missed
         (Redis Pub/Sub does not keep messages for late subscribers)."""
-        events = [c.subscribed for c in (self.bot, self.sim) if c is not None]
+        events = [c.subscribed for c in (self.bot, self.recorder, self.sim) if c is not None]
         if self.worker is not None and settling(self.worker.broker) is not None:
             events.append(self._resting_subscribed)
         for event in events:
@@ -379,8 +391,11 @@ class System:
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         if self.prices is not None:
             await self.prices.stop()
-        for name in ("prices", "news", "bot"):
+        # The recorder writes what it still holds before the database connections go.
+        for name in ("prices", "news", "bot", "recorder"):
             await _finish(tasks.pop(name, None))
+        if self.risk_state is not None:
+            await asyncio.to_thread(self.risk_state.close)
         if self.adaptive is not None:
             await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
@@ -466,8 +481,16 @@ class System:
 
     def _bot(self, config: EngineConfig | None = None) -> TradingBot:
         s = self.app.settings
-        risk = RiskManager(risk_limits(self.app), kill_switch=CachedFlag(self.app, KILL_SWITCH))
-        return TradingBot(
+        # The breakers' marks, and below the accounts, continue from the store: a restart
+        # neither re-arms a halted bot nor starts flat.
+        self.risk_state = RiskStateStore(self.app.sessions, s.mode)
+        risk = RiskManager(
+            risk_limits(self.app),
+            kill_switch=CachedFlag(self.app, KILL_SWITCH),
+            on_change=self.risk_state.save,
+        )
+        risk.restore(self.risk_state.load())
+        bot = TradingBot(
             [(factory(), symbol) for factory, symbol in self.strategies()],
             timeframe=timedelta(seconds=s.bar_seconds),
             config=config or self._engine_config(),
@@ -479,6 +502,8 @@ class System:
             on_fill_latency=self.metrics.order_to_fill.observe,
             adaptive=self._adaptive_hook() if s.adaptive else None,
         )
+        restore_bot(bot, self.app.sessions, s.mode, timedelta(seconds=s.bar_seconds))
+        return bot
 
     def _adaptive_hook(self) -> AdaptiveHook:
         self.adaptive = build_live_adaptive(self.app.settings, self.app.sessions, self.notifier)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.ops.metrics import Metrics
@@ -98,18 +98,38 @@ def check_rabbitmq(url: str) -> Check:
     return run
 
 
-def check_feed(engine: Engine, max_age: timedelta) -> Check:
-    """The newest stored tick is younger than `max_age`."""
+def check_feed(engine: Engine, max_age: timedelta, symbols: Sequence[str] = ()) -> Check:
+    """The newest recorded tick is younger than `max_age`; with `symbols`, that of each symbol
+    (once any has ticks, a symbol without any fails too: its feed never delivered).
+
+    Per symbol the newest tick is one step down the (symbol, ts) primary key; a maximum over
+    all symbols would read every tick kept (a month of them, every 30 seconds)."""
+
+    def newest(conn: Connection) -> dict[str, datetime | None]:
+        if not symbols:
+            return {"": conn.execute(select(func.max(TickRecord.ts))).scalar()}
+        query = select(func.max(TickRecord.ts))
+        return {s: conn.execute(query.where(TickRecord.symbol == s)).scalar() for s in symbols}
 
     def run(now: datetime) -> CheckResult:
         def probe() -> CheckResult:
             with engine.connect() as conn:
-                latest = conn.execute(select(func.max(TickRecord.ts))).scalar()
-            if latest is None:
+                latest = newest(conn)
+            if all(ts is None for ts in latest.values()):
                 return CheckResult("feed", None, "no ticks stored yet")
-            age = now - latest
-            ok = age <= max_age
-            return CheckResult("feed", ok, f"last tick {age.total_seconds():.0f}s ago")
+            ages = {sym: None if ts is None else now - ts for sym, ts in latest.items()}
+            stale = {sym: age for sym, age in ages.items() if age is None or age > max_age}
+            if not symbols:
+                age = ages[""]
+                assert age is not None
+                return CheckResult("feed", not stale, f"last tick {age.total_seconds():.0f}s ago")
+            shown = stale or ages
+            detail = ", ".join(
+                f"{sym} {'no ticks' if age is None else f'{age.total_seconds():.0f}s ago'}"
+                for sym, age in shown.items()
+            )
+            prefix = "stale: " if stale else "last tick: "
+            return CheckResult("feed", not stale, prefix + detail)
 
         return _guard("feed", probe)
 

@@ -33,7 +33,6 @@ from sigma.regime.news import NewsHandler
 from sigma.regime.news_feed import NewsStore
 from sigma.regime.trend import TrendScanner, save_trends
 from sigma.reports.performance import pdf_path, publish
-from sigma.research.ml_tune import TuneConfig, save_model, train
 from sigma.research.select import recent_bars, select_for_symbol
 from sigma.scheduler.health import (
     Check,
@@ -120,7 +119,7 @@ class JobRuntime:
         stale = timedelta(seconds=s.worker_stale_seconds)
         checks = [
             check_database(self.engine),
-            check_feed(self.engine, timedelta(seconds=s.feed_stale_seconds)),
+            check_feed(self.engine, timedelta(seconds=s.feed_stale_seconds), s.symbols),
             check_worker(self.engine, stale),
             check_disk(self.var_dir, s.disk_min_free_pct),
             check_memory(s.memory_min_available_pct),
@@ -152,7 +151,8 @@ class JobRuntime:
     # --- jobs --------------------------------------------------------------------------------
 
     def _bars(self, session: Session, symbol: str, ctx: JobContext, lookback: int) -> pd.DataFrame:
-        return recent_bars(session, symbol, self.settings.research_timeframe, lookback, ctx.now)
+        timeframe = self.settings.research_bars_timeframe
+        return recent_bars(session, symbol, timeframe, lookback, ctx.now)
 
     def strategy_selection(self, ctx: JobContext) -> dict[str, Any]:
         """StrategySelector: walk-forward every live strategy per symbol, write the winners."""
@@ -184,37 +184,16 @@ class JobRuntime:
         ctx.report(len(s.symbols), len(s.symbols))
         return chosen
 
-    def ml_tune(self, ctx: JobContext) -> dict[str, Any]:
-        """MLModule: train, validate out of sample and version a model per symbol."""
-        s = self.settings
-        out: dict[str, Any] = {}
-        for i, symbol in enumerate(s.symbols):
-            ctx.report(i, len(s.symbols))
-            with session_scope(self.sessions) as session:
-                bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
-                if len(bars) < MIN_RESEARCH_BARS:
-                    out[symbol] = f"skipped: {len(bars)} bars"
-                    continue
-                result = train(bars, TuneConfig())
-                row = save_model(session, symbol, result)
-            m = result.metrics
-            out[symbol] = {"version": row.version, "active": row.active}
-            self.alerter.send(
-                "info",
-                "ml_tune",
-                f"{symbol} model v{row.version}: out-of-sample accuracy {m['accuracy']:.3f} vs "
-                f"baseline {m['baseline_accuracy']:.3f} ({m['baseline']})"
-                + ("; now active" if row.active else "; not better than baseline, not used"),
-            )
-        return out
-
     def prune_data(self, ctx: JobContext) -> dict[str, int]:
-        """DataCleaner.prune_old_ticks: ticks by tick retention, logs and runs by log retention."""
+        """DataCleaner.prune_old_ticks: ticks by tick retention, bars by bar retention (when
+        set), logs and runs by log retention."""
         s = self.settings
         ticks = ctx.now - timedelta(days=s.tick_retention_days)
         logs = ctx.now - timedelta(days=s.log_retention_days)
         retention = {"ticks": ticks, "alert_log": logs, "action_log": logs, "trend_data": logs}
         retention["job_runs"] = logs
+        if s.bar_retention_days is not None:  # unset: recorded bars are kept forever
+            retention["bars"] = ctx.now - timedelta(days=s.bar_retention_days)
         return {r.table: r.deleted for r in prune(self.engine, retention)}
 
     def health_check(self, ctx: JobContext) -> dict[str, bool | None]:
@@ -233,7 +212,7 @@ class JobRuntime:
             frames = {sym: self._bars(session, sym, ctx, 500) for sym in s.symbols}
             frames = {sym: f for sym, f in frames.items() if not f.empty}
             readings = self.scanner.scan(frames)
-            return save_trends(session, readings, s.research_timeframe)
+            return save_trends(session, readings, s.research_bars_timeframe)
 
     def _report(self, ctx: JobContext, kind: str, days: int) -> dict[str, Any]:
         """Build, store and render the report, then distribute it once: a run that already
@@ -351,7 +330,6 @@ class JobRuntime:
                 "StrategySelector: walk-forward optimisation and selection",
                 then=("daily_summary",),
             ),
-            JobSpec("ml_tune", self.ml_tune, cron(s.ml_tune_cron), "MLModule auto-tuning"),
             JobSpec("prune_data", self.prune_data, cron("15 2 * * *"), "retention of old rows"),
             JobSpec(
                 "health_check",

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sigma.domain.money import to_decimal, utc
-from sigma.store.models import BarRecord
+from sigma.store.models import BarRecord, Base
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 # Rows per INSERT: 500 x 8 parameters stays far below SQLite's and PostgreSQL's bind limits.
@@ -45,13 +45,23 @@ def _rows(symbol: str, timeframe: str, frame: pd.DataFrame) -> Iterator[dict[str
         yield record
 
 
-def _insert(session: Session) -> Insert:
-    dialect = session.get_bind().dialect.name
+def dialect_insert(dialect: str, model: type[Base]) -> Insert:
+    """An INSERT into `model`'s table that offers `on_conflict_do_*` on `dialect`."""
     if dialect == "postgresql":
-        return postgresql.insert(BarRecord)
+        return postgresql.insert(model)
     if dialect == "sqlite":
-        return sqlite.insert(BarRecord)
-    raise NotImplementedError(f"upsert_bars does not support {dialect}")
+        return sqlite.insert(model)
+    raise NotImplementedError(f"upserts are not supported on {dialect}")
+
+
+def bar_upsert(dialect: str) -> Insert:
+    """INSERT into `bars` that replaces a stored bar of the same symbol, timeframe and time."""
+    stmt: Any = dialect_insert(dialect, BarRecord)
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=["symbol", "timeframe", "ts"],
+        set_={name: stmt.excluded[name] for name in COLUMNS},
+    )
+    return upsert
 
 
 def upsert_bars(session: Session, symbol: str, timeframe: str, frame: pd.DataFrame) -> int:
@@ -62,11 +72,7 @@ def upsert_bars(session: Session, symbol: str, timeframe: str, frame: pd.DataFra
     ValueError for a missing column, a non-datetime index or a NaN/infinite value.
     """
     rows = list(_rows(symbol, timeframe, frame))
-    stmt: Any = _insert(session)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["symbol", "timeframe", "ts"],
-        set_={name: stmt.excluded[name] for name in COLUMNS},
-    )
+    upsert = bar_upsert(session.get_bind().dialect.name)
     for start in range(0, len(rows), _CHUNK):
         session.execute(upsert, rows[start : start + _CHUNK])
     return len(rows)
@@ -78,8 +84,11 @@ def read_bars(
     timeframe: str,
     start: datetime | None = None,
     end: datetime | None = None,
+    *,
+    last: int | None = None,
 ) -> pd.DataFrame:
-    """Stored bars in time order for `start <= ts < end` (either bound optional).
+    """Stored bars in time order for `start <= ts < end` (either bound optional); with
+    `last`, only the latest `last` of them (a restart's indicator warm-up).
 
     Same layout `upsert_bars` takes: UTC DatetimeIndex named `ts`, float64 columns.
     """
@@ -91,7 +100,10 @@ def read_bars(
         query = query.where(BarRecord.ts >= utc(start))
     if end is not None:
         query = query.where(BarRecord.ts < utc(end))
-    rows = session.execute(query.order_by(BarRecord.ts)).all()
+    if last is None:
+        rows = session.execute(query.order_by(BarRecord.ts)).all()
+    else:
+        rows = session.execute(query.order_by(BarRecord.ts.desc()).limit(last)).all()[::-1]
     index = pd.DatetimeIndex([row[0] for row in rows], name="ts", tz="UTC")
     values = [[float(v) for v in row[1:]] for row in rows]
     return pd.DataFrame(values, index=index, columns=list(COLUMNS), dtype="float64")

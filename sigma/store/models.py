@@ -574,6 +574,23 @@ class ControlFlag(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class RiskStateRecord(Base):
+    """The circuit breakers' marks of one risk account (`strategy:symbol`) in one mode: the
+    day and the equity it opened with, the highest equity seen and why a breaker tripped
+    ("" while armed). Kept so a restart continues halted when it stopped halted."""
+
+    __tablename__ = "risk_state"
+    __table_args__ = (CheckConstraint(_MODES, name="mode"),)
+
+    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    account: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    day_start: Mapped[Decimal]
+    peak: Mapped[Decimal]
+    tripped: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class WorkerHeartbeat(Base):
     """The last sign of life of each order worker, whatever process it runs in: the
     scheduler's health check reads these, so a `sigma worker` on another machine that went

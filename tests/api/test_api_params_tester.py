@@ -62,6 +62,8 @@ def _app(tmp_path: Path, test_bars: int) -> App:
         tmp_path / "var",
         strategy_paths=[plugins],
         adaptive_test_bars=test_bars,
+        # The live bars are hourly here, so the tester reads the stored 1h bars.
+        bar_seconds=3600,
     )
     add_users(app)
     return app

@@ -19,7 +19,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_use_sqlite_under_var() -> None:
     s = load_settings()
-    assert s.database_url == "sqlite:///./var/sigma.db" and not s.is_postgres
+    assert s.database_url == "sqlite:///var/sigma.db" and not s.is_postgres
     assert s.initial_cash == Decimal(10000) and s.strategy_paths == []
 
 

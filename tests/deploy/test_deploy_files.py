@@ -342,6 +342,7 @@ def test_units_parse_and_run_real_sigma_commands() -> None:
         "sigma-bot.service",
         "sigma-worker@.service",
         "sigma-sim.service",
+        "sigma-recorder.service",
         "sigma-feed.service",
         "sigma-scheduler.service",
     }
@@ -384,6 +385,7 @@ def test_units_metrics_ports() -> None:
     ports = {p.name: _env_lines(p).get("SIGMA_METRICS_PORT") for p in UNITS}
     assert ports["sigma-bot.service"] == "9101"
     assert ports["sigma-sim.service"] == "9102"
+    assert ports["sigma-recorder.service"] == "9103"
     assert ports["sigma-worker@.service"] == "911%i"
     assert ports["sigma-api.service"] is None  # the API serves /metrics itself
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -130,8 +131,14 @@ def test_sigma_up_sends_scheduled_changes_through_the_loop(
     # Nothing traded yet: no recent bars to test the change on, so it waits.
     assert engine.strategy.params == before
     assert "parameters v2 for sma_cross SYM: refused: needs 300 recent bars" in caplog.text
-    with system.app.sessions() as session:
-        actions = [a.action for a in session.scalars(select(ActionLog))]
+    # The refusal's action_log row is written behind the loop: wait for it, with a deadline.
+    deadline = time.monotonic() + 10
+    while True:
+        with system.app.sessions() as session:
+            actions = [a.action for a in session.scalars(select(ActionLog))]
+        if actions or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert actions == ["regime_refused"]
     system.app.close()
 

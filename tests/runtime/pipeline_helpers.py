@@ -44,10 +44,8 @@ def make_app(database_url: str, **overrides: Any) -> App:
         bar_seconds=60,
         commission_pct=Decimal("0.001"),
         slippage_bps=Decimal(5),
-        max_drawdown=None,
-        max_open_orders=None,
         # Re-tuned parameters would differ from the plain backtest.
-        **{"adaptive": False, **overrides},
+        **{"adaptive": False, "max_drawdown": None, "max_open_orders": None, **overrides},
     )
     return App(settings)
 

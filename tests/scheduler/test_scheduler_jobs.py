@@ -28,7 +28,6 @@ from sigma.store.db import session_scope
 from sigma.store.models import (
     ActionLog,
     BarRecord,
-    MLModel,
     NewsRecord,
     PerformanceReport,
     StrategyParam,
@@ -57,6 +56,8 @@ def runtime(
         symbols=["BTC", "ETH"],
         live_strategies=["sma_cross"],
         research_lookback_bars=600,
+        # Hourly live bars: the research jobs read the recorded bars of the live bar size.
+        bar_seconds=3600,
         optimize_trials=3,
         redis_url=redis_url,
         amqp_url=amqp_url,
@@ -95,15 +96,6 @@ def test_selection_writes_params_and_triggers_the_daily_summary(
     assert (runtime.var_dir / "reports" / "performance" / "daily-2026-03-02.html").is_file()
     # The running instance picks the new parameters up.
     assert manager.run("config_sync").result == (1 if record.result["BTC"] else 0)
-
-
-def test_ml_tuning_versions_a_model(manager: TaskManager, sessions: sessionmaker[Session]) -> None:
-    record = manager.run("ml_tune")
-    assert record.outcome == "success", record.error
-    assert record.result["BTC"]["version"] == 1
-    assert record.result["ETH"] == "skipped: 0 bars"
-    assert _count(sessions, MLModel) == 1
-    assert any("out-of-sample accuracy" in a.message for a in alerts(sessions))
 
 
 def test_trend_scan_and_retention(
@@ -182,7 +174,6 @@ def _state(sessions: sessionmaker[Session]) -> dict[str, object]:
             model.__tablename__: session.scalar(select(func.count()).select_from(model))
             for model in (
                 ActionLog,
-                MLModel,
                 PerformanceReport,
                 StrategyParam,
                 StrategyParamHistory,
@@ -226,7 +217,6 @@ def test_job_list_and_schedules(runtime: JobRuntime) -> None:
     specs = {spec.id: spec for spec in runtime.job_specs()}
     assert set(specs) == {
         "strategy_selection",
-        "ml_tune",
         "prune_data",
         "health_check",
         "trend_scan",
@@ -266,7 +256,7 @@ def test_start_scheduler_for_an_app(db_url: str, tmp_path: Path) -> None:
     applied: list[tuple[str, str]] = []
     service = start_scheduler(app, apply_params=lambda st, sy, _p, _v: applied.append((st, sy)))
     try:
-        assert len(service.list_jobs()) == 10
+        assert len(service.list_jobs()) == 9
         with session_scope(app.sessions) as session:
             set_params(session, "sma_cross", "BTC", {"fast": 5}, "test", "ops")
         service.scheduler.pause()

@@ -17,18 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import ccxt
+from ccxt.async_support.base.exchange import Exchange as AsyncExchange
 
 from sigma.domain import Instrument, OrderStatus
 from sigma.execution.broker import BrokerReport, Capability, OrderUpdate
 from sigma.execution.events import OrderEvent
 from sigma.execution.reconcile import VenueAsset, VenueOrder
-from sigma.venues.ccxt.errors import TRANSIENT, RetryPolicy, refused, retry_after, venue_message
+from sigma.venues.ccxt.errors import (
+    RATE_LIMITED,
+    TRANSIENT,
+    RetryPolicy,
+    refused,
+    retry_after,
+    venue_message,
+)
 from sigma.venues.ccxt.instruments import TICK_SIZE, decimal, instruments_from_markets
 from sigma.venues.ccxt.profile import Exchange, OrderPlan, RawOrder, VenueProfile
 from sigma.venues.ccxt.reconcile import venue_assets, venue_order
@@ -68,6 +77,61 @@ class CcxtExecutionClient:
         self._sleep = sleep
         self._instruments: dict[str, Instrument] | None = None
         self._loading = asyncio.Lock()
+        self._resume_at = 0.0
+        self._recovering = False
+        self._refusals = 0
+        self._probe = asyncio.Lock()
+        if isinstance(exchange, AsyncExchange):
+            self._pace(exchange)
+
+    def _pace(self, exchange: AsyncExchange) -> None:
+        """One pause for every request of this client. Orders, lookups and reconciliation
+        share the client concurrently, and Binance bans (418) an address that goes on sending
+        after a 429: so a rate-limit refusal of any request holds back all the others until
+        its ``Retry-After`` has passed (before they are signed, also those already waiting in
+        ccxt's own throttle), and then they go one at a time until one is answered without a
+        refusal. A request that finds a new pause started while it waited its turn is not
+        sent: it fails as rate-limited, and its caller backs off and signs it anew."""
+        fetch2, throttle, fetch = exchange.fetch2, exchange.throttle, exchange.fetch
+
+        async def paced_fetch2(*args: Any, **kwargs: Any) -> Any:
+            await self._paused()
+            return await fetch2(*args, **kwargs)
+
+        async def paced_throttle(*args: Any, **kwargs: Any) -> None:
+            await throttle(*args, **kwargs)
+            await self._paused()
+
+        async def send(*args: Any, **kwargs: Any) -> Any:
+            try:
+                answer = await fetch(*args, **kwargs)
+            except RATE_LIMITED as exc:
+                pause = self.retry.delay(1, retry_after(exc, exchange))
+                self._resume_at = max(self._resume_at, time.monotonic() + pause)
+                self._recovering = True
+                self._refusals += 1
+                raise
+            self._recovering = False
+            return answer
+
+        async def paced_fetch(*args: Any, **kwargs: Any) -> Any:
+            if not self._recovering:
+                return await send(*args, **kwargs)
+            refusals = self._refusals
+            async with self._probe:
+                if self._refusals != refusals:
+                    raise ccxt.RateLimitExceeded(f"{self.name}: paused after a 429, not sent")
+                return await send(*args, **kwargs)
+
+        exchange.fetch2 = paced_fetch2  # type: ignore[method-assign]
+        exchange.throttle = paced_throttle  # type: ignore[method-assign]
+        exchange.fetch = paced_fetch  # type: ignore[method-assign]
+
+    async def _paused(self) -> None:
+        """Wait out the pause a rate-limit refusal started, if any."""
+        wait = self._resume_at - time.monotonic()
+        if wait > 0:
+            await self._sleep(wait)
 
     # --- instruments ------------------------------------------------------------------------
     async def instruments(self) -> Mapping[str, Instrument]:

@@ -1,0 +1,279 @@
+"""The work behind `sigma data`: bars from a venue, a file or the store into the `bars` table,
+out of it into a file, and the holes in what it holds.
+
+Every write goes through :func:`sigma.store.bars.upsert_bars`, keyed by (symbol, timeframe, ts),
+so running any of these twice stores each bar once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.feeds.download import Exchange, Market, fetch_bars
+from sigma.feeds.errors import DataError
+from sigma.feeds.gaps import Gap, find_gaps, missing_bars, timeframe_step
+from sigma.feeds.loaders import CSV_SUFFIXES, PARQUET_SUFFIXES, load_bars, source_symbols
+from sigma.feeds.resample import resample_bars
+from sigma.feeds.writers import write_csv, write_parquet
+from sigma.store.bar_catalog import StoredSeries, bar_times, last_bar_time, stored_series
+from sigma.store.bars import read_bars, upsert_bars
+from sigma.store.db import session_scope
+
+Sessions = sessionmaker[Session]
+#: called before a series' download with its market and the span asked for (ms, end exclusive)
+StartHook = Callable[[Market, int, int], None]
+#: called after each page is stored, with the page's bars
+PageHook = Callable[[Market, pd.DataFrame], None]
+
+
+def _ms(stamp: datetime | pd.Timestamp) -> int:
+    return int(pd.Timestamp(stamp).value // 1_000_000)  # .value is ns whatever the unit
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Bars written for one symbol and bar size (``first``/``last`` None when none were)."""
+
+    symbol: str
+    timeframe: str
+    bars: int
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+
+
+# --- download ------------------------------------------------------------------------------
+
+
+async def download_to_store(
+    sessions: Sessions,
+    exchange: Exchange,
+    markets: Sequence[Market],
+    timeframe: str,
+    *,
+    since: pd.Timestamp,
+    until: pd.Timestamp,
+    page_size: int,
+    resume: bool = True,
+    now: pd.Timestamp | None = None,
+    on_start: StartHook | None = None,
+    on_page: PageHook | None = None,
+) -> list[Stored]:
+    """Download each market's closed bars of ``since <= ts < until`` into the store.
+
+    With ``resume`` a series continues after its newest stored bar when that is later than
+    ``since``, so a second run fetches only what is new. Each page is committed on its own:
+    a run stopped half-way (Ctrl-C, a lost connection) keeps every page it stored."""
+    step = timeframe_step(timeframe)
+    clock = _ms(now if now is not None else pd.Timestamp.now(tz="UTC"))
+    out = []
+    for market in markets:
+        start = since
+        if resume:
+            with session_scope(sessions) as session:
+                last = last_bar_time(session, market.symbol, timeframe)
+            if last is not None and pd.Timestamp(last) + step > start:
+                start = pd.Timestamp(last) + step
+        if on_start is not None:
+            on_start(market, _ms(start), _ms(until))
+        count, first, latest = 0, None, None
+        pages = fetch_bars(
+            exchange,
+            market.venue_symbol,
+            timeframe,
+            _ms(start),
+            _ms(until),
+            page_size=page_size,
+            now_ms=clock,
+        )
+        async for frame in pages:
+            with session_scope(sessions) as session:
+                count += upsert_bars(session, market.symbol, timeframe, frame)
+            first = frame.index[0] if first is None else first
+            latest = frame.index[-1]
+            if on_page is not None:
+                on_page(market, frame)
+        out.append(Stored(market.symbol, timeframe, count, first, latest))
+    return out
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def import_file(
+    sessions: Sessions,
+    source: str,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+) -> list[Stored]:
+    """Store the bars of a CSV or Parquet file, all or nothing.
+
+    Every row is checked first, as the backtest loaders check them (the first bad row is a
+    :class:`DataError` naming the file, line and column), and only then is anything written,
+    in one transaction. A file with a ``symbol`` column is stored per symbol (only ``symbol``
+    when given); without one, ``symbol`` names its instrument. ``timeframe`` is the bar size
+    to store: finer bars are aggregated into it, and without it the file's own spacing is
+    used. Bars already stored at the same time are replaced."""
+    symbols = [symbol] if symbol is not None else source_symbols(source)
+    if not symbols:
+        raise DataError(source, "the file has no symbol column: pass the symbol it holds")
+    frames = {}
+    for name in symbols:
+        frame = load_bars(source, symbol=name)
+        size = timeframe or _spacing(frame, source)
+        frames[name] = (size, _as_timeframe(frame, size, source))
+    with session_scope(sessions) as session:
+        return [
+            Stored(name, size, upsert_bars(session, name, size, frame), *_span(frame))
+            for name, (size, frame) in frames.items()
+        ]
+
+
+def _span(frame: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return frame.index[0], frame.index[-1]
+
+
+def _spacing(frame: pd.DataFrame, source: str) -> str:
+    """The bar size a file's bars are on: the smallest distance between two of them."""
+    if len(frame) < 2:
+        raise DataError(source, "one bar tells no bar size: pass the timeframe")
+    seconds = int(pd.Series(frame.index).diff().min().total_seconds())
+    for unit, length in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % length == 0:
+            return f"{seconds // length}{unit}"
+    return f"{seconds}s"
+
+
+def _as_timeframe(frame: pd.DataFrame, timeframe: str, source: str) -> pd.DataFrame:
+    """``frame`` as bars of ``timeframe``: aggregated when finer, refused when coarser or when
+    a bar is off the timeframe's grid (a gap could no longer be told by the step)."""
+    try:
+        step = timeframe_step(timeframe)
+    except ValueError as exc:
+        raise DataError(source, str(exc)) from exc
+    if len(frame) > 1:
+        spacing = pd.Series(frame.index).diff().min()
+        if spacing > step:
+            raise DataError(
+                source, f"bars are {spacing} apart, coarser than the timeframe {timeframe!r}"
+            )
+        if spacing < step:
+            frame = resample_bars(frame, timeframe)
+    off = pd.DatetimeIndex(frame.index).asi8 % step.value != 0
+    if off.any():
+        stamp = frame.index[int(off.argmax())]
+        raise DataError(source, f"bar at {stamp} is not on the {timeframe} grid", column="ts")
+    return frame
+
+
+def export_file(
+    sessions: Sessions,
+    target: str | Path,
+    symbol: str,
+    timeframe: str,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> Stored:
+    """Write a stored series (``start <= ts < end``) to a CSV (``.csv``, ``.csv.gz``) or Parquet
+    (``.parquet``, ``.pq``) file that :func:`import_file` and the backtest read back."""
+    path = Path(target)
+    name = path.name.lower()
+    if not name.endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES)):
+        known = ", ".join((*CSV_SUFFIXES, *PARQUET_SUFFIXES))
+        raise DataError(str(path), f"unsupported file type: expected {known}")
+    with session_scope(sessions) as session:
+        frame = read_bars(session, symbol, timeframe, _py(start), _py(end))
+    if frame.empty:
+        raise DataError(str(path), f"no {timeframe} bars of {symbol} stored in that window")
+    frame.index = pd.DatetimeIndex(frame.index).as_unit("ns")
+    if name.endswith(CSV_SUFFIXES):
+        write_csv(frame, path)
+    else:
+        write_parquet(frame, path)
+    return Stored(symbol, timeframe, len(frame), *_span(frame))
+
+
+def _py(stamp: pd.Timestamp | None) -> datetime | None:
+    return None if stamp is None else stamp.to_pydatetime()
+
+
+# --- what is stored, and its holes ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesReport:
+    """One stored series and the bars it lacks between its first and last (``missing`` None
+    for calendar bar sizes, whose bars are not evenly spaced); ``gaps`` only when asked for."""
+
+    series: StoredSeries
+    missing: int | None
+    gaps: tuple[Gap, ...] = ()
+
+
+def report_series(
+    sessions: Sessions,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    with_gaps: bool = False,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> list[SeriesReport]:
+    """What the store holds per symbol and bar size. The missing count comes from the summary
+    alone; ``with_gaps`` also lists each hole (within ``start <= ts < end``), which reads the
+    series' bar times."""
+    out = []
+    with session_scope(sessions) as session:
+        for series in stored_series(session, symbol, timeframe):
+            try:
+                step = timeframe_step(series.timeframe)
+            except ValueError:
+                out.append(SeriesReport(series, None))
+                continue
+            first, last = pd.Timestamp(series.first), pd.Timestamp(series.last)
+            missing = missing_bars(first, last, series.count, step)
+            holes: tuple[Gap, ...] = ()
+            if with_gaps and missing:
+                times = bar_times(session, series.symbol, series.timeframe, _py(start), _py(end))
+                holes = tuple(find_gaps(times, step))
+            out.append(SeriesReport(series, missing, holes))
+    return out
+
+
+async def fill_gaps(
+    sessions: Sessions,
+    exchange: Exchange,
+    reports: Sequence[SeriesReport],
+    markets: dict[str, Market],
+    *,
+    page_size: int,
+    on_page: PageHook | None = None,
+) -> list[Stored]:
+    """Download the bars of every gap in ``reports`` (``markets`` maps each stored symbol to its
+    venue market), through the same path as a download. A venue without a bar for a span
+    (no trades then, or before its history) leaves that gap as it was."""
+    out = []
+    for report in reports:
+        series = report.series
+        step = timeframe_step(series.timeframe)
+        market = markets[series.symbol]
+        for gap in report.gaps:
+            out += await download_to_store(
+                sessions,
+                exchange,
+                [market],
+                series.timeframe,
+                since=gap.first,
+                until=gap.last + step,
+                page_size=page_size,
+                resume=False,
+                on_page=on_page,
+            )
+    return out

@@ -1,0 +1,108 @@
+"""A restart continues: the bot's strategy accounts, open orders and indicator history are
+rebuilt from the store before it sees its first price.
+
+* Each (strategy, symbol) account is the booked one: the opening cash plus what the ledger
+  moved, the position the worker booked (so a strategy holding 97 units after a restart
+  knows it does, and its next order is the one an uninterrupted run would send).
+* The orders that are not final are the engine's again: a resting one can be cancelled, a
+  market one counts as in flight until its report comes.
+* The latest stored bars of the bot's bar size warm the indicators up.
+
+The built-in market continues too: `market_start` is where its timestamps begin, never
+before what the store already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigma.config.settings import timeframe_label
+from sigma.domain import Order, OrderStatus, OrderType, Position, Side
+from sigma.engine.live import MAX_BARS, LiveEngine
+from sigma.runtime.bot import TradingBot
+from sigma.store.bars import read_bars
+from sigma.store.models import OrderRecord
+from sigma.store.restart import BookedAccount, booked_accounts, latest_market_time, open_orders
+
+__all__ = ["market_start", "restore_bot"]
+
+log = logging.getLogger(__name__)
+
+
+def restore_bot(
+    bot: TradingBot, sessions: sessionmaker[Session], mode: str, timeframe: timedelta
+) -> None:
+    """Warm every engine of `bot` with the stored bars of `timeframe`, then give it its
+    account and open orders as booked in `mode`."""
+    label = timeframe_label(int(timeframe.total_seconds()))
+    symbols = {engine.symbol for engine in bot.engines.values()}
+    with sessions() as session:
+        history = {s: read_bars(session, s, label, last=MAX_BARS) for s in symbols}
+        accounts = booked_accounts(session, mode)
+        orders = open_orders(session, mode)
+    for (strategy, symbol), engine in bot.engines.items():
+        engine.warm_up(history[symbol])
+        account = accounts.get((strategy, symbol))
+        if account is not None:
+            _resume(engine, account)
+        mine = [_order(r) for r in orders if (r.strategy, r.symbol) == (strategy, symbol)]
+        engine.adopt(mine)
+        log.info(
+            "%s %s continues with %d stored bars, cash %s, position %s, %d open orders",
+            strategy,
+            symbol,
+            len(history[symbol]),
+            engine.portfolio.cash,
+            engine.portfolio.qty(symbol),
+            len(mine),
+        )
+
+
+def _resume(engine: LiveEngine, account: BookedAccount) -> None:
+    # The engine's realised PnL is net of fees, the booked one gross: every fee paid is taken
+    # as charged already (the open part's entry fees too, see `Portfolio.restore`).
+    realized = account.realized_pnl - account.fees
+    held = Position(engine.symbol, account.qty, account.avg_price, realized)
+    since = account.updated_at or datetime.now(UTC)
+    cash = engine.config.initial_cash + account.cash_moved
+    engine.resume(cash, account.fees, held, since)
+
+
+def _order(row: OrderRecord) -> Order:
+    """The domain order of a stored one."""
+    return Order(
+        symbol=row.symbol,
+        side=Side(row.side),
+        type=OrderType(row.type),
+        qty=row.qty,
+        limit_price=row.limit_price,
+        stop_price=row.stop_price,
+        strategy=row.strategy,
+        created_at=row.created_at,
+        client_order_id=row.client_order_id,
+        status=OrderStatus(row.status),
+        filled_qty=row.filled_qty,
+    )
+
+
+def market_start(
+    sessions: sessionmaker[Session],
+    symbols: list[str],
+    step: timedelta,
+    now: datetime | None = None,
+) -> datetime:
+    """Where the built-in market's bars of `step` begin: the current bar (by the wall clock),
+    or the bar after the newest stored price when a faster-than-real-time run got past the
+    wall clock, so a restart never replays timestamps already traded."""
+    period = pd.Timedelta(step)
+    current = pd.Timestamp(now or datetime.now(UTC)).floor(period)
+    with sessions() as session:
+        latest = latest_market_time(session, symbols, timeframe_label(int(step.total_seconds())))
+    if latest is not None and pd.Timestamp(latest) >= current:
+        current = pd.Timestamp(latest).floor(period) + period
+    start: datetime = current.to_pydatetime()
+    return start

@@ -1,0 +1,102 @@
+"""What a restarting bot reads back: each strategy account as booked (positions and ledger),
+its open orders, and how far the stored prices reach (its bars are read with
+`sigma.store.bars.read_bars`).
+
+The order worker books every fill into `positions` and `ledger`; those rows, not the bot's
+memory, are the account. A bot that starts flat while 97 units are booked trades as if it
+held none, and its view and the booked one stay apart for the rest of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sigma.store.models import BarRecord, LedgerEntry, OrderRecord, PositionRecord, TickRecord
+
+__all__ = [
+    "OPEN_STATUSES",
+    "BookedAccount",
+    "booked_accounts",
+    "latest_market_time",
+    "open_orders",
+]
+
+OPEN_STATUSES = ("new", "partially_filled")
+"""Order statuses that can still fill (or be cancelled)."""
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class BookedAccount:
+    """One (strategy, symbol) account as the store holds it: the cash its fills moved (add
+    the opening cash), the fees paid, and the position (realised PnL gross of fees, as the
+    settlement books it)."""
+
+    cash_moved: Decimal = _ZERO
+    fees: Decimal = _ZERO
+    qty: Decimal = _ZERO
+    avg_price: Decimal = _ZERO
+    realized_pnl: Decimal = _ZERO
+    updated_at: datetime | None = None
+
+
+def booked_accounts(session: Session, mode: str) -> dict[tuple[str, str], BookedAccount]:
+    """Every account booked in `mode`, by (strategy, symbol)."""
+    moved = session.execute(
+        select(
+            LedgerEntry.strategy,
+            LedgerEntry.symbol,
+            LedgerEntry.cash_delta,
+            LedgerEntry.fee,
+        ).where(LedgerEntry.mode == mode, LedgerEntry.symbol.is_not(None))
+    )
+    # Summed here, not in SQL: SQLite keeps these columns as text, and exact Decimals are
+    # the point (one row per fill; a restart reads them once).
+    sums: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+    for strategy, symbol, cash_delta, fee in moved:
+        key = (strategy, str(symbol))
+        cash, fees = sums.get(key, (_ZERO, _ZERO))
+        sums[key] = (cash + cash_delta, fees + fee)
+    positions = {
+        (p.strategy, p.symbol): p
+        for p in session.scalars(select(PositionRecord).where(PositionRecord.mode == mode))
+    }
+    out: dict[tuple[str, str], BookedAccount] = {}
+    for key in sums.keys() | positions.keys():
+        cash, fees = sums.get(key, (_ZERO, _ZERO))
+        p = positions.get(key)
+        out[key] = (
+            BookedAccount(cash, fees, p.qty, p.avg_price, p.realized_pnl, p.updated_at)
+            if p is not None
+            else BookedAccount(cash, fees)
+        )
+    return out
+
+
+def open_orders(session: Session, mode: str) -> list[OrderRecord]:
+    """The orders of `mode` that are not final, oldest first."""
+    query = select(OrderRecord).where(
+        OrderRecord.mode == mode, OrderRecord.status.in_(OPEN_STATUSES)
+    )
+    return list(session.scalars(query.order_by(OrderRecord.created_at, OrderRecord.id)))
+
+
+def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str) -> datetime | None:
+    """The latest time the store has prices for among `symbols`: the start of the newest bar
+    of `timeframe` or the newest tick, whichever is later (None when it has neither)."""
+    wanted = list(symbols)
+    bar = session.scalar(
+        select(func.max(BarRecord.ts)).where(
+            BarRecord.symbol.in_(wanted), BarRecord.timeframe == timeframe
+        )
+    )
+    tick = session.scalar(select(func.max(TickRecord.ts)).where(TickRecord.symbol.in_(wanted)))
+    known = [t for t in (bar, tick) if t is not None]
+    return max(known) if known else None
