@@ -244,6 +244,11 @@ class MarketServer:
                 await asyncio.sleep(max(0.0, due - loop.time()))
             else:
                 await asyncio.sleep(0)  # let the clients' handlers run between ticks
+            # A market that caught up with the present goes on in real time: a tick is never
+            # sent before its own time (consumers drop ticks from the future).
+            ahead = (tick.ts - datetime.now(UTC)).total_seconds()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
             await self._broadcast(tick)
         self.finished.set()
         log.info("stream finished after %d ticks", self.sent)

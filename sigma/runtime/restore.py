@@ -93,16 +93,22 @@ def market_start(
     sessions: sessionmaker[Session],
     symbols: list[str],
     step: timedelta,
+    history: int,
     now: datetime | None = None,
 ) -> datetime:
-    """Where the built-in market's bars of `step` begin: the current bar (by the wall clock),
-    or the bar after the newest stored price when a faster-than-real-time run got past the
-    wall clock, so a restart never replays timestamps already traded."""
+    """Where the built-in market's bars of `step` begin: after the newest stored price, so a
+    restart goes on from where the last run stopped and never replays a traded timestamp;
+    with nothing stored, `history` bars before the current one (by the wall clock), which a
+    faster-than-real-time market plays until it reaches the present. The market never sends
+    a tick before its own time (`MarketServer`), so from there on it runs in wall-clock time."""
     period = pd.Timedelta(step)
     current = pd.Timestamp(now or datetime.now(UTC)).floor(period)
     with sessions() as session:
         latest = latest_market_time(session, symbols, timeframe_label(int(step.total_seconds())))
-    if latest is not None and pd.Timestamp(latest) >= current:
-        current = pd.Timestamp(latest).floor(period) + period
-    start: datetime = current.to_pydatetime()
+    begin = (
+        pd.Timestamp(latest).floor(period) + period
+        if latest is not None
+        else current - history * period
+    )
+    start: datetime = begin.to_pydatetime()
     return start

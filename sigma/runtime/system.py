@@ -284,7 +284,8 @@ class System:
             feed_url = s.feed_url
             if "market" in self.components and feed_url is None and self.trading_venue is None:
                 # A restart continues in wall-clock time, after any price already stored.
-                start = market_start(self.app.sessions, s.symbols, timedelta(minutes=1))
+                minute = timedelta(minutes=1)
+                start = market_start(self.app.sessions, s.symbols, minute, MARKET_BARS)
                 replay = BarReplay.synthetic(
                     s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed, start=start
                 )

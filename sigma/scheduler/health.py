@@ -99,8 +99,10 @@ def check_rabbitmq(url: str) -> Check:
 
 
 def check_feed(engine: Engine, max_age: timedelta, symbols: Sequence[str] = ()) -> Check:
-    """The newest recorded tick is younger than `max_age`; with `symbols`, that of each symbol
-    (once any has ticks, a symbol without any fails too: its feed never delivered).
+    """The newest recorded tick is younger than `max_age`, or newer than at the previous
+    check; with `symbols`, that of each symbol (once any has ticks, a symbol without any fails
+    too: its feed never delivered). Ticks carry market time: a replay or the built-in market
+    may run behind the wall clock while its prices still arrive, and that is alive.
 
     Per symbol the newest tick is one step down the (symbol, ts) primary key; a maximum over
     all symbols would read every tick kept (a month of them, every 30 seconds)."""
@@ -111,14 +113,24 @@ def check_feed(engine: Engine, max_age: timedelta, symbols: Sequence[str] = ()) 
         query = select(func.max(TickRecord.ts))
         return {s: conn.execute(query.where(TickRecord.symbol == s)).scalar() for s in symbols}
 
+    previous: dict[str, datetime | None] = {}
+
     def run(now: datetime) -> CheckResult:
         def probe() -> CheckResult:
             with engine.connect() as conn:
                 latest = newest(conn)
+            seen = dict(previous)
+            previous.update(latest)
             if all(ts is None for ts in latest.values()):
                 return CheckResult("feed", None, "no ticks stored yet")
             ages = {sym: None if ts is None else now - ts for sym, ts in latest.items()}
-            stale = {sym: age for sym, age in ages.items() if age is None or age > max_age}
+            stale = {
+                sym: age
+                for sym, age in ages.items()
+                if age is None
+                # Old, and no newer than at the last check (a first look gives it one round).
+                or (age > max_age and seen.get(sym) == latest[sym])
+            }
             if not symbols:
                 age = ages[""]
                 assert age is not None

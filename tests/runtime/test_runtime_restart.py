@@ -17,7 +17,7 @@ from sigma.domain import Bar, Order, OrderType, Side, Tick
 from sigma.engine.live import MAX_BARS
 from sigma.risk.limits import AccountState, RiskManager
 from sigma.runtime.restore import market_start
-from sigma.runtime.system import System
+from sigma.runtime.system import MARKET_BARS, System
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import OrderRecord, RiskStateRecord, TickRecord
 from sigma.store.restart import booked_accounts
@@ -219,36 +219,43 @@ def test_warm_up_keeps_the_latest_bars_of_the_window(db_url: str) -> None:
     app.close()
 
 
-def test_the_market_starts_at_the_current_minute_or_after_what_is_stored(db_url: str) -> None:
+def test_the_market_starts_with_history_or_after_what_is_stored(db_url: str) -> None:
     app = make_app(db_url)
     minute = timedelta(minutes=1)
     now = T0 + timedelta(seconds=42)
-    assert market_start(app.sessions, [SYMBOL], minute, now=now) == T0
-    # A run faster than real time got ahead of the clock: continue after its last bar.
-    ahead = bars(5).set_axis(pd.date_range(T0, periods=5, freq="1min", name="ts"))
-    store_bars(app, ahead)
-    assert market_start(app.sessions, [SYMBOL], minute, now=now) == T0 + 5 * minute
+    # Nothing stored: `history` bars that end at the current minute.
+    assert market_start(app.sessions, [SYMBOL], minute, 100, now=now) == T0 - 100 * minute
+    # A restart goes on after the last stored bar, never replaying a traded timestamp.
+    stored = bars(5).set_axis(pd.date_range(T0, periods=5, freq="1min", name="ts"))
+    store_bars(app, stored)
+    assert market_start(app.sessions, [SYMBOL], minute, 100, now=now) == T0 + 5 * minute
     with app.sessions.begin() as s:
         s.add(TickRecord(symbol=SYMBOL, ts=T0 + timedelta(minutes=7, seconds=3), price=1))
-    assert market_start(app.sessions, [SYMBOL], minute, now=now) == T0 + 8 * minute
+    assert market_start(app.sessions, [SYMBOL], minute, 100, now=now) == T0 + 8 * minute
     # Other symbols' prices do not move it.
-    assert market_start(app.sessions, ["OTHER"], minute, now=now) == T0
+    assert market_start(app.sessions, ["OTHER"], minute, 100, now=now) == T0 - 100 * minute
     app.close()
 
 
-async def test_the_built_in_market_after_a_restart_starts_at_the_current_minute(
-    db_url: str,
-) -> None:
+async def test_the_built_in_market_goes_on_after_what_was_recorded(db_url: str) -> None:
     app = make_app(db_url)
-    firsts: list[Tick] = []
-    for _ in range(2):  # a run, then a restart
-        before = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
+    minute = timedelta(minutes=1)
+
+    async def first_tick() -> Tick:
         async with running(System(app, ("market",))) as system:
             assert system.market is not None
-            first = next(iter(system.market.source.ticks()))
-        after = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
-        assert before <= first.ts <= after
-        firsts.append(first)
-    # The same seeded market, at the new time.
-    assert firsts[0].price == firsts[1].price
+            return next(iter(system.market.source.ticks()))
+
+    before = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
+    fresh = await first_tick()
+    after = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
+    # A fresh market: MARKET_BARS of history that end now, played until it reaches the present.
+    assert before - MARKET_BARS * minute <= fresh.ts <= after - MARKET_BARS * minute
+    # What the recorder kept of the first run: the restart goes on after it.
+    with app.sessions.begin() as s:
+        s.add(TickRecord(symbol=SYMBOL, ts=fresh.ts + timedelta(minutes=3, seconds=5), price=1))
+    again = await first_tick()
+    assert again.ts == fresh.ts + 4 * minute
+    # The same seeded market shape, at the new time.
+    assert again.price == fresh.price
     app.close()
