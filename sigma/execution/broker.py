@@ -127,6 +127,11 @@ class SettlingBroker(Broker, Protocol):
         """Rest an order again after a restart."""
         ...
 
+    def forget(self, client_order_id: str) -> None:
+        """Drop every trace of an order the worker refused after placing it (a reused client
+        order id with another payload), so it can neither fill nor be reconciled."""
+        ...
+
 
 def settling(broker: Broker) -> SettlingBroker | None:
     """``broker`` as a :class:`SettlingBroker` when it declares `Capability.IN_PROCESS`, else
@@ -187,6 +192,11 @@ class PaperBroker:
         price that made it rest is gone, the next `on_price` decides."""
         self._resting[order.client_order_id] = order
         self._orders[order.client_order_id] = BrokerReport(order.client_order_id, OrderStatus.NEW)
+
+    def forget(self, client_order_id: str) -> None:
+        """Drop an order the worker refused after placing it (see `SettlingBroker.forget`)."""
+        self._resting.pop(client_order_id, None)
+        self._orders.pop(client_order_id, None)
 
     async def lookup(self, client_order_id: str, symbol: str) -> BrokerReport | None:
         """The stored outcome of an order placed in this process."""

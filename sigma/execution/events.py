@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sigma.domain import Fill, OrderType, Side
 from sigma.domain.money import utc
@@ -48,6 +48,17 @@ class OrderEvent(_Event):
     mode: Mode = "paper"
     account: str = "default"
     created_at: datetime
+
+    @model_validator(mode="after")
+    def _priced_as_its_type(self) -> OrderEvent:
+        # A limit without its limit, or a stop without its trigger, can never be executed:
+        # refusing it here sends it to the dead-letter queue once (PermanentError) instead of
+        # failing inside the broker on every retry.
+        if self.type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("a limit order needs limit_price")
+        if self.type is OrderType.STOP and self.stop_price is None:
+            raise ValueError("a stop order needs stop_price")
+        return self
 
 
 class OrderBatch(_Event):

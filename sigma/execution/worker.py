@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from psycopg import errors as pg_errors
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
@@ -40,13 +41,14 @@ from sigma.execution.booking import (
     book_report,
 )
 from sigma.execution.broker import Broker, BrokerReport, Capability, settling
-from sigma.execution.events import CancelEvent, FillEvent, OrderEvent, OrderStatusEvent
+from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
 from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.group_commit import GroupCommit, Shared
 from sigma.execution.reconcile import Reconcilable, VenueReconciler
 from sigma.execution.settlement import Holding
 from sigma.store.models import OrderRecord
 from sigma.store.pipeline import Plan
+from sigma.store.types import quantize
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,53 @@ _TERMINAL = {OrderStatus.FILLED.value, OrderStatus.CANCELLED.value, OrderStatus.
 _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 
 AlertFn = Callable[[str, str, dict[str, Any]], None]
+
+
+class Refused(PermanentError):
+    """The worker refused an order event that can never be executed as sent (wrong mode,
+    unknown symbol, zero quantity, a reused client order id): dead-lettered once, with the
+    reason, never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Conflict:
+    """The client order id is on record with another payload (what a transaction returns
+    instead of booking)."""
+
+    reason: str
+
+
+# What a stored order must share with an event for the event to be a redelivery of it.
+_PAYLOAD = ("symbol", "side", "type", "qty", "limit_price", "stop_price", "strategy", "mode")
+
+
+def _conflict(conn: Connection, event: OrderEvent) -> _Conflict | None:
+    """How the stored order with the event's client order id differs from the event; None
+    when there is none, or it is the same order (a harmless redelivery)."""
+    row = conn.execute(
+        select(*(getattr(OrderRecord, name) for name in _PAYLOAD)).where(
+            OrderRecord.client_order_id == event.client_order_id
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    differs = [
+        f"{name} {stored} != {sent}"
+        for name, stored in zip(_PAYLOAD, row, strict=True)
+        if not _same(stored, sent := getattr(event, name))
+    ]
+    if not differs:
+        return None
+    return _Conflict(
+        f"client order id {event.client_order_id} reused with another order: " + ", ".join(differs)
+    )
+
+
+def _same(stored: object, sent: object) -> bool:
+    """Compare as the store keeps it: Decimals at its precision, enums by value."""
+    if isinstance(sent, Decimal):
+        return stored is not None and quantize(sent) == stored
+    return stored == (sent.value if hasattr(sent, "value") else sent)
 
 
 def parse_order_events(delivery: Delivery) -> tuple[list[OrderEvent], PermanentError | None]:
@@ -100,7 +149,19 @@ class OrderWorker:
         *,
         on_alert: AlertFn | None = None,
         follow: FollowerSettings | None = None,
+        mode: Mode | None = None,
+        symbols: Iterable[str] | None = None,
     ) -> None:
+        """`mode` is the only mode whose orders the worker books: by default "paper" for a
+        broker that settles in this process and "live" for a venue. A paper broker can never
+        book live orders, so asking for that is an error. `symbols` are the only symbols it
+        trades (None: any, for tests and tools)."""
+        in_process = Capability.IN_PROCESS in broker.capabilities
+        if mode == "live" and in_process:
+            raise ValueError(f"broker {broker.name} settles paper orders; it cannot trade live")
+        self.mode: Mode = mode or ("paper" if in_process else "live")
+        self.symbols = None if symbols is None else frozenset(symbols)
+        self.refused = 0
         self.sessions = sessions
         bind = sessions.kw["bind"]
         assert isinstance(bind, Engine)  # the App's sessionmaker is bound to its engine
@@ -138,7 +199,13 @@ class OrderWorker:
         if cancel is not None:
             await self.cancel(cancel)
             return
-        events, rejected = parse_order_events(delivery)
+        try:
+            events, rejected = parse_order_events(delivery)
+        except PermanentError as exc:
+            self._alert_refused(str(exc), {"message_id": delivery.message_id})
+            raise
+        if rejected is not None:
+            self._alert_refused(str(rejected), {"message_id": delivery.message_id})
         outcomes = await asyncio.gather(*map(self.execute, events), return_exceptions=True)
         failed: BaseException | None = None
         for event, outcome in zip(events, outcomes, strict=True):
@@ -149,7 +216,12 @@ class OrderWorker:
                     delivery.attempt,
                     outcome,
                 )
-                failed = failed or outcome
+                # A failure that may pass is raised before a refusal: the delivery is then
+                # retried, and the refused orders are refused again (their rows are final).
+                if failed is None or (
+                    isinstance(failed, PermanentError) and not isinstance(outcome, PermanentError)
+                ):
+                    failed = outcome
         if failed is not None:
             raise failed
         if rejected is not None:
@@ -159,16 +231,34 @@ class OrderWorker:
         """Record, send and book one order; None when it was already finished.
 
         The paper broker settles in this process, so its orders are recorded and booked in
-        one transaction; an exchange sees an order only after it is on record."""
+        one transaction; an exchange sees an order only after it is on record.
+
+        Raises `Refused` for an order it must not execute (see `refusal`), after recording it
+        as rejected where it can have an order row and raising an alert."""
         key = (event.symbol, event.strategy, event.mode)  # bookings of a position stay in order
-        if Capability.IN_PROCESS in self.broker.capabilities:
+        reason = self.refusal(event)
+        if reason is not None:
+            await self._refuse(event, reason, key)
+        settles = settling(self.broker)
+        if settles is not None:
+            # The paper broker returns its earlier outcome for an id it knows; an id it does
+            # not know but the store does may be a reuse, whose placing is undone below.
+            fresh = await self.broker.lookup(event.client_order_id, event.symbol) is None
             report = await self.broker.place(event)
-            booked: Booked | None = await self._book_settled(event, report, key)
+            booked: Booked | _Conflict | None = await self._book_settled(event, report, key)
             if booked is None:
                 self.positions.pop(key, None)  # booked without this worker's plan
                 known = partial(self._book_known, event=event, report=report)
                 booked = await self.db.run(known, key=key)
-        elif await self.db.run(partial(self._accept, event=event), key=key) in _TERMINAL:
+            if isinstance(booked, _Conflict):
+                if fresh:
+                    settles.forget(event.client_order_id)
+                self._refused(event, booked.reason)
+        elif isinstance(
+            status := await self.db.run(partial(self._accept, event=event), key=key), _Conflict
+        ):
+            self._refused(event, status.reason)
+        elif status in _TERMINAL:
             booked = None
         else:
             report = await self.broker.place(event)
@@ -180,6 +270,65 @@ class OrderWorker:
         await self._booked(event.symbol, event.side, event.strategy, event.mode, report, booked)
         self.follower.follow(event, booked.status, report.exchange_order_id)
         return booked
+
+    def refusal(self, event: OrderEvent) -> str | None:
+        """Why the worker must not execute `event` at all, or None.
+
+        A mode its broker does not trade would book paper fills as live ones (or send paper
+        orders to a venue); a symbol it does not trade was never risk-checked for it; a
+        quantity or price that rounds to zero at the store's precision would be stored as 0
+        and booked as a fill of nothing."""
+        if event.mode != self.mode:
+            return f"{event.mode} order on a {self.mode} worker ({self.broker.name})"
+        if self.symbols is not None and event.symbol not in self.symbols:
+            return f"symbol {event.symbol} is not traded here"
+        for name in ("qty", "limit_price", "stop_price", "ref_price"):
+            value: Decimal | None = getattr(event, name)
+            if value is None:
+                continue
+            try:
+                stored = quantize(value)
+            except ValueError:
+                return f"{name} {value} does not fit the store"
+            if stored <= 0:
+                return f"{name} {value} rounds to zero"
+        return None
+
+    async def _refuse(self, event: OrderEvent, reason: str, key: PositionKey) -> NoReturn:
+        """Record a refused order as rejected (when its values fit an order row), tell the
+        dashboards, alert and raise `Refused`."""
+        try:
+            for value in (event.qty, event.limit_price, event.stop_price):
+                if value is not None:
+                    quantize(value)
+        except ValueError:
+            pass  # no row can hold it: the dead-letter reason is the record
+        else:
+            status = await self.db.run(partial(self._reject, event=event), key=key)
+            if not isinstance(status, _Conflict) and self.pubsub is not None:
+                message = OrderStatusEvent(
+                    client_order_id=event.client_order_id,
+                    symbol=event.symbol,
+                    status=OrderStatus.REJECTED.value,
+                    reason=reason,
+                    ts=datetime.now(UTC),
+                )
+                try:
+                    await self.pubsub.publish(CHANNEL_ORDER_STATUS, message.to_bytes())
+                except Exception:
+                    log.warning("could not announce refused order %s", event.client_order_id)
+        self._refused(event, reason)
+
+    def _refused(self, event: OrderEvent, reason: str) -> NoReturn:
+        """Count, alert and raise the refusal of `event`."""
+        self.refused += 1
+        details = {"client_order_id": event.client_order_id, "symbol": event.symbol}
+        self._alert_refused(f"order {event.client_order_id} refused: {reason}", details)
+        raise Refused(f"order {event.client_order_id} refused: {reason}")
+
+    def _alert_refused(self, message: str, details: dict[str, Any]) -> None:
+        log.warning("%s", message)
+        self.on_alert("warning", message, details)
 
     async def cancel(self, event: CancelEvent) -> str:
         """Cancel an order at the broker and book the outcome; the order's status. Raises
@@ -284,9 +433,30 @@ class OrderWorker:
     # --- database ---------------------------------------------------------------------------
     # Each runs inside a transaction of the group commit (see `sigma.execution.group_commit`).
     @staticmethod
-    def _accept(conn: Connection, *, event: OrderEvent) -> str:
-        """Insert the order row if it is new; returns the order's current status."""
-        return accept_order(conn, event)
+    def _accept(conn: Connection, *, event: OrderEvent) -> str | _Conflict:
+        """Insert the order row if it is new; returns the order's current status, or the
+        conflict when its client order id is on record with another payload."""
+        return _conflict(conn, event) or accept_order(conn, event)
+
+    @staticmethod
+    def _reject(conn: Connection, *, event: OrderEvent) -> str | _Conflict:
+        """Record a refused order as rejected; an order already on record under its id is
+        left as it is (a redelivered refusal, or a reuse of another order's id)."""
+        if (conflict := _conflict(conn, event)) is not None:
+            return conflict
+        status = accept_order(conn, event)
+        if status == OrderStatus.NEW.value:
+            conn.execute(
+                update(OrderRecord)
+                .where(
+                    OrderRecord.client_order_id == event.client_order_id,
+                    OrderRecord.status == status,
+                    OrderRecord.filled_qty == 0,
+                )
+                .values(status=OrderStatus.REJECTED.value, updated_at=datetime.now(UTC))
+            )
+            return OrderStatus.REJECTED.value
+        return status
 
     def _book_placed(
         self, dialect: str, placed: list[tuple[OrderEvent, BrokerReport]]
@@ -296,9 +466,14 @@ class OrderWorker:
         return book_new_orders(dialect, placed, self.positions)
 
     @staticmethod
-    def _book_known(conn: Connection, *, event: OrderEvent, report: BrokerReport) -> Booked | None:
+    def _book_known(
+        conn: Connection, *, event: OrderEvent, report: BrokerReport
+    ) -> Booked | _Conflict | None:
         """Book the report of an order already on record (a redelivery, or a resting paper
-        order); None when the order was already finished."""
+        order); None when the order was already finished, the conflict when its id is on
+        record with another payload (nothing is booked)."""
+        if (conflict := _conflict(conn, event)) is not None:
+            return conflict
         if accept_order(conn, event) in _TERMINAL:
             return None
         return book_report(conn, report)

@@ -47,6 +47,7 @@ def worker_on(
         RecordingPubSub(),
         on_alert=lambda *alert: alerts.append(alert),
         follow=FollowerSettings(**follow),  # type: ignore[arg-type]
+        mode="paper",  # the streaming test broker lacks IN_PROCESS but trades paper
     )
     worker.alerts = alerts  # type: ignore[attr-defined]
     _OPEN.append(worker)

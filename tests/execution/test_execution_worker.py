@@ -310,7 +310,7 @@ async def _crash_between_broker_and_database(
         broker = make_ccxt_broker("upbit", {"ACME": "BTC/KRW"}, config)
         worker, step = opened(OrderWorker(sessions, broker)), "_record"
         # A market sell fills exactly its quantity (Upbit's market buys spend an amount).
-        event = order_event(side=Side.SELL, qty="0.001", ref="130000000")
+        event = order_event(side=Side.SELL, qty="0.001", ref="130000000", mode="live")
     original = getattr(worker, step)
     calls = {"n": 0}
 
