@@ -258,10 +258,10 @@ class ReconnectingFeed:
         if tick is None:
             self.rejected += 1
             return
-        # Any valid tick proves the connection works; but only an accepted one proves the feed
-        # is alive: a feed whose every tick the detector rejects leaves the bot on a frozen
-        # price and must go stale and alert (issue 23).
+        # Any valid tick proves the connection works and the feed is alive, even one the
+        # detector then rejects.
         self.backoff.reset()
+        await self.monitor.beat()
         if self.detector is not None:
             verdict = self.detector.check(tick)
             if not verdict.ok:
@@ -271,7 +271,6 @@ class ReconnectingFeed:
                     "anomalous tick %s (%s, score %.2f)", tick, verdict.reason, verdict.score
                 )
                 return
-        await self.monitor.beat()
         self.accepted += 1
         try:
             if self.on_tick is not None:

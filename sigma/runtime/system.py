@@ -58,7 +58,6 @@ from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.db import session_scope
 from sigma.store.params import VersionConflict, get_active_params, set_params, version_author
-from sigma.store.restart import last_prices
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -457,12 +456,6 @@ class System:
             feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url)
         )
 
-    def _last_prices(self) -> dict[str, Decimal]:
-        """The last stored price per symbol: the price filter's reference for each feed's
-        first tick after a start (a symbol without one waits for agreeing ticks)."""
-        with self.app.sessions() as session:
-            return last_prices(session, self.app.settings.symbols)
-
     def _feed_options(self, source: str) -> FeedOptions:
         """What every price feed is given: the detector, the bus, metrics and the stale alert."""
         s = self.app.settings
@@ -481,7 +474,7 @@ class System:
             self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
 
         return FeedOptions(
-            detector=AnomalyDetector(reference=self._last_prices().get),
+            detector=AnomalyDetector(),
             pubsub=self.pubsub,
             on_tick=counted,
             stale_after=s.feed_stale_seconds,

@@ -100,27 +100,3 @@ def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str)
     tick = session.scalar(select(func.max(TickRecord.ts)).where(TickRecord.symbol.in_(wanted)))
     known = [t for t in (bar, tick) if t is not None]
     return max(known) if known else None
-
-
-def last_prices(session: Session, symbols: Iterable[str]) -> dict[str, Decimal]:
-    """The last stored price of each of `symbols` that has one: its newest tick, else the
-    close of its newest bar (of any bar size). The price filter judges a feed's first tick
-    after a start against it."""
-    prices: dict[str, Decimal] = {}
-    for symbol in symbols:
-        tick = session.scalar(
-            select(TickRecord.price)
-            .where(TickRecord.symbol == symbol)
-            .order_by(TickRecord.ts.desc(), TickRecord.seq.desc())
-            .limit(1)
-        )
-        if tick is None:
-            tick = session.scalar(
-                select(BarRecord.close)
-                .where(BarRecord.symbol == symbol)
-                .order_by(BarRecord.ts.desc())
-                .limit(1)
-            )
-        if tick is not None:
-            prices[symbol] = tick
-    return prices

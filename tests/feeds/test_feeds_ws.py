@@ -7,7 +7,6 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -132,8 +131,7 @@ async def test_client_receives_the_replay_exactly_in_order() -> None:
             symbols=["BTC"],
             on_tick=rec.on_tick,
             pubsub=rec,
-            # the last stored price, so the first tick is judged at once (issue 23)
-            detector=AnomalyDetector(reference=lambda symbol: expected[0].price),
+            detector=AnomalyDetector(),
             backoff=fast_backoff(),
         )
         async for _ in running(client):
@@ -235,10 +233,7 @@ async def test_anomalous_ticks_are_counted_as_rejected() -> None:
     async with serve(await hostile_server(frames), "127.0.0.1", 0) as srv:
         port = srv.sockets[0].getsockname()[1]
         client = PriceClient(
-            f"ws://127.0.0.1:{port}",
-            on_tick=rec.on_tick,
-            # the last stored price, so the first tick is judged at once (issue 23)
-            detector=AnomalyDetector(reference=lambda symbol: Decimal(100)),
+            f"ws://127.0.0.1:{port}", on_tick=rec.on_tick, detector=AnomalyDetector()
         )
         async for _ in running(client):
             await wait(lambda: client.received == 4)

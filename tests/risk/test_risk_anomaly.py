@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,12 +32,6 @@ def walk(n: int, level: float = 100.0, seed: int = 1) -> list[float]:
     for _ in range(n - 1):
         prices.append(prices[-1] * math.exp(rng.gauss(0, 0.001)))
     return prices
-
-
-def first_price(prices: list[float]) -> Callable[[str], Decimal | None]:
-    """A reference for the first tick (the last stored price), so a test starts judging at
-    once instead of waiting for the first tick's confirmation."""
-    return lambda symbol: Decimal(repr(prices[0]))
 
 
 def series(prices: list[float], symbol: str = "X") -> list[Tick]:
@@ -70,19 +63,18 @@ def test_injected_spikes_are_detected_and_do_not_move_the_baseline() -> None:
 
 
 def test_jump_is_flagged_even_during_warm_up() -> None:
-    prices = [100.0, 100.5, 112.0, 99.5]
-    detector = AnomalyDetector(max_jump_pct=10, reference=first_price(prices))
-    verdicts = detector.identify_outliers(series(prices))
+    detector = AnomalyDetector(max_jump_pct=10)
+    verdicts = detector.identify_outliers(series([100, 100.5, 112, 99.5]))
     assert [v.reason for v in verdicts] == ["warmup", "warmup", "jump", "warmup"]
     assert verdicts[2].score == pytest.approx(100 * (112 / 100.5 - 1))
 
 
 def test_no_zscore_flag_before_thirty_returns() -> None:
     prices = [*walk(30), 105.0]
-    verdicts = AnomalyDetector(reference=first_price(prices)).identify_outliers(series(prices))
+    verdicts = AnomalyDetector().identify_outliers(series(prices))
     assert all(v.ok for v in verdicts)  # 29 returns + a big move: still warming up
     prices = [*walk(32), 105.0]
-    verdicts = AnomalyDetector(reference=first_price(prices)).identify_outliers(series(prices))
+    verdicts = AnomalyDetector().identify_outliers(series(prices))
     assert verdicts[-1] == Verdict(False, "zscore", verdicts[-1].score)
     assert verdicts[-1].score > 8 and verdicts[-2].reason == "ok"
 
@@ -105,17 +97,16 @@ def test_scattered_bad_prints_never_rebase() -> None:
 
 
 def test_stale_is_informational_and_crossed_is_rejected() -> None:
-    detector = AnomalyDetector(stale_ticks=5, reference=first_price([100.0]))
+    detector = AnomalyDetector(stale_ticks=5)
     verdicts = detector.identify_outliers(series([100.0] * 8))
-    # the first tick is a move of 0 from the reference: unchanged from the start
-    assert [v.reason for v in verdicts[3:]] == ["warmup", "stale", "stale", "stale", "stale"]
-    assert all(v.ok for v in verdicts) and verdicts[-1].score == 8
+    assert [v.reason for v in verdicts[4:]] == ["warmup", "stale", "stale", "stale"]
+    assert all(v.ok for v in verdicts) and verdicts[-1].score == 7
     crossed = Tick.of("X", T0, 100, bid=101, ask=100)
     assert detector.check(crossed) == Verdict(False, "crossed", 0.0)
 
 
 def test_symbols_are_independent_bounded_and_resettable() -> None:
-    detector = AnomalyDetector(max_symbols=2, reference={"A": Decimal(100), "B": Decimal(1)}.get)
+    detector = AnomalyDetector(max_symbols=2)
     detector.check(Tick.of("A", T0, 100))
     detector.check(Tick.of("B", T0, 1))
     assert detector.check(Tick.of("A", T0, 101)).reason == "warmup"  # not a jump from B's 1

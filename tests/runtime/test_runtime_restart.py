@@ -20,7 +20,7 @@ from sigma.runtime.restore import market_start
 from sigma.runtime.system import MARKET_BARS, System
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import OrderRecord, RiskStateRecord, TickRecord
-from sigma.store.restart import booked_accounts, last_prices
+from sigma.store.restart import booked_accounts
 from tests.runtime.pipeline_helpers import (
     CASH,
     SYMBOL,
@@ -258,25 +258,4 @@ async def test_the_built_in_market_goes_on_after_what_was_recorded(db_url: str) 
     assert again.ts == fresh.ts + 4 * minute
     # The same seeded market shape, at the new time.
     assert again.price == fresh.price
-    app.close()
-
-
-def test_the_price_filter_judges_the_first_tick_against_the_last_stored_price(
-    db_url: str,
-) -> None:
-    app = make_app(db_url)
-    minute = timedelta(minutes=1)
-    stored = bars(3).set_axis(pd.date_range(T0, periods=3, freq="1min", name="ts"))
-    store_bars(app, stored)
-    with app.sessions() as s:
-        # No tick yet: the newest bar's close.
-        assert last_prices(s, [SYMBOL, "OTHER"]) == {SYMBOL: Decimal(str(stored["close"].iloc[-1]))}
-    with app.sessions.begin() as s:
-        s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=0, price=Decimal("101.5")))
-        s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=1, price=Decimal("101.75")))
-    system = System(app, ("prices",))
-    assert system._last_prices() == {SYMBOL: Decimal("101.75")}  # the newest tick wins
-    detector = system._feed_options("test")["detector"]
-    assert detector is not None and detector.reference is not None
-    assert detector.reference(SYMBOL) == Decimal("101.75")
     app.close()
