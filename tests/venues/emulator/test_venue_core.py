@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from venue_helpers import BTC_SPEC
 
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.klines import Candle
@@ -39,20 +40,7 @@ T0 = 1_700_000_000_000
 # Binance's BTCUSDT as the venue models it: at 92000 the book is 2 bps wide around the last
 # price (half = 92000 * 2 / 20000 = 9.20) and its levels 1 bp (9.20) apart, 0.1 BTC each:
 # asks 92009.20, 92018.40, 92027.60, ...; bids 91990.80, 91981.60, 91972.40, ...
-BTC = MarketSpec(
-    symbol=SYMBOL,
-    base="BTC",
-    quote="USDT",
-    tick_sizes=((D(0), D("0.01")),),
-    step_size=D("0.00001"),
-    min_qty=D("0.00001"),
-    max_qty=D(9000),
-    min_price=D("0.01"),
-    max_price=D(1_000_000),
-    min_notional=D(5),
-    start_price=D(92000),
-    level_qty=D("0.1"),
-)
+BTC = BTC_SPEC
 
 
 @dataclass

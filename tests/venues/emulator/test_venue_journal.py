@@ -9,12 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from venue_helpers import BTC_SPEC
 
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.journal import FileJournal, VenueState
 from sigma.venues.emulator.model import (
     FeeRule,
-    MarketSpec,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -28,20 +28,7 @@ from sigma.venues.emulator.venue import Venue
 D = Decimal
 SYMBOL = "BTCUSDT"
 KEY = "key-1"
-SPEC = MarketSpec(
-    symbol=SYMBOL,
-    base="BTC",
-    quote="USDT",
-    tick_sizes=((D(0), D("0.01")),),
-    step_size=D("0.00001"),
-    min_qty=D("0.00001"),
-    max_qty=D(9000),
-    min_price=D("0.01"),
-    max_price=D(1_000_000),
-    min_notional=D(5),
-    start_price=D(92000),
-    level_qty=D("0.1"),
-)
+SPEC = BTC_SPEC
 
 
 def _venue(journal: FileJournal | None, name: str = "binance", **funds: str) -> Venue:

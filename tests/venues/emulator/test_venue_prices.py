@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from venue_helpers import BTC_SPEC
 
 from sigma.feeds.synthetic import generate_bars
 from sigma.feeds.writers import write_csv
@@ -23,20 +24,7 @@ from sigma.venues.emulator.venue import Venue
 
 D = Decimal
 T0 = 1_700_000_040_000  # a minute boundary
-BTC = MarketSpec(
-    symbol="BTCUSDT",
-    base="BTC",
-    quote="USDT",
-    tick_sizes=((D(0), D("0.01")),),
-    step_size=D("0.00001"),
-    min_qty=D("0.00001"),
-    max_qty=D(9000),
-    min_price=D("0.01"),
-    max_price=D(1_000_000),
-    min_notional=D(5),
-    start_price=D(92000),
-    level_qty=D("0.1"),
-)
+BTC = BTC_SPEC
 # Upbit's KRW-BTC: a 1000 KRW tick at these prices, 130 million KRW a coin.
 KRW_BTC = replace(
     BTC,

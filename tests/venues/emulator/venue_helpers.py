@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sigma.venues.emulator.config import AccountConfig, ProtocolConfig, VenueConfig
+from sigma.venues.emulator.model import MarketSpec
 
 BINANCE_KEY, BINANCE_SECRET = "binance-key", "binance-secret"
 BINANCE_KEY_2, BINANCE_SECRET_2 = "binance-key-2", "binance-secret-2"
@@ -64,3 +65,21 @@ def _fields(settings: Any) -> dict[str, Any]:
     if isinstance(settings, dict):
         return settings
     return dict(vars(settings))
+
+
+#: Binance's BTCUSDT as the core tests model it: at 92000 the book is 2 bps wide around the
+#: last price (half = 9.20) with levels 1 bp (9.20) apart, 0.1 BTC each.
+BTC_SPEC = MarketSpec(
+    symbol="BTCUSDT",
+    base="BTC",
+    quote="USDT",
+    tick_sizes=((Decimal(0), Decimal("0.01")),),
+    step_size=Decimal("0.00001"),
+    min_qty=Decimal("0.00001"),
+    max_qty=Decimal(9000),
+    min_price=Decimal("0.01"),
+    max_price=Decimal(1_000_000),
+    min_notional=Decimal(5),
+    start_price=Decimal(92000),
+    level_qty=Decimal("0.1"),
+)
