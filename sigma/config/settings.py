@@ -84,8 +84,13 @@ class Settings(BaseSettings):
     )
     # Unset: the built-in synthetic market is served in-process and read over WebSocket.
     feed_url: str | None = None
-    # Built-in market: bar time per wall-clock second (60 = one 1-minute bar per second).
-    feed_speed: float = Field(default=60.0, ge=0)
+    # Built-in market (sigma.runtime.market): 1 = in wall-clock time, going on from the last
+    # stored price; any other value is an accelerated demo market playing that many seconds of
+    # market time per second (0: as fast as it is read) until it reaches the present.
+    feed_speed: float = Field(default=1.0, ge=0)
+    # Minutes of history the wall-clock market stores on a fresh start (a week of 1m bars), so
+    # the strategies start warm and the research jobs have bars to work on.
+    market_history_bars: int = Field(default=10_080, ge=0, le=1_000_000)
     feed_seed: int = 7
     feed_stale_seconds: float = Field(default=30.0, gt=0)
     # `sigma up --only venue,...` runs the local exchange (`sigma venue`) in-process with the

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import pandas as pd
 import typer
@@ -36,6 +36,7 @@ from sigma.feeds.ticks import encode_tick, valid_symbol
 __all__ = [
     "BarReplay",
     "MarketServer",
+    "TickSource",
     "bar_ticks",
     "feed_command",
     "run_feed",
@@ -142,6 +143,16 @@ class BarReplay:
         return cls(frames, speed)
 
 
+class TickSource(Protocol):
+    """What `MarketServer` streams: ticks in time order, paced at `speed` (0: no pacing)."""
+
+    speed: float
+
+    def ticks(self) -> Iterator[Tick]:
+        """The ticks to send, in timestamp order."""
+        ...
+
+
 @dataclass(eq=False)
 class _Client:
     ws: ServerConnection
@@ -177,7 +188,7 @@ class MarketServer:
 
     host: str
     port: int
-    source: BarReplay
+    source: TickSource
     min_clients: int = 0
     send_timeout: float = 5.0
     sent: int = 0

@@ -38,7 +38,7 @@ from sigma.execution.follower import FollowerSettings
 from sigma.execution.worker import OrderWorker
 from sigma.feeds.ticks import TickError, decode_tick
 from sigma.feeds.ws_client import FeedOptions, PriceClient, ReconnectingFeed
-from sigma.feeds.ws_server import BarReplay, MarketServer
+from sigma.feeds.ws_server import MarketServer
 from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
 from sigma.ops.action_log import ActionLogger
@@ -50,8 +50,9 @@ from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.market import builtin_market
 from sigma.runtime.recorder import RecorderService, build_recorder
-from sigma.runtime.restore import market_start, restore_bot
+from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
 from sigma.runtime.tasks import consume_until
 from sigma.store import heartbeats
@@ -79,9 +80,6 @@ COMPONENTS = ("market", "prices", "bot", "recorder", "worker", "sim", "api", "sc
 # Started only when named (`sigma up --only venue,...`): the local exchange of `sigma venue`.
 OPTIONAL_COMPONENTS = ("venue",)
 KNOWN_COMPONENTS = COMPONENTS + OPTIONAL_COMPONENTS
-# Bars the built-in market generates per symbol: at the default speed (one 1-minute bar per
-# second) that is more than two days of continuous trading before the stream ends.
-MARKET_BARS = 200_000
 
 
 def decode_or_none(
@@ -284,13 +282,9 @@ class System:
             feed_url = s.feed_url
             if "market" in self.components and feed_url is None and self.trading_venue is None:
                 # A restart continues in wall-clock time, after any price already stored.
-                minute = timedelta(minutes=1)
-                start = market_start(self.app.sessions, s.symbols, minute, MARKET_BARS)
-                replay = BarReplay.synthetic(
-                    s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed, start=start
-                )
+                market = await asyncio.to_thread(builtin_market, self.app)
                 self.market = await stack.enter_async_context(
-                    MarketServer("127.0.0.1", 0, replay).serve()
+                    MarketServer("127.0.0.1", 0, market).serve()
                 )
                 feed_url = self.market.url
             if "prices" in self.components:

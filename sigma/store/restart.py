@@ -23,6 +23,7 @@ __all__ = [
     "OPEN_STATUSES",
     "BookedAccount",
     "booked_accounts",
+    "last_prices",
     "latest_market_time",
     "open_orders",
 ]
@@ -100,3 +101,28 @@ def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str)
     tick = session.scalar(select(func.max(TickRecord.ts)).where(TickRecord.symbol.in_(wanted)))
     known = [t for t in (bar, tick) if t is not None]
     return max(known) if known else None
+
+
+def last_prices(
+    session: Session, symbols: Iterable[str], timeframe: str
+) -> dict[str, tuple[datetime, Decimal]]:
+    """Per symbol, where its stored prices end: the time and close of the newest bar of
+    `timeframe`, or the newest tick when it is later (symbols with neither are left out)."""
+    out: dict[str, tuple[datetime, Decimal]] = {}
+    for symbol in symbols:
+        bar = session.execute(
+            select(BarRecord.ts, BarRecord.close)
+            .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
+            .order_by(BarRecord.ts.desc())
+            .limit(1)
+        ).first()
+        tick = session.execute(
+            select(TickRecord.ts, TickRecord.price)
+            .where(TickRecord.symbol == symbol)
+            .order_by(TickRecord.ts.desc(), TickRecord.seq.desc())
+            .limit(1)
+        ).first()
+        known = [(row[0], row[1]) for row in (bar, tick) if row is not None]
+        if known:
+            out[symbol] = max(known, key=lambda pair: pair[0])
+    return out

@@ -41,11 +41,16 @@ def make_app(database_url: str, **overrides: Any) -> App:
         database_url=database_url,
         symbols=[SYMBOL],
         live_strategies=[s.name for s in STRATEGIES],
-        bar_seconds=60,
         commission_pct=Decimal("0.001"),
         slippage_bps=Decimal(5),
         # Re-tuned parameters would differ from the plain backtest.
-        **{"adaptive": False, "max_drawdown": None, "max_open_orders": None, **overrides},
+        **{
+            "bar_seconds": 60,
+            "adaptive": False,
+            "max_drawdown": None,
+            "max_open_orders": None,
+            **overrides,
+        },
     )
     return App(settings)
 

@@ -10,16 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from sigma.app import App
 from sigma.domain import Bar, Order, OrderType, Side, Tick
 from sigma.engine.live import MAX_BARS
+from sigma.feeds.live_market import LiveMarket
 from sigma.risk.limits import AccountState, RiskManager
+from sigma.runtime.market import MARKET_BARS
 from sigma.runtime.restore import market_start
-from sigma.runtime.system import MARKET_BARS, System
+from sigma.runtime.system import System
 from sigma.store.bars import read_bars, upsert_bars
-from sigma.store.models import OrderRecord, RiskStateRecord, TickRecord
+from sigma.store.models import BarRecord, OrderRecord, RiskStateRecord, TickRecord
 from sigma.store.restart import booked_accounts
 from tests.runtime.pipeline_helpers import (
     CASH,
@@ -238,24 +241,58 @@ def test_the_market_starts_with_history_or_after_what_is_stored(db_url: str) -> 
 
 
 async def test_the_built_in_market_goes_on_after_what_was_recorded(db_url: str) -> None:
-    app = make_app(db_url)
-    minute = timedelta(minutes=1)
+    app = make_app(db_url, market_history_bars=120, bar_seconds=300)
 
     async def first_tick() -> Tick:
         async with running(System(app, ("market",))) as system:
             assert system.market is not None
-            return next(iter(system.market.source.ticks()))
+            source = system.market.source
+            assert isinstance(source, LiveMarket)
+            tick = next(iter(source.ticks()))
+            assert source.live_from <= tick.ts < source.live_from + timedelta(minutes=1, seconds=5)
+            return tick
 
-    before = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
+    def stored(timeframe: str) -> pd.DataFrame:
+        with app.sessions() as s:
+            return read_bars(s, SYMBOL, timeframe)
+
+    before = datetime.now(UTC)
     fresh = await first_tick()
-    after = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
-    # A fresh market: MARKET_BARS of history that end now, played until it reaches the present.
-    assert before - MARKET_BARS * minute <= fresh.ts <= after - MARKET_BARS * minute
-    # What the recorder kept of the first run: the restart goes on after it.
+    after = datetime.now(UTC)
+    # In wall-clock time, after two hours of history stored as 1-minute bars (and the whole
+    # 5-minute bars they make) that end at the current minute.
+    assert before - timedelta(seconds=5) <= fresh.ts <= after + timedelta(seconds=5)
+    history = stored("1m")
+    assert len(history) == 120
+    assert fresh.ts - history.index[-1] < pd.Timedelta("2min")
+    fives = stored("5m")
+    assert 22 <= len(fives) <= 24 and (fives.index.minute % 5 == 0).all()
+    assert fives.index[-1] + pd.Timedelta("5min") <= history.index[-1] + pd.Timedelta("1min")
+    # What the recorder kept of the first run ends an hour ago: the restart fills the hour
+    # from that price and goes on at the wall clock.
+    hour_ago = pd.Timestamp(fresh.ts).floor("1min").to_pydatetime() - timedelta(hours=1)
     with app.sessions.begin() as s:
-        s.add(TickRecord(symbol=SYMBOL, ts=fresh.ts + timedelta(minutes=3, seconds=5), price=1))
+        s.execute(sa_delete(BarRecord).where(BarRecord.ts > hour_ago - timedelta(minutes=5)))
+        s.add(TickRecord(symbol=SYMBOL, ts=hour_ago + timedelta(seconds=5), price=Decimal("77.7")))
     again = await first_tick()
-    assert again.ts == fresh.ts + 4 * minute
-    # The same seeded market shape, at the new time.
-    assert again.price == fresh.price
+    assert again.ts >= fresh.ts
+    refilled = stored("1m")
+    gap = refilled[refilled.index > pd.Timestamp(hour_ago)]
+    assert gap.index[0] == pd.Timestamp(hour_ago) + pd.Timedelta("1min")
+    assert gap["open"].iloc[0] == 77.7
+    assert not refilled.index.duplicated().any()
+    app.close()
+
+
+async def test_an_accelerated_built_in_market_plays_history_up_to_the_present(
+    db_url: str,
+) -> None:
+    app = make_app(db_url, feed_speed=60)
+    async with running(System(app, ("market",))) as system:
+        assert system.market is not None
+        first = next(iter(system.market.source.ticks()))
+    minute = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
+    assert first.ts <= minute - (MARKET_BARS - 1) * timedelta(minutes=1)
+    with app.sessions() as s:
+        assert read_bars(s, SYMBOL, "1m").empty  # nothing stored ahead of the replay
     app.close()
