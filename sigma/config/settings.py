@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     # Backtest / paper account defaults.
     initial_cash: Decimal = Decimal("10000")
+    # The share of a strategy account's free equity one entry commits in the bot and the
+    # simulations (a strategy's `go_long()` is "all in" on its own; 1 keeps it so, as a
+    # backtest does). A quarter keeps a demo left running from paying a whole account's
+    # commission on every signal.
+    stake_fraction: Decimal = Field(default=Decimal("0.25"), gt=0, le=1)
     commission_pct: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     commission_fixed: Decimal = Field(default=Decimal("0"), ge=0)
     slippage_bps: Decimal = Field(default=Decimal("0"), ge=0, lt=Decimal("1000"))

@@ -54,6 +54,9 @@ class EngineConfig:
 
     initial_cash: Decimal = Decimal(10_000)
     fill_model: FillModel = field(default_factory=FillModel)
+    # The share of the free equity an order sized as a fraction commits: a strategy's
+    # `go_long()` puts `stake` of the account at risk (1: all of it, as backtesting.py does).
+    stake: Decimal = Decimal(1)
     record_ledger: bool = False
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
     can_short: bool = True
@@ -141,6 +144,18 @@ class Engine:
         self.strategy.refresh_indicators()
         self.step(len(self.data) - 1)
 
+    def warm_up(self, history: pd.DataFrame) -> None:
+        """Hold the bars of `history` (a bar frame, oldest first) as if they had been seen
+        live, without acting on them: the strategy's indicators start where an uninterrupted
+        run's are, so its first decision is the same."""
+        stamps = pd.DatetimeIndex(history.index).tz_convert("UTC").tz_localize(None)
+        columns = ("open", "high", "low", "close", "volume")
+        rows = history.loc[:, list(columns)].itertuples(index=False, name=None)
+        for ts, row in zip(stamps.to_numpy(dtype="datetime64[ns]"), rows, strict=True):
+            self.data.append(ts, dict(zip(columns, row, strict=True)))
+        self.data.cursor.i = len(self.data) - 1
+        self.strategy.refresh_indicators()
+
     @property
     def last_price(self) -> Decimal:
         """Close of the current bar as an exact Decimal."""
@@ -213,7 +228,9 @@ class Engine:
         assert order.equity_fraction is not None
         prices = {order.symbol: price}
         free = account.equity(prices) - account.gross_exposure(prices)
-        return self.fill_model.affordable_qty(free * order.equity_fraction, price)
+        return self.fill_model.affordable_qty(
+            free * order.equity_fraction * self.config.stake, price
+        )
 
     def _record(self, i: int) -> None:
         price = self.last_price

@@ -106,14 +106,7 @@ class LiveEngine(Engine):
         """Hold the latest `MAX_BARS` bars of `history` (a bar frame, oldest first) as if they
         had been seen live, without acting on them: the strategy's indicators start where an
         uninterrupted run's are, so its first decision is the same."""
-        history = history.iloc[-MAX_BARS:]
-        stamps = pd.DatetimeIndex(history.index).tz_convert("UTC").tz_localize(None)
-        columns = ("open", "high", "low", "close", "volume")
-        rows = history.loc[:, list(columns)].itertuples(index=False, name=None)
-        for ts, row in zip(stamps.to_numpy(dtype="datetime64[ns]"), rows, strict=True):
-            self.data.append(ts, dict(zip(columns, row, strict=True)))
-        self.data.cursor.i = len(self.data) - 1
-        self.strategy.refresh_indicators()
+        super().warm_up(history.iloc[-MAX_BARS:])
 
     def resume(self, cash: Decimal, fees_paid: Decimal, held: Position, since: datetime) -> None:
         """Continue from the account as booked (cash, fees, the position open since `since`)

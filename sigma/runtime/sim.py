@@ -29,14 +29,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
-from sigma.domain import Bar, Fill, Order, OrderStatus, Tick
+from sigma.config.settings import timeframe_label
+from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position, Side, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.live import MAX_BARS
@@ -45,6 +48,7 @@ from sigma.engine.stats import compute_stats
 from sigma.reports.export import export_result
 from sigma.reports.html_report import write_backtest_html
 from sigma.runtime.tasks import consume_until
+from sigma.store.bars import read_bars
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import SimOrder, SimRun
 from sigma.strategies.base import Strategy
@@ -137,13 +141,28 @@ class SimRunner:
         """Set once the runner listens on the price channel."""
 
     def start(self) -> list[int]:
-        """Open a `sim_runs` row per strategy and symbol; returns their ids."""
+        """Open a `sim_runs` row per strategy and symbol; returns their ids.
+
+        Each simulation goes on from the account its last finished run ended with (its
+        `initial_cash` is that run's final equity) and its indicators are warmed from the
+        stored bars of its bar size, as the bot's are; a run that never finished (the process
+        was killed) is not carried on."""
         ids = []
+        label = timeframe_label(int(self.timeframe.total_seconds()))
         with self.sessions.begin() as session:
+            history = {
+                symbol: read_bars(session, symbol, label, last=self.warm_bars)
+                for symbol in {symbol for _, symbol in self._factories}
+            }
             for factory, symbol in self._factories:
                 engine = Engine(factory(), symbol, empty_data(), self.config)
-                run_id = _open_run(session, engine, self.config.initial_cash)
-                sim = _Sim(engine, run_id, self.run_bars, self.config.initial_cash)
+                if not history[symbol].empty:
+                    engine.warm_up(history[symbol])
+                initial, fees = self.config.initial_cash, Decimal(0)
+                if (last := _last_account(session, engine.strategy.name, symbol)) is not None:
+                    initial, fees = _carry_on(engine, *last)
+                run_id = _open_run(session, engine, initial)
+                sim = _Sim(engine, run_id, self.run_bars, initial, fees_before=fees)
                 self._sims.setdefault(symbol, []).append(sim)
                 self._builders.setdefault(symbol, BarBuilder(symbol, self.timeframe))
                 ids.append(run_id)
@@ -234,6 +253,7 @@ class SimRunner:
         run.ended_at = datetime.now(UTC)
         run.final_equity = sim.engine.equity()
         run.stats = to_jsonable(result.stats) if result else {}
+        run.account = _account(sim.engine)
         if result is None or report_dir is None:
             return None
         folder = report_dir / f"sim_{sim.run_id}_{result.strategy}"
@@ -309,6 +329,106 @@ class SimRunner:
                 await asyncio.to_thread(self.on_bar, bar)
 
         await consume_until(pubsub, {channel: handle}, stop, subscribed=self.subscribed)
+
+
+_ORDER_FIELDS = (
+    "side",
+    "type",
+    "qty",
+    "equity_fraction",
+    "limit_price",
+    "stop_price",
+    "reduce_only",
+    "strategy",
+    "tag",
+    "created_at",
+    "client_order_id",
+)
+
+
+def _account(engine: Engine) -> dict[str, Any]:
+    """The paper account of `engine` as `sim_runs.account` keeps it (exact strings), with the
+    orders still pending (a signal of the last bar fills at the next bar's open)."""
+    portfolio = engine.portfolio
+    held = portfolio.position(engine.symbol)
+    values = {
+        "cash": portfolio.cash,
+        "fees_paid": portfolio.fees_paid,
+        "qty": held.qty,
+        "avg_price": held.avg_price,
+        "realized_pnl": held.realized_pnl,
+    }
+    account: dict[str, Any] = {key: str(value) for key, value in values.items()}
+    account["pending"] = [
+        to_jsonable({name: getattr(order, name) for name in _ORDER_FIELDS})
+        for order in engine.pending
+    ]
+    return account
+
+
+def _pending_order(symbol: str, stored: dict[str, Any]) -> Order:
+    """An order `_account` kept, as the engine had it."""
+
+    def number(name: str) -> Decimal | None:
+        return None if stored[name] is None else Decimal(stored[name])
+
+    return Order(
+        symbol=symbol,
+        side=Side(stored["side"]),
+        type=OrderType(stored["type"]),
+        qty=number("qty"),
+        equity_fraction=number("equity_fraction"),
+        limit_price=number("limit_price"),
+        stop_price=number("stop_price"),
+        reduce_only=bool(stored["reduce_only"]),
+        strategy=stored["strategy"],
+        tag=stored["tag"],
+        created_at=None
+        if stored["created_at"] is None
+        else datetime.fromisoformat(stored["created_at"]),
+        client_order_id=stored["client_order_id"],
+    )
+
+
+def _last_account(
+    session: Session, strategy: str, symbol: str
+) -> tuple[dict[str, Any], Decimal, datetime] | None:
+    """The account, final equity and end of the newest finished run of `strategy` on
+    `symbol` that kept its account (None: there is none)."""
+    row = session.execute(
+        select(SimRun.account, SimRun.final_equity, SimRun.ended_at)
+        .where(
+            SimRun.strategy == strategy,
+            SimRun.symbol == symbol,
+            SimRun.status == "finished",
+            SimRun.account.is_not(None),
+        )
+        .order_by(SimRun.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.final_equity is None:
+        return None
+    return row.account, row.final_equity, row.ended_at or datetime.now(UTC)
+
+
+def _carry_on(
+    engine: Engine, account: dict[str, Any], equity: Decimal, since: datetime
+) -> tuple[Decimal, Decimal]:
+    """Give `engine` the stored `account`; returns the new run's initial equity and the fees
+    paid before it."""
+    fees = Decimal(account["fees_paid"])
+    held = Position(
+        engine.symbol,
+        Decimal(account["qty"]),
+        Decimal(account["avg_price"]),
+        Decimal(account["realized_pnl"]),
+    )
+    engine.portfolio.restore(Decimal(account["cash"]), fees, held, since)
+    for stored in account.get("pending", []):
+        order = _pending_order(engine.symbol, stored)
+        engine.pending.append(order)
+        engine.orders.append(order)
+    return equity, fees
 
 
 def _open_run(session: Session, engine: Engine, initial_cash: Decimal) -> int:

@@ -200,12 +200,15 @@ class System:
         self._resting_subscribed = asyncio.Event()
 
     # --- building blocks -------------------------------------------------------------------
-    def strategies(self) -> list[tuple[Callable[[], Strategy], str]]:
-        """A factory per configured (strategy, symbol), with its active parameters."""
+    def strategies(
+        self, names: Iterable[str] | None = None
+    ) -> list[tuple[Callable[[], Strategy], str]]:
+        """A factory per (strategy, symbol), with its active parameters: the live strategies,
+        or the strategies `names`."""
         s = self.app.settings
         out: list[tuple[Callable[[], Strategy], str]] = []
         with self.app.sessions() as session:
-            for name in s.live_strategies:
+            for name in s.live_strategies if names is None else names:
                 cls = self.app.strategies.get(name)
                 for symbol in s.symbols:
                     params = get_active_params(session, name, symbol) or {}
@@ -331,9 +334,11 @@ class System:
                     self.worker.reconcile_every(s.mode, s.reconcile_seconds, stop)
                 )
             if "sim" in self.components:
+                # Every strategy is paper-traded, so the operator can compare what the live
+                # ones do with what the others would have done.
                 self.sim = SimRunner(
                     self.app.sessions,
-                    self.strategies(),
+                    self.strategies(self.app.strategies.names),
                     timeframe=timedelta(seconds=s.bar_seconds),
                     config=self._engine_config(),
                     run_bars=s.sim_run_bars,
@@ -414,8 +419,9 @@ class System:
 
     # --- components -------------------------------------------------------------------------
     def _engine_config(self) -> EngineConfig:
+        s = self.app.settings
         return EngineConfig(
-            initial_cash=self.app.settings.initial_cash, fill_model=self.app.fill_model
+            initial_cash=s.initial_cash, fill_model=self.app.fill_model, stake=s.stake_fraction
         )
 
     async def _live_config(self) -> EngineConfig:

@@ -306,6 +306,9 @@ class SimRun(Base):
     initial_cash: Mapped[Decimal]
     final_equity: Mapped[Decimal | None]
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The paper account at the end of the run (cash, fees paid, position; Decimal strings):
+    # the next start of the same strategy and symbol carries it on.
+    account: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     comment: Mapped[str | None] = mapped_column(Text)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
@@ -118,6 +119,16 @@ def test_fractional_sizing_and_rejection_when_broke() -> None:
         {0: [lambda s: s.buy(fraction=1)]}, bars([(10, 10, 10, 10), (2000, 2000, 2000, 2000)])
     )
     assert res.fills == [] and eng.orders[0].status is OrderStatus.REJECTED
+
+
+def test_a_stake_commits_that_share_of_a_fraction_sized_order() -> None:
+    Script.plan = {0: [lambda s: s.buy(fraction=0.5)], 2: [lambda s: s.buy(qty=7)]}
+    config = EngineConfig(initial_cash=D(1000), fill_model=FillModel(lot_size=D("0.001")))
+    eng = Engine(Script(), "X", frame_to_data(PATH), replace(config, stake=D("0.25")))
+    run_engine(eng)
+    # Half of the account at a quarter stake: 125 of 1,000 at the open of 10; a quantity
+    # given in units is not scaled.
+    assert [f.qty for f in eng.fills] == [D("12.500"), D(7)]
 
 
 def test_partial_close_and_flip_book_trades_exactly() -> None:

@@ -46,6 +46,8 @@ def make_app(database_url: str, **overrides: Any) -> App:
         # Re-tuned parameters would differ from the plain backtest.
         **{
             "bar_seconds": 60,
+            # All in, as the backtest the runs are compared with.
+            "stake_fraction": 1,
             "adaptive": False,
             "max_drawdown": None,
             "max_open_orders": None,

@@ -26,6 +26,7 @@ from sigma.feeds.ticks import decode_tick, encode_tick
 from sigma.research.backtest import run_backtest
 from sigma.runtime import sim as sim_module
 from sigma.runtime.sim import SimRunner, rate_sim_run
+from sigma.store.bars import upsert_bars
 from sigma.store.db import init_db, session_factory
 from sigma.store.models import SimOrder, SimRun
 from sigma.strategies.base import Strategy
@@ -191,6 +192,63 @@ def test_rollover_carries_the_account_and_adds_up_to_one_backtest(sessions, tmp_
         folder = tmp_path / "sims" / f"sim_{run.id}_sma_cross"
         assert "<svg" in (folder / "report.html").read_text()
         assert (folder / "trades.csv").exists()
+
+
+def test_a_restart_carries_each_account_on_with_warm_indicators(sessions, tmp_path: Path) -> None:
+    frame = bars()
+    fm = FillModel(commission_pct=D("0.001"))
+    config = EngineConfig(initial_cash=D(10_000), fill_model=fm)
+
+    def runner() -> SimRunner:
+        return SimRunner(
+            sessions,
+            [(lambda: SmaCross(fast=5, slow=20), "AAA")],
+            timeframe=timedelta(minutes=1),
+            config=config,
+            run_bars=10_000,
+        )
+
+    split = 333
+    first = runner()
+    first.start()
+    for bar in as_bars(frame.iloc[:split], "AAA"):
+        first.on_bar(bar)
+    (held,) = [sim.engine.portfolio.qty("AAA") for sim in first._sims["AAA"]]
+    first.finish()
+    # What the recorder kept of the first part; then the process starts again.
+    with sessions.begin() as s:
+        upsert_bars(s, "AAA", "1m", frame.iloc[:split])
+    second = runner()
+    (run_id,) = second.start()
+    (sim,) = second._sims["AAA"]
+    assert held != 0 and sim.engine.portfolio.qty("AAA") == held
+    for bar in as_bars(frame.iloc[split:], "AAA"):
+        second.on_bar(bar)
+    second.finish()
+
+    batch, _ = run_backtest(SmaCross(fast=5, slow=20), frame, symbol="AAA", fill_model=fm)
+    with sessions() as s:
+        done, again = s.scalars(select(SimRun).order_by(SimRun.id)).all()
+        assert again.id == run_id and again.initial_cash == done.final_equity
+        # The two runs are the one uninterrupted paper account.
+        assert again.final_equity == batch.final_equity
+        assert D(again.account["cash"]) == batch.final_cash
+        assert D(again.account["qty"]) == batch.final_position
+
+
+def test_a_run_that_never_finished_is_not_carried_on(sessions) -> None:
+    with sessions.begin() as s:
+        s.add(SimRun(strategy="sma_cross", symbol="AAA", initial_cash=D(5), account=None))
+    runner = SimRunner(
+        sessions,
+        [(SmaCross, "AAA")],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(initial_cash=D(10_000)),
+        run_bars=10,
+    )
+    runner.start()
+    (sim,) = runner._sims["AAA"]
+    assert sim.initial_equity == D(10_000) and sim.engine.portfolio.cash == D(10_000)
 
 
 class _Dipper(Strategy):
