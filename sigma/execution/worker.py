@@ -577,5 +577,5 @@ def _event_from_row(row: OrderRecord) -> OrderEvent:
         ref_price=ref,
         strategy=row.strategy,
         mode="live" if row.mode == "live" else "paper",
-        created_at=row.created_at,
+        created_at=row.decided_at or row.created_at,
     )

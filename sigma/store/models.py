@@ -166,7 +166,10 @@ class OrderRecord(Base):
     strategy: Mapped[str] = mapped_column(String(64), default="")
     filled_qty: Mapped[Decimal] = mapped_column(default=Decimal(0))
     avg_fill_price: Mapped[Decimal | None]
+    # Two clocks, named: when the order was recorded (wall clock; lists sort by it) and the
+    # market time of the bar it was decided on (a replay's market runs behind the wall clock).
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     fills: Mapped[list[FillRecord]] = relationship(back_populates="order")

@@ -151,10 +151,10 @@ def safe(check: Callable[[], bool]) -> Callable[[], bool]:
     return wrapped
 
 
-def created_at(app: App) -> dict[str, datetime]:
+def decided_at(app: App) -> dict[str, datetime]:
     """When each stored order was decided (the market time of its bar)."""
     with app.sessions() as s:
-        rows = s.execute(select(OrderRecord.client_order_id, OrderRecord.created_at)).all()
+        rows = s.execute(select(OrderRecord.client_order_id, OrderRecord.decided_at)).all()
     return {coid: ts for coid, ts in rows}
 
 

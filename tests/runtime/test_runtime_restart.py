@@ -49,7 +49,7 @@ def stored(outcome: Outcome) -> tuple[list[tuple[Any, ...]], ...]:
     """The decisions (with the bar they were made on), the ledger and the positions, without
     what differs between two runs of the same prices (ids, client order ids, booking times);
     the sequence of fills is compared with the backtest's by `assert_matches_backtest`."""
-    decisions = [(o.strategy, o.side, o.type, o.qty, o.created_at) for o in outcome.orders]
+    decisions = [(o.strategy, o.side, o.type, o.qty, o.decided_at) for o in outcome.orders]
     ledger = [(e.strategy, e.cash_delta, e.fee, e.realized_pnl, e.reason) for e in outcome.ledger]
     held = outcome.positions.values()
     positions = [(p.strategy, p.qty, p.avg_price, p.realized_pnl) for p in held]
@@ -183,7 +183,7 @@ def store_order(app: App, coid: str, kind: str, status: str = "new") -> None:
                 limit_price=Decimal(90) if kind == "limit" else None,
                 status=status,
                 strategy="sma_cross",
-                created_at=T0,
+                decided_at=T0,
             )
         )
 
@@ -199,6 +199,7 @@ async def test_open_orders_are_the_engines_again(db_url: str) -> None:
     engine = bot.engines[("sma_cross", SYMBOL)]
     assert list(engine.resting) == ["resting-1"]
     assert engine.resting["resting-1"].type is OrderType.LIMIT
+    assert engine.resting["resting-1"].created_at == T0  # the market time it was decided at
     assert list(engine.inflight) == ["market-1"]
     assert engine.position_qty(SYMBOL) == 5  # the market order counts as in flight
     engine.cancel_pending(SYMBOL)

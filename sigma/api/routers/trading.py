@@ -63,6 +63,9 @@ class OrderOut(BaseModel):
     filled_qty: str
     avg_fill_price: str | None
     created_at: datetime
+    """When the order was recorded (wall clock, UTC); lists are newest first by it."""
+    decided_at: datetime | None
+    """The market time of the bar the strategy decided on (UTC; None for older rows)."""
     updated_at: datetime
 
 
@@ -217,6 +220,7 @@ _ORDER_LISTING = _Listing(
         ("filled_qty", OrderRecord.filled_qty, True),
         ("avg_fill_price", OrderRecord.avg_fill_price, True),
         ("created_at", OrderRecord.created_at, False),
+        ("decided_at", OrderRecord.decided_at, False),
         ("updated_at", OrderRecord.updated_at, False),
     ),
     source=OrderRecord.__table__,

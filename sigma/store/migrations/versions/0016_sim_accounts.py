@@ -1,5 +1,8 @@
 """The paper account each simulation run ended with (`sim_runs.account`: cash, fees paid and
-the position), so the next start carries it on instead of opening at the initial cash.
+the position), so the next start carries it on instead of opening at the initial cash; and one
+clock per order column: `orders.created_at` is when the order was recorded (wall clock),
+the new `orders.decided_at` the market time of the bar it was decided on (what `created_at`
+held before, copied over).
 
 Revision ID: 0016
 Revises: 0010
@@ -21,6 +24,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("orders") as batch:
+        batch.add_column(sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE orders SET decided_at = created_at")
     with op.batch_alter_table("sim_runs") as batch:
         batch.add_column(
             sa.Column(
@@ -32,3 +38,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("sim_runs") as batch:
         batch.drop_column("account")
+    with op.batch_alter_table("orders") as batch:
+        batch.drop_column("decided_at")
