@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +14,7 @@ from sigma.api.auth import (
     AuthError,
     LoginThrottle,
     TokenService,
+    dummy_hash,
     hash_password,
     parse_role,
     role_allows,
@@ -125,3 +128,35 @@ def test_tokens_without_a_whole_version_are_refused(
     token = jwt.encode(payload, "k" * 40, algorithm="HS256")
     with pytest.raises(AuthError, match=problem):
         TokenService("k" * 40, timedelta(minutes=5), timedelta(days=1)).verify(token)
+
+
+def test_backoff_doubles_per_failure_up_to_the_cap() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(window=300.0, clock=lambda: now[0])
+    waits = []
+    for _ in range(12):
+        throttle.failed("k")
+        waits.append(throttle.backoff("k", free=3, base=1.0, cap=30.0))
+    assert waits == [None, None, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0, 30.0]
+    now[0] = 29.5
+    assert throttle.backoff("k", free=3, base=1.0, cap=30.0) == 0.5
+    now[0] = 30.0
+    assert throttle.backoff("k", free=3, base=1.0, cap=30.0) is None
+    now[0] = 301.0  # the failures left the window
+    assert throttle.backoff("k", free=3, base=1.0, cap=30.0) is None
+
+
+def test_dummy_hash_costs_what_a_real_hash_costs() -> None:
+    assert dummy_hash(6) is dummy_hash(6) and dummy_hash(6).startswith("$2b$06$")
+    real = hash_password("s3cret-pass", rounds=8)
+
+    def median_seconds(hashed: str) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            verify_password("wrong-password", hashed)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    # Work factor 8 is ~16x factor 4: a cheap dummy would be far below half the real cost.
+    assert median_seconds(dummy_hash(8)) > 0.5 * median_seconds(real)
