@@ -199,14 +199,14 @@ class TokenService:
 
 @dataclass(slots=True)
 class LoginThrottle:
-    """Refuses logins for a key (username and client address) after `max_failures` failed
-    attempts within `window` seconds, until the oldest of them leaves the window.
+    """Counts failed logins per key (an account, a client address) within `window` seconds.
 
-    `retry_after` and `failed` take a per-key `limit` (default `max_failures`), so one
-    instance can also hold a looser per-address limit. At most `max_keys` keys are tracked, so
-    a flood of made-up usernames cannot grow the memory without bound: past it, expired keys go
-    first, then the longest-tracked ones (the per-address limit keeps one client from forcing
-    that)."""
+    `retry_after` refuses a key after `max_failures` (or a given `limit`) failures until the
+    oldest of them leaves the window: a lock-out, fit for an address. `backoff` only spaces
+    the tries of a key out, fit for an account that others can fail on purpose. At most
+    `max_keys` keys are tracked, so a flood of made-up usernames cannot grow the memory without
+    bound: past it, expired keys go first, then the longest-tracked ones (the per-address limit
+    keeps one client from forcing that)."""
 
     max_failures: int = 5
     window: float = 300.0
