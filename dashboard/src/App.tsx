@@ -187,6 +187,14 @@ export function App() {
     saveSession(null);
     setSession(null);
   }, []);
+  // Signing out also revokes the user's tokens on the server (every login of theirs), so a
+  // copied token stops working too; the local sign-out happens whatever the answer.
+  const signOut = useCallback(() => {
+    void api
+      .post("/api/auth/logout")
+      .catch(() => undefined)
+      .finally(logout);
+  }, [logout]);
   // The role may have changed since the token was issued (an admin edited the user): ask.
   const username = session?.username;
   useEffect(() => {
@@ -209,5 +217,5 @@ export function App() {
     setUnauthorizedHandler(logout);
   }, [logout]);
   if (!session) return <Login onLogin={setSession} />;
-  return <Shell session={session} logout={logout} />;
+  return <Shell session={session} logout={signOut} />;
 }

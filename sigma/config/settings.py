@@ -153,6 +153,18 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     # Password of the first `admin` (created when no user exists); unset: a random one.
     admin_password: SecretStr | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or
+    # networks, comma-separated in the env, "*" for any); unset: none, so a client cannot pick
+    # the address the login throttle counts against.
+    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json without login (else /openapi.json needs an admin and
+    # the HTML pages are off); /metrics without login (else it needs an admin's token).
+    api_public_docs: bool = False
+    api_public_metrics: bool = False
+    # Open /ws connections per user; stored preferences per user (keys, JSON bytes in all).
+    api_ws_per_user: int = Field(default=10, ge=1, le=1000)
+    api_prefs_max_keys: int = Field(default=100, ge=1, le=10_000)
+    api_prefs_max_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
 
     # Scheduler (`sigma scheduler`, `sigma jobs`): crontab expressions in scheduler_timezone.
     scheduler_timezone: str = "UTC"
@@ -235,7 +247,9 @@ class Settings(BaseSettings):
             self.mode = "live"
         return self
 
-    @field_validator("symbols", "live_strategies", "news_feed_urls", mode="before")
+    @field_validator(
+        "symbols", "live_strategies", "news_feed_urls", "api_trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):

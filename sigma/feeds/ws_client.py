@@ -26,6 +26,7 @@ from websockets.asyncio.client import connect
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.domain import Tick
 from sigma.feeds.ticks import encode_tick
+from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.cleaner import DataCleaner
 
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# A bus outage fails the delivery of every tick: one line (and traceback) a minute, counted.
+log.addFilter(RepeatFilter())
 
 TickCallback = Callable[[Tick], Awaitable[None]]
 GapCallback = Callable[[float], Awaitable[None]]

@@ -679,6 +679,7 @@ class System:
 
     async def _serve_api(self, stop: asyncio.Event) -> None:
         from sigma.api import create_api
+        from sigma.api.server import proxy_options
 
         s = self.app.settings
         news = self.adaptive.news if self.adaptive is not None else None
@@ -686,7 +687,9 @@ class System:
             self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler, news=news
         )
         server = _EmbeddedServer(
-            uvicorn.Config(api, host=s.api_host, port=s.api_port, log_level="warning")
+            uvicorn.Config(
+                api, host=s.api_host, port=s.api_port, log_level="warning", **proxy_options(s)
+            )
         )
         serving = asyncio.create_task(server.serve())
         self.api_url = f"http://{s.api_host}:{s.api_port}"

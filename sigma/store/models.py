@@ -637,10 +637,29 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None]
+    # Every token carries the version it was issued under; raising it (a new password or
+    # role, a logout) revokes all the user's earlier access and refresh tokens.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     prefs: Mapped[list[UserPref]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+class AuthSession(Base):
+    """One login's chain of refresh tokens (a token family). Each refresh replaces
+    `refresh_jti`; presenting an older token of the chain (a reuse: it was stolen or
+    replayed) revokes the whole family, and its access tokens with it."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    refresh_jti: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class UserPref(Base):

@@ -16,13 +16,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
 from sigma.api import create_api
-from sigma.api.users import create_user
+from sigma.api.context import ApiContext
+from sigma.api.users import create_user, get_user
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import JobContext, JobSpec, TaskManager
+from sigma.store.auth_sessions import start_family
 from sigma.store.db import session_scope
 
 PASSWORD = "correct-horse-battery"
@@ -144,6 +146,20 @@ def client(api: FastAPI) -> Iterator[TestClient]:
     """A client with the lifespan (WebSocket relay) running."""
     with TestClient(api) as test_client:
         yield test_client
+
+
+def issue_token(api: FastAPI, username: str) -> str:
+    """A valid access token of `username` without a login (no throttle, no bcrypt): a new
+    login family in the store and a token of the user's current version."""
+    ctx: ApiContext = api.state.ctx
+    with session_scope(ctx.app.sessions) as session:
+        user = get_user(session, username)
+        assert user is not None, username
+        family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
+        token, _ = ctx.tokens.issue(
+            user.username, user.role, version=user.token_version, family=family.id
+        )
+    return token
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -18,7 +18,7 @@ from sigma.api.users import authenticate
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.ops.metrics import Metrics
-from tests.api.conftest import make_app
+from tests.api.conftest import issue_token, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -70,11 +70,16 @@ def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) ->
     assert body["checks"]["database"].startswith("error: OperationalError")
 
 
-def test_metrics_exposes_the_process_registry(sigma_app: App) -> None:
+def test_metrics_exposes_the_process_registry_to_admins(sigma_app: App) -> None:
     metrics = Metrics()
     metrics.fills.labels(symbol="BTC", side="buy").inc(3)
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)) as c:
-        response = c.get("/metrics")
+    api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
+    with TestClient(api) as c:
+        assert c.get("/metrics").status_code == 401
+        viewer = {"Authorization": f"Bearer {issue_token(api, 'viewer')}"}
+        assert c.get("/metrics", headers=viewer).status_code == 403
+        admin = {"Authorization": f"Bearer {issue_token(api, 'admin')}"}
+        response = c.get("/metrics", headers=admin)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'sigma_fills_total{side="buy",symbol="BTC"} 3.0' in response.text
@@ -88,7 +93,7 @@ def test_metrics_as_json_for_a_viewer(sigma_app: App) -> None:
     api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
     with TestClient(api) as c:
         assert c.get("/api/metrics").status_code == 401
-        token, _ = api.state.ctx.tokens.issue("viewer", "viewer")
+        token = issue_token(api, "viewer")
         samples = c.get("/api/metrics", headers={"Authorization": f"Bearer {token}"}).json()
     by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s["value"] for s in samples}
     assert by_name[("sigma_fills_total", (("side", "buy"), ("symbol", "BTC")))] == 3.0
@@ -190,7 +195,10 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
         assert missing.status_code == 404
         assert missing.json() == {"detail": "no such route: GET /api/nothing"}
         assert client.get("/api/health").json()["status"] == "ok"
-        assert client.get("/openapi.json").json()["info"]["title"] == "SIGMA"
+        # Not public by default (SIGMA_API_PUBLIC_DOCS): the schema is for admins, and the
+        # documentation pages are not the dashboard's either.
+        assert client.get("/openapi.json").status_code == 401
+        assert client.get("/docs").status_code == 404
 
 
 def test_no_dashboard_without_a_build(sigma_app: App, tmp_path: Path) -> None:
@@ -247,7 +255,10 @@ def test_ensure_admin_uses_the_configured_password(tmp_path: Path) -> None:
     app = make_app(
         f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var", admin_password=SecretStr("from-env-123")
     )
-    assert ensure_admin(app) == "from-env-123"
+    # The operator knows it: it is used, but not handed back to be printed.
+    assert ensure_admin(app) is None
+    with app.sessions() as session:
+        assert authenticate(session, "admin", "from-env-123", rounds=4) is not None
     app.close()
 
 

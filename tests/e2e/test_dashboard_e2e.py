@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 from e2e_support import (
     ALERT_MESSAGE,
@@ -16,11 +17,15 @@ from e2e_support import (
     ETH_CLOSES,
     FILL_FEE,
     ORDER_ID,
+    PASSWORD,
     REPORT_TITLE,
     LiveServer,
     login,
 )
 from playwright.sync_api import Page, expect
+
+from sigma.api.users import create_user
+from sigma.store.db import session_scope
 
 # One xdist worker runs them all (`--dist loadgroup`): one server and one browser, not two.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -472,3 +477,17 @@ def test_markets_show_stored_candles_extended_by_live_ticks(page: Page, server: 
     expect(last).to_contain_text("H 2,101.5")
     expect(last).to_contain_text("L 2,099.125")
     expect(chart.get_by_test_id("candle")).to_have_count(len(ETH_CLOSES) + 1)
+
+
+def test_signing_out_revokes_the_token_on_the_server(page: Page, server: LiveServer) -> None:
+    # A user of its own: signing out revokes every token of the user, cached ones included.
+    with session_scope(server.app.sessions) as session:
+        create_user(session, "leaver", PASSWORD, "viewer", rounds=server.app.settings.bcrypt_rounds)
+    login(page, "leaver")
+    token = page.evaluate("JSON.parse(localStorage.getItem('sigma.session')).token")
+    me = f"{server.url}/api/me"
+    assert httpx.get(me, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('sigma.session')") is None
+    assert httpx.get(me, headers={"Authorization": f"Bearer {token}"}).status_code == 401

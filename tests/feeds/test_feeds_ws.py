@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, Subscription
+from sigma.bus.memory import InMemoryPubSub
 from sigma.domain import Tick
+from sigma.feeds import ws_client
 from sigma.feeds.frame import make_bar_frame
 from sigma.feeds.ticks import decode_tick, encode_tick
 from sigma.feeds.ws_client import Backoff, PriceClient, ReconnectingFeed, StaleMonitor
@@ -29,6 +32,7 @@ from sigma.feeds.ws_server import (
     feed_command,
     run_feed,
 )
+from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.cleaner import DataCleaner
 
@@ -224,6 +228,28 @@ async def test_callback_failures_do_not_stop_the_feed() -> None:
         async for _ in running(client):
             await wait(lambda: client.received == 3)
     assert client.callback_errors == 3 and client.accepted == 3
+
+
+async def test_a_bus_outage_logs_one_traceback_not_one_per_tick(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A fresh filter: other tests' failures must not count against this one's window.
+    monkeypatch.setattr(ws_client.log, "filters", [RepeatFilter()])
+    frames: list[bytes | str] = [encode_tick(Tick.of("BTC", T0, 100 + i)) for i in range(20)]
+
+    class DownBus(InMemoryPubSub):
+        async def publish(self, channel: str, message: bytes) -> None:
+            raise ConnectionError("redis is down")
+
+    async with serve(await hostile_server(frames), "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = PriceClient(f"ws://127.0.0.1:{port}", pubsub=DownBus())
+        with caplog.at_level(logging.ERROR, logger="sigma.feeds.ws_client"):
+            async for _ in running(client):
+                await wait(lambda: client.received == 20)
+    assert client.callback_errors == 20
+    delivering = [r for r in caplog.records if r.getMessage().startswith("delivering")]
+    assert len(delivering) == 1 and caplog.text.count("Traceback") == 1
 
 
 async def test_anomalous_ticks_are_counted_as_rejected() -> None:

@@ -1,5 +1,5 @@
-"""Health and Prometheus metrics (no login: probes and scrapers call them), and the metrics as
-JSON for the dashboard's system page."""
+"""Health (no login: probes call it), Prometheus metrics (admins, or anyone when
+SIGMA_API_PUBLIC_METRICS is on), and the metrics as JSON for the dashboard's system page."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import logging
 import math
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 import sigma
-from sigma.api.context import ApiContext, Ctx, Viewer
+from sigma.api.context import ApiContext, Ctx, Viewer, admin_unless
 from sigma.ops.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["system"])
@@ -87,9 +87,14 @@ async def health(ctx: Ctx) -> Health:
     return Health(status=status, checks=checks, version=sigma.__version__)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    include_in_schema=False,
+    dependencies=[Depends(admin_unless(lambda ctx: ctx.app.settings.api_public_metrics))],
+)
 def metrics(ctx: Ctx) -> Response:
-    """Prometheus text exposition of this process's metrics."""
+    """Prometheus text exposition of this process's metrics: for admins, or for anyone when
+    SIGMA_API_PUBLIC_METRICS is on (a scraper without a token)."""
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
 
