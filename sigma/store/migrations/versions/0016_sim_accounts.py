@@ -5,7 +5,7 @@ the new `orders.decided_at` the market time of the bar it was decided on (what `
 held before, copied over).
 
 Revision ID: 0016
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0016"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
