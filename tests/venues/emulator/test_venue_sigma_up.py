@@ -23,7 +23,7 @@ from sigma.cli.venue import venue_environment
 from sigma.config import SettingsError, load_settings
 from sigma.config.venue import venue_settings
 from sigma.runtime.system import System
-from sigma.store.models import FillRecord, OrderRecord
+from sigma.store.models import FillRecord, OrderRecord, PositionRecord
 from sigma.strategies import Strategy
 from sigma.venues.ccxt.data import CcxtDataClient
 from sigma.venues.emulator.server import VenueServer
@@ -65,12 +65,11 @@ def venue_app(server: VenueServer, tmp_path: Path, **overrides: Any) -> App:
             "secret": BINANCE_SECRET,
         },
         symbols=["BTC"],
-        live_strategies=[LongThenShort.name],
         bar_seconds=1,
         adaptive=False,
         max_drawdown=None,
         commission_pct=Decimal(0),
-        **overrides,
+        **{"live_strategies": [LongThenShort.name], **overrides},
     )
     app = App(settings)
     app.strategies.add(LongThenShort, "test")
@@ -189,3 +188,57 @@ def test_the_old_broker_setting_says_what_replaced_it() -> None:
         load_settings(broker="binance")
     assert load_settings(venue="").venue is None
     assert load_settings(venue="upbit", mode="paper").mode == "paper"
+
+
+class BidOnce(Strategy):
+    """Bids 0.01 below the market once per test (a class flag: a restarted bot must not bid
+    again, it holds what the bid bought)."""
+
+    name = "bid_once"
+    placed = False
+
+    def on_bar(self) -> None:
+        if not BidOnce.placed and self.position == 0:
+            BidOnce.placed = True
+            self.buy(0.01, limit=float(self.data.close[-1]) - 1000)
+
+
+async def test_a_restart_takes_on_what_the_venue_did_while_sigma_was_down(
+    venue_server: VenueServer, tmp_path: Path
+) -> None:
+    BidOnce.placed = False
+    app = venue_app(venue_server, tmp_path, live_strategies=[BidOnce.name])
+    app.strategies.add(BidOnce, "test")
+
+    def stored() -> list[OrderRecord]:
+        with app.sessions() as session:
+            return list(session.scalars(select(OrderRecord)))
+
+    try:
+        first = System(app, ("prices", "bot", "worker"))
+        async with running(first), trading(venue_server, Decimal("92000")):
+            await until(lambda: [o.status for o in stored()] == ["new"], "the bid resting")
+            await until(lambda: stored()[0].exchange_order_id is not None, "its venue id")
+        # SIGMA is down; the market trades through the bid.
+        for _ in range(20):
+            venue_server.binance.tick("BTCUSDT", Decimal("90900"), Decimal("0.01"))
+        (at_venue,) = venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")
+        assert at_venue.status.value == "FILLED"
+        system = System(app, ("prices", "bot", "worker"))
+        async with running(system), trading(venue_server, Decimal("90900")):
+            bot = system.bot
+            assert bot is not None
+            engine = bot.engines[(BidOnce.name, "BTC")]
+            await until(lambda: engine.position_qty("BTC") == Decimal("0.01"), "the fill taken on")
+            await until(lambda: bot.counters.bars >= 3, "bars after the restart")
+            assert engine.resting == {} and engine.inflight == {}
+        ((order,),) = [stored()]
+        assert (order.status, order.filled_qty) == ("filled", Decimal("0.01"))
+        with app.sessions() as session:
+            fills = list(session.scalars(select(FillRecord)))
+            (held,) = session.scalars(select(PositionRecord)).all()
+        assert sum(f.qty for f in fills) == held.qty == Decimal("0.01")  # booked once
+        # One bid at the venue: the restarted bot knew what it held.
+        assert len(venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")) == 1
+    finally:
+        app.close()
