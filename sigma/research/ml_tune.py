@@ -4,18 +4,22 @@ return, validated out of sample against a naive baseline, versioned in `ml_model
 Features at bar t use closes and volumes up to t only; the label is the sign of the return
 from t to t + horizon. The test window is the newest part of the history and starts
 `horizon` bars after the last training label ends (a purge gap), so no training label overlaps
-a test bar. The baseline predicts the training set's majority class; a model is only made
-active when its out-of-sample accuracy beats the baseline by `min_edge`. Training is
+a test bar. The baseline predicts the training set's majority class. Training is
 deterministic for a given seed.
 
-Research code only: nothing in trading consults the model, so no job trains it on a schedule.
+The model does work in trading as an entry gate (`sigma.research.ml_gate`): it vetoes entries
+against its call. A version is stored with its validation (`sigma.research.ml_validate`: the
+live strategies backtested on the test window with and without the gate) and is made active,
+so used by the bot and the simulations, only when its accuracy beats the baseline by
+`min_edge` and the gated strategies beat the ungated ones; otherwise no version of the symbol
+is active. The `ml_tune` job runs this daily on the recorded bars.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import joblib
 import numpy as np
@@ -160,13 +164,31 @@ def _dump(model: GradientBoostingClassifier) -> bytes:
     return buffer.getvalue()
 
 
+class Validation(Protocol):
+    """What decides a version's live use beyond its accuracy (`ml_validate.GateComparison`)."""
+
+    @property
+    def wins(self) -> bool:
+        """True when using the model did better than not using it, out of sample."""
+        ...
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures, stored in the version's metrics."""
+        ...
+
+
 def save_model(
-    session: Session, symbol: str, result: TuneResult, name: str = MODEL_NAME
+    session: Session,
+    symbol: str,
+    result: TuneResult,
+    validation: Validation,
+    name: str = MODEL_NAME,
 ) -> MLModel:
-    """Store `result` as the next version; it becomes the active one only if it beats the
-    baseline (the previous active version stays active otherwise). A result equal to the
-    newest version's - same settings, same data window and figures, as training again on the
-    same bars gives - is that version, not a new one."""
+    """Store `result` and its `validation` (under ``metrics["gate"]``) as the next version.
+    It becomes the active one only if it beats the baseline and its validation wins; else
+    no version of `symbol` stays active (an older one was judged on an older window). A
+    result equal to the newest version's - same settings, same data window and figures, as
+    training again on the same bars gives - is that version, not a new one."""
     newest = session.scalar(
         select(MLModel)
         .where(MLModel.name == name, MLModel.symbol == symbol)
@@ -174,23 +196,20 @@ def save_model(
         .limit(1)
     )
     config = asdict(result.config)
-    if newest is not None and newest.config == config and newest.metrics == result.metrics:
+    metrics = {**result.metrics, "gate": validation.as_json()}
+    if newest is not None and newest.config == config and newest.metrics == metrics:
         return newest
-    active = result.beats_baseline
-    if active:
-        session.execute(
-            update(MLModel)
-            .where(MLModel.name == name, MLModel.symbol == symbol)
-            .values(active=False)
-        )
+    session.execute(
+        update(MLModel).where(MLModel.name == name, MLModel.symbol == symbol).values(active=False)
+    )
     row = MLModel(
         name=name,
         symbol=symbol,
         version=1 if newest is None else newest.version + 1,
         config=config,
-        metrics=result.metrics,
+        metrics=metrics,
         model=_dump(result.model),
-        active=active,
+        active=result.beats_baseline and validation.wins,
     )
     session.add(row)
     session.flush()
@@ -200,7 +219,7 @@ def save_model(
 def load_active(
     session: Session, symbol: str, name: str = MODEL_NAME
 ) -> tuple[MLModel, Any] | None:
-    """The active version's row and its model, or None when no version beat its baseline.
+    """The active version's row and its model, or None when no version won its validation.
 
     Models are unpickled: the `ml_models` table must only be writable by SIGMA itself."""
     row = session.scalar(
@@ -211,13 +230,26 @@ def load_active(
     return row, joblib.load(io.BytesIO(row.model))
 
 
+def list_versions(
+    session: Session, symbol: str | None = None, limit: int = 50, name: str = MODEL_NAME
+) -> list[MLModel]:
+    """Stored versions, newest first per symbol (all symbols when `symbol` is None)."""
+    query = select(MLModel).where(MLModel.name == name)
+    if symbol is not None:
+        query = query.where(MLModel.symbol == symbol)
+    order = (MLModel.symbol, MLModel.version.desc())
+    return list(session.scalars(query.order_by(*order).limit(limit)))
+
+
 __all__ = [
     "FEATURES",
     "MODEL_NAME",
     "TuneConfig",
     "TuneResult",
+    "Validation",
     "features",
     "labels",
+    "list_versions",
     "load_active",
     "predict_up",
     "save_model",
