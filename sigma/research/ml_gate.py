@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sigma.domain import Order, Side
-from sigma.research.ml_tune import MODEL_NAME, load_active, predict_up
+from sigma.research.ml_tune import MODEL_NAME, load_active, p_up_of
 from sigma.store.models import MLModel
 from sigma.strategies.series import Data
 
@@ -33,6 +33,7 @@ REASON = "ml gate"
 WINDOW = 200
 """Bars the features are computed on per decision."""
 DEFAULT_THRESHOLD = 0.45
+_MAX_CALLS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +54,30 @@ class Veto:
 
 
 class ActiveModels:
-    """The active model version per symbol, read from `ml_models`."""
+    """The active model version per symbol, read from `ml_models`, and their calls."""
 
     def __init__(self, by_symbol: Mapping[str, ActiveModel] | None = None) -> None:
         # Replaced whole on reload, so a reader in another thread sees one set or the other.
         self.by_symbol: Mapping[str, ActiveModel] = dict(by_symbol or {})
+        # Every engine trading a symbol asks about the same bar (the bot's strategies and
+        # every simulation): the call is computed once per bar and window.
+        self._calls: dict[tuple[str, int, int, int], float | None] = {}
+
+    def p_up(self, symbol: str, data: Data) -> tuple[int, float | None] | None:
+        """The version of `symbol`'s model and its P(up) after `data`'s current bar (None
+        while the features warm up), or None without a model."""
+        held = self.by_symbol.get(symbol)
+        if held is None:
+            return None
+        end = data.cursor.i + 1
+        start = max(0, end - WINDOW)
+        key = (symbol, held.version, int(data.ts[end - 1].astype("int64")), end - start)
+        if key not in self._calls:
+            if len(self._calls) >= _MAX_CALLS:
+                self._calls.clear()
+            close, volume = data.column("close"), data.column("volume")
+            self._calls[key] = p_up_of(held.model, close[start:end], volume[start:end])
+        return held.version, self._calls[key]
 
     def reload(self, session: Session, symbols: Iterable[str], name: str = MODEL_NAME) -> bool:
         """Read the active versions of `symbols`; only a changed version is unpickled.
@@ -107,16 +127,15 @@ class MLGate:
 
     def allows(self, order: Order, data: Data) -> bool:
         """False when the model's P(up) after the current bar is against the entry's side."""
-        held = self.models.by_symbol.get(order.symbol)
-        if held is None:
+        call = self.models.p_up(order.symbol, data)
+        if call is None:
             return True
-        end = data.cursor.i + 1
-        p_up = predict_up(held.model, data.frame(max(0, end - WINDOW), end))
+        version, p_up = call
         if p_up is None:
             return True
         against = p_up < self.threshold if order.side is Side.BUY else p_up > 1 - self.threshold
         if against and self.on_veto is not None:
-            self.on_veto(Veto(order, p_up, held.version))
+            self.on_veto(Veto(order, p_up, version))
         return not against
 
 

@@ -29,6 +29,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sigma.store.models import MLModel
+from sigma.strategies.indicators import rolling_max, rolling_min, rolling_std, sma
+from sigma.strategies.series import FloatArray
 
 MODEL_NAME = "next_return_sign"
 
@@ -45,31 +47,68 @@ FEATURES = (
 )
 
 
+def _lagged_diff(values: FloatArray, lag: int) -> FloatArray:
+    out = np.full(len(values), np.nan)
+    out[lag:] = values[lag:] - values[:-lag]
+    return out
+
+
+def _smoothed(values: FloatArray, alpha: float) -> FloatArray:
+    """pandas' ``ewm(alpha=alpha, adjust=False).mean()`` of a difference (NaN first): the
+    recursion starts at the second value."""
+    out = np.full(len(values), np.nan)
+    if len(values) > 1:
+        acc = float(values[1])
+        out[1] = acc
+        for t, x in enumerate(values[2:].tolist(), start=2):
+            acc = (1 - alpha) * acc + alpha * x
+            out[t] = acc
+    return out
+
+
+def _sample_std(values: FloatArray, period: int) -> FloatArray:
+    # Of the last `period` values with n - 1 degrees of freedom (pandas' rolling std).
+    scaled: FloatArray = rolling_std(values, period) * np.sqrt(period / (period - 1))
+    return scaled
+
+
+def feature_matrix(close: FloatArray, volume: FloatArray) -> FloatArray:
+    """The `FEATURES` of each bar (one row per bar, oldest first), each computed from that
+    bar and earlier ones only. Plain numpy: the live gate computes them on each entry
+    decision, where pandas' per-operation overhead cost several times as much."""
+    log_close = np.log(close)
+    log_ret = _lagged_diff(log_close, 1)
+    delta = _lagged_diff(close, 1)
+    gain = _smoothed(np.maximum(delta, 0.0), 1 / 14)
+    loss = _smoothed(np.maximum(-delta, 0.0), 1 / 14)
+    volume_std = _sample_std(volume, 30)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 1 - 1 / (1 + gain / np.where(loss == 0, np.nan, loss))
+        # A window of equal volumes has no spread: no z-score (not a rounding error's).
+        flat = rolling_max(volume, 30) == rolling_min(volume, 30)
+        volume_z = (volume - sma(volume, 30)) / np.where(flat, np.nan, volume_std)
+    columns = {
+        "ret_1": log_ret,
+        "ret_3": _lagged_diff(log_close, 3),
+        "ret_10": _lagged_diff(log_close, 10),
+        "vol_10": _sample_std(log_ret, 10),
+        "vol_30": _sample_std(log_ret, 30),
+        "sma_20_gap": close / sma(close, 20) - 1,
+        "sma_50_gap": close / sma(close, 50) - 1,
+        # No losses to compare with (or none yet) reads as all gains.
+        "rsi_14": np.where(np.isnan(rsi), 1.0, rsi),
+        "volume_z": volume_z,
+    }
+    return np.column_stack([columns[name] for name in FEATURES])
+
+
+def _arrays(bars: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    return bars["close"].to_numpy(dtype=np.float64), bars["volume"].to_numpy(dtype=np.float64)
+
+
 def features(bars: pd.DataFrame) -> pd.DataFrame:
-    """Explainable features per bar, each computed from that bar and earlier ones only."""
-    close = bars["close"].astype(float)
-    log_close = pd.Series(np.log(close.to_numpy()), index=bars.index)
-    log_ret = log_close.diff()
-    delta = close.diff()
-    gain = delta.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
-    loss = (-delta.clip(upper=0)).ewm(alpha=1 / 14, adjust=False).mean()
-    rsi = 100 - 100 / (1 + gain / loss.replace(0, np.nan))
-    volume = bars["volume"].astype(float)
-    frame = pd.DataFrame(
-        {
-            "ret_1": log_ret,
-            "ret_3": log_close.diff(3),
-            "ret_10": log_close.diff(10),
-            "vol_10": log_ret.rolling(10).std(),
-            "vol_30": log_ret.rolling(30).std(),
-            "sma_20_gap": close / close.rolling(20).mean() - 1,
-            "sma_50_gap": close / close.rolling(50).mean() - 1,
-            "rsi_14": rsi.fillna(100.0) / 100.0,
-            "volume_z": (volume - volume.rolling(30).mean()) / volume.rolling(30).std(),
-        },
-        index=bars.index,
-    )
-    return frame.loc[:, list(FEATURES)]
+    """`feature_matrix` of a bar frame, on its index."""
+    return pd.DataFrame(feature_matrix(*_arrays(bars)), index=bars.index, columns=list(FEATURES))
 
 
 def labels(bars: pd.DataFrame, horizon: int = 1) -> pd.Series:
@@ -150,12 +189,17 @@ def train(bars: pd.DataFrame, config: TuneConfig | None = None) -> TuneResult:
     return TuneResult(model, cfg, metrics)
 
 
-def predict_up(model: GradientBoostingClassifier, bars: pd.DataFrame) -> float | None:
+def predict_up(model: Any, bars: pd.DataFrame) -> float | None:
     """Probability that the newest bar is followed by a rise (None while features warm up)."""
-    row = features(bars).iloc[[-1]]
-    if row.isna().any(axis=1).iloc[0]:
+    return p_up_of(model, *_arrays(bars))
+
+
+def p_up_of(model: Any, close: FloatArray, volume: FloatArray) -> float | None:
+    """`predict_up` on the bars' closes and volumes (oldest first)."""
+    row = feature_matrix(close, volume)[-1:]
+    if np.isnan(row).any():
         return None
-    return float(model.predict_proba(row.to_numpy())[0, 1])
+    return float(model.predict_proba(row)[0, 1])
 
 
 def _dump(model: GradientBoostingClassifier) -> bytes:
@@ -247,10 +291,12 @@ __all__ = [
     "TuneConfig",
     "TuneResult",
     "Validation",
+    "feature_matrix",
     "features",
     "labels",
     "list_versions",
     "load_active",
+    "p_up_of",
     "predict_up",
     "save_model",
     "train",

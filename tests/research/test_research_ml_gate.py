@@ -73,6 +73,7 @@ class Recording:
 
 
 def test_the_model_sees_the_features_of_the_deciding_bar_from_a_bounded_window() -> None:
+    """Once per bar, however many engines ask."""
     model = Recording()
     gate = MLGate(ActiveModels({"BTC": ActiveModel(1, model)}))
     bars = trending_bars(900)
@@ -80,6 +81,9 @@ def test_the_model_sees_the_features_of_the_deciding_bar_from_a_bounded_window()
     for i in (WINDOW - 1, 450, 899):
         data.cursor.i = i
         gate.allows(LONG, data)
+    # Another engine deciding on the same bar (a simulation, another strategy) reuses the call.
+    assert gate.allows(SHORT, data)
+    assert len(model.rows) == 3
     for row, i in zip(model.rows, (WINDOW - 1, 450, 899), strict=True):
         # As training computes them on the whole history up to bar i (the RSI's smoothing
         # from before the window is spent to well under a millionth).
