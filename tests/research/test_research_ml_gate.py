@@ -91,6 +91,18 @@ def test_the_model_sees_the_features_of_the_deciding_bar_from_a_bounded_window()
         np.testing.assert_allclose(row, expected, rtol=1e-6, atol=1e-9)
 
 
+def test_the_calls_held_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sigma.research.ml_gate._MAX_CALLS", 2)
+    model = Recording()
+    models = ActiveModels({"BTC": ActiveModel(1, model)})
+    data = frame_to_data(trending_bars(400))
+    for i in (300, 301, 302, 300):
+        data.cursor.i = i
+        models.p_up("BTC", data)
+    assert len(model.rows) == 4  # bar 300's call was forgotten when the third came
+    assert len(models._calls) <= 2
+
+
 def test_active_models_follow_the_stored_versions(session: Session) -> None:
     fast = TuneConfig(n_estimators=20)
     bars = trending_bars()
