@@ -120,3 +120,14 @@ def test_active_models_follow_the_stored_versions(session: Session) -> None:
     save_model(session, "BTC", train(bars.iloc[20:], fast), LOST)
     assert models.reload(session, ["BTC", "ETH"])
     assert set(models.by_symbol) == {"ETH"}
+
+
+def test_a_version_deactivated_while_reading_is_not_used(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_model(session, "BTC", train(trending_bars(), TuneConfig(n_estimators=10)), WON)
+    # Deactivated between reading the versions and loading the model (another process).
+    monkeypatch.setattr("sigma.research.ml_gate.load_active", lambda *args: None)
+    models = ActiveModels()
+    assert models.reload(session, ["BTC"])
+    assert models.by_symbol == {}
