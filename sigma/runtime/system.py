@@ -414,17 +414,9 @@ class System:
             await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
-        for name in (
-            "account",
-            "worker",
-            "resting",
-            "follower",
-            "heartbeat",
-            "sim",
-            "api",
-            "ml_gate",
-        ):
+        for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
+        await _finish(tasks.pop("ml_gate", None))
         if self.worker is not None:
             await self.worker.close()
             await self.worker.broker.close()  # a venue's HTTP session

@@ -213,17 +213,22 @@ class JobRuntime:
                     )
                     for name in s.live_strategies
                 ]
-                tuned = tune_symbol(
-                    session,
-                    symbol,
-                    bars,
-                    strategies,
-                    config=self.ml_config,
-                    threshold=s.ml_gate_threshold,
-                    initial_cash=s.initial_cash,
-                    fill_model=self.fill_model,
-                    cancel=ctx.cancel,
-                )
+                try:
+                    tuned = tune_symbol(
+                        session,
+                        symbol,
+                        bars,
+                        strategies,
+                        config=self.ml_config,
+                        threshold=s.ml_gate_threshold,
+                        initial_cash=s.initial_cash,
+                        fill_model=self.fill_model,
+                        cancel=ctx.cancel,
+                    )
+                except ValueError as exc:  # e.g. a market that never moved: one class only
+                    out[symbol] = f"not trained: {exc}"
+                    log.warning("ml_tune %s %s", symbol, out[symbol])
+                    continue
                 version, active = tuned.row.version, tuned.row.active
             m, c = tuned.result.metrics, tuned.comparison
             out[symbol] = {"version": version, "active": active}

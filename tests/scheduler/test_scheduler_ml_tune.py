@@ -1,6 +1,7 @@
 """The `ml_tune` job on the bars the recorder keeps: per symbol, the gate model is trained on
 the recorded bars of the live bar size and validated with the live strategies at their active
-parameters; a symbol with too few bars is skipped with a clear message."""
+parameters; a symbol with too few bars, or nothing to learn, is skipped with a clear
+message."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_ml_tune_on_recorded_bars(
     settings = load_settings(
         database_url=db_url,
         var_dir=tmp_path / "var",
-        symbols=["BTC", "ETH"],
+        symbols=["BTC", "ETH", "SOL"],
         live_strategies=["sma_cross", "rsi_reversion"],
         research_lookback_bars=600,
         report_pdf=False,
@@ -49,6 +50,8 @@ def test_ml_tune_on_recorded_bars(
     with session_scope(sessions) as session:
         upsert_bars(session, "BTC", "1m", bars)
         upsert_bars(session, "ETH", "1m", bars.iloc[:100])
+        # A market that never moved: nothing to learn, and the other symbols are still tuned.
+        upsert_bars(session, "SOL", "1m", bars.iloc[:400].assign(open=5.0, high=5, low=5, close=5))
         set_params(session, "sma_cross", "BTC", {"fast": 5, "slow": 30}, "test", "ops")
     runtime = JobRuntime(settings, engine, sessions, load_strategies([]), alerter)
     runtime.ml_config = FAST
@@ -58,6 +61,7 @@ def test_ml_tune_on_recorded_bars(
 
     assert record.outcome == "success", record.error
     assert record.result["ETH"] == "skipped: 100 recorded 1m bars, 300 needed"
+    assert record.result["SOL"].startswith("not trained: ")
     with sessions() as session:
         (row,) = list_versions(session)
         recorded = recent_bars(session, "BTC", "1m", 600, clock.now)
