@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # A strategy the loop throttled or disabled sits out at least this many bars; then it is
     # reinstated once its paper shadow's grade is good enough (`QualityConfig.probation_bars`).
     adaptive_probation_bars: int = Field(default=1440, ge=1)
+    # The ML entry gate (sigma.research.ml_gate) in the bot and the simulations: a symbol's
+    # model, once a version beat both its baseline and the ungated strategies out of sample,
+    # vetoes a long entry when its P(up) < ml_gate_threshold, a short one when P(up) >
+    # 1 - ml_gate_threshold. Off: no model is consulted.
+    ml_gate: bool = True
+    ml_gate_threshold: float = Field(default=0.45, gt=0, le=0.5)
     # News for the regime loop: RSS/Atom URLs polled every news_poll_seconds (comma-separated
     # in the env), and the words that tie a headline to a symbol (JSON in the env).
     news_feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -169,6 +175,9 @@ class Settings(BaseSettings):
     # Scheduler (`sigma scheduler`, `sigma jobs`): crontab expressions in scheduler_timezone.
     scheduler_timezone: str = "UTC"
     selection_cron: str = "0 3 * * *"
+    # The ML tuning job trains and validates each symbol's gate model (after the selection,
+    # whose parameters its validation backtests).
+    ml_tune_cron: str = "30 3 * * *"
     weekly_report_cron: str = "0 4 * * mon"
     daily_summary_cron: str = "5 0 * * *"
     # Performance reports are also rendered as PDF next to the HTML. (Reports are e-mailed

@@ -162,12 +162,15 @@ class LiveEngine(Engine):
         order.created_at = self._bar_time(self.data.cursor.i)
         self.orders.append(order)
         self._by_id[order.client_order_id] = order
+        account = self.projected()
+        if (veto := self._veto(order, account.qty(order.symbol))) is not None:
+            log.info("%s %s: entry not sent: %s", self.strategy.name, self.symbol, veto)
+            return
         price = self._ref_price if self._ref_price is not None else self.last_price
         # Sized at the price the fill is expected at, as the backtest sizes at its fill price.
         expected = (
             price if order.type is OrderType.LIMIT else self.fill_model.slipped(order.side, price)
         )
-        account = self.projected()
         qty = self.rules.size(
             order,
             self._resolve_qty(order, expected, account),

@@ -96,6 +96,12 @@ class Metrics:
             "orders_rejected", "Orders refused by risk or the broker.", ["reason"], **common
         )
         self.fills = Counter("fills", "Fills received.", ["symbol", "side"], **common)
+        self.ml_gate_vetoes = Counter(
+            "ml_gate_vetoes",
+            "Entries the ML gate refused in the bot.",
+            ["strategy", "symbol", "side"],
+            **common,
+        )
         self.tick_to_order = Histogram(
             "tick_to_order_seconds",
             "Time from tick arrival to order submission.",

@@ -51,6 +51,7 @@ from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
 from sigma.runtime.market import builtin_market
+from sigma.runtime.ml_gates import LiveGates
 from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
@@ -196,6 +197,7 @@ class System:
         self.api_url: str | None = None
         self.scheduler: Any = None
         self.adaptive: LiveAdaptive | None = None
+        self.gates: LiveGates | None = None
         self.ready = asyncio.Event()
         self._resting_subscribed = asyncio.Event()
 
@@ -294,6 +296,16 @@ class System:
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
                 tasks["prices"] = asyncio.create_task(self.prices.run())
+            if s.ml_gate and self.components & {"bot", "sim"}:
+                self.gates = LiveGates(
+                    self.app.sessions,
+                    s.symbols,
+                    s.ml_gate_threshold,
+                    actions=self.actions,
+                    metrics=self.metrics,
+                )
+                await asyncio.to_thread(self.gates.load)
+                tasks["ml_gate"] = asyncio.create_task(self.gates.run(stop))
             if "bot" in self.components:
                 await self.queue.prepare(QUEUE_ORDERS)
                 self.bot = self._bot(await self._live_config())
@@ -404,6 +416,7 @@ class System:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
+        await _finish(tasks.pop("ml_gate", None))
         if self.worker is not None:
             await self.worker.close()
             await self.worker.broker.close()  # a venue's HTTP session
@@ -421,13 +434,17 @@ class System:
     def _engine_config(self) -> EngineConfig:
         s = self.app.settings
         return EngineConfig(
-            initial_cash=s.initial_cash, fill_model=self.app.fill_model, stake=s.stake_fraction
+            initial_cash=s.initial_cash,
+            fill_model=self.app.fill_model,
+            stake=s.stake_fraction,
+            entry_gate=None if self.gates is None else self.gates.sims,
         )
 
     async def _live_config(self) -> EngineConfig:
-        """The bot's engine config: on a venue, its instruments (lot step, minimums) and
-        whether it can hold a short; else the paper config."""
-        config = self._engine_config()
+        """The bot's engine config: its ML gate; on a venue, its instruments (lot step,
+        minimums) and whether it can hold a short; else the paper config."""
+        gate = None if self.gates is None else self.gates.bot
+        config = replace(self._engine_config(), entry_gate=gate)
         if self.trading_venue is None:
             return config
         client = venue_client(self.trading_venue, self.app.settings.symbols)

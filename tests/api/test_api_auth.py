@@ -266,6 +266,7 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("post", "/api/jobs/{job_id}/trigger"): "admin",
     ("post", "/api/jobs/{job_id}/cancel"): "admin",
     ("get", "/api/news"): "viewer",
+    ("get", "/api/ml/models"): "viewer",
 }
 RANK = {"viewer": 0, "trader": 1, "admin": 2}
 PATH_VALUES = {

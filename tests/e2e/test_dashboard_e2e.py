@@ -162,6 +162,25 @@ def test_viewer_compares_two_backtests(page: Page, server: LiveServer) -> None:
     expect(page.get_by_test_id("compare-chart").locator("polyline")).to_have_count(2)
 
 
+def test_viewer_sees_the_ml_gate_models_with_their_comparison(
+    page: Page, server: LiveServer
+) -> None:
+    (model,) = server.get("/api/ml/models", "viewer")
+    login(page, "viewer")
+    page.get_by_role("link", name="Backtests").click()
+    row = page.get_by_test_id("ml-models-table").locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td[data-label=Symbol]")).to_have_text("BTC")
+    expect(row.locator("td[data-label=Gating]")).to_have_text(
+        "in use" if model["active"] else "not used"
+    )
+    expect(row.locator("td[data-label=Vetoes]")).to_have_text(str(model["gate"]["vetoes"]))
+    sma = model["gate"]["strategies"]["sma_cross"]
+    expect(row.locator("td[data-label='Per strategy']")).to_contain_text(
+        f"({sma['gated']['trades']} vs {sma['ungated']['trades']} trades"
+    )
+
+
 def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: LiveServer) -> None:
     before = len(server.get("/api/backtests", "trader"))
     login(page, "trader")

@@ -94,7 +94,7 @@ def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyP
         jobs_cli.serve(application, stop)
     finally:
         application.close()
-    assert len(_rows(workdir, "SELECT id FROM apscheduler_jobs")) == 9
+    assert len(_rows(workdir, "SELECT id FROM apscheduler_jobs")) == 10
     seen: list[threading.Event] = []
     monkeypatch.setattr(jobs_cli, "serve", lambda _app, event: seen.append(event))
     previous = signal.getsignal(signal.SIGTERM)

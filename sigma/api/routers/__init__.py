@@ -7,6 +7,7 @@ from sigma.api.routers import (
     backtests,
     logs,
     market,
+    ml,
     news,
     reports,
     risk,
@@ -33,4 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     reports.router,
     news.router,
     schedule.router,
+    ml.router,
 )
