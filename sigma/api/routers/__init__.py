@@ -8,6 +8,7 @@ from sigma.api.routers import (
     logs,
     market,
     news,
+    portfolio,
     reports,
     risk,
     schedule,
@@ -21,6 +22,7 @@ from sigma.api.routers import (
 # Routes are matched in order, one by one: the ones a dashboard polls most come first.
 ROUTERS: tuple[APIRouter, ...] = (
     trading.router,
+    portfolio.router,
     system.router,
     auth.router,
     strategies.router,
