@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from sigma.api.routers import (
     auth,
     backtests,
+    chart,
     logs,
     market,
     news,
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     risk.router,
     users.router,
     market.router,
+    chart.router,
     reports.router,
     news.router,
     schedule.router,
