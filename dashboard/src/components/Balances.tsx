@@ -22,10 +22,12 @@ export function Balances({ assets }: { assets: Asset[] }) {
           numeric: true,
           render: (a) => (
             <span className="exposure">
-              <span
-                className={`meter ${Number(a.exposure_pct) < 0 ? "short" : ""}`}
-                style={{ width: `${Math.min(100, Math.abs(Number(a.exposure_pct ?? 0)))}%` }}
-              />
+              <span className="track" aria-hidden="true">
+                <span
+                  className={`meter ${Number(a.exposure_pct) < 0 ? "short" : ""}`}
+                  style={{ width: `${Math.min(100, Math.abs(Number(a.exposure_pct ?? 0)))}%` }}
+                />
+              </span>
               {formatPct(a.exposure_pct)}
             </span>
           ),

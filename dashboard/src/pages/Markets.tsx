@@ -30,6 +30,7 @@ interface Chart {
 const COMMENTARY: Column<Trend> = {
   key: "commentary",
   label: "Commentary",
+  wrap: true,
   render: (r) => <span className="small">{r.commentary ?? "—"}</span>,
 };
 

@@ -164,7 +164,7 @@ export function Overview() {
               key: "trades",
               label: "Trades",
               numeric: true,
-              render: (a) => `${a.trades} (${formatPct(a.win_rate_pct)} won)`,
+              render: (a) => (a.trades ? `${a.trades} (${formatPct(a.win_rate_pct)} won)` : "0"),
             },
             moneyColumn("max_drawdown", "Max drawdown"),
           ]}
