@@ -125,14 +125,17 @@ def test_a_live_price_on_the_bus_marks_the_positions(
     sigma_app: App, client: TestClient, auth: Headers, pubsub: InMemoryPubSub
 ) -> None:
     book(sigma_app)
-    message = json.dumps({"symbol": "BTC", "price": "110"}).encode()
-    client.portal.call(pubsub.publish, "price_update", message)  # type: ignore[union-attr]
+    # ETH's message has no usable price: its stored one stays.
+    for update in ({"symbol": "ETH", "price": "n/a"}, {"symbol": "BTC", "price": "110"}):
+        message = json.dumps(update).encode()
+        client.portal.call(pubsub.publish, "price_update", message)  # type: ignore[union-attr]
     deadline = time.monotonic() + 5
-    while not client.get("/api/prices", headers=auth("viewer")).json():
+    while len(client.get("/api/prices", headers=auth("viewer")).json()) < 2:
         assert time.monotonic() < deadline, "the price never reached the API"
     body = client.get("/api/portfolio", headers=auth("viewer")).json()
-    btc = body["accounts"][1]
+    eth, btc = body["accounts"]
     assert (btc["last_price"], btc["open_pnl"], btc["equity"]) == ("110", "10", "10024.225")
+    assert eth["last_price"] == "40"
 
 
 def test_accounts_without_a_price_are_marked_at_their_entry(

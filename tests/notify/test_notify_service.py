@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from notify_helpers import FakeClock, HttpSink
-from sqlalchemy import Boolean, Integer, String, Text, select
+from sqlalchemy import Boolean, Integer, String, Text, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from sigma.notify import (
@@ -241,6 +241,19 @@ def test_store_uses_suppressed_reason_and_details_columns_when_present() -> None
     )
     assert (plain.suppressed, plain.reason) == (False, None)
     assert (len(plain.source), len(plain.dedupe_key)) == (64, 200)
+
+
+def test_a_table_without_a_count_gets_a_row_per_alert() -> None:
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    store = AlertStore(sessionmaker(engine), RichAlertLog)
+    for suppressed in (None, "duplicate"):
+        store.record(Alert("error", "feed", "stale", dedupe_key="k"), suppressed=suppressed,
+                     outcome={})  # fmt: skip
+    with Session(engine) as session:
+        stored = session.scalars(select(RichAlertLog.reason).order_by(RichAlertLog.id)).all()
+    assert stored == [None, "duplicate"]
+    engine.dispose()
 
 
 async def test_reports_reach_report_only_channels_whatever_the_severity(
