@@ -19,9 +19,13 @@ from playwright.sync_api import Browser, Page, Route, expect
 from sigma.ops.logging import log_file
 from sigma.store import session_scope
 from sigma.store.alerts import record_alert
-from sigma.store.models import FillRecord, OrderRecord
+from sigma.store.models import FillRecord, JobRun, OrderRecord
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+TABLE_OVERFLOW = (
+    "() => [...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth)"
+)
+"""How far each table scrolls sideways (0 when every column shows)."""
 
 
 def money(text: str) -> str:
@@ -225,12 +229,34 @@ def test_overview_on_a_phone_cuts_no_column(
         box = last_cell.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
         assert last_cell.get_attribute("data-label") == "Unrealized PnL"
-        widths = page.evaluate(
-            "() => [document.documentElement.scrollWidth, ...[...document"
-            ".querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth)]"
-        )
-        assert widths[0] <= 390, f"the page is {widths[0]} px wide"
-        assert max(widths[1:]) <= 0, "a table scrolls sideways"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert max(page.evaluate(TABLE_OVERFLOW)) <= 0, "a table scrolls sideways"
         shot(page, tmp_path, "overview-390px")
     finally:
         context.close()
+
+
+def test_system_tables_show_every_column_without_scrolling(
+    page: Page, server: LiveServer, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    with session_scope(server.app.sessions) as session:
+        session.add(
+            JobRun(job_id="nightly-e2e", started_at=now - timedelta(hours=1),
+                   ended_at=now - timedelta(minutes=59), outcome="success")
+        )  # fmt: skip
+    login(page, "admin")
+    page.get_by_role("link", name="System").click()
+    jobs = page.get_by_test_id("jobs-schedule-table")
+    expect(jobs.locator("tbody tr")).to_have_count(2)
+    nightly = jobs.locator("tbody tr", has_text="nightly-e2e")
+    expect(nightly.locator("td").nth(4)).to_contain_text("success")
+    expect(nightly.get_by_role("button", name="Run now")).to_be_in_viewport()
+    expect(page.get_by_test_id("metrics-table").locator("tbody tr").first).to_be_visible()
+    # The jobs' buttons and the metrics' values are inside their cards, not scrolled away.
+    overflow = page.evaluate(TABLE_OVERFLOW)
+    assert max(overflow) <= 0, f"a table scrolls sideways by {max(overflow)} px"
+    card = page.get_by_test_id("scheduled-jobs").bounding_box()
+    run_now = jobs.get_by_role("button", name="Run now").first.bounding_box()
+    assert card and run_now and run_now["x"] + run_now["width"] <= card["x"] + card["width"]
+    shot(page, tmp_path, "system")
