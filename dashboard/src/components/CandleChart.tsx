@@ -63,69 +63,83 @@ export function CandleChart({
     .filter(({ i }) => i >= 0);
   return (
     <figure className="chart candles" data-testid="candle-chart">
-      <svg
-        viewBox={`0 0 ${WIDTH} ${volumeBase}`}
-        preserveAspectRatio="none"
-        role="img"
-        aria-label={`${candles.length} candles, last close ${formatDecimal(last.close)}`}
-      >
-        {shapes.map((s, i) => (
-          <rect
-            key={`v${candles[i].ts}`}
-            className={`volume ${s.up ? "up" : "down"}`}
-            data-testid="volume-bar"
-            x={s.x}
-            width={s.width}
-            y={volumeBase - volumes[i]}
-            height={volumes[i]}
-          />
-        ))}
-        {shapes.map((s, i) => {
-          const c = candles[i];
-          return (
-            <g key={c.ts} className={`candle ${s.up ? "up" : "down"}`} data-testid="candle">
-              <title>
-                {`${formatTs(c.ts)}  O ${formatDecimal(c.open)}  H ${formatDecimal(c.high)}  L ${formatDecimal(c.low)}  C ${formatDecimal(c.close)}  V ${formatDecimal(c.volume ?? "0")}`}
-              </title>
-              <line
-                x1={s.x + s.width / 2}
-                x2={s.x + s.width / 2}
-                y1={s.wickTop}
-                y2={s.wickBottom}
-              />
-              <rect x={s.x} y={s.bodyTop} width={s.width} height={s.bodyHeight} />
-            </g>
-          );
-        })}
-        {aligned.map((l, k) => (
-          <path
-            key={l.name}
-            className={`line indicator s${k % 5}`}
-            data-testid={`indicator-${l.name}`}
-            d={linePath(l.values, WIDTH, PRICE_HEIGHT, range)}
-          />
-        ))}
-        {placed.map(({ m, i }, k) => {
-          const { x, slot } = slotOf(i, candles.length, WIDTH);
-          const cx = x + slot / 2;
-          const y = priceY(Number(m.price), range, PRICE_HEIGHT);
-          const buy = m.side === "buy";
-          // A buy points up from below its price, a sell down from above.
-          const tip = buy ? y + 2 : y - 2;
-          const base = buy ? tip + 10 : tip - 10;
-          return (
-            <polygon
-              key={`${m.ts}-${k}`}
-              className={`marker ${buy ? "buy" : "sell"}`}
-              data-testid="trade-marker"
-              data-side={m.side}
-              points={`${cx},${tip} ${cx - 6},${base} ${cx + 6},${base}`}
+      <div className="plot">
+        <svg
+          viewBox={`0 0 ${WIDTH} ${volumeBase}`}
+          preserveAspectRatio="none"
+          role="img"
+          aria-label={`${candles.length} candles, last close ${formatDecimal(last.close)}`}
+        >
+          {shapes.map((s, i) => (
+            <rect
+              key={`v${candles[i].ts}`}
+              className={`volume ${s.up ? "up" : "down"}`}
+              data-testid="volume-bar"
+              x={s.x}
+              width={s.width}
+              y={volumeBase - volumes[i]}
+              height={volumes[i]}
+            />
+          ))}
+          {shapes.map((s, i) => {
+            const c = candles[i];
+            return (
+              <g key={c.ts} className={`candle ${s.up ? "up" : "down"}`} data-testid="candle">
+                <title>
+                  {`${formatTs(c.ts)}  O ${formatDecimal(c.open)}  H ${formatDecimal(c.high)}  L ${formatDecimal(c.low)}  C ${formatDecimal(c.close)}  V ${formatDecimal(c.volume ?? "0")}`}
+                </title>
+                <line
+                  x1={s.x + s.width / 2}
+                  x2={s.x + s.width / 2}
+                  y1={s.wickTop}
+                  y2={s.wickBottom}
+                />
+                <rect x={s.x} y={s.bodyTop} width={s.width} height={s.bodyHeight} />
+              </g>
+            );
+          })}
+          {aligned.map((l, k) => (
+            <path
+              key={l.name}
+              className={`line indicator s${k % 5}`}
+              data-testid={`indicator-${l.name}`}
+              d={linePath(l.values, WIDTH, PRICE_HEIGHT, range)}
+            />
+          ))}
+          {placed.map(({ m, i }, k) => {
+            const { x, slot } = slotOf(i, candles.length, WIDTH);
+            const cx = x + slot / 2;
+            const y = priceY(Number(m.price), range, PRICE_HEIGHT);
+            const buy = m.side === "buy";
+            // A buy points up from below its price, a sell down from above.
+            const tip = buy ? y + 2 : y - 2;
+            const base = buy ? tip + 10 : tip - 10;
+            return (
+              <polygon
+                key={`${m.ts}-${k}`}
+                className={`marker ${buy ? "buy" : "sell"}`}
+                data-testid="trade-marker"
+                data-side={m.side}
+                points={`${cx},${tip} ${cx - 6},${base} ${cx + 6},${base}`}
+              >
+                <title>{`${m.strategy} ${m.side} ${formatDecimal(m.qty)} @ ${formatDecimal(m.price)}  ${formatTs(m.ts)}`}</title>
+              </polygon>
+            );
+          })}
+        </svg>
+        {/* Price labels as HTML over the stretched SVG, so the text keeps its shape. */}
+        <div className="price-axis" aria-hidden="true">
+          {priceTicks(range).map((p) => (
+            <span
+              key={p}
+              data-testid="price-tick"
+              style={{ top: `${(priceY(p, range, PRICE_HEIGHT) / volumeBase) * 100}%` }}
             >
-              <title>{`${m.strategy} ${m.side} ${formatDecimal(m.qty)} @ ${formatDecimal(m.price)}  ${formatTs(m.ts)}`}</title>
-            </polygon>
-          );
-        })}
-      </svg>
+              {formatDecimal(String(p))}
+            </span>
+          ))}
+        </div>
+      </div>
       <figcaption data-testid="last-candle">
         <span>{formatTs(last.ts)}</span>
         <span>O {formatDecimal(last.open)}</span>
@@ -142,6 +156,13 @@ export function CandleChart({
       </figcaption>
     </figure>
   );
+}
+
+/** Five round prices across `range` for the axis. */
+function priceTicks(range: { min: number; max: number }): number[] {
+  const step = (range.max - range.min) / 4;
+  if (!(step > 0)) return [range.min];
+  return [0, 1, 2, 3, 4].map((k) => Number((range.min + k * step).toPrecision(6)));
 }
 
 /** An indicator value for the legend: a float, shown to 6 significant digits. */
