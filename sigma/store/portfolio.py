@@ -26,7 +26,7 @@ class AccountBook:
     avg_price: Decimal = Decimal(0)
 
 
-def booked_accounts(session: Session, mode: str) -> dict[Account, AccountBook]:
+def account_books(session: Session, mode: str) -> dict[Account, AccountBook]:
     """Every account with a ledger entry or a position in `mode`."""
     out: dict[Account, AccountBook] = {}
     # Amounts read as Decimals and summed in Python: SQLite stores them as text.

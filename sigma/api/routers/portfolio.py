@@ -23,7 +23,7 @@ from sigma.api.ws import Hub
 from sigma.config.settings import timeframe_label
 from sigma.domain.money import to_decimal
 from sigma.engine.profit import Booking, Mark, Profit, pct, profit
-from sigma.store.portfolio import AccountBook, booked_accounts, last_stored_prices
+from sigma.store.portfolio import AccountBook, account_books, last_stored_prices
 
 router = APIRouter(prefix="/api", tags=["trading"])
 _ZERO = Decimal(0)
@@ -174,7 +174,7 @@ def portfolio(
     """The profit summary of `mode` (default: the mode SIGMA trades in)."""
     s = ctx.app.settings
     chosen = mode or s.mode
-    books = booked_accounts(session, chosen)
+    books = account_books(session, chosen)
     for name in s.live_strategies:
         for symbol in s.symbols:
             books.setdefault((name, symbol), AccountBook())
