@@ -306,7 +306,14 @@ class TradingBot:
             engine.on_fill(event.to_fill())
             self.on_decision(
                 "fill",
-                {"strategy": event.strategy, "symbol": event.symbol, "side": event.side.value},
+                {
+                    "strategy": event.strategy,
+                    "symbol": event.symbol,
+                    "side": event.side.value,
+                    "qty": str(event.qty),
+                    "price": str(event.price),
+                    "client_order_id": event.client_order_id,
+                },
             )
 
     def on_status_message(self, raw: bytes) -> None:

@@ -538,11 +538,19 @@ class ConfigSetting(Base):
 # --- operations --------------------------------------------------------------------------------
 
 
+def _first_seen(context: Any) -> datetime:
+    """An alert stored without `last_seen` was last seen when it was first seen (`ts`)."""
+    ts: datetime = context.get_current_parameters()["ts"]
+    return ts
+
+
 class AlertLog(Base):
-    """A notification that was raised; `dedupe_key` lets the notifier suppress repeats."""
+    """A notification that was raised. An alert with a `dedupe_key` has one row however often
+    it repeats: `ts` is when it was first seen, `last_seen` the latest, `seen` how many times
+    (the message and severity are the latest's)."""
 
     __tablename__ = "alert_log"
-    __table_args__ = (Index(None, "dedupe_key", "ts"),)
+    __table_args__ = (Index(None, "dedupe_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -550,6 +558,8 @@ class AlertLog(Base):
     source: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    seen: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    last_seen: Mapped[datetime] = mapped_column(default=_first_seen, index=True)
 
 
 class ActionLog(Base):

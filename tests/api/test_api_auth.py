@@ -240,6 +240,10 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/positions"): "viewer",
     ("get", "/api/ledger/summary"): "viewer",
     ("get", "/api/pnl"): "viewer",
+    ("get", "/api/portfolio"): "viewer",
+    ("get", "/api/chart"): "viewer",
+    ("get", "/api/logs"): "admin",
+    ("get", "/api/logs/{name}"): "admin",
     ("get", "/api/sim/runs"): "viewer",
     ("post", "/api/sim/runs/{run_id}/rating"): "trader",
     ("get", "/api/sim/runs/{run_id}/orders"): "viewer",
@@ -277,6 +281,7 @@ PATH_VALUES = {
     "job_id": "nope",
     "report_id": "999",
     "username": "nobody",
+    "name": "nope",
 }
 
 

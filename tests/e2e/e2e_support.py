@@ -271,10 +271,19 @@ def make_scheduler(app: App) -> SchedulerService:
     """Two scheduled jobs on an open job store that runs nothing by itself (like `sigma up`'s
     scheduler, minus the work), for the system page."""
     manager = TaskManager(app.sessions)
-    manager.register(JobSpec("hourly-e2e", _noop, IntervalTrigger(hours=1), "every hour"))
+    # Descriptions as long as the real jobs' (the System page must show them with every column).
     manager.register(
-        JobSpec("nightly-e2e", _noop, CronTrigger.from_crontab("0 3 * * *"), "at 03:00")
-    )
+        JobSpec(
+            "hourly-e2e", _noop, IntervalTrigger(hours=1),
+            "every hour: StrategySelector walk-forward optimisation and selection",
+        )
+    )  # fmt: skip
+    manager.register(
+        JobSpec(
+            "nightly-e2e", _noop, CronTrigger.from_crontab("0 3 * * *"),
+            "at 03:00: retention of old rows, log rotation and the daily summary",
+        )
+    )  # fmt: skip
     service = SchedulerService(app.db, manager, timezone="UTC")
     service.start(paused=True)
     service.sync(manager.specs.values())

@@ -175,7 +175,7 @@ def decisions_in_log(lines: list[str], action: str) -> list[str]:
         if not line.startswith("{"):
             continue
         record = json.loads(line)
-        if record.get("logger") == "sigma.actions" and record.get("msg") == action:
+        if record.get("logger") == "sigma.actions" and record.get("action") == action:
             out.append(str(record["client_order_id"]))
     return out
 

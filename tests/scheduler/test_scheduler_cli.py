@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +68,28 @@ def test_list_run_pause_resume_history(workdir: Path) -> None:
     assert runner.invoke(app, ["jobs", "trigger", "nope"]).exit_code == 2
     history = runner.invoke(app, ["jobs", "history", "health_check"])
     assert "health_check" in history.output and "success" in history.output
+
+
+def test_list_reads_at_80_columns(workdir: Path) -> None:
+    assert runner.invoke(app, ["jobs", "run", "health_check"]).exit_code == 0
+    env = {**os.environ, "COLUMNS": "80", "SIGMA_LOG_LEVEL": "WARNING"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "sigma.cli.main", "jobs", "list"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in listed.stdout  # nothing cut short
+    (health,) = [line.split() for line in lines if "health_check" in line]
+    assert health[1:3] == ["every", "0:00:30"] and health[-1] == "success"
+    # The description wraps under the job's name instead of squeezing a column.
+    assert "StrategySelector:" in listed.stdout and "times in UTC" in listed.stdout
+    wide = subprocess.run(
+        [sys.executable, "-m", "sigma.cli.main", "jobs", "list"],
+        env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    (row,) = [line for line in wide.stdout.splitlines() if "strategy_selection" in line]
+    assert row.rstrip().endswith("StrategySelector: walk-forward optimisation and selection")
 
 
 def test_errors(workdir: Path) -> None:

@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, items } from "../api";
+import { StatusPanel } from "../components/StatusPanel";
 import { Badge, Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatLabels, formatLimit, formatStat, hasRole, humanize } from "../format";
@@ -97,8 +98,13 @@ function ScheduledJobs() {
             rowKey={(j) => j.id}
             columns={[
               { key: "id", label: "Job", render: (j) => <code>{j.id}</code> },
-              { key: "description", label: "What" },
-              { key: "trigger", label: "When", render: (j) => <code>{j.trigger}</code> },
+              { key: "description", label: "What", wrap: true },
+              {
+                key: "trigger",
+                label: "When",
+                wrap: true,
+                render: (j) => <code>{j.trigger}</code>,
+              },
               {
                 key: "next_run",
                 label: "Next run",
@@ -259,8 +265,13 @@ function Metrics() {
         empty="No metrics recorded yet."
         rowKey={(m) => `${m.name}{${formatLabels(m.labels)}}`}
         columns={[
-          { key: "name", label: "Metric", render: (m) => <code>{m.name}</code> },
-          { key: "labels", label: "Labels", render: (m) => formatLabels(m.labels) || "—" },
+          { key: "name", label: "Metric", wrap: true, render: (m) => <code>{m.name}</code> },
+          {
+            key: "labels",
+            label: "Labels",
+            wrap: true,
+            render: (m) => formatLabels(m.labels) || "—",
+          },
           { key: "value", label: "Value", numeric: true, render: (m) => formatStat(m.value) },
         ]}
       />
@@ -288,6 +299,7 @@ export function System() {
           </p>
         )}
       </Card>
+      <StatusPanel />
       <ScheduledJobs />
       <div className="grid">
         <Limits />

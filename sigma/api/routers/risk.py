@@ -72,6 +72,7 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
         session.add(
             AlertLog(
                 ts=alert.ts,
+                last_seen=alert.ts,
                 severity=alert.severity,
                 source=alert.source,
                 message=alert.message,
