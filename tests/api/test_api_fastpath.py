@@ -111,6 +111,7 @@ def test_json_bytes_renders_what_the_response_model_would() -> None:
         "filled_qty": "0",
         "avg_fill_price": None,
         "created_at": datetime(2024, 3, 1, 12, 0, tzinfo=UTC),
+        "decided_at": datetime(2024, 3, 1, 11, 59, tzinfo=UTC),
         "updated_at": datetime(2024, 3, 1, 12, 0, 0, 1500, tzinfo=UTC),
     }
     app = FastAPI()

@@ -1,4 +1,4 @@
-"""`alert_log` keeps one row per alert key: the upsert, and migration 0015 folding the copies
+"""`alert_log` keeps one row per alert key: the upsert, and migration 0017 folding the copies
 an older notifier stored."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_migration_folds_the_stored_duplicate_copies(db_url: str) -> None:
     engine = create_db_engine(db_url)
     try:
         with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), "0010")
+            command.upgrade(alembic_config(conn), "0016")
         old = [
             (T0, "warning", "stale", "stale:BTC"),
             (T0 + MINUTE, "warning", "[suppressed: duplicate] stale", "stale:BTC"),
@@ -73,7 +73,7 @@ def test_migration_folds_the_stored_duplicate_copies(db_url: str) -> None:
             (T0 + 4 * MINUTE, T0 + 4 * MINUTE, 1, "info", "no key", None),
         ]
         with engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "0010")
+            command.downgrade(alembic_config(conn), "0016")
         with engine.connect() as conn:
             kept = conn.execute(text("SELECT message FROM alert_log ORDER BY id")).scalars()
             assert list(kept) == ["stale longer", "alone", "no key"]

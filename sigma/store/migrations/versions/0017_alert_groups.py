@@ -3,8 +3,8 @@
 as "[suppressed: duplicate]" copies (194 of 223 rows in a 25-minute run); the copies already
 stored are folded into their key's first row, then a unique index keeps it that way.
 
-Revision ID: 0015
-Revises: 0010
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0010"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
