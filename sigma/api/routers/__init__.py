@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from sigma.api.routers import (
     auth,
     backtests,
+    controls,
     logs,
     market,
     news,
@@ -24,6 +25,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     system.router,
     auth.router,
     strategies.router,
+    controls.router,
     backtests.router,
     sim.router,
     logs.router,
