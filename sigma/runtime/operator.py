@@ -22,11 +22,21 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK, PubSub
+from sigma.bus.factory import make_pubsub
+from sigma.config import Settings
 from sigma.runtime.commands import BotCommand, CommandAck
 from sigma.store.params import set_params
 from sigma.store.strategy_control import ControlState, audit, set_enabled, set_pinned
 
-__all__ = ["ACK_TIMEOUT", "deliver", "store_enabled", "store_params", "store_pin"]
+__all__ = [
+    "ACK_TIMEOUT",
+    "deliver",
+    "describe",
+    "store_enabled",
+    "store_params",
+    "store_pin",
+    "tell_bot",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +156,28 @@ async def deliver(
     finally:
         await answers.close()
     return None
+
+
+def tell_bot(settings: Settings, command: BotCommand) -> CommandAck | None:
+    """`deliver` from a process without an event loop (the CLI), over the configured Redis;
+    None without one (an in-process bus reaches no other process: the bot reads the stored
+    state within seconds instead)."""
+    if settings.redis_url is None:
+        return None
+    url: str = settings.redis_url
+
+    async def send() -> CommandAck | None:
+        pubsub = make_pubsub(url, settings.bus_prefix)
+        try:
+            return await deliver(pubsub, command)
+        finally:
+            await pubsub.close()
+
+    return asyncio.run(send())
+
+
+def describe(ack: CommandAck | None) -> str:
+    """One line on what the running bot did with a stored command."""
+    if ack is None:
+        return "no running bot answered: it applies the change when it next reads the stored state"
+    return f"bot: {ack.detail}" if ack.ok else f"bot refused: {ack.detail}"
