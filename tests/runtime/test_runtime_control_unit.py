@@ -133,7 +133,7 @@ async def test_a_stop_holds_entries_back_but_not_exits(sessions: sessionmaker[Se
     ack = await answer(control, cmd(ForceEntry, qty=Decimal(2)))
     assert ack.ok and ack.detail == "long entry: buy 2 at market sent", ack
     engine = bot.engines[("hold", SYMBOL)]
-    for coid, fill in list(engine.inflight.items()):
+    for fill in list(engine.inflight.values()):
         engine.on_fill(fill)
     ack = await answer(control, cmd(ClosePosition))
     assert ack.ok and ack.detail == "close of 2: sell 2 at market sent"
