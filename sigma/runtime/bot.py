@@ -288,7 +288,7 @@ class TradingBot:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             await self._submit([], time.perf_counter(), cancels)
-            return f"not sent: sized to zero at {price} (nothing held, or no cash for it)"
+            return f"not sent: sized to zero at {price} (below the lot size, or no cash for it)"
         checked = self._check(engine, order, price, forced=True)
         if isinstance(checked, str):
             await self._submit([], time.perf_counter(), cancels)
