@@ -17,6 +17,7 @@ import pytest
 from bot_helpers import Sent, trade_minutes
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.bus.memory import InMemoryPubSub
 from sigma.domain import Order, Side
 from sigma.engine.engine import EngineConfig
 from sigma.ops.action_log import ActionLogger
@@ -262,3 +263,83 @@ def test_an_order_without_a_price_waits(sessions: sessionmaker[Session]) -> None
     engine = control.bot.engines[("hold", SYMBOL)]
     order = Order(SYMBOL, Side.BUY, qty=Decimal(1), strategy="hold")
     assert asyncio.run(control.bot.place(engine, order)).startswith("no bar of ACME yet")
+
+
+async def test_with_the_regime_loop_versions_are_applied_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    from sigma.regime.adjuster import ADJUSTER
+    from sigma.regime.backtest import build_hook
+
+    hook = build_hook({})
+    bot = TradingBot(
+        [(Hold(), SYMBOL)],
+        timeframe=timedelta(minutes=1),
+        config=EngineConfig(initial_cash=Decimal(10_000)),
+        risk=RiskManager(RiskLimits(max_open_orders=None, max_drawdown=None)),
+        executor=Sent(),
+        decode=lambda raw: None,
+        adaptive=hook,
+    )
+    control = BotControl(bot, sessions, ActionLogger(None))
+    assert await control.apply_version("hold", SYMBOL, {}, 1, author="bob") == (
+        True,
+        "parameters v1 in force",
+    )
+    assert await control.apply_version("hold", SYMBOL, {"x": 1}, 2, author=ADJUSTER) == (
+        True,
+        "parameters v2 are the regime loop's, in force",
+    )
+    loop = asyncio.get_running_loop()
+    assert control.scheduled(loop, "hold", SYMBOL, None, 3) is None
+    assert control.scheduled(loop, "hold", SYMBOL, {}, 2) is None
+    ack = await answer(control, cmd(Reenable))
+    assert (ack.ok, ack.detail) == (False, "neither throttled nor disabled by the regime loop")
+    ack = await answer(control, cmd(PinParams, pinned=True))
+    assert ack.detail == "regime tuning paused"
+    assert hook.loop.adjuster.is_pinned("hold", SYMBOL)
+
+
+class Answering:
+    """A bus on which a 'bot' answers every command with noise, a stranger's answer, then
+    the right one."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryPubSub()
+
+    async def subscribe(self, channel: str) -> Any:
+        return await self.inner.subscribe(channel)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        command_id = SetEnabled.model_validate_json(message).command_id
+        for raw in (
+            b"not json",
+            CommandAck(command_id="someone-else", ok=True, detail="x").to_bytes(),
+            CommandAck(command_id=command_id, ok=True, detail="started").to_bytes(),
+        ):
+            await self.inner.publish("bot_control_ack", raw)
+
+
+class Unreachable:
+    async def subscribe(self, channel: str) -> Any:
+        raise ConnectionError("no bus")
+
+
+async def test_the_operator_waits_for_its_own_answer() -> None:
+    command = SetEnabled(author="a", strategy="hold", symbol=SYMBOL, enabled=True)
+    ack = await deliver(Answering(), command, timeout=5)  # type: ignore[arg-type]
+    assert ack is not None and ack.detail == "started"
+    assert await deliver(Unreachable(), command, timeout=5) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_the_cli_reaches_no_bot_over_redis(
+    redis_url: str, bus_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigma.config import load_settings
+    from sigma.runtime import operator
+
+    monkeypatch.setattr(operator, "ACK_TIMEOUT", 0.1)
+    command = SetEnabled(author="a", strategy="hold", symbol=SYMBOL, enabled=True)
+    settings = load_settings(redis_url=redis_url, bus_prefix=bus_prefix)
+    assert tell_bot(settings, command) is None
