@@ -144,11 +144,21 @@ class BotControl:
                 await self.resync()
 
     async def handle(self, raw: bytes) -> CommandAck | None:
-        """Apply one `bot_control` message; its answer (None: not a command, logged)."""
+        """Apply one `bot_control` message; its answer (None: not a command, logged, or for a
+        pair this bot does not trade)."""
         try:
             command = COMMANDS.validate_json(raw)
         except ValidationError as exc:
             log.warning("ignored a malformed bot_control message: %s", exc)
+            return None
+        if (command.strategy, command.symbol) not in self.bot.engines:
+            # Another bot may trade it: only the one that does answers.
+            log.info(
+                "command %s is for %s on %s, not traded here",
+                command.command_id,
+                command.strategy,
+                command.symbol,
+            )
             return None
         try:
             ok, detail, order_id = await self._apply(command)
@@ -174,9 +184,7 @@ class BotControl:
     async def _apply(self, command: BotCommand) -> tuple[bool, str, str | None]:
         """(done, what happened or why not, the order sent)."""
         key = (command.strategy, command.symbol)
-        engine = self.bot.engines.get(key)
-        if engine is None:
-            return False, f"{command.strategy} on {command.symbol} is not traded by this bot", None
+        engine = self.bot.engines[key]
         if isinstance(command, SetParams):
             if command.pin:
                 self._pin(key, True)
