@@ -115,8 +115,10 @@ class BotControl:
             await subscription.close()
 
     async def _serve(self, pubsub: PubSub, subscription: Subscription) -> None:
+        # Counted before the first read: a reconnection during it is read after it again.
+        seen = getattr(subscription, "reconnects", 0)
         await self.resync()
-        await asyncio.gather(self._pump(pubsub, subscription), self._watch(subscription))
+        await asyncio.gather(self._pump(pubsub, subscription), self._watch(subscription, seen))
 
     async def _pump(self, pubsub: PubSub, subscription: Subscription) -> None:
         async for raw in subscription:
@@ -128,11 +130,11 @@ class BotControl:
             except Exception:  # the answer is a courtesy: the command was applied
                 log.warning("could not answer command %s", ack.command_id, exc_info=True)
 
-    async def _watch(self, subscription: Subscription) -> None:
+    async def _watch(self, subscription: Subscription, seen: int) -> None:
         """Read the stored state again after a reconnection (messages may have been lost
-        meanwhile) and every `resync_seconds`."""
+        meanwhile; `seen` reconnections were read after already) and every
+        `resync_seconds`."""
         loop = asyncio.get_running_loop()
-        seen = getattr(subscription, "reconnects", 0)
         last = loop.time()
         while True:
             await asyncio.sleep(min(_WATCH_SECONDS, self.resync_seconds))
@@ -221,8 +223,12 @@ class BotControl:
                 self._controls[key] = control
                 self._pin(key, control.pinned)
                 self._enable(key, control.enabled, control.reason, control.changed_by)
-            if state.params is not None:
+            if state.params is None:
+                continue
+            try:
                 await self.apply_version(*key, state.params, state.version, author=state.author)
+            except Exception:  # the next read tries a newer version; trading goes on
+                log.exception("applying stored parameters v%d of %s %s failed", state.version, *key)
 
     def _read(self, keys: list[Key]) -> dict[Key, _Stored]:
         out = {}

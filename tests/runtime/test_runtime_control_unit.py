@@ -342,3 +342,23 @@ def test_the_cli_reaches_no_bot_over_redis(
     command = SetEnabled(author="a", strategy="hold", symbol=SYMBOL, enabled=True)
     settings = load_settings(redis_url=redis_url, bus_prefix=bus_prefix)
     assert tell_bot(settings, command) is None
+
+
+async def test_stored_parameters_that_fail_to_apply_do_not_end_the_channel(
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sigma.store.params import set_params
+
+    control = make(sessions)
+    with session_scope(sessions) as session:
+        set_params(session, "hold", SYMBOL, {}, "", "bob")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(control, "apply_version", broken)
+    with caplog.at_level(logging.ERROR):
+        await control.resync()
+    assert control.resyncs == 1 and "applying stored parameters v1 of hold ACME" in caplog.text
