@@ -264,7 +264,9 @@ def optimize(
     from sigma.feeds.loaders import load_bars
     from sigma.research.optimize import optimize as run_optimize
     from sigma.research.optimize import walk_forward
-    from sigma.store.params import set_params
+    from sigma.runtime.commands import SetParams
+    from sigma.runtime.operator import describe, store_params, tell_bot
+    from sigma.store.jsonsafe import to_jsonable
 
     if method not in ("tpe", "grid"):
         raise typer.BadParameter("use tpe or grid", param_hint="--method")
@@ -327,11 +329,20 @@ def optimize(
         console.print(table)
         console.print(why, soft_wrap=True)
         if save:
+            target = symbol or "*"
             with session_scope(application.sessions) as session:
-                version = set_params(
-                    session, strategy, symbol or "*", params, reason=why, changed_by="cli"
-                )
+                version = store_params(session, strategy, target, params, why, "cli", source="cli")
             console.print(f"saved as strategy_param version {version}")
+            change = SetParams(
+                author="cli",
+                strategy=strategy,
+                symbol=target,
+                reason=why,
+                params=to_jsonable(params),
+                version=version,
+                pin=True,
+            )
+            console.print(describe(tell_bot(s, change)), soft_wrap=True)
 
 
 def _report(kind: str, days: int) -> None:

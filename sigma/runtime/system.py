@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -45,11 +45,11 @@ from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics, RegimeGauges
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
-from sigma.regime.sinks import LOOP_AUTHORS
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
 from sigma.runtime.ml_gates import LiveGates
 from sigma.runtime.recorder import RecorderService, build_recorder
@@ -58,8 +58,7 @@ from sigma.runtime.sim import SimRunner
 from sigma.runtime.tasks import consume_until
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
-from sigma.store.db import session_scope
-from sigma.store.params import VersionConflict, get_active_params, set_params, version_author
+from sigma.store.params import get_active_params
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -68,9 +67,6 @@ if TYPE_CHECKING:
     from sigma.venues.emulator.server import VenueServer
 
 log = logging.getLogger(__name__)
-
-TESTER = "strategy_tester"
-"""Author of the parameter versions that put a baseline back after a refused change."""
 
 
 class StartupError(ValueError):
@@ -190,6 +186,7 @@ class System:
         self.trading_venue = venue_settings(s)
         self.prices: ReconnectingFeed | None = None
         self.bot: TradingBot | None = None
+        self.control: BotControl | None = None
         self.risk_state: RiskStateStore | None = None
         self.recorder: RecorderService | None = None
         self.worker: OrderWorker | None = None
@@ -311,6 +308,8 @@ class System:
                 self.bot = self._bot(await self._live_config())
                 self.metrics.count_from("bot", self.bot.counters.totals)
                 tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
+                self.control = BotControl(self.bot, self.app.sessions, self.actions)
+                tasks["control"] = asyncio.create_task(self.control.run(self.pubsub, stop))
                 tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
                 if self.adaptive is not None and self.adaptive.poller is not None:
                     tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
@@ -372,7 +371,8 @@ class System:
     async def _subscribed(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Wait until every consumer listens, so nothing published after `ready` is missed
         (Redis Pub/Sub does not keep messages for late subscribers)."""
-        events = [c.subscribed for c in (self.bot, self.recorder, self.sim) if c is not None]
+        consumers = (self.bot, self.control, self.recorder, self.sim)
+        events = [c.subscribed for c in consumers if c is not None]
         if self.worker is not None and settling(self.worker.broker) is not None:
             events.append(self._resting_subscribed)
         for event in events:
@@ -406,7 +406,7 @@ class System:
         if self.prices is not None:
             await self.prices.stop()
         # The recorder writes what it still holds before the database connections go.
-        for name in ("prices", "news", "bot", "recorder"):
+        for name in ("prices", "news", "control", "bot", "recorder"):
             await _finish(tasks.pop(name, None))
         if self.risk_state is not None:
             await asyncio.to_thread(self.risk_state.close)
@@ -603,75 +603,12 @@ class System:
         symbol: str,
         params: dict[str, Any] | None,
         version: int,
-    ) -> concurrent.futures.Future[None] | None:
-        """Hand a parameter version the scheduler found to the running strategies on `loop`;
-        called in a scheduler thread, so the query saying whether the version is news never
-        holds up the price loop. The future of the change (None: nothing to change)."""
-        if params is None or not self._from_outside(strategy, symbol, version):
+    ) -> concurrent.futures.Future[tuple[bool, str]] | None:
+        """Hand a parameter version the scheduler found to the bot's control (None: no bot
+        here, or nothing to change)."""
+        if self.control is None:
             return None
-        future = asyncio.run_coroutine_threadsafe(
-            self._apply_params(strategy, symbol, params, version), loop
-        )
-        future.add_done_callback(partial(_log_failure, f"applying parameters v{version}"))
-        return future
-
-    def _from_outside(self, strategy: str, symbol: str, version: int) -> bool:
-        """False for a version the regime loop wrote or the tester put back (in force
-        already); with the loop off every version is a change."""
-        if self.adaptive is None:
-            return True
-        with self.app.sessions() as session:
-            author = version_author(session, strategy, symbol, version)
-        return author not in (*LOOP_AUTHORS, TESTER)
-
-    async def _apply_params(
-        self, strategy: str, symbol: str, params: dict[str, Any], version: int
-    ) -> None:
-        engine = self.bot.engines.get((strategy, symbol)) if self.bot is not None else None
-        if engine is None:
-            return
-        old = dict(engine.strategy.params)
-        hook = self.adaptive.hook if self.adaptive is not None else None
-        try:
-            if hook is None:
-                engine.strategy.update_params(**params)
-            else:
-                # With the regime loop on, the change must pass its StrategyTester and becomes
-                # the baseline the loop adjusts from (else the loop would steer back to the old
-                # one). The walk-forward runs in a thread: it takes tens of milliseconds.
-                change = hook.propose(strategy, symbol, params)
-                verdict = await asyncio.to_thread(hook.test, change)
-                if refused := hook.adopt(change, verdict, by="scheduler", ts=datetime.now(UTC)):
-                    log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
-                    baseline = hook.loop.adjuster.baseline(strategy, symbol)
-                    await asyncio.to_thread(
-                        self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
-                    )
-                    return
-        except ValueError as exc:
-            log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
-            return
-        self.actions.param_change(
-            strategy,
-            old,
-            params,
-            reason=f"strategy_param v{version} on {symbol}",
-            changed_by="scheduler",
-        )
-
-    def _put_back(
-        self, strategy: str, symbol: str, version: int, reason: str, baseline: dict[str, Any]
-    ) -> None:
-        """Store the baseline in force again over a refused version, so `strategy_param`
-        (what the API, the dashboard and other processes read) says what really runs. A
-        version that was itself replaced meanwhile is left to the newer one."""
-        try:
-            with session_scope(self.app.sessions) as session:
-                set_params(
-                    session, strategy, symbol, baseline, reason, TESTER, expected_version=version
-                )
-        except VersionConflict:
-            log.info("parameters v%d for %s %s were replaced meanwhile", version, strategy, symbol)
+        return self.control.scheduled(loop, strategy, symbol, params, version)
 
     async def _resting_orders(self, stop: asyncio.Event) -> None:
         """Feed prices to the paper broker so resting limit and stop orders can fill."""
@@ -771,9 +708,3 @@ async def run_system(
         waiter.cancel()
     await runner
     return system
-
-
-def _log_failure(what: str, future: concurrent.futures.Future[None]) -> None:
-    """Log the error of a change run through `run_coroutine_threadsafe`, which no one awaits."""
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.error("%s failed", what, exc_info=exc)

@@ -590,6 +590,26 @@ class ControlFlag(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class StrategyControl(Base):
+    """An operator's say over one strategy on one symbol: whether it may open positions
+    (`enabled`; stopped with the reason) and whether the regime loop may retune its
+    parameters (`pinned` after a manual change, until someone allows it again)."""
+
+    __tablename__ = "strategy_controls"
+
+    strategy: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    changed_at: Mapped[datetime | None]
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_reason: Mapped[str] = mapped_column(Text, default="")
+    pinned_by: Mapped[str] = mapped_column(String(64), default="")
+    pinned_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class RiskStateRecord(Base):
     """The circuit breakers' marks of one risk account (`strategy:symbol`) in one mode: the
     day and the equity it opened with, the highest equity seen and why a breaker tripped

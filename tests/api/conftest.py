@@ -22,6 +22,7 @@ from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
 from sigma.regime.news import NewsHandler
+from sigma.runtime import operator
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import JobContext, JobSpec, TaskManager
 from sigma.store.auth_sessions import start_family
@@ -53,6 +54,12 @@ def add_users(app: App) -> None:
     with session_scope(app.sessions) as session:
         for role in ROLES:
             create_user(session, role, PASSWORD, role, rounds=4)
+
+
+@pytest.fixture(autouse=True)
+def _no_bot_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bot answers commands in these tests: do not wait seconds for one."""
+    monkeypatch.setattr(operator, "ACK_TIMEOUT", 0.05)
 
 
 @pytest.fixture

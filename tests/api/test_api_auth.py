@@ -226,6 +226,12 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("put", "/api/params/{strategy}/{symbol}"): "trader",
     ("post", "/api/strategies/{strategy}/{symbol}/enable"): "trader",
     ("get", "/api/params/{strategy}/{symbol}/history"): "viewer",
+    ("get", "/api/controls"): "viewer",
+    ("put", "/api/controls/{strategy}/{symbol}/enabled"): "trader",
+    ("put", "/api/controls/{strategy}/{symbol}/pinned"): "trader",
+    ("post", "/api/controls/{strategy}/{symbol}/entry"): "trader",
+    ("post", "/api/controls/{strategy}/{symbol}/close"): "trader",
+    ("post", "/api/orders/{client_order_id}/cancel"): "trader",
     ("post", "/api/backtests"): "trader",
     ("get", "/api/backtests"): "viewer",
     ("get", "/api/backtests/{backtest_id}"): "viewer",
@@ -282,6 +288,7 @@ PATH_VALUES = {
     "report_id": "999",
     "username": "nobody",
     "name": "nope",
+    "client_order_id": "no-such-order",
 }
 
 

@@ -255,12 +255,13 @@ async def test_redis_subscriber_connections_killed_mid_stream_recover(
         )
 
     # `ready` comes before the components have subscribed; Pub/Sub drops what precedes that.
-    await wait_for(lambda: len(sys_.pubsub._subscriptions) == 4, what="subscriptions")
+    await wait_for(lambda: len(sys_.pubsub._subscriptions) == 5, what="subscriptions")
     half = len(ticks) // 2
     await stream(ticks[:half])
     await wait_for(lambda: bot.counters.ticks == half and settled(), what="first half booked")
-    subs = list(sys_.pubsub._subscriptions)  # prices, fills, order status; resting orders
-    assert await kill_redis_subscribers(services["redis_url"], sys_.pubsub) == 4
+    # prices, fills, order status, bot control; resting orders
+    subs = list(sys_.pubsub._subscriptions)
+    assert await kill_redis_subscribers(services["redis_url"], sys_.pubsub) == 5
     await wait_for(lambda: all(s.reconnects >= 1 for s in subs), what="resubscribed")
     await stream(ticks[half:])
     await wait_for(lambda: bot.counters.bars == len(frame) - 1 and settled(), what="all booked")
@@ -550,7 +551,8 @@ async def test_hostile_ticks_over_the_websocket_never_reach_the_strategies(
             await on_tick(tick, received)
 
         bot.on_tick = record  # type: ignore[method-assign]
-        await wait_for(lambda: len(sys_.pubsub._subscriptions) == 3, what="bot subscribed")
+        # prices, fills, order status and bot control
+        await wait_for(lambda: len(sys_.pubsub._subscriptions) == 4, what="bot subscribed")
         try:
             go.set()
             await wait_for(lambda: len(seen) == len(good), what="good ticks at the bot")
