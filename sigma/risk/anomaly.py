@@ -283,8 +283,7 @@ class AnomalyDetector:
         The anchor does not jump with it: a level made of a few agreeing prints is believed
         only once the anchor has caught up (unless the old level was itself unconfirmed)."""
         agrees = (
-            state.candidate is not None
-            and self._judge(math.log(price / state.candidate), scale).ok
+            state.candidate is not None and self._judge(math.log(price / state.candidate), scale).ok
         )
         state.run = state.run + 1 if agrees else 1
         state.candidate = price

@@ -23,6 +23,7 @@ __all__ = [
     "OPEN_STATUSES",
     "BookedAccount",
     "booked_accounts",
+    "last_prices",
     "latest_market_time",
     "open_orders",
 ]
@@ -100,3 +101,27 @@ def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str)
     tick = session.scalar(select(func.max(TickRecord.ts)).where(TickRecord.symbol.in_(wanted)))
     known = [t for t in (bar, tick) if t is not None]
     return max(known) if known else None
+
+
+def last_prices(session: Session, symbols: Iterable[str], timeframe: str) -> dict[str, Decimal]:
+    """The last stored price of each of `symbols` that has one: its newest tick or the close
+    of its newest bar of `timeframe`, whichever is later. The price filter judges a feed's
+    first tick after a start against it."""
+    prices: dict[str, Decimal] = {}
+    for symbol in symbols:
+        tick = session.execute(
+            select(TickRecord.ts, TickRecord.price)
+            .where(TickRecord.symbol == symbol)
+            .order_by(TickRecord.ts.desc(), TickRecord.seq.desc())
+            .limit(1)
+        ).first()
+        bar = session.execute(
+            select(BarRecord.ts, BarRecord.close)
+            .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
+            .order_by(BarRecord.ts.desc())
+            .limit(1)
+        ).first()
+        known = [row for row in (tick, bar) if row is not None]
+        if known:
+            prices[symbol] = max(known, key=lambda row: row[0])[1]
+    return prices
