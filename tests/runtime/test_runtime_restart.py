@@ -20,7 +20,7 @@ from sigma.runtime.restore import market_start
 from sigma.runtime.system import MARKET_BARS, System
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import OrderRecord, RiskStateRecord, TickRecord
-from sigma.store.restart import booked_accounts
+from sigma.store.restart import booked_accounts, last_prices
 from tests.runtime.pipeline_helpers import (
     CASH,
     SYMBOL,
@@ -258,4 +258,44 @@ async def test_the_built_in_market_goes_on_after_what_was_recorded(db_url: str) 
     assert again.ts == fresh.ts + 4 * minute
     # The same seeded market shape, at the new time.
     assert again.price == fresh.price
+    app.close()
+
+
+def test_the_price_filter_judges_the_first_tick_against_the_last_stored_price(
+    db_url: str,
+) -> None:
+    app = make_app(db_url)
+    minute = timedelta(minutes=1)
+    stored_bars = bars(3).set_axis(pd.date_range(T0, periods=3, freq="1min", name="ts"))
+    store_bars(app, stored_bars)
+    with app.sessions.begin() as s:  # an older tick: the newest bar's close is later
+        s.add(TickRecord(symbol=SYMBOL, ts=T0 - minute, price=Decimal("90")))
+    with app.sessions() as s:
+        assert last_prices(s, [SYMBOL, "OTHER"], "1m") == {
+            SYMBOL: Decimal(str(stored_bars["close"].iloc[-1]))
+        }
+        assert last_prices(s, [SYMBOL], "1h") == {SYMBOL: Decimal("90")}
+    with app.sessions.begin() as s:
+        s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=0, price=Decimal("101.5")))
+        s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=1, price=Decimal("101.75")))
+    system = System(app, ("prices",))
+    client = system._price_source("ws://127.0.0.1:1")
+    detector = client.detector
+    assert detector is not None and detector.reference is not None
+    assert detector.reference(SYMBOL) == Decimal("101.75")  # the newest tick wins
+    assert client.health is system.feed_health
+    # A first tick far from the stored price is rejected.
+    assert not detector.check(Tick.of(SYMBOL, T0 + 6 * minute, 1e6)).ok
+    app.close()
+
+
+async def test_the_built_in_market_has_no_stored_reference(db_url: str) -> None:
+    """It replays the same seeded prices after a restart, whatever was stored."""
+    app = make_app(db_url)
+    with app.sessions.begin() as s:
+        s.add(TickRecord(symbol=SYMBOL, ts=T0, price=Decimal("1")))
+    async with running(System(app, ("market",))) as system:
+        assert system.market is not None
+        client = system._price_source(system.market.url)
+        assert client.detector is not None and client.detector.reference is None
     app.close()
