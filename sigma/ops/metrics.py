@@ -214,12 +214,16 @@ class PriceFilterGauges:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        # The ratio last exported per symbol: it runs per tick, and mostly stays at 0.
+        self._ratios: dict[str, float] = {}
 
     def on_verdict(self, symbol: str, verdict: Verdict, ratio: float) -> None:
         """Count a rejection and follow the ratio."""
         if not verdict.ok:
             self.metrics.price_filter_rejected.labels(symbol=symbol, reason=verdict.reason).inc()
-        self.metrics.price_filter_rejection_ratio.labels(symbol=symbol).set(ratio)
+        if self._ratios.get(symbol) != ratio:
+            self._ratios[symbol] = ratio
+            self.metrics.price_filter_rejection_ratio.labels(symbol=symbol).set(ratio)
 
     def on_change(self, change: HealthChange) -> None:
         """1 while the symbol's entries are paused."""

@@ -67,6 +67,9 @@ __all__ = ["AnomalyDetector", "ReferencePrice", "Verdict"]
 _MAD_TO_SIGMA = 1.4826
 # How far above the slow scale the fast one must be to be taken as a new volatility regime.
 _REGIME_CHANGE = 2.0
+# The slow centre and scale are computed again after this many new moves, not on every tick:
+# they move over half a window by design, and the two medians are most of a tick's cost.
+_REFRESH = 8
 
 ReferencePrice = Callable[[str], Decimal | None]
 """The caller's price for a symbol before its first tick (None: unknown)."""
@@ -100,6 +103,12 @@ class _Baseline:
     # The believed log price and the tick time it was last moved at.
     anchor: float
     anchor_ts: datetime
+    # Whether the price is doubted for drift (the doubt ends at half the distance it began).
+    drifting: bool = False
+    # The slow centre and scale, and the moves learnt since they were computed.
+    mid: float = 0.0
+    slow: float = 0.0
+    since: int = _REFRESH
     # Accepted ticks that agree with the first price so far (only counted while unconfirmed).
     agreeing: int = 0
     confirmed: bool = True
@@ -246,15 +255,25 @@ class AnomalyDetector:
         step = self._drift_per_second * seconds
         state.anchor += min(max(level - state.anchor, -step), step)
         state.anchor_ts = max(tick.ts, state.anchor_ts)
-        return DOUBT_DRIFT if abs(level - state.anchor) > self.max_drift else ""
+        gap = abs(level - state.anchor)
+        if gap > self.max_drift:
+            state.drifting = True
+        elif gap <= self.max_drift / 2:
+            # Not at once below the bound: a price hovering there would pause and resume
+            # entries (and alert) on every other tick.
+            state.drifting = False
+        return DOUBT_DRIFT if state.drifting else ""
 
     def _scale(self, state: _Baseline) -> _Scale | None:
         """The centre and the scales of ``state``'s moves (None before ``min_returns``)."""
         moves = state.returns
         if len(moves) < self.min_returns:
             return None
-        mid = median(moves)
-        slow = _MAD_TO_SIGMA * median([abs(r - mid) for r in moves])
+        if state.since >= _REFRESH:
+            state.mid = median(moves)
+            state.slow = _MAD_TO_SIGMA * median([abs(r - state.mid) for r in moves])
+            state.since = 0
+        mid, slow = state.mid, state.slow
         fast = 0.0
         if len(state.recent) == self.fast_window:
             sizes = sorted([abs(r - mid) for r in state.recent])
@@ -272,6 +291,7 @@ class AnomalyDetector:
         else:
             mid, bound = scale.mid, self.z_threshold * max(scale.slow, self.min_scale)
         ret = min(max(ret, mid - bound), mid + bound)
+        state.since += 1
         state.returns.append(ret)
         state.recent.append(ret)
 
