@@ -15,13 +15,13 @@ of non-zero log moves):
 **The scale cannot blind the filter** (issue 23). Learnt only from accepted ticks, a calm
 stretch shrank it so far that normal volatility was then rejected for thousands of ticks. So
 every move, accepted or flagged, enters the scale *winsorised* to ``z_threshold`` slow scales
-from the centre (a 100x print counts as one threshold-sized move, never as 100x), and the scale
-used is the larger of two robust estimates: the slow one (1.4826 * MAD over ``window`` moves)
-and a fast one (a low order statistic, the 3/8 quantile, of the last ``fast_window`` moves,
-scaled to a standard deviation). The fast one only rises when most recent moves are large: a
-new volatility regime, not a bad print or a hostile minority of prints. Its growth is bounded
-by the winsorising (at most about ``2.5 * z_threshold`` slow scales), and the slow one needs
-half its window to move, so a hostile feed widens the band by a bounded factor at most.
+from the centre (a 100x print counts as one threshold-sized move, never as 100x). The scale
+used is the slow one (1.4826 * MAD over ``window`` moves, computed again every few moves), or
+the fast one (the median size of the last ``fast_window`` moves, scaled to a standard
+deviation) when that is more than twice the slow one: a new volatility regime, which makes
+most recent moves larger. A bad print or a hostile minority of prints cannot lift that median;
+the winsorising bounds the fast scale at about ``1.6 * z_threshold`` slow scales, and the slow
+one needs half its window to move, so a hostile feed widens the band by a bounded factor.
 
 Flagged ticks never move the reference price, so one bad print cannot drag it. A genuine
 level shift would then be flagged forever, so once ``rebase_after`` consecutive flagged ticks
@@ -35,15 +35,17 @@ follows the accepted price at a bounded speed: at most ``max_drift_pct`` percent
 clock). An accepted price more than ``max_drift_pct`` from the anchor is passed on (the
 strategies keep seeing the market and can get flat; rejecting it would blind the bot again)
 but carries ``doubt="drift"``: the caller stops opening positions on that symbol until the
-anchor has caught up. A hostile ramp therefore moves the believed price by at most
-``max_drift_pct`` per ``drift_seconds``, and a fast genuine move pauses new entries for a
-while (with an alert, see :mod:`sigma.risk.feed_health`) instead of being traded blind.
+anchor has caught up (to within half that distance: no flapping at the bound). A hostile ramp
+therefore moves the believed price by at most ``max_drift_pct`` per ``drift_seconds``, and a
+fast genuine move pauses new entries for a while (with an alert, see
+:mod:`sigma.risk.feed_health`) instead of being traded blind.
 
 **The first tick after a start** is judged against ``reference(symbol)`` (the last stored
 price) when the caller gives one, like any other tick. Without a reference there is nothing
 to judge it by: it is accepted (the feed's tick counts stay exact, nothing is held back) with
-``doubt="unconfirmed"`` until ``rebase_after`` accepted ticks in a row agree with it; a bad
-first print is then left behind by the rebase of the ticks that disagree with it.
+``doubt="unconfirmed"`` until it and the ticks after it make ``rebase_after`` accepted ticks
+in a row; a bad first print is then left behind by the rebase of the ticks that disagree with
+it.
 
 Everything is deterministic: same ticks, same verdicts.
 """
@@ -120,7 +122,7 @@ class _Baseline:
 
 @dataclass(frozen=True, slots=True)
 class _Scale:
-    """The centre and the scale a move is judged with (None while warming up)."""
+    """The centre of the recent moves, their slow scale, and the scale a move is judged with."""
 
     mid: float
     slow: float

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sigma.domain import Tick
-from sigma.risk.anomaly import Verdict
+from sigma.risk.anomaly import DOUBT_DRIFT, Verdict
 from sigma.risk.cleaner import DEFAULT_MAX_SYMBOLS, SymbolMap
 
 __all__ = ["AlertSink", "FeedHealth", "HealthChange", "HealthSink"]
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 BLINDED = "blinded"
 # The pauses worth waking someone for; "unconfirmed" is the normal first seconds of a start.
-_ALERTED = (BLINDED, "drift")
+_ALERTED = (BLINDED, DOUBT_DRIFT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ def _reason(symbol: str, price: Decimal, pause: str, state: _Symbol) -> str:
             f"{symbol}: the price filter rejected {state.rejected} of the last "
             f"{len(state.outcomes)} ticks; no new position until it believes the prices again"
         )
-    if pause == "drift":
+    if pause == DOUBT_DRIFT:
         return (
             f"{symbol}: price {price} drifted too far from the price the filter believes (a ramp "
             f"or a jump not yet confirmed); no new position until it catches up"

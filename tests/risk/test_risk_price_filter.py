@@ -174,3 +174,11 @@ def test_without_a_reference_a_bad_first_print_is_left_behind() -> None:
 def test_rejects_bad_filter_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AnomalyDetector(**kwargs)  # type: ignore[arg-type]
+
+
+def test_until_the_fast_window_is_full_the_slow_scale_alone_judges() -> None:
+    prices = regimes((40, SIGMA), seed=2)
+    det = detector(fast_window=50, min_returns=30)
+    det.identify_outliers(ticks(prices))
+    slow_only = det.scale("X")
+    assert slow_only is not None and 0.5 * SIGMA < slow_only < 2 * SIGMA
