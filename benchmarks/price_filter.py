@@ -32,6 +32,7 @@ from sigma.domain import Tick
 from sigma.ops.metrics import Metrics, PriceFilterGauges
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.feed_health import FeedHealth
+from sigma.store.restart import StoredPrice
 
 BENCH = "price_filter"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -56,7 +57,8 @@ def scenario(name: str, n: int, seed: int = 5) -> list[Tick]:
 
 def run(impl: str, ticks: list[Tick]) -> tuple[float, int]:
     """(ns per tick, ticks rejected) of one pass over `ticks`."""
-    detector = AnomalyDetector(reference=lambda symbol: ticks[0].price)
+    stored = StoredPrice(ticks[0].price, ticks[0].ts)
+    detector = AnomalyDetector(reference=lambda symbol: stored)
     health = FeedHealth(sinks=[PriceFilterGauges(Metrics())]) if impl == "with_health" else None
     rejected = 0
     start = time.perf_counter_ns()

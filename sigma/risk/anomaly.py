@@ -41,7 +41,9 @@ fast genuine move pauses new entries for a while (with an alert, see
 :mod:`sigma.risk.feed_health`) instead of being traded blind.
 
 **The first tick after a start** is judged against ``reference(symbol)`` (the last stored
-price) when the caller gives one, like any other tick. Without a reference there is nothing
+price and its time) when the caller gives one, like any other tick; the anchor starts there,
+free to have moved ``max_drift_pct`` per ``drift_seconds`` since that time (a price stored
+hours ago says little about where the market is now). Without a reference there is nothing
 to judge it by: it is accepted (the feed's tick counts stay exact, nothing is held back) with
 ``doubt="unconfirmed"`` until it and the ticks after it make ``rebase_after`` accepted ticks
 in a row; a bad first print is then left behind by the rebase of the ticks that disagree with
@@ -59,11 +61,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from statistics import NormalDist, median
+from typing import Protocol
 
 from sigma.domain import Tick
 from sigma.risk.cleaner import DEFAULT_MAX_SYMBOLS, SymbolMap
 
-__all__ = ["AnomalyDetector", "ReferencePrice", "Verdict"]
+__all__ = ["AnomalyDetector", "Reference", "ReferencePrice", "Verdict"]
 
 # MAD * 1.4826 estimates the standard deviation of normally distributed returns.
 _MAD_TO_SIGMA = 1.4826
@@ -73,7 +76,20 @@ _REGIME_CHANGE = 2.0
 # they move over half a window by design, and the two medians are most of a tick's cost.
 _REFRESH = 8
 
-ReferencePrice = Callable[[str], Decimal | None]
+
+class Reference(Protocol):
+    """A price known before a symbol's first tick, and when it was the price."""
+
+    @property
+    def price(self) -> Decimal:
+        """The price."""
+
+    @property
+    def ts(self) -> datetime:
+        """When it was the price."""
+
+
+ReferencePrice = Callable[[str], Reference | None]
 """The caller's price for a symbol before its first tick (None: unknown)."""
 
 DOUBT_UNCONFIRMED = "unconfirmed"
@@ -219,14 +235,16 @@ class AnomalyDetector:
         """A new baseline: from the caller's reference when there is one, else from this first
         tick itself, unconfirmed."""
         ref = self.reference(tick.symbol) if self.reference is not None else None
-        known = ref is not None and ref > 0
-        start = float(ref) if ref is not None and known else price
+        if ref is not None and ref.price > 0:
+            start, since, known = float(ref.price), min(ref.ts, tick.ts), True
+        else:
+            start, since, known = price, tick.ts, False
         state = _Baseline(
             start,
             deque(maxlen=self.window),
             deque(maxlen=self.fast_window),
             math.log(start),
-            tick.ts,
+            since,
             confirmed=known,
         )
         self._state.touch(tick.symbol, state)

@@ -60,7 +60,7 @@ from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.db import session_scope
 from sigma.store.params import VersionConflict, get_active_params, set_params, version_author
-from sigma.store.restart import last_prices
+from sigma.store.restart import StoredPrice, last_prices
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -467,7 +467,7 @@ class System:
             feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url, reference)
         )
 
-    def _last_prices(self) -> dict[str, Decimal]:
+    def _last_prices(self) -> dict[str, StoredPrice]:
         """The last stored price per symbol, the price filter's reference for each feed's first
         tick after a start."""
         with self.app.sessions() as session:

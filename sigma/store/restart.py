@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from sigma.store.models import BarRecord, LedgerEntry, OrderRecord, PositionReco
 __all__ = [
     "OPEN_STATUSES",
     "BookedAccount",
+    "StoredPrice",
     "booked_accounts",
     "last_prices",
     "latest_market_time",
@@ -103,11 +105,18 @@ def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str)
     return max(known) if known else None
 
 
-def last_prices(session: Session, symbols: Iterable[str], timeframe: str) -> dict[str, Decimal]:
+class StoredPrice(NamedTuple):
+    """A symbol's last stored price and its time."""
+
+    price: Decimal
+    ts: datetime
+
+
+def last_prices(session: Session, symbols: Iterable[str], timeframe: str) -> dict[str, StoredPrice]:
     """The last stored price of each of `symbols` that has one: its newest tick or the close
-    of its newest bar of `timeframe`, whichever is later. The price filter judges a feed's
-    first tick after a start against it."""
-    prices: dict[str, Decimal] = {}
+    of its newest bar of `timeframe` (at the bar's start), whichever is later. The price
+    filter judges a feed's first tick after a start against it."""
+    prices: dict[str, StoredPrice] = {}
     for symbol in symbols:
         tick = session.execute(
             select(TickRecord.ts, TickRecord.price)
@@ -123,5 +132,6 @@ def last_prices(session: Session, symbols: Iterable[str], timeframe: str) -> dic
         ).first()
         known = [row for row in (tick, bar) if row is not None]
         if known:
-            prices[symbol] = max(known, key=lambda row: row[0])[1]
+            ts, price = max(known, key=lambda row: row[0])
+            prices[symbol] = StoredPrice(price, ts)
     return prices

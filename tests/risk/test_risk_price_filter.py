@@ -14,6 +14,7 @@ import pytest
 
 from sigma.domain import Tick
 from sigma.risk.anomaly import AnomalyDetector, Verdict
+from sigma.store.restart import StoredPrice
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SIGMA = 0.001  # "normal" volatility per tick (one tick a second)
@@ -38,8 +39,9 @@ def regimes(*legs: tuple[int, float], seed: int = 7, level: float = 100.0) -> li
 
 
 def detector(**kwargs: float) -> AnomalyDetector:
-    """A filter whose reference (the last stored price) is 100."""
-    return AnomalyDetector(reference=lambda symbol: Decimal(100), **kwargs)  # type: ignore[arg-type]
+    """A filter whose reference (the last stored price) is 100, stored as the ticks start."""
+    stored = StoredPrice(Decimal(100), T0)
+    return AnomalyDetector(reference=lambda symbol: stored, **kwargs)  # type: ignore[arg-type]
 
 
 def verdicts(prices: list[float], det: AnomalyDetector | None = None) -> list[Verdict]:
@@ -150,8 +152,19 @@ def test_the_first_tick_is_judged_against_the_reference() -> None:
     first = det.check(Tick.of("X", T0 + timedelta(seconds=1), 100.5))
     assert first == Verdict(True, "warmup", 0.0)  # believed at once
     # a reference of another symbol is not used for this one
-    other = AnomalyDetector(reference={"Y": Decimal(5)}.get)
+    other = AnomalyDetector(reference={"Y": StoredPrice(Decimal(5), T0)}.get)
     assert other.check(Tick.of("X", T0, 100)).doubt == "unconfirmed"
+
+
+def test_a_reference_is_trusted_less_the_older_it_is() -> None:
+    """12 % from a price stored a second ago is a drift; from one stored two hours ago it is
+    what the market did meanwhile (the anchor may move 10 % per ten minutes)."""
+    moved = ticks(regimes((5, SIGMA), level=112.0))
+    for age, doubt in ((timedelta(seconds=1), "drift"), (timedelta(hours=2), "")):
+        stored = StoredPrice(Decimal(100), T0 - age)
+        out = AnomalyDetector(reference=lambda symbol, s=stored: s).identify_outliers(moved)
+        assert [v.ok for v in out] == [True] * 5
+        assert {v.doubt for v in out} == {doubt}, age
 
 
 def test_without_a_reference_the_first_tick_passes_but_is_doubted_until_confirmed() -> None:

@@ -20,7 +20,7 @@ from sigma.runtime.restore import market_start
 from sigma.runtime.system import MARKET_BARS, System
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import OrderRecord, RiskStateRecord, TickRecord
-from sigma.store.restart import booked_accounts, last_prices
+from sigma.store.restart import StoredPrice, booked_accounts, last_prices
 from tests.runtime.pipeline_helpers import (
     CASH,
     SYMBOL,
@@ -272,9 +272,9 @@ def test_the_price_filter_judges_the_first_tick_against_the_last_stored_price(
         s.add(TickRecord(symbol=SYMBOL, ts=T0 - minute, price=Decimal("90")))
     with app.sessions() as s:
         assert last_prices(s, [SYMBOL, "OTHER"], "1m") == {
-            SYMBOL: Decimal(str(stored_bars["close"].iloc[-1]))
+            SYMBOL: StoredPrice(Decimal(str(stored_bars["close"].iloc[-1])), T0 + 2 * minute)
         }
-        assert last_prices(s, [SYMBOL], "1h") == {SYMBOL: Decimal("90")}
+        assert last_prices(s, [SYMBOL], "1h") == {SYMBOL: StoredPrice(Decimal("90"), T0 - minute)}
     with app.sessions.begin() as s:
         s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=0, price=Decimal("101.5")))
         s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=1, price=Decimal("101.75")))
@@ -282,7 +282,8 @@ def test_the_price_filter_judges_the_first_tick_against_the_last_stored_price(
     client = system._price_source("ws://127.0.0.1:1")
     detector = client.detector
     assert detector is not None and detector.reference is not None
-    assert detector.reference(SYMBOL) == Decimal("101.75")  # the newest tick wins
+    # The newest tick wins.
+    assert detector.reference(SYMBOL) == StoredPrice(Decimal("101.75"), T0 + 5 * minute)
     assert client.health is system.feed_health
     # A first tick far from the stored price is rejected.
     assert not detector.check(Tick.of(SYMBOL, T0 + 6 * minute, 1e6)).ok
