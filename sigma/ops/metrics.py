@@ -136,7 +136,6 @@ class Metrics:
             ["symbol", "regime"],
             **common,
         )
-        self._regimes: dict[str, str] = {}
         self.price_filter_rejected = Counter(
             "price_filter_rejected",
             "Ticks the price filter rejected.",
@@ -155,6 +154,7 @@ class Metrics:
             ["symbol"],
             **common,
         )
+        self._regimes: dict[str, str] = {}
 
     def count_from(self, prefix: str, read: Callable[[], Mapping[str, int]]) -> None:
         """Export the plain counters `read()` returns as ``sigma_<prefix>_<name>_total``.
