@@ -45,9 +45,9 @@ price and its time) when the caller gives one, like any other tick; the anchor s
 free to have moved ``max_drift_pct`` per ``drift_seconds`` since that time (a price stored
 hours ago says little about where the market is now). Without a reference there is nothing
 to judge it by: it is accepted (the feed's tick counts stay exact, nothing is held back) with
-``doubt="unconfirmed"`` until it and the ticks after it make ``rebase_after`` accepted ticks
-in a row; a bad first print is then left behind by the rebase of the ticks that disagree with
-it.
+``doubt="unconfirmed"`` until it and the ticks accepted after it (each within the band of the
+one before) number ``rebase_after``; a bad first print is left behind by the rebase of the
+ticks that disagree with it.
 
 Everything is deterministic: same ticks, same verdicts.
 """
