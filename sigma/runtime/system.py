@@ -29,6 +29,7 @@ from sigma.app import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
 from sigma.bus.factory import make_pubsub, make_work_queue
+from sigma.config.settings import timeframe_label
 from sigma.config.venue import VenueSettings, venue_settings
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
@@ -42,10 +43,11 @@ from sigma.feeds.ws_server import MarketServer
 from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
 from sigma.ops.action_log import ActionLogger
-from sigma.ops.metrics import Metrics, RegimeGauges
+from sigma.ops.metrics import Metrics, PriceFilterGauges, RegimeGauges
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
-from sigma.risk.anomaly import AnomalyDetector
+from sigma.risk.anomaly import AnomalyDetector, ReferencePrice
+from sigma.risk.feed_health import AlertSink, FeedHealth
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
@@ -59,6 +61,7 @@ from sigma.runtime.tasks import consume_until
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
+from sigma.store.restart import StoredPrice, last_prices
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -181,6 +184,10 @@ class System:
             notify_settings(app), session_factory=app.sessions, pubsub=self.pubsub
         )
         self.actions = ActionLogger(app.sessions, source="bot", mode=s.mode, notifier=None)
+        # What the price filter believes per symbol: alerts, metrics, and the bot's entry pause.
+        self.feed_health = FeedHealth(
+            sinks=[PriceFilterGauges(self.metrics), AlertSink(self.alert)]
+        )
         self.market: MarketServer | None = None
         self.venue: VenueServer | None = None
         self.trading_venue = venue_settings(s)
@@ -465,16 +472,29 @@ class System:
             from sigma.venues.factory import make_venue_data, venue_markets
 
             markets = venue_markets(venue.name, self.app.settings.symbols, venue.markets)
-            options = self._feed_options(venue.name)
+            options = self._feed_options(venue.name, self._last_prices().get)
             return make_venue_data(venue.name, markets, venue.public_config, **options)
         if feed_url is None:
             raise ValueError("the price client needs SIGMA_FEED_URL or the market")
+        # The wall-clock built-in market goes on from the last stored price; the accelerated
+        # one replays the same seeded prices after a restart, so what was stored is no
+        # reference for it.
+        builtin = self.market is not None and feed_url == self.market.url
+        replays = builtin and self.app.settings.feed_speed != 1
+        reference = None if replays else self._last_prices().get
         return PriceClient(
-            feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url)
+            feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url, reference)
         )
 
-    def _feed_options(self, source: str) -> FeedOptions:
-        """What every price feed is given: the detector, the bus, metrics and the stale alert."""
+    def _last_prices(self) -> dict[str, StoredPrice]:
+        """The last stored price per symbol, the price filter's reference for each feed's first
+        tick after a start."""
+        with self.app.sessions() as session:
+            return last_prices(session, self.app.settings.symbols, timeframe_label(60))
+
+    def _feed_options(self, source: str, reference: ReferencePrice | None = None) -> FeedOptions:
+        """What every price feed is given: the price filter (judging each symbol's first tick
+        against `reference`) and its health, the bus, metrics and the stale alert."""
         s = self.app.settings
 
         async def stale(seconds: float) -> None:
@@ -491,7 +511,8 @@ class System:
             self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
 
         return FeedOptions(
-            detector=AnomalyDetector(),
+            detector=AnomalyDetector(reference=reference),
+            health=self.feed_health,
             pubsub=self.pubsub,
             on_tick=counted,
             stale_after=s.feed_stale_seconds,
@@ -508,6 +529,7 @@ class System:
             risk_limits(self.app),
             kill_switch=CachedFlag(self.app, KILL_SWITCH),
             on_change=self.risk_state.save,
+            entry_pause=self.feed_health.entry_pause,
         )
         risk.restore(self.risk_state.load())
         bot = TradingBot(

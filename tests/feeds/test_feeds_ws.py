@@ -7,7 +7,8 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,7 @@ from sigma.feeds.ws_server import (
 from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.cleaner import DataCleaner
+from sigma.risk.feed_health import FeedHealth
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -311,6 +313,46 @@ async def test_stale_feed_fires_once_per_episode_and_recovers() -> None:
             gate.set()
             await wait(lambda: bool(rec.recovered))
     assert client.monitor.episodes == 1 and rec.recovered[0] >= 0.3
+
+
+async def test_a_feed_whose_every_tick_is_rejected_goes_stale_and_blinds_its_symbol() -> None:
+    """Issue 23: rejected ticks are no sign of life. A feed that keeps sending prints the
+    filter rejects (wild and disagreeing, so never a new level) goes stale like a silent one,
+    and its symbol is blinded for new positions; a believed tick brings both back."""
+    gate = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(encode_tick(Tick.of("BTC", T0, 100)))
+        k = 0
+        while not gate.is_set():
+            k += 1
+            wild = 150 if k % 2 else 50
+            await ws.send(encode_tick(Tick.of("BTC", T0 + timedelta(milliseconds=k), wild)))
+            await asyncio.sleep(0.005)
+        await ws.send(encode_tick(Tick.of("BTC", T0 + timedelta(seconds=1), 100.5)))
+        await ws.wait_closed()
+
+    rec = Recorder()
+    health = FeedHealth(window=20, min_ticks=10, clear_ratio=0.05)
+    async with serve(handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = PriceClient(
+            f"ws://127.0.0.1:{port}",
+            on_tick=rec.on_tick,
+            detector=AnomalyDetector(),
+            health=health,
+            stale_after=0.2,
+            on_stale=rec.on_stale,
+            on_recovered=rec.on_recovered,
+        )
+        async for _ in running(client):
+            await wait(lambda: bool(rec.stale))
+            assert client.anomalies > 10 and [t.price for t in rec.ticks] == [100]
+            assert "rejected" in health.entry_pause("BTC")
+            gate.set()
+            await wait(lambda: bool(rec.recovered))
+    assert [t.price for t in rec.ticks] == [100, Decimal("100.5")]
+    assert health.entry_pause("BTC")  # one believed tick: the ratio is still far too high
 
 
 async def test_stale_callbacks_may_fail() -> None:
