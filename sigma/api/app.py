@@ -66,7 +66,7 @@ def create_api(
             refresh_ttl=timedelta(days=settings.jwt_refresh_days),
         ),
         throttle=LoginThrottle(clock=clock),
-        reader=Reader(lambda: app.db),
+        reader=Reader(lambda: app.read_db),
         health_checks=dict(health_checks or {}),
         news=news,
         scheduler=scheduler,

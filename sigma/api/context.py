@@ -87,9 +87,16 @@ async def _ctx(conn: HTTPConnection) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(_ctx)]
 
 
-def db_session(ctx: Ctx) -> Iterator[Session]:
-    """A session for one request. Writers commit explicitly; anything left is rolled back."""
-    with ctx.app.sessions() as session:
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def db_session(ctx: Ctx, request: Request) -> Iterator[Session]:
+    """A session for one request. Writers commit explicitly; anything left is rolled back.
+
+    A GET or HEAD reads on the read-only connections (`App.read_sessions`): on SQLite, API
+    readers then never take the write lock the bot and the worker need."""
+    factory = ctx.app.read_sessions if request.method in _READ_METHODS else ctx.app.sessions
+    with factory() as session:
         yield session
 
 

@@ -110,7 +110,7 @@ class CachedFlag:
         now = time.monotonic()
         if now - self._read_at >= self.ttl:
             try:
-                with self.app.sessions() as session:
+                with self.app.read_sessions() as session:
                     self._value = get_flag(session, self.name).enabled
             except Exception:
                 # Cannot tell: assume halted; trading blind is worse than pausing.

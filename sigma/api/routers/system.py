@@ -44,7 +44,7 @@ _UNREAD_SUFFIXES = ("_bucket", "_created")
 
 
 def _database(ctx: ApiContext) -> str:
-    with ctx.app.db.connect() as conn:
+    with ctx.app.read_db.connect() as conn:
         conn.execute(text("SELECT 1"))
     return OK
 
