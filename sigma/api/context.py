@@ -29,6 +29,7 @@ from sigma.api.jobs import JobRunner
 from sigma.api.reader import Reader
 from sigma.app import App
 from sigma.bus.base import PubSub
+from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
@@ -46,8 +47,8 @@ LOG_SCOPE_KEY = "sigma.request_log"
 @dataclass(slots=True)
 class ApiContext:
     """The API's view of the process: system, bus, metrics, tokens, login throttle,
-    background jobs, async database reads, and the news handler and scheduler when they run
-    in this process."""
+    background jobs, async database reads, and the news handler, scheduler and supervised
+    components when they run in this process."""
 
     app: App
     pubsub: PubSub
@@ -59,6 +60,7 @@ class ApiContext:
     news: NewsHandler | None = None
     scheduler: SchedulerService | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    components: ComponentBoard | None = None
     verified: VerifiedTokens = field(init=False)
 
     def __post_init__(self) -> None:

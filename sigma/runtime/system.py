@@ -53,7 +53,9 @@ from sigma.runtime.bot import TradingBot
 from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import market_start, restore_bot
 from sigma.runtime.sim import SimRunner
+from sigma.runtime.supervisor import Supervisor
 from sigma.runtime.tasks import consume_until
+from sigma.scheduler.guard import watch as watch_scheduler
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.db import session_scope
@@ -198,6 +200,7 @@ class System:
         self.api_url: str | None = None
         self.scheduler: Any = None
         self.adaptive: LiveAdaptive | None = None
+        self.supervisor = Supervisor(partial(self.notifier.notify, "critical", "sigma"))
         self.ready = asyncio.Event()
         self._resting_subscribed = asyncio.Event()
 
@@ -271,6 +274,7 @@ class System:
         await self.actions.start()
         stack = contextlib.AsyncExitStack()
         tasks: dict[str, asyncio.Task[None]] = {}
+        supervise = partial(self.supervisor.start, stop=stop)
         try:
             if s.metrics_port is not None:
                 # Processes without the API (bot, worker, sim) are scraped here.
@@ -296,20 +300,24 @@ class System:
             if "prices" in self.components:
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
-                tasks["prices"] = asyncio.create_task(self.prices.run())
+                tasks["prices"] = supervise("prices", self.prices.run)
             if "bot" in self.components:
                 await self.queue.prepare(QUEUE_ORDERS)
                 self.bot = self._bot(await self._live_config())
                 self.metrics.count_from("bot", self.bot.counters.totals)
-                tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
-                tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
+                tasks["bot"] = supervise("bot", partial(self.bot.run, self.pubsub, stop))
+                tasks["account"] = supervise(
+                    "account", partial(self._account_gauges, self.bot, stop)
+                )
                 if self.adaptive is not None and self.adaptive.poller is not None:
-                    tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
+                    tasks["news"] = supervise("news", partial(self.adaptive.run_news, stop))
             if "recorder" in self.components:
                 # Rejections are counted once, by the bot, which decodes the same messages.
                 self.recorder = await asyncio.to_thread(build_recorder, self.app, decode_or_none)
                 self.metrics.count_from("recorder", self.recorder.recorder.totals)
-                tasks["recorder"] = asyncio.create_task(self.recorder.run(self.pubsub, stop))
+                tasks["recorder"] = supervise(
+                    "recorder", partial(self.recorder.run, self.pubsub, stop)
+                )
             if "worker" in self.components:
                 self.worker = OrderWorker(
                     self.app.sessions,
@@ -327,14 +335,20 @@ class System:
                 )
                 await self.worker.db.warm()
                 await self.worker.reconcile(s.mode)
-                tasks["worker"] = asyncio.create_task(
-                    self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)
+                tasks["worker"] = supervise(
+                    "worker",
+                    partial(
+                        self.queue.consume, QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch
+                    ),
                 )
-                tasks["resting"] = asyncio.create_task(self._resting_orders(stop))
-                tasks["follower"] = asyncio.create_task(self.worker.follower.run(s.mode, stop))
-                tasks["heartbeat"] = asyncio.create_task(self._heartbeat(stop))
-                tasks["reconcile"] = asyncio.create_task(
-                    self.worker.reconcile_every(s.mode, s.reconcile_seconds, stop)
+                tasks["resting"] = supervise("resting", partial(self._resting_orders, stop))
+                tasks["follower"] = supervise(
+                    "follower", partial(self.worker.follower.run, s.mode, stop)
+                )
+                tasks["heartbeat"] = supervise("heartbeat", partial(self._heartbeat, stop))
+                tasks["reconcile"] = supervise(
+                    "reconcile",
+                    partial(self.worker.reconcile_every, s.mode, s.reconcile_seconds, stop),
                 )
             if "sim" in self.components:
                 self.sim = SimRunner(
@@ -346,11 +360,16 @@ class System:
                     report_dir=s.var_dir / "sims",
                 )
                 self.sim.start()
-                tasks["sim"] = asyncio.create_task(self.sim.run(self.pubsub, decode_tick, stop))
+                tasks["sim"] = supervise(
+                    "sim", partial(self.sim.run, self.pubsub, decode_tick, stop)
+                )
             if "scheduler" in self.components:
                 self.scheduler = self._start_scheduler()
+                tasks["scheduler"] = supervise(
+                    "scheduler", partial(watch_scheduler, self.scheduler.scheduler, stop)
+                )
             if "api" in self.components:
-                tasks["api"] = asyncio.create_task(self._serve_api(stop))
+                tasks["api"] = supervise("api", partial(self._serve_api, stop))
             await self._subscribed(tasks)
             self.ready.set()
             await self._watch(tasks, stop)
@@ -405,6 +424,7 @@ class System:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
+        await _finish(tasks.pop("scheduler", None))
         if self.worker is not None:
             await self.worker.close()
             await self.worker.broker.close()  # a venue's HTTP session
@@ -683,7 +703,12 @@ class System:
         s = self.app.settings
         news = self.adaptive.news if self.adaptive is not None else None
         api = create_api(
-            self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler, news=news
+            self.app,
+            self.pubsub,
+            metrics=self.metrics,
+            scheduler=self.scheduler,
+            news=news,
+            components=self.supervisor.statuses,
         )
         server = _EmbeddedServer(
             uvicorn.Config(api, host=s.api_host, port=s.api_port, log_level="warning")

@@ -41,8 +41,10 @@ def is_lock_error(exc: BaseException) -> bool:
     holds the lock: worth trying again later, unlike every other database error."""
     orig = exc.orig if isinstance(exc, OperationalError) else exc
     code = getattr(orig, "sqlite_errorcode", None)
-    return isinstance(orig, sqlite3.OperationalError) and code is not None and (
-        code & 0xFF in _LOCK_CODES
+    return (
+        isinstance(orig, sqlite3.OperationalError)
+        and code is not None
+        and (code & 0xFF in _LOCK_CODES)
     )
 
 

@@ -26,6 +26,7 @@ from sigma.store import (
     session_scope,
 )
 from sigma.store.db import alembic_config, normalize_url, read_engine
+from sigma.store.models import Base, User
 from sigma.store.sqlite import (
     RETRY_PAUSE,
     RETRY_PAUSE_MAX,
@@ -33,7 +34,6 @@ from sigma.store.sqlite import (
     is_lock_error,
     retry_pause,
 )
-from sigma.store.models import Base, User
 from sigma.store.timescale import enable_timescale
 
 
@@ -198,9 +198,11 @@ def test_sqlite_reads_neither_take_nor_wait_for_the_write_lock(tmp_path: Path) -
                 assert s.scalars(select(User.username)).all() == ["kept"]
             assert time.monotonic() - started < 0.5
             # ...while a writer of this process does wait for the lock.
-            with pytest.raises(OperationalError, match="database is locked"):
-                with writer.begin() as conn:
-                    conn.execute(text("SELECT 1"))
+            with (
+                pytest.raises(OperationalError, match="database is locked"),
+                writer.begin() as conn,
+            ):
+                conn.execute(text("SELECT 1"))
         finally:
             holder.rollback()
             holder.close()
@@ -233,9 +235,11 @@ def test_a_sqlite_writer_retries_a_held_lock_and_logs_it(
     release = threading.Timer(0.12, holder.commit)
     release.start()
     try:
-        with caplog.at_level(logging.WARNING, "sigma.store.sqlite"):
-            with session_scope(session_factory(writer)) as s:
-                s.add(User(username="after", password_hash="x"))
+        with (
+            caplog.at_level(logging.WARNING, "sigma.store.sqlite"),
+            session_scope(session_factory(writer)) as s,
+        ):
+            s.add(User(username="after", password_hash="x"))
         with session_factory(writer)() as s:
             assert sorted(s.scalars(select(User.username))) == ["after", "holder"]
         assert "database is locked: BEGIN IMMEDIATE retried" in caplog.text
@@ -251,10 +255,12 @@ def test_a_sqlite_writer_gives_up_after_its_tries(
     writer = init_db(f"sqlite:///{tmp_path / 'busy.db'}", busy_timeout=0.01)
     holder = _hold_write_lock(tmp_path / "busy.db")
     try:
-        with caplog.at_level(logging.WARNING, "sigma.store.sqlite"):
-            with pytest.raises(OperationalError) as raised:
-                with writer.begin() as conn:
-                    conn.execute(text("SELECT 1"))
+        with (
+            caplog.at_level(logging.WARNING, "sigma.store.sqlite"),
+            pytest.raises(OperationalError) as raised,
+            writer.begin() as conn,
+        ):
+            conn.execute(text("SELECT 1"))
         assert is_lock_error(raised.value)
         assert caplog.text.count("BEGIN IMMEDIATE retried") == WRITE_ATTEMPTS - 1
     finally:
