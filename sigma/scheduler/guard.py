@@ -56,6 +56,7 @@ class GuardedScheduler(BackgroundScheduler):  # type: ignore[misc]  # APSchedule
         log.warning("starting a new scheduler loop thread")
         self._thread = Thread(target=self._main_loop, name="APScheduler", daemon=self._daemon)
         self._thread.start()
+        self.wakeup()  # the new loop would otherwise sleep until the next change of a job
 
 
 async def watch(scheduler: GuardedScheduler, stop: asyncio.Event, every: float = 1.0) -> None:
