@@ -394,7 +394,9 @@ class System:
                 raise RuntimeError("a component ended before it subscribed")
 
     async def _watch(self, tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
-        """Wait for `stop`; a component that dies is reported and stops the system."""
+        """Wait for `stop`. A component that dies is restarted by `self.supervisor`; one whose
+        supervision ends anyway (a BaseException, e.g. SystemExit) is reported and stops the
+        system."""
         stopper = asyncio.create_task(stop.wait())
         try:
             pending: set[asyncio.Future[Any]] = {stopper, *tasks.values()}
