@@ -22,7 +22,7 @@ own scheduling.
 One JSON line per measurement on stdout (`p99_ms` also as `value`); an unreachable
 PostgreSQL or Redis gives a line with `skipped`.
 
-    .venv/bin/python benchmarks/api_load.py --trading [--quick] [--rate 200]
+    .venv/bin/python benchmarks/api_load.py --trading [--quick] [--rate 200] [--db sqlite]
 
 `--trading` measures the API while the bot trades (issue 22): the whole `sigma up` (built-in
 market at TRADING_FEED_SPEED, bot, worker, recorder, simulation, scheduler and API on the
@@ -364,9 +364,11 @@ def _bot_orders(url: str) -> int:
         writer.dispose()
 
 
-async def _run_trading(quick: bool, rate: int, rows: list[dict[str, Any]]) -> None:
+async def _run_trading(
+    quick: bool, rate: int, kinds: list[str], rows: list[dict[str, Any]]
+) -> None:
     seconds = 5.0 if quick else 25.0
-    for kind in ("sqlite", "postgresql"):
+    for kind in kinds:
         try:
             with _trading_database(kind) as url:
                 note(f"{kind}: seeding {ORDERS:,} orders, then `sigma up` with a trading bot")
@@ -457,12 +459,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         action="store_true",
         help="on SQLite and PostgreSQL while `sigma up` trades, instead of `sigma api` alone",
     )
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        action="append",
+        help="with --trading: only this database (repeatable; default both)",
+    )
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     rows: list[dict[str, Any]] = []
     # uvloop: the load generator's own scheduling is part of every latency it reports.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         if args.trading:
-            runner.run(_run_trading(args.quick, args.rate or TRADING_RATE, rows))
+            kinds = args.db or ["sqlite", "postgresql"]
+            runner.run(_run_trading(args.quick, args.rate or TRADING_RATE, kinds, rows))
         else:
             runner.run(_run(args.quick, args.rate or RATE, rows))
     return rows
