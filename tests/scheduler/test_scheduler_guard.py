@@ -135,3 +135,5 @@ def test_a_dead_loop_thread_is_seen_by_watch_and_revived(
     assert runs.wait_for(before + 2), "no job ran after the revival"
     scheduler.revive()  # a no-op while the thread runs
     assert scheduler._thread.is_alive()
+    service.shutdown()
+    assert scheduler.alive  # stopped on purpose is not dead
