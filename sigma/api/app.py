@@ -27,6 +27,7 @@ from sigma.api.ws import router as ws_router
 from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.bus.factory import make_pubsub
+from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
@@ -41,6 +42,7 @@ def create_api(
     health_checks: dict[str, HealthCheck] | None = None,
     news: NewsHandler | None = None,
     scheduler: SchedulerService | None = None,
+    components: ComponentBoard | None = None,
     ws_queue_size: int = 1000,
     clock: Callable[[], float] = time.monotonic,
     max_body_bytes: int = MAX_BODY_BYTES,
@@ -54,7 +56,8 @@ def create_api(
     settings is created and closed with the API. `health_checks` add named async checks
     (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
     the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`;
-    `scheduler` the SchedulerService behind `/api/jobs`. A request body beyond
+    `scheduler` the SchedulerService behind `/api/jobs`; `components` the state of the
+    process's supervised components, which `/api/health` reports. A request body beyond
     `max_body_bytes` is answered 413.
     """
     settings = app.settings
@@ -70,10 +73,11 @@ def create_api(
             refresh_ttl=timedelta(days=settings.jwt_refresh_days),
         ),
         throttle=LoginThrottle(clock=clock),
-        reader=Reader(lambda: app.db),
+        reader=Reader(lambda: app.read_db),
         health_checks=dict(health_checks or {}),
         news=news,
         scheduler=scheduler,
+        components=components,
     )
     hub = Hub(bus, queue_size=ws_queue_size)
 

@@ -29,6 +29,7 @@ from sigma.api.jobs import JobRunner
 from sigma.api.reader import Reader
 from sigma.app import App
 from sigma.bus.base import PubSub
+from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
@@ -46,8 +47,8 @@ LOG_SCOPE_KEY = "sigma.request_log"
 @dataclass(slots=True)
 class ApiContext:
     """The API's view of the process: system, bus, metrics, tokens, login throttle,
-    background jobs, async database reads, and the news handler and scheduler when they run
-    in this process."""
+    background jobs, async database reads, and the news handler, scheduler and supervised
+    components when they run in this process."""
 
     app: App
     pubsub: PubSub
@@ -59,6 +60,7 @@ class ApiContext:
     news: NewsHandler | None = None
     scheduler: SchedulerService | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    components: ComponentBoard | None = None
     verified: VerifiedTokens = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,9 +89,16 @@ async def _ctx(conn: HTTPConnection) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(_ctx)]
 
 
-def db_session(ctx: Ctx) -> Iterator[Session]:
-    """A session for one request. Writers commit explicitly; anything left is rolled back."""
-    with ctx.app.sessions() as session:
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def db_session(ctx: Ctx, request: Request) -> Iterator[Session]:
+    """A session for one request. Writers commit explicitly; anything left is rolled back.
+
+    A GET or HEAD reads on the read-only connections (`App.read_sessions`): on SQLite, API
+    readers then never take the write lock the bot and the worker need."""
+    factory = ctx.app.read_sessions if request.method in _READ_METHODS else ctx.app.sessions
+    with factory() as session:
         yield session
 
 

@@ -208,7 +208,9 @@ def serve(application: App, stop: threading.Event) -> None:
     service = start_scheduler(application, metrics=metrics)
     console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
     try:
-        stop.wait()
+        # A loop thread that ended (`sigma.scheduler.guard`) is started again within a second.
+        while not stop.wait(1.0):
+            service.scheduler.revive()
     finally:
         service.shutdown()
         if exporter is not None:

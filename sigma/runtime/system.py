@@ -57,7 +57,9 @@ from sigma.runtime.ml_gates import LiveGates
 from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
+from sigma.runtime.supervisor import Supervisor
 from sigma.runtime.tasks import consume_until
+from sigma.scheduler.guard import watch as watch_scheduler
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
@@ -108,7 +110,7 @@ class CachedFlag:
         now = time.monotonic()
         if now - self._read_at >= self.ttl:
             try:
-                with self.app.sessions() as session:
+                with self.app.read_sessions() as session:
                     self._value = get_flag(session, self.name).enabled
             except Exception:
                 # Cannot tell: assume halted; trading blind is worse than pausing.
@@ -202,6 +204,7 @@ class System:
         self.scheduler: Any = None
         self.adaptive: LiveAdaptive | None = None
         self.gates: LiveGates | None = None
+        self.supervisor = Supervisor(partial(self.notifier.notify, "critical", "sigma"))
         self.ready = asyncio.Event()
         self._resting_subscribed = asyncio.Event()
 
@@ -278,6 +281,7 @@ class System:
         await self.actions.start()
         stack = contextlib.AsyncExitStack()
         tasks: dict[str, asyncio.Task[None]] = {}
+        supervise = partial(self.supervisor.start, stop=stop)
         try:
             if s.metrics_port is not None:
                 # Processes without the API (bot, worker, sim) are scraped here.
@@ -299,7 +303,7 @@ class System:
             if "prices" in self.components:
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
-                tasks["prices"] = asyncio.create_task(self.prices.run())
+                tasks["prices"] = supervise("prices", self.prices.run)
             if s.ml_gate and self.components & {"bot", "sim"}:
                 self.gates = LiveGates(
                     self.app.sessions,
@@ -309,22 +313,28 @@ class System:
                     metrics=self.metrics,
                 )
                 await asyncio.to_thread(self.gates.load)
-                tasks["ml_gate"] = asyncio.create_task(self.gates.run(stop))
+                tasks["ml_gate"] = supervise("ml_gate", partial(self.gates.run, stop))
             if "bot" in self.components:
                 await self.queue.prepare(QUEUE_ORDERS)
                 self.bot = self._bot(await self._live_config())
                 self.metrics.count_from("bot", self.bot.counters.totals)
-                tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
+                tasks["bot"] = supervise("bot", partial(self.bot.run, self.pubsub, stop))
                 self.control = BotControl(self.bot, self.app.sessions, self.actions)
-                tasks["control"] = asyncio.create_task(self.control.run(self.pubsub, stop))
-                tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
+                tasks["control"] = supervise(
+                    "control", partial(self.control.run, self.pubsub, stop)
+                )
+                tasks["account"] = supervise(
+                    "account", partial(self._account_gauges, self.bot, stop)
+                )
                 if self.adaptive is not None and self.adaptive.poller is not None:
-                    tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
+                    tasks["news"] = supervise("news", partial(self.adaptive.run_news, stop))
             if "recorder" in self.components:
                 # Rejections are counted once, by the bot, which decodes the same messages.
                 self.recorder = await asyncio.to_thread(build_recorder, self.app, decode_or_none)
                 self.metrics.count_from("recorder", self.recorder.recorder.totals)
-                tasks["recorder"] = asyncio.create_task(self.recorder.run(self.pubsub, stop))
+                tasks["recorder"] = supervise(
+                    "recorder", partial(self.recorder.run, self.pubsub, stop)
+                )
             if "worker" in self.components:
                 self.worker = OrderWorker(
                     self.app.sessions,
@@ -342,14 +352,20 @@ class System:
                 )
                 await self.worker.db.warm()
                 await self.worker.reconcile(s.mode)
-                tasks["worker"] = asyncio.create_task(
-                    self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)
+                tasks["worker"] = supervise(
+                    "worker",
+                    partial(
+                        self.queue.consume, QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch
+                    ),
                 )
-                tasks["resting"] = asyncio.create_task(self._resting_orders(stop))
-                tasks["follower"] = asyncio.create_task(self.worker.follower.run(s.mode, stop))
-                tasks["heartbeat"] = asyncio.create_task(self._heartbeat(stop))
-                tasks["reconcile"] = asyncio.create_task(
-                    self.worker.reconcile_every(s.mode, s.reconcile_seconds, stop)
+                tasks["resting"] = supervise("resting", partial(self._resting_orders, stop))
+                tasks["follower"] = supervise(
+                    "follower", partial(self.worker.follower.run, s.mode, stop)
+                )
+                tasks["heartbeat"] = supervise("heartbeat", partial(self._heartbeat, stop))
+                tasks["reconcile"] = supervise(
+                    "reconcile",
+                    partial(self.worker.reconcile_every, s.mode, s.reconcile_seconds, stop),
                 )
             if "sim" in self.components:
                 # Every strategy is paper-traded, so the operator can compare what the live
@@ -363,11 +379,16 @@ class System:
                     report_dir=s.var_dir / "sims",
                 )
                 self.sim.start()
-                tasks["sim"] = asyncio.create_task(self.sim.run(self.pubsub, decode_tick, stop))
+                tasks["sim"] = supervise(
+                    "sim", partial(self.sim.run, self.pubsub, decode_tick, stop)
+                )
             if "scheduler" in self.components:
                 self.scheduler = self._start_scheduler()
+                tasks["scheduler"] = supervise(
+                    "scheduler", partial(watch_scheduler, self.scheduler.scheduler, stop)
+                )
             if "api" in self.components:
-                tasks["api"] = asyncio.create_task(self._serve_api(stop))
+                tasks["api"] = supervise("api", partial(self._serve_api, stop))
             await self._subscribed(tasks)
             self.ready.set()
             await self._watch(tasks, stop)
@@ -393,7 +414,9 @@ class System:
                 raise RuntimeError("a component ended before it subscribed")
 
     async def _watch(self, tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
-        """Wait for `stop`; a component that dies is reported and stops the system."""
+        """Wait for `stop`. A component that dies is restarted by `self.supervisor`; one whose
+        supervision ends anyway (a BaseException, e.g. SystemExit) is reported and stops the
+        system."""
         stopper = asyncio.create_task(stop.wait())
         try:
             pending: set[asyncio.Future[Any]] = {stopper, *tasks.values()}
@@ -424,6 +447,7 @@ class System:
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
         await _finish(tasks.pop("ml_gate", None))
+        await _finish(tasks.pop("scheduler", None))
         if self.worker is not None:
             await self.worker.close()
             await self.worker.broker.close()  # a venue's HTTP session
@@ -660,7 +684,12 @@ class System:
         s = self.app.settings
         news = self.adaptive.news if self.adaptive is not None else None
         api = create_api(
-            self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler, news=news
+            self.app,
+            self.pubsub,
+            metrics=self.metrics,
+            scheduler=self.scheduler,
+            news=news,
+            components=self.supervisor.statuses,
         )
         server = _EmbeddedServer(
             uvicorn.Config(

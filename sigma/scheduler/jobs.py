@@ -167,11 +167,14 @@ class JobRuntime:
         chosen: dict[str, Any] = {}
         for i, symbol in enumerate(s.symbols):
             ctx.report(i, len(s.symbols))
-            with session_scope(self.sessions) as session:
+            with self.sessions() as session:
                 bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
-                if len(bars) < MIN_RESEARCH_BARS:
-                    chosen[symbol] = f"skipped: {len(bars)} bars"
-                    continue
+            if len(bars) < MIN_RESEARCH_BARS:
+                chosen[symbol] = f"skipped: {len(bars)} bars"
+                continue
+            # A session of its own, first used for the winner's writes after the walk-forward:
+            # on SQLite a transaction holds the write lock, which must not last a search.
+            with session_scope(self.sessions) as session:
                 selection = select_for_symbol(
                     session,
                     symbol,

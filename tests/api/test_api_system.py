@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import stat
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from sigma.api.auth import load_jwt_secret
 from sigma.api.users import authenticate
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
+from sigma.ops.components import ComponentStatus
 from sigma.ops.metrics import Metrics
 from tests.api.conftest import issue_token, make_app
 
@@ -27,8 +29,43 @@ def test_health_ok(client: TestClient) -> None:
     assert client.get("/api/health").json() == {
         "status": "ok",
         "checks": {"database": "ok", "bus": "ok", "feed": "ok"},
+        "components": {},
         "version": "0.1.0",
     }
+
+
+def test_health_shows_each_supervised_component_and_degrades_while_one_is_down(
+    sigma_app: App,
+) -> None:
+    since = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    board = [
+        ComponentStatus("bot", "restarting", since, restarts=2, last_error="ValueError('x')"),
+        ComponentStatus("scheduler", "running", since),
+    ]
+    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, components=lambda: board)
+    with TestClient(api) as client:
+        body = client.get("/api/health").json()
+        assert body["status"] == "ok"  # back, if on probation
+        assert body["components"] == {
+            "bot": {
+                "state": "restarting",
+                "since": "2026-12-07T02:00:00Z",
+                "restarts": 2,
+                "last_error": "ValueError('x')",
+            },
+            "scheduler": {
+                "state": "running",
+                "since": "2026-12-07T02:00:00Z",
+                "restarts": 0,
+                "last_error": None,
+            },
+        }
+        board[1] = ComponentStatus("scheduler", "down", since, 0, "SchedulerDied('ended')")
+        response = client.get("/api/health")
+    # Still 200: probes read the status field (deploy/ checks no health code).
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["components"]["scheduler"]["state"] == "down"
 
 
 def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> None:
@@ -62,6 +99,7 @@ def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> Non
 
 def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) -> None:
     sigma_app.db.dispose()
+    sigma_app.read_db.dispose()
     Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).unlink()
     # A fresh empty file is created and answers SELECT 1; point the engine at a folder instead.
     Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).mkdir()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from sigma.app import build_app
+from sigma.app import App, build_app
 from sigma.cli import jobs as jobs_cli
 from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
+from sigma.scheduler import jobs as jobs_module
+from sigma.scheduler.service import SchedulerService
 
 runner = CliRunner()
 
@@ -105,6 +108,51 @@ def test_failed_job_exits_non_zero(workdir: Path) -> None:
     assert result.exit_code == 1
     assert "failed" in result.output and "unknown strategy" in result.output
     assert _rows(workdir, "SELECT outcome FROM job_runs") == [("failed",)]
+
+
+class _ThreadKilled(BaseException):
+    """Ends the scheduler's loop thread (its guard catches only Exception)."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_scheduler_alone_starts_a_dead_loop_thread_again(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[SchedulerService] = []
+    start_scheduler = jobs_module.start_scheduler
+
+    def start(app: App, **kwargs: Any) -> SchedulerService:
+        started.append(start_scheduler(app, **kwargs))
+        return started[0]
+
+    monkeypatch.setattr(jobs_module, "start_scheduler", start)
+    application = build_app()
+    stop = threading.Event()
+    serving = threading.Thread(target=jobs_cli.serve, args=(application, stop))
+    serving.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not started:
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.01)
+        loop = started[0].scheduler
+        dead = loop._thread
+
+        def die() -> None:
+            del loop._process_jobs
+            raise _ThreadKilled
+
+        loop._process_jobs = die
+        loop.wakeup()
+        dead.join(10)
+        assert not dead.is_alive()
+        while loop._thread is dead or not loop.alive:
+            assert time.monotonic() < deadline + 10, "the loop thread was not started again"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        serving.join(30)
+        application.close()
 
 
 def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

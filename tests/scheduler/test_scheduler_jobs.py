@@ -5,6 +5,7 @@ config sync and user checks."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ from sigma.app import App
 from sigma.config import load_settings
 from sigma.feeds.synthetic import generate_bars
 from sigma.ops.metrics import Metrics
+from sigma.research import select as select_module
 from sigma.research.ml_tune import TuneConfig
 from sigma.scheduler.jobs import JobRuntime, start_scheduler
 from sigma.scheduler.tasks import Alerter, TaskManager
@@ -100,6 +102,30 @@ def test_selection_writes_params_and_triggers_the_daily_summary(
     assert (runtime.var_dir / "reports" / "performance" / "daily-2026-03-02.html").is_file()
     # The running instance picks the new parameters up.
     assert manager.run("config_sync").result == (1 if record.result["BTC"] else 0)
+
+
+def test_selection_leaves_the_write_lock_free_during_its_search(
+    manager: TaskManager, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a transaction holds the write lock: the bot and the worker must be able to
+    write while the walk-forward searches (minutes in production)."""
+    search = select_module.walk_forward
+    others_could_write: list[bool] = []
+
+    def watched(*args: object, **kwargs: object) -> object:
+        if engine.dialect.name == "sqlite":
+            other = sqlite3.connect(str(engine.url.database), timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # "database is locked" at once if held
+                other.rollback()
+                others_could_write.append(True)
+            finally:
+                other.close()
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(select_module, "walk_forward", watched)
+    assert manager.run("strategy_selection").outcome == "success"
+    assert others_could_write == ([True] if engine.dialect.name == "sqlite" else [])
 
 
 def test_trend_scan_and_retention(

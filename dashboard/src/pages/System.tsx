@@ -24,10 +24,58 @@ interface JobRun {
   outcome: string;
   error: string | null;
 }
+interface ComponentStatus {
+  state: "running" | "restarting" | "down";
+  since: string;
+  restarts: number;
+  last_error: string | null;
+}
 interface Health {
   status: string;
   checks?: Record<string, string>;
+  components?: Record<string, ComponentStatus>;
   version?: string;
+}
+
+const STATE_KIND: Record<ComponentStatus["state"], string> = {
+  running: "good",
+  restarting: "warn",
+  down: "error",
+};
+
+/** The supervised components of the process serving the API (none under `sigma api`). */
+function Components({ components }: { components: Record<string, ComponentStatus> }) {
+  const rows = Object.entries(components).map(([name, c]) => ({ name, ...c }));
+  if (rows.length === 0) return null;
+  const scheduler = components.scheduler;
+  return (
+    <div data-testid="components">
+      {scheduler && (
+        <p className="row" data-testid="scheduler-alive">
+          Scheduler{" "}
+          <Badge kind={scheduler.state === "down" ? "error" : "good"}>
+            {scheduler.state === "down" ? "not running" : "alive"}
+          </Badge>
+        </p>
+      )}
+      <Table
+        testId="components-table"
+        rows={rows}
+        rowKey={(c) => c.name}
+        columns={[
+          { key: "name", label: "Component", render: (c) => <code>{c.name}</code> },
+          {
+            key: "state",
+            label: "State",
+            render: (c) => <Badge kind={STATE_KIND[c.state]}>{c.state}</Badge>,
+          },
+          timeColumn("since", "Since"),
+          { key: "restarts", label: "Restarts", numeric: true },
+          { key: "last_error", label: "Last error", render: (c) => c.last_error ?? "—" },
+        ]}
+      />
+    </div>
+  );
 }
 
 function outcomeKind(outcome: string | null): string | undefined {
@@ -298,6 +346,7 @@ export function System() {
             {health.data.version && <span className="muted">SIGMA v{health.data.version}</span>}
           </p>
         )}
+        {health.data?.components && <Components components={health.data.components} />}
       </Card>
       <StatusPanel />
       <ScheduledJobs />

@@ -61,7 +61,7 @@ def _out(flag: FlagState) -> KillSwitchOut:
 
 
 def _read(ctx: ApiContext) -> FlagState:
-    with ctx.app.sessions() as session:
+    with ctx.app.read_sessions() as session:
         return get_flag(session, KILL_SWITCH)
 
 

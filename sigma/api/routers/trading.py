@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from sigma.api.context import Ctx, Viewer
-from sigma.api.reader import Reader
+from sigma.api.reader import Reader, Rows
 from sigma.api.serialize import JsonBytes, dec, dec_text
 from sigma.domain.money import utc
 from sigma.store.models import FillRecord, LedgerDaily, LedgerEntry, OrderRecord, PositionRecord
@@ -453,16 +453,19 @@ async def _entries_python(
     """Add the entries summed here: SQLite stores the amounts as text and its SUM would be a
     float."""
     params = _given(mode=mode, since=since, until=until)
-    for ts, mode_, strategy, symbol, cash, fee, pnl in await reader.rows(
-        _ENTRIES_PYTHON(params), params
-    ):
-        if by == "day":
-            group = ts.date().isoformat()
-        elif by == "symbol":
-            group = symbol or ""
-        else:
-            group = mode_ if by == "mode" else strategy
-        _add(totals, group, (cash, fee, pnl, 1))
+
+    def add_up(rows: Rows) -> None:
+        for ts, mode_, strategy, symbol, cash, fee, pnl in rows:
+            if by == "day":
+                group = ts.date().isoformat()
+            elif by == "symbol":
+                group = symbol or ""
+            else:
+                group = mode_ if by == "mode" else strategy
+            _add(totals, group, (cash, fee, pnl, 1))
+
+    # In the reading thread: thousands of Decimal sums would hold up the event loop.
+    await reader.fold(_ENTRIES_PYTHON(params), params, add_up)
 
 
 async def ledger_totals(
