@@ -204,6 +204,7 @@ class System:
         self.scheduler: Any = None
         self.adaptive: LiveAdaptive | None = None
         self.gates: LiveGates | None = None
+        self._venue_prices: dict[str, StoredPrice] = {}
         self.supervisor = Supervisor(partial(self.notifier.notify, "critical", "sigma"))
         self.ready = asyncio.Event()
         self._resting_subscribed = asyncio.Event()
@@ -301,6 +302,8 @@ class System:
                 )
                 feed_url = self.market.url
             if "prices" in self.components:
+                if self.trading_venue is not None:
+                    self._venue_prices = await self._venue_last_prices()
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
                 tasks["prices"] = supervise("prices", self.prices.run)
@@ -496,7 +499,9 @@ class System:
             from sigma.venues.factory import make_venue_data, venue_markets
 
             markets = venue_markets(venue.name, self.app.settings.symbols, venue.markets)
-            options = self._feed_options(venue.name, self._last_prices().get)
+            # The venue's ticker is fresher than what SIGMA stored before it stopped.
+            known = {**self._last_prices(), **self._venue_prices}
+            options = self._feed_options(venue.name, known.get)
             return make_venue_data(venue.name, markets, venue.public_config, **options)
         if feed_url is None:
             raise ValueError("the price client needs SIGMA_FEED_URL or the market")
@@ -509,6 +514,24 @@ class System:
         return PriceClient(
             feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url, reference)
         )
+
+    async def _venue_last_prices(self) -> dict[str, StoredPrice]:
+        """The venue's last traded price per symbol (its tickers), the price filter's
+        reference for the first tick; none when the venue cannot say (logged)."""
+        assert self.trading_venue is not None
+        client = venue_client(self.trading_venue, self.app.settings.symbols)
+        try:
+            prices = await client.last_prices()
+        except Exception:
+            log.warning(
+                "could not read the venue's tickers; first ticks are judged against the "
+                "stored prices",
+                exc_info=True,
+            )
+            return {}
+        finally:
+            await client.close()
+        return {symbol: StoredPrice(price, ts) for symbol, (price, ts) in prices.items()}
 
     def _last_prices(self) -> dict[str, StoredPrice]:
         """The last stored price per symbol, the price filter's reference for each feed's first

@@ -19,7 +19,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
@@ -144,6 +145,20 @@ class CcxtExecutionClient:
                 )
                 self._instruments = {s: self.profile.refine(i) for s, i in found.items()}
         return self._instruments
+
+    async def last_prices(self) -> dict[str, tuple[Decimal, datetime]]:
+        """The last traded price of each configured symbol and when it traded, from the
+        venue's ticker (symbols whose ticker has no last price are left out)."""
+        out: dict[str, tuple[Decimal, datetime]] = {}
+        for symbol, market in self.symbols.items():
+            ticker = await self._retrying(
+                f"fetch ticker {market}", partial(self.exchange.fetch_ticker, market)
+            )
+            last, stamp = ticker.get("last"), ticker.get("timestamp")
+            if last:
+                when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else datetime.now(UTC)
+                out[symbol] = (decimal(last), when)
+        return out
 
     async def instrument(self, symbol: str) -> Instrument:
         """The instrument SIGMA trades as ``symbol``; ValueError when it is not configured."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY
+from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY, venue_config
 
 from sigma.app import App
 from sigma.cli.venue import venue_environment
@@ -251,5 +251,41 @@ async def test_a_restart_takes_on_what_the_venue_did_while_sigma_was_down(
         assert sum(f.fee for f in fills) == Decimal("0.00001") and held.qty == Decimal("0.00999")
         # One bid at the venue: the restarted bot knew what it held.
         assert len(venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")) == 1
+    finally:
+        app.close()
+
+
+async def test_the_first_tick_is_judged_against_the_venues_ticker(
+    venue_server: VenueServer, tmp_path: Path
+) -> None:
+    venue_server.binance.tick("BTCUSDT", Decimal("91500"), Decimal("0.01"))
+    app = venue_app(venue_server, tmp_path)
+    try:
+        system = System(app, ("prices",))
+        async with running(system):
+            assert system.prices is not None and system.prices.detector is not None
+            reference = system.prices.detector.reference
+            assert reference is not None
+            known = reference("BTC")
+            assert known is not None and known.price == Decimal("91500")
+    finally:
+        app.close()
+
+
+async def test_a_venue_that_cannot_say_its_price_leaves_the_stored_one(tmp_path: Path) -> None:
+    async with VenueServer(venue_config()).serve() as gone:
+        config = gone.ccxt_config("binance")
+    # The server is closed: its tickers cannot be read, which is logged, not fatal.
+    app = App(
+        load_settings(
+            database_url=f"sqlite:///{tmp_path / 'sigma.db'}",
+            venue="binance",
+            exchange_config={**config, "apiKey": BINANCE_KEY, "secret": BINANCE_SECRET},
+            symbols=["BTC"],
+        )
+    )
+    try:
+        system = System(app, ("prices",))
+        assert await system._venue_last_prices() == {}
     finally:
         app.close()
