@@ -31,7 +31,9 @@ import numpy as np
 
 from sigma.domain import Order, OrderType, Side
 from sigma.strategies.params import Param
-from sigma.strategies.series import Data, FloatArray, Series
+from sigma.strategies.series import Data, FloatArray, Series, crossed_above, crossed_below
+
+__all__ = ["Strategy", "StrategyContext", "crossed_above", "crossed_below"]
 
 IndicatorFn = Callable[..., FloatArray | tuple[FloatArray, ...]]
 
@@ -290,22 +292,3 @@ def _decimal(value: Decimal | float) -> Decimal:
     if not math.isfinite(value):
         raise ValueError(f"order values must be finite, got {value}")
     return Decimal(repr(float(value)))
-
-
-def crossed_above(a: Series, b: Series | float) -> bool:
-    """True when `a` was below `b` on the previous bar and is above it now.
-
-    Strict on both bars (as backtesting.py's `crossover`), so touching without crossing and
-    NaN warm-up values never count."""
-    if len(a) < 2:
-        return False
-    b_now, b_prev = (b[-1], b[-2]) if isinstance(b, Series) else (b, b)
-    return bool(a[-2] < b_prev and a[-1] > b_now)
-
-
-def crossed_below(a: Series, b: Series | float) -> bool:
-    """True when `a` was above `b` on the previous bar and is below it now (strict)."""
-    if len(a) < 2:
-        return False
-    b_now, b_prev = (b[-1], b[-2]) if isinstance(b, Series) else (b, b)
-    return bool(a[-2] > b_prev and a[-1] < b_now)

@@ -30,12 +30,36 @@ class Cursor:
 class Series:
     """A read-only view of `values[: cursor.i + 1]` indexed from the end."""
 
-    __slots__ = ("_cursor", "name", "values")
+    __slots__ = ("_cursor", "_floats", "_values", "name")
 
     def __init__(self, values: FloatArray, cursor: Cursor, name: str = "") -> None:
-        self.values = values
+        self._values = values
+        self._floats: list[float] | None = None
         self._cursor = cursor
         self.name = name
+
+    @property
+    def values(self) -> FloatArray:
+        """The whole stored array (indicator input); reading past the cursor is look-ahead."""
+        return self._values
+
+    @values.setter
+    def values(self, values: FloatArray) -> None:
+        self._values = values
+        self._floats = None
+
+    def changed(self) -> None:
+        """The stored array was written in place (a live bar): forget the float copy."""
+        self._floats = None
+
+    def _as_floats(self) -> list[float]:
+        # A strategy reads a few values per bar: indexing a list of Python floats costs a
+        # fraction of indexing the array and boxing a numpy scalar each time, so the array is
+        # converted once (per change in live mode) and read from the list.
+        floats = self._floats
+        if floats is None:
+            floats = self._floats = self._values.tolist()
+        return floats
 
     def __len__(self) -> int:
         return self._cursor.i + 1
@@ -43,24 +67,55 @@ class Series:
     def __getitem__(self, key: int | slice) -> Any:
         end = self._cursor.i + 1
         if isinstance(key, slice):
-            return self.values[:end][key]
+            return self._values[:end][key]
         if key >= 0:
             if key >= end:
                 raise IndexError(f"{self.name}[{key}] is beyond the current bar")
-            return float(self.values[key])
+            return (self._floats or self._as_floats())[key]
         if -key > end:
             raise IndexError(f"{self.name}[{key}] is before the first bar")
-        return float(self.values[end + key])
+        return (self._floats or self._as_floats())[end + key]
 
     def __float__(self) -> float:
         return self[-1]  # type: ignore[no-any-return]
 
     def to_numpy(self) -> FloatArray:
         """The values up to and including the current bar."""
-        return self.values[: self._cursor.i + 1]
+        return self._values[: self._cursor.i + 1]
 
     def __repr__(self) -> str:
         return f"Series({self.name!r}, len={len(self)})"
+
+
+def crossed_above(a: Series, b: Series | float) -> bool:
+    """True when `a` was below `b` on the previous bar and is above it now.
+
+    Strict on both bars (as backtesting.py's `crossover`), so touching without crossing and
+    NaN warm-up values never count."""
+    i = a._cursor.i
+    if i < 1:
+        return False
+    av = a._floats or a._as_floats()
+    if not isinstance(b, Series):
+        return bool(av[i - 1] < b and av[i] > b)
+    if b._cursor is not a._cursor:
+        return bool(av[i - 1] < b[-2] and av[i] > b[-1])
+    bv = b._floats or b._as_floats()
+    return av[i - 1] < bv[i - 1] and av[i] > bv[i]
+
+
+def crossed_below(a: Series, b: Series | float) -> bool:
+    """True when `a` was above `b` on the previous bar and is below it now (strict)."""
+    i = a._cursor.i
+    if i < 1:
+        return False
+    av = a._floats or a._as_floats()
+    if not isinstance(b, Series):
+        return bool(av[i - 1] > b and av[i] < b)
+    if b._cursor is not a._cursor:
+        return bool(av[i - 1] > b[-2] and av[i] < b[-1])
+    bv = b._floats or b._as_floats()
+    return av[i - 1] > bv[i - 1] and av[i] < bv[i]
 
 
 class Data:
@@ -135,6 +190,7 @@ class Data:
         self._ts[self._length] = ts
         for name in COLUMNS:
             self._columns[name][self._length] = values[name]
+            self._series[name].changed()
         self._length += 1
 
     def drop_oldest(self, count: int) -> None:
@@ -144,5 +200,6 @@ class Data:
         self._ts[:keep] = self._ts[count : self._length]
         for name in COLUMNS:
             self._columns[name][:keep] = self._columns[name][count : self._length]
+            self._series[name].changed()
         self._length = keep
         self.cursor.i = min(self.cursor.i, keep - 1)
