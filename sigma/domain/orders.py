@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -41,9 +43,38 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"
 
 
-def new_client_order_id() -> str:
-    """A fresh, globally unique client order id."""
-    return uuid.uuid4().hex
+class _IdSource:
+    """Client order ids: 32 hex digits, a random 80-bit prefix per process and a 48-bit counter.
+
+    Unique across processes and restarts (the live pipeline's idempotency key) like a uuid4:
+    two processes draw the same prefix with odds of 2**-80, and a forked child draws its own.
+    Unlike a uuid4 no random bytes are read per order, which made ids a cost of backtests."""
+
+    __slots__ = ("_counter", "_prefix")
+
+    _LAST = (1 << 48) - 1
+
+    def __init__(self) -> None:
+        self._prefix = ""
+        self._counter = itertools.count()
+        self.reseed()
+
+    def reseed(self) -> None:
+        """Draw a new prefix and restart the counter."""
+        self._prefix = secrets.token_hex(10)
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        n = next(self._counter)
+        if n > self._LAST:  # the counter would need a 13th digit
+            self.reseed()
+            n = next(self._counter)
+        return f"{self._prefix}{n:012x}"
+
+
+new_client_order_id = _IdSource()
+"""A fresh, globally unique client order id."""
+os.register_at_fork(after_in_child=new_client_order_id.reseed)
 
 
 @dataclass(slots=True)
