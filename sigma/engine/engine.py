@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -25,8 +25,10 @@ from sigma.strategies.base import Strategy
 from sigma.strategies.series import Cursor, Data
 
 ProgressFn = Callable[[int, int], None]
+BarFn = Callable[[int], None]
 
 _ZERO = Decimal(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Cancelled(Exception):
@@ -118,16 +120,33 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------
     def step(self, i: int) -> None:
         """Process bar `i` of `self.data`: fills, mark-to-market, strategy, close fills."""
-        self.data.cursor.i = i
-        if self.pending:
-            self._match(i, self._bar_prices(i), at_close=False)
-        self._last_price = None
-        self.strategy.on_bar()
-        if self.pending and self.fill_model.timing is FillTiming.CLOSE:
-            close = self.last_price
-            self._match(i, (close, close, close, close), at_close=True)
-        if self.config.record_ledger:
-            self._record(i)
+        self.run(i, i + 1)
+
+    def run(self, start: int, stop: int, on_fills: BarFn | None = None) -> None:
+        """Process bars `start` to `stop - 1` as `step` does each, calling `on_fills(i)` after
+        a bar `i` on which orders filled (the account changed)."""
+        cursor = self.data.cursor
+        on_bar = self.strategy.on_bar
+        fills = self.fills
+        at_close = self.fill_model.timing is FillTiming.CLOSE
+        record = self.config.record_ledger
+        # Most bars have no pending order: they cost the strategy's decision and little else.
+        for i in range(start, stop):
+            cursor.i = i
+            before = -1
+            if self.pending:
+                before = len(fills)
+                self._match(i, at_close=False)
+            self._last_price = None
+            on_bar()
+            if at_close and self.pending:
+                if before < 0:
+                    before = len(fills)
+                self._match(i, at_close=True)
+            if record:
+                self._record(i)
+            if before >= 0 and on_fills is not None and len(fills) != before:
+                on_fills(i)
 
     def on_bar(self, bar: Bar) -> None:
         """Live/paper entry point: append a completed bar and run `step` on it."""
@@ -163,22 +182,21 @@ class Engine:
             self._last_price = _dec(self.data.column("close")[self.data.cursor.i])
         return self._last_price
 
-    def _bar_prices(self, i: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        d = self.data
-        return (
-            _dec(d.column("open")[i]),
-            _dec(d.column("high")[i]),
-            _dec(d.column("low")[i]),
-            _dec(d.column("close")[i]),
-        )
-
     def _bar_time(self, i: int) -> datetime:
-        return pd.Timestamp(self.data.ts[max(i, 0)], tz="UTC").to_pydatetime()
+        """Time of bar `i` (of the first bar before it) as an aware UTC datetime."""
+        ns = int(self.data.ts[max(i, 0)].astype(np.int64))
+        # Whole microseconds, as pd.Timestamp(...).to_pydatetime() truncates, without pandas.
+        return _EPOCH + timedelta(microseconds=ns // 1000)
 
-    def _match(
-        self, i: int, prices: tuple[Decimal, Decimal, Decimal, Decimal], *, at_close: bool
-    ) -> None:
-        open_, high, low, _ = prices
+    def _match(self, i: int, *, at_close: bool) -> None:
+        if at_close:
+            open_ = high = low = self.last_price
+        else:
+            d = self.data
+            open_ = _dec(d.column("open")[i])
+            high = low = open_  # only limit and stop orders read the range
+            if any(order.type is not OrderType.MARKET for order in self.pending):
+                high, low = _dec(d.column("high")[i]), _dec(d.column("low")[i])
         still_pending: list[Order] = []
         for order in self.pending:
             if at_close and order.type is not OrderType.MARKET:
@@ -275,28 +293,34 @@ def run_engine(
 
     Returns the equity curve marked at each close and whether a position was held there."""
     n = len(engine.data)
-    close = engine.data.column("close")
-    equity = np.empty(n, dtype=np.float64)
-    in_market = np.zeros(n, dtype=np.bool_)
-    cash_f = float(engine.portfolio.cash)
-    qty_f = 0.0
-    seen_fills = 0
-    for i in range(n):
-        engine.step(i)
-        if len(engine.fills) != seen_fills:
-            seen_fills = len(engine.fills)
-            cash_f = float(engine.portfolio.cash)
-            qty_f = float(engine.portfolio.qty(engine.symbol))
-        equity[i] = cash_f + qty_f * close[i]
-        in_market[i] = qty_f != 0.0
-        if i % progress_every == 0:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(f"cancelled at bar {i} of {n}")
-            if progress is not None:
-                progress(i, n)
+    # The account as floats from each bar on which it changed; the curve is drawn from these
+    # afterwards instead of being written bar by bar.
+    changed_at = [0]
+    cash_f = [float(engine.portfolio.cash)]
+    qty_f = [0.0]
+
+    def mark(i: int) -> None:
+        if changed_at[-1] == i:  # bar 0: replaces the opening state
+            del changed_at[-1], cash_f[-1], qty_f[-1]
+        changed_at.append(i)
+        cash_f.append(float(engine.portfolio.cash))
+        qty_f.append(float(engine.portfolio.qty(engine.symbol)))
+
+    done = 0
+    for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
+        engine.run(done, i + 1, mark)
+        done = i + 1
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled at bar {i} of {n}")
+        if progress is not None:
+            progress(i, n)
+    engine.run(done, n, mark)
     if progress is not None:
         progress(n, n)
-    return equity, in_market
+    lengths = np.diff(np.append(changed_at, n))
+    cash = np.repeat(np.asarray(cash_f, dtype=np.float64), lengths)
+    qty = np.repeat(np.asarray(qty_f, dtype=np.float64), lengths)
+    return cash + qty * engine.data.column("close"), qty != 0.0
 
 
 __all__ = [
