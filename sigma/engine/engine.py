@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -28,7 +28,6 @@ ProgressFn = Callable[[int, int], None]
 BarFn = Callable[[int], None]
 
 _ZERO = Decimal(0)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Cancelled(Exception):
@@ -184,9 +183,7 @@ class Engine:
 
     def _bar_time(self, i: int) -> datetime:
         """Time of bar `i` (of the first bar before it) as an aware UTC datetime."""
-        ns = int(self.data.ts[max(i, 0)].astype(np.int64))
-        # Whole microseconds, as pd.Timestamp(...).to_pydatetime() truncates, without pandas.
-        return _EPOCH + timedelta(microseconds=ns // 1000)
+        return self.data.time(max(i, 0))
 
     def _match(self, i: int, *, at_close: bool) -> None:
         if at_close:

@@ -7,6 +7,7 @@ even when the engine precomputed an indicator over the whole history.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy.typing as npt
 import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -128,9 +131,10 @@ class Data:
         self._columns = {
             name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in COLUMNS
         }
-        self._ts = ts
+        self._ts = ts.astype("datetime64[ns]", copy=False)  # `time` reads integer ns
         self._length = len(ts)
         self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}
+        self._time: tuple[int, datetime] = (-1, _EPOCH)  # the latest bar time asked for
 
     @property
     def open(self) -> Series:
@@ -169,6 +173,15 @@ class Data:
         """Bar timestamps (UTC, datetime64[ns])."""
         return self._ts[: self._length]
 
+    def time(self, i: int) -> datetime:
+        """Time of stored bar `i` (0 <= i < len) as an aware UTC datetime, in whole
+        microseconds as `pd.Timestamp(ts, tz="UTC").to_pydatetime()` gives it."""
+        index, when = self._time
+        if index != i:  # orders and fills of one bar ask for its time several times
+            when = _EPOCH + timedelta(microseconds=self._ts[i].item() // 1000)
+            self._time = (i, when)
+        return when
+
     def frame(self, start: int = 0, end: int | None = None) -> pd.DataFrame:
         """Bars `start` to `end` (default: the last stored) as an OHLCV frame on a UTC index
         named ``ts``, the shape backtests and the tester take. The frame holds copies, so it
@@ -202,4 +215,5 @@ class Data:
             self._columns[name][:keep] = self._columns[name][count : self._length]
             self._series[name].changed()
         self._length = keep
+        self._time = (-1, _EPOCH)
         self.cursor.i = min(self.cursor.i, keep - 1)
