@@ -94,6 +94,8 @@ class Engine:
 
     def cancel_pending(self, symbol: str) -> None:
         """Cancel the unfilled orders of `symbol`."""
+        if not self.pending:
+            return
         keep = []
         for order in self.pending:
             if order.symbol == symbol:
@@ -178,7 +180,7 @@ class Engine:
     def last_price(self) -> Decimal:
         """Close of the current bar as an exact Decimal."""
         if self._last_price is None:
-            self._last_price = _dec(self.data.column("close")[self.data.cursor.i])
+            self._last_price = _dec(self.data.value("close", self.data.cursor.i))
         return self._last_price
 
     def _bar_time(self, i: int) -> datetime:
@@ -189,16 +191,18 @@ class Engine:
         if at_close:
             open_ = high = low = self.last_price
         else:
-            d = self.data
-            open_ = _dec(d.column("open")[i])
-            high = low = open_  # only limit and stop orders read the range
-            if any(order.type is not OrderType.MARKET for order in self.pending):
-                high, low = _dec(d.column("high")[i]), _dec(d.column("low")[i])
+            open_ = _dec(self.data.value("open", i))
+            high = low = open_  # market orders read the open only; the range is read below
+        ranged = at_close
         still_pending: list[Order] = []
         for order in self.pending:
-            if at_close and order.type is not OrderType.MARKET:
-                still_pending.append(order)
-                continue
+            if order.type is not OrderType.MARKET:
+                if at_close:
+                    still_pending.append(order)
+                    continue
+                if not ranged:
+                    high, low = _dec(self.data.value("high", i)), _dec(self.data.value("low", i))
+                    ranged = True
             price = self.fill_model.trigger_price(order, open_, high, low)
             if price is None:
                 still_pending.append(order)

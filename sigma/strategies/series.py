@@ -131,7 +131,8 @@ class Data:
         self._columns = {
             name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in COLUMNS
         }
-        self._ts = ts.astype("datetime64[ns]", copy=False)  # `time` reads integer ns
+        self._ts = ts.astype("datetime64[ns]", copy=False)
+        self._ns = self._ts.view(np.int64)  # the stamps as integers, which `time` reads
         self._length = len(ts)
         self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}
         self._time: tuple[int, datetime] = (-1, _EPOCH)  # the latest bar time asked for
@@ -164,6 +165,14 @@ class Data:
     def __len__(self) -> int:
         return self._length
 
+    def value(self, name: str, i: int) -> float:
+        """Stored value `i` of a column (as `column(name)[i]`, as a Python float)."""
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            raise IndexError(f"{name}[{i}] is not a stored bar")
+        return self._columns[name].item(i)  # type: ignore[no-any-return]
+
     def column(self, name: str) -> FloatArray:
         """The whole stored array of a column (indicator input), current bar last in live mode."""
         return self._columns[name][: self._length]
@@ -178,7 +187,7 @@ class Data:
         microseconds as `pd.Timestamp(ts, tz="UTC").to_pydatetime()` gives it."""
         index, when = self._time
         if index != i:  # orders and fills of one bar ask for its time several times
-            when = _EPOCH + timedelta(microseconds=self._ts[i].item() // 1000)
+            when = _EPOCH + timedelta(microseconds=self._ns.item(i) // 1000)
             self._time = (i, when)
         return when
 
@@ -197,6 +206,7 @@ class Data:
         if self._length == len(self._ts):
             capacity = max(16, 2 * self._length)
             self._ts = np.resize(self._ts, capacity)
+            self._ns = self._ts.view(np.int64)
             for name in COLUMNS:
                 self._columns[name] = np.resize(self._columns[name], capacity)
                 self._series[name].values = self._columns[name]
