@@ -26,6 +26,7 @@ from sigma.strategies.series import Cursor, Data
 
 ProgressFn = Callable[[int, int], None]
 BarFn = Callable[[int], None]
+StepFn = Callable[[], None]
 
 _ZERO = Decimal(0)
 # Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the
@@ -133,26 +134,30 @@ class Engine:
         a bar `i` on which orders filled (the account changed)."""
         cursor = self.data.cursor
         on_bar = self.strategy.on_bar
-        fills = self.fills
         at_close = self.fill_model.timing is FillTiming.CLOSE
         record = self.config.record_ledger
-        # Most bars have no pending order: they cost the strategy's decision and little else.
+        every_bar = at_close or record
         for i in range(start, stop):
             cursor.i = i
-            before = -1
-            if self.pending:
-                before = len(fills)
-                self._match(i, at_close=False)
             self._last_price = None
-            on_bar()
-            if at_close and self.pending:
-                if before < 0:
-                    before = len(fills)
-                self._match(i, at_close=True)
-            if record:
-                self._record(i)
-            if before >= 0 and on_fills is not None and len(fills) != before:
-                on_fills(i)
+            if self.pending or every_bar:
+                self._full_bar(i, on_bar, at_close, record, on_fills)
+            else:  # most bars: nothing to fill or record, only the strategy's decision
+                on_bar()
+
+    def _full_bar(
+        self, i: int, on_bar: StepFn, at_close: bool, record: bool, on_fills: BarFn | None
+    ) -> None:
+        before = len(self.fills)
+        if self.pending:
+            self._match(i, at_close=False)
+        on_bar()
+        if at_close and self.pending:
+            self._match(i, at_close=True)
+        if record:
+            self._record(i)
+        if on_fills is not None and len(self.fills) != before:
+            on_fills(i)
 
     def on_bar(self, bar: Bar) -> None:
         """Live/paper entry point: append a completed bar and run `step` on it."""
