@@ -187,6 +187,8 @@ class Data:
         microseconds as `pd.Timestamp(ts, tz="UTC").to_pydatetime()` gives it."""
         index, when = self._time
         if index != i:  # orders and fills of one bar ask for its time several times
+            if not 0 <= i < self._length:
+                raise IndexError(f"bar {i} is not stored")
             when = _EPOCH + timedelta(microseconds=self._ns.item(i) // 1000)
             self._time = (i, when)
         return when

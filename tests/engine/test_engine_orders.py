@@ -277,6 +277,8 @@ def test_data_value_reads_stored_bars_only() -> None:
     for i in (6, -7):
         with pytest.raises(IndexError, match="not a stored bar"):
             data.value("open", i)
+    with pytest.raises(IndexError, match="bar 6 is not stored"):
+        data.time(6)
 
 
 def test_equity_curve_equals_bar_by_bar_marking() -> None:
