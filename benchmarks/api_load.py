@@ -21,12 +21,24 @@ own scheduling.
 
 One JSON line per measurement on stdout (`p99_ms` also as `value`); an unreachable
 PostgreSQL or Redis gives a line with `skipped`.
+
+    .venv/bin/python benchmarks/api_load.py --trading [--quick] [--rate 200] [--db sqlite]
+
+`--trading` measures the API while the bot trades (issue 22): the whole `sigma up` (built-in
+market at TRADING_FEED_SPEED, bot, worker, recorder, simulation, scheduler and API on the
+in-process bus) runs on the same seeded orders, once on a SQLite file (the embedded default)
+and once on PostgreSQL, while this process reads `/api/orders` and `/api/pnl` open-loop. Each
+line carries `db`, the answers that were 5xx, the orders the bot wrote meanwhile, and what
+the server logged: kill-switch misreads ("could not read the kill_switch flag"), "database
+is locked" and component deaths. The embedded default holds when every 5xx and misread
+count is 0 while `bot_orders` grows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -38,6 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -50,14 +63,24 @@ import aiohttp
 import psycopg
 import uvloop
 from common import PG_ADMIN, REDIS_URL, emit, note, scratch_database
+from sqlalchemy import func, select
 
 from sigma.bus.redis_pubsub import RedisPubSub
-from sigma.store.db import init_db, session_factory, session_scope
+from sigma.store.db import create_db_engine, init_db, read_engine, session_factory, session_scope
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord
 
 BENCH = "api_load"
 ORDERS = 10_000
 RATE = 500
+TRADING_RATE = 200  # per endpoint; `sigma up` shares the two cores with the load generator
+TRADING_FEED_SPEED = 600  # market seconds per second: a 1-minute bar every 0.1 s
+TRADING_WARMUP = 90.0  # seconds the bot may take to place its first order
+# What the server's log must not say while the API is read (counted per run).
+TRADING_LOG_MARKS = {
+    "kill_switch_misreads": "could not read the kill_switch flag",
+    "locked_errors": "database is locked",
+    "component_deaths": "died (",
+}
 IN_FLIGHT = 64
 REQUEST_TIMEOUT = 10.0  # seconds; slower answers count as failed instead of stalling the run
 CLIENTS = 200
@@ -87,8 +110,9 @@ def _row(impl: str, latencies_ms: list[float], **extra: Any) -> dict[str, Any]:
     }
 
 
-def _seed(url: str) -> None:
-    """10,000 orders over 10 days on 4 symbols, each with a fill and a ledger entry."""
+def _seed(url: str, mode: str = "paper") -> None:
+    """10,000 orders over 10 days on 4 symbols, each with a fill and a ledger entry, in
+    `mode` (the paper bot restores nothing from "live" ones)."""
     engine = init_db(url)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     with session_scope(session_factory(engine)) as session:
@@ -99,7 +123,7 @@ def _seed(url: str) -> None:
             session.add(
                 OrderRecord(
                     client_order_id=coid,
-                    mode="paper",
+                    mode=mode,
                     symbol=("BTC", "ETH", "SOL", "ADA")[i % 4],
                     side="buy" if i % 2 else "sell",
                     qty=Decimal("0.5"),
@@ -114,7 +138,7 @@ def _seed(url: str) -> None:
             session.add(
                 LedgerEntry(
                     ts=ts,
-                    mode="paper",
+                    mode=mode,
                     symbol=("BTC", "ETH", "SOL", "ADA")[i % 4],
                     strategy=("sma_cross", "rsi_reversion")[i % 2],
                     cash_delta=price / 2,
@@ -128,8 +152,12 @@ def _seed(url: str) -> None:
                 session.flush()
     # A database in service has its planner statistics; without this, autovacuum would gather
     # them for the freshly loaded tables during the measurement.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE")
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
 
 
@@ -156,15 +184,15 @@ async def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
 
 async def _load(
     base: str, headers: dict[str, str], path: str, rate: int, seconds: float
-) -> tuple[list[float], int, float]:
+) -> tuple[list[float], int, int, float]:
     """Open-loop GETs of `path` at `rate` per second: (latencies in ms of the answered
-    requests, requests that failed or took over REQUEST_TIMEOUT, CPU seconds this process
-    spent).
+    requests, requests that failed or took over REQUEST_TIMEOUT, of those the ones answered
+    with a 5xx, CPU seconds this process spent).
 
     At most IN_FLIGHT requests are on the wire (the connector's limit); a request due while
     all connections are busy waits for one, and that wait is part of its latency."""
     latencies: list[float] = []
-    failed = 0
+    failed = server_errors = 0
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(
@@ -172,11 +200,12 @@ async def _load(
     ) as client:
 
         async def one(due: float) -> None:
-            nonlocal failed
+            nonlocal failed, server_errors
             try:
                 async with client.get(path) as response:
                     await response.read()
                     ok = response.status == 200
+                    server_errors += response.status >= 500
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
@@ -197,7 +226,7 @@ async def _load(
             tasks.append(asyncio.create_task(one(due)))
         await asyncio.gather(*tasks)
         cpu = time.process_time() - cpu
-    return latencies, failed, cpu
+    return latencies, failed, server_errors, cpu
 
 
 async def _fanout(base: str, token: str, prefix: str) -> list[float]:
@@ -279,16 +308,12 @@ async def _measure(
     server: subprocess.Popen[bytes],
 ) -> None:
     await _wait_ready(base, server)
-    async with (
-        aiohttp.ClientSession(base) as client,
-        client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD}) as login,
-    ):
-        token = (await login.json())["access_token"]
+    token = await _token(base)
     headers = {"Authorization": f"Bearer {token}"}
     for impl, path in (("orders", "/api/orders?limit=100"), ("pnl", "/api/pnl?by=day")):
         note(f"{path}: {rate} req/s for {seconds:.0f} s")
         cpu = _cpu_seconds(server.pid)
-        latencies, failed, load_cpu = await _load(base, headers, path, rate, seconds)
+        latencies, failed, _, load_cpu = await _load(base, headers, path, rate, seconds)
         extra = {
             "rate": rate,
             "answered_per_s": round(len(latencies) / seconds, 1),
@@ -302,6 +327,114 @@ async def _measure(
     note(f"fan-out to {CLIENTS} WebSocket clients")
     latencies = await _fanout(base, token, prefix)
     emit(_row("ws_fanout", latencies, clients=CLIENTS, target_p99_ms=50), rows)
+
+
+async def _token(base: str) -> str:
+    """The admin's access token."""
+    async with (
+        aiohttp.ClientSession(base) as client,
+        client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD}) as login,
+    ):
+        token: str = (await login.json())["access_token"]
+    return token
+
+
+@contextlib.contextmanager
+def _trading_database(kind: str) -> Iterator[str]:
+    """A fresh SQLite file or PostgreSQL database for one trading run."""
+    if kind == "postgresql":
+        with scratch_database("bench_api_trading") as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield f"sqlite:///{tmp}/sigma.db"
+
+
+def _bot_orders(url: str) -> int:
+    """Orders the bot has placed so far (the seeded ones are in mode "live"), read on
+    read-only connections so the count takes no write lock from the bot."""
+    writer = create_db_engine(url)
+    reader = read_engine(writer)
+    try:
+        with reader.connect() as conn:
+            query = select(func.count()).select_from(OrderRecord).where(OrderRecord.mode == "paper")
+            return int(conn.execute(query).scalar_one())
+    finally:
+        reader.dispose()
+        writer.dispose()
+
+
+async def _run_trading(
+    quick: bool, rate: int, kinds: list[str], rows: list[dict[str, Any]]
+) -> None:
+    seconds = 5.0 if quick else 25.0
+    for kind in kinds:
+        try:
+            with _trading_database(kind) as url:
+                note(f"{kind}: seeding {ORDERS:,} orders, then `sigma up` with a trading bot")
+                _seed(url, mode="live")
+                gc.collect()
+                gc.freeze()
+                await _trade_and_read(kind, url, rate, seconds, rows)
+        except psycopg.OperationalError as exc:
+            emit({"bench": BENCH, "impl": "orders", "db": kind, "skipped": str(exc)}, rows)
+
+
+async def _trade_and_read(
+    kind: str, url: str, rate: int, seconds: float, rows: list[dict[str, Any]]
+) -> None:
+    """Start `sigma up` on `url`, wait for the bot's first order, then load the API."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp, "up.log")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SIGMA_")},
+            "SIGMA_DATABASE_URL": url,
+            "SIGMA_VAR_DIR": tmp,
+            "SIGMA_ADMIN_PASSWORD": PASSWORD,
+            "SIGMA_API_PORT": str(port),
+            "SIGMA_FEED_SPEED": str(TRADING_FEED_SPEED),
+        }
+        sigma = Path(sys.executable).with_name("sigma")
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                [str(sigma), "up"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            await _wait_ready(base, server)
+            deadline = time.monotonic() + TRADING_WARMUP
+            while _bot_orders(url) == 0:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"the bot placed no order within {TRADING_WARMUP:.0f} s")
+                await asyncio.sleep(1)
+            headers = {"Authorization": f"Bearer {await _token(base)}"}
+            logged = log_path.read_text(errors="replace")
+            for impl, path in (("orders", "/api/orders?limit=100"), ("pnl", "/api/pnl?by=day")):
+                note(f"{kind}: {path}: {rate} req/s for {seconds:.0f} s while the bot trades")
+                before = _bot_orders(url)
+                latencies, failed, server_errors, _ = await _load(
+                    base, headers, path, rate, seconds
+                )
+                now_logged = log_path.read_text(errors="replace")
+                new = now_logged[len(logged) :]
+                logged = now_logged
+                marks = {key: new.count(text) for key, text in TRADING_LOG_MARKS.items()}
+                extra = {
+                    "db": kind,
+                    "trading": True,
+                    "rate": rate,
+                    "answered_per_s": round(len(latencies) / seconds, 1),
+                    "failed": failed,
+                    "server_5xx": server_errors,
+                    "bot_orders": _bot_orders(url) - before,
+                    **marks,
+                    "orders": ORDERS,
+                }
+                emit(_row(impl, latencies, **extra), rows)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -320,12 +453,27 @@ def _per_request(cpu_seconds: float, rate: int, seconds: float) -> float:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="3 s per endpoint instead of 10")
-    parser.add_argument("--rate", type=int, default=RATE, help="requests per second")
+    parser.add_argument("--rate", type=int, default=None, help="requests per second")
+    parser.add_argument(
+        "--trading",
+        action="store_true",
+        help="on SQLite and PostgreSQL while `sigma up` trades, instead of `sigma api` alone",
+    )
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        action="append",
+        help="with --trading: only this database (repeatable; default both)",
+    )
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     rows: list[dict[str, Any]] = []
     # uvloop: the load generator's own scheduling is part of every latency it reports.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_run(args.quick, args.rate, rows))
+        if args.trading:
+            kinds = args.db or ["sqlite", "postgresql"]
+            runner.run(_run_trading(args.quick, args.rate or TRADING_RATE, kinds, rows))
+        else:
+            runner.run(_run(args.quick, args.rate or RATE, rows))
     return rows
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.config import Settings, load_settings
 from sigma.engine.fill_model import FillModel
 from sigma.ops.logging import init_process_logging
-from sigma.store.db import init_db, session_factory
+from sigma.store.db import init_db, read_engine, session_factory
 from sigma.strategies import StrategyRegistry, load_strategies
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,17 @@ class App:
         return session_factory(self.db)
 
     @cached_property
+    def read_db(self) -> Engine:
+        """Engine for read-only work (the API's reads, the kill switch): on SQLite its own
+        query-only connections, which never take or wait for the write lock; else `db`."""
+        return read_engine(self.db)
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Session factory bound to `read_db`: for work that only reads."""
+        return session_factory(self.read_db)
+
+    @cached_property
     def strategies(self) -> StrategyRegistry:
         """Built-in and plugin strategies; broken plugins are logged and skipped."""
         registry = load_strategies(self.settings.strategy_paths)
@@ -58,8 +69,9 @@ class App:
 
     def close(self) -> None:
         """Release connections."""
-        if "db" in self.__dict__:
-            self.db.dispose()
+        for name in ("read_db", "db"):
+            if name in self.__dict__:
+                self.__dict__[name].dispose()
 
 
 def build_app(**overrides: object) -> App:

@@ -11,6 +11,7 @@ import { BacktestDetail } from "./pages/BacktestDetail";
 import { Backtests } from "./pages/Backtests";
 import { Help } from "./pages/Help";
 import { Login } from "./pages/Login";
+import { Logs } from "./pages/Logs";
 import { Markets } from "./pages/Markets";
 import { Orders } from "./pages/Orders";
 import { Overview } from "./pages/Overview";
@@ -41,6 +42,7 @@ const NAV: { path: string; label: string; role?: "admin" }[] = [
   { path: "/alerts", label: "Alerts & actions" },
   { path: "/reports", label: "Reports" },
   { path: "/system", label: "System" },
+  { path: "/logs", label: "Logs", role: "admin" },
   { path: "/admin", label: "Admin", role: "admin" },
 ];
 
@@ -125,6 +127,7 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   else if (route === "/help") page = <Help />;
   else if (route === "/system") page = <System />;
   else if (route === "/admin" && hasRole(session.role, "admin")) page = <Admin />;
+  else if (route === "/logs" && hasRole(session.role, "admin")) page = <Logs />;
   else page = <Overview />;
 
   const active = bt || cmp ? "/backtests" : route;
@@ -187,6 +190,14 @@ export function App() {
     saveSession(null);
     setSession(null);
   }, []);
+  // Signing out also revokes the user's tokens on the server (every login of theirs), so a
+  // copied token stops working too; the local sign-out happens whatever the answer.
+  const signOut = useCallback(() => {
+    void api
+      .post("/api/auth/logout")
+      .catch(() => undefined)
+      .finally(logout);
+  }, [logout]);
   // The role may have changed since the token was issued (an admin edited the user): ask.
   const username = session?.username;
   useEffect(() => {
@@ -209,5 +220,5 @@ export function App() {
     setUnauthorizedHandler(logout);
   }, [logout]);
   if (!session) return <Login onLogin={setSession} />;
-  return <Shell session={session} logout={logout} />;
+  return <Shell session={session} logout={signOut} />;
 }

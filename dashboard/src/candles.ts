@@ -64,29 +64,56 @@ export interface CandleShape {
   up: boolean;
 }
 
-/** Geometry of each candle in a width x height box. */
+/** The price range a chart spans: every candle's low and high and every value of the
+ * overlaid lines (null or non-finite values skipped). */
+export function priceRange(
+  candles: Candle[],
+  lines: (number | null)[][] = [],
+): { min: number; max: number } {
+  const values = [
+    ...candles.map((c) => Number(c.low)),
+    ...candles.map((c) => Number(c.high)),
+    ...lines.flat().filter((v): v is number => v !== null && Number.isFinite(v)),
+  ];
+  return { min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** The y of `price` in a box of `height` over `range`, `pad` from its edges. */
+export function priceY(
+  price: number,
+  range: { min: number; max: number },
+  height: number,
+  pad = 4,
+): number {
+  const span = range.max - range.min || 1;
+  return height - pad - ((price - range.min) / span) * (height - 2 * pad);
+}
+
+/** Horizontal slot of candle `i` of `n` across `width`: its left edge and width. */
+export function slotOf(i: number, n: number, width: number, pad = 4): { x: number; slot: number } {
+  const slot = (width - 2 * pad) / n;
+  return { x: pad + i * slot, slot };
+}
+
+/** Geometry of each candle in a width x height box (on `range`, by default the candles'). */
 export function candleShapes(
   candles: Candle[],
   width: number,
   height: number,
   pad = 4,
+  range = priceRange(candles),
 ): CandleShape[] {
   if (candles.length === 0) return [];
-  const lows = candles.map((c) => Number(c.low));
-  const highs = candles.map((c) => Number(c.high));
-  const min = Math.min(...lows);
-  const max = Math.max(...highs);
-  const span = max - min || 1;
-  const y = (v: number) => height - pad - ((v - min) / span) * (height - 2 * pad);
-  const slot = (width - 2 * pad) / candles.length;
-  const body = Math.max(1, Math.min(slot * 0.7, MAX_BODY));
+  const y = (v: number) => priceY(v, range, height, pad);
   return candles.map((c, i) => {
+    const { x, slot } = slotOf(i, candles.length, width, pad);
+    const body = Math.max(1, Math.min(slot * 0.7, MAX_BODY));
     const o = Number(c.open);
     const cl = Number(c.close);
     const top = y(Math.max(o, cl));
     const bottom = y(Math.min(o, cl));
     return {
-      x: pad + i * slot + (slot - body) / 2,
+      x: x + (slot - body) / 2,
       width: body,
       wickTop: y(Number(c.high)),
       wickBottom: y(Number(c.low)),
@@ -95,4 +122,49 @@ export function candleShapes(
       up: cl >= o,
     };
   });
+}
+
+/** An SVG path through a line's values at each candle's centre; a gap (null while an
+ * indicator warms up) lifts the pen. */
+export function linePath(
+  values: (number | null)[],
+  width: number,
+  height: number,
+  range: { min: number; max: number },
+  pad = 4,
+): string {
+  let pen = "M";
+  const parts: string[] = [];
+  values.forEach((v, i) => {
+    if (v === null || !Number.isFinite(v)) {
+      pen = "M";
+      return;
+    }
+    const { x, slot } = slotOf(i, values.length, width, pad);
+    parts.push(`${pen}${(x + slot / 2).toFixed(1)},${priceY(v, range, height, pad).toFixed(1)}`);
+    pen = "L";
+  });
+  return parts.join(" ");
+}
+
+/** The index of the candle whose `seconds`-long bucket holds `ts` (-1 when none does). */
+export function candleAt(candles: Candle[], ts: string, seconds: number): number {
+  const bucket = bucketStart(ts, seconds);
+  let lo = 0;
+  let hi = candles.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const at = bucketStart(candles[mid].ts, seconds);
+    if (at === bucket) return mid;
+    if (at < bucket) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** Volume bars under the candles: each bar's height in a band of `height`. */
+export function volumeHeights(candles: Candle[], height: number): number[] {
+  const volumes = candles.map((c) => Number(c.volume ?? 0));
+  const max = Math.max(0, ...volumes);
+  return volumes.map((v) => (max > 0 ? (v / max) * height : 0));
 }

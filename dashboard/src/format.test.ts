@@ -7,11 +7,14 @@ import {
   formatLabels,
   formatLimit,
   formatMoney,
+  formatPct,
+  formatRatio,
   formatStat,
   formatTs,
   hasRole,
   humanize,
   parseDecimal,
+  roundDecimal,
   drawdownPct,
   polylinePoints,
   sign,
@@ -75,6 +78,28 @@ describe("formatTs / formatStat / humanize", () => {
     expect(formatStat("10500.25000")).toBe("10,500.25");
     expect(formatStat("3 days, 0:00:00")).toBe("3 days, 0:00:00");
     expect(formatStat({ a: 1 })).toBe('{"a":1}');
+  });
+  it("prints a Decimal quotient (expectancy) with sensible precision", () => {
+    expect(formatStat("12.345678901234567890123456789")).toBe("12.3457");
+    expect(formatStat("-0.000012345678901234567890")).toBe("-0.00001235");
+    expect(formatStat(0.1 + 0.2)).toBe("0.3");
+    expect(formatStat(1e-7)).toBe("0.0000001");
+    expect(formatRatio("2.5")).toBe("2.5");
+    expect(formatRatio("n/a")).toBe("n/a");
+  });
+  it("rounds exactly, half away from zero", () => {
+    expect(roundDecimal("1.23456", 4)).toBe("1.2346");
+    expect(roundDecimal("9.99995", 4)).toBe("10.0000");
+    expect(roundDecimal("-0.00004", 4)).toBe("0.0000");
+    expect(roundDecimal("-2.5", 0)).toBe("-3");
+    expect(roundDecimal("7.1", 4)).toBe("7.1");
+    expect(roundDecimal("x", 2)).toBe("x");
+  });
+  it("shows percentages to two decimals", () => {
+    expect(formatPct("12.3456")).toBe("12.35%");
+    expect(formatPct("-0.1")).toBe("-0.10%");
+    expect(formatPct("1234.5")).toBe("1,234.50%");
+    expect(formatPct(null)).toBe("—");
   });
   it("humanizes keys", () => {
     expect(humanize("max_drawdown_pct")).toBe("Max drawdown pct");

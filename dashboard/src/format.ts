@@ -53,7 +53,7 @@ export function formatMoney(value: string | number | null | undefined): string {
 }
 
 function numberToPlain(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
+  // Exponent notation (1e-7) is parsed by `parseDecimal`; non-finite values pass through.
   return String(n);
 }
 
@@ -78,16 +78,63 @@ export function formatTs(value: string | null | undefined): string {
     .replace("Z", " UTC");
 }
 
-/** A statistics value of any JSON type, for a stats table. Numbers from floats get 4 decimals. */
+/**
+ * `value` rounded half away from zero to `places` fraction digits, exactly (on the digits, not
+ * through a float). Non-numeric input is returned unchanged.
+ */
+export function roundDecimal(value: string, places: number): string {
+  const parts = parseDecimal(value);
+  if (!parts) return value;
+  const { negative, int, frac } = parts;
+  if (frac.length <= places) return (negative ? "-" : "") + int + (frac ? "." + frac : "");
+  const digits = (int + frac.slice(0, places)).split("").map(Number);
+  if (Number(frac[places]) >= 5) {
+    let i = digits.length - 1;
+    while (i >= 0 && digits[i] === 9) digits[i--] = 0;
+    if (i < 0) digits.unshift(1);
+    else digits[i] += 1;
+  }
+  const text = digits.join("");
+  const cut = text.length - places;
+  const rounded = places > 0 ? `${text.slice(0, cut)}.${text.slice(cut)}` : text;
+  const isZero = /^[0.]*$/.test(rounded);
+  return (negative && !isZero ? "-" : "") + rounded;
+}
+
+/** Fraction digits worth showing of a ratio or statistic: 4, or 4 significant ones below 1
+ * (0.00001234 keeps its digits), at most 10. */
+function statPlaces(value: string): number {
+  const parts = parseDecimal(value);
+  if (!parts || !/^0*$/.test(parts.int)) return 4;
+  const zeros = /^0*/.exec(parts.frac)![0].length;
+  return Math.min(10, zeros + 4);
+}
+
+/** A ratio or statistic (an exact decimal string or a float) with sensible precision: the
+ * 28-digit quotient of two Decimals is not shown in full. */
+export function formatRatio(value: string | number): string {
+  const text = typeof value === "number" ? numberToPlain(value) : value;
+  if (!parseDecimal(text)) return text;
+  return formatDecimal(roundDecimal(text, statPlaces(text)));
+}
+
+/** A percentage string (already in percent) to two decimals: "12.3456" -> "12.35%". */
+export function formatPct(value: string | null | undefined): string {
+  if (value === null || value === undefined || value === "") return "—";
+  return `${formatDecimal(roundDecimal(value, 2), 2)}%`;
+}
+
+/** A statistics value of any JSON type, for a stats table. Numbers and decimal strings are
+ * rounded as ratios (`formatRatio`). */
 export function formatStat(value: unknown): string {
   if (value === null || value === undefined) return "—";
   if (typeof value === "number") {
     if (Number.isInteger(value)) return formatDecimal(String(value));
-    return formatDecimal(value.toFixed(4));
+    return formatRatio(value);
   }
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "string") {
-    if (parseDecimal(value)) return formatDecimal(value);
+    if (parseDecimal(value)) return formatRatio(value);
     if (/^\d{4}-\d{2}-\d{2}T/.test(value)) return formatTs(value);
     return value;
   }

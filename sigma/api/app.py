@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import sigma
 from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
 from sigma.api.bodylimit import MAX_BODY_BYTES, BodyLimitMiddleware
-from sigma.api.context import ApiContext, HealthCheck
+from sigma.api.context import ApiContext, HealthCheck, require
 from sigma.api.errors import install_error_handlers
+from sigma.api.headers import SecurityHeadersMiddleware
 from sigma.api.reader import Reader
 from sigma.api.requestlog import RequestLogMiddleware, mask_tokens_in_server_logs
 from sigma.api.routers import ROUTERS
@@ -25,6 +27,7 @@ from sigma.api.ws import router as ws_router
 from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.bus.factory import make_pubsub
+from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
@@ -39,18 +42,22 @@ def create_api(
     health_checks: dict[str, HealthCheck] | None = None,
     news: NewsHandler | None = None,
     scheduler: SchedulerService | None = None,
+    components: ComponentBoard | None = None,
     ws_queue_size: int = 1000,
     clock: Callable[[], float] = time.monotonic,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The REST API under `/api`, `/ws`, `/metrics`, OpenAPI at `/docs` and the dashboard at
-    `/` (when `static_dir` holds a build).
+    """The REST API under `/api`, `/ws`, `/metrics`, the OpenAPI schema at `/openapi.json`
+    and the dashboard at `/` (when `static_dir` holds a build). With SIGMA_API_PUBLIC_DOCS
+    the schema is public and `/docs` and `/redoc` are served; without, only admins get the
+    schema and there are no documentation pages.
 
     `pubsub` is the bus to relay to WebSocket clients; without one, the bus named by the
     settings is created and closed with the API. `health_checks` add named async checks
     (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
     the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`;
-    `scheduler` the SchedulerService behind `/api/jobs`. A request body beyond
+    `scheduler` the SchedulerService behind `/api/jobs`; `components` the state of the
+    process's supervised components, which `/api/health` reports. A request body beyond
     `max_body_bytes` is answered 413.
     """
     settings = app.settings
@@ -66,10 +73,11 @@ def create_api(
             refresh_ttl=timedelta(days=settings.jwt_refresh_days),
         ),
         throttle=LoginThrottle(clock=clock),
-        reader=Reader(lambda: app.db),
+        reader=Reader(lambda: app.read_db),
         health_checks=dict(health_checks or {}),
         news=news,
         scheduler=scheduler,
+        components=components,
     )
     hub = Hub(bus, queue_size=ws_queue_size)
 
@@ -86,17 +94,32 @@ def create_api(
             if owned_bus:
                 await bus.close()
 
+    public_docs = settings.api_public_docs
+    docs: dict[str, Any] = {} if public_docs else {"docs_url": None, "redoc_url": None}
     api = FastAPI(
         title="SIGMA",
         version=sigma.__version__,
         description="Automated trading system: REST API and live WebSocket feed.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if public_docs else None,
+        **docs,
     )
     api.state.ctx = ctx
     api.state.hub = hub
     install_error_handlers(api)
+    if not public_docs:
+
+        @api.get(
+            "/openapi.json",
+            include_in_schema=False,
+            dependencies=[Depends(require("admin"))],
+        )
+        async def openapi_for_admins() -> dict[str, Any]:
+            return api.openapi()
+
     # Added first, so it runs inside the request log, which then records the 413.
     api.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    api.add_middleware(SecurityHeadersMiddleware)
     api.add_middleware(RequestLogMiddleware)
     mask_tokens_in_server_logs()
     for router in ROUTERS:

@@ -66,6 +66,20 @@ def hash_password(password: str, rounds: int = 12) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def dummy_hash(rounds: int) -> str:
+    """A valid bcrypt hash with work factor `rounds`, made once per factor: checking a login
+    for an unknown user against it costs what checking a real user's password costs, so the
+    response time does not tell which usernames exist."""
+    hashed = _DUMMY_HASHES.get(rounds)
+    if hashed is None:
+        hashed = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds)).decode()
+        _DUMMY_HASHES[rounds] = hashed
+    return hashed
+
+
 def verify_password(password: str, hashed: str) -> bool:
     """True when `password` matches the bcrypt `hashed`; False for malformed input."""
     try:
@@ -106,6 +120,12 @@ class Claims:
     role: str
     kind: TokenKind
     expires_at: datetime
+    version: int
+    """The user's token version when the token was issued (`users.token_version`)."""
+    family: str
+    """The login (`auth_sessions.id`) the token belongs to."""
+    jti: str
+    """The token's own id (a refresh token's place in its family)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +136,36 @@ class TokenService:
     access_ttl: timedelta
     refresh_ttl: timedelta
 
+    def expiry(self, kind: TokenKind, now: datetime | None = None) -> datetime:
+        """When a token of `kind` issued `now` expires."""
+        issued = now or datetime.now(UTC)
+        return issued + (self.access_ttl if kind == "access" else self.refresh_ttl)
+
     def issue(
         self,
         username: str,
         role: str,
         kind: TokenKind = "access",
         *,
+        version: int,
+        family: str,
+        jti: str | None = None,
         now: datetime | None = None,
     ) -> tuple[str, datetime]:
-        """A signed token and its expiry time."""
+        """A signed token of the user's token `version` and login `family`, and its expiry
+        time; `jti` (default: a random one) names a refresh token within its family."""
         issued = now or datetime.now(UTC)
-        expires = issued + (self.access_ttl if kind == "access" else self.refresh_ttl)
-        payload = {"sub": username, "role": role, "typ": kind, "iat": issued, "exp": expires}
+        expires = self.expiry(kind, issued)
+        payload = {
+            "sub": username,
+            "role": role,
+            "typ": kind,
+            "iat": issued,
+            "exp": expires,
+            "ver": version,
+            "fam": family,
+            "jti": jti or secrets.token_hex(16),
+        }
         return jwt.encode(payload, self.secret, algorithm=ALGORITHM), expires
 
     def verify(self, token: str, kind: TokenKind = "access") -> Claims:
@@ -138,7 +176,7 @@ class TokenService:
                 token,
                 self.secret,
                 algorithms=[ALGORITHM],
-                options={"require": ["sub", "exp", "typ"]},
+                options={"require": ["sub", "exp", "typ", "ver", "fam", "jti"]},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired: log in again") from None
@@ -146,24 +184,29 @@ class TokenService:
             raise AuthError(f"invalid token: {exc}") from None
         if payload["typ"] != kind:
             raise AuthError(f"invalid token: a {payload['typ']} token, expected {kind}")
+        if not isinstance(payload["ver"], int):
+            raise AuthError("invalid token: 'ver' is not an integer")
         return Claims(
             username=str(payload["sub"]),
             role=str(payload.get("role", "")),
             kind=kind,
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            version=payload["ver"],
+            family=str(payload["fam"]),
+            jti=str(payload["jti"]),
         )
 
 
 @dataclass(slots=True)
 class LoginThrottle:
-    """Refuses logins for a key (username and client address) after `max_failures` failed
-    attempts within `window` seconds, until the oldest of them leaves the window.
+    """Counts failed logins per key (an account, a client address) within `window` seconds.
 
-    `retry_after` and `failed` take a per-key `limit` (default `max_failures`), so one
-    instance can also hold a looser per-address limit. At most `max_keys` keys are tracked, so
-    a flood of made-up usernames cannot grow the memory without bound: past it, expired keys go
-    first, then the longest-tracked ones (the per-address limit keeps one client from forcing
-    that)."""
+    `retry_after` refuses a key after `max_failures` (or a given `limit`) failures until the
+    oldest of them leaves the window: a lock-out, fit for an address. `backoff` only spaces
+    the tries of a key out, fit for an account that others can fail on purpose. At most
+    `max_keys` keys are tracked, so a flood of made-up usernames cannot grow the memory without
+    bound: past it, expired keys go first, then the longest-tracked ones (the per-address limit
+    keeps one client from forcing that)."""
 
     max_failures: int = 5
     window: float = 300.0
@@ -187,6 +230,18 @@ class LoginThrottle:
         if len(recent) < allowed:
             return None
         return recent[-allowed] + self.window - self.clock()
+
+    def backoff(self, key: str, free: int, base: float, cap: float) -> float | None:
+        """Seconds until `key` may try again under exponential backoff, or None: after `free`
+        failures within the window, each further try waits `base` * 2^(failures - free)
+        seconds (at most `cap`) after the latest failure. Unlike `retry_after`, this never
+        holds a key off for long, so others failing on purpose cannot lock its owner out."""
+        recent = self._recent(key)
+        if len(recent) < free:
+            return None
+        wait = min(cap, base * 2.0 ** min(len(recent) - free, 32))
+        left = recent[-1] + wait - self.clock()
+        return left if left > 0 else None
 
     def failed(self, key: str) -> None:
         """Count a failed attempt."""

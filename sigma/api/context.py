@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
@@ -29,10 +29,11 @@ from sigma.api.jobs import JobRunner
 from sigma.api.reader import Reader
 from sigma.app import App
 from sigma.bus.base import PubSub
+from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
-from sigma.store.models import User
+from sigma.store.models import AuthSession, User
 
 HealthCheck = Callable[[], Awaitable[str]]
 MAX_ROW_ID = 2**31 - 1
@@ -46,8 +47,8 @@ LOG_SCOPE_KEY = "sigma.request_log"
 @dataclass(slots=True)
 class ApiContext:
     """The API's view of the process: system, bus, metrics, tokens, login throttle,
-    background jobs, async database reads, and the news handler and scheduler when they run
-    in this process."""
+    background jobs, async database reads, and the news handler, scheduler and supervised
+    components when they run in this process."""
 
     app: App
     pubsub: PubSub
@@ -59,6 +60,7 @@ class ApiContext:
     news: NewsHandler | None = None
     scheduler: SchedulerService | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    components: ComponentBoard | None = None
     verified: VerifiedTokens = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,9 +89,16 @@ async def _ctx(conn: HTTPConnection) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(_ctx)]
 
 
-def db_session(ctx: Ctx) -> Iterator[Session]:
-    """A session for one request. Writers commit explicitly; anything left is rolled back."""
-    with ctx.app.sessions() as session:
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def db_session(ctx: Ctx, request: Request) -> Iterator[Session]:
+    """A session for one request. Writers commit explicitly; anything left is rolled back.
+
+    A GET or HEAD reads on the read-only connections (`App.read_sessions`): on SQLite, API
+    readers then never take the write lock the bot and the worker need."""
+    factory = ctx.app.read_sessions if request.method in _READ_METHODS else ctx.app.sessions
+    with factory() as session:
         yield session
 
 
@@ -104,13 +113,24 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=_BEARER)
 
 
-# Built once with a bound parameter: no statement construction or cache-key work per request.
-_USER = select(User.role, User.active).where(User.username == bindparam("username"))
+# Built once with bound parameters: no statement construction or cache-key work per request.
+# The user's role, active flag and token version, and the token's login (family) if it is
+# still there: one round trip answers whether the token was revoked.
+_USER = (
+    select(User.role, User.active, User.token_version, AuthSession.id, AuthSession.revoked_at)
+    .select_from(User)
+    .outerjoin(
+        AuthSession,
+        and_(AuthSession.id == bindparam("family"), AuthSession.user_id == User.id),
+    )
+    .where(User.username == bindparam("username"))
+)
 
 
 async def principal_for(ctx: ApiContext, token: str | None) -> Principal:
-    """Check an access token and that its user still exists and is active. The role comes
-    from the database on every call, so a demotion takes effect on the next request."""
+    """Check an access token, that its user still exists and is active, and that the token
+    was not revoked (the user's token version moved on, or its login was revoked). The role
+    comes from the database on every call, so a demotion takes effect on the next request."""
     if not token:
         raise unauthorized(
             "not authenticated: send 'Authorization: Bearer <token>' "
@@ -120,9 +140,11 @@ async def principal_for(ctx: ApiContext, token: str | None) -> Principal:
         claims = ctx.verified.verify(token)
     except AuthError as exc:
         raise unauthorized(exc.detail) from None
-    user = await ctx.reader.first(_USER, {"username": claims.username})
-    if user is None or not user[1]:  # (role, active)
+    user = await ctx.reader.first(_USER, {"username": claims.username, "family": claims.family})
+    if user is None or not user[1]:  # (role, active, version, family, family revoked at)
         raise unauthorized(f"user {claims.username!r} no longer exists or is disabled")
+    if user[2] != claims.version or user[3] is None or user[4] is not None:
+        raise unauthorized("token revoked: log in again")
     return Principal(claims.username, user[0])
 
 
@@ -157,6 +179,18 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
                 f"user {user.username!r} has '{user.role}'",
             )
         return user
+
+    return dependency
+
+
+def admin_unless(public: Callable[[ApiContext], bool]) -> Callable[..., Awaitable[None]]:
+    """A dependency letting anyone in when `public(ctx)` holds (a setting opened the route),
+    else only admins (401/403 as `require`)."""
+    admin = require("admin")
+
+    async def dependency(request: Request, token: Annotated[str | None, Depends(_oauth2)]) -> None:
+        if not public(get_ctx(request)):
+            await admin(request, token)
 
     return dependency
 

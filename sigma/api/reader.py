@@ -11,9 +11,11 @@ changes between requests, and run them through a `Reader`:
   processing), and asyncpg decodes rows in C: a query costs a third of what it does through
   SQLAlchemy and psycopg. asyncpg returns NUMERIC as Decimal and timestamps as aware UTC
   datetimes.
-- on SQLite (no async driver here), on the application's own engine in the thread pool, where
-  the store's column types turn its text and naive timestamps into the same Decimal and aware
-  UTC datetime values.
+- on SQLite (no async driver here), on the application's read-only engine in at most
+  `SQLITE_THREADS` threads (the event loop is shared with the bot in `sigma up`: reads queue
+  rather than take every core and the loop's share of the interpreter), where the store's
+  column types turn its text and naive timestamps into the same Decimal and aware UTC
+  datetime values. `fold` also runs a reduction of the rows there, off the loop.
 
 Bound values are handed to the driver as they are (str, int, date, aware or naive-UTC
 datetimes); the store types' bind conversions are not applied on PostgreSQL.
@@ -27,16 +29,17 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import asyncpg
 from sqlalchemy import Dialect, Engine, Executable
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Rows = Sequence[Sequence[Any]]
 """Rows as tuples (positional: unpack them)."""
@@ -44,6 +47,8 @@ POOL_SIZE = 8
 """Connections of the pool. Requests beyond it wait for a free one rather than opening more:
 a new PostgreSQL connection costs a process fork, and two cores run no more queries at once
 anyway."""
+SQLITE_THREADS = 2
+"""Threads running the API's reads at once on SQLite."""
 COMPILED_CACHE = 512
 """Compiled statements kept (statements built once at import take a few dozen)."""
 # Errors after which a connection is not used again.
@@ -130,6 +135,7 @@ class Reader:
         self._pool: _Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._compiled: dict[int, tuple[Executable, str, tuple[str, ...], dict[str, Any]]] = {}
+        self._threads = anyio.CapacityLimiter(SQLITE_THREADS)
 
     @property
     def engine(self) -> Engine:
@@ -143,8 +149,23 @@ class Reader:
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Rows:
         """Every row of `statement`, with `params` for its bound parameters."""
+        return await self.fold(statement, params, _same)
+
+    async def fold(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None,
+        reduce: Callable[[Rows], T],
+    ) -> T:
+        """`reduce(rows)` of `statement`: on SQLite in the reading thread, so summing many
+        rows in Python does not hold up the event loop."""
         if not self.is_async:
-            return await run_in_threadpool(self._sync_rows, statement, params)
+            return await anyio.to_thread.run_sync(
+                self._sync_fold, statement, params, reduce, limiter=self._threads
+            )
+        return reduce(await self._async_rows(statement, params))
+
+    async def _async_rows(self, statement: Executable, params: Mapping[str, Any] | None) -> Rows:
         sql, names, defaults = self._sql(statement)
         values = {**defaults, **(params or {})}
         args = [_to_utc(values[name]) for name in names]
@@ -214,9 +235,14 @@ class Reader:
             self._loop = loop
         return self._pool
 
-    def _sync_rows(self, statement: Executable, params: Mapping[str, Any] | None) -> Rows:
+    def _sync_fold(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None,
+        reduce: Callable[[Rows], T],
+    ) -> T:
         with self.engine.connect() as conn:
-            return conn.execute(statement, dict(params or {})).all()
+            return reduce(conn.execute(statement, dict(params or {})).all())
 
     async def close(self) -> None:
         """Close the pooled connections (call from the loop that used them)."""
@@ -224,6 +250,10 @@ class Reader:
             with contextlib.suppress(Exception):
                 await self._pool.close()
             self._pool, self._loop = None, None
+
+
+def _same(rows: Rows) -> Rows:
+    return rows
 
 
 def _to_utc(value: Any) -> Any:

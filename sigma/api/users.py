@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sigma.api.auth import hash_password, parse_role, verify_password
+from sigma.api.auth import dummy_hash, hash_password, parse_role, verify_password
 from sigma.app import App
 from sigma.store.db import session_scope
 from sigma.store.models import User
@@ -18,9 +18,6 @@ from sigma.store.models import User
 log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-# Compared against when the username is unknown, so a login takes as long either way and
-# the response time does not reveal which usernames exist.
-_DUMMY_HASH = "$2b$04$" + "C" * 53
 
 
 class UserExistsError(ValueError):
@@ -53,11 +50,16 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user whose password matches (its `last_login` updated), else None."""
+def authenticate(
+    session: Session, username: str, password: str, *, rounds: int = 12
+) -> User | None:
+    """The active user whose password matches (its `last_login` updated), else None.
+
+    An unknown username is checked against a dummy hash of work factor `rounds` (that of
+    the stored hashes), so it takes as long as a wrong password of a real user."""
     user = get_user(session, username)
     if user is None:
-        verify_password(password, _DUMMY_HASH)
+        verify_password(password, dummy_hash(rounds))
         return None
     if not verify_password(password, user.password_hash) or not user.active:
         return None
@@ -67,9 +69,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def ensure_admin(app: App) -> str | None:
-    """Create `admin` when there are no users yet and return its password (so `sigma up` can
-    print it once); None when users exist. The password is `SIGMA_ADMIN_PASSWORD`, or a
-    random one."""
+    """Create `admin` when there are no users yet. Its password is `SIGMA_ADMIN_PASSWORD`, or
+    a random one, which is returned so `sigma up` can print it once; None otherwise (users
+    exist, or the operator chose the password: a secret they supplied is never echoed)."""
     settings = app.settings
     with session_scope(app.sessions) as session:
         if session.scalar(select(func.count()).select_from(User)):
@@ -77,5 +79,8 @@ def ensure_admin(app: App) -> str | None:
         given = settings.admin_password
         password = given.get_secret_value() if given is not None else secrets.token_urlsafe(12)
         create_user(session, "admin", password, "admin", rounds=settings.bcrypt_rounds)
-    log.info("created the first user 'admin'")
+    if given is not None:
+        log.info("created the first user 'admin' with the password of SIGMA_ADMIN_PASSWORD")
+        return None
+    log.info("created the first user 'admin' with a random password")
     return password

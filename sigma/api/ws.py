@@ -5,7 +5,9 @@ Each client has a bounded queue drained by its own sender task; a client whose q
 is too slow and is dropped (closed with 1013), so it never holds up the others or the bus.
 
 Clients pick channels with `?channels=price_update,fills` and can change them later by
-sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`.
+sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
+SIGMA_API_WS_PER_USER connections; a command longer than `MAX_COMMAND_CHARS` or nested deeper
+than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from sigma.bus.base import (
     PubSub,
     Subscription,
 )
+from sigma.ops.repeats import RepeatFilter
 
 log = logging.getLogger(__name__)
+# Any viewer can send bad frames as fast as it likes: one line per minute and a count.
+log.addFilter(RepeatFilter())
 
 CHANNELS: tuple[str, ...] = (
     CHANNEL_PRICE_UPDATE,
@@ -40,6 +45,9 @@ CHANNELS: tuple[str, ...] = (
 CLOSE_POLICY = 1008  # bad token or request
 MAX_SYMBOLS = 10_000  # bounds the last-price memory against a feed inventing symbols
 CLOSE_TOO_SLOW = 1013  # "try again later"
+# A command is `{"subscribe": [names]}`: a few hundred characters, two levels deep.
+MAX_COMMAND_CHARS = 4096
+MAX_COMMAND_DEPTH = 4
 
 
 class TextSink(Protocol):
@@ -59,6 +67,32 @@ def check_channels(names: Iterable[str]) -> set[str]:
     if unknown:
         raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(CHANNELS)}")
     return chosen
+
+
+def nesting_depth(text: str, limit: int) -> int:
+    """How deeply the JSON `text` nests arrays and objects, counted without parsing (so a
+    hostile document cannot exhaust the parser's recursion); stops counting past `limit`."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def decode(message: bytes) -> Any:
@@ -205,6 +239,14 @@ async def websocket_endpoint(
     except ValueError as exc:
         await websocket.close(CLOSE_POLICY, str(exc)[:120])
         return
+    limit = ctx.app.settings.api_ws_per_user
+    # No await between this count and the add below: concurrent connects cannot both pass.
+    if sum(1 for c in hub.clients if c.name == principal.username) >= limit:
+        log.warning(
+            "websocket refused: user=%s already has %d connections", principal.username, limit
+        )
+        await websocket.close(CLOSE_POLICY, f"too many connections: at most {limit} per user")
+        return
     client = Client(websocket, chosen, hub.queue_size, principal.username)
     # Registered before the handshake completes: a message published once the client sees
     # the connection open is never missed.
@@ -240,6 +282,12 @@ def _handle_command(client: Client, text: str) -> str | None:
     """Apply a `{"subscribe": [...]}` / `{"unsubscribe": [...]}` request; the reply frame
     (channel `subscribed` with the current set, or `error`)."""
     try:
+        if len(text) > MAX_COMMAND_CHARS:
+            log.info("websocket user=%s: command refused: too long", client.name)
+            raise ValueError(f"a command has at most {MAX_COMMAND_CHARS} characters")
+        if nesting_depth(text, MAX_COMMAND_DEPTH) > MAX_COMMAND_DEPTH:
+            log.info("websocket user=%s: command refused: nested too deeply", client.name)
+            raise ValueError(f"a command nests at most {MAX_COMMAND_DEPTH} levels deep")
         try:
             command = json.loads(text)
         except ValueError:

@@ -15,6 +15,8 @@ CHANNEL_PRICE_UPDATE = "price_update"
 CHANNEL_FILLS = "fills"
 CHANNEL_ORDER_STATUS = "order_status"
 CHANNEL_ALERTS = "alerts"
+CHANNEL_BOT_CONTROL = "bot_control"
+CHANNEL_BOT_CONTROL_ACK = "bot_control_ack"
 QUEUE_ORDERS = "orders"
 
 

@@ -13,7 +13,8 @@ def api(
     host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: settings)")] = None,
 ) -> None:
-    """Serve the API (dashboard at /, OpenAPI at /docs); creates `admin` on a fresh database."""
+    """Serve the API (dashboard at /, OpenAPI at /docs when SIGMA_API_PUBLIC_DOCS is on);
+    creates `admin` on a fresh database (its password printed only when generated)."""
     # Imported here so other `sigma` commands do not load FastAPI and uvicorn at start.
     from sigma.api import create_api, ensure_admin
     from sigma.api.server import api_server

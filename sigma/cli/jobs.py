@@ -8,13 +8,16 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
+from rich.text import Text
 
 from sigma.app import App, build_app
 from sigma.store.db import session_scope
@@ -53,21 +56,53 @@ def _service(application: App) -> Iterator[Any]:
         service.shutdown(wait=False)
 
 
+WIDE = 110
+"""From this console width on, descriptions get their own column; below it they go under the
+job's name, so `sigma jobs list` reads at 80 columns."""
+
+
+def _when(moment: datetime | None) -> str:
+    """A time in the listing: month, day and minute in UTC (the caption says so)."""
+    if moment is None:
+        return ""
+    return f"{moment.astimezone(UTC) if moment.tzinfo else moment:%m-%d %H:%M}"
+
+
+def _schedule(trigger: str) -> str:
+    # "interval[0:01:00]" reads as "every 0:01:00"; other triggers as APScheduler names them.
+    if trigger.startswith("interval[") and trigger.endswith("]"):
+        return f"every {trigger[len('interval[') : -1]}"
+    return trigger
+
+
 @jobs_app.command("list")
 def list_jobs() -> None:
     """Every job with its schedule, next run and last outcome."""
     with _app() as application, _service(application) as service:
-        job_column = Column("job", no_wrap=True)
-        table = Table(job_column, "schedule", "next run", "last run", "outcome", "description")
+        wide = console.width >= WIDE
+        columns = [
+            # Narrow, the job column takes the room left (its description wraps in it).
+            Column("job", min_width=18, overflow="fold", ratio=None if wide else 1),
+            Column("schedule", no_wrap=True),
+            Column("next run", no_wrap=True),
+            Column("last run", no_wrap=True),
+            Column("outcome", no_wrap=True),
+        ]
+        if wide:
+            columns.append(Column("description", ratio=1))
+        table = Table(*columns, box=box.SIMPLE_HEAD, caption="times in UTC")
         for job in service.list_jobs():
-            table.add_row(
-                job.id,
-                job.trigger,
-                "paused" if job.paused else f"{job.next_run:%Y-%m-%d %H:%M %Z}",
-                "" if job.last_started is None else f"{job.last_started:%Y-%m-%d %H:%M}",
+            name = Text(job.id)
+            if not wide:
+                name.append(f"\n{job.description}", style="dim")
+            row = [
+                name,
+                _schedule(job.trigger),
+                "paused" if job.paused else _when(job.next_run),
+                _when(job.last_started),
                 job.last_outcome or "",
-                job.description,
-            )
+            ]
+            table.add_row(*row, *([job.description] if wide else []))
         console.print(table)
 
 
@@ -173,7 +208,9 @@ def serve(application: App, stop: threading.Event) -> None:
     service = start_scheduler(application, metrics=metrics)
     console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
     try:
-        stop.wait()
+        # A loop thread that ended (`sigma.scheduler.guard`) is started again within a second.
+        while not stop.wait(1.0):
+            service.scheduler.revive()
     finally:
         service.shutdown()
         if exporter is not None:
@@ -229,7 +266,9 @@ def optimize(
     from sigma.feeds.loaders import load_bars
     from sigma.research.optimize import optimize as run_optimize
     from sigma.research.optimize import walk_forward
-    from sigma.store.params import set_params
+    from sigma.runtime.commands import SetParams
+    from sigma.runtime.operator import describe, store_params, tell_bot
+    from sigma.store.jsonsafe import to_jsonable
 
     if method not in ("tpe", "grid"):
         raise typer.BadParameter("use tpe or grid", param_hint="--method")
@@ -292,11 +331,20 @@ def optimize(
         console.print(table)
         console.print(why, soft_wrap=True)
         if save:
+            target = symbol or "*"
             with session_scope(application.sessions) as session:
-                version = set_params(
-                    session, strategy, symbol or "*", params, reason=why, changed_by="cli"
-                )
+                version = store_params(session, strategy, target, params, why, "cli", source="cli")
             console.print(f"saved as strategy_param version {version}")
+            change = SetParams(
+                author="cli",
+                strategy=strategy,
+                symbol=target,
+                reason=why,
+                params=to_jsonable(params),
+                version=version,
+                pin=True,
+            )
+            console.print(describe(tell_bot(s, change)), soft_wrap=True)
 
 
 def _report(kind: str, days: int) -> None:

@@ -188,29 +188,33 @@ def enable(
     symbol: Annotated[str, typer.Option("--symbol", help="symbol it trades")],
     reason: Annotated[str, typer.Option("--reason", help="why (recorded)")] = "",
 ) -> None:
-    """Lift the regime loop's throttle or disable of STRATEGY on SYMBOL: a running `sigma up`
-    applies it on a bar of SYMBOL within 5 s (else the next start does), as an `enable` decision
-    recorded with who and why (action log, alert, lasting state)."""
+    """Lift the regime loop's throttle or disable of STRATEGY on SYMBOL: stored, then sent to
+    the running bot over Redis (without an answer it applies the stored request on a bar of
+    SYMBOL within 5 s, else at its next start), as an `enable` decision recorded with who and
+    why (action log, alert, lasting state)."""
     from sigma.app import build_app
     from sigma.regime.state import AdaptiveStateStore
+    from sigma.runtime.commands import Reenable
+    from sigma.runtime.operator import describe, tell_bot
 
     application = build_app()
+    by = f"cli:{getpass.getuser()}"
     try:
         saved = AdaptiveStateStore(application.sessions).request_enable(
-            strategy,
-            symbol,
-            by=f"cli:{getpass.getuser()}",
-            reason=reason,
+            strategy, symbol, by=by, reason=reason
         )
+        if saved.status == "keep":
+            typer.echo(f"{strategy} on {symbol} is neither throttled nor disabled; nothing to do")
+            raise typer.Exit(1)
+        command = Reenable(author=by, strategy=strategy, symbol=symbol, reason=reason)
+        answer = tell_bot(application.settings, command)
     finally:
         application.close()
-    if saved.status == "keep":
-        typer.echo(f"{strategy} on {symbol} is neither throttled nor disabled; nothing to do")
-        raise typer.Exit(1)
     typer.echo(
         f"{strategy} on {symbol} ({saved.status}: {saved.reason or 'no reason saved'}) will be "
         f"enabled on its next bar"
     )
+    typer.echo(describe(answer))
 
 
 def _keywords(options: list[str] | None) -> dict[str, list[str]]:

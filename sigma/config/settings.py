@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # A strategy the loop throttled or disabled sits out at least this many bars; then it is
     # reinstated once its paper shadow's grade is good enough (`QualityConfig.probation_bars`).
     adaptive_probation_bars: int = Field(default=1440, ge=1)
+    # The ML entry gate (sigma.research.ml_gate) in the bot and the simulations: a symbol's
+    # model, once a version beat both its baseline and the ungated strategies out of sample,
+    # vetoes a long entry when its P(up) < ml_gate_threshold, a short one when P(up) >
+    # 1 - ml_gate_threshold. Off: no model is consulted.
+    ml_gate: bool = True
+    ml_gate_threshold: float = Field(default=0.45, gt=0, le=0.5)
     # News for the regime loop: RSS/Atom URLs polled every news_poll_seconds (comma-separated
     # in the env), and the words that tie a headline to a symbol (JSON in the env).
     news_feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -153,10 +159,25 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     # Password of the first `admin` (created when no user exists); unset: a random one.
     admin_password: SecretStr | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or
+    # networks, comma-separated in the env, "*" for any); unset: none, so a client cannot pick
+    # the address the login throttle counts against.
+    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json without login (else /openapi.json needs an admin and
+    # the HTML pages are off); /metrics without login (else it needs an admin's token).
+    api_public_docs: bool = False
+    api_public_metrics: bool = False
+    # Open /ws connections per user; stored preferences per user (keys, JSON bytes in all).
+    api_ws_per_user: int = Field(default=10, ge=1, le=1000)
+    api_prefs_max_keys: int = Field(default=100, ge=1, le=10_000)
+    api_prefs_max_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
 
     # Scheduler (`sigma scheduler`, `sigma jobs`): crontab expressions in scheduler_timezone.
     scheduler_timezone: str = "UTC"
     selection_cron: str = "0 3 * * *"
+    # The ML tuning job trains and validates each symbol's gate model (after the selection,
+    # whose parameters its validation backtests).
+    ml_tune_cron: str = "30 3 * * *"
     weekly_report_cron: str = "0 4 * * mon"
     daily_summary_cron: str = "5 0 * * *"
     # Performance reports are also rendered as PDF next to the HTML. (Reports are e-mailed
@@ -235,7 +256,9 @@ class Settings(BaseSettings):
             self.mode = "live"
         return self
 
-    @field_validator("symbols", "live_strategies", "news_feed_urls", mode="before")
+    @field_validator(
+        "symbols", "live_strategies", "news_feed_urls", "api_trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):

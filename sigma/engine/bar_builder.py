@@ -35,6 +35,11 @@ class BarBuilder:
         self.timeframe = timeframe
         self._bar: _Partial | None = None
 
+    @property
+    def last_price(self) -> Decimal | None:
+        """The latest tick's price (None before the first tick)."""
+        return None if self._bar is None else self._bar.close
+
     def bucket_of(self, ts: datetime) -> datetime:
         """Start of the bar that contains `ts`."""
         return ts - (ts - _EPOCH) % self.timeframe

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,29 @@ _FILLED = OrderStatus.FILLED
 
 class Cancelled(Exception):
     """The run was cancelled through its cancel event."""
+
+
+class EntryGate(Protocol):
+    """Says whether an order that opens or adds to a position may go ahead (an ML model's
+    veto, for example). Consulted with the bars up to the deciding one only; never asked
+    about an order that reduces or closes a position."""
+
+    reason: str
+    """Why a vetoed order was rejected, for logs and counts."""
+
+    def allows(self, order: Order, data: Data) -> bool:
+        """True to let `order` through, decided on `data` up to its cursor."""
+        ...
+
+
+def opens_exposure(order: Order, held: Decimal) -> bool:
+    """True when `order` opens or adds to a position given the signed quantity `held`
+    (an order sized from equity always does: it is an entry, after any close)."""
+    if order.reduce_only:
+        return False
+    if held * order.side.sign >= 0 or order.qty is None:
+        return True
+    return order.qty > abs(held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +91,9 @@ class EngineConfig:
     record_ledger: bool = False
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
     can_short: bool = True
+    # Asked before an order opens or adds to a position; a veto rejects the order (None:
+    # every order goes ahead).
+    entry_gate: EntryGate | None = None
 
 
 def _dec(value: float) -> Decimal:
@@ -88,6 +115,8 @@ class Engine:
         self.orders: list[Order] = []
         self.fills: list[Fill] = []
         self.ledger: list[LedgerRow] = []
+        self.vetoes = 0
+        """Orders the entry gate rejected."""
         self._last_price: Decimal | None = None
         strategy.bind(symbol, data, self)
 
@@ -95,8 +124,9 @@ class Engine:
     def submit(self, order: Order) -> None:
         """Accept an order from the strategy; it fills on a later bar (or this close)."""
         order.created_at = self._bar_time(self.data.cursor.i)
-        self.pending.append(order)
         self.orders.append(order)
+        if self._veto(order, self.portfolio.qty(order.symbol)) is None:
+            self.pending.append(order)
 
     def cancel_pending(self, symbol: str) -> None:
         """Cancel the unfilled orders of `symbol`."""
@@ -123,6 +153,16 @@ class Engine:
     def cash(self) -> Decimal:
         """Cash balance."""
         return self.portfolio.cash
+
+    def _veto(self, order: Order, held: Decimal) -> str | None:
+        """Ask the entry gate about an order that opens or adds exposure: its reason when it
+        vetoes (the order is then rejected and counted), else None."""
+        gate = self.config.entry_gate
+        if gate is None or not opens_exposure(order, held) or gate.allows(order, self.data):
+            return None
+        order.status = OrderStatus.REJECTED
+        self.vetoes += 1
+        return gate.reason
 
     # --- the loop --------------------------------------------------------------------------
     def step(self, i: int) -> None:
@@ -338,9 +378,11 @@ __all__ = [
     "Cancelled",
     "Engine",
     "EngineConfig",
+    "EntryGate",
     "LedgerRow",
     "Side",
     "empty_data",
     "frame_to_data",
+    "opens_exposure",
     "run_engine",
 ]

@@ -157,17 +157,29 @@ class LiveEngine(Engine):
         if len(self._by_id) > len(self.orders):  # orders were trimmed: so is the index
             self._by_id = {order.client_order_id: order for order in self.orders}
 
+    def place(self, order: Order, ref_price: Decimal) -> None:
+        """An order from outside the strategy (an operator's), decided now at `ref_price`:
+        sized and dispatched as the strategy's own orders are."""
+        self._ref_price = ref_price
+        try:
+            self.submit(order)
+        finally:
+            self._ref_price = None
+
     def submit(self, order: Order) -> None:
         """Size the order at the decision price and hand it to `dispatch`."""
         order.created_at = self._bar_time(self.data.cursor.i)
         self.orders.append(order)
         self._by_id[order.client_order_id] = order
+        account = self.projected()
+        if (veto := self._veto(order, account.qty(order.symbol))) is not None:
+            log.info("%s %s: entry not sent: %s", self.strategy.name, self.symbol, veto)
+            return
         price = self._ref_price if self._ref_price is not None else self.last_price
         # Sized at the price the fill is expected at, as the backtest sizes at its fill price.
         expected = (
             price if order.type is OrderType.LIMIT else self.fill_model.slipped(order.side, price)
         )
-        account = self.projected()
         qty = self.rules.size(
             order,
             self._resolve_qty(order, expected, account),
@@ -211,11 +223,20 @@ class LiveEngine(Engine):
         backtest cancels its pending ones; market orders cannot be recalled. An order is
         forgotten when the worker reports it final (fills made before the cancel count)."""
         for coid, order in list(self.resting.items()):
-            if order.symbol != symbol or coid in self._cancelling:
-                continue
-            self._cancelling.add(coid)
+            if order.symbol == symbol:
+                self.cancel(coid)
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Ask the broker to cancel one resting order (once, however often asked); False when
+        the order does not rest here."""
+        order = self.resting.get(client_order_id)
+        if order is None:
+            return False
+        if client_order_id not in self._cancelling:
+            self._cancelling.add(client_order_id)
             if self.request_cancel is not None:
                 self.request_cancel(order)
+        return True
 
     def cancel_not_sent(self, client_order_id: str) -> None:
         """A cancel request could not be sent: the next `cancel_pending` sends it again."""

@@ -42,15 +42,19 @@ class VenueRules:
         """``qty`` as the venue lets ``order`` trade it, given the position ``held`` and the
         ``cash`` available (both as the engine projects them) at the expected ``price``."""
         if self.can_short:
-            return qty
-        if order.side is Side.SELL:
+            sized = qty
+        elif order.side is Side.SELL:
             # Spot sells only what it holds: a short signal closes the long and stays flat.
             room = max(held, _ZERO)
             if qty > room and not order.reduce_only:
                 self._say_flat()
-            return min(qty, room)
-        # Spot buys only with cash it has: no margin.
-        return min(qty, fill_model.affordable_qty(cash, price))
+            sized = min(qty, room)
+        else:
+            # Spot buys only with cash it has: no margin.
+            sized = min(qty, fill_model.affordable_qty(cash, price))
+        # A position that paid its fee in the asset (a Binance buy) is off the lot step: its
+        # close sells what the step allows and leaves the dust, as the venue would.
+        return sized if self.instrument is None else self.instrument.round_qty(sized)
 
     def refusal(self, order: Order, qty: Decimal, price: Decimal) -> str | None:
         """Why the venue would refuse ``order`` for ``qty`` (a market order judged at

@@ -145,7 +145,8 @@ def _order_row(event: OrderEvent, status: str) -> dict[str, Any]:
         "strategy": event.strategy,
         "filled_qty": Decimal(0),
         "avg_fill_price": None,
-        "created_at": event.created_at,
+        "created_at": utcnow(),
+        "decided_at": event.created_at,
     }
 
 

@@ -230,7 +230,9 @@ class OrderFollower:
                 event.strategy,
                 event.mode,
                 event.type.value,
-                event.created_at,
+                # Its time-out counts from now (wall clock): the event carries the market time
+                # it was decided at, which a replay's market holds behind the wall clock.
+                self._now(),
             )
             self._add(known)
         known.due = self._clock() + self.settings.poll_seconds

@@ -85,6 +85,25 @@ def fee_currency(fee_asset: str, base: str, quote: str) -> FeeCurrency:
     return FeeCurrency.BASE if fee_asset == base else FeeCurrency.OTHER
 
 
+def account_terms(
+    side: Side, qty: Decimal, price: Decimal, fee: Decimal, currency: FeeCurrency
+) -> tuple[Decimal, Decimal]:
+    """A fill as a strategy account books it: the quantity its position moves by and the fee
+    in the quote currency (`fee` is in `currency`'s units).
+
+    A fee in the asset traded is kept by the venue from it: a buy holds qty - fee, a sell
+    gives up qty + fee, booked at the fill price with a fee worth fee * price, so cash moves
+    by exactly qty * price (the quote the venue moved) and equity falls by the fee's value,
+    as the account's does. A fee from a third balance, which SIGMA does not book, is paid by
+    neither cash nor the position (the fill row keeps it; reconciliation sees that balance).
+    """
+    if currency is FeeCurrency.QUOTE:
+        return qty, fee
+    if currency is FeeCurrency.BASE:
+        return (qty - fee if side is Side.BUY else qty + fee), fee * price
+    return qty, _ZERO
+
+
 def settle_fee_in(
     holding: Holding,
     side: Side,
@@ -94,15 +113,5 @@ def settle_fee_in(
     currency: FeeCurrency,
 ) -> Settlement:
     """`settle` for a fee paid in `currency` (`fee` in that currency's units)."""
-    if currency is FeeCurrency.QUOTE:
-        return settle(holding, side, qty, price, fee)
-    if currency is FeeCurrency.BASE:
-        # The venue kept part of the asset traded: a buy holds qty - fee, a sell gives up
-        # qty + fee. Booked as a trade of that quantity at the fill price with a fee worth
-        # fee * price, so cash moves by exactly qty * price (the quote the venue moved) and
-        # equity falls by the fee's value, as the account's does.
-        held = qty - fee if side is Side.BUY else qty + fee
-        return settle(holding, side, held, price, fee * price)
-    # Paid from a third balance, which SIGMA does not book: neither cash nor the position
-    # pays it (the fill row keeps the fee and its asset; reconciliation sees that balance).
-    return settle(holding, side, qty, price, _ZERO)
+    held, quote_fee = account_terms(side, qty, price, fee, currency)
+    return settle(holding, side, held, price, quote_fee)

@@ -40,12 +40,12 @@ from sigma.execution.booking import (
     book_new_orders,
     book_report,
 )
-from sigma.execution.broker import Broker, BrokerReport, Capability, settling
+from sigma.execution.broker import Broker, BrokerFill, BrokerReport, Capability, settling
 from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
 from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.group_commit import GroupCommit, Shared
 from sigma.execution.reconcile import Reconcilable, VenueReconciler
-from sigma.execution.settlement import Holding
+from sigma.execution.settlement import Holding, account_terms, fee_currency
 from sigma.store.models import OrderRecord
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
@@ -373,6 +373,26 @@ class OrderWorker:
         self.follower.seen(report.client_order_id, booked.status, report.exchange_order_id)
         return booked
 
+    @staticmethod
+    def _fill_event(
+        symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport, fill: BrokerFill
+    ) -> FillEvent:
+        """The fill as the bot's strategy account books it (as `positions` and `ledger` do):
+        a fee in the asset bought comes off the quantity held, not off the cash."""
+        currency = fee_currency(fill.fee_asset, report.base_asset, report.quote_asset)
+        qty, fee = account_terms(side, fill.qty, fill.price, fill.fee, currency)
+        return FillEvent(
+            client_order_id=report.client_order_id,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            price=fill.price,
+            fee=fee,
+            ts=fill.ts,
+            strategy=strategy,
+            mode="live" if mode == "live" else "paper",
+        )
+
     async def _booked(
         self,
         symbol: str,
@@ -397,20 +417,7 @@ class OrderWorker:
             return
         now = datetime.now(UTC)
         messages = [
-            (
-                CHANNEL_FILLS,
-                FillEvent(
-                    client_order_id=report.client_order_id,
-                    symbol=symbol,
-                    side=side,
-                    qty=f.qty,
-                    price=f.price,
-                    fee=f.fee,
-                    ts=f.ts,
-                    strategy=strategy,
-                    mode="live" if mode == "live" else "paper",
-                ).to_bytes(),
-            )
+            (CHANNEL_FILLS, self._fill_event(symbol, side, strategy, mode, report, f).to_bytes())
             for f in booked.fills
         ]
         messages.append(
@@ -577,5 +584,5 @@ def _event_from_row(row: OrderRecord) -> OrderEvent:
         ref_price=ref,
         strategy=row.strategy,
         mode="live" if row.mode == "live" else "paper",
-        created_at=row.created_at,
+        created_at=row.decided_at or row.created_at,
     )

@@ -26,8 +26,10 @@ from websockets.asyncio.client import connect
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.domain import Tick
 from sigma.feeds.ticks import encode_tick
+from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.cleaner import DataCleaner
+from sigma.risk.feed_health import FeedHealth
 
 __all__ = [
     "Backoff",
@@ -40,6 +42,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# A bus outage fails the delivery of every tick: one line (and traceback) a minute, counted.
+log.addFilter(RepeatFilter())
 
 TickCallback = Callable[[Tick], Awaitable[None]]
 GapCallback = Callable[[float], Awaitable[None]]
@@ -147,6 +151,7 @@ class FeedOptions(TypedDict, total=False):
 
     on_tick: TickCallback | None
     detector: AnomalyDetector | None
+    health: FeedHealth | None
     pubsub: PubSub | None
     channel: str
     backoff: Backoff | None
@@ -160,9 +165,10 @@ class ReconnectingFeed:
     backoff delay and run another, until :meth:`stop`.
 
     A subclass implements :meth:`_session` (connect and pump data), feeding each received item
-    to :meth:`_deliver`. Counters: ``received`` (frames), ``accepted``, ``rejected`` (dropped by
-    the cleaner or flagged by the detector; ``anomalies`` counts the latter), ``reconnects``
-    and ``callback_errors``.
+    to :meth:`_deliver`. The detector's verdicts go to ``health`` (the rejection-ratio alarm
+    and the entry pause); only an accepted tick keeps the feed from going stale. Counters:
+    ``received`` (frames), ``accepted``, ``rejected`` (dropped by the cleaner or flagged by
+    the detector; ``anomalies`` counts the latter), ``reconnects`` and ``callback_errors``.
     """
 
     def __init__(
@@ -171,6 +177,7 @@ class ReconnectingFeed:
         on_tick: TickCallback | None = None,
         cleaner: DataCleaner | None = None,
         detector: AnomalyDetector | None = None,
+        health: FeedHealth | None = None,
         pubsub: PubSub | None = None,
         channel: str = CHANNEL_PRICE_UPDATE,
         backoff: Backoff | None = None,
@@ -181,6 +188,7 @@ class ReconnectingFeed:
         self.on_tick = on_tick
         self.cleaner = cleaner or DataCleaner()
         self.detector = detector
+        self.health = health
         self.pubsub = pubsub
         self.channel = channel
         self.backoff = backoff or Backoff()
@@ -258,12 +266,14 @@ class ReconnectingFeed:
         if tick is None:
             self.rejected += 1
             return
-        # Any valid tick proves the connection works and the feed is alive, even one the
-        # detector then rejects.
+        # Any valid tick proves the connection works; but only an accepted one proves the feed
+        # is alive: a feed whose every tick the detector rejects leaves the bot on a frozen
+        # price and must go stale and alert (issue 23).
         self.backoff.reset()
-        await self.monitor.beat()
         if self.detector is not None:
             verdict = self.detector.check(tick)
+            if self.health is not None:
+                self.health.record(tick, verdict)
             if not verdict.ok:
                 self.rejected += 1
                 self.anomalies += 1
@@ -271,6 +281,7 @@ class ReconnectingFeed:
                     "anomalous tick %s (%s, score %.2f)", tick, verdict.reason, verdict.score
                 )
                 return
+        await self.monitor.beat()
         self.accepted += 1
         try:
             if self.on_tick is not None:

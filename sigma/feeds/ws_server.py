@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from sigma.domain import Tick
 from sigma.feeds.errors import DataError
 from sigma.feeds.ticks import encode_tick, valid_symbol
+from sigma.ops.repeats import RepeatFilter
 
 __all__ = [
     "BarReplay",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# A client can send bad messages as fast as it likes: one line a minute, counted.
+log.addFilter(RepeatFilter())
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_SUBSCRIPTIONS = 1000

@@ -7,7 +7,15 @@ Example::
     await service.aclose()
 """
 
-from sigma.notify.alert import SEVERITIES, Alert, Severity, parse_severity, severity_rank
+from sigma.notify.alert import (
+    SEVERITIES,
+    SUPPRESSED_DUPLICATE,
+    SUPPRESSED_RATE_LIMITED,
+    Alert,
+    Severity,
+    parse_severity,
+    severity_rank,
+)
 from sigma.notify.channels import (
     Attachment,
     Channel,
@@ -23,13 +31,7 @@ from sigma.notify.channels import (
 )
 from sigma.notify.config import from_settings
 from sigma.notify.limits import DedupeWindow, TokenBucket
-from sigma.notify.service import (
-    SUPPRESSED_DUPLICATE,
-    SUPPRESSED_RATE_LIMITED,
-    NotificationService,
-    Route,
-    SendResult,
-)
+from sigma.notify.service import NotificationService, Route, SendResult
 from sigma.notify.store import AlertStore
 
 __all__ = [

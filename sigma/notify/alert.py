@@ -12,6 +12,10 @@ from sigma.store.types import utcnow
 
 Severity = Literal["info", "warning", "error", "critical"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+SUPPRESSED_DUPLICATE = "duplicate"
+"""Why an alert was not delivered: a repeat of its key within the dedupe window."""
+SUPPRESSED_RATE_LIMITED = "rate_limited"
+"""Why an alert was not delivered: every channel that would take it was over its rate."""
 _RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 

@@ -1,8 +1,9 @@
 """NotificationService: dedupe, route by severity, rate-limit, deliver, record.
 
-Every alert passed to `send` gets one `alert_log` row, including the ones that were
-suppressed. Delivery runs on all routed channels concurrently, each under its own timeout; a
-failing or slow channel is logged and never affects the other channels or the caller.
+Every alert passed to `send` is recorded in `alert_log`, including the ones that were
+suppressed: on its key's row when it has a `dedupe_key` (counted there), else on its own.
+Delivery runs on all routed channels concurrently, each under its own timeout; a failing or
+slow channel is logged and never affects the other channels or the caller.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sigma.notify.alert import Alert, Severity, severity_rank
+from sigma.notify.alert import (
+    SUPPRESSED_DUPLICATE,
+    SUPPRESSED_RATE_LIMITED,
+    Alert,
+    Severity,
+    severity_rank,
+)
 from sigma.notify.channels import Attachment, Channel
 from sigma.notify.limits import Clock, DedupeWindow, TokenBucket
 from sigma.notify.store import AlertStore
 
 log = logging.getLogger(__name__)
-
-SUPPRESSED_DUPLICATE = "duplicate"
-SUPPRESSED_RATE_LIMITED = "rate_limited"
 
 
 @dataclass(slots=True)

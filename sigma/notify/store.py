@@ -1,9 +1,11 @@
 """Persisting alerts in the `alert_log` table.
 
-`alert_log` today has no column for the suppression flag or the details, so the writer adapts
-to the model's columns: when `suppressed`, `reason` or `details` columns exist they are filled;
-otherwise a suppressed alert's message is prefixed with ``[suppressed: <reason>]`` so the row
-still tells the truth.
+`alert_log` keeps one row per alert key: a repeat (delivered again after the dedupe window, or
+suppressed as a duplicate within it) counts on its key's row (`seen`, `last_seen`) instead of
+being stored again. It has no column for the suppression flag or the details, so the writer
+adapts to the model's columns: when `suppressed`, `reason` or `details` columns exist they are
+filled; otherwise an alert no channel took because of their rate limits has its message
+prefixed with ``[suppressed: rate_limited]`` so the row still tells the truth.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.notify.alert import Alert
+from sigma.notify.alert import SUPPRESSED_DUPLICATE, Alert
 from sigma.ops.jsontext import to_jsonable
+from sigma.store.alerts import record_alert
 from sigma.store.db import session_scope
 from sigma.store.models import AlertLog
 
 
 class AlertStore:
-    """Writes one row per alert (delivered or suppressed). Synchronous: call it in a thread."""
+    """Writes one row per alert, or per alert key on `alert_log` (delivered or suppressed).
+    Synchronous: call it in a thread."""
 
     def __init__(self, factory: sessionmaker[Session], model: type[Any] = AlertLog) -> None:
         self._factory = factory
@@ -40,7 +44,7 @@ class AlertStore:
             values["suppressed"] = suppressed is not None
         if "reason" in self._columns:
             values["reason"] = suppressed
-        elif suppressed is not None:
+        elif suppressed not in (None, SUPPRESSED_DUPLICATE):
             values["message"] = f"[suppressed: {suppressed}] {alert.message}"
         if "details" in self._columns:
             # Round-trip through our JSON so Decimal and datetime details are storable.
@@ -49,6 +53,17 @@ class AlertStore:
         return self._model(**values)
 
     def record(self, alert: Alert, *, suppressed: str | None, outcome: dict[str, Any]) -> None:
-        """Insert the row in its own transaction."""
+        """Store the alert in its own transaction (counted on its key's row in `alert_log`)."""
+        row = self.row(alert, suppressed=suppressed, outcome=outcome)
         with session_scope(self._factory) as session:
-            session.add(self.row(alert, suppressed=suppressed, outcome=outcome))
+            if self._model is AlertLog:
+                record_alert(
+                    session,
+                    ts=row.ts,
+                    severity=row.severity,
+                    source=row.source,
+                    message=row.message,
+                    dedupe_key=row.dedupe_key,
+                )
+            else:
+                session.add(row)

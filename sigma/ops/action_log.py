@@ -50,6 +50,19 @@ class ActionEntry:
     details: dict[str, Any] = field(default_factory=dict)
     ts: datetime = field(default_factory=utcnow)
 
+    def headline(self) -> str:
+        """The decision in one line, for a console: the action, whose, and the order's side,
+        quantity and price when it has them (``order_sent sma_cross BTC buy 0.5 @ 42000``)."""
+        d = self.details
+        parts = [self.action, *(p for p in (self.strategy, self.symbol) if p)]
+        parts += [str(d[key]) for key in ("side", "qty") if d.get(key) is not None]
+        price = d.get("price", d.get("ref_price"))
+        if price is not None:
+            parts.append(f"@ {price}")
+        if d.get("reason"):
+            parts.append(f"({d['reason']})")
+        return " ".join(parts)
+
     def to_row(self) -> dict[str, Any]:
         """The `action_log` row's values; details are made JSON-safe (Decimal as exact text)."""
         return {
@@ -206,6 +219,7 @@ class ActionLogger:
         if not self._logger.isEnabledFor(level):
             return
         fields: dict[str, Any] = {
+            "action": entry.action,
             "source": entry.source,
             "mode": entry.mode,
             "strategy": entry.strategy,
@@ -214,7 +228,7 @@ class ActionLogger:
         for key, value in entry.details.items():
             # `extra` may not overwrite LogRecord attributes (msg, name, ...): rename those.
             fields[f"detail_{key}" if key in RESERVED_ATTRS else key] = value
-        self._logger.log(level, entry.action, extra=fields)
+        self._logger.log(level, entry.headline(), extra=fields)
 
     # --- writing --------------------------------------------------------------------------
 

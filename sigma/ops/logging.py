@@ -141,9 +141,14 @@ STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _file_installed: logging.Handler | None = None
 
 
+def log_folder(var_dir: Path) -> Path:
+    """The folder of the process log files: ``<var_dir>/logs``."""
+    return Path(var_dir) / "logs"
+
+
 def log_file(var_dir: Path, command: str) -> Path:
     """Where the `sigma <command>` processes log: ``<var_dir>/logs/<command>.log``."""
-    return Path(var_dir) / "logs" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', command)}.log"
+    return log_folder(var_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', command)}.log"
 
 
 def log_to_file(path: Path, level: str | int = logging.NOTSET) -> logging.Handler:

@@ -42,6 +42,8 @@ FILL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 if TYPE_CHECKING:
     from sigma.regime.adjuster import ParamUpdate
     from sigma.regime.loop import LoopDecision
+    from sigma.risk.anomaly import Verdict
+    from sigma.risk.feed_health import HealthChange
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -96,6 +98,12 @@ class Metrics:
             "orders_rejected", "Orders refused by risk or the broker.", ["reason"], **common
         )
         self.fills = Counter("fills", "Fills received.", ["symbol", "side"], **common)
+        self.ml_gate_vetoes = Counter(
+            "ml_gate_vetoes",
+            "Entries the ML gate refused in the bot.",
+            ["strategy", "symbol", "side"],
+            **common,
+        )
         self.tick_to_order = Histogram(
             "tick_to_order_seconds",
             "Time from tick arrival to order submission.",
@@ -132,6 +140,24 @@ class Metrics:
             "regime",
             "1 for the market regime each symbol is in, 0 for the ones it left.",
             ["symbol", "regime"],
+            **common,
+        )
+        self.price_filter_rejected = Counter(
+            "price_filter_rejected",
+            "Ticks the price filter rejected.",
+            ["symbol", "reason"],
+            **common,
+        )
+        self.price_filter_rejection_ratio = Gauge(
+            "price_filter_rejection_ratio",
+            "Share of each symbol's recent ticks the price filter rejected.",
+            ["symbol"],
+            **common,
+        )
+        self.entries_paused = Gauge(
+            "entries_paused",
+            "1 while no new position is opened on a symbol whose price is not believed.",
+            ["symbol"],
             **common,
         )
         self._regimes: dict[str, str] = {}
@@ -186,6 +212,28 @@ class RegimeGauges:
         """Follow ``regime_change`` decisions; the others are not regimes."""
         if decision.kind == "regime_change":
             self.metrics.regime_changed(decision.symbol, str(decision.details["regime"]))
+
+
+class PriceFilterGauges:
+    """A `sigma.risk.feed_health.HealthSink` that exports the price filter's rejections, its
+    rejection ratio and the entry pause per symbol."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        # The ratio last exported per symbol: it runs per tick, and mostly stays at 0.
+        self._ratios: dict[str, float] = {}
+
+    def on_verdict(self, symbol: str, verdict: Verdict, ratio: float) -> None:
+        """Count a rejection and follow the ratio."""
+        if not verdict.ok:
+            self.metrics.price_filter_rejected.labels(symbol=symbol, reason=verdict.reason).inc()
+        if self._ratios.get(symbol) != ratio:
+            self._ratios[symbol] = ratio
+            self.metrics.price_filter_rejection_ratio.labels(symbol=symbol).set(ratio)
+
+    def on_change(self, change: HealthChange) -> None:
+        """1 while the symbol's entries are paused."""
+        self.metrics.entries_paused.labels(symbol=change.symbol).set(1 if change.pause else 0)
 
 
 class _ReadCounters(Collector):

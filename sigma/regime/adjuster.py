@@ -110,6 +110,7 @@ class ParamAdjuster:
         self._by_symbol: dict[str, list[str]] = {}
         self.gate: ChangeGate | None = None
         self.refused: list[ParamUpdate] = []
+        self._pinned: set[tuple[str, str]] = set()
 
     def register(
         self,
@@ -152,6 +153,19 @@ class ParamAdjuster:
         slot.blocked.clear()
         return dict(base)
 
+    def pin(self, strategy: str, symbol: str, pinned: bool) -> None:
+        """Keep the parameters of `strategy` on `symbol` as they are (`pinned`: an operator
+        set them by hand) or let the adjuster move them again."""
+        self._slot(strategy, symbol)  # an unknown pair is a typo: fail loudly
+        if pinned:
+            self._pinned.add((strategy, symbol))
+        else:
+            self._pinned.discard((strategy, symbol))
+
+    def is_pinned(self, strategy: str, symbol: str) -> bool:
+        """True while an operator's pin keeps the adjuster off this (strategy, symbol)."""
+        return (strategy, symbol) in self._pinned
+
     def current(self, strategy: str, symbol: str) -> dict[str, Any]:
         """The parameters in force."""
         return dict(self._slot(strategy, symbol).current)
@@ -175,6 +189,8 @@ class ParamAdjuster:
         for name in self._by_symbol.get(state.symbol, []):
             slot = self._slots[(name, state.symbol)]
             slot.bars_since_change += 1
+            if (name, state.symbol) in self._pinned:
+                continue
             update = self._step(name, state, slot)
             if update is not None:
                 updates.append(update)
@@ -184,10 +200,11 @@ class ParamAdjuster:
         self, strategy: str, symbol: str, regime: Regime, ts: datetime, reason: str, by: str
     ) -> ParamUpdate | None:
         """Stop using `regime`'s preset and return to the baseline at once (no cool-down:
-        undoing a harmful change is not rate-limited). None when already at the baseline."""
+        undoing a harmful change is not rate-limited). None when already at the baseline, or
+        pinned: the regime is blocked, the operator's parameters stay."""
         slot = self._slot(strategy, symbol)
         slot.blocked.add(regime)
-        if slot.current == slot.baseline:
+        if slot.current == slot.baseline or (strategy, symbol) in self._pinned:
             return None
         return self._commit(
             strategy, symbol, slot, ts, regime, dict(slot.baseline), reason, by, "rollback"

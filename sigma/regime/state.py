@@ -273,6 +273,22 @@ class AdaptiveStateStore:
             fresh_from=_time(doc.get("fresh_from")),
         )
 
+    def verdicts(self) -> dict[tuple[str, str], SavedStrategy]:
+        """The saved verdict of every (strategy, symbol) (status, reason and times; without
+        trades, baselines or blocked regimes), for showing, not for resuming."""
+        with self.factory() as session:
+            rows = session.scalars(select(RegimeState).where(RegimeState.kind == STRATEGY))
+            return {
+                (r.strategy, r.symbol): SavedStrategy(
+                    status=str(r.state.get("status", "keep")),
+                    score=r.state.get("score"),
+                    reason=str(r.state.get("reason", "")),
+                    since=_time(r.state.get("since")),
+                    until=_time(r.state.get("until")),
+                )
+                for r in rows
+            }
+
     def load_detector(self, symbol: str) -> int | None:
         """The saved ``confirm_bars`` of `symbol`, None when never tuned."""
         with self.factory() as session:

@@ -9,7 +9,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sigma.engine.engine import Engine, EngineConfig, ProgressFn, frame_to_data, run_engine
+from sigma.engine.engine import (
+    Engine,
+    EngineConfig,
+    EntryGate,
+    ProgressFn,
+    frame_to_data,
+    run_engine,
+)
 from sigma.engine.fill_model import FillModel
 from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
@@ -26,15 +33,18 @@ def run_backtest(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     record_ledger: bool = False,
+    entry_gate: EntryGate | None = None,
 ) -> tuple[BacktestResult, Engine]:
     """Backtest `strategy` on a bar frame; returns the result and the finished engine
-    (whose `ledger`, `orders` and `portfolio` hold the exact account history)."""
+    (whose `ledger`, `orders` and `portfolio` hold the exact account history, and `vetoes`
+    the entries `entry_gate` refused)."""
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
     config = EngineConfig(
         initial_cash=initial_cash,
         fill_model=fill_model or FillModel(),
         record_ledger=record_ledger,
+        entry_gate=entry_gate,
     )
     engine = Engine(strategy, symbol, frame_to_data(bars), config)
     equity, in_market = run_engine(engine, progress=progress, cancel=cancel)

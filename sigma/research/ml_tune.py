@@ -4,18 +4,22 @@ return, validated out of sample against a naive baseline, versioned in `ml_model
 Features at bar t use closes and volumes up to t only; the label is the sign of the return
 from t to t + horizon. The test window is the newest part of the history and starts
 `horizon` bars after the last training label ends (a purge gap), so no training label overlaps
-a test bar. The baseline predicts the training set's majority class; a model is only made
-active when its out-of-sample accuracy beats the baseline by `min_edge`. Training is
+a test bar. The baseline predicts the training set's majority class. Training is
 deterministic for a given seed.
 
-Research code only: nothing in trading consults the model, so no job trains it on a schedule.
+The model does work in trading as an entry gate (`sigma.research.ml_gate`): it vetoes entries
+against its call. A version is stored with its validation (`sigma.research.ml_validate`: the
+live strategies backtested on the test window with and without the gate) and is made active,
+so used by the bot and the simulations, only when its accuracy beats the baseline by
+`min_edge` and the gated strategies beat the ungated ones; otherwise no version of the symbol
+is active. The `ml_tune` job runs this daily on the recorded bars.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import joblib
 import numpy as np
@@ -25,6 +29,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sigma.store.models import MLModel
+from sigma.strategies.indicators import rolling_max, rolling_min, rolling_std, sma
+from sigma.strategies.series import FloatArray
 
 MODEL_NAME = "next_return_sign"
 
@@ -41,31 +47,68 @@ FEATURES = (
 )
 
 
+def _lagged_diff(values: FloatArray, lag: int) -> FloatArray:
+    out = np.full(len(values), np.nan)
+    out[lag:] = values[lag:] - values[:-lag]
+    return out
+
+
+def _smoothed(values: FloatArray, alpha: float) -> FloatArray:
+    """pandas' ``ewm(alpha=alpha, adjust=False).mean()`` of a difference (NaN first): the
+    recursion starts at the second value."""
+    out = np.full(len(values), np.nan)
+    if len(values) > 1:
+        acc = float(values[1])
+        out[1] = acc
+        for t, x in enumerate(values[2:].tolist(), start=2):
+            acc = (1 - alpha) * acc + alpha * x
+            out[t] = acc
+    return out
+
+
+def _sample_std(values: FloatArray, period: int) -> FloatArray:
+    # Of the last `period` values with n - 1 degrees of freedom (pandas' rolling std).
+    scaled: FloatArray = rolling_std(values, period) * np.sqrt(period / (period - 1))
+    return scaled
+
+
+def feature_matrix(close: FloatArray, volume: FloatArray) -> FloatArray:
+    """The `FEATURES` of each bar (one row per bar, oldest first), each computed from that
+    bar and earlier ones only. Plain numpy: the live gate computes them on each entry
+    decision, where pandas' per-operation overhead cost several times as much."""
+    log_close = np.log(close)
+    log_ret = _lagged_diff(log_close, 1)
+    delta = _lagged_diff(close, 1)
+    gain = _smoothed(np.maximum(delta, 0.0), 1 / 14)
+    loss = _smoothed(np.maximum(-delta, 0.0), 1 / 14)
+    volume_std = _sample_std(volume, 30)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 1 - 1 / (1 + gain / np.where(loss == 0, np.nan, loss))
+        # A window of equal volumes has no spread: no z-score (not a rounding error's).
+        flat = rolling_max(volume, 30) == rolling_min(volume, 30)
+        volume_z = (volume - sma(volume, 30)) / np.where(flat, np.nan, volume_std)
+    columns = {
+        "ret_1": log_ret,
+        "ret_3": _lagged_diff(log_close, 3),
+        "ret_10": _lagged_diff(log_close, 10),
+        "vol_10": _sample_std(log_ret, 10),
+        "vol_30": _sample_std(log_ret, 30),
+        "sma_20_gap": close / sma(close, 20) - 1,
+        "sma_50_gap": close / sma(close, 50) - 1,
+        # No losses to compare with (or none yet) reads as all gains.
+        "rsi_14": np.where(np.isnan(rsi), 1.0, rsi),
+        "volume_z": volume_z,
+    }
+    return np.column_stack([columns[name] for name in FEATURES])
+
+
+def _arrays(bars: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    return bars["close"].to_numpy(dtype=np.float64), bars["volume"].to_numpy(dtype=np.float64)
+
+
 def features(bars: pd.DataFrame) -> pd.DataFrame:
-    """Explainable features per bar, each computed from that bar and earlier ones only."""
-    close = bars["close"].astype(float)
-    log_close = pd.Series(np.log(close.to_numpy()), index=bars.index)
-    log_ret = log_close.diff()
-    delta = close.diff()
-    gain = delta.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
-    loss = (-delta.clip(upper=0)).ewm(alpha=1 / 14, adjust=False).mean()
-    rsi = 100 - 100 / (1 + gain / loss.replace(0, np.nan))
-    volume = bars["volume"].astype(float)
-    frame = pd.DataFrame(
-        {
-            "ret_1": log_ret,
-            "ret_3": log_close.diff(3),
-            "ret_10": log_close.diff(10),
-            "vol_10": log_ret.rolling(10).std(),
-            "vol_30": log_ret.rolling(30).std(),
-            "sma_20_gap": close / close.rolling(20).mean() - 1,
-            "sma_50_gap": close / close.rolling(50).mean() - 1,
-            "rsi_14": rsi.fillna(100.0) / 100.0,
-            "volume_z": (volume - volume.rolling(30).mean()) / volume.rolling(30).std(),
-        },
-        index=bars.index,
-    )
-    return frame.loc[:, list(FEATURES)]
+    """`feature_matrix` of a bar frame, on its index."""
+    return pd.DataFrame(feature_matrix(*_arrays(bars)), index=bars.index, columns=list(FEATURES))
 
 
 def labels(bars: pd.DataFrame, horizon: int = 1) -> pd.Series:
@@ -146,12 +189,17 @@ def train(bars: pd.DataFrame, config: TuneConfig | None = None) -> TuneResult:
     return TuneResult(model, cfg, metrics)
 
 
-def predict_up(model: GradientBoostingClassifier, bars: pd.DataFrame) -> float | None:
+def predict_up(model: Any, bars: pd.DataFrame) -> float | None:
     """Probability that the newest bar is followed by a rise (None while features warm up)."""
-    row = features(bars).iloc[[-1]]
-    if row.isna().any(axis=1).iloc[0]:
+    return p_up_of(model, *_arrays(bars))
+
+
+def p_up_of(model: Any, close: FloatArray, volume: FloatArray) -> float | None:
+    """`predict_up` on the bars' closes and volumes (oldest first)."""
+    row = feature_matrix(close, volume)[-1:]
+    if np.isnan(row).any():
         return None
-    return float(model.predict_proba(row.to_numpy())[0, 1])
+    return float(model.predict_proba(row)[0, 1])
 
 
 def _dump(model: GradientBoostingClassifier) -> bytes:
@@ -160,13 +208,31 @@ def _dump(model: GradientBoostingClassifier) -> bytes:
     return buffer.getvalue()
 
 
+class Validation(Protocol):
+    """What decides a version's live use beyond its accuracy (`ml_validate.GateComparison`)."""
+
+    @property
+    def wins(self) -> bool:
+        """True when using the model did better than not using it, out of sample."""
+        ...
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures, stored in the version's metrics."""
+        ...
+
+
 def save_model(
-    session: Session, symbol: str, result: TuneResult, name: str = MODEL_NAME
+    session: Session,
+    symbol: str,
+    result: TuneResult,
+    validation: Validation,
+    name: str = MODEL_NAME,
 ) -> MLModel:
-    """Store `result` as the next version; it becomes the active one only if it beats the
-    baseline (the previous active version stays active otherwise). A result equal to the
-    newest version's - same settings, same data window and figures, as training again on the
-    same bars gives - is that version, not a new one."""
+    """Store `result` and its `validation` (under ``metrics["gate"]``) as the next version.
+    It becomes the active one only if it beats the baseline and its validation wins; else
+    no version of `symbol` stays active (an older one was judged on an older window). A
+    result equal to the newest version's - same settings, same data window and figures, as
+    training again on the same bars gives - is that version, not a new one."""
     newest = session.scalar(
         select(MLModel)
         .where(MLModel.name == name, MLModel.symbol == symbol)
@@ -174,23 +240,20 @@ def save_model(
         .limit(1)
     )
     config = asdict(result.config)
-    if newest is not None and newest.config == config and newest.metrics == result.metrics:
+    metrics = {**result.metrics, "gate": validation.as_json()}
+    if newest is not None and newest.config == config and newest.metrics == metrics:
         return newest
-    active = result.beats_baseline
-    if active:
-        session.execute(
-            update(MLModel)
-            .where(MLModel.name == name, MLModel.symbol == symbol)
-            .values(active=False)
-        )
+    session.execute(
+        update(MLModel).where(MLModel.name == name, MLModel.symbol == symbol).values(active=False)
+    )
     row = MLModel(
         name=name,
         symbol=symbol,
         version=1 if newest is None else newest.version + 1,
         config=config,
-        metrics=result.metrics,
+        metrics=metrics,
         model=_dump(result.model),
-        active=active,
+        active=result.beats_baseline and validation.wins,
     )
     session.add(row)
     session.flush()
@@ -200,7 +263,7 @@ def save_model(
 def load_active(
     session: Session, symbol: str, name: str = MODEL_NAME
 ) -> tuple[MLModel, Any] | None:
-    """The active version's row and its model, or None when no version beat its baseline.
+    """The active version's row and its model, or None when no version won its validation.
 
     Models are unpickled: the `ml_models` table must only be writable by SIGMA itself."""
     row = session.scalar(
@@ -211,14 +274,29 @@ def load_active(
     return row, joblib.load(io.BytesIO(row.model))
 
 
+def list_versions(
+    session: Session, symbol: str | None = None, limit: int = 50, name: str = MODEL_NAME
+) -> list[MLModel]:
+    """Stored versions, newest first per symbol (all symbols when `symbol` is None)."""
+    query = select(MLModel).where(MLModel.name == name)
+    if symbol is not None:
+        query = query.where(MLModel.symbol == symbol)
+    order = (MLModel.symbol, MLModel.version.desc())
+    return list(session.scalars(query.order_by(*order).limit(limit)))
+
+
 __all__ = [
     "FEATURES",
     "MODEL_NAME",
     "TuneConfig",
     "TuneResult",
+    "Validation",
+    "feature_matrix",
     "features",
     "labels",
+    "list_versions",
     "load_active",
+    "p_up_of",
     "predict_up",
     "save_model",
     "train",

@@ -2,7 +2,8 @@
 
 Every order a strategy wants passes `check` before it leaves the process. Limits are in the
 account currency. Orders that only shrink a position stay allowed when a loss breaker has
-tripped (a trader must be able to get flat); the kill switch stops everything.
+tripped or the symbol's price is not believed (a trader must be able to get flat); the kill
+switch stops everything.
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ class RiskManager:
     """Checks orders against `limits`. `kill_switch` answers whether trading is halted (the
     composition root passes a cached reader of the shared control flag). `on_change` hears
     each account's marks when they change (None when `reset` forgets them), so they can be
-    kept for a restart; it gets a copy and must not block (it runs in the risk check)."""
+    kept for a restart; it gets a copy and must not block (it runs in the risk check).
+    `entry_pause` says why no new position may be opened on a symbol ("" when one may): the
+    price feed's health (`sigma.risk.feed_health.FeedHealth.entry_pause`)."""
 
     limits: RiskLimits
     kill_switch: Callable[[], bool] = lambda: False
     on_change: Callable[[str, BreakerMarks | None], None] = lambda key, marks: None
+    entry_pause: Callable[[str], str] = lambda symbol: ""
     _marks: dict[str, BreakerMarks] = field(default_factory=dict)
 
     def restore(self, marks: Mapping[str, BreakerMarks]) -> None:
@@ -104,6 +108,8 @@ class RiskManager:
         breaker = self._breaker(account)
         if breaker and not reducing:
             return Decision(False, breaker, "circuit_breaker")
+        if not reducing and (paused := self.entry_pause(order.symbol)):
+            return Decision(False, paused, "price_feed")
         lim = self.limits
         notional = qty * price
         if lim.max_order_notional is not None and notional > lim.max_order_notional:

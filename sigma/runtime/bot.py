@@ -120,7 +120,9 @@ class TradingBot:
         self._builders: dict[str, BarBuilder] = {}
         self._outbox: list[tuple[LiveEngine, Order, Decimal]] = []
         self._cancels: list[tuple[LiveEngine, Order]] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[str]] = set()
+        self.stopped: dict[tuple[str, str], str] = {}
+        """(strategy, symbol) an operator stopped, with why: they open no new position."""
         for strategy, symbol in strategies:
             engine = LiveEngine(
                 strategy,
@@ -173,7 +175,7 @@ class TradingBot:
             engine.on_live_bar(bar, ref_price=tick.price)
         outbox, self._outbox = self._outbox, []
         cancels, self._cancels = self._cancels, []
-        accepted = [a for e, o, p in outbox if (a := self._check(e, o, p)) is not None]
+        accepted = [a for e, o, p in outbox if isinstance(a := self._check(e, o, p), _Accepted)]
         if accepted or cancels:
             task = asyncio.create_task(self._submit(accepted, started, cancels))
             self._sending.add(task)
@@ -192,9 +194,12 @@ class TradingBot:
                     {"strategy": update.strategy, "symbol": update.symbol, "new": update.new},
                 )
 
-    def _check(self, engine: LiveEngine, order: Order, ref_price: Decimal) -> _Accepted | None:
+    def _check(
+        self, engine: LiveEngine, order: Order, ref_price: Decimal, *, forced: bool = False
+    ) -> _Accepted | str:
         """Risk-check an order now (against the account as it stands, with every earlier
-        order in flight): the accepted order, or None when it is rejected.
+        order in flight): the accepted order, or why it is rejected. An operator's order
+        (`forced`) passes the entry pauses, never the risk limits.
 
         The orders of one bar are sent together, as one message, beside the price loop:
         waiting for the queue to confirm them never holds up the next tick. Each send hands
@@ -202,8 +207,8 @@ class TradingBot:
         bars' orders in the order they were decided."""
         account = account_state(engine, order)
         decision = self.risk.check(order, ref_price, account)
-        if decision.accepted and (paused := self._adaptive_pause(order, account)):
-            decision = Decision(False, paused, "adaptive")
+        if decision.accepted and not forced and (paused := self._entry_pause(order, account)):
+            decision = Decision(False, paused, "paused")
         info = {
             "strategy": order.strategy,
             "symbol": order.symbol,
@@ -217,19 +222,20 @@ class TradingBot:
         self.counters.orders_rejected += 1
         engine.on_rejected(order.client_order_id, decision.reason)
         self.on_decision("order_rejected", {**info, "reason": decision.reason})
-        return None
+        return decision.reason
 
     async def _submit(
         self,
         accepted: list[_Accepted],
         started: float,
         cancels: Sequence[tuple[LiveEngine, Order]] = (),
-    ) -> None:
+    ) -> str:
+        """Send the cancels, then the orders; "" when the orders went, else why not."""
         if cancels:
             # Before the bar's new orders: the venue frees what a resting order holds first.
             await self._send_cancels(cancels)
         if not accepted:
-            return
+            return ""
         try:
             await self.executor.submit_all([(a.order, a.ref_price) for a in accepted])
         except Exception as exc:  # the bus is gone past the executor's retries
@@ -237,7 +243,7 @@ class TradingBot:
                 self.counters.orders_rejected += 1
                 a.engine.on_rejected(a.order.client_order_id, f"not sent: {exc}")
                 self.on_decision("order_failed", {**a.info, "reason": str(exc)})
-            return
+            return f"not sent: {exc}"
         now = time.perf_counter()
         for a in accepted:
             self.counters.orders_sent += 1
@@ -246,6 +252,7 @@ class TradingBot:
             if len(self._sent_at) > _MAX_TRACKED:  # orders that never hear back are forgotten
                 del self._sent_at[next(iter(self._sent_at))]
             self.on_decision("order_sent", a.info)
+        return ""
 
     async def _send_cancels(self, cancels: Sequence[tuple[LiveEngine, Order]]) -> None:
         try:
@@ -265,19 +272,47 @@ class TradingBot:
                 },
             )
 
+    async def place(self, engine: LiveEngine, order: Order | None) -> str:
+        """Send an operator's `order` for `engine`'s strategy now, at the latest price, with
+        the cancels the engine was just asked for: through the risk check, past the entry
+        pauses. "" when sent (None: only the cancels), else why not."""
+        cancels, self._cancels = self._cancels, []
+        if order is None:
+            await self._submit([], time.perf_counter(), cancels)
+            return ""
+        price = self._builders[engine.symbol].last_price
+        if price is None or engine.data.cursor.i < 0:
+            self._cancels.extend(cancels)  # they go with the next bar's orders
+            return f"no bar of {engine.symbol} yet: nothing to price the order at"
+        engine.place(order, price)
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            await self._submit([], time.perf_counter(), cancels)
+            return f"not sent: sized to zero at {price} (below the lot size, or no cash for it)"
+        checked = self._check(engine, order, price, forced=True)
+        if isinstance(checked, str):
+            await self._submit([], time.perf_counter(), cancels)
+            return f"refused by risk: {checked}"
+        return await self._submit([checked], time.perf_counter(), cancels)
+
     async def drain(self) -> None:
         """Wait until every accepted order has been sent (or has failed)."""
         while self._sending:
             await asyncio.gather(*self._sending)
 
-    def _adaptive_pause(self, order: Order, account: AccountState) -> str:
-        """Why the regime loop holds back this order ("" when it does not): new exposure
-        waits for a disabled or throttled strategy and during a news halt; reducing stays
-        allowed."""
-        if self.adaptive is None or order.qty is None:
+    def _entry_pause(self, order: Order, account: AccountState) -> str:
+        """Why an operator's stop or the regime loop holds back this order ("" when neither
+        does): new exposure waits for a stopped, disabled or throttled strategy and during a
+        news halt; reducing stays allowed."""
+        if order.qty is None:
             return ""
         after = account.position_qty + order.qty * order.side.sign
         if abs(after) <= abs(account.position_qty):
+            return ""
+        stopped = self.stopped.get((order.strategy, order.symbol))
+        if stopped is not None:
+            return f"stopped by an operator: {stopped}"
+        if self.adaptive is None:
             return ""
         return self.adaptive.entry_pause(order.strategy, order.symbol, account.now)
 
@@ -306,7 +341,14 @@ class TradingBot:
             engine.on_fill(event.to_fill())
             self.on_decision(
                 "fill",
-                {"strategy": event.strategy, "symbol": event.symbol, "side": event.side.value},
+                {
+                    "strategy": event.strategy,
+                    "symbol": event.symbol,
+                    "side": event.side.value,
+                    "qty": str(event.qty),
+                    "price": str(event.price),
+                    "client_order_id": event.client_order_id,
+                },
             )
 
     def on_status_message(self, raw: bytes) -> None:

@@ -47,7 +47,7 @@ def builtin_market(app: App, now: datetime | None = None) -> TickSource:
         s.symbols,
         seed=s.feed_seed,
         history_bars=s.market_history_bars,
-        last={symbol: LastPrice(ts, close) for symbol, (ts, close) in stored.items()},
+        last={symbol: LastPrice(sp.ts, sp.price) for symbol, sp in stored.items()},
         now=now,
     )
     history_to_store(app, market.history(), market.live_from, s.bar_seconds)

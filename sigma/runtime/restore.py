@@ -82,7 +82,7 @@ def _order(row: OrderRecord) -> Order:
         limit_price=row.limit_price,
         stop_price=row.stop_price,
         strategy=row.strategy,
-        created_at=row.created_at,
+        created_at=row.decided_at or row.created_at,
         client_order_id=row.client_order_id,
         status=OrderStatus(row.status),
         filled_qty=row.filled_qty,

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from sigma.app import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
 from sigma.bus.factory import make_pubsub, make_work_queue
+from sigma.config.settings import timeframe_label
 from sigma.config.venue import VenueSettings, venue_settings
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
@@ -42,23 +43,27 @@ from sigma.feeds.ws_server import MarketServer
 from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.notify.config import from_settings
 from sigma.ops.action_log import ActionLogger
-from sigma.ops.metrics import Metrics, RegimeGauges
+from sigma.ops.metrics import Metrics, PriceFilterGauges, RegimeGauges
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
-from sigma.regime.sinks import LOOP_AUTHORS
-from sigma.risk.anomaly import AnomalyDetector
+from sigma.risk.anomaly import AnomalyDetector, ReferencePrice
+from sigma.risk.feed_health import AlertSink, FeedHealth
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
+from sigma.runtime.ml_gates import LiveGates
 from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
+from sigma.runtime.supervisor import Supervisor
 from sigma.runtime.tasks import consume_until
+from sigma.scheduler.guard import watch as watch_scheduler
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
-from sigma.store.db import session_scope
-from sigma.store.params import VersionConflict, get_active_params, set_params, version_author
+from sigma.store.params import get_active_params
+from sigma.store.restart import StoredPrice, last_prices
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -67,9 +72,6 @@ if TYPE_CHECKING:
     from sigma.venues.emulator.server import VenueServer
 
 log = logging.getLogger(__name__)
-
-TESTER = "strategy_tester"
-"""Author of the parameter versions that put a baseline back after a refused change."""
 
 
 class StartupError(ValueError):
@@ -108,7 +110,7 @@ class CachedFlag:
         now = time.monotonic()
         if now - self._read_at >= self.ttl:
             try:
-                with self.app.sessions() as session:
+                with self.app.read_sessions() as session:
                     self._value = get_flag(session, self.name).enabled
             except Exception:
                 # Cannot tell: assume halted; trading blind is worse than pausing.
@@ -184,11 +186,16 @@ class System:
             notify_settings(app), session_factory=app.sessions, pubsub=self.pubsub
         )
         self.actions = ActionLogger(app.sessions, source="bot", mode=s.mode, notifier=None)
+        # What the price filter believes per symbol: alerts, metrics, and the bot's entry pause.
+        self.feed_health = FeedHealth(
+            sinks=[PriceFilterGauges(self.metrics), AlertSink(self.alert)]
+        )
         self.market: MarketServer | None = None
         self.venue: VenueServer | None = None
         self.trading_venue = venue_settings(s)
         self.prices: ReconnectingFeed | None = None
         self.bot: TradingBot | None = None
+        self.control: BotControl | None = None
         self.risk_state: RiskStateStore | None = None
         self.recorder: RecorderService | None = None
         self.worker: OrderWorker | None = None
@@ -196,6 +203,8 @@ class System:
         self.api_url: str | None = None
         self.scheduler: Any = None
         self.adaptive: LiveAdaptive | None = None
+        self.gates: LiveGates | None = None
+        self.supervisor = Supervisor(partial(self.notifier.notify, "critical", "sigma"))
         self.ready = asyncio.Event()
         self._resting_subscribed = asyncio.Event()
 
@@ -272,6 +281,7 @@ class System:
         await self.actions.start()
         stack = contextlib.AsyncExitStack()
         tasks: dict[str, asyncio.Task[None]] = {}
+        supervise = partial(self.supervisor.start, stop=stop)
         try:
             if s.metrics_port is not None:
                 # Processes without the API (bot, worker, sim) are scraped here.
@@ -293,20 +303,38 @@ class System:
             if "prices" in self.components:
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
-                tasks["prices"] = asyncio.create_task(self.prices.run())
+                tasks["prices"] = supervise("prices", self.prices.run)
+            if s.ml_gate and self.components & {"bot", "sim"}:
+                self.gates = LiveGates(
+                    self.app.sessions,
+                    s.symbols,
+                    s.ml_gate_threshold,
+                    actions=self.actions,
+                    metrics=self.metrics,
+                )
+                await asyncio.to_thread(self.gates.load)
+                tasks["ml_gate"] = supervise("ml_gate", partial(self.gates.run, stop))
             if "bot" in self.components:
                 await self.queue.prepare(QUEUE_ORDERS)
                 self.bot = self._bot(await self._live_config())
                 self.metrics.count_from("bot", self.bot.counters.totals)
-                tasks["bot"] = asyncio.create_task(self.bot.run(self.pubsub, stop))
-                tasks["account"] = asyncio.create_task(self._account_gauges(self.bot, stop))
+                tasks["bot"] = supervise("bot", partial(self.bot.run, self.pubsub, stop))
+                self.control = BotControl(self.bot, self.app.sessions, self.actions)
+                tasks["control"] = supervise(
+                    "control", partial(self.control.run, self.pubsub, stop)
+                )
+                tasks["account"] = supervise(
+                    "account", partial(self._account_gauges, self.bot, stop)
+                )
                 if self.adaptive is not None and self.adaptive.poller is not None:
-                    tasks["news"] = asyncio.create_task(self.adaptive.run_news(stop))
+                    tasks["news"] = supervise("news", partial(self.adaptive.run_news, stop))
             if "recorder" in self.components:
                 # Rejections are counted once, by the bot, which decodes the same messages.
                 self.recorder = await asyncio.to_thread(build_recorder, self.app, decode_or_none)
                 self.metrics.count_from("recorder", self.recorder.recorder.totals)
-                tasks["recorder"] = asyncio.create_task(self.recorder.run(self.pubsub, stop))
+                tasks["recorder"] = supervise(
+                    "recorder", partial(self.recorder.run, self.pubsub, stop)
+                )
             if "worker" in self.components:
                 self.worker = OrderWorker(
                     self.app.sessions,
@@ -324,14 +352,20 @@ class System:
                 )
                 await self.worker.db.warm()
                 await self.worker.reconcile(s.mode)
-                tasks["worker"] = asyncio.create_task(
-                    self.queue.consume(QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch)
+                tasks["worker"] = supervise(
+                    "worker",
+                    partial(
+                        self.queue.consume, QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch
+                    ),
                 )
-                tasks["resting"] = asyncio.create_task(self._resting_orders(stop))
-                tasks["follower"] = asyncio.create_task(self.worker.follower.run(s.mode, stop))
-                tasks["heartbeat"] = asyncio.create_task(self._heartbeat(stop))
-                tasks["reconcile"] = asyncio.create_task(
-                    self.worker.reconcile_every(s.mode, s.reconcile_seconds, stop)
+                tasks["resting"] = supervise("resting", partial(self._resting_orders, stop))
+                tasks["follower"] = supervise(
+                    "follower", partial(self.worker.follower.run, s.mode, stop)
+                )
+                tasks["heartbeat"] = supervise("heartbeat", partial(self._heartbeat, stop))
+                tasks["reconcile"] = supervise(
+                    "reconcile",
+                    partial(self.worker.reconcile_every, s.mode, s.reconcile_seconds, stop),
                 )
             if "sim" in self.components:
                 # Every strategy is paper-traded, so the operator can compare what the live
@@ -345,11 +379,16 @@ class System:
                     report_dir=s.var_dir / "sims",
                 )
                 self.sim.start()
-                tasks["sim"] = asyncio.create_task(self.sim.run(self.pubsub, decode_tick, stop))
+                tasks["sim"] = supervise(
+                    "sim", partial(self.sim.run, self.pubsub, decode_tick, stop)
+                )
             if "scheduler" in self.components:
                 self.scheduler = self._start_scheduler()
+                tasks["scheduler"] = supervise(
+                    "scheduler", partial(watch_scheduler, self.scheduler.scheduler, stop)
+                )
             if "api" in self.components:
-                tasks["api"] = asyncio.create_task(self._serve_api(stop))
+                tasks["api"] = supervise("api", partial(self._serve_api, stop))
             await self._subscribed(tasks)
             self.ready.set()
             await self._watch(tasks, stop)
@@ -360,7 +399,8 @@ class System:
     async def _subscribed(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Wait until every consumer listens, so nothing published after `ready` is missed
         (Redis Pub/Sub does not keep messages for late subscribers)."""
-        events = [c.subscribed for c in (self.bot, self.recorder, self.sim) if c is not None]
+        consumers = (self.bot, self.control, self.recorder, self.sim)
+        events = [c.subscribed for c in consumers if c is not None]
         if self.worker is not None and settling(self.worker.broker) is not None:
             events.append(self._resting_subscribed)
         for event in events:
@@ -374,7 +414,9 @@ class System:
                 raise RuntimeError("a component ended before it subscribed")
 
     async def _watch(self, tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
-        """Wait for `stop`; a component that dies is reported and stops the system."""
+        """Wait for `stop`. A component that dies is restarted by `self.supervisor`; one whose
+        supervision ends anyway (a BaseException, e.g. SystemExit) is reported and stops the
+        system."""
         stopper = asyncio.create_task(stop.wait())
         try:
             pending: set[asyncio.Future[Any]] = {stopper, *tasks.values()}
@@ -394,7 +436,7 @@ class System:
         if self.prices is not None:
             await self.prices.stop()
         # The recorder writes what it still holds before the database connections go.
-        for name in ("prices", "news", "bot", "recorder"):
+        for name in ("prices", "news", "control", "bot", "recorder"):
             await _finish(tasks.pop(name, None))
         if self.risk_state is not None:
             await asyncio.to_thread(self.risk_state.close)
@@ -404,6 +446,8 @@ class System:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await _finish(tasks.pop(name, None))
+        await _finish(tasks.pop("ml_gate", None))
+        await _finish(tasks.pop("scheduler", None))
         if self.worker is not None:
             await self.worker.close()
             await self.worker.broker.close()  # a venue's HTTP session
@@ -421,13 +465,17 @@ class System:
     def _engine_config(self) -> EngineConfig:
         s = self.app.settings
         return EngineConfig(
-            initial_cash=s.initial_cash, fill_model=self.app.fill_model, stake=s.stake_fraction
+            initial_cash=s.initial_cash,
+            fill_model=self.app.fill_model,
+            stake=s.stake_fraction,
+            entry_gate=None if self.gates is None else self.gates.sims,
         )
 
     async def _live_config(self) -> EngineConfig:
-        """The bot's engine config: on a venue, its instruments (lot step, minimums) and
-        whether it can hold a short; else the paper config."""
-        config = self._engine_config()
+        """The bot's engine config: its ML gate; on a venue, its instruments (lot step,
+        minimums) and whether it can hold a short; else the paper config."""
+        gate = None if self.gates is None else self.gates.bot
+        config = replace(self._engine_config(), entry_gate=gate)
         if self.trading_venue is None:
             return config
         client = venue_client(self.trading_venue, self.app.settings.symbols)
@@ -448,16 +496,29 @@ class System:
             from sigma.venues.factory import make_venue_data, venue_markets
 
             markets = venue_markets(venue.name, self.app.settings.symbols, venue.markets)
-            options = self._feed_options(venue.name)
+            options = self._feed_options(venue.name, self._last_prices().get)
             return make_venue_data(venue.name, markets, venue.public_config, **options)
         if feed_url is None:
             raise ValueError("the price client needs SIGMA_FEED_URL or the market")
+        # The wall-clock built-in market goes on from the last stored price; the accelerated
+        # one replays the same seeded prices after a restart, so what was stored is no
+        # reference for it.
+        builtin = self.market is not None and feed_url == self.market.url
+        replays = builtin and self.app.settings.feed_speed != 1
+        reference = None if replays else self._last_prices().get
         return PriceClient(
-            feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url)
+            feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url, reference)
         )
 
-    def _feed_options(self, source: str) -> FeedOptions:
-        """What every price feed is given: the detector, the bus, metrics and the stale alert."""
+    def _last_prices(self) -> dict[str, StoredPrice]:
+        """The last stored price per symbol, the price filter's reference for each feed's first
+        tick after a start."""
+        with self.app.sessions() as session:
+            return last_prices(session, self.app.settings.symbols, timeframe_label(60))
+
+    def _feed_options(self, source: str, reference: ReferencePrice | None = None) -> FeedOptions:
+        """What every price feed is given: the price filter (judging each symbol's first tick
+        against `reference`) and its health, the bus, metrics and the stale alert."""
         s = self.app.settings
 
         async def stale(seconds: float) -> None:
@@ -474,7 +535,8 @@ class System:
             self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
 
         return FeedOptions(
-            detector=AnomalyDetector(),
+            detector=AnomalyDetector(reference=reference),
+            health=self.feed_health,
             pubsub=self.pubsub,
             on_tick=counted,
             stale_after=s.feed_stale_seconds,
@@ -491,6 +553,7 @@ class System:
             risk_limits(self.app),
             kill_switch=CachedFlag(self.app, KILL_SWITCH),
             on_change=self.risk_state.save,
+            entry_pause=self.feed_health.entry_pause,
         )
         risk.restore(self.risk_state.load())
         bot = TradingBot(
@@ -586,75 +649,12 @@ class System:
         symbol: str,
         params: dict[str, Any] | None,
         version: int,
-    ) -> concurrent.futures.Future[None] | None:
-        """Hand a parameter version the scheduler found to the running strategies on `loop`;
-        called in a scheduler thread, so the query saying whether the version is news never
-        holds up the price loop. The future of the change (None: nothing to change)."""
-        if params is None or not self._from_outside(strategy, symbol, version):
+    ) -> concurrent.futures.Future[tuple[bool, str]] | None:
+        """Hand a parameter version the scheduler found to the bot's control (None: no bot
+        here, or nothing to change)."""
+        if self.control is None:
             return None
-        future = asyncio.run_coroutine_threadsafe(
-            self._apply_params(strategy, symbol, params, version), loop
-        )
-        future.add_done_callback(partial(_log_failure, f"applying parameters v{version}"))
-        return future
-
-    def _from_outside(self, strategy: str, symbol: str, version: int) -> bool:
-        """False for a version the regime loop wrote or the tester put back (in force
-        already); with the loop off every version is a change."""
-        if self.adaptive is None:
-            return True
-        with self.app.sessions() as session:
-            author = version_author(session, strategy, symbol, version)
-        return author not in (*LOOP_AUTHORS, TESTER)
-
-    async def _apply_params(
-        self, strategy: str, symbol: str, params: dict[str, Any], version: int
-    ) -> None:
-        engine = self.bot.engines.get((strategy, symbol)) if self.bot is not None else None
-        if engine is None:
-            return
-        old = dict(engine.strategy.params)
-        hook = self.adaptive.hook if self.adaptive is not None else None
-        try:
-            if hook is None:
-                engine.strategy.update_params(**params)
-            else:
-                # With the regime loop on, the change must pass its StrategyTester and becomes
-                # the baseline the loop adjusts from (else the loop would steer back to the old
-                # one). The walk-forward runs in a thread: it takes tens of milliseconds.
-                change = hook.propose(strategy, symbol, params)
-                verdict = await asyncio.to_thread(hook.test, change)
-                if refused := hook.adopt(change, verdict, by="scheduler", ts=datetime.now(UTC)):
-                    log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
-                    baseline = hook.loop.adjuster.baseline(strategy, symbol)
-                    await asyncio.to_thread(
-                        self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
-                    )
-                    return
-        except ValueError as exc:
-            log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
-            return
-        self.actions.param_change(
-            strategy,
-            old,
-            params,
-            reason=f"strategy_param v{version} on {symbol}",
-            changed_by="scheduler",
-        )
-
-    def _put_back(
-        self, strategy: str, symbol: str, version: int, reason: str, baseline: dict[str, Any]
-    ) -> None:
-        """Store the baseline in force again over a refused version, so `strategy_param`
-        (what the API, the dashboard and other processes read) says what really runs. A
-        version that was itself replaced meanwhile is left to the newer one."""
-        try:
-            with session_scope(self.app.sessions) as session:
-                set_params(
-                    session, strategy, symbol, baseline, reason, TESTER, expected_version=version
-                )
-        except VersionConflict:
-            log.info("parameters v%d for %s %s were replaced meanwhile", version, strategy, symbol)
+        return self.control.scheduled(loop, strategy, symbol, params, version)
 
     async def _resting_orders(self, stop: asyncio.Event) -> None:
         """Feed prices to the paper broker so resting limit and stop orders can fill."""
@@ -679,14 +679,22 @@ class System:
 
     async def _serve_api(self, stop: asyncio.Event) -> None:
         from sigma.api import create_api
+        from sigma.api.server import proxy_options
 
         s = self.app.settings
         news = self.adaptive.news if self.adaptive is not None else None
         api = create_api(
-            self.app, self.pubsub, metrics=self.metrics, scheduler=self.scheduler, news=news
+            self.app,
+            self.pubsub,
+            metrics=self.metrics,
+            scheduler=self.scheduler,
+            news=news,
+            components=self.supervisor.statuses,
         )
         server = _EmbeddedServer(
-            uvicorn.Config(api, host=s.api_host, port=s.api_port, log_level="warning")
+            uvicorn.Config(
+                api, host=s.api_host, port=s.api_port, log_level="warning", **proxy_options(s)
+            )
         )
         serving = asyncio.create_task(server.serve())
         self.api_url = f"http://{s.api_host}:{s.api_port}"
@@ -751,9 +759,3 @@ async def run_system(
         waiter.cancel()
     await runner
     return system
-
-
-def _log_failure(what: str, future: concurrent.futures.Future[None]) -> None:
-    """Log the error of a change run through `run_coroutine_threadsafe`, which no one awaits."""
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.error("%s failed", what, exc_info=exc)

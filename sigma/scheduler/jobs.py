@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from sigma.regime.news import NewsHandler
 from sigma.regime.news_feed import NewsStore
 from sigma.regime.trend import TrendScanner, save_trends
 from sigma.reports.performance import pdf_path, publish
+from sigma.research.ml_tune import TuneConfig
+from sigma.research.ml_validate import tune_symbol
 from sigma.research.select import recent_bars, select_for_symbol
 from sigma.scheduler.health import (
     Check,
@@ -52,6 +55,7 @@ from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import Alerter, Clock, JobContext, JobSpec, TaskManager, utc_now
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
+from sigma.store.params import get_active_params
 from sigma.store.settings import apply_settings
 from sigma.strategies import StrategyRegistry
 
@@ -95,6 +99,7 @@ class JobRuntime:
     alerter: Alerter
     metrics: Metrics | None = None
     apply_params: ApplyFn = _log_param_change
+    ml_config: TuneConfig = field(default_factory=TuneConfig)
     health: HealthMonitor = field(init=False)
     scanner: TrendScanner = field(init=False, default_factory=TrendScanner)
     config_sync: ConfigSync = field(init=False)
@@ -162,11 +167,14 @@ class JobRuntime:
         chosen: dict[str, Any] = {}
         for i, symbol in enumerate(s.symbols):
             ctx.report(i, len(s.symbols))
-            with session_scope(self.sessions) as session:
+            with self.sessions() as session:
                 bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
-                if len(bars) < MIN_RESEARCH_BARS:
-                    chosen[symbol] = f"skipped: {len(bars)} bars"
-                    continue
+            if len(bars) < MIN_RESEARCH_BARS:
+                chosen[symbol] = f"skipped: {len(bars)} bars"
+                continue
+            # A session of its own, first used for the winner's writes after the walk-forward:
+            # on SQLite a transaction holds the write lock, which must not last a search.
+            with session_scope(self.sessions) as session:
                 selection = select_for_symbol(
                     session,
                     symbol,
@@ -183,6 +191,60 @@ class JobRuntime:
             chosen[symbol] = selection.strategy
         ctx.report(len(s.symbols), len(s.symbols))
         return chosen
+
+    def ml_tune(self, ctx: JobContext) -> dict[str, Any]:
+        """MLModule: per symbol, train the gate model on the recorded bars, backtest the live
+        strategies (with their active parameters) on its test window with and without the
+        gate, and store the version; it trades only when it won (`sigma.research.ml_validate`)."""
+        s = self.settings
+        out: dict[str, Any] = {}
+        for i, symbol in enumerate(s.symbols):
+            ctx.report(i, len(s.symbols))
+            with session_scope(self.sessions) as session:
+                bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
+                if len(bars) < MIN_RESEARCH_BARS:
+                    out[symbol] = (
+                        f"skipped: {len(bars)} recorded {s.research_bars_timeframe} bars, "
+                        f"{MIN_RESEARCH_BARS} needed"
+                    )
+                    log.info("ml_tune %s %s", symbol, out[symbol])
+                    continue
+                strategies = [
+                    partial(
+                        self.strategies.get(name),
+                        **(get_active_params(session, name, symbol) or {}),
+                    )
+                    for name in s.live_strategies
+                ]
+                try:
+                    tuned = tune_symbol(
+                        session,
+                        symbol,
+                        bars,
+                        strategies,
+                        config=self.ml_config,
+                        threshold=s.ml_gate_threshold,
+                        initial_cash=s.initial_cash,
+                        fill_model=self.fill_model,
+                        cancel=ctx.cancel,
+                    )
+                except ValueError as exc:  # e.g. a market that never moved: one class only
+                    out[symbol] = f"not trained: {exc}"
+                    log.warning("ml_tune %s %s", symbol, out[symbol])
+                    continue
+                version, active = tuned.row.version, tuned.row.active
+            m, c = tuned.result.metrics, tuned.comparison
+            out[symbol] = {"version": version, "active": active}
+            self.alerter.send(
+                "info",
+                "ml_tune",
+                f"{symbol} model v{version}: out-of-sample accuracy {m['accuracy']:.3f} vs "
+                f"baseline {m['baseline_accuracy']:.3f}; live strategies on the test window "
+                f"net {c.gated_pnl:.2f} gated vs {c.ungated_pnl:.2f} ungated"
+                + ("; now gating entries" if active else "; not better, not used"),
+            )
+        ctx.report(len(s.symbols), len(s.symbols))
+        return out
 
     def prune_data(self, ctx: JobContext) -> dict[str, int]:
         """DataCleaner.prune_old_ticks: ticks by tick retention, bars by bar retention (when
@@ -329,6 +391,12 @@ class JobRuntime:
                 cron(s.selection_cron),
                 "StrategySelector: walk-forward optimisation and selection",
                 then=("daily_summary",),
+            ),
+            JobSpec(
+                "ml_tune",
+                self.ml_tune,
+                cron(s.ml_tune_cron),
+                "MLModule: train and validate the entry gate model",
             ),
             JobSpec("prune_data", self.prune_data, cron("15 2 * * *"), "retention of old rows"),
             JobSpec(

@@ -32,7 +32,7 @@ TIME_COLUMNS: dict[str, str] = {
     "ticks": "ts",
     "bars": "ts",
     "trend_data": "ts",
-    "alert_log": "ts",
+    "alert_log": "last_seen",  # an alert still repeating is kept however old its first sighting
     "action_log": "ts",
     "job_runs": "started_at",
 }

@@ -17,10 +17,10 @@ from datetime import datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 
+from sigma.scheduler.guard import GuardedScheduler
 from sigma.scheduler.tasks import JobSpec, TaskManager
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,12 @@ class SchedulerService:
         timezone: str = "UTC",
         misfire_grace_time: int = 3600,
         threads: int = 2,
+        jobstore_retry_interval: float = 10.0,
     ) -> None:
         self.manager = manager
         self.misfire_grace_time = misfire_grace_time
-        self.scheduler = BackgroundScheduler(
+        # Guarded: an error of the job store (a locked database) must not end the loop.
+        self.scheduler = GuardedScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
             executors={"default": ThreadPoolExecutor(threads)},
             job_defaults={
@@ -84,6 +86,7 @@ class SchedulerService:
                 "misfire_grace_time": misfire_grace_time,
             },
             timezone=timezone,
+            jobstore_retry_interval=jobstore_retry_interval,
         )
 
     def start(self, *, paused: bool = False) -> None:

@@ -246,24 +246,10 @@ class TaskManager:
         if busy:
             # Overlapping runs would race on the same rows; the earlier run will finish the work.
             return self._finish(self._open(job_id, started), SKIPPED, "already running")
-        run_id = self._open(job_id, started)
         try:
-            result = spec.fn(ctx)
-        except Cancelled as exc:
-            record = self._finish(run_id, CANCELLED, str(exc))
-        except Exception as exc:
-            error = "".join(traceback.format_exception_only(exc)).strip()
-            log.exception("job %s failed", job_id)
-            record = self._finish(run_id, FAILED, error)
-            self.alerter.send(
-                "error",
-                f"job:{job_id}",
-                f"scheduled job {job_id} failed: {error[:300]}",
-                dedupe_key=f"job_failed:{job_id}",
-                run_id=run_id,
-            )
-        else:
-            record = self._finish(run_id, SUCCESS, None, result)
+            # Inside: a run that could not even be recorded (a locked database) must not
+            # leave the job marked running, or every later run would be skipped.
+            record = self._execute(spec, ctx, self._open(job_id, started))
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
@@ -271,6 +257,26 @@ class TaskManager:
             for follower in spec.then:
                 self.run(follower)
         return record
+
+    def _execute(self, spec: JobSpec, ctx: JobContext, run_id: int) -> RunRecord:
+        """Run `spec` as run `run_id` and record its outcome."""
+        try:
+            result = spec.fn(ctx)
+        except Cancelled as exc:
+            return self._finish(run_id, CANCELLED, str(exc))
+        except Exception as exc:
+            error = "".join(traceback.format_exception_only(exc)).strip()
+            log.exception("job %s failed", spec.id)
+            record = self._finish(run_id, FAILED, error)
+            self.alerter.send(
+                "error",
+                f"job:{spec.id}",
+                f"scheduled job {spec.id} failed: {error[:300]}",
+                dedupe_key=f"job_failed:{spec.id}",
+                run_id=run_id,
+            )
+            return record
+        return self._finish(run_id, SUCCESS, None, result)
 
     def _open(self, job_id: str, started: datetime) -> int:
         with session_scope(self.sessions) as session:

@@ -73,8 +73,12 @@ class BatchWriter(Generic[T]):
         return len(self._queue)
 
     def start(self) -> None:
-        """Start the writer thread (idempotent)."""
-        if self._thread is None:
+        """Start the writer thread (idempotent); after `close`, open again (a supervised
+        recorder that died and was restarted writes on)."""
+        if self._thread is not None and not self._closing:
+            return
+        with self._cond:  # `close` returned: its thread has ended
+            self._closing, self._give_up_at, self._warned = False, float("inf"), False
             self._thread = threading.Thread(target=self._run, name=f"{self.what}-writer")
             self._thread.daemon = True
             self._thread.start()

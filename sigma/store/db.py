@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.store.sqlite import BUSY_TIMEOUT, configure_reader, configure_writer
 from sigma.store.timescale import enable_timescale
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -41,40 +41,15 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite's own transaction handling skips BEGIN before DDL; turning it off and
-        # emitting BEGIN ourselves (below) makes migrations and savepoints transactional.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA foreign_keys=ON")
-            # WAL lets the API read while the engine writes.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a committed order
-            # survives a crash of the process (only an OS crash or power loss can lose the
-            # last commits). FULL costs an fsync per order, which caps the embedded default
-            # at a few dozen orders per second on ordinary disks.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
-        # writes fails at once with "database is locked" when another writer got in between
-        # (busy_timeout cannot help there), while IMMEDIATE simply waits its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def create_db_engine(url: str | URL, *, echo: bool = False) -> Engine:
+def create_db_engine(
+    url: str | URL, *, echo: bool = False, busy_timeout: float = BUSY_TIMEOUT
+) -> Engine:
     """An engine for a SQLite or PostgreSQL URL.
 
     SQLite: the database file's folder is created, foreign keys are enforced, WAL journaling
-    is on and transactions include DDL. PostgreSQL: connections are pinged before use so a
-    restarted server does not surface as errors.
+    is on, transactions include DDL and take the write lock up front (waiting up to
+    `busy_timeout` seconds, then retried: `sigma.store.sqlite`). PostgreSQL: connections are
+    pinged before use so a restarted server does not surface as errors.
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -82,9 +57,24 @@ def create_db_engine(url: str | URL, *, echo: bool = False) -> Engine:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, echo=echo)
-        _configure_sqlite(engine)
+        configure_writer(engine, busy_timeout=busy_timeout)
         return engine
     return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def read_engine(engine: Engine, *, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
+    """An engine for read-only work on `engine`'s database.
+
+    On a SQLite file: an engine of its own whose connections are query-only and whose
+    transactions never take the write lock, so reads neither wait for writers nor hold them
+    up. Elsewhere (PostgreSQL, where readers never block writers; an in-memory SQLite
+    database, which exists once per connection pool): `engine` itself.
+    """
+    if engine.dialect.name != "sqlite" or _sqlite_file(engine.url) is None:
+        return engine
+    reader = create_engine(engine.url, echo=engine.echo)
+    configure_reader(reader, busy_timeout=busy_timeout)
+    return reader
 
 
 # Tables other libraries create and migrate themselves in SIGMA's database: APScheduler's job
@@ -137,9 +127,9 @@ def migrate(engine: Engine) -> None:
         enable_timescale(conn)
 
 
-def init_db(url: str | URL, *, echo: bool = False) -> Engine:
-    """Create the engine for `url` and migrate its schema to head."""
-    engine = create_db_engine(url, echo=echo)
+def init_db(url: str | URL, *, echo: bool = False, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
+    """Create the engine for `url` (see `create_db_engine`) and migrate its schema to head."""
+    engine = create_db_engine(url, echo=echo, busy_timeout=busy_timeout)
     migrate(engine)
     return engine
 

@@ -166,7 +166,10 @@ class OrderRecord(Base):
     strategy: Mapped[str] = mapped_column(String(64), default="")
     filled_qty: Mapped[Decimal] = mapped_column(default=Decimal(0))
     avg_fill_price: Mapped[Decimal | None]
+    # Two clocks, named: when the order was recorded (wall clock; lists sort by it) and the
+    # market time of the bar it was decided on (a replay's market runs behind the wall clock).
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     fills: Mapped[list[FillRecord]] = relationship(back_populates="order")
@@ -535,11 +538,19 @@ class ConfigSetting(Base):
 # --- operations --------------------------------------------------------------------------------
 
 
+def _first_seen(context: Any) -> datetime:
+    """An alert stored without `last_seen` was last seen when it was first seen (`ts`)."""
+    ts: datetime = context.get_current_parameters()["ts"]
+    return ts
+
+
 class AlertLog(Base):
-    """A notification that was raised; `dedupe_key` lets the notifier suppress repeats."""
+    """A notification that was raised. An alert with a `dedupe_key` has one row however often
+    it repeats: `ts` is when it was first seen, `last_seen` the latest, `seen` how many times
+    (the message and severity are the latest's)."""
 
     __tablename__ = "alert_log"
-    __table_args__ = (Index(None, "dedupe_key", "ts"),)
+    __table_args__ = (Index(None, "dedupe_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -547,6 +558,8 @@ class AlertLog(Base):
     source: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    seen: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    last_seen: Mapped[datetime] = mapped_column(default=_first_seen, index=True)
 
 
 class ActionLog(Base):
@@ -574,6 +587,26 @@ class ControlFlag(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StrategyControl(Base):
+    """An operator's say over one strategy on one symbol: whether it may open positions
+    (`enabled`; stopped with the reason) and whether the regime loop may retune its
+    parameters (`pinned` after a manual change, until someone allows it again)."""
+
+    __tablename__ = "strategy_controls"
+
+    strategy: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    changed_at: Mapped[datetime | None]
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_reason: Mapped[str] = mapped_column(Text, default="")
+    pinned_by: Mapped[str] = mapped_column(String(64), default="")
+    pinned_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -634,10 +667,29 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None]
+    # Every token carries the version it was issued under; raising it (a new password or
+    # role, a logout) revokes all the user's earlier access and refresh tokens.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     prefs: Mapped[list[UserPref]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+class AuthSession(Base):
+    """One login's chain of refresh tokens (a token family). Each refresh replaces
+    `refresh_jti`; presenting an older token of the chain (a reuse: it was stolen or
+    replayed) revokes the whole family, and its access tokens with it."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    refresh_jti: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class UserPref(Base):

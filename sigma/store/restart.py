@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from sigma.store.models import BarRecord, LedgerEntry, OrderRecord, PositionReco
 __all__ = [
     "OPEN_STATUSES",
     "BookedAccount",
+    "StoredPrice",
     "booked_accounts",
     "last_prices",
     "latest_market_time",
@@ -103,26 +105,33 @@ def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str)
     return max(known) if known else None
 
 
-def last_prices(
-    session: Session, symbols: Iterable[str], timeframe: str
-) -> dict[str, tuple[datetime, Decimal]]:
-    """Per symbol, where its stored prices end: the time and close of the newest bar of
-    `timeframe`, or the newest tick when it is later (symbols with neither are left out)."""
-    out: dict[str, tuple[datetime, Decimal]] = {}
+class StoredPrice(NamedTuple):
+    """A symbol's last stored price and its time."""
+
+    price: Decimal
+    ts: datetime
+
+
+def last_prices(session: Session, symbols: Iterable[str], timeframe: str) -> dict[str, StoredPrice]:
+    """The last stored price of each of `symbols` that has one: its newest tick or the close
+    of its newest bar of `timeframe` (at the bar's start), whichever is later. The price
+    filter judges a feed's first tick after a start against it."""
+    prices: dict[str, StoredPrice] = {}
     for symbol in symbols:
-        bar = session.execute(
-            select(BarRecord.ts, BarRecord.close)
-            .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
-            .order_by(BarRecord.ts.desc())
-            .limit(1)
-        ).first()
         tick = session.execute(
             select(TickRecord.ts, TickRecord.price)
             .where(TickRecord.symbol == symbol)
             .order_by(TickRecord.ts.desc(), TickRecord.seq.desc())
             .limit(1)
         ).first()
-        known = [(row[0], row[1]) for row in (bar, tick) if row is not None]
+        bar = session.execute(
+            select(BarRecord.ts, BarRecord.close)
+            .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
+            .order_by(BarRecord.ts.desc())
+            .limit(1)
+        ).first()
+        known = [row for row in (tick, bar) if row is not None]
         if known:
-            out[symbol] = max(known, key=lambda pair: pair[0])
-    return out
+            ts, price = max(known, key=lambda row: row[0])
+            prices[symbol] = StoredPrice(price, ts)
+    return prices

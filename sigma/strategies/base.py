@@ -156,6 +156,26 @@ class Strategy:
                 series.values = values
 
     # --- indicators ----------------------------------------------------------------------
+    def indicator_lines(self) -> list[tuple[str, FloatArray]]:
+        """Every indicator `init` declared, over all the bound data (a chart's lines): named
+        by the attribute that holds it (`fast_ma`; `bands[1]` in a tuple), else by its
+        function (`sma`, `bollinger[2]`)."""
+        held: dict[int, str] = {}
+        for attr, value in vars(self).items():
+            if isinstance(value, Series):
+                held[id(value)] = attr
+            elif isinstance(value, tuple):
+                for i, item in enumerate(value):
+                    if isinstance(item, Series):
+                        held[id(item)] = f"{attr}[{i}]"
+        lines = []
+        for outputs, fn, _args, _kwargs in self._indicators:
+            label = getattr(fn, "__name__", "indicator")
+            for i, series in enumerate(outputs):
+                fallback = label if len(outputs) == 1 else f"{label}[{i}]"
+                lines.append((held.get(id(series), fallback), series.values[: len(self.data)]))
+        return lines
+
     def indicator(self, fn: IndicatorFn, *args: Any, **kwargs: Any) -> Any:
         """Compute `fn(*args)` over the whole history and return a `Series` (or a tuple of
         them when `fn` returns several arrays). `Series` arguments are passed as arrays."""

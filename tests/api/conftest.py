@@ -16,13 +16,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
 from sigma.api import create_api
-from sigma.api.users import create_user
+from sigma.api.context import ApiContext
+from sigma.api.users import create_user, get_user
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
 from sigma.regime.news import NewsHandler
+from sigma.runtime import operator
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import JobContext, JobSpec, TaskManager
+from sigma.store.auth_sessions import start_family
 from sigma.store.db import session_scope
 
 PASSWORD = "correct-horse-battery"
@@ -51,6 +54,12 @@ def add_users(app: App) -> None:
     with session_scope(app.sessions) as session:
         for role in ROLES:
             create_user(session, role, PASSWORD, role, rounds=4)
+
+
+@pytest.fixture(autouse=True)
+def _no_bot_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bot answers commands in these tests: do not wait seconds for one."""
+    monkeypatch.setattr(operator, "ACK_TIMEOUT", 0.05)
 
 
 @pytest.fixture
@@ -144,6 +153,20 @@ def client(api: FastAPI) -> Iterator[TestClient]:
     """A client with the lifespan (WebSocket relay) running."""
     with TestClient(api) as test_client:
         yield test_client
+
+
+def issue_token(api: FastAPI, username: str) -> str:
+    """A valid access token of `username` without a login (no throttle, no bcrypt): a new
+    login family in the store and a token of the user's current version."""
+    ctx: ApiContext = api.state.ctx
+    with session_scope(ctx.app.sessions) as session:
+        user = get_user(session, username)
+        assert user is not None, username
+        family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
+        token, _ = ctx.tokens.issue(
+            user.username, user.role, version=user.token_version, family=family.id
+        )
+    return token
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:

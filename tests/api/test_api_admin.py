@@ -132,8 +132,10 @@ def test_admin_creates_lists_and_changes_users(client: TestClient, auth: Headers
         "/api/users/carol", json={"role": "viewer", "password": "another-one"}, headers=admin
     )
     assert patched.json()["role"] == "viewer"
+    # The change revoked carol's tokens; she logs in again, with the new role.
+    assert client.get("/api/me", headers=carol).json() == {"detail": "token revoked: log in again"}
+    carol = login(client, "carol", "another-one")
     assert client.get("/api/me", headers=carol).json()["role"] == "viewer"
-    login(client, "carol", "another-one")
     client.patch("/api/users/carol", json={"active": False}, headers=admin)
     assert client.get("/api/me", headers=carol).status_code == 401
 

@@ -80,19 +80,21 @@ def test_role_comes_from_the_database_not_the_token(client: TestClient, sigma_ap
     assert client.get("/api/users", headers=headers).status_code == 403
 
 
-def test_throttle_blocks_after_five_failures_until_the_window_passes(
+def test_account_throttle_backs_off_after_five_failures(
     client: TestClient, clock: FakeClock
 ) -> None:
     bad = {"username": "trader", "password": "nope-nope"}
     for _ in range(5):
         assert client.post("/api/auth/token", data=bad).status_code == 401
-        clock.now += 1
     good = {"username": "trader", "password": PASSWORD}
     blocked = client.post("/api/auth/token", data=good)
     assert blocked.status_code == 429
     assert "too many failed logins for 'trader'" in blocked.json()["detail"]
-    # The first failure was at 1000, the window is 300 s: free again at 1300.
-    assert blocked.headers["retry-after"] == "295"
+    assert blocked.headers["retry-after"] == "1"  # a backoff, not a five-minute lock-out
+    clock.now += 1
+    assert client.post("/api/auth/token", data=bad).status_code == 401
+    clock.now += 1.5  # the sixth failure doubled the wait to 2 s
+    assert client.post("/api/auth/token", data=good).headers["retry-after"] == "1"
     # Other users are unaffected.
     assert (
         client.post(
@@ -100,15 +102,24 @@ def test_throttle_blocks_after_five_failures_until_the_window_passes(
         ).status_code
         == 200
     )
-    clock.now = 1300.5
+    clock.now += 0.5
     assert client.post("/api/auth/token", data=good).status_code == 200
-    # Success clears the count: one more failure does not block.
+    # Success clears the count: one more failure does not slow the owner down.
     assert client.post("/api/auth/token", data=bad).status_code == 401
     assert client.post("/api/auth/token", data=good).status_code == 200
 
 
+def test_unknown_usernames_are_throttled_like_real_ones(client: TestClient) -> None:
+    # Otherwise the 429 itself would tell which usernames exist.
+    for name in ("trader", "nobody"):
+        for _ in range(5):
+            client.post("/api/auth/token", data={"username": name, "password": "nope-nope"})
+        answer = client.post("/api/auth/token", data={"username": name, "password": "x" * 8})
+        assert answer.status_code == 429, name
+
+
 def test_throttle_limits_one_address_across_usernames(client: TestClient, clock: FakeClock) -> None:
-    # 5 per user, 50 per address: ten made-up users with five failures each.
+    # 50 per address: ten made-up users with five failures each (free per account).
     for n in range(50):
         bad = {"username": f"guess{n // 5}", "password": "nope-nope"}
         assert client.post("/api/auth/token", data=bad).status_code == 401
@@ -128,7 +139,7 @@ def test_missing_token_is_401_with_a_hint(client: TestClient) -> None:
 
 def test_expired_token_is_401(client: TestClient, api: FastAPI) -> None:
     token, _ = ctx_of(api).tokens.issue(
-        "admin", "admin", now=datetime.now(UTC) - timedelta(hours=2)
+        "admin", "admin", version=0, family="f", now=datetime.now(UTC) - timedelta(hours=2)
     )
     response = client.get("/api/me", headers=bearer(token))
     assert response.status_code == 401
@@ -152,7 +163,7 @@ def test_token_signed_with_another_secret_is_401(client: TestClient) -> None:
 
 
 def test_token_of_deleted_user_is_401(client: TestClient, api: FastAPI) -> None:
-    token, _ = ctx_of(api).tokens.issue("ghost", "admin")
+    token, _ = ctx_of(api).tokens.issue("ghost", "admin", version=0, family="f")
     response = client.get("/api/me", headers=bearer(token))
     assert response.status_code == 401
     assert "'ghost' no longer exists" in response.json()["detail"]
@@ -173,7 +184,7 @@ def test_refresh_issues_new_tokens_and_is_no_access_token(client: TestClient) ->
 
 
 def test_refresh_for_a_vanished_user_is_401(client: TestClient, api: FastAPI) -> None:
-    token, _ = ctx_of(api).tokens.issue("ghost", "viewer", "refresh")
+    token, _ = ctx_of(api).tokens.issue("ghost", "viewer", "refresh", version=0, family="f")
     response = client.post("/api/auth/refresh", json={"refresh_token": token})
     assert response.status_code == 401
 
@@ -204,6 +215,7 @@ def test_prefs_reject_a_non_object(client: TestClient, auth: Headers) -> None:
 LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("post", "/api/auth/token"): None,
     ("post", "/api/auth/refresh"): None,
+    ("post", "/api/auth/logout"): "viewer",
     ("get", "/api/health"): None,
     ("get", "/api/metrics"): "viewer",
     ("get", "/api/me"): "viewer",
@@ -214,6 +226,12 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("put", "/api/params/{strategy}/{symbol}"): "trader",
     ("post", "/api/strategies/{strategy}/{symbol}/enable"): "trader",
     ("get", "/api/params/{strategy}/{symbol}/history"): "viewer",
+    ("get", "/api/controls"): "viewer",
+    ("put", "/api/controls/{strategy}/{symbol}/enabled"): "trader",
+    ("put", "/api/controls/{strategy}/{symbol}/pinned"): "trader",
+    ("post", "/api/controls/{strategy}/{symbol}/entry"): "trader",
+    ("post", "/api/controls/{strategy}/{symbol}/close"): "trader",
+    ("post", "/api/orders/{client_order_id}/cancel"): "trader",
     ("post", "/api/backtests"): "trader",
     ("get", "/api/backtests"): "viewer",
     ("get", "/api/backtests/{backtest_id}"): "viewer",
@@ -228,6 +246,10 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("get", "/api/positions"): "viewer",
     ("get", "/api/ledger/summary"): "viewer",
     ("get", "/api/pnl"): "viewer",
+    ("get", "/api/portfolio"): "viewer",
+    ("get", "/api/chart"): "viewer",
+    ("get", "/api/logs"): "admin",
+    ("get", "/api/logs/{name}"): "admin",
     ("get", "/api/sim/runs"): "viewer",
     ("post", "/api/sim/runs/{run_id}/rating"): "trader",
     ("get", "/api/sim/runs/{run_id}/orders"): "viewer",
@@ -254,6 +276,7 @@ LEAST_ROLE: dict[tuple[str, str], str | None] = {
     ("post", "/api/jobs/{job_id}/trigger"): "admin",
     ("post", "/api/jobs/{job_id}/cancel"): "admin",
     ("get", "/api/news"): "viewer",
+    ("get", "/api/ml/models"): "viewer",
 }
 RANK = {"viewer": 0, "trader": 1, "admin": 2}
 PATH_VALUES = {
@@ -264,22 +287,30 @@ PATH_VALUES = {
     "job_id": "nope",
     "report_id": "999",
     "username": "nobody",
+    "name": "nope",
+    "client_order_id": "no-such-order",
 }
 
 
-def _operations(client: TestClient) -> list[tuple[str, str]]:
-    schema = client.get("/openapi.json").json()
-    return sorted((m, p) for p, item in schema["paths"].items() for m in item)
+LOGOUT = ("post", "/api/auth/logout")
 
 
-def test_every_route_of_the_schema_is_in_the_role_table(client: TestClient) -> None:
-    assert set(_operations(client)) == set(LEAST_ROLE)
+def _operations(client: TestClient, auth: Headers) -> list[tuple[str, str]]:
+    """Every operation of the schema; logging out last (it revokes the caller's token)."""
+    schema = client.get("/openapi.json", headers=auth("admin")).json()
+    found = [(m, p) for p, item in schema["paths"].items() for m in item]
+    return sorted(found, key=lambda op: (op == LOGOUT, op))
+
+
+def test_every_route_of_the_schema_is_in_the_role_table(client: TestClient, auth: Headers) -> None:
+    assert set(_operations(client, auth)) == set(LEAST_ROLE)
 
 
 @pytest.mark.parametrize("role", ["anonymous", "viewer", "trader", "admin"])
 def test_every_route_enforces_its_role(client: TestClient, auth: Headers, role: str) -> None:
+    operations = _operations(client, auth)
     headers = {} if role == "anonymous" else auth(role)
-    for method, template in _operations(client):
+    for method, template in operations:
         path = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], template)
         # An empty body: allowed callers get 422/404/200, never 401/403.
         kwargs = {"json": {}} if method in ("post", "put", "patch") else {}

@@ -82,7 +82,8 @@ def test_api_command_creates_admin_and_serves(env: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("SIGMA_ADMIN_PASSWORD", "first-admin-pw")
     result = runner.invoke(cli, ["api", "--port", "8123"])
     assert result.exit_code == 0, result.output
-    assert "created user 'admin' with password: first-admin-pw" in result.output
+    # The operator supplied the password: it is used, never echoed.
+    assert "first-admin-pw" not in result.output
     config = served[0]
     assert (config.host, config.port, config.log_level, config.access_log) == (
         "127.0.0.1",
@@ -90,9 +91,30 @@ def test_api_command_creates_admin_and_serves(env: Path, monkeypatch: pytest.Mon
         "info",
         False,
     )
+    # No proxy is trusted by default: X-Forwarded-For is ignored even from 127.0.0.1.
+    assert (config.proxy_headers, config.forwarded_allow_ips) == (False, [])
     assert config.app.title == "SIGMA"
     assert check_login(env, "admin", "first-admin-pw") == "admin"
     # Second start: the admin exists, no password printed; the port comes from the settings.
     second = runner.invoke(cli, ["api"])
     assert "created user" not in second.output
     assert served[1].port == 8000
+
+
+def test_api_command_prints_a_generated_password_and_trusts_listed_proxies(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[uvicorn.Config] = []
+
+    async def fake_serve(self: uvicorn.Server) -> None:
+        served.append(self.config)
+
+    monkeypatch.setattr(uvicorn.Server, "serve", fake_serve)
+    monkeypatch.setenv("SIGMA_API_TRUSTED_PROXIES", "10.0.0.7, 192.168.0.0/16")
+    result = runner.invoke(cli, ["api"])
+    assert result.exit_code == 0, result.output
+    printed = result.output.split("created user 'admin' with password: ")[1].split()[0]
+    assert check_login(env, "admin", printed) == "admin"
+    config = served[0]
+    assert config.proxy_headers is True
+    assert config.forwarded_allow_ips == ["10.0.0.7", "192.168.0.0/16"]

@@ -4,6 +4,7 @@ the verified-token cache, the OpenAPI error body, the serving loop."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -110,6 +111,7 @@ def test_json_bytes_renders_what_the_response_model_would() -> None:
         "filled_qty": "0",
         "avg_fill_price": None,
         "created_at": datetime(2024, 3, 1, 12, 0, tzinfo=UTC),
+        "decided_at": datetime(2024, 3, 1, 11, 59, tzinfo=UTC),
         "updated_at": datetime(2024, 3, 1, 12, 0, 0, 1500, tzinfo=UTC),
     }
     app = FastAPI()
@@ -143,7 +145,7 @@ def test_verified_tokens_check_a_token_once_until_it_expires() -> None:
     tokens = Counting("k" * 40, timedelta(minutes=5), timedelta(days=1))
     now = [datetime.now(UTC).timestamp()]
     cache = VerifiedTokens(tokens, max_size=2, clock=lambda: now[0])
-    token, _ = tokens.issue("ann", "viewer")
+    token, _ = tokens.issue("ann", "viewer", version=0, family="f")
     assert cache.verify(token).username == "ann"
     assert cache.verify(token).username == "ann"
     assert calls == [token]  # the signature was checked once
@@ -156,7 +158,7 @@ def test_verified_tokens_check_a_token_once_until_it_expires() -> None:
     with pytest.raises(AuthError, match="invalid token"):
         cache.verify("not.a.jwt")
     assert "not.a.jwt" not in cache._claims  # refusals are not remembered
-    refresh, _ = tokens.issue("ann", "viewer", "refresh")
+    refresh, _ = tokens.issue("ann", "viewer", "refresh", version=0, family="f")
     with pytest.raises(AuthError, match="expected access"):
         cache.verify(refresh)
 
@@ -164,18 +166,21 @@ def test_verified_tokens_check_a_token_once_until_it_expires() -> None:
 def test_verified_tokens_forget_the_oldest_past_max_size() -> None:
     tokens = TokenService("k" * 40, timedelta(minutes=5), timedelta(days=1))
     cache = VerifiedTokens(tokens, max_size=2)
-    issued = [tokens.issue(name, "viewer")[0] for name in ("a", "b", "c")]
+    issued = [tokens.issue(name, "viewer", version=0, family="f")[0] for name in ("a", "b", "c")]
     for token in issued:
         cache.verify(token)
     assert list(cache._claims) == issued[1:]
 
 
-def test_openapi_documents_the_error_body_really_sent(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+def test_openapi_documents_the_error_body_really_sent(
+    client: TestClient, auth: Callable[[str], dict[str, str]]
+) -> None:
+    schema = client.get("/openapi.json", headers=auth("admin")).json()
     body = schema["components"]["schemas"]["HTTPValidationError"]
     assert body["properties"] == {"detail": {"type": "string", "title": "Detail"}}
     assert "ValidationError" not in schema["components"]["schemas"]
     invalid = schema["paths"]["/api/orders"]["get"]["responses"]["422"]["content"]
     ref = invalid["application/json"]["schema"]["$ref"]
     assert ref == "#/components/schemas/HTTPValidationError"
-    assert client.get("/openapi.json").json() == schema  # patched once, served the same
+    # Patched once, served the same.
+    assert client.get("/openapi.json", headers=auth("admin")).json() == schema

@@ -223,7 +223,7 @@ def test_expired_token_changes_nothing(
     client: TestClient, api: FastAPI, sigma_app: App, before: dict[str, Any]
 ) -> None:
     token, _ = api.state.ctx.tokens.issue(
-        "admin", "admin", now=datetime.now(UTC) - timedelta(hours=2)
+        "admin", "admin", version=0, family="f", now=datetime.now(UTC) - timedelta(hours=2)
     )
     headers = {"Authorization": f"Bearer {token}"}
     response = client.patch("/api/users/viewer", json={"role": "admin"}, headers=headers)

@@ -4,7 +4,9 @@ event loop), its compiled-statement cache, and its connection pool surviving fai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +15,7 @@ import asyncpg
 import pytest
 from sqlalchemy import bindparam, create_engine, literal, select, text
 
-from sigma.api.reader import COMPILED_CACHE, Reader
+from sigma.api.reader import COMPILED_CACHE, SQLITE_THREADS, Reader
 from sigma.app import App
 from sigma.store.db import session_scope
 from sigma.store.models import OrderRecord, User
@@ -75,6 +77,35 @@ def test_rows_are_the_same_typed_values_on_both_databases(seeded: App) -> None:
     assert [r[0] for r in btc] == ["o0", "o2"]  # type: ignore[attr-defined]
     assert none is None
     assert reader.is_async is (seeded.db.dialect.name == "postgresql")
+
+
+def test_sqlite_reads_fold_in_a_bounded_number_of_threads_off_the_loop(tmp_path: Path) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "var")
+    _seed(app)
+    reader = Reader(lambda: app.read_db)
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def count(rows: Sequence[Sequence[object]]) -> int:
+        nonlocal running, most
+        assert threading.current_thread() is not threading.main_thread()
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # a long reduction: the others must wait for a thread
+        with lock:
+            running -= 1
+        return len(rows)
+
+    async def read() -> list[int]:
+        return list(await asyncio.gather(*(reader.fold(ORDERS, None, count) for _ in range(6))))
+
+    try:
+        assert asyncio.run(read()) == [3] * 6
+        assert most == SQLITE_THREADS
+    finally:
+        app.close()
 
 
 @pytest.mark.pg

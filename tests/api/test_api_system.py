@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import stat
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ from sigma.api.auth import load_jwt_secret
 from sigma.api.users import authenticate
 from sigma.app import App
 from sigma.bus.memory import InMemoryPubSub
+from sigma.ops.components import ComponentStatus
 from sigma.ops.metrics import Metrics
-from tests.api.conftest import make_app
+from tests.api.conftest import issue_token, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -27,8 +29,43 @@ def test_health_ok(client: TestClient) -> None:
     assert client.get("/api/health").json() == {
         "status": "ok",
         "checks": {"database": "ok", "bus": "ok", "feed": "ok"},
+        "components": {},
         "version": "0.1.0",
     }
+
+
+def test_health_shows_each_supervised_component_and_degrades_while_one_is_down(
+    sigma_app: App,
+) -> None:
+    since = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    board = [
+        ComponentStatus("bot", "restarting", since, restarts=2, last_error="ValueError('x')"),
+        ComponentStatus("scheduler", "running", since),
+    ]
+    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, components=lambda: board)
+    with TestClient(api) as client:
+        body = client.get("/api/health").json()
+        assert body["status"] == "ok"  # back, if on probation
+        assert body["components"] == {
+            "bot": {
+                "state": "restarting",
+                "since": "2026-12-07T02:00:00Z",
+                "restarts": 2,
+                "last_error": "ValueError('x')",
+            },
+            "scheduler": {
+                "state": "running",
+                "since": "2026-12-07T02:00:00Z",
+                "restarts": 0,
+                "last_error": None,
+            },
+        }
+        board[1] = ComponentStatus("scheduler", "down", since, 0, "SchedulerDied('ended')")
+        response = client.get("/api/health")
+    # Still 200: probes read the status field (deploy/ checks no health code).
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["components"]["scheduler"]["state"] == "down"
 
 
 def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> None:
@@ -62,6 +99,7 @@ def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> Non
 
 def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) -> None:
     sigma_app.db.dispose()
+    sigma_app.read_db.dispose()
     Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).unlink()
     # A fresh empty file is created and answers SELECT 1; point the engine at a folder instead.
     Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).mkdir()
@@ -70,11 +108,16 @@ def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) ->
     assert body["checks"]["database"].startswith("error: OperationalError")
 
 
-def test_metrics_exposes_the_process_registry(sigma_app: App) -> None:
+def test_metrics_exposes_the_process_registry_to_admins(sigma_app: App) -> None:
     metrics = Metrics()
     metrics.fills.labels(symbol="BTC", side="buy").inc(3)
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)) as c:
-        response = c.get("/metrics")
+    api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
+    with TestClient(api) as c:
+        assert c.get("/metrics").status_code == 401
+        viewer = {"Authorization": f"Bearer {issue_token(api, 'viewer')}"}
+        assert c.get("/metrics", headers=viewer).status_code == 403
+        admin = {"Authorization": f"Bearer {issue_token(api, 'admin')}"}
+        response = c.get("/metrics", headers=admin)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'sigma_fills_total{side="buy",symbol="BTC"} 3.0' in response.text
@@ -88,7 +131,7 @@ def test_metrics_as_json_for_a_viewer(sigma_app: App) -> None:
     api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
     with TestClient(api) as c:
         assert c.get("/api/metrics").status_code == 401
-        token, _ = api.state.ctx.tokens.issue("viewer", "viewer")
+        token = issue_token(api, "viewer")
         samples = c.get("/api/metrics", headers={"Authorization": f"Bearer {token}"}).json()
     by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s["value"] for s in samples}
     assert by_name[("sigma_fills_total", (("side", "buy"), ("symbol", "BTC")))] == 3.0
@@ -190,7 +233,10 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
         assert missing.status_code == 404
         assert missing.json() == {"detail": "no such route: GET /api/nothing"}
         assert client.get("/api/health").json()["status"] == "ok"
-        assert client.get("/openapi.json").json()["info"]["title"] == "SIGMA"
+        # Not public by default (SIGMA_API_PUBLIC_DOCS): the schema is for admins, and the
+        # documentation pages are not the dashboard's either.
+        assert client.get("/openapi.json").status_code == 401
+        assert client.get("/docs").status_code == 404
 
 
 def test_no_dashboard_without_a_build(sigma_app: App, tmp_path: Path) -> None:
@@ -247,7 +293,10 @@ def test_ensure_admin_uses_the_configured_password(tmp_path: Path) -> None:
     app = make_app(
         f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var", admin_password=SecretStr("from-env-123")
     )
-    assert ensure_admin(app) == "from-env-123"
+    # The operator knows it: it is used, but not handed back to be printed.
+    assert ensure_admin(app) is None
+    with app.sessions() as session:
+        assert authenticate(session, "admin", "from-env-123", rounds=4) is not None
     app.close()
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sigma.app import App
+from sigma.store.alerts import record_alert
 from sigma.store.db import session_scope
 from sigma.store.models import (
     ActionLog,
@@ -460,3 +461,39 @@ def test_alerts_and_actions(client: TestClient, auth: Headers) -> None:
         assert [
             a["action"] for a in client.get(f"/api/actions?{query}", headers=h).json()
         ] == expected
+
+
+def test_a_repeating_alert_is_one_row_with_its_count(
+    sigma_app: App, client: TestClient, auth: Headers
+) -> None:
+    with session_scope(sigma_app.sessions) as session:
+        for minutes, severity, message, key in [
+            (0, "warning", "stale 10s", "stale:BTC"),
+            (1, "warning", "other", "other"),
+            (5, "warning", "stale 300s", "stale:BTC"),
+            (9, "error", "stale 540s", "stale:BTC"),
+        ]:
+            record_alert(
+                session,
+                ts=T0 + timedelta(minutes=minutes),
+                severity=severity,
+                source="feed",
+                message=message,
+                dedupe_key=key,
+            )
+    stale, other = client.get("/api/alerts", headers=auth("viewer")).json()
+    assert (stale["message"], stale["severity"], stale["count"], stale["dedupe_key"]) == (
+        "stale 540s",
+        "error",
+        3,
+        "stale:BTC",
+    )
+    assert (stale["ts"], stale["last_seen"]) == ("2024-03-01T12:00:00Z", "2024-03-01T12:09:00Z")
+    assert (other["count"], other["ts"], other["last_seen"]) == (
+        1,
+        "2024-03-01T12:01:00Z",
+        "2024-03-01T12:01:00Z",
+    )
+    # The window bounds the last sighting: the key still repeating is in it.
+    window = client.get("/api/alerts?since=2024-03-01T12:05:00Z", headers=auth("viewer"))
+    assert [a["message"] for a in window.json()] == ["stale 540s"]

@@ -27,6 +27,8 @@ from sigma.domain import Tick
 from sigma.feeds.synthetic import generate_bars
 from sigma.feeds.ticks import encode_tick
 from sigma.research.backtest import run_backtest
+from sigma.research.ml_tune import TuneConfig
+from sigma.research.ml_validate import tune_symbol
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import JobContext, JobSpec, TaskManager
 from sigma.store import save_backtest, session_scope, set_params, upsert_bars
@@ -42,6 +44,8 @@ from sigma.store.models import (
     SimRun,
     TrendData,
 )
+from sigma.strategies.builtin import SmaCross
+from tests.research.ml_helpers import trending_bars
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,6 +235,9 @@ def seed(app: App) -> Seeded:
                     data={"commentary": f"{symbol}: {trend} {COMMENTARY}"},
                 )
             )
+    with session_scope(app.sessions) as session:
+        # The ML gate's model for BTC, validated on its test window (shown on Backtests).
+        tune_symbol(session, "BTC", trending_bars(), [SmaCross], config=TuneConfig(n_estimators=10))
     report = Path(app.settings.var_dir) / "reports" / "weekly-e2e.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(f"<html><body><h1>{REPORT_TITLE}</h1></body></html>", encoding="utf-8")
@@ -264,10 +271,19 @@ def make_scheduler(app: App) -> SchedulerService:
     """Two scheduled jobs on an open job store that runs nothing by itself (like `sigma up`'s
     scheduler, minus the work), for the system page."""
     manager = TaskManager(app.sessions)
-    manager.register(JobSpec("hourly-e2e", _noop, IntervalTrigger(hours=1), "every hour"))
+    # Descriptions as long as the real jobs' (the System page must show them with every column).
     manager.register(
-        JobSpec("nightly-e2e", _noop, CronTrigger.from_crontab("0 3 * * *"), "at 03:00")
-    )
+        JobSpec(
+            "hourly-e2e", _noop, IntervalTrigger(hours=1),
+            "every hour: StrategySelector walk-forward optimisation and selection",
+        )
+    )  # fmt: skip
+    manager.register(
+        JobSpec(
+            "nightly-e2e", _noop, CronTrigger.from_crontab("0 3 * * *"),
+            "at 03:00: retention of old rows, log rotation and the daily summary",
+        )
+    )  # fmt: skip
     service = SchedulerService(app.db, manager, timezone="UTC")
     service.start(paused=True)
     service.sync(manager.specs.values())

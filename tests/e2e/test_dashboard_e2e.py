@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 from e2e_support import (
     ALERT_MESSAGE,
@@ -16,11 +17,15 @@ from e2e_support import (
     ETH_CLOSES,
     FILL_FEE,
     ORDER_ID,
+    PASSWORD,
     REPORT_TITLE,
     LiveServer,
     login,
 )
 from playwright.sync_api import Page, expect
+
+from sigma.api.users import create_user
+from sigma.store.db import session_scope
 
 # One xdist worker runs them all (`--dist loadgroup`): one server and one browser, not two.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -155,6 +160,25 @@ def test_viewer_compares_two_backtests(page: Page, server: LiveServer) -> None:
     expect(sharpe_row.locator("td").nth(best)).to_have_class(re.compile("best"))
     expect(sharpe_row.locator("td").nth(1 - best)).not_to_have_class(re.compile("best"))
     expect(page.get_by_test_id("compare-chart").locator("polyline")).to_have_count(2)
+
+
+def test_viewer_sees_the_ml_gate_models_with_their_comparison(
+    page: Page, server: LiveServer
+) -> None:
+    (model,) = server.get("/api/ml/models", "viewer")
+    login(page, "viewer")
+    page.get_by_role("link", name="Backtests").click()
+    row = page.get_by_test_id("ml-models-table").locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td[data-label=Symbol]")).to_have_text("BTC")
+    expect(row.locator("td[data-label=Gating]")).to_have_text(
+        "in use" if model["active"] else "not used"
+    )
+    expect(row.locator("td[data-label=Vetoes]")).to_have_text(str(model["gate"]["vetoes"]))
+    sma = model["gate"]["strategies"]["sma_cross"]
+    expect(row.locator("td[data-label='Per strategy']")).to_contain_text(
+        f"({sma['gated']['trades']} vs {sma['ungated']['trades']} trades"
+    )
 
 
 def test_trader_runs_a_backtest_from_the_form_and_sees_it(page: Page, server: LiveServer) -> None:
@@ -472,3 +496,17 @@ def test_markets_show_stored_candles_extended_by_live_ticks(page: Page, server: 
     expect(last).to_contain_text("H 2,101.5")
     expect(last).to_contain_text("L 2,099.125")
     expect(chart.get_by_test_id("candle")).to_have_count(len(ETH_CLOSES) + 1)
+
+
+def test_signing_out_revokes_the_token_on_the_server(page: Page, server: LiveServer) -> None:
+    # A user of its own: signing out revokes every token of the user, cached ones included.
+    with session_scope(server.app.sessions) as session:
+        create_user(session, "leaver", PASSWORD, "viewer", rounds=server.app.settings.bcrypt_rounds)
+    login(page, "leaver")
+    token = page.evaluate("JSON.parse(localStorage.getItem('sigma.session')).token")
+    me = f"{server.url}/api/me"
+    assert httpx.get(me, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('sigma.session')") is None
+    assert httpx.get(me, headers={"Authorization": f"Bearer {token}"}).status_code == 401

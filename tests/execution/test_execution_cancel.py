@@ -135,11 +135,14 @@ async def test_the_kill_switch_cancels_the_resting_orders_and_alerts(
 async def test_time_outs_cancel_old_resting_limits_only(sessions: sessionmaker[Session]) -> None:
     worker = worker_on(sessions, order_timeout=60)
     old = TS - timedelta(minutes=5)
-    worker.follower._now = lambda: TS  # type: ignore[method-assign]
-    await worker.execute(resting("old-00001", created_at=old))  # type: ignore[arg-type]
-    await worker.execute(resting("new-00001"))  # type: ignore[arg-type]
+    # The time-out counts on the wall clock from when the worker placed the order, not from
+    # the market time the order was decided at (a replay's market runs behind).
+    worker.follower._now = lambda: old  # type: ignore[method-assign]
+    await worker.execute(resting("old-00001", created_at=TS))  # type: ignore[arg-type]
     stop = order_event("stop-0001", Side.SELL, type=OrderType.STOP, stop_price=Decimal(50))
-    await worker.execute(stop.model_copy(update={"created_at": old}))
+    await worker.execute(stop)
+    worker.follower._now = lambda: TS  # type: ignore[method-assign]
+    await worker.execute(resting("new-00001", created_at=old))  # type: ignore[arg-type]
     assert await worker.follower.poll_once() == 1  # paper orders are never polled
     assert status(sessions, "old-00001") == "cancelled"
     assert status(sessions, "new-00001") == status(sessions, "stop-0001") == "new"
@@ -255,3 +258,16 @@ async def test_the_budget_spaces_requests() -> None:
 def test_cancel_event_status_words() -> None:
     assert OrderStatus.CANCELLED.value == "cancelled"
     assert datetime.now(UTC) > TS
+
+
+async def test_an_order_row_names_its_two_clocks(sessions: sessionmaker[Session]) -> None:
+    worker = worker_on(sessions)
+    decided = TS - timedelta(days=30)  # a replay's market, far behind the wall clock
+    before = datetime.now(UTC)
+    await worker.execute(resting("clock-0001", created_at=decided))  # type: ignore[arg-type]
+    with sessions() as s:
+        row = s.scalars(
+            select(OrderRecord).where(OrderRecord.client_order_id == "clock-0001")
+        ).one()
+    assert row.decided_at == decided
+    assert before <= row.created_at <= datetime.now(UTC)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +19,9 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, Subscription
+from sigma.bus.memory import InMemoryPubSub
 from sigma.domain import Tick
+from sigma.feeds import ws_client
 from sigma.feeds.frame import make_bar_frame
 from sigma.feeds.ticks import decode_tick, encode_tick
 from sigma.feeds.ws_client import Backoff, PriceClient, ReconnectingFeed, StaleMonitor
@@ -29,8 +33,10 @@ from sigma.feeds.ws_server import (
     feed_command,
     run_feed,
 )
+from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.cleaner import DataCleaner
+from sigma.risk.feed_health import FeedHealth
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -226,6 +232,28 @@ async def test_callback_failures_do_not_stop_the_feed() -> None:
     assert client.callback_errors == 3 and client.accepted == 3
 
 
+async def test_a_bus_outage_logs_one_traceback_not_one_per_tick(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A fresh filter: other tests' failures must not count against this one's window.
+    monkeypatch.setattr(ws_client.log, "filters", [RepeatFilter()])
+    frames: list[bytes | str] = [encode_tick(Tick.of("BTC", T0, 100 + i)) for i in range(20)]
+
+    class DownBus(InMemoryPubSub):
+        async def publish(self, channel: str, message: bytes) -> None:
+            raise ConnectionError("redis is down")
+
+    async with serve(await hostile_server(frames), "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = PriceClient(f"ws://127.0.0.1:{port}", pubsub=DownBus())
+        with caplog.at_level(logging.ERROR, logger="sigma.feeds.ws_client"):
+            async for _ in running(client):
+                await wait(lambda: client.received == 20)
+    assert client.callback_errors == 20
+    delivering = [r for r in caplog.records if r.getMessage().startswith("delivering")]
+    assert len(delivering) == 1 and caplog.text.count("Traceback") == 1
+
+
 async def test_anomalous_ticks_are_counted_as_rejected() -> None:
     prices = [100, 100, 150, 100]
     frames: list[bytes | str] = [encode_tick(Tick.of("BTC", T0, p)) for p in prices]
@@ -285,6 +313,46 @@ async def test_stale_feed_fires_once_per_episode_and_recovers() -> None:
             gate.set()
             await wait(lambda: bool(rec.recovered))
     assert client.monitor.episodes == 1 and rec.recovered[0] >= 0.3
+
+
+async def test_a_feed_whose_every_tick_is_rejected_goes_stale_and_blinds_its_symbol() -> None:
+    """Issue 23: rejected ticks are no sign of life. A feed that keeps sending prints the
+    filter rejects (wild and disagreeing, so never a new level) goes stale like a silent one,
+    and its symbol is blinded for new positions; a believed tick brings both back."""
+    gate = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(encode_tick(Tick.of("BTC", T0, 100)))
+        k = 0
+        while not gate.is_set():
+            k += 1
+            wild = 150 if k % 2 else 50
+            await ws.send(encode_tick(Tick.of("BTC", T0 + timedelta(milliseconds=k), wild)))
+            await asyncio.sleep(0.005)
+        await ws.send(encode_tick(Tick.of("BTC", T0 + timedelta(seconds=1), 100.5)))
+        await ws.wait_closed()
+
+    rec = Recorder()
+    health = FeedHealth(window=20, min_ticks=10, clear_ratio=0.05)
+    async with serve(handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = PriceClient(
+            f"ws://127.0.0.1:{port}",
+            on_tick=rec.on_tick,
+            detector=AnomalyDetector(),
+            health=health,
+            stale_after=0.2,
+            on_stale=rec.on_stale,
+            on_recovered=rec.on_recovered,
+        )
+        async for _ in running(client):
+            await wait(lambda: bool(rec.stale))
+            assert client.anomalies > 10 and [t.price for t in rec.ticks] == [100]
+            assert "rejected" in health.entry_pause("BTC")
+            gate.set()
+            await wait(lambda: bool(rec.recovered))
+    assert [t.price for t in rec.ticks] == [100, Decimal("100.5")]
+    assert health.entry_pause("BTC")  # one believed tick: the ratio is still far too high
 
 
 async def test_stale_callbacks_may_fail() -> None:

@@ -151,10 +151,10 @@ def safe(check: Callable[[], bool]) -> Callable[[], bool]:
     return wrapped
 
 
-def created_at(app: App) -> dict[str, datetime]:
+def decided_at(app: App) -> dict[str, datetime]:
     """When each stored order was decided (the market time of its bar)."""
     with app.sessions() as s:
-        rows = s.execute(select(OrderRecord.client_order_id, OrderRecord.created_at)).all()
+        rows = s.execute(select(OrderRecord.client_order_id, OrderRecord.decided_at)).all()
     return {coid: ts for coid, ts in rows}
 
 
@@ -175,7 +175,7 @@ def decisions_in_log(lines: list[str], action: str) -> list[str]:
         if not line.startswith("{"):
             continue
         record = json.loads(line)
-        if record.get("logger") == "sigma.actions" and record.get("msg") == action:
+        if record.get("logger") == "sigma.actions" and record.get("action") == action:
             out.append(str(record["client_order_id"]))
     return out
 

@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,11 +30,12 @@ from sigma.app import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, Delivery
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
-from sigma.domain import OrderType, Side, Tick
+from sigma.domain import Order, OrderType, Side, Tick
 from sigma.execution.broker import BrokerReport
 from sigma.execution.events import OrderEvent
 from sigma.feeds.ticks import encode_tick
 from sigma.feeds.ws_server import BarReplay, MarketServer, bar_ticks
+from sigma.risk.limits import AccountState
 from sigma.runtime.system import System
 from sigma.store.models import AlertLog, FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from tests.runtime.pipeline_helpers import (
@@ -255,12 +257,13 @@ async def test_redis_subscriber_connections_killed_mid_stream_recover(
         )
 
     # `ready` comes before the components have subscribed; Pub/Sub drops what precedes that.
-    await wait_for(lambda: len(sys_.pubsub._subscriptions) == 4, what="subscriptions")
+    await wait_for(lambda: len(sys_.pubsub._subscriptions) == 5, what="subscriptions")
     half = len(ticks) // 2
     await stream(ticks[:half])
     await wait_for(lambda: bot.counters.ticks == half and settled(), what="first half booked")
-    subs = list(sys_.pubsub._subscriptions)  # prices, fills, order status; resting orders
-    assert await kill_redis_subscribers(services["redis_url"], sys_.pubsub) == 4
+    # prices, fills, order status, bot control; resting orders
+    subs = list(sys_.pubsub._subscriptions)
+    assert await kill_redis_subscribers(services["redis_url"], sys_.pubsub) == 5
     await wait_for(lambda: all(s.reconnects >= 1 for s in subs), what="resubscribed")
     await stream(ticks[half:])
     await wait_for(lambda: bot.counters.bars == len(frame) - 1 and settled(), what="all booked")
@@ -446,6 +449,67 @@ async def test_feed_server_going_away_raises_stale_and_reconnects_with_backoff(
     app.close()
 
 
+async def test_a_feed_the_price_filter_keeps_rejecting_alerts_within_seconds_and_pauses_entries(
+    services: dict[str, Any], start: Start
+) -> None:
+    """Issue 23: after some good ticks the feed sends only prints the filter rejects (wild and
+    disagreeing, so never a new level). The rejection-ratio alarm fires within a second
+    (alert stored, gauge), the feed goes stale since rejected ticks are no sign of life, and
+    the bot's risk check refuses new positions on the symbol while a reducing order passes."""
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    wild = asyncio.Event()
+
+    def at(k: int, price: str) -> bytes:
+        return encode_tick(
+            Tick(SYMBOL, now + timedelta(milliseconds=k), Decimal(price), Decimal(1))
+        )
+
+    async def feed(ws: ServerConnection) -> None:
+        for k in range(20):
+            await ws.send(at(k, f"100.{k % 3}"))
+        await wild.wait()
+        for k in range(20, 100_000):  # until the client goes away (the send then raises)
+            await ws.send(at(k, "150" if k % 2 else "50"))
+            await asyncio.sleep(0.01)
+
+    async with serve(feed, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        app = make_app(**services, feed_url=f"ws://127.0.0.1:{port}", feed_stale_seconds=1.0)
+        run = await start(system(app, ("prices", "bot")))
+        sys_, prices, bot = run.system, run.system.prices, run.system.bot
+        assert prices is not None and bot is not None
+        paused = partial(
+            sys_.metrics.registry.get_sample_value, "sigma_entries_paused", {"symbol": SYMBOL}
+        )
+        try:
+            await wait_for(lambda: prices.accepted == 20, what="the good ticks")
+            assert sys_.feed_health.entry_pause(SYMBOL) == "" and paused() == 0
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            wild.set()
+            await wait_for(lambda: paused() == 1, what="the symbol paused")
+            blinded_in = loop.time() - began
+            await wait_for(lambda: stale_gauge(sys_) == 1, what="the feed stale")
+            stale_in = loop.time() - began
+            account = AccountState("t", Decimal(10_000), Decimal(5), 0, datetime.now(UTC))
+            buy = bot.risk.check(Order(SYMBOL, Side.BUY, qty=Decimal(1)), Decimal(100), account)
+            sell = bot.risk.check(Order(SYMBOL, Side.SELL, qty=Decimal(1)), Decimal(100), account)
+            assert (buy.accepted, buy.rule) == (False, "price_feed") and sell.accepted
+        finally:
+            await run.close()
+    print(json.dumps({"blinded_s": round(blinded_in, 3), "stale_s": round(stale_in, 3)}))
+    assert blinded_in < 1.0 and stale_in < 3.0
+    assert prices.accepted == 20 and prices.anomalies >= 10
+    with app.sessions() as s:
+        alerts = [(a.severity, a.message) for a in s.scalars(select(AlertLog))]
+    assert any(
+        severity == "warning" and f"{SYMBOL}: the price filter rejected" in message
+        for severity, message in alerts
+    ), alerts
+    assert any(message.startswith("no prices from") for _, message in alerts)
+    app.close()
+
+
 def hostile_frames(now: datetime) -> tuple[list[str | bytes], list[Tick], dict[str, int]]:
     """Frames for the price client: good ticks mixed with every kind of bad one; returns the
     frames, the ticks that must get through and the expected drops by reason."""
@@ -550,7 +614,8 @@ async def test_hostile_ticks_over_the_websocket_never_reach_the_strategies(
             await on_tick(tick, received)
 
         bot.on_tick = record  # type: ignore[method-assign]
-        await wait_for(lambda: len(sys_.pubsub._subscriptions) == 3, what="bot subscribed")
+        # prices, fills, order status and bot control
+        await wait_for(lambda: len(sys_.pubsub._subscriptions) == 4, what="bot subscribed")
         try:
             go.set()
             await wait_for(lambda: len(seen) == len(good), what="good ticks at the bot")

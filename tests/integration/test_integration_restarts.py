@@ -432,7 +432,7 @@ async def test_worker_and_bot_processes_killed_with_orders_flowing(
     )
     # Orders stored but never logged were sent by the killed bot in its last moment: decided
     # no earlier than its last logged order, before the new bot's first.
-    when = steady.created_at(app)
+    when = steady.decided_at(app)
     last_logged = max(
         when[c] for c in steady.decisions_in_log(bot.lines[:killed_run], "order_sent")
     )

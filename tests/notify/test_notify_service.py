@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from notify_helpers import FakeClock, HttpSink
-from sqlalchemy import Boolean, Integer, String, Text, select
+from sqlalchemy import Boolean, Integer, String, Text, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from sigma.notify import (
@@ -44,35 +45,54 @@ class Recorder(Channel):
             raise RuntimeError("close failed")
 
 
+MINUTE = timedelta(minutes=1)
+
+
 def rows(db: sessionmaker[Session]) -> list[AlertLog]:
     with db() as session:
         return list(session.scalars(select(AlertLog).order_by(AlertLog.id)))
 
 
-async def test_dedupe_within_window_and_every_alert_recorded(
+async def test_dedupe_within_window_and_every_alert_counted_on_its_key(
     db: sessionmaker[Session], clock: FakeClock
 ) -> None:
     service = NotificationService(store=AlertStore(db), dedupe_window=60, clock=clock)
     chan = Recorder("rec")
     service.add_channel(chan)
-    first = await service.send(Alert("error", "feed", "stale", dedupe_key="stale:BTC"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    first = await service.send(Alert("warning", "feed", "stale", dedupe_key="stale:BTC", ts=start))
     clock.now += 59
-    second = await service.send(Alert("error", "feed", "stale again", dedupe_key="stale:BTC"))
+    second = await service.send(
+        Alert("error", "feed", "stale again", dedupe_key="stale:BTC", ts=start + MINUTE)
+    )
     other = await service.send(Alert("error", "feed", "other key", dedupe_key="stale:ETH"))
     clock.now += 2  # the window counts from the first delivery, not from the repeats
-    third = await service.send(Alert("error", "feed", "still stale", dedupe_key="stale:BTC"))
+    third = await service.send(
+        Alert("error", "feed", "still stale", dedupe_key="stale:BTC", ts=start + 2 * MINUTE)
+    )
     assert (first.suppressed, second.suppressed, third.suppressed) == (None, "duplicate", None)
     assert second.delivered == ()
     assert other.delivered == ("rec",)
     assert chan.got == ["stale", "other key", "still stale"]
     stored = rows(db)
-    assert [(r.severity, r.source, r.message, r.dedupe_key) for r in stored] == [
-        ("error", "feed", "stale", "stale:BTC"),
-        ("error", "feed", "[suppressed: duplicate] stale again", "stale:BTC"),
-        ("error", "feed", "other key", "stale:ETH"),
-        ("error", "feed", "still stale", "stale:BTC"),
+    # One row per key: first and last sighting, how often, the latest message and severity.
+    assert [
+        (r.severity, r.source, r.message, r.dedupe_key, r.seen, r.ts, r.last_seen) for r in stored
+    ] == [
+        ("error", "feed", "still stale", "stale:BTC", 3, start, start + 2 * MINUTE),
+        ("error", "feed", "other key", "stale:ETH", 1, stored[1].ts, stored[1].ts),
     ]
     assert all(r.ts.tzinfo is not None for r in stored)
+
+
+async def test_alerts_without_key_get_a_row_each(db: sessionmaker[Session]) -> None:
+    service = NotificationService(store=AlertStore(db))
+    for _ in range(2):
+        await service.send(Alert("info", "job", "done"))
+    assert [(r.message, r.seen, r.dedupe_key) for r in rows(db)] == [
+        ("done", 1, None),
+        ("done", 1, None),
+    ]
 
 
 async def test_alerts_without_key_are_never_deduped() -> None:
@@ -223,6 +243,19 @@ def test_store_uses_suppressed_reason_and_details_columns_when_present() -> None
     assert (len(plain.source), len(plain.dedupe_key)) == (64, 200)
 
 
+def test_a_table_without_a_count_gets_a_row_per_alert() -> None:
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    store = AlertStore(sessionmaker(engine), RichAlertLog)
+    for suppressed in (None, "duplicate"):
+        store.record(Alert("error", "feed", "stale", dedupe_key="k"), suppressed=suppressed,
+                     outcome={})  # fmt: skip
+    with Session(engine) as session:
+        stored = session.scalars(select(RichAlertLog.reason).order_by(RichAlertLog.id)).all()
+    assert stored == [None, "duplicate"]
+    engine.dispose()
+
+
 async def test_reports_reach_report_only_channels_whatever_the_severity(
     db: sessionmaker[Session],
 ) -> None:
@@ -248,4 +281,4 @@ async def test_reports_reach_report_only_channels_whatever_the_severity(
     assert mailbox.got == ["daily report"] and urgent.got == ["breaker"]
     # Asked for explicitly: no dedupe window applies to a second report.
     assert (await service.report(summary)).delivered == ("mailbox", "log")
-    assert [r.message for r in rows(db)] == ["breaker", "daily report", "daily report"]
+    assert [(r.message, r.seen) for r in rows(db)] == [("breaker", 1), ("daily report", 2)]

@@ -117,7 +117,9 @@ async def test_rejection_is_logged_stored_and_alerted(
     assert alert.dedupe_key == "order_rejected:sma:BTCUSDT:max_position"
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
-    assert record.getMessage() == "order_rejected"
+    # The console line says what was refused, not only that something was.
+    assert record.getMessage() == "order_rejected sma BTCUSDT 2 (max_position)"
+    assert record.__dict__["action"] == "order_rejected"
     assert (record.__dict__["strategy"], record.__dict__["reason"]) == ("sma", "max_position")
     assert record.__dict__["detail_name"] == "clash"  # reserved LogRecord names are renamed
 
@@ -169,3 +171,20 @@ def test_log_only_mode_and_quiet_logger(caplog: pytest.LogCaptureFixture) -> Non
     actions.order_rejected("sma", "X", "no_notifier")
     assert (actions.pending, actions.flush()) == (0, 0)
     assert caplog.records == []
+
+
+def test_order_and_fill_lines_name_symbol_side_quantity_and_price(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sigma.actions")
+    actions = ActionLogger(None, source="bot")
+    actions.log("order_sent", strategy="sma_cross", symbol="BTC", side="buy", qty="0.5",
+                ref_price="42000.1", client_order_id="c1")  # fmt: skip
+    actions.log("fill", strategy="sma_cross", symbol="BTC", side="buy", qty="0.5",
+                price="42001", client_order_id="c1")  # fmt: skip
+    actions.log("cancel_sent", strategy="sma_cross", symbol="BTC", client_order_id="c2")
+    assert [r.getMessage() for r in caplog.records] == [
+        "order_sent sma_cross BTC buy 0.5 @ 42000.1",
+        "fill sma_cross BTC buy 0.5 @ 42001",
+        "cancel_sent sma_cross BTC",
+    ]

@@ -21,7 +21,8 @@ from sigma.regime.detector import Regime
 from sigma.regime.sinks import LOOP_AUTHORS, StoreSink
 from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import WalkForwardConfig
-from sigma.runtime.system import TESTER, System
+from sigma.runtime.control import TESTER, BotControl
+from sigma.runtime.system import System
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, param_history, set_params, version_author
@@ -99,6 +100,7 @@ def _system(tmp_path: Path, test_bars: int) -> System:
     )
     system = System(App(settings), ("bot",))
     system.bot = system._bot()
+    system.control = BotControl(system.bot, system.app.sessions, system.actions)
     return system
 
 
@@ -253,7 +255,7 @@ def test_a_put_back_that_fails_is_logged_and_runs_off_the_loop(
         threads.append(threading.get_ident())
         raise RuntimeError("database down")
 
-    monkeypatch.setattr(system, "_put_back", down)
+    monkeypatch.setattr(system.control, "_put_back", down)
     with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="database down"):
         _scheduled(system, {"fast": 5}, version)
     assert f"applying parameters v{version} failed" in caplog.text

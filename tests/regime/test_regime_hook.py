@@ -369,8 +369,8 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(
     held: list[str] = []
 
     def dispatch(order: Order, _ref: Decimal) -> None:
-        bot = SimpleNamespace(adaptive=hook)
-        reason = TradingBot._adaptive_pause(bot, order, account_state(engine, order))  # type: ignore[arg-type]
+        bot = SimpleNamespace(adaptive=hook, stopped={})
+        reason = TradingBot._entry_pause(bot, order, account_state(engine, order))  # type: ignore[arg-type]
         if reason:
             held.append(reason)
             engine.on_rejected(order.client_order_id, reason)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sigma.app import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
 from sigma.config import load_settings
+from sigma.engine.engine import EntryGate
 from sigma.engine.fill_model import FillModel
 from sigma.feeds.synthetic import generate_bars
 from sigma.feeds.ticks import encode_tick
@@ -128,14 +129,16 @@ async def run_pipeline(
         )
 
 
-def assert_matches_backtest(outcome: Outcome, app: App, frame: pd.DataFrame) -> int:
-    """The stored rows equal the backtest's fills, cash and positions per strategy; returns
-    the number of fills compared."""
+def assert_matches_backtest(
+    outcome: Outcome, app: App, frame: pd.DataFrame, entry_gate: EntryGate | None = None
+) -> int:
+    """The stored rows equal the backtest's fills, cash and positions per strategy (the
+    backtest gated by `entry_gate`); returns the number of fills compared."""
     model = FillModel(commission_pct=Decimal("0.001"), slippage_bps=Decimal(5))
     compared = 0
     for cls in STRATEGIES:
         result, engine = run_backtest(
-            cls(), frame, symbol=SYMBOL, initial_cash=CASH, fill_model=model
+            cls(), frame, symbol=SYMBOL, initial_cash=CASH, fill_model=model, entry_gate=entry_gate
         )
         expected = [(f.side.value, f.qty, f.price, f.fee) for f in result.fills]
         by_coid = {o.client_order_id: o for o in outcome.orders if o.strategy == cls.name}
@@ -149,6 +152,8 @@ def assert_matches_backtest(outcome: Outcome, app: App, frame: pd.DataFrame) -> 
             (i for i, pair in enumerate(zip(stored, expected, strict=False)) if pair[0] != pair[1]),
             min(len(stored), len(expected)),
         )
+        if bot is not None:
+            assert bot.engines[(cls.name, SYMBOL)].vetoes == engine.vetoes, cls.name
         assert stored == expected, (
             f"{cls.name}: {len(stored)} stored fills, {len(expected)} in the backtest; from "
             f"fill {first}: stored {stored[first : first + 3]}, backtest "

@@ -23,7 +23,7 @@ from sigma.runtime.restore import market_start
 from sigma.runtime.system import System
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import BarRecord, OrderRecord, RiskStateRecord, TickRecord
-from sigma.store.restart import booked_accounts
+from sigma.store.restart import StoredPrice, booked_accounts, last_prices
 from tests.runtime.pipeline_helpers import (
     CASH,
     SYMBOL,
@@ -49,7 +49,7 @@ def stored(outcome: Outcome) -> tuple[list[tuple[Any, ...]], ...]:
     """The decisions (with the bar they were made on), the ledger and the positions, without
     what differs between two runs of the same prices (ids, client order ids, booking times);
     the sequence of fills is compared with the backtest's by `assert_matches_backtest`."""
-    decisions = [(o.strategy, o.side, o.type, o.qty, o.created_at) for o in outcome.orders]
+    decisions = [(o.strategy, o.side, o.type, o.qty, o.decided_at) for o in outcome.orders]
     ledger = [(e.strategy, e.cash_delta, e.fee, e.realized_pnl, e.reason) for e in outcome.ledger]
     held = outcome.positions.values()
     positions = [(p.strategy, p.qty, p.avg_price, p.realized_pnl) for p in held]
@@ -183,7 +183,7 @@ def store_order(app: App, coid: str, kind: str, status: str = "new") -> None:
                 limit_price=Decimal(90) if kind == "limit" else None,
                 status=status,
                 strategy="sma_cross",
-                created_at=T0,
+                decided_at=T0,
             )
         )
 
@@ -199,6 +199,7 @@ async def test_open_orders_are_the_engines_again(db_url: str) -> None:
     engine = bot.engines[("sma_cross", SYMBOL)]
     assert list(engine.resting) == ["resting-1"]
     assert engine.resting["resting-1"].type is OrderType.LIMIT
+    assert engine.resting["resting-1"].created_at == T0  # the market time it was decided at
     assert list(engine.inflight) == ["market-1"]
     assert engine.position_qty(SYMBOL) == 5  # the market order counts as in flight
     engine.cancel_pending(SYMBOL)
@@ -296,3 +297,49 @@ async def test_an_accelerated_built_in_market_plays_history_up_to_the_present(
     with app.sessions() as s:
         assert read_bars(s, SYMBOL, "1m").empty  # nothing stored ahead of the replay
     app.close()
+
+
+def test_the_price_filter_judges_the_first_tick_against_the_last_stored_price(
+    db_url: str,
+) -> None:
+    app = make_app(db_url)
+    minute = timedelta(minutes=1)
+    stored_bars = bars(3).set_axis(pd.date_range(T0, periods=3, freq="1min", name="ts"))
+    store_bars(app, stored_bars)
+    with app.sessions.begin() as s:  # an older tick: the newest bar's close is later
+        s.add(TickRecord(symbol=SYMBOL, ts=T0 - minute, price=Decimal("90")))
+    with app.sessions() as s:
+        assert last_prices(s, [SYMBOL, "OTHER"], "1m") == {
+            SYMBOL: StoredPrice(Decimal(str(stored_bars["close"].iloc[-1])), T0 + 2 * minute)
+        }
+        assert last_prices(s, [SYMBOL], "1h") == {SYMBOL: StoredPrice(Decimal("90"), T0 - minute)}
+    with app.sessions.begin() as s:
+        s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=0, price=Decimal("101.5")))
+        s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=1, price=Decimal("101.75")))
+    system = System(app, ("prices",))
+    client = system._price_source("ws://127.0.0.1:1")
+    detector = client.detector
+    assert detector is not None and detector.reference is not None
+    # The newest tick wins.
+    assert detector.reference(SYMBOL) == StoredPrice(Decimal("101.75"), T0 + 5 * minute)
+    assert client.health is system.feed_health
+    # A first tick far from the stored price is rejected.
+    assert not detector.check(Tick.of(SYMBOL, T0 + 6 * minute, 1e6)).ok
+    app.close()
+
+
+async def test_only_the_accelerated_built_in_market_has_no_stored_reference(db_url: str) -> None:
+    """The wall-clock market goes on from the last stored price, which is then its first
+    tick's reference; the accelerated one replays the same seeded prices after a restart."""
+    for speed, referenced in ((1.0, True), (60.0, False)):
+        app = make_app(db_url, feed_speed=speed, market_history_bars=0)
+        with app.sessions.begin() as s:
+            s.add(TickRecord(symbol=SYMBOL, ts=T0, price=Decimal("1")))
+        async with running(System(app, ("market",))) as system:
+            assert system.market is not None
+            client = system._price_source(system.market.url)
+            assert client.detector is not None
+            assert (client.detector.reference is not None) is referenced
+        with app.sessions.begin() as s:
+            s.execute(sa_delete(TickRecord))
+        app.close()

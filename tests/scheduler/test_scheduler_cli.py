@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +19,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from sigma.app import build_app
+from sigma.app import App, build_app
 from sigma.cli import jobs as jobs_cli
 from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
+from sigma.scheduler import jobs as jobs_module
+from sigma.scheduler.service import SchedulerService
 
 runner = CliRunner()
 
@@ -67,6 +73,28 @@ def test_list_run_pause_resume_history(workdir: Path) -> None:
     assert "health_check" in history.output and "success" in history.output
 
 
+def test_list_reads_at_80_columns(workdir: Path) -> None:
+    assert runner.invoke(app, ["jobs", "run", "health_check"]).exit_code == 0
+    env = {**os.environ, "COLUMNS": "80", "SIGMA_LOG_LEVEL": "WARNING"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "sigma.cli.main", "jobs", "list"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in listed.stdout  # nothing cut short
+    (health,) = [line.split() for line in lines if "health_check" in line]
+    assert health[1:3] == ["every", "0:00:30"] and health[-1] == "success"
+    # The description wraps under the job's name instead of squeezing a column.
+    assert "StrategySelector:" in listed.stdout and "times in UTC" in listed.stdout
+    wide = subprocess.run(
+        [sys.executable, "-m", "sigma.cli.main", "jobs", "list"],
+        env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    (row,) = [line for line in wide.stdout.splitlines() if "strategy_selection" in line]
+    assert row.rstrip().endswith("StrategySelector: walk-forward optimisation and selection")
+
+
 def test_errors(workdir: Path) -> None:
     assert runner.invoke(app, ["jobs", "run", "nope"]).exit_code == 2
     assert runner.invoke(app, ["jobs", "pause", "nope"]).exit_code == 2
@@ -82,6 +110,51 @@ def test_failed_job_exits_non_zero(workdir: Path) -> None:
     assert _rows(workdir, "SELECT outcome FROM job_runs") == [("failed",)]
 
 
+class _ThreadKilled(BaseException):
+    """Ends the scheduler's loop thread (its guard catches only Exception)."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_scheduler_alone_starts_a_dead_loop_thread_again(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[SchedulerService] = []
+    start_scheduler = jobs_module.start_scheduler
+
+    def start(app: App, **kwargs: Any) -> SchedulerService:
+        started.append(start_scheduler(app, **kwargs))
+        return started[0]
+
+    monkeypatch.setattr(jobs_module, "start_scheduler", start)
+    application = build_app()
+    stop = threading.Event()
+    serving = threading.Thread(target=jobs_cli.serve, args=(application, stop))
+    serving.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not started:
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.01)
+        loop = started[0].scheduler
+        dead = loop._thread
+
+        def die() -> None:
+            del loop._process_jobs
+            raise _ThreadKilled
+
+        loop._process_jobs = die
+        loop.wakeup()
+        dead.join(10)
+        assert not dead.is_alive()
+        while loop._thread is dead or not loop.alive:
+            assert time.monotonic() < deadline + 10, "the loop thread was not started again"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        serving.join(30)
+        application.close()
+
+
 def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -94,7 +167,7 @@ def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyP
         jobs_cli.serve(application, stop)
     finally:
         application.close()
-    assert len(_rows(workdir, "SELECT id FROM apscheduler_jobs")) == 9
+    assert len(_rows(workdir, "SELECT id FROM apscheduler_jobs")) == 10
     seen: list[threading.Event] = []
     monkeypatch.setattr(jobs_cli, "serve", lambda _app, event: seen.append(event))
     previous = signal.getsignal(signal.SIGTERM)

@@ -1,10 +1,11 @@
 """The jobs end to end on the real database (and real Redis/RabbitMQ for health), run through
 the TaskManager with a hand-moved clock: selection writes parameters and triggers the daily
-summary, ML tuning versions a model, trends, retention, health, reports, logs, config sync
-and user checks."""
+summary, ML tuning versions and validates a model, trends, retention, health, reports, logs,
+config sync and user checks."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,8 @@ from sigma.app import App
 from sigma.config import load_settings
 from sigma.feeds.synthetic import generate_bars
 from sigma.ops.metrics import Metrics
+from sigma.research import select as select_module
+from sigma.research.ml_tune import TuneConfig
 from sigma.scheduler.jobs import JobRuntime, start_scheduler
 from sigma.scheduler.tasks import Alerter, TaskManager
 from sigma.store import heartbeats
@@ -28,6 +31,7 @@ from sigma.store.db import session_scope
 from sigma.store.models import (
     ActionLog,
     BarRecord,
+    MLModel,
     NewsRecord,
     PerformanceReport,
     StrategyParam,
@@ -66,7 +70,9 @@ def runtime(
     bars, _ = generate_bars(600, seed=5, freq="1h", start="2026-02-05")
     with session_scope(sessions) as session:
         upsert_bars(session, "BTC", "1h", bars)
-    return JobRuntime(settings, engine, sessions, load_strategies([]), alerter, Metrics())
+    runtime = JobRuntime(settings, engine, sessions, load_strategies([]), alerter, Metrics())
+    runtime.ml_config = TuneConfig(n_estimators=20)
+    return runtime
 
 
 @pytest.fixture
@@ -96,6 +102,30 @@ def test_selection_writes_params_and_triggers_the_daily_summary(
     assert (runtime.var_dir / "reports" / "performance" / "daily-2026-03-02.html").is_file()
     # The running instance picks the new parameters up.
     assert manager.run("config_sync").result == (1 if record.result["BTC"] else 0)
+
+
+def test_selection_leaves_the_write_lock_free_during_its_search(
+    manager: TaskManager, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a transaction holds the write lock: the bot and the worker must be able to
+    write while the walk-forward searches (minutes in production)."""
+    search = select_module.walk_forward
+    others_could_write: list[bool] = []
+
+    def watched(*args: object, **kwargs: object) -> object:
+        if engine.dialect.name == "sqlite":
+            other = sqlite3.connect(str(engine.url.database), timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # "database is locked" at once if held
+                other.rollback()
+                others_could_write.append(True)
+            finally:
+                other.close()
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(select_module, "walk_forward", watched)
+    assert manager.run("strategy_selection").outcome == "success"
+    assert others_could_write == ([True] if engine.dialect.name == "sqlite" else [])
 
 
 def test_trend_scan_and_retention(
@@ -174,6 +204,7 @@ def _state(sessions: sessionmaker[Session]) -> dict[str, object]:
             model.__tablename__: session.scalar(select(func.count()).select_from(model))
             for model in (
                 ActionLog,
+                MLModel,
                 PerformanceReport,
                 StrategyParam,
                 StrategyParamHistory,
@@ -185,6 +216,9 @@ def _state(sessions: sessionmaker[Session]) -> dict[str, object]:
             "active users": sorted(session.scalars(select(User.username).where(User.active))),
             "params": sorted(
                 (p.strategy, p.symbol, p.version) for p in session.scalars(select(StrategyParam))
+            ),
+            "models": sorted(
+                (m.symbol, m.version, m.active) for m in session.scalars(select(MLModel))
             ),
         }
 
@@ -217,6 +251,7 @@ def test_job_list_and_schedules(runtime: JobRuntime) -> None:
     specs = {spec.id: spec for spec in runtime.job_specs()}
     assert set(specs) == {
         "strategy_selection",
+        "ml_tune",
         "prune_data",
         "health_check",
         "trend_scan",
@@ -230,6 +265,8 @@ def test_job_list_and_schedules(runtime: JobRuntime) -> None:
     assert isinstance(selection, CronTrigger)
     assert "hour='3', minute='0'" in str(selection)
     assert specs["strategy_selection"].then == ("daily_summary",)
+    # Daily, after the selection whose parameters its validation backtests.
+    assert "hour='3', minute='30'" in str(specs["ml_tune"].trigger)
     # The time is the operator's, in the operator's time zone.
     moved = runtime.settings.model_copy(
         update={"selection_cron": "30 4 * * *", "scheduler_timezone": "America/New_York"}
@@ -256,7 +293,7 @@ def test_start_scheduler_for_an_app(db_url: str, tmp_path: Path) -> None:
     applied: list[tuple[str, str]] = []
     service = start_scheduler(app, apply_params=lambda st, sy, _p, _v: applied.append((st, sy)))
     try:
-        assert len(service.list_jobs()) == 9
+        assert len(service.list_jobs()) == 10
         with session_scope(app.sessions) as session:
             set_params(session, "sma_cross", "BTC", {"fast": 5}, "test", "ops")
         service.scheduler.pause()

@@ -99,6 +99,27 @@ def test_overlapping_run_is_skipped(
     assert outcomes == ["skipped", "success"]
 
 
+def test_a_run_that_could_not_be_recorded_does_not_block_the_next(
+    sessions: sessionmaker[Session],
+    alerter: Alerter,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manager = _manager(sessions, alerter, clock)
+    manager.register(JobSpec("often", lambda _ctx: "done", EVERY_MINUTE))
+    record_run = manager._open
+
+    def locked(job_id: str, started: Any) -> int:
+        monkeypatch.setattr(manager, "_open", record_run)
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(manager, "_open", locked)
+    with pytest.raises(RuntimeError, match="locked"):
+        manager.run("often")
+    # Not "skipped: already running" for ever after.
+    assert manager.run("often").outcome == "success"
+
+
 def test_follow_up_jobs_run_only_after_success(
     sessions: sessionmaker[Session], alerter: Alerter, clock: FakeClock
 ) -> None:

@@ -98,6 +98,20 @@ def test_close_writes_what_is_queued_and_refuses_more() -> None:
     assert not writer.put(1) and writer.dropped == 1
 
 
+def test_a_closed_writer_started_again_writes_on() -> None:
+    sink = Sink()
+    writer = BatchWriter(sink, what="test", batch_rows=2, flush_interval=60.0)
+    writer.start()
+    writer.start()  # idempotent while running
+    writer.put(1)
+    assert writer.close() == 0
+    assert not writer.put(2)
+    writer.start()
+    assert writer.put(3) and writer.put(4)
+    wait_until(lambda: sink.rows == [1, 3, 4])
+    assert writer.close() == 0
+
+
 def test_close_gives_up_after_its_timeout_and_counts_the_rows_lost() -> None:
     sink = Sink()
     sink.failing.set()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from sigma.store import (
     create_db_engine,
@@ -20,8 +25,15 @@ from sigma.store import (
     session_factory,
     session_scope,
 )
-from sigma.store.db import alembic_config, normalize_url
+from sigma.store.db import alembic_config, normalize_url, read_engine
 from sigma.store.models import Base, User
+from sigma.store.sqlite import (
+    RETRY_PAUSE,
+    RETRY_PAUSE_MAX,
+    WRITE_ATTEMPTS,
+    is_lock_error,
+    retry_pause,
+)
 from sigma.store.timescale import enable_timescale
 
 
@@ -159,3 +171,106 @@ def test_timescale_only_when_the_server_has_it(engine: Engine) -> None:
                 text("SELECT hypertable_name FROM timescaledb_information.hypertables")
             ).scalars()
             assert {"ticks", "bars"} <= set(tables)
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's writer, in the middle of a transaction."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute(
+        "INSERT INTO users (username, password_hash, role, active, created_at)"
+        " VALUES ('holder', 'x', 'viewer', 1, '2024-01-01 00:00:00')"
+    )
+    return holder
+
+
+def test_sqlite_reads_neither_take_nor_wait_for_the_write_lock(tmp_path: Path) -> None:
+    writer = init_db(f"sqlite:///{tmp_path / 'wal.db'}", busy_timeout=0.05)
+    reader = read_engine(writer, busy_timeout=0.05)
+    try:
+        with session_scope(session_factory(writer)) as s:
+            s.add(User(username="kept", password_hash="x"))
+        holder = _hold_write_lock(tmp_path / "wal.db")
+        try:
+            started = time.monotonic()
+            with session_factory(reader)() as s:
+                # The committed row, not the holder's uncommitted one, and at once.
+                assert s.scalars(select(User.username)).all() == ["kept"]
+            assert time.monotonic() - started < 0.5
+            # ...while a writer of this process does wait for the lock.
+            with (
+                pytest.raises(OperationalError, match="database is locked"),
+                writer.begin() as conn,
+            ):
+                conn.execute(text("SELECT 1"))
+        finally:
+            holder.rollback()
+            holder.close()
+        with reader.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            with pytest.raises(OperationalError, match="readonly"):
+                conn.execute(text("DELETE FROM users"))
+    finally:
+        reader.dispose()
+        writer.dispose()
+
+
+def test_read_engine_is_the_engine_itself_where_readers_never_block(db_url: str) -> None:
+    memory = create_db_engine("sqlite://")
+    engine = create_db_engine(db_url)
+    try:
+        assert read_engine(memory) is memory
+        assert (read_engine(engine) is engine) == (engine.dialect.name == "postgresql")
+    finally:
+        memory.dispose()
+        engine.dispose()
+
+
+def test_a_sqlite_writer_retries_a_held_lock_and_logs_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = init_db(f"sqlite:///{tmp_path / 'retry.db'}", busy_timeout=0.05)
+    holder = _hold_write_lock(tmp_path / "retry.db")
+    # The lock goes after the first tries have failed; a later try gets it.
+    release = threading.Timer(0.12, holder.commit)
+    release.start()
+    try:
+        with (
+            caplog.at_level(logging.WARNING, "sigma.store.sqlite"),
+            session_scope(session_factory(writer)) as s,
+        ):
+            s.add(User(username="after", password_hash="x"))
+        with session_factory(writer)() as s:
+            assert sorted(s.scalars(select(User.username))) == ["after", "holder"]
+        assert "database is locked: BEGIN IMMEDIATE retried" in caplog.text
+    finally:
+        release.join()
+        holder.close()
+        writer.dispose()
+
+
+def test_a_sqlite_writer_gives_up_after_its_tries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = init_db(f"sqlite:///{tmp_path / 'busy.db'}", busy_timeout=0.01)
+    holder = _hold_write_lock(tmp_path / "busy.db")
+    try:
+        with (
+            caplog.at_level(logging.WARNING, "sigma.store.sqlite"),
+            pytest.raises(OperationalError) as raised,
+            writer.begin() as conn,
+        ):
+            conn.execute(text("SELECT 1"))
+        assert is_lock_error(raised.value)
+        assert caplog.text.count("BEGIN IMMEDIATE retried") == WRITE_ATTEMPTS - 1
+    finally:
+        holder.rollback()
+        holder.close()
+        writer.dispose()
+
+
+def test_only_lock_errors_are_retried() -> None:
+    assert not is_lock_error(sqlite3.OperationalError("no such table: x"))
+    assert not is_lock_error(ValueError("database is locked"))
+    assert [retry_pause(n) for n in (1, 2, 3)] == [RETRY_PAUSE, 2 * RETRY_PAUSE, 4 * RETRY_PAUSE]
+    assert retry_pause(50) == RETRY_PAUSE_MAX

@@ -1,11 +1,18 @@
 import type { ReactNode } from "react";
-import { formatDecimal, formatMoney, formatTs, sign } from "../format";
+import { formatDecimal, formatMoney, formatPct, formatTs, sign } from "../format";
 
 export interface Column<T> {
   key: string;
   label: string;
   render?: (row: T) => ReactNode;
   numeric?: boolean;
+  /** Long text (a description, labels) that wraps instead of widening the table. */
+  wrap?: boolean;
+}
+
+function cellClass<T>(c: Column<T>): string | undefined {
+  const names = [c.numeric ? "num" : "", c.wrap ? "wrap" : ""].filter(Boolean);
+  return names.length ? names.join(" ") : undefined;
 }
 
 /** A plain data table; cells default to the row's field of the same key. */
@@ -34,7 +41,7 @@ export function Table<T>({
         <thead>
           <tr>
             {columns.map((c) => (
-              <th key={c.key} className={c.numeric ? "num" : undefined}>
+              <th key={c.key} className={cellClass(c)}>
                 {c.label}
               </th>
             ))}
@@ -44,7 +51,7 @@ export function Table<T>({
           {rows.map((row, i) => (
             <tr key={rowKey ? rowKey(row, i) : i}>
               {columns.map((c) => (
-                <td key={c.key} className={c.numeric ? "num" : undefined} data-label={c.label}>
+                <td key={c.key} className={cellClass(c)} data-label={c.label}>
                   {c.render ? c.render(row) : String(field(row, c.key) ?? "—")}
                 </td>
               ))}
@@ -61,6 +68,12 @@ export function Money({ value, signed = false }: { value: unknown; signed?: bool
   const text = formatMoney(value as string | null);
   const s = signed ? sign(value as string) : 0;
   return <span className={s > 0 ? "pos" : s < 0 ? "neg" : undefined}>{text}</span>;
+}
+
+/** A percentage string (in percent), coloured by sign. */
+export function Percent({ value }: { value: string | null | undefined }) {
+  const s = sign(value);
+  return <span className={s > 0 ? "pos" : s < 0 ? "neg" : undefined}>{formatPct(value)}</span>;
 }
 
 export function Num({ value }: { value: unknown }) {

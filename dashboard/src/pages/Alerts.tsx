@@ -71,15 +71,35 @@ export function Alerts() {
           testId="alerts-table"
           rows={items<Row>(alerts.data)}
           empty="No alerts."
+          rowKey={(r) => Number(r.id)}
           columns={[
-            timeColumn("ts", "Time"),
+            timeColumn("last_seen", "Last seen"),
             {
               key: "severity",
               label: "Severity",
               render: (r) => <Badge kind={String(r.severity)}>{String(r.severity)}</Badge>,
             },
             { key: "source", label: "Source", render: (r) => String(r.source ?? "—") },
-            { key: "message", label: "Message", render: (r) => String(r.message ?? "") },
+            {
+              key: "message",
+              label: "Message",
+              wrap: true,
+              render: (r) => String(r.message ?? ""),
+            },
+            {
+              key: "count",
+              label: "Count",
+              numeric: true,
+              render: (r) =>
+                Number(r.count ?? 1) > 1 ? (
+                  <Badge kind="warn">
+                    <span data-testid="alert-count">×{Number(r.count)}</span>
+                  </Badge>
+                ) : (
+                  "1"
+                ),
+            },
+            timeColumn("ts", "First seen"),
           ]}
         />
       </Card>

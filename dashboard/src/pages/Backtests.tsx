@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { api, items } from "../api";
 import { firstStat, type Row } from "../backtest";
+import { MlModels } from "../components/MlModels";
 import { collectParams, initialValues, ParamFields } from "../components/ParamFields";
 import { Badge, Card, ErrorBox, Money, Options, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
@@ -422,6 +423,7 @@ export function Backtests() {
           ]}
         />
       </Card>
+      <MlModels />
     </div>
   );
 }

@@ -32,14 +32,19 @@ export function Help() {
         <dl>
           <dt>Overview</dt>
           <dd>
-            System health, the kill switch, the ledger per mode, open positions and live prices (the
-            dot next to your name is green while the live feed is connected).
+            The profit header (equity = cash + positions at the last price; total, open and closed
+            PnL in money and percent of the starting capital; win rate; deepest drawdown), balances
+            and exposure per asset, profit per day, each strategy account, health, the status panel
+            (is the scheduler alive, the state of each supervised component), the kill switch, the
+            ledger&apos;s cash flow per mode, open positions and live prices (the dot next to your
+            name is green while the live feed is connected).
           </dd>
           <dt>Markets</dt>
           <dd>
-            Candles of the stored bars for a symbol and timeframe; incoming ticks move the last
-            candle. The regime detector&apos;s latest reading per symbol and its history, each with
-            its plain-language commentary.
+            Candles of the stored bars for a symbol and timeframe with their volume, the chosen
+            strategy&apos;s indicator lines (from its active parameters) and its fills as buy and
+            sell triangles; incoming ticks move the last candle. The regime detector&apos;s latest
+            reading per symbol and its history, each with its plain-language commentary.
           </dd>
           <dt>Orders &amp; fills</dt>
           <dd>
@@ -63,7 +68,10 @@ export function Help() {
             1–5 with a comment.
           </dd>
           <dt>Alerts &amp; actions</dt>
-          <dd>Raised alerts, every decision the bot took, and scored news.</dd>
+          <dd>
+            Raised alerts (an alert that repeats is one row with how many times and when it was
+            first and last seen), every decision the bot took, and scored news.
+          </dd>
           <dt>Reports</dt>
           <dd>
             Periodic performance reports to view or download (as HTML or PDF, and which kind is
@@ -74,6 +82,11 @@ export function Help() {
             Health checks, the scheduled jobs with their runs (admins pause, resume, run now or
             cancel a job), the risk limits orders are checked against, and the process metrics.
           </dd>
+          <dt>Logs</dt>
+          <dd>
+            Admins read the end of each process&apos;s log file, filtered by level and text; it
+            follows new lines while Follow is ticked.
+          </dd>
           <dt>Admin</dt>
           <dd>The kill switch (with a reason), users and roles, and the running settings.</dd>
         </dl>
@@ -82,7 +95,8 @@ export function Help() {
         <p>
           Money, prices and quantities are shown exactly as stored: digits are never rounded, only
           grouped by thousands and padded to two decimals. Statistics computed in floating point
-          (ratios, percentages) are shown to four decimals.
+          (ratios) are shown to four decimals (four significant digits below one), percentages to
+          two.
         </p>
       </Card>
     </div>

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { items, qs } from "../api";
 import { applyTick, TIMEFRAMES, type Candle } from "../candles";
-import { CandleChart } from "../components/CandleChart";
+import { CandleChart, type ChartLine, type ChartMarker } from "../components/CandleChart";
 import { Badge, Card, type Column, ErrorBox, Options, Table, timeColumn } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat } from "../format";
@@ -17,10 +17,20 @@ interface Trend {
   data: Record<string, unknown>;
 }
 
+/** /api/chart: stored bars, the strategy's lines over them and its fills. */
+interface Chart {
+  strategy: string | null;
+  params: Record<string, unknown>;
+  bars: Candle[];
+  lines: ChartLine[];
+  markers: ChartMarker[];
+}
+
 /** The CommentaryModule's note stored with a reading. */
 const COMMENTARY: Column<Trend> = {
   key: "commentary",
   label: "Commentary",
+  wrap: true,
   render: (r) => <span className="small">{r.commentary ?? "—"}</span>,
 };
 
@@ -41,13 +51,27 @@ export function Markets() {
   const [symbol, setSymbol] = useState("");
   const [timeframe, setTimeframe] = useState("1m");
   const chosen = symbol || known[0] || "BTC";
-  const bars = useApi<unknown>(`/api/bars${qs({ symbol: chosen, timeframe, limit: 200 })}`);
+  const strategies = useApi<unknown>("/api/strategies");
+  const names = items<{ name: string }>(strategies.data).map((s) => s.name);
+  // The strategy whose indicators and fills are drawn ("-": none); the first one by default.
+  const [picked, setPicked] = useState<string | null>(null);
+  const strategy = picked ?? names[0] ?? "-";
+  const chart = useApi<Chart>(
+    strategies.data === undefined && !strategies.error
+      ? null
+      : `/api/chart${qs({
+          symbol: chosen,
+          timeframe,
+          limit: 200,
+          strategy: strategy === "-" ? undefined : strategy,
+        })}`,
+  );
   const history = useApi<unknown>(`/api/trends${qs({ symbol: chosen, limit: 20 })}`);
   const [candles, setCandles] = useState<Candle[]>([]);
 
   useEffect(() => {
-    setCandles(items<Candle>(bars.data));
-  }, [bars.data]);
+    setCandles(chart.data?.bars ?? []);
+  }, [chart.data]);
   // Each tick of the chosen symbol moves the last candle (or opens the next one).
   const tick = prices[chosen];
   useEffect(() => {
@@ -80,10 +104,31 @@ export function Markets() {
             <Options values={Object.keys(TIMEFRAMES)} />
           </select>
         </label>
+        <label>
+          Strategy
+          <select name="strategy" value={strategy} onChange={(e) => setPicked(e.target.value)}>
+            <Options values={["-", ...names]} label={(v) => (v === "-" ? "none" : v)} />
+          </select>
+        </label>
       </div>
       <Card title={`${chosen} · ${timeframe}`} testId="market-chart">
-        <ErrorBox error={bars.error} />
-        <CandleChart candles={candles} />
+        <ErrorBox error={chart.error} />
+        <CandleChart
+          candles={candles}
+          lines={chart.data?.lines ?? []}
+          markers={chart.data?.markers ?? []}
+          seconds={TIMEFRAMES[timeframe]}
+        />
+        {chart.data?.strategy && (
+          <p className="muted small" data-testid="chart-params">
+            {chart.data.strategy}{" "}
+            {Object.entries(chart.data.params)
+              .map(([k, v]) => `${k}=${formatStat(v)}`)
+              .join(", ")}
+            {" · "}
+            {chart.data.markers.length} fills marked
+          </p>
+        )}
       </Card>
       <div className="grid">
         <Card title="Regime by symbol" testId="regimes">

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { items, qs } from "../api";
+import { api, items, qs } from "../api";
 import {
   Badge,
   Card,
@@ -11,6 +11,7 @@ import {
   timeColumn,
 } from "../components/ui";
 import { useAppState } from "../context";
+import { hasRole } from "../format";
 import { useApi } from "../hooks";
 
 interface Order {
@@ -126,6 +127,37 @@ function Pager({
 }
 
 const STATUSES = ["", "new", "partially_filled", "filled", "cancelled", "rejected"];
+const OPEN = new Set(["new", "partially_filled"]);
+
+/** A trader's cancel of an open order, through the running bot. */
+function CancelButton({ order, onDone }: { order: Order; onDone: (message: string) => void }) {
+  const [busy, setBusy] = useState(false);
+  const cancel = async () => {
+    setBusy(true);
+    try {
+      const out = await api.post<{ detail: string }>(
+        `/api/orders/${encodeURIComponent(order.client_order_id)}/cancel`,
+        { reason: "cancelled from the dashboard" },
+      );
+      onDone(`Order ${order.client_order_id}: ${out.detail}`);
+    } catch (err) {
+      onDone(`Order ${order.client_order_id} not cancelled: ${(err as Error).message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <button
+      type="button"
+      className="small danger"
+      data-testid={`cancel-${order.client_order_id}`}
+      disabled={busy}
+      onClick={cancel}
+    >
+      {busy ? "Cancelling…" : "Cancel"}
+    </button>
+  );
+}
 
 export function Orders() {
   const [status, setStatus] = useState("");
@@ -133,6 +165,9 @@ export function Orders() {
   const [mode, setMode] = useState("");
   const [orderPage, setOrderPage] = useState(0);
   const [fillPage, setFillPage] = useState(0);
+  const [cancelled, setCancelled] = useState<string | null>(null);
+  const { session, events } = useAppState();
+  const canCancel = hasRole(session.role, "trader");
   useEffect(() => {
     setOrderPage(0);
     setFillPage(0);
@@ -144,7 +179,6 @@ export function Orders() {
     `/api/fills${qs({ symbol, mode, limit: PAGE, offset: fillPage * PAGE })}`,
   );
   // New fills and order updates arrive on /ws: refresh the tables when one does.
-  const { events } = useAppState();
   const latest = events[0];
   const { reload: reloadOrders } = orders;
   const { reload: reloadFills } = fills;
@@ -184,6 +218,11 @@ export function Orders() {
       </div>
       <Card title="Orders" testId="orders">
         <ErrorBox error={orders.error} />
+        {cancelled && (
+          <p className="notice" role="status" data-testid="cancel-notice">
+            {cancelled}
+          </p>
+        )}
         <Table
           testId="orders-table"
           rows={items<Order>(orders.data)}
@@ -210,6 +249,24 @@ export function Orders() {
             },
             { key: "mode", label: "Mode" },
             { key: "strategy", label: "Strategy" },
+            ...(canCancel
+              ? [
+                  {
+                    key: "cancel",
+                    label: "",
+                    render: (r: Order) =>
+                      OPEN.has(r.status) ? (
+                        <CancelButton
+                          order={r}
+                          onDone={(message) => {
+                            setCancelled(message);
+                            reloadOrders();
+                          }}
+                        />
+                      ) : null,
+                  },
+                ]
+              : []),
           ]}
         />
         <Pager page={orderPage} count={items(orders.data).length} onPage={setOrderPage} />

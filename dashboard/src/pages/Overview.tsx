@@ -1,5 +1,9 @@
 import { items } from "../api";
 import { mulDecimal, subDecimal } from "../backtest";
+import { Balances } from "../components/Balances";
+import { DailyProfitChart } from "../components/DailyProfitChart";
+import { ProfitHeader } from "../components/ProfitHeader";
+import { StatusPanel } from "../components/StatusPanel";
 import {
   Badge,
   Card,
@@ -8,12 +12,14 @@ import {
   moneyColumn,
   Num,
   numberColumn,
+  Percent,
   Table,
 } from "../components/ui";
 import { useAppState } from "../context";
 import { useEffect } from "react";
-import { formatDecimal, formatTs, humanize, polylinePoints, sign } from "../format";
+import { formatDecimal, formatPct, formatTs, humanize, polylinePoints, sign } from "../format";
 import { useApi, useEvery } from "../hooks";
+import type { Account, Portfolio } from "../portfolio";
 
 interface Health {
   status: string;
@@ -95,24 +101,29 @@ export function Overview() {
   const ks = useApi<KillSwitch>("/api/risk/kill-switch");
   const ledger = useApi<unknown>("/api/ledger/summary");
   const positions = useApi<unknown>("/api/positions");
-  // Health and the kill switch are re-read regularly; a kill-switch flip (an alert) or a fill
-  // elsewhere shows up at once.
+  const portfolio = useApi<Portfolio>("/api/portfolio");
+  // Health, the kill switch and the profit (marked at moving prices) are re-read regularly; a
+  // kill-switch flip (an alert) or a fill elsewhere shows up at once.
   useEvery(() => {
     health.reload();
     ks.reload();
+    portfolio.reload();
   }, 15_000);
   const latest = events[0];
   const { reload: reloadKs } = ks;
   const { reload: reloadPositions } = positions;
   const { reload: reloadLedger } = ledger;
+  const { reload: reloadPortfolio } = portfolio;
   useEffect(() => {
     if (!latest) return;
     if (latest.channel === "alerts") reloadKs();
     if (latest.channel === "fills" || latest.channel === "order_status") {
       reloadPositions();
       reloadLedger();
+      reloadPortfolio();
     }
-  }, [latest, reloadKs, reloadPositions, reloadLedger]);
+  }, [latest, reloadKs, reloadPositions, reloadLedger, reloadPortfolio]);
+  const book = portfolio.data;
   const priceRows = Object.values(prices).sort((a, b) => a.symbol.localeCompare(b.symbol));
 
   return (
@@ -120,6 +131,45 @@ export function Overview() {
       <h1>Overview</h1>
       <KillSwitchBanner ks={ks.data} />
       <ErrorBox error={ks.error} />
+      <ErrorBox error={portfolio.error} />
+      {book && <ProfitHeader profit={book.total} mode={book.mode} />}
+      <div className="grid">
+        <Card title="Balances & exposure" testId="balances">
+          <Balances assets={book?.assets ?? []} />
+        </Card>
+        <Card title="Daily profit" testId="daily-profit">
+          <DailyProfitChart days={book?.daily ?? []} />
+        </Card>
+      </div>
+      <Card title="Strategy accounts" testId="accounts">
+        <Table
+          testId="accounts-table"
+          rows={book?.accounts ?? []}
+          rowKey={(a) => `${a.strategy}/${a.symbol}`}
+          empty="No strategy accounts."
+          columns={[
+            { key: "strategy", label: "Strategy" },
+            { key: "symbol", label: "Symbol" },
+            moneyColumn("equity", "Equity"),
+            moneyColumn("total_pnl", "Total PnL", true),
+            {
+              key: "total_pnl_pct",
+              label: "%",
+              numeric: true,
+              render: (a: Account) => <Percent value={a.total_pnl_pct} />,
+            },
+            moneyColumn("open_pnl", "Open", true),
+            moneyColumn("closed_pnl", "Closed", true),
+            {
+              key: "trades",
+              label: "Trades",
+              numeric: true,
+              render: (a) => (a.trades ? `${a.trades} (${formatPct(a.win_rate_pct)} won)` : "0"),
+            },
+            moneyColumn("max_drawdown", "Max drawdown"),
+          ]}
+        />
+      </Card>
       <div className="grid">
         <Card title="Health" testId="health">
           <ErrorBox error={health.error} />
@@ -164,6 +214,7 @@ export function Overview() {
             </ul>
           )}
         </Card>
+        <StatusPanel />
       </div>
       <Card title="Ledger" testId="ledger">
         <ErrorBox error={ledger.error} />
@@ -173,7 +224,7 @@ export function Overview() {
           empty="No ledger entries."
           columns={[
             { key: "mode", label: "Mode" },
-            moneyColumn("cash", "Cash"),
+            moneyColumn("cash", "Cash flow", true),
             moneyColumn("fees", "Fees"),
             moneyColumn("realized_pnl", "Realized PnL", true),
             numberColumn("entries", "Entries"),

@@ -6,6 +6,7 @@ import {
   ParamFields,
   type ParamSpecs,
 } from "../components/ParamFields";
+import { LiveControls } from "../components/LiveControls";
 import { Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
@@ -202,6 +203,7 @@ export function Strategies() {
         </p>
       )}
       {editor}
+      <LiveControls canAct={canEdit} onParams={active.reload} />
       <Card title="Active parameters" testId="active-params">
         <ErrorBox error={active.error} />
         <Table

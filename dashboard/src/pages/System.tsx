@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, items } from "../api";
+import { StatusPanel } from "../components/StatusPanel";
 import { Badge, Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatLabels, formatLimit, formatStat, hasRole, humanize } from "../format";
@@ -23,10 +24,58 @@ interface JobRun {
   outcome: string;
   error: string | null;
 }
+interface ComponentStatus {
+  state: "running" | "restarting" | "down";
+  since: string;
+  restarts: number;
+  last_error: string | null;
+}
 interface Health {
   status: string;
   checks?: Record<string, string>;
+  components?: Record<string, ComponentStatus>;
   version?: string;
+}
+
+const STATE_KIND: Record<ComponentStatus["state"], string> = {
+  running: "good",
+  restarting: "warn",
+  down: "error",
+};
+
+/** The supervised components of the process serving the API (none under `sigma api`). */
+function Components({ components }: { components: Record<string, ComponentStatus> }) {
+  const rows = Object.entries(components).map(([name, c]) => ({ name, ...c }));
+  if (rows.length === 0) return null;
+  const scheduler = components.scheduler;
+  return (
+    <div data-testid="components">
+      {scheduler && (
+        <p className="row" data-testid="scheduler-alive">
+          Scheduler{" "}
+          <Badge kind={scheduler.state === "down" ? "error" : "good"}>
+            {scheduler.state === "down" ? "not running" : "alive"}
+          </Badge>
+        </p>
+      )}
+      <Table
+        testId="components-table"
+        rows={rows}
+        rowKey={(c) => c.name}
+        columns={[
+          { key: "name", label: "Component", render: (c) => <code>{c.name}</code> },
+          {
+            key: "state",
+            label: "State",
+            render: (c) => <Badge kind={STATE_KIND[c.state]}>{c.state}</Badge>,
+          },
+          timeColumn("since", "Since"),
+          { key: "restarts", label: "Restarts", numeric: true },
+          { key: "last_error", label: "Last error", render: (c) => c.last_error ?? "—" },
+        ]}
+      />
+    </div>
+  );
 }
 
 function outcomeKind(outcome: string | null): string | undefined {
@@ -97,8 +146,13 @@ function ScheduledJobs() {
             rowKey={(j) => j.id}
             columns={[
               { key: "id", label: "Job", render: (j) => <code>{j.id}</code> },
-              { key: "description", label: "What" },
-              { key: "trigger", label: "When", render: (j) => <code>{j.trigger}</code> },
+              { key: "description", label: "What", wrap: true },
+              {
+                key: "trigger",
+                label: "When",
+                wrap: true,
+                render: (j) => <code>{j.trigger}</code>,
+              },
               {
                 key: "next_run",
                 label: "Next run",
@@ -259,8 +313,13 @@ function Metrics() {
         empty="No metrics recorded yet."
         rowKey={(m) => `${m.name}{${formatLabels(m.labels)}}`}
         columns={[
-          { key: "name", label: "Metric", render: (m) => <code>{m.name}</code> },
-          { key: "labels", label: "Labels", render: (m) => formatLabels(m.labels) || "—" },
+          { key: "name", label: "Metric", wrap: true, render: (m) => <code>{m.name}</code> },
+          {
+            key: "labels",
+            label: "Labels",
+            wrap: true,
+            render: (m) => formatLabels(m.labels) || "—",
+          },
           { key: "value", label: "Value", numeric: true, render: (m) => formatStat(m.value) },
         ]}
       />
@@ -287,7 +346,9 @@ export function System() {
             {health.data.version && <span className="muted">SIGMA v{health.data.version}</span>}
           </p>
         )}
+        {health.data?.components && <Components components={health.data.components} />}
       </Card>
+      <StatusPanel />
       <ScheduledJobs />
       <div className="grid">
         <Limits />

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -14,12 +15,25 @@ from sqlalchemy import select
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
 from sigma.api.users import authenticate, get_user
+from sigma.store.auth_sessions import (
+    RefreshRefused,
+    revoke_user_tokens,
+    rotate_refresh,
+    start_family,
+)
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import User, UserPref
 
 router = APIRouter(prefix="/api", tags=["auth"])
-# One address may fail this many times the per-user limit (several users behind one NAT).
-ADDRESS_FACTOR = 10
+# Failed logins for one account, from any address: this many are free within the throttle's
+# window, then each further try waits twice as long as the one before, up to the cap. A
+# backoff, not a lock-out: someone failing on purpose delays the owner by seconds, not hours.
+ACCOUNT_FREE_FAILURES = 5
+ACCOUNT_BACKOFF_SECONDS = 1.0
+ACCOUNT_BACKOFF_CAP_SECONDS = 60.0
+# One address may fail this many times within the window before it is refused (several
+# users behind one NAT share it).
+ADDRESS_MAX_FAILURES = 50
 
 
 class TokenOut(BaseModel):
@@ -46,9 +60,16 @@ class Me(BaseModel):
     role: str
 
 
-def _tokens(ctx: Ctx, user: User) -> TokenOut:
-    access, expires = ctx.tokens.issue(user.username, user.role, "access")
-    refresh, refresh_expires = ctx.tokens.issue(user.username, user.role, "refresh")
+def _tokens(ctx: Ctx, user: User, family: str, jti: str) -> TokenOut:
+    """An access token and the refresh token `jti`, both of `family` and the user's current
+    token version."""
+    version = user.token_version
+    access, expires = ctx.tokens.issue(
+        user.username, user.role, "access", version=version, family=family
+    )
+    refresh, refresh_expires = ctx.tokens.issue(
+        user.username, user.role, "refresh", version=version, family=family, jti=jti
+    )
     return TokenOut(
         access_token=access,
         role=user.role,
@@ -65,15 +86,26 @@ def login(
     ctx: Ctx,
     session: Db,
 ) -> TokenOut:
-    """Exchange username and password for tokens. Repeated failures for one user from one
-    address, or many failures from one address, are refused with 429 for a while."""
+    """Exchange username and password for tokens (and start a refresh-token family).
+
+    Failed logins slow down per account, from whatever address (exponential backoff after a
+    few), and an address with many failures is refused for a while: both answer 429 with
+    Retry-After. The address is the peer's, or the forwarded one when the peer is a proxy
+    listed in SIGMA_API_TRUSTED_PROXIES."""
     client = request.client.host if request.client else "-"
-    key, address = f"user|{form.username}|{client}", f"address|{client}"
+    account, address = f"account|{form.username}", f"address|{client}"
     throttle = ctx.throttle
-    per_address = throttle.max_failures * ADDRESS_FACTOR
     for what, wait in (
-        (f"for {form.username!r}", throttle.retry_after(key)),
-        (f"from {client}", throttle.retry_after(address, per_address)),
+        (
+            f"for {form.username!r}",
+            throttle.backoff(
+                account,
+                ACCOUNT_FREE_FAILURES,
+                ACCOUNT_BACKOFF_SECONDS,
+                ACCOUNT_BACKOFF_CAP_SECONDS,
+            ),
+        ),
+        (f"from {client}", throttle.retry_after(address, ADDRESS_MAX_FAILURES)),
     ):
         if wait is not None:
             raise HTTPException(
@@ -81,20 +113,23 @@ def login(
                 detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-    user = authenticate(session, form.username, form.password)
+    rounds = ctx.app.settings.bcrypt_rounds
+    user = authenticate(session, form.username, form.password, rounds=rounds)
     if user is None:
-        throttle.failed(key)
+        throttle.failed(account)
         throttle.failed(address)
         raise unauthorized("wrong username or password")
+    family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
     session.commit()
-    ctx.throttle.succeeded(key)
+    throttle.succeeded(account)
     note_for_log(request, user=user.username)
-    return _tokens(ctx, user)
+    return _tokens(ctx, user, family.id, family.refresh_jti)
 
 
 @router.post("/auth/refresh", response_model=TokenOut)
 def refresh(body: RefreshIn, ctx: Ctx, session: Db) -> TokenOut:
-    """New tokens for a valid refresh token of a still active user."""
+    """New tokens for the current refresh token of a login of a still active user. Each
+    refresh token is good once: presenting one again revokes its whole login (401)."""
     try:
         claims = ctx.tokens.verify(body.refresh_token, "refresh")
     except AuthError as exc:
@@ -102,7 +137,25 @@ def refresh(body: RefreshIn, ctx: Ctx, session: Db) -> TokenOut:
     user = get_user(session, claims.username)
     if user is None or not user.active:
         raise unauthorized(f"user {claims.username!r} no longer exists or is disabled")
-    return _tokens(ctx, user)
+    if claims.version != user.token_version:
+        raise unauthorized("refresh token revoked: log in again")
+    try:
+        jti = rotate_refresh(
+            session, user.id, claims.family, claims.jti, ctx.tokens.expiry("refresh")
+        )
+    except RefreshRefused as exc:
+        raise unauthorized(exc.detail) from None
+    session.commit()
+    return _tokens(ctx, user, claims.family, jti)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(user: Viewer, session: Db) -> Response:
+    """Revoke every access and refresh token of the caller (all their logins)."""
+    row = _user_row(session, user.username)
+    revoke_user_tokens(session, row)
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=Me)
@@ -130,10 +183,13 @@ def get_prefs(user: Viewer, session: Db) -> dict[str, Any]:
 def put_prefs(
     body: dict[Annotated[str, Field(min_length=1, max_length=64)], Any],
     user: Viewer,
+    ctx: Ctx,
     session: Db,
 ) -> dict[str, Any]:
     """Merge `{key: value}` into the caller's preferences (a null value removes the key);
-    returns them all."""
+    returns them all. 422 when the result would hold more keys or JSON bytes than
+    SIGMA_API_PREFS_MAX_KEYS / SIGMA_API_PREFS_MAX_BYTES allow."""
+    settings = ctx.app.settings
     row = _user_row(session, user.username)
     current = {
         p.key: p for p in session.scalars(select(UserPref).where(UserPref.user_id == row.id))
@@ -147,5 +203,19 @@ def put_prefs(
         else:
             current[key] = UserPref(user_id=row.id, key=key, value=to_jsonable(value))
             session.add(current[key])
+    stored = {key: pref.value for key, pref in current.items()}
+    if len(stored) > settings.api_prefs_max_keys:
+        raise HTTPException(
+            422,
+            detail=f"body: at most {settings.api_prefs_max_keys} preferences per user "
+            f"(this would make {len(stored)})",
+        )
+    size = len(json.dumps(stored, separators=(",", ":")).encode())
+    if size > settings.api_prefs_max_bytes:
+        raise HTTPException(
+            422,
+            detail=f"body: preferences may take at most {settings.api_prefs_max_bytes} "
+            f"bytes of JSON per user (this would make {size})",
+        )
     session.commit()
-    return {key: pref.value for key, pref in current.items()}
+    return stored

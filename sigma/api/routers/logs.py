@@ -18,13 +18,17 @@ router = APIRouter(prefix="/api", tags=["logs"])
 
 
 class AlertOut(BaseModel):
-    """A raised alert."""
+    """A raised alert: one row per alert key, `count` times seen from `ts` (first) to
+    `last_seen`; the message and severity are the latest occurrence's."""
 
     id: int
     ts: datetime
+    last_seen: datetime
+    count: int
     severity: str
     source: str
     message: str
+    dedupe_key: str | None
 
 
 class ActionOut(BaseModel):
@@ -51,15 +55,24 @@ def alerts(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[AlertOut]:
-    """Alerts, newest first."""
-    query = select(AlertLog).order_by(AlertLog.ts.desc(), AlertLog.id.desc())
+    """Alerts, the most recently seen first (`since`/`until` bound the last sighting)."""
+    query = select(AlertLog).order_by(AlertLog.last_seen.desc(), AlertLog.id.desc())
     if severity is not None:
         query = query.where(AlertLog.severity == severity)
     if source is not None:
         query = query.where(AlertLog.source == source)
-    query = within(query, AlertLog.ts, since, until).limit(limit).offset(offset)
+    query = within(query, AlertLog.last_seen, since, until).limit(limit).offset(offset)
     return [
-        AlertOut(id=a.id, ts=a.ts, severity=a.severity, source=a.source, message=a.message)
+        AlertOut(
+            id=a.id,
+            ts=a.ts,
+            last_seen=a.last_seen,
+            count=a.seen,
+            severity=a.severity,
+            source=a.source,
+            message=a.message,
+            dedupe_key=a.dedupe_key,
+        )
         for a in session.scalars(query)
     ]
 

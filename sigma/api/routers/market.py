@@ -42,6 +42,18 @@ class TrendOut(BaseModel):
     data: dict[str, Any]
 
 
+def bar_out(bar: BarRecord) -> BarOut:
+    """A stored bar as sent."""
+    return BarOut(
+        ts=bar.ts,
+        open=dec(bar.open),
+        high=dec(bar.high),
+        low=dec(bar.low),
+        close=dec(bar.close),
+        volume=dec(bar.volume),
+    )
+
+
 @router.get("/bars", response_model=list[BarOut])
 def bars(
     session: Db,
@@ -60,17 +72,7 @@ def bars(
         until,
     )
     rows = session.scalars(query.order_by(BarRecord.ts.desc()).limit(limit)).all()
-    return [
-        BarOut(
-            ts=b.ts,
-            open=dec(b.open),
-            high=dec(b.high),
-            low=dec(b.low),
-            close=dec(b.close),
-            volume=dec(b.volume),
-        )
-        for b in reversed(rows)
-    ]
+    return [bar_out(b) for b in reversed(rows)]
 
 
 def _trend(row: TrendData) -> TrendOut:

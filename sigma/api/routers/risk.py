@@ -61,7 +61,7 @@ def _out(flag: FlagState) -> KillSwitchOut:
 
 
 def _read(ctx: ApiContext) -> FlagState:
-    with ctx.app.sessions() as session:
+    with ctx.app.read_sessions() as session:
         return get_flag(session, KILL_SWITCH)
 
 
@@ -72,6 +72,7 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
         session.add(
             AlertLog(
                 ts=alert.ts,
+                last_seen=alert.ts,
                 severity=alert.severity,
                 source=alert.source,
                 message=alert.message,

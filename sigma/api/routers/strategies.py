@@ -5,18 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from anyio.from_thread import run as run_on_loop
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
+from sigma.api.control_answers import SOURCE, CommandOut, author, stored_answer
 from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
 from sigma.research.select import recent_bars
+from sigma.runtime.commands import Reenable, SetParams
+from sigma.runtime.operator import deliver, store_params
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import StrategyParam, StrategyParamHistory
-from sigma.store.params import get_active_params, param_history, set_params
+from sigma.store.params import get_active_params, param_history
+from sigma.store.strategy_control import audit
 from sigma.strategies import Strategy, StrategyRegistry
 
 router = APIRouter(prefix="/api", tags=["strategies"])
@@ -55,9 +60,11 @@ class ActiveParams(BaseModel):
 
 
 class ParamChangeResult(ActiveParams):
-    """The active set after a change, with the StrategyTester's verdict on it."""
+    """The active set after a change, with the StrategyTester's verdict on it and what the
+    running bot did with it (`bot`); the change pins the set against the regime loop."""
 
     test: str
+    bot: CommandOut
 
 
 class ParamChangeIn(BaseModel):
@@ -179,17 +186,31 @@ def change_params(
 ) -> ParamChangeResult:
     """Propose `params` for `strategy` on `symbol`: the StrategyTester walks the candidate
     forward against the set in force over the stored recent bars; a refusal is a 409 with the
-    figures and stores nothing, a pass becomes the active set (recorded with the user). A
-    stored set the strategy no longer accepts is replaced, the candidate tested against the
-    strategy's defaults."""
+    figures and stores nothing, a pass becomes the active set (recorded with the user),
+    pinned against the regime loop, and goes to the running bot over the bus (applied within
+    a second). A stored set the strategy no longer accepts is replaced, the candidate tested
+    against the strategy's defaults."""
     cls = strategy_class(ctx.app.strategies, strategy)
     params = checked_params(cls, body.params, "body.params")
     in_force, stale = _in_force(cls, get_active_params(session, strategy, symbol) or {})
     verdict = stale + _walk_forward(ctx, session, cls, symbol, in_force, params)
-    set_params(session, strategy, symbol, params, body.reason, user.username)
+    version = store_params(
+        session, strategy, symbol, params, body.reason, user.username, source=SOURCE
+    )
     session.commit()
+    command = SetParams(
+        author=user.username,
+        strategy=strategy,
+        symbol=symbol,
+        reason=body.reason,
+        params=params,
+        version=version,
+        pin=True,
+    )
+    # This route runs in a worker thread: the bus belongs to the event loop.
+    answer = stored_answer(run_on_loop(deliver, ctx.pubsub, command), command)
     row = next(r for r in _active_rows(session) if (r.strategy, r.symbol) == (strategy, symbol))
-    return ParamChangeResult(**row.model_dump(), test=verdict)
+    return ParamChangeResult(**row.model_dump(), test=verdict, bot=answer)
 
 
 def _in_force(cls: type[Strategy], stored: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -242,12 +263,14 @@ class EnableIn(BaseModel):
 
 
 class EnableOut(BaseModel):
-    """The verdict the request lifts; the running bot applies it on a bar within 5 s."""
+    """The verdict the request lifts, and what the running bot did with it (`bot`; without
+    an answer it applies the stored request on a bar within 5 s, or at its start)."""
 
     strategy: str
     symbol: str
     status: str
     reason: str
+    bot: CommandOut
 
 
 @router.post(
@@ -264,18 +287,32 @@ def enable_strategy(
     user: Trader,
 ) -> EnableOut:
     """Lift the regime loop's throttle or disable of `strategy` on `symbol` (as `sigma regime
-    enable` does): the bot trading it applies the request on a bar of `symbol` within 5 s, or at
-    its next start, as an ``enable`` decision recorded with the user and the reason."""
+    enable` does): stored, then sent to the running bot, which lifts it at once (without an
+    answer it applies the stored request on a bar of `symbol` within 5 s, or at its next
+    start), as an ``enable`` decision recorded with the user and the reason."""
     strategy_class(ctx.app.strategies, strategy)
+    by = author(user)
     saved = AdaptiveStateStore(ctx.app.sessions).request_enable(
-        strategy,
-        symbol,
-        by=f"api:{user.username}",
-        reason=body.reason,
+        strategy, symbol, by=by, reason=body.reason
     )
     if saved.status == "keep":
         raise HTTPException(409, detail=f"{strategy} on {symbol} is neither throttled nor disabled")
-    return EnableOut(strategy=strategy, symbol=symbol, status=saved.status, reason=saved.reason)
+    command = Reenable(author=by, strategy=strategy, symbol=symbol, reason=body.reason)
+    with ctx.app.sessions.begin() as session:
+        audit(
+            session,
+            "control_reenable",
+            source=SOURCE,
+            strategy=strategy,
+            symbol=symbol,
+            by=by,
+            reason=body.reason,
+            lifts=saved.status,
+        )
+    answer = stored_answer(run_on_loop(deliver, ctx.pubsub, command), command)
+    return EnableOut(
+        strategy=strategy, symbol=symbol, status=saved.status, reason=saved.reason, bot=answer
+    )
 
 
 @router.get("/params/{strategy}/{symbol}/history", response_model=list[ParamChangeOut])

@@ -1,20 +1,22 @@
-"""Health and Prometheus metrics (no login: probes and scrapers call them), and the metrics as
-JSON for the dashboard's system page."""
+"""Health (no login: probes call it), Prometheus metrics (admins, or anyone when
+SIGMA_API_PUBLIC_METRICS is on), and the metrics as JSON for the dashboard's system page."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
+from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 import sigma
-from sigma.api.context import ApiContext, Ctx, Viewer
+from sigma.api.context import ApiContext, Ctx, Viewer, admin_unless
+from sigma.ops.components import ComponentState
 from sigma.ops.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["system"])
@@ -23,11 +25,24 @@ OK = "ok"
 _CHECK_TIMEOUT = 2.0  # seconds; a hung dependency must not hang the probe
 
 
+class Component(BaseModel):
+    """A supervised component of this process: running, down (died; restarted after a
+    backoff) or restarting (started again, not yet up for a healthy period)."""
+
+    state: ComponentState
+    since: datetime
+    restarts: int
+    last_error: str | None
+
+
 class Health(BaseModel):
-    """Overall status and each check's outcome ("ok" or what is wrong)."""
+    """Overall status, each check's outcome ("ok" or what is wrong) and the state of each
+    supervised component (none when the process supervises none, e.g. `sigma api`).
+    "degraded" while a check fails or a component is down; the answer is 200 either way."""
 
     status: Literal["ok", "degraded"]
     checks: dict[str, str]
+    components: dict[str, Component] = {}
     version: str
 
 
@@ -44,7 +59,7 @@ _UNREAD_SUFFIXES = ("_bucket", "_created")
 
 
 def _database(ctx: ApiContext) -> str:
-    with ctx.app.db.connect() as conn:
+    with ctx.app.read_db.connect() as conn:
         conn.execute(text("SELECT 1"))
     return OK
 
@@ -71,7 +86,8 @@ async def _run(name: str, check: asyncio.Future[str] | asyncio.Task[str]) -> str
 
 @router.get("/api/health", response_model=Health)
 async def health(ctx: Ctx) -> Health:
-    """Database, bus and feed (plus any checks the process registered)."""
+    """Database, bus and feed (plus any checks the process registered), and the supervised
+    components."""
     checks = {
         "database": await _run(
             "database", asyncio.ensure_future(run_in_threadpool(_database, ctx))
@@ -81,15 +97,26 @@ async def health(ctx: Ctx) -> Health:
     }
     for name, check in ctx.health_checks.items():
         checks[name] = await _run(name, asyncio.ensure_future(check()))
-    status: Literal["ok", "degraded"] = (
-        "ok" if all(v == OK for v in checks.values()) else "degraded"
-    )
-    return Health(status=status, checks=checks, version=sigma.__version__)
+    statuses = ctx.components() if ctx.components is not None else []
+    components = {
+        c.name: Component(
+            state=c.state, since=c.since, restarts=c.restarts, last_error=c.last_error
+        )
+        for c in statuses
+    }
+    healthy = all(v == OK for v in checks.values()) and all(c.up for c in statuses)
+    status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
+    return Health(status=status, checks=checks, components=components, version=sigma.__version__)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    include_in_schema=False,
+    dependencies=[Depends(admin_unless(lambda ctx: ctx.app.settings.api_public_metrics))],
+)
 def metrics(ctx: Ctx) -> Response:
-    """Prometheus text exposition of this process's metrics."""
+    """Prometheus text exposition of this process's metrics: for admins, or for anyone when
+    SIGMA_API_PUBLIC_METRICS is on (a scraper without a token)."""
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
 

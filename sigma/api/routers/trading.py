@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from sigma.api.context import Ctx, Viewer
-from sigma.api.reader import Reader
+from sigma.api.reader import Reader, Rows
 from sigma.api.serialize import JsonBytes, dec, dec_text
 from sigma.domain.money import utc
 from sigma.store.models import FillRecord, LedgerDaily, LedgerEntry, OrderRecord, PositionRecord
@@ -63,6 +63,9 @@ class OrderOut(BaseModel):
     filled_qty: str
     avg_fill_price: str | None
     created_at: datetime
+    """When the order was recorded (wall clock, UTC); lists are newest first by it."""
+    decided_at: datetime | None
+    """The market time of the bar the strategy decided on (UTC; None for older rows)."""
     updated_at: datetime
 
 
@@ -217,6 +220,7 @@ _ORDER_LISTING = _Listing(
         ("filled_qty", OrderRecord.filled_qty, True),
         ("avg_fill_price", OrderRecord.avg_fill_price, True),
         ("created_at", OrderRecord.created_at, False),
+        ("decided_at", OrderRecord.decided_at, False),
         ("updated_at", OrderRecord.updated_at, False),
     ),
     source=OrderRecord.__table__,
@@ -449,16 +453,19 @@ async def _entries_python(
     """Add the entries summed here: SQLite stores the amounts as text and its SUM would be a
     float."""
     params = _given(mode=mode, since=since, until=until)
-    for ts, mode_, strategy, symbol, cash, fee, pnl in await reader.rows(
-        _ENTRIES_PYTHON(params), params
-    ):
-        if by == "day":
-            group = ts.date().isoformat()
-        elif by == "symbol":
-            group = symbol or ""
-        else:
-            group = mode_ if by == "mode" else strategy
-        _add(totals, group, (cash, fee, pnl, 1))
+
+    def add_up(rows: Rows) -> None:
+        for ts, mode_, strategy, symbol, cash, fee, pnl in rows:
+            if by == "day":
+                group = ts.date().isoformat()
+            elif by == "symbol":
+                group = symbol or ""
+            else:
+                group = mode_ if by == "mode" else strategy
+            _add(totals, group, (cash, fee, pnl, 1))
+
+    # In the reading thread: thousands of Decimal sums would hold up the event loop.
+    await reader.fold(_ENTRIES_PYTHON(params), params, add_up)
 
 
 async def ledger_totals(

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sigma.api.auth import Role, check_password_rules, hash_password
 from sigma.api.context import Admin, Ctx, Db
 from sigma.api.users import UserExistsError, create_user, get_user, list_users
+from sigma.store.auth_sessions import revoke_user_tokens
 from sigma.store.models import User
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -79,7 +80,8 @@ def add_user(body: UserIn, ctx: Ctx, session: Db, _: Admin) -> UserOut:
 
 @router.patch("/{username}", response_model=UserOut)
 def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin) -> UserOut:
-    """Change a user's role, active flag or password. The last active admin cannot be
+    """Change a user's role, active flag or password. A new password or role, or disabling,
+    revokes every token the user holds (they log in again). The last active admin cannot be
     demoted or disabled (409): nobody could manage users any more."""
     user = get_user(session, username)
     if user is None:
@@ -103,9 +105,16 @@ def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin)
         except ValueError as exc:
             raise HTTPException(422, detail=f"body.password: {exc}") from None
         user.password_hash = hash_password(body.password, ctx.app.settings.bcrypt_rounds)
+    revoke = (
+        body.password is not None
+        or (body.role is not None and body.role != user.role)
+        or (body.active is False and user.active)
+    )
     if body.role is not None:
         user.role = body.role
     if body.active is not None:
         user.active = body.active
+    if revoke:
+        revoke_user_tokens(session, user)
     session.commit()
     return _out(user)

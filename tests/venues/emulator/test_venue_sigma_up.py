@@ -23,7 +23,7 @@ from sigma.cli.venue import venue_environment
 from sigma.config import SettingsError, load_settings
 from sigma.config.venue import venue_settings
 from sigma.runtime.system import System
-from sigma.store.models import FillRecord, OrderRecord
+from sigma.store.models import FillRecord, OrderRecord, PositionRecord
 from sigma.strategies import Strategy
 from sigma.venues.ccxt.data import CcxtDataClient
 from sigma.venues.emulator.server import VenueServer
@@ -65,12 +65,11 @@ def venue_app(server: VenueServer, tmp_path: Path, **overrides: Any) -> App:
             "secret": BINANCE_SECRET,
         },
         symbols=["BTC"],
-        live_strategies=[LongThenShort.name],
         bar_seconds=1,
         adaptive=False,
         max_drawdown=None,
         commission_pct=Decimal(0),
-        **overrides,
+        **{"live_strategies": [LongThenShort.name], **overrides},
     )
     app = App(settings)
     app.strategies.add(LongThenShort, "test")
@@ -125,19 +124,27 @@ async def test_sigma_up_trades_on_the_venue(
                 await until(lambda: bot.counters.bars >= 4, "four bars from venue prices")
                 await until(lambda: bot.counters.fills >= 2, "the buy and the close booked")
                 engine = bot.engines[(LongThenShort.name, "BTC")]
-                assert engine.position_qty("BTC") == 0
+                # What the venue left: the dust under the lot step of a position that paid
+                # its buy fee in BTC (the bot holds what is booked, not what it asked for).
+                dust = engine.position_qty("BTC")
+                assert Decimal(0) < dust < Decimal("0.00001")
         with app.sessions() as session:
             orders = list(session.scalars(select(OrderRecord).order_by(OrderRecord.id)))
             fills = list(session.scalars(select(FillRecord)))
-        # Sized on the venue's 0.00001 step: half of 10,000 USDT at about 92,000.
+        # Sized on the venue's 0.00001 step: half of a quarter stake of 10,000 USDT at about
+        # 92,000; the close sells the 0.1 % fee less, down to the step.
         assert [(o.side, o.status, o.mode) for o in orders] == [
             ("buy", "filled", "live"),
             ("sell", "filled", "live"),
         ]
-        assert orders[0].qty == orders[1].qty and orders[0].qty == orders[0].qty.quantize(
-            Decimal("0.00001")
+        step = Decimal("0.00001")
+        assert all(o.qty == o.qty.quantize(step) for o in orders)
+        assert Decimal("0.0125") < orders[0].qty < Decimal("0.0138")
+        bought = orders[0].qty - sum(
+            f.fee for f in fills if f.client_order_id == orders[0].client_order_id
         )
-        assert Decimal("0.05") < orders[0].qty < Decimal("0.055")
+        assert orders[1].qty == bought.quantize(step, rounding="ROUND_FLOOR")
+        assert bought - orders[1].qty == dust
         assert len(fills) >= 2 and all(f.exchange_fill_id for f in fills)
         # At the venue: the same two orders under our client ids, and no short.
         at_venue = venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")
@@ -189,3 +196,60 @@ def test_the_old_broker_setting_says_what_replaced_it() -> None:
         load_settings(broker="binance")
     assert load_settings(venue="").venue is None
     assert load_settings(venue="upbit", mode="paper").mode == "paper"
+
+
+class BidOnce(Strategy):
+    """Bids 0.01 below the market once per test (a class flag: a restarted bot must not bid
+    again, it holds what the bid bought)."""
+
+    name = "bid_once"
+    placed = False
+
+    def on_bar(self) -> None:
+        if not BidOnce.placed and self.position == 0:
+            BidOnce.placed = True
+            self.buy(0.01, limit=float(self.data.close[-1]) - 1000)
+
+
+async def test_a_restart_takes_on_what_the_venue_did_while_sigma_was_down(
+    venue_server: VenueServer, tmp_path: Path
+) -> None:
+    BidOnce.placed = False
+    app = venue_app(venue_server, tmp_path, live_strategies=[BidOnce.name])
+    app.strategies.add(BidOnce, "test")
+
+    def stored() -> list[OrderRecord]:
+        with app.sessions() as session:
+            return list(session.scalars(select(OrderRecord)))
+
+    try:
+        first = System(app, ("prices", "bot", "worker"))
+        async with running(first), trading(venue_server, Decimal("92000")):
+            await until(lambda: [o.status for o in stored()] == ["new"], "the bid resting")
+            await until(lambda: stored()[0].exchange_order_id is not None, "its venue id")
+        # SIGMA is down; the market trades through the bid.
+        for _ in range(20):
+            venue_server.binance.tick("BTCUSDT", Decimal("90900"), Decimal("0.01"))
+        (at_venue,) = venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")
+        assert at_venue.status.value == "FILLED"
+        system = System(app, ("prices", "bot", "worker"))
+        async with running(system), trading(venue_server, Decimal("90900")):
+            bot = system.bot
+            assert bot is not None
+            engine = bot.engines[(BidOnce.name, "BTC")]
+            # 0.01 bought, less Binance's 0.1 % fee in BTC: the bot holds what is booked.
+            held_now = Decimal("0.00999")
+            await until(lambda: engine.position_qty("BTC") == held_now, "the fill taken on")
+            await until(lambda: bot.counters.bars >= 3, "bars after the restart")
+            assert engine.resting == {} and engine.inflight == {}
+        ((order,),) = [stored()]
+        assert (order.status, order.filled_qty) == ("filled", Decimal("0.01"))
+        with app.sessions() as session:
+            fills = list(session.scalars(select(FillRecord)))
+            (held,) = session.scalars(select(PositionRecord)).all()
+        assert sum(f.qty for f in fills) == Decimal("0.01")  # booked once
+        assert sum(f.fee for f in fills) == Decimal("0.00001") and held.qty == Decimal("0.00999")
+        # One bid at the venue: the restarted bot knew what it held.
+        assert len(venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")) == 1
+    finally:
+        app.close()

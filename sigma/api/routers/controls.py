@@ -1,0 +1,301 @@
+"""A trader's controls of the running bot, per strategy and symbol: whether each is live or why
+not, start and stop, the pin that keeps the regime loop off a manual parameter change, force a
+long entry, close the position, cancel an open order.
+
+Each command is stored first with its audit row (one transaction), then published on
+`bot_control`; the answer says what the bot did (`delivered` false: no bot answered within
+`ACK_TIMEOUT` seconds - a stored control still applies when the bot next reads the stored
+state, an order was not placed). An order the bot could not place is a 409 with its reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from sigma.api.context import ApiContext, Ctx, Trader, Viewer
+from sigma.api.control_answers import SOURCE, CommandOut, author, order_answer, stored_answer
+from sigma.api.routers.strategies import SYMBOL, strategy_class
+from sigma.api.serialize import dec
+from sigma.regime.state import AdaptiveStateStore
+from sigma.runtime import operator
+from sigma.runtime.commands import (
+    BotCommand,
+    CancelOrder,
+    ClosePosition,
+    ForceEntry,
+    PinParams,
+    SetEnabled,
+)
+from sigma.store.db import session_scope
+from sigma.store.models import OrderRecord, PositionRecord, StrategyParam, StrategyParamHistory
+from sigma.store.strategy_control import ControlState, all_controls, audit
+
+router = APIRouter(prefix="/api", tags=["controls"])
+SymbolPath = Annotated[str, Path(pattern=SYMBOL)]
+_OPEN = ("new", "partially_filled")
+
+
+class PairState(BaseModel):
+    """One strategy on one symbol as the bot trades it.
+
+    `state`: live; stopped (by an operator: opens no new position); disabled or throttled by
+    the regime loop; `why` says by whom and why. `pinned`: the regime loop leaves the
+    parameters alone (a manual change) until regime tuning is allowed again."""
+
+    strategy: str
+    symbol: str
+    state: Literal["live", "stopped", "disabled", "throttled"]
+    why: str
+    enabled: bool
+    stop_reason: str
+    stopped_by: str
+    regime_status: str
+    regime_reason: str
+    regime_until: datetime | None
+    pinned: bool
+    pin_reason: str
+    pinned_by: str
+    pinned_at: datetime | None
+    params: dict[str, Any] | None
+    version: int
+    params_by: str
+    position: str
+
+
+class SwitchIn(BaseModel):
+    """Turn a control on or off, saying why (recorded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+    reason: str = Field(default="", max_length=2000)
+
+
+class OrderIn(BaseModel):
+    """An operator's order: why (recorded) and, for an entry, the quantity (default: all
+    the strategy's free cash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qty: Decimal | None = Field(default=None, gt=0, max_digits=38)
+    reason: str = Field(default="", max_length=2000)
+
+
+def traded(ctx: ApiContext, strategy: str, symbol: str) -> None:
+    """404 unless the bot trades `strategy` on `symbol` (`SIGMA_LIVE_STRATEGIES` times
+    `SIGMA_SYMBOLS`)."""
+    strategy_class(ctx.app.strategies, strategy)
+    s = ctx.app.settings
+    if strategy not in s.live_strategies or symbol not in s.symbols:
+        raise HTTPException(
+            404,
+            detail=f"{strategy} on {symbol} is not traded: the bot runs "
+            f"{', '.join(s.live_strategies) or 'no strategy'} on "
+            f"{', '.join(s.symbols) or 'no symbol'}",
+        )
+
+
+def _pairs(ctx: ApiContext) -> list[PairState]:
+    s = ctx.app.settings
+    verdicts = AdaptiveStateStore(ctx.app.sessions).verdicts()
+    with ctx.app.sessions() as session:
+        controls = {(c.strategy, c.symbol): c for c in all_controls(session)}
+        params = {(p.strategy, p.symbol): p for p in session.scalars(select(StrategyParam))}
+        last_changes = session.execute(
+            select(StrategyParamHistory.param_id, StrategyParamHistory.changed_by)
+            .join(StrategyParam)
+            .where(StrategyParamHistory.version == StrategyParam.version)
+        )
+        authors = {param_id: by for param_id, by in last_changes}
+        held = {
+            (p.strategy, p.symbol): p.qty
+            for p in session.scalars(select(PositionRecord).where(PositionRecord.mode == s.mode))
+        }
+    out = []
+    for strategy in s.live_strategies:
+        for symbol in s.symbols:
+            key = (strategy, symbol)
+            control = controls.get(key, ControlState(strategy, symbol))
+            verdict = verdicts.get(key)
+            row = params.get(key)
+            active = row is not None and row.active
+            status = verdict.status if verdict is not None else "keep"
+            regime_reason = verdict.reason if verdict is not None else ""
+            state, why = _state(control, status, regime_reason)
+            out.append(
+                PairState(
+                    strategy=strategy,
+                    symbol=symbol,
+                    state=state,
+                    why=why,
+                    enabled=control.enabled,
+                    stop_reason=control.reason,
+                    stopped_by=control.changed_by,
+                    regime_status=status,
+                    regime_reason=regime_reason,
+                    regime_until=verdict.until if verdict is not None else None,
+                    pinned=control.pinned,
+                    pin_reason=control.pin_reason,
+                    pinned_by=control.pinned_by,
+                    pinned_at=control.pinned_at,
+                    params=dict(row.params) if row is not None and active else None,
+                    version=row.version if row is not None and active else 0,
+                    params_by=authors.get(row.id, "") if row is not None and active else "",
+                    position=dec(held.get(key, Decimal(0))),
+                )
+            )
+    return out
+
+
+def _state(
+    control: ControlState, status: str, reason: str
+) -> tuple[Literal["live", "stopped", "disabled", "throttled"], str]:
+    """The pair's state and why: an operator's stop first, then the regime loop's verdict."""
+    if not control.enabled:
+        return "stopped", f"stopped by {control.changed_by}: {control.reason or 'no reason given'}"
+    if status == "disable":
+        return "disabled", f"disabled by the regime loop: {reason or 'no reason saved'}"
+    if status == "throttle":
+        return "throttled", f"throttled by the regime loop: {reason or 'no reason saved'}"
+    return "live", "live"
+
+
+@router.get("/controls", response_model=list[PairState])
+async def pairs(ctx: Ctx, _: Viewer) -> list[PairState]:
+    """Every strategy and symbol the bot trades: live or not and why, pinned or not, the
+    parameters in force and the position."""
+    return await run_in_threadpool(_pairs, ctx)
+
+
+@router.put("/controls/{strategy}/{symbol}/enabled", response_model=CommandOut)
+async def set_enabled(
+    strategy: str, symbol: SymbolPath, body: SwitchIn, ctx: Ctx, user: Trader
+) -> CommandOut:
+    """Start (`on`) or stop `strategy` on `symbol`: a stopped strategy opens no new position
+    (its exits and a trader's own orders still go)."""
+    traded(ctx, strategy, symbol)
+    command = SetEnabled(
+        author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, enabled=body.on
+    )
+
+    def store() -> None:
+        with session_scope(ctx.app.sessions) as session:
+            operator.store_enabled(
+                session, strategy, symbol, body.on, body.reason, command.author, source=SOURCE
+            )
+
+    await run_in_threadpool(store)
+    return stored_answer(await operator.deliver(ctx.pubsub, command), command)
+
+
+@router.put("/controls/{strategy}/{symbol}/pinned", response_model=CommandOut)
+async def set_pinned(
+    strategy: str, symbol: SymbolPath, body: SwitchIn, ctx: Ctx, user: Trader
+) -> CommandOut:
+    """Keep the regime loop off the parameters of `strategy` on `symbol` (`on`), or allow
+    regime tuning again (`on: false`)."""
+    traded(ctx, strategy, symbol)
+    command = PinParams(
+        author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, pinned=body.on
+    )
+
+    def store() -> None:
+        with session_scope(ctx.app.sessions) as session:
+            operator.store_pin(
+                session, strategy, symbol, body.on, body.reason, command.author, source=SOURCE
+            )
+
+    await run_in_threadpool(store)
+    return stored_answer(await operator.deliver(ctx.pubsub, command), command)
+
+
+async def _order(ctx: ApiContext, command: BotCommand) -> CommandOut:
+    """Audit an order command, send it and answer with what the bot did."""
+
+    def store() -> None:
+        with session_scope(ctx.app.sessions) as session:
+            audit(
+                session,
+                f"control_{command.kind}",
+                source=SOURCE,
+                strategy=command.strategy,
+                symbol=command.symbol,
+                mode=ctx.app.settings.mode,
+                by=command.author,
+                reason=command.reason,
+                command_id=command.command_id,
+                **command.model_dump(include={"qty", "client_order_id"}, mode="json"),
+            )
+
+    await run_in_threadpool(store)
+    return order_answer(await operator.deliver(ctx.pubsub, command), command)
+
+
+@router.post("/controls/{strategy}/{symbol}/entry", response_model=CommandOut)
+async def force_entry(
+    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader
+) -> CommandOut:
+    """Buy at market for `strategy` on `symbol` now (`qty` units, default all its free cash),
+    through the risk limits, past a stop or the regime loop's pause."""
+    traded(ctx, strategy, symbol)
+    command = ForceEntry(
+        author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, qty=body.qty
+    )
+    return await _order(ctx, command)
+
+
+@router.post("/controls/{strategy}/{symbol}/close", response_model=CommandOut)
+async def close_position(
+    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader
+) -> CommandOut:
+    """Flatten the position of `strategy` on `symbol` at market (and cancel its resting
+    orders); 409 when it holds nothing."""
+    traded(ctx, strategy, symbol)
+    if body.qty is not None:
+        raise HTTPException(422, detail="body.qty: a close takes the whole position")
+    command = ClosePosition(
+        author=author(user), strategy=strategy, symbol=symbol, reason=body.reason
+    )
+    return await _order(ctx, command)
+
+
+@router.post("/orders/{client_order_id}/cancel", response_model=CommandOut)
+async def cancel_order(
+    client_order_id: Annotated[str, Path(min_length=8, max_length=64)],
+    body: OrderIn,
+    ctx: Ctx,
+    user: Trader,
+) -> CommandOut:
+    """Cancel an open (resting) order; 404 for an unknown order, 409 for one already final
+    or that does not rest with the bot."""
+
+    def find() -> tuple[str, str, str] | None:
+        with ctx.app.sessions() as session:
+            row = session.execute(
+                select(OrderRecord.strategy, OrderRecord.symbol, OrderRecord.status).where(
+                    OrderRecord.client_order_id == client_order_id
+                )
+            ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    found = await run_in_threadpool(find)
+    if found is None:
+        raise HTTPException(404, detail=f"no order {client_order_id!r}")
+    strategy, symbol, status = found
+    if status not in _OPEN:
+        raise HTTPException(409, detail=f"order {client_order_id} is {status}: nothing to cancel")
+    command = CancelOrder(
+        author=author(user),
+        strategy=strategy,
+        symbol=symbol,
+        reason=body.reason,
+        client_order_id=client_order_id,
+    )
+    return await _order(ctx, command)

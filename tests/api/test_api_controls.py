@@ -1,0 +1,173 @@
+"""The controls routes with no bot running: what each pair's state is and why, commands stored
+and audited before they are sent, clear 4xx answers for what cannot be done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from sigma.app import App
+from sigma.regime.state import AdaptiveStateStore
+from sigma.store.db import session_scope
+from sigma.store.models import ActionLog, OrderRecord, PositionRecord
+from sigma.store.strategy_control import get_control
+
+Headers = Callable[[str], dict[str, str]]
+URL = "/api/controls/sma_cross/BTC"
+
+
+def _actions(app: App) -> list[tuple[str, str, dict[str, object]]]:
+    with app.sessions() as session:
+        rows = session.scalars(select(ActionLog).order_by(ActionLog.id))
+        return [(r.source, r.action, r.details) for r in rows]
+
+
+def test_each_pair_says_whether_it_is_live_and_why(
+    client: TestClient, auth: Headers, sigma_app: App
+) -> None:
+    store = AdaptiveStateStore(sigma_app.sessions)
+    store.save_strategy(
+        "rsi_reversion",
+        "ETH",
+        status="disable",
+        score=-1.0,
+        reason="lost 9 of 10 trades",
+        blocked=frozenset(),
+        baseline={},
+        current={},
+        ts=datetime(2026, 3, 2, tzinfo=UTC),
+    )
+    with session_scope(sigma_app.sessions) as session:
+        session.add(
+            PositionRecord(symbol="BTC", strategy="sma_cross", mode="paper", qty=Decimal("0.5"))
+        )
+    stop = client.put(
+        f"{URL}/enabled", json={"on": False, "reason": "bad feed"}, headers=auth("trader")
+    )
+    assert stop.status_code == 200, stop.text
+    assert stop.json()["delivered"] is False and stop.json()["ok"] is True
+    listed = {
+        (p["strategy"], p["symbol"]): p
+        for p in client.get("/api/controls", headers=auth("viewer")).json()
+    }
+    assert len(listed) == 4  # the default strategies times the default symbols
+    btc = listed[("sma_cross", "BTC")]
+    assert (btc["state"], btc["why"]) == ("stopped", "stopped by api:trader: bad feed")
+    assert btc["position"] == "0.5" and btc["params"] is None and btc["version"] == 0
+    eth = listed[("rsi_reversion", "ETH")]
+    assert (eth["state"], eth["why"]) == (
+        "disabled",
+        "disabled by the regime loop: lost 9 of 10 trades",
+    )
+    assert listed[("sma_cross", "ETH")]["state"] == "live"
+    store.save_strategy(
+        "rsi_reversion",
+        "ETH",
+        status="throttle",
+        score=0.1,
+        reason="",
+        blocked=frozenset(),
+        baseline={},
+        current={},
+        ts=datetime(2026, 3, 2, tzinfo=UTC),
+    )
+    listed = {
+        (p["strategy"], p["symbol"]): p
+        for p in client.get("/api/controls", headers=auth("viewer")).json()
+    }
+    eth = listed[("rsi_reversion", "ETH")]
+    assert (eth["state"], eth["why"]) == (
+        "throttled",
+        "throttled by the regime loop: no reason saved",
+    )
+
+
+def test_a_manual_change_is_pinned_until_allowed_again_and_audited(
+    client: TestClient, auth: Headers, sigma_app: App
+) -> None:
+    trader = auth("trader")
+    change = client.put(
+        "/api/params/sma_cross/BTC",
+        json={"params": {"fast": 12}, "reason": "wider"},
+        headers=trader,
+    )
+    assert change.status_code == 200, change.text
+    assert change.json()["changed_by"] == "trader" and change.json()["bot"]["delivered"] is False
+    with sigma_app.sessions() as session:
+        control = get_control(session, "sma_cross", "BTC")
+    assert control.pinned and control.pin_reason == "manual change v1: wider"
+    unpin = client.put(f"{URL}/pinned", json={"on": False, "reason": "let it tune"}, headers=trader)
+    assert unpin.status_code == 200, unpin.text
+    (pair,) = [
+        p
+        for p in client.get("/api/controls", headers=trader).json()
+        if p["symbol"] == "BTC" and p["strategy"] == "sma_cross"
+    ]
+    assert (pair["pinned"], pair["pin_reason"], pair["params_by"]) == (
+        False,
+        "let it tune",
+        "trader",
+    )
+    assert [(s, a) for s, a, _ in _actions(sigma_app)] == [
+        ("api", "control_set_params"),
+        ("api", "control_unpin"),
+    ]
+
+
+def test_orders_need_a_running_bot_and_a_known_target(
+    client: TestClient, auth: Headers, sigma_app: App
+) -> None:
+    trader = auth("trader")
+    entry = client.post(f"{URL}/entry", json={"qty": "0.5", "reason": "test"}, headers=trader)
+    assert entry.status_code == 409
+    assert entry.json()["detail"].startswith("no running bot answered within")
+    # Audited although nothing was done: the attempt is part of the record.
+    (source, action, details) = _actions(sigma_app)[-1]
+    assert (source, action, details["qty"], details["by"]) == (
+        "api",
+        "control_force_entry",
+        "0.5",
+        "api:trader",
+    )
+    close = client.post(f"{URL}/close", json={"qty": "1"}, headers=trader)
+    assert close.status_code == 422
+    assert client.post(f"{URL}/entry", json={"qty": "-1"}, headers=trader).status_code == 422
+    unknown = client.post("/api/controls/nope/BTC/entry", json={}, headers=trader)
+    assert unknown.status_code == 404
+    untraded = client.post("/api/controls/sma_cross/DOGE/close", json={}, headers=trader)
+    assert untraded.status_code == 404
+    assert untraded.json()["detail"] == (
+        "sma_cross on DOGE is not traded: the bot runs sma_cross, rsi_reversion on BTC, ETH"
+    )
+    missing = client.post("/api/orders/no-such-order/cancel", json={}, headers=trader)
+    assert (missing.status_code, missing.json()["detail"]) == (404, "no order 'no-such-order'")
+    with session_scope(sigma_app.sessions) as session:
+        for coid, status in (("filled-order-1", "filled"), ("open-order-1", "new")):
+            session.add(
+                OrderRecord(
+                    client_order_id=coid,
+                    mode="paper",
+                    symbol="BTC",
+                    strategy="sma_cross",
+                    side="buy",
+                    type="limit",
+                    qty=Decimal(1),
+                    limit_price=Decimal(50),
+                    status=status,
+                )
+            )
+    done = client.post("/api/orders/filled-order-1/cancel", json={}, headers=trader)
+    assert (done.status_code, done.json()["detail"]) == (
+        409,
+        "order filled-order-1 is filled: nothing to cancel",
+    )
+    resting = client.post("/api/orders/open-order-1/cancel", json={}, headers=trader)
+    assert resting.status_code == 409 and "no running bot answered" in resting.json()["detail"]
+    assert (
+        client.post("/api/orders/open-order-1/cancel", json={}, headers=auth("viewer")).status_code
+        == 403
+    )

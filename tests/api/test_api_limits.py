@@ -1,0 +1,161 @@
+"""Limits and headers: preference count and size, WebSocket connections per user and command
+size and depth, security headers, documentation and metrics closed unless opened."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from sigma.api import create_api
+from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
+from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
+from sigma.app import App
+from sigma.bus.memory import InMemoryPubSub
+from tests.api.conftest import add_users, issue_token, make_app
+
+Headers = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+def small_app(tmp_path: Path) -> Iterator[App]:
+    """An App with small limits and everything opened by settings."""
+    app = make_app(
+        f"sqlite:///{tmp_path / 'small.db'}",
+        tmp_path / "var",
+        api_prefs_max_keys=3,
+        api_prefs_max_bytes=1024,
+        api_ws_per_user=2,
+        api_public_docs=True,
+        api_public_metrics=True,
+    )
+    add_users(app)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def small(small_app: App) -> Iterator[TestClient]:
+    with TestClient(create_api(small_app, InMemoryPubSub(), static_dir=None)) as client:
+        yield client
+
+
+def bearer(client: TestClient, username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(client.app, username)}"}  # type: ignore[arg-type]
+
+
+def test_preferences_are_limited_in_count_and_size(small: TestClient) -> None:
+    headers = bearer(small, "viewer")
+    assert (
+        small.put("/api/me/prefs", json={"a": 1, "b": 2, "c": 3}, headers=headers).status_code
+        == 200
+    )
+    too_many = small.put("/api/me/prefs", json={"d": 4}, headers=headers)
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"] == "body: at most 3 preferences per user (this would make 4)"
+    # Replacing one key by another stays within the count.
+    swapped = small.put("/api/me/prefs", json={"c": None, "d": 4}, headers=headers)
+    assert swapped.json() == {"a": 1, "b": 2, "d": 4}
+    too_big = small.put("/api/me/prefs", json={"d": "x" * 1100}, headers=headers)
+    assert too_big.status_code == 422
+    assert "at most 1024 bytes of JSON per user" in too_big.json()["detail"]
+    # Nothing of a refused request was stored.
+    assert small.get("/api/me/prefs", headers=headers).json() == {"a": 1, "b": 2, "d": 4}
+
+
+def test_websocket_connections_per_user_are_capped(small: TestClient) -> None:
+    viewer = issue_token(small.app, "viewer")  # type: ignore[arg-type]
+    with (
+        small.websocket_connect(f"/ws?token={viewer}"),
+        small.websocket_connect(f"/ws?token={viewer}"),
+    ):
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            small.websocket_connect(f"/ws?token={viewer}") as third,
+        ):
+            third.receive_text()
+        assert refused.value.code == 1008
+        assert refused.value.reason == "too many connections: at most 2 per user"
+        # Another user is counted apart.
+        trader = issue_token(small.app, "trader")  # type: ignore[arg-type]
+        with small.websocket_connect(f"/ws?token={trader}&channels=fills") as ws:
+            ws.send_text('{"subscribe": []}')
+            assert ws.receive_json() == {"channel": "subscribed", "data": ["fills"]}
+    # Closed connections no longer count.
+    with small.websocket_connect(f"/ws?token={viewer}&channels=fills") as ws:
+        ws.send_text('{"subscribe": []}')
+        assert ws.receive_json()["channel"] == "subscribed"
+
+
+def test_deep_or_long_commands_are_refused_without_parsing(
+    client: TestClient, auth: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    viewer = auth("viewer")["Authorization"].removeprefix("Bearer ")
+    caplog.set_level(logging.INFO, logger="sigma.api.ws")
+    with client.websocket_connect(f"/ws?token={viewer}&channels=fills") as ws:
+        ws.send_text("[" * 100_000)  # beyond the recursion limit of json.loads
+        assert ws.receive_json() == {
+            "channel": "error",
+            "data": f"a command has at most {MAX_COMMAND_CHARS} characters",
+        }
+        ws.send_text("[" * 3000 + "]" * 3000)
+        assert ws.receive_json()["data"] == f"a command has at most {MAX_COMMAND_CHARS} characters"
+        ws.send_text('{"subscribe": [[[["fills"]]]]}')
+        assert ws.receive_json() == {
+            "channel": "error",
+            "data": f"a command nests at most {MAX_COMMAND_DEPTH} levels deep",
+        }
+        # The connection still works.
+        ws.send_text('{"subscribe": ["alerts"]}')
+        assert ws.receive_json() == {"channel": "subscribed", "data": ["alerts", "fills"]}
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("{}", 1),
+        ('{"subscribe": ["a", "b"]}', 2),
+        ('{"a": "[[[[{{{{\\"]]"}', 1),  # brackets and escaped quotes inside a string
+        ("[[[[[[[[", 5),  # stops counting past the limit
+        ("", 0),
+    ],
+)
+def test_nesting_depth(text: str, depth: int) -> None:
+    assert nesting_depth(text, 4) == depth
+
+
+def test_security_headers_on_api_and_dashboard(sigma_app: App, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<html>app</html>")
+    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=dist)) as client:
+        for path in ("/", "/backtests/3", "/api/health", "/api/nothing", "/metrics"):
+            headers = client.get(path).headers
+            assert headers["x-content-type-options"] == "nosniff", path
+            assert headers["referrer-policy"] == "no-referrer", path
+            assert headers["x-frame-options"] == "DENY", path
+            assert headers["content-security-policy"] == DASHBOARD_CSP, path
+    assert "frame-ancestors 'none'" in DASHBOARD_CSP and "script-src 'self';" in DASHBOARD_CSP
+
+
+def test_documentation_and_metrics_are_closed_by_default(client: TestClient, auth: Headers) -> None:
+    for path in ("/docs", "/redoc"):
+        assert client.get(path).status_code == 404
+    for path in ("/openapi.json", "/metrics"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=auth("trader")).status_code == 403, path
+        assert client.get(path, headers=auth("admin")).status_code == 200, path
+
+
+def test_settings_open_documentation_and_metrics(small: TestClient) -> None:
+    assert small.get("/openapi.json").json()["info"]["title"] == "SIGMA"
+    assert small.get("/metrics").status_code == 200
+    docs = small.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert docs.headers["content-security-policy"] == DOCS_CSP
+    assert small.get("/redoc").status_code == 200
