@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigma.domain import Bar, Fill, Instrument, Order, OrderStatus, OrderType, Side, Trade
+from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.portfolio import Portfolio
 from sigma.strategies.base import Strategy
@@ -31,6 +32,24 @@ _ZERO = Decimal(0)
 
 class Cancelled(Exception):
     """The run was cancelled through its cancel event."""
+
+
+class StrategyFailed(Exception):
+    """A strategy raised while a backtest stepped through a bar; names where.
+
+    The message reads ``strategy 'x' failed on BTC at bar 17 (2024-01-01 17:00:00+00:00):
+    ZeroDivisionError: division by zero``; the original exception is the ``__cause__``."""
+
+    def __init__(self, strategy: str, symbol: str, bar: int, ts: datetime, error: Exception):
+        self.strategy = strategy
+        self.symbol = symbol
+        self.bar = bar
+        self.ts = ts
+        self.error = error
+        super().__init__(
+            f"strategy {strategy!r} failed on {symbol} at bar {bar} ({ts.isoformat()}): "
+            f"{type(error).__name__}: {clip(str(error))}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +292,8 @@ def run_engine(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Step through every bar of the engine's data.
 
-    Returns the equity curve marked at each close and whether a position was held there."""
+    Returns the equity curve marked at each close and whether a position was held there. An
+    exception raised while stepping (by the strategy's code) becomes `StrategyFailed`."""
     n = len(engine.data)
     close = engine.data.column("close")
     equity = np.empty(n, dtype=np.float64)
@@ -282,7 +302,12 @@ def run_engine(
     qty_f = 0.0
     seen_fills = 0
     for i in range(n):
-        engine.step(i)
+        try:
+            engine.step(i)
+        except Exception as exc:
+            raise StrategyFailed(
+                engine.strategy.name, engine.symbol, i, engine._bar_time(i), exc
+            ) from exc
         if len(engine.fills) != seen_fills:
             seen_fills = len(engine.fills)
             cash_f = float(engine.portfolio.cash)
@@ -305,6 +330,7 @@ __all__ = [
     "EngineConfig",
     "LedgerRow",
     "Side",
+    "StrategyFailed",
     "empty_data",
     "frame_to_data",
     "run_engine",
