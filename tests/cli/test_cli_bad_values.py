@@ -176,3 +176,47 @@ def test_a_data_file_named_like_a_formula_is_quoted_in_trades_csv(workdir: Path)
     assert result.exit_code == 0, result.output
     trades = pd.read_csv(workdir / "f" / "trades.csv", dtype=str)
     assert len(trades) > 0 and set(trades["symbol"]) == {"'=2+3"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bound", "fast=1:5"], "error: --bound: bounds for 'fast' must lie within [2, 500]"),
+        (["--bound", "fast=9:5"], "error: --bound: bounds for 'fast' go down: 9.0 > 5.0"),
+        (["--bound", "speed=1:5"], "error: --bound: sma_cross has no parameter(s) speed"),
+        (["--bound", "fast"], "error: --bound: expected NAME=LOW:HIGH, got 'fast'"),
+        (["--bound", "fast=a:b"], "error: --bound: expected NAME=LOW:HIGH, got 'fast=a:b'"),
+        (["--bound", "fast=nan:5"], "error: --bound: LOW and HIGH must be finite numbers"),
+        (
+            ["--bound", "fast=50:60", "--bound", "slow=10:20"],
+            "error: --bound: no parameters within the bounds are valid for sma_cross: "
+            "fast (60) must be below slow (20)",
+        ),
+        (["--trials", "0"], "error: --trials: must be at least 1, got 0"),
+        (["--folds", "-1"], "error: --folds: must be 0 or more, got -1"),
+        (["--workers", "0"], "error: --workers: must be at least 1, got 0"),
+        (["--folds", "400"], "error: --folds: 600 bars are too few for 400 folds"),
+        (["--method", "anneal"], "error: --method: use tpe or grid, got 'anneal'"),
+        (["--strategy", "nope"], "error: --strategy: unknown strategy 'nope'"),
+        (["--data", "missing.csv"], "error: missing.csv: file does not exist"),
+        (["--data", ""], "error: --data: a data source is required"),
+    ],
+)
+def test_bad_optimize_options(workdir: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["optimize", "--data", "bars.csv", "--trials", "2", *args])
+    assert one_line_error(result).startswith(message)
+
+
+def test_an_exception_in_a_strategy_stops_optimize_with_one_line(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugins = workdir / "plugins"
+    plugins.mkdir()
+    (plugins / "fragile.py").write_text(STRATEGY_THAT_RAISES)
+    monkeypatch.setenv("SIGMA_STRATEGY_PATHS", str(plugins))
+    monkeypatch.setenv("SIGMA_OPTIMIZE_WORKERS", "1")
+    args = ["optimize", "--strategy", "fragile", "--data", "bars.csv", "--folds", "0"]
+    result = runner.invoke(app, args)
+    assert one_line_error(result).startswith(
+        "error: strategy 'fragile' failed on OPT at bar 7 (2024-01-01T07:00:00+00:00): KeyError"
+    )
