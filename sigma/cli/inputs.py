@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
+import typer
 
 from sigma.cli.failures import BadValue
 from sigma.config import Settings
@@ -13,6 +14,7 @@ from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillModelError, FillTiming
 from sigma.feeds.limits import limits_of
 from sigma.feeds.loaders import load_bars
+from sigma.feeds.normalise import HAS_SYMBOLS
 from sigma.feeds.resample import resample_bars
 from sigma.feeds.timestamps import to_utc
 from sigma.strategies import Strategy, StrategyRegistry
@@ -100,7 +102,8 @@ def load_history(
     timeframe: str | None = None,
 ) -> pd.DataFrame:
     """The bars of `data` the options select, checked (DataError naming the source and row)
-    and resampled to `timeframe`; files are read within the settings' input limits."""
+    and resampled to `timeframe`; files are read within the settings' input limits. A
+    `symbol` the data has no column for is said on stderr: it then only names the bars."""
     if not data:
         raise BadValue("--data", "a data source is required")
     lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
@@ -112,6 +115,12 @@ def load_history(
         database_url=settings.database_url,
         limits=limits_of(settings),
     )
+    if symbol and not bars.attrs.get(HAS_SYMBOLS, True):
+        # Not an error (a one-instrument file is named this way), but not silent either.
+        typer.echo(
+            f"note: {data} has no symbol column: --symbol {symbol} names its bars, it selects none",
+            err=True,
+        )
     if not timeframe:
         return bars
     try:

@@ -143,10 +143,10 @@ def test_an_exception_in_a_strategy_names_strategy_symbol_bar_and_time(
     plugins.mkdir()
     (plugins / "fragile.py").write_text(STRATEGY_THAT_RAISES)
     monkeypatch.setenv("SIGMA_STRATEGY_PATHS", str(plugins))
-    args = ["backtest", "--strategy", "fragile", "--data", "bars.csv", "--symbol", "SYN"]
+    args = ["backtest", "--strategy", "fragile", "--data", "bars.csv"]
     result = runner.invoke(app, [*args, "--no-store"])
     assert one_line_error(result) == (
-        "error: strategy 'fragile' failed on SYN at bar 7 (2024-01-01T07:00:00+00:00): "
+        "error: strategy 'fragile' failed on bars at bar 7 (2024-01-01T07:00:00+00:00): "
         "KeyError: 'missing'"
     )
     debug = runner.invoke(app, [*args, "--no-store", "--debug"])
@@ -220,3 +220,14 @@ def test_an_exception_in_a_strategy_stops_optimize_with_one_line(
     assert one_line_error(result).startswith(
         "error: strategy 'fragile' failed on OPT at bar 7 (2024-01-01T07:00:00+00:00): KeyError"
     )
+
+
+def test_a_symbol_for_data_without_a_symbol_column_is_said(workdir: Path) -> None:
+    result = runner.invoke(
+        app, ["backtest", "--data", "bars.csv", "--symbol", "ETH", "--no-store", "--out", "n"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "note: bars.csv has no symbol column: --symbol ETH names its bars, it selects none\n"
+    )
+    assert json.loads((workdir / "n" / "summary.json").read_text())["symbol"] == "ETH"
