@@ -5,9 +5,9 @@ list it, import and export CSV/Parquet files, find and fill gaps.
 CSV format (import reads it, export writes it; Parquet has the same columns):
   ts,open,high,low,close,volume[,symbol]
   - ts: ISO 8601 (2024-01-01T00:00:00Z; an offset is converted, no offset means UTC) or
-    epoch seconds/ms/us/ns (told apart by size); "timestamp", "datetime", "date", "time"
-    are accepted names, as are separate date and time columns. Day/month orders like
-    01/02/2024 are refused, not guessed.
+    epoch seconds/ms/us/ns (told apart by size: a date from 1973 to 2100, one unit per
+    column); "timestamp", "datetime", "date", "time" are accepted names, as are separate
+    date and time columns. Day/month orders like 01/02/2024 are refused, not guessed.
   - open, high, low, close: positive numbers with "." as the decimal point, no thousands
     separators; stored as decimals (10 places; 15 significant digits kept exactly).
     volume: >= 0, optional (0 when absent).
