@@ -18,7 +18,6 @@ import typer
 
 from sigma.domain.text import clip
 from sigma.engine.engine import StrategyFailed
-from sigma.feeds.errors import DataError
 
 BAD_VALUE = 2
 """Exit status of a value the command cannot use."""
@@ -37,33 +36,15 @@ class BadValue(ValueError):
         super().__init__(f"{option}: {reason}")
 
 
-EXPECTED: tuple[type[Exception], ...] = (
-    BadValue,
-    DataError,
-    StrategyFailed,
-    ValueError,
-    KeyError,
-    typer.BadParameter,
-)
-"""What a bad value raises; anything else is a bug and keeps its traceback."""
+EXPECTED: tuple[type[Exception], ...] = (ValueError, StrategyFailed)
+"""What a bad value raises (BadValue and DataError are ValueErrors); anything else is a bug
+and keeps its traceback."""
 
 
 def one_line(exc: BaseException) -> str:
     """The exception as one line of at most `MAX_MESSAGE_CHARS` characters."""
-    if isinstance(exc, typer.BadParameter):
-        hint = exc.param_hint if isinstance(exc.param_hint, str) else None
-        text = f"{hint}: {exc.message}" if hint else exc.message
-    elif isinstance(exc, KeyError) and exc.args:
-        text = str(exc.args[0])  # str(KeyError) would add quotes
-    else:
-        text = str(exc) or type(exc).__name__
-    return clip(re.sub(r"\s+", " ", text).strip(), MAX_MESSAGE_CHARS)
-
-
-def fail(message: str, code: int = BAD_VALUE) -> typer.Exit:
-    """Print ``error: <message>`` on stderr; the Exit to raise with `code`."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+    text = re.sub(r"\s+", " ", str(exc)).strip() or type(exc).__name__
+    return clip(text, MAX_MESSAGE_CHARS)
 
 
 @contextmanager
@@ -77,4 +58,5 @@ def one_line_errors(
     except expected as exc:
         if debug:
             typer.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
-        raise fail(one_line(exc), code) from None
+        typer.echo(f"error: {one_line(exc)}", err=True)
+        raise typer.Exit(code) from None

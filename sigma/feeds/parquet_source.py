@@ -24,18 +24,14 @@ def read_parquet_raw(
     limits = limits or InputLimits()
     if not path.exists():
         raise DataError(source, "file does not exist")
-    if path.is_file():
-        size = path.stat().st_size
-        if size == 0:
-            raise DataError(source, "file is empty")
-        limits.check_file(size, source)
+    size = path.stat().st_size
+    if path.is_file() and size == 0:
+        raise DataError(source, "file is empty")
+    limits.check_file(size, source)
     try:
-        if path.is_file():
-            meta = pq.read_metadata(path)
-            groups = range(meta.num_row_groups)
-            limits.check_uncompressed(
-                sum(meta.row_group(i).total_byte_size for i in groups), source
-            )
+        meta = pq.read_metadata(path)
+        groups = (meta.row_group(i) for i in range(meta.num_row_groups))
+        limits.check_uncompressed(sum(g.total_byte_size for g in groups), source)
         raw = pd.read_parquet(path)
         schema = pq.read_schema(path)
     except DataError:

@@ -231,3 +231,12 @@ def test_a_symbol_for_data_without_a_symbol_column_is_said(workdir: Path) -> Non
         "note: bars.csv has no symbol column: --symbol ETH names its bars, it selects none\n"
     )
     assert json.loads((workdir / "n" / "summary.json").read_text())["symbol"] == "ETH"
+
+
+def test_one_line_joins_lines_and_cuts_long_messages() -> None:
+    from sigma.cli.failures import MAX_MESSAGE_CHARS, one_line
+
+    assert one_line(ValueError("two\n  lines\t")) == "two lines"
+    assert one_line(ValueError()) == "ValueError"
+    cut = one_line(ValueError("x" * 10_000))
+    assert cut.startswith("x" * MAX_MESSAGE_CHARS) and cut.endswith("(9,500 more characters)")

@@ -1,5 +1,6 @@
-"""Input limits: a file too big on disk, a compressed file that inflates too far (a "zip
-bomb"), a Parquet file whose metadata announces too much, and values too long to quote."""
+"""Input limits (a file too big on disk, a compressed file that inflates too far: a "zip
+bomb", a Parquet file whose metadata announces too much), values too long to quote, and
+timestamps that are no date of their unit."""
 
 from __future__ import annotations
 
@@ -106,3 +107,26 @@ def test_the_settings_default_to_the_loaders_limits(monkeypatch: pytest.MonkeyPa
     assert limits_of(Settings()) == InputLimits()
     monkeypatch.setenv("SIGMA_DATA_MAX_UNCOMPRESSED_BYTES", "1000")
     assert limits_of(Settings()).max_uncompressed_bytes == 1000
+
+
+def test_an_all_empty_epoch_column_is_reported_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "empty_ts.csv"
+    path.write_text("ts,open,high,low,close\n,1,2,0.5,1.5\n")
+    with pytest.raises(DataError, match=r"line 2: ts is missing"):
+        load_bars(str(path))
+
+
+def test_an_all_null_typed_column_is_reported_as_missing(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "ts": pa.array([None], pa.timestamp("ms")),
+            "open": [1.0],
+            "high": [1.0],
+            "low": [1.0],
+            "close": [1.0],
+        }
+    )
+    path = tmp_path / "null_ts.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(DataError, match=r"row 1: ts is missing"):
+        load_bars(str(path))
