@@ -35,19 +35,29 @@ class Cancelled(Exception):
 
 
 class StrategyFailed(Exception):
-    """A strategy raised while a backtest stepped through a bar; names where.
+    """A strategy raised during a backtest: in `init` (``bar`` None) or while the engine
+    stepped through a bar; names where.
 
-    The message reads ``strategy 'x' failed on BTC at bar 17 (2024-01-01 17:00:00+00:00):
-    ZeroDivisionError: division by zero``; the original exception is the ``__cause__``."""
+    The message reads ``strategy 'x' failed on BTC at bar 17 (2024-01-01T17:00:00+00:00):
+    ZeroDivisionError: division by zero`` (``... failed on BTC in init(): ...``); the original
+    exception is the ``__cause__``."""
 
-    def __init__(self, strategy: str, symbol: str, bar: int, ts: datetime, error: Exception):
+    def __init__(
+        self,
+        strategy: str,
+        symbol: str,
+        error: Exception,
+        bar: int | None = None,
+        ts: datetime | None = None,
+    ):
         self.strategy = strategy
         self.symbol = symbol
         self.bar = bar
         self.ts = ts
         self.error = error
+        where = "in init()" if bar is None or ts is None else f"at bar {bar} ({ts.isoformat()})"
         super().__init__(
-            f"strategy {strategy!r} failed on {symbol} at bar {bar} ({ts.isoformat()}): "
+            f"strategy {strategy!r} failed on {symbol} {where}: "
             f"{type(error).__name__}: {clip(str(error))}"
         )
 
@@ -306,7 +316,7 @@ def run_engine(
             engine.step(i)
         except Exception as exc:
             raise StrategyFailed(
-                engine.strategy.name, engine.symbol, i, engine._bar_time(i), exc
+                engine.strategy.name, engine.symbol, exc, i, engine._bar_time(i)
             ) from exc
         if len(engine.fills) != seen_fills:
             seen_fills = len(engine.fills)

@@ -9,7 +9,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sigma.engine.engine import Engine, EngineConfig, ProgressFn, frame_to_data, run_engine
+from sigma.engine.engine import (
+    Engine,
+    EngineConfig,
+    ProgressFn,
+    StrategyFailed,
+    frame_to_data,
+    run_engine,
+)
 from sigma.engine.fill_model import FillModel
 from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
@@ -28,7 +35,8 @@ def run_backtest(
     record_ledger: bool = False,
 ) -> tuple[BacktestResult, Engine]:
     """Backtest `strategy` on a bar frame; returns the result and the finished engine
-    (whose `ledger`, `orders` and `portfolio` hold the exact account history)."""
+    (whose `ledger`, `orders` and `portfolio` hold the exact account history). An exception
+    the strategy raises (in `init` or on a bar) is `StrategyFailed` saying where."""
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
     config = EngineConfig(
@@ -36,7 +44,10 @@ def run_backtest(
         fill_model=fill_model or FillModel(),
         record_ledger=record_ledger,
     )
-    engine = Engine(strategy, symbol, frame_to_data(bars), config)
+    try:
+        engine = Engine(strategy, symbol, frame_to_data(bars), config)
+    except Exception as exc:  # raised by the strategy's init()
+        raise StrategyFailed(strategy.name, symbol, exc) from exc
     equity, in_market = run_engine(engine, progress=progress, cancel=cancel)
     result = backtest_result(engine, bars, equity, in_market, initial_cash)
     return result, engine

@@ -173,6 +173,21 @@ def test_an_exception_in_the_strategy_names_strategy_symbol_bar_and_time() -> No
     assert isinstance(failed.__cause__, ZeroDivisionError) and failed.error is failed.__cause__
 
 
+def test_an_exception_in_init_is_named_too() -> None:
+    class NoInit(Strategy):
+        name = "no_init"
+
+        def init(self) -> None:
+            raise RuntimeError("indicator service down")
+
+    with pytest.raises(StrategyFailed) as info:
+        run_backtest(NoInit(), PATH, symbol="X")
+    assert str(info.value) == (
+        "strategy 'no_init' failed on X in init(): RuntimeError: indicator service down"
+    )
+    assert info.value.bar is None and info.value.ts is None
+
+
 def test_live_bar_by_bar_matches_the_backtest() -> None:
     rng = np.random.default_rng(3)
     close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600))), 2)
