@@ -199,14 +199,15 @@ def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:
     for item in items:
         name, _, span = item.partition("=")
         low, sep, high = span.partition(":")
+        shown = clip(repr(item))
         try:
             if not name.strip() or not sep:
                 raise ValueError
             pair = (float(low), float(high))
         except ValueError:
-            raise BadValue("--bound", f"expected NAME=LOW:HIGH, got {clip(repr(item))}") from None
+            raise BadValue("--bound", f"expected NAME=LOW:HIGH, got {shown}") from None
         if not all(math.isfinite(x) for x in pair):
-            raise BadValue("--bound", f"LOW and HIGH must be finite numbers, got {item!r}")
+            raise BadValue("--bound", f"LOW and HIGH must be finite numbers, got {shown}")
         bounds[name.strip()] = pair
     return bounds
 
