@@ -156,7 +156,11 @@ def test_indicator_length_mismatch_is_reported() -> None:
         {"open": [1.0, 1.0], "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0},
         index=pd.date_range("2024", periods=2, tz="UTC", name="ts"),
     )
-    with pytest.raises(ValueError, match="returned 1 values for 2 bars"):
+    from sigma.engine.engine import StrategyFailed
+
+    with pytest.raises(
+        StrategyFailed, match=r"in init\(\): ValueError: .* returned 1 values for 2"
+    ):
         run_backtest(Bad(), frame, symbol="X")
 
 
