@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigma.domain import Bar, Fill, Instrument, Order, OrderStatus, OrderType, Side, Trade
+from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.portfolio import Portfolio
 from sigma.strategies.base import Strategy
@@ -62,6 +63,34 @@ def opens_exposure(order: Order, held: Decimal) -> bool:
     if held * order.side.sign >= 0 or order.qty is None:
         return True
     return order.qty > abs(held)
+
+
+class StrategyFailed(Exception):
+    """A strategy raised during a backtest: in `init` (``bar`` None) or while the engine
+    stepped through a bar; names where.
+
+    The message reads ``strategy 'x' failed on BTC at bar 17 (2024-01-01T17:00:00+00:00):
+    ZeroDivisionError: division by zero`` (``... failed on BTC in init(): ...``); the original
+    exception is the ``__cause__``."""
+
+    def __init__(
+        self,
+        strategy: str,
+        symbol: str,
+        error: Exception,
+        bar: int | None = None,
+        ts: datetime | None = None,
+    ):
+        self.strategy = strategy
+        self.symbol = symbol
+        self.bar = bar
+        self.ts = ts
+        self.error = error
+        where = "in init()" if bar is None or ts is None else f"at bar {bar} ({ts.isoformat()})"
+        super().__init__(
+            f"strategy {strategy!r} failed on {symbol} {where}: "
+            f"{type(error).__name__}: {clip(str(error))}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +371,8 @@ def run_engine(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Step through every bar of the engine's data.
 
-    Returns the equity curve marked at each close and whether a position was held there."""
+    Returns the equity curve marked at each close and whether a position was held there. An
+    exception raised while stepping (by the strategy's code) becomes `StrategyFailed`."""
     n = len(engine.data)
     # The account as floats from each bar on which it changed; the curve is drawn from these
     # afterwards instead of being written bar by bar.
@@ -357,15 +387,24 @@ def run_engine(
         cash_f.append(float(engine.portfolio.cash))
         qty_f.append(float(engine.portfolio.qty(engine.symbol)))
 
+    def run(start: int, stop: int) -> None:
+        try:
+            engine.run(start, stop, mark)
+        except Exception as exc:
+            i = engine.data.cursor.i
+            raise StrategyFailed(
+                engine.strategy.name, engine.symbol, exc, i, engine._bar_time(i)
+            ) from exc
+
     done = 0
     for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
-        engine.run(done, i + 1, mark)
+        run(done, i + 1)
         done = i + 1
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"cancelled at bar {i} of {n}")
         if progress is not None:
             progress(i, n)
-    engine.run(done, n, mark)
+    run(done, n)
     if progress is not None:
         progress(n, n)
     lengths = np.diff(np.append(changed_at, n))
@@ -381,6 +420,7 @@ __all__ = [
     "EntryGate",
     "LedgerRow",
     "Side",
+    "StrategyFailed",
     "empty_data",
     "frame_to_data",
     "opens_exposure",

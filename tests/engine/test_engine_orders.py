@@ -18,6 +18,7 @@ from sigma.engine.engine import (
     Cancelled,
     Engine,
     EngineConfig,
+    StrategyFailed,
     empty_data,
     frame_to_data,
     run_engine,
@@ -156,10 +157,37 @@ def test_close_when_flat_places_nothing() -> None:
 
 
 def test_reject_invalid_orders() -> None:
-    with pytest.raises(ValueError, match="either limit or stop"):
+    with pytest.raises(StrategyFailed, match="ValueError: an order is either limit or stop"):
         run({0: [lambda s: s.buy(1, limit=1, stop=2)]}, PATH)
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(StrategyFailed, match="finite"):
         run({0: [lambda s: s.buy(float("nan"))]}, PATH)
+
+
+def test_an_exception_in_the_strategy_names_strategy_symbol_bar_and_time() -> None:
+    with pytest.raises(StrategyFailed) as info:
+        run({2: [lambda s: 1 / 0]}, PATH)
+    failed = info.value
+    assert str(failed) == (
+        "strategy 'script' failed on X at bar 2 (2024-01-03T00:00:00+00:00): "
+        "ZeroDivisionError: division by zero"
+    )
+    assert (failed.strategy, failed.symbol, failed.bar) == ("script", "X", 2)
+    assert isinstance(failed.__cause__, ZeroDivisionError) and failed.error is failed.__cause__
+
+
+def test_an_exception_in_init_is_named_too() -> None:
+    class NoInit(Strategy):
+        name = "no_init"
+
+        def init(self) -> None:
+            raise RuntimeError("indicator service down")
+
+    with pytest.raises(StrategyFailed) as info:
+        run_backtest(NoInit(), PATH, symbol="X")
+    assert str(info.value) == (
+        "strategy 'no_init' failed on X in init(): RuntimeError: indicator service down"
+    )
+    assert info.value.bar is None and info.value.ts is None
 
 
 def test_live_bar_by_bar_matches_the_backtest() -> None:

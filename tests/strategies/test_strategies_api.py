@@ -42,6 +42,37 @@ def test_params_coerce_and_bounds() -> None:
     assert set(BollingerBreakout.param_specs()) == {"period", "k", "allow_short"}
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("true", True), ("FALSE", False), ("1", True), ("0", False), (" Yes ", True), ("no", False)],
+)
+def test_boolean_params_read_only_plain_words(text: str, value: bool) -> None:
+    assert SmaCross(allow_short=text).allow_short is value
+
+
+@pytest.mark.parametrize("text", ["maybe", "on", "off", "", "2", "y"])
+def test_other_boolean_words_are_refused_not_read_as_false(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        SmaCross(allow_short=text)
+    assert str(info.value) == (
+        f"parameter 'allow_short' must be one of true, false, 1, 0, yes, no, got {text!r}"
+    )
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="'k' must be a finite number"):
+        BollingerBreakout(k=text)
+    with pytest.raises(ValueError, match="'x' must be a finite number"):
+        Param(Decimal(1)).coerce("x", text)
+
+
+def test_a_long_value_is_cut_in_the_message() -> None:
+    with pytest.raises(ValueError) as info:
+        SmaCross(fast="9" * 10_000 + "x")
+    assert len(str(info.value)) < 300 and "more characters)" in str(info.value)
+
+
 def test_series_view_hides_the_future() -> None:
     cursor = Cursor()
     s = Series(np.arange(5.0), cursor, "x")
@@ -125,7 +156,11 @@ def test_indicator_length_mismatch_is_reported() -> None:
         {"open": [1.0, 1.0], "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0},
         index=pd.date_range("2024", periods=2, tz="UTC", name="ts"),
     )
-    with pytest.raises(ValueError, match="returned 1 values for 2 bars"):
+    from sigma.engine.engine import StrategyFailed
+
+    with pytest.raises(
+        StrategyFailed, match=r"in init\(\): ValueError: .* returned 1 values for 2"
+    ):
         run_backtest(Bad(), frame, symbol="X")
 
 
