@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sigma.cli.failures import BadValue, Debug, one_line_errors
+from sigma.cli.inputs import (
+    create_strategies,
+    fill_model_of,
+    load_history,
+    parse_decimal,
+    parse_params,
+)
 from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.result import BacktestResult
-from sigma.feeds.errors import DataError
-from sigma.feeds.loaders import load_bars
-from sigma.feeds.resample import resample_bars
 from sigma.reports.export import export_result
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
 from sigma.research.backtest import run_backtest
@@ -30,27 +35,6 @@ from sigma.strategies import StrategyRegistry, load_strategies
 console = Console()
 
 PROGRESS_MIN_BARS = 50_000
-
-
-def parse_params(items: list[str]) -> dict[str, str]:
-    """Turn `k=v` strings into a dict; a malformed item is a BadParameter naming it."""
-    params: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint="--param")
-        params[key.strip()] = value.strip()
-    return params
-
-
-def _decimal(value: str, option: str) -> Decimal:
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise typer.BadParameter(f"not a number: {value!r}", param_hint=option) from None
-    if not result.is_finite():
-        raise typer.BadParameter(f"must be finite: {value!r}", param_hint=option)
-    return result
 
 
 def _run_id(names: list[str], symbol: str) -> str:
@@ -91,81 +75,76 @@ def backtest(
     ),
     lot_size: Annotated[str, typer.Option(help="quantity step: 1 = whole units")] = "1",
     timeframe: Annotated[str | None, typer.Option(help="resample bars, e.g. 1h")] = None,
-    compare: Annotated[str | None, typer.Option(help="comma-separated strategies to rank")] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="comma-separated strategies to rank (each takes the --param it has)"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="report folder")] = None,
     store: Annotated[bool, typer.Option(help="save bt_summary/bt_trades")] = True,
+    debug: Debug = False,
 ) -> None:
-    """Backtest a strategy (or --compare several) on history and write the report."""
-    settings = load_settings()
-    if not data:
-        raise typer.BadParameter("a data source is required", param_hint="--data")
-    fill_model = FillModel(
-        commission_pct=_decimal(commission, "--commission")
-        if commission is not None
-        else settings.commission_pct,
-        commission_fixed=_decimal(commission_fixed, "--commission-fixed")
-        if commission_fixed is not None
-        else settings.commission_fixed,
-        slippage_bps=_decimal(slippage_bps, "--slippage-bps")
-        if slippage_bps is not None
-        else settings.slippage_bps,
-        lot_size=_decimal(lot_size, "--lot-size"),
-        timing=fill_at,
-    )
-    initial_cash = _decimal(cash, "--cash")
-    if initial_cash <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--cash")
-    registry = load_strategies(settings.strategy_paths)
-    print_plugin_errors(registry)
-    names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
-    params = parse_params(param or [])
-    try:
-        bars = load_bars(
-            data,
-            symbol=symbol or None,
-            start=start,
-            end=end,
-            database_url=settings.database_url,
-        )
-        if timeframe:
-            bars = resample_bars(bars, timeframe)
-        strategies = [
-            registry.create(name, **(params if len(names) == 1 else {})) for name in names
-        ]
-    except (DataError, KeyError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
-        raise typer.Exit(2) from exc
+    """Backtest a strategy (or --compare several) on history and write the report.
 
-    label = symbol or Path(data).stem
-    run_dir = out or settings.var_dir / "reports" / _run_id(names, label)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for strat in strategies:
-        result = _run_one(strat, bars, label, initial_cash, fill_model)
-        results.append(result)
-        console.print(summary_table(result))
-        target = run_dir / strat.name if len(strategies) > 1 else run_dir
-        report = write_backtest_html(result, target / "report.html")
-        export_result(result, target)
-        console.print(f"report: {report}", soft_wrap=True)
-        if store:
-            _store(settings.database_url, result, report)
-    if len(results) > 1:
-        comparison = compare_results(results)
-        ranking = Table(title="ranking")
-        ranking.add_column("#")
-        ranking.add_column("strategy")
-        ranking.add_column("sharpe", justify="right")
-        for pos, (name, score) in enumerate(comparison.ranking, 1):
-            ranking.add_row(str(pos), name, f"{score:.3f}" if score > float("-inf") else "n/a")
-        console.print(ranking)
-        console.print(f"[bold]recommendation:[/] {comparison.recommendation}", soft_wrap=True)
-        page = run_dir / "comparison.html"
-        page.write_text(
-            render_comparison_html(results, comparison.ranking, comparison.recommendation),
-            encoding="utf-8",
+    A value it cannot use (an option, a data row, a parameter, a strategy that raises) ends
+    it with one line on stderr naming what and where, and exit status 2."""
+    with one_line_errors(debug=debug):
+        settings = load_settings()
+        fill_model = fill_model_of(
+            settings,
+            commission=commission,
+            commission_fixed=commission_fixed,
+            slippage_bps=slippage_bps,
+            lot_size=lot_size,
+            timing=fill_at,
         )
-        console.print(f"comparison report: {page}", soft_wrap=True)
+        initial_cash = parse_decimal(cash, "--cash")
+        if initial_cash <= 0:
+            raise BadValue("--cash", f"must be positive, got {cash}")
+        registry = load_strategies(settings.strategy_paths)
+        print_plugin_errors(registry)
+        names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
+        params = parse_params(param or [])
+        # The cheap checks first: a misspelt parameter should not wait for a big file.
+        strategies = create_strategies(
+            registry, names, params, "--compare" if compare else "--strategy"
+        )
+        bars = load_history(
+            settings, data, symbol=symbol or None, start=start, end=end, timeframe=timeframe
+        )
+        label = symbol or Path(data).stem
+        run_dir = out or settings.var_dir / "reports" / _run_id(names, label)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        results = []
+        for strat in strategies:
+            result = _run_one(strat, bars, label, initial_cash, fill_model)
+            results.append(result)
+            console.print(summary_table(result))
+            target = run_dir / strat.name if len(strategies) > 1 else run_dir
+            report = write_backtest_html(result, target / "report.html")
+            export_result(result, target)
+            console.print(f"report: {report}", soft_wrap=True)
+            if store:
+                _store(settings.database_url, result, report)
+        if len(results) > 1:
+            _print_comparison(results, run_dir)
+
+
+def _print_comparison(results: list[BacktestResult], run_dir: Path) -> None:
+    comparison = compare_results(results)
+    ranking = Table(title="ranking")
+    ranking.add_column("#")
+    ranking.add_column("strategy")
+    ranking.add_column("sharpe", justify="right")
+    for pos, (name, score) in enumerate(comparison.ranking, 1):
+        ranking.add_row(str(pos), name, f"{score:.3f}" if score > float("-inf") else "n/a")
+    console.print(ranking)
+    console.print(f"[bold]recommendation:[/] {comparison.recommendation}", soft_wrap=True)
+    page = run_dir / "comparison.html"
+    page.write_text(
+        render_comparison_html(results, comparison.ranking, comparison.recommendation),
+        encoding="utf-8",
+    )
+    console.print(f"comparison report: {page}", soft_wrap=True)
 
 
 def _run_one(

@@ -5,9 +5,9 @@ list it, import and export CSV/Parquet files, find and fill gaps.
 CSV format (import reads it, export writes it; Parquet has the same columns):
   ts,open,high,low,close,volume[,symbol]
   - ts: ISO 8601 (2024-01-01T00:00:00Z; an offset is converted, no offset means UTC) or
-    epoch seconds/ms/us/ns (told apart by size); "timestamp", "datetime", "date", "time"
-    are accepted names, as are separate date and time columns. Day/month orders like
-    01/02/2024 are refused, not guessed.
+    epoch seconds/ms/us/ns (told apart by size: a date from 1973 to 2100, one unit per
+    column); "timestamp", "datetime", "date", "time" are accepted names, as are separate
+    date and time columns. Day/month orders like 01/02/2024 are refused, not guessed.
   - open, high, low, close: positive numbers with "." as the decimal point, no thousands
     separators; stored as decimals (10 places; 15 significant digits kept exactly).
     volume: >= 0, optional (0 when absent).
@@ -35,6 +35,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sigma.app import App, build_app
+from sigma.cli.failures import BadValue, one_line_errors
+from sigma.domain.text import clip
 from sigma.feeds.download import (
     DownloadError,
     Exchange,
@@ -43,8 +45,8 @@ from sigma.feeds.download import (
     open_exchange,
     to_markets,
 )
-from sigma.feeds.errors import DataError
 from sigma.feeds.gaps import timeframe_step
+from sigma.feeds.limits import limits_of
 from sigma.feeds.market_data import (
     SeriesReport,
     Sessions,
@@ -90,7 +92,7 @@ PageSize = Annotated[
 ]
 
 
-def when(text: str, now: pd.Timestamp) -> pd.Timestamp:
+def when(text: str, now: pd.Timestamp, option: str = "--since") -> pd.Timestamp:
     """A --since/--until value: ISO 8601 (naive is UTC), or a span before ``now`` (``30d``)."""
     try:
         return now - pd.Timedelta(normalise_rule(text).nanos, unit="ns")
@@ -99,19 +101,19 @@ def when(text: str, now: pd.Timestamp) -> pd.Timestamp:
     try:
         return to_utc(text, "time")
     except ValueError as exc:
-        raise typer.BadParameter(f"{text!r} is neither ISO 8601 nor a span like 30d") from exc
+        raise BadValue(
+            option, f"{clip(repr(text))} is neither ISO 8601 nor a span like 30d"
+        ) from exc
 
 
 @contextmanager
 def _failures() -> Iterator[None]:
-    """Expected failures as one line on stderr and exit status 1 (no traceback)."""
+    """Expected failures as one line on stderr (no traceback): exit status 2 for a value the
+    command cannot use (an option, a file, a symbol), 1 for the venue failing."""
     import ccxt
 
-    try:
+    with one_line_errors(code=1, expected=(ccxt.BaseError,)), one_line_errors():
         yield
-    except (DataError, DownloadError, ccxt.BaseError, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-        raise typer.Exit(1) from None
 
 
 @contextmanager
@@ -226,7 +228,7 @@ def download(
         name, ccxt_config, configured = _venue(app, venue, config)
         markets = to_markets(name, symbols or app.settings.symbols, configured)
         start = when(since or _DEFAULT_SINCE, now)
-        end = when(until, now) if until else now
+        end = when(until, now, "--until") if until else now
 
         async def work(exchange: Exchange) -> list[Stored]:
             await check_markets(exchange, markets, timeframe)
@@ -281,7 +283,9 @@ def import_command(
     """Import bars from a file: every row checked first, then all stored in one transaction
     (a bad row imports nothing). Importing again replaces the same bars."""
     with _failures(), _app() as app:
-        _print_stored(import_file(app.sessions, path, symbol=symbol, timeframe=timeframe), "stored")
+        limits = limits_of(app.settings)
+        stored = import_file(app.sessions, path, symbol=symbol, timeframe=timeframe, limits=limits)
+        _print_stored(stored, "stored")
 
 
 @data_app.command("export")
@@ -296,7 +300,7 @@ def export_command(
     now = pd.Timestamp.now(tz="UTC")
     with _failures(), _app() as app:
         start = when(since, now) if since else None
-        end = when(until, now) if until else None
+        end = when(until, now, "--until") if until else None
         stored = export_file(app.sessions, path, symbol, timeframe, start=start, end=end)
         _print_stored([stored], f"written to {path}")
 
@@ -317,7 +321,7 @@ def gaps(
     now = pd.Timestamp.now(tz="UTC")
     with _failures(), _app() as app:
         start = when(since, now) if since else None
-        end = when(until, now) if until else None
+        end = when(until, now, "--until") if until else None
         found = _gap_reports(app.sessions, symbol, timeframe, start, end)
         if not fill or not found:
             return

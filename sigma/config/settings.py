@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     recorder_batch_rows: int = Field(default=1000, ge=1)
     recorder_flush_ms: int = Field(default=500, ge=1)
     recorder_max_pending: int = Field(default=200_000, ge=1)
+    # History files a backtest, optimisation or import reads: refused past this size on disk,
+    # and a compressed one once it inflates past the second limit (checked while reading).
+    # The defaults are sigma.feeds.limits.InputLimits'.
+    data_max_file_bytes: int = Field(default=2 * 1024**3, ge=1)
+    data_max_uncompressed_bytes: int = Field(default=2 * 1024**3, ge=1)
     # TimescaleDB only: chunks of ticks and bars older than this are compressed.
     timescale_compress_after_days: int = Field(default=7, ge=1)
     # alert_log, action_log, job_runs and trend_data.

@@ -20,14 +20,22 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigma.domain import Bar, Fill, Instrument, Order, OrderStatus, OrderType, Side, Trade
+from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.portfolio import Portfolio
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import Cursor, Data
 
 ProgressFn = Callable[[int, int], None]
+BarFn = Callable[[int], None]
+StepFn = Callable[[], None]
 
 _ZERO = Decimal(0)
+# Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the
+# enum machinery (several times the cost of a plain global in Python 3.11).
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_FILLED = OrderStatus.FILLED
 
 
 class Cancelled(Exception):
@@ -55,6 +63,34 @@ def opens_exposure(order: Order, held: Decimal) -> bool:
     if held * order.side.sign >= 0 or order.qty is None:
         return True
     return order.qty > abs(held)
+
+
+class StrategyFailed(Exception):
+    """A strategy raised during a backtest: in `init` (``bar`` None) or while the engine
+    stepped through a bar; names where.
+
+    The message reads ``strategy 'x' failed on BTC at bar 17 (2024-01-01T17:00:00+00:00):
+    ZeroDivisionError: division by zero`` (``... failed on BTC in init(): ...``); the original
+    exception is the ``__cause__``."""
+
+    def __init__(
+        self,
+        strategy: str,
+        symbol: str,
+        error: Exception,
+        bar: int | None = None,
+        ts: datetime | None = None,
+    ):
+        self.strategy = strategy
+        self.symbol = symbol
+        self.bar = bar
+        self.ts = ts
+        self.error = error
+        where = "in init()" if bar is None or ts is None else f"at bar {bar} ({ts.isoformat()})"
+        super().__init__(
+            f"strategy {strategy!r} failed on {symbol} {where}: "
+            f"{type(error).__name__}: {clip(str(error))}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +159,8 @@ class Engine:
 
     def cancel_pending(self, symbol: str) -> None:
         """Cancel the unfilled orders of `symbol`."""
+        if not self.pending:
+            return
         keep = []
         for order in self.pending:
             if order.symbol == symbol:
@@ -158,16 +196,37 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------
     def step(self, i: int) -> None:
         """Process bar `i` of `self.data`: fills, mark-to-market, strategy, close fills."""
-        self.data.cursor.i = i
+        self.run(i, i + 1)
+
+    def run(self, start: int, stop: int, on_fills: BarFn | None = None) -> None:
+        """Process bars `start` to `stop - 1` as `step` does each, calling `on_fills(i)` after
+        a bar `i` on which orders filled (the account changed)."""
+        cursor = self.data.cursor
+        on_bar = self.strategy.on_bar
+        at_close = self.fill_model.timing is FillTiming.CLOSE
+        record = self.config.record_ledger
+        every_bar = at_close or record
+        for i in range(start, stop):
+            cursor.i = i
+            self._last_price = None
+            if self.pending or every_bar:
+                self._full_bar(i, on_bar, at_close, record, on_fills)
+            else:  # most bars: nothing to fill or record, only the strategy's decision
+                on_bar()
+
+    def _full_bar(
+        self, i: int, on_bar: StepFn, at_close: bool, record: bool, on_fills: BarFn | None
+    ) -> None:
+        before = len(self.fills)
         if self.pending:
-            self._match(i, self._bar_prices(i), at_close=False)
-        self._last_price = None
-        self.strategy.on_bar()
-        if self.pending and self.fill_model.timing is FillTiming.CLOSE:
-            close = self.last_price
-            self._match(i, (close, close, close, close), at_close=True)
-        if self.config.record_ledger:
+            self._match(i, at_close=False)
+        on_bar()
+        if at_close and self.pending:
+            self._match(i, at_close=True)
+        if record:
             self._record(i)
+        if on_fills is not None and len(self.fills) != before:
+            on_fills(i)
 
     def on_bar(self, bar: Bar) -> None:
         """Live/paper entry point: append a completed bar and run `step` on it."""
@@ -200,35 +259,34 @@ class Engine:
     def last_price(self) -> Decimal:
         """Close of the current bar as an exact Decimal."""
         if self._last_price is None:
-            self._last_price = _dec(self.data.column("close")[self.data.cursor.i])
+            self._last_price = _dec(self.data.value("close", self.data.cursor.i))
         return self._last_price
 
-    def _bar_prices(self, i: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        d = self.data
-        return (
-            _dec(d.column("open")[i]),
-            _dec(d.column("high")[i]),
-            _dec(d.column("low")[i]),
-            _dec(d.column("close")[i]),
-        )
-
     def _bar_time(self, i: int) -> datetime:
-        return pd.Timestamp(self.data.ts[max(i, 0)], tz="UTC").to_pydatetime()
+        """Time of bar `i` (of the first bar before it) as an aware UTC datetime."""
+        return self.data.time(max(i, 0))
 
-    def _match(
-        self, i: int, prices: tuple[Decimal, Decimal, Decimal, Decimal], *, at_close: bool
-    ) -> None:
-        open_, high, low, _ = prices
+    def _match(self, i: int, *, at_close: bool) -> None:
+        if at_close:
+            open_ = high = low = self.last_price
+        else:
+            open_ = _dec(self.data.value("open", i))
+            high = low = open_  # market orders read the open only; the range is read below
+        ranged = at_close
         still_pending: list[Order] = []
         for order in self.pending:
-            if at_close and order.type is not OrderType.MARKET:
-                still_pending.append(order)
-                continue
+            if order.type is not _MARKET:
+                if at_close:
+                    still_pending.append(order)
+                    continue
+                if not ranged:
+                    high, low = _dec(self.data.value("high", i)), _dec(self.data.value("low", i))
+                    ranged = True
             price = self.fill_model.trigger_price(order, open_, high, low)
             if price is None:
                 still_pending.append(order)
                 continue
-            if order.type is not OrderType.LIMIT:
+            if order.type is not _LIMIT:
                 price = self.fill_model.slipped(order.side, price)
             self._execute(order, price, i)
         self.pending = still_pending
@@ -239,19 +297,19 @@ class Engine:
             order.status = OrderStatus.REJECTED
             return
         fill = Fill(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            qty=qty,
-            price=price,
-            fee=self.fill_model.fee(qty, price),
-            ts=self._bar_time(i),
-            strategy=order.strategy,
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            qty,
+            price,
+            self.fill_model.fee(qty, price),
+            self._bar_time(i),
+            order.strategy,
         )
         self.portfolio.apply(fill, bar=i)
         self.fills.append(fill)
         order.filled_qty = qty
-        order.status = OrderStatus.FILLED
+        order.status = _FILLED
 
     def _resolve_qty(
         self, order: Order, price: Decimal, portfolio: Portfolio | None = None
@@ -313,30 +371,46 @@ def run_engine(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Step through every bar of the engine's data.
 
-    Returns the equity curve marked at each close and whether a position was held there."""
+    Returns the equity curve marked at each close and whether a position was held there. An
+    exception raised while stepping (by the strategy's code) becomes `StrategyFailed`."""
     n = len(engine.data)
-    close = engine.data.column("close")
-    equity = np.empty(n, dtype=np.float64)
-    in_market = np.zeros(n, dtype=np.bool_)
-    cash_f = float(engine.portfolio.cash)
-    qty_f = 0.0
-    seen_fills = 0
-    for i in range(n):
-        engine.step(i)
-        if len(engine.fills) != seen_fills:
-            seen_fills = len(engine.fills)
-            cash_f = float(engine.portfolio.cash)
-            qty_f = float(engine.portfolio.qty(engine.symbol))
-        equity[i] = cash_f + qty_f * close[i]
-        in_market[i] = qty_f != 0.0
-        if i % progress_every == 0:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(f"cancelled at bar {i} of {n}")
-            if progress is not None:
-                progress(i, n)
+    # The account as floats from each bar on which it changed; the curve is drawn from these
+    # afterwards instead of being written bar by bar.
+    changed_at = [0]
+    cash_f = [float(engine.portfolio.cash)]
+    qty_f = [0.0]
+
+    def mark(i: int) -> None:
+        if changed_at[-1] == i:  # bar 0: replaces the opening state
+            del changed_at[-1], cash_f[-1], qty_f[-1]
+        changed_at.append(i)
+        cash_f.append(float(engine.portfolio.cash))
+        qty_f.append(float(engine.portfolio.qty(engine.symbol)))
+
+    def run(start: int, stop: int) -> None:
+        try:
+            engine.run(start, stop, mark)
+        except Exception as exc:
+            i = engine.data.cursor.i
+            raise StrategyFailed(
+                engine.strategy.name, engine.symbol, exc, i, engine._bar_time(i)
+            ) from exc
+
+    done = 0
+    for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
+        run(done, i + 1)
+        done = i + 1
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled at bar {i} of {n}")
+        if progress is not None:
+            progress(i, n)
+    run(done, n)
     if progress is not None:
         progress(n, n)
-    return equity, in_market
+    lengths = np.diff(np.append(changed_at, n))
+    cash = np.repeat(np.asarray(cash_f, dtype=np.float64), lengths)
+    qty = np.repeat(np.asarray(qty_f, dtype=np.float64), lengths)
+    return cash + qty * engine.data.column("close"), qty != 0.0
 
 
 __all__ = [
@@ -346,6 +420,7 @@ __all__ = [
     "EntryGate",
     "LedgerRow",
     "Side",
+    "StrategyFailed",
     "empty_data",
     "frame_to_data",
     "opens_exposure",

@@ -75,9 +75,11 @@ class Portfolio:
 
     def gross_exposure(self, prices: dict[str, Decimal]) -> Decimal:
         """Σ |qty|·price over held positions."""
-        return sum(
-            (abs(p.qty) * prices[s] for s, p in self.positions.items() if p.qty), start=_ZERO
-        )
+        total = _ZERO
+        for symbol, pos in self.positions.items():
+            if pos.qty:
+                total += abs(pos.qty) * prices[symbol]
+        return total
 
     def apply(self, fill: Fill, bar: int = -1) -> list[Trade]:
         """Book a fill; returns the round trips it closed (one, or none)."""

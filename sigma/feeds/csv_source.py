@@ -12,16 +12,20 @@ import numpy as np
 import pandas as pd
 
 from sigma.feeds.errors import DataError, RowNumbers
+from sigma.feeds.limits import InputLimits
 
 _BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
 _PANDAS_LINE = re.compile(r"line (\d+)")
+_CHUNK = 1024**2
 
 
-def _read_bytes(path: Path, source: str) -> bytes:
+def _read_bytes(path: Path, source: str, limits: InputLimits) -> bytes:
+    """The file's bytes, decompressed when it ends in ``.gz``; refused past the limits."""
     try:
+        limits.check_file(path.stat().st_size, source)
         if path.name.lower().endswith(".gz"):
             with gzip.open(path, "rb") as handle:
-                return handle.read()
+                return _inflate(handle, source, limits)
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise DataError(source, "file does not exist") from exc
@@ -29,6 +33,16 @@ def _read_bytes(path: Path, source: str) -> bytes:
         raise DataError(source, "is a directory, not a file") from exc
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataError(source, f"not a valid gzip file (corrupt or truncated): {exc}") from exc
+
+
+def _inflate(handle: gzip.GzipFile, source: str, limits: InputLimits) -> bytes:
+    """Read a decompressing stream chunk by chunk and stop as soon as it passes the limit: a
+    few MB of gzip can inflate to many GB."""
+    out = bytearray()
+    while chunk := handle.read(_CHUNK):
+        out += chunk
+        limits.check_uncompressed(len(out), source)
+    return bytes(out)
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -61,13 +75,17 @@ def _decode(data: bytes, source: str) -> str:
     return text
 
 
-def read_csv_raw(path: Path, source: str) -> tuple[pd.DataFrame, RowNumbers]:
+def read_csv_raw(
+    path: Path, source: str, limits: InputLimits | None = None
+) -> tuple[pd.DataFrame, RowNumbers]:
     """The file's table as pandas infers it, and each data row's line number (header = line 1).
+
+    A file larger than `limits` (default `InputLimits()`) is a DataError before it is read.
 
     Blank lines are read as empty rows and then dropped, so line numbers still match what an
     editor shows.
     """
-    data = _read_bytes(path, source)
+    data = _read_bytes(path, source, limits or InputLimits())
     text = _decode(data, source)
     if not text.strip():
         raise DataError(source, "file is empty")

@@ -8,13 +8,19 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from sigma.domain.text import clip
+
+MAX_REASON_CHARS = 300
+"""Longest reason a DataError shows: a value quoted from a file can be megabytes long."""
+
 
 class DataError(ValueError):
     """Market data that cannot be used, with where it came from.
 
     The message reads ``"<source> line 7: high (9.5) < low (10.0)"``: the source (a file path or
     ``pg:table``), then where in it (CSV: ``line N`` counting the header as line 1; other sources:
-    ``row N``, 1-based data rows), then the reason. The parts are also kept as attributes so callers
+    ``row N``, 1-based data rows), then the reason (cut to `MAX_REASON_CHARS`: it may quote a
+    value from the file). The parts are also kept as attributes so callers
     (CLI, API) can present them however they like.
     """
 
@@ -29,6 +35,7 @@ class DataError(ValueError):
     ) -> None:
         if line is not None and row is not None:
             raise ValueError("give either line or row, not both")
+        reason = clip(reason, MAX_REASON_CHARS)
         self.source = source
         self.reason = reason
         self.line = line

@@ -11,6 +11,7 @@ import pandas as pd
 
 from sigma.feeds.csv_source import read_csv_raw
 from sigma.feeds.errors import DataError, RowNumbers
+from sigma.feeds.limits import InputLimits
 from sigma.feeds.normalise import SYMBOL, resolve_columns, to_bar_frame
 from sigma.feeds.parquet_source import read_parquet_raw
 from sigma.feeds.pg_source import PREFIX, read_pg_raw
@@ -31,6 +32,7 @@ def load_bars(
     end: TimeBound = None,
     database_url: str | None = None,
     timeframe: str | None = None,
+    limits: InputLimits | None = None,
 ) -> pd.DataFrame:
     """Load, check and optionally resample OHLCV bars.
 
@@ -39,7 +41,8 @@ def load_bars(
     case-insensitively (``date``/``datetime``/``time``/``timestamp`` for ``ts``); timestamps are
     epoch numbers or ISO 8601, naive ones UTC; a ``symbol`` column is filtered by ``symbol``;
     a missing volume is 0.0. ``start``/``end`` (inclusive) limit the window, ``timeframe``
-    (``"1h"``, ``"5m"``, ...) resamples the result.
+    (``"1h"``, ``"5m"``, ...) resamples the result. A file over ``limits`` (default
+    :class:`~sigma.feeds.limits.InputLimits`) is refused before (or while) it is read.
 
     Returns a bar frame (see :mod:`sigma.feeds.frame`). Raises
     :class:`~sigma.feeds.errors.DataError` naming the source, line/row and column of the first
@@ -47,7 +50,9 @@ def load_bars(
     """
     lo = to_utc(start, "start") if start is not None else None
     hi = to_utc(end, "end") if end is not None else None
-    raw, rows = _read(source, symbol=symbol, start=lo, end=hi, database_url=database_url)
+    raw, rows = _read(
+        source, symbol=symbol, start=lo, end=hi, database_url=database_url, limits=limits
+    )
     frame, rows = to_bar_frame(raw, source, rows, symbol=symbol)
     frame, rows = _window(frame, rows, lo, hi)
     if frame.empty:
@@ -56,12 +61,16 @@ def load_bars(
     return resample_bars(frame, timeframe) if timeframe else frame
 
 
-def source_symbols(source: str, *, database_url: str | None = None) -> list[str]:
+def source_symbols(
+    source: str, *, database_url: str | None = None, limits: InputLimits | None = None
+) -> list[str]:
     """The distinct values of ``source``'s symbol column, sorted; empty when it has none.
 
     A row without a symbol in a file that has the column is a DataError naming its line: it
     would otherwise be left out of every symbol's bars without a word."""
-    raw, rows = _read(source, symbol=None, start=None, end=None, database_url=database_url)
+    raw, rows = _read(
+        source, symbol=None, start=None, end=None, database_url=database_url, limits=limits
+    )
     names = resolve_columns([str(c) for c in raw.columns], source)
     if SYMBOL not in names:
         return []
@@ -79,6 +88,7 @@ def _read(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     database_url: str | None,
+    limits: InputLimits | None,
 ) -> tuple[pd.DataFrame, RowNumbers]:
     if source.startswith(PREFIX):
         raw, rows = read_pg_raw(source, database_url, symbol=symbol, start=start, end=end)
@@ -87,9 +97,9 @@ def _read(
         return raw, rows
     name = source.lower()
     if name.endswith(CSV_SUFFIXES):
-        return read_csv_raw(Path(source), source)
+        return read_csv_raw(Path(source), source, limits)
     if name.endswith(PARQUET_SUFFIXES):
-        return read_parquet_raw(Path(source), source)
+        return read_parquet_raw(Path(source), source, limits)
     known = ", ".join((*CSV_SUFFIXES, *PARQUET_SUFFIXES))
     raise DataError(source, f"unsupported source: expected a {known} file or pg:TABLE")
 

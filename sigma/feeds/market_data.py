@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.feeds.download import Exchange, Market, fetch_bars
 from sigma.feeds.errors import DataError
 from sigma.feeds.gaps import Gap, find_gaps, missing_bars, timeframe_step
+from sigma.feeds.limits import InputLimits
 from sigma.feeds.loaders import CSV_SUFFIXES, PARQUET_SUFFIXES, load_bars, source_symbols
 from sigma.feeds.resample import resample_bars
 from sigma.feeds.writers import write_csv, write_parquet
@@ -111,6 +112,7 @@ def import_file(
     *,
     symbol: str | None = None,
     timeframe: str | None = None,
+    limits: InputLimits | None = None,
 ) -> list[Stored]:
     """Store the bars of a CSV or Parquet file, all or nothing.
 
@@ -119,13 +121,14 @@ def import_file(
     in one transaction. A file with a ``symbol`` column is stored per symbol (only ``symbol``
     when given); without one, ``symbol`` names its instrument. ``timeframe`` is the bar size
     to store: finer bars are aggregated into it, and without it the file's own spacing is
-    used. Bars already stored at the same time are replaced."""
-    symbols = [symbol] if symbol is not None else source_symbols(source)
+    used. Bars already stored at the same time are replaced. A file over ``limits`` (default
+    :class:`~sigma.feeds.limits.InputLimits`) is refused before or while it is read."""
+    symbols = [symbol] if symbol is not None else source_symbols(source, limits=limits)
     if not symbols:
         raise DataError(source, "the file has no symbol column: pass the symbol it holds")
     frames = {}
     for name in symbols:
-        frame = load_bars(source, symbol=name)
+        frame = load_bars(source, symbol=name, limits=limits)
         size = timeframe or _spacing(frame, source)
         frames[name] = (size, _as_timeframe(frame, size, source))
     with session_scope(sessions) as session:

@@ -13,6 +13,9 @@ from sigma.feeds.frame import BAR_COLUMNS, PRICE_COLUMNS, TS, make_bar_frame
 from sigma.feeds.timestamps import parse_timestamps
 
 SYMBOL = "symbol"
+HAS_SYMBOLS = "sigma.has_symbols"
+"""Key of a loaded frame's ``attrs``: whether its source had a symbol column to filter by
+(without one, a ``symbol`` only names the bars)."""
 # Accepted spellings, compared case-insensitively; earlier timestamp names win when a file
 # has several (a "timestamp" column beats a "date" column).
 TS_ALIASES: tuple[str, ...] = ("ts", "timestamp", "datetime", "date", "time")
@@ -101,7 +104,8 @@ def to_bar_frame(
     """Rename, filter by symbol and parse ``raw`` into a bar frame (not yet validated).
 
     Returns the frame and the source row numbers of its rows. A missing volume column becomes
-    0.0: plenty of price histories (FX, indices) have none.
+    0.0: plenty of price histories (FX, indices) have none. ``frame.attrs[HAS_SYMBOLS]`` says
+    whether the source had a symbol column.
     """
     if raw.empty:
         raise DataError(source, "no data rows")
@@ -117,4 +121,6 @@ def to_bar_frame(
     else:
         volume = np.zeros(len(raw), dtype=np.float64)
     open_, high, low, close = prices
-    return make_bar_frame(ts, open_, high, low, close, volume), rows
+    frame = make_bar_frame(ts, open_, high, low, close, volume)
+    frame.attrs[HAS_SYMBOLS] = SYMBOL in names
+    return frame, rows

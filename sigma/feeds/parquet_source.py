@@ -10,18 +10,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sigma.feeds.errors import DataError, RowNumbers
+from sigma.feeds.limits import InputLimits
 from sigma.feeds.normalise import TS_ALIASES
 
 
-def read_parquet_raw(path: Path, source: str) -> tuple[pd.DataFrame, RowNumbers]:
-    """The file's table with any timestamp index moved into a column, rows numbered 1..n."""
+def read_parquet_raw(
+    path: Path, source: str, limits: InputLimits | None = None
+) -> tuple[pd.DataFrame, RowNumbers]:
+    """The file's table with any timestamp index moved into a column, rows numbered 1..n.
+
+    A file over `limits` (default `InputLimits()`), on disk or by the uncompressed size its
+    metadata announces, is a DataError before its data is read."""
+    limits = limits or InputLimits()
     if not path.exists():
         raise DataError(source, "file does not exist")
-    if path.is_file() and path.stat().st_size == 0:
+    size = path.stat().st_size
+    if path.is_file() and size == 0:
         raise DataError(source, "file is empty")
+    limits.check_file(size, source)
     try:
+        meta = pq.read_metadata(path)
+        groups = (meta.row_group(i) for i in range(meta.num_row_groups))
+        limits.check_uncompressed(sum(g.total_byte_size for g in groups), source)
         raw = pd.read_parquet(path)
         schema = pq.read_schema(path)
+    except DataError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             source, f"not a readable Parquet file (corrupt or truncated?): {exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import BaseOffset
@@ -43,11 +44,19 @@ def resample_bars(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
     Buckets are closed on the left and labelled with their start (the 10:00 hourly bar holds
     10:00 up to, not including, 11:00), aligned to the Unix epoch so the same bar always lands in
     the same bucket whatever window was loaded. Buckets without bars are dropped, not filled.
+    A rule finer than the closest two bars is a ValueError: it would only relabel them.
     """
     check_shape(frame, "resample input")
     offset = normalise_rule(rule)
     if frame.empty:
         return frame.copy()
+    stamps = pd.DatetimeIndex(frame.index).asi8
+    spacing = int(np.diff(stamps).min()) if len(stamps) > 1 else 0
+    if offset.nanos < spacing:
+        raise ValueError(
+            f"timeframe {rule!r} is finer than the bars, which are {pd.Timedelta(spacing)} "
+            "apart: bars can be aggregated, not split"
+        )
     grouped = frame.resample(offset, closed="left", label="left", origin="epoch")
     out = grouped.agg(_AGG)[list(BAR_COLUMNS)]
     out = out[out["open"].notna()]

@@ -8,43 +8,95 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from sigma.domain.text import clip
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.frame import TS, utc_index
 
-# Epoch numbers carry no unit, so it is read from the magnitude: 1e11 seconds is the year 5138,
-# while 1e11 milliseconds is 1973, and so on down the units. Real market data never sits in the
-# overlaps.
+# Epoch numbers carry no unit, so it is read from the magnitude: each unit counts a date from
+# 1973-03-03 to 2100 in its own band of numbers, and the bands do not overlap (seconds up to
+# 4.1e9, milliseconds from 1e11). A number outside every band, or outside the band of the
+# column's other numbers, is refused rather than read as a date in 1970 or in the year 5000.
 _Unit = Literal["s", "ms", "us", "ns"]
-_EPOCH_UNITS: tuple[tuple[float, _Unit], ...] = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
+_FIRST_S = 1e8  # 1973-03-03
+_LAST_S = 4_102_444_800.0  # 2100-01-01
+_EPOCH_UNITS: tuple[tuple[_Unit, float, str], ...] = (
+    ("s", 1.0, "seconds"),
+    ("ms", 1e3, "milliseconds"),
+    ("us", 1e6, "microseconds"),
+    ("ns", 1e9, "nanoseconds"),
+)
+_BANDS = "seconds, milliseconds, microseconds or nanoseconds since 1970 of a date from 1973 to 2100"
 
 
-def _epoch_unit(values: np.ndarray) -> _Unit:
+def _epoch_unit(values: np.ndarray) -> tuple[_Unit, float, str] | None:
+    """The unit whose band holds the biggest of `values`, or None when no band does."""
     biggest = float(np.nanmax(np.abs(values))) if values.size else 0.0
-    for limit, unit in _EPOCH_UNITS:
-        if biggest < limit:
+    for unit in _EPOCH_UNITS:
+        if _FIRST_S * unit[1] <= biggest < _LAST_S * unit[1]:
             return unit
-    return "ns"
+    return None
+
+
+def _parse_epochs(
+    numbers: pd.Series, raw: pd.Series, source: str, rows: RowNumbers
+) -> pd.DatetimeIndex:
+    floats = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(floats)
+    if not present.any():  # all missing: `_checked` names the first row
+        return pd.DatetimeIndex(pd.to_datetime(numbers, unit="s", utc=True))
+    unit = _epoch_unit(floats[present])
+    if unit is None:
+        at = int(np.argmax(np.where(present, np.abs(floats), -1.0)))
+        reason = f"epoch {TS} {clip(str(raw.iloc[at]))} is out of range: expected {_BANDS}"
+        raise rows.error(source, at, reason, column=TS)
+    code, scale, name = unit
+    outside = present & ((floats < _FIRST_S * scale) | (floats >= _LAST_S * scale))
+    if outside.any():
+        at = int(np.argmax(outside))
+        reason = (
+            f"epoch {TS} {clip(str(raw.iloc[at]))} is not in {name} like the rest of the "
+            f"column: expected {_BANDS}, one unit per column"
+        )
+        raise rows.error(source, at, reason, column=TS)
+    return pd.DatetimeIndex(pd.to_datetime(numbers, unit=code, utc=True))
+
+
+def _check_typed(parsed: pd.DatetimeIndex, source: str) -> None:
+    """A typed timestamp column whose dates all fall in 1970-1973 holds epoch numbers of a
+    bigger unit than its type says (seconds stored as milliseconds)."""
+    present = parsed.dropna()
+    if present.empty:
+        return
+    first = pd.Timestamp(0, tz="UTC")
+    early = pd.Timestamp(int(_FIRST_S), unit="s", tz="UTC")
+    if present.min() >= first and present.max() < early:
+        raise DataError(
+            source,
+            f"{TS} values all fall between 1970 and 1973 ({present.min()} to {present.max()}): "
+            "epoch numbers stored with a too-fine unit (seconds typed as milliseconds?)",
+            column=TS,
+        )
 
 
 def parse_timestamps(values: pd.Series, source: str, rows: RowNumbers) -> pd.DatetimeIndex:
     """Parse epoch numbers (s, ms, us or ns, told apart by size) or ISO 8601 text to UTC.
 
+    Epoch numbers must be dates from 1973 to 2100, all in one unit; others are refused with
+    their row. A typed timestamp column whose dates all fall in 1970-1973 is refused too.
+
     Naive timestamps are UTC; ones with an offset are converted. Any value that is missing or
     cannot be parsed is a DataError naming its row.
     """
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        return _checked(pd.DatetimeIndex(values), values, source, rows)
+        typed = pd.DatetimeIndex(values)
+        _check_typed(typed if typed.tz is not None else typed.tz_localize("UTC"), source)
+        return _checked(typed, values, source, rows)
     if pd.api.types.is_bool_dtype(values):
         raise DataError(source, f"{TS} holds booleans, not timestamps", column=TS)
     numbers = pd.to_numeric(values, errors="coerce")
     present = values.notna().to_numpy()
     if pd.api.types.is_numeric_dtype(values) or bool(np.all(numbers.notna().to_numpy()[present])):
-        floats = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-        unit = _epoch_unit(floats[present])
-        try:
-            parsed = pd.DatetimeIndex(pd.to_datetime(numbers, unit=unit, utc=True))
-        except (OverflowError, ValueError) as exc:
-            raise DataError(source, f"epoch {TS} out of range: {exc}", column=TS) from exc
+        parsed = _parse_epochs(numbers, values, source, rows)
         return _checked(parsed, values, source, rows)
     # Text: ISO 8601 only. Guessing day/month order ("01/02/2024") would silently swap dates.
     parsed = pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce"))

@@ -4,7 +4,8 @@ Money stays exact: Decimal fields are written as their exact strings in every fo
 Parquet as string columns, listed in the schema metadata, because decimal128 would force
 one scale on all values and change e.g. "1.50" into "1.5000"). Timestamps are ISO 8601
 UTC text in CSV/JSON and timestamp[UTC] in Parquet. JSON never contains NaN: missing or
-non-finite numbers are written as null.
+non-finite numbers are written as null. Text cells of a CSV that a spreadsheet would run as
+a formula (a symbol named ``=2+3``) are written with a leading single quote.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ TRADE_COLUMNS = (
 DECIMAL_COLUMNS = ("qty", "entry_price", "exit_price", "fees", "pnl", "return_pct")
 _TIMESTAMP_COLUMNS = ("entry_ts", "exit_ts")
 _INT_COLUMNS = ("entry_bar", "exit_bar")
+_TEXT_COLUMNS = ("symbol", "strategy", "side")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TICKS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 
@@ -99,6 +103,20 @@ def trade_records(trades: Sequence[Trade]) -> list[dict[str, Any]]:
     return records
 
 
+def neutralise_cell(text: str) -> str:
+    """`text` made safe for a spreadsheet: a cell starting like a formula gets a leading single
+    quote (OWASP's advice), so it is shown as text instead of being run. For text cells only:
+    numbers (a negative P&L) keep their sign."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def _csv_safe(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: neutralise_cell(value) if key in _TEXT_COLUMNS and isinstance(value, str) else value
+        for key, value in record.items()
+    }
+
+
 def _write_json(path: Path, data: Any) -> None:
     # allow_nan=False turns any NaN that slipped past to_jsonable into an error, not bad JSON.
     path.write_text(json.dumps(data, allow_nan=False, indent=2) + "\n", encoding="utf-8")
@@ -127,7 +145,7 @@ def _write_trades(trades: Sequence[Trade], fmt: str, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=TRADE_COLUMNS)
             writer.writeheader()
-            writer.writerows(records)
+            writer.writerows(map(_csv_safe, records))
     elif fmt == "json":
         _write_json(path, records)
     else:

@@ -14,6 +14,7 @@ from sigma.engine.engine import (
     EngineConfig,
     EntryGate,
     ProgressFn,
+    StrategyFailed,
     frame_to_data,
     run_engine,
 )
@@ -37,7 +38,8 @@ def run_backtest(
 ) -> tuple[BacktestResult, Engine]:
     """Backtest `strategy` on a bar frame; returns the result and the finished engine
     (whose `ledger`, `orders` and `portfolio` hold the exact account history, and `vetoes`
-    the entries `entry_gate` refused)."""
+    the entries `entry_gate` refused). An exception the strategy raises (in `init` or on a
+    bar) is `StrategyFailed` saying where."""
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
     config = EngineConfig(
@@ -46,7 +48,10 @@ def run_backtest(
         record_ledger=record_ledger,
         entry_gate=entry_gate,
     )
-    engine = Engine(strategy, symbol, frame_to_data(bars), config)
+    try:
+        engine = Engine(strategy, symbol, frame_to_data(bars), config)
+    except Exception as exc:  # raised by the strategy's init()
+        raise StrategyFailed(strategy.name, symbol, exc) from exc
     equity, in_market = run_engine(engine, progress=progress, cancel=cancel)
     result = backtest_result(engine, bars, equity, in_market, initial_cash)
     return result, engine

@@ -17,6 +17,7 @@ defaults, so the best parameters found are never worse in-sample than the defaul
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -58,6 +59,9 @@ several processes of one machine share without a database."""
 
 MIN_TRADES = 3
 """Closed trades a scored window needs before its Sharpe ratio counts as evidence."""
+
+_INVALID = "invalid"
+"""Trial attribute of parameters the strategy refused."""
 
 
 class _Flag(Protocol):
@@ -121,6 +125,8 @@ def search_space(
         low, high = float(spec.low), float(spec.high)
         if name in bounds:
             new_low, new_high = bounds[name]
+            if new_low > new_high:
+                raise ValueError(f"bounds for {name!r} go down: {new_low} > {new_high}")
             if new_low < low or new_high > high or new_low > new_high:
                 raise ValueError(
                     f"bounds for {name!r} must lie within [{spec.low}, {spec.high}], "
@@ -136,6 +142,47 @@ def search_space(
 def default_params(strategy: type[Strategy]) -> dict[str, Any]:
     """The declared default of every parameter."""
     return {name: spec.default for name, spec in strategy.param_specs().items()}
+
+
+_PROBES = 1000
+"""Parameter sets `first_valid` tries before it calls a search space hopeless."""
+
+
+def _probe_values(dim: Dimension) -> list[Any]:
+    if dim.kind == "bool":
+        return [True, False]
+    values = [dim.low, (dim.low + dim.high) / 2, dim.high]
+    return [int(v) for v in values] if dim.kind == "int" else values
+
+
+def _clamped(dim: Dimension, value: Any) -> Any:
+    if dim.kind == "bool":
+        return value
+    inside = min(max(float(value), dim.low), dim.high)
+    return int(inside) if dim.kind == "int" else inside
+
+
+def first_valid(strategy: type[Strategy], space: Mapping[str, Dimension]) -> dict[str, Any]:
+    """Parameters within `space` that the strategy accepts: its defaults moved into the
+    ranges, else the first of the ranges' ends and middles that passes its checks.
+
+    ValueError when none does: the bounds contradict the strategy's own rules (``fast`` bound
+    above every ``slow``), and a search would only score invalid sets."""
+    defaults = default_params(strategy)
+    moved = {name: _clamped(dim, defaults[name]) for name, dim in space.items()}
+    grid = (
+        dict(zip(space, values, strict=True))
+        for values in itertools.product(*(_probe_values(d) for d in space.values()))
+    )
+    problem = ""
+    for candidate in itertools.islice(itertools.chain([moved], grid), _PROBES):
+        try:
+            strategy(**{**defaults, **candidate})
+        except ValueError as exc:
+            problem = str(exc)
+            continue
+        return candidate
+    raise ValueError(f"no parameters within the bounds are valid for {strategy.name}: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +297,9 @@ class _Objective:
         try:
             self.strategy(**{**default_params(self.strategy), **params})
         except ValueError:
-            # Related parameters can contradict each other (fast >= slow): worthless, not fatal.
+            # Related parameters can contradict each other (fast >= slow): worthless, not fatal,
+            # and never the result (see `_best`).
+            trial.set_user_attr(_INVALID, True)
             return NO_SCORE
         ev = evaluate(
             self.strategy,
@@ -470,6 +519,7 @@ def optimize(
         raise ValueError(f"workers must be >= 1, got {workers}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = search_space(strategy, bounds, max_int=max_int)
+    first_valid(strategy, space)
     defaults = default_params(strategy)
     objective = _Objective(
         strategy, space, bars, score_from, initial_cash, fill_model or FillModel(), min_trades
@@ -594,21 +644,37 @@ def _optimize(
         for trial in done:
             seen.setdefault(tuple(sorted(trial.params.items())), trial)
         done = list(seen.values())
-    best = study.best_trial
+    params, score = _best(study, strategy, space)
     by_worker: dict[str, int] = {}
     for trial in done:
         worker = str(trial.user_attrs.get("worker", "?"))
         by_worker[worker] = by_worker.get(worker, 0) + 1
     return OptimizationResult(
         strategy=strategy.name,
-        params={**defaults, **best.params},
-        score=float(best.value if best.value is not None else NO_SCORE),
+        params={**defaults, **params},
+        score=score,
         default_score=search.default_score,
         n_trials=len(done),
         study_name=name,
         trials=[(dict(t.params), float(t.value or NO_SCORE)) for t in done],
         by_worker=by_worker,
     )
+
+
+def _best(
+    study: optuna.Study, strategy: type[Strategy], space: Mapping[str, Dimension]
+) -> tuple[dict[str, Any], float]:
+    """The best valid trial's parameters and score (the first of equals, as optuna's
+    `best_trial`); when every trial was invalid, the first valid parameters with NO_SCORE."""
+    valid = [
+        (float(t.value), t.params)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not t.user_attrs.get(_INVALID) and t.value is not None
+    ]
+    if not valid:
+        return first_valid(strategy, space), NO_SCORE
+    score, params = max(valid, key=lambda pair: pair[0])
+    return dict(params), score
 
 
 # --- walk-forward -------------------------------------------------------------------------------
@@ -758,6 +824,7 @@ __all__ = [
     "default_params",
     "default_workers",
     "evaluate",
+    "first_valid",
     "join_study",
     "optimize",
     "search_space",

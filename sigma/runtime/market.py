@@ -57,7 +57,7 @@ def builtin_market(app: App, now: datetime | None = None) -> TickSource:
 def history_to_store(
     app: App, history: dict[str, pd.DataFrame], until: datetime, bar_seconds: int
 ) -> None:
-    """Store the market's 1-minute `history` (bars before `until`) and, for another bar size
+    """Store the market's 1-minute `history` (bars before `until`) and, for a bigger bar size
     the strategies use, its complete bars of that size (a bucket cut by the start of the
     history or by `until` is left to the recorder)."""
     size = timedelta(seconds=bar_seconds)
@@ -66,7 +66,8 @@ def history_to_store(
             if bars.empty:
                 continue
             upsert_bars(session, symbol, timeframe_label(60), bars)
-            if size != MINUTE:
+            # A smaller bar size cannot be made of minute bars (resample_bars refuses it).
+            if size > MINUTE:
                 label = timeframe_label(bar_seconds)
                 first = pd.Timestamp(bars.index[0])
                 sized = resample_bars(bars, label)

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sigma.engine.profit import Booking
-from sigma.store.models import BarRecord, LedgerEntry, PositionRecord, TickRecord
+from sigma.store.models import LedgerEntry, PositionRecord
+from sigma.store.restart import last_prices
 
 Account = tuple[str, str]
 """(strategy, symbol): each trades its own account."""
@@ -64,21 +65,6 @@ def last_stored_prices(
 ) -> dict[str, Decimal]:
     """The newest stored price of each of `symbols` that has one: the later of its newest
     tick and the close of its newest bar of `timeframe`."""
-    out: dict[str, Decimal] = {}
-    for symbol in symbols:
-        tick = session.execute(
-            select(TickRecord.ts, TickRecord.price)
-            .where(TickRecord.symbol == symbol)
-            .order_by(TickRecord.ts.desc(), TickRecord.seq.desc())
-            .limit(1)
-        ).first()
-        bar = session.execute(
-            select(BarRecord.ts, BarRecord.close)
-            .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
-            .order_by(BarRecord.ts.desc())
-            .limit(1)
-        ).first()
-        known = [row for row in (tick, bar) if row is not None]
-        if known:
-            out[symbol] = max(known, key=lambda row: row[0])[1]
-    return out
+    return {
+        symbol: stored.price for symbol, stored in last_prices(session, symbols, timeframe).items()
+    }

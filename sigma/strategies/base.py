@@ -31,7 +31,14 @@ import numpy as np
 
 from sigma.domain import Order, OrderType, Side
 from sigma.strategies.params import Param
-from sigma.strategies.series import Data, FloatArray, Series
+from sigma.strategies.series import Data, FloatArray, Series, crossed_above, crossed_below
+
+__all__ = ["Strategy", "StrategyContext", "crossed_above", "crossed_below"]
+
+# Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the
+# enum machinery (several times the cost of a plain global in Python 3.11).
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 
 IndicatorFn = Callable[..., FloatArray | tuple[FloatArray, ...]]
 
@@ -240,7 +247,7 @@ class Strategy:
             return None
         order = Order(
             symbol=self.symbol,
-            side=Side.SELL if held > 0 else Side.BUY,
+            side=_SELL if held > 0 else _BUY,
             reduce_only=True,
             strategy=self.name,
             tag=tag,
@@ -282,13 +289,13 @@ class Strategy:
     ) -> Order:
         if qty is None and fraction is None:
             fraction = 1
-        order_type = OrderType.MARKET
+        order_type = _MARKET
         if limit is not None and stop is not None:
             raise ValueError("an order is either limit or stop, not both")
         if limit is not None:
-            order_type = OrderType.LIMIT
+            order_type = _LIMIT
         elif stop is not None:
-            order_type = OrderType.STOP
+            order_type = _STOP
         order = Order(
             symbol=self.symbol,
             side=side,
@@ -304,28 +311,14 @@ class Strategy:
         return order
 
 
+_WHOLE = Decimal("1.0")  # Decimal(repr(1.0)): what a whole-stake go_long() sizes with
+
+
 def _decimal(value: Decimal | float) -> Decimal:
     if isinstance(value, Decimal):
         return value
+    if value == 1.0:  # the common fraction, without the round trip through a string
+        return _WHOLE
     if not math.isfinite(value):
         raise ValueError(f"order values must be finite, got {value}")
     return Decimal(repr(float(value)))
-
-
-def crossed_above(a: Series, b: Series | float) -> bool:
-    """True when `a` was below `b` on the previous bar and is above it now.
-
-    Strict on both bars (as backtesting.py's `crossover`), so touching without crossing and
-    NaN warm-up values never count."""
-    if len(a) < 2:
-        return False
-    b_now, b_prev = (b[-1], b[-2]) if isinstance(b, Series) else (b, b)
-    return bool(a[-2] < b_prev and a[-1] > b_now)
-
-
-def crossed_below(a: Series, b: Series | float) -> bool:
-    """True when `a` was above `b` on the previous bar and is below it now (strict)."""
-    if len(a) < 2:
-        return False
-    b_now, b_prev = (b[-1], b[-2]) if isinstance(b, Series) else (b, b)
-    return bool(a[-2] > b_prev and a[-1] < b_now)

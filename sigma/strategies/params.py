@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any, Generic, TypeVar, overload
 
+from sigma.domain.text import clip
+
 T = TypeVar("T", int, float, Decimal, bool, str)
+
+BOOLEAN_WORDS: dict[str, bool] = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+}
+"""What a boolean parameter accepts as text (any case); anything else is refused, not False."""
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in BOOLEAN_WORDS:
+        raise ValueError(word)
+    return BOOLEAN_WORDS[word]
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 class Param(Generic[T]):
@@ -61,11 +89,7 @@ class Param(Generic[T]):
         kind = self.kind
         try:
             if kind is bool:
-                converted: Any = (
-                    value
-                    if isinstance(value, bool)
-                    else str(value).strip().lower() in ("1", "true", "yes", "on")
-                )
+                converted: Any = _boolean(value)
             elif kind is int:
                 as_float = float(value)
                 if not as_float.is_integer():
@@ -76,7 +100,11 @@ class Param(Generic[T]):
             else:
                 converted = kind(value)
         except (TypeError, ValueError, ArithmeticError):
-            raise ValueError(f"parameter {name!r} must be {kind.__name__}, got {value!r}") from None
+            expected = f"one of {', '.join(BOOLEAN_WORDS)}" if kind is bool else kind.__name__
+            shown = clip(repr(value))
+            raise ValueError(f"parameter {name!r} must be {expected}, got {shown}") from None
+        if not _finite(converted):
+            raise ValueError(f"parameter {name!r} must be a finite number, got {converted}")
         if isinstance(converted, int | float | Decimal) and not isinstance(converted, bool):
             if self.low is not None and converted < self.low:
                 raise ValueError(f"parameter {name!r}={converted} is below its minimum {self.low}")

@@ -7,6 +7,7 @@ even when the engine precomputed an indicator over the whole history.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy.typing as npt
 import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -30,12 +33,36 @@ class Cursor:
 class Series:
     """A read-only view of `values[: cursor.i + 1]` indexed from the end."""
 
-    __slots__ = ("_cursor", "name", "values")
+    __slots__ = ("_cursor", "_floats", "_values", "name")
 
     def __init__(self, values: FloatArray, cursor: Cursor, name: str = "") -> None:
-        self.values = values
+        self._values = values
+        self._floats: list[float] | None = None
         self._cursor = cursor
         self.name = name
+
+    @property
+    def values(self) -> FloatArray:
+        """The whole stored array (indicator input); reading past the cursor is look-ahead."""
+        return self._values
+
+    @values.setter
+    def values(self, values: FloatArray) -> None:
+        self._values = values
+        self._floats = None
+
+    def changed(self) -> None:
+        """The stored array was written in place (a live bar): forget the float copy."""
+        self._floats = None
+
+    def _as_floats(self) -> list[float]:
+        # A strategy reads a few values per bar: indexing a list of Python floats costs a
+        # fraction of indexing the array and boxing a numpy scalar each time, so the array is
+        # converted once (per change in live mode) and read from the list.
+        floats = self._floats
+        if floats is None:
+            floats = self._floats = self._values.tolist()
+        return floats
 
     def __len__(self) -> int:
         return self._cursor.i + 1
@@ -43,24 +70,55 @@ class Series:
     def __getitem__(self, key: int | slice) -> Any:
         end = self._cursor.i + 1
         if isinstance(key, slice):
-            return self.values[:end][key]
+            return self._values[:end][key]
         if key >= 0:
             if key >= end:
                 raise IndexError(f"{self.name}[{key}] is beyond the current bar")
-            return float(self.values[key])
+            return (self._floats or self._as_floats())[key]
         if -key > end:
             raise IndexError(f"{self.name}[{key}] is before the first bar")
-        return float(self.values[end + key])
+        return (self._floats or self._as_floats())[end + key]
 
     def __float__(self) -> float:
         return self[-1]  # type: ignore[no-any-return]
 
     def to_numpy(self) -> FloatArray:
         """The values up to and including the current bar."""
-        return self.values[: self._cursor.i + 1]
+        return self._values[: self._cursor.i + 1]
 
     def __repr__(self) -> str:
         return f"Series({self.name!r}, len={len(self)})"
+
+
+def crossed_above(a: Series, b: Series | float) -> bool:
+    """True when `a` was below `b` on the previous bar and is above it now.
+
+    Strict on both bars (as backtesting.py's `crossover`), so touching without crossing and
+    NaN warm-up values never count."""
+    i = a._cursor.i
+    if i < 1:
+        return False
+    av = a._floats or a._as_floats()
+    if not isinstance(b, Series):
+        return bool(av[i - 1] < b and av[i] > b)
+    if b._cursor is not a._cursor:
+        return bool(av[i - 1] < b[-2] and av[i] > b[-1])
+    bv = b._floats or b._as_floats()
+    return av[i - 1] < bv[i - 1] and av[i] > bv[i]
+
+
+def crossed_below(a: Series, b: Series | float) -> bool:
+    """True when `a` was above `b` on the previous bar and is below it now (strict)."""
+    i = a._cursor.i
+    if i < 1:
+        return False
+    av = a._floats or a._as_floats()
+    if not isinstance(b, Series):
+        return bool(av[i - 1] > b and av[i] < b)
+    if b._cursor is not a._cursor:
+        return bool(av[i - 1] > b[-2] and av[i] < b[-1])
+    bv = b._floats or b._as_floats()
+    return av[i - 1] > bv[i - 1] and av[i] < bv[i]
 
 
 class Data:
@@ -73,9 +131,11 @@ class Data:
         self._columns = {
             name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in COLUMNS
         }
-        self._ts = ts
+        self._ts = ts.astype("datetime64[ns]", copy=False)
+        self._ns = self._ts.view(np.int64)  # the stamps as integers, which `time` reads
         self._length = len(ts)
         self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}
+        self._time: tuple[int, datetime] = (-1, _EPOCH)  # the latest bar time asked for
 
     @property
     def open(self) -> Series:
@@ -105,6 +165,14 @@ class Data:
     def __len__(self) -> int:
         return self._length
 
+    def value(self, name: str, i: int) -> float:
+        """Stored value `i` of a column (as `column(name)[i]`, as a Python float)."""
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            raise IndexError(f"{name}[{i}] is not a stored bar")
+        return self._columns[name].item(i)  # type: ignore[no-any-return]
+
     def column(self, name: str) -> FloatArray:
         """The whole stored array of a column (indicator input), current bar last in live mode."""
         return self._columns[name][: self._length]
@@ -113,6 +181,17 @@ class Data:
     def ts(self) -> npt.NDArray[np.datetime64]:
         """Bar timestamps (UTC, datetime64[ns])."""
         return self._ts[: self._length]
+
+    def time(self, i: int) -> datetime:
+        """Time of stored bar `i` (0 <= i < len) as an aware UTC datetime, in whole
+        microseconds as `pd.Timestamp(ts, tz="UTC").to_pydatetime()` gives it."""
+        index, when = self._time
+        if index != i:  # orders and fills of one bar ask for its time several times
+            if not 0 <= i < self._length:
+                raise IndexError(f"bar {i} is not stored")
+            when = _EPOCH + timedelta(microseconds=self._ns.item(i) // 1000)
+            self._time = (i, when)
+        return when
 
     def frame(self, start: int = 0, end: int | None = None) -> pd.DataFrame:
         """Bars `start` to `end` (default: the last stored) as an OHLCV frame on a UTC index
@@ -129,12 +208,14 @@ class Data:
         if self._length == len(self._ts):
             capacity = max(16, 2 * self._length)
             self._ts = np.resize(self._ts, capacity)
+            self._ns = self._ts.view(np.int64)
             for name in COLUMNS:
                 self._columns[name] = np.resize(self._columns[name], capacity)
                 self._series[name].values = self._columns[name]
         self._ts[self._length] = ts
         for name in COLUMNS:
             self._columns[name][self._length] = values[name]
+            self._series[name].changed()
         self._length += 1
 
     def drop_oldest(self, count: int) -> None:
@@ -144,5 +225,7 @@ class Data:
         self._ts[:keep] = self._ts[count : self._length]
         for name in COLUMNS:
             self._columns[name][:keep] = self._columns[name][count : self._length]
+            self._series[name].changed()
         self._length = keep
+        self._time = (-1, _EPOCH)
         self.cursor.i = min(self.cursor.i, keep - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -82,3 +84,30 @@ def test_fill_position_trade() -> None:
     assert not p.is_flat and p.market_value(D(9)) == D(-18) and p.unrealized_pnl(D(9)) == D(2)
     t = Trade("X", D(-2), T0, D(10), T0, D(9), D("0.1"), D("1.9"))
     assert t.return_pct == D("0.095") and not t.is_long
+
+
+def test_client_order_ids_are_unique_hex_per_process() -> None:
+    from sigma.domain.orders import _IdSource, new_client_order_id
+
+    ids = [new_client_order_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in ids)
+    # Another process (a restart) draws another prefix.
+    assert _IdSource()()[:20] != new_client_order_id()[:20]
+    # A forked child must not repeat its parent's ids.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_client_order_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert len(child) == 32 and child[:20] != new_client_order_id()[:20]
+    # A counter at its last value draws a new prefix rather than growing a 33rd digit.
+    source = _IdSource()
+    source._counter = itertools.count(_IdSource._LAST)
+    last, wrapped = source(), source()
+    assert last.endswith("f" * 12) and len(wrapped) == 32 and wrapped.endswith("0" * 12)
+    assert wrapped[:20] != last[:20]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from sigma.engine.engine import (
     Cancelled,
     Engine,
     EngineConfig,
+    StrategyFailed,
     empty_data,
     frame_to_data,
     run_engine,
@@ -25,6 +27,7 @@ from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Param, Strategy
 from sigma.strategies.builtin import SmaCross
+from sigma.strategies.series import COLUMNS, Cursor, Data
 
 D = Decimal
 
@@ -154,10 +157,37 @@ def test_close_when_flat_places_nothing() -> None:
 
 
 def test_reject_invalid_orders() -> None:
-    with pytest.raises(ValueError, match="either limit or stop"):
+    with pytest.raises(StrategyFailed, match="ValueError: an order is either limit or stop"):
         run({0: [lambda s: s.buy(1, limit=1, stop=2)]}, PATH)
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(StrategyFailed, match="finite"):
         run({0: [lambda s: s.buy(float("nan"))]}, PATH)
+
+
+def test_an_exception_in_the_strategy_names_strategy_symbol_bar_and_time() -> None:
+    with pytest.raises(StrategyFailed) as info:
+        run({2: [lambda s: 1 / 0]}, PATH)
+    failed = info.value
+    assert str(failed) == (
+        "strategy 'script' failed on X at bar 2 (2024-01-03T00:00:00+00:00): "
+        "ZeroDivisionError: division by zero"
+    )
+    assert (failed.strategy, failed.symbol, failed.bar) == ("script", "X", 2)
+    assert isinstance(failed.__cause__, ZeroDivisionError) and failed.error is failed.__cause__
+
+
+def test_an_exception_in_init_is_named_too() -> None:
+    class NoInit(Strategy):
+        name = "no_init"
+
+        def init(self) -> None:
+            raise RuntimeError("indicator service down")
+
+    with pytest.raises(StrategyFailed) as info:
+        run_backtest(NoInit(), PATH, symbol="X")
+    assert str(info.value) == (
+        "strategy 'no_init' failed on X in init(): RuntimeError: indicator service down"
+    )
+    assert info.value.bar is None and info.value.ts is None
 
 
 def test_live_bar_by_bar_matches_the_backtest() -> None:
@@ -238,3 +268,63 @@ def test_strategy_ts_helpers() -> None:
     assert s.n == 4 and s.params == {"n": 4}
     start = datetime(2024, 1, 1, tzinfo=UTC)
     assert start + timedelta(days=1) > start
+
+
+def test_bar_times_are_what_pandas_gives() -> None:
+    # Order and fill times come from the integer ns stamps: the same datetimes as
+    # pd.Timestamp(ts, tz="UTC").to_pydatetime(), sub-microseconds cut, before 1970 too.
+    stamps = pd.DatetimeIndex(
+        ["1969-12-31 23:59:59.999999999", "2024-02-29 12:00:00.123456789", "2262-04-11"]
+    )
+    frame = pd.DataFrame(
+        dict.fromkeys(("open", "high", "low", "close", "volume"), 1.0),
+        index=stamps.tz_localize("UTC"),
+    )
+    data = frame_to_data(frame)
+    for i, ts in enumerate(stamps):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns that it drops the nanoseconds
+            expected = pd.Timestamp(ts, tz="UTC").to_pydatetime()
+        assert data.time(i) == expected and data.time(i).tzinfo is UTC
+    # Stamps in another unit are held as ns.
+    coarse = frame_to_data(frame).ts.astype("datetime64[s]")
+    assert Data(dict.fromkeys(COLUMNS, np.ones(3)), coarse, Cursor()).time(1) == datetime(
+        2024, 2, 29, 12, tzinfo=UTC
+    )
+
+
+def test_data_value_reads_stored_bars_only() -> None:
+    data = frame_to_data(PATH)
+    assert (data.value("close", 0), data.value("high", -1), data.value("low", -5)) == (
+        10.0,
+        9.0,
+        10.0,
+    )
+    data.append(np.datetime64("2024-01-06"), dict.fromkeys(COLUMNS, 7.0))
+    assert data.value("open", -1) == 7.0 and data.value("open", 5) == 7.0
+    for i in (6, -7):
+        with pytest.raises(IndexError, match="not a stored bar"):
+            data.value("open", i)
+    with pytest.raises(IndexError, match="bar 6 is not stored"):
+        data.time(6)
+
+
+def test_equity_curve_equals_bar_by_bar_marking() -> None:
+    # The curve drawn from the bars where the account changed equals marking every bar.
+    rng = np.random.default_rng(7)
+    close = np.round(100 + rng.normal(0, 1, 400).cumsum(), 2)
+    frame = bars([(c, c + 0.5, c - 0.5, c) for c in close])
+    for timing in FillTiming:
+        result, engine = run_backtest(
+            SmaCross(fast=3, slow=8),
+            frame,
+            symbol="X",
+            fill_model=FillModel(commission_pct=D("0.001"), timing=timing),
+            record_ledger=True,
+        )
+        assert len(result.trades) > 10
+        marked = [
+            float(row.cash) + float(row.qty) * row_close
+            for row, row_close in zip(engine.ledger, close, strict=True)
+        ]
+        np.testing.assert_array_equal(result.equity.to_numpy(), marked)

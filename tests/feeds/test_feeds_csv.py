@@ -241,10 +241,35 @@ def test_boolean_prices_are_rejected(csv_file: WriteCsv) -> None:
     assert str(info.value) == f"{path}: close holds booleans, not numbers"
 
 
-def test_epoch_out_of_range(csv_file: WriteCsv) -> None:
-    path = csv_file("ts,open,high,low,close\n1e30,1,1,1,1\n")
-    with pytest.raises(DataError, match="epoch ts out of range"):
+@pytest.mark.parametrize("scale", [1, 10**3, 10**6, 10**9])
+def test_epoch_units_are_told_apart_by_magnitude(csv_file: WriteCsv, scale: int) -> None:
+    first = 1_704_067_200
+    path = csv_file(
+        f"ts,open,high,low,close\n{first * scale},1,1,1,1\n{(first + 3600) * scale},1,1,1,1\n"
+    )
+    assert load_bars(path).index[1] == pd.Timestamp("2024-01-01 01:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("stamps", "line", "reason"),
+    [
+        # 1e30 is no unit's date; 5e9 seconds is 2128, 5e9 milliseconds 1970-02-27.
+        (["1e30"], 2, "epoch ts 1e+30 is out of range: expected seconds, milliseconds"),
+        (["5000000000"], 2, "epoch ts 5000000000 is out of range"),
+        (["60", "120"], 3, "epoch ts 120 is out of range"),
+        # Seconds among milliseconds would land in January 1970.
+        (["1704067200000", "1704070800"], 3, "epoch ts 1704070800 is not in milliseconds"),
+        (["-1704067200"], 2, "is not in seconds like the rest of the column"),
+    ],
+)
+def test_epoch_numbers_outside_every_unit_are_refused(
+    csv_file: WriteCsv, stamps: list[str], line: int, reason: str
+) -> None:
+    path = csv_file("ts,open,high,low,close\n" + "".join(f"{s},1,1,1,1\n" for s in stamps))
+    with pytest.raises(DataError) as info:
         load_bars(path)
+    assert info.value.line == line
+    assert reason in str(info.value)
 
 
 def test_utf16_with_bom(tmp_path: Path) -> None:

@@ -197,11 +197,37 @@ def test_cli_import_list_gaps_export(cli_env: Path) -> None:
     )
     assert exported.exit_code == 0, exported.output
     assert out.read_text().splitlines()[0] == "ts,open,high,low,close,volume"
+    # Values the command cannot use: one line on stderr, exit status 2.
     bad = runner.invoke(app, ["data", "import", _file(cli_env, "ts,open\n1,2\n", "bad.csv")])
-    assert bad.exit_code == 1 and "missing columns: high, low, close" in bad.output
+    assert bad.exit_code == 2 and "missing columns: high, low, close" in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and "Traceback" not in bad.output
     no_venue = runner.invoke(app, ["data", "gaps", "--fill"])
-    assert no_venue.exit_code == 1 and "pass --venue" in no_venue.output
+    assert no_venue.exit_code == 2 and "pass --venue" in no_venue.output
     bad_config = runner.invoke(app, ["data", "download", "--venue", "upbit", "--config", "{"])
-    assert bad_config.exit_code == 1 and "--config is not JSON" in bad_config.output
+    assert bad_config.exit_code == 2 and "--config is not JSON" in bad_config.output
+    since = runner.invoke(app, ["data", "export", str(out), "-s", "BTC", "--until", "whenever"])
+    assert since.exit_code == 2
+    assert since.stderr == ("error: --until: 'whenever' is neither ISO 8601 nor a span like 30d\n")
     helped = runner.invoke(app, ["data", "--help"])
     assert "ts,open,high,low,close,volume" in helped.output
+
+
+def test_cli_import_respects_the_size_limit(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGMA_DATA_MAX_FILE_BYTES", "100")
+    result = runner.invoke(app, ["data", "import", _file(cli_env, CSV)])
+    assert result.exit_code == 2
+    assert "over the limit of 100 bytes (SIGMA_DATA_MAX_FILE_BYTES)" in result.stderr
+
+
+def test_cli_venue_failures_exit_1(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ccxt
+
+    import sigma.cli.data as data_cli
+
+    async def unreachable(*_args: Any, **_kwargs: Any) -> None:
+        raise ccxt.NetworkError("upbit GET https://api.upbit.com/v1/market/all timed out")
+
+    monkeypatch.setattr(data_cli, "check_markets", unreachable)
+    result = runner.invoke(app, ["data", "download", "BTC", "--venue", "upbit"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: upbit GET https://api.upbit.com/v1/market/all timed out\n"

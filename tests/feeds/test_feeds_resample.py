@@ -86,3 +86,10 @@ def test_empty_frame() -> None:
     out = resample_bars(frame.iloc[:0], "1h")
     assert out.empty
     assert list(out.columns) == list(frame.columns)
+
+
+def test_a_rule_finer_than_the_bars_is_refused() -> None:
+    hourly, _ = generate_bars(10, seed=1, freq="1h")
+    with pytest.raises(ValueError, match=r"timeframe '1m' is finer than the bars, which are "):
+        resample_bars(hourly, "1m")
+    pd.testing.assert_frame_equal(resample_bars(hourly, "1h"), hourly, check_freq=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from reports_factories import make_bars, make_result, make_trade, small_result
 
 from sigma.engine.result import BacktestResult
 from sigma.reports import export_result
-from sigma.reports.export import DECIMAL_COLUMNS, TRADE_COLUMNS, iso_utc
+from sigma.reports.export import DECIMAL_COLUMNS, TRADE_COLUMNS, iso_utc, neutralise_cell
 
 EXACT_FIELDS = ("qty", "entry_price", "exit_price", "fees", "pnl")
 
@@ -152,3 +153,22 @@ def test_iso_utc_resolutions() -> None:
     assert iso_utc(np.array(["2024-01-01"], dtype="datetime64[s]").tolist()) == [
         "2024-01-01T00:00:00Z"
     ]
+
+
+@pytest.mark.parametrize("name", ["=2+3", "+SUM(A1)", "-1+1", "@cmd", "\tx", "\rx"])
+def test_csv_text_cells_that_look_like_formulas_are_neutralised(tmp_path: Path, name: str) -> None:
+    result = small_result(strategy=name)
+    result.trades[:] = [replace(t, symbol=name, strategy=name) for t in result.trades]
+    export_result(result, tmp_path, formats="csv")
+    with (tmp_path / "trades.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["symbol"] for r in rows} == {r["strategy"] for r in rows} == {f"'{name}"}
+    # Numbers keep their sign: only text cells are quoted.
+    assert [r["pnl"] for r in rows] == ["12.345678901234567890", "-3.10"]
+    assert [r["qty"] for r in rows] == ["0.5", "-1.25"]
+
+
+def test_ordinary_text_cells_are_left_as_they_are() -> None:
+    assert neutralise_cell("BTC/USDT") == "BTC/USDT"
+    assert neutralise_cell("a=b") == "a=b"
+    assert neutralise_cell("=1") == "'=1"

@@ -5,6 +5,7 @@ PostgreSQL study), progress and cancellation."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from sigma.research.optimize import (
     best_of,
     default_params,
     evaluate,
+    first_valid,
     optimize,
     search_space,
     walk_forward,
@@ -137,11 +139,30 @@ def test_exact_engine_used_when_the_fill_model_needs_it(bars: pd.DataFrame) -> N
 
 def test_contradicting_parameters_get_no_score(bars: pd.DataFrame) -> None:
     result = optimize(
-        SmaCross, bars.iloc[:300], n_trials=6, seed=2, bounds={"fast": (30, 40), "slow": (3, 30)}
+        SmaCross, bars.iloc[:300], n_trials=6, seed=2, bounds={"fast": (20, 40), "slow": (3, 30)}
     )
     assert any(score == NO_SCORE for _, score in result.trials)
     # The default fast=10 lies outside the narrowed range, so it is not tried.
-    assert all(30 <= params["fast"] <= 40 for params, _ in result.trials)
+    assert all(20 <= params["fast"] <= 40 for params, _ in result.trials)
+    assert result.params["fast"] < result.params["slow"]
+
+
+def test_bounds_with_no_valid_parameters_are_refused(bars: pd.DataFrame) -> None:
+    message = "no parameters within the bounds are valid for sma_cross: fast (40) must be below"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        optimize(SmaCross, bars.iloc[:300], n_trials=6, bounds={"fast": (30, 40), "slow": (3, 30)})
+    with pytest.raises(ValueError, match=r"bounds for 'fast' go down: 9 > 5"):
+        search_space(SmaCross, {"fast": (9, 5)})
+
+
+def test_first_valid_prefers_the_defaults_moved_into_the_ranges() -> None:
+    assert first_valid(SmaCross, search_space(SmaCross)) == {
+        "fast": 10,
+        "slow": 20,
+        "allow_short": True,
+    }
+    narrowed = search_space(SmaCross, {"fast": (12, 40), "slow": (30, 60)})
+    assert first_valid(SmaCross, narrowed) == {"fast": 12, "slow": 30, "allow_short": True}
 
 
 def test_argument_checks(bars: pd.DataFrame) -> None:
@@ -367,3 +388,30 @@ def test_short_studies_stay_in_one_process_by_default(bars: pd.DataFrame) -> Non
     assert default_workers(3) == 3
     with pytest.raises(ValueError, match="workers"):
         default_workers(0)
+
+
+def test_a_study_of_only_refused_parameters_returns_valid_ones() -> None:
+    import optuna
+
+    from sigma.research.optimize import _best
+
+    space = search_space(SmaCross, {"fast": (20, 40), "slow": (3, 30)})
+    study = optuna.create_study(direction="maximize")
+    fast = optuna.distributions.IntDistribution(20, 40)
+    slow = optuna.distributions.IntDistribution(3, 30)
+    for f, s, invalid in ((35, 10, True), (40, 5, True)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"fast": f, "slow": s},
+                distributions={"fast": fast, "slow": slow},
+                value=NO_SCORE,
+                user_attrs={"invalid": invalid},
+            )
+        )
+    assert _best(study, SmaCross, space) == (first_valid(SmaCross, space), NO_SCORE)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"fast": 20, "slow": 30}, distributions={"fast": fast, "slow": slow}, value=0.0
+        )
+    )
+    assert _best(study, SmaCross, space) == ({"fast": 20, "slow": 30}, 0.0)

@@ -42,6 +42,37 @@ def test_params_coerce_and_bounds() -> None:
     assert set(BollingerBreakout.param_specs()) == {"period", "k", "allow_short"}
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("true", True), ("FALSE", False), ("1", True), ("0", False), (" Yes ", True), ("no", False)],
+)
+def test_boolean_params_read_only_plain_words(text: str, value: bool) -> None:
+    assert SmaCross(allow_short=text).allow_short is value
+
+
+@pytest.mark.parametrize("text", ["maybe", "on", "off", "", "2", "y"])
+def test_other_boolean_words_are_refused_not_read_as_false(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        SmaCross(allow_short=text)
+    assert str(info.value) == (
+        f"parameter 'allow_short' must be one of true, false, 1, 0, yes, no, got {text!r}"
+    )
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="'k' must be a finite number"):
+        BollingerBreakout(k=text)
+    with pytest.raises(ValueError, match="'x' must be a finite number"):
+        Param(Decimal(1)).coerce("x", text)
+
+
+def test_a_long_value_is_cut_in_the_message() -> None:
+    with pytest.raises(ValueError) as info:
+        SmaCross(fast="9" * 10_000 + "x")
+    assert len(str(info.value)) < 300 and "more characters)" in str(info.value)
+
+
 def test_series_view_hides_the_future() -> None:
     cursor = Cursor()
     s = Series(np.arange(5.0), cursor, "x")
@@ -125,7 +156,11 @@ def test_indicator_length_mismatch_is_reported() -> None:
         {"open": [1.0, 1.0], "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0},
         index=pd.date_range("2024", periods=2, tz="UTC", name="ts"),
     )
-    with pytest.raises(ValueError, match="returned 1 values for 2 bars"):
+    from sigma.engine.engine import StrategyFailed
+
+    with pytest.raises(
+        StrategyFailed, match=r"in init\(\): ValueError: .* returned 1 values for 2"
+    ):
         run_backtest(Bad(), frame, symbol="X")
 
 
@@ -178,3 +213,40 @@ def test_entry_point_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sma_cross" in reg.names
     (origin,) = [k for k in reg.errors if "broken" in k]
     assert "ModuleNotFoundError" in reg.errors[origin]
+
+
+def test_series_reads_follow_live_writes() -> None:
+    # A strategy reads a Series through a float copy of its array: every write the engine
+    # makes (a live bar, the window moving on, indicators recomputed) must show through it.
+    zeros = np.zeros(0)
+    cols = dict.fromkeys(("open", "high", "low", "close", "volume"), zeros)
+    data = Data(cols, np.zeros(0, dtype="datetime64[ns]"), Cursor())
+    for k in range(20):
+        data.append(np.datetime64("2024-01-01") + k, dict.fromkeys(cols, float(k)))
+        data.cursor.i = k
+        assert data.close[-1] == float(k) and data.close[0] == 0.0  # read after every append
+    data.drop_oldest(15)
+    data.cursor.i = len(data) - 1
+    assert (len(data), data.close[0], data.close[-1]) == (5, 15.0, 19.0)
+    data.append(np.datetime64("2024-02-01"), dict.fromkeys(cols, 99.0))
+    data.cursor.i = len(data) - 1
+    assert data.close[-1] == 99.0 and data.close[-2] == 19.0
+    indicator = Series(np.array([1.0, 2.0]), Cursor(), "ind")
+    indicator._cursor.i = 1
+    assert indicator[-1] == 2.0
+    indicator.values = np.array([5.0, 6.0])
+    assert indicator[-1] == 6.0 and isinstance(indicator[-1], float)
+
+
+def test_crossings_of_other_cursors_and_numbers() -> None:
+    cursor, other = Cursor(), Cursor()
+    a = Series(np.array([1.0, 3.0, 1.0]), cursor)
+    b = Series(np.array([2.0, 2.0, 2.0]), other)
+    cursor.i = other.i = 1
+    assert crossed_above(a, b) and not crossed_below(a, b)
+    assert crossed_above(a, np.float64(2.0)) is True and crossed_below(a, 2) is False
+    other.i = 0  # b has one bar only: its previous value does not exist
+    with pytest.raises(IndexError, match="before the first bar"):
+        crossed_above(a, b)
+    nan = Series(np.array([np.nan, 3.0]), cursor)
+    assert not crossed_above(nan, 2.0) and not crossed_below(a, nan)

@@ -1,0 +1,155 @@
+"""Reading the options `sigma backtest` and `sigma optimize` share: strategy parameters,
+costs, the history window; a value they cannot use is a `BadValue` naming its option."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
+import typer
+
+from sigma.cli.failures import BadValue
+from sigma.config import Settings
+from sigma.domain.text import clip
+from sigma.engine.fill_model import FillModel, FillModelError, FillTiming
+from sigma.feeds.limits import limits_of
+from sigma.feeds.loaders import load_bars
+from sigma.feeds.normalise import HAS_SYMBOLS
+from sigma.feeds.resample import resample_bars
+from sigma.feeds.timestamps import to_utc
+from sigma.strategies import Strategy, StrategyRegistry
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """Turn `k=v` strings into a dict; a malformed item is a BadValue naming it."""
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadValue("--param", f"expected key=value, got {clip(repr(item))}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def parse_decimal(value: str, option: str) -> Decimal:
+    """A finite number given to `option`; BadValue naming it otherwise."""
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise BadValue(option, f"not a number: {clip(repr(value))}") from None
+    if not result.is_finite():
+        raise BadValue(option, f"must be finite, got {value!r}")
+    return result
+
+
+_FILL_OPTIONS = {
+    "commission_pct": "--commission",
+    "commission_fixed": "--commission-fixed",
+    "slippage_bps": "--slippage-bps",
+    "lot_size": "--lot-size",
+}
+
+
+def fill_model_of(
+    settings: Settings,
+    *,
+    commission: str | None,
+    commission_fixed: str | None,
+    slippage_bps: str | None,
+    lot_size: str,
+    timing: FillTiming,
+) -> FillModel:
+    """The fill model the options ask for (the settings' costs where an option is left out);
+    a value out of range is a BadValue naming its option."""
+    given = {
+        "commission_pct": commission,
+        "commission_fixed": commission_fixed,
+        "slippage_bps": slippage_bps,
+        "lot_size": lot_size,
+    }
+    defaults = {
+        "commission_pct": settings.commission_pct,
+        "commission_fixed": settings.commission_fixed,
+        "slippage_bps": settings.slippage_bps,
+    }
+    values = {
+        field: parse_decimal(text, _FILL_OPTIONS[field]) if text is not None else defaults[field]
+        for field, text in given.items()
+    }
+    try:
+        return FillModel(**values, timing=timing)
+    except FillModelError as exc:
+        raise BadValue(_FILL_OPTIONS[exc.field], exc.reason) from None
+
+
+def parse_time(value: str | None, option: str) -> pd.Timestamp | None:
+    """A --start/--end value as a UTC time (ISO 8601, naive is UTC)."""
+    if value is None:
+        return None
+    try:
+        return to_utc(value, "time")
+    except ValueError:
+        raise BadValue(option, f"not an ISO 8601 time: {clip(repr(value))}") from None
+
+
+def load_history(
+    settings: Settings,
+    data: str,
+    *,
+    symbol: str | None,
+    start: str | None = None,
+    end: str | None = None,
+    timeframe: str | None = None,
+) -> pd.DataFrame:
+    """The bars of `data` the options select, checked (DataError naming the source and row)
+    and resampled to `timeframe`; files are read within the settings' input limits. A
+    `symbol` the data has no column for is said on stderr: it then only names the bars."""
+    if not data:
+        raise BadValue("--data", "a data source is required")
+    lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
+    bars = load_bars(
+        data,
+        symbol=symbol,
+        start=lo,
+        end=hi,
+        database_url=settings.database_url,
+        limits=limits_of(settings),
+    )
+    if symbol and not bars.attrs.get(HAS_SYMBOLS, True):
+        # Not an error (a one-instrument file is named this way), but not silent either.
+        typer.echo(
+            f"note: {data} has no symbol column: --symbol {symbol} names its bars, it selects none",
+            err=True,
+        )
+    if not timeframe:
+        return bars
+    try:
+        return resample_bars(bars, timeframe)
+    except ValueError as exc:
+        raise BadValue("--timeframe", str(exc)) from None
+
+
+def create_strategies(
+    registry: StrategyRegistry, names: list[str], params: dict[str, str], option: str
+) -> list[Strategy]:
+    """Strategies `names` (from `option`) with `params`. Several strategies each take the
+    parameters they declare; a parameter none of them declares is refused."""
+    try:
+        classes = [registry.get(name) for name in names]
+    except KeyError as exc:
+        raise BadValue(option, str(exc.args[0])) from None
+    if len(classes) > 1:
+        declared = {key for cls in classes for key in cls.param_specs()}
+        unknown = sorted(set(params) - declared)
+        if unknown:
+            raise BadValue(
+                "--param", f"no strategy of {option} has parameter(s) {', '.join(unknown)}"
+            )
+    strategies = []
+    for cls in classes:
+        own = {k: v for k, v in params.items() if len(classes) == 1 or k in cls.param_specs()}
+        try:
+            strategies.append(cls(**own))
+        except ValueError as exc:
+            raise BadValue("--param", f"{cls.name}: {exc}") from None
+    return strategies
