@@ -217,9 +217,18 @@ def test_a_refused_version_is_replaced_by_the_baseline_in_force(tmp_path: Path) 
     assert last.reason.startswith(f"v{version} refused: needs 300 recent bars")
     # The version put back comes round again (ConfigSync): in force already, nothing to do.
     assert not _scheduled(system, running, version + 1)
+
+    def refusals() -> int:
+        with system.app.sessions() as session:
+            query = select(ActionLog).where(ActionLog.action == "regime_refused")
+            return len(session.scalars(query).all())
+
+    # The decision is written behind, off the loop: wait for it, then for nothing more.
+    deadline = time.monotonic() + 10
+    while refusals() == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert refusals() == 1
     with system.app.sessions() as session:
-        refusals = session.scalars(select(ActionLog).where(ActionLog.action == "regime_refused"))
-        assert len(refusals.all()) == 1
         assert len(param_history(session, "sma_cross", SYMBOL)) == version + 1
     system.app.close()
 

@@ -206,4 +206,5 @@ async def test_cli_download_gaps_and_list(
     gaps = await invoke("gaps", "--fill")
     assert gaps.exit_code == 0 and "no gaps" in gaps.output
     bad = await invoke("download", "NOPE")
-    assert bad.exit_code == 1 and "does not list 'NOPE/KRW'" in bad.output
+    # A symbol the venue does not list is a bad value: one line, exit 2.
+    assert bad.exit_code == 2 and "does not list 'NOPE/KRW'" in bad.output
