@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.domain import Tick
+from sigma.feeds.frame import make_bar_frame
 from sigma.feeds.synthetic import generate_bars
 
 __all__ = ["MINUTE", "LiveMarket"]
@@ -118,7 +119,8 @@ class LiveMarket:
     def _bars(self, index: int, begin: datetime, end: datetime, price: float) -> pd.DataFrame:
         count = int((end - begin) / MINUTE)
         if count <= 0:
-            return generate_bars(1, start=begin, start_price=price)[0].iloc[:0]
+            empty = np.empty(0)
+            return make_bar_frame(np.empty(0, dtype="datetime64[ns]"), *([empty] * 5))
         seed = _seed(self.seed, index, begin)
         return generate_bars(count, seed=seed, start=begin, freq="1min", start_price=price)[0]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,17 +90,8 @@ def store_pin(
     source: str,
 ) -> ControlState:
     """Pin the parameters against the regime loop, or allow it to tune them again."""
-    state = set_pinned(session, strategy, symbol, pinned, reason=reason, by=author)
-    audit(
-        session,
-        "control_pin" if pinned else "control_unpin",
-        source=source,
-        strategy=strategy,
-        symbol=symbol,
-        by=author,
-        reason=reason,
-    )
-    return state
+    action = "control_pin" if pinned else "control_unpin"
+    return _switch(session, set_pinned, action, strategy, symbol, pinned, reason, author, source)
 
 
 def store_enabled(
@@ -114,10 +105,26 @@ def store_enabled(
     source: str,
 ) -> ControlState:
     """Start or stop the strategy on the symbol."""
-    state = set_enabled(session, strategy, symbol, enabled, reason=reason, by=author)
+    action = "control_start" if enabled else "control_stop"
+    return _switch(session, set_enabled, action, strategy, symbol, enabled, reason, author, source)
+
+
+def _switch(
+    session: Session,
+    setter: Callable[..., ControlState],
+    action: str,
+    strategy: str,
+    symbol: str,
+    on: bool,
+    reason: str,
+    author: str,
+    source: str,
+) -> ControlState:
+    """Store one of a pair's switches with `setter` and audit it as `action`."""
+    state = setter(session, strategy, symbol, on, reason=reason, by=author)
     audit(
         session,
-        "control_start" if enabled else "control_stop",
+        action,
         source=source,
         strategy=strategy,
         symbol=symbol,

@@ -10,6 +10,7 @@ state, an order was not placed). An order the bot could not place is a 409 with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -184,15 +185,7 @@ async def set_enabled(
     command = SetEnabled(
         author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, enabled=body.on
     )
-
-    def store() -> None:
-        with session_scope(ctx.app.sessions) as session:
-            operator.store_enabled(
-                session, strategy, symbol, body.on, body.reason, command.author, source=SOURCE
-            )
-
-    await run_in_threadpool(store)
-    return stored_answer(await operator.deliver(ctx.pubsub, command), command)
+    return await _switch(ctx, operator.store_enabled, command, body)
 
 
 @router.put("/controls/{strategy}/{symbol}/pinned", response_model=CommandOut)
@@ -205,14 +198,27 @@ async def set_pinned(
     command = PinParams(
         author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, pinned=body.on
     )
+    return await _switch(ctx, operator.store_pin, command, body)
 
-    def store() -> None:
+
+async def _switch(
+    ctx: ApiContext, store: Callable[..., ControlState], command: BotCommand, body: SwitchIn
+) -> CommandOut:
+    """Store a pair's switch with `store` (audited), then tell the bot."""
+
+    def stored() -> None:
         with session_scope(ctx.app.sessions) as session:
-            operator.store_pin(
-                session, strategy, symbol, body.on, body.reason, command.author, source=SOURCE
+            store(
+                session,
+                command.strategy,
+                command.symbol,
+                body.on,
+                body.reason,
+                command.author,
+                source=SOURCE,
             )
 
-    await run_in_threadpool(store)
+    await run_in_threadpool(stored)
     return stored_answer(await operator.deliver(ctx.pubsub, command), command)
 
 
