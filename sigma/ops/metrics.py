@@ -168,6 +168,13 @@ class Metrics:
         Read at scrape time, so a hot loop (the bot, per tick) only increments an int."""
         self.registry.register(_ReadCounters(f"{self.namespace}_{prefix}", read))
 
+    def count_by(
+        self, name: str, label: str, read: Callable[[], Mapping[str, int]], doc: str
+    ) -> None:
+        """Export the counts `read()` returns per key as one counter
+        ``sigma_<name>_total{<label>="<key>"}``, read at scrape time like `count_from`."""
+        self.registry.register(_ReadLabelledCounter(f"{self.namespace}_{name}", label, read, doc))
+
     def heartbeat(self, worker: str, *, now: float | None = None) -> None:
         """Record that `worker` is alive (alert rules compare against ``time()``)."""
         self.worker_heartbeat.labels(worker=worker).set(time.time() if now is None else now)
@@ -244,3 +251,19 @@ class _ReadCounters(Collector):
     def collect(self) -> Iterator[Metric]:
         for name, value in self.read().items():
             yield CounterMetricFamily(f"{self.prefix}_{name}", f"{name} so far.", value=value)
+
+
+class _ReadLabelledCounter(Collector):
+    def __init__(
+        self, name: str, label: str, read: Callable[[], Mapping[str, int]], doc: str
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.read = read
+        self.doc = doc
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.doc, labels=[self.label])
+        for key, value in sorted(self.read().items()):
+            family.add_metric([key], value)
+        yield family

@@ -22,6 +22,7 @@ from sigma.feeds.ticks import (
     check_not_future,
     decode_tick,
 )
+from sigma.ops.repeats import RepeatFilter
 
 __all__ = ["DataCleaner", "SymbolMap"]
 
@@ -89,6 +90,11 @@ class DataCleaner:
         self.accepted = 0
         self.drops: Counter[str] = Counter()
         self._last_ts: SymbolMap[str, datetime] = SymbolMap(max_symbols)
+        # A hostile feed sends bad frames by the thousand: the first of each reason is logged
+        # with its frame, the rest fold into a count per window (`drops`, exported as
+        # ``sigma_feed_frames_dropped_total{reason}``, keeps the exact numbers). Per cleaner,
+        # so one feed's flood does not hide another's first drop.
+        self._repeats = RepeatFilter()
 
     @property
     def dropped(self) -> int:
@@ -144,4 +150,18 @@ class DataCleaner:
     def drop(self, reason: str, message: str, raw: object) -> None:
         """Count and log a dropped frame (also for adapters whose own conversion failed)."""
         self.drops[reason] += 1
-        log.warning("dropped frame (%s): %s; frame=%s", reason, message, _preview(raw))
+        if not log.isEnabledFor(logging.WARNING):
+            return
+        # The reason is part of the template so that repeats fold per reason, not across them;
+        # reasons are SIGMA's own codes, never text from the frame.
+        record = log.makeRecord(
+            log.name,
+            logging.WARNING,
+            __file__,
+            0,
+            f"dropped frame ({reason}): %s; frame=%s",
+            (message, _preview(raw)),
+            None,
+        )
+        if self._repeats.filter(record):
+            log.handle(record)

@@ -3,10 +3,12 @@
 
 `test_integration_faults.py` shows one or two frames of each kind being dropped; this is the
 flood: ten thousand of them, seeded and shuffled, a good tick after every hundred, sent to a
-real `sigma bot` process. Each bad frame is dropped with its reason in the process's log (the
-count per reason is exact), the connection is never cut, exactly the good ticks are published
-on `price_update`, the process stops cleanly afterwards, and its memory does not grow with the
-number of frames (traced allocations and RSS after 2,000 frames vs after 10,000).
+real `sigma bot` process. Each bad frame is dropped and counted with its reason in the
+process's `sigma_feed_frames_dropped_total{reason}` metric (exact), the first of each reason is
+logged and its repeats fold into a count (no line per frame), the connection is never cut,
+exactly the good ticks are published on `price_update`, the process stops cleanly afterwards,
+and its memory does not grow with the number of frames (traced allocations and RSS after
+2,000 frames vs after 10,000).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import random
 import re
 import signal
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,7 +27,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.server import ServerConnection, serve
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
@@ -32,6 +37,7 @@ from sigma.bus.redis_pubsub import RedisPubSub
 from sigma.domain import Tick
 from sigma.feeds.ticks import decode_tick, encode_tick
 from tests.integration.cli_process import Process, rss_bytes
+from tests.integration.private_servers import free_port
 from tests.integration.steady_orders import wait_until
 from tests.runtime.pipeline_helpers import SYMBOL, make_app
 
@@ -218,9 +224,10 @@ class Flood:
         return out, expected
 
 
-def drop_reasons(records: list[dict[str, object]]) -> tuple[Counter[str], int]:
-    """The reasons of the cleaner's "dropped frame (<reason>)" log lines, and how many of
-    those lines carry a raw line break (a frame must not forge log lines)."""
+def drop_logs(records: list[dict[str, object]]) -> tuple[Counter[str], int]:
+    """How many of the cleaner's "dropped frame (<reason>)" log lines each reason has (repeats
+    fold into a count), and how many of those lines carry a raw line break (a frame must not
+    forge log lines)."""
     reasons: Counter[str] = Counter()
     forged = 0
     for record in records:
@@ -232,6 +239,22 @@ def drop_reasons(records: list[dict[str, object]]) -> tuple[Counter[str], int]:
 
 
 DROPPED = re.compile(r"dropped frame \((\w+)\)")
+
+
+def scraped_drops(port: int) -> Counter[str]:
+    """The bot's ``sigma_feed_frames_dropped_total`` per reason, scraped from its /metrics."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+    except httpx.HTTPError:  # not serving yet
+        return Counter()
+    return Counter(
+        {
+            sample.labels["reason"]: int(sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "sigma_feed_frames_dropped_total"
+        }
+    )
 
 
 async def probe(bot: Process, probe_file: Path) -> tuple[int, int]:
@@ -289,6 +312,7 @@ async def test_ten_thousand_hostile_frames_are_dropped_with_reasons_in_bounded_m
 
     listener = asyncio.create_task(listen())
     probe_file = tmp_path / "memory.jsonl"
+    metrics_port = free_port()
     async with serve(feed, "127.0.0.1", 0, max_size=None) as server:
         port = server.sockets[0].getsockname()[1]
         make_app(pg_schema_url).db  # noqa: B018 - the schema, before the process starts
@@ -303,15 +327,17 @@ async def test_ten_thousand_hostile_frames_are_dropped_with_reasons_in_bounded_m
             "SIGMA_FEED_URL": f"ws://127.0.0.1:{port}",
             "SIGMA_VAR_DIR": str(tmp_path / "var"),
             "SIGMA_TEST_TRACEMALLOC": str(probe_file),
+            "SIGMA_METRICS_PORT": str(metrics_port),
         }
         bot = Process("bot", env, tmp_path)
+        started = time.monotonic()
         try:
             await bot.start()
             go.set()
             first_goods = WARM_UP // GOOD_EVERY
             await wait_until(
                 lambda: (
-                    sum(drop_reasons(bot.records())[0].values()) == WARM_UP
+                    sum(scraped_drops(metrics_port).values()) == WARM_UP
                     and len(published) == first_goods
                 ),
                 "the warm-up frames",
@@ -320,7 +346,7 @@ async def test_ten_thousand_hostile_frames_are_dropped_with_reasons_in_bounded_m
             more.set()
             await wait_until(
                 lambda: (
-                    sum(drop_reasons(bot.records())[0].values()) == HOSTILE
+                    sum(scraped_drops(metrics_port).values()) == HOSTILE
                     and len(published) == len(good_ticks)
                 ),
                 "every frame",
@@ -328,25 +354,31 @@ async def test_ten_thousand_hostile_frames_are_dropped_with_reasons_in_bounded_m
             )
             traced_1, rss_1 = await probe(bot, probe_file)
             assert bot.running, "the bot process died"
+            reasons = scraped_drops(metrics_port)
             await bot.stop()
         finally:
             await bot.kill()
             listener.cancel()
             await subscription.close()
             await bus.close()
-    reasons, forged = drop_reasons(bot.records())
+    logged, forged = drop_logs(bot.records())
     print(
         json.dumps(
             {
                 "frames": len(mixed),
                 "dropped": sum(reasons.values()),
+                "drop_log_lines": sum(logged.values()),
                 "traced_kb": [traced_0 // 1024, traced_1 // 1024],
                 "traced_growth_kb": (traced_1 - traced_0) // 1024,
                 "rss_mb": [round(rss_0 / 2**20, 1), round(rss_1 / 2**20, 1)],
             }
         )
     )
-    assert dict(reasons) == dict(expected)  # each dropped, with its reason in the log
+    assert dict(reasons) == dict(expected)  # each dropped and counted with its reason
+    # each reason is logged, its repeats folded into a count: one line per reason per minute
+    minutes = 1 + int(time.monotonic() - started) // 60
+    assert set(logged) == set(expected)
+    assert all(n <= minutes for n in logged.values()), logged
     assert forged == 0
     assert published == good_ticks  # exactly the good ones went on to the bus, in order
     assert connections == 1  # nothing a frame says cut the connection

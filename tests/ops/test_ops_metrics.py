@@ -118,3 +118,14 @@ def test_regime_sink_follows_regime_changes_only() -> None:
     assert {k for k in got if k[0] == "sigma_regime"} == {
         ("sigma_regime", (("regime", "range"), ("symbol", "BTC")))
     }
+
+
+def test_count_by_exports_each_key_as_a_label_read_at_scrape_time() -> None:
+    m = Metrics()
+    drops = {"json": 2}
+    m.count_by("feed_frames_dropped", "reason", lambda: drops, "Frames dropped.")
+    assert samples(m)[("sigma_feed_frames_dropped_total", (("reason", "json"),))] == 2
+    drops["json"], drops["price"] = 5, 1
+    got = samples(m)
+    assert got[("sigma_feed_frames_dropped_total", (("reason", "json"),))] == 5
+    assert got[("sigma_feed_frames_dropped_total", (("reason", "price"),))] == 1

@@ -47,6 +47,31 @@ def test_drop_is_logged_with_reason_and_preview(caplog: pytest.LogCaptureFixture
     assert cleaner.drops == {"missing": 1, "json": 1}
 
 
+def test_repeated_drops_fold_per_reason_and_keep_exact_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cleaner = DataCleaner(clock=clock)
+    with caplog.at_level(logging.WARNING, logger="sigma.risk.cleaner"):
+        for _ in range(500):
+            assert cleaner.clean(b"not json") is None
+            assert cleaner.clean(b"[1]") is None
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2  # the first of each reason, the rest folded
+    assert "(json)" in lines[0] and "(not_object)" in lines[1]
+    assert cleaner.drops == {"json": 500, "not_object": 500}
+    other = DataCleaner(clock=clock)  # another feed's first drop is not hidden
+    with caplog.at_level(logging.WARNING, logger="sigma.risk.cleaner"):
+        assert other.clean(b"not json") is None
+    assert len(caplog.records) == 3
+
+
+def test_a_silenced_logger_still_counts_drops(caplog: pytest.LogCaptureFixture) -> None:
+    cleaner = DataCleaner(clock=clock)
+    with caplog.at_level(logging.ERROR, logger="sigma.risk.cleaner"):
+        assert cleaner.clean(b"not json") is None
+    assert not caplog.records and cleaner.drops == {"json": 1}
+
+
 def test_whitelist_and_out_of_order() -> None:
     cleaner = DataCleaner(["BTC", "ETH"], clock=clock)
     assert cleaner.clean(wire("DOGE")) is None
