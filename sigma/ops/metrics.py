@@ -160,6 +160,12 @@ class Metrics:
             ["symbol"],
             **common,
         )
+        self.frames_dropped = LabelledReadCounter(
+            f"{namespace}_feed_frames_dropped",
+            "reason",
+            "Feed frames the cleaner dropped, by reason.",
+        )
+        self.registry.register(self.frames_dropped)
         self._regimes: dict[str, str] = {}
 
     def count_from(self, prefix: str, read: Callable[[], Mapping[str, int]]) -> None:
@@ -167,13 +173,6 @@ class Metrics:
 
         Read at scrape time, so a hot loop (the bot, per tick) only increments an int."""
         self.registry.register(_ReadCounters(f"{self.namespace}_{prefix}", read))
-
-    def count_by(
-        self, name: str, label: str, read: Callable[[], Mapping[str, int]], doc: str
-    ) -> None:
-        """Export the counts `read()` returns per key as one counter
-        ``sigma_<name>_total{<label>="<key>"}``, read at scrape time like `count_from`."""
-        self.registry.register(_ReadLabelledCounter(f"{self.namespace}_{name}", label, read, doc))
 
     def heartbeat(self, worker: str, *, now: float | None = None) -> None:
         """Record that `worker` is alive (alert rules compare against ``time()``)."""
@@ -253,14 +252,15 @@ class _ReadCounters(Collector):
             yield CounterMetricFamily(f"{self.prefix}_{name}", f"{name} so far.", value=value)
 
 
-class _ReadLabelledCounter(Collector):
-    def __init__(
-        self, name: str, label: str, read: Callable[[], Mapping[str, int]], doc: str
-    ) -> None:
+class LabelledReadCounter(Collector):
+    """A counter ``<name>_total{<label>="<key>"}`` whose values `read()` returns per key at
+    scrape time, so the hot path (a feed, per frame) only increments a plain `Counter`."""
+
+    def __init__(self, name: str, label: str, doc: str) -> None:
         self.name = name
         self.label = label
-        self.read = read
         self.doc = doc
+        self.read: Callable[[], Mapping[str, int]] = dict
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.doc, labels=[self.label])

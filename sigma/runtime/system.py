@@ -306,11 +306,8 @@ class System:
                     self._venue_prices = await self._venue_last_prices()
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
-                self.metrics.count_by(
-                    "feed_frames_dropped",
-                    "reason",
-                    lambda: self.prices.cleaner.drops if self.prices else {},
-                    "Feed frames the cleaner dropped, by reason.",
+                self.metrics.frames_dropped.read = lambda: (
+                    self.prices.cleaner.drops if self.prices else {}
                 )
                 tasks["prices"] = supervise("prices", self.prices.run)
             if s.ml_gate and self.components & {"bot", "sim"}:

@@ -120,10 +120,11 @@ def test_regime_sink_follows_regime_changes_only() -> None:
     }
 
 
-def test_count_by_exports_each_key_as_a_label_read_at_scrape_time() -> None:
+def test_dropped_frames_are_read_per_reason_at_scrape_time() -> None:
     m = Metrics()
+    assert not any(name == "sigma_feed_frames_dropped_total" for name, _ in samples(m))
     drops = {"json": 2}
-    m.count_by("feed_frames_dropped", "reason", lambda: drops, "Frames dropped.")
+    m.frames_dropped.read = lambda: drops
     assert samples(m)[("sigma_feed_frames_dropped_total", (("reason", "json"),))] == 2
     drops["json"], drops["price"] = 5, 1
     got = samples(m)
