@@ -83,17 +83,18 @@ def held_bars(entry: int, exit_: int, *, at_close: bool, is_open: bool) -> tuple
 
 def analyse_trade(
     trade: Trade,
-    index: pd.DatetimeIndex,
+    entry: int,
+    exit_: int,
     high: npt.NDArray[np.float64],
     low: npt.NDArray[np.float64],
     *,
     at_close: bool,
     is_open: bool = False,
 ) -> TradeAnalysis:
-    """The analysis of one trade over bars (`index`, `high`, `low` aligned)."""
-    entry, exit_ = index.searchsorted([trade.entry_ts, trade.exit_ts]).tolist()
+    """The analysis of one trade whose fills were on bars `entry` and `exit_` of the bars'
+    `high` and `low`."""
     start, stop = held_bars(entry, exit_, at_close=at_close, is_open=is_open)
-    stop = min(stop, len(index))
+    stop = min(stop, len(high))
     top = max(trade.entry_price, trade.exit_price)
     bottom = min(trade.entry_price, trade.exit_price)
     if stop > start:
@@ -118,13 +119,19 @@ def analyse_trades(
     open_trade: Trade | None = None,
 ) -> list[TradeAnalysis]:
     """Every closed trade's analysis in order, then the open trade's (when there is one)."""
+    listed = [*trades, *([open_trade] if open_trade is not None else [])]
+    if not listed:
+        return []
     index = pd.DatetimeIndex(bars.index)
     high = bars["high"].to_numpy(np.float64)
     low = bars["low"].to_numpy(np.float64)
-    rows = [analyse_trade(t, index, high, low, at_close=at_close) for t in trades]
-    if open_trade is not None:
-        rows.append(analyse_trade(open_trade, index, high, low, at_close=at_close, is_open=True))
-    return rows
+    # One search for every fill's bar (a search per trade costs more than the rest).
+    entries = index.searchsorted(pd.DatetimeIndex([t.entry_ts for t in listed])).tolist()
+    exits = index.searchsorted(pd.DatetimeIndex([t.exit_ts for t in listed])).tolist()
+    return [
+        analyse_trade(t, entry, exit_, high, low, at_close=at_close, is_open=t is open_trade)
+        for t, entry, exit_ in zip(listed, entries, exits, strict=True)
+    ]
 
 
 def sqn(returns: Sequence[float]) -> float | None:

@@ -78,10 +78,12 @@ def _marks(
     marks: dict[str, list[float | None]] = {
         name: [None] * count for name in ("long_entry", "short_entry", "exit_win", "exit_loss")
     }
-    for t in trades:
-        entry, exit_ = (
-            np.searchsorted(stamps, time_x([t.entry_ts, t.exit_ts]), "right") - 1
-        ).tolist()
+    if not trades:
+        return marks
+    # One search for all fills: the bucket a time falls in starts at or before it.
+    entries = np.searchsorted(stamps, time_x([t.entry_ts for t in trades]), "right") - 1
+    exits = np.searchsorted(stamps, time_x([t.exit_ts for t in trades]), "right") - 1
+    for t, entry, exit_ in zip(trades, entries.tolist(), exits.tolist(), strict=True):
         marks["long_entry" if t.is_long else "short_entry"][max(entry, 0)] = float(t.entry_price)
         marks["exit_win" if t.pnl >= 0 else "exit_loss"][max(exit_, 0)] = float(t.exit_price)
     return marks

@@ -82,6 +82,10 @@
     return opts;
   }
 
+  function logRange(u, min, max) {
+    return [min / 1.02, max * 1.02];
+  }
+
   function pricePane(log) {
     var series = [
       line(data.symbol + " close", "#374151", data.digits),
@@ -106,7 +110,8 @@
     });
     var opts = options(data.symbol + " price", 360, series, {
       bands: [{ series: [2, 3], fill: "rgba(55,65,81,0.08)" }],
-      scales: { x: { time: true }, y: { distr: log ? 3 : 1 } }
+      // A log axis fits the data instead of whole decades, so a narrow range still fills it.
+      scales: { x: { time: true }, y: log ? { distr: 3, range: logRange } : { distr: 1 } }
     });
     return new uPlot(opts, columns, root);
   }
@@ -141,4 +146,6 @@
     charts.forEach(function (u) { u.setSize({ width: width(), height: u.height }); });
   });
   build();
+  // The panes, for a script (or a test) that reads what is drawn.
+  window.sigmaCharts = function () { return charts.slice(); };
 })();
