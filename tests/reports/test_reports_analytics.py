@@ -178,7 +178,7 @@ def test_interactive_chart_is_offline_with_overlays_volume_zoom_and_log_scale() 
     panes = [p["label"] for p in data["panes"]]  # type: ignore[union-attr,index]
     assert overlays == ["fast_ma", MALICIOUS] and panes == ["rsi"]
     assert data["v"] == [10.0] * 48 and data["digits"] == 8
-    assert 'id="sigma-log"' in document and "distr: log ? 3 : 1" in document  # log toggle
+    assert 'id="sigma-log"' in document and "distr: 3, range: logRange" in document  # log
     assert 'id="sigma-reset"' in document and '"wheel"' in document  # zoom: reset, wheel
     assert "drag: { x: true" in document  # zoom: drag a range
     assert "uPlot.paths.bars" in document  # the volume pane's bars
