@@ -28,8 +28,8 @@ def price_places(close: npt.ArrayLike) -> int:
     places = MIN_PLACES
     for value in values.tolist():
         exponent = Decimal(repr(value)).as_tuple().exponent
-        if isinstance(exponent, int):  # always, for a finite value
-            places = max(places, -exponent)
+        assert isinstance(exponent, int)  # a finite value's is
+        places = max(places, -exponent)
     return min(places, MAX_PLACES)
 
 

@@ -107,6 +107,7 @@ def _charts_section(result: BacktestResult, places: int) -> str:
             symbol=result.symbol,
             digits=places,
             fallback=static,
+            open_trade=result.open_trade,
         )
     )
     parts.append(equity_chart(result.equity))

@@ -72,20 +72,23 @@ def _is_overlay(values: FloatArray, close: FloatArray) -> bool:
 
 
 def _marks(
-    trades: Sequence[Trade], stamps: FloatArray, count: int
+    trades: Sequence[Trade], stamps: FloatArray, count: int, open_trade: Trade | None
 ) -> dict[str, list[float | None]]:
-    """Entry and exit prices placed on their buckets (the last trade wins a shared one)."""
+    """Entry and exit prices placed on their buckets (the last trade wins a shared one); the
+    open trade has its entry only."""
     marks: dict[str, list[float | None]] = {
         name: [None] * count for name in ("long_entry", "short_entry", "exit_win", "exit_loss")
     }
-    if not trades:
+    listed = [*trades, *([open_trade] if open_trade is not None else [])]
+    if not listed:
         return marks
     # One search for all fills: the bucket a time falls in starts at or before it.
-    entries = np.searchsorted(stamps, time_x([t.entry_ts for t in trades]), "right") - 1
-    exits = np.searchsorted(stamps, time_x([t.exit_ts for t in trades]), "right") - 1
-    for t, entry, exit_ in zip(trades, entries.tolist(), exits.tolist(), strict=True):
+    entries = np.searchsorted(stamps, time_x([t.entry_ts for t in listed]), "right") - 1
+    exits = np.searchsorted(stamps, time_x([t.exit_ts for t in listed]), "right") - 1
+    for t, entry, exit_ in zip(listed, entries.tolist(), exits.tolist(), strict=True):
         marks["long_entry" if t.is_long else "short_entry"][max(entry, 0)] = float(t.entry_price)
-        marks["exit_win" if t.pnl >= 0 else "exit_loss"][max(exit_, 0)] = float(t.exit_price)
+        if t is not open_trade:
+            marks["exit_win" if t.pnl >= 0 else "exit_loss"][max(exit_, 0)] = float(t.exit_price)
     return marks
 
 
@@ -96,9 +99,10 @@ def chart_payload(
     *,
     symbol: str,
     digits: int,
+    open_trade: Trade | None = None,
 ) -> str:
     """The chart's data as JSON text: bucketed time (epoch s), OHLCV, the indicators split
-    into price overlays and the pane below, and the trade markers."""
+    into price overlays and the pane below, and the markers of `trades` and `open_trade`."""
     n = len(bars.index)
     starts = bucket_starts(n, CHART_BUCKETS)
     column = {name: bars[name].to_numpy(np.float64) for name in ("open", "high", "low", "close")}
@@ -123,7 +127,7 @@ def chart_payload(
         "v": _numbers(np.add.reduceat(np.nan_to_num(volume), starts)),
         "overlays": "[" + ",".join(overlays) + "]",
         "panes": "[" + ",".join(panes) + "]",
-        "marks": json.dumps(_marks(trades, stamps, len(starts))),
+        "marks": json.dumps(_marks(trades, stamps, len(starts), open_trade)),
     }
     return "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
 
@@ -136,12 +140,15 @@ def interactive_chart(
     symbol: str,
     digits: int,
     fallback: str,
+    open_trade: Trade | None = None,
 ) -> str:
     """The chart's HTML: controls, the panes' container, the inlined library and data, and
     `fallback` (the static SVG chart) for a reader with scripts turned off."""
     if len(bars.index) == 0:
         return fallback
-    payload = chart_payload(bars, indicators, trades, symbol=symbol, digits=digits)
+    payload = chart_payload(
+        bars, indicators, trades, symbol=symbol, digits=digits, open_trade=open_trade
+    )
     library = _asset("uPlot.iife.min.js").replace(_LIBRARY_BANNER, _LIBRARY_NOTICE)
     return (
         f"<style>{_asset('uPlot.min.css')}{_CSS}</style>"

@@ -123,6 +123,10 @@ def test_html_rounds_money_and_prices_and_shows_the_open_trade() -> None:
     assert ">08:00:00</td>" in document  # the winner's 8 hours
     assert ">23:00:00</td>" not in document and ">07:00:00</td>" in document  # the open one
     assert "Monthly returns (%)" in document and '<th scope="col">Year total</th>' in document
+    marks = payload(document)["marks"]
+    assert isinstance(marks, dict)
+    assert marks["long_entry"][40] == float(result.open_trade.entry_price)  # type: ignore[union-attr]
+    assert [i for i, v in enumerate(marks["exit_win"]) if v is not None] == [10]  # closed only
 
 
 def test_monthly_grid_compounds_each_year() -> None:
