@@ -131,7 +131,7 @@ def render_backtest_html(result: BacktestResult, *, title: str | None = None) ->
     are money and shown to the cent.
     """
     heading = title if title is not None else f"{result.strategy} on {result.symbol}"
-    places = price_places(result.bars["close"]) if "close" in result.bars.columns else 2
+    places = price_places(result.bars["close"])
     account: dict[str, Any] = {
         "initial_cash": money(result.initial_cash),
         "final_equity": money(result.final_equity),
