@@ -81,6 +81,30 @@ class Portfolio:
                 total += abs(pos.qty) * prices[symbol]
         return total
 
+    def open_trade(
+        self, symbol: str, price: Decimal, ts: datetime, bar: int, strategy: str = ""
+    ) -> Trade | None:
+        """The open part of the position in `symbol` as a trade marked at `price` on bar `bar`
+        (time `ts`), or None when flat: its PnL is net of the entry fees paid so far, with no
+        exit fee (nothing was sold). For reports; the account is not changed."""
+        pos = self.positions.get(symbol)
+        lot = self._lots.get(symbol)
+        if pos is None or not pos.qty or lot is None:
+            return None
+        return Trade(
+            symbol=symbol,
+            qty=pos.qty,
+            entry_ts=lot.entry_ts,
+            entry_price=pos.avg_price,
+            exit_ts=ts,
+            exit_price=price,
+            fees=lot.entry_fees,
+            pnl=pos.unrealized_pnl(price) - lot.entry_fees,
+            entry_bar=lot.entry_bar,
+            exit_bar=bar,
+            strategy=strategy,
+        )
+
     def apply(self, fill: Fill, bar: int = -1) -> list[Trade]:
         """Book a fill; returns the round trips it closed (one, or none)."""
         pos = self.position(fill.symbol)

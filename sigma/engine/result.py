@@ -7,9 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from sigma.domain import Fill, Trade
+from sigma.engine.fill_model import FillTiming
 
 
 @dataclass(slots=True)
@@ -18,7 +21,10 @@ class BacktestResult:
 
     `equity` is the mark-to-market equity at each bar's close (float, for charts and
     statistics); `final_equity` is the exact Decimal figure. `bars` is the bar frame the run
-    used (index `ts` UTC; columns open, high, low, close, volume).
+    used (index `ts` UTC; columns open, high, low, close, volume). `open_trade` is the
+    position still held after the last bar, marked at its close (not in `trades` nor in the
+    trade statistics); `indicators` are the strategy's indicator lines over `bars`;
+    `fill_timing` is when the run's market orders filled (it places MAE/MFE on the bars).
     """
 
     strategy: str
@@ -33,6 +39,9 @@ class BacktestResult:
     fills: list[Fill]
     bars: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    open_trade: Trade | None = None
+    indicators: list[tuple[str, npt.NDArray[np.float64]]] = field(default_factory=list)
+    fill_timing: FillTiming = FillTiming.NEXT_OPEN
 
     @property
     def start(self) -> datetime:

@@ -2,7 +2,8 @@
 
 Annualisation uses the bars actually observed per calendar year, so daily stock data
 (about 252 bars a year) and 24/7 crypto minutes are both handled without a setting.
-Ratios use a zero risk-free rate.
+Ratios use a zero risk-free rate. Every formula, and how it differs from backtesting.py's,
+is in docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigma.domain import Trade
+from sigma.engine.trade_analytics import sqn
 
 _SECONDS_PER_YEAR = 365.25 * 86_400
 
@@ -97,6 +99,7 @@ def compute_stats(
     wins = [p for p in pnls if p > 0]
     losses = [p for p in pnls if p < 0]
     gross_loss = -sum(losses, Decimal(0))
+    held = [pd.Timedelta(t.exit_ts - t.entry_ts) for t in trades]
 
     return {
         "start": start.isoformat(),
@@ -123,5 +126,8 @@ def compute_stats(
         "avg_trade_pct": 100.0 * float(np.mean(rets)) if rets else None,
         "profit_factor": float(sum(wins, Decimal(0)) / gross_loss) if gross_loss else None,
         "expectancy": sum(pnls, Decimal(0)) / len(pnls) if pnls else None,
+        "sqn": sqn(rets),
+        "avg_trade_duration": str(sum(held, pd.Timedelta(0)) / len(held)) if held else None,
+        "max_trade_duration": str(max(held)) if held else None,
         "total_fees": fees_paid,
     }

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.domain import Trade, utc
+from sigma.reports.display import money
 from sigma.reports.downsample import FloatArray
 from sigma.reports.formatting import format_timestamp, format_value
 from sigma.reports.svg import Line, Marker, line_chart, time_x
@@ -71,7 +72,7 @@ def trade_markers(trades: Sequence[Trade]) -> list[Marker]:
                 "circle",
                 LONG_COLOR if t.pnl >= 0 else SHORT_COLOR,
                 f"{side} exit @ {format_value('price', t.exit_price)}, "
-                f"PnL {format_value('pnl', t.pnl)}, {format_timestamp(t.exit_ts)} UTC",
+                f"PnL {money(t.pnl)}, {format_timestamp(t.exit_ts)} UTC",
                 "mk-exit",
             )
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Sequence
-from decimal import Decimal, DivisionByZero, InvalidOperation
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -23,30 +22,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sigma.domain import Trade, utc
+from sigma.domain import utc
 from sigma.engine.result import BacktestResult
+from sigma.engine.trade_analytics import TradeAnalysis, monthly_returns
 from sigma.reports.formatting import to_jsonable
+from sigma.reports.trade_columns import COLUMNS, DECIMAL_UNITS, Unit, result_trades
 
 FORMATS = ("csv", "json", "parquet")
-TRADE_COLUMNS = (
-    "symbol",
-    "strategy",
-    "side",
-    "qty",
-    "entry_ts",
-    "entry_price",
-    "exit_ts",
-    "exit_price",
-    "fees",
-    "pnl",
-    "return_pct",
-    "entry_bar",
-    "exit_bar",
-)
-DECIMAL_COLUMNS = ("qty", "entry_price", "exit_price", "fees", "pnl", "return_pct")
-_TIMESTAMP_COLUMNS = ("entry_ts", "exit_ts")
-_INT_COLUMNS = ("entry_bar", "exit_bar")
-_TEXT_COLUMNS = ("symbol", "strategy", "side")
+TRADE_COLUMNS = tuple(column.name for column in COLUMNS)
+DECIMAL_COLUMNS = tuple(column.name for column in COLUMNS if column.unit in DECIMAL_UNITS)
+_TEXT_COLUMNS = tuple(column.name for column in COLUMNS if column.unit == "text")
+# How each unit is typed in Parquet; the Decimal units are exact strings (see above).
+_PARQUET_TYPES: dict[Unit, pa.DataType] = {
+    "ts": pa.timestamp("us", tz="UTC"),
+    "bar": pa.int64(),
+    "count": pa.int64(),
+    "bool": pa.bool_(),
+    "seconds": pa.float64(),
+}
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TICKS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
@@ -66,40 +59,29 @@ def iso_utc(values: pd.Index | Sequence[Any]) -> list[str]:
     return [str(s) for s in np.datetime_as_string(raw, "s" if whole else resolution, "UTC")]
 
 
-def _return_pct(trade: Trade) -> Decimal | None:
-    try:
-        return trade.return_pct
-    except (DivisionByZero, InvalidOperation):  # zero entry notional: undefined, not zero
+def _jsonable(unit: Unit, value: Any, stamp: str) -> Any:
+    if value is None:
         return None
+    if unit == "ts":
+        return stamp
+    return str(value) if unit in DECIMAL_UNITS else value
 
 
-def trade_records(trades: Sequence[Trade]) -> list[dict[str, Any]]:
-    """One dict per trade in `TRADE_COLUMNS` order; Decimals and timestamps as strings.
-
-    `return_pct` is the net return as a fraction of the entry notional (0.05 = 5 %).
-    """
-    entries = iso_utc([t.entry_ts for t in trades]) if trades else []
-    exits = iso_utc([t.exit_ts for t in trades]) if trades else []
+def trade_records(rows: Sequence[TradeAnalysis]) -> list[dict[str, Any]]:
+    """One dict per trade in `TRADE_COLUMNS` order: Decimals as exact strings, times as ISO
+    text, the rest as JSON values (see `sigma.reports.trade_columns` for names and units)."""
+    stamps = {
+        column.name: iso_utc([column.value(r) for r in rows]) if rows else []
+        for column in COLUMNS
+        if column.unit == "ts"
+    }
     records = []
-    for t, entry_ts, exit_ts in zip(trades, entries, exits, strict=True):
-        ret = _return_pct(t)
-        records.append(
-            {
-                "symbol": t.symbol,
-                "strategy": t.strategy,
-                "side": "long" if t.is_long else "short",
-                "qty": str(t.qty),
-                "entry_ts": entry_ts,
-                "entry_price": str(t.entry_price),
-                "exit_ts": exit_ts,
-                "exit_price": str(t.exit_price),
-                "fees": str(t.fees),
-                "pnl": str(t.pnl),
-                "return_pct": None if ret is None else str(ret),
-                "entry_bar": t.entry_bar,
-                "exit_bar": t.exit_bar,
-            }
-        )
+    for i, row in enumerate(rows):
+        record = {}
+        for column in COLUMNS:
+            stamp = stamps[column.name][i] if column.unit == "ts" else ""
+            record[column.name] = _jsonable(column.unit, column.value(row), stamp)
+        records.append(record)
     return records
 
 
@@ -110,11 +92,14 @@ def neutralise_cell(text: str) -> str:
     return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
+def _csv_cell(key: str, value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return neutralise_cell(value) if key in _TEXT_COLUMNS and isinstance(value, str) else value
+
+
 def _csv_safe(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: neutralise_cell(value) if key in _TEXT_COLUMNS and isinstance(value, str) else value
-        for key, value in record.items()
-    }
+    return {key: _csv_cell(key, value) for key, value in record.items()}
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -122,25 +107,21 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, allow_nan=False, indent=2) + "\n", encoding="utf-8")
 
 
-def _trades_parquet(trades: Sequence[Trade], records: list[dict[str, Any]], path: Path) -> None:
-    fields = []
-    for name in TRADE_COLUMNS:
-        if name in _TIMESTAMP_COLUMNS:
-            fields.append(pa.field(name, pa.timestamp("us", tz="UTC")))
-        elif name in _INT_COLUMNS:
-            fields.append(pa.field(name, pa.int64()))
-        else:
-            fields.append(pa.field(name, pa.string()))
+def _trades_parquet(
+    rows: Sequence[TradeAnalysis], records: list[dict[str, Any]], path: Path
+) -> None:
+    fields = [pa.field(c.name, _PARQUET_TYPES.get(c.unit, pa.string())) for c in COLUMNS]
     schema = pa.schema(fields, metadata={"sigma.decimal_columns": ",".join(DECIMAL_COLUMNS)})
     columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in TRADE_COLUMNS}
-    # The original datetimes, not the ISO text: Python datetimes are exact to the microsecond.
-    columns["entry_ts"] = [utc(t.entry_ts) for t in trades]
-    columns["exit_ts"] = [utc(t.exit_ts) for t in trades]
+    for column in COLUMNS:
+        if column.unit == "ts":
+            # The original datetimes, not the ISO text: Python datetimes are exact to the µs.
+            columns[column.name] = [utc(column.value(r)) for r in rows]
     pq.write_table(pa.Table.from_pydict(columns, schema=schema), path)
 
 
-def _write_trades(trades: Sequence[Trade], fmt: str, path: Path) -> None:
-    records = trade_records(trades)
+def _write_trades(rows: Sequence[TradeAnalysis], fmt: str, path: Path) -> None:
+    records = trade_records(rows)
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=TRADE_COLUMNS)
@@ -149,7 +130,7 @@ def _write_trades(trades: Sequence[Trade], fmt: str, path: Path) -> None:
     elif fmt == "json":
         _write_json(path, records)
     else:
-        _trades_parquet(trades, records, path)
+        _trades_parquet(rows, records, path)
 
 
 def _write_equity(equity: pd.Series, fmt: str, path: Path) -> None:
@@ -178,6 +159,20 @@ def _write_equity(equity: pd.Series, fmt: str, path: Path) -> None:
             for ts, v in zip(stamps, numbers, strict=True)
         )
         path.write_text(f"[\n{rows}\n]\n" if rows else "[]\n", encoding="utf-8")
+
+
+def _write_monthly(months: pd.DataFrame, fmt: str, path: Path) -> None:
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pandas(months, preserve_index=False), path)
+        return
+    records = to_jsonable(months.to_dict("records"))
+    if fmt == "json":
+        _write_json(path, records)
+        return
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(months.columns))
+        writer.writeheader()
+        writer.writerows(records)
 
 
 def summary(result: BacktestResult) -> dict[str, Any]:
@@ -216,7 +211,9 @@ def export_result(
     directory: str | PathLike[str],
     formats: str | Iterable[str] = FORMATS,
 ) -> list[Path]:
-    """Write ``trades.<ext>`` and ``equity.<ext>`` per format, then ``summary.json``.
+    """Write ``trades.<ext>`` (the closed trades, then the open one flagged `is_open`),
+    ``equity.<ext>`` and ``monthly.<ext>`` (calendar-month returns) per format, then
+    ``summary.json``.
 
     `directory` is created if needed. Every format is checked before anything is written,
     so an unknown one raises ValueError (naming it) and leaves no partial export.
@@ -226,12 +223,16 @@ def export_result(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    rows = result_trades(result)
+    months = monthly_returns(result.equity, float(result.initial_cash))
     for fmt in checked:
         trades_path = folder / f"trades.{fmt}"
-        _write_trades(result.trades, fmt, trades_path)
+        _write_trades(rows, fmt, trades_path)
         equity_path = folder / f"equity.{fmt}"
         _write_equity(result.equity, fmt, equity_path)
-        written += [trades_path, equity_path]
+        monthly_path = folder / f"monthly.{fmt}"
+        _write_monthly(months, fmt, monthly_path)
+        written += [trades_path, equity_path, monthly_path]
     summary_path = folder / "summary.json"
     _write_json(summary_path, summary(result))
     written.append(summary_path)

@@ -1,19 +1,23 @@
-"""Self-contained HTML report for one backtest: summary, parameters, charts, trade list.
+"""Self-contained HTML report for one backtest: summary, parameters, charts, monthly
+returns, trade list.
 
-The file needs nothing from the network (inline CSS, inline SVG, no JavaScript), escapes
-every piece of text, and stays small for any input size: charts are decimated to about
-1,500 points, trade markers and the trade table are capped at the most recent trades.
+The file needs nothing from the network (inline CSS, inline SVG, the interactive chart's
+library inlined), escapes every piece of text, and stays small for any input size: charts
+are reduced to a few thousand points, trade markers and the trade table are capped at the
+most recent trades. Money is shown to the cent and prices to the data's precision; the
+exports keep the exact figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import DivisionByZero, InvalidOperation
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
-from sigma.domain import Trade
 from sigma.engine.result import BacktestResult
+from sigma.engine.trade_analytics import TradeAnalysis
 from sigma.reports.charts import (
     MAX_MARKER_TRADES,
     drawdown_chart,
@@ -22,8 +26,12 @@ from sigma.reports.charts import (
     recent_trades,
 )
 from sigma.reports.comparison import render_comparison_html
-from sigma.reports.formatting import MISSING, format_timestamp, format_value
+from sigma.reports.display import cell_text, money, price_places
+from sigma.reports.formatting import format_timestamp
+from sigma.reports.interactive import interactive_chart
+from sigma.reports.monthly_table import monthly_section
 from sigma.reports.page import Cell, esc, key_value_table, note, page, table
+from sigma.reports.trade_columns import COLUMNS, result_trades
 
 MAX_TABLE_TRADES = 1000
 
@@ -35,18 +43,13 @@ __all__ = [
     "write_backtest_html",
 ]
 
-_TRADE_HEADERS = (
-    "#",
-    "Side",
-    "Qty",
-    "Entry (UTC)",
-    "Entry price",
-    "Exit (UTC)",
-    "Exit price",
-    "Fees",
-    "PnL",
-    "Return",
-)
+_SHOWN = tuple(column for column in COLUMNS if column.header)
+_TRADE_HEADERS = ("#", *(column.header for column in _SHOWN))
+_NUMERIC = {0} | {
+    i + 1 for i, column in enumerate(_SHOWN) if column.unit not in ("text", "ts", "bool")
+}
+# Cells coloured by the trade's outcome.
+_OUTCOME_COLUMNS = frozenset({"pnl", "return_pct"})
 
 
 def _period(result: BacktestResult) -> str:
@@ -55,39 +58,29 @@ def _period(result: BacktestResult) -> str:
     return f"{format_timestamp(result.start)} → {format_timestamp(result.end)} UTC"
 
 
-def _trade_return(trade: Trade) -> str:
-    try:
-        return format_value("return_pct", trade.return_pct * 100)
-    except (DivisionByZero, InvalidOperation):  # zero entry notional: no meaningful return
-        return MISSING
+def _trade_row(number: int, row: TradeAnalysis, places: int) -> list[Cell]:
+    pnl = row.trade.pnl
+    outcome = "pos" if pnl > 0 else "neg" if pnl < 0 else ""
+    cells: list[Cell] = [str(number)]
+    for column in _SHOWN:
+        text = cell_text(column.unit, column.value(row), places)
+        cells.append((text, outcome) if column.name in _OUTCOME_COLUMNS else text)
+    return cells
 
 
-def _trade_row(number: int, trade: Trade) -> list[Cell]:
-    outcome = "pos" if trade.pnl > 0 else "neg" if trade.pnl < 0 else ""
-    return [
-        str(number),
-        "long" if trade.is_long else "short",
-        format_value("qty", abs(trade.qty)),
-        format_timestamp(trade.entry_ts),
-        format_value("entry_price", trade.entry_price),
-        format_timestamp(trade.exit_ts),
-        format_value("exit_price", trade.exit_price),
-        format_value("fees", trade.fees),
-        (format_value("pnl", trade.pnl), outcome),
-        (_trade_return(trade), outcome),
-    ]
-
-
-def _trades_section(trades: Sequence[Trade]) -> str:
-    shown = recent_trades(trades, MAX_TABLE_TRADES)
-    first_number = len(trades) - len(shown) + 1
-    parts = [f"<section><h2>Trades ({len(trades):,})</h2>"]
-    if len(shown) < len(trades):
-        parts.append(note(f"Showing the most recent {len(shown):,} of {len(trades):,} trades."))
+def _trades_section(rows: Sequence[TradeAnalysis], places: int) -> str:
+    shown = list(rows[-MAX_TABLE_TRADES:])
+    first_number = len(rows) - len(shown) + 1
+    held = sum(row.is_open for row in rows)
+    closed = len(rows) - held
+    count = f"{closed:,}" + (f" closed, {held:,} open" if held else "")
+    parts = [f"<section><h2>Trades ({count})</h2>"]
+    if len(shown) < len(rows):
+        parts.append(note(f"Showing the most recent {len(shown):,} of {len(rows):,} trades."))
     if shown:
-        rows = (_trade_row(first_number + i, t) for i, t in enumerate(shown))
+        table_rows = (_trade_row(first_number + i, r, places) for i, r in enumerate(shown))
         parts.append(
-            f'<div class="scroll">{table(_TRADE_HEADERS, rows, numeric={0, *range(2, 10)})}</div>'
+            f'<div class="scroll">{table(_TRADE_HEADERS, table_rows, numeric=_NUMERIC)}</div>'
         )
     else:
         parts.append('<p class="meta">No closed trades.</p>')
@@ -95,7 +88,7 @@ def _trades_section(trades: Sequence[Trade]) -> str:
     return "".join(parts)
 
 
-def _charts_section(result: BacktestResult) -> str:
+def _charts_section(result: BacktestResult, places: int) -> str:
     marked = recent_trades(result.trades, MAX_MARKER_TRADES)
     parts = ["<section><h2>Charts</h2>"]
     if len(marked) < len(result.trades):
@@ -105,24 +98,44 @@ def _charts_section(result: BacktestResult) -> str:
                 f"{len(result.trades):,} trades."
             )
         )
-    parts.append(price_chart(result.bars, marked, result.symbol))
+    static = price_chart(result.bars, marked, result.symbol)
+    parts.append(
+        interactive_chart(
+            result.bars,
+            result.indicators,
+            marked,
+            symbol=result.symbol,
+            digits=places,
+            fallback=static,
+            open_trade=result.open_trade,
+        )
+    )
     parts.append(equity_chart(result.equity))
     parts.append(drawdown_chart(result.equity))
     parts.append("</section>")
     return "".join(parts)
 
 
+def _shown_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: money(value) if isinstance(value, Decimal) and not key.endswith("_pct") else value
+        for key, value in stats.items()
+    }
+
+
 def render_backtest_html(result: BacktestResult, *, title: str | None = None) -> str:
     """The full report as one HTML document (UTF-8 text).
 
     `title` defaults to "<strategy> on <symbol>". Statistic keys are shown as given, in
-    order; keys ending in ``_pct`` are formatted as percentages.
+    order; keys ending in ``_pct`` are formatted as percentages, other Decimal statistics
+    are money and shown to the cent.
     """
     heading = title if title is not None else f"{result.strategy} on {result.symbol}"
-    account = {
-        "initial_cash": result.initial_cash,
-        "final_equity": result.final_equity,
-        "final_cash": result.final_cash,
+    places = price_places(result.bars["close"])
+    account: dict[str, Any] = {
+        "initial_cash": money(result.initial_cash),
+        "final_equity": money(result.final_equity),
+        "final_cash": money(result.final_cash),
         "final_position": result.final_position,
     }
     if result.initial_cash:
@@ -136,14 +149,15 @@ def render_backtest_html(result: BacktestResult, *, title: str | None = None) ->
         f"<h1>{esc(heading)}</h1>",
         f'<p class="meta">{meta}</p>',
         "<section><h2>Summary</h2>",
-        key_value_table(result.stats, empty="No statistics."),
+        key_value_table(_shown_stats(result.stats), empty="No statistics."),
         "</section><section><h2>Account</h2>",
         key_value_table(account),
         "</section><section><h2>Parameters</h2>",
         key_value_table(result.params, empty="No parameters."),
         "</section>",
-        _charts_section(result),
-        _trades_section(result.trades),
+        _charts_section(result, places),
+        monthly_section(result.equity, float(result.initial_cash)),
+        _trades_section(result_trades(result), places),
         "<footer>Generated by SIGMA. Times are UTC.</footer>",
     ]
     return page(heading, body)

@@ -89,4 +89,13 @@ def backtest_result(
         fills=list(engine.fills),
         bars=bars,
         stats=stats,
+        open_trade=engine.portfolio.open_trade(
+            engine.symbol,
+            engine.last_price,
+            pd.Timestamp(bars.index[-1]).to_pydatetime(),
+            len(bars) - 1,
+            engine.strategy.name,
+        ),
+        indicators=engine.strategy.indicator_lines(),
+        fill_timing=engine.fill_model.timing,
     )

@@ -306,6 +306,16 @@ class SimRunner:
             fills=list(engine.fills),
             bars=bars,
             stats=stats,
+            open_trade=engine.portfolio.open_trade(
+                engine.symbol,
+                engine.last_price,
+                index[-1].to_pydatetime(),
+                len(data) - 1,
+                engine.strategy.name,
+            ),
+            # The lines cover the warm-up bars too; the run's window is the last `n`.
+            indicators=[(name, line[-n:]) for name, line in engine.strategy.indicator_lines()],
+            fill_timing=engine.fill_model.timing,
         )
 
     async def run(

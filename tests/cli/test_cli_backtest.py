@@ -72,9 +72,14 @@ def test_backtest_writes_report_exports_and_rows(workdir: Path) -> None:
     assert "<svg" in html and "sma_cross" in html
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"] == {"fast": 5, "slow": 40, "allow_short": True}
-    trades = pd.read_csv(out / "trades.csv")
+    listed = pd.read_csv(out / "trades.csv")
+    trades = listed[~listed["is_open"]]  # the position held at the end is listed last
     assert len(trades) == summary["stats"]["n_trades"] > 0
-    assert {"equity.csv", "equity.parquet", "trades.json"} <= {p.name for p in out.iterdir()}
+    assert listed["is_open"].tolist()[-1] == (summary["final_position"] != "0")
+    assert {"equity.csv", "equity.parquet", "trades.json", "monthly.csv"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert "sigma-chart-data" in html and "monthly returns" in html.lower()
     assert _count(workdir / "sigma.db", "bt_summary") == 1
     assert _count(workdir / "sigma.db", "bt_trades") == len(trades)
 

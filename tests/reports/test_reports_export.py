@@ -37,10 +37,13 @@ def test_export_writes_all_files(tmp_path: Path) -> None:
     assert [p.name for p in paths] == [
         "trades.csv",
         "equity.csv",
+        "monthly.csv",
         "trades.json",
         "equity.json",
+        "monthly.json",
         "trades.parquet",
         "equity.parquet",
+        "monthly.parquet",
         "summary.json",
     ]
     assert all(p.exists() for p in paths)
@@ -56,7 +59,7 @@ def test_csv_round_trip_is_exact(tmp_path: Path) -> None:
     assert rows[0]["fees"] == "0.123456789012345678"
     assert rows[0]["pnl"] == "12.345678901234567890"
     assert rows[1]["side"] == "short" and rows[1]["qty"] == "-1.25"
-    assert Decimal(rows[0]["return_pct"]) == result.trades[0].return_pct
+    assert Decimal(rows[0]["return_pct"]) == 100 * result.trades[0].return_pct  # percent
     assert rows[0]["entry_ts"] == "2024-01-01T02:00:00Z"
     equity = pd.read_csv(tmp_path / "equity.csv")
     assert list(equity.columns) == ["ts", "equity"]
@@ -140,9 +143,14 @@ def test_unknown_format_names_it_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_format_names_are_normalised_and_deduplicated(tmp_path: Path) -> None:
     paths = export_result(small_result(), tmp_path, ["CSV", ".csv"])
-    assert [p.name for p in paths] == ["trades.csv", "equity.csv", "summary.json"]
+    assert [p.name for p in paths] == ["trades.csv", "equity.csv", "monthly.csv", "summary.json"]
     paths = export_result(small_result(), tmp_path, "json")
-    assert [p.name for p in paths] == ["trades.json", "equity.json", "summary.json"]
+    assert [p.name for p in paths] == [
+        "trades.json",
+        "equity.json",
+        "monthly.json",
+        "summary.json",
+    ]
 
 
 def test_iso_utc_resolutions() -> None:

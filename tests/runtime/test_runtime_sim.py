@@ -111,6 +111,14 @@ def test_sim_matches_backtest_and_stores_orders(sessions, tmp_path: Path) -> Non
         path = reports[run_id]
         assert path is not None and path.exists() and "<svg" in path.read_text()
         assert (path.parent / "trades.csv").exists()
+    # The position held at the end is listed, marked at the last close, as in the backtest.
+    report = reports[run_ids[0]]
+    assert report is not None
+    listed = pd.read_csv(report.parent / "trades.csv", dtype={"pnl": str})
+    held = listed[listed["is_open"]]
+    assert batch.open_trade is not None and len(held) == 1
+    assert D(held["pnl"].iloc[0]) == batch.open_trade.pnl
+    assert "fast_ma" in report.read_text()
 
 
 def test_rating_and_comment(sessions) -> None:

@@ -1,0 +1,69 @@
+"""The columns of the trade list, declared once for every export format and the HTML table.
+
+A column's name carries its unit (docs/statistics.md, "Units"): ``_pct`` is percent
+(5 = 5 %), ``_ts`` an ISO 8601 UTC time, ``_s`` seconds, ``_bar`` a bar number; prices,
+fees and PnL are in the quote currency, `qty` in units of the instrument (negative: short).
+To add a column, append one `TradeColumn`: the exports and the HTML table follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sigma.engine.fill_model import FillTiming
+from sigma.engine.result import BacktestResult
+from sigma.engine.trade_analytics import TradeAnalysis, analyse_trades
+
+Unit = Literal["text", "bool", "qty", "price", "money", "pct", "ts", "seconds", "bar", "count"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeColumn:
+    """One column: its export `name`, its `unit` (how it is typed in a file and shown in
+    the HTML), its exact `value` for a trade, and its HTML `header` (empty: exports only)."""
+
+    name: str
+    unit: Unit
+    value: Callable[[TradeAnalysis], Any]
+    header: str = ""
+
+
+def _side(row: TradeAnalysis) -> str:
+    return "long" if row.trade.is_long else "short"
+
+
+COLUMNS: tuple[TradeColumn, ...] = (
+    TradeColumn("symbol", "text", lambda r: r.trade.symbol),
+    TradeColumn("strategy", "text", lambda r: r.trade.strategy),
+    TradeColumn("side", "text", _side, "Side"),
+    TradeColumn("qty", "qty", lambda r: r.trade.qty, "Qty"),
+    TradeColumn("entry_ts", "ts", lambda r: r.trade.entry_ts, "Entry (UTC)"),
+    TradeColumn("entry_price", "price", lambda r: r.trade.entry_price, "Entry price"),
+    TradeColumn("exit_ts", "ts", lambda r: r.trade.exit_ts, "Exit (UTC)"),
+    TradeColumn("exit_price", "price", lambda r: r.trade.exit_price, "Exit price"),
+    TradeColumn("fees", "money", lambda r: r.trade.fees, "Fees"),
+    TradeColumn("pnl", "money", lambda r: r.trade.pnl, "PnL"),
+    TradeColumn("return_pct", "pct", lambda r: r.return_pct, "Return"),
+    TradeColumn("entry_bar", "bar", lambda r: r.trade.entry_bar),
+    TradeColumn("exit_bar", "bar", lambda r: r.trade.exit_bar),
+    TradeColumn("is_open", "bool", lambda r: r.is_open, "Status"),
+    TradeColumn("duration_s", "seconds", lambda r: r.duration.total_seconds(), "Duration"),
+    TradeColumn("bars_held", "count", lambda r: r.bars_held, "Bars"),
+    TradeColumn("mae_price", "price", lambda r: r.mae_price),
+    TradeColumn("mae_pct", "pct", lambda r: r.mae_pct, "MAE"),
+    TradeColumn("mfe_price", "price", lambda r: r.mfe_price),
+    TradeColumn("mfe_pct", "pct", lambda r: r.mfe_pct, "MFE"),
+)
+DECIMAL_UNITS: frozenset[Unit] = frozenset({"qty", "price", "money", "pct"})
+
+
+def result_trades(result: BacktestResult) -> list[TradeAnalysis]:
+    """The rows of a run's trade list: its closed trades, then the trade still open."""
+    return analyse_trades(
+        result.trades,
+        result.bars,
+        at_close=result.fill_timing is FillTiming.CLOSE,
+        open_trade=result.open_trade,
+    )
