@@ -935,7 +935,7 @@ class FoldResult:
     train_score: float
     test: Evaluation
     default_test: Evaluation
-    search: OptimizationResult | None = None
+    search: OptimizationResult
     """The fit on the training window (its trials), for reports."""
 
 
@@ -946,7 +946,7 @@ class WalkForwardResult:
     strategy: str
     folds: list[FoldResult]
     params: dict[str, Any]
-    final: OptimizationResult | None = None
+    final: OptimizationResult
     """The refit on the newest window that chose `params` (its trials), for reports."""
 
     @property
@@ -997,7 +997,7 @@ def walk_forward(
     "final"). Cancelled, it raises `OptimizationCancelled` with the running fit's best so far.
     """
     splits = walk_forward_splits(len(bars), folds=folds, train_size=train_size, anchored=anchored)
-    keep = {k: search[k] for k in _SCORING if k in search}
+    keep = {k: search[k] for k in SCORING_ARGS if k in search}
     # Each fit is its own study: in shared storage, one name would mix the folds' trials.
     base_name = search.pop("study_name", None) or f"wf-{strategy.name}"
     defaults = default_params(strategy)
@@ -1010,10 +1010,8 @@ def walk_forward(
             f"fold {step + 1}/{folds}", strategy, train, f"{base_name}-fold{step}", cancel,
             trial_progress, search,
         )  # fmt: skip
-        window = bars.iloc[fold.train.start : fold.test.stop]
-        score_from = fold.test.start - fold.train.start
-        test = evaluate(strategy, best.params, window, score_from=score_from, **keep)
-        default_test = evaluate(strategy, defaults, window, score_from=score_from, **keep)
+        test = score_fold(strategy, best.params, bars, fold, **keep)
+        default_test = score_fold(strategy, defaults, bars, fold, **keep)
         results.append(FoldResult(fold, best.params, best.score, test, default_test, best))
     if progress is not None:
         progress(folds, folds + 1)
@@ -1025,8 +1023,22 @@ def walk_forward(
     return WalkForwardResult(strategy.name, results, final.params, final)
 
 
-_SCORING = ("initial_cash", "fill_model", "min_trades", "objective", "max_drawdown_pct")
-"""The `optimize` arguments that also decide how a test window is scored."""
+SCORING_ARGS = ("initial_cash", "fill_model", "min_trades", "objective", "max_drawdown_pct")
+"""The `optimize` arguments that also decide how a test window is scored (`score_fold`)."""
+
+
+def score_fold(
+    strategy: type[Strategy],
+    params: Mapping[str, Any],
+    bars: pd.DataFrame,
+    fold: Fold,
+    **scoring: Any,
+) -> Evaluation:
+    """How `params` did on `fold`'s test window, warmed up on its training window (`scoring`:
+    the `SCORING_ARGS` of the search)."""
+    window = bars.iloc[fold.train.start : fold.test.stop]
+    score_from = fold.test.start - fold.train.start
+    return evaluate(strategy, params, window, score_from=score_from, **scoring)
 
 
 def _fit(
@@ -1069,6 +1081,7 @@ __all__ = [
     "JOURNAL",
     "MIN_TRADES",
     "NO_SCORE",
+    "SCORING_ARGS",
     "Dimension",
     "Evaluation",
     "Fold",
@@ -1087,6 +1100,7 @@ __all__ = [
     "grid_values",
     "join_study",
     "optimize",
+    "score_fold",
     "search_space",
     "walk_forward",
     "walk_forward_splits",
