@@ -243,13 +243,14 @@ def _searched(
 ) -> _Outcome:
     """`_search`, ending the command on Ctrl-C (the best so far printed, exit 130) or when a
     worker process could not start (exit 1)."""
-    from sigma.research.optimize import OptimizationCancelled, WorkerFailed
+    from sigma.engine.engine import Cancelled
+    from sigma.research.optimize import WorkerFailed
 
     try:
         return _search(cls, bars, folds, study, search)
-    except OptimizationCancelled as exc:
+    except Cancelled as exc:
         console.print(f"[yellow]stopped:[/] {exc}", soft_wrap=True)
-        best = exc.best
+        best = getattr(exc, "best", None)  # an OptimizationCancelled's best so far
         if best is None:
             console.print("no trial completed: nothing to show")
         else:

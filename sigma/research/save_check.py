@@ -34,7 +34,7 @@ def judge_save(
     """Compare the walk-forward's out-of-sample score with `in_force`'s (named `source`, e.g.
     "the defaults") on the same test windows, by the same objective: the means over the folds
     where both got a score (a fold without one is never averaged in). Refused when the search
-    has no out-of-sample score at all, or a lower one."""
+    has no out-of-sample score, none on a fold where `in_force` has one, or a lower one."""
     label = OBJECTIVES[str(scoring.get("objective", "sharpe"))]
     tests = [score_fold(strategy, in_force, bars, f.fold, **scoring) for f in wf.folds]
     if wf.oos is None:
@@ -42,6 +42,13 @@ def judge_save(
             f"fold {i}: {f.test.excluded}" for i, f in enumerate(wf.folds, 1) if f.test.excluded
         )
         return SaveVerdict(False, f"the search has no out-of-sample {label} ({reasons})")
+    missing = [
+        f"fold {i} ({f.test.excluded}), where {source} scored {t.scored:.3f}"
+        for i, (f, t) in enumerate(zip(wf.folds, tests, strict=True), 1)
+        if f.test.scored is None and t.scored is not None
+    ]
+    if missing:
+        return SaveVerdict(False, f"no out-of-sample {label} on {'; '.join(missing)}")
     both = [
         (f.test.scored, t.scored)
         for f, t in zip(wf.folds, tests, strict=True)

@@ -191,7 +191,7 @@ def test_optimize_and_save(workdir: Path) -> None:
     # result is not saved (tests/cli/test_cli_optimize.py saves one that is better).
     assert result.exit_code == 1, result.output
     assert "walk-forward out-of-sample Sharpe" in result.output
-    assert "error: --save refused: out-of-sample Sharpe" in result.stderr
+    assert "error: --save refused: no out-of-sample Sharpe on fold 1" in result.stderr
     assert _rows(workdir, "SELECT changed_by FROM strategy_param_history") == []
     grid = runner.invoke(app, [*args, "--folds", "0", "--method", "grid", "--trials", "100"])
     assert grid.exit_code == 0, grid.output
