@@ -104,7 +104,16 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
             return
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in rows)
+        writer.writerows({k: _safe(v) for k, v in row.items()} for row in rows)
+
+
+def _safe(cell: str) -> str:
+    """A text cell made safe for a spreadsheet; numbers keep their sign."""
+    try:
+        float(cell)
+    except ValueError:
+        return neutralise_cell(cell)
+    return cell
 
 
 def _heatmap(fit: Fit, axes: tuple[str, str] | None) -> str:

@@ -83,14 +83,16 @@ class Dimension:
         return self.kind == "bool" or self.low <= float(value) <= self.high
 
     def grid(self, points: int, default: Any) -> list[Any]:
-        """`points` evenly spaced values over the range (bools: both), plus the default."""
+        """`points` evenly spaced values over the range (bools: both), plus the default when
+        it lies in the range."""
         if self.kind == "bool":
             return [True, False]
         raw = np.linspace(self.low, self.high, max(points, 2))
         values: list[Any] = (
             [round(float(v)) for v in raw] if self.kind == "int" else [float(v) for v in raw]
         )
-        values.append(int(default) if self.kind == "int" else float(default))
+        if self.contains(default):
+            values.append(int(default) if self.kind == "int" else float(default))
         return sorted(set(values))
 
 
