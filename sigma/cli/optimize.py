@@ -251,9 +251,7 @@ def _searched(
     except Cancelled as exc:
         console.print(f"[yellow]stopped:[/] {exc}", soft_wrap=True)
         best = getattr(exc, "best", None)  # an OptimizationCancelled's best so far
-        if best is None:
-            console.print("no trial completed: nothing to show")
-        else:
+        if best is not None:
             console.print(
                 f"best so far: in-sample {OBJECTIVES[search['objective']]} "
                 f"{shown(best.best_score)} after {best.n_trials} trials",

@@ -100,9 +100,7 @@ def fold_rows(wf: WalkForwardResult, index: pd.DatetimeIndex) -> list[dict[str, 
 
 def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        if not rows:
-            return
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows({k: _safe(v) for k, v in row.items()} for row in rows)
 

@@ -335,10 +335,9 @@ class OptimizationResult:
 
 
 class OptimizationCancelled(Cancelled):
-    """The search was cancelled; `best` holds what the completed trials found (None when
-    none completed)."""
+    """The search was cancelled; `best` holds what its completed trials found."""
 
-    def __init__(self, message: str, best: OptimizationResult | None) -> None:
+    def __init__(self, message: str, best: OptimizationResult) -> None:
         super().__init__(message)
         self.best = best
 
@@ -844,10 +843,9 @@ def _optimize(
         for child in children:
             child.join()
     if cancel is not None and cancel.is_set():
-        completed = _completed(study)
         raise OptimizationCancelled(
-            f"optimisation of {strategy.name} cancelled after {completed} trials",
-            _result(study, search, name) if completed else None,
+            f"optimisation of {strategy.name} cancelled after {_completed(study)} trials",
+            _result(study, search, name),
         )
     return _result(study, search, name)
 

@@ -210,3 +210,73 @@ def test_clicks_own_usage_errors_are_one_line(workdir: Path, args: list[str], me
 def test_a_group_without_a_command_still_shows_its_help(workdir: Path) -> None:
     result = runner.invoke(app, ["data"])
     assert "Usage" in result.output and "download" in result.output
+
+
+def test_ctrl_c_in_process_prints_the_best_so_far(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real SIGINT is sent in test_cli_optimize_processes.py; here the search stops the
+    # same way, inside this process, so the lines it prints are measured.
+    from sigma.research import optimize as optimize_module
+    from sigma.strategies.builtin import SmaCross
+
+    frame, _ = generate_bars(300, seed=2, freq="1h")
+    best = optimize_module.optimize(SmaCross, frame, n_trials=2)
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise optimize_module.OptimizationCancelled("cancelled after 2 trials", best)
+
+    monkeypatch.setattr(optimize_module, "walk_forward", interrupted)
+    result = runner.invoke(app, ["optimize", "--data", "bars2.csv"])
+    assert result.exit_code == 130
+    assert f"best so far: in-sample Sharpe {best.score:.3f} after 2 trials" in result.output
+
+
+def test_a_worker_that_cannot_start_is_one_line(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigma.research import optimize as optimize_module
+
+    def failed(*_args: object, **_kwargs: object) -> None:
+        raise optimize_module.WorkerFailed("an optimisation worker ended with status 1")
+
+    monkeypatch.setattr(optimize_module, "optimize", failed)
+    result = runner.invoke(app, ["optimize", "--data", "bars2.csv", "--folds", "0"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: an optimisation worker ended with status 1\n"
+
+
+def test_a_stored_set_no_longer_valid_is_replaced_by_the_defaults(workdir: Path) -> None:
+    _store(workdir, {"fast": 50, "slow": 10})  # fast above slow: refused by the strategy
+    args = ["optimize", "--data", "bars2.csv", "--folds", "2", "--trials", "6", *BOUNDS]
+    result = runner.invoke(app, [*args, "--save"])
+    assert result.exit_code == 1
+    assert "of the defaults (the stored set is no longer valid) on the 2" in result.stderr
+
+
+def test_progress_on_a_terminal_is_a_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from sigma.cli import optimize as cli_optimize
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_optimize, "console", Console(file=screen, force_terminal=True))
+    with cli_optimize._trial_progress() as progress:
+        progress("fold 1/3", 1, 4)
+    assert "fold 1/3" in screen.getvalue() and "trial" not in screen.getvalue()
+
+
+def test_an_option_value_not_on_the_command_line_is_not_quoted() -> None:
+    import typer
+    from typer._click import exceptions as click_errors
+
+    from sigma.cli.failures import usage_line
+
+    command = typer.main.get_command(app).commands["optimize"]  # type: ignore[attr-defined]
+    trials = next(p for p in command.params if "--trials" in p.opts)
+    error = click_errors.BadParameter("not a number.", param=trials)
+    assert usage_line(error, []) == "--trials: not a number"
+    assert usage_line(error, ["--trials"]) == "--trials: not a number"
+    assert usage_line(error, ["--trials", "x"]) == "--trials: not a number, got 'x'"
