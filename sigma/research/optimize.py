@@ -464,13 +464,15 @@ def study_storage(url: str) -> str:
     when `url` holds SIGMA's schema, the studies go to a schema of their own next to it
     (``optuna``, or ``<schema>_optuna`` beside a non-public schema) on PostgreSQL; on SQLite,
     which has no schemas, a shared file is refused. Any other URL (and a ``journal:`` file) is
-    returned unchanged.
+    returned unchanged, but for the psycopg driver on a bare ``postgresql://`` one.
     """
     if url.startswith(JOURNAL):
         return url
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
+        # Left bare, optuna would reach for psycopg2; SIGMA installs psycopg (3).
         parsed = parsed.set(drivername="postgresql+psycopg")
+        url = parsed.render_as_string(hide_password=False)
     engine = create_engine(parsed)
     try:
         with engine.connect() as conn:

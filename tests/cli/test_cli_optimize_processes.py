@@ -73,9 +73,14 @@ def test_processes_started_together_on_a_fresh_database_share_the_study(
 ) -> None:
     args = [
         "optimize", "--data", "bars.csv", "--folds", "0", "--trials", "30", "--workers", "1",
-        "--storage", fresh_pg_url, "--study", "together", "--bound", "fast=2:30",
+        "--study", "together", "--bound", "fast=2:30",
     ]  # fmt: skip
-    processes = [_sigma(workdir, *args, "--out", f"report{i}") for i in range(3)]
+    # As typed on another machine: a bare postgresql:// URL (optuna alone would want psycopg2).
+    bare = fresh_pg_url.replace("postgresql+psycopg://", "postgresql://")
+    processes = [
+        _sigma(workdir, *args, "--out", f"report{i}", "--storage", url)
+        for i, url in enumerate([fresh_pg_url, fresh_pg_url, bare])
+    ]
     outputs = [p.communicate(timeout=DEADLINE)[0] for p in processes]
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output
