@@ -666,6 +666,8 @@ def join_study(
     )
     if start is not None:
         start.arrive()
+    if stop is not None and stop.is_set():
+        return  # the parent gave up (another worker could not start) or is done already
     _run_trials(study, objective, n_trials, None, stop)
 
 
@@ -840,8 +842,10 @@ def _optimize(
             start.wait_for(children)
         _run_trials(study, objective, n_trials, progress, cancel)
     finally:
-        # Cancelled (or failed) here: the other workers stop after their running trial.
+        # Cancelled (or failed) here: the other workers stop after their running trial, and
+        # those still waiting at the start line are let go to see it.
         stop.set()
+        start.go.set()
         for child in children:
             child.join()
     if cancel is not None and cancel.is_set():
