@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -26,6 +26,12 @@ from sigma.cli.jobs import _app
 from sigma.domain.text import clip
 from sigma.research.objectives import MIN_TRADES, OBJECTIVES, shown
 from sigma.store.db import session_scope
+
+if TYPE_CHECKING:  # imported when used: `sigma --help` need not load the research stack
+    from sigma.app import App
+    from sigma.reports.optimization import Fit
+    from sigma.research.optimize import Dimension, WalkForwardResult
+    from sigma.strategies.base import Strategy
 
 console = Console()
 
@@ -93,7 +99,7 @@ def _check(c: _Choices) -> None:
         )
 
 
-def _heatmap_axes(choice: str | None, space: Mapping[str, Any]) -> tuple[str, str] | None:
+def _heatmap_axes(choice: str | None, space: Mapping[str, Dimension]) -> tuple[str, str] | None:
     """The two parameters of the heatmap: `choice` ("X,Y"), else the first two searched."""
     if choice is None:
         names = list(space)
@@ -107,7 +113,7 @@ def _heatmap_axes(choice: str | None, space: Mapping[str, Any]) -> tuple[str, st
     return parts[0], parts[1]
 
 
-def _print_space(cls: Any, space: Mapping[str, Any], c: _Choices) -> None:
+def _print_space(cls: type[Strategy], space: Mapping[str, Dimension], c: _Choices) -> None:
     """What is searched: the ranges, and for a grid every value tried (the grid steps)."""
     from sigma.research.optimize import grid_values
 
@@ -136,8 +142,8 @@ class _Outcome:
     params: dict[str, Any]
     score: float | None
     why: str
-    fits: list[Any]
-    walk_forward: Any
+    fits: list[Fit]
+    walk_forward: WalkForwardResult | None
 
 
 def optimize(
@@ -239,7 +245,11 @@ def optimize(
 
 
 def _searched(
-    cls: Any, bars: pd.DataFrame, folds: int, study: str | None, search: dict[str, Any]
+    cls: type[Strategy],
+    bars: pd.DataFrame,
+    folds: int,
+    study: str | None,
+    search: dict[str, Any],
 ) -> _Outcome:
     """`_search`, ending the command on Ctrl-C (the best so far printed, exit 130) or when a
     worker process could not start (exit 1)."""
@@ -296,7 +306,11 @@ def _trial_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def _search(
-    cls: Any, bars: pd.DataFrame, folds: int, study: str | None, search: dict[str, Any]
+    cls: type[Strategy],
+    bars: pd.DataFrame,
+    folds: int,
+    study: str | None,
+    search: dict[str, Any],
 ) -> _Outcome:
     """Run the search (walk-forward with `folds`, else in-sample) with progress; Ctrl-C stops
     it after the running trial."""
@@ -360,9 +374,12 @@ def _print_outcome(strategy: str, objective: str, outcome: _Outcome) -> None:
             )
         console.print(folds)
     last = outcome.fits[-1]
-    ranked = sorted((r for r in last.result.records if r.score is not None), key=lambda r: -r.score)
+    ranked = sorted(
+        ((r.score, r) for r in last.result.records if r.score is not None),
+        key=lambda pair: -pair[0],
+    )
     top = Table("trial", "parameters", label, "trades", title=f"best trials ({last.label})")
-    for r in ranked[:TOP_TRIALS]:
+    for _, r in ranked[:TOP_TRIALS]:
         params = ", ".join(f"{k}={v}" for k, v in r.params.items())
         top.add_row(str(r.number), params, shown(r.score), str(r.n_trades))
     console.print(top)
@@ -411,7 +428,7 @@ def _write_report(
     console.print(f"report: {page} (trials.csv beside it)", soft_wrap=True)
 
 
-def _in_force(application: Any, cls: Any, target: str) -> tuple[dict[str, Any], str]:
+def _in_force(application: App, cls: type[Strategy], target: str) -> tuple[dict[str, Any], str]:
     """The parameters in force for the strategy on `target` and what they are: the stored
     set, or the defaults when none is stored (or the strategy no longer accepts it)."""
     from sigma.store.params import get_active_params
@@ -427,8 +444,8 @@ def _in_force(application: Any, cls: Any, target: str) -> tuple[dict[str, Any], 
 
 
 def _save(
-    application: Any,
-    cls: Any,
+    application: App,
+    cls: type[Strategy],
     bars: pd.DataFrame,
     target: str,
     outcome: _Outcome,
@@ -444,7 +461,9 @@ def _save(
 
     in_force, source = _in_force(application, cls, target)
     scoring = {k: search[k] for k in SCORING_ARGS if k in search}
-    verdict = judge_save(cls, bars, outcome.walk_forward, in_force, source, **scoring)
+    wf = outcome.walk_forward
+    assert wf is not None, "_check refuses --save without walk-forward folds"
+    verdict = judge_save(cls, bars, wf, in_force, source, **scoring)
     if not verdict.allowed:
         typer.echo(f"error: --save refused: {verdict.reason}; nothing saved", err=True)
         raise typer.Exit(1)
