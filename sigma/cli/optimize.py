@@ -217,9 +217,11 @@ def optimize(
             bars = load_history(s, data, symbol=symbol or None)
             if folds > 0:
                 try:
-                    walk_forward_splits(len(bars), folds=folds)
+                    last = walk_forward_splits(len(bars), folds=folds)[-1].train
                 except ValueError as exc:
                     raise BadValue("--folds", str(exc)) from None
+                # Each fit caps look-backs at half its training window (`walk_forward`).
+                space = search_space(cls, bounds, max_int=(last.stop - last.start) // 2)
             _print_space(cls, space, choices)
             search: dict[str, Any] = {
                 "method": method,
