@@ -1,10 +1,9 @@
-"""`sigma jobs`, `sigma scheduler`, `sigma optimize` and `sigma report`: the TaskManager from
-the command line, the scheduler process, parameter optimisation and performance reports."""
+"""`sigma jobs`, `sigma scheduler` and `sigma report`: the TaskManager from the command line,
+the scheduler process and performance reports (`sigma optimize`: `sigma.cli.optimize`)."""
 
 from __future__ import annotations
 
 import json
-import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,14 +15,10 @@ from typing import Annotated, Any, Literal
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 from rich.text import Text
 
 from sigma.app import App, build_app
-from sigma.cli.failures import BadValue, Debug, one_line_errors
-from sigma.cli.inputs import load_history
-from sigma.domain.text import clip
 from sigma.store.db import session_scope
 
 jobs_app = typer.Typer(no_args_is_help=True, help="List, run, pause and resume scheduled jobs.")
@@ -228,164 +223,6 @@ def scheduler() -> None:
         signal.signal(sig, lambda *_: stop.set())
     with _app() as application:
         serve(application, stop)
-
-
-def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:
-    """``NAME=LOW:HIGH`` items as ranges; BadValue naming --bound for a malformed one."""
-    bounds = {}
-    for item in items:
-        name, _, span = item.partition("=")
-        low, sep, high = span.partition(":")
-        shown = clip(repr(item))
-        try:
-            if not name.strip() or not sep:
-                raise ValueError
-            pair = (float(low), float(high))
-        except ValueError:
-            raise BadValue("--bound", f"expected NAME=LOW:HIGH, got {shown}") from None
-        if not all(math.isfinite(x) for x in pair):
-            raise BadValue("--bound", f"LOW and HIGH must be finite numbers, got {shown}")
-        bounds[name.strip()] = pair
-    return bounds
-
-
-def _check_counts(trials: int, folds: int, workers: int | None) -> None:
-    if trials < 1:
-        raise BadValue("--trials", f"must be at least 1, got {trials}")
-    if folds < 0:
-        raise BadValue("--folds", f"must be 0 or more, got {folds}")
-    if workers is not None and workers < 1:
-        raise BadValue("--workers", f"must be at least 1, got {workers}")
-
-
-def optimize(
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma_cross",
-    data: Annotated[str, typer.Option(help="CSV/Parquet file or pg:TABLE")] = "",
-    symbol: Annotated[str, typer.Option(help="symbol (filters the data, names the params)")] = "",
-    method: Annotated[str, typer.Option(help="tpe or grid")] = "tpe",
-    trials: Annotated[int, typer.Option(help="trials (per walk-forward fit)")] = 50,
-    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
-    bound: Annotated[list[str] | None, typer.Option(help="narrow a range: NAME=LOW:HIGH")] = None,
-    folds: Annotated[int, typer.Option(help="walk-forward folds (0: in-sample search only)")] = 3,
-    storage: Annotated[str | None, typer.Option(help="database URL of a shared study")] = None,
-    study: Annotated[str | None, typer.Option(help="study name (resumes a stored one)")] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="processes on the study (default: SIGMA_OPTIMIZE_WORKERS, else one per core "
-            "for a study long enough to repay starting them)"
-        ),
-    ] = None,
-    save: Annotated[bool, typer.Option(help="write the result to strategy_param")] = False,
-    debug: Debug = False,
-) -> None:
-    """Optimise a strategy's parameters within their bounds (optuna TPE or grid), validated
-    walk-forward out of sample; Ctrl-C stops after the running trial. A value it cannot use
-    ends it with one line on stderr and exit status 2."""
-    from sigma.engine.engine import Cancelled
-    from sigma.research.optimize import first_valid, search_space, walk_forward_splits
-    from sigma.runtime.commands import SetParams
-    from sigma.runtime.operator import describe, store_params, tell_bot
-    from sigma.store.jsonsafe import to_jsonable
-
-    with one_line_errors(debug=debug):
-        if method not in ("tpe", "grid"):
-            raise BadValue("--method", f"use tpe or grid, got {clip(repr(method))}")
-        _check_counts(trials, folds, workers)
-        bounds = parse_bounds(bound or [])
-        with _app() as application:
-            s = application.settings
-            try:
-                cls = application.strategies.get(strategy)
-            except KeyError as exc:
-                raise BadValue("--strategy", str(exc.args[0])) from None
-            try:
-                first_valid(cls, search_space(cls, bounds))
-            except ValueError as exc:
-                raise BadValue("--bound", str(exc)) from None
-            bars = load_history(s, data, symbol=symbol or None)
-            if folds > 0:
-                try:
-                    walk_forward_splits(len(bars), folds=folds)
-                except ValueError as exc:
-                    raise BadValue("--folds", str(exc)) from None
-            search: dict[str, Any] = {
-                "method": method,
-                "n_trials": trials,
-                "seed": seed,
-                "bounds": bounds,
-                "initial_cash": s.initial_cash,
-                "storage": storage or s.optuna_storage,
-                # Several processes share the study: in `storage`, or else a temporary journal.
-                "workers": workers or s.optimize_workers,
-            }
-            try:
-                params, score, why = _search(cls, bars, folds, study, search)
-            except Cancelled as exc:
-                console.print(f"[yellow]stopped:[/] {exc}")
-                raise typer.Exit(130) from None
-            table = Table("parameter", "value", title=f"{strategy}: score {score:.3f}")
-            for key, value in params.items():
-                table.add_row(key, str(value))
-            console.print(table)
-            console.print(why, soft_wrap=True)
-            if save:
-                target = symbol or "*"
-                with session_scope(application.sessions) as session:
-                    version = store_params(
-                        session, strategy, target, params, why, "cli", source="cli"
-                    )
-                console.print(f"saved as strategy_param version {version}")
-                change = SetParams(
-                    author="cli",
-                    strategy=strategy,
-                    symbol=target,
-                    reason=why,
-                    params=to_jsonable(params),
-                    version=version,
-                    pin=True,
-                )
-                console.print(describe(tell_bot(s, change)), soft_wrap=True)
-
-
-def _search(
-    cls: Any, bars: Any, folds: int, study: str | None, search: dict[str, Any]
-) -> tuple[dict[str, Any], float, str]:
-    """Run the search with a progress bar (Ctrl-C stops after the running trial): the
-    parameters found, their score and why they were chosen."""
-    from sigma.research.optimize import optimize as run_optimize
-    from sigma.research.optimize import walk_forward
-
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    columns = (TextColumn(cls.name), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    try:
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("optimise", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            if folds > 0:
-                wf = walk_forward(
-                    cls, bars, folds=folds, progress=progress, cancel=cancel,
-                    study_name=study, **search,
-                )  # fmt: skip
-                why = (
-                    f"sigma optimize: walk-forward out-of-sample Sharpe {wf.oos_score:.2f} "
-                    f"vs {wf.default_oos_score:.2f} with defaults ({folds} folds)"
-                )
-                return wf.params, wf.oos_score, why
-            result = run_optimize(
-                cls, bars, progress=progress, cancel=cancel, study_name=study, **search
-            )
-            return (
-                result.params,
-                result.score,
-                f"sigma optimize: in-sample Sharpe {result.score:.2f}",
-            )
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _report(kind: str, days: int) -> None:

@@ -12,14 +12,16 @@ from sigma.cli.api import api
 from sigma.cli.backtest import backtest, print_plugin_errors
 from sigma.cli.data import data_app
 from sigma.cli.demo import demo
-from sigma.cli.jobs import config_app, jobs_app, optimize, report_app, scheduler
+from sigma.cli.failures import OneLineUsageErrors
+from sigma.cli.jobs import config_app, jobs_app, report_app, scheduler
 from sigma.cli.live import bot, kill_switch, recorder, sim, up, worker
+from sigma.cli.optimize import optimize
 from sigma.cli.regime import app as regime_app
 from sigma.cli.users import users_app
 from sigma.cli.venue import venue_command
 from sigma.feeds.ws_server import feed_command
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False, help=__doc__)
 app.command()(backtest)
 app.command()(demo)
 app.command()(up)

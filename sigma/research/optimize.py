@@ -21,12 +21,14 @@ import itertools
 import math
 import multiprocessing
 import os
+import signal
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -35,20 +37,19 @@ import optuna
 import pandas as pd
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.pool import NullPool
 
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import FAST_TARGETS, check_fill_model, fast_backtest
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
-from sigma.research.sweep import bars_per_year, curve_metrics
+from sigma.research.objectives import MIN_TRADES, NO_SCORE, check_objective, mean_score, measure
+from sigma.research.sweep import bars_per_year
 from sigma.strategies.base import Strategy
+from sigma.strategies.registry import portable, resolve
 
 ProgressFn = Callable[[int, int], None]
 Method = Literal["tpe", "grid"]
-
-NO_SCORE = -99.0
-"""Score of parameters that trade too little (or have no defined Sharpe ratio): far below any
-real Sharpe ratio, yet finite so the samplers can still learn from it."""
 
 # Workers wait this long for each other to start (spawned processes import numba and optuna).
 _START_TIMEOUT = 120.0
@@ -56,9 +57,6 @@ _START_TIMEOUT = 120.0
 JOURNAL = "journal:"
 """Prefix of a `storage` that is an optuna journal file (``journal:/path/study.log``): a study
 several processes of one machine share without a database."""
-
-MIN_TRADES = 3
-"""Closed trades a scored window needs before its Sharpe ratio counts as evidence."""
 
 _INVALID = "invalid"
 """Trial attribute of parameters the strategy refused."""
@@ -85,14 +83,16 @@ class Dimension:
         return self.kind == "bool" or self.low <= float(value) <= self.high
 
     def grid(self, points: int, default: Any) -> list[Any]:
-        """`points` evenly spaced values over the range (bools: both), plus the default."""
+        """`points` evenly spaced values over the range (bools: both), plus the default when
+        it lies in the range."""
         if self.kind == "bool":
             return [True, False]
         raw = np.linspace(self.low, self.high, max(points, 2))
         values: list[Any] = (
             [round(float(v)) for v in raw] if self.kind == "int" else [float(v) for v in raw]
         )
-        values.append(int(default) if self.kind == "int" else float(default))
+        if self.contains(default):
+            values.append(int(default) if self.kind == "int" else float(default))
         return sorted(set(values))
 
 
@@ -187,12 +187,20 @@ def first_valid(strategy: type[Strategy], space: Mapping[str, Dimension]) -> dic
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """How parameters did on the scored part of a window."""
+    """How parameters did on the scored part of a window: `score` is the objective's value,
+    `NO_SCORE` when the window is `excluded` (the reason), as the samplers see it."""
 
     score: float
     sharpe: float | None
     return_pct: float
     n_trades: int
+    excluded: str | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def scored(self) -> float | None:
+        """The score, or None when excluded: what reports show and average."""
+        return None if self.excluded is not None else self.score
 
 
 def evaluate(
@@ -204,25 +212,40 @@ def evaluate(
     initial_cash: Decimal = Decimal(10_000),
     fill_model: FillModel | None = None,
     min_trades: int = MIN_TRADES,
+    objective: str = "sharpe",
+    max_drawdown_pct: float | None = None,
 ) -> Evaluation:
     """Backtest `params` on all of `bars` but score only bars from `score_from` on.
 
     The bars before `score_from` only warm up indicators and positions; nothing after the last
-    bar is seen. The score is the annualised Sharpe ratio of the scored equity, or `NO_SCORE`
-    with fewer than `min_trades` trades closed in the scored part. Built-in target strategies
-    run on the compiled fast path when the fill model allows it, others on the exact engine.
+    bar is seen. The score is `objective` (see `sigma.research.objectives`: annualised Sharpe
+    ratio by default) of the scored equity and trades, or `NO_SCORE` when the window is
+    excluded: fewer than `min_trades` trades closed in the scored part, a drawdown deeper than
+    `max_drawdown_pct`, an undefined objective. Built-in target strategies run on the compiled
+    fast path when the fill model allows it, others on the exact engine.
     """
     if not 0 <= score_from < len(bars):
         raise ValueError(f"score_from must be in [0, {len(bars)}), got {score_from}")
     fm = fill_model or FillModel()
-    equity, exit_bars = _equity_and_exits(strategy, params, bars, initial_cash, fm)
+    equity, exit_bars, pnl = _equity_and_exits(strategy, params, bars, initial_cash, fm)
     base = max(score_from - 1, 0)
-    scored = equity[base:]
-    n_trades = int(np.count_nonzero(exit_bars >= score_from))
-    metrics = curve_metrics(scored, float(scored[0]), bars_per_year(pd.DatetimeIndex(bars.index)))
-    sharpe = metrics["sharpe"] if math.isfinite(metrics["sharpe"]) else None
-    score = sharpe if sharpe is not None and n_trades >= min_trades else NO_SCORE
-    return Evaluation(score, sharpe, metrics["return_pct"], n_trades)
+    measured = measure(
+        equity[base:],
+        bars_per_year(pd.DatetimeIndex(bars.index)),
+        pnl[exit_bars >= score_from],
+        objective=objective,
+        min_trades=min_trades,
+        max_drawdown_pct=max_drawdown_pct,
+    )
+    metrics = measured.metrics
+    return Evaluation(
+        NO_SCORE if measured.score is None else measured.score,
+        metrics["sharpe"],
+        float(metrics["return"] or 0.0),
+        int(np.count_nonzero(exit_bars >= score_from)),
+        measured.excluded,
+        metrics,
+    )
 
 
 def _fast_path_ok(strategy: type[Strategy], fill_model: FillModel) -> bool:
@@ -241,16 +264,52 @@ def _equity_and_exits(
     bars: pd.DataFrame,
     initial_cash: Decimal,
     fill_model: FillModel,
-) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.int64]]]:
+) -> tuple[
+    np.ndarray[Any, np.dtype[np.float64]],
+    np.ndarray[Any, np.dtype[np.int64]],
+    np.ndarray[Any, np.dtype[np.float64]],
+]:
+    """The equity at each close, and each closed trade's exit bar and net PnL."""
     full = {**default_params(strategy), **params}
     if _fast_path_ok(strategy, fill_model):
         fast = fast_backtest(strategy.name, full, bars, initial_cash, fill_model)
-        return fast.equity, fast.exit_bar
+        return fast.equity, fast.exit_bar, fast.pnl
     result, _ = run_backtest(
         strategy(**full), bars, symbol="OPT", initial_cash=initial_cash, fill_model=fill_model
     )
     exits = np.array([t.exit_bar for t in result.trades], dtype=np.int64)
-    return result.equity.to_numpy(dtype=np.float64), exits
+    pnl = np.array([float(t.pnl) for t in result.trades], dtype=np.float64)
+    return result.equity.to_numpy(dtype=np.float64), exits, pnl
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """One completed trial for the trial table: its score, or why it has none."""
+
+    number: int
+    params: dict[str, Any]
+    score: float | None
+    excluded: str | None
+    n_trades: int | None
+    metrics: dict[str, float | None]
+    worker: str
+
+    @classmethod
+    def of(cls, trial: optuna.trial.FrozenTrial) -> TrialRecord:
+        """The record of a completed optuna trial (its attributes set by `_Objective`)."""
+        attrs = trial.user_attrs
+        excluded = attrs.get("excluded")
+        if attrs.get(_INVALID):
+            excluded = f"refused: {attrs.get('refused', 'invalid parameters')}"
+        return cls(
+            number=trial.number,
+            params=dict(trial.params),
+            score=None if excluded or trial.value is None else float(trial.value),
+            excluded=excluded,
+            n_trades=attrs.get("n_trades"),
+            metrics=dict(attrs.get("metrics", {})),
+            worker=str(attrs.get("worker", "?")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +325,27 @@ class OptimizationResult:
     trials: list[tuple[dict[str, Any], float]] = field(default_factory=list)
     by_worker: dict[str, int] = field(default_factory=dict)
     """Completed trials per process ("host:pid") that ran them."""
+    records: list[TrialRecord] = field(default_factory=list)
+    """Every completed trial (grid points once), in trial order, for the trial table."""
+
+    @property
+    def best_score(self) -> float | None:
+        """The best score, or None when no trial got one."""
+        return None if self.score <= NO_SCORE else self.score
+
+
+class OptimizationCancelled(Cancelled):
+    """The search was cancelled; `best` holds what its completed trials found."""
+
+    def __init__(self, message: str, best: OptimizationResult) -> None:
+        super().__init__(message)
+        self.best = best
 
 
 @dataclass(frozen=True, slots=True)
 class _Objective:
-    """Picklable objective, so spawned workers can run it too."""
+    """Picklable objective, so spawned workers can run it too (a plugin strategy travels as
+    its file, see `portable`)."""
 
     strategy: type[Strategy]
     space: dict[str, Dimension]
@@ -279,6 +354,12 @@ class _Objective:
     initial_cash: Decimal
     fill_model: FillModel
     min_trades: int
+    objective: str = "sharpe"
+    max_drawdown_pct: float | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        values = [getattr(self, f.name) for f in fields(self)]
+        return (_rebuilt_objective, (portable(self.strategy), *values[1:]))
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -296,10 +377,11 @@ class _Objective:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         try:
             self.strategy(**{**default_params(self.strategy), **params})
-        except ValueError:
+        except ValueError as exc:
             # Related parameters can contradict each other (fast >= slow): worthless, not fatal,
             # and never the result (see `_best`).
             trial.set_user_attr(_INVALID, True)
+            trial.set_user_attr("refused", str(exc)[:200])
             return NO_SCORE
         ev = evaluate(
             self.strategy,
@@ -309,9 +391,18 @@ class _Objective:
             initial_cash=self.initial_cash,
             fill_model=self.fill_model,
             min_trades=self.min_trades,
+            objective=self.objective,
+            max_drawdown_pct=self.max_drawdown_pct,
         )
         trial.set_user_attr("n_trades", ev.n_trades)
+        trial.set_user_attr("metrics", ev.metrics)
+        if ev.excluded is not None:
+            trial.set_user_attr("excluded", ev.excluded)
         return ev.score
+
+
+def _rebuilt_objective(strategy: Any, *values: Any) -> _Objective:
+    return _Objective(resolve(strategy), *values)
 
 
 def _sampler(
@@ -373,13 +464,15 @@ def study_storage(url: str) -> str:
     when `url` holds SIGMA's schema, the studies go to a schema of their own next to it
     (``optuna``, or ``<schema>_optuna`` beside a non-public schema) on PostgreSQL; on SQLite,
     which has no schemas, a shared file is refused. Any other URL (and a ``journal:`` file) is
-    returned unchanged.
+    returned unchanged, but for the psycopg driver on a bare ``postgresql://`` one.
     """
     if url.startswith(JOURNAL):
         return url
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
+        # Left bare, optuna would reach for psycopg2; SIGMA installs psycopg (3).
         parsed = parsed.set(drivername="postgresql+psycopg")
+        url = parsed.render_as_string(hide_password=False)
     engine = create_engine(parsed)
     try:
         with engine.connect() as conn:
@@ -396,6 +489,8 @@ def study_storage(url: str) -> str:
             schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         own = "optuna" if schema == "public" else f"{schema}_optuna"
         with engine.begin() as conn:
+            # Concurrent `CREATE SCHEMA IF NOT EXISTS` can still collide: one at a time.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{own}"'))
     finally:
         engine.dispose()
@@ -442,16 +537,103 @@ def _open_storage(storage: str | None) -> str | optuna.storages.BaseStorage | No
     return JournalStorage(JournalFileBackend(path))
 
 
+_SCHEMA_LOCK = 0x5167_4F70_7475_6E61
+"""PostgreSQL advisory lock key ("SigOptuna") held while a process creates optuna's schema or
+a study: several `sigma optimize` processes start at the same moment on a fresh database."""
+
+
+@contextmanager
+def _schema_lock(storage: str | None) -> Iterator[None]:
+    """On PostgreSQL, one process at a time past this point. optuna creates its tables (and
+    the enum type ``studydirection``) when it opens a storage, which is not safe against a
+    concurrent start: the loser died with an IntegrityError. Other storages need no lock."""
+    if storage is None or storage.startswith(JOURNAL):
+        yield
+        return
+    url = make_url(storage)
+    if url.get_backend_name() != "postgresql":
+        yield
+        return
+    engine = create_engine(url.set(drivername="postgresql+psycopg"), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
 def _load_study(
-    name: str, storage: str | None, sampler: optuna.samplers.BaseSampler
+    name: str,
+    storage: str | None,
+    sampler: optuna.samplers.BaseSampler,
+    first: Mapping[str, Any] | None = None,
 ) -> optuna.Study:
-    return optuna.create_study(
-        study_name=name,
-        storage=_open_storage(storage),
-        sampler=sampler,
-        direction="maximize",
-        load_if_exists=True,
-    )
+    """Create or load the study; a new one gets `first` as its first trial (enqueued under
+    the lock, so processes starting together do not each enqueue it)."""
+    with _schema_lock(storage):
+        study = optuna.create_study(
+            study_name=name,
+            storage=_open_storage(storage),
+            sampler=sampler,
+            direction="maximize",
+            load_if_exists=True,
+        )
+        if first is not None and not study.trials:
+            study.enqueue_trial(dict(first))
+    return study
+
+
+def _first_trial(
+    method: Method, space: Mapping[str, Dimension], defaults: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """TPE starts from the defaults (those inside the searched ranges): the best found is
+    then never worse than them. The grid holds the defaults already."""
+    if method != "tpe":
+        return None
+    return {k: defaults[k] for k, d in space.items() if d.contains(defaults[k])}
+
+
+@dataclass(frozen=True, slots=True)
+class _StartLine:
+    """Lines spawned workers up with the parent so they really share the work: each says it
+    is ready, then waits for the parent's go. Unlike a barrier, the parent sees a worker that
+    died before it got there (it could not import the strategy) at once."""
+
+    ready: Any
+    go: Any
+
+    def arrive(self) -> None:
+        self.ready.release()
+        self.go.wait(_START_TIMEOUT)
+
+    def wait_for(self, children: Sequence[multiprocessing.process.BaseProcess]) -> None:
+        """Return once every child arrived; WorkerFailed when one ended first or none came
+        within the start timeout."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        missing = len(children)
+        while missing:
+            if self.ready.acquire(timeout=0.1):
+                missing -= 1
+                continue
+            dead = [c for c in children if c.exitcode is not None]
+            if dead:
+                raise WorkerFailed(
+                    f"an optimisation worker ended with status {dead[0].exitcode} before it "
+                    "started (its error is printed above)"
+                )
+            if time.monotonic() > deadline:  # pragma: no cover - a machine too slow to spawn
+                raise WorkerFailed(f"optimisation workers did not start in {_START_TIMEOUT} s")
+        self.go.set()
+
+
+class WorkerFailed(RuntimeError):
+    """A spawned optimisation worker could not start."""
 
 
 def join_study(
@@ -471,15 +653,21 @@ def join_study(
     another machine calls it with the same storage and study name). `start` (a barrier) lines
     the workers up so they really share the work; `stop` (an event) ends after the running
     trial. `resolved`: `storage` already went through `study_storage` (spawned workers)."""
+    if start is not None:
+        # A spawned worker leaves Ctrl-C to its parent, which ends it through `stop`.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     defaults = default_params(objective.strategy)
     study = _load_study(
         study_name,
         storage if resolved else study_storage(storage),
         _sampler(method, objective.space, defaults, seed, grid_points),
+        _first_trial(method, objective.space, defaults),
     )
     if start is not None:
-        start.wait(_START_TIMEOUT)
+        start.arrive()
+    if stop is not None and stop.is_set():
+        return  # the parent gave up (another worker could not start) or is done already
     _run_trials(study, objective, n_trials, None, stop)
 
 
@@ -496,6 +684,8 @@ def optimize(
     initial_cash: Decimal = Decimal(10_000),
     fill_model: FillModel | None = None,
     min_trades: int = MIN_TRADES,
+    objective: str = "sharpe",
+    max_drawdown_pct: float | None = None,
     storage: str | None = None,
     study_name: str | None = None,
     workers: int | None = 1,
@@ -503,15 +693,18 @@ def optimize(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> OptimizationResult:
-    """Search the strategy's parameter space for the best score on `bars` (see `evaluate`).
+    """Search the strategy's parameter space for the best score on `bars` (see `evaluate`:
+    `objective`, `min_trades` and `max_drawdown_pct` choose what is scored and what excluded).
+    A grid takes `grid_points` values per numeric parameter (`grid_values`).
 
     `workers` > 1 adds `workers - 1` spawned processes sharing the study: the `storage` given,
     or without one a temporary journal file removed at the end. The result is the same as with
     one process (for a grid the same best score over the same grid, for TPE a best within the
     bounds). `workers=None`: one process per core when the study looks long enough to repay
     starting them (`auto_workers`), else one. `progress(done, n_trials)` follows completed
-    trials; setting `cancel` stops after the running trial and raises `Cancelled` (a stored
-    study keeps its trials and resumes).
+    trials; setting `cancel` stops after the running trial and raises
+    `OptimizationCancelled` with the best found so far (a stored study keeps its trials and
+    resumes).
     """
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
@@ -521,8 +714,16 @@ def optimize(
     space = search_space(strategy, bounds, max_int=max_int)
     first_valid(strategy, space)
     defaults = default_params(strategy)
-    objective = _Objective(
-        strategy, space, bars, score_from, initial_cash, fill_model or FillModel(), min_trades
+    task = _Objective(
+        strategy,
+        space,
+        bars,
+        score_from,
+        initial_cash,
+        fill_model or FillModel(),
+        min_trades,
+        check_objective(objective),
+        max_drawdown_pct,
     )
     # The defaults' score is part of the result; timing it tells what a trial costs.
     started = time.perf_counter()
@@ -532,8 +733,10 @@ def optimize(
         bars,
         score_from=score_from,
         initial_cash=initial_cash,
-        fill_model=objective.fill_model,
+        fill_model=task.fill_model,
         min_trades=min_trades,
+        objective=objective,
+        max_drawdown_pct=max_drawdown_pct,
     ).score
     if workers is None:
         expected = (
@@ -542,7 +745,7 @@ def optimize(
             else min(n_trials, _grid_size(space, defaults, grid_points))
         )
         workers = auto_workers(expected * (time.perf_counter() - started + _TRIAL_OVERHEAD))
-    search = _Search(objective, method, n_trials, seed, grid_points, default_score)
+    search = _Search(task, method, n_trials, seed, grid_points, default_score)
     name = study_name or f"{strategy.name}-{method}-{seed}"
     if workers > 1 and storage is None:
         # Several processes share a study through storage: a journal file nobody else sees.
@@ -566,6 +769,15 @@ def auto_workers(expected_seconds: float) -> int:
     """Processes for a study expected to take `expected_seconds` in one: one per core when
     that is long enough to repay starting them, else one."""
     return default_workers() if expected_seconds >= _PARALLEL_FROM_SECONDS else 1
+
+
+def grid_values(
+    strategy: type[Strategy], space: Mapping[str, Dimension], points: int
+) -> dict[str, list[Any]]:
+    """The values a grid search tries per parameter: `points` evenly spaced over each range
+    (both for a bool) and the default."""
+    defaults = default_params(strategy)
+    return {name: dim.grid(points, defaults[name]) for name, dim in space.items()}
 
 
 def _grid_size(space: Mapping[str, Dimension], defaults: Mapping[str, Any], points: int) -> int:
@@ -604,14 +816,15 @@ def _optimize(
     grid_points = search.grid_points
     if workers > 1 and storage is None:
         raise ValueError("several workers share a study through storage")
-    study = _load_study(name, storage, _sampler(method, space, defaults, seed, grid_points))
-    if method == "tpe" and not study.trials:
-        # Start from the defaults (those inside the searched ranges): the best found is then
-        # never worse than them. The grid holds the defaults already.
-        study.enqueue_trial({k: defaults[k] for k, d in space.items() if d.contains(defaults[k])})
+    study = _load_study(
+        name,
+        storage,
+        _sampler(method, space, defaults, seed, grid_points),
+        _first_trial(method, space, defaults),
+    )
     # "spawn": forking a process that holds database connections and numba state is unsafe.
     context = multiprocessing.get_context("spawn")
-    start = context.Barrier(workers)
+    start = _StartLine(context.Semaphore(0), context.Event())
     stop = context.Event()
     children = [
         context.Process(
@@ -626,19 +839,28 @@ def _optimize(
         child.start()
     try:
         if children:
-            start.wait(_START_TIMEOUT)
+            start.wait_for(children)
         _run_trials(study, objective, n_trials, progress, cancel)
     finally:
-        # Cancelled (or failed) here: the other workers stop after their running trial.
+        # Cancelled (or failed) here: the other workers stop after their running trial, and
+        # those still waiting at the start line are let go to see it.
         stop.set()
+        start.go.set()
         for child in children:
             child.join()
     if cancel is not None and cancel.is_set():
-        raise Cancelled(
-            f"optimisation of {strategy.name} cancelled after {_completed(study)} trials"
+        raise OptimizationCancelled(
+            f"optimisation of {strategy.name} cancelled after {_completed(study)} trials",
+            _result(study, search, name),
         )
+    return _result(study, search, name)
+
+
+def _result(study: optuna.Study, search: _Search, name: str) -> OptimizationResult:
+    """What the study's completed trials found."""
+    strategy, space = search.objective.strategy, search.objective.space
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if method == "grid":
+    if search.method == "grid":
         # Workers sharing a grid can both take its last free point: each point counts once.
         seen: dict[tuple[tuple[str, Any], ...], optuna.trial.FrozenTrial] = {}
         for trial in done:
@@ -651,13 +873,14 @@ def _optimize(
         by_worker[worker] = by_worker.get(worker, 0) + 1
     return OptimizationResult(
         strategy=strategy.name,
-        params={**defaults, **params},
+        params={**default_params(strategy), **params},
         score=score,
         default_score=search.default_score,
         n_trials=len(done),
         study_name=name,
         trials=[(dict(t.params), float(t.value or NO_SCORE)) for t in done],
         by_worker=by_worker,
+        records=[TrialRecord.of(t) for t in done],
     )
 
 
@@ -718,6 +941,8 @@ class FoldResult:
     train_score: float
     test: Evaluation
     default_test: Evaluation
+    search: OptimizationResult
+    """The fit on the training window (its trials), for reports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,16 +952,29 @@ class WalkForwardResult:
     strategy: str
     folds: list[FoldResult]
     params: dict[str, Any]
+    final: OptimizationResult
+    """The refit on the newest window that chose `params` (its trials), for reports."""
+
+    @property
+    def oos(self) -> float | None:
+        """Mean test-window score over the folds that got one (None when none did): an
+        excluded fold is left out, never averaged in."""
+        return mean_score([f.test.scored for f in self.folds])
+
+    @property
+    def default_oos(self) -> float | None:
+        """The same mean for the default parameters, for comparison."""
+        return mean_score([f.default_test.scored for f in self.folds])
 
     @property
     def oos_score(self) -> float:
-        """Mean test-window score over the folds: the number strategies are ranked by."""
-        return float(np.mean([f.test.score for f in self.folds]))
+        """`oos` as the number strategies are ranked by (`NO_SCORE` when no fold scored)."""
+        return NO_SCORE if self.oos is None else self.oos
 
     @property
     def default_oos_score(self) -> float:
-        """The same mean for the default parameters, for comparison."""
-        return float(np.mean([f.default_test.score for f in self.folds]))
+        """`default_oos` ranked the same way."""
+        return NO_SCORE if self.default_oos is None else self.default_oos
 
     @property
     def oos_trades(self) -> int:
@@ -753,16 +991,19 @@ def walk_forward(
     anchored: bool = False,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    trial_progress: Callable[[str, int, int], None] | None = None,
     **search: Any,
 ) -> WalkForwardResult:
     """Optimise on each training window, score the winner on the test window after it, then
     refit on the newest training-sized window for the parameters to use next.
 
-    `search` goes to `optimize` (method, n_trials, seed, bounds, fill_model, ...). A fold only
-    ever sees bars up to the end of its test window. `progress(step, folds + 1)` follows steps.
+    `search` goes to `optimize` (method, n_trials, seed, bounds, fill_model, objective, ...).
+    A fold only ever sees bars up to the end of its test window. `progress(step, folds + 1)`
+    follows steps, `trial_progress(fit, done, n_trials)` the trials of each fit ("fold 1/3",
+    "final"). Cancelled, it raises `OptimizationCancelled` with the running fit's best so far.
     """
     splits = walk_forward_splits(len(bars), folds=folds, train_size=train_size, anchored=anchored)
-    keep = {k: search[k] for k in ("initial_cash", "fill_model", "min_trades") if k in search}
+    keep = {k: search[k] for k in SCORING_ARGS if k in search}
     # Each fit is its own study: in shared storage, one name would mix the folds' trials.
     base_name = search.pop("study_name", None) or f"wf-{strategy.name}"
     defaults = default_params(strategy)
@@ -771,35 +1012,68 @@ def walk_forward(
         if progress is not None:
             progress(step, folds + 1)
         train = bars.iloc[fold.train]
-        max_int = len(train) // 2
-        best = optimize(
-            strategy,
-            train,
-            max_int=max_int,
-            cancel=cancel,
-            study_name=f"{base_name}-fold{step}",
-            **search,
-        )
-        window = bars.iloc[fold.train.start : fold.test.stop]
-        score_from = fold.test.start - fold.train.start
-        test = evaluate(strategy, best.params, window, score_from=score_from, **keep)
-        default_test = evaluate(strategy, defaults, window, score_from=score_from, **keep)
-        results.append(FoldResult(fold, best.params, best.score, test, default_test))
+        best = _fit(
+            f"fold {step + 1}/{folds}", strategy, train, f"{base_name}-fold{step}", cancel,
+            trial_progress, search,
+        )  # fmt: skip
+        test = score_fold(strategy, best.params, bars, fold, **keep)
+        default_test = score_fold(strategy, defaults, bars, fold, **keep)
+        results.append(FoldResult(fold, best.params, best.score, test, default_test, best))
     if progress is not None:
         progress(folds, folds + 1)
     size = splits[-1].train.stop - splits[-1].train.start
     recent = bars.iloc[len(bars) - size :]
-    final = optimize(
-        strategy,
-        recent,
-        max_int=len(recent) // 2,
-        cancel=cancel,
-        study_name=f"{base_name}-final",
-        **search,
-    )
+    final = _fit("final", strategy, recent, f"{base_name}-final", cancel, trial_progress, search)
     if progress is not None:
         progress(folds + 1, folds + 1)
-    return WalkForwardResult(strategy.name, results, final.params)
+    return WalkForwardResult(strategy.name, results, final.params, final)
+
+
+SCORING_ARGS = ("initial_cash", "fill_model", "min_trades", "objective", "max_drawdown_pct")
+"""The `optimize` arguments that also decide how a test window is scored (`score_fold`)."""
+
+
+def score_fold(
+    strategy: type[Strategy],
+    params: Mapping[str, Any],
+    bars: pd.DataFrame,
+    fold: Fold,
+    **scoring: Any,
+) -> Evaluation:
+    """How `params` did on `fold`'s test window, warmed up on its training window (`scoring`:
+    the `SCORING_ARGS` of the search)."""
+    window = bars.iloc[fold.train.start : fold.test.stop]
+    score_from = fold.test.start - fold.train.start
+    return evaluate(strategy, params, window, score_from=score_from, **scoring)
+
+
+def _fit(
+    label: str,
+    strategy: type[Strategy],
+    train: pd.DataFrame,
+    name: str,
+    cancel: threading.Event | None,
+    trial_progress: Callable[[str, int, int], None] | None,
+    search: dict[str, Any],
+) -> OptimizationResult:
+    """One walk-forward fit (`label`: which), its look-backs capped at half the window."""
+
+    def progress(done: int, total: int) -> None:
+        if trial_progress is not None:
+            trial_progress(label, done, total)
+
+    try:
+        return optimize(
+            strategy,
+            train,
+            max_int=len(train) // 2,
+            cancel=cancel,
+            study_name=name,
+            progress=progress,
+            **search,
+        )
+    except OptimizationCancelled as exc:
+        raise OptimizationCancelled(f"{exc} (walk-forward {label})", exc.best) from None
 
 
 def best_of(results: Sequence[WalkForwardResult]) -> WalkForwardResult:
@@ -813,20 +1087,26 @@ __all__ = [
     "JOURNAL",
     "MIN_TRADES",
     "NO_SCORE",
+    "SCORING_ARGS",
     "Dimension",
     "Evaluation",
     "Fold",
     "FoldResult",
+    "OptimizationCancelled",
     "OptimizationResult",
+    "TrialRecord",
     "WalkForwardResult",
+    "WorkerFailed",
     "auto_workers",
     "best_of",
     "default_params",
     "default_workers",
     "evaluate",
     "first_valid",
+    "grid_values",
     "join_study",
     "optimize",
+    "score_fold",
     "search_space",
     "walk_forward",
     "walk_forward_splits",

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sigma.strategies.base import Strategy
@@ -84,20 +85,67 @@ class StrategyRegistry:
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            module_name = f"sigma_plugin_{path.stem}"
+            module_name = _module_name(path)
             try:
-                spec = importlib.util.spec_from_file_location(module_name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                spec.loader.exec_module(module)
+                module = import_plugin_file(path)
             except Exception as exc:  # a broken plugin must not stop the others
-                sys.modules.pop(module_name, None)
                 self._error(str(path), f"{type(exc).__name__}: {exc}")
                 continue
             for _, obj in inspect.getmembers(module, inspect.isclass):
                 if issubclass(obj, Strategy) and obj.__module__ == module_name and obj.name:
                     self.add(obj, str(path))
+
+
+_PLUGIN_PREFIX = "sigma_plugin_"
+
+
+def _module_name(path: Path) -> str:
+    return f"{_PLUGIN_PREFIX}{path.stem}"
+
+
+def import_plugin_file(path: Path) -> ModuleType:
+    """Import a plugin folder's `*.py` file as module ``sigma_plugin_<stem>`` (registered in
+    `sys.modules`, so its classes pickle by reference); its error when it fails."""
+    module_name = _module_name(path)
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+@dataclass(frozen=True, slots=True)
+class PluginRef:
+    """A strategy class of a plugin file, by file and class name: a spawned process cannot
+    import ``sigma_plugin_*`` modules by name, so it loads the file again (`resolve`)."""
+
+    path: str
+    name: str
+
+
+def portable(cls: type[Strategy]) -> type[Strategy] | PluginRef:
+    """What another process can turn back into `cls` (`resolve`): the class itself when its
+    module is importable by name, a `PluginRef` when it came from a plugin folder."""
+    module = sys.modules.get(cls.__module__)
+    origin = getattr(module, "__file__", None)
+    if cls.__module__.startswith(_PLUGIN_PREFIX) and origin:
+        return PluginRef(origin, cls.__qualname__)
+    return cls
+
+
+def resolve(ref: type[Strategy] | PluginRef) -> type[Strategy]:
+    """The class `portable` described, loading its plugin file when this process has not."""
+    if not isinstance(ref, PluginRef):
+        return ref
+    path = Path(ref.path)
+    module = sys.modules.get(_module_name(path)) or import_plugin_file(path)
+    cls: type[Strategy] = getattr(module, ref.name)
+    return cls
 
 
 def load_strategies(

@@ -187,11 +187,12 @@ def test_optimize_and_save(workdir: Path) -> None:
     write_csv(bars, workdir / "bars.csv")
     args = ["optimize", "--data", "bars.csv", "--trials", "4", "--bound", "fast=2:30"]
     result = runner.invoke(app, [*args, "--bound", "slow=3:60", "--save", "--symbol", ""])
-    assert result.exit_code == 0, result.output
+    # Issue 24: worse out of sample than the parameters in force (here the defaults), the
+    # result is not saved (tests/cli/test_cli_optimize.py saves one that is better).
+    assert result.exit_code == 1, result.output
     assert "walk-forward out-of-sample Sharpe" in result.output
-    assert "saved as strategy_param version 1" in result.output
-    [(who, why)] = _rows(workdir, "SELECT changed_by, reason FROM strategy_param_history")
-    assert who == "cli" and why.startswith("sigma optimize")
+    assert "error: --save refused: no out-of-sample Sharpe on fold 1" in result.stderr
+    assert _rows(workdir, "SELECT changed_by FROM strategy_param_history") == []
     grid = runner.invoke(app, [*args, "--folds", "0", "--method", "grid", "--trials", "100"])
     assert grid.exit_code == 0, grid.output
     assert "in-sample Sharpe" in grid.output
