@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from sigma.engine.trade_analytics import sqn
+
 OBJECTIVES: dict[str, str] = {
     "sharpe": "Sharpe",
     "sortino": "Sortino",
@@ -73,13 +75,13 @@ def _metrics(equity: FloatArray, per_year: float, pnl: FloatArray) -> dict[str, 
         cagr = growth ** (1 / years) - 1.0 if years > 0 and growth > 0 else math.nan
     except OverflowError:  # a short run annualised can leave the float range: no figure
         cagr = math.nan
-    pnl_std = float(pnl.std(ddof=1)) if pnl.size > 1 else 0.0
     return {
         "sharpe": _finite(mean / std * root) if std > 0 else None,
         "sortino": _finite(mean / downside * root) if downside > 0 else None,
         "calmar": _finite(cagr / -worst) if worst < 0 else None,
         "return": 100.0 * (growth - 1.0),
-        "sqn": math.sqrt(pnl.size) * float(pnl.mean()) / pnl_std if pnl_std > 0 else None,
+        # R is each trade's net PnL here: sweeps on the fast path know no entry notional
+        "sqn": sqn(pnl.tolist()),
         "max_drawdown_pct": 100.0 * worst,
     }
 
