@@ -3,9 +3,9 @@ import { items, qs } from "../api";
 import { applyTick, TIMEFRAMES, type Candle } from "../candles";
 import { CandleChart, type ChartLine, type ChartMarker } from "../components/CandleChart";
 import { Badge, Card, type Column, ErrorBox, Options, Table, timeColumn } from "../components/ui";
-import { useAppState } from "../context";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
+import { usePrice, usePricedSymbols } from "../prices";
 
 interface Trend {
   symbol: string;
@@ -41,12 +41,12 @@ function trendKind(trend: string): string {
 }
 
 export function Markets() {
-  const { prices } = useAppState();
+  const priced = usePricedSymbols();
   const latest = useApi<unknown>("/api/trends/latest");
   const latestRows = items<Trend>(latest.data);
   const known = useMemo(
-    () => [...new Set([...Object.keys(prices), ...latestRows.map((t) => t.symbol)])].sort(),
-    [prices, latestRows],
+    () => [...new Set([...priced, ...latestRows.map((t) => t.symbol)])].sort(),
+    [priced, latestRows],
   );
   const [symbol, setSymbol] = useState("");
   const [timeframe, setTimeframe] = useState("1m");
@@ -73,7 +73,7 @@ export function Markets() {
     setCandles(chart.data?.bars ?? []);
   }, [chart.data]);
   // Each tick of the chosen symbol moves the last candle (or opens the next one).
-  const tick = prices[chosen];
+  const tick = usePrice(chosen);
   useEffect(() => {
     if (tick?.ts)
       setCandles((c) => applyTick(c, { price: tick.price, ts: tick.ts! }, TIMEFRAMES[timeframe]));
