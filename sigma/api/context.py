@@ -26,7 +26,6 @@ from sigma.api.auth import (
     role_allows,
 )
 from sigma.api.jobs import JobRunner
-from sigma.api.reader import Reader
 from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.ops.components import ComponentBoard
@@ -34,6 +33,7 @@ from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
 from sigma.store.models import AuthSession, User
+from sigma.store.reader import Reader
 
 HealthCheck = Callable[[], Awaitable[str]]
 MAX_ROW_ID = 2**31 - 1
