@@ -1,30 +1,17 @@
 import { useEffect, useMemo, useState } from "react";
 import { items, qs } from "../api";
 import { applyTick, TIMEFRAMES, type Candle } from "../candles";
-import { CandleChart, type ChartLine, type ChartMarker } from "../components/CandleChart";
+import { CandleChart } from "../components/CandleChart";
 import { Badge, Card, type Column, ErrorBox, Options, Table, timeColumn } from "../components/ui";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
 import { usePrice, usePricedSymbols } from "../prices";
+import type { Schema } from "../schema";
 
-interface Trend {
-  symbol: string;
-  timeframe: string;
-  ts: string;
-  trend: string;
-  strength: number | null;
-  commentary: string | null;
-  data: Record<string, unknown>;
-}
+type Trend = Schema<"TrendOut">;
 
 /** /api/chart: stored bars, the strategy's lines over them and its fills. */
-interface Chart {
-  strategy: string | null;
-  params: Record<string, unknown>;
-  bars: Candle[];
-  lines: ChartLine[];
-  markers: ChartMarker[];
-}
+type Chart = Schema<"ChartOut">;
 
 /** The CommentaryModule's note stored with a reading. */
 const COMMENTARY: Column<Trend> = {

@@ -21,32 +21,12 @@ import { useEffect } from "react";
 import { formatDecimal, formatPct, formatTs, humanize, polylinePoints, sign } from "../format";
 import { type Loaded, useApi, useEvery } from "../hooks";
 import type { Account, Portfolio } from "../portfolio";
+import type { Schema } from "../schema";
 
-interface Health {
-  status: string;
-  checks?: Record<string, unknown>;
-  version?: string;
-}
-export interface KillSwitch {
-  enabled: boolean;
-  reason?: string;
-  changed_by?: string;
-  updated_at?: string | null;
-}
-interface Position {
-  symbol: string;
-  strategy: string;
-  mode: string;
-  qty: string;
-  avg_price: string;
-  realized_pnl: string;
-}
-interface LedgerSummary {
-  cash?: string;
-  fees?: string;
-  realized_pnl?: string;
-  entries?: number;
-}
+type Health = Schema<"Health">;
+export type KillSwitch = Schema<"KillSwitchOut">;
+type Position = Schema<"PositionOut">;
+type LedgerSummary = Schema<"LedgerSummary">;
 
 /** (last − average price) × signed quantity, exactly. */
 function unrealized(p: Position, last: string): string {
