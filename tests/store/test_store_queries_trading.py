@@ -8,13 +8,12 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from sigma.store import init_db, session_factory, session_scope
+from sigma.store import session_factory, session_scope
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from sigma.store.queries import trading
 from sigma.store.reader import Reader
@@ -89,20 +88,6 @@ def test_ledger_totals_of_a_mode_and_window(engine: Engine, reader: Reader) -> N
     # Whole days in the middle (PostgreSQL: from `ledger_daily`), partial ones at both ends.
     wide = _run(trading.ledger_totals(reader, "strategy", since=since, until=T0 + 2 * DAY))
     assert wide == _expected("strategy", [e for e in ENTRIES if e[0] >= 1])
-
-
-def test_sqlite_sums_amount_text_the_store_did_not_write(tmp_path: Path) -> None:
-    """SQLite keeps amounts as text: decimals written by hand (no point, fewer decimals)
-    still sum exactly."""
-    engine = init_db(f"sqlite:///{tmp_path / 'sigma.db'}")
-    reader = Reader(lambda: engine)
-    _ledger(engine)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE ledger SET fee = '-7', realized_pnl = '2.5' WHERE mode = 'live'"))
-    got = _run(trading.ledger_totals(reader, "mode", mode="live"))
-    cash = Decimal("9999999999999999.9999999999") + Decimal("-0.0000000001")
-    assert got == {"live": (cash, Decimal(-14), Decimal(5), 2)}
-    engine.dispose()
 
 
 def _orders(engine: Engine) -> None:
