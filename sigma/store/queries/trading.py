@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.orm import Session
 
 from sigma.domain.money import utc
 from sigma.store.amounts import dec_text
@@ -253,6 +254,22 @@ async def positions(reader: Reader, mode: str | None = None) -> list[Row]:
             await reader.rows(_POSITIONS(params), params)
         )
     ]
+
+
+def held(session: Session, mode: str) -> dict[tuple[str, str], Decimal]:
+    """The quantity held per (strategy, symbol) in `mode`."""
+    query = select(PositionRecord).where(PositionRecord.mode == mode)
+    return {(p.strategy, p.symbol): p.qty for p in session.scalars(query)}
+
+
+def order_owner(session: Session, client_order_id: str) -> tuple[str, str, str] | None:
+    """(strategy, symbol, status) of the order `client_order_id`, or None."""
+    row = session.execute(
+        select(OrderRecord.strategy, OrderRecord.symbol, OrderRecord.status).where(
+            OrderRecord.client_order_id == client_order_id
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def _add(totals: dict[str, Totals], key: str, more: Totals) -> None:
