@@ -1,6 +1,5 @@
-"""Users: creation, login, and the first `admin` of a fresh installation (lookups are the
-store's, `sigma.store.queries.users`; `get_user` is re-exported for callers that know it
-from here)."""
+"""Users: creation, login, and the first `admin` of a fresh installation (the lookups are the
+store's, `sigma.store.queries.users`)."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ from sigma.app import App
 from sigma.store.db import session_scope
 from sigma.store.models import User
 from sigma.store.queries import Session
-from sigma.store.queries.users import get_user as get_user
-from sigma.store.queries.users import has_users
+from sigma.store.queries.users import get_user, has_users
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from sigma.api.serialize import JsonBytes, dec
 from sigma.store.queries import trading
 from sigma.store.queries.trading import GroupBy as GroupBy
 from sigma.store.queries.trading import Totals as Totals
-from sigma.store.queries.trading import ledger_totals as ledger_totals
+from sigma.store.queries.trading import ledger_totals
 
 router = APIRouter(prefix="/api", tags=["trading"])
 Mode = Literal["live", "paper"]

@@ -7,7 +7,7 @@ Ledger totals are summed by the database, exactly: on PostgreSQL as NUMERIC, fro
 `ledger_daily` for whole UTC days and from the ledger itself only for the partial days at
 the ends of a `since`/`until` window; on SQLite, where amounts are fixed-point text, as
 integers (the whole parts and the decimals apart), never as floats, and without a row coming
-into Python.
+into Python. `held` and `order_owner` are the bot controls' lookups, in a session.
 """
 
 from __future__ import annotations
