@@ -47,5 +47,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(text)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover - the command line
     main()
