@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # The dashboard is rebuilt (npm ci + vite build + its unit tests) only when its sources change.
 DASHBOARD := dashboard/dist/.built
 DASHBOARD_SRC := $(shell find dashboard/src -type f 2>/dev/null) $(wildcard dashboard/index.html \
-	dashboard/package.json dashboard/package-lock.json dashboard/vite.config.ts dashboard/tsconfig.json)
+	dashboard/package.json dashboard/package-lock.json dashboard/vite.config.ts dashboard/tsconfig.json \
+	dashboard/openapi.json)
 
 .PHONY: run test lint bench clean dashboard
 

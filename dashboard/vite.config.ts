@@ -15,5 +15,5 @@ export default defineConfig({
     },
   },
   build: { outDir: "dist", sourcemap: false },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.ts", "src/**/*.test.tsx"] },
 });

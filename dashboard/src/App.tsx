@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, items, loadSession, saveSession, setUnauthorizedHandler, type Session } from "./api";
 import { ErrorBoundary } from "./components/ErrorBoundary";
-import { AppContext, type PriceTick } from "./context";
+import { AppContext } from "./context";
 import { hasRole } from "./format";
 import { useLive, type LiveMessage } from "./hooks";
 import { Admin } from "./pages/Admin";
@@ -20,6 +20,7 @@ import { Reports } from "./pages/Reports";
 import { Simulations } from "./pages/Simulations";
 import { Strategies } from "./pages/Strategies";
 import { System } from "./pages/System";
+import { PriceContext, PriceStore, type PriceTick } from "./prices";
 
 function useHashRoute(): string {
   const read = () => window.location.hash.replace(/^#/, "") || "/";
@@ -63,29 +64,29 @@ function priceFrom(data: unknown): PriceTick | null {
 }
 
 const MAX_EVENTS = 50;
-const MAX_HISTORY = 120;
 
-function Shell({ session, logout }: { session: Session; logout: () => void }) {
+/** The signed-in frame: navigation, the live feed and the page of the route. A price tick
+ * goes into the price store, not into this component's state: only what subscribes to that
+ * price renders again. */
+export function Shell({ session, logout }: { session: Session; logout: () => void }) {
   const route = useHashRoute();
-  const [prices, setPrices] = useState<Record<string, PriceTick>>({});
+  const [prices] = useState(() => new PriceStore());
   const [events, setEvents] = useState<LiveMessage[]>([]);
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => {
     setMenuOpen(false);
   }, [route]);
-  const onMessage = useCallback((m: LiveMessage) => {
-    if (m.channel === "price_update") {
-      const tick = priceFrom(m.data);
-      if (tick)
-        setPrices((p) => {
-          const before = p[tick.symbol];
-          const history = [...(before?.history ?? []), Number(tick.price)].slice(-MAX_HISTORY);
-          return { ...p, [tick.symbol]: { ...tick, previous: before?.price, history } };
-        });
-      return;
-    }
-    setEvents((e) => [m, ...e].slice(0, MAX_EVENTS));
-  }, []);
+  const onMessage = useCallback(
+    (m: LiveMessage) => {
+      if (m.channel === "price_update") {
+        const tick = priceFrom(m.data);
+        if (tick) prices.push(tick);
+        return;
+      }
+      setEvents((e) => [m, ...e].slice(0, MAX_EVENTS));
+    },
+    [prices],
+  );
   const wsState = useLive(session.token, onMessage);
   // The latest price of each symbol the API has seen, so the page is not empty until the next
   // tick (live ticks that arrived meanwhile win).
@@ -93,22 +94,19 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
     api
       .get<unknown>("/api/prices")
       .then((data) => {
-        const ticks = items<unknown>(data)
-          .map(priceFrom)
-          .filter((t): t is PriceTick => t !== null);
-        setPrices((p) => {
-          const next = { ...p };
-          for (const t of ticks) next[t.symbol] ??= { ...t, history: [Number(t.price)] };
-          return next;
-        });
+        prices.seed(
+          items<unknown>(data)
+            .map(priceFrom)
+            .filter((t): t is PriceTick => t !== null),
+        );
       })
       .catch(() => {
         /* an API without /api/prices: live ticks only */
       });
-  }, []);
+  }, [prices]);
   const state = useMemo(
-    () => ({ session, logout, prices, events, wsState }),
-    [session, logout, prices, events, wsState],
+    () => ({ session, logout, events, wsState }),
+    [session, logout, events, wsState],
   );
 
   let page;
@@ -133,53 +131,59 @@ function Shell({ session, logout }: { session: Session; logout: () => void }) {
   const active = bt || cmp ? "/backtests" : route;
   return (
     <AppContext.Provider value={state}>
-      <div className="shell">
-        <header className="topbar">
-          <a className="brand" href="#/">
-            SIGMA
-          </a>
-          <button className="menu-toggle" aria-label="Menu" onClick={() => setMenuOpen((o) => !o)}>
-            ☰
-          </button>
-          <nav className={menuOpen ? "open" : undefined} onClick={() => setMenuOpen(false)}>
-            {NAV.filter((n) => !n.role || hasRole(session.role, n.role)).map((n) => (
-              <a
-                key={n.path}
-                href={`#${n.path}`}
-                className={active === n.path ? "active" : undefined}
-              >
-                {n.label}
-              </a>
-            ))}
-          </nav>
-          <div className="who">
-            <span
-              className={`ws-dot ${wsState}`}
-              title={`live feed: ${wsState}`}
-              data-testid="ws-state"
-              data-state={wsState}
-            />
-            <a
-              href="#/profile"
-              className="whoami"
-              data-testid="whoami"
-              title="Profile and preferences"
+      <PriceContext.Provider value={prices}>
+        <div className="shell">
+          <header className="topbar">
+            <a className="brand" href="#/">
+              SIGMA
+            </a>
+            <button
+              className="menu-toggle"
+              aria-label="Menu"
+              onClick={() => setMenuOpen((o) => !o)}
             >
-              {session.username}{" "}
-              <span className={`badge role-${session.role}`}>{session.role}</span>
-            </a>
-            <a href="#/help" className="whoami" title="Help">
-              Help
-            </a>
-            <button className="link" onClick={logout}>
-              Sign out
+              ☰
             </button>
-          </div>
-        </header>
-        <main>
-          <ErrorBoundary key={route}>{page}</ErrorBoundary>
-        </main>
-      </div>
+            <nav className={menuOpen ? "open" : undefined} onClick={() => setMenuOpen(false)}>
+              {NAV.filter((n) => !n.role || hasRole(session.role, n.role)).map((n) => (
+                <a
+                  key={n.path}
+                  href={`#${n.path}`}
+                  className={active === n.path ? "active" : undefined}
+                >
+                  {n.label}
+                </a>
+              ))}
+            </nav>
+            <div className="who">
+              <span
+                className={`ws-dot ${wsState}`}
+                title={`live feed: ${wsState}`}
+                data-testid="ws-state"
+                data-state={wsState}
+              />
+              <a
+                href="#/profile"
+                className="whoami"
+                data-testid="whoami"
+                title="Profile and preferences"
+              >
+                {session.username}{" "}
+                <span className={`badge role-${session.role}`}>{session.role}</span>
+              </a>
+              <a href="#/help" className="whoami" title="Help">
+                Help
+              </a>
+              <button className="link" onClick={logout}>
+                Sign out
+              </button>
+            </div>
+          </header>
+          <main>
+            <ErrorBoundary key={route}>{page}</ErrorBoundary>
+          </main>
+        </div>
+      </PriceContext.Provider>
     </AppContext.Provider>
   );
 }

@@ -2,19 +2,11 @@ import { createContext, useContext } from "react";
 import type { Session } from "./api";
 import type { LiveMessage, WsState } from "./hooks";
 
-export interface PriceTick {
-  symbol: string;
-  price: string;
-  ts?: string;
-  previous?: string;
-  /** Recent prices (oldest first) for the sparkline; display only. */
-  history: number[];
-}
-
+/** What every page may read. Live prices are not here: they change several times a second,
+ * and a page subscribes to those it shows (`usePrice`, `usePrices` in prices.ts). */
 export interface AppState {
   session: Session;
   logout: () => void;
-  prices: Record<string, PriceTick>;
   events: LiveMessage[];
   wsState: WsState;
 }

@@ -1,58 +1,17 @@
 // The profit summary of /api/portfolio (docs/api.md): amounts are exact decimal strings,
 // percentages strings in percent (null where a base is zero).
 
-export interface Profit {
-  starting_capital: string;
-  cash: string;
-  position_value: string;
-  equity: string;
-  total_pnl: string;
-  total_pnl_pct: string | null;
-  closed_pnl: string;
-  closed_pnl_pct: string | null;
-  open_pnl: string;
-  open_pnl_pct: string | null;
-  fees: string;
-  trades: number;
-  wins: number;
-  losses: number;
-  win_rate_pct: string | null;
-  max_drawdown: string;
-  max_drawdown_pct: string | null;
-}
+import type { Schema } from "./schema";
 
-export interface Account extends Profit {
-  strategy: string;
-  symbol: string;
-  qty: string;
-  avg_price: string;
-  last_price: string | null;
-}
+export type Profit = Schema<"ProfitOut">;
 
-export interface Asset {
-  asset: string;
-  qty: string;
-  price: string | null;
-  value: string;
-  exposure_pct: string | null;
-}
+export type Account = Schema<"AccountOut">;
 
-export interface DayProfit {
-  day: string;
-  realized_pnl: string;
-  fees: string;
-  net: string;
-  trades: number;
-  cumulative: string;
-}
+export type Asset = Schema<"AssetOut">;
 
-export interface Portfolio {
-  mode: string;
-  total: Profit;
-  accounts: Account[];
-  assets: Asset[];
-  daily: DayProfit[];
-}
+export type DayProfit = Schema<"DayOut">;
+
+export type Portfolio = Schema<"PortfolioOut">;
 
 export interface Bar {
   x: number;

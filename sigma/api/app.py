@@ -18,7 +18,6 @@ from sigma.api.bodylimit import MAX_BODY_BYTES, BodyLimitMiddleware
 from sigma.api.context import ApiContext, HealthCheck, require
 from sigma.api.errors import install_error_handlers
 from sigma.api.headers import SecurityHeadersMiddleware
-from sigma.api.reader import Reader
 from sigma.api.requestlog import RequestLogMiddleware, mask_tokens_in_server_logs
 from sigma.api.routers import ROUTERS
 from sigma.api.static import DEFAULT_DIST, mount_dashboard
@@ -31,6 +30,7 @@ from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
+from sigma.store.reader import Reader
 
 
 def create_api(

@@ -13,8 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from sigma.api.auth import (
@@ -26,14 +24,15 @@ from sigma.api.auth import (
     role_allows,
 )
 from sigma.api.jobs import JobRunner
-from sigma.api.reader import Reader
 from sigma.app import App
 from sigma.bus.base import PubSub
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService
-from sigma.store.models import AuthSession, User
+from sigma.store.queries import Session
+from sigma.store.queries.users import token_holder
+from sigma.store.reader import Reader
 
 HealthCheck = Callable[[], Awaitable[str]]
 MAX_ROW_ID = 2**31 - 1
@@ -113,20 +112,6 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=_BEARER)
 
 
-# Built once with bound parameters: no statement construction or cache-key work per request.
-# The user's role, active flag and token version, and the token's login (family) if it is
-# still there: one round trip answers whether the token was revoked.
-_USER = (
-    select(User.role, User.active, User.token_version, AuthSession.id, AuthSession.revoked_at)
-    .select_from(User)
-    .outerjoin(
-        AuthSession,
-        and_(AuthSession.id == bindparam("family"), AuthSession.user_id == User.id),
-    )
-    .where(User.username == bindparam("username"))
-)
-
-
 async def principal_for(ctx: ApiContext, token: str | None) -> Principal:
     """Check an access token, that its user still exists and is active, and that the token
     was not revoked (the user's token version moved on, or its login was revoked). The role
@@ -140,7 +125,7 @@ async def principal_for(ctx: ApiContext, token: str | None) -> Principal:
         claims = ctx.verified.verify(token)
     except AuthError as exc:
         raise unauthorized(exc.detail) from None
-    user = await ctx.reader.first(_USER, {"username": claims.username, "family": claims.family})
+    user = await token_holder(ctx.reader, claims.username, claims.family)
     if user is None or not user[1]:  # (role, active, version, family, family revoked at)
         raise unauthorized(f"user {claims.username!r} no longer exists or is disabled")
     if user[2] != claims.version or user[3] is None or user[4] is not None:

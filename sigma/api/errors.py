@@ -10,10 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sigma.api.reader import refused_value_errors
+from sigma.store.reader import refused_value_errors
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +100,7 @@ def install_error_handlers(api: FastAPI) -> None:
     """Register the handlers on `api` and document their body in its OpenAPI schema."""
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
-    api.add_exception_handler(DataError, _refused_value)  # through SQLAlchemy
-    for refused in refused_value_errors():  # through the async Reader
+    for refused in refused_value_errors():
         api.add_exception_handler(refused, _refused_value)
     api.add_exception_handler(Exception, _unexpected)
     api.openapi = _documented(api.openapi)  # type: ignore[method-assign]

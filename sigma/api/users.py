@@ -1,4 +1,5 @@
-"""Users: creation, lookup, login, and the first `admin` of a fresh installation."""
+"""Users: creation, login, and the first `admin` of a fresh installation (the lookups are the
+store's, `sigma.store.queries.users`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from sigma.api.auth import dummy_hash, hash_password, parse_role, verify_password
 from sigma.app import App
 from sigma.store.db import session_scope
 from sigma.store.models import User
+from sigma.store.queries import Session
+from sigma.store.queries.users import get_user, has_users
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +22,6 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 class UserExistsError(ValueError):
     """A user with that name already exists."""
-
-
-def get_user(session: Session, username: str) -> User | None:
-    """The user called `username`, or None."""
-    return session.scalar(select(User).where(User.username == username))
-
-
-def list_users(session: Session) -> list[User]:
-    """Every user, by name."""
-    return list(session.scalars(select(User).order_by(User.username)))
 
 
 def create_user(
@@ -74,7 +64,7 @@ def ensure_admin(app: App) -> str | None:
     exist, or the operator chose the password: a secret they supplied is never echoed)."""
     settings = app.settings
     with session_scope(app.sessions) as session:
-        if session.scalar(select(func.count()).select_from(User)):
+        if has_users(session):
             return None
         given = settings.admin_password
         password = given.get_secret_value() if given is not None else secrets.token_urlsafe(12)

@@ -45,7 +45,7 @@ def add(
 @users_app.command("list")
 def list_() -> None:
     """Show every user."""
-    from sigma.api.users import list_users
+    from sigma.store.queries.users import list_users
 
     application = build_app()
     try:

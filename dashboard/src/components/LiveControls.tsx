@@ -3,31 +3,13 @@ import { api, items } from "../api";
 import { formatStat } from "../format";
 import { useApi, useEvery } from "../hooks";
 import { Badge, Card, ErrorBox, Table } from "./ui";
+import type { Schema } from "../schema";
 
 /** One strategy on one symbol as the bot trades it (GET /api/controls). */
-export interface PairState {
-  strategy: string;
-  symbol: string;
-  state: "live" | "stopped" | "disabled" | "throttled";
-  why: string;
-  enabled: boolean;
-  regime_status: string;
-  pinned: boolean;
-  pin_reason: string;
-  pinned_by: string;
-  params: Record<string, unknown> | null;
-  version: number;
-  params_by: string;
-  position: string;
-}
+export type PairState = Schema<"PairState">;
 
 /** What the bot did with a command. */
-interface CommandOut {
-  delivered: boolean;
-  ok: boolean;
-  detail: string;
-  client_order_id?: string | null;
-}
+type CommandOut = Schema<"CommandOut">;
 
 const STATE_BADGE: Record<PairState["state"], string> = {
   live: "good",
@@ -37,7 +19,10 @@ const STATE_BADGE: Record<PairState["state"], string> = {
 };
 
 /** The sentence shown after a command: the bot's answer, or that it applies later. */
-export function outcomeText(what: string, out: CommandOut): string {
+export function outcomeText(
+  what: string,
+  out: Pick<CommandOut, "delivered" | "ok" | "detail">,
+): string {
   if (!out.delivered) return `${what}: ${out.detail}`;
   return `${what}: ${out.ok ? "" : "refused: "}${out.detail}`;
 }

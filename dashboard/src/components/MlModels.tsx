@@ -1,6 +1,7 @@
 import { Badge, Card, ErrorBox, Money, Table, timeColumn, Ts } from "./ui";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
 interface RunFigures {
   net_pnl: string;
@@ -22,17 +23,8 @@ interface GateComparison {
   strategies: Record<string, { gated: RunFigures; ungated: RunFigures }>;
 }
 
-interface MlModel {
-  symbol: string;
-  version: number;
-  created_at: string;
-  active: boolean;
-  accuracy: number;
-  baseline_accuracy: number;
-  baseline: string;
-  n_test: number;
-  gate: GateComparison | null;
-}
+/** The API types `gate` as a free-form object; its shape is the ML gate's comparison. */
+type MlModel = Omit<Schema<"MLModelOut">, "gate"> & { gate: GateComparison | null };
 
 const pct = (v: number) => `${formatStat(100 * v)}%`;
 

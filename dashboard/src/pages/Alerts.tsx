@@ -5,6 +5,7 @@ import { Badge, Card, ErrorBox, Table, timeColumn } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
 function detailsText(d: unknown): string {
   if (!d || typeof d !== "object") return d == null ? "—" : String(d);
@@ -13,15 +14,7 @@ function detailsText(d: unknown): string {
   return entries.map(([k, v]) => `${k}=${formatStat(v)}`).join(", ");
 }
 
-interface News {
-  ts: string;
-  headline: string;
-  source?: string;
-  symbols?: string[];
-  sentiment?: number;
-  high_risk?: boolean;
-  halt_entries?: boolean;
-}
+type News = Schema<"NewsOut">;
 
 export function Alerts() {
   const { events } = useAppState();

@@ -7,24 +7,14 @@ import { Badge, Card, ErrorBox, Money, Options, Table, timeColumn, Ts } from "..
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi, useEvery } from "../hooks";
+import type { Schema } from "../schema";
 import { CompareStrategiesForm, ComparisonResult, type Comparison } from "./CompareStrategies";
 import { FREQS, type BacktestDefaults, type Prefs } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
 
 const pct = (v: unknown) => (v === undefined || v === null ? "—" : `${formatStat(v)}%`);
 
-export interface Job {
-  id: string;
-  strategy: string;
-  symbol: string;
-  user: string;
-  status: "queued" | "running" | "done" | "failed" | "cancelled";
-  progress: number;
-  backtest_id: number | null;
-  error: string | null;
-  created_at: string;
-  finished_at: string | null;
-}
+export type Job = Schema<"JobOut">;
 
 const FINAL = new Set(["done", "failed", "cancelled"]);
 const POLL_MS = 400;

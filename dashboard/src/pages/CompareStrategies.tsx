@@ -5,17 +5,9 @@ import { Card, ErrorBox, Money, Options, Table } from "../components/ui";
 import { formatStat } from "../format";
 import { FREQS, type BacktestDefaults } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
+import type { Schema } from "../schema";
 
-interface Ranked {
-  strategy: string;
-  score: number | null;
-  backtest_id: number;
-}
-export interface Comparison {
-  ranking: Ranked[];
-  recommendation: string;
-  backtests: Row[];
-}
+export type Comparison = Schema<"ComparisonOut">;
 
 /** Run 2-8 strategies on the same synthetic market; the server ranks them and recommends one. */
 export function CompareStrategiesForm({

@@ -3,18 +3,10 @@ import { items, qs } from "../api";
 import { Badge, Card, ErrorBox, Options, Table } from "../components/ui";
 import { formatDecimal, formatTs } from "../format";
 import { useApi, useEvery } from "../hooks";
+import type { Schema } from "../schema";
 
-interface LogFile {
-  name: string;
-  size: number;
-}
-interface LogLine {
-  ts: string | null;
-  level: string | null;
-  logger: string | null;
-  msg: string;
-  extra: Record<string, unknown>;
-}
+type LogFile = Schema<"LogFileOut">;
+type LogLine = Schema<"LogLineOut">;
 
 const LEVELS = ["", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
 const LIMITS = [100, 200, 500, 1000] as const;

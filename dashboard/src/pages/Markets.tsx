@@ -1,30 +1,17 @@
 import { useEffect, useMemo, useState } from "react";
 import { items, qs } from "../api";
 import { applyTick, TIMEFRAMES, type Candle } from "../candles";
-import { CandleChart, type ChartLine, type ChartMarker } from "../components/CandleChart";
+import { CandleChart } from "../components/CandleChart";
 import { Badge, Card, type Column, ErrorBox, Options, Table, timeColumn } from "../components/ui";
-import { useAppState } from "../context";
 import { formatStat } from "../format";
 import { useApi } from "../hooks";
+import { usePrice, usePricedSymbols } from "../prices";
+import type { Schema } from "../schema";
 
-interface Trend {
-  symbol: string;
-  timeframe: string;
-  ts: string;
-  trend: string;
-  strength: number | null;
-  commentary: string | null;
-  data: Record<string, unknown>;
-}
+type Trend = Schema<"TrendOut">;
 
 /** /api/chart: stored bars, the strategy's lines over them and its fills. */
-interface Chart {
-  strategy: string | null;
-  params: Record<string, unknown>;
-  bars: Candle[];
-  lines: ChartLine[];
-  markers: ChartMarker[];
-}
+type Chart = Schema<"ChartOut">;
 
 /** The CommentaryModule's note stored with a reading. */
 const COMMENTARY: Column<Trend> = {
@@ -41,12 +28,12 @@ function trendKind(trend: string): string {
 }
 
 export function Markets() {
-  const { prices } = useAppState();
+  const priced = usePricedSymbols();
   const latest = useApi<unknown>("/api/trends/latest");
   const latestRows = items<Trend>(latest.data);
   const known = useMemo(
-    () => [...new Set([...Object.keys(prices), ...latestRows.map((t) => t.symbol)])].sort(),
-    [prices, latestRows],
+    () => [...new Set([...priced, ...latestRows.map((t) => t.symbol)])].sort(),
+    [priced, latestRows],
   );
   const [symbol, setSymbol] = useState("");
   const [timeframe, setTimeframe] = useState("1m");
@@ -73,7 +60,7 @@ export function Markets() {
     setCandles(chart.data?.bars ?? []);
   }, [chart.data]);
   // Each tick of the chosen symbol moves the last candle (or opens the next one).
-  const tick = prices[chosen];
+  const tick = usePrice(chosen);
   useEffect(() => {
     if (tick?.ts)
       setCandles((c) => applyTick(c, { price: tick.price, ts: tick.ts! }, TIMEFRAMES[timeframe]));

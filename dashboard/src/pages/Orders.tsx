@@ -13,40 +13,12 @@ import {
 import { useAppState } from "../context";
 import { hasRole } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
-interface Order {
-  id?: number;
-  client_order_id: string;
-  mode: string;
-  symbol: string;
-  side: string;
-  type: string;
-  qty: string;
-  limit_price?: string | null;
-  stop_price?: string | null;
-  status: string;
-  strategy?: string;
-  filled_qty?: string;
-  avg_fill_price?: string | null;
-  created_at?: string;
-}
-interface Fill {
-  id?: number;
-  client_order_id: string;
-  symbol?: string;
-  side?: string;
-  qty: string;
-  price: string;
-  fee: string;
-  ts: string;
-}
+type Order = Schema<"OrderOut">;
+type Fill = Schema<"FillOut">;
 
-interface PnlRow {
-  key: string;
-  realized_pnl: string;
-  fees: string;
-  entries: number;
-}
+type PnlRow = Schema<"PnlRow">;
 
 function Pnl() {
   const [by, setBy] = useState("day");

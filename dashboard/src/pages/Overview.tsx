@@ -16,36 +16,17 @@ import {
   Table,
 } from "../components/ui";
 import { useAppState } from "../context";
+import { usePrices } from "../prices";
 import { useEffect } from "react";
 import { formatDecimal, formatPct, formatTs, humanize, polylinePoints, sign } from "../format";
-import { useApi, useEvery } from "../hooks";
+import { type Loaded, useApi, useEvery } from "../hooks";
 import type { Account, Portfolio } from "../portfolio";
+import type { Schema } from "../schema";
 
-interface Health {
-  status: string;
-  checks?: Record<string, unknown>;
-  version?: string;
-}
-export interface KillSwitch {
-  enabled: boolean;
-  reason?: string;
-  changed_by?: string;
-  updated_at?: string | null;
-}
-interface Position {
-  symbol: string;
-  strategy: string;
-  mode: string;
-  qty: string;
-  avg_price: string;
-  realized_pnl: string;
-}
-interface LedgerSummary {
-  cash?: string;
-  fees?: string;
-  realized_pnl?: string;
-  entries?: number;
-}
+type Health = Schema<"Health">;
+export type KillSwitch = Schema<"KillSwitchOut">;
+type Position = Schema<"PositionOut">;
+type LedgerSummary = Schema<"LedgerSummary">;
 
 /** (last − average price) × signed quantity, exactly. */
 function unrealized(p: Position, last: string): string {
@@ -96,7 +77,7 @@ function Sparkline({ values }: { values: number[] }) {
 }
 
 export function Overview() {
-  const { prices, events } = useAppState();
+  const { events } = useAppState();
   const health = useApi<Health>("/api/health");
   const ks = useApi<KillSwitch>("/api/risk/kill-switch");
   const ledger = useApi<unknown>("/api/ledger/summary");
@@ -124,7 +105,6 @@ export function Overview() {
     }
   }, [latest, reloadKs, reloadPositions, reloadLedger, reloadPortfolio]);
   const book = portfolio.data;
-  const priceRows = Object.values(prices).sort((a, b) => a.symbol.localeCompare(b.symbol));
 
   return (
     <div className="page">
@@ -192,28 +172,7 @@ export function Overview() {
             </>
           )}
         </Card>
-        <Card title="Live prices" testId="live-prices">
-          {priceRows.length === 0 ? (
-            <p className="muted">Waiting for price updates…</p>
-          ) : (
-            <ul className="prices">
-              {priceRows.map((p) => {
-                const dir =
-                  p.previous === undefined ? 0 : sign(String(Number(p.price) - Number(p.previous)));
-                return (
-                  <li key={p.symbol} data-testid={`price-${p.symbol}`}>
-                    <span className="sym">{p.symbol}</span>
-                    <Sparkline values={p.history} />
-                    <span className={`px ${dir > 0 ? "pos" : dir < 0 ? "neg" : ""}`}>
-                      {formatDecimal(p.price)}
-                    </span>
-                    <span className="muted small">{p.ts ? formatTs(p.ts) : ""}</span>
-                  </li>
-                );
-              })}
-            </ul>
-          )}
-        </Card>
+        <LivePrices />
         <StatusPanel />
       </div>
       <Card title="Ledger" testId="ledger">
@@ -231,37 +190,75 @@ export function Overview() {
           ]}
         />
       </Card>
-      <Card title="Positions" testId="positions">
-        <ErrorBox error={positions.error} />
-        <Table
-          testId="positions-table"
-          rows={items<Position>(positions.data)}
-          empty="No open positions."
-          columns={[
-            { key: "symbol", label: "Symbol" },
-            { key: "strategy", label: "Strategy" },
-            { key: "mode", label: "Mode" },
-            numberColumn("qty", "Qty"),
-            moneyColumn("avg_price", "Avg price"),
-            moneyColumn("realized_pnl", "Realized PnL", true),
-            {
-              key: "last",
-              label: "Last",
-              numeric: true,
-              render: (r) => (prices[r.symbol] ? <Num value={prices[r.symbol].price} /> : "—"),
-            },
-            {
-              key: "unrealized",
-              label: "Unrealized PnL",
-              numeric: true,
-              render: (r) => {
-                const last = prices[r.symbol]?.price;
-                return last ? <Money value={unrealized(r, last)} signed /> : "—";
-              },
-            },
-          ]}
-        />
-      </Card>
+      <PositionsCard positions={positions} />
     </div>
+  );
+}
+
+/** Every symbol's live price with its sparkline (re-rendered on each tick, alone). */
+function LivePrices() {
+  const prices = usePrices();
+  const priceRows = Object.values(prices).sort((a, b) => a.symbol.localeCompare(b.symbol));
+  return (
+    <Card title="Live prices" testId="live-prices">
+      {priceRows.length === 0 ? (
+        <p className="muted">Waiting for price updates…</p>
+      ) : (
+        <ul className="prices">
+          {priceRows.map((p) => {
+            const dir =
+              p.previous === undefined ? 0 : sign(String(Number(p.price) - Number(p.previous)));
+            return (
+              <li key={p.symbol} data-testid={`price-${p.symbol}`}>
+                <span className="sym">{p.symbol}</span>
+                <Sparkline values={p.history} />
+                <span className={`px ${dir > 0 ? "pos" : dir < 0 ? "neg" : ""}`}>
+                  {formatDecimal(p.price)}
+                </span>
+                <span className="muted small">{p.ts ? formatTs(p.ts) : ""}</span>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </Card>
+  );
+}
+
+/** The open positions marked at the live prices (re-rendered on each tick, alone). */
+function PositionsCard({ positions }: { positions: Loaded<unknown> }) {
+  const prices = usePrices();
+  return (
+    <Card title="Positions" testId="positions">
+      <ErrorBox error={positions.error} />
+      <Table
+        testId="positions-table"
+        rows={items<Position>(positions.data)}
+        empty="No open positions."
+        columns={[
+          { key: "symbol", label: "Symbol" },
+          { key: "strategy", label: "Strategy" },
+          { key: "mode", label: "Mode" },
+          numberColumn("qty", "Qty"),
+          moneyColumn("avg_price", "Avg price"),
+          moneyColumn("realized_pnl", "Realized PnL", true),
+          {
+            key: "last",
+            label: "Last",
+            numeric: true,
+            render: (r) => (prices[r.symbol] ? <Num value={prices[r.symbol].price} /> : "—"),
+          },
+          {
+            key: "unrealized",
+            label: "Unrealized PnL",
+            numeric: true,
+            render: (r) => {
+              const last = prices[r.symbol]?.price;
+              return last ? <Money value={unrealized(r, last)} signed /> : "—";
+            },
+          },
+        ]}
+      />
+    </Card>
   );
 }

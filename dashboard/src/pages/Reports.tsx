@@ -5,18 +5,9 @@ import { Card, ErrorBox, Loading, Options, Table, Ts } from "../components/ui";
 import { formatStat, humanize } from "../format";
 import { useApi } from "../hooks";
 import { REPORT_KINDS, type Prefs, type ReportPrefs } from "./Profile";
+import type { Schema } from "../schema";
 
-interface Report {
-  id: number;
-  kind: string;
-  strategy: string | null;
-  mode: string | null;
-  period_start: string;
-  period_end: string;
-  stats: Row;
-  created_at: string;
-  has_file: boolean;
-}
+type Report = Schema<"ReportOut">;
 
 const HEADLINE = ["total_return_pct", "realized_pnl", "n_trades", "fees", "sharpe"];
 

@@ -11,33 +11,11 @@ import { Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
-export interface StrategyInfo {
-  name: string;
-  description?: string;
-  params: ParamSpecs;
-}
-interface ActiveParams {
-  strategy: string;
-  symbol: string;
-  params: Record<string, unknown>;
-  changed_by?: string;
-  reason?: string;
-  updated_at?: string;
-  version?: number;
-}
-interface ParamChange {
-  version?: number;
-  old?: Record<string, unknown> | null;
-  new?: Record<string, unknown>;
-  old_params?: Record<string, unknown> | null;
-  new_params?: Record<string, unknown>;
-  params?: Record<string, unknown>;
-  reason?: string;
-  changed_by?: string;
-  ts?: string;
-  updated_at?: string;
-}
+export type StrategyInfo = Schema<"StrategyOut">;
+type ActiveParams = Schema<"ActiveParams">;
+type ParamChange = Schema<"ParamChangeOut">;
 
 function paramsText(p: Record<string, unknown> | null | undefined): string {
   if (!p) return "—";
@@ -152,11 +130,11 @@ function History({ strategy, symbol }: { strategy: string; symbol: string }) {
         rows={items<ParamChange>(h.data)}
         empty="No changes recorded."
         columns={[
-          { key: "ts", label: "When", render: (r) => <Ts value={r.ts ?? r.updated_at} /> },
-          { key: "version", label: "Version", render: (r) => String(r.version ?? "—") },
-          { key: "old", label: "From", render: (r) => paramsText(r.old ?? r.old_params) },
-          { key: "new", label: "To", render: (r) => paramsText(r.new ?? r.new_params ?? r.params) },
-          { key: "changed_by", label: "By", render: (r) => r.changed_by ?? "—" },
+          { key: "ts", label: "When", render: (r) => <Ts value={r.ts} /> },
+          { key: "version", label: "Version", render: (r) => String(r.version) },
+          { key: "old", label: "From", render: (r) => paramsText(r.old) },
+          { key: "new", label: "To", render: (r) => paramsText(r.new) },
+          { key: "changed_by", label: "By", render: (r) => r.changed_by },
           { key: "reason", label: "Reason", render: (r) => r.reason || "—" },
         ]}
       />
@@ -219,7 +197,7 @@ export function Strategies() {
               label: "Parameters",
               render: (r) => <code>{paramsText(r.params)}</code>,
             },
-            { key: "changed_by", label: "Changed by", render: (r) => r.changed_by ?? "—" },
+            { key: "changed_by", label: "Changed by", render: (r) => r.changed_by },
             { key: "reason", label: "Reason", render: (r) => r.reason || "—" },
             timeColumn("updated_at", "Updated"),
             {

@@ -5,37 +5,12 @@ import { Badge, Card, ErrorBox, Table, timeColumn, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { formatLabels, formatLimit, formatStat, hasRole, humanize } from "../format";
 import { useApi, useEvery } from "../hooks";
+import type { Schema } from "../schema";
 
-interface ScheduledJob {
-  id: string;
-  description: string;
-  trigger: string;
-  next_run: string | null;
-  paused: boolean;
-  last_outcome: string | null;
-  last_started: string | null;
-  running: { done: number; total: number } | null;
-}
-interface JobRun {
-  id: number;
-  job_id: string;
-  started_at: string;
-  ended_at: string | null;
-  outcome: string;
-  error: string | null;
-}
-interface ComponentStatus {
-  state: "running" | "restarting" | "down";
-  since: string;
-  restarts: number;
-  last_error: string | null;
-}
-interface Health {
-  status: string;
-  checks?: Record<string, string>;
-  components?: Record<string, ComponentStatus>;
-  version?: string;
-}
+type ScheduledJob = Schema<"ScheduledJobOut">;
+type JobRun = Schema<"JobRunOut">;
+type ComponentStatus = Schema<"Component">;
+type Health = Schema<"Health">;
 
 const STATE_KIND: Record<ComponentStatus["state"], string> = {
   running: "good",
@@ -238,18 +213,8 @@ function ScheduledJobs() {
   );
 }
 
-interface RiskLimits {
-  max_order_notional: string | null;
-  max_position_notional: string | null;
-  max_open_orders: number | null;
-  max_daily_loss: string | null;
-  max_drawdown: string | null;
-}
-interface MetricSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
+type RiskLimits = Schema<"RiskLimitsOut">;
+type MetricSample = Schema<"MetricSample">;
 
 function Limits() {
   const limits = useApi<RiskLimits>("/api/risk/limits");

@@ -10,19 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
-from sigma.api.users import authenticate, get_user
+from sigma.api.users import authenticate
 from sigma.store.auth_sessions import (
     RefreshRefused,
     revoke_user_tokens,
     rotate_refresh,
     start_family,
 )
-from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import User, UserPref
+from sigma.store.models import User
+from sigma.store.queries.users import get_user, merge_prefs, prefs
 
 router = APIRouter(prefix="/api", tags=["auth"])
 # Failed logins for one account, from any address: this many are free within the throttle's
@@ -174,9 +173,7 @@ def _user_row(session: Db, username: str) -> User:
 @router.get("/me/prefs")
 def get_prefs(user: Viewer, session: Db) -> dict[str, Any]:
     """The caller's preferences as `{key: value}`."""
-    row = _user_row(session, user.username)
-    prefs = session.scalars(select(UserPref).where(UserPref.user_id == row.id))
-    return {p.key: p.value for p in prefs}
+    return prefs(session, _user_row(session, user.username).id)
 
 
 @router.put("/me/prefs")
@@ -190,20 +187,7 @@ def put_prefs(
     returns them all. 422 when the result would hold more keys or JSON bytes than
     SIGMA_API_PREFS_MAX_KEYS / SIGMA_API_PREFS_MAX_BYTES allow."""
     settings = ctx.app.settings
-    row = _user_row(session, user.username)
-    current = {
-        p.key: p for p in session.scalars(select(UserPref).where(UserPref.user_id == row.id))
-    }
-    for key, value in body.items():
-        if value is None:
-            if key in current:
-                session.delete(current.pop(key))
-        elif key in current:
-            current[key].value = to_jsonable(value)
-        else:
-            current[key] = UserPref(user_id=row.id, key=key, value=to_jsonable(value))
-            session.add(current[key])
-    stored = {key: pref.value for key, pref in current.items()}
+    stored = merge_prefs(session, _user_row(session, user.username).id, body)
     if len(stored) > settings.api_prefs_max_keys:
         raise HTTPException(
             422,

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from sigma.api.context import Ctx, Db, Viewer
 from sigma.api.routers.market import BarOut, bar_out
@@ -19,8 +18,9 @@ from sigma.api.serialize import dec
 from sigma.engine.chart import indicator_lines
 from sigma.store.bars import COLUMNS
 from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import BarRecord, FillRecord, OrderRecord
+from sigma.store.models import BarRecord
 from sigma.store.params import get_active_params
+from sigma.store.queries import market
 from sigma.strategies import Strategy
 
 router = APIRouter(prefix="/api", tags=["market"])
@@ -104,14 +104,7 @@ def chart(
     and every strategy's fills."""
     chosen = _strategy(ctx, session, strategy, symbol) if strategy else None
     extra = _warmup(chosen) if chosen else 0
-    rows = list(
-        session.scalars(
-            select(BarRecord)
-            .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe)
-            .order_by(BarRecord.ts.desc())
-            .limit(limit + extra)
-        )
-    )[::-1]
+    rows = market.latest_bars(session, symbol, timeframe, limit + extra)
     shown = rows[-limit:]
     lines: list[LineOut] = []
     if chosen is not None and rows:
@@ -121,19 +114,14 @@ def chart(
         ]
     markers: list[MarkerOut] = []
     if shown:
-        query = (
-            select(FillRecord, OrderRecord.side, OrderRecord.strategy)
-            .join(OrderRecord, FillRecord.client_order_id == OrderRecord.client_order_id)
-            .where(
-                OrderRecord.symbol == symbol,
-                OrderRecord.mode == (mode or ctx.app.settings.mode),
-                FillRecord.ts >= shown[0].ts,
-            )
-            .order_by(FillRecord.ts.desc(), FillRecord.id.desc())
-            .limit(MAX_MARKERS)
+        marks = market.fill_marks(
+            session,
+            symbol,
+            mode or ctx.app.settings.mode,
+            shown[0].ts,
+            MAX_MARKERS,
+            strategy,
         )
-        if strategy:
-            query = query.where(OrderRecord.strategy == strategy)
         markers = [
             MarkerOut(
                 ts=fill.ts,
@@ -143,8 +131,8 @@ def chart(
                 strategy=owner,
                 client_order_id=fill.client_order_id,
             )
-            for fill, side, owner in session.execute(query)
-        ][::-1]
+            for fill, side, owner in marks
+        ]
     return ChartOut(
         symbol=symbol,
         timeframe=timeframe,

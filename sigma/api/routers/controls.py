@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import ApiContext, Ctx, Trader, Viewer
@@ -35,7 +34,9 @@ from sigma.runtime.commands import (
     SetEnabled,
 )
 from sigma.store.db import session_scope
-from sigma.store.models import OrderRecord, PositionRecord, StrategyParam, StrategyParamHistory
+from sigma.store.queries.params import current_authors, sets_by_pair
+from sigma.store.queries.trading import held as held_by_pair
+from sigma.store.queries.trading import order_owner
 from sigma.store.strategy_control import ControlState, all_controls, audit
 
 router = APIRouter(prefix="/api", tags=["controls"])
@@ -108,17 +109,9 @@ def _pairs(ctx: ApiContext) -> list[PairState]:
     verdicts = AdaptiveStateStore(ctx.app.sessions).verdicts()
     with ctx.app.sessions() as session:
         controls = {(c.strategy, c.symbol): c for c in all_controls(session)}
-        params = {(p.strategy, p.symbol): p for p in session.scalars(select(StrategyParam))}
-        last_changes = session.execute(
-            select(StrategyParamHistory.param_id, StrategyParamHistory.changed_by)
-            .join(StrategyParam)
-            .where(StrategyParamHistory.version == StrategyParam.version)
-        )
-        authors = {param_id: by for param_id, by in last_changes}
-        held = {
-            (p.strategy, p.symbol): p.qty
-            for p in session.scalars(select(PositionRecord).where(PositionRecord.mode == s.mode))
-        }
+        params = sets_by_pair(session)
+        authors = current_authors(session)
+        held = held_by_pair(session, s.mode)
     out = []
     for strategy in s.live_strategies:
         for symbol in s.symbols:
@@ -284,12 +277,7 @@ async def cancel_order(
 
     def find() -> tuple[str, str, str] | None:
         with ctx.app.sessions() as session:
-            row = session.execute(
-                select(OrderRecord.strategy, OrderRecord.symbol, OrderRecord.status).where(
-                    OrderRecord.client_order_id == client_order_id
-                )
-            ).first()
-        return None if row is None else (row[0], row[1], row[2])
+            return order_owner(session, client_order_id)
 
     found = await run_in_threadpool(find)
     if found is None:

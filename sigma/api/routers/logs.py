@@ -7,12 +7,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from sigma.api.context import Db, Viewer
-from sigma.api.paging import within
 from sigma.api.routers.trading import Limit, Offset
-from sigma.store.models import ActionLog, AlertLog
+from sigma.store.queries import logs
 
 router = APIRouter(prefix="/api", tags=["logs"])
 
@@ -56,12 +54,15 @@ def alerts(
     offset: Offset = 0,
 ) -> list[AlertOut]:
     """Alerts, the most recently seen first (`since`/`until` bound the last sighting)."""
-    query = select(AlertLog).order_by(AlertLog.last_seen.desc(), AlertLog.id.desc())
-    if severity is not None:
-        query = query.where(AlertLog.severity == severity)
-    if source is not None:
-        query = query.where(AlertLog.source == source)
-    query = within(query, AlertLog.last_seen, since, until).limit(limit).offset(offset)
+    found = logs.alerts(
+        session,
+        severity=severity,
+        source=source,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     return [
         AlertOut(
             id=a.id,
@@ -73,7 +74,7 @@ def alerts(
             message=a.message,
             dedupe_key=a.dedupe_key,
         )
-        for a in session.scalars(query)
+        for a in found
     ]
 
 
@@ -90,14 +91,16 @@ def actions(
     offset: Offset = 0,
 ) -> list[ActionOut]:
     """Bot decisions, newest first."""
-    query = select(ActionLog).order_by(ActionLog.ts.desc(), ActionLog.id.desc())
-    if strategy is not None:
-        query = query.where(ActionLog.strategy == strategy)
-    if symbol is not None:
-        query = query.where(ActionLog.symbol == symbol)
-    if action is not None:
-        query = query.where(ActionLog.action == action)
-    query = within(query, ActionLog.ts, since, until).limit(limit).offset(offset)
+    found = logs.actions(
+        session,
+        strategy=strategy,
+        symbol=symbol,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     return [
         ActionOut(
             id=a.id,
@@ -109,5 +112,5 @@ def actions(
             symbol=a.symbol,
             details=dict(a.details),
         )
-        for a in session.scalars(query)
+        for a in found
     ]

@@ -7,13 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from sigma.api.context import Db, Viewer
-from sigma.api.paging import within
 from sigma.api.serialize import dec
 from sigma.api.ws import Hub
 from sigma.store.models import BarRecord, TrendData
+from sigma.store.queries import market
 
 router = APIRouter(prefix="/api", tags=["market"])
 
@@ -65,14 +64,7 @@ def bars(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[BarOut]:
     """The latest `limit` stored bars of `symbol` in the window, oldest first (chart order)."""
-    query = within(
-        select(BarRecord).where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe),
-        BarRecord.ts,
-        since,
-        until,
-    )
-    rows = session.scalars(query.order_by(BarRecord.ts.desc()).limit(limit)).all()
-    return [bar_out(b) for b in reversed(rows)]
+    return [bar_out(b) for b in market.latest_bars(session, symbol, timeframe, limit, since, until)]
 
 
 def _trend(row: TrendData) -> TrendOut:
@@ -98,36 +90,16 @@ def trends(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[TrendOut]:
     """The readings of one symbol, newest first (regime history)."""
-    query = select(TrendData).where(TrendData.symbol == symbol)
-    if timeframe is not None:
-        query = query.where(TrendData.timeframe == timeframe)
-    query = (
-        within(query, TrendData.ts, since, None)
-        .order_by(TrendData.ts.desc(), TrendData.id.desc())
-        .limit(limit)
-    )
-    return [_trend(r) for r in session.scalars(query)]
+    found = market.trends(session, symbol, timeframe=timeframe, since=since, limit=limit)
+    return [_trend(r) for r in found]
 
 
 @router.get("/trends/latest", response_model=list[TrendOut])
 def latest_trends(session: Db, _: Viewer, timeframe: str | None = None) -> list[TrendOut]:
     """The newest reading of every symbol (per timeframe), strongest trend first."""
-    newest = select(
-        TrendData.symbol, TrendData.timeframe, func.max(TrendData.ts).label("ts")
-    ).group_by(TrendData.symbol, TrendData.timeframe)
-    if timeframe is not None:
-        newest = newest.where(TrendData.timeframe == timeframe)
-    latest = newest.subquery()
-    rows = session.scalars(
-        select(TrendData).join(
-            latest,
-            (TrendData.symbol == latest.c.symbol)
-            & (TrendData.timeframe == latest.c.timeframe)
-            & (TrendData.ts == latest.c.ts),
-        )
-    ).all()
     return sorted(
-        (_trend(r) for r in rows), key=lambda t: (-abs(t.strength or 0.0), t.symbol, t.timeframe)
+        (_trend(r) for r in market.latest_trends(session, timeframe)),
+        key=lambda t: (-abs(t.strength or 0.0), t.symbol, t.timeframe),
     )
 
 

@@ -10,14 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import select
 
 from sigma.api.context import Admin, Ctx, Db, RowId, Viewer
-from sigma.api.paging import within
 from sigma.api.routers.trading import Limit, Offset
 from sigma.ops.logging import redact
 from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import PerformanceReport
+from sigma.store.queries import reports as stored
 
 router = APIRouter(prefix="/api", tags=["reports"])
 _MEDIA = {
@@ -54,14 +52,9 @@ def reports(
     offset: Offset = 0,
 ) -> list[ReportOut]:
     """Reports, newest period first; `since`/`until` bound the end of their period."""
-    query = select(PerformanceReport).order_by(
-        PerformanceReport.period_end.desc(), PerformanceReport.id.desc()
+    found = stored.reports(
+        session, kind=kind, strategy=strategy, since=since, until=until, limit=limit, offset=offset
     )
-    if kind is not None:
-        query = query.where(PerformanceReport.kind == kind)
-    if strategy is not None:
-        query = query.where(PerformanceReport.strategy == strategy)
-    query = within(query, PerformanceReport.period_end, since, until)
     return [
         ReportOut(
             id=r.id,
@@ -74,7 +67,7 @@ def reports(
             created_at=r.created_at,
             has_file=r.path is not None and Path(r.path).is_file(),
         )
-        for r in session.scalars(query.limit(limit).offset(offset))
+        for r in found
     ]
 
 
@@ -88,7 +81,7 @@ def report_file(
 ) -> FileResponse:
     """The report's file, shown inline (or as an attachment with `?download=true`);
     `?format=pdf` gives the PDF rendered next to it."""
-    row = session.get(PerformanceReport, report_id)
+    row = stored.report(session, report_id)
     if row is None:
         raise HTTPException(404, detail=f"report {report_id} not found")
     path = None if row.path is None else Path(row.path)

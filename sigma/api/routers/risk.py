@@ -15,9 +15,9 @@ from sigma.api.serialize import opt_dec
 from sigma.bus.base import CHANNEL_ALERTS
 from sigma.notify.alert import Alert
 from sigma.risk.limits import RiskLimits
+from sigma.store.alerts import record_alert
 from sigma.store.control import KILL_SWITCH, FlagState, get_flag, set_flag
 from sigma.store.db import session_scope
-from sigma.store.models import AlertLog
 
 router = APIRouter(prefix="/api/risk", tags=["risk"])
 
@@ -69,15 +69,13 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
     # Flag and alert row in one transaction: an alert never claims a change that was lost.
     with session_scope(ctx.app.sessions) as session:
         set_flag(session, KILL_SWITCH, body.enabled, reason=body.reason, changed_by=user)
-        session.add(
-            AlertLog(
-                ts=alert.ts,
-                last_seen=alert.ts,
-                severity=alert.severity,
-                source=alert.source,
-                message=alert.message,
-                dedupe_key=alert.dedupe_key,
-            )
+        record_alert(
+            session,
+            ts=alert.ts,
+            severity=alert.severity,
+            source=alert.source,
+            message=alert.message,
+            dedupe_key=alert.dedupe_key,
         )
     with ctx.app.sessions() as session:
         return get_flag(session, KILL_SWITCH)

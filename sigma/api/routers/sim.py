@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from sigma.api.context import Db, RowId, Trader, Viewer
-from sigma.api.paging import within
 from sigma.api.routers.trading import Limit, Offset
 from sigma.api.serialize import dec, opt_dec
-from sigma.store.models import SimOrder, SimRun
+from sigma.store.models import SimRun
+from sigma.store.queries import sim
 
 router = APIRouter(prefix="/api/sim", tags=["simulation"])
 
@@ -89,13 +88,16 @@ def runs(
     offset: Offset = 0,
 ) -> list[SimRunOut]:
     """Runs, newest first; `since`/`until` bound their start."""
-    query = select(SimRun).order_by(SimRun.started_at.desc(), SimRun.id.desc())
-    if strategy is not None:
-        query = query.where(SimRun.strategy == strategy)
-    if symbol is not None:
-        query = query.where(SimRun.symbol == symbol)
-    query = within(query, SimRun.started_at, since, until).limit(limit).offset(offset)
-    return [_out(r) for r in session.scalars(query)]
+    found = sim.runs(
+        session,
+        strategy=strategy,
+        symbol=symbol,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return [_out(r) for r in found]
 
 
 @router.get("/runs/{run_id}/orders", response_model=list[SimOrderOut])
@@ -103,15 +105,8 @@ def run_orders(
     run_id: RowId, session: Db, _: Viewer, limit: Limit = 100, offset: Offset = 0
 ) -> list[SimOrderOut]:
     """The orders of run `run_id` in the order they were placed."""
-    if session.get(SimRun, run_id) is None:
+    if sim.run(session, run_id) is None:
         raise HTTPException(404, detail=f"simulation run {run_id} not found")
-    query = (
-        select(SimOrder)
-        .where(SimOrder.sim_run_id == run_id)
-        .order_by(SimOrder.ts, SimOrder.id)
-        .limit(limit)
-        .offset(offset)
-    )
     return [
         SimOrderOut(
             id=o.id,
@@ -126,14 +121,14 @@ def run_orders(
             fill_price=opt_dec(o.fill_price),
             fee=dec(o.fee),
         )
-        for o in session.scalars(query)
+        for o in sim.run_orders(session, run_id, limit=limit, offset=offset)
     ]
 
 
 @router.post("/runs/{run_id}/rating", response_model=SimRunOut)
 def rate(run_id: RowId, body: RatingIn, session: Db, _: Trader) -> SimRunOut:
     """Store a 1-5 rating and a comment on run `run_id`."""
-    run = session.get(SimRun, run_id)
+    run = sim.run(session, run_id)
     if run is None:
         raise HTTPException(404, detail=f"simulation run {run_id} not found")
     run.rating, run.comment = body.rating, body.comment

@@ -8,8 +8,6 @@ from typing import Annotated, Any
 from anyio.from_thread import run as run_on_loop
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, stored_answer
@@ -19,8 +17,8 @@ from sigma.research.select import recent_bars
 from sigma.runtime.commands import Reenable, SetParams
 from sigma.runtime.operator import deliver, store_params
 from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import StrategyParam, StrategyParamHistory
 from sigma.store.params import get_active_params, param_history
+from sigma.store.queries.params import active_sets
 from sigma.store.strategy_control import audit
 from sigma.strategies import Strategy, StrategyRegistry
 
@@ -138,31 +136,18 @@ def checked_params(cls: type[Strategy], params: dict[str, Any], where: str) -> d
 
 
 def _active_rows(session: Db) -> list[ActiveParams]:
-    rows = session.scalars(
-        select(StrategyParam)
-        .where(StrategyParam.active.is_(True))
-        .order_by(StrategyParam.strategy, StrategyParam.symbol)
-    )
-    out = []
-    for row in rows:
-        last = session.scalar(
-            select(StrategyParamHistory).where(
-                StrategyParamHistory.param_id == row.id,
-                StrategyParamHistory.version == row.version,
-            )
+    return [
+        ActiveParams(
+            strategy=row.strategy,
+            symbol=row.symbol,
+            params=dict(row.params),
+            version=row.version,
+            changed_by=last.changed_by if last else "",
+            reason=last.reason if last else "",
+            updated_at=row.updated_at,
         )
-        out.append(
-            ActiveParams(
-                strategy=row.strategy,
-                symbol=row.symbol,
-                params=dict(row.params),
-                version=row.version,
-                changed_by=last.changed_by if last else "",
-                reason=last.reason if last else "",
-                updated_at=row.updated_at,
-            )
-        )
-    return out
+        for row, last in active_sets(session)
+    ]
 
 
 @router.get("/params", response_model=list[ActiveParams])
@@ -229,7 +214,7 @@ def _in_force(cls: type[Strategy], stored: dict[str, Any]) -> tuple[dict[str, An
 
 def _walk_forward(
     ctx: ApiContext,
-    session: Session,
+    session: Db,
     cls: type[Strategy],
     symbol: str,
     current: dict[str, Any],

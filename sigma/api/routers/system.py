@@ -11,13 +11,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 import sigma
 from sigma.api.context import ApiContext, Ctx, Viewer, admin_unless
 from sigma.ops.components import ComponentState
 from sigma.ops.metrics import CONTENT_TYPE
+from sigma.store.queries.health import ping
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ _UNREAD_SUFFIXES = ("_bucket", "_created")
 
 
 def _database(ctx: ApiContext) -> str:
-    with ctx.app.read_db.connect() as conn:
-        conn.execute(text("SELECT 1"))
+    ping(ctx.app.read_db)
     return OK
 
 

@@ -6,13 +6,13 @@ from datetime import datetime
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from sigma.api.auth import Role, check_password_rules, hash_password
 from sigma.api.context import Admin, Ctx, Db
-from sigma.api.users import UserExistsError, create_user, get_user, list_users
+from sigma.api.users import UserExistsError, create_user
 from sigma.store.auth_sessions import revoke_user_tokens
 from sigma.store.models import User
+from sigma.store.queries.users import active_admins, get_user, list_users
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -91,14 +91,8 @@ def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin)
         and user.active
         and ((body.role is not None and body.role != "admin") or body.active is False)
     )
-    if loses_admin:
-        admins = session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == "admin", User.active.is_(True))
-        )
-        if admins == 1:
-            raise HTTPException(409, detail=f"user {username!r} is the last active admin")
+    if loses_admin and active_admins(session) == 1:
+        raise HTTPException(409, detail=f"user {username!r} is the last active admin")
     if body.password is not None:
         try:
             check_password_rules(body.password)

@@ -1,4 +1,4 @@
-"""Query helpers shared by the listing routes that page through ORM rows."""
+"""The time window shared by the listing queries."""
 
 from __future__ import annotations
 
