@@ -37,7 +37,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from sigma.engine.engine import Cancelled
-from sigma.engine.fast import FAST_TARGETS, check_fill_model, fast_backtest
+from sigma.engine.fast import fast_backtest, fast_path_ok
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
 from sigma.research.sweep import bars_per_year, curve_metrics
@@ -209,8 +209,9 @@ def evaluate(
 
     The bars before `score_from` only warm up indicators and positions; nothing after the last
     bar is seen. The score is the annualised Sharpe ratio of the scored equity, or `NO_SCORE`
-    with fewer than `min_trades` trades closed in the scored part. Built-in target strategies
-    run on the compiled fast path when the fill model allows it, others on the exact engine.
+    with fewer than `min_trades` trades closed in the scored part. Strategies with a vectorised
+    twin run on the compiled fast path when the fill model allows it, others on the exact
+    engine.
     """
     if not 0 <= score_from < len(bars):
         raise ValueError(f"score_from must be in [0, {len(bars)}), got {score_from}")
@@ -225,16 +226,6 @@ def evaluate(
     return Evaluation(score, sharpe, metrics["return_pct"], n_trades)
 
 
-def _fast_path_ok(strategy: type[Strategy], fill_model: FillModel) -> bool:
-    if strategy.name not in FAST_TARGETS:
-        return False
-    try:
-        check_fill_model(fill_model)
-    except ValueError:
-        return False
-    return True
-
-
 def _equity_and_exits(
     strategy: type[Strategy],
     params: Mapping[str, Any],
@@ -243,8 +234,8 @@ def _equity_and_exits(
     fill_model: FillModel,
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.int64]]]:
     full = {**default_params(strategy), **params}
-    if _fast_path_ok(strategy, fill_model):
-        fast = fast_backtest(strategy.name, full, bars, initial_cash, fill_model)
+    if fast_path_ok(strategy, fill_model):
+        fast = fast_backtest(strategy, full, bars, initial_cash, fill_model)
         return fast.equity, fast.exit_bar
     result, _ = run_backtest(
         strategy(**full), bars, symbol="OPT", initial_cash=initial_cash, fill_model=fill_model

@@ -18,14 +18,15 @@ def _as_array(values: FloatArray) -> FloatArray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _check_period(period: int) -> None:
+def check_period(period: int) -> None:
+    """ValueError unless `period` is a whole number of bars >= 1."""
     if period < 1:
         raise ValueError(f"indicator period must be >= 1, got {period}")
 
 
 def sma(values: FloatArray, period: int) -> FloatArray:
     """Simple moving average: mean of the last `period` values."""
-    _check_period(period)
+    check_period(period)
     x = _as_array(values)
     out = np.full(x.shape, np.nan)
     if len(x) >= period:
@@ -37,7 +38,7 @@ def sma(values: FloatArray, period: int) -> FloatArray:
 
 def rolling_max(values: FloatArray, period: int) -> FloatArray:
     """Highest value of the last `period` values."""
-    _check_period(period)
+    check_period(period)
     x = _as_array(values)
     out = np.full(x.shape, np.nan)
     if len(x) >= period:
@@ -47,7 +48,7 @@ def rolling_max(values: FloatArray, period: int) -> FloatArray:
 
 def rolling_min(values: FloatArray, period: int) -> FloatArray:
     """Lowest value of the last `period` values."""
-    _check_period(period)
+    check_period(period)
     x = _as_array(values)
     out = np.full(x.shape, np.nan)
     if len(x) >= period:
@@ -57,7 +58,7 @@ def rolling_min(values: FloatArray, period: int) -> FloatArray:
 
 def rolling_std(values: FloatArray, period: int) -> FloatArray:
     """Population standard deviation of the last `period` values."""
-    _check_period(period)
+    check_period(period)
     x = _as_array(values)
     out = np.full(x.shape, np.nan)
     if len(x) >= period:
@@ -88,7 +89,7 @@ def _wilder_rsi(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover -
 
 def rsi(values: FloatArray, period: int = 14) -> FloatArray:
     """Wilder's relative strength index (0..100); the first value is at bar `period`."""
-    _check_period(period)
+    check_period(period)
     x = _as_array(values)
     if len(x) <= period:
         return np.full(x.shape, np.nan)
@@ -108,8 +109,12 @@ def bollinger(
     values: FloatArray, period: int = 20, k: float = 2.0
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Bollinger bands: (middle SMA, upper = mid + k·σ, lower = mid − k·σ)."""
-    mid = sma(values, period)
-    width = k * rolling_std(values, period)
+    return bands(sma(values, period), rolling_std(values, period), k)
+
+
+def bands(mid: FloatArray, std: FloatArray, k: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(mid, mid + k·std, mid − k·std): Bollinger's bands from their average and deviation."""
+    width = k * std
     return mid, mid + width, mid - width
 
 

@@ -1,0 +1,80 @@
+"""The vectorised twin of a strategy: its decisions over a whole history at once.
+
+A strategy that trades only with `go_long` / `go_short` / `go_flat` (all-in, at market) can
+declare a twin, the classmethod `Strategy.targets`, which returns the exposure it asks for at
+each bar's close: +1 long, -1 short, 0 flat, NaN to do nothing. A decision may depend on the
+position held at that close (`if self.position > 0 and ...`), so the twin gives one array per
+position (`Targets.flat`, `.long`, `.short`); the fast path (`sigma.engine.fast`) reads the
+array of the position it holds, so a skipped entry (too little cash) is followed exactly as the
+engine follows it. The twin must use the strategy's own indicator functions (or values proved
+identical to them), so that its decisions are the engine's decisions to the last bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from sigma.strategies.series import FloatArray
+
+Columns = Mapping[str, FloatArray]
+"""Bar columns by name ("open", "high", "low", "close", "volume"), float64, oldest first."""
+
+IndicatorCache = dict[tuple[Any, ...], Any]
+"""Indicator values by (function name, arguments), shared by the runs of one sweep."""
+
+
+class Targets(NamedTuple):
+    """Exposure asked for at each close (+1, -1, 0, NaN = nothing) when flat, long or short."""
+
+    flat: FloatArray
+    long: FloatArray
+    short: FloatArray
+
+    @classmethod
+    def always(cls, targets: FloatArray) -> Targets:
+        """Decisions that do not depend on the position held."""
+        return cls(targets, targets, targets)
+
+
+def cached(cache: IndicatorCache | None, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()`, kept in `cache` under `key` (computed every time without a cache)."""
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def choose(*rules: tuple[Any, float], length: int) -> FloatArray:
+    """Per bar, the target of the first rule (boolean array, target) that holds, else NaN:
+    the vectorised form of an `if / elif` chain of `go_*` calls."""
+    out = np.full(length, np.nan)
+    done = np.zeros(length, dtype=bool)
+    for condition, target in rules:
+        hit = np.asarray(condition, dtype=bool) & ~done
+        out[hit] = target
+        done |= hit
+    return out
+
+
+def crossover_targets(
+    fast_ma: FloatArray, slow_ma: FloatArray, *, allow_short: bool = True
+) -> FloatArray:
+    """+1 where `fast_ma` crosses above `slow_ma`, -1 (or 0 without shorts) where it crosses
+    below, NaN elsewhere; crossings are strict on both bars, so NaN warm-up never crosses."""
+    out = np.full(len(fast_ma), np.nan)
+    if len(fast_ma) < 2:
+        return out
+    f_prev, f_now = fast_ma[:-1], fast_ma[1:]
+    s_prev, s_now = slow_ma[:-1], slow_ma[1:]
+    up = (f_prev < s_prev) & (f_now > s_now)
+    down = (s_prev < f_prev) & (s_now > f_now)
+    out[1:][down] = -1.0 if allow_short else 0.0
+    out[1:][up] = 1.0
+    return out
+
+
+__all__ = ["Columns", "IndicatorCache", "Targets", "cached", "choose", "crossover_targets"]
