@@ -306,7 +306,9 @@ def simulate_targets(
     open_ = _as_float_array("open", open)
     close_ = _as_float_array("close", close)
     rows = targets if isinstance(targets, Targets) else Targets.always(targets)
-    tgt = Targets(*(_as_float_array("targets", row) for row in rows))
+    # A row shared by several positions is converted once (and counted once below).
+    converted: dict[int, FloatArray] = {}
+    tgt = Targets(*(converted.setdefault(id(row), _as_float_array("targets", row)) for row in rows))
     for row in tgt:
         if not len(open_) == len(close_) == len(row):
             raise ValueError(

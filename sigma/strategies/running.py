@@ -156,8 +156,9 @@ def _cross_targets(  # pragma: no cover - numba-compiled
 def sma_cross_targets(
     close: FloatArray, fast: int, slow: int, *, allow_short: bool = True
 ) -> FloatArray:
-    """`crossover_targets(sma(close, fast), sma(close, slow))` in O(n): +1 where the fast
-    average crosses above the slow one, -1 (0 without shorts) below, NaN elsewhere."""
+    """The crossings of `sma(close, fast)` and `sma(close, slow)` (strict on both bars, as
+    `crossed_above`) in O(n): +1 where the fast average crosses above the slow one, -1 (0
+    without shorts) below, NaN elsewhere."""
     check_period(fast)
     check_period(slow)
     x = np.ascontiguousarray(close, dtype=np.float64)

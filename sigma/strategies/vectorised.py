@@ -60,21 +60,4 @@ def choose(*rules: tuple[Any, float], length: int) -> FloatArray:
     return out
 
 
-def crossover_targets(
-    fast_ma: FloatArray, slow_ma: FloatArray, *, allow_short: bool = True
-) -> FloatArray:
-    """+1 where `fast_ma` crosses above `slow_ma`, -1 (or 0 without shorts) where it crosses
-    below, NaN elsewhere; crossings are strict on both bars, so NaN warm-up never crosses."""
-    out = np.full(len(fast_ma), np.nan)
-    if len(fast_ma) < 2:
-        return out
-    f_prev, f_now = fast_ma[:-1], fast_ma[1:]
-    s_prev, s_now = slow_ma[:-1], slow_ma[1:]
-    up = (f_prev < s_prev) & (f_now > s_now)
-    down = (s_prev < f_prev) & (s_now > f_now)
-    out[1:][down] = -1.0 if allow_short else 0.0
-    out[1:][up] = 1.0
-    return out
-
-
-__all__ = ["Columns", "IndicatorCache", "Targets", "cached", "choose", "crossover_targets"]
+__all__ = ["Columns", "IndicatorCache", "Targets", "cached", "choose"]

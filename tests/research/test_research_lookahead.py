@@ -70,6 +70,16 @@ class Peeker(Strategy):
             self.go_flat()
 
 
+class LastBarBuyer(Strategy):
+    """Knows when the history ends (its length is the future): bids on the last bar only."""
+
+    name = "last_bar_buyer"
+
+    def on_bar(self) -> None:
+        if self.bar_index == len(self.data) - 1:
+            self.buy(qty=1, limit=90.5)
+
+
 class TaUser(Strategy):
     """Causal TA-Lib indicators: must pass."""
 
@@ -109,6 +119,14 @@ def test_orders_decided_on_future_bars_are_flagged() -> None:
     assert finding is not None
     assert finding.what == "order"
     assert "market" in finding.full or "market" in finding.truncated
+
+
+def test_an_order_only_the_truncated_run_places_is_named() -> None:
+    bars = _bars()
+    finding = check_lookahead(LastBarBuyer(), bars, cuts=3)
+    assert finding is not None
+    assert (finding.what, finding.bar) == ("order", cut_points(len(bars), 3)[0] - 1)
+    assert (finding.full, finding.truncated) == ("no order", "limit buy qty 1.0 limit 90.5")
 
 
 @pytest.mark.parametrize("cls", [*BUILTIN_STRATEGIES, TaUser], ids=lambda c: c.name)

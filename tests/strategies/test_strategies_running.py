@@ -8,11 +8,17 @@ import pytest
 from sigma.strategies import running
 from sigma.strategies.indicators import sma
 from sigma.strategies.running import pairwise_sum, sma_cross_targets, window_sum
-from sigma.strategies.vectorised import crossover_targets
 
 
 def _textbook(x: np.ndarray, fast: int, slow: int, allow_short: bool = True) -> np.ndarray:
-    return crossover_targets(sma(x, fast), sma(x, slow), allow_short=allow_short)
+    """The crossings of `sma(fast)` and `sma(slow)`, strict on both bars (as `SmaCross`)."""
+    f, s = sma(x, fast), sma(x, slow)
+    out = np.full(len(x), np.nan)
+    up = (f[:-1] < s[:-1]) & (f[1:] > s[1:])
+    down = (s[:-1] < f[:-1]) & (s[1:] > f[1:])
+    out[1:][down] = -1.0 if allow_short else 0.0
+    out[1:][up] = 1.0
+    return out
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
