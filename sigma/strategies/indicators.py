@@ -36,24 +36,51 @@ def sma(values: FloatArray, period: int) -> FloatArray:
     return out
 
 
+@numba.njit(cache=True)
+def _higher(acc: float, v: float) -> float:  # pragma: no cover - numba-compiled
+    # The larger of the two, NaN when either is (as numpy's max).
+    return v if (v > acc or v != v) else acc
+
+
+@numba.njit(cache=True)
+def _rolling_extreme(x: FloatArray, period: int, sign: float) -> FloatArray:  # pragma: no cover
+    # van Herk / Gil-Werman: cut the series into blocks of `period`; a window is the tail of
+    # one block and the head of the next, so its max is the larger of that tail's max and
+    # that head's max: three passes whatever the period, and exactly a max over the window.
+    # A min is the max of the negated values, negated back (both exact).
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n < period:
+        return out
+    head = np.empty(n)  # max from the block's start to i
+    tail = np.empty(n)  # max from i to the block's end
+    for b0 in range(0, n, period):
+        b1 = min(b0 + period, n)
+        acc = sign * x[b0]
+        head[b0] = acc
+        for i in range(b0 + 1, b1):
+            acc = _higher(acc, sign * x[i])
+            head[i] = acc
+        acc = sign * x[b1 - 1]
+        tail[b1 - 1] = acc
+        for i in range(b1 - 2, b0 - 1, -1):
+            acc = _higher(acc, sign * x[i])
+            tail[i] = acc
+    for i in range(period - 1, n):
+        out[i] = sign * _higher(tail[i - period + 1], head[i])
+    return out
+
+
 def rolling_max(values: FloatArray, period: int) -> FloatArray:
     """Highest value of the last `period` values."""
     check_period(period)
-    x = _as_array(values)
-    out = np.full(x.shape, np.nan)
-    if len(x) >= period:
-        out[period - 1 :] = sliding_window_view(x, period).max(axis=1)
-    return out
+    return _rolling_extreme(_as_array(values), period, 1.0)  # type: ignore[no-any-return]
 
 
 def rolling_min(values: FloatArray, period: int) -> FloatArray:
     """Lowest value of the last `period` values."""
     check_period(period)
-    x = _as_array(values)
-    out = np.full(x.shape, np.nan)
-    if len(x) >= period:
-        out[period - 1 :] = sliding_window_view(x, period).min(axis=1)
-    return out
+    return _rolling_extreme(_as_array(values), period, -1.0)  # type: ignore[no-any-return]
 
 
 def rolling_std(values: FloatArray, period: int) -> FloatArray:
@@ -103,6 +130,7 @@ def warm_up() -> None:
     0.1 to 0.4 s on the development machine. A live process calls this before it trades;
     otherwise the first bar that needs RSI holds up every tick and order behind it."""
     _wilder_rsi(np.zeros(2), 1)
+    _rolling_extreme(np.zeros(2), 1, 1.0)
 
 
 def bollinger(

@@ -51,13 +51,9 @@ def cached(cache: IndicatorCache | None, key: tuple[Any, ...], compute: Callable
 def choose(*rules: tuple[Any, float], length: int) -> FloatArray:
     """Per bar, the target of the first rule (boolean array, target) that holds, else NaN:
     the vectorised form of an `if / elif` chain of `go_*` calls."""
-    out = np.full(length, np.nan)
-    done = np.zeros(length, dtype=bool)
-    for condition, target in rules:
-        hit = np.asarray(condition, dtype=bool) & ~done
-        out[hit] = target
-        done |= hit
-    return out
+    conditions = [np.broadcast_to(np.asarray(c, dtype=bool), (length,)) for c, _ in rules]
+    # np.select keeps the first condition that holds, as the chain does.
+    return np.select(conditions, [float(t) for _, t in rules], default=np.nan)
 
 
 __all__ = ["Columns", "IndicatorCache", "Targets", "cached", "choose"]
