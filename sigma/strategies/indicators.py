@@ -11,6 +11,7 @@ import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from sigma.strategies.pairwise import window_std
 from sigma.strategies.series import FloatArray
 
 
@@ -83,14 +84,20 @@ def rolling_min(values: FloatArray, period: int) -> FloatArray:
     return _rolling_extreme(_as_array(values), period, -1.0)  # type: ignore[no-any-return]
 
 
-def rolling_std(values: FloatArray, period: int) -> FloatArray:
-    """Population standard deviation of the last `period` values."""
-    check_period(period)
-    x = _as_array(values)
-    out = np.full(x.shape, np.nan)
-    if len(x) >= period:
-        out[period - 1 :] = sliding_window_view(x, period).std(axis=1)
+@numba.njit(cache=True)
+def _rolling_std(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - numba
+    out = np.full(len(x), np.nan)
+    work = np.empty(period)
+    for i in range(period - 1, len(x)):
+        out[i] = window_std(x, i, period, work)
     return out
+
+
+def rolling_std(values: FloatArray, period: int) -> FloatArray:
+    """Population standard deviation of the last `period` values: numpy's `std` of each
+    window, computed window by window (numpy's way needs a period-times copy of the data)."""
+    check_period(period)
+    return _rolling_std(_as_array(values), period)  # type: ignore[no-any-return]
 
 
 @numba.njit(cache=True)
@@ -131,6 +138,7 @@ def warm_up() -> None:
     otherwise the first bar that needs RSI holds up every tick and order behind it."""
     _wilder_rsi(np.zeros(2), 1)
     _rolling_extreme(np.zeros(2), 1, 1.0)
+    _rolling_std(np.zeros(2), 1)
 
 
 def bollinger(

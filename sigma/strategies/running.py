@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from sigma.strategies.indicators import check_period
+from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
 
 ANCHOR_BARS = 1024
@@ -27,47 +28,6 @@ ANCHOR_BARS = 1024
 _EPS = 2.0**-52
 _LARGEST = float(np.finfo(np.float64).max)
 _NONE = 2  # order of two averages when either is NaN (warm-up): never part of a crossing
-
-
-@numba.njit(cache=True)
-def pairwise_sum(x: FloatArray, lo: int, n: int) -> float:  # pragma: no cover - numba-compiled
-    """numpy's pairwise sum of `x[lo : lo + n]` (`np.add.reduce`), operation for operation,
-    so the result is the same float."""
-    res: float
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += x[i]
-        return res
-    if n <= 128:
-        r0, r1, r2, r3 = x[lo], x[lo + 1], x[lo + 2], x[lo + 3]
-        r4, r5, r6, r7 = x[lo + 4], x[lo + 5], x[lo + 6], x[lo + 7]
-        i = 8
-        end = n - n % 8
-        while i < end:
-            r0 += x[lo + i]
-            r1 += x[lo + i + 1]
-            r2 += x[lo + i + 2]
-            r3 += x[lo + i + 3]
-            r4 += x[lo + i + 4]
-            r5 += x[lo + i + 5]
-            r6 += x[lo + i + 6]
-            r7 += x[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += x[lo + i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return pairwise_sum(x, lo, half) + pairwise_sum(x, lo + half, n - half)
-
-
-@numba.njit(cache=True)
-def window_sum(x: FloatArray, i: int, period: int) -> float:  # pragma: no cover - numba
-    """The textbook sum of the `period` values ending at `i`, as `sma` computes it."""
-    return 0.0 + pairwise_sum(x, i - period + 1, period)  # type: ignore[no-any-return]
 
 
 @numba.njit(cache=True)
@@ -175,4 +135,4 @@ def warm_up() -> None:
     _cross_targets(np.ones(4), 1, 2, -1.0, 1.0)
 
 
-__all__ = ["ANCHOR_BARS", "pairwise_sum", "sma_cross_targets", "warm_up", "window_sum"]
+__all__ = ["ANCHOR_BARS", "sma_cross_targets", "warm_up"]

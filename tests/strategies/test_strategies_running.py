@@ -7,7 +7,8 @@ import pytest
 
 from sigma.strategies import running
 from sigma.strategies.indicators import sma
-from sigma.strategies.running import pairwise_sum, sma_cross_targets, window_sum
+from sigma.strategies.pairwise import pairwise_sum, window_sum
+from sigma.strategies.running import sma_cross_targets
 
 
 def _textbook(x: np.ndarray, fast: int, slow: int, allow_short: bool = True) -> np.ndarray:
