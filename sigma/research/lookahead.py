@@ -89,8 +89,7 @@ def check_lookahead(
         part = run(bars.iloc[:cut])
         where = _indicator_difference(lines, part.strategy.indicator_lines(), cut)
         if where is not None:
-            name, bar, want, got = where
-            what = f"indicator {name!r}"
+            what, bar, want, got = where
         else:
             until = index[cut - 1]
             seen = [o for o in orders if o[0] <= until]
@@ -146,7 +145,9 @@ def _order_difference(
 def _indicator_difference(
     full: list[tuple[str, FloatArray]], part: list[tuple[str, FloatArray]], cut: int
 ) -> tuple[str, int, str, str] | None:
-    """The earliest (name, bar, full value, truncated value) where the lines differ."""
+    """The earliest (what, bar, full value, truncated value) where the lines differ."""
+    if len(full) != len(part):  # `init` declared indicators by how long the history is
+        return "the number of indicators", cut - 1, str(len(full)), str(len(part))
     first: tuple[str, int, str, str] | None = None
     for (name, whole), (_, head) in zip(full, part, strict=True):
         a, b = whole[:cut], head[:cut]
@@ -154,7 +155,7 @@ def _indicator_difference(
         hits = np.flatnonzero(differs)
         if hits.size and (first is None or hits[0] < first[1]):
             bar = int(hits[0])
-            first = (name, bar, repr(float(a[bar])), repr(float(b[bar])))
+            first = (f"indicator {name!r}", bar, repr(float(a[bar])), repr(float(b[bar])))
     return first
 
 

@@ -80,6 +80,16 @@ class LastBarBuyer(Strategy):
             self.buy(qty=1, limit=90.5)
 
 
+class LengthAware(Strategy):
+    """Declares an indicator only when the history is long: its length is the future."""
+
+    name = "length_aware"
+
+    def init(self) -> None:
+        if len(self.data) > 1_000:
+            self.indicator(sma, self.data.close, 5)
+
+
 class TaUser(Strategy):
     """Causal TA-Lib indicators: must pass."""
 
@@ -127,6 +137,12 @@ def test_an_order_only_the_truncated_run_places_is_named() -> None:
     assert finding is not None
     assert (finding.what, finding.bar) == ("order", cut_points(len(bars), 3)[0] - 1)
     assert (finding.full, finding.truncated) == ("no order", "limit buy qty 1.0 limit 90.5")
+
+
+def test_indicators_declared_by_history_length_are_flagged() -> None:
+    finding = check_lookahead(LengthAware(), _bars(), cuts=2)
+    assert finding is not None
+    assert (finding.what, finding.full, finding.truncated) == ("the number of indicators", "1", "0")
 
 
 @pytest.mark.parametrize("cls", [*BUILTIN_STRATEGIES, TaUser], ids=lambda c: c.name)
