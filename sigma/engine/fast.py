@@ -44,6 +44,7 @@ IntArray = npt.NDArray[np.int64]
 
 # A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
 _TIE_TOLERANCE = 1e-9
+_FULL = -2  # what `_simulate` reports when its trade slots ran out
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +159,9 @@ def _simulate(  # pragma: no cover - numba-compiled
 ]:
     n = len(close)
     equity = np.empty(n, dtype=np.float64)
-    # Each round trip is closed on a bar that reads a set target, so `cap` (their count)
-    # slots suffice. Sized up front: growing arrays inside the loop costs ~25 ns a bar in
-    # reference counting, even on bars that never trade; n slots would cost page faults.
-    cap = max(cap, 1)
+    # Sized up front for `cap` round trips (the caller runs again with more when they do not
+    # suffice): growing arrays inside the loop costs ~25 ns a bar in reference counting, even
+    # on bars that never trade; slots for every bar would cost page faults on every call.
     t_entry = np.empty(cap, dtype=np.int64)
     t_exit = np.empty(cap, dtype=np.int64)
     t_units = np.empty(cap, dtype=np.int64)
@@ -178,7 +178,7 @@ def _simulate(  # pragma: no cover - numba-compiled
     entry_bar = 0
     entry_price = 0.0
     entry_fee = 0.0
-    bad = -1  # index of a target that is not +1, -1, 0 or NaN
+    bad = -1  # index of a target that is not +1, -1, 0 or NaN; _FULL: cap trades reached
     for i in range(n):
         if i > 0:
             if direction == 0:
@@ -195,6 +195,9 @@ def _simulate(  # pragma: no cover - numba-compiled
                 if want != direction:
                     price = open_[i]
                     if direction != 0:
+                        if n_tr == cap:
+                            bad = _FULL
+                            break
                         fee = fixed + qty * price * pct
                         delta = direction * qty * price - fee
                         s = cash + delta
@@ -268,20 +271,6 @@ def _simulate(  # pragma: no cover - numba-compiled
     )
 
 
-@numba.njit(cache=True)
-def _count_set(values: FloatArray) -> int:  # pragma: no cover - numba-compiled
-    count = 0
-    for v in values:
-        count += v == v
-    return count
-
-
-def _set_targets(rows: Targets) -> int:
-    """How many targets are set (not NaN) over the distinct rows: a bound on the trades."""
-    distinct = {id(row): row for row in rows}.values()
-    return sum(int(_count_set(row)) for row in distinct)
-
-
 def _as_float_array(name: str, values: Any) -> FloatArray:
     arr = np.ascontiguousarray(values, dtype=np.float64)
     if arr.ndim != 1:
@@ -306,7 +295,7 @@ def simulate_targets(
     open_ = _as_float_array("open", open)
     close_ = _as_float_array("close", close)
     rows = targets if isinstance(targets, Targets) else Targets.always(targets)
-    # A row shared by several positions is converted once (and counted once below).
+    # A row shared by several positions is converted once.
     converted: dict[int, FloatArray] = {}
     tgt = Targets(*(converted.setdefault(id(row), _as_float_array("targets", row)) for row in rows))
     for row in tgt:
@@ -327,10 +316,15 @@ def simulate_targets(
     # With a lot of 10^-k, units / 10^k is the float nearest the exact decimal quantity.
     per_unit = round(1.0 / lot)
     lots_per_unit = float(per_unit) if per_unit >= 1 and per_unit * lot == 1.0 else 0.0
-    _REPLAY.closed, _REPLAY.cash = 0, None
-    bad, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = _simulate(
-        open_, close_, *tgt, cash, pct, fixed, lot, lots_per_unit, _set_targets(tgt)
-    )
+    # A round trip spans at least one bar: n slots always suffice. Most strategies trade far
+    # less often than every 8 bars, so they get that many and the rare others a second run.
+    n = len(close_)
+    for cap in (min(n, n // 8 + 1024), n):
+        _REPLAY.closed, _REPLAY.cash = 0, None
+        out = _simulate(open_, close_, *tgt, cash, pct, fixed, lot, lots_per_unit, cap)
+        if out[0] != _FULL:
+            break
+    bad, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
     if bad >= 0:
         raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {bad} has another value")
     final_equity = float(equity[-1]) if len(equity) else cash
