@@ -28,6 +28,7 @@ from sigma.reports.export import export_result
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
 from sigma.research.backtest import run_backtest
 from sigma.research.compare import compare_results
+from sigma.research.lookahead import check_lookahead
 from sigma.store.backtests import save_backtest
 from sigma.store.db import init_db, session_factory
 from sigma.strategies import StrategyRegistry, load_strategies
@@ -35,6 +36,8 @@ from sigma.strategies import StrategyRegistry, load_strategies
 console = Console()
 
 PROGRESS_MIN_BARS = 50_000
+LOOKAHEAD_FOUND = 1
+"""Exit status when --check-lookahead finds a strategy reading the future."""
 
 
 def _run_id(names: list[str], symbol: str) -> str:
@@ -81,12 +84,21 @@ def backtest(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="report folder")] = None,
     store: Annotated[bool, typer.Option(help="save bt_summary/bt_trades")] = True,
+    lookahead: Annotated[
+        bool,
+        typer.Option(
+            "--check-lookahead",
+            help="first rerun on truncated data: stop (exit 1) if an indicator or order "
+            "reads bars after its own",
+        ),
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Backtest a strategy (or --compare several) on history and write the report.
 
     A value it cannot use (an option, a data row, a parameter, a strategy that raises) ends
-    it with one line on stderr naming what and where, and exit status 2."""
+    it with one line on stderr naming what and where, and exit status 2; a look-ahead found
+    by --check-lookahead with one line and exit status 1."""
     with one_line_errors(debug=debug):
         settings = load_settings()
         fill_model = fill_model_of(
@@ -111,6 +123,8 @@ def backtest(
         bars = load_history(
             settings, data, symbol=symbol or None, start=start, end=end, timeframe=timeframe
         )
+        if lookahead:
+            _check_lookahead(strategies, bars, initial_cash, fill_model)
         label = symbol or Path(data).stem
         run_dir = out or settings.var_dir / "reports" / _run_id(names, label)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +141,17 @@ def backtest(
                 _store(settings.database_url, result, report)
         if len(results) > 1:
             _print_comparison(results, run_dir)
+
+
+def _check_lookahead(
+    strategies: list[Any], bars: Any, cash: Decimal, fill_model: FillModel
+) -> None:
+    for strat in strategies:
+        finding = check_lookahead(strat, bars, initial_cash=cash, fill_model=fill_model)
+        if finding is not None:
+            typer.echo(f"error: {finding}", err=True)
+            raise typer.Exit(LOOKAHEAD_FOUND)
+        console.print(f"look-ahead check: {strat.name} reads no future bar", soft_wrap=True)
 
 
 def _print_comparison(results: list[BacktestResult], run_dir: Path) -> None:

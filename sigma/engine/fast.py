@@ -1,8 +1,10 @@
 """A compiled fast path for target-exposure strategies, for sweeps and large histories.
 
 A target strategy states, at each bar's close, which exposure it wants: +1 long, -1 short,
-0 flat, NaN to keep what it holds. `simulate_targets` executes those targets exactly as the
-engine executes `go_long` / `go_short` / `go_flat` with a next-open fill model:
+0 flat, NaN to keep what it holds, possibly depending on the position it holds then (its
+vectorised twin, `Strategy.targets`, gives one array per position: `Targets`).
+`simulate_targets` executes those targets exactly as the engine executes `go_long` /
+`go_short` / `go_flat` with a next-open fill model:
 
 * the target decided on bar i's close is executed at bar i+1's open; a target equal to the
   current direction does nothing; the target of the last bar is never executed;
@@ -16,13 +18,14 @@ Accounting is float64 (with a compensated cash sum) instead of Decimal. The only
 float could change a decision is the floor of the entry quantity: when the quotient lies within
 1e-9 of a lot boundary the quantity is recomputed exactly with the engine's Decimal rules, so
 trades are the engine's trades and final equity agrees to the cent (see
-tests/engine/test_engine_fast.py).
+tests/engine/test_engine_fast.py). The engine knows no concrete strategy: any strategy class
+that defines the twin runs here.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -34,16 +37,14 @@ import pandas as pd
 
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.strategies.base import Strategy
-from sigma.strategies.builtin.sma_cross import SmaCross
-from sigma.strategies.indicators import sma
 from sigma.strategies.series import FloatArray
+from sigma.strategies.vectorised import Targets
 
 IntArray = npt.NDArray[np.int64]
-IndicatorCache = dict[tuple[str, int], FloatArray]
-TargetFn = Callable[[FloatArray, Mapping[str, Any], IndicatorCache | None], FloatArray]
 
 # A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
 _TIE_TOLERANCE = 1e-9
+_FULL = -2  # what `_simulate` reports when its trade slots ran out
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +135,17 @@ def _exact_entry_units(
 def _simulate(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     close: FloatArray,
-    targets: FloatArray,
+    when_flat: FloatArray,
+    when_long: FloatArray,
+    when_short: FloatArray,
     initial_cash: float,
     pct: float,
     fixed: float,
     lot: float,
     lots_per_unit: float,
+    cap: int,
 ) -> tuple[
+    int,
     FloatArray,
     float,
     float,
@@ -154,10 +159,9 @@ def _simulate(  # pragma: no cover - numba-compiled
 ]:
     n = len(close)
     equity = np.empty(n, dtype=np.float64)
-    # A round trip spans at least two bars, so n slots always suffice; np.empty does not touch
-    # the pages it does not use. (Growing arrays inside the loop costs ~25 ns a bar in
-    # reference counting, even on bars that never trade.)
-    cap = max(n, 1)
+    # Sized up front for `cap` round trips (the caller runs again with more when they do not
+    # suffice): growing arrays inside the loop costs ~25 ns a bar in reference counting, even
+    # on bars that never trade; slots for every bar would cost page faults on every call.
     t_entry = np.empty(cap, dtype=np.int64)
     t_exit = np.empty(cap, dtype=np.int64)
     t_units = np.empty(cap, dtype=np.int64)
@@ -174,14 +178,26 @@ def _simulate(  # pragma: no cover - numba-compiled
     entry_bar = 0
     entry_price = 0.0
     entry_fee = 0.0
+    bad = -1  # index of a target that is not +1, -1, 0 or NaN; _FULL: cap trades reached
     for i in range(n):
         if i > 0:
-            t = targets[i - 1]
+            if direction == 0:
+                t = when_flat[i - 1]
+            elif direction > 0:
+                t = when_long[i - 1]
+            else:
+                t = when_short[i - 1]
             if t == t:  # not NaN
+                if t != 1.0 and t != -1.0 and t != 0.0:
+                    bad = i - 1
+                    break
                 want = 1 if t > 0 else (-1 if t < 0 else 0)
                 if want != direction:
                     price = open_[i]
                     if direction != 0:
+                        if n_tr == cap:
+                            bad = _FULL
+                            break
                         fee = fixed + qty * price * pct
                         delta = direction * qty * price - fee
                         s = cash + delta
@@ -241,6 +257,7 @@ def _simulate(  # pragma: no cover - numba-compiled
                             entry_fee = fee
         equity[i] = (cash + comp) + direction * qty * close[i]
     return (
+        bad,
         equity,
         cash + comp,
         direction * qty,
@@ -264,7 +281,7 @@ def _as_float_array(name: str, values: Any) -> FloatArray:
 def simulate_targets(
     open: Any,  # the bar column's name
     close: Any,
-    targets: Any,
+    targets: Targets | Any,
     *,
     initial_cash: float | Decimal,
     commission_pct: float | Decimal,
@@ -272,17 +289,20 @@ def simulate_targets(
     lot_size: float | Decimal = 1.0,
 ) -> FastResult:
     """Execute per-bar exposure targets (+1, -1, 0, NaN = keep) decided at each close at the
-    next bar's open, all-in sizing, with the engine's fee and lot rules."""
+    next bar's open, all-in sizing, with the engine's fee and lot rules. `targets` is one
+    array, or `Targets` (one array per position held); ValueError for a target read that is
+    not +1, -1, 0 or NaN."""
     open_ = _as_float_array("open", open)
     close_ = _as_float_array("close", close)
-    tgt = _as_float_array("targets", targets)
-    if not len(open_) == len(close_) == len(tgt):
-        raise ValueError(
-            f"open, close and targets differ in length: {len(open_)}, {len(close_)}, {len(tgt)}"
-        )
-    set_ = tgt[~np.isnan(tgt)]
-    if set_.size and not np.isin(set_, (-1.0, 0.0, 1.0)).all():
-        raise ValueError("targets must be +1, -1, 0 or NaN")
+    rows = targets if isinstance(targets, Targets) else Targets.always(targets)
+    # A row shared by several positions is converted once.
+    converted: dict[int, FloatArray] = {}
+    tgt = Targets(*(converted.setdefault(id(row), _as_float_array("targets", row)) for row in rows))
+    for row in tgt:
+        if not len(open_) == len(close_) == len(row):
+            raise ValueError(
+                f"open, close and targets differ in length: {len(open_)}, {len(close_)}, {len(row)}"
+            )
     cash, pct, fixed, lot = (
         float(initial_cash),
         float(commission_pct),
@@ -296,10 +316,17 @@ def simulate_targets(
     # With a lot of 10^-k, units / 10^k is the float nearest the exact decimal quantity.
     per_unit = round(1.0 / lot)
     lots_per_unit = float(per_unit) if per_unit >= 1 and per_unit * lot == 1.0 else 0.0
-    _REPLAY.closed, _REPLAY.cash = 0, None
-    equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = _simulate(
-        open_, close_, tgt, cash, pct, fixed, lot, lots_per_unit
-    )
+    # A round trip spans at least one bar: n slots always suffice. Most strategies trade far
+    # less often than every 8 bars, so they get that many and the rare others a second run.
+    n = len(close_)
+    for cap in (min(n, n // 8 + 1024), n):
+        _REPLAY.closed, _REPLAY.cash = 0, None
+        out = _simulate(open_, close_, *tgt, cash, pct, fixed, lot, lots_per_unit, cap)
+        if out[0] != _FULL:
+            break
+    bad, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
+    if bad >= 0:
+        raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {bad} has another value")
     final_equity = float(equity[-1]) if len(equity) else cash
     return FastResult(
         equity=equity,
@@ -316,75 +343,34 @@ def simulate_targets(
     )
 
 
-# --- strategy targets -------------------------------------------------------------------------
-def _cached_sma(close: FloatArray, period: int, cache: IndicatorCache | None) -> FloatArray:
-    if cache is None:
-        return sma(close, period)
-    key = ("sma", period)
-    values = cache.get(key)
-    if values is None:
-        values = cache[key] = sma(close, period)
-    return values
+# --- strategies ------------------------------------------------------------------------------
+class BarColumns(Mapping[str, FloatArray]):
+    """A bar frame's columns as float64 arrays, each converted when first read (a twin reads
+    only the columns it trades on)."""
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        self._bars = bars
+        self._arrays: dict[str, FloatArray] = {}
+
+    def __getitem__(self, name: str) -> FloatArray:
+        values = self._arrays.get(name)
+        if values is None:
+            values = self._arrays[name] = _as_float_array(name, self._bars[name])
+        return values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bars.columns)
+
+    def __len__(self) -> int:
+        return len(self._bars.columns)
 
 
-def crossover_targets(
-    fast_ma: FloatArray, slow_ma: FloatArray, *, allow_short: bool = True
-) -> FloatArray:
-    """+1 where `fast_ma` crosses above `slow_ma`, -1 (or 0 without shorts) where it crosses
-    below, NaN elsewhere; crossings are strict on both bars, so NaN warm-up never crosses."""
-    out = np.full(len(fast_ma), np.nan)
-    if len(fast_ma) < 2:
-        return out
-    f_prev, f_now = fast_ma[:-1], fast_ma[1:]
-    s_prev, s_now = slow_ma[:-1], slow_ma[1:]
-    up = (f_prev < s_prev) & (f_now > s_now)
-    down = (s_prev < f_prev) & (s_now > f_now)
-    out[1:][down] = -1.0 if allow_short else 0.0
-    out[1:][up] = 1.0
-    return out
-
-
-def sma_cross_targets(
-    close: Any,
-    fast: int,
-    slow: int,
-    *,
-    allow_short: bool = True,
-    cache: IndicatorCache | None = None,
-) -> FloatArray:
-    """The decisions `SmaCross(fast, slow)` takes on each bar's close, as targets."""
-    c = _as_float_array("close", close)
-    return crossover_targets(
-        _cached_sma(c, fast, cache), _cached_sma(c, slow, cache), allow_short=allow_short
-    )
-
-
-def _sma_cross(
-    close: FloatArray, params: Mapping[str, Any], cache: IndicatorCache | None = None
-) -> FloatArray:
-    return sma_cross_targets(
-        close,
-        int(params["fast"]),
-        int(params["slow"]),
-        allow_short=bool(params["allow_short"]),
-        cache=cache,
-    )
-
-
-FAST_TARGETS: dict[str, TargetFn] = {"sma_cross": _sma_cross}
-"""Target functions by strategy name: (close, full params, indicator cache) -> targets."""
-
-FAST_STRATEGIES: dict[str, type[Strategy]] = {"sma_cross": SmaCross}
-"""The strategy class each fast path reproduces (for parameter defaults and validation)."""
-
-
-def fast_params(strategy_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Full, validated parameters of `strategy_name` (defaults filled in); ValueError when the
-    strategy has no fast path or the parameters are invalid."""
-    if strategy_name not in FAST_TARGETS:
-        known = ", ".join(sorted(FAST_TARGETS))
-        raise ValueError(f"strategy {strategy_name!r} has no fast path; available: {known}")
-    return dict(FAST_STRATEGIES[strategy_name](**params).params)
+def fast_params(strategy: type[Strategy], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Full, validated parameters of `strategy` (defaults filled in); ValueError when the
+    strategy has no vectorised twin or the parameters are invalid."""
+    if not strategy.vectorised():
+        raise ValueError(f"strategy {strategy.name!r} has no fast path (no vectorised twin)")
+    return dict(strategy(**params).params)
 
 
 def check_fill_model(fill_model: FillModel) -> None:
@@ -395,25 +381,35 @@ def check_fill_model(fill_model: FillModel) -> None:
         raise ValueError("the fast path fills at the next open only; use the exact engine")
 
 
+def fast_path_ok(strategy: type[Strategy], fill_model: FillModel) -> bool:
+    """Whether `strategy` under `fill_model` can run on the fast path."""
+    if not strategy.vectorised():
+        return False
+    try:
+        check_fill_model(fill_model)
+    except ValueError:
+        return False
+    return True
+
+
 def fast_backtest(
-    strategy_name: str,
+    strategy: type[Strategy],
     params: Mapping[str, Any],
     bars: pd.DataFrame,
     initial_cash: float | Decimal = Decimal(10_000),
     fill_model: FillModel | None = None,
 ) -> FastResult:
-    """`run_backtest` of a built-in target strategy through the compiled path."""
-    full = fast_params(strategy_name, params)
+    """`run_backtest` of a strategy with a vectorised twin, through the compiled path."""
+    full = fast_params(strategy, params)
     fm = fill_model or FillModel()
     check_fill_model(fm)
     if bars.empty:
-        raise ValueError(f"no bars to backtest {strategy_name} on")
-    close = bars["close"].to_numpy(dtype=np.float64)
-    targets = FAST_TARGETS[strategy_name](close, full, None)
+        raise ValueError(f"no bars to backtest {strategy.name} on")
+    columns = BarColumns(bars)
     return simulate_targets(
-        bars["open"].to_numpy(dtype=np.float64),
-        close,
-        targets,
+        columns["open"],
+        columns["close"],
+        strategy.targets(columns, full),
         initial_cash=initial_cash,
         commission_pct=fm.commission_pct,
         commission_fixed=fm.commission_fixed,
@@ -422,13 +418,11 @@ def fast_backtest(
 
 
 __all__ = [
-    "FAST_STRATEGIES",
-    "FAST_TARGETS",
+    "BarColumns",
     "FastResult",
     "check_fill_model",
-    "crossover_targets",
     "fast_backtest",
     "fast_params",
+    "fast_path_ok",
     "simulate_targets",
-    "sma_cross_targets",
 ]

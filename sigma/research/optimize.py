@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.pool import NullPool
 
 from sigma.engine.engine import Cancelled
-from sigma.engine.fast import FAST_TARGETS, check_fill_model, fast_backtest
+from sigma.engine.fast import fast_backtest, fast_path_ok
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
 from sigma.research.objectives import MIN_TRADES, NO_SCORE, check_objective, mean_score, measure
@@ -221,8 +221,8 @@ def evaluate(
     bar is seen. The score is `objective` (see `sigma.research.objectives`: annualised Sharpe
     ratio by default) of the scored equity and trades, or `NO_SCORE` when the window is
     excluded: fewer than `min_trades` trades closed in the scored part, a drawdown deeper than
-    `max_drawdown_pct`, an undefined objective. Built-in target strategies run on the compiled
-    fast path when the fill model allows it, others on the exact engine.
+    `max_drawdown_pct`, an undefined objective. Strategies with a vectorised twin run on the
+    compiled fast path when the fill model allows it, others on the exact engine.
     """
     if not 0 <= score_from < len(bars):
         raise ValueError(f"score_from must be in [0, {len(bars)}), got {score_from}")
@@ -248,16 +248,6 @@ def evaluate(
     )
 
 
-def _fast_path_ok(strategy: type[Strategy], fill_model: FillModel) -> bool:
-    if strategy.name not in FAST_TARGETS:
-        return False
-    try:
-        check_fill_model(fill_model)
-    except ValueError:
-        return False
-    return True
-
-
 def _equity_and_exits(
     strategy: type[Strategy],
     params: Mapping[str, Any],
@@ -271,8 +261,8 @@ def _equity_and_exits(
 ]:
     """The equity at each close, and each closed trade's exit bar and net PnL."""
     full = {**default_params(strategy), **params}
-    if _fast_path_ok(strategy, fill_model):
-        fast = fast_backtest(strategy.name, full, bars, initial_cash, fill_model)
+    if fast_path_ok(strategy, fill_model):
+        fast = fast_backtest(strategy, full, bars, initial_cash, fill_model)
         return fast.equity, fast.exit_bar, fast.pnl
     result, _ = run_backtest(
         strategy(**full), bars, symbol="OPT", initial_cash=initial_cash, fill_model=fill_model

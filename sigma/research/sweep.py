@@ -1,5 +1,8 @@
 """Parameter sweeps: every combination of a grid through the compiled fast path, on every core.
 
+Any strategy with a vectorised twin (`Strategy.targets`: every built-in) sweeps; a built-in is
+named, any other strategy is passed as its class.
+
     table = sweep("sma_cross", bars, {"fast": range(5, 50, 5), "slow": range(10, 100, 10)},
                   fill_model=FillModel(commission_pct=Decimal("0.001")), workers=2)
 
@@ -25,38 +28,55 @@ import numpy as np
 import pandas as pd
 
 from sigma.engine.engine import Cancelled
-from sigma.engine.fast import (
-    FAST_TARGETS,
-    IndicatorCache,
-    check_fill_model,
-    fast_params,
-    simulate_targets,
-)
+from sigma.engine.fast import check_fill_model, fast_params, simulate_targets
 from sigma.engine.fill_model import FillModel
-from sigma.strategies.series import FloatArray
+from sigma.strategies.base import Strategy
+from sigma.strategies.builtin import BUILTIN_STRATEGIES
+from sigma.strategies.series import COLUMNS, FloatArray
+from sigma.strategies.vectorised import IndicatorCache
 
 ProgressFn = Callable[[int, int], None]
 
-DEFAULT_GRIDS: dict[str, dict[str, range]] = {
+DEFAULT_GRIDS: dict[str, dict[str, Sequence[Any]]] = {
     "sma_cross": {"fast": range(5, 50, 5), "slow": range(10, 100, 10)},
+    "rsi_reversion": {"period": range(6, 30, 4), "oversold": range(20, 45, 5)},
+    "bollinger_breakout": {"period": range(10, 60, 10), "k": [1.5, 2.0, 2.5, 3.0]},
+    "donchian_trend": {"entry": range(10, 70, 10), "exit": range(5, 35, 5)},
 }
-"""The grid `sweep` uses when none is given."""
+"""The grid `sweep` uses when none is given, by built-in strategy."""
+
+_BUILTIN = {cls.name: cls for cls in BUILTIN_STRATEGIES}
 
 METRICS = ("final_equity", "return_pct", "n_trades", "sharpe", "max_drawdown_pct")
 
 _SECONDS_PER_YEAR = 365.25 * 86_400
 
 
+def strategy_class(strategy: str | type[Strategy]) -> type[Strategy]:
+    """The class of a built-in named `strategy` (or `strategy` itself when it is a class);
+    ValueError for another name."""
+    if not isinstance(strategy, str):
+        return strategy
+    try:
+        return _BUILTIN[strategy]
+    except KeyError:
+        known = ", ".join(sorted(_BUILTIN))
+        raise ValueError(
+            f"unknown built-in strategy {strategy!r} (pass a plugin's class); known: {known}"
+        ) from None
+
+
 def grid_combinations(
-    strategy_name: str, grid: Mapping[str, Iterable[Any]]
+    strategy: str | type[Strategy], grid: Mapping[str, Iterable[Any]]
 ) -> list[dict[str, Any]]:
     """Every valid combination of `grid`, in grid order (the last key varies fastest)."""
+    cls = strategy_class(strategy)
     keys = list(grid)
     combos: list[dict[str, Any]] = []
     for values in itertools.product(*(list(grid[k]) for k in keys)):
         params = dict(zip(keys, values, strict=True))
         try:
-            fast_params(strategy_name, params)
+            fast_params(cls, params)
         except ValueError as exc:
             if "no fast path" in str(exc):
                 raise
@@ -120,9 +140,8 @@ def curve_metrics(equity: FloatArray, initial_cash: float, per_year: float) -> d
 class _Runner:
     """Everything one process needs to evaluate combinations; built once per worker."""
 
-    strategy_name: str
-    open_: FloatArray
-    close: FloatArray
+    strategy: type[Strategy]
+    columns: dict[str, FloatArray]
     initial_cash: float
     commission_pct: float
     commission_fixed: float
@@ -131,12 +150,11 @@ class _Runner:
     cache: IndicatorCache = field(default_factory=dict)
 
     def run(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        full = fast_params(self.strategy_name, params)
-        targets = FAST_TARGETS[self.strategy_name](self.close, full, self.cache)
+        full = fast_params(self.strategy, params)
         result = simulate_targets(
-            self.open_,
-            self.close,
-            targets,
+            self.columns["open"],
+            self.columns["close"],
+            self.strategy.targets(self.columns, full, self.cache),
             initial_cash=self.initial_cash,
             commission_pct=self.commission_pct,
             commission_fixed=self.commission_fixed,
@@ -167,7 +185,7 @@ def _chunks(items: list[dict[str, Any]], n: int) -> list[list[dict[str, Any]]]:
 
 
 def sweep(
-    strategy_name: str,
+    strategy: str | type[Strategy],
     bars: pd.DataFrame,
     grid: Mapping[str, Iterable[Any]] | None = None,
     *,
@@ -187,25 +205,25 @@ def sweep(
     `progress(done, total)` is called as combinations finish and `cancel` stops the sweep
     (raising `Cancelled`); `mp_context` picks the worker start method (the platform default
     otherwise; "spawn" is the safe choice inside a threaded server)."""
+    cls = strategy_class(strategy)
     if grid is None:
-        if strategy_name not in DEFAULT_GRIDS:
-            fast_params(strategy_name, {})  # raises for strategies without a fast path
-            raise ValueError(f"no default grid for {strategy_name!r}; pass one")
-        grid = DEFAULT_GRIDS[strategy_name]
+        if cls.name not in DEFAULT_GRIDS:
+            fast_params(cls, {})  # raises for strategies without a fast path
+            raise ValueError(f"no default grid for {cls.name!r}; pass one")
+        grid = DEFAULT_GRIDS[cls.name]
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if bars.empty:
-        raise ValueError(f"no bars to sweep {strategy_name} on")
-    combos = grid_combinations(strategy_name, grid)
+        raise ValueError(f"no bars to sweep {cls.name} on")
+    combos = grid_combinations(cls, grid)
     columns = [*grid, *METRICS]
     if sort_by not in columns:
         raise ValueError(f"cannot sort by {sort_by!r}; columns: {', '.join(columns)}")
     fm = fill_model or FillModel()
     check_fill_model(fm)
     args = (
-        strategy_name,
-        bars["open"].to_numpy(dtype=np.float64),
-        bars["close"].to_numpy(dtype=np.float64),
+        cls,
+        {name: bars[name].to_numpy(dtype=np.float64) for name in COLUMNS if name in bars},
         float(initial_cash),
         float(fm.commission_pct),
         float(fm.commission_fixed),
@@ -257,5 +275,6 @@ __all__ = [
     "bars_per_year",
     "curve_metrics",
     "grid_combinations",
+    "strategy_class",
     "sweep",
 ]

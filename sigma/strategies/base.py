@@ -32,6 +32,7 @@ import numpy as np
 from sigma.domain import Order, OrderType, Side
 from sigma.strategies.params import Param
 from sigma.strategies.series import Data, FloatArray, Series, crossed_above, crossed_below
+from sigma.strategies.vectorised import Columns, IndicatorCache, Targets
 
 __all__ = ["Strategy", "StrategyContext", "crossed_above", "crossed_below"]
 
@@ -105,6 +106,22 @@ class Strategy:
 
     def validate(self) -> None:
         """Check relations between parameters (e.g. fast < slow); raise ValueError if wrong."""
+
+    # --- the vectorised twin (optional) --------------------------------------------------
+    @classmethod
+    def targets(
+        cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
+    ) -> Targets:
+        """The decisions `on_bar` takes at every close of `bars` with these (full, valid)
+        parameters, as target exposures (see `sigma.strategies.vectorised`). A strategy that
+        trades only with `go_long` / `go_short` / `go_flat` may define it; the fast path
+        (sweeps, optimisation) then runs it instead of the engine, with the same trades."""
+        raise NotImplementedError(f"strategy {cls.name!r} has no vectorised twin")
+
+    @classmethod
+    def vectorised(cls) -> bool:
+        """Whether the class defines the vectorised twin `targets`."""
+        return any("targets" in vars(klass) for klass in cls.__mro__ if klass is not Strategy)
 
     def update_params(self, **changes: Any) -> None:
         """Change parameters between bars (the regime adjuster, an operator) without a restart.

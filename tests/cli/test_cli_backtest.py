@@ -173,6 +173,40 @@ def test_plugin_folder_strategy_runs_and_broken_one_is_reported(
     assert "always_long" in listing.output and "fast=10 [2..500]" in listing.output
 
 
+def test_check_lookahead_passes_builtins_and_stops_a_cheat(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugins = workdir / "plugins"
+    plugins.mkdir()
+    (plugins / "cheat.py").write_text(
+        "import numpy as np\n"
+        "from sigma.strategies import Strategy\n"
+        "def tomorrow(values):\n"
+        "    return np.append(values[1:], np.nan)\n"
+        "class Cheat(Strategy):\n"
+        "    name = 'cheat'\n"
+        "    def init(self):\n"
+        "        self.next_close = self.indicator(tomorrow, self.data.close)\n"
+        "    def on_bar(self):\n"
+        "        if self.next_close[-1] > self.data.close[-1]:\n"
+        "            self.go_long()\n"
+        "        else:\n"
+        "            self.go_flat()\n"
+    )
+    monkeypatch.setenv("SIGMA_STRATEGY_PATHS", str(plugins))
+    base = ["backtest", "--data", "bars.csv", "--no-store", "--check-lookahead"]
+    clean = runner.invoke(app, [*base, "--compare", "sma_cross,donchian_trend", "--out", "c"])
+    assert clean.exit_code == 0, clean.output
+    assert "look-ahead check: sma_cross reads no future bar" in clean.output
+    assert "look-ahead check: donchian_trend reads no future bar" in clean.output
+    cheat = runner.invoke(app, [*base, "--strategy", "cheat", "--out", "x"])
+    assert cheat.exit_code == 1
+    lines = [line for line in cheat.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert "look-ahead in cheat: indicator 'next_close' at bar 299" in lines[0]
+    assert not (workdir / "x" / "report.html").exists()  # no report of a fiction
+
+
 def test_demo_and_migrate(workdir: Path) -> None:
     result = runner.invoke(app, ["demo", "--bars", "3000", "--seed", "1"])
     assert result.exit_code == 0, result.output

@@ -1,4 +1,5 @@
-"""The compiled fast path against the exact Decimal engine: same trades, same money."""
+"""The compiled fast path against the exact Decimal engine: same trades, same money, for
+every built-in strategy's vectorised twin."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ import pandas as pd
 import pytest
 
 from sigma.engine.fast import (
-    FAST_TARGETS,
+    BarColumns,
     FastResult,
     fast_backtest,
+    fast_path_ok,
     simulate_targets,
-    sma_cross_targets,
 )
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.research.backtest import run_backtest
 from sigma.strategies.base import Strategy
-from sigma.strategies.builtin.sma_cross import SmaCross
+from sigma.strategies.builtin import (
+    BUILTIN_STRATEGIES,
+    BollingerBreakout,
+    DonchianTrend,
+    RsiReversion,
+    SmaCross,
+)
 from sigma.strategies.indicators import sma
+from sigma.strategies.running import sma_cross_targets
+from sigma.strategies.vectorised import Targets
 
 
 def _goog() -> pd.DataFrame:
@@ -67,7 +76,7 @@ def _assert_same(
 def test_goog_sma_cross_matches_engine_and_backtesting_py() -> None:
     bars = _goog()
     fm = FillModel(commission_pct=Decimal("0.002"))
-    fast = fast_backtest("sma_cross", {"fast": 10, "slow": 20}, bars, Decimal(10_000), fm)
+    fast = fast_backtest(SmaCross, {"fast": 10, "slow": 20}, bars, Decimal(10_000), fm)
     assert fast.n_trades == 93
     assert _cents(fast.final_equity) == Decimal("56263.52")
     _assert_same(fast, bars, SmaCross(fast=10, slow=20), fm, Decimal(10_000))
@@ -81,7 +90,7 @@ def test_random_walks_match_engine(n: int, seed: int, fast_n: int, slow_n: int, 
     bars = _walk(n, seed)
     fm = FillModel(commission_pct=Decimal(pct))
     params = {"fast": fast_n, "slow": slow_n}
-    fast = fast_backtest("sma_cross", params, bars, Decimal(100_000), fm)
+    fast = fast_backtest(SmaCross, params, bars, Decimal(100_000), fm)
     assert fast.n_trades > 50
     _assert_same(fast, bars, SmaCross(**params), fm, Decimal(100_000))
 
@@ -107,7 +116,7 @@ def test_long_only_variant_matches_engine() -> None:
     bars = _walk(5_000, 11)
     fm = FillModel(commission_pct=Decimal("0.001"))
     params = {"fast": 10, "slow": 30, "allow_short": False}
-    fast = fast_backtest("sma_cross", params, bars, Decimal(10_000), fm)
+    fast = fast_backtest(SmaCross, params, bars, Decimal(10_000), fm)
     assert (fast.qty > 0).all()
     _assert_same(fast, bars, SmaCross(**params), fm, Decimal(10_000))
 
@@ -212,17 +221,17 @@ def test_entry_too_small_stays_flat() -> None:
 def test_input_errors() -> None:
     bars = _walk(100, 1)
     with pytest.raises(ValueError, match="no fast path"):
-        fast_backtest("rsi_reversion", {}, bars)
+        fast_backtest(Strategy, {}, bars)
     with pytest.raises(ValueError, match="must be below"):
-        fast_backtest("sma_cross", {"fast": 20, "slow": 10}, bars)
+        fast_backtest(SmaCross, {"fast": 20, "slow": 10}, bars)
     with pytest.raises(ValueError, match="slippage"):
-        fast_backtest("sma_cross", {}, bars, fill_model=FillModel(slippage_bps=Decimal(1)))
+        fast_backtest(SmaCross, {}, bars, fill_model=FillModel(slippage_bps=Decimal(1)))
     with pytest.raises(ValueError, match="next open"):
-        fast_backtest("sma_cross", {}, bars, fill_model=FillModel(timing=FillTiming.CLOSE))
+        fast_backtest(SmaCross, {}, bars, fill_model=FillModel(timing=FillTiming.CLOSE))
     with pytest.raises(ValueError, match="no bars"):
-        fast_backtest("sma_cross", {}, bars.iloc[:0])
+        fast_backtest(SmaCross, {}, bars.iloc[:0])
     one = np.ones(3)
-    with pytest.raises(ValueError, match="targets must be"):
+    with pytest.raises(ValueError, match="targets must be .* bar 0"):
         simulate_targets(one, one, [0.5, 1, 1], initial_cash=1, commission_pct=0)
     with pytest.raises(ValueError, match="differ in length"):
         simulate_targets(one, one, [1, 1], initial_cash=1, commission_pct=0)
@@ -232,12 +241,16 @@ def test_input_errors() -> None:
         simulate_targets(one, one, one, initial_cash=1, commission_pct=0, lot_size=0)
     with pytest.raises(ValueError, match="commissions"):
         simulate_targets(one, one, one, initial_cash=1, commission_pct=-0.1)
-    assert set(FAST_TARGETS) == {"sma_cross"}
+    assert all(cls.vectorised() for cls in BUILTIN_STRATEGIES)
+    assert not Strategy.vectorised()
+    assert fast_path_ok(SmaCross, FillModel())
+    assert not fast_path_ok(SmaCross, FillModel(slippage_bps=Decimal(1)))
+    assert not fast_path_ok(Strategy, FillModel())
 
 
 def test_defaults_and_empty_input() -> None:
     bars = _walk(2_000, 4)
-    res = fast_backtest("sma_cross", {}, bars)  # SmaCross defaults, $10,000, no fees
+    res = fast_backtest(SmaCross, {}, bars)  # SmaCross defaults, $10,000, no fees
     exact, _ = run_backtest(SmaCross(), bars, symbol="X")
     assert res.n_trades == len(exact.trades)
     assert _cents(res.final_equity) == exact.final_equity.quantize(Decimal("0.01"))
@@ -261,3 +274,66 @@ def test_every_entry_a_tie() -> None:
     fast = simulate_targets(prices, prices, targets, initial_cash=10_000, commission_pct=0.0)
     assert fast.n_trades == n - 2
     _assert_same(fast, bars, _follower(targets), FillModel(), Decimal(10_000))
+
+
+CASES: list[tuple[type[Strategy], dict[str, Any]]] = [
+    (SmaCross, {"fast": 10, "slow": 20}),
+    (SmaCross, {"fast": 3, "slow": 150, "allow_short": False}),
+    (RsiReversion, {}),
+    (RsiReversion, {"period": 5, "oversold": 25, "overbought": 60, "exit_level": 40}),
+    (RsiReversion, {"period": 21, "allow_short": False}),
+    (BollingerBreakout, {}),
+    (BollingerBreakout, {"period": 10, "k": 1.0}),
+    (BollingerBreakout, {"period": 40, "k": 2.5, "allow_short": False}),
+    (DonchianTrend, {}),
+    (DonchianTrend, {"entry": 5, "exit": 5}),
+    (DonchianTrend, {"entry": 50, "exit": 7, "allow_short": False}),
+]
+
+
+@pytest.mark.parametrize(("cls", "params"), CASES, ids=lambda v: getattr(v, "name", str(v)))
+@pytest.mark.parametrize("data", ["walk", "goog"])
+def test_every_builtin_twin_makes_the_engine_trades(
+    cls: type[Strategy], params: dict[str, Any], data: str
+) -> None:
+    bars = _walk(6_000, 31, sigma=0.004) if data == "walk" else _goog()
+    fm = FillModel(commission_pct=Decimal("0.001"), commission_fixed=Decimal("0.5"))
+    fast = fast_backtest(cls, params, bars, Decimal(10_000), fm)
+    _assert_same(fast, bars, cls(**params), fm, Decimal(10_000))
+
+
+def test_twin_follows_a_skipped_entry_as_the_engine_does() -> None:
+    """Once the account cannot pay the fixed fee, entries are skipped: a twin whose exits
+    depend on the position held must read the flat row, as `on_bar` sees no position."""
+    bars = _walk(3_000, 8, sigma=0.01)
+    fm = FillModel(commission_pct=Decimal("0.01"), commission_fixed=Decimal("9"))
+    for cls in (RsiReversion, BollingerBreakout, DonchianTrend):
+        fast = fast_backtest(cls, {"allow_short": False}, bars, Decimal(60), fm)
+        _assert_same(fast, bars, cls(allow_short=False), fm, Decimal(60))
+
+
+def test_position_rows_are_read_by_the_position_held() -> None:
+    prices = np.array([10.0, 10.0, 10.0, 10.0, 10.0])
+    nothing = np.full(5, np.nan)
+    # Flat: enter long at bar 1; long: exit at bar 2 (read only once long).
+    rows = Targets(
+        flat=np.array([1.0, np.nan, np.nan, np.nan, np.nan]),
+        long=np.array([np.nan, np.nan, 0.0, np.nan, np.nan]),
+        short=nothing,
+    )
+    res = simulate_targets(prices, prices, rows, initial_cash=100, commission_pct=0)
+    assert (res.entry_bar.tolist(), res.exit_bar.tolist()) == ([1], [3])
+    with pytest.raises(ValueError, match="differ in length"):
+        simulate_targets(
+            prices, prices, rows._replace(short=nothing[:2]), initial_cash=1, commission_pct=0
+        )
+
+
+def test_bar_columns_convert_once_and_on_demand() -> None:
+    bars = _walk(10, 1).assign(volume=np.arange(10))
+    columns = BarColumns(bars)
+    assert list(columns) == ["open", "high", "low", "close", "volume"]
+    assert len(columns) == 5
+    volume = columns["volume"]
+    assert volume.dtype == np.float64
+    assert columns["volume"] is volume

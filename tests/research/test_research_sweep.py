@@ -20,8 +20,25 @@ from sigma.research.sweep import (
     grid_combinations,
     sweep,
 )
+from sigma.strategies import Param, Strategy
+from sigma.strategies.builtin import BUILTIN_STRATEGIES, SmaCross
 
 GRID = {"fast": [5, 10, 20], "slow": [10, 20, 40]}
+
+
+class Plain(Strategy):
+    """A strategy without a vectorised twin."""
+
+    name = "plain"
+    x = Param(1, low=0, high=5)
+
+
+class Twin(SmaCross):
+    """A plugin with a twin (inherited) and no default grid."""
+
+    name = "twin_plugin"
+
+
 FM = FillModel(commission_pct=Decimal("0.001"))
 
 
@@ -84,7 +101,7 @@ def test_one_and_two_workers_give_the_same_table(bars: pd.DataFrame) -> None:
 
     best = one.iloc[0]
     direct = fast_backtest(
-        "sma_cross",
+        SmaCross,
         {"fast": int(best["fast"]), "slow": int(best["slow"])},
         bars,
         Decimal(10_000),
@@ -119,9 +136,13 @@ def test_curve_metrics() -> None:
 
 def test_errors_and_cancel(bars: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="no fast path"):
-        sweep("rsi_reversion", bars, {"period": [10, 14]})
+        sweep(Plain, bars, {"x": [1, 2]})
     with pytest.raises(ValueError, match="no fast path"):
-        sweep("rsi_reversion", bars)
+        sweep(Plain, bars)
+    with pytest.raises(ValueError, match="no default grid"):
+        sweep(Twin, bars)
+    with pytest.raises(ValueError, match="unknown built-in strategy 'nope'"):
+        sweep("nope", bars)
     with pytest.raises(ValueError, match="workers"):
         sweep("sma_cross", bars, GRID, workers=0)
     with pytest.raises(ValueError, match="cannot sort"):
@@ -151,3 +172,12 @@ def test_spawned_workers_receive_the_bars_once(bars: pd.DataFrame) -> None:
         mp_context=multiprocessing.get_context("spawn"),
     )
     pd.testing.assert_frame_equal(one, spawned)
+
+
+@pytest.mark.parametrize("cls", BUILTIN_STRATEGIES, ids=lambda c: c.name)
+def test_every_builtin_sweeps_its_default_grid(cls: type[Strategy], bars: pd.DataFrame) -> None:
+    table = sweep(cls.name, bars.iloc[:2_000], fill_model=FM, sort_by="final_equity")
+    assert len(table) == len(grid_combinations(cls, DEFAULT_GRIDS[cls.name])) > 10
+    params = {k: table[k].iloc[0].item() for k in DEFAULT_GRIDS[cls.name]}
+    direct = fast_backtest(cls, params, bars.iloc[:2_000], Decimal(10_000), FM)
+    assert table["final_equity"].iloc[0] == direct.final_equity

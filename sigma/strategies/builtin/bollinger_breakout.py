@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sigma.strategies.base import Strategy
-from sigma.strategies.indicators import bollinger
+from sigma.strategies.indicators import bands, bollinger, rolling_std, sma
 from sigma.strategies.params import Param
+from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
 
 
 class BollingerBreakout(Strategy):
@@ -31,3 +35,22 @@ class BollingerBreakout(Strategy):
             self.go_short()
         elif (held > 0 and close < self.mid[-1]) or (held < 0 and close > self.mid[-1]):
             self.go_flat()
+
+    @classmethod
+    def targets(
+        cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
+    ) -> Targets:
+        close, period = bars["close"], int(params["period"])
+        # `bollinger` is `bands(sma, rolling_std, k)`: the two windows are shared across k.
+        mid, upper, lower = bands(
+            cached(cache, ("sma", period), lambda: sma(close, period)),
+            cached(cache, ("rolling_std", period), lambda: rolling_std(close, period)),
+            float(params["k"]),
+        )
+        enter = ((close > upper, 1.0), ((close < lower) & bool(params["allow_short"]), -1.0))
+        n = len(close)
+        return Targets(
+            flat=choose(*enter, length=n),
+            long=choose(*enter, (close < mid, 0.0), length=n),
+            short=choose(*enter, (close > mid, 0.0), length=n),
+        )

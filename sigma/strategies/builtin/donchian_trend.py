@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import rolling_max, rolling_min, shifted
 from sigma.strategies.params import Param
 from sigma.strategies.series import FloatArray
+from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
 
 
 def _prior_high(high: FloatArray, period: int) -> FloatArray:
@@ -47,3 +51,23 @@ class DonchianTrend(Strategy):
             self.go_short()
         elif (held > 0 and close < self.exit_low[-1]) or (held < 0 and close > self.exit_high[-1]):
             self.go_flat()
+
+    @classmethod
+    def targets(
+        cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
+    ) -> Targets:
+        high, low, close = bars["high"], bars["low"], bars["close"]
+        entry, exit_ = int(params["entry"]), int(params["exit"])
+        entry_high = cached(cache, ("prior_high", entry), lambda: _prior_high(high, entry))
+        entry_low = cached(cache, ("prior_low", entry), lambda: _prior_low(low, entry))
+        breakout = (close > entry_high, 1.0)
+        breakdown = ((close < entry_low) & bool(params["allow_short"]), -1.0)
+        exit_high = cached(cache, ("prior_high", exit_), lambda: _prior_high(high, exit_))
+        exit_low = cached(cache, ("prior_low", exit_), lambda: _prior_low(low, exit_))
+        n = len(close)
+        # The breakout needs no long position, the breakdown no short one (`held` tests).
+        return Targets(
+            flat=choose(breakout, breakdown, length=n),
+            long=choose(breakdown, (close < exit_low, 0.0), length=n),
+            short=choose(breakout, (close > exit_high, 0.0), length=n),
+        )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import rsi
 from sigma.strategies.params import Param
+from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
 
 
 class RsiReversion(Strategy):
@@ -38,3 +42,20 @@ class RsiReversion(Strategy):
             self.go_short()
         elif (held > 0 and value >= self.exit_level) or (held < 0 and value <= self.exit_level):
             self.go_flat()
+
+    @classmethod
+    def targets(
+        cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
+    ) -> Targets:
+        close, period = bars["close"], int(params["period"])
+        value = cached(cache, ("rsi", period), lambda: rsi(close, period))
+        enter = (
+            (value < params["oversold"], 1.0),
+            ((value > params["overbought"]) & bool(params["allow_short"]), -1.0),
+        )
+        n = len(close)
+        return Targets(
+            flat=choose(*enter, length=n),
+            long=choose(*enter, (value >= params["exit_level"], 0.0), length=n),
+            short=choose(*enter, (value <= params["exit_level"], 0.0), length=n),
+        )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sigma.strategies.base import Strategy, crossed_above
 from sigma.strategies.indicators import sma
 from sigma.strategies.params import Param
+from sigma.strategies.running import sma_cross_targets
+from sigma.strategies.vectorised import Columns, IndicatorCache, Targets
 
 
 class SmaCross(Strategy):
@@ -30,3 +35,18 @@ class SmaCross(Strategy):
             self.go_long()
         elif crossed_above(self.slow_ma, self.fast_ma):
             self.go_short() if self.allow_short else self.go_flat()
+
+    @classmethod
+    def targets(
+        cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
+    ) -> Targets:
+        # Running sums with exact tie-breaking: the crossings of `sma`, in O(n) (no cache:
+        # recomputing is as cheap as reading stored averages back).
+        return Targets.always(
+            sma_cross_targets(
+                bars["close"],
+                int(params["fast"]),
+                int(params["slow"]),
+                allow_short=bool(params["allow_short"]),
+            )
+        )

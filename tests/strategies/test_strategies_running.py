@@ -1,0 +1,81 @@
+"""Running-sum crossovers decide exactly as the textbook `sma` crossovers, ties included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sigma.strategies import running
+from sigma.strategies.indicators import sma
+from sigma.strategies.pairwise import pairwise_sum, window_sum
+from sigma.strategies.running import sma_cross_targets
+
+
+def _textbook(x: np.ndarray, fast: int, slow: int, allow_short: bool = True) -> np.ndarray:
+    """The crossings of `sma(fast)` and `sma(slow)`, strict on both bars (as `SmaCross`)."""
+    f, s = sma(x, fast), sma(x, slow)
+    out = np.full(len(x), np.nan)
+    up = (f[:-1] < s[:-1]) & (f[1:] > s[1:])
+    down = (s[:-1] < f[:-1]) & (s[1:] > f[1:])
+    out[1:][down] = -1.0 if allow_short else 0.0
+    out[1:][up] = 1.0
+    return out
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 100, 128, 129, 200, 1000, 2049])
+def test_pairwise_sum_is_numpys(n: int) -> None:
+    x = np.random.default_rng(n).normal(100, 30, n + 5)
+    assert pairwise_sum(x, 3, n) == np.add.reduce(x[3 : 3 + n])
+    if n:
+        assert window_sum(x, n + 2, n) == np.add.reduce(x[3 : 3 + n])
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(2, 3), (5, 15), (10, 20), (7, 130), (50, 400)])
+def test_random_walk_crossings_are_the_textbook_ones(fast: int, slow: int) -> None:
+    rng = np.random.default_rng(fast * slow)
+    x = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.002, 30_000))), 2)
+    got = sma_cross_targets(x, fast, slow)
+    assert np.count_nonzero(~np.isnan(got)) > 20
+    assert _same(got, _textbook(x, fast, slow))
+    assert _same(
+        sma_cross_targets(x, fast, slow, allow_short=False), _textbook(x, fast, slow, False)
+    )
+
+
+def test_ties_of_flat_and_integer_prices_are_decided_on_textbook_values() -> None:
+    """Prices that sit still or move by whole units make the two averages equal again and
+    again: every such bar is a near tie, decided on the summed windows."""
+    rng = np.random.default_rng(3)
+    steps = rng.choice([-1.0, 0.0, 0.0, 0.0, 1.0], size=20_000)
+    for x in (100 + np.cumsum(steps), np.round(0.1 * (1000 + np.cumsum(steps)), 1)):
+        for fast, slow in [(2, 4), (3, 9), (10, 20)]:
+            got = sma_cross_targets(x, fast, slow)
+            assert np.count_nonzero(~np.isnan(got)) > 50
+            assert _same(got, _textbook(x, fast, slow))
+
+
+def test_values_the_bound_does_not_cover_are_summed_afresh() -> None:
+    rng = np.random.default_rng(9)
+    x = 50 + np.cumsum(rng.normal(0, 1, 5_000))  # crosses zero: negative values
+    x[1_000] = np.nan
+    x[2_000] = np.inf
+    for fast, slow in [(3, 8), (10, 30)]:
+        assert _same(sma_cross_targets(x, fast, slow), _textbook(x, fast, slow))
+
+
+def test_long_histories_are_re_anchored() -> None:
+    rng = np.random.default_rng(4)
+    x = np.round(1000 * np.exp(np.cumsum(rng.normal(0, 0.001, 3 * running.ANCHOR_BARS))), 2)
+    assert _same(sma_cross_targets(x, 4, 9), _textbook(x, 4, 9))
+
+
+def test_short_histories_and_bad_periods() -> None:
+    assert np.isnan(sma_cross_targets(np.ones(3), 2, 5)).all()
+    assert len(sma_cross_targets(np.ones(0), 2, 5)) == 0
+    with pytest.raises(ValueError, match="period"):
+        sma_cross_targets(np.ones(3), 0, 5)
+    running.warm_up()
