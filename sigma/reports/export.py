@@ -42,11 +42,13 @@ TRADE_COLUMNS = (
     "return_pct",
     "entry_bar",
     "exit_bar",
+    "exit_reason",
+    "tag",
 )
 DECIMAL_COLUMNS = ("qty", "entry_price", "exit_price", "fees", "pnl", "return_pct")
 _TIMESTAMP_COLUMNS = ("entry_ts", "exit_ts")
 _INT_COLUMNS = ("entry_bar", "exit_bar")
-_TEXT_COLUMNS = ("symbol", "strategy", "side")
+_TEXT_COLUMNS = ("symbol", "strategy", "side", "exit_reason", "tag")
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TICKS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
@@ -98,6 +100,8 @@ def trade_records(trades: Sequence[Trade]) -> list[dict[str, Any]]:
                 "return_pct": None if ret is None else str(ret),
                 "entry_bar": t.entry_bar,
                 "exit_bar": t.exit_bar,
+                "exit_reason": t.exit_reason,
+                "tag": t.tag,
             }
         )
     return records
