@@ -381,6 +381,16 @@ class Engine:
         self.data.cursor.i = len(self.data) - 1
         self.strategy.refresh_indicators()
 
+    def drop_oldest(self, count: int) -> None:
+        """Forget the first `count` bars held (a bounded live or paper history); the bar
+        numbers orders wait on (expiries, protection) move with them."""
+        count = min(count, len(self.data))
+        self.data.drop_oldest(count)
+        if count and self._managed:
+            for coid in self._expires:
+                self._expires[coid] -= count
+            self.book.shift(count)
+
     @property
     def last_price(self) -> Decimal:
         """Close of the current bar as an exact Decimal."""
@@ -474,10 +484,8 @@ class Engine:
         waiting for it, and the protection of a position it closed or flipped."""
         book = self.book
         if order.status is not _FILLED:  # rejected when it came to fill
-            if order.is_protective:
-                book.drop(order)
-            else:
-                self._ended(order)
+            book.drop(order)
+            self._ended(order)
             return
         self._expires.pop(order.client_order_id, None)
         siblings = book.filled(order) if order.is_protective else book.siblings(order)

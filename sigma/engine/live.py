@@ -188,7 +188,7 @@ class LiveEngine(Engine):
             log.warning("%s %s: ignored the bar of %s", self.strategy.name, self.symbol, bar.ts)
             return
         if len(self.data) >= 2 * MAX_BARS:
-            self.data.drop_oldest(len(self.data) - MAX_BARS)
+            self.drop_oldest(len(self.data) - MAX_BARS)
         self._ref_price = ref_price
         if self.book.armed:
             self.book.end_live_bar()

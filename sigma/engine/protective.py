@@ -189,10 +189,6 @@ class ProtectiveBook:
         return waiting
 
     # --- leaving ------------------------------------------------------------------------------
-    def guard(self, order: Order) -> Guard | None:
-        """The state of protective `order` (None: not held here)."""
-        return self._guards.get(order.client_order_id)
-
     def cancel(self, order: Order) -> bool:
         """Cancel protective `order`; False when it is not open here."""
         guard = self._guards.get(order.client_order_id)
@@ -270,6 +266,13 @@ class ProtectiveBook:
         """Every open protective order: armed first, then those waiting for their entry."""
         waiting = [g.order for gs in self.waiting.values() for g in gs if not g.armed]
         return [g.order for g in self.armed] + waiting
+
+    def shift(self, count: int) -> None:
+        """The engine forgot its first `count` bars: bar numbers move down by `count`."""
+        for guard in self.guards():
+            guard.active_from -= count
+            if guard.retry_from >= 0:
+                guard.retry_from -= count
 
     def guards(self) -> list[Guard]:
         """Every open protective order's state: armed first, then those waiting."""

@@ -243,7 +243,7 @@ class SimRunner:
         sim.restart(run_id, equity, engine.portfolio.fees_paid)
         for records in (engine.fills, engine.portfolio.trades, engine.ledger):
             records.clear()
-        engine.data.drop_oldest(max(0, len(engine.data) - self.warm_bars))
+        engine.drop_oldest(max(0, len(engine.data) - self.warm_bars))
 
     def _close(self, session: Session, sim: _Sim, report_dir: Path | None) -> Path | None:
         """Mark the open run of `sim` finished with its statistics; returns its report."""

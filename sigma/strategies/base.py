@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -123,7 +124,7 @@ class OpenTrade:
         return self._lot.entry_price
 
     @property
-    def entry_time(self) -> Any:
+    def entry_time(self) -> datetime | None:
         """When the position was opened (a UTC datetime; None when not known)."""
         return self._lot.entry_ts
 

@@ -373,16 +373,113 @@ def test_the_strategy_sees_its_trade_and_protection_live() -> None:
         def on_bar(self) -> None:
             if self.bar_index == 0:
                 self.buy(10, sl=95, tp=110, tag="b")
-            else:
+                seen.append([(o.type.value, o.reason) for o in self.orders])
+            elif self.bar_index == 1:
                 trade = self.trades[0]
                 seen.append((trade.qty, trade.entry_price, trade.tag, trade.sl, trade.tp))
                 trade.sl = 97
+            else:
+                seen.append([(t.exit_reason, t.tag) for t in self.closed_trades])
 
     engine, paper = make_live(Look(), FillModel())
     engine.on_live_bar(bar(0, 100), ref_price=D(100))
+    # In flight: the entry, and its protection waiting for it.
+    assert seen.pop() == [("market", "signal"), ("stop", "stop_loss"), ("limit", "take_profit")]
     paper.settle(T0)
     engine.on_live_bar(bar(1, 100), ref_price=D(100))
     assert seen == [(D(10), D(100), "b", D(95), D(110))]
     assert sorted(levels(engine)) == [D(97), D(110)]
     engine.on_price(D(97))
     assert [(o.reason, o.qty) for o, _ in paper.sent[1:]] == [("stop_loss", D(10))]
+    paper.settle(T0)
+    engine.on_live_bar(bar(2, 97), ref_price=D(97))
+    assert seen[-1] == [("stop_loss", "b")]
+
+
+def test_live_protection_goes_with_an_entry_that_never_fills() -> None:
+    class Entries(Strategy):
+        name = "entries"
+
+        def on_bar(self) -> None:
+            self.buy(10, sl=95)  # refused downstream
+            self.buy(10, limit=99, sl=95, tif="IOC")  # not marketable now: never sent
+
+    engine, paper = make_live(Entries(), FillModel())
+    engine.on_live_bar(bar(0, 100), ref_price=D(100))
+    ((entry, _),) = paper.sent
+    engine.on_rejected(entry.client_order_id, "risk: max order notional")
+    statuses = [(o.reason, o.status.value) for o in engine.orders]
+    assert statuses == [
+        ("signal", "rejected"),
+        ("stop_loss", "cancelled"),
+        ("signal", "cancelled"),
+        ("stop_loss", "cancelled"),
+    ]
+    assert engine.book.orders() == [] and engine.open_orders("X") == []
+
+
+def test_a_trigger_order_the_venue_would_refuse_is_not_sent_and_retried_next_bar() -> None:
+    from sigma.domain import Instrument
+
+    lot = Instrument(
+        "X", "X/USD", "X", "USD", tick_size=D("0.01"), lot_step=D(1), min_notional=D(600)
+    )
+    config = EngineConfig(fill_model=FillModel(), instruments={"X": lot})
+    paper = Paper(FillModel())
+    engine = LiveEngine(Hold(), "X", config, paper.dispatch, cancel=paper.cancel)
+    paper.engine = engine
+    engine.on_live_bar(bar(0, 100), ref_price=D(100))
+    paper.settle(T0)
+    paper.sent.clear()
+    engine.on_price(D(50))  # 10 at 50 is under the venue's minimum notional: not sent
+    assert paper.sent == [] and engine.orders[-1].status is OrderStatus.REJECTED
+    engine.on_price(D(49))  # not again on this bar
+    assert len([o for o in engine.orders if o.reason == "stop_loss" and not o.is_protective]) == 1
+    engine.on_live_bar(bar(1, 70), ref_price=D(70))
+    engine.on_price(D(70))  # the next bar: tried again, and 10 at 70 may go
+    assert [(o.reason, ref) for o, ref in paper.sent] == [("stop_loss", D(70))]
+
+
+def test_partial_fills_and_orders_that_filled_before_their_deadline() -> None:
+    engine, paper = opened()
+    paper.hold = True
+    engine.on_price(D(94))
+    ((child, _),) = paper.sent
+    stop = next(o for o in engine.orders if o.reason == "stop_loss" and o.is_protective)
+    for qty in (D(4), D(6)):  # the venue fills the stop's order in two parts
+        fee = D(0)
+        engine.on_fill(
+            Fill(
+                child.client_order_id,
+                "X",
+                Side.SELL,
+                qty,
+                D(94),
+                fee,
+                T0 + pd.Timedelta(seconds=int(qty)),
+            )
+        )
+        assert stop.filled_qty == (qty if qty == 4 else D(10))
+        assert (stop.status is OrderStatus.FILLED) is (qty == 6)
+    assert engine.portfolio.qty("X") == 0 and engine.book.armed == []
+
+    class Bids(Strategy):
+        name = "bids"
+
+        def on_bar(self) -> None:
+            if self.bar_index == 0:
+                self.buy(1, limit=101, tif="IOC")
+                self.buy(1, limit=99, bars=1)
+
+    engine, paper = make_live(Bids(), FillModel())
+    engine.on_live_bar(bar(0, 100), ref_price=D(100))
+    ioc, day = (o for o, _ in paper.sent)
+    paper.fill(ioc, D(100), T0)  # filled at once: nothing to cancel
+    engine.on_order_final(ioc.client_order_id, "filled")
+    paper.fill(day, D(99), T0)
+    engine.on_order_final(day.client_order_id, "filled")
+    engine.on_price(D(100))
+    engine.on_price(D(100))
+    engine.on_live_bar(bar(1, 100), ref_price=D(100))
+    engine.on_live_bar(bar(2, 100), ref_price=D(100))
+    assert paper.cancels == [] and engine._ioc == {} and engine._expires == {}

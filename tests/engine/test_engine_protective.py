@@ -17,6 +17,7 @@ import pytest
 from sigma.domain import Order, OrderStatus, OrderType, Side, Trade
 from sigma.engine.engine import StrategyFailed
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.protective import ProtectiveBook
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
 
@@ -200,6 +201,9 @@ def test_the_open_trade_can_be_given_and_changed_protection() -> None:
         (trade,) = s.trades
         trade.sl, trade.tp = 95, 110
         read.append((trade.sl, trade.tp, trade.entry_price, trade.tag, trade.entry_bar))
+        assert trade.trailing_stop is None
+        assert repr(trade).startswith("OpenTrade(X 1 @ 100.0 since 2024-01-02 00:00:00+00:00,")
+        assert trade.is_long and trade.symbol == "X" and trade.qty == D(1)
 
     def tighten(s: Strategy) -> None:
         s.trades[0].sl = 97
@@ -419,6 +423,30 @@ def test_order_handles_and_validation() -> None:
         )
     market = Order("X", Side.SELL, reduce_only=True, reason="stop_loss")  # a trigger's order
     assert not market.is_protective
+    trailing = {"type": OrderType.STOP, "stop_price": D(1), "reduce_only": True}
+    with pytest.raises(ValueError, match="trail must be positive"):
+        Order("X", Side.SELL, reason="trailing_stop", trail=D(0), **trailing)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"trail_pct must be in \(0, 1\)"):
+        Order("X", Side.SELL, reason="trailing_stop", trail_pct=D(1), **trailing)  # type: ignore[arg-type]
+    with pytest.raises(StrategyFailed, match="is not below the price"):
+        run({0: [lambda s: s.buy(1, trailing=100)]}, bars([FLAT]))
+
+
+def test_the_book_forgets_what_ended_otherwise() -> None:
+    book = ProtectiveBook()
+    stop = Order(
+        "X", Side.SELL, type=OrderType.STOP, stop_price=D(9), reduce_only=True,
+        reason="stop_loss", oco="g", parent_id="entry",
+    )  # fmt: skip
+    book.wait(book.add(stop))
+    other = Order("X", Side.SELL, qty=D(1), oco="g")
+    book.leave_group(other)  # not a member: nothing happens
+    assert book.groups == {"g": [stop]}
+    stop.status = OrderStatus.REJECTED
+    book.drop(stop)
+    assert (book.orders(), book.waiting, book.groups) == ([], {}, {})
+    book.drop(stop)  # no longer held: nothing happens
+    assert book.siblings(other) == [] and book.parent_dead("entry") == []
 
 
 # --- accounting ---------------------------------------------------------------------------------
@@ -492,3 +520,96 @@ def test_plain_strategies_do_not_take_the_managed_path() -> None:
 
     _, eng = run_backtest(SmaCross(fast=3, slow=8), bars([QUIET] * 50), symbol="X")
     assert eng._managed is False and eng.book.armed == []
+
+
+class _Refuse:
+    """An entry gate that vetoes every entry."""
+
+    reason = "no"
+
+    def allows(self, order: Order, data: object) -> bool:
+        return False
+
+
+def test_protection_of_an_entry_that_never_fills_is_cancelled_with_it() -> None:
+    Script.plan, Script.seen = {0: [lambda s: s.buy(1, sl=95, tp=110)]}, []
+    res, eng = run_backtest(Script(), bars([FLAT, QUIET]), symbol="X", entry_gate=_Refuse())
+    assert [o.status.value for o in eng.orders] == ["rejected", "cancelled", "cancelled"]
+    assert eng.book.orders() == [] and eng.book.groups == {}
+    # go_long withdraws a pending bracketed entry, and its protection with it.
+    plan = {0: [lambda s: s.buy(1, limit=90, sl=85)], 1: [lambda s: s.go_long()]}
+    res, eng = run(plan, bars([FLAT, QUIET, QUIET]))
+    assert [o.status.value for o in eng.orders] == ["cancelled", "cancelled", "filled"]
+    # An entry refused when it comes to fill (no cash for it) takes its protection along.
+    res, eng = run({0: [lambda s: s.buy(fraction=1, sl=95, tif="IOC")]}, bars([FLAT, (2e6,) * 4]))
+    assert res.fills == [] and [o.status.value for o in eng.orders] == ["rejected", "cancelled"]
+    assert eng.book.orders() == []
+
+
+def test_a_market_order_with_a_time_in_force_fills_at_the_open() -> None:
+    res, _ = run({0: [lambda s: s.buy(2, tif="IOC")]}, bars([FLAT, QUIET]), slippage_bps=D(100))
+    assert [(f.price, f.qty) for f in res.fills] == [(D("101.00"), D(2))]
+    got: list[Any] = []
+    run(
+        {0: [lambda s: s.buy(2)], 2: [lambda s: got.append(s.cancel(s._ctx.orders[0]))]},
+        bars([FLAT] * 3),
+    )
+    assert got == [False]  # filled: nothing to cancel
+
+
+def test_protection_without_a_position_is_cancelled_at_once() -> None:
+    def naked(s: Strategy) -> None:
+        stop = Order(
+            "X",
+            Side.SELL,
+            type=OrderType.STOP,
+            stop_price=D(90),
+            reduce_only=True,
+            reason="stop_loss",
+        )
+        s._ctx.submit(stop)
+        got.append(stop.status)
+
+    got: list[Any] = []
+    run({0: [naked]}, bars([FLAT, FLAT]))
+    assert got == [OrderStatus.CANCELLED]
+
+
+def test_a_bounded_history_keeps_expiries_and_protection_in_step() -> None:
+    from sigma.domain import Bar
+    from sigma.engine.engine import Engine, EngineConfig, empty_data
+
+    rng = np.random.default_rng(2)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600))), 2)
+    open_ = np.round(np.concatenate(([100.0], close[:-1])), 2)
+    rows = list(
+        zip(
+            open_,
+            np.maximum(open_, close) + 0.4,
+            np.minimum(open_, close) - 0.4,
+            close,
+            strict=True,
+        )
+    )
+    frame = bars(rows)
+    config = EngineConfig(initial_cash=D(10_000), fill_model=FillModel(lot_size=D("0.01")))
+    whole, bounded = (Engine(RandomBrackets(), "X", empty_data(), config) for _ in range(2))
+    for k, (ts, row) in enumerate(frame.iterrows()):
+        prices = (D(repr(float(row[c]))) for c in ("open", "high", "low", "close"))
+        bar = Bar("X", ts.to_pydatetime(), *prices, D(1))
+        whole.on_bar(bar)
+        if k % 7 == 6 and len(bounded.data) > 12:
+            bounded.drop_oldest(len(bounded.data) - 12)
+        bounded.on_bar(bar)
+    assert len(bounded.data) <= 19 and len(whole.trades) > 20
+    assert {t.exit_reason for t in whole.trades} == {
+        "signal",
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+    }
+
+    def key(t: Trade) -> tuple[Any, ...]:
+        return (t.qty, t.entry_ts, t.entry_price, t.exit_ts, t.exit_price, t.exit_reason, t.tag)
+
+    assert [key(t) for t in bounded.trades] == [key(t) for t in whole.trades]
