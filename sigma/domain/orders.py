@@ -33,6 +33,19 @@ class OrderType(StrEnum):
     STOP = "stop"
 
 
+class TimeInForce(StrEnum):
+    """How long an order may wait to fill.
+
+    GTC waits until filled or cancelled. IOC and FOK get one chance, the first price the order
+    meets (the next bar's open; the signal bar's close when market orders fill at the close):
+    what that price does not fill is cancelled. The engine fills an order whole or not at all,
+    so IOC and FOK behave alike there; a venue may fill an IOC order in part."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
 class OrderStatus(StrEnum):
     """Lifecycle of an order."""
 
@@ -48,6 +61,15 @@ class OrderStatus(StrEnum):
 _BUY = Side.BUY
 _LIMIT = OrderType.LIMIT
 _STOP = OrderType.STOP
+_GTC = TimeInForce.GTC
+
+SIGNAL = "signal"
+"""`Order.reason` of an order the strategy placed itself (and of a trade it closed)."""
+STOP_LOSS = "stop_loss"
+TAKE_PROFIT = "take_profit"
+TRAILING_STOP = "trailing_stop"
+PROTECTIVE = frozenset({STOP_LOSS, TAKE_PROFIT, TRAILING_STOP})
+"""Reasons of protective orders: held by the engine, armed on a position, triggered by price."""
 
 
 class _IdSource:
@@ -107,6 +129,15 @@ class Order:
     client_order_id: str = field(default_factory=new_client_order_id)
     status: OrderStatus = OrderStatus.NEW
     filled_qty: Decimal = Decimal(0)
+    tif: TimeInForce = TimeInForce.GTC
+    bars: int | None = None
+    reason: str = SIGNAL
+    """Why the order exists: "signal" (the strategy's own), or the protective kind; a trade
+    the order closes carries it as its `exit_reason`."""
+    oco: str = ""
+    parent_id: str = ""
+    trail: Decimal | None = None
+    trail_pct: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.created_at is not None:
@@ -122,6 +153,36 @@ class Order:
             raise ValueError("limit order needs a positive limit_price")
         if self.type is _STOP and (self.stop_price is None or self.stop_price <= 0):
             raise ValueError("stop order needs a positive stop_price")
+        if self.tif is not _GTC and self.type is _STOP:
+            raise ValueError(f"{self.tif} applies to market and limit orders, not to stops")
+        if self.bars is not None and self.bars < 1:
+            raise ValueError(f"bars must be at least 1, got {self.bars}")
+        if self.reason != SIGNAL:
+            self._check_protective()
+
+    def _check_protective(self) -> None:
+        if self.reason not in PROTECTIVE or self.type is OrderType.MARKET:
+            return  # an ordinary order: an operator's close, or the order a trigger sent
+        if not self.reduce_only:
+            raise ValueError(f"a {self.reason} order must be reduce-only")
+        wanted = _LIMIT if self.reason == TAKE_PROFIT else _STOP
+        if self.type is not wanted:
+            raise ValueError(f"a {self.reason} order is a {wanted} order, got {self.type}")
+        trails = (self.trail is not None) + (self.trail_pct is not None)
+        if (self.reason == TRAILING_STOP) != (trails == 1):
+            raise ValueError("a trailing stop needs exactly one of trail or trail_pct")
+        if self.trail is not None and self.trail <= 0:
+            raise ValueError(f"trail must be positive, got {self.trail}")
+        if self.trail_pct is not None and not 0 < self.trail_pct < 1:
+            raise ValueError(f"trail_pct must be in (0, 1), got {self.trail_pct}")
+        if self.tif is not _GTC or self.bars is not None:
+            raise ValueError("a protective order is good till cancelled")
+
+    @property
+    def is_protective(self) -> bool:
+        """True for a stop-loss, take-profit or trailing stop held by the engine (not for the
+        market order its trigger sends live, which carries its reason)."""
+        return self.reason in PROTECTIVE and self.type is not OrderType.MARKET
 
     @property
     def is_open(self) -> bool:

@@ -31,6 +31,18 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenLot:
+    """The open part of a position as a trade: what a strategy reads in `self.trades`."""
+
+    symbol: str
+    qty: Decimal  # signed: > 0 long, < 0 short
+    entry_price: Decimal  # average entry price of the open quantity
+    entry_ts: datetime | None  # when the position was opened (None: not known)
+    entry_bar: int = -1
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Trade:
     """A closed round trip: entry and exit, with both fees in `fees` and net `pnl`."""
 
@@ -45,6 +57,13 @@ class Trade:
     entry_bar: int = -1
     exit_bar: int = -1
     strategy: str = ""
+    exit_reason: str = "signal"
+    """What closed it: "signal" (the strategy's own order), "stop_loss", "take_profit",
+    "trailing_stop" (a protective order), "operator" (a close from the control API);
+    "end_of_data" is left to a caller that closes what a run leaves open (the engine keeps it
+    open, marked to market)."""
+    tag: str = ""
+    """The tag of the order that opened it."""
 
     @property
     def return_pct(self) -> Decimal:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from sigma.domain import Order
+from sigma.domain import OpenLot, Order, Trade
 from sigma.engine.engine import frame_to_data
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import FloatArray
@@ -31,6 +31,21 @@ class _NoTrading:
 
     def cash(self) -> Decimal:
         return Decimal(0)
+
+    def cancel_order(self, order: Order) -> bool:
+        raise RuntimeError("a strategy bound for a chart does not trade")
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        return []
+
+    def protection(self, symbol: str) -> list[Order]:
+        return []
+
+    def open_trades(self, symbol: str) -> list[OpenLot]:
+        return []
+
+    def closed_trades(self, symbol: str) -> list[Trade]:
+        return []
 
 
 def indicator_lines(

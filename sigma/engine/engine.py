@@ -1,9 +1,10 @@
 """The one event loop for backtest, paper and live.
 
 Per bar: fill the pending orders that the bar reaches (at its open, or through its range for
-limit/stop orders), mark the account at the close, then let the strategy act. A backtest calls
-`step` for each bar of a history; paper and live call `on_bar` as bars complete. The strategy
-sees the same data views and the same account API in every mode.
+limit/stop orders), then the protective orders it triggers (stop-loss, take-profit, trailing
+stop: sigma/engine/protective.py), mark the account at the close, then let the strategy act.
+A backtest calls `step` for each bar of a history; paper and live call `on_bar` as bars
+complete. The strategy sees the same data views and the same account API in every mode.
 """
 
 from __future__ import annotations
@@ -19,10 +20,23 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sigma.domain import Bar, Fill, Instrument, Order, OrderStatus, OrderType, Side, Trade
+from sigma.domain import (
+    Bar,
+    Fill,
+    Instrument,
+    OpenLot,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from sigma.domain.orders import SIGNAL
 from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.portfolio import Portfolio
+from sigma.engine.protective import Guard, ProtectiveBook, protects
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import Cursor, Data
 
@@ -36,6 +50,10 @@ _ZERO = Decimal(0)
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _FILLED = OrderStatus.FILLED
+_NEW = OrderStatus.NEW
+_CANCELLED = OrderStatus.CANCELLED
+_GTC = TimeInForce.GTC
+_BUY = Side.BUY
 
 
 class Cancelled(Exception):
@@ -146,28 +164,133 @@ class Engine:
         self.ledger: list[LedgerRow] = []
         self.vetoes = 0
         """Orders the entry gate rejected."""
+        self.book = ProtectiveBook()
+        """Protective orders and OCO groups (see sigma/engine/protective.py)."""
+        # Set by the first order that needs more than the plain matching (a time in force
+        # other than GTC, a bar count, an OCO group, a protective order): the checks it
+        # needs run from then on, and strategies that place none pay nothing for them.
+        self._managed = False
+        self._expires: dict[str, int] = {}
+        """Last bar each order placed with `bars` may fill on, by client order id."""
         self._last_price: Decimal | None = None
         strategy.bind(symbol, data, self)
 
     # --- StrategyContext -------------------------------------------------------------------
     def submit(self, order: Order) -> None:
         """Accept an order from the strategy; it fills on a later bar (or this close)."""
-        order.created_at = self._bar_time(self.data.cursor.i)
+        i = self.data.cursor.i
+        order.created_at = self._bar_time(i)
         self.orders.append(order)
+        if order.reason != SIGNAL and order.is_protective:
+            self._hold(order, i)
+            return
         if self._veto(order, self.portfolio.qty(order.symbol)) is None:
             self.pending.append(order)
+            if order.tif is not _GTC or order.bars is not None or order.oco:
+                self._managed = True
+                if order.bars is not None:
+                    self._expires[order.client_order_id] = i + order.bars
+                if order.oco:
+                    self.book.join(order)
+
+    def _hold(self, order: Order, i: int) -> None:
+        """Take protective `order`: waiting for its entry, or armed on the position now."""
+        self._managed = True
+        guard = self.book.add(order)
+        if order.parent_id:
+            parent = next((o for o in self.pending if o.client_order_id == order.parent_id), None)
+            if parent is None:  # the entry was refused, or is no order of ours
+                self.book.cancel(order)
+                return
+            self.book.wait(guard)
+            return
+        self._arm_on_position(guard, i + 1, self.position_qty(order.symbol))
+
+    def _arm_on_position(self, guard: Guard, active_from: int, held: Decimal) -> None:
+        """Arm a protective order without a parent on the position `held`, from the latest
+        price; cancelled at once when there is nothing to protect."""
+        if not protects(guard.order, held):
+            self.book.cancel(guard.order)
+            return
+        price = self.last_price if self.data.cursor.i >= 0 else guard.level
+        self.book.arm(guard, active_from, price, None)
 
     def cancel_pending(self, symbol: str) -> None:
-        """Cancel the unfilled orders of `symbol`."""
+        """Cancel the unfilled orders of `symbol` (the protection armed on its position
+        stays; protection waiting for a cancelled entry goes with it)."""
         if not self.pending:
             return
         keep = []
         for order in self.pending:
             if order.symbol == symbol:
                 order.status = OrderStatus.CANCELLED
+                if self._managed:
+                    self._ended(order)
             else:
                 keep.append(order)
         self.pending = keep
+
+    def cancel_order(self, order: Order) -> bool:
+        """Cancel one open order (a pending one, or a protective one); False when it is not
+        open here."""
+        if not order.is_open:
+            return False
+        if order.is_protective:
+            return self.book.cancel(order)
+        if order not in self.pending:
+            return False
+        self.pending.remove(order)
+        order.status = OrderStatus.CANCELLED
+        self._ended(order)
+        return True
+
+    def bars_left(self, order: Order) -> int | None:
+        """Bars `order` (placed with `bars`) may still fill on after the current one."""
+        last = self._expires.get(order.client_order_id)
+        return None if last is None else last - self.data.cursor.i
+
+    def restore_order(self, order: Order, bars_left: int | None = None) -> None:
+        """Take back a pending order an account kept (a simulation's restart), with the bars
+        it may still fill on."""
+        self.orders.append(order)
+        self.pending.append(order)
+        if order.tif is not _GTC or bars_left is not None or order.oco:
+            self._managed = True
+            if bars_left is not None:
+                self._expires[order.client_order_id] = self.data.cursor.i + bars_left
+            if order.oco:
+                self.book.join(order)
+
+    def restore_guard(self, guard: Guard) -> None:
+        """Take back a protective order an account kept (armed, or waiting for its entry)."""
+        self._managed = True
+        self.orders.append(guard.order)
+        self.book.restore(guard)
+
+    def _ended(self, order: Order) -> None:
+        """`order` ended unfilled: its waiting protection and its OCO membership go."""
+        self.book.parent_dead(order.client_order_id)
+        if order.oco:
+            self.book.leave_group(order)
+        self._expires.pop(order.client_order_id, None)
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        """Orders of `symbol` that can still fill: pending ones, then protective ones."""
+        mine = [o for o in self.pending if o.symbol == symbol and o.is_open]
+        return mine + [o for o in self.book.orders() if o.symbol == symbol]
+
+    def protection(self, symbol: str) -> list[Order]:
+        """The protective orders armed on the position in `symbol`."""
+        return [g.order for g in self.book.armed if g.order.symbol == symbol]
+
+    def open_trades(self, symbol: str) -> list[OpenLot]:
+        """The open position in `symbol` as a trade (none when flat)."""
+        lot = self.portfolio.open_lot(symbol)
+        return [] if lot is None else [lot]
+
+    def closed_trades(self, symbol: str) -> list[Trade]:
+        """The round trips closed in `symbol`."""
+        return [t for t in self.portfolio.trades if t.symbol == symbol]
 
     def position_qty(self, symbol: str) -> Decimal:
         """Signed quantity held."""
@@ -206,10 +329,11 @@ class Engine:
         at_close = self.fill_model.timing is FillTiming.CLOSE
         record = self.config.record_ledger
         every_bar = at_close or record
+        armed = self.book.armed  # mutated in place, never rebound
         for i in range(start, stop):
             cursor.i = i
             self._last_price = None
-            if self.pending or every_bar:
+            if self.pending or armed or every_bar:
                 self._full_bar(i, on_bar, at_close, record, on_fills)
             else:  # most bars: nothing to fill or record, only the strategy's decision
                 on_bar()
@@ -220,6 +344,8 @@ class Engine:
         before = len(self.fills)
         if self.pending:
             self._match(i, at_close=False)
+        if self.book.armed:
+            self._protect(i)
         on_bar()
         if at_close and self.pending:
             self._match(i, at_close=True)
@@ -255,6 +381,16 @@ class Engine:
         self.data.cursor.i = len(self.data) - 1
         self.strategy.refresh_indicators()
 
+    def drop_oldest(self, count: int) -> None:
+        """Forget the first `count` bars held (a bounded live or paper history); the bar
+        numbers orders wait on (expiries, protection) move with them."""
+        count = min(count, len(self.data))
+        self.data.drop_oldest(count)
+        if count and self._managed:
+            for coid in self._expires:
+                self._expires[coid] -= count
+            self.book.shift(count)
+
     @property
     def last_price(self) -> Decimal:
         """Close of the current bar as an exact Decimal."""
@@ -273,8 +409,15 @@ class Engine:
             open_ = _dec(self.data.value("open", i))
             high = low = open_  # market orders read the open only; the range is read below
         ranged = at_close
+        managed = self._managed
         still_pending: list[Order] = []
         for order in self.pending:
+            if managed:
+                if order.status is not _NEW:  # cancelled by an OCO sibling's fill this bar
+                    continue
+                if order.tif is not _GTC:
+                    self._match_once(order, i, open_, at_close)
+                    continue
             if order.type is not _MARKET:
                 if at_close:
                     still_pending.append(order)
@@ -286,10 +429,82 @@ class Engine:
             if price is None:
                 still_pending.append(order)
                 continue
+            at_open = managed and price == open_ and not at_close
             if order.type is not _LIMIT:
                 price = self.fill_model.slipped(order.side, price)
             self._execute(order, price, i)
+            if managed:
+                self._after_fill(order, i, at_open)
+        if managed:
+            if self._expires and not at_close:
+                self._expire(i, still_pending)
+            still_pending = [o for o in still_pending if o.status is _NEW]
         self.pending = still_pending
+
+    def _match_once(self, order: Order, i: int, price: Decimal, at_close: bool) -> None:
+        """An IOC or FOK order's one chance: `price`, the first it meets (the open, or the
+        close when market orders fill at the close). What it does not fill is cancelled."""
+        if order.type is _LIMIT:
+            limit = order.limit_price
+            assert limit is not None
+            if price > limit if order.side is _BUY else price < limit:
+                order.status = _CANCELLED
+                self._ended(order)
+                return
+        else:
+            price = self.fill_model.slipped(order.side, price)
+        self._execute(order, price, i)
+        self._after_fill(order, i, not at_close)
+
+    def _expire(self, i: int, pending: list[Order]) -> None:
+        """Cancel the orders whose last bar was `i`."""
+        expires = self._expires
+        for order in pending:
+            last = expires.get(order.client_order_id)
+            if last is not None and last <= i and order.status is _NEW:
+                order.status = _CANCELLED
+                self._ended(order)
+
+    def _protect(self, i: int) -> None:
+        """Fill the protective orders bar `i` triggers, then move the trailing stops."""
+        data = self.data
+        open_ = _dec(data.value("open", i))
+        high, low = _dec(data.value("high", i)), _dec(data.value("low", i))
+        slipped = self.fill_model.slipped
+        for guard, price in self.book.bar_triggers(i, open_, high, low):
+            order = guard.order
+            if order.type is not _LIMIT:
+                price = slipped(order.side, price)
+            self._execute(order, price, i)
+            self._after_fill(order, i, True)
+        self.book.end_bar(i, high, low)
+
+    def _after_fill(self, order: Order, i: int, at_open: bool) -> None:
+        """After `order` filled (or was rejected) on bar `i`: its OCO group, the protection
+        waiting for it, and the protection of a position it closed or flipped."""
+        book = self.book
+        if order.status is not _FILLED:  # rejected when it came to fill
+            book.drop(order)
+            self._ended(order)
+            return
+        self._expires.pop(order.client_order_id, None)
+        siblings = book.filled(order) if order.is_protective else book.siblings(order)
+        for sibling in siblings:
+            self._cancel_sibling(sibling)
+        if order.client_order_id in book.waiting:
+            price = self.fills[-1].price
+            active_from = i if at_open else i + 1  # a fill inside the bar: from the next
+            book.parent_filled(order.client_order_id, order.filled_qty, price, active_from)
+        if book.armed:
+            book.stale(self.portfolio.qty(order.symbol))
+
+    def _cancel_sibling(self, order: Order) -> None:
+        """Cancel `order` because another order of its OCO group filled."""
+        if order.is_protective:
+            self.book.cancel(order)
+            return
+        order.status = _CANCELLED  # `_match` drops it from `pending`
+        self._ended(order)
 
     def _execute(self, order: Order, price: Decimal, i: int) -> None:
         qty = self._resolve_qty(order, price)
@@ -306,7 +521,7 @@ class Engine:
             self._bar_time(i),
             order.strategy,
         )
-        self.portfolio.apply(fill, bar=i)
+        self.portfolio.apply(fill, i, order.tag, order.reason)
         self.fills.append(fill)
         order.filled_qty = qty
         order.status = _FILLED

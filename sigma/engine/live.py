@@ -7,6 +7,10 @@ the price a backtest fills at), hands it to `dispatch` (risk check, then the ord
 books fills when the worker reports them. Until then the order counts as "in flight": the
 strategy sees the account as if in-flight orders had filled at the decision price, so a slow
 worker can never make it send the same order twice.
+
+Protective orders (stop-loss, take-profit, trailing stop) stay in this process: `on_price`
+checks every trade price against them and a trigger sends one reduce-only market order (see
+sigma/engine/protective.py for the rules, which are the backtest's).
 """
 
 from __future__ import annotations
@@ -21,9 +25,21 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position
+from sigma.domain import (
+    Bar,
+    Fill,
+    OpenLot,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    TimeInForce,
+    Trade,
+)
+from sigma.domain.orders import SIGNAL
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.portfolio import Portfolio
+from sigma.engine.protective import Guard, protects
 from sigma.engine.venue_rules import VenueRules
 from sigma.strategies.base import Strategy
 
@@ -37,6 +53,8 @@ CancelRequest = Callable[[Order], None]
 MAX_BARS = 5_000
 MAX_RECORDS = 1_000
 _SEEN_FILLS = 256  # fill reports remembered for deduplication
+_GTC = TimeInForce.GTC
+_ENDED = {OrderStatus.CANCELLED.value, OrderStatus.REJECTED.value, "dead_lettered", "failed"}
 
 
 class LiveEngine(Engine):
@@ -69,6 +87,11 @@ class LiveEngine(Engine):
         self._seen_fills: set[tuple[str, Decimal, Decimal, object]] = set()
         self._seen_order: deque[tuple[str, Decimal, Decimal, object]] = deque()
         self._by_id: dict[str, Order] = {}
+        self._children: dict[str, Guard] = {}
+        """Orders sent by a protective order's trigger, by client order id."""
+        self._ioc: dict[str, int] = {}
+        """IOC and FOK orders left resting, with the count of prices seen when sent."""
+        self._prices = 0
         super().__init__(strategy, symbol, empty_data(), config)
         instrument = config.instruments.get(symbol)
         if instrument is not None:
@@ -81,8 +104,9 @@ class LiveEngine(Engine):
         """Booked account plus in-flight orders assumed filled at their decision price."""
         if self._projection is None:
             view = self.portfolio.snapshot()
-            for fill in self.inflight.values():
-                view.apply(fill)
+            for coid, fill in self.inflight.items():
+                order = self._by_id.get(coid)
+                view.apply(fill, self.data.cursor.i, order.tag if order is not None else "")
             view.trades.clear()  # a what-if: its round trips are not trades
             self._projection = view
         return self._projection
@@ -100,6 +124,25 @@ class LiveEngine(Engine):
         if self.data.cursor.i < 0:
             return self.projected().cash
         return self.projected().equity({self.symbol: self.last_price})
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        """Orders of `symbol` that can still fill: resting ones, market ones in flight, then
+        the protective ones held here."""
+        mine = [o for o in self.resting.values() if o.symbol == symbol]
+        for coid in self.inflight:
+            order = self._by_id.get(coid)
+            if order is not None and order.symbol == symbol:
+                mine.append(order)
+        return mine + [o for o in self.book.orders() if o.symbol == symbol]
+
+    def open_trades(self, symbol: str) -> list[OpenLot]:
+        """The position in `symbol` as a trade, counting in-flight orders."""
+        lot = self.projected().open_lot(symbol)
+        return [] if lot is None else [lot]
+
+    def closed_trades(self, symbol: str) -> list[Trade]:
+        """The round trips booked in `symbol` (the latest `MAX_RECORDS` at least)."""
+        return [t for t in self.portfolio.trades if t.symbol == symbol]
 
     # --- a restart -------------------------------------------------------------------------
     def warm_up(self, history: pd.DataFrame) -> None:
@@ -145,12 +188,16 @@ class LiveEngine(Engine):
             log.warning("%s %s: ignored the bar of %s", self.strategy.name, self.symbol, bar.ts)
             return
         if len(self.data) >= 2 * MAX_BARS:
-            self.data.drop_oldest(len(self.data) - MAX_BARS)
+            self.drop_oldest(len(self.data) - MAX_BARS)
         self._ref_price = ref_price
+        if self.book.armed:
+            self.book.end_live_bar()
         try:
             self.on_bar(bar)
         finally:
             self._ref_price = None
+        if self._expires:
+            self._expire_resting()
         for records in (self.orders, self.fills, self.portfolio.trades):
             if len(records) > 2 * MAX_RECORDS:
                 del records[:-MAX_RECORDS]
@@ -167,15 +214,43 @@ class LiveEngine(Engine):
             self._ref_price = None
 
     def submit(self, order: Order) -> None:
-        """Size the order at the decision price and hand it to `dispatch`."""
+        """Size the order at the decision price and hand it to `dispatch` (a protective order
+        is held here instead)."""
         order.created_at = self._bar_time(self.data.cursor.i)
         self.orders.append(order)
         self._by_id[order.client_order_id] = order
+        if order.reason != SIGNAL and order.is_protective:
+            self._hold(order, self.data.cursor.i)
+            return
+        self._send(order)
+        if order.status is OrderStatus.NEW and (
+            order.tif is not _GTC or order.bars is not None or order.oco
+        ):
+            self._managed = True
+            coid = order.client_order_id
+            if order.oco:
+                self.book.join(order)
+            if order.type is not OrderType.MARKET:
+                if order.bars is not None:
+                    self._expires[coid] = self.data.cursor.i + order.bars
+                if order.tif is not _GTC:
+                    self._ioc[coid] = self._prices
+
+    def _send(self, order: Order) -> None:
+        """Check, size and dispatch `order` (rejected, or cancelled when an IOC order is not
+        marketable, without being sent)."""
         account = self.projected()
         if (veto := self._veto(order, account.qty(order.symbol))) is not None:
             log.info("%s %s: entry not sent: %s", self.strategy.name, self.symbol, veto)
             return
         price = self._ref_price if self._ref_price is not None else self.last_price
+        if order.tif is not _GTC and order.type is OrderType.LIMIT:
+            limit = order.limit_price
+            assert limit is not None
+            if price > limit if order.side.sign > 0 else price < limit:
+                order.status = OrderStatus.CANCELLED  # its one chance, the price now, missed
+                self._ended(order)
+                return
         # Sized at the price the fill is expected at, as the backtest sizes at its fill price.
         expected = (
             price if order.type is OrderType.LIMIT else self.fill_model.slipped(order.side, price)
@@ -207,16 +282,111 @@ class LiveEngine(Engine):
                 qty,
                 expected,
                 self.fill_model.fee(qty, expected),
-                order.created_at,
+                order.created_at or self._bar_time(self.data.cursor.i),
                 order.strategy,
             )
             self.inflight[order.client_order_id] = projected
             if self._projection is not None:
-                self._projection.apply(projected)
+                self._projection.apply(projected, self.data.cursor.i, order.tag)
                 self._projection.trades.clear()
         if order.type is not OrderType.MARKET:
             self.resting[order.client_order_id] = order
         self.dispatch(order, price)
+
+    def _hold(self, order: Order, i: int) -> None:
+        """Keep protective `order` here: waiting for its entry, or armed on the position."""
+        self._managed = True
+        guard = self.book.add(order)
+        if order.parent_id:
+            parent = self._by_id.get(order.parent_id)
+            if parent is None or parent.status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+                self.book.cancel(order)  # the entry was refused, or is no order of ours
+                return
+            self.book.wait(guard)
+            return
+        self._arm_on_position(guard, i + 1, self.projected().qty(order.symbol))
+
+    # --- protective orders -----------------------------------------------------------------
+    def _protect(self, i: int) -> None:
+        """Live, prices trigger protective orders (`on_price`), not the bar's range."""
+
+    def on_price(self, price: Decimal) -> None:
+        """A trade price of the symbol (every tick, after the bar it may have closed): send
+        the protective orders it triggers, and cancel IOC orders still resting."""
+        self._prices += 1
+        if self._ioc:
+            self._cancel_unfilled_ioc()
+        if not self.book.armed:
+            return
+        bar = self.data.cursor.i
+        for guard in self.book.price_triggers(price, bar):
+            order = guard.order
+            if order.is_open and protects(order, self.projected().qty(order.symbol)):
+                self._trigger(guard, price, bar)
+
+    def _trigger(self, guard: Guard, price: Decimal, bar: int) -> None:
+        """Send the reduce-only market order of triggered protective order `guard`."""
+        order = guard.order
+        child = Order(
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            reduce_only=True,
+            strategy=order.strategy,
+            tag=order.tag,
+            reason=order.reason,
+            parent_id=order.client_order_id,
+        )
+        child.created_at = self._bar_time(bar)
+        self.orders.append(child)
+        self._by_id[child.client_order_id] = child
+        self._ref_price = price
+        try:
+            self._send(child)
+        finally:
+            self._ref_price = None
+        if child.status is not OrderStatus.NEW:
+            guard.retry_from = bar + 1
+            return
+        guard.child = child.client_order_id
+        self._children[child.client_order_id] = guard
+        log.info(
+            "%s %s: %s at %s triggered by %s: %s %s sent",
+            self.strategy.name,
+            self.symbol,
+            order.reason,
+            guard.level,
+            price,
+            child.side.value,
+            child.qty,
+        )
+
+    def _cancel_unfilled_ioc(self) -> None:
+        """Ask to cancel the IOC and FOK orders still resting one price after they were sent
+        (the venue is not told their time in force: their one chance is the price now)."""
+        for coid, sent_at in list(self._ioc.items()):
+            if coid not in self.resting:
+                del self._ioc[coid]
+            elif sent_at < self._prices - 1:
+                del self._ioc[coid]
+                self.cancel(coid)
+
+    def _expire_resting(self) -> None:
+        """Ask to cancel the resting orders whose last bar has closed."""
+        i = self.data.cursor.i
+        for coid, last in list(self._expires.items()):
+            if coid not in self.resting:
+                del self._expires[coid]
+            elif last <= i:
+                del self._expires[coid]
+                self.cancel(coid)
+
+    def cancel_order(self, order: Order) -> bool:
+        """Cancel one open order: a protective one here, a resting one at the venue (sent
+        as a request); False for one in flight or final."""
+        if order.is_protective:
+            return self.book.cancel(order)
+        return self.cancel(order.client_order_id)
 
     def cancel_pending(self, symbol: str) -> None:
         """Ask the broker to cancel the resting (limit and stop) orders on `symbol`, as the
@@ -227,11 +397,12 @@ class LiveEngine(Engine):
                 self.cancel(coid)
 
     def cancel(self, client_order_id: str) -> bool:
-        """Ask the broker to cancel one resting order (once, however often asked); False when
-        the order does not rest here."""
+        """Ask the broker to cancel one resting order (once, however often asked), or cancel
+        a protective order held here; False when the order does not rest here."""
         order = self.resting.get(client_order_id)
         if order is None:
-            return False
+            held = self._by_id.get(client_order_id)
+            return held is not None and held.is_protective and self.book.cancel(held)
         if client_order_id not in self._cancelling:
             self._cancelling.add(client_order_id)
             if self.request_cancel is not None:
@@ -248,6 +419,8 @@ class LiveEngine(Engine):
         self._cancelling.discard(client_order_id)
         if order is not None and status == OrderStatus.CANCELLED.value:
             order.status = OrderStatus.CANCELLED
+        if self._managed and status in _ENDED:
+            self._live_order_ended(client_order_id)
 
     # --- feedback from execution -----------------------------------------------------------
     def on_fill(self, fill: Fill) -> None:
@@ -267,18 +440,83 @@ class LiveEngine(Engine):
             fill.fee,
         ):
             self._projection = None  # reality differs from the projection: rebuild it
-        self.portfolio.apply(fill, bar=self.data.cursor.i)
-        self.fills.append(fill)
         order = self._by_id.get(fill.client_order_id)
+        if order is None:
+            self.portfolio.apply(fill, self.data.cursor.i)
+        else:
+            self.portfolio.apply(fill, self.data.cursor.i, order.tag, order.reason)
+        self.fills.append(fill)
         if order is not None:
             order.filled_qty += fill.qty
             order.status = OrderStatus.FILLED
+            if self._managed:
+                self._after_live_fill(order, fill)
+
+    def _after_live_fill(self, order: Order, fill: Fill) -> None:
+        """After a fill of `order`: the protective order that sent it, its OCO group, the
+        protection waiting for it, and protection left with nothing to protect."""
+        book = self.book
+        coid = order.client_order_id
+        whole = order.qty is None or order.filled_qty >= order.qty
+        guard = self._children.get(coid)
+        if guard is not None:
+            parent = guard.order
+            parent.filled_qty += fill.qty
+            if whole:
+                del self._children[coid]
+                guard.child = ""
+                parent.status = OrderStatus.FILLED
+                for sibling in book.filled(parent):
+                    self._cancel_sibling(sibling)
+        elif order.oco:
+            for sibling in book.siblings(order):
+                self._cancel_sibling(sibling)
+        if coid in book.waiting:
+            book.parent_filled(coid, fill.qty, fill.price, self.data.cursor.i + 2, whole=whole)
+        if book.armed:
+            for stale in book.stale(self.projected().qty(order.symbol)):
+                log.info(
+                    "%s %s: %s at %s cancelled: no position left to protect",
+                    self.strategy.name,
+                    self.symbol,
+                    stale.reason,
+                    stale.stop_price or stale.limit_price,
+                )
+
+    def _cancel_sibling(self, order: Order) -> None:
+        """Cancel `order` because another order of its OCO group filled."""
+        if order.is_protective:
+            self.book.cancel(order)
+        else:
+            self.cancel(order.client_order_id)
+
+    def _live_order_ended(self, client_order_id: str) -> None:
+        """An order ended without filling (more): a trigger's order frees its protective
+        order to trigger again from the next bar; an entry takes the protection still
+        waiting for it along."""
+        guard = self._children.pop(client_order_id, None)
+        if guard is not None:
+            guard.child = ""
+            guard.retry_from = self.data.cursor.i + 1
+            log.warning(
+                "%s %s: the %s order %s did not fill; it is armed again from the next bar",
+                self.strategy.name,
+                self.symbol,
+                guard.order.reason,
+                client_order_id,
+            )
+            return
+        order = self._by_id.get(client_order_id)
+        if order is not None:
+            self._ended(order)
 
     def on_rejected(self, client_order_id: str, reason: str) -> None:
         """The order will never fill (risk, broker or dead letter): forget its projection."""
         if self.inflight.pop(client_order_id, None) is not None:
             self._projection = None
         self.resting.pop(client_order_id, None)
+        if self._managed:
+            self._live_order_ended(client_order_id)
         order = self._by_id.get(client_order_id)
         if order is not None:
             order.status = OrderStatus.REJECTED

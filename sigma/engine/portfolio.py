@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from sigma.domain import Fill, Position, Trade
+from sigma.domain import Fill, OpenLot, Position, Trade
 
 _ZERO = Decimal(0)
 
@@ -22,6 +22,7 @@ class _OpenLot:
     entry_ts: datetime
     entry_bar: int
     entry_fees: Decimal = _ZERO  # fees paid on entry not yet charged to a closed trade
+    tag: str = ""  # the tag of the order that opened the position
 
 
 @dataclass(slots=True)
@@ -103,38 +104,62 @@ class Portfolio:
             entry_bar=lot.entry_bar,
             exit_bar=bar,
             strategy=strategy,
+            tag=lot.tag,
         )
 
-    def apply(self, fill: Fill, bar: int = -1) -> list[Trade]:
-        """Book a fill; returns the round trips it closed (one, or none)."""
+    def open_lot(self, symbol: str) -> OpenLot | None:
+        """The open position in `symbol` as a trade (None when flat)."""
+        pos = self.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        lot = self._lots.get(symbol)
+        if lot is None:
+            return OpenLot(symbol, pos.qty, pos.avg_price, None)
+        return OpenLot(symbol, pos.qty, pos.avg_price, lot.entry_ts, lot.entry_bar, lot.tag)
+
+    def apply(
+        self, fill: Fill, bar: int = -1, tag: str = "", reason: str = "signal"
+    ) -> list[Trade]:
+        """Book a fill; returns the round trips it closed (one, or none). `tag` is the tag of
+        the fill's order (a position it opens keeps it as its trade's tag) and `reason` why the
+        order was placed (a trade it closes keeps it as its `exit_reason`)."""
         pos = self.position(fill.symbol)
         signed = fill.signed_qty
         self.cash -= signed * fill.price + fill.fee
         self.fees_paid += fill.fee
         closed: list[Trade] = []
         if pos.qty == 0 or (pos.qty > 0) == (signed > 0):
-            self._add(pos, fill, signed, fill.fee, bar)
+            self._add(pos, fill, signed, fill.fee, bar, tag)
             return closed
         closing = min(abs(signed), abs(pos.qty))
         closing_fee = fill.fee * closing / fill.qty
-        closed.append(self._reduce(pos, fill, closing, closing_fee, bar))
+        closed.append(self._reduce(pos, fill, closing, closing_fee, bar, reason))
         rest = abs(signed) - closing
         if rest:
             # The fill flipped the position: the remainder opens a new one the other way.
-            self._add(pos, fill, rest if signed > 0 else -rest, fill.fee - closing_fee, bar)
+            remainder = rest if signed > 0 else -rest
+            self._add(pos, fill, remainder, fill.fee - closing_fee, bar, tag)
         return closed
 
-    def _add(self, pos: Position, fill: Fill, signed: Decimal, fee: Decimal, bar: int) -> None:
+    def _add(
+        self, pos: Position, fill: Fill, signed: Decimal, fee: Decimal, bar: int, tag: str
+    ) -> None:
         lot = self._lots.get(fill.symbol)
         if pos.qty == 0 or lot is None:
-            lot = self._lots[fill.symbol] = _OpenLot(fill.ts, bar)
+            lot = self._lots[fill.symbol] = _OpenLot(fill.ts, bar, _ZERO, tag)
         new_qty = pos.qty + signed
         pos.avg_price = (pos.qty * pos.avg_price + signed * fill.price) / new_qty
         pos.qty = new_qty
         lot.entry_fees += fee
 
     def _reduce(
-        self, pos: Position, fill: Fill, closing: Decimal, exit_fee: Decimal, bar: int
+        self,
+        pos: Position,
+        fill: Fill,
+        closing: Decimal,
+        exit_fee: Decimal,
+        bar: int,
+        reason: str,
     ) -> Trade:
         lot = self._lots[fill.symbol]
         direction = 1 if pos.qty > 0 else -1
@@ -156,6 +181,8 @@ class Portfolio:
             entry_bar=lot.entry_bar,
             exit_bar=bar,
             strategy=fill.strategy,
+            exit_reason=reason,
+            tag=lot.tag,
         )
         pos.qty -= direction * closing
         if pos.qty == 0:

@@ -392,7 +392,7 @@ class AdaptiveHook:
             twin.step(binding.engine.data.cursor.i)
             return
         if len(twin.data) >= 2 * MAX_BARS:
-            twin.data.drop_oldest(len(twin.data) - MAX_BARS)
+            twin.drop_oldest(len(twin.data) - MAX_BARS)
         twin.on_bar(bar)
 
     def _report_trades(self, binding: _Binding) -> None:

@@ -49,6 +49,9 @@ COLUMNS: tuple[TradeColumn, ...] = (
     TradeColumn("entry_bar", "bar", lambda r: r.trade.entry_bar),
     TradeColumn("exit_bar", "bar", lambda r: r.trade.exit_bar),
     TradeColumn("is_open", "bool", lambda r: r.is_open, "Status"),
+    # an open trade has not exited: no reason yet
+    TradeColumn("exit_reason", "text", lambda r: "" if r.is_open else r.trade.exit_reason, "Exit"),
+    TradeColumn("tag", "text", lambda r: r.trade.tag, "Tag"),
     TradeColumn("duration_s", "seconds", lambda r: r.duration.total_seconds(), "Duration"),
     TradeColumn("bars_held", "count", lambda r: r.bars_held, "Bars"),
     TradeColumn("mae_price", "price", lambda r: r.mae_price),

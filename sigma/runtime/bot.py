@@ -168,11 +168,17 @@ class TradingBot:
         if builder is None:
             return
         bar = builder.on_tick(tick)
-        if bar is None:
+        engines = self._by_symbol[tick.symbol]
+        if bar is not None:
+            self.counters.bars += 1
+            for engine in engines:
+                engine.on_live_bar(bar, ref_price=tick.price)
+        # Every price, after the bar it closed was decided: protective orders it triggers
+        # (and IOC orders left resting) leave with the bar's orders or on their own.
+        for engine in engines:
+            engine.on_price(tick.price)
+        if bar is None and not self._outbox and not self._cancels:
             return
-        self.counters.bars += 1
-        for engine in self._by_symbol[tick.symbol]:
-            engine.on_live_bar(bar, ref_price=tick.price)
         outbox, self._outbox = self._outbox, []
         cancels, self._cancels = self._cancels, []
         accepted = [a for e, o, p in outbox if isinstance(a := self._check(e, o, p), _Accepted)]
@@ -187,7 +193,7 @@ class TradingBot:
             # connection's writer (aio-pika's) to put it on the socket.
             for _ in range(2):
                 await asyncio.sleep(0)
-        if self.adaptive is not None:
+        if self.adaptive is not None and bar is not None:
             for update in self.adaptive.on_bar(tick.symbol, bar):
                 self.on_decision(
                     "param_change",

@@ -411,6 +411,7 @@ class BotControl:
             reduce_only=True,
             strategy=engine.strategy.name,
             tag="operator_close",
+            reason="operator",
         )
         return await self._send(engine, order, f"close of {held}")
 

@@ -39,10 +39,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.config.settings import timeframe_label
-from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position, Side, Tick
+from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position, Side, Tick, TimeInForce
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.live import MAX_BARS
+from sigma.engine.protective import Guard
 from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
 from sigma.reports.export import export_result
@@ -242,7 +243,7 @@ class SimRunner:
         sim.restart(run_id, equity, engine.portfolio.fees_paid)
         for records in (engine.fills, engine.portfolio.trades, engine.ledger):
             records.clear()
-        engine.data.drop_oldest(max(0, len(engine.data) - self.warm_bars))
+        engine.drop_oldest(max(0, len(engine.data) - self.warm_bars))
 
     def _close(self, session: Session, sim: _Sim, report_dir: Path | None) -> Path | None:
         """Mark the open run of `sim` finished with its statistics; returns its report."""
@@ -353,12 +354,20 @@ _ORDER_FIELDS = (
     "tag",
     "created_at",
     "client_order_id",
+    "tif",
+    "bars",
+    "reason",
+    "oco",
+    "parent_id",
+    "trail",
+    "trail_pct",
 )
 
 
 def _account(engine: Engine) -> dict[str, Any]:
     """The paper account of `engine` as `sim_runs.account` keeps it (exact strings), with the
-    orders still pending (a signal of the last bar fills at the next bar's open)."""
+    orders still pending (a signal of the last bar fills at the next bar's open) and the
+    protective orders held (armed on the position, or waiting for their entry)."""
     portfolio = engine.portfolio
     held = portfolio.position(engine.symbol)
     values = {
@@ -370,8 +379,23 @@ def _account(engine: Engine) -> dict[str, Any]:
     }
     account: dict[str, Any] = {key: str(value) for key, value in values.items()}
     account["pending"] = [
-        to_jsonable({name: getattr(order, name) for name in _ORDER_FIELDS})
+        to_jsonable(
+            {name: getattr(order, name) for name in _ORDER_FIELDS}
+            | {"bars_left": engine.bars_left(order)}
+        )
         for order in engine.pending
+        if order.is_open
+    ]
+    account["protective"] = [
+        to_jsonable(
+            {name: getattr(guard.order, name) for name in _ORDER_FIELDS}
+            | {
+                "armed": guard.armed,
+                "active_from": guard.active_from - engine.data.cursor.i,
+                "extreme": guard.extreme,
+            }
+        )
+        for guard in engine.book.guards()
     ]
     return account
 
@@ -380,7 +404,7 @@ def _pending_order(symbol: str, stored: dict[str, Any]) -> Order:
     """An order `_account` kept, as the engine had it."""
 
     def number(name: str) -> Decimal | None:
-        return None if stored[name] is None else Decimal(stored[name])
+        return None if stored.get(name) is None else Decimal(stored[name])
 
     return Order(
         symbol=symbol,
@@ -397,6 +421,13 @@ def _pending_order(symbol: str, stored: dict[str, Any]) -> Order:
         if stored["created_at"] is None
         else datetime.fromisoformat(stored["created_at"]),
         client_order_id=stored["client_order_id"],
+        tif=TimeInForce(stored.get("tif") or "GTC"),
+        bars=stored.get("bars"),
+        reason=stored.get("reason") or "signal",
+        oco=stored.get("oco") or "",
+        parent_id=stored.get("parent_id") or "",
+        trail=number("trail"),
+        trail_pct=number("trail_pct"),
     )
 
 
@@ -435,9 +466,16 @@ def _carry_on(
     )
     engine.portfolio.restore(Decimal(account["cash"]), fees, held, since)
     for stored in account.get("pending", []):
-        order = _pending_order(engine.symbol, stored)
-        engine.pending.append(order)
-        engine.orders.append(order)
+        engine.restore_order(_pending_order(engine.symbol, stored), stored.get("bars_left"))
+    for stored in account.get("protective", []):
+        extreme = stored.get("extreme")
+        guard = Guard(
+            _pending_order(engine.symbol, stored),
+            armed=bool(stored["armed"]),
+            active_from=engine.data.cursor.i + int(stored["active_from"]),
+            extreme=None if extreme is None else Decimal(extreme),
+        )
+        engine.restore_guard(guard)
     return equity, fees
 
 

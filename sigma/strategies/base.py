@@ -3,6 +3,9 @@
 A strategy never knows whether it runs in a backtest, on paper or live: it reads `self.data`
 and its indicators (views ending at the current bar) and states what it wants with `buy`,
 `sell`, `close` or the target-exposure shortcuts `go_long`, `go_short`, `go_flat`.
+Protective orders (stop-loss, take-profit, trailing stop) ride on an entry
+(`self.buy(sl=..., tp=...)`) or on the open trade (`self.trades[0].sl = ...`); the engine
+triggers them the same way in every mode (see sigma/engine/protective.py).
 
     class SmaCross(Strategy):
         name = "sma_cross"
@@ -24,22 +27,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from sigma.domain import Order, OrderType, Side
+from sigma.domain import OpenLot, Order, OrderType, Side, TimeInForce, Trade
+from sigma.domain.orders import STOP_LOSS, TAKE_PROFIT, TRAILING_STOP
 from sigma.strategies.params import Param
 from sigma.strategies.series import Data, FloatArray, Series, crossed_above, crossed_below
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets
 
-__all__ = ["Strategy", "StrategyContext", "crossed_above", "crossed_below"]
+__all__ = ["OpenTrade", "Strategy", "StrategyContext", "crossed_above", "crossed_below"]
 
 # Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the
 # enum machinery (several times the cost of a plain global in Python 3.11).
 _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
+_GTC = TimeInForce.GTC
 
 IndicatorFn = Callable[..., FloatArray | tuple[FloatArray, ...]]
 
@@ -61,6 +67,136 @@ class StrategyContext(Protocol):
 
     def cash(self) -> Decimal:
         """Cash balance."""
+
+    def cancel_order(self, order: Order) -> bool:
+        """Cancel one open order; False when it is not open (any more)."""
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        """The orders of `symbol` that can still fill, protective ones included."""
+
+    def protection(self, symbol: str) -> list[Order]:
+        """The protective orders armed on the position in `symbol`."""
+
+    def open_trades(self, symbol: str) -> list[OpenLot]:
+        """The open position in `symbol` as a trade (an empty list when flat)."""
+
+    def closed_trades(self, symbol: str) -> list[Trade]:
+        """The round trips closed in `symbol`."""
+
+
+class OpenTrade:
+    """The open trade (the position held) as a strategy sees it in `self.trades`.
+
+    SIGMA nets a symbol's fills into one position, so there is at most one open trade: its
+    quantity, average entry price, when and by which order's tag it was opened. Its
+    protection can be read and replaced (`trade.sl = 95.0`, `trade.tp = None`,
+    `trade.trail(2.5)`), and it can be closed (`trade.close()`)."""
+
+    __slots__ = ("_lot", "_strategy")
+
+    def __init__(self, lot: OpenLot, strategy: Strategy) -> None:
+        self._lot = lot
+        self._strategy = strategy
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenTrade({self.symbol} {self.qty} @ {self.entry_price} since {self.entry_time}, "
+            f"sl={self.sl}, tp={self.tp}, tag={self.tag!r})"
+        )
+
+    @property
+    def symbol(self) -> str:
+        """The symbol traded."""
+        return self._lot.symbol
+
+    @property
+    def qty(self) -> Decimal:
+        """Signed quantity: > 0 long, < 0 short."""
+        return self._lot.qty
+
+    @property
+    def is_long(self) -> bool:
+        """True for a long trade."""
+        return self._lot.qty > 0
+
+    @property
+    def entry_price(self) -> Decimal:
+        """Average entry price of the open quantity."""
+        return self._lot.entry_price
+
+    @property
+    def entry_time(self) -> datetime | None:
+        """When the position was opened (a UTC datetime; None when not known)."""
+        return self._lot.entry_ts
+
+    @property
+    def entry_bar(self) -> int:
+        """Index of the bar the position was opened on (-1 when not known)."""
+        return self._lot.entry_bar
+
+    @property
+    def tag(self) -> str:
+        """The tag of the order that opened it."""
+        return self._lot.tag
+
+    @property
+    def pl(self) -> Decimal:
+        """Unrealised profit at the latest close, before fees."""
+        return self._lot.qty * (self._strategy._close_now() - self._lot.entry_price)
+
+    @property
+    def pl_pct(self) -> Decimal:
+        """Unrealised return at the latest close relative to the entry price, before fees."""
+        change = self._strategy._close_now() / self._lot.entry_price - 1
+        return change if self.is_long else -change
+
+    @property
+    def orders(self) -> list[Order]:
+        """The protective orders armed on it."""
+        return self._strategy._ctx.protection(self.symbol)
+
+    def _level(self, reason: str) -> Decimal | None:
+        for order in self.orders:
+            if order.reason == reason:
+                return order.stop_price if order.reason != TAKE_PROFIT else order.limit_price
+        return None
+
+    @property
+    def sl(self) -> Decimal | None:
+        """The stop-loss price (None: none)."""
+        return self._level(STOP_LOSS)
+
+    @sl.setter
+    def sl(self, price: float | Decimal | None) -> None:
+        self._strategy._protect(STOP_LOSS, price)
+
+    @property
+    def tp(self) -> Decimal | None:
+        """The take-profit price (None: none)."""
+        return self._level(TAKE_PROFIT)
+
+    @tp.setter
+    def tp(self, price: float | Decimal | None) -> None:
+        self._strategy._protect(TAKE_PROFIT, price)
+
+    @property
+    def trailing_stop(self) -> Decimal | None:
+        """The trailing stop's current level (None: none)."""
+        return self._level(TRAILING_STOP)
+
+    def trail(
+        self, distance: float | Decimal | None = None, *, pct: float | Decimal | None = None
+    ) -> None:
+        """Protect the trade with a trailing stop `distance` (price units) or `pct` (a
+        fraction) behind the best price reached from now on; both None removes it."""
+        if distance is None and pct is None:
+            self._strategy._protect(TRAILING_STOP, None)
+        else:
+            self._strategy._protect(TRAILING_STOP, None, trail=distance, trail_pct=pct)
+
+    def close(self, tag: str = "close") -> Order | None:
+        """Close the whole trade at market (see `Strategy.close`)."""
+        return self._strategy.close(tag)
 
 
 class Strategy:
@@ -232,6 +368,22 @@ class Strategy:
         """Index of the current bar."""
         return self.data.cursor.i
 
+    @property
+    def orders(self) -> list[Order]:
+        """The open orders: pending ones, then protective ones (`order.reason` names a
+        protective order's kind, `order.parent_id` the entry it belongs to)."""
+        return self._ctx.open_orders(self.symbol)
+
+    @property
+    def trades(self) -> list[OpenTrade]:
+        """The open trade (the position), as a list of one; empty when flat."""
+        return [OpenTrade(lot, self) for lot in self._ctx.open_trades(self.symbol)]
+
+    @property
+    def closed_trades(self) -> list[Trade]:
+        """The round trips closed so far, each with its `exit_reason` and `tag`."""
+        return self._ctx.closed_trades(self.symbol)
+
     # --- order entry ---------------------------------------------------------------------
     def buy(
         self,
@@ -240,10 +392,29 @@ class Strategy:
         fraction: Decimal | float | None = None,
         limit: float | None = None,
         stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        trailing: float | None = None,
+        trailing_pct: float | None = None,
         tag: str = "",
+        tif: TimeInForce | str = TimeInForce.GTC,
+        bars: int | None = None,
+        oco: str = "",
+        reduce_only: bool = False,
     ) -> Order:
-        """Buy `qty` units, or a `fraction` of available equity (all of it by default)."""
-        return self._order(Side.BUY, qty, fraction, limit, stop, tag)
+        """Buy `qty` units, or a `fraction` of available equity (all of it by default).
+
+        `limit` / `stop` make it a limit or stop order. `sl`, `tp` (prices) and `trailing`
+        (a price distance) or `trailing_pct` (a fraction) attach protective orders armed when
+        it fills, one-cancels-the-other among themselves (a bracket). `tif` is "GTC", "IOC"
+        or "FOK"; `bars` cancels it when the next `bars` bars did not fill it; orders given
+        the same `oco` name cancel each other when one fills; `reduce_only` never opens or
+        flips a position. Returns the order (see `cancel`)."""
+        return self._order(
+            Side.BUY, qty, fraction, limit, stop, tag,
+            sl=sl, tp=tp, trailing=trailing, trailing_pct=trailing_pct,
+            tif=tif, bars=bars, oco=oco, reduce_only=reduce_only,
+        )  # fmt: skip
 
     def sell(
         self,
@@ -252,10 +423,29 @@ class Strategy:
         fraction: Decimal | float | None = None,
         limit: float | None = None,
         stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        trailing: float | None = None,
+        trailing_pct: float | None = None,
         tag: str = "",
+        tif: TimeInForce | str = TimeInForce.GTC,
+        bars: int | None = None,
+        oco: str = "",
+        reduce_only: bool = False,
     ) -> Order:
-        """Sell (or sell short) `qty` units, or a `fraction` of available equity."""
-        return self._order(Side.SELL, qty, fraction, limit, stop, tag)
+        """Sell (or sell short) `qty` units, or a `fraction` of available equity; the other
+        arguments as `buy` (a short's stop-loss lies above the price, its take-profit below)."""
+        return self._order(
+            Side.SELL, qty, fraction, limit, stop, tag,
+            sl=sl, tp=tp, trailing=trailing, trailing_pct=trailing_pct,
+            tif=tif, bars=bars, oco=oco, reduce_only=reduce_only,
+        )  # fmt: skip
+
+    def cancel(self, order: Order) -> bool:
+        """Cancel an open order (pending, or protective); cancelling an entry also cancels
+        the protection waiting for it. False when the order is not open any more (a market
+        order already sent live cannot be recalled)."""
+        return self._ctx.cancel_order(order)
 
     def close(self, tag: str = "close") -> Order | None:
         """Close the whole position at market; None when already flat."""
@@ -303,8 +493,17 @@ class Strategy:
         limit: float | None,
         stop: float | None,
         tag: str,
+        *,
+        sl: float | None = None,
+        tp: float | None = None,
+        trailing: float | None = None,
+        trailing_pct: float | None = None,
+        tif: TimeInForce | str = TimeInForce.GTC,
+        bars: int | None = None,
+        oco: str = "",
+        reduce_only: bool = False,
     ) -> Order:
-        if qty is None and fraction is None:
+        if qty is None and fraction is None and not reduce_only:
             fraction = 1
         order_type = _MARKET
         if limit is not None and stop is not None:
@@ -321,11 +520,133 @@ class Strategy:
             equity_fraction=None if fraction is None else _decimal(fraction),
             limit_price=None if limit is None else _decimal(limit),
             stop_price=None if stop is None else _decimal(stop),
+            reduce_only=reduce_only,
             strategy=self.name,
             tag=tag,
+            tif=tif if tif is _GTC else TimeInForce(str(tif).upper()),
+            bars=bars,
+            oco=oco,
+        )
+        guards = (
+            []
+            if sl is None and tp is None and trailing is None and trailing_pct is None
+            else self._bracket(order, sl, tp, trailing, trailing_pct)
         )
         self._ctx.submit(order)
+        for guard in guards:
+            self._ctx.submit(guard)
         return order
+
+    def _close_now(self) -> Decimal:
+        """The current bar's close, exact (the price orders are checked against)."""
+        return _decimal(float(self.data.value("close", self.data.cursor.i)))
+
+    def _bracket(
+        self,
+        entry: Order,
+        sl: float | None,
+        tp: float | None,
+        trailing: float | None,
+        trailing_pct: float | None,
+    ) -> list[Order]:
+        """The protective orders of `entry`, checked against the price it is expected at."""
+        if entry.reduce_only:
+            raise ValueError("a reduce-only order cannot carry sl, tp or a trailing stop")
+        if trailing is not None and trailing_pct is not None:
+            raise ValueError("give trailing or trailing_pct, not both")
+        ref = entry.limit_price or entry.stop_price or self._close_now()
+        long = entry.side is _BUY
+        stop_loss = None if sl is None else _decimal(sl)
+        take_profit = None if tp is None else _decimal(tp)
+        below, above = (stop_loss, take_profit) if long else (take_profit, stop_loss)
+        if (below is not None and below >= ref) or (above is not None and above <= ref):
+            kind = "long" if long else "short"
+            order = "SL < price < TP" if long else "TP < price < SL"
+            raise ValueError(f"a {kind} order needs {order}: sl={sl}, price={ref}, tp={tp}")
+        exit_side = _SELL if long else _BUY
+        group = f"bracket:{entry.client_order_id}"
+
+        def guard(reason: str, **prices: Any) -> Order:
+            return Order(
+                symbol=self.symbol,
+                side=exit_side,
+                reduce_only=True,
+                strategy=self.name,
+                tag=entry.tag,
+                reason=reason,
+                parent_id=entry.client_order_id,
+                oco=group,
+                **prices,
+            )
+
+        guards = []
+        if stop_loss is not None:
+            guards.append(guard(STOP_LOSS, type=_STOP, stop_price=stop_loss))
+        if trailing is not None or trailing_pct is not None:
+            guards.append(self._trailing(guard, ref, trailing, trailing_pct, long))
+        if take_profit is not None:
+            guards.append(guard(TAKE_PROFIT, type=_LIMIT, limit_price=take_profit))
+        return guards
+
+    @staticmethod
+    def _trailing(
+        make: Callable[..., Order],
+        ref: Decimal,
+        trail: float | Decimal | None,
+        trail_pct: float | Decimal | None,
+        long: bool,
+    ) -> Order:
+        """A trailing stop made by `make`, its level provisional from `ref` until armed."""
+        distance = None if trail is None else _decimal(trail)
+        pct = None if trail_pct is None else _decimal(trail_pct)
+        if distance is not None:
+            level = ref - distance if long else ref + distance
+        else:
+            level = ref * (1 - pct if long else 1 + pct) if pct is not None else ref
+        if level <= 0:
+            raise ValueError(f"a trailing distance of {distance} is not below the price {ref}")
+        return make(TRAILING_STOP, type=_STOP, stop_price=level, trail=distance, trail_pct=pct)
+
+    def _protect(
+        self,
+        reason: str,
+        price: float | Decimal | None,
+        *,
+        trail: float | Decimal | None = None,
+        trail_pct: float | Decimal | None = None,
+    ) -> None:
+        """Replace the `reason` protection of the open position by one at `price` (or a
+        trailing one); None removes it."""
+        held = self.position
+        if held == 0:
+            raise ValueError("no open trade to protect")
+        for order in self._ctx.protection(self.symbol):
+            if order.reason == reason:
+                self._ctx.cancel_order(order)
+        if price is None and trail is None and trail_pct is None:
+            return
+        lots = self._ctx.open_trades(self.symbol)
+        common: dict[str, Any] = {
+            "symbol": self.symbol,
+            "side": _SELL if held > 0 else _BUY,
+            "reduce_only": True,
+            "strategy": self.name,
+            "tag": lots[0].tag if lots else "",
+            "reason": reason,
+        }
+        if reason == TRAILING_STOP:
+            order = self._trailing(
+                lambda _reason, **prices: Order(**common, **prices),
+                self._close_now(),
+                trail,
+                trail_pct,
+                held > 0,
+            )
+        elif reason == TAKE_PROFIT:
+            order = Order(**common, type=_LIMIT, limit_price=_decimal(price))  # type: ignore[arg-type]
+        else:
+            order = Order(**common, type=_STOP, stop_price=_decimal(price))  # type: ignore[arg-type]
+        self._ctx.submit(order)
 
 
 _WHOLE = Decimal("1.0")  # Decimal(repr(1.0)): what a whole-stake go_long() sizes with

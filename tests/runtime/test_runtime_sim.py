@@ -445,3 +445,63 @@ async def test_bars_and_roll_overs_run_beside_the_event_loop(
     with sessions() as s:
         assert s.get(SimRun, first).status == "finished"  # the roll-over did happen
     assert max(gaps) < 0.4  # the report alone sleeps 0.5 s
+
+
+class _Guarded(Strategy):
+    """Every ninth minute when flat: a limit entry good for three bars with a stop-loss and a
+    trailing stop (long or short by the minute), so a run may end with protection armed on
+    the position or waiting for its entry. Decides on time, price and position only."""
+
+    name = "guarded"
+
+    def on_bar(self) -> None:
+        when = self.data.time(self.bar_index)
+        minute = when.hour * 60 + when.minute
+        close = float(self.data.close[-1])
+        if self.position != 0 or self.orders or minute % 9:
+            return
+        if minute % 18:
+            self.buy(1, limit=close - 0.02, bars=3, sl=close * 0.99, trailing_pct=0.003)
+        else:
+            self.sell(1, limit=close + 0.02, bars=3, sl=close * 1.01, tp=close * 0.99)
+
+
+@pytest.mark.parametrize("split", [262, 263, 264, 272])
+def test_a_restart_carries_protective_orders_on(sessions, split: int) -> None:
+    frame = bars(700, seed=12)
+    fm = FillModel(commission_pct=D("0.001"))
+    config = EngineConfig(initial_cash=D(10_000), fill_model=fm)
+
+    def runner() -> SimRunner:
+        return SimRunner(
+            sessions,
+            [(_Guarded, "AAA")],
+            timeframe=timedelta(minutes=1),
+            config=config,
+            run_bars=10_000,
+        )
+
+    first = runner()
+    first.start()
+    for bar in as_bars(frame.iloc[:split], "AAA"):
+        first.on_bar(bar)
+    first.finish()
+    with sessions.begin() as s:
+        upsert_bars(s, "AAA", "1m", frame.iloc[:split])
+        kept = s.scalars(select(SimRun.account)).one()
+    assert kept["protective"] or kept["pending"], "the split should fall on held orders"
+    second = runner()
+    second.start()
+    for bar in as_bars(frame.iloc[split:], "AAA"):
+        second.on_bar(bar)
+    second.finish()
+
+    batch, _ = run_backtest(_Guarded(), frame, symbol="AAA", fill_model=fm)
+    reasons = {t.exit_reason for t in batch.trades}
+    assert {"stop_loss", "trailing_stop", "take_profit"} <= reasons
+    with sessions() as s:
+        _, again = s.scalars(select(SimRun).order_by(SimRun.id)).all()
+        # The account is kept exact; the equity column to its scale.
+        assert D(again.account["cash"]) == batch.final_cash
+        assert D(again.account["qty"]) == batch.final_position
+        assert abs(again.final_equity - batch.final_equity) < D("1e-9")
