@@ -21,7 +21,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position
+from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position, Side
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.venue_rules import VenueRules
@@ -75,6 +75,7 @@ class LiveEngine(Engine):
             # A venue sizes on its lot step (0.00001 BTC), not on the fill model's whole units.
             self.fill_model = replace(config.fill_model, lot_size=instrument.lot_step)
         self.rules = VenueRules(instrument, config.can_short, f"{strategy.name} {symbol}")
+        self._margin_due = 0  # see _check_margin
 
     # --- account as the strategy sees it ---------------------------------------------------
     def projected(self) -> Portfolio:
@@ -248,6 +249,33 @@ class LiveEngine(Engine):
         self._cancelling.discard(client_order_id)
         if order is not None and status == OrderStatus.CANCELLED.value:
             order.status = OrderStatus.CANCELLED
+
+    # --- margin ----------------------------------------------------------------------------
+    def _check_margin(self, i: int) -> None:
+        super()._check_margin(i)
+        # Fills arrive between bars, outside the engine's loop: look at the account each bar.
+        self._margin_due = 0
+
+    def _account_changed(self) -> None:
+        self._projection = None
+
+    def _liquidate(self, i: int, reason: str) -> None:
+        """The account breached its margin at bar `i`'s close: cancel the resting orders,
+        send a market order closing the position (through the same risk check and queue as
+        every order), and pause the strategy; the error log line is the alert."""
+        self.cancel_pending(self.symbol)
+        held = self.position_qty(self.symbol)
+        self.submit(
+            Order(
+                symbol=self.symbol,
+                side=Side.SELL if held > 0 else Side.BUY,
+                reduce_only=True,
+                strategy=self.strategy.name,
+                tag="liquidation",
+            )
+        )
+        self.halted = True
+        self.margin.liquidated(i, self._bar_time(i), reason, self.last_price, Decimal(0))
 
     # --- feedback from execution -----------------------------------------------------------
     def on_fill(self, fill: Fill) -> None:

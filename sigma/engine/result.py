@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from sigma.domain import Fill, Trade
+from sigma.engine.margin import Liquidation
 
 
 @dataclass(slots=True)
@@ -33,6 +34,8 @@ class BacktestResult:
     fills: list[Fill]
     bars: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    liquidation: Liquidation | None = None
+    """When and why the account was liquidated (the run stopped there), or None."""
 
     @property
     def start(self) -> datetime:

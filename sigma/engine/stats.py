@@ -80,7 +80,8 @@ def compute_stats(
     initial = float(initial_cash)
     final = float(final_equity)
 
-    returns = np.diff(equity) / equity[:-1] if n > 1 else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a liquidated account stays at 0
+        returns = np.diff(equity) / equity[:-1] if n > 1 else np.zeros(0)
     returns = returns[np.isfinite(returns)]
     mean = float(returns.mean()) if returns.size else 0.0
     std = float(returns.std(ddof=1)) if returns.size > 1 else 0.0

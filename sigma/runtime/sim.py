@@ -293,6 +293,7 @@ class SimRunner:
             final,
             engine.portfolio.fees_paid - sim.fees_before,
         )
+        stats.update(engine.margin.summary())
         return BacktestResult(
             strategy=engine.strategy.name,
             symbol=engine.symbol,
@@ -306,6 +307,7 @@ class SimRunner:
             fills=list(engine.fills),
             bars=bars,
             stats=stats,
+            liquidation=engine.margin.liquidation,
         )
 
     async def run(
