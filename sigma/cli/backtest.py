@@ -18,11 +18,13 @@ from sigma.cli.inputs import (
     create_strategies,
     fill_model_of,
     load_history,
+    margin_model_of,
     parse_decimal,
     parse_params,
 )
 from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.margin import AccountType, MarginModel
 from sigma.engine.result import BacktestResult
 from sigma.reports.export import export_result
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
@@ -74,6 +76,13 @@ def backtest(
         FillTiming.NEXT_OPEN
     ),
     lot_size: Annotated[str, typer.Option(help="quantity step: 1 = whole units")] = "1",
+    account: Annotated[
+        AccountType, typer.Option(help="spot: no borrowing or shorts; margin/futures: leverage")
+    ] = AccountType.MARGIN,
+    leverage: Annotated[str, typer.Option(help="1 to 125 (spot: 1)")] = "1",
+    maintenance_margin: Annotated[
+        str, typer.Option(help="maintenance margin rate, 0.005 = 0.5% of exposure")
+    ] = "0",
     timeframe: Annotated[str | None, typer.Option(help="resample bars, e.g. 1h")] = None,
     compare: Annotated[
         str | None,
@@ -97,6 +106,7 @@ def backtest(
             lot_size=lot_size,
             timing=fill_at,
         )
+        margin = margin_model_of(account, leverage, maintenance_margin)
         initial_cash = parse_decimal(cash, "--cash")
         if initial_cash <= 0:
             raise BadValue("--cash", f"must be positive, got {cash}")
@@ -116,9 +126,16 @@ def backtest(
         run_dir.mkdir(parents=True, exist_ok=True)
         results = []
         for strat in strategies:
-            result = _run_one(strat, bars, label, initial_cash, fill_model)
+            result = _run_one(strat, bars, label, initial_cash, fill_model, margin)
             results.append(result)
             console.print(summary_table(result))
+            if result.liquidation is not None:
+                liq = result.liquidation
+                console.print(
+                    f"[bold red]liquidated[/] at bar {liq.bar} ({liq.ts.isoformat()}), "
+                    f"closed at {liq.price}: {liq.reason}; the run stopped there",
+                    soft_wrap=True,
+                )
             target = run_dir / strat.name if len(strategies) > 1 else run_dir
             report = write_backtest_html(result, target / "report.html")
             export_result(result, target)
@@ -148,11 +165,16 @@ def _print_comparison(results: list[BacktestResult], run_dir: Path) -> None:
 
 
 def _run_one(
-    strategy: Any, bars: Any, symbol: str, cash: Decimal, fill_model: FillModel
+    strategy: Any,
+    bars: Any,
+    symbol: str,
+    cash: Decimal,
+    fill_model: FillModel,
+    margin: MarginModel,
 ) -> BacktestResult:
     if len(bars) < PROGRESS_MIN_BARS:
         return run_backtest(
-            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model
+            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model, margin=margin
         )[0]
     with Progress(
         TextColumn(f"{strategy.name}"),
@@ -169,6 +191,7 @@ def _run_one(
             symbol=symbol,
             initial_cash=cash,
             fill_model=fill_model,
+            margin=margin,
             progress=lambda done, _total: bar.update(task, completed=done),
         )[0]
 

@@ -12,6 +12,7 @@ from sigma.cli.failures import BadValue
 from sigma.config import Settings
 from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillModelError, FillTiming
+from sigma.engine.margin import AccountType, MarginModel, MarginModelError
 from sigma.feeds.limits import limits_of
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import HAS_SYMBOLS
@@ -80,6 +81,22 @@ def fill_model_of(
         return FillModel(**values, timing=timing)
     except FillModelError as exc:
         raise BadValue(_FILL_OPTIONS[exc.field], exc.reason) from None
+
+
+_MARGIN_OPTIONS = {"leverage": "--leverage", "maintenance": "--maintenance-margin"}
+
+
+def margin_model_of(account: AccountType, leverage: str, maintenance: str) -> MarginModel:
+    """The account the options ask for; a value out of range is a BadValue naming its
+    option."""
+    try:
+        return MarginModel(
+            account,
+            parse_decimal(leverage, "--leverage"),
+            parse_decimal(maintenance, "--maintenance-margin"),
+        )
+    except MarginModelError as exc:
+        raise BadValue(_MARGIN_OPTIONS[exc.field], exc.reason) from None
 
 
 def parse_time(value: str | None, option: str) -> pd.Timestamp | None:

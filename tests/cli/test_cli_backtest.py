@@ -79,6 +79,34 @@ def test_backtest_writes_report_exports_and_rows(workdir: Path) -> None:
     assert _count(workdir / "sigma.db", "bt_trades") == len(trades)
 
 
+def test_a_liquidated_run_says_so_and_stores_why(workdir: Path) -> None:
+    """The issue's case: BTCUSD monthly (backtesting.py's file), sma_cross, a short the price
+    runs over: the run stops at 0 at the liquidation, which the summary names."""
+    source = Path(__import__("backtesting").__file__).parent / "test" / "BTCUSD.csv"
+    (workdir / "btc.csv").write_text("ts" + source.read_text(), encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["backtest", "--data", "btc.csv", "--commission", "0.001", "--out", "liq"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "liquidated at bar 88 (2019-05-31T00:00:00+00:00), closed at 8439.24" in " ".join(
+        result.output.split()
+    )
+    summary = json.loads((workdir / "liq" / "summary.json").read_text())
+    stats = summary["stats"]
+    assert stats["liquidated"] is True and stats["liquidation_bar"] == 88
+    assert stats["liquidation_ts"] == "2019-05-31T00:00:00+00:00"
+    assert stats["equity_final"] == "0.00000"
+    spot = runner.invoke(
+        app,
+        ["backtest", "--data", "btc.csv", "--account", "spot", "--no-store", "--out", "spot"],
+    )
+    assert spot.exit_code == 0, spot.output
+    stats = json.loads((workdir / "spot" / "summary.json").read_text())["stats"]
+    assert stats["liquidated"] is False and stats["account"] == "spot"
+    assert stats["orders_refused_margin"] > 0
+
+
 def test_compare_ranks_and_recommends(workdir: Path) -> None:
     result = runner.invoke(
         app,
