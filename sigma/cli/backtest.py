@@ -15,6 +15,7 @@ from rich.table import Table
 
 from sigma.cli.failures import BadValue, Debug, one_line_errors
 from sigma.cli.inputs import (
+    create_compared,
     create_strategies,
     fill_model_of,
     load_history,
@@ -22,14 +23,18 @@ from sigma.cli.inputs import (
     parse_decimal,
     parse_params,
 )
+from sigma.cli.portfolio import is_portfolio, portfolio_bars, write_portfolio
 from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.margin import AccountType, MarginModel
 from sigma.engine.result import BacktestResult
 from sigma.reports.export import export_result
+from sigma.reports.formatting import format_value
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
+from sigma.reports.portfolio import SYMBOL_COLUMNS
 from sigma.research.backtest import run_backtest
-from sigma.research.compare import compare_results
+from sigma.research.compare import compare_results, run_labels
+from sigma.research.portfolio import PortfolioResult, run_portfolio
 from sigma.store.backtests import save_backtest
 from sigma.store.db import init_db, session_factory
 from sigma.strategies import StrategyRegistry, load_strategies
@@ -63,8 +68,17 @@ def summary_table(result: BacktestResult) -> Table:
 
 def backtest(
     strategy: Annotated[str, typer.Option(help="strategy name, e.g. sma_cross")] = "sma_cross",
-    data: Annotated[str, typer.Option(help="CSV/Parquet file or pg:TABLE")] = "",
-    symbol: Annotated[str, typer.Option(help="symbol to trade (and filter the data by)")] = "",
+    data: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV/Parquet file or pg:TABLE; several: one account over them"),
+    ] = None,
+    symbol: Annotated[
+        str,
+        typer.Option(help="symbol to trade (and filter the data by); several: BTC,ETH"),
+    ] = "",
+    portfolio: Annotated[
+        bool, typer.Option(help="every symbol of --data's symbol column, one account")
+    ] = False,
     start: Annotated[str | None, typer.Option(help="first bar time (ISO)")] = None,
     end: Annotated[str | None, typer.Option(help="last bar time (ISO)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter k=v")] = None,
@@ -86,7 +100,10 @@ def backtest(
     timeframe: Annotated[str | None, typer.Option(help="resample bars, e.g. 1h")] = None,
     compare: Annotated[
         str | None,
-        typer.Option(help="comma-separated strategies to rank (each takes the --param it has)"),
+        typer.Option(
+            help="comma-separated strategies to rank (each takes the --param it has), or "
+            "parameter sets: sma_cross:fast=5,sma_cross:fast=10:slow=40"
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="report folder")] = None,
     store: Annotated[bool, typer.Option(help="save bt_summary/bt_trades")] = True,
@@ -112,38 +129,73 @@ def backtest(
             raise BadValue("--cash", f"must be positive, got {cash}")
         registry = load_strategies(settings.strategy_paths)
         print_plugin_errors(registry)
-        names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
         params = parse_params(param or [])
         # The cheap checks first: a misspelt parameter should not wait for a big file.
-        strategies = create_strategies(
-            registry, names, params, "--compare" if compare else "--strategy"
+        strategies = (
+            create_compared(registry, compare, params)
+            if compare
+            else create_strategies(registry, [strategy], params, "--strategy")
         )
-        bars = load_history(
-            settings, data, symbol=symbol or None, start=start, end=end, timeframe=timeframe
-        )
-        label = symbol or Path(data).stem
-        run_dir = out or settings.var_dir / "reports" / _run_id(names, label)
+        labels = run_labels([(s.name, s.params) for s in strategies])
+        sources, symbols = data or [], [s.strip() for s in symbol.split(",") if s.strip()]
+        window = {"start": start, "end": end, "timeframe": timeframe}
+        if is_portfolio(sources, symbols, portfolio):
+            books = portfolio_bars(settings, sources, symbols, every_symbol=portfolio, **window)
+            label = "+".join(books)
+        else:
+            source = sources[0] if sources else ""
+            bars = load_history(settings, source, symbol=symbol or None, **window)
+            label = symbol or Path(source).stem
+        run_dir = out or settings.var_dir / "reports" / _run_id(labels, label)
         run_dir.mkdir(parents=True, exist_ok=True)
         results = []
-        for strat in strategies:
-            result = _run_one(strat, bars, label, initial_cash, fill_model, margin)
-            results.append(result)
-            console.print(summary_table(result))
-            if result.liquidation is not None:
-                liq = result.liquidation
-                console.print(
-                    f"[bold red]liquidated[/] at bar {liq.bar} ({liq.ts.isoformat()}), "
-                    f"closed at {liq.price}: {liq.reason}; the run stopped there",
-                    soft_wrap=True,
+        for strat, name in zip(strategies, labels, strict=True):
+            target = run_dir / _slug(name) if len(strategies) > 1 else run_dir
+            if is_portfolio(sources, symbols, portfolio):
+                book = run_portfolio(
+                    strat, books, initial_cash=initial_cash, fill_model=fill_model, margin=margin
                 )
-            target = run_dir / strat.name if len(strategies) > 1 else run_dir
-            report = write_backtest_html(result, target / "report.html")
-            export_result(result, target)
+                result = book.total
+                _show(result)
+                console.print(_symbols_table(book))
+                report = write_portfolio(book, target)
+            else:
+                result = _run_one(strat, bars, label, initial_cash, fill_model, margin)
+                _show(result)
+                report = write_backtest_html(result, target / "report.html")
+                export_result(result, target)
+            results.append(result)
             console.print(f"report: {report}", soft_wrap=True)
             if store:
                 _store(settings.database_url, result, report)
         if len(results) > 1:
             _print_comparison(results, run_dir)
+
+
+def _show(result: BacktestResult) -> None:
+    console.print(summary_table(result))
+    if result.liquidation is not None:
+        liq = result.liquidation
+        console.print(
+            f"[bold red]liquidated[/] at bar {liq.bar} ({liq.ts.isoformat()}), "
+            f"closed at {liq.price}: {liq.reason}; the run stopped there",
+            soft_wrap=True,
+        )
+
+
+def _symbols_table(book: PortfolioResult) -> Table:
+    """Each symbol's sleeve of a portfolio run, a row each."""
+    table = Table(title=f"{book.total.strategy}: per symbol (a sleeve of the account each)")
+    table.add_column("symbol")
+    for key in SYMBOL_COLUMNS:
+        table.add_column(key, justify="right")
+    for symbol, sleeve in book.symbols.items():
+        table.add_row(symbol, *(format_value(key, sleeve.stats.get(key)) for key in SYMBOL_COLUMNS))
+    return table
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
 
 
 def _print_comparison(results: list[BacktestResult], run_dir: Path) -> None:

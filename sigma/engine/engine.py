@@ -348,7 +348,7 @@ class Engine:
             if held * order.side.sign >= 0:
                 return _ZERO  # nothing to reduce in that direction
             return abs(held) if order.qty is None else min(order.qty, abs(held))
-        prices = {order.symbol: price}
+        prices = self._prices(order.symbol, price)
         if order.qty is not None:
             qty = self.fill_model.round_qty(order.qty)
         else:
@@ -359,6 +359,10 @@ class Engine:
             if share <= 1 and (order.side is Side.BUY or self.margin.model.can_short):
                 return qty  # sized within the buying power: nothing to cap
         return self.margin.cap(order, qty, price, account, prices, self.fill_model)
+
+    def _prices(self, symbol: str, price: Decimal) -> dict[str, Decimal]:
+        """The marks an order of `symbol` at `price` is sized against (every held symbol)."""
+        return {symbol: price}
 
     # --- margin ----------------------------------------------------------------------------
     def _check_margin(self, i: int) -> None:
@@ -384,7 +388,17 @@ class Engine:
         """Close the position at bar `i`'s close, write off a deficit, stop trading."""
         price = self.last_price
         self.cancel_pending(self.symbol)
+        self.close_out(i, price)
+        shortfall = max(-self.portfolio.cash, _ZERO)
+        self.portfolio.cash += shortfall
+        self.margin.liquidated(i, self._bar_time(i), reason, price, shortfall)
+        self.halted = True
+
+    def close_out(self, i: int, price: Decimal) -> None:
+        """Close the whole position at `price` on bar `i` (a liquidation: no slippage)."""
         held = self.portfolio.qty(self.symbol)
+        if not held:
+            return
         order = Order(
             symbol=self.symbol,
             side=Side.SELL if held > 0 else Side.BUY,
@@ -396,10 +410,6 @@ class Engine:
         order.created_at = self._bar_time(i)
         self.orders.append(order)
         self._execute(order, price, i)
-        shortfall = max(-self.portfolio.cash, _ZERO)
-        self.portfolio.cash += shortfall
-        self.margin.liquidated(i, self._bar_time(i), reason, price, shortfall)
-        self.halted = True
 
     def _record(self, i: int) -> None:
         price = self.last_price
