@@ -29,11 +29,6 @@ class SharedAccount:
         """The latest close of each symbol that has had a bar."""
         self.engines: dict[str, SharedAccountEngine] = {}
 
-    @property
-    def halted(self) -> bool:
-        """The account was liquidated."""
-        return any(engine.halted for engine in self.engines.values())
-
     def equity(self) -> Decimal:
         """Cash plus every position at its latest close."""
         return self.portfolio.equity(self.marks)
@@ -77,10 +72,8 @@ class SharedAccountEngine(Engine):
         super().step(i)
 
     def equity(self) -> Decimal:
-        """The whole account's equity at the latest closes."""
-        if self.data.cursor.i < 0:
-            return self.portfolio.equity(self.account.marks)
-        return self.portfolio.equity({**self.account.marks, self.symbol: self.last_price})
+        """The whole account's equity at the latest closes (this symbol's: the current)."""
+        return self.account.equity()
 
     def _prices(self, symbol: str, price: Decimal) -> dict[str, Decimal]:
         return {**self.account.marks, symbol: price}
