@@ -370,10 +370,13 @@ class Engine:
         schedule the next look."""
         guard = self.margin
         held = self.position_qty(self.symbol)
-        if held and (rate := guard.funding_rate(i)) is not None:
+        if not held:  # a flat account cannot breach, nor pay funding
+            self._margin_due = NEVER
+            return
+        if (rate := guard.funding_rate(i)) is not None:
             guard.fund(self.portfolio, self.symbol, self.last_price, rate)
             self._account_changed()
-        limit = guard.threshold(self.cash(), held) if held else None
+        limit = guard.threshold(self.cash(), held)
         if limit is not None and guard.crossed(limit, held, self.data.value("close", i)):
             reason = guard.model.breach(self.equity(), abs(held) * self.last_price)
             if reason is not None:
@@ -455,6 +458,7 @@ def run_engine(
     Returns the equity curve marked at each close and whether a position was held there. An
     exception raised while stepping (by the strategy's code) becomes `StrategyFailed`."""
     n = len(engine.data)
+    engine.margin.freeze(engine.data.column("close"))  # a history: its closes are final
     # The account as floats from each bar on which it changed; the curve is drawn from these
     # afterwards instead of being written bar by bar.
     changed_at = [0]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -51,9 +51,10 @@ FUNDING_COLUMN = "funding_rate"
 NEVER = sys.maxsize
 """A bar index no run reaches: no margin check is due."""
 
-# Bars searched ahead at once for the next close that could breach the margin; the search
-# runs again from where it stopped, and whenever the account changes.
-_LOOKAHEAD = 4096
+# The look-ahead for the next close that could breach the margin skips blocks of this many
+# bars by their low and high, up to _MAX_BLOCKS blocks at once (fewer right after a change).
+_BLOCK = 64
+_MAX_BLOCKS = 64
 # The float threshold is loosened by this much so that rounding never skips a bar the exact
 # Decimal check would liquidate on; the exact check decides.
 _SLACK = 1e-9
@@ -84,8 +85,11 @@ class MarginModel:
     account: AccountType = AccountType.MARGIN
     leverage: Decimal = _ONE
     maintenance: Decimal = _ZERO
+    # The rate as a float, for the per-fill look-ahead (converted once).
+    _maintenance: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_maintenance", float(self.maintenance))
         if not _ONE <= self.leverage <= MAX_LEVERAGE:
             raise MarginModelError(
                 "leverage", f"must be in [1, {MAX_LEVERAGE}], got {self.leverage}"
@@ -134,9 +138,9 @@ class MarginModel:
         """The close at or beyond which a single position of `qty` with `cash` breaches:
         a long at or below it, a short at or above it; None when no positive price does."""
         if qty > 0:  # cash + q·p <= m·q·p
-            price = -cash / (qty * (1.0 - float(self.maintenance)))
+            price = -cash / (qty * (1.0 - self._maintenance))
         elif qty < 0:  # cash − Q·p <= m·Q·p
-            price = cash / (-qty * (1.0 + float(self.maintenance)))
+            price = cash / (-qty * (1.0 + self._maintenance))
         else:
             return None
         return price if price > 0 else (None if qty > 0 else 0.0)
@@ -182,8 +186,10 @@ class MarginGuard:
         self._funding: npt.NDArray[np.float64] | None = None
         self._funding_bars: npt.NDArray[np.int64] | None = None
         self._logged: set[str] = set()
-        self._window = 0
-        self._searched = -1  # where the last look-ahead ended without finding a breach
+        self._block_lo: list[float] | None = None
+        self._block_hi: list[float] | None = None
+        self._blocks = 1
+        self._searched = -1  # where the last look ended without finding a breach
 
     # --- orders ----------------------------------------------------------------------------
     def cap(
@@ -256,6 +262,8 @@ class MarginGuard:
     def threshold(self, cash: Decimal, qty: Decimal) -> float | None:
         """The close beyond which the account (one position of `qty`, `cash`) may breach,
         loosened so that float rounding never hides a breach; None when no price does."""
+        if qty > _ZERO and cash >= _ZERO:  # a paid-for long: no positive price breaches
+            return None
         price = self.model.liquidation_price(float(cash), float(qty))
         if price is None:
             return None
@@ -267,13 +275,24 @@ class MarginGuard:
         check (`MarginModel.breach`) must then decide."""
         return close <= threshold if qty > 0 else close >= threshold
 
+    def freeze(self, close: npt.NDArray[np.float64]) -> None:
+        """Take the closes of a whole history (a backtest: they will not change), so that
+        `next_due` can skip ahead by blocks of bars instead of looking at every bar."""
+        pad = (-len(close)) % _BLOCK
+        blocks = np.concatenate([close, np.full(pad, np.nan)]).reshape(-1, _BLOCK)
+        self._block_lo = np.fmin.reduce(blocks, axis=1).tolist()
+        self._block_hi = np.fmax.reduce(blocks, axis=1).tolist()
+
     def next_due(
         self, i: int, close: npt.NDArray[np.float64], qty: Decimal, threshold: float | None
     ) -> int:
         """The next bar after `i` whose close the account (holding `qty`, breaching beyond
-        `threshold`) must be looked at on: a close that may breach, or a funding charge. The
-        search looks a window ahead (growing while it finds nothing); the window's end is due
-        when nothing is found there."""
+        `threshold`) must be looked at on: a close that may breach, or a funding charge.
+
+        With `freeze`d closes it skips the blocks of bars whose low (a long) or high (a
+        short) stays clear of the threshold, and looks into a block only where it does not;
+        the bar after the blocks it looked at is due when it found nothing. Without (live:
+        the data ends at `i`), the next bar is due."""
         if not qty:
             return NEVER
         due = NEVER
@@ -283,17 +302,30 @@ class MarginGuard:
                 due = int(self._funding_bars[at])
         if threshold is None:
             return due
-        # A search that goes on where the last one ended looks twice as far; a new account
-        # state starts small again, since most positions change within a few bars.
-        self._window = min(2 * self._window, _LOOKAHEAD) if i + 1 == self._searched else 32
-        stop = min(len(close), i + 1 + self._window, due)
-        window = close[i + 1 : stop]
-        hits = window <= threshold if qty > 0 else window >= threshold
-        first = int(hits.argmax()) if len(hits) else 0
-        if len(hits) and hits[first]:
-            return i + 1 + first
-        self._searched = stop
-        return stop
+        if self._block_lo is None:
+            return min(i + 1, due)
+        long = qty > 0
+        marks = self._block_lo if long else self._block_hi
+        assert marks is not None
+        end = min(due, len(close))
+        j = i + 1
+        # A look that goes on where the last one ended goes twice as far; a new account state
+        # starts at one block, since most positions change within a few bars.
+        self._blocks = min(2 * self._blocks, _MAX_BLOCKS) if j == self._searched else 1
+        for _ in range(self._blocks):
+            if j >= end:
+                return end
+            block = j // _BLOCK
+            stop = min((block + 1) * _BLOCK, end)
+            if (marks[block] <= threshold) if long else (marks[block] >= threshold):
+                window = close[j:stop]
+                hits = window <= threshold if long else window >= threshold
+                first = int(hits.argmax())
+                if hits[first]:
+                    return j + first
+            j = stop
+        self._searched = j
+        return j
 
     def liquidated(
         self, bar: int, ts: datetime, reason: str, price: Decimal, shortfall: Decimal
