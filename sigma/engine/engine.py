@@ -1,7 +1,8 @@
 """The one event loop for backtest, paper and live.
 
 Per bar: fill the pending orders that the bar reaches (at its open, or through its range for
-limit/stop orders), mark the account at the close, then let the strategy act. A backtest calls
+limit/stop orders), mark the account at the close (liquidating it when its margin is breached,
+see `sigma.engine.margin`), then let the strategy act. A backtest calls
 `step` for each bar of a history; paper and live call `on_bar` as bars complete. The strategy
 sees the same data views and the same account API in every mode.
 """
@@ -36,6 +37,7 @@ _ZERO = Decimal(0)
 # enum machinery (several times the cost of a plain global in Python 3.11).
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
+_BUY = Side.BUY
 _FILLED = OrderStatus.FILLED
 
 
@@ -356,7 +358,7 @@ class Engine:
             share = order.equity_fraction * self.config.stake
             free = self.margin.model.buying_power(account, prices)
             qty = self.fill_model.affordable_qty(free * share, price)
-            if share <= 1 and (order.side is Side.BUY or self.margin.model.can_short):
+            if share <= 1 and (order.side is _BUY or self.margin.can_short):
                 return qty  # sized within the buying power: nothing to cap
         return self.margin.cap(order, qty, price, account, prices, self.fill_model)
 

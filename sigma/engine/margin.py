@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -117,9 +116,8 @@ class MarginModel:
             text += f" mm {(self.maintenance * 100).normalize():f}%"
         return text
 
-    def buying_power(self, account: Portfolio, prices: Mapping[str, Decimal]) -> Decimal:
+    def buying_power(self, account: Portfolio, prices: dict[str, Decimal]) -> Decimal:
         """What new exposure may still be opened: ``leverage · equity − gross exposure``."""
-        prices = dict(prices)
         return self.leverage * account.equity(prices) - account.gross_exposure(prices)
 
     def breach(self, equity: Decimal, exposure: Decimal) -> str | None:
@@ -174,6 +172,7 @@ class MarginGuard:
 
     def __init__(self, model: MarginModel, label: str) -> None:
         self.model = model
+        self.can_short = model.can_short
         self.label = label
         """Who the account belongs to, in log lines (``sma_cross BTC``)."""
         self.refused = 0
@@ -198,7 +197,7 @@ class MarginGuard:
         qty: Decimal,
         price: Decimal,
         account: Portfolio,
-        prices: Mapping[str, Decimal],
+        prices: dict[str, Decimal],
         fill_model: FillModel,
     ) -> Decimal:
         """The part of `qty` (of `order`, filling at `price`) the account may trade: all of
