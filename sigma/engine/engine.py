@@ -384,7 +384,7 @@ class Engine:
             if reason is not None:
                 self._liquidate(i, reason)
                 return
-        self._margin_due = guard.next_due(i, self.data.column("close"), held, limit)
+        self._margin_due = guard.next_due(i, held, limit)
 
     def _account_changed(self) -> None:
         """Cash changed outside a fill (funding); the live engine drops its projection."""

@@ -185,6 +185,7 @@ class MarginGuard:
         self._funding: npt.NDArray[np.float64] | None = None
         self._funding_bars: npt.NDArray[np.int64] | None = None
         self._logged: set[str] = set()
+        self._close: npt.NDArray[np.float64] | None = None
         self._block_lo: list[float] | None = None
         self._block_hi: list[float] | None = None
         self._blocks = 1
@@ -277,14 +278,13 @@ class MarginGuard:
     def freeze(self, close: npt.NDArray[np.float64]) -> None:
         """Take the closes of a whole history (a backtest: they will not change), so that
         `next_due` can skip ahead by blocks of bars instead of looking at every bar."""
+        self._close = close
         pad = (-len(close)) % _BLOCK
         blocks = np.concatenate([close, np.full(pad, np.nan)]).reshape(-1, _BLOCK)
         self._block_lo = np.fmin.reduce(blocks, axis=1).tolist()
         self._block_hi = np.fmax.reduce(blocks, axis=1).tolist()
 
-    def next_due(
-        self, i: int, close: npt.NDArray[np.float64], qty: Decimal, threshold: float | None
-    ) -> int:
+    def next_due(self, i: int, qty: Decimal, threshold: float | None) -> int:
         """The next bar after `i` whose close the account (holding `qty`, breaching beyond
         `threshold`) must be looked at on: a close that may breach, or a funding charge.
 
@@ -301,7 +301,8 @@ class MarginGuard:
                 due = int(self._funding_bars[at])
         if threshold is None:
             return due
-        if self._block_lo is None:
+        close = self._close
+        if close is None:
             return min(i + 1, due)
         long = qty > 0
         marks = self._block_lo if long else self._block_hi

@@ -338,21 +338,21 @@ def test_liquidation_price_and_breach() -> None:
 def test_guard_looks_again_only_when_due() -> None:
     guard = MarginGuard(MarginModel(), "t")
     close = np.array([100.0] * 200 + [160.0] + [100.0] * 99)
-    assert guard.next_due(0, close, D(0), None) == NEVER
-    assert guard.next_due(0, close, D(1), None) == NEVER  # a paid-for long never breaches
-    assert guard.next_due(5, close, D(-1), 150.0) == 6  # live: the data may end here
+    assert guard.next_due(0, D(0), None) == NEVER
+    assert guard.next_due(0, D(1), None) == NEVER  # a paid-for long never breaches
+    assert guard.next_due(5, D(-1), 150.0) == 6  # live: the data may end here
     guard.freeze(close)
     # Blocks of 64 bars clear of 150 are skipped, one block, then two, then four at a time.
-    assert guard.next_due(5, close, D(-1), 150.0) == 64
-    assert guard.next_due(63, close, D(-1), 150.0) == 192
-    assert guard.next_due(191, close, D(-1), 150.0) == 200  # the close of 160
-    assert guard.next_due(200, close, D(-1), 170.0) == 256
-    assert guard.next_due(255, close, D(-1), 170.0) == 300  # the end of the data
-    assert guard.next_due(5, close, D(1), 99.0) == 64  # a long looks at the lows
+    assert guard.next_due(5, D(-1), 150.0) == 64
+    assert guard.next_due(63, D(-1), 150.0) == 192
+    assert guard.next_due(191, D(-1), 150.0) == 200  # the close of 160
+    assert guard.next_due(200, D(-1), 170.0) == 256
+    assert guard.next_due(255, D(-1), 170.0) == 300  # the end of the data
+    assert guard.next_due(5, D(1), 99.0) == 64  # a long looks at the lows
     guard.use_funding(np.array([0.0] * 3 + [0.01] + [0.0] * 296))
-    assert guard.next_due(0, close, D(1), None) == 3
-    assert guard.next_due(3, close, D(1), None) == NEVER
-    assert guard.next_due(0, close, D(-1), 150.0) == 3  # funding comes first
+    assert guard.next_due(0, D(1), None) == 3
+    assert guard.next_due(3, D(1), None) == NEVER
+    assert guard.next_due(0, D(-1), 150.0) == 3  # funding comes first
 
 
 def test_cap_keeps_what_reduces_a_position() -> None:
