@@ -15,20 +15,27 @@ from rich.table import Table
 
 from sigma.cli.failures import BadValue, Debug, one_line_errors
 from sigma.cli.inputs import (
+    create_compared,
     create_strategies,
     fill_model_of,
     load_history,
+    margin_model_of,
     parse_decimal,
     parse_params,
 )
+from sigma.cli.portfolio import is_portfolio, portfolio_bars, write_portfolio
 from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.margin import AccountType, MarginModel
 from sigma.engine.result import BacktestResult
 from sigma.reports.export import export_result
+from sigma.reports.formatting import format_value
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
+from sigma.reports.portfolio import SYMBOL_COLUMNS
 from sigma.research.backtest import run_backtest
-from sigma.research.compare import compare_results
+from sigma.research.compare import compare_results, run_labels
 from sigma.research.lookahead import check_lookahead
+from sigma.research.portfolio import PortfolioResult, run_portfolio
 from sigma.store.backtests import save_backtest
 from sigma.store.db import init_db, session_factory
 from sigma.strategies import StrategyRegistry, load_strategies
@@ -64,8 +71,17 @@ def summary_table(result: BacktestResult) -> Table:
 
 def backtest(
     strategy: Annotated[str, typer.Option(help="strategy name, e.g. sma_cross")] = "sma_cross",
-    data: Annotated[str, typer.Option(help="CSV/Parquet file or pg:TABLE")] = "",
-    symbol: Annotated[str, typer.Option(help="symbol to trade (and filter the data by)")] = "",
+    data: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV/Parquet file or pg:TABLE; several: one account over them"),
+    ] = None,
+    symbol: Annotated[
+        str,
+        typer.Option(help="symbol to trade (and filter the data by); several: BTC,ETH"),
+    ] = "",
+    portfolio: Annotated[
+        bool, typer.Option(help="every symbol of --data's symbol column, one account")
+    ] = False,
     start: Annotated[str | None, typer.Option(help="first bar time (ISO)")] = None,
     end: Annotated[str | None, typer.Option(help="last bar time (ISO)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter k=v")] = None,
@@ -77,10 +93,20 @@ def backtest(
         FillTiming.NEXT_OPEN
     ),
     lot_size: Annotated[str, typer.Option(help="quantity step: 1 = whole units")] = "1",
+    account: Annotated[
+        AccountType, typer.Option(help="spot: no borrowing or shorts; margin/futures: leverage")
+    ] = AccountType.MARGIN,
+    leverage: Annotated[str, typer.Option(help="1 to 125 (spot: 1)")] = "1",
+    maintenance_margin: Annotated[
+        str, typer.Option(help="maintenance margin rate, 0.005 = 0.5% of exposure")
+    ] = "0",
     timeframe: Annotated[str | None, typer.Option(help="resample bars, e.g. 1h")] = None,
     compare: Annotated[
         str | None,
-        typer.Option(help="comma-separated strategies to rank (each takes the --param it has)"),
+        typer.Option(
+            help="comma-separated strategies to rank (each takes the --param it has), or "
+            "parameter sets: sma_cross:fast=5,sma_cross:fast=10:slow=40"
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="report folder")] = None,
     store: Annotated[bool, typer.Option(help="save bt_summary/bt_trades")] = True,
@@ -109,33 +135,53 @@ def backtest(
             lot_size=lot_size,
             timing=fill_at,
         )
+        margin = margin_model_of(account, leverage, maintenance_margin)
         initial_cash = parse_decimal(cash, "--cash")
         if initial_cash <= 0:
             raise BadValue("--cash", f"must be positive, got {cash}")
         registry = load_strategies(settings.strategy_paths)
         print_plugin_errors(registry)
-        names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
         params = parse_params(param or [])
         # The cheap checks first: a misspelt parameter should not wait for a big file.
-        strategies = create_strategies(
-            registry, names, params, "--compare" if compare else "--strategy"
+        strategies = (
+            create_compared(registry, compare, params)
+            if compare
+            else create_strategies(registry, [strategy], params, "--strategy")
         )
-        bars = load_history(
-            settings, data, symbol=symbol or None, start=start, end=end, timeframe=timeframe
-        )
-        if lookahead:
-            _check_lookahead(strategies, bars, initial_cash, fill_model)
-        label = symbol or Path(data).stem
-        run_dir = out or settings.var_dir / "reports" / _run_id(names, label)
+        labels = run_labels([(s.name, s.params) for s in strategies])
+        sources, symbols = data or [], [s.strip() for s in symbol.split(",") if s.strip()]
+        window = {"start": start, "end": end, "timeframe": timeframe}
+        if is_portfolio(sources, symbols, portfolio):
+            books = portfolio_bars(settings, sources, symbols, every_symbol=portfolio, **window)
+            if lookahead:
+                for book_bars in books.values():
+                    _check_lookahead(strategies, book_bars, initial_cash, fill_model)
+            label = "+".join(books)
+        else:
+            source = sources[0] if sources else ""
+            bars = load_history(settings, source, symbol=symbol or None, **window)
+            if lookahead:
+                _check_lookahead(strategies, bars, initial_cash, fill_model)
+            label = symbol or Path(source).stem
+        run_dir = out or settings.var_dir / "reports" / _run_id(labels, label)
         run_dir.mkdir(parents=True, exist_ok=True)
         results = []
-        for strat in strategies:
-            result = _run_one(strat, bars, label, initial_cash, fill_model)
+        for strat, name in zip(strategies, labels, strict=True):
+            target = run_dir / _slug(name) if len(strategies) > 1 else run_dir
+            if is_portfolio(sources, symbols, portfolio):
+                book = run_portfolio(
+                    strat, books, initial_cash=initial_cash, fill_model=fill_model, margin=margin
+                )
+                result = book.total
+                _show(result)
+                console.print(_symbols_table(book))
+                report = write_portfolio(book, target)
+            else:
+                result = _run_one(strat, bars, label, initial_cash, fill_model, margin)
+                _show(result)
+                report = write_backtest_html(result, target / "report.html")
+                export_result(result, target)
             results.append(result)
-            console.print(summary_table(result))
-            target = run_dir / strat.name if len(strategies) > 1 else run_dir
-            report = write_backtest_html(result, target / "report.html")
-            export_result(result, target)
             console.print(f"report: {report}", soft_wrap=True)
             if store:
                 _store(settings.database_url, result, report)
@@ -152,6 +198,32 @@ def _check_lookahead(
             typer.echo(f"error: {finding}", err=True)
             raise typer.Exit(LOOKAHEAD_FOUND)
         console.print(f"look-ahead check: {strat.name} reads no future bar", soft_wrap=True)
+
+
+def _show(result: BacktestResult) -> None:
+    console.print(summary_table(result))
+    if result.liquidation is not None:
+        liq = result.liquidation
+        console.print(
+            f"[bold red]liquidated[/] at bar {liq.bar} ({liq.ts.isoformat()}), "
+            f"closed at {liq.price}: {liq.reason}; the run stopped there",
+            soft_wrap=True,
+        )
+
+
+def _symbols_table(book: PortfolioResult) -> Table:
+    """Each symbol's sleeve of a portfolio run, a row each."""
+    table = Table(title=f"{book.total.strategy}: per symbol (a sleeve of the account each)")
+    table.add_column("symbol")
+    for key in SYMBOL_COLUMNS:
+        table.add_column(key, justify="right")
+    for symbol, sleeve in book.symbols.items():
+        table.add_row(symbol, *(format_value(key, sleeve.stats.get(key)) for key in SYMBOL_COLUMNS))
+    return table
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
 
 
 def _print_comparison(results: list[BacktestResult], run_dir: Path) -> None:
@@ -173,11 +245,16 @@ def _print_comparison(results: list[BacktestResult], run_dir: Path) -> None:
 
 
 def _run_one(
-    strategy: Any, bars: Any, symbol: str, cash: Decimal, fill_model: FillModel
+    strategy: Any,
+    bars: Any,
+    symbol: str,
+    cash: Decimal,
+    fill_model: FillModel,
+    margin: MarginModel,
 ) -> BacktestResult:
     if len(bars) < PROGRESS_MIN_BARS:
         return run_backtest(
-            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model
+            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model, margin=margin
         )[0]
     with Progress(
         TextColumn(f"{strategy.name}"),
@@ -194,6 +271,7 @@ def _run_one(
             symbol=symbol,
             initial_cash=cash,
             fill_model=fill_model,
+            margin=margin,
             progress=lambda done, _total: bar.update(task, completed=done),
         )[0]
 

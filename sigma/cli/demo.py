@@ -23,7 +23,7 @@ def demo(
     write_parquet(frame, path)
     typer.echo(f"synthetic market: {path} ({bars:,} bars)")
     backtest(
-        data=str(path),
+        data=[str(path)],
         symbol="SYNTH",
         timeframe="4h",
         compare="sma_cross,rsi_reversion,bollinger_breakout,donchian_trend",

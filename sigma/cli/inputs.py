@@ -12,6 +12,7 @@ from sigma.cli.failures import BadValue
 from sigma.config import Settings
 from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillModelError, FillTiming
+from sigma.engine.margin import AccountType, MarginModel, MarginModelError
 from sigma.feeds.limits import limits_of
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import HAS_SYMBOLS
@@ -80,6 +81,45 @@ def fill_model_of(
         return FillModel(**values, timing=timing)
     except FillModelError as exc:
         raise BadValue(_FILL_OPTIONS[exc.field], exc.reason) from None
+
+
+def create_compared(
+    registry: StrategyRegistry, compare: str, params: dict[str, str]
+) -> list[Strategy]:
+    """The strategies of ``--compare``: names, or parameter sets of one strategy
+    (``sma_cross:fast=5,sma_cross:fast=10:slow=40``). Each takes the ``--param`` values it
+    declares, under its own; a ``--param`` no compared strategy declares is refused."""
+    entries = []
+    for entry in (e.strip() for e in compare.split(",")):
+        if entry:
+            name, *sets = (part.strip() for part in entry.split(":"))
+            entries.append((name, parse_params(sets)))
+    names = [name for name, _ in entries]
+    shared = create_strategies(registry, list(dict.fromkeys(names)), params, "--compare")
+    if not any(own for _, own in entries):
+        return [next(s for s in shared if s.name == name) for name in names]
+    strategies = []
+    for name, given in entries:
+        declared = registry.get(name).param_specs()
+        merged = {k: v for k, v in params.items() if k in declared} | given
+        strategies.extend(create_strategies(registry, [name], merged, "--compare"))
+    return strategies
+
+
+_MARGIN_OPTIONS = {"leverage": "--leverage", "maintenance": "--maintenance-margin"}
+
+
+def margin_model_of(account: AccountType, leverage: str, maintenance: str) -> MarginModel:
+    """The account the options ask for; a value out of range is a BadValue naming its
+    option."""
+    try:
+        return MarginModel(
+            account,
+            parse_decimal(leverage, "--leverage"),
+            parse_decimal(maintenance, "--maintenance-margin"),
+        )
+    except MarginModelError as exc:
+        raise BadValue(_MARGIN_OPTIONS[exc.field], exc.reason) from None
 
 
 def parse_time(value: str | None, option: str) -> pd.Timestamp | None:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -224,6 +231,28 @@ class Settings(BaseSettings):
     disk_min_free_pct: float = Field(default=5.0, ge=0, lt=100)
     memory_min_available_pct: float = Field(default=5.0, ge=0, lt=100)
     worker_stale_seconds: float = Field(default=120.0, gt=0)
+    # The strategy accounts' borrowing rules in the bot and the simulations (see
+    # sigma.engine.margin): spot (no borrowing, no shorts), margin or futures, with a leverage
+    # (1 to 125; spot: 1) and a maintenance margin rate (0 <= rate < 1/leverage). An account
+    # at or below zero equity, or under its maintenance margin, is closed out and stopped.
+    margin_account: Literal["spot", "margin", "futures"] = "margin"
+    margin_leverage: Decimal = Field(default=Decimal(1), ge=1, le=125)
+    margin_maintenance: Decimal = Field(default=Decimal(0), ge=0, lt=1)
+
+    @field_validator("margin_leverage")
+    @classmethod
+    def _spot_unlevered(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        if info.data.get("margin_account") == "spot" and value != 1:
+            raise ValueError("must be 1 on a spot account (SIGMA_MARGIN_ACCOUNT=spot)")
+        return value
+
+    @field_validator("margin_maintenance")
+    @classmethod
+    def _maintenance_below_initial(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        leverage = info.data.get("margin_leverage", Decimal(1))
+        if value >= 1 / leverage:
+            raise ValueError(f"must be below 1/leverage ({1 / leverage:.4g})")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -70,6 +70,8 @@ TAKE_PROFIT = "take_profit"
 TRAILING_STOP = "trailing_stop"
 PROTECTIVE = frozenset({STOP_LOSS, TAKE_PROFIT, TRAILING_STOP})
 """Reasons of protective orders: held by the engine, armed on a position, triggered by price."""
+LIQUIDATION = "liquidation"
+"""`Order.reason` of the order that closes an account whose margin was breached."""
 
 
 class _IdSource:

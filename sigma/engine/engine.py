@@ -2,9 +2,10 @@
 
 Per bar: fill the pending orders that the bar reaches (at its open, or through its range for
 limit/stop orders), then the protective orders it triggers (stop-loss, take-profit, trailing
-stop: sigma/engine/protective.py), mark the account at the close, then let the strategy act.
-A backtest calls `step` for each bar of a history; paper and live call `on_bar` as bars
-complete. The strategy sees the same data views and the same account API in every mode.
+stop: sigma/engine/protective.py), mark the account at the close (liquidating it when its
+margin is breached, see `sigma.engine.margin`), then let the strategy act. A backtest calls
+`step` for each bar of a history; paper and live call `on_bar` as bars complete. The strategy
+sees the same data views and the same account API in every mode.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from sigma.domain import (
     TimeInForce,
     Trade,
 )
-from sigma.domain.orders import SIGNAL
+from sigma.domain.orders import LIQUIDATION, SIGNAL
 from sigma.domain.text import clip
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.margin import NEVER, MarginGuard, MarginModel
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.protective import Guard, ProtectiveBook, protects
 from sigma.strategies.base import Strategy
@@ -141,6 +143,9 @@ class EngineConfig:
     # Asked before an order opens or adds to a position; a veto rejects the order (None:
     # every order goes ahead).
     entry_gate: EntryGate | None = None
+    # What the account may borrow and when it is liquidated (default: margin at leverage 1,
+    # liquidated at equity <= 0, as backtesting.py).
+    margin: MarginModel = field(default_factory=MarginModel)
 
 
 def _dec(value: float) -> Decimal:
@@ -172,6 +177,11 @@ class Engine:
         self._managed = False
         self._expires: dict[str, int] = {}
         """Last bar each order placed with `bars` may fill on, by client order id."""
+        self.margin = MarginGuard(config.margin, f"{strategy.name} {symbol}")
+        self.halted = False
+        """The account was liquidated: the strategy acts no more."""
+        # The next bar whose close the margin must be looked at on (a fill resets it).
+        self._margin_due = NEVER
         self._last_price: Decimal | None = None
         strategy.bind(symbol, data, self)
 
@@ -330,12 +340,18 @@ class Engine:
         record = self.config.record_ledger
         every_bar = at_close or record
         armed = self.book.armed  # mutated in place, never rebound
+        if self.halted:
+            self._idle(start, stop, record)
+            return
         for i in range(start, stop):
             cursor.i = i
             self._last_price = None
-            if self.pending or armed or every_bar:
+            if self.pending or armed or every_bar or i >= self._margin_due:
                 self._full_bar(i, on_bar, at_close, record, on_fills)
-            else:  # most bars: nothing to fill or record, only the strategy's decision
+                if self.halted:
+                    self._idle(i + 1, stop, record)
+                    return
+            else:  # most bars: nothing to fill, record or check, only the strategy's decision
                 on_bar()
 
     def _full_bar(
@@ -346,13 +362,24 @@ class Engine:
             self._match(i, at_close=False)
         if self.book.armed:
             self._protect(i)
-        on_bar()
-        if at_close and self.pending:
-            self._match(i, at_close=True)
+        if i >= self._margin_due:
+            self._check_margin(i)
+        if not self.halted:
+            on_bar()
+            if at_close and self.pending:
+                self._match(i, at_close=True)
         if record:
             self._record(i)
         if on_fills is not None and len(self.fills) != before:
             on_fills(i)
+
+    def _idle(self, start: int, stop: int, record: bool) -> None:
+        """Bars after a liquidation: the strategy acts no more; the flat account is marked."""
+        for i in range(start, stop):
+            self.data.cursor.i = i
+            self._last_price = None
+            if record:
+                self._record(i)
 
     def on_bar(self, bar: Bar) -> None:
         """Live/paper entry point: append a completed bar and run `step` on it."""
@@ -525,6 +552,7 @@ class Engine:
         self.fills.append(fill)
         order.filled_qty = qty
         order.status = _FILLED
+        self._margin_due = i  # the account changed: look at it on this bar's close
 
     def _resolve_qty(
         self, order: Order, price: Decimal, portfolio: Portfolio | None = None
@@ -536,14 +564,72 @@ class Engine:
             if held * order.side.sign >= 0:
                 return _ZERO  # nothing to reduce in that direction
             return abs(held) if order.qty is None else min(order.qty, abs(held))
+        prices = self._prices(order.symbol, price)
         if order.qty is not None:
-            return self.fill_model.round_qty(order.qty)
-        assert order.equity_fraction is not None
-        prices = {order.symbol: price}
-        free = account.equity(prices) - account.gross_exposure(prices)
-        return self.fill_model.affordable_qty(
-            free * order.equity_fraction * self.config.stake, price
+            qty = self.fill_model.round_qty(order.qty)
+        else:
+            assert order.equity_fraction is not None
+            share = order.equity_fraction * self.config.stake
+            free = self.margin.model.buying_power(account, prices)
+            qty = self.fill_model.affordable_qty(free * share, price)
+            if share <= 1 and (order.side is _BUY or self.margin.can_short):
+                return qty  # sized within the buying power: nothing to cap
+        return self.margin.cap(order, qty, price, account, prices, self.fill_model)
+
+    def _prices(self, symbol: str, price: Decimal) -> dict[str, Decimal]:
+        """The marks an order of `symbol` at `price` is sized against (every held symbol)."""
+        return {symbol: price}
+
+    # --- margin ----------------------------------------------------------------------------
+    def _check_margin(self, i: int) -> None:
+        """At bar `i`'s close: charge funding, liquidate when the margin is breached, else
+        schedule the next look."""
+        guard = self.margin
+        held = self.position_qty(self.symbol)
+        if not held:  # a flat account cannot breach, nor pay funding
+            self._margin_due = NEVER
+            return
+        if (rate := guard.funding_rate(i)) is not None:
+            guard.fund(self.portfolio, self.symbol, self.last_price, rate)
+            self._account_changed()
+        limit = guard.threshold(self.cash(), held)
+        if limit is not None and guard.crossed(limit, held, self.data.value("close", i)):
+            reason = guard.model.breach(self.equity(), abs(held) * self.last_price)
+            if reason is not None:
+                self._liquidate(i, reason)
+                return
+        self._margin_due = guard.next_due(i, held, limit)
+
+    def _account_changed(self) -> None:
+        """Cash changed outside a fill (funding); the live engine drops its projection."""
+
+    def _liquidate(self, i: int, reason: str) -> None:
+        """Close the position at bar `i`'s close, write off a deficit, stop trading."""
+        price = self.last_price
+        self.cancel_pending(self.symbol)
+        self.close_out(i, price)
+        shortfall = max(-self.portfolio.cash, _ZERO)
+        self.portfolio.cash += shortfall
+        self.margin.liquidated(i, self._bar_time(i), reason, price, shortfall)
+        self.halted = True
+
+    def close_out(self, i: int, price: Decimal) -> None:
+        """Close the whole position at `price` on bar `i` (a liquidation: no slippage)."""
+        held = self.portfolio.qty(self.symbol)
+        if not held:
+            return
+        order = Order(
+            symbol=self.symbol,
+            side=Side.SELL if held > 0 else Side.BUY,
+            qty=abs(held),
+            reduce_only=True,
+            strategy=self.strategy.name,
+            tag="liquidation",
+            reason=LIQUIDATION,
         )
+        order.created_at = self._bar_time(i)
+        self.orders.append(order)
+        self._execute(order, price, i)
 
     def _record(self, i: int) -> None:
         price = self.last_price
@@ -589,6 +675,7 @@ def run_engine(
     Returns the equity curve marked at each close and whether a position was held there. An
     exception raised while stepping (by the strategy's code) becomes `StrategyFailed`."""
     n = len(engine.data)
+    engine.margin.freeze(engine.data.column("close"))  # a history: its closes are final
     # The account as floats from each bar on which it changed; the curve is drawn from these
     # afterwards instead of being written bar by bar.
     changed_at = [0]

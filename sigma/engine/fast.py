@@ -12,7 +12,9 @@ vectorised twin, `Strategy.targets`, gives one array per position: `Targets`).
   the new direction is entered with floor((cash − commission_fixed) / (open·(1 + pct)))
   rounded down to `lot_size`; an entry of zero quantity is skipped (the account stays flat);
 * cash moves by the full notional, equity = cash + qty·close at each bar, and the last
-  position stays open (marked to market).
+  position stays open (marked to market);
+* an account whose equity at a close is at or below zero is closed out at that close and
+  stops there (the engine's default margin account, as backtesting.py).
 
 Accounting is float64 (with a compensated cash sum) instead of Decimal. The only place where a
 float could change a decision is the floor of the entry quantity: when the quotient lies within
@@ -256,6 +258,25 @@ def _simulate(  # pragma: no cover - numba-compiled
                             entry_price = price
                             entry_fee = fee
         equity[i] = (cash + comp) + direction * qty * close[i]
+        if direction != 0 and equity[i] <= 0.0:
+            # Out of money: closed out at this close and stopped, as the engine's default
+            # margin account is (a deficit left is written off).
+            price = close[i]
+            fee = fixed + qty * price * pct
+            fees += fee
+            t_entry[n_tr] = entry_bar
+            t_exit[n_tr] = i
+            t_units[n_tr] = direction * units
+            t_pin[n_tr] = entry_price
+            t_pout[n_tr] = price
+            t_pnl[n_tr] = direction * qty * (price - entry_price) - entry_fee - fee
+            n_tr += 1
+            cash = max((cash + comp) + direction * qty * price - fee, 0.0)
+            comp = 0.0
+            direction = 0
+            qty = 0.0
+            equity[i:] = cash
+            break
     return (
         bad,
         equity,

@@ -33,10 +33,11 @@ from sigma.domain import (
     OrderStatus,
     OrderType,
     Position,
+    Side,
     TimeInForce,
     Trade,
 )
-from sigma.domain.orders import SIGNAL
+from sigma.domain.orders import LIQUIDATION, SIGNAL
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.protective import Guard, protects
@@ -91,13 +92,14 @@ class LiveEngine(Engine):
         """Orders sent by a protective order's trigger, by client order id."""
         self._ioc: dict[str, int] = {}
         """IOC and FOK orders left resting, with the count of prices seen when sent."""
-        self._prices = 0
+        self._price_count = 0
         super().__init__(strategy, symbol, empty_data(), config)
         instrument = config.instruments.get(symbol)
         if instrument is not None:
             # A venue sizes on its lot step (0.00001 BTC), not on the fill model's whole units.
             self.fill_model = replace(config.fill_model, lot_size=instrument.lot_step)
         self.rules = VenueRules(instrument, config.can_short, f"{strategy.name} {symbol}")
+        self._margin_due = 0  # see _check_margin
 
     # --- account as the strategy sees it ---------------------------------------------------
     def projected(self) -> Portfolio:
@@ -234,7 +236,7 @@ class LiveEngine(Engine):
                 if order.bars is not None:
                     self._expires[coid] = self.data.cursor.i + order.bars
                 if order.tif is not _GTC:
-                    self._ioc[coid] = self._prices
+                    self._ioc[coid] = self._price_count
 
     def _send(self, order: Order) -> None:
         """Check, size and dispatch `order` (rejected, or cancelled when an IOC order is not
@@ -313,7 +315,7 @@ class LiveEngine(Engine):
     def on_price(self, price: Decimal) -> None:
         """A trade price of the symbol (every tick, after the bar it may have closed): send
         the protective orders it triggers, and cancel IOC orders still resting."""
-        self._prices += 1
+        self._price_count += 1
         if self._ioc:
             self._cancel_unfilled_ioc()
         if not self.book.armed:
@@ -367,7 +369,7 @@ class LiveEngine(Engine):
         for coid, sent_at in list(self._ioc.items()):
             if coid not in self.resting:
                 del self._ioc[coid]
-            elif sent_at < self._prices - 1:
+            elif sent_at < self._price_count - 1:
                 del self._ioc[coid]
                 self.cancel(coid)
 
@@ -421,6 +423,34 @@ class LiveEngine(Engine):
             order.status = OrderStatus.CANCELLED
         if self._managed and status in _ENDED:
             self._live_order_ended(client_order_id)
+
+    # --- margin ----------------------------------------------------------------------------
+    def _check_margin(self, i: int) -> None:
+        super()._check_margin(i)
+        # Fills arrive between bars, outside the engine's loop: look at the account each bar.
+        self._margin_due = 0
+
+    def _account_changed(self) -> None:
+        self._projection = None
+
+    def _liquidate(self, i: int, reason: str) -> None:
+        """The account breached its margin at bar `i`'s close: cancel the resting orders,
+        send a market order closing the position (through the same risk check and queue as
+        every order), and pause the strategy; the error log line is the alert."""
+        self.cancel_pending(self.symbol)
+        held = self.position_qty(self.symbol)
+        self.submit(
+            Order(
+                symbol=self.symbol,
+                side=Side.SELL if held > 0 else Side.BUY,
+                reduce_only=True,
+                strategy=self.strategy.name,
+                tag="liquidation",
+                reason=LIQUIDATION,
+            )
+        )
+        self.halted = True
+        self.margin.liquidated(i, self._bar_time(i), reason, self.last_price, Decimal(0))
 
     # --- feedback from execution -----------------------------------------------------------
     def on_fill(self, fill: Fill) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from sigma.domain import Fill, Trade
 from sigma.engine.fill_model import FillTiming
+from sigma.engine.margin import Liquidation
 
 
 @dataclass(slots=True)
@@ -42,6 +43,8 @@ class BacktestResult:
     open_trade: Trade | None = None
     indicators: list[tuple[str, npt.NDArray[np.float64]]] = field(default_factory=list)
     fill_timing: FillTiming = FillTiming.NEXT_OPEN
+    liquidation: Liquidation | None = None
+    """When and why the account was liquidated (the run stopped there), or None."""
 
     @property
     def start(self) -> datetime:

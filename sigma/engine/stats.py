@@ -82,7 +82,8 @@ def compute_stats(
     initial = float(initial_cash)
     final = float(final_equity)
 
-    returns = np.diff(equity) / equity[:-1] if n > 1 else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a liquidated account stays at 0
+        returns = np.diff(equity) / equity[:-1] if n > 1 else np.zeros(0)
     returns = returns[np.isfinite(returns)]
     mean = float(returns.mean()) if returns.size else 0.0
     std = float(returns.std(ddof=1)) if returns.size > 1 else 0.0
@@ -90,6 +91,9 @@ def compute_stats(
     root = math.sqrt(bars_per_year) if math.isfinite(bars_per_year) else float("nan")
 
     total_return = final / initial - 1.0
+    # A run that lost everything (a liquidated account) has no risk-adjusted return: the
+    # arithmetic mean of its bar returns can still be positive, as backtesting.py shows 0.
+    ruined = final <= 0
     cagr = _cagr(final / initial, years) if years > 0 and final > 0 else None
     dd = drawdown(equity)
     max_dd = float(dd.min()) if n else 0.0
@@ -114,8 +118,8 @@ def compute_stats(
         "buy_hold_return_pct": 100.0 * (float(close[-1]) / float(close[0]) - 1.0),
         "cagr_pct": None if cagr is None else 100.0 * cagr,
         "volatility_ann_pct": 100.0 * std * root if std else 0.0,
-        "sharpe": _ratio(mean * root, std),
-        "sortino": _ratio(mean * root, downside),
+        "sharpe": None if ruined else _ratio(mean * root, std),
+        "sortino": None if ruined else _ratio(mean * root, downside),
         "calmar": None if cagr is None else _ratio(cagr, abs(max_dd)),
         "max_drawdown_pct": 100.0 * max_dd,
         "max_drawdown_duration": str(_longest_drawdown(index, dd)),

@@ -19,6 +19,7 @@ from sigma.engine.engine import (
     run_engine,
 )
 from sigma.engine.fill_model import FillModel
+from sigma.engine.margin import FUNDING_COLUMN, MarginModel
 from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
 from sigma.strategies.base import Strategy
@@ -35,11 +36,16 @@ def run_backtest(
     cancel: threading.Event | None = None,
     record_ledger: bool = False,
     entry_gate: EntryGate | None = None,
+    margin: MarginModel | None = None,
 ) -> tuple[BacktestResult, Engine]:
     """Backtest `strategy` on a bar frame; returns the result and the finished engine
     (whose `ledger`, `orders` and `portfolio` hold the exact account history, and `vetoes`
     the entries `entry_gate` refused). An exception the strategy raises (in `init` or on a
-    bar) is `StrategyFailed` saying where."""
+    bar) is `StrategyFailed` saying where.
+
+    `margin` sets what the account may borrow (default: margin at leverage 1); the run stops
+    when it is liquidated (`result.liquidation`). A ``funding_rate`` column in `bars` is
+    charged on open positions of margin and futures accounts."""
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
     config = EngineConfig(
@@ -47,11 +53,14 @@ def run_backtest(
         fill_model=fill_model or FillModel(),
         record_ledger=record_ledger,
         entry_gate=entry_gate,
+        margin=margin or MarginModel(),
     )
     try:
         engine = Engine(strategy, symbol, frame_to_data(bars), config)
     except Exception as exc:  # raised by the strategy's init()
         raise StrategyFailed(strategy.name, symbol, exc) from exc
+    if FUNDING_COLUMN in bars.columns:
+        engine.margin.use_funding(bars[FUNDING_COLUMN].to_numpy(dtype=np.float64))
     equity, in_market = run_engine(engine, progress=progress, cancel=cancel)
     result = backtest_result(engine, bars, equity, in_market, initial_cash)
     return result, engine
@@ -76,6 +85,7 @@ def backtest_result(
         final_equity,
         engine.portfolio.fees_paid,
     )
+    stats.update(engine.margin.summary())
     return BacktestResult(
         strategy=engine.strategy.name,
         symbol=engine.symbol,
@@ -98,4 +108,5 @@ def backtest_result(
         ),
         indicators=engine.strategy.indicator_lines(),
         fill_timing=engine.fill_model.timing,
+        liquidation=engine.margin.liquidation,
     )

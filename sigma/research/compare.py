@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sigma.engine.result import BacktestResult
 
@@ -25,12 +27,27 @@ def _score(result: BacktestResult) -> float:
     return float(sharpe)
 
 
+def run_labels(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """A name per run (strategy name, parameters): the strategy's, followed by the
+    parameters in which it differs from the other runs of the same strategy
+    (``sma_cross:fast=5``) when there are some."""
+    labels = []
+    for name, params in runs:
+        same = [other for other_name, other in runs if other_name == name]
+        differing = [k for k in params if any(o.get(k) != params[k] for o in same)]
+        labels.append(":".join([name, *(f"{k}={params[k]}" for k in differing)]))
+    return labels
+
+
 def compare_results(results: list[BacktestResult]) -> Comparison:
-    """Rank by Sharpe ratio (strategies with fewer than MIN_TRADES trades last) and explain."""
+    """Rank by Sharpe ratio (strategies with fewer than MIN_TRADES trades last) and explain.
+    Runs of one strategy with different parameters are told apart by `run_labels`."""
     if not results:
         raise ValueError("nothing to compare")
+    names = run_labels([(r.strategy, r.params) for r in results])
+    label = dict(zip(map(id, results), names, strict=True))
     ordered = sorted(results, key=_score, reverse=True)
-    ranking = [(r.strategy, _score(r)) for r in ordered]
+    ranking = [(label[id(r)], _score(r)) for r in ordered]
     best = ordered[0]
     s = best.stats
     if _score(best) == float("-inf"):
@@ -40,7 +57,7 @@ def compare_results(results: list[BacktestResult]) -> Comparison:
             "Sharpe ratio on this data.",
         )
     reason = (
-        f"Use {best.strategy}: best risk-adjusted return (Sharpe {s['sharpe']:.2f}), "
+        f"Use {label[id(best)]}: best risk-adjusted return (Sharpe {s['sharpe']:.2f}), "
         f"return {s['total_return_pct']:.1f}% vs buy-and-hold {s['buy_hold_return_pct']:.1f}%, "
         f"max drawdown {s['max_drawdown_pct']:.1f}% over {s['n_trades']} trades"
     )
@@ -48,7 +65,7 @@ def compare_results(results: list[BacktestResult]) -> Comparison:
         runner = ordered[1]
         runner_sharpe = runner.stats.get("sharpe")
         shown = "n/a" if runner_sharpe is None else f"{runner_sharpe:.2f}"
-        reason += f"; next is {runner.strategy} (Sharpe {shown})"
+        reason += f"; next is {label[id(runner)]} (Sharpe {shown})"
     if s["total_return_pct"] < s["buy_hold_return_pct"]:
         reason += ". Note: it trails buy-and-hold on this data"
     return Comparison(ranking, reason + ".")

@@ -123,6 +123,8 @@ class TradingBot:
         self._sending: set[asyncio.Task[str]] = set()
         self.stopped: dict[tuple[str, str], str] = {}
         """(strategy, symbol) an operator stopped, with why: they open no new position."""
+        self.liquidated: dict[tuple[str, str], str] = {}
+        """(strategy, symbol) whose account was liquidated, with why: they trade no more."""
         for strategy, symbol in strategies:
             engine = LiveEngine(
                 strategy,
@@ -173,6 +175,8 @@ class TradingBot:
             self.counters.bars += 1
             for engine in engines:
                 engine.on_live_bar(bar, ref_price=tick.price)
+                if engine.halted and engine.margin.liquidation is not None:
+                    self._liquidated(engine)
         # Every price, after the bar it closed was decided: protective orders it triggers
         # (and IOC orders left resting) leave with the bar's orders or on their own.
         for engine in engines:
@@ -199,6 +203,24 @@ class TradingBot:
                     "param_change",
                     {"strategy": update.strategy, "symbol": update.symbol, "new": update.new},
                 )
+
+    def _liquidated(self, engine: LiveEngine) -> None:
+        """Report a strategy account's liquidation once (its engine closed the position and
+        stopped the strategy)."""
+        key = (engine.strategy.name, engine.symbol)
+        if key in self.liquidated:
+            return
+        liquidation = engine.margin.liquidation
+        assert liquidation is not None
+        self.liquidated[key] = liquidation.reason
+        self.on_decision(
+            "liquidated",
+            {
+                "strategy": key[0],
+                "symbol": key[1],
+                **{name: str(value) for name, value in liquidation.summary().items()},
+            },
+        )
 
     def _check(
         self, engine: LiveEngine, order: Order, ref_price: Decimal, *, forced: bool = False

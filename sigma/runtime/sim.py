@@ -294,6 +294,7 @@ class SimRunner:
             final,
             engine.portfolio.fees_paid - sim.fees_before,
         )
+        stats.update(engine.margin.summary())
         return BacktestResult(
             strategy=engine.strategy.name,
             symbol=engine.symbol,
@@ -317,6 +318,7 @@ class SimRunner:
             # The lines cover the warm-up bars too; the run's window is the last `n`.
             indicators=[(name, line[-n:]) for name, line in engine.strategy.indicator_lines()],
             fill_timing=engine.fill_model.timing,
+            liquidation=engine.margin.liquidation,
         )
 
     async def run(

@@ -33,6 +33,7 @@ from sigma.config.settings import timeframe_label
 from sigma.config.venue import VenueSettings, venue_settings
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
+from sigma.engine.margin import AccountType, MarginModel
 from sigma.execution.broker import Broker, Capability, PaperBroker, settling
 from sigma.execution.executor import OrderExecutor
 from sigma.execution.follower import FollowerSettings
@@ -255,6 +256,14 @@ class System:
         if kind == "fill":
             self.metrics.fills.labels(symbol=info["symbol"], side=info["side"]).inc()
             return
+        if kind == "liquidated":
+            self.alert(
+                "critical",
+                f"{info.get('strategy')} {info.get('symbol')}: account liquidated, position "
+                f"closed and strategy stopped: {info.get('liquidation_reason')}",
+                info,
+            )
+            return
         if kind in ("order_sent", "order_rejected", "order_failed"):
             self.metrics.signals.labels(
                 strategy=info["strategy"], symbol=info["symbol"], action=info["side"]
@@ -475,6 +484,9 @@ class System:
             fill_model=self.app.fill_model,
             stake=s.stake_fraction,
             entry_gate=None if self.gates is None else self.gates.sims,
+            margin=MarginModel(
+                AccountType(s.margin_account), s.margin_leverage, s.margin_maintenance
+            ),
         )
 
     async def _live_config(self) -> EngineConfig:

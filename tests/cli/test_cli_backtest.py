@@ -84,6 +84,109 @@ def test_backtest_writes_report_exports_and_rows(workdir: Path) -> None:
     assert _count(workdir / "sigma.db", "bt_trades") == len(trades)
 
 
+def test_a_liquidated_run_says_so_and_stores_why(workdir: Path) -> None:
+    """The issue's case: BTCUSD monthly (backtesting.py's file), sma_cross, a short the price
+    runs over: the run stops at 0 at the liquidation, which the summary names."""
+    source = Path(__import__("backtesting").__file__).parent / "test" / "BTCUSD.csv"
+    (workdir / "btc.csv").write_text("ts" + source.read_text(), encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["backtest", "--data", "btc.csv", "--commission", "0.001", "--out", "liq"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "liquidated at bar 88 (2019-05-31T00:00:00+00:00), closed at 8439.24" in " ".join(
+        result.output.split()
+    )
+    summary = json.loads((workdir / "liq" / "summary.json").read_text())
+    stats = summary["stats"]
+    assert stats["liquidated"] is True and stats["liquidation_bar"] == 88
+    assert stats["liquidation_ts"] == "2019-05-31T00:00:00+00:00"
+    assert stats["equity_final"] == "0.00000"
+    spot = runner.invoke(
+        app,
+        ["backtest", "--data", "btc.csv", "--account", "spot", "--no-store", "--out", "spot"],
+    )
+    assert spot.exit_code == 0, spot.output
+    stats = json.loads((workdir / "spot" / "summary.json").read_text())["stats"]
+    assert stats["liquidated"] is False and stats["account"] == "spot"
+    assert stats["orders_refused_margin"] > 0
+
+
+def test_portfolio_of_several_files_or_a_symbol_column(workdir: Path) -> None:
+    other, _ = generate_bars(2000, seed=4, freq="1h")
+    write_csv(other, workdir / "other.csv")
+    files = runner.invoke(
+        app,
+        ["backtest", "--data", "bars.csv", "--data", "other.csv", "--no-store", "--out", "f"],
+    )
+    assert files.exit_code == 0, files.output
+    assert "per symbol" in files.output
+    total = json.loads((workdir / "f" / "summary.json").read_text())
+    assert total["symbol"] == "portfolio" and total["stats"]["symbols"] == 2
+    for name in ("bars", "other"):
+        assert (workdir / "f" / name / "report.html").is_file()
+        assert json.loads((workdir / "f" / name / "summary.json").read_text())["symbol"] == name
+    html = (workdir / "f" / "report.html").read_text()
+    assert "sma_cross on 2 symbols, one account" in html
+    frames = []
+    for name, path in (("AAA", "bars.csv"), ("BBB", "other.csv")):
+        frame = pd.read_csv(workdir / path)
+        frame["symbol"] = name
+        frames.append(frame)
+    pd.concat(frames).sort_values("ts", kind="stable").to_csv(workdir / "both.csv", index=False)
+    column = runner.invoke(
+        app, ["backtest", "--data", "both.csv", "--portfolio", "--no-store", "--out", "c"]
+    )
+    assert column.exit_code == 0, column.output
+    stats = json.loads((workdir / "c" / "summary.json").read_text())["stats"]
+    assert stats["n_trades"] == total["stats"]["n_trades"]
+    assert stats["equity_final"] == total["stats"]["equity_final"]
+    chosen = runner.invoke(
+        app, ["backtest", "--data", "both.csv", "--symbol", "BBB,AAA", "--no-store", "--out", "s"]
+    )
+    assert chosen.exit_code == 0, chosen.output
+    assert {p.name for p in (workdir / "s").iterdir() if p.is_dir()} == {"AAA", "BBB"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--data", "bars.csv", "--data", "bars.csv"],
+            "error: --data: two sources name the same symbol: bars, bars",
+        ),
+        (
+            ["--data", "bars.csv", "--data", "x.csv", "--symbol", "A"],
+            "error: --symbol: give one symbol per --data source (2), or none; got 1",
+        ),
+        (["--data", "bars.csv", "--portfolio"], "error: --portfolio: bars.csv has no symbol"),
+        (["--portfolio"], "error: --data: a data source is required"),
+    ],
+)
+def test_bad_portfolio_options(workdir: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["backtest", "--no-store", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1].startswith(message)
+
+
+def test_compare_parameter_sets_of_one_strategy(workdir: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "backtest", "--data", "bars.csv", "--no-store", "--out", "p", "--param", "slow=30",
+            "--compare", "sma_cross:fast=5,sma_cross:fast=10:slow=40",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first = json.loads((workdir / "p" / "sma_cross_fast=5_slow=30" / "summary.json").read_text())
+    second = json.loads((workdir / "p" / "sma_cross_fast=10_slow=40" / "summary.json").read_text())
+    assert (first["params"]["fast"], first["params"]["slow"]) == (5, 30)  # --param under its own
+    assert (second["params"]["fast"], second["params"]["slow"]) == (10, 40)
+    assert "sma_cross:fast=10:slow=40" in " ".join(result.output.split())
+    page = (workdir / "p" / "comparison.html").read_text()
+    assert "sma_cross:fast=5:slow=30" in page
+
+
 def test_compare_ranks_and_recommends(workdir: Path) -> None:
     result = runner.invoke(
         app,

@@ -60,6 +60,16 @@ def one_line_error(result: Result) -> str:
         (["--lot-size", "0"], "error: --lot-size: must be > 0, got 0"),
         (["--lot-size", "many"], "error: --lot-size: not a number: 'many'"),
         (["--cash", "0"], "error: --cash: must be positive, got 0"),
+        (["--leverage", "0.5"], "error: --leverage: must be in [1, 125], got 0.5"),
+        (["--leverage", "lots"], "error: --leverage: not a number: 'lots'"),
+        (
+            ["--account", "spot", "--leverage", "2"],
+            "error: --leverage: must be 1 on a spot account, got 2",
+        ),
+        (
+            ["--leverage", "4", "--maintenance-margin", "0.3"],
+            "error: --maintenance-margin: must be in [0, 1/leverage = 0.25), got 0.3",
+        ),
         (
             ["--param", "allow_short=maybe"],
             "error: --param: sma_cross: parameter 'allow_short' must be one of true, false, 1, "

@@ -1,7 +1,8 @@
 """An independent, deliberately plain backtester used as the oracle for the engine.
 
 Indicators come from pandas (not SIGMA's numpy code); the loop is the textbook one: decide on
-bar i's close, trade at bar i+1's open, close first then enter with all cash in whole units.
+bar i's close, trade at bar i+1's open, close first then enter with all cash in whole units;
+an account whose equity at a close is at or below zero is closed out there and stops.
 """
 
 from __future__ import annotations
@@ -90,21 +91,23 @@ def reference_backtest(name: str, bars: pd.DataFrame, p: dict, cash: Decimal, fe
     closes = [Decimal(repr(float(x))) for x in bars["close"]]
     qty, entry_price, entry_fee, entry_bar = Decimal(0), Decimal(0), Decimal(0), -1
     trades = []
+
+    def close_at(px: Decimal, i: int) -> Decimal:
+        exit_fee = abs(qty) * px * fee
+        trades.append((entry_bar, i, qty, qty * (px - entry_price) - entry_fee - exit_fee))
+        return cash + qty * px - exit_fee
+
     for i in range(1, len(bars)):
         target = want[i - 1]
-        if target is None:
-            continue
         px = opens[i]
-        if qty:  # close the current position
-            exit_fee = abs(qty) * px * fee
-            cash += qty * px - exit_fee
-            pnl = qty * (px - entry_price) - entry_fee - exit_fee
-            trades.append((entry_bar, i, qty, pnl))
-            qty = Decimal(0)
+        if target is not None and qty:  # close the current position
+            cash, qty = close_at(px, i), Decimal(0)
         if target:
             units = (cash / (px * (1 + fee))).to_integral_value(ROUND_FLOOR)
             if units > 0:
                 qty, entry_price, entry_bar = target * units, px, i
                 entry_fee = units * px * fee
                 cash -= qty * px + entry_fee
+        if qty and cash + qty * closes[i] <= 0:  # out of money: liquidated at the close
+            return trades, max(close_at(closes[i], i), Decimal(0))
     return trades, cash + qty * closes[-1]
