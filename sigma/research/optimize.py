@@ -819,7 +819,20 @@ def _optimize(
     children = [
         context.Process(
             target=join_study,
-            args=(storage, name, objective, n_trials, method, seed + i, grid_points, start, stop),
+            # A grid sampler's seed shuffles the grid, and a grid point's id is its place in
+            # that order: workers sharing a grid must shuffle it alike, or a point one worker
+            # marks done is another's free point (and some points are never tried).
+            args=(
+                storage,
+                name,
+                objective,
+                n_trials,
+                method,
+                seed if method == "grid" else seed + i,
+                grid_points,
+                start,
+                stop,
+            ),
             kwargs={"resolved": True},
             daemon=True,
         )

@@ -27,6 +27,7 @@ from sigma.engine.margin import (
 from sigma.engine.portfolio import Portfolio
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy, load_strategies
+from sigma.strategies.builtin.sma_cross import SmaCross
 
 D = Decimal
 BT_DATA = Path(__import__("backtesting").__file__).parent / "test"
@@ -162,7 +163,7 @@ def test_the_fast_path_liquidates_as_the_engine() -> None:
     bars = btcusd()
     fm = FillModel(commission_pct=D("0.001"))
     exact, _ = run_backtest(sma_cross(), bars, symbol="BTC", fill_model=fm)
-    fast = fast_backtest("sma_cross", {"fast": 10, "slow": 20}, bars, 10_000, fm)
+    fast = fast_backtest(SmaCross, {"fast": 10, "slow": 20}, bars, 10_000, fm)
     assert fast.n_trades == len(exact.trades)
     assert list(fast.exit_bar) == [t.exit_bar for t in exact.trades]
     assert fast.final_equity == 0.0 == float(exact.final_equity)

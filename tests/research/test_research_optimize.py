@@ -352,13 +352,25 @@ def test_workers_share_a_temporary_study_without_a_database(
     before = _temporary_studies()
     me = f"{socket.gethostname()}:{os.getpid()}"
     grid = {"fast": (5.0, 30.0), "slow": (20.0, 120.0)}
-    alone = optimize(SmaCross, bars, method="grid", n_trials=1000, bounds=grid, grid_points=3)
-    assert alone.by_worker == {me: 24}
+    # At-close fills keep the trials on the exact engine: a fast-path trial takes a
+    # millisecond, and the parent could take the whole grid before a worker's first request.
+    exact = FillModel(timing=FillTiming.CLOSE)
+    alone = optimize(
+        SmaCross, bars, method="grid", n_trials=1000, bounds=grid, grid_points=3, fill_model=exact
+    )
+    assert alone.by_worker == {me: 24} and alone.n_trials == 24, alone.by_worker
     # The default (workers=None) on a machine with two cores, for a study deemed long enough.
     monkeypatch.setattr(optimize_module, "_PARALLEL_FROM_SECONDS", 0.0)
     monkeypatch.setattr(optimize_module.os, "cpu_count", lambda: 2)
     shared = optimize(
-        SmaCross, bars, method="grid", n_trials=1000, bounds=grid, grid_points=3, workers=None
+        SmaCross,
+        bars,
+        method="grid",
+        n_trials=1000,
+        bounds=grid,
+        grid_points=3,
+        workers=None,
+        fill_model=exact,
     )
     # Two processes ran trials, and the result is the single process's: the same grid, each
     # point once, and the same best score.
@@ -369,7 +381,7 @@ def test_workers_share_a_temporary_study_without_a_database(
     assert shared.score == alone.score and shared.default_score == alone.default_score
 
     bounds = {"fast": (2.0, 40.0), "slow": (3.0, 80.0)}
-    tpe = optimize(SmaCross, bars, n_trials=16, seed=5, bounds=bounds, workers=2)
+    tpe = optimize(SmaCross, bars, n_trials=16, seed=5, bounds=bounds, workers=2, fill_model=exact)
     assert len(tpe.by_worker) == 2
     assert tpe.n_trials >= 16
     assert _in_bounds(tpe.params, search_space(SmaCross, bounds))
