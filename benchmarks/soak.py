@@ -52,7 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
-from sigma.app import App
+from sigma.api.server import serve_embedded
+from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.config import load_settings
 from sigma.runtime.event_loop import run
@@ -251,7 +252,7 @@ async def soak(
     app: App, components: list[str], seconds: float, warmup: float, every: float
 ) -> dict[str, Any]:
     booted = time.monotonic()
-    system = System(app, components)
+    system = System(app, components, serve_embedded)
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     while not system.ready.is_set():

@@ -27,7 +27,7 @@ from sigma.api.auth import (
 )
 from sigma.api.jobs import JobRunner
 from sigma.api.reader import Reader
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import PubSub
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics

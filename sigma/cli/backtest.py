@@ -100,7 +100,7 @@ def backtest(
         initial_cash = parse_decimal(cash, "--cash")
         if initial_cash <= 0:
             raise BadValue("--cash", f"must be positive, got {cash}")
-        registry = load_strategies(settings.strategy_paths)
+        registry = load_strategies(settings.trading.strategy_paths)
         print_plugin_errors(registry)
         names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [strategy]
         params = parse_params(param or [])
@@ -112,7 +112,7 @@ def backtest(
             settings, data, symbol=symbol or None, start=start, end=end, timeframe=timeframe
         )
         label = symbol or Path(data).stem
-        run_dir = out or settings.var_dir / "reports" / _run_id(names, label)
+        run_dir = out or settings.process.var_dir / "reports" / _run_id(names, label)
         run_dir.mkdir(parents=True, exist_ok=True)
         results = []
         for strat in strategies:
@@ -124,7 +124,7 @@ def backtest(
             export_result(result, target)
             console.print(f"report: {report}", soft_wrap=True)
             if store:
-                _store(settings.database_url, result, report)
+                _store(settings.database.database_url, result, report)
         if len(results) > 1:
             _print_comparison(results, run_dir)
 

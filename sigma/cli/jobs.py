@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from rich.text import Text
 
-from sigma.app import App, build_app
+from sigma.bootstrap import App, bootstrap
 from sigma.cli.failures import BadValue, Debug, one_line_errors
 from sigma.cli.inputs import load_history
 from sigma.domain.text import clip
@@ -33,7 +33,7 @@ console = Console()
 
 @contextmanager
 def _app() -> Iterator[App]:
-    application = build_app()
+    application = bootstrap()
     try:
         yield application
     finally:
@@ -49,7 +49,7 @@ def _service(application: App) -> Iterator[Any]:
     runtime = JobRuntime.from_app(application)
     manager = runtime.task_manager()
     service = SchedulerService(
-        application.db, manager, timezone=application.settings.scheduler_timezone
+        application.db, manager, timezone=application.settings.scheduler.scheduler_timezone
     )
     service.start(paused=True)
     try:
@@ -207,7 +207,7 @@ def serve(application: App, stop: threading.Event) -> None:
     from sigma.scheduler.jobs import start_scheduler
 
     metrics = Metrics()
-    port = application.settings.metrics_port
+    port = application.settings.process.metrics_port
     exporter = metrics.serve(port) if port else None
     service = start_scheduler(application, metrics=metrics)
     console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
@@ -314,10 +314,10 @@ def optimize(
                 "n_trials": trials,
                 "seed": seed,
                 "bounds": bounds,
-                "initial_cash": s.initial_cash,
-                "storage": storage or s.optuna_storage,
+                "initial_cash": s.trading.initial_cash,
+                "storage": storage or s.research.optuna_storage,
                 # Several processes share the study: in `storage`, or else a temporary journal.
-                "workers": workers or s.optimize_workers,
+                "workers": workers or s.research.optimize_workers,
             }
             try:
                 params, score, why = _search(cls, bars, folds, study, search)
@@ -395,12 +395,12 @@ def _report(kind: str, days: int) -> None:
     with _app() as application, session_scope(application.sessions) as session:
         s = application.settings
         report, path = publish(
-            session, kind, days, utc_now(), s.var_dir / "reports" / "performance",
-            Decimal(s.initial_cash), pdf=s.report_pdf,
+            session, kind, days, utc_now(), s.process.var_dir / "reports" / "performance",
+            Decimal(s.trading.initial_cash), pdf=s.scheduler.report_pdf,
         )  # fmt: skip
     console.print(report.headline(), soft_wrap=True)
     console.print(f"report: {path}", soft_wrap=True)
-    if s.report_pdf:
+    if s.scheduler.report_pdf:
         console.print(f"pdf: {pdf_path(path)}", soft_wrap=True)
 
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from sigma.domain import Tick
 from sigma.risk.anomaly import DOUBT_DRIFT, Verdict
-from sigma.risk.cleaner import DEFAULT_MAX_SYMBOLS, SymbolMap
+from sigma.risk.symbol_map import DEFAULT_MAX_SYMBOLS, SymbolMap
 
 __all__ = ["AlertSink", "FeedHealth", "HealthChange", "HealthSink"]
 

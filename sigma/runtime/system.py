@@ -13,43 +13,36 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from sqlalchemy.orm import Session
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
-from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.config.settings import timeframe_label
-from sigma.config.venue import VenueSettings, venue_settings
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
-from sigma.execution.broker import Broker, Capability, PaperBroker, settling
+from sigma.execution.broker import Capability, settling
 from sigma.execution.executor import OrderExecutor
 from sigma.execution.follower import FollowerSettings
 from sigma.execution.worker import OrderWorker
 from sigma.feeds.ticks import TickError, decode_tick
 from sigma.feeds.ws_client import FeedOptions, PriceClient, ReconnectingFeed
 from sigma.feeds.ws_server import MarketServer
-from sigma.notify import Alert, NotificationService, parse_severity
-from sigma.notify.config import from_settings
+from sigma.notify import NotificationService
 from sigma.ops.action_log import ActionLogger
-from sigma.ops.metrics import Metrics, PriceFilterGauges, RegimeGauges
+from sigma.ops.metrics import Metrics
 from sigma.regime import AdaptiveHook
 from sigma.regime.live import LiveAdaptive, build_live_adaptive
 from sigma.risk.anomaly import AnomalyDetector, ReferencePrice
 from sigma.risk.feed_health import AlertSink, FeedHealth
 from sigma.risk.limits import RiskLimits, RiskManager
-from sigma.risk.state import RiskStateStore
 from sigma.runtime.bot import TradingBot
 from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
@@ -59,16 +52,19 @@ from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
 from sigma.runtime.supervisor import Supervisor
 from sigma.runtime.tasks import consume_until
+from sigma.runtime.telemetry import PriceFilterGauges, RegimeGauges, Telemetry
 from sigma.scheduler.guard import watch as watch_scheduler
+from sigma.scheduler.jobs import start_scheduler
+from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
 from sigma.store.restart import StoredPrice, last_prices
+from sigma.store.risk_state import RiskStateStore
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
 if TYPE_CHECKING:
-    from sigma.venues.ccxt.execution import CcxtExecutionClient
     from sigma.venues.emulator.server import VenueServer
 
 log = logging.getLogger(__name__)
@@ -120,53 +116,35 @@ class CachedFlag:
         return self._value
 
 
-def notify_settings(app: App) -> dict[str, Any]:
-    """Notification keys from the `notify` setting and `SIGMA_NOTIFY_*` variables."""
-    values: dict[str, Any] = {f"notify_{k}": v for k, v in app.settings.notify.items()}
-    values.update(
-        {
-            k[len("SIGMA_") :].lower(): v
-            for k, v in os.environ.items()
-            if k.startswith("SIGMA_NOTIFY_")
-        }
-    )
-    return values
-
-
 def risk_limits(app: App) -> RiskLimits:
     """The configured limits."""
     s = app.settings
     return RiskLimits(
-        max_order_notional=s.max_order_notional,
-        max_position_notional=s.max_position_notional,
-        max_open_orders=s.max_open_orders,
-        max_daily_loss=s.max_daily_loss,
-        max_drawdown=s.max_drawdown,
+        max_order_notional=s.risk.max_order_notional,
+        max_position_notional=s.risk.max_position_notional,
+        max_open_orders=s.risk.max_open_orders,
+        max_daily_loss=s.risk.max_daily_loss,
+        max_drawdown=s.risk.max_drawdown,
     )
 
 
-def make_broker(app: App) -> Broker:
-    """The paper broker, or the configured venue's execution client when trading live there."""
-    venue = venue_settings(app.settings)
-    if venue is None or not venue.live:
-        return PaperBroker(app.fill_model)
-    return venue_client(venue, app.settings.symbols)
+#: serves the API of a running `System` until `stop` (sigma.api.server.serve_embedded)
+ServeApi = Callable[["System", asyncio.Event], Awaitable[None]]
 
 
-def venue_client(venue: VenueSettings, symbols: Iterable[str]) -> CcxtExecutionClient:
-    """The execution client of ``venue`` for ``symbols`` (its instruments size the bot's
-    orders; it is the worker's broker when trading live)."""
-    # Imported here: ccxt takes a while to import and only venue brokers need it.
-    from sigma.venues.factory import make_ccxt_broker, venue_markets
-
-    markets = venue_markets(venue.name, symbols, venue.markets)
-    return make_ccxt_broker(venue.name, markets, venue.ccxt_config)
+async def _no_api(system: System, stop: asyncio.Event) -> None:
+    raise AssertionError("System refuses the api component without serve_api")
 
 
 class System:
     """Runs the chosen components until `stop` is set."""
 
-    def __init__(self, app: App, components: Iterable[str] = COMPONENTS) -> None:
+    def __init__(
+        self,
+        app: App,
+        components: Iterable[str] = COMPONENTS,
+        serve_api: ServeApi | None = None,
+    ) -> None:
         chosen = set(components)
         unknown = chosen - set(KNOWN_COMPONENTS)
         if unknown:
@@ -174,25 +152,29 @@ class System:
                 f"unknown component(s) {', '.join(sorted(unknown))}; "
                 f"known: {', '.join(KNOWN_COMPONENTS)}"
             )
+        if "api" in chosen and serve_api is None:
+            raise ValueError(
+                "the api component needs `serve_api` (sigma.api.server.serve_embedded)"
+            )
+        # The API sits above the application layer (its routes call `sigma.runtime.operator`),
+        # so it is handed in rather than imported.
+        self.serve_api: ServeApi = serve_api or _no_api
         self.app = app
         self.components = chosen
         s = app.settings
-        self.pubsub: CachingPubSub = make_pubsub(s.redis_url, s.bus_prefix)
-        self.queue: WorkQueue = make_work_queue(
-            s.amqp_url, s.bus_prefix, max_retries=s.order_max_retries
-        )
+        self.pubsub: CachingPubSub = app.pubsub()
+        self.queue: WorkQueue = app.work_queue()
         self.metrics = Metrics()
-        self.notifier: NotificationService = from_settings(
-            notify_settings(app), session_factory=app.sessions, pubsub=self.pubsub
-        )
-        self.actions = ActionLogger(app.sessions, source="bot", mode=s.mode, notifier=None)
+        self.notifier: NotificationService = app.notifier(self.pubsub)
+        self.actions = ActionLogger(app.sessions, source="bot", mode=s.trading.mode, notifier=None)
+        self.telemetry = Telemetry(self.metrics, self.actions, self.notifier)
         # What the price filter believes per symbol: alerts, metrics, and the bot's entry pause.
         self.feed_health = FeedHealth(
-            sinks=[PriceFilterGauges(self.metrics), AlertSink(self.alert)]
+            sinks=[PriceFilterGauges(self.metrics), AlertSink(self.telemetry.alert)]
         )
         self.market: MarketServer | None = None
         self.venue: VenueServer | None = None
-        self.trading_venue = venue_settings(s)
+        self.trading_venue = app.venue
         self.prices: ReconnectingFeed | None = None
         self.bot: TradingBot | None = None
         self.control: BotControl | None = None
@@ -201,7 +183,7 @@ class System:
         self.worker: OrderWorker | None = None
         self.sim: SimRunner | None = None
         self.api_url: str | None = None
-        self.scheduler: Any = None
+        self.scheduler: SchedulerService | None = None
         self.adaptive: LiveAdaptive | None = None
         self.gates: LiveGates | None = None
         self._venue_prices: dict[str, StoredPrice] = {}
@@ -218,9 +200,9 @@ class System:
         s = self.app.settings
         out: list[tuple[Callable[[], Strategy], str]] = []
         with self.app.sessions() as session:
-            for name in s.live_strategies if names is None else names:
+            for name in s.trading.live_strategies if names is None else names:
                 cls = self.app.strategies.get(name)
-                for symbol in s.symbols:
+                for symbol in s.trading.symbols:
                     params = get_active_params(session, name, symbol) or {}
                     try:
                         cls(**params)
@@ -234,45 +216,6 @@ class System:
                     out.append((_factory(cls, params), symbol))
         return out
 
-    def alert(self, severity: str, message: str, details: dict[str, Any]) -> None:
-        """Raise an alert from synchronous code (deduplicated by message)."""
-        self.notifier.submit(
-            Alert(
-                parse_severity(severity),
-                "sigma",
-                message,
-                dedupe_key=message[:200],
-                details=details,
-            )
-        )
-
-    def _tick_rejected(self, reason: str) -> None:
-        self.metrics.ticks_rejected.labels(reason=reason).inc()
-
-    def _on_decision(self, kind: str, info: dict[str, Any]) -> None:
-        details = {k: v for k, v in info.items() if k not in ("strategy", "symbol")}
-        self.actions.log(kind, strategy=info.get("strategy"), symbol=info.get("symbol"), **details)
-        if kind == "fill":
-            self.metrics.fills.labels(symbol=info["symbol"], side=info["side"]).inc()
-            return
-        if kind in ("order_sent", "order_rejected", "order_failed"):
-            self.metrics.signals.labels(
-                strategy=info["strategy"], symbol=info["symbol"], action=info["side"]
-            ).inc()
-        if kind == "order_sent":
-            self.metrics.orders_submitted.labels(
-                strategy=info["strategy"], symbol=info["symbol"], side=info["side"]
-            ).inc()
-        elif kind in ("order_rejected", "order_failed"):
-            reason = str(info.get("reason", ""))
-            self.metrics.orders_rejected.labels(reason=reason.split(":")[0][:40]).inc()
-            if kind == "order_failed" or "breaker" in reason or "kill switch" in reason:
-                self.alert(
-                    "warning" if kind == "order_rejected" else "error",
-                    f"{info.get('strategy')} {info.get('symbol')}: order refused: {reason}",
-                    info,
-                )
-
     # --- run --------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Start the components, serve until `stop`, then shut down in order."""
@@ -284,16 +227,16 @@ class System:
         tasks: dict[str, asyncio.Task[None]] = {}
         supervise = partial(self.supervisor.start, stop=stop)
         try:
-            if s.metrics_port is not None:
+            if s.process.metrics_port is not None:
                 # Processes without the API (bot, worker, sim) are scraped here.
-                stack.callback(self.metrics.serve(s.metrics_port).close)
+                stack.callback(self.metrics.serve(s.process.metrics_port).close)
             if "venue" in self.components:
                 from sigma.venues.emulator.config import build_config
                 from sigma.venues.emulator.server import VenueServer
 
-                server = VenueServer(build_config(s.venue_config, [], None, {}))
+                server = VenueServer(build_config(s.venue.venue_config, [], None, {}))
                 self.venue = await stack.enter_async_context(server.serve())
-            feed_url = s.feed_url
+            feed_url = s.feed.feed_url
             if "market" in self.components and feed_url is None and self.trading_venue is None:
                 # A restart continues in wall-clock time, after any price already stored.
                 market = await asyncio.to_thread(builtin_market, self.app)
@@ -307,11 +250,11 @@ class System:
                 self.prices = self._price_source(feed_url)
                 self.metrics.count_from("feed", self.prices.counts)
                 tasks["prices"] = supervise("prices", self.prices.run)
-            if s.ml_gate and self.components & {"bot", "sim"}:
+            if s.regime.ml_gate and self.components & {"bot", "sim"}:
                 self.gates = LiveGates(
                     self.app.sessions,
-                    s.symbols,
-                    s.ml_gate_threshold,
+                    s.trading.symbols,
+                    s.regime.ml_gate_threshold,
                     actions=self.actions,
                     metrics=self.metrics,
                 )
@@ -327,7 +270,14 @@ class System:
                     "control", partial(self.control.run, self.pubsub, stop)
                 )
                 tasks["account"] = supervise(
-                    "account", partial(self._account_gauges, self.bot, stop)
+                    "account",
+                    partial(
+                        self.telemetry.account_gauges,
+                        self.bot,
+                        s.trading.mode,
+                        s.trading.initial_cash,
+                        stop,
+                    ),
                 )
                 if self.adaptive is not None and self.adaptive.poller is not None:
                     tasks["news"] = supervise("news", partial(self.adaptive.run_news, stop))
@@ -341,34 +291,42 @@ class System:
             if "worker" in self.components:
                 self.worker = OrderWorker(
                     self.app.sessions,
-                    make_broker(self.app),
+                    self.app.broker(),
                     self.pubsub,
-                    on_alert=self.alert,
-                    mode=s.mode,
-                    symbols=s.symbols,
+                    on_alert=self.telemetry.alert,
+                    mode=s.trading.mode,
+                    symbols=s.trading.symbols,
                     follow=FollowerSettings(
-                        poll_seconds=s.order_poll_seconds,
-                        stream_poll_seconds=s.order_stream_poll_seconds,
-                        requests_per_second=s.order_requests_per_second,
-                        order_timeout=s.order_timeout_seconds,
+                        poll_seconds=s.worker.order_poll_seconds,
+                        stream_poll_seconds=s.worker.order_stream_poll_seconds,
+                        requests_per_second=s.worker.order_requests_per_second,
+                        order_timeout=s.worker.order_timeout_seconds,
                     ),
                 )
                 await self.worker.db.warm()
-                await self.worker.reconcile(s.mode)
+                await self.worker.reconcile(s.trading.mode)
                 tasks["worker"] = supervise(
                     "worker",
                     partial(
-                        self.queue.consume, QUEUE_ORDERS, self._handle, prefetch=s.worker_prefetch
+                        self.queue.consume,
+                        QUEUE_ORDERS,
+                        self._handle,
+                        prefetch=s.worker.worker_prefetch,
                     ),
                 )
                 tasks["resting"] = supervise("resting", partial(self._resting_orders, stop))
                 tasks["follower"] = supervise(
-                    "follower", partial(self.worker.follower.run, s.mode, stop)
+                    "follower", partial(self.worker.follower.run, s.trading.mode, stop)
                 )
                 tasks["heartbeat"] = supervise("heartbeat", partial(self._heartbeat, stop))
                 tasks["reconcile"] = supervise(
                     "reconcile",
-                    partial(self.worker.reconcile_every, s.mode, s.reconcile_seconds, stop),
+                    partial(
+                        self.worker.reconcile_every,
+                        s.trading.mode,
+                        s.worker.reconcile_seconds,
+                        stop,
+                    ),
                 )
             if "sim" in self.components:
                 # Every strategy is paper-traded, so the operator can compare what the live
@@ -376,10 +334,10 @@ class System:
                 self.sim = SimRunner(
                     self.app.sessions,
                     self.strategies(self.app.strategies.names),
-                    timeframe=timedelta(seconds=s.bar_seconds),
+                    timeframe=timedelta(seconds=s.trading.bar_seconds),
                     config=self._engine_config(),
-                    run_bars=s.sim_run_bars,
-                    report_dir=s.var_dir / "sims",
+                    run_bars=s.trading.sim_run_bars,
+                    report_dir=s.process.var_dir / "sims",
                 )
                 self.sim.start()
                 tasks["sim"] = supervise(
@@ -391,7 +349,7 @@ class System:
                     "scheduler", partial(watch_scheduler, self.scheduler.scheduler, stop)
                 )
             if "api" in self.components:
-                tasks["api"] = supervise("api", partial(self._serve_api, stop))
+                tasks["api"] = supervise("api", partial(self.serve_api, self, stop))
             await self._subscribed(tasks)
             self.ready.set()
             await self._watch(tasks, stop)
@@ -468,9 +426,9 @@ class System:
     def _engine_config(self) -> EngineConfig:
         s = self.app.settings
         return EngineConfig(
-            initial_cash=s.initial_cash,
+            initial_cash=s.trading.initial_cash,
             fill_model=self.app.fill_model,
-            stake=s.stake_fraction,
+            stake=s.trading.stake_fraction,
             entry_gate=None if self.gates is None else self.gates.sims,
         )
 
@@ -481,7 +439,7 @@ class System:
         config = replace(self._engine_config(), entry_gate=gate)
         if self.trading_venue is None:
             return config
-        client = venue_client(self.trading_venue, self.app.settings.symbols)
+        client = self.app.venue_client()
         try:
             instruments = await client.instruments()
         finally:
@@ -498,7 +456,7 @@ class System:
         if venue is not None:
             from sigma.venues.factory import make_venue_data, venue_markets
 
-            markets = venue_markets(venue.name, self.app.settings.symbols, venue.markets)
+            markets = venue_markets(venue.name, self.app.settings.trading.symbols, venue.markets)
             # The venue's ticker is fresher than what SIGMA stored before it stopped.
             known = {**self._last_prices(), **self._venue_prices}
             options = self._feed_options(venue.name, known.get)
@@ -509,17 +467,19 @@ class System:
         # one replays the same seeded prices after a restart, so what was stored is no
         # reference for it.
         builtin = self.market is not None and feed_url == self.market.url
-        replays = builtin and self.app.settings.feed_speed != 1
+        replays = builtin and self.app.settings.feed.feed_speed != 1
         reference = None if replays else self._last_prices().get
         return PriceClient(
-            feed_url, symbols=self.app.settings.symbols, **self._feed_options(feed_url, reference)
+            feed_url,
+            symbols=self.app.settings.trading.symbols,
+            **self._feed_options(feed_url, reference),
         )
 
     async def _venue_last_prices(self) -> dict[str, StoredPrice]:
         """The venue's last traded price per symbol (its tickers), the price filter's
         reference for the first tick; none when the venue cannot say (logged)."""
         assert self.trading_venue is not None
-        client = venue_client(self.trading_venue, self.app.settings.symbols)
+        client = self.app.venue_client()
         try:
             prices = await client.last_prices()
         except Exception:
@@ -537,7 +497,7 @@ class System:
         """The last stored price per symbol, the price filter's reference for each feed's first
         tick after a start."""
         with self.app.sessions() as session:
-            return last_prices(session, self.app.settings.symbols, timeframe_label(60))
+            return last_prices(session, self.app.settings.trading.symbols, timeframe_label(60))
 
     def _feed_options(self, source: str, reference: ReferencePrice | None = None) -> FeedOptions:
         """What every price feed is given: the price filter (judging each symbol's first tick
@@ -562,7 +522,7 @@ class System:
             health=self.feed_health,
             pubsub=self.pubsub,
             on_tick=counted,
-            stale_after=s.feed_stale_seconds,
+            stale_after=s.feed.feed_stale_seconds,
             on_stale=stale,
             on_recovered=recovered,
         )
@@ -571,7 +531,7 @@ class System:
         s = self.app.settings
         # The breakers' marks, and below the accounts, continue from the store: a restart
         # neither re-arms a halted bot nor starts flat.
-        self.risk_state = RiskStateStore(self.app.sessions, s.mode)
+        self.risk_state = RiskStateStore(self.app.sessions, s.trading.mode)
         risk = RiskManager(
             risk_limits(self.app),
             kill_switch=CachedFlag(self.app, KILL_SWITCH),
@@ -581,17 +541,19 @@ class System:
         risk.restore(self.risk_state.load())
         bot = TradingBot(
             [(factory(), symbol) for factory, symbol in self.strategies()],
-            timeframe=timedelta(seconds=s.bar_seconds),
+            timeframe=timedelta(seconds=s.trading.bar_seconds),
             config=config or self._engine_config(),
             risk=risk,
-            executor=OrderExecutor(self.queue, mode=s.mode),
-            decode=partial(decode_or_none, rejected=self._tick_rejected),
-            on_decision=self._on_decision,
+            executor=OrderExecutor(self.queue, mode=s.trading.mode),
+            decode=partial(decode_or_none, rejected=self.telemetry.tick_rejected),
+            on_decision=self.telemetry.on_decision,
             on_latency=self.metrics.tick_to_order.observe,
             on_fill_latency=self.metrics.order_to_fill.observe,
-            adaptive=self._adaptive_hook() if s.adaptive else None,
+            adaptive=self._adaptive_hook() if s.regime.adaptive else None,
         )
-        restore_bot(bot, self.app.sessions, s.mode, timedelta(seconds=s.bar_seconds))
+        restore_bot(
+            bot, self.app.sessions, s.trading.mode, timedelta(seconds=s.trading.bar_seconds)
+        )
         return bot
 
     def _adaptive_hook(self) -> AdaptiveHook:
@@ -604,31 +566,11 @@ class System:
         self.metrics.heartbeat("order_worker")
         await self.worker.handle(delivery)
 
-    async def _account_gauges(
-        self, bot: TradingBot, stop: asyncio.Event, every: float = 1.0
-    ) -> None:
-        """Sample the bot's booked equity into the equity, PnL and drawdown gauges."""
-        account = self.app.settings.mode
-        gauge = self.metrics.equity.labels(account=account)
-        pnl = self.metrics.pnl.labels(account=account)
-        # Each (strategy, symbol) engine trades its own account, opened with initial_cash.
-        capital = self.app.settings.initial_cash * len(bot.engines)
-        peak = Decimal(0)
-        while not stop.is_set():
-            equity = bot.equity()
-            peak = max(peak, equity)
-            gauge.set(float(equity))
-            pnl.set(float(equity - capital))
-            if peak > 0:
-                self.metrics.drawdown_pct.set(float((peak - equity) / peak * 100))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-
     async def _heartbeat(self, stop: asyncio.Event, every: float = 15.0) -> None:
         """Beat (in the metrics and in `worker_heartbeats`) and sample the order queue's depth
         while the worker runs: an idle worker is alive, and the backlog alert needs the depth
         even when no order is handled. The row goes when the worker stops in order."""
-        name = self.app.settings.worker_name or heartbeats.default_worker_name()
+        name = self.app.settings.worker.worker_name or heartbeats.default_worker_name()
         while not stop.is_set():
             self.metrics.heartbeat("order_worker")
             await self._in_database(partial(heartbeats.beat, name=name), "record a heartbeat")
@@ -655,10 +597,8 @@ class System:
         except Exception:
             log.warning("could not %s", what, exc_info=True)
 
-    def _start_scheduler(self) -> Any:
+    def _start_scheduler(self) -> SchedulerService:
         """The scheduled jobs; parameter changes they make reach the running strategies."""
-        from sigma.scheduler.jobs import start_scheduler
-
         return start_scheduler(
             self.app,
             metrics=self.metrics,
@@ -700,40 +640,6 @@ class System:
             subscribed=self._resting_subscribed,
         )
 
-    async def _serve_api(self, stop: asyncio.Event) -> None:
-        from sigma.api import create_api
-        from sigma.api.server import proxy_options
-
-        s = self.app.settings
-        news = self.adaptive.news if self.adaptive is not None else None
-        api = create_api(
-            self.app,
-            self.pubsub,
-            metrics=self.metrics,
-            scheduler=self.scheduler,
-            news=news,
-            components=self.supervisor.statuses,
-        )
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                api, host=s.api_host, port=s.api_port, log_level="warning", **proxy_options(s)
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        self.api_url = f"http://{s.api_host}:{s.api_port}"
-        await stop.wait()
-        server.should_exit = True
-        await serving
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside the system: Ctrl-C belongs to the system's orderly shutdown, not to
-    uvicorn's own signal handlers."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
 
 def _factory(cls: type[Strategy], params: dict[str, Any]) -> Callable[[], Strategy]:
     return lambda: cls(**params)
@@ -765,11 +671,12 @@ async def run_system(
     app: App,
     components: Iterable[str] = COMPONENTS,
     *,
+    serve_api: ServeApi | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[System], Awaitable[None] | None] | None = None,
 ) -> System:
     """Run until `stop` (or Ctrl-C / SIGTERM when run from the CLI)."""
-    system = System(app, components)
+    system = System(app, components, serve_api)
     stop = stop or asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     if on_ready is not None:

@@ -21,8 +21,9 @@ from e2e_support import PASSWORD, ensure_dist, free_port, login
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from sigma.api.server import serve_embedded
 from sigma.api.users import create_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
 from sigma.config import load_settings
 from sigma.domain import Order, OrderType, Side, Tick
@@ -94,7 +95,7 @@ def bot_server(tmp_path: Path) -> Iterator[RunningBot]:
         ts=datetime.now(UTC),
         since=datetime.now(UTC),
     )
-    system = System(app, ("bot", "worker", "api"))
+    system = System(app, ("bot", "worker", "api"), serve_embedded)
     loop = asyncio.new_event_loop()
     stop: list[asyncio.Event] = []
 

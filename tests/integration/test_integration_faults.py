@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import create_engine, func, select, text
 from websockets.asyncio.server import ServerConnection, serve
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, Delivery
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
@@ -125,13 +125,13 @@ def system(app: App, components: tuple[str, ...]) -> System:
     side can close exactly this connection) and retries quickly."""
     out = System(app, components)
     s = app.settings
-    assert s.amqp_url is not None
+    assert s.bus.amqp_url is not None
     out.queue = RabbitWorkQueue(
-        s.amqp_url,
-        s.bus_prefix,
-        max_retries=s.order_max_retries,
+        s.bus.amqp_url,
+        s.bus.bus_prefix,
+        max_retries=s.worker.order_max_retries,
         retry_base_delay=RETRY_BASE_DELAY,
-        connection_name=connection_name(s.bus_prefix),
+        connection_name=connection_name(s.bus.bus_prefix),
     )
     return out
 

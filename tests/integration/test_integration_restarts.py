@@ -28,7 +28,7 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.runtime.system import System
 from tests.integration import steady_orders as steady

@@ -5,10 +5,11 @@ from datetime import UTC, datetime
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from sigma.ops.metrics import CONTENT_TYPE, LATENCY_BUCKETS, Metrics, RegimeGauges
+from sigma.ops.metrics import CONTENT_TYPE, LATENCY_BUCKETS, Metrics
 from sigma.regime.adjuster import ParamUpdate
 from sigma.regime.detector import Regime
 from sigma.regime.loop import LoopDecision
+from sigma.runtime.telemetry import RegimeGauges
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

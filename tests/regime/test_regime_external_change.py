@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.config import load_settings
 from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.backtest import build_hook, run_adaptive_backtest

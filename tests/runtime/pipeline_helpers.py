@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
 from sigma.config import load_settings
 from sigma.engine.engine import EntryGate

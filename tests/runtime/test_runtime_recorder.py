@@ -14,9 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from sigma.app import App
+from sigma.bootstrap import App, make_pubsub
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
-from sigma.bus.factory import make_pubsub
 from sigma.cli import live
 from sigma.cli.main import app as cli
 from sigma.config import load_settings
@@ -116,7 +115,7 @@ def test_policies_follow_the_retention_settings(tmp_path: Path) -> None:
         "ticks": Policy(week, timedelta(days=10)),
         "bars": Policy(week, None),
     }
-    app.settings.bar_retention_days = 400
+    app.settings.retention.bar_retention_days = 400
     assert policies(app)["bars"] == Policy(week, timedelta(days=400))
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.domain import Bar, Order, OrderType, Side, Tick
 from sigma.engine.live import MAX_BARS
 from sigma.feeds.live_market import LiveMarket

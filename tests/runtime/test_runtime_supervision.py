@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sigma.api.server import serve_embedded
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.ops.components import ComponentStatus
 from sigma.runtime.supervisor import Backoff
@@ -97,7 +98,7 @@ async def test_each_component_that_dies_is_restarted(tmp_path: Path) -> None:
         worker_prefetch=1,
         feed_speed=240.0,  # a 1-minute bar every 0.25 s: the bot and the sim see bars soon
     )
-    system = System(app, COMPONENTS)
+    system = System(app, COMPONENTS, serve_embedded)
     # Long enough a pause to see each component down; short enough for the test.
     system.supervisor.backoff = Backoff(first=0.3, healthy_after=60)
     alerts: list[str] = []

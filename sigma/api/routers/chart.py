@@ -126,7 +126,7 @@ def chart(
             .join(OrderRecord, FillRecord.client_order_id == OrderRecord.client_order_id)
             .where(
                 OrderRecord.symbol == symbol,
-                OrderRecord.mode == (mode or ctx.app.settings.mode),
+                OrderRecord.mode == (mode or ctx.app.settings.trading.mode),
                 FillRecord.ts >= shown[0].ts,
             )
             .order_by(FillRecord.ts.desc(), FillRecord.id.desc())

@@ -276,7 +276,7 @@ def test_sigma_venue_refuses_a_bad_option_with_the_reason() -> None:
 
 
 async def test_sigma_up_runs_the_venue_as_a_component(tmp_path: Path) -> None:
-    from sigma.app import App
+    from sigma.bootstrap import App
     from sigma.config import load_settings
     from sigma.runtime.system import System
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY, venue_config
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.cli.venue import venue_environment
 from sigma.config import SettingsError, load_settings
 from sigma.config.venue import venue_settings

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sigma.domain import Tick
+from sigma.feeds.cleaner import DataCleaner
 from sigma.feeds.ticks import encode_tick
-from sigma.risk.cleaner import DataCleaner, SymbolMap
+from sigma.risk.symbol_map import SymbolMap
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOW = T0.timestamp() + 86_400
@@ -37,7 +38,7 @@ def test_accepts_good_frames_and_counts() -> None:
 def test_drop_is_logged_with_reason_and_preview(caplog: pytest.LogCaptureFixture) -> None:
     cleaner = DataCleaner(clock=clock)
     hostile = b'{"symbol":"BTC","price":"1"' + b" " * 500 + b', "x": "TAIL"}'
-    with caplog.at_level(logging.WARNING, logger="sigma.risk.cleaner"):
+    with caplog.at_level(logging.WARNING, logger="sigma.feeds.cleaner"):
         assert cleaner.clean(hostile) is None
         assert cleaner.clean(b"\n2024-01-01 FAKE LOG LINE") is None
     first, second = (record.getMessage() for record in caplog.records)
@@ -126,7 +127,7 @@ def _hostile(rng: random.Random, i: int) -> object:
 def test_ten_thousand_hostile_frames_are_all_rejected_in_bounded_memory() -> None:
     rng = random.Random(7)
     cleaner = DataCleaner(["BTC"], clock=clock)
-    logger = logging.getLogger("sigma.risk.cleaner")
+    logger = logging.getLogger("sigma.feeds.cleaner")
     logger.disabled = True  # the records themselves are checked above; keep the test quick
     try:
         for i in range(1000):  # warm up caches (re, json, Decimal contexts) before measuring
