@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
-from sigma.config.settings import timeframe_label
 from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
 from sigma.execution.broker import Capability, settling
@@ -47,10 +46,11 @@ from sigma.runtime.bot import TradingBot
 from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
 from sigma.runtime.ml_gates import LiveGates
+from sigma.runtime.prices import stored_last_prices, venue_last_prices
 from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
-from sigma.runtime.supervisor import Supervisor
+from sigma.runtime.supervisor import Supervisor, finish, until_subscribed, watch
 from sigma.runtime.tasks import consume_until
 from sigma.runtime.telemetry import PriceFilterGauges, RegimeGauges, Telemetry
 from sigma.scheduler.guard import watch as watch_scheduler
@@ -59,7 +59,7 @@ from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
-from sigma.store.restart import StoredPrice, last_prices
+from sigma.store.restart import StoredPrice
 from sigma.store.risk_state import RiskStateStore
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
@@ -132,10 +132,6 @@ def risk_limits(app: App) -> RiskLimits:
 ServeApi = Callable[["System", asyncio.Event], Awaitable[None]]
 
 
-async def _no_api(system: System, stop: asyncio.Event) -> None:
-    raise AssertionError("System refuses the api component without serve_api")
-
-
 class System:
     """Runs the chosen components until `stop` is set."""
 
@@ -158,7 +154,7 @@ class System:
             )
         # The API sits above the application layer (its routes call `sigma.runtime.operator`),
         # so it is handed in rather than imported.
-        self.serve_api: ServeApi = serve_api or _no_api
+        self.serve_api = serve_api
         self.app = app
         self.components = chosen
         s = app.settings
@@ -349,56 +345,30 @@ class System:
                     "scheduler", partial(watch_scheduler, self.scheduler.scheduler, stop)
                 )
             if "api" in self.components:
+                assert self.serve_api is not None  # checked when the System was made
                 tasks["api"] = supervise("api", partial(self.serve_api, self, stop))
-            await self._subscribed(tasks)
+            await until_subscribed(self._subscriptions(), tasks)
             self.ready.set()
-            await self._watch(tasks, stop)
+            await watch(tasks, stop, partial(self.notifier.notify, "critical", "sigma"))
         finally:
             await self._shutdown(tasks)
             await stack.aclose()
 
-    async def _subscribed(self, tasks: dict[str, asyncio.Task[None]]) -> None:
-        """Wait until every consumer listens, so nothing published after `ready` is missed
-        (Redis Pub/Sub does not keep messages for late subscribers)."""
+    def _subscriptions(self) -> list[asyncio.Event]:
+        """What says each running consumer listens (Redis Pub/Sub keeps no message for a
+        late subscriber)."""
         consumers = (self.bot, self.control, self.recorder, self.sim)
         events = [c.subscribed for c in consumers if c is not None]
         if self.worker is not None and settling(self.worker.broker) is not None:
             events.append(self._resting_subscribed)
-        for event in events:
-            waiter = asyncio.create_task(event.wait())
-            await asyncio.wait({waiter, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
-            if not waiter.done():
-                waiter.cancel()
-                for task in tasks.values():
-                    if task.done() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
-                raise RuntimeError("a component ended before it subscribed")
-
-    async def _watch(self, tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
-        """Wait for `stop`. A component that dies is restarted by `self.supervisor`; one whose
-        supervision ends anyway (a BaseException, e.g. SystemExit) is reported and stops the
-        system."""
-        stopper = asyncio.create_task(stop.wait())
-        try:
-            pending: set[asyncio.Future[Any]] = {stopper, *tasks.values()}
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for name, task in tasks.items():
-                if task in done and not stop.is_set():
-                    error = task.exception()
-                    message = f"component {name} stopped: {error!r}"
-                    log.error(message)
-                    await self.notifier.notify("critical", "sigma", message)
-                    if error is not None:
-                        raise error
-        finally:
-            stopper.cancel()
+        return events
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         if self.prices is not None:
             await self.prices.stop()
         # The recorder writes what it still holds before the database connections go.
         for name in ("prices", "news", "control", "bot", "recorder"):
-            await _finish(tasks.pop(name, None))
+            await finish(tasks.pop(name, None))
         if self.risk_state is not None:
             await asyncio.to_thread(self.risk_state.close)
         if self.adaptive is not None:
@@ -406,9 +376,9 @@ class System:
         if "worker" in tasks:
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
-            await _finish(tasks.pop(name, None))
-        await _finish(tasks.pop("ml_gate", None))
-        await _finish(tasks.pop("scheduler", None))
+            await finish(tasks.pop(name, None))
+        await finish(tasks.pop("ml_gate", None))
+        await finish(tasks.pop("scheduler", None))
         if self.worker is not None:
             await self.worker.close()
             await self.worker.broker.close()  # a venue's HTTP session
@@ -476,55 +446,25 @@ class System:
         )
 
     async def _venue_last_prices(self) -> dict[str, StoredPrice]:
-        """The venue's last traded price per symbol (its tickers), the price filter's
-        reference for the first tick; none when the venue cannot say (logged)."""
-        assert self.trading_venue is not None
-        client = self.app.venue_client()
-        try:
-            prices = await client.last_prices()
-        except Exception:
-            log.warning(
-                "could not read the venue's tickers; first ticks are judged against the "
-                "stored prices",
-                exc_info=True,
-            )
-            return {}
-        finally:
-            await client.close()
-        return {symbol: StoredPrice(price, ts) for symbol, (price, ts) in prices.items()}
+        """The venue's tickers: the price filter's reference for the first tick."""
+        return await venue_last_prices(self.app.venue_client())
 
     def _last_prices(self) -> dict[str, StoredPrice]:
-        """The last stored price per symbol, the price filter's reference for each feed's first
-        tick after a start."""
-        with self.app.sessions() as session:
-            return last_prices(session, self.app.settings.trading.symbols, timeframe_label(60))
+        """The stored prices: the price filter's reference for each feed's first tick."""
+        return stored_last_prices(self.app.sessions, self.app.settings.trading.symbols)
 
     def _feed_options(self, source: str, reference: ReferencePrice | None = None) -> FeedOptions:
         """What every price feed is given: the price filter (judging each symbol's first tick
         against `reference`) and its health, the bus, metrics and the stale alert."""
-        s = self.app.settings
-
-        async def stale(seconds: float) -> None:
-            self.metrics.feed_stale.set(1)
-            await self.notifier.notify(
-                "error", "feed", f"no prices from {source} for {seconds:.0f}s", dedupe_key="stale"
-            )
-
-        async def recovered(seconds: float) -> None:
-            self.metrics.feed_stale.set(0)
-            await self.notifier.notify("info", "feed", f"prices back after {seconds:.0f}s")
-
-        async def counted(tick: Tick) -> None:
-            self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
-
+        on_tick, on_stale, on_recovered = self.telemetry.feed_callbacks(source)
         return FeedOptions(
             detector=AnomalyDetector(reference=reference),
             health=self.feed_health,
             pubsub=self.pubsub,
-            on_tick=counted,
-            stale_after=s.feed.feed_stale_seconds,
-            on_stale=stale,
-            on_recovered=recovered,
+            on_tick=on_tick,
+            stale_after=self.app.settings.feed.feed_stale_seconds,
+            on_stale=on_stale,
+            on_recovered=on_recovered,
         )
 
     def _bot(self, config: EngineConfig | None = None) -> TradingBot:
@@ -643,19 +583,6 @@ class System:
 
 def _factory(cls: type[Strategy], params: dict[str, Any]) -> Callable[[], Strategy]:
     return lambda: cls(**params)
-
-
-async def _finish(task: asyncio.Task[None] | None, grace: float = 5.0) -> None:
-    """Let a component that saw `stop` end by itself for up to `grace` seconds, then cancel."""
-    if task is None:
-        return
-    await asyncio.wait({task}, timeout=grace)
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    if not task.cancelled() and task.exception() is not None:
-        log.error("component ended with an error", exc_info=task.exception())
 
 
 def load_compiled(components: Iterable[str]) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sigma.domain import Tick
 from sigma.notify import Alert, NotificationService, parse_severity
 from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics
@@ -77,6 +79,31 @@ class Telemetry:
                     f"{info.get('strategy')} {info.get('symbol')}: order refused: {reason}",
                     info,
                 )
+
+    def feed_callbacks(
+        self, source: str
+    ) -> tuple[
+        Callable[[Tick], Awaitable[None]],
+        Callable[[float], Awaitable[None]],
+        Callable[[float], Awaitable[None]],
+    ]:
+        """A price feed's reports from `source`: each tick received (counted), prices stale
+        for so many seconds (a gauge and an alert), and back after so many (cleared)."""
+
+        async def counted(tick: Tick) -> None:
+            self.metrics.ticks_received.labels(symbol=tick.symbol).inc()
+
+        async def stale(seconds: float) -> None:
+            self.metrics.feed_stale.set(1)
+            await self.notifier.notify(
+                "error", "feed", f"no prices from {source} for {seconds:.0f}s", dedupe_key="stale"
+            )
+
+        async def recovered(seconds: float) -> None:
+            self.metrics.feed_stale.set(0)
+            await self.notifier.notify("info", "feed", f"prices back after {seconds:.0f}s")
+
+        return counted, stale, recovered
 
     async def account_gauges(
         self,

@@ -18,10 +18,11 @@ from sigma.config import load_settings
 from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.backtest import build_hook, run_adaptive_backtest
 from sigma.regime.detector import Regime
+from sigma.regime.policy import TESTER
 from sigma.regime.sinks import LOOP_AUTHORS, StoreSink
 from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import WalkForwardConfig
-from sigma.runtime.control import TESTER, BotControl
+from sigma.runtime.control import BotControl
 from sigma.runtime.system import System
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog

@@ -97,6 +97,12 @@ def test_unknown_component_is_refused(tmp_path: Path) -> None:
         System(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "dashboard"])
 
 
+def test_the_api_component_is_handed_its_server(tmp_path: Path) -> None:
+    """The API sits above the runtime (its routes call it): a System is given the server."""
+    with pytest.raises(ValueError, match="the api component needs `serve_api`"):
+        System(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "api"])
+
+
 def test_regime_changes_reach_the_regime_gauge(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", adaptive=True)
     system = System(app, components=("bot",))

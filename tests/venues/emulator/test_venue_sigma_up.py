@@ -112,7 +112,7 @@ async def test_sigma_up_trades_on_the_venue(
     venue_server: VenueServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = venue_app(venue_server, tmp_path)
-    assert app.settings.mode == "live"  # naming a venue trades there
+    assert app.settings.trading.mode == "live"  # naming a venue trades there
     system = System(app, ("market", "prices", "bot", "worker"))
     try:
         with caplog.at_level(logging.WARNING):
@@ -194,8 +194,8 @@ async def test_the_line_sigma_venue_prints_configures_sigma_up(
 def test_the_old_broker_setting_says_what_replaced_it() -> None:
     with pytest.raises(SettingsError, match="SIGMA_BROKER=binance is now SIGMA_VENUE=binance"):
         load_settings(broker="binance")
-    assert load_settings(venue="").venue is None
-    assert load_settings(venue="upbit", mode="paper").mode == "paper"
+    assert load_settings(venue="").venue.venue is None
+    assert load_settings(venue="upbit", mode="paper").trading.mode == "paper"
 
 
 class BidOnce(Strategy):
