@@ -20,18 +20,15 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
 from sigma.bootstrap import App
-from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, WorkQueue
+from sigma.bus.base import QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
-from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
 from sigma.execution.broker import Capability, settling
 from sigma.execution.executor import OrderExecutor
 from sigma.execution.follower import FollowerSettings
 from sigma.execution.worker import OrderWorker
-from sigma.feeds.ticks import TickError, decode_tick
+from sigma.feeds.ticks import decode_tick
 from sigma.feeds.ws_client import FeedOptions, PriceClient, ReconnectingFeed
 from sigma.feeds.ws_server import MarketServer
 from sigma.notify import NotificationService
@@ -51,8 +48,9 @@ from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
 from sigma.runtime.supervisor import Supervisor, finish, until_subscribed, watch
-from sigma.runtime.tasks import consume_until
+from sigma.runtime.tasks import decode_or_none
 from sigma.runtime.telemetry import PriceFilterGauges, RegimeGauges, Telemetry
+from sigma.runtime.worker_tasks import WorkerTasks
 from sigma.scheduler.guard import watch as watch_scheduler
 from sigma.scheduler.jobs import start_scheduler
 from sigma.scheduler.service import SchedulerService
@@ -78,18 +76,6 @@ COMPONENTS = ("market", "prices", "bot", "recorder", "worker", "sim", "api", "sc
 # Started only when named (`sigma up --only venue,...`): the local exchange of `sigma venue`.
 OPTIONAL_COMPONENTS = ("venue",)
 KNOWN_COMPONENTS = COMPONENTS + OPTIONAL_COMPONENTS
-
-
-def decode_or_none(
-    raw: bytes, rejected: Callable[[str], None] = lambda reason: None
-) -> Tick | None:
-    """A tick from the bus, or None (logged, and `rejected(reason)`) when it is not one."""
-    try:
-        return decode_tick(raw)
-    except TickError as exc:
-        log.warning("dropped a bad price_update message: %s", exc)
-        rejected(exc.reason)
-        return None
 
 
 @dataclass
@@ -177,6 +163,7 @@ class System:
         self.risk_state: RiskStateStore | None = None
         self.recorder: RecorderService | None = None
         self.worker: OrderWorker | None = None
+        self.worker_tasks: WorkerTasks | None = None
         self.sim: SimRunner | None = None
         self.api_url: str | None = None
         self.scheduler: SchedulerService | None = None
@@ -185,7 +172,6 @@ class System:
         self._venue_prices: dict[str, StoredPrice] = {}
         self.supervisor = Supervisor(partial(self.notifier.notify, "critical", "sigma"))
         self.ready = asyncio.Event()
-        self._resting_subscribed = asyncio.Event()
 
     # --- building blocks -------------------------------------------------------------------
     def strategies(
@@ -301,20 +287,32 @@ class System:
                 )
                 await self.worker.db.warm()
                 await self.worker.reconcile(s.trading.mode)
+                self.worker_tasks = WorkerTasks(
+                    self.worker,
+                    self.queue,
+                    self.pubsub,
+                    self.metrics,
+                    self.app.sessions,
+                    s.worker.worker_name or heartbeats.default_worker_name(),
+                )
                 tasks["worker"] = supervise(
                     "worker",
                     partial(
                         self.queue.consume,
                         QUEUE_ORDERS,
-                        self._handle,
+                        self.worker_tasks.handle,
                         prefetch=s.worker.worker_prefetch,
                     ),
                 )
-                tasks["resting"] = supervise("resting", partial(self._resting_orders, stop))
+                tasks["resting"] = supervise(
+                    "resting", partial(self.worker_tasks.resting_orders, stop)
+                )
                 tasks["follower"] = supervise(
                     "follower", partial(self.worker.follower.run, s.trading.mode, stop)
                 )
-                tasks["heartbeat"] = supervise("heartbeat", partial(self._heartbeat, stop))
+                tasks["heartbeat"] = supervise(
+                    "heartbeat", partial(self.worker_tasks.heartbeat, stop)
+                )
                 tasks["reconcile"] = supervise(
                     "reconcile",
                     partial(
@@ -359,8 +357,9 @@ class System:
         late subscriber)."""
         consumers = (self.bot, self.control, self.recorder, self.sim)
         events = [c.subscribed for c in consumers if c is not None]
-        if self.worker is not None and settling(self.worker.broker) is not None:
-            events.append(self._resting_subscribed)
+        worker_tasks = self.worker_tasks
+        if worker_tasks is not None and settling(worker_tasks.worker.broker) is not None:
+            events.append(worker_tasks.resting_subscribed)
         return events
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
@@ -501,42 +500,6 @@ class System:
         self.adaptive.hook.sinks.append(RegimeGauges(self.metrics))
         return self.adaptive.hook
 
-    async def _handle(self, delivery: Any) -> None:
-        assert self.worker is not None
-        self.metrics.heartbeat("order_worker")
-        await self.worker.handle(delivery)
-
-    async def _heartbeat(self, stop: asyncio.Event, every: float = 15.0) -> None:
-        """Beat (in the metrics and in `worker_heartbeats`) and sample the order queue's depth
-        while the worker runs: an idle worker is alive, and the backlog alert needs the depth
-        even when no order is handled. The row goes when the worker stops in order."""
-        name = self.app.settings.worker.worker_name or heartbeats.default_worker_name()
-        while not stop.is_set():
-            self.metrics.heartbeat("order_worker")
-            await self._in_database(partial(heartbeats.beat, name=name), "record a heartbeat")
-            try:
-                depth = await self.queue.depth(QUEUE_ORDERS)
-            except Exception:  # the broker is away; the queue reconnects by itself
-                log.warning("could not read the depth of %s", QUEUE_ORDERS, exc_info=True)
-            else:
-                self.metrics.queue_depth.labels(queue=QUEUE_ORDERS).set(depth)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-        await self._in_database(partial(heartbeats.forget, name=name), "remove the heartbeat")
-
-    async def _in_database(self, work: Callable[[Session], None], what: str) -> None:
-        """Run `work` in a transaction in a thread; a database that is away is logged (the
-        next beat tries again)."""
-
-        def run() -> None:
-            with self.app.sessions.begin() as session:
-                work(session)
-
-        try:
-            await asyncio.to_thread(run)
-        except Exception:
-            log.warning("could not %s", what, exc_info=True)
-
     def _start_scheduler(self) -> SchedulerService:
         """The scheduled jobs; parameter changes they make reach the running strategies."""
         return start_scheduler(
@@ -558,27 +521,6 @@ class System:
         if self.control is None:
             return None
         return self.control.scheduled(loop, strategy, symbol, params, version)
-
-    async def _resting_orders(self, stop: asyncio.Event) -> None:
-        """Feed prices to the paper broker so resting limit and stop orders can fill."""
-        worker = self.worker
-        broker = settling(worker.broker) if worker is not None else None
-        if worker is None or broker is None:
-            # A venue keeps its own resting orders; ending here would read as a dead component.
-            await stop.wait()
-            return
-
-        async def on_price(raw: bytes) -> None:
-            # Most of the time nothing rests: the tick need not even be decoded.
-            if broker.resting and (tick := decode_or_none(raw)) is not None:
-                await worker.on_price(tick.symbol, tick.price)
-
-        await consume_until(
-            self.pubsub,
-            {CHANNEL_PRICE_UPDATE: on_price},
-            stop,
-            subscribed=self._resting_subscribed,
-        )
 
 
 def _factory(cls: type[Strategy], params: dict[str, Any]) -> Callable[[], Strategy]:
