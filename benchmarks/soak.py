@@ -57,7 +57,7 @@ from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.config import load_settings
 from sigma.runtime.event_loop import run
-from sigma.runtime.system import COMPONENTS, System
+from sigma.runtime.services import COMPONENTS, Services
 
 BENCH = "soak"
 DEFAULT_SECONDS = 600.0
@@ -210,7 +210,7 @@ async def drain(app: App) -> float:
     stored order is filled: order events published just before the stop wait in the durable
     queue. Returns the seconds it took."""
     started = time.monotonic()
-    system = System(app, ("worker",))
+    system = Services(app, ("worker",))
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     try:
@@ -252,7 +252,7 @@ async def soak(
     app: App, components: list[str], seconds: float, warmup: float, every: float
 ) -> dict[str, Any]:
     booted = time.monotonic()
-    system = System(app, components, serve_embedded)
+    system = Services(app, components, serve_embedded)
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     while not system.ready.is_set():

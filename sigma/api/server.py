@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sigma.api.app import create_api
 from sigma.bootstrap import App
 from sigma.config import Settings
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:
@@ -54,7 +54,7 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def serve_embedded(system: System, stop: asyncio.Event) -> None:
+async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
     """Serve the API of the running `system` (its bus, metrics, scheduler, news and component
     states) on the configured address until `stop`."""
     s = system.app.settings

@@ -13,13 +13,13 @@ import typer
 from sigma.api.server import serve_embedded
 from sigma.bootstrap import App, bootstrap
 from sigma.runtime.event_loop import serve
-from sigma.runtime.system import (
+from sigma.runtime.services import (
     COMPONENTS,
     KNOWN_COMPONENTS,
+    Services,
     StartupError,
-    System,
     load_compiled,
-    run_system,
+    run_services,
 )
 from sigma.store.control import KILL_SWITCH, get_flag, set_flag
 
@@ -35,11 +35,11 @@ def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> No
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
-        async def ready(system: System) -> None:
+        async def ready(system: Services) -> None:
             if announce:
                 _announce(app, system)
 
-        await run_system(app, components, serve_api=serve_embedded, stop=stop, on_ready=ready)
+        await run_services(app, components, serve_api=serve_embedded, stop=stop, on_ready=ready)
 
     try:
         serve(main)
@@ -51,7 +51,7 @@ def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> No
     typer.echo("stopped cleanly")
 
 
-def _announce(app: App, system: System) -> None:
+def _announce(app: App, system: Services) -> None:
     s = app.settings
     typer.echo(f"SIGMA {s.trading.mode} on {s.database.database_url}")
     typer.echo(

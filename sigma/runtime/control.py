@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK, PubSub, Subscription
 from sigma.domain import Order, Side
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.ops.action_log import ActionLogger
 from sigma.regime.policy import TESTER, ParamChangePolicy
 from sigma.runtime.bot import TradingBot
@@ -298,7 +298,7 @@ class BotControl:
         return True, f"parameters v{version} in force"
 
     async def _change(
-        self, engine: LiveEngine, params: dict[str, Any], version: int, author: str
+        self, engine: DispatchEngine, params: dict[str, Any], version: int, author: str
     ) -> str:
         """Use `params` from the next bar; "" when done, else why not."""
         strategy, symbol = engine.strategy.name, engine.symbol
@@ -372,7 +372,7 @@ class BotControl:
 
     # --- orders -----------------------------------------------------------------------------
     async def _force_entry(
-        self, engine: LiveEngine, qty: Decimal | None
+        self, engine: DispatchEngine, qty: Decimal | None
     ) -> tuple[bool, str, str | None]:
         order = Order(
             symbol=engine.symbol,
@@ -384,7 +384,7 @@ class BotControl:
         )
         return await self._send(engine, order, "long entry")
 
-    async def _close(self, engine: LiveEngine) -> tuple[bool, str, str | None]:
+    async def _close(self, engine: DispatchEngine) -> tuple[bool, str, str | None]:
         held = engine.position_qty(engine.symbol)
         engine.cancel_pending(engine.symbol)
         if held == 0:
@@ -399,13 +399,13 @@ class BotControl:
         )
         return await self._send(engine, order, f"close of {held}")
 
-    async def _send(self, engine: LiveEngine, order: Order, what: str) -> tuple[bool, str, str]:
+    async def _send(self, engine: DispatchEngine, order: Order, what: str) -> tuple[bool, str, str]:
         problem = await self.bot.place(engine, order)
         if problem:
             return False, f"{what}: {problem}", order.client_order_id
         return True, f"{what}: {order.side.value} {order.qty} at market sent", order.client_order_id
 
-    async def _cancel(self, engine: LiveEngine, command: CancelOrder) -> tuple[bool, str, str]:
+    async def _cancel(self, engine: DispatchEngine, command: CancelOrder) -> tuple[bool, str, str]:
         coid = command.client_order_id
         if not engine.cancel(coid):
             return (

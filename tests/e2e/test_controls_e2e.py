@@ -29,7 +29,7 @@ from sigma.config import load_settings
 from sigma.domain import Order, OrderType, Side, Tick
 from sigma.feeds.ticks import encode_tick
 from sigma.regime.state import AdaptiveStateStore
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord
 
@@ -45,7 +45,7 @@ class RunningBot:
 
     url: str
     app: App
-    system: System
+    system: Services
     loop: asyncio.AbstractEventLoop
 
     def call(self, work: Coroutine[Any, Any, T]) -> T:
@@ -95,7 +95,7 @@ def bot_server(tmp_path: Path) -> Iterator[RunningBot]:
         ts=datetime.now(UTC),
         since=datetime.now(UTC),
     )
-    system = System(app, ("bot", "worker", "api"), serve_embedded)
+    system = Services(app, ("bot", "worker", "api"), serve_embedded)
     loop = asyncio.new_event_loop()
     stop: list[asyncio.Event] = []
 

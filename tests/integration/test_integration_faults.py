@@ -36,7 +36,7 @@ from sigma.execution.events import OrderEvent
 from sigma.feeds.ticks import encode_tick
 from sigma.feeds.ws_server import BarReplay, MarketServer, bar_ticks
 from sigma.risk.limits import AccountState
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.models import AlertLog, FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from tests.runtime.pipeline_helpers import (
     SYMBOL,
@@ -80,9 +80,9 @@ async def cleanup(redis_url: str, amqp_url: str, bus_prefix: str) -> AsyncIterat
 
 
 class Running:
-    """A System running in the background of a test (stopped by `close`)."""
+    """A Services running in the background of a test (stopped by `close`)."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: Services) -> None:
         self.system = system
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(system.run(self.stop))
@@ -98,7 +98,7 @@ class Running:
         await asyncio.wait_for(self.task, 30)
 
 
-Start = Callable[[System], Awaitable[Running]]
+Start = Callable[[Services], Awaitable[Running]]
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def start(cleanup: None) -> AsyncIterator[Start]:
     """Starts systems; any a failing test left running is stopped before the cleanup."""
     runs: list[Running] = []
 
-    async def start_(sys_: System) -> Running:
+    async def start_(sys_: Services) -> Running:
         runs.append(Running(sys_))
         return await runs[-1].started()
 
@@ -120,10 +120,10 @@ def connection_name(bus_prefix: str) -> str:
     return f"sigma-{bus_prefix}"
 
 
-def system(app: App, components: tuple[str, ...]) -> System:
-    """A System whose order queue connection is named after the bus prefix (so the broker
+def system(app: App, components: tuple[str, ...]) -> Services:
+    """A Services whose order queue connection is named after the bus prefix (so the broker
     side can close exactly this connection) and retries quickly."""
-    out = System(app, components)
+    out = Services(app, components)
     s = app.settings
     assert s.bus.amqp_url is not None
     out.queue = RabbitWorkQueue(
@@ -284,7 +284,7 @@ async def test_redis_subscriber_connections_killed_mid_stream_recover(
 Place = Callable[[OrderEvent], Awaitable[BrokerReport]]
 
 
-def hold_first_place(sys_: System) -> tuple[asyncio.Event, asyncio.Event, list[str]]:
+def hold_first_place(sys_: Services) -> tuple[asyncio.Event, asyncio.Event, list[str]]:
     """Make the worker's broker stop inside the first `place` until released; returns
     (holding, release, every placed client order id)."""
     assert sys_.worker is not None
@@ -407,7 +407,7 @@ async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_
 
 
 # --- the market feed ------------------------------------------------------------------------
-def stale_gauge(sys_: System) -> float | None:
+def stale_gauge(sys_: Services) -> float | None:
     return sys_.metrics.registry.get_sample_value("sigma_feed_stale")
 
 

@@ -27,7 +27,7 @@ from sigma.config import load_settings
 from sigma.domain import Order, OrderType, Side, Tick
 from sigma.feeds.ticks import encode_tick
 from sigma.runtime.operator import store_params
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord
 from sigma.store.params import param_history
@@ -78,9 +78,9 @@ def make_app(tmp_path: Path, **bus: Any) -> App:
 
 
 @contextlib.asynccontextmanager
-async def running(app: App) -> AsyncIterator[tuple[System, httpx.AsyncClient]]:
+async def running(app: App) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
     """The bot, the worker and the API running; a client logged in as the trader."""
-    system = System(app, ("bot", "worker", "api"), serve_embedded)
+    system = Services(app, ("bot", "worker", "api"), serve_embedded)
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     try:
@@ -101,7 +101,7 @@ async def running(app: App) -> AsyncIterator[tuple[System, httpx.AsyncClient]]:
         await asyncio.wait_for(runner, 30)
 
 
-async def bars(system: System, count: int) -> None:
+async def bars(system: Services, count: int) -> None:
     """Publish ticks that close `count` one-minute bars at 100."""
     assert system.bot is not None
     bot, before = system.bot, system.bot.counters.bars

@@ -1,6 +1,8 @@
-"""The running system: market feed, price client, TradingBot, OrderWorker, SimRunner and API,
-wired from the App's settings onto one bus (`sigma up`), or any subset of them (one process
-per component with Redis and RabbitMQ).
+"""The long-running services of one process (`Services`): market feed, price client,
+TradingBot, OrderWorker, SimRunner, scheduler and API, wired from what `sigma.bootstrap` built
+(the `App`) onto one bus (`sigma up`), or any subset of them (one process per component with
+Redis and RabbitMQ). Supervision is `sigma.runtime.supervisor`'s; metrics and alerts,
+`sigma.runtime.telemetry`'s.
 
 Shutdown order matters for "nothing half-written": prices stop first, then the bot, then the
 worker finishes the orders it holds (the queue's `stop` waits for in-flight handlers), then the
@@ -114,12 +116,13 @@ def risk_limits(app: App) -> RiskLimits:
     )
 
 
-#: serves the API of a running `System` until `stop` (sigma.api.server.serve_embedded)
-ServeApi = Callable[["System", asyncio.Event], Awaitable[None]]
+#: serves the API of a running `Services` until `stop` (sigma.api.server.serve_embedded)
+ServeApi = Callable[["Services", asyncio.Event], Awaitable[None]]
 
 
-class System:
-    """Runs the chosen components until `stop` is set."""
+class Services:
+    """The chosen components of one process: started in order, supervised until `stop` is
+    set, then stopped in order."""
 
     def __init__(
         self,
@@ -343,7 +346,7 @@ class System:
                     "scheduler", partial(watch_scheduler, self.scheduler.scheduler, stop)
                 )
             if "api" in self.components:
-                assert self.serve_api is not None  # checked when the System was made
+                assert self.serve_api is not None  # checked when the Services was made
                 tasks["api"] = supervise("api", partial(self.serve_api, self, stop))
             await until_subscribed(self._subscriptions(), tasks)
             self.ready.set()
@@ -529,23 +532,23 @@ def _factory(cls: type[Strategy], params: dict[str, Any]) -> Callable[[], Strate
 
 def load_compiled(components: Iterable[str]) -> None:
     """Load the compiled indicators when `components` run strategies (the bot, the
-    simulation): see `indicators.warm_up`. `System.run` does it; a command calls it before
+    simulation): see `indicators.warm_up`. `Services.run` does it; a command calls it before
     `serve()` moves what start-up loaded out of the garbage collector's sight, or numba's
     60,000 objects would lengthen every full collection of the process by some 35 ms."""
     if {"bot", "sim"} & set(components):
         indicators.warm_up()
 
 
-async def run_system(
+async def run_services(
     app: App,
     components: Iterable[str] = COMPONENTS,
     *,
     serve_api: ServeApi | None = None,
     stop: asyncio.Event | None = None,
-    on_ready: Callable[[System], Awaitable[None] | None] | None = None,
-) -> System:
+    on_ready: Callable[[Services], Awaitable[None] | None] | None = None,
+) -> Services:
     """Run until `stop` (or Ctrl-C / SIGTERM when run from the CLI)."""
-    system = System(app, components, serve_api)
+    system = Services(app, components, serve_api)
     stop = stop or asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     if on_ready is not None:
