@@ -22,9 +22,12 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
+from sigma.config.groups import RiskSettings
 from sigma.engine.engine import EngineConfig
 from sigma.execution.broker import Capability, settling
 from sigma.execution.executor import OrderExecutor
@@ -82,9 +85,10 @@ KNOWN_COMPONENTS = COMPONENTS + OPTIONAL_COMPONENTS
 
 @dataclass
 class CachedFlag:
-    """Reads a control flag at most every `ttl` seconds (the risk check runs per order)."""
+    """Reads a control flag at most every `ttl` seconds (the risk check runs per order), on
+    read-only `sessions`."""
 
-    app: App
+    sessions: sessionmaker[Session]
     name: str
     ttl: float = 1.0
     _value: bool = False
@@ -94,7 +98,7 @@ class CachedFlag:
         now = time.monotonic()
         if now - self._read_at >= self.ttl:
             try:
-                with self.app.read_sessions() as session:
+                with self.sessions() as session:
                     self._value = get_flag(session, self.name).enabled
             except Exception:
                 # Cannot tell: assume halted; trading blind is worse than pausing.
@@ -104,15 +108,14 @@ class CachedFlag:
         return self._value
 
 
-def risk_limits(app: App) -> RiskLimits:
+def risk_limits(risk: RiskSettings) -> RiskLimits:
     """The configured limits."""
-    s = app.settings
     return RiskLimits(
-        max_order_notional=s.risk.max_order_notional,
-        max_position_notional=s.risk.max_position_notional,
-        max_open_orders=s.risk.max_open_orders,
-        max_daily_loss=s.risk.max_daily_loss,
-        max_drawdown=s.risk.max_drawdown,
+        max_order_notional=risk.max_order_notional,
+        max_position_notional=risk.max_position_notional,
+        max_open_orders=risk.max_open_orders,
+        max_daily_loss=risk.max_daily_loss,
+        max_drawdown=risk.max_drawdown,
     )
 
 
@@ -475,8 +478,8 @@ class Services:
         # neither re-arms a halted bot nor starts flat.
         self.risk_state = RiskStateStore(self.app.sessions, s.trading.mode)
         risk = RiskManager(
-            risk_limits(self.app),
-            kill_switch=CachedFlag(self.app, KILL_SWITCH),
+            risk_limits(s.risk),
+            kill_switch=CachedFlag(self.app.read_sessions, KILL_SWITCH),
             on_change=self.risk_state.save,
             entry_pause=self.feed_health.entry_pause,
         )
