@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sigma tests benchmarks
 	$(BIN)/ruff format --check sigma tests benchmarks
 	$(BIN)/mypy sigma
+	$(BIN)/lint-imports
 
 test: lint $(DASHBOARD)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UPDATE
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
@@ -61,7 +61,7 @@ from sigma.domain import Tick
 from sigma.execution.events import OrderStatusEvent
 from sigma.feeds.ticks import encode_tick
 from sigma.runtime.event_loop import run
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 
 BENCH = "live_latency"
 SYMBOLS = ("AAA", "BBB")
@@ -340,7 +340,7 @@ async def in_process(rate: int, seconds: float, plugins: Path, folder: Path) -> 
     """Bot and worker in this process on the in-process bus and SQLite."""
     database = folder / "bench.db"
     app = app_for(f"sqlite:///{database}", plugins)
-    system = System(app, ("bot", "worker"))
+    system = Services(app, ("bot", "worker"))
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     filled = Filled()

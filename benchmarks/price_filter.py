@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import emit, note
 
 from sigma.domain import Tick
-from sigma.ops.metrics import Metrics, PriceFilterGauges
+from sigma.ops.metrics import Metrics
 from sigma.risk.anomaly import AnomalyDetector
 from sigma.risk.feed_health import FeedHealth
+from sigma.runtime.telemetry import PriceFilterGauges
 from sigma.store.restart import StoredPrice
 
 BENCH = "price_filter"

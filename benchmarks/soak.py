@@ -52,11 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import AMQP_URL, REDIS_URL, emit, note, scratch_database
 
-from sigma.app import App
+from sigma.api.server import serve_embedded
+from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.config import load_settings
 from sigma.runtime.event_loop import run
-from sigma.runtime.system import COMPONENTS, System
+from sigma.runtime.services import COMPONENTS, Services
 
 BENCH = "soak"
 DEFAULT_SECONDS = 600.0
@@ -209,7 +210,7 @@ async def drain(app: App) -> float:
     stored order is filled: order events published just before the stop wait in the durable
     queue. Returns the seconds it took."""
     started = time.monotonic()
-    system = System(app, ("worker",))
+    system = Services(app, ("worker",))
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     try:
@@ -251,7 +252,7 @@ async def soak(
     app: App, components: list[str], seconds: float, warmup: float, every: float
 ) -> dict[str, Any]:
     booted = time.monotonic()
-    system = System(app, components)
+    system = Services(app, components, serve_embedded)
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     while not system.ready.is_set():

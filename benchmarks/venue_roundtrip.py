@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import emit, note
 from venue_throughput import CONFIG, KEY, PROTOCOLS, SECRET, latency_percentiles, start_venue
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.config import load_settings
 from sigma.domain import Side
 from sigma.execution.broker import Broker, PaperBroker

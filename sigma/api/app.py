@@ -23,9 +23,8 @@ from sigma.api.routers import ROUTERS
 from sigma.api.static import DEFAULT_DIST, mount_dashboard
 from sigma.api.ws import Hub
 from sigma.api.ws import router as ws_router
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import PubSub
-from sigma.bus.factory import make_pubsub
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
@@ -62,15 +61,15 @@ def create_api(
     """
     settings = app.settings
     owned_bus = pubsub is None
-    bus = make_pubsub(settings.redis_url, settings.bus_prefix) if pubsub is None else pubsub
+    bus = app.pubsub() if pubsub is None else pubsub
     ctx = ApiContext(
         app=app,
         pubsub=bus,
         metrics=metrics or Metrics(),
         tokens=TokenService(
             secret=load_jwt_secret(settings),
-            access_ttl=timedelta(minutes=settings.jwt_expire_minutes),
-            refresh_ttl=timedelta(days=settings.jwt_refresh_days),
+            access_ttl=timedelta(minutes=settings.api.jwt_expire_minutes),
+            refresh_ttl=timedelta(days=settings.api.jwt_refresh_days),
         ),
         throttle=LoginThrottle(clock=clock),
         reader=Reader(lambda: app.read_db),
@@ -94,7 +93,7 @@ def create_api(
             if owned_bus:
                 await bus.close()
 
-    public_docs = settings.api_public_docs
+    public_docs = settings.api.api_public_docs
     docs: dict[str, Any] = {} if public_docs else {"docs_url": None, "redoc_url": None}
     api = FastAPI(
         title="SIGMA",

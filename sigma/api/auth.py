@@ -91,12 +91,12 @@ def verify_password(password: str, hashed: str) -> bool:
 def load_jwt_secret(settings: Settings) -> str:
     """The signing secret: `SIGMA_JWT_SECRET`, else one generated once and kept (mode 0600)
     in `<var_dir>/jwt_secret`, so tokens survive restarts and no constant ships in the code."""
-    if settings.jwt_secret is not None:
-        secret = settings.jwt_secret.get_secret_value()
+    if settings.api.jwt_secret is not None:
+        secret = settings.api.jwt_secret.get_secret_value()
         if len(secret) < 32:
             raise ValueError("SIGMA_JWT_SECRET must have at least 32 characters")
         return secret
-    path = Path(settings.var_dir) / SECRET_FILE
+    path = Path(settings.process.var_dir) / SECRET_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -24,7 +24,7 @@ from sigma.api.auth import (
     role_allows,
 )
 from sigma.api.jobs import JobRunner
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import PubSub
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics

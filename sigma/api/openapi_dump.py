@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sigma.api.app import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
 

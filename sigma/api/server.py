@@ -1,16 +1,20 @@
 """Serving the API with uvicorn, also from inside an already running event loop (`sigma up`
-runs the API next to the bot: `await api_server(app, api).serve()`, stop with
-`server.should_exit = True`)."""
+runs the API next to the bot: `serve_embedded`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
-from sigma.app import App
+from sigma.api.app import create_api
+from sigma.bootstrap import App
 from sigma.config import Settings
+from sigma.runtime.services import Services
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:
@@ -18,7 +22,7 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     SIGMA_API_TRUSTED_PROXIES. uvicorn's own default trusts 127.0.0.1, which would let any
     local client (or a same-host proxy passing the header through) choose the address the
     login throttle counts."""
-    trusted = settings.api_trusted_proxies
+    trusted = settings.api.api_trusted_proxies
     if not trusted:
         return {"proxy_headers": False, "forwarded_allow_ips": []}
     return {"proxy_headers": True, "forwarded_allow_ips": list(trusted)}
@@ -32,10 +36,44 @@ def api_server(
     settings = app.settings
     config = uvicorn.Config(
         api,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_level=settings.log_level.lower(),
+        host=host or settings.api.api_host,
+        port=port or settings.api.api_port,
+        log_level=settings.process.log_level.lower(),
         access_log=False,
         **proxy_options(settings),
     )
     return uvicorn.Server(config)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the system: Ctrl-C belongs to the system's orderly shutdown, not to
+    uvicorn's own signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
+    """Serve the API of the running `system` (its bus, metrics, scheduler, news and component
+    states) on the configured address until `stop`."""
+    s = system.app.settings
+    news = system.adaptive.news if system.adaptive is not None else None
+    api = create_api(
+        system.app,
+        system.pubsub,
+        metrics=system.metrics,
+        scheduler=system.scheduler,
+        news=news,
+        components=system.supervisor.statuses,
+    )
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            api, host=s.api.api_host, port=s.api.api_port, log_level="warning", **proxy_options(s)
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    system.api_url = f"http://{s.api.api_host}:{s.api.api_port}"
+    await stop.wait()
+    server.should_exit = True
+    await serving

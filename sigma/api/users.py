@@ -9,7 +9,7 @@ import secrets
 from datetime import UTC, datetime
 
 from sigma.api.auth import dummy_hash, hash_password, parse_role, verify_password
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.db import session_scope
 from sigma.store.models import User
 from sigma.store.queries import Session
@@ -66,9 +66,9 @@ def ensure_admin(app: App) -> str | None:
     with session_scope(app.sessions) as session:
         if has_users(session):
             return None
-        given = settings.admin_password
+        given = settings.api.admin_password
         password = given.get_secret_value() if given is not None else secrets.token_urlsafe(12)
-        create_user(session, "admin", password, "admin", rounds=settings.bcrypt_rounds)
+        create_user(session, "admin", password, "admin", rounds=settings.api.bcrypt_rounds)
     if given is not None:
         log.info("created the first user 'admin' with the password of SIGMA_ADMIN_PASSWORD")
         return None

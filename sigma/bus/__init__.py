@@ -15,7 +15,6 @@ from sigma.bus.base import (
     WorkQueue,
 )
 from sigma.bus.cache import LAST_PRICE_KEY, CachingPubSub, LastValueCache
-from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue
 
 __all__ = [
@@ -36,6 +35,4 @@ __all__ = [
     "PublishInDoubt",
     "Subscription",
     "WorkQueue",
-    "make_pubsub",
-    "make_work_queue",
 ]

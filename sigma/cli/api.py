@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sigma.app import build_app
+from sigma.bootstrap import bootstrap
 
 
 def api(
@@ -20,7 +20,7 @@ def api(
     from sigma.api.server import api_server
     from sigma.runtime.event_loop import serve
 
-    application = build_app()
+    application = bootstrap()
     try:
         password = ensure_admin(application)
         if password is not None:

@@ -139,7 +139,7 @@ def backtest(
         initial_cash = parse_decimal(cash, "--cash")
         if initial_cash <= 0:
             raise BadValue("--cash", f"must be positive, got {cash}")
-        registry = load_strategies(settings.strategy_paths)
+        registry = load_strategies(settings.trading.strategy_paths)
         print_plugin_errors(registry)
         params = parse_params(param or [])
         # The cheap checks first: a misspelt parameter should not wait for a big file.
@@ -163,7 +163,7 @@ def backtest(
             if lookahead:
                 _check_lookahead(strategies, bars, initial_cash, fill_model)
             label = symbol or Path(source).stem
-        run_dir = out or settings.var_dir / "reports" / _run_id(labels, label)
+        run_dir = out or settings.process.var_dir / "reports" / _run_id(labels, label)
         run_dir.mkdir(parents=True, exist_ok=True)
         results = []
         for strat, name in zip(strategies, labels, strict=True):
@@ -184,7 +184,7 @@ def backtest(
             results.append(result)
             console.print(f"report: {report}", soft_wrap=True)
             if store:
-                _store(settings.database_url, result, report)
+                _store(settings.database.database_url, result, report)
         if len(results) > 1:
             _print_comparison(results, run_dir)
 

@@ -34,31 +34,31 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sigma.app import App, build_app
+from sigma.bootstrap import App, bootstrap
 from sigma.cli.failures import BadValue, one_line_errors
 from sigma.domain.text import clip
-from sigma.feeds.download import (
-    DownloadError,
-    Exchange,
-    Market,
-    check_markets,
-    open_exchange,
-    to_markets,
-)
 from sigma.feeds.gaps import timeframe_step
 from sigma.feeds.limits import limits_of
 from sigma.feeds.market_data import (
     SeriesReport,
     Sessions,
     Stored,
-    download_to_store,
     export_file,
-    fill_gaps,
     import_file,
     report_series,
 )
 from sigma.feeds.resample import normalise_rule
 from sigma.feeds.timestamps import to_utc
+from sigma.venues.history import (
+    DownloadError,
+    Exchange,
+    Market,
+    check_markets,
+    download_to_store,
+    fill_gaps,
+    open_exchange,
+    to_markets,
+)
 
 data_app = typer.Typer(no_args_is_help=True, help=__doc__)
 console = Console()
@@ -118,7 +118,7 @@ def _failures() -> Iterator[None]:
 
 @contextmanager
 def _app() -> Iterator[App]:
-    application = build_app()
+    application = bootstrap()
     try:
         yield application
     finally:
@@ -226,7 +226,7 @@ def download(
     now = pd.Timestamp.now(tz="UTC")
     with _failures(), _app() as app:
         name, ccxt_config, configured = _venue(app, venue, config)
-        markets = to_markets(name, symbols or app.settings.symbols, configured)
+        markets = to_markets(name, symbols or app.settings.trading.symbols, configured)
         start = when(since or _DEFAULT_SINCE, now)
         end = when(until, now, "--until") if until else now
 

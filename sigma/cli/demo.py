@@ -18,7 +18,7 @@ def demo(
     """Generate a regime-switching market, compare the built-in strategies, write reports."""
     settings = load_settings()
     frame, _ = generate_bars(bars, seed=seed, freq="1h")
-    path = settings.var_dir / "data" / f"synthetic_{seed}_{bars}.parquet"
+    path = settings.process.var_dir / "data" / f"synthetic_{seed}_{bars}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_parquet(frame, path)
     typer.echo(f"synthetic market: {path} ({bars:,} bars)")

@@ -69,9 +69,9 @@ def fill_model_of(
         "lot_size": lot_size,
     }
     defaults = {
-        "commission_pct": settings.commission_pct,
-        "commission_fixed": settings.commission_fixed,
-        "slippage_bps": settings.slippage_bps,
+        "commission_pct": settings.trading.commission_pct,
+        "commission_fixed": settings.trading.commission_fixed,
+        "slippage_bps": settings.trading.slippage_bps,
     }
     values = {
         field: parse_decimal(text, _FILL_OPTIONS[field]) if text is not None else defaults[field]
@@ -152,7 +152,7 @@ def load_history(
         symbol=symbol,
         start=lo,
         end=hi,
-        database_url=settings.database_url,
+        database_url=settings.database.database_url,
         limits=limits_of(settings),
     )
     if symbol and not bars.attrs.get(HAS_SYMBOLS, True):

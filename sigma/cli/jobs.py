@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from sigma.app import App, build_app
+from sigma.bootstrap import App, bootstrap
 from sigma.store.db import session_scope
 
 jobs_app = typer.Typer(no_args_is_help=True, help="List, run, pause and resume scheduled jobs.")
@@ -28,7 +28,7 @@ console = Console()
 
 @contextmanager
 def _app() -> Iterator[App]:
-    application = build_app()
+    application = bootstrap()
     try:
         yield application
     finally:
@@ -44,7 +44,7 @@ def _service(application: App) -> Iterator[Any]:
     runtime = JobRuntime.from_app(application)
     manager = runtime.task_manager()
     service = SchedulerService(
-        application.db, manager, timezone=application.settings.scheduler_timezone
+        application.db, manager, timezone=application.settings.scheduler.scheduler_timezone
     )
     service.start(paused=True)
     try:
@@ -202,7 +202,7 @@ def serve(application: App, stop: threading.Event) -> None:
     from sigma.scheduler.jobs import start_scheduler
 
     metrics = Metrics()
-    port = application.settings.metrics_port
+    port = application.settings.process.metrics_port
     exporter = metrics.serve(port) if port else None
     service = start_scheduler(application, metrics=metrics)
     console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
@@ -232,12 +232,12 @@ def _report(kind: str, days: int) -> None:
     with _app() as application, session_scope(application.sessions) as session:
         s = application.settings
         report, path = publish(
-            session, kind, days, utc_now(), s.var_dir / "reports" / "performance",
-            Decimal(s.initial_cash), pdf=s.report_pdf,
+            session, kind, days, utc_now(), s.process.var_dir / "reports" / "performance",
+            Decimal(s.trading.initial_cash), pdf=s.scheduler.report_pdf,
         )  # fmt: skip
     console.print(report.headline(), soft_wrap=True)
     console.print(f"report: {path}", soft_wrap=True)
-    if s.report_pdf:
+    if s.scheduler.report_pdf:
         console.print(f"pdf: {pdf_path(path)}", soft_wrap=True)
 
 

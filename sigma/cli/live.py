@@ -10,22 +10,23 @@ from typing import Annotated
 
 import typer
 
-from sigma.app import App, build_app
+from sigma.api.server import serve_embedded
+from sigma.bootstrap import App, bootstrap
 from sigma.runtime.event_loop import serve
-from sigma.runtime.system import (
+from sigma.runtime.services import (
     COMPONENTS,
     KNOWN_COMPONENTS,
+    Services,
     StartupError,
-    System,
     load_compiled,
-    run_system,
+    run_services,
 )
 from sigma.store.control import KILL_SWITCH, get_flag, set_flag
 
 
 def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> None:
     """Run `components` until Ctrl-C or SIGTERM, then stop in order."""
-    app = build_app()
+    app = bootstrap()
     load_compiled(components)  # before `serve` freezes what start-up loaded
 
     async def main() -> None:
@@ -34,11 +35,11 @@ def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> No
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
-        async def ready(system: System) -> None:
+        async def ready(system: Services) -> None:
             if announce:
                 _announce(app, system)
 
-        await run_system(app, components, stop=stop, on_ready=ready)
+        await run_services(app, components, serve_api=serve_embedded, stop=stop, on_ready=ready)
 
     try:
         serve(main)
@@ -50,12 +51,12 @@ def _serve(components: tuple[str, ...] | list[str], announce: bool = True) -> No
     typer.echo("stopped cleanly")
 
 
-def _announce(app: App, system: System) -> None:
+def _announce(app: App, system: Services) -> None:
     s = app.settings
-    typer.echo(f"SIGMA {s.mode} on {s.database_url}")
+    typer.echo(f"SIGMA {s.trading.mode} on {s.database.database_url}")
     typer.echo(
-        f"  bus: {'redis' if s.redis_url else 'in-process'} pub/sub, "
-        f"{'rabbitmq' if s.amqp_url else 'in-process'} order queue"
+        f"  bus: {'redis' if s.bus.redis_url else 'in-process'} pub/sub, "
+        f"{'rabbitmq' if s.bus.amqp_url else 'in-process'} order queue"
     )
     if system.market is not None:
         typer.echo(f"  market: built-in synthetic feed on {system.market.url}")
@@ -66,7 +67,7 @@ def _announce(app: App, system: System) -> None:
     if system.bot is not None:
         typer.echo(
             f"  bot: {', '.join(sorted({n for n, _ in system.bot.engines}))} "
-            f"on {', '.join(s.symbols)}"
+            f"on {', '.join(s.trading.symbols)}"
         )
     if system.api_url is not None:
         typer.echo(f"  dashboard and API: {system.api_url}")
@@ -96,7 +97,7 @@ def _bootstrap_admin() -> None:
         from sigma.api.users import ensure_admin
     except ImportError:  # the API is not part of this installation
         return
-    app = build_app()
+    app = bootstrap()
     try:
         password = ensure_admin(app)
     finally:
@@ -133,7 +134,7 @@ def kill_switch(
     """Halt or resume trading in every SIGMA process (shared through the database)."""
     if state not in ("on", "off", "status"):
         raise typer.BadParameter("must be on, off or status", param_hint="STATE")
-    app = build_app()
+    app = bootstrap()
     try:
         with app.sessions.begin() as session:
             if state != "status":

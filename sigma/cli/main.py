@@ -57,7 +57,7 @@ def _log_files(ctx: typer.Context) -> None:
     except SettingsError:
         return
     command = ctx.invoked_subcommand or "sigma"
-    init_process_logging(settings.log_level, log_file(settings.var_dir, command))
+    init_process_logging(settings.process.log_level, log_file(settings.process.var_dir, command))
     ctx.call_on_close(close_file_log)
 
 
@@ -69,7 +69,7 @@ def strategies(
     from sigma.config import load_settings
     from sigma.strategies import load_strategies
 
-    registry = load_strategies(load_settings().strategy_paths)
+    registry = load_strategies(load_settings().trading.strategy_paths)
     table = Table("strategy", "description", *(["parameters"] if verbose else []))
     for name in registry.names:
         cls = registry.get(name)
@@ -88,12 +88,12 @@ def strategies(
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (also done automatically at start)."""
-    from sigma.app import build_app
+    from sigma.bootstrap import bootstrap
 
-    application = build_app()
+    application = bootstrap()
     try:
         application.db  # noqa: B018 - building the engine runs the migrations
-        console.print(f"database ready: {application.settings.database_url}")
+        console.print(f"database ready: {application.settings.database.database_url}")
     finally:
         application.close()
 

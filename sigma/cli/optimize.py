@@ -28,7 +28,7 @@ from sigma.research.objectives import MIN_TRADES, OBJECTIVES, shown
 from sigma.store.db import session_scope
 
 if TYPE_CHECKING:  # imported when used: `sigma --help` need not load the research stack
-    from sigma.app import App
+    from sigma.bootstrap import App
     from sigma.reports.optimization import Fit
     from sigma.research.optimize import Dimension, WalkForwardResult
     from sigma.strategies.base import Strategy
@@ -228,19 +228,19 @@ def optimize(
                 "n_trials": trials,
                 "seed": seed,
                 "bounds": bounds,
-                "initial_cash": s.initial_cash,
+                "initial_cash": s.trading.initial_cash,
                 "objective": objective,
                 "min_trades": min_trades,
                 "max_drawdown_pct": max_drawdown,
                 "grid_points": grid_steps,
-                "storage": storage or s.optuna_storage,
+                "storage": storage or s.research.optuna_storage,
                 # Several processes share the study: in `storage`, or else a temporary journal.
-                "workers": workers or s.optimize_workers,
+                "workers": workers or s.research.optimize_workers,
             }
             outcome = _searched(cls, bars, folds, study, search)
             _print_outcome(strategy, objective, outcome)
             label = symbol or Path(data).stem
-            folder = out or s.var_dir / "reports" / _run_id([f"optimize-{strategy}"], label)
+            folder = out or s.process.var_dir / "reports" / _run_id([f"optimize-{strategy}"], label)
             _write_report(folder, cls.name, label, choices, outcome, bars, axes)
             if save:
                 _save(application, cls, bars, symbol or "*", outcome, search)

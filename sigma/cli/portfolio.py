@@ -55,7 +55,7 @@ def portfolio_bars(
         if not source:
             raise BadValue("--data", "a data source is required")
         symbols = source_symbols(
-            source, database_url=settings.database_url, limits=limits_of(settings)
+            source, database_url=settings.database.database_url, limits=limits_of(settings)
         )
         if not symbols:
             raise BadValue("--portfolio", f"{source} has no symbol column to take symbols from")

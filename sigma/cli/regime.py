@@ -154,10 +154,10 @@ def scan(
         for r in readings:
             console.print(r.data()["commentary"])
     if store:
-        from sigma.app import build_app
+        from sigma.bootstrap import bootstrap
         from sigma.store.db import session_scope
 
-        application = build_app()
+        application = bootstrap()
         try:
             with session_scope(application.sessions) as session:
                 written = save_trends(session, readings, timeframe)
@@ -192,12 +192,12 @@ def enable(
     the running bot over Redis (without an answer it applies the stored request on a bar of
     SYMBOL within 5 s, else at its next start), as an `enable` decision recorded with who and
     why (action log, alert, lasting state)."""
-    from sigma.app import build_app
+    from sigma.bootstrap import bootstrap
     from sigma.regime.state import AdaptiveStateStore
     from sigma.runtime.commands import Reenable
     from sigma.runtime.operator import describe, tell_bot
 
-    application = build_app()
+    application = bootstrap()
     by = f"cli:{getpass.getuser()}"
     try:
         saved = AdaptiveStateStore(application.sessions).request_enable(

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sigma.app import build_app
+from sigma.bootstrap import bootstrap
 from sigma.store.db import session_scope
 
 # sigma.api is imported inside the commands: it pulls in FastAPI, which every other `sigma`
@@ -30,10 +30,12 @@ def add(
 
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    application = build_app()
+    application = bootstrap()
     try:
         with session_scope(application.sessions) as session:
-            create_user(session, name, password, role, rounds=application.settings.bcrypt_rounds)
+            create_user(
+                session, name, password, role, rounds=application.settings.api.bcrypt_rounds
+            )
     except ValueError as exc:  # also UserExistsError
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
@@ -47,7 +49,7 @@ def list_() -> None:
     """Show every user."""
     from sigma.store.queries.users import list_users
 
-    application = build_app()
+    application = bootstrap()
     try:
         with session_scope(application.sessions) as session:
             table = Table("username", "role", "active", "last login")

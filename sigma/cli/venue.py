@@ -95,7 +95,7 @@ def venue_command(
     if config.source.startswith("pg:"):
         from sigma.config import load_settings
 
-        database_url = load_settings().database_url
+        database_url = load_settings().database.database_url
     try:
         asyncio.run(_run(config, database_url))
     except KeyboardInterrupt:  # pragma: no cover - interactive stop

@@ -33,16 +33,17 @@ class VenueSettings:
 
 def venue_settings(settings: Settings) -> VenueSettings | None:
     """The venue group of ``settings``, or None when no venue is configured."""
-    if settings.venue is None:
+    group = settings.venue
+    if group.venue is None:
         return None
-    config = dict(settings.exchange_config)
-    if settings.venue_api_key is not None:
-        config["apiKey"] = settings.venue_api_key.get_secret_value()
-    if settings.venue_secret is not None:
-        config["secret"] = settings.venue_secret.get_secret_value()
+    config = dict(group.exchange_config)
+    if group.venue_api_key is not None:
+        config["apiKey"] = group.venue_api_key.get_secret_value()
+    if group.venue_secret is not None:
+        config["secret"] = group.venue_secret.get_secret_value()
     return VenueSettings(
-        name=settings.venue,
-        live=settings.mode == "live",
+        name=group.venue,
+        live=settings.trading.mode == "live",
         ccxt_config=config,
-        markets=dict(settings.exchange_markets),
+        markets=dict(group.exchange_markets),
     )

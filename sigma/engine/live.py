@@ -1,4 +1,5 @@
-"""The engine in live and paper-broker mode: orders leave, fills come back later.
+"""DispatchEngine: the engine of the live services (live and paper-broker mode): orders are
+dispatched, fills come back later.
 
 The strategy, its data views and its account API are the ones the backtest uses. The
 difference is execution: instead of matching orders against the next bar, the live engine
@@ -58,7 +59,7 @@ _GTC = TimeInForce.GTC
 _ENDED = {OrderStatus.CANCELLED.value, OrderStatus.REJECTED.value, "dead_lettered", "failed"}
 
 
-class LiveEngine(Engine):
+class DispatchEngine(Engine):
     """Runs one strategy on one symbol with execution outside the process."""
 
     def __init__(

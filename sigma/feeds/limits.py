@@ -58,4 +58,4 @@ def show_bytes(count: int) -> str:
 
 def limits_of(settings: Settings) -> InputLimits:
     """The limits the settings ``data_max_file_bytes`` / ``data_max_uncompressed_bytes`` set."""
-    return InputLimits(settings.data_max_file_bytes, settings.data_max_uncompressed_bytes)
+    return InputLimits(settings.data.data_max_file_bytes, settings.data.data_max_uncompressed_bytes)

@@ -1,5 +1,5 @@
-"""The work behind `sigma data`: bars from a venue, a file or the store into the `bars` table,
-out of it into a file, and the holes in what it holds.
+"""The work behind `sigma data`: bars from a file or the store into the `bars` table, out of
+it into a file, and the holes in what it holds (a venue's bars: `sigma.venues.history`).
 
 Every write goes through :func:`sigma.store.bars.upsert_bars`, keyed by (symbol, timeframe, ts),
 so running any of these twice stores each bar once.
@@ -7,7 +7,6 @@ so running any of these twice stores each bar once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,26 +14,17 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.feeds.download import Exchange, Market, fetch_bars
 from sigma.feeds.errors import DataError
 from sigma.feeds.gaps import Gap, find_gaps, missing_bars, timeframe_step
 from sigma.feeds.limits import InputLimits
 from sigma.feeds.loaders import CSV_SUFFIXES, PARQUET_SUFFIXES, load_bars, source_symbols
 from sigma.feeds.resample import resample_bars
 from sigma.feeds.writers import write_csv, write_parquet
-from sigma.store.bar_catalog import StoredSeries, bar_times, last_bar_time, stored_series
+from sigma.store.bar_catalog import StoredSeries, bar_times, stored_series
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.db import session_scope
 
 Sessions = sessionmaker[Session]
-#: called before a series' download with its market and the span asked for (ms, end exclusive)
-StartHook = Callable[[Market, int, int], None]
-#: called after each page is stored, with the page's bars
-PageHook = Callable[[Market, pd.DataFrame], None]
-
-
-def _ms(stamp: datetime | pd.Timestamp) -> int:
-    return int(pd.Timestamp(stamp).value // 1_000_000)  # .value is ns whatever the unit
 
 
 @dataclass(frozen=True)
@@ -46,61 +36,6 @@ class Stored:
     bars: int
     first: pd.Timestamp | None = None
     last: pd.Timestamp | None = None
-
-
-# --- download ------------------------------------------------------------------------------
-
-
-async def download_to_store(
-    sessions: Sessions,
-    exchange: Exchange,
-    markets: Sequence[Market],
-    timeframe: str,
-    *,
-    since: pd.Timestamp,
-    until: pd.Timestamp,
-    page_size: int,
-    resume: bool = True,
-    now: pd.Timestamp | None = None,
-    on_start: StartHook | None = None,
-    on_page: PageHook | None = None,
-) -> list[Stored]:
-    """Download each market's closed bars of ``since <= ts < until`` into the store.
-
-    With ``resume`` a series continues after its newest stored bar when that is later than
-    ``since``, so a second run fetches only what is new. Each page is committed on its own:
-    a run stopped half-way (Ctrl-C, a lost connection) keeps every page it stored."""
-    step = timeframe_step(timeframe)
-    clock = _ms(now if now is not None else pd.Timestamp.now(tz="UTC"))
-    out = []
-    for market in markets:
-        start = since
-        if resume:
-            with session_scope(sessions) as session:
-                last = last_bar_time(session, market.symbol, timeframe)
-            if last is not None and pd.Timestamp(last) + step > start:
-                start = pd.Timestamp(last) + step
-        if on_start is not None:
-            on_start(market, _ms(start), _ms(until))
-        count, first, latest = 0, None, None
-        pages = fetch_bars(
-            exchange,
-            market.venue_symbol,
-            timeframe,
-            _ms(start),
-            _ms(until),
-            page_size=page_size,
-            now_ms=clock,
-        )
-        async for frame in pages:
-            with session_scope(sessions) as session:
-                count += upsert_bars(session, market.symbol, timeframe, frame)
-            first = frame.index[0] if first is None else first
-            latest = frame.index[-1]
-            if on_page is not None:
-                on_page(market, frame)
-        out.append(Stored(market.symbol, timeframe, count, first, latest))
-    return out
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -247,36 +182,4 @@ def report_series(
                 times = bar_times(session, series.symbol, series.timeframe, _py(start), _py(end))
                 holes = tuple(find_gaps(times, step))
             out.append(SeriesReport(series, missing, holes))
-    return out
-
-
-async def fill_gaps(
-    sessions: Sessions,
-    exchange: Exchange,
-    reports: Sequence[SeriesReport],
-    markets: dict[str, Market],
-    *,
-    page_size: int,
-    on_page: PageHook | None = None,
-) -> list[Stored]:
-    """Download the bars of every gap in ``reports`` (``markets`` maps each stored symbol to its
-    venue market), through the same path as a download. A venue without a bar for a span
-    (no trades then, or before its history) leaves that gap as it was."""
-    out = []
-    for report in reports:
-        series = report.series
-        step = timeframe_step(series.timeframe)
-        market = markets[series.symbol]
-        for gap in report.gaps:
-            out += await download_to_store(
-                sessions,
-                exchange,
-                [market],
-                series.timeframe,
-                since=gap.first,
-                until=gap.last + step,
-                page_size=page_size,
-                resume=False,
-                on_page=on_page,
-            )
     return out

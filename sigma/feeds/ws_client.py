@@ -2,7 +2,7 @@
 
 It connects to a market WebSocket (SIGMA's own :mod:`sigma.feeds.ws_server`, or anything that
 speaks the :mod:`sigma.feeds.ticks` wire format), passes every frame through the
-:class:`~sigma.risk.cleaner.DataCleaner` and optionally an
+:class:`~sigma.feeds.cleaner.DataCleaner` and optionally an
 :class:`~sigma.risk.anomaly.AnomalyDetector`, and hands accepted ticks to a callback and to the
 ``price_update`` channel of a :class:`~sigma.bus.PubSub`.
 
@@ -25,10 +25,10 @@ from websockets.asyncio.client import connect
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.domain import Tick
+from sigma.feeds.cleaner import DataCleaner
 from sigma.feeds.ticks import encode_tick
 from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
-from sigma.risk.cleaner import DataCleaner
 from sigma.risk.feed_health import FeedHealth
 
 __all__ = [

@@ -343,7 +343,7 @@ def feed_command(
     if source.startswith("pg:"):
         from sigma.config import load_settings
 
-        database_url = load_settings().database_url
+        database_url = load_settings().database.database_url
     try:
         sent = asyncio.run(
             run_feed(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast, get_args
 
-from sigma.ops.jsontext import dumps
+from sigma.domain.jsontext import dumps
 from sigma.store.types import utcnow
 
 Severity = Literal["info", "warning", "error", "critical"]

@@ -22,8 +22,8 @@ from typing import Any, TypedDict, Unpack
 import httpx
 
 from sigma.bus.base import CHANNEL_ALERTS, PubSub
+from sigma.domain.jsontext import dumps
 from sigma.notify.alert import Alert
-from sigma.ops.jsontext import dumps
 
 _LOG_LEVELS = {
     "info": logging.INFO,

@@ -1,7 +1,8 @@
 """Building a `NotificationService` from settings.
 
-`from_settings` reads flat ``notify_*`` keys from a mapping or an object with attributes (a
-pydantic Settings instance), so they map onto ``SIGMA_NOTIFY_*`` environment variables. Values
+`from_settings` reads flat ``notify_*`` keys from a mapping or an object with attributes; the
+settings' `NotifySettings.channel_keys` gives them from ``SIGMA_NOTIFY`` and the
+``SIGMA_NOTIFY_*`` environment variables. Values
 may be strings, as they arrive from the environment. A channel is enabled when its required
 keys are set:
 

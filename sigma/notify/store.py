@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import SUPPRESSED_DUPLICATE, Alert
-from sigma.ops.jsontext import to_jsonable
 from sigma.store.alerts import record_alert
 from sigma.store.db import session_scope
 from sigma.store.models import AlertLog

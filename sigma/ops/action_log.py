@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import Alert
 from sigma.notify.service import NotificationService
-from sigma.ops.jsontext import to_jsonable
 from sigma.ops.logging import RESERVED_ATTRS
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog

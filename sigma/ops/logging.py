@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sigma.ops.jsontext import dumps
+from sigma.domain.jsontext import dumps
 
 REDACTED = "***"
 # Webhook URLs (Slack, Discord) embed their credential, so they count as secrets too.

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from threading import Thread
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -38,12 +38,6 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 # Order-to-fill crosses the network and the exchange's matching engine.
 FILL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-
-if TYPE_CHECKING:
-    from sigma.regime.adjuster import ParamUpdate
-    from sigma.regime.loop import LoopDecision
-    from sigma.risk.anomaly import Verdict
-    from sigma.risk.feed_health import HealthChange
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -202,44 +196,6 @@ class Metrics:
         """
         server, thread = start_http_server(port, addr=addr, registry=self.registry)
         return MetricsServer(server, thread)
-
-
-class RegimeGauges:
-    """An adaptive-layer sink (`sigma.regime.hook.AdaptiveSink`) that exports the regime the
-    loop detects on each symbol as `Metrics.regime`."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def on_update(self, update: ParamUpdate) -> None:
-        """Parameter changes are in the action log, not in a metric."""
-
-    def on_decision(self, decision: LoopDecision) -> None:
-        """Follow ``regime_change`` decisions; the others are not regimes."""
-        if decision.kind == "regime_change":
-            self.metrics.regime_changed(decision.symbol, str(decision.details["regime"]))
-
-
-class PriceFilterGauges:
-    """A `sigma.risk.feed_health.HealthSink` that exports the price filter's rejections, its
-    rejection ratio and the entry pause per symbol."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-        # The ratio last exported per symbol: it runs per tick, and mostly stays at 0.
-        self._ratios: dict[str, float] = {}
-
-    def on_verdict(self, symbol: str, verdict: Verdict, ratio: float) -> None:
-        """Count a rejection and follow the ratio."""
-        if not verdict.ok:
-            self.metrics.price_filter_rejected.labels(symbol=symbol, reason=verdict.reason).inc()
-        if self._ratios.get(symbol) != ratio:
-            self._ratios[symbol] = ratio
-            self.metrics.price_filter_rejection_ratio.labels(symbol=symbol).set(ratio)
-
-    def on_change(self, change: HealthChange) -> None:
-        """1 while the symbol's entries are paused."""
-        self.metrics.entries_paused.labels(symbol=change.symbol).set(1 if change.pause else 0)
 
 
 class _ReadCounters(Collector):

@@ -2,7 +2,7 @@
 paper and live.
 
     hook = AdaptiveHook(loop, sinks=[StoreSink(factory)])
-    for engine in engines:            # Engine (backtest/paper) or LiveEngine (live)
+    for engine in engines:            # Engine (backtest/paper) or DispatchEngine (live)
         hook.attach(engine)
     ...
     # after the engines of `symbol` processed a closed bar:

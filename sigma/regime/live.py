@@ -69,7 +69,7 @@ def build_live_adaptive(
     now: datetime | None = None,
 ) -> LiveAdaptive:
     """The live adaptive layer from settings (see the module docstring)."""
-    news = NewsHandler(symbol_keywords=settings.news_keywords)
+    news = NewsHandler(symbol_keywords=settings.regime.news_keywords)
     store = NewsStore(sessions)
     try:
         restored = store.restore(news, now or datetime.now(UTC))
@@ -81,23 +81,25 @@ def build_live_adaptive(
     # The loop's state and decisions are written behind the price loop, in the order taken.
     writer = WriteBehind("the adaptive state")
     sinks: list[AdaptiveSink] = [
-        WrittenBehind(StoreSink(sessions, mode=settings.mode), writer),
+        WrittenBehind(StoreSink(sessions, mode=settings.trading.mode), writer),
         AlertSink(notifier),
     ]
-    quality = QualityAssessment(QualityConfig(probation_bars=settings.adaptive_probation_bars))
+    quality = QualityAssessment(
+        QualityConfig(probation_bars=settings.regime.adaptive_probation_bars)
+    )
     loop = AdaptiveLoop(ParamAdjuster(BUILTIN_PRESETS), quality=quality, news=news)
     tester = None
-    if settings.adaptive_test_bars:
-        tester = StrategyTester(WalkForwardConfig(lookback=settings.adaptive_test_bars))
+    if settings.regime.adaptive_test_bars:
+        tester = StrategyTester(WalkForwardConfig(lookback=settings.regime.adaptive_test_bars))
     state = WriteBehindStateStore(sessions, writer)
     hook = AdaptiveHook(loop, sinks=sinks, state=state, tester=tester)
     poller = None
-    if settings.news_feed_urls or settings.news_drop_dir is not None:
+    if settings.regime.news_feed_urls or settings.regime.news_drop_dir is not None:
         poller = NewsFeedPoller(
-            settings.news_feed_urls,
+            settings.regime.news_feed_urls,
             news,
-            drop_dir=settings.news_drop_dir,
+            drop_dir=settings.regime.news_drop_dir,
             store=store,
-            interval=settings.news_poll_seconds,
+            interval=settings.regime.news_poll_seconds,
         )
     return LiveAdaptive(hook, news, poller, writer)

@@ -16,9 +16,9 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import Alert, Severity
 from sigma.notify.service import NotificationService
-from sigma.ops.jsontext import to_jsonable
 from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.feedback import FEEDBACK
 from sigma.regime.loop import LoopDecision

@@ -1,4 +1,5 @@
-"""Risk: data cleaning and anomaly detection on the way in (more limits land here later).
+"""Risk: pre-trade limits, the drawdown breaker and kill switch, and the price checks that judge
+ticks (anomaly detection, feed health).
 
-Import from the submodules (``sigma.risk.cleaner``, ``sigma.risk.anomaly``).
+Import from the submodules (``sigma.risk.limits``, ``sigma.risk.anomaly``).
 """

@@ -64,7 +64,7 @@ from statistics import NormalDist, median
 from typing import Protocol
 
 from sigma.domain import Tick
-from sigma.risk.cleaner import DEFAULT_MAX_SYMBOLS, SymbolMap
+from sigma.risk.symbol_map import DEFAULT_MAX_SYMBOLS, SymbolMap
 
 __all__ = ["AnomalyDetector", "Reference", "ReferencePrice", "Verdict"]
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from sigma.domain import Tick
 from sigma.risk.anomaly import DOUBT_DRIFT, Verdict
-from sigma.risk.cleaner import DEFAULT_MAX_SYMBOLS, SymbolMap
+from sigma.risk.symbol_map import DEFAULT_MAX_SYMBOLS, SymbolMap
 
 __all__ = ["AlertSink", "FeedHealth", "HealthChange", "HealthSink"]
 
@@ -160,7 +160,7 @@ def _reason(symbol: str, price: Decimal, pause: str, state: _Symbol) -> str:
 
 class AlertSink:
     """Raises an alert when a symbol is blinded or its price drifted, and an all-clear when
-    it is believed again; ``alert`` is ``System.alert`` (severity, message, details)."""
+    it is believed again; ``alert`` is ``Telemetry.alert`` (severity, message, details)."""
 
     def __init__(self, alert: Callable[[str, str, dict[str, Any]], None]) -> None:
         self.alert = alert

@@ -1,7 +1,7 @@
 """TradingBot: the seed's real-time loop from `price_update` to the order queue.
 
 Per tick: drop malformed or anomalous ticks, build bars, and when a bar closes let each active
-strategy on that symbol act through its `LiveEngine`. Every order it wants passes the
+strategy on that symbol act through its `DispatchEngine`. Every order it wants passes the
 RiskManager, then the OrderExecutor publishes it with its client order id. Fills and status
 changes reported by the worker come back over the bus and are booked in the engine, so the
 strategy's view of its account follows what really executed.
@@ -22,7 +22,7 @@ from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, CHANNEL_PRICE_UP
 from sigma.domain import Order, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import EngineConfig
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent
 from sigma.regime.hook import AdaptiveHook
 from sigma.risk.limits import AccountState, Decision
@@ -81,7 +81,7 @@ class BotCounters:
 class _Accepted:
     """An order the risk check let through, on its way to the queue."""
 
-    engine: LiveEngine
+    engine: DispatchEngine
     order: Order
     ref_price: Decimal
     info: dict[str, str]
@@ -115,18 +115,18 @@ class TradingBot:
         self.subscribed = asyncio.Event()
         """Set once the bot listens: ticks published from then on reach it."""
         self.counters = BotCounters()
-        self.engines: dict[tuple[str, str], LiveEngine] = {}
-        self._by_symbol: dict[str, list[LiveEngine]] = {}
+        self.engines: dict[tuple[str, str], DispatchEngine] = {}
+        self._by_symbol: dict[str, list[DispatchEngine]] = {}
         self._builders: dict[str, BarBuilder] = {}
-        self._outbox: list[tuple[LiveEngine, Order, Decimal]] = []
-        self._cancels: list[tuple[LiveEngine, Order]] = []
+        self._outbox: list[tuple[DispatchEngine, Order, Decimal]] = []
+        self._cancels: list[tuple[DispatchEngine, Order]] = []
         self._sending: set[asyncio.Task[str]] = set()
         self.stopped: dict[tuple[str, str], str] = {}
         """(strategy, symbol) an operator stopped, with why: they open no new position."""
         self.liquidated: dict[tuple[str, str], str] = {}
         """(strategy, symbol) whose account was liquidated, with why: they trade no more."""
         for strategy, symbol in strategies:
-            engine = LiveEngine(
+            engine = DispatchEngine(
                 strategy,
                 symbol,
                 config,
@@ -204,7 +204,7 @@ class TradingBot:
                     {"strategy": update.strategy, "symbol": update.symbol, "new": update.new},
                 )
 
-    def _liquidated(self, engine: LiveEngine) -> None:
+    def _liquidated(self, engine: DispatchEngine) -> None:
         """Report a strategy account's liquidation once (its engine closed the position and
         stopped the strategy)."""
         key = (engine.strategy.name, engine.symbol)
@@ -223,7 +223,7 @@ class TradingBot:
         )
 
     def _check(
-        self, engine: LiveEngine, order: Order, ref_price: Decimal, *, forced: bool = False
+        self, engine: DispatchEngine, order: Order, ref_price: Decimal, *, forced: bool = False
     ) -> _Accepted | str:
         """Risk-check an order now (against the account as it stands, with every earlier
         order in flight): the accepted order, or why it is rejected. An operator's order
@@ -256,7 +256,7 @@ class TradingBot:
         self,
         accepted: list[_Accepted],
         started: float,
-        cancels: Sequence[tuple[LiveEngine, Order]] = (),
+        cancels: Sequence[tuple[DispatchEngine, Order]] = (),
     ) -> str:
         """Send the cancels, then the orders; "" when the orders went, else why not."""
         if cancels:
@@ -282,7 +282,7 @@ class TradingBot:
             self.on_decision("order_sent", a.info)
         return ""
 
-    async def _send_cancels(self, cancels: Sequence[tuple[LiveEngine, Order]]) -> None:
+    async def _send_cancels(self, cancels: Sequence[tuple[DispatchEngine, Order]]) -> None:
         try:
             await self.executor.submit_cancels([order for _, order in cancels])
         except Exception as exc:  # the bus is gone past the executor's retries
@@ -300,7 +300,7 @@ class TradingBot:
                 },
             )
 
-    async def place(self, engine: LiveEngine, order: Order | None) -> str:
+    async def place(self, engine: DispatchEngine, order: Order | None) -> str:
         """Send an operator's `order` for `engine`'s strategy now, at the latest price, with
         the cancels the engine was just asked for: through the risk check, past the entry
         pauses. "" when sent (None: only the cancels), else why not."""
@@ -417,7 +417,7 @@ class TradingBot:
             await self.drain()
 
 
-def account_state(engine: LiveEngine, order: Order) -> AccountState:
+def account_state(engine: DispatchEngine, order: Order) -> AccountState:
     """The risk view of one strategy's account before `order` (already counted as in flight
     by the engine, so it is taken out again here)."""
     projected = engine.projected()

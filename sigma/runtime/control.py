@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK, PubSub, Subscription
 from sigma.domain import Order, Side
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.ops.action_log import ActionLogger
-from sigma.regime.sinks import LOOP_AUTHORS
+from sigma.regime.policy import TESTER, ParamChangePolicy
 from sigma.runtime.bot import TradingBot
 from sigma.runtime.commands import (
     COMMANDS,
@@ -56,12 +56,10 @@ from sigma.store.models import StrategyParam
 from sigma.store.params import VersionConflict, set_params, version_author
 from sigma.store.strategy_control import ControlState, get_control
 
-__all__ = ["TESTER", "BotControl"]
+__all__ = ["BotControl"]
 
 log = logging.getLogger(__name__)
 
-TESTER = "strategy_tester"
-"""Author of the parameter versions that put a baseline back after a refused change."""
 # How often the subscription is looked at for a reconnection.
 _WATCH_SECONDS = 0.25
 
@@ -94,6 +92,7 @@ class BotControl:
         self.sessions = sessions
         self.actions = actions
         self.hook = bot.adaptive
+        self.policy = ParamChangePolicy(self.hook)
         self.resync_seconds = resync_seconds
         self.subscribed = asyncio.Event()
         """Set once commands published from then on reach this bot."""
@@ -263,18 +262,13 @@ class BotControl:
             return None
         with self.sessions() as session:
             author = version_author(session, strategy, symbol, version)
-        if not self._from_outside(author):
+        if not self.policy.is_change(author):
             return None
         future = asyncio.run_coroutine_threadsafe(
             self.apply_version(strategy, symbol, params, version, author=author), loop
         )
         future.add_done_callback(partial(_log_failure, f"applying parameters v{version}"))
         return future
-
-    def _from_outside(self, author: str | None) -> bool:
-        """False for a version the regime loop wrote or the tester put back (in force
-        already); with the loop off every version is a change."""
-        return self.hook is None or author not in (*LOOP_AUTHORS, TESTER)
 
     async def apply_version(
         self,
@@ -296,7 +290,7 @@ class BotControl:
             engine = self.bot.engines[key]
             if to_jsonable(dict(engine.strategy.params)) == to_jsonable(params):
                 return True, f"parameters v{version} in force"
-            if not self._from_outside(author):
+            if not self.policy.is_change(author):
                 return True, f"parameters v{version} are the regime loop's, in force"
             refused = await self._change(engine, params, version, author or "unknown")
         if refused:
@@ -304,28 +298,19 @@ class BotControl:
         return True, f"parameters v{version} in force"
 
     async def _change(
-        self, engine: LiveEngine, params: dict[str, Any], version: int, author: str
+        self, engine: DispatchEngine, params: dict[str, Any], version: int, author: str
     ) -> str:
         """Use `params` from the next bar; "" when done, else why not."""
         strategy, symbol = engine.strategy.name, engine.symbol
         old = dict(engine.strategy.params)
-        hook = self.hook
         try:
-            if hook is None:
-                engine.strategy.update_params(**params)
-            else:
-                # With the regime loop on, the change must pass its StrategyTester and becomes
-                # the baseline the loop adjusts from (else the loop would steer back to the old
-                # one). The walk-forward runs in a thread: it takes tens of milliseconds.
-                change = hook.propose(strategy, symbol, params)
-                verdict = await asyncio.to_thread(hook.test, change)
-                if refused := hook.adopt(change, verdict, by=author, ts=datetime.now(UTC)):
-                    log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
-                    baseline = hook.loop.adjuster.baseline(strategy, symbol)
-                    await asyncio.to_thread(
-                        self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
-                    )
-                    return refused
+            if refused := await self.policy.apply(engine.strategy, symbol, params, by=author):
+                log.warning("parameters v%d for %s %s: %s", version, strategy, symbol, refused)
+                baseline = self.policy.baseline(strategy, symbol)
+                await asyncio.to_thread(
+                    self._put_back, strategy, symbol, version, f"v{version} {refused}", baseline
+                )
+                return refused
         except ValueError as exc:
             log.warning("parameters v%d for %s %s refused: %s", version, strategy, symbol, exc)
             return f"refused: {exc}"
@@ -387,7 +372,7 @@ class BotControl:
 
     # --- orders -----------------------------------------------------------------------------
     async def _force_entry(
-        self, engine: LiveEngine, qty: Decimal | None
+        self, engine: DispatchEngine, qty: Decimal | None
     ) -> tuple[bool, str, str | None]:
         order = Order(
             symbol=engine.symbol,
@@ -399,7 +384,7 @@ class BotControl:
         )
         return await self._send(engine, order, "long entry")
 
-    async def _close(self, engine: LiveEngine) -> tuple[bool, str, str | None]:
+    async def _close(self, engine: DispatchEngine) -> tuple[bool, str, str | None]:
         held = engine.position_qty(engine.symbol)
         engine.cancel_pending(engine.symbol)
         if held == 0:
@@ -415,13 +400,13 @@ class BotControl:
         )
         return await self._send(engine, order, f"close of {held}")
 
-    async def _send(self, engine: LiveEngine, order: Order, what: str) -> tuple[bool, str, str]:
+    async def _send(self, engine: DispatchEngine, order: Order, what: str) -> tuple[bool, str, str]:
         problem = await self.bot.place(engine, order)
         if problem:
             return False, f"{what}: {problem}", order.client_order_id
         return True, f"{what}: {order.side.value} {order.qty} at market sent", order.client_order_id
 
-    async def _cancel(self, engine: LiveEngine, command: CancelOrder) -> tuple[bool, str, str]:
+    async def _cancel(self, engine: DispatchEngine, command: CancelOrder) -> tuple[bool, str, str]:
         coid = command.client_order_id
         if not engine.cancel(coid):
             return (

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.config.settings import timeframe_label
 from sigma.feeds.live_market import MINUTE, LastPrice, LiveMarket
 from sigma.feeds.resample import resample_bars
@@ -36,21 +36,25 @@ MARKET_BARS = 200_000
 def builtin_market(app: App, now: datetime | None = None) -> TickSource:
     """The built-in market for `app`'s settings; a wall-clock one has its history stored."""
     s = app.settings
-    if s.feed_speed != 1:
-        start = market_start(app.sessions, s.symbols, MINUTE, MARKET_BARS, now=now)
+    if s.feed.feed_speed != 1:
+        start = market_start(app.sessions, s.trading.symbols, MINUTE, MARKET_BARS, now=now)
         return BarReplay.synthetic(
-            s.symbols, seed=s.feed_seed, bars=MARKET_BARS, speed=s.feed_speed, start=start
+            s.trading.symbols,
+            seed=s.feed.feed_seed,
+            bars=MARKET_BARS,
+            speed=s.feed.feed_speed,
+            start=start,
         )
     with app.sessions() as session:
-        stored = last_prices(session, s.symbols, timeframe_label(60))
+        stored = last_prices(session, s.trading.symbols, timeframe_label(60))
     market = LiveMarket(
-        s.symbols,
-        seed=s.feed_seed,
-        history_bars=s.market_history_bars,
+        s.trading.symbols,
+        seed=s.feed.feed_seed,
+        history_bars=s.feed.market_history_bars,
         last={symbol: LastPrice(sp.ts, sp.price) for symbol, sp in stored.items()},
         now=now,
     )
-    history_to_store(app, market.history(), market.live_from, s.bar_seconds)
+    history_to_store(app, market.history(), market.live_from, s.trading.bar_seconds)
     return market
 
 

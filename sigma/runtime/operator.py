@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from sigma.bootstrap import make_pubsub
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK, PubSub
-from sigma.bus.factory import make_pubsub
 from sigma.config import Settings
 from sigma.runtime.commands import BotCommand, CommandAck
 from sigma.store.params import set_params
@@ -169,12 +169,12 @@ def tell_bot(settings: Settings, command: BotCommand) -> CommandAck | None:
     """`deliver` from a process without an event loop (the CLI), over the configured Redis;
     None without one (an in-process bus reaches no other process: the bot reads the stored
     state within seconds instead)."""
-    if settings.redis_url is None:
+    if settings.bus.redis_url is None:
         return None
-    url: str = settings.redis_url
+    url: str = settings.bus.redis_url
 
     async def send() -> CommandAck | None:
-        pubsub = make_pubsub(url, settings.bus_prefix)
+        pubsub = make_pubsub(url, settings.bus.bus_prefix)
         try:
             return await deliver(pubsub, command)
         finally:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.domain import Tick
 from sigma.runtime.tasks import consume_until
@@ -55,10 +55,14 @@ class RecorderService:
 def policies(app: App) -> dict[str, Policy]:
     """The TimescaleDB compression and retention of ticks and bars, from the settings."""
     s = app.settings
-    compress = timedelta(days=s.timescale_compress_after_days)
-    bars = None if s.bar_retention_days is None else timedelta(days=s.bar_retention_days)
+    compress = timedelta(days=s.database.timescale_compress_after_days)
+    bars = (
+        None
+        if s.retention.bar_retention_days is None
+        else timedelta(days=s.retention.bar_retention_days)
+    )
     return {
-        "ticks": Policy(compress, timedelta(days=s.tick_retention_days)),
+        "ticks": Policy(compress, timedelta(days=s.retention.tick_retention_days)),
         "bars": Policy(compress, bars),
     }
 
@@ -69,9 +73,9 @@ def build_recorder(app: App, decode: Callable[[bytes], Tick | None]) -> Recorder
     apply_policies(app.db, policies(app))
     recorder = MarketRecorder(
         app.db,
-        (MINUTE, timedelta(seconds=s.bar_seconds)),
-        batch_rows=s.recorder_batch_rows,
-        flush_interval=s.recorder_flush_ms / 1000,
-        max_pending=s.recorder_max_pending,
+        (MINUTE, timedelta(seconds=s.trading.bar_seconds)),
+        batch_rows=s.recorder.recorder_batch_rows,
+        flush_interval=s.recorder.recorder_flush_ms / 1000,
+        max_pending=s.recorder.recorder_max_pending,
     )
     return RecorderService(recorder, decode)

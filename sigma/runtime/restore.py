@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config.settings import timeframe_label
 from sigma.domain import Order, OrderStatus, OrderType, Position, Side
-from sigma.engine.live import MAX_BARS, LiveEngine
+from sigma.engine.live import MAX_BARS, DispatchEngine
 from sigma.runtime.bot import TradingBot
 from sigma.store.bars import read_bars
 from sigma.store.models import OrderRecord
@@ -62,7 +62,7 @@ def restore_bot(
         )
 
 
-def _resume(engine: LiveEngine, account: BookedAccount) -> None:
+def _resume(engine: DispatchEngine, account: BookedAccount) -> None:
     # The engine's realised PnL is net of fees, the booked one gross: every fee paid is taken
     # as charged already (the open part's entry fees too, see `Portfolio.restore`).
     realized = account.realized_pnl - account.fees

@@ -1,5 +1,7 @@
-"""Supervision of the long-running components of a process: a component that dies is
-alerted, shown as down, and started again after a backoff, until the process stops.
+"""Supervision of the long-running components of a process: started, they are waited for
+until each listens (`until_subscribed`); running, a component that dies is alerted, shown as
+down, and started again after a backoff (`Supervisor`), and one whose supervision ends
+anyway stops the process (`watch`); stopping, each is given a grace period (`finish`).
 
 A death is the component's coroutine raising, or returning while the process is not
 stopping. The pause before the next start doubles with each death (from `Backoff.first` up
@@ -16,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sigma.ops.components import ComponentState, ComponentStatus
 
@@ -120,3 +123,52 @@ class Supervisor:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def until_subscribed(
+    events: list[asyncio.Event], tasks: dict[str, asyncio.Task[None]]
+) -> None:
+    """Wait until every consumer listens (`events`), so nothing published after the process
+    says it is ready is missed; a component that ends first raises its error."""
+    for event in events:
+        waiter = asyncio.create_task(event.wait())
+        await asyncio.wait({waiter, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()
+            for task in tasks.values():
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            raise RuntimeError("a component ended before it subscribed")
+
+
+async def watch(tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event, alert: Alert) -> None:
+    """Wait for `stop`. A component that dies is restarted by its `Supervisor`; one whose
+    supervision ends anyway (a BaseException, e.g. SystemExit) is reported and stops the
+    process."""
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        pending: set[asyncio.Future[Any]] = {stopper, *tasks.values()}
+        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for name, task in tasks.items():
+            if task in done and not stop.is_set():
+                error = task.exception()
+                message = f"component {name} stopped: {error!r}"
+                log.error(message)
+                await alert(message)
+                if error is not None:
+                    raise error
+    finally:
+        stopper.cancel()
+
+
+async def finish(task: asyncio.Task[None] | None, grace: float = 5.0) -> None:
+    """Let a component that saw `stop` end by itself for up to `grace` seconds, then cancel."""
+    if task is None:
+        return
+    await asyncio.wait({task}, timeout=grace)
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if not task.cancelled() and task.exception() is not None:
+        log.error("component ended with an error", exc_info=task.exception())

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from sigma.bus.base import PubSub, Subscription
+from sigma.domain import Tick
+from sigma.feeds.ticks import TickError, decode_tick
+
+log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[bytes], Awaitable[None]]
 
@@ -61,3 +66,15 @@ async def consume_until(
 
 async def _gather(*work: Coroutine[Any, Any, None]) -> None:
     await asyncio.gather(*work)
+
+
+def decode_or_none(
+    raw: bytes, rejected: Callable[[str], None] = lambda reason: None
+) -> Tick | None:
+    """A tick from the bus, or None (logged, and `rejected(reason)`) when it is not one."""
+    try:
+        return decode_tick(raw)
+    except TickError as exc:
+        log.warning("dropped a bad price_update message: %s", exc)
+        rejected(exc.reason)
+        return None

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.bootstrap import App
 from sigma.config import Settings
 from sigma.engine.fill_model import FillModel
 from sigma.notify.channels import Attachment
@@ -109,31 +110,31 @@ class JobRuntime:
         self.config_sync = ConfigSync(self.apply_params, self.apply_setting)
 
     @classmethod
-    def from_app(cls, app: Any, metrics: Metrics | None = None) -> JobRuntime:
-        """Resources of a `sigma.app.App`, alerts through the configured channels."""
-        from sigma.notify.config import from_settings
-        from sigma.runtime.system import notify_settings
-
-        notifier = from_settings(notify_settings(app), session_factory=app.sessions)
-        return cls(app.settings, app.db, app.sessions, app.strategies, Alerter(notifier), metrics)
+    def from_app(cls, app: App, metrics: Metrics | None = None) -> JobRuntime:
+        """Resources of one process's `App`, alerts through the configured channels."""
+        return cls(
+            app.settings, app.db, app.sessions, app.strategies, Alerter(app.notifier()), metrics
+        )
 
     def health_checks(self) -> list[Check]:
         """Database, feed, worker and its heartbeats, disk and memory; Redis and RabbitMQ when
         configured."""
         s = self.settings
-        stale = timedelta(seconds=s.worker_stale_seconds)
+        stale = timedelta(seconds=s.scheduler.worker_stale_seconds)
         checks = [
             check_database(self.engine),
-            check_feed(self.engine, timedelta(seconds=s.feed_stale_seconds), s.symbols),
+            check_feed(
+                self.engine, timedelta(seconds=s.feed.feed_stale_seconds), s.trading.symbols
+            ),
             check_worker(self.engine, stale),
-            check_disk(self.var_dir, s.disk_min_free_pct),
-            check_memory(s.memory_min_available_pct),
+            check_disk(self.var_dir, s.scheduler.disk_min_free_pct),
+            check_memory(s.scheduler.memory_min_available_pct),
         ]
         checks.append(check_heartbeats(self.sessions, stale))
-        if s.redis_url:
-            checks.append(check_redis(s.redis_url))
-        if s.amqp_url:
-            checks.append(check_rabbitmq(s.amqp_url))
+        if s.bus.redis_url:
+            checks.append(check_redis(s.bus.redis_url))
+        if s.bus.amqp_url:
+            checks.append(check_rabbitmq(s.bus.amqp_url))
         return checks
 
     @property
@@ -141,15 +142,15 @@ class JobRuntime:
         """Trading costs from settings, so research scores what live trading would pay."""
         s = self.settings
         return FillModel(
-            commission_pct=s.commission_pct,
-            commission_fixed=s.commission_fixed,
-            slippage_bps=s.slippage_bps,
+            commission_pct=s.trading.commission_pct,
+            commission_fixed=s.trading.commission_fixed,
+            slippage_bps=s.trading.slippage_bps,
         )
 
     @property
     def var_dir(self) -> Path:
         """Where reports and logs go (created on demand)."""
-        path = Path(self.settings.var_dir)
+        path = Path(self.settings.process.var_dir)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -162,13 +163,13 @@ class JobRuntime:
     def strategy_selection(self, ctx: JobContext) -> dict[str, Any]:
         """StrategySelector: walk-forward every live strategy per symbol, write the winners."""
         s = self.settings
-        candidates = [self.strategies.get(name) for name in s.live_strategies]
-        storage = s.optuna_storage
+        candidates = [self.strategies.get(name) for name in s.trading.live_strategies]
+        storage = s.research.optuna_storage
         chosen: dict[str, Any] = {}
-        for i, symbol in enumerate(s.symbols):
-            ctx.report(i, len(s.symbols))
+        for i, symbol in enumerate(s.trading.symbols):
+            ctx.report(i, len(s.trading.symbols))
             with self.sessions() as session:
-                bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
+                bars = self._bars(session, symbol, ctx, s.research.research_lookback_bars)
             if len(bars) < MIN_RESEARCH_BARS:
                 chosen[symbol] = f"skipped: {len(bars)} bars"
                 continue
@@ -182,14 +183,14 @@ class JobRuntime:
                     candidates,
                     now=ctx.now,
                     cancel=ctx.cancel,
-                    n_trials=s.optimize_trials,
-                    initial_cash=s.initial_cash,
+                    n_trials=s.research.optimize_trials,
+                    initial_cash=s.trading.initial_cash,
                     fill_model=self.fill_model,
                     storage=storage,
-                    workers=s.optimize_workers,
+                    workers=s.research.optimize_workers,
                 )
             chosen[symbol] = selection.strategy
-        ctx.report(len(s.symbols), len(s.symbols))
+        ctx.report(len(s.trading.symbols), len(s.trading.symbols))
         return chosen
 
     def ml_tune(self, ctx: JobContext) -> dict[str, Any]:
@@ -198,10 +199,10 @@ class JobRuntime:
         gate, and store the version; it trades only when it won (`sigma.research.ml_validate`)."""
         s = self.settings
         out: dict[str, Any] = {}
-        for i, symbol in enumerate(s.symbols):
-            ctx.report(i, len(s.symbols))
+        for i, symbol in enumerate(s.trading.symbols):
+            ctx.report(i, len(s.trading.symbols))
             with session_scope(self.sessions) as session:
-                bars = self._bars(session, symbol, ctx, s.research_lookback_bars)
+                bars = self._bars(session, symbol, ctx, s.research.research_lookback_bars)
                 if len(bars) < MIN_RESEARCH_BARS:
                     out[symbol] = (
                         f"skipped: {len(bars)} recorded {s.research_bars_timeframe} bars, "
@@ -214,7 +215,7 @@ class JobRuntime:
                         self.strategies.get(name),
                         **(get_active_params(session, name, symbol) or {}),
                     )
-                    for name in s.live_strategies
+                    for name in s.trading.live_strategies
                 ]
                 try:
                     tuned = tune_symbol(
@@ -223,8 +224,8 @@ class JobRuntime:
                         bars,
                         strategies,
                         config=self.ml_config,
-                        threshold=s.ml_gate_threshold,
-                        initial_cash=s.initial_cash,
+                        threshold=s.regime.ml_gate_threshold,
+                        initial_cash=s.trading.initial_cash,
                         fill_model=self.fill_model,
                         cancel=ctx.cancel,
                     )
@@ -243,19 +244,19 @@ class JobRuntime:
                 f"net {c.gated_pnl:.2f} gated vs {c.ungated_pnl:.2f} ungated"
                 + ("; now gating entries" if active else "; not better, not used"),
             )
-        ctx.report(len(s.symbols), len(s.symbols))
+        ctx.report(len(s.trading.symbols), len(s.trading.symbols))
         return out
 
     def prune_data(self, ctx: JobContext) -> dict[str, int]:
         """DataCleaner.prune_old_ticks: ticks by tick retention, bars by bar retention (when
         set), logs and runs by log retention."""
         s = self.settings
-        ticks = ctx.now - timedelta(days=s.tick_retention_days)
-        logs = ctx.now - timedelta(days=s.log_retention_days)
+        ticks = ctx.now - timedelta(days=s.retention.tick_retention_days)
+        logs = ctx.now - timedelta(days=s.retention.log_retention_days)
         retention = {"ticks": ticks, "alert_log": logs, "action_log": logs, "trend_data": logs}
         retention["job_runs"] = logs
-        if s.bar_retention_days is not None:  # unset: recorded bars are kept forever
-            retention["bars"] = ctx.now - timedelta(days=s.bar_retention_days)
+        if s.retention.bar_retention_days is not None:  # unset: recorded bars are kept forever
+            retention["bars"] = ctx.now - timedelta(days=s.retention.bar_retention_days)
         return {r.table: r.deleted for r in prune(self.engine, retention)}
 
     def health_check(self, ctx: JobContext) -> dict[str, bool | None]:
@@ -267,11 +268,11 @@ class JobRuntime:
         s = self.settings
         # The notes mention the news still in its risk window, as the bot's handler holds it
         # (stored items scored again: the scheduler may run in a process of its own).
-        news = NewsHandler(symbol_keywords=s.news_keywords)
+        news = NewsHandler(symbol_keywords=s.regime.news_keywords)
         NewsStore(self.sessions).restore(news, ctx.now)
         self.scanner.news = news
         with session_scope(self.sessions) as session:
-            frames = {sym: self._bars(session, sym, ctx, 500) for sym in s.symbols}
+            frames = {sym: self._bars(session, sym, ctx, 500) for sym in s.trading.symbols}
             frames = {sym: f for sym, f in frames.items() if not f.empty}
             readings = self.scanner.scan(frames)
             return save_trends(session, readings, s.research_bars_timeframe)
@@ -288,12 +289,15 @@ class JobRuntime:
                 days,
                 ctx.now,
                 self.var_dir / "reports" / "performance",
-                s.initial_cash,
-                pdf=s.report_pdf,
+                s.trading.initial_cash,
+                pdf=s.scheduler.report_pdf,
             )
             done = _report_sent(session, kind, report.end)
-        files = [path, pdf_path(path)] if s.report_pdf else [path]
-        out: dict[str, Any] = {"html": str(path), "pdf": str(files[1]) if s.report_pdf else None}
+        files = [path, pdf_path(path)] if s.scheduler.report_pdf else [path]
+        out: dict[str, Any] = {
+            "html": str(path),
+            "pdf": str(files[1]) if s.scheduler.report_pdf else None,
+        }
         if done is not None:
             out["sent"] = done
             return out
@@ -340,9 +344,9 @@ class JobRuntime:
         result = rotate_logs(
             self.var_dir / "logs",
             ctx.now,
-            max_bytes=s.log_max_bytes,
-            keep=timedelta(days=s.log_retention_days),
-            every=timedelta(days=s.log_rotate_days) if s.log_rotate_days else None,
+            max_bytes=s.process.log_max_bytes,
+            keep=timedelta(days=s.retention.log_retention_days),
+            every=timedelta(days=s.process.log_rotate_days) if s.process.log_rotate_days else None,
         )
         return len(result.rotated)
 
@@ -361,12 +365,16 @@ class JobRuntime:
             self.settings = apply_settings(self.settings, {key: value})
         except ValidationError as exc:
             raise ValueError(str(exc.errors()[0]["msg"])) from None
+        except KeyError:
+            raise ValueError(f"unknown setting {key!r}") from None
         log.info("setting %s = %r (v%d) from the database", key, value, version)
 
     def user_check(self, ctx: JobContext) -> dict[str, Any]:
         """UserValidation and UserRightsManager: deactivate idle users, report right changes."""
         with session_scope(self.sessions) as session:
-            result = check_users(session, ctx.now, timedelta(days=self.settings.user_inactive_days))
+            result = check_users(
+                session, ctx.now, timedelta(days=self.settings.scheduler.user_inactive_days)
+            )
         if result.deactivated or result.changes:
             lines = [f"deactivated after inactivity: {u}" for u in result.deactivated]
             self.alerter.send(
@@ -379,7 +387,7 @@ class JobRuntime:
     def job_specs(self) -> list[JobSpec]:
         """Every job with its trigger from settings."""
         s = self.settings
-        tz = s.scheduler_timezone
+        tz = s.scheduler.scheduler_timezone
 
         def cron(expr: str) -> CronTrigger:
             return CronTrigger.from_crontab(expr, timezone=tz)
@@ -388,34 +396,40 @@ class JobRuntime:
             JobSpec(
                 "strategy_selection",
                 self.strategy_selection,
-                cron(s.selection_cron),
+                cron(s.scheduler.selection_cron),
                 "StrategySelector: walk-forward optimisation and selection",
                 then=("daily_summary",),
             ),
             JobSpec(
                 "ml_tune",
                 self.ml_tune,
-                cron(s.ml_tune_cron),
+                cron(s.scheduler.ml_tune_cron),
                 "MLModule: train and validate the entry gate model",
             ),
             JobSpec("prune_data", self.prune_data, cron("15 2 * * *"), "retention of old rows"),
             JobSpec(
                 "health_check",
                 self.health_check,
-                IntervalTrigger(seconds=s.health_interval_seconds, timezone=tz),
+                IntervalTrigger(seconds=s.scheduler.health_interval_seconds, timezone=tz),
                 "HealthCheck",
             ),
             JobSpec(
                 "trend_scan",
                 self.trend_scan,
-                IntervalTrigger(minutes=s.trend_scan_minutes, timezone=tz),
+                IntervalTrigger(minutes=s.scheduler.trend_scan_minutes, timezone=tz),
                 "TrendScanner",
             ),
             JobSpec(
-                "weekly_report", self.weekly_report, cron(s.weekly_report_cron), "weekly report"
+                "weekly_report",
+                self.weekly_report,
+                cron(s.scheduler.weekly_report_cron),
+                "weekly report",
             ),
             JobSpec(
-                "daily_summary", self.daily_summary, cron(s.daily_summary_cron), "daily summary"
+                "daily_summary",
+                self.daily_summary,
+                cron(s.scheduler.daily_summary_cron),
+                "daily summary",
             ),
             JobSpec("log_rotation", self.log_rotation, cron("10 0 * * *"), "LogRotator"),
             JobSpec(
@@ -436,12 +450,12 @@ class JobRuntime:
 
 
 def start_scheduler(
-    app: Any,
+    app: App,
     *,
     metrics: Metrics | None = None,
     apply_params: ApplyFn = _log_param_change,
 ) -> SchedulerService:
-    """Start every job of `app` (a `sigma.app.App`) on its schedule in background threads;
+    """Start every job of `app` on its schedule in background threads;
     `sigma up` and `sigma scheduler` call this. `apply_params` receives parameter versions
     synced from the database; `shutdown()` on the result stops the jobs and the alerts."""
     runtime = JobRuntime.from_app(app, metrics)
@@ -450,8 +464,8 @@ def start_scheduler(
     service = SchedulerService(
         app.db,
         runtime.task_manager(),
-        timezone=app.settings.scheduler_timezone,
-        misfire_grace_time=app.settings.misfire_grace_seconds,
+        timezone=app.settings.scheduler.scheduler_timezone,
+        misfire_grace_time=app.settings.scheduler.misfire_grace_seconds,
     )
     service.start()
     return service

@@ -2,7 +2,7 @@
 
 Typical start-up::
 
-    engine = init_db(settings.database_url)
+    engine = init_db(settings.database.database_url)
     sessions = session_factory(engine)
     with session_scope(sessions) as session:
         save_backtest(session, result)

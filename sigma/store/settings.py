@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sigma.config import Settings
+from sigma.config.groups import NotifySettings
+from sigma.config.settings import GROUP_OF
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import ConfigSetting
 
@@ -45,7 +47,6 @@ LOCAL_ONLY = frozenset(
         "exchange_config",
         "venue_api_key",
         "venue_secret",
-        "notify",
         "api_host",
         "api_port",
         "api_trusted_proxies",
@@ -56,8 +57,9 @@ LOCAL_ONLY = frozenset(
         "admin_password",
         "optuna_storage",
     }
-)
-"""Settings a process needs before it reaches the database, or secrets: never stored."""
+) | frozenset(NotifySettings.model_fields)
+"""Settings a process needs before it reaches the database, or secrets (the notification
+channels' addresses and keys among them): never stored."""
 
 
 class VersionConflict(Exception):
@@ -86,7 +88,7 @@ class StoredSetting:
 
 def _check(key: str, value: Any, base: Settings) -> Any:
     """`value` validated as setting `key` (raises ValueError naming the key); the JSON form."""
-    if key not in Settings.model_fields:
+    if key not in GROUP_OF:
         raise ValueError(f"unknown setting {key!r}")
     if key in LOCAL_ONLY:
         raise ValueError(f"{key} is read by each process at start and cannot be stored")
@@ -94,14 +96,13 @@ def _check(key: str, value: Any, base: Settings) -> Any:
         checked = apply_settings(base, {key: value})
     except ValidationError as exc:
         raise ValueError(f"{key}: {exc.errors()[0]['msg']} (got {value!r})") from None
-    return to_jsonable(getattr(checked, key))
+    return to_jsonable(checked.flat()[key])
 
 
 def apply_settings(base: Settings, values: Mapping[str, Any]) -> Settings:
-    """`base` with `values` applied, validated like a fresh start (raises ValidationError)."""
-    data = base.model_dump()
-    data.update(values)
-    return Settings.model_validate(data)
+    """`base` with `values` (by setting name) applied, validated like a fresh start (raises
+    ValidationError)."""
+    return base.with_values(values)
 
 
 def get_settings(session: Session) -> dict[str, StoredSetting]:

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, make_url, text
 from sigma.api import create_api
 from sigma.api.context import ApiContext
 from sigma.api.users import create_user, get_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
 from sigma.regime.news import NewsHandler

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sigma.api.context import ApiContext
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.db import session_scope
 from sigma.store.models import User
 from tests.api.conftest import PASSWORD, FakeClock, login

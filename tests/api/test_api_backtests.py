@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.db import session_scope
 from sigma.store.models import BtSummary
 from sigma.store.params import set_params
@@ -143,7 +143,7 @@ def test_run_whose_files_are_gone_has_no_report_and_no_curve(
     client: TestClient, auth: Headers, sigma_app: App
 ) -> None:
     summary = client.post("/api/backtests", json=RUN, headers=auth("trader")).json()
-    report = Path(sigma_app.settings.var_dir) / "reports" / "api" / summary["run_id"]
+    report = Path(sigma_app.settings.process.var_dir) / "reports" / "api" / summary["run_id"]
     (report / "report.html").unlink()
     (report / "equity.json").unlink()
     viewer = auth("viewer")

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.db import session_scope
 from sigma.store.models import BarRecord, FillRecord, OrderRecord
 from sigma.store.params import set_params

@@ -10,7 +10,7 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.regime.state import AdaptiveStateStore
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord, PositionRecord

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sigma.api import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.news import NewsHandler
 from sigma.scheduler.service import SchedulerService

@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select
 
 from sigma.api import create_api
 from sigma.api.bodylimit import MAX_BODY_BYTES
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.news import NewsHandler
 from sigma.store.control import KILL_SWITCH, get_flag

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 from sigma.api import create_api
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from tests.api.conftest import add_users, issue_token, make_app
 

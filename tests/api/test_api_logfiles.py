@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.ops.logging import log_file
 
 Headers = Callable[[str], dict[str, str]]
 
 
 def write_log(app: App, command: str, *records: tuple[str, str]) -> None:
-    path = log_file(app.settings.var_dir, command)
+    path = log_file(app.settings.process.var_dir, command)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "".join(

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from sigma.api import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.db import session_scope
 from sigma.store.models import BarRecord, PerformanceReport, TrendData

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.research.ml_tune import TuneConfig
 from sigma.research.ml_validate import tune_symbol
 from sigma.store.db import session_scope

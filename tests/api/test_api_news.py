@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sigma.api import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.news import NewsHandler
 from tests.api.conftest import login

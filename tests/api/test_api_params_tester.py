@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sigma.api import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.state import AdaptiveStateStore
 from sigma.store.bars import upsert_bars

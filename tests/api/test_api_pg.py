@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sigma.api import create_api
 from sigma.api.routers.trading import FillOut, OrderOut
 from sigma.api.serialize import dec
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.db import session_scope
 from sigma.store.models import FillRecord, OrderRecord, TrendData

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import bindparam, create_engine, literal, select, text
 
 from sigma.api.reader import COMPILED_CACHE, SQLITE_THREADS, Reader
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.db import session_scope
 from sigma.store.models import OrderRecord, User
 from tests.api.conftest import make_app

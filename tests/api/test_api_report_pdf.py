@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.reports.performance import publish
 from sigma.store.db import session_scope
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sigma.api import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.scheduler.service import SchedulerService
 from tests.api.conftest import login

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
 from sigma.runtime.sim import SimRunner

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sigma.api import create_api, ensure_admin
 from sigma.api.auth import load_jwt_secret
 from sigma.api.users import authenticate
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.ops.components import ComponentStatus
 from sigma.ops.metrics import Metrics
@@ -100,9 +100,9 @@ def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> Non
 def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) -> None:
     sigma_app.db.dispose()
     sigma_app.read_db.dispose()
-    Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).unlink()
+    Path(sigma_app.settings.database.database_url.removeprefix("sqlite:///")).unlink()
     # A fresh empty file is created and answers SELECT 1; point the engine at a folder instead.
-    Path(sigma_app.settings.database_url.removeprefix("sqlite:///")).mkdir()
+    Path(sigma_app.settings.database.database_url.removeprefix("sqlite:///")).mkdir()
     body = client.get("/api/health").json()
     assert body["status"] == "degraded"
     assert body["checks"]["database"].startswith("error: OperationalError")

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sigma.api.users import get_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.auth_sessions import RefreshRefused, rotate_refresh, start_family
 from sigma.store.db import session_scope
 from sigma.store.models import AuthSession

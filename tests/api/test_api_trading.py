@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.store.alerts import record_alert
 from sigma.store.db import session_scope
 from sigma.store.models import (

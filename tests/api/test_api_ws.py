@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from sigma.api import create_api
 from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, decode, frame
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from tests.api.conftest import login
 

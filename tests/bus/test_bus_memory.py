@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from sigma.bootstrap import make_pubsub, make_work_queue
 from sigma.bus import Delivery
-from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue, backoff_delay, error_reason
 from tests.bus.bus_contract import QUEUE, PubSubContract, WorkQueueContract, eventually, take
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.cli.main import app
 from sigma.config import load_settings
 from sigma.feeds.synthetic import generate_bars, write_csv

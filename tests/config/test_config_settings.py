@@ -19,14 +19,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_use_sqlite_under_var() -> None:
     s = load_settings()
-    assert s.database_url == "sqlite:///var/sigma.db" and not s.is_postgres
-    assert s.initial_cash == Decimal(10000) and s.strategy_paths == []
+    assert s.database.database_url == "sqlite:///var/sigma.db" and not s.database.is_postgres
+    assert s.trading.initial_cash == Decimal(10000) and s.trading.strategy_paths == []
 
 
 def test_sim_run_bars_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().sim_run_bars == 10_080
+    assert load_settings().trading.sim_run_bars == 10_080
     monkeypatch.setenv("SIGMA_SIM_RUN_BARS", "1440")
-    assert load_settings().sim_run_bars == 1440
+    assert load_settings().trading.sim_run_bars == 1440
 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -34,8 +34,8 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("SIGMA_DATABASE_URL", "postgresql+psycopg://u@h/db")
     monkeypatch.setenv("SIGMA_STRATEGY_PATHS", "/a:/b")
     s = load_settings()
-    assert s.is_postgres and s.api_port == 9001
-    assert [str(p) for p in s.strategy_paths] == ["/a", "/b"]
+    assert s.database.is_postgres and s.api.api_port == 9001
+    assert [str(p) for p in s.trading.strategy_paths] == ["/a", "/b"]
 
 
 def test_yaml_file_is_lower_precedence_than_env(
@@ -44,10 +44,10 @@ def test_yaml_file_is_lower_precedence_than_env(
     cfg = tmp_path / "sigma.yaml"
     cfg.write_text("api_port: 7000\ncommission_pct: '0.002'\n")
     monkeypatch.setenv("SIGMA_CONFIG_FILE", str(cfg))
-    assert load_settings().api_port == 7000
-    assert load_settings().commission_pct == Decimal("0.002")
+    assert load_settings().api.api_port == 7000
+    assert load_settings().trading.commission_pct == Decimal("0.002")
     monkeypatch.setenv("SIGMA_API_PORT", "7100")
-    assert load_settings().api_port == 7100
+    assert load_settings().api.api_port == 7100
 
 
 @pytest.mark.parametrize(

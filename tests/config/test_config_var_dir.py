@@ -17,11 +17,14 @@ def test_default_database_lives_in_the_var_dir(
     monkeypatch.delenv("SIGMA_DATABASE_URL", raising=False)
     monkeypatch.setenv("SIGMA_VAR_DIR", str(tmp_path / "elsewhere"))
     settings = load_settings()
-    assert settings.database_url == f"sqlite:///{tmp_path / 'elsewhere' / 'sigma.db'}"
+    assert settings.database.database_url == f"sqlite:///{tmp_path / 'elsewhere' / 'sigma.db'}"
     # Settings changed at run time keep the database.
-    assert apply_settings(settings, {"symbols": ["BTC"]}).database_url == settings.database_url
+    assert (
+        apply_settings(settings, {"symbols": ["BTC"]}).database.database_url
+        == settings.database.database_url
+    )
     monkeypatch.setenv("SIGMA_DATABASE_URL", "postgresql+psycopg://u@h/db")
-    assert load_settings().database_url == "postgresql+psycopg://u@h/db"
+    assert load_settings().database.database_url == "postgresql+psycopg://u@h/db"
 
 
 def test_research_reads_the_live_bar_size_unless_told() -> None:

@@ -27,9 +27,9 @@ from e2e_support import (
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from sigma.api import create_api
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
-from sigma.config import Settings
+from sigma.config import load_settings
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     ensure_dist()
     tmp = tmp_path_factory.mktemp("e2e")
     app = App(
-        Settings(
+        load_settings(
             database_url=f"sqlite:///{tmp / 'e2e.db'}",
             var_dir=tmp / "var",
             bcrypt_rounds=4,

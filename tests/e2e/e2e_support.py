@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from playwright.sync_api import Page, expect
 
 from sigma.api.users import create_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.domain import Tick
 from sigma.feeds.synthetic import generate_bars
@@ -238,7 +238,7 @@ def seed(app: App) -> Seeded:
     with session_scope(app.sessions) as session:
         # The ML gate's model for BTC, validated on its test window (shown on Backtests).
         tune_symbol(session, "BTC", trending_bars(), [SmaCross], config=TuneConfig(n_estimators=10))
-    report = Path(app.settings.var_dir) / "reports" / "weekly-e2e.html"
+    report = Path(app.settings.process.var_dir) / "reports" / "weekly-e2e.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(f"<html><body><h1>{REPORT_TITLE}</h1></body></html>", encoding="utf-8")
     with session_scope(app.sessions) as session:

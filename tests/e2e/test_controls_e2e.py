@@ -21,14 +21,15 @@ from e2e_support import PASSWORD, ensure_dist, free_port, login
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from sigma.api.server import serve_embedded
 from sigma.api.users import create_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
 from sigma.config import load_settings
 from sigma.domain import Order, OrderType, Side, Tick
 from sigma.feeds.ticks import encode_tick
 from sigma.regime.state import AdaptiveStateStore
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord
 
@@ -44,7 +45,7 @@ class RunningBot:
 
     url: str
     app: App
-    system: System
+    system: Services
     loop: asyncio.AbstractEventLoop
 
     def call(self, work: Coroutine[Any, Any, T]) -> T:
@@ -94,7 +95,7 @@ def bot_server(tmp_path: Path) -> Iterator[RunningBot]:
         ts=datetime.now(UTC),
         since=datetime.now(UTC),
     )
-    system = System(app, ("bot", "worker", "api"))
+    system = Services(app, ("bot", "worker", "api"), serve_embedded)
     loop = asyncio.new_event_loop()
     stop: list[asyncio.Event] = []
 

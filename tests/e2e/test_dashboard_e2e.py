@@ -501,7 +501,9 @@ def test_markets_show_stored_candles_extended_by_live_ticks(page: Page, server: 
 def test_signing_out_revokes_the_token_on_the_server(page: Page, server: LiveServer) -> None:
     # A user of its own: signing out revokes every token of the user, cached ones included.
     with session_scope(server.app.sessions) as session:
-        create_user(session, "leaver", PASSWORD, "viewer", rounds=server.app.settings.bcrypt_rounds)
+        create_user(
+            session, "leaver", PASSWORD, "viewer", rounds=server.app.settings.api.bcrypt_rounds
+        )
     login(page, "leaver")
     token = page.evaluate("JSON.parse(localStorage.getItem('sigma.session')).token")
     me = f"{server.url}/api/me"

@@ -146,7 +146,7 @@ def test_alerts_repeating_are_one_row_with_their_count(
 def test_admin_reads_and_filters_the_process_log(
     page: Page, server: LiveServer, tmp_path: Path
 ) -> None:
-    path = log_file(server.app.settings.var_dir, "up")
+    path = log_file(server.app.settings.process.var_dir, "up")
     path.parent.mkdir(parents=True, exist_ok=True)
     records = [
         ("INFO", "sigma.actions", "order_sent sma_cross BTC buy 0.125 @ 30123.45"),

@@ -15,7 +15,7 @@ import pytest
 from sigma.domain import Bar, Fill, Order, OrderStatus, Side
 from sigma.engine.engine import EngineConfig, opens_exposure
 from sigma.engine.fill_model import FillModel
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
 from sigma.strategies.builtin import SmaCross
@@ -88,7 +88,7 @@ def test_a_backtest_vetoes_entries_and_never_a_reduction() -> None:
 def test_the_live_engine_vetoes_the_same_orders() -> None:
     gate = Gate(from_bar=1)
     sent: list[Order] = []
-    engine = LiveEngine(
+    engine = DispatchEngine(
         Script(), "X", EngineConfig(entry_gate=gate), lambda order, ref: sent.append(order)
     )
     for k, row in enumerate(flat_bars().itertuples()):

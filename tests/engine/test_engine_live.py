@@ -17,7 +17,7 @@ from sigma.domain import Bar, Fill, Order, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
 from sigma.strategies.builtin import DonchianTrend, SmaCross
@@ -49,9 +49,9 @@ def ticks_of(bars: pd.DataFrame) -> list[Tick]:
 
 def run_live(
     strategy: Strategy, bars: pd.DataFrame, fill_model: FillModel, fill_late: bool = False
-) -> LiveEngine:
+) -> DispatchEngine:
     sent: list[tuple[Order, Decimal]] = []
-    engine = LiveEngine(
+    engine = DispatchEngine(
         strategy,
         "X",
         EngineConfig(fill_model=fill_model),
@@ -110,7 +110,7 @@ def test_live_engine_trades_like_the_backtest(make, fill_late: bool) -> None:
 
 def test_inflight_orders_count_in_the_strategy_view() -> None:
     sent: list[Order] = []
-    engine = LiveEngine(
+    engine = DispatchEngine(
         SmaCross(fast=2, slow=3),
         "X",
         EngineConfig(initial_cash=D(1000)),
@@ -131,7 +131,7 @@ def test_inflight_orders_count_in_the_strategy_view() -> None:
 
 def test_orders_sized_to_zero_are_not_sent() -> None:
     sent: list[Order] = []
-    engine = LiveEngine(
+    engine = DispatchEngine(
         SmaCross(fast=2, slow=3),
         "X",
         EngineConfig(initial_cash=D(5)),
@@ -148,7 +148,7 @@ def test_live_history_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(live, "MAX_BARS", 50)
     monkeypatch.setattr(live, "MAX_RECORDS", 10)
-    engine = LiveEngine(SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda o, r: None)
+    engine = DispatchEngine(SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda o, r: None)
     for k in range(500):
         p = D(100 + (k % 7))
         engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
@@ -184,7 +184,7 @@ def test_fills_find_their_orders_after_the_history_was_trimmed(
     monkeypatch.setattr(live, "MAX_RECORDS", 10)
     monkeypatch.setattr(live, "_SEEN_FILLS", 4)
     sent: list[Order] = []
-    engine = LiveEngine(
+    engine = DispatchEngine(
         SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda order, ref: sent.append(order)
     )
     for k in range(300):

@@ -21,7 +21,7 @@ from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Side, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
 
@@ -37,7 +37,7 @@ class Paper:
         self.fill_model = fill_model
         self.sent: list[tuple[Order, Decimal]] = []
         self.cancels: list[Order] = []
-        self.engine: LiveEngine | None = None
+        self.engine: DispatchEngine | None = None
         self.hold = False  # True: market orders stay unfilled until `settle`
 
     def dispatch(self, order: Order, ref: Decimal) -> None:
@@ -64,16 +64,16 @@ class Paper:
         self.engine.on_fill(fill)
 
 
-def make_live(strategy: Strategy, fill_model: FillModel) -> tuple[LiveEngine, Paper]:
+def make_live(strategy: Strategy, fill_model: FillModel) -> tuple[DispatchEngine, Paper]:
     paper = Paper(fill_model)
-    engine = LiveEngine(
+    engine = DispatchEngine(
         strategy, "X", EngineConfig(fill_model=fill_model), paper.dispatch, cancel=paper.cancel
     )
     paper.engine = engine
     return engine, paper
 
 
-def levels(engine: LiveEngine) -> list[Decimal]:
+def levels(engine: DispatchEngine) -> list[Decimal]:
     out = []
     for guard in engine.book.armed:
         order = guard.order
@@ -89,7 +89,7 @@ def leg(start: Decimal, end: Decimal, marks: list[Decimal]) -> list[Decimal]:
     return [*sorted(inside, reverse=end < start), end]
 
 
-def feed(engine: LiveEngine, paper: Paper, frame: pd.DataFrame) -> None:
+def feed(engine: DispatchEngine, paper: Paper, frame: pd.DataFrame) -> None:
     """Each bar as ticks along the backtest's assumed path; a last tick closes the last bar
     (what it makes the strategy send is left unfilled: the backtest has no next bar)."""
     builder = BarBuilder("X", timedelta(minutes=1))
@@ -223,7 +223,7 @@ def bar(k: int, price: float) -> Bar:
     return Bar("X", (T0 + pd.Timedelta(minutes=k)).to_pydatetime(), p, p, p, p)
 
 
-def opened(fm: FillModel | None = None) -> tuple[LiveEngine, Paper]:
+def opened(fm: FillModel | None = None) -> tuple[DispatchEngine, Paper]:
     """A live engine holding 10 bought at 100 with its stop at 95 and target at 110."""
     engine, paper = make_live(Hold(), fm or FillModel())
     engine.on_live_bar(bar(0, 100), ref_price=D(100))
@@ -426,7 +426,7 @@ def test_a_trigger_order_the_venue_would_refuse_is_not_sent_and_retried_next_bar
     )
     config = EngineConfig(fill_model=FillModel(), instruments={"X": lot})
     paper = Paper(FillModel())
-    engine = LiveEngine(Hold(), "X", config, paper.dispatch, cancel=paper.cancel)
+    engine = DispatchEngine(Hold(), "X", config, paper.dispatch, cancel=paper.cancel)
     paper.engine = engine
     engine.on_live_bar(bar(0, 100), ref_price=D(100))
     paper.settle(T0)

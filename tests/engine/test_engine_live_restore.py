@@ -9,15 +9,15 @@ import pandas as pd
 
 from sigma.domain import Order, OrderType, Position, Side
 from sigma.engine.engine import EngineConfig
-from sigma.engine.live import MAX_BARS, LiveEngine
+from sigma.engine.live import MAX_BARS, DispatchEngine
 from sigma.feeds.synthetic import generate_bars
 from sigma.strategies.builtin import SmaCross
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def engine() -> LiveEngine:
-    return LiveEngine(SmaCross(), "X", EngineConfig(), lambda order, ref: None)
+def engine() -> DispatchEngine:
+    return DispatchEngine(SmaCross(), "X", EngineConfig(), lambda order, ref: None)
 
 
 def test_warm_up_holds_at_most_the_live_window() -> None:

@@ -16,7 +16,7 @@ from sigma.domain import Bar, Fill, Order, OrderStatus, Position, Side
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fast import fast_backtest
 from sigma.engine.fill_model import FillModel
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.engine.margin import (
     NEVER,
     AccountType,
@@ -373,7 +373,9 @@ def test_live_engine_liquidates_by_the_same_rule(caplog: pytest.LogCaptureFixtur
     same path as every order and stops the strategy; the log line is an error."""
     sent: list[tuple[Order, Decimal]] = []
     strategy = Script({0: [("short", None)]})
-    engine = LiveEngine(strategy, "X", EngineConfig(), lambda order, ref: sent.append((order, ref)))
+    engine = DispatchEngine(
+        strategy, "X", EngineConfig(), lambda order, ref: sent.append((order, ref))
+    )
     closes = [100, 100, 150, 199, 201, 100, 90]
     with caplog.at_level("ERROR", logger="sigma.engine.margin"):
         for k, close in enumerate(closes):

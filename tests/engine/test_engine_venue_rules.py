@@ -13,7 +13,7 @@ import pytest
 from sigma.domain import Bar, Instrument, Order, OrderStatus, Side
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.strategies import Strategy
 
 D = Decimal
@@ -46,10 +46,10 @@ class Scripted(Strategy):
 
 def engine(
     script: dict[int, list[tuple[str, dict[str, object]]]], **config: object
-) -> tuple[LiveEngine, list[Order]]:
+) -> tuple[DispatchEngine, list[Order]]:
     sent: list[Order] = []
     strategy = type("S", (Scripted,), {"script": script})()
-    live = LiveEngine(
+    live = DispatchEngine(
         strategy,
         "BTC",
         EngineConfig(initial_cash=D(10_000), fill_model=FillModel(), **config),  # type: ignore[arg-type]

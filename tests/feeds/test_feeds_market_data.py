@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from sigma.cli.data import when
 from sigma.cli.main import app
-from sigma.feeds.download import DownloadError, open_exchange, to_markets
 from sigma.feeds.errors import DataError
 from sigma.feeds.gaps import find_gaps, missing_bars, timeframe_step
 from sigma.feeds.loaders import load_bars, source_symbols
@@ -23,6 +22,7 @@ from sigma.feeds.market_data import export_file, import_file, report_series
 from sigma.store import init_db, session_factory, session_scope
 from sigma.store.bar_catalog import last_bar_time
 from sigma.store.models import BarRecord
+from sigma.venues.history import DownloadError, open_exchange, to_markets
 
 CSV = """ts,symbol,open,high,low,close,volume
 2024-01-01T00:00:00Z,BTC,42000.5,42100,41950.25,42050,12.5

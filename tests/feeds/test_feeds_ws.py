@@ -22,6 +22,7 @@ from sigma.bus.base import CHANNEL_PRICE_UPDATE, Subscription
 from sigma.bus.memory import InMemoryPubSub
 from sigma.domain import Tick
 from sigma.feeds import ws_client
+from sigma.feeds.cleaner import DataCleaner
 from sigma.feeds.frame import make_bar_frame
 from sigma.feeds.ticks import decode_tick, encode_tick
 from sigma.feeds.ws_client import Backoff, PriceClient, ReconnectingFeed, StaleMonitor
@@ -35,7 +36,6 @@ from sigma.feeds.ws_server import (
 )
 from sigma.ops.repeats import RepeatFilter
 from sigma.risk.anomaly import AnomalyDetector
-from sigma.risk.cleaner import DataCleaner
 from sigma.risk.feed_health import FeedHealth
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.config import load_settings

@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from sigma.bootstrap import make_pubsub, make_work_queue
 from sigma.bus import Delivery, PublishInDoubt
-from sigma.bus.factory import make_pubsub, make_work_queue
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
 from tests.bus.bus_contract import (

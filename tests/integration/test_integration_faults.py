@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import create_engine, func, select, text
 from websockets.asyncio.server import ServerConnection, serve
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, Delivery
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
@@ -37,7 +37,7 @@ from sigma.execution.events import OrderEvent
 from sigma.feeds.ticks import encode_tick
 from sigma.feeds.ws_server import BarReplay, MarketServer, bar_ticks
 from sigma.risk.limits import AccountState
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.models import AlertLog, FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from tests.runtime.pipeline_helpers import (
     SYMBOL,
@@ -81,9 +81,9 @@ async def cleanup(redis_url: str, amqp_url: str, bus_prefix: str) -> AsyncIterat
 
 
 class Running:
-    """A System running in the background of a test (stopped by `close`)."""
+    """A Services running in the background of a test (stopped by `close`)."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: Services) -> None:
         self.system = system
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(system.run(self.stop))
@@ -99,7 +99,7 @@ class Running:
         await asyncio.wait_for(self.task, 30)
 
 
-Start = Callable[[System], Awaitable[Running]]
+Start = Callable[[Services], Awaitable[Running]]
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ async def start(cleanup: None) -> AsyncIterator[Start]:
     """Starts systems; any a failing test left running is stopped before the cleanup."""
     runs: list[Running] = []
 
-    async def start_(sys_: System) -> Running:
+    async def start_(sys_: Services) -> Running:
         runs.append(Running(sys_))
         return await runs[-1].started()
 
@@ -121,18 +121,18 @@ def connection_name(bus_prefix: str) -> str:
     return f"sigma-{bus_prefix}"
 
 
-def system(app: App, components: tuple[str, ...]) -> System:
-    """A System whose order queue connection is named after the bus prefix (so the broker
+def system(app: App, components: tuple[str, ...]) -> Services:
+    """A Services whose order queue connection is named after the bus prefix (so the broker
     side can close exactly this connection) and retries quickly."""
-    out = System(app, components)
+    out = Services(app, components)
     s = app.settings
-    assert s.amqp_url is not None
+    assert s.bus.amqp_url is not None
     out.queue = RabbitWorkQueue(
-        s.amqp_url,
-        s.bus_prefix,
-        max_retries=s.order_max_retries,
+        s.bus.amqp_url,
+        s.bus.bus_prefix,
+        max_retries=s.worker.order_max_retries,
         retry_base_delay=RETRY_BASE_DELAY,
-        connection_name=connection_name(s.bus_prefix),
+        connection_name=connection_name(s.bus.bus_prefix),
     )
     return out
 
@@ -285,7 +285,7 @@ async def test_redis_subscriber_connections_killed_mid_stream_recover(
 Place = Callable[[OrderEvent], Awaitable[BrokerReport]]
 
 
-def hold_first_place(sys_: System) -> tuple[asyncio.Event, asyncio.Event, list[str]]:
+def hold_first_place(sys_: Services) -> tuple[asyncio.Event, asyncio.Event, list[str]]:
     """Make the worker's broker stop inside the first `place` until released; returns
     (holding, release, every placed client order id)."""
     assert sys_.worker is not None
@@ -408,7 +408,7 @@ async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_
 
 
 # --- the market feed ------------------------------------------------------------------------
-def stale_gauge(sys_: System) -> float | None:
+def stale_gauge(sys_: Services) -> float | None:
     return sys_.metrics.registry.get_sample_value("sigma_feed_stale")
 
 

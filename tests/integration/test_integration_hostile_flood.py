@@ -232,7 +232,7 @@ def drop_logs(records: list[dict[str, object]]) -> tuple[Counter[str], int]:
     forged = 0
     for record in records:
         message = str(record.get("msg", ""))
-        if record.get("logger") == "sigma.risk.cleaner" and (m := DROPPED.match(message)):
+        if record.get("logger") == "sigma.feeds.cleaner" and (m := DROPPED.match(message)):
             reasons[m.group(1)] += 1
             forged += "\n" in message or "\r" in message
     return reasons, forged

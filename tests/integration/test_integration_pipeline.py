@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from tests.runtime.pipeline_helpers import (

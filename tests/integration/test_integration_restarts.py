@@ -28,9 +28,9 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from tests.integration import steady_orders as steady
 from tests.integration.cli_process import Process
 from tests.integration.private_servers import (
@@ -119,8 +119,10 @@ def quiet(count: Callable[[], int], seconds: float = 1.0) -> Callable[[], bool]:
     return check
 
 
-async def run_system(app: App, components: tuple[str, ...]) -> tuple[System, asyncio.Event, Any]:
-    system = System(app, components)
+async def run_services(
+    app: App, components: tuple[str, ...]
+) -> tuple[Services, asyncio.Event, Any]:
+    system = Services(app, components)
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     await steady.wait_until(lambda: system.ready.is_set() or runner.done(), "the system ready")
@@ -133,7 +135,7 @@ async def drain(app: App, amqp_url: str, bus_prefix: str) -> None:
     """Start a worker as the next start of the system would, and let it book whatever the
     stopped system left in the (durable) queue: an order event published just before the
     stop is waiting there, not lost."""
-    system, stop, runner = await run_system(app, ("worker",))
+    system, stop, runner = await run_services(app, ("worker",))
     queue = system.queue
     depth = -1
 
@@ -180,7 +182,7 @@ async def run_with_fault(
             feed_url=mkt.url,
             var_dir=folder / "var",
         )
-        system, stop, runner = await run_system(app, ("prices", "bot", "worker"))
+        system, stop, runner = await run_services(app, ("prices", "bot", "worker"))
         try:
             bot = system.bot
             assert bot is not None

@@ -36,9 +36,8 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from sigma.app import App
+from sigma.bootstrap import App, make_work_queue
 from sigma.bus.base import QUEUE_ORDERS, WorkQueue
-from sigma.bus.factory import make_work_queue
 from sigma.config import load_settings
 from sigma.domain import Order, OrderType, Side
 from sigma.execution.executor import OrderExecutor

@@ -1,14 +1,9 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from sigma.ops.metrics import CONTENT_TYPE, LATENCY_BUCKETS, Metrics, RegimeGauges
-from sigma.regime.adjuster import ParamUpdate
-from sigma.regime.detector import Regime
-from sigma.regime.loop import LoopDecision
+from sigma.ops.metrics import CONTENT_TYPE, LATENCY_BUCKETS, Metrics
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -102,21 +97,6 @@ def test_pnl_and_regime_gauges() -> None:
         (("regime", "range"), ("symbol", "BTC")): 0,
         (("regime", "high_vol"), ("symbol", "BTC")): 1,
         (("regime", "trend_up"), ("symbol", "ETH")): 1,
-    }
-
-
-def test_regime_sink_follows_regime_changes_only() -> None:
-    m = Metrics()
-    sink = RegimeGauges(m)
-    at = datetime(2024, 1, 1, tzinfo=UTC)
-    sink.on_decision(LoopDecision("regime_change", "BTC", at, "why", details={"regime": "range"}))
-    sink.on_decision(LoopDecision("throttle", "BTC", at, "losing", strategy="sma"))
-    sink.on_update(
-        ParamUpdate("sma", "BTC", at, Regime.RANGE, {"fast": 5}, {"fast": 8}, "range", "regime")
-    )
-    got = samples(m)
-    assert {k for k in got if k[0] == "sigma_regime"} == {
-        ("sigma_regime", (("regime", "range"), ("symbol", "BTC")))
     }
 
 

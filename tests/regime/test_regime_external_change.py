@@ -13,16 +13,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.config import load_settings
 from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.backtest import build_hook, run_adaptive_backtest
 from sigma.regime.detector import Regime
+from sigma.regime.policy import TESTER
 from sigma.regime.sinks import LOOP_AUTHORS, StoreSink
 from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import WalkForwardConfig
-from sigma.runtime.control import TESTER, BotControl
-from sigma.runtime.system import System
+from sigma.runtime.control import BotControl
+from sigma.runtime.services import Services
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, param_history, set_params, version_author
@@ -89,7 +90,7 @@ def test_an_invalid_change_raises_and_changes_nothing() -> None:
         hook.change_params("sma_cross", "OTHER", {}, by="x", ts=T0)
 
 
-def _system(tmp_path: Path, test_bars: int) -> System:
+def _system(tmp_path: Path, test_bars: int) -> Services:
     settings = load_settings(
         database_url=f"sqlite:///{tmp_path / 'sigma.db'}",
         var_dir=str(tmp_path),
@@ -98,13 +99,13 @@ def _system(tmp_path: Path, test_bars: int) -> System:
         adaptive=True,
         adaptive_test_bars=test_bars,
     )
-    system = System(App(settings), ("bot",))
+    system = Services(App(settings), ("bot",))
     system.bot = system._bot()
     system.control = BotControl(system.bot, system.app.sessions, system.actions)
     return system
 
 
-def _scheduled(system: System, params: dict[str, object], version: int) -> bool:
+def _scheduled(system: Services, params: dict[str, object], version: int) -> bool:
     """Hand `version` to the system as the scheduler does, from a thread of its own, and wait
     for the change to be applied on the loop; False when the system found nothing to do."""
 

@@ -349,13 +349,13 @@ def test_live_shadow_memory_is_bounded(bars: pd.DataFrame, monkeypatch: pytest.M
 def test_live_engine_with_the_hook_decides_like_the_backtest(
     bars: pd.DataFrame, quality: QualityConfig | None
 ) -> None:
-    """The bot's path: LiveEngine sends orders through the bot's own adaptive check (held
+    """The bot's path: DispatchEngine sends orders through the bot's own adaptive check (held
     orders are rejected), the worker's fills arrive while the next bar is processed, the hook
     runs after each closed bar."""
     from decimal import Decimal
 
     from sigma.domain import Fill, Order
-    from sigma.engine.live import LiveEngine
+    from sigma.engine.live import DispatchEngine
     from sigma.runtime.bot import TradingBot, account_state
 
     frame = bars.iloc[:2500]
@@ -377,7 +377,7 @@ def test_live_engine_with_the_hook_decides_like_the_backtest(
         else:
             sent.append(order)
 
-    engine = LiveEngine(SmaCross(), SYMBOL, EngineConfig(), dispatch)
+    engine = DispatchEngine(SmaCross(), SYMBOL, EngineConfig(), dispatch)
     hook = build_hook(BUILTIN_PRESETS, quality=quality)
     hook.attach(engine)
     live_updates: list[ParamUpdate] = []

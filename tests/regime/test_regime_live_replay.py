@@ -100,7 +100,7 @@ async def test_a_replayed_market_through_the_bot_tunes_and_audits_every_change(
     # Throttled, then reinstated on its shadow's paper record once the time out was over.
     (out,) = [d for d in decisions if d.kind == "throttle"]
     (back,) = [d for d in decisions if d.kind == "reinstate"]
-    assert back.ts == out.ts + timedelta(minutes=Settings().adaptive_probation_bars)
+    assert back.ts == out.ts + timedelta(minutes=Settings().regime.adaptive_probation_bars)
     assert back.details == {
         "status": "keep",
         "was": "throttle",

@@ -198,7 +198,7 @@ def test_bad_probation_settings_are_refused() -> None:
         QualityConfig(probation_bars=0)
     with pytest.raises(ValueError, match="status"):
         Standing("paused")
-    assert Settings().adaptive_probation_bars == QualityConfig().probation_bars
+    assert Settings().regime.adaptive_probation_bars == QualityConfig().probation_bars
 
 
 # --- the hook, the state store and restarts ----------------------------------------------------

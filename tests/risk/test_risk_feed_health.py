@@ -11,11 +11,12 @@ import pytest
 
 from sigma.domain import Order, Side, Tick
 from sigma.engine.engine import EngineConfig
-from sigma.ops.metrics import Metrics, PriceFilterGauges
+from sigma.ops.metrics import Metrics
 from sigma.risk.anomaly import Verdict
 from sigma.risk.feed_health import AlertSink, FeedHealth, HealthChange
 from sigma.risk.limits import AccountState, RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.telemetry import PriceFilterGauges
 from sigma.strategies import Strategy
 from tests.runtime.bot_helpers import Sent, trade_minutes
 

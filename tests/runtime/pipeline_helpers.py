@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
 from sigma.config import load_settings
 from sigma.engine.engine import EntryGate
@@ -22,7 +22,7 @@ from sigma.feeds.synthetic import generate_bars
 from sigma.feeds.ticks import encode_tick
 from sigma.feeds.ws_server import bar_ticks
 from sigma.research.backtest import run_backtest
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
 from sigma.strategies.builtin import RsiReversion, SmaCross
 
@@ -66,7 +66,7 @@ class Outcome:
     fills: list[FillRecord]
     positions: dict[str, PositionRecord]
     ledger: list[LedgerEntry]
-    system: System
+    system: Services
 
 
 async def wait_for(check: Any, timeout: float = 30.0, what: str = "condition") -> None:
@@ -79,7 +79,7 @@ async def wait_for(check: Any, timeout: float = 30.0, what: str = "condition") -
 
 
 @contextlib.asynccontextmanager
-async def running(system: System) -> AsyncIterator[System]:
+async def running(system: Services) -> AsyncIterator[Services]:
     """`system` started and ready; stopped in order (and waited for) when the block ends."""
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
@@ -100,7 +100,7 @@ async def run_pipeline(
 ) -> Outcome:
     """Publish the bars' ticks on `price_update` (plus `raw_messages` first) and let the bot
     and the worker act on them; returns the stored rows once every order is booked."""
-    async with running(System(app, components)) as system:
+    async with running(Services(app, components)) as system:
         assert system.bot is not None
         bot, worker = system.bot, system.worker
         for raw in raw_messages or []:

@@ -19,14 +19,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from sigma.api.server import serve_embedded
 from sigma.api.users import create_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
 from sigma.config import load_settings
 from sigma.domain import Order, OrderType, Side, Tick
 from sigma.feeds.ticks import encode_tick
 from sigma.runtime.operator import store_params
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord
 from sigma.store.params import param_history
@@ -77,14 +78,14 @@ def make_app(tmp_path: Path, **bus: Any) -> App:
 
 
 @contextlib.asynccontextmanager
-async def running(app: App) -> AsyncIterator[tuple[System, httpx.AsyncClient]]:
+async def running(app: App) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
     """The bot, the worker and the API running; a client logged in as the trader."""
-    system = System(app, ("bot", "worker", "api"))
+    system = Services(app, ("bot", "worker", "api"), serve_embedded)
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     try:
         await wait_for(system.ready.is_set, 60, "system ready")
-        base = f"http://{app.settings.api_host}:{app.settings.api_port}"
+        base = f"http://{app.settings.api.api_host}:{app.settings.api.api_port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             for _ in range(200):  # uvicorn listens a moment after `ready`
                 with contextlib.suppress(httpx.TransportError):
@@ -100,7 +101,7 @@ async def running(app: App) -> AsyncIterator[tuple[System, httpx.AsyncClient]]:
         await asyncio.wait_for(runner, 30)
 
 
-async def bars(system: System, count: int) -> None:
+async def bars(system: Services, count: int) -> None:
     """Publish ticks that close `count` one-minute bars at 100."""
     assert system.bot is not None
     bot, before = system.bot, system.bot.counters.bars

@@ -41,7 +41,7 @@ def test_sigma_up_and_worker_run_on_uvloop(tmp_path: Path, monkeypatch: pytest.M
     async def fake_run_system(app: object, components: object, **kwargs: object) -> None:
         loops.append((type(asyncio.get_running_loop()).__module__, tuple(components)))  # type: ignore[arg-type]
 
-    monkeypatch.setattr(live, "run_system", fake_run_system)
+    monkeypatch.setattr(live, "run_services", fake_run_system)
     try:
         for command in (["up", "--only", "bot"], ["worker"]):
             result = CliRunner().invoke(app, command)

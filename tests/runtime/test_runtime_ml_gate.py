@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.domain import Side
 from sigma.research.ml_gate import ActiveModel, ActiveModels, MLGate
 from sigma.research.ml_tune import TuneConfig, TuneResult, save_model
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog
 from tests.research.ml_helpers import WON, FixedModel
@@ -74,7 +74,7 @@ async def test_the_bot_trades_as_the_gated_backtest(tmp_path: Path) -> None:
 async def test_the_gate_can_be_switched_off(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", ml_gate=False)
     _store_winner(app.sessions)
-    async with running(System(app, ("bot",))) as system:
+    async with running(Services(app, ("bot",))) as system:
         assert system.gates is None and system.bot is not None
         assert all(e.config.entry_gate is None for e in system.bot.engines.values())
     app.close()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from sigma.domain import Bar
 from sigma.regime.state import AdaptiveStateStore
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, set_flag
 from sigma.store.models import ActionLog, OrderRecord
@@ -94,12 +94,18 @@ async def test_kill_switch_stops_every_order(tmp_path: Path) -> None:
 
 def test_unknown_component_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown component"):
-        System(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "dashboard"])
+        Services(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "dashboard"])
+
+
+def test_the_api_component_is_handed_its_server(tmp_path: Path) -> None:
+    """The API sits above the runtime (its routes call it): a Services is given the server."""
+    with pytest.raises(ValueError, match="the api component needs `serve_api`"):
+        Services(make_app(f"sqlite:///{tmp_path / 'x.db'}"), ["bot", "api"])
 
 
 def test_regime_changes_reach_the_regime_gauge(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", adaptive=True)
-    system = System(app, components=("bot",))
+    system = Services(app, components=("bot",))
     hook = system._adaptive_hook()
     at = datetime(2024, 1, 1, tzinfo=UTC)
     hook.loop.detector.force_high_vol(SYMBOL, at + timedelta(days=1), "test: forced")
@@ -119,7 +125,7 @@ async def test_a_running_worker_beats_into_the_database_and_a_stopped_one_leaves
         with app.sessions() as s:
             return [b.name for b in heartbeats.beats(s)]
 
-    async with running(System(app, components=("worker",))):
+    async with running(Services(app, components=("worker",))):
         await wait_for(lambda: named() == ["worker-7"], what="the worker's heartbeat row")
         with app.sessions() as s:
             (beat,) = heartbeats.beats(s)
@@ -136,7 +142,7 @@ async def test_compiled_indicators_are_ready_before_a_trading_component_starts(
     not on its first bar; a worker, which runs no strategy, does not pay for it."""
     seen: list[bool] = []
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}")
-    system = System(app, components=components)
+    system = Services(app, components=components)
     monkeypatch.setattr(
         "sigma.strategies.indicators.warm_up", lambda: seen.append(system.ready.is_set())
     )
@@ -148,7 +154,7 @@ async def test_compiled_indicators_are_ready_before_a_trading_component_starts(
 
 async def test_a_stopped_system_has_finished_the_adaptive_state_writes(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", adaptive=True)
-    async with running(System(app, components=("bot",))) as system:
+    async with running(Services(app, components=("bot",))) as system:
         assert system.adaptive is not None
         state = system.adaptive.hook.state
         assert state is not None

@@ -14,9 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from sigma.app import App
+from sigma.bootstrap import App, make_pubsub
 from sigma.bus.base import CHANNEL_PRICE_UPDATE
-from sigma.bus.factory import make_pubsub
 from sigma.cli import live
 from sigma.cli.main import app as cli
 from sigma.config import load_settings
@@ -24,7 +23,7 @@ from sigma.engine.bar_builder import BarBuilder
 from sigma.feeds.ticks import encode_tick
 from sigma.feeds.ws_server import bar_ticks
 from sigma.runtime.recorder import policies
-from sigma.runtime.system import COMPONENTS, System
+from sigma.runtime.services import COMPONENTS, Services
 from sigma.store.bars import read_bars
 from sigma.store.models import BarRecord, TickRecord
 from sigma.store.timescale import Policy
@@ -58,7 +57,7 @@ async def test_the_recorder_keeps_every_tick_and_every_bar_the_bot_closed(db_url
     app = make_app(db_url, bar_seconds=120, recorder_batch_rows=64)
     frame = bars(240)
     feed = list(bar_ticks(SYMBOL, frame))
-    async with running(System(app, ("bot", "worker", "recorder"))) as system:
+    async with running(Services(app, ("bot", "worker", "recorder"))) as system:
         bot, service = system.bot, system.recorder
         assert bot is not None and service is not None
         for tick in feed:
@@ -95,7 +94,7 @@ async def test_the_recorder_alone_on_redis_writes_what_it_holds_when_stopped(
     feed = list(bar_ticks(SYMBOL, bars(20)))
     publisher = make_pubsub(redis_url, bus_prefix)
     try:
-        async with running(System(app, ("recorder",))) as system:
+        async with running(Services(app, ("recorder",))) as system:
             service = system.recorder
             assert service is not None and system.bot is None
             for tick in feed:
@@ -116,7 +115,7 @@ def test_policies_follow_the_retention_settings(tmp_path: Path) -> None:
         "ticks": Policy(week, timedelta(days=10)),
         "bars": Policy(week, None),
     }
-    app.settings.bar_retention_days = 400
+    app.settings.retention.bar_retention_days = 400
     assert policies(app)["bars"] == Policy(week, timedelta(days=400))
 
 
@@ -131,7 +130,7 @@ def test_sigma_recorder_runs_the_recorder_alone(monkeypatch: pytest.MonkeyPatch)
 async def test_stored_prices_are_exact(tmp_path: Path) -> None:
     """Decimal in, the same Decimal out: ticks are money."""
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}")
-    async with running(System(app, ("recorder",))) as system:
+    async with running(Services(app, ("recorder",))) as system:
         assert system.recorder is not None
         for raw in (
             b'{"symbol":"XYZ","ts":"2024-01-01T00:00:00Z","price":"0.1","volume":"3"}',

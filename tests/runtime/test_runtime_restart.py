@@ -13,14 +13,14 @@ import pandas as pd
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.domain import Bar, Order, OrderType, Side, Tick
 from sigma.engine.live import MAX_BARS
 from sigma.feeds.live_market import LiveMarket
 from sigma.risk.limits import AccountState, RiskManager
 from sigma.runtime.market import MARKET_BARS
 from sigma.runtime.restore import market_start
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import BarRecord, OrderRecord, RiskStateRecord, TickRecord
 from sigma.store.restart import StoredPrice, booked_accounts, last_prices
@@ -94,7 +94,7 @@ def check_restored(db_url: str, frame: pd.DataFrame) -> None:
     """A bot built now holds what was booked (without the restore it would start flat and
     buy again what it holds), has the stored bars as history and trades no bar twice."""
     app = make_app(db_url)
-    system = System(app, ("bot",))
+    system = Services(app, ("bot",))
     engine = system._bot().engines[("sma_cross", SYMBOL)]
     assert engine.portfolio.qty(SYMBOL) == 96
     with app.sessions() as s:
@@ -121,7 +121,7 @@ def risk_check(risk: RiskManager, equity: Decimal, at: datetime) -> str:
 
 async def test_a_tripped_drawdown_breaker_stays_tripped_after_a_restart(db_url: str) -> None:
     app = make_app(db_url, max_drawdown=Decimal("0.1"))
-    system = System(app, ("bot",))
+    system = Services(app, ("bot",))
     risk = system._bot().risk
     assert isinstance(risk, RiskManager)
     assert risk_check(risk, Decimal(10_000), T0) == ""
@@ -130,7 +130,7 @@ async def test_a_tripped_drawdown_breaker_stays_tripped_after_a_restart(db_url: 
     system.risk_state.close()
 
     # A new process, days later, with equity back up: still halted until an operator resets.
-    again = System(make_app(db_url, max_drawdown=Decimal("0.1")), ("bot",))
+    again = Services(make_app(db_url, max_drawdown=Decimal("0.1")), ("bot",))
     restored = again._bot().risk
     assert isinstance(restored, RiskManager)
     assert "drawdown" in risk_check(restored, Decimal(9_500), T0 + timedelta(days=3))
@@ -144,7 +144,7 @@ async def test_a_tripped_drawdown_breaker_stays_tripped_after_a_restart(db_url: 
 
 async def test_daily_loss_marks_are_kept_per_mode(db_url: str) -> None:
     app = make_app(db_url, max_daily_loss=Decimal(500))
-    system = System(app, ("bot",))
+    system = Services(app, ("bot",))
     risk = system._bot().risk
     assert isinstance(risk, RiskManager)
     assert risk_check(risk, Decimal(10_000), T0) == ""
@@ -161,7 +161,7 @@ async def test_daily_loss_marks_are_kept_per_mode(db_url: str) -> None:
     )
     assert row.tripped.startswith("daily loss")
     # The live account of the same strategy has marks of its own.
-    live = System(make_app(db_url, mode="live", max_daily_loss=Decimal(500)), ("bot",))
+    live = Services(make_app(db_url, mode="live", max_daily_loss=Decimal(500)), ("bot",))
     live_risk = live._bot().risk
     assert isinstance(live_risk, RiskManager)
     assert risk_check(live_risk, Decimal(9_400), T0) == ""
@@ -194,7 +194,7 @@ async def test_open_orders_are_the_engines_again(db_url: str) -> None:
     store_order(app, "resting-1", "limit")
     store_order(app, "market-1", "market")
     store_order(app, "done-1", "limit", status="filled")
-    system = System(app, ("bot",))
+    system = Services(app, ("bot",))
     bot = system._bot()
     engine = bot.engines[("sma_cross", SYMBOL)]
     assert list(engine.resting) == ["resting-1"]
@@ -245,7 +245,7 @@ async def test_the_built_in_market_goes_on_after_what_was_recorded(db_url: str) 
     app = make_app(db_url, market_history_bars=120, bar_seconds=300)
 
     async def first_tick() -> Tick:
-        async with running(System(app, ("market",))) as system:
+        async with running(Services(app, ("market",))) as system:
             assert system.market is not None
             source = system.market.source
             assert isinstance(source, LiveMarket)
@@ -289,7 +289,7 @@ async def test_an_accelerated_built_in_market_plays_history_up_to_the_present(
     db_url: str,
 ) -> None:
     app = make_app(db_url, feed_speed=60)
-    async with running(System(app, ("market",))) as system:
+    async with running(Services(app, ("market",))) as system:
         assert system.market is not None
         first = next(iter(system.market.source.ticks()))
     minute = pd.Timestamp.now(tz="UTC").floor("1min").to_pydatetime()
@@ -316,7 +316,7 @@ def test_the_price_filter_judges_the_first_tick_against_the_last_stored_price(
     with app.sessions.begin() as s:
         s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=0, price=Decimal("101.5")))
         s.add(TickRecord(symbol=SYMBOL, ts=T0 + 5 * minute, seq=1, price=Decimal("101.75")))
-    system = System(app, ("prices",))
+    system = Services(app, ("prices",))
     client = system._price_source("ws://127.0.0.1:1")
     detector = client.detector
     assert detector is not None and detector.reference is not None
@@ -335,7 +335,7 @@ async def test_only_the_accelerated_built_in_market_has_no_stored_reference(db_u
         app = make_app(db_url, feed_speed=speed, market_history_bars=0)
         with app.sessions.begin() as s:
             s.add(TickRecord(symbol=SYMBOL, ts=T0, price=Decimal("1")))
-        async with running(System(app, ("market",))) as system:
+        async with running(Services(app, ("market",))) as system:
             assert system.market is not None
             client = system._price_source(system.market.url)
             assert client.detector is not None

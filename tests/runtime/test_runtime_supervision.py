@@ -13,10 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sigma.api.server import serve_embedded
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.ops.components import ComponentStatus
+from sigma.runtime.services import Services
 from sigma.runtime.supervisor import Backoff
-from sigma.runtime.system import System
 from tests.integration.private_servers import free_port
 from tests.runtime.pipeline_helpers import make_app, running, wait_for
 
@@ -45,7 +46,7 @@ def raising_once(real: Callable[..., Any], name: str) -> Callable[..., Any]:
     return once
 
 
-async def get_health(system: System) -> dict[str, Any]:
+async def get_health(system: Services) -> dict[str, Any]:
     async with (
         aiohttp.ClientSession() as client,
         client.get(f"{system.api_url}/api/health") as response,
@@ -55,12 +56,12 @@ async def get_health(system: System) -> dict[str, Any]:
         return body
 
 
-def status(system: System, name: str) -> ComponentStatus:
+def status(system: Services, name: str) -> ComponentStatus:
     return next(s for s in system.supervisor.statuses() if s.name == name)
 
 
 async def kill_and_watch_it_come_back(
-    system: System,
+    system: Services,
     name: str,
     kill: Callable[[], None],
     works: Callable[[], int],
@@ -97,7 +98,7 @@ async def test_each_component_that_dies_is_restarted(tmp_path: Path) -> None:
         worker_prefetch=1,
         feed_speed=240.0,  # a 1-minute bar every 0.25 s: the bot and the sim see bars soon
     )
-    system = System(app, COMPONENTS)
+    system = Services(app, COMPONENTS, serve_embedded)
     # Long enough a pause to see each component down; short enough for the test.
     system.supervisor.backoff = Backoff(first=0.3, healthy_after=60)
     alerts: list[str] = []

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from sigma.app import App, build_app
+from sigma.bootstrap import App, bootstrap
 from sigma.cli import jobs as jobs_cli
 from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
@@ -126,7 +126,7 @@ def test_the_scheduler_alone_starts_a_dead_loop_thread_again(
         return started[0]
 
     monkeypatch.setattr(jobs_module, "start_scheduler", start)
-    application = build_app()
+    application = bootstrap()
     stop = threading.Event()
     serving = threading.Thread(target=jobs_cli.serve, args=(application, stop))
     serving.start()
@@ -160,7 +160,7 @@ def test_scheduler_runs_until_stopped(workdir: Path, monkeypatch: pytest.MonkeyP
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("SIGMA_METRICS_PORT", str(port))
-    application = build_app()
+    application = bootstrap()
     stop = threading.Event()
     stop.set()
     try:

@@ -17,7 +17,7 @@ from scheduler_helpers import FakeClock, alerts
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.config import load_settings
 from sigma.feeds.synthetic import generate_bars
 from sigma.ops.metrics import Metrics
@@ -178,7 +178,7 @@ def test_health_reports_and_housekeeping(
     with session_scope(sessions) as session:
         heartbeats.beat(session, "worker-1", now=clock.now)
     assert manager.run("health_check").result["heartbeat"] is True
-    clock.advance(seconds=runtime.settings.worker_stale_seconds + 1)
+    clock.advance(seconds=runtime.settings.scheduler.worker_stale_seconds + 1)
     assert manager.run("health_check").result["heartbeat"] is False
     weekly = manager.run("weekly_report")
     assert weekly.outcome == "success" and Path(weekly.result["html"]).is_file()
@@ -247,7 +247,7 @@ def test_every_job_run_twice_leaves_the_state_of_one_run(
 
 
 def test_job_list_and_schedules(runtime: JobRuntime) -> None:
-    assert runtime.fill_model.commission_pct == runtime.settings.commission_pct
+    assert runtime.fill_model.commission_pct == runtime.settings.trading.commission_pct
     specs = {spec.id: spec for spec in runtime.job_specs()}
     assert set(specs) == {
         "strategy_selection",
@@ -268,8 +268,8 @@ def test_job_list_and_schedules(runtime: JobRuntime) -> None:
     # Daily, after the selection whose parameters its validation backtests.
     assert "hour='3', minute='30'" in str(specs["ml_tune"].trigger)
     # The time is the operator's, in the operator's time zone.
-    moved = runtime.settings.model_copy(
-        update={"selection_cron": "30 4 * * *", "scheduler_timezone": "America/New_York"}
+    moved = runtime.settings.with_values(
+        {"selection_cron": "30 4 * * *", "scheduler_timezone": "America/New_York"}
     )
     [local] = [j.trigger for j in replace(runtime, settings=moved).job_specs() if j.then]
     assert isinstance(local, CronTrigger) and "hour='4', minute='30'" in str(local)

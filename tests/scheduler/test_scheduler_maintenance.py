@@ -204,11 +204,14 @@ def test_the_config_sync_job_updates_the_jobs_settings(
         set_setting(session, "optimize_trials", 75, changed_by="ops", base=settings)
         set_setting(session, "report_pdf", False, changed_by="ops", base=settings)
     assert manager.run("config_sync").result == 2
-    assert runtime.settings.optimize_trials == 75 and runtime.settings.report_pdf is False
+    assert (
+        runtime.settings.research.optimize_trials == 75
+        and runtime.settings.scheduler.report_pdf is False
+    )
     assert manager.run("config_sync").result == 0
     with pytest.raises(ValueError, match="greater than or equal"):
         runtime.apply_setting("optimize_trials", -1, 9)
-    assert runtime.settings.optimize_trials == 75
+    assert runtime.settings.research.optimize_trials == 75
 
 
 def test_time_rotation_of_small_logs(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_ml_tune_on_recorded_bars(
         test,
         [lambda: SmaCross(fast=5, slow=30), RsiReversion],
         symbol="BTC",
-        initial_cash=settings.initial_cash,
+        initial_cash=settings.trading.initial_cash,
         fill_model=runtime.fill_model,
     )
     assert row.metrics["gate"] == expected.as_json()

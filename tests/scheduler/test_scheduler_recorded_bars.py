@@ -58,7 +58,7 @@ def test_selection_on_recorded_bars_chooses_as_on_the_same_bars_from_a_file(
     assert recorded.outcome == "success", recorded.error
 
     from_file = load_bars(str(write_csv(bars, tmp_path / "bars.csv")))
-    candidates = [runtime.strategies.get(name) for name in settings.live_strategies]
+    candidates = [runtime.strategies.get(name) for name in settings.trading.live_strategies]
     with session_scope(sessions) as session:
         expected = select_for_symbol(
             session,
@@ -66,8 +66,8 @@ def test_selection_on_recorded_bars_chooses_as_on_the_same_bars_from_a_file(
             from_file,
             candidates,
             now=clock.now,
-            n_trials=settings.optimize_trials,
-            initial_cash=settings.initial_cash,
+            n_trials=settings.research.optimize_trials,
+            initial_cash=settings.trading.initial_cash,
             fill_model=runtime.fill_model,
             workers=1,
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from sigma.api.users import create_user
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.config import load_settings
 from sigma.store.db import session_scope
 

@@ -12,7 +12,7 @@ import pytest
 
 from sigma.domain import Bar
 from sigma.engine.engine import EngineConfig
-from sigma.engine.live import LiveEngine
+from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy, ta
 from sigma.strategies.series import FloatArray
@@ -133,7 +133,7 @@ def test_backtest_and_live_see_the_same_values_bar_by_bar(bars: pd.DataFrame) ->
     backtested = Recorder()
     run_backtest(backtested, bars, symbol="X")
     live = Recorder()
-    engine = LiveEngine(live, "X", EngineConfig(), lambda order, ref: None)
+    engine = DispatchEngine(live, "X", EngineConfig(), lambda order, ref: None)
     for ts, row in bars.iterrows():
         prices = {k: Decimal(repr(float(row[k]))) for k in ("open", "high", "low", "close")}
         bar = Bar("X", ts.to_pydatetime(), volume=Decimal(repr(float(row.volume))), **prices)

@@ -14,14 +14,14 @@ LIVE_RSI_AFTER_WARM_UP = textwrap.dedent(
 
     from sigma.domain import Bar
     from sigma.engine.engine import EngineConfig
-    from sigma.engine.live import LiveEngine
+    from sigma.engine.live import DispatchEngine
     from sigma.strategies import indicators
     from sigma.strategies.builtin import RsiReversion
 
     assert not indicators._wilder_rsi.signatures
     indicators.warm_up()
     ready = list(indicators._wilder_rsi.signatures)
-    engine = LiveEngine(RsiReversion(), "ACME", EngineConfig(), lambda order, price: None)
+    engine = DispatchEngine(RsiReversion(), "ACME", EngineConfig(), lambda order, price: None)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(40):
         price = Decimal(100 + i % 7)

@@ -112,7 +112,7 @@ def login(
                 detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-    rounds = ctx.app.settings.bcrypt_rounds
+    rounds = ctx.app.settings.api.bcrypt_rounds
     user = authenticate(session, form.username, form.password, rounds=rounds)
     if user is None:
         throttle.failed(account)
@@ -188,17 +188,17 @@ def put_prefs(
     SIGMA_API_PREFS_MAX_KEYS / SIGMA_API_PREFS_MAX_BYTES allow."""
     settings = ctx.app.settings
     stored = merge_prefs(session, _user_row(session, user.username).id, body)
-    if len(stored) > settings.api_prefs_max_keys:
+    if len(stored) > settings.api.api_prefs_max_keys:
         raise HTTPException(
             422,
-            detail=f"body: at most {settings.api_prefs_max_keys} preferences per user "
+            detail=f"body: at most {settings.api.api_prefs_max_keys} preferences per user "
             f"(this would make {len(stored)})",
         )
     size = len(json.dumps(stored, separators=(",", ":")).encode())
-    if size > settings.api_prefs_max_bytes:
+    if size > settings.api.api_prefs_max_bytes:
         raise HTTPException(
             422,
-            detail=f"body: preferences may take at most {settings.api_prefs_max_bytes} "
+            detail=f"body: preferences may take at most {settings.api.api_prefs_max_bytes} "
             f"bytes of JSON per user (this would make {size})",
         )
     session.commit()

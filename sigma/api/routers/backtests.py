@@ -166,15 +166,17 @@ def _run(
 ) -> BacktestResult:
     settings = ctx.app.settings
     fill_model = FillModel(
-        commission_pct=settings.commission_pct if market.commission is None else market.commission,
-        commission_fixed=settings.commission_fixed,
-        slippage_bps=settings.slippage_bps,
+        commission_pct=settings.trading.commission_pct
+        if market.commission is None
+        else market.commission,
+        commission_fixed=settings.trading.commission_fixed,
+        slippage_bps=settings.trading.slippage_bps,
     )
     result, _engine = run_backtest(
         cls(**params),
         frame,
         symbol=market.symbol,
-        initial_cash=settings.initial_cash if market.cash is None else market.cash,
+        initial_cash=settings.trading.initial_cash if market.cash is None else market.cash,
         fill_model=fill_model,
         progress=progress,
         cancel=cancel,
@@ -185,7 +187,7 @@ def _run(
 def _store(ctx: ApiContext, result: BacktestResult) -> int:
     """Write the report and equity export, store the run; the new backtest id."""
     run_id = uuid.uuid4().hex
-    folder = Path(ctx.app.settings.var_dir) / "reports" / "api" / run_id
+    folder = Path(ctx.app.settings.process.var_dir) / "reports" / "api" / run_id
     report = write_backtest_html(result, folder / "report.html")
     export_result(result, folder, formats="json")
     with session_scope(ctx.app.sessions) as session:

@@ -117,7 +117,7 @@ def chart(
         marks = market.fill_marks(
             session,
             symbol,
-            mode or ctx.app.settings.mode,
+            mode or ctx.app.settings.trading.mode,
             shown[0].ts,
             MAX_MARKERS,
             strategy,

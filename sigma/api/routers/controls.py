@@ -95,12 +95,12 @@ def traded(ctx: ApiContext, strategy: str, symbol: str) -> None:
     `SIGMA_SYMBOLS`)."""
     strategy_class(ctx.app.strategies, strategy)
     s = ctx.app.settings
-    if strategy not in s.live_strategies or symbol not in s.symbols:
+    if strategy not in s.trading.live_strategies or symbol not in s.trading.symbols:
         raise HTTPException(
             404,
             detail=f"{strategy} on {symbol} is not traded: the bot runs "
-            f"{', '.join(s.live_strategies) or 'no strategy'} on "
-            f"{', '.join(s.symbols) or 'no symbol'}",
+            f"{', '.join(s.trading.live_strategies) or 'no strategy'} on "
+            f"{', '.join(s.trading.symbols) or 'no symbol'}",
         )
 
 
@@ -111,10 +111,10 @@ def _pairs(ctx: ApiContext) -> list[PairState]:
         controls = {(c.strategy, c.symbol): c for c in all_controls(session)}
         params = sets_by_pair(session)
         authors = current_authors(session)
-        held = held_by_pair(session, s.mode)
+        held = held_by_pair(session, s.trading.mode)
     out = []
-    for strategy in s.live_strategies:
-        for symbol in s.symbols:
+    for strategy in s.trading.live_strategies:
+        for symbol in s.trading.symbols:
             key = (strategy, symbol)
             control = controls.get(key, ControlState(strategy, symbol))
             verdict = verdicts.get(key)
@@ -226,7 +226,7 @@ async def _order(ctx: ApiContext, command: BotCommand) -> CommandOut:
                 source=SOURCE,
                 strategy=command.strategy,
                 symbol=command.symbol,
-                mode=ctx.app.settings.mode,
+                mode=ctx.app.settings.trading.mode,
                 by=command.author,
                 reason=command.reason,
                 command_id=command.command_id,

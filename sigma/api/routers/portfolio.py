@@ -173,18 +173,18 @@ def portfolio(
 ) -> PortfolioOut:
     """The profit summary of `mode` (default: the mode SIGMA trades in)."""
     s = ctx.app.settings
-    chosen = mode or s.mode
+    chosen = mode or s.trading.mode
     books = account_books(session, chosen)
-    for name in s.live_strategies:
-        for symbol in s.symbols:
+    for name in s.trading.live_strategies:
+        for symbol in s.trading.symbols:
             books.setdefault((name, symbol), AccountBook())
     symbols = sorted({symbol for _, symbol in books})
     hub: Hub = request.app.state.hub
     prices = {
-        **last_stored_prices(session, symbols, timeframe_label(s.bar_seconds)),
+        **last_stored_prices(session, symbols, timeframe_label(s.trading.bar_seconds)),
         **_live_prices(hub),
     }
-    capital = s.initial_cash
+    capital = s.trading.initial_cash
     accounts: list[AccountOut] = []
     entries: list[Booking] = []
     marks: list[Mark] = []

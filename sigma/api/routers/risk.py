@@ -85,7 +85,7 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
 def limits(ctx: Ctx, _: Viewer) -> RiskLimitsOut:
     """The configured risk limits (the settings the RiskManager is built from)."""
     # Each RiskLimits field has the setting of the same name (as `sigma up` builds them).
-    settings = ctx.app.settings
+    settings = ctx.app.settings.risk
     configured = RiskLimits(**{f.name: getattr(settings, f.name) for f in fields(RiskLimits)})
     return RiskLimitsOut(
         max_order_notional=opt_dec(configured.max_order_notional),

@@ -225,7 +225,7 @@ def _walk_forward(
     tests its own changes. With fewer bars stored the change is taken untested here and the
     verdict says so: the running bot tests it again on the bars it has seen before using it."""
     s = ctx.app.settings
-    lookback, timeframe = s.adaptive_test_bars, s.research_bars_timeframe
+    lookback, timeframe = s.regime.adaptive_test_bars, s.research_bars_timeframe
     if not lookback:
         return "not tested: the StrategyTester is off (SIGMA_ADAPTIVE_TEST_BARS=0)"
     bars = recent_bars(session, symbol, timeframe, lookback, datetime.now(UTC))

@@ -111,7 +111,7 @@ async def health(ctx: Ctx) -> Health:
 @router.get(
     "/metrics",
     include_in_schema=False,
-    dependencies=[Depends(admin_unless(lambda ctx: ctx.app.settings.api_public_metrics))],
+    dependencies=[Depends(admin_unless(lambda ctx: ctx.app.settings.api.api_public_metrics))],
 )
 def metrics(ctx: Ctx) -> Response:
     """Prometheus text exposition of this process's metrics: for admins, or for anyone when

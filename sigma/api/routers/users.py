@@ -68,7 +68,11 @@ def add_user(body: UserIn, ctx: Ctx, session: Db, _: Admin) -> UserOut:
     """Create a user; 409 when the name is taken."""
     try:
         user = create_user(
-            session, body.username, body.password, body.role, rounds=ctx.app.settings.bcrypt_rounds
+            session,
+            body.username,
+            body.password,
+            body.role,
+            rounds=ctx.app.settings.api.bcrypt_rounds,
         )
     except UserExistsError as exc:
         raise HTTPException(409, detail=f"body.username: {exc}") from None
@@ -98,7 +102,7 @@ def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin)
             check_password_rules(body.password)
         except ValueError as exc:
             raise HTTPException(422, detail=f"body.password: {exc}") from None
-        user.password_hash = hash_password(body.password, ctx.app.settings.bcrypt_rounds)
+        user.password_hash = hash_password(body.password, ctx.app.settings.api.bcrypt_rounds)
     revoke = (
         body.password is not None
         or (body.role is not None and body.role != user.role)

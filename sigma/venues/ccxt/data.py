@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, Unpack
 
 from sigma.domain import Tick
+from sigma.feeds.cleaner import DataCleaner
 from sigma.feeds.ticks import TickError, tick_from_fields
 from sigma.feeds.ws_client import FeedOptions, ReconnectingFeed
-from sigma.risk.cleaner import DataCleaner
 
 __all__ = [
     "CcxtDataClient",

@@ -15,12 +15,19 @@ from sqlalchemy import delete
 from typer.testing import CliRunner
 
 from sigma.cli.main import app
-from sigma.feeds.download import DownloadError, check_markets, open_exchange, to_markets
-from sigma.feeds.market_data import download_to_store, fill_gaps, report_series
+from sigma.feeds.market_data import report_series
 from sigma.store import init_db, session_factory, session_scope
 from sigma.store.bar_catalog import stored_series
 from sigma.store.models import BarRecord
 from sigma.venues.emulator.server import VenueServer
+from sigma.venues.history import (
+    DownloadError,
+    check_markets,
+    download_to_store,
+    fill_gaps,
+    open_exchange,
+    to_markets,
+)
 
 HISTORY = 3000
 VENUES = ["binance", "upbit"]

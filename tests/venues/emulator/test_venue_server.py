@@ -276,14 +276,14 @@ def test_sigma_venue_refuses_a_bad_option_with_the_reason() -> None:
 
 
 async def test_sigma_up_runs_the_venue_as_a_component(tmp_path: Path) -> None:
-    from sigma.app import App
+    from sigma.bootstrap import App
     from sigma.config import load_settings
-    from sigma.runtime.system import System
+    from sigma.runtime.services import Services
 
     path = tmp_path / "venue.yaml"
     path.write_text("port: 0\nsource: manual\nhistory_bars: 0\n")
     app = App(load_settings(database_url=f"sqlite:///{tmp_path / 'sigma.db'}", venue_config=path))
-    system = System(app, components=("venue",))
+    system = Services(app, components=("venue",))
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     try:

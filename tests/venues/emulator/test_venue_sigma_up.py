@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY, venue_config
 
-from sigma.app import App
+from sigma.bootstrap import App
 from sigma.cli.venue import venue_environment
 from sigma.config import SettingsError, load_settings
 from sigma.config.venue import venue_settings
-from sigma.runtime.system import System
+from sigma.runtime.services import Services
 from sigma.store.models import FillRecord, OrderRecord, PositionRecord
 from sigma.strategies import Strategy
 from sigma.venues.ccxt.data import CcxtDataClient
@@ -77,7 +77,7 @@ def venue_app(server: VenueServer, tmp_path: Path, **overrides: Any) -> App:
 
 
 @contextlib.asynccontextmanager
-async def running(system: System) -> AsyncIterator[System]:
+async def running(system: Services) -> AsyncIterator[Services]:
     stop = asyncio.Event()
     runner = asyncio.create_task(system.run(stop))
     try:
@@ -112,8 +112,8 @@ async def test_sigma_up_trades_on_the_venue(
     venue_server: VenueServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = venue_app(venue_server, tmp_path)
-    assert app.settings.mode == "live"  # naming a venue trades there
-    system = System(app, ("market", "prices", "bot", "worker"))
+    assert app.settings.trading.mode == "live"  # naming a venue trades there
+    system = Services(app, ("market", "prices", "bot", "worker"))
     try:
         with caplog.at_level(logging.WARNING):
             async with running(system), trading(venue_server, Decimal("92000")):
@@ -161,7 +161,7 @@ async def test_a_dry_run_trades_paper_on_venue_prices(
     venue_server: VenueServer, tmp_path: Path
 ) -> None:
     app = venue_app(venue_server, tmp_path, mode="paper")
-    system = System(app, ("prices", "bot", "worker"))
+    system = Services(app, ("prices", "bot", "worker"))
     try:
         async with running(system), trading(venue_server, Decimal("92000")):
             bot = system.bot
@@ -194,8 +194,8 @@ async def test_the_line_sigma_venue_prints_configures_sigma_up(
 def test_the_old_broker_setting_says_what_replaced_it() -> None:
     with pytest.raises(SettingsError, match="SIGMA_BROKER=binance is now SIGMA_VENUE=binance"):
         load_settings(broker="binance")
-    assert load_settings(venue="").venue is None
-    assert load_settings(venue="upbit", mode="paper").mode == "paper"
+    assert load_settings(venue="").venue.venue is None
+    assert load_settings(venue="upbit", mode="paper").trading.mode == "paper"
 
 
 class BidOnce(Strategy):
@@ -223,7 +223,7 @@ async def test_a_restart_takes_on_what_the_venue_did_while_sigma_was_down(
             return list(session.scalars(select(OrderRecord)))
 
     try:
-        first = System(app, ("prices", "bot", "worker"))
+        first = Services(app, ("prices", "bot", "worker"))
         async with running(first), trading(venue_server, Decimal("92000")):
             await until(lambda: [o.status for o in stored()] == ["new"], "the bid resting")
             await until(lambda: stored()[0].exchange_order_id is not None, "its venue id")
@@ -232,7 +232,7 @@ async def test_a_restart_takes_on_what_the_venue_did_while_sigma_was_down(
             venue_server.binance.tick("BTCUSDT", Decimal("90900"), Decimal("0.01"))
         (at_venue,) = venue_server.binance.orders(BINANCE_KEY, "BTCUSDT")
         assert at_venue.status.value == "FILLED"
-        system = System(app, ("prices", "bot", "worker"))
+        system = Services(app, ("prices", "bot", "worker"))
         async with running(system), trading(venue_server, Decimal("90900")):
             bot = system.bot
             assert bot is not None
@@ -261,7 +261,7 @@ async def test_the_first_tick_is_judged_against_the_venues_ticker(
     venue_server.binance.tick("BTCUSDT", Decimal("91500"), Decimal("0.01"))
     app = venue_app(venue_server, tmp_path)
     try:
-        system = System(app, ("prices",))
+        system = Services(app, ("prices",))
         async with running(system):
             assert system.prices is not None and system.prices.detector is not None
             reference = system.prices.detector.reference
@@ -285,7 +285,7 @@ async def test_a_venue_that_cannot_say_its_price_leaves_the_stored_one(tmp_path:
         )
     )
     try:
-        system = System(app, ("prices",))
+        system = Services(app, ("prices",))
         assert await system._venue_last_prices() == {}
     finally:
         app.close()

@@ -1,7 +1,7 @@
 """DataCleaner: the gate between raw feed frames and the rest of SIGMA.
 
 Every frame either becomes a :class:`~sigma.domain.Tick` or is dropped with a reason that is
-logged (logger ``sigma.risk.cleaner``) and counted. Nothing a hostile or broken feed sends can
+logged (logger ``sigma.feeds.cleaner``) and counted. Nothing a hostile or broken feed sends can
 raise out of :meth:`DataCleaner.clean` or grow its memory without bound.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from sigma.domain import Tick
 from sigma.feeds.ticks import (
@@ -23,39 +22,13 @@ from sigma.feeds.ticks import (
     decode_tick,
 )
 from sigma.ops.repeats import RepeatFilter
+from sigma.risk.symbol_map import DEFAULT_MAX_SYMBOLS, SymbolMap
 
-__all__ = ["DataCleaner", "SymbolMap"]
+__all__ = ["DataCleaner"]
 
 log = logging.getLogger(__name__)
 
 LOG_PREVIEW_CHARS = 200
-# Symbols whose state is remembered when no whitelist bounds them: plenty for any real feed, and
-# a flood of made-up symbols only evicts other made-up symbols' state.
-DEFAULT_MAX_SYMBOLS = 4096
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class SymbolMap(OrderedDict[K, V], Generic[K, V]):
-    """A dict that forgets its least recently used entry beyond ``max_size`` entries.
-
-    Per-symbol state (last timestamp, price windows) lives here so that memory stays bounded
-    even when a feed invents a new symbol for every frame.
-    """
-
-    def __init__(self, max_size: int = DEFAULT_MAX_SYMBOLS) -> None:
-        if max_size < 1:
-            raise ValueError(f"max_size must be at least 1, got {max_size}")
-        super().__init__()
-        self.max_size = max_size
-
-    def touch(self, key: K, value: V) -> None:
-        """Set ``key`` to ``value`` as the most recently used entry, evicting the oldest."""
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.max_size:
-            self.popitem(last=False)
 
 
 def _preview(raw: object) -> str:

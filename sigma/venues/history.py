@@ -1,4 +1,5 @@
-"""History from a venue through ccxt's ``fetch_ohlcv``, page by page.
+"""History from a venue through ccxt's ``fetch_ohlcv``, page by page, and into the store
+(`sigma data download`, `sigma data gaps --fill`).
 
 The venue is reached by its ccxt config, so `sigma venue` (the local exchange) and the real
 venue are the same code path. Rate limits are respected twice: ccxt spaces requests by the
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -21,7 +23,11 @@ import pandas as pd
 
 from sigma.feeds.frame import make_bar_frame
 from sigma.feeds.gaps import timeframe_step
+from sigma.feeds.market_data import SeriesReport, Sessions, Stored
 from sigma.feeds.validation import validate_bars
+from sigma.store.bar_catalog import last_bar_time
+from sigma.store.bars import upsert_bars
+from sigma.store.db import session_scope
 from sigma.venues.binance import config as binance_config
 from sigma.venues.ccxt.errors import TRANSIENT, RetryPolicy, retry_after
 from sigma.venues.upbit import config as upbit_config
@@ -184,3 +190,100 @@ __all__ = [
     "to_markets",
     "with_backoff",
 ]
+
+
+def _ms(stamp: datetime | pd.Timestamp) -> int:
+    return int(pd.Timestamp(stamp).value // 1_000_000)  # .value is ns whatever the unit
+
+
+#: called before a series' download with its market and the span asked for (ms, end exclusive)
+StartHook = Callable[[Market, int, int], None]
+#: called after each page is stored, with the page's bars
+PageHook = Callable[[Market, pd.DataFrame], None]
+
+
+# --- into the store ------------------------------------------------------------------------------
+
+
+async def download_to_store(
+    sessions: Sessions,
+    exchange: Exchange,
+    markets: Sequence[Market],
+    timeframe: str,
+    *,
+    since: pd.Timestamp,
+    until: pd.Timestamp,
+    page_size: int,
+    resume: bool = True,
+    now: pd.Timestamp | None = None,
+    on_start: StartHook | None = None,
+    on_page: PageHook | None = None,
+) -> list[Stored]:
+    """Download each market's closed bars of ``since <= ts < until`` into the store.
+
+    With ``resume`` a series continues after its newest stored bar when that is later than
+    ``since``, so a second run fetches only what is new. Each page is committed on its own:
+    a run stopped half-way (Ctrl-C, a lost connection) keeps every page it stored."""
+    step = timeframe_step(timeframe)
+    clock = _ms(now if now is not None else pd.Timestamp.now(tz="UTC"))
+    out = []
+    for market in markets:
+        start = since
+        if resume:
+            with session_scope(sessions) as session:
+                last = last_bar_time(session, market.symbol, timeframe)
+            if last is not None and pd.Timestamp(last) + step > start:
+                start = pd.Timestamp(last) + step
+        if on_start is not None:
+            on_start(market, _ms(start), _ms(until))
+        count, first, latest = 0, None, None
+        pages = fetch_bars(
+            exchange,
+            market.venue_symbol,
+            timeframe,
+            _ms(start),
+            _ms(until),
+            page_size=page_size,
+            now_ms=clock,
+        )
+        async for frame in pages:
+            with session_scope(sessions) as session:
+                count += upsert_bars(session, market.symbol, timeframe, frame)
+            first = frame.index[0] if first is None else first
+            latest = frame.index[-1]
+            if on_page is not None:
+                on_page(market, frame)
+        out.append(Stored(market.symbol, timeframe, count, first, latest))
+    return out
+
+
+async def fill_gaps(
+    sessions: Sessions,
+    exchange: Exchange,
+    reports: Sequence[SeriesReport],
+    markets: dict[str, Market],
+    *,
+    page_size: int,
+    on_page: PageHook | None = None,
+) -> list[Stored]:
+    """Download the bars of every gap in ``reports`` (``markets`` maps each stored symbol to its
+    venue market), through the same path as a download. A venue without a bar for a span
+    (no trades then, or before its history) leaves that gap as it was."""
+    out = []
+    for report in reports:
+        series = report.series
+        step = timeframe_step(series.timeframe)
+        market = markets[series.symbol]
+        for gap in report.gaps:
+            out += await download_to_store(
+                sessions,
+                exchange,
+                [market],
+                series.timeframe,
+                since=gap.first,
+                until=gap.last + step,
+                page_size=page_size,
+                resume=False,
+                on_page=on_page,
+            )
+    return out

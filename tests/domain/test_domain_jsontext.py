@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 
-from sigma.ops.jsontext import dumps, to_jsonable
+from sigma.domain.jsontext import dumps, to_jsonable
 
 
 class Mode(Enum):

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sigma.domain import Tick
+from sigma.feeds.cleaner import DataCleaner
 from sigma.feeds.ticks import encode_tick
-from sigma.risk.cleaner import DataCleaner, SymbolMap
+from sigma.risk.symbol_map import SymbolMap
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOW = T0.timestamp() + 86_400
@@ -37,7 +38,7 @@ def test_accepts_good_frames_and_counts() -> None:
 def test_drop_is_logged_with_reason_and_preview(caplog: pytest.LogCaptureFixture) -> None:
     cleaner = DataCleaner(clock=clock)
     hostile = b'{"symbol":"BTC","price":"1"' + b" " * 500 + b', "x": "TAIL"}'
-    with caplog.at_level(logging.WARNING, logger="sigma.risk.cleaner"):
+    with caplog.at_level(logging.WARNING, logger="sigma.feeds.cleaner"):
         assert cleaner.clean(hostile) is None
         assert cleaner.clean(b"\n2024-01-01 FAKE LOG LINE") is None
     first, second = (record.getMessage() for record in caplog.records)
@@ -51,7 +52,7 @@ def test_repeated_drops_fold_per_reason_and_keep_exact_counts(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cleaner = DataCleaner(clock=clock)
-    with caplog.at_level(logging.WARNING, logger="sigma.risk.cleaner"):
+    with caplog.at_level(logging.WARNING, logger="sigma.feeds.cleaner"):
         for _ in range(500):
             assert cleaner.clean(b"not json") is None
             assert cleaner.clean(b"[1]") is None
@@ -60,14 +61,14 @@ def test_repeated_drops_fold_per_reason_and_keep_exact_counts(
     assert "(json)" in lines[0] and "(not_object)" in lines[1]
     assert cleaner.drops == {"json": 500, "not_object": 500}
     other = DataCleaner(clock=clock)  # another feed's first drop is not hidden
-    with caplog.at_level(logging.WARNING, logger="sigma.risk.cleaner"):
+    with caplog.at_level(logging.WARNING, logger="sigma.feeds.cleaner"):
         assert other.clean(b"not json") is None
     assert len(caplog.records) == 3
 
 
 def test_a_silenced_logger_still_counts_drops(caplog: pytest.LogCaptureFixture) -> None:
     cleaner = DataCleaner(clock=clock)
-    with caplog.at_level(logging.ERROR, logger="sigma.risk.cleaner"):
+    with caplog.at_level(logging.ERROR, logger="sigma.feeds.cleaner"):
         assert cleaner.clean(b"not json") is None
     assert not caplog.records and cleaner.drops == {"json": 1}
 
@@ -151,7 +152,7 @@ def _hostile(rng: random.Random, i: int) -> object:
 def test_ten_thousand_hostile_frames_are_all_rejected_in_bounded_memory() -> None:
     rng = random.Random(7)
     cleaner = DataCleaner(["BTC"], clock=clock)
-    logger = logging.getLogger("sigma.risk.cleaner")
+    logger = logging.getLogger("sigma.feeds.cleaner")
     logger.disabled = True  # the records themselves are checked above; keep the test quick
     try:
         for i in range(1000):  # warm up caches (re, json, Decimal contexts) before measuring
