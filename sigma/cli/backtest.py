@@ -24,7 +24,7 @@ from sigma.cli.inputs import (
 from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.result import BacktestResult
-from sigma.reports.export import export_result
+from sigma.reports.export import check_formats, export_result
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
 from sigma.research.backtest import run_backtest
 from sigma.research.compare import compare_results
@@ -35,12 +35,26 @@ from sigma.strategies import StrategyRegistry, load_strategies
 console = Console()
 
 PROGRESS_MIN_BARS = 50_000
+DEFAULT_EXPORT = "parquet"
+"""What a run exports unless told: Parquet alone (typed, exact, the smallest and quickest to
+write; a million-bar equity curve in all three formats was ~135 MB and seconds of work)."""
 
 
 def _run_id(names: list[str], symbol: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{symbol}_{'-'.join(names)}")
     return f"{stamp}_{slug}"[:120]
+
+
+def export_formats(text: str) -> list[str]:
+    """The formats `--export` names, comma-separated ("none": no export but the summary)."""
+    names = [name for name in text.split(",") if name.strip()]
+    if [name.strip().lower() for name in names] == ["none"]:
+        return []
+    try:
+        return check_formats(names)
+    except ValueError as exc:
+        raise BadValue("--export", str(exc)) from None
 
 
 def summary_table(result: BacktestResult) -> Table:
@@ -81,6 +95,12 @@ def backtest(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="report folder")] = None,
     store: Annotated[bool, typer.Option(help="save bt_summary/bt_trades")] = True,
+    export: Annotated[
+        str,
+        typer.Option(
+            help="export formats, comma-separated: parquet, csv, json (none: summary only)"
+        ),
+    ] = DEFAULT_EXPORT,
     debug: Debug = False,
 ) -> None:
     """Backtest a strategy (or --compare several) on history and write the report.
@@ -97,6 +117,7 @@ def backtest(
             lot_size=lot_size,
             timing=fill_at,
         )
+        formats = export_formats(export)
         initial_cash = parse_decimal(cash, "--cash")
         if initial_cash <= 0:
             raise BadValue("--cash", f"must be positive, got {cash}")
@@ -121,7 +142,7 @@ def backtest(
             console.print(summary_table(result))
             target = run_dir / strat.name if len(strategies) > 1 else run_dir
             report = write_backtest_html(result, target / "report.html")
-            export_result(result, target)
+            export_result(result, target, formats)
             console.print(f"report: {report}", soft_wrap=True)
             if store:
                 _store(settings.database_url, result, report)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from sigma.domain import Bar, Fill, Instrument, Order, OrderStatus, OrderType, Side, Trade
 from sigma.domain.text import clip
+from sigma.engine.collector import collector_relaxed
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.portfolio import Portfolio
 from sigma.strategies.base import Strategy
@@ -154,7 +155,11 @@ class Engine:
         """Accept an order from the strategy; it fills on a later bar (or this close)."""
         order.created_at = self._bar_time(self.data.cursor.i)
         self.orders.append(order)
-        if self._veto(order, self.portfolio.qty(order.symbol)) is None:
+        # Without an entry gate nothing is vetoed: the position is not even looked up.
+        if (
+            self.config.entry_gate is None
+            or self._veto(order, self.portfolio.qty(order.symbol)) is None
+        ):
             self.pending.append(order)
 
     def cancel_pending(self, symbol: str) -> None:
@@ -397,14 +402,15 @@ def run_engine(
             ) from exc
 
     done = 0
-    for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
-        run(done, i + 1)
-        done = i + 1
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(f"cancelled at bar {i} of {n}")
-        if progress is not None:
-            progress(i, n)
-    run(done, n)
+    with collector_relaxed():  # the run's orders, fills and trades all stay alive
+        for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
+            run(done, i + 1)
+            done = i + 1
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled at bar {i} of {n}")
+            if progress is not None:
+                progress(i, n)
+        run(done, n)
     if progress is not None:
         progress(n, n)
     lengths = np.diff(np.append(changed_at, n))

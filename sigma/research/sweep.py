@@ -1,11 +1,13 @@
 """Parameter sweeps: every combination of a grid through the compiled fast path, on every core.
 
     table = sweep("sma_cross", bars, {"fast": range(5, 50, 5), "slow": range(10, 100, 10)},
-                  fill_model=FillModel(commission_pct=Decimal("0.001")), workers=2)
+                  fill_model=FillModel(commission_pct=Decimal("0.001")))
 
 Invalid combinations (those the strategy's `validate` rejects, e.g. fast >= slow) are skipped.
-With `workers` > 1 the bar arrays go to each worker process once, through the pool's
-initializer, and the combinations travel in chunks; the table is the same for any `workers`.
+The number of worker processes follows the work (`sweep_workers`): one for a small sweep,
+where starting a pool costs more than it saves, up to one per core for a large one. With more
+than one, the bar arrays go to each worker once, through the pool's initializer, and the
+combinations travel in chunks; the table is the same for any number of workers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing.context
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,6 +48,22 @@ DEFAULT_GRIDS: dict[str, dict[str, range]] = {
 METRICS = ("final_equity", "return_pct", "n_trades", "sharpe", "max_drawdown_pct")
 
 _SECONDS_PER_YEAR = 365.25 * 86_400
+
+WORK_PER_WORKER = 20_000_000
+"""Bars × combinations worth a worker process of their own. Measured on SMA crosses: a pool of
+two costs ~0.3 s to start and feed, as much as ~10M bar-combinations take, so below twice that
+a second process does not pay for itself."""
+
+
+def sweep_workers(combos: int, bars: int, workers: int | None = None) -> int:
+    """The processes a sweep of `combos` combinations over `bars` bars runs on: `workers` when
+    given, else one per WORK_PER_WORKER of work, at least one and at most one per core; never
+    more than there are combinations."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, max(1, combos * bars // WORK_PER_WORKER))
+    elif workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return max(1, min(workers, combos))
 
 
 def grid_combinations(
@@ -173,7 +192,7 @@ def sweep(
     *,
     initial_cash: Decimal | float = Decimal(10_000),
     fill_model: FillModel | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     sort_by: str = "sharpe",
     ascending: bool = False,
     progress: ProgressFn | None = None,
@@ -184,6 +203,8 @@ def sweep(
     combination (the grid's parameters, then final_equity, return_pct, n_trades, sharpe,
     max_drawdown_pct), sorted by `sort_by` (best first unless `ascending`; NaN last).
 
+    `workers` sets the number of processes; None lets the work choose (`sweep_workers`).
+
     `progress(done, total)` is called as combinations finish and `cancel` stops the sweep
     (raising `Cancelled`); `mp_context` picks the worker start method (the platform default
     otherwise; "spawn" is the safe choice inside a threaded server)."""
@@ -192,8 +213,6 @@ def sweep(
             fast_params(strategy_name, {})  # raises for strategies without a fast path
             raise ValueError(f"no default grid for {strategy_name!r}; pass one")
         grid = DEFAULT_GRIDS[strategy_name]
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
     if bars.empty:
         raise ValueError(f"no bars to sweep {strategy_name} on")
     combos = grid_combinations(strategy_name, grid)
@@ -214,6 +233,7 @@ def sweep(
     )
     rows: list[dict[str, Any]] = []
     total = len(combos)
+    workers = sweep_workers(total, len(bars), workers)
 
     def _advance() -> None:
         if cancel is not None and cancel.is_set():
@@ -222,14 +242,14 @@ def sweep(
             progress(len(rows), total)
 
     _advance()
-    if workers == 1 or total <= 1:
+    if workers == 1:
         runner = _Runner(*args)
         for params in combos:
             rows.append(runner.run(params))
             _advance()
     else:
         with ProcessPoolExecutor(
-            max_workers=min(workers, total),
+            max_workers=workers,
             mp_context=mp_context,
             initializer=_init_worker,
             initargs=args,
@@ -258,4 +278,5 @@ __all__ = [
     "curve_metrics",
     "grid_combinations",
     "sweep",
+    "sweep_workers",
 ]
