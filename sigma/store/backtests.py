@@ -16,6 +16,9 @@ from sigma.engine.result import BacktestResult
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.models import BtSummary, BtTrade
 
+TRADE_BATCH = 5_000
+"""Trades per bulk insert."""
+
 
 @dataclass(frozen=True, slots=True)
 class BacktestRecord:
@@ -55,9 +58,10 @@ def save_backtest(
 ) -> int:
     """Store `result` (summary and trades); returns the new bt_summary id.
 
-    The trades go in as one bulk insert (an executemany of plain rows): building an ORM
-    object per trade cost seconds for the ~10^5 trades of a million-bar run. The caller's
-    unit of work commits. `run_id` defaults to a fresh UUID hex.
+    The trades go in as bulk inserts (executemany of plain rows, TRADE_BATCH at a time, so
+    the rows in flight stay bounded): building an ORM object per trade cost seconds for the
+    ~10^5 trades of a million-bar run. The caller's unit of work commits. `run_id` defaults
+    to a fresh UUID hex.
     """
     summary = BtSummary(
         run_id=run_id or uuid.uuid4().hex,
@@ -73,7 +77,8 @@ def save_backtest(
     )
     session.add(summary)
     session.flush()
-    if result.trades:
+    trades = result.trades
+    for start in range(0, len(trades), TRADE_BATCH):
         session.execute(
             insert(BtTrade),
             [
@@ -89,7 +94,7 @@ def save_backtest(
                     "entry_bar": t.entry_bar,
                     "exit_bar": t.exit_bar,
                 }
-                for t in result.trades
+                for t in trades[start : start + TRADE_BATCH]
             ],
         )
     return summary.id
