@@ -1,7 +1,7 @@
 """Bars per second of one SMA-crossover backtest: SIGMA's exact engine and fast path against
-backtesting.py, vectorbt and backtrader on the same seeded minute bars (10k, 100k, 1M); then
-`sigma backtest` end to end against a plain backtesting.py script on the same CSV file (wall
-time and peak memory, 100k and 1M bars).
+backtesting.py, vectorbt and backtrader (up to 100k) on the same seeded minute bars (10k, 100k,
+1M); then `sigma backtest` end to end against a plain backtesting.py script on the same CSV
+file (wall time and peak memory, 100k and 1M bars).
 
     .venv/bin/python benchmarks/backtest_speed.py            # 10k, 100k, 1M
     .venv/bin/python benchmarks/backtest_speed.py --quick    # 10k and 100k only
@@ -11,7 +11,8 @@ The competitors run in their own environment (`benchmarks/.venv-ref`, made on fi
 stderr. Every competitor's closed round trips ([entry bar, exit bar, signed units]) and final
 equity are checked against SIGMA's exact engine (`same_trades`, `same_equity`); a `ratio` line
 gives each of SIGMA's speeds over each competitor's (> 1: SIGMA is faster), and for the end
-to end run the competitor's wall time and peak RSS over SIGMA's.
+to end run the competitor's wall time and peak RSS over SIGMA's. Engine speeds are each one's
+fastest of 10 runs at 10k bars, of 3 at 100k and of one at 1M (backtrader: one run).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ COMMISSION = "0.00001"  # 0.1 bp: a million minute bars of whipsaw must not bank
 COMPETITORS = ("backtesting_py", "vectorbt", "backtrader")
 _JOB = {"backtesting_py": "backtesting", "vectorbt": "vectorbt", "backtrader": "backtrader"}
 SIGMA_CLI = Path(sys.executable).with_name("sigma")
+BACKTRADER_MAX_BARS = 100_000  # ~2k bars/s: a million bars would take the run ten minutes
 
 
 def _line(
@@ -84,7 +86,8 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
     fm = FillModel(commission_pct=Decimal(COMMISSION))
     rates: dict[str, float] = {}
 
-    repeats = 3 if n <= 100_000 else 1  # everyone's fastest of `repeats` runs
+    # Everyone's fastest of `repeats` runs: a short run is at the mercy of a busy machine.
+    repeats = 10 if n <= 10_000 else 3 if n <= 100_000 else 1
     note(f"[{n}] SIGMA exact engine ...")
     seconds = float("inf")
     for _ in range(repeats):
@@ -119,6 +122,8 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
 
     path = bars_file(bars, (FAST, SLOW), folder)
     for impl in COMPETITORS:
+        if impl == "backtrader" and n > BACKTRADER_MAX_BARS:
+            continue
         note(f"[{n}] {impl} ...")
         times = 1 if impl == "backtrader" else repeats  # backtrader: minutes per million
         answer = run_job(
