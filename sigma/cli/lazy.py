@@ -2,23 +2,26 @@
 
 Importing every command's module (the live runtime, the API, venue clients, scikit-learn
 through the ML gate) took longer than a 100k-bar backtest itself, and every command paid it.
-A `LazyGroup` names each such command's home as ``"module:attribute"`` (a typer function or
-a `typer.Typer` of subcommands) and builds it on first use; `sigma --help` still lists them
-all (it imports them to show their help).
+A lazy group names each such command's home as ``"module:attribute"`` (a typer function or
+a `typer.Typer` of subcommands) and builds it on first use. Its `commands` mapping lists every
+name at once and loads a command when it is looked up, so `sigma --help` still shows them all
+(importing them to show their help) and code that reads `group.commands[name]` is unchanged.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 from typer.main import get_command, get_group
 
+Command = Any  # typer's vendored click Command; typer exports no name for it
 
-def load_command(name: str, target: str) -> Any:
+
+def load_command(name: str, target: str) -> Command:
     """The click command `target` ("module:attribute") names, called `name`."""
     module, attribute = target.split(":")
     found = getattr(importlib.import_module(module), attribute)
@@ -31,17 +34,44 @@ def load_command(name: str, target: str) -> Any:
     return get_command(single)
 
 
+class LazyCommands(MutableMapping[str, Command]):
+    """A group's commands: the loaded ones, then the lazy ones, each loaded when looked up."""
+
+    def __init__(self, loaded: Mapping[str, Command], lazy: Mapping[str, str]) -> None:
+        self._loaded = dict(loaded)
+        self._lazy = dict(lazy)
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._loaded:
+            self._loaded[name] = load_command(name, self._lazy[name])  # KeyError: no such
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        found = self._loaded.pop(name, None) is not None
+        if self._lazy.pop(name, None) is None and not found:
+            raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._loaded
+        yield from (name for name in self._lazy if name not in self._loaded)
+
+    def __len__(self) -> int:
+        return len(self._loaded.keys() | self._lazy.keys())
+
+
 def lazy_group(commands: Mapping[str, str]) -> type[TyperGroup]:
-    """A typer group class that adds `commands` (name -> "module:attribute") on first use."""
+    """A typer group class whose `commands` add `commands` (name -> "module:attribute"),
+    each imported on first use."""
 
     class LazyGroup(TyperGroup):
-        def list_commands(self, ctx: Any) -> list[str]:
-            eager = super().list_commands(ctx)
-            return [*eager, *(name for name in commands if name not in eager)]
+        def __init__(self, **attrs: Any) -> None:
+            super().__init__(**attrs)
+            self.commands = LazyCommands(self.commands, commands)
 
-        def get_command(self, ctx: Any, cmd_name: str) -> Any:
-            if cmd_name in commands and cmd_name not in self.commands:
-                self.commands[cmd_name] = load_command(cmd_name, commands[cmd_name])
-            return super().get_command(ctx, cmd_name)
+        def list_commands(self, ctx: Any) -> list[str]:
+            return list(self.commands)  # the names only: nothing is imported to list them
 
     return LazyGroup

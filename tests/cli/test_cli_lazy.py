@@ -6,10 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
-from sigma.cli.lazy import lazy_group, load_command
+from sigma.cli.lazy import LazyCommands, lazy_group, load_command
 from sigma.cli.main import LAZY_COMMANDS, app
 
 runner = CliRunner()
@@ -24,6 +25,21 @@ def test_importing_the_command_leaves_the_heavy_modules_alone() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_commands_list_every_name_and_load_one_when_looked_up() -> None:
+    commands = LazyCommands({"eager": "E"}, {"hi": f"{__name__}:hello", "eager": "x:y"})
+    assert list(commands) == ["eager", "hi"] and len(commands) == 2
+    assert commands["hi"].name == "hi" and commands["eager"] == "E"
+    commands["new"] = "N"
+    del commands["hi"]
+    assert list(commands) == ["eager", "new"]
+    del commands["new"]
+    assert list(commands) == ["eager"]
+    with pytest.raises(KeyError):
+        commands["nope"]
+    with pytest.raises(KeyError):
+        del commands["nope"]
 
 
 def test_every_lazy_command_is_listed_and_loads() -> None:
