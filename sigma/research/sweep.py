@@ -53,7 +53,8 @@ WORK_PER_WORKER = 20_000_000
 """Bars × combinations worth a worker process of their own. Measured on SMA crosses (a shared
 2-core machine): one process sweeps ~6M bar-combinations a second and a pool of two costs
 0.2-0.3 s to start and feed, so the 61-combination grid on 20k or 100k bars was slower on two
-processes than on one; from ~3 s of work on, a second process can pay for itself."""
+processes than on one. From ~3 s of work on, a second process pays for itself where a
+second core is free."""
 
 
 def sweep_workers(combos: int, bars: int, workers: int | None = None) -> int:
