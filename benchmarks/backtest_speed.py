@@ -50,7 +50,7 @@ BACKTRADER_MAX_BARS = 100_000  # ~2k bars/s: a million bars would take the run t
 
 
 def _line(
-    impl: str, bars: int, seconds: float, trades: list[list[int]], equity: float, **extra: Any
+    impl: str, bars: int, seconds: float, trades: int, equity: float, **extra: Any
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "bench": BENCH,
@@ -58,7 +58,7 @@ def _line(
         "bars": bars,
         "bars_per_s": round(bars / seconds, 1),
         "seconds": round(seconds, 4),
-        "trades": len(trades),
+        "trades": trades,
         "final_equity": round(equity, 2),
     }
     row.update(extra)
@@ -104,7 +104,7 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
     ours = [[t.entry_bar, t.exit_bar, int(t.qty)] for t in res.trades]
     equity = float(res.final_equity)
     rates["sigma_exact"] = n / seconds
-    emit(_line("sigma_exact", n, seconds, ours, equity, repeats=repeats), rows)
+    emit(_line("sigma_exact", n, seconds, len(ours), equity, repeats=repeats), rows)
     del res
 
     # The fast path, compiled: one warm-up call so JIT/cache loading is not timed; best of 3.
@@ -116,7 +116,7 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
         )
         best = min(best, seconds)
     rates["sigma_fast"] = n / best
-    row = _line("sigma_fast", n, best, [[0]] * result.n_trades, result.final_equity, repeats=3)
+    row = _line("sigma_fast", n, best, result.n_trades, result.final_equity, repeats=3)
     row["same_trades"] = result.n_trades == len(ours)
     emit(row, rows)
 
@@ -137,7 +137,7 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
         )
         theirs = answer["trades"]
         rates[impl] = n / answer["seconds"]
-        row = _line(impl, n, answer["seconds"], theirs, answer["final_equity"], repeats=times)
+        row = _line(impl, n, answer["seconds"], len(theirs), answer["final_equity"], repeats=times)
         row["same_trades"] = theirs == ours
         row["same_equity"] = abs(round(answer["final_equity"], 2) - round(equity, 2)) < 0.011
         emit(row, rows)
