@@ -50,11 +50,11 @@ METRICS = ("final_equity", "return_pct", "n_trades", "sharpe", "max_drawdown_pct
 _SECONDS_PER_YEAR = 365.25 * 86_400
 
 WORK_PER_WORKER = 20_000_000
-"""Bars × combinations worth a worker process of their own. Measured on SMA crosses (a shared
-2-core machine): one process sweeps ~6M bar-combinations a second and a pool of two costs
-0.2-0.3 s to start and feed, so the 61-combination grid on 20k or 100k bars was slower on two
-processes than on one. From ~3 s of work on, a second process pays for itself where a
-second core is free."""
+"""Bars × combinations worth a worker process of their own. Measured on SMA crosses (2 cores):
+one process sweeps 20-45M bar-combinations a second and a pool of two took 0.05-0.1 s more to
+start and feed, so the 61-combination grid on 20k or 100k bars (under 0.15 s of work) was
+slower on two processes than on one. Above this much work (0.5-1 s) a second process pays for
+itself, where a second core is free."""
 
 
 def sweep_workers(combos: int, bars: int, workers: int | None = None) -> int:
