@@ -1,24 +1,30 @@
-"""Bars per second of one SMA-crossover backtest: SIGMA's exact engine, SIGMA's fast path,
-backtesting.py and backtrader, on the same seeded minute bars (10k, 100k, 1M); and the fast
-path of every built-in strategy against its memory-bandwidth floor.
+"""Bars per second of one SMA-crossover backtest: SIGMA's exact engine and fast path against
+backtesting.py, vectorbt and backtrader (up to 100k) on the same seeded minute bars (10k, 100k,
+1M); then `sigma backtest` end to end against a plain backtesting.py script on the same CSV
+file (wall time and peak memory, 100k and 1M bars); then the fast path of every built-in
+strategy against its memory-bandwidth floor (`--fast-only`: that part alone).
 
-    .venv/bin/python benchmarks/backtest_speed.py            # 10k, 100k, 1M for everyone
+    .venv/bin/python benchmarks/backtest_speed.py            # 10k, 100k, 1M
     .venv/bin/python benchmarks/backtest_speed.py --quick    # 10k and 100k only
 
-Each result is one JSON line on stdout; progress goes to stderr. Every implementation's trade
-count (closed round trips; the last position stays open) and final equity are checked against
-SIGMA's exact engine and reported in the line (`same_trades`, `same_equity`).
-
-The fast path's lines also carry `floor_ratio`: its time (indicators included) over the time of
-one numpy pass that reads the bars it needs (open and close) and writes its output (the equity
-curve) once, the least any implementation must move through memory.
+The competitors run in their own environment (`benchmarks/.venv-ref`, made on first use by
+`_reference.py`), never in SIGMA's. Each result is one JSON line on stdout; progress goes to
+stderr. Every competitor's closed round trips ([entry bar, exit bar, signed units]) and final
+equity are checked against SIGMA's exact engine (`same_trades`, `same_equity`); a `ratio` line
+gives each of SIGMA's speeds over each competitor's (> 1: SIGMA is faster), and for the end
+to end run the competitor's wall time and peak RSS over SIGMA's. Engine speeds are each one's
+fastest of 10 runs at 10k bars, of 3 at 100k and of one at 1M (backtrader: one run).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import subprocess
 import sys
-import warnings
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,15 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd
-from common import (
-    backtesting_py_strategy,
-    capitalised,
-    emit,
-    minute_bars,
-    note,
-    run_backtrader,
-    timed,
-)
+from _reference import HERE, bars_file, ref_python, run_job, scratch
+from common import emit, minute_bars, note, timed
 
 from sigma.engine.fast import fast_backtest
 from sigma.engine.fill_model import FillModel
@@ -49,16 +48,14 @@ BENCH = "backtest_speed"
 FAST, SLOW = 10, 20
 CASH = 1_000_000
 COMMISSION = "0.00001"  # 0.1 bp: a million minute bars of whipsaw must not bankrupt the account
+COMPETITORS = ("backtesting_py", "vectorbt", "backtrader")
+_JOB = {"backtesting_py": "backtesting", "vectorbt": "vectorbt", "backtrader": "backtrader"}
+SIGMA_CLI = Path(sys.executable).with_name("sigma")
+BACKTRADER_MAX_BARS = 100_000  # ~2k bars/s: a million bars would take the run ten minutes
 
 
 def _line(
-    impl: str,
-    bars: int,
-    seconds: float,
-    trades: int,
-    equity: float,
-    ref: tuple[int, float] | None,
-    **extra: Any,
+    impl: str, bars: int, seconds: float, trades: int, equity: float, **extra: Any
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "bench": BENCH,
@@ -69,15 +66,13 @@ def _line(
         "trades": trades,
         "final_equity": round(equity, 2),
     }
-    if ref is not None:
-        row["same_trades"] = trades == ref[0]
-        row["same_equity"] = abs(round(equity, 2) - round(ref[1], 2)) < 0.011
     row.update(extra)
     return row
 
 
 def floor_seconds(bars: pd.DataFrame, repeats: int = 5) -> float:
-    """Best time of one pass reading open and close and writing one float per bar."""
+    """Best time of one pass reading open and close and writing one float per bar: the least
+    any implementation must move through memory (the fast path's `floor_ratio` is over it)."""
     open_ = bars["open"].to_numpy(dtype=np.float64)
     close = bars["close"].to_numpy(dtype=np.float64)
     return min(timed(lambda: np.add(open_, close))[1] for _ in range(repeats))
@@ -93,96 +88,6 @@ def best_fast(
         result, seconds = timed(lambda: fast_backtest(strategy, params, bars, CASH, fm))
         best = min(best, seconds)
     return result, best
-
-
-def run_size(n: int, competitors: bool, exact: bool, rows: list[dict[str, Any]]) -> None:
-    bars = minute_bars(n)
-    fm = FillModel(commission_pct=Decimal(COMMISSION))
-    per_impl: dict[str, float] = {}
-    floor = floor_seconds(bars)
-
-    result, best = best_fast(SmaCross, {"fast": FAST, "slow": SLOW}, bars, fm)
-    fast_ref = (result.n_trades, result.final_equity)
-
-    ref: tuple[int, float] | None = None
-    if exact:
-        note(f"[{n}] SIGMA exact engine ...")
-        (res, _), seconds = timed(
-            lambda: run_backtest(
-                SmaCross(fast=FAST, slow=SLOW),
-                bars,
-                symbol="BENCH",
-                initial_cash=Decimal(CASH),
-                fill_model=fm,
-            )
-        )
-        ref = (len(res.trades), float(res.final_equity))
-        per_impl["sigma_exact"] = n / seconds
-        emit(_line("sigma_exact", n, seconds, ref[0], ref[1], None), rows)
-    per_impl["sigma_fast"] = n / best
-    emit(
-        _line(
-            "sigma_fast",
-            n,
-            best,
-            fast_ref[0],
-            fast_ref[1],
-            ref,
-            repeats=3,
-            floor_seconds=round(floor, 5),
-            floor_ratio=round(best / floor, 1),
-        ),
-        rows,
-    )
-    ref = ref or fast_ref
-
-    if competitors:
-        from backtesting import Backtest
-
-        note(f"[{n}] backtesting.py ...")
-        bt = Backtest(
-            capitalised(bars),
-            backtesting_py_strategy(),
-            cash=CASH,
-            commission=float(COMMISSION),
-            exclusive_orders=True,
-            finalize_trades=False,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            stats, seconds = timed(bt.run)
-        per_impl["backtesting_py"] = n / seconds
-        emit(
-            _line(
-                "backtesting_py",
-                n,
-                seconds,
-                int(stats["# Trades"]),
-                float(stats["Equity Final [$]"]),
-                ref,
-            ),
-            rows,
-        )
-
-        note(f"[{n}] backtrader ...")
-        (trades, value), seconds = timed(
-            lambda: run_backtrader(bars, FAST, SLOW, CASH, float(COMMISSION))
-        )
-        per_impl["backtrader"] = n / seconds
-        emit(_line("backtrader", n, seconds, trades, value, ref), rows)
-
-    for ours in ("sigma_fast", "sigma_exact"):
-        for theirs in ("backtesting_py", "backtrader"):
-            if ours in per_impl and theirs in per_impl:
-                emit(
-                    {
-                        "bench": BENCH,
-                        "ratio": f"{ours}/{theirs}",
-                        "bars": n,
-                        "value": round(per_impl[ours] / per_impl[theirs], 1),
-                    },
-                    rows,
-                )
 
 
 def run_builtins(n: int, rows: list[dict[str, Any]]) -> None:
@@ -207,6 +112,186 @@ def run_builtins(n: int, rows: list[dict[str, Any]]) -> None:
         )
 
 
+def _ratios(n: int, rates: dict[str, float], rows: list[dict[str, Any]]) -> None:
+    for ours in ("sigma_exact", "sigma_fast"):
+        for theirs in COMPETITORS:
+            if ours in rates and theirs in rates:
+                emit(
+                    {
+                        "bench": BENCH,
+                        "ratio": f"{ours}/{theirs}",
+                        "bars": n,
+                        "value": round(rates[ours] / rates[theirs], 2),
+                    },
+                    rows,
+                )
+
+
+def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
+    """Engine speed at `n` bars, everyone on the same bars and averages."""
+    bars = minute_bars(n)
+    fm = FillModel(commission_pct=Decimal(COMMISSION))
+    rates: dict[str, float] = {}
+
+    # Everyone's fastest of `repeats` runs: a short run is at the mercy of a busy machine.
+    repeats = 10 if n <= 10_000 else 3 if n <= 100_000 else 1
+    note(f"[{n}] SIGMA exact engine ...")
+    seconds = float("inf")
+    for _ in range(repeats):
+        (res, _), once = timed(
+            lambda: run_backtest(
+                SmaCross(fast=FAST, slow=SLOW),
+                bars,
+                symbol="BENCH",
+                initial_cash=Decimal(CASH),
+                fill_model=fm,
+            )
+        )
+        seconds = min(seconds, once)
+    ours = [[t.entry_bar, t.exit_bar, int(t.qty)] for t in res.trades]
+    equity = float(res.final_equity)
+    rates["sigma_exact"] = n / seconds
+    emit(_line("sigma_exact", n, seconds, len(ours), equity, repeats=repeats), rows)
+    del res
+
+    result, best = best_fast(SmaCross, {"fast": FAST, "slow": SLOW}, bars, fm)
+    floor = floor_seconds(bars)
+    rates["sigma_fast"] = n / best
+    row = _line("sigma_fast", n, best, result.n_trades, result.final_equity, repeats=3)
+    row["same_trades"] = result.n_trades == len(ours)
+    row["floor_seconds"] = round(floor, 5)
+    row["floor_ratio"] = round(best / floor, 1)
+    emit(row, rows)
+
+    path = bars_file(bars, (FAST, SLOW), folder)
+    for impl in COMPETITORS:
+        if impl == "backtrader" and n > BACKTRADER_MAX_BARS:
+            continue
+        note(f"[{n}] {impl} ...")
+        times = 1 if impl == "backtrader" else repeats  # backtrader: minutes per million
+        answer = run_job(
+            _JOB[impl],
+            path,
+            cash=CASH,
+            commission=float(COMMISSION),
+            fast=FAST,
+            slow=SLOW,
+            repeats=times,
+        )
+        theirs = answer["trades"]
+        rates[impl] = n / answer["seconds"]
+        row = _line(impl, n, answer["seconds"], len(theirs), answer["final_equity"], repeats=times)
+        row["same_trades"] = theirs == ours
+        row["same_equity"] = abs(round(answer["final_equity"], 2) - round(equity, 2)) < 0.011
+        emit(row, rows)
+    _ratios(n, rates, rows)
+
+
+_RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+
+
+def _measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of `command` run under /usr/bin/time -v."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", *command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed: {done.stderr.strip()[-1500:]}")
+    match = _RSS.search(done.stderr)
+    assert match is not None, "no peak RSS in /usr/bin/time's report"
+    return seconds, int(match.group(1)) / 1024, done.stdout
+
+
+def end_to_end(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
+    """`sigma backtest` with its defaults (report, Parquet export, stored run) against a
+    plain backtesting.py script, both reading the same CSV file in a fresh process."""
+    csv = folder / f"bars_{n}.csv"
+    minute_bars(n).to_csv(csv)
+    var = folder / "var"
+    env = {**os.environ, "SIGMA_VAR_DIR": str(var), "TQDM_DISABLE": "1"}
+    env.pop("SIGMA_DATABASE_URL", None)  # the run is stored in the scratch var's SQLite file
+    ours_cmd = [
+        str(SIGMA_CLI),
+        "backtest",
+        "--data",
+        str(csv),
+        "--strategy",
+        "sma_cross",
+        "--param",
+        f"fast={FAST}",
+        "--param",
+        f"slow={SLOW}",
+        "--cash",
+        str(CASH),
+        "--commission",
+        COMMISSION,
+        "--out",
+        str(folder / f"report_{n}"),
+    ]
+    theirs_cmd = [
+        str(ref_python()),
+        str(HERE / "_ref_script.py"),
+        str(csv),
+        str(CASH),
+        COMMISSION,
+        str(FAST),
+        str(SLOW),
+    ]
+    # The database is made once, as on any machine that has run SIGMA before: not timed.
+    subprocess.run(
+        [str(SIGMA_CLI), "migrate"], cwd=folder, env=env, capture_output=True, check=True
+    )
+    note(f"[{n}] sigma backtest end to end ...")
+    ours_s, ours_mb, _ = _measured(ours_cmd, folder, env)
+    summary = json.loads((folder / f"report_{n}" / "summary.json").read_text())
+    note(f"[{n}] backtesting.py script end to end ...")
+    theirs_s, theirs_mb, out = _measured(theirs_cmd, folder, env)
+    theirs = json.loads(out.strip().splitlines()[-1])
+    emit(
+        {
+            "bench": BENCH,
+            "impl": "sigma_backtest_cli",
+            "bars": n,
+            "seconds": round(ours_s, 3),
+            "peak_rss_mb": round(ours_mb, 1),
+            "trades": summary["trades"],
+            "final_equity": round(float(summary["final_equity"]), 2),
+        },
+        rows,
+    )
+    emit(
+        {
+            "bench": BENCH,
+            "impl": "backtesting_py_script",
+            "bars": n,
+            "seconds": round(theirs_s, 3),
+            "peak_rss_mb": round(theirs_mb, 1),
+            "trades": theirs["trades"],
+            "final_equity": round(theirs["final_equity"], 2),
+            "same_trades": theirs["trades"] == summary["trades"],
+            "same_equity": abs(theirs["final_equity"] - float(summary["final_equity"])) < 0.011,
+        },
+        rows,
+    )
+    for what, value in (("wall", theirs_s / ours_s), ("peak_rss", theirs_mb / ours_mb)):
+        emit(
+            {
+                "bench": BENCH,
+                "ratio": f"backtesting_py_script/sigma_backtest_cli:{what}",
+                "bars": n,
+                "value": round(value, 2),
+            },
+            rows,
+        )
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k and 100k bars only")
@@ -217,8 +302,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
     rows: list[dict[str, Any]] = []
     if not args.fast_only:
-        for n in sizes:
-            run_size(n, competitors=True, exact=True, rows=rows)
+        with scratch() as tmp:
+            folder = Path(tmp)
+            for n in sizes:
+                run_size(n, folder, rows)
+            for n in sizes[1:]:
+                end_to_end(n, folder, rows)
     run_builtins(sizes[-1], rows)
     return rows
 

@@ -28,7 +28,7 @@ from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.margin import AccountType, MarginModel
 from sigma.engine.result import BacktestResult
-from sigma.reports.export import export_result
+from sigma.reports.export import check_formats, export_result
 from sigma.reports.formatting import format_value
 from sigma.reports.html_report import render_comparison_html, write_backtest_html
 from sigma.reports.portfolio import SYMBOL_COLUMNS
@@ -46,11 +46,26 @@ PROGRESS_MIN_BARS = 50_000
 LOOKAHEAD_FOUND = 1
 """Exit status when --check-lookahead finds a strategy reading the future."""
 
+DEFAULT_EXPORT = "parquet"
+"""What a run exports unless told: Parquet alone (typed, exact, the smallest and quickest to
+write; a million-bar equity curve in all three formats was ~135 MB and seconds of work)."""
+
 
 def _run_id(names: list[str], symbol: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{symbol}_{'-'.join(names)}")
     return f"{stamp}_{slug}"[:120]
+
+
+def export_formats(text: str) -> list[str]:
+    """The formats `--export` names, comma-separated ("none": no export but the summary)."""
+    names = [name for name in text.split(",") if name.strip()]
+    if [name.strip().lower() for name in names] == ["none"]:
+        return []
+    try:
+        return check_formats(names)
+    except ValueError as exc:
+        raise BadValue("--export", str(exc)) from None
 
 
 def summary_table(result: BacktestResult) -> Table:
@@ -118,6 +133,12 @@ def backtest(
             "reads bars after its own",
         ),
     ] = False,
+    export: Annotated[
+        str,
+        typer.Option(
+            help="export formats, comma-separated: parquet, csv, json (none: summary only)"
+        ),
+    ] = DEFAULT_EXPORT,
     debug: Debug = False,
 ) -> None:
     """Backtest a strategy (or --compare several) on history and write the report.
@@ -136,6 +157,7 @@ def backtest(
             timing=fill_at,
         )
         margin = margin_model_of(account, leverage, maintenance_margin)
+        formats = export_formats(export)
         initial_cash = parse_decimal(cash, "--cash")
         if initial_cash <= 0:
             raise BadValue("--cash", f"must be positive, got {cash}")
@@ -175,12 +197,12 @@ def backtest(
                 result = book.total
                 _show(result)
                 console.print(_symbols_table(book))
-                report = write_portfolio(book, target)
+                report = write_portfolio(book, target, formats)
             else:
                 result = _run_one(strat, bars, label, initial_cash, fill_model, margin)
                 _show(result)
                 report = write_backtest_html(result, target / "report.html")
-                export_result(result, target)
+                export_result(result, target, formats)
             results.append(result)
             console.print(f"report: {report}", soft_wrap=True)
             if store:

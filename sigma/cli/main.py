@@ -8,39 +8,38 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sigma.cli.api import api
 from sigma.cli.backtest import backtest, print_plugin_errors
-from sigma.cli.data import data_app
-from sigma.cli.demo import demo
-from sigma.cli.failures import OneLineUsageErrors
-from sigma.cli.jobs import config_app, jobs_app, report_app, scheduler
-from sigma.cli.live import bot, kill_switch, recorder, sim, up, worker
-from sigma.cli.optimize import optimize
-from sigma.cli.regime import app as regime_app
-from sigma.cli.users import users_app
-from sigma.cli.venue import venue_command
-from sigma.feeds.ws_server import feed_command
+from sigma.cli.lazy import lazy_group
 
-app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False, help=__doc__)
+# Imported when run (sigma.cli.lazy): a backtest should not wait for the live runtime to load.
+LAZY_COMMANDS = {
+    "demo": "sigma.cli.demo:demo",
+    "up": "sigma.cli.live:up",
+    "worker": "sigma.cli.live:worker",
+    "bot": "sigma.cli.live:bot",
+    "sim": "sigma.cli.live:sim",
+    "recorder": "sigma.cli.live:recorder",
+    "feed": "sigma.feeds.ws_server:feed_command",
+    "venue": "sigma.cli.venue:venue_command",
+    "kill-switch": "sigma.cli.live:kill_switch",
+    "api": "sigma.cli.api:api",
+    "users": "sigma.cli.users:users_app",
+    "jobs": "sigma.cli.jobs:jobs_app",
+    "report": "sigma.cli.jobs:report_app",
+    "config": "sigma.cli.jobs:config_app",
+    "regime": "sigma.cli.regime:app",
+    "data": "sigma.cli.data:data_app",
+    "optimize": "sigma.cli.optimize:optimize",
+    "scheduler": "sigma.cli.jobs:scheduler",
+}
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    cls=lazy_group(LAZY_COMMANDS),
+)
 app.command()(backtest)
-app.command()(demo)
-app.command()(up)
-app.command()(worker)
-app.command()(bot)
-app.command()(sim)
-app.command()(recorder)
-app.command("feed")(feed_command)
-app.command("venue")(venue_command)
-app.command("kill-switch")(kill_switch)
-app.command()(api)
-app.add_typer(users_app, name="users")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(report_app, name="report")
-app.add_typer(config_app, name="config")
-app.add_typer(regime_app, name="regime")
-app.add_typer(data_app, name="data")
-app.command()(optimize)
-app.command()(scheduler)
 console = Console()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -62,11 +63,11 @@ def portfolio_bars(
     return {name: load_history(settings, source, symbol=name, **window) for name in symbols}
 
 
-def write_portfolio(result: PortfolioResult, folder: Path) -> Path:
+def write_portfolio(result: PortfolioResult, folder: Path, formats: Sequence[str]) -> Path:
     """The account's report and exports in `folder`, each symbol's in `folder/<symbol>`;
     returns the account's report."""
     for symbol, sleeve in result.symbols.items():
         write_backtest_html(sleeve, folder / symbol / "report.html")
-        export_result(sleeve, folder / symbol)
-    export_result(result.total, folder)
+        export_result(sleeve, folder / symbol, formats)
+    export_result(result.total, folder, formats)
     return write_portfolio_html(result.total, result.symbols, folder / "report.html")

@@ -38,6 +38,9 @@ def to_decimal(value: Number, *, name: str = "value") -> Decimal:
 
 def utc(ts: datetime) -> datetime:
     """Return `ts` as an aware UTC datetime; a naive value is taken to be UTC already."""
-    if ts.tzinfo is None:
+    zone = ts.tzinfo
+    if zone is UTC:  # the common case (every engine fill): no new object
+        return ts
+    if zone is None:
         return ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC)

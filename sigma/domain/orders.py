@@ -206,7 +206,9 @@ class Fill:
     strategy: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ts", utc(self.ts))
+        ts = utc(self.ts)
+        if ts is not self.ts:  # a frozen field: set only when it changes (not for UTC input)
+            object.__setattr__(self, "ts", ts)
         if self.qty <= 0 or self.price <= 0 or self.fee < 0:
             raise ValueError(f"fill {self.client_order_id}: qty/price must be > 0 and fee >= 0")
 

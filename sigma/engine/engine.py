@@ -35,6 +35,7 @@ from sigma.domain import (
 )
 from sigma.domain.orders import LIQUIDATION, SIGNAL
 from sigma.domain.text import clip
+from sigma.engine.collector import collector_relaxed
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.margin import NEVER, MarginGuard, MarginModel
 from sigma.engine.portfolio import Portfolio
@@ -194,7 +195,11 @@ class Engine:
         if order.reason != SIGNAL and order.is_protective:
             self._hold(order, i)
             return
-        if self._veto(order, self.portfolio.qty(order.symbol)) is None:
+        # Without an entry gate nothing is vetoed: the position is not even looked up.
+        if (
+            self.config.entry_gate is None
+            or self._veto(order, self.portfolio.qty(order.symbol)) is None
+        ):
             self.pending.append(order)
             if order.tif is not _GTC or order.bars is not None or order.oco:
                 self._managed = True
@@ -699,14 +704,15 @@ def run_engine(
             ) from exc
 
     done = 0
-    for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
-        run(done, i + 1)
-        done = i + 1
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(f"cancelled at bar {i} of {n}")
-        if progress is not None:
-            progress(i, n)
-    run(done, n)
+    with collector_relaxed():  # the run's orders, fills and trades all stay alive
+        for i in range(0, n, progress_every):  # cancel and progress are looked at after bar i
+            run(done, i + 1)
+            done = i + 1
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled at bar {i} of {n}")
+            if progress is not None:
+                progress(i, n)
+        run(done, n)
     if progress is not None:
         progress(n, n)
     lengths = np.diff(np.append(changed_at, n))

@@ -45,12 +45,13 @@ def _inflate(handle: gzip.GzipFile, source: str, limits: InputLimits) -> bytes:
     return bytes(out)
 
 
-def _decode(data: bytes, source: str) -> str:
-    """UTF-8 text, or a DataError saying where it stops being text.
+def _is_blank_text(data: bytes, source: str) -> bool:
+    """Whether the UTF-8 text `data` holds is only whitespace; a DataError saying where it
+    stops being text when it is not UTF-8.
 
     Decoding up front (rather than letting pandas do it) gives the byte offset and line of the
     first bad byte, and catches NUL bytes, which are valid UTF-8 but mean a binary file or UTF-16
-    without a byte-order mark.
+    without a byte-order mark. The decoded text is dropped: pandas parses the bytes.
     """
     for bom, name in _BOMS.items():
         if data.startswith(bom):
@@ -72,7 +73,7 @@ def _decode(data: bytes, source: str) -> str:
             f"file is not valid UTF-8 text: NUL byte at offset {nul} (binary data?)",
             line=data.count(b"\n", 0, nul) + 1,
         )
-    return text
+    return not text or text.isspace()  # no stripped copy of a large file
 
 
 def read_csv_raw(
@@ -86,11 +87,12 @@ def read_csv_raw(
     editor shows.
     """
     data = _read_bytes(path, source, limits or InputLimits())
-    text = _decode(data, source)
-    if not text.strip():
+    if _is_blank_text(data, source):
         raise DataError(source, "file is empty")
     try:
-        raw = pd.read_csv(io.StringIO(text), skip_blank_lines=False)
+        # From the bytes: a StringIO of the decoded text held four bytes per character (a
+        # 57 MB file of a million bars took 228 MB more while it was parsed).
+        raw = pd.read_csv(io.BytesIO(data), skip_blank_lines=False, encoding="utf-8-sig")
     except pd.errors.ParserError as exc:
         found = _PANDAS_LINE.search(str(exc))
         line = int(found.group(1)) if found else None

@@ -194,7 +194,9 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     }
 
 
-def _check_formats(formats: str | Iterable[str]) -> list[str]:
+def check_formats(formats: str | Iterable[str]) -> list[str]:
+    """`formats` as known format names ("CSV" and ".csv" are "csv"), each once, in order;
+    ValueError naming the first one that is not known."""
     wanted = [formats] if isinstance(formats, str) else list(formats)
     checked: list[str] = []
     for fmt in wanted:
@@ -219,7 +221,7 @@ def export_result(
     so an unknown one raises ValueError (naming it) and leaves no partial export.
     Returns the written paths in order.
     """
-    checked = _check_formats(formats)
+    checked = check_formats(formats)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

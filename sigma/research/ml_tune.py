@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import GradientBoostingClassifier
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sigma.store.models import MLModel
 from sigma.strategies.indicators import rolling_max, rolling_min, rolling_std, sma
 from sigma.strategies.series import FloatArray
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import GradientBoostingClassifier
+
+# scikit-learn and joblib are imported where a model is trained or loaded: importing them
+# takes seconds, and every `sigma` command (a backtest too) imports this module via the app.
 
 MODEL_NAME = "next_return_sign"
 
@@ -160,6 +164,8 @@ def train(bars: pd.DataFrame, config: TuneConfig | None = None) -> TuneResult:
         raise ValueError(f"{len(bars)} bars are too few to train and validate a model")
     x_train, y_train = x.iloc[:n_train], y.iloc[:n_train]
     x_test, y_test = x.iloc[n_train + cfg.horizon :], y.iloc[n_train + cfg.horizon :]
+    from sklearn.ensemble import GradientBoostingClassifier
+
     model = GradientBoostingClassifier(
         n_estimators=cfg.n_estimators,
         max_depth=cfg.max_depth,
@@ -203,6 +209,8 @@ def p_up_of(model: Any, close: FloatArray, volume: FloatArray) -> float | None:
 
 
 def _dump(model: GradientBoostingClassifier) -> bytes:
+    import joblib
+
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     return buffer.getvalue()
@@ -271,6 +279,8 @@ def load_active(
     )
     if row is None:
         return None
+    import joblib
+
     return row, joblib.load(io.BytesIO(row.model))
 
 

@@ -7,6 +7,9 @@ arrive; both give the same numbers.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -100,8 +103,7 @@ def rolling_std(values: FloatArray, period: int) -> FloatArray:
     return _rolling_std(_as_array(values), period)  # type: ignore[no-any-return]
 
 
-@numba.njit(cache=True)
-def _wilder_rsi(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - numba-compiled
+def _wilder_rsi_py(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - compiled
     out = np.full(x.shape, np.nan)
     avg_gain = 0.0
     avg_loss = 0.0
@@ -128,7 +130,16 @@ def rsi(values: FloatArray, period: int = 14) -> FloatArray:
     if len(x) <= period:
         return np.full(x.shape, np.nan)
     # Wilder's smoothing is a recursion, so it is compiled rather than vectorised.
-    return _wilder_rsi(x, period)  # type: ignore[no-any-return]
+    return _wilder_rsi()(x, period)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _wilder_rsi() -> Any:
+    """The compiled recursion, compiled (or loaded from numba's cache) on first use: numba and
+    llvmlite take ~0.3 s and ~60 MB to import, which a run without RSI need not pay."""
+    import numba
+
+    return numba.njit(cache=True)(_wilder_rsi_py)
 
 
 def warm_up() -> None:
@@ -136,7 +147,7 @@ def warm_up() -> None:
     machine code (from numba's cache, or compiles it) and imports numba's typing registries:
     0.1 to 0.4 s on the development machine. A live process calls this before it trades;
     otherwise the first bar that needs RSI holds up every tick and order behind it."""
-    _wilder_rsi(np.zeros(2), 1)
+    _wilder_rsi()(np.zeros(2), 1)
     _rolling_extreme(np.zeros(2), 1, 1.0)
     _rolling_std(np.zeros(2), 1)
 

@@ -62,6 +62,8 @@ def test_backtest_writes_report_exports_and_rows(workdir: Path) -> None:
             "0.001",
             "--start",
             "2024-01-10",
+            "--export",
+            "CSV,json,parquet,csv",
             "--out",
             str(out),
         ],
@@ -185,6 +187,30 @@ def test_compare_parameter_sets_of_one_strategy(workdir: Path) -> None:
     assert "sma_cross:fast=10:slow=40" in " ".join(result.output.split())
     page = (workdir / "p" / "comparison.html").read_text()
     assert "sma_cross:fast=5:slow=30" in page
+
+
+def test_backtest_exports_parquet_unless_told(workdir: Path) -> None:
+    """One export format by default (Parquet, exact and the quickest to write), the others
+    on request, none with `--export none`: the summary is always written."""
+    base = ["backtest", "--data", "bars.csv", "--no-store"]
+    assert runner.invoke(app, [*base, "--out", "d"]).exit_code == 0
+    names = {p.name for p in (workdir / "d").iterdir()}
+    assert names == {
+        "report.html",
+        "summary.json",
+        "trades.parquet",
+        "equity.parquet",
+        "monthly.parquet",
+    }
+    summary = json.loads((workdir / "d" / "summary.json").read_text())
+    trades = pd.read_parquet(workdir / "d" / "trades.parquet")
+    assert int((~trades["is_open"]).sum()) == summary["trades"] > 0
+    assert runner.invoke(app, [*base, "--export", "none", "--out", "n"]).exit_code == 0
+    assert {p.name for p in (workdir / "n").iterdir()} == {"report.html", "summary.json"}
+    bad = runner.invoke(app, [*base, "--export", "csv,xlsx", "--out", "b"])
+    assert bad.exit_code == 2
+    assert "--export" in bad.output and "'xlsx'" in bad.output
+    assert not (workdir / "b").exists()
 
 
 def test_compare_ranks_and_recommends(workdir: Path) -> None:

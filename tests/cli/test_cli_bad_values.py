@@ -182,7 +182,9 @@ def test_compare_applies_each_strategy_its_own_params(workdir: Path) -> None:
 
 def test_a_data_file_named_like_a_formula_is_quoted_in_trades_csv(workdir: Path) -> None:
     (workdir / "=2+3.csv").write_bytes((workdir / "bars.csv").read_bytes())
-    result = runner.invoke(app, ["backtest", "--data", "=2+3.csv", "--no-store", "--out", "f"])
+    result = runner.invoke(
+        app, ["backtest", "--data", "=2+3.csv", "--no-store", "--export", "csv", "--out", "f"]
+    )
     assert result.exit_code == 0, result.output
     trades = pd.read_csv(workdir / "f" / "trades.csv", dtype=str)
     assert len(trades) > 0 and set(trades["symbol"]) == {"'=2+3"}

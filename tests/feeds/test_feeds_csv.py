@@ -13,6 +13,7 @@ from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import to_bar_frame
 from sigma.feeds.synthetic import generate_bars, write_csv
+from sigma.feeds.timestamps import parse_timestamps
 
 WriteCsv = Callable[..., str]
 HEADER = "ts,open,high,low,close,volume\n"
@@ -355,3 +356,20 @@ def test_float_precision_survives(tmp_path: Path) -> None:
     frame["volume"] = np.linspace(0.1, 1e9, 500)
     path = write_csv(frame, tmp_path / "p.csv")
     pd.testing.assert_frame_equal(load_bars(str(path)), frame, check_exact=True)
+
+
+def test_text_times_are_epochs_only_when_all_read_as_numbers() -> None:
+    """Only the first value is tried before converting all: a column that starts with a
+    number and goes on with ISO text is still read as text (and its number refused)."""
+    mixed = pd.Series(["1704067200", "2024-01-01T00:01:00"], dtype=object)
+    with pytest.raises(DataError, match="row 1.*cannot parse timestamp '1704067200'"):
+        parse_timestamps(mixed, "mixed.csv", RowNumbers.rows(2))
+    epochs = parse_timestamps(
+        pd.Series(["1704067200", "1704067260"], dtype=object), "e.csv", RowNumbers.rows(2)
+    )
+    assert list(epochs) == [
+        pd.Timestamp("2024-01-01T00:00", tz="UTC"),
+        epochs[0] + pd.Timedelta("1min"),
+    ]
+    with pytest.raises(DataError, match="row 1.*missing"):
+        parse_timestamps(pd.Series([None, None], dtype=object), "gone.csv", RowNumbers.rows(2))

@@ -13,12 +13,15 @@ import pytest
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import fast_backtest
 from sigma.engine.fill_model import FillModel
+from sigma.research import sweep as sweep_module
 from sigma.research.sweep import (
     DEFAULT_GRIDS,
+    WORK_PER_WORKER,
     bars_per_year,
     curve_metrics,
     grid_combinations,
     sweep,
+    sweep_workers,
 )
 from sigma.strategies import Param, Strategy
 from sigma.strategies.builtin import BUILTIN_STRATEGIES, SmaCross
@@ -110,6 +113,20 @@ def test_one_and_two_workers_give_the_same_table(bars: pd.DataFrame) -> None:
     assert direct.final_equity == best["final_equity"]
     assert direct.n_trades == best["n_trades"]
     assert best["return_pct"] == pytest.approx(100 * (direct.final_equity / 10_000 - 1))
+
+
+def test_the_work_chooses_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep_module.os, "cpu_count", lambda: 4)
+    assert sweep_workers(61, 20_000) == 1  # pool start-up would cost more than the work
+    assert sweep_workers(61, 2 * WORK_PER_WORKER // 61 + 1) == 2
+    assert sweep_workers(61, 1_000_000_000) == 4  # never more than the cores
+    assert sweep_workers(3, 1_000_000_000) == 3  # nor than the combinations
+    assert sweep_workers(61, 100, workers=2) == 2  # asked for: as asked
+    assert sweep_workers(0, 100, workers=2) == 1
+    monkeypatch.setattr(sweep_module.os, "cpu_count", lambda: None)
+    assert sweep_workers(61, 1_000_000_000) == 1
+    with pytest.raises(ValueError, match="workers"):
+        sweep_workers(61, 100, workers=0)
 
 
 def test_sort_by_other_metric_and_default_grid(bars: pd.DataFrame) -> None:

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sigma.domain import Trade
 from sigma.engine.result import BacktestResult
 from sigma.research.backtest import run_backtest
-from sigma.store import get_backtest, list_backtests, save_backtest
+from sigma.store import backtests, get_backtest, list_backtests, save_backtest
 from sigma.store.models import BtSummary, BtTrade
 from sigma.strategies.builtin import SmaCross
 
@@ -106,9 +107,12 @@ def test_list_backtests_newest_first_and_filtered(session: Session) -> None:
     assert list_backtests(session, symbol="none") == []
 
 
-def test_real_engine_result_is_stored_json_safe(session: Session) -> None:
+def test_real_engine_result_is_stored_json_safe(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backtests, "TRADE_BATCH", 3)  # several bulk inserts, in order
     result, _ = run_backtest(SmaCross(fast=5, slow=20), _bars(), symbol="W")
-    assert result.trades, "the fixture should trade"
+    assert len(result.trades) > 3, "the fixture should trade more than a batch"
     new_id = save_backtest(session, result)
     session.commit()
     session.expunge_all()
