@@ -93,6 +93,8 @@ def save_backtest(
                     "pnl": t.pnl,
                     "entry_bar": t.entry_bar,
                     "exit_bar": t.exit_bar,
+                    "exit_reason": t.exit_reason,
+                    "tag": t.tag,
                 }
                 for t in trades[start : start + TRADE_BATCH]
             ],
@@ -130,6 +132,8 @@ def _trade(row: BtTrade, summary: BtSummary) -> Trade:
         entry_bar=row.entry_bar,
         exit_bar=row.exit_bar,
         strategy=summary.strategy,
+        exit_reason=row.exit_reason,
+        tag=row.tag,
     )
 
 

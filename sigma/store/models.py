@@ -430,6 +430,10 @@ class BtTrade(Base):
     pnl: Mapped[Decimal]
     entry_bar: Mapped[int] = mapped_column(Integer, default=-1)
     exit_bar: Mapped[int] = mapped_column(Integer, default=-1)
+    # Why the trade closed (signal, stop_loss, take_profit, trailing_stop, liquidation, ...)
+    # and its entry order's tag.
+    exit_reason: Mapped[str] = mapped_column(String(32), default="signal")
+    tag: Mapped[str] = mapped_column(String(64), default="")
 
     summary: Mapped[BtSummary] = relationship(back_populates="trades")
 
