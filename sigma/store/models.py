@@ -432,8 +432,8 @@ class BtTrade(Base):
     exit_bar: Mapped[int] = mapped_column(Integer, default=-1)
     # Why the trade closed (signal, stop_loss, take_profit, trailing_stop, liquidation, ...)
     # and its entry order's tag.
-    exit_reason: Mapped[str] = mapped_column(String(32), default="signal")
-    tag: Mapped[str] = mapped_column(String(64), default="")
+    exit_reason: Mapped[str] = mapped_column(String(32), default="signal", server_default="signal")
+    tag: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
 
     summary: Mapped[BtSummary] = relationship(back_populates="trades")
 

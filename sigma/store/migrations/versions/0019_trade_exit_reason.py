@@ -25,7 +25,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("exit_reason", sa.String(length=32), nullable=False, server_default="signal")
         )
-        batch.add_column(sa.Column("tag", sa.String(length=64), nullable=False, server_default=""))
+        batch.add_column(
+            sa.Column("tag", sa.String(length=64), nullable=False, server_default=sa.text("''"))
+        )
 
 
 def downgrade() -> None:
