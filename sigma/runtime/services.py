@@ -56,6 +56,7 @@ from sigma.runtime.sim import SimRunner
 from sigma.runtime.supervisor import Supervisor, finish, until_subscribed, watch
 from sigma.runtime.tasks import decode_or_none
 from sigma.runtime.telemetry import PriceFilterGauges, RegimeGauges, Telemetry
+from sigma.runtime.wiring import job_runtime
 from sigma.runtime.worker_tasks import WorkerTasks
 from sigma.scheduler.guard import watch as watch_scheduler
 from sigma.scheduler.jobs import start_scheduler
@@ -517,10 +518,9 @@ class Services:
 
     def _start_scheduler(self) -> SchedulerService:
         """The scheduled jobs; parameter changes they make reach the running strategies."""
+        apply_params = partial(self._on_scheduled_params, asyncio.get_running_loop())
         return start_scheduler(
-            self.app,
-            metrics=self.metrics,
-            apply_params=partial(self._on_scheduled_params, asyncio.get_running_loop()),
+            job_runtime(self.app, metrics=self.metrics, apply_params=apply_params)
         )
 
     def _on_scheduled_params(

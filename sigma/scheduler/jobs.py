@@ -3,10 +3,12 @@
 concern in `jobs_research` (selection, ML gate, trend scan), `jobs_reports` (weekly report,
 daily summary) and `jobs_maintenance` (retention, health, logs, config sync, users).
 
-    runtime = JobRuntime.from_app(app)
+    runtime = JobRuntime(settings, engine, sessions, strategies, alerter)
     manager = runtime.task_manager()          # every job registered
     manager.run("health_check")               # by hand, recorded like a scheduled run
-    SchedulerService(app.db, manager, timezone=...).start()
+    start_scheduler(runtime)                  # every job on its schedule
+
+(`sigma.runtime.wiring.job_runtime` builds the runtime from a process's `App`.)
 
 Every job is idempotent: running it twice in a row leaves the same state (selection writes
 the same parameters, which `set_params` treats as no change; reports replace their period's
@@ -28,7 +30,6 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.bootstrap import App
 from sigma.config import Settings
 from sigma.engine.fill_model import FillModel
 from sigma.ops.metrics import Metrics
@@ -56,9 +57,10 @@ from sigma.strategies import StrategyRegistry
 log = logging.getLogger(__name__)
 
 
-def _log_param_change(
+def log_param_change(
     strategy: str, symbol: str, params: dict[str, Any] | None, version: int
 ) -> None:
+    """The `apply_params` of a scheduler without running strategies: log the new version."""
     log.info("strategy parameters %s/%s v%d: %s", strategy, symbol, version, params)
 
 
@@ -73,7 +75,7 @@ class JobRuntime:
     strategies: StrategyRegistry
     alerter: Alerter
     metrics: Metrics | None = None
-    apply_params: ApplyFn = _log_param_change
+    apply_params: ApplyFn = log_param_change
     ml_config: TuneConfig = field(default_factory=TuneConfig)
     health: HealthMonitor = field(init=False)
     scanner: TrendScanner = field(init=False, default_factory=TrendScanner)
@@ -82,13 +84,6 @@ class JobRuntime:
     def __post_init__(self) -> None:
         self.health = HealthMonitor(self.health_checks(), self.alerter, self.metrics)
         self.config_sync = ConfigSync(self.apply_params, self.apply_setting)
-
-    @classmethod
-    def from_app(cls, app: App, metrics: Metrics | None = None) -> JobRuntime:
-        """Resources of one process's `App`, alerts through the configured channels."""
-        return cls(
-            app.settings, app.db, app.sessions, app.strategies, Alerter(app.notifier()), metrics
-        )
 
     def health_checks(self) -> list[Check]:
         """Database, feed, worker and its heartbeats, disk and memory; Redis and RabbitMQ when
@@ -219,23 +214,15 @@ class JobRuntime:
         return manager
 
 
-def start_scheduler(
-    app: App,
-    *,
-    metrics: Metrics | None = None,
-    apply_params: ApplyFn = _log_param_change,
-) -> SchedulerService:
-    """Start every job of `app` on its schedule in background threads;
-    `sigma up` and `sigma scheduler` call this. `apply_params` receives parameter versions
-    synced from the database; `shutdown()` on the result stops the jobs and the alerts."""
-    runtime = JobRuntime.from_app(app, metrics)
-    runtime.apply_params = apply_params
-    runtime.config_sync.apply = apply_params
+def start_scheduler(runtime: JobRuntime) -> SchedulerService:
+    """Start every job of `runtime` on its schedule in background threads; `sigma up` and
+    `sigma scheduler` call this. `shutdown()` on the result stops the jobs and the alerts."""
+    s = runtime.settings.scheduler
     service = SchedulerService(
-        app.db,
+        runtime.engine,
         runtime.task_manager(),
-        timezone=app.settings.scheduler.scheduler_timezone,
-        misfire_grace_time=app.settings.scheduler.misfire_grace_seconds,
+        timezone=s.scheduler_timezone,
+        misfire_grace_time=s.misfire_grace_seconds,
     )
     service.start()
     return service
