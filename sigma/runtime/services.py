@@ -229,7 +229,9 @@ class Services:
             feed_url = s.feed.feed_url
             if "market" in self.components and feed_url is None and self.trading_venue is None:
                 # A restart continues in wall-clock time, after any price already stored.
-                market = await asyncio.to_thread(builtin_market, self.app)
+                market = await asyncio.to_thread(
+                    builtin_market, self.app.sessions, self.app.settings
+                )
                 self.market = await stack.enter_async_context(
                     MarketServer("127.0.0.1", 0, market).serve()
                 )
@@ -276,7 +278,9 @@ class Services:
                     tasks["news"] = supervise("news", partial(self.adaptive.run_news, stop))
             if "recorder" in self.components:
                 # Rejections are counted once, by the bot, which decodes the same messages.
-                self.recorder = await asyncio.to_thread(build_recorder, self.app, decode_or_none)
+                self.recorder = await asyncio.to_thread(
+                    build_recorder, self.app.db, self.app.settings, decode_or_none
+                )
                 self.metrics.count_from("recorder", self.recorder.recorder.totals)
                 tasks["recorder"] = supervise(
                     "recorder", partial(self.recorder.run, self.pubsub, stop)
