@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 from sigma.regime.state import AdaptiveStateStore, EnableRequest
 
@@ -25,9 +25,9 @@ class EnableRequests:
         self.clock: Callable[[], float] = time.monotonic
         self._read: dict[str, float] = {}
 
-    def due(self, symbol: str, attached: Collection[str]) -> list[EnableRequest]:
-        """The requests for the `attached` strategies on `symbol`, when it is time to read
-        them again; [] otherwise, and when reading fails."""
+    def due(self, symbol: str) -> list[EnableRequest]:
+        """The requests for strategies on `symbol`, when it is time to read them again; []
+        otherwise, and when reading fails."""
         if self.state is None:
             return []
         now = self.clock()
@@ -36,7 +36,7 @@ class EnableRequests:
             return []
         self._read[symbol] = now
         try:
-            return [r for r in self.state.enable_requests(symbol) if r.strategy in attached]
+            return self.state.enable_requests(symbol)
         except Exception:
             log.exception("reading enable requests failed; trading continues")
             return []

@@ -233,8 +233,11 @@ class AdaptiveHook:
 
     def _operator_enables(self, symbol: str, ts: datetime) -> None:
         """Apply the enable requests stored for the strategies attached on `symbol`."""
+        requests = self.enables.due(symbol)
+        if not requests:  # the common case: no query, or nothing asked
+            return
         attached = {b.engine.strategy.name for b in self.bindings.on(symbol)}
-        for request in self.enables.due(symbol, attached):
+        for request in (r for r in requests if r.strategy in attached):
             if not self.enable(
                 request.strategy, symbol, by=request.by, reason=request.reason, ts=ts
             ):
