@@ -12,7 +12,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from sigma.api.app import create_api
-from sigma.bootstrap import App
 from sigma.config import Settings
 from sigma.runtime.services import Services
 
@@ -29,11 +28,11 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
 
 
 def api_server(
-    app: App, api: FastAPI, *, host: str | None = None, port: int | None = None
+    settings: Settings, api: FastAPI, *, host: str | None = None, port: int | None = None
 ) -> uvicorn.Server:
-    """A uvicorn server for `api` on the configured (or given) address. uvicorn's access log
-    is off: the API logs each request itself, with the user and without query strings."""
-    settings = app.settings
+    """A uvicorn server for `api` on the address `settings` configure (or the one given).
+    uvicorn's access log is off: the API logs each request itself, with the user and without
+    query strings."""
     config = uvicorn.Config(
         api,
         host=host or settings.api.api_host,

@@ -9,10 +9,10 @@ import secrets
 from datetime import UTC, datetime
 
 from sigma.api.auth import dummy_hash, hash_password, parse_role, verify_password
-from sigma.bootstrap import App
+from sigma.config.groups import ApiSettings
 from sigma.store.db import session_scope
 from sigma.store.models import User
-from sigma.store.queries import Session
+from sigma.store.queries import Session, SessionFactory
 from sigma.store.queries.users import get_user, has_users
 
 log = logging.getLogger(__name__)
@@ -58,17 +58,16 @@ def authenticate(
     return user
 
 
-def ensure_admin(app: App) -> str | None:
+def ensure_admin(sessions: SessionFactory, settings: ApiSettings) -> str | None:
     """Create `admin` when there are no users yet. Its password is `SIGMA_ADMIN_PASSWORD`, or
     a random one, which is returned so `sigma up` can print it once; None otherwise (users
     exist, or the operator chose the password: a secret they supplied is never echoed)."""
-    settings = app.settings
-    with session_scope(app.sessions) as session:
+    with session_scope(sessions) as session:
         if has_users(session):
             return None
-        given = settings.api.admin_password
+        given = settings.admin_password
         password = given.get_secret_value() if given is not None else secrets.token_urlsafe(12)
-        create_user(session, "admin", password, "admin", rounds=settings.api.bcrypt_rounds)
+        create_user(session, "admin", password, "admin", rounds=settings.bcrypt_rounds)
     if given is not None:
         log.info("created the first user 'admin' with the password of SIGMA_ADMIN_PASSWORD")
         return None

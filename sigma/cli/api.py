@@ -22,10 +22,11 @@ def api(
 
     application = bootstrap()
     try:
-        password = ensure_admin(application)
+        password = ensure_admin(application.sessions, application.settings.api)
         if password is not None:
             typer.echo(f"created user 'admin' with password: {password}  (shown once)")
-        server = api_server(application, create_api(application), host=host, port=port)
+        api = create_api(application)
+        server = api_server(application.settings, api, host=host, port=port)
         serve(server.serve)
     finally:
         application.close()

@@ -38,10 +38,10 @@ def _app() -> Iterator[App]:
 @contextmanager
 def _service(application: App) -> Iterator[Any]:
     """The scheduler's job store opened for control (nothing runs in this process)."""
-    from sigma.scheduler.jobs import JobRuntime
+    from sigma.runtime.wiring import job_runtime
     from sigma.scheduler.service import SchedulerService
 
-    runtime = JobRuntime.from_app(application)
+    runtime = job_runtime(application)
     manager = runtime.task_manager()
     service = SchedulerService(
         application.db, manager, timezone=application.settings.scheduler.scheduler_timezone
@@ -108,10 +108,10 @@ def list_jobs() -> None:
 @jobs_app.command("run")
 def run(name: Annotated[str, typer.Argument(help="job id, see `sigma jobs list`")]) -> None:
     """Run a job now in this process (recorded in job_runs like a scheduled run)."""
-    from sigma.scheduler.jobs import JobRuntime
+    from sigma.runtime.wiring import job_runtime
 
     with _app() as application:
-        runtime = JobRuntime.from_app(application)
+        runtime = job_runtime(application)
         manager = runtime.task_manager()
         try:
             manager.spec(name)
@@ -199,12 +199,13 @@ def serve(application: App, stop: threading.Event) -> None:
     """Run every job on its schedule until `stop` is set, then let running jobs finish.
     Health gauges are served on SIGMA_METRICS_PORT when it is set."""
     from sigma.ops.metrics import Metrics
+    from sigma.runtime.wiring import job_runtime
     from sigma.scheduler.jobs import start_scheduler
 
     metrics = Metrics()
     port = application.settings.process.metrics_port
     exporter = metrics.serve(port) if port else None
-    service = start_scheduler(application, metrics=metrics)
+    service = start_scheduler(job_runtime(application, metrics=metrics))
     console.print(f"scheduler running: {len(service.list_jobs())} jobs (Ctrl-C stops)")
     try:
         # A loop thread that ended (`sigma.scheduler.guard`) is started again within a second.

@@ -99,7 +99,7 @@ def _bootstrap_admin() -> None:
         return
     app = bootstrap()
     try:
-        password = ensure_admin(app)
+        password = ensure_admin(app.sessions, app.settings.api)
     finally:
         app.close()
     if password:

@@ -28,7 +28,8 @@ from sigma.regime.feedback import (
     QualityVerdict,
     TradeOutcome,
 )
-from sigma.regime.hook import AdaptiveHook, AdaptiveSink
+from sigma.regime.hook import AdaptiveHook
+from sigma.regime.journal import AdaptiveSink
 from sigma.regime.loop import AdaptiveLoop, LoopDecision, LoopStep
 from sigma.regime.news import NewsConfig, NewsEvent, NewsHandler, NewsItem
 from sigma.regime.presets import BUILTIN_PRESETS, fit_presets

@@ -26,7 +26,8 @@ from sigma.config import Settings
 from sigma.notify.service import NotificationService
 from sigma.regime.adjuster import ParamAdjuster
 from sigma.regime.feedback import QualityAssessment, QualityConfig
-from sigma.regime.hook import AdaptiveHook, AdaptiveSink
+from sigma.regime.hook import AdaptiveHook
+from sigma.regime.journal import AdaptiveSink
 from sigma.regime.loop import AdaptiveLoop
 from sigma.regime.news import NewsHandler
 from sigma.regime.news_feed import NewsFeedPoller, NewsStore

@@ -14,8 +14,9 @@ import logging
 from datetime import datetime, timedelta
 
 import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
 
-from sigma.bootstrap import App
+from sigma.config import Settings
 from sigma.config.settings import timeframe_label
 from sigma.feeds.live_market import MINUTE, LastPrice, LiveMarket
 from sigma.feeds.resample import resample_bars
@@ -33,11 +34,14 @@ MARKET_BARS = 200_000
 """Bars of history the accelerated market plays before it reaches the present."""
 
 
-def builtin_market(app: App, now: datetime | None = None) -> TickSource:
-    """The built-in market for `app`'s settings; a wall-clock one has its history stored."""
-    s = app.settings
+def builtin_market(
+    sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None
+) -> TickSource:
+    """The built-in market `settings` describe; a wall-clock one has its history stored
+    through `sessions`."""
+    s = settings
     if s.feed.feed_speed != 1:
-        start = market_start(app.sessions, s.trading.symbols, MINUTE, MARKET_BARS, now=now)
+        start = market_start(sessions, s.trading.symbols, MINUTE, MARKET_BARS, now=now)
         return BarReplay.synthetic(
             s.trading.symbols,
             seed=s.feed.feed_seed,
@@ -45,7 +49,7 @@ def builtin_market(app: App, now: datetime | None = None) -> TickSource:
             speed=s.feed.feed_speed,
             start=start,
         )
-    with app.sessions() as session:
+    with sessions() as session:
         stored = last_prices(session, s.trading.symbols, timeframe_label(60))
     market = LiveMarket(
         s.trading.symbols,
@@ -54,18 +58,21 @@ def builtin_market(app: App, now: datetime | None = None) -> TickSource:
         last={symbol: LastPrice(sp.ts, sp.price) for symbol, sp in stored.items()},
         now=now,
     )
-    history_to_store(app, market.history(), market.live_from, s.trading.bar_seconds)
+    history_to_store(sessions, market.history(), market.live_from, s.trading.bar_seconds)
     return market
 
 
 def history_to_store(
-    app: App, history: dict[str, pd.DataFrame], until: datetime, bar_seconds: int
+    sessions: sessionmaker[Session],
+    history: dict[str, pd.DataFrame],
+    until: datetime,
+    bar_seconds: int,
 ) -> None:
     """Store the market's 1-minute `history` (bars before `until`) and, for a bigger bar size
     the strategies use, its complete bars of that size (a bucket cut by the start of the
     history or by `until` is left to the recorder)."""
     size = timedelta(seconds=bar_seconds)
-    with session_scope(app.sessions) as session:
+    with session_scope(sessions) as session:
         for symbol, bars in history.items():
             if bars.empty:
                 continue

@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from sigma.bootstrap import App
+from sqlalchemy import Engine
+
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
+from sigma.config import Settings
 from sigma.domain import Tick
 from sigma.runtime.tasks import consume_until
 from sigma.store.recorder import MarketRecorder
@@ -52,9 +54,9 @@ class RecorderService:
             log.info("recorder stopped: %s, %d rows not written", self.recorder.totals(), lost)
 
 
-def policies(app: App) -> dict[str, Policy]:
-    """The TimescaleDB compression and retention of ticks and bars, from the settings."""
-    s = app.settings
+def policies(settings: Settings) -> dict[str, Policy]:
+    """The TimescaleDB compression and retention of ticks and bars, from `settings`."""
+    s = settings
     compress = timedelta(days=s.database.timescale_compress_after_days)
     bars = (
         None
@@ -67,12 +69,15 @@ def policies(app: App) -> dict[str, Policy]:
     }
 
 
-def build_recorder(app: App, decode: Callable[[bytes], Tick | None]) -> RecorderService:
-    """The recorder of `app`'s settings; on TimescaleDB its policies are (re)applied first."""
-    s = app.settings
-    apply_policies(app.db, policies(app))
+def build_recorder(
+    db: Engine, settings: Settings, decode: Callable[[bytes], Tick | None]
+) -> RecorderService:
+    """The recorder writing to `db` as `settings` say; on TimescaleDB its policies are
+    (re)applied first."""
+    s = settings
+    apply_policies(db, policies(s))
     recorder = MarketRecorder(
-        app.db,
+        db,
         (MINUTE, timedelta(seconds=s.trading.bar_seconds)),
         batch_rows=s.recorder.recorder_batch_rows,
         flush_interval=s.recorder.recorder_flush_ms / 1000,

@@ -56,6 +56,7 @@ from sigma.runtime.sim import SimRunner
 from sigma.runtime.supervisor import Supervisor, finish, until_subscribed, watch
 from sigma.runtime.tasks import decode_or_none
 from sigma.runtime.telemetry import PriceFilterGauges, RegimeGauges, Telemetry
+from sigma.runtime.wiring import job_runtime
 from sigma.runtime.worker_tasks import WorkerTasks
 from sigma.scheduler.guard import watch as watch_scheduler
 from sigma.scheduler.jobs import start_scheduler
@@ -228,7 +229,9 @@ class Services:
             feed_url = s.feed.feed_url
             if "market" in self.components and feed_url is None and self.trading_venue is None:
                 # A restart continues in wall-clock time, after any price already stored.
-                market = await asyncio.to_thread(builtin_market, self.app)
+                market = await asyncio.to_thread(
+                    builtin_market, self.app.sessions, self.app.settings
+                )
                 self.market = await stack.enter_async_context(
                     MarketServer("127.0.0.1", 0, market).serve()
                 )
@@ -275,7 +278,9 @@ class Services:
                     tasks["news"] = supervise("news", partial(self.adaptive.run_news, stop))
             if "recorder" in self.components:
                 # Rejections are counted once, by the bot, which decodes the same messages.
-                self.recorder = await asyncio.to_thread(build_recorder, self.app, decode_or_none)
+                self.recorder = await asyncio.to_thread(
+                    build_recorder, self.app.db, self.app.settings, decode_or_none
+                )
                 self.metrics.count_from("recorder", self.recorder.recorder.totals)
                 tasks["recorder"] = supervise(
                     "recorder", partial(self.recorder.run, self.pubsub, stop)
@@ -517,10 +522,9 @@ class Services:
 
     def _start_scheduler(self) -> SchedulerService:
         """The scheduled jobs; parameter changes they make reach the running strategies."""
+        apply_params = partial(self._on_scheduled_params, asyncio.get_running_loop())
         return start_scheduler(
-            self.app,
-            metrics=self.metrics,
-            apply_params=partial(self._on_scheduled_params, asyncio.get_running_loop()),
+            job_runtime(self.app, metrics=self.metrics, apply_params=apply_params)
         )
 
     def _on_scheduled_params(

@@ -280,9 +280,9 @@ def test_tokens_survive_a_restart(sigma_app: App, tmp_path: Path) -> None:
 
 def test_ensure_admin_creates_admin_once(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var")
-    password = ensure_admin(app)
+    password = ensure_admin(app.sessions, app.settings.api)
     assert password is not None and len(password) >= 12
-    assert ensure_admin(app) is None
+    assert ensure_admin(app.sessions, app.settings.api) is None
     with app.sessions() as session:
         user = authenticate(session, "admin", password)
         assert user is not None and user.role == "admin"
@@ -294,7 +294,7 @@ def test_ensure_admin_uses_the_configured_password(tmp_path: Path) -> None:
         f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "var", admin_password=SecretStr("from-env-123")
     )
     # The operator knows it: it is used, but not handed back to be printed.
-    assert ensure_admin(app) is None
+    assert ensure_admin(app.sessions, app.settings.api) is None
     with app.sessions() as session:
         assert authenticate(session, "admin", "from-env-123", rounds=4) is not None
     app.close()

@@ -68,7 +68,7 @@ def test_an_accepted_change_becomes_the_new_baseline(factory: sessionmaker[Sessi
     assert adjuster.baseline("direction", SYMBOL) == {"side": -1}
     assert adjuster.blocked("direction", SYMBOL) == frozenset()  # tried again from here
     # The shadow, the loop's counterfactual, now runs the new baseline too.
-    (binding,) = hook._bindings[SYMBOL]
+    (binding,) = hook.bindings.on(SYMBOL)
     assert binding.shadow is not None and binding.shadow.strategy.params == {"side": -1}
     saved = hook.state.load_strategy("direction", SYMBOL)
     assert saved.baseline == {"side": -1} and saved.blocked == frozenset()

@@ -147,7 +147,7 @@ def test_a_failing_sink_never_stops_the_loop(
     recorder = _Recorder()
     hook = build_hook(BUILTIN_PRESETS, shadow=False)
     hook.sinks.extend([_Broken(), recorder])
-    with caplog.at_level(logging.INFO, logger="sigma.regime.hook"):
+    with caplog.at_level(logging.INFO, logger="sigma.regime"):
         run = run_adaptive_backtest(SmaCross(), bars.iloc[:1500], symbol=SYMBOL, hook=hook)
     assert recorder.updates == run.updates and recorder.decisions == run.decisions
     assert "adaptive sink _Broken failed" in caplog.text
@@ -325,17 +325,17 @@ def test_fit_presets_picks_per_regime_winners(bars: pd.DataFrame) -> None:
 
 
 def test_live_shadow_memory_is_bounded(bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sigma.regime.hook as hook_module
+    import sigma.regime.shadow as shadow_module
 
-    monkeypatch.setattr(hook_module, "MAX_BARS", 200)
-    monkeypatch.setattr(hook_module, "MAX_RECORDS", 3)
+    monkeypatch.setattr(shadow_module, "MAX_BARS", 200)
+    monkeypatch.setattr(shadow_module, "MAX_RECORDS", 3)
     hook = build_hook({"sma_cross": {}})
     engine = Engine(SmaCross(), SYMBOL, empty_data(), EngineConfig())
     hook.attach(engine)
     for bar in frame_bars(bars.iloc[:1200], SYMBOL):
         engine.on_bar(bar)
         hook.on_bar(SYMBOL, bar)
-    twin = hook._bindings[SYMBOL][0].shadow
+    twin = hook.bindings.on(SYMBOL)[0].shadow
     assert twin is not None
     assert len(twin.data) <= 400 and len(twin.trades) <= 6
     # Trimming never re-reports trades: the shadow's trades equal the real ones (same params).

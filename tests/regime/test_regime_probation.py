@@ -378,7 +378,7 @@ def test_enable_on_the_hook_and_failing_requests(
     market: list[Bar],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sigma.regime.hook")
+    caplog.set_level(logging.INFO, logger="sigma.regime")
     hook = _hook(factory)
     engine = _attach(hook)
     assert hook.enable("sma_cross", SYMBOL, by="alice", reason="", ts=T0) is False
@@ -404,7 +404,7 @@ def test_an_applied_request_that_cannot_be_dropped_is_logged(
         def drop_enable_request(self, strategy: str, symbol: str) -> None:
             raise RuntimeError("database down")
 
-    caplog.set_level(logging.INFO, logger="sigma.regime.hook")
+    caplog.set_level(logging.INFO, logger="sigma.regime")
     _save_disabled(factory, until_bar=None)
     hook = _hook(factory)
     hook.state = Sticky(factory)

@@ -13,7 +13,7 @@ def test_bars_under_a_minute_are_not_made_of_minute_bars(tmp_path: Path) -> None
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", bar_seconds=30)
     history = bars(10)
     try:
-        history_to_store(app, {SYMBOL: history}, history.index[-1].to_pydatetime(), 30)
+        history_to_store(app.sessions, {SYMBOL: history}, history.index[-1].to_pydatetime(), 30)
         with app.sessions() as session:
             assert len(read_bars(session, SYMBOL, "1m")) == 10
             assert read_bars(session, SYMBOL, "30s").empty

@@ -111,12 +111,12 @@ async def test_the_recorder_alone_on_redis_writes_what_it_holds_when_stopped(
 def test_policies_follow_the_retention_settings(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'sigma.db'}", tick_retention_days=10)
     week = timedelta(days=7)
-    assert policies(app) == {
+    assert policies(app.settings) == {
         "ticks": Policy(week, timedelta(days=10)),
         "bars": Policy(week, None),
     }
     app.settings.retention.bar_retention_days = 400
-    assert policies(app)["bars"] == Policy(week, timedelta(days=400))
+    assert policies(app.settings)["bars"] == Policy(week, timedelta(days=400))
 
 
 def test_sigma_recorder_runs_the_recorder_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from sigma.bootstrap import App, bootstrap
+from sigma.bootstrap import bootstrap
 from sigma.cli import jobs as jobs_cli
 from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
@@ -121,8 +121,8 @@ def test_the_scheduler_alone_starts_a_dead_loop_thread_again(
     started: list[SchedulerService] = []
     start_scheduler = jobs_module.start_scheduler
 
-    def start(app: App, **kwargs: Any) -> SchedulerService:
-        started.append(start_scheduler(app, **kwargs))
+    def start(runtime: jobs_module.JobRuntime) -> SchedulerService:
+        started.append(start_scheduler(runtime))
         return started[0]
 
     monkeypatch.setattr(jobs_module, "start_scheduler", start)

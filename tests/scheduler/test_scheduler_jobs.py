@@ -23,6 +23,7 @@ from sigma.feeds.synthetic import generate_bars
 from sigma.ops.metrics import Metrics
 from sigma.research import select as select_module
 from sigma.research.ml_tune import TuneConfig
+from sigma.runtime.wiring import job_runtime
 from sigma.scheduler.jobs import JobRuntime, start_scheduler
 from sigma.scheduler.tasks import Alerter, TaskManager
 from sigma.store import heartbeats
@@ -279,7 +280,7 @@ def test_job_list_and_schedules(runtime: JobRuntime) -> None:
 
 def test_runtime_from_app(db_url: str, tmp_path: Path, clock: FakeClock) -> None:
     app = App(load_settings(database_url=db_url, var_dir=tmp_path, redis_url=None, amqp_url=None))
-    runtime = JobRuntime.from_app(app)
+    runtime = job_runtime(app)
     try:
         names = [check(clock.now).name for check in runtime.health_checks()]
         assert names == ["database", "feed", "worker", "disk", "memory", "heartbeat"]
@@ -291,7 +292,8 @@ def test_runtime_from_app(db_url: str, tmp_path: Path, clock: FakeClock) -> None
 def test_start_scheduler_for_an_app(db_url: str, tmp_path: Path) -> None:
     app = App(load_settings(database_url=db_url, var_dir=tmp_path, redis_url=None, amqp_url=None))
     applied: list[tuple[str, str]] = []
-    service = start_scheduler(app, apply_params=lambda st, sy, _p, _v: applied.append((st, sy)))
+    runtime = job_runtime(app, apply_params=lambda st, sy, _p, _v: applied.append((st, sy)))
+    service = start_scheduler(runtime)
     try:
         assert len(service.list_jobs()) == 10
         with session_scope(app.sessions) as session:

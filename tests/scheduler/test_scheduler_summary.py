@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.config import load_settings
 from sigma.notify.config import from_settings
 from sigma.ops.metrics import Metrics
-from sigma.scheduler.jobs import REPORT_SENT, JobRuntime
+from sigma.scheduler.jobs import JobRuntime
+from sigma.scheduler.jobs_reports import REPORT_SENT
 from sigma.scheduler.tasks import Alerter, TaskManager
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, LedgerEntry
