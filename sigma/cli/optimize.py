@@ -235,6 +235,7 @@ def optimize(
                 # Each fit caps look-backs at half its training window (`walk_forward`).
                 space = search_space(cls, bounds, max_int=(last.stop - last.start) // 2)
             _print_space(cls, space, choices)
+            console.print(f"account: {margin.label} (every trial)", soft_wrap=True)
             search: dict[str, Any] = {
                 "method": method,
                 "n_trials": trials,

@@ -45,6 +45,7 @@ from sigma.engine.fill_model import FillModel
 from sigma.engine.margin import MarginModel
 from sigma.research.backtest import run_backtest
 from sigma.research.objectives import MIN_TRADES, NO_SCORE, check_objective, mean_score, measure
+from sigma.research.quiet import quiet_margin
 from sigma.research.sweep import bars_per_year
 from sigma.strategies.base import Strategy
 from sigma.strategies.registry import portable, resolve
@@ -269,14 +270,15 @@ def _equity_and_exits(
     if fast_path_ok(strategy, fill_model, margin, bars):
         fast = fast_backtest(strategy, full, bars, initial_cash, fill_model)
         return fast.equity, fast.exit_bar, fast.pnl
-    result, _ = run_backtest(
-        strategy(**full),
-        bars,
-        symbol="OPT",
-        initial_cash=initial_cash,
-        fill_model=fill_model,
-        margin=margin,
-    )
+    with quiet_margin():  # a refusal said once per trial would bury the search's output
+        result, _ = run_backtest(
+            strategy(**full),
+            bars,
+            symbol="OPT",
+            initial_cash=initial_cash,
+            fill_model=fill_model,
+            margin=margin,
+        )
     exits = np.array([t.exit_bar for t in result.trades], dtype=np.int64)
     pnl = np.array([float(t.pnl) for t in result.trades], dtype=np.float64)
     return result.equity.to_numpy(dtype=np.float64), exits, pnl

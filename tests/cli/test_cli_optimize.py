@@ -205,7 +205,8 @@ def test_every_trial_trades_the_account_asked_for(
         "--min-trades",
         "0",
     ]
-    _ok([*base, "--folds", "2", "--workers", "2", "--account", "spot", "--out", "spot"])
+    result = _ok([*base, "--folds", "2", "--workers", "2", "--account", "spot", "--out", "spot"])
+    assert "account: spot (every trial)" in result.output
     spot = _rows(workdir / "spot" / "trials.csv")
     assert {t["fit"] for t in spot} == {"fold 1/2", "fold 2/2", "final"}
     assert len({t["worker"] for t in spot}) > 1  # the parent's and spawned workers' trials
