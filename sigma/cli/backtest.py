@@ -15,6 +15,9 @@ from rich.table import Table
 
 from sigma.cli.failures import BadValue, Debug, one_line_errors
 from sigma.cli.inputs import (
+    AccountOption,
+    LeverageOption,
+    MaintenanceOption,
     create_compared,
     create_strategies,
     fill_model_of,
@@ -108,13 +111,9 @@ def backtest(
         FillTiming.NEXT_OPEN
     ),
     lot_size: Annotated[str, typer.Option(help="quantity step: 1 = whole units")] = "1",
-    account: Annotated[
-        AccountType, typer.Option(help="spot: no borrowing or shorts; margin/futures: leverage")
-    ] = AccountType.MARGIN,
-    leverage: Annotated[str, typer.Option(help="1 to 125 (spot: 1)")] = "1",
-    maintenance_margin: Annotated[
-        str, typer.Option(help="maintenance margin rate, 0.005 = 0.5% of exposure")
-    ] = "0",
+    account: AccountOption = AccountType.MARGIN,
+    leverage: LeverageOption = "1",
+    maintenance_margin: MaintenanceOption = "0",
     timeframe: Annotated[str | None, typer.Option(help="resample bars, e.g. 1h")] = None,
     compare: Annotated[
         str | None,

@@ -4,6 +4,7 @@ costs, the history window; a value they cannot use is a `BadValue` naming its op
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -107,6 +108,15 @@ def create_compared(
 
 
 _MARGIN_OPTIONS = {"leverage": "--leverage", "maintenance": "--maintenance-margin"}
+
+# The account options, declared once for every command that trades (read by margin_model_of).
+AccountOption = Annotated[
+    AccountType, typer.Option(help="spot: no borrowing or shorts; margin/futures: leverage")
+]
+LeverageOption = Annotated[str, typer.Option(help="1 to 125 (spot: 1)")]
+MaintenanceOption = Annotated[
+    str, typer.Option(help="maintenance margin rate, 0.005 = 0.5% of exposure")
+]
 
 
 def margin_model_of(account: AccountType, leverage: str, maintenance: str) -> MarginModel:

@@ -21,9 +21,16 @@ from rich.table import Table
 
 from sigma.cli.backtest import _run_id
 from sigma.cli.failures import BadValue, Debug, one_line_errors
-from sigma.cli.inputs import load_history
+from sigma.cli.inputs import (
+    AccountOption,
+    LeverageOption,
+    MaintenanceOption,
+    load_history,
+    margin_model_of,
+)
 from sigma.cli.jobs import _app
 from sigma.domain.text import clip
+from sigma.engine.margin import AccountType
 from sigma.research.objectives import MIN_TRADES, OBJECTIVES, shown
 from sigma.store.db import session_scope
 
@@ -161,6 +168,9 @@ def optimize(
         float | None,
         typer.Option(help="a window falling more than this percent has no score"),
     ] = None,
+    account: AccountOption = AccountType.MARGIN,
+    leverage: LeverageOption = "1",
+    maintenance_margin: MaintenanceOption = "0",
     trials: Annotated[int, typer.Option(help="trials (per walk-forward fit)")] = 50,
     grid_steps: Annotated[
         int, typer.Option(help="grid: values per parameter range (plus the default)")
@@ -191,9 +201,10 @@ def optimize(
     debug: Debug = False,
 ) -> None:
     """Optimise a strategy's parameters within their bounds (optuna TPE or grid), validated
-    walk-forward out of sample; writes trials.csv, folds.csv and optimize.html (heatmap,
-    per-fold report). Ctrl-C stops after the running trial and prints the best so far (exit
-    130). A value it cannot use ends it with one line on stderr and exit status 2."""
+    walk-forward out of sample; every trial trades the --account; writes trials.csv,
+    folds.csv and optimize.html (heatmap, per-fold report). Ctrl-C stops after the running
+    trial and prints the best so far (exit 130). A value it cannot use ends it with one line
+    on stderr and exit status 2."""
     from sigma.research.optimize import first_valid, search_space, walk_forward_splits
 
     choices = _Choices(
@@ -202,6 +213,7 @@ def optimize(
     with one_line_errors(debug=debug):
         _check(choices)
         bounds = parse_bounds(bound or [])
+        margin = margin_model_of(account, leverage, maintenance_margin)
         with _app() as application:
             s = application.settings
             try:
@@ -223,6 +235,7 @@ def optimize(
                 # Each fit caps look-backs at half its training window (`walk_forward`).
                 space = search_space(cls, bounds, max_int=(last.stop - last.start) // 2)
             _print_space(cls, space, choices)
+            console.print(f"account: {margin.label} (every trial)", soft_wrap=True)
             search: dict[str, Any] = {
                 "method": method,
                 "n_trials": trials,
@@ -232,6 +245,7 @@ def optimize(
                 "objective": objective,
                 "min_trades": min_trades,
                 "max_drawdown_pct": max_drawdown,
+                "margin": margin,
                 "grid_points": grid_steps,
                 "storage": storage or s.research.optuna_storage,
                 # Several processes share the study: in `storage`, or else a temporary journal.

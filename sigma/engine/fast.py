@@ -38,6 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.margin import FUNDING_COLUMN, MarginModel
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import Targets
@@ -402,9 +403,22 @@ def check_fill_model(fill_model: FillModel) -> None:
         raise ValueError("the fast path fills at the next open only; use the exact engine")
 
 
-def fast_path_ok(strategy: type[Strategy], fill_model: FillModel) -> bool:
-    """Whether `strategy` under `fill_model` can run on the fast path."""
+def fast_path_ok(
+    strategy: type[Strategy],
+    fill_model: FillModel,
+    margin: MarginModel | None = None,
+    bars: pd.DataFrame | None = None,
+) -> bool:
+    """Whether `strategy` under `fill_model` on a `margin` account (default: margin at
+    leverage 1) can run on the fast path over `bars`. The fast path models only that default
+    account (closed out at equity <= 0) and charges no funding: any other account, or bars
+    with a funding rate, take the exact engine."""
     if not strategy.vectorised():
+        return False
+    if margin is not None and margin != MarginModel():
+        return False
+    rates = bars.get(FUNDING_COLUMN) if bars is not None else None
+    if rates is not None and np.nan_to_num(rates.to_numpy(dtype=np.float64)).any():
         return False
     try:
         check_fill_model(fill_model)

@@ -252,11 +252,13 @@ class MarginGuard:
             return None
         return Decimal(repr(rate))
 
-    def fund(self, account: Portfolio, symbol: str, price: Decimal, rate: Decimal) -> None:
-        """Charge one funding payment on the position in `symbol` marked at `price`."""
+    def fund(self, account: Portfolio, symbol: str, price: Decimal, rate: Decimal) -> Decimal:
+        """Charge one funding payment on the position in `symbol` marked at `price`; returns
+        the payment (negative when the account is paid)."""
         payment = account.qty(symbol) * price * rate
         account.cash -= payment
         self.funding_paid += payment
+        return payment
 
     # --- liquidation -----------------------------------------------------------------------
     def threshold(self, cash: Decimal, qty: Decimal) -> float | None:

@@ -65,6 +65,8 @@ class SharedAccountEngine(Engine):
         self.portfolio = account.portfolio
         account.engines[symbol] = self
         self._margin_due = 0  # the account moves with every symbol's bars: look each bar
+        self.funding: list[tuple[int, Decimal]] = []
+        """(bar, payment) of each funding payment on this symbol's position."""
 
     def step(self, i: int) -> None:
         """Process bar `i` with this symbol's mark at its close."""
@@ -79,6 +81,11 @@ class SharedAccountEngine(Engine):
         return {**self.account.marks, symbol: price}
 
     def _check_margin(self, i: int) -> None:
+        """At bar `i`'s close: charge this symbol's funding on its position, then liquidate
+        the whole account when its margin is breached."""
+        if self.position_qty(self.symbol) and (rate := self.margin.funding_rate(i)) is not None:
+            payment = self.margin.fund(self.portfolio, self.symbol, self.last_price, rate)
+            self.funding.append((i, payment))
         marks = self.account.marks
         if any(pos.qty for pos in self.portfolio.positions.values()):
             reason = self.margin.model.breach(

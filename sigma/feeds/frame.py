@@ -2,7 +2,9 @@
 
 A bar frame is a ``pandas.DataFrame`` whose index is a tz-aware UTC ``DatetimeIndex`` named
 ``ts`` (nanosecond resolution, strictly increasing, unique, no ``freq``) and whose columns are
-exactly ``open, high, low, close, volume`` as float64, in that order.
+exactly ``open, high, low, close, volume`` as float64, in that order, optionally followed by
+``funding_rate`` (float64, finite, 0 on bars without a funding payment): the funding rate per bar
+of a perpetual contract, charged by margin and futures accounts.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from sigma.engine.margin import FUNDING_COLUMN
 from sigma.feeds.errors import DataError
 
 TS = "ts"
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 BAR_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
+FUNDING = FUNDING_COLUMN
+"""The optional last column of a bar frame: the funding rate of each bar (decimal, signed)."""
+_FUNDED_COLUMNS: tuple[str, ...] = (*BAR_COLUMNS, FUNDING)
 # One resolution everywhere: pandas 3 infers s/ms/us/ns per input, and frames of different units
 # compare unequal and convert to different integers (``asi8``). ns is what Parquet and numpy
 # code downstream have always assumed.
@@ -55,7 +61,8 @@ def make_bar_frame(
 
 
 def check_shape(frame: pd.DataFrame, source: str) -> None:
-    """Raise DataError unless ``frame`` has the bar frame's index type and columns.
+    """Raise DataError unless ``frame`` has the bar frame's index type and columns (OHLCV, then
+    optionally ``funding_rate``).
 
     Only the structure is checked here (cheap, no per-row work); values are the job of
     :func:`sigma.feeds.validation.validate_bars`.
@@ -64,12 +71,13 @@ def check_shape(frame: pd.DataFrame, source: str) -> None:
     missing = [c for c in BAR_COLUMNS if c not in columns]
     if missing:
         raise DataError(source, f"missing columns: {', '.join(missing)}")
-    extra = [c for c in columns if c not in BAR_COLUMNS]
+    extra = [c for c in columns if c not in _FUNDED_COLUMNS]
     if extra:
         raise DataError(source, f"unexpected columns: {', '.join(extra)}")
-    if tuple(columns) != BAR_COLUMNS:
-        raise DataError(source, f"columns must be in the order {', '.join(BAR_COLUMNS)}")
-    for name in BAR_COLUMNS:
+    if tuple(columns) not in (BAR_COLUMNS, _FUNDED_COLUMNS):
+        order = ", ".join(BAR_COLUMNS)
+        raise DataError(source, f"columns must be in the order {order}[, {FUNDING}]")
+    for name in columns:
         if frame[name].dtype != np.float64:
             raise DataError(
                 source, f"{name} has dtype {frame[name].dtype}, expected float64", column=name

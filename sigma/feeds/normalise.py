@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.feeds.errors import DataError, RowNumbers
-from sigma.feeds.frame import BAR_COLUMNS, PRICE_COLUMNS, TS, make_bar_frame
+from sigma.feeds.frame import BAR_COLUMNS, FUNDING, PRICE_COLUMNS, TS, make_bar_frame
 from sigma.feeds.timestamps import parse_timestamps
 
 SYMBOL = "symbol"
@@ -19,11 +19,12 @@ HAS_SYMBOLS = "sigma.has_symbols"
 # Accepted spellings, compared case-insensitively; earlier timestamp names win when a file
 # has several (a "timestamp" column beats a "date" column).
 TS_ALIASES: tuple[str, ...] = ("ts", "timestamp", "datetime", "date", "time")
-_WANTED: tuple[str, ...] = (*BAR_COLUMNS, SYMBOL)
+_WANTED: tuple[str, ...] = (*BAR_COLUMNS, FUNDING, SYMBOL)
 
 
 def resolve_columns(columns: list[str], source: str) -> dict[str, str]:
-    """Map canonical names (ts, open, ..., symbol) to the source's own column names.
+    """Map canonical names (ts, open, ..., funding_rate, symbol) to the source's own column
+    names.
 
     Unknown columns (``adj close``, ``trades``, ...) are ignored. Two columns that differ only in
     case are ambiguous and rejected rather than silently picking one.
@@ -104,8 +105,10 @@ def to_bar_frame(
     """Rename, filter by symbol and parse ``raw`` into a bar frame (not yet validated).
 
     Returns the frame and the source row numbers of its rows. A missing volume column becomes
-    0.0: plenty of price histories (FX, indices) have none. ``frame.attrs[HAS_SYMBOLS]`` says
-    whether the source had a symbol column.
+    0.0: plenty of price histories (FX, indices) have none. A ``funding_rate`` column is kept,
+    a blank rate read as 0 (funding is paid every few hours, so most bars have none); text that
+    is not a number is a DataError naming its row. ``frame.attrs[HAS_SYMBOLS]`` says whether the
+    source had a symbol column.
     """
     if raw.empty:
         raise DataError(source, "no data rows")
@@ -122,5 +125,8 @@ def to_bar_frame(
         volume = np.zeros(len(raw), dtype=np.float64)
     open_, high, low, close = prices
     frame = make_bar_frame(ts, open_, high, low, close, volume)
+    if FUNDING in names:
+        rates = _numbers(raw[names[FUNDING]], FUNDING, source, rows)
+        frame[FUNDING] = np.where(np.isnan(rates), 0.0, rates)
     frame.attrs[HAS_SYMBOLS] = SYMBOL in names
     return frame, rows

@@ -9,14 +9,16 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import BaseOffset
 
-from sigma.feeds.frame import BAR_COLUMNS, check_shape, utc_index
+from sigma.feeds.frame import FUNDING, check_shape, utc_index
 
 # Trader shorthand: "1m" is a minute here (in pandas "m"/"M" would mean month). Checked before
 # pandas gets to see the rule.
 _SHORTHAND = re.compile(r"^\s*(\d+)\s*(s|sec|secs|m|min|mins|t|h|hr|hrs|d|day|days)\s*$", re.I)
 _UNITS = {"s": "s", "sec": "s", "secs": "s", "m": "min", "min": "min", "mins": "min"}
 _UNITS |= {"t": "min", "h": "h", "hr": "h", "hrs": "h", "d": "D", "day": "D", "days": "D"}
+# Funding rates add up: a bucket holding two funding payments pays both.
 _AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+_AGG[FUNDING] = "sum"
 
 
 def normalise_rule(rule: str) -> BaseOffset:
@@ -39,7 +41,7 @@ def normalise_rule(rule: str) -> BaseOffset:
 
 def resample_bars(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
     """Aggregate a bar frame into buckets of ``rule``: open first, high max, low min, close last,
-    volume sum.
+    volume sum, and a ``funding_rate`` column summed (the bucket pays every rate within it).
 
     Buckets are closed on the left and labelled with their start (the 10:00 hourly bar holds
     10:00 up to, not including, 11:00), aligned to the Unix epoch so the same bar always lands in
@@ -58,7 +60,8 @@ def resample_bars(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
             "apart: bars can be aggregated, not split"
         )
     grouped = frame.resample(offset, closed="left", label="left", origin="epoch")
-    out = grouped.agg(_AGG)[list(BAR_COLUMNS)]
+    columns = [str(c) for c in frame.columns]
+    out = grouped.agg({c: _AGG[c] for c in columns})[columns]
     out = out[out["open"].notna()]
     out.index = utc_index(pd.DatetimeIndex(out.index))
     return out.astype("float64")

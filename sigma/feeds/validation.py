@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigma.feeds.errors import RowNumbers
-from sigma.feeds.frame import BAR_COLUMNS, PRICE_COLUMNS, TS, check_shape
+from sigma.feeds.frame import PRICE_COLUMNS, TS, check_shape
 
 _Floats = npt.NDArray[np.float64]
 
@@ -29,8 +29,9 @@ def validate_bars(frame: pd.DataFrame, source: str, *, rows: RowNumbers | None =
     """Raise :class:`~sigma.feeds.errors.DataError` at the first bad row of a bar frame.
 
     Checks, in this order (a NaN would make every later comparison meaningless): the frame's
-    structure, missing timestamps, NaN/inf values, prices <= 0, negative volume, high < low,
-    high < max(open, close), low > min(open, close), then timestamps that repeat or go backwards.
+    structure, missing timestamps, NaN/inf values (funding rates too), prices <= 0, negative
+    volume, high < low, high < max(open, close), low > min(open, close), then timestamps that
+    repeat or go backwards.
     ``rows`` maps frame positions to the source's line/row numbers; by default rows are numbered
     1..n. An empty frame is valid (callers decide whether empty is an error).
     """
@@ -38,14 +39,14 @@ def validate_bars(frame: pd.DataFrame, source: str, *, rows: RowNumbers | None =
     if frame.empty:
         return
     where = rows if rows is not None else RowNumbers.rows(len(frame))
-    cols: dict[str, _Floats] = {c: frame[c].to_numpy(dtype=np.float64) for c in BAR_COLUMNS}
+    # check_shape let through OHLCV and perhaps funding_rate, nothing else
+    cols: dict[str, _Floats] = {c: frame[c].to_numpy(dtype=np.float64) for c in frame.columns}
     index = pd.DatetimeIndex(frame.index)
 
     at = _first(np.asarray(index.isna()))
     if at is not None:
         raise where.error(source, at, f"{TS} is missing", column=TS)
-    for name in BAR_COLUMNS:
-        values = cols[name]
+    for name, values in cols.items():
         at = _first(~np.isfinite(values))
         if at is not None:
             kind = "NaN" if np.isnan(values[at]) else "infinite"

@@ -59,11 +59,16 @@ def run_backtest(
         engine = Engine(strategy, symbol, frame_to_data(bars), config)
     except Exception as exc:  # raised by the strategy's init()
         raise StrategyFailed(strategy.name, symbol, exc) from exc
-    if FUNDING_COLUMN in bars.columns:
-        engine.margin.use_funding(bars[FUNDING_COLUMN].to_numpy(dtype=np.float64))
+    use_funding(engine, bars)
     equity, in_market = run_engine(engine, progress=progress, cancel=cancel)
     result = backtest_result(engine, bars, equity, in_market, initial_cash)
     return result, engine
+
+
+def use_funding(engine: Engine, bars: pd.DataFrame) -> None:
+    """Have `engine` charge the ``funding_rate`` column of `bars`, when they have one."""
+    if FUNDING_COLUMN in bars.columns:
+        engine.margin.use_funding(bars[FUNDING_COLUMN].to_numpy(dtype=np.float64))
 
 
 def backtest_result(

@@ -42,8 +42,10 @@ from sqlalchemy.pool import NullPool
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import fast_backtest, fast_path_ok
 from sigma.engine.fill_model import FillModel
+from sigma.engine.margin import MarginModel
 from sigma.research.backtest import run_backtest
 from sigma.research.objectives import MIN_TRADES, NO_SCORE, check_objective, mean_score, measure
+from sigma.research.quiet import quiet_margin
 from sigma.research.sweep import bars_per_year
 from sigma.strategies.base import Strategy
 from sigma.strategies.registry import portable, resolve
@@ -214,6 +216,7 @@ def evaluate(
     min_trades: int = MIN_TRADES,
     objective: str = "sharpe",
     max_drawdown_pct: float | None = None,
+    margin: MarginModel | None = None,
 ) -> Evaluation:
     """Backtest `params` on all of `bars` but score only bars from `score_from` on.
 
@@ -221,13 +224,15 @@ def evaluate(
     bar is seen. The score is `objective` (see `sigma.research.objectives`: annualised Sharpe
     ratio by default) of the scored equity and trades, or `NO_SCORE` when the window is
     excluded: fewer than `min_trades` trades closed in the scored part, a drawdown deeper than
-    `max_drawdown_pct`, an undefined objective. Strategies with a vectorised twin run on the
-    compiled fast path when the fill model allows it, others on the exact engine.
+    `max_drawdown_pct`, an undefined objective. `margin` is the account traded (default: margin
+    at leverage 1). Strategies with a vectorised twin run on the compiled fast path when it
+    models the fill model, the account and the bars' funding (`fast_path_ok`), others on the
+    exact engine.
     """
     if not 0 <= score_from < len(bars):
         raise ValueError(f"score_from must be in [0, {len(bars)}), got {score_from}")
     fm = fill_model or FillModel()
-    equity, exit_bars, pnl = _equity_and_exits(strategy, params, bars, initial_cash, fm)
+    equity, exit_bars, pnl = _equity_and_exits(strategy, params, bars, initial_cash, fm, margin)
     base = max(score_from - 1, 0)
     measured = measure(
         equity[base:],
@@ -254,6 +259,7 @@ def _equity_and_exits(
     bars: pd.DataFrame,
     initial_cash: Decimal,
     fill_model: FillModel,
+    margin: MarginModel | None,
 ) -> tuple[
     np.ndarray[Any, np.dtype[np.float64]],
     np.ndarray[Any, np.dtype[np.int64]],
@@ -261,12 +267,18 @@ def _equity_and_exits(
 ]:
     """The equity at each close, and each closed trade's exit bar and net PnL."""
     full = {**default_params(strategy), **params}
-    if fast_path_ok(strategy, fill_model):
+    if fast_path_ok(strategy, fill_model, margin, bars):
         fast = fast_backtest(strategy, full, bars, initial_cash, fill_model)
         return fast.equity, fast.exit_bar, fast.pnl
-    result, _ = run_backtest(
-        strategy(**full), bars, symbol="OPT", initial_cash=initial_cash, fill_model=fill_model
-    )
+    with quiet_margin():  # a refusal said once per trial would bury the search's output
+        result, _ = run_backtest(
+            strategy(**full),
+            bars,
+            symbol="OPT",
+            initial_cash=initial_cash,
+            fill_model=fill_model,
+            margin=margin,
+        )
     exits = np.array([t.exit_bar for t in result.trades], dtype=np.int64)
     pnl = np.array([float(t.pnl) for t in result.trades], dtype=np.float64)
     return result.equity.to_numpy(dtype=np.float64), exits, pnl
@@ -346,6 +358,7 @@ class _Objective:
     min_trades: int
     objective: str = "sharpe"
     max_drawdown_pct: float | None = None
+    margin: MarginModel | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         values = [getattr(self, f.name) for f in fields(self)]
@@ -383,6 +396,7 @@ class _Objective:
             min_trades=self.min_trades,
             objective=self.objective,
             max_drawdown_pct=self.max_drawdown_pct,
+            margin=self.margin,
         )
         trial.set_user_attr("n_trades", ev.n_trades)
         trial.set_user_attr("metrics", ev.metrics)
@@ -676,6 +690,7 @@ def optimize(
     min_trades: int = MIN_TRADES,
     objective: str = "sharpe",
     max_drawdown_pct: float | None = None,
+    margin: MarginModel | None = None,
     storage: str | None = None,
     study_name: str | None = None,
     workers: int | None = 1,
@@ -684,8 +699,9 @@ def optimize(
     cancel: threading.Event | None = None,
 ) -> OptimizationResult:
     """Search the strategy's parameter space for the best score on `bars` (see `evaluate`:
-    `objective`, `min_trades` and `max_drawdown_pct` choose what is scored and what excluded).
-    A grid takes `grid_points` values per numeric parameter (`grid_values`).
+    `objective`, `min_trades` and `max_drawdown_pct` choose what is scored and what excluded,
+    `fill_model` and `margin` how every trial trades). A grid takes `grid_points` values per
+    numeric parameter (`grid_values`).
 
     `workers` > 1 adds `workers - 1` spawned processes sharing the study: the `storage` given,
     or without one a temporary journal file removed at the end. The result is the same as with
@@ -714,6 +730,7 @@ def optimize(
         min_trades,
         check_objective(objective),
         max_drawdown_pct,
+        margin,
     )
     # The defaults' score is part of the result; timing it tells what a trial costs.
     started = time.perf_counter()
@@ -727,6 +744,7 @@ def optimize(
         min_trades=min_trades,
         objective=objective,
         max_drawdown_pct=max_drawdown_pct,
+        margin=margin,
     ).score
     if workers is None:
         expected = (
@@ -1000,7 +1018,8 @@ def walk_forward(
     """Optimise on each training window, score the winner on the test window after it, then
     refit on the newest training-sized window for the parameters to use next.
 
-    `search` goes to `optimize` (method, n_trials, seed, bounds, fill_model, objective, ...).
+    `search` goes to `optimize` (method, n_trials, seed, bounds, fill_model, margin,
+    objective, ...).
     A fold only ever sees bars up to the end of its test window. `progress(step, folds + 1)`
     follows steps, `trial_progress(fit, done, n_trials)` the trials of each fit ("fold 1/3",
     "final"). Cancelled, it raises `OptimizationCancelled` with the running fit's best so far.
@@ -1032,7 +1051,14 @@ def walk_forward(
     return WalkForwardResult(strategy.name, results, final.params, final)
 
 
-SCORING_ARGS = ("initial_cash", "fill_model", "min_trades", "objective", "max_drawdown_pct")
+SCORING_ARGS = (
+    "initial_cash",
+    "fill_model",
+    "min_trades",
+    "objective",
+    "max_drawdown_pct",
+    "margin",
+)
 """The `optimize` arguments that also decide how a test window is scored (`score_fold`)."""
 
 

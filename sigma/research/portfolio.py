@@ -37,6 +37,7 @@ from sigma.engine.margin import Liquidation, MarginModel
 from sigma.engine.result import BacktestResult
 from sigma.engine.shared_account import SharedAccount, SharedAccountEngine
 from sigma.engine.stats import compute_stats
+from sigma.research.backtest import use_funding
 from sigma.strategies.base import Strategy
 
 PORTFOLIO = "portfolio"
@@ -86,9 +87,10 @@ def run_portfolio(
     for symbol, frame in bars.items():
         copy = type(strategy)(**strategy.params)
         try:
-            SharedAccountEngine(copy, symbol, frame_to_data(frame), config, account)
+            engine = SharedAccountEngine(copy, symbol, frame_to_data(frame), config, account)
         except Exception as exc:  # raised by the strategy's init()
             raise StrategyFailed(strategy.name, symbol, exc) from exc
+        use_funding(engine, frame)
     union = pd.DatetimeIndex(sorted(set().union(*(frame.index for frame in bars.values()))))
     equity, in_market = _step_all(account, bars, union, progress, cancel)
     return _results(strategy, account, bars, union, equity, in_market, initial_cash)
@@ -196,6 +198,7 @@ def _margin_stats(account: SharedAccount, liquidation: Liquidation | None) -> di
         stats.update(liquidation.summary())
     stats["orders_refused_margin"] = sum(g.refused for g in guards)
     stats["orders_reduced_margin"] = sum(g.reduced for g in guards)
+    stats["funding_paid"] = sum((g.funding_paid for g in guards), Decimal(0))
     return stats
 
 
@@ -205,8 +208,8 @@ def _sleeve(
     share: Decimal,
     margin_stats: dict[str, Any],
 ) -> BacktestResult:
-    """One symbol's part of the account: `share` of the cash plus its own cash flows and
-    position value, over its own bars."""
+    """One symbol's part of the account: `share` of the cash plus its own cash flows (fills
+    and funding) and position value, over its own bars."""
     index = pd.DatetimeIndex(frame.index)
     close = frame["close"].to_numpy(dtype=np.float64)
     at = index.get_indexer(pd.DatetimeIndex([f.ts for f in engine.fills], tz="UTC"))
@@ -220,6 +223,9 @@ def _sleeve(
         qty += fill.signed_qty
         flows[k] += float(flow)
         moves[k] += float(fill.signed_qty)
+    for k, payment in engine.funding:
+        cash -= payment
+        flows[k] -= float(payment)
     held = np.cumsum(moves)
     equity = float(share) + np.cumsum(flows) + held * close
     final = cash + qty * Decimal(repr(float(close[-1])))
@@ -229,6 +235,7 @@ def _sleeve(
     stats.update(margin_stats)
     stats["orders_refused_margin"] = engine.margin.refused
     stats["orders_reduced_margin"] = engine.margin.reduced
+    stats["funding_paid"] = engine.margin.funding_paid
     return BacktestResult(
         strategy=engine.strategy.name,
         symbol=engine.symbol,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -399,4 +400,63 @@ def test_up_refuses_to_start_on_stored_parameters_the_strategy_refuses(workdir: 
         "sigma: not started: the stored parameters of sma_cross on BTC are not valid for the "
         "strategy: parameter 'slow'=5000 is above its maximum 2000; store a valid set with "
         "PUT /api/params/sma_cross/BTC (`sigma api` serves it alone)\n"
+    )
+
+
+HOLD_TWO = (
+    "from sigma.strategies import Strategy\n"
+    "class HoldTwo(Strategy):\n"
+    "    name = 'hold_two'\n"
+    "    def on_bar(self):\n"
+    "        if self.bar_index == 0:\n"
+    "            self.buy(2)\n"
+)
+FUNDED_CSV = (
+    "ts,open,high,low,close,volume,funding_rate\n"
+    "2024-01-01T00:00:00Z,100,101,99,100.5,1,0.01\n"
+    "2024-01-01T00:01:00Z,100.5,102,100,101.25,1,\n"
+    "2024-01-01T00:02:00Z,101.25,103,101,102.37,1,0.0005\n"
+    "2024-01-01T00:03:00Z,102.37,103,99,99.91,1,-0.00025\n"
+    "2024-01-01T00:04:00Z,99.91,101,99,100.03,1,\n"
+    "2024-01-01T00:05:00Z,100.03,101,99,100.77,1,0.0003\n"
+)
+
+
+def test_a_funding_column_of_a_csv_is_charged_to_the_cent(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugins = workdir / "plugins"
+    plugins.mkdir()
+    (plugins / "hold_two.py").write_text(HOLD_TWO)
+    monkeypatch.setenv("SIGMA_STRATEGY_PATHS", str(plugins))
+    (workdir / "funded.csv").write_text(FUNDED_CSV)
+    base = ["backtest", "--strategy", "hold_two", "--data", "funded.csv", "--no-store"]
+
+    def funding_paid(out: str, *options: str) -> Decimal:
+        result = runner.invoke(app, [*base, "--out", out, *options])
+        assert result.exit_code == 0, result.output
+        summary = json.loads((workdir / out / "summary.json").read_text())
+        return Decimal(summary["stats"]["funding_paid"])
+
+    # 2 units bought at bar 1's open pay qty·close·rate at each later close (bar 0's is before).
+    owed = 2 * (
+        Decimal("102.37") * Decimal("0.0005")
+        - Decimal("99.91") * Decimal("0.00025")
+        + Decimal("100.77") * Decimal("0.0003")
+    )
+    assert funding_paid("fut", "--account", "futures", "--leverage", "2") == owed
+    assert funding_paid("margin") == owed  # the default account
+    assert funding_paid("spot", "--account", "spot") == 0
+    # 2-minute bars (00:00, 00:02, 00:04) pay the sum of their rates: bought at 00:02, held.
+    resampled = 2 * Decimal("99.91") * Decimal("0.00025")
+    resampled += 2 * Decimal("100.77") * Decimal("0.0003")
+    assert funding_paid("m2", "--timeframe", "2m") == resampled
+
+
+def test_a_bad_funding_rate_is_refused_by_line_and_column(workdir: Path) -> None:
+    (workdir / "bad.csv").write_text(FUNDED_CSV.replace(",-0.00025", ",abc"))
+    result = runner.invoke(app, ["backtest", "--data", "bad.csv", "--no-store"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: bad.csv line 5: funding_rate: cannot parse number 'abc'"
     )

@@ -165,6 +165,57 @@ def test_a_plugin_strategy_runs_in_every_worker(
     assert len(workers) == 2, result.output
 
 
+SHORT_CROSS = """
+from sigma.strategies import Param, Strategy, crossed_above
+from sigma.strategies.indicators import sma
+
+
+class ShortCross(Strategy):
+    name = "short_cross"
+    fast = Param(5, low=2, high=20)
+    slow = Param(30, low=21, high=60)
+
+    def init(self):
+        self.f = self.indicator(sma, self.data.close, self.fast)
+        self.s = self.indicator(sma, self.data.close, self.slow)
+
+    def on_bar(self):
+        if crossed_above(self.s, self.f):
+            self.go_short()
+        elif crossed_above(self.f, self.s):
+            self.go_flat()
+"""
+
+
+def test_every_trial_trades_the_account_asked_for(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short-only strategy trades on a margin account and never on spot: in each fold, the
+    final fit and the spawned worker alike."""
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins" / "short_cross.py").write_text(SHORT_CROSS)
+    monkeypatch.setenv("SIGMA_STRATEGY_PATHS", str(workdir / "plugins"))
+    base = [
+        "--strategy",
+        "short_cross",
+        "--data",
+        "bars2.csv",
+        "--trials",
+        "4",
+        "--min-trades",
+        "0",
+    ]
+    result = _ok([*base, "--folds", "2", "--workers", "2", "--account", "spot", "--out", "spot"])
+    assert "account: spot (every trial)" in result.output
+    spot = _rows(workdir / "spot" / "trials.csv")
+    assert {t["fit"] for t in spot} == {"fold 1/2", "fold 2/2", "final"}
+    assert len({t["worker"] for t in spot}) > 1  # the parent's and spawned workers' trials
+    assert {t["n_trades"] for t in spot} == {"0"}
+    assert {f["test_trades"] for f in _rows(workdir / "spot" / "folds.csv")} == {"0"}
+    _ok([*base, "--folds", "0", "--account", "futures", "--leverage", "3", "--out", "fut"])
+    assert all(int(t["n_trades"]) > 0 for t in _rows(workdir / "fut" / "trials.csv"))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -175,6 +226,9 @@ def test_a_plugin_strategy_runs_in_every_worker(
         (["--heatmap", "fast"], "error: --heatmap: expected two searched parameters X,Y of "),
         (["--heatmap", "fast,fast"], "error: --heatmap: expected two searched parameters"),
         (["--save", "--folds", "0"], "error: --save: needs walk-forward folds (--folds 1 or"),
+        (["--leverage", "0.5"], "error: --leverage: must be in [1, 125], got 0.5"),
+        (["--account", "spot", "--leverage", "2"], "error: --leverage: must be 1 on a spot"),
+        (["--maintenance-margin", "x"], "error: --maintenance-margin: "),
     ],
 )
 def test_bad_search_options(workdir: Path, args: list[str], message: str) -> None:

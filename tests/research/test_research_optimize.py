@@ -19,8 +19,11 @@ import pandas as pd
 import pytest
 
 from sigma.engine.engine import Cancelled
+from sigma.engine.fast import fast_path_ok
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.margin import AccountType, MarginModel
 from sigma.feeds.synthetic import generate_bars
+from sigma.research.backtest import run_backtest
 from sigma.research.optimize import (
     NO_SCORE,
     Dimension,
@@ -427,3 +430,40 @@ def test_a_study_of_only_refused_parameters_returns_valid_ones() -> None:
         )
     )
     assert _best(study, SmaCross, space) == ({"fast": 20, "slow": 30}, 0.0)
+
+
+@pytest.mark.parametrize(
+    "margin",
+    [
+        MarginModel(AccountType.SPOT),
+        MarginModel(leverage=Decimal(3)),
+        MarginModel(maintenance=Decimal("0.05")),
+    ],
+    ids=["spot", "leverage", "maintenance"],
+)
+def test_a_trial_on_another_account_is_scored_by_the_exact_engine(
+    bars: pd.DataFrame, margin: MarginModel
+) -> None:
+    """The fast path models the default account only: any other takes the exact engine."""
+    params = {"fast": 5, "slow": 20}
+    assert fast_path_ok(SmaCross, FillModel(), MarginModel())
+    assert not fast_path_ok(SmaCross, FillModel(), margin)
+    got = evaluate(SmaCross, params, bars, margin=margin, min_trades=0)
+    exact, _ = run_backtest(SmaCross(**params), bars, symbol="OPT", margin=margin)
+    assert got.n_trades == len(exact.trades)
+    assert got.return_pct == pytest.approx(float(exact.final_equity / 100 - 100))
+    default = evaluate(SmaCross, params, bars, min_trades=0)
+    assert (got.n_trades, got.return_pct) != (default.n_trades, default.return_pct)
+
+
+def test_bars_with_funding_take_the_exact_engine(bars: pd.DataFrame) -> None:
+    rates = np.zeros(len(bars))
+    assert fast_path_ok(SmaCross, FillModel(), None, bars.assign(funding_rate=rates))
+    rates[100::8] = 0.01
+    funded = bars.assign(funding_rate=rates)
+    assert not fast_path_ok(SmaCross, FillModel(), None, funded)
+    params = {"fast": 5, "slow": 20}
+    got = evaluate(SmaCross, params, funded, min_trades=0)
+    exact, _ = run_backtest(SmaCross(**params), funded, symbol="OPT")
+    assert exact.stats["funding_paid"] != 0
+    assert got.return_pct == pytest.approx(float(exact.final_equity / 100 - 100))

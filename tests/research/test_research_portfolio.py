@@ -12,6 +12,7 @@ import pytest
 
 from sigma.engine.engine import Cancelled, StrategyFailed
 from sigma.engine.fill_model import FillModel
+from sigma.engine.margin import AccountType, MarginModel
 from sigma.research.backtest import run_backtest
 from sigma.research.portfolio import PORTFOLIO, equal_weight_index, run_portfolio
 from sigma.strategies import Strategy, load_strategies
@@ -126,6 +127,41 @@ def test_a_breach_liquidates_every_symbol_and_stops_the_run() -> None:
     assert all(s.stats["liquidated"] for s in book.symbols.values())
     assert (book.total.equity.iloc[20:] == 0).all()
     assert book.total.equity.iloc[0] == 10_000.0  # nothing filled on the first bar
+
+
+class HoldTwo(Strategy):
+    name = "hold_two"
+
+    def on_bar(self) -> None:
+        if self.bar_index == 0:
+            self.buy(2)
+
+
+def test_each_symbol_pays_its_own_funding_from_the_shared_account() -> None:
+    rates = {"A": [0.0, 0.001, 0.0, -0.002, 0.0005, 0.001], "B": [0.0, 0.0, 0.003, 0.0, 0.0, 0.0]}
+    bars = {s: walk(6, seed).assign(funding_rate=rates[s]) for s, seed in (("A", 5), ("B", 6))}
+    margin = MarginModel(AccountType.FUTURES, leverage=D(2))
+    book = run_portfolio(HoldTwo(), bars, initial_cash=D(10_000), margin=margin)
+    owed = {
+        s: sum(
+            (
+                2 * D(repr(c)) * D(repr(r))
+                for c, r in zip(f["close"][1:], rates[s][1:], strict=True)
+            ),
+            D(0),
+        )
+        for s, f in bars.items()
+    }  # bought at bar 1's open: funded from bar 1's close on
+    for symbol, sleeve in book.symbols.items():
+        assert sleeve.stats["funding_paid"] == owed[symbol] != 0
+    total = book.total
+    assert total.stats["funding_paid"] == owed["A"] + owed["B"]
+    spent = sum((f.signed_qty * f.price for f in total.fills), D(0))
+    assert total.final_cash == D(10_000) - spent - owed["A"] - owed["B"]
+    assert sum(s.final_equity for s in book.symbols.values()) == total.final_equity
+    np.testing.assert_allclose(
+        sum(s.equity.to_numpy() for s in book.symbols.values()), total.equity.to_numpy()
+    )
 
 
 def test_bad_inputs_and_a_failing_strategy_are_named() -> None:
