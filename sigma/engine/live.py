@@ -183,6 +183,29 @@ class DispatchEngine(Engine):
                 )
         self._projection = None
 
+    def restore_guard(self, guard: Guard) -> None:
+        """Take back a protective order an earlier run held (after `adopt`): the order its
+        trigger sent stays its own while still out; one that ended while no run was there
+        frees it (the booked position tells whether anything is left to protect)."""
+        if guard.child and guard.child not in self.inflight and guard.child not in self.resting:
+            guard.child = ""
+        super().restore_guard(guard)
+        self._by_id[guard.order.client_order_id] = guard.order
+        if guard.child:
+            self._children[guard.child] = guard
+
+    def restore_managed(self, client_order_id: str, bars_left: int | None, oco: str) -> None:
+        """Give an adopted resting order back the bars it may still rest and its OCO group."""
+        order = self.resting.get(client_order_id)
+        if order is None:
+            return
+        self._managed = True
+        if bars_left is not None:
+            self._expires[client_order_id] = self.data.cursor.i + bars_left
+        if oco:
+            order.oco = oco
+            self.book.join(order)
+
     # --- the loop --------------------------------------------------------------------------
     def on_live_bar(self, bar: Bar, ref_price: Decimal) -> None:
         """A bar closed; `ref_price` is the price now (the next bar's first tick). A bar not
