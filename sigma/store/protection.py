@@ -52,21 +52,13 @@ def save_protection(
 
 
 class ProtectionStore:
-    """The protection of one mode: `load` at start, `save` queues the write and returns at
-    once; `close` finishes the queued writes."""
+    """The protection of one mode: `save` queues the write and returns at once; `close`
+    finishes the queued writes (a restart reads the rows with `load_protection`)."""
 
     def __init__(self, sessions: sessionmaker[Session], mode: str) -> None:
         self.sessions = sessions
         self.mode = mode
         self._writer = WriteBehind("the protective orders")
-
-    def load(self) -> dict[Key, dict[str, Any]]:
-        """The protection kept by earlier runs (after the writes queued so far)."""
-        return self._writer.after_writes(self._load)
-
-    def _load(self) -> dict[Key, dict[str, Any]]:
-        with self.sessions() as session:
-            return load_protection(session, self.mode)
 
     def save(self, strategy: str, symbol: str, state: dict[str, Any] | None) -> None:
         """Queue keeping the protection of `strategy` on `symbol` (None: there is none)."""

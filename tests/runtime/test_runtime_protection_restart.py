@@ -19,7 +19,7 @@ from sigma.engine.engine import EngineConfig
 from sigma.engine.live import DispatchEngine
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
-from sigma.runtime.protection import ProtectionKeeper
+from sigma.runtime.protection import ProtectionKeeper, protection_doc, restore_protection
 from sigma.runtime.restore import restore_bot
 from sigma.store.bars import upsert_bars
 from sigma.store.db import init_db, session_factory
@@ -318,11 +318,14 @@ async def test_a_resting_order_in_an_oco_group_keeps_its_group(
             if self.bar_index == 0:
                 self.buy(5, limit=90, oco="entry")
                 self.buy(5, limit=80, oco="entry")
+                self.buy(1, limit=70)  # neither expires nor belongs to a group: not kept
 
     first = Run(Bracket(), sessions)
     await first.tick(0, "100")
     await first.tick(60, "100")
-    high, low = first.engine.resting.values()
+    high, low, _plain = first.engine.resting.values()
+    (doc,) = first.kept().values()
+    assert set(doc["resting"]) == {high.client_order_id, low.client_order_id}  # type: ignore[arg-type]
     first.store.close()
     book(sessions, "bracket", 0, bars=1)
     for order in (high, low):
@@ -338,3 +341,13 @@ async def test_a_resting_order_in_an_oco_group_keeps_its_group(
     assert [o.client_order_id for _, o in second.bot._cancels] == [low.client_order_id]
     assert engine.resting[low.client_order_id].type is OrderType.LIMIT
     second.store.close()
+
+
+def test_a_document_kept_before_the_first_bar_counts_from_the_first_bar_restored(
+    sessions: sessionmaker[Session],
+) -> None:
+    run = Run(Waiting(), sessions)
+    restore_protection(run.engine, {"bar": None, "guards": [], "resting": {}})
+    assert run.engine.book.guards() == []
+    assert protection_doc(run.engine) is None
+    run.store.close()
