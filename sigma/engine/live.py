@@ -388,8 +388,9 @@ class DispatchEngine(Engine):
         )
 
     def _cancel_unfilled_ioc(self) -> None:
-        """Ask to cancel the IOC and FOK orders still resting one price after they were sent
-        (the venue is not told their time in force: their one chance is the price now)."""
+        """Ask to cancel the IOC and FOK orders still resting one price after they were sent:
+        their one chance is the price now. A venue told their time in force ends them itself
+        (see `sigma.venues.ccxt.profile`); this covers a broker that is not."""
         for coid, sent_at in list(self._ioc.items()):
             if coid not in self.resting:
                 del self._ioc[coid]
@@ -505,6 +506,29 @@ class DispatchEngine(Engine):
             order.status = OrderStatus.FILLED
             if self._managed:
                 self._after_live_fill(order, fill)
+        if self.resting:
+            self._cancel_idle_reduce_only(fill.symbol)
+
+    def _cancel_idle_reduce_only(self, symbol: str) -> None:
+        """Ask to cancel the resting reduce-only orders on `symbol` that have nothing left to
+        reduce (a stop-loss closed the position). A spot venue takes no reduce-only flag
+        (see `Capability.REDUCE_ONLY`): such an order left resting would open a position when
+        it filled. Judged on the projected position, so the close still out counts."""
+        held = self.projected().qty(symbol)
+        for coid, order in list(self.resting.items()):
+            if (
+                order.reduce_only
+                and order.symbol == symbol
+                and coid not in self._cancelling
+                and not protects(order, held)
+            ):
+                log.info(
+                    "%s %s: reduce-only order %s cancelled: nothing left to reduce",
+                    self.strategy.name,
+                    self.symbol,
+                    coid,
+                )
+                self.cancel(coid)
 
     def _after_live_fill(self, order: Order, fill: Fill) -> None:
         """After a fill of `order`: the protective order that sent it, its OCO group, the

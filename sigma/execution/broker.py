@@ -61,6 +61,10 @@ class Capability(StrEnum):
     MARKET_BUY_BY_COST = "market_buy_by_cost"
     #: sells what it does not hold (margin, or paper); a spot venue cannot
     SHORT = "short"
+    #: takes reduce-only orders (derivatives and margin markets), refusing or trimming one
+    #: that would open or grow a position; spot has no such flag, so the engine cancels a
+    #: resting reduce-only order itself once its strategy has nothing left to reduce
+    REDUCE_ONLY = "reduce_only"
     #: reports the account's balances, open orders and trades for reconciliation
     #: (:class:`sigma.execution.reconcile.Reconcilable`); the paper broker has no account
     RECONCILE = "reconcile"
