@@ -22,15 +22,18 @@ The document, per (strategy, symbol, mode)
 
 Restoring (`restore_protection`, after the account and open orders were restored)
     A guard armed on a position that the booked (reconciled) account no longer holds, or
-    waiting for an entry that is no longer open, is dropped and logged; the rest is armed
-    again as it was, so the first tick after the restart triggers exactly as before it.
+    waiting for an entry that ended unfilled, is dropped and logged; one waiting for an entry
+    that filled while no bot ran is armed for what filled (from that entry's average price);
+    the rest is armed again as it was, so the first tick after the restart triggers exactly
+    as before it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -116,8 +119,14 @@ class ProtectionKeeper:
         self._last[(engine.strategy.name, engine.symbol)] = _STORED
 
 
-def restore_protection(engine: DispatchEngine, doc: dict[str, Any]) -> None:
-    """Give `engine` (its account and open orders restored) the protection `doc` kept."""
+def restore_protection(
+    engine: DispatchEngine,
+    doc: dict[str, Any],
+    entries: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+) -> None:
+    """Give `engine` (its account and open orders restored) the protection `doc` kept;
+    `entries`: the quantity and average price filled of entries that are no longer open (a
+    fill booked while no bot ran arms the protection waiting for it, for what filled)."""
     base = _bar_index(engine, doc.get("bar"))
     name = f"{engine.strategy.name} {engine.symbol}"
     held = engine.portfolio.qty(engine.symbol)  # as booked: a trigger's order may be out
@@ -130,12 +139,21 @@ def restore_protection(engine: DispatchEngine, doc: dict[str, Any]) -> None:
                 "%s: %s at %s dropped: no position left to protect", name, order.reason, guard.level
             )
             continue
+        filled = (entries or {}).get(order.parent_id)
         if not guard.armed and order.parent_id not in open_ids:
+            if filled is None or not protects(order, held):
+                log.info(
+                    "%s: %s dropped: its entry %s is no longer open",
+                    name,
+                    order.reason,
+                    order.parent_id,
+                )
+                continue
+            engine.restore_guard(guard)
+            qty, price = filled
+            engine.book.parent_filled(order.parent_id, qty, price, engine.data.cursor.i + 1)
             log.info(
-                "%s: %s dropped: its entry %s is no longer open",
-                name,
-                order.reason,
-                order.parent_id,
+                "%s: %s armed: its entry %s filled %s", name, order.reason, order.parent_id, qty
             )
             continue
         engine.restore_guard(guard)

@@ -30,7 +30,13 @@ from sigma.runtime.protection import restore_protection
 from sigma.store.bars import read_bars
 from sigma.store.models import OrderRecord
 from sigma.store.protection import load_protection
-from sigma.store.restart import BookedAccount, booked_accounts, latest_market_time, open_orders
+from sigma.store.restart import (
+    BookedAccount,
+    booked_accounts,
+    latest_market_time,
+    open_orders,
+    order_fills,
+)
 
 __all__ = ["market_start", "restore_bot"]
 
@@ -49,6 +55,8 @@ def restore_bot(
         accounts = booked_accounts(session, mode)
         orders = open_orders(session, mode)
         protection = load_protection(session, mode)
+        parents = {g.get("parent_id") or "" for doc in protection.values() for g in doc["guards"]}
+        entries = order_fills(session, mode, parents - {""})
     for (strategy, symbol), engine in bot.engines.items():
         engine.warm_up(history[symbol])
         account = accounts.get((strategy, symbol))
@@ -58,7 +66,7 @@ def restore_bot(
         engine.adopt(mine)
         kept = protection.get((strategy, symbol))
         if kept is not None:
-            restore_protection(engine, kept)
+            restore_protection(engine, kept, entries)
             if bot.protection is not None:
                 bot.protection.restored(engine)
         log.info(

@@ -307,6 +307,23 @@ async def test_protection_waiting_for_its_entry_and_the_bars_left_are_restored(
     assert f"its entry {bid.client_order_id} is no longer open" in caplog.text
     third.store.close()
 
+    # An entry that filled while no bot ran (the worker booked it) arms its protection.
+    with sessions.begin() as s:
+        s.execute(
+            update(OrderRecord).values(
+                status="filled", filled_qty=Decimal(5), avg_fill_price=Decimal(90)
+            )
+        )
+        s.add(PositionRecord(symbol=SYMBOL, strategy="waiting", mode="paper", qty=Decimal(5),
+                             avg_price=Decimal(90)))  # fmt: skip
+    fourth = Run(Waiting(), sessions)
+    restore_bot(fourth.bot, sessions, "paper", MINUTE)
+    (armed,) = fourth.engine.book.armed
+    assert (armed.order.qty, armed.level) == (Decimal(5), Decimal(85))
+    await fourth.tick(200, "84")
+    assert [c[:3] for c in sent_stops(fourth)] == [(Side.SELL, Decimal(5), "stop_loss")]
+    fourth.store.close()
+
 
 async def test_a_resting_order_in_an_oco_group_keeps_its_group(
     sessions: sessionmaker[Session],
