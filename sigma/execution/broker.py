@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, cast
 
-from sigma.domain import OrderStatus, OrderType, Side
+from sigma.domain import OrderStatus, OrderType, Side, TimeInForce
 from sigma.engine.fill_model import FillModel
 from sigma.execution.events import OrderEvent
 
@@ -164,8 +164,9 @@ class PaperBroker:
 
     Market orders fill at once at `ref_price` moved by slippage. A limit order that is
     marketable at `ref_price` fills there; otherwise it rests, as does an untriggered stop,
-    until `on_price` reaches it. State lives in the process: after a restart the worker's
-    reconciliation places orders that were accepted but never filled again.
+    until `on_price` reaches it (an IOC or FOK one is cancelled instead). State lives in the
+    process: after a restart the worker's reconciliation places orders that were accepted but
+    never filled again.
     """
 
     fill_model: FillModel = field(default_factory=FillModel)
@@ -183,7 +184,10 @@ class PaperBroker:
         if known is not None:
             return known
         price = self._execution_price(order, order.ref_price)
-        if price is None:
+        if price is None and order.tif is not TimeInForce.GTC:
+            # IOC and FOK get the price now only, as a venue ends them (Binance: expired).
+            report = BrokerReport(order.client_order_id, OrderStatus.CANCELLED)
+        elif price is None:
             report = BrokerReport(order.client_order_id, OrderStatus.NEW)
             self._resting[order.client_order_id] = order
         else:
