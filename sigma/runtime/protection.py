@@ -139,8 +139,8 @@ def restore_protection(
                 "%s: %s at %s dropped: no position left to protect", name, order.reason, guard.level
             )
             continue
-        filled = (entries or {}).get(order.parent_id)
         if not guard.armed and order.parent_id not in open_ids:
+            filled = (entries or {}).get(order.parent_id)
             if filled is None or not protects(order, held):
                 log.info(
                     "%s: %s dropped: its entry %s is no longer open",
