@@ -183,6 +183,29 @@ class DispatchEngine(Engine):
                 )
         self._projection = None
 
+    def restore_guard(self, guard: Guard) -> None:
+        """Take back a protective order an earlier run held (after `adopt`): the order its
+        trigger sent stays its own while still out; one that ended while no run was there
+        frees it (the booked position tells whether anything is left to protect)."""
+        if guard.child and guard.child not in self.inflight and guard.child not in self.resting:
+            guard.child = ""
+        super().restore_guard(guard)
+        self._by_id[guard.order.client_order_id] = guard.order
+        if guard.child:
+            self._children[guard.child] = guard
+
+    def restore_managed(self, client_order_id: str, bars_left: int | None, oco: str) -> None:
+        """Give an adopted resting order back the bars it may still rest and its OCO group."""
+        order = self.resting.get(client_order_id)
+        if order is None:
+            return
+        self._managed = True
+        if bars_left is not None:
+            self._expires[client_order_id] = self.data.cursor.i + bars_left
+        if oco:
+            order.oco = oco
+            self.book.join(order)
+
     # --- the loop --------------------------------------------------------------------------
     def on_live_bar(self, bar: Bar, ref_price: Decimal) -> None:
         """A bar closed; `ref_price` is the price now (the next bar's first tick). A bar not
@@ -365,8 +388,9 @@ class DispatchEngine(Engine):
         )
 
     def _cancel_unfilled_ioc(self) -> None:
-        """Ask to cancel the IOC and FOK orders still resting one price after they were sent
-        (the venue is not told their time in force: their one chance is the price now)."""
+        """Ask to cancel the IOC and FOK orders still resting one price after they were sent:
+        their one chance is the price now. A venue told their time in force ends them itself
+        (see `sigma.venues.ccxt.profile`); this covers a broker that is not."""
         for coid, sent_at in list(self._ioc.items()):
             if coid not in self.resting:
                 del self._ioc[coid]
@@ -482,6 +506,29 @@ class DispatchEngine(Engine):
             order.status = OrderStatus.FILLED
             if self._managed:
                 self._after_live_fill(order, fill)
+        if self.resting:
+            self._cancel_idle_reduce_only(fill.symbol)
+
+    def _cancel_idle_reduce_only(self, symbol: str) -> None:
+        """Ask to cancel the resting reduce-only orders on `symbol` that have nothing left to
+        reduce (a stop-loss closed the position). A spot venue takes no reduce-only flag
+        (see `Capability.REDUCE_ONLY`): such an order left resting would open a position when
+        it filled. Judged on the projected position, so the close still out counts."""
+        held = self.projected().qty(symbol)
+        for coid, order in list(self.resting.items()):
+            if (
+                order.reduce_only
+                and order.symbol == symbol
+                and coid not in self._cancelling
+                and not protects(order, held)
+            ):
+                log.info(
+                    "%s %s: reduce-only order %s cancelled: nothing left to reduce",
+                    self.strategy.name,
+                    self.symbol,
+                    coid,
+                )
+                self.cancel(coid)
 
     def _after_live_fill(self, order: Order, fill: Fill) -> None:
         """After a fill of `order`: the protective order that sent it, its OCO group, the

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, cast
 
-from sigma.domain import OrderStatus, OrderType, Side
+from sigma.domain import OrderStatus, OrderType, Side, TimeInForce
 from sigma.engine.fill_model import FillModel
 from sigma.execution.events import OrderEvent
 
@@ -61,6 +61,10 @@ class Capability(StrEnum):
     MARKET_BUY_BY_COST = "market_buy_by_cost"
     #: sells what it does not hold (margin, or paper); a spot venue cannot
     SHORT = "short"
+    #: takes reduce-only orders (derivatives and margin markets), refusing or trimming one
+    #: that would open or grow a position; spot has no such flag, so the engine cancels a
+    #: resting reduce-only order itself once its strategy has nothing left to reduce
+    REDUCE_ONLY = "reduce_only"
     #: reports the account's balances, open orders and trades for reconciliation
     #: (:class:`sigma.execution.reconcile.Reconcilable`); the paper broker has no account
     RECONCILE = "reconcile"
@@ -160,8 +164,9 @@ class PaperBroker:
 
     Market orders fill at once at `ref_price` moved by slippage. A limit order that is
     marketable at `ref_price` fills there; otherwise it rests, as does an untriggered stop,
-    until `on_price` reaches it. State lives in the process: after a restart the worker's
-    reconciliation places orders that were accepted but never filled again.
+    until `on_price` reaches it (an IOC or FOK one is cancelled instead). State lives in the
+    process: after a restart the worker's reconciliation places orders that were accepted but
+    never filled again.
     """
 
     fill_model: FillModel = field(default_factory=FillModel)
@@ -179,7 +184,10 @@ class PaperBroker:
         if known is not None:
             return known
         price = self._execution_price(order, order.ref_price)
-        if price is None:
+        if price is None and order.tif is not TimeInForce.GTC:
+            # IOC and FOK get the price now only, as a venue ends them (Binance: expired).
+            report = BrokerReport(order.client_order_id, OrderStatus.CANCELLED)
+        elif price is None:
             report = BrokerReport(order.client_order_id, OrderStatus.NEW)
             self._resting[order.client_order_id] = order
         else:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sigma.domain import Fill, OrderType, Side
+from sigma.domain import Fill, OrderType, Side, TimeInForce
 from sigma.domain.money import utc
 
 Mode = Literal["live", "paper"]
@@ -48,6 +48,12 @@ class OrderEvent(_Event):
     mode: Mode = "paper"
     account: str = "default"
     created_at: datetime
+    tif: TimeInForce = TimeInForce.GTC
+    """How long a limit order may rest: IOC and FOK are passed to the venue (see
+    `sigma.venues.ccxt.profile`); a market order fills at once whatever it says."""
+    reduce_only: bool = False
+    """It may only reduce the position: passed to a venue that takes the flag (derivatives,
+    margin); on spot the engine cancels such an order once nothing is left to reduce."""
 
     @model_validator(mode="after")
     def _priced_as_its_type(self) -> OrderEvent:

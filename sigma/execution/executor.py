@@ -67,6 +67,8 @@ class OrderExecutor:
             mode=self.mode,
             account=self.account,
             created_at=order.created_at or datetime.now(UTC),
+            tif=order.tif,
+            reduce_only=order.reduce_only,
         )
 
     async def submit(self, order: Order, ref_price: Decimal) -> OrderEvent:

@@ -26,6 +26,7 @@ from sigma.engine.live import DispatchEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent
 from sigma.regime.hook import AdaptiveHook
 from sigma.risk.limits import AccountState, Decision
+from sigma.runtime.protection import ProtectionKeeper
 from sigma.runtime.tasks import MessageHandler, consume_until
 from sigma.strategies.base import Strategy
 
@@ -103,8 +104,11 @@ class TradingBot:
         on_latency: Callable[[float], None] | None = None,
         on_fill_latency: Callable[[float], None] | None = None,
         adaptive: AdaptiveHook | None = None,
+        protection: ProtectionKeeper | None = None,
     ) -> None:
         self.risk = risk
+        self.protection = protection
+        """Keeps each engine's protective orders in the store as they change (None: not kept)."""
         self.executor = executor
         self.decode = decode
         self.on_decision = on_decision or (lambda kind, data: None)
@@ -181,6 +185,7 @@ class TradingBot:
         # (and IOC orders left resting) leave with the bar's orders or on their own.
         for engine in engines:
             engine.on_price(tick.price)
+        self._keep_protection(engines)
         if bar is None and not self._outbox and not self._cancels:
             return
         outbox, self._outbox = self._outbox, []
@@ -367,6 +372,7 @@ class TradingBot:
         if engine is not None:
             self.counters.fills += 1
             engine.on_fill(event.to_fill())
+            self._keep_protection((engine,))
             self.on_decision(
                 "fill",
                 {
@@ -383,15 +389,22 @@ class TradingBot:
         """Forget a final order's resting state, and the projection of one that failed
         downstream."""
         event = OrderStatusEvent.model_validate_json(raw)
+        engines = self._by_symbol.get(event.symbol, [])
         if event.status in _FINAL_STATUSES:
-            for engine in self._by_symbol.get(event.symbol, []):
+            for engine in engines:
                 engine.on_order_final(event.client_order_id, event.status)
-        if event.status not in _FAILED_STATUSES:
-            return
-        self._sent_at.pop(event.client_order_id, None)
-        for engine in self._by_symbol.get(event.symbol, []):
-            if event.client_order_id in engine.inflight:
-                engine.on_rejected(event.client_order_id, event.reason or event.status)
+        if event.status in _FAILED_STATUSES:
+            self._sent_at.pop(event.client_order_id, None)
+            for engine in engines:
+                if event.client_order_id in engine.inflight:
+                    engine.on_rejected(event.client_order_id, event.reason or event.status)
+        self._keep_protection(engines)
+
+    def _keep_protection(self, engines: Sequence[DispatchEngine]) -> None:
+        """Queue writing the protection of `engines` that changed (see runtime/protection)."""
+        if self.protection is not None:
+            for engine in engines:
+                self.protection.check(engine)
 
     # --- the loop ---------------------------------------------------------------------------
     async def run(self, pubsub: PubSub, stop: asyncio.Event) -> None:

@@ -7,6 +7,8 @@ rebuilt from the store before it sees its first price.
 * The orders that are not final are the engine's again: a resting one can be cancelled, a
   market one counts as in flight until its report comes.
 * The latest stored bars of the bot's bar size warm the indicators up.
+* The protective orders held for each account are armed again as they were (see
+  `sigma.runtime.protection`), those left with nothing to protect dropped.
 
 The built-in market continues too: `market_start` is where its timestamps begin, never
 before what the store already holds.
@@ -24,9 +26,17 @@ from sigma.config.settings import timeframe_label
 from sigma.domain import Order, OrderStatus, OrderType, Position, Side
 from sigma.engine.live import MAX_BARS, DispatchEngine
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.protection import restore_protection
 from sigma.store.bars import read_bars
 from sigma.store.models import OrderRecord
-from sigma.store.restart import BookedAccount, booked_accounts, latest_market_time, open_orders
+from sigma.store.protection import load_protection
+from sigma.store.restart import (
+    BookedAccount,
+    booked_accounts,
+    latest_market_time,
+    open_orders,
+    order_fills,
+)
 
 __all__ = ["market_start", "restore_bot"]
 
@@ -44,6 +54,9 @@ def restore_bot(
         history = {s: read_bars(session, s, label, last=MAX_BARS) for s in symbols}
         accounts = booked_accounts(session, mode)
         orders = open_orders(session, mode)
+        protection = load_protection(session, mode)
+        parents = {g.get("parent_id") or "" for doc in protection.values() for g in doc["guards"]}
+        entries = order_fills(session, mode, parents - {""})
     for (strategy, symbol), engine in bot.engines.items():
         engine.warm_up(history[symbol])
         account = accounts.get((strategy, symbol))
@@ -51,14 +64,21 @@ def restore_bot(
             _resume(engine, account)
         mine = [_order(r) for r in orders if (r.strategy, r.symbol) == (strategy, symbol)]
         engine.adopt(mine)
+        kept = protection.get((strategy, symbol))
+        if kept is not None:
+            restore_protection(engine, kept, entries)
+            if bot.protection is not None:
+                bot.protection.restored(engine)
         log.info(
-            "%s %s continues with %d stored bars, cash %s, position %s, %d open orders",
+            "%s %s continues with %d stored bars, cash %s, position %s, %d open orders, "
+            "%d protective orders",
             strategy,
             symbol,
             len(history[symbol]),
             engine.portfolio.cash,
             engine.portfolio.qty(symbol),
             len(mine),
+            len(engine.book.guards()),
         )
 
 

@@ -50,6 +50,7 @@ from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
 from sigma.runtime.ml_gates import LiveGates
 from sigma.runtime.prices import stored_last_prices, venue_last_prices
+from sigma.runtime.protection import ProtectionKeeper
 from sigma.runtime.recorder import RecorderService, build_recorder
 from sigma.runtime.restore import restore_bot
 from sigma.runtime.sim import SimRunner
@@ -64,6 +65,7 @@ from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.params import get_active_params
+from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
 from sigma.store.risk_state import RiskStateStore
 from sigma.strategies import indicators
@@ -169,6 +171,7 @@ class Services:
         self.bot: TradingBot | None = None
         self.control: BotControl | None = None
         self.risk_state: RiskStateStore | None = None
+        self.protection: ProtectionStore | None = None
         self.recorder: RecorderService | None = None
         self.worker: OrderWorker | None = None
         self.worker_tasks: WorkerTasks | None = None
@@ -385,6 +388,8 @@ class Services:
             await finish(tasks.pop(name, None))
         if self.risk_state is not None:
             await asyncio.to_thread(self.risk_state.close)
+        if self.protection is not None:
+            await asyncio.to_thread(self.protection.close)
         if self.adaptive is not None:
             await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
@@ -498,6 +503,7 @@ class Services:
             entry_pause=self.feed_health.entry_pause,
         )
         risk.restore(self.risk_state.load())
+        self.protection = ProtectionStore(self.app.sessions, s.trading.mode)
         bot = TradingBot(
             [(factory(), symbol) for factory, symbol in self.strategies()],
             timeframe=timedelta(seconds=s.trading.bar_seconds),
@@ -509,6 +515,7 @@ class Services:
             on_latency=self.metrics.tick_to_order.observe,
             on_fill_latency=self.metrics.order_to_fill.observe,
             adaptive=self._adaptive_hook() if s.regime.adaptive else None,
+            protection=ProtectionKeeper(self.protection.save),
         )
         restore_bot(
             bot, self.app.sessions, s.trading.mode, timedelta(seconds=s.trading.bar_seconds)

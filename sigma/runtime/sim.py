@@ -39,15 +39,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.config.settings import timeframe_label
-from sigma.domain import Bar, Fill, Order, OrderStatus, OrderType, Position, Side, Tick, TimeInForce
+from sigma.domain import Bar, Fill, Order, OrderStatus, Position, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.live import MAX_BARS
-from sigma.engine.protective import Guard
 from sigma.engine.result import BacktestResult
 from sigma.engine.stats import compute_stats
 from sigma.reports.export import export_result
 from sigma.reports.html_report import write_backtest_html
+from sigma.runtime.order_state import guard_doc, guard_from_doc, order_doc, order_from_doc
 from sigma.runtime.tasks import consume_until
 from sigma.store.bars import read_bars
 from sigma.store.jsonsafe import to_jsonable
@@ -344,28 +344,6 @@ class SimRunner:
         await consume_until(pubsub, {channel: handle}, stop, subscribed=self.subscribed)
 
 
-_ORDER_FIELDS = (
-    "side",
-    "type",
-    "qty",
-    "equity_fraction",
-    "limit_price",
-    "stop_price",
-    "reduce_only",
-    "strategy",
-    "tag",
-    "created_at",
-    "client_order_id",
-    "tif",
-    "bars",
-    "reason",
-    "oco",
-    "parent_id",
-    "trail",
-    "trail_pct",
-)
-
-
 def _account(engine: Engine) -> dict[str, Any]:
     """The paper account of `engine` as `sim_runs.account` keeps it (exact strings), with the
     orders still pending (a signal of the last bar fills at the next bar's open) and the
@@ -381,56 +359,14 @@ def _account(engine: Engine) -> dict[str, Any]:
     }
     account: dict[str, Any] = {key: str(value) for key, value in values.items()}
     account["pending"] = [
-        to_jsonable(
-            {name: getattr(order, name) for name in _ORDER_FIELDS}
-            | {"bars_left": engine.bars_left(order)}
-        )
+        order_doc(order, bars_left=engine.bars_left(order))
         for order in engine.pending
         if order.is_open
     ]
     account["protective"] = [
-        to_jsonable(
-            {name: getattr(guard.order, name) for name in _ORDER_FIELDS}
-            | {
-                "armed": guard.armed,
-                "active_from": guard.active_from - engine.data.cursor.i,
-                "extreme": guard.extreme,
-            }
-        )
-        for guard in engine.book.guards()
+        guard_doc(guard, engine.data.cursor.i) for guard in engine.book.guards()
     ]
     return account
-
-
-def _pending_order(symbol: str, stored: dict[str, Any]) -> Order:
-    """An order `_account` kept, as the engine had it."""
-
-    def number(name: str) -> Decimal | None:
-        return None if stored.get(name) is None else Decimal(stored[name])
-
-    return Order(
-        symbol=symbol,
-        side=Side(stored["side"]),
-        type=OrderType(stored["type"]),
-        qty=number("qty"),
-        equity_fraction=number("equity_fraction"),
-        limit_price=number("limit_price"),
-        stop_price=number("stop_price"),
-        reduce_only=bool(stored["reduce_only"]),
-        strategy=stored["strategy"],
-        tag=stored["tag"],
-        created_at=None
-        if stored["created_at"] is None
-        else datetime.fromisoformat(stored["created_at"]),
-        client_order_id=stored["client_order_id"],
-        tif=TimeInForce(stored.get("tif") or "GTC"),
-        bars=stored.get("bars"),
-        reason=stored.get("reason") or "signal",
-        oco=stored.get("oco") or "",
-        parent_id=stored.get("parent_id") or "",
-        trail=number("trail"),
-        trail_pct=number("trail_pct"),
-    )
 
 
 def _last_account(
@@ -468,16 +404,9 @@ def _carry_on(
     )
     engine.portfolio.restore(Decimal(account["cash"]), fees, held, since)
     for stored in account.get("pending", []):
-        engine.restore_order(_pending_order(engine.symbol, stored), stored.get("bars_left"))
+        engine.restore_order(order_from_doc(engine.symbol, stored), stored.get("bars_left"))
     for stored in account.get("protective", []):
-        extreme = stored.get("extreme")
-        guard = Guard(
-            _pending_order(engine.symbol, stored),
-            armed=bool(stored["armed"]),
-            active_from=engine.data.cursor.i + int(stored["active_from"]),
-            extreme=None if extreme is None else Decimal(extreme),
-        )
-        engine.restore_guard(guard)
+        engine.restore_guard(guard_from_doc(engine.symbol, stored, engine.data.cursor.i))
     return equity, fees
 
 

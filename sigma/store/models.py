@@ -631,6 +631,22 @@ class RiskStateRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ProtectiveStateRecord(Base):
+    """The protective orders the live bot holds for one strategy on one symbol in one mode
+    (stop-loss, take-profit, trailing stop with level and trail, OCO links, the entry a
+    protection waits for, the bars left of expiring orders), as `sigma.runtime.protection`
+    writes them (money as exact strings). Kept so a restart continues protected."""
+
+    __tablename__ = "protective_orders"
+    __table_args__ = (CheckConstraint(_MODES, name="mode"),)
+
+    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class WorkerHeartbeat(Base):
     """The last sign of life of each order worker, whatever process it runs in: the
     scheduler's health check reads these, so a `sigma worker` on another machine that went

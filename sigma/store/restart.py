@@ -28,6 +28,7 @@ __all__ = [
     "last_prices",
     "latest_market_time",
     "open_orders",
+    "order_fills",
 ]
 
 OPEN_STATUSES = ("new", "partially_filled")
@@ -89,6 +90,22 @@ def open_orders(session: Session, mode: str) -> list[OrderRecord]:
         OrderRecord.mode == mode, OrderRecord.status.in_(OPEN_STATUSES)
     )
     return list(session.scalars(query.order_by(OrderRecord.created_at, OrderRecord.id)))
+
+
+def order_fills(
+    session: Session, mode: str, client_order_ids: Iterable[str]
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """The quantity filled and its average price of each of `client_order_ids` in `mode`
+    that filled at least in part."""
+    wanted = list(client_order_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            OrderRecord.client_order_id, OrderRecord.filled_qty, OrderRecord.avg_fill_price
+        ).where(OrderRecord.mode == mode, OrderRecord.client_order_id.in_(wanted))
+    )
+    return {coid: (qty, price) for coid, qty, price in rows if qty > 0 and price is not None}
 
 
 def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str) -> datetime | None:

@@ -4,7 +4,7 @@ import pytest
 from execution_helpers import TS
 
 from sigma.bus import QUEUE_ORDERS, InMemoryWorkQueue, PublishInDoubt
-from sigma.domain import Order, OrderType, Side
+from sigma.domain import Order, OrderType, Side, TimeInForce
 from sigma.execution.events import OrderBatch, OrderEvent
 from sigma.execution.executor import OrderExecutor
 
@@ -129,3 +129,14 @@ async def test_orders_decided_together_travel_as_one_message() -> None:
     assert OrderBatch.model_validate_json(body).orders == events
     with pytest.raises(ValueError, match="no orders"):
         await OrderExecutor(queue).submit_all([])
+
+
+def test_the_event_carries_the_time_in_force_and_reduce_only() -> None:
+    executor = OrderExecutor(InMemoryWorkQueue())
+    ioc = Order("BTC", Side.SELL, OrderType.LIMIT, qty=Decimal(1), limit_price=Decimal(90),
+                tif=TimeInForce.IOC, reduce_only=True, created_at=TS)  # fmt: skip
+    event = executor.event(ioc, Decimal(90))
+    assert (event.tif, event.reduce_only) == (TimeInForce.IOC, True)
+    assert OrderEvent.model_validate_json(event.model_dump_json()) == event
+    plain = executor.event(order(), Decimal(1))
+    assert (plain.tif, plain.reduce_only) == (TimeInForce.GTC, False)

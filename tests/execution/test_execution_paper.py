@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from execution_helpers import order_event
 
-from sigma.domain import OrderStatus, OrderType, Side
+from sigma.domain import OrderStatus, OrderType, Side, TimeInForce
 from sigma.engine.fill_model import FillModel
 from sigma.execution.broker import Capability, PaperBroker
 
@@ -37,6 +37,19 @@ async def test_limit_rests_until_the_price_reaches_it() -> None:
     (report,) = paper.on_price("ACME", Decimal("106"))
     assert report.status is OrderStatus.FILLED and report.fills[0].price == Decimal(106)
     assert paper.on_price("ACME", Decimal("107")) == []  # filled once
+
+
+async def test_an_ioc_or_fok_limit_not_marketable_now_is_cancelled_not_rested() -> None:
+    paper = broker()
+    for n, tif in enumerate((TimeInForce.IOC, TimeInForce.FOK)):
+        sell = order_event(f"ioc-000{n}", side=Side.SELL, type=OrderType.LIMIT,
+                           limit_price=Decimal("105"), ref="100", tif=tif)  # fmt: skip
+        report = await paper.place(sell)
+        assert (report.status, report.fills) == (OrderStatus.CANCELLED, ())
+    assert paper.on_price("ACME", Decimal("106")) == []  # nothing rested
+    now = order_event("ioc-0009", type=OrderType.LIMIT, limit_price=Decimal("101"),
+                      tif=TimeInForce.IOC)  # fmt: skip
+    assert (await paper.place(now)).status is OrderStatus.FILLED
 
 
 async def test_marketable_limit_fills_at_the_reference_without_slippage() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 import ccxt
 
-from sigma.domain import Instrument, OrderType, Side
+from sigma.domain import Instrument, OrderType, Side, TimeInForce
 from sigma.execution.broker import Capability
 from sigma.execution.events import OrderEvent
 
@@ -40,7 +40,7 @@ class OrderPlan:
     side: str
     amount: str | None
     price: str | None
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | bool] = field(default_factory=dict)
 
 
 def _text(value: Decimal) -> str:
@@ -63,11 +63,31 @@ class VenueProfile:
 
     # --- placing ----------------------------------------------------------------------------
     def plan(self, order: OrderEvent, inst: Instrument) -> OrderPlan | str:
-        """The order on the venue's steps, or why it is refused before sending.
+        """The order on the venue's steps with its flags (`flags`), or why it is refused
+        before sending.
 
         The quantity is rounded down to the lot step and a limit price to the tick (down for
         a buy, up for a sell: never a worse price than asked); what is then under the venue's
         minimums is refused with the reason."""
+        plan = self._plan(order, inst)
+        flags = self.flags(order)
+        if isinstance(plan, str) or not flags:
+            return plan
+        return replace(plan, params={**plan.params, **flags})
+
+    def flags(self, order: OrderEvent) -> dict[str, str | bool]:
+        """The venue's flags for `order`, in ccxt's unified parameters: ``timeInForce`` of a
+        limit order that is not good till cancelled (Binance and Upbit take IOC and FOK on
+        limit orders; a market order fills at once anyway), ``reduceOnly`` where the venue
+        takes it (`Capability.REDUCE_ONLY`; spot does not)."""
+        flags: dict[str, str | bool] = {}
+        if order.type is OrderType.LIMIT and order.tif is not TimeInForce.GTC:
+            flags["timeInForce"] = order.tif.value
+        if order.reduce_only and Capability.REDUCE_ONLY in self.capabilities:
+            flags["reduceOnly"] = True
+        return flags
+
+    def _plan(self, order: OrderEvent, inst: Instrument) -> OrderPlan | str:
         qty = inst.round_qty(order.qty)
         if qty == 0:
             return f"{inst.symbol}: quantity {order.qty} is under the lot step {inst.lot_step}"
