@@ -492,6 +492,14 @@ async def test_a_feed_the_price_filter_keeps_rejecting_alerts_within_seconds_and
             blinded_in = loop.time() - began
             await wait_for(lambda: stale_gauge(sys_) == 1, what="the feed stale")
             stale_in = loop.time() - began
+
+            def stale_alert_stored() -> bool:
+                with app.sessions() as s:
+                    messages = s.scalars(select(AlertLog.message))
+                    return any(m.startswith("no prices from") for m in messages)
+
+            # The gauge is set before the alert is written: wait for the row.
+            await wait_for(stale_alert_stored, what="the stale alert stored")
             account = AccountState("t", Decimal(10_000), Decimal(5), 0, datetime.now(UTC))
             buy = bot.risk.check(Order(SYMBOL, Side.BUY, qty=Decimal(1)), Decimal(100), account)
             sell = bot.risk.check(Order(SYMBOL, Side.SELL, qty=Decimal(1)), Decimal(100), account)

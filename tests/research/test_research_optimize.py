@@ -348,16 +348,22 @@ def _temporary_studies() -> set[str]:
 
 
 def test_workers_share_a_temporary_study_without_a_database(
-    bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import sigma.research.optimize as optimize_module
 
+    # This test's own folder for the temporary journals: other tests running at the same
+    # time keep theirs in the shared one.
+    monkeypatch.setattr(optimize_module, "_memory_dir", lambda: str(tmp_path))
     before = _temporary_studies()
+    assert before == set()
     me = f"{socket.gethostname()}:{os.getpid()}"
     grid = {"fast": (5.0, 30.0), "slow": (20.0, 120.0)}
-    # At-close fills keep the trials on the exact engine: a fast-path trial takes a
-    # millisecond, and the parent could take the whole grid before a worker's first request.
+    # At-close fills keep the trials on the exact engine, on a longer history: a fast-path
+    # trial takes a millisecond, and on a busy machine the parent could take the whole grid
+    # before the worker it let go is scheduled.
     exact = FillModel(timing=FillTiming.CLOSE)
+    bars, _ = generate_bars(6000, seed=3, freq="1h")
     alone = optimize(
         SmaCross, bars, method="grid", n_trials=1000, bounds=grid, grid_points=3, fill_model=exact
     )

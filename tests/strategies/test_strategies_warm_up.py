@@ -9,7 +9,6 @@ import textwrap
 # A fresh interpreter: in this one, other tests may have run RSI already.
 LIVE_RSI_AFTER_WARM_UP = textwrap.dedent(
     """
-    import sys
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
@@ -19,7 +18,6 @@ LIVE_RSI_AFTER_WARM_UP = textwrap.dedent(
     from sigma.strategies import indicators
     from sigma.strategies.builtin import RsiReversion
 
-    assert "numba" not in sys.modules  # compiled on first use, not imported with SIGMA
     assert not indicators._wilder_rsi().signatures
     indicators.warm_up()
     ready = list(indicators._wilder_rsi().signatures)
