@@ -21,6 +21,7 @@ def _higher(acc: float, v: float) -> float:  # pragma: no cover - numba-compiled
 
 @numba.njit(cache=True)
 def rolling_extreme(x: FloatArray, period: int, sign: float) -> FloatArray:  # pragma: no cover
+    """Max (`sign` 1.0) or min (-1.0) of each window of `period` values; NaN before."""
     # van Herk / Gil-Werman: cut the series into blocks of `period`; a window is the tail of
     # one block and the head of the next, so its max is the larger of that tail's max and
     # that head's max: three passes whatever the period, and exactly a max over the window.
@@ -50,6 +51,7 @@ def rolling_extreme(x: FloatArray, period: int, sign: float) -> FloatArray:  # p
 
 @numba.njit(cache=True)
 def rolling_std(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - numba
+    """Population standard deviation of each window of `period` values; NaN before."""
     out = np.full(len(x), np.nan)
     work = np.empty(period)
     for i in range(period - 1, len(x)):
@@ -59,6 +61,7 @@ def rolling_std(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover -
 
 @numba.njit(cache=True)
 def wilder_rsi(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - numba
+    """Wilder's RSI of `x` (len(x) > period): NaN before bar `period`."""
     out = np.full(x.shape, np.nan)
     avg_gain = 0.0
     avg_loss = 0.0
