@@ -6,7 +6,7 @@ import itertools
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -144,13 +144,17 @@ class Order:
     def __post_init__(self) -> None:
         if self.created_at is not None:
             self.created_at = utc(self.created_at)
-        sized = (self.qty is not None) + (self.equity_fraction is not None)
-        if sized > 1 or (sized == 0 and not self.reduce_only):
+        qty, fraction = self.qty, self.equity_fraction
+        if qty is None:
+            if fraction is None:
+                if not self.reduce_only:
+                    raise ValueError("order needs exactly one of qty or equity_fraction")
+            elif not 0 < fraction <= 1:
+                raise ValueError(f"equity_fraction must be in (0, 1], got {fraction}")
+        elif fraction is not None:
             raise ValueError("order needs exactly one of qty or equity_fraction")
-        if self.qty is not None and self.qty <= 0:
-            raise ValueError(f"order qty must be positive, got {self.qty}")
-        if self.equity_fraction is not None and not 0 < self.equity_fraction <= 1:
-            raise ValueError(f"equity_fraction must be in (0, 1], got {self.equity_fraction}")
+        elif qty <= 0:
+            raise ValueError(f"order qty must be positive, got {qty}")
         if self.type is _LIMIT and (self.limit_price is None or self.limit_price <= 0):
             raise ValueError("limit order needs a positive limit_price")
         if self.type is _STOP and (self.stop_price is None or self.stop_price <= 0):
@@ -206,9 +210,8 @@ class Fill:
     strategy: str = ""
 
     def __post_init__(self) -> None:
-        ts = utc(self.ts)
-        if ts is not self.ts:  # a frozen field: set only when it changes (not for UTC input)
-            object.__setattr__(self, "ts", ts)
+        if self.ts.tzinfo is not UTC:  # a frozen field: set only when it changes (not for UTC)
+            object.__setattr__(self, "ts", utc(self.ts))
         if self.qty <= 0 or self.price <= 0 or self.fee < 0:
             raise ValueError(f"fill {self.client_order_id}: qty/price must be > 0 and fee >= 0")
 

@@ -450,17 +450,20 @@ class Engine:
                 if order.tif is not _GTC:
                     self._match_once(order, i, open_, at_close)
                     continue
-            if order.type is not _MARKET:
+            if order.type is _MARKET:
+                price = open_
+            else:
                 if at_close:
                     still_pending.append(order)
                     continue
                 if not ranged:
                     high, low = _dec(self.data.value("high", i)), _dec(self.data.value("low", i))
                     ranged = True
-            price = self.fill_model.trigger_price(order, open_, high, low)
-            if price is None:
-                still_pending.append(order)
-                continue
+                triggered = self.fill_model.trigger_price(order, open_, high, low)
+                if triggered is None:
+                    still_pending.append(order)
+                    continue
+                price = triggered
             at_open = managed and price == open_ and not at_close
             if order.type is not _LIMIT:
                 price = self.fill_model.slipped(order.side, price)
@@ -550,7 +553,7 @@ class Engine:
             qty,
             price,
             self.fill_model.fee(qty, price),
-            self._bar_time(i),
+            self.data.time(i),  # a bar processed: i >= 0
             order.strategy,
         )
         self.portfolio.apply(fill, i, order.tag, order.reason)
@@ -713,6 +716,8 @@ def run_engine(
             if progress is not None:
                 progress(i, n)
         run(done, n)
+    # Before the result is built: the statistics and the exports reuse the memory.
+    engine.strategy.drop_float_copies()
     if progress is not None:
         progress(n, n)
     lengths = np.diff(np.append(changed_at, n))

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from sigma.domain import Fill, OpenLot, Position, Trade
+from sigma.domain import Fill, OpenLot, Position, Side, Trade
 
 _ZERO = Decimal(0)
+_BUY = Side.BUY  # bound once: an enum member is slow to look up per fill
 
 
 @dataclass(slots=True)
@@ -123,22 +124,23 @@ class Portfolio:
         """Book a fill; returns the round trips it closed (one, or none). `tag` is the tag of
         the fill's order (a position it opens keeps it as its trade's tag) and `reason` why the
         order was placed (a trade it closes keeps it as its `exit_reason`)."""
-        pos = self.position(fill.symbol)
-        signed = fill.signed_qty
-        self.cash -= signed * fill.price + fill.fee
-        self.fees_paid += fill.fee
-        closed: list[Trade] = []
-        if pos.qty == 0 or (pos.qty > 0) == (signed > 0):
-            self._add(pos, fill, signed, fill.fee, bar, tag)
-            return closed
-        closing = min(abs(signed), abs(pos.qty))
-        closing_fee = fill.fee * closing / fill.qty
-        closed.append(self._reduce(pos, fill, closing, closing_fee, bar, reason))
-        rest = abs(signed) - closing
+        pos = self.positions.get(fill.symbol) or self.position(fill.symbol)
+        qty, fee = fill.qty, fill.fee
+        buy = fill.side is _BUY
+        signed = qty if buy else -qty
+        self.cash -= signed * fill.price + fee
+        self.fees_paid += fee
+        held = pos.qty
+        if not held or (held > 0) == buy:
+            self._add(pos, fill, signed, fee, bar, tag)
+            return []
+        closing = min(qty, abs(held))
+        closing_fee = fee * closing / qty
+        closed = [self._reduce(pos, fill, closing, closing_fee, bar, reason)]
+        rest = qty - closing
         if rest:
             # The fill flipped the position: the remainder opens a new one the other way.
-            remainder = rest if signed > 0 else -rest
-            self._add(pos, fill, remainder, fill.fee - closing_fee, bar, tag)
+            self._add(pos, fill, rest if buy else -rest, fee - closing_fee, bar, tag)
         return closed
 
     def _add(

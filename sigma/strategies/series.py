@@ -218,6 +218,11 @@ class Data:
             self._series[name].changed()
         self._length += 1
 
+    def drop_float_copies(self) -> None:
+        """Forget the columns' float copies (see `Series.changed`): a finished run frees them."""
+        for series in self._series.values():
+            series.changed()
+
     def drop_oldest(self, count: int) -> None:
         """Forget the first `count` bars (a live run keeps a bounded history)."""
         count = min(count, self._length)

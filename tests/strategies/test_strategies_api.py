@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sigma.research.backtest import run_backtest
 from sigma.strategies import Param, Strategy, crossed_above, crossed_below, load_strategies
 from sigma.strategies import indicators as ind
 from sigma.strategies.builtin import BollingerBreakout, DonchianTrend, RsiReversion, SmaCross
@@ -236,6 +237,22 @@ def test_series_reads_follow_live_writes() -> None:
     assert indicator[-1] == 2.0
     indicator.values = np.array([5.0, 6.0])
     assert indicator[-1] == 6.0 and isinstance(indicator[-1], float)
+
+
+def test_a_finished_backtest_frees_the_float_copies_and_still_reads() -> None:
+    # The run reads its series through float copies (32 MB per series of a million bars);
+    # once it is over they go, and a later read gives the same values from the arrays.
+    close = 100 + np.sin(np.arange(200) / 5.0) * 10
+    index = pd.date_range("2024-01-01", periods=200, freq="1min", tz="UTC", name="ts")
+    bars = pd.DataFrame(
+        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0},
+        index=index,
+    )
+    strategy = SmaCross(fast=3, slow=8)
+    result, engine = run_backtest(strategy, bars, symbol="X")
+    assert result.trades
+    assert strategy.fast_ma._floats is None and engine.data.close._floats is None
+    assert strategy.fast_ma[-1] == ind.sma(close, 3)[-1] and engine.data.close[-1] == close[-1]
 
 
 def test_crossings_of_other_cursors_and_numbers() -> None:

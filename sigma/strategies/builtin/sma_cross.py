@@ -8,7 +8,6 @@ from typing import Any
 from sigma.strategies.base import Strategy, crossed_above
 from sigma.strategies.indicators import sma
 from sigma.strategies.params import Param
-from sigma.strategies.running import sma_cross_targets
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets
 
 
@@ -41,7 +40,10 @@ class SmaCross(Strategy):
         cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
     ) -> Targets:
         # Running sums with exact tie-breaking: the crossings of `sma`, in O(n) (no cache:
-        # recomputing is as cheap as reading stored averages back).
+        # recomputing is as cheap as reading stored averages back). Compiled with numba,
+        # imported here so that running the strategy through the engine does not load it.
+        from sigma.strategies.running import sma_cross_targets
+
         return Targets.always(
             sma_cross_targets(
                 bars["close"],
