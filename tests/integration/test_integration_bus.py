@@ -348,7 +348,9 @@ async def test_rabbit_close_while_consuming_ends_consume(make_rabbit: Any) -> No
         pass
 
     task = asyncio.create_task(queue.consume(QUEUE, handle))
-    await asyncio.sleep(0.1)
+    # Consuming: its consumer is registered on the broker (not a fixed sleep, which a busy
+    # machine outlasts).
+    await eventually(lambda: _now(any(c.tag is not None for c in queue._consumers)))
     await queue.close()
     await asyncio.wait_for(task, TIMEOUT)
 
