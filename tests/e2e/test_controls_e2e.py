@@ -186,17 +186,19 @@ def test_trader_controls_the_running_bot_from_the_dashboard(
         page.get_by_role("link", name="Orders").click()
         page.get_by_test_id(f"cancel-{coid}").click()
         expect(page.get_by_test_id("cancel-notice")).to_contain_text(f"cancel of {coid} sent")
-        with bot_server.app.sessions() as session:
-            deadline = time.monotonic() + 15
-            while (
-                session.scalar(
+
+        def status() -> str | None:
+            # A session per read: on SQLite one open read transaction keeps its snapshot, and
+            # would never see the cancel booked after it began.
+            with bot_server.app.sessions() as session:
+                return session.scalar(
                     select(OrderRecord.status).where(OrderRecord.client_order_id == coid)
                 )
-                != "cancelled"
-            ):
-                assert time.monotonic() < deadline, "the cancel was never booked"
-                time.sleep(0.05)
-                session.expire_all()
+
+        deadline = time.monotonic() + 15
+        while (seen := status()) != "cancelled":
+            assert time.monotonic() < deadline, f"the cancel was never booked (status {seen})"
+            time.sleep(0.05)
         expect(page.get_by_test_id(f"cancel-{coid}")).to_have_count(0)
         page.screenshot(path=str(tmp_path / "orders-cancelled.png"), full_page=True)
         assert context_shot.stat().st_size > 0
