@@ -433,7 +433,9 @@ async def test_a_429_storm_backs_off_without_a_ban(case: Case, servers: dict[str
         assert 418 not in statuses, r.verdicts
         storm = r.verdicts.count(("storm", 429))
         over_limit = r.verdicts.count(("limit", 429))
-        assert storm == 4 and over_limit >= 1, r.verdicts
+        # Every forced 429 was met; whether the small limit was also overrun depends on how
+        # fast the machine sent (the pacing after the storm avoids it): reported, not required.
+        assert storm == 4, r.verdicts
     figures = {
         "fault": "429 storm",
         "venue": case.name,
