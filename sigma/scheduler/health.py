@@ -18,13 +18,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
-from sqlalchemy import Connection, Engine, func, select, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.ops.metrics import Metrics
 from sigma.scheduler.tasks import Alerter
 from sigma.store import heartbeats
-from sigma.store.models import OrderRecord, TickRecord
+from sigma.store.handles import Engine, SessionFactory
+from sigma.store.queries import health as queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +50,8 @@ def check_database(engine: Engine) -> Check:
 
     def run(_now: datetime) -> CheckResult:
         def probe() -> CheckResult:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return CheckResult("database", True, engine.dialect.name)
+            queries.ping(engine)
+            return CheckResult("database", True, queries.dialect(engine))
 
         return _guard("database", probe)
 
@@ -104,21 +102,19 @@ def check_feed(engine: Engine, max_age: timedelta, symbols: Sequence[str] = ()) 
     too: its feed never delivered). Ticks carry market time: a replay or the built-in market
     may run behind the wall clock while its prices still arrive, and that is alive.
 
-    Per symbol the newest tick is one step down the (symbol, ts) primary key; a maximum over
-    all symbols would read every tick kept (a month of them, every 30 seconds)."""
+    With `symbols` the newest tick is read per symbol: a maximum over all symbols would read
+    every tick kept (a month of them, every 30 seconds)."""
 
-    def newest(conn: Connection) -> dict[str, datetime | None]:
+    def newest() -> dict[str, datetime | None]:
         if not symbols:
-            return {"": conn.execute(select(func.max(TickRecord.ts))).scalar()}
-        query = select(func.max(TickRecord.ts))
-        return {s: conn.execute(query.where(TickRecord.symbol == s)).scalar() for s in symbols}
+            return {"": queries.newest_tick(engine)}
+        return queries.newest_ticks(engine, symbols)
 
     previous: dict[str, datetime | None] = {}
 
     def run(now: datetime) -> CheckResult:
         def probe() -> CheckResult:
-            with engine.connect() as conn:
-                latest = newest(conn)
+            latest = newest()
             seen = dict(previous)
             previous.update(latest)
             if all(ts is None for ts in latest.values()):
@@ -153,13 +149,8 @@ def check_worker(engine: Engine, max_wait: timedelta) -> Check:
 
     def run(now: datetime) -> CheckResult:
         def probe() -> CheckResult:
-            with engine.connect() as conn:
-                waiting, oldest = conn.execute(
-                    select(func.count(), func.min(OrderRecord.created_at)).where(
-                        OrderRecord.status == "new"
-                    )
-                ).one()
-            if not waiting:
+            waiting, oldest = queries.waiting_orders(engine)
+            if not waiting or oldest is None:
                 return CheckResult("worker", True, "no orders waiting")
             age = now - oldest
             ok = age <= max_wait
@@ -171,7 +162,7 @@ def check_worker(engine: Engine, max_wait: timedelta) -> Check:
     return run
 
 
-def check_heartbeats(sessions: sessionmaker[Session], max_age: timedelta) -> Check:
+def check_heartbeats(sessions: SessionFactory, max_age: timedelta) -> Check:
     """Every order worker that beats into `worker_heartbeats` (in this process or any other)
     did so within `max_age`. With none on record there is nothing to judge; a worker that
     never started shows in `check_worker` as orders left waiting."""

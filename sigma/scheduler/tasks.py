@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.engine.engine import Cancelled
 from sigma.notify.alert import Alert, Severity
 from sigma.notify.channels import Attachment
 from sigma.notify.service import NotificationService, SendResult
+from sigma.store import job_runs
 from sigma.store.db import session_scope
+from sigma.store.handles import SessionFactory
 from sigma.store.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class JobContext:
 
     job_id: str
     now: datetime
-    sessions: sessionmaker[Session]
+    sessions: SessionFactory
     alerter: Alerter
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: tuple[int, int] = (0, 0)
@@ -177,7 +177,7 @@ class TaskManager:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         *,
         alerter: Alerter | None = None,
         clock: Clock = utc_now,
@@ -226,12 +226,9 @@ class TaskManager:
         """Close `running` rows left by a process that died (call once at scheduler start:
         one scheduler runs per database). Returns how many were closed."""
         with session_scope(self.sessions) as session:
-            result = session.execute(
-                update(JobRun)
-                .where(JobRun.outcome == RUNNING)
-                .values(outcome=INTERRUPTED, ended_at=self.clock(), error="process stopped")
+            return job_runs.close_all(
+                session, RUNNING, INTERRUPTED, self.clock(), error="process stopped"
             )
-            return int(getattr(result, "rowcount", 0) or 0)
 
     def run(self, job_id: str) -> RunRecord:
         """Run the job now in this thread, record it, alert on failure, then run its `then`
@@ -280,33 +277,22 @@ class TaskManager:
 
     def _open(self, job_id: str, started: datetime) -> int:
         with session_scope(self.sessions) as session:
-            row = JobRun(job_id=job_id, started_at=started, outcome=RUNNING)
-            session.add(row)
-            session.flush()
-            return row.id
+            return job_runs.open_run(session, job_id, started, RUNNING)
 
     def _finish(
         self, run_id: int, outcome: str, error: str | None, result: Any = None
     ) -> RunRecord:
+        kept = None if error is None else error[:_MAX_ERROR]
         with session_scope(self.sessions) as session:
-            row = session.get_one(JobRun, run_id)
-            row.outcome = outcome
-            row.ended_at = self.clock()
-            row.error = None if error is None else error[:_MAX_ERROR]
-            job_id = row.job_id
+            job_id = job_runs.close_run(session, run_id, outcome, self.clock(), kept)
         return RunRecord(job_id, run_id, outcome, error, result)
 
     def history(self, job_id: str | None = None, limit: int = 20) -> list[JobRun]:
         """The newest runs (of one job, or all), newest first."""
-        query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)
-        if job_id is not None:
-            query = query.where(JobRun.job_id == job_id)
         with self.sessions() as session:
-            return list(session.scalars(query))
+            return job_runs.newest_runs(session, job_id, limit)
 
     def last_runs(self) -> dict[str, JobRun]:
         """The newest run of every job that has run."""
-        newest = select(func.max(JobRun.id)).group_by(JobRun.job_id)
         with self.sessions() as session:
-            rows = session.scalars(select(JobRun).where(JobRun.id.in_(newest)))
-            return {row.job_id: row for row in rows}
+            return job_runs.last_run_per_job(session)
