@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
 
 from sigma.reports.page import Cell, esc, key_value_table, note, page, table
 from sigma.reports.svg import Line, line_chart, time_x
+from sigma.store import performance as store
+from sigma.store.backtests import list_backtests
+from sigma.store.handles import Session
 from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import BtSummary, LedgerEntry, PerformanceReport, SimRun, TrendData
+from sigma.store.performance import ReportRow
 
 _DAYS_PER_YEAR = 365.0
 
@@ -143,30 +144,13 @@ def _curve_figures(perf: StrategyPerformance, days: list[str], initial_cash: Dec
 def _regime_at(session: Session, symbol: str | None, ts: datetime) -> str:
     if symbol is None:
         return "unknown"
-    regime = session.scalar(
-        select(TrendData.trend)
-        .where(TrendData.symbol == symbol, TrendData.ts <= ts)
-        .order_by(TrendData.ts.desc())
-        .limit(1)
-    )
-    return regime or "unknown"
+    return store.regime_at(session, symbol, ts) or "unknown"
 
 
 def _commentary(session: Session, end: datetime) -> dict[str, str]:
     """The newest market note per symbol recorded by the trend scanner before `end`."""
-    newest = (
-        select(TrendData.symbol, func.max(TrendData.ts).label("ts"))
-        .where(TrendData.ts < end)
-        .group_by(TrendData.symbol)
-        .subquery()
-    )
-    rows = session.execute(
-        select(TrendData.symbol, TrendData.data)
-        .join(newest, (TrendData.symbol == newest.c.symbol) & (TrendData.ts == newest.c.ts))
-        .order_by(TrendData.symbol, TrendData.id)
-    )
     out: dict[str, str] = {}
-    for symbol, data in rows:
+    for symbol, data in store.newest_trend_data(session, end):
         text = (data or {}).get("commentary")
         if text:
             out[symbol] = str(text)
@@ -178,12 +162,8 @@ def _live_vs_backtest(
 ) -> list[dict[str, Any]]:
     rows = []
     for perf in strategies:
-        bt = session.scalar(
-            select(BtSummary)
-            .where(BtSummary.strategy == perf.strategy)
-            .order_by(BtSummary.created_at.desc(), BtSummary.id.desc())
-            .limit(1)
-        )
+        newest = list_backtests(session, strategy=perf.strategy, limit=1)
+        bt = newest[0] if newest else None
         rows.append(
             {
                 "strategy": perf.strategy,
@@ -202,11 +182,7 @@ def build_report(
     session: Session, kind: str, start: datetime, end: datetime, initial_cash: Decimal
 ) -> PerformanceSummary:
     """Compute the report for ledger entries with `start <= ts < end`."""
-    entries = session.scalars(
-        select(LedgerEntry)
-        .where(LedgerEntry.ts >= start, LedgerEntry.ts < end)
-        .order_by(LedgerEntry.ts, LedgerEntry.id)
-    ).all()
+    entries = store.ledger_entries(session, start, end)
     days = [d.strftime("%Y-%m-%d") for d in pd.date_range(start, end, freq="D", inclusive="left")]
     per: dict[tuple[str, str], StrategyPerformance] = {}
     accounts: dict[str, StrategyPerformance] = {}
@@ -232,9 +208,7 @@ def build_report(
     for perf in [*per.values(), *accounts.values()]:
         _curve_figures(perf, days, initial_cash)
     strategies = sorted(per.values(), key=lambda p: (p.mode, p.strategy))
-    ratings = session.scalars(
-        select(SimRun.rating).where(SimRun.started_at >= start, SimRun.started_at < end)
-    ).all()
+    ratings = store.sim_ratings(session, start, end)
     rated = [r for r in ratings if r is not None]
     return PerformanceSummary(
         kind=kind,
@@ -341,38 +315,10 @@ def render_html(report: PerformanceSummary) -> str:
 
 def store_report(session: Session, report: PerformanceSummary, path: Path | None) -> int:
     """Replace any stored report of the same kind and period; returns the rows written."""
-    session.execute(
-        delete(PerformanceReport).where(
-            PerformanceReport.kind == report.kind,
-            PerformanceReport.period_start == report.start,
-            PerformanceReport.period_end == report.end,
-        )
-    )
+    rows = [ReportRow(None, None, report.stats())]
+    rows.extend(ReportRow(s.strategy, s.mode, s.stats()) for s in report.strategies)
     shown = None if path is None else str(path)
-    rows = [
-        PerformanceReport(
-            kind=report.kind,
-            period_start=report.start,
-            period_end=report.end,
-            stats=report.stats(),
-            path=shown,
-        )
-    ]
-    rows.extend(
-        PerformanceReport(
-            kind=report.kind,
-            strategy=s.strategy,
-            mode=s.mode,
-            period_start=report.start,
-            period_end=report.end,
-            stats=s.stats(),
-            path=shown,
-        )
-        for s in report.strategies
-    )
-    session.add_all(rows)
-    session.flush()
-    return len(rows)
+    return store.replace_report(session, report.kind, report.start, report.end, rows, shown)
 
 
 def period_ending(now: datetime, days: int) -> tuple[datetime, datetime]:

@@ -27,8 +27,6 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config import Settings
 from sigma.engine.fill_model import FillModel
@@ -51,6 +49,7 @@ from sigma.scheduler.health import (
 from sigma.scheduler.maintenance import ApplyFn, ConfigSync
 from sigma.scheduler.service import SchedulerService
 from sigma.scheduler.tasks import Alerter, Clock, JobSpec, TaskManager, utc_now
+from sigma.store.handles import Engine, SessionFactory
 from sigma.store.settings import apply_settings
 from sigma.strategies import StrategyRegistry
 
@@ -71,7 +70,7 @@ class JobRuntime:
 
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: SessionFactory
     strategies: StrategyRegistry
     alerter: Alerter
     metrics: Metrics | None = None

@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from sigma.notify.channels import Attachment
 from sigma.reports.performance import pdf_path, publish
 from sigma.scheduler.tasks import JobContext
 from sigma.store.db import session_scope
-from sigma.store.models import ActionLog
+from sigma.store.handles import Session
+from sigma.store.job_notes import add_note, notes
 
 if TYPE_CHECKING:  # the runtime registers these jobs: a type-only import back
     from sigma.scheduler.jobs import JobRuntime
@@ -26,12 +24,7 @@ REPORT_SENT = "report_sent"
 
 def _report_sent(session: Session, kind: str, end: datetime) -> list[str] | None:
     """Where the `kind` report ending at `end` was delivered, if it was already."""
-    rows = session.scalars(
-        select(ActionLog.details).where(
-            ActionLog.source == f"{kind}_report", ActionLog.action == REPORT_SENT
-        )
-    )
-    for details in rows:
+    for details in notes(session, f"{kind}_report", REPORT_SENT):
         if details.get("period_end") == end.isoformat():
             return list(details.get("sent", []))
     return None
@@ -77,14 +70,8 @@ def _report(rt: JobRuntime, ctx: JobContext, kind: str, days: int) -> dict[str, 
             + ", ".join(f"{k} ({v})" for k, v in sorted(result.failed.items()))
         )
     with session_scope(rt.sessions) as session:
-        session.add(
-            ActionLog(
-                ts=ctx.now,
-                source=f"{kind}_report",
-                action=REPORT_SENT,
-                details={"period_end": report.end.isoformat(), "sent": out["sent"]},
-            )
-        )
+        sent = {"period_end": report.end.isoformat(), "sent": out["sent"]}
+        add_note(session, ctx.now, f"{kind}_report", REPORT_SENT, sent)
     return out
 
 

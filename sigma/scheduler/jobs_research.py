@@ -8,7 +8,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from sigma.regime.news import NewsHandler
 from sigma.regime.news_feed import NewsStore
@@ -17,6 +16,7 @@ from sigma.research.ml_validate import tune_symbol
 from sigma.research.select import recent_bars, select_for_symbol
 from sigma.scheduler.tasks import JobContext
 from sigma.store.db import session_scope
+from sigma.store.handles import Session
 from sigma.store.params import get_active_params
 
 if TYPE_CHECKING:  # the runtime registers these jobs: a type-only import back

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from sigma.store.models import ActionLog, ConfigSetting, StrategyParam, User
+from sigma.store.handles import Session
+from sigma.store.job_notes import add_note, latest_note
+from sigma.store.queries.params import all_sets
+from sigma.store.queries.users import list_users
+from sigma.store.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def check_users(session: Session, now: datetime, inactive_after: timedelta) -> U
     The last active admin is never deactivated: that would lock everyone out.
     """
     cutoff = now - inactive_after
-    users = session.scalars(select(User).order_by(User.username)).all()
+    users = list_users(session)
     admins = sum(1 for u in users if u.active and u.role == "admin")
     deactivated = []
     for user in users:
@@ -55,17 +56,11 @@ def check_users(session: Session, now: datetime, inactive_after: timedelta) -> U
         user.active = False
         deactivated.append(user.username)
     snapshot = {u.username: {"role": u.role, "active": u.active} for u in users}
-    previous = session.scalar(
-        select(ActionLog.details)
-        .where(ActionLog.action == USER_AUDIT)
-        .order_by(ActionLog.ts.desc(), ActionLog.id.desc())
-        .limit(1)
-    )
+    previous = latest_note(session, USER_AUDIT)
     changes = _diff(previous or {}, snapshot) if previous is not None else []
     if snapshot != previous:
         # Only changes are recorded: a daily check of unchanged rights would add a row a day.
-        session.add(ActionLog(ts=now, source="user_check", action=USER_AUDIT, details=snapshot))
-        session.flush()
+        add_note(session, now, "user_check", USER_AUDIT, snapshot)
     return UserCheck(deactivated, changes)
 
 
@@ -185,7 +180,7 @@ class ConfigSync:
         """Apply every stored setting whose version is newer; returns (key, version) applied.
         A value this instance refuses (logged) is not retried until its next version."""
         applied = []
-        for row in session.scalars(select(ConfigSetting).order_by(ConfigSetting.key)):
+        for row in get_settings(session).values():
             if row.version <= self.seen_settings.get(row.key, 0):
                 continue
             self.seen_settings[row.key] = row.version
@@ -200,7 +195,7 @@ class ConfigSync:
     def sync(self, session: Session) -> list[tuple[str, str, int]]:
         """Apply every newer version (or a deactivation); returns what was applied."""
         applied = []
-        for row in session.scalars(select(StrategyParam).order_by(StrategyParam.id)):
+        for row in all_sets(session):
             key = (row.strategy, row.symbol)
             version, active = self.seen.get(key, (0, False))
             # Deactivating keeps the version, so the active flag is part of the state compared.

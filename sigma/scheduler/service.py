@@ -18,10 +18,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy import Engine
 
 from sigma.scheduler.guard import GuardedScheduler
 from sigma.scheduler.tasks import JobSpec, TaskManager
+from sigma.store.handles import Engine
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,14 @@ def active_sets(session: Session) -> list[tuple[StrategyParam, StrategyParamHist
     return out
 
 
+def all_sets(session: Session) -> list[StrategyParam]:
+    """Every stored parameter set (active or not), oldest first."""
+    return list(session.scalars(select(StrategyParam).order_by(StrategyParam.id)))
+
+
 def sets_by_pair(session: Session) -> dict[tuple[str, str], StrategyParam]:
     """Every stored parameter set (active or not) by (strategy, symbol)."""
-    return {(p.strategy, p.symbol): p for p in session.scalars(select(StrategyParam))}
+    return {(p.strategy, p.symbol): p for p in all_sets(session)}
 
 
 def current_authors(session: Session) -> dict[int, str]:
