@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.feeds.errors import DataError
 from sigma.feeds.gaps import Gap, find_gaps, missing_bars, timeframe_step
@@ -23,8 +22,11 @@ from sigma.feeds.writers import write_csv, write_parquet
 from sigma.store.bar_catalog import StoredSeries, bar_times, stored_series
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.db import session_scope
+from sigma.store.handles import SessionFactory
 
-Sessions = sessionmaker[Session]
+Sessions = SessionFactory
+"""What opens the sessions these functions work in (the CLI's and `sigma.venues.history`'s
+name for it)."""
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,16 @@
-"""Reading bars from a PostgreSQL table (``pg:table`` or ``pg:schema.table``) with SQLAlchemy."""
+"""Reading bars from a PostgreSQL table (``pg:table`` or ``pg:schema.table``) through the store
+(`sigma.store.pg_source`), which runs the query."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.frame import TS
 from sigma.feeds.normalise import SYMBOL, resolve_columns
+from sigma.store.pg_source import open_table
 
 PREFIX = "pg:"
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -44,51 +43,12 @@ def read_pg_raw(
     schema, table = parse_table(source)
     if database_url is None:
         raise DataError(source, "database_url is required to read a pg: source")
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            inspector = sa.inspect(conn)
-            if not inspector.has_table(table, schema=schema):
-                raise DataError(source, "table does not exist")
-            described = inspector.get_columns(table, schema=schema)
-            found = resolve_columns([str(c["name"]) for c in described], source)
-            ts_type = next(c["type"] for c in described if c["name"] == found[TS])
-            stmt = _select(table, schema, found, ts_type, symbol=symbol, start=start, end=end)
-            raw = pd.read_sql(stmt, conn)
-    finally:
-        engine.dispose()
+    with open_table(database_url, schema, table) as reader:
+        names = reader.columns()
+        if names is None:
+            raise DataError(source, "table does not exist")
+        found = resolve_columns(names, source)
+        # A table without a symbol column holds one instrument, whatever `symbol` says.
+        equal = (found[SYMBOL], symbol) if symbol is not None and SYMBOL in found else None
+        raw = reader.read(list(found.values()), time=found[TS], equal=equal, start=start, end=end)
     return raw, RowNumbers.rows(len(raw))
-
-
-def _select(
-    table: str,
-    schema: str | None,
-    found: dict[str, str],
-    ts_type: object,
-    *,
-    symbol: str | None,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-) -> sa.Select[*tuple[Any, ...]]:
-    columns: dict[str, sa.ColumnClause[object]] = {
-        key: sa.column(name) for key, name in found.items()
-    }
-    target = sa.table(table, *columns.values(), schema=schema)
-    stmt = sa.select(*columns.values()).select_from(target).order_by(columns[TS])
-    if symbol is not None and SYMBOL in columns:
-        stmt = stmt.where(columns[SYMBOL] == symbol)
-    if not isinstance(ts_type, sa.DateTime):
-        # Epoch numbers or text: the window is applied after parsing, by the caller.
-        return stmt
-    # A "timestamp without time zone" column holds UTC wall time by SIGMA's convention; comparing
-    # it with an aware value would make PostgreSQL apply the session time zone.
-    aware = bool(ts_type.timezone)
-    if start is not None:
-        stmt = stmt.where(columns[TS] >= _bound(start, aware))
-    if end is not None:
-        stmt = stmt.where(columns[TS] <= _bound(end, aware))
-    return stmt
-
-
-def _bound(stamp: pd.Timestamp, aware: bool) -> datetime:
-    return stamp.to_pydatetime() if aware else stamp.tz_convert(None).to_pydatetime()
