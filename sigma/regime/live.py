@@ -20,8 +20,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.config import Settings
 from sigma.notify.service import NotificationService
 from sigma.regime.adjuster import ParamAdjuster
@@ -35,6 +33,7 @@ from sigma.regime.presets import BUILTIN_PRESETS
 from sigma.regime.sinks import AlertSink, StoreSink, WrittenBehind
 from sigma.regime.state import WriteBehindStateStore
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
+from sigma.store.handles import SessionFactory
 from sigma.store.write_behind import WriteBehind
 
 __all__ = ["LiveAdaptive", "build_live_adaptive"]
@@ -64,7 +63,7 @@ class LiveAdaptive:
 
 def build_live_adaptive(
     settings: Settings,
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     notifier: NotificationService,
     *,
     now: datetime | None = None,

@@ -30,8 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.regime.news import (
     FeedEntry,
@@ -42,7 +40,8 @@ from sigma.regime.news import (
     parse_json_items,
 )
 from sigma.store.db import session_scope
-from sigma.store.models import NewsRecord
+from sigma.store.handles import SessionFactory
+from sigma.store.news import add_news, known_keys, news_since
 
 __all__ = ["FeedStatus", "NewsFeedPoller", "NewsStore", "read_drop"]
 
@@ -95,7 +94,7 @@ def _move(path: Path, folder: Path) -> Path:
 class NewsStore:
     """`news_items`: every item taken in, unique by its feed key."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: SessionFactory) -> None:
         self.factory = factory
 
     def add_new(self, entries: Sequence[FeedEntry], now: datetime) -> list[FeedEntry]:
@@ -103,24 +102,22 @@ class NewsStore:
         if not entries:
             return []
         with session_scope(self.factory) as session:
-            keys = [e.key for e in entries]
-            known = set(session.scalars(select(NewsRecord.key).where(NewsRecord.key.in_(keys))))
+            known = known_keys(session, [e.key for e in entries])
             fresh = []
             for entry in entries:
                 if entry.key in known:
                     continue
                 known.add(entry.key)
                 item = entry.item
-                session.add(
-                    NewsRecord(
-                        key=entry.key,
-                        ts=item.ts,
-                        headline=item.headline,
-                        body=item.body,
-                        source=item.source[:500],
-                        symbols=list(item.symbols),
-                        fetched_at=now,
-                    )
+                add_news(
+                    session,
+                    entry.key,
+                    ts=item.ts,
+                    headline=item.headline,
+                    body=item.body,
+                    source=item.source,
+                    symbols=item.symbols,
+                    fetched_at=now,
                 )
                 fresh.append(entry)
         return fresh
@@ -128,12 +125,8 @@ class NewsStore:
     def since(self, start: datetime) -> list[NewsItem]:
         """Items published at or after `start`, oldest first."""
         with self.factory() as session:
-            rows = session.scalars(
-                select(NewsRecord).where(NewsRecord.ts >= start).order_by(NewsRecord.ts)
-            )
-            return [
-                NewsItem(r.ts, r.headline, r.body, r.source, tuple(r.symbols or ())) for r in rows
-            ]
+            rows = news_since(session, start)
+        return [NewsItem(r.ts, r.headline, r.body, r.source, tuple(r.symbols or ())) for r in rows]
 
     def restore(self, handler: NewsHandler, now: datetime) -> list[NewsEvent]:
         """Score again the items recent enough to still hold a risk window at `now` (what a

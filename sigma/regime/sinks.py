@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import Alert, Severity
 from sigma.notify.service import NotificationService
@@ -23,6 +21,7 @@ from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.feedback import FEEDBACK
 from sigma.regime.loop import LoopDecision
 from sigma.store.db import session_scope
+from sigma.store.handles import SessionFactory
 from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, set_params
 from sigma.store.write_behind import WriteBehind
@@ -54,7 +53,7 @@ _ALERT_SEVERITY: dict[str, Severity] = {
 class StoreSink:
     """Persists updates and decisions, one transaction each."""
 
-    def __init__(self, factory: sessionmaker[Session], *, mode: str | None = None) -> None:
+    def __init__(self, factory: SessionFactory, *, mode: str | None = None) -> None:
         self.factory = factory
         self.mode = mode
 

@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.regime.detector import Regime
 from sigma.regime.feedback import VARIANTS, Standing, TradeOutcome
+from sigma.store import regime_state, regime_trades
 from sigma.store.db import session_scope
+from sigma.store.handles import Session, SessionFactory
 from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import RegimeState, RegimeTrade
 from sigma.store.write_behind import WriteBehind
 
 __all__ = ["AdaptiveStateStore", "EnableRequest", "SavedStrategy", "WriteBehindStateStore"]
@@ -89,7 +87,7 @@ class AdaptiveStateStore:
     `keep` trades per (strategy, symbol, regime, variant) are kept, matching
     `FeedbackMechanism.keep`; older ones are deleted when the state is loaded."""
 
-    def __init__(self, factory: sessionmaker[Session], *, keep: int = 200) -> None:
+    def __init__(self, factory: SessionFactory, *, keep: int = 200) -> None:
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}")
         self.factory = factory
@@ -100,30 +98,22 @@ class AdaptiveStateStore:
     def record_trade(self, outcome: TradeOutcome) -> None:
         """One trade the feedback loop recorded."""
         with session_scope(self.factory) as session:
-            session.add(
-                RegimeTrade(
-                    strategy=outcome.strategy,
-                    symbol=outcome.symbol,
-                    regime=outcome.regime.value,
-                    variant=outcome.variant,
-                    return_pct=outcome.return_pct,
-                    entry_ts=outcome.entry_ts,
-                    exit_ts=outcome.exit_ts,
-                    slippage=outcome.slippage,
-                )
+            regime_trades.add_trade(
+                session,
+                outcome.strategy,
+                outcome.symbol,
+                outcome.regime.value,
+                outcome.variant,
+                return_pct=outcome.return_pct,
+                entry_ts=outcome.entry_ts,
+                exit_ts=outcome.exit_ts,
+                slippage=outcome.slippage,
             )
 
     def forget(self, strategy: str, symbol: str, regime: Regime) -> None:
         """Drop the adjusted trades of `regime` (what `FeedbackMechanism.forget` does)."""
         with session_scope(self.factory) as session:
-            session.execute(
-                delete(RegimeTrade).where(
-                    RegimeTrade.strategy == strategy,
-                    RegimeTrade.symbol == symbol,
-                    RegimeTrade.regime == regime.value,
-                    RegimeTrade.variant == "adjusted",
-                )
-            )
+            regime_trades.delete_trades(session, strategy, symbol, regime.value, "adjusted")
 
     def save_strategy(
         self,
@@ -188,61 +178,32 @@ class AdaptiveStateStore:
     def enable_requests(self, symbol: str) -> list[EnableRequest]:
         """The pending enable requests of `symbol`, oldest first."""
         with self.factory() as session:
-            rows = session.scalars(
-                select(RegimeState)
-                .where(RegimeState.kind == ENABLE, RegimeState.symbol == symbol)
-                .order_by(RegimeState.id)
+            docs = regime_state.documents(session, ENABLE, symbol=symbol)
+        return [
+            EnableRequest(
+                strategy,
+                symbol,
+                str(doc["by"]),
+                str(doc["reason"]),
+                datetime.fromisoformat(str(doc["ts"])),
             )
-            return [
-                EnableRequest(
-                    r.strategy,
-                    r.symbol,
-                    str(r.state["by"]),
-                    str(r.state["reason"]),
-                    datetime.fromisoformat(str(r.state["ts"])),
-                )
-                for r in rows
-            ]
+            for strategy, _, doc in docs
+        ]
 
     def drop_enable_request(self, strategy: str, symbol: str) -> None:
         """Forget an enable request (it was applied)."""
         with session_scope(self.factory) as session:
-            session.execute(
-                delete(RegimeState).where(
-                    RegimeState.kind == ENABLE,
-                    RegimeState.strategy == strategy,
-                    RegimeState.symbol == symbol,
-                )
-            )
+            regime_state.delete_document(session, ENABLE, strategy, symbol)
 
     def reset(self, strategy: str, symbol: str) -> bool:
         """Forget the verdict and blocked regimes of (strategy, symbol) - an operator's decision
         to give it a fresh start; its trades stay. True if there was anything to forget."""
         with session_scope(self.factory) as session:
-            result = session.execute(
-                delete(RegimeState).where(
-                    RegimeState.kind == STRATEGY,
-                    RegimeState.strategy == strategy,
-                    RegimeState.symbol == symbol,
-                )
-            )
-            return bool(getattr(result, "rowcount", 0))
+            return regime_state.delete_document(session, STRATEGY, strategy, symbol)
 
     def _upsert(self, kind: str, strategy: str, symbol: str, doc: dict[str, Any]) -> None:
         with session_scope(self.factory) as session:
-            row = session.scalar(
-                select(RegimeState)
-                .where(
-                    RegimeState.kind == kind,
-                    RegimeState.strategy == strategy,
-                    RegimeState.symbol == symbol,
-                )
-                .with_for_update()
-            )
-            if row is None:
-                session.add(RegimeState(kind=kind, strategy=strategy, symbol=symbol, state=doc))
-            else:
-                row.state = doc
+            regime_state.put_document(session, kind, strategy, symbol, doc)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -250,16 +211,9 @@ class AdaptiveStateStore:
         """The saved state of (strategy, symbol), trades oldest first (empty when none)."""
         with session_scope(self.factory) as session:
             trades = self._trades(session, strategy, symbol)
-            row = session.scalar(
-                select(RegimeState).where(
-                    RegimeState.kind == STRATEGY,
-                    RegimeState.strategy == strategy,
-                    RegimeState.symbol == symbol,
-                )
-            )
-            if row is None:
-                return SavedStrategy(trades=trades)
-            doc = dict(row.state)
+            doc = regime_state.document(session, STRATEGY, strategy, symbol)
+        if doc is None:
+            return SavedStrategy(trades=trades)
         return SavedStrategy(
             status=str(doc.get("status", "keep")),
             score=doc.get("score"),
@@ -277,56 +231,29 @@ class AdaptiveStateStore:
         """The saved verdict of every (strategy, symbol) (status, reason and times; without
         trades, baselines or blocked regimes), for showing, not for resuming."""
         with self.factory() as session:
-            rows = session.scalars(select(RegimeState).where(RegimeState.kind == STRATEGY))
-            return {
-                (r.strategy, r.symbol): SavedStrategy(
-                    status=str(r.state.get("status", "keep")),
-                    score=r.state.get("score"),
-                    reason=str(r.state.get("reason", "")),
-                    since=_time(r.state.get("since")),
-                    until=_time(r.state.get("until")),
-                )
-                for r in rows
-            }
+            docs = regime_state.documents(session, STRATEGY)
+        return {
+            (strategy, symbol): SavedStrategy(
+                status=str(doc.get("status", "keep")),
+                score=doc.get("score"),
+                reason=str(doc.get("reason", "")),
+                since=_time(doc.get("since")),
+                until=_time(doc.get("until")),
+            )
+            for strategy, symbol, doc in docs
+        }
 
     def load_detector(self, symbol: str) -> int | None:
         """The saved ``confirm_bars`` of `symbol`, None when never tuned."""
         with self.factory() as session:
-            row = session.scalar(
-                select(RegimeState).where(
-                    RegimeState.kind == DETECTOR,
-                    RegimeState.strategy == "",
-                    RegimeState.symbol == symbol,
-                )
-            )
-            return None if row is None else int(row.state["confirm_bars"])
+            doc = regime_state.document(session, DETECTOR, "", symbol)
+        return None if doc is None else int(doc["confirm_bars"])
 
     def _trades(self, session: Session, strategy: str, symbol: str) -> list[TradeOutcome]:
         """The newest `keep` trades of each regime and variant, oldest first; older rows are
         deleted (the loop would never look at them again)."""
-        rows: list[RegimeTrade] = []
-        for regime in Regime:
-            for variant in VARIANTS:
-                match = (
-                    RegimeTrade.strategy == strategy,
-                    RegimeTrade.symbol == symbol,
-                    RegimeTrade.regime == regime.value,
-                    RegimeTrade.variant == variant,
-                )
-                newest = list(
-                    session.scalars(
-                        select(RegimeTrade)
-                        .where(*match)
-                        .order_by(RegimeTrade.id.desc())
-                        .limit(self.keep)
-                    )
-                )
-                if len(newest) == self.keep:
-                    session.execute(
-                        delete(RegimeTrade).where(*match, RegimeTrade.id < newest[-1].id)
-                    )
-                rows.extend(newest)
-        rows.sort(key=lambda r: r.id)
+        groups = [(regime.value, variant) for regime in Regime for variant in VARIANTS]
+        rows = regime_trades.newest_trades(session, strategy, symbol, groups, self.keep)
         return [
             TradeOutcome(
                 r.strategy,
@@ -349,9 +276,7 @@ class WriteBehindStateStore(AdaptiveStateStore):
     after the writes queued before them, so they see what it wrote; they are rare (an engine
     attached, enable requests polled every few seconds)."""
 
-    def __init__(
-        self, factory: sessionmaker[Session], writer: WriteBehind, *, keep: int = 200
-    ) -> None:
+    def __init__(self, factory: SessionFactory, writer: WriteBehind, *, keep: int = 200) -> None:
         super().__init__(factory, keep=keep)
         self.writer = writer
 

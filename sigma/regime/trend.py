@@ -16,13 +16,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from sigma.regime.commentary import CommentaryModule
 from sigma.regime.detector import DetectorConfig, Regime, RegimeDetector, RegimeState, frame_bars
 from sigma.regime.news import NewsEvent, NewsHandler
-from sigma.store.models import TrendData
+from sigma.store.handles import Session
+from sigma.store.regime_trends import Trend, put_trends
 
 __all__ = ["TrendReading", "TrendScanner", "save_trends"]
 
@@ -84,19 +83,5 @@ class TrendScanner:
 
 def save_trends(session: Session, readings: list[TrendReading], timeframe: str) -> int:
     """Insert or update one `trend_data` row per reading; returns the rows written."""
-    for reading in readings:
-        row = session.scalar(
-            select(TrendData).where(
-                TrendData.symbol == reading.symbol,
-                TrendData.timeframe == timeframe,
-                TrendData.ts == reading.ts,
-            )
-        )
-        if row is None:
-            row = TrendData(symbol=reading.symbol, timeframe=timeframe, ts=reading.ts)
-            session.add(row)
-        row.trend = reading.regime.value
-        row.strength = reading.strength
-        row.data = reading.data()
-    session.flush()
-    return len(readings)
+    trends = [Trend(r.symbol, r.ts, r.regime.value, r.strength, r.data()) for r in readings]
+    return put_trends(session, trends, timeframe)

@@ -19,12 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from sigma.domain import Order, Side
 from sigma.research.ml_tune import MODEL_NAME, load_active, p_up_of
-from sigma.store.models import MLModel
+from sigma.store.handles import Session
+from sigma.store.ml_models import active_versions
 from sigma.strategies.series import Data
 
 log = logging.getLogger(__name__)
@@ -82,14 +80,7 @@ class ActiveModels:
     def reload(self, session: Session, symbols: Iterable[str], name: str = MODEL_NAME) -> bool:
         """Read the active versions of `symbols`; only a changed version is unpickled.
         Returns True when the set in use changed."""
-        wanted = list(symbols)
-        active = dict(
-            session.execute(
-                select(MLModel.symbol, MLModel.version).where(
-                    MLModel.name == name, MLModel.symbol.in_(wanted), MLModel.active
-                )
-            ).all()
-        )
+        active = active_versions(session, name, symbols)
         current = {symbol: held.version for symbol, held in self.by_symbol.items()}
         if active == current:
             return False

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
+from sigma.store import ml_models
+from sigma.store.handles import Session
 from sigma.store.models import MLModel
 from sigma.strategies.indicators import rolling_max, rolling_min, rolling_std, sma
 from sigma.strategies.series import FloatArray
@@ -241,31 +241,21 @@ def save_model(
     no version of `symbol` stays active (an older one was judged on an older window). A
     result equal to the newest version's - same settings, same data window and figures, as
     training again on the same bars gives - is that version, not a new one."""
-    newest = session.scalar(
-        select(MLModel)
-        .where(MLModel.name == name, MLModel.symbol == symbol)
-        .order_by(MLModel.version.desc())
-        .limit(1)
-    )
+    newest = ml_models.newest_version(session, name, symbol)
     config = asdict(result.config)
     metrics = {**result.metrics, "gate": validation.as_json()}
     if newest is not None and newest.config == config and newest.metrics == metrics:
         return newest
-    session.execute(
-        update(MLModel).where(MLModel.name == name, MLModel.symbol == symbol).values(active=False)
-    )
-    row = MLModel(
-        name=name,
-        symbol=symbol,
-        version=1 if newest is None else newest.version + 1,
+    return ml_models.add_version(
+        session,
+        name,
+        symbol,
+        1 if newest is None else newest.version + 1,
         config=config,
         metrics=metrics,
         model=_dump(result.model),
         active=result.beats_baseline and validation.wins,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def load_active(
@@ -274,9 +264,7 @@ def load_active(
     """The active version's row and its model, or None when no version won its validation.
 
     Models are unpickled: the `ml_models` table must only be writable by SIGMA itself."""
-    row = session.scalar(
-        select(MLModel).where(MLModel.name == name, MLModel.symbol == symbol, MLModel.active)
-    )
+    row = ml_models.active_version(session, name, symbol)
     if row is None:
         return None
     import joblib
@@ -288,11 +276,7 @@ def list_versions(
     session: Session, symbol: str | None = None, limit: int = 50, name: str = MODEL_NAME
 ) -> list[MLModel]:
     """Stored versions, newest first per symbol (all symbols when `symbol` is None)."""
-    query = select(MLModel).where(MLModel.name == name)
-    if symbol is not None:
-        query = query.where(MLModel.symbol == symbol)
-    order = (MLModel.symbol, MLModel.version.desc())
-    return list(session.scalars(query.order_by(*order).limit(limit)))
+    return ml_models.versions(session, name, symbol, limit)
 
 
 __all__ = [

@@ -16,12 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
 from sigma.research.ml_gate import DEFAULT_THRESHOLD, ActiveModel, ActiveModels, MLGate
 from sigma.research.ml_tune import TuneConfig, TuneResult, save_model, train
+from sigma.store.handles import Session
 from sigma.store.models import MLModel
 from sigma.strategies.base import Strategy
 

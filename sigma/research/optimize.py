@@ -26,8 +26,8 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -36,8 +36,6 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.storages.journal import JournalFileBackend, JournalStorage
-from sqlalchemy import create_engine, inspect, make_url, text
-from sqlalchemy.pool import NullPool
 
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import fast_backtest, fast_path_ok
@@ -459,62 +457,15 @@ def _run_trials(
 
 
 def study_storage(url: str) -> str:
-    """The URL optuna should store studies at, given the configured one.
-
-    optuna's tables (``studies``, ``trials``, ...) carry their own Alembic migrations, recorded
-    in a table called ``alembic_version`` - the name SIGMA's own migrations use. Pointed at
-    SIGMA's database (schema), optuna would read SIGMA's revision as its own and refuse to
-    start, and SIGMA would no longer know its schema's revision after optuna stamped first. So
-    when `url` holds SIGMA's schema, the studies go to a schema of their own next to it
-    (``optuna``, or ``<schema>_optuna`` beside a non-public schema) on PostgreSQL; on SQLite,
-    which has no schemas, a shared file is refused. Any other URL (and a ``journal:`` file) is
-    returned unchanged, but for the psycopg driver on a bare ``postgresql://`` one.
-    """
+    """The URL optuna should store studies at, given the configured one: a ``journal:`` file as
+    it is, a database URL as `sigma.store.optuna_storage.optuna_url` makes it (never SIGMA's
+    own schema: optuna's migrations would clash with SIGMA's)."""
     if url.startswith(JOURNAL):
         return url
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        # Left bare, optuna would reach for psycopg2; SIGMA installs psycopg (3).
-        parsed = parsed.set(drivername="postgresql+psycopg")
-        url = parsed.render_as_string(hide_password=False)
-    engine = create_engine(parsed)
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return url
-            versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
-            if not versions & _sigma_revisions():
-                return url
-            if conn.dialect.name != "postgresql":
-                raise ValueError(
-                    f"the optuna storage {parsed.render_as_string()} is SIGMA's own database; "
-                    "optuna's migrations would clash with SIGMA's: use another file"
-                )
-            schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-        own = "optuna" if schema == "public" else f"{schema}_optuna"
-        with engine.begin() as conn:
-            # Concurrent `CREATE SCHEMA IF NOT EXISTS` can still collide: one at a time.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{own}"'))
-    finally:
-        engine.dispose()
-    options = " ".join(
-        part
-        for part in str(parsed.query.get("options", "")).split()
-        if not part.startswith("-csearch_path=")
-    )
-    options = f"{options} -csearch_path={own}".strip()
-    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
-
-
-def _sigma_revisions() -> set[str]:
     # Imported here: spawned optimisation workers need neither Alembic nor the store.
-    from alembic.script import ScriptDirectory
+    from sigma.store.optuna_storage import optuna_url
 
-    from sigma.store.db import alembic_config
-
-    script = ScriptDirectory.from_config(alembic_config())
-    return {rev.revision for rev in script.walk_revisions()}
+    return optuna_url(url)
 
 
 def default_workers(workers: int | None = None) -> int:
@@ -541,35 +492,15 @@ def _open_storage(storage: str | None) -> str | optuna.storages.BaseStorage | No
     return JournalStorage(JournalFileBackend(path))
 
 
-_SCHEMA_LOCK = 0x5167_4F70_7475_6E61
-"""PostgreSQL advisory lock key ("SigOptuna") held while a process creates optuna's schema or
-a study: several `sigma optimize` processes start at the same moment on a fresh database."""
-
-
-@contextmanager
-def _schema_lock(storage: str | None) -> Iterator[None]:
-    """On PostgreSQL, one process at a time past this point. optuna creates its tables (and
-    the enum type ``studydirection``) when it opens a storage, which is not safe against a
-    concurrent start: the loser died with an IntegrityError. Other storages need no lock."""
+def _schema_lock(storage: str | None) -> AbstractContextManager[None]:
+    """One process at a time creates optuna's tables or a study in a database
+    (`sigma.store.optuna_storage.creation_lock`); a journal file needs no lock."""
     if storage is None or storage.startswith(JOURNAL):
-        yield
-        return
-    url = make_url(storage)
-    if url.get_backend_name() != "postgresql":
-        yield
-        return
-    engine = create_engine(url.set(drivername="postgresql+psycopg"), poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
-                conn.commit()
-    finally:
-        engine.dispose()
+        return nullcontext()
+    # Imported here too: the workers of a journal file's study never load the store.
+    from sigma.store.optuna_storage import creation_lock
+
+    return creation_lock(storage)
 
 
 def _load_study(

@@ -17,13 +17,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from sigma.research.optimize import NO_SCORE, WalkForwardResult, best_of, walk_forward
 from sigma.store.bars import read_bars
-from sigma.store.models import BarRecord, PerformanceReport
+from sigma.store.handles import Session
 from sigma.store.params import set_params
+from sigma.store.selections import lookback_start, replace_selection
 from sigma.strategies.base import Strategy
 
 SELECTOR = "strategy_selector"
@@ -64,29 +63,8 @@ def recent_bars(
     session: Session, symbol: str, timeframe: str, lookback: int, until: datetime
 ) -> pd.DataFrame:
     """The newest `lookback` bars before `until` (older first)."""
-    start = session.scalar(
-        select(BarRecord.ts)
-        .where(BarRecord.symbol == symbol, BarRecord.timeframe == timeframe, BarRecord.ts < until)
-        .order_by(BarRecord.ts.desc())
-        .offset(lookback - 1)
-        .limit(1)
-    )
+    start = lookback_start(session, symbol, timeframe, lookback, until)
     return read_bars(session, symbol, timeframe, start=start, end=until)
-
-
-def _drop_selection(session: Session, symbol: str, start: datetime, end: datetime) -> None:
-    # The symbol sits in the JSON stats, filtered here rather than with dialect-specific SQL:
-    # a window holds one row per symbol.
-    rows = session.scalars(
-        select(PerformanceReport).where(
-            PerformanceReport.kind == "selection",
-            PerformanceReport.period_start == start,
-            PerformanceReport.period_end == end,
-        )
-    )
-    for row in rows:
-        if row.stats.get("symbol") == symbol:
-            session.delete(row)
 
 
 def select_for_symbol(
@@ -113,7 +91,6 @@ def select_for_symbol(
     winner = best_of(results)
     ranking = rank(results)
     period = (bars.index[0].to_pydatetime(), bars.index[-1].to_pydatetime())
-    _drop_selection(session, symbol, *period)
     if winner.oos_score <= NO_SCORE:
         reason = "no candidate traded enough out of sample to be scored; parameters unchanged"
         selection = Selection(symbol, None, {}, None, reason, ranking)
@@ -123,23 +100,19 @@ def select_for_symbol(
             session, winner.strategy, symbol, winner.params, reason=reason, changed_by=SELECTOR
         )
         selection = Selection(symbol, winner.strategy, winner.params, version, reason, ranking)
-    session.add(
-        PerformanceReport(
-            kind="selection",
-            strategy=selection.strategy,
-            period_start=period[0],
-            period_end=period[1],
-            stats={
-                "symbol": symbol,
-                "selected_at": now.isoformat(),
-                "params": selection.params,
-                "version": selection.version,
-                "reason": selection.reason,
-                "ranking": [[name, score] for name, score in ranking],
-            },
-        )
+    replace_selection(
+        session,
+        symbol,
+        *period,
+        selection.strategy,
+        {
+            "selected_at": now.isoformat(),
+            "params": selection.params,
+            "version": selection.version,
+            "reason": selection.reason,
+            "ranking": [[name, score] for name, score in ranking],
+        },
     )
-    session.flush()
     if progress is not None:
         progress(len(candidates), len(candidates))
     return selection

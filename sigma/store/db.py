@@ -80,7 +80,7 @@ def read_engine(engine: Engine, *, busy_timeout: float = BUSY_TIMEOUT) -> Engine
 # Tables other libraries create and migrate themselves in SIGMA's database: APScheduler's job
 # store (made by `SQLAlchemyJobStore` when a scheduler starts). Alembic's autogenerate must not
 # offer to drop them. (optuna's tables never share SIGMA's schema: see
-# `sigma.research.optimize.study_storage`.)
+# `sigma.store.optuna_storage`.)
 FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
 
 
