@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.bus.base import PubSub, WorkQueue
 from sigma.bus.cache import CachingPubSub
 from sigma.bus.memory import InMemoryPubSub, InMemoryWorkQueue
@@ -26,6 +23,7 @@ from sigma.execution.broker import Broker, PaperBroker
 from sigma.notify import NotificationService, from_settings
 from sigma.ops.logging import init_process_logging
 from sigma.store.db import init_db, read_engine, session_factory
+from sigma.store.handles import Engine, SessionFactory
 from sigma.strategies import StrategyRegistry, load_strategies
 
 if TYPE_CHECKING:
@@ -71,7 +69,7 @@ class App:
         return init_db(self.settings.database.database_url)
 
     @cached_property
-    def sessions(self) -> sessionmaker[Session]:
+    def sessions(self) -> SessionFactory:
         """Session factory bound to `db`."""
         return session_factory(self.db)
 
@@ -82,7 +80,7 @@ class App:
         return read_engine(self.db)
 
     @cached_property
-    def read_sessions(self) -> sessionmaker[Session]:
+    def read_sessions(self) -> SessionFactory:
         """Session factory bound to `read_db`: for work that only reads."""
         return session_factory(self.read_db)
 

@@ -28,8 +28,6 @@ from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK, PubSub, Subscription
 from sigma.domain import Order, Side
@@ -51,9 +49,9 @@ from sigma.runtime.commands import (
 )
 from sigma.runtime.tasks import run_until
 from sigma.store.db import session_scope
+from sigma.store.handles import SessionFactory
 from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import StrategyParam
-from sigma.store.params import VersionConflict, set_params, version_author
+from sigma.store.params import VersionConflict, active_version, set_params, version_author
 from sigma.store.strategy_control import ControlState, get_control
 
 __all__ = ["BotControl"]
@@ -83,7 +81,7 @@ class BotControl:
     def __init__(
         self,
         bot: TradingBot,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         actions: ActionLogger,
         *,
         resync_seconds: float = 5.0,
@@ -233,17 +231,14 @@ class BotControl:
         out = {}
         with self.sessions() as session:
             for strategy, symbol in keys:
-                row = session.scalar(
-                    select(StrategyParam).where(
-                        StrategyParam.strategy == strategy, StrategyParam.symbol == symbol
-                    )
-                )
+                active = active_version(session, strategy, symbol)
                 control = get_control(session, strategy, symbol)
-                if row is None or not row.active:
+                if active is None:
                     out[(strategy, symbol)] = _Stored(control, None, 0, None)
                     continue
-                author = version_author(session, strategy, symbol, row.version)
-                out[(strategy, symbol)] = _Stored(control, dict(row.params), row.version, author)
+                params, version = active
+                author = version_author(session, strategy, symbol, version)
+                out[(strategy, symbol)] = _Stored(control, params, version, author)
         return out
 
     # --- parameters -------------------------------------------------------------------------

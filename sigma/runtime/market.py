@@ -14,7 +14,6 @@ import logging
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config import Settings
 from sigma.config.settings import timeframe_label
@@ -24,6 +23,7 @@ from sigma.feeds.ws_server import BarReplay, TickSource
 from sigma.runtime.restore import market_start
 from sigma.store.bars import upsert_bars
 from sigma.store.db import session_scope
+from sigma.store.handles import SessionFactory
 from sigma.store.restart import last_prices
 
 __all__ = ["MARKET_BARS", "builtin_market", "history_to_store"]
@@ -35,7 +35,7 @@ MARKET_BARS = 200_000
 
 
 def builtin_market(
-    sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None
+    sessions: SessionFactory, settings: Settings, now: datetime | None = None
 ) -> TickSource:
     """The built-in market `settings` describe; a wall-clock one has its history stored
     through `sessions`."""
@@ -63,7 +63,7 @@ def builtin_market(
 
 
 def history_to_store(
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     history: dict[str, pd.DataFrame],
     until: datetime,
     bar_seconds: int,

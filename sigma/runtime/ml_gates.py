@@ -15,11 +15,10 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.ops.action_log import ActionLogger
 from sigma.ops.metrics import Metrics
 from sigma.research.ml_gate import REASON, ActiveModels, MLGate, Veto
+from sigma.store.handles import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ class LiveGates:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         symbols: Sequence[str],
         threshold: float,
         *,

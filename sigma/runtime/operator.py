@@ -19,12 +19,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from sigma.bootstrap import make_pubsub
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK, PubSub
 from sigma.config import Settings
 from sigma.runtime.commands import BotCommand, CommandAck
+from sigma.store.handles import Session
 from sigma.store.params import set_params
 from sigma.store.strategy_control import ControlState, audit, set_enabled, set_pinned
 

@@ -7,9 +7,8 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.config.settings import timeframe_label
+from sigma.store.handles import SessionFactory
 from sigma.store.restart import StoredPrice, last_prices
 
 if TYPE_CHECKING:  # ccxt takes a while to import; only a venue's client needs it
@@ -34,9 +33,7 @@ async def venue_last_prices(client: CcxtExecutionClient) -> dict[str, StoredPric
     return {symbol: StoredPrice(price, ts) for symbol, (price, ts) in prices.items()}
 
 
-def stored_last_prices(
-    sessions: sessionmaker[Session], symbols: Iterable[str]
-) -> dict[str, StoredPrice]:
+def stored_last_prices(sessions: SessionFactory, symbols: Iterable[str]) -> dict[str, StoredPrice]:
     """The last stored price (tick or 1-minute bar) per symbol."""
     with sessions() as session:
         return last_prices(session, list(symbols), timeframe_label(60))

@@ -13,12 +13,11 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import Engine
-
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.config import Settings
 from sigma.domain import Tick
 from sigma.runtime.tasks import consume_until
+from sigma.store.handles import Engine
 from sigma.store.recorder import MarketRecorder
 from sigma.store.timescale import Policy, apply_policies
 

@@ -20,15 +20,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config.settings import timeframe_label
-from sigma.domain import Order, OrderStatus, OrderType, Position, Side
+from sigma.domain import Position
 from sigma.engine.live import MAX_BARS, DispatchEngine
 from sigma.runtime.bot import TradingBot
 from sigma.runtime.protection import restore_protection
 from sigma.store.bars import read_bars
-from sigma.store.models import OrderRecord
+from sigma.store.handles import SessionFactory
 from sigma.store.protection import load_protection
 from sigma.store.restart import (
     BookedAccount,
@@ -43,9 +42,7 @@ __all__ = ["market_start", "restore_bot"]
 log = logging.getLogger(__name__)
 
 
-def restore_bot(
-    bot: TradingBot, sessions: sessionmaker[Session], mode: str, timeframe: timedelta
-) -> None:
+def restore_bot(bot: TradingBot, sessions: SessionFactory, mode: str, timeframe: timedelta) -> None:
     """Warm every engine of `bot` with the stored bars of `timeframe`, then give it its
     account and open orders as booked in `mode`."""
     label = timeframe_label(int(timeframe.total_seconds()))
@@ -62,7 +59,7 @@ def restore_bot(
         account = accounts.get((strategy, symbol))
         if account is not None:
             _resume(engine, account)
-        mine = [_order(r) for r in orders if (r.strategy, r.symbol) == (strategy, symbol)]
+        mine = [o for o in orders if (o.strategy, o.symbol) == (strategy, symbol)]
         engine.adopt(mine)
         kept = protection.get((strategy, symbol))
         if kept is not None:
@@ -92,25 +89,8 @@ def _resume(engine: DispatchEngine, account: BookedAccount) -> None:
     engine.resume(cash, account.fees, held, since)
 
 
-def _order(row: OrderRecord) -> Order:
-    """The domain order of a stored one."""
-    return Order(
-        symbol=row.symbol,
-        side=Side(row.side),
-        type=OrderType(row.type),
-        qty=row.qty,
-        limit_price=row.limit_price,
-        stop_price=row.stop_price,
-        strategy=row.strategy,
-        created_at=row.decided_at or row.created_at,
-        client_order_id=row.client_order_id,
-        status=OrderStatus(row.status),
-        filled_qty=row.filled_qty,
-    )
-
-
 def market_start(
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     symbols: list[str],
     step: timedelta,
     history: int,

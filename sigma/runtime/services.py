@@ -22,8 +22,6 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS, WorkQueue
 from sigma.bus.cache import CachingPubSub
@@ -64,6 +62,7 @@ from sigma.scheduler.jobs import start_scheduler
 from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
+from sigma.store.handles import SessionFactory
 from sigma.store.params import get_active_params
 from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
@@ -92,7 +91,7 @@ class CachedFlag:
     """Reads a control flag at most every `ttl` seconds (the risk check runs per order), on
     read-only `sessions`."""
 
-    sessions: sessionmaker[Session]
+    sessions: SessionFactory
     name: str
     ttl: float = 1.0
     _value: bool = False

@@ -26,7 +26,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, PubSub
 from sigma.config.settings import timeframe_label
@@ -50,8 +48,8 @@ from sigma.reports.html_report import write_backtest_html
 from sigma.runtime.order_state import guard_doc, guard_from_doc, order_doc, order_from_doc
 from sigma.runtime.tasks import consume_until
 from sigma.store.bars import read_bars
-from sigma.store.jsonsafe import to_jsonable
-from sigma.store.models import SimOrder, SimRun
+from sigma.store.handles import Session, SessionFactory
+from sigma.store.sim_runs import add_orders, finish_run, last_account, open_run
 from sigma.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -117,7 +115,7 @@ class SimRunner:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         strategies: list[tuple[Callable[[], Strategy], str]],
         *,
         timeframe: timedelta,
@@ -160,7 +158,7 @@ class SimRunner:
                 if not history[symbol].empty:
                     engine.warm_up(history[symbol])
                 initial, fees = self.config.initial_cash, Decimal(0)
-                if (last := _last_account(session, engine.strategy.name, symbol)) is not None:
+                if (last := last_account(session, engine.strategy.name, symbol)) is not None:
                     initial, fees = _carry_on(engine, *last)
                 run_id = _open_run(session, engine, initial)
                 sim = _Sim(engine, run_id, self.run_bars, initial, fees_before=fees)
@@ -193,16 +191,16 @@ class SimRunner:
                 self._roll_over(sim)
 
     def _write_orders(self, sims: list[_Sim]) -> None:
-        rows: list[SimOrder] = []
+        finished: list[tuple[int, Order, Fill | None]] = []
         for sim in sims:
             engine = sim.engine
             done = [o for o in engine.orders if o.status in _TERMINAL]
             # Orders are stored on the bar they end, so their fills are among the latest.
             fills = {f.client_order_id: f for f in engine.fills[-len(done) :]} if done else {}
-            rows.extend(_row(sim.run_id, o, fills.get(o.client_order_id)) for o in done)
-        if rows:
+            finished.extend((sim.run_id, o, fills.get(o.client_order_id)) for o in done)
+        if finished:
             with self.sessions.begin() as session:
-                session.add_all(rows)
+                add_orders(session, finished)
         for sim in sims:
             # A stored order is forgotten; a resting one stays until it ends, in whichever run.
             sim.engine.orders = [o for o in sim.engine.orders if o.status not in _TERMINAL]
@@ -248,13 +246,13 @@ class SimRunner:
     def _close(self, session: Session, sim: _Sim, report_dir: Path | None) -> Path | None:
         """Mark the open run of `sim` finished with its statistics; returns its report."""
         result = self.result(sim)
-        run = session.get(SimRun, sim.run_id)
-        assert run is not None
-        run.status = "finished"
-        run.ended_at = datetime.now(UTC)
-        run.final_equity = sim.engine.equity()
-        run.stats = to_jsonable(result.stats) if result else {}
-        run.account = _account(sim.engine)
+        finish_run(
+            session,
+            sim.run_id,
+            final_equity=sim.engine.equity(),
+            stats=result.stats if result else {},
+            account=_account(sim.engine),
+        )
         if result is None or report_dir is None:
             return None
         folder = report_dir / f"sim_{sim.run_id}_{result.strategy}"
@@ -369,27 +367,6 @@ def _account(engine: Engine) -> dict[str, Any]:
     return account
 
 
-def _last_account(
-    session: Session, strategy: str, symbol: str
-) -> tuple[dict[str, Any], Decimal, datetime] | None:
-    """The account, final equity and end of the newest finished run of `strategy` on
-    `symbol` that kept its account (None: there is none)."""
-    row = session.execute(
-        select(SimRun.account, SimRun.final_equity, SimRun.ended_at)
-        .where(
-            SimRun.strategy == strategy,
-            SimRun.symbol == symbol,
-            SimRun.status == "finished",
-            SimRun.account.is_not(None),
-        )
-        .order_by(SimRun.id.desc())
-        .limit(1)
-    ).first()
-    if row is None or row.final_equity is None:
-        return None
-    return row.account, row.final_equity, row.ended_at or datetime.now(UTC)
-
-
 def _carry_on(
     engine: Engine, account: dict[str, Any], equity: Decimal, since: datetime
 ) -> tuple[Decimal, Decimal]:
@@ -413,39 +390,4 @@ def _carry_on(
 def _open_run(session: Session, engine: Engine, initial_cash: Decimal) -> int:
     """A new `running` row for the engine's strategy and symbol; returns its id."""
     strategy = engine.strategy
-    run = SimRun(
-        strategy=strategy.name,
-        symbol=engine.symbol,
-        params=to_jsonable(strategy.params),
-        initial_cash=initial_cash,
-    )
-    session.add(run)
-    session.flush()
-    return run.id
-
-
-def _row(run_id: int, order: Order, fill: Fill | None) -> SimOrder:
-    return SimOrder(
-        sim_run_id=run_id,
-        client_order_id=order.client_order_id,
-        ts=fill.ts if fill else (order.created_at or datetime.now(UTC)),
-        symbol=order.symbol,
-        side=order.side.value,
-        type=order.type.value,
-        qty=fill.qty if fill else (order.qty or Decimal(0)),
-        limit_price=order.limit_price,
-        status=order.status.value,
-        fill_price=fill.price if fill else None,
-        fee=fill.fee if fill else Decimal(0),
-    )
-
-
-def rate_sim_run(session: Session, run_id: int, rating: int, comment: str = "") -> None:
-    """Store a user's 1-5 rating and comment on a simulation run."""
-    if not 1 <= rating <= 5:
-        raise ValueError(f"rating must be 1..5, got {rating}")
-    run = session.get(SimRun, run_id)
-    if run is None:
-        raise KeyError(f"no simulation run {run_id}")
-    run.rating = rating
-    run.comment = comment[:2000]
+    return open_run(session, strategy.name, engine.symbol, strategy.params, initial_cash)

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, PubSub, WorkQueue
 from sigma.execution.broker import settling
 from sigma.execution.worker import OrderWorker
 from sigma.ops.metrics import Metrics
 from sigma.runtime.tasks import consume_until, decode_or_none
 from sigma.store import heartbeats
+from sigma.store.handles import Session, SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ class WorkerTasks:
         queue: WorkQueue,
         pubsub: PubSub,
         metrics: Metrics,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         name: str,
     ) -> None:
         self.worker = worker

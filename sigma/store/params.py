@@ -17,6 +17,7 @@ from sigma.store.settings import VersionConflict
 __all__ = [
     "ParamChange",
     "VersionConflict",
+    "active_version",
     "deactivate_params",
     "get_active_params",
     "param_history",
@@ -48,10 +49,19 @@ def _current(session: Session, strategy: str, symbol: str, *, lock: bool) -> Str
 
 def get_active_params(session: Session, strategy: str, symbol: str) -> dict[str, Any] | None:
     """The active parameters for `strategy` on `symbol`, or None when none are set/active."""
+    active = active_version(session, strategy, symbol)
+    return None if active is None else active[0]
+
+
+def active_version(
+    session: Session, strategy: str, symbol: str
+) -> tuple[dict[str, Any], int] | None:
+    """The active parameters for `strategy` on `symbol` and their version, or None when none
+    are set/active."""
     row = _current(session, strategy, symbol, lock=False)
     if row is None or not row.active:
         return None
-    return dict(row.params)
+    return dict(row.params), row.version
 
 
 def version_author(session: Session, strategy: str, symbol: str, version: int) -> str | None:

@@ -1,5 +1,5 @@
 """What a restarting bot reads back: each strategy account as booked (positions and ledger),
-its open orders, and how far the stored prices reach (its bars are read with
+its open orders (as domain orders), and how far the stored prices reach (its bars are read with
 `sigma.store.bars.read_bars`).
 
 The order worker books every fill into `positions` and `ledger`; those rows, not the bot's
@@ -18,6 +18,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sigma.domain import Order, OrderStatus, OrderType, Side
 from sigma.store.models import BarRecord, LedgerEntry, OrderRecord, PositionRecord, TickRecord
 
 __all__ = [
@@ -84,12 +85,30 @@ def booked_accounts(session: Session, mode: str) -> dict[tuple[str, str], Booked
     return out
 
 
-def open_orders(session: Session, mode: str) -> list[OrderRecord]:
+def open_orders(session: Session, mode: str) -> list[Order]:
     """The orders of `mode` that are not final, oldest first."""
     query = select(OrderRecord).where(
         OrderRecord.mode == mode, OrderRecord.status.in_(OPEN_STATUSES)
     )
-    return list(session.scalars(query.order_by(OrderRecord.created_at, OrderRecord.id)))
+    rows = session.scalars(query.order_by(OrderRecord.created_at, OrderRecord.id))
+    return [_order(row) for row in rows]
+
+
+def _order(row: OrderRecord) -> Order:
+    """The domain order of a stored one."""
+    return Order(
+        symbol=row.symbol,
+        side=Side(row.side),
+        type=OrderType(row.type),
+        qty=row.qty,
+        limit_price=row.limit_price,
+        stop_price=row.stop_price,
+        strategy=row.strategy,
+        created_at=row.decided_at or row.created_at,
+        client_order_id=row.client_order_id,
+        status=OrderStatus(row.status),
+        filled_qty=row.filled_qty,
+    )
 
 
 def order_fills(

@@ -25,10 +25,11 @@ from sigma.engine.fill_model import FillModel
 from sigma.feeds.ticks import decode_tick, encode_tick
 from sigma.research.backtest import run_backtest
 from sigma.runtime import sim as sim_module
-from sigma.runtime.sim import SimRunner, rate_sim_run
+from sigma.runtime.sim import SimRunner
 from sigma.store.bars import upsert_bars
 from sigma.store.db import init_db, session_factory
 from sigma.store.models import SimOrder, SimRun
+from sigma.store.sim_runs import rate_sim_run
 from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import RsiReversion, SmaCross
 

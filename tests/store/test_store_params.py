@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from sigma.store import deactivate_params, get_active_params, param_history, set_params
 from sigma.store.models import StrategyParam
+from sigma.store.params import active_version
 
 
 def test_no_params_before_the_first_set(session: Session) -> None:
@@ -73,3 +74,14 @@ def test_decimal_params_are_stored_as_exact_strings(session: Session) -> None:
     set_params(session, "grid", "BTC", {"step": Decimal("0.0125")}, "initial", "cli")
     session.commit()
     assert get_active_params(session, "grid", "BTC") == {"step": "0.0125"}
+
+
+def test_active_version_is_the_set_in_force_with_its_version(session: Session) -> None:
+    assert active_version(session, "bb", "SOL") is None
+    set_params(session, "bb", "SOL", {"k": 2.0}, "initial", "cli")
+    set_params(session, "bb", "SOL", {"k": 2.5}, "wider", "cli")
+    session.commit()
+    assert active_version(session, "bb", "SOL") == ({"k": 2.5}, 2)
+    deactivate_params(session, "bb", "SOL")
+    session.commit()
+    assert active_version(session, "bb", "SOL") is None
