@@ -112,7 +112,7 @@ def login(
                 detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-    rounds = ctx.app.settings.api.bcrypt_rounds
+    rounds = ctx.deps.settings.api.bcrypt_rounds
     user = authenticate(session, form.username, form.password, rounds=rounds)
     if user is None:
         throttle.failed(account)
@@ -186,7 +186,7 @@ def put_prefs(
     """Merge `{key: value}` into the caller's preferences (a null value removes the key);
     returns them all. 422 when the result would hold more keys or JSON bytes than
     SIGMA_API_PREFS_MAX_KEYS / SIGMA_API_PREFS_MAX_BYTES allow."""
-    settings = ctx.app.settings
+    settings = ctx.deps.settings
     stored = merge_prefs(session, _user_row(session, user.username).id, body)
     if len(stored) > settings.api.api_prefs_max_keys:
         raise HTTPException(
