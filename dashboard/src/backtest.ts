@@ -1,4 +1,5 @@
 // Helpers for backtest payloads, which may carry statistics flat or under `stats`.
+import type { Schema } from "./schema";
 
 export type Row = Record<string, unknown>;
 
@@ -20,15 +21,8 @@ export function firstStat(row: Row | undefined, ...keys: string[]): unknown {
   return undefined;
 }
 
-export interface Trade {
-  qty: string;
-  entry_ts: string;
-  entry_price: string;
-  exit_ts: string;
-  exit_price: string;
-  fees?: string;
-  pnl: string;
-}
+/** A closed round trip of a stored backtest. */
+export type Trade = Schema<"TradeOut">;
 
 /** Add two exact decimal strings (for a derived equity curve): scaled BigInt arithmetic. */
 export function addDecimal(a: string, b: string): string {
@@ -77,7 +71,7 @@ function fromScaled(v: bigint, scale: number): string {
 export function equityFromTrades(
   initial: string,
   start: string | undefined,
-  trades: Trade[],
+  trades: Pick<Trade, "entry_ts" | "exit_ts" | "pnl">[],
 ): { ts: string; equity: string }[] {
   const out = [{ ts: start ?? trades[0]?.entry_ts ?? "", equity: initial }];
   let eq = initial;

@@ -185,8 +185,8 @@ describe("backtest helpers", () => {
   });
   it("derives an equity curve from trades", () => {
     const curve = equityFromTrades("1000", "2024-01-01T00:00:00Z", [
-      { qty: "1", entry_ts: "a", entry_price: "1", exit_ts: "t1", exit_price: "2", pnl: "10.5" },
-      { qty: "-1", entry_ts: "b", entry_price: "1", exit_ts: "t2", exit_price: "2", pnl: "-0.5" },
+      { entry_ts: "a", exit_ts: "t1", pnl: "10.5" },
+      { entry_ts: "b", exit_ts: "t2", pnl: "-0.5" },
     ]);
     expect(curve.map((p) => p.equity)).toEqual(["1000", "1010.5", "1010.0"]);
     expect(curve[2].ts).toBe("t2");
