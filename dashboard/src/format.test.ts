@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDecimal, equityFromTrades, firstStat, mulDecimal, subDecimal } from "./backtest";
+import { addDecimal, equityFromTrades, mulDecimal, subDecimal } from "./backtest";
 import { bestIndexes } from "./pages/BacktestCompare";
 import { errorText, items, qs, reportPath } from "./api";
 import {
@@ -190,11 +190,6 @@ describe("backtest helpers", () => {
     ]);
     expect(curve.map((p) => p.equity)).toEqual(["1000", "1010.5", "1010.0"]);
     expect(curve[2].ts).toBe("t2");
-  });
-  it("finds stats flat or nested", () => {
-    expect(firstStat({ stats: { sharpe: 1.5 } }, "sharpe")).toBe(1.5);
-    expect(firstStat({ equity_final: "5", stats: {} }, "final_equity", "equity_final")).toBe("5");
-    expect(firstStat(undefined, "x")).toBeUndefined();
   });
   it("marks the best runs, none on a tie", () => {
     expect([...bestIndexes([1.5, "2.5", null])]).toEqual([1]);
