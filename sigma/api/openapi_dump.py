@@ -30,7 +30,14 @@ def openapi_schema() -> dict[str, Any]:
         settings = load_settings(database_url=f"sqlite:///{tmp}/schema.db", var_dir=Path(tmp))
         db = create_db_engine(settings.database.database_url)
         sessions = session_factory(db)
-        deps = ApiDeps(settings, sessions, sessions, db, StrategyRegistry(), InMemoryPubSub)
+        deps = ApiDeps(
+            settings=settings,
+            sessions=sessions,
+            read_sessions=sessions,
+            read_db=db,
+            strategies=StrategyRegistry(),
+            open_bus=InMemoryPubSub,
+        )
         try:
             schema: dict[str, Any] = create_api(deps, InMemoryPubSub(), static_dir=None).openapi()
         finally:
