@@ -267,8 +267,9 @@ export interface paths {
     /**
      * Put Prefs
      * @description Merge `{key: value}` into the caller's preferences (a null value removes the key);
-     *     returns them all. 422 when the result would hold more keys or JSON bytes than
-     *     SIGMA_API_PREFS_MAX_KEYS / SIGMA_API_PREFS_MAX_BYTES allow.
+     *     returns them all. 422 when a key of fixed form (`Prefs`) gets another shape, or when the
+     *     result would hold more keys or JSON bytes than SIGMA_API_PREFS_MAX_KEYS /
+     *     SIGMA_API_PREFS_MAX_BYTES allow.
      */
     put: operations["put_prefs_api_me_prefs_put"];
     post?: never;
@@ -1360,6 +1361,24 @@ export interface components {
       exposure_pct: string | null;
     };
     /**
+     * BacktestDefaults
+     * @description Starting values of the dashboard's "run a backtest" form.
+     */
+    BacktestDefaults: {
+      /** Symbol */
+      symbol?: string | null;
+      /** Bars */
+      bars?: number | null;
+      /** Freq */
+      freq?: string | null;
+      /** Cash */
+      cash?: string | null;
+      /** Commission */
+      commission?: string | null;
+    } & {
+      [key: string]: unknown;
+    };
+    /**
      * BacktestDetail
      * @description A run with its trades and (down-sampled) equity curve.
      */
@@ -1697,6 +1716,41 @@ export interface components {
       ts: string;
     };
     /**
+     * GateComparison
+     * @description The live strategies backtested on the model's test window with and without its entry
+     *     gate (`sigma.research.ml_validate`); profits are exact text, `strategies` by name.
+     */
+    GateComparison: {
+      /** Threshold */
+      threshold: number;
+      /** Start */
+      start: string;
+      /** End */
+      end: string;
+      /** Bars */
+      bars: number;
+      /** Gated Pnl */
+      gated_pnl: string;
+      /** Ungated Pnl */
+      ungated_pnl: string;
+      /** Vetoes */
+      vetoes: number;
+      /** Beats Ungated */
+      beats_ungated: boolean;
+      /** Strategies */
+      strategies: {
+        [key: string]: components["schemas"]["GateRuns"];
+      };
+    };
+    /**
+     * GateRuns
+     * @description A strategy on the test window with the gate and without it.
+     */
+    GateRuns: {
+      gated: components["schemas"]["RunFigures"];
+      ungated: components["schemas"]["RunFigures"];
+    };
+    /**
      * HTTPValidationError
      * @description Every error: what is wrong and where (`location.field: message; ...`).
      */
@@ -1895,10 +1949,7 @@ export interface components {
       config: {
         [key: string]: unknown;
       };
-      /** Gate */
-      gate: {
-        [key: string]: unknown;
-      } | null;
+      gate: components["schemas"]["GateComparison"] | null;
     };
     /**
      * MarkerOut
@@ -2248,6 +2299,16 @@ export interface components {
       updated_at: string;
     };
     /**
+     * Prefs
+     * @description A user's preferences, `{key: value}`: any key the client chooses besides these.
+     */
+    Prefs: {
+      backtest_defaults?: components["schemas"]["BacktestDefaults"] | null;
+      report_prefs?: components["schemas"]["ReportPrefs"] | null;
+    } & {
+      [key: string]: unknown;
+    };
+    /**
      * ProfitOut
      * @description An account's (or the total's) standing; percentages are of the starting capital,
      *     except the drawdown's (of the peak it fell from) and the win rate (of closed trades).
@@ -2367,6 +2428,18 @@ export interface components {
       has_file: boolean;
     };
     /**
+     * ReportPrefs
+     * @description How the dashboard's reports page starts: the kind it lists, the format it opens.
+     */
+    ReportPrefs: {
+      /** Kind */
+      kind?: string | null;
+      /** Format */
+      format?: ("html" | "pdf") | null;
+    } & {
+      [key: string]: unknown;
+    };
+    /**
      * RiskLimitsOut
      * @description The pre-trade limits each strategy on each symbol runs under (null: no limit).
      *     Amounts in the account currency; `max_drawdown` a fraction below the equity peak.
@@ -2382,6 +2455,22 @@ export interface components {
       max_daily_loss: string | null;
       /** Max Drawdown */
       max_drawdown: string | null;
+    };
+    /**
+     * RunFigures
+     * @description One backtest of the gate's validation; `net_pnl` exact text.
+     */
+    RunFigures: {
+      /** Net Pnl */
+      net_pnl: string;
+      /** Return Pct */
+      return_pct: number;
+      /** Sharpe */
+      sharpe: number | null;
+      /** Trades */
+      trades: number;
+      /** Vetoes */
+      vetoes: number;
     };
     /**
      * ScheduledJobOut
@@ -2990,9 +3079,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          "application/json": {
-            [key: string]: unknown;
-          };
+          "application/json": components["schemas"]["Prefs"];
         };
       };
     };
@@ -3018,9 +3105,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          "application/json": {
-            [key: string]: unknown;
-          };
+          "application/json": components["schemas"]["Prefs"];
         };
       };
       /** @description Validation Error */

@@ -1,34 +1,8 @@
-// Helpers for backtest payloads, which may carry statistics flat or under `stats`.
+// Helpers for backtest payloads: exact decimal sums for an equity curve derived from trades.
+import type { Schema } from "./schema";
 
-export type Row = Record<string, unknown>;
-
-/** `key` from the row itself, else from its `stats` map. */
-export function stat(row: Row | undefined, key: string): unknown {
-  if (!row) return undefined;
-  if (key in row && row[key] !== undefined) return row[key];
-  const stats = row.stats;
-  if (stats && typeof stats === "object") return (stats as Row)[key];
-  return undefined;
-}
-
-/** The first defined value among several possible keys. */
-export function firstStat(row: Row | undefined, ...keys: string[]): unknown {
-  for (const k of keys) {
-    const v = stat(row, k);
-    if (v !== undefined && v !== null) return v;
-  }
-  return undefined;
-}
-
-export interface Trade {
-  qty: string;
-  entry_ts: string;
-  entry_price: string;
-  exit_ts: string;
-  exit_price: string;
-  fees?: string;
-  pnl: string;
-}
+/** A closed round trip of a stored backtest. */
+export type Trade = Schema<"TradeOut">;
 
 /** Add two exact decimal strings (for a derived equity curve): scaled BigInt arithmetic. */
 export function addDecimal(a: string, b: string): string {
@@ -77,7 +51,7 @@ function fromScaled(v: bigint, scale: number): string {
 export function equityFromTrades(
   initial: string,
   start: string | undefined,
-  trades: Trade[],
+  trades: Pick<Trade, "entry_ts" | "exit_ts" | "pnl">[],
 ): { ts: string; equity: string }[] {
   const out = [{ ts: start ?? trades[0]?.entry_ts ?? "", equity: initial }];
   let eq = initial;

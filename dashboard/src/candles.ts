@@ -1,14 +1,9 @@
 // Candles for the market chart: stored bars from /api/bars, extended live by price ticks.
 // Prices stay exact strings; numbers are only used to compare and to draw.
+import type { Schema } from "./schema";
 
-export interface Candle {
-  ts: string;
-  open: string;
-  high: string;
-  low: string;
-  close: string;
-  volume?: string;
-}
+/** A stored bar, or one built from live ticks (which carry no volume). */
+export type Candle = Omit<Schema<"BarOut">, "volume"> & { volume?: string };
 
 export const TIMEFRAMES: Record<string, number> = {
   "1m": 60,

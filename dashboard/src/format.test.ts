@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDecimal, equityFromTrades, firstStat, mulDecimal, subDecimal } from "./backtest";
+import { addDecimal, equityFromTrades, mulDecimal, subDecimal } from "./backtest";
 import { bestIndexes } from "./pages/BacktestCompare";
 import { errorText, items, qs, reportPath } from "./api";
 import {
@@ -185,16 +185,11 @@ describe("backtest helpers", () => {
   });
   it("derives an equity curve from trades", () => {
     const curve = equityFromTrades("1000", "2024-01-01T00:00:00Z", [
-      { qty: "1", entry_ts: "a", entry_price: "1", exit_ts: "t1", exit_price: "2", pnl: "10.5" },
-      { qty: "-1", entry_ts: "b", entry_price: "1", exit_ts: "t2", exit_price: "2", pnl: "-0.5" },
+      { entry_ts: "a", exit_ts: "t1", pnl: "10.5" },
+      { entry_ts: "b", exit_ts: "t2", pnl: "-0.5" },
     ]);
     expect(curve.map((p) => p.equity)).toEqual(["1000", "1010.5", "1010.0"]);
     expect(curve[2].ts).toBe("t2");
-  });
-  it("finds stats flat or nested", () => {
-    expect(firstStat({ stats: { sharpe: 1.5 } }, "sharpe")).toBe(1.5);
-    expect(firstStat({ equity_final: "5", stats: {} }, "final_equity", "equity_final")).toBe("5");
-    expect(firstStat(undefined, "x")).toBeUndefined();
   });
   it("marks the best runs, none on a tie", () => {
     expect([...bestIndexes([1.5, "2.5", null])]).toEqual([1]);

@@ -1,6 +1,7 @@
 // Display helpers. Money, prices and quantities arrive from the API as exact decimal strings;
 // they are formatted by string manipulation only (never through a float), so what is shown is
 // exactly what the server stored.
+import type { Schema } from "./schema";
 
 const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 
@@ -171,13 +172,8 @@ export function hasRole(role: string | null | undefined, needed: Role): boolean 
   return RANK[role as Role] >= RANK[needed];
 }
 
-export interface ParamSpec {
-  type?: string;
-  doc?: string;
-  default?: unknown;
-  low?: number | string | null;
-  high?: number | string | null;
-}
+/** A strategy parameter's type, default and bounds, as /api/strategies describes it. */
+export type ParamSpec = Schema<"ParamSpec">;
 
 /**
  * Check one parameter value typed by the user against its declared bounds.
@@ -186,7 +182,7 @@ export interface ParamSpec {
 export function validateParam(
   name: string,
   raw: string,
-  spec: ParamSpec | undefined,
+  spec: Partial<ParamSpec> | undefined,
 ): { value: unknown; error?: string } {
   const text = raw.trim();
   if (text === "") return { value: null, error: `${name}: a value is required` };

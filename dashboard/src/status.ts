@@ -1,19 +1,12 @@
 // What the status panel shows: the supervised components of /api/health (when the API reports
 // them) and whether the scheduler is alive, judged from its jobs' next run times.
+import type { Schema } from "./schema";
 
-export interface Component {
-  name: string;
-  state: string;
-  restarts?: number;
-  last_error?: string | null;
-  since?: string | null;
-}
+/** A supervised component of /api/health, with the name it is keyed by there. */
+export type Component = Schema<"Component"> & { name: string };
 
-export interface JobTimes {
-  id: string;
-  next_run: string | null;
-  paused: boolean;
-}
+/** What the scheduler check reads of a job of /api/jobs. */
+export type JobTimes = Pick<Schema<"ScheduledJobOut">, "id" | "next_run" | "paused">;
 
 /** `components` of a health answer as a list, whether sent as a list or keyed by name; []
  * when absent or malformed. */

@@ -16,6 +16,7 @@ import sigma
 from sigma.api.auth import LoginThrottle, TokenService, load_jwt_secret
 from sigma.api.bodylimit import MAX_BODY_BYTES, BodyLimitMiddleware
 from sigma.api.context import ApiContext, HealthCheck, require
+from sigma.api.deps import ApiDeps
 from sigma.api.errors import install_error_handlers
 from sigma.api.headers import SecurityHeadersMiddleware
 from sigma.api.requestlog import RequestLogMiddleware, mask_tokens_in_server_logs
@@ -23,7 +24,6 @@ from sigma.api.routers import ROUTERS
 from sigma.api.static import DEFAULT_DIST, mount_dashboard
 from sigma.api.ws import Hub
 from sigma.api.ws import router as ws_router
-from sigma.bootstrap import App
 from sigma.bus.base import PubSub
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
@@ -33,7 +33,7 @@ from sigma.store.reader import Reader
 
 
 def create_api(
-    app: App,
+    deps: ApiDeps,
     pubsub: PubSub | None = None,
     *,
     metrics: Metrics | None = None,
@@ -51,19 +51,20 @@ def create_api(
     the schema is public and `/docs` and `/redoc` are served; without, only admins get the
     schema and there are no documentation pages.
 
-    `pubsub` is the bus to relay to WebSocket clients; without one, the bus named by the
-    settings is created and closed with the API. `health_checks` add named async checks
-    (returning "ok" or a problem) to `/api/health`, e.g. the feed's freshness. `clock` drives
-    the login throttle. `news` is the bot's NewsHandler, fed by `POST /api/news`;
-    `scheduler` the SchedulerService behind `/api/jobs`; `components` the state of the
-    process's supervised components, which `/api/health` reports. A request body beyond
-    `max_body_bytes` is answered 413.
+    `deps` are the handles the routes work with (`api_deps` takes them from the composition
+    root's App). `pubsub` is the bus to relay to WebSocket clients; without one, the bus named
+    by the settings is opened (`deps.open_bus`) and closed with the API. `health_checks` add
+    named async checks (returning "ok" or a problem) to `/api/health`, e.g. the feed's
+    freshness. `clock` drives the login throttle. `news` is the bot's NewsHandler, fed by
+    `POST /api/news`; `scheduler` the SchedulerService behind `/api/jobs`; `components` the
+    state of the process's supervised components, which `/api/health` reports. A request body
+    beyond `max_body_bytes` is answered 413.
     """
-    settings = app.settings
+    settings = deps.settings
     owned_bus = pubsub is None
-    bus = app.pubsub() if pubsub is None else pubsub
+    bus = deps.open_bus() if pubsub is None else pubsub
     ctx = ApiContext(
-        app=app,
+        deps=deps,
         pubsub=bus,
         metrics=metrics or Metrics(),
         tokens=TokenService(
@@ -72,7 +73,7 @@ def create_api(
             refresh_ttl=timedelta(days=settings.api.jwt_refresh_days),
         ),
         throttle=LoginThrottle(clock=clock),
-        reader=Reader(lambda: app.read_db),
+        reader=Reader(lambda: deps.read_db),
         health_checks=dict(health_checks or {}),
         news=news,
         scheduler=scheduler,

@@ -1,4 +1,4 @@
-"""What every route needs: the wired-up system, a database session, the calling user.
+"""What every route needs: the handles the API was given, a database session, the calling user.
 
 `ApiContext` lives on `FastAPI.state.ctx`. `Db` sessions are synchronous (FastAPI runs those
 dependencies in its thread pool); the caller's identity is checked with the async `Reader`,
@@ -23,8 +23,8 @@ from sigma.api.auth import (
     VerifiedTokens,
     role_allows,
 )
+from sigma.api.deps import ApiDeps
 from sigma.api.jobs import JobRunner
-from sigma.bootstrap import App
 from sigma.bus.base import PubSub
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
@@ -45,11 +45,11 @@ LOG_SCOPE_KEY = "sigma.request_log"
 
 @dataclass(slots=True)
 class ApiContext:
-    """The API's view of the process: system, bus, metrics, tokens, login throttle,
-    background jobs, async database reads, and the news handler, scheduler and supervised
-    components when they run in this process."""
+    """The API's view of the process: its handles (`ApiDeps`), bus, metrics, tokens, login
+    throttle, background jobs, async database reads, and the news handler, scheduler and
+    supervised components when they run in this process."""
 
-    app: App
+    deps: ApiDeps
     pubsub: PubSub
     metrics: Metrics
     tokens: TokenService
@@ -94,9 +94,9 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 def db_session(ctx: Ctx, request: Request) -> Iterator[Session]:
     """A session for one request. Writers commit explicitly; anything left is rolled back.
 
-    A GET or HEAD reads on the read-only connections (`App.read_sessions`): on SQLite, API
+    A GET or HEAD reads on the read-only connections (`ApiDeps.read_sessions`): on SQLite, API
     readers then never take the write lock the bot and the worker need."""
-    factory = ctx.app.read_sessions if request.method in _READ_METHODS else ctx.app.sessions
+    factory = ctx.deps.read_sessions if request.method in _READ_METHODS else ctx.deps.sessions
     with factory() as session:
         yield session
 

@@ -3,8 +3,9 @@ generated from (`npm run api-types` in `dashboard/`).
 
     python -m sigma.api.openapi_dump [PATH]      # PATH, or standard output with none
 
-The API is built on a throwaway SQLite file and an in-process bus (no connection is opened:
-the schema comes from the routes alone), so the schema is the same on every machine.
+The API is built on an unmigrated throwaway SQLite file, no strategies and an in-process bus
+(no connection is opened: the schema comes from the routes alone), so the schema is the same
+on every machine.
 """
 
 from __future__ import annotations
@@ -16,19 +17,31 @@ from pathlib import Path
 from typing import Any
 
 from sigma.api.app import create_api
-from sigma.bootstrap import App
+from sigma.api.deps import ApiDeps
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
+from sigma.store.db import create_db_engine, session_factory
+from sigma.strategies import StrategyRegistry
 
 
 def openapi_schema() -> dict[str, Any]:
     """The schema `/openapi.json` serves."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = App(load_settings(database_url=f"sqlite:///{tmp}/schema.db", var_dir=Path(tmp)))
+        settings = load_settings(database_url=f"sqlite:///{tmp}/schema.db", var_dir=Path(tmp))
+        db = create_db_engine(settings.database.database_url)
+        sessions = session_factory(db)
+        deps = ApiDeps(
+            settings=settings,
+            sessions=sessions,
+            read_sessions=sessions,
+            read_db=db,
+            strategies=StrategyRegistry(),
+            open_bus=InMemoryPubSub,
+        )
         try:
-            schema: dict[str, Any] = create_api(app, InMemoryPubSub(), static_dir=None).openapi()
+            schema: dict[str, Any] = create_api(deps, InMemoryPubSub(), static_dir=None).openapi()
         finally:
-            app.close()
+            db.dispose()
     return schema
 
 

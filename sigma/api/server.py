@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sigma.api.app import create_api
+from sigma.api.deps import api_deps
 from sigma.config import Settings
 from sigma.runtime.services import Services
 
@@ -59,7 +60,7 @@ async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
     s = system.app.settings
     news = system.adaptive.news if system.adaptive is not None else None
     api = create_api(
-        system.app,
+        api_deps(system.app),
         system.pubsub,
         metrics=system.metrics,
         scheduler=system.scheduler,

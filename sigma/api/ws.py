@@ -239,7 +239,7 @@ async def websocket_endpoint(
     except ValueError as exc:
         await websocket.close(CLOSE_POLICY, str(exc)[:120])
         return
-    limit = ctx.app.settings.api.api_ws_per_user
+    limit = ctx.deps.settings.api.api_ws_per_user
     # No await between this count and the add below: concurrent connects cannot both pass.
     if sum(1 for c in hub.clients if c.name == principal.username) >= limit:
         log.warning(

@@ -16,7 +16,7 @@ def api(
     """Serve the API (dashboard at /, OpenAPI at /docs when SIGMA_API_PUBLIC_DOCS is on);
     creates `admin` on a fresh database (its password printed only when generated)."""
     # Imported here so other `sigma` commands do not load FastAPI and uvicorn at start.
-    from sigma.api import create_api, ensure_admin
+    from sigma.api import api_deps, create_api, ensure_admin
     from sigma.api.server import api_server
     from sigma.runtime.event_loop import serve
 
@@ -25,7 +25,7 @@ def api(
         password = ensure_admin(application.sessions, application.settings.api)
         if password is not None:
             typer.echo(f"created user 'admin' with password: {password}  (shown once)")
-        api = create_api(application)
+        api = create_api(api_deps(application))
         server = api_server(application.settings, api, host=host, port=port)
         serve(server.serve)
     finally:

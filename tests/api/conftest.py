@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.api.context import ApiContext
 from sigma.api.users import create_user, get_user
 from sigma.bootstrap import App
@@ -139,7 +139,7 @@ def api(
 ) -> FastAPI:
     """The API as `sigma up` runs it (news handler, scheduler), without a dashboard build."""
     return create_api(
-        sigma_app,
+        api_deps(sigma_app),
         pubsub,
         static_dir=None,
         clock=clock,
@@ -159,7 +159,7 @@ def issue_token(api: FastAPI, username: str) -> str:
     """A valid access token of `username` without a login (no throttle, no bcrypt): a new
     login family in the store and a token of the user's current version."""
     ctx: ApiContext = api.state.ctx
-    with session_scope(ctx.app.sessions) as session:
+    with session_scope(ctx.deps.sessions) as session:
         user = get_user(session, username)
         assert user is not None, username
         family = start_family(session, user.id, ctx.tokens.expiry("refresh"))

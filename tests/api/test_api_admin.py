@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.control import KILL_SWITCH, get_flag
@@ -34,7 +34,7 @@ def test_risk_limits_are_the_configured_ones(tmp_path: Path) -> None:
         max_daily_loss=Decimal("300"),
     )
     add_users(app)
-    with TestClient(create_api(app, InMemoryPubSub(), static_dir=None)) as client:
+    with TestClient(create_api(api_deps(app), InMemoryPubSub(), static_dir=None)) as client:
         shown = client.get("/api/risk/limits", headers=login(client, "viewer")).json()
     app.close()
     assert shown == {

@@ -209,6 +209,21 @@ def test_prefs_reject_a_non_object(client: TestClient, auth: Headers) -> None:
     assert response.json()["detail"].startswith("body:")
 
 
+def test_prefs_of_the_dashboard_keep_their_form(client: TestClient, auth: Headers) -> None:
+    viewer = auth("viewer")
+    defaults = {"symbol": "ETH", "bars": 800, "freq": "4h", "cash": "5000", "commission": "0"}
+    prefs = {"report_prefs": {"kind": "weekly", "format": "pdf"}, "backtest_defaults": defaults}
+    saved = client.put("/api/me/prefs", json=prefs, headers=viewer)
+    assert saved.status_code == 200, saved.text
+    # Answered as stored: no key the user did not set is filled in with null.
+    assert saved.json() == prefs
+    assert client.get("/api/me/prefs", headers=viewer).json() == prefs
+    wrong = client.put("/api/me/prefs", json={"backtest_defaults": {"bars": "800"}}, headers=viewer)
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"].startswith("body.backtest_defaults.bars: ")
+    assert client.get("/api/me/prefs", headers=viewer).json() == prefs
+
+
 # --- every route, every role --------------------------------------------------------------
 
 # The least role of each operation, written from docs/api.md (not read from the code).

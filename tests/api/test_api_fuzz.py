@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.news import NewsHandler
@@ -119,7 +119,11 @@ def pg_api(pg_app: App) -> Iterator[FastAPI]:
     service.sync(manager.specs.values())
     try:
         yield create_api(
-            pg_app, InMemoryPubSub(), static_dir=None, news=NewsHandler(), scheduler=service
+            api_deps(pg_app),
+            InMemoryPubSub(),
+            static_dir=None,
+            news=NewsHandler(),
+            scheduler=service,
         )
     finally:
         service.shutdown(wait=False)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.api.bodylimit import MAX_BODY_BYTES
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
@@ -76,7 +76,7 @@ def test_declared_oversized_body_is_413_before_it_is_read(
 
 def test_streamed_oversized_body_is_cut_off_at_the_limit(sigma_app: App) -> None:
     # No Content-Length (chunked): the body is counted as it arrives.
-    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, max_body_bytes=1000)
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None, max_body_bytes=1000)
     sent: list[int] = []
 
     def chunks() -> Iterator[bytes]:
@@ -99,7 +99,7 @@ def test_streamed_oversized_body_is_cut_off_at_the_limit(sigma_app: App) -> None
 
 
 def test_bodies_within_the_limit_pass(sigma_app: App) -> None:
-    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, max_body_bytes=100)
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None, max_body_bytes=100)
     with TestClient(api) as client:
         form = {"username": "admin", "password": PASSWORD}
         assert client.post("/api/auth/token", data=form).status_code == 200
@@ -160,7 +160,7 @@ def test_html_is_stored_and_returned_as_inert_text(
 
 def test_news_with_injection_strings_is_scored_as_text(sigma_app: App) -> None:
     handler = NewsHandler()
-    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, news=handler)
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None, news=handler)
     with TestClient(api) as client:
         token = client.post("/api/auth/token", data={"username": "trader", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
 from sigma.bootstrap import App
@@ -40,7 +40,7 @@ def small_app(tmp_path: Path) -> Iterator[App]:
 
 @pytest.fixture
 def small(small_app: App) -> Iterator[TestClient]:
-    with TestClient(create_api(small_app, InMemoryPubSub(), static_dir=None)) as client:
+    with TestClient(create_api(api_deps(small_app), InMemoryPubSub(), static_dir=None)) as client:
         yield client
 
 
@@ -133,7 +133,7 @@ def test_security_headers_on_api_and_dashboard(sigma_app: App, tmp_path: Path) -
     dist = tmp_path / "dist"
     dist.mkdir()
     (dist / "index.html").write_text("<html>app</html>")
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=dist)) as client:
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=dist)) as client:
         for path in ("/", "/backtests/3", "/api/health", "/api/nothing", "/metrics"):
             headers = client.get(path).headers
             assert headers["x-content-type-options"] == "nosniff", path

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.db import session_scope
@@ -167,7 +167,7 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
         exchange_config={"apiKey": "AKIA-123", "secret": "s3", "enableRateLimit": True},
     )
     add_users(app)
-    api = create_api(app, InMemoryPubSub(), static_dir=None)
+    api = create_api(api_deps(app), InMemoryPubSub(), static_dir=None)
     with TestClient(api) as client:
         assert client.get("/api/settings", headers=login(client, "trader")).status_code == 403
         shown = client.get("/api/settings", headers=login(client, "admin")).json()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.news import NewsHandler
@@ -23,7 +23,7 @@ def handler() -> NewsHandler:
 
 @pytest.fixture
 def news_client(sigma_app: App, handler: NewsHandler) -> Iterator[TestClient]:
-    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, news=handler)
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None, news=handler)
     with TestClient(api) as client:
         yield client
 
@@ -74,7 +74,7 @@ def test_bad_news_is_422(news_client: TestClient, body: dict[str, object], detai
 
 
 def test_without_a_handler_news_is_503(sigma_app: App) -> None:
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=None)) as client:
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)) as client:
         trader = login(client, "trader")
         for method in ("get", "post"):
             response = client.request(method, "/api/news", json=ITEM, headers=trader)

@@ -31,3 +31,14 @@ def test_no_module_of_the_api_imports_sqlalchemy() -> None:
         for name, found in imports.items()
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_no_module_of_the_api_imports_the_composition_root() -> None:
+    """The API is handed its handles (`ApiDeps`); it never reaches for the `App` that built
+    them."""
+    offenders = {
+        str(path.relative_to(API))
+        for path in API.rglob("*.py")
+        if any(n.split(".")[:2] == ["sigma", "bootstrap"] for n in _imported(path))
+    }
+    assert offenders == set()

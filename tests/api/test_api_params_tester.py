@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.state import AdaptiveStateStore
@@ -72,7 +72,7 @@ def _app(tmp_path: Path, test_bars: int) -> App:
 @pytest.fixture
 def tested(tmp_path: Path) -> Iterator[tuple[App, TestClient, dict[str, str]]]:
     app = _app(tmp_path, LOOKBACK)
-    with TestClient(create_api(app, InMemoryPubSub(), static_dir=None)) as client:
+    with TestClient(create_api(api_deps(app), InMemoryPubSub(), static_dir=None)) as client:
         yield app, client, login(client, "trader")
     app.close()
 
@@ -111,7 +111,7 @@ def test_a_change_that_fails_the_walk_forward_is_refused_and_stores_nothing(
 def test_with_the_tester_off_the_answer_says_so(tmp_path: Path) -> None:
     app = _app(tmp_path, 0)
     try:
-        with TestClient(create_api(app, InMemoryPubSub(), static_dir=None)) as client:
+        with TestClient(create_api(api_deps(app), InMemoryPubSub(), static_dir=None)) as client:
             answer = client.put(
                 "/api/params/direction/BTC",
                 json={"params": {"side": -1}},

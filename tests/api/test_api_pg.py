@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.api.routers.trading import FillOut, OrderOut
 from sigma.api.serialize import dec
 from sigma.bootstrap import App
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.pg
 @pytest.fixture
 def pg_client(pg_app: App) -> Iterator[TestClient]:
     seed(pg_app)
-    with TestClient(create_api(pg_app, InMemoryPubSub(), static_dir=None)) as client:
+    with TestClient(create_api(api_deps(pg_app), InMemoryPubSub(), static_dir=None)) as client:
         yield client
 
 
@@ -195,7 +195,7 @@ def test_listings_are_the_same_json_on_both_databases(pg_app: App, sigma_app: Ap
     bodies = []
     for app in (sigma_app, pg_app):
         _diverse(app)
-        with TestClient(create_api(app, InMemoryPubSub(), static_dir=None)) as client:
+        with TestClient(create_api(api_deps(app), InMemoryPubSub(), static_dir=None)) as client:
             viewer = login(client, "viewer")
             bodies.append(
                 [

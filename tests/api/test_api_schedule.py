@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.scheduler.service import SchedulerService
@@ -85,7 +85,7 @@ def test_unknown_job_is_404(client: TestClient, auth: Headers, method: str, path
 
 
 def test_without_a_scheduler_jobs_are_503(sigma_app: App) -> None:
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=None)) as client:
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)) as client:
         response = client.get("/api/jobs", headers=login(client, "viewer"))
     assert response.status_code == 503
     assert response.json()["detail"].startswith("no scheduler runs in this process")

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from sigma.api import create_api, ensure_admin
+from sigma.api import api_deps, create_api, ensure_admin
 from sigma.api.auth import load_jwt_secret
 from sigma.api.users import authenticate
 from sigma.bootstrap import App
@@ -42,7 +42,9 @@ def test_health_shows_each_supervised_component_and_degrades_while_one_is_down(
         ComponentStatus("bot", "restarting", since, restarts=2, last_error="ValueError('x')"),
         ComponentStatus("scheduler", "running", since),
     ]
-    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None, components=lambda: board)
+    api = create_api(
+        api_deps(sigma_app), InMemoryPubSub(), static_dir=None, components=lambda: board
+    )
     with TestClient(api) as client:
         body = client.get("/api/health").json()
         assert body["status"] == "ok"  # back, if on probation
@@ -79,7 +81,7 @@ def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> Non
         raise RuntimeError("boom")
 
     api = create_api(
-        sigma_app,
+        api_deps(sigma_app),
         InMemoryPubSub(),
         metrics=metrics,
         static_dir=None,
@@ -111,7 +113,7 @@ def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) ->
 def test_metrics_exposes_the_process_registry_to_admins(sigma_app: App) -> None:
     metrics = Metrics()
     metrics.fills.labels(symbol="BTC", side="buy").inc(3)
-    api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), metrics=metrics, static_dir=None)
     with TestClient(api) as c:
         assert c.get("/metrics").status_code == 401
         viewer = {"Authorization": f"Bearer {issue_token(api, 'viewer')}"}
@@ -128,7 +130,7 @@ def test_metrics_as_json_for_a_viewer(sigma_app: App) -> None:
     metrics.fills.labels(symbol="BTC", side="buy").inc(3)
     metrics.tick_to_order.observe(0.25)
     metrics.equity.labels(account="a").set(float("nan"))
-    api = create_api(sigma_app, InMemoryPubSub(), metrics=metrics, static_dir=None)
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), metrics=metrics, static_dir=None)
     with TestClient(api) as c:
         assert c.get("/api/metrics").status_code == 401
         token = issue_token(api, "viewer")
@@ -217,7 +219,7 @@ def dist(tmp_path: Path) -> Path:
 
 
 def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> None:
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=dist)) as client:
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=dist)) as client:
         root = client.get("/")
         assert root.status_code == 200 and "SIGMA dashboard" in root.text
         asset = client.get("/assets/app.js")
@@ -240,7 +242,9 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
 
 
 def test_no_dashboard_without_a_build(sigma_app: App, tmp_path: Path) -> None:
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=tmp_path / "none")) as c:
+    with TestClient(
+        create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=tmp_path / "none")
+    ) as c:
         assert c.get("/").status_code == 404
 
 
@@ -270,11 +274,11 @@ def test_jwt_secret_from_settings_must_be_long(tmp_path: Path) -> None:
 
 
 def test_tokens_survive_a_restart(sigma_app: App, tmp_path: Path) -> None:
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=None)) as c:
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)) as c:
         from tests.api.conftest import login
 
         headers = login(c, "viewer")
-    with TestClient(create_api(sigma_app, InMemoryPubSub(), static_dir=None)) as c:
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)) as c:
         assert c.get("/api/me", headers=headers).status_code == 200
 
 
@@ -301,7 +305,7 @@ def test_ensure_admin_uses_the_configured_password(tmp_path: Path) -> None:
 
 
 def test_api_owns_the_bus_from_settings_when_none_is_given(sigma_app: App) -> None:
-    api = create_api(sigma_app, static_dir=None)
+    api = create_api(api_deps(sigma_app), static_dir=None)
     with TestClient(api) as client:
         assert client.get("/api/health").json()["checks"]["bus"] == "ok"
         hub = api.state.hub

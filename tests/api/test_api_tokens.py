@@ -134,7 +134,7 @@ def test_tokens_of_a_login_whose_family_vanished_are_refused(
 def test_refresh_of_an_earlier_version_is_refused(client: TestClient, api: FastAPI) -> None:
     body = tokens(client, "viewer")
     ctx = api.state.ctx
-    with session_scope(ctx.app.sessions) as session:
+    with session_scope(ctx.deps.sessions) as session:
         user = get_user(session, "viewer")
         assert user is not None
         family = start_family(session, user.id, ctx.tokens.expiry("refresh"))

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, decode, frame
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
@@ -213,7 +213,7 @@ async def test_a_dropped_client_is_not_dropped_twice() -> None:
 
 def test_price_snapshot_is_capped_at_half_the_queue(sigma_app: App) -> None:
     pubsub = InMemoryPubSub()
-    api = create_api(sigma_app, pubsub, static_dir=None, ws_queue_size=4)
+    api = create_api(api_deps(sigma_app), pubsub, static_dir=None, ws_queue_size=4)
     with TestClient(api) as client:
         hub: Hub = api.state.hub
         for symbol in ("A", "B", "C"):

@@ -26,7 +26,7 @@ from e2e_support import (
 )
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from sigma.api import create_api
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.config import load_settings
@@ -48,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     seeded = seed(app)
     pubsub = InMemoryPubSub()
     scheduler = make_scheduler(app)
-    api = create_api(app, pubsub, static_dir=DIST, scheduler=scheduler)
+    api = create_api(api_deps(app), pubsub, static_dir=DIST, scheduler=scheduler)
     port = free_port()
     uv = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -9,21 +9,13 @@ import {
   type Candle,
 } from "../candles";
 import { formatDecimal, formatTs } from "../format";
+import type { Schema } from "../schema";
 
 /** An indicator line, one value per candle (null while it warms up). */
-export interface ChartLine {
-  name: string;
-  values: (number | null)[];
-}
+export type ChartLine = Schema<"LineOut">;
 
 /** A fill to mark at its candle and price. */
-export interface ChartMarker {
-  ts: string;
-  side: string;
-  qty: string;
-  price: string;
-  strategy: string;
-}
+export type ChartMarker = Schema<"MarkerOut">;
 
 const WIDTH = 900;
 const PRICE_HEIGHT = 300;

@@ -1,10 +1,9 @@
 import { drawdownPct, formatMoney, polylinePoints } from "../format";
+import type { Schema } from "../schema";
 
-export interface EquityPoint {
-  ts: string;
-  /** Exact string (derived from trades) or a float sample of the curve (may be null). */
-  equity: string | number | null;
-}
+/** A float sample of a backtest's curve (null where it has none), or an exact string derived
+ * from its trades (`equityFromTrades`). */
+export type EquityPoint = Schema<"EquityPoint"> | { ts: string; equity: string };
 
 /** Caption text: exact strings as they are; float samples to cents. */
 function label(v: string | number | null): string {

@@ -3,28 +3,8 @@ import { formatStat } from "../format";
 import { useApi } from "../hooks";
 import type { Schema } from "../schema";
 
-interface RunFigures {
-  net_pnl: string;
-  return_pct: number;
-  sharpe: number | null;
-  trades: number;
-  vetoes: number;
-}
-
-interface GateComparison {
-  threshold: number;
-  start: string;
-  end: string;
-  bars: number;
-  gated_pnl: string;
-  ungated_pnl: string;
-  vetoes: number;
-  beats_ungated: boolean;
-  strategies: Record<string, { gated: RunFigures; ungated: RunFigures }>;
-}
-
-/** The API types `gate` as a free-form object; its shape is the ML gate's comparison. */
-type MlModel = Omit<Schema<"MLModelOut">, "gate"> & { gate: GateComparison | null };
+type GateComparison = Schema<"GateComparison">;
+type MlModel = Schema<"MLModelOut">;
 
 const pct = (v: number) => `${formatStat(100 * v)}%`;
 

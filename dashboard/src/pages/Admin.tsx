@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from "react";
 import { api, items } from "../api";
-import { type Row } from "../backtest";
 import { Card, ErrorBox, Table, timeColumn } from "../components/ui";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 import { KillSwitchBanner, type KillSwitch } from "./Overview";
 
 function KillSwitchControl() {
@@ -108,7 +108,7 @@ function Users() {
       <ErrorBox error={users.error} />
       <Table
         testId="users-table"
-        rows={items<Row>(users.data)}
+        rows={items<Schema<"UserOut">>(users.data)}
         empty="No users."
         columns={[
           { key: "username", label: "User", render: (r) => String(r.username) },

@@ -1,6 +1,5 @@
 import { useEffect, useState } from "react";
 import { items, qs } from "../api";
-import { type Row } from "../backtest";
 import { Badge, Card, ErrorBox, Table, timeColumn } from "../components/ui";
 import { useAppState } from "../context";
 import { formatStat } from "../format";
@@ -9,12 +8,14 @@ import type { Schema } from "../schema";
 
 function detailsText(d: unknown): string {
   if (!d || typeof d !== "object") return d == null ? "—" : String(d);
-  const entries = Object.entries(d as Row);
+  const entries = Object.entries(d);
   if (entries.length === 0) return "—";
   return entries.map(([k, v]) => `${k}=${formatStat(v)}`).join(", ");
 }
 
 type News = Schema<"NewsOut">;
+type Alert = Schema<"AlertOut">;
+type Action = Schema<"ActionOut">;
 
 export function Alerts() {
   const { events } = useAppState();
@@ -62,7 +63,7 @@ export function Alerts() {
         <ErrorBox error={alerts.error} />
         <Table
           testId="alerts-table"
-          rows={items<Row>(alerts.data)}
+          rows={items<Alert>(alerts.data)}
           empty="No alerts."
           rowKey={(r) => Number(r.id)}
           columns={[
@@ -100,7 +101,7 @@ export function Alerts() {
         <ErrorBox error={actions.error} />
         <Table
           testId="actions-table"
-          rows={items<Row>(actions.data)}
+          rows={items<Action>(actions.data)}
           empty="No actions logged."
           columns={[
             timeColumn("ts", "Time"),

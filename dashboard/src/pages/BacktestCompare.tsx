@@ -1,15 +1,12 @@
 import { useEffect, useState } from "react";
 import { api } from "../api";
-import { equityFromTrades, firstStat, type Row, type Trade } from "../backtest";
-import { MultiEquityChart, type EquityPoint } from "../components/EquityChart";
+import { equityFromTrades } from "../backtest";
+import { MultiEquityChart } from "../components/EquityChart";
 import { Card, ErrorBox, Loading, Money } from "../components/ui";
 import { formatStat, humanize } from "../format";
+import type { Schema } from "../schema";
 
-interface Detail {
-  summary: Row;
-  trades: Trade[];
-  equity: EquityPoint[];
-}
+type Detail = Schema<"BacktestDetail">;
 
 /** Statistics where a higher value is better (the best run is highlighted). */
 const HIGHER_IS_BETTER = new Set([
@@ -53,11 +50,9 @@ export function BacktestCompare({ ids }: { ids: number[] }) {
     // `key` stands for `ids` (a new array on every render).
   }, [key]);
 
-  const label = (r: Detail) => `#${String(r.summary.id)} ${String(r.summary.strategy)}`;
+  const label = (r: Detail) => `#${r.summary.id} ${r.summary.strategy}`;
   const statKeys = runs
-    ? [...new Set(runs.flatMap((r) => Object.keys((r.summary.stats as Row) ?? {})))].filter(
-        (k) => !SKIP.has(k),
-      )
+    ? [...new Set(runs.flatMap((r) => Object.keys(r.summary.stats)))].filter((k) => !SKIP.has(k))
     : [];
 
   return (
@@ -77,11 +72,7 @@ export function BacktestCompare({ ids }: { ids: number[] }) {
                 points:
                   r.equity.length > 1
                     ? r.equity
-                    : equityFromTrades(
-                        String(firstStat(r.summary, "initial_cash") ?? "0"),
-                        firstStat(r.summary, "start") as string | undefined,
-                        r.trades,
-                      ),
+                    : equityFromTrades(r.summary.initial_cash, r.summary.start, r.trades),
               }))}
             />
           </Card>
@@ -92,11 +83,11 @@ export function BacktestCompare({ ids }: { ids: number[] }) {
                   <tr>
                     <th />
                     {runs.map((r) => (
-                      <th key={String(r.summary.id)} className="num">
-                        <a href={`#/backtests/${String(r.summary.id)}`}>{label(r)}</a>
+                      <th key={r.summary.id} className="num">
+                        <a href={`#/backtests/${r.summary.id}`}>{label(r)}</a>
                         <div className="muted small">
-                          {String(r.summary.symbol)} ·{" "}
-                          {Object.entries((r.summary.params as Row) ?? {})
+                          {r.summary.symbol} ·{" "}
+                          {Object.entries(r.summary.params)
                             .map(([k, v]) => `${k}=${formatStat(v)}`)
                             .join(", ")}
                         </div>
@@ -108,13 +99,13 @@ export function BacktestCompare({ ids }: { ids: number[] }) {
                   <tr>
                     <th>Final equity</th>
                     {runs.map((r) => (
-                      <td key={String(r.summary.id)} className="num">
+                      <td key={r.summary.id} className="num">
                         <Money value={r.summary.final_equity} />
                       </td>
                     ))}
                   </tr>
                   {statKeys.map((k) => {
-                    const values = runs.map((r) => (r.summary.stats as Row)?.[k]);
+                    const values = runs.map((r) => r.summary.stats[k]);
                     const best = HIGHER_IS_BETTER.has(k) ? bestIndexes(values) : new Set<number>();
                     return (
                       <tr key={k}>

@@ -1,5 +1,5 @@
 import { openAuthed } from "../api";
-import { equityFromTrades, firstStat, type Row, type Trade } from "../backtest";
+import { equityFromTrades } from "../backtest";
 import { EquityChart, type EquityPoint } from "../components/EquityChart";
 import {
   Card,
@@ -13,28 +13,20 @@ import {
 } from "../components/ui";
 import { formatStat, humanize } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
-interface Detail {
-  summary?: Row;
-  trades?: Trade[];
-  equity?: EquityPoint[];
-}
+type Detail = Schema<"BacktestDetail">;
 
 export function BacktestDetail({ id }: { id: number }) {
   const d = useApi<Detail>(`/api/backtests/${id}`);
-  const summary = (d.data?.summary ?? (d.data as Row | undefined)) as Row | undefined;
+  const summary = d.data?.summary;
   const trades = d.data?.trades ?? [];
-  const stats = (summary?.stats && typeof summary.stats === "object" ? summary.stats : {}) as Row;
-  const initial = String(firstStat(summary, "initial_cash", "equity_initial") ?? "0");
+  const stats = summary?.stats ?? {};
   const equity: EquityPoint[] =
-    d.data?.equity && d.data.equity.length > 1
+    d.data && d.data.equity.length > 1
       ? d.data.equity
-      : equityFromTrades(
-          initial,
-          firstStat(summary, "start", "start_ts") as string | undefined,
-          trades,
-        );
-  const params = (summary?.params ?? {}) as Row;
+      : equityFromTrades(summary?.initial_cash ?? "0", summary?.start, trades);
+  const params = summary?.params ?? {};
 
   return (
     <div className="page">
@@ -43,7 +35,7 @@ export function BacktestDetail({ id }: { id: number }) {
       </p>
       <h1>
         Backtest #{id}
-        {summary ? ` — ${String(summary.strategy)} on ${String(summary.symbol)}` : ""}
+        {summary ? ` — ${summary.strategy} on ${summary.symbol}` : ""}
       </h1>
       <Loading when={d.loading && !d.data} />
       <ErrorBox error={d.error} />
@@ -53,22 +45,22 @@ export function BacktestDetail({ id }: { id: number }) {
             <div>
               <span>Initial cash</span>
               <strong>
-                <Money value={firstStat(summary, "initial_cash", "equity_initial")} />
+                <Money value={summary.initial_cash} />
               </strong>
             </div>
             <div>
               <span>Final equity</span>
               <strong>
-                <Money value={firstStat(summary, "final_equity", "equity_final")} />
+                <Money value={summary.final_equity} />
               </strong>
             </div>
             <div>
               <span>Return</span>
-              <strong>{formatStat(firstStat(summary, "total_return_pct"))}%</strong>
+              <strong>{formatStat(stats.total_return_pct)}%</strong>
             </div>
             <div>
               <span>Trades</span>
-              <strong>{formatStat(firstStat(summary, "n_trades") ?? trades.length)}</strong>
+              <strong>{formatStat(stats.n_trades ?? trades.length)}</strong>
             </div>
           </div>
           <Card title="Equity">
@@ -98,7 +90,7 @@ export function BacktestDetail({ id }: { id: number }) {
                   ))}
                 </tbody>
               </table>
-              {summary.has_report !== false && (
+              {summary.has_report && (
                 <p>
                   <button
                     type="button"

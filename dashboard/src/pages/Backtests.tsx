@@ -1,6 +1,5 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { api, items } from "../api";
-import { firstStat, type Row } from "../backtest";
 import { MlModels } from "../components/MlModels";
 import { collectParams, initialValues, ParamFields } from "../components/ParamFields";
 import { Badge, Card, ErrorBox, Money, Options, Table, timeColumn, Ts } from "../components/ui";
@@ -11,6 +10,8 @@ import type { Schema } from "../schema";
 import { CompareStrategiesForm, ComparisonResult, type Comparison } from "./CompareStrategies";
 import { FREQS, type BacktestDefaults, type Prefs } from "./Profile";
 import type { StrategyInfo } from "./Strategies";
+
+type BacktestSummary = Schema<"BacktestSummary">;
 
 const pct = (v: unknown) => (v === undefined || v === null ? "—" : `${formatStat(v)}%`);
 
@@ -342,7 +343,7 @@ export function Backtests() {
         <ErrorBox error={list.error} />
         <Table
           testId="backtests-table"
-          rows={items<Row>(list.data)}
+          rows={items<BacktestSummary>(list.data)}
           empty="No backtests yet."
           rowKey={(r) => String(r.id)}
           columns={[
@@ -352,62 +353,62 @@ export function Backtests() {
               render: (r) => (
                 <input
                   type="checkbox"
-                  aria-label={`Compare #${String(r.id)}`}
-                  checked={picked.includes(Number(r.id))}
-                  onChange={() => toggle(Number(r.id))}
+                  aria-label={`Compare #${r.id}`}
+                  checked={picked.includes(r.id)}
+                  onChange={() => toggle(r.id)}
                 />
               ),
             },
             {
               key: "id",
               label: "#",
-              render: (r) => <a href={`#/backtests/${String(r.id)}`}>#{String(r.id)}</a>,
+              render: (r) => <a href={`#/backtests/${r.id}`}>#{r.id}</a>,
             },
             {
               key: "strategy",
               label: "Strategy",
-              render: (r) => <a href={`#/backtests/${String(r.id)}`}>{String(r.strategy)}</a>,
+              render: (r) => <a href={`#/backtests/${r.id}`}>{r.strategy}</a>,
             },
-            { key: "symbol", label: "Symbol", render: (r) => String(r.symbol) },
+            { key: "symbol", label: "Symbol", render: (r) => r.symbol },
             {
               key: "start",
               label: "From",
-              render: (r) => <Ts value={firstStat(r, "start", "start_ts")} />,
+              render: (r) => <Ts value={r.start} />,
             },
             {
               key: "end",
               label: "To",
-              render: (r) => <Ts value={firstStat(r, "end", "end_ts")} />,
+              render: (r) => <Ts value={r.end} />,
             },
             {
               key: "final",
               label: "Final equity",
               numeric: true,
-              render: (r) => <Money value={firstStat(r, "final_equity", "equity_final")} />,
+              render: (r) => <Money value={r.final_equity} />,
             },
             {
               key: "ret",
               label: "Return",
               numeric: true,
-              render: (r) => pct(firstStat(r, "total_return_pct")),
+              render: (r) => pct(r.stats.total_return_pct),
             },
             {
               key: "sharpe",
               label: "Sharpe",
               numeric: true,
-              render: (r) => formatStat(firstStat(r, "sharpe")),
+              render: (r) => formatStat(r.stats.sharpe),
             },
             {
               key: "dd",
               label: "Max DD",
               numeric: true,
-              render: (r) => pct(firstStat(r, "max_drawdown_pct")),
+              render: (r) => pct(r.stats.max_drawdown_pct),
             },
             {
               key: "n",
               label: "Trades",
               numeric: true,
-              render: (r) => formatStat(firstStat(r, "n_trades")),
+              render: (r) => formatStat(r.stats.n_trades),
             },
             timeColumn("created_at", "Run at"),
           ]}

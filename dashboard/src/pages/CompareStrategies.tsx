@@ -1,6 +1,5 @@
 import { useState, type FormEvent } from "react";
 import { api } from "../api";
-import { type Row } from "../backtest";
 import { Card, ErrorBox, Money, Options, Table } from "../components/ui";
 import { formatStat } from "../format";
 import { FREQS, type BacktestDefaults } from "./Profile";
@@ -144,7 +143,7 @@ export function ComparisonResult({ result }: { result: Comparison }) {
             label: "Return",
             numeric: true,
             render: (r) => {
-              const v = (byId.get(r.backtest_id)?.stats as Row | undefined)?.total_return_pct;
+              const v = byId.get(r.backtest_id)?.stats.total_return_pct;
               return v == null ? "—" : `${formatStat(v)}%`;
             },
           },
@@ -152,8 +151,7 @@ export function ComparisonResult({ result }: { result: Comparison }) {
             key: "n",
             label: "Trades",
             numeric: true,
-            render: (r) =>
-              formatStat((byId.get(r.backtest_id)?.stats as Row | undefined)?.n_trades),
+            render: (r) => formatStat(byId.get(r.backtest_id)?.stats.n_trades),
           },
         ]}
       />

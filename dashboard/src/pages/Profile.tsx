@@ -4,32 +4,20 @@ import { Card, ErrorBox, Options, Ts } from "../components/ui";
 import { useAppState } from "../context";
 import { hasRole } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
 export const FREQS = ["1min", "5min", "15min", "1h", "4h", "1d"];
 
 /** Starting values of the "run a backtest" form. */
-export interface BacktestDefaults {
-  symbol?: string;
-  bars?: number;
-  freq?: string;
-  cash?: string;
-  commission?: string;
-}
+export type BacktestDefaults = Schema<"BacktestDefaults">;
 
 /** How the reports page starts: which kind it lists and which file it opens. */
-export interface ReportPrefs {
-  kind?: string;
-  format?: ReportFormat;
-}
+export type ReportPrefs = Schema<"ReportPrefs">;
 
 export const REPORT_KINDS = ["daily", "weekly"];
 
 /** The preferences the dashboard keeps under /api/me/prefs. */
-export interface Prefs {
-  backtest_defaults?: BacktestDefaults;
-  report_prefs?: ReportPrefs;
-  [key: string]: unknown;
-}
+export type Prefs = Schema<"Prefs">;
 
 function ReportPrefsForm({ prefs, onSaved }: { prefs: Prefs; onSaved: () => void }) {
   const [kind, setKind] = useState(prefs.report_prefs?.kind ?? "");

@@ -1,6 +1,5 @@
 import { useState } from "react";
 import { downloadAuthed, items, openAuthed, qs, reportPath, type ReportFormat } from "../api";
-import { type Row } from "../backtest";
 import { Card, ErrorBox, Loading, Options, Table, Ts } from "../components/ui";
 import { formatStat, humanize } from "../format";
 import { useApi } from "../hooks";
@@ -11,7 +10,7 @@ type Report = Schema<"ReportOut">;
 
 const HEADLINE = ["total_return_pct", "realized_pnl", "n_trades", "fees", "sharpe"];
 
-function headline(stats: Row): string {
+function headline(stats: Report["stats"]): string {
   const keys = HEADLINE.filter((k) => k in stats);
   const shown = (keys.length ? keys : Object.keys(stats).slice(0, 4)).map(
     (k) => `${humanize(k)} ${formatStat(stats[k])}`,

@@ -1,6 +1,5 @@
 import { useState, type FormEvent } from "react";
 import { api, items } from "../api";
-import { firstStat, type Row } from "../backtest";
 import {
   Card,
   ErrorBox,
@@ -13,6 +12,7 @@ import {
 import { useAppState } from "../context";
 import { formatStat, hasRole } from "../format";
 import { useApi } from "../hooks";
+import type { Schema } from "../schema";
 
 function Stars({ rating }: { rating: unknown }) {
   const n = typeof rating === "number" ? rating : Number(rating);
@@ -25,7 +25,10 @@ function Stars({ rating }: { rating: unknown }) {
   );
 }
 
-function RatingForm({ run, onSaved }: { run: Row; onSaved: () => void }) {
+type SimRun = Schema<"SimRunOut">;
+type SimOrder = Schema<"SimOrderOut">;
+
+function RatingForm({ run, onSaved }: { run: SimRun; onSaved: () => void }) {
   const [rating, setRating] = useState(String(run.rating ?? ""));
   const [comment, setComment] = useState(String(run.comment ?? ""));
   const [error, setError] = useState<string | null>(null);
@@ -81,7 +84,7 @@ function RunOrders({ runId }: { runId: string }) {
       <ErrorBox error={orders.error} />
       <Table
         testId="sim-orders-table"
-        rows={items<Row>(orders.data)}
+        rows={items<SimOrder>(orders.data)}
         empty="This run placed no orders."
         rowKey={(o) => String(o.id)}
         columns={[
@@ -112,7 +115,7 @@ export function Simulations() {
         <ErrorBox error={runs.error} />
         <Table
           testId="sim-table"
-          rows={items<Row>(runs.data)}
+          rows={items<SimRun>(runs.data)}
           empty="No simulation runs."
           rowKey={(r) => String(r.id)}
           columns={[
@@ -128,7 +131,7 @@ export function Simulations() {
               label: "Return",
               numeric: true,
               render: (r) => {
-                const v = firstStat(r, "total_return_pct");
+                const v = r.stats.total_return_pct;
                 return v == null ? "—" : `${formatStat(v)}%`;
               },
             },
@@ -153,7 +156,7 @@ export function Simulations() {
                   {
                     key: "rate",
                     label: "Your rating",
-                    render: (r: Row) => <RatingForm run={r} onSaved={runs.reload} />,
+                    render: (r: SimRun) => <RatingForm run={r} onSaved={runs.reload} />,
                   },
                 ]
               : []),

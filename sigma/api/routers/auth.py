@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
+from sigma.api.prefs import Prefs, check_prefs
 from sigma.api.users import authenticate
 from sigma.store.auth_sessions import (
     RefreshRefused,
@@ -112,7 +114,7 @@ def login(
                 detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-    rounds = ctx.app.settings.api.bcrypt_rounds
+    rounds = ctx.deps.settings.api.bcrypt_rounds
     user = authenticate(session, form.username, form.password, rounds=rounds)
     if user is None:
         throttle.failed(account)
@@ -170,24 +172,28 @@ def _user_row(session: Db, username: str) -> User:
     return row
 
 
-@router.get("/me/prefs")
-def get_prefs(user: Viewer, session: Db) -> dict[str, Any]:
+# The preferences are answered as stored (`Prefs` documents them): a model would put its own
+# keys first and fill in the ones a user never set.
+@router.get("/me/prefs", response_model=Prefs)
+def get_prefs(user: Viewer, session: Db) -> JSONResponse:
     """The caller's preferences as `{key: value}`."""
-    return prefs(session, _user_row(session, user.username).id)
+    return JSONResponse(prefs(session, _user_row(session, user.username).id))
 
 
-@router.put("/me/prefs")
+@router.put("/me/prefs", response_model=Prefs)
 def put_prefs(
     body: dict[Annotated[str, Field(min_length=1, max_length=64)], Any],
     user: Viewer,
     ctx: Ctx,
     session: Db,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Merge `{key: value}` into the caller's preferences (a null value removes the key);
-    returns them all. 422 when the result would hold more keys or JSON bytes than
-    SIGMA_API_PREFS_MAX_KEYS / SIGMA_API_PREFS_MAX_BYTES allow."""
-    settings = ctx.app.settings
+    returns them all. 422 when a key of fixed form (`Prefs`) gets another shape, or when the
+    result would hold more keys or JSON bytes than SIGMA_API_PREFS_MAX_KEYS /
+    SIGMA_API_PREFS_MAX_BYTES allow."""
+    settings = ctx.deps.settings
     stored = merge_prefs(session, _user_row(session, user.username).id, body)
+    check_prefs(stored)
     if len(stored) > settings.api.api_prefs_max_keys:
         raise HTTPException(
             422,
@@ -202,4 +208,4 @@ def put_prefs(
             f"bytes of JSON per user (this would make {size})",
         )
     session.commit()
-    return stored
+    return JSONResponse(stored)

@@ -144,7 +144,7 @@ def _equity(rec: BacktestRecord, points: int) -> list[EquityPoint]:
 def _strategy(ctx: ApiContext, name: str, where: str) -> type[Strategy]:
     """The class of `name`; 422 at `where` when unknown."""
     try:
-        return ctx.app.strategies.get(name)
+        return ctx.deps.strategies.get(name)
     except KeyError as exc:
         raise HTTPException(422, detail=f"{where}: {exc.args[0]}") from None
 
@@ -164,7 +164,7 @@ def _run(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> BacktestResult:
-    settings = ctx.app.settings
+    settings = ctx.deps.settings
     fill_model = FillModel(
         commission_pct=settings.trading.commission_pct
         if market.commission is None
@@ -187,10 +187,10 @@ def _run(
 def _store(ctx: ApiContext, result: BacktestResult) -> int:
     """Write the report and equity export, store the run; the new backtest id."""
     run_id = uuid.uuid4().hex
-    folder = Path(ctx.app.settings.process.var_dir) / "reports" / "api" / run_id
+    folder = Path(ctx.deps.settings.process.var_dir) / "reports" / "api" / run_id
     report = write_backtest_html(result, folder / "report.html")
     export_result(result, folder, formats="json")
-    with session_scope(ctx.app.sessions) as session:
+    with session_scope(ctx.deps.sessions) as session:
         return save_backtest(session, result, report_path=str(report), run_id=run_id)
 
 

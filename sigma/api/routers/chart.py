@@ -63,7 +63,7 @@ class ChartOut(BaseModel):
 def _strategy(ctx: Ctx, session: Db, name: str, symbol: str) -> Strategy:
     """`name` with its active parameters on `symbol` (its defaults when those no longer
     fit the strategy)."""
-    cls = strategy_class(ctx.app.strategies, name)
+    cls = strategy_class(ctx.deps.strategies, name)
     try:
         return cls(**(get_active_params(session, name, symbol) or {}))
     except ValueError:
@@ -117,7 +117,7 @@ def chart(
         marks = market.fill_marks(
             session,
             symbol,
-            mode or ctx.app.settings.trading.mode,
+            mode or ctx.deps.settings.trading.mode,
             shown[0].ts,
             MAX_MARKERS,
             strategy,

@@ -93,8 +93,8 @@ class OrderIn(BaseModel):
 def traded(ctx: ApiContext, strategy: str, symbol: str) -> None:
     """404 unless the bot trades `strategy` on `symbol` (`SIGMA_LIVE_STRATEGIES` times
     `SIGMA_SYMBOLS`)."""
-    strategy_class(ctx.app.strategies, strategy)
-    s = ctx.app.settings
+    strategy_class(ctx.deps.strategies, strategy)
+    s = ctx.deps.settings
     if strategy not in s.trading.live_strategies or symbol not in s.trading.symbols:
         raise HTTPException(
             404,
@@ -105,9 +105,9 @@ def traded(ctx: ApiContext, strategy: str, symbol: str) -> None:
 
 
 def _pairs(ctx: ApiContext) -> list[PairState]:
-    s = ctx.app.settings
-    verdicts = AdaptiveStateStore(ctx.app.sessions).verdicts()
-    with ctx.app.sessions() as session:
+    s = ctx.deps.settings
+    verdicts = AdaptiveStateStore(ctx.deps.sessions).verdicts()
+    with ctx.deps.sessions() as session:
         controls = {(c.strategy, c.symbol): c for c in all_controls(session)}
         params = sets_by_pair(session)
         authors = current_authors(session)
@@ -200,7 +200,7 @@ async def _switch(
     """Store a pair's switch with `store` (audited), then tell the bot."""
 
     def stored() -> None:
-        with session_scope(ctx.app.sessions) as session:
+        with session_scope(ctx.deps.sessions) as session:
             store(
                 session,
                 command.strategy,
@@ -219,14 +219,14 @@ async def _order(ctx: ApiContext, command: BotCommand) -> CommandOut:
     """Audit an order command, send it and answer with what the bot did."""
 
     def store() -> None:
-        with session_scope(ctx.app.sessions) as session:
+        with session_scope(ctx.deps.sessions) as session:
             audit(
                 session,
                 f"control_{command.kind}",
                 source=SOURCE,
                 strategy=command.strategy,
                 symbol=command.symbol,
-                mode=ctx.app.settings.trading.mode,
+                mode=ctx.deps.settings.trading.mode,
                 by=command.author,
                 reason=command.reason,
                 command_id=command.command_id,
@@ -276,7 +276,7 @@ async def cancel_order(
     or that does not rest with the bot."""
 
     def find() -> tuple[str, str, str] | None:
-        with ctx.app.sessions() as session:
+        with ctx.deps.sessions() as session:
             return order_owner(session, client_order_id)
 
     found = await run_in_threadpool(find)

@@ -38,7 +38,7 @@ class LogLineOut(BaseModel):
 @router.get("", response_model=list[LogFileOut])
 def files(ctx: Ctx, _: Admin) -> list[LogFileOut]:
     """The log files there are, by name."""
-    found = log_files(log_folder(ctx.app.settings.process.var_dir))
+    found = log_files(log_folder(ctx.deps.settings.process.var_dir))
     return [LogFileOut(name=name, size=path.stat().st_size) for name, path in found.items()]
 
 
@@ -53,7 +53,7 @@ async def lines(
 ) -> list[LogLineOut]:
     """The newest `limit` lines of log `name` at `level` or above containing `q`, oldest
     first (from the end of the file only: a filter that matches little looks back less)."""
-    path = log_files(log_folder(ctx.app.settings.process.var_dir)).get(name)
+    path = log_files(log_folder(ctx.deps.settings.process.var_dir)).get(name)
     if path is None:
         raise HTTPException(404, detail=f"no log file named {name!r}")
     found = await run_in_threadpool(tail, path, limit=limit, level=level, text=q)

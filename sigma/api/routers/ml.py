@@ -14,6 +14,38 @@ from sigma.research.ml_tune import list_versions
 router = APIRouter(prefix="/api/ml", tags=["ml"])
 
 
+class RunFigures(BaseModel):
+    """One backtest of the gate's validation; `net_pnl` exact text."""
+
+    net_pnl: str
+    return_pct: float
+    sharpe: float | None
+    trades: int
+    vetoes: int
+
+
+class GateRuns(BaseModel):
+    """A strategy on the test window with the gate and without it."""
+
+    gated: RunFigures
+    ungated: RunFigures
+
+
+class GateComparison(BaseModel):
+    """The live strategies backtested on the model's test window with and without its entry
+    gate (`sigma.research.ml_validate`); profits are exact text, `strategies` by name."""
+
+    threshold: float
+    start: str
+    end: str
+    bars: int
+    gated_pnl: str
+    ungated_pnl: str
+    vetoes: int
+    beats_ungated: bool
+    strategies: dict[str, GateRuns]
+
+
 class MLModelOut(BaseModel):
     """One version: whether it gates entries now, its accuracy against the naive baseline and
     `gate`, the live strategies backtested on its test window with and without it (absent
@@ -31,7 +63,7 @@ class MLModelOut(BaseModel):
     n_test: int
     test_start: str
     config: dict[str, Any]
-    gate: dict[str, Any] | None
+    gate: GateComparison | None
 
 
 @router.get("/models", response_model=list[MLModelOut])

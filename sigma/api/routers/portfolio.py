@@ -172,7 +172,7 @@ def portfolio(
     mode: Literal["live", "paper"] | None = None,
 ) -> PortfolioOut:
     """The profit summary of `mode` (default: the mode SIGMA trades in)."""
-    s = ctx.app.settings
+    s = ctx.deps.settings
     chosen = mode or s.trading.mode
     books = account_books(session, chosen)
     for name in s.trading.live_strategies:

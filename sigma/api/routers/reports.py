@@ -112,7 +112,7 @@ def settings(ctx: Ctx, _: Admin) -> dict[str, Any]:
     """The running settings with secrets masked: secret types, URL passwords, and any nested
     entry whose name looks secret (exchange keys, webhook URLs in the notifier config)."""
     out: dict[str, Any] = {}
-    for name, value in ctx.app.settings.flat().items():
+    for name, value in ctx.deps.settings.flat().items():
         if isinstance(value, SecretStr):
             out[name] = "***"
         elif isinstance(value, str) and name.endswith("_url"):

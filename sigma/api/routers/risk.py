@@ -61,13 +61,13 @@ def _out(flag: FlagState) -> KillSwitchOut:
 
 
 def _read(ctx: ApiContext) -> FlagState:
-    with ctx.app.read_sessions() as session:
+    with ctx.deps.read_sessions() as session:
         return get_flag(session, KILL_SWITCH)
 
 
 def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> FlagState:
     # Flag and alert row in one transaction: an alert never claims a change that was lost.
-    with session_scope(ctx.app.sessions) as session:
+    with session_scope(ctx.deps.sessions) as session:
         set_flag(session, KILL_SWITCH, body.enabled, reason=body.reason, changed_by=user)
         record_alert(
             session,
@@ -77,7 +77,7 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
             message=alert.message,
             dedupe_key=alert.dedupe_key,
         )
-    with ctx.app.sessions() as session:
+    with ctx.deps.sessions() as session:
         return get_flag(session, KILL_SWITCH)
 
 
@@ -85,7 +85,7 @@ def _write(ctx: ApiContext, body: KillSwitchIn, alert: Alert, user: str) -> Flag
 def limits(ctx: Ctx, _: Viewer) -> RiskLimitsOut:
     """The configured risk limits (the settings the RiskManager is built from)."""
     # Each RiskLimits field has the setting of the same name (as `sigma up` builds them).
-    settings = ctx.app.settings.risk
+    settings = ctx.deps.settings.risk
     configured = RiskLimits(**{f.name: getattr(settings, f.name) for f in fields(RiskLimits)})
     return RiskLimitsOut(
         max_order_notional=opt_dec(configured.max_order_notional),

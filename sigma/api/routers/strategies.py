@@ -86,7 +86,7 @@ class ParamChangeOut(BaseModel):
 @router.get("/strategies", response_model=list[StrategyOut])
 def strategies(ctx: Ctx, _: Viewer) -> list[StrategyOut]:
     """Every loadable strategy with its parameter bounds."""
-    registry = ctx.app.strategies
+    registry = ctx.deps.strategies
     out = []
     for name in registry.names:
         cls = registry.get(name)
@@ -175,7 +175,7 @@ def change_params(
     pinned against the regime loop, and goes to the running bot over the bus (applied within
     a second). A stored set the strategy no longer accepts is replaced, the candidate tested
     against the strategy's defaults."""
-    cls = strategy_class(ctx.app.strategies, strategy)
+    cls = strategy_class(ctx.deps.strategies, strategy)
     params = checked_params(cls, body.params, "body.params")
     in_force, stale = _in_force(cls, get_active_params(session, strategy, symbol) or {})
     verdict = stale + _walk_forward(ctx, session, cls, symbol, in_force, params)
@@ -224,7 +224,7 @@ def _walk_forward(
     `SIGMA_ADAPTIVE_TEST_BARS` stored bars of the research timeframe, as the regime loop
     tests its own changes. With fewer bars stored the change is taken untested here and the
     verdict says so: the running bot tests it again on the bars it has seen before using it."""
-    s = ctx.app.settings
+    s = ctx.deps.settings
     lookback, timeframe = s.regime.adaptive_test_bars, s.research_bars_timeframe
     if not lookback:
         return "not tested: the StrategyTester is off (SIGMA_ADAPTIVE_TEST_BARS=0)"
@@ -275,15 +275,15 @@ def enable_strategy(
     enable` does): stored, then sent to the running bot, which lifts it at once (without an
     answer it applies the stored request on a bar of `symbol` within 5 s, or at its next
     start), as an ``enable`` decision recorded with the user and the reason."""
-    strategy_class(ctx.app.strategies, strategy)
+    strategy_class(ctx.deps.strategies, strategy)
     by = author(user)
-    saved = AdaptiveStateStore(ctx.app.sessions).request_enable(
+    saved = AdaptiveStateStore(ctx.deps.sessions).request_enable(
         strategy, symbol, by=by, reason=body.reason
     )
     if saved.status == "keep":
         raise HTTPException(409, detail=f"{strategy} on {symbol} is neither throttled nor disabled")
     command = Reenable(author=by, strategy=strategy, symbol=symbol, reason=body.reason)
-    with ctx.app.sessions.begin() as session:
+    with ctx.deps.sessions.begin() as session:
         audit(
             session,
             "control_reenable",
@@ -305,7 +305,7 @@ def params_history(
     strategy: str, symbol: str, ctx: Ctx, session: Db, _: Viewer
 ) -> list[ParamChangeOut]:
     """Every change of the parameters of `strategy` on `symbol`, oldest first."""
-    strategy_class(ctx.app.strategies, strategy)
+    strategy_class(ctx.deps.strategies, strategy)
     return [
         ParamChangeOut(
             version=c.version,

@@ -59,7 +59,7 @@ _UNREAD_SUFFIXES = ("_bucket", "_created")
 
 
 def _database(ctx: ApiContext) -> str:
-    ping(ctx.app.read_db)
+    ping(ctx.deps.read_db)
     return OK
 
 
@@ -111,7 +111,7 @@ async def health(ctx: Ctx) -> Health:
 @router.get(
     "/metrics",
     include_in_schema=False,
-    dependencies=[Depends(admin_unless(lambda ctx: ctx.app.settings.api.api_public_metrics))],
+    dependencies=[Depends(admin_unless(lambda ctx: ctx.deps.settings.api.api_public_metrics))],
 )
 def metrics(ctx: Ctx) -> Response:
     """Prometheus text exposition of this process's metrics: for admins, or for anyone when

@@ -72,7 +72,7 @@ def add_user(body: UserIn, ctx: Ctx, session: Db, _: Admin) -> UserOut:
             body.username,
             body.password,
             body.role,
-            rounds=ctx.app.settings.api.bcrypt_rounds,
+            rounds=ctx.deps.settings.api.bcrypt_rounds,
         )
     except UserExistsError as exc:
         raise HTTPException(409, detail=f"body.username: {exc}") from None
@@ -102,7 +102,7 @@ def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin)
             check_password_rules(body.password)
         except ValueError as exc:
             raise HTTPException(422, detail=f"body.password: {exc}") from None
-        user.password_hash = hash_password(body.password, ctx.app.settings.api.bcrypt_rounds)
+        user.password_hash = hash_password(body.password, ctx.deps.settings.api.bcrypt_rounds)
     revoke = (
         body.password is not None
         or (body.role is not None and body.role != user.role)
