@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import SUPPRESSED_DUPLICATE, Alert
 from sigma.store.alerts import record_alert
 from sigma.store.db import session_scope
+from sigma.store.handles import SessionFactory
 from sigma.store.models import AlertLog
 
 
@@ -25,7 +24,7 @@ class AlertStore:
     """Writes one row per alert, or per alert key on `alert_log` (delivered or suppressed).
     Synchronous: call it in a thread."""
 
-    def __init__(self, factory: sessionmaker[Session], model: type[Any] = AlertLog) -> None:
+    def __init__(self, factory: SessionFactory, model: type[Any] = AlertLog) -> None:
         self._factory = factory
         self._model = model
         self._columns = frozenset(model.__table__.columns.keys())
