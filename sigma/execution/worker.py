@@ -39,9 +39,9 @@ from sigma.execution.reconcile import Reconcilable, VenueReconciler
 from sigma.execution.settlement import Holding, account_terms, fee_currency
 from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.handles import Connection, Engine, SessionFactory
-from sigma.store.ledger import PositionKey, order_values, replace_unfilled_status
+from sigma.store.ledger import PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
-from sigma.store.orders import find_order
+from sigma.store.orders import find_order, order_values
 from sigma.store.pipeline import Plan
 from sigma.store.restart import open_orders
 from sigma.store.types import quantize

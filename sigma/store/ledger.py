@@ -18,14 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from functools import cache
 from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import (
     Connection,
     Insert,
     Row,
-    Select,
     Table,
     bindparam,
     func,
@@ -172,9 +170,26 @@ def lock_order(conn: Connection, client_order_id: str) -> AnyRow | None:
     return conn.execute(_LOCK_ORDER, {"coid": client_order_id}).one_or_none()
 
 
-def update_order(conn: Connection, client_order_id: str, **values: Any) -> None:
-    """Set columns of the order (every call with the same column names)."""
-    conn.execute(_UPDATE_ORDER, {"coid": client_order_id, **values})
+def update_order(
+    conn: Connection,
+    client_order_id: str,
+    *,
+    status: str,
+    filled_qty: Decimal,
+    avg_fill_price: Decimal | None,
+    exchange_order_id: str | None,
+) -> None:
+    """Record what the order's fills so far add up to."""
+    conn.execute(
+        _UPDATE_ORDER,
+        {
+            "coid": client_order_id,
+            "status": status,
+            "filled_qty": filled_qty,
+            "avg_fill_price": avg_fill_price,
+            "exchange_order_id": exchange_order_id,
+        },
+    )
 
 
 def replace_unfilled_status(
@@ -184,18 +199,6 @@ def replace_unfilled_status(
     conn.execute(
         _REPLACE_UNFILLED_STATUS,
         {"coid": client_order_id, "expected": expected, "status": status, "updated_at": utcnow()},
-    )
-
-
-def order_values(conn: Connection, client_order_id: str, columns: Sequence[str]) -> AnyRow | None:
-    """The order's values of `columns`, in that order; None for an unknown id."""
-    return conn.execute(_order_columns(tuple(columns)), {"coid": client_order_id}).one_or_none()
-
-
-@cache
-def _order_columns(columns: tuple[str, ...]) -> Select[Any]:
-    return select(*(_orders.c[name] for name in columns)).where(
-        _orders.c.client_order_id == bindparam("coid")
     )
 
 
