@@ -12,6 +12,9 @@ from sigma.store.bars import dialect_insert
 from sigma.store.db import session_scope
 from sigma.store.models import AlertLog
 
+# What `record_alert` takes of an `AlertLog` row: one occurrence of its alert.
+_OCCURRENCE = ("ts", "severity", "source", "message", "dedupe_key")
+
 
 def column_names(model: type[Any]) -> frozenset[str]:
     """The names of the columns of `model`'s table (an ORM model)."""
@@ -24,14 +27,7 @@ def save_alert(factory: sessionmaker[Session], row: Any) -> None:
     added as it is."""
     with session_scope(factory) as session:
         if type(row) is AlertLog:
-            record_alert(
-                session,
-                ts=row.ts,
-                severity=row.severity,
-                source=row.source,
-                message=row.message,
-                dedupe_key=row.dedupe_key,
-            )
+            record_alert(session, **{name: getattr(row, name) for name in _OCCURRENCE})
         else:
             session.add(row)
 
