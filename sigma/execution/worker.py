@@ -38,7 +38,7 @@ from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.reconcile import Reconcilable, VenueReconciler
 from sigma.execution.settlement import Holding, account_terms, fee_currency
 from sigma.store.group_commit import GroupCommit, Shared
-from sigma.store.handles import Connection, Engine, SessionFactory
+from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
 from sigma.store.orders import find_order, order_values
@@ -154,9 +154,7 @@ class OrderWorker:
         self.symbols = None if symbols is None else frozenset(symbols)
         self.refused = 0
         self.sessions = sessions
-        bind = sessions.kw["bind"]
-        assert isinstance(bind, Engine)  # the App's sessionmaker is bound to its engine
-        self.db = GroupCommit(bind)
+        self.db = GroupCommit.bound_to(sessions)
         """Where the worker's bookings run (one transaction per batch of waiting orders)."""
         self.broker = broker
         self.pubsub = pubsub
