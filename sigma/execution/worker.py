@@ -26,7 +26,6 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, NoReturn, cast
 
-from psycopg import errors as pg_errors
 from pydantic import ValidationError
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
@@ -39,7 +38,7 @@ from sigma.execution.reconcile import Reconcilable, VenueReconciler
 from sigma.execution.settlement import Holding, account_terms, fee_currency
 from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.handles import Connection, SessionFactory
-from sigma.store.ledger import PositionKey, replace_unfilled_status
+from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
 from sigma.store.orders import find_order, order_values
 from sigma.store.pipeline import Plan
@@ -336,7 +335,7 @@ class OrderWorker:
         booked: Booked | None
         try:
             booked = await self.db.run(placed, key=key)
-        except (pg_errors.UniqueViolation, pg_errors.SerializationFailure) as exc:
+        except STALE_BOOKING as exc:
             # A one-round-trip booking whose assumption failed (a redelivered id, a position
             # another writer changed): nothing of it was written. Without the position in
             # `positions`, the next plan reads the rows as they stand.

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, TypeAlias
 
+from psycopg import errors as pg_errors
 from sqlalchemy import (
     Connection,
     Insert,
@@ -42,6 +43,15 @@ PositionKey = tuple[str, str, str]
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 """A row read, its columns by name."""
+
+
+STALE_BOOKING: tuple[type[Exception], ...] = (
+    pg_errors.UniqueViolation,
+    pg_errors.SerializationFailure,
+)
+"""What a one-round-trip booking (`order_inserts` with `position_swaps`) fails with when what
+it assumed no longer holds: a client order id on record, a position changed since it was
+known. Nothing of it is written."""
 
 
 class Amounts(Protocol):
