@@ -217,7 +217,7 @@ class VenueReconciler:
         )
 
 
-# --- the store's side (each runs in a session of its own, in a thread) -------------------------
+# --- the store's side (`sigma.store.reconcile`), each call in a session of its own, in a thread --
 def _in_session(sessions: SessionFactory, call: Callable[..., T], *args: Any) -> T:
     with sessions.begin() as session:
         return call(session, *args)
