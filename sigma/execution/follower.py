@@ -39,8 +39,7 @@ from sigma.execution.broker import BrokerReport, Capability, OrderUpdate, Stream
 from sigma.execution.events import OrderEvent
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.models import OrderRecord
-from sigma.store.orders import find_order
-from sigma.store.restart import open_orders
+from sigma.store.orders import find_order, open_order_rows
 
 if TYPE_CHECKING:
     from sigma.execution.worker import OrderWorker
@@ -208,7 +207,7 @@ class OrderFollower:
 
     def _open_rows(self, mode: str) -> list[OrderRecord]:
         with self.worker.sessions() as session:
-            return open_orders(session, mode)
+            return open_order_rows(session, mode)
 
     def follow(self, event: OrderEvent, status: str, exchange_order_id: str | None) -> None:
         """The worker booked `event` with `status`: follow it while it is open. Its first

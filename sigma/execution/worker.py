@@ -40,9 +40,8 @@ from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
-from sigma.store.orders import find_order, order_values
+from sigma.store.orders import find_order, open_order_rows, order_values
 from sigma.store.pipeline import Plan
-from sigma.store.restart import open_orders
 from sigma.store.types import quantize
 
 log = logging.getLogger(__name__)
@@ -500,7 +499,7 @@ class OrderWorker:
         balances (`sigma.execution.reconcile`); the counts of both are returned.
         """
         with self.sessions() as session:
-            rows = open_orders(session, mode)
+            rows = open_order_rows(session, mode)
         counts = {"open": len(rows), "booked": 0, "restored": 0, "awaiting_redelivery": 0}
         resting = settling(self.broker)
         for row in rows:

@@ -1,5 +1,5 @@
-"""Looking up an order on record by its client order id: the whole order (the order worker's
-and its follower's reads, in a session of their own) or some of its values (inside a
+"""Orders on record as the order worker and its follower read them: the open ones of a mode,
+one by its client order id (in a session of their own), or some of its values (inside a
 booking's transaction)."""
 
 from __future__ import annotations
@@ -13,8 +13,17 @@ from sqlalchemy.orm import Session
 
 from sigma.store.ledger import AnyRow
 from sigma.store.models import OrderRecord
+from sigma.store.restart import OPEN_STATUSES
 
 _orders: Table = OrderRecord.__table__  # type: ignore[assignment]
+
+
+def open_order_rows(session: Session, mode: str) -> list[OrderRecord]:
+    """The stored orders of `mode` that can still fill (or be cancelled)."""
+    query = select(OrderRecord).where(
+        OrderRecord.status.in_(OPEN_STATUSES), OrderRecord.mode == mode
+    )
+    return list(session.scalars(query))
 
 
 def find_order(session: Session, client_order_id: str) -> OrderRecord | None:
