@@ -40,8 +40,8 @@ from sqlalchemy import Column, MetaData, String, Table, create_engine
 from sigma.bus.base import Delivery
 from sigma.bus.rabbitmq import RabbitWorkQueue
 from sigma.bus.redis_pubsub import RedisPubSub
-from sigma.execution.group_commit import GroupCommit, Shared
 from sigma.runtime.event_loop import run
+from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.pipeline import Batch, Plan
 
 BENCH = "transport_floor"

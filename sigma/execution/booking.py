@@ -1,10 +1,9 @@
-"""The order worker's database writes, as a few Core statements per order.
+"""What the order worker books for an order: its row, its new fills, the position they settle
+into and one ledger entry per fill, in the transaction the caller runs.
 
-The worker books every order of the live pipeline, so these run on the hot path: SQLAlchemy
-Core (no ORM unit of work), statements built once at import and executed with parameters
-(building a statement costs more than running it), and `INSERT … ON CONFLICT DO NOTHING
-RETURNING` makes each idempotency check part of an insert instead of a separate read.
-PostgreSQL and SQLite (3.35+) both support that form.
+The statements are the store's (`sigma.store.ledger`: built once, idempotency checks folded
+into the inserts); here is what to write: the order's status, the fills that are new, the
+settlement of each (`sigma.execution.settlement`).
 
 New orders the broker settled at once (the paper broker's) are booked many at a time by a
 plan (`book_new_orders`, see `sigma.store.pipeline`): two round trips for a whole batch, on
@@ -18,108 +17,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-
 from sigma.domain import OrderStatus, Side
 from sigma.execution.broker import BrokerFill, BrokerReport
 from sigma.execution.events import OrderEvent
 from sigma.execution.settlement import Holding, fee_currency, settle_fee_in
-from sigma.store.models import FillRecord, LedgerEntry, OrderRecord, PositionRecord
-from sigma.store.pipeline import Batch, Plan
+from sigma.store import ledger
+from sigma.store.handles import Connection
+from sigma.store.ledger import PositionKey
+from sigma.store.pipeline import Plan
 from sigma.store.types import quantize, utcnow
-
-_orders: Table = OrderRecord.__table__  # type: ignore[assignment]
-_fills: Table = FillRecord.__table__  # type: ignore[assignment]
-_positions: Table = PositionRecord.__table__  # type: ignore[assignment]
-_ledger: Table = LedgerEntry.__table__  # type: ignore[assignment]
-
-
-def _insert_new(table: Table, returning: Any) -> dict[str, Insert]:
-    """`INSERT … ON CONFLICT DO NOTHING RETURNING` per dialect."""
-    return {
-        "postgresql": postgresql.insert(table).on_conflict_do_nothing().returning(returning),
-        "sqlite": sqlite.insert(table).on_conflict_do_nothing().returning(returning),
-    }
-
-
-_INSERT_ORDER = _insert_new(_orders, _orders.c.status)
-_INSERT_NEW_ORDER = _insert_new(_orders, _orders.c.client_order_id)
-_ORDER_STATUS = select(_orders.c.status).where(_orders.c.client_order_id == bindparam("coid"))
-_LOCK_ORDER = (
-    select(
-        _orders.c.client_order_id,
-        _orders.c.symbol,
-        _orders.c.side,
-        _orders.c.type,
-        _orders.c.strategy,
-        _orders.c.mode,
-        _orders.c.qty,
-        _orders.c.filled_qty,
-        _orders.c.avg_fill_price,
-        _orders.c.exchange_order_id,
-    )
-    .where(_orders.c.client_order_id == bindparam("coid"))
-    .with_for_update()
-)
-_UPDATE_ORDER = update(_orders).where(_orders.c.client_order_id == bindparam("coid"))
-_INSERT_FILL = _insert_new(_fills, _fills.c.id)
-_POSITION_KEY = (
-    _positions.c.symbol == bindparam("key_symbol"),
-    _positions.c.strategy == bindparam("key_strategy"),
-    _positions.c.mode == bindparam("key_mode"),
-)
-_LOCK_POSITION = (
-    select(
-        _positions.c.symbol,
-        _positions.c.strategy,
-        _positions.c.mode,
-        _positions.c.qty,
-        _positions.c.avg_price,
-        _positions.c.realized_pnl,
-    )
-    .where(*_POSITION_KEY)
-    .with_for_update()
-)
-_UPDATE_POSITION = update(_positions).where(*_POSITION_KEY)
-_SWAPPED_POSITIONS = (
-    update(_positions)
-    .where(
-        *_POSITION_KEY,
-        _positions.c.qty == bindparam("old_qty"),
-        _positions.c.avg_price == bindparam("old_avg_price"),
-        _positions.c.realized_pnl == bindparam("old_realized_pnl"),
-    )
-    .values(
-        qty=bindparam("qty"),
-        avg_price=bindparam("avg_price"),
-        realized_pnl=bindparam("realized_pnl"),
-        updated_at=bindparam("updated_at"),
-    )
-    .returning(_positions.c.id)
-    .cte("swapped")
-)
-# The position as the caller knew it, replaced in the same statement; anything else fails
-# the transaction (the function is migration 0008's).
-_SWAP_POSITION = select(
-    func.sigma_expect_rows(
-        select(func.count()).select_from(_SWAPPED_POSITIONS).scalar_subquery(),
-        1,
-        func.concat(
-            literal("position "),
-            bindparam("key_symbol"),
-            literal("/"),
-            bindparam("key_strategy"),
-            literal("/"),
-            bindparam("key_mode"),
-            literal(" changed since this worker booked it"),
-        ),
-    )
-)
-_INSERT_ORDER_ONCE = _orders.insert()  # a known client order id fails the transaction
-_INSERT_NEW_FILL = _fills.insert()
-_INSERT_POSITION = _positions.insert()
-_INSERT_LEDGER = _ledger.insert()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,16 +59,7 @@ def _order_row(event: OrderEvent, status: str) -> dict[str, Any]:
 def accept_order(conn: Connection, event: OrderEvent) -> str:
     """Insert the order (status `new`) unless its client order id is known; the order's
     status afterwards."""
-    inserted = conn.execute(
-        _INSERT_ORDER[conn.dialect.name], _order_row(event, OrderStatus.NEW.value)
-    ).scalar_one_or_none()
-    if inserted is not None:
-        return str(inserted)
-    return str(conn.execute(_ORDER_STATUS, {"coid": event.client_order_id}).scalar_one())
-
-
-PositionKey = tuple[str, str, str]
-"""(symbol, strategy, mode)."""
+    return ledger.insert_order(conn, _order_row(event, OrderStatus.NEW.value))
 
 
 def book_new_orders(
@@ -200,15 +97,12 @@ def book_new_orders(
     if swap:
         new, holdings = set(ids), {key: known[key] for key in keys}
     else:
-        inserted, locked = yield [
-            Batch(_INSERT_NEW_ORDER[dialect], rows, returning=True),
-            Batch(_LOCK_POSITION, [_position_key(*key) for key in keys], returning=True),
-        ]
+        inserted, locked = yield [ledger.new_orders(dialect, rows), ledger.position_locks(keys)]
         new = {coid for (coid,) in inserted}
         holdings = {(s, st, m): Holding(q, a, r) for s, st, m, q, a, r in locked}
     before = dict(holdings)
     fills: list[dict[str, Any]] = []
-    ledger: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     results: list[Booked | None] = []
     touched: set[PositionKey] = set()
     for (event, report), row in zip(placed, rows, strict=True):
@@ -219,43 +113,23 @@ def book_new_orders(
         fills.extend(_fill_row(event.client_order_id, fill) for fill in report.fills)
         if report.fills:
             key = (event.symbol, event.strategy, event.mode)
-            holdings[key], entries = _settle_fills(
+            holdings[key], settled = _settle_fills(
                 holdings.get(key, Holding()), event, report, report.fills
             )
-            ledger.extend(entries)
+            entries.extend(settled)
             touched.add(key)
         results.append(Booked(row["status"], report.fills))
     changed = sorted(touched & set(before))
     if swap:
-        now = utcnow()
-        orders = [Batch(_INSERT_ORDER_ONCE, rows)]  # inserted by the first round trip otherwise
-        positions = [
-            Batch(
-                _SWAP_POSITION,
-                [
-                    {
-                        **_position_key(*key),
-                        **{f"old_{k}": v for k, v in _holding_values(before[key]).items()},
-                        **_holding_values(holdings[key]),
-                        "updated_at": now,
-                    }
-                    for key in changed
-                ],
-            )
-        ]
+        orders = [ledger.order_inserts(rows)]  # inserted by the first round trip otherwise
+        positions = [ledger.position_swaps((key, before[key], holdings[key]) for key in changed)]
     else:
         orders = []
         positions = [
-            Batch(
-                _INSERT_POSITION,
-                [_position_row(key, holdings[key]) for key in sorted(touched - set(before))],
-            ),
-            Batch(
-                _UPDATE_POSITION,
-                [{**_position_key(*key), **_holding_values(holdings[key])} for key in changed],
-            ),
+            ledger.position_inserts((key, holdings[key]) for key in sorted(touched - set(before))),
+            ledger.position_updates((key, holdings[key]) for key in changed),
         ]
-    yield [*orders, Batch(_INSERT_NEW_FILL, fills), *positions, Batch(_INSERT_LEDGER, ledger)]
+    yield [*orders, ledger.fill_inserts(fills), *positions, ledger.ledger_inserts(entries)]
     # As the database holds them once this commits (quantized like every stored decimal).
     known.update({key: _stored(holdings[key]) for key in touched})
     return results
@@ -282,10 +156,14 @@ def _settled_order_row(event: OrderEvent, report: BrokerReport) -> dict[str, Any
 def book_report(conn: Connection, report: BrokerReport) -> Booked:
     """Book the report's new fills, the position, the ledger and the order (call inside one
     transaction; the order row is locked first, so concurrent bookings of it queue)."""
-    order = conn.execute(_LOCK_ORDER, {"coid": report.client_order_id}).one_or_none()
+    order = ledger.lock_order(conn, report.client_order_id)
     if order is None:
         raise RuntimeError(f"report for unknown order {report.client_order_id}")
-    new = tuple(fill for fill in report.fills if _insert_fill(conn, order.client_order_id, fill))
+    new = tuple(
+        fill
+        for fill in report.fills
+        if ledger.insert_fill(conn, _fill_row(order.client_order_id, fill))
+    )
     filled = order.filled_qty + sum((f.qty for f in new), start=Decimal(0))
     _check_filled(order, filled)
     avg_price = order.avg_fill_price
@@ -293,15 +171,13 @@ def book_report(conn: Connection, report: BrokerReport) -> Booked:
         _book_position(conn, order, report, new)
         avg_price = ((avg_price or Decimal(0)) * order.filled_qty + _notional(new)) / filled
     status = _status(report.status, filled, order.qty)
-    conn.execute(
-        _UPDATE_ORDER,
-        {
-            "coid": order.client_order_id,
-            "filled_qty": filled,
-            "avg_fill_price": avg_price,
-            "status": status,
-            "exchange_order_id": report.exchange_order_id or order.exchange_order_id,
-        },
+    ledger.update_order(
+        conn,
+        order.client_order_id,
+        filled_qty=filled,
+        avg_fill_price=avg_price,
+        status=status,
+        exchange_order_id=report.exchange_order_id or order.exchange_order_id,
     )
     return Booked(status, new)
 
@@ -322,14 +198,6 @@ def _notional(fills: tuple[BrokerFill, ...]) -> Decimal:
     return sum((f.qty * f.price for f in fills), start=Decimal(0))
 
 
-def _insert_fill(conn: Connection, client_order_id: str, fill: BrokerFill) -> bool:
-    """Store the fill; False when its broker fill id was booked before."""
-    inserted = conn.execute(
-        _INSERT_FILL[conn.dialect.name], _fill_row(client_order_id, fill)
-    ).scalar_one_or_none()
-    return inserted is not None
-
-
 def _fill_row(client_order_id: str, fill: BrokerFill) -> dict[str, Any]:
     return {
         "client_order_id": client_order_id,
@@ -347,17 +215,15 @@ def _book_position(
 ) -> None:
     """Settle `fills` (of `report`) into the position of `order` (an order row) and write one
     ledger entry per fill."""
-    key = _position_key(order.symbol, order.strategy, order.mode)
-    row = conn.execute(_LOCK_POSITION, key).one_or_none()
+    key = (order.symbol, order.strategy, order.mode)
+    row = ledger.lock_position(conn, key)
     holding = Holding(row.qty, row.avg_price, row.realized_pnl) if row is not None else Holding()
     holding, entries = _settle_fills(holding, order, report, fills)
     if row is None:
-        conn.execute(
-            _INSERT_POSITION, _position_row((order.symbol, order.strategy, order.mode), holding)
-        )
+        ledger.insert_position(conn, key, holding)
     else:
-        conn.execute(_UPDATE_POSITION, {**key, **_holding_values(holding)})
-    conn.execute(_INSERT_LEDGER, entries)
+        ledger.update_position(conn, key, holding)
+    ledger.insert_ledger(conn, entries)
 
 
 def _settle_fills(
@@ -386,23 +252,6 @@ def _settle_fills(
             }
         )
     return holding, entries
-
-
-def _position_key(symbol: str, strategy: str, mode: str) -> dict[str, str]:
-    return {"key_symbol": symbol, "key_strategy": strategy, "key_mode": mode}
-
-
-def _holding_values(holding: Holding) -> dict[str, Decimal]:
-    return {
-        "qty": holding.qty,
-        "avg_price": holding.avg_price,
-        "realized_pnl": holding.realized_pnl,
-    }
-
-
-def _position_row(key: tuple[str, str, str], holding: Holding) -> dict[str, Any]:
-    symbol, strategy, mode = key
-    return {"symbol": symbol, "strategy": strategy, "mode": mode, **_holding_values(holding)}
 
 
 def _status(reported: OrderStatus, filled: Decimal, qty: Decimal) -> str:

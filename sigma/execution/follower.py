@@ -34,13 +34,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import select
-
 from sigma.domain import OrderStatus, OrderType, Side
 from sigma.execution.broker import BrokerReport, Capability, OrderUpdate, StreamingBroker
 from sigma.execution.events import OrderEvent
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.models import OrderRecord
+from sigma.store.orders import find_order, open_order_rows
 
 if TYPE_CHECKING:
     from sigma.execution.worker import OrderWorker
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 FINAL = frozenset(
     {OrderStatus.FILLED.value, OrderStatus.CANCELLED.value, OrderStatus.REJECTED.value}
 )
-_OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 #: the longest pause after failures (lookups, the stream), however many in a row
 _MAX_PAUSE = 60.0
 
@@ -209,10 +207,7 @@ class OrderFollower:
 
     def _open_rows(self, mode: str) -> list[OrderRecord]:
         with self.worker.sessions() as session:
-            query = select(OrderRecord).where(
-                OrderRecord.status.in_(_OPEN), OrderRecord.mode == mode
-            )
-            return list(session.scalars(query))
+            return open_order_rows(session, mode)
 
     def follow(self, event: OrderEvent, status: str, exchange_order_id: str | None) -> None:
         """The worker booked `event` with `status`: follow it while it is open. Its first
@@ -356,8 +351,7 @@ class OrderFollower:
 
     def _row(self, client_order_id: str) -> OrderRecord | None:
         with self.worker.sessions() as session:
-            query = select(OrderRecord).where(OrderRecord.client_order_id == client_order_id)
-            return session.scalars(query).one_or_none()
+            return find_order(session, client_order_id)
 
     async def cancel_all(self, mode: str, reason: str) -> int:
         """Cancel every open order at the broker (on `symbols`), book the results and raise

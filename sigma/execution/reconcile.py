@@ -20,24 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.domain import Side
 from sigma.execution.broker import BrokerReport
-from sigma.store.models import (
-    FillRecord,
-    LedgerEntry,
-    OrderRecord,
-    PositionRecord,
-    VenueBalance,
-    VenueCursor,
+from sigma.store.handles import Session, SessionFactory
+from sigma.store.orders import find_order
+from sigma.store.reconcile import (
+    booked_asset,
+    lacks_fills,
+    record_balance,
+    set_trades_compared_until,
+    trades_compared_until,
 )
 from sigma.store.types import utcnow
 
@@ -116,11 +114,11 @@ class VenueReconciler:
         await self._open_orders(symbols, counts)
         for symbol in symbols:
             started = utcnow()
-            since = await self._db(_trades_since, self.venue.name, symbol, mode)
+            since = await self._db(trades_compared_until, self.venue.name, symbol, mode)
             for order in await self.venue.trades_since(symbol, since - OVERLAP):
                 await self._traded(mode, order, counts)
             # Only once every trade was booked or raised: a run that fails asks again.
-            await self._db(_set_cursor, self.venue.name, symbol, started)
+            await self._db(set_trades_compared_until, self.venue.name, symbol, started)
         await self._balances(mode, counts)
         found = counts["unknown_open"] + counts["unknown_trades"] + counts["balance_alerts"]
         log.log(
@@ -138,7 +136,7 @@ class VenueReconciler:
     async def _open_orders(self, symbols: list[str], counts: dict[str, int]) -> None:
         for order in await self.venue.open_orders(symbols):
             coid = order.report.client_order_id
-            if coid and await self._db(_order_of, coid) is not None:
+            if coid and await self._db(find_order, coid) is not None:
                 continue  # SIGMA's: the worker's lookup of its open orders follows it
             counts["unknown_open"] += 1
             self._alert_once(
@@ -149,7 +147,7 @@ class VenueReconciler:
 
     async def _traded(self, mode: str, order: VenueOrder, counts: dict[str, int]) -> None:
         coid = order.report.client_order_id
-        row = await self._db(_order_of, coid) if coid else None
+        row = await self._db(find_order, coid) if coid else None
         if row is None or row.mode != mode:
             counts["unknown_trades"] += len(order.report.fills)
             self._alert_once(
@@ -160,7 +158,7 @@ class VenueReconciler:
             )
             return
         ids = [f.fill_id for f in order.report.fills]
-        if not await self._db(_lacks_fills, ids):
+        if not await self._db(lacks_fills, ids):
             return
         booked = await self.worker.book(
             row.symbol, Side(row.side), row.strategy, row.mode, order.report
@@ -219,77 +217,13 @@ class VenueReconciler:
         )
 
 
-# --- the store's side (each runs in a session of its own, in a thread) -------------------------
-def _in_session(sessions: sessionmaker[Session], call: Callable[..., T], *args: Any) -> T:
+# --- the store's side (`sigma.store.reconcile`), each call in a session of its own, in a thread --
+def _in_session(sessions: SessionFactory, call: Callable[..., T], *args: Any) -> T:
     with sessions.begin() as session:
         return call(session, *args)
 
 
-def _order_of(session: Session, client_order_id: str) -> OrderRecord | None:
-    return session.scalars(
-        select(OrderRecord).where(OrderRecord.client_order_id == client_order_id)
-    ).one_or_none()
-
-
-def _lacks_fills(session: Session, fill_ids: Collection[str]) -> bool:
-    """Whether some of `fill_ids` are not booked."""
-    stored = session.scalar(
-        select(func.count()).where(FillRecord.exchange_fill_id.in_(list(fill_ids)))
-    )
-    return (stored or 0) < len(set(fill_ids))
-
-
-def _trades_since(session: Session, venue: str, symbol: str, mode: str) -> datetime:
-    """Where the last run stopped; the first run looks back to SIGMA's first order on the
-    symbol (nothing before it can be SIGMA's), or starts now."""
-    cursor = session.get(VenueCursor, (venue, symbol))
-    if cursor is not None:
-        return cursor.trades_until
-    first = session.scalar(
-        select(func.min(OrderRecord.created_at)).where(
-            OrderRecord.symbol == symbol, OrderRecord.mode == mode
-        )
-    )
-    return first or utcnow()
-
-
-def _set_cursor(session: Session, venue: str, symbol: str, until: datetime) -> None:
-    cursor = session.get(VenueCursor, (venue, symbol))
-    if cursor is None:
-        session.add(VenueCursor(venue=venue, symbol=symbol, trades_until=until))
-    else:
-        cursor.trades_until = until
-
-
 def _compare(session: Session, venue: str, mode: str, asset: VenueAsset) -> tuple[Decimal, Decimal]:
-    """SIGMA's booked amount of `asset` (positions of the symbols it is the base of, cash of
-    those it is the quote of) and what the account holds outside SIGMA: recorded the first
-    time, as the venue's total less SIGMA's (funds the account had before SIGMA traded)."""
-    held = _total(
-        session,
-        PositionRecord.qty,
-        PositionRecord.mode == mode,
-        PositionRecord.symbol.in_(asset.base_of),
-    )
-    cash = _total(
-        session,
-        LedgerEntry.cash_delta,
-        LedgerEntry.mode == mode,
-        LedgerEntry.symbol.in_(asset.quote_of),
-    )
-    booked = held + cash
-    row = session.get(VenueBalance, (venue, asset.asset))
-    if row is None:
-        row = VenueBalance(venue=venue, asset=asset.asset, outside=asset.total - booked)
-        session.add(row)
-        log.info("%s: %s held outside SIGMA: %s", venue, asset.asset, row.outside)
-    row.venue_total, row.booked, row.checked_at = asset.total, booked, utcnow()
-    return booked, row.outside
-
-
-def _total(session: Session, column: Any, *where: Any) -> Decimal:
-    """The exact sum of a money column: NUMERIC on PostgreSQL; SQLite keeps money as text,
-    which its SUM would turn into floats, so the rows are summed here."""
-    if session.get_bind().dialect.name == "postgresql":
-        return Decimal(session.scalar(select(func.coalesce(func.sum(column), 0)).where(*where)))
-    return sum(session.scalars(select(column).where(*where)), start=Decimal(0))
+    """SIGMA's booked amount of `asset` and what the account holds outside SIGMA."""
+    booked = booked_asset(session, mode, asset.base_of, asset.quote_of)
+    return booked, record_balance(session, venue, asset.asset, asset.total, booked)

@@ -26,34 +26,27 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, NoReturn, cast
 
-from psycopg import errors as pg_errors
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
-from sigma.execution.booking import (
-    Booked,
-    PositionKey,
-    accept_order,
-    book_new_orders,
-    book_report,
-)
+from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
 from sigma.execution.broker import Broker, BrokerFill, BrokerReport, Capability, settling
 from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
 from sigma.execution.follower import FollowerSettings, OrderFollower
-from sigma.execution.group_commit import GroupCommit, Shared
 from sigma.execution.reconcile import Reconcilable, VenueReconciler
 from sigma.execution.settlement import Holding, account_terms, fee_currency
+from sigma.store.group_commit import GroupCommit, Shared
+from sigma.store.handles import Connection, SessionFactory
+from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
+from sigma.store.orders import find_order, open_order_rows, order_values
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
 
 log = logging.getLogger(__name__)
 
 _TERMINAL = {OrderStatus.FILLED.value, OrderStatus.CANCELLED.value, OrderStatus.REJECTED.value}
-_OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 
 AlertFn = Callable[[str, str, dict[str, Any]], None]
 
@@ -79,11 +72,7 @@ _PAYLOAD = ("symbol", "side", "type", "qty", "limit_price", "stop_price", "strat
 def _conflict(conn: Connection, event: OrderEvent) -> _Conflict | None:
     """How the stored order with the event's client order id differs from the event; None
     when there is none, or it is the same order (a harmless redelivery)."""
-    row = conn.execute(
-        select(*(getattr(OrderRecord, name) for name in _PAYLOAD)).where(
-            OrderRecord.client_order_id == event.client_order_id
-        )
-    ).one_or_none()
+    row = order_values(conn, event.client_order_id, _PAYLOAD)
     if row is None:
         return None
     differs = [
@@ -143,7 +132,7 @@ class OrderWorker:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         broker: Broker,
         pubsub: PubSub | None = None,
         *,
@@ -163,9 +152,7 @@ class OrderWorker:
         self.symbols = None if symbols is None else frozenset(symbols)
         self.refused = 0
         self.sessions = sessions
-        bind = sessions.kw["bind"]
-        assert isinstance(bind, Engine)  # the App's sessionmaker is bound to its engine
-        self.db = GroupCommit(bind)
+        self.db = GroupCommit.bound_to(sessions)
         """Where the worker's bookings run (one transaction per batch of waiting orders)."""
         self.broker = broker
         self.pubsub = pubsub
@@ -347,7 +334,7 @@ class OrderWorker:
         booked: Booked | None
         try:
             booked = await self.db.run(placed, key=key)
-        except (pg_errors.UniqueViolation, pg_errors.SerializationFailure) as exc:
+        except STALE_BOOKING as exc:
             # A one-round-trip booking whose assumption failed (a redelivered id, a position
             # another writer changed): nothing of it was written. Without the position in
             # `positions`, the next plan reads the rows as they stand.
@@ -438,7 +425,7 @@ class OrderWorker:
             log.warning("could not announce order %s", report.client_order_id, exc_info=True)
 
     # --- database ---------------------------------------------------------------------------
-    # Each runs inside a transaction of the group commit (see `sigma.execution.group_commit`).
+    # Each runs inside a transaction of the group commit (see `sigma.store.group_commit`).
     @staticmethod
     def _accept(conn: Connection, *, event: OrderEvent) -> str | _Conflict:
         """Insert the order row if it is new; returns the order's current status, or the
@@ -453,14 +440,8 @@ class OrderWorker:
             return conflict
         status = accept_order(conn, event)
         if status == OrderStatus.NEW.value:
-            conn.execute(
-                update(OrderRecord)
-                .where(
-                    OrderRecord.client_order_id == event.client_order_id,
-                    OrderRecord.status == status,
-                    OrderRecord.filled_qty == 0,
-                )
-                .values(status=OrderStatus.REJECTED.value, updated_at=datetime.now(UTC))
+            replace_unfilled_status(
+                conn, event.client_order_id, expected=status, status=OrderStatus.REJECTED.value
             )
             return OrderStatus.REJECTED.value
         return status
@@ -504,7 +485,7 @@ class OrderWorker:
 
     def _meta(self, client_order_id: str) -> tuple[str, Side, str, str]:
         with self.sessions() as session:
-            order = _order(session, client_order_id)
+            order = find_order(session, client_order_id)
             assert order is not None  # the broker only knows orders the worker recorded
             return order.symbol, Side(order.side), order.strategy, order.mode
 
@@ -518,9 +499,7 @@ class OrderWorker:
         balances (`sigma.execution.reconcile`); the counts of both are returned.
         """
         with self.sessions() as session:
-            rows = session.scalars(
-                select(OrderRecord).where(OrderRecord.status.in_(_OPEN), OrderRecord.mode == mode)
-            ).all()
+            rows = open_order_rows(session, mode)
         counts = {"open": len(rows), "booked": 0, "restored": 0, "awaiting_redelivery": 0}
         resting = settling(self.broker)
         for row in rows:
@@ -561,13 +540,6 @@ class OrderWorker:
                 except Exception as exc:
                     log.exception("reconciliation of %s failed", mode)
                     self.on_alert("warning", f"reconciliation failed: {exc!r}", {"mode": mode})
-
-
-def _order(session: Session, client_order_id: str, *, lock: bool = False) -> OrderRecord | None:
-    query = select(OrderRecord).where(OrderRecord.client_order_id == client_order_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
 
 
 def _event_from_row(row: OrderRecord) -> OrderEvent:

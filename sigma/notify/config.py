@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.bus.base import PubSub
 from sigma.notify.alert import Severity, parse_severity
@@ -48,6 +47,7 @@ from sigma.notify.channels import (
 )
 from sigma.notify.service import NotificationService
 from sigma.notify.store import AlertStore
+from sigma.store.handles import SessionFactory
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -131,7 +131,7 @@ def _report_email(read: _Reader) -> EmailChannel | None:
 def from_settings(
     settings: Mapping[str, Any] | object,
     *,
-    session_factory: sessionmaker[Session] | None = None,
+    session_factory: SessionFactory | None = None,
     pubsub: PubSub | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> NotificationService:

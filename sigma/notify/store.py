@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import SUPPRESSED_DUPLICATE, Alert
-from sigma.store.alerts import record_alert
-from sigma.store.db import session_scope
+from sigma.store.alerts import column_names, save_alert
+from sigma.store.handles import SessionFactory
 from sigma.store.models import AlertLog
 
 
@@ -25,10 +23,10 @@ class AlertStore:
     """Writes one row per alert, or per alert key on `alert_log` (delivered or suppressed).
     Synchronous: call it in a thread."""
 
-    def __init__(self, factory: sessionmaker[Session], model: type[Any] = AlertLog) -> None:
+    def __init__(self, factory: SessionFactory, model: type[Any] = AlertLog) -> None:
         self._factory = factory
         self._model = model
-        self._columns = frozenset(model.__table__.columns.keys())
+        self._columns = column_names(model)
 
     def row(self, alert: Alert, *, suppressed: str | None, outcome: dict[str, Any]) -> Any:
         """The ORM object for `alert` (not yet added to a session)."""
@@ -54,16 +52,4 @@ class AlertStore:
 
     def record(self, alert: Alert, *, suppressed: str | None, outcome: dict[str, Any]) -> None:
         """Store the alert in its own transaction (counted on its key's row in `alert_log`)."""
-        row = self.row(alert, suppressed=suppressed, outcome=outcome)
-        with session_scope(self._factory) as session:
-            if self._model is AlertLog:
-                record_alert(
-                    session,
-                    ts=row.ts,
-                    severity=row.severity,
-                    source=row.source,
-                    message=row.message,
-                    dedupe_key=row.dedupe_key,
-                )
-            else:
-                session.add(row)
+        save_alert(self._factory, self.row(alert, suppressed=suppressed, outcome=outcome))

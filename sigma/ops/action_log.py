@@ -18,18 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
-from sqlalchemy.orm import Session, sessionmaker
-
 from sigma.domain.jsontext import to_jsonable
 from sigma.notify.alert import Alert
 from sigma.notify.service import NotificationService
 from sigma.ops.logging import RESERVED_ATTRS
+from sigma.store.action_log import append_actions
 from sigma.store.db import session_scope
-from sigma.store.models import ActionLog
+from sigma.store.handles import SessionFactory
 from sigma.store.types import utcnow
-
-_TABLE: Table = ActionLog.__table__  # type: ignore[assignment]
 
 ACTION_SIGNAL = "signal"
 ACTION_ORDER_ACCEPTED = "order_accepted"
@@ -85,7 +81,7 @@ class ActionLogger:
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session] | None,
+        session_factory: SessionFactory | None,
         *,
         source: str = "bot",
         mode: str | None = None,
@@ -245,10 +241,7 @@ class ActionLogger:
                 return 0
             try:
                 with session_scope(self._factory) as session:
-                    # One Core executemany, not the unit of work nor the ORM's bulk insert
-                    # (which spent a third of a flush sorting out each row's columns): these
-                    # rows are never read back, and the flush runs beside the bot's loop.
-                    session.execute(insert(_TABLE), [entry.to_row() for entry in batch])
+                    append_actions(session, [entry.to_row() for entry in batch])
             except Exception:
                 self._logger.exception("writing %d action_log rows failed", len(batch))
                 with self._buffer_lock:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, create_engine, text
 
-from sigma.execution.group_commit import GroupCommit, Shared
+from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.pipeline import Batch, Plan
 
 _items = Table("gc_items", MetaData(), Column("n", Integer, primary_key=True))

@@ -36,6 +36,7 @@ from typing import Any, TypeVar, overload
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.store.pipeline import PgPipeline, Plan, SqlitePlans
 
@@ -100,6 +101,13 @@ class GroupCommit:
         self.max_batch = max_batch
         self.transactions = 0
         """Transactions committed or attempted so far (for tests and metrics)."""
+
+    @classmethod
+    def bound_to(cls, sessions: sessionmaker[Session]) -> GroupCommit:
+        """A group commit on the engine `sessions` open their sessions on."""
+        bind = sessions.kw["bind"]
+        assert isinstance(bind, Engine)  # the App's sessionmaker is bound to its engine
+        return cls(bind)
 
     @overload
     async def run(self, work: Callable[[Connection], R], *, key: Hashable = None) -> R: ...
