@@ -20,9 +20,9 @@ from sigma.notify.service import NotificationService
 from sigma.regime.adjuster import ADJUSTER, ParamUpdate
 from sigma.regime.feedback import FEEDBACK
 from sigma.regime.loop import LoopDecision
+from sigma.store.action_log import append_actions
 from sigma.store.db import session_scope
 from sigma.store.handles import SessionFactory
-from sigma.store.models import ActionLog
 from sigma.store.params import get_active_params, set_params
 from sigma.store.write_behind import WriteBehind
 
@@ -81,16 +81,19 @@ class StoreSink:
     def on_decision(self, decision: LoopDecision) -> None:
         """One `action_log` row, action ``regime_<kind>``."""
         with session_scope(self.factory) as session:
-            session.add(
-                ActionLog(
-                    ts=decision.ts,
-                    source=SOURCE,
-                    action=f"regime_{decision.kind}",
-                    mode=self.mode,
-                    strategy=decision.strategy,
-                    symbol=decision.symbol,
-                    details=to_jsonable({"reason": decision.reason, **decision.details}),
-                )
+            append_actions(
+                session,
+                [
+                    {
+                        "ts": decision.ts,
+                        "source": SOURCE,
+                        "action": f"regime_{decision.kind}",
+                        "mode": self.mode,
+                        "strategy": decision.strategy,
+                        "symbol": decision.symbol,
+                        "details": to_jsonable({"reason": decision.reason, **decision.details}),
+                    }
+                ],
             )
 
 
