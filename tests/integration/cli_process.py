@@ -85,6 +85,9 @@ class Process:
         await wait_until(
             lambda: "Ctrl-C stops" in self.lines[first:] or proc.returncode is not None,
             f"sigma {self.command} to start",
+            # A guard against a hang, not a speed check: a process importing all of SIGMA
+            # (under tracemalloc in the memory tests) took over 30 s on two busy cores.
+            timeout=90.0,
         )
         assert proc.returncode is None, f"sigma {self.command} ended:\n" + "\n".join(
             self.lines[first:][-30:]
