@@ -37,7 +37,8 @@ from sigma.store.db import session_scope
 if TYPE_CHECKING:  # imported when used: `sigma --help` need not load the research stack
     from sigma.bootstrap import App
     from sigma.reports.optimization import Fit
-    from sigma.research.optimize import Dimension, WalkForwardResult
+    from sigma.research.space import Dimension
+    from sigma.research.walk_forward import WalkForwardResult
     from sigma.strategies.base import Strategy
 
 console = Console()
@@ -122,7 +123,7 @@ def _heatmap_axes(choice: str | None, space: Mapping[str, Dimension]) -> tuple[s
 
 def _print_space(cls: type[Strategy], space: Mapping[str, Dimension], c: _Choices) -> None:
     """What is searched: the ranges, and for a grid every value tried (the grid steps)."""
-    from sigma.research.optimize import grid_values
+    from sigma.research.space import grid_values
 
     if c.method == "grid":
         values = grid_values(cls, space, c.grid_steps)
@@ -205,7 +206,8 @@ def optimize(
     folds.csv and optimize.html (heatmap, per-fold report). Ctrl-C stops after the running
     trial and prints the best so far (exit 130). A value it cannot use ends it with one line
     on stderr and exit status 2."""
-    from sigma.research.optimize import first_valid, search_space, walk_forward_splits
+    from sigma.research.space import first_valid, search_space
+    from sigma.research.walk_forward import walk_forward_splits
 
     choices = _Choices(
         method, objective, trials, folds, workers, min_trades, max_drawdown, grid_steps, save
@@ -270,7 +272,7 @@ def _searched(
     """`_search`, ending the command on Ctrl-C (the best so far printed, exit 130) or when a
     worker process could not start (exit 1)."""
     from sigma.engine.engine import Cancelled
-    from sigma.research.optimize import WorkerFailed
+    from sigma.research.workers import WorkerFailed
 
     try:
         return _search(cls, bars, folds, study, search)
@@ -332,7 +334,7 @@ def _search(
     it after the running trial."""
     from sigma.reports.optimization import Fit
     from sigma.research.optimize import optimize as run_optimize
-    from sigma.research.optimize import walk_forward
+    from sigma.research.walk_forward import walk_forward
 
     label = OBJECTIVES[search["objective"]]
     with _interruptible() as cancel, _trial_progress() as progress:
@@ -469,8 +471,8 @@ def _save(
 ) -> None:
     """Store the parameters and tell the bot, if they beat those in force out of sample;
     else refuse with the reason (exit 1)."""
-    from sigma.research.optimize import SCORING_ARGS
     from sigma.research.save_check import judge_save
+    from sigma.research.walk_forward import SCORING_ARGS
     from sigma.runtime.commands import SetParams
     from sigma.runtime.operator import describe, store_params, tell_bot
     from sigma.store.jsonsafe import to_jsonable

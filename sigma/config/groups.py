@@ -400,7 +400,7 @@ class ResearchSettings(SettingsGroup):
     research_lookback_bars: int = Field(default=2000, ge=100)
     optimize_trials: int = Field(default=40, ge=1)
     # Processes per optimisation; unset: one per core for studies long enough to repay
-    # starting them (`sigma.research.optimize.auto_workers`), else one.
+    # starting them (`sigma.research.workers.auto_workers`), else one.
     optimize_workers: int | None = Field(default=None, ge=1)
     # A database URL for shared optuna studies (several machines, resuming); unset: in memory
     # (one process) or a temporary journal file the processes of one machine share.

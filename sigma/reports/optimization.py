@@ -19,7 +19,8 @@ from sigma.reports.export import neutralise_cell
 from sigma.reports.heatmap import Point, heatmap_svg
 from sigma.reports.page import Cell, esc, key_value_table, note, page, table
 from sigma.research.objectives import OBJECTIVES, shown
-from sigma.research.optimize import OptimizationResult, WalkForwardResult
+from sigma.research.optimize import OptimizationResult
+from sigma.research.walk_forward import WalkForwardResult
 
 METRICS = (*OBJECTIVES, "max_drawdown_pct")
 """Every objective's value and the drawdown, per trial."""

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from sigma.research.objectives import OBJECTIVES
-from sigma.research.optimize import WalkForwardResult, score_fold
+from sigma.research.walk_forward import WalkForwardResult, score_fold
 from sigma.strategies.base import Strategy
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from sigma.research.optimize import NO_SCORE, WalkForwardResult, best_of, walk_forward
+from sigma.research.objectives import NO_SCORE
+from sigma.research.walk_forward import WalkForwardResult, best_of, walk_forward
 from sigma.store.bars import read_bars
 from sigma.store.handles import Session
 from sigma.store.params import set_params

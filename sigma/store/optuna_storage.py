@@ -5,7 +5,7 @@ a table called ``alembic_version`` - the name SIGMA's own migrations use. Pointe
 database (schema), optuna would read SIGMA's revision as its own and refuse to start, and SIGMA
 would no longer know its schema's revision after optuna stamped first. `optuna_url` moves the
 studies to a schema of their own next to SIGMA's on PostgreSQL; `creation_lock` serialises the
-processes that open a storage at the same moment (`sigma.research.optimize` uses both).
+processes that open a storage at the same moment (`sigma.research.study` uses both).
 """
 
 from __future__ import annotations

@@ -272,6 +272,7 @@ def test_ctrl_c_in_process_prints_the_best_so_far(
     # The real SIGINT is sent in test_cli_optimize_processes.py; here the search stops the
     # same way, inside this process, so the lines it prints are measured.
     from sigma.research import optimize as optimize_module
+    from sigma.research import walk_forward as walk_forward_module
     from sigma.strategies.builtin import SmaCross
 
     frame, _ = generate_bars(300, seed=2, freq="1h")
@@ -280,7 +281,7 @@ def test_ctrl_c_in_process_prints_the_best_so_far(
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise optimize_module.OptimizationCancelled("cancelled after 2 trials", best)
 
-    monkeypatch.setattr(optimize_module, "walk_forward", interrupted)
+    monkeypatch.setattr(walk_forward_module, "walk_forward", interrupted)
     result = runner.invoke(app, ["optimize", "--data", "bars2.csv"])
     assert result.exit_code == 130
     assert f"best so far: in-sample Sharpe {best.score:.3f} after 2 trials" in result.output
@@ -290,9 +291,10 @@ def test_a_worker_that_cannot_start_is_one_line(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sigma.research import optimize as optimize_module
+    from sigma.research.workers import WorkerFailed
 
     def failed(*_args: object, **_kwargs: object) -> None:
-        raise optimize_module.WorkerFailed("an optimisation worker ended with status 1")
+        raise WorkerFailed("an optimisation worker ended with status 1")
 
     monkeypatch.setattr(optimize_module, "optimize", failed)
     result = runner.invoke(app, ["optimize", "--data", "bars2.csv", "--folds", "0"])

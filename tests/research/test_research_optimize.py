@@ -24,18 +24,11 @@ from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.margin import AccountType, MarginModel
 from sigma.feeds.synthetic import generate_bars
 from sigma.research.backtest import run_backtest
-from sigma.research.optimize import (
-    NO_SCORE,
-    Dimension,
-    best_of,
-    default_params,
-    evaluate,
-    first_valid,
-    optimize,
-    search_space,
-    walk_forward,
-    walk_forward_splits,
-)
+from sigma.research.evaluation import evaluate
+from sigma.research.objectives import NO_SCORE
+from sigma.research.optimize import optimize
+from sigma.research.space import Dimension, default_params, first_valid, search_space
+from sigma.research.walk_forward import best_of, walk_forward, walk_forward_splits
 from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import DonchianTrend, RsiReversion, SmaCross
 from sigma.strategies.params import Param
@@ -293,11 +286,12 @@ def test_two_worker_processes_share_one_postgresql_study(
 
 
 def test_another_machine_joins_a_stored_study(tmp_path: Any, bars: pd.DataFrame) -> None:
-    from sigma.research.optimize import _Objective, join_study
+    from sigma.research.trials import TrialObjective
+    from sigma.research.workers import join_study
 
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     first = optimize(SmaCross, bars, n_trials=3, storage=storage, study_name="s", seed=1)
-    objective = _Objective(
+    objective = TrialObjective(
         SmaCross, search_space(SmaCross, {"fast": (2, 30)}), bars, 0, Decimal(10_000),
         FillModel(), 3,
     )  # fmt: skip
@@ -311,7 +305,7 @@ def test_studies_beside_sigmas_own_schema_get_a_schema_of_their_own(
 ) -> None:
     from sqlalchemy import create_engine, make_url, text
 
-    from sigma.research.optimize import study_storage
+    from sigma.research.study import study_storage
     from sigma.store import current_revision, head_revision, init_db
 
     sigma_db = init_db(pg_schema_url)  # SIGMA's tables and alembic_version live here
@@ -342,7 +336,7 @@ def test_studies_beside_sigmas_own_schema_get_a_schema_of_their_own(
 
 
 def _temporary_studies() -> set[str]:
-    from sigma.research.optimize import _memory_dir
+    from sigma.research.study import _memory_dir
 
     return {p.name for p in Path(_memory_dir() or tempfile.gettempdir()).glob("sigma-optuna-*")}
 
@@ -350,11 +344,12 @@ def _temporary_studies() -> set[str]:
 def test_workers_share_a_temporary_study_without_a_database(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import sigma.research.optimize as optimize_module
+    import sigma.research.study as study_module
+    import sigma.research.workers as workers_module
 
     # This test's own folder for the temporary journals: other tests running at the same
     # time keep theirs in the shared one.
-    monkeypatch.setattr(optimize_module, "_memory_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(study_module, "_memory_dir", lambda: str(tmp_path))
     before = _temporary_studies()
     assert before == set()
     me = f"{socket.gethostname()}:{os.getpid()}"
@@ -369,8 +364,8 @@ def test_workers_share_a_temporary_study_without_a_database(
     )
     assert alone.by_worker == {me: 24} and alone.n_trials == 24, alone.by_worker
     # The default (workers=None) on a machine with two cores, for a study deemed long enough.
-    monkeypatch.setattr(optimize_module, "_PARALLEL_FROM_SECONDS", 0.0)
-    monkeypatch.setattr(optimize_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(workers_module, "_PARALLEL_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(workers_module.os, "cpu_count", lambda: 2)
     shared = optimize(
         SmaCross,
         bars,
@@ -400,7 +395,7 @@ def test_workers_share_a_temporary_study_without_a_database(
 
 
 def test_short_studies_stay_in_one_process_by_default(bars: pd.DataFrame) -> None:
-    from sigma.research.optimize import auto_workers, default_workers
+    from sigma.research.workers import auto_workers, default_workers
 
     result = optimize(SmaCross, bars.iloc[:300], n_trials=5, seed=0, workers=None)
     assert result.by_worker == {f"{socket.gethostname()}:{os.getpid()}": 5}

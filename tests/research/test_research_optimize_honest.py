@@ -17,15 +17,11 @@ import pytest
 from sigma.engine.engine import Cancelled
 from sigma.engine.fill_model import FillModel
 from sigma.feeds.synthetic import generate_bars
-from sigma.research.optimize import (
-    OptimizationCancelled,
-    WorkerFailed,
-    _Objective,
-    grid_values,
-    optimize,
-    search_space,
-    walk_forward,
-)
+from sigma.research.optimize import OptimizationCancelled, optimize
+from sigma.research.space import grid_values, search_space
+from sigma.research.trials import TrialObjective
+from sigma.research.walk_forward import walk_forward
+from sigma.research.workers import WorkerFailed
 from sigma.strategies.builtin import SmaCross
 from sigma.strategies.registry import PluginRef, load_strategies, portable, resolve
 from tests.cli.plugin_strategies import write_plugin
@@ -42,7 +38,7 @@ def test_a_plugin_strategy_is_sent_as_its_file(tmp_path: Path, bars: pd.DataFram
     ref = portable(cls)
     assert ref == PluginRef(str(tmp_path / "slow_cross.py"), "SlowCross")
     assert portable(SmaCross) is SmaCross and resolve(SmaCross) is SmaCross
-    objective = _Objective(
+    objective = TrialObjective(
         cls, search_space(cls), bars, 0, Decimal(10_000), FillModel(), 3, "sortino"
     )
     data = pickle.dumps(objective)

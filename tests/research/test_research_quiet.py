@@ -10,7 +10,7 @@ from sigma.engine import margin
 from sigma.engine.margin import AccountType, MarginModel
 from sigma.feeds.synthetic import generate_bars
 from sigma.research.backtest import run_backtest
-from sigma.research.optimize import evaluate
+from sigma.research.evaluation import evaluate
 from sigma.research.quiet import quiet_margin
 from sigma.strategies.builtin import SmaCross
 

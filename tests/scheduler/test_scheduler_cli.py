@@ -220,12 +220,12 @@ def test_reports(workdir: Path) -> None:
 
 def test_optimize_interrupted(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sigma.engine.engine import Cancelled
-    from sigma.research import optimize as optimize_module
+    from sigma.research import walk_forward as walk_forward_module
 
     def interrupted(*_args: Any, **_kwargs: Any) -> None:
         raise Cancelled("optimisation of sma_cross cancelled after 2 trials")
 
-    monkeypatch.setattr(optimize_module, "walk_forward", interrupted)
+    monkeypatch.setattr(walk_forward_module, "walk_forward", interrupted)
     bars, _ = generate_bars(300, seed=2, freq="1h")
     write_csv(bars, workdir / "bars.csv")
     result = runner.invoke(app, ["optimize", "--data", "bars.csv"])
