@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import sqlalchemy as sa
 
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.frame import TS
 from sigma.feeds.normalise import SYMBOL, resolve_columns
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 PREFIX = "pg:"
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -41,6 +43,9 @@ def read_pg_raw(
     ts because a table has no order of its own; repeated timestamps are still caught by
     validation.
     """
+    # Here, not at the top: SQLAlchemy loads only when a table is read, not for every file.
+    import sqlalchemy as sa
+
     schema, table = parse_table(source)
     if database_url is None:
         raise DataError(source, "database_url is required to read a pg: source")
@@ -70,6 +75,8 @@ def _select(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
 ) -> sa.Select[*tuple[Any, ...]]:
+    import sqlalchemy as sa
+
     columns: dict[str, sa.ColumnClause[object]] = {
         key: sa.column(name) for key, name in found.items()
     }

@@ -60,6 +60,8 @@ COLUMNS: tuple[TradeColumn, ...] = (
     TradeColumn("mfe_pct", "pct", lambda r: r.mfe_pct, "MFE"),
 )
 DECIMAL_UNITS: frozenset[Unit] = frozenset({"qty", "price", "money", "pct"})
+DECIMAL_COLUMNS = tuple(column.name for column in COLUMNS if column.unit in DECIMAL_UNITS)
+"""The columns of exact Decimal figures (written as exact strings in every export)."""
 
 
 def result_trades(result: BacktestResult) -> list[TradeAnalysis]:
