@@ -6,6 +6,7 @@ strategy against its memory-bandwidth floor (`--fast-only`: that part alone).
 
     .venv/bin/python benchmarks/backtest_speed.py            # 10k, 100k, 1M
     .venv/bin/python benchmarks/backtest_speed.py --quick    # 10k and 100k only
+    .venv/bin/python benchmarks/backtest_speed.py --end-to-end   # the CLI against the script
 
 The competitors run in their own environment (`benchmarks/.venv-ref`, made on first use by
 `_reference.py`), never in SIGMA's. Each result is one JSON line on stdout; progress goes to
@@ -210,7 +211,7 @@ def _measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float
 
 
 def end_to_end(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
-    """`sigma backtest` with its defaults (report, Parquet export, stored run) against a
+    """`sigma backtest` with its defaults (report, summary.json, stored run) against a
     plain backtesting.py script, both reading the same CSV file in a fresh process."""
     csv = folder / f"bars_{n}.csv"
     minute_bars(n).to_csv(csv)
@@ -298,9 +299,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--fast-only", action="store_true", help="only the fast path of every built-in"
     )
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="only `sigma backtest` against the backtesting.py script (100k and 1M bars)",
+    )
     args, _ = parser.parse_known_args(argv)
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
     rows: list[dict[str, Any]] = []
+    if args.end_to_end:
+        with scratch() as tmp:
+            for n in sizes[1:]:
+                end_to_end(n, Path(tmp), rows)
+        return rows
     if not args.fast_only:
         with scratch() as tmp:
             folder = Path(tmp)
