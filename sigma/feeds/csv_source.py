@@ -16,7 +16,7 @@ import pandas as pd
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.frame import TS
 from sigma.feeds.limits import InputLimits
-from sigma.feeds.normalise import resolve_columns
+from sigma.feeds.normalise import date_and_time, resolve_columns
 from sigma.feeds.timestamps import FIRST_EPOCH_DATE
 
 _BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
@@ -132,13 +132,13 @@ def _iso_column(data: Path | bytes) -> str | None:
     """
     try:
         head = pd.read_csv(_source(data), nrows=_PEEK_ROWS, dtype=str, encoding="utf-8-sig")
-        names = resolve_columns([str(c) for c in head.columns], "")
+        columns = [str(c) for c in head.columns]
+        names = resolve_columns(columns, "")
     except (pd.errors.ParserError, DataError, ValueError):
         return None  # the full read reports it
-    column = names[TS]
-    keys = {str(c).strip().lower() for c in head.columns}
-    if column.strip().lower() == "date" and "time" in keys:
+    if date_and_time(columns, names) is not None:
         return None
+    column = names[TS]
     values = head[column].dropna()
     if values.empty or pd.notna(pd.to_numeric(values.iloc[:1], errors="coerce").iloc[0]):
         return None
