@@ -21,6 +21,7 @@ run); the end-to-end figures each side's least of 3 alternating runs at 100k, of
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -40,6 +41,7 @@ import pandas as pd
 from _reference import HERE, bars_file, ref_python, run_job, scratch
 from common import emit, minute_bars, note, timed
 
+import sigma
 from sigma.engine.fast import fast_backtest
 from sigma.engine.fill_model import FillModel
 from sigma.research.backtest import run_backtest
@@ -269,7 +271,10 @@ def end_to_end(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
         str(FAST),
         str(SLOW),
     ]
-    # The database is made once, as on any machine that has run SIGMA before: not timed.
+    # The database is made once, as on any machine that has run SIGMA before: not timed. So is
+    # SIGMA's bytecode (pip compiled the reference's packages when it installed them): with
+    # PYTHONDONTWRITEBYTECODE set, every timed run would compile ~100 modules from source.
+    compileall.compile_dir(Path(sigma.__file__).parent, quiet=1)
     subprocess.run(
         [str(SIGMA_CLI), "migrate"], cwd=folder, env=env, capture_output=True, check=True
     )
