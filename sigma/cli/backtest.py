@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sigma.cli.collector import collector_held_back
 from sigma.cli.failures import BadValue, Debug, one_line_errors
 from sigma.cli.inputs import (
     AccountOption,
@@ -146,7 +147,7 @@ def backtest(
     A value it cannot use (an option, a data row, a parameter, a strategy that raises) ends
     it with one line on stderr naming what and where, and exit status 2; a look-ahead found
     by --check-lookahead with one line and exit status 1."""
-    with one_line_errors(debug=debug):
+    with one_line_errors(debug=debug), collector_held_back():
         settings = load_settings()
         fill_model = fill_model_of(
             settings,
