@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sigma.cli.collector import collector_held_back
 from sigma.cli.failures import BadValue, Debug, one_line_errors
 from sigma.cli.inputs import (
     AccountOption,
@@ -39,8 +40,6 @@ from sigma.research.backtest import run_backtest
 from sigma.research.compare import compare_results, run_labels
 from sigma.research.lookahead import check_lookahead
 from sigma.research.portfolio import PortfolioResult, run_portfolio
-from sigma.store.backtests import save_backtest
-from sigma.store.db import init_db, session_factory
 from sigma.strategies import StrategyRegistry, load_strategies
 
 console = Console()
@@ -49,9 +48,11 @@ PROGRESS_MIN_BARS = 50_000
 LOOKAHEAD_FOUND = 1
 """Exit status when --check-lookahead finds a strategy reading the future."""
 
-DEFAULT_EXPORT = "parquet"
-"""What a run exports unless told: Parquet alone (typed, exact, the smallest and quickest to
-write; a million-bar equity curve in all three formats was ~135 MB and seconds of work)."""
+DEFAULT_EXPORT = "none"
+"""What a run exports unless told: no trade, equity or monthly file, only `summary.json` next
+to the HTML report (the trades are stored in the database too). Each export format is on
+request: at a million bars Parquet alone took seconds and ~60 MB more memory, and loads
+pyarrow."""
 
 
 def _run_id(names: list[str], symbol: str) -> str:
@@ -135,7 +136,8 @@ def backtest(
     export: Annotated[
         str,
         typer.Option(
-            help="export formats, comma-separated: parquet, csv, json (none: summary only)"
+            help="export formats, comma-separated: parquet, csv, json; none (the default): "
+            "summary.json and the report only"
         ),
     ] = DEFAULT_EXPORT,
     debug: Debug = False,
@@ -145,7 +147,7 @@ def backtest(
     A value it cannot use (an option, a data row, a parameter, a strategy that raises) ends
     it with one line on stderr naming what and where, and exit status 2; a look-ahead found
     by --check-lookahead with one line and exit status 1."""
-    with one_line_errors(debug=debug):
+    with one_line_errors(debug=debug), collector_held_back():
         settings = load_settings()
         fill_model = fill_model_of(
             settings,
@@ -298,6 +300,10 @@ def _run_one(
 
 
 def _store(database_url: str, result: BacktestResult, report: Path) -> None:
+    # Imported here: SQLAlchemy and Alembic (~30 MB) load after the run, not before it.
+    from sigma.store.backtests import save_backtest
+    from sigma.store.db import init_db, session_factory
+
     engine = init_db(database_url)
     try:
         with session_factory(engine)() as session:

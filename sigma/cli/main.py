@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import sigma.cli.lean_pandas  # noqa: F401  (first: pandas without pyarrow)
 from sigma.cli.backtest import backtest, print_plugin_errors
 from sigma.cli.lazy import lazy_group
 

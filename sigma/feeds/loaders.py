@@ -13,7 +13,6 @@ from sigma.feeds.csv_source import read_csv_raw
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.limits import InputLimits
 from sigma.feeds.normalise import SYMBOL, resolve_columns, to_bar_frame
-from sigma.feeds.parquet_source import read_parquet_raw
 from sigma.feeds.pg_source import PREFIX, read_pg_raw
 from sigma.feeds.resample import resample_bars
 from sigma.feeds.timestamps import to_utc
@@ -99,6 +98,9 @@ def _read(
     if name.endswith(CSV_SUFFIXES):
         return read_csv_raw(Path(source), source, limits)
     if name.endswith(PARQUET_SUFFIXES):
+        # Here, not at the top: pyarrow (~35 MB) loads only when a Parquet file is read.
+        from sigma.feeds.parquet_source import read_parquet_raw
+
         return read_parquet_raw(Path(source), source, limits)
     known = ", ".join((*CSV_SUFFIXES, *PARQUET_SUFFIXES))
     raise DataError(source, f"unsupported source: expected a {known} file or pg:TABLE")

@@ -47,13 +47,20 @@ def resolve_columns(columns: list[str], source: str) -> dict[str, str]:
     return found
 
 
-def _timestamps_column(raw: pd.DataFrame, names: dict[str, str]) -> pd.Series:
-    """The timestamp column, joining separate ``date`` and ``time`` columns when that is the
-    layout (common in broker exports)."""
-    keys = {str(c).strip().lower(): str(c) for c in raw.columns}
+def date_and_time(columns: list[str], names: dict[str, str]) -> tuple[str, str] | None:
+    """The source's ``date`` and ``time`` columns when the timestamp is split over the two
+    (common in broker exports), else None; `names` as `resolve_columns` gives them."""
+    keys = {str(c).strip().lower(): str(c) for c in columns}
     if names[TS] == keys.get("date") and "time" in keys:
-        date = raw[keys["date"]].astype("string")
-        time = raw[keys["time"]].astype("string")
+        return keys["date"], keys["time"]
+    return None
+
+
+def _timestamps_column(raw: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    """The timestamp column, the ``date`` and ``time`` columns joined when it is split."""
+    split = date_and_time([str(c) for c in raw.columns], names)
+    if split is not None:
+        date, time = (raw[column].astype("string") for column in split)
         return date.str.strip() + " " + time.str.strip()
     return raw[names[TS]]
 

@@ -10,7 +10,6 @@ import pandas as pd
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.frame import TS
 from sigma.feeds.normalise import SYMBOL, resolve_columns
-from sigma.store.pg_source import open_table
 
 PREFIX = "pg:"
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -43,6 +42,9 @@ def read_pg_raw(
     schema, table = parse_table(source)
     if database_url is None:
         raise DataError(source, "database_url is required to read a pg: source")
+    # Here, not at the top: loading bars from files must not load SQLAlchemy (~30 MB).
+    from sigma.store.pg_source import open_table
+
     with open_table(database_url, schema, table) as reader:
         names = reader.columns()
         if names is None:

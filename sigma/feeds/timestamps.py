@@ -25,6 +25,9 @@ _EPOCH_UNITS: tuple[tuple[_Unit, float, str], ...] = (
     ("us", 1e6, "microseconds"),
     ("ns", 1e9, "nanoseconds"),
 )
+FIRST_EPOCH_DATE = pd.Timestamp(int(_FIRST_S), unit="s", tz="UTC")
+"""The first date an epoch number may be; a typed column of only earlier dates (from 1970)
+holds epoch numbers of a too-fine unit."""
 _BANDS = "seconds, milliseconds, microseconds or nanoseconds since 1970 of a date from 1973 to 2100"
 
 
@@ -68,8 +71,7 @@ def _check_typed(parsed: pd.DatetimeIndex, source: str) -> None:
     if present.empty:
         return
     first = pd.Timestamp(0, tz="UTC")
-    early = pd.Timestamp(int(_FIRST_S), unit="s", tz="UTC")
-    if present.min() >= first and present.max() < early:
+    if present.min() >= first and present.max() < FIRST_EPOCH_DATE:
         raise DataError(
             source,
             f"{TS} values all fall between 1970 and 1973 ({present.min()} to {present.max()}): "

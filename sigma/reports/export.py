@@ -19,27 +19,34 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from sigma.domain import utc
 from sigma.engine.result import BacktestResult
 from sigma.engine.trade_analytics import TradeAnalysis, monthly_returns
 from sigma.reports.formatting import to_jsonable
-from sigma.reports.trade_columns import COLUMNS, DECIMAL_UNITS, Unit, result_trades
+from sigma.reports.trade_columns import (
+    COLUMNS,
+    DECIMAL_COLUMNS,
+    DECIMAL_UNITS,
+    Unit,
+    result_trades,
+)
+
+__all__ = [
+    "DECIMAL_COLUMNS",
+    "FORMATS",
+    "TRADE_COLUMNS",
+    "check_formats",
+    "export_result",
+    "iso_utc",
+    "neutralise_cell",
+    "summary",
+    "trade_records",
+]
 
 FORMATS = ("csv", "json", "parquet")
 TRADE_COLUMNS = tuple(column.name for column in COLUMNS)
-DECIMAL_COLUMNS = tuple(column.name for column in COLUMNS if column.unit in DECIMAL_UNITS)
+_FILES = ("trades", "equity", "monthly")
 _TEXT_COLUMNS = tuple(column.name for column in COLUMNS if column.unit == "text")
-# How each unit is typed in Parquet; the Decimal units are exact strings (see above).
-_PARQUET_TYPES: dict[Unit, pa.DataType] = {
-    "ts": pa.timestamp("us", tz="UTC"),
-    "bar": pa.int64(),
-    "count": pa.int64(),
-    "bool": pa.bool_(),
-    "seconds": pa.float64(),
-}
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TICKS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
@@ -107,40 +114,18 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, allow_nan=False, indent=2) + "\n", encoding="utf-8")
 
 
-def _trades_parquet(
-    rows: Sequence[TradeAnalysis], records: list[dict[str, Any]], path: Path
-) -> None:
-    fields = [pa.field(c.name, _PARQUET_TYPES.get(c.unit, pa.string())) for c in COLUMNS]
-    schema = pa.schema(fields, metadata={"sigma.decimal_columns": ",".join(DECIMAL_COLUMNS)})
-    columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in TRADE_COLUMNS}
-    for column in COLUMNS:
-        if column.unit == "ts":
-            # The original datetimes, not the ISO text: Python datetimes are exact to the µs.
-            columns[column.name] = [utc(column.value(r)) for r in rows]
-    pq.write_table(pa.Table.from_pydict(columns, schema=schema), path)
-
-
-def _write_trades(rows: Sequence[TradeAnalysis], fmt: str, path: Path) -> None:
-    records = trade_records(rows)
+def _write_trades(records: list[dict[str, Any]], fmt: str, path: Path) -> None:
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=TRADE_COLUMNS)
             writer.writeheader()
             writer.writerows(map(_csv_safe, records))
-    elif fmt == "json":
-        _write_json(path, records)
     else:
-        _trades_parquet(rows, records, path)
+        _write_json(path, records)
 
 
 def _write_equity(equity: pd.Series, fmt: str, path: Path) -> None:
     values = np.asarray(equity, dtype=np.float64)
-    if fmt == "parquet":
-        index = pd.DatetimeIndex(equity.index)
-        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-        table = pa.table({"ts": pa.array(index), "equity": pa.array(values)})
-        pq.write_table(table, path)
-        return
     stamps = iso_utc(equity.index)
     # repr(float) is the shortest text that reads back to the same float, and valid JSON.
     numbers: list[str | None] = list(map(repr, values.tolist()))
@@ -162,9 +147,6 @@ def _write_equity(equity: pd.Series, fmt: str, path: Path) -> None:
 
 
 def _write_monthly(months: pd.DataFrame, fmt: str, path: Path) -> None:
-    if fmt == "parquet":
-        pq.write_table(pa.Table.from_pandas(months, preserve_index=False), path)
-        return
     records = to_jsonable(months.to_dict("records"))
     if fmt == "json":
         _write_json(path, records)
@@ -225,16 +207,24 @@ def export_result(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    rows = result_trades(result)
-    months = monthly_returns(result.equity, float(result.initial_cash))
+    if checked:  # the trade analysis (MAE/MFE over the bars) only for files that show it
+        rows = result_trades(result)
+        records = trade_records(rows)
+        months = monthly_returns(result.equity, float(result.initial_cash))
     for fmt in checked:
-        trades_path = folder / f"trades.{fmt}"
-        _write_trades(rows, fmt, trades_path)
-        equity_path = folder / f"equity.{fmt}"
-        _write_equity(result.equity, fmt, equity_path)
-        monthly_path = folder / f"monthly.{fmt}"
-        _write_monthly(months, fmt, monthly_path)
-        written += [trades_path, equity_path, monthly_path]
+        trades, equity, monthly = (folder / f"{name}.{fmt}" for name in _FILES)
+        if fmt == "parquet":
+            # Imported here: pyarrow (~35 MB) loads only for a Parquet export.
+            from sigma.reports import export_parquet
+
+            export_parquet.write_trades(rows, records, trades)
+            export_parquet.write_equity(result.equity, equity)
+            export_parquet.write_monthly(months, monthly)
+        else:
+            _write_trades(records, fmt, trades)
+            _write_equity(result.equity, fmt, equity)
+            _write_monthly(months, fmt, monthly)
+        written += [trades, equity, monthly]
     summary_path = folder / "summary.json"
     _write_json(summary_path, summary(result))
     written.append(summary_path)

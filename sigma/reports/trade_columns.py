@@ -60,12 +60,20 @@ COLUMNS: tuple[TradeColumn, ...] = (
     TradeColumn("mfe_pct", "pct", lambda r: r.mfe_pct, "MFE"),
 )
 DECIMAL_UNITS: frozenset[Unit] = frozenset({"qty", "price", "money", "pct"})
+DECIMAL_COLUMNS = tuple(column.name for column in COLUMNS if column.unit in DECIMAL_UNITS)
+"""The columns of exact Decimal figures (written as exact strings in every export)."""
 
 
-def result_trades(result: BacktestResult) -> list[TradeAnalysis]:
-    """The rows of a run's trade list: its closed trades, then the trade still open."""
+def result_trades(result: BacktestResult, *, last: int | None = None) -> list[TradeAnalysis]:
+    """The rows of a run's trade list: its closed trades, then the trade still open; with
+    `last`, only the last `last` of those rows (each row's analysis reads its trade's bars:
+    a table of the most recent thousand need not analyse 5*10^4)."""
+    trades = result.trades
+    if last is not None:
+        closed = max(last - (result.open_trade is not None), 0)
+        trades = trades[max(len(trades) - closed, 0) :]
     return analyse_trades(
-        result.trades,
+        trades,
         result.bars,
         at_close=result.fill_timing is FillTiming.CLOSE,
         open_trade=result.open_trade,

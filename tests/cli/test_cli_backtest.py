@@ -190,11 +190,13 @@ def test_compare_parameter_sets_of_one_strategy(workdir: Path) -> None:
     assert "sma_cross:fast=5:slow=30" in page
 
 
-def test_backtest_exports_parquet_unless_told(workdir: Path) -> None:
-    """One export format by default (Parquet, exact and the quickest to write), the others
-    on request, none with `--export none`: the summary is always written."""
+def test_backtest_exports_only_what_it_is_told(workdir: Path) -> None:
+    """No export file by default (`--export none`: the report and the summary), each format
+    on request: the summary is always written."""
     base = ["backtest", "--data", "bars.csv", "--no-store"]
-    assert runner.invoke(app, [*base, "--out", "d"]).exit_code == 0
+    assert runner.invoke(app, [*base, "--out", "n"]).exit_code == 0
+    assert {p.name for p in (workdir / "n").iterdir()} == {"report.html", "summary.json"}
+    assert runner.invoke(app, [*base, "--export", "parquet", "--out", "d"]).exit_code == 0
     names = {p.name for p in (workdir / "d").iterdir()}
     assert names == {
         "report.html",
@@ -206,8 +208,8 @@ def test_backtest_exports_parquet_unless_told(workdir: Path) -> None:
     summary = json.loads((workdir / "d" / "summary.json").read_text())
     trades = pd.read_parquet(workdir / "d" / "trades.parquet")
     assert int((~trades["is_open"]).sum()) == summary["trades"] > 0
-    assert runner.invoke(app, [*base, "--export", "none", "--out", "n"]).exit_code == 0
-    assert {p.name for p in (workdir / "n").iterdir()} == {"report.html", "summary.json"}
+    assert runner.invoke(app, [*base, "--export", "none", "--out", "e"]).exit_code == 0
+    assert {p.name for p in (workdir / "e").iterdir()} == {"report.html", "summary.json"}
     bad = runner.invoke(app, [*base, "--export", "csv,xlsx", "--out", "b"])
     assert bad.exit_code == 2
     assert "--export" in bad.output and "'xlsx'" in bad.output

@@ -373,3 +373,17 @@ def test_text_times_are_epochs_only_when_all_read_as_numbers() -> None:
     ]
     with pytest.raises(DataError, match="row 1.*missing"):
         parse_timestamps(pd.Series([None, None], dtype=object), "gone.csv", RowNumbers.rows(2))
+
+
+def test_iso_text_parsed_while_read_or_after_gives_the_same_bars(csv_file: WriteCsv) -> None:
+    """ISO text from 1973 on is parsed by pandas as it reads the file; text of 1970-1972 and
+    text pandas cannot parse in one go (a bad value) take the general path: the same rules
+    either way, 1971 dates are dates (not epoch numbers of a too-fine unit)."""
+    late = load_bars(csv_file(HEADER + "".join(GOOD_ROWS)))
+    early = load_bars(csv_file(HEADER + "".join(GOOD_ROWS).replace("2024-", "1971-"), "e.csv"))
+    assert list(early.index.year) == [1971] * 3
+    assert list(early.index + pd.DateOffset(years=53)) == list(late.index)
+    pd.testing.assert_frame_equal(early.reset_index(drop=True), late.reset_index(drop=True))
+    path = csv_file(rows_with("2024-13-01 00:04:00,10.0,10.5,9.5,10.2,100\n"), "bad.csv")
+    with pytest.raises(DataError, match=r"line 6.*cannot parse timestamp '2024-13-01 00:04:00'"):
+        load_bars(path)
