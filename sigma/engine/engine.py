@@ -442,6 +442,7 @@ class Engine:
             high = low = open_  # market orders read the open only; the range is read below
         ranged = at_close
         managed = self._managed
+        slips = bool(self.fill_model.slippage_bps)
         still_pending: list[Order] = []
         for order in self.pending:
             if managed:
@@ -465,7 +466,7 @@ class Engine:
                     continue
                 price = triggered
             at_open = managed and price == open_ and not at_close
-            if order.type is not _LIMIT:
+            if slips and order.type is not _LIMIT:
                 price = self.fill_model.slipped(order.side, price)
             self._execute(order, price, i)
             if managed:
@@ -569,7 +570,7 @@ class Engine:
         account = portfolio or self.portfolio
         held = account.qty(order.symbol)
         if order.reduce_only:
-            if held * order.side.sign >= 0:
+            if held >= 0 if order.side is _BUY else held <= 0:
                 return _ZERO  # nothing to reduce in that direction
             return abs(held) if order.qty is None else min(order.qty, abs(held))
         prices = self._prices(order.symbol, price)

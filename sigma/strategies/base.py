@@ -474,11 +474,11 @@ class Strategy:
     def go_long(self, fraction: float = 1.0) -> None:
         """Hold a long position: cancel pending orders, close a short, enter with `fraction`
         of equity. Does nothing when already long."""
-        self._go(Side.BUY, fraction)
+        self._go(_BUY, fraction)
 
     def go_short(self, fraction: float = 1.0) -> None:
         """Hold a short position (mirror of `go_long`)."""
-        self._go(Side.SELL, fraction)
+        self._go(_SELL, fraction)
 
     def go_flat(self) -> None:
         """Hold nothing: cancel pending orders and close the position."""
@@ -492,7 +492,16 @@ class Strategy:
         self._ctx.cancel_pending(self.symbol)
         if held != 0:
             self.close(tag="reverse")
-        self._order(side, None, fraction, None, None, "enter")
+        # The market entry `_order` would make, without its checks of what is not given.
+        self._ctx.submit(
+            Order(
+                self.symbol,
+                side,
+                equity_fraction=_decimal(fraction),
+                strategy=self.name,
+                tag="enter",
+            )
+        )
 
     def _order(
         self,
