@@ -432,7 +432,7 @@ class Engine:
 
     def _bar_time(self, i: int) -> datetime:
         """Time of bar `i` (of the first bar before it) as an aware UTC datetime."""
-        return self.data.time(max(i, 0))
+        return self.data.time(i if i > 0 else 0)
 
     def _match(self, i: int, *, at_close: bool) -> None:
         if at_close:
@@ -594,14 +594,14 @@ class Engine:
         """At bar `i`'s close: charge funding, liquidate when the margin is breached, else
         schedule the next look."""
         guard = self.margin
-        held = self.position_qty(self.symbol)
+        held = self.portfolio.qty(self.symbol)
         if not held:  # a flat account cannot breach, nor pay funding
             self._margin_due = NEVER
             return
-        if (rate := guard.funding_rate(i)) is not None:
+        if guard.funded and (rate := guard.funding_rate(i)) is not None:
             guard.fund(self.portfolio, self.symbol, self.last_price, rate)
             self._account_changed()
-        limit = guard.threshold(self.cash(), held)
+        limit = guard.threshold(self.portfolio.cash, held)
         if limit is not None and guard.crossed(limit, held, self.data.value("close", i)):
             reason = guard.model.breach(self.equity(), abs(held) * self.last_price)
             if reason is not None:

@@ -183,6 +183,8 @@ class MarginGuard:
         """Funding charged (negative: received)."""
         self.liquidation: Liquidation | None = None
         self._funding: npt.NDArray[np.float64] | None = None
+        self.funded = False
+        """Whether funding is charged (`use_funding` was given rates)."""
         self._funding_bars: npt.NDArray[np.int64] | None = None
         self._logged: set[str] = set()
         self._close: npt.NDArray[np.float64] | None = None
@@ -241,6 +243,7 @@ class MarginGuard:
             return
         rates = np.asarray(rates, dtype=np.float64)
         self._funding = rates
+        self.funded = True
         self._funding_bars = np.flatnonzero(np.nan_to_num(rates) != 0).astype(np.int64)
 
     def funding_rate(self, i: int) -> Decimal | None:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sigma.domain import Fill, OpenLot, Position, Side, Trade
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _BUY = Side.BUY  # bound once: an enum member is slow to look up per fill
 
 
@@ -164,16 +165,16 @@ class Portfolio:
         reason: str,
     ) -> Trade:
         lot = self._lots[fill.symbol]
-        direction = 1 if pos.qty > 0 else -1
+        signed = closing if pos.qty > 0 else -closing
         share = closing / abs(pos.qty)
-        entry_fee = lot.entry_fees if share == 1 else lot.entry_fees * share
+        entry_fee = lot.entry_fees if share == _ONE else lot.entry_fees * share
         lot.entry_fees -= entry_fee
-        gross = direction * closing * (fill.price - pos.avg_price)
+        gross = signed * (fill.price - pos.avg_price)
         pnl = gross - entry_fee - exit_fee
         pos.realized_pnl += gross - exit_fee - entry_fee
         trade = Trade(
             symbol=fill.symbol,
-            qty=direction * closing,
+            qty=signed,
             entry_ts=lot.entry_ts,
             entry_price=pos.avg_price,
             exit_ts=fill.ts,
@@ -186,7 +187,7 @@ class Portfolio:
             exit_reason=reason,
             tag=lot.tag,
         )
-        pos.qty -= direction * closing
+        pos.qty -= signed
         if pos.qty == 0:
             pos.avg_price = _ZERO
             del self._lots[fill.symbol]

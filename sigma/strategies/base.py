@@ -461,6 +461,10 @@ class Strategy:
         held = self.position
         if held == 0:
             return None
+        return self._exit(held, tag)
+
+    def _exit(self, held: Decimal, tag: str) -> Order:
+        """Close the position `held` (not 0) at market."""
         order = Order(
             symbol=self.symbol,
             side=_SELL if held > 0 else _BUY,
@@ -491,7 +495,7 @@ class Strategy:
             return
         self._ctx.cancel_pending(self.symbol)
         if held != 0:
-            self.close(tag="reverse")
+            self._exit(held, "reverse")
         # The market entry `_order` would make, without its checks of what is not given.
         self._ctx.submit(
             Order(
