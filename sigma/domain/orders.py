@@ -58,6 +58,9 @@ class OrderStatus(StrEnum):
 
 # Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the
 # enum machinery (several times the cost of a plain global in Python 3.11).
+# Decimal constants: a Decimal compares with a Decimal in half the time it takes with an int.
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
@@ -150,11 +153,11 @@ class Order:
             if fraction is None:
                 if not self.reduce_only:
                     raise ValueError("order needs exactly one of qty or equity_fraction")
-            elif not 0 < fraction <= 1:
+            elif not _ZERO < fraction <= _ONE:
                 raise ValueError(f"equity_fraction must be in (0, 1], got {fraction}")
         elif fraction is not None:
             raise ValueError("order needs exactly one of qty or equity_fraction")
-        elif qty <= 0:
+        elif qty <= _ZERO:
             raise ValueError(f"order qty must be positive, got {qty}")
         if self.type is not _MARKET:  # a market order (most are) has no price to check
             self._check_prices()
@@ -220,7 +223,7 @@ class Fill:
     def __post_init__(self) -> None:
         if self.ts.tzinfo is not UTC:
             self.ts = utc(self.ts)
-        if self.qty <= 0 or self.price <= 0 or self.fee < 0:
+        if self.qty <= _ZERO or self.price <= _ZERO or self.fee < _ZERO:
             raise ValueError(f"fill {self.client_order_id}: qty/price must be > 0 and fee >= 0")
 
     @property

@@ -272,13 +272,13 @@ class MarginGuard:
         price = self.model.liquidation_price(float(cash), float(qty))
         if price is None:
             return None
-        return price * (1 + _SLACK) if qty > 0 else price * (1 - _SLACK)
+        return price * (1 + _SLACK) if qty > _ZERO else price * (1 - _SLACK)
 
     @staticmethod
     def crossed(threshold: float, qty: Decimal, close: float) -> bool:
         """Whether `close` is at or beyond `threshold` for a position of `qty`: the exact
         check (`MarginModel.breach`) must then decide."""
-        return close <= threshold if qty > 0 else close >= threshold
+        return close <= threshold if qty > _ZERO else close >= threshold
 
     def freeze(self, close: npt.NDArray[np.float64]) -> None:
         """Take the closes of a whole history (a backtest: they will not change), so that
@@ -309,7 +309,7 @@ class MarginGuard:
         close = self._close
         if close is None:
             return min(i + 1, due)
-        long = qty > 0
+        long = qty > _ZERO
         marks = self._block_lo if long else self._block_hi
         assert marks is not None
         end = min(due, len(close))

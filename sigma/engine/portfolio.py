@@ -132,7 +132,7 @@ class Portfolio:
         self.cash -= signed * fill.price + fee
         self.fees_paid += fee
         held = pos.qty
-        if not held or (held > 0) == buy:
+        if not held or (held > _ZERO) == buy:
             self._add(pos, fill, signed, fee, bar, tag)
             return []
         closing = min(qty, abs(held))
@@ -148,7 +148,7 @@ class Portfolio:
         self, pos: Position, fill: Fill, signed: Decimal, fee: Decimal, bar: int, tag: str
     ) -> None:
         lot = self._lots.get(fill.symbol)
-        if pos.qty == 0 or lot is None:
+        if not pos.qty or lot is None:
             lot = self._lots[fill.symbol] = _OpenLot(fill.ts, bar, _ZERO, tag)
         new_qty = pos.qty + signed
         pos.avg_price = (pos.qty * pos.avg_price + signed * fill.price) / new_qty
@@ -165,7 +165,7 @@ class Portfolio:
         reason: str,
     ) -> Trade:
         lot = self._lots[fill.symbol]
-        signed = closing if pos.qty > 0 else -closing
+        signed = closing if pos.qty > _ZERO else -closing
         share = closing / abs(pos.qty)
         entry_fee = lot.entry_fees if share == _ONE else lot.entry_fees * share
         lot.entry_fees -= entry_fee
@@ -188,7 +188,7 @@ class Portfolio:
             tag=lot.tag,
         )
         pos.qty -= signed
-        if pos.qty == 0:
+        if not pos.qty:
             pos.avg_price = _ZERO
             del self._lots[fill.symbol]
         self.trades.append(trade)

@@ -46,6 +46,7 @@ __all__ = ["OpenTrade", "Strategy", "StrategyContext", "crossed_above", "crossed
 _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _GTC = TimeInForce.GTC
+_ZERO = Decimal(0)  # a Decimal compares with a Decimal in half the time it takes with an int
 
 IndicatorFn = Callable[..., FloatArray | tuple[FloatArray, ...]]
 
@@ -459,7 +460,7 @@ class Strategy:
     def close(self, tag: str = "close") -> Order | None:
         """Close the whole position at market; None when already flat."""
         held = self.position
-        if held == 0:
+        if not held:
             return None
         return self._exit(held, tag)
 
@@ -467,7 +468,7 @@ class Strategy:
         """Close the position `held` (not 0) at market."""
         order = Order(
             symbol=self.symbol,
-            side=_SELL if held > 0 else _BUY,
+            side=_SELL if held > _ZERO else _BUY,
             reduce_only=True,
             strategy=self.name,
             tag=tag,
@@ -491,10 +492,10 @@ class Strategy:
 
     def _go(self, side: Side, fraction: float) -> None:
         held = self.position
-        if held > 0 if side is _BUY else held < 0:  # already there (held·sign > 0)
+        if held > _ZERO if side is _BUY else held < _ZERO:  # already there (held·sign > 0)
             return
         self._ctx.cancel_pending(self.symbol)
-        if held != 0:
+        if held:
             self._exit(held, "reverse")
         # The market entry `_order` would make, without its checks of what is not given.
         self._ctx.submit(
