@@ -47,7 +47,7 @@ ProgressFn = Callable[[int, int], None]
 BarFn = Callable[[int], None]
 StepFn = Callable[[], None]
 
-# Decimal constants: a Decimal compares with a Decimal in half the time it takes with an int.
+# A Decimal compares with a Decimal in half the time it takes with an int.
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 # Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sigma.domain import Fill, OpenLot, Position, Side, Trade
 
+# A Decimal compares with a Decimal in half the time it takes with an int.
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _BUY = Side.BUY  # bound once: an enum member is slow to look up per fill
