@@ -42,7 +42,10 @@ class OpenLot:
     tag: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as no code changes a trade once made: a frozen dataclass sets each field through
+# object.__setattr__, several times the cost of a plain slot, and a backtest makes one per
+# round trip.
+@dataclass(slots=True)
 class Trade:
     """A closed round trip: entry and exit, with both fees in `fees` and net `pnl`."""
 

@@ -183,6 +183,8 @@ class MarginGuard:
         """Funding charged (negative: received)."""
         self.liquidation: Liquidation | None = None
         self._funding: npt.NDArray[np.float64] | None = None
+        self.funded = False
+        """Whether funding is charged (`use_funding` was given rates)."""
         self._funding_bars: npt.NDArray[np.int64] | None = None
         self._logged: set[str] = set()
         self._close: npt.NDArray[np.float64] | None = None
@@ -241,6 +243,7 @@ class MarginGuard:
             return
         rates = np.asarray(rates, dtype=np.float64)
         self._funding = rates
+        self.funded = True
         self._funding_bars = np.flatnonzero(np.nan_to_num(rates) != 0).astype(np.int64)
 
     def funding_rate(self, i: int) -> Decimal | None:
@@ -269,13 +272,13 @@ class MarginGuard:
         price = self.model.liquidation_price(float(cash), float(qty))
         if price is None:
             return None
-        return price * (1 + _SLACK) if qty > 0 else price * (1 - _SLACK)
+        return price * (1 + _SLACK) if qty > _ZERO else price * (1 - _SLACK)
 
     @staticmethod
     def crossed(threshold: float, qty: Decimal, close: float) -> bool:
         """Whether `close` is at or beyond `threshold` for a position of `qty`: the exact
         check (`MarginModel.breach`) must then decide."""
-        return close <= threshold if qty > 0 else close >= threshold
+        return close <= threshold if qty > _ZERO else close >= threshold
 
     def freeze(self, close: npt.NDArray[np.float64]) -> None:
         """Take the closes of a whole history (a backtest: they will not change), so that
@@ -306,7 +309,7 @@ class MarginGuard:
         close = self._close
         if close is None:
             return min(i + 1, due)
-        long = qty > 0
+        long = qty > _ZERO
         marks = self._block_lo if long else self._block_hi
         assert marks is not None
         end = min(due, len(close))

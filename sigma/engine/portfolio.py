@@ -12,7 +12,9 @@ from decimal import Decimal
 
 from sigma.domain import Fill, OpenLot, Position, Side, Trade
 
+# A Decimal compares with a Decimal in half the time it takes with an int.
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _BUY = Side.BUY  # bound once: an enum member is slow to look up per fill
 
 
@@ -131,7 +133,7 @@ class Portfolio:
         self.cash -= signed * fill.price + fee
         self.fees_paid += fee
         held = pos.qty
-        if not held or (held > 0) == buy:
+        if not held or (held > _ZERO) == buy:
             self._add(pos, fill, signed, fee, bar, tag)
             return []
         closing = min(qty, abs(held))
@@ -147,7 +149,7 @@ class Portfolio:
         self, pos: Position, fill: Fill, signed: Decimal, fee: Decimal, bar: int, tag: str
     ) -> None:
         lot = self._lots.get(fill.symbol)
-        if pos.qty == 0 or lot is None:
+        if not pos.qty or lot is None:
             lot = self._lots[fill.symbol] = _OpenLot(fill.ts, bar, _ZERO, tag)
         new_qty = pos.qty + signed
         pos.avg_price = (pos.qty * pos.avg_price + signed * fill.price) / new_qty
@@ -164,16 +166,16 @@ class Portfolio:
         reason: str,
     ) -> Trade:
         lot = self._lots[fill.symbol]
-        direction = 1 if pos.qty > 0 else -1
+        signed = closing if pos.qty > _ZERO else -closing
         share = closing / abs(pos.qty)
-        entry_fee = lot.entry_fees if share == 1 else lot.entry_fees * share
+        entry_fee = lot.entry_fees if share == _ONE else lot.entry_fees * share
         lot.entry_fees -= entry_fee
-        gross = direction * closing * (fill.price - pos.avg_price)
+        gross = signed * (fill.price - pos.avg_price)
         pnl = gross - entry_fee - exit_fee
         pos.realized_pnl += gross - exit_fee - entry_fee
         trade = Trade(
             symbol=fill.symbol,
-            qty=direction * closing,
+            qty=signed,
             entry_ts=lot.entry_ts,
             entry_price=pos.avg_price,
             exit_ts=fill.ts,
@@ -186,8 +188,8 @@ class Portfolio:
             exit_reason=reason,
             tag=lot.tag,
         )
-        pos.qty -= direction * closing
-        if pos.qty == 0:
+        pos.qty -= signed
+        if not pos.qty:
             pos.avg_price = _ZERO
             del self._lots[fill.symbol]
         self.trades.append(trade)

@@ -135,7 +135,10 @@ class Data:
         self._ns = self._ts.view(np.int64)  # the stamps as integers, which `time` reads
         self._length = len(ts)
         self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}
-        self._time: tuple[int, datetime] = (-1, _EPOCH)  # the latest bar time asked for
+        # The latest bar time asked for, and its bar (orders and fills of a bar ask for it
+        # several times).
+        self._time_at = -1
+        self._time = _EPOCH
 
     @property
     def open(self) -> Series:
@@ -185,12 +188,13 @@ class Data:
     def time(self, i: int) -> datetime:
         """Time of stored bar `i` (0 <= i < len) as an aware UTC datetime, in whole
         microseconds as `pd.Timestamp(ts, tz="UTC").to_pydatetime()` gives it."""
-        index, when = self._time
-        if index != i:  # orders and fills of one bar ask for its time several times
-            if not 0 <= i < self._length:
-                raise IndexError(f"bar {i} is not stored")
-            when = _EPOCH + timedelta(microseconds=self._ns.item(i) // 1000)
-            self._time = (i, when)
+        if i == self._time_at:
+            return self._time
+        if not 0 <= i < self._length:
+            raise IndexError(f"bar {i} is not stored")
+        # Positional: timedelta's keyword arguments cost a third of the conversion.
+        when = self._time = _EPOCH + timedelta(0, 0, self._ns.item(i) // 1000)
+        self._time_at = i
         return when
 
     def frame(self, start: int = 0, end: int | None = None) -> pd.DataFrame:
@@ -232,5 +236,5 @@ class Data:
             self._columns[name][:keep] = self._columns[name][count : self._length]
             self._series[name].changed()
         self._length = keep
-        self._time = (-1, _EPOCH)
+        self._time_at = -1
         self.cursor.i = min(self.cursor.i, keep - 1)
