@@ -19,7 +19,7 @@ from sigma.engine.fast import (
 )
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.research.backtest import run_backtest
-from sigma.strategies.base import Strategy
+from sigma.strategies.base import Strategy, crossed_above
 from sigma.strategies.builtin import (
     BUILTIN_STRATEGIES,
     BollingerBreakout,
@@ -337,3 +337,25 @@ def test_bar_columns_convert_once_and_on_demand() -> None:
     volume = columns["volume"]
     assert volume.dtype == np.float64
     assert columns["volume"] is volume
+
+
+def test_a_subclass_with_its_own_targets_does_not_run_the_fused_parent() -> None:
+    """SmaCross runs fused; a subclass deciding otherwise runs its own targets."""
+
+    class Contrary(SmaCross):
+        name = "contrary"
+
+        def on_bar(self) -> None:
+            if crossed_above(self.fast_ma, self.slow_ma):
+                self.go_short()
+            elif crossed_above(self.slow_ma, self.fast_ma):
+                self.go_long()
+
+        @classmethod
+        def targets(cls, bars: Any, params: Any, cache: dict[Any, Any] | None = None) -> Targets:
+            return Targets.always(-SmaCross.targets(bars, params).flat)
+
+    bars = _walk(3_000, 6)
+    fm = FillModel(commission_pct=Decimal("0.001"))
+    fast = fast_backtest(Contrary, {"fast": 5, "slow": 20}, bars, Decimal(10_000), fm)
+    _assert_same(fast, bars, Contrary(fast=5, slow=20), fm, Decimal(10_000))

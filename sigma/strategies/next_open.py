@@ -1,0 +1,271 @@
+"""The fast path's account, compiled: what a fill at the next open does to cash, position,
+fees and the trade book, shared by the loop over target arrays (`sigma.engine.fast`) and by
+the fused kernels that decide and fill in one pass (`Strategy.fused`).
+
+It lives with the strategies, not the engine, so that a strategy's fused kernel can inline
+it (the engine may import strategies, not the reverse). Its rules are the engine's for
+`go_long` / `go_short` / `go_flat` with a next-open fill model, stated in `sigma.engine.fast`:
+the open position is closed first, then the new direction is entered all-in, in whole lots;
+cash is a compensated float sum, and an entry whose float quotient lies within 1e-9 of a lot
+boundary is sized again in Decimal, replaying the fills so far (`exact_entry_units`).
+
+The state is an `Account` tuple handed from call to call (numba keeps it in registers); the
+closed round trips go to a `Book` of arrays sized for `cap` trades by the caller, which runs
+again with more room when they do not suffice (`run_with_room`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import ROUND_FLOOR, Decimal
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from sigma.strategies.series import FloatArray
+from sigma.strategies.vectorised import FULL, FusedRun, IntArray, Terms
+
+# A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
+_TIE_TOLERANCE = 1e-9
+
+
+class Account(NamedTuple):
+    """The account between two fills."""
+
+    cash: float
+    comp: float  # Neumaier compensation of the cash sum
+    fees: float
+    direction: int  # +1 long, -1 short, 0 flat
+    units: int  # lots held
+    qty: float
+    entry_bar: int
+    entry_price: float
+    entry_fee: float
+    trades: int  # closed round trips in the book
+
+
+Book = tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]
+"""Closed round trips: entry bar, exit bar, signed lots, entry price, exit price, net pnl."""
+
+
+# --- exact sizing for near-ties ---------------------------------------------------------------
+class _Replay(threading.local):
+    """Exact Decimal cash after the first `closed` round trips of the current run."""
+
+    closed: int = 0
+    cash: Decimal | None = None
+
+
+_REPLAY = _Replay()
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def exact_entry_units(
+    open_: FloatArray,
+    initial_cash: float,
+    pct: float,
+    fixed: float,
+    lot: float,
+    entry_bar: IntArray,
+    exit_bar: IntArray,
+    units: IntArray,
+    n_closed: int,
+    price: float,
+) -> int:
+    """Entry size in lots computed as the engine does (Decimal, 28 digits), replaying the
+    fills so far: the closed round trips (entry and exit fills) leave the account flat. The
+    replayed cash is kept per run (and thread), so each fill is replayed once."""
+    pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
+    cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
+    for k in range(_REPLAY.closed, n_closed):
+        signed = int(units[k]) * lot_d
+        qty = abs(signed)
+        p_in, p_out = _dec(open_[entry_bar[k]]), _dec(open_[exit_bar[k]])
+        cash -= signed * p_in + (fixed_d + qty * p_in * pct_d)
+        cash -= -signed * p_out + (fixed_d + qty * p_out * pct_d)
+    _REPLAY.cash, _REPLAY.closed = cash, n_closed
+    price_d = _dec(price)
+    spendable = cash * Decimal("1.0") - fixed_d
+    if spendable <= 0:
+        return 0
+    quotient = spendable / (price_d * (1 + pct_d))
+    return int((quotient / lot_d).to_integral_value(ROUND_FLOOR))
+
+
+def run_with_room(kernel: Callable[[int], FusedRun], bars: int) -> FusedRun:
+    """`kernel(cap)`, a run whose book holds `cap` round trips, until it had room enough.
+
+    A round trip spans at least one bar: `bars` slots always suffice. Most strategies trade
+    far less often than every 8 bars, so they get that many and the rare others a second run
+    (slots for every bar would cost page faults on every call)."""
+    out: FusedRun | None = None
+    for cap in (min(bars, bars // 8 + 1024), bars):
+        _REPLAY.closed, _REPLAY.cash = 0, None
+        out = kernel(cap)
+        if out[0] != FULL:
+            break
+    assert out is not None
+    return out
+
+
+# --- the compiled account ---------------------------------------------------------------------
+@numba.njit(cache=True)
+def opened(terms: Terms) -> Account:  # pragma: no cover - numba-compiled
+    """A flat account holding the initial cash."""
+    return Account(terms[0], 0.0, 0.0, 0, 0, 0.0, 0, 0.0, 0.0, 0)
+
+
+@numba.njit(cache=True)
+def new_book(cap: int) -> Book:  # pragma: no cover - numba-compiled
+    """Room for `cap` round trips (filled in order, read up to `Account.trades`)."""
+    # Sized up front: growing arrays inside a loop costs ~25 ns a bar in reference counting,
+    # even on bars that never trade.
+    return (
+        np.empty(cap, dtype=np.int64),
+        np.empty(cap, dtype=np.int64),
+        np.empty(cap, dtype=np.int64),
+        np.empty(cap, dtype=np.float64),
+        np.empty(cap, dtype=np.float64),
+        np.empty(cap, dtype=np.float64),
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _plus(cash: float, comp: float, delta: float) -> tuple[float, float]:  # pragma: no cover
+    # Neumaier's compensated sum: cash + comp is the sum of all deltas to ~1 ulp.
+    s = cash + delta
+    if abs(cash) >= abs(delta):
+        comp += (cash - s) + delta
+    else:
+        comp += (delta - s) + cash
+    return s, comp
+
+
+@numba.njit(cache=True, inline="always")
+def _record(  # pragma: no cover - numba-compiled
+    a: Account, book: Book, i: int, price: float, fee: float
+) -> None:
+    k = a.trades
+    book[0][k] = a.entry_bar
+    book[1][k] = i
+    book[2][k] = a.direction * a.units
+    book[3][k] = a.entry_price
+    book[4][k] = price
+    book[5][k] = a.direction * a.qty * (price - a.entry_price) - a.entry_fee - fee
+
+
+@numba.njit(cache=True)
+def _exact_units(  # pragma: no cover - numba-compiled
+    a: Account, price: float, open_: FloatArray, terms: Terms, book: Book
+) -> int:
+    # Called at near-ties only: a call, not inlined, so the objmode switch stays off the path.
+    with numba.objmode(exact="int64"):
+        exact = exact_entry_units(
+            open_,
+            terms[0],
+            terms[1],
+            terms[2],
+            terms[3],
+            book[0],
+            book[1],
+            book[2],
+            a.trades,
+            price,
+        )
+    return exact
+
+
+@numba.njit(cache=True, inline="always")
+def _entry_units(  # pragma: no cover - numba-compiled
+    a: Account, price: float, open_: FloatArray, terms: Terms, book: Book
+) -> int:
+    spendable = (a.cash + a.comp) - terms[2]
+    if not spendable > 0:
+        return 0
+    r = spendable / (price * (1.0 + terms[1])) / terms[3]
+    nearest = np.floor(r + 0.5)
+    if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0):
+        return _exact_units(a, price, open_, terms, book)
+    return int(np.floor(r))
+
+
+@numba.njit(cache=True, inline="always")
+def trade(  # pragma: no cover - numba-compiled
+    a: Account, want: int, i: int, open_: FloatArray, terms: Terms, book: Book
+) -> tuple[Account, bool]:
+    """The account after turning to direction `want` (+1, -1, 0) at bar `i`'s open, and
+    False instead when the book had no room for the round trip it closes."""
+    if want == a.direction:
+        return a, True
+    price = open_[i]
+    pct, fixed, lot, per_unit = terms[1], terms[2], terms[3], terms[4]
+    if a.direction != 0:
+        if a.trades == len(book[0]):
+            return a, False
+        fee = fixed + a.qty * price * pct
+        cash, comp = _plus(a.cash, a.comp, a.direction * a.qty * price - fee)
+        _record(a, book, i, price, fee)
+        a = Account(cash, comp, a.fees + fee, 0, 0, 0.0, 0, 0.0, 0.0, a.trades + 1)
+    if want != 0:
+        units = _entry_units(a, price, open_, terms, book)
+        if units > 0:
+            qty = units / per_unit if per_unit > 0 else units * lot
+            fee = fixed + qty * price * pct
+            cash, comp = _plus(a.cash, a.comp, -(want * qty * price + fee))
+            a = Account(cash, comp, a.fees + fee, want, units, qty, i, price, fee, a.trades)
+    return a, True
+
+
+@numba.njit(cache=True)
+def close_out(  # pragma: no cover - numba-compiled
+    a: Account, i: int, price: float, terms: Terms, book: Book
+) -> tuple[Account, bool]:
+    """The account closed out at bar `i`'s close (`price`) once its equity is at or below
+    zero, as the engine's default margin account is (a deficit left is written off); False
+    instead when the book had no room for the round trip."""
+    if a.trades == len(book[0]):
+        return a, False
+    fee = terms[2] + a.qty * price * terms[1]
+    _record(a, book, i, price, fee)
+    cash = max((a.cash + a.comp) + a.direction * a.qty * price - fee, 0.0)
+    return Account(cash, 0.0, a.fees + fee, 0, 0, 0.0, 0, 0.0, 0.0, a.trades + 1), True
+
+
+@numba.njit(cache=True)
+def finished(  # pragma: no cover - numba-compiled
+    status: int, equity: FloatArray, a: Account, book: Book
+) -> FusedRun:
+    """The run's outcome (`FusedRun`): `status` (-1 done, `FULL`, or a bad target's bar),
+    the equity curve, the account at the end and the closed round trips."""
+    k = a.trades
+    return (
+        status,
+        equity,
+        a.cash + a.comp,
+        a.direction * a.qty,
+        a.fees,
+        book[0][:k].copy(),
+        book[1][:k].copy(),
+        book[2][:k].copy(),
+        book[3][:k].copy(),
+        book[4][:k].copy(),
+        book[5][:k].copy(),
+    )
+
+
+__all__ = [
+    "Account",
+    "Book",
+    "close_out",
+    "exact_entry_units",
+    "finished",
+    "new_book",
+    "opened",
+    "run_with_room",
+    "trade",
+]
