@@ -82,12 +82,26 @@ def exact_entry_units(
     replayed cash is kept per run (and thread), so each fill is replayed once."""
     pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
     cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
-    for k in range(_REPLAY.closed, n_closed):
-        signed = int(units[k]) * lot_d
+    # A first near-tie late in a long run replays every fill before it (tens of thousands
+    # in a million bars): the prices are read out as Python floats at once and each price
+    # converted once, not element by element from numpy.
+    done = slice(_REPLAY.closed, n_closed)
+    exact: dict[float, Decimal] = {}
+    for lots, p_in, p_out in zip(
+        units[done].tolist(),
+        open_[entry_bar[done]].tolist(),
+        open_[exit_bar[done]].tolist(),
+        strict=True,
+    ):
+        d_in, d_out = exact.get(p_in), exact.get(p_out)
+        if d_in is None or not p_in:  # 0.0 and -0.0 are one key, two Decimals
+            d_in = exact[p_in] = _dec(p_in)
+        if d_out is None or not p_out:
+            d_out = exact[p_out] = _dec(p_out)
+        signed = lots * lot_d
         qty = abs(signed)
-        p_in, p_out = _dec(open_[entry_bar[k]]), _dec(open_[exit_bar[k]])
-        cash -= signed * p_in + (fixed_d + qty * p_in * pct_d)
-        cash -= -signed * p_out + (fixed_d + qty * p_out * pct_d)
+        cash -= signed * d_in + (fixed_d + qty * d_in * pct_d)
+        cash -= -signed * d_out + (fixed_d + qty * d_out * pct_d)
     _REPLAY.cash, _REPLAY.closed = cash, n_closed
     price_d = _dec(price)
     spendable = cash * Decimal("1.0") - fixed_d
