@@ -99,12 +99,12 @@ def _block_orders(  # pragma: no cover - numba-compiled
         rf += x[i] - x[i - pf]
         rs += x[i] - x[i - ps]
         d = rf * ipf - rs * ips
-        if d > bound:
-            orders[i - b0] = 1
-        elif d < -bound:
-            orders[i - b0] = -1
-        else:  # a near tie: decide on the textbook values
-            orders[i - b0] = _textbook_order(x, i, pf, ps)
+        # Comparisons, not branches: the sign of d changes at every crossing, which a
+        # branch would mispredict; only a near tie (0 here) branches to the textbook sums.
+        now = int(d > bound) - int(d < -bound)
+        if now == 0:
+            now = _textbook_order(x, i, pf, ps)
+        orders[i - b0] = now
     return n
 
 
@@ -165,8 +165,8 @@ def _cross_run(  # pragma: no cover - numba-compiled
                 equity[i:] = a.cash
                 return next_open.finished(-1 if room else FULL, equity, a, book)
             now = orders[k]
-            if prev * now == -1:
-                want = 1 if now == 1 else down
+            # A select rather than a branch: only the fill at the next bar branches.
+            want = (1 if now == 1 else down) if prev * now == -1 else want
             prev = now
     return next_open.finished(-1, equity, a, book)
 
