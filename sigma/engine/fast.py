@@ -102,7 +102,7 @@ def _simulate(  # pragma: no cover - numba-compiled
 ) -> FusedRun:
     n = len(close)
     equity = np.empty(n, dtype=np.float64)
-    book = next_open.new_book(cap)
+    lots, money = next_open.new_book(cap)
     a = next_open.opened(terms)
     status = -1
     for i in range(n):
@@ -118,18 +118,18 @@ def _simulate(  # pragma: no cover - numba-compiled
                     status = i - 1
                     break
                 a, room = next_open.trade(
-                    a, 1 if t > 0 else (-1 if t < 0 else 0), i, open_, terms, book
+                    a, 1 if t > 0 else (-1 if t < 0 else 0), i, open_, terms, lots, money
                 )
                 if not room:
                     status = FULL
                     break
         equity[i] = (a.cash + a.comp) + a.direction * a.qty * close[i]
         if a.direction != 0 and equity[i] <= 0.0:
-            a, room = next_open.close_out(a, i, close[i], terms, book)
+            a, room = next_open.close_out(a, i, close[i], terms, lots, money)
             status = -1 if room else FULL
             equity[i:] = a.cash
             break
-    return next_open.finished(status, equity, a, book)
+    return next_open.finished(status, equity, a, lots, money)
 
 
 def _as_float_array(name: str, values: Any) -> FloatArray:

@@ -141,7 +141,7 @@ def _cross_run(  # pragma: no cover - numba-compiled
     # orders of a block stay in the first-level cache, nothing else is stored in between.
     n = len(x)
     equity = np.empty(n)
-    book = next_open.new_book(cap)
+    lots, money = next_open.new_book(cap)
     a = next_open.opened(terms)
     base, dq = a.cash + a.comp, 0.0  # equity = base + dq·close until the next fill
     for i in range(min(max(pf, ps) - 1, n)):
@@ -153,22 +153,22 @@ def _cross_run(  # pragma: no cover - numba-compiled
         for k in range(_block_orders(x, b0, pf, ps, top_all, orders)):
             i = b0 + k
             if want != _NONE:
-                a, room = next_open.trade(a, want, i, open_, terms, book)
+                a, room = next_open.trade(a, want, i, open_, terms, lots, money)
                 if not room:
-                    return next_open.finished(FULL, equity, a, book)
+                    return next_open.finished(FULL, equity, a, lots, money)
                 base, dq = a.cash + a.comp, a.direction * a.qty
                 want = _NONE
             e = base + dq * x[i]
             equity[i] = e
             if dq != 0.0 and e <= 0.0:
-                a, room = next_open.close_out(a, i, x[i], terms, book)
+                a, room = next_open.close_out(a, i, x[i], terms, lots, money)
                 equity[i:] = a.cash
-                return next_open.finished(-1 if room else FULL, equity, a, book)
+                return next_open.finished(-1 if room else FULL, equity, a, lots, money)
             now = orders[k]
             # A select rather than a branch: only the fill at the next bar branches.
             want = (1 if now == 1 else down) if prev * now == -1 else want
             prev = now
-    return next_open.finished(-1, equity, a, book)
+    return next_open.finished(-1, equity, a, lots, money)
 
 
 def _prices(close: FloatArray, fast: int, slow: int) -> tuple[FloatArray, float]:
