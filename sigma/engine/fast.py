@@ -43,7 +43,6 @@ from sigma.strategies import next_open
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import (
-    FULL,
     Columns,
     FusedRun,
     IndicatorCache,
@@ -103,32 +102,11 @@ def _simulate(  # pragma: no cover - numba-compiled
     n = len(close)
     equity = np.empty(n, dtype=np.float64)
     lots, money = next_open.new_book(cap)
-    a = next_open.opened(terms)
-    status = -1
-    for i in range(n):
-        if i > 0:
-            if a.direction == 0:
-                t = when_flat[i - 1]
-            elif a.direction > 0:
-                t = when_long[i - 1]
-            else:
-                t = when_short[i - 1]
-            if t == t:  # not NaN
-                if t != 1.0 and t != -1.0 and t != 0.0:
-                    status = i - 1
-                    break
-                a, room = next_open.trade(
-                    a, 1 if t > 0 else (-1 if t < 0 else 0), i, open_, terms, lots, money
-                )
-                if not room:
-                    status = FULL
-                    break
-        equity[i] = (a.cash + a.comp) + a.direction * a.qty * close[i]
-        if a.direction != 0 and equity[i] <= 0.0:
-            a, room = next_open.close_out(a, i, close[i], terms, lots, money)
-            status = -1 if room else FULL
-            equity[i:] = a.cash
-            break
+    rows = (when_flat, when_long, when_short)
+    a, status = next_open.execute(
+        next_open.opened(terms), rows, 0, (0, n), open_, close, equity, terms, lots, money
+    )
+    status = -1 if status == next_open.GO_ON else status
     return next_open.finished(status, equity, a, lots, money)
 
 

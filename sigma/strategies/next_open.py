@@ -242,6 +242,54 @@ def trade(  # pragma: no cover - numba-compiled
     return a, True
 
 
+GO_ON = -3
+"""`execute`'s status when the run goes on past the bars it was given."""
+
+
+@numba.njit(cache=True)
+def execute(  # pragma: no cover - numba-compiled
+    a: Account,
+    rows: tuple[FloatArray, FloatArray, FloatArray],
+    decided: int,
+    bars: tuple[int, int],
+    open_: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """Bars `bars[0]` to `bars[1] - 1` for the account: at each, the target decided at the
+    previous close (+1, -1, 0, NaN = nothing), read from the row of the position held (flat,
+    long, short), whose element k is the target of the close of bar `decided` + k; then its
+    equity at the close into `equity`. Returns the account and GO_ON, or the run's status
+    when it ends: -1 when closed out (equity at or below zero; `equity` is then filled to
+    the end), FULL when the book is full, or the bar of a target that is not +1, -1, 0, NaN.
+
+    A fused kernel passes its decisions a block of bars at a time, in small arrays that stay
+    in the first-level cache; the fast path's loop over target arrays passes them whole."""
+    flat, long, short = rows
+    for i in range(bars[0], bars[1]):
+        if i > 0:
+            k = i - 1 - decided
+            t = flat[k] if a.direction == 0 else (long[k] if a.direction > 0 else short[k])
+            if t == t:  # not NaN
+                if t != 1.0 and t != -1.0 and t != 0.0:
+                    return a, i - 1
+                a, room = trade(
+                    a, 1 if t > 0 else (-1 if t < 0 else 0), i, open_, terms, lots, money
+                )
+                if not room:
+                    return a, FULL
+        e = (a.cash + a.comp) + a.direction * a.qty * close[i]
+        equity[i] = e
+        if a.direction != 0 and e <= 0.0:
+            a, room = close_out(a, i, close[i], terms, lots, money)
+            equity[i:] = a.cash
+            return a, -1 if room else FULL
+    return a, GO_ON
+
+
 @numba.njit(cache=True)
 def close_out(  # pragma: no cover - numba-compiled
     a: Account, i: int, price: float, terms: Terms, lots: IntArray, money: FloatArray
@@ -280,10 +328,12 @@ def finished(  # pragma: no cover - numba-compiled
 
 
 __all__ = [
+    "GO_ON",
     "Account",
     "Book",
     "close_out",
     "exact_entry_units",
+    "execute",
     "finished",
     "new_book",
     "opened",

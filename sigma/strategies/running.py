@@ -10,9 +10,9 @@ are not (a near tie, a few bars in a million), both textbook values are computed
 and compared. The crossings are therefore exactly those of `crossover(sma(fast), sma(slow))`.
 A window holding a value the bound does not cover (negative, NaN, infinite) is summed afresh.
 
-`sma_cross_run` is the fast path's fused run of these crossings: the orders of one block of
-bars (kept in the first-level cache) are followed at once by the fills and equity of that
-block, so the only array the run writes is its equity curve.
+`sma_cross_run` is the fast path's fused run of these crossings: the targets of one block of
+bars (kept in the first-level cache) are executed at once (`next_open.execute`), so the only
+array the run writes is its equity curve.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sigma.strategies import next_open
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
-from sigma.strategies.vectorised import FULL, FusedRun, IntArray, Terms
+from sigma.strategies.vectorised import FusedRun, Terms
 
 ANCHOR_BARS = 1024
 """Bars between re-anchorings of a running sum on the textbook sum."""
@@ -79,33 +79,45 @@ def _bound(r0: float, p: int, top: float) -> float:  # pragma: no cover - numba-
 
 
 @numba.njit(cache=True)
-def _block_orders(  # pragma: no cover - numba-compiled
-    x: FloatArray, b0: int, pf: int, ps: int, top_all: float, orders: IntArray
-) -> int:
-    """The order of the two averages (1 fast above, -1 below, 0 equal) at each bar of the
-    block starting at bar `b0` (>= max(pf, ps) - 1), into `orders`; the block's length."""
+def _block_targets(  # pragma: no cover - numba-compiled
+    x: FloatArray,
+    b0: int,
+    periods: tuple[int, int],
+    down: float,
+    top_all: float,
+    prev: int,
+    out: FloatArray,
+    at: int,
+) -> tuple[int, int]:
+    """The crossing targets of the block of bars starting at bar `b0` (>= max(periods) - 1)
+    into `out[at:]`, given the order of the two averages at the bar before (`prev`): +1
+    where the fast average crosses above the slow one, `down` below, NaN elsewhere. Returns
+    the block's length and the order at its last bar."""
+    pf, ps = periods
     n = min(b0 + ANCHOR_BARS, len(x)) - b0
     # The whole history's largest value when it is all covered, else the block's.
     top = top_all if top_all >= 0 else _block_max(x, b0 - max(pf, ps) + 1, b0 + n)
     rf, rs = window_sum(x, b0, pf), window_sum(x, b0, ps)
-    orders[0] = _order(rf / pf - rs / ps)
-    if top < 0:  # values the bound does not cover: textbook sums for every bar
-        for k in range(1, n):
-            orders[k] = _textbook_order(x, b0 + k, pf, ps)
-        return n
-    bound = 1.01 * (_bound(rf, pf, top) + _bound(rs, ps, top))
+    bound = 1.01 * (_bound(rf, pf, top) + _bound(rs, ps, top)) if top >= 0 else np.inf
     ipf, ips = 1.0 / pf, 1.0 / ps
-    for i in range(b0 + 1, b0 + n):
-        rf += x[i] - x[i - pf]
-        rs += x[i] - x[i - ps]
-        d = rf * ipf - rs * ips
-        # Comparisons, not branches: the sign of d changes at every crossing, which a
-        # branch would mispredict; only a near tie (0 here) branches to the textbook sums.
-        now = int(d > bound) - int(d < -bound)
-        if now == 0:
-            now = _textbook_order(x, i, pf, ps)
-        orders[i - b0] = now
-    return n
+    for k in range(n):
+        i = b0 + k
+        if k == 0:
+            now = _order(rf / pf - rs / ps)
+        else:
+            rf += x[i] - x[i - pf]
+            rs += x[i] - x[i - ps]
+            d = rf * ipf - rs * ips
+            # Comparisons, not branches: the sign of d changes at every crossing, which a
+            # branch would mispredict; only a near tie (0 here) branches to the textbook
+            # sums, as does every bar of a block the bound does not cover (infinite).
+            now = int(d > bound) - int(d < -bound)
+            if now == 0:
+                now = _textbook_order(x, i, pf, ps)
+        # prev·now is -1 only for a change from one side to the other (_NONE is 2).
+        out[at + k] = (1.0 if now == 1 else down) if prev * now == -1 else np.nan
+        prev = now
+    return n, prev
 
 
 @numba.njit(cache=True)
@@ -115,14 +127,9 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     n = len(x)
     out = np.empty(n)
     out[: min(max(pf, ps) - 1, n)] = np.nan
-    orders = np.empty(ANCHOR_BARS, dtype=np.int64)
     prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        for k in range(_block_orders(x, b0, pf, ps, top_all, orders)):
-            now = orders[k]
-            # prev·now is -1 only for a change from one side to the other (_NONE is 2).
-            out[b0 + k] = (1.0 if now == 1 else down) if prev * now == -1 else np.nan
-            prev = now
+        _, prev = _block_targets(x, b0, (pf, ps), down, top_all, prev, out, b0)
     return out
 
 
@@ -130,45 +137,50 @@ def _cross_targets(  # pragma: no cover - numba-compiled
 def _cross_run(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     x: FloatArray,
-    pf: int,
-    ps: int,
-    down: int,
+    periods: tuple[int, int],
+    down: float,
     top_all: float,
     terms: Terms,
     cap: int,
 ) -> FusedRun:
-    # `_cross_targets` executed as `sigma.engine.fast` executes targets, block by block: the
-    # orders of a block stay in the first-level cache, nothing else is stored in between.
+    # `_cross_targets` executed as `sigma.engine.fast` executes targets, a block at a time:
+    # a block's targets stay in the first-level cache, nothing else is stored in between.
     n = len(x)
     equity = np.empty(n)
     lots, money = next_open.new_book(cap)
-    a = next_open.opened(terms)
-    base, dq = a.cash + a.comp, 0.0  # equity = base + dq·close until the next fill
-    for i in range(min(max(pf, ps) - 1, n)):
-        equity[i] = base + dq * x[i]
-    orders = np.empty(ANCHOR_BARS, dtype=np.int64)
+    width = max(periods)
+    idle = np.full(width, np.nan)  # no decision before the slow average's first value
+    a, end = next_open.execute(
+        next_open.opened(terms),
+        (idle, idle, idle),
+        0,
+        (0, min(width, n)),
+        open_,
+        x,
+        equity,
+        terms,
+        lots,
+        money,
+    )
+    block = np.empty(ANCHOR_BARS)
     prev = _NONE
-    want = _NONE  # the direction asked for at the last close, if any
-    for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        for k in range(_block_orders(x, b0, pf, ps, top_all, orders)):
-            i = b0 + k
-            if want != _NONE:
-                a, room = next_open.trade(a, want, i, open_, terms, lots, money)
-                if not room:
-                    return next_open.finished(FULL, equity, a, lots, money)
-                base, dq = a.cash + a.comp, a.direction * a.qty
-                want = _NONE
-            e = base + dq * x[i]
-            equity[i] = e
-            if dq != 0.0 and e <= 0.0:
-                a, room = next_open.close_out(a, i, x[i], terms, lots, money)
-                equity[i:] = a.cash
-                return next_open.finished(-1 if room else FULL, equity, a, lots, money)
-            now = orders[k]
-            # A select rather than a branch: only the fill at the next bar branches.
-            want = (1 if now == 1 else down) if prev * now == -1 else want
-            prev = now
-    return next_open.finished(-1, equity, a, lots, money)
+    for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
+        m, prev = _block_targets(x, b0, periods, down, top_all, prev, block, 0)
+        a, end = next_open.execute(
+            a,
+            (block, block, block),
+            b0,
+            (b0 + 1, min(b0 + m + 1, n)),
+            open_,
+            x,
+            equity,
+            terms,
+            lots,
+            money,
+        )
+        if end != next_open.GO_ON:
+            break
+    return next_open.finished(-1 if end == next_open.GO_ON else end, equity, a, lots, money)
 
 
 def _prices(close: FloatArray, fast: int, slow: int) -> tuple[FloatArray, float]:
@@ -203,9 +215,9 @@ def sma_cross_run(
     if len(open_) != len(x):
         raise ValueError(f"open and close differ in length: {len(open_)}, {len(x)}")
     o = np.ascontiguousarray(open_, dtype=np.float64)
-    down = -1 if allow_short else 0
+    down = -1.0 if allow_short else 0.0
     return next_open.run_with_room(
-        lambda cap: _cross_run(o, x, fast, slow, down, top, terms, cap), len(x)
+        lambda cap: _cross_run(o, x, (fast, slow), down, top, terms, cap), len(x)
     )
 
 

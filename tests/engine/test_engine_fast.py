@@ -14,7 +14,9 @@ from sigma.engine.fast import (
     BarColumns,
     FastResult,
     fast_backtest,
+    fast_params,
     fast_path_ok,
+    run_twin,
     simulate_targets,
 )
 from sigma.engine.fill_model import FillModel, FillTiming
@@ -29,7 +31,7 @@ from sigma.strategies.builtin import (
 )
 from sigma.strategies.indicators import sma
 from sigma.strategies.running import sma_cross_targets
-from sigma.strategies.vectorised import Targets
+from sigma.strategies.vectorised import Targets, Terms
 
 
 def _goog() -> pd.DataFrame:
@@ -359,3 +361,32 @@ def test_a_subclass_with_its_own_targets_does_not_run_the_fused_parent() -> None
     fm = FillModel(commission_pct=Decimal("0.001"))
     fast = fast_backtest(Contrary, {"fast": 5, "slow": 20}, bars, Decimal(10_000), fm)
     _assert_same(fast, bars, Contrary(fast=5, slow=20), fm, Decimal(10_000))
+
+
+FUSED = [(cls, params) for cls, params in CASES if "fused" in vars(cls)]
+
+
+@pytest.mark.parametrize(("cls", "params"), FUSED, ids=lambda v: getattr(v, "name", str(v)))
+@pytest.mark.parametrize("cash", [10_000, 60])
+def test_fused_runs_are_the_targets_executed(
+    cls: type[Strategy], params: dict[str, Any], cash: int
+) -> None:
+    """A fused kernel gives the very floats of executing the strategy's targets, skipped
+    entries (too little cash for the fixed fee) included."""
+    poor = cash < 100  # the walk and fees of the skipped-entry test above
+    bars = _walk(3_000, 8, sigma=0.01) if poor else _walk(6_000, 31, sigma=0.004)
+    columns = BarColumns(bars)
+    full = fast_params(cls, params)
+    terms = Terms.of(cash, 0.01, 9, 1) if poor else Terms.of(cash, 0.001, 0.5, 1)
+    fused = run_twin(cls, columns, full, terms)
+    executed = simulate_targets(
+        columns["open"],
+        columns["close"],
+        cls.targets(columns, full),
+        initial_cash=terms.initial_cash,
+        commission_pct=terms.commission_pct,
+        commission_fixed=terms.commission_fixed,
+    )
+    for field in FastResult.__slots__:
+        np.testing.assert_array_equal(getattr(fused, field), getattr(executed, field), field)
+    assert poor or fused.n_trades > 5
