@@ -16,6 +16,7 @@ over one, the chosen workers over one, and SIGMA over each competitor (> 1: SIGM
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -83,6 +84,8 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]], competitors: bool
                 "seconds": round(seconds, 3),
                 "repeats": repeats,
                 "best": best[impl],
+                # Other work on the machine: a second worker only helps on a free core.
+                "load_1m": round(os.getloadavg()[0], 2),
             },
             rows,
         )
