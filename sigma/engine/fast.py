@@ -104,9 +104,8 @@ def _simulate(  # pragma: no cover - numba-compiled
     lots, money = next_open.new_book(cap)
     rows = (when_flat, when_long, when_short)
     a, status = next_open.execute(
-        next_open.opened(terms), rows, 0, (0, n), open_, close, equity, terms, lots, money
+        next_open.opened(terms), rows, 0, n, open_, close, equity, terms, lots, money
     )
-    status = -1 if status == next_open.GO_ON else status
     return next_open.finished(status, equity, a, lots, money)
 
 

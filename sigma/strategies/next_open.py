@@ -250,8 +250,8 @@ GO_ON = -3
 def execute(  # pragma: no cover - numba-compiled
     a: Account,
     rows: tuple[FloatArray, FloatArray, FloatArray],
-    decided: int,
-    bars: tuple[int, int],
+    c0: int,
+    m: int,
     open_: FloatArray,
     close: FloatArray,
     equity: FloatArray,
@@ -259,19 +259,19 @@ def execute(  # pragma: no cover - numba-compiled
     lots: IntArray,
     money: FloatArray,
 ) -> tuple[Account, int]:
-    """Bars `bars[0]` to `bars[1] - 1` for the account: at each, the target decided at the
-    previous close (+1, -1, 0, NaN = nothing), read from the row of the position held (flat,
-    long, short), whose element k is the target of the close of bar `decided` + k; then its
-    equity at the close into `equity`. Returns the account and GO_ON, or the run's status
-    when it ends: -1 when closed out (equity at or below zero; `equity` is then filled to
-    the end), FULL when the book is full, or the bar of a target that is not +1, -1, 0, NaN.
+    """The targets decided at the closes of bars `c0` to `c0 + m - 1` (+1, -1, 0, NaN =
+    nothing; element k of the row of the position held, flat, long or short, for bar
+    c0 + k), each taken at the next bar's open, and each bar's equity at its close into
+    `equity` (from bar 0 when `c0` is 0). Returns the account and GO_ON, or the run's status
+    when it ends: -1 when closed out (equity at or below zero; `equity` is then filled to the
+    end), FULL when the book is full, or the bar of a target that is not +1, -1, 0 or NaN.
 
     A fused kernel passes its decisions a block of bars at a time, in small arrays that stay
     in the first-level cache; the fast path's loop over target arrays passes them whole."""
     flat, long, short = rows
-    for i in range(bars[0], bars[1]):
+    for i in range(c0 + 1 if c0 else 0, min(c0 + m + 1, len(close))):
         if i > 0:
-            k = i - 1 - decided
+            k = i - 1 - c0
             t = flat[k] if a.direction == 0 else (long[k] if a.direction > 0 else short[k])
             if t == t:  # not NaN
                 if t != 1.0 and t != -1.0 and t != 0.0:
@@ -309,11 +309,11 @@ def close_out(  # pragma: no cover - numba-compiled
 def finished(  # pragma: no cover - numba-compiled
     status: int, equity: FloatArray, a: Account, lots: IntArray, money: FloatArray
 ) -> FusedRun:
-    """The run's outcome (`FusedRun`): `status` (-1 done, `FULL`, or a bad target's bar),
-    the equity curve, the account at the end and the closed round trips."""
+    """The run's outcome (`FusedRun`): `status` (-1 or GO_ON when done, `FULL`, or a bad
+    target's bar), the equity curve, the account at the end and the closed round trips."""
     k = a.trades
     return (
-        status,
+        -1 if status == GO_ON else status,
         equity,
         a.cash + a.comp,
         a.direction * a.qty,

@@ -61,13 +61,11 @@ def _reversion_run(  # pragma: no cover - numba-compiled
             flat[k] = enter
             long[k] = 0.0 if enter != enter and value >= exit_level else enter
             short[k] = 0.0 if enter != enter and value <= exit_level else enter
-        bars = (c0 + 1 if c0 else 0, min(c0 + m + 1, n))
-        a, end = next_open.execute(
-            a, (flat, long, short), c0, bars, open_, x, equity, terms, lots, money
-        )
+        rows = (flat, long, short)
+        a, end = next_open.execute(a, rows, c0, m, open_, x, equity, terms, lots, money)
         if end != next_open.GO_ON:
             break
-    return next_open.finished(-1 if end == next_open.GO_ON else end, equity, a, lots, money)
+    return next_open.finished(end, equity, a, lots, money)
 
 
 def rsi_reversion_run(

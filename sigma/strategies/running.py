@@ -150,37 +150,20 @@ def _cross_run(  # pragma: no cover - numba-compiled
     lots, money = next_open.new_book(cap)
     width = max(periods)
     idle = np.full(width, np.nan)  # no decision before the slow average's first value
+    a = next_open.opened(terms)
     a, end = next_open.execute(
-        next_open.opened(terms),
-        (idle, idle, idle),
-        0,
-        (0, min(width, n)),
-        open_,
-        x,
-        equity,
-        terms,
-        lots,
-        money,
+        a, (idle, idle, idle), 0, width - 1, open_, x, equity, terms, lots, money
     )
     block = np.empty(ANCHOR_BARS)
     prev = _NONE
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
         m, prev = _block_targets(x, b0, periods, down, top_all, prev, block, 0)
         a, end = next_open.execute(
-            a,
-            (block, block, block),
-            b0,
-            (b0 + 1, min(b0 + m + 1, n)),
-            open_,
-            x,
-            equity,
-            terms,
-            lots,
-            money,
+            a, (block, block, block), b0, m, open_, x, equity, terms, lots, money
         )
         if end != next_open.GO_ON:
             break
-    return next_open.finished(-1 if end == next_open.GO_ON else end, equity, a, lots, money)
+    return next_open.finished(end, equity, a, lots, money)
 
 
 def _prices(close: FloatArray, fast: int, slow: int) -> tuple[FloatArray, float]:

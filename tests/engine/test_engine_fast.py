@@ -367,14 +367,17 @@ FUSED = [(cls, params) for cls, params in CASES if "fused" in vars(cls)]
 
 
 @pytest.mark.parametrize(("cls", "params"), FUSED, ids=lambda v: getattr(v, "name", str(v)))
-@pytest.mark.parametrize("cash", [10_000, 60])
+@pytest.mark.parametrize(("cash", "gaps"), [(10_000, False), (60, False), (10_000, True)])
 def test_fused_runs_are_the_targets_executed(
-    cls: type[Strategy], params: dict[str, Any], cash: int
+    cls: type[Strategy], params: dict[str, Any], cash: int, gaps: bool
 ) -> None:
     """A fused kernel gives the very floats of executing the strategy's targets, skipped
-    entries (too little cash for the fixed fee) included."""
+    entries (too little cash for the fixed fee) and missing prices (NaN) included."""
     poor = cash < 100  # the walk and fees of the skipped-entry test above
     bars = _walk(3_000, 8, sigma=0.01) if poor else _walk(6_000, 31, sigma=0.004)
+    if gaps:  # after the trades of the first 4,000 bars
+        bars.iloc[4_000, :4] = np.nan
+        bars.iloc[5_000, 1] = np.nan
     columns = BarColumns(bars)
     full = fast_params(cls, params)
     terms = Terms.of(cash, 0.01, 9, 1) if poor else Terms.of(cash, 0.001, 0.5, 1)

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import rsi
 from sigma.strategies.params import Param
-from sigma.strategies.vectorised import (
-    Columns,
-    FusedRun,
-    IndicatorCache,
-    Targets,
-    Terms,
-    cached,
-    choose,
-)
+from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
+
+if TYPE_CHECKING:  # annotations only: the fused run is in the kernels' modules
+    from sigma.strategies.vectorised import FusedRun, Terms
 
 
 class RsiReversion(Strategy):
