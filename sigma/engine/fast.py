@@ -100,12 +100,9 @@ def _simulate(  # pragma: no cover - numba-compiled
     cap: int,
 ) -> FusedRun:
     n = len(close)
-    equity = np.empty(n, dtype=np.float64)
-    lots, money = next_open.new_book(cap)
+    a, equity, lots, money = next_open.started(n, terms, cap)
     rows = (when_flat, when_long, when_short)
-    a, status = next_open.execute(
-        next_open.opened(terms), rows, 0, n, open_, close, equity, terms, lots, money
-    )
+    a, status = next_open.execute(a, rows, 0, n, open_, close, equity, terms, lots, money)
     return next_open.finished(status, equity, a, lots, money)
 
 

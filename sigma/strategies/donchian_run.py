@@ -17,8 +17,6 @@ from sigma.strategies.kernels import rolling_extreme
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import FusedRun, Terms
 
-_BLOCK = 1024  # bars whose decisions are made, then executed, together
-
 
 @numba.njit(cache=True)
 def _prior(  # pragma: no cover - numba-compiled
@@ -48,15 +46,14 @@ def _trend_run(  # pragma: no cover - numba-compiled
     # time: a block's channels and targets stay in the first-level cache.
     entry, exit_ = periods
     n = len(close)
-    equity = np.empty(n)
-    lots, money = next_open.new_book(cap)
-    a = next_open.opened(terms)
-    entry_high, entry_low = np.empty(_BLOCK), np.empty(_BLOCK)
-    exit_high, exit_low = np.empty(_BLOCK), np.empty(_BLOCK)
-    flat, long, short = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+    a, equity, lots, money = next_open.started(n, terms, cap)
+    size = next_open.BLOCK
+    entry_high, entry_low = np.empty(size), np.empty(size)
+    exit_high, exit_low = np.empty(size), np.empty(size)
+    flat, long, short = next_open.block_rows()
     end = next_open.GO_ON
-    for c0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - c0)
+    for c0 in range(0, n, next_open.BLOCK):
+        m = min(next_open.BLOCK, n - c0)
         _prior(high, entry, 1.0, c0, m, entry_high)
         _prior(low, entry, -1.0, c0, m, entry_low)
         _prior(high, exit_, 1.0, c0, m, exit_high)
@@ -86,9 +83,7 @@ def donchian_trend_run(
     """The fast path's run of Donchian trend over (open, high, low, close) on the account
     `terms`: long above the prior `periods[0]`-bar high, short below the prior low (when
     `allow_short`), flat beyond the prior `periods[1]`-bar channel, filled at the next open."""
-    o, h, lo, c = (np.ascontiguousarray(column, dtype=np.float64) for column in bars)
-    if not len(o) == len(h) == len(lo) == len(c):
-        raise ValueError("open, high, low and close differ in length")
+    o, h, lo, c = next_open.columns(*bars)
     return next_open.run_with_room(
         lambda cap: _trend_run(o, h, lo, c, periods, allow_short, terms, cap), len(c)
     )

@@ -129,11 +129,40 @@ def run_with_room(kernel: Callable[[int], FusedRun], bars: int) -> FusedRun:
     return out
 
 
+def columns(*values: FloatArray) -> tuple[FloatArray, ...]:
+    """Bar columns as contiguous float arrays for a kernel; ValueError unless all are of one
+    length."""
+    arrays = tuple(np.ascontiguousarray(v, dtype=np.float64) for v in values)
+    if len({len(array) for array in arrays}) > 1:
+        raise ValueError(f"bar columns differ in length: {[len(a) for a in arrays]}")
+    return arrays
+
+
 # --- the compiled account ---------------------------------------------------------------------
 @numba.njit(cache=True)
 def opened(terms: Terms) -> Account:  # pragma: no cover - numba-compiled
     """A flat account holding the initial cash."""
     return Account(terms[0], 0.0, 0.0, 0, 0, 0.0, 0, 0.0, 0.0, 0)
+
+
+BLOCK = 1024
+"""Bars whose decisions a fused kernel makes, then executes, together (`execute`)."""
+
+
+@numba.njit(cache=True)
+def started(  # pragma: no cover - numba-compiled
+    n: int, terms: Terms, cap: int
+) -> tuple[Account, FloatArray, IntArray, FloatArray]:
+    """A run of `n` bars about to start: the flat account, room for its equity curve, and
+    its book (`new_book`)."""
+    lots, money = new_book(cap)
+    return opened(terms), np.empty(n), lots, money
+
+
+@numba.njit(cache=True)
+def block_rows() -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover - numba
+    """Room for a block's targets when flat, long and short."""
+    return np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK)
 
 
 @numba.njit(cache=True)
@@ -328,15 +357,19 @@ def finished(  # pragma: no cover - numba-compiled
 
 
 __all__ = [
+    "BLOCK",
     "GO_ON",
     "Account",
     "Book",
+    "block_rows",
     "close_out",
+    "columns",
     "exact_entry_units",
     "execute",
     "finished",
     "new_book",
     "opened",
     "run_with_room",
+    "started",
     "trade",
 ]

@@ -16,8 +16,6 @@ from sigma.strategies.kernels import rsi_of, rsi_seed, rsi_step
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import FusedRun, Terms
 
-_BLOCK = 1024  # bars whose decisions are made, then executed, together
-
 
 @numba.njit(cache=True)
 def _reversion_run(  # pragma: no cover - numba-compiled
@@ -33,16 +31,14 @@ def _reversion_run(  # pragma: no cover - numba-compiled
     # a block's targets stay in the first-level cache, nothing else is stored in between.
     oversold, overbought, exit_level = levels
     n = len(x)
-    equity = np.empty(n)
-    lots, money = next_open.new_book(cap)
-    a = next_open.opened(terms)
-    flat, long, short = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+    a, equity, lots, money = next_open.started(n, terms, cap)
+    flat, long, short = next_open.block_rows()
     # No RSI at all for a history of `period` bars or fewer (as `indicators.rsi`).
     first = period if n > period else n
     avg_gain, avg_loss = rsi_seed(x, period) if n > period else (0.0, 0.0)
     end = next_open.GO_ON
-    for c0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - c0)
+    for c0 in range(0, n, next_open.BLOCK):
+        m = min(next_open.BLOCK, n - c0)
         for k in range(m):
             i = c0 + k
             if i < first:
@@ -79,10 +75,7 @@ def rsi_reversion_run(
     """The fast path's run of RSI reversion on the account `terms`: long below
     `levels[0]` (oversold), short above `levels[1]` (overbought, when `allow_short`), flat
     when the RSI crosses back to `levels[2]` (exit), filled at the next open."""
-    x = np.ascontiguousarray(close, dtype=np.float64)
-    o = np.ascontiguousarray(open_, dtype=np.float64)
-    if len(o) != len(x):
-        raise ValueError(f"open and close differ in length: {len(o)}, {len(x)}")
+    o, x = next_open.columns(open_, close)
     return next_open.run_with_room(
         lambda cap: _reversion_run(o, x, period, levels, allow_short, terms, cap), len(x)
     )

@@ -146,11 +146,9 @@ def _cross_run(  # pragma: no cover - numba-compiled
     # `_cross_targets` executed as `sigma.engine.fast` executes targets, a block at a time:
     # a block's targets stay in the first-level cache, nothing else is stored in between.
     n = len(x)
-    equity = np.empty(n)
-    lots, money = next_open.new_book(cap)
+    a, equity, lots, money = next_open.started(n, terms, cap)
     width = max(periods)
     idle = np.full(width, np.nan)  # no decision before the slow average's first value
-    a = next_open.opened(terms)
     a, end = next_open.execute(
         a, (idle, idle, idle), 0, width - 1, open_, x, equity, terms, lots, money
     )
@@ -194,10 +192,8 @@ def sma_cross_run(
     """The fast path's run of `sma_cross_targets` on the account `terms` (long at each
     upward crossing, short or flat at each downward one, filled at the next open), fused:
     averages, crossings, fills and equity in one pass over the bars."""
+    o, _ = next_open.columns(open_, close)
     x, top = _prices(close, fast, slow)
-    if len(open_) != len(x):
-        raise ValueError(f"open and close differ in length: {len(open_)}, {len(x)}")
-    o = np.ascontiguousarray(open_, dtype=np.float64)
     down = -1.0 if allow_short else 0.0
     return next_open.run_with_room(
         lambda cap: _cross_run(o, x, (fast, slow), down, top, terms, cap), len(x)
