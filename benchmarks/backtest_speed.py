@@ -112,6 +112,7 @@ def run_builtins(n: int, rows: list[dict[str, Any]]) -> None:
                 "trades": result.n_trades,
                 "floor_seconds": round(floor, 5),
                 "floor_ratio": round(best / floor, 1),
+                "load_1m": round(os.getloadavg()[0], 2),  # other work on the machine
             },
             rows,
         )
@@ -166,6 +167,7 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]]) -> None:
     row["same_trades"] = result.n_trades == len(ours)
     row["floor_seconds"] = round(floor, 5)
     row["floor_ratio"] = round(best / floor, 1)
+    row["load_1m"] = round(os.getloadavg()[0], 2)
     emit(row, rows)
 
     path = bars_file(bars, (FAST, SLOW), folder)

@@ -7,7 +7,7 @@ same grid: fast 5..45 step 5 × slow 10..90 step 10 with fast < slow (61 combina
     .venv/bin/python benchmarks/sweep_speed.py --quick    # 20k bars
 
 SIGMA's time includes starting the worker pool and sending the bars to it (the fastest of 3
-sweeps up to 100k bars, one at 1M). The competitors run
+sweeps up to 100k bars, of 2 at 1M, the worker counts taking turns). The competitors run
 in their own environment (`_reference.py`). Everyone maximises the final equity; the lines say
 whether each found SIGMA's best combination and equity (`same_best`). Ratio lines: two workers
 over one, the chosen workers over one, and SIGMA over each competitor (> 1: SIGMA is faster).
@@ -16,6 +16,7 @@ over one, the chosen workers over one, and SIGMA over each competitor (> 1: SIGM
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -50,14 +51,16 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]], competitors: bool
     sweep("sma_cross", bars, {"fast": [5], "slow": [10]}, fill_model=fm, workers=1)
     rates: dict[str, float] = {}
     best: dict[str, list[Any]] = {}
-    repeats = 3 if n <= 100_000 else 1  # the fastest of `repeats`: short sweeps are noisy
-    for workers in (1, 2, None):
-        impl = "sigma_sweep_auto" if workers is None else f"sigma_sweep_w{workers}"
-        used = sweep_workers(61, n, workers) if workers is None else workers
-        note(f"[{n}] SIGMA sweep, {impl} ({used} worker(s)) ...")
-        seconds = float("inf")
-        for _ in range(repeats):
-            table, once = timed(
+    # The fastest of `repeats`, the worker counts taking turns: the other work on the machine
+    # drifts over a run, and each count then meets it alike.
+    repeats = 3 if n <= 100_000 else 2
+    seconds: dict[str, float] = {}
+    tables: dict[str, Any] = {}
+    impls = {1: "sigma_sweep_w1", 2: "sigma_sweep_w2", None: "sigma_sweep_auto"}
+    for _ in range(repeats):
+        for workers, impl in impls.items():
+            note(f"[{n}] SIGMA sweep, {impl} ...")
+            tables[impl], once = timed(
                 lambda w=workers: sweep(  # type: ignore[misc]
                     "sma_cross",
                     bars,
@@ -68,8 +71,10 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]], competitors: bool
                     sort_by="final_equity",
                 )
             )
-            seconds = min(seconds, once)
-        rates[impl] = len(table) / seconds
+            seconds[impl] = min(seconds.get(impl, float("inf")), once)
+    for workers, impl in impls.items():
+        table = tables[impl]
+        rates[impl] = len(table) / seconds[impl]
         top = table.iloc[0]
         best[impl] = [int(top["fast"]), int(top["slow"]), round(float(top["final_equity"]), 2)]
         emit(
@@ -77,12 +82,14 @@ def run_size(n: int, folder: Path, rows: list[dict[str, Any]], competitors: bool
                 "bench": BENCH,
                 "impl": impl,
                 "bars": n,
-                "workers": used,
+                "workers": sweep_workers(61, n, workers),
                 "combos": len(table),
                 "combos_per_s": round(rates[impl], 2),
-                "seconds": round(seconds, 3),
+                "seconds": round(seconds[impl], 3),
                 "repeats": repeats,
                 "best": best[impl],
+                # Other work on the machine: a second worker only helps on a free core.
+                "load_1m": round(os.getloadavg()[0], 2),
             },
             rows,
         )

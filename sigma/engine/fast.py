@@ -21,33 +21,35 @@ float could change a decision is the floor of the entry quantity: when the quoti
 1e-9 of a lot boundary the quantity is recomputed exactly with the engine's Decimal rules, so
 trades are the engine's trades and final equity agrees to the cent (see
 tests/engine/test_engine_fast.py). The engine knows no concrete strategy: any strategy class
-that defines the twin runs here.
+that defines the twin runs here, fused (`Strategy.fused`: decisions and fills in one pass)
+when it offers that, else by executing its targets. The account itself is compiled in
+`sigma.strategies.next_open`, where the fused kernels reach it too.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numba
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.margin import FUNDING_COLUMN, MarginModel
+from sigma.strategies import next_open
 from sigma.strategies.base import Strategy
 from sigma.strategies.series import FloatArray
-from sigma.strategies.vectorised import Targets
-
-IntArray = npt.NDArray[np.int64]
-
-# A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
-_TIE_TOLERANCE = 1e-9
-_FULL = -2  # what `_simulate` reports when its trade slots ran out
+from sigma.strategies.vectorised import (
+    Columns,
+    FusedRun,
+    IndicatorCache,
+    IntArray,
+    Targets,
+    Terms,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,53 +88,6 @@ class FastResult:
         )
 
 
-# --- exact sizing for near-ties ---------------------------------------------------------------
-class _Replay(threading.local):
-    """Exact Decimal cash after the first `closed` round trips of the current run."""
-
-    closed: int = 0
-    cash: Decimal | None = None
-
-
-_REPLAY = _Replay()
-
-
-def _dec(value: float) -> Decimal:
-    return Decimal(repr(float(value)))
-
-
-def _exact_entry_units(
-    open_: FloatArray,
-    initial_cash: float,
-    pct: float,
-    fixed: float,
-    lot: float,
-    entry_bar: IntArray,
-    exit_bar: IntArray,
-    units: IntArray,
-    n_closed: int,
-    price: float,
-) -> int:
-    """Entry size in lots computed as the engine does (Decimal, 28 digits), replaying the
-    fills so far: the closed round trips (entry and exit fills) leave the account flat. The
-    replayed cash is kept per run (and thread), so each fill is replayed once."""
-    pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
-    cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
-    for k in range(_REPLAY.closed, n_closed):
-        signed = int(units[k]) * lot_d
-        qty = abs(signed)
-        p_in, p_out = _dec(open_[entry_bar[k]]), _dec(open_[exit_bar[k]])
-        cash -= signed * p_in + (fixed_d + qty * p_in * pct_d)
-        cash -= -signed * p_out + (fixed_d + qty * p_out * pct_d)
-    _REPLAY.cash, _REPLAY.closed = cash, n_closed
-    price_d = _dec(price)
-    spendable = cash * Decimal("1.0") - fixed_d
-    if spendable <= 0:
-        return 0
-    quotient = spendable / (price_d * (1 + pct_d))
-    return int((quotient / lot_d).to_integral_value(ROUND_FLOOR))
-
-
 # --- the compiled loop ------------------------------------------------------------------------
 @numba.njit(cache=True)
 def _simulate(  # pragma: no cover - numba-compiled
@@ -141,156 +96,14 @@ def _simulate(  # pragma: no cover - numba-compiled
     when_flat: FloatArray,
     when_long: FloatArray,
     when_short: FloatArray,
-    initial_cash: float,
-    pct: float,
-    fixed: float,
-    lot: float,
-    lots_per_unit: float,
+    terms: Terms,
     cap: int,
-) -> tuple[
-    int,
-    FloatArray,
-    float,
-    float,
-    float,
-    IntArray,
-    IntArray,
-    IntArray,
-    FloatArray,
-    FloatArray,
-    FloatArray,
-]:
+) -> FusedRun:
     n = len(close)
-    equity = np.empty(n, dtype=np.float64)
-    # Sized up front for `cap` round trips (the caller runs again with more when they do not
-    # suffice): growing arrays inside the loop costs ~25 ns a bar in reference counting, even
-    # on bars that never trade; slots for every bar would cost page faults on every call.
-    t_entry = np.empty(cap, dtype=np.int64)
-    t_exit = np.empty(cap, dtype=np.int64)
-    t_units = np.empty(cap, dtype=np.int64)
-    t_pin = np.empty(cap, dtype=np.float64)
-    t_pout = np.empty(cap, dtype=np.float64)
-    t_pnl = np.empty(cap, dtype=np.float64)
-    n_tr = 0
-    cash = initial_cash
-    comp = 0.0  # Neumaier compensation of the cash sum
-    fees = 0.0
-    direction = 0
-    units = 0
-    qty = 0.0
-    entry_bar = 0
-    entry_price = 0.0
-    entry_fee = 0.0
-    bad = -1  # index of a target that is not +1, -1, 0 or NaN; _FULL: cap trades reached
-    for i in range(n):
-        if i > 0:
-            if direction == 0:
-                t = when_flat[i - 1]
-            elif direction > 0:
-                t = when_long[i - 1]
-            else:
-                t = when_short[i - 1]
-            if t == t:  # not NaN
-                if t != 1.0 and t != -1.0 and t != 0.0:
-                    bad = i - 1
-                    break
-                want = 1 if t > 0 else (-1 if t < 0 else 0)
-                if want != direction:
-                    price = open_[i]
-                    if direction != 0:
-                        if n_tr == cap:
-                            bad = _FULL
-                            break
-                        fee = fixed + qty * price * pct
-                        delta = direction * qty * price - fee
-                        s = cash + delta
-                        if abs(cash) >= abs(delta):
-                            comp += (cash - s) + delta
-                        else:
-                            comp += (delta - s) + cash
-                        cash = s
-                        fees += fee
-                        t_entry[n_tr] = entry_bar
-                        t_exit[n_tr] = i
-                        t_units[n_tr] = direction * units
-                        t_pin[n_tr] = entry_price
-                        t_pout[n_tr] = price
-                        t_pnl[n_tr] = direction * qty * (price - entry_price) - entry_fee - fee
-                        n_tr += 1
-                        direction = 0
-                        units = 0
-                        qty = 0.0
-                    if want != 0:
-                        spendable = (cash + comp) - fixed
-                        new_units = 0
-                        if spendable > 0:
-                            r = spendable / (price * (1.0 + pct)) / lot
-                            new_units = int(np.floor(r))
-                            nearest = np.floor(r + 0.5)
-                            if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0):
-                                with numba.objmode(exact="int64"):
-                                    exact = _exact_entry_units(
-                                        open_,
-                                        initial_cash,
-                                        pct,
-                                        fixed,
-                                        lot,
-                                        t_entry,
-                                        t_exit,
-                                        t_units,
-                                        n_tr,
-                                        price,
-                                    )
-                                new_units = exact
-                        if new_units > 0:
-                            units = new_units
-                            qty = units / lots_per_unit if lots_per_unit > 0 else units * lot
-                            fee = fixed + qty * price * pct
-                            delta = -(want * qty * price + fee)
-                            s = cash + delta
-                            if abs(cash) >= abs(delta):
-                                comp += (cash - s) + delta
-                            else:
-                                comp += (delta - s) + cash
-                            cash = s
-                            fees += fee
-                            direction = want
-                            entry_bar = i
-                            entry_price = price
-                            entry_fee = fee
-        equity[i] = (cash + comp) + direction * qty * close[i]
-        if direction != 0 and equity[i] <= 0.0:
-            # Out of money: closed out at this close and stopped, as the engine's default
-            # margin account is (a deficit left is written off).
-            price = close[i]
-            fee = fixed + qty * price * pct
-            fees += fee
-            t_entry[n_tr] = entry_bar
-            t_exit[n_tr] = i
-            t_units[n_tr] = direction * units
-            t_pin[n_tr] = entry_price
-            t_pout[n_tr] = price
-            t_pnl[n_tr] = direction * qty * (price - entry_price) - entry_fee - fee
-            n_tr += 1
-            cash = max((cash + comp) + direction * qty * price - fee, 0.0)
-            comp = 0.0
-            direction = 0
-            qty = 0.0
-            equity[i:] = cash
-            break
-    return (
-        bad,
-        equity,
-        cash + comp,
-        direction * qty,
-        fees,
-        t_entry[:n_tr].copy(),
-        t_exit[:n_tr].copy(),
-        t_units[:n_tr].copy(),
-        t_pin[:n_tr].copy(),
-        t_pout[:n_tr].copy(),
-        t_pnl[:n_tr].copy(),
-    )
+    a, equity, lots, money = next_open.started(n, terms, cap)
+    rows = (when_flat, when_long, when_short)
+    a, status = next_open.execute(a, rows, 0, n, open_, close, equity, terms, lots, money)
+    return next_open.finished(status, equity, a, lots, money)
 
 
 def _as_float_array(name: str, values: Any) -> FloatArray:
@@ -314,6 +127,11 @@ def simulate_targets(
     next bar's open, all-in sizing, with the engine's fee and lot rules. `targets` is one
     array, or `Targets` (one array per position held); ValueError for a target read that is
     not +1, -1, 0 or NaN."""
+    terms = Terms.of(initial_cash, commission_pct, commission_fixed, lot_size)
+    return _execute(open, close, targets, terms)
+
+
+def _execute(open: Any, close: Any, targets: Targets | Any, terms: Terms) -> FastResult:
     open_ = _as_float_array("open", open)
     close_ = _as_float_array("close", close)
     rows = targets if isinstance(targets, Targets) else Targets.always(targets)
@@ -325,31 +143,19 @@ def simulate_targets(
             raise ValueError(
                 f"open, close and targets differ in length: {len(open_)}, {len(close_)}, {len(row)}"
             )
-    cash, pct, fixed, lot = (
-        float(initial_cash),
-        float(commission_pct),
-        float(commission_fixed),
-        float(lot_size),
+    out = next_open.run_with_room(
+        lambda cap: _simulate(open_, close_, *tgt, terms, cap), len(close_)
     )
-    if lot <= 0:
-        raise ValueError(f"lot_size must be > 0, got {lot_size}")
-    if pct < 0 or fixed < 0:
-        raise ValueError("commissions must be >= 0")
-    # With a lot of 10^-k, units / 10^k is the float nearest the exact decimal quantity.
-    per_unit = round(1.0 / lot)
-    lots_per_unit = float(per_unit) if per_unit >= 1 and per_unit * lot == 1.0 else 0.0
-    # A round trip spans at least one bar: n slots always suffice. Most strategies trade far
-    # less often than every 8 bars, so they get that many and the rare others a second run.
-    n = len(close_)
-    for cap in (min(n, n // 8 + 1024), n):
-        _REPLAY.closed, _REPLAY.cash = 0, None
-        out = _simulate(open_, close_, *tgt, cash, pct, fixed, lot, lots_per_unit, cap)
-        if out[0] != _FULL:
-            break
-    bad, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
-    if bad >= 0:
-        raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {bad} has another value")
-    final_equity = float(equity[-1]) if len(equity) else cash
+    if out[0] >= 0:
+        raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {out[0]} has another value")
+    return _result(out, terms)
+
+
+def _result(out: FusedRun, terms: Terms) -> FastResult:
+    """The compiled run's outcome as a `FastResult` (quantities from lots)."""
+    _, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
+    final_equity = float(equity[-1]) if len(equity) else terms.initial_cash
+    per_unit, lot = terms.lots_per_unit, terms.lot_size
     return FastResult(
         equity=equity,
         final_equity=final_equity,
@@ -358,7 +164,7 @@ def simulate_targets(
         fees=float(fees),
         entry_bar=e_bar,
         exit_bar=x_bar,
-        qty=np.asarray(units / lots_per_unit if lots_per_unit else units * lot, dtype=np.float64),
+        qty=np.asarray(units / per_unit if per_unit else units * lot, dtype=np.float64),
         entry_price=p_in,
         exit_price=p_out,
         pnl=pnl,
@@ -440,16 +246,34 @@ def fast_backtest(
     check_fill_model(fm)
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on")
-    columns = BarColumns(bars)
-    return simulate_targets(
-        columns["open"],
-        columns["close"],
-        strategy.targets(columns, full),
-        initial_cash=initial_cash,
-        commission_pct=fm.commission_pct,
-        commission_fixed=fm.commission_fixed,
-        lot_size=fm.lot_size,
-    )
+    terms = Terms.of(initial_cash, fm.commission_pct, fm.commission_fixed, fm.lot_size)
+    return run_twin(strategy, BarColumns(bars), full, terms)
+
+
+def _fused_is_the_twin(strategy: type[Strategy]) -> bool:
+    # A subclass that decides otherwise (its own `targets`) must not run the fused kernel it
+    # inherits from its parent: that kernel is the parent's decisions.
+    def owner(name: str) -> type:
+        return next(klass for klass in strategy.__mro__ if name in vars(klass))
+
+    return issubclass(owner("fused"), owner("targets"))
+
+
+def run_twin(
+    strategy: type[Strategy],
+    columns: Columns,
+    params: Mapping[str, Any],
+    terms: Terms,
+    cache: IndicatorCache | None = None,
+) -> FastResult:
+    """The fast path's run of `strategy` with full, valid `params` over bar `columns`: its
+    fused kernel when it has one, else its targets executed (indicators kept in `cache`)."""
+    out = strategy.fused(columns, params, terms) if _fused_is_the_twin(strategy) else None
+    if out is None:
+        return _execute(
+            columns["open"], columns["close"], strategy.targets(columns, params, cache), terms
+        )
+    return _result(out, terms)
 
 
 __all__ = [
@@ -459,5 +283,6 @@ __all__ = [
     "fast_backtest",
     "fast_params",
     "fast_path_ok",
+    "run_twin",
     "simulate_targets",
 ]

@@ -37,7 +37,7 @@ from sigma.domain import OpenLot, Order, OrderType, Side, TimeInForce, Trade
 from sigma.domain.orders import STOP_LOSS, TAKE_PROFIT, TRAILING_STOP
 from sigma.strategies.params import Param
 from sigma.strategies.series import Data, FloatArray, Series, crossed_above, crossed_below
-from sigma.strategies.vectorised import Columns, IndicatorCache, Targets
+from sigma.strategies.vectorised import Columns, FusedRun, IndicatorCache, Targets, Terms
 
 __all__ = ["OpenTrade", "Strategy", "StrategyContext", "crossed_above", "crossed_below"]
 
@@ -259,6 +259,15 @@ class Strategy:
     def vectorised(cls) -> bool:
         """Whether the class defines the vectorised twin `targets`."""
         return any("targets" in vars(klass) for klass in cls.__mro__ if klass is not Strategy)
+
+    @classmethod
+    def fused(cls, bars: Columns, params: Mapping[str, Any], terms: Terms) -> FusedRun | None:
+        """The fast path's whole run over `bars` in one compiled pass (indicators, decisions,
+        fills, equity) on the account `terms`, or None (this default) to have the fast path
+        execute `targets` instead. A twin may define it when its indicators fold into one
+        loop with the account of `sigma.strategies.next_open`; it must give the run that
+        executing `targets` gives."""
+        return None
 
     def update_params(self, **changes: Any) -> None:
         """Change parameters between bars (the regime adjuster, an operator) without a restart.

@@ -59,23 +59,45 @@ def rolling_std(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover -
     return out
 
 
-@numba.njit(cache=True)
-def wilder_rsi(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - numba
-    """Wilder's RSI of `x` (len(x) > period): NaN before bar `period`."""
-    out = np.full(x.shape, np.nan)
+@numba.njit(cache=True, inline="always")
+def rsi_seed(x: FloatArray, period: int) -> tuple[float, float]:  # pragma: no cover - numba
+    """Wilder's average gain and loss at bar `period` (len(x) > period): the mean of the
+    first `period` changes."""
     avg_gain = 0.0
     avg_loss = 0.0
     for j in range(1, period + 1):
         change = x[j] - x[j - 1]
         avg_gain += max(change, 0.0) / period
         avg_loss += max(-change, 0.0) / period
+    return avg_gain, avg_loss
+
+
+@numba.njit(cache=True, inline="always")
+def rsi_step(  # pragma: no cover - numba-compiled
+    x: FloatArray, i: int, period: int, avg_gain: float, avg_loss: float
+) -> tuple[float, float]:
+    """Wilder's averages at bar `i` > `period` from those at bar i - 1."""
+    change = x[i] - x[i - 1]
+    avg_gain = (avg_gain * (period - 1) + max(change, 0.0)) / period
+    avg_loss = (avg_loss * (period - 1) + max(-change, 0.0)) / period
+    return avg_gain, avg_loss
+
+
+@numba.njit(cache=True, inline="always")
+def rsi_of(avg_gain: float, avg_loss: float) -> float:  # pragma: no cover - numba-compiled
+    """The RSI of Wilder's average gain and loss."""
+    if avg_loss == 0.0:
+        return 100.0 if avg_gain > 0 else 50.0
+    return 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
+
+
+@numba.njit(cache=True)
+def wilder_rsi(x: FloatArray, period: int) -> FloatArray:  # pragma: no cover - numba
+    """Wilder's RSI of `x` (len(x) > period): NaN before bar `period`."""
+    out = np.full(x.shape, np.nan)
+    avg_gain, avg_loss = rsi_seed(x, period)
     for i in range(period, len(x)):
         if i > period:
-            change = x[i] - x[i - 1]
-            avg_gain = (avg_gain * (period - 1) + max(change, 0.0)) / period
-            avg_loss = (avg_loss * (period - 1) + max(-change, 0.0)) / period
-        if avg_loss == 0.0:
-            out[i] = 100.0 if avg_gain > 0 else 50.0
-        else:
-            out[i] = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
+            avg_gain, avg_loss = rsi_step(x, i, period, avg_gain, avg_loss)
+        out[i] = rsi_of(avg_gain, avg_loss)
     return out

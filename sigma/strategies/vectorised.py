@@ -8,6 +8,12 @@ position (`Targets.flat`, `.long`, `.short`); the fast path (`sigma.engine.fast`
 array of the position it holds, so a skipped entry (too little cash) is followed exactly as the
 engine follows it. The twin must use the strategy's own indicator functions (or values proved
 identical to them), so that its decisions are the engine's decisions to the last bit.
+
+A twin may also come fused (`Strategy.fused`): its indicators, decisions, fills and equity in
+one compiled pass over the bars, with no array per indicator or per position in between. It
+trades through the fast path's compiled account (`sigma.strategies.next_open`) on the terms
+given (`Terms`) and returns the run's outcome (`FusedRun`), which must be what executing its
+`targets` gives.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from sigma.strategies.series import FloatArray
 
@@ -24,6 +31,59 @@ Columns = Mapping[str, FloatArray]
 
 IndicatorCache = dict[tuple[Any, ...], Any]
 """Indicator values by (function name, arguments), shared by the runs of one sweep."""
+
+IntArray = npt.NDArray[np.int64]
+
+FULL = -2
+"""A run's status when its trade book ran out of room (it runs again with more)."""
+
+FusedRun = tuple[
+    int,
+    FloatArray,
+    float,
+    float,
+    float,
+    IntArray,
+    IntArray,
+    IntArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+]
+"""A compiled run's outcome: status (-1 done, `FULL`, or the bar of a target that is not +1,
+-1, 0 or NaN), equity at each close, final cash, final signed quantity, fees, then the closed
+round trips: entry bars, exit bars, signed lots, entry prices, exit prices, net pnl."""
+
+
+class Terms(NamedTuple):
+    """The account a run trades: cash, commissions and lot size as floats."""
+
+    initial_cash: float
+    commission_pct: float
+    commission_fixed: float
+    lot_size: float
+    lots_per_unit: float
+    """Lots in one unit when the lot is 10^-k (k >= 0), else 0: units / this is then the float
+    nearest the exact decimal quantity."""
+
+    @classmethod
+    def of(
+        cls, initial_cash: Any, commission_pct: Any, commission_fixed: Any, lot_size: Any
+    ) -> Terms:
+        """Terms from numbers or Decimals; ValueError for a lot <= 0 or a negative commission."""
+        cash, pct, fixed, lot = (
+            float(initial_cash),
+            float(commission_pct),
+            float(commission_fixed),
+            float(lot_size),
+        )
+        if lot <= 0:
+            raise ValueError(f"lot_size must be > 0, got {lot_size}")
+        if pct < 0 or fixed < 0:
+            raise ValueError("commissions must be >= 0")
+        per_unit = round(1.0 / lot)
+        lots_per_unit = float(per_unit) if per_unit >= 1 and per_unit * lot == 1.0 else 0.0
+        return cls(cash, pct, fixed, lot, lots_per_unit)
 
 
 class Targets(NamedTuple):
@@ -56,4 +116,14 @@ def choose(*rules: tuple[Any, float], length: int) -> FloatArray:
     return np.select(conditions, [float(t) for _, t in rules], default=np.nan)
 
 
-__all__ = ["Columns", "IndicatorCache", "Targets", "cached", "choose"]
+__all__ = [
+    "FULL",
+    "Columns",
+    "FusedRun",
+    "IndicatorCache",
+    "IntArray",
+    "Targets",
+    "Terms",
+    "cached",
+    "choose",
+]

@@ -14,12 +14,14 @@ from sigma.engine.fast import (
     BarColumns,
     FastResult,
     fast_backtest,
+    fast_params,
     fast_path_ok,
+    run_twin,
     simulate_targets,
 )
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.research.backtest import run_backtest
-from sigma.strategies.base import Strategy
+from sigma.strategies.base import Strategy, crossed_above
 from sigma.strategies.builtin import (
     BUILTIN_STRATEGIES,
     BollingerBreakout,
@@ -29,7 +31,7 @@ from sigma.strategies.builtin import (
 )
 from sigma.strategies.indicators import sma
 from sigma.strategies.running import sma_cross_targets
-from sigma.strategies.vectorised import Targets
+from sigma.strategies.vectorised import Targets, Terms
 
 
 def _goog() -> pd.DataFrame:
@@ -337,3 +339,57 @@ def test_bar_columns_convert_once_and_on_demand() -> None:
     volume = columns["volume"]
     assert volume.dtype == np.float64
     assert columns["volume"] is volume
+
+
+def test_a_subclass_with_its_own_targets_does_not_run_the_fused_parent() -> None:
+    """SmaCross runs fused; a subclass deciding otherwise runs its own targets."""
+
+    class Contrary(SmaCross):
+        name = "contrary"
+
+        def on_bar(self) -> None:
+            if crossed_above(self.fast_ma, self.slow_ma):
+                self.go_short()
+            elif crossed_above(self.slow_ma, self.fast_ma):
+                self.go_long()
+
+        @classmethod
+        def targets(cls, bars: Any, params: Any, cache: dict[Any, Any] | None = None) -> Targets:
+            return Targets.always(-SmaCross.targets(bars, params).flat)
+
+    bars = _walk(3_000, 6)
+    fm = FillModel(commission_pct=Decimal("0.001"))
+    fast = fast_backtest(Contrary, {"fast": 5, "slow": 20}, bars, Decimal(10_000), fm)
+    _assert_same(fast, bars, Contrary(fast=5, slow=20), fm, Decimal(10_000))
+
+
+FUSED = [(cls, params) for cls, params in CASES if "fused" in vars(cls)]
+
+
+@pytest.mark.parametrize(("cls", "params"), FUSED, ids=lambda v: getattr(v, "name", str(v)))
+@pytest.mark.parametrize(("cash", "gaps"), [(10_000, False), (60, False), (10_000, True)])
+def test_fused_runs_are_the_targets_executed(
+    cls: type[Strategy], params: dict[str, Any], cash: int, gaps: bool
+) -> None:
+    """A fused kernel gives the very floats of executing the strategy's targets, skipped
+    entries (too little cash for the fixed fee) and missing prices (NaN) included."""
+    poor = cash < 100  # the walk and fees of the skipped-entry test above
+    bars = _walk(3_000, 8, sigma=0.01) if poor else _walk(6_000, 31, sigma=0.004)
+    if gaps:  # after the trades of the first 4,000 bars
+        bars.iloc[4_000, :4] = np.nan
+        bars.iloc[5_000, 1] = np.nan
+    columns = BarColumns(bars)
+    full = fast_params(cls, params)
+    terms = Terms.of(cash, 0.01, 9, 1) if poor else Terms.of(cash, 0.001, 0.5, 1)
+    fused = run_twin(cls, columns, full, terms)
+    executed = simulate_targets(
+        columns["open"],
+        columns["close"],
+        cls.targets(columns, full),
+        initial_cash=terms.initial_cash,
+        commission_pct=terms.commission_pct,
+        commission_fixed=terms.commission_fixed,
+    )
+    for field in FastResult.__slots__:
+        np.testing.assert_array_equal(getattr(fused, field), getattr(executed, field), field)
+    assert poor or fused.n_trades > 5

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
+from sigma.engine.fast import simulate_targets
 from sigma.strategies import running
 from sigma.strategies.indicators import sma
 from sigma.strategies.pairwise import pairwise_sum, window_sum
 from sigma.strategies.running import sma_cross_targets
+from sigma.strategies.vectorised import Terms
 
 
 def _textbook(x: np.ndarray, fast: int, slow: int, allow_short: bool = True) -> np.ndarray:
@@ -79,3 +83,62 @@ def test_short_histories_and_bad_periods() -> None:
     with pytest.raises(ValueError, match="period"):
         sma_cross_targets(np.ones(3), 0, 5)
     running.warm_up()
+
+
+def _executed(
+    open_: np.ndarray, x: np.ndarray, fast: int, slow: int, short: bool, terms: Terms
+) -> list[Any]:
+    """The fast path's run of the crossing targets, as the fused run's fields."""
+    out = simulate_targets(
+        open_,
+        x,
+        sma_cross_targets(x, fast, slow, allow_short=short),
+        initial_cash=terms.initial_cash,
+        commission_pct=terms.commission_pct,
+        commission_fixed=terms.commission_fixed,
+    )
+    return [
+        out.equity,
+        out.final_cash,
+        out.final_qty,
+        out.fees,
+        out.entry_bar,
+        out.exit_bar,
+        out.qty.astype(np.int64),
+        out.entry_price,
+        out.exit_price,
+        out.pnl,
+    ]
+
+
+@pytest.mark.parametrize("short", [True, False])
+def test_the_fused_run_is_the_targets_executed(short: bool) -> None:
+    """Same floats as executing `sma_cross_targets`: on a walk, on one that trades at every
+    bar (more round trips than the first book holds), on values the bound does not cover,
+    and on one that loses everything (closed out at equity <= 0)."""
+    rng = np.random.default_rng(12)
+    walk = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.003, 3 * running.ANCHOR_BARS))), 2)
+    zigzag = np.where(np.arange(20_000) % 2 == 0, 100.0, 100.01)
+    uncovered = walk.copy()
+    uncovered[1_500] = np.nan
+    # Up, down (a short), then a jump that takes the short's equity below zero.
+    crash = np.concatenate([np.linspace(100, 110, 30), np.linspace(110, 50, 60), [1e6, 1e6, 1e6]])
+    runs = {}
+    fees = Terms.of(10_000, 0.0001, 0.5, 1)
+    for x, fast, slow in [(walk, 5, 20), (zigzag, 1, 2), (uncovered, 4, 9), (crash, 2, 5)]:
+        # The zigzag fills at its closes, without fees: each round trip gains a little.
+        open_ = x if x is zigzag else np.concatenate(([x[0]], x[:-1]))
+        terms = Terms.of(10_000, 0, 0, 1) if x is zigzag else fees
+        fused = runs[id(x)] = running.sma_cross_run(open_, x, fast, slow, short, terms)
+        assert fused[0] == -1
+        want = _executed(open_, x, fast, slow, short, terms)
+        for got, expected in zip(fused[1:], want, strict=True):
+            np.testing.assert_array_equal(got, expected)
+    # More round trips than the first book holds: it ran again with more room.
+    assert len(runs[id(zigzag)][5]) > len(zigzag) // 8 + running.ANCHOR_BARS
+    if short:
+        _, equity, cash, *_, exits, _, _, _, _ = runs[id(crash)]
+        assert exits[-1] == len(crash) - 3  # closed out at the jump's close
+        assert (equity[-3:] == cash).all()
+    with pytest.raises(ValueError, match="differ in length"):
+        running.sma_cross_run(walk[:-1], walk, 5, 20, short, fees)

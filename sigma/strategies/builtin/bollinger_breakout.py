@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import bands, bollinger, rolling_std, sma
 from sigma.strategies.params import Param
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
+
+if TYPE_CHECKING:  # annotations only: the fused run is in the kernels' modules
+    from sigma.strategies.vectorised import FusedRun, Terms
 
 
 class BollingerBreakout(Strategy):
@@ -53,4 +56,19 @@ class BollingerBreakout(Strategy):
             flat=choose(*enter, length=n),
             long=choose(*enter, (close < mid, 0.0), length=n),
             short=choose(*enter, (close > mid, 0.0), length=n),
+        )
+
+    @classmethod
+    def fused(cls, bars: Columns, params: Mapping[str, Any], terms: Terms) -> FusedRun | None:
+        # The bands and rules of `targets` with fills and equity in one compiled pass;
+        # imported here so that running the strategy through the engine does not load numba.
+        from sigma.strategies.bollinger_run import bollinger_breakout_run
+
+        return bollinger_breakout_run(
+            bars["open"],
+            bars["close"],
+            int(params["period"]),
+            float(params["k"]),
+            bool(params["allow_short"]),
+            terms,
         )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import rolling_max, rolling_min, shifted
 from sigma.strategies.params import Param
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
+
+if TYPE_CHECKING:  # annotations only: the fused run is in the kernels' modules
+    from sigma.strategies.vectorised import FusedRun, Terms
 
 
 def _prior_high(high: FloatArray, period: int) -> FloatArray:
@@ -70,4 +73,17 @@ class DonchianTrend(Strategy):
             flat=choose(breakout, breakdown, length=n),
             long=choose(breakdown, (close < exit_low, 0.0), length=n),
             short=choose(breakout, (close > exit_high, 0.0), length=n),
+        )
+
+    @classmethod
+    def fused(cls, bars: Columns, params: Mapping[str, Any], terms: Terms) -> FusedRun | None:
+        # The channels and rules of `targets` with fills and equity in one compiled pass;
+        # imported here so that running the strategy through the engine does not load numba.
+        from sigma.strategies.donchian_run import donchian_trend_run
+
+        return donchian_trend_run(
+            (bars["open"], bars["high"], bars["low"], bars["close"]),
+            (int(params["entry"]), int(params["exit"])),
+            bool(params["allow_short"]),
+            terms,
         )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigma.strategies.base import Strategy
 from sigma.strategies.indicators import rsi
 from sigma.strategies.params import Param
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
+
+if TYPE_CHECKING:  # annotations only: the fused run is in the kernels' modules
+    from sigma.strategies.vectorised import FusedRun, Terms
 
 
 class RsiReversion(Strategy):
@@ -58,4 +61,24 @@ class RsiReversion(Strategy):
             flat=choose(*enter, length=n),
             long=choose(*enter, (value >= params["exit_level"], 0.0), length=n),
             short=choose(*enter, (value <= params["exit_level"], 0.0), length=n),
+        )
+
+    @classmethod
+    def fused(cls, bars: Columns, params: Mapping[str, Any], terms: Terms) -> FusedRun | None:
+        # The rules of `targets` with the RSI, fills and equity in one compiled pass; imported
+        # here so that running the strategy through the engine does not load numba.
+        from sigma.strategies.rsi_run import rsi_reversion_run
+
+        levels = (
+            float(params["oversold"]),
+            float(params["overbought"]),
+            float(params["exit_level"]),
+        )
+        return rsi_reversion_run(
+            bars["open"],
+            bars["close"],
+            int(params["period"]),
+            levels,
+            bool(params["allow_short"]),
+            terms,
         )

@@ -8,7 +8,7 @@ from typing import Any
 from sigma.strategies.base import Strategy, crossed_above
 from sigma.strategies.indicators import sma
 from sigma.strategies.params import Param
-from sigma.strategies.vectorised import Columns, IndicatorCache, Targets
+from sigma.strategies.vectorised import Columns, FusedRun, IndicatorCache, Targets, Terms
 
 
 class SmaCross(Strategy):
@@ -51,4 +51,18 @@ class SmaCross(Strategy):
                 int(params["slow"]),
                 allow_short=bool(params["allow_short"]),
             )
+        )
+
+    @classmethod
+    def fused(cls, bars: Columns, params: Mapping[str, Any], terms: Terms) -> FusedRun | None:
+        # The crossings of `targets`, filled in the same pass (see sigma.strategies.running).
+        from sigma.strategies.running import sma_cross_run
+
+        return sma_cross_run(
+            bars["open"],
+            bars["close"],
+            int(params["fast"]),
+            int(params["slow"]),
+            bool(params["allow_short"]),
+            terms,
         )

@@ -1,0 +1,375 @@
+"""The fast path's account, compiled: what a fill at the next open does to cash, position,
+fees and the trade book, shared by the loop over target arrays (`sigma.engine.fast`) and by
+the fused kernels that decide and fill in one pass (`Strategy.fused`).
+
+It lives with the strategies, not the engine, so that a strategy's fused kernel can inline
+it (the engine may import strategies, not the reverse). Its rules are the engine's for
+`go_long` / `go_short` / `go_flat` with a next-open fill model, stated in `sigma.engine.fast`:
+the open position is closed first, then the new direction is entered all-in, in whole lots;
+cash is a compensated float sum, and an entry whose float quotient lies within 1e-9 of a lot
+boundary is sized again in Decimal, replaying the fills so far (`exact_entry_units`).
+
+The state is an `Account` tuple handed from call to call (numba keeps it in registers); the
+closed round trips go to a `Book` of arrays sized for `cap` trades by the caller, which runs
+again with more room when they do not suffice (`run_with_room`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import ROUND_FLOOR, Decimal
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from sigma.strategies.series import FloatArray
+from sigma.strategies.vectorised import FULL, FusedRun, IntArray, Terms
+
+# A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
+_TIE_TOLERANCE = 1e-9
+
+
+class Account(NamedTuple):
+    """The account between two fills."""
+
+    cash: float
+    comp: float  # Neumaier compensation of the cash sum
+    fees: float
+    direction: int  # +1 long, -1 short, 0 flat
+    units: int  # lots held
+    qty: float
+    entry_bar: int
+    entry_price: float
+    entry_fee: float
+    trades: int  # closed round trips in the book
+
+
+Book = tuple[IntArray, FloatArray]
+"""Closed round trips, a row each: (entry bar, exit bar, signed lots) and (entry price, exit
+price, net pnl). The kernels take the two arrays apart: an array read out of a tuple is
+reference-counted at each read, ~60 ns a fill."""
+
+
+# --- exact sizing for near-ties ---------------------------------------------------------------
+class _Replay(threading.local):
+    """Exact Decimal cash after the first `closed` round trips of the current run."""
+
+    closed: int = 0
+    cash: Decimal | None = None
+
+
+_REPLAY = _Replay()
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def exact_entry_units(
+    open_: FloatArray,
+    initial_cash: float,
+    pct: float,
+    fixed: float,
+    lot: float,
+    entry_bar: IntArray,
+    exit_bar: IntArray,
+    units: IntArray,
+    n_closed: int,
+    price: float,
+) -> int:
+    """Entry size in lots computed as the engine does (Decimal, 28 digits), replaying the
+    fills so far: the closed round trips (entry and exit fills) leave the account flat. The
+    replayed cash is kept per run (and thread), so each fill is replayed once."""
+    pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
+    cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
+    # A first near-tie late in a long run replays every fill before it (tens of thousands
+    # in a million bars): the prices are read out as Python floats at once and each price
+    # converted once, not element by element from numpy.
+    done = slice(_REPLAY.closed, n_closed)
+    exact: dict[float, Decimal] = {}
+    for lots, p_in, p_out in zip(
+        units[done].tolist(),
+        open_[entry_bar[done]].tolist(),
+        open_[exit_bar[done]].tolist(),
+        strict=True,
+    ):
+        d_in, d_out = exact.get(p_in), exact.get(p_out)
+        if d_in is None or not p_in:  # 0.0 and -0.0 are one key, two Decimals
+            d_in = exact[p_in] = _dec(p_in)
+        if d_out is None or not p_out:
+            d_out = exact[p_out] = _dec(p_out)
+        signed = lots * lot_d
+        qty = abs(signed)
+        cash -= signed * d_in + (fixed_d + qty * d_in * pct_d)
+        cash -= -signed * d_out + (fixed_d + qty * d_out * pct_d)
+    _REPLAY.cash, _REPLAY.closed = cash, n_closed
+    price_d = _dec(price)
+    spendable = cash * Decimal("1.0") - fixed_d
+    if spendable <= 0:
+        return 0
+    quotient = spendable / (price_d * (1 + pct_d))
+    return int((quotient / lot_d).to_integral_value(ROUND_FLOOR))
+
+
+def run_with_room(kernel: Callable[[int], FusedRun], bars: int) -> FusedRun:
+    """`kernel(cap)`, a run whose book holds `cap` round trips, until it had room enough.
+
+    A round trip spans at least one bar: `bars` slots always suffice. Most strategies trade
+    far less often than every 8 bars, so they get that many and the rare others a second run
+    (slots for every bar would cost page faults on every call)."""
+    out: FusedRun | None = None
+    for cap in (min(bars, bars // 8 + 1024), bars):
+        _REPLAY.closed, _REPLAY.cash = 0, None
+        out = kernel(cap)
+        if out[0] != FULL:
+            break
+    assert out is not None
+    return out
+
+
+def columns(*values: FloatArray) -> tuple[FloatArray, ...]:
+    """Bar columns as contiguous float arrays for a kernel; ValueError unless all are of one
+    length."""
+    arrays = tuple(np.ascontiguousarray(v, dtype=np.float64) for v in values)
+    if len({len(array) for array in arrays}) > 1:
+        raise ValueError(f"bar columns differ in length: {[len(a) for a in arrays]}")
+    return arrays
+
+
+# --- the compiled account ---------------------------------------------------------------------
+@numba.njit(cache=True)
+def opened(terms: Terms) -> Account:  # pragma: no cover - numba-compiled
+    """A flat account holding the initial cash."""
+    return Account(terms[0], 0.0, 0.0, 0, 0, 0.0, 0, 0.0, 0.0, 0)
+
+
+BLOCK = 1024
+"""Bars whose decisions a fused kernel makes, then executes, together (`execute`)."""
+
+
+@numba.njit(cache=True)
+def started(  # pragma: no cover - numba-compiled
+    n: int, terms: Terms, cap: int
+) -> tuple[Account, FloatArray, IntArray, FloatArray]:
+    """A run of `n` bars about to start: the flat account, room for its equity curve, and
+    its book (`new_book`)."""
+    lots, money = new_book(cap)
+    return opened(terms), np.empty(n), lots, money
+
+
+@numba.njit(cache=True)
+def block_rows() -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover - numba
+    """Room for a block's targets when flat, long and short."""
+    return np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK)
+
+
+@numba.njit(cache=True)
+def new_book(cap: int) -> Book:  # pragma: no cover - numba-compiled
+    """Room for `cap` round trips (filled in order, read up to `Account.trades`)."""
+    # Sized up front: growing arrays inside a loop costs ~25 ns a bar in reference counting,
+    # even on bars that never trade.
+    return np.empty((cap, 3), dtype=np.int64), np.empty((cap, 3), dtype=np.float64)
+
+
+@numba.njit(cache=True, inline="always")
+def _plus(cash: float, comp: float, delta: float) -> tuple[float, float]:  # pragma: no cover
+    # Neumaier's compensated sum: cash + comp is the sum of all deltas to ~1 ulp.
+    s = cash + delta
+    if abs(cash) >= abs(delta):
+        comp += (cash - s) + delta
+    else:
+        comp += (delta - s) + cash
+    return s, comp
+
+
+@numba.njit(cache=True, inline="always")
+def _record(  # pragma: no cover - numba-compiled
+    a: Account, lots: IntArray, money: FloatArray, i: int, price: float, fee: float
+) -> None:
+    k = a.trades
+    lots[k, 0] = a.entry_bar
+    lots[k, 1] = i
+    lots[k, 2] = a.direction * a.units
+    money[k, 0] = a.entry_price
+    money[k, 1] = price
+    money[k, 2] = a.direction * a.qty * (price - a.entry_price) - a.entry_fee - fee
+
+
+@numba.njit(cache=True)
+def _exact_units(  # pragma: no cover - numba-compiled
+    a: Account, price: float, open_: FloatArray, terms: Terms, lots: IntArray, money: FloatArray
+) -> int:
+    # Called at near-ties only: a call, not inlined, so the objmode switch stays off the path.
+    with numba.objmode(exact="int64"):
+        exact = exact_entry_units(
+            open_,
+            terms[0],
+            terms[1],
+            terms[2],
+            terms[3],
+            lots[:, 0],
+            lots[:, 1],
+            lots[:, 2],
+            a.trades,
+            price,
+        )
+    return exact
+
+
+@numba.njit(cache=True, inline="always")
+def _entry_units(  # pragma: no cover - numba-compiled
+    a: Account, price: float, open_: FloatArray, terms: Terms, lots: IntArray, money: FloatArray
+) -> int:
+    spendable = (a.cash + a.comp) - terms[2]
+    if not spendable > 0:
+        return 0
+    r = spendable / (price * (1.0 + terms[1]))
+    if terms[3] != 1.0:  # x / 1.0 is x: the division (~15 cycles) is skipped, not changed
+        r /= terms[3]
+    nearest = np.floor(r + 0.5)
+    if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0):
+        return _exact_units(a, price, open_, terms, lots, money)
+    return int(np.floor(r))
+
+
+@numba.njit(cache=True, inline="always")
+def trade(  # pragma: no cover - numba-compiled
+    a: Account,
+    want: int,
+    i: int,
+    open_: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, bool]:
+    """The account after turning to direction `want` (+1, -1, 0) at bar `i`'s open, and
+    False instead when the book had no room for the round trip it closes."""
+    if want == a.direction:
+        return a, True
+    price = open_[i]
+    pct, fixed, lot, per_unit = terms[1], terms[2], terms[3], terms[4]
+    if a.direction != 0:
+        if a.trades == len(lots):
+            return a, False
+        fee = fixed + a.qty * price * pct
+        cash, comp = _plus(a.cash, a.comp, a.direction * a.qty * price - fee)
+        _record(a, lots, money, i, price, fee)
+        a = Account(cash, comp, a.fees + fee, 0, 0, 0.0, 0, 0.0, 0.0, a.trades + 1)
+    if want != 0:
+        units = _entry_units(a, price, open_, terms, lots, money)
+        if units > 0:
+            qty = (
+                float(units)
+                if per_unit == 1.0
+                else (units / per_unit if per_unit > 0 else units * lot)
+            )
+            fee = fixed + qty * price * pct
+            cash, comp = _plus(a.cash, a.comp, -(want * qty * price + fee))
+            a = Account(cash, comp, a.fees + fee, want, units, qty, i, price, fee, a.trades)
+    return a, True
+
+
+GO_ON = -3
+"""`execute`'s status when the run goes on past the bars it was given."""
+
+
+@numba.njit(cache=True)
+def execute(  # pragma: no cover - numba-compiled
+    a: Account,
+    rows: tuple[FloatArray, FloatArray, FloatArray],
+    c0: int,
+    m: int,
+    open_: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """The targets decided at the closes of bars `c0` to `c0 + m - 1` (+1, -1, 0, NaN =
+    nothing; element k of the row of the position held, flat, long or short, for bar
+    c0 + k), each taken at the next bar's open, and each bar's equity at its close into
+    `equity` (from bar 0 when `c0` is 0). Returns the account and GO_ON, or the run's status
+    when it ends: -1 when closed out (equity at or below zero; `equity` is then filled to the
+    end), FULL when the book is full, or the bar of a target that is not +1, -1, 0 or NaN.
+
+    A fused kernel passes its decisions a block of bars at a time, in small arrays that stay
+    in the first-level cache; the fast path's loop over target arrays passes them whole."""
+    flat, long, short = rows
+    for i in range(c0 + 1 if c0 else 0, min(c0 + m + 1, len(close))):
+        if i > 0:
+            k = i - 1 - c0
+            t = flat[k] if a.direction == 0 else (long[k] if a.direction > 0 else short[k])
+            if t == t:  # not NaN
+                if t != 1.0 and t != -1.0 and t != 0.0:
+                    return a, i - 1
+                a, room = trade(
+                    a, 1 if t > 0 else (-1 if t < 0 else 0), i, open_, terms, lots, money
+                )
+                if not room:
+                    return a, FULL
+        e = (a.cash + a.comp) + a.direction * a.qty * close[i]
+        equity[i] = e
+        if a.direction != 0 and e <= 0.0:
+            a, room = close_out(a, i, close[i], terms, lots, money)
+            equity[i:] = a.cash
+            return a, -1 if room else FULL
+    return a, GO_ON
+
+
+@numba.njit(cache=True)
+def close_out(  # pragma: no cover - numba-compiled
+    a: Account, i: int, price: float, terms: Terms, lots: IntArray, money: FloatArray
+) -> tuple[Account, bool]:
+    """The account closed out at bar `i`'s close (`price`) once its equity is at or below
+    zero, as the engine's default margin account is (a deficit left is written off); False
+    instead when the book had no room for the round trip."""
+    if a.trades == len(lots):
+        return a, False
+    fee = terms[2] + a.qty * price * terms[1]
+    _record(a, lots, money, i, price, fee)
+    cash = max((a.cash + a.comp) + a.direction * a.qty * price - fee, 0.0)
+    return Account(cash, 0.0, a.fees + fee, 0, 0, 0.0, 0, 0.0, 0.0, a.trades + 1), True
+
+
+@numba.njit(cache=True)
+def finished(  # pragma: no cover - numba-compiled
+    status: int, equity: FloatArray, a: Account, lots: IntArray, money: FloatArray
+) -> FusedRun:
+    """The run's outcome (`FusedRun`): `status` (-1 or GO_ON when done, `FULL`, or a bad
+    target's bar), the equity curve, the account at the end and the closed round trips."""
+    k = a.trades
+    return (
+        -1 if status == GO_ON else status,
+        equity,
+        a.cash + a.comp,
+        a.direction * a.qty,
+        a.fees,
+        lots[:k, 0].copy(),
+        lots[:k, 1].copy(),
+        lots[:k, 2].copy(),
+        money[:k, 0].copy(),
+        money[:k, 1].copy(),
+        money[:k, 2].copy(),
+    )
+
+
+__all__ = [
+    "BLOCK",
+    "GO_ON",
+    "Account",
+    "Book",
+    "block_rows",
+    "close_out",
+    "columns",
+    "exact_entry_units",
+    "execute",
+    "finished",
+    "new_book",
+    "opened",
+    "run_with_room",
+    "started",
+    "trade",
+]
