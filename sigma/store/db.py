@@ -6,20 +6,22 @@ schema to the newest Alembic revision (a no-op when it is already there).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.store.sqlite import BUSY_TIMEOUT, configure_reader, configure_writer
 from sigma.store.timescale import enable_timescale
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Arbitrary constant: serialises concurrent `migrate` calls from several processes on PostgreSQL.
@@ -94,6 +96,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     With `connection`, Alembic commands run on it (inside its transaction).
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -103,6 +107,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision shipped in `sigma/store/migrations/versions`."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the migrations folder has no revisions"
     return head
@@ -111,7 +117,34 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None before the first migration."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _revision_of(conn)
+
+
+def _revision_of(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+_REVISION_LINE = re.compile(r"^(down_)?revision(?:: [^=]+)? = (?:[\"']([^\"']+)[\"']|None)", re.M)
+
+
+@cache
+def shipped_head() -> str:
+    """`head_revision` read from the migration files' `revision`/`down_revision` lines alone.
+
+    `migrate` compares it with the database's revision at every start: a database already at
+    head then costs one query, not Alembic's import (~10 MB, a tenth of a second) and its
+    script loading. A test keeps it equal to Alembic's own answer."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for down, name in _REVISION_LINE.findall(script.read_text()):
+            if name:
+                (parents if down else revisions).add(name)
+    heads = revisions - parents
+    assert len(heads) == 1, f"the migrations have {len(heads)} heads: {sorted(heads)}"
+    return heads.pop()
 
 
 def migrate(engine: Engine) -> None:
@@ -123,7 +156,10 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        command.upgrade(alembic_config(conn), "head")
+        if _revision_of(conn) != shipped_head():
+            from alembic import command
+
+            command.upgrade(alembic_config(conn), "head")
         enable_timescale(conn)
 
 

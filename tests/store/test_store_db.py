@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +27,7 @@ from sigma.store import (
     session_factory,
     session_scope,
 )
-from sigma.store.db import alembic_config, normalize_url, read_engine
+from sigma.store.db import alembic_config, normalize_url, read_engine, shipped_head
 from sigma.store.models import Base, User
 from sigma.store.sqlite import (
     RETRY_PAUSE,
@@ -274,3 +276,35 @@ def test_only_lock_errors_are_retried() -> None:
     assert not is_lock_error(ValueError("database is locked"))
     assert [retry_pause(n) for n in (1, 2, 3)] == [RETRY_PAUSE, 2 * RETRY_PAUSE, 4 * RETRY_PAUSE]
     assert retry_pause(50) == RETRY_PAUSE_MAX
+
+
+def test_the_shipped_head_read_from_the_files_is_alembics() -> None:
+    assert shipped_head() == head_revision()
+
+
+def test_a_database_one_revision_behind_is_brought_to_head(engine: Engine) -> None:
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "-1")
+    assert current_revision(engine) not in (None, head_revision())
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    assert _diff(engine, Base.metadata) == []
+
+
+# A fresh interpreter: this one has imported Alembic for the tests above.
+START_AT_HEAD = """
+import sys
+from sigma.store.db import init_db
+
+init_db(sys.argv[1]).dispose()
+assert "alembic" not in sys.modules, "a database at head loaded Alembic"
+"""
+
+
+def test_a_start_on_a_database_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sigma.db'}"
+    init_db(url).dispose()
+    done = subprocess.run(
+        [sys.executable, "-c", START_AT_HEAD, url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
