@@ -8,6 +8,10 @@ Clients pick channels with `?channels=price_update,fills` and can change them la
 sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
 SIGMA_API_WS_PER_USER connections; a command longer than `MAX_COMMAND_CHARS` or nested deeper
 than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed.
+
+The token is checked again every `Hub.auth_recheck` seconds while the connection is open: a
+logout, a disabled or deleted user, a changed password or an expired token closes it (1008)
+rather than letting it read fills and orders for as long as it stays connected.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket
 
-from sigma.api.context import get_ctx, principal_for
+from sigma.api.context import ApiContext, get_ctx, principal_for
 from sigma.bus.base import (
     CHANNEL_ALERTS,
     CHANNEL_FILLS,
@@ -45,6 +49,7 @@ CHANNELS: tuple[str, ...] = (
 CLOSE_POLICY = 1008  # bad token or request
 MAX_SYMBOLS = 10_000  # bounds the last-price memory against a feed inventing symbols
 CLOSE_TOO_SLOW = 1013  # "try again later"
+AUTH_RECHECK_SECONDS = 5.0
 # A command is `{"subscribe": [names]}`: a few hundred characters, two levels deep.
 MAX_COMMAND_CHARS = 4096
 MAX_COMMAND_DEPTH = 4
@@ -133,17 +138,19 @@ class Client:
         self._sender = asyncio.create_task(self._send_loop())
         return self._sender
 
-    def drop(self) -> None:
-        """Stop sending and close the connection with 1013. The sender is cancelled rather
-        than told: a slow client's sender is usually stuck in a send."""
+    def drop(
+        self, code: int = CLOSE_TOO_SLOW, reason: str = "too slow: messages were piling up"
+    ) -> None:
+        """Stop sending and close the connection with `code` (1013: too slow). The sender is
+        cancelled rather than told: a slow client's sender is usually stuck in a send."""
         self.dropped = True
         if self._sender is not None:
             self._sender.cancel()
-        self._closer = asyncio.create_task(self._close())
+        self._closer = asyncio.create_task(self._close(code, reason))
 
-    async def _close(self) -> None:
+    async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
-            await self.sink.close(CLOSE_TOO_SLOW, "too slow: messages were piling up")
+            await self.sink.close(code, reason)
 
     async def _send_loop(self) -> None:
         while True:
@@ -157,11 +164,19 @@ class Client:
 class Hub:
     """Fans the bus channels out to the connected clients."""
 
-    def __init__(self, pubsub: PubSub, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        *,
+        queue_size: int = 1000,
+        auth_recheck: float = AUTH_RECHECK_SECONDS,
+    ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.pubsub = pubsub
         self.queue_size = queue_size
+        self.auth_recheck = auth_recheck
+        """Seconds between checks that a connected client's token still holds."""
         self.clients: set[Client] = set()
         self.dropped = 0
         self.last_prices: dict[str, dict[str, Any]] = {}
@@ -259,6 +274,7 @@ async def websocket_endpoint(
         for data in list(hub.last_prices.values())[: hub.queue_size // 2]:
             hub.send(client, frame(CHANNEL_PRICE_UPDATE, data))
     sender = client.start()
+    watcher = asyncio.create_task(_watch_token(ctx, hub, client, token))
     try:
         while True:
             message = await websocket.receive()
@@ -274,8 +290,23 @@ async def websocket_endpoint(
     finally:
         hub.clients.discard(client)
         sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(sender, watcher, return_exceptions=True)
         log.info("websocket closed user=%s", principal.username)
+
+
+async def _watch_token(ctx: ApiContext, hub: Hub, client: Client, token: str | None) -> None:
+    """Close the connection with 1008 once its token no longer admits it (revoked, expired,
+    its user disabled or deleted); until then, check every `hub.auth_recheck` seconds."""
+    while True:
+        await asyncio.sleep(hub.auth_recheck)
+        try:
+            await principal_for(ctx, token)
+        except HTTPException as exc:
+            log.info("websocket user=%s closed: %s", client.name, exc.detail)
+            hub.clients.discard(client)
+            client.drop(CLOSE_POLICY, str(exc.detail)[:120])
+            return
 
 
 def _handle_command(client: Client, text: str) -> str | None:
