@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
-from sigma.api.users import authenticate
+from sigma.api.users import MAX_USERNAME_CHARS, authenticate
 from sigma.store.auth_sessions import (
     RefreshRefused,
     revoke_user_tokens,
@@ -91,6 +91,10 @@ def login(
     few), and an address with many failures is refused for a while: both answer 429 with
     Retry-After. The address is the peer's, or the forwarded one when the peer is a proxy
     listed in SIGMA_API_TRUSTED_PROXIES."""
+    if len(form.username) > MAX_USERNAME_CHARS:
+        # No account has such a name; refused before the throttle keeps it as a key, so a
+        # flood of megabyte names cannot fill the memory (the throttle bounds keys, not bytes).
+        raise HTTPException(422, detail=f"body.username: at most {MAX_USERNAME_CHARS} characters")
     client = request.client.host if request.client else "-"
     account, address = f"account|{form.username}", f"address|{client}"
     throttle = ctx.throttle
