@@ -78,10 +78,11 @@ def check_json_body(body: bytes) -> None:
             parse_float=_finite,
             object_pairs_hook=_unique_keys,
         )
-    except BodyError:
-        raise
-    except ValueError as exc:
-        raise BodyError(f"body: not valid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        # Located as FastAPI locates it: "body.<character offset>".
+        raise BodyError(
+            f"body.{exc.pos}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 class StrictJsonMiddleware:

@@ -276,7 +276,7 @@ def test_role_in_preferences_or_extra_fields_grants_nothing(
         ('{"a": 1, "a": 2}', "body: key 'a' appears twice in one object"),
         ('{"a": {"b": [1], "b": [2]}}', "body: key 'b' appears twice in one object"),
         ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "body: JSON nested more than 32 levels deep"),
-        ('{"a": 1', "body: not valid JSON: Expecting ',' delimiter: line 1 column 8 (char 7)"),
+        ('{"a": 1', "body.7: not valid JSON: Expecting ',' delimiter (line 1, column 8)"),
         (b'{"a": "\xff"}', "body: not valid UTF-8 text at byte 7"),
     ],
 )
