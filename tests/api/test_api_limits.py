@@ -3,16 +3,24 @@ size and depth, security headers, documentation and metrics closed unless opened
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from sigma.api import create_api
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
+from sigma.api.server import WS_MAX_MESSAGE_BYTES, api_server
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
@@ -159,3 +167,44 @@ def test_settings_open_documentation_and_metrics(small: TestClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert docs.headers["content-security-policy"] == DOCS_CSP
     assert small.get("/redoc").status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(sigma_app: App) -> Iterator[tuple[str, FastAPI]]:
+    """The API behind the uvicorn server `sigma api` runs: its base WebSocket URL and app."""
+    api = create_api(sigma_app, InMemoryPubSub(), static_dir=None)
+    port = _free_port()
+    server = api_server(sigma_app.settings, api, host="127.0.0.1", port=port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    yield f"ws://127.0.0.1:{port}/ws", api
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_the_server_closes_a_websocket_sending_an_oversized_message(
+    served: tuple[str, FastAPI],
+) -> None:
+    # uvicorn's default took messages of 16 MiB, 32 of them queued per connection.
+    url, api = served
+    with ws_connect(f"{url}?token={issue_token(api, 'viewer')}&channels=fills") as ws:
+        ws.send(json.dumps({"subscribe": ["alerts"]}))
+        assert json.loads(ws.recv(timeout=10)) == {
+            "channel": "subscribed",
+            "data": ["alerts", "fills"],
+        }
+        ws.send("x" * (WS_MAX_MESSAGE_BYTES + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
