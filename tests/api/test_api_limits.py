@@ -24,7 +24,7 @@ from sigma.api.server import WS_MAX_MESSAGE_BYTES, api_server
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
-from tests.api.conftest import add_users, issue_token, make_app
+from tests.api.conftest import PASSWORD, add_users, issue_token, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -148,6 +148,11 @@ def test_security_headers_on_api_and_dashboard(sigma_app: App, tmp_path: Path) -
             assert headers["referrer-policy"] == "no-referrer", path
             assert headers["x-frame-options"] == "DENY", path
             assert headers["content-security-policy"] == DASHBOARD_CSP, path
+            # API answers (tokens, orders) are never cached; the dashboard's files may be.
+            private = not path.startswith("/backtests") and path != "/"
+            assert (headers.get("cache-control") == "no-store") is private, path
+        login = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
+        assert login.status_code == 200 and login.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in DASHBOARD_CSP and "script-src 'self';" in DASHBOARD_CSP
 
 
