@@ -331,3 +331,37 @@ def test_a_body_of_another_media_type_is_415(
     assert response.status_code == 415
     assert response.json()["detail"] == f"body: {given} is not accepted; send application/json"
     assert client.get("/api/me/prefs", headers=headers).json() == {}
+
+
+def test_extra_fields_in_bodies_are_refused_and_change_nothing(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any]
+) -> None:
+    # These bodies dropped unknown fields silently: a forged author or version looked taken.
+    trader = auth("trader")
+    refresh = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
+    attempts = [
+        (
+            "put",
+            "/api/params/sma_cross/BTC",
+            {"params": {}, "changed_by": "admin", "version": 99},
+            "body.changed_by: Extra inputs are not permitted; "
+            "body.version: Extra inputs are not permitted",
+        ),
+        (
+            "post",
+            "/api/strategies/sma_cross/BTC/enable",
+            {"reason": "x", "by": "admin"},
+            "body.by: Extra inputs are not permitted",
+        ),
+        (
+            "post",
+            "/api/auth/refresh",
+            {"refresh_token": refresh.json()["refresh_token"], "username": "admin"},
+            "body.username: Extra inputs are not permitted",
+        ),
+    ]
+    for method, path, body, detail in attempts:
+        response = client.request(method, path, json=body, headers=trader)
+        assert (response.status_code, response.json()) == (422, {"detail": detail}), path
+    assert client.get("/api/params/sma_cross/BTC/history", headers=trader).json() == []
+    assert snapshot(sigma_app) == before

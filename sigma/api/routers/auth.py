@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
@@ -48,6 +48,8 @@ class TokenOut(BaseModel):
 
 class RefreshIn(BaseModel):
     """A refresh token from a previous login."""
+
+    model_config = ConfigDict(extra="forbid")
 
     refresh_token: str = Field(min_length=1)
 
