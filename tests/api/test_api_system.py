@@ -258,6 +258,16 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
         # Escaping the folder gets the app, never the file.
         escaped = client.get("/assets/..%2F..%2Foutside.txt")
         assert "private" not in escaped.text
+        # A symbolic link out of the folder is not followed (the app instead).
+        (dist / "assets" / "link.js").symlink_to(dist.parent / "outside.txt")
+        assert "private" not in client.get("/assets/link.js").text
+        # A NUL character was an unhandled ValueError: a 500 and a stack trace in the log.
+        for path in ("/%00", "/assets/app.js%00.html"):
+            nul = client.get(path)
+            assert (nul.status_code, nul.json()) == (
+                404,
+                {"detail": "no such file: the path holds a NUL character"},
+            ), path
         # API paths stay JSON.
         missing = client.get("/api/nothing")
         assert missing.status_code == 404
