@@ -174,28 +174,23 @@ def test_settings_open_documentation_and_metrics(small: TestClient) -> None:
     assert small.get("/redoc").status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(sigma_app: App) -> Iterator[tuple[str, FastAPI]]:
     """The API behind the uvicorn server `sigma api` runs: its base WebSocket URL and app."""
     api = create_api(sigma_app, InMemoryPubSub(), static_dir=None)
-    port = _free_port()
-    server = api_server(sigma_app.settings, api, host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.run, daemon=True)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))  # a port of the system's choice, handed to uvicorn
+    server = api_server(sigma_app.settings, api)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}/ws", api
+    yield f"ws://127.0.0.1:{listening.getsockname()[1]}/ws", api
     server.should_exit = True
     thread.join(30)
+    listening.close()
 
 
 def test_the_server_closes_a_websocket_sending_an_oversized_message(

@@ -44,7 +44,7 @@ from sigma.store.strategy_control import ControlState, all_controls, audit
 router = APIRouter(prefix="/api", tags=["controls"])
 SymbolPath = Annotated[str, Path(pattern=SYMBOL)]
 _OPEN = ("new", "partially_filled")
-IdempotencyKey = Annotated[
+OrderKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
@@ -267,34 +267,20 @@ async def _order(ctx: ApiContext, command: BotCommand, key: str | None = None) -
 
 @router.post("/controls/{strategy}/{symbol}/entry", response_model=CommandOut)
 async def force_entry(
-    strategy: str,
-    symbol: SymbolPath,
-    body: OrderIn,
-    ctx: Ctx,
-    user: Trader,
-    idempotency_key: IdempotencyKey = None,
+    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
     """Buy at market for `strategy` on `symbol` now (`qty` units, default all its free cash),
     through the risk limits, past a stop or the regime loop's pause."""
     traded(ctx, strategy, symbol)
     command = ForceEntry(
-        author=author(user),
-        strategy=strategy,
-        symbol=symbol,
-        reason=body.reason,
-        qty=body.qty,
+        author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, qty=body.qty
     )
-    return await _order(ctx, command, idempotency_key)
+    return await _order(ctx, command, key)
 
 
 @router.post("/controls/{strategy}/{symbol}/close", response_model=CommandOut)
 async def close_position(
-    strategy: str,
-    symbol: SymbolPath,
-    body: OrderIn,
-    ctx: Ctx,
-    user: Trader,
-    idempotency_key: IdempotencyKey = None,
+    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
     """Flatten the position of `strategy` on `symbol` at market (and cancel its resting
     orders); 409 when it holds nothing."""
@@ -302,12 +288,9 @@ async def close_position(
     if body.qty is not None:
         raise HTTPException(422, detail="body.qty: a close takes the whole position")
     command = ClosePosition(
-        author=author(user),
-        strategy=strategy,
-        symbol=symbol,
-        reason=body.reason,
+        author=author(user), strategy=strategy, symbol=symbol, reason=body.reason
     )
-    return await _order(ctx, command, idempotency_key)
+    return await _order(ctx, command, key)
 
 
 @router.post("/orders/{client_order_id}/cancel", response_model=CommandOut)
