@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sigma.api.ws import nesting_depth
-
 # The deepest legitimate body (a preference holding a small table) nests a few levels.
 MAX_BODY_DEPTH = 32
+# Checking a body costs about what parsing it costs again (a megabyte: tenths of a second);
+# past this size it runs in a worker thread, so the event loop keeps serving meanwhile.
+INLINE_CHECK_BYTES = 16 * 1024
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -69,8 +72,6 @@ def check_json_body(body: bytes) -> None:
         raise BodyError(
             f"body: not valid {exc.encoding.upper()} text at byte {exc.start}"
         ) from None
-    if nesting_depth(text, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
-        raise BodyError(f"body: JSON nested more than {MAX_BODY_DEPTH} levels deep")
     try:
         json.loads(
             text,
@@ -83,6 +84,26 @@ def check_json_body(body: bytes) -> None:
         raise BodyError(
             f"body.{exc.pos}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise BodyError(f"body: JSON nested more than {MAX_BODY_DEPTH} levels deep") from None
+    if _too_deep(text):
+        raise BodyError(f"body: JSON nested more than {MAX_BODY_DEPTH} levels deep")
+
+
+_NOT_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\[\]{}"]+')
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+def _too_deep(text: str) -> bool:
+    """True when the valid JSON `text` nests deeper than `MAX_BODY_DEPTH`: its brackets
+    outside strings, innermost pairs peeled off once per level (regular expressions, so a
+    megabyte costs milliseconds rather than a Python loop over every character)."""
+    brackets = _NOT_BRACKETS.sub("", text)
+    for _ in range(MAX_BODY_DEPTH):
+        if not brackets:
+            return False
+        brackets = _INNERMOST.sub("", brackets)
+    return bool(brackets)
 
 
 class StrictJsonMiddleware:
@@ -110,7 +131,10 @@ class StrictJsonMiddleware:
         media_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
         if _is_json(media_type):
             try:
-                check_json_body(body)
+                if len(body) > INLINE_CHECK_BYTES:
+                    await run_in_threadpool(check_json_body, body)
+                else:
+                    check_json_body(body)
             except BodyError as exc:
                 await JSONResponse({"detail": str(exc)}, 422)(scope, receive, send)
                 return

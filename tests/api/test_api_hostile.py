@@ -276,6 +276,12 @@ def test_role_in_preferences_or_extra_fields_grants_nothing(
         ('{"a": 1, "a": 2}', "body: key 'a' appears twice in one object"),
         ('{"a": {"b": [1], "b": [2]}}', "body: key 'b' appears twice in one object"),
         ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "body: JSON nested more than 32 levels deep"),
+        ('{"a": ' + "[" * 33 + "]" * 33 + "}", "body: JSON nested more than 32 levels deep"),
+        # Past 16 KiB the check runs in a worker thread: the same answer.
+        (
+            '{"pad": "' + "[" * 20_000 + '", "a": 1, "a": 2}',
+            "body: key 'a' appears twice in one object",
+        ),
         ('{"a": 1', "body.7: not valid JSON: Expecting ',' delimiter (line 1, column 8)"),
         (b'{"a": "\xff"}', "body: not valid UTF-8 text at byte 7"),
     ],
@@ -308,7 +314,11 @@ def test_order_quantities_that_are_not_finite_numbers_place_nothing(
 
 def test_strict_json_passes_valid_bodies_untouched(client: TestClient, auth: Headers) -> None:
     headers = auth("viewer")
-    prefs = {"layout": {"cols": [1, 2.5, -3e-5]}, "name": "é ✓", "on": True, "none": []}
+    # 31 levels inside the body's own object: at the limit, and brackets in strings do not count.
+    deep: object = "[{"
+    for _ in range(30):
+        deep = [deep]
+    prefs = {"layout": {"cols": [1, 2.5, -3e-5]}, "name": "é ✓", "on": True, "deep": deep}
     for content_type in ("application/json", "application/json; charset=utf-8"):
         sent = {**headers, "Content-Type": content_type}
         response = client.put("/api/me/prefs", content=json.dumps(prefs), headers=sent)
