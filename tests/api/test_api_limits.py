@@ -153,6 +153,13 @@ def test_security_headers_on_api_and_dashboard(sigma_app: App, tmp_path: Path) -
             assert (headers.get("cache-control") == "no-store") is private, path
         login = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
         assert login.status_code == 200 and login.headers["cache-control"] == "no-store"
+        # No CORS: another origin's page may neither read answers nor pass a preflight.
+        evil = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        for answer in (
+            client.get("/api/health", headers=evil),
+            client.options("/api/me", headers=evil),
+        ):
+            assert not any(h.startswith("access-control-") for h in answer.headers), answer.headers
     assert "frame-ancestors 'none'" in DASHBOARD_CSP and "script-src 'self';" in DASHBOARD_CSP
 
 
