@@ -7,7 +7,9 @@ is too slow and is dropped (closed with 1013), so it never holds up the others o
 Clients pick channels with `?channels=price_update,fills` and can change them later by
 sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
 SIGMA_API_WS_PER_USER connections; a command longer than `MAX_COMMAND_CHARS` or nested deeper
-than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed.
+than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed, and a client
+sending more than `MAX_COMMANDS_PER_WINDOW` commands within `COMMAND_WINDOW_SECONDS` is closed
+(1008).
 
 The token is checked again every `Hub.auth_recheck` seconds while the connection is open: a
 logout, a disabled or deleted user, a changed password or an expired token closes it (1008)
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -53,6 +56,8 @@ AUTH_RECHECK_SECONDS = 5.0
 # A command is `{"subscribe": [names]}`: a few hundred characters, two levels deep.
 MAX_COMMAND_CHARS = 4096
 MAX_COMMAND_DEPTH = 4
+MAX_COMMANDS_PER_WINDOW = 20
+COMMAND_WINDOW_SECONDS = 1.0
 
 
 class TextSink(Protocol):
@@ -275,10 +280,24 @@ async def websocket_endpoint(
             hub.send(client, frame(CHANNEL_PRICE_UPDATE, data))
     sender = client.start()
     watcher = asyncio.create_task(_watch_token(ctx, hub, client, token))
+    window_start, in_window = time.monotonic(), 0
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                break
+            now = time.monotonic()
+            if now - window_start >= COMMAND_WINDOW_SECONDS:
+                window_start, in_window = now, 0
+            in_window += 1
+            if in_window > MAX_COMMANDS_PER_WINDOW:
+                # A dashboard sends a command when a page changes; a flood is not one.
+                log.warning("websocket user=%s closed: command flood", client.name)
+                await websocket.close(
+                    CLOSE_POLICY,
+                    f"too many commands: at most {MAX_COMMANDS_PER_WINDOW} "
+                    f"per {COMMAND_WINDOW_SECONDS:g} s",
+                )
                 break
             # A binary frame is read as UTF-8 text rather than ending the session with an error.
             text = message.get("text")

@@ -123,6 +123,24 @@ def test_deep_or_long_commands_are_refused_without_parsing(
     assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
 
 
+def test_a_command_flood_closes_the_websocket(
+    client: TestClient, auth: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, a client could send commands as fast as its link allowed, each one answered.
+    monkeypatch.setattr("sigma.api.ws.MAX_COMMANDS_PER_WINDOW", 3)
+    monkeypatch.setattr("sigma.api.ws.COMMAND_WINDOW_SECONDS", 60.0)
+    viewer = auth("viewer")["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/ws?token={viewer}&channels=fills") as ws:
+        for _ in range(4):
+            ws.send_text('{"subscribe": ["alerts"]}')
+        for _ in range(3):
+            assert ws.receive_json()["channel"] == "subscribed"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    assert closed.value.reason == "too many commands: at most 3 per 60 s"
+
+
 @pytest.mark.parametrize(
     ("text", "depth"),
     [
