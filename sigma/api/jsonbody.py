@@ -63,7 +63,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def check_json_body(body: bytes) -> None:
     """Raise BodyError (its message the detail) unless `body` is strict JSON: UTF-8 (or
     another encoding JSON allows), finite numbers only, no duplicate keys, nested at most
-    `MAX_BODY_DEPTH` levels deep. An empty body passes (the route says what is missing)."""
+    `MAX_BODY_DEPTH` levels deep, no string escaping half of a UTF-16 surrogate pair. An
+    empty body passes (the route says what is missing)."""
     if not body:
         return
     try:
@@ -73,7 +74,7 @@ def check_json_body(body: bytes) -> None:
             f"body: not valid {exc.encoding.upper()} text at byte {exc.start}"
         ) from None
     try:
-        json.loads(
+        parsed = json.loads(
             text,
             parse_constant=_no_constant,
             parse_float=_finite,
@@ -88,6 +89,13 @@ def check_json_body(body: bytes) -> None:
         raise BodyError(f"body: JSON nested more than {MAX_BODY_DEPTH} levels deep") from None
     if _too_deep(text):
         raise BodyError(f"body: JSON nested more than {MAX_BODY_DEPTH} levels deep")
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        # An escape such as "\ud800" alone: valid JSON syntax, but no text. Stored, it made
+        # every later answer holding it a 500 (no encoder writes it).
+        lone = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        raise BodyError(f"body: a string holds {lone}, half of a UTF-16 pair: not text") from None
 
 
 _NOT_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\[\]{}"]+')

@@ -284,6 +284,9 @@ def test_role_in_preferences_or_extra_fields_grants_nothing(
         ),
         ('{"a": 1', "body.7: not valid JSON: Expecting ',' delimiter (line 1, column 8)"),
         (b'{"a": "\xff"}', "body: not valid UTF-8 text at byte 7"),
+        # Stored, this made every later GET /api/me/prefs of the user a 500.
+        ('{"a": "x\\ud800"}', "body: a string holds \\ud800, half of a UTF-16 pair: not text"),
+        ('{"\\udc00": 1}', "body: a string holds \\udc00, half of a UTF-16 pair: not text"),
     ],
 )
 def test_non_json_bodies_are_422_and_store_nothing(
@@ -318,7 +321,7 @@ def test_strict_json_passes_valid_bodies_untouched(client: TestClient, auth: Hea
     deep: object = "[{"
     for _ in range(30):
         deep = [deep]
-    prefs = {"layout": {"cols": [1, 2.5, -3e-5]}, "name": "é ✓", "on": True, "deep": deep}
+    prefs = {"layout": {"cols": [1, 2.5, -3e-5]}, "name": "é ✓ 💩", "on": True, "deep": deep}
     for content_type in ("application/json", "application/json; charset=utf-8"):
         sent = {**headers, "Content-Type": content_type}
         response = client.put("/api/me/prefs", content=json.dumps(prefs), headers=sent)
