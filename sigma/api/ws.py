@@ -56,7 +56,7 @@ AUTH_RECHECK_SECONDS = 5.0
 # A command is `{"subscribe": [names]}`: a few hundred characters, two levels deep.
 MAX_COMMAND_CHARS = 4096
 MAX_COMMAND_DEPTH = 4
-MAX_COMMANDS_PER_WINDOW = 20
+MAX_COMMANDS_PER_WINDOW = 100
 COMMAND_WINDOW_SECONDS = 1.0
 
 
