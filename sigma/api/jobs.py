@@ -119,7 +119,13 @@ class JobRunner:
             self._finish(job, "cancelled")
         except Exception as exc:
             log.exception("backtest job %s failed", job.id)
-            job.error = f"{type(exc).__name__}: {exc}"
+            # Every viewer reads this: a ValueError says what was wrong with the run; the
+            # text of any other error may name SQL, files or hosts, and stays in the log.
+            job.error = (
+                f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, ValueError)
+                else f"{type(exc).__name__} (see the server log)"
+            )
             self._finish(job, "failed")
         else:
             job.progress = 1.0

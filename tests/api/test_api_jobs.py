@@ -189,15 +189,24 @@ def test_running_job_stops_on_cancel_and_reports_progress() -> None:
 def test_failed_job_keeps_the_error_and_old_jobs_are_forgotten() -> None:
     runner = JobRunner(keep=2)
 
+    errors = [
+        ValueError("not enough bars"),
+        OSError("/var/lib/sigma/reports: no space left"),
+        RuntimeError("no data"),
+    ]
+
     def broken(progress: Callable[[int, int], None], cancel: threading.Event) -> int:
-        raise RuntimeError("no data")
+        raise errors.pop(0)
 
     jobs = []
     for _ in range(3):
         job = runner.submit(broken, strategy="s", symbol="X", user="u")
         job.future.result(timeout=30)  # type: ignore[union-attr]
         jobs.append(job)
-    assert jobs[0].status == "failed" and jobs[0].error == "RuntimeError: no data"
+    # What was wrong with the run is shown; another error's text (paths, SQL) is not.
+    assert jobs[0].status == "failed" and jobs[0].error == "ValueError: not enough bars"
+    assert jobs[1].error == "OSError (see the server log)"
+    assert jobs[2].error == "RuntimeError (see the server log)"
     # Submitting the third dropped the oldest finished job.
     assert [j.id for j in runner.list()] == [jobs[2].id, jobs[1].id]
     with pytest.raises(JobStateError, match="already failed"):
