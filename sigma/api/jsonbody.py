@@ -2,9 +2,10 @@
 
 `json.loads`, which FastAPI parses bodies with, accepts `NaN` and `Infinity` (not JSON),
 reads `1e400` as infinity, keeps the last of duplicate keys (a proxy or an audit log reading
-the first one sees another request than the API acts on) and fails with a RecursionError on
-a deeply nested document. A stored `NaN` then comes back as `null`, or PostgreSQL refuses
-it: the client never learns its value was changed. This middleware checks a JSON body before
+the first one sees another request than the API acts on), takes `"\ud800"` (half of a
+UTF-16 pair, which no encoder writes back) and fails with a RecursionError on a deeply nested
+document. A stored `NaN` then comes back as `null`, or PostgreSQL refuses it: the client never
+learns its value was changed. This middleware checks a JSON body before
 any route sees it and passes the untouched bytes on; a body of another media type than JSON
 or a form is answered 415 (FastAPI would only say the body "should be a valid dictionary").
 """
