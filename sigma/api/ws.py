@@ -4,8 +4,9 @@ One subscription per channel feeds every client (the JSON text is built once per
 Each client has a bounded queue drained by its own sender task; a client whose queue is full
 is too slow and is dropped (closed with 1013), so it never holds up the others or the bus.
 
-Clients pick channels with `?channels=price_update,fills` and can change them later by
-sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
+Clients authenticate with the subprotocols `bearer, <access token>` (or, for clients that
+cannot set them, `?token=`), pick channels with `?channels=price_update,fills` and can change
+them later by sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
 SIGMA_API_WS_PER_USER connections; a command longer than `MAX_COMMAND_CHARS` or nested deeper
 than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed, and a client
 sending more than `MAX_COMMANDS_PER_WINDOW` commands within `COMMAND_WINDOW_SECONDS` is closed
@@ -53,6 +54,7 @@ CLOSE_POLICY = 1008  # bad token or request
 MAX_SYMBOLS = 10_000  # bounds the last-price memory against a feed inventing symbols
 CLOSE_TOO_SLOW = 1013  # "try again later"
 AUTH_RECHECK_SECONDS = 5.0
+BEARER_PROTOCOL = "bearer"
 # A command is `{"subscribe": [names]}`: a few hundred characters, two levels deep.
 MAX_COMMAND_CHARS = 4096
 MAX_COMMAND_DEPTH = 4
@@ -238,6 +240,16 @@ class Hub:
         client.drop()
 
 
+def bearer_protocol(subprotocols: list[str]) -> str | None:
+    """The token a client offers as its WebSocket subprotocols `bearer, <token>`, else None.
+
+    A browser cannot set an Authorization header on a WebSocket; this keeps the token out of
+    the URL, which proxies and servers log."""
+    if len(subprotocols) == 2 and subprotocols[0] == BEARER_PROTOCOL and subprotocols[1]:
+        return subprotocols[1]
+    return None
+
+
 router = APIRouter()
 
 
@@ -247,9 +259,12 @@ async def websocket_endpoint(
     token: str | None = Query(default=None, description="access token (JWT)"),
     channels: str | None = Query(default=None, description="comma-separated; default all"),
 ) -> None:
-    """Authenticate with `?token=`, then receive `{channel, data}` frames."""
+    """Authenticate with the subprotocols `bearer, <token>` (or `?token=`), then receive
+    `{channel, data}` frames."""
     ctx = get_ctx(websocket)
     hub: Hub = websocket.app.state.hub
+    offered = bearer_protocol(websocket.scope.get("subprotocols", []))
+    token = offered or token
     try:
         principal = await principal_for(ctx, token)
         chosen = check_channels(channels.split(",")) if channels else set(CHANNELS)
@@ -271,7 +286,8 @@ async def websocket_endpoint(
     # Registered before the handshake completes: a message published once the client sees
     # the connection open is never missed.
     hub.clients.add(client)
-    await websocket.accept()
+    # A browser drops a connection whose server does not name one of the offered protocols.
+    await websocket.accept(subprotocol=BEARER_PROTOCOL if offered else None)
     log.info("websocket open user=%s channels=%s", principal.username, sorted(chosen))
     if CHANNEL_PRICE_UPDATE in chosen:
         # The latest price of every symbol first, so a chart need not wait for the next tick;

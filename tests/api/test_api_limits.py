@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 from sigma.api import create_api
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
@@ -223,7 +224,11 @@ def test_the_server_closes_a_websocket_sending_an_oversized_message(
 ) -> None:
     # uvicorn's default took messages of 16 MiB, 32 of them queued per connection.
     url, api = served
-    with ws_connect(f"{url}?token={issue_token(api, 'viewer')}&channels=fills") as ws:
+    # Authenticated as the dashboard does it: the token as a subprotocol, which the server
+    # must name back (a real client drops the connection otherwise).
+    offered = [Subprotocol("bearer"), Subprotocol(issue_token(api, "viewer"))]
+    with ws_connect(f"{url}?channels=fills", subprotocols=offered) as ws:
+        assert ws.subprotocol == "bearer"
         ws.send(json.dumps({"subscribe": ["alerts"]}))
         assert json.loads(ws.recv(timeout=10)) == {
             "channel": "subscribed",

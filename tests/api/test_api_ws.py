@@ -15,7 +15,15 @@ from starlette.websockets import WebSocketDisconnect
 
 from sigma.api import create_api
 from sigma.api.context import ApiContext
-from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, decode, frame
+from sigma.api.ws import (
+    CLOSE_TOO_SLOW,
+    Client,
+    Hub,
+    bearer_protocol,
+    check_channels,
+    decode,
+    frame,
+)
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.auth_sessions import start_family
@@ -315,3 +323,36 @@ def test_an_open_connection_is_closed_when_its_token_expires(
         closed = _closed_within(client, pubsub, ws, 10)
     assert closed is not None, "the connection outlived its token"
     assert closed.code == 1008 and closed.reason.startswith("token expired")
+
+
+def test_the_token_may_travel_as_a_subprotocol_instead_of_in_the_url(
+    client: TestClient, auth: Headers, pubsub: InMemoryPubSub
+) -> None:
+    # In `?token=` it lands in every proxy's access log; the dashboard now sends it this way.
+    offered = ["bearer", token(auth("viewer"))]
+    with client.websocket_connect("/ws?channels=fills", subprotocols=offered) as ws:
+        assert ws.accepted_subprotocol == "bearer"
+        publish(client, pubsub, "fills", {"n": 1})
+        assert ws.receive_json() == {"channel": "fills", "data": {"n": 1}}
+    forged = ["bearer", token(auth("viewer"))[:-4] + "AAAA"]
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/ws", subprotocols=forged) as ws,
+    ):
+        ws.receive_text()
+    assert refused.value.code == 1008 and refused.value.reason.startswith("invalid token")
+
+
+@pytest.mark.parametrize(
+    ("offered", "found"),
+    [
+        (["bearer", "abc.def.ghi"], "abc.def.ghi"),
+        (["bearer"], None),
+        (["bearer", ""], None),
+        (["chat", "abc"], None),
+        (["bearer", "abc", "x"], None),
+        ([], None),
+    ],
+)
+def test_bearer_protocol(offered: list[str], found: str | None) -> None:
+    assert bearer_protocol(offered) == found
