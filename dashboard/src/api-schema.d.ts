@@ -3372,7 +3372,10 @@ export interface operations {
   force_entry_api_controls__strategy___symbol__entry_post: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description a key of the client's (8-64 letters, digits, _ -): this order (kind, strategy, symbol) is sent once per key; a request repeating the key is answered 409 and sends nothing */
+        "Idempotency-Key"?: string | null;
+      };
       path: {
         strategy: string;
         symbol: string;
@@ -3408,7 +3411,10 @@ export interface operations {
   close_position_api_controls__strategy___symbol__close_post: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description a key of the client's (8-64 letters, digits, _ -): this order (kind, strategy, symbol) is sent once per key; a request repeating the key is answered 409 and sends nothing */
+        "Idempotency-Key"?: string | null;
+      };
       path: {
         strategy: string;
         symbol: string;

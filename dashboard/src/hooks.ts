@@ -73,7 +73,8 @@ export function useLive(token: string | null, onMessage: (m: LiveMessage) => voi
         current = await refreshSession();
       if (stopped) return;
       const bearer = current?.token ?? token;
-      socket = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(bearer)}`);
+      // The token travels as a subprotocol, not in the URL (which proxies log).
+      socket = new WebSocket(`${proto}//${location.host}/ws`, ["bearer", bearer]);
       socket.onopen = () => {
         retry = 0;
         setState("open");

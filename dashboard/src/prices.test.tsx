@@ -15,7 +15,10 @@ class FakeSocket {
   onopen: (() => void) | null = null;
   onmessage: ((ev: { data: string }) => void) | null = null;
   onclose: (() => void) | null = null;
-  constructor(public url: string) {
+  constructor(
+    public url: string,
+    public protocols?: string[],
+  ) {
     FakeSocket.last = this;
   }
   close() {}
@@ -134,6 +137,9 @@ describe("the shell", () => {
       </Profiler>,
     );
     const socket = FakeSocket.last!;
+    // The token goes as a subprotocol, never in the URL (proxies log URLs).
+    expect(socket.url).toMatch(/\/ws$/);
+    expect(socket.protocols).toEqual(["bearer", "t"]);
     await act(async () => socket.onopen?.());
     expect(container.textContent).toContain("signed in as ann");
     const before = commits;

@@ -133,6 +133,20 @@ async def principal_for(ctx: ApiContext, token: str | None) -> Principal:
     return Principal(claims.username, user[0])
 
 
+def signed_in(conn: HTTPConnection) -> bool:
+    """True when the request carries an unexpired access token this API signed. Its holder
+    is not looked up, so this answers while the database is down (for `/api/health`); a
+    route that acts for the caller uses `require`, which does."""
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    try:
+        get_ctx(conn).verified.verify(token)
+    except AuthError:
+        return False
+    return True
+
+
 def note_for_log(conn: HTTPConnection, **fields: Any) -> None:
     """Attach fields (e.g. the user) to the request's log line."""
     holder = conn.scope.get(LOG_SCOPE_KEY)

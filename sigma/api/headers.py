@@ -24,6 +24,7 @@ DOCS_CSP = (
     "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
+PRIVATE_PATHS = ("/api/", "/metrics", "/openapi.json")
 COMMON_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
@@ -33,8 +34,9 @@ COMMON_HEADERS = (
 
 
 class SecurityHeadersMiddleware:
-    """Adds `COMMON_HEADERS` and a Content-Security-Policy to every HTTP response (pure ASGI:
-    streamed responses and WebSockets pass untouched)."""
+    """Adds `COMMON_HEADERS` and a Content-Security-Policy to every HTTP response, and
+    `Cache-Control: no-store` to those of `PRIVATE_PATHS` (pure ASGI: streamed responses and
+    WebSockets pass untouched)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,6 +47,9 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else DASHBOARD_CSP
+        # Tokens, orders and fills must not stay in a browser's or a proxy's cache (RFC 6749
+        # requires it of the token response); the dashboard's own files may.
+        private = scope["path"].startswith(PRIVATE_PATHS)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -52,6 +57,8 @@ class SecurityHeadersMiddleware:
                 for name, value in COMMON_HEADERS:
                     headers.setdefault(name, value)
                 headers.setdefault("Content-Security-Policy", csp)
+                if private:
+                    headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -10,8 +10,9 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -28,6 +29,10 @@ JobFn = Callable[[ProgressFn, threading.Event], int]
 
 class JobStateError(Exception):
     """The job is finished and cannot be cancelled any more."""
+
+
+class JobLimitError(Exception):
+    """Too many backtests at once: the queue of one user, or the runs inside requests."""
 
 
 @dataclass(slots=True)
@@ -54,10 +59,20 @@ class Job:
 
 
 class JobRunner:
-    """Runs jobs on `workers` threads and remembers the latest `keep` of them."""
+    """Runs jobs on `workers` threads and remembers the latest `keep` of them.
 
-    def __init__(self, workers: int = 1, keep: int = 200) -> None:
+    A user may have at most `per_user` jobs queued or running: the queue is memory, and one
+    client looping on submit would otherwise hold the pool for hours. At most `inline`
+    backtests run inside requests at once (`inline_slot`): each holds one of the server's
+    few request threads and a core while it runs."""
+
+    def __init__(
+        self, workers: int = 1, keep: int = 200, per_user: int = 5, inline: int = 2
+    ) -> None:
         self._workers = workers
+        self._per_user = per_user
+        self._inline_limit = inline
+        self._inline = threading.BoundedSemaphore(inline)
         # Made on first use and dropped by `shutdown`, so an API restarted in the same process
         # (tests, reloads) gets a fresh pool.
         self._executor: ThreadPoolExecutor | None = None
@@ -69,6 +84,12 @@ class JobRunner:
         """Queue `fn` as a new job."""
         job = Job(id=uuid.uuid4().hex, strategy=strategy, symbol=symbol, user=user)
         with self._lock:
+            pending = sum(1 for j in self._jobs.values() if j.user == user and not j.finished)
+            if pending >= self._per_user:
+                raise JobLimitError(
+                    f"user {user!r} already has {pending} backtests queued or running "
+                    f"(at most {self._per_user}); wait for one or cancel it"
+                )
             self._jobs[job.id] = job
             self._forget_old()
         if self._executor is None:
@@ -82,10 +103,12 @@ class JobRunner:
             del self._jobs[job_id]
 
     def _run(self, job: Job, fn: JobFn) -> None:
-        if job.cancel_event.is_set():  # cancelled while queued
-            self._finish(job, "cancelled")
-            return
-        job.status = "running"
+        with self._lock:  # against `cancel` finishing it as it starts
+            if job.cancel_event.is_set():  # cancelled while queued
+                if not job.finished:
+                    self._finish(job, "cancelled")
+                return
+            job.status = "running"
 
         def progress(done: int, total: int) -> None:
             job.progress = done / total if total else 1.0
@@ -96,7 +119,13 @@ class JobRunner:
             self._finish(job, "cancelled")
         except Exception as exc:
             log.exception("backtest job %s failed", job.id)
-            job.error = f"{type(exc).__name__}: {exc}"
+            # Every viewer reads this: a ValueError says what was wrong with the run; the
+            # text of any other error may name SQL, files or hosts, and stays in the log.
+            job.error = (
+                f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, ValueError)
+                else f"{type(exc).__name__} (see the server log)"
+            )
             self._finish(job, "failed")
         else:
             job.progress = 1.0
@@ -106,6 +135,20 @@ class JobRunner:
     def _finish(job: Job, status: JobStatus) -> None:
         job.status = status
         job.finished_at = datetime.now(UTC)
+
+    @contextmanager
+    def inline_slot(self) -> Iterator[None]:
+        """Hold one of the `inline` slots for a backtest run inside a request; JobLimitError
+        at once when all are taken (the caller can queue a job instead)."""
+        if not self._inline.acquire(blocking=False):
+            raise JobLimitError(
+                f"{self._inline_limit} backtests are already running in requests; "
+                "queue this one with POST /api/backtests/jobs"
+            )
+        try:
+            yield
+        finally:
+            self._inline.release()
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None if unknown (or long forgotten)."""
@@ -121,9 +164,13 @@ class JobRunner:
         job = self._jobs.get(job_id)
         if job is None:
             return None
-        if job.finished:
-            raise JobStateError(f"job {job_id} already {job.status}")
-        job.cancel_event.set()
+        with self._lock:
+            if job.finished:
+                raise JobStateError(f"job {job_id} already {job.status}")
+            job.cancel_event.set()
+            # A queued job is over now: it no longer counts against its user's limit.
+            if job.status == "queued":
+                self._finish(job, "cancelled")
         return job
 
     def shutdown(self) -> None:

@@ -16,6 +16,12 @@ from sigma.api.deps import api_deps
 from sigma.config import Settings
 from sigma.runtime.services import Services
 
+WS_MAX_MESSAGE_BYTES = 16 * 1024
+"""The largest WebSocket message the server takes from a client; a larger one closes the
+connection (1009). A client only sends commands of a few hundred bytes, and uvicorn's own
+limit (16 MiB, with 32 messages queued per connection) let one viewer make the process hold
+half a gigabyte."""
+
 
 def proxy_options(settings: Settings) -> dict[str, Any]:
     """uvicorn options for forwarded headers: believed only from the proxies listed in
@@ -40,6 +46,7 @@ def api_server(
         port=port or settings.api.api_port,
         log_level=settings.process.log_level.lower(),
         access_log=False,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
         **proxy_options(settings),
     )
     return uvicorn.Server(config)
@@ -69,7 +76,12 @@ async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
     )
     server = _EmbeddedServer(
         uvicorn.Config(
-            api, host=s.api.api_host, port=s.api.api_port, log_level="warning", **proxy_options(s)
+            api,
+            host=s.api.api_host,
+            port=s.api.api_port,
+            log_level="warning",
+            ws_max_size=WS_MAX_MESSAGE_BYTES,
+            **proxy_options(s),
         )
     )
     serving = asyncio.create_task(server.serve())

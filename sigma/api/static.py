@@ -25,6 +25,8 @@ def mount_dashboard(api: FastAPI, dist: Path) -> bool:
     async def dashboard(path: str) -> FileResponse:
         if path.startswith(_RESERVED):
             raise HTTPException(404, detail=f"no such route: GET /{path}")
+        if "\x00" in path:  # no file has one, and the file system refuses it with a ValueError
+            raise HTTPException(404, detail="no such file: the path holds a NUL character")
         candidate = (root / path).resolve()
         # resolve() folds "..", so a path escaping the folder is simply not served.
         if path and candidate.is_file() and candidate.is_relative_to(root):

@@ -17,7 +17,8 @@ from sigma.store.queries.users import get_user, has_users
 
 log = logging.getLogger(__name__)
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MAX_USERNAME_CHARS = 64
+USERNAME_RE = re.compile(rf"^[A-Za-z0-9_.@-]{{1,{MAX_USERNAME_CHARS}}}$")
 
 
 class UserExistsError(ValueError):

@@ -4,10 +4,17 @@ One subscription per channel feeds every client (the JSON text is built once per
 Each client has a bounded queue drained by its own sender task; a client whose queue is full
 is too slow and is dropped (closed with 1013), so it never holds up the others or the bus.
 
-Clients pick channels with `?channels=price_update,fills` and can change them later by
-sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
+Clients authenticate with the subprotocols `bearer, <access token>` (or, for clients that
+cannot set them, `?token=`), pick channels with `?channels=price_update,fills` and can change
+them later by sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
 SIGMA_API_WS_PER_USER connections; a command longer than `MAX_COMMAND_CHARS` or nested deeper
-than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed.
+than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed, and a client
+sending more than `MAX_COMMANDS_PER_WINDOW` commands within `COMMAND_WINDOW_SECONDS` is closed
+(1008).
+
+The token is checked again every `Hub.auth_recheck` seconds while the connection is open: a
+logout, a disabled or deleted user, a changed password or an expired token closes it (1008)
+rather than letting it read fills and orders for as long as it stays connected.
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket
 
-from sigma.api.context import get_ctx, principal_for
+from sigma.api.context import ApiContext, get_ctx, principal_for
 from sigma.bus.base import (
     CHANNEL_ALERTS,
     CHANNEL_FILLS,
@@ -45,9 +53,13 @@ CHANNELS: tuple[str, ...] = (
 CLOSE_POLICY = 1008  # bad token or request
 MAX_SYMBOLS = 10_000  # bounds the last-price memory against a feed inventing symbols
 CLOSE_TOO_SLOW = 1013  # "try again later"
+AUTH_RECHECK_SECONDS = 5.0
+BEARER_PROTOCOL = "bearer"
 # A command is `{"subscribe": [names]}`: a few hundred characters, two levels deep.
 MAX_COMMAND_CHARS = 4096
 MAX_COMMAND_DEPTH = 4
+MAX_COMMANDS_PER_WINDOW = 100
+COMMAND_WINDOW_SECONDS = 1.0
 
 
 class TextSink(Protocol):
@@ -133,17 +145,19 @@ class Client:
         self._sender = asyncio.create_task(self._send_loop())
         return self._sender
 
-    def drop(self) -> None:
-        """Stop sending and close the connection with 1013. The sender is cancelled rather
-        than told: a slow client's sender is usually stuck in a send."""
+    def drop(
+        self, code: int = CLOSE_TOO_SLOW, reason: str = "too slow: messages were piling up"
+    ) -> None:
+        """Stop sending and close the connection with `code` (1013: too slow). The sender is
+        cancelled rather than told: a slow client's sender is usually stuck in a send."""
         self.dropped = True
         if self._sender is not None:
             self._sender.cancel()
-        self._closer = asyncio.create_task(self._close())
+        self._closer = asyncio.create_task(self._close(code, reason))
 
-    async def _close(self) -> None:
+    async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
-            await self.sink.close(CLOSE_TOO_SLOW, "too slow: messages were piling up")
+            await self.sink.close(code, reason)
 
     async def _send_loop(self) -> None:
         while True:
@@ -157,11 +171,19 @@ class Client:
 class Hub:
     """Fans the bus channels out to the connected clients."""
 
-    def __init__(self, pubsub: PubSub, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        *,
+        queue_size: int = 1000,
+        auth_recheck: float = AUTH_RECHECK_SECONDS,
+    ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.pubsub = pubsub
         self.queue_size = queue_size
+        self.auth_recheck = auth_recheck
+        """Seconds between checks that a connected client's token still holds."""
         self.clients: set[Client] = set()
         self.dropped = 0
         self.last_prices: dict[str, dict[str, Any]] = {}
@@ -218,6 +240,16 @@ class Hub:
         client.drop()
 
 
+def bearer_protocol(subprotocols: list[str]) -> str | None:
+    """The token a client offers as its WebSocket subprotocols `bearer, <token>`, else None.
+
+    A browser cannot set an Authorization header on a WebSocket; this keeps the token out of
+    the URL, which proxies and servers log."""
+    if len(subprotocols) == 2 and subprotocols[0] == BEARER_PROTOCOL and subprotocols[1]:
+        return subprotocols[1]
+    return None
+
+
 router = APIRouter()
 
 
@@ -227,9 +259,12 @@ async def websocket_endpoint(
     token: str | None = Query(default=None, description="access token (JWT)"),
     channels: str | None = Query(default=None, description="comma-separated; default all"),
 ) -> None:
-    """Authenticate with `?token=`, then receive `{channel, data}` frames."""
+    """Authenticate with the subprotocols `bearer, <token>` (or `?token=`), then receive
+    `{channel, data}` frames."""
     ctx = get_ctx(websocket)
     hub: Hub = websocket.app.state.hub
+    offered = bearer_protocol(websocket.scope.get("subprotocols", []))
+    token = offered or token
     try:
         principal = await principal_for(ctx, token)
         chosen = check_channels(channels.split(",")) if channels else set(CHANNELS)
@@ -251,7 +286,8 @@ async def websocket_endpoint(
     # Registered before the handshake completes: a message published once the client sees
     # the connection open is never missed.
     hub.clients.add(client)
-    await websocket.accept()
+    # A browser drops a connection whose server does not name one of the offered protocols.
+    await websocket.accept(subprotocol=BEARER_PROTOCOL if offered else None)
     log.info("websocket open user=%s channels=%s", principal.username, sorted(chosen))
     if CHANNEL_PRICE_UPDATE in chosen:
         # The latest price of every symbol first, so a chart need not wait for the next tick;
@@ -259,10 +295,25 @@ async def websocket_endpoint(
         for data in list(hub.last_prices.values())[: hub.queue_size // 2]:
             hub.send(client, frame(CHANNEL_PRICE_UPDATE, data))
     sender = client.start()
+    watcher = asyncio.create_task(_watch_token(ctx, hub, client, token))
+    window_start, in_window = time.monotonic(), 0
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                break
+            now = time.monotonic()
+            if now - window_start >= COMMAND_WINDOW_SECONDS:
+                window_start, in_window = now, 0
+            in_window += 1
+            if in_window > MAX_COMMANDS_PER_WINDOW:
+                # A dashboard sends a command when a page changes; a flood is not one.
+                log.warning("websocket user=%s closed: command flood", client.name)
+                await websocket.close(
+                    CLOSE_POLICY,
+                    f"too many commands: at most {MAX_COMMANDS_PER_WINDOW} "
+                    f"per {COMMAND_WINDOW_SECONDS:g} s",
+                )
                 break
             # A binary frame is read as UTF-8 text rather than ending the session with an error.
             text = message.get("text")
@@ -274,8 +325,23 @@ async def websocket_endpoint(
     finally:
         hub.clients.discard(client)
         sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(sender, watcher, return_exceptions=True)
         log.info("websocket closed user=%s", principal.username)
+
+
+async def _watch_token(ctx: ApiContext, hub: Hub, client: Client, token: str | None) -> None:
+    """Close the connection with 1008 once its token no longer admits it (revoked, expired,
+    its user disabled or deleted); until then, check every `hub.auth_recheck` seconds."""
+    while True:
+        await asyncio.sleep(hub.auth_recheck)
+        try:
+            await principal_for(ctx, token)
+        except HTTPException as exc:
+            log.info("websocket user=%s closed: %s", client.name, exc.detail)
+            hub.clients.discard(client)
+            client.drop(CLOSE_POLICY, str(exc.detail)[:120])
+            return
 
 
 def _handle_command(client: Client, text: str) -> str | None:

@@ -131,6 +131,22 @@ def test_throttle_limits_one_address_across_usernames(client: TestClient, clock:
     assert client.post("/api/auth/token", data=good).status_code == 200
 
 
+def test_an_overlong_username_is_422_and_not_kept_by_the_throttle(
+    client: TestClient, api: FastAPI
+) -> None:
+    # Each failed name was kept as a throttle key: 10,000 keys of up to 1 MB each.
+    throttle = ctx_of(api).throttle
+    huge = {"username": "x" * 100_000, "password": "nope-nope"}
+    response = client.post("/api/auth/token", data=huge)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "body.username: at most 64 characters"
+    assert all(len(key) < 100 for key in throttle._failures)
+    # The longest possible name is still an ordinary failed login.
+    longest = {"username": "x" * 64, "password": "nope-nope"}
+    assert client.post("/api/auth/token", data=longest).status_code == 401
+    assert f"account|{'x' * 64}" in throttle._failures
+
+
 def test_missing_token_is_401_with_a_hint(client: TestClient) -> None:
     response = client.get("/api/orders")
     assert response.status_code == 401

@@ -3,15 +3,22 @@ and audited before they are sent, clear 4xx answers for what cannot be done."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from sigma.bootstrap import App
+from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK
+from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.state import AdaptiveStateStore
+from sigma.runtime import operator
+from sigma.runtime.commands import COMMANDS, CommandAck
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord, PositionRecord
 from sigma.store.strategy_control import get_control
@@ -171,3 +178,83 @@ def test_orders_need_a_running_bot_and_a_known_target(
         client.post("/api/orders/open-order-1/cancel", json={}, headers=auth("viewer")).status_code
         == 403
     )
+
+
+@pytest.fixture
+def bot(
+    client: TestClient, pubsub: InMemoryPubSub, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """A stand-in bot on the API's bus: the id of every command it received, each answered
+    as placed."""
+    monkeypatch.setattr(operator, "ACK_TIMEOUT", 10.0)
+    received: list[str] = []
+    listening = threading.Event()
+
+    async def serve() -> None:
+        commands = await pubsub.subscribe(CHANNEL_BOT_CONTROL)
+        listening.set()
+        async for raw in commands:
+            command = COMMANDS.validate_json(raw)
+            received.append(command.command_id)
+            ack = CommandAck(command_id=command.command_id, ok=True, detail="placed")
+            await pubsub.publish(CHANNEL_BOT_CONTROL_ACK, ack.to_bytes())
+
+    serving = client.portal.start_task_soon(serve)  # type: ignore[union-attr]
+    assert listening.wait(10), "the stand-in bot did not subscribe"
+    yield received
+    serving.cancel()  # the client's portal waits for its tasks on exit
+
+
+def test_an_idempotency_key_sends_an_order_once(
+    client: TestClient, auth: Headers, sigma_app: App, bot: list[str]
+) -> None:
+    # A client retrying a timed-out entry placed a second market order.
+    trader = {**auth("trader"), "Idempotency-Key": "retry-key-0001"}
+    first = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=trader)
+    assert first.status_code == 200
+    again = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=trader)
+    assert again.status_code == 409
+    assert again.json()["detail"].startswith(
+        "Idempotency-Key 'retry-key-0001': this force_entry of sma_cross on BTC was received at "
+    )
+    # Two requests with one key at the same moment: one order.
+    racing = {**trader, "Idempotency-Key": "race-key-0002"}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post(f"{URL}/entry", json={}, headers=racing).status_code,
+                range(2),
+            )
+        )
+    assert sorted(answers) == [200, 409]
+    # The key belongs to the order it named: another pair, or a close, is another order.
+    other = client.post(
+        "/api/controls/sma_cross/ETH/close",
+        json={},
+        headers={**trader, "Idempotency-Key": "retry-key-0001"},
+    )
+    assert other.status_code == 200
+    # Without a key every request is its own order, as before.
+    plain = auth("trader")
+    assert [client.post(f"{URL}/entry", json={}, headers=plain).status_code for _ in "ab"] == [
+        200,
+        200,
+    ]
+    orders = [(a, d) for _, a, d in _actions(sigma_app) if a.startswith("control_")]
+    assert [d["command_id"] for _, d in orders] == bot and len(set(bot)) == 5
+    assert [(a, d.get("idempotency_key")) for a, d in orders] == [
+        ("control_force_entry", "retry-key-0001"),
+        ("control_force_entry", "race-key-0002"),
+        ("control_close_position", "retry-key-0001"),
+        ("control_force_entry", None),
+        ("control_force_entry", None),
+    ]
+
+
+def test_a_malformed_idempotency_key_is_422(client: TestClient, auth: Headers) -> None:
+    for key in ("short", "x" * 65, "has space in it", "semi;colon;key"):
+        response = client.post(
+            f"{URL}/entry", json={}, headers={**auth("trader"), "Idempotency-Key": key}
+        )
+        assert response.status_code == 422, key
+        assert response.json()["detail"].startswith("header.Idempotency-Key: "), key

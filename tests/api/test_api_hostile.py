@@ -264,3 +264,117 @@ def test_role_in_preferences_or_extra_fields_grants_nothing(
     assert token["role"] == "viewer"
     with sigma_app.sessions() as session:
         assert session.scalars(select(User.role).where(User.username == "viewer")).one() == "viewer"
+
+
+# --- bodies Python's JSON parser takes but JSON does not ------------------------------------
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ('{"a": NaN}', "body: NaN is not a JSON number (numbers must be finite)"),
+        ('{"a": -Infinity}', "body: -Infinity is not a JSON number (numbers must be finite)"),
+        ('{"a": 1e400}', "body: number 1e400 is out of range (numbers must be finite)"),
+        ('{"a": 1, "a": 2}', "body: key 'a' appears twice in one object"),
+        ('{"a": {"b": [1], "b": [2]}}', "body: key 'b' appears twice in one object"),
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "body: JSON nested more than 32 levels deep"),
+        ('{"a": ' + "[" * 33 + "]" * 33 + "}", "body: JSON nested more than 32 levels deep"),
+        # Past 16 KiB the check runs in a worker thread: the same answer.
+        (
+            '{"pad": "' + "[" * 20_000 + '", "a": 1, "a": 2}',
+            "body: key 'a' appears twice in one object",
+        ),
+        ('{"a": 1', "body.7: not valid JSON: Expecting ',' delimiter (line 1, column 8)"),
+        (b'{"a": "\xff"}', "body: not valid UTF-8 text at byte 7"),
+        # Stored, this made every later GET /api/me/prefs of the user a 500.
+        ('{"a": "x\\ud800"}', "body: a string holds \\ud800, half of a UTF-16 pair: not text"),
+        ('{"\\udc00": 1}', "body: a string holds \\udc00, half of a UTF-16 pair: not text"),
+    ],
+)
+def test_non_json_bodies_are_422_and_store_nothing(
+    client: TestClient,
+    auth: Headers,
+    sigma_app: App,
+    before: dict[str, Any],
+    body: str | bytes,
+    detail: str,
+) -> None:
+    # Before, a NaN or 1e400 preference was stored and read back as null, the last of two
+    # duplicate keys won, and deep nesting was a bare 400.
+    headers = {**auth("viewer"), "Content-Type": "application/json"}
+    response = client.put("/api/me/prefs", content=body, headers=headers)
+    assert (response.status_code, response.json()) == (422, {"detail": detail})
+    assert snapshot(sigma_app) == before
+
+
+def test_order_quantities_that_are_not_finite_numbers_place_nothing(
+    client: TestClient, auth: Headers
+) -> None:
+    headers = {**auth("trader"), "Content-Type": "application/json"}
+    for body in ('{"qty": NaN}', '{"qty": 1e400}', '{"qty": 1, "qty": 2}'):
+        response = client.post("/api/controls/sma_cross/BTC/entry", content=body, headers=headers)
+        assert response.status_code == 422, body
+        assert response.json()["detail"].startswith("body: "), body
+
+
+def test_strict_json_passes_valid_bodies_untouched(client: TestClient, auth: Headers) -> None:
+    headers = auth("viewer")
+    # 31 levels inside the body's own object: at the limit, and brackets in strings do not count.
+    deep: object = "[{"
+    for _ in range(30):
+        deep = [deep]
+    prefs = {"layout": {"cols": [1, 2.5, -3e-5]}, "name": "é ✓ 💩", "on": True, "deep": deep}
+    for content_type in ("application/json", "application/json; charset=utf-8"):
+        sent = {**headers, "Content-Type": content_type}
+        response = client.put("/api/me/prefs", content=json.dumps(prefs), headers=sent)
+        assert (response.status_code, response.json()) == (200, prefs), content_type
+    # Forms (the login) and body-less posts are not JSON and pass.
+    assert client.post("/api/auth/logout", headers=headers).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("content_type", "given"),
+    [("text/plain", "media type 'text/plain'"), (None, "no Content-Type")],
+)
+def test_a_body_of_another_media_type_is_415(
+    client: TestClient, auth: Headers, content_type: str | None, given: str
+) -> None:
+    # Before: 422 "body: Input should be a valid dictionary", not saying what to send.
+    headers = auth("viewer")
+    sent = {**headers, "Content-Type": content_type} if content_type else headers
+    response = client.put("/api/me/prefs", content=b'{"a": 1}', headers=sent)
+    assert response.status_code == 415
+    assert response.json()["detail"] == f"body: {given} is not accepted; send application/json"
+    assert client.get("/api/me/prefs", headers=headers).json() == {}
+
+
+def test_extra_fields_in_bodies_are_refused_and_change_nothing(
+    client: TestClient, auth: Headers, sigma_app: App, before: dict[str, Any]
+) -> None:
+    # These bodies dropped unknown fields silently: a forged author or version looked taken.
+    trader = auth("trader")
+    refresh = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
+    attempts = [
+        (
+            "put",
+            "/api/params/sma_cross/BTC",
+            {"params": {}, "changed_by": "admin", "version": 99},
+            "body.changed_by: Extra inputs are not permitted; "
+            "body.version: Extra inputs are not permitted",
+        ),
+        (
+            "post",
+            "/api/strategies/sma_cross/BTC/enable",
+            {"reason": "x", "by": "admin"},
+            "body.by: Extra inputs are not permitted",
+        ),
+        (
+            "post",
+            "/api/auth/refresh",
+            {"refresh_token": refresh.json()["refresh_token"], "username": "admin"},
+            "body.username: Extra inputs are not permitted",
+        ),
+    ]
+    for method, path, body, detail in attempts:
+        response = client.request(method, path, json=body, headers=trader)
+        assert (response.status_code, response.json()) == (422, {"detail": detail}), path
+    assert client.get("/api/params/sma_cross/BTC/history", headers=trader).json() == []
+    assert snapshot(sigma_app) == before

@@ -4,7 +4,7 @@ never with sleeps)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -12,7 +12,11 @@ from fastapi.testclient import TestClient
 
 from sigma.api.context import ApiContext
 from sigma.api.jobs import JobRunner, JobStateError
+from sigma.api.users import create_user
+from sigma.bootstrap import App
 from sigma.engine.engine import Cancelled
+from sigma.store.db import session_scope
+from tests.api.conftest import PASSWORD, login
 
 Headers = Callable[[str], dict[str, str]]
 RUN = {"strategy": "sma_cross", "symbol": "BTC", "bars": 25_000}
@@ -84,6 +88,81 @@ def test_unknown_job_is_404(client: TestClient, auth: Headers, method: str) -> N
     )
 
 
+@pytest.fixture
+def blocked(api: FastAPI) -> Iterator[JobRunner]:
+    """The API's runner (2 pending jobs per user, 1 backtest inside requests) with its single
+    worker held by another user's job until the test ends: the API's jobs stay queued, and
+    are cancelled before the worker is freed, so none of them runs."""
+    runner = JobRunner(per_user=2, inline=1)
+    api.state.ctx.jobs = runner
+    release = threading.Event()
+    blocker = runner.submit(lambda p, c: int(release.wait()), strategy="x", symbol="y", user="t")
+    yield runner
+    for job in runner.list():
+        if not job.finished:
+            runner.cancel(job.id)
+    release.set()
+    blocker.future.result(timeout=30)  # type: ignore[union-attr]
+
+
+def test_a_user_may_have_only_a_few_jobs_pending(
+    client: TestClient, blocked: JobRunner, auth: Headers
+) -> None:
+    # Before, every submit was queued: one client looping on it held memory and the pool.
+    trader = auth("trader")
+    first, _second = (
+        client.post("/api/backtests/jobs", json=RUN, headers=trader).json() for _ in range(2)
+    )
+    third = client.post("/api/backtests/jobs", json=RUN, headers=trader)
+    assert (third.status_code, third.json()["detail"]) == (
+        429,
+        "user 'trader' already has 2 backtests queued or running (at most 2); "
+        "wait for one or cancel it",
+    )
+    assert len(blocked.list()) == 3  # the blocker and two; the third was not queued
+    # Another user has a queue of their own.
+    assert client.post("/api/backtests/jobs", json=RUN, headers=auth("admin")).status_code == 202
+    # A cancelled queued job is over at once and frees its place.
+    cancelled = client.delete(f"/api/backtests/jobs/{first['id']}", headers=trader)
+    assert cancelled.json()["status"] == "cancelled"
+    assert client.post("/api/backtests/jobs", json=RUN, headers=trader).status_code == 202
+
+
+def test_a_trader_cannot_cancel_another_users_job(
+    client: TestClient, blocked: JobRunner, auth: Headers, sigma_app: App
+) -> None:
+    with session_scope(sigma_app.sessions) as session:
+        create_user(session, "trader2", PASSWORD, "trader", rounds=4)
+    theirs = client.post("/api/backtests/jobs", json=RUN, headers=login(client, "trader2")).json()
+    refused = client.delete(f"/api/backtests/jobs/{theirs['id']}", headers=auth("trader"))
+    assert (refused.status_code, refused.json()["detail"]) == (
+        403,
+        f"forbidden: backtest job {theirs['id']} belongs to user 'trader2'",
+    )
+    assert blocked.get(theirs["id"]).status == "queued"  # type: ignore[union-attr]
+    # An admin may cancel anyone's.
+    cancelled = client.delete(f"/api/backtests/jobs/{theirs['id']}", headers=auth("admin"))
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+
+
+def test_backtests_inside_requests_are_capped(
+    client: TestClient, blocked: JobRunner, auth: Headers
+) -> None:
+    # Each holds a request thread and a core: unbounded, a few clients starved the API.
+    small = {**RUN, "bars": 50}
+    compare = {"symbol": "BTC", "bars": 50, "strategies": ["sma_cross", "rsi_reversion"]}
+    with blocked.inline_slot():
+        for path, body in (("/api/backtests", small), ("/api/backtests/compare", compare)):
+            busy = client.post(path, json=body, headers=auth("trader"))
+            assert (busy.status_code, busy.json()["detail"]) == (
+                429,
+                "1 backtests are already running in requests; "
+                "queue this one with POST /api/backtests/jobs",
+            ), path
+    assert client.get("/api/backtests", headers=auth("viewer")).json() == []
+    assert client.post("/api/backtests", json=small, headers=auth("trader")).status_code == 201
+
+
 # --- the runner alone -------------------------------------------------------------------------
 
 
@@ -110,15 +189,24 @@ def test_running_job_stops_on_cancel_and_reports_progress() -> None:
 def test_failed_job_keeps_the_error_and_old_jobs_are_forgotten() -> None:
     runner = JobRunner(keep=2)
 
+    errors = [
+        ValueError("not enough bars"),
+        OSError("/var/lib/sigma/reports: no space left"),
+        RuntimeError("no data"),
+    ]
+
     def broken(progress: Callable[[int, int], None], cancel: threading.Event) -> int:
-        raise RuntimeError("no data")
+        raise errors.pop(0)
 
     jobs = []
     for _ in range(3):
         job = runner.submit(broken, strategy="s", symbol="X", user="u")
         job.future.result(timeout=30)  # type: ignore[union-attr]
         jobs.append(job)
-    assert jobs[0].status == "failed" and jobs[0].error == "RuntimeError: no data"
+    # What was wrong with the run is shown; another error's text (paths, SQL) is not.
+    assert jobs[0].status == "failed" and jobs[0].error == "ValueError: not enough bars"
+    assert jobs[1].error == "OSError (see the server log)"
+    assert jobs[2].error == "RuntimeError (see the server log)"
     # Submitting the third dropped the oldest finished job.
     assert [j.id for j in runner.list()] == [jobs[2].id, jobs[1].id]
     with pytest.raises(JobStateError, match="already failed"):

@@ -3,20 +3,29 @@ size and depth, security headers, documentation and metrics closed unless opened
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 from sigma.api import api_deps, create_api
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
+from sigma.api.server import WS_MAX_MESSAGE_BYTES, api_server
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
-from tests.api.conftest import add_users, issue_token, make_app
+from tests.api.conftest import PASSWORD, add_users, issue_token, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -115,6 +124,24 @@ def test_deep_or_long_commands_are_refused_without_parsing(
     assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
 
 
+def test_a_command_flood_closes_the_websocket(
+    client: TestClient, auth: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, a client could send commands as fast as its link allowed, each one answered.
+    monkeypatch.setattr("sigma.api.ws.MAX_COMMANDS_PER_WINDOW", 3)
+    monkeypatch.setattr("sigma.api.ws.COMMAND_WINDOW_SECONDS", 60.0)
+    viewer = auth("viewer")["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/ws?token={viewer}&channels=fills") as ws:
+        for _ in range(4):
+            ws.send_text('{"subscribe": ["alerts"]}')
+        for _ in range(3):
+            assert ws.receive_json()["channel"] == "subscribed"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    assert closed.value.reason == "too many commands: at most 3 per 60 s"
+
+
 @pytest.mark.parametrize(
     ("text", "depth"),
     [
@@ -140,6 +167,18 @@ def test_security_headers_on_api_and_dashboard(sigma_app: App, tmp_path: Path) -
             assert headers["referrer-policy"] == "no-referrer", path
             assert headers["x-frame-options"] == "DENY", path
             assert headers["content-security-policy"] == DASHBOARD_CSP, path
+            # API answers (tokens, orders) are never cached; the dashboard's files may be.
+            private = not path.startswith("/backtests") and path != "/"
+            assert (headers.get("cache-control") == "no-store") is private, path
+        login = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
+        assert login.status_code == 200 and login.headers["cache-control"] == "no-store"
+        # No CORS: another origin's page may neither read answers nor pass a preflight.
+        evil = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        for answer in (
+            client.get("/api/health", headers=evil),
+            client.options("/api/me", headers=evil),
+        ):
+            assert not any(h.startswith("access-control-") for h in answer.headers), answer.headers
     assert "frame-ancestors 'none'" in DASHBOARD_CSP and "script-src 'self';" in DASHBOARD_CSP
 
 
@@ -159,3 +198,43 @@ def test_settings_open_documentation_and_metrics(small: TestClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert docs.headers["content-security-policy"] == DOCS_CSP
     assert small.get("/redoc").status_code == 200
+
+
+@pytest.fixture
+def served(sigma_app: App) -> Iterator[tuple[str, FastAPI]]:
+    """The API behind the uvicorn server `sigma api` runs: its base WebSocket URL and app."""
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))  # a port of the system's choice, handed to uvicorn
+    server = api_server(sigma_app.settings, api)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    yield f"ws://127.0.0.1:{listening.getsockname()[1]}/ws", api
+    server.should_exit = True
+    thread.join(30)
+    listening.close()
+
+
+def test_the_server_closes_a_websocket_sending_an_oversized_message(
+    served: tuple[str, FastAPI],
+) -> None:
+    # uvicorn's default took messages of 16 MiB, 32 of them queued per connection.
+    url, api = served
+    # Authenticated as the dashboard does it: the token as a subprotocol, which the server
+    # must name back (a real client drops the connection otherwise).
+    offered = [Subprotocol("bearer"), Subprotocol(issue_token(api, "viewer"))]
+    with ws_connect(f"{url}?channels=fills", subprotocols=offered) as ws:
+        assert ws.subprotocol == "bearer"
+        ws.send(json.dumps({"subscribe": ["alerts"]}))
+        assert json.loads(ws.recv(timeout=10)) == {
+            "channel": "subscribed",
+            "data": ["alerts", "fills"],
+        }
+        ws.send("x" * (WS_MAX_MESSAGE_BYTES + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

@@ -20,7 +20,7 @@ from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.ops.components import ComponentStatus
 from sigma.ops.metrics import Metrics
-from tests.api.conftest import issue_token, make_app
+from tests.api.conftest import issue_token, login, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -46,7 +46,8 @@ def test_health_shows_each_supervised_component_and_degrades_while_one_is_down(
         api_deps(sigma_app), InMemoryPubSub(), static_dir=None, components=lambda: board
     )
     with TestClient(api) as client:
-        body = client.get("/api/health").json()
+        viewer = login(client, "viewer")
+        body = client.get("/api/health", headers=viewer).json()
         assert body["status"] == "ok"  # back, if on probation
         assert body["components"] == {
             "bot": {
@@ -88,7 +89,7 @@ def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> Non
         health_checks={"worker": worker, "exchange": broken},
     )
     with TestClient(api) as client:
-        body = client.get("/api/health").json()
+        body = client.get("/api/health", headers=login(client, "viewer")).json()
     assert body["status"] == "degraded"
     assert body["checks"] == {
         "database": "ok",
@@ -100,14 +101,43 @@ def test_health_degraded_by_stale_feed_and_failing_checks(sigma_app: App) -> Non
 
 
 def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) -> None:
+    viewer = login(client, "viewer")
     sigma_app.db.dispose()
     sigma_app.read_db.dispose()
     Path(sigma_app.settings.database.database_url.removeprefix("sqlite:///")).unlink()
     # A fresh empty file is created and answers SELECT 1; point the engine at a folder instead.
     Path(sigma_app.settings.database.database_url.removeprefix("sqlite:///")).mkdir()
-    body = client.get("/api/health").json()
+    body = client.get("/api/health", headers=viewer).json()
     assert body["status"] == "degraded"
     assert body["checks"]["database"].startswith("error: OperationalError")
+
+
+def test_health_shows_no_error_text_without_a_login(sigma_app: App) -> None:
+    # Errors name hosts, database users, paths and SQL: before, anyone could read them here.
+    since = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    board = [ComponentStatus("bot", "down", since, 1, "OperationalError('db-host:5432 sigma')")]
+
+    async def broken() -> str:
+        raise RuntimeError("password authentication failed for user 'sigma'")
+
+    api = create_api(
+        api_deps(sigma_app),
+        InMemoryPubSub(),
+        static_dir=None,
+        components=lambda: board,
+        health_checks={"exchange": broken},
+    )
+    with TestClient(api) as client:
+        viewer = login(client, "viewer")
+        for headers in ({}, {"Authorization": "Bearer forged"}, {"Authorization": "Basic x"}):
+            body = client.get("/api/health", headers=headers).json()
+            assert body["status"] == "degraded", headers
+            assert body["checks"]["exchange"] == "failing", headers
+            assert body["components"]["bot"]["last_error"] is None, headers
+            assert "sigma" not in str(body), headers
+        full = client.get("/api/health", headers=viewer).json()
+    assert full["checks"]["exchange"].startswith("error: RuntimeError: password authentication")
+    assert full["components"]["bot"]["last_error"] == "OperationalError('db-host:5432 sigma')"
 
 
 def test_metrics_exposes_the_process_registry_to_admins(sigma_app: App) -> None:
@@ -230,6 +260,16 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
         # Escaping the folder gets the app, never the file.
         escaped = client.get("/assets/..%2F..%2Foutside.txt")
         assert "private" not in escaped.text
+        # A symbolic link out of the folder is not followed (the app instead).
+        (dist / "assets" / "link.js").symlink_to(dist.parent / "outside.txt")
+        assert "private" not in client.get("/assets/link.js").text
+        # A NUL character was an unhandled ValueError: a 500 and a stack trace in the log.
+        for path in ("/%00", "/assets/app.js%00.html"):
+            nul = client.get(path)
+            assert (nul.status_code, nul.json()) == (
+                404,
+                {"detail": "no such file: the path holds a NUL character"},
+            ), path
         # API paths stay JSON.
         missing = client.get("/api/nothing")
         assert missing.status_code == 404

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from sigma.api import api_deps, create_api
-from sigma.api.ws import CLOSE_TOO_SLOW, Client, Hub, check_channels, decode, frame
+from sigma.api.context import ApiContext
+from sigma.api.ws import (
+    CLOSE_TOO_SLOW,
+    Client,
+    Hub,
+    bearer_protocol,
+    check_channels,
+    decode,
+    frame,
+)
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
+from sigma.store.auth_sessions import start_family
+from sigma.store.db import session_scope
+from sigma.store.models import AuthSession, User
+from sigma.store.queries.users import get_user
 from tests.api.conftest import login
 
 Headers = Callable[[str], dict[str, str]]
@@ -223,3 +239,121 @@ def test_price_snapshot_is_capped_at_half_the_queue(sigma_app: App) -> None:
             publish(client, pubsub, "fills", {"n": 1})
             assert ws.receive_json()["channel"] == "fills"  # C was not sent, the client lives
         assert first == ["A", "B"] and hub.dropped == 0
+
+
+def _closed_within(
+    client: TestClient, pubsub: InMemoryPubSub, ws: WebSocketTestSession, seconds: float
+) -> WebSocketDisconnect | None:
+    """Publish ticks until `ws` is closed (its close) or `seconds` pass (None): every
+    receive then returns, a tick or the close, so the wait is bounded either way."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        publish(client, pubsub, "fills", {"tick": True})
+        try:
+            ws.receive_json()
+        except WebSocketDisconnect as closed:
+            return closed
+    return None
+
+
+def _revoke_by_logout(client: TestClient, viewer: dict[str, str], _: App) -> None:
+    assert client.post("/api/auth/logout", headers=viewer).status_code == 204
+
+
+def _disable(client: TestClient, _: dict[str, str], app: App) -> None:
+    with session_scope(app.sessions) as session:
+        session.query(User).filter_by(username="viewer").one().active = False
+
+
+def _delete(client: TestClient, _: dict[str, str], app: App) -> None:
+    with session_scope(app.sessions) as session:
+        session.query(AuthSession).filter_by(user_id=get_user(session, "viewer").id).delete()  # type: ignore[union-attr]
+        session.query(User).filter_by(username="viewer").delete()
+
+
+@pytest.mark.parametrize(
+    ("revoke", "reason"),
+    [
+        (_revoke_by_logout, "token revoked"),
+        (_disable, "user 'viewer' no longer exists or is disabled"),
+        (_delete, "user 'viewer' no longer exists or is disabled"),
+    ],
+)
+def test_an_open_connection_is_closed_once_its_token_is_revoked(
+    client: TestClient,
+    auth: Headers,
+    pubsub: InMemoryPubSub,
+    sigma_app: App,
+    revoke: Callable[[TestClient, dict[str, str], App], None],
+    reason: str,
+) -> None:
+    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub.auth_recheck = 0.02
+    viewer = auth("viewer")
+    with (
+        client.websocket_connect(f"/ws?token={token(viewer)}&channels=fills") as ws,
+        client.websocket_connect(f"/ws?token={token(auth('trader'))}&channels=fills") as other,
+    ):
+        # Several re-checks pass while the token holds: the connection stays open.
+        assert _closed_within(client, pubsub, ws, 0.2) is None
+        revoke(client, viewer, sigma_app)
+        closed = _closed_within(client, pubsub, ws, 5)
+        assert closed is not None, "the revoked connection stayed open"
+        assert closed.code == 1008 and closed.reason.startswith(reason)
+        # The revoked client is forgotten; another user's connection is untouched.
+        assert [c.name for c in hub.clients] == ["trader"]
+        assert _closed_within(client, pubsub, other, 0.2) is None
+
+
+def test_an_open_connection_is_closed_when_its_token_expires(
+    client: TestClient, pubsub: InMemoryPubSub, sigma_app: App
+) -> None:
+    ctx: ApiContext = client.app.state.ctx  # type: ignore[attr-defined]
+    client.app.state.hub.auth_recheck = 0.02  # type: ignore[attr-defined]
+    with session_scope(sigma_app.sessions) as session:
+        user = get_user(session, "viewer")
+        assert user is not None
+        family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
+        # Issued so that it expires a few seconds from now (time enough to connect on a busy
+        # machine).
+        issued = datetime.now(UTC) - ctx.tokens.access_ttl + timedelta(seconds=3)
+        short, _ = ctx.tokens.issue(
+            "viewer", "viewer", version=user.token_version, family=family.id, now=issued
+        )
+    with client.websocket_connect(f"/ws?token={short}&channels=fills") as ws:
+        closed = _closed_within(client, pubsub, ws, 15)
+    assert closed is not None, "the connection outlived its token"
+    assert closed.code == 1008 and closed.reason.startswith("token expired")
+
+
+def test_the_token_may_travel_as_a_subprotocol_instead_of_in_the_url(
+    client: TestClient, auth: Headers, pubsub: InMemoryPubSub
+) -> None:
+    # In `?token=` it lands in every proxy's access log; the dashboard now sends it this way.
+    offered = ["bearer", token(auth("viewer"))]
+    with client.websocket_connect("/ws?channels=fills", subprotocols=offered) as ws:
+        assert ws.accepted_subprotocol == "bearer"
+        publish(client, pubsub, "fills", {"n": 1})
+        assert ws.receive_json() == {"channel": "fills", "data": {"n": 1}}
+    forged = ["bearer", token(auth("viewer"))[:-4] + "AAAA"]
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/ws", subprotocols=forged) as ws,
+    ):
+        ws.receive_text()
+    assert refused.value.code == 1008 and refused.value.reason.startswith("invalid token")
+
+
+@pytest.mark.parametrize(
+    ("offered", "found"),
+    [
+        (["bearer", "abc.def.ghi"], "abc.def.ghi"),
+        (["bearer"], None),
+        (["bearer", ""], None),
+        (["chat", "abc"], None),
+        (["bearer", "abc", "x"], None),
+        ([], None),
+    ],
+)
+def test_bearer_protocol(offered: list[str], found: str | None) -> None:
+    assert bearer_protocol(offered) == found

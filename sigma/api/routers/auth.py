@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
 from sigma.api.prefs import Prefs, check_prefs
-from sigma.api.users import authenticate
+from sigma.api.users import MAX_USERNAME_CHARS, authenticate
 from sigma.store.auth_sessions import (
     RefreshRefused,
     revoke_user_tokens,
@@ -50,6 +50,8 @@ class TokenOut(BaseModel):
 
 class RefreshIn(BaseModel):
     """A refresh token from a previous login."""
+
+    model_config = ConfigDict(extra="forbid")
 
     refresh_token: str = Field(min_length=1)
 
@@ -93,6 +95,10 @@ def login(
     few), and an address with many failures is refused for a while: both answer 429 with
     Retry-After. The address is the peer's, or the forwarded one when the peer is a proxy
     listed in SIGMA_API_TRUSTED_PROXIES."""
+    if len(form.username) > MAX_USERNAME_CHARS:
+        # No account has such a name; refused before the throttle keeps it as a key, so a
+        # flood of megabyte names cannot fill the memory (the throttle bounds keys, not bytes).
+        raise HTTPException(422, detail=f"body.username: at most {MAX_USERNAME_CHARS} characters")
     client = request.client.host if request.client else "-"
     account, address = f"account|{form.username}", f"address|{client}"
     throttle = ctx.throttle

@@ -6,6 +6,8 @@ import json
 import math
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +18,9 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from sigma.api.auth import role_allows
 from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
-from sigma.api.jobs import Job, JobStateError, JobStatus, ProgressFn
+from sigma.api.jobs import Job, JobLimitError, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
 from sigma.api.serialize import dec
 from sigma.engine.fill_model import FillModel
@@ -194,6 +197,15 @@ def _store(ctx: ApiContext, result: BacktestResult) -> int:
         return save_backtest(session, result, report_path=str(report), run_id=run_id)
 
 
+@contextmanager
+def _limited() -> Iterator[None]:
+    """JobLimitError as a 429: the client may try again once a backtest finished."""
+    try:
+        yield
+    except JobLimitError as exc:
+        raise HTTPException(429, detail=str(exc)) from None
+
+
 def _frame(market: MarketIn) -> pd.DataFrame:
     frame, _regimes = generate_bars(market.bars, seed=market.seed, freq=market.freq)
     return frame
@@ -216,7 +228,9 @@ def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> Backte
     """Run the backtest (in a worker thread, the event loop stays free), store it with its
     report and return the summary. For long runs use `POST /api/backtests/jobs`."""
     cls, params = _prepared(ctx, body)
-    stored = get_backtest(session, _execute(ctx, body, cls, params))
+    with _limited(), ctx.jobs.inline_slot():
+        backtest_id = _execute(ctx, body, cls, params)
+    stored = get_backtest(session, backtest_id)
     assert stored is not None  # just committed
     return _summary(stored.record)
 
@@ -259,7 +273,8 @@ def start_job(body: BacktestIn, ctx: Ctx, user: Trader) -> JobOut:
     def work(progress: ProgressFn, cancel: threading.Event) -> int:
         return _execute(ctx, body, cls, params, progress, cancel)
 
-    job = ctx.jobs.submit(work, strategy=body.strategy, symbol=body.symbol, user=user.username)
+    with _limited():
+        job = ctx.jobs.submit(work, strategy=body.strategy, symbol=body.symbol, user=user.username)
     return _job_out(job)
 
 
@@ -279,8 +294,14 @@ def job(job_id: str, ctx: Ctx, _: Viewer) -> JobOut:
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut)
-def cancel_job(job_id: str, ctx: Ctx, _: Trader) -> JobOut:
+def cancel_job(job_id: str, ctx: Ctx, user: Trader) -> JobOut:
     """Cancel a queued or running backtest (it stops at its next progress point)."""
+    found = ctx.jobs.get(job_id)
+    # Another trader's job is theirs to cancel (or an admin's).
+    if found is not None and found.user != user.username and not role_allows(user.role, "admin"):
+        raise HTTPException(
+            403, detail=f"forbidden: backtest job {job_id} belongs to user {found.user!r}"
+        )
     try:
         found = ctx.jobs.cancel(job_id)
     except JobStateError as exc:
@@ -322,9 +343,10 @@ def compare(body: CompareIn, ctx: Ctx, session: Db, _: Trader) -> ComparisonOut:
     for i, name in enumerate(body.strategies):
         cls = _strategy(ctx, name, f"body.strategies.{i}")
         plans.append((cls, checked_params(cls, body.params.get(name, {}), f"body.params.{name}")))
-    frame = _frame(body)
-    results = [_run(ctx, body, frame, cls, params) for cls, params in plans]
-    ids = {r.strategy: _store(ctx, r) for r in results}
+    with _limited(), ctx.jobs.inline_slot():
+        frame = _frame(body)
+        results = [_run(ctx, body, frame, cls, params) for cls, params in plans]
+        ids = {r.strategy: _store(ctx, r) for r in results}
     outcome = compare_results(results)
     summaries = []
     for name in body.strategies:

@@ -10,12 +10,13 @@ state, an order was not placed). An order the bot could not place is a 409 with 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -34,6 +35,7 @@ from sigma.runtime.commands import (
     SetEnabled,
 )
 from sigma.store.db import session_scope
+from sigma.store.queries.logs import order_seen
 from sigma.store.queries.params import current_authors, sets_by_pair
 from sigma.store.queries.trading import held as held_by_pair
 from sigma.store.queries.trading import order_owner
@@ -42,6 +44,18 @@ from sigma.store.strategy_control import ControlState, all_controls, audit
 router = APIRouter(prefix="/api", tags=["controls"])
 SymbolPath = Annotated[str, Path(pattern=SYMBOL)]
 _OPEN = ("new", "partially_filled")
+OrderKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="a key of the client's (8-64 letters, digits, _ -): this order "
+        "(kind, strategy, symbol) is sent once per key; a request repeating the key is "
+        "answered 409 and sends nothing",
+    ),
+]
+# Check-then-record of an idempotency key, so two requests with one key cannot both pass.
+_RECORDING = threading.Lock()
 
 
 class PairState(BaseModel):
@@ -215,14 +229,20 @@ async def _switch(
     return stored_answer(await operator.deliver(ctx.pubsub, command), command)
 
 
-async def _order(ctx: ApiContext, command: BotCommand) -> CommandOut:
-    """Audit an order command, send it and answer with what the bot did."""
+async def _order(ctx: ApiContext, command: BotCommand, key: str | None = None) -> CommandOut:
+    """Audit an order command, send it and answer with what the bot did; with the client's
+    idempotency `key`, 409 and nothing sent when the same order was recorded with it before."""
+    action = f"control_{command.kind}"
 
-    def store() -> None:
-        with session_scope(ctx.deps.sessions) as session:
+    def store() -> datetime | None:
+        with _RECORDING, session_scope(ctx.deps.sessions) as session:
+            if key is not None:
+                seen = order_seen(session, action, key, command.strategy, command.symbol)
+                if seen is not None:
+                    return seen
             audit(
                 session,
-                f"control_{command.kind}",
+                action,
                 source=SOURCE,
                 strategy=command.strategy,
                 symbol=command.symbol,
@@ -231,15 +251,23 @@ async def _order(ctx: ApiContext, command: BotCommand) -> CommandOut:
                 reason=command.reason,
                 command_id=command.command_id,
                 **command.model_dump(include={"qty", "client_order_id"}, mode="json"),
+                **({} if key is None else {"idempotency_key": key}),
             )
+        return None
 
-    await run_in_threadpool(store)
+    seen = await run_in_threadpool(store)
+    if seen is not None:
+        raise HTTPException(
+            409,
+            detail=f"Idempotency-Key {key!r}: this {command.kind} of {command.strategy} on "
+            f"{command.symbol} was received at {seen.isoformat()}; not sent again",
+        )
     return order_answer(await operator.deliver(ctx.pubsub, command), command)
 
 
 @router.post("/controls/{strategy}/{symbol}/entry", response_model=CommandOut)
 async def force_entry(
-    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader
+    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
     """Buy at market for `strategy` on `symbol` now (`qty` units, default all its free cash),
     through the risk limits, past a stop or the regime loop's pause."""
@@ -247,12 +275,12 @@ async def force_entry(
     command = ForceEntry(
         author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, qty=body.qty
     )
-    return await _order(ctx, command)
+    return await _order(ctx, command, key)
 
 
 @router.post("/controls/{strategy}/{symbol}/close", response_model=CommandOut)
 async def close_position(
-    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader
+    strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
     """Flatten the position of `strategy` on `symbol` at market (and cancel its resting
     orders); 409 when it holds nothing."""
@@ -262,7 +290,7 @@ async def close_position(
     command = ClosePosition(
         author=author(user), strategy=strategy, symbol=symbol, reason=body.reason
     )
-    return await _order(ctx, command)
+    return await _order(ctx, command, key)
 
 
 @router.post("/orders/{client_order_id}/cancel", response_model=CommandOut)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from anyio.from_thread import run as run_on_loop
 from fastapi import APIRouter, HTTPException, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, stored_answer
@@ -67,6 +67,8 @@ class ParamChangeResult(ActiveParams):
 
 class ParamChangeIn(BaseModel):
     """A new parameter set (missing parameters take their defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     params: dict[str, Any]
     reason: str = Field(default="", max_length=2000)
@@ -243,6 +245,8 @@ def _walk_forward(
 
 class EnableIn(BaseModel):
     """Why the operator lifts the regime loop's verdict (recorded)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=2000)
 
