@@ -165,6 +165,11 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
         amqp_url="amqp://guest@127.0.0.1:5672/",
         jwt_secret=SecretStr("j" * 40),
         exchange_config={"apiKey": "AKIA-123", "secret": "s3", "enableRateLimit": True},
+        news_feed_urls=[
+            "https://news.example/rss?lang=en&api_key=NEWSKEY1&q=btc",
+            "https://user:NEWSPASS@feeds.example/all?Token=NEWSKEY2",
+            "https://plain.example/feed",
+        ],
     )
     add_users(app)
     api = create_api(api_deps(app), InMemoryPubSub(), static_dir=None)
@@ -177,4 +182,10 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
     assert shown["jwt_secret"] == "***" and shown["admin_password"] == "***"
     assert shown["exchange_config"] == {"apiKey": "***", "secret": "***", "enableRateLimit": True}
     assert shown["initial_cash"] == "10000" and shown["var_dir"] == str(tmp_path / "var")
+    assert shown["news_feed_urls"] == [
+        "https://news.example/rss?lang=en&api_key=***&q=btc",
+        "https://user:***@feeds.example/all?Token=***",
+        "https://plain.example/feed",
+    ]
     assert "hunter2" not in str(shown) and "AKIA" not in str(shown)
+    assert "NEWS" not in str(shown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
@@ -13,7 +13,7 @@ from pydantic import BaseModel, SecretStr
 
 from sigma.api.context import Admin, Ctx, Db, RowId, Viewer
 from sigma.api.routers.trading import Limit, Offset
-from sigma.ops.logging import redact
+from sigma.ops.logging import REDACTED, is_secret_name, redact
 from sigma.store.jsonsafe import to_jsonable
 from sigma.store.queries import reports as stored
 
@@ -99,12 +99,19 @@ def report_file(
 
 
 def _mask_url(url: str) -> str:
-    """`url` with its password replaced by `***`."""
+    """`url` with its password and the values of query parameters named like a secret
+    (`api_key`, `token`, ...: feeds take their key that way) replaced by `***`."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{pair.partition('=')[0]}={REDACTED}"
+        if is_secret_name(unquote_plus(pair.partition("=")[0]))
+        else pair
+        for pair in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @router.get("/settings")
@@ -117,6 +124,8 @@ def settings(ctx: Ctx, _: Admin) -> dict[str, Any]:
             out[name] = "***"
         elif isinstance(value, str) and name.endswith("_url"):
             out[name] = _mask_url(value)
+        elif isinstance(value, list) and name.endswith("_urls"):
+            out[name] = [_mask_url(str(url)) for url in value]
         elif isinstance(value, Path):
             out[name] = str(value)
         else:
