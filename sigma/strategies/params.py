@@ -88,6 +88,10 @@ class Param(Generic[T]):
         """Convert `value` (possibly a CLI string) to this parameter's type and check bounds."""
         kind = self.kind
         try:
+            if isinstance(value, bool) and kind is not bool:
+                # JSON `true` would otherwise pass as 1 (bool is an int to Python): a client
+                # that sent a flag for a period sent the wrong thing.
+                raise ValueError
             if kind is bool:
                 converted: Any = _boolean(value)
             elif kind is int:

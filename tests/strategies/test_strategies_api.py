@@ -43,6 +43,15 @@ def test_params_coerce_and_bounds() -> None:
     assert set(BollingerBreakout.param_specs()) == {"period", "k", "allow_short"}
 
 
+@pytest.mark.parametrize("default", [10, 1.5, Decimal("0.5")])
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_flag_is_not_a_number(default: object, flag: bool) -> None:
+    # JSON `true` is an int to Python: it must not pass for a period of 1.
+    kind = type(default).__name__
+    with pytest.raises(ValueError, match=f"'p' must be {kind}, got {flag}"):
+        Param(default).coerce("p", flag)
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [("true", True), ("FALSE", False), ("1", True), ("0", False), (" Yes ", True), ("no", False)],
