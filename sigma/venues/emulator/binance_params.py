@@ -4,26 +4,31 @@ and the request weight each route charges for them (rest-api.md, each endpoint's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
-from sigma.venues.emulator.binance_wire import ApiError, missing_param
+from sigma.venues.emulator.binance_wire import ApiError, epoch_ms, missing_param
 
 __all__ = [
     "Params",
     "by_symbol",
+    "client_id",
     "decimal",
     "depth_weight",
     "enum_param",
     "fixed",
+    "illegal",
     "integer",
     "my_trades_weight",
     "opt_int",
+    "opt_time",
     "page",
     "page_limit",
     "required",
+    "symbol_name",
     "symbols_param",
     "test_weight",
     "ticker_weight",
@@ -34,6 +39,17 @@ __all__ = [
 Params = dict[str, str]
 E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
+
+# The legal ranges Binance quotes in its -1100 messages, and the patterns behind them.
+_DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+_INTEGER_RANGE = "^[0-9]{1,20}$"
+_SYMBOL_RANGE = "^[A-Z0-9-_.]{1,20}$"
+_CLIENT_ID_RANGE = "^[a-zA-Z0-9-_]{1,36}$"
+_SYMBOLS_RANGE = r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
+_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
+_INTEGER = re.compile("[0-9]{1,20}")
+_SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
+_CLIENT_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
 
 
 def fixed(weight: int) -> Callable[[Params], int]:
@@ -72,7 +88,7 @@ def my_trades_weight(params: Params) -> int:
 def window(
     items: list[T], time_of: Callable[[T], int], params: Params, keep: Callable[[T], bool]
 ) -> list[T]:
-    start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+    start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
     return [
         item
         for item in items
@@ -95,22 +111,57 @@ def required(params: Params, name: str) -> str:
     return value
 
 
+def illegal(name: str, legal: str) -> ApiError:
+    """-1100 for a parameter outside its legal range (errors.md)."""
+    return ApiError(
+        400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
+    )
+
+
 def decimal(params: Params, name: str) -> Decimal | None:
+    """A DECIMAL parameter: plain digits with an optional fraction, as Binance's pattern
+    allows (no sign, exponent or spaces); None when absent or empty."""
     text = params.get(name)
     if text is None or text == "":
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value < 0:
-        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.")
-    return value
+    if not _DECIMAL.fullmatch(text):
+        raise illegal(name, _DECIMAL_RANGE)
+    return Decimal(text)
 
 
 def opt_int(params: Params, name: str) -> int | None:
-    value = decimal(params, name)
-    return None if value is None else int(value)
+    """A LONG/INT parameter (digits only); None when absent or empty."""
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    if not _INTEGER.fullmatch(text):
+        raise illegal(name, _INTEGER_RANGE)
+    return int(text)
+
+
+def opt_time(params: Params, name: str) -> int | None:
+    """A time parameter in epoch milliseconds, sent in milliseconds or microseconds."""
+    value = opt_int(params, name)
+    return None if value is None else epoch_ms(value)
+
+
+def symbol_name(params: Params, name: str = "symbol") -> str:
+    """The ``symbol`` parameter's text: -1102 when missing, -1100 outside Binance's pattern
+    (lower case included)."""
+    text = required(params, name)
+    if not _SYMBOL.fullmatch(text):
+        raise illegal(name, _SYMBOL_RANGE)
+    return text
+
+
+def client_id(params: Params, name: str) -> str | None:
+    """A client order id the caller names (``newClientOrderId``); None when absent."""
+    text = params.get(name)
+    if not text:
+        return None
+    if not _CLIENT_ID.fullmatch(text):
+        raise illegal(name, _CLIENT_ID_RANGE)
+    return text
 
 
 def integer(params: Params, name: str, default: int, *, quiet: bool = False) -> int:
@@ -148,7 +199,7 @@ def symbols_param(params: Params, *, quiet: bool = False) -> list[str] | None:
     except ValueError as exc:
         if quiet:
             return None
-        raise ApiError(400, -1100, "Illegal characters found in parameter 'symbols'.") from exc
+        raise illegal("symbols", _SYMBOLS_RANGE) from exc
     return names
 
 

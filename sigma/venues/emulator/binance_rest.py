@@ -23,16 +23,20 @@ from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.binance_params import (
     Params,
     by_symbol,
+    client_id,
     decimal,
     depth_weight,
     enum_param,
     fixed,
+    illegal,
     integer,
     my_trades_weight,
     opt_int,
+    opt_time,
     page,
     page_limit,
     required,
+    symbol_name,
     symbols_param,
     test_weight,
     ticker_weight,
@@ -84,9 +88,47 @@ _DAY_MS = 86_400_000
 _INTERNAL = ApiError(
     503, -1001, "Internal error; unable to process your request. Please try again."
 )
+_CLIENT_ID_MISMATCH = ApiError(400, -2039, "Client order ID is not correct for this order ID.")
+_UNKNOWN_CANCEL = ApiError(400, -2011, "Unknown order sent.")
 _NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 # newOrderRespType defaults: FULL for MARKET and LIMIT, ACK for the others (rest-api.md).
 _FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
+_RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
+#: the fields of ``ticker/24hr?type=MINI`` (rest-api.md "Response - MINI")
+_MINI_TICKER = (
+    "symbol",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "lastPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+)
+#: optional order parameters -> the only types that take them; any other answers -1106
+_ONLY_FOR: dict[str, frozenset[OrderType]] = {
+    "timeInForce": _NEEDS_TIF,
+    "price": frozenset(t for t in OrderType if t.has_limit),
+    "stopPrice": frozenset(t for t in OrderType if t.is_stop),
+    "quoteOrderQty": frozenset({OrderType.MARKET}),
+}
+
+
+def _not_required(name: str) -> ApiError:
+    return ApiError(400, -1106, f"Parameter '{name}' sent when not required.")
+
+
+def _amount(params: Params, name: str, places: int) -> Decimal | None:
+    """A price or quantity: -1100 when malformed, -1111 with more decimals than ``places``."""
+    value = decimal(params, name)
+    exponent = None if value is None else value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise ApiError(400, -1111, f"Parameter '{name}' has too much precision.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -114,6 +156,9 @@ class _Route:
     weight: Callable[[Params], int]
     signed: bool = False
     new_order: bool = False
+    #: weight 0 when the request succeeds (order placement and cancels since 2026-04-02,
+    #: CHANGELOG.md 2026-03-27); a failed one pays its weight
+    free_on_success: bool = False
 
 
 @dataclass
@@ -204,12 +249,16 @@ class BinanceRest:
             _Route("GET", "ticker/24hr", self._ticker_24hr, ticker_weight),
             _Route("GET", "ticker/price", self._ticker_price, by_symbol(2, 4)),
             _Route("GET", "ticker/bookTicker", self._book_ticker, by_symbol(2, 4)),
-            _Route("POST", "order", self._new_order, one, signed, new_order=True),
+            _Route(
+                "POST", "order", self._new_order, one, signed, new_order=True, free_on_success=True
+            ),
             _Route("POST", "order/test", self._test_order, test_weight, signed),
             _Route("GET", "order", self._query_order, fixed(4), signed),
-            _Route("DELETE", "order", self._cancel_order, one, signed),
+            _Route("DELETE", "order", self._cancel_order, one, signed, free_on_success=True),
             _Route("GET", "openOrders", self._open_orders, by_symbol(6, 80), signed),
-            _Route("DELETE", "openOrders", self._cancel_open_orders, one, signed),
+            _Route(
+                "DELETE", "openOrders", self._cancel_open_orders, one, signed, free_on_success=True
+            ),
             _Route("GET", "allOrders", self._all_orders, fixed(20), signed),
             _Route("GET", "myTrades", self._my_trades, my_trades_weight, signed),
             _Route("GET", "account", self._account, fixed(20), signed),
@@ -232,10 +281,11 @@ class BinanceRest:
         client = client_address(request)
         if self.faults.take("error_5xx"):
             return json_reply(_INTERNAL.body(), _INTERNAL.status)
+        weight = route.weight(params)
         if self.faults.take("rate_limit_storm"):
             verdict = self.limiter.refuse(client)
         else:
-            verdict = self.limiter.check(client, route.weight(params))
+            verdict = self.limiter.check(client, weight)
         headers = {self._weight_header: str(verdict.used)}
         if verdict.status != 200:
             return self._refusal(verdict, headers)
@@ -259,6 +309,8 @@ class BinanceRest:
             return json_reply(error.body(), error.status, headers)
         except ApiError as error:
             return json_reply(error.body(), error.status, headers)
+        if route.free_on_success:
+            headers[self._weight_header] = str(self.limiter.refund(client, weight))
         return json_reply(body, headers=headers)
 
     def _refusal(self, verdict: Verdict, headers: dict[str, str]) -> web.Response:
@@ -350,8 +402,8 @@ class BinanceRest:
         tape = self.venue.tape(symbol, 1000)
         from_id, start, end = (
             opt_int(params, "fromId"),
-            opt_int(params, "startTime"),
-            opt_int(params, "endTime"),
+            opt_time(params, "startTime"),
+            opt_time(params, "endTime"),
         )
         picked = [
             t
@@ -381,7 +433,7 @@ class BinanceRest:
         if interval not in INTERVALS:
             raise ApiError(400, -1120, "Invalid interval.")
         limit = min(integer(params, "limit", 500), 1000)
-        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
         candles = fold_klines(self.venue.candles(symbol), interval, start, end)
         rows = [kline_row(candle, close) for candle, close in candles]
         return rows[:limit] if start is not None else rows[-limit:]
@@ -404,7 +456,15 @@ class BinanceRest:
 
     def _ticker_24hr(self, call: _Call) -> Any:
         now = self.venue.now_ms()
-        return self._each_symbol(call.params, lambda s: day_ticker(self.venue, s, now))
+        kind = call.params.get("type") or "FULL"
+        if kind not in ("FULL", "MINI"):
+            raise ApiError(400, -1139, "Invalid ticker type.")
+
+        def render(symbol: str) -> dict[str, Any]:
+            full = day_ticker(self.venue, symbol, now)
+            return full if kind == "FULL" else {key: full[key] for key in _MINI_TICKER}
+
+        return self._each_symbol(call.params, render)
 
     def _ticker_price(self, call: _Call) -> Any:
         return self._each_symbol(
@@ -424,13 +484,15 @@ class BinanceRest:
     # ----------------------------------------------------------------- orders
     def _new_order(self, call: _Call) -> dict[str, Any]:
         request = self._order_request(call.params)
+        kind = call.params.get("newOrderRespType") or (
+            "FULL" if request.type in _FULL_BY_DEFAULT else "ACK"
+        )
+        if kind not in _RESPONSE_TYPES:
+            raise illegal("newOrderRespType", ", ".join(_RESPONSE_TYPES))
         with self.fills.recording() as fills:
             order = self.venue.place(call.key, request)
         if self.faults.take("drop_after_accept"):
             drop(call.request)
-        kind = call.params.get("newOrderRespType") or (
-            "FULL" if request.type in _FULL_BY_DEFAULT else "ACK"
-        )
         ack = {
             "symbol": order.symbol,
             "orderId": order.order_id,
@@ -464,15 +526,23 @@ class BinanceRest:
         return {}
 
     def _order_request(self, params: Params) -> OrderRequest:
-        """Parse a new order, refusing what Binance refuses before its matching engine."""
+        """Parse a new order, refusing what Binance refuses before its matching engine: the
+        parameters each type must have (-1102) and must not have (-1106), and amounts with
+        more decimals than their asset has (-1111)."""
         symbol = self._symbol(params)
+        spec = self.venue.market(symbol)
         side = enum_param(params, "side", Side, -1117, "Invalid side.")
         kind = enum_param(params, "type", OrderType, -1116, "Invalid orderType.")
+        for name, kinds in _ONLY_FOR.items():
+            if params.get(name) and kind not in kinds:
+                raise _not_required(name)
         tif = params.get("timeInForce")
         if kind in _NEEDS_TIF and not tif:
             raise missing_param("timeInForce")
-        qty, quote = decimal(params, "quantity"), decimal(params, "quoteOrderQty")
-        price, stop = decimal(params, "price"), decimal(params, "stopPrice")
+        qty = _amount(params, "quantity", spec.base_precision)
+        quote = _amount(params, "quoteOrderQty", spec.quote_precision)
+        price = _amount(params, "price", spec.quote_precision)
+        stop = _amount(params, "stopPrice", spec.quote_precision)
         if kind is OrderType.MARKET:
             if qty is None and quote is None:
                 raise ApiError(
@@ -480,6 +550,8 @@ class BinanceRest:
                     -1102,
                     "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
                 )
+            if qty is not None and quote is not None:
+                raise _not_required("quantity")
         elif qty is None:
             raise missing_param("quantity")
         if kind.has_limit and price is None:
@@ -491,7 +563,7 @@ class BinanceRest:
             side=side,
             type=kind,
             qty=qty,
-            quote_qty=quote if qty is None else None,
+            quote_qty=quote,
             price=price,
             stop_price=stop,
             tif=enum_param(
@@ -501,7 +573,7 @@ class BinanceRest:
                 -1115,
                 "Invalid timeInForce.",
             ),
-            client_id=params.get("newClientOrderId") or None,
+            client_id=client_id(params, "newClientOrderId"),
         )
 
     def _find(self, call: _Call) -> VenueOrder:
@@ -517,7 +589,7 @@ class BinanceRest:
         if order_id is not None:
             order = self.venue.order(call.key, symbol=symbol, order_id=order_id)
             if client_id and order.client_id != client_id:
-                raise Rejection(Reason.UNKNOWN_ORDER, "client order id does not match")
+                raise _CLIENT_ID_MISMATCH
             return order
         return self.venue.order(call.key, symbol=symbol, client_id=client_id)
 
@@ -525,20 +597,27 @@ class BinanceRest:
         return order_status(self._find(call))
 
     def _cancel_order(self, call: _Call) -> dict[str, Any]:
+        cancel_id = client_id(call.params, "newClientOrderId")
         try:
             order = self._find(call)
             self.venue.cancel(call.key, order.symbol, order_id=order.order_id)
         except Rejection as rejection:
             if rejection.reason is Reason.UNKNOWN_ORDER:
-                raise ApiError(400, -2011, "Unknown order sent.") from rejection
+                raise _UNKNOWN_CANCEL from rejection
             raise
-        return self._canceled(order, call.params.get("newClientOrderId"))
+        except ApiError as error:
+            # A cancel names a wrong pair of ids with the cancel's own code (2025-04-25's
+            # -2039 is for queries only).
+            if error is _CLIENT_ID_MISMATCH:
+                raise _UNKNOWN_CANCEL from error
+            raise
+        return self._canceled(order, cancel_id)
 
     def _cancel_open_orders(self, call: _Call) -> list[dict[str, Any]]:
         symbol = self._symbol(call.params)
         canceled = self.venue.cancel_all(call.key, symbol)
         if not canceled:
-            raise ApiError(400, -2011, "Unknown order sent.")
+            raise _UNKNOWN_CANCEL
         return [self._canceled(order, None) for order in canceled]
 
     def _canceled(self, order: VenueOrder, cancel_id: str | None) -> dict[str, Any]:
@@ -616,5 +695,6 @@ class BinanceRest:
         }
 
     def _symbol(self, params: Params) -> str:
-        """The market named by ``symbol``: -1102 when missing, -1121 when unknown."""
-        return self.venue.market(required(params, "symbol")).symbol
+        """The market named by ``symbol``: -1102 when missing, -1100 when malformed, -1121
+        when unknown."""
+        return self.venue.market(symbol_name(params)).symbol

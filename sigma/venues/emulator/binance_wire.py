@@ -21,9 +21,11 @@ from sigma.venues.emulator.klines import MINUTE_MS, Candle, CandleSeries
 from sigma.venues.emulator.model import (
     MarketSpec,
     OrderEvent,
+    OrderStatus,
     OrderType,
     Reason,
     Rejection,
+    TimeInForce,
     VenueOrder,
     VenueTrade,
 )
@@ -37,7 +39,9 @@ __all__ = [
     "authenticate",
     "book_top",
     "day_ticker",
+    "epoch_ms",
     "execution_report",
+    "expiry_reason",
     "fmt",
     "fold_klines",
     "interval_label",
@@ -56,6 +60,7 @@ _ZERO = Decimal(0)
 _DAY_MS = 24 * 60 * MINUTE_MS
 # Binance's weeks start on Monday; the epoch (1970-01-01) was a Thursday.
 _WEEK_OFFSET_MS = 4 * _DAY_MS
+_MICROSECONDS_FROM = 10**14
 #: kline interval -> length in ms (``1M`` is a calendar month: :func:`fold_klines`)
 INTERVALS: dict[str, int] = {
     "1m": MINUTE_MS,
@@ -143,6 +148,13 @@ def fmt(value: Decimal | None) -> str:
     return text
 
 
+def epoch_ms(value: int) -> int:
+    """A time parameter in epoch milliseconds: Binance takes them in microseconds too
+    (rest-api.md "General API Information"), told apart by size, since a millisecond value
+    that large would lie past the year 5000."""
+    return value // 1000 if value >= _MICROSECONDS_FROM else value
+
+
 def interval_label(window_ms: int) -> tuple[str, int, str]:
     """(interval name, count, header letter) of a rate-limit window: 60 000 ms is
     ``("MINUTE", 1, "M")`` as in ``X-MBX-USED-WEIGHT-1M``."""
@@ -180,6 +192,7 @@ def authenticate(
     timestamp = _integer(params, "timestamp")
     if timestamp is None:
         raise missing_param("timestamp")
+    timestamp = epoch_ms(timestamp)
     window = _integer(params, "recvWindow")
     window = 5000 if window is None else window
     if window > max_recv_window_ms:
@@ -235,7 +248,24 @@ def order_body(order: VenueOrder) -> dict[str, Any]:
     }
     if order.stop_price is not None:
         body["stopPrice"] = fmt(order.stop_price)
+    reason = expiry_reason(order)
+    if reason is not None:
+        body["expiryReason"] = reason
     return body
+
+
+def expiry_reason(order: VenueOrder) -> str | None:
+    """Why an expired order expired (enums.md "Expiry Reasons"); None unless it expired.
+
+    Only time in force and the book's depth expire an order here: an IOC or FOK limit that did
+    not fill, or a market order (a triggered stop's included) that ran out of book."""
+    if order.status is not OrderStatus.EXPIRED:
+        return None
+    if order.tif is TimeInForce.IOC:
+        return "UNFILLED_IOC_QUANTITY_EXPIRED"
+    if order.tif is TimeInForce.FOK:
+        return "UNFILLED_FOK_ORDER_EXPIRED"
+    return "INSUFFICIENT_LIQUIDITY"
 
 
 def on_book(order: VenueOrder) -> bool:
@@ -375,6 +405,9 @@ def execution_report(event: OrderEvent, execution_id: int, now_ms: int) -> dict[
     }
     if order.working:
         body["W"] = order.created_ms
+    reason = expiry_reason(order)
+    if reason is not None:
+        body["eR"] = reason
     return body
 
 

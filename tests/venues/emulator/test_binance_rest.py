@@ -276,7 +276,7 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
         ({"timeInForce": ""}, -1102),
         ({"price": "abc"}, -1100),
         ({"price": ""}, -1102),
-        ({"type": "MARKET", "quantity": ""}, -1102),
+        ({"type": "MARKET", "quantity": "", "timeInForce": "", "price": ""}, -1102),
         ({"type": "STOP_LOSS_LIMIT"}, -1102),
         ({"type": "LIMIT", "quantity": ""}, -1102),
     ):
@@ -288,7 +288,7 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
     assert error["code"] == -1102
     query = {"symbol": "BTCUSDT", "orderId": placed["orderId"], "origClientOrderId": "other"}
     status, error, _ = await call(venue_server, "GET", "order", query, signed=True)
-    assert error == {"code": -2013, "msg": "Order does not exist."}
+    assert error == {"code": -2039, "msg": "Client order ID is not correct for this order ID."}
     status, error, _ = await call(venue_server, "DELETE", "order", query, signed=True)
     assert error == {"code": -2011, "msg": "Unknown order sent."}
     query = {**query, "origClientOrderId": placed["clientOrderId"], "newClientOrderId": "c1"}
