@@ -1,0 +1,180 @@
+"""The Binance front end against details of the documented protocol that a hand-written client
+sees (binance-spot-api-docs rest-api.md, errors.md, CHANGELOG.md): which parameters an order
+type refuses, the -1100 legal ranges, request weight, expiry reasons, ticker shapes."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+import pytest
+from binance_helpers import BTC, binance, call
+
+from sigma.venues.emulator.server import VenueServer
+
+D = Decimal
+WEIGHT = "X-MBX-USED-WEIGHT-1M"
+
+
+def _order(**override: str) -> dict[str, str]:
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "90000",
+    }
+    return {key: value for key, value in {**order, **override}.items() if value != "-"}
+
+
+async def _refused(server: VenueServer, **override: str) -> dict[str, Any]:
+    status, body, _ = await call(server, "POST", "order", _order(**override), signed=True)
+    assert status == 400, body
+    return dict(body)
+
+
+async def test_parameters_an_order_type_does_not_take_are_refused(
+    venue_server: VenueServer,
+) -> None:
+    market = {"type": "MARKET", "timeInForce": "-", "price": "-"}
+    for override, name in (
+        ({"type": "MARKET", "price": "-"}, "timeInForce"),
+        ({"type": "MARKET", "timeInForce": "-"}, "price"),
+        ({**market, "quoteOrderQty": "100"}, "quantity"),
+        ({"type": "LIMIT_MAKER"}, "timeInForce"),
+        ({"stopPrice": "95000"}, "stopPrice"),
+        ({"quoteOrderQty": "100"}, "quoteOrderQty"),
+        ({"type": "STOP_LOSS", "timeInForce": "-", "stopPrice": "80000"}, "price"),
+    ):
+        error = await _refused(venue_server, **override)
+        assert error == {"code": -1106, "msg": f"Parameter '{name}' sent when not required."}
+    assert venue_server.binance.orders("binance-key") == []
+    status, placed, _ = await call(venue_server, "POST", "order", _order(**market), signed=True)
+    assert (status, placed["status"], placed["timeInForce"]) == (200, "FILLED", "GTC")
+
+
+async def test_malformed_values_get_the_legal_range_in_the_message(
+    venue_server: VenueServer,
+) -> None:
+    decimal_range = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+    for override, name, legal in (
+        ({"quantity": "-0.01"}, "quantity", decimal_range),
+        ({"quantity": "1e-2"}, "quantity", decimal_range),
+        ({"price": " 90000"}, "price", decimal_range),
+        ({"symbol": "btcusdt"}, "symbol", "^[A-Z0-9-_.]{1,20}$"),
+        ({"newClientOrderId": "a" * 37}, "newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$"),
+        ({"newClientOrderId": "has.dot"}, "newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$"),
+        ({"newOrderRespType": "ALL"}, "newOrderRespType", "ACK, RESULT, FULL"),
+    ):
+        error = await _refused(venue_server, **override)
+        assert error == {
+            "code": -1100,
+            "msg": f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.",
+        }, override
+    for override, name in (
+        ({"quantity": "0.010000001"}, "quantity"),
+        ({"price": "1.123456789"}, "price"),
+    ):
+        error = await _refused(venue_server, **override)
+        assert error == {"code": -1111, "msg": f"Parameter '{name}' has too much precision."}
+    # Trailing zeros add no precision.
+    status, _, _ = await call(
+        venue_server, "POST", "order", _order(quantity="0.010000000000"), signed=True
+    )
+    assert status == 200
+    query = {"symbol": "BTCUSDT", "orderId": "1.5"}
+    status, error, _ = await call(venue_server, "GET", "order", query, signed=True)
+    assert error["msg"].endswith("parameter 'orderId'; legal range is '^[0-9]{1,20}$'.")
+    async with binance(venue_server) as ex:
+        with pytest.raises(ccxt_async.BadRequest, match="-1100"):
+            await ex.create_order(BTC, "limit", "buy", 0.01, 90000, {"clientOrderId": "a b"})
+
+
+async def test_successful_orders_and_cancels_cost_no_weight(venue_server: VenueServer) -> None:
+    status, _, headers = await call(venue_server, "GET", "ping")
+    assert headers[WEIGHT] == "1"
+    status, placed, headers = await call(venue_server, "POST", "order", _order(), signed=True)
+    assert (status, headers[WEIGHT]) == (200, "1")
+    query = {"symbol": "BTCUSDT", "orderId": placed["orderId"]}
+    status, _, headers = await call(venue_server, "DELETE", "order", query, signed=True)
+    assert (status, headers[WEIGHT]) == (200, "1")
+    # A refused order or cancel pays its weight.
+    status, _, headers = await call(venue_server, "DELETE", "order", query, signed=True)
+    assert (status, headers[WEIGHT]) == (400, "2")
+    await _refused(venue_server, quantity="0.000001")
+    status, _, headers = await call(venue_server, "GET", "ping")
+    assert headers[WEIGHT] == "4"
+
+
+async def test_expired_orders_say_why(venue_server: VenueServer) -> None:
+    for tif, reason in (
+        ("IOC", "UNFILLED_IOC_QUANTITY_EXPIRED"),
+        ("FOK", "UNFILLED_FOK_ORDER_EXPIRED"),
+    ):
+        status, placed, _ = await call(
+            venue_server, "POST", "order", _order(timeInForce=tif), signed=True
+        )
+        assert (placed["status"], placed["expiryReason"]) == ("EXPIRED", reason)
+        query = {"symbol": "BTCUSDT", "orderId": placed["orderId"]}
+        status, fetched, _ = await call(venue_server, "GET", "order", query, signed=True)
+        assert fetched["expiryReason"] == reason
+    # The book holds 20 levels of 0.05 BTC a side: a 2 BTC market buy takes 1 and expires.
+    big = {"type": "MARKET", "timeInForce": "-", "price": "-", "quantity": "2"}
+    status, placed, _ = await call(venue_server, "POST", "order", _order(**big), signed=True)
+    assert (placed["status"], placed["executedQty"]) == ("EXPIRED", "1.00000000")
+    assert placed["expiryReason"] == "INSUFFICIENT_LIQUIDITY" and len(placed["fills"]) == 20
+    status, resting, _ = await call(venue_server, "POST", "order", _order(), signed=True)
+    assert resting["status"] == "NEW" and "expiryReason" not in resting
+    status, everything, _ = await call(
+        venue_server, "GET", "allOrders", {"symbol": "BTCUSDT"}, signed=True
+    )
+    assert status == 200
+    assert [o.get("expiryReason") for o in everything] == [
+        "UNFILLED_IOC_QUANTITY_EXPIRED",
+        "UNFILLED_FOK_ORDER_EXPIRED",
+        "INSUFFICIENT_LIQUIDITY",
+        None,
+    ]
+
+
+async def test_day_ticker_mini_and_unknown_types(venue_server: VenueServer) -> None:
+    venue_server.binance.tick("BTCUSDT", D("91000"), D("0.5"))
+    status, mini, _ = await call(
+        venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT", "type": "MINI"}
+    )
+    assert set(mini) == {
+        "symbol",
+        "openPrice",
+        "highPrice",
+        "lowPrice",
+        "lastPrice",
+        "volume",
+        "quoteVolume",
+        "openTime",
+        "closeTime",
+        "firstId",
+        "lastId",
+        "count",
+    }
+    assert (mini["lastPrice"], mini["volume"], mini["count"]) == ("91000.00000000", "0.50000000", 1)
+    status, error, _ = await call(
+        venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT", "type": "BIG"}
+    )
+    assert (status, error) == (400, {"code": -1139, "msg": "Invalid ticker type."})
+
+
+async def test_timestamps_may_be_sent_in_microseconds(venue_server: VenueServer) -> None:
+    micros = time.time_ns() // 1000
+    status, account, _ = await call(
+        venue_server, "GET", "account", {"timestamp": micros}, signed=True
+    )
+    assert status == 200 and account["accountType"] == "SPOT"
+    minute = 60_000
+    start_ms = venue_server.binance.now_ms() // minute * minute
+    venue_server.binance.tick("BTCUSDT", D("91000"), D("1"), time_ms=start_ms + 1)
+    params = {"symbol": "BTCUSDT", "interval": "1m", "startTime": start_ms * 1000}
+    status, rows, _ = await call(venue_server, "GET", "klines", params)
+    assert [row[0] for row in rows] == [start_ms]
