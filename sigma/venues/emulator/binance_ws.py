@@ -510,9 +510,13 @@ class BinanceStreams:
         return {"subscriptionId": subscription}
 
     def _unsubscribe_user(self, sock: _Socket, subscription: Any) -> dict[str, Any]:
+        """End one subscription of the connection, or all without an id; each ends with an
+        ``eventStreamTerminated`` event (user-data-stream.md "Event Stream Terminated")."""
         for subs in self._users.values():
             if sock in subs and subscription in (None, subs[sock]):
-                del subs[sock]
+                ended = subs.pop(sock)
+                event = {"e": "eventStreamTerminated", "E": self.venue.now_ms()}
+                sock.send(_dumps({"subscriptionId": ended, "event": event}))
         return {}
 
     def _report(self, event: OrderEvent) -> dict[str, Any] | None:

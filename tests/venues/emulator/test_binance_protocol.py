@@ -10,7 +10,8 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import BTC, binance, call
+from binance_helpers import BTC, binance, call, receive, request, socket, ws_signed
+from venue_helpers import BINANCE_KEY
 
 from sigma.venues.emulator.server import VenueServer
 
@@ -178,3 +179,33 @@ async def test_timestamps_may_be_sent_in_microseconds(venue_server: VenueServer)
     params = {"symbol": "BTCUSDT", "interval": "1m", "startTime": start_ms * 1000}
     status, rows, _ = await call(venue_server, "GET", "klines", params)
     assert [row[0] for row in rows] == [start_ms]
+
+
+async def test_user_stream_reports_expiry_and_its_own_end(venue_server: VenueServer) -> None:
+    async with socket(venue_server, "/ws-api/v3") as ws:
+        params = ws_signed({"apiKey": BINANCE_KEY})
+        subscribe = {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}
+        assert (await request(ws, subscribe))["result"] == {"subscriptionId": 0}
+        status, placed, _ = await call(
+            venue_server, "POST", "order", _order(timeInForce="IOC"), signed=True
+        )
+        assert status == 200
+        reports = []
+        while len(reports) < 2:
+            frame = await receive(ws)
+            if frame["event"]["e"] == "executionReport":
+                reports.append(frame["event"])
+        assert [(r["x"], r["i"]) for r in reports] == [
+            ("NEW", placed["orderId"]),
+            ("EXPIRED", placed["orderId"]),
+        ]
+        assert "eR" not in reports[0] and reports[1]["eR"] == "UNFILLED_IOC_QUANTITY_EXPIRED"
+        await ws.send_json({"id": 2, "method": "userDataStream.unsubscribe"})
+        frame = await receive(ws)
+        while "event" in frame and frame["event"]["e"] != "eventStreamTerminated":
+            frame = await receive(ws)
+        assert frame == {
+            "subscriptionId": 0,
+            "event": {"e": "eventStreamTerminated", "E": frame["event"]["E"]},
+        }
+        assert await receive(ws) == {"id": 2, "status": 200, "result": {}}
