@@ -94,6 +94,8 @@ def default_markets() -> list[MarketSpec]:
         "max_qty": Decimal(9000),
         "max_price": Decimal(1_000_000),
         "min_notional": Decimal(5),
+        # PERCENT_PRICE_BY_SIDE as on Binance's BTCUSDT: within 0.2x-5x of the 5-minute average
+        "price_band": (Decimal("0.2"), Decimal(5)),
         "levels": 20,
     }
     return [

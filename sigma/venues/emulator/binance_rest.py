@@ -65,7 +65,6 @@ from sigma.venues.emulator.binance_wire import (
 )
 from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.http import client_address, drop, json_reply
-from sigma.venues.emulator.klines import MINUTE_MS
 from sigma.venues.emulator.limits import Verdict, WeightWindow
 from sigma.venues.emulator.model import (
     OrderEvent,
@@ -440,18 +439,12 @@ class BinanceRest:
 
     def _avg_price(self, call: _Call) -> dict[str, Any]:
         symbol = self._symbol(call.params)
-        now = self.venue.now_ms()
-        since = now - 5 * MINUTE_MS
-        candles = list(
-            self.venue.candles(symbol).folded(MINUTE_MS, start_ms=since - since % MINUTE_MS)
-        )
-        volume = sum((c.volume for c in candles), Decimal(0))
-        quote = sum((c.quote_volume for c in candles), Decimal(0))
+        mins = self.venue.market(symbol).avg_price_mins
         tape = self.venue.tape(symbol, 1)
         return {
-            "mins": 5,
-            "price": fmt(quote / volume if volume else self.venue.last_price(symbol)),
-            "closeTime": tape[-1].time_ms if tape else now,
+            "mins": mins,
+            "price": fmt(self.venue.average_price(symbol, mins)),
+            "closeTime": tape[-1].time_ms if tape else self.venue.now_ms(),
         }
 
     def _ticker_24hr(self, call: _Call) -> Any:

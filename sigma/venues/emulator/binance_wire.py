@@ -121,6 +121,7 @@ _REJECTIONS: dict[Reason, tuple[int, str]] = {
     Reason.MIN_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
     Reason.MAX_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
     Reason.MAX_NUM_ORDERS: (_FILTER, "Filter failure: MAX_NUM_ORDERS"),
+    Reason.PERCENT_PRICE: (_FILTER, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     Reason.INSUFFICIENT_BALANCE: (
         _REJECTED,
         "Account has insufficient balance for requested action.",
@@ -329,13 +330,14 @@ def symbol_info(spec: MarketSpec) -> dict[str, Any]:
             },
             {"filterType": "LOT_SIZE", **lot},
             {"filterType": "MARKET_LOT_SIZE", **lot},
+            *_percent_price(spec),
             {
                 "filterType": "NOTIONAL",
                 "minNotional": fmt(spec.min_notional),
                 "applyMinToMarket": True,
                 "maxNotional": fmt(spec.max_notional or Decimal(9_000_000)),
                 "applyMaxToMarket": spec.max_notional is not None,
-                "avgPriceMins": 5,
+                "avgPriceMins": spec.avg_price_mins,
             },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": spec.max_open_orders},
         ],
@@ -344,6 +346,22 @@ def symbol_info(spec: MarketSpec) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "NONE",
         "allowedSelfTradePreventionModes": ["NONE"],
     }
+
+
+def _percent_price(spec: MarketSpec) -> list[dict[str, Any]]:
+    if spec.price_band is None:
+        return []
+    down, up = (decimal_text(m, None) for m in spec.price_band)
+    return [
+        {
+            "filterType": "PERCENT_PRICE_BY_SIDE",
+            "bidMultiplierUp": up,
+            "bidMultiplierDown": down,
+            "askMultiplierUp": up,
+            "askMultiplierDown": down,
+            "avgPriceMins": spec.avg_price_mins,
+        }
+    ]
 
 
 def trade_body(trade: VenueTrade) -> dict[str, Any]:

@@ -128,6 +128,7 @@ class Reason(StrEnum):
     MIN_NOTIONAL = "min_notional"
     MAX_NOTIONAL = "max_notional"
     MAX_NUM_ORDERS = "max_num_orders"
+    PERCENT_PRICE = "percent_price"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     DUPLICATE_ORDER = "duplicate_order"
     UNKNOWN_ORDER = "unknown_order"
@@ -155,6 +156,9 @@ class MarketSpec:
     ``level_qty`` is the synthetic book's quantity per level, and also how much the resting
     orders of one side can fill in all each time the price trades at or through them.
     ``min_notional`` applies to market orders too (Binance's NOTIONAL ``applyMinToMarket``).
+    ``price_band`` is Binance's PERCENT_PRICE_BY_SIDE, one band for both sides: (down, up)
+    multipliers of the average price of the last ``avg_price_mins`` minutes that bound a limit
+    price; None when the market has no such rule (Upbit's).
     """
 
     symbol: str
@@ -174,6 +178,8 @@ class MarketSpec:
     spread_bps: Decimal = Decimal(2)
     level_bps: Decimal = Decimal(1)
     max_open_orders: int = 200
+    price_band: tuple[Decimal, Decimal] | None = None
+    avg_price_mins: int = 5
     base_precision: int = 8
     quote_precision: int = 8
 

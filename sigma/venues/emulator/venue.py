@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 from typing import Protocol
 
 from sigma.venues.emulator.accounts import Account
-from sigma.venues.emulator.klines import CandleSeries
+from sigma.venues.emulator.klines import MINUTE_MS, CandleSeries
 from sigma.venues.emulator.model import (
     BalanceEvent,
     FeeRule,
@@ -166,6 +166,16 @@ class Venue:
 
     def candles(self, symbol: str) -> CandleSeries:
         return self._market(symbol).candles
+
+    def average_price(self, symbol: str, minutes: int) -> Decimal:
+        """The volume-weighted price of the trades of the last ``minutes`` whole minutes and
+        the current one; the last price when none traded (Binance's ``avgPrice``)."""
+        m = self._market(symbol)
+        since = self.clock() - minutes * MINUTE_MS
+        candles = list(m.candles.folded(MINUTE_MS, start_ms=since - since % MINUTE_MS))
+        volume = sum((c.volume for c in candles), _ZERO)
+        quote = sum((c.quote_volume for c in candles), _ZERO)
+        return quote / volume if volume else m.last
 
     def tape(self, symbol: str, limit: int = 500) -> list[MarketTrade]:
         """The latest public trades of ``symbol``, oldest first."""
@@ -387,6 +397,11 @@ class Venue:
             req.qty < spec.min_qty or req.qty > spec.max_qty or req.qty % spec.step_size != 0
         ):
             raise Rejection(Reason.LOT_SIZE, f"quantity {req.qty}")
+        if spec.price_band is not None and req.type.has_limit and req.price is not None:
+            average = self.average_price(spec.symbol, spec.avg_price_mins)
+            down, up = spec.price_band
+            if not average * down <= req.price <= average * up:
+                raise Rejection(Reason.PERCENT_PRICE, f"price {req.price} vs average {average}")
         reference = req.price if req.type.has_limit else req.stop_price or m.last
         notional = (
             req.quote_qty

@@ -209,3 +209,38 @@ async def test_user_stream_reports_expiry_and_its_own_end(venue_server: VenueSer
             "event": {"e": "eventStreamTerminated", "E": frame["event"]["E"]},
         }
         assert await receive(ws) == {"id": 2, "status": 200, "result": {}}
+
+
+async def test_limit_prices_far_from_the_average_fail_percent_price_by_side(
+    venue_server: VenueServer,
+) -> None:
+    status, info, _ = await call(venue_server, "GET", "exchangeInfo", {"symbol": "BTCUSDT"})
+    (band,) = [
+        f for f in info["symbols"][0]["filters"] if f["filterType"] == "PERCENT_PRICE_BY_SIDE"
+    ]
+    assert band == {
+        "filterType": "PERCENT_PRICE_BY_SIDE",
+        "bidMultiplierUp": "5",
+        "bidMultiplierDown": "0.2",
+        "askMultiplierUp": "5",
+        "askMultiplierDown": "0.2",
+        "avgPriceMins": 5,
+    }
+    # Trades at 90000 and 100000 (1 BTC each) make a 95000 average: the band is 19000-475000.
+    venue = venue_server.binance
+    venue.tick("BTCUSDT", D("90000"), D("1"))
+    venue.tick("BTCUSDT", D("100000"), D("1"))
+    status, average, _ = await call(venue_server, "GET", "avgPrice", {"symbol": "BTCUSDT"})
+    assert (average["mins"], average["price"]) == (5, "95000.00000000")
+    failure = {"code": -1013, "msg": "Filter failure: PERCENT_PRICE_BY_SIDE"}
+    assert await _refused(venue_server, price="18999.99") == failure
+    assert await _refused(venue_server, side="SELL", price="475000.01") == failure
+    for side, price in (("BUY", "19000"), ("SELL", "475000")):
+        status, placed, _ = await call(
+            venue_server, "POST", "order", _order(side=side, price=price), signed=True
+        )
+        assert (status, placed["status"]) == (200, "NEW")
+    # Market orders have no price to check.
+    market = {"type": "MARKET", "timeInForce": "-", "price": "-"}
+    status, _, _ = await call(venue_server, "POST", "order", _order(**market), signed=True)
+    assert status == 200

@@ -39,6 +39,7 @@ async def test_markets_carry_binance_filters_and_precisions(venue_server: VenueS
             "PRICE_FILTER",
             "LOT_SIZE",
             "MARKET_LOT_SIZE",
+            "PERCENT_PRICE_BY_SIDE",
             "NOTIONAL",
             "MAX_NUM_ORDERS",
         }
