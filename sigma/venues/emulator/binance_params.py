@@ -50,6 +50,7 @@ _DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 _INTEGER = re.compile("[0-9]{1,20}")
 _SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
 _CLIENT_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
+_DAY_MS = 86_400_000
 
 
 def fixed(weight: int) -> Callable[[Params], int]:
@@ -88,7 +89,11 @@ def my_trades_weight(params: Params) -> int:
 def window(
     items: list[T], time_of: Callable[[T], int], params: Params, keep: Callable[[T], bool]
 ) -> list[T]:
+    """``items`` kept by ``keep`` whose time lies in [startTime, endTime]; -1127 for a window
+    longer than a day (allOrders and myTrades: "can't be longer than 24 hours")."""
     start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
+    if start is not None and end is not None and end - start > _DAY_MS:
+        raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
     return [
         item
         for item in items

@@ -324,12 +324,15 @@ async def test_order_history_pages_by_id_and_time(venue_server: VenueServer) -> 
         assert [t["order"] for t in trades] == [first["id"], second["id"], second["id"]]
         later = await ex.fetch_my_trades(BTC, params={"fromId": trades[1]["id"]})
         assert len(later) == 2
-        window = await ex.fetch_my_trades(BTC, since=0, params={"endTime": trades[0]["timestamp"]})
+        first = trades[0]["timestamp"]
+        window = await ex.fetch_my_trades(BTC, since=first - 1, params={"endTime": first})
         assert len(window) == 3 - sum(t["timestamp"] > trades[0]["timestamp"] for t in trades)
         agg = await ex.publicGetAggTrades({"symbol": "BTCUSDT", "fromId": 2})
         assert [a["a"] for a in agg] == [2, 3]
         agg = await ex.publicGetAggTrades({"symbol": "BTCUSDT", "startTime": 0, "endTime": 1})
         assert agg == []
+        with pytest.raises(ccxt_async.BadRequest, match="-1127"):
+            await ex.fetch_orders(BTC, since=first - 86_400_001, params={"endTime": first})
 
 
 # ----------------------------------------------------------------- limits and faults
