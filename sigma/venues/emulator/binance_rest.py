@@ -117,6 +117,15 @@ _ONLY_FOR: dict[str, frozenset[OrderType]] = {
 }
 
 
+def _listed(params: Params) -> bool:
+    """Whether a market passes the ``symbolStatus`` filter: every market here is TRADING, so
+    only HALT and BREAK filter them all out; -1122 for any other value."""
+    status = params.get("symbolStatus")
+    if status and status not in ("TRADING", "HALT", "BREAK"):
+        raise ApiError(400, -1122, "Invalid symbolStatus.")
+    return status in (None, "", "TRADING")
+
+
 def _not_required(name: str) -> ApiError:
     return ApiError(400, -1106, f"Parameter '{name}' sent when not required.")
 
@@ -349,7 +358,7 @@ class BinanceRest:
     # ----------------------------------------------------------------- market data
     def _exchange_info(self, call: _Call) -> dict[str, Any]:
         wanted = symbols_param(call.params)
-        markets = self.venue.markets
+        markets = self.venue.markets if _listed(call.params) else {}
         for symbol in wanted or ():
             self.venue.market(symbol)
         name, count = self._weight_limit
@@ -370,7 +379,7 @@ class BinanceRest:
         }
 
     def _depth(self, call: _Call) -> dict[str, Any]:
-        symbol = self._symbol(call.params)
+        symbol = self._trading(call.params)
         limit = min(integer(call.params, "limit", 100), 5000)
         bids, asks = self.venue.book(symbol, limit)
         return {
@@ -470,9 +479,10 @@ class BinanceRest:
     def _each_symbol(self, params: Params, render: Callable[[str], dict[str, Any]]) -> Any:
         """One object for ``symbol``, a list for ``symbols`` or for every market."""
         if "symbol" in params:
-            return render(self._symbol(params))
+            return render(self._trading(params))
         wanted = symbols_param(params)
-        return [render(self.venue.market(s).symbol) for s in wanted or self.venue.markets]
+        names = [self.venue.market(s).symbol for s in wanted or self.venue.markets]
+        return [render(s) for s in names] if _listed(params) else []
 
     # ----------------------------------------------------------------- orders
     def _new_order(self, call: _Call) -> dict[str, Any]:
@@ -686,6 +696,16 @@ class BinanceRest:
             "permissions": ["SPOT"],
             "uid": zlib.crc32(account.api_key.encode()),
         }
+
+    def _trading(self, params: Params) -> str:
+        """:meth:`_symbol`, refused with -1220 when ``symbolStatus`` asks for another status
+        than the market's (always TRADING here)."""
+        symbol = self._symbol(params)
+        if not _listed(params):
+            raise ApiError(
+                400, -1220, "The symbol's status does not match the requested symbolStatus."
+            )
+        return symbol
 
     def _symbol(self, params: Params) -> str:
         """The market named by ``symbol``: -1102 when missing, -1100 when malformed, -1121

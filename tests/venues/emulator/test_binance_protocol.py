@@ -244,3 +244,20 @@ async def test_limit_prices_far_from_the_average_fail_percent_price_by_side(
     market = {"type": "MARKET", "timeInForce": "-", "price": "-"}
     status, _, _ = await call(venue_server, "POST", "order", _order(**market), signed=True)
     assert status == 200
+
+
+async def test_symbol_status_filters_the_trading_markets(venue_server: VenueServer) -> None:
+    status, info, _ = await call(venue_server, "GET", "exchangeInfo", {"symbolStatus": "TRADING"})
+    assert [s["symbol"] for s in info["symbols"]] == ["BTCUSDT", "ETHUSDT"]
+    status, info, _ = await call(venue_server, "GET", "exchangeInfo", {"symbolStatus": "HALT"})
+    assert (status, info["symbols"]) == (200, [])
+    status, prices, _ = await call(venue_server, "GET", "ticker/price", {"symbolStatus": "BREAK"})
+    assert (status, prices) == (200, [])
+    status, error, _ = await call(
+        venue_server, "GET", "depth", {"symbol": "BTCUSDT", "symbolStatus": "HALT"}
+    )
+    assert (status, error["code"]) == (400, -1220)
+    status, error, _ = await call(
+        venue_server, "GET", "ticker/bookTicker", {"symbol": "BTCUSDT", "symbolStatus": "OPEN"}
+    )
+    assert (status, error) == (400, {"code": -1122, "msg": "Invalid symbolStatus."})
