@@ -104,10 +104,14 @@ class _Socket:
         self._writer.cancel()
         self.abort()
 
-    async def close(self) -> None:
+    async def close(self, farewell: str) -> None:
+        """Send ``farewell`` (the ``serverShutdown`` event) and close with a handshake; frames
+        still queued are dropped, as a server going down drops them."""
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_str(farewell)
         await self.ws.close(code=1001, message=b"server shutdown")
 
 
@@ -162,14 +166,24 @@ class BinanceStreams:
         app.router.add_get("/ws-api/v3", self._user)
 
     async def close(self) -> None:
-        """Stop the pump and close every connection with a closing handshake."""
+        """Stop the pump and close every connection with a closing handshake, each told first
+        with a ``serverShutdown`` event in its own framing (web-socket-streams.md and
+        web-socket-api.md "Server Shutdown")."""
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
+        event = {"e": "serverShutdown", "E": self.venue.now_ms()}
         for sock in list(self.sockets):
-            await sock.close()
+            combined = self._combined.get(sock)
+            if combined is None:
+                farewell: dict[str, Any] = {"event": event}
+            elif combined:
+                farewell = {"stream": "!serverShutdown", "data": event}
+            else:
+                farewell = event
+            await sock.close(_dumps(farewell))
 
     def disconnect(self) -> int:
         """Abort every connection (the WebSocket disconnect fault); how many."""

@@ -8,9 +8,11 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import BTC, binance, call, receive, request, socket, ws_signed
+from binance_helpers import BTC, binance, call, front, receive, request, socket, until, ws_signed
+from conftest import MakeVenue
 from venue_helpers import BINANCE_KEY
 
 from sigma.venues.emulator.server import VenueServer
@@ -261,3 +263,22 @@ async def test_symbol_status_filters_the_trading_markets(venue_server: VenueServ
         venue_server, "GET", "ticker/bookTicker", {"symbol": "BTCUSDT", "symbolStatus": "OPEN"}
     )
     assert (status, error) == (400, {"code": -1122, "msg": "Invalid symbolStatus."})
+
+
+async def test_a_shutdown_tells_every_connection_before_closing(
+    make_venue_server: MakeVenue,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with make_venue_server() as server:
+            raw = await http.ws_connect(f"{server.ws_url}/ws/btcusdt@trade")
+            combined = await http.ws_connect(f"{server.ws_url}/stream?streams=btcusdt@trade")
+            api = await http.ws_connect(f"{server.ws_url}/ws-api/v3")
+            streams = front(server).streams
+            await until(lambda: len(streams.sockets) == 3, "three connections")
+        event = await receive(raw)
+        assert event == {"e": "serverShutdown", "E": event["E"]}
+        assert await receive(combined) == {"stream": "!serverShutdown", "data": event}
+        assert await receive(api) == {"event": event}
+        for ws in (raw, combined, api):
+            closing = await ws.receive()
+            assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1001)
