@@ -163,7 +163,9 @@ class BinanceFrontEnd:
         # First among the listeners: the book's update id moves before anyone renders it.
         venue.listeners.insert(0, self._bump)
         self.rest = BinanceRest(venue, faults, self.settings, self.versions)
-        self.streams = BinanceStreams(venue, faults, self.settings, self.versions)
+        self.streams = BinanceStreams(
+            venue, faults, self.settings, self.versions, self.rest.limiter
+        )
 
     def install(self, app: web.Application) -> None:
         """Add the REST and WebSocket routes to ``app``."""

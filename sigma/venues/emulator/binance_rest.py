@@ -62,6 +62,7 @@ from sigma.venues.emulator.binance_wire import (
     rejection_error,
     symbol_info,
     trade_body,
+    weight_refusal,
 )
 from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.http import client_address, drop, json_reply
@@ -323,20 +324,8 @@ class BinanceRest:
 
     def _refusal(self, verdict: Verdict, headers: dict[str, str]) -> web.Response:
         headers["Retry-After"] = str(verdict.retry_after)
-        if verdict.status == 418:
-            until = self.venue.now_ms() + verdict.retry_after * 1000
-            msg = (
-                f"Way too much request weight used; IP banned until {until}. "
-                "Please use WebSocket Streams for live updates to avoid bans."
-            )
-        else:
-            name, count = self._weight_limit
-            msg = (
-                f"Too much request weight used; current limit is {self.settings.weight_limit} "
-                f"request weight per {count} {name}. Please use WebSocket Streams for live "
-                "updates to avoid polling the API."
-            )
-        return json_reply({"code": -1003, "msg": msg}, verdict.status, headers)
+        error = weight_refusal(verdict, self.settings, self.venue.now_ms())
+        return json_reply(error.body(), error.status, headers)
 
     def _count_order(self, account: str, headers: dict[str, str]) -> None:
         """Count a new order in ``headers``; -1015 when a window's limit is passed."""

@@ -18,6 +18,7 @@ from typing import Any
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.http import decimal_text
 from sigma.venues.emulator.klines import MINUTE_MS, Candle, CandleSeries
+from sigma.venues.emulator.limits import Verdict
 from sigma.venues.emulator.model import (
     MarketSpec,
     OrderEvent,
@@ -54,6 +55,7 @@ __all__ = [
     "rejection_error",
     "symbol_info",
     "trade_body",
+    "weight_refusal",
 ]
 
 _ZERO = Decimal(0)
@@ -163,6 +165,25 @@ def interval_label(window_ms: int) -> tuple[str, int, str]:
         if window_ms % unit == 0:
             return name, window_ms // unit, letter
     return "SECOND", max(1, window_ms // 1000), "S"
+
+
+def weight_refusal(verdict: Verdict, settings: BinanceSettings, now_ms: int) -> ApiError:
+    """The -1003 error of a request the weight limit refuses: 429 over the limit, 418 banned
+    (errors.md -1003, with the window as ``exchangeInfo`` names it)."""
+    if verdict.status == 418:
+        until = now_ms + verdict.retry_after * 1000
+        msg = (
+            f"Way too much request weight used; IP banned until {until}. "
+            "Please use WebSocket Streams for live updates to avoid bans."
+        )
+    else:
+        name, count, _ = interval_label(settings.weight_window_ms)
+        msg = (
+            f"Too much request weight used; current limit is {settings.weight_limit} "
+            f"request weight per {count} {name}. Please use WebSocket Streams for live "
+            "updates to avoid polling the API."
+        )
+    return ApiError(verdict.status, -1003, msg)
 
 
 # ----------------------------------------------------------------- signing

@@ -32,8 +32,13 @@ from sigma.venues.emulator.binance_wire import (
     execution_report,
     fmt,
     fold_klines,
+    interval_label,
+    rate_limit,
+    weight_refusal,
 )
 from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.http import client_address, json_reply
+from sigma.venues.emulator.limits import WeightWindow
 from sigma.venues.emulator.model import BalanceEvent, MarketTrade, OrderEvent, VenueEvent
 from sigma.venues.emulator.venue import Venue
 
@@ -67,6 +72,13 @@ _TICKER_KEYS = {
     "n": "count",
 }
 _MINI_KEYS = ("c", "o", "h", "l", "v", "q")
+# WebSocket API request weights (web-socket-api.md, each method's "Weight"); others weigh 1.
+_CONNECT_WEIGHT = 2
+_API_WEIGHTS = {
+    "userDataStream.subscribe.signature": 2,
+    "userDataStream.unsubscribe": 2,
+    "session.subscriptions": 2,
+}
 
 
 def _dumps(body: Any) -> str:
@@ -140,12 +152,19 @@ class BinanceStreams:
     """The WebSocket routes of one Binance venue (see the module docstring)."""
 
     def __init__(
-        self, venue: Venue, faults: Faults, settings: BinanceSettings, versions: BookVersions
+        self,
+        venue: Venue,
+        faults: Faults,
+        settings: BinanceSettings,
+        versions: BookVersions,
+        limiter: WeightWindow,
     ) -> None:
         self.venue = venue
         self.faults = faults
         self.settings = settings
         self.versions = versions
+        #: the REST API's request-weight window: the WebSocket API shares it per address
+        self.limiter = limiter
         self.sockets: set[_Socket] = set()
         self._subscribers: dict[str, dict[_Socket, bool]] = {}
         self._streams: dict[str, _Stream] = {}
@@ -463,26 +482,57 @@ class BinanceStreams:
         return {"e": "24hrTicker", "E": now, "s": stream.symbol, **fields}
 
     # ----------------------------------------------------------------- user data
-    async def _user(self, request: web.Request) -> web.WebSocketResponse:
+    async def _user(self, request: web.Request) -> web.StreamResponse:
+        client = client_address(request)
+        verdict = self.limiter.check(client, _CONNECT_WEIGHT)
+        if verdict.status != 200:
+            error = weight_refusal(verdict, self.settings, self.venue.now_ms())
+            headers = {"Retry-After": str(verdict.retry_after)}
+            return json_reply(error.body(), error.status, headers)
+        # returnRateLimits=false in the URL hides them unless a request asks for them.
+        shown = request.query.get("returnRateLimits") != "false"
         ws, sock = await self._open(request)
         try:
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
-                    sock.send(_dumps(self._api_request(sock, message.data)))
+                    reply = self._api_request(sock, message.data, client, shown)
+                    sock.send(_dumps(reply))
         finally:
             self._forget(sock)
         return ws
 
-    def _api_request(self, sock: _Socket, text: str) -> dict[str, Any]:
-        """Answer one WebSocket API request (web-socket-api.md "Request format")."""
+    def _api_request(self, sock: _Socket, text: str, client: str, shown: bool) -> dict[str, Any]:
+        """Answer one WebSocket API request (web-socket-api.md "Request format"), its weight
+        counted with the client address's REST requests ("IP limits")."""
         try:
             request = orjson.loads(text)
             if not isinstance(request, dict):
                 raise ValueError(text)
         except ValueError:
-            return _api_error(None, ApiError(400, -1135, "Invalid JSON Request"))
-        rid, method = request.get("id"), request.get("method")
-        params = request.get("params") or {}
+            request = None
+        rid = request.get("id") if request else None
+        method = request.get("method") if request else None
+        params = request.get("params") if request else None
+        if not isinstance(params, dict):
+            params = {}
+        verdict = self.limiter.check(client, _API_WEIGHTS.get(str(method), 1))
+        if verdict.status != 200:
+            now = self.venue.now_ms()
+            error = weight_refusal(verdict, self.settings, now)
+            retry_at = now + verdict.retry_after * 1000
+            reply = _api_error(rid, error)
+            reply["error"]["data"] = {"serverTime": now, "retryAfter": retry_at}
+        elif request is None:
+            reply = _api_error(None, ApiError(400, -1135, "Invalid JSON Request"))
+        else:
+            reply = self._dispatch(sock, rid, method, params)
+        if params.get("returnRateLimits", shown) is not False:
+            name, count, _ = interval_label(self.settings.weight_window_ms)
+            weight = rate_limit("REQUEST_WEIGHT", name, count, self.settings.weight_limit)
+            reply["rateLimits"] = [{**weight, "count": verdict.used}]
+        return reply
+
+    def _dispatch(self, sock: _Socket, rid: Any, method: Any, params: Any) -> dict[str, Any]:
         try:
             if method == "userDataStream.subscribe.signature":
                 result: Any = self._subscribe_user(sock, params)

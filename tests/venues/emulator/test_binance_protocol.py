@@ -184,7 +184,7 @@ async def test_timestamps_may_be_sent_in_microseconds(venue_server: VenueServer)
 
 
 async def test_user_stream_reports_expiry_and_its_own_end(venue_server: VenueServer) -> None:
-    async with socket(venue_server, "/ws-api/v3") as ws:
+    async with socket(venue_server, "/ws-api/v3?returnRateLimits=false") as ws:
         params = ws_signed({"apiKey": BINANCE_KEY})
         subscribe = {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}
         assert (await request(ws, subscribe))["result"] == {"subscriptionId": 0}
@@ -282,3 +282,27 @@ async def test_a_shutdown_tells_every_connection_before_closing(
         for ws in (raw, combined, api):
             closing = await ws.receive()
             assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+
+
+async def test_websocket_api_weight_is_shared_with_rest(make_venue_server: MakeVenue) -> None:
+    async with (
+        make_venue_server(binance={"weight_limit": 10}) as server,
+        socket(server, "/ws-api/v3?returnRateLimits=false") as ws,
+    ):
+        status, _, headers = await call(server, "GET", "ping")
+        assert headers[WEIGHT] == "3"  # the connection's 2, then the ping
+        assert "rateLimits" not in await request(ws, {"id": 1, "method": "time"})
+        shown = await request(ws, {"id": 2, "method": "time", "params": {"returnRateLimits": True}})
+        assert shown["rateLimits"][0]["count"] == 5
+        await request(ws, {"id": 3, "method": "session.subscriptions"})
+        await request(ws, {"id": 4, "method": "session.subscriptions"})
+        assert (await request(ws, {"id": 5, "method": "ping"}))["status"] == 200  # 10 of 10
+        refused = await request(ws, {"id": 6, "method": "ping"})
+        assert (refused["status"], refused["error"]["code"]) == (429, -1003)
+        assert refused["error"]["msg"].startswith(
+            "Too much request weight used; current limit is 10 request weight per 1 MINUTE."
+        )
+        data = refused["error"]["data"]
+        assert data["retryAfter"] > data["serverTime"] > 0
+        status, body, _ = await call(server, "GET", "ping")
+        assert (status, body["code"]) == (429, -1003)

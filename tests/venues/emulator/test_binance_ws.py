@@ -189,7 +189,17 @@ async def test_websocket_api_requests(venue_server: VenueServer) -> None:
         ok = await request(
             ws, {"id": "d", "method": "userDataStream.subscribe.signature", "params": good}
         )
-        assert ok == {"id": "d", "status": 200, "result": {"subscriptionId": 0}}
+        assert (ok["status"], ok["result"]) == (200, {"subscriptionId": 0})
+        # Weight so far: 2 to connect, 1 each for ping and time, 2 per subscription attempt.
+        assert ok["rateLimits"] == [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": 6000,
+                "count": 8,
+            }
+        ]
         again = await request(
             ws,
             {
