@@ -9,7 +9,6 @@ form body, and ``timestamp``/``recvWindow`` against the venue clock.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -592,7 +591,7 @@ class BinanceRest:
         cancel_id = client_id(call.params, "newClientOrderId")
         try:
             order = self._find(call)
-            self.venue.cancel(call.key, order.symbol, order_id=order.order_id)
+            self.venue.cancel(call.key, order.symbol, order_id=order.order_id, cancel_id=cancel_id)
         except Rejection as rejection:
             if rejection.reason is Reason.UNKNOWN_ORDER:
                 raise _UNKNOWN_CANCEL from rejection
@@ -603,20 +602,20 @@ class BinanceRest:
             if error is _CLIENT_ID_MISMATCH:
                 raise _UNKNOWN_CANCEL from error
             raise
-        return self._canceled(order, cancel_id)
+        return self._canceled(order)
 
     def _cancel_open_orders(self, call: _Call) -> list[dict[str, Any]]:
         symbol = self._symbol(call.params)
         canceled = self.venue.cancel_all(call.key, symbol)
         if not canceled:
             raise _UNKNOWN_CANCEL
-        return [self._canceled(order, None) for order in canceled]
+        return [self._canceled(order) for order in canceled]
 
-    def _canceled(self, order: VenueOrder, cancel_id: str | None) -> dict[str, Any]:
+    def _canceled(self, order: VenueOrder) -> dict[str, Any]:
         return {
             **order_body(order),
             "origClientOrderId": order.client_id,
-            "clientOrderId": cancel_id or secrets.token_hex(11),
+            "clientOrderId": order.cancel_id,
             "transactTime": order.updated_ms,
         }
 

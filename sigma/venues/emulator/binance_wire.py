@@ -411,7 +411,8 @@ def execution_report(event: OrderEvent, execution_id: int, now_ms: int) -> dict[
         "e": "executionReport",
         "E": now_ms,
         "s": order.symbol,
-        "c": order.client_id,
+        # A cancel's report carries the cancel request's id, the order's own as "C".
+        "c": order.cancel_id if event.kind == "CANCELED" else order.client_id,
         "S": order.side.value,
         "o": order.type.value,
         "f": order.tif.value,

@@ -236,6 +236,9 @@ class VenueOrder:
     trade_count: int = 0
     #: False when the venue made the client id up (Upbit then shows no identifier)
     client_id_given: bool = True
+    #: the client id of the request that canceled the order ("" while not canceled): the
+    #: cancel's own newClientOrderId on Binance, made up when the request names none
+    cancel_id: str = ""
 
     @property
     def remaining(self) -> Decimal:

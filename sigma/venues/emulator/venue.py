@@ -294,21 +294,26 @@ class Venue:
         order_id: int | None = None,
         client_id: str | None = None,
         uid: str | None = None,
+        cancel_id: str | None = None,
     ) -> VenueOrder:
-        """Cancel one open order; UNKNOWN_ORDER when it does not exist or is final."""
+        """Cancel one open order, the request naming itself ``cancel_id`` (one is made up
+        without); UNKNOWN_ORDER when the order does not exist or is final."""
         order = self.order(api_key, symbol=symbol, order_id=order_id, client_id=client_id, uid=uid)
         if order.status.is_final:
             raise Rejection(Reason.UNKNOWN_ORDER, "order is not open")
         with self._changing() as change:
+            order.cancel_id = cancel_id or _random_id()
             self._end(order, OrderStatus.CANCELED, change)
         return order
 
     def cancel_all(self, api_key: str, symbol: str | None = None) -> list[VenueOrder]:
-        """Cancel every open order of the account (on ``symbol``)."""
+        """Cancel every open order of the account (on ``symbol``), each with a made-up
+        cancel id."""
         self._account(api_key)
         open_orders = self.open_orders(api_key, symbol)
         with self._changing() as change:
             for order in open_orders:
+                order.cancel_id = _random_id()
                 self._end(order, OrderStatus.CANCELED, change)
         return open_orders
 

@@ -306,3 +306,30 @@ async def test_websocket_api_weight_is_shared_with_rest(make_venue_server: MakeV
         assert data["retryAfter"] > data["serverTime"] > 0
         status, body, _ = await call(server, "GET", "ping")
         assert (status, body["code"]) == (429, -1003)
+
+
+async def test_a_cancel_report_carries_the_cancel_requests_client_id(
+    venue_server: VenueServer,
+) -> None:
+    async with socket(venue_server, "/ws-api/v3?returnRateLimits=false") as ws:
+        params = ws_signed({"apiKey": BINANCE_KEY})
+        subscribe = {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}
+        assert (await request(ws, subscribe))["status"] == 200
+        for client_id in ("first", "second"):
+            order = _order(newClientOrderId=client_id)
+            status, _, _ = await call(venue_server, "POST", "order", order, signed=True)
+            assert status == 200
+        query = {"symbol": "BTCUSDT", "origClientOrderId": "first", "newClientOrderId": "stop1"}
+        status, one, _ = await call(venue_server, "DELETE", "order", query, signed=True)
+        assert (one["clientOrderId"], one["origClientOrderId"]) == ("stop1", "first")
+        status, rest, _ = await call(
+            venue_server, "DELETE", "openOrders", {"symbol": "BTCUSDT"}, signed=True
+        )
+        (second,) = rest
+        assert second["origClientOrderId"] == "second" and len(second["clientOrderId"]) == 22
+        canceled = []
+        while len(canceled) < 2:
+            event = (await receive(ws))["event"]
+            if event["e"] == "executionReport" and event["x"] == "CANCELED":
+                canceled.append((event["c"], event["C"]))
+        assert canceled == [("stop1", "first"), (second["clientOrderId"], "second")]
