@@ -67,6 +67,7 @@ from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.http import client_address, drop, json_reply
 from sigma.venues.emulator.limits import Verdict, WeightWindow
 from sigma.venues.emulator.model import (
+    MarketTrade,
     OrderEvent,
     OrderRequest,
     OrderType,
@@ -115,6 +116,22 @@ _ONLY_FOR: dict[str, frozenset[OrderType]] = {
     "stopPrice": frozenset(t for t in OrderType if t.is_stop),
     "quoteOrderQty": frozenset({OrderType.MARKET}),
 }
+
+
+def _public_trades(tape: list[MarketTrade]) -> list[dict[str, Any]]:
+    """Tape trades as ``trades`` and ``historicalTrades`` list them."""
+    return [
+        {
+            "id": t.trade_id,
+            "price": fmt(t.price),
+            "qty": fmt(t.qty),
+            "quoteQty": fmt(t.price * t.qty),
+            "time": t.time_ms,
+            "isBuyerMaker": t.buyer_is_maker,
+            "isBestMatch": True,
+        }
+        for t in tape
+    ]
 
 
 def _listed(params: Params) -> bool:
@@ -251,6 +268,7 @@ class BinanceRest:
             _Route("GET", "exchangeInfo", self._exchange_info, fixed(20)),
             _Route("GET", "depth", self._depth, depth_weight),
             _Route("GET", "trades", self._trades, fixed(25)),
+            _Route("GET", "historicalTrades", self._historical_trades, fixed(25)),
             _Route("GET", "aggTrades", self._agg_trades, fixed(4)),
             _Route("GET", "klines", self._klines, fixed(2)),
             _Route("GET", "avgPrice", self._avg_price, fixed(2)),
@@ -378,18 +396,16 @@ class BinanceRest:
 
     def _trades(self, call: _Call) -> list[dict[str, Any]]:
         symbol = self._symbol(call.params)
-        return [
-            {
-                "id": t.trade_id,
-                "price": fmt(t.price),
-                "qty": fmt(t.qty),
-                "quoteQty": fmt(t.price * t.qty),
-                "time": t.time_ms,
-                "isBuyerMaker": t.buyer_is_maker,
-                "isBestMatch": True,
-            }
-            for t in self.venue.tape(symbol, page_limit(call.params))
-        ]
+        return _public_trades(self.venue.tape(symbol, page_limit(call.params)))
+
+    def _historical_trades(self, call: _Call) -> list[dict[str, Any]]:
+        # Older trades than the tape holds are gone: the venue keeps its last 1000.
+        symbol, params = self._symbol(call.params), call.params
+        from_id = opt_int(params, "fromId")
+        tape = self.venue.tape(symbol, 1000)
+        if from_id is None:
+            return _public_trades(tape[-page_limit(params) :])
+        return _public_trades([t for t in tape if t.trade_id >= from_id][: page_limit(params)])
 
     def _agg_trades(self, call: _Call) -> list[dict[str, Any]]:
         # Each tape trade is one taker's fill at one price: its own aggregate.

@@ -333,3 +333,19 @@ async def test_a_cancel_report_carries_the_cancel_requests_client_id(
             if event["e"] == "executionReport" and event["x"] == "CANCELED":
                 canceled.append((event["c"], event["C"]))
         assert canceled == [("stop1", "first"), (second["clientOrderId"], "second")]
+
+
+async def test_historical_trades_page_from_an_id(venue_server: VenueServer) -> None:
+    for price in ("91000", "91100", "91200", "91300"):
+        venue_server.binance.tick("BTCUSDT", D(price), D("0.5"))
+    params = {"symbol": "BTCUSDT", "fromId": 2, "limit": 2}
+    status, page, headers = await call(venue_server, "GET", "historicalTrades", params)
+    assert [(t["id"], t["price"]) for t in page] == [(2, "91100.00000000"), (3, "91200.00000000")]
+    assert page[0]["quoteQty"] == "45550.00000000" and headers[WEIGHT] == "25"
+    status, latest, _ = await call(
+        venue_server, "GET", "historicalTrades", {"symbol": "BTCUSDT", "limit": 1}
+    )
+    assert (status, [t["id"] for t in latest]) == (200, [4])
+    async with binance(venue_server) as ex:
+        raw = await ex.publicGetHistoricalTrades({"symbol": "BTCUSDT", "fromId": 3})
+        assert [t["id"] for t in raw] == [3, 4]
