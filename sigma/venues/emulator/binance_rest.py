@@ -528,9 +528,23 @@ class BinanceRest:
         return body
 
     def _test_order(self, call: _Call) -> dict[str, Any]:
-        # The request is parsed and its market checked; it never reaches the matching engine.
-        self._order_request(call.params)
-        return {}
+        # Parsed and filtered like a new order; it never reaches the matching engine.
+        self.venue.check_filters(call.key, self._order_request(call.params))
+        if call.params.get("computeCommissionRates") != "true":
+            return {}
+        maker, taker = fmt(self.venue.maker_fee), fmt(self.venue.taker_fee)
+        none = {"maker": fmt(None), "taker": fmt(None)}
+        return {
+            "standardCommissionForOrder": {"maker": maker, "taker": taker},
+            "specialCommissionForOrder": none,
+            "taxCommissionForOrder": none,
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": fmt(None),
+            },
+        }
 
     def _order_request(self, params: Params) -> OrderRequest:
         """Parse a new order, refusing what Binance refuses before its matching engine: the

@@ -286,6 +286,12 @@ class Venue:
                     self._work_limit(account, m, order, change)
         return order
 
+    def check_filters(self, api_key: str, request: OrderRequest) -> None:
+        """Refuse ``request`` as the market's rules would (price, lot size, price band,
+        notional, open-order count) and change nothing: what an order test checks before the
+        matching engine, which alone sees balances, client ids and the book."""
+        self._filters(self._account(api_key), self._market(request.symbol), request)
+
     def cancel(
         self,
         api_key: str,
@@ -384,6 +390,23 @@ class Venue:
         return m
 
     def _check(self, account: Account, m: _Market, req: OrderRequest) -> None:
+        self._filters(account, m, req)
+        if req.client_id:
+            previous = self._by_client.get((account.api_key, req.client_id))
+            if previous is not None and (
+                self.unique_client_ids or not self._orders[previous].status.is_final
+            ):
+                raise Rejection(Reason.DUPLICATE_ORDER, req.client_id)
+        if req.type.is_stop and _triggered(req.type, req.side, req.stop_price, m.last):
+            raise Rejection(Reason.WOULD_TRIGGER, "stop price would trigger immediately")
+        if (
+            req.type is OrderType.LIMIT_MAKER
+            and req.price is not None
+            and self._marketable(m, req.side, req.price)
+        ):
+            raise Rejection(Reason.WOULD_TAKE, "order would immediately match and take")
+
+    def _filters(self, account: Account, m: _Market, req: OrderRequest) -> None:
         spec = m.spec
         if req.type.has_limit and req.price is None:
             raise Rejection(Reason.BAD_REQUEST, "price is required")
@@ -417,25 +440,11 @@ class Venue:
             raise Rejection(Reason.MIN_NOTIONAL, f"notional {notional} < {spec.min_notional}")
         if spec.max_notional is not None and notional > spec.max_notional:
             raise Rejection(Reason.MAX_NOTIONAL, f"notional {notional} > {spec.max_notional}")
-        if req.client_id:
-            previous = self._by_client.get((account.api_key, req.client_id))
-            if previous is not None and (
-                self.unique_client_ids or not self._orders[previous].status.is_final
-            ):
-                raise Rejection(Reason.DUPLICATE_ORDER, req.client_id)
         if (
             req.type is not OrderType.MARKET
             and len(self.open_orders(account.api_key, req.symbol)) >= spec.max_open_orders
         ):
             raise Rejection(Reason.MAX_NUM_ORDERS, f"{spec.max_open_orders} open orders")
-        if req.type.is_stop and _triggered(req.type, req.side, req.stop_price, m.last):
-            raise Rejection(Reason.WOULD_TRIGGER, "stop price would trigger immediately")
-        if (
-            req.type is OrderType.LIMIT_MAKER
-            and req.price is not None
-            and self._marketable(m, req.side, req.price)
-        ):
-            raise Rejection(Reason.WOULD_TAKE, "order would immediately match and take")
 
     def _lock_rate(self) -> Decimal:
         # Upbit holds the fee with a buy's funds; Binance takes it from what the buy brings in.

@@ -11,7 +11,18 @@ from typing import Any
 import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import BTC, binance, call, front, receive, request, socket, until, ws_signed
+from binance_helpers import (
+    BTC,
+    balance,
+    binance,
+    call,
+    front,
+    receive,
+    request,
+    socket,
+    until,
+    ws_signed,
+)
 from conftest import MakeVenue
 from venue_helpers import BINANCE_KEY
 
@@ -349,3 +360,22 @@ async def test_historical_trades_page_from_an_id(venue_server: VenueServer) -> N
     async with binance(venue_server) as ex:
         raw = await ex.publicGetHistoricalTrades({"symbol": "BTCUSDT", "fromId": 3})
         assert [t["id"] for t in raw] == [3, 4]
+
+
+async def test_an_order_test_runs_the_filters_but_books_nothing(venue_server: VenueServer) -> None:
+    status, body, _ = await call(
+        venue_server, "POST", "order/test", _order(quantity="0.000015"), signed=True
+    )
+    assert (status, body) == (400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"})
+    # Balances are the matching engine's business: a test of an order the account cannot pay
+    # for passes.
+    status, body, headers = await call(
+        venue_server, "POST", "order/test", _order(quantity="5"), signed=True
+    )
+    assert (status, body, headers[WEIGHT]) == (200, {}, "2")
+    params = {**_order(), "computeCommissionRates": "true"}
+    status, rates, headers = await call(venue_server, "POST", "order/test", params, signed=True)
+    assert rates["standardCommissionForOrder"] == {"maker": "0.00100000", "taker": "0.00100000"}
+    assert rates["discount"]["enabledForAccount"] is False and headers[WEIGHT] == "22"
+    assert venue_server.binance.orders("binance-key") == []
+    assert balance(venue_server, "USDT") == (D("100000"), 0)
