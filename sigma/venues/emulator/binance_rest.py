@@ -79,7 +79,7 @@ from sigma.venues.emulator.model import (
     VenueOrder,
     VenueTrade,
 )
-from sigma.venues.emulator.venue import Venue
+from sigma.venues.emulator.venue import TAPE_LENGTH, Venue
 
 __all__ = ["BinanceRest"]
 
@@ -402,7 +402,7 @@ class BinanceRest:
         # Older trades than the tape holds are gone: the venue keeps its last 1000.
         symbol, params = self._symbol(call.params), call.params
         from_id = opt_int(params, "fromId")
-        tape = self.venue.tape(symbol, 1000)
+        tape = self.venue.tape(symbol, TAPE_LENGTH)
         if from_id is None:
             return _public_trades(tape[-page_limit(params) :])
         return _public_trades([t for t in tape if t.trade_id >= from_id][: page_limit(params)])
@@ -411,7 +411,7 @@ class BinanceRest:
         # Each tape trade is one taker's fill at one price: its own aggregate.
         symbol, params = self._symbol(call.params), call.params
         limit = page_limit(params)
-        tape = self.venue.tape(symbol, 1000)
+        tape = self.venue.tape(symbol, TAPE_LENGTH)
         from_id, start, end = (
             opt_int(params, "fromId"),
             opt_time(params, "startTime"),
@@ -446,7 +446,7 @@ class BinanceRest:
             raise ApiError(400, -1120, "Invalid interval.")
         limit = min(integer(params, "limit", 500), 1000)
         start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
-        candles = fold_klines(self.venue.candles(symbol), interval, start, end)
+        candles = fold_klines(self.venue, symbol, interval, start, end)
         rows = [kline_row(candle, close) for candle, close in candles]
         return rows[:limit] if start is not None else rows[-limit:]
 

@@ -17,10 +17,11 @@ from typing import Any
 
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.http import decimal_text
-from sigma.venues.emulator.klines import MINUTE_MS, Candle, CandleSeries
+from sigma.venues.emulator.klines import MINUTE_MS, Candle
 from sigma.venues.emulator.limits import Verdict
 from sigma.venues.emulator.model import (
     MarketSpec,
+    MarketTrade,
     OrderEvent,
     OrderStatus,
     OrderType,
@@ -30,7 +31,7 @@ from sigma.venues.emulator.model import (
     VenueOrder,
     VenueTrade,
 )
-from sigma.venues.emulator.venue import Venue
+from sigma.venues.emulator.venue import TAPE_LENGTH, Venue
 
 __all__ = [
     "INTERVALS",
@@ -63,8 +64,10 @@ _DAY_MS = 24 * 60 * MINUTE_MS
 # Binance's weeks start on Monday; the epoch (1970-01-01) was a Thursday.
 _WEEK_OFFSET_MS = 4 * _DAY_MS
 _MICROSECONDS_FROM = 10**14
+_SECOND_MS = 1000
 #: kline interval -> length in ms (``1M`` is a calendar month: :func:`fold_klines`)
 INTERVALS: dict[str, int] = {
+    "1s": _SECOND_MS,
     "1m": MINUTE_MS,
     "3m": 3 * MINUTE_MS,
     "5m": 5 * MINUTE_MS,
@@ -453,10 +456,19 @@ def execution_report(event: OrderEvent, execution_id: int, now_ms: int) -> dict[
 
 # ----------------------------------------------------------------- klines
 def fold_klines(
-    series: CandleSeries, interval: str, start_ms: int | None = None, end_ms: int | None = None
+    venue: Venue,
+    symbol: str,
+    interval: str,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> Iterator[tuple[Candle, int]]:
-    """(candle, close time) of ``interval`` from one-minute candles, oldest first, whose open
-    lies in [start_ms, end_ms]. Weeks start on Monday, months on the calendar's first day."""
+    """(candle, close time) of ``interval`` on ``symbol``, oldest first, whose open lies in
+    [start_ms, end_ms]: folded from the one-minute candles, weeks from Monday and months from
+    the calendar's first day; ``1s`` from the public tape, so only as far back as it goes."""
+    if interval == "1s":
+        yield from _second_klines(venue.tape(symbol, TAPE_LENGTH), start_ms, end_ms)
+        return
+    series = venue.candles(symbol)
     if interval != "1M":
         size = INTERVALS[interval]
         offset = _WEEK_OFFSET_MS if interval == "1w" else 0
@@ -480,6 +492,25 @@ def fold_klines(
         )
     if month is not None and _within(month.open_ms, start_ms, end_ms):
         yield month, _next_month(month.open_ms) - 1
+
+
+def _second_klines(
+    tape: list[MarketTrade], start_ms: int | None, end_ms: int | None
+) -> Iterator[tuple[Candle, int]]:
+    current: Candle | None = None
+    for trade in tape:
+        start = trade.time_ms - trade.time_ms % _SECOND_MS
+        if not _within(start, start_ms, end_ms):
+            continue
+        if current is not None and current.open_ms == start:
+            current.add(trade.price, trade.qty)
+            continue
+        if current is not None:
+            yield current, current.open_ms + _SECOND_MS - 1
+        price, qty = trade.price, trade.qty
+        current = Candle(start, price, price, price, price, qty, price * qty, 1)
+    if current is not None:
+        yield current, current.open_ms + _SECOND_MS - 1
 
 
 def _within(open_ms: int, start_ms: int | None, end_ms: int | None) -> bool:

@@ -296,7 +296,9 @@ class BinanceStreams:
         elif rest in ("ticker", "miniTicker"):
             stream = _Stream(name, symbol, rest, period_ms=1000)
         elif rest.startswith("kline_") and rest[6:] in INTERVALS:
-            stream = _Stream(name, symbol, "kline", rest[6:], period_ms=2000)
+            # 1s klines update every second, the others every 2 (web-socket-streams.md).
+            period = 1000 if rest[6:] == "1s" else 2000
+            stream = _Stream(name, symbol, "kline", rest[6:], period_ms=period)
         elif match := _DEPTH.fullmatch(rest):
             levels, speed = match.groups()
             period = 100 if speed == "@100ms" else 1000
@@ -436,8 +438,10 @@ class BinanceStreams:
 
     def _kline(self, stream: _Stream) -> dict[str, Any] | None:
         now = self.venue.now_ms()
-        series = self.venue.candles(stream.symbol)
-        current = list(fold_klines(series, stream.arg, now - INTERVALS[stream.arg], None))
+        # Two intervals back: the kline in progress, or the one just closed when its last
+        # trades came after the previous push (a 1s kline is closed by the next pump).
+        since = now - 2 * INTERVALS[stream.arg]
+        current = list(fold_klines(self.venue, stream.symbol, stream.arg, since, None))
         if not current:
             return None
         candle, close_ms = current[-1]

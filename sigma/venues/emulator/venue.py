@@ -51,10 +51,11 @@ from sigma.venues.emulator.model import (
     floor_to,
 )
 
-__all__ = ["Journal", "Venue", "wall_clock_ms"]
+__all__ = ["TAPE_LENGTH", "Journal", "Venue", "wall_clock_ms"]
 
 _ZERO = Decimal(0)
-_TAPE = 1000
+#: public trades a market keeps (its tape)
+TAPE_LENGTH = 1000
 # The synthetic book refills what takers took at the next tick, or after this long without one
 # (a market whose price stands still still has depth).
 _REFILL_MS = 1000
@@ -91,7 +92,7 @@ class _Market:
     resting: dict[int, VenueOrder] = field(default_factory=dict)
     stops: dict[int, VenueOrder] = field(default_factory=dict)
     candles: CandleSeries = field(default_factory=CandleSeries)
-    tape: deque[MarketTrade] = field(default_factory=lambda: deque(maxlen=_TAPE))
+    tape: deque[MarketTrade] = field(default_factory=lambda: deque(maxlen=TAPE_LENGTH))
     next_trade_id: int = 1
 
 

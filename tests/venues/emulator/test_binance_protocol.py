@@ -379,3 +379,24 @@ async def test_an_order_test_runs_the_filters_but_books_nothing(venue_server: Ve
     assert rates["discount"]["enabledForAccount"] is False and headers[WEIGHT] == "22"
     assert venue_server.binance.orders("binance-key") == []
     assert balance(venue_server, "USDT") == (D("100000"), 0)
+
+
+async def test_one_second_klines_come_from_the_tape(venue_server: VenueServer) -> None:
+    venue = venue_server.binance
+    start = venue.now_ms() // 1000 * 1000 - 5000
+    for offset, price in ((0, "91000"), (400, "91500"), (1200, "90500")):
+        venue.tick("BTCUSDT", D(price), D("0.5"), time_ms=start + offset)
+    params = {"symbol": "BTCUSDT", "interval": "1s", "startTime": start}
+    status, rows, _ = await call(venue_server, "GET", "klines", params)
+    assert status == 200
+    assert [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8]) for r in rows] == [
+        (start, "91000.00000000", "91500.00000000", "91000.00000000", "91500.00000000",
+         "1.00000000", start + 999, 2),
+        (start + 1000, "90500.00000000", "90500.00000000", "90500.00000000",
+         "90500.00000000", "0.50000000", start + 1999, 1),
+    ]  # fmt: skip
+    async with socket(venue_server, "/ws/btcusdt@kline_1s") as ws:
+        await until(lambda: bool(front(venue_server).streams._subscribers), "the subscription")
+        venue.tick("BTCUSDT", D("91200"), D("0.25"))
+        kline = (await receive(ws))["k"]
+        assert (kline["i"], kline["c"], kline["T"] - kline["t"]) == ("1s", "91200.00000000", 999)
