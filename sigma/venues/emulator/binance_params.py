@@ -123,25 +123,28 @@ def illegal(name: str, legal: str) -> ApiError:
     )
 
 
-def decimal(params: Params, name: str) -> Decimal | None:
-    """A DECIMAL parameter: plain digits with an optional fraction, as Binance's pattern
-    allows (no sign, exponent or spaces); None when absent or empty."""
+def _matched(params: Params, name: str, pattern: re.Pattern[str], legal: str) -> str | None:
+    """The text of parameter ``name`` when it matches ``pattern`` whole; None when absent or
+    empty, -1100 quoting ``legal`` otherwise."""
     text = params.get(name)
     if text is None or text == "":
         return None
-    if not _DECIMAL.fullmatch(text):
-        raise illegal(name, _DECIMAL_RANGE)
-    return Decimal(text)
+    if not pattern.fullmatch(text):
+        raise illegal(name, legal)
+    return text
+
+
+def decimal(params: Params, name: str) -> Decimal | None:
+    """A DECIMAL parameter: plain digits with an optional fraction, as Binance's pattern
+    allows (no sign, exponent or spaces); None when absent or empty."""
+    text = _matched(params, name, _DECIMAL, _DECIMAL_RANGE)
+    return None if text is None else Decimal(text)
 
 
 def opt_int(params: Params, name: str) -> int | None:
     """A LONG/INT parameter (digits only); None when absent or empty."""
-    text = params.get(name)
-    if text is None or text == "":
-        return None
-    if not _INTEGER.fullmatch(text):
-        raise illegal(name, _INTEGER_RANGE)
-    return int(text)
+    text = _matched(params, name, _INTEGER, _INTEGER_RANGE)
+    return None if text is None else int(text)
 
 
 def opt_time(params: Params, name: str) -> int | None:
@@ -161,12 +164,7 @@ def symbol_name(params: Params, name: str = "symbol") -> str:
 
 def client_id(params: Params, name: str) -> str | None:
     """A client order id the caller names (``newClientOrderId``); None when absent."""
-    text = params.get(name)
-    if not text:
-        return None
-    if not _CLIENT_ID.fullmatch(text):
-        raise illegal(name, _CLIENT_ID_RANGE)
-    return text
+    return _matched(params, name, _CLIENT_ID, _CLIENT_ID_RANGE)
 
 
 def integer(params: Params, name: str, default: int, *, quiet: bool = False) -> int:

@@ -65,6 +65,20 @@ def balance(server: VenueServer, asset: str, key: str = BINANCE_KEY) -> tuple[De
     return account.balance(asset)
 
 
+def limit_order(**override: str) -> dict[str, str]:
+    """``POST /api/v3/order`` parameters of a 0.01 BTC GTC limit buy at 90000, with
+    ``override`` applied; an override of ``"-"`` drops that parameter."""
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "90000",
+    }
+    return {key: value for key, value in {**order, **override}.items() if value != "-"}
+
+
 def signed_query(params: dict[str, Any], secret: str = BINANCE_SECRET, body: str = "") -> str:
     """``params`` with a fresh ``timestamp`` and the HMAC-SHA256 ``signature`` over them and
     the form ``body`` sent with them."""

@@ -17,6 +17,7 @@ from binance_helpers import (
     binance,
     call,
     front,
+    limit_order,
     receive,
     request,
     socket,
@@ -32,20 +33,8 @@ D = Decimal
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
 
 
-def _order(**override: str) -> dict[str, str]:
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.01",
-        "price": "90000",
-    }
-    return {key: value for key, value in {**order, **override}.items() if value != "-"}
-
-
 async def _refused(server: VenueServer, **override: str) -> dict[str, Any]:
-    status, body, _ = await call(server, "POST", "order", _order(**override), signed=True)
+    status, body, _ = await call(server, "POST", "order", limit_order(**override), signed=True)
     assert status == 400, body
     return dict(body)
 
@@ -66,7 +55,9 @@ async def test_parameters_an_order_type_does_not_take_are_refused(
         error = await _refused(venue_server, **override)
         assert error == {"code": -1106, "msg": f"Parameter '{name}' sent when not required."}
     assert venue_server.binance.orders("binance-key") == []
-    status, placed, _ = await call(venue_server, "POST", "order", _order(**market), signed=True)
+    status, placed, _ = await call(
+        venue_server, "POST", "order", limit_order(**market), signed=True
+    )
     assert (status, placed["status"], placed["timeInForce"]) == (200, "FILLED", "GTC")
 
 
@@ -96,7 +87,7 @@ async def test_malformed_values_get_the_legal_range_in_the_message(
         assert error == {"code": -1111, "msg": f"Parameter '{name}' has too much precision."}
     # Trailing zeros add no precision.
     status, _, _ = await call(
-        venue_server, "POST", "order", _order(quantity="0.010000000000"), signed=True
+        venue_server, "POST", "order", limit_order(quantity="0.010000000000"), signed=True
     )
     assert status == 200
     query = {"symbol": "BTCUSDT", "orderId": "1.5"}
@@ -110,7 +101,7 @@ async def test_malformed_values_get_the_legal_range_in_the_message(
 async def test_successful_orders_and_cancels_cost_no_weight(venue_server: VenueServer) -> None:
     status, _, headers = await call(venue_server, "GET", "ping")
     assert headers[WEIGHT] == "1"
-    status, placed, headers = await call(venue_server, "POST", "order", _order(), signed=True)
+    status, placed, headers = await call(venue_server, "POST", "order", limit_order(), signed=True)
     assert (status, headers[WEIGHT]) == (200, "1")
     query = {"symbol": "BTCUSDT", "orderId": placed["orderId"]}
     status, _, headers = await call(venue_server, "DELETE", "order", query, signed=True)
@@ -129,7 +120,7 @@ async def test_expired_orders_say_why(venue_server: VenueServer) -> None:
         ("FOK", "UNFILLED_FOK_ORDER_EXPIRED"),
     ):
         status, placed, _ = await call(
-            venue_server, "POST", "order", _order(timeInForce=tif), signed=True
+            venue_server, "POST", "order", limit_order(timeInForce=tif), signed=True
         )
         assert (placed["status"], placed["expiryReason"]) == ("EXPIRED", reason)
         query = {"symbol": "BTCUSDT", "orderId": placed["orderId"]}
@@ -137,10 +128,10 @@ async def test_expired_orders_say_why(venue_server: VenueServer) -> None:
         assert fetched["expiryReason"] == reason
     # The book holds 20 levels of 0.05 BTC a side: a 2 BTC market buy takes 1 and expires.
     big = {"type": "MARKET", "timeInForce": "-", "price": "-", "quantity": "2"}
-    status, placed, _ = await call(venue_server, "POST", "order", _order(**big), signed=True)
+    status, placed, _ = await call(venue_server, "POST", "order", limit_order(**big), signed=True)
     assert (placed["status"], placed["executedQty"]) == ("EXPIRED", "1.00000000")
     assert placed["expiryReason"] == "INSUFFICIENT_LIQUIDITY" and len(placed["fills"]) == 20
-    status, resting, _ = await call(venue_server, "POST", "order", _order(), signed=True)
+    status, resting, _ = await call(venue_server, "POST", "order", limit_order(), signed=True)
     assert resting["status"] == "NEW" and "expiryReason" not in resting
     status, everything, _ = await call(
         venue_server, "GET", "allOrders", {"symbol": "BTCUSDT"}, signed=True
@@ -159,20 +150,12 @@ async def test_day_ticker_mini_and_unknown_types(venue_server: VenueServer) -> N
     status, mini, _ = await call(
         venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT", "type": "MINI"}
     )
-    assert set(mini) == {
-        "symbol",
-        "openPrice",
-        "highPrice",
-        "lowPrice",
-        "lastPrice",
-        "volume",
-        "quoteVolume",
-        "openTime",
-        "closeTime",
-        "firstId",
-        "lastId",
-        "count",
-    }
+    status, full, _ = await call(venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT"})
+    # MINI leaves out the change, the average, the previous close, the last quantity and the top
+    # of the book.
+    dropped = {"priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice"}
+    dropped |= {"lastQty", "bidPrice", "bidQty", "askPrice", "askQty"}
+    assert set(mini) == set(full) - dropped and len(mini) == 12
     assert (mini["lastPrice"], mini["volume"], mini["count"]) == ("91000.00000000", "0.50000000", 1)
     status, error, _ = await call(
         venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT", "type": "BIG"}
@@ -200,7 +183,7 @@ async def test_user_stream_reports_expiry_and_its_own_end(venue_server: VenueSer
         subscribe = {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}
         assert (await request(ws, subscribe))["result"] == {"subscriptionId": 0}
         status, placed, _ = await call(
-            venue_server, "POST", "order", _order(timeInForce="IOC"), signed=True
+            venue_server, "POST", "order", limit_order(timeInForce="IOC"), signed=True
         )
         assert status == 200
         reports = []
@@ -250,12 +233,12 @@ async def test_limit_prices_far_from_the_average_fail_percent_price_by_side(
     assert await _refused(venue_server, side="SELL", price="475000.01") == failure
     for side, price in (("BUY", "19000"), ("SELL", "475000")):
         status, placed, _ = await call(
-            venue_server, "POST", "order", _order(side=side, price=price), signed=True
+            venue_server, "POST", "order", limit_order(side=side, price=price), signed=True
         )
         assert (status, placed["status"]) == (200, "NEW")
     # Market orders have no price to check.
     market = {"type": "MARKET", "timeInForce": "-", "price": "-"}
-    status, _, _ = await call(venue_server, "POST", "order", _order(**market), signed=True)
+    status, _, _ = await call(venue_server, "POST", "order", limit_order(**market), signed=True)
     assert status == 200
 
 
@@ -327,7 +310,7 @@ async def test_a_cancel_report_carries_the_cancel_requests_client_id(
         subscribe = {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}
         assert (await request(ws, subscribe))["status"] == 200
         for client_id in ("first", "second"):
-            order = _order(newClientOrderId=client_id)
+            order = limit_order(newClientOrderId=client_id)
             status, _, _ = await call(venue_server, "POST", "order", order, signed=True)
             assert status == 200
         query = {"symbol": "BTCUSDT", "origClientOrderId": "first", "newClientOrderId": "stop1"}
@@ -364,16 +347,16 @@ async def test_historical_trades_page_from_an_id(venue_server: VenueServer) -> N
 
 async def test_an_order_test_runs_the_filters_but_books_nothing(venue_server: VenueServer) -> None:
     status, body, _ = await call(
-        venue_server, "POST", "order/test", _order(quantity="0.000015"), signed=True
+        venue_server, "POST", "order/test", limit_order(quantity="0.000015"), signed=True
     )
     assert (status, body) == (400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"})
     # Balances are the matching engine's business: a test of an order the account cannot pay
     # for passes.
     status, body, headers = await call(
-        venue_server, "POST", "order/test", _order(quantity="5"), signed=True
+        venue_server, "POST", "order/test", limit_order(quantity="5"), signed=True
     )
     assert (status, body, headers[WEIGHT]) == (200, {}, "2")
-    params = {**_order(), "computeCommissionRates": "true"}
+    params = {**limit_order(), "computeCommissionRates": "true"}
     status, rates, headers = await call(venue_server, "POST", "order/test", params, signed=True)
     assert rates["standardCommissionForOrder"] == {"maker": "0.00100000", "taker": "0.00100000"}
     assert rates["discount"]["enabledForAccount"] is False and headers[WEIGHT] == "22"

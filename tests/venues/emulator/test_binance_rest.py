@@ -10,7 +10,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import BTC, balance, binance, call, front, signed_query, until
+from binance_helpers import BTC, balance, binance, call, front, limit_order, signed_query, until
 from conftest import MakeVenue
 from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET_2
 
@@ -194,9 +194,9 @@ async def test_refusals_map_to_binance_codes_and_ccxt_errors(venue_server: Venue
         with pytest.raises(ccxt_async.BadRequest, match="Filter failure: NOTIONAL"):
             await ex.create_order(BTC, "limit", "buy", 0.00001, 90000)
         with pytest.raises(ccxt_async.InvalidOrder, match="PRICE_FILTER"):
-            await ex.privatePostOrder(_limit(price="90000.005"))
+            await ex.privatePostOrder(limit_order(price="90000.005"))
         with pytest.raises(ccxt_async.InvalidOrder, match="LOT_SIZE"):
-            await ex.privatePostOrder(_limit(quantity="0.000015"))
+            await ex.privatePostOrder(limit_order(quantity="0.000015"))
         await ex.create_order(BTC, "limit", "buy", 0.01, 90000, params={"clientOrderId": "twice"})
         with pytest.raises(ccxt_async.InvalidOrder, match="Duplicate order sent"):
             await ex.create_order(
@@ -213,18 +213,6 @@ async def test_refusals_map_to_binance_codes_and_ccxt_errors(venue_server: Venue
             await poor.create_order(BTC, "market", "buy", 0.5)
         with pytest.raises(ccxt_async.InsufficientFunds):
             await poor.create_order(BTC, "limit", "sell", 0.01, 95000)
-
-
-def _limit(**override: str) -> dict[str, str]:
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.01",
-        "price": "90000",
-    }
-    return {**order, **override}
 
 
 # ----------------------------------------------------------------- signing
@@ -260,7 +248,7 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
     assert headers["X-MBX-USED-WEIGHT-1M"] == "6"
     status, body, _ = await call(venue_server, "GET", "depth")
     assert body["code"] == -1102 and "'symbol'" in body["msg"]
-    order = _limit()
+    order = limit_order()
     # Parameters in the form body, signed together with the query string.
     body_text = "&".join(f"{k}={v}" for k, v in order.items()) + "&newOrderRespType=RESULT"
     query = signed_query({}, body=body_text)
@@ -281,7 +269,9 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
         ({"type": "STOP_LOSS_LIMIT"}, -1102),
         ({"type": "LIMIT", "quantity": ""}, -1102),
     ):
-        status, error, _ = await call(venue_server, "POST", "order", _limit(**bad), signed=True)
+        status, error, _ = await call(
+            venue_server, "POST", "order", limit_order(**bad), signed=True
+        )
         assert (status, error["code"]) == (400, code), bad
     status, tested, _ = await call(venue_server, "POST", "order/test", order, signed=True)
     assert (status, tested) == (200, {})
@@ -362,9 +352,9 @@ async def test_weight_over_the_limit_is_refused_429_then_banned_418(
 async def test_new_orders_over_the_order_rate_are_refused(make_venue_server: MakeVenue) -> None:
     async with make_venue_server(binance=BinanceSettings(orders_per_10s=2)) as server:
         for _ in range(2):
-            status, _, _ = await call(server, "POST", "order", _limit(), signed=True)
+            status, _, _ = await call(server, "POST", "order", limit_order(), signed=True)
             assert status == 200
-        status, body, headers = await call(server, "POST", "order", _limit(), signed=True)
+        status, body, headers = await call(server, "POST", "order", limit_order(), signed=True)
         assert (status, body["code"]) == (429, -1015)
         assert body["msg"] == "Too many new orders; current limit is 2 orders per 10 SECOND."
         assert headers["X-MBX-ORDER-COUNT-10S"] == "3" and "Retry-After" in headers
