@@ -94,6 +94,7 @@ _NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TA
 # newOrderRespType defaults: FULL for MARKET and LIMIT, ACK for the others (rest-api.md).
 _FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
 _RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
+_COMMISSION_KINDS = ("standard", "special", "tax")
 #: the fields of ``ticker/24hr?type=MINI`` (rest-api.md "Response - MINI")
 _MINI_TICKER = (
     "symbol",
@@ -192,10 +193,19 @@ class _OrderCount:
 
     window_ms: int
     limit: int
-    #: the header suffix (``10S``) and the message's wording (``10 SECOND``)
-    label: str
-    label_text: str
+    #: the window as exchangeInfo names it: ``SECOND`` and 10 for ten seconds
+    interval: str
+    interval_num: int
     _counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The header suffix: ``10S`` in ``X-MBX-ORDER-COUNT-10S``."""
+        return f"{self.interval_num}{self.interval[0]}"
+
+    def rate_limit(self) -> dict[str, Any]:
+        """The window as ``exchangeInfo`` lists it."""
+        return rate_limit("ORDERS", self.interval, self.interval_num, self.limit)
 
     def add(self, account: str, now_ms: int) -> int:
         start = now_ms - now_ms % self.window_ms
@@ -203,6 +213,11 @@ class _OrderCount:
         count = count + 1 if window == start else 1
         self._counts[account] = (start, count)
         return count
+
+    def current(self, account: str, now_ms: int) -> int:
+        """New orders of ``account`` in the window ``now_ms`` falls in."""
+        window, count = self._counts.get(account, (0, 0))
+        return count if window == now_ms - now_ms % self.window_ms else 0
 
     def retry_after(self, now_ms: int) -> int:
         return max(1, -(-(self.window_ms - now_ms % self.window_ms) // 1000))
@@ -249,8 +264,8 @@ class BinanceRest:
         self._weight_header = f"X-MBX-USED-WEIGHT-{count}{letter}"
         self._weight_limit = (name, count)
         self._order_counts = (
-            _OrderCount(10_000, settings.orders_per_10s, "10S", "10 SECOND"),
-            _OrderCount(_DAY_MS, settings.orders_per_day, "1D", "1 DAY"),
+            _OrderCount(10_000, settings.orders_per_10s, "SECOND", 10),
+            _OrderCount(_DAY_MS, settings.orders_per_day, "DAY", 1),
         )
         self.fills = _FillRecorder()
         venue.listeners.append(self.fills)
@@ -288,6 +303,8 @@ class BinanceRest:
             _Route("GET", "allOrders", self._all_orders, fixed(20), signed),
             _Route("GET", "myTrades", self._my_trades, my_trades_weight, signed),
             _Route("GET", "account", self._account, fixed(20), signed),
+            _Route("GET", "account/commission", self._account_commission, fixed(20), signed),
+            _Route("GET", "rateLimit/order", self._order_rate, fixed(40), signed),
         ]
 
     # ----------------------------------------------------------------- serving
@@ -358,7 +375,8 @@ class BinanceRest:
             raise ApiError(
                 429,
                 -1015,
-                f"Too many new orders; current limit is {over.limit} orders per {over.label_text}.",
+                f"Too many new orders; current limit is {over.limit} orders per "
+                f"{over.interval_num} {over.interval}.",
             )
 
     # ----------------------------------------------------------------- market data
@@ -373,8 +391,7 @@ class BinanceRest:
             "serverTime": self.venue.now_ms(),
             "rateLimits": [
                 rate_limit("REQUEST_WEIGHT", name, count, self.settings.weight_limit),
-                rate_limit("ORDERS", "SECOND", 10, self.settings.orders_per_10s),
-                rate_limit("ORDERS", "DAY", 1, self.settings.orders_per_day),
+                *(counter.rate_limit() for counter in self._order_counts),
             ],
             "exchangeFilters": [],
             "symbols": [
@@ -532,12 +549,27 @@ class BinanceRest:
         self.venue.check_filters(call.key, self._order_request(call.params))
         if call.params.get("computeCommissionRates") != "true":
             return {}
-        maker, taker = fmt(self.venue.maker_fee), fmt(self.venue.taker_fee)
-        none = {"maker": fmt(None), "taker": fmt(None)}
+        rates = self._commission(("maker", "taker"))
+        return {f"{kind}CommissionForOrder": rates[kind] for kind in _COMMISSION_KINDS} | {
+            "discount": rates["discount"]
+        }
+
+    def _account_commission(self, call: _Call) -> dict[str, Any]:
+        rates = self._commission(("maker", "taker", "buyer", "seller"))
         return {
-            "standardCommissionForOrder": {"maker": maker, "taker": taker},
-            "specialCommissionForOrder": none,
-            "taxCommissionForOrder": none,
+            "symbol": self._symbol(call.params),
+            **{f"{kind}Commission": rates[kind] for kind in _COMMISSION_KINDS},
+            "discount": rates["discount"],
+        }
+
+    def _commission(self, roles: tuple[str, ...]) -> dict[str, Any]:
+        """The account's rates by kind for ``roles``: the venue's maker and taker fees as the
+        standard commission, no special or tax commission, no BNB discount."""
+        standard = {"maker": self.venue.maker_fee, "taker": self.venue.taker_fee}
+        return {
+            "standard": {role: fmt(standard.get(role)) for role in roles},
+            "special": {role: fmt(None) for role in roles},
+            "tax": {role: fmt(None) for role in roles},
             "discount": {
                 "enabledForAccount": False,
                 "enabledForSymbol": False,
@@ -545,6 +577,13 @@ class BinanceRest:
                 "discount": fmt(None),
             },
         }
+
+    def _order_rate(self, call: _Call) -> list[dict[str, Any]]:
+        now = self.venue.now_ms()
+        return [
+            {**counter.rate_limit(), "count": counter.current(call.key, now)}
+            for counter in self._order_counts
+        ]
 
     def _order_request(self, params: Params) -> OrderRequest:
         """Parse a new order, refusing what Binance refuses before its matching engine: the

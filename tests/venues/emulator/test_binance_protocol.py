@@ -383,3 +383,44 @@ async def test_one_second_klines_come_from_the_tape(venue_server: VenueServer) -
         venue.tick("BTCUSDT", D("91200"), D("0.25"))
         kline = (await receive(ws))["k"]
         assert (kline["i"], kline["c"], kline["T"] - kline["t"]) == ("1s", "91200.00000000", 999)
+
+
+async def test_order_counts_and_commission_rates_of_the_account(venue_server: VenueServer) -> None:
+    for _ in range(2):
+        status, _, _ = await call(venue_server, "POST", "order", limit_order(), signed=True)
+        assert status == 200
+    status, counts, headers = await call(venue_server, "GET", "rateLimit/order", signed=True)
+    assert counts == [
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "SECOND",
+            "intervalNum": 10,
+            "limit": 50,
+            "count": 2,
+        },
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "DAY",
+            "intervalNum": 1,
+            "limit": 160000,
+            "count": 2,
+        },
+    ]
+    assert headers[WEIGHT] == "40"
+    status, rates, _ = await call(
+        venue_server, "GET", "account/commission", {"symbol": "BTCUSDT"}, signed=True
+    )
+    assert rates["symbol"] == "BTCUSDT"
+    assert rates["standardCommission"] == {
+        "maker": "0.00100000",
+        "taker": "0.00100000",
+        "buyer": "0.00000000",
+        "seller": "0.00000000",
+    }
+    assert set(rates) == {
+        "symbol",
+        "standardCommission",
+        "specialCommission",
+        "taxCommission",
+        "discount",
+    }
