@@ -35,9 +35,9 @@ they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.m
 2026-03-27) | escalating bans; unfilled-order decrement |
 | Market streams | /ws/<s>, /stream, SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, \
 SET/GET_PROPERTY; trade, aggTrade, kline (1s every second), bookTicker, ticker, \
-miniTicker, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s; \
+miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s; \
 serverShutdown before closing (web-socket-streams.md) | !...@arr streams, timeUnit, \
-avgPrice and referencePrice streams, 24 h, 1024-stream and 5 msg/s limits |
+referencePrice stream, 24 h, 1024-stream and 5 msg/s limits |
 | WebSocket API and user-data stream | userDataStream.subscribe.signature (HMAC over \
 sorted params), unsubscribe (eventStreamTerminated), session.subscriptions, ping, time; \
 rateLimits on responses unless returnRateLimits=false; executionReport \

@@ -48,6 +48,7 @@ from sigma.venues.emulator.binance_wire import (
     BinanceSettings,
     BookVersions,
     authenticate,
+    average_price,
     book_top,
     day_ticker,
     fmt,
@@ -468,14 +469,10 @@ class BinanceRest:
         return rows[:limit] if start is not None else rows[-limit:]
 
     def _avg_price(self, call: _Call) -> dict[str, Any]:
-        symbol = self._symbol(call.params)
-        mins = self.venue.market(symbol).avg_price_mins
-        tape = self.venue.tape(symbol, 1)
-        return {
-            "mins": mins,
-            "price": fmt(self.venue.average_price(symbol, mins)),
-            "closeTime": tape[-1].time_ms if tape else self.venue.now_ms(),
-        }
+        mins, price, last_ms = average_price(
+            self.venue, self._symbol(call.params), self.venue.now_ms()
+        )
+        return {"mins": mins, "price": fmt(price), "closeTime": last_ms}
 
     def _ticker_24hr(self, call: _Call) -> Any:
         now = self.venue.now_ms()

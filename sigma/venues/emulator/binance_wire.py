@@ -39,6 +39,7 @@ __all__ = [
     "BinanceSettings",
     "BookVersions",
     "authenticate",
+    "average_price",
     "book_top",
     "day_ticker",
     "epoch_ms",
@@ -559,6 +560,14 @@ class BookVersions:
 
     def __getitem__(self, symbol: str) -> int:
         return self._ids.get(symbol, 0)
+
+
+def average_price(venue: Venue, symbol: str, now_ms: int) -> tuple[int, Decimal, int]:
+    """(minutes, average price, last trade time) of ``avgPrice``: the market's window, the
+    volume-weighted price over it, and the time of the latest trade (now when none)."""
+    mins = venue.market(symbol).avg_price_mins
+    tape = venue.tape(symbol, 1)
+    return mins, venue.average_price(symbol, mins), tape[-1].time_ms if tape else now_ms
 
 
 def book_top(venue: Venue, symbol: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from sigma.venues.emulator.binance_wire import (
     BinanceSettings,
     BookVersions,
     authenticate,
+    average_price,
     book_top,
     day_ticker,
     execution_report,
@@ -293,7 +294,7 @@ class BinanceStreams:
         stream: _Stream | None = None
         if rest in ("trade", "aggTrade", "bookTicker"):
             stream = _Stream(name, symbol, rest)
-        elif rest in ("ticker", "miniTicker"):
+        elif rest in ("ticker", "miniTicker", "avgPrice"):
             stream = _Stream(name, symbol, rest, period_ms=1000)
         elif rest.startswith("kline_") and rest[6:] in INTERVALS:
             # 1s klines update every second, the others every 2 (web-socket-streams.md).
@@ -399,6 +400,7 @@ class BinanceStreams:
             "kline": self._kline,
             "ticker": self._ticker,
             "miniTicker": self._ticker,
+            "avgPrice": self._avg_price,
         }[stream.kind]
         return render(stream)
 
@@ -484,6 +486,23 @@ class BinanceStreams:
             fields = {key: fields[key] for key in _MINI_KEYS}
             return {"e": "24hrMiniTicker", "E": now, "s": stream.symbol, **fields}
         return {"e": "24hrTicker", "E": now, "s": stream.symbol, **fields}
+
+    def _avg_price(self, stream: _Stream) -> dict[str, Any] | None:
+        """The average price when it changed since the last push."""
+        now = self.venue.now_ms()
+        mins, price, last_ms = average_price(self.venue, stream.symbol, now)
+        state = self._state.setdefault(stream.name, _Periodic())
+        if state.mark == (price,):
+            return None
+        state.mark = (price,)
+        return {
+            "e": "avgPrice",
+            "E": now,
+            "s": stream.symbol,
+            "i": f"{mins}m",
+            "w": fmt(price),
+            "T": last_ms,
+        }
 
     # ----------------------------------------------------------------- user data
     async def _user(self, request: web.Request) -> web.StreamResponse:

@@ -424,3 +424,21 @@ async def test_order_counts_and_commission_rates_of_the_account(venue_server: Ve
         "taxCommission",
         "discount",
     }
+
+
+async def test_the_average_price_stream_follows_the_trades(venue_server: VenueServer) -> None:
+    venue = venue_server.binance
+    async with socket(venue_server, "/stream?streams=btcusdt@avgPrice") as ws:
+        await until(lambda: bool(front(venue_server).streams._subscribers), "the subscription")
+        venue.tick("BTCUSDT", D("90000"), D("1"))
+        venue.tick("BTCUSDT", D("91000"), D("3"))
+        frame = await receive(ws)
+        while frame["data"]["w"] != "90750.00000000":
+            frame = await receive(ws)
+        assert frame["stream"] == "btcusdt@avgPrice"
+        assert (frame["data"]["e"], frame["data"]["s"], frame["data"]["i"]) == (
+            "avgPrice",
+            "BTCUSDT",
+            "5m",
+        )
+        assert frame["data"]["T"] == venue.tape("BTCUSDT", 1)[0].time_ms
