@@ -12,8 +12,9 @@ REST lives in :mod:`~sigma.venues.emulator.binance_rest` (parameters and weights
 | Modelled | Binance's documented behaviour (doc) | Not modelled |
 |---|---|---|
 | ping, time, exchangeInfo | filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, \
-PERCENT_PRICE_BY_SIDE, NOTIONAL, MAX_NUM_ORDERS; rateLimits; symbolStatus (-1122, -1220) \
-(rest-api.md, filters.md, enums.md) | RAW_REQUESTS, SOR, permissions filter, reference price |
+PERCENT_PRICE_BY_SIDE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS; rateLimits; \
+symbolStatus (-1122, -1220) (rest-api.md, filters.md, enums.md) | RAW_REQUESTS, SOR, \
+permissions filter, reference price |
 | depth, trades, historicalTrades, aggTrades, klines 1s-1M, avgPrice, ticker/24hr FULL and \
 MINI, ticker/price, ticker/bookTicker | limits, weights, lastUpdateId; weeks from Monday, \
 calendar months; 1s klines from the public tape (rest-api.md) | uiKlines, timeZone, \
@@ -103,8 +104,10 @@ def default_markets() -> list[MarketSpec]:
         "max_qty": Decimal(9000),
         "max_price": Decimal(1_000_000),
         "min_notional": Decimal(5),
-        # PERCENT_PRICE_BY_SIDE as on Binance's BTCUSDT: within 0.2x-5x of the 5-minute average
+        # PERCENT_PRICE_BY_SIDE and MAX_NUM_ALGO_ORDERS as on Binance's BTCUSDT: limit prices
+        # within 0.2x-5x of the 5-minute average, five open stop orders
         "price_band": (Decimal("0.2"), Decimal(5)),
+        "max_stop_orders": 5,
         "levels": 20,
     }
     return [

@@ -127,6 +127,7 @@ _REJECTIONS: dict[Reason, tuple[int, str]] = {
     Reason.MIN_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
     Reason.MAX_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
     Reason.MAX_NUM_ORDERS: (_FILTER, "Filter failure: MAX_NUM_ORDERS"),
+    Reason.MAX_NUM_STOPS: (_FILTER, "Filter failure: MAX_NUM_ALGO_ORDERS"),
     Reason.PERCENT_PRICE: (_FILTER, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     Reason.INSUFFICIENT_BALANCE: (
         _REJECTED,
@@ -365,6 +366,11 @@ def symbol_info(spec: MarketSpec) -> dict[str, Any]:
                 "avgPriceMins": spec.avg_price_mins,
             },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": spec.max_open_orders},
+            *(
+                [{"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": spec.max_stop_orders}]
+                if spec.max_stop_orders is not None
+                else []
+            ),
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],

@@ -128,6 +128,7 @@ class Reason(StrEnum):
     MIN_NOTIONAL = "min_notional"
     MAX_NOTIONAL = "max_notional"
     MAX_NUM_ORDERS = "max_num_orders"
+    MAX_NUM_STOPS = "max_num_stops"
     PERCENT_PRICE = "percent_price"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     DUPLICATE_ORDER = "duplicate_order"
@@ -178,6 +179,9 @@ class MarketSpec:
     spread_bps: Decimal = Decimal(2)
     level_bps: Decimal = Decimal(1)
     max_open_orders: int = 200
+    #: Binance's MAX_NUM_ALGO_ORDERS: open stop orders an account may have on the market
+    #: (None: no such limit)
+    max_stop_orders: int | None = None
     price_band: tuple[Decimal, Decimal] | None = None
     avg_price_mins: int = 5
     base_precision: int = 8

@@ -446,6 +446,10 @@ class Venue:
             and len(self.open_orders(account.api_key, req.symbol)) >= spec.max_open_orders
         ):
             raise Rejection(Reason.MAX_NUM_ORDERS, f"{spec.max_open_orders} open orders")
+        if req.type.is_stop and spec.max_stop_orders is not None:
+            held = self.open_orders(account.api_key, req.symbol)
+            if sum(o.type.is_stop for o in held) >= spec.max_stop_orders:
+                raise Rejection(Reason.MAX_NUM_STOPS, f"{spec.max_stop_orders} open stops")
 
     def _lock_rate(self) -> Decimal:
         # Upbit holds the fee with a buy's funds; Binance takes it from what the buy brings in.

@@ -442,3 +442,22 @@ async def test_the_average_price_stream_follows_the_trades(venue_server: VenueSe
             "5m",
         )
         assert frame["data"]["T"] == venue.tape("BTCUSDT", 1)[0].time_ms
+
+
+async def test_a_sixth_open_stop_fails_max_num_algo_orders(venue_server: VenueServer) -> None:
+    status, info, _ = await call(venue_server, "GET", "exchangeInfo", {"symbol": "BTCUSDT"})
+    filters = info["symbols"][0]["filters"]
+    assert {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5} in filters
+    stop = {"type": "STOP_LOSS_LIMIT", "side": "SELL", "stopPrice": "85000", "price": "84900"}
+    for _ in range(5):
+        status, placed, _ = await call(
+            venue_server, "POST", "order", limit_order(**stop, quantity="0.001"), signed=True
+        )
+        assert status == 200, placed
+    assert await _refused(venue_server, **stop, quantity="0.001") == {
+        "code": -1013,
+        "msg": "Filter failure: MAX_NUM_ALGO_ORDERS",
+    }
+    # Plain limit orders do not count against it.
+    status, _, _ = await call(venue_server, "POST", "order", limit_order(), signed=True)
+    assert status == 200

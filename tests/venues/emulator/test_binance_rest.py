@@ -42,6 +42,7 @@ async def test_markets_carry_binance_filters_and_precisions(venue_server: VenueS
             "PERCENT_PRICE_BY_SIDE",
             "NOTIONAL",
             "MAX_NUM_ORDERS",
+            "MAX_NUM_ALGO_ORDERS",
         }
         limits = {(r["rateLimitType"], r["interval"]): r["limit"] for r in info["rateLimits"]}
         assert limits == {
