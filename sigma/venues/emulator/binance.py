@@ -23,8 +23,8 @@ rolling-window ticker; taker-buy volumes ("0") |
 GET/DELETE, allOrders, myTrades (-1127 past 24 h), account, account/commission, \
 rateLimit/order | mandatory parameters per type (-1102), parameters a type does not take \
 (-1106), quantity or quoteOrderQty, ACK/RESULT/FULL with fills, expiryReason, -2039 for \
-a query whose ids disagree (rest-api.md, CHANGELOG.md) | order lists, iceberg, trailing, \
-STP, amend, pegged orders |
+a query whose ids disagree (rest-api.md, CHANGELOG.md) | order lists, STP, amend; \
+iceberg, trailing and pegged orders (refused with -2010, as exchangeInfo disallows them) |
 | Signed requests | HMAC-SHA256 over query + body, X-MBX-APIKEY, timestamp in ms or µs, \
 recvWindow 5000/60000; -2014, -2015, -1022, -1102, -1021 (rest-api.md) | RSA/Ed25519 keys, \
 key permissions, X-MBX-TIME-UNIT |

@@ -145,6 +145,15 @@ def _listed(params: Params) -> bool:
     return status in (None, "", "TRADING")
 
 
+#: order parameters of features the markets do not allow (exchangeInfo says icebergAllowed,
+#: allowTrailingStop and pegInstructionsAllowed false) -> the refusal (errors.md -2010)
+_UNSUPPORTED = {
+    "icebergQty": "Iceberg orders are not supported for this symbol.",
+    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
+    "pegPriceType": "Pegged orders are not supported for this symbol.",
+}
+
+
 def _not_required(name: str) -> ApiError:
     return ApiError(400, -1106, f"Parameter '{name}' sent when not required.")
 
@@ -593,6 +602,9 @@ class BinanceRest:
         for name, kinds in _ONLY_FOR.items():
             if params.get(name) and kind not in kinds:
                 raise _not_required(name)
+        for name, msg in _UNSUPPORTED.items():
+            if params.get(name):
+                raise ApiError(400, -2010, msg)
         tif = params.get("timeInForce")
         if kind in _NEEDS_TIF and not tif:
             raise missing_param("timeInForce")

@@ -54,6 +54,14 @@ async def test_parameters_an_order_type_does_not_take_are_refused(
     ):
         error = await _refused(venue_server, **override)
         assert error == {"code": -1106, "msg": f"Parameter '{name}' sent when not required."}
+    for name, feature in (
+        ("icebergQty", "Iceberg"),
+        ("trailingDelta", "Trailing stop"),
+        ("pegPriceType", "Pegged"),
+    ):
+        error = await _refused(venue_server, **{name: "1"})
+        msg = f"{feature} orders are not supported for this symbol."
+        assert error == {"code": -2010, "msg": msg}
     assert venue_server.binance.orders("binance-key") == []
     status, placed, _ = await call(
         venue_server, "POST", "order", limit_order(**market), signed=True
