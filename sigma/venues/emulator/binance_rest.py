@@ -339,7 +339,7 @@ class BinanceRest:
             verdict = self.limiter.refuse(client)
         else:
             verdict = self.limiter.check(client, weight)
-        headers = {self._weight_header: str(verdict.used)}
+        headers = self._weight_headers(verdict.used)
         if verdict.status != 200:
             return self._refusal(verdict, headers)
         try:
@@ -363,8 +363,13 @@ class BinanceRest:
         except ApiError as error:
             return json_reply(error.body(), error.status, headers)
         if route.free_on_success:
-            headers[self._weight_header] = str(self.limiter.refund(client, weight))
+            headers.update(self._weight_headers(self.limiter.refund(client, weight)))
         return json_reply(body, headers=headers)
+
+    def _weight_headers(self, used: int) -> dict[str, str]:
+        # Binance's replies carry the weight without the interval too (X-MBX-USED-WEIGHT, seen
+        # next to X-MBX-USED-WEIGHT-1M); the docs name only the interval form.
+        return {self._weight_header: str(used), "X-MBX-USED-WEIGHT": str(used)}
 
     def _refusal(self, verdict: Verdict, headers: dict[str, str]) -> web.Response:
         headers["Retry-After"] = str(verdict.retry_after)
