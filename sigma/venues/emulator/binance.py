@@ -44,9 +44,10 @@ sorted params), unsubscribe (eventStreamTerminated), session.subscriptions, ping
 rateLimits on responses unless returnRateLimits=false; executionReport \
 NEW/TRADE/CANCELED (c the cancel's id, C the order's)/EXPIRED (eR) and \
 outboundAccountPosition in order (web-socket-api.md, user-data-stream.md) | session.logon, \
-WebSocket API trading and market data, balanceUpdate; listenKey REST endpoints and \
-streams (retired by Binance on 2026-02-20, CHANGELOG.md 2026-01-21); no event when a stop \
-triggers (no such execution type, enums.md) |
+WebSocket API trading and market data, balanceUpdate; listenKey streams: \
+POST/PUT/DELETE /api/v3/userDataStream answer 410 Gone as Binance's have since their \
+retirement on 2026-02-20 (CHANGELOG.md 2026-01-21); no event when a stop triggers (no such \
+execution type, enums.md) |
 | Faults | 5XX (503 with -1001's body), 429/418 (rest-api.md "HTTP Return Codes"); \
 latency on every reply and frame, reply dropped after an accepted order, stale streams, \
 aborted WebSockets, clock skew (-1021) | - |

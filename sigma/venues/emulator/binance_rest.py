@@ -120,6 +120,12 @@ _ONLY_FOR: dict[str, frozenset[OrderType]] = {
 }
 
 
+async def _retired(request: web.Request) -> web.Response:
+    """The listenKey endpoints, retired on 2026-02-20 (CHANGELOG.md 2026-01-21): Binance has
+    answered them 410 Gone since; user data comes over the WebSocket API."""
+    return web.Response(status=410)
+
+
 def _public_trades(tape: list[MarketTrade]) -> list[dict[str, Any]]:
     """Tape trades as ``trades`` and ``historicalTrades`` list them."""
     return [
@@ -284,6 +290,8 @@ class BinanceRest:
         """Add the ``/api/v3`` routes to ``app``."""
         for route in self._routes():
             app.router.add_route(route.method, f"/api/v3/{route.path}", self._endpoint(route))
+        for method in ("POST", "PUT", "DELETE"):
+            app.router.add_route(method, "/api/v3/userDataStream", _retired)
 
     def _routes(self) -> list[_Route]:
         one, signed = fixed(1), True

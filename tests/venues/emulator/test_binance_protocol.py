@@ -469,3 +469,12 @@ async def test_a_sixth_open_stop_fails_max_num_algo_orders(venue_server: VenueSe
     # Plain limit orders do not count against it.
     status, _, _ = await call(venue_server, "POST", "order", limit_order(), signed=True)
     assert status == 200
+
+
+async def test_the_retired_listen_key_endpoints_answer_gone(venue_server: VenueServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        for method in ("POST", "PUT", "DELETE"):
+            url = f"{venue_server.http_url}/api/v3/userDataStream"
+            headers = {"X-MBX-APIKEY": BINANCE_KEY}
+            async with http.request(method, url, headers=headers) as reply:
+                assert reply.status == 410, method
