@@ -71,6 +71,7 @@ from sigma.venues.emulator.model import (
     MarketTrade,
     OrderEvent,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Reason,
     Rejection,
@@ -96,6 +97,11 @@ _NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TA
 _FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
 _RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 _COMMISSION_KINDS = ("standard", "special", "tax")
+#: cancelRestrictions -> the only status a cancel may then find the order in (rest-api.md)
+_CANCEL_RESTRICTIONS = {
+    "ONLY_NEW": OrderStatus.NEW,
+    "ONLY_PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+}
 #: the fields of ``ticker/24hr?type=MINI`` (rest-api.md "Response - MINI")
 _MINI_TICKER = (
     "symbol",
@@ -680,8 +686,13 @@ class BinanceRest:
 
     def _cancel_order(self, call: _Call) -> dict[str, Any]:
         cancel_id = client_id(call.params, "newClientOrderId")
+        restriction = call.params.get("cancelRestrictions")
+        if restriction and restriction not in _CANCEL_RESTRICTIONS:
+            raise ApiError(400, -1145, "Invalid cancelRestrictions")
         try:
             order = self._find(call)
+            if restriction and order.status is not _CANCEL_RESTRICTIONS[restriction]:
+                raise ApiError(400, -2011, "Order was not canceled due to cancel restrictions.")
             self.venue.cancel(call.key, order.symbol, order_id=order.order_id, cancel_id=cancel_id)
         except Rejection as rejection:
             if rejection.reason is Reason.UNKNOWN_ORDER:

@@ -141,6 +141,17 @@ def ws_signed(params: dict[str, Any]) -> dict[str, Any]:
     return {**signed, "signature": digest}
 
 
+async def early_in_window(server: VenueServer, window_ms: int, needed_ms: int = 10_000) -> None:
+    """Wait until the venue's clock leaves at least ``needed_ms`` of the current fixed
+    ``window_ms`` window (weight per minute, orders per 10 s), so counts a test reads are not
+    reset under it."""
+    await until(
+        lambda: server.binance.now_ms() % window_ms <= window_ms - needed_ms,
+        "room in the rate-limit window",
+        timeout=needed_ms / 1000 + 5,
+    )
+
+
 async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     """Wait until ``check()`` holds, failing after ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -16,6 +16,7 @@ from binance_helpers import (
     balance,
     binance,
     call,
+    early_in_window,
     front,
     limit_order,
     receive,
@@ -31,6 +32,7 @@ from sigma.venues.emulator.server import VenueServer
 
 D = Decimal
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
+MINUTE = 60_000
 
 
 async def _refused(server: VenueServer, **override: str) -> dict[str, Any]:
@@ -107,6 +109,7 @@ async def test_malformed_values_get_the_legal_range_in_the_message(
 
 
 async def test_successful_orders_and_cancels_cost_no_weight(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, MINUTE)
     status, _, headers = await call(venue_server, "GET", "ping")
     assert headers[WEIGHT] == "1"
     status, placed, headers = await call(venue_server, "POST", "order", limit_order(), signed=True)
@@ -287,27 +290,28 @@ async def test_a_shutdown_tells_every_connection_before_closing(
 
 
 async def test_websocket_api_weight_is_shared_with_rest(make_venue_server: MakeVenue) -> None:
-    async with (
-        make_venue_server(binance={"weight_limit": 10}) as server,
-        socket(server, "/ws-api/v3?returnRateLimits=false") as ws,
-    ):
-        status, _, headers = await call(server, "GET", "ping")
-        assert headers[WEIGHT] == "3"  # the connection's 2, then the ping
-        assert "rateLimits" not in await request(ws, {"id": 1, "method": "time"})
-        shown = await request(ws, {"id": 2, "method": "time", "params": {"returnRateLimits": True}})
-        assert shown["rateLimits"][0]["count"] == 5
-        await request(ws, {"id": 3, "method": "session.subscriptions"})
-        await request(ws, {"id": 4, "method": "session.subscriptions"})
-        assert (await request(ws, {"id": 5, "method": "ping"}))["status"] == 200  # 10 of 10
-        refused = await request(ws, {"id": 6, "method": "ping"})
-        assert (refused["status"], refused["error"]["code"]) == (429, -1003)
-        assert refused["error"]["msg"].startswith(
-            "Too much request weight used; current limit is 10 request weight per 1 MINUTE."
-        )
-        data = refused["error"]["data"]
-        assert data["retryAfter"] > data["serverTime"] > 0
-        status, body, _ = await call(server, "GET", "ping")
-        assert (status, body["code"]) == (429, -1003)
+    async with make_venue_server(binance={"weight_limit": 10}) as server:
+        await early_in_window(server, MINUTE)
+        async with socket(server, "/ws-api/v3?returnRateLimits=false") as ws:
+            status, _, headers = await call(server, "GET", "ping")
+            assert headers[WEIGHT] == "3"  # the connection's 2, then the ping
+            assert "rateLimits" not in await request(ws, {"id": 1, "method": "time"})
+            shown = await request(
+                ws, {"id": 2, "method": "time", "params": {"returnRateLimits": True}}
+            )
+            assert shown["rateLimits"][0]["count"] == 5
+            await request(ws, {"id": 3, "method": "session.subscriptions"})
+            await request(ws, {"id": 4, "method": "session.subscriptions"})
+            assert (await request(ws, {"id": 5, "method": "ping"}))["status"] == 200  # 10 of 10
+            refused = await request(ws, {"id": 6, "method": "ping"})
+            assert (refused["status"], refused["error"]["code"]) == (429, -1003)
+            assert refused["error"]["msg"].startswith(
+                "Too much request weight used; current limit is 10 request weight per 1 MINUTE."
+            )
+            data = refused["error"]["data"]
+            assert data["retryAfter"] > data["serverTime"] > 0
+            status, body, _ = await call(server, "GET", "ping")
+            assert (status, body["code"]) == (429, -1003)
 
 
 async def test_a_cancel_report_carries_the_cancel_requests_client_id(
@@ -338,6 +342,7 @@ async def test_a_cancel_report_carries_the_cancel_requests_client_id(
 
 
 async def test_historical_trades_page_from_an_id(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, MINUTE)
     for price in ("91000", "91100", "91200", "91300"):
         venue_server.binance.tick("BTCUSDT", D(price), D("0.5"))
     params = {"symbol": "BTCUSDT", "fromId": 2, "limit": 2}
@@ -354,6 +359,7 @@ async def test_historical_trades_page_from_an_id(venue_server: VenueServer) -> N
 
 
 async def test_an_order_test_runs_the_filters_but_books_nothing(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, MINUTE)
     status, body, _ = await call(
         venue_server, "POST", "order/test", limit_order(quantity="0.000015"), signed=True
     )
@@ -394,6 +400,8 @@ async def test_one_second_klines_come_from_the_tape(venue_server: VenueServer) -
 
 
 async def test_order_counts_and_commission_rates_of_the_account(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, MINUTE)
+    await early_in_window(venue_server, 10_000, needed_ms=5_000)
     for _ in range(2):
         status, _, _ = await call(venue_server, "POST", "order", limit_order(), signed=True)
         assert status == 200
@@ -478,3 +486,27 @@ async def test_the_retired_listen_key_endpoints_answer_gone(venue_server: VenueS
             headers = {"X-MBX-APIKEY": BINANCE_KEY}
             async with http.request(method, url, headers=headers) as reply:
                 assert reply.status == 410, method
+
+
+async def test_cancel_restrictions_keep_orders_in_other_states(venue_server: VenueServer) -> None:
+    status, placed, _ = await call(venue_server, "POST", "order", limit_order(), signed=True)
+    query = {"symbol": "BTCUSDT", "orderId": placed["orderId"]}
+    for restriction, expected in (
+        ("NEW_ONLY", {"code": -1145, "msg": "Invalid cancelRestrictions"}),
+        (
+            "ONLY_PARTIALLY_FILLED",
+            {"code": -2011, "msg": "Order was not canceled due to cancel restrictions."},
+        ),
+    ):
+        status, error, _ = await call(
+            venue_server,
+            "DELETE",
+            "order",
+            {**query, "cancelRestrictions": restriction},
+            signed=True,
+        )
+        assert (status, error) == (400, expected)
+    status, canceled, _ = await call(
+        venue_server, "DELETE", "order", {**query, "cancelRestrictions": "ONLY_NEW"}, signed=True
+    )
+    assert (status, canceled["status"]) == (200, "CANCELED")

@@ -10,7 +10,17 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import BTC, balance, binance, call, front, limit_order, signed_query, until
+from binance_helpers import (
+    BTC,
+    balance,
+    binance,
+    call,
+    early_in_window,
+    front,
+    limit_order,
+    signed_query,
+    until,
+)
 from conftest import MakeVenue
 from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET_2
 
@@ -242,6 +252,7 @@ async def test_signed_requests_are_authenticated(venue_server: VenueServer) -> N
 
 
 async def test_raw_protocol_details(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, 60_000)
     status, body, headers = await call(venue_server, "GET", "ping")
     assert (status, body, headers["X-MBX-USED-WEIGHT-1M"]) == (200, {}, "1")
     status, body, headers = await call(venue_server, "GET", "depth", {"symbol": "XYZ"})
@@ -332,6 +343,7 @@ async def test_weight_over_the_limit_is_refused_429_then_banned_418(
 ) -> None:
     settings = BinanceSettings(weight_limit=50, weight_window_ms=60_000, ban_after=1)
     async with make_venue_server(binance=settings) as server:
+        await early_in_window(server, 60_000)
         for used in ("20", "40"):
             status, _, headers = await call(server, "GET", "exchangeInfo")
             assert headers["X-MBX-USED-WEIGHT-1M"] == used

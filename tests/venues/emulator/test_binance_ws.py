@@ -9,7 +9,18 @@ from typing import Any
 
 import ccxt.pro as ccxt_pro
 import pytest
-from binance_helpers import BTC, WAIT, binance, front, receive, request, socket, until, ws_signed
+from binance_helpers import (
+    BTC,
+    WAIT,
+    binance,
+    early_in_window,
+    front,
+    receive,
+    request,
+    socket,
+    until,
+    ws_signed,
+)
 from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET_2
 
 from sigma.venues.emulator.server import VenueServer
@@ -173,6 +184,7 @@ async def test_user_stream_sends_the_account_events_in_order(venue_server: Venue
 
 
 async def test_websocket_api_requests(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, 60_000)
     async with socket(venue_server, "/ws-api/v3") as ws:
         good = ws_signed({"apiKey": BINANCE_KEY})
         assert (await request(ws, {"id": "a", "method": "ping"}))["result"] == {}
