@@ -440,9 +440,10 @@ class BinanceStreams:
 
     def _kline(self, stream: _Stream) -> dict[str, Any] | None:
         now = self.venue.now_ms()
-        # Two intervals back: the kline in progress, or the one just closed when its last
-        # trades came after the previous push (a 1s kline is closed by the next pump).
-        since = now - 2 * INTERVALS[stream.arg]
+        # The kline in progress, or the one just closed when its last trades came after the
+        # previous push: a 1s kline is closed by the next push, later still when the loop is
+        # busy, so the look-back is never under ten seconds.
+        since = now - max(2 * INTERVALS[stream.arg], 10_000)
         current = list(fold_klines(self.venue, stream.symbol, stream.arg, since, None))
         if not current:
             return None
