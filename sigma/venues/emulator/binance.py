@@ -29,7 +29,8 @@ iceberg, trailing and pegged orders (refused with -2010, as exchangeInfo disallo
 recvWindow 5000/60000; -2014, -2015, -1022, -1102, -1021 (rest-api.md) | RSA/Ed25519 keys, \
 key permissions, X-MBX-TIME-UNIT |
 | Errors | -1013 "Filter failure: ...", -2010 messages, -2011, -2013, -1121, -1100 with \
-the legal range, -1111 precision, -1115/6/7 (errors.md) | -1104 unread parameters, -1101 |
+the legal range, -1101 repeated parameter, -1111 precision, -1115/6/7 (errors.md) | \
+-1104 unread parameters |
 | Rate limits | weight per IP per window shared by REST and the WebSocket API, \
 X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, Retry-After; orders and cancels weigh 0 when \
 they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.md \

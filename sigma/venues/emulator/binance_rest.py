@@ -342,9 +342,15 @@ class BinanceRest:
         await self.faults.delay()
         raw_query = request.raw_path.partition("?")[2]
         raw_body = await request.text() if request.can_read_body else ""
-        params = dict(parse_qsl(raw_body, keep_blank_values=True))
-        # A parameter in both wins from the query string (rest-api.md "General Information").
-        params.update(parse_qsl(raw_query, keep_blank_values=True))
+        body_pairs = parse_qsl(raw_body, keep_blank_values=True)
+        query_pairs = parse_qsl(raw_query, keep_blank_values=True)
+        params = dict(body_pairs)
+        # A parameter in both wins from the query string (rest-api.md "General Information");
+        # twice in one of them is -1101.
+        params.update(query_pairs)
+        repeated = any(
+            len({k for k, _ in pairs}) < len(pairs) for pairs in (body_pairs, query_pairs)
+        )
         client = client_address(request)
         if self.faults.take("error_5xx"):
             return json_reply(_INTERNAL.body(), _INTERNAL.status)
@@ -357,6 +363,8 @@ class BinanceRest:
         if verdict.status != 200:
             return self._refusal(verdict, headers)
         try:
+            if repeated:
+                raise ApiError(400, -1101, "Duplicate values for a parameter detected.")
             account = None
             if route.signed:
                 account = authenticate(

@@ -21,6 +21,7 @@ from binance_helpers import (
     limit_order,
     receive,
     request,
+    signed_query,
     socket,
     until,
     ws_signed,
@@ -513,3 +514,18 @@ async def test_cancel_restrictions_keep_orders_in_other_states(venue_server: Ven
         venue_server, "DELETE", "order", {**query, "cancelRestrictions": "ONLY_NEW"}, signed=True
     )
     assert (status, canceled["status"]) == (200, "CANCELED")
+
+
+async def test_a_parameter_twice_in_the_query_is_refused(venue_server: VenueServer) -> None:
+    status, body, _ = await call(venue_server, "GET", "depth?symbol=BTCUSDT&symbol=ETHUSDT")
+    assert (status, body) == (
+        400,
+        {"code": -1101, "msg": "Duplicate values for a parameter detected."},
+    )
+    # Once in the query and once in the body is no duplicate: the query's value wins.
+    query = signed_query({"symbol": "BTCUSDT"}, body="symbol=DOGEUSDT")
+    status, orders, _ = await call(
+        venue_server, "POST", f"order/test?{query}", body="symbol=DOGEUSDT"
+    )
+    assert (status, orders) == (400, {"code": -1102, "msg": orders["msg"]})
+    assert "'side'" in orders["msg"]
