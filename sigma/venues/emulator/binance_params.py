@@ -28,6 +28,7 @@ __all__ = [
     "page",
     "page_limit",
     "required",
+    "rolling_weight",
     "symbol_name",
     "symbols_param",
     "test_weight",
@@ -76,6 +77,12 @@ def ticker_weight(params: Params) -> int:
     if not count:
         return 80
     return 2 if count <= 20 else 40 if count <= 100 else 80
+
+
+def rolling_weight(params: Params) -> int:
+    """``GET /api/v3/ticker``: 4 a symbol, at most 200."""
+    count = 1 if "symbol" in params else len(symbols_param(params, quiet=True) or ())
+    return min(4 * max(count, 1), 200)
 
 
 def test_weight(params: Params) -> int:

@@ -9,6 +9,7 @@ form body, and ``timestamp``/``recvWindow`` against the venue clock.
 from __future__ import annotations
 
 import contextlib
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from sigma.venues.emulator.binance_params import (
     page,
     page_limit,
     required,
+    rolling_weight,
     symbol_name,
     symbols_param,
     test_weight,
@@ -66,6 +68,7 @@ from sigma.venues.emulator.binance_wire import (
 )
 from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.http import client_address, drop, json_reply
+from sigma.venues.emulator.klines import MINUTE_MS
 from sigma.venues.emulator.limits import Verdict, WeightWindow
 from sigma.venues.emulator.model import (
     MarketTrade,
@@ -97,6 +100,28 @@ _NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TA
 _FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
 _RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 _COMMISSION_KINDS = ("standard", "special", "tax")
+#: windowSize of GET /api/v3/ticker: 1m-59m, 1h-23h, 1d-7d; unit -> (ms, largest count)
+_WINDOW_SIZE = re.compile(r"([0-9]{1,2})([mhd])")
+_WINDOW_UNITS = {"m": (MINUTE_MS, 59), "h": (60 * MINUTE_MS, 23), "d": (_DAY_MS, 7)}
+#: the fields of GET /api/v3/ticker (FULL): the 24-hour ticker's without the previous close,
+#: the last quantity and the top of the book
+_ROLLING_TICKER = (
+    "symbol",
+    "priceChange",
+    "priceChangePercent",
+    "weightedAvgPrice",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "lastPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+)
 #: cancelRestrictions -> the only status a cancel may then find the order in (rest-api.md)
 _CANCEL_RESTRICTIONS = {
     "ONLY_NEW": OrderStatus.NEW,
@@ -312,6 +337,7 @@ class BinanceRest:
             _Route("GET", "klines", self._klines, fixed(2)),
             _Route("GET", "avgPrice", self._avg_price, fixed(2)),
             _Route("GET", "ticker/24hr", self._ticker_24hr, ticker_weight),
+            _Route("GET", "ticker", self._rolling_ticker, rolling_weight),
             _Route("GET", "ticker/price", self._ticker_price, by_symbol(2, 4)),
             _Route("GET", "ticker/bookTicker", self._book_ticker, by_symbol(2, 4)),
             _Route(
@@ -511,16 +537,37 @@ class BinanceRest:
         return {"mins": mins, "price": fmt(price), "closeTime": last_ms}
 
     def _ticker_24hr(self, call: _Call) -> Any:
+        return self._tickers(call.params, _DAY_MS, None)
+
+    def _rolling_ticker(self, call: _Call) -> Any:
+        params = call.params
+        if not params.get("symbol") and not params.get("symbols"):
+            raise ApiError(
+                400, -1102, "Param 'symbol' or 'symbols' must be sent, but both were empty/null!"
+            )
+        size = params.get("windowSize") or "1d"
+        match = _WINDOW_SIZE.fullmatch(size)
+        if match is None or not 1 <= int(match[1]) <= _WINDOW_UNITS[match[2]][1]:
+            raise ApiError(400, -1130, "Data sent for parameter 'windowSize' is not valid.")
+        return self._tickers(params, int(match[1]) * _WINDOW_UNITS[match[2]][0], _ROLLING_TICKER)
+
+    def _tickers(self, params: Params, window_ms: int, fields: tuple[str, ...] | None) -> Any:
+        """Tickers over ``window_ms``: FULL as ``fields`` names them (all of ``ticker/24hr``'s
+        when None), or MINI."""
         now = self.venue.now_ms()
-        kind = call.params.get("type") or "FULL"
+        kind = params.get("type") or "FULL"
         if kind not in ("FULL", "MINI"):
             raise ApiError(400, -1139, "Invalid ticker type.")
+        keys = _MINI_TICKER if kind == "MINI" else fields
 
         def render(symbol: str) -> dict[str, Any]:
-            full = day_ticker(self.venue, symbol, now)
-            return full if kind == "FULL" else {key: full[key] for key in _MINI_TICKER}
+            full = day_ticker(self.venue, symbol, now, window_ms)
+            if window_ms != _DAY_MS:
+                # The rolling window opens on a minute (rest-api.md GET /api/v3/ticker).
+                full["openTime"] -= full["openTime"] % MINUTE_MS
+            return full if keys is None else {key: full[key] for key in keys}
 
-        return self._each_symbol(call.params, render)
+        return self._each_symbol(params, render)
 
     def _ticker_price(self, call: _Call) -> Any:
         return self._each_symbol(

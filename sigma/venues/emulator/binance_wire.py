@@ -589,11 +589,11 @@ def book_top(venue: Venue, symbol: str) -> dict[str, str]:
     }
 
 
-def day_ticker(venue: Venue, symbol: str, now_ms: int) -> dict[str, Any]:
-    """The rolling 24-hour statistics of ``GET /api/v3/ticker/24hr`` (FULL), from the
-    one-minute candles of the last day."""
+def day_ticker(venue: Venue, symbol: str, now_ms: int, window_ms: int = _DAY_MS) -> dict[str, Any]:
+    """The rolling statistics of ``GET /api/v3/ticker/24hr`` (FULL) over the last day, or
+    over ``window_ms`` for ``GET /api/v3/ticker``, from the one-minute candles."""
     last = venue.last_price(symbol)
-    since = now_ms - _DAY_MS
+    since = now_ms - window_ms
     minutes = list(venue.candles(symbol).folded(MINUTE_MS, start_ms=since - since % MINUTE_MS))
     first = minutes[0] if minutes else None
     volume = sum((c.volume for c in minutes), _ZERO)

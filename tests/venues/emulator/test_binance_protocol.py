@@ -529,3 +529,28 @@ async def test_a_parameter_twice_in_the_query_is_refused(venue_server: VenueServ
     )
     assert (status, orders) == (400, {"code": -1102, "msg": orders["msg"]})
     assert "'side'" in orders["msg"]
+
+
+async def test_rolling_window_tickers(venue_server: VenueServer) -> None:
+    venue = venue_server.binance
+    now = venue.now_ms()
+    venue.tick("BTCUSDT", D("90000"), D("1"), time_ms=now - 2 * 3_600_000)
+    venue.tick("BTCUSDT", D("91000"), D("2"), time_ms=now - 60_000)
+    params = {"symbol": "BTCUSDT", "windowSize": "1h"}
+    status, hour, headers = await call(venue_server, "GET", "ticker", params)
+    assert (status, headers[WEIGHT]) == (200, "4")
+    assert (hour["openPrice"], hour["volume"], hour["count"]) == (
+        "91000.00000000",
+        "2.00000000",
+        1,
+    )
+    assert hour["openTime"] % 60_000 == 0 and "bidPrice" not in hour and "lastQty" not in hour
+    status, day, _ = await call(venue_server, "GET", "ticker", {"symbols": '["BTCUSDT"]'})
+    assert [(t["openPrice"], t["volume"]) for t in day] == [("90000.00000000", "3.00000000")]
+    for params, code in (
+        ({"symbol": "BTCUSDT", "windowSize": "24h"}, -1130),
+        ({"symbol": "BTCUSDT", "windowSize": "1d2h"}, -1130),
+        ({"windowSize": "1h"}, -1102),
+    ):
+        status, error, _ = await call(venue_server, "GET", "ticker", params)
+        assert (status, error["code"]) == (400, code), params
