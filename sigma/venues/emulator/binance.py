@@ -16,8 +16,9 @@ PERCENT_PRICE_BY_SIDE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS; rateLimits
 symbolStatus (-1122, -1220) (rest-api.md, filters.md, enums.md) | RAW_REQUESTS, SOR, \
 permissions filter, reference price |
 | depth, trades, historicalTrades, aggTrades, klines 1s-1M, avgPrice, ticker/24hr and \
-ticker (rolling window) FULL and MINI, ticker/price, ticker/bookTicker | limits, weights, lastUpdateId; weeks from Monday, \
-calendar months; 1s klines from the public tape (rest-api.md) | uiKlines, timeZone, \
+ticker (rolling window) FULL and MINI, ticker/price, ticker/bookTicker | limits, weights, \
+lastUpdateId; weeks from Monday, calendar months; 1s klines from the public tape \
+(rest-api.md) | uiKlines, timeZone, \
 tradingDay ticker; taker-buy volumes ("0") |
 | order POST/GET/DELETE, order/test (filters, computeCommissionRates), openOrders \
 GET/DELETE, allOrders, myTrades (-1127 past 24 h), account, account/commission, \
