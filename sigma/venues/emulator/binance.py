@@ -37,7 +37,8 @@ X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, Retry-After; orders and cancels weigh 
 they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.md \
 2026-03-27) | escalating bans; unfilled-order decrement |
 | Market streams | /ws/<s>, /stream, SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, \
-SET/GET_PROPERTY; trade, aggTrade, kline (1s every second), bookTicker, ticker, \
+SET/GET_PROPERTY, request ids as Binance takes them; trade, aggTrade, kline (1s every \
+second), bookTicker, ticker, \
 miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s; \
 serverShutdown before closing (web-socket-streams.md) | !...@arr streams, timeUnit, \
 referencePrice stream, 24 h, 1024-stream and 5 msg/s limits |

@@ -49,6 +49,7 @@ _PUMP_MS = 100
 _HEARTBEAT_S = 20.0  # Binance pings every 20 s (web-socket-streams.md)
 _BOOK_DEPTH = 5000
 _DEPTH = re.compile(r"depth(5|10|20)?(@100ms|@1000ms)?")
+_REQUEST_ID = re.compile("[A-Za-z0-9]{1,36}")
 #: 24hrTicker event fields from the REST ticker's
 _TICKER_KEYS = {
     "p": "priceChange",
@@ -255,6 +256,9 @@ class BinanceStreams:
             return {"error": {"code": 3, "msg": "Invalid JSON: expected value"}, "id": None}
         if not isinstance(request, dict):
             return {"error": {"code": 2, "msg": "Invalid request: expected an object"}, "id": None}
+        if "id" not in request or not _request_id(request["id"]):
+            msg = "Invalid request: request ID must be an unsigned integer"
+            return {"error": {"code": 2, "msg": msg}, "id": None}
         rid, method, params = request.get("id"), request.get("method"), request.get("params") or []
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             names = [str(n) for n in params] if isinstance(params, list) else []
@@ -621,6 +625,18 @@ class BinanceStreams:
         raw = _dumps(payload)
         for sock, subscription in subs.items():
             sock.send(f'{{"subscriptionId":{subscription},"event":{raw}}}')
+
+
+def _request_id(rid: Any) -> bool:
+    """Whether ``rid`` is an id a stream request may carry: a 64-bit signed integer, an
+    alphanumeric string of at most 36 characters, or null (web-socket-streams.md)."""
+    if rid is None:
+        return True
+    if isinstance(rid, bool):
+        return False
+    if isinstance(rid, int):
+        return -(2**63) <= rid < 2**63
+    return isinstance(rid, str) and _REQUEST_ID.fullmatch(rid) is not None
 
 
 def _changes(before: dict[Decimal, Decimal], after: dict[Decimal, Decimal]) -> list[list[str]]:

@@ -554,3 +554,19 @@ async def test_rolling_window_tickers(venue_server: VenueServer) -> None:
     ):
         status, error, _ = await call(venue_server, "GET", "ticker", params)
         assert (status, error["code"]) == (400, code), params
+
+
+async def test_stream_requests_need_an_id_binance_accepts(venue_server: VenueServer) -> None:
+    async with socket(venue_server, "/ws") as ws:
+        for rid in ("a-b", True, 2**63, {"n": 1}):
+            await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": rid})
+            error = (await receive(ws))["error"]
+            assert error == {
+                "code": 2,
+                "msg": "Invalid request: request ID must be an unsigned integer",
+            }, rid
+        await ws.send_json({"method": "LIST_SUBSCRIPTIONS"})
+        assert (await receive(ws))["error"]["code"] == 2
+        for rid in (None, -1, "abc123"):
+            await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": rid})
+            assert await receive(ws) == {"result": [], "id": rid}
