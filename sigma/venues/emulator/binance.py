@@ -13,8 +13,9 @@ REST lives in :mod:`~sigma.venues.emulator.binance_rest` (parameters and weights
 |---|---|---|
 | ping, time, exchangeInfo | filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, \
 PERCENT_PRICE_BY_SIDE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS; rateLimits; \
-symbolStatus (-1122, -1220) (rest-api.md, filters.md, enums.md) | RAW_REQUESTS, SOR, \
-permissions filter, reference price |
+symbolStatus (-1122, -1220), permissions, showPermissionSets (rest-api.md, filters.md, \
+enums.md) | RAW_REQUESTS, SOR, \
+reference price |
 | depth, trades, historicalTrades, aggTrades, klines 1s-1M, avgPrice, ticker/24hr and \
 ticker (rolling window) FULL and MINI, ticker/price, ticker/bookTicker | limits, weights, \
 lastUpdateId; weeks from Monday, calendar months; 1s klines from the public tape \

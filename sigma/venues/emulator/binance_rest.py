@@ -9,6 +9,7 @@ form body, and ``timestamp``/``recvWindow`` against the venue clock.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -171,6 +172,23 @@ def _public_trades(tape: list[MarketTrade]) -> list[dict[str, Any]]:
         }
         for t in tape
     ]
+
+
+def _permissions(params: Params) -> list[str]:
+    """exchangeInfo's ``permissions``: one name or a JSON list of them; SPOT, MARGIN and
+    LEVERAGED when absent (rest-api.md)."""
+    text = params.get("permissions")
+    if not text:
+        return ["SPOT", "MARGIN", "LEVERAGED"]
+    if not text.startswith("["):
+        return [text]
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, -1100, "Illegal characters found in a parameter.")
+    return names
 
 
 def _listed(params: Params) -> bool:
@@ -445,9 +463,12 @@ class BinanceRest:
     # ----------------------------------------------------------------- market data
     def _exchange_info(self, call: _Call) -> dict[str, Any]:
         wanted = symbols_param(call.params)
-        markets = self.venue.markets if _listed(call.params) else {}
+        # Every market is a SPOT one: asking for other permissions only lists none.
+        spot = "SPOT" in _permissions(call.params)
+        markets = self.venue.markets if _listed(call.params) and spot else {}
         for symbol in wanted or ():
             self.venue.market(symbol)
+        shown = call.params.get("showPermissionSets") != "false"
         name, count = self._weight_limit
         return {
             "timezone": "UTC",
@@ -458,7 +479,7 @@ class BinanceRest:
             ],
             "exchangeFilters": [],
             "symbols": [
-                symbol_info(spec)
+                {**symbol_info(spec), **({} if shown else {"permissionSets": []})}
                 for symbol, spec in markets.items()
                 if not wanted or symbol in wanted
             ],

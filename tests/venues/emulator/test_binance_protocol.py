@@ -570,3 +570,24 @@ async def test_stream_requests_need_an_id_binance_accepts(venue_server: VenueSer
         for rid in (None, -1, "abc123"):
             await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": rid})
             assert await receive(ws) == {"result": [], "id": rid}
+
+
+async def test_exchange_info_filters_by_permission(venue_server: VenueServer) -> None:
+    for permissions, listed in (
+        ("SPOT", ["BTCUSDT", "ETHUSDT"]),
+        ('["MARGIN","SPOT"]', ["BTCUSDT", "ETHUSDT"]),
+        ('["MARGIN"]', []),
+        ("TRD_GRP_004", []),
+    ):
+        status, info, _ = await call(
+            venue_server, "GET", "exchangeInfo", {"permissions": permissions}
+        )
+        assert (status, [s["symbol"] for s in info["symbols"]]) == (200, listed), permissions
+    status, info, _ = await call(
+        venue_server, "GET", "exchangeInfo", {"symbol": "BTCUSDT", "showPermissionSets": "false"}
+    )
+    assert info["symbols"][0]["permissionSets"] == []
+    status, info, _ = await call(venue_server, "GET", "exchangeInfo", {"symbol": "BTCUSDT"})
+    assert info["symbols"][0]["permissionSets"] == [["SPOT"]]
+    status, error, _ = await call(venue_server, "GET", "exchangeInfo", {"permissions": "[SPOT"})
+    assert (status, error["code"]) == (400, -1100)
