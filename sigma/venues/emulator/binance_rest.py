@@ -104,25 +104,6 @@ _COMMISSION_KINDS = ("standard", "special", "tax")
 #: windowSize of GET /api/v3/ticker: 1m-59m, 1h-23h, 1d-7d; unit -> (ms, largest count)
 _WINDOW_SIZE = re.compile(r"([0-9]{1,2})([mhd])")
 _WINDOW_UNITS = {"m": (MINUTE_MS, 59), "h": (60 * MINUTE_MS, 23), "d": (_DAY_MS, 7)}
-#: the fields of GET /api/v3/ticker (FULL): the 24-hour ticker's without the previous close,
-#: the last quantity and the top of the book
-_ROLLING_TICKER = (
-    "symbol",
-    "priceChange",
-    "priceChangePercent",
-    "weightedAvgPrice",
-    "openPrice",
-    "highPrice",
-    "lowPrice",
-    "lastPrice",
-    "volume",
-    "quoteVolume",
-    "openTime",
-    "closeTime",
-    "firstId",
-    "lastId",
-    "count",
-)
 #: cancelRestrictions -> the only status a cancel may then find the order in (rest-api.md)
 _CANCEL_RESTRICTIONS = {
     "ONLY_NEW": OrderStatus.NEW,
@@ -142,6 +123,15 @@ _MINI_TICKER = (
     "firstId",
     "lastId",
     "count",
+)
+#: the fields of GET /api/v3/ticker (FULL): the 24-hour ticker's without the previous close,
+#: the last quantity and the top of the book
+_ROLLING_TICKER = (
+    "symbol",
+    "priceChange",
+    "priceChangePercent",
+    "weightedAvgPrice",
+    *_MINI_TICKER[1:],
 )
 #: optional order parameters -> the only types that take them; any other answers -1106
 _ONLY_FOR: dict[str, frozenset[OrderType]] = {

@@ -13,7 +13,6 @@ import ccxt.async_support as ccxt_async
 import pytest
 from binance_helpers import (
     BTC,
-    balance,
     binance,
     call,
     early_in_window,
@@ -376,7 +375,8 @@ async def test_an_order_test_runs_the_filters_but_books_nothing(venue_server: Ve
     assert rates["standardCommissionForOrder"] == {"maker": "0.00100000", "taker": "0.00100000"}
     assert rates["discount"]["enabledForAccount"] is False and headers[WEIGHT] == "22"
     assert venue_server.binance.orders("binance-key") == []
-    assert balance(venue_server, "USDT") == (D("100000"), 0)
+    account = venue_server.binance.account(BINANCE_KEY)
+    assert account is not None and account.balance("USDT") == (D("100000"), 0)
 
 
 async def test_one_second_klines_come_from_the_tape(venue_server: VenueServer) -> None:
