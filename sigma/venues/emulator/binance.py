@@ -12,7 +12,8 @@ REST lives in :mod:`~sigma.venues.emulator.binance_rest` (parameters and weights
 | Modelled | Binance's documented behaviour (doc) | Not modelled |
 |---|---|---|
 | ping, time, exchangeInfo | filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, \
-PERCENT_PRICE_BY_SIDE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS; rateLimits; \
+PERCENT_PRICE_BY_SIDE, NOTIONAL (market orders at the 5-minute average), MAX_NUM_ORDERS, \
+MAX_NUM_ALGO_ORDERS; rateLimits; \
 symbolStatus (-1122, -1220), permissions, showPermissionSets (rest-api.md, filters.md, \
 enums.md) | RAW_REQUESTS, SOR, \
 reference price |
@@ -113,6 +114,7 @@ def default_markets() -> list[MarketSpec]:
         # within 0.2x-5x of the 5-minute average, five open stop orders
         "price_band": (Decimal("0.2"), Decimal(5)),
         "max_stop_orders": 5,
+        "market_notional_at_average": True,
         "levels": 20,
     }
     return [

@@ -184,6 +184,9 @@ class MarketSpec:
     max_stop_orders: int | None = None
     price_band: tuple[Decimal, Decimal] | None = None
     avg_price_mins: int = 5
+    #: a market order's notional is priced at the ``avg_price_mins`` average, not the last
+    #: price (Binance's NOTIONAL filter for MARKET orders)
+    market_notional_at_average: bool = False
     base_precision: int = 8
     quote_precision: int = 8
 

@@ -431,11 +431,19 @@ class Venue:
             down, up = spec.price_band
             if not average * down <= req.price <= average * up:
                 raise Rejection(Reason.PERCENT_PRICE, f"price {req.price} vs average {average}")
-        reference = req.price if req.type.has_limit else req.stop_price or m.last
+        reference = req.price if req.type.has_limit else req.stop_price
+        if reference is None:
+            # A market order has no price: the last one, or the recent average where the
+            # market says so (Binance's NOTIONAL, filters.md).
+            reference = (
+                self.average_price(spec.symbol, spec.avg_price_mins)
+                if spec.market_notional_at_average
+                else m.last
+            )
         notional = (
             req.quote_qty
             if req.qty is None and req.quote_qty is not None
-            else (req.qty or _ZERO) * (reference or m.last)
+            else (req.qty or _ZERO) * reference
         )
         if notional < spec.min_notional:
             raise Rejection(Reason.MIN_NOTIONAL, f"notional {notional} < {spec.min_notional}")

@@ -591,3 +591,21 @@ async def test_exchange_info_filters_by_permission(venue_server: VenueServer) ->
     assert info["symbols"][0]["permissionSets"] == [["SPOT"]]
     status, error, _ = await call(venue_server, "GET", "exchangeInfo", {"permissions": "[SPOT"})
     assert (status, error["code"]) == (400, -1100)
+
+
+async def test_a_market_orders_notional_is_priced_at_the_average(
+    venue_server: VenueServer,
+) -> None:
+    venue = venue_server.binance
+    venue.tick("BTCUSDT", D("90000"), D("1"), time_ms=venue.now_ms() - 120_000)
+    venue.tick("BTCUSDT", D("100000"), D("0.001"))
+    # 0.00005 BTC is 5 USDT at the last price but 4.50 at the average (90009.99): too small.
+    market = {"type": "MARKET", "timeInForce": "-", "price": "-", "quantity": "0.00005"}
+    assert await _refused(venue_server, **market) == {
+        "code": -1013,
+        "msg": "Filter failure: NOTIONAL",
+    }
+    status, placed, _ = await call(
+        venue_server, "POST", "order", limit_order(**{**market, "quantity": "0.00006"}), signed=True
+    )
+    assert (status, placed["status"]) == (200, "FILLED")
