@@ -58,6 +58,7 @@ from sigma.venues.emulator.binance_wire import (
     fold_klines,
     interval_label,
     kline_row,
+    last_trade_price,
     missing_param,
     order_body,
     order_status,
@@ -582,7 +583,7 @@ class BinanceRest:
 
     def _ticker_price(self, call: _Call) -> Any:
         return self._each_symbol(
-            call.params, lambda s: {"symbol": s, "price": fmt(self.venue.last_price(s))}
+            call.params, lambda s: {"symbol": s, "price": fmt(last_trade_price(self.venue, s))}
         )
 
     def _book_ticker(self, call: _Call) -> Any:

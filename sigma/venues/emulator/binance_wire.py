@@ -49,6 +49,7 @@ __all__ = [
     "fold_klines",
     "interval_label",
     "kline_row",
+    "last_trade_price",
     "missing_param",
     "on_book",
     "order_body",
@@ -576,6 +577,14 @@ def average_price(venue: Venue, symbol: str, now_ms: int) -> tuple[int, Decimal,
     return mins, venue.average_price(symbol, mins), tape[-1].time_ms if tape else now_ms
 
 
+def last_trade_price(venue: Venue, symbol: str) -> Decimal:
+    """The price of the market's latest public trade, Binance's ``lastPrice``: our own fills
+    print at the book's levels, away from the price path's last tick. Without trades yet,
+    the price the market starts from."""
+    tape = venue.tape(symbol, 1)
+    return tape[-1].price if tape else venue.last_price(symbol)
+
+
 def book_top(venue: Venue, symbol: str) -> dict[str, str]:
     """Best bid and ask with their quantities (``ticker/bookTicker``'s fields)."""
     bids, asks = venue.book(symbol, 1)
@@ -592,7 +601,7 @@ def book_top(venue: Venue, symbol: str) -> dict[str, str]:
 def day_ticker(venue: Venue, symbol: str, now_ms: int, window_ms: int = _DAY_MS) -> dict[str, Any]:
     """The rolling statistics of ``GET /api/v3/ticker/24hr`` (FULL) over the last day, or
     over ``window_ms`` for ``GET /api/v3/ticker``, from the one-minute candles."""
-    last = venue.last_price(symbol)
+    last = last_trade_price(venue, symbol)
     since = now_ms - window_ms
     minutes = list(venue.candles(symbol).folded(MINUTE_MS, start_ms=since - since % MINUTE_MS))
     first = minutes[0] if minutes else None

@@ -609,3 +609,16 @@ async def test_a_market_orders_notional_is_priced_at_the_average(
         venue_server, "POST", "order", limit_order(**{**market, "quantity": "0.00006"}), signed=True
     )
     assert (status, placed["status"]) == (200, "FILLED")
+
+
+async def test_last_price_is_the_last_trades(venue_server: VenueServer) -> None:
+    market = {"type": "MARKET", "timeInForce": "-", "price": "-"}
+    status, placed, _ = await call(
+        venue_server, "POST", "order", limit_order(**market), signed=True
+    )
+    fill = placed["fills"][-1]["price"]
+    assert status == 200 and fill != "92000.00000000"  # the book's ask, not the path's price
+    status, trades, _ = await call(venue_server, "GET", "trades", {"symbol": "BTCUSDT"})
+    status, price, _ = await call(venue_server, "GET", "ticker/price", {"symbol": "BTCUSDT"})
+    status, day, _ = await call(venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT"})
+    assert trades[-1]["price"] == price["price"] == day["lastPrice"] == fill
