@@ -11,32 +11,48 @@ REST lives in :mod:`~sigma.venues.emulator.binance_rest` (parameters and weights
 
 | Modelled | Binance's documented behaviour (doc) | Not modelled |
 |---|---|---|
-| ping, time, exchangeInfo | filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, \
-MAX_NUM_ORDERS; rateLimits (rest-api.md, filters.md, enums.md) | RAW_REQUESTS, SOR, \
-symbolStatus/permissions filters |
-| depth, trades, aggTrades, klines 1m-1M, avgPrice, ticker/24hr, ticker/price, \
-ticker/bookTicker | limits, weights, lastUpdateId; weeks from Monday, calendar months \
-(rest-api.md) | historicalTrades, uiKlines, timeZone; taker-buy volumes ("0") |
-| order POST/GET/DELETE, order/test, openOrders GET/DELETE, allOrders, myTrades, account \
-| mandatory parameters per type, quantity or quoteOrderQty, ACK/RESULT/FULL with fills \
-(rest-api.md) | order lists, iceberg, trailing, STP, amend; order/test skips filters |
-| Signed requests | HMAC-SHA256 over query + body, X-MBX-APIKEY, timestamp, recvWindow \
-5000/60000; -2014, -2015, -1022, -1102, -1021 (rest-api.md) | RSA/Ed25519 keys, \
-microseconds, key permissions |
-| Errors | -1013 "Filter failure: ...", -2010 messages, -2011, -2013, -1121, -1100, \
--1115/6/7 (errors.md) | filters the venue lacks (PERCENT_PRICE...) |
-| Rate limits | weight per IP per window, X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, \
-Retry-After; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS") | escalating bans; \
-unfilled-order decrement |
+| ping, time, exchangeInfo | filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, \
+PERCENT_PRICE_BY_SIDE, NOTIONAL (market orders at the 5-minute average), MAX_NUM_ORDERS, \
+MAX_NUM_ALGO_ORDERS; rateLimits; \
+symbolStatus (-1122, -1220), permissions, showPermissionSets (rest-api.md, filters.md, \
+enums.md) | RAW_REQUESTS, SOR, \
+reference price |
+| depth, trades, historicalTrades, aggTrades, klines 1s-1M, avgPrice, ticker/24hr and \
+ticker (rolling window) FULL and MINI, ticker/price, ticker/bookTicker | limits, weights, \
+lastUpdateId; weeks from Monday, calendar months; 1s klines from the public tape \
+(rest-api.md) | uiKlines, timeZone, \
+tradingDay ticker; taker-buy volumes ("0") |
+| order POST/GET/DELETE, order/test (filters, computeCommissionRates), openOrders \
+GET/DELETE, allOrders, myTrades (-1127 past 24 h), account, account/commission, \
+rateLimit/order | mandatory parameters per type (-1102), parameters a type does not take \
+(-1106), quantity or quoteOrderQty, ACK/RESULT/FULL with fills, expiryReason, -2039 for \
+a query whose ids disagree (rest-api.md, CHANGELOG.md) | order lists, STP, amend; \
+iceberg, trailing and pegged orders (refused with -2010, as exchangeInfo disallows them) |
+| Signed requests | HMAC-SHA256 over query + body, X-MBX-APIKEY, timestamp in ms or µs, \
+recvWindow 5000/60000; -2014, -2015, -1022, -1102, -1021 (rest-api.md) | RSA/Ed25519 keys, \
+key permissions, X-MBX-TIME-UNIT |
+| Errors | -1013 "Filter failure: ...", -2010 messages, -2011, -2013, -1121, -1100 with \
+the legal range, -1101 repeated parameter, -1111 precision, -1115/6/7 (errors.md) | \
+-1104 unread parameters |
+| Rate limits | weight per IP per window shared by REST and the WebSocket API, \
+X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, Retry-After; orders and cancels weigh 0 when \
+they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.md \
+2026-03-27) | escalating bans; unfilled-order decrement |
 | Market streams | /ws/<s>, /stream, SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, \
-SET/GET_PROPERTY; trade, aggTrade, kline, bookTicker, ticker, miniTicker, depthN, \
-depth diff U/u continuous with lastUpdateId; ping every 20 s (web-socket-streams.md) \
-| !...@arr streams, timeUnit, avgPrice stream, 24 h and 5 msg/s limits |
-| User-data stream | userDataStream.subscribe.signature (HMAC over sorted params), \
-unsubscribe, session.subscriptions; executionReport NEW/TRADE/CANCELED/EXPIRED and \
+SET/GET_PROPERTY, request ids as Binance takes them; trade, aggTrade, kline (1s every \
+second), bookTicker, ticker, \
+miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s; \
+serverShutdown before closing (web-socket-streams.md) | !...@arr streams, timeUnit, \
+referencePrice stream, 24 h, 1024-stream and 5 msg/s limits |
+| WebSocket API and user-data stream | userDataStream.subscribe.signature (HMAC over \
+sorted params), unsubscribe (eventStreamTerminated), session.subscriptions, ping, time; \
+rateLimits on responses unless returnRateLimits=false; executionReport \
+NEW/TRADE/CANCELED (c the cancel's id, C the order's)/EXPIRED (eR) and \
 outboundAccountPosition in order (web-socket-api.md, user-data-stream.md) | session.logon, \
-WebSocket API trading, listenKey streams (ccxt.pro spot does not use them), balanceUpdate; \
-no event when a stop triggers (no such execution type, enums.md) |
+WebSocket API trading and market data, balanceUpdate; listenKey streams: \
+POST/PUT/DELETE /api/v3/userDataStream answer 410 Gone as Binance's have since their \
+retirement on 2026-02-20 (CHANGELOG.md 2026-01-21); no event when a stop triggers (no such \
+execution type, enums.md) |
 | Faults | 5XX (503 with -1001's body), 429/418 (rest-api.md "HTTP Return Codes"); \
 latency on every reply and frame, reply dropped after an accepted order, stale streams, \
 aborted WebSockets, clock skew (-1021) | - |
@@ -94,6 +110,11 @@ def default_markets() -> list[MarketSpec]:
         "max_qty": Decimal(9000),
         "max_price": Decimal(1_000_000),
         "min_notional": Decimal(5),
+        # PERCENT_PRICE_BY_SIDE and MAX_NUM_ALGO_ORDERS as on Binance's BTCUSDT: limit prices
+        # within 0.2x-5x of the 5-minute average, five open stop orders
+        "price_band": (Decimal("0.2"), Decimal(5)),
+        "max_stop_orders": 5,
+        "market_notional_at_average": True,
         "levels": 20,
     }
     return [
@@ -161,7 +182,9 @@ class BinanceFrontEnd:
         # First among the listeners: the book's update id moves before anyone renders it.
         venue.listeners.insert(0, self._bump)
         self.rest = BinanceRest(venue, faults, self.settings, self.versions)
-        self.streams = BinanceStreams(venue, faults, self.settings, self.versions)
+        self.streams = BinanceStreams(
+            venue, faults, self.settings, self.versions, self.rest.limiter
+        )
 
     def install(self, app: web.Application) -> None:
         """Add the REST and WebSocket routes to ``app``."""

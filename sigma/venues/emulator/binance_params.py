@@ -4,26 +4,32 @@ and the request weight each route charges for them (rest-api.md, each endpoint's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
-from sigma.venues.emulator.binance_wire import ApiError, missing_param
+from sigma.venues.emulator.binance_wire import ApiError, epoch_ms, missing_param
 
 __all__ = [
     "Params",
     "by_symbol",
+    "client_id",
     "decimal",
     "depth_weight",
     "enum_param",
     "fixed",
+    "illegal",
     "integer",
     "my_trades_weight",
     "opt_int",
+    "opt_time",
     "page",
     "page_limit",
     "required",
+    "rolling_weight",
+    "symbol_name",
     "symbols_param",
     "test_weight",
     "ticker_weight",
@@ -34,6 +40,18 @@ __all__ = [
 Params = dict[str, str]
 E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
+
+# The legal ranges Binance quotes in its -1100 messages, and the patterns behind them.
+_DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+_INTEGER_RANGE = "^[0-9]{1,20}$"
+_SYMBOL_RANGE = "^[A-Z0-9-_.]{1,20}$"
+_CLIENT_ID_RANGE = "^[a-zA-Z0-9-_]{1,36}$"
+_SYMBOLS_RANGE = r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
+_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
+_INTEGER = re.compile("[0-9]{1,20}")
+_SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
+_CLIENT_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
+_DAY_MS = 86_400_000
 
 
 def fixed(weight: int) -> Callable[[Params], int]:
@@ -61,6 +79,12 @@ def ticker_weight(params: Params) -> int:
     return 2 if count <= 20 else 40 if count <= 100 else 80
 
 
+def rolling_weight(params: Params) -> int:
+    """``GET /api/v3/ticker``: 4 a symbol, at most 200."""
+    count = 1 if "symbol" in params else len(symbols_param(params, quiet=True) or ())
+    return min(4 * max(count, 1), 200)
+
+
 def test_weight(params: Params) -> int:
     return 20 if params.get("computeCommissionRates") == "true" else 1
 
@@ -72,7 +96,11 @@ def my_trades_weight(params: Params) -> int:
 def window(
     items: list[T], time_of: Callable[[T], int], params: Params, keep: Callable[[T], bool]
 ) -> list[T]:
-    start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+    """``items`` kept by ``keep`` whose time lies in [startTime, endTime]; -1127 for a window
+    longer than a day (allOrders and myTrades: "can't be longer than 24 hours")."""
+    start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
+    if start is not None and end is not None and end - start > _DAY_MS:
+        raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
     return [
         item
         for item in items
@@ -95,22 +123,55 @@ def required(params: Params, name: str) -> str:
     return value
 
 
-def decimal(params: Params, name: str) -> Decimal | None:
+def illegal(name: str, legal: str) -> ApiError:
+    """-1100 for a parameter outside its legal range (errors.md)."""
+    return ApiError(
+        400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
+    )
+
+
+def _matched(params: Params, name: str, pattern: re.Pattern[str], legal: str) -> str | None:
+    """The text of parameter ``name`` when it matches ``pattern`` whole; None when absent or
+    empty, -1100 quoting ``legal`` otherwise."""
     text = params.get(name)
     if text is None or text == "":
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value < 0:
-        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.")
-    return value
+    if not pattern.fullmatch(text):
+        raise illegal(name, legal)
+    return text
+
+
+def decimal(params: Params, name: str) -> Decimal | None:
+    """A DECIMAL parameter: plain digits with an optional fraction, as Binance's pattern
+    allows (no sign, exponent or spaces); None when absent or empty."""
+    text = _matched(params, name, _DECIMAL, _DECIMAL_RANGE)
+    return None if text is None else Decimal(text)
 
 
 def opt_int(params: Params, name: str) -> int | None:
-    value = decimal(params, name)
-    return None if value is None else int(value)
+    """A LONG/INT parameter (digits only); None when absent or empty."""
+    text = _matched(params, name, _INTEGER, _INTEGER_RANGE)
+    return None if text is None else int(text)
+
+
+def opt_time(params: Params, name: str) -> int | None:
+    """A time parameter in epoch milliseconds, sent in milliseconds or microseconds."""
+    value = opt_int(params, name)
+    return None if value is None else epoch_ms(value)
+
+
+def symbol_name(params: Params, name: str = "symbol") -> str:
+    """The ``symbol`` parameter's text: -1102 when missing, -1100 outside Binance's pattern
+    (lower case included)."""
+    text = required(params, name)
+    if not _SYMBOL.fullmatch(text):
+        raise illegal(name, _SYMBOL_RANGE)
+    return text
+
+
+def client_id(params: Params, name: str) -> str | None:
+    """A client order id the caller names (``newClientOrderId``); None when absent."""
+    return _matched(params, name, _CLIENT_ID, _CLIENT_ID_RANGE)
 
 
 def integer(params: Params, name: str, default: int, *, quiet: bool = False) -> int:
@@ -148,7 +209,7 @@ def symbols_param(params: Params, *, quiet: bool = False) -> list[str] | None:
     except ValueError as exc:
         if quiet:
             return None
-        raise ApiError(400, -1100, "Illegal characters found in parameter 'symbols'.") from exc
+        raise illegal("symbols", _SYMBOLS_RANGE) from exc
     return names
 
 

@@ -17,17 +17,21 @@ from typing import Any
 
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.http import decimal_text
-from sigma.venues.emulator.klines import MINUTE_MS, Candle, CandleSeries
+from sigma.venues.emulator.klines import MINUTE_MS, Candle
+from sigma.venues.emulator.limits import Verdict
 from sigma.venues.emulator.model import (
     MarketSpec,
+    MarketTrade,
     OrderEvent,
+    OrderStatus,
     OrderType,
     Reason,
     Rejection,
+    TimeInForce,
     VenueOrder,
     VenueTrade,
 )
-from sigma.venues.emulator.venue import Venue
+from sigma.venues.emulator.venue import TAPE_LENGTH, Venue
 
 __all__ = [
     "INTERVALS",
@@ -35,13 +39,17 @@ __all__ = [
     "BinanceSettings",
     "BookVersions",
     "authenticate",
+    "average_price",
     "book_top",
     "day_ticker",
+    "epoch_ms",
     "execution_report",
+    "expiry_reason",
     "fmt",
     "fold_klines",
     "interval_label",
     "kline_row",
+    "last_trade_price",
     "missing_param",
     "on_book",
     "order_body",
@@ -50,14 +58,18 @@ __all__ = [
     "rejection_error",
     "symbol_info",
     "trade_body",
+    "weight_refusal",
 ]
 
 _ZERO = Decimal(0)
 _DAY_MS = 24 * 60 * MINUTE_MS
 # Binance's weeks start on Monday; the epoch (1970-01-01) was a Thursday.
 _WEEK_OFFSET_MS = 4 * _DAY_MS
+_MICROSECONDS_FROM = 10**14
+_SECOND_MS = 1000
 #: kline interval -> length in ms (``1M`` is a calendar month: :func:`fold_klines`)
 INTERVALS: dict[str, int] = {
+    "1s": _SECOND_MS,
     "1m": MINUTE_MS,
     "3m": 3 * MINUTE_MS,
     "5m": 5 * MINUTE_MS,
@@ -116,6 +128,8 @@ _REJECTIONS: dict[Reason, tuple[int, str]] = {
     Reason.MIN_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
     Reason.MAX_NOTIONAL: (_FILTER, "Filter failure: NOTIONAL"),
     Reason.MAX_NUM_ORDERS: (_FILTER, "Filter failure: MAX_NUM_ORDERS"),
+    Reason.MAX_NUM_STOPS: (_FILTER, "Filter failure: MAX_NUM_ALGO_ORDERS"),
+    Reason.PERCENT_PRICE: (_FILTER, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     Reason.INSUFFICIENT_BALANCE: (
         _REJECTED,
         "Account has insufficient balance for requested action.",
@@ -143,6 +157,13 @@ def fmt(value: Decimal | None) -> str:
     return text
 
 
+def epoch_ms(value: int) -> int:
+    """A time parameter in epoch milliseconds: Binance takes them in microseconds too
+    (rest-api.md "General API Information"), told apart by size, since a millisecond value
+    that large would lie past the year 5000."""
+    return value // 1000 if value >= _MICROSECONDS_FROM else value
+
+
 def interval_label(window_ms: int) -> tuple[str, int, str]:
     """(interval name, count, header letter) of a rate-limit window: 60 000 ms is
     ``("MINUTE", 1, "M")`` as in ``X-MBX-USED-WEIGHT-1M``."""
@@ -150,6 +171,25 @@ def interval_label(window_ms: int) -> tuple[str, int, str]:
         if window_ms % unit == 0:
             return name, window_ms // unit, letter
     return "SECOND", max(1, window_ms // 1000), "S"
+
+
+def weight_refusal(verdict: Verdict, settings: BinanceSettings, now_ms: int) -> ApiError:
+    """The -1003 error of a request the weight limit refuses: 429 over the limit, 418 banned
+    (errors.md -1003, with the window as ``exchangeInfo`` names it)."""
+    if verdict.status == 418:
+        until = now_ms + verdict.retry_after * 1000
+        msg = (
+            f"Way too much request weight used; IP banned until {until}. "
+            "Please use WebSocket Streams for live updates to avoid bans."
+        )
+    else:
+        name, count, _ = interval_label(settings.weight_window_ms)
+        msg = (
+            f"Too much request weight used; current limit is {settings.weight_limit} "
+            f"request weight per {count} {name}. Please use WebSocket Streams for live "
+            "updates to avoid polling the API."
+        )
+    return ApiError(verdict.status, -1003, msg)
 
 
 # ----------------------------------------------------------------- signing
@@ -180,6 +220,7 @@ def authenticate(
     timestamp = _integer(params, "timestamp")
     if timestamp is None:
         raise missing_param("timestamp")
+    timestamp = epoch_ms(timestamp)
     window = _integer(params, "recvWindow")
     window = 5000 if window is None else window
     if window > max_recv_window_ms:
@@ -235,7 +276,24 @@ def order_body(order: VenueOrder) -> dict[str, Any]:
     }
     if order.stop_price is not None:
         body["stopPrice"] = fmt(order.stop_price)
+    reason = expiry_reason(order)
+    if reason is not None:
+        body["expiryReason"] = reason
     return body
+
+
+def expiry_reason(order: VenueOrder) -> str | None:
+    """Why an expired order expired (enums.md "Expiry Reasons"); None unless it expired.
+
+    Only time in force and the book's depth expire an order here: an IOC or FOK limit that did
+    not fill, or a market order (a triggered stop's included) that ran out of book."""
+    if order.status is not OrderStatus.EXPIRED:
+        return None
+    if order.tif is TimeInForce.IOC:
+        return "UNFILLED_IOC_QUANTITY_EXPIRED"
+    if order.tif is TimeInForce.FOK:
+        return "UNFILLED_FOK_ORDER_EXPIRED"
+    return "INSUFFICIENT_LIQUIDITY"
 
 
 def on_book(order: VenueOrder) -> bool:
@@ -299,21 +357,43 @@ def symbol_info(spec: MarketSpec) -> dict[str, Any]:
             },
             {"filterType": "LOT_SIZE", **lot},
             {"filterType": "MARKET_LOT_SIZE", **lot},
+            *_percent_price(spec),
             {
                 "filterType": "NOTIONAL",
                 "minNotional": fmt(spec.min_notional),
                 "applyMinToMarket": True,
                 "maxNotional": fmt(spec.max_notional or Decimal(9_000_000)),
                 "applyMaxToMarket": spec.max_notional is not None,
-                "avgPriceMins": 5,
+                "avgPriceMins": spec.avg_price_mins,
             },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": spec.max_open_orders},
+            *(
+                [{"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": spec.max_stop_orders}]
+                if spec.max_stop_orders is not None
+                else []
+            ),
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "NONE",
         "allowedSelfTradePreventionModes": ["NONE"],
     }
+
+
+def _percent_price(spec: MarketSpec) -> list[dict[str, Any]]:
+    if spec.price_band is None:
+        return []
+    down, up = (decimal_text(m, None) for m in spec.price_band)
+    return [
+        {
+            "filterType": "PERCENT_PRICE_BY_SIDE",
+            "bidMultiplierUp": up,
+            "bidMultiplierDown": down,
+            "askMultiplierUp": up,
+            "askMultiplierDown": down,
+            "avgPriceMins": spec.avg_price_mins,
+        }
+    ]
 
 
 def trade_body(trade: VenueTrade) -> dict[str, Any]:
@@ -342,7 +422,8 @@ def execution_report(event: OrderEvent, execution_id: int, now_ms: int) -> dict[
         "e": "executionReport",
         "E": now_ms,
         "s": order.symbol,
-        "c": order.client_id,
+        # A cancel's report carries the cancel request's id, the order's own as "C".
+        "c": order.cancel_id if event.kind == "CANCELED" else order.client_id,
         "S": order.side.value,
         "o": order.type.value,
         "f": order.tif.value,
@@ -375,15 +456,27 @@ def execution_report(event: OrderEvent, execution_id: int, now_ms: int) -> dict[
     }
     if order.working:
         body["W"] = order.created_ms
+    reason = expiry_reason(order)
+    if reason is not None:
+        body["eR"] = reason
     return body
 
 
 # ----------------------------------------------------------------- klines
 def fold_klines(
-    series: CandleSeries, interval: str, start_ms: int | None = None, end_ms: int | None = None
+    venue: Venue,
+    symbol: str,
+    interval: str,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> Iterator[tuple[Candle, int]]:
-    """(candle, close time) of ``interval`` from one-minute candles, oldest first, whose open
-    lies in [start_ms, end_ms]. Weeks start on Monday, months on the calendar's first day."""
+    """(candle, close time) of ``interval`` on ``symbol``, oldest first, whose open lies in
+    [start_ms, end_ms]: folded from the one-minute candles, weeks from Monday and months from
+    the calendar's first day; ``1s`` from the public tape, so only as far back as it goes."""
+    if interval == "1s":
+        yield from _second_klines(venue.tape(symbol, TAPE_LENGTH), start_ms, end_ms)
+        return
+    series = venue.candles(symbol)
     if interval != "1M":
         size = INTERVALS[interval]
         offset = _WEEK_OFFSET_MS if interval == "1w" else 0
@@ -407,6 +500,25 @@ def fold_klines(
         )
     if month is not None and _within(month.open_ms, start_ms, end_ms):
         yield month, _next_month(month.open_ms) - 1
+
+
+def _second_klines(
+    tape: list[MarketTrade], start_ms: int | None, end_ms: int | None
+) -> Iterator[tuple[Candle, int]]:
+    current: Candle | None = None
+    for trade in tape:
+        start = trade.time_ms - trade.time_ms % _SECOND_MS
+        if not _within(start, start_ms, end_ms):
+            continue
+        if current is not None and current.open_ms == start:
+            current.add(trade.price, trade.qty)
+            continue
+        if current is not None:
+            yield current, current.open_ms + _SECOND_MS - 1
+        price, qty = trade.price, trade.qty
+        current = Candle(start, price, price, price, price, qty, price * qty, 1)
+    if current is not None:
+        yield current, current.open_ms + _SECOND_MS - 1
 
 
 def _within(open_ms: int, start_ms: int | None, end_ms: int | None) -> bool:
@@ -457,6 +569,22 @@ class BookVersions:
         return self._ids.get(symbol, 0)
 
 
+def average_price(venue: Venue, symbol: str, now_ms: int) -> tuple[int, Decimal, int]:
+    """(minutes, average price, last trade time) of ``avgPrice``: the market's window, the
+    volume-weighted price over it, and the time of the latest trade (now when none)."""
+    mins = venue.market(symbol).avg_price_mins
+    tape = venue.tape(symbol, 1)
+    return mins, venue.average_price(symbol, mins), tape[-1].time_ms if tape else now_ms
+
+
+def last_trade_price(venue: Venue, symbol: str) -> Decimal:
+    """The price of the market's latest public trade, Binance's ``lastPrice``: our own fills
+    print at the book's levels, away from the price path's last tick. Without trades yet,
+    the price the market starts from."""
+    tape = venue.tape(symbol, 1)
+    return tape[-1].price if tape else venue.last_price(symbol)
+
+
 def book_top(venue: Venue, symbol: str) -> dict[str, str]:
     """Best bid and ask with their quantities (``ticker/bookTicker``'s fields)."""
     bids, asks = venue.book(symbol, 1)
@@ -470,11 +598,11 @@ def book_top(venue: Venue, symbol: str) -> dict[str, str]:
     }
 
 
-def day_ticker(venue: Venue, symbol: str, now_ms: int) -> dict[str, Any]:
-    """The rolling 24-hour statistics of ``GET /api/v3/ticker/24hr`` (FULL), from the
-    one-minute candles of the last day."""
-    last = venue.last_price(symbol)
-    since = now_ms - _DAY_MS
+def day_ticker(venue: Venue, symbol: str, now_ms: int, window_ms: int = _DAY_MS) -> dict[str, Any]:
+    """The rolling statistics of ``GET /api/v3/ticker/24hr`` (FULL) over the last day, or
+    over ``window_ms`` for ``GET /api/v3/ticker``, from the one-minute candles."""
+    last = last_trade_price(venue, symbol)
+    since = now_ms - window_ms
     minutes = list(venue.candles(symbol).folded(MINUTE_MS, start_ms=since - since % MINUTE_MS))
     first = minutes[0] if minutes else None
     volume = sum((c.volume for c in minutes), _ZERO)

@@ -27,13 +27,19 @@ from sigma.venues.emulator.binance_wire import (
     BinanceSettings,
     BookVersions,
     authenticate,
+    average_price,
     book_top,
     day_ticker,
     execution_report,
     fmt,
     fold_klines,
+    interval_label,
+    rate_limit,
+    weight_refusal,
 )
 from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.http import client_address, json_reply
+from sigma.venues.emulator.limits import WeightWindow
 from sigma.venues.emulator.model import BalanceEvent, MarketTrade, OrderEvent, VenueEvent
 from sigma.venues.emulator.venue import Venue
 
@@ -43,6 +49,7 @@ _PUMP_MS = 100
 _HEARTBEAT_S = 20.0  # Binance pings every 20 s (web-socket-streams.md)
 _BOOK_DEPTH = 5000
 _DEPTH = re.compile(r"depth(5|10|20)?(@100ms|@1000ms)?")
+_REQUEST_ID = re.compile("[A-Za-z0-9]{1,36}")
 #: 24hrTicker event fields from the REST ticker's
 _TICKER_KEYS = {
     "p": "priceChange",
@@ -67,6 +74,13 @@ _TICKER_KEYS = {
     "n": "count",
 }
 _MINI_KEYS = ("c", "o", "h", "l", "v", "q")
+# WebSocket API request weights (web-socket-api.md, each method's "Weight"); others weigh 1.
+_CONNECT_WEIGHT = 2
+_API_WEIGHTS = {
+    "userDataStream.subscribe.signature": 2,
+    "userDataStream.unsubscribe": 2,
+    "session.subscriptions": 2,
+}
 
 
 def _dumps(body: Any) -> str:
@@ -104,10 +118,14 @@ class _Socket:
         self._writer.cancel()
         self.abort()
 
-    async def close(self) -> None:
+    async def close(self, farewell: str) -> None:
+        """Send ``farewell`` (the ``serverShutdown`` event) and close with a handshake; frames
+        still queued are dropped, as a server going down drops them."""
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_str(farewell)
         await self.ws.close(code=1001, message=b"server shutdown")
 
 
@@ -136,12 +154,19 @@ class BinanceStreams:
     """The WebSocket routes of one Binance venue (see the module docstring)."""
 
     def __init__(
-        self, venue: Venue, faults: Faults, settings: BinanceSettings, versions: BookVersions
+        self,
+        venue: Venue,
+        faults: Faults,
+        settings: BinanceSettings,
+        versions: BookVersions,
+        limiter: WeightWindow,
     ) -> None:
         self.venue = venue
         self.faults = faults
         self.settings = settings
         self.versions = versions
+        #: the REST API's request-weight window: the WebSocket API shares it per address
+        self.limiter = limiter
         self.sockets: set[_Socket] = set()
         self._subscribers: dict[str, dict[_Socket, bool]] = {}
         self._streams: dict[str, _Stream] = {}
@@ -162,14 +187,24 @@ class BinanceStreams:
         app.router.add_get("/ws-api/v3", self._user)
 
     async def close(self) -> None:
-        """Stop the pump and close every connection with a closing handshake."""
+        """Stop the pump and close every connection with a closing handshake, each told first
+        with a ``serverShutdown`` event in its own framing (web-socket-streams.md and
+        web-socket-api.md "Server Shutdown")."""
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
+        event = {"e": "serverShutdown", "E": self.venue.now_ms()}
         for sock in list(self.sockets):
-            await sock.close()
+            combined = self._combined.get(sock)
+            if combined is None:
+                farewell: dict[str, Any] = {"event": event}
+            elif combined:
+                farewell = {"stream": "!serverShutdown", "data": event}
+            else:
+                farewell = event
+            await sock.close(_dumps(farewell))
 
     def disconnect(self) -> int:
         """Abort every connection (the WebSocket disconnect fault); how many."""
@@ -221,6 +256,9 @@ class BinanceStreams:
             return {"error": {"code": 3, "msg": "Invalid JSON: expected value"}, "id": None}
         if not isinstance(request, dict):
             return {"error": {"code": 2, "msg": "Invalid request: expected an object"}, "id": None}
+        if "id" not in request or not _request_id(request["id"]):
+            msg = "Invalid request: request ID must be an unsigned integer"
+            return {"error": {"code": 2, "msg": msg}, "id": None}
         rid, method, params = request.get("id"), request.get("method"), request.get("params") or []
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             names = [str(n) for n in params] if isinstance(params, list) else []
@@ -260,10 +298,12 @@ class BinanceStreams:
         stream: _Stream | None = None
         if rest in ("trade", "aggTrade", "bookTicker"):
             stream = _Stream(name, symbol, rest)
-        elif rest in ("ticker", "miniTicker"):
+        elif rest in ("ticker", "miniTicker", "avgPrice"):
             stream = _Stream(name, symbol, rest, period_ms=1000)
         elif rest.startswith("kline_") and rest[6:] in INTERVALS:
-            stream = _Stream(name, symbol, "kline", rest[6:], period_ms=2000)
+            # 1s klines update every second, the others every 2 (web-socket-streams.md).
+            period = 1000 if rest[6:] == "1s" else 2000
+            stream = _Stream(name, symbol, "kline", rest[6:], period_ms=period)
         elif match := _DEPTH.fullmatch(rest):
             levels, speed = match.groups()
             period = 100 if speed == "@100ms" else 1000
@@ -364,6 +404,7 @@ class BinanceStreams:
             "kline": self._kline,
             "ticker": self._ticker,
             "miniTicker": self._ticker,
+            "avgPrice": self._avg_price,
         }[stream.kind]
         return render(stream)
 
@@ -403,8 +444,11 @@ class BinanceStreams:
 
     def _kline(self, stream: _Stream) -> dict[str, Any] | None:
         now = self.venue.now_ms()
-        series = self.venue.candles(stream.symbol)
-        current = list(fold_klines(series, stream.arg, now - INTERVALS[stream.arg], None))
+        # The kline in progress, or the one just closed when its last trades came after the
+        # previous push: a 1s kline is closed by the next push, later still when the loop is
+        # busy, so the look-back is never under ten seconds.
+        since = now - max(2 * INTERVALS[stream.arg], 10_000)
+        current = list(fold_klines(self.venue, stream.symbol, stream.arg, since, None))
         if not current:
             return None
         candle, close_ms = current[-1]
@@ -448,27 +492,75 @@ class BinanceStreams:
             return {"e": "24hrMiniTicker", "E": now, "s": stream.symbol, **fields}
         return {"e": "24hrTicker", "E": now, "s": stream.symbol, **fields}
 
+    def _avg_price(self, stream: _Stream) -> dict[str, Any] | None:
+        """The average price when it changed since the last push."""
+        now = self.venue.now_ms()
+        mins, price, last_ms = average_price(self.venue, stream.symbol, now)
+        state = self._state.setdefault(stream.name, _Periodic())
+        if state.mark == (price,):
+            return None
+        state.mark = (price,)
+        return {
+            "e": "avgPrice",
+            "E": now,
+            "s": stream.symbol,
+            "i": f"{mins}m",
+            "w": fmt(price),
+            "T": last_ms,
+        }
+
     # ----------------------------------------------------------------- user data
-    async def _user(self, request: web.Request) -> web.WebSocketResponse:
+    async def _user(self, request: web.Request) -> web.StreamResponse:
+        client = client_address(request)
+        verdict = self.limiter.check(client, _CONNECT_WEIGHT)
+        if verdict.status != 200:
+            error = weight_refusal(verdict, self.settings, self.venue.now_ms())
+            headers = {"Retry-After": str(verdict.retry_after)}
+            return json_reply(error.body(), error.status, headers)
+        # returnRateLimits=false in the URL hides them unless a request asks for them.
+        shown = request.query.get("returnRateLimits") != "false"
         ws, sock = await self._open(request)
         try:
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
-                    sock.send(_dumps(self._api_request(sock, message.data)))
+                    reply = self._api_request(sock, message.data, client, shown)
+                    sock.send(_dumps(reply))
         finally:
             self._forget(sock)
         return ws
 
-    def _api_request(self, sock: _Socket, text: str) -> dict[str, Any]:
-        """Answer one WebSocket API request (web-socket-api.md "Request format")."""
+    def _api_request(self, sock: _Socket, text: str, client: str, shown: bool) -> dict[str, Any]:
+        """Answer one WebSocket API request (web-socket-api.md "Request format"), its weight
+        counted with the client address's REST requests ("IP limits")."""
         try:
             request = orjson.loads(text)
             if not isinstance(request, dict):
                 raise ValueError(text)
         except ValueError:
-            return _api_error(None, ApiError(400, -1135, "Invalid JSON Request"))
-        rid, method = request.get("id"), request.get("method")
-        params = request.get("params") or {}
+            request = None
+        rid = request.get("id") if request else None
+        method = request.get("method") if request else None
+        params = request.get("params") if request else None
+        if not isinstance(params, dict):
+            params = {}
+        verdict = self.limiter.check(client, _API_WEIGHTS.get(str(method), 1))
+        if verdict.status != 200:
+            now = self.venue.now_ms()
+            error = weight_refusal(verdict, self.settings, now)
+            retry_at = now + verdict.retry_after * 1000
+            reply = _api_error(rid, error)
+            reply["error"]["data"] = {"serverTime": now, "retryAfter": retry_at}
+        elif request is None:
+            reply = _api_error(None, ApiError(400, -1135, "Invalid JSON Request"))
+        else:
+            reply = self._dispatch(sock, rid, method, params)
+        if params.get("returnRateLimits", shown) is not False:
+            name, count, _ = interval_label(self.settings.weight_window_ms)
+            weight = rate_limit("REQUEST_WEIGHT", name, count, self.settings.weight_limit)
+            reply["rateLimits"] = [{**weight, "count": verdict.used}]
+        return reply
+
+    def _dispatch(self, sock: _Socket, rid: Any, method: Any, params: Any) -> dict[str, Any]:
         try:
             if method == "userDataStream.subscribe.signature":
                 result: Any = self._subscribe_user(sock, params)
@@ -510,9 +602,13 @@ class BinanceStreams:
         return {"subscriptionId": subscription}
 
     def _unsubscribe_user(self, sock: _Socket, subscription: Any) -> dict[str, Any]:
+        """End one subscription of the connection, or all without an id; each ends with an
+        ``eventStreamTerminated`` event (user-data-stream.md "Event Stream Terminated")."""
         for subs in self._users.values():
             if sock in subs and subscription in (None, subs[sock]):
-                del subs[sock]
+                ended = subs.pop(sock)
+                event = {"e": "eventStreamTerminated", "E": self.venue.now_ms()}
+                sock.send(_dumps({"subscriptionId": ended, "event": event}))
         return {}
 
     def _report(self, event: OrderEvent) -> dict[str, Any] | None:
@@ -529,6 +625,18 @@ class BinanceStreams:
         raw = _dumps(payload)
         for sock, subscription in subs.items():
             sock.send(f'{{"subscriptionId":{subscription},"event":{raw}}}')
+
+
+def _request_id(rid: Any) -> bool:
+    """Whether ``rid`` is an id a stream request may carry: a 64-bit signed integer, an
+    alphanumeric string of at most 36 characters, or null (web-socket-streams.md)."""
+    if rid is None:
+        return True
+    if isinstance(rid, bool):
+        return False
+    if isinstance(rid, int):
+        return -(2**63) <= rid < 2**63
+    return isinstance(rid, str) and _REQUEST_ID.fullmatch(rid) is not None
 
 
 def _changes(before: dict[Decimal, Decimal], after: dict[Decimal, Decimal]) -> list[list[str]]:

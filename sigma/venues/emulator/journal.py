@@ -160,6 +160,7 @@ def _order(raw: dict[str, Any]) -> VenueOrder:
         working=bool(raw["working"]),
         trade_count=int(raw["trade_count"]),
         client_id_given=bool(raw.get("client_id_given", True)),
+        cancel_id=str(raw.get("cancel_id", "")),
     )
 
 

@@ -67,6 +67,17 @@ class WeightWindow:
         self._used[client] = (window, used)
         return Verdict(200, used)
 
+    def refund(self, client: str, weight: int) -> int:
+        """Give back ``weight`` counted by :meth:`check` in the current window (a request
+        that costs nothing when it succeeds); the weight used after it."""
+        now = self.clock()
+        window, used = self._used.get(client, (0, 0))
+        if window != now - now % self.window_ms:
+            return 0
+        used = max(0, used - weight)
+        self._used[client] = (window, used)
+        return used
+
     def used(self, client: str) -> int:
         """Weight ``client`` has used in the current window."""
         now = self.clock()

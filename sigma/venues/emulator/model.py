@@ -128,6 +128,8 @@ class Reason(StrEnum):
     MIN_NOTIONAL = "min_notional"
     MAX_NOTIONAL = "max_notional"
     MAX_NUM_ORDERS = "max_num_orders"
+    MAX_NUM_STOPS = "max_num_stops"
+    PERCENT_PRICE = "percent_price"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     DUPLICATE_ORDER = "duplicate_order"
     UNKNOWN_ORDER = "unknown_order"
@@ -155,6 +157,9 @@ class MarketSpec:
     ``level_qty`` is the synthetic book's quantity per level, and also how much the resting
     orders of one side can fill in all each time the price trades at or through them.
     ``min_notional`` applies to market orders too (Binance's NOTIONAL ``applyMinToMarket``).
+    ``price_band`` is Binance's PERCENT_PRICE_BY_SIDE, one band for both sides: (down, up)
+    multipliers of the average price of the last ``avg_price_mins`` minutes that bound a limit
+    price; None when the market has no such rule (Upbit's).
     """
 
     symbol: str
@@ -174,6 +179,14 @@ class MarketSpec:
     spread_bps: Decimal = Decimal(2)
     level_bps: Decimal = Decimal(1)
     max_open_orders: int = 200
+    #: Binance's MAX_NUM_ALGO_ORDERS: open stop orders an account may have on the market
+    #: (None: no such limit)
+    max_stop_orders: int | None = None
+    price_band: tuple[Decimal, Decimal] | None = None
+    avg_price_mins: int = 5
+    #: a market order's notional is priced at the ``avg_price_mins`` average, not the last
+    #: price (Binance's NOTIONAL filter for MARKET orders)
+    market_notional_at_average: bool = False
     base_precision: int = 8
     quote_precision: int = 8
 
@@ -230,6 +243,9 @@ class VenueOrder:
     trade_count: int = 0
     #: False when the venue made the client id up (Upbit then shows no identifier)
     client_id_given: bool = True
+    #: the client id of the request that canceled the order ("" while not canceled): the
+    #: cancel's own newClientOrderId on Binance, made up when the request names none
+    cancel_id: str = ""
 
     @property
     def remaining(self) -> Decimal:

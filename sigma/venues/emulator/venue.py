@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 from typing import Protocol
 
 from sigma.venues.emulator.accounts import Account
-from sigma.venues.emulator.klines import CandleSeries
+from sigma.venues.emulator.klines import MINUTE_MS, CandleSeries
 from sigma.venues.emulator.model import (
     BalanceEvent,
     FeeRule,
@@ -51,10 +51,11 @@ from sigma.venues.emulator.model import (
     floor_to,
 )
 
-__all__ = ["Journal", "Venue", "wall_clock_ms"]
+__all__ = ["TAPE_LENGTH", "Journal", "Venue", "wall_clock_ms"]
 
 _ZERO = Decimal(0)
-_TAPE = 1000
+#: public trades a market keeps (its tape)
+TAPE_LENGTH = 1000
 # The synthetic book refills what takers took at the next tick, or after this long without one
 # (a market whose price stands still still has depth).
 _REFILL_MS = 1000
@@ -91,7 +92,7 @@ class _Market:
     resting: dict[int, VenueOrder] = field(default_factory=dict)
     stops: dict[int, VenueOrder] = field(default_factory=dict)
     candles: CandleSeries = field(default_factory=CandleSeries)
-    tape: deque[MarketTrade] = field(default_factory=lambda: deque(maxlen=_TAPE))
+    tape: deque[MarketTrade] = field(default_factory=lambda: deque(maxlen=TAPE_LENGTH))
     next_trade_id: int = 1
 
 
@@ -166,6 +167,16 @@ class Venue:
 
     def candles(self, symbol: str) -> CandleSeries:
         return self._market(symbol).candles
+
+    def average_price(self, symbol: str, minutes: int) -> Decimal:
+        """The volume-weighted price of the trades of the last ``minutes`` whole minutes and
+        the current one; the last price when none traded (Binance's ``avgPrice``)."""
+        m = self._market(symbol)
+        since = self.clock() - minutes * MINUTE_MS
+        candles = list(m.candles.folded(MINUTE_MS, start_ms=since - since % MINUTE_MS))
+        volume = sum((c.volume for c in candles), _ZERO)
+        quote = sum((c.quote_volume for c in candles), _ZERO)
+        return quote / volume if volume else m.last
 
     def tape(self, symbol: str, limit: int = 500) -> list[MarketTrade]:
         """The latest public trades of ``symbol``, oldest first."""
@@ -276,6 +287,12 @@ class Venue:
                     self._work_limit(account, m, order, change)
         return order
 
+    def check_filters(self, api_key: str, request: OrderRequest) -> None:
+        """Refuse ``request`` as the market's rules would (price, lot size, price band,
+        notional, open-order count) and change nothing: what an order test checks before the
+        matching engine, which alone sees balances, client ids and the book."""
+        self._filters(self._account(api_key), self._market(request.symbol), request)
+
     def cancel(
         self,
         api_key: str,
@@ -284,21 +301,26 @@ class Venue:
         order_id: int | None = None,
         client_id: str | None = None,
         uid: str | None = None,
+        cancel_id: str | None = None,
     ) -> VenueOrder:
-        """Cancel one open order; UNKNOWN_ORDER when it does not exist or is final."""
+        """Cancel one open order, the request naming itself ``cancel_id`` (one is made up
+        without); UNKNOWN_ORDER when the order does not exist or is final."""
         order = self.order(api_key, symbol=symbol, order_id=order_id, client_id=client_id, uid=uid)
         if order.status.is_final:
             raise Rejection(Reason.UNKNOWN_ORDER, "order is not open")
         with self._changing() as change:
+            order.cancel_id = cancel_id or _random_id()
             self._end(order, OrderStatus.CANCELED, change)
         return order
 
     def cancel_all(self, api_key: str, symbol: str | None = None) -> list[VenueOrder]:
-        """Cancel every open order of the account (on ``symbol``)."""
+        """Cancel every open order of the account (on ``symbol``), each with a made-up
+        cancel id."""
         self._account(api_key)
         open_orders = self.open_orders(api_key, symbol)
         with self._changing() as change:
             for order in open_orders:
+                order.cancel_id = _random_id()
                 self._end(order, OrderStatus.CANCELED, change)
         return open_orders
 
@@ -369,6 +391,23 @@ class Venue:
         return m
 
     def _check(self, account: Account, m: _Market, req: OrderRequest) -> None:
+        self._filters(account, m, req)
+        if req.client_id:
+            previous = self._by_client.get((account.api_key, req.client_id))
+            if previous is not None and (
+                self.unique_client_ids or not self._orders[previous].status.is_final
+            ):
+                raise Rejection(Reason.DUPLICATE_ORDER, req.client_id)
+        if req.type.is_stop and _triggered(req.type, req.side, req.stop_price, m.last):
+            raise Rejection(Reason.WOULD_TRIGGER, "stop price would trigger immediately")
+        if (
+            req.type is OrderType.LIMIT_MAKER
+            and req.price is not None
+            and self._marketable(m, req.side, req.price)
+        ):
+            raise Rejection(Reason.WOULD_TAKE, "order would immediately match and take")
+
+    def _filters(self, account: Account, m: _Market, req: OrderRequest) -> None:
         spec = m.spec
         if req.type.has_limit and req.price is None:
             raise Rejection(Reason.BAD_REQUEST, "price is required")
@@ -387,35 +426,38 @@ class Venue:
             req.qty < spec.min_qty or req.qty > spec.max_qty or req.qty % spec.step_size != 0
         ):
             raise Rejection(Reason.LOT_SIZE, f"quantity {req.qty}")
-        reference = req.price if req.type.has_limit else req.stop_price or m.last
+        if spec.price_band is not None and req.type.has_limit and req.price is not None:
+            average = self.average_price(spec.symbol, spec.avg_price_mins)
+            down, up = spec.price_band
+            if not average * down <= req.price <= average * up:
+                raise Rejection(Reason.PERCENT_PRICE, f"price {req.price} vs average {average}")
+        reference = req.price if req.type.has_limit else req.stop_price
+        if reference is None:
+            # A market order has no price: the last one, or the recent average where the
+            # market says so (Binance's NOTIONAL, filters.md).
+            reference = (
+                self.average_price(spec.symbol, spec.avg_price_mins)
+                if spec.market_notional_at_average
+                else m.last
+            )
         notional = (
             req.quote_qty
             if req.qty is None and req.quote_qty is not None
-            else (req.qty or _ZERO) * (reference or m.last)
+            else (req.qty or _ZERO) * reference
         )
         if notional < spec.min_notional:
             raise Rejection(Reason.MIN_NOTIONAL, f"notional {notional} < {spec.min_notional}")
         if spec.max_notional is not None and notional > spec.max_notional:
             raise Rejection(Reason.MAX_NOTIONAL, f"notional {notional} > {spec.max_notional}")
-        if req.client_id:
-            previous = self._by_client.get((account.api_key, req.client_id))
-            if previous is not None and (
-                self.unique_client_ids or not self._orders[previous].status.is_final
-            ):
-                raise Rejection(Reason.DUPLICATE_ORDER, req.client_id)
         if (
             req.type is not OrderType.MARKET
             and len(self.open_orders(account.api_key, req.symbol)) >= spec.max_open_orders
         ):
             raise Rejection(Reason.MAX_NUM_ORDERS, f"{spec.max_open_orders} open orders")
-        if req.type.is_stop and _triggered(req.type, req.side, req.stop_price, m.last):
-            raise Rejection(Reason.WOULD_TRIGGER, "stop price would trigger immediately")
-        if (
-            req.type is OrderType.LIMIT_MAKER
-            and req.price is not None
-            and self._marketable(m, req.side, req.price)
-        ):
-            raise Rejection(Reason.WOULD_TAKE, "order would immediately match and take")
+        if req.type.is_stop and spec.max_stop_orders is not None:
+            held = self.open_orders(account.api_key, req.symbol)
+            if sum(o.type.is_stop for o in held) >= spec.max_stop_orders:
+                raise Rejection(Reason.MAX_NUM_STOPS, f"{spec.max_stop_orders} open stops")
 
     def _lock_rate(self) -> Decimal:
         # Upbit holds the fee with a buy's funds; Binance takes it from what the buy brings in.

@@ -22,6 +22,7 @@ from sigma.venues.emulator.binance import BinanceFrontEnd
 from sigma.venues.emulator.server import VenueServer
 
 BTC = "BTC/USDT"
+WAIT = 15.0  # generous: CI runs two workers on two busy cores
 
 
 @contextlib.asynccontextmanager
@@ -64,6 +65,20 @@ def balance(server: VenueServer, asset: str, key: str = BINANCE_KEY) -> tuple[De
     return account.balance(asset)
 
 
+def limit_order(**override: str) -> dict[str, str]:
+    """``POST /api/v3/order`` parameters of a 0.01 BTC GTC limit buy at 90000, with
+    ``override`` applied; an override of ``"-"`` drops that parameter."""
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "90000",
+    }
+    return {key: value for key, value in {**order, **override}.items() if value != "-"}
+
+
 def signed_query(params: dict[str, Any], secret: str = BINANCE_SECRET, body: str = "") -> str:
     """``params`` with a fresh ``timestamp`` and the HMAC-SHA256 ``signature`` over them and
     the form ``body`` sent with them."""
@@ -94,6 +109,47 @@ async def call(
         http.request(method, url, headers=headers, data=body) as reply,
     ):
         return reply.status, await reply.json(), dict(reply.headers)
+
+
+@contextlib.asynccontextmanager
+async def socket(server: VenueServer, path: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A raw WebSocket connection to ``path`` on the venue."""
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{server.ws_url}{path}") as ws:
+        yield ws
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
+    """The next JSON frame, failing after :data:`WAIT` seconds."""
+    return await asyncio.wait_for(ws.receive_json(), WAIT)
+
+
+async def request(ws: aiohttp.ClientWebSocketResponse, body: dict[str, Any]) -> Any:
+    """The reply to ``body`` (stream frames already on their way are skipped)."""
+    await ws.send_json(body)
+    while True:
+        reply = await receive(ws)
+        if isinstance(reply, dict) and reply.get("id") == body.get("id"):
+            return reply
+
+
+def ws_signed(params: dict[str, Any]) -> dict[str, Any]:
+    """WebSocket API ``params`` with a fresh timestamp and the HMAC-SHA256 signature over them
+    sorted by name (web-socket-api.md "SIGNED request example (HMAC)")."""
+    signed: dict[str, Any] = {**params, "timestamp": int(time.time() * 1000), "recvWindow": 5000}
+    payload = "&".join(f"{k}={v}" for k, v in sorted(signed.items()))
+    digest = hmac.new(BINANCE_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return {**signed, "signature": digest}
+
+
+async def early_in_window(server: VenueServer, window_ms: int, needed_ms: int = 10_000) -> None:
+    """Wait until the venue's clock leaves at least ``needed_ms`` of the current fixed
+    ``window_ms`` window (weight per minute, orders per 10 s), so counts a test reads are not
+    reset under it."""
+    await until(
+        lambda: server.binance.now_ms() % window_ms <= window_ms - needed_ms,
+        "room in the rate-limit window",
+        timeout=needed_ms / 1000 + 5,
+    )
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

@@ -10,7 +10,17 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import BTC, balance, binance, call, front, signed_query, until
+from binance_helpers import (
+    BTC,
+    balance,
+    binance,
+    call,
+    early_in_window,
+    front,
+    limit_order,
+    signed_query,
+    until,
+)
 from conftest import MakeVenue
 from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET_2
 
@@ -39,8 +49,10 @@ async def test_markets_carry_binance_filters_and_precisions(venue_server: VenueS
             "PRICE_FILTER",
             "LOT_SIZE",
             "MARKET_LOT_SIZE",
+            "PERCENT_PRICE_BY_SIDE",
             "NOTIONAL",
             "MAX_NUM_ORDERS",
+            "MAX_NUM_ALGO_ORDERS",
         }
         limits = {(r["rateLimitType"], r["interval"]): r["limit"] for r in info["rateLimits"]}
         assert limits == {
@@ -193,9 +205,9 @@ async def test_refusals_map_to_binance_codes_and_ccxt_errors(venue_server: Venue
         with pytest.raises(ccxt_async.BadRequest, match="Filter failure: NOTIONAL"):
             await ex.create_order(BTC, "limit", "buy", 0.00001, 90000)
         with pytest.raises(ccxt_async.InvalidOrder, match="PRICE_FILTER"):
-            await ex.privatePostOrder(_limit(price="90000.005"))
+            await ex.privatePostOrder(limit_order(price="90000.005"))
         with pytest.raises(ccxt_async.InvalidOrder, match="LOT_SIZE"):
-            await ex.privatePostOrder(_limit(quantity="0.000015"))
+            await ex.privatePostOrder(limit_order(quantity="0.000015"))
         await ex.create_order(BTC, "limit", "buy", 0.01, 90000, params={"clientOrderId": "twice"})
         with pytest.raises(ccxt_async.InvalidOrder, match="Duplicate order sent"):
             await ex.create_order(
@@ -212,18 +224,6 @@ async def test_refusals_map_to_binance_codes_and_ccxt_errors(venue_server: Venue
             await poor.create_order(BTC, "market", "buy", 0.5)
         with pytest.raises(ccxt_async.InsufficientFunds):
             await poor.create_order(BTC, "limit", "sell", 0.01, 95000)
-
-
-def _limit(**override: str) -> dict[str, str]:
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.01",
-        "price": "90000",
-    }
-    return {**order, **override}
 
 
 # ----------------------------------------------------------------- signing
@@ -252,6 +252,7 @@ async def test_signed_requests_are_authenticated(venue_server: VenueServer) -> N
 
 
 async def test_raw_protocol_details(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, 60_000)
     status, body, headers = await call(venue_server, "GET", "ping")
     assert (status, body, headers["X-MBX-USED-WEIGHT-1M"]) == (200, {}, "1")
     status, body, headers = await call(venue_server, "GET", "depth", {"symbol": "XYZ"})
@@ -259,7 +260,7 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
     assert headers["X-MBX-USED-WEIGHT-1M"] == "6"
     status, body, _ = await call(venue_server, "GET", "depth")
     assert body["code"] == -1102 and "'symbol'" in body["msg"]
-    order = _limit()
+    order = limit_order()
     # Parameters in the form body, signed together with the query string.
     body_text = "&".join(f"{k}={v}" for k, v in order.items()) + "&newOrderRespType=RESULT"
     query = signed_query({}, body=body_text)
@@ -276,11 +277,13 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
         ({"timeInForce": ""}, -1102),
         ({"price": "abc"}, -1100),
         ({"price": ""}, -1102),
-        ({"type": "MARKET", "quantity": ""}, -1102),
+        ({"type": "MARKET", "quantity": "", "timeInForce": "", "price": ""}, -1102),
         ({"type": "STOP_LOSS_LIMIT"}, -1102),
         ({"type": "LIMIT", "quantity": ""}, -1102),
     ):
-        status, error, _ = await call(venue_server, "POST", "order", _limit(**bad), signed=True)
+        status, error, _ = await call(
+            venue_server, "POST", "order", limit_order(**bad), signed=True
+        )
         assert (status, error["code"]) == (400, code), bad
     status, tested, _ = await call(venue_server, "POST", "order/test", order, signed=True)
     assert (status, tested) == (200, {})
@@ -288,7 +291,7 @@ async def test_raw_protocol_details(venue_server: VenueServer) -> None:
     assert error["code"] == -1102
     query = {"symbol": "BTCUSDT", "orderId": placed["orderId"], "origClientOrderId": "other"}
     status, error, _ = await call(venue_server, "GET", "order", query, signed=True)
-    assert error == {"code": -2013, "msg": "Order does not exist."}
+    assert error == {"code": -2039, "msg": "Client order ID is not correct for this order ID."}
     status, error, _ = await call(venue_server, "DELETE", "order", query, signed=True)
     assert error == {"code": -2011, "msg": "Unknown order sent."}
     query = {**query, "origClientOrderId": placed["clientOrderId"], "newClientOrderId": "c1"}
@@ -323,12 +326,15 @@ async def test_order_history_pages_by_id_and_time(venue_server: VenueServer) -> 
         assert [t["order"] for t in trades] == [first["id"], second["id"], second["id"]]
         later = await ex.fetch_my_trades(BTC, params={"fromId": trades[1]["id"]})
         assert len(later) == 2
-        window = await ex.fetch_my_trades(BTC, since=0, params={"endTime": trades[0]["timestamp"]})
+        first = trades[0]["timestamp"]
+        window = await ex.fetch_my_trades(BTC, since=first - 1, params={"endTime": first})
         assert len(window) == 3 - sum(t["timestamp"] > trades[0]["timestamp"] for t in trades)
         agg = await ex.publicGetAggTrades({"symbol": "BTCUSDT", "fromId": 2})
         assert [a["a"] for a in agg] == [2, 3]
         agg = await ex.publicGetAggTrades({"symbol": "BTCUSDT", "startTime": 0, "endTime": 1})
         assert agg == []
+        with pytest.raises(ccxt_async.BadRequest, match="-1127"):
+            await ex.fetch_orders(BTC, since=first - 86_400_001, params={"endTime": first})
 
 
 # ----------------------------------------------------------------- limits and faults
@@ -337,6 +343,7 @@ async def test_weight_over_the_limit_is_refused_429_then_banned_418(
 ) -> None:
     settings = BinanceSettings(weight_limit=50, weight_window_ms=60_000, ban_after=1)
     async with make_venue_server(binance=settings) as server:
+        await early_in_window(server, 60_000)
         for used in ("20", "40"):
             status, _, headers = await call(server, "GET", "exchangeInfo")
             assert headers["X-MBX-USED-WEIGHT-1M"] == used
@@ -358,9 +365,9 @@ async def test_weight_over_the_limit_is_refused_429_then_banned_418(
 async def test_new_orders_over_the_order_rate_are_refused(make_venue_server: MakeVenue) -> None:
     async with make_venue_server(binance=BinanceSettings(orders_per_10s=2)) as server:
         for _ in range(2):
-            status, _, _ = await call(server, "POST", "order", _limit(), signed=True)
+            status, _, _ = await call(server, "POST", "order", limit_order(), signed=True)
             assert status == 200
-        status, body, headers = await call(server, "POST", "order", _limit(), signed=True)
+        status, body, headers = await call(server, "POST", "order", limit_order(), signed=True)
         assert (status, body["code"]) == (429, -1015)
         assert body["msg"] == "Too many new orders; current limit is 2 orders per 10 SECOND."
         assert headers["X-MBX-ORDER-COUNT-10S"] == "3" and "Retry-After" in headers

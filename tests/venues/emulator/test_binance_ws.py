@@ -4,43 +4,28 @@ order book sync, user-data stream) and raw aiohttp sockets for the protocol's de
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import hmac
-import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import ccxt.pro as ccxt_pro
 import pytest
-from binance_helpers import BTC, binance, front, until
-from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET, BINANCE_SECRET_2
+from binance_helpers import (
+    BTC,
+    WAIT,
+    binance,
+    early_in_window,
+    front,
+    receive,
+    request,
+    socket,
+    until,
+    ws_signed,
+)
+from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET_2
 
 from sigma.venues.emulator.server import VenueServer
 
 D = Decimal
-WAIT = 15.0  # generous: CI runs two workers on two busy cores
-
-
-@contextlib.asynccontextmanager
-async def socket(server: VenueServer, path: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"{server.ws_url}{path}") as ws:
-        yield ws
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
-    return await asyncio.wait_for(ws.receive_json(), WAIT)
-
-
-async def request(ws: aiohttp.ClientWebSocketResponse, body: dict[str, Any]) -> Any:
-    """The reply to ``body`` (stream frames already on their way are skipped)."""
-    await ws.send_json(body)
-    while True:
-        reply = await receive(ws)
-        if isinstance(reply, dict) and reply.get("id") == body.get("id"):
-            return reply
 
 
 # ----------------------------------------------------------------- market streams
@@ -199,8 +184,9 @@ async def test_user_stream_sends_the_account_events_in_order(venue_server: Venue
 
 
 async def test_websocket_api_requests(venue_server: VenueServer) -> None:
+    await early_in_window(venue_server, 60_000)
     async with socket(venue_server, "/ws-api/v3") as ws:
-        good = _signed({"apiKey": BINANCE_KEY})
+        good = ws_signed({"apiKey": BINANCE_KEY})
         assert (await request(ws, {"id": "a", "method": "ping"}))["result"] == {}
         assert (await request(ws, {"id": "b", "method": "time"}))["result"]["serverTime"] > 0
         bad = await request(
@@ -215,13 +201,23 @@ async def test_websocket_api_requests(venue_server: VenueServer) -> None:
         ok = await request(
             ws, {"id": "d", "method": "userDataStream.subscribe.signature", "params": good}
         )
-        assert ok == {"id": "d", "status": 200, "result": {"subscriptionId": 0}}
+        assert (ok["status"], ok["result"]) == (200, {"subscriptionId": 0})
+        # Weight so far: 2 to connect, 1 each for ping and time, 2 per subscription attempt.
+        assert ok["rateLimits"] == [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": 6000,
+                "count": 8,
+            }
+        ]
         again = await request(
             ws,
             {
                 "id": "e",
                 "method": "userDataStream.subscribe.signature",
-                "params": _signed({"apiKey": BINANCE_KEY}),
+                "params": ws_signed({"apiKey": BINANCE_KEY}),
             },
         )
         assert again["error"]["code"] == -2035
@@ -241,13 +237,6 @@ async def test_websocket_api_requests(venue_server: VenueServer) -> None:
         assert (await request(ws, {"id": "i", "method": "order.place"}))["error"]["code"] == -1020
         await ws.send_str("nope")
         assert (await receive(ws))["error"]["code"] == -1135
-
-
-def _signed(params: dict[str, Any]) -> dict[str, Any]:
-    signed: dict[str, Any] = {**params, "timestamp": int(time.time() * 1000), "recvWindow": 5000}
-    payload = "&".join(f"{k}={v}" for k, v in sorted(signed.items()))
-    digest = hmac.new(BINANCE_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    return {**signed, "signature": digest}
 
 
 # ----------------------------------------------------------------- faults
