@@ -182,6 +182,7 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
     assert shown["jwt_secret"] == "***" and shown["admin_password"] == "***"
     assert shown["exchange_config"] == {"apiKey": "***", "secret": "***", "enableRateLimit": True}
     assert shown["initial_cash"] == "10000" and shown["var_dir"] == str(tmp_path / "var")
+    assert shown["database_url"] == f"sqlite:///{tmp_path / 's.db'}"  # an absolute path stays so
     assert shown["news_feed_urls"] == [
         "https://news.example/rss?lang=en&api_key=***&q=btc",
         "https://user:***@feeds.example/all?Token=***",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
@@ -100,18 +100,20 @@ def report_file(
 
 def _mask_url(url: str) -> str:
     """`url` with its password and the values of query parameters named like a secret
-    (`api_key`, `token`, ...: feeds take their key that way) replaced by `***`."""
+    (`api_key`, `token`, ...: feeds take their key that way) replaced by `***`; the rest of
+    the text as it was (`urlunsplit` would turn `sqlite:////abs/path` into a relative one)."""
     parts = urlsplit(url)
-    netloc = parts.netloc
     if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        url = url.replace(f":{parts.password}@", f":{REDACTED}@", 1)
     query = "&".join(
         f"{pair.partition('=')[0]}={REDACTED}"
         if is_secret_name(unquote_plus(pair.partition("=")[0]))
         else pair
         for pair in parts.query.split("&")
     )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    if query != parts.query:
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url
 
 
 @router.get("/settings")
