@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 
 from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
-from tests.cli.plugin_strategies import write_plugin
+from tests.cli.plugin_strategies import SHORT_CROSS, write_plugin
 
 runner = CliRunner()
 
@@ -163,28 +163,6 @@ def test_a_plugin_strategy_runs_in_every_worker(
     )  # fmt: skip
     workers = {t["worker"] for t in _rows(workdir / "r" / "trials.csv")}
     assert len(workers) == 2, result.output
-
-
-SHORT_CROSS = """
-from sigma.strategies import Param, Strategy, crossed_above
-from sigma.strategies.indicators import sma
-
-
-class ShortCross(Strategy):
-    name = "short_cross"
-    fast = Param(5, low=2, high=20)
-    slow = Param(30, low=21, high=60)
-
-    def init(self):
-        self.f = self.indicator(sma, self.data.close, self.fast)
-        self.s = self.indicator(sma, self.data.close, self.slow)
-
-    def on_bar(self):
-        if crossed_above(self.s, self.f):
-            self.go_short()
-        elif crossed_above(self.f, self.s):
-            self.go_flat()
-"""
 
 
 def test_every_trial_trades_the_account_asked_for(
