@@ -33,7 +33,7 @@ def pg_client(pg_app: App) -> Iterator[TestClient]:
 def test_core_flow_on_postgres(pg_client: TestClient, pg_app: App) -> None:
     client = pg_client
     trader, admin, viewer = login(client, "trader"), login(client, "admin"), login(client, "viewer")
-    assert client.get("/api/health").json()["checks"]["database"] == "ok"
+    assert client.get("/api/health", headers=viewer).json()["checks"]["database"] == "ok"
 
     changed = client.put(
         "/api/params/sma_cross/BTC", json={"params": {"fast": 8}, "reason": "pg"}, headers=trader
