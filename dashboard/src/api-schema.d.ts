@@ -3380,7 +3380,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description a key of the client's (8-64 letters, digits, _ -): this order (kind, strategy, symbol) is sent once per key; a request repeating the key is answered 409 and sends nothing */
+        /** @description a key of the client's (8-64 letters, digits, _ -), one per request: the order is sent once per key and user; the same request again gets the first answer and sends nothing, another request with the key (other order or body) is a 409 */
         "Idempotency-Key"?: string | null;
       };
       path: {
@@ -3419,7 +3419,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description a key of the client's (8-64 letters, digits, _ -): this order (kind, strategy, symbol) is sent once per key; a request repeating the key is answered 409 and sends nothing */
+        /** @description a key of the client's (8-64 letters, digits, _ -), one per request: the order is sent once per key and user; the same request again gets the first answer and sends nothing, another request with the key (other order or body) is a 409 */
         "Idempotency-Key"?: string | null;
       };
       path: {
