@@ -134,7 +134,7 @@ export interface paths {
     /**
      * Health
      * @description Database, bus and feed (plus any checks the process registered), and the supervised
-     *     components.
+     *     components; without a valid access token only whether all is well (for probes).
      */
     get: operations["health_api_health_get"];
     put?: never;
@@ -1760,9 +1760,13 @@ export interface components {
     };
     /**
      * Health
-     * @description Overall status, each check's outcome ("ok" or what is wrong) and the state of each
-     *     supervised component (none when the process supervises none, e.g. `sigma api`).
-     *     "degraded" while a check fails or a component is down; the answer is 200 either way.
+     * @description Overall status, and for a signed-in caller each check's outcome ("ok" or what is
+     *     wrong), the state of each supervised component (none when the process supervises none,
+     *     e.g. `sigma api`) and the version. "degraded" while a check fails or a component is
+     *     down; the answer is 200 either way.
+     *
+     *     A caller without a valid access token gets `status` alone: checks and errors name hosts,
+     *     users, paths and SQL, and the version tells an attacker which known flaws to try.
      */
     Health: {
       /**
@@ -1770,7 +1774,10 @@ export interface components {
        * @enum {string}
        */
       status: "ok" | "degraded";
-      /** Checks */
+      /**
+       * Checks
+       * @default {}
+       */
       checks: {
         [key: string]: string;
       };
@@ -1782,7 +1789,7 @@ export interface components {
         [key: string]: components["schemas"]["Component"];
       };
       /** Version */
-      version: string;
+      version?: string | null;
     };
     /**
      * JobOut
@@ -3373,7 +3380,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description a key of the client's (8-64 letters, digits, _ -): this order (kind, strategy, symbol) is sent once per key; a request repeating the key is answered 409 and sends nothing */
+        /** @description a key of the client's (8-64 letters, digits, _ -), one per request: the order is sent once per key and user; the same request again gets the first answer and sends nothing, another request with the key (other order or body) is a 409 */
         "Idempotency-Key"?: string | null;
       };
       path: {
@@ -3412,7 +3419,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description a key of the client's (8-64 letters, digits, _ -): this order (kind, strategy, symbol) is sent once per key; a request repeating the key is answered 409 and sends nothing */
+        /** @description a key of the client's (8-64 letters, digits, _ -), one per request: the order is sent once per key and user; the same request again gets the first answer and sends nothing, another request with the key (other order or body) is a 409 */
         "Idempotency-Key"?: string | null;
       };
       path: {

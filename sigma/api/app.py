@@ -20,6 +20,7 @@ from sigma.api.deps import ApiDeps
 from sigma.api.errors import install_error_handlers
 from sigma.api.headers import SecurityHeadersMiddleware
 from sigma.api.jsonbody import StrictJsonMiddleware
+from sigma.api.methods import HeadMiddleware
 from sigma.api.requestlog import RequestLogMiddleware, mask_tokens_in_server_logs
 from sigma.api.routers import ROUTERS
 from sigma.api.static import DEFAULT_DIST, mount_dashboard
@@ -118,7 +119,9 @@ def create_api(
         async def openapi_for_admins() -> dict[str, Any]:
             return api.openapi()
 
-    # Innermost: it buffers bodies the size limit (outside it) has already bounded.
+    # Innermost, so everything outside it (the request log) sees the HEAD it answers.
+    api.add_middleware(HeadMiddleware)
+    # It buffers bodies the size limit (outside it) has already bounded.
     api.add_middleware(StrictJsonMiddleware)
     # Added early, so it runs inside the request log, which then records the 413.
     api.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sigma.api.methods import allowed_methods
 from sigma.store.reader import refused_value_errors
 
 log = logging.getLogger(__name__)
@@ -38,15 +39,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     # Starlette's own 404/405 say only "Not Found"; say which route was asked for.
     if detail == HTTPStatus(exc.status_code).phrase:
         if exc.status_code == 404:
             detail = f"no such route: {request.method} {request.url.path}"
         elif exc.status_code == 405:
             detail = f"method {request.method} is not allowed on {request.url.path}"
-    return JSONResponse(
-        status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
-    )
+    return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=headers)
 
 
 async def _refused_value(request: Request, exc: Exception) -> JSONResponse:

@@ -18,12 +18,13 @@ __all__ = ["config_sync", "health_check", "log_rotation", "prune_data", "user_ch
 
 def prune_data(rt: JobRuntime, ctx: JobContext) -> dict[str, int]:
     """DataCleaner.prune_old_ticks: ticks by tick retention, bars by bar retention (when
-    set), logs and runs by log retention."""
+    set), logs and runs by log retention, the API's idempotency keys once expired."""
     s = rt.settings
     ticks = ctx.now - timedelta(days=s.retention.tick_retention_days)
     logs = ctx.now - timedelta(days=s.retention.log_retention_days)
     retention = {"ticks": ticks, "alert_log": logs, "action_log": logs, "trend_data": logs}
     retention["job_runs"] = logs
+    retention["idempotency_keys"] = ctx.now
     if s.retention.bar_retention_days is not None:  # unset: recorded bars are kept forever
         retention["bars"] = ctx.now - timedelta(days=s.retention.bar_retention_days)
     return {r.table: r.deleted for r in prune(rt.engine, retention)}

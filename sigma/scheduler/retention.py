@@ -32,6 +32,7 @@ TIME_COLUMNS: dict[str, str] = {
     "alert_log": "last_seen",  # an alert still repeating is kept however old its first sighting
     "action_log": "ts",
     "job_runs": "started_at",
+    "idempotency_keys": "expires_at",  # aged by its end: a key is pruned once it has expired
 }
 
 KEEP: dict[str, Keep] = {

@@ -712,6 +712,23 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class IdempotencyRecord(Base):
+    """A request a user sent with an `Idempotency-Key`: what it asked (`fingerprint`) and,
+    once answered, the answer (`status`, `response`; null while it is being served). The
+    primary key is the arbiter between API processes: of two requests with one key, the
+    second's insert finds the first's row. Gone after `expires_at` (the retention job)."""
+
+    __tablename__ = "idempotency_keys"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[int | None] = mapped_column(SmallInteger)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+
 class UserPref(Base):
     """One preference of a user (a JSON value under a key)."""
 

@@ -3,16 +3,20 @@ and audited before they are sent, clear 4xx answers for what cannot be done."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sigma.api import api_deps, create_api
 from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK
 from sigma.bus.memory import InMemoryPubSub
@@ -22,6 +26,7 @@ from sigma.runtime.commands import COMMANDS, CommandAck
 from sigma.store.db import session_scope
 from sigma.store.models import ActionLog, OrderRecord, PositionRecord
 from sigma.store.strategy_control import get_control
+from tests.api.conftest import login, make_app
 
 Headers = Callable[[str], dict[str, str]]
 URL = "/api/controls/sma_cross/BTC"
@@ -180,12 +185,29 @@ def test_orders_need_a_running_bot_and_a_known_target(
     )
 
 
+@dataclass
+class Gate:
+    """Whether the stand-in bot answers: it holds each command while `open` is clear, and
+    sets `holding` while it does."""
+
+    open: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def gate() -> Gate:
+    """Open: the stand-in bot answers at once."""
+    gate = Gate()
+    gate.open.set()
+    return gate
+
+
 @pytest.fixture
 def bot(
-    client: TestClient, pubsub: InMemoryPubSub, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, pubsub: InMemoryPubSub, gate: Gate, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[str]]:
     """A stand-in bot on the API's bus: the id of every command it received, each answered
-    as placed."""
+    as placed once the `gate` is open."""
     monkeypatch.setattr(operator, "ACK_TIMEOUT", 10.0)
     received: list[str] = []
     listening = threading.Event()
@@ -196,6 +218,9 @@ def bot(
         async for raw in commands:
             command = COMMANDS.validate_json(raw)
             received.append(command.command_id)
+            if not gate.open.is_set():
+                gate.holding.set()
+                await asyncio.to_thread(gate.open.wait, 10)
             ack = CommandAck(command_id=command.command_id, ok=True, detail="placed")
             await pubsub.publish(CHANNEL_BOT_CONTROL_ACK, ack.to_bytes())
 
@@ -211,29 +236,26 @@ def test_an_idempotency_key_sends_an_order_once(
     # A client retrying a timed-out entry placed a second market order.
     trader = {**auth("trader"), "Idempotency-Key": "retry-key-0001"}
     first = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=trader)
-    assert first.status_code == 200
+    assert first.status_code == 200 and first.json()["detail"] == "placed"
+    # The retry is told what became of the first request (its command, its order).
     again = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=trader)
-    assert again.status_code == 409
-    assert again.json()["detail"].startswith(
-        "Idempotency-Key 'retry-key-0001': this force_entry of sma_cross on BTC was received at "
-    )
-    # Two requests with one key at the same moment: one order.
-    racing = {**trader, "Idempotency-Key": "race-key-0002"}
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(
-            pool.map(
-                lambda _: client.post(f"{URL}/entry", json={}, headers=racing).status_code,
-                range(2),
-            )
-        )
-    assert sorted(answers) == [200, 409]
-    # The key belongs to the order it named: another pair, or a close, is another order.
-    other = client.post(
-        "/api/controls/sma_cross/ETH/close",
-        json={},
-        headers={**trader, "Idempotency-Key": "retry-key-0001"},
-    )
-    assert other.status_code == 200
+    assert (again.status_code, again.json()) == (200, first.json())
+    # The key names that one request: another body, pair or kind with it is refused.
+    for url, body in [
+        (f"{URL}/entry", {"qty": "0.7"}),
+        ("/api/controls/sma_cross/ETH/entry", {"qty": "0.5"}),
+        (f"{URL}/close", {}),
+    ]:
+        refused = client.post(url, json=body, headers=trader)
+        assert refused.status_code == 409, url
+        assert refused.json()["detail"].startswith(
+            "Idempotency-Key 'retry-key-0001' was used at "
+        ), url
+    # Keys are the user's own: another user's same key is another request.
+    admin = {**auth("admin"), "Idempotency-Key": "retry-key-0001"}
+    theirs = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=admin)
+    assert theirs.status_code == 200
+    assert theirs.json()["command_id"] != first.json()["command_id"]
     # Without a key every request is its own order, as before.
     plain = auth("trader")
     assert [client.post(f"{URL}/entry", json={}, headers=plain).status_code for _ in "ab"] == [
@@ -241,14 +263,59 @@ def test_an_idempotency_key_sends_an_order_once(
         200,
     ]
     orders = [(a, d) for _, a, d in _actions(sigma_app) if a.startswith("control_")]
-    assert [d["command_id"] for _, d in orders] == bot and len(set(bot)) == 5
+    assert [d["command_id"] for _, d in orders] == bot and len(set(bot)) == 4
     assert [(a, d.get("idempotency_key")) for a, d in orders] == [
         ("control_force_entry", "retry-key-0001"),
-        ("control_force_entry", "race-key-0002"),
-        ("control_close_position", "retry-key-0001"),
+        ("control_force_entry", "retry-key-0001"),
         ("control_force_entry", None),
         ("control_force_entry", None),
     ]
+
+
+def test_a_retry_while_the_first_request_is_sent_sends_nothing(
+    client: TestClient, auth: Headers, bot: list[str], gate: Gate
+) -> None:
+    gate.open.clear()
+    keyed = {**auth("trader"), "Idempotency-Key": "race-key-0002"}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, f"{URL}/close", json={}, headers=keyed)
+        assert gate.holding.wait(10), "the first request did not reach the bot"
+        racing = client.post(f"{URL}/close", json={}, headers=keyed)
+        gate.open.set()
+        answered = first.result(timeout=20)
+    assert racing.status_code == 409
+    assert racing.json()["detail"].startswith(
+        "Idempotency-Key 'race-key-0002': this close_position of sma_cross on BTC was received at "
+    )
+    assert "has no answer yet" in racing.json()["detail"]
+    assert answered.status_code == 200 and len(bot) == 1
+    later = client.post(f"{URL}/close", json={}, headers=keyed)
+    assert (later.status_code, later.json()) == (200, answered.json())
+    assert len(bot) == 1
+
+
+@pytest.mark.parametrize("database", ["sigma_app", pytest.param("pg_app", marks=pytest.mark.pg)])
+def test_a_refusal_is_kept_for_the_retries_to_any_api_process(
+    request: pytest.FixtureRequest, database: str, tmp_path: Path
+) -> None:
+    # Two API processes on one database: the key and its answer are the database's.
+    app: App = request.getfixturevalue(database)
+    other = make_app(app.settings.database.database_url, tmp_path / "other")
+    entry = "/api/controls/sma_cross/BTC/entry"
+    try:
+        answers = []
+        for one in (app, other):
+            with TestClient(create_api(api_deps(one), InMemoryPubSub(), static_dir=None)) as c:
+                keyed = {**login(c, "trader"), "Idempotency-Key": "no-bot-0001"}
+                answers.append(c.post(entry, json={"qty": "1"}, headers=keyed))
+    finally:
+        other.close()
+    first, again = answers
+    assert first.status_code == 409
+    assert first.json()["detail"].startswith("no running bot answered")  # sent, unanswered
+    assert (again.status_code, again.json()) == (409, first.json())
+    sent = [a for _, a, _ in _actions(app) if a == "control_force_entry"]
+    assert sent == ["control_force_entry"]
 
 
 def test_a_malformed_idempotency_key_is_422(client: TestClient, auth: Headers) -> None:

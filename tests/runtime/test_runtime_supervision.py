@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from sigma.api.auth import TokenService, load_jwt_secret
 from sigma.api.server import serve_embedded
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.ops.components import ComponentStatus
@@ -47,9 +48,16 @@ def raising_once(real: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 
 async def get_health(system: Services) -> dict[str, Any]:
+    """`/api/health` as a signed-in caller sees it (an anonymous one gets the status alone)."""
+    tokens = TokenService(
+        load_jwt_secret(system.app.settings), timedelta(minutes=5), timedelta(minutes=5)
+    )
+    token, _ = tokens.issue("viewer", "viewer", version=0, family="supervision")
     async with (
         aiohttp.ClientSession() as client,
-        client.get(f"{system.api_url}/api/health") as response,
+        client.get(
+            f"{system.api_url}/api/health", headers={"Authorization": f"Bearer {token}"}
+        ) as response,
     ):
         assert response.status == 200
         body: dict[str, Any] = await response.json()

@@ -32,6 +32,7 @@ from sigma.store.db import session_scope
 from sigma.store.models import (
     ActionLog,
     BarRecord,
+    IdempotencyRecord,
     MLModel,
     NewsRecord,
     PerformanceReport,
@@ -137,9 +138,19 @@ def test_trend_scan_and_retention(
     with session_scope(sessions) as session:
         session.add(TickRecord(symbol="BTC", ts=clock.now - timedelta(days=31), price=Decimal(1)))
         session.add(TickRecord(symbol="BTC", ts=clock.now - timedelta(days=29), price=Decimal(1)))
+        for key, left in [("expired-1", -1), ("current-1", 1)]:
+            session.add(
+                IdempotencyRecord(
+                    username="trader",
+                    key=key,
+                    fingerprint="f",
+                    expires_at=clock.now + timedelta(minutes=left),
+                )
+            )
     record = manager.run("prune_data")
-    assert record.result["ticks"] == 1
+    assert (record.result["ticks"], record.result["idempotency_keys"]) == (1, 1)
     assert _count(sessions, TickRecord) == 1
+    assert _count(sessions, IdempotencyRecord) == 1
 
 
 def test_stored_trend_notes_carry_the_recent_news(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.scheduler import retention
 from sigma.scheduler.retention import count_older, prune, prune_table
 from sigma.store.db import session_scope
-from sigma.store.models import ActionLog, JobRun, TickRecord
+from sigma.store.models import ActionLog, IdempotencyRecord, JobRun, TickRecord
 
 CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -105,3 +105,22 @@ def test_rows_still_in_use_are_kept_whatever_their_age(
     # The newest rights snapshot stays for the next user check to diff against; of the sent
     # reports only the recent row is left, the old one was not the newest.
     assert sorted((a, d) for a, d in kept) == [("report_sent", {}), ("users_audit", {"n": 2})]
+
+
+def test_expired_idempotency_keys_go(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    # The API's keys (`Idempotency-Key`) age by their expiry, not by when they were made.
+    with session_scope(sessions) as session:
+        for key, expires in [("gone-0001", -1), ("kept-0001", 0), ("kept-0002", 60)]:
+            session.add(
+                IdempotencyRecord(
+                    username="trader",
+                    key=key,
+                    fingerprint="f",
+                    created_at=CUTOFF - timedelta(days=2),
+                    expires_at=CUTOFF + timedelta(minutes=expires),
+                )
+            )
+    assert [r.deleted for r in prune(engine, {"idempotency_keys": CUTOFF})] == [1]
+    with sessions() as session:
+        left = session.scalars(select(IdempotencyRecord.key).order_by(IdempotencyRecord.key))
+        assert left.all() == ["kept-0001", "kept-0002"]

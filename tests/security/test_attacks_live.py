@@ -2,7 +2,8 @@
 user enumeration by timing, a rotating X-Forwarded-For against the login throttle, guessing
 one account from many addresses, tokens outliving a password change, a reset, a role change
 or a logout, a replayed refresh token, WebSocket floods (connections, deep JSON), unbounded
-preferences, missing security headers, open docs and metrics, a printed admin password."""
+preferences, missing security headers, open docs and metrics, a printed admin password; and
+HEAD answered as GET, the anonymous health answer reduced to its status."""
 
 from __future__ import annotations
 
@@ -280,6 +281,17 @@ def test_preferences_are_bounded(http: httpx.Client) -> None:
 
 
 # --- headers, docs and metrics ------------------------------------------------------------
+
+
+def test_head_and_anonymous_health_over_a_real_server(http: httpx.Client) -> None:
+    # A HEAD was a 405; the anonymous health answer named the version and each check.
+    got, head = http.get("/api/health"), http.head("/api/health")
+    assert got.json() == {"status": "ok"}
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == got.headers["content-length"]
+    assert head.headers["content-type"] == got.headers["content-type"]
+    refused = http.options("/api/health")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD")
 
 
 def test_security_headers_and_closed_docs_and_metrics(http: httpx.Client) -> None:

@@ -10,9 +10,11 @@ state, an order was not placed). An order the bot could not place is a 409 with 
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import json
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -20,7 +22,7 @@ from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from sigma.api.context import ApiContext, Ctx, Trader, Viewer
+from sigma.api.context import ApiContext, Ctx, Principal, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, order_answer, stored_answer
 from sigma.api.routers.strategies import SYMBOL, strategy_class
 from sigma.api.serialize import dec
@@ -35,7 +37,7 @@ from sigma.runtime.commands import (
     SetEnabled,
 )
 from sigma.store.db import session_scope
-from sigma.store.queries.logs import order_seen
+from sigma.store.idempotency import EarlierRequest, claim_key, keep_answer
 from sigma.store.queries.params import current_authors, sets_by_pair
 from sigma.store.queries.trading import held as held_by_pair
 from sigma.store.queries.trading import order_owner
@@ -49,13 +51,35 @@ OrderKey = Annotated[
     Header(
         alias="Idempotency-Key",
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
-        description="a key of the client's (8-64 letters, digits, _ -): this order "
-        "(kind, strategy, symbol) is sent once per key; a request repeating the key is "
-        "answered 409 and sends nothing",
+        description="a key of the client's (8-64 letters, digits, _ -), one per request: the "
+        "order is sent once per key and user; the same request again gets the first answer "
+        "and sends nothing, another request with the key (other order or body) is a 409",
     ),
 ]
-# Check-then-record of an idempotency key, so two requests with one key cannot both pass.
-_RECORDING = threading.Lock()
+KEY_TTL = timedelta(hours=24)
+"""How long an idempotency key is remembered: a retry comes within minutes, and a day covers
+a client that was down overnight."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """An order request sent with an idempotency `key` by `username`; `fingerprint` stands
+    for what it asked (kind, strategy, symbol and body)."""
+
+    username: str
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(
+        cls, user: Principal, key: str | None, command: BotCommand, body: BaseModel
+    ) -> Keyed | None:
+        """The keyed request, or None without a key."""
+        if key is None:
+            return None
+        asked = [command.kind, command.strategy, command.symbol, body.model_dump(mode="json")]
+        text = json.dumps(asked, sort_keys=True, separators=(",", ":"))
+        return cls(user.username, key, hashlib.sha256(text.encode()).hexdigest())
 
 
 class PairState(BaseModel):
@@ -229,17 +253,27 @@ async def _switch(
     return stored_answer(await operator.deliver(ctx.pubsub, command), command)
 
 
-async def _order(ctx: ApiContext, command: BotCommand, key: str | None = None) -> CommandOut:
-    """Audit an order command, send it and answer with what the bot did; with the client's
-    idempotency `key`, 409 and nothing sent when the same order was recorded with it before."""
+async def _order(ctx: ApiContext, command: BotCommand, keyed: Keyed | None = None) -> CommandOut:
+    """Audit an order command, send it and answer with what the bot did. With a client's
+    idempotency key the command is sent only by the request that claims the key; any later
+    one gets the first answer (`_replay`)."""
     action = f"control_{command.kind}"
 
-    def store() -> datetime | None:
-        with _RECORDING, session_scope(ctx.deps.sessions) as session:
-            if key is not None:
-                seen = order_seen(session, action, key, command.strategy, command.symbol)
-                if seen is not None:
-                    return seen
+    def store() -> EarlierRequest | None:
+        with session_scope(ctx.deps.sessions) as session:
+            if keyed is not None:
+                # The claim commits with the audit row or not at all: a command is
+                # audited exactly when it is sent.
+                earlier = claim_key(
+                    session,
+                    keyed.username,
+                    keyed.key,
+                    keyed.fingerprint,
+                    now=datetime.now(UTC),
+                    ttl=KEY_TTL,
+                )
+                if earlier is not None:
+                    return earlier
             audit(
                 session,
                 action,
@@ -251,18 +285,57 @@ async def _order(ctx: ApiContext, command: BotCommand, key: str | None = None) -
                 reason=command.reason,
                 command_id=command.command_id,
                 **command.model_dump(include={"qty", "client_order_id"}, mode="json"),
-                **({} if key is None else {"idempotency_key": key}),
+                **({} if keyed is None else {"idempotency_key": keyed.key}),
             )
         return None
 
-    seen = await run_in_threadpool(store)
-    if seen is not None:
+    earlier = await run_in_threadpool(store)
+    if earlier is not None and keyed is not None:  # only a keyed request finds one
+        return _replay(earlier, keyed, command)
+    ack = await operator.deliver(ctx.pubsub, command)
+    try:
+        out = order_answer(ack, command)
+    except HTTPException as refused:
+        await _keep(ctx, keyed, refused.status_code, {"detail": refused.detail})
+        raise
+    await _keep(ctx, keyed, 200, out.model_dump(mode="json"))
+    return out
+
+
+async def _keep(
+    ctx: ApiContext, keyed: Keyed | None, status: int, response: dict[str, Any]
+) -> None:
+    """Store the answer to a keyed request for its retries."""
+    if keyed is None:
+        return
+
+    def store() -> None:
+        with session_scope(ctx.deps.sessions) as session:
+            keep_answer(session, keyed.username, keyed.key, status, response)
+
+    await run_in_threadpool(store)
+
+
+def _replay(earlier: EarlierRequest, keyed: Keyed, command: BotCommand) -> CommandOut:
+    """The answer to a request whose key an earlier one holds: that one's answer when it
+    asked the same; 409 when it asked something else, or has no answer yet."""
+    key, since = keyed.key, earlier.created_at.isoformat()
+    if earlier.fingerprint != keyed.fingerprint:
+        raise HTTPException(
+            409,
+            detail=f"Idempotency-Key {key!r} was used at {since} for another request (another "
+            "order or body): nothing sent; a new request needs a new key",
+        )
+    if earlier.status is None or earlier.response is None:
         raise HTTPException(
             409,
             detail=f"Idempotency-Key {key!r}: this {command.kind} of {command.strategy} on "
-            f"{command.symbol} was received at {seen.isoformat()}; not sent again",
+            f"{command.symbol} was received at {since} and has no answer yet (it is being "
+            "sent, or its API process stopped); not sent again",
         )
-    return order_answer(await operator.deliver(ctx.pubsub, command), command)
+    if earlier.status != 200:
+        raise HTTPException(earlier.status, detail=earlier.response["detail"])
+    return CommandOut.model_validate(earlier.response)
 
 
 @router.post("/controls/{strategy}/{symbol}/entry", response_model=CommandOut)
@@ -275,7 +348,7 @@ async def force_entry(
     command = ForceEntry(
         author=author(user), strategy=strategy, symbol=symbol, reason=body.reason, qty=body.qty
     )
-    return await _order(ctx, command, key)
+    return await _order(ctx, command, Keyed.of(user, key, command, body))
 
 
 @router.post("/controls/{strategy}/{symbol}/close", response_model=CommandOut)
@@ -290,7 +363,7 @@ async def close_position(
     command = ClosePosition(
         author=author(user), strategy=strategy, symbol=symbol, reason=body.reason
     )
-    return await _order(ctx, command, key)
+    return await _order(ctx, command, Keyed.of(user, key, command, body))
 
 
 @router.post("/orders/{client_order_id}/cancel", response_model=CommandOut)

@@ -22,8 +22,6 @@ from sigma.store.queries.health import ping
 router = APIRouter(tags=["system"])
 log = logging.getLogger(__name__)
 OK = "ok"
-FAILING = "failing"
-"""What a caller without a valid token sees of a check that is not ok."""
 _CHECK_TIMEOUT = 2.0  # seconds; a hung dependency must not hang the probe
 
 
@@ -38,14 +36,18 @@ class Component(BaseModel):
 
 
 class Health(BaseModel):
-    """Overall status, each check's outcome ("ok" or what is wrong) and the state of each
-    supervised component (none when the process supervises none, e.g. `sigma api`).
-    "degraded" while a check fails or a component is down; the answer is 200 either way."""
+    """Overall status, and for a signed-in caller each check's outcome ("ok" or what is
+    wrong), the state of each supervised component (none when the process supervises none,
+    e.g. `sigma api`) and the version. "degraded" while a check fails or a component is
+    down; the answer is 200 either way.
+
+    A caller without a valid access token gets `status` alone: checks and errors name hosts,
+    users, paths and SQL, and the version tells an attacker which known flaws to try."""
 
     status: Literal["ok", "degraded"]
-    checks: dict[str, str]
+    checks: dict[str, str] = {}
     components: dict[str, Component] = {}
-    version: str
+    version: str | None = None
 
 
 class MetricSample(BaseModel):
@@ -85,10 +87,11 @@ async def _run(name: str, check: asyncio.Future[str] | asyncio.Task[str]) -> str
         return f"error: {type(exc).__name__}: {exc}"[:200]
 
 
-@router.get("/api/health", response_model=Health)
+# Unset fields stay out of the answer: an anonymous caller gets `{"status": ...}` alone.
+@router.get("/api/health", response_model=Health, response_model_exclude_unset=True)
 async def health(request: Request, ctx: Ctx) -> Health:
     """Database, bus and feed (plus any checks the process registered), and the supervised
-    components."""
+    components; without a valid access token only whether all is well (for probes)."""
     checks = {
         "database": await _run(
             "database", asyncio.ensure_future(run_in_threadpool(_database, ctx))
@@ -99,21 +102,16 @@ async def health(request: Request, ctx: Ctx) -> Health:
     for name, check in ctx.health_checks.items():
         checks[name] = await _run(name, asyncio.ensure_future(check()))
     statuses = ctx.components() if ctx.components is not None else []
+    healthy = all(v == OK for v in checks.values()) and all(c.up for c in statuses)
+    status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
+    if not signed_in(request):
+        return Health(status=status)
     components = {
         c.name: Component(
             state=c.state, since=c.since, restarts=c.restarts, last_error=c.last_error
         )
         for c in statuses
     }
-    healthy = all(v == OK for v in checks.values()) and all(c.up for c in statuses)
-    status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
-    if not signed_in(request):
-        # Anyone can call this: an error's text names hosts, users, paths and SQL. The
-        # dashboard, logged in, gets the details; a probe needs only the status.
-        checks = {name: v if v == OK else FAILING for name, v in checks.items()}
-        components = {
-            name: c.model_copy(update={"last_error": None}) for name, c in components.items()
-        }
     return Health(status=status, checks=checks, components=components, version=sigma.__version__)
 
 

@@ -53,21 +53,3 @@ def actions(
         query = query.where(ActionLog.action == action)
     query = within(query, ActionLog.ts, since, until).limit(limit).offset(offset)
     return session.scalars(query).all()
-
-
-def order_seen(
-    session: Session, action: str, key: str, strategy: str, symbol: str
-) -> datetime | None:
-    """When an operator's order `action` on `strategy` and `symbol` was recorded with the
-    client's idempotency `key`, or None if it never was."""
-    query = (
-        select(ActionLog.ts)
-        .where(
-            ActionLog.strategy == strategy,
-            ActionLog.symbol == symbol,
-            ActionLog.action == action,
-            ActionLog.details["idempotency_key"].as_string() == key,
-        )
-        .limit(1)
-    )
-    return session.scalars(query).first()
