@@ -97,10 +97,10 @@ def _simulate(  # pragma: no cover - numba-compiled
     when_long: FloatArray,
     when_short: FloatArray,
     terms: Terms,
-    cap: int,
+    room: next_open.Room,
 ) -> FusedRun:
     n = len(close)
-    a, equity, lots, money = next_open.started(n, terms, cap)
+    a, equity, lots, money = next_open.started(room, terms)
     rows = (when_flat, when_long, when_short)
     a, status = next_open.execute(a, rows, 0, n, open_, close, equity, terms, lots, money)
     return next_open.finished(status, equity, a, lots, money)
@@ -144,7 +144,7 @@ def _execute(open: Any, close: Any, targets: Targets | Any, terms: Terms) -> Fas
                 f"open, close and targets differ in length: {len(open_)}, {len(close_)}, {len(row)}"
             )
     out = next_open.run_with_room(
-        lambda cap: _simulate(open_, close_, *tgt, terms, cap), len(close_)
+        lambda room: _simulate(open_, close_, *tgt, terms, room), len(close_)
     )
     if out[0] >= 0:
         raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {out[0]} has another value")

@@ -26,12 +26,12 @@ def _breakout_run(  # pragma: no cover - numba-compiled
     k_std: float,
     allow_short: bool,
     terms: Terms,
-    cap: int,
+    room: next_open.Room,
 ) -> FusedRun:
     # `BollingerBreakout.targets` executed as `sigma.engine.fast` executes them, a block at a
     # time: a block's targets stay in the first-level cache, nothing else is stored.
     n = len(x)
-    a, equity, lots, money = next_open.started(n, terms, cap)
+    a, equity, lots, money = next_open.started(room, terms)
     flat, long, short = next_open.block_rows()
     work = np.empty(period)
     end = next_open.GO_ON
@@ -75,7 +75,7 @@ def bollinger_breakout_run(
     lower (when `allow_short`), flat back at the average, filled at the next open."""
     o, x = next_open.columns(open_, close)
     return next_open.run_with_room(
-        lambda cap: _breakout_run(o, x, period, k_std, allow_short, terms, cap), len(x)
+        lambda room: _breakout_run(o, x, period, k_std, allow_short, terms, room), len(x)
     )
 
 

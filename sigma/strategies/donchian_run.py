@@ -40,13 +40,13 @@ def _trend_run(  # pragma: no cover - numba-compiled
     periods: tuple[int, int],
     allow_short: bool,
     terms: Terms,
-    cap: int,
+    room: next_open.Room,
 ) -> FusedRun:
     # `DonchianTrend.targets` executed as `sigma.engine.fast` executes them, a block at a
     # time: a block's channels and targets stay in the first-level cache.
     entry, exit_ = periods
     n = len(close)
-    a, equity, lots, money = next_open.started(n, terms, cap)
+    a, equity, lots, money = next_open.started(room, terms)
     size = next_open.BLOCK
     entry_high, entry_low = np.empty(size), np.empty(size)
     exit_high, exit_low = np.empty(size), np.empty(size)
@@ -85,7 +85,7 @@ def donchian_trend_run(
     `allow_short`), flat beyond the prior `periods[1]`-bar channel, filled at the next open."""
     o, h, lo, c = next_open.columns(*bars)
     return next_open.run_with_room(
-        lambda cap: _trend_run(o, h, lo, c, periods, allow_short, terms, cap), len(c)
+        lambda room: _trend_run(o, h, lo, c, periods, allow_short, terms, room), len(c)
     )
 
 

@@ -10,8 +10,8 @@ cash is a compensated float sum, and an entry whose float quotient lies within 1
 boundary is sized again in Decimal, replaying the fills so far (`exact_entry_units`).
 
 The state is an `Account` tuple handed from call to call (numba keeps it in registers); the
-closed round trips go to a `Book` of arrays sized for `cap` trades by the caller, which runs
-again with more room when they do not suffice (`run_with_room`).
+closed round trips go to a `Book` of arrays sized for `cap` trades by the caller
+(`new_room`), which runs again with more room when they do not suffice (`run_with_room`).
 """
 
 from __future__ import annotations
@@ -113,20 +113,30 @@ def exact_entry_units(
     return int((quotient / lot_d).to_integral_value(ROUND_FLOOR))
 
 
-def run_with_room(kernel: Callable[[int], FusedRun], bars: int) -> FusedRun:
-    """`kernel(cap)`, a run whose book holds `cap` round trips, until it had room enough.
+def run_with_room(kernel: Callable[[Room], FusedRun], bars: int) -> FusedRun:
+    """`kernel(room)`, a run in `new_room(bars, cap)`, until its book had room enough.
 
     A round trip spans at least one bar: `bars` slots always suffice. Most strategies trade
     far less often than every 8 bars, so they get that many and the rare others a second run
-    (slots for every bar would cost page faults on every call)."""
+    (slots for every bar would cost page faults on every call). The closed round trips come
+    back as contiguous arrays of their own, and the book is freed."""
     out: FusedRun | None = None
     for cap in (min(bars, bars // 8 + 1024), bars):
         _REPLAY.closed, _REPLAY.cash = 0, None
-        out = kernel(cap)
+        out = kernel(new_room(bars, cap))
         if out[0] != FULL:
             break
     assert out is not None
-    return out
+    status, equity, cash, qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
+    return (
+        status,
+        equity,
+        cash,
+        qty,
+        fees,
+        *(np.ascontiguousarray(v) for v in (e_bar, x_bar, units)),
+        *(np.ascontiguousarray(v) for v in (p_in, p_out, pnl)),
+    )
 
 
 def columns(*values: FloatArray) -> tuple[FloatArray, ...]:
@@ -149,28 +159,36 @@ BLOCK = 1024
 """Bars whose decisions a fused kernel makes, then executes, together (`execute`)."""
 
 
+Room = tuple[FloatArray, IntArray, FloatArray]
+"""Where a run writes: its equity curve, one slot per bar, and its book (`Book`)."""
+
+
+def new_room(bars: int, cap: int) -> Room:
+    """Room for a run of `bars` bars whose book holds `cap` round trips (filled in order,
+    read up to `Account.trades`).
+
+    Allocated here, by numpy, not inside the compiled kernel: numpy's allocations are
+    recycled from run to run, where numba's came as fresh pages on every run (a page fault
+    per 4 KiB written: half a million-bar run's time). The book is sized up front: growing
+    arrays inside a loop costs ~25 ns a bar in reference counting, even on bars that never
+    trade."""
+    return np.empty(bars), np.empty((cap, 3), dtype=np.int64), np.empty((cap, 3))
+
+
 @numba.njit(cache=True)
 def started(  # pragma: no cover - numba-compiled
-    n: int, terms: Terms, cap: int
+    room: Room, terms: Terms
 ) -> tuple[Account, FloatArray, IntArray, FloatArray]:
-    """A run of `n` bars about to start: the flat account, room for its equity curve, and
-    its book (`new_book`)."""
-    lots, money = new_book(cap)
-    return opened(terms), np.empty(n), lots, money
+    """A run about to start in `room` (`new_room`): the flat account, its equity curve and
+    its book."""
+    equity, lots, money = room
+    return opened(terms), equity, lots, money
 
 
 @numba.njit(cache=True)
 def block_rows() -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover - numba
     """Room for a block's targets when flat, long and short."""
     return np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK)
-
-
-@numba.njit(cache=True)
-def new_book(cap: int) -> Book:  # pragma: no cover - numba-compiled
-    """Room for `cap` round trips (filled in order, read up to `Account.trades`)."""
-    # Sized up front: growing arrays inside a loop costs ~25 ns a bar in reference counting,
-    # even on bars that never trade.
-    return np.empty((cap, 3), dtype=np.int64), np.empty((cap, 3), dtype=np.float64)
 
 
 @numba.njit(cache=True, inline="always")
@@ -298,24 +316,106 @@ def execute(  # pragma: no cover - numba-compiled
     A fused kernel passes its decisions a block of bars at a time, in small arrays that stay
     in the first-level cache; the fast path's loop over target arrays passes them whole."""
     flat, long, short = rows
-    for i in range(c0 + 1 if c0 else 0, min(c0 + m + 1, len(close))):
-        if i > 0:
-            k = i - 1 - c0
-            t = flat[k] if a.direction == 0 else (long[k] if a.direction > 0 else short[k])
-            if t == t:  # not NaN
-                if t != 1.0 and t != -1.0 and t != 0.0:
-                    return a, i - 1
-                a, room = trade(
-                    a, 1 if t > 0 else (-1 if t < 0 else 0), i, open_, terms, lots, money
-                )
-                if not room:
-                    return a, FULL
-        e = (a.cash + a.comp) + a.direction * a.qty * close[i]
-        equity[i] = e
+    if c0 == 0 and len(close):  # bar 0: no decision before it
+        low = _mark(a, 0, 1, close, equity)
+        if low >= 0:
+            return _ended(a, low, close, equity, terms, lots, money)
+    # Views indexed from 0 (bar c0 + 1 + j, its decision at j) spare each access numba's
+    # check for a negative index.
+    start = c0 + 1
+    prices, marks = close[start : c0 + m + 1], equity[start : c0 + m + 1]
+    for j in range(len(prices)):
+        t = flat[j] if a.direction == 0 else (long[j] if a.direction > 0 else short[j])
+        if t == t:  # not NaN
+            if t != 1.0 and t != -1.0 and t != 0.0:
+                return a, start + j - 1
+            a, room = trade(
+                a, 1 if t > 0 else (-1 if t < 0 else 0), start + j, open_, terms, lots, money
+            )
+            if not room:
+                return a, FULL
+        e = (a.cash + a.comp) + a.direction * a.qty * prices[j]
+        marks[j] = e
         if a.direction != 0 and e <= 0.0:
-            a, room = close_out(a, i, close[i], terms, lots, money)
-            equity[i:] = a.cash
-            return a, -1 if room else FULL
+            return _ended(a, start + j, close, equity, terms, lots, money)
+    return a, GO_ON
+
+
+@numba.njit(cache=True, inline="always")
+def _mark(  # pragma: no cover - numba-compiled
+    a: Account, lo: int, hi: int, close: FloatArray, equity: FloatArray
+) -> int:
+    """Equity at the closes of bars `lo` to `hi - 1` on account `a` (as `execute` computes
+    it), and the first of those bars where a position's equity is at or below zero, or -1."""
+    cash = a.cash + a.comp
+    held = a.direction * a.qty
+    low = False
+    # No branch per bar, so the compiler can vectorise the loop: the views are indexed from
+    # 0, which spares each access the check for a negative index numba makes otherwise.
+    prices, marks = close[lo:hi], equity[lo:hi]
+    for j in range(len(prices)):
+        e = cash + held * prices[j]
+        marks[j] = e
+        low |= e <= 0.0
+    if low and a.direction != 0:
+        return lo + int(np.argmax(marks <= 0.0))
+    return -1
+
+
+@numba.njit(cache=True)
+def _ended(  # pragma: no cover - numba-compiled
+    a: Account,
+    i: int,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    # The run's end at bar i's close-out: equity stays at what is left.
+    a, room = close_out(a, i, close[i], terms, lots, money)
+    equity[i:] = a.cash
+    return a, -1 if room else FULL
+
+
+@numba.njit(cache=True)
+def execute_at(  # pragma: no cover - numba-compiled
+    a: Account,
+    when: IntArray,
+    wants: IntArray,
+    count: int,
+    c0: int,
+    m: int,
+    open_: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """`execute` for decisions given sparsely, with the same outcome: `wants[:count]` (+1,
+    -1, 0) decided at the closes of bars `when[:count]` (ascending, from `c0` to
+    `c0 + m - 1`), every other bar keeping what is held.
+
+    A strategy that trades on one bar in twenty spends its time between trades marking
+    equity: here that is a branch-free loop per stretch between two trades, and the trades
+    run one after another instead of behind a mispredicted branch each."""
+    end = min(c0 + m + 1, len(close))
+    lo = c0 + 1 if c0 else 0
+    for k in range(count):
+        i = when[k] + 1
+        if i >= end:  # the last bar's decision: no bar left to take it at
+            break
+        low = _mark(a, lo, i, close, equity)
+        if low >= 0:
+            return _ended(a, low, close, equity, terms, lots, money)
+        a, room = trade(a, wants[k], i, open_, terms, lots, money)
+        if not room:
+            return a, FULL
+        lo = i
+    low = _mark(a, lo, end, close, equity)
+    if low >= 0:
+        return _ended(a, low, close, equity, terms, lots, money)
     return a, GO_ON
 
 
@@ -347,12 +447,12 @@ def finished(  # pragma: no cover - numba-compiled
         a.cash + a.comp,
         a.direction * a.qty,
         a.fees,
-        lots[:k, 0].copy(),
-        lots[:k, 1].copy(),
-        lots[:k, 2].copy(),
-        money[:k, 0].copy(),
-        money[:k, 1].copy(),
-        money[:k, 2].copy(),
+        lots[:k, 0],
+        lots[:k, 1],
+        lots[:k, 2],
+        money[:k, 0],
+        money[:k, 1],
+        money[:k, 2],
     )
 
 
@@ -361,13 +461,15 @@ __all__ = [
     "GO_ON",
     "Account",
     "Book",
+    "Room",
     "block_rows",
     "close_out",
     "columns",
     "exact_entry_units",
     "execute",
+    "execute_at",
     "finished",
-    "new_book",
+    "new_room",
     "opened",
     "run_with_room",
     "started",

@@ -25,13 +25,13 @@ def _reversion_run(  # pragma: no cover - numba-compiled
     levels: tuple[float, float, float],
     allow_short: bool,
     terms: Terms,
-    cap: int,
+    room: next_open.Room,
 ) -> FusedRun:
     # `RsiReversion.targets` executed as `sigma.engine.fast` executes them, a block at a time:
     # a block's targets stay in the first-level cache, nothing else is stored in between.
     oversold, overbought, exit_level = levels
     n = len(x)
-    a, equity, lots, money = next_open.started(n, terms, cap)
+    a, equity, lots, money = next_open.started(room, terms)
     flat, long, short = next_open.block_rows()
     # No RSI at all for a history of `period` bars or fewer (as `indicators.rsi`).
     first = period if n > period else n
@@ -77,7 +77,7 @@ def rsi_reversion_run(
     when the RSI crosses back to `levels[2]` (exit), filled at the next open."""
     o, x = next_open.columns(open_, close)
     return next_open.run_with_room(
-        lambda cap: _reversion_run(o, x, period, levels, allow_short, terms, cap), len(x)
+        lambda room: _reversion_run(o, x, period, levels, allow_short, terms, room), len(x)
     )
 
 

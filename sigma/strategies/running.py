@@ -24,10 +24,13 @@ from sigma.strategies import next_open
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
-from sigma.strategies.vectorised import FusedRun, Terms
+from sigma.strategies.vectorised import FusedRun, IntArray, Terms
 
 ANCHOR_BARS = 1024
-"""Bars between re-anchorings of a running sum on the textbook sum."""
+"""Most bars between re-anchorings of a running sum on the textbook sum."""
+
+LANES = 4
+"""Running sums run side by side over a block of bars (`_block_orders`)."""
 
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
@@ -78,46 +81,102 @@ def _bound(r0: float, p: int, top: float) -> float:  # pragma: no cover - numba-
     return (total + 2.02 * _EPS * (s + total)) / p
 
 
+@numba.njit(cache=True, inline="always")
+def _anchored(  # pragma: no cover - numba-compiled
+    x: FloatArray, i: int, pf: int, ps: int, top: float
+) -> tuple[float, float, float, int]:
+    """A lane's start at bar `i`: the textbook sums (its running sums' anchors), their
+    bound, and the order at `i`, which is the textbook one."""
+    rf, rs = window_sum(x, i, pf), window_sum(x, i, ps)
+    bound = 1.01 * (_bound(rf, pf, top) + _bound(rs, ps, top)) if top >= 0 else np.inf
+    return rf, rs, bound, _order(rf / pf - rs / ps)
+
+
+@numba.njit(cache=True, inline="always")
+def _lane(  # pragma: no cover - numba-compiled
+    x: FloatArray, start: int, pf: int, ps: int, ords: IntArray, at: int
+) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """Views for a lane starting at bar `start` whose orders go to `ords[at:]`, indexed from
+    0 for the bar after it: the value entering both windows, the values leaving the fast
+    and the slow one, and the order's slot. Indices from 0 spare each access the check for
+    a negative index numba makes otherwise, which keeps the loop tight."""
+    return x[start + 1 :], x[start + 1 - pf :], x[start + 1 - ps :], ords[at + 1 :]
+
+
+@numba.njit(cache=True, inline="always")
+def _stepped(  # pragma: no cover - numba-compiled
+    new: float, out_f: float, out_s: float, rf: float, rs: float, r: tuple[float, float, float]
+) -> tuple[float, float, int]:
+    """A lane's running sums moved one bar (`new` entering both windows, `out_f` and `out_s`
+    leaving them) and the order there when the bound `r[2]` settles it (0: a near tie,
+    settled on the textbook sums afterwards); `r[:2]` are the periods' reciprocals."""
+    rf += new - out_f
+    rs += new - out_s
+    d = rf * r[0] - rs * r[1]
+    # Comparisons, not branches: the sign of d changes at every crossing, which a branch
+    # would mispredict.
+    return rf, rs, int(d > r[2]) - int(d < -r[2])
+
+
 @numba.njit(cache=True)
-def _block_targets(  # pragma: no cover - numba-compiled
-    x: FloatArray,
-    b0: int,
-    periods: tuple[int, int],
-    down: float,
-    top_all: float,
-    prev: int,
-    out: FloatArray,
-    at: int,
-) -> tuple[int, int]:
-    """The crossing targets of the block of bars starting at bar `b0` (>= max(periods) - 1)
-    into `out[at:]`, given the order of the two averages at the bar before (`prev`): +1
-    where the fast average crosses above the slow one, `down` below, NaN elsewhere. Returns
-    the block's length and the order at its last bar."""
+def _block_orders(  # pragma: no cover - numba-compiled
+    x: FloatArray, b0: int, periods: tuple[int, int], top_all: float, ords: IntArray
+) -> int:
+    """The textbook order of the two averages (+1 fast above, -1 below, 0 equal, _NONE
+    when either is NaN) at each bar of the block starting at bar `b0` (>= max(periods) -
+    1) into `ords`; returns the block's length.
+
+    The block is run as four running sums side by side (LANES), each anchored where it
+    starts: one running sum is a chain of dependent additions, and independent chains keep
+    the CPU's adders busy. Every bar the bound does not settle (a near tie, or every bar of
+    a block the bound does not cover) is settled on the textbook sums afterwards."""
     pf, ps = periods
     n = min(b0 + ANCHOR_BARS, len(x)) - b0
     # The whole history's largest value when it is all covered, else the block's.
     top = top_all if top_all >= 0 else _block_max(x, b0 - max(pf, ps) + 1, b0 + n)
-    rf, rs = window_sum(x, b0, pf), window_sum(x, b0, ps)
-    bound = 1.01 * (_bound(rf, pf, top) + _bound(rs, ps, top)) if top >= 0 else np.inf
     ipf, ips = 1.0 / pf, 1.0 / ps
+    w = n // LANES
+    f0, s0, g0, ords[0] = _anchored(x, b0, pf, ps, top)
+    f1, s1, g1, ords[w] = _anchored(x, b0 + w, pf, ps, top)
+    f2, s2, g2, ords[2 * w] = _anchored(x, b0 + 2 * w, pf, ps, top)
+    f3, s3, g3, ords[3 * w] = _anchored(x, b0 + 3 * w, pf, ps, top)
+    r0, r1, r2, r3 = (ipf, ips, g0), (ipf, ips, g1), (ipf, ips, g2), (ipf, ips, g3)
+    x0, a0, b0_, o0 = _lane(x, b0, pf, ps, ords, 0)
+    x1, a1, b1, o1 = _lane(x, b0 + w, pf, ps, ords, w)
+    x2, a2, b2, o2 = _lane(x, b0 + 2 * w, pf, ps, ords, 2 * w)
+    # The last lane runs on to the block's end (at most LANES - 1 bars more; with fewer
+    # than LANES bars all lanes start at b0 and the last one runs the whole block).
+    x3, a3, b3, o3 = _lane(x, b0 + 3 * w, pf, ps, ords, 3 * w)
+    for j in range(w - 1):
+        f0, s0, o0[j] = _stepped(x0[j], a0[j], b0_[j], f0, s0, r0)
+        f1, s1, o1[j] = _stepped(x1[j], a1[j], b1[j], f1, s1, r1)
+        f2, s2, o2[j] = _stepped(x2[j], a2[j], b2[j], f2, s2, r2)
+        f3, s3, o3[j] = _stepped(x3[j], a3[j], b3[j], f3, s3, r3)
+    for j in range(max(w - 1, 0), n - 1 - 3 * w):
+        f3, s3, o3[j] = _stepped(x3[j], a3[j], b3[j], f3, s3, r3)
     for k in range(n):
-        i = b0 + k
-        if k == 0:
-            now = _order(rf / pf - rs / ps)
-        else:
-            rf += x[i] - x[i - pf]
-            rs += x[i] - x[i - ps]
-            d = rf * ipf - rs * ips
-            # Comparisons, not branches: the sign of d changes at every crossing, which a
-            # branch would mispredict; only a near tie (0 here) branches to the textbook
-            # sums, as does every bar of a block the bound does not cover (infinite).
-            now = int(d > bound) - int(d < -bound)
-            if now == 0:
-                now = _textbook_order(x, i, pf, ps)
-        # prev·now is -1 only for a change from one side to the other (_NONE is 2).
-        out[at + k] = (1.0 if now == 1 else down) if prev * now == -1 else np.nan
+        if ords[k] == 0:
+            ords[k] = _textbook_order(x, b0 + k, pf, ps)
+    return n
+
+
+@numba.njit(cache=True)
+def _crossings(  # pragma: no cover - numba-compiled
+    ords: IntArray, m: int, b0: int, prev: int, down: int, when: IntArray, wants: IntArray
+) -> tuple[int, int]:
+    """The crossings among the block's orders (`_block_orders`), given the order at the bar
+    before (`prev`): their bars into `when` and their targets (+1 upward, `down` downward)
+    into `wants`. Returns how many, and the order at the block's last bar."""
+    count = 0
+    for k in range(m):
+        now = ords[k]
+        when[count] = b0 + k
+        wants[count] = 1 if now == 1 else down
+        # prev·now is -1 only for a change from one side to the other (_NONE is 2); the
+        # slot is kept only then, without a branch to mispredict.
+        count += prev * now == -1
         prev = now
-    return n, prev
+    return count, prev
 
 
 @numba.njit(cache=True)
@@ -125,11 +184,16 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     x: FloatArray, pf: int, ps: int, down: float, top_all: float
 ) -> FloatArray:
     n = len(x)
-    out = np.empty(n)
-    out[: min(max(pf, ps) - 1, n)] = np.nan
+    out = np.full(n, np.nan)
+    ords = np.empty(ANCHOR_BARS, dtype=np.int64)
+    when = np.empty(ANCHOR_BARS, dtype=np.int64)
+    wants = np.empty(ANCHOR_BARS, dtype=np.int64)
     prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        _, prev = _block_targets(x, b0, (pf, ps), down, top_all, prev, out, b0)
+        m = _block_orders(x, b0, (pf, ps), top_all, ords)
+        count, prev = _crossings(ords, m, b0, prev, int(down), when, wants)
+        for k in range(count):
+            out[when[k]] = wants[k]
     return out
 
 
@@ -138,26 +202,30 @@ def _cross_run(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     x: FloatArray,
     periods: tuple[int, int],
-    down: float,
+    down: int,
     top_all: float,
     terms: Terms,
-    cap: int,
+    room: next_open.Room,
 ) -> FusedRun:
     # `_cross_targets` executed as `sigma.engine.fast` executes targets, a block at a time:
-    # a block's targets stay in the first-level cache, nothing else is stored in between.
+    # a block's orders and crossings stay in the first-level cache, nothing else is stored
+    # in between.
     n = len(x)
-    a, equity, lots, money = next_open.started(n, terms, cap)
+    a, equity, lots, money = next_open.started(room, terms)
     width = max(periods)
-    idle = np.full(width, np.nan)  # no decision before the slow average's first value
-    a, end = next_open.execute(
-        a, (idle, idle, idle), 0, width - 1, open_, x, equity, terms, lots, money
+    ords = np.empty(ANCHOR_BARS, dtype=np.int64)
+    when = np.empty(ANCHOR_BARS, dtype=np.int64)
+    wants = np.empty(ANCHOR_BARS, dtype=np.int64)
+    # No decision before the slow average's first value.
+    a, end = next_open.execute_at(
+        a, when, wants, 0, 0, width - 1, open_, x, equity, terms, lots, money
     )
-    block = np.empty(ANCHOR_BARS)
     prev = _NONE
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
-        m, prev = _block_targets(x, b0, periods, down, top_all, prev, block, 0)
-        a, end = next_open.execute(
-            a, (block, block, block), b0, m, open_, x, equity, terms, lots, money
+        m = _block_orders(x, b0, periods, top_all, ords)
+        count, prev = _crossings(ords, m, b0, prev, down, when, wants)
+        a, end = next_open.execute_at(
+            a, when, wants, count, b0, m, open_, x, equity, terms, lots, money
         )
         if end != next_open.GO_ON:
             break
@@ -194,9 +262,9 @@ def sma_cross_run(
     averages, crossings, fills and equity in one pass over the bars."""
     o, _ = next_open.columns(open_, close)
     x, top = _prices(close, fast, slow)
-    down = -1.0 if allow_short else 0.0
+    down = -1 if allow_short else 0
     return next_open.run_with_room(
-        lambda cap: _cross_run(o, x, (fast, slow), down, top, terms, cap), len(x)
+        lambda room: _cross_run(o, x, (fast, slow), down, top, terms, room), len(x)
     )
 
 
@@ -206,4 +274,4 @@ def warm_up() -> None:
     sma_cross_run(np.ones(4), np.ones(4), 1, 2, True, Terms.of(1, 0, 0, 1))
 
 
-__all__ = ["ANCHOR_BARS", "sma_cross_run", "sma_cross_targets", "warm_up"]
+__all__ = ["ANCHOR_BARS", "LANES", "sma_cross_run", "sma_cross_targets", "warm_up"]
