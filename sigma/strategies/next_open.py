@@ -128,14 +128,19 @@ def run_with_room(kernel: Callable[[Room], FusedRun], bars: int) -> FusedRun:
             break
     assert out is not None
     status, equity, cash, qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
+    whole = np.ascontiguousarray
     return (
         status,
         equity,
         cash,
         qty,
         fees,
-        *(np.ascontiguousarray(v) for v in (e_bar, x_bar, units)),
-        *(np.ascontiguousarray(v) for v in (p_in, p_out, pnl)),
+        whole(e_bar),
+        whole(x_bar),
+        whole(units),
+        whole(p_in),
+        whole(p_out),
+        whole(pnl),
     )
 
 
