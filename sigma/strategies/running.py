@@ -167,16 +167,18 @@ def _crossings(  # pragma: no cover - numba-compiled
     """The crossings among the block's orders (`_block_orders`), given the order at the bar
     before (`prev`): their bars into `when` and their targets (+1 upward, `down` downward)
     into `wants`. Returns how many, and the order at the block's last bar."""
+    # prev·now is -1 only for a change from one side to the other (_NONE is 2). The order
+    # before each bar is read back from `ords`, not carried along: no dependency from one
+    # bar to the next, and the branch (mispredicted at each crossing) costs less than three
+    # stores a bar.
     count = 0
     for k in range(m):
         now = ords[k]
-        when[count] = b0 + k
-        wants[count] = 1 if now == 1 else down
-        # prev·now is -1 only for a change from one side to the other (_NONE is 2); the
-        # slot is kept only then, without a branch to mispredict.
-        count += prev * now == -1
-        prev = now
-    return count, prev
+        if (ords[k - 1] if k else prev) * now == -1:
+            when[count] = b0 + k
+            wants[count] = 1 if now == 1 else down
+            count += 1
+    return count, (ords[m - 1] if m else prev)
 
 
 @numba.njit(cache=True)
