@@ -27,6 +27,7 @@ from sigma.cli.inputs import (
     parse_decimal,
     parse_params,
 )
+from sigma.cli.memory import give_back_freed_memory
 from sigma.cli.portfolio import is_portfolio, portfolio_bars, write_portfolio
 from sigma.config import load_settings
 from sigma.engine.fill_model import FillModel, FillTiming
@@ -183,6 +184,7 @@ def backtest(
         else:
             source = sources[0] if sources else ""
             bars = load_history(settings, source, symbol=symbol or None, **window)
+            give_back_freed_memory()  # the file's raw table and parser buffers
             if lookahead:
                 _check_lookahead(strategies, bars, initial_cash, fill_model)
             label = symbol or Path(source).stem
@@ -201,6 +203,7 @@ def backtest(
                 report = write_portfolio(book, target, formats)
             else:
                 result = _run_one(strat, bars, label, initial_cash, fill_model, margin)
+                give_back_freed_memory()  # the run's own: its orders, the statistics' arrays
                 _show(result)
                 report = write_backtest_html(result, target / "report.html")
                 export_result(result, target, formats)
@@ -277,7 +280,13 @@ def _run_one(
 ) -> BacktestResult:
     if len(bars) < PROGRESS_MIN_BARS:
         return run_backtest(
-            strategy, bars, symbol=symbol, initial_cash=cash, fill_model=fill_model, margin=margin
+            strategy,
+            bars,
+            symbol=symbol,
+            initial_cash=cash,
+            fill_model=fill_model,
+            margin=margin,
+            keep_records=False,
         )[0]
     with Progress(
         TextColumn(f"{strategy.name}"),
@@ -296,22 +305,18 @@ def _run_one(
             fill_model=fill_model,
             margin=margin,
             progress=lambda done, _total: bar.update(task, completed=done),
+            keep_records=False,
         )[0]
 
 
 def _store(database_url: str, result: BacktestResult, report: Path) -> None:
-    # Imported here: SQLAlchemy and Alembic (~30 MB) load after the run, not before it.
-    from sigma.store.backtests import save_backtest
-    from sigma.store.db import init_db, session_factory
+    give_back_freed_memory()  # the reports' arrays, before the store's imports
+    # Imported here: a SQLite file at head is written with `sqlite3` alone; SQLAlchemy and
+    # Alembic (~25 MB) load only for another database, or one to migrate first.
+    from sigma.store.backtest_file import store_backtest
 
-    engine = init_db(database_url)
-    try:
-        with session_factory(engine)() as session:
-            run_id = save_backtest(session, result, report_path=str(report))
-            session.commit()
-        console.print(f"stored as bt_summary id {run_id}")
-    finally:
-        engine.dispose()
+    run_id = store_backtest(database_url, result, report_path=str(report))
+    console.print(f"stored as bt_summary id {run_id}")
 
 
 def print_plugin_errors(registry: StrategyRegistry) -> None:

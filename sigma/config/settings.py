@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sigma.config.groups import (
@@ -135,6 +134,8 @@ def timeframe_label(seconds: int) -> str:
 
 def _check_yaml(path: str) -> None:
     """Fail with the file's name when the YAML file is missing or not a mapping."""
+    import yaml  # only with a settings file (~1 MB a command otherwise)
+
     file = Path(path)
     if not file.is_file():
         raise SettingsError(f"SIGMA_CONFIG_FILE: {path} does not exist")

@@ -33,9 +33,15 @@ def drawdown_pct(equity: pd.Series) -> FloatArray:
     if values.size == 0:
         return values
     peak = np.fmax.accumulate(values)
+    undefined = ~(peak > 0)
+    # In the peak's array, as `np.where(peak > 0, (values / peak - 1.0) * 100.0, np.nan)`
+    # without its temporaries (32 MB at a million bars).
     with np.errstate(divide="ignore", invalid="ignore"):
-        dd = (values / peak - 1.0) * 100.0
-    return np.where(peak > 0, dd, np.nan)
+        dd = np.divide(values, peak, out=peak)
+    np.subtract(dd, 1.0, out=dd)
+    np.multiply(dd, 100.0, out=dd)
+    dd[undefined] = np.nan
+    return dd
 
 
 def recent_trades(trades: Sequence[Trade], limit: int) -> list[Trade]:

@@ -21,12 +21,24 @@ MIN_PLACES, MAX_PLACES = 2, 8
 _SAMPLE = 1000  # closes read to find the precision: enough to meet every tick size
 
 
+def _first_finite(values: npt.NDArray[np.float64], count: int) -> list[float]:
+    """The first `count` finite values, read a stretch at a time (not a finite copy of a
+    million bars for a thousand)."""
+    found: list[float] = []
+    step = 4 * count
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step]
+        found += chunk[np.isfinite(chunk)].tolist()
+        if len(found) >= count:
+            break
+    return found[:count]
+
+
 def price_places(close: npt.ArrayLike) -> int:
     """Decimals needed to show the prices in `close` (floats) as the data gives them."""
     values = np.asarray(close, dtype=np.float64)
-    values = values[np.isfinite(values)][:_SAMPLE]
     places = MIN_PLACES
-    for value in values.tolist():
+    for value in _first_finite(values, _SAMPLE):
         exponent = Decimal(repr(value)).as_tuple().exponent
         assert isinstance(exponent, int)  # a finite value's is
         places = max(places, -exponent)

@@ -19,7 +19,10 @@ def finite_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArra
     ys = np.asarray(y, dtype=np.float64)
     if xs.shape != ys.shape:
         raise ValueError(f"x and y differ in length: {xs.shape} vs {ys.shape}")
-    keep = np.isfinite(xs) & np.isfinite(ys)
+    keep = np.isfinite(xs)
+    keep &= np.isfinite(ys)
+    if keep.all():  # the usual case: no copies (16 MB at a million points)
+        return xs, ys
     return xs[keep], ys[keep]
 
 
@@ -40,11 +43,14 @@ def minmax_decimate(
     # Two points per bucket, two more reserved for the first and last point.
     buckets = (max_points - 2) // 2
     size = -(-n // buckets)  # ceiling division
-    rows = -(-n // size)
-    # Edge padding repeats the last value, which cannot change any bucket's min or max.
-    padded = np.pad(ys, (0, rows * size - n), mode="edge").reshape(rows, size)
-    base = np.arange(rows) * size
-    lo = np.minimum(base + padded.argmin(axis=1), n - 1)
-    hi = np.minimum(base + padded.argmax(axis=1), n - 1)
+    # The full buckets as a view of `ys`; a shorter last one on its own (no padded copy).
+    full = n // size
+    body = ys[: full * size].reshape(full, size)
+    base = np.arange(full) * size
+    lo, hi = base + body.argmin(axis=1), base + body.argmax(axis=1)
+    if full * size < n:
+        tail = ys[full * size :]
+        lo = np.append(lo, full * size + tail.argmin())
+        hi = np.append(hi, full * size + tail.argmax())
     keep = np.unique(np.concatenate(([0, n - 1], lo, hi)))
     return xs[keep], ys[keep]

@@ -64,11 +64,14 @@ def _last_of_buckets(values: FloatArray, starts: npt.NDArray[np.intp]) -> FloatA
 
 
 def _is_overlay(values: FloatArray, close: FloatArray) -> bool:
-    finite = np.isfinite(values) & np.isfinite(close)
+    finite = np.isfinite(values)
+    finite &= np.isfinite(close)
     if not finite.any():
         return False
-    level = float(close[finite].mean())
-    return level != 0 and abs(float(values[finite].mean()) / level - 1) < _OVERLAY_TOLERANCE
+    if not finite.all():  # (else no copies of the two)
+        values, close = values[finite], close[finite]
+    level = float(close.mean())
+    return level != 0 and abs(float(values.mean()) / level - 1) < _OVERLAY_TOLERANCE
 
 
 def _marks(
@@ -107,7 +110,7 @@ def chart_payload(
     starts = bucket_starts(n, CHART_BUCKETS)
     column = {name: bars[name].to_numpy(np.float64) for name in ("open", "high", "low", "close")}
     volume = bars["volume"].to_numpy(np.float64) if "volume" in bars.columns else np.zeros(n)
-    stamps = time_x(bars.index)[starts]
+    stamps = time_x(bars.index[starts])
     close = column["close"]
     overlays: list[str] = []
     panes: list[str] = []

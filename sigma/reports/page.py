@@ -7,7 +7,7 @@ air-gapped machine; no fonts, scripts or stylesheets are fetched.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sigma.reports.formatting import format_value
@@ -45,12 +45,19 @@ def esc(value: object) -> str:
 
 def page(title: str, body: Iterable[str]) -> str:
     """A complete HTML document with the report stylesheet inlined."""
-    return (
+    return "".join(page_parts(title, body))
+
+
+def page_parts(title: str, body: Iterable[str]) -> Iterator[str]:
+    """`page` a piece at a time, each piece of `body` taken as it is written: a document
+    written to a file this way is never held whole, nor are its sections all at once."""
+    yield (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>\n"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
     )
+    yield from body
+    yield "</main></body></html>\n"
 
 
 def note(text: str) -> str:

@@ -37,6 +37,7 @@ def run_backtest(
     record_ledger: bool = False,
     entry_gate: EntryGate | None = None,
     margin: MarginModel | None = None,
+    keep_records: bool = True,
 ) -> tuple[BacktestResult, Engine]:
     """Backtest `strategy` on a bar frame; returns the result and the finished engine
     (whose `ledger`, `orders` and `portfolio` hold the exact account history, and `vetoes`
@@ -45,7 +46,9 @@ def run_backtest(
 
     `margin` sets what the account may borrow (default: margin at leverage 1); the run stops
     when it is liquidated (`result.liquidation`). A ``funding_rate`` column in `bars` is
-    charged on open positions of margin and futures accounts."""
+    charged on open positions of margin and futures accounts. Without `keep_records` the
+    engine's `orders` and `fills`, and the result's `fills`, stay empty (for a caller that
+    reads the trades and statistics only: less memory)."""
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on {symbol}")
     config = EngineConfig(
@@ -54,6 +57,7 @@ def run_backtest(
         record_ledger=record_ledger,
         entry_gate=entry_gate,
         margin=margin or MarginModel(),
+        keep_records=keep_records,
     )
     try:
         engine = Engine(strategy, symbol, frame_to_data(bars), config)

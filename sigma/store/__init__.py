@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sigma.store.backtest_file import store_backtest
     from sigma.store.backtests import (
         BacktestRecord,
         StoredBacktest,
@@ -49,6 +50,7 @@ _HOME: dict[str, str] = {
     "get_backtest": "sigma.store.backtests",
     "list_backtests": "sigma.store.backtests",
     "save_backtest": "sigma.store.backtests",
+    "store_backtest": "sigma.store.backtest_file",
     "read_bars": "sigma.store.bars",
     "upsert_bars": "sigma.store.bars",
     "create_db_engine": "sigma.store.db",
@@ -95,5 +97,6 @@ __all__ = [
     "session_factory",
     "session_scope",
     "set_params",
+    "store_backtest",
     "upsert_bars",
 ]

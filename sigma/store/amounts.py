@@ -1,9 +1,29 @@
-"""Amounts as the exact decimal text the API answers with: no storage padding, never in
-exponent notation (`Decimal('1.5000000000')` -> `"1.5"`)."""
+"""Amounts as stored, NUMERIC(28, 10) (`quantize`), and as the exact decimal text the API
+answers with: no storage padding, never in exponent notation (`Decimal('1.5000000000')` ->
+`"1.5"`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
+
+from sigma.domain.money import Number, to_decimal
+
+PRECISION = 28
+SCALE = 10
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+_CONTEXT = Context(prec=PRECISION)
+
+
+def quantize(value: Number) -> Decimal:
+    """`value` as a Decimal with exactly SCALE decimals, as NUMERIC(28, 10) would store it.
+
+    Raises ValueError when the value is not finite or needs more than 28 significant digits.
+    """
+    number = to_decimal(value)
+    try:
+        return number.quantize(_QUANTUM, context=_CONTEXT)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} does not fit NUMERIC({PRECISION}, {SCALE})") from None
 
 
 def dec(value: Decimal) -> str:

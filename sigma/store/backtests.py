@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,25 +13,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from sigma.domain import Trade
 from sigma.engine.result import BacktestResult
-from sigma.store.jsonsafe import to_jsonable
+from sigma.store.backtest_file import TRADE_FIELDS, summary_row
 from sigma.store.models import BtSummary, BtTrade
 
 TRADE_BATCH = 5_000
 """Trades per bulk insert."""
-_TRADE_FIELDS = (
-    "qty",
-    "entry_ts",
-    "entry_price",
-    "exit_ts",
-    "exit_price",
-    "fees",
-    "pnl",
-    "entry_bar",
-    "exit_bar",
-    "exit_reason",
-    "tag",
-)
-"""The fields of a `Trade` stored in bt_trades, under the same names."""
+_TRADE_FIELDS = TRADE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +68,7 @@ def save_backtest(
     connection = session.connection()
     table = BtSummary.metadata.tables[BtSummary.__tablename__]
     inserted = connection.execute(
-        insert(table).values(
-            run_id=run_id or uuid.uuid4().hex,
-            strategy=result.strategy,
-            symbol=result.symbol,
-            params=to_jsonable(result.params),
-            start_ts=result.start,
-            end_ts=result.end,
-            initial_cash=result.initial_cash,
-            final_equity=result.final_equity,
-            stats=to_jsonable(result.stats),
-            report_path=report_path,
-        )
+        insert(table).values(**summary_row(result, report_path=report_path, run_id=run_id))
     )
     key = inserted.inserted_primary_key
     assert key is not None, "a single-row insert has a primary key"

@@ -6,10 +6,8 @@ schema to the newest Alembic revision (a no-op when it is already there).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,13 +15,13 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, tex
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from sigma.store.revision import MIGRATIONS_DIR, shipped_head
 from sigma.store.sqlite import BUSY_TIMEOUT, configure_reader, configure_writer
 from sigma.store.timescale import enable_timescale
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Arbitrary constant: serialises concurrent `migrate` calls from several processes on PostgreSQL.
 _MIGRATION_LOCK_KEY = 0x5167_0001
 
@@ -124,27 +122,6 @@ def _revision_of(conn: Connection) -> str | None:
     if not inspect(conn).has_table("alembic_version"):
         return None
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-_REVISION_LINE = re.compile(r"^(down_)?revision(?:: [^=]+)? = (?:[\"']([^\"']+)[\"']|None)", re.M)
-
-
-@cache
-def shipped_head() -> str:
-    """`head_revision` read from the migration files' `revision`/`down_revision` lines alone.
-
-    `migrate` compares it with the database's revision at every start: a database already at
-    head then costs one query, not Alembic's import (~10 MB, a tenth of a second) and its
-    script loading. A test keeps it equal to Alembic's own answer."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for down, name in _REVISION_LINE.findall(script.read_text()):
-            if name:
-                (parents if down else revisions).add(name)
-    heads = revisions - parents
-    assert len(heads) == 1, f"the migrations have {len(heads)} heads: {sorted(heads)}"
-    return heads.pop()
 
 
 def migrate(engine: Engine) -> None:

@@ -15,65 +15,46 @@ provided a read does not begin with the write lock. So connections come in two k
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import OperationalError
 
-log = logging.getLogger(__name__)
+from sigma.store.sqlite_file import (
+    BUSY_TIMEOUT,
+    RETRY_PAUSE,
+    RETRY_PAUSE_MAX,
+    WRITE_ATTEMPTS,
+    begin_immediate,
+    is_sqlite_lock_error,
+    retry_pause,
+    set_pragmas,
+)
 
-BUSY_TIMEOUT = 5.0
-"""Seconds a statement waits for a lock before SQLite answers "database is locked"."""
-WRITE_ATTEMPTS = 4
-"""Tries of `BEGIN IMMEDIATE` before the lock error reaches the caller."""
-RETRY_PAUSE = 0.05
-"""Seconds before the first retry; doubled after each, at most `RETRY_PAUSE_MAX`."""
-RETRY_PAUSE_MAX = 1.0
-# SQLITE_BUSY and SQLITE_LOCKED: the primary codes of every "database is locked/busy" error.
-_LOCK_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+__all__ = [
+    "BUSY_TIMEOUT",
+    "RETRY_PAUSE",
+    "RETRY_PAUSE_MAX",
+    "WRITE_ATTEMPTS",
+    "configure_reader",
+    "configure_writer",
+    "is_lock_error",
+    "retry_pause",
+]
 
 
 def is_lock_error(exc: BaseException) -> bool:
     """True when `exc` (a DBAPI error or SQLAlchemy's wrapper of one) says another connection
     holds the lock: worth trying again later, unlike every other database error."""
     orig = exc.orig if isinstance(exc, OperationalError) else exc
-    code = getattr(orig, "sqlite_errorcode", None)
-    return (
-        isinstance(orig, sqlite3.OperationalError)
-        and code is not None
-        and (code & 0xFF in _LOCK_CODES)
-    )
-
-
-def retry_pause(attempt: int) -> float:
-    """Seconds to wait before try `attempt + 1` (after `attempt` failed ones)."""
-    return float(min(RETRY_PAUSE_MAX, RETRY_PAUSE * 2 ** (attempt - 1)))
+    return orig is not None and is_sqlite_lock_error(orig)
 
 
 def _pragmas(engine: Engine, busy_timeout: float, *, query_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite's own transaction handling skips BEGIN before DDL; turning it off and
-        # emitting BEGIN ourselves (below) makes migrations and savepoints transactional.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-            # WAL lets readers go on while a writer writes.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a committed order
-            # survives a crash of the process (only an OS crash or power loss can lose the
-            # last commits). FULL costs an fsync per order, which caps the embedded default
-            # at a few dozen orders per second on ordinary disks.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            if query_only:
-                cursor.execute("PRAGMA query_only=ON")
-        finally:
-            cursor.close()
+        # (`sigma.store.sqlite_file`: the same pragmas for a connection without SQLAlchemy.)
+        set_pragmas(dbapi_connection, busy_timeout, query_only=query_only)
 
 
 def configure_writer(engine: Engine, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
@@ -83,21 +64,7 @@ def configure_writer(engine: Engine, *, busy_timeout: float = BUSY_TIMEOUT) -> N
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if attempt == WRITE_ATTEMPTS or not is_lock_error(exc):
-                    raise
-                pause = retry_pause(attempt)
-                log.warning(
-                    "database is locked: BEGIN IMMEDIATE retried in %.2fs (try %d of %d)",
-                    pause,
-                    attempt + 1,
-                    WRITE_ATTEMPTS,
-                )
-                time.sleep(pause)
+        begin_immediate(connection.exec_driver_sql, is_lock_error)
 
 
 def configure_reader(engine: Engine, *, busy_timeout: float = BUSY_TIMEOUT) -> None:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from sigma.domain.money import Number, to_decimal, utc
+from sigma.domain.money import utc
+from sigma.store.amounts import PRECISION, SCALE, quantize
 
-PRECISION = 28
-SCALE = 10
-_QUANTUM = Decimal(1).scaleb(-SCALE)
-_CONTEXT = Context(prec=PRECISION)
+__all__ = ["PRECISION", "SCALE", "ExactDecimal", "JsonDoc", "UTCDateTime", "quantize", "utcnow"]
+
 # Sign, 18 integer digits, the point and 10 decimals fit in 30; the rest is headroom.
 _SQLITE_DECIMAL_LENGTH = 40
 
@@ -26,18 +25,6 @@ JsonDoc = JSON().with_variant(postgresql.JSONB(), "postgresql")
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (column default)."""
     return datetime.now(UTC)
-
-
-def quantize(value: Number) -> Decimal:
-    """`value` as a Decimal with exactly SCALE decimals, as NUMERIC(28, 10) would store it.
-
-    Raises ValueError when the value is not finite or needs more than 28 significant digits.
-    """
-    number = to_decimal(value)
-    try:
-        return number.quantize(_QUANTUM, context=_CONTEXT)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} does not fit NUMERIC({PRECISION}, {SCALE})") from None
 
 
 class ExactDecimal(TypeDecorator[Decimal]):

@@ -319,9 +319,10 @@ class Strategy:
                 series.values = values
 
     def drop_float_copies(self) -> None:
-        """Free the float copies its series and data keep to be read fast while stepping (32
-        MB per series of a million bars): a finished backtest needs them no more. They are
-        made again if a series is read after."""
+        """Forget the readers its series and data keep to be read fast while stepping (see
+        `series.float_reader`: a float64 series' shares its memory, another is a list copy):
+        a finished backtest needs them no more. They are made again if a series is read
+        after."""
         for outputs, _fn, _args, _kwargs in self._indicators:
             for series in outputs:
                 series.changed()

@@ -613,3 +613,33 @@ def test_a_bounded_history_keeps_expiries_and_protection_in_step() -> None:
         return (t.qty, t.entry_ts, t.entry_price, t.exit_ts, t.exit_price, t.exit_reason, t.tag)
 
     assert [key(t) for t in bounded.trades] == [key(t) for t in whole.trades]
+
+
+def test_a_run_that_keeps_no_records_trades_the_same() -> None:
+    # Without its orders and fills kept (`sigma backtest`: less memory), a run with protective
+    # orders, OCO groups and expiring limits takes the same trades to the same equity.
+    rng = np.random.default_rng(9)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 3000))), 2)
+    open_ = np.round(np.concatenate(([100.0], close[:-1])) * (1 + rng.normal(0, 0.003, 3000)), 2)
+    high = np.maximum(open_, close) + np.round(rng.uniform(0, 0.8, 3000), 2)
+    low = np.minimum(open_, close) - np.round(rng.uniform(0, 0.8, 3000), 2)
+    frame = bars(list(zip(open_, high, low, close, strict=True)))
+    fill_model = FillModel(commission_pct=D("0.001"), slippage_bps=D(3), lot_size=D("0.001"))
+    runs = [
+        run_backtest(
+            RandomBrackets(),
+            frame,
+            symbol="X",
+            initial_cash=D(10_000),
+            fill_model=fill_model,
+            keep_records=keep,
+        )
+        for keep in (True, False)
+    ]
+    (kept, kept_engine), (lean, lean_engine) = runs
+    assert lean.trades == kept.trades and len(kept.trades) > 20
+    assert (lean.final_equity, lean.final_cash) == (kept.final_equity, kept.final_cash)
+    assert lean.stats == kept.stats
+    assert lean.equity.equals(kept.equity)
+    assert kept.fills and kept_engine.orders
+    assert (lean.fills, lean_engine.fills, lean_engine.orders) == ([], [], [])

@@ -1,0 +1,99 @@
+"""A SQLite file's writing connection as `sigma.store.sqlite` configures SQLAlchemy's, on the
+standard library's `sqlite3` alone: the pragmas every connection gets and the write lock
+taken up front (`BEGIN IMMEDIATE`, retried while another writer holds it). Shared by both, so
+a command that writes through `sqlite3` directly (`sigma.store.backtest_file`) behaves as the
+rest of SIGMA does under concurrent use, without SQLAlchemy's import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("sigma.store.sqlite")
+
+BUSY_TIMEOUT = 5.0
+"""Seconds a statement waits for a lock before SQLite answers "database is locked"."""
+WRITE_ATTEMPTS = 4
+"""Tries of `BEGIN IMMEDIATE` before the lock error reaches the caller."""
+RETRY_PAUSE = 0.05
+"""Seconds before the first retry; doubled after each, at most `RETRY_PAUSE_MAX`."""
+RETRY_PAUSE_MAX = 1.0
+# SQLITE_BUSY and SQLITE_LOCKED: the primary codes of every "database is locked/busy" error.
+_LOCK_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def is_sqlite_lock_error(exc: BaseException) -> bool:
+    """True when the `sqlite3` error `exc` says another connection holds the lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and code is not None
+        and (code & 0xFF in _LOCK_CODES)
+    )
+
+
+def retry_pause(attempt: int) -> float:
+    """Seconds to wait before try `attempt + 1` (after `attempt` failed ones)."""
+    return float(min(RETRY_PAUSE_MAX, RETRY_PAUSE * 2 ** (attempt - 1)))
+
+
+def set_pragmas(
+    dbapi_connection: sqlite3.Connection, busy_timeout: float, *, query_only: bool
+) -> None:
+    """Configure a new `sqlite3` connection: transactions begun by the caller (pysqlite's
+    own handling skips BEGIN before DDL), foreign keys enforced, `busy_timeout`, WAL."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        # WAL lets readers go on while a writer writes.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a committed order
+        # survives a crash of the process (only an OS crash or power loss can lose the
+        # last commits). FULL costs an fsync per order, which caps the embedded default
+        # at a few dozen orders per second on ordinary disks.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if query_only:
+            cursor.execute("PRAGMA query_only=ON")
+    finally:
+        cursor.close()
+
+
+def begin_immediate(
+    execute: Callable[[str], object], is_lock_error: Callable[[BaseException], bool]
+) -> None:
+    """`BEGIN IMMEDIATE` through `execute`, tried again (logged) while `is_lock_error` says
+    another writer holds the lock, at most WRITE_ATTEMPTS times: safe, as nothing of the
+    transaction has run yet."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            execute("BEGIN IMMEDIATE")
+            return
+        except Exception as exc:
+            if attempt == WRITE_ATTEMPTS or not is_lock_error(exc):
+                raise
+            pause = retry_pause(attempt)
+            log.warning(
+                "database is locked: BEGIN IMMEDIATE retried in %.2fs (try %d of %d)",
+                pause,
+                attempt + 1,
+                WRITE_ATTEMPTS,
+            )
+            time.sleep(pause)
+
+
+def connect_writer(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """A writing connection to the SQLite file `path`, configured as SIGMA's writers are;
+    its transactions are begun with `begin_immediate`."""
+    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        set_pragmas(connection, busy_timeout, query_only=False)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
