@@ -355,15 +355,17 @@ def _mark(  # pragma: no cover - numba-compiled
     cash = a.cash + a.comp
     held = a.direction * a.qty
     low = False
-    # No branch per bar, so the compiler can vectorise the loop: the views are indexed from
-    # 0, which spares each access the check for a negative index numba makes otherwise.
-    prices, marks = close[lo:hi], equity[lo:hi]
-    for j in range(len(prices)):
-        e = cash + held * prices[j]
-        marks[j] = e
+    # No branch per bar, so the compiler can vectorise the loop. Unsigned indices spare each
+    # access the check for a negative index numba makes otherwise; views would too, but
+    # cost ~15 ns each to make, and a stretch between two trades is ~20 bars.
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        e = cash + held * close[i]
+        equity[i] = e
         low |= e <= 0.0
     if low and a.direction != 0:
-        return lo + int(np.argmax(marks <= 0.0))
+        for i in range(lo, hi):
+            if equity[i] <= 0.0:
+                return i
     return -1
 
 
