@@ -41,7 +41,9 @@ they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.m
 | Market streams | /ws/<s>, /stream, SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, \
 SET/GET_PROPERTY, request ids as Binance takes them; trade, aggTrade, kline (1s every \
 second), bookTicker, ticker, \
-miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s; \
+miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s, \
+cut when no pong answers one for a minute (unsolicited pongs do not count), a client ping \
+answered with its payload; \
 serverShutdown before closing (web-socket-streams.md) | !...@arr streams, timeUnit, \
 referencePrice stream, 24 h, 1024-stream and 5 msg/s limits |
 | WebSocket API and user-data stream | userDataStream.subscribe.signature (HMAC over \

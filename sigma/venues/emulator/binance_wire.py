@@ -104,6 +104,10 @@ class BinanceSettings:
     orders_per_day: int = 160_000
     #: the largest ``recvWindow`` a signed request may ask for
     max_recv_window_ms: int = 60_000
+    #: a WebSocket is pinged this often, and cut when no pong has answered a ping for this
+    #: long (web-socket-streams.md, web-socket-api.md: every 20 s, within a minute)
+    ping_every_ms: int = 20_000
+    pong_timeout_ms: int = 60_000
 
 
 class ApiError(Exception):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,7 +47,6 @@ from sigma.venues.emulator.venue import Venue
 __all__ = ["BinanceStreams"]
 
 _PUMP_MS = 100
-_HEARTBEAT_S = 20.0  # Binance pings every 20 s (web-socket-streams.md)
 _BOOK_DEPTH = 5000
 _DEPTH = re.compile(r"depth(5|10|20)?(@100ms|@1000ms)?")
 _REQUEST_ID = re.compile("[A-Za-z0-9]{1,36}")
@@ -88,14 +88,59 @@ def _dumps(body: Any) -> str:
 
 
 class _Socket:
-    """One client connection: frames queue up and one writer task sends them in order."""
+    """One client connection: frames queue up and one writer task sends them in order, and a
+    heartbeat pings the client, cutting it once no pong has answered a ping for the timeout.
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse, faults: Faults) -> None:
+    Binance's rule, not aiohttp's heartbeat (which cuts after half the ping interval): a
+    ping every 20 s, a minute to answer it, and "unsolicited pong frames are allowed, but
+    will not prevent disconnection", so only a pong carrying a ping's payload counts."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        faults: Faults,
+        settings: BinanceSettings,
+    ) -> None:
         self.request = request
         self.ws = ws
         self.faults = faults
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write(), name="binance-ws-writer")
+        self._pinged: set[bytes] = set()
+        self._answered = time.monotonic()
+        self._heartbeat = asyncio.create_task(
+            self._beat(settings.ping_every_ms / 1000, settings.pong_timeout_ms / 1000),
+            name="binance-ws-heartbeat",
+        )
+
+    async def texts(self) -> AsyncIterator[str]:
+        """The client's text frames; its pings answered with their payload, its pongs
+        counted when they answer a ping."""
+        async for message in self.ws:
+            if message.type is WSMsgType.TEXT:
+                yield message.data
+            elif message.type is WSMsgType.PING:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.ws.pong(message.data)
+            elif message.type is WSMsgType.PONG and bytes(message.data) in self._pinged:
+                self._pinged.clear()
+                self._answered = time.monotonic()
+
+    async def _beat(self, every: float, timeout: float) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            next_ping = time.monotonic() + every
+            while True:
+                now = time.monotonic()
+                if now - self._answered >= timeout:
+                    self.abort()
+                    return
+                if now >= next_ping:
+                    payload = str(time.time_ns()).encode()
+                    self._pinged.add(payload)
+                    await self.ws.ping(payload)
+                    next_ping = now + every
+                await asyncio.sleep(min(next_ping, self._answered + timeout) - now)
 
     def send(self, text: str) -> None:
         self._queue.put_nowait(text)
@@ -116,12 +161,14 @@ class _Socket:
     def stop(self) -> None:
         """Stop writing (the connection is gone) and cut the transport if still open."""
         self._writer.cancel()
+        self._heartbeat.cancel()
         self.abort()
 
     async def close(self, farewell: str) -> None:
         """Send ``farewell`` (the ``serverShutdown`` event) and close with a handshake; frames
         still queued are dropped, as a server going down drops them."""
         self._writer.cancel()
+        self._heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -215,9 +262,9 @@ class BinanceStreams:
 
     # ----------------------------------------------------------------- connections
     async def _open(self, request: web.Request) -> tuple[web.WebSocketResponse, _Socket]:
-        ws = web.WebSocketResponse(heartbeat=_HEARTBEAT_S)
+        ws = web.WebSocketResponse(autoping=False)  # the socket answers and sends pings
         await ws.prepare(request)
-        sock = _Socket(request, ws, self.faults)
+        sock = _Socket(request, ws, self.faults, self.settings)
         self.sockets.add(sock)
         return ws, sock
 
@@ -231,9 +278,8 @@ class BinanceStreams:
         # Names that are no stream (ccxt.pro connects to /ws/0, /ws/1…) just open the socket.
         self._subscribe(sock, [n for n in names.split("/") if self._stream(n)])
         try:
-            async for message in ws:
-                if message.type is WSMsgType.TEXT:
-                    sock.send(_dumps(self._control(sock, message.data)))
+            async for text in sock.texts():
+                sock.send(_dumps(self._control(sock, text)))
         finally:
             self._forget(sock)
         return ws
@@ -521,10 +567,8 @@ class BinanceStreams:
         shown = request.query.get("returnRateLimits") != "false"
         ws, sock = await self._open(request)
         try:
-            async for message in ws:
-                if message.type is WSMsgType.TEXT:
-                    reply = self._api_request(sock, message.data, client, shown)
-                    sock.send(_dumps(reply))
+            async for text in sock.texts():
+                sock.send(_dumps(self._api_request(sock, text, client, shown)))
         finally:
             self._forget(sock)
         return ws

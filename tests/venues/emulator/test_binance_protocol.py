@@ -622,3 +622,56 @@ async def test_last_price_is_the_last_trades(venue_server: VenueServer) -> None:
     status, price, _ = await call(venue_server, "GET", "ticker/price", {"symbol": "BTCUSDT"})
     status, day, _ = await call(venue_server, "GET", "ticker/24hr", {"symbol": "BTCUSDT"})
     assert trades[-1]["price"] == price["price"] == day["lastPrice"] == fill
+
+
+BEAT = {"ping_every_ms": 100, "pong_timeout_ms": 450}
+
+
+async def _pings(ws: aiohttp.ClientWebSocketResponse, count: int, answer: bool) -> None:
+    """Read `count` pings from the venue (answering each when `answer`), within a deadline."""
+    seen = 0
+    while seen < count:
+        message = await ws.receive(timeout=5)
+        assert message.type is aiohttp.WSMsgType.PING, message
+        seen += 1
+        if answer:
+            await ws.pong(message.data)
+
+
+@pytest.mark.parametrize("path", ["/ws/btcusdt@trade", "/ws-api/v3"])
+async def test_a_connection_that_answers_pings_stays(
+    make_venue_server: MakeVenue, path: str
+) -> None:
+    async with aiohttp.ClientSession() as http, make_venue_server(binance=BEAT) as server:
+        ws = await http.ws_connect(f"{server.ws_url}{path}", autoping=False)
+        # Ten pings a tenth of a second apart: twice the timeout, every one answered.
+        await _pings(ws, 10, answer=True)
+        assert not ws.closed
+        assert len(front(server).streams.sockets) == 1
+        await ws.close()
+
+
+@pytest.mark.parametrize("path", ["/ws/btcusdt@trade", "/ws-api/v3"])
+async def test_a_connection_whose_pings_go_unanswered_is_cut(
+    make_venue_server: MakeVenue, path: str
+) -> None:
+    async with aiohttp.ClientSession() as http, make_venue_server(binance=BEAT) as server:
+        ws = await http.ws_connect(f"{server.ws_url}{path}", autoping=False)
+        opened = time.monotonic()
+        # Pongs nobody asked for do not keep a connection (web-socket-streams.md).
+        message = await ws.receive(timeout=5)
+        while message.type is aiohttp.WSMsgType.PING:
+            await ws.pong(b"unsolicited")
+            message = await ws.receive(timeout=5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+        assert time.monotonic() - opened >= 0.45  # not before the timeout
+        await until(lambda: not front(server).streams.sockets, "the socket forgotten")
+
+
+async def test_a_client_ping_gets_its_payload_back(venue_server: VenueServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{venue_server.ws_url}/ws/btcusdt@trade", autoping=False)
+        await ws.ping(b"are you there")
+        message = await ws.receive(timeout=5)
+        assert (message.type, message.data) == (aiohttp.WSMsgType.PONG, b"are you there")
+        await ws.close()
