@@ -424,6 +424,91 @@ def execute_at(  # pragma: no cover - numba-compiled
     return a, GO_ON
 
 
+# --- decisions coded by the position held ------------------------------------------------------
+NONE, LONG, SHORT, FLAT = 0, 1, 2, 3
+"""A target in a `code`: nothing, +1, -1, 0."""
+
+
+@numba.njit(cache=True, inline="always")
+def code(flat: int, long: int, short: int) -> int:  # pragma: no cover - numba-compiled
+    """One bar's decisions (each NONE, LONG, SHORT or FLAT) when flat, long and short, as the
+    one small integer `execute_coded` reads."""
+    return flat | (long << 2) | (short << 4)
+
+
+@numba.njit(cache=True, inline="always")
+def either(first: int, then: int) -> int:  # pragma: no cover - numba-compiled
+    """`first` unless it is NONE, else `then`: without a branch to mispredict."""
+    return first + (first == NONE) * then
+
+
+def _turns() -> IntArray:
+    # Row r (the position held: flat, long, short) marks the codes whose target for that
+    # position is one to act on: set, and not the position already held.
+    held = (0, 1, -1)
+    target = {LONG: 1, SHORT: -1, FLAT: 0}
+    table = np.zeros((3, 64), dtype=np.int64)
+    for row in range(3):
+        for c in range(64):
+            t = (c >> (2 * row)) & 3
+            table[row, c] = t != NONE and target[t] != held[row]
+    return table
+
+
+_TURNS = _turns()
+
+
+@numba.njit(cache=True)
+def execute_coded(  # pragma: no cover - numba-compiled
+    a: Account,
+    codes: IntArray,
+    c0: int,
+    m: int,
+    open_: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """`execute` for decisions given as one `code` a bar (`codes[k]` decided at bar c0 + k's
+    close, for k < m), with the same outcome.
+
+    Most bars' decision for the position held is nothing or that position: the loop only
+    looks each code up until one turns the position, marks the equity of the stretch before
+    it branch-free (`_mark`) and trades."""
+    end = min(c0 + m + 1, len(close))
+    lo = c0 + 1 if c0 else 0
+    k = 0
+    while k < m:
+        row = 0 if a.direction == 0 else (1 if a.direction > 0 else 2)
+        turns = _TURNS[row]
+        # Views from 0 spare each access numba's check for a negative index.
+        ahead = codes[k:m]
+        j = 0
+        while j < len(ahead) and not turns[ahead[j]]:
+            j += 1
+        k += j
+        i = c0 + k + 1
+        if k == m or i >= end:  # none, or the last bar's decision: no bar left to take it at
+            break
+        low = _mark(a, lo, i, close, equity)
+        if low >= 0:
+            return _ended(a, low, close, equity, terms, lots, money)
+        t = (codes[k] >> (2 * row)) & 3
+        a, room = trade(
+            a, 1 if t == LONG else (-1 if t == SHORT else 0), i, open_, terms, lots, money
+        )
+        if not room:
+            return a, FULL
+        lo = i
+        k += 1
+    low = _mark(a, lo, end, close, equity)
+    if low >= 0:
+        return _ended(a, low, close, equity, terms, lots, money)
+    return a, GO_ON
+
+
 @numba.njit(cache=True)
 def close_out(  # pragma: no cover - numba-compiled
     a: Account, i: int, price: float, terms: Terms, lots: IntArray, money: FloatArray
@@ -463,16 +548,23 @@ def finished(  # pragma: no cover - numba-compiled
 
 __all__ = [
     "BLOCK",
+    "FLAT",
     "GO_ON",
+    "LONG",
+    "NONE",
+    "SHORT",
     "Account",
     "Book",
     "Room",
     "block_rows",
     "close_out",
+    "code",
     "columns",
+    "either",
     "exact_entry_units",
     "execute",
     "execute_at",
+    "execute_coded",
     "finished",
     "new_room",
     "opened",
