@@ -67,6 +67,82 @@ def _dec(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
+def _parts(value: Decimal) -> tuple[int, int] | None:
+    # (m, e) with value = m·10^e, or None for a value that is not finite.
+    if not value.is_finite():
+        return None
+    sign, digits, exponent = value.as_tuple()
+    mantissa = int("".join(map(str, digits)))
+    return (-mantissa if sign else mantissa), int(exponent)
+
+
+def _scaled(prices: FloatArray) -> tuple[IntArray, int] | None:
+    """Integers P and the fewest decimals a (<= 8) with Decimal(repr(p)) == P·10^-a for
+    every price p, or None.
+
+    P·10^-a rounds to p when P / 10^a == p (a correctly rounded division). The shortest
+    decimal that rounds to p (repr) is then that value: any other has at most a + 1
+    decimals, so lies at least 10^-(a+1) from it, while both lie within half an ulp of p;
+    the ulp is below 10^-(a+1) for |p|·10^(a+1) < 2^52 (held here with room)."""
+    for a in range(9):
+        scale = 10.0**a
+        whole = np.round(prices * scale)
+        if not np.all(np.abs(whole) < 2.0**50 / 10):  # NaN and infinities too
+            return None
+        if np.array_equal(whole / scale, prices):
+            return whole.astype(np.int64), a
+    return None
+
+
+def _exact_replay(
+    cash: Decimal,
+    terms: tuple[Decimal, Decimal, Decimal],
+    p_in: FloatArray,
+    p_out: FloatArray,
+    units: IntArray,
+) -> Decimal | None:
+    """The Decimal cash after the round trips at `p_in` / `p_out` of `units` lots from
+    `cash`, on (pct, fixed, lot) `terms`, in integer arithmetic, or None when it may not be
+    exact.
+
+    Every value the engine's Decimal fills produce (products, fees, sums, the cash after each
+    fill) is an integer multiple of 10^-E, for E the finest decimal place of the inputs; when
+    the largest of them is below 2^62 (bounded here by the sum of all their magnitudes), each
+    has at most 19 digits, so Decimal's 28-digit arithmetic rounds none of them, and int64
+    arithmetic scaled by 10^E gives the same value without overflow."""
+    parts = [_parts(v) for v in (cash, *terms)]
+    prices = _scaled(np.concatenate((p_in, p_out)))
+    if prices is None or None in parts:
+        return None
+    (m_cash, e_cash), (m_pct, e_pct), (m_fixed, e_fixed), (m_lot, e_lot) = parts  # type: ignore[misc]
+    if m_pct < 0 or m_fixed < 0 or m_lot <= 0:
+        return None
+    whole, a = prices
+    scale = max(0, a - e_lot, a - e_lot - e_pct, -e_fixed, -e_cash)
+    k_value, k_fee = scale + e_lot - a, scale + e_lot - a + e_pct
+    k_fixed, k_cash = scale + e_fixed, scale + e_cash
+    n = len(units)
+    # In floats first (1% covers their roundings): no integer below may overflow.
+    turnover = float(np.abs(units).astype(np.float64) @ (np.abs(whole[:n]) + np.abs(whole[n:])))
+    bound = (
+        turnover * m_lot * (10.0**k_value + m_pct * 10.0**k_fee)
+        + 2 * n * m_fixed * 10.0**k_fixed
+        + abs(m_cash) * 10.0**k_cash
+        + m_lot
+        + m_pct
+    )
+    if not bound * 1.01 < 2.0**62 or max(k_value, k_fee, k_fixed, k_cash) > 18:
+        return None
+    lots = units.astype(np.int64) * m_lot
+    w_in, w_out = whole[:n], whole[n:]
+    qty = np.abs(lots)
+    fee_in = qty * w_in * m_pct * 10**k_fee + m_fixed * 10**k_fixed
+    fee_out = qty * w_out * m_pct * 10**k_fee + m_fixed * 10**k_fixed
+    change = -(lots * w_in * 10**k_value + fee_in) - (-lots * w_out * 10**k_value + fee_out)
+    total = m_cash * 10**k_cash + int(change.sum())
+    return Decimal(total).scaleb(-scale)
+
+
 def exact_entry_units(
     open_: FloatArray,
     initial_cash: float,
@@ -84,9 +160,22 @@ def exact_entry_units(
     replayed cash is kept per run (and thread), so each fill is replayed once."""
     pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
     cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
-    # A first near-tie late in a long run replays every fill before it (tens of thousands
-    # in a million bars): the prices are read out as Python floats at once and each price
-    # converted once, not element by element from numpy.
+    if _REPLAY.cash is None:
+        # A first near-tie late in a long run replays every fill before it (tens of
+        # thousands in a million bars: ~1 µs each in Decimal): at once, when exact.
+        done = slice(0, n_closed)
+        fast = _exact_replay(
+            cash,
+            (pct_d, fixed_d, lot_d),
+            open_[entry_bar[done]],
+            open_[exit_bar[done]],
+            units[done],
+        )
+        if fast is not None:
+            cash, _REPLAY.closed = fast, n_closed
+    # Fills the integer replay does not cover (or since the last near-tie) in Decimal: the
+    # prices are read out as Python floats at once and each price converted once, not
+    # element by element from numpy.
     done = slice(_REPLAY.closed, n_closed)
     exact: dict[float, Decimal] = {}
     for lots, p_in, p_out in zip(

@@ -4,7 +4,9 @@ rolling ones, and decisions coded by the position held execute as the per-bar ro
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import numba
 import numpy as np
@@ -209,3 +211,42 @@ def test_fused_runs_on_ticks_are_the_targets_executed(
     assert fused.n_trades > 1
     for field in FastResult.__slots__:
         np.testing.assert_array_equal(getattr(fused, field), getattr(want, field), field)
+
+
+def _decimal_replay(args: tuple[Any, ...]) -> Decimal | None:
+    """The replayed cash fill by fill in Decimal (the integer replay switched off)."""
+    next_open._REPLAY.closed, next_open._REPLAY.cash = 0, None
+    with mock.patch.object(next_open, "_exact_replay", return_value=None):
+        next_open.exact_entry_units(*args, 100.0)
+    return next_open._REPLAY.cash
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_integer_replay_is_the_decimal_one(seed: int) -> None:
+    """Prices of 0 to 6 decimals (and full-precision ones), -0.0, lots up to 10^8, fees and
+    lots of many digits: wherever the integer replay answers, it is the Decimal cash."""
+    rng = np.random.default_rng(seed)
+    answered = 0
+    for trial in range(300):
+        n = int(rng.integers(1, 200))
+        prices = rng.normal(1, 0.3, n) * 10.0 ** rng.integers(-3, 9)
+        if trial % 7:
+            prices = np.round(prices, int(rng.integers(0, 7)))
+        prices[rng.integers(0, n)] *= -0.0 if trial % 5 == 0 else 1.0
+        k = int(rng.integers(0, n))
+        top = 10 ** int(rng.integers(0, 9))
+        entry, exit_ = rng.integers(0, n, k), rng.integers(0, n, k)
+        units = rng.integers(-top, top + 1, k)
+        cash = float(rng.choice([1e6, 10_000, 60, 1234.56, 1e15, 0.1]))
+        pct = float(rng.choice([0, 1e-5, 0.001, 0.0015, 1.2345e-7, 0.1 + 0.2]))
+        fixed = float(rng.choice([0, 0.5, 9, 0.01, 1e-9]))
+        lot = float(rng.choice([1, 0.001, 0.1, 100, 0.3, 1e-8]))
+        dec = [Decimal(repr(v)) for v in (cash, pct, fixed, lot)]
+        fast = next_open._exact_replay(
+            dec[0], (dec[1], dec[2], dec[3]), prices[entry], prices[exit_], units
+        )
+        if fast is not None:
+            answered += 1
+            args = (prices, cash, pct, fixed, lot, entry, exit_, units, k)
+            assert fast == _decimal_replay(args), trial
+    assert answered > 50
