@@ -38,7 +38,7 @@ def _rules(  # pragma: no cover - numba-compiled
     # `BollingerBreakout.on_bar` for each position it may hold at a close, from the close's
     # sides of the bands (all False for a NaN band: it decides nothing).
     enter = next_open.either(
-        next_open.LONG * above_upper, next_open.SHORT * (allow_short and below_lower)
+        next_open.LONG * above_upper, next_open.SHORT * (allow_short & below_lower)
     )
     return next_open.code(  # type: ignore[no-any-return]
         enter,

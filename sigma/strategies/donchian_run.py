@@ -107,7 +107,7 @@ def _decide(  # pragma: no cover - numba-compiled
     c = close[c0 : c0 + m]
     for k in range(m):
         up = next_open.LONG * (c[k] > entry_high[k])
-        down = next_open.SHORT * (allow_short and c[k] < entry_low[k])
+        down = next_open.SHORT * (allow_short & (c[k] < entry_low[k]))
         codes[k] = next_open.code(
             next_open.either(up, down),
             next_open.either(down, next_open.FLAT * (c[k] < exit_low[k])),

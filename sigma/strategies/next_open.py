@@ -94,6 +94,9 @@ def _scaled(prices: FloatArray) -> tuple[IntArray, int] | None:
     return None
 
 
+_ROOM = 2.0**61  # an int64 sum of terms whose magnitudes sum below this cannot overflow
+
+
 def _exact_replay(
     cash: Decimal,
     terms: tuple[Decimal, Decimal, Decimal],
@@ -106,10 +109,12 @@ def _exact_replay(
     exact.
 
     Every value the engine's Decimal fills produce (products, fees, sums, the cash after each
-    fill) is an integer multiple of 10^-E, for E the finest decimal place of the inputs; when
-    the largest of them is below 2^62 (bounded here by the sum of all their magnitudes), each
-    has at most 19 digits, so Decimal's 28-digit arithmetic rounds none of them, and int64
-    arithmetic scaled by 10^E gives the same value without overflow."""
+    fill) is an integer multiple of 10^-E, for E the finest decimal place of the inputs; while
+    each is below 2^62, it has at most 19 digits, so Decimal's 28-digit arithmetic rounds
+    none of them and int64 arithmetic scaled by 10^E gives the same value. The fills are
+    summed in runs whose magnitudes, and the cash they start from, sum below 2^61 (bounded
+    in floats, with room for their roundings); the cash is carried from run to run as a
+    Python integer, exact however large."""
     parts = [_parts(v) for v in (cash, *terms)]
     prices = _scaled(np.concatenate((p_in, p_out)))
     if prices is None or None in parts:
@@ -121,25 +126,29 @@ def _exact_replay(
     scale = max(0, a - e_lot, a - e_lot - e_pct, -e_fixed, -e_cash)
     k_value, k_fee = scale + e_lot - a, scale + e_lot - a + e_pct
     k_fixed, k_cash = scale + e_fixed, scale + e_cash
-    n = len(units)
-    # In floats first (1% covers their roundings): no integer below may overflow.
-    turnover = float(np.abs(units).astype(np.float64) @ (np.abs(whole[:n]) + np.abs(whole[n:])))
-    bound = (
-        turnover * m_lot * (10.0**k_value + m_pct * 10.0**k_fee)
-        + 2 * n * m_fixed * 10.0**k_fixed
-        + abs(m_cash) * 10.0**k_cash
-        + m_lot
-        + m_pct
-    )
-    if not bound * 1.01 < 2.0**62 or max(k_value, k_fee, k_fixed, k_cash) > 18:
+    if max(k_value, k_fee, k_fixed, m_lot, m_pct, m_fixed) >= _ROOM or k_value > 18:
         return None
-    lots = units.astype(np.int64) * m_lot
+    n = len(units)
     w_in, w_out = whole[:n], whole[n:]
-    qty = np.abs(lots)
-    fee_in = qty * w_in * m_pct * 10**k_fee + m_fixed * 10**k_fixed
-    fee_out = qty * w_out * m_pct * 10**k_fee + m_fixed * 10**k_fixed
-    change = -(lots * w_in * 10**k_value + fee_in) - (-lots * w_out * 10**k_value + fee_out)
-    total = m_cash * 10**k_cash + int(change.sum())
+    # Each round trip's magnitudes: its two fills' values, fees and the products in them.
+    size = np.abs(units).astype(np.float64) * m_lot * (np.abs(w_in) + np.abs(w_out))
+    weight = 10.0**k_value + m_pct * 10.0**k_fee
+    reach = np.cumsum(size * weight + 2.0 * m_fixed * 10.0**k_fixed) * 1.01
+    total = m_cash * 10**k_cash
+    lo = 0
+    while lo < n:
+        room = _ROOM - 1.01 * abs(total) + (reach[lo - 1] if lo else 0.0)
+        hi = int(np.searchsorted(reach, room, side="right"))
+        if hi <= lo:  # one round trip too large for int64
+            return None
+        lots = units[lo:hi].astype(np.int64) * m_lot
+        qty = np.abs(lots)
+        fee_in = qty * w_in[lo:hi] * m_pct * 10**k_fee + m_fixed * 10**k_fixed
+        fee_out = qty * w_out[lo:hi] * m_pct * 10**k_fee + m_fixed * 10**k_fixed
+        value_in = lots * w_in[lo:hi] * 10**k_value
+        value_out = -lots * w_out[lo:hi] * 10**k_value
+        total += int((-(value_in + fee_in) - (value_out + fee_out)).sum())
+        lo = hi
     return Decimal(total).scaleb(-scale)
 
 
@@ -160,19 +169,19 @@ def exact_entry_units(
     replayed cash is kept per run (and thread), so each fill is replayed once."""
     pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
     cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
-    if _REPLAY.cash is None:
-        # A first near-tie late in a long run replays every fill before it (tens of
-        # thousands in a million bars: ~1 µs each in Decimal): at once, when exact.
-        done = slice(0, n_closed)
-        fast = _exact_replay(
-            cash,
-            (pct_d, fixed_d, lot_d),
-            open_[entry_bar[done]],
-            open_[exit_bar[done]],
-            units[done],
-        )
-        if fast is not None:
-            cash, _REPLAY.closed = fast, n_closed
+    # A first near-tie late in a long run replays every fill before it (tens of thousands
+    # in a million bars: ~1 µs each in Decimal), and a run that trades at every other bar
+    # has near-ties every ten thousand fills: in integers, when exact.
+    done = slice(_REPLAY.closed, n_closed)
+    fast = _exact_replay(
+        cash,
+        (pct_d, fixed_d, lot_d),
+        open_[entry_bar[done]],
+        open_[exit_bar[done]],
+        units[done],
+    )
+    if fast is not None:
+        cash, _REPLAY.closed = fast, n_closed
     # Fills the integer replay does not cover (or since the last near-tie) in Decimal: the
     # prices are read out as Python floats at once and each price converted once, not
     # element by element from numpy.
@@ -571,13 +580,8 @@ def execute_coded(  # pragma: no cover - numba-compiled
     k = 0
     while k < m:
         row = 0 if a.direction == 0 else (1 if a.direction > 0 else 2)
-        turns = _TURNS[row]
-        # Views from 0 spare each access numba's check for a negative index.
-        ahead = codes[k:m]
-        j = 0
-        while j < len(ahead) and not turns[ahead[j]]:
-            j += 1
-        k += j
+        while k < m and not _TURNS[row, codes[k]]:
+            k += 1
         i = c0 + k + 1
         if k == m or i >= end:  # none, or the last bar's decision: no bar left to take it at
             break

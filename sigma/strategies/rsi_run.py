@@ -48,7 +48,7 @@ def _reversion_run(  # pragma: no cover - numba-compiled
             # `RsiReversion.on_bar` for each position it may hold at this close, without
             # branches: Wilder's recursion is a chain of dependent divisions, and the
             # decisions run in its shadow (a NaN RSI decides nothing).
-            short = next_open.SHORT * (allow_short and value > overbought)
+            short = next_open.SHORT * (allow_short & (value > overbought))
             enter = next_open.either(next_open.LONG * (value < oversold), short)
             codes[k] = next_open.code(
                 enter,

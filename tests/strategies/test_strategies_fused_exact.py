@@ -250,3 +250,22 @@ def test_the_integer_replay_is_the_decimal_one(seed: int) -> None:
             args = (prices, cash, pct, fixed, lot, entry, exit_, units, k)
             assert fast == _decimal_replay(args), trial
     assert answered > 50
+
+
+def test_the_integer_replay_sums_a_long_run_in_int64_pieces() -> None:
+    """Fifty thousand round trips of ten thousand lots: their magnitudes sum past int64,
+    so they are summed a run of fills at a time, the cash carried between runs."""
+    rng = np.random.default_rng(7)
+    n = 50_000
+    prices = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.001, 2 * n))), 2)
+    entry, exit_ = np.arange(0, 2 * n, 2), np.arange(1, 2 * n, 2)
+    units = rng.integers(5_000, 15_000, n) * rng.choice([-1, 1], n)
+    cash, pct, fixed, lot = 1e6, 1e-5, 0.5, 1.0
+    dec = [Decimal(repr(v)) for v in (cash, pct, fixed, lot)]
+    size = np.abs(units) * 10.0 * 2e4 * (1e5 + 1.0)  # scaled: lot 1.0, cents, pct 1e-05
+    assert size.sum() > 2.0**63
+    fast = next_open._exact_replay(
+        dec[0], (dec[1], dec[2], dec[3]), prices[entry], prices[exit_], units
+    )
+    assert fast is not None
+    assert fast == _decimal_replay((prices, cash, pct, fixed, lot, entry, exit_, units, n))
