@@ -28,6 +28,9 @@ from sigma.strategies.vectorised import FusedRun, IntArray, Terms
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
 _EPS = 2.0**-52
+# The least float: relative bounds fail where results underflow (each such rounding moves a
+# result by up to half of this, absolutely), so the bounds add a few of it per operation.
+_TINY = 2.0**-1074
 _UNSETTLED = -1  # a bar's code until it is decided on the textbook bands
 
 
@@ -113,18 +116,19 @@ def _block_bounds(  # pragma: no cover - numba-compiled
       sum; every magnitude is bounded by the block's (the deviation by d)."""
     big = abs(shift) + d
     e_w1 = e1 + 2.0 * _EPS * d
-    e_mid = e_w1 + _EPS * (big + e_w1) + 1.02 * (p + 1) * _EPS * big
+    e_mid = e_w1 + _EPS * (big + e_w1) + 1.02 * (p + 1) * _EPS * big + 16 * _TINY
     e_w2 = e2 + 2.02 * _EPS * d * d
     var_cap = 2.0 * (d + e_w1) ** 2 + e_w2
     std_cap = 1.01 * math.sqrt(var_cap)
     ev = e_w2 + e_w1 * (2.0 * d + e_w1) + _EPS * ((d + e_w1) ** 2 + var_cap)
     et = 1.02 * (p + 1) * _EPS * big
     gamma = 1.02 * (p + 3) * _EPS
-    delta = 1.01 * (ev + et * et + gamma * (var_cap + ev + et * et))
+    delta = 1.01 * (ev + et * et + gamma * (var_cap + ev + et * et)) + (p + 16) * _TINY
     root = 1.01 * math.sqrt(delta)
     es_extra = _EPS * (std_cap + root)
     e_width = k_abs * es_extra + _EPS * k_abs * (std_cap + root + es_extra)
     e_sum = _EPS * (big + e_w1 + k_abs * (std_cap + root + es_extra) + e_mid + e_width)
+    e_sum += 16 * _TINY * (1.0 + k_abs)
     return _Bounds(
         2.0 * e_mid, 2.0 * (e_mid + e_width + e_sum), 2.0 * k_abs * root, 2.0 * k_abs * delta
     )
@@ -159,7 +163,7 @@ def _approximate(  # pragma: no cover - numba-compiled
     # of the exact sum of the rounded terms, a window's difference of two within twice that
     # (and its own rounding), the terms within eps·d (and 3·eps·d² squared) of the exact.
     e1 = (3.0 * span * span + 3.0 * period + 3.0) * _EPS * d / period
-    e2 = (3.0 * span * span + 5.0 * period + 3.0) * _EPS * d * d / period
+    e2 = (3.0 * span * span + 5.0 * period + 3.0) * _EPS * d * d / period + (span + 16) * _TINY
     if not finite:
         e1 = e2 = np.inf
     bound = _block_bounds(shift, d, e1, e2, period, abs(k_std))

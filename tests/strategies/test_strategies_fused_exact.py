@@ -25,8 +25,8 @@ N = 4_000
 
 def _series(kind: str, rng: np.random.Generator) -> np.ndarray:
     """Prices of a kind that stresses a bound: cent walks, ticks that sit still (exact ties),
-    constants, values crossing zero, tiny and huge magnitudes, magnitudes mixed within a
-    window, NaN and infinities."""
+    constants, values crossing zero, tiny, small (squares underflow) and huge magnitudes,
+    magnitudes mixed within a window, NaN and infinities."""
     n = N
     if kind == "cents":
         return np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.001, n))), 2)
@@ -40,6 +40,8 @@ def _series(kind: str, rng: np.random.Generator) -> np.ndarray:
         return np.cumsum(rng.normal(0, 1, n)) - 20
     if kind == "tiny":
         return np.cumsum(rng.normal(0, 1e-300, n))
+    if kind == "small":  # squares and their roundings underflow: the bounds' absolute floor
+        return 10.0 ** rng.choice([-160, -155, -150]) * np.round(np.cumsum(rng.normal(0, 1, n)), 1)
     if kind == "huge":
         return 1e150 * np.round(np.cumsum(rng.normal(0, 1, n)))
     if kind == "mixed":
@@ -54,7 +56,7 @@ def _series(kind: str, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-KINDS = ["cents", "ticks", "flat", "negative", "tiny", "huge", "mixed", "integers", "gaps"]
+KINDS = ["cents", "ticks", "flat", "negative", "tiny", "small", "huge", "mixed", "integers", "gaps"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
