@@ -204,11 +204,11 @@ def _breakout_run(  # pragma: no cover - numba-compiled
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
     size = next_open.BLOCK
-    codes = np.zeros(size, dtype=np.int64)
     sums = (np.empty(size + period), np.empty(size + period))
     work = np.empty(period)
     # No decision before the first average.
     first = min(period - 1, n)
+    codes = np.zeros(max(size, first), dtype=np.int64)  # nothing, for each bar before
     a, end = next_open.execute_coded(a, codes, 0, first, open_, x, equity, terms, lots, money)
     for c0 in range(first, n if end == next_open.GO_ON else 0, size):
         m = min(size, n - c0)

@@ -32,10 +32,11 @@ def _reversion_run(  # pragma: no cover - numba-compiled
     oversold, overbought, exit_level = levels
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
-    codes = np.zeros(next_open.BLOCK, dtype=np.int64)
     # No RSI at all for a history of `period` bars or fewer (as `indicators.rsi`): no
     # decision before bar `period`.
     first = period if n > period else n
+    # The bars before `first` decide nothing: one call, with a code (nothing) for each.
+    codes = np.zeros(max(next_open.BLOCK, first), dtype=np.int64)
     a, end = next_open.execute_coded(a, codes, 0, first, open_, x, equity, terms, lots, money)
     avg_gain, avg_loss = rsi_seed(x, period) if n > period else (0.0, 0.0)
     for c0 in range(first, n if end == next_open.GO_ON else 0, next_open.BLOCK):

@@ -271,3 +271,24 @@ def test_the_integer_replay_sums_a_long_run_in_int64_pieces() -> None:
     )
     assert fast is not None
     assert fast == _decimal_replay((prices, cash, pct, fixed, lot, entry, exit_, units, n))
+
+
+@pytest.mark.parametrize("cls", [RsiReversion, BollingerBreakout])
+def test_warm_ups_longer_than_a_block(cls: type[Strategy]) -> None:
+    """A period past a block of bars (beyond the parameters' range, as a kernel may be
+    called): the bars before the first decision are all executed as nothing."""
+    bars = _ticks(3, 8_000)
+    columns = BarColumns(bars)
+    params = {**fast_params(cls, {}), "period": next_open.BLOCK + 500}
+    terms = Terms.of(10_000, 0.0001, 0.1, 1)
+    fused = run_twin(cls, columns, params, terms)
+    want = simulate_targets(
+        columns["open"],
+        columns["close"],
+        cls.targets(columns, params),
+        initial_cash=terms.initial_cash,
+        commission_pct=terms.commission_pct,
+        commission_fixed=terms.commission_fixed,
+    )
+    for field in FastResult.__slots__:
+        np.testing.assert_array_equal(getattr(fused, field), getattr(want, field), field)
