@@ -1,10 +1,14 @@
 """Donchian trend's fused run: the four channels, the breakout rules, fills and equity in one
 compiled pass over the bars (`DonchianTrend.fused`), a block of bars at a time.
 
-A channel at a close is the extreme of the `period` bars before it (`kernels.rolling_extreme`
-over the block and the bars just before it, shifted by one); a maximum or minimum is one of
-the values, whatever the order they are scanned in, so the channels are those of
-`DonchianTrend.targets` and the run is the one the fast path makes of its targets.
+A channel at a close is the extreme of the `period` bars before it. Here a block's channels
+come from running extremes of doubling width (`_doubled`): the extreme of 2w bars is that of
+its two halves, and a window of p bars is covered by two of width w (the largest power of two
+<= p), overlapping or not; log2(p) passes over the block, each free of dependent steps, so the
+compiler vectorises them. An extreme is one of the values whatever the order they are
+compared in (NaN when any is NaN, as `kernels.rolling_extreme`; a -0.0 may stand for a 0.0,
+which no comparison tells apart), so the decisions are those of `DonchianTrend.targets` and
+the run is the one the fast path makes of its targets.
 """
 
 from __future__ import annotations
@@ -13,22 +17,115 @@ import numba
 import numpy as np
 
 from sigma.strategies import next_open
-from sigma.strategies.kernels import rolling_extreme
+from sigma.strategies.kernels import higher
 from sigma.strategies.series import FloatArray
-from sigma.strategies.vectorised import FusedRun, Terms
+from sigma.strategies.vectorised import FusedRun, IntArray, Terms
 
 
 @numba.njit(cache=True)
-def _prior(  # pragma: no cover - numba-compiled
-    x: FloatArray, period: int, sign: float, c0: int, m: int, out: FloatArray
+def _width(period: int) -> int:  # pragma: no cover - numba-compiled
+    # The largest power of two <= period.
+    w = 1
+    while 2 * w <= period:
+        w *= 2
+    return w
+
+
+@numba.njit(cache=True)
+def _doubled(  # pragma: no cover - numba-compiled
+    src: FloatArray, dst: FloatArray, w: int, n: int
 ) -> None:
-    # The channel at closes c0 .. c0 + m - 1: the extreme of x over the `period` bars before
-    # each (NaN until there are that many).
-    lo = max(0, c0 - period)
-    window = rolling_extreme(x[lo : c0 + m - 1], period, sign)
+    # dst[j]: the extreme of 2w values from j, from src's extremes of w values.
+    a, b, out = src[: n - w], src[w:n], dst[: n - w]
+    for j in range(len(out)):
+        out[j] = higher(a[j], b[j])
+
+
+@numba.njit(cache=True)
+def _channels(  # pragma: no cover - numba-compiled
+    x: FloatArray,
+    c0: int,
+    m: int,
+    periods: tuple[int, int],
+    sign: float,
+    scratch: tuple[FloatArray, FloatArray],
+    outs: tuple[FloatArray, FloatArray],
+) -> None:
+    """The channels of both periods (extremes: max when `sign` is 1.0, min when -1.0) at
+    the closes of bars c0 .. c0 + m - 1 into `outs` (c0 >= both periods: the extreme of
+    the `p` bars before each close)."""
+    top = max(periods)
+    span = m + top - 1  # values x[c0 - top : c0 + m - 1]
+    cur, other = scratch
+    seg, now = x[c0 - top : c0 - top + span], cur[:span]
+    for j in range(span):  # a min is the max of the negated values, negated back (exact)
+        now[j] = sign * seg[j]
+    # Widths double up to the shorter period's, then on up to the longer one's.
+    cur, other, w = _grown(cur, other, 1, _width(periods[0]), span)
+    _spanned(cur, w, periods[0], top, m, sign, outs[0])
+    cur, other, w = _grown(cur, other, w, _width(periods[1]), span)
+    _spanned(cur, w, periods[1], top, m, sign, outs[1])
+
+
+@numba.njit(cache=True)
+def _grown(  # pragma: no cover - numba-compiled
+    cur: FloatArray, other: FloatArray, w: int, target: int, n: int
+) -> tuple[FloatArray, FloatArray, int]:
+    # Extremes of width w in `cur` doubled up to width `target`, ping-ponging between the
+    # two buffers (in place, the compiler cannot rule out that a write feeds a later read).
+    while w < target:
+        _doubled(cur, other, w, n)
+        cur, other = other, cur
+        w *= 2
+    return cur, other, w
+
+
+@numba.njit(cache=True)
+def _spanned(  # pragma: no cover - numba-compiled
+    cur: FloatArray, w: int, p: int, top: int, m: int, sign: float, out: FloatArray
+) -> None:
+    # The window of the p bars before close c0 + k starts at k + top - p in `cur` (extremes
+    # of width w <= p): the extreme of the w values from there and of the w ending at its end.
+    a, b, o = cur[top - p : top - p + m], cur[top - w : top - w + m], out[:m]
     for k in range(m):
-        j = c0 + k - 1 - lo
-        out[k] = window[j] if j >= 0 else np.nan
+        o[k] = sign * higher(a[k], b[k])
+
+
+@numba.njit(cache=True)
+def _decide(  # pragma: no cover - numba-compiled
+    close: FloatArray,
+    c0: int,
+    m: int,
+    chans: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    allow_short: bool,
+    codes: IntArray,
+) -> None:
+    # `DonchianTrend.on_bar` for each position it may hold at each close (entry high, entry
+    # low, exit high, exit low): the breakout needs no long position, the breakdown no short
+    # one; a NaN channel decides nothing. Branch-free: breakouts come and go at random.
+    entry_high, entry_low, exit_high, exit_low = chans
+    c = close[c0 : c0 + m]
+    for k in range(m):
+        up = next_open.LONG * (c[k] > entry_high[k])
+        down = next_open.SHORT * (allow_short & (c[k] < entry_low[k]))
+        codes[k] = next_open.code(
+            next_open.either(up, down),
+            next_open.either(down, next_open.FLAT * (c[k] < exit_low[k])),
+            next_open.either(up, next_open.FLAT * (c[k] > exit_high[k])),
+        )
+
+
+@numba.njit(cache=True)
+def _direct(  # pragma: no cover - numba-compiled
+    x: FloatArray, i: int, period: int, sign: float
+) -> float:
+    # The channel at close i by a scan of the window: for the first bars only.
+    if i < period:
+        return np.nan
+    acc = sign * x[i - period]
+    for j in range(i - period + 1, i):
+        acc = higher(acc, sign * x[j])
+    return float(sign * acc)
 
 
 @numba.njit(cache=True)
@@ -43,32 +140,39 @@ def _trend_run(  # pragma: no cover - numba-compiled
     room: next_open.Room,
 ) -> FusedRun:
     # `DonchianTrend.targets` executed as `sigma.engine.fast` executes them, a block at a
-    # time: a block's channels and targets stay in the first-level cache.
+    # time: a block's channels and decisions stay in the first-level cache.
     entry, exit_ = periods
+    short_first = (min(entry, exit_), max(entry, exit_))
     n = len(close)
     a, equity, lots, money = next_open.started(room, terms)
     size = next_open.BLOCK
-    entry_high, entry_low = np.empty(size), np.empty(size)
-    exit_high, exit_low = np.empty(size), np.empty(size)
-    flat, long, short = next_open.block_rows()
+    top = max(entry, exit_)
+    scratch = (np.empty(size + top), np.empty(size + top))
+    highs = (np.empty(size), np.empty(size))
+    lows = (np.empty(size), np.empty(size))
+    codes = np.empty(size, dtype=np.int64)
+    # The first `top` closes (some channel still warming up) by direct scans.
+    start = min(top, n)
     end = next_open.GO_ON
-    for c0 in range(0, n, next_open.BLOCK):
-        m = min(next_open.BLOCK, n - c0)
-        _prior(high, entry, 1.0, c0, m, entry_high)
-        _prior(low, entry, -1.0, c0, m, entry_low)
-        _prior(high, exit_, 1.0, c0, m, exit_high)
-        _prior(low, exit_, -1.0, c0, m, exit_low)
+    for c0 in range(0, start, size):
+        m = min(size, start - c0)
         for k in range(m):
-            c = close[c0 + k]
-            up = 1.0 if c > entry_high[k] else np.nan
-            down = -1.0 if c < entry_low[k] and allow_short else np.nan
-            # `DonchianTrend.on_bar` for each position it may hold at this close: the
-            # breakout needs no long position, the breakdown no short one.
-            flat[k] = up if up == up else down
-            long[k] = down if down == down else (0.0 if c < exit_low[k] else np.nan)
-            short[k] = up if up == up else (0.0 if c > exit_high[k] else np.nan)
-        rows = (flat, long, short)
-        a, end = next_open.execute(a, rows, c0, m, open_, close, equity, terms, lots, money)
+            i = c0 + k
+            highs[0][k], lows[0][k] = _direct(high, i, entry, 1.0), _direct(low, i, entry, -1.0)
+            highs[1][k], lows[1][k] = _direct(high, i, exit_, 1.0), _direct(low, i, exit_, -1.0)
+        _decide(close, c0, m, (highs[0], lows[0], highs[1], lows[1]), allow_short, codes)
+        a, end = next_open.execute_coded(a, codes, c0, m, open_, close, equity, terms, lots, money)
+        if end != next_open.GO_ON:
+            return next_open.finished(end, equity, a, lots, money)
+    # Slot 0 of `highs` and `lows` holds the shorter period's channel.
+    at = (0, 1) if entry <= exit_ else (1, 0)
+    for c0 in range(start, n, size):
+        m = min(size, n - c0)
+        _channels(high, c0, m, short_first, 1.0, scratch, highs)
+        _channels(low, c0, m, short_first, -1.0, scratch, lows)
+        chans = (highs[at[0]], lows[at[0]], highs[at[1]], lows[at[1]])
+        _decide(close, c0, m, chans, allow_short, codes)
+        a, end = next_open.execute_coded(a, codes, c0, m, open_, close, equity, terms, lots, money)
         if end != next_open.GO_ON:
             break
     return next_open.finished(end, equity, a, lots, money)

@@ -14,7 +14,7 @@ from sigma.strategies.series import FloatArray
 
 
 @numba.njit(cache=True)
-def _higher(acc: float, v: float) -> float:  # pragma: no cover - numba-compiled
+def higher(acc: float, v: float) -> float:  # pragma: no cover - numba-compiled
     # The larger of the two, NaN when either is (as numpy's max).
     return v if (v > acc or v != v) else acc
 
@@ -37,15 +37,15 @@ def rolling_extreme(x: FloatArray, period: int, sign: float) -> FloatArray:  # p
         acc = sign * x[b0]
         head[b0] = acc
         for i in range(b0 + 1, b1):
-            acc = _higher(acc, sign * x[i])
+            acc = higher(acc, sign * x[i])
             head[i] = acc
         acc = sign * x[b1 - 1]
         tail[b1 - 1] = acc
         for i in range(b1 - 2, b0 - 1, -1):
-            acc = _higher(acc, sign * x[i])
+            acc = higher(acc, sign * x[i])
             tail[i] = acc
     for i in range(period - 1, n):
-        out[i] = sign * _higher(tail[i - period + 1], head[i])
+        out[i] = sign * higher(tail[i - period + 1], head[i])
     return out
 
 

@@ -67,6 +67,91 @@ def _dec(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
+def _parts(value: Decimal) -> tuple[int, int] | None:
+    # (m, e) with value = m·10^e, or None for a value that is not finite.
+    if not value.is_finite():
+        return None
+    sign, digits, exponent = value.as_tuple()
+    mantissa = int("".join(map(str, digits)))
+    return (-mantissa if sign else mantissa), int(exponent)
+
+
+def _scaled(prices: FloatArray) -> tuple[IntArray, int] | None:
+    """Integers P and the fewest decimals a (<= 8) with Decimal(repr(p)) == P·10^-a for
+    every price p, or None.
+
+    P·10^-a rounds to p when P / 10^a == p (a correctly rounded division). The shortest
+    decimal that rounds to p (repr) is then that value: any other has at most a + 1
+    decimals, so lies at least 10^-(a+1) from it, while both lie within half an ulp of p;
+    the ulp is below 10^-(a+1) for |p|·10^(a+1) < 2^52 (held here with room)."""
+    for a in range(9):
+        scale = 10.0**a
+        whole = np.round(prices * scale)
+        if not np.all(np.abs(whole) < 2.0**50 / 10):  # NaN and infinities too
+            return None
+        if np.array_equal(whole / scale, prices):
+            return whole.astype(np.int64), a
+    return None
+
+
+_ROOM = 2.0**61  # an int64 sum of terms whose magnitudes sum below this cannot overflow
+
+
+def _exact_replay(
+    cash: Decimal,
+    terms: tuple[Decimal, Decimal, Decimal],
+    p_in: FloatArray,
+    p_out: FloatArray,
+    units: IntArray,
+) -> Decimal | None:
+    """The Decimal cash after the round trips at `p_in` / `p_out` of `units` lots from
+    `cash`, on (pct, fixed, lot) `terms`, in integer arithmetic, or None when it may not be
+    exact.
+
+    Every value the engine's Decimal fills produce (products, fees, sums, the cash after each
+    fill) is an integer multiple of 10^-E, for E the finest decimal place of the inputs; while
+    each is below 2^62, it has at most 19 digits, so Decimal's 28-digit arithmetic rounds
+    none of them and int64 arithmetic scaled by 10^E gives the same value. The fills are
+    summed in runs whose magnitudes, and the cash they start from, sum below 2^61 (bounded
+    in floats, with room for their roundings); the cash is carried from run to run as a
+    Python integer, exact however large."""
+    parts = [_parts(v) for v in (cash, *terms)]
+    prices = _scaled(np.concatenate((p_in, p_out)))
+    if prices is None or None in parts:
+        return None
+    (m_cash, e_cash), (m_pct, e_pct), (m_fixed, e_fixed), (m_lot, e_lot) = parts  # type: ignore[misc]
+    if m_pct < 0 or m_fixed < 0 or m_lot <= 0:
+        return None
+    whole, a = prices
+    scale = max(0, a - e_lot, a - e_lot - e_pct, -e_fixed, -e_cash)
+    k_value, k_fee = scale + e_lot - a, scale + e_lot - a + e_pct
+    k_fixed, k_cash = scale + e_fixed, scale + e_cash
+    if max(k_value, k_fee, k_fixed, m_lot, m_pct, m_fixed) >= _ROOM or k_value > 18:
+        return None
+    n = len(units)
+    w_in, w_out = whole[:n], whole[n:]
+    # Each round trip's magnitudes: its two fills' values, fees and the products in them.
+    size = np.abs(units).astype(np.float64) * m_lot * (np.abs(w_in) + np.abs(w_out))
+    weight = 10.0**k_value + m_pct * 10.0**k_fee
+    reach = np.cumsum(size * weight + 2.0 * m_fixed * 10.0**k_fixed) * 1.01
+    total = m_cash * 10**k_cash
+    lo = 0
+    while lo < n:
+        room = _ROOM - 1.01 * abs(total) + (reach[lo - 1] if lo else 0.0)
+        hi = int(np.searchsorted(reach, room, side="right"))
+        if hi <= lo:  # one round trip too large for int64
+            return None
+        lots = units[lo:hi].astype(np.int64) * m_lot
+        qty = np.abs(lots)
+        fee_in = qty * w_in[lo:hi] * m_pct * 10**k_fee + m_fixed * 10**k_fixed
+        fee_out = qty * w_out[lo:hi] * m_pct * 10**k_fee + m_fixed * 10**k_fixed
+        value_in = lots * w_in[lo:hi] * 10**k_value
+        value_out = -lots * w_out[lo:hi] * 10**k_value
+        total += int((-(value_in + fee_in) - (value_out + fee_out)).sum())
+        lo = hi
+    return Decimal(total).scaleb(-scale)
+
+
 def exact_entry_units(
     open_: FloatArray,
     initial_cash: float,
@@ -85,8 +170,21 @@ def exact_entry_units(
     pct_d, fixed_d, lot_d = _dec(pct), _dec(fixed), _dec(lot)
     cash = _REPLAY.cash if _REPLAY.cash is not None else _dec(initial_cash)
     # A first near-tie late in a long run replays every fill before it (tens of thousands
-    # in a million bars): the prices are read out as Python floats at once and each price
-    # converted once, not element by element from numpy.
+    # in a million bars: ~1 µs each in Decimal), and a run that trades at every other bar
+    # has near-ties every ten thousand fills: in integers, when exact.
+    done = slice(_REPLAY.closed, n_closed)
+    fast = _exact_replay(
+        cash,
+        (pct_d, fixed_d, lot_d),
+        open_[entry_bar[done]],
+        open_[exit_bar[done]],
+        units[done],
+    )
+    if fast is not None:
+        cash, _REPLAY.closed = fast, n_closed
+    # Fills the integer replay does not cover (or since the last near-tie) in Decimal: the
+    # prices are read out as Python floats at once and each price converted once, not
+    # element by element from numpy.
     done = slice(_REPLAY.closed, n_closed)
     exact: dict[float, Decimal] = {}
     for lots, p_in, p_out in zip(
@@ -426,6 +524,86 @@ def execute_at(  # pragma: no cover - numba-compiled
     return a, GO_ON
 
 
+# --- decisions coded by the position held ------------------------------------------------------
+NONE, LONG, SHORT, FLAT = 0, 1, 2, 3
+"""A target in a `code`: nothing, +1, -1, 0."""
+
+
+@numba.njit(cache=True, inline="always")
+def code(flat: int, long: int, short: int) -> int:  # pragma: no cover - numba-compiled
+    """One bar's decisions (each NONE, LONG, SHORT or FLAT) when flat, long and short, as the
+    one small integer `execute_coded` reads."""
+    return flat | (long << 2) | (short << 4)
+
+
+@numba.njit(cache=True, inline="always")
+def either(first: int, then: int) -> int:  # pragma: no cover - numba-compiled
+    """`first` unless it is NONE, else `then`: without a branch to mispredict."""
+    return first + (first == NONE) * then
+
+
+def _turns() -> IntArray:
+    # Row r (the position held: flat, long, short) marks the codes whose target for that
+    # position is one to act on: set, and not the position already held.
+    held = (0, 1, -1)
+    target = {LONG: 1, SHORT: -1, FLAT: 0}
+    table = np.zeros((3, 64), dtype=np.int64)
+    for row in range(3):
+        for c in range(64):
+            t = (c >> (2 * row)) & 3
+            table[row, c] = t != NONE and target[t] != held[row]
+    return table
+
+
+_TURNS = _turns()
+
+
+@numba.njit(cache=True)
+def execute_coded(  # pragma: no cover - numba-compiled
+    a: Account,
+    codes: IntArray,
+    c0: int,
+    m: int,
+    open_: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """`execute` for decisions given as one `code` a bar (`codes[k]` decided at bar c0 + k's
+    close, for k < m), with the same outcome.
+
+    Most bars' decision for the position held is nothing or that position: the loop only
+    looks each code up until one turns the position, marks the equity of the stretch before
+    it branch-free (`_mark`) and trades."""
+    end = min(c0 + m + 1, len(close))
+    lo = c0 + 1 if c0 else 0
+    k = 0
+    while k < m:
+        row = 0 if a.direction == 0 else (1 if a.direction > 0 else 2)
+        while k < m and not _TURNS[row, codes[k]]:
+            k += 1
+        i = c0 + k + 1
+        if k == m or i >= end:  # none, or the last bar's decision: no bar left to take it at
+            break
+        low = _mark(a, lo, i, close, equity)
+        if low >= 0:
+            return _ended(a, low, close, equity, terms, lots, money)
+        t = (codes[k] >> (2 * row)) & 3
+        a, room = trade(
+            a, 1 if t == LONG else (-1 if t == SHORT else 0), i, open_, terms, lots, money
+        )
+        if not room:
+            return a, FULL
+        lo = i
+        k += 1
+    low = _mark(a, lo, end, close, equity)
+    if low >= 0:
+        return _ended(a, low, close, equity, terms, lots, money)
+    return a, GO_ON
+
+
 @numba.njit(cache=True)
 def close_out(  # pragma: no cover - numba-compiled
     a: Account, i: int, price: float, terms: Terms, lots: IntArray, money: FloatArray
@@ -465,16 +643,23 @@ def finished(  # pragma: no cover - numba-compiled
 
 __all__ = [
     "BLOCK",
+    "FLAT",
     "GO_ON",
+    "LONG",
+    "NONE",
+    "SHORT",
     "Account",
     "Book",
     "Room",
     "block_rows",
     "close_out",
+    "code",
     "columns",
+    "either",
     "exact_entry_units",
     "execute",
     "execute_at",
+    "execute_coded",
     "finished",
     "new_room",
     "opened",

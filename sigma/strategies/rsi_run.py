@@ -28,37 +28,35 @@ def _reversion_run(  # pragma: no cover - numba-compiled
     room: next_open.Room,
 ) -> FusedRun:
     # `RsiReversion.targets` executed as `sigma.engine.fast` executes them, a block at a time:
-    # a block's targets stay in the first-level cache, nothing else is stored in between.
+    # a block's decisions stay in the first-level cache, nothing else is stored in between.
     oversold, overbought, exit_level = levels
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
-    flat, long, short = next_open.block_rows()
-    # No RSI at all for a history of `period` bars or fewer (as `indicators.rsi`).
+    # No RSI at all for a history of `period` bars or fewer (as `indicators.rsi`): no
+    # decision before bar `period`.
     first = period if n > period else n
+    # The bars before `first` decide nothing: one call, with a code (nothing) for each.
+    codes = np.zeros(max(next_open.BLOCK, first), dtype=np.int64)
+    a, end = next_open.execute_coded(a, codes, 0, first, open_, x, equity, terms, lots, money)
     avg_gain, avg_loss = rsi_seed(x, period) if n > period else (0.0, 0.0)
-    end = next_open.GO_ON
-    for c0 in range(0, n, next_open.BLOCK):
+    for c0 in range(first, n if end == next_open.GO_ON else 0, next_open.BLOCK):
         m = min(next_open.BLOCK, n - c0)
         for k in range(m):
             i = c0 + k
-            if i < first:
-                flat[k] = long[k] = short[k] = np.nan
-                continue
             if i > period:
                 avg_gain, avg_loss = rsi_step(x, i, period, avg_gain, avg_loss)
             value = rsi_of(avg_gain, avg_loss)
-            # `RsiReversion.on_bar` for each position it may hold at this close.
-            if value < oversold:
-                enter = 1.0
-            elif value > overbought and allow_short:
-                enter = -1.0
-            else:
-                enter = np.nan
-            flat[k] = enter
-            long[k] = 0.0 if enter != enter and value >= exit_level else enter
-            short[k] = 0.0 if enter != enter and value <= exit_level else enter
-        rows = (flat, long, short)
-        a, end = next_open.execute(a, rows, c0, m, open_, x, equity, terms, lots, money)
+            # `RsiReversion.on_bar` for each position it may hold at this close, without
+            # branches: Wilder's recursion is a chain of dependent divisions, and the
+            # decisions run in its shadow (a NaN RSI decides nothing).
+            short = next_open.SHORT * (allow_short & (value > overbought))
+            enter = next_open.either(next_open.LONG * (value < oversold), short)
+            codes[k] = next_open.code(
+                enter,
+                next_open.either(enter, next_open.FLAT * (value >= exit_level)),
+                next_open.either(enter, next_open.FLAT * (value <= exit_level)),
+            )
+        a, end = next_open.execute_coded(a, codes, c0, m, open_, x, equity, terms, lots, money)
         if end != next_open.GO_ON:
             break
     return next_open.finished(end, equity, a, lots, money)
