@@ -153,6 +153,67 @@ def test_crossings() -> None:
     assert crossed_below(a, b) and crossed_below(a, 2.0)
 
 
+def test_crossings_of_a_whole_history_are_those_of_each_bar() -> None:
+    # Over a history that stays as it is (`cursor.final`, a backtest), a pair's crossings are
+    # computed for every bar at once: the same answers as comparing bar by bar, NaN included,
+    # before the first bar too; a second partner of the same series is compared bar by bar.
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(0, 1, 300), 1)
+    x[[5, 6, 40, 41, 42]] = np.nan
+    y = np.round(rng.normal(0, 1, 300), 1)
+    z = np.round(rng.normal(0, 1, 300), 1)
+    expected: dict[str, list[bool]] = {}
+    for final in (False, True):
+        cursor = Cursor()
+        cursor.final = final
+        a, b, c = Series(x, cursor), Series(y, cursor), Series(z, cursor)
+        answers = []
+        for i in range(-1, len(x)):
+            cursor.i = i
+            answers += [
+                crossed_above(a, b), crossed_below(a, b), crossed_above(b, a),
+                crossed_below(b, a), crossed_above(a, c), crossed_below(c, a),
+            ]  # fmt: skip
+        expected[str(final)] = answers
+        assert all(type(answer) is bool for answer in answers)
+        assert (a._crossings is not None) == final
+    assert expected["True"] == expected["False"] and any(expected["True"])
+
+
+def test_a_series_made_on_every_bar_is_compared_bar_by_bar() -> None:
+    # Its crossings would be computed over the whole history on every bar: a pair's are
+    # kept only when it is asked about on a second bar.
+    cursor = Cursor()
+    cursor.final = True
+    x, y = np.array([1.0, 3.0, 1.0, 3.0]), np.array([2.0, 2.0, 2.0, 2.0])
+    b = Series(y, cursor)
+    answers = []
+    for i in range(4):
+        cursor.i = i
+        a = Series(x, cursor)
+        answers.append((crossed_above(a, b), crossed_below(a, b), crossed_above(b, a)))
+        assert a._crossings is None and b._crossings is None
+    false = (False, False, False)
+    assert answers == [false, (True, False, False), (False, True, True), (True, False, False)]
+
+
+def test_crossings_follow_values_that_change() -> None:
+    cursor = Cursor()
+    cursor.final = True
+    a = Series(np.array([1.0, 3.0, 1.0]), cursor)
+    b = Series(np.array([2.0, 2.0, 2.0]), cursor)
+    cursor.i = 1
+    assert crossed_above(a, b) and not crossed_below(a, b)
+    b.values = np.array([0.0, 0.0, 0.0])  # an indicator recomputed
+    assert not crossed_above(a, b)
+    a._values[:] = [3.0, 1.0, 1.0]  # a live bar written in place
+    a.changed()
+    assert crossed_below(a, b) is False and crossed_above(b, a) is False
+    b._values[:] = [5.0, 0.0, 0.0]
+    b.changed()
+    assert crossed_above(a, b) and crossed_below(b, a)
+
+
 def test_indicator_length_mismatch_is_reported() -> None:
     class Bad(Strategy):
         name = "bad"
