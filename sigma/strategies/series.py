@@ -25,6 +25,7 @@ _MAX_STEPS = 4096
 COLUMNS = ("open", "high", "low", "close", "volume")
 
 _MAX_ASKED = 8  # partners a series remembers being compared with (see `_remember_crossings`)
+_NOBODY = object()  # `Series._above` when no crossings are kept: no argument is this object
 
 
 class Cursor:
@@ -42,17 +43,27 @@ class Cursor:
 class Series:
     """A read-only view of `values[: cursor.i + 1]` indexed from the end."""
 
-    __slots__ = ("_asked", "_crossings", "_cursor", "_floats", "_readers", "_values", "name")
+    __slots__ = (
+        "_above",
+        "_asked",
+        "_crossed",
+        "_cursor",
+        "_floats",
+        "_readers",
+        "_values",
+        "name",
+    )
 
     def __init__(self, values: FloatArray, cursor: Cursor, name: str = "") -> None:
         self._values = values
         self._floats: list[float] | None = None
         self._cursor = cursor
         self.name = name
-        # (other series, whether self crossed above it at each bar), see `crossed_above`; the
-        # series it was compared with bar by bar, and from which bar; the series whose
-        # `_crossings` read these values.
-        self._crossings: tuple[Series, list[bool]] | None = None
+        # The series whose crossings from below are kept (see `crossed_above`) and whether
+        # self crossed above it at each bar; the series it was compared with bar by bar, and
+        # from which bar; the series whose `_crossed` read these values.
+        self._above: object = _NOBODY
+        self._crossed: list[bool] = []
         self._asked: dict[Series, int] | None = None
         self._readers: list[Series] | None = None
 
@@ -70,12 +81,16 @@ class Series:
         """The stored array was written in place (a live bar): forget the float copy, and
         the crossings computed from the values."""
         self._floats = None
-        self._crossings = None
+        self._forget_crossings()
         readers = self._readers
         if readers:
             for reader in readers:
-                reader._crossings = None
+                reader._forget_crossings()
             readers.clear()
+
+    def _forget_crossings(self) -> None:
+        self._above = _NOBODY
+        self._crossed = []
 
     def _as_floats(self) -> list[float]:
         # A strategy reads a few values per bar: indexing a list of Python floats costs a
@@ -121,9 +136,8 @@ def crossed_above(a: Series, b: Series | float) -> bool:
     # (a backtest), the answer for every bar is computed once, with the same comparisons,
     # when the pair is asked about on a second bar in a row (a series made on the fly for
     # one bar is compared bar by bar).
-    crossings = a._crossings
-    if crossings is not None and crossings[0] is b:
-        return crossings[1][a._cursor.i]
+    if a._above is b:
+        return a._crossed[a._cursor.i]
     if a._cursor.final and isinstance(b, Series) and _remember_crossings(a, b):
         return crossed_above(a, b)
     i = a._cursor.i
@@ -141,9 +155,8 @@ def crossed_above(a: Series, b: Series | float) -> bool:
 def crossed_below(a: Series, b: Series | float) -> bool:
     """True when `a` was above `b` on the previous bar and is below it now (strict)."""
     if isinstance(b, Series):  # `b` crossed above `a`: the same two comparisons
-        crossings = b._crossings
-        if crossings is not None and crossings[0] is a:
-            return crossings[1][b._cursor.i]
+        if b._above is a:
+            return b._crossed[b._cursor.i]
         if b._cursor.final and _remember_crossings(b, a):
             return crossed_below(a, b)
     i = a._cursor.i
@@ -179,7 +192,7 @@ def _remember_crossings(a: Series, b: Series) -> bool:
         return False
     av, bv = a._values, b._values
     if (
-        a._crossings is not None
+        a._above is not _NOBODY
         or b._cursor is not a._cursor
         or av.dtype != np.float64
         or bv.dtype != np.float64
@@ -191,7 +204,8 @@ def _remember_crossings(a: Series, b: Series) -> bool:
     flags = np.zeros(n + 1, dtype=np.bool_)
     if n > 1:
         np.logical_and(av[:-1] < bv[:-1], av[1:] > bv[1:], out=flags[1:n])
-    a._crossings = (b, flags.tolist())
+    a._crossed = flags.tolist()
+    a._above = b
     if b._readers is None:  # `b` changing makes the list stale (and `a` changing: `changed`)
         b._readers = []
     b._readers.append(a)

@@ -176,7 +176,7 @@ def test_crossings_of_a_whole_history_are_those_of_each_bar() -> None:
             ]  # fmt: skip
         expected[str(final)] = answers
         assert all(type(answer) is bool for answer in answers)
-        assert (a._crossings is not None) == final
+        assert bool(a._crossed) == final
     assert expected["True"] == expected["False"] and any(expected["True"])
 
 
@@ -192,7 +192,7 @@ def test_a_series_made_on_every_bar_is_compared_bar_by_bar() -> None:
         cursor.i = i
         a = Series(x, cursor)
         answers.append((crossed_above(a, b), crossed_below(a, b), crossed_above(b, a)))
-        assert a._crossings is None and b._crossings is None
+        assert not a._crossed and not b._crossed
     false = (False, False, False)
     assert answers == [false, (True, False, False), (False, True, True), (True, False, False)]
 
