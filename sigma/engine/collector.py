@@ -9,12 +9,13 @@ reference cycles (a strategy's own) is still collected, only in larger batches.
 The thresholds are process-wide: runs in several threads share one raised setting, and the
 last one to finish puts back what was there before the first began.
 
-Even relaxed, the young generation is walked once: at 100,000 allocations during a long run,
-and by the first collection after the thresholds go back (~7 ms at 100k bars, ~70 ms in
-collections at 1M). A run that knows how many tracked objects it made and keeps (its orders,
-fills and trades) calls `promote_kept` between stretches of bars: when the young generation
-holds little else (at most `FOREIGN_YOUNG` more objects), it is moved to the oldest
-generation without being walked, as a collection that found it all alive would have done.
+Even relaxed, the young generation is walked: at 100,000 allocations during a long run, and
+by the first collection after the thresholds go back (8-10 ms at 100k bars, ~70 ms in
+collections at 1M, now and then an older generation's too). A run that knows how many
+tracked objects it made and keeps (its orders, fills and trades) calls `promote_kept` between
+stretches of bars: when the young generation holds little else (at most `FOREIGN_YOUNG` more
+objects), it is moved to the oldest generation without being walked (a collection that found
+it all alive would have walked it and moved it one generation up).
 At most `FOREIGN_YOUNG` objects of others per stretch are promoted that way (garbage in
 cycles among them waits for the next full collection); a strategy that makes more is
 collected as before.
