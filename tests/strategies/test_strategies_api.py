@@ -197,6 +197,31 @@ def test_a_series_made_on_every_bar_is_compared_bar_by_bar() -> None:
     assert answers == [false, (True, False, False), (False, True, True), (True, False, False)]
 
 
+def test_go_long_and_go_short_place_the_orders_their_fields_say() -> None:
+    # The reverse and entry orders are built positionally (fast): the same orders as built
+    # by field name.
+    from sigma.domain import Order
+
+    close = 100 + np.sin(np.arange(120) / 4.0) * 10
+    index = pd.date_range("2024-01-01", periods=120, freq="1min", tz="UTC", name="ts")
+    bars = pd.DataFrame(
+        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0},
+        index=index,
+    )
+    _, engine = run_backtest(SmaCross(fast=3, slow=8), bars, symbol="X")
+    reverse = next(o for o in engine.orders if o.tag == "reverse")
+    enter = next(o for o in engine.orders if o.tag == "enter")
+    fields = ("created_at", "client_order_id", "status", "filled_qty")
+    assert reverse == Order(
+        symbol="X", side=reverse.side, reduce_only=True, strategy="sma_cross", tag="reverse",
+        **{name: getattr(reverse, name) for name in fields},
+    )  # fmt: skip
+    assert enter == Order(
+        symbol="X", side=enter.side, equity_fraction=Decimal("1.0"), strategy="sma_cross",
+        tag="enter", **{name: getattr(enter, name) for name in fields},
+    )  # fmt: skip
+
+
 def test_crossings_follow_values_that_change() -> None:
     cursor = Cursor()
     cursor.final = True
