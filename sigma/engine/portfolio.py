@@ -173,20 +173,22 @@ class Portfolio:
         gross = signed * (fill.price - pos.avg_price)
         pnl = gross - entry_fee - exit_fee
         pos.realized_pnl += gross - exit_fee - entry_fee
+        # Positional (in the order of Trade's fields): a backtest makes one per round trip,
+        # and matching thirteen keywords cost a fifth of the call.
         trade = Trade(
-            symbol=fill.symbol,
-            qty=signed,
-            entry_ts=lot.entry_ts,
-            entry_price=pos.avg_price,
-            exit_ts=fill.ts,
-            exit_price=fill.price,
-            fees=entry_fee + exit_fee,
-            pnl=pnl,
-            entry_bar=lot.entry_bar,
-            exit_bar=bar,
-            strategy=fill.strategy,
-            exit_reason=reason,
-            tag=lot.tag,
+            fill.symbol,  # symbol
+            signed,  # qty
+            lot.entry_ts,  # entry_ts
+            pos.avg_price,  # entry_price
+            fill.ts,  # exit_ts
+            fill.price,  # exit_price
+            entry_fee + exit_fee,  # fees
+            pnl,  # pnl
+            lot.entry_bar,  # entry_bar
+            bar,  # exit_bar
+            fill.strategy,  # strategy
+            reason,  # exit_reason
+            lot.tag,  # tag
         )
         pos.qty -= signed
         if not pos.qty:

@@ -476,12 +476,19 @@ class Strategy:
 
     def _exit(self, held: Decimal, tag: str) -> Order:
         """Close the position `held` (not 0) at market."""
+        # Positional, in the order of Order's fields: matching keywords against its 21
+        # parameters cost a third of the order.
         order = Order(
-            symbol=self.symbol,
-            side=_SELL if held > _ZERO else _BUY,
-            reduce_only=True,
-            strategy=self.name,
-            tag=tag,
+            self.symbol,  # symbol
+            _SELL if held > _ZERO else _BUY,  # side
+            _MARKET,  # type
+            None,  # qty: all of the position when it fills
+            None,  # equity_fraction
+            None,  # limit_price
+            None,  # stop_price
+            True,  # reduce_only
+            self.name,  # strategy
+            tag,  # tag
         )
         self._ctx.submit(order)
         return order
@@ -507,14 +514,20 @@ class Strategy:
         self._ctx.cancel_pending(self.symbol)
         if held:
             self._exit(held, "reverse")
-        # The market entry `_order` would make, without its checks of what is not given.
+        # The market entry `_order` would make, without its checks of what is not given
+        # (positional, as in `_exit`).
         self._ctx.submit(
             Order(
-                self.symbol,
-                side,
-                equity_fraction=_decimal(fraction),
-                strategy=self.name,
-                tag="enter",
+                self.symbol,  # symbol
+                side,  # side
+                _MARKET,  # type
+                None,  # qty
+                _decimal(fraction),  # equity_fraction
+                None,  # limit_price
+                None,  # stop_price
+                False,  # reduce_only
+                self.name,  # strategy
+                "enter",  # tag
             )
         )
 

@@ -17,8 +17,15 @@ import pandas as pd
 FloatArray = npt.NDArray[np.float64]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Steps between the bar times `Data.time` made, in microseconds: a few distinct ones per
+# history (a bar's length, and its multiples up to the next order); emptied when full.
+_STEPS: dict[int, timedelta] = {}
+_MAX_STEPS = 4096
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+
+_MAX_ASKED = 8  # partners a series remembers being compared with (see `_remember_crossings`)
+_NOBODY = object()  # `Series._above` when no crossings are kept: no argument is this object
 
 
 Floats = list[Any] | memoryview
@@ -37,22 +44,41 @@ def float_reader(values: npt.NDArray[Any]) -> Floats:
 class Cursor:
     """Index of the current bar, shared by every series of one run."""
 
-    __slots__ = ("i",)
+    __slots__ = ("final", "i")
 
     def __init__(self) -> None:
         self.i = -1
+        self.final = False
+        """Set while the series hold a whole history that stays as it is (a backtest steps
+        through it): `crossed_above` then finds a pair's crossings for every bar at once."""
 
 
 class Series:
     """A read-only view of `values[: cursor.i + 1]` indexed from the end."""
 
-    __slots__ = ("_cursor", "_floats", "_values", "name")
+    __slots__ = (
+        "_above",
+        "_asked",
+        "_crossed",
+        "_cursor",
+        "_floats",
+        "_readers",
+        "_values",
+        "name",
+    )
 
     def __init__(self, values: FloatArray, cursor: Cursor, name: str = "") -> None:
         self._values = values
         self._floats: Floats | None = None
         self._cursor = cursor
         self.name = name
+        # The series whose crossings from below are kept (see `crossed_above`) and whether
+        # self crossed above it at each bar; the series it was compared with bar by bar, and
+        # from which bar; the series whose `_crossed` read these values.
+        self._above: object = _NOBODY
+        self._crossed: list[bool] = []
+        self._asked: dict[Series, int] | None = None
+        self._readers: list[Series] | None = None
 
     @property
     def values(self) -> FloatArray:
@@ -62,11 +88,22 @@ class Series:
     @values.setter
     def values(self, values: FloatArray) -> None:
         self._values = values
-        self._floats = None
+        self.changed()
 
     def changed(self) -> None:
-        """The stored array was written in place (a live bar): forget the float copy."""
+        """The stored array was written in place (a live bar): forget the float copy, and
+        the crossings computed from the values."""
         self._floats = None
+        self._forget_crossings()
+        readers = self._readers
+        if readers:
+            for reader in readers:
+                reader._forget_crossings()
+            readers.clear()
+
+    def _forget_crossings(self) -> None:
+        self._above = _NOBODY
+        self._crossed = []
 
     def _as_floats(self) -> Floats:
         # A strategy reads a few values per bar: indexing the array boxes a numpy scalar each
@@ -110,6 +147,14 @@ def crossed_above(a: Series, b: Series | float) -> bool:
 
     Strict on both bars (as backtesting.py's `crossover`), so touching without crossing and
     NaN warm-up values never count."""
+    # A strategy asks about the same pair on every bar: over a history that stays as it is
+    # (a backtest), the answer for every bar is computed once, with the same comparisons,
+    # when the pair is asked about on a second bar in a row (a series made on the fly for
+    # one bar is compared bar by bar).
+    if a._above is b:
+        return a._crossed[a._cursor.i]
+    if a._cursor.final and isinstance(b, Series) and _remember_crossings(a, b):
+        return crossed_above(a, b)
     i = a._cursor.i
     if i < 1:
         return False
@@ -124,6 +169,11 @@ def crossed_above(a: Series, b: Series | float) -> bool:
 
 def crossed_below(a: Series, b: Series | float) -> bool:
     """True when `a` was above `b` on the previous bar and is below it now (strict)."""
+    if isinstance(b, Series):  # `b` crossed above `a`: the same two comparisons
+        if b._above is a:
+            return b._crossed[b._cursor.i]
+        if b._cursor.final and _remember_crossings(b, a):
+            return crossed_below(a, b)
     i = a._cursor.i
     if i < 1:
         return False
@@ -134,6 +184,47 @@ def crossed_below(a: Series, b: Series | float) -> bool:
         return bool(av[i - 1] > b[-2] and av[i] < b[-1])
     bv = b._floats or b._as_floats()
     return av[i - 1] > bv[i - 1] and av[i] < bv[i]
+
+
+def _remember_crossings(a: Series, b: Series) -> bool:
+    """Keep in `a` whether it crossed above `b` at each bar, as `crossed_above` compares
+    (strictly, NaN never crossing), when `a` was compared with `b` on an earlier bar too,
+    both are float arrays of one length on one cursor and `a` keeps no other pair's; False
+    when not kept.
+
+    The list has one entry per bar and a last one for the cursor before the first bar (-1),
+    all False where `crossed_above` answers False without comparing (bar 0, before it)."""
+    asked = a._asked
+    if asked is None:
+        asked = a._asked = {}
+    first = asked.get(b)
+    if first is None:
+        if len(asked) >= _MAX_ASKED:  # series made on the fly, one per bar
+            asked.clear()
+        asked[b] = a._cursor.i
+        return False
+    if first == a._cursor.i:  # the same bar again: a pair is kept from its second bar
+        return False
+    av, bv = a._values, b._values
+    if (
+        a._above is not _NOBODY
+        or b._cursor is not a._cursor
+        or av.dtype != np.float64
+        or bv.dtype != np.float64
+        or av.shape != bv.shape
+        or av.ndim != 1
+    ):
+        return False
+    n = len(av)
+    flags = np.zeros(n + 1, dtype=np.bool_)
+    if n > 1:
+        np.logical_and(av[:-1] < bv[:-1], av[1:] > bv[1:], out=flags[1:n])
+    a._crossed = flags.tolist()
+    a._above = b
+    if b._readers is None:  # `b` changing makes the list stale (and `a` changing: `changed`)
+        b._readers = []
+    b._readers.append(a)
+    return True
 
 
 class Data:
@@ -150,10 +241,11 @@ class Data:
         self._ns = self._ts.view(np.int64)  # the stamps as integers, which `time` reads
         self._length = len(ts)
         self._series = {name: Series(arr, cursor, name) for name, arr in self._columns.items()}
-        # The latest bar time asked for, and its bar (orders and fills of a bar ask for it
-        # several times).
+        # The latest bar time asked for, its bar (orders and fills of a bar ask for it
+        # several times) and its microseconds since the epoch (the next one is made from it).
         self._time_at = -1
         self._time = _EPOCH
+        self._time_us = 0
 
     @property
     def open(self) -> Series:
@@ -207,9 +299,20 @@ class Data:
             return self._time
         if not 0 <= i < self._length:
             raise IndexError(f"bar {i} is not stored")
-        # Positional: timedelta's keyword arguments cost a third of the conversion.
-        when = self._time = _EPOCH + timedelta(0, 0, self._ns.item(i) // 1000)
+        # The time asked for before, plus the step from it: bars are evenly spaced or nearly,
+        # so the few steps between them are made once (a timedelta costs most of a
+        # conversion). The same exact microseconds as `_EPOCH + timedelta(0, 0, us)`.
+        us = self._ns.item(i) // 1000
+        step = us - self._time_us
+        later = _STEPS.get(step)
+        if later is None:
+            later = timedelta(0, 0, step)  # positional: keywords cost a third more
+            if len(_STEPS) >= _MAX_STEPS:
+                _STEPS.clear()
+            _STEPS[step] = later
+        when = self._time = self._time + later
         self._time_at = i
+        self._time_us = us
         return when
 
     def frame(self, start: int = 0, end: int | None = None) -> pd.DataFrame:

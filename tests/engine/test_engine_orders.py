@@ -293,6 +293,29 @@ def test_bar_times_are_what_pandas_gives() -> None:
     )
 
 
+def test_bar_times_asked_in_any_order_are_the_same_as_made_alone() -> None:
+    # `Data.time` makes a bar's time from the last one it made plus the step between them
+    # (steps are kept): uneven steps, backwards, repeated and far apart give the same times.
+    rng = np.random.default_rng(7)
+    ns = np.cumsum(rng.integers(1, 10**12, 400)) + np.int64(-(10**17))
+    data = Data(dict.fromkeys(COLUMNS, np.ones(len(ns))), ns.astype("datetime64[ns]"), Cursor())
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for i in [*range(0, 400, 7), 3, 3, 399, 0, *rng.integers(0, 400, 200).tolist()]:
+        when = data.time(i)
+        assert when == epoch + timedelta(microseconds=int(ns[i]) // 1000) and when.tzinfo is UTC
+
+
+def test_bar_prices_are_exact_whatever_was_read_before() -> None:
+    # Prices are converted once per distinct float and kept; zero, signed zero and NaN are
+    # converted every time (equal floats with other texts, or no dictionary key).
+    from sigma.engine.engine import _dec
+
+    for value in [100.34, 0.1 + 0.2, 1e-7, 3.0, 100.34, 0.0, -0.0, float("nan"), -2.5, 1e22]:
+        for _ in range(2):
+            got, want = _dec(value), Decimal(repr(value))
+            assert str(got) == str(want)
+
+
 def test_data_value_reads_stored_bars_only() -> None:
     data = frame_to_data(PATH)
     assert (data.value("close", 0), data.value("high", -1), data.value("low", -5)) == (

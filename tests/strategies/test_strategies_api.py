@@ -153,6 +153,92 @@ def test_crossings() -> None:
     assert crossed_below(a, b) and crossed_below(a, 2.0)
 
 
+def test_crossings_of_a_whole_history_are_those_of_each_bar() -> None:
+    # Over a history that stays as it is (`cursor.final`, a backtest), a pair's crossings are
+    # computed for every bar at once: the same answers as comparing bar by bar, NaN included,
+    # before the first bar too; a second partner of the same series is compared bar by bar.
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(0, 1, 300), 1)
+    x[[5, 6, 40, 41, 42]] = np.nan
+    y = np.round(rng.normal(0, 1, 300), 1)
+    z = np.round(rng.normal(0, 1, 300), 1)
+    expected: dict[str, list[bool]] = {}
+    for final in (False, True):
+        cursor = Cursor()
+        cursor.final = final
+        a, b, c = Series(x, cursor), Series(y, cursor), Series(z, cursor)
+        answers = []
+        for i in range(-1, len(x)):
+            cursor.i = i
+            answers += [
+                crossed_above(a, b), crossed_below(a, b), crossed_above(b, a),
+                crossed_below(b, a), crossed_above(a, c), crossed_below(c, a),
+            ]  # fmt: skip
+        expected[str(final)] = answers
+        assert all(type(answer) is bool for answer in answers)
+        assert bool(a._crossed) == final
+    assert expected["True"] == expected["False"] and any(expected["True"])
+
+
+def test_a_series_made_on_every_bar_is_compared_bar_by_bar() -> None:
+    # Its crossings would be computed over the whole history on every bar: a pair's are
+    # kept only when it is asked about on a second bar.
+    cursor = Cursor()
+    cursor.final = True
+    x, y = np.array([1.0, 3.0, 1.0, 3.0]), np.array([2.0, 2.0, 2.0, 2.0])
+    b = Series(y, cursor)
+    answers = []
+    for i in range(4):
+        cursor.i = i
+        a = Series(x, cursor)
+        answers.append((crossed_above(a, b), crossed_below(a, b), crossed_above(b, a)))
+        assert not a._crossed and not b._crossed
+    false = (False, False, False)
+    assert answers == [false, (True, False, False), (False, True, True), (True, False, False)]
+
+
+def test_go_long_and_go_short_place_the_orders_their_fields_say() -> None:
+    # The reverse and entry orders are built positionally (fast): the same orders as built
+    # by field name.
+    from sigma.domain import Order
+
+    close = 100 + np.sin(np.arange(120) / 4.0) * 10
+    index = pd.date_range("2024-01-01", periods=120, freq="1min", tz="UTC", name="ts")
+    bars = pd.DataFrame(
+        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0},
+        index=index,
+    )
+    _, engine = run_backtest(SmaCross(fast=3, slow=8), bars, symbol="X")
+    reverse = next(o for o in engine.orders if o.tag == "reverse")
+    enter = next(o for o in engine.orders if o.tag == "enter")
+    fields = ("created_at", "client_order_id", "status", "filled_qty")
+    assert reverse == Order(
+        symbol="X", side=reverse.side, reduce_only=True, strategy="sma_cross", tag="reverse",
+        **{name: getattr(reverse, name) for name in fields},
+    )  # fmt: skip
+    assert enter == Order(
+        symbol="X", side=enter.side, equity_fraction=Decimal("1.0"), strategy="sma_cross",
+        tag="enter", **{name: getattr(enter, name) for name in fields},
+    )  # fmt: skip
+
+
+def test_crossings_follow_values_that_change() -> None:
+    cursor = Cursor()
+    cursor.final = True
+    a = Series(np.array([1.0, 3.0, 1.0]), cursor)
+    b = Series(np.array([2.0, 2.0, 2.0]), cursor)
+    cursor.i = 1
+    assert crossed_above(a, b) and not crossed_below(a, b)
+    b.values = np.array([0.0, 0.0, 0.0])  # an indicator recomputed
+    assert not crossed_above(a, b)
+    a._values[:] = [3.0, 1.0, 1.0]  # a live bar written in place
+    a.changed()
+    assert crossed_below(a, b) is False and crossed_above(b, a) is False
+    b._values[:] = [5.0, 0.0, 0.0]
+    b.changed()
+    assert crossed_above(a, b) and crossed_below(b, a)
+
+
 def test_indicator_length_mismatch_is_reported() -> None:
     class Bad(Strategy):
         name = "bad"
