@@ -65,8 +65,10 @@ def test_frozen_objects_stay_frozen() -> None:
     gc.collect()
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         kept = [Record() for _ in range(10)]
-        assert not promote_kept(len(kept)) and gc.get_freeze_count() == frozen
+        assert not promote_kept(len(kept))
+        # Still frozen: a promotion's `gc.unfreeze` would have emptied the permanent
+        # generation. (Its exact count may fall meanwhile: frozen objects can still die.)
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
