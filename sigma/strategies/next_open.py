@@ -483,6 +483,47 @@ def _ended(  # pragma: no cover - numba-compiled
     return a, -1 if room else FULL
 
 
+@numba.njit(cache=True, inline="always")
+def _stretch_then_trade(  # pragma: no cover - numba-compiled
+    a: Account,
+    lo: int,
+    i: int,
+    want: int,
+    open_: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """Bars `lo` to `i - 1` marked on account `a`, then its turn to `want` at bar i's open:
+    the account and GO_ON, or the run's end (closed out on the way, or the book full)."""
+    low = _mark(a, lo, i, close, equity)
+    if low >= 0:
+        return _ended(a, low, close, equity, terms, lots, money)
+    a, room = trade(a, want, i, open_, terms, lots, money)
+    return a, GO_ON if room else FULL
+
+
+@numba.njit(cache=True, inline="always")
+def _stretch_to_end(  # pragma: no cover - numba-compiled
+    a: Account,
+    lo: int,
+    end: int,
+    close: FloatArray,
+    equity: FloatArray,
+    terms: Terms,
+    lots: IntArray,
+    money: FloatArray,
+) -> tuple[Account, int]:
+    """Bars `lo` to `end - 1` marked on account `a` with no trade among them: GO_ON, or the
+    run's end when closed out on the way."""
+    low = _mark(a, lo, end, close, equity)
+    if low >= 0:
+        return _ended(a, low, close, equity, terms, lots, money)
+    return a, GO_ON
+
+
 @numba.njit(cache=True)
 def execute_at(  # pragma: no cover - numba-compiled
     a: Account,
@@ -511,17 +552,13 @@ def execute_at(  # pragma: no cover - numba-compiled
         i = when[k] + 1
         if i >= end:  # the last bar's decision: no bar left to take it at
             break
-        low = _mark(a, lo, i, close, equity)
-        if low >= 0:
-            return _ended(a, low, close, equity, terms, lots, money)
-        a, room = trade(a, wants[k], i, open_, terms, lots, money)
-        if not room:
-            return a, FULL
+        a, status = _stretch_then_trade(
+            a, lo, i, wants[k], open_, close, equity, terms, lots, money
+        )
+        if status != GO_ON:
+            return a, status
         lo = i
-    low = _mark(a, lo, end, close, equity)
-    if low >= 0:
-        return _ended(a, low, close, equity, terms, lots, money)
-    return a, GO_ON
+    return _stretch_to_end(a, lo, end, close, equity, terms, lots, money)
 
 
 # --- decisions coded by the position held ------------------------------------------------------
@@ -587,21 +624,14 @@ def execute_coded(  # pragma: no cover - numba-compiled
         i = c0 + k + 1
         if k == m or i >= end:  # none, or the last bar's decision: no bar left to take it at
             break
-        low = _mark(a, lo, i, close, equity)
-        if low >= 0:
-            return _ended(a, low, close, equity, terms, lots, money)
         t = (codes[k] >> (2 * row)) & 3
-        a, room = trade(
-            a, 1 if t == LONG else (-1 if t == SHORT else 0), i, open_, terms, lots, money
-        )
-        if not room:
-            return a, FULL
+        want = 1 if t == LONG else (-1 if t == SHORT else 0)
+        a, status = _stretch_then_trade(a, lo, i, want, open_, close, equity, terms, lots, money)
+        if status != GO_ON:
+            return a, status
         lo = i
         k += 1
-    low = _mark(a, lo, end, close, equity)
-    if low >= 0:
-        return _ended(a, low, close, equity, terms, lots, money)
-    return a, GO_ON
+    return _stretch_to_end(a, lo, end, close, equity, terms, lots, money)
 
 
 @numba.njit(cache=True)
