@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -278,16 +279,18 @@ def _run_one(
     fill_model: FillModel,
     margin: MarginModel,
 ) -> BacktestResult:
+    run = partial(
+        run_backtest,
+        strategy,
+        bars,
+        symbol=symbol,
+        initial_cash=cash,
+        fill_model=fill_model,
+        margin=margin,
+        keep_records=False,
+    )
     if len(bars) < PROGRESS_MIN_BARS:
-        return run_backtest(
-            strategy,
-            bars,
-            symbol=symbol,
-            initial_cash=cash,
-            fill_model=fill_model,
-            margin=margin,
-            keep_records=False,
-        )[0]
+        return run()[0]
     with Progress(
         TextColumn(f"{strategy.name}"),
         BarColumn(),
@@ -297,16 +300,7 @@ def _run_one(
         transient=True,
     ) as bar:
         task = bar.add_task("backtest", total=len(bars))
-        return run_backtest(
-            strategy,
-            bars,
-            symbol=symbol,
-            initial_cash=cash,
-            fill_model=fill_model,
-            margin=margin,
-            progress=lambda done, _total: bar.update(task, completed=done),
-            keep_records=False,
-        )[0]
+        return run(progress=lambda done, _total: bar.update(task, completed=done))[0]
 
 
 def _store(database_url: str, result: BacktestResult, report: Path) -> None:
