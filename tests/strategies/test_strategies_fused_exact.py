@@ -193,26 +193,33 @@ CASES: list[tuple[type[Strategy], dict[str, Any]]] = [
 ]
 
 
+def _fused_is_the_targets_executed(
+    cls: type[Strategy], columns: BarColumns, params: dict[str, Any]
+) -> FastResult:
+    """The fused run of `cls` on `columns`, checked field by field against executing its
+    targets on the same account."""
+    terms = Terms.of(10_000, 0.0001, 0.1, 1)
+    fused = run_twin(cls, columns, params, terms)
+    want = simulate_targets(
+        columns["open"],
+        columns["close"],
+        cls.targets(columns, params),
+        initial_cash=terms.initial_cash,
+        commission_pct=terms.commission_pct,
+        commission_fixed=terms.commission_fixed,
+    )
+    for field in FastResult.__slots__:
+        np.testing.assert_array_equal(getattr(fused, field), getattr(want, field), field)
+    return fused
+
+
 @pytest.mark.parametrize(("cls", "params"), CASES, ids=lambda v: getattr(v, "name", str(v)))
 @pytest.mark.parametrize("seed", [1, 2])
 def test_fused_runs_on_ticks_are_the_targets_executed(
     cls: type[Strategy], params: dict[str, Any], seed: int
 ) -> None:
-    columns = BarColumns(_ticks(seed))
-    full = fast_params(cls, params)
-    terms = Terms.of(10_000, 0.0001, 0.1, 1)
-    fused = run_twin(cls, columns, full, terms)
-    want = simulate_targets(
-        columns["open"],
-        columns["close"],
-        cls.targets(columns, full),
-        initial_cash=terms.initial_cash,
-        commission_pct=terms.commission_pct,
-        commission_fixed=terms.commission_fixed,
-    )
+    fused = _fused_is_the_targets_executed(cls, BarColumns(_ticks(seed)), fast_params(cls, params))
     assert fused.n_trades > 1
-    for field in FastResult.__slots__:
-        np.testing.assert_array_equal(getattr(fused, field), getattr(want, field), field)
 
 
 def _decimal_replay(args: tuple[Any, ...]) -> Decimal | None:
@@ -278,17 +285,5 @@ def test_warm_ups_longer_than_a_block(cls: type[Strategy]) -> None:
     """A period past a block of bars (beyond the parameters' range, as a kernel may be
     called): the bars before the first decision are all executed as nothing."""
     bars = _ticks(3, 8_000)
-    columns = BarColumns(bars)
     params = {**fast_params(cls, {}), "period": next_open.BLOCK + 500}
-    terms = Terms.of(10_000, 0.0001, 0.1, 1)
-    fused = run_twin(cls, columns, params, terms)
-    want = simulate_targets(
-        columns["open"],
-        columns["close"],
-        cls.targets(columns, params),
-        initial_cash=terms.initial_cash,
-        commission_pct=terms.commission_pct,
-        commission_fixed=terms.commission_fixed,
-    )
-    for field in FastResult.__slots__:
-        np.testing.assert_array_equal(getattr(fused, field), getattr(want, field), field)
+    _fused_is_the_targets_executed(cls, BarColumns(bars), params)
