@@ -259,7 +259,7 @@ def opened(terms: Terms) -> Account:  # pragma: no cover - numba-compiled
 
 
 BLOCK = 1024
-"""Bars whose decisions a fused kernel makes, then executes, together (`execute`)."""
+"""Bars whose decisions a fused kernel makes, then executes, together (`execute_coded`)."""
 
 
 Room = tuple[FloatArray, IntArray, FloatArray]
@@ -286,12 +286,6 @@ def started(  # pragma: no cover - numba-compiled
     its book."""
     equity, lots, money = room
     return opened(terms), equity, lots, money
-
-
-@numba.njit(cache=True)
-def block_rows() -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover - numba
-    """Room for a block's targets when flat, long and short."""
-    return np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK)
 
 
 @numba.njit(cache=True, inline="always")
@@ -681,7 +675,6 @@ __all__ = [
     "Account",
     "Book",
     "Room",
-    "block_rows",
     "close_out",
     "code",
     "columns",
