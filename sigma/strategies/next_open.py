@@ -410,8 +410,8 @@ def execute(  # pragma: no cover - numba-compiled
     when it ends: -1 when closed out (equity at or below zero; `equity` is then filled to the
     end), FULL when the book is full, or the bar of a target that is not +1, -1, 0 or NaN.
 
-    A fused kernel passes its decisions a block of bars at a time, in small arrays that stay
-    in the first-level cache; the fast path's loop over target arrays passes them whole."""
+    The fast path's loop over target arrays passes them whole; fused kernels pass theirs
+    sparsely (`execute_at`) or coded (`execute_coded`)."""
     flat, long, short = rows
     if c0 == 0 and len(close):  # bar 0: no decision before it
         low = _mark(a, 0, 1, close, equity)
