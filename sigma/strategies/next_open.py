@@ -29,6 +29,11 @@ from sigma.strategies.vectorised import FULL, FusedRun, IntArray, Terms
 
 # A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
 _TIE_TOLERANCE = 1e-9
+# An entry's float quotient leaves the cash's compensation out while it is at most this share
+# of the cash (`_quick_lots`): the quotient then moves by ~1e-12 of itself, far inside the tie
+# tolerance. A larger compensation (the rounding the fills left over: rare) is counted in, as
+# `_entry_units` does.
+_COMP_SHARE = 1e-12
 
 
 class Account(NamedTuple):
@@ -334,9 +339,29 @@ def _exact_units(  # pragma: no cover - numba-compiled
 
 
 @numba.njit(cache=True, inline="always")
+def _quick_lots(cash: float, comp: float, price: float, terms: Terms) -> float:  # pragma: no cover
+    """The whole lots an entry at `price` buys, as a float, when the float quotient settles
+    them; -1.0 when it does not (a near tie, or a compensation too large to leave out).
+
+    This is the fill's critical path (each entry's size waits for the cash the exit before it
+    left), so it is kept short: the compensation stays out of the quotient, and the divisor's
+    reciprocal is taken off the path. Both move the quotient by far less than the tie
+    tolerance (_COMP_SHARE, a few ulps), so a quotient that is no near tie here floors to
+    the lots `_entry_units` finds."""
+    spendable = cash - terms[2] if terms[2] != 0.0 else cash  # x - 0.0 is x: no wait for it
+    if not abs(comp) <= _COMP_SHARE * spendable:
+        return -1.0
+    r = spendable * (1.0 / (price * (1.0 + terms[1]) * terms[3]))
+    if abs(r - np.floor(r + 0.5)) <= _TIE_TOLERANCE * max(r, 1.0):
+        return -1.0
+    return np.floor(r)
+
+
+@numba.njit(cache=True)
 def _entry_units(  # pragma: no cover - numba-compiled
     a: Account, price: float, open_: FloatArray, terms: Terms, lots: IntArray, money: FloatArray
 ) -> int:
+    # The entries `_quick_lots` does not settle: a call, not inlined, off the common path.
     spendable = (a.cash + a.comp) - terms[2]
     if not spendable > 0:
         return 0
@@ -373,16 +398,15 @@ def trade(  # pragma: no cover - numba-compiled
         _record(a, lots, money, i, price, fee)
         a = Account(cash, comp, a.fees + fee, 0, 0, 0.0, 0, 0.0, 0.0, a.trades + 1)
     if want != 0:
-        units = _entry_units(a, price, open_, terms, lots, money)
-        if units > 0:
-            qty = (
-                float(units)
-                if per_unit == 1.0
-                else (units / per_unit if per_unit > 0 else units * lot)
-            )
+        whole = _quick_lots(a.cash, a.comp, price, terms)
+        if whole < 0.0:
+            whole = float(_entry_units(a, price, open_, terms, lots, money))
+        if whole > 0.0:
+            # float(units) is `whole` itself: the lots stay floats on the path to the cash.
+            qty = whole if per_unit == 1.0 else (whole / per_unit if per_unit > 0 else whole * lot)
             fee = fixed + qty * price * pct
             cash, comp = _plus(a.cash, a.comp, -(want * qty * price + fee))
-            a = Account(cash, comp, a.fees + fee, want, units, qty, i, price, fee, a.trades)
+            a = Account(cash, comp, a.fees + fee, want, int(whole), qty, i, price, fee, a.trades)
     return a, True
 
 
@@ -390,7 +414,7 @@ GO_ON = -3
 """`execute`'s status when the run goes on past the bars it was given."""
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def execute(  # pragma: no cover - numba-compiled
     a: Account,
     rows: tuple[FloatArray, FloatArray, FloatArray],
@@ -461,7 +485,7 @@ def _mark(  # pragma: no cover - numba-compiled
     return -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _ended(  # pragma: no cover - numba-compiled
     a: Account,
     i: int,
@@ -518,7 +542,7 @@ def _stretch_to_end(  # pragma: no cover - numba-compiled
     return a, GO_ON
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def execute_at(  # pragma: no cover - numba-compiled
     a: Account,
     when: IntArray,
@@ -589,7 +613,7 @@ def _turns() -> IntArray:
 _TURNS = _turns()
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def execute_coded(  # pragma: no cover - numba-compiled
     a: Account,
     codes: IntArray,
