@@ -160,7 +160,7 @@ def _block_orders(  # pragma: no cover - numba-compiled
     return n
 
 
-@numba.njit(cache=True, _nrt=False)
+@next_open.unrefcounted
 def _crossings(  # pragma: no cover - numba-compiled
     ords: IntArray, m: int, b0: int, prev: int, down: int, when: IntArray, wants: IntArray
 ) -> tuple[int, int]:
