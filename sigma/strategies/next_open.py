@@ -34,6 +34,9 @@ _TIE_TOLERANCE = 1e-9
 # tolerance. A larger compensation (the rounding the fills left over: rare) is counted in, as
 # `_entry_units` does.
 _COMP_SHARE = 1e-12
+MOST_LOTS = 2**53
+"""The fast path holds lots as floats: whole numbers are exact below this. A larger entry
+(an account compounded past any market's size) is refused (`countable_lots`)."""
 
 
 class Account(NamedTuple):
@@ -216,6 +219,17 @@ def exact_entry_units(
     return int((quotient / lot_d).to_integral_value(ROUND_FLOOR))
 
 
+def countable_lots(units: int, price: float) -> int:
+    """`units`, an entry's size at `price`, when the fast path can hold it (below MOST_LOTS
+    lots); ValueError, saying so, when not."""
+    if units >= MOST_LOTS:
+        raise ValueError(
+            f"an entry at {price} would buy {units} lots, beyond the {MOST_LOTS} lots the fast "
+            "path counts exactly: run this backtest on the exact engine"
+        )
+    return units
+
+
 def run_with_room(kernel: Callable[[Room], FusedRun], bars: int) -> FusedRun:
     """`kernel(room)`, a run in `new_room(bars, cap)`, until its book had room enough.
 
@@ -336,7 +350,7 @@ def _exact_units(  # pragma: no cover - numba-compiled
 ) -> int:
     # Called at near-ties only: a call, not inlined, so the objmode switch stays off the path.
     with numba.objmode(exact="int64"):
-        exact = exact_entry_units(
+        found = exact_entry_units(
             open_,
             terms[0],
             terms[1],
@@ -348,6 +362,7 @@ def _exact_units(  # pragma: no cover - numba-compiled
             a.trades,
             price,
         )
+        exact = countable_lots(found, price)
     return exact
 
 
@@ -365,7 +380,7 @@ def _quick_lots(cash: float, comp: float, price: float, terms: Terms) -> float: 
     if not abs(comp) <= _COMP_SHARE * spendable:
         return -1.0
     r = spendable * (1.0 / (price * (1.0 + terms[1]) * terms[3]))
-    if abs(r - np.floor(r + 0.5)) <= _TIE_TOLERANCE * max(r, 1.0):
+    if abs(r - np.floor(r + 0.5)) <= _TIE_TOLERANCE * max(r, 1.0) or r >= MOST_LOTS:
         return -1.0
     return float(np.floor(r))
 
@@ -382,7 +397,7 @@ def _entry_units(  # pragma: no cover - numba-compiled
     if terms[3] != 1.0:  # x / 1.0 is x: the division (~15 cycles) is skipped, not changed
         r /= terms[3]
     nearest = np.floor(r + 0.5)
-    if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0):
+    if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0) or r >= MOST_LOTS:
         return _exact_units(a, price, open_, terms, lots, money)
     return int(np.floor(r))
 
@@ -707,6 +722,7 @@ __all__ = [
     "FLAT",
     "GO_ON",
     "LONG",
+    "MOST_LOTS",
     "NONE",
     "SHORT",
     "Account",
@@ -715,6 +731,7 @@ __all__ = [
     "close_out",
     "code",
     "columns",
+    "countable_lots",
     "either",
     "exact_entry_units",
     "execute",

@@ -30,7 +30,10 @@ ANCHOR_BARS = 1024
 """Most bars between re-anchorings of a running sum on the textbook sum."""
 
 LANES = 4
-"""Running sums run side by side over a block of bars (`_block_orders`)."""
+"""Prefix sums run side by side over a block of bars (`_block_orders`)."""
+
+SETTLE_RUN = 16
+"""Orders looked over at once for one the bound left unsettled (`_settle_ties`)."""
 
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
@@ -66,98 +69,126 @@ def _block_max(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - 
 
 
 @numba.njit(cache=True)
-def _bound(r0: float, p: int, top: float) -> float:  # pragma: no cover - numba-compiled
-    """How far the mean of a p-window's running sum, anchored on the textbook sum `r0` and
-    run for at most ANCHOR_BARS bars over values in [0, top], can be from the textbook mean.
+def _bound(span: int, p: int, top: float) -> float:  # pragma: no cover - numba-compiled
+    """How far the mean of a p-window taken as the difference of two prefix sums, each of at
+    most `span` values in [0, top], can be from the textbook mean.
 
-    Sums of p values in [0, top] stay below s = 1.01·p·top (the 1% covers the errors). Each
-    running step adds a difference (error <= eps·top) and rounds the sum (<= eps·s); the
-    anchor and any textbook sum are within p·eps·s of the exact sum; the two divisions add an
-    eps of s/p each."""
+    Sums of p values stay below s = 1.01·p·top (the 1% covers the errors). The t-th prefix
+    sum rounds t partial sums, each below t·top: it is within eps·top·span·(span + 1)/2 of
+    the exact one; their difference rounds once more (<= eps of the window's sum); any
+    textbook sum is within p·eps·s of the exact sum; the two divisions add an eps of s/p
+    each. (eps here is twice the unit roundoff: a factor 2 to spare.)"""
     s = 1.01 * p * top
-    g = p * _EPS * 1.01
-    drift = g * r0 + _EPS * ANCHOR_BARS * (top + s)
-    total = drift + g * (s + drift)
+    prefix = 1.01 * _EPS * top * 0.5 * span * (span + 1)
+    ours = 2.0 * prefix + _EPS * (s + 2.0 * prefix)
+    total = ours + p * _EPS * s
     return (total + 2.02 * _EPS * (s + total)) / p
 
 
 @numba.njit(cache=True, inline="always")
-def _anchored(  # pragma: no cover - numba-compiled
-    x: FloatArray, i: int, pf: int, ps: int, top: float
-) -> tuple[float, float, float, int]:
-    """A lane's start at bar `i`: the textbook sums (its running sums' anchors), their
-    bound, and the order at `i`, which is the textbook one."""
-    rf, rs = window_sum(x, i, pf), window_sum(x, i, ps)
-    bound = 1.01 * (_bound(rf, pf, top) + _bound(rs, ps, top)) if top >= 0 else np.inf
-    return rf, rs, bound, _order(rf / pf - rs / ps)
+def _prefix_sums(  # pragma: no cover - numba-compiled
+    x: FloatArray, starts: tuple[int, int, int, int], width: int, common: int, sums: FloatArray
+) -> None:
+    """Each lane's prefix sums into its row of `sums`: row k holds 0, then the running total
+    of the `width - 1` values before bar starts[k] and on through its bars (`common` values
+    in all, the last lane to the end of `sums`' slice, see `_block_orders`).
+
+    One running total is a chain of dependent additions; the four lanes' chains, side by
+    side, keep the adders busy. Views indexed from 0 spare each access numba's check for a
+    negative index."""
+    s0, s1, s2, s3 = sums[0], sums[1], sums[2], sums[3]
+    x0, x1 = x[starts[0] - width + 1 :], x[starts[1] - width + 1 :]
+    x2, x3 = x[starts[2] - width + 1 :], x[starts[3] - width + 1 :]
+    t0 = t1 = t2 = t3 = 0.0
+    s0[0] = s1[0] = s2[0] = s3[0] = 0.0
+    for j in range(common):
+        t0 += x0[j]
+        s0[j + 1] = t0
+        t1 += x1[j]
+        s1[j + 1] = t1
+        t2 += x2[j]
+        s2[j + 1] = t2
+        t3 += x3[j]
+        s3[j + 1] = t3
+    for j in range(common, len(s3) - 1):
+        t3 += x3[j]
+        s3[j + 1] = t3
 
 
 @numba.njit(cache=True, inline="always")
-def _lane(  # pragma: no cover - numba-compiled
-    x: FloatArray, start: int, pf: int, ps: int, ords: IntArray, at: int
-) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
-    """Views for a lane starting at bar `start` whose orders go to `ords[at:]`, indexed from
-    0 for the bar after it: the value entering both windows, the values leaving the fast
-    and the slow one, and the order's slot. Indices from 0 spare each access the check for
-    a negative index numba makes otherwise, which keeps the loop tight."""
-    return x[start + 1 :], x[start + 1 - pf :], x[start + 1 - ps :], ords[at + 1 :]
-
-
-@numba.njit(cache=True, inline="always")
-def _stepped(  # pragma: no cover - numba-compiled
-    new: float, out_f: float, out_s: float, rf: float, rs: float, r: tuple[float, float, float]
-) -> tuple[float, float, int]:
-    """A lane's running sums moved one bar (`new` entering both windows, `out_f` and `out_s`
-    leaving them) and the order there when the bound `r[2]` settles it (0: a near tie,
-    settled on the textbook sums afterwards); `r[:2]` are the periods' reciprocals."""
-    rf += new - out_f
-    rs += new - out_s
-    d = rf * r[0] - rs * r[1]
-    # Comparisons, not branches: the sign of d changes at every crossing, which a branch
-    # would mispredict.
-    return rf, rs, int(d > r[2]) - int(d < -r[2])
+def _lane_orders(  # pragma: no cover - numba-compiled
+    sums: FloatArray, pf: int, ps: int, width: int, bound: float, out: IntArray, m: int
+) -> None:
+    """The order of the two averages at a lane's `m` bars into `out`, from its prefix sums
+    (`_prefix_sums`): +1 or -1 where the bound settles it, 0 where it does not (a near
+    tie). No bar depends on another: the loop runs on vector registers."""
+    now, fast_back, slow_back = sums[width:], sums[width - pf :], sums[width - ps :]
+    ipf, ips = 1.0 / pf, 1.0 / ps
+    for j in range(m):
+        d = (now[j] - fast_back[j]) * ipf - (now[j] - slow_back[j]) * ips
+        # Comparisons, not branches: the sign of d changes at every crossing.
+        out[j] = int(d > bound) - int(d < -bound)
 
 
 @numba.njit(cache=True)
 def _block_orders(  # pragma: no cover - numba-compiled
-    x: FloatArray, b0: int, periods: tuple[int, int], top_all: float, ords: IntArray
+    x: FloatArray,
+    b0: int,
+    periods: tuple[int, int],
+    top_all: float,
+    ords: IntArray,
+    sums: FloatArray,
 ) -> int:
     """The textbook order of the two averages (+1 fast above, -1 below, 0 equal, _NONE
     when either is NaN) at each bar of the block starting at bar `b0` (>= max(periods) -
-    1) into `ords`; returns the block's length.
+    1) into `ords`; returns the block's length. `sums` is room for the lanes' prefix sums
+    (`_sums_room`).
 
-    The block is run as four running sums side by side (LANES), each anchored where it
-    starts: one running sum is a chain of dependent additions, and independent chains keep
-    the CPU's adders busy. Every bar the bound does not settle (a near tie, or every bar of
-    a block the bound does not cover) is settled on the textbook sums afterwards."""
+    The block is cut into four lanes (LANES); each lane's averages are differences of its
+    own prefix sums, started `max(periods)` bars before it, so that their error stays
+    bounded (`_bound`). Every bar the bound does not settle (a near tie, or every bar of a
+    block the bound does not cover) is settled on the textbook sums afterwards."""
     pf, ps = periods
+    width = max(pf, ps)
     n = min(b0 + ANCHOR_BARS, len(x)) - b0
     # The whole history's largest value when it is all covered, else the block's.
-    top = top_all if top_all >= 0 else _block_max(x, b0 - max(pf, ps) + 1, b0 + n)
-    ipf, ips = 1.0 / pf, 1.0 / ps
+    top = top_all if top_all >= 0 else _block_max(x, b0 - width + 1, b0 + n)
     w = n // LANES
-    f0, s0, g0, ords[0] = _anchored(x, b0, pf, ps, top)
-    f1, s1, g1, ords[w] = _anchored(x, b0 + w, pf, ps, top)
-    f2, s2, g2, ords[2 * w] = _anchored(x, b0 + 2 * w, pf, ps, top)
-    f3, s3, g3, ords[3 * w] = _anchored(x, b0 + 3 * w, pf, ps, top)
-    r0, r1, r2, r3 = (ipf, ips, g0), (ipf, ips, g1), (ipf, ips, g2), (ipf, ips, g3)
-    x0, a0, b0_, o0 = _lane(x, b0, pf, ps, ords, 0)
-    x1, a1, b1, o1 = _lane(x, b0 + w, pf, ps, ords, w)
-    x2, a2, b2, o2 = _lane(x, b0 + 2 * w, pf, ps, ords, 2 * w)
-    # The last lane runs on to the block's end (at most LANES - 1 bars more; with fewer
-    # than LANES bars all lanes start at b0 and the last one runs the whole block).
-    x3, a3, b3, o3 = _lane(x, b0 + 3 * w, pf, ps, ords, 3 * w)
-    for j in range(w - 1):
-        f0, s0, o0[j] = _stepped(x0[j], a0[j], b0_[j], f0, s0, r0)
-        f1, s1, o1[j] = _stepped(x1[j], a1[j], b1[j], f1, s1, r1)
-        f2, s2, o2[j] = _stepped(x2[j], a2[j], b2[j], f2, s2, r2)
-        f3, s3, o3[j] = _stepped(x3[j], a3[j], b3[j], f3, s3, r3)
-    for j in range(max(w - 1, 0), n - 1 - 3 * w):
-        f3, s3, o3[j] = _stepped(x3[j], a3[j], b3[j], f3, s3, r3)
-    for k in range(n):
-        if ords[k] == 0:
-            ords[k] = _textbook_order(x, b0 + k, pf, ps)
+    last = n - 3 * w  # the last lane runs on to the block's end
+    span = width - 1 + last
+    bound = 1.01 * (_bound(span, pf, top) + _bound(span, ps, top)) if top >= 0 else np.inf
+    starts = (b0, b0 + w, b0 + 2 * w, b0 + 3 * w)
+    _prefix_sums(x, starts, width, width - 1 + w, sums[:, : span + 1])
+    for k in range(LANES - 1):
+        _lane_orders(sums[k], pf, ps, width, bound, ords[k * w :], w)
+    _lane_orders(sums[LANES - 1], pf, ps, width, bound, ords[3 * w :], last)
+    _settle_ties(x, b0, pf, ps, ords, n)
     return n
+
+
+@numba.njit(cache=True, inline="always")
+def _settle_ties(  # pragma: no cover - numba-compiled
+    x: FloatArray, b0: int, pf: int, ps: int, ords: IntArray, n: int
+) -> None:
+    """The orders of `ords[:n]` the bound left unsettled (0), settled on the textbook sums.
+
+    They are a few bars in a thousand: the orders are looked at SETTLE_RUN at a time, with
+    no branch inside a run, and a run holding none is passed over."""
+    for lo in range(0, n, SETTLE_RUN):
+        hi = min(lo + SETTLE_RUN, n)
+        unsettled = False
+        for k in range(lo, hi):
+            unsettled |= ords[k] == 0
+        if unsettled:
+            for k in range(lo, hi):
+                if ords[k] == 0:
+                    ords[k] = _textbook_order(x, b0 + k, pf, ps)
+
+
+@numba.njit(cache=True, inline="always")
+def _sums_room(periods: tuple[int, int]) -> FloatArray:  # pragma: no cover - numba-compiled
+    """Room for `_block_orders`' prefix sums with these periods."""
+    return np.empty((LANES, ANCHOR_BARS // LANES + LANES + max(periods)))
 
 
 @next_open.unrefcounted
@@ -190,9 +221,10 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     ords = np.empty(ANCHOR_BARS, dtype=np.int64)
     when = np.empty(ANCHOR_BARS, dtype=np.int64)
     wants = np.empty(ANCHOR_BARS, dtype=np.int64)
+    sums = _sums_room((pf, ps))
     prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        m = _block_orders(x, b0, (pf, ps), top_all, ords)
+        m = _block_orders(x, b0, (pf, ps), top_all, ords, sums)
         count, prev = _crossings(ords, m, b0, prev, int(down), when, wants)
         for k in range(count):
             out[when[k]] = wants[k]
@@ -218,13 +250,14 @@ def _cross_run(  # pragma: no cover - numba-compiled
     ords = np.empty(ANCHOR_BARS, dtype=np.int64)
     when = np.empty(ANCHOR_BARS, dtype=np.int64)
     wants = np.empty(ANCHOR_BARS, dtype=np.int64)
+    sums = _sums_room(periods)
     # No decision before the slow average's first value.
     a, end = next_open.execute_at(
         a, when, wants, 0, 0, width - 1, open_, x, equity, terms, lots, money
     )
     prev = _NONE
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
-        m = _block_orders(x, b0, periods, top_all, ords)
+        m = _block_orders(x, b0, periods, top_all, ords, sums)
         count, prev = _crossings(ords, m, b0, prev, down, when, wants)
         a, end = next_open.execute_at(
             a, when, wants, count, b0, m, open_, x, equity, terms, lots, money

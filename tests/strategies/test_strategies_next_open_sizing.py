@@ -7,7 +7,7 @@ import numba
 import numpy as np
 import pytest
 
-from sigma.strategies import next_open
+from sigma.strategies import next_open, running
 from sigma.strategies.vectorised import Terms
 
 
@@ -40,3 +40,19 @@ def test_an_entry_on_cash_and_fixed_fees_buys_what_is_left_after_the_fee() -> No
     units, qty = _enter(1_000.0, 0.0, 3.0, terms, next_open.new_room(1, 1))
     assert units == int((1_000.0 - 2.5) / (3.0 * 1.001) / 0.01)
     assert qty == units / 100
+
+
+def test_an_entry_beyond_the_lots_floats_count_exactly_is_refused() -> None:
+    # An account compounded to 1e20 buying at 1: 1e20 lots, past 2**53.
+    terms = Terms.of(1e20, 0, 0, 1)
+    with pytest.raises(ValueError, match="beyond the 9007199254740992 lots the fast path counts"):
+        _enter(1e20, 0.0, 1.0, terms, next_open.new_room(1, 1))
+
+
+def test_a_compounded_whipsaw_on_the_fast_path_is_refused_with_the_reason() -> None:
+    # Prices jumping between 1 and 3 at every crossing compound an all-in account past
+    # 10^18 within a few hundred round trips: a clear refusal, not an int64 overflow.
+    rng = np.random.default_rng(7)
+    close = np.repeat(np.round(rng.uniform(1, 3, 800), 2), 7)
+    with pytest.raises(ValueError, match="run this backtest on the exact engine"):
+        running.sma_cross_run(close, close, 49, 2, True, Terms.of(10_000, 0.001, 0, 1))
