@@ -18,7 +18,7 @@ from typing import Any
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.http import decimal_text
 from sigma.venues.emulator.klines import MINUTE_MS, Candle
-from sigma.venues.emulator.limits import Verdict
+from sigma.venues.emulator.limits import Millis, NonNegative, Positive, Seconds, Verdict
 from sigma.venues.emulator.model import (
     MarketSpec,
     MarketTrade,
@@ -91,23 +91,31 @@ INTERVALS: dict[str, int] = {
 @dataclass
 class BinanceSettings:
     """Binance's limits as the front end enforces them (defaults: Binance spot's published
-    ones, see ``GET /api/v3/exchangeInfo`` ``rateLimits``)."""
+    ones, see ``GET /api/v3/exchangeInfo`` ``rateLimits``). Each field's kind (:mod:`limits`)
+    is what the venue's YAML may set it to (``binance.settings``)."""
 
     #: request weight per client address per window (429 beyond, then 418)
-    weight_limit: int = 6000
-    weight_window_ms: int = 60_000
+    weight_limit: Positive = 6000
+    weight_window_ms: Seconds = 60_000
     #: refused requests tolerated before the 418 ban, and its length
-    ban_after: int = 2
-    ban_ms: int = 120_000
+    ban_after: NonNegative = 2
+    ban_ms: Millis = 120_000
     #: new orders per account per 10 seconds and per day (-1015 beyond)
-    orders_per_10s: int = 50
-    orders_per_day: int = 160_000
+    orders_per_10s: Positive = 50
+    orders_per_day: Positive = 160_000
     #: the largest ``recvWindow`` a signed request may ask for
-    max_recv_window_ms: int = 60_000
+    max_recv_window_ms: Millis = 60_000
     #: a WebSocket is pinged this often, and cut when no pong has answered a ping for this
     #: long (web-socket-streams.md, web-socket-api.md: every 20 s, within a minute)
-    ping_every_ms: int = 20_000
-    pong_timeout_ms: int = 60_000
+    ping_every_ms: Millis = 20_000
+    pong_timeout_ms: Millis = 60_000
+
+    def __post_init__(self) -> None:
+        if self.pong_timeout_ms <= self.ping_every_ms:
+            raise ValueError(
+                f"pong_timeout_ms ({self.pong_timeout_ms}) must be longer than ping_every_ms "
+                f"({self.ping_every_ms}): a connection would be cut before its first ping"
+            )
 
 
 class ApiError(Exception):

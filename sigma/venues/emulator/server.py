@@ -76,17 +76,19 @@ class VenueServer:
         self.journal = FileJournal(config.state_file) if config.state_file else None
         self.venues: dict[str, Venue] = {}
         self.fronts: dict[str, FrontEnd] = {}
+        # The settings were checked against these dataclasses when the config was built.
         if config.binance.enabled:
             venue = self._venue("binance", config.binance, binance_markets(), FeeRule.RECEIVED)
             self.venues["binance"] = venue
             settings = BinanceSettings(**config.binance.settings)
             self.fronts["binance"] = BinanceFrontEnd(venue, self.faults, settings)
         if config.upbit.enabled:
-            venue = self._venue("upbit", config.upbit, upbit_markets(), FeeRule.QUOTE, unique=True)
+            upbit = UpbitSettings(**config.upbit.settings)
+            # The markets' order totals are the settings' (min_order_total, max_order_total).
+            markets = upbit_markets(upbit)
+            venue = self._venue("upbit", config.upbit, markets, FeeRule.QUOTE, unique=True)
             self.venues["upbit"] = venue
-            self.fronts["upbit"] = UpbitFrontEnd(
-                venue, self.faults, UpbitSettings(**config.upbit.settings)
-            )
+            self.fronts["upbit"] = UpbitFrontEnd(venue, self.faults, upbit)
         if not self.venues:
             raise ValueError("no protocol enabled: enable binance or upbit")
         self.prices = PriceDriver(
