@@ -70,9 +70,10 @@ from typing import Any
 from aiohttp import web
 
 from sigma.venues.emulator.binance_rest import BinanceRest
-from sigma.venues.emulator.binance_wire import BinanceSettings, BookVersions
+from sigma.venues.emulator.binance_wire import ApiError, BinanceSettings, BookVersions
 from sigma.venues.emulator.binance_ws import BinanceStreams
 from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.http import json_reply
 from sigma.venues.emulator.model import MarketSpec, MarketTrade, OrderEvent, VenueEvent
 from sigma.venues.emulator.venue import Venue
 
@@ -101,6 +102,8 @@ _OTHER_APIS = (
     "papi",
     "papiV2",
 )
+#: the paths whose failures answer in Binance's shape: spot's own and the other families'
+_PATHS = ("/api/", "/ws", "/stream", *(f"/{name}/" for name in _OTHER_APIS))
 _OTHER_STREAMS = ("linear", "inverse", "stock", "option", "optionMarket", "optionPrivate", "papi")
 
 
@@ -200,6 +203,19 @@ class BinanceFrontEnd:
     def disconnect_streams(self) -> int:
         """Abort every WebSocket connection (the disconnect fault); how many."""
         return self.streams.disconnect()
+
+    def error_reply(self, path: str, status: int, message: str) -> web.Response | None:
+        """Binance's error body for a request under its paths that no route answered: -1020
+        "This operation is not supported." for an unknown path or method (ccxt: BadRequest),
+        -1000 with the reason otherwise (errors.md: "Codes are universal, but messages can
+        vary")."""
+        if not path.startswith(_PATHS):
+            return None
+        if status in (404, 405):
+            error = ApiError(status, -1020, "This operation is not supported.")
+        else:
+            error = ApiError(status, -1000, message)
+        return json_reply(error.body(), error.status)
 
     def _bump(self, event: VenueEvent) -> None:
         if isinstance(event, MarketTrade):

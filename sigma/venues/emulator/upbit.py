@@ -39,10 +39,19 @@ from aiohttp import web
 from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.upbit_rest import UpbitRest
 from sigma.venues.emulator.upbit_settings import UpbitSettings, default_markets
+from sigma.venues.emulator.upbit_wire import UpbitError
 from sigma.venues.emulator.upbit_ws import UpbitStreams
 from sigma.venues.emulator.venue import Venue
 
 __all__ = ["UpbitFrontEnd", "UpbitSettings", "ccxt_config", "default_markets"]
+
+
+#: status -> (error name, message) of a request no route answered
+_ERRORS = {
+    404: ("not_found", "요청한 리소스를 찾을 수 없습니다."),
+    405: ("method_not_allowed", ""),
+    413: ("payload_too_large", ""),
+}
 
 
 class UpbitFrontEnd:
@@ -67,6 +76,15 @@ class UpbitFrontEnd:
     def disconnect_streams(self) -> int:
         """Abort every WebSocket connection; returns how many were open."""
         return self.streams.disconnect()
+
+    def error_reply(self, path: str, status: int, message: str) -> web.Response | None:
+        """Upbit's error object for a request under ``/v1`` or ``/websocket`` that no route
+        answered: Upbit documents 404 as "요청한 리소스를 찾을 수 없습니다." (the resource
+        asked for was not found) and gives every error a ``name`` and a ``message``."""
+        if not path.startswith(("/v1/", "/websocket")):
+            return None
+        name, text = _ERRORS.get(status, ("server_error" if status >= 500 else "bad_request", ""))
+        return UpbitError(status, name, text or message).reply()
 
 
 def ccxt_config(http_url: str, ws_url: str) -> dict[str, Any]:

@@ -466,7 +466,8 @@ def _decimal(params: Params, name: str) -> Decimal | None:
 
 def _time_ms(raw: str) -> int:
     """Epoch milliseconds, or ISO 8601 (naive: UTC)."""
-    if raw.isdigit():
+    # ASCII digits only: str.isdigit also holds for "²", which int() refuses.
+    if raw.isascii() and raw.isdigit():
         return int(raw)
     try:
         moment = datetime.fromisoformat(raw.replace(" ", "T"))
