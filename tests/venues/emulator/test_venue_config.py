@@ -392,3 +392,18 @@ upbit:
     # What the settings dataclasses are built from at start.
     assert BinanceSettings(**config.binance.settings).ping_every_ms == 5000
     assert UpbitSettings(**config.upbit.settings).min_order_total == D(6000)
+
+
+def test_the_documented_settings_example_loads_and_names_every_field(tmp_path: Path) -> None:
+    # docs/venue.md "Protocol settings": its YAML is a working file listing each field, at
+    # the defaults.
+    doc = (Path(__file__).parents[3] / "docs" / "venue.md").read_text(encoding="utf-8")
+    section = doc.split("### Protocol settings", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "venue.yaml"
+    path.write_text(example, encoding="utf-8")
+    config = build_config(path, [], None, {})
+    for protocol, settings_class in PROTOCOL_SETTINGS.items():
+        given = getattr(config, protocol).settings
+        assert set(given) == {f.name for f in dataclasses.fields(settings_class)}, protocol
+        assert settings_class(**given) == settings_class(), protocol
