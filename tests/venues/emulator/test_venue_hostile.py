@@ -13,6 +13,7 @@ import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
 from binance_helpers import balance, binance, call, limit_order, request, signed_query, socket
+from conftest import MakeVenue
 from upbit_helpers import call as upbit_call
 from venue_helpers import BINANCE_KEY, UPBIT_KEY
 
@@ -278,12 +279,23 @@ async def test_upbit_unknown_paths_and_methods_answer_upbit_json(
     assert (status, kind, reply) == (404, "application/json", {"error": "404: Not Found"})
     status, kind, reply = await _raw(venue_server, "GET", "/")
     assert (status, kind) == (404, "application/json")
+    # Upbit's stream path asked without the WebSocket upgrade.
+    status, kind, reply = await _raw(venue_server, "GET", "/websocket/v1")
+    assert (status, kind, reply["error"]["name"]) == (400, "application/json", "bad_request")
 
 
-async def test_upbit_malformed_orders_change_nothing(venue_server: VenueServer) -> None:
+async def test_upbit_malformed_orders_change_nothing(make_venue_server: MakeVenue) -> None:
+    # More orders than Upbit's eight a second: the limit is not what this test is about.
+    async with make_venue_server(upbit={"order_per_window": 100}) as venue_server:
+        await _upbit_malformed_orders(venue_server)
+
+
+async def _upbit_malformed_orders(venue_server: VenueServer) -> None:
     before = _books(venue_server)
     order = {"market": "KRW-BTC", "side": "bid", "ord_type": "limit", "price": "120000000"}
-    for volume in ("abc", "-1", "NaN", "1e999999999", "0.000000001", "10"):
+    # "1_0", " 0.01 " and "٣" were read by Decimal() as 10, 0.01 and 3: a typo made an order
+    # of another size.
+    for volume in ("abc", "-1", "NaN", "1e999999999", "0.000000001", "10", "1_0", " 0.01 ", "٣"):
         status, body, _ = await upbit_call(
             venue_server, "POST", "/v1/orders", body={**order, "volume": volume}
         )
@@ -293,3 +305,13 @@ async def test_upbit_malformed_orders_change_nothing(venue_server: VenueServer) 
         async with http.post(f"{venue_server.http_url}/v1/orders?{query}", data=b"\xff") as r:
             assert r.status in (400, 401) and (await r.json())["error"]["name"]
     assert _books(venue_server) == before
+    for name, value in (("count", "1_0"), ("count", " 5"), ("count", "٣")):
+        status, body, _ = await upbit_call(
+            venue_server, "GET", "/v1/trades/ticks", {"market": "KRW-BTC", name: value}, auth=None
+        )
+        assert (status, body["error"]["name"]) == (400, "validation_error"), value
+    # A JSON number is a number: 0.01 BTC.
+    status, body, _ = await upbit_call(
+        venue_server, "POST", "/v1/orders", body={**order, "volume": 0.01}
+    )
+    assert (status, body["volume"]) == (201, "0.01")
