@@ -171,9 +171,7 @@ class VenueServer:
         and, as a last resort, a handler's failure (500, logged)."""
         try:
             return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
+        except web.HTTPError as exc:  # the 4xx and 5xx ones
             return self._error_reply(request.path, exc.status, exc.text or exc.reason)
         except Exception:
             if request.headers.get("Upgrade", "").lower() == "websocket":

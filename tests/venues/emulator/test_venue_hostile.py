@@ -12,7 +12,16 @@ from urllib.parse import urlencode
 import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
-from binance_helpers import balance, binance, call, limit_order, request, signed_query, socket
+from binance_helpers import (
+    balance,
+    binance,
+    call,
+    front,
+    limit_order,
+    request,
+    signed_query,
+    socket,
+)
 from conftest import MakeVenue
 from upbit_helpers import call as upbit_call
 from venue_helpers import BINANCE_KEY, UPBIT_KEY
@@ -202,6 +211,21 @@ async def test_a_handler_failure_is_a_json_500_in_the_protocols_shape(
     status, kind, reply = await _raw(venue_server, "GET", "/v1/orderbook?markets=KRW-BTC")
     assert (status, kind, reply["error"]["name"]) == (500, "application/json", "server_error")
     # The venue goes on serving.
+    assert (await _raw(venue_server, "GET", "/api/v3/ping"))[0] == 200
+
+
+async def test_a_stream_handler_failure_closes_that_connection_only(
+    venue_server: VenueServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the upgrade there is no reply to write: the connection is closed, and the venue
+    # goes on serving.
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(front(venue_server).streams, "_subscribe", broken)
+    async with socket(venue_server, "/ws/btcusdt@trade") as ws:
+        message = await ws.receive(timeout=5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     assert (await _raw(venue_server, "GET", "/api/v3/ping"))[0] == 200
 
 
