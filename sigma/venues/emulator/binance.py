@@ -28,12 +28,15 @@ rateLimit/order | mandatory parameters per type (-1102), parameters a type does 
 (-1106), quantity or quoteOrderQty, ACK/RESULT/FULL with fills, expiryReason, -2039 for \
 a query whose ids disagree (rest-api.md, CHANGELOG.md) | order lists, STP, amend; \
 iceberg, trailing and pegged orders (refused with -2010, as exchangeInfo disallows them) |
-| Signed requests | HMAC-SHA256 over query + body, X-MBX-APIKEY, timestamp in ms or µs, \
-recvWindow 5000/60000; -2014, -2015, -1022, -1102, -1021 (rest-api.md) | RSA/Ed25519 keys, \
-key permissions, X-MBX-TIME-UNIT |
+| Signed requests | HMAC-SHA256 over query + body, X-MBX-APIKEY, timestamp in ms or µs \
+(digits only), recvWindow 5000/60000 with up to three decimals; -2014, -2015, -1022, -1102, \
+-1021; a body read only as application/x-www-form-urlencoded (rest-api.md) | RSA/Ed25519 \
+keys, key permissions, X-MBX-TIME-UNIT |
 | Errors | -1013 "Filter failure: ...", -2010 messages, -2011, -2013, -1121, -1100 with \
-the legal range, -1101 repeated parameter, -1111 precision, -1115/6/7 (errors.md) | \
--1104 unread parameters |
+the legal range (a body not in UTF-8 too), -1101 repeated parameter, -1111 precision, \
+-1115/6/7, -1151 a symbol listed twice (errors.md); every refusal JSON: an unknown path \
+or method 404/405 -1020, a body over 64 KiB 413 -1000, a failure 500 -1000 | -1104 unread \
+parameters; a request line over 8190 bytes gets aiohttp's plain-text 400 |
 | Rate limits | weight per IP per window shared by REST and the WebSocket API, \
 X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, Retry-After; orders and cancels weigh 0 when \
 they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.md \
@@ -44,8 +47,12 @@ second), bookTicker, ticker, \
 miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping every 20 s, \
 cut when no pong answers one for a minute (unsolicited pongs do not count), a client ping \
 answered with its payload; \
-serverShutdown before closing (web-socket-streams.md) | !...@arr streams, timeUnit, \
-referencePrice stream, 24 h, 1024-stream and 5 msg/s limits |
+serverShutdown before closing; a connection sending more than 5 messages (text, ping, \
+pong) in a second is closed after the answers within the limit (close code 1008: Binance \
+names none), \
+``stream_messages_per_second`` (web-socket-streams.md) | !...@arr streams, timeUnit, \
+referencePrice stream, 24 h and 300-connection limits; the 1024-stream limit (two \
+markets have fewer stream names) |
 | WebSocket API and user-data stream | userDataStream.subscribe.signature (HMAC over \
 sorted params), unsubscribe (eventStreamTerminated), session.subscriptions, ping, time; \
 rateLimits on responses unless returnRateLimits=false; executionReport \
@@ -70,9 +77,10 @@ from typing import Any
 from aiohttp import web
 
 from sigma.venues.emulator.binance_rest import BinanceRest
-from sigma.venues.emulator.binance_wire import BinanceSettings, BookVersions
+from sigma.venues.emulator.binance_wire import ApiError, BinanceSettings, BookVersions
 from sigma.venues.emulator.binance_ws import BinanceStreams
 from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.http import json_reply
 from sigma.venues.emulator.model import MarketSpec, MarketTrade, OrderEvent, VenueEvent
 from sigma.venues.emulator.venue import Venue
 
@@ -101,6 +109,8 @@ _OTHER_APIS = (
     "papi",
     "papiV2",
 )
+#: the paths whose failures answer in Binance's shape: spot's own and the other families'
+_PATHS = ("/api/", "/ws", "/stream", *(f"/{name}/" for name in _OTHER_APIS))
 _OTHER_STREAMS = ("linear", "inverse", "stock", "option", "optionMarket", "optionPrivate", "papi")
 
 
@@ -200,6 +210,19 @@ class BinanceFrontEnd:
     def disconnect_streams(self) -> int:
         """Abort every WebSocket connection (the disconnect fault); how many."""
         return self.streams.disconnect()
+
+    def error_reply(self, path: str, status: int, message: str) -> web.Response | None:
+        """Binance's error body for a request under its paths that no route answered: -1020
+        "This operation is not supported." for an unknown path or method (ccxt: BadRequest),
+        -1000 with the reason otherwise (errors.md: "Codes are universal, but messages can
+        vary")."""
+        if not path.startswith(_PATHS):
+            return None
+        if status in (404, 405):
+            error = ApiError(status, -1020, "This operation is not supported.")
+        else:
+            error = ApiError(status, -1000, message)
+        return json_reply(error.body(), error.status)
 
     def _bump(self, event: VenueEvent) -> None:
         if isinstance(event, MarketTrade):

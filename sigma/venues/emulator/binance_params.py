@@ -210,6 +210,8 @@ def symbols_param(params: Params, *, quiet: bool = False) -> list[str] | None:
         if quiet:
             return None
         raise illegal("symbols", _SYMBOLS_RANGE) from exc
+    if len(set(names)) < len(names) and not quiet:
+        raise ApiError(400, -1151, "Symbol is present multiple times in the list.")
     return names
 
 

@@ -102,6 +102,7 @@ _NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TA
 _FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
 _RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 _COMMISSION_KINDS = ("standard", "special", "tax")
+_FORM = "application/x-www-form-urlencoded"
 #: windowSize of GET /api/v3/ticker: 1m-59m, 1h-23h, 1d-7d; unit -> (ms, largest count)
 _WINDOW_SIZE = re.compile(r"([0-9]{1,2})([mhd])")
 _WINDOW_UNITS = {"m": (MINUTE_MS, 59), "h": (60 * MINUTE_MS, 23), "d": (_DAY_MS, 7)}
@@ -147,6 +148,18 @@ async def _retired(request: web.Request) -> web.Response:
     """The listenKey endpoints, retired on 2026-02-20 (CHANGELOG.md 2026-01-21): Binance has
     answered them 410 Gone since; user data comes over the WebSocket API."""
     return web.Response(status=410)
+
+
+async def _form_body(request: web.Request) -> tuple[str, bool]:
+    """The request body's form text, and whether it was unreadable (not UTF-8). Parameters are
+    read from a body only "with content type application/x-www-form-urlencoded" (rest-api.md
+    "General Information on Endpoints"); a body of any other type is not read."""
+    if not request.can_read_body or request.content_type != _FORM:
+        return "", False
+    try:
+        return (await request.read()).decode("utf-8"), False
+    except UnicodeDecodeError:
+        return "", True
 
 
 def _public_trades(tape: list[MarketTrade]) -> list[dict[str, Any]]:
@@ -376,7 +389,7 @@ class BinanceRest:
     async def _serve(self, request: web.Request, route: _Route) -> web.Response:
         await self.faults.delay()
         raw_query = request.raw_path.partition("?")[2]
-        raw_body = await request.text() if request.can_read_body else ""
+        raw_body, unreadable = await _form_body(request)
         body_pairs = parse_qsl(raw_body, keep_blank_values=True)
         query_pairs = parse_qsl(raw_query, keep_blank_values=True)
         params = dict(body_pairs)
@@ -398,6 +411,8 @@ class BinanceRest:
         if verdict.status != 200:
             return self._refusal(verdict, headers)
         try:
+            if unreadable:
+                raise ApiError(400, -1100, "Illegal characters found in a parameter.")
             if repeated:
                 raise ApiError(400, -1101, "Duplicate values for a parameter detected.")
             account = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from typing import Any
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.http import decimal_text
 from sigma.venues.emulator.klines import MINUTE_MS, Candle
-from sigma.venues.emulator.limits import Verdict
+from sigma.venues.emulator.limits import Millis, NonNegative, Positive, Seconds, Verdict
 from sigma.venues.emulator.model import (
     MarketSpec,
     MarketTrade,
@@ -66,6 +67,11 @@ _DAY_MS = 24 * 60 * MINUTE_MS
 # Binance's weeks start on Monday; the epoch (1970-01-01) was a Thursday.
 _WEEK_OFFSET_MS = 4 * _DAY_MS
 _MICROSECONDS_FROM = 10**14
+# timestamp: whole milliseconds or microseconds; recvWindow: milliseconds with up to three
+# decimals (rest-api.md "Timing security"). Checked as text, so that no number is built from
+# an exponent (int(Decimal("1e99999999")) would hold the event loop for minutes).
+_TIMESTAMP = re.compile("[0-9]{1,20}")
+_RECV_WINDOW = re.compile(r"[0-9]{1,20}(\.[0-9]{1,3})?")
 _SECOND_MS = 1000
 #: kline interval -> length in ms (``1M`` is a calendar month: :func:`fold_klines`)
 INTERVALS: dict[str, int] = {
@@ -91,23 +97,34 @@ INTERVALS: dict[str, int] = {
 @dataclass
 class BinanceSettings:
     """Binance's limits as the front end enforces them (defaults: Binance spot's published
-    ones, see ``GET /api/v3/exchangeInfo`` ``rateLimits``)."""
+    ones, see ``GET /api/v3/exchangeInfo`` ``rateLimits``). Each field's kind (:mod:`limits`)
+    is what the venue's YAML may set it to (``binance.settings``)."""
 
     #: request weight per client address per window (429 beyond, then 418)
-    weight_limit: int = 6000
-    weight_window_ms: int = 60_000
+    weight_limit: Positive = 6000
+    weight_window_ms: Seconds = 60_000
     #: refused requests tolerated before the 418 ban, and its length
-    ban_after: int = 2
-    ban_ms: int = 120_000
+    ban_after: NonNegative = 2
+    ban_ms: Millis = 120_000
     #: new orders per account per 10 seconds and per day (-1015 beyond)
-    orders_per_10s: int = 50
-    orders_per_day: int = 160_000
+    orders_per_10s: Positive = 50
+    orders_per_day: Positive = 160_000
     #: the largest ``recvWindow`` a signed request may ask for
-    max_recv_window_ms: int = 60_000
+    max_recv_window_ms: Millis = 60_000
     #: a WebSocket is pinged this often, and cut when no pong has answered a ping for this
     #: long (web-socket-streams.md, web-socket-api.md: every 20 s, within a minute)
-    ping_every_ms: int = 20_000
-    pong_timeout_ms: int = 60_000
+    ping_every_ms: Millis = 20_000
+    pong_timeout_ms: Millis = 60_000
+    #: incoming messages (text, ping and pong frames) a market-stream connection may send in
+    #: any second; the connection is closed past it (web-socket-streams.md "WebSocket Limits")
+    stream_messages_per_second: Positive = 5
+
+    def __post_init__(self) -> None:
+        if self.pong_timeout_ms <= self.ping_every_ms:
+            raise ValueError(
+                f"pong_timeout_ms ({self.pong_timeout_ms}) must be longer than ping_every_ms "
+                f"({self.ping_every_ms}): a connection would be cut before its first ping"
+            )
 
 
 class ApiError(Exception):
@@ -221,12 +238,12 @@ def authenticate(
     # HMAC signatures are not case-sensitive (rest-api.md "Signature Case Sensitivity").
     if not hmac.compare_digest(expected, signature.lower()):
         raise ApiError(400, -1022, "Signature for this request is not valid.")
-    timestamp = _integer(params, "timestamp")
-    if timestamp is None:
+    stamp = _number(params, "timestamp", _TIMESTAMP)
+    if stamp is None:
         raise missing_param("timestamp")
-    timestamp = epoch_ms(timestamp)
-    window = _integer(params, "recvWindow")
-    window = 5000 if window is None else window
+    timestamp = epoch_ms(int(stamp))
+    window = _number(params, "recvWindow", _RECV_WINDOW)
+    window = Decimal(5000) if window is None else window
     if window > max_recv_window_ms:
         raise ApiError(
             400,
@@ -242,14 +259,20 @@ def authenticate(
     return account
 
 
-def _integer(params: Mapping[str, str], name: str) -> int | None:
+def _number(params: Mapping[str, str], name: str, pattern: re.Pattern[str]) -> Decimal | None:
+    """Parameter ``name`` when it matches ``pattern`` whole; None when absent or empty, -1100
+    quoting the legal range otherwise (errors.md)."""
     text = params.get(name)
     if text is None or text == "":
         return None
-    try:
-        return int(Decimal(text))
-    except ArithmeticError as exc:
-        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.") from exc
+    if not pattern.fullmatch(text):
+        raise ApiError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is "
+            f"'^{pattern.pattern}$'.",
+        )
+    return Decimal(text)
 
 
 def missing_param(name: str) -> ApiError:

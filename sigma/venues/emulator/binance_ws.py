@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from sigma.venues.emulator.binance_wire import (
     INTERVALS,
@@ -47,6 +48,8 @@ from sigma.venues.emulator.venue import Venue
 __all__ = ["BinanceStreams"]
 
 _PUMP_MS = 100
+#: the longest a connection closed for its message rate waits for its queued answers to go
+_FLUSH_S = 1.0
 _BOOK_DEPTH = 5000
 _DEPTH = re.compile(r"depth(5|10|20)?(@100ms|@1000ms)?")
 _REQUEST_ID = re.compile("[A-Za-z0-9]{1,36}")
@@ -114,10 +117,25 @@ class _Socket:
             name="binance-ws-heartbeat",
         )
 
-    async def texts(self) -> AsyncIterator[str]:
+    async def texts(self, per_second: int | None = None) -> AsyncIterator[str]:
         """The client's text frames; its pings answered with their payload, its pongs
-        counted when they answer a ping."""
+        counted when they answer a ping. With ``per_second``, a client that sends more
+        messages (any frame, pings and pongs included) within a second is disconnected."""
+        received: deque[float] = deque()
         async for message in self.ws:
+            if per_second is not None:
+                now = time.monotonic()
+                received.append(now)
+                while now - received[0] >= 1:
+                    received.popleft()
+                if len(received) > per_second:
+                    # The messages within the limit were answered: those answers go first.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._queue.join(), _FLUSH_S)
+                    await self.ws.close(
+                        code=WSCloseCode.POLICY_VIOLATION, message=b"Too many messages"
+                    )
+                    return
             if message.type is WSMsgType.TEXT:
                 yield message.data
             elif message.type is WSMsgType.PING:
@@ -149,8 +167,11 @@ class _Socket:
         with contextlib.suppress(ConnectionError, RuntimeError):
             while True:
                 text = await self._queue.get()
-                await self.faults.delay()
-                await self.ws.send_str(text)
+                try:
+                    await self.faults.delay()
+                    await self.ws.send_str(text)
+                finally:
+                    self._queue.task_done()
 
     def abort(self) -> None:
         """Cut the connection without a closing handshake (the disconnect fault)."""
@@ -278,7 +299,7 @@ class BinanceStreams:
         # Names that are no stream (ccxt.pro connects to /ws/0, /ws/1…) just open the socket.
         self._subscribe(sock, [n for n in names.split("/") if self._stream(n)])
         try:
-            async for text in sock.texts():
+            async for text in sock.texts(self.settings.stream_messages_per_second):
                 sock.send(_dumps(self._control(sock, text)))
         finally:
             self._forget(sock)
@@ -306,6 +327,11 @@ class BinanceStreams:
             msg = "Invalid request: request ID must be an unsigned integer"
             return {"error": {"code": 2, "msg": msg}, "id": None}
         rid, method, params = request.get("id"), request.get("method"), request.get("params") or []
+        if method is None:
+            return {
+                "error": {"code": 2, "msg": "Invalid request: missing field `method`"},
+                "id": rid,
+            }
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             names = [str(n) for n in params] if isinstance(params, list) else []
             if not names or not all(self._stream(n) for n in names):

@@ -3,14 +3,30 @@ faults and whether its state survives a restart. Read from a YAML file and comma
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from annotated_types import Ge, Gt, Le, MultipleOf
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from sigma.venues.emulator.binance_wire import BinanceSettings
 from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.upbit_settings import UpbitSettings
 
 __all__ = [
     "DEMO_ACCOUNTS",
@@ -20,7 +36,11 @@ __all__ = [
     "build_config",
     "load_venue_config",
     "parse_account",
+    "settings_model",
 ]
+
+#: Each protocol's settings dataclass: ``<protocol>.settings`` in the YAML holds its fields.
+PROTOCOL_SETTINGS: dict[str, type] = {"binance": BinanceSettings, "upbit": UpbitSettings}
 
 
 class _Strict(BaseModel):
@@ -91,9 +111,101 @@ class VenueConfig(_Strict):
         Faults().update(value)
         return value
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _protocol_settings(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Each protocol's ``settings`` against its front end's dataclass: the errors keep their
+        # place (``binance.settings.ping_every_ms``) and say what the setting takes.
+        config = handler(data)
+        errors: list[InitErrorDetails] = []
+        for protocol, settings_class in PROTOCOL_SETTINGS.items():
+            given: ProtocolConfig = getattr(config, protocol)
+            checked = _check_settings(protocol, settings_class, given.settings, errors)
+            if checked is not None:
+                setattr(config, protocol, given.model_copy(update={"settings": checked}))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return config
+
+
+@cache
+def settings_model(settings_class: type) -> type[BaseModel]:
+    """A pydantic model of a settings dataclass's fields (their kinds and defaults, see
+    :mod:`~sigma.venues.emulator.limits`), refusing any other key: built from the dataclass,
+    so the YAML's checks follow its fields."""
+    hints = get_type_hints(settings_class, include_extras=True)
+    fields: dict[str, Any] = {
+        f.name: (hints[f.name], f.default) for f in dataclasses.fields(settings_class) if f.init
+    }
+    return create_model(
+        f"{settings_class.__name__}Fields",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+
+
+def _check_settings(
+    protocol: str,
+    settings_class: type,
+    settings: dict[str, Any],
+    errors: list[InitErrorDetails],
+) -> dict[str, Any] | None:
+    """``settings`` checked against ``settings_class`` (the keys given, their values
+    converted), or None with ``errors`` added."""
+    model = settings_model(settings_class)
+    try:
+        checked = model.model_validate(settings).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            if error["type"] == "extra_forbidden":
+                problem = f"{protocol} has no setting {key!r}"
+                allowed = f"the settings of {settings_class.__name__} are " + ", ".join(
+                    model.model_fields
+                )
+            else:
+                problem = f"{error['msg']}, got {error['input']!r}"
+                allowed = f"{key} takes {_allowed(model, key)}"
+            errors.append(_setting_error(protocol, key, error["input"], problem, allowed))
+        return None
+    try:
+        settings_class(**checked)
+    except ValueError as exc:
+        errors.append(_setting_error(protocol, None, settings, str(exc), None))
+        return None
+    return checked
+
+
+def _allowed(model: type[BaseModel], key: str) -> str:
+    """What a setting takes, in words: ``a whole number > 0, a multiple of 1000 (default
+    60000)``."""
+    info = model.model_fields[key]
+    kind = "a whole number (not quoted)" if info.annotation is int else "a finite decimal"
+    describe: dict[type, Callable[[Any], str]] = {
+        Gt: lambda m: f"> {m.gt}",
+        Ge: lambda m: f">= {m.ge}",
+        Le: lambda m: f"<= {m.le}",
+        MultipleOf: lambda m: f"a multiple of {m.multiple_of}",
+    }
+    bounds = ", ".join(describe[type(m)](m) for m in info.metadata if type(m) in describe)
+    return f"{kind} {bounds} (default {info.default})"
+
+
+def _setting_error(
+    protocol: str, key: str | None, value: Any, problem: str, allowed: str | None
+) -> InitErrorDetails:
+    loc: tuple[str, ...] = (protocol, "settings") + ((key,) if key else ())
+    message = f"{problem}; {allowed}" if allowed else problem
+    return InitErrorDetails(
+        type=PydanticCustomError("protocol_setting", "{message}", {"message": message}),
+        loc=loc,
+        input=value,
+    )
+
 
 def load_venue_config(path: Path | None = None, **overrides: Any) -> VenueConfig:
-    """The settings in the YAML file ``path`` (if any), with ``overrides`` on top."""
+    """The settings in the YAML file ``path`` (if any), with ``overrides`` on top (options not
+    given are None)."""
     data: dict[str, Any] = {}
     if path is not None:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -145,9 +257,16 @@ def build_config(
     **options: Any,
 ) -> VenueConfig:
     """The venue's settings: the YAML file, then the command's options; demo accounts where a
-    protocol has none. ValueError says which option is wrong."""
+    protocol has none. ValueError says which option is wrong (and the file, for a setting read
+    from it)."""
     try:
         config = load_venue_config(config_file, **options)
+    except ValidationError as exc:
+        given = {k for k, v in options.items() if v is not None}
+        first = exc.errors()[0]
+        in_file = config_file is not None and first["loc"] and first["loc"][0] not in given
+        raise ValueError(_describe(exc, config_file if in_file else None)) from None
+    try:
         data = config.model_dump()
         for text in accounts:
             protocol, account = parse_account(text)
@@ -165,6 +284,16 @@ def build_config(
         data["faults"] = {**data["faults"], **faults}
         return VenueConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(_describe(exc, None)) from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """A refusal's first error as ``[FILE: ]place: message`` (and how many others)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    text = f"{path}: " if path is not None else ""
+    text += f"{where}: {first['msg']}"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more)"
+    return text

@@ -4,8 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated
 
-__all__ = ["Verdict", "WeightWindow"]
+from annotated_types import Ge, Gt, Le, MultipleOf
+from pydantic import Strict
+
+__all__ = [
+    "Amount",
+    "Depth",
+    "Millis",
+    "NonNegative",
+    "Positive",
+    "Seconds",
+    "Verdict",
+    "WeightWindow",
+]
+
+# The kinds of value the front ends' settings (BinanceSettings, UpbitSettings) take. The
+# venue's config checks each setting against its field's kind (config.py derives a pydantic
+# model from the dataclass), so a bound written here is the one `sigma venue` enforces.
+#: a count or a rate limit: a whole number, at least 1
+Positive = Annotated[int, Strict(), Gt(0)]
+#: a whole number, 0 or more
+NonNegative = Annotated[int, Strict(), Ge(0)]
+#: a duration or an interval in milliseconds, at least 1
+Millis = Annotated[int, Strict(), Gt(0)]
+#: a rate-limit window in milliseconds that is a whole number of seconds (Binance names its
+#: windows in seconds, minutes or days: ``X-MBX-USED-WEIGHT-1M``)
+Seconds = Annotated[int, Strict(), Gt(0), MultipleOf(1000)]
+#: an amount of money: a finite decimal above 0 (pydantic refuses NaN and infinities)
+Amount = Annotated[Decimal, Gt(0)]
+#: orderbook units in a reply (Upbit serves at most 30)
+Depth = Annotated[int, Strict(), Ge(1), Le(30)]
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ class FrontEnd(Protocol):
 
     def install(self, app: web.Application) -> None: ...
 
+    def error_reply(self, path: str, status: int, message: str) -> web.Response | None:
+        """The protocol's own error reply for a request to ``path`` that no handler answered
+        (an unknown path, a method the path does not take, a body too large, a failure); None
+        when ``path`` is not the protocol's."""
+        ...
+
     async def close(self) -> None: ...
 
     def disconnect_streams(self) -> int: ...
@@ -76,17 +82,19 @@ class VenueServer:
         self.journal = FileJournal(config.state_file) if config.state_file else None
         self.venues: dict[str, Venue] = {}
         self.fronts: dict[str, FrontEnd] = {}
+        # The settings were checked against these dataclasses when the config was built.
         if config.binance.enabled:
             venue = self._venue("binance", config.binance, binance_markets(), FeeRule.RECEIVED)
             self.venues["binance"] = venue
             settings = BinanceSettings(**config.binance.settings)
             self.fronts["binance"] = BinanceFrontEnd(venue, self.faults, settings)
         if config.upbit.enabled:
-            venue = self._venue("upbit", config.upbit, upbit_markets(), FeeRule.QUOTE, unique=True)
+            upbit = UpbitSettings(**config.upbit.settings)
+            # The markets' order totals are the settings' (min_order_total, max_order_total).
+            markets = upbit_markets(upbit)
+            venue = self._venue("upbit", config.upbit, markets, FeeRule.QUOTE, unique=True)
             self.venues["upbit"] = venue
-            self.fronts["upbit"] = UpbitFrontEnd(
-                venue, self.faults, UpbitSettings(**config.upbit.settings)
-            )
+            self.fronts["upbit"] = UpbitFrontEnd(venue, self.faults, upbit)
         if not self.venues:
             raise ValueError("no protocol enabled: enable binance or upbit")
         self.prices = PriceDriver(
@@ -125,7 +133,9 @@ class VenueServer:
     async def serve(self) -> AsyncIterator[VenueServer]:
         """Listen, and play the price path, while the context is open."""
         self.prices.load_history(wall_clock_ms())
-        app = web.Application(middlewares=[_swallow_drops], client_max_size=64 * 1024)
+        app = web.Application(
+            middlewares=[self._json_errors, _swallow_drops], client_max_size=64 * 1024
+        )
         for front in self.fronts.values():
             front.install(app)
         self._admin_routes(app)
@@ -152,6 +162,29 @@ class VenueServer:
             await runner.cleanup()
             if self.journal is not None:
                 self.journal.close()
+
+    @web.middleware
+    async def _json_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every refusal in JSON, in the shape of the protocol whose path was asked for, never
+        aiohttp's plain-text pages: unknown paths (404), methods a path does not take (405),
+        bodies over the size limit (413), a WebSocket route asked without an upgrade (400),
+        and, as a last resort, a handler's failure (500, logged)."""
+        try:
+            return await handler(request)
+        except web.HTTPError as exc:  # the 4xx and 5xx ones
+            return self._error_reply(request.path, exc.status, exc.text or exc.reason)
+        except Exception:
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                raise  # the upgrade may be under way: aiohttp closes the connection
+            log.exception("venue failed on %s %s", request.method, request.path)
+            return self._error_reply(request.path, 500, "Internal Server Error")
+
+    def _error_reply(self, path: str, status: int, message: str) -> web.Response:
+        for front in self.fronts.values():
+            reply = front.error_reply(path, status, message)
+            if reply is not None:
+                return reply
+        return _admin_error(status, message)
 
     def disconnect_streams(self) -> int:
         """Close every WebSocket connection of every front end now; how many were closed."""

@@ -8,10 +8,11 @@ JWT (exchange API), then the group's rate limit, then the handler. Replies carry
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
@@ -63,6 +64,11 @@ _MINUTE_UNITS = frozenset({1, 3, 5, 10, 15, 30, 60, 240})
 #: period -> (interval, grid offset): weeks start on Monday, four days after the epoch
 _PERIODS = {"days": (DAY_MS, 0), "weeks": (7 * DAY_MS, 4 * DAY_MS)}
 _CLOSED_RANGE_MS = 7 * DAY_MS
+# Numbers as text: ASCII digits, a fraction, and for a JSON number printed by its sender an
+# exponent. Not what int() and Decimal() also take ("1_0" is ten, " 5 " five, "٣" three):
+# a typo must not become an order of another size.
+_INTEGER = re.compile("[0-9]{1,18}")
+_NUMBER = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?")
 _OPEN_STATES = frozenset({"wait", "watch"})
 _CLOSED_STATES = frozenset({"done", "cancel"})
 
@@ -442,10 +448,9 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise validation_error(name) from exc
+    if not _INTEGER.fullmatch(raw):
+        raise validation_error(name)
+    value = int(raw)
     if value < low or (high is not None and value > high):
         raise validation_error(name)
     return value
@@ -455,18 +460,18 @@ def _decimal(params: Params, name: str) -> Decimal | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise validation_error(name) from exc
-    if not value.is_finite() or value <= 0:
+    if not _NUMBER.fullmatch(raw):
+        raise validation_error(name)
+    value = Decimal(raw)
+    if value <= 0:
         raise validation_error(name)
     return value
 
 
 def _time_ms(raw: str) -> int:
     """Epoch milliseconds, or ISO 8601 (naive: UTC)."""
-    if raw.isdigit():
+    # ASCII digits only: str.isdigit also holds for "²", which int() refuses.
+    if raw.isascii() and raw.isdigit():
         return int(raw)
     try:
         moment = datetime.fromisoformat(raw.replace(" ", "T"))

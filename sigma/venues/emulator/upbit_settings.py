@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sigma.venues.emulator.limits import Amount, Depth, Millis, NonNegative, Positive
 from sigma.venues.emulator.model import MarketSpec
 
 __all__ = ["KRW_TICKS", "UpbitSettings", "default_markets"]
@@ -34,23 +35,33 @@ class UpbitSettings:
     per IP; exchange ``default`` 30/s and ``order`` 8/s per account; ``order-cancel-all`` once per
     2 s. "429 에러 응답에도 지속적으로 요청을 전송하는 경우 ... 418": after ``ban_after`` more
     requests refused with 429 the client is banned for ``ban_ms``.
+
+    Each field's kind (:mod:`limits`) is what the venue's YAML may set it to
+    (``upbit.settings``).
     """
 
-    quotation_per_window: int = 10
-    exchange_per_window: int = 30
-    order_per_window: int = 8
-    cancel_all_per_window: int = 1
-    window_ms: int = 1_000
+    quotation_per_window: Positive = 10
+    exchange_per_window: Positive = 30
+    order_per_window: Positive = 8
+    cancel_all_per_window: Positive = 1
+    window_ms: Millis = 1_000
     #: DELETE /v1/orders/open: once per two windows
-    cancel_all_windows: int = 2
-    ban_after: int = 2
-    ban_ms: int = 60_000
-    min_order_total: Decimal = Decimal(5_000)
-    max_order_total: Decimal = Decimal(1_000_000_000)
+    cancel_all_windows: Positive = 2
+    ban_after: NonNegative = 2
+    ban_ms: Millis = 60_000
+    min_order_total: Amount = Decimal(5_000)
+    max_order_total: Amount = Decimal(1_000_000_000)
     #: orderbook units a stream frame carries (Upbit: 15 by default, ccxt keeps 15)
-    stream_book_depth: int = 15
+    stream_book_depth: Depth = 15
     #: most orderbook units a REST reply carries (Upbit: 30)
-    rest_book_depth: int = 30
+    rest_book_depth: Depth = 30
+
+    def __post_init__(self) -> None:
+        if self.min_order_total > self.max_order_total:
+            raise ValueError(
+                f"min_order_total ({self.min_order_total}) must not exceed max_order_total "
+                f"({self.max_order_total})"
+            )
 
 
 def default_markets(settings: UpbitSettings | None = None) -> list[MarketSpec]:

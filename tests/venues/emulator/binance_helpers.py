@@ -23,6 +23,9 @@ from sigma.venues.emulator.server import VenueServer
 
 BTC = "BTC/USDT"
 WAIT = 15.0  # generous: CI runs two workers on two busy cores
+#: settings for tests that send stream requests faster than Binance's five messages a second
+#: to check something else (the limit itself has its own tests)
+CHATTY = {"stream_messages_per_second": 1000}
 
 
 @contextlib.asynccontextmanager

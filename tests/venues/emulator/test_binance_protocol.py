@@ -13,6 +13,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 from binance_helpers import (
     BTC,
+    CHATTY,
     binance,
     call,
     early_in_window,
@@ -556,8 +557,8 @@ async def test_rolling_window_tickers(venue_server: VenueServer) -> None:
         assert (status, error["code"]) == (400, code), params
 
 
-async def test_stream_requests_need_an_id_binance_accepts(venue_server: VenueServer) -> None:
-    async with socket(venue_server, "/ws") as ws:
+async def test_stream_requests_need_an_id_binance_accepts(make_venue_server: MakeVenue) -> None:
+    async with make_venue_server(binance=CHATTY) as server, socket(server, "/ws") as ws:
         for rid in ("a-b", True, 2**63, {"n": 1}):
             await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": rid})
             error = (await receive(ws))["error"]
@@ -624,7 +625,8 @@ async def test_last_price_is_the_last_trades(venue_server: VenueServer) -> None:
     assert trades[-1]["price"] == price["price"] == day["lastPrice"] == fill
 
 
-BEAT = {"ping_every_ms": 100, "pong_timeout_ms": 450}
+# Pongs count as messages: ten a second is over Binance's five, hence CHATTY's rate.
+BEAT = {"ping_every_ms": 100, "pong_timeout_ms": 450, **CHATTY}
 
 
 async def _pings(ws: aiohttp.ClientWebSocketResponse, count: int, answer: bool) -> None:

@@ -11,6 +11,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 from binance_helpers import (
     BTC,
+    CHATTY,
     WAIT,
     binance,
     early_in_window,
@@ -21,6 +22,7 @@ from binance_helpers import (
     until,
     ws_signed,
 )
+from conftest import MakeVenue
 from venue_helpers import BINANCE_KEY, BINANCE_KEY_2, BINANCE_SECRET_2
 
 from sigma.venues.emulator.server import VenueServer
@@ -78,8 +80,13 @@ async def test_ccxt_pro_order_book_stays_in_sync_with_the_venue(
 
 
 async def test_raw_and_combined_streams_and_the_subscribe_protocol(
-    venue_server: VenueServer,
+    make_venue_server: MakeVenue,
 ) -> None:
+    async with make_venue_server(binance=CHATTY) as venue_server:
+        await _raw_and_combined(venue_server)
+
+
+async def _raw_and_combined(venue_server: VenueServer) -> None:
     venue = venue_server.binance
     async with (
         socket(venue_server, "/ws/btcusdt@trade") as raw,

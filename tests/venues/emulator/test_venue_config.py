@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -10,15 +11,19 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from sigma.venues.emulator.binance_wire import BinanceSettings
 from sigma.venues.emulator.config import (
     DEMO_ACCOUNTS,
+    PROTOCOL_SETTINGS,
     AccountConfig,
     ProtocolConfig,
     VenueConfig,
     build_config,
     load_venue_config,
     parse_account,
+    settings_model,
 )
+from sigma.venues.emulator.upbit_settings import UpbitSettings
 
 D = Decimal
 
@@ -258,3 +263,147 @@ def test_build_config_names_the_wrong_option(kwargs: dict[str, Any], message: st
     with pytest.raises(ValueError, match=re.escape(message)) as caught:
         build_config(None, args["accounts"], args["protocols"], args["faults"], **options)
     assert not isinstance(caught.value, ValidationError)
+
+
+# ---------------------------------------------------------------- protocol settings
+def _settings_file(tmp_path: Path, protocol: str, settings: str) -> Path:
+    path = tmp_path / "venue.yaml"
+    path.write_text(
+        f"{protocol}:\n  maker_fee: 0.001\n  taker_fee: 0.001\n  settings: {settings}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("protocol", "settings", "message"),
+    [
+        # an unknown key: the message lists the keys there are
+        ("binance", "{ping_evry_ms: 5}", "binance has no setting 'ping_evry_ms'; the settings"),
+        ("upbit", "{weight_limit: 5}", "upbit has no setting 'weight_limit'; the settings"),
+        # a string, a bool or a float where a whole number belongs
+        ("binance", "{weight_limit: '1200'}", "weight_limit: Input should be a valid integer"),
+        ("binance", "{ban_after: true}", "ban_after: Input should be a valid integer"),
+        ("upbit", "{order_per_window: 8.5}", "order_per_window: Input should be a valid integer"),
+        # zero and negative counts and intervals
+        ("binance", "{ping_every_ms: 0}", "ping_every_ms: Input should be greater than 0, got 0"),
+        ("binance", "{pong_timeout_ms: -1}", "pong_timeout_ms: Input should be greater than 0"),
+        ("binance", "{weight_limit: 0}", "weight_limit: Input should be greater than 0"),
+        ("binance", "{weight_window_ms: 0}", "weight_window_ms: Input should be greater than 0"),
+        ("binance", "{orders_per_10s: 0}", "orders_per_10s: Input should be greater than 0"),
+        ("binance", "{max_recv_window_ms: 0}", "max_recv_window_ms: Input should be greater"),
+        ("binance", "{ban_after: -1}", "ban_after: Input should be greater than or equal to 0"),
+        ("upbit", "{window_ms: 0}", "window_ms: Input should be greater than 0"),
+        ("upbit", "{quotation_per_window: -3}", "quotation_per_window: Input should be greater"),
+        ("upbit", "{ban_ms: 0}", "ban_ms: Input should be greater than 0"),
+        # a window Binance could not name (X-MBX-USED-WEIGHT-<n><S|M|D>)
+        ("binance", "{weight_window_ms: 1500}", "Input should be a multiple of 1000, got 1500"),
+        # amounts: not a number, not finite, not positive
+        ("upbit", "{min_order_total: lots}", "min_order_total: Input should be a valid decimal"),
+        ("upbit", "{min_order_total: .nan}", "min_order_total: Input should be a finite number"),
+        ("upbit", "{max_order_total: .inf}", "max_order_total: Input should be a finite number"),
+        ("upbit", "{min_order_total: 0}", "min_order_total: Input should be greater than 0"),
+        # book depths past what Upbit serves
+        ("upbit", "{rest_book_depth: 31}", "rest_book_depth: Input should be less than or equal"),
+        ("upbit", "{stream_book_depth: 0}", "stream_book_depth: Input should be greater than or"),
+        # settings that are each fine but not together
+        ("binance", "{ping_every_ms: 60000}", "pong_timeout_ms (60000) must be longer than"),
+        ("upbit", "{min_order_total: 10, max_order_total: 5}", "must not exceed max_order_total"),
+        # not a mapping at all
+        ("binance", "[1, 2]", "binance.settings: Input should be a valid dictionary"),
+    ],
+)
+def test_bad_protocol_settings_are_refused_naming_file_protocol_and_key(
+    tmp_path: Path, protocol: str, settings: str, message: str
+) -> None:
+    path = _settings_file(tmp_path, protocol, settings)
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        build_config(path, [], None, {})
+    text = str(caught.value)
+    assert not isinstance(caught.value, ValidationError)
+    assert text.startswith(f"{path}: {protocol}.settings"), text
+    # The same refusal when the config is built in code (tests, `sigma up`).
+    with pytest.raises(ValidationError, match=re.escape(message.split(": ", 1)[-1])):
+        load_venue_config(path)
+
+
+def test_a_bad_setting_says_what_the_key_takes(tmp_path: Path) -> None:
+    path = _settings_file(tmp_path, "binance", "{weight_window_ms: '60000'}")
+    with pytest.raises(ValueError) as caught:
+        build_config(path, [], None, {})
+    assert str(caught.value) == (
+        f"{path}: binance.settings.weight_window_ms: Input should be a valid integer, got "
+        "'60000'; weight_window_ms takes a whole number (not quoted) > 0, a multiple of 1000 "
+        "(default 60000)"
+    )
+    path = _settings_file(tmp_path, "upbit", "{ban_after: -1, ban_ms: 0}")
+    with pytest.raises(ValueError, match=r"upbit\.settings\.ban_after: .* \(and 1 more\)$"):
+        build_config(path, [], None, {})
+
+
+def test_an_option_given_on_the_command_line_is_not_blamed_on_the_file(tmp_path: Path) -> None:
+    path = _settings_file(tmp_path, "binance", "{weight_limit: 1200}")
+    with pytest.raises(ValueError) as caught:
+        build_config(path, [], None, {}, port=70000)
+    assert str(caught.value) == "port: Input should be less than or equal to 65535"
+
+
+@pytest.mark.parametrize("protocol", ["binance", "upbit"])
+def test_every_setting_has_a_checked_kind(protocol: str) -> None:
+    # The YAML's checks come from the dataclass: each field is there, with its default, and
+    # each has bounds (a new field declared as a bare `int` would take 0 or -1 unchecked).
+    settings_class = PROTOCOL_SETTINGS[protocol]
+    model = settings_model(settings_class)
+    fields = {f.name: f.default for f in dataclasses.fields(settings_class)}
+    assert {k: v.default for k, v in model.model_fields.items()} == fields
+    for name, info in model.model_fields.items():
+        assert info.metadata, f"{settings_class.__name__}.{name} has no bounds"
+    # The defaults pass their own checks.
+    assert model.model_validate({}).model_dump() == fields
+
+
+def test_good_protocol_settings_are_kept_as_given(tmp_path: Path) -> None:
+    path = tmp_path / "venue.yaml"
+    path.write_text(
+        """
+binance:
+  maker_fee: 0.001
+  taker_fee: 0.001
+  settings: {weight_limit: 1200, weight_window_ms: 1000, ban_after: 0, ping_every_ms: 5000}
+upbit:
+  maker_fee: 0.0005
+  taker_fee: 0.0005
+  settings: {min_order_total: "6000", max_order_total: 1000000, rest_book_depth: 30}
+""",
+        encoding="utf-8",
+    )
+    config = build_config(path, [], None, {})
+    assert config.binance.settings == {
+        "weight_limit": 1200,
+        "weight_window_ms": 1000,
+        "ban_after": 0,
+        "ping_every_ms": 5000,
+    }
+    assert config.upbit.settings == {
+        "min_order_total": D(6000),
+        "max_order_total": D(1_000_000),
+        "rest_book_depth": 30,
+    }
+    # What the settings dataclasses are built from at start.
+    assert BinanceSettings(**config.binance.settings).ping_every_ms == 5000
+    assert UpbitSettings(**config.upbit.settings).min_order_total == D(6000)
+
+
+def test_the_documented_settings_example_loads_and_names_every_field(tmp_path: Path) -> None:
+    # docs/venue.md "Protocol settings": its YAML is a working file listing each field, at
+    # the defaults.
+    doc = (Path(__file__).parents[3] / "docs" / "venue.md").read_text(encoding="utf-8")
+    section = doc.split("### Protocol settings", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "venue.yaml"
+    path.write_text(example, encoding="utf-8")
+    config = build_config(path, [], None, {})
+    for protocol, settings_class in PROTOCOL_SETTINGS.items():
+        given = getattr(config, protocol).settings
+        assert set(given) == {f.name for f in dataclasses.fields(settings_class)}, protocol
+        assert settings_class(**given) == settings_class(), protocol

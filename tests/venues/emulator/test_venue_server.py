@@ -306,3 +306,48 @@ async def test_sigma_up_runs_the_venue_as_a_component(tmp_path: Path) -> None:
 def test_venue_config_is_strict() -> None:
     with pytest.raises(ValueError, match="extra"):
         VenueConfig.model_validate({"prot": 1})
+
+
+async def test_protocol_settings_from_the_file_reach_both_front_ends(tmp_path: Path) -> None:
+    # The YAML's binance.settings and upbit.settings, through build_config, are what the
+    # running venue enforces, seen through real sockets.
+    path = tmp_path / "venue.yaml"
+    path.write_text(
+        """
+port: 0
+source: manual
+history_bars: 0
+binance:
+  maker_fee: 0.001
+  taker_fee: 0.001
+  settings: {weight_limit: 1200, weight_window_ms: 10000, orders_per_10s: 7}
+upbit:
+  maker_fee: 0.0005
+  taker_fee: 0.0005
+  settings: {min_order_total: "6000", rest_book_depth: 3}
+""",
+        encoding="utf-8",
+    )
+    config = build_config(path, ["upbit:uk:us:KRW=1000000"], None, {})
+    async with VenueServer(config).serve() as server, aiohttp.ClientSession() as http:
+        url = f"{server.http_url}/api/v3/exchangeInfo"
+        async with http.get(url) as reply:
+            info = await reply.json()
+            assert reply.headers["X-MBX-USED-WEIGHT-10S"] == "20"
+        limits = {(r["rateLimitType"], r["intervalNum"]): r["limit"] for r in info["rateLimits"]}
+        assert limits[("REQUEST_WEIGHT", 10)] == 1200
+        assert limits[("ORDERS", 10)] == 7
+        async with http.get(f"{server.http_url}/v1/orderbook?markets=KRW-BTC") as reply:
+            [book] = await reply.json()
+        assert len(book["orderbook_units"]) == 3
+        upbit = ccxt_async.upbit({**server.ccxt_config("upbit"), "apiKey": "uk", "secret": "us"})
+        try:
+            chance = await upbit.private_get_orders_chance({"market": "KRW-BTC"})
+            assert chance["market"]["bid"]["min_total"] == "6000"
+            # 5,500 KRW: above Upbit's 5,000 but under this venue's 6,000
+            with pytest.raises(ccxt_async.ExchangeError, match="under_min_total_bid"):
+                await upbit.create_order("BTC/KRW", "limit", "buy", 0.00005, 110_000_000)
+            order = await upbit.create_order("BTC/KRW", "limit", "buy", 0.0001, 110_000_000)
+            assert order["status"] == "open"
+        finally:
+            await upbit.close()
