@@ -37,6 +37,7 @@ from sigma.domain.orders import LIQUIDATION, SIGNAL
 from sigma.domain.text import clip
 from sigma.engine.collector import collector_relaxed, promote_kept
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.history_check import check_history
 from sigma.engine.margin import NEVER, MarginGuard, MarginModel
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.protective import Guard, ProtectiveBook, protects
@@ -688,7 +689,8 @@ class Engine:
 
 
 def frame_to_data(bars: pd.DataFrame) -> Data:
-    """Wrap a bar frame (UTC index `ts`; open, high, low, close, volume) for the engine."""
+    """Wrap a bar frame (UTC index `ts`; open, high, low, close, volume) for the engine;
+    `BadHistory` for a frame no run can be made on (see `check_history`)."""
     index = pd.DatetimeIndex(bars.index).tz_convert("UTC")
     if index.unit != "ns":  # (as_unit copies even when the unit is already ns)
         index = index.as_unit("ns")
@@ -696,6 +698,7 @@ def frame_to_data(bars: pd.DataFrame) -> Data:
     # frame's index is in ns), where dropping the zone copied them (8 MB a million bars).
     ts = index.asi8.view("datetime64[ns]")
     columns = {name: bars[name].to_numpy(dtype=np.float64) for name in bars.columns}
+    check_history(bars, columns)
     return Data(columns, ts, Cursor())
 
 

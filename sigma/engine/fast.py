@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.history_check import check_history
 from sigma.engine.margin import FUNDING_COLUMN, MarginModel
 from sigma.strategies import next_open
 from sigma.strategies.base import Strategy
@@ -240,14 +241,17 @@ def fast_backtest(
     initial_cash: float | Decimal = Decimal(10_000),
     fill_model: FillModel | None = None,
 ) -> FastResult:
-    """`run_backtest` of a strategy with a vectorised twin, through the compiled path."""
+    """`run_backtest` of a strategy with a vectorised twin, through the compiled path
+    (`BadHistory` for bars no run can be made on, as the exact engine)."""
     full = fast_params(strategy, params)
     fm = fill_model or FillModel()
     check_fill_model(fm)
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on")
+    columns = BarColumns(bars)
+    check_history(bars, columns)
     terms = Terms.of(initial_cash, fm.commission_pct, fm.commission_fixed, fm.lot_size)
-    return run_twin(strategy, BarColumns(bars), full, terms)
+    return run_twin(strategy, columns, full, terms)
 
 
 def _fused_is_the_twin(strategy: type[Strategy]) -> bool:

@@ -86,8 +86,9 @@ def run_portfolio(
     account = SharedAccount(initial_cash)
     for symbol, frame in bars.items():
         copy = type(strategy)(**strategy.params)
+        data = frame_to_data(frame)  # bad bars are the data's fault, not the strategy's
         try:
-            engine = SharedAccountEngine(copy, symbol, frame_to_data(frame), config, account)
+            engine = SharedAccountEngine(copy, symbol, data, config, account)
         except Exception as exc:  # raised by the strategy's init()
             raise StrategyFailed(strategy.name, symbol, exc) from exc
         use_funding(engine, frame)
