@@ -628,7 +628,12 @@ class Engine:
         schedule the next look."""
         guard = self.margin
         held = self.portfolio.qty(self.symbol)
-        if not held:  # a flat account cannot breach, nor pay funding
+        if not held:  # a flat account pays no funding, and breaches only when it owes
+            # (a close at the open that lost more than the account had: out of money)
+            reason = guard.model.breach(self.portfolio.cash, _ZERO)
+            if reason is not None:
+                self._liquidate(i, reason)
+                return
             self._margin_due = NEVER
             return
         if guard.funded and (rate := guard.funding_rate(i)) is not None:
