@@ -55,6 +55,7 @@ _ONE = Decimal(1)
 # enum machinery (several times the cost of a plain global in Python 3.11).
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
 _FILLED = OrderStatus.FILLED
 _NEW = OrderStatus.NEW
 _CANCELLED = OrderStatus.CANCELLED
@@ -560,9 +561,29 @@ class Engine:
             assert self._last_fill is not None  # `order` has just filled
             price = self._last_fill.price
             active_from = i if at_open else i + 1  # a fill inside the bar: from the next
-            book.parent_filled(order.client_order_id, order.filled_qty, price, active_from)
+            armed = book.parent_filled(order.client_order_id, order.filled_qty, price, active_from)
+            if not at_open and order.type is _STOP and self._on_to_profit(armed, i):
+                for guard in armed:
+                    guard.active_from = i
         if book.armed:
             book.stale(self.portfolio.qty(order.symbol))
+
+    def _on_to_profit(self, guards: list[Guard], i: int) -> bool:
+        """Whether bar `i`, in whose range a stop entry protected by `guards` filled, reached
+        one of their take-profits and none of their stops. The take-profit lies beyond the
+        entry's stop, the same way from the open, so the price met the stop first: the
+        take-profit came after the fill and fills on this bar (backtesting.py's one exception
+        to protecting a fill inside a bar from the next bar only)."""
+        high, low = _dec(self.data.value("high", i)), _dec(self.data.value("low", i))
+        profit = False
+        for guard in guards:
+            long = guard.order.side is not _BUY  # it sells: it protects a long
+            if guard.is_stop:
+                if guard.reached(low if long else high):
+                    return False
+            elif guard.reached(high if long else low):
+                profit = True
+        return profit
 
     def _cancel_sibling(self, order: Order) -> None:
         """Cancel `order` because another order of its OCO group filled."""
