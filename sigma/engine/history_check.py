@@ -38,9 +38,11 @@ def check_history(bars: pd.DataFrame, columns: Mapping[str, FloatArray] | None =
     index = pd.DatetimeIndex(bars.index)
     for name in PRICES:
         values = columns[name] if columns is not None else bars[name].to_numpy(dtype=np.float64)
-        usable = (values > 0.0) & (values < np.inf)  # NaN is neither
-        if not usable.all():
-            at = int(np.argmin(usable))
+        # Two reductions without a temporary (a NaN makes both NaN, failing both tests):
+        # the check costs the fast path little; the bad bar is looked for only when there
+        # is one.
+        if len(values) and not (values.min() > 0.0 and values.max() < np.inf):
+            at = int(np.argmin((values > 0.0) & (values < np.inf)))
             value = float(values[at])
             reason = (
                 "is NaN"
@@ -48,7 +50,8 @@ def check_history(bars: pd.DataFrame, columns: Mapping[str, FloatArray] | None =
                 else ("is infinite" if np.isinf(value) else f"is not above zero ({value!r})")
             )
             raise BadHistory(at, index[at].isoformat(), name, reason)
-    later = np.diff(index.asi8) > 0
+    stamps = index.asi8
+    later = stamps[1:] > stamps[:-1]
     if not later.all():
         at = int(np.argmin(later)) + 1
         how = "repeats" if index[at] == index[at - 1] else "is before"
