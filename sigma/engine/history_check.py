@@ -23,12 +23,21 @@ PRICES = ("open", "high", "low", "close")
 
 
 class BadHistory(ValueError):
-    """A bar frame a backtest cannot run on; `bar` (0-based) and `column` say where."""
+    """A bar frame a backtest cannot run on; `bar` (0-based) and `column` say where, and
+    `symbol` whose bars they are when the caller said (`of`)."""
 
-    def __init__(self, bar: int, when: Any, column: str, reason: str) -> None:
+    def __init__(self, bar: int, when: Any, column: str, reason: str, symbol: str = "") -> None:
         self.bar = bar
+        self.when = when
         self.column = column
-        super().__init__(f"bar {bar} ({when}): {column} {reason}")
+        self.reason = reason
+        self.symbol = symbol
+        where = f"{symbol} bar" if symbol else "bar"
+        super().__init__(f"{where} {bar} ({when}): {column} {reason}")
+
+    def of(self, symbol: str) -> BadHistory:
+        """The same error, said of the bars of `symbol`."""
+        return BadHistory(self.bar, self.when, self.column, self.reason, symbol)
 
 
 def check_history(bars: pd.DataFrame, columns: Mapping[str, FloatArray] | None = None) -> None:

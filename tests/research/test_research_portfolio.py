@@ -12,6 +12,7 @@ import pytest
 
 from sigma.engine.engine import Cancelled, StrategyFailed
 from sigma.engine.fill_model import FillModel
+from sigma.engine.history_check import BadHistory
 from sigma.engine.margin import AccountType, MarginModel
 from sigma.research.backtest import run_backtest
 from sigma.research.portfolio import PORTFOLIO, equal_weight_index, run_portfolio
@@ -150,6 +151,14 @@ def test_a_close_leaving_the_account_owing_liquidates_it() -> None:
     assert liq is not None and liq.bar == 3 and liq.shortfall == D(4_950)
     assert book.total.final_equity == 0
     assert (book.total.equity.iloc[3:] == 0).all()
+
+
+def test_bad_bars_of_one_symbol_are_named_with_it() -> None:
+    bad = walk(30, 6)
+    bad.iloc[7, bad.columns.get_loc("close")] = np.nan
+    with pytest.raises(BadHistory, match=r"^BAD bar 7 \(.*\): close is NaN$") as raised:
+        run_portfolio(sma_cross(), {"GOOD": walk(30, 5), "BAD": bad})
+    assert (raised.value.symbol, raised.value.bar, raised.value.column) == ("BAD", 7, "close")
 
 
 class HoldTwo(Strategy):
