@@ -162,6 +162,10 @@ def test_a_fill_inside_a_bar_that_is_not_on_the_way_to_profit_waits() -> None:
     res, _ = run(plan, bars([FLAT, (100, 106, 98, 105), FLAT]))
     assert closed(res.trades) == []
     assert res.final_position == 1
+    # A stop entry whose bar stops short of the take-profit: nothing more on that bar.
+    plan = {0: [lambda s: s.buy(1, stop=101, sl=98, tp=105)]}
+    res, _ = run(plan, bars([FLAT, (100, 104, 99.5, 103), (103, 106, 102, 104)]))
+    assert closed(res.trades) == [(D(1), 1, D(101), 2, D(105), "take_profit")]
 
 
 def test_market_orders_at_the_close_are_protected_from_the_next_bar() -> None:
