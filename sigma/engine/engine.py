@@ -37,6 +37,7 @@ from sigma.domain.orders import LIQUIDATION, SIGNAL
 from sigma.domain.text import clip
 from sigma.engine.collector import collector_relaxed, promote_kept
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.history_check import check_history
 from sigma.engine.margin import NEVER, MarginGuard, MarginModel
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.protective import Guard, ProtectiveBook, protects
@@ -54,6 +55,7 @@ _ONE = Decimal(1)
 # enum machinery (several times the cost of a plain global in Python 3.11).
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
 _FILLED = OrderStatus.FILLED
 _NEW = OrderStatus.NEW
 _CANCELLED = OrderStatus.CANCELLED
@@ -559,9 +561,29 @@ class Engine:
             assert self._last_fill is not None  # `order` has just filled
             price = self._last_fill.price
             active_from = i if at_open else i + 1  # a fill inside the bar: from the next
-            book.parent_filled(order.client_order_id, order.filled_qty, price, active_from)
+            armed = book.parent_filled(order.client_order_id, order.filled_qty, price, active_from)
+            if not at_open and order.type is _STOP and self._on_to_profit(armed, i):
+                for guard in armed:
+                    guard.active_from = i
         if book.armed:
             book.stale(self.portfolio.qty(order.symbol))
+
+    def _on_to_profit(self, guards: list[Guard], i: int) -> bool:
+        """Whether bar `i`, in whose range a stop entry protected by `guards` filled, reached
+        one of their take-profits and none of their stops. The take-profit lies beyond the
+        entry's stop, the same way from the open, so the price met the stop first: the
+        take-profit came after the fill and fills on this bar (backtesting.py's one exception
+        to protecting a fill inside a bar from the next bar only)."""
+        high, low = _dec(self.data.value("high", i)), _dec(self.data.value("low", i))
+        profit = False
+        for guard in guards:
+            long = guard.order.side is not _BUY  # it sells: it protects a long
+            if guard.is_stop:
+                if guard.reached(low if long else high):
+                    return False
+            elif guard.reached(high if long else low):
+                profit = True
+        return profit
 
     def _cancel_sibling(self, order: Order) -> None:
         """Cancel `order` because another order of its OCO group filled."""
@@ -627,7 +649,12 @@ class Engine:
         schedule the next look."""
         guard = self.margin
         held = self.portfolio.qty(self.symbol)
-        if not held:  # a flat account cannot breach, nor pay funding
+        if not held:  # a flat account pays no funding, and breaches only when it owes
+            # (a close at the open that lost more than the account had: out of money)
+            reason = guard.model.breach(self.portfolio.cash, _ZERO)
+            if reason is not None:
+                self._liquidate(i, reason)
+                return
             self._margin_due = NEVER
             return
         if guard.funded and (rate := guard.funding_rate(i)) is not None:
@@ -688,7 +715,8 @@ class Engine:
 
 
 def frame_to_data(bars: pd.DataFrame) -> Data:
-    """Wrap a bar frame (UTC index `ts`; open, high, low, close, volume) for the engine."""
+    """Wrap a bar frame (UTC index `ts`; open, high, low, close, volume) for the engine;
+    `BadHistory` for a frame no run can be made on (see `check_history`)."""
     index = pd.DatetimeIndex(bars.index).tz_convert("UTC")
     if index.unit != "ns":  # (as_unit copies even when the unit is already ns)
         index = index.as_unit("ns")
@@ -696,6 +724,7 @@ def frame_to_data(bars: pd.DataFrame) -> Data:
     # frame's index is in ns), where dropping the zone copied them (8 MB a million bars).
     ts = index.asi8.view("datetime64[ns]")
     columns = {name: bars[name].to_numpy(dtype=np.float64) for name in bars.columns}
+    check_history(bars, columns)
     return Data(columns, ts, Cursor())
 
 

@@ -28,7 +28,7 @@ when it offers that, else by executing its targets. The account itself is compil
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.engine.fill_model import FillModel, FillTiming
+from sigma.engine.history_check import check_history
 from sigma.engine.margin import FUNDING_COLUMN, MarginModel
 from sigma.strategies import next_open
 from sigma.strategies.base import Strategy
@@ -106,6 +107,24 @@ def _simulate(  # pragma: no cover - numba-compiled
     return next_open.finished(status, equity, a, lots, money)
 
 
+class BeyondFastPath(ValueError):
+    """A run whose position would hold more lots than the fast path counts (2**63 - 1: a
+    large account in a very cheap instrument with a fine lot size); the exact engine holds
+    any quantity."""
+
+
+def _compiled(run: Callable[[], FusedRun | None]) -> FusedRun | None:
+    """`run()`, a compiled run; `BeyondFastPath` when it needed a quantity its int64 lots
+    cannot hold (numba raises OverflowError converting it)."""
+    try:
+        return run()
+    except OverflowError as exc:
+        raise BeyondFastPath(
+            "a position of more than 2**63 - 1 lots (a large account in a very cheap "
+            "instrument with a fine lot size) is beyond the fast path; use the exact engine"
+        ) from exc
+
+
 def _as_float_array(name: str, values: Any) -> FloatArray:
     arr = np.ascontiguousarray(values, dtype=np.float64)
     if arr.ndim != 1:
@@ -143,9 +162,12 @@ def _execute(open: Any, close: Any, targets: Targets | Any, terms: Terms) -> Fas
             raise ValueError(
                 f"open, close and targets differ in length: {len(open_)}, {len(close_)}, {len(row)}"
             )
-    out = next_open.run_with_room(
-        lambda room: _simulate(open_, close_, *tgt, terms, room), len(close_)
+    out = _compiled(
+        lambda: next_open.run_with_room(
+            lambda room: _simulate(open_, close_, *tgt, terms, room), len(close_)
+        )
     )
+    assert out is not None
     if out[0] >= 0:
         raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {out[0]} has another value")
     return _result(out, terms)
@@ -154,6 +176,14 @@ def _execute(open: Any, close: Any, targets: Targets | Any, terms: Terms) -> Fas
 def _result(out: FusedRun, terms: Terms) -> FastResult:
     """The compiled run's outcome as a `FastResult` (quantities from lots)."""
     _, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
+    if final_qty == 0 and final_cash <= 0 and len(equity):
+        # A close at an open that lost more than the account had leaves it flat and owing:
+        # out of money at that bar's close, where the engine liquidates it (the deficit
+        # written off, nothing traded after). The kernels close out held positions only;
+        # flat and owing, they can trade no more, so the curve from that close is the
+        # written-off account's.
+        equity[int(np.argmax(equity <= 0.0)) :] = 0.0
+        final_cash = 0.0
     final_equity = float(equity[-1]) if len(equity) else terms.initial_cash
     per_unit, lot = terms.lots_per_unit, terms.lot_size
     return FastResult(
@@ -240,14 +270,18 @@ def fast_backtest(
     initial_cash: float | Decimal = Decimal(10_000),
     fill_model: FillModel | None = None,
 ) -> FastResult:
-    """`run_backtest` of a strategy with a vectorised twin, through the compiled path."""
+    """`run_backtest` of a strategy with a vectorised twin, through the compiled path
+    (`BadHistory` for bars no run can be made on, as the exact engine; `BeyondFastPath` for
+    a run whose quantities only the exact engine holds)."""
     full = fast_params(strategy, params)
     fm = fill_model or FillModel()
     check_fill_model(fm)
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on")
+    columns = BarColumns(bars)
+    check_history(bars, columns)
     terms = Terms.of(initial_cash, fm.commission_pct, fm.commission_fixed, fm.lot_size)
-    return run_twin(strategy, BarColumns(bars), full, terms)
+    return run_twin(strategy, columns, full, terms)
 
 
 def _fused_is_the_twin(strategy: type[Strategy]) -> bool:
@@ -268,7 +302,8 @@ def run_twin(
 ) -> FastResult:
     """The fast path's run of `strategy` with full, valid `params` over bar `columns`: its
     fused kernel when it has one, else its targets executed (indicators kept in `cache`)."""
-    out = strategy.fused(columns, params, terms) if _fused_is_the_twin(strategy) else None
+    fused = _fused_is_the_twin(strategy)
+    out = _compiled(lambda: strategy.fused(columns, params, terms)) if fused else None
     if out is None:
         return _execute(
             columns["open"], columns["close"], strategy.targets(columns, params, cache), terms
@@ -278,6 +313,7 @@ def run_twin(
 
 __all__ = [
     "BarColumns",
+    "BeyondFastPath",
     "FastResult",
     "check_fill_model",
     "fast_backtest",

@@ -464,16 +464,17 @@ class DispatchEngine(Engine):
         every order), and pause the strategy; the error log line is the alert."""
         self.cancel_pending(self.symbol)
         held = self.position_qty(self.symbol)
-        self.submit(
-            Order(
-                symbol=self.symbol,
-                side=Side.SELL if held > 0 else Side.BUY,
-                reduce_only=True,
-                strategy=self.strategy.name,
-                tag="liquidation",
-                reason=LIQUIDATION,
+        if held:  # an account left owing by a close holds nothing to close
+            self.submit(
+                Order(
+                    symbol=self.symbol,
+                    side=Side.SELL if held > 0 else Side.BUY,
+                    reduce_only=True,
+                    strategy=self.strategy.name,
+                    tag="liquidation",
+                    reason=LIQUIDATION,
+                )
             )
-        )
         self.halted = True
         self.margin.liquidated(i, self._bar_time(i), reason, self.last_price, Decimal(0))
 

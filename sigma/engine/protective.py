@@ -16,10 +16,14 @@ Arming
 
 Which bars can trigger it (backtest and simulation)
     An entry filled at a bar's open (a market order, or a limit or stop the open went
-    through) arms its protection for that same bar: the whole range comes after the fill.
-    An entry filled inside a bar (a limit or stop touched by the range) arms it from the
-    next bar, because the part of the range after the fill is unknown (backtesting.py defers
-    it too). Protection placed by the strategy at a bar's close counts from the next bar.
+    through) arms its protection for that same bar: the whole range comes after the fill
+    (backtesting.py arms that of a limit or stop entry from the next bar even then). An
+    entry filled inside a bar (a limit or stop touched by the range) arms it from the next
+    bar, because the part of the range after the fill is unknown (backtesting.py defers it
+    too), with backtesting.py's one exception: a stop entry whose bar reaches a take-profit
+    and none of its stops takes the take-profit on that bar (the take-profit lies beyond the
+    entry's stop, so the price met the stop first). Protection placed by the strategy at a
+    bar's close counts from the next bar.
 
 Triggering and fill price, per bar, after the strategy's own orders of that bar
     1. The open: an order whose level the open already reached fills at the open (a gap is

@@ -87,7 +87,10 @@ class SharedAccountEngine(Engine):
             payment = self.margin.fund(self.portfolio, self.symbol, self.last_price, rate)
             self.funding.append((i, payment))
         marks = self.account.marks
-        if any(pos.qty for pos in self.portfolio.positions.values()):
+        # A flat account breaches too when a close left it owing (cash at or below zero).
+        if self.portfolio.cash <= _ZERO or any(
+            pos.qty for pos in self.portfolio.positions.values()
+        ):
             reason = self.margin.model.breach(
                 self.portfolio.equity(marks), self.portfolio.gross_exposure(marks)
             )

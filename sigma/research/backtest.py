@@ -42,7 +42,8 @@ def run_backtest(
     """Backtest `strategy` on a bar frame; returns the result and the finished engine
     (whose `ledger`, `orders` and `portfolio` hold the exact account history, and `vetoes`
     the entries `entry_gate` refused). An exception the strategy raises (in `init` or on a
-    bar) is `StrategyFailed` saying where.
+    bar) is `StrategyFailed` saying where; bars no run can be made on (a NaN, infinite or
+    non-positive price, times out of order) are `BadHistory` naming the bar and column.
 
     `margin` sets what the account may borrow (default: margin at leverage 1); the run stops
     when it is liquidated (`result.liquidation`). A ``funding_rate`` column in `bars` is
@@ -59,8 +60,9 @@ def run_backtest(
         margin=margin or MarginModel(),
         keep_records=keep_records,
     )
+    data = frame_to_data(bars)  # bad bars are the data's fault, not the strategy's
     try:
-        engine = Engine(strategy, symbol, frame_to_data(bars), config)
+        engine = Engine(strategy, symbol, data, config)
     except Exception as exc:  # raised by the strategy's init()
         raise StrategyFailed(strategy.name, symbol, exc) from exc
     use_funding(engine, bars)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sigma.engine.fast import fast_backtest, fast_path_ok
+from sigma.engine.fast import BeyondFastPath, fast_backtest, fast_path_ok
 from sigma.engine.fill_model import FillModel
 from sigma.engine.margin import MarginModel
 from sigma.research.backtest import run_backtest
@@ -107,8 +107,12 @@ def _equity_and_exits(
     """The equity at each close, and each closed trade's exit bar and net PnL."""
     full = {**default_params(strategy), **params}
     if fast_path_ok(strategy, fill_model, margin, bars):
-        fast = fast_backtest(strategy, full, bars, initial_cash, fill_model)
-        return fast.equity, fast.exit_bar, fast.pnl
+        try:
+            fast = fast_backtest(strategy, full, bars, initial_cash, fill_model)
+        except BeyondFastPath:
+            pass  # the exact engine below holds any quantity
+        else:
+            return fast.equity, fast.exit_bar, fast.pnl
     with quiet_margin():  # a refusal said once per trial would bury the search's output
         result, _ = run_backtest(
             strategy(**full),

@@ -33,6 +33,7 @@ from sigma.engine.engine import (
     frame_to_data,
 )
 from sigma.engine.fill_model import FillModel
+from sigma.engine.history_check import BadHistory
 from sigma.engine.margin import Liquidation, MarginModel
 from sigma.engine.result import BacktestResult
 from sigma.engine.shared_account import SharedAccount, SharedAccountEngine
@@ -86,8 +87,12 @@ def run_portfolio(
     account = SharedAccount(initial_cash)
     for symbol, frame in bars.items():
         copy = type(strategy)(**strategy.params)
+        try:  # bad bars are the data's fault, not the strategy's
+            data = frame_to_data(frame)
+        except BadHistory as exc:
+            raise exc.of(symbol) from exc
         try:
-            engine = SharedAccountEngine(copy, symbol, frame_to_data(frame), config, account)
+            engine = SharedAccountEngine(copy, symbol, data, config, account)
         except Exception as exc:  # raised by the strategy's init()
             raise StrategyFailed(strategy.name, symbol, exc) from exc
         use_funding(engine, frame)

@@ -34,6 +34,7 @@ import pandas as pd
 from sigma.engine.engine import Cancelled
 from sigma.engine.fast import check_fill_model, fast_params, run_twin
 from sigma.engine.fill_model import FillModel
+from sigma.engine.history_check import check_history
 from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import BUILTIN_STRATEGIES
 from sigma.strategies.series import COLUMNS, FloatArray
@@ -244,6 +245,7 @@ def sweep(
         grid = DEFAULT_GRIDS[cls.name]
     if bars.empty:
         raise ValueError(f"no bars to sweep {cls.name} on")
+    check_history(bars)
     combos = grid_combinations(cls, grid)
     columns = [*grid, *METRICS]
     if sort_by not in columns:

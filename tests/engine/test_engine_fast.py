@@ -12,6 +12,7 @@ import pytest
 
 from sigma.engine.fast import (
     BarColumns,
+    BeyondFastPath,
     FastResult,
     fast_backtest,
     fast_params,
@@ -393,3 +394,46 @@ def test_fused_runs_are_the_targets_executed(
     for field in FastResult.__slots__:
         np.testing.assert_array_equal(getattr(fused, field), getattr(executed, field), field)
     assert poor or fused.n_trades > 5
+
+
+def _cheap_token(n: int = 300) -> pd.DataFrame:
+    """Hourly bars of a token near $0.00001 (9 decimals)."""
+    rng = np.random.default_rng(3)
+    close = np.round(1e-5 * np.exp(np.cumsum(rng.normal(0, 0.02, n))), 9)
+    idx = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="ts")
+    return pd.DataFrame(
+        {"open": close, "high": close, "low": close, "close": close, "volume": 1.0}, index=idx
+    )
+
+
+def test_positions_beyond_int64_lots_are_refused_clearly_and_evaluated_exactly() -> None:
+    """$1M in a $0.00001 token with a lot of 1e-8 is ~10^19 lots a position: more than the
+    fast path's int64 counts. It used to fail with numba's OverflowError; it says what and
+    where to go, and the optimiser's evaluation runs such a trial on the exact engine."""
+    from sigma.research.evaluation import evaluate
+
+    bars = _cheap_token()
+    fm = FillModel(commission_pct=Decimal("0.001"), lot_size=Decimal("1e-8"))
+    params = {"fast": 5, "slow": 20}
+    small = fast_backtest(SmaCross, params, bars, Decimal(1_000), fm)  # 10^11 lots: fine
+    alike, _ = run_backtest(
+        SmaCross(**params), bars, symbol="X", initial_cash=Decimal(1_000), fill_model=fm
+    )
+    assert small.exit_bar.tolist() == [t.exit_bar for t in alike.trades]
+    assert _cents(small.final_equity) == alike.final_equity.quantize(Decimal("0.01"))
+    with pytest.raises(BeyondFastPath, match="beyond the fast path; use the exact engine"):
+        fast_backtest(SmaCross, params, bars, Decimal(1_000_000), fm)
+    targets = np.where(np.arange(len(bars)) % 10 == 0, 1.0, np.nan)
+    with pytest.raises(BeyondFastPath):
+        simulate_targets(
+            bars["open"], bars["close"], targets, initial_cash=1e6, commission_pct=0.0,
+            lot_size=1e-8,
+        )  # fmt: skip
+    exact, _ = run_backtest(
+        SmaCross(**params), bars, symbol="X", initial_cash=Decimal(1_000_000), fill_model=fm
+    )
+    scored = evaluate(
+        SmaCross, params, bars, initial_cash=Decimal(1_000_000), fill_model=fm, min_trades=1
+    )
+    assert scored.n_trades == len(exact.trades) > 5
+    assert scored.return_pct == pytest.approx(float(exact.stats["total_return_pct"]))

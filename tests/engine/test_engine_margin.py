@@ -14,7 +14,7 @@ import pytest
 
 from sigma.domain import Bar, Fill, Order, OrderStatus, Position, Side
 from sigma.engine.engine import EngineConfig
-from sigma.engine.fast import fast_backtest
+from sigma.engine.fast import fast_backtest, simulate_targets
 from sigma.engine.fill_model import FillModel
 from sigma.engine.live import DispatchEngine
 from sigma.engine.margin import (
@@ -271,6 +271,58 @@ def test_a_short_is_liquidated_when_the_price_rises() -> None:
     assert result.final_equity == 0
 
 
+def _gap_over_a_short() -> pd.DataFrame:
+    """Flat at 100, then a bar opening at 250: a short of all the equity closed there loses
+    more than the account has."""
+    prices = [100.0, 100.0, 100.0, 250.0, 260.0, 240.0]
+    idx = pd.date_range(T0, periods=len(prices), freq="1D", tz="UTC", name="ts")
+    return pd.DataFrame(
+        {"open": prices, "high": prices, "low": prices, "close": prices, "volume": 1.0}, index=idx
+    )
+
+
+def test_a_close_that_leaves_the_account_owing_stops_it_like_backtesting_py() -> None:
+    """Short 100 at 100 from $10,050, reversed at an open of 250: the close leaves the
+    account flat and owing $4,950, the long cannot be paid. backtesting.py stops there at
+    0 (out of money); so do the engine and the fast path, which had gone on at -4,950."""
+    from backtesting import Backtest
+    from backtesting import Strategy as BtStrategy
+
+    class BtScript(BtStrategy):  # backtesting.py calls next() from bar 1
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            if len(self.data) == 2:
+                self.sell()
+            elif len(self.data) == 3:
+                self.position.close()
+                self.buy()
+
+    bars = _gap_over_a_short()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = bars.rename(columns=str.title)
+        theirs = Backtest(frame, BtScript, cash=10_050, exclusive_orders=True).run()
+    plan: dict[int, list[tuple[str, float | None]]] = {1: [("short", None)], 2: [("long", None)]}
+    result, _ = run_backtest(Script(plan), bars, symbol="X", initial_cash=D(10_050))
+    trades = theirs["_trades"]
+    assert [(t.entry_bar, t.exit_bar, t.qty, t.pnl) for t in result.trades] == [
+        (int(trades.EntryBar[0]), int(trades.ExitBar[0]), D(int(trades.Size[0])), D(-15_000))
+    ]
+    assert theirs["Equity Final [$]"] == 0.0 == result.final_equity
+    np.testing.assert_array_equal(result.equity, theirs["_equity_curve"]["Equity"])
+    liq = result.liquidation
+    assert liq is not None and liq.bar == 3 and liq.shortfall == D(4_950)
+    assert "at or below zero" in liq.reason
+    targets = np.array([np.nan, -1.0, 1.0, np.nan, np.nan, np.nan])
+    fast = simulate_targets(
+        bars["open"], bars["close"], targets, initial_cash=10_050, commission_pct=0
+    )
+    assert fast.final_equity == 0.0 == fast.final_cash
+    np.testing.assert_array_equal(fast.equity, result.equity)
+
+
 def test_a_close_within_float_rounding_of_the_threshold_is_decided_exactly() -> None:
     # 20,000 − 100·199.9999999 = 0.00001 > 0: the float look says maybe, the exact one no.
     closes = [100, 100, 199.9999999, 100]
@@ -397,3 +449,30 @@ def test_live_engine_liquidates_by_the_same_rule(caplog: pytest.LogCaptureFixtur
     assert len(closing) == 1 and closing[0].side is Side.BUY and closing[0].reduce_only
     assert engine.portfolio.qty("X") == 0
     assert any("LIQUIDATED" in r.message for r in caplog.records)
+
+
+def test_live_engine_stops_an_account_a_close_left_owing() -> None:
+    """The short's closing buy fills far above its reference (a gap): the account is flat
+    and owes; at the next close it is out of money, the strategy stops, and nothing is sent
+    (there is no position to close)."""
+    sent: list[tuple[Order, Decimal]] = []
+    strategy = Script({0: [("short", None)], 1: [("buy", 100)]})
+    engine = DispatchEngine(
+        strategy, "X", EngineConfig(), lambda order, ref: sent.append((order, ref))
+    )
+    fill_at = {1: D(250)}  # the buy of bar 1 fills at 250
+    for k, close in enumerate([100, 100, 250, 260]):
+        ts = (T0 + pd.Timedelta(minutes=k)).to_pydatetime()
+        price = D(close)
+        engine.on_live_bar(Bar("X", ts, price, price, price, price), ref_price=price)
+        for order, ref in sent:
+            assert order.qty is not None
+            at = fill_at.get(k, ref)
+            engine.on_fill(Fill(order.client_order_id, "X", order.side, order.qty, at, D(0), ts))
+            engine.on_order_final(order.client_order_id, "filled")
+        sent.clear()
+    liq = engine.margin.liquidation
+    assert liq is not None and liq.bar == 2 and "at or below zero" in liq.reason
+    assert engine.halted and strategy.seen == [0, 1]
+    assert engine.portfolio.qty("X") == 0 and engine.portfolio.cash == D(-5_000)
+    assert not [o for o in engine.orders if o.tag == "liquidation"]

@@ -140,6 +140,34 @@ def test_an_entry_filled_inside_a_bar_is_protected_from_the_next_bar() -> None:
     assert closed(res.trades) == [(D(1), 1, D(99), 3, D(95), "stop_loss")]
 
 
+def test_a_stop_entry_going_on_to_its_take_profit_takes_it_on_that_bar() -> None:
+    """A buy stop at 101 filled inside bar 1 whose high reaches the take-profit (105) and whose
+    low not the stop-loss (98): the price passed 101 on its way up to 105, so the take-profit
+    fills on that bar (as backtesting.py). Shorts mirror it."""
+    plan = {0: [lambda s: s.buy(1, stop=101, sl=98, tp=105)]}
+    res, _ = run(plan, bars([FLAT, (100, 106, 99.5, 105), FLAT]))
+    assert closed(res.trades) == [(D(1), 1, D(101), 1, D(105), "take_profit")]
+    plan = {0: [lambda s: s.sell(1, stop=99, sl=102, tp=95)]}
+    res, _ = run(plan, bars([FLAT, (100, 100.5, 94, 95), FLAT]))
+    assert closed(res.trades) == [(D(-1), 1, D(99), 1, D(95), "take_profit")]
+
+
+def test_a_fill_inside_a_bar_that_is_not_on_the_way_to_profit_waits() -> None:
+    """A bar that also reached the stop-loss is ambiguous, and a limit entry lies the other
+    way from its take-profit: both are protected from the next bar."""
+    plan = {0: [lambda s: s.buy(1, stop=101, sl=98, tp=105)]}
+    res, _ = run(plan, bars([FLAT, (100, 106, 97, 105), (97, 98, 96, 97)]))
+    assert closed(res.trades) == [(D(1), 1, D(101), 2, D(97), "stop_loss")]
+    plan = {0: [lambda s: s.buy(1, limit=99, tp=105)]}
+    res, _ = run(plan, bars([FLAT, (100, 106, 98, 105), FLAT]))
+    assert closed(res.trades) == []
+    assert res.final_position == 1
+    # A stop entry whose bar stops short of the take-profit: nothing more on that bar.
+    plan = {0: [lambda s: s.buy(1, stop=101, sl=98, tp=105)]}
+    res, _ = run(plan, bars([FLAT, (100, 104, 99.5, 103), (103, 106, 102, 104)]))
+    assert closed(res.trades) == [(D(1), 1, D(101), 2, D(105), "take_profit")]
+
+
 def test_market_orders_at_the_close_are_protected_from_the_next_bar() -> None:
     res, _ = run(bracket(), bars([FLAT, (93, 101, 92, 99), FLAT]), timing=FillTiming.CLOSE)
     # Bought at bar 0's close (100); bar 1 opens through the stop: filled at its open.

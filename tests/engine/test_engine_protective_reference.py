@@ -173,6 +173,42 @@ def test_an_open_beyond_the_take_profit_is_the_one_documented_difference(on_clos
         assert bt[k][:3] == sigma[k][:3]  # same entry, same bars
 
 
+def test_a_stop_entry_and_its_take_profit_on_one_bar_as_backtesting_py() -> None:
+    """backtesting.py fills the take-profit of a stop entry on the entry's bar when that bar
+    reaches it and not the stop-loss (the price met the entry's stop first); so does SIGMA,
+    which used to wait for the next bar, and its open."""
+    from backtesting import Backtest
+    from backtesting import Strategy as BtStrategy
+
+    rows = [(100.0, 100.0, 100.0, 100.0)] * 2 + [(100.0, 106.0, 99.5, 105.0), (108, 109, 107, 108)]
+    idx = pd.date_range("2024-01-01", periods=len(rows), freq="1D", tz="UTC", name="ts")
+    frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=idx)
+    frame["volume"] = 1.0
+
+    class BtStopEntry(BtStrategy):
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            if len(self.data) == 2:
+                self.buy(size=3, stop=101, sl=98, tp=105)
+
+    class StopEntry(Strategy):
+        name = "stop_entry"
+
+        def on_bar(self) -> None:
+            if self.bar_index == 1:
+                self.buy(3, stop=101, sl=98, tp=105)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = Backtest(frame.rename(columns=str.title), BtStopEntry, cash=10_000).run()
+    ours, _ = run_backtest(StopEntry(), frame, symbol="X")
+    bt, sigma = _rows(theirs, ours)
+    assert sigma == bt == [(3, 2, 2, Decimal(101), Decimal(105), pytest.approx(12.0))]
+    assert ours.trades[0].exit_reason == "take_profit"
+
+
 # --- trailing stop against a plain loop ---------------------------------------------------------
 class TrailEntries(Strategy):
     """Goes long or short at the close every `every` bars when flat, with a trailing stop."""

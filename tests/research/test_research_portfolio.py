@@ -12,6 +12,7 @@ import pytest
 
 from sigma.engine.engine import Cancelled, StrategyFailed
 from sigma.engine.fill_model import FillModel
+from sigma.engine.history_check import BadHistory
 from sigma.engine.margin import AccountType, MarginModel
 from sigma.research.backtest import run_backtest
 from sigma.research.portfolio import PORTFOLIO, equal_weight_index, run_portfolio
@@ -127,6 +128,37 @@ def test_a_breach_liquidates_every_symbol_and_stops_the_run() -> None:
     assert all(s.stats["liquidated"] for s in book.symbols.values())
     assert (book.total.equity.iloc[20:] == 0).all()
     assert book.total.equity.iloc[0] == 10_000.0  # nothing filled on the first bar
+
+
+class ShortThenLong(Strategy):
+    name = "short_then_long"
+
+    def on_bar(self) -> None:
+        if self.bar_index == 1:
+            self.go_short()
+        elif self.bar_index == 2:
+            self.go_long()
+
+
+def test_a_close_leaving_the_account_owing_liquidates_it() -> None:
+    """A short of all the equity reversed at an open gapping from 100 to 250: the account is
+    flat and owes $4,950, so it is out of money there, as the single backtest."""
+    prices = pd.Series([100.0, 100.0, 100.0, 250.0, 260.0, 240.0])
+    gap = walk(6, 5).assign(open=prices.values, high=prices.values, low=prices.values)
+    gap["close"] = prices.values
+    book = run_portfolio(ShortThenLong(), {"GAP": gap}, initial_cash=D(10_050), stake=D(1))
+    liq = book.liquidation
+    assert liq is not None and liq.bar == 3 and liq.shortfall == D(4_950)
+    assert book.total.final_equity == 0
+    assert (book.total.equity.iloc[3:] == 0).all()
+
+
+def test_bad_bars_of_one_symbol_are_named_with_it() -> None:
+    bad = walk(30, 6)
+    bad.iloc[7, bad.columns.get_loc("close")] = np.nan
+    with pytest.raises(BadHistory, match=r"^BAD bar 7 \(.*\): close is NaN$") as raised:
+        run_portfolio(sma_cross(), {"GOOD": walk(30, 5), "BAD": bad})
+    assert (raised.value.symbol, raised.value.bar, raised.value.column) == ("BAD", 7, "close")
 
 
 class HoldTwo(Strategy):

@@ -1,0 +1,156 @@
+"""The built-in strategies against backtesting.py on seeded random walks: the same trades,
+to the cent, and the same trade statistics and drawdown.
+
+The backtesting.py side reads the strategy's own indicator arrays (not through `self.I`),
+so its `next()` runs from bar 1 as SIGMA's `on_bar` does (README, "Parity": with `self.I`
+it waits a bar past the warm-up). Commission is never zero, so no entry lands exactly on a
+whole number of units (where backtesting.py's 1 - 2**-52 stake buys one unit less)."""
+
+from __future__ import annotations
+
+import warnings
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigma.engine.fill_model import FillModel
+from sigma.research.backtest import run_backtest
+from sigma.strategies.base import Strategy
+from sigma.strategies.builtin import BollingerBreakout, DonchianTrend, RsiReversion, SmaCross
+from sigma.strategies.builtin.donchian_trend import _prior_high, _prior_low
+from sigma.strategies.indicators import bollinger, rsi, sma
+
+
+def _walk(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    vol = float(rng.choice([0.005, 0.02, 0.08]))  # 0.08: shorts run out of money
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, vol, n))), 2)
+    gaps = rng.normal(0, vol / 2, n) * rng.choice([0, 1, 4], n)
+    open_ = np.round(np.concatenate(([close[0]], close[:-1])) * (1 + gaps), 2)
+    wick = np.round(np.abs(rng.normal(0, vol, n)) * close, 2)
+    idx = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="ts")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + wick,
+            "low": np.minimum(open_, close) - wick,
+            "close": close,
+            "volume": 1.0,
+        },
+        index=idx,
+    )
+
+
+def _params(cls: type[Strategy], rng: np.random.Generator) -> dict[str, Any]:
+    short = bool(rng.integers(0, 2))
+    if cls is SmaCross:
+        fast = int(rng.integers(2, 15))
+        return {"fast": fast, "slow": int(rng.integers(fast + 1, 40)), "allow_short": short}
+    if cls is RsiReversion:
+        return {"period": int(rng.integers(2, 20)), "oversold": 40.0, "overbought": 60.0,
+                "exit_level": float(rng.choice([41, 50, 59])), "allow_short": short}  # fmt: skip
+    if cls is BollingerBreakout:
+        return {"period": int(rng.integers(5, 30)), "k": float(rng.choice([0.5, 1.0, 2.0])),
+                "allow_short": short}  # fmt: skip
+    entry = int(rng.integers(2, 30))
+    return {"entry": entry, "exit": int(rng.integers(2, entry + 1)), "allow_short": short}
+
+
+def _indicators(cls: type[Strategy], bars: pd.DataFrame, p: dict[str, Any]) -> dict[str, Any]:
+    close = bars["close"].to_numpy()
+    if cls is SmaCross:
+        return {"fast": sma(close, p["fast"]), "slow": sma(close, p["slow"])}
+    if cls is RsiReversion:
+        return {"rsi": rsi(close, p["period"])}
+    if cls is BollingerBreakout:
+        return dict(zip(("mid", "up", "lo"), bollinger(close, p["period"], p["k"]), strict=True))
+    high, low = bars["high"].to_numpy(), bars["low"].to_numpy()
+    return {"eh": _prior_high(high, p["entry"]), "el": _prior_low(low, p["entry"]),
+            "xh": _prior_high(high, p["exit"]), "xl": _prior_low(low, p["exit"])}  # fmt: skip
+
+
+def _theirs(cls: type[Strategy], bars: pd.DataFrame, p: dict[str, Any], cash: float, fee: float):
+    from backtesting import Backtest
+    from backtesting import Strategy as BtStrategy
+
+    ind = _indicators(cls, bars, p)
+
+    class Port(BtStrategy):  # the rules of `cls.on_bar`, in backtesting.py's terms
+        def init(self) -> None:
+            pass
+
+        def go(self, side: int) -> None:
+            if side == 0 or self.position.size * side <= 0:
+                self.position.close()
+            if side and self.position.size * side <= 0:
+                (self.buy if side > 0 else self.sell)()
+
+        def next(self) -> None:
+            i, held, c = len(self.data) - 1, self.position.size, self.data.Close[-1]
+            v = {k: a[i] for k, a in ind.items()}
+            short = p["allow_short"]
+            if cls is SmaCross:
+                was = {k: a[i - 1] for k, a in ind.items()}
+                if was["fast"] < was["slow"] and v["fast"] > v["slow"]:
+                    self.go(1)
+                elif was["slow"] < was["fast"] and v["slow"] > v["fast"]:
+                    self.go(-1 if short else 0)
+            elif cls is RsiReversion:
+                r, x = v["rsi"], p["exit_level"]
+                if r < p["oversold"]:
+                    self.go(1)
+                elif r > p["overbought"] and short:
+                    self.go(-1)
+                elif (held > 0 and r >= x) or (held < 0 and r <= x):
+                    self.go(0)
+            elif cls is BollingerBreakout:
+                if c > v["up"]:
+                    self.go(1)
+                elif c < v["lo"] and short:
+                    self.go(-1)
+                elif (held > 0 and c < v["mid"]) or (held < 0 and c > v["mid"]):
+                    self.go(0)
+            elif c > v["eh"] and held <= 0:
+                self.go(1)
+            elif c < v["el"] and held >= 0 and short:
+                self.go(-1)
+            elif (held > 0 and c < v["xl"]) or (held < 0 and c > v["xh"]):
+                self.go(0)
+
+    frame = bars.rename(columns=str.title)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Backtest(frame, Port, cash=cash, commission=fee, exclusive_orders=True).run()
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("cls", [SmaCross, RsiReversion, BollingerBreakout, DonchianTrend],
+                         ids=lambda c: c.name)  # fmt: skip
+def test_builtins_trade_as_backtesting_py(cls: type[Strategy], seed: int) -> None:
+    rng = np.random.default_rng(1000 * seed + len(cls.name))
+    bars = _walk(rng, 300)
+    p = _params(cls, rng)
+    cash, fee = float(rng.choice([1_000, 10_000, 1e6])), float(rng.choice([0.001, 0.002]))
+    theirs = _theirs(cls, bars, p, cash, fee)
+    ours, _ = run_backtest(
+        cls(**p), bars, symbol="X", initial_cash=Decimal(repr(cash)),
+        fill_model=FillModel(commission_pct=Decimal(repr(fee))),
+    )  # fmt: skip
+    bt = [
+        (int(t.Size), int(t.EntryBar), int(t.ExitBar), Decimal(repr(float(t.EntryPrice))),
+         Decimal(repr(float(t.ExitPrice))), pytest.approx(float(t.PnL), abs=1e-6))
+        for t in theirs["_trades"].itertuples()
+    ]  # fmt: skip
+    sigma = [
+        (int(t.qty), t.entry_bar, t.exit_bar, t.entry_price, t.exit_price, float(t.pnl))
+        for t in ours.trades
+    ]
+    assert sigma == bt
+    assert float(ours.final_equity) == pytest.approx(theirs["Equity Final [$]"], abs=0.005)
+    stats = ours.stats
+    assert stats["n_trades"] == theirs["# Trades"]
+    if stats["n_trades"]:
+        assert stats["win_rate_pct"] == pytest.approx(theirs["Win Rate [%]"])
+    assert stats["max_drawdown_pct"] == pytest.approx(theirs["Max. Drawdown [%]"], abs=1e-6)
