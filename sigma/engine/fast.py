@@ -28,7 +28,7 @@ when it offers that, else by executing its targets. The account itself is compil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,7 @@ from sigma.engine.history_check import check_history
 from sigma.engine.margin import FUNDING_COLUMN, MarginModel
 from sigma.strategies import next_open
 from sigma.strategies.base import Strategy
+from sigma.strategies.next_open import BeyondFastPath
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import (
     Columns,
@@ -107,24 +108,6 @@ def _simulate(  # pragma: no cover - numba-compiled
     return next_open.finished(status, equity, a, lots, money)
 
 
-class BeyondFastPath(ValueError):
-    """A run whose position would hold more lots than the fast path counts (2**63 - 1: a
-    large account in a very cheap instrument with a fine lot size); the exact engine holds
-    any quantity."""
-
-
-def _compiled(run: Callable[[], FusedRun | None]) -> FusedRun | None:
-    """`run()`, a compiled run; `BeyondFastPath` when it needed a quantity its int64 lots
-    cannot hold (numba raises OverflowError converting it)."""
-    try:
-        return run()
-    except OverflowError as exc:
-        raise BeyondFastPath(
-            "a position of more than 2**63 - 1 lots (a large account in a very cheap "
-            "instrument with a fine lot size) is beyond the fast path; use the exact engine"
-        ) from exc
-
-
 def _as_float_array(name: str, values: Any) -> FloatArray:
     arr = np.ascontiguousarray(values, dtype=np.float64)
     if arr.ndim != 1:
@@ -162,12 +145,9 @@ def _execute(open: Any, close: Any, targets: Targets | Any, terms: Terms) -> Fas
             raise ValueError(
                 f"open, close and targets differ in length: {len(open_)}, {len(close_)}, {len(row)}"
             )
-    out = _compiled(
-        lambda: next_open.run_with_room(
-            lambda room: _simulate(open_, close_, *tgt, terms, room), len(close_)
-        )
+    out = next_open.run_with_room(
+        lambda room: _simulate(open_, close_, *tgt, terms, room), len(close_)
     )
-    assert out is not None
     if out[0] >= 0:
         raise ValueError(f"targets must be +1, -1, 0 or NaN; bar {out[0]} has another value")
     return _result(out, terms)
@@ -302,8 +282,7 @@ def run_twin(
 ) -> FastResult:
     """The fast path's run of `strategy` with full, valid `params` over bar `columns`: its
     fused kernel when it has one, else its targets executed (indicators kept in `cache`)."""
-    fused = _fused_is_the_twin(strategy)
-    out = _compiled(lambda: strategy.fused(columns, params, terms)) if fused else None
+    out = strategy.fused(columns, params, terms) if _fused_is_the_twin(strategy) else None
     if out is None:
         return _execute(
             columns["open"], columns["close"], strategy.targets(columns, params, cache), terms

@@ -34,9 +34,10 @@ _TIE_TOLERANCE = 1e-9
 # tolerance. A larger compensation (the rounding the fills left over: rare) is counted in, as
 # `_entry_units` does.
 _COMP_SHARE = 1e-12
-MOST_LOTS = 2**53
-"""The fast path holds lots as floats: whole numbers are exact below this. A larger entry
-(an account compounded past any market's size) is refused (`countable_lots`)."""
+MOST_LOTS = 2**63 - 1
+"""The most lots the fast path counts (int64). A larger entry (a large or compounded account
+in a very cheap instrument or with a fine lot size) is refused (`countable_lots`). Past 2**53
+every float quotient is a whole number, so each such entry is sized in Decimal."""
 
 
 class Account(NamedTuple):
@@ -219,13 +220,19 @@ def exact_entry_units(
     return int((quotient / lot_d).to_integral_value(ROUND_FLOOR))
 
 
+class BeyondFastPath(ValueError):
+    """A run whose position would hold more lots than the fast path counts exactly (a large
+    or compounded account in a very cheap instrument or with a fine lot size); the exact
+    engine holds any quantity."""
+
+
 def countable_lots(units: int, price: float) -> int:
-    """`units`, an entry's size at `price`, when the fast path can hold it (below MOST_LOTS
-    lots); ValueError, saying so, when not."""
-    if units >= MOST_LOTS:
-        raise ValueError(
+    """`units`, an entry's size at `price`, when the fast path can hold it (MOST_LOTS
+    lots at most); `BeyondFastPath`, saying so, when not."""
+    if units > MOST_LOTS:
+        raise BeyondFastPath(
             f"an entry at {price} would buy {units} lots, beyond the {MOST_LOTS} lots the fast "
-            "path counts exactly: run this backtest on the exact engine"
+            "path counts exactly: use the exact engine"
         )
     return units
 
@@ -380,7 +387,7 @@ def _quick_lots(cash: float, comp: float, price: float, terms: Terms) -> float: 
     if not abs(comp) <= _COMP_SHARE * spendable:
         return -1.0
     r = spendable * (1.0 / (price * (1.0 + terms[1]) * terms[3]))
-    if abs(r - np.floor(r + 0.5)) <= _TIE_TOLERANCE * max(r, 1.0) or r >= MOST_LOTS:
+    if abs(r - np.floor(r + 0.5)) <= _TIE_TOLERANCE * max(r, 1.0):
         return -1.0
     return float(np.floor(r))
 
@@ -397,7 +404,7 @@ def _entry_units(  # pragma: no cover - numba-compiled
     if terms[3] != 1.0:  # x / 1.0 is x: the division (~15 cycles) is skipped, not changed
         r /= terms[3]
     nearest = np.floor(r + 0.5)
-    if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0) or r >= MOST_LOTS:
+    if abs(r - nearest) <= _TIE_TOLERANCE * max(r, 1.0):
         return _exact_units(a, price, open_, terms, lots, money)
     return int(np.floor(r))
 
@@ -726,6 +733,7 @@ __all__ = [
     "NONE",
     "SHORT",
     "Account",
+    "BeyondFastPath",
     "Book",
     "Room",
     "close_out",

@@ -421,7 +421,7 @@ def test_positions_beyond_int64_lots_are_refused_clearly_and_evaluated_exactly()
     )
     assert small.exit_bar.tolist() == [t.exit_bar for t in alike.trades]
     assert _cents(small.final_equity) == alike.final_equity.quantize(Decimal("0.01"))
-    with pytest.raises(BeyondFastPath, match="beyond the fast path; use the exact engine"):
+    with pytest.raises(BeyondFastPath, match="fast path counts exactly: use the exact engine"):
         fast_backtest(SmaCross, params, bars, Decimal(1_000_000), fm)
     targets = np.where(np.arange(len(bars)) % 10 == 0, 1.0, np.nan)
     with pytest.raises(BeyondFastPath):

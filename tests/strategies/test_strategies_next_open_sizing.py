@@ -43,9 +43,9 @@ def test_an_entry_on_cash_and_fixed_fees_buys_what_is_left_after_the_fee() -> No
 
 
 def test_an_entry_beyond_the_lots_floats_count_exactly_is_refused() -> None:
-    # An account compounded to 1e20 buying at 1: 1e20 lots, past 2**53.
+    # An account compounded to 1e20 buying at 1: 1e20 lots, past int64.
     terms = Terms.of(1e20, 0, 0, 1)
-    with pytest.raises(ValueError, match="beyond the 9007199254740992 lots the fast path counts"):
+    with pytest.raises(next_open.BeyondFastPath, match="beyond the 9223372036854775807 lots"):
         _enter(1e20, 0.0, 1.0, terms, next_open.new_room(1, 1))
 
 
@@ -54,5 +54,5 @@ def test_a_compounded_whipsaw_on_the_fast_path_is_refused_with_the_reason() -> N
     # 10^18 within a few hundred round trips: a clear refusal, not an int64 overflow.
     rng = np.random.default_rng(7)
     close = np.repeat(np.round(rng.uniform(1, 3, 800), 2), 7)
-    with pytest.raises(ValueError, match="run this backtest on the exact engine"):
+    with pytest.raises(next_open.BeyondFastPath, match="use the exact engine"):
         running.sma_cross_run(close, close, 49, 2, True, Terms.of(10_000, 0.001, 0, 1))
