@@ -37,8 +37,9 @@ import numba
 import numpy as np
 import pandas as pd
 
+from sigma.engine.fast_checks import check_prices, check_times
 from sigma.engine.fill_model import FillModel, FillTiming
-from sigma.engine.history_check import check_history
+from sigma.engine.history_check import PRICES
 from sigma.engine.margin import FUNDING_COLUMN, MarginModel
 from sigma.strategies import next_open
 from sigma.strategies.base import Strategy
@@ -184,16 +185,23 @@ def _result(out: FusedRun, terms: Terms) -> FastResult:
 # --- strategies ------------------------------------------------------------------------------
 class BarColumns(Mapping[str, FloatArray]):
     """A bar frame's columns as float64 arrays, each converted when first read (a twin reads
-    only the columns it trades on)."""
+    only the columns it trades on). A price column is checked as it is read (`BadHistory`
+    at its first NaN, infinite, zero or negative price): the fast path answers for the
+    prices it trades on, and a column it does not read costs nothing. `check=False` leaves
+    missing prices to the kernels (their own tests)."""
 
-    def __init__(self, bars: pd.DataFrame) -> None:
+    def __init__(self, bars: pd.DataFrame, *, check: bool = True) -> None:
         self._bars = bars
+        self._check = check
         self._arrays: dict[str, FloatArray] = {}
 
     def __getitem__(self, name: str) -> FloatArray:
         values = self._arrays.get(name)
         if values is None:
-            values = self._arrays[name] = _as_float_array(name, self._bars[name])
+            values = _as_float_array(name, self._bars[name])
+            if self._check and name in PRICES:
+                check_prices(self._bars, name, values)
+            self._arrays[name] = values
         return values
 
     def __iter__(self) -> Iterator[str]:
@@ -251,15 +259,15 @@ def fast_backtest(
     fill_model: FillModel | None = None,
 ) -> FastResult:
     """`run_backtest` of a strategy with a vectorised twin, through the compiled path
-    (`BadHistory` for bars no run can be made on, as the exact engine; `BeyondFastPath` for
-    a run whose quantities only the exact engine holds)."""
+    (`BadHistory` for bars no run can be made on, as the exact engine, in the prices it
+    trades on; `BeyondFastPath` for a run whose quantities only the exact engine holds)."""
     full = fast_params(strategy, params)
     fm = fill_model or FillModel()
     check_fill_model(fm)
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on")
+    check_times(bars)
     columns = BarColumns(bars)
-    check_history(bars, columns)
     terms = Terms.of(initial_cash, fm.commission_pct, fm.commission_fixed, fm.lot_size)
     return run_twin(strategy, columns, full, terms)
 

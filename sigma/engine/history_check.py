@@ -44,28 +44,35 @@ def check_history(bars: pd.DataFrame, columns: Mapping[str, FloatArray] | None =
     """Raise `BadHistory` at the first bar of `bars` whose price is NaN, infinite, zero or
     negative, or whose time is not after the previous bar's. `columns` are the prices as
     float64 arrays when the caller has them already (else they are read from `bars`)."""
-    index = pd.DatetimeIndex(bars.index)
     for name in PRICES:
         values = columns[name] if columns is not None else bars[name].to_numpy(dtype=np.float64)
         # Two reductions without a temporary (a NaN makes both NaN, failing both tests):
-        # the check costs the fast path little; the bad bar is looked for only when there
-        # is one.
+        # the bad bar is looked for only when there is one.
         if len(values) and not (values.min() > 0.0 and values.max() < np.inf):
             at = int(np.argmin((values > 0.0) & (values < np.inf)))
-            value = float(values[at])
-            reason = (
-                "is NaN"
-                if np.isnan(value)
-                else ("is infinite" if np.isinf(value) else f"is not above zero ({value!r})")
-            )
-            raise BadHistory(at, index[at].isoformat(), name, reason)
-    stamps = index.asi8
+            raise bad_price(bars, name, at, float(values[at]))
+    stamps = pd.DatetimeIndex(bars.index).asi8
     later = stamps[1:] > stamps[:-1]
     if not later.all():
-        at = int(np.argmin(later)) + 1
-        how = "repeats" if index[at] == index[at - 1] else "is before"
-        reason = f"{how} the time of bar {at - 1} (bars must be in time order, each once)"
-        raise BadHistory(at, index[at].isoformat(), "ts", reason)
+        raise out_of_order(bars, int(np.argmin(later)) + 1)
 
 
-__all__ = ["PRICES", "BadHistory", "check_history"]
+def bad_price(bars: pd.DataFrame, column: str, at: int, value: float) -> BadHistory:
+    """The error for bar `at`'s `value` in price `column`, not a finite number above zero."""
+    reason = (
+        "is NaN"
+        if np.isnan(value)
+        else ("is infinite" if np.isinf(value) else f"is not above zero ({value!r})")
+    )
+    return BadHistory(at, pd.DatetimeIndex(bars.index)[at].isoformat(), column, reason)
+
+
+def out_of_order(bars: pd.DataFrame, at: int) -> BadHistory:
+    """The error for bar `at`, whose time is not after bar `at - 1`'s."""
+    index = pd.DatetimeIndex(bars.index)
+    how = "repeats" if index[at] == index[at - 1] else "is before"
+    reason = f"{how} the time of bar {at - 1} (bars must be in time order, each once)"
+    return BadHistory(at, index[at].isoformat(), "ts", reason)
+
+
+__all__ = ["PRICES", "BadHistory", "bad_price", "check_history", "out_of_order"]

@@ -39,6 +39,7 @@ SETTLE_RUN = 16
 # relative to its size; the bounds below use it with room to spare.
 _EPS = 2.0**-52
 _LARGEST = float(np.finfo(np.float64).max)
+_INF_BITS = 0x7FF0000000000000  # +inf's bits, above every finite double's
 _NONE = 2  # order of two averages when either is NaN (warm-up): never part of a crossing
 
 
@@ -54,18 +55,20 @@ def _textbook_order(x: FloatArray, i: int, pf: int, ps: int) -> int:  # pragma: 
     return _order(window_sum(x, i, pf) / pf - window_sum(x, i, ps) / ps)
 
 
-@numba.njit(cache=True)
-def _block_max(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - numba
-    """Largest value of `x[lo:hi]`, or -1 when one is not a finite value >= 0 (the bounds
-    cover only those)."""
-    top = 0.0
-    for j in range(lo, hi):
-        v = x[j]
-        if not (v >= 0.0 and v <= _LARGEST):
-            return -1.0
-        if v > top:
-            top = v
-    return top
+@numba.njit(cache=True, inline="always")
+def _block_top(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - numba
+    """Largest value of `x[lo:hi]`, or -1 when one is not a finite value >= 0 (the bound
+    covers only those).
+
+    Finite doubles >= 0 are the int64s from 0 up to +inf's bits, in the same order: one pass
+    of integer maxima and comparisons, on vector registers. It also brings the block's
+    values into the cache for its prefix sums."""
+    bits = x[lo:hi].view(np.int64)
+    top, bad = 0, False
+    for j in range(len(bits)):
+        top = max(top, bits[j])
+        bad |= (bits[j] < 0) | (bits[j] >= _INF_BITS)
+    return -1.0 if bad else np.array([top]).view(np.float64)[0]
 
 
 @numba.njit(cache=True)
@@ -135,7 +138,6 @@ def _block_orders(  # pragma: no cover - numba-compiled
     x: FloatArray,
     b0: int,
     periods: tuple[int, int],
-    top_all: float,
     ords: IntArray,
     sums: FloatArray,
 ) -> int:
@@ -151,8 +153,7 @@ def _block_orders(  # pragma: no cover - numba-compiled
     pf, ps = periods
     width = max(pf, ps)
     n = min(b0 + ANCHOR_BARS, len(x)) - b0
-    # The whole history's largest value when it is all covered, else the block's.
-    top = top_all if top_all >= 0 else _block_max(x, b0 - width + 1, b0 + n)
+    top = _block_top(x, b0 - width + 1, b0 + n)
     w = n // LANES
     last = n - 3 * w  # the last lane runs on to the block's end
     span = width - 1 + last
@@ -214,7 +215,7 @@ def _crossings(  # pragma: no cover - numba-compiled
 
 @numba.njit(cache=True)
 def _cross_targets(  # pragma: no cover - numba-compiled
-    x: FloatArray, pf: int, ps: int, down: float, top_all: float
+    x: FloatArray, pf: int, ps: int, down: float
 ) -> FloatArray:
     n = len(x)
     out = np.full(n, np.nan)
@@ -224,7 +225,7 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     sums = _sums_room((pf, ps))
     prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        m = _block_orders(x, b0, (pf, ps), top_all, ords, sums)
+        m = _block_orders(x, b0, (pf, ps), ords, sums)
         count, prev = _crossings(ords, m, b0, prev, int(down), when, wants)
         for k in range(count):
             out[when[k]] = wants[k]
@@ -237,7 +238,6 @@ def _cross_run(  # pragma: no cover - numba-compiled
     x: FloatArray,
     periods: tuple[int, int],
     down: int,
-    top_all: float,
     terms: Terms,
     room: next_open.Room,
 ) -> FusedRun:
@@ -257,7 +257,7 @@ def _cross_run(  # pragma: no cover - numba-compiled
     )
     prev = _NONE
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
-        m = _block_orders(x, b0, periods, top_all, ords, sums)
+        m = _block_orders(x, b0, periods, ords, sums)
         count, prev = _crossings(ords, m, b0, prev, down, when, wants)
         a, end = next_open.execute_at(
             a, when, wants, count, b0, m, open_, x, equity, terms, lots, money
@@ -267,16 +267,11 @@ def _cross_run(  # pragma: no cover - numba-compiled
     return next_open.finished(end, equity, a, lots, money)
 
 
-def _prices(close: FloatArray, fast: int, slow: int) -> tuple[FloatArray, float]:
-    """The closes as contiguous floats and their largest value, or -1 when they are not all
-    finite values >= 0 (each block's bound is then checked on its own)."""
+def _prices(close: FloatArray, fast: int, slow: int) -> FloatArray:
+    """The closes as contiguous floats, once the periods are checked."""
     check_period(fast)
     check_period(slow)
-    x = np.ascontiguousarray(close, dtype=np.float64)
-    # numpy's SIMD reductions check the whole history at once (NaN propagates through both).
-    top = float(x.max()) if len(x) else 0.0
-    covered = len(x) == 0 or (float(x.min()) >= 0 and top <= _LARGEST)
-    return x, top if covered else -1.0
+    return np.ascontiguousarray(close, dtype=np.float64)
 
 
 def sma_cross_targets(
@@ -285,8 +280,8 @@ def sma_cross_targets(
     """The crossings of `sma(close, fast)` and `sma(close, slow)` (strict on both bars, as
     `crossed_above`) in O(n): +1 where the fast average crosses above the slow one, -1 (0
     without shorts) below, NaN elsewhere."""
-    x, top = _prices(close, fast, slow)
-    return _cross_targets(x, fast, slow, -1.0 if allow_short else 0.0, top)  # type: ignore[no-any-return]
+    x = _prices(close, fast, slow)
+    return _cross_targets(x, fast, slow, -1.0 if allow_short else 0.0)  # type: ignore[no-any-return]
 
 
 def sma_cross_run(
@@ -295,17 +290,16 @@ def sma_cross_run(
     """The fast path's run of `sma_cross_targets` on the account `terms` (long at each
     upward crossing, short or flat at each downward one, filled at the next open), fused:
     averages, crossings, fills and equity in one pass over the bars."""
-    o, _ = next_open.columns(open_, close)
-    x, top = _prices(close, fast, slow)
+    o, x = next_open.columns(open_, _prices(close, fast, slow))
     down = -1 if allow_short else 0
     return next_open.run_with_room(
-        lambda room: _cross_run(o, x, (fast, slow), down, top, terms, room), len(x)
+        lambda room: _cross_run(o, x, (fast, slow), down, terms, room), len(x)
     )
 
 
 def warm_up() -> None:
     """Load the compiled crossover now (numba's cache), not on the first sweep's clock."""
-    _cross_targets(np.ones(4), 1, 2, -1.0, 1.0)
+    _cross_targets(np.ones(4), 1, 2, -1.0)
     sma_cross_run(np.ones(4), np.ones(4), 1, 2, True, Terms.of(1, 0, 0, 1))
 
 

@@ -1,6 +1,7 @@
 """Bars no backtest can be made on are refused before a run, by bar, time and column, on the
-exact engine, the fast path and the sweep alike (they used to fail inside the Decimal
-arithmetic blaming the strategy, or give a result: NaN, or a run over reversed time)."""
+exact engine, the fast path (in the prices it trades on) and the sweep alike (they used to
+fail inside the Decimal arithmetic blaming the strategy, or give a result: NaN, or a run over
+reversed time)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sigma.engine.fast import fast_backtest
 from sigma.engine.history_check import BadHistory, check_history
 from sigma.research.backtest import run_backtest
 from sigma.research.sweep import sweep
-from sigma.strategies.builtin import SmaCross
+from sigma.strategies.builtin import DonchianTrend, SmaCross
 
 
 def _bars(n: int = 30) -> pd.DataFrame:
@@ -63,9 +64,16 @@ def test_bad_bars_are_named_by_every_backtest(case: str) -> None:
         run_backtest(SmaCross(fast=2, slow=5), bars, symbol="X")
     assert raised.value.bar == (1 if case == "unsorted" else 13 if "time" in case else 12)
     with pytest.raises(BadHistory, match=message):
-        fast_backtest(SmaCross, {"fast": 2, "slow": 5}, bars)
-    with pytest.raises(BadHistory, match=message):
         sweep(SmaCross, bars, {"fast": [2], "slow": [5]}, workers=1)
+    # The fast path answers for the prices it trades on: a Donchian channel reads all four,
+    # a crossing of averages the open and the close.
+    with pytest.raises(BadHistory, match=message):
+        fast_backtest(DonchianTrend, {"entry": 3, "exit": 2}, bars)
+    if case in ("inf high", "zero low"):
+        assert fast_backtest(SmaCross, {"fast": 2, "slow": 5}, bars).n_trades > 0
+    else:
+        with pytest.raises(BadHistory, match=message):
+            fast_backtest(SmaCross, {"fast": 2, "slow": 5}, bars)
 
 
 def test_good_bars_pass_and_volume_is_not_a_price() -> None:

@@ -1,0 +1,71 @@
+"""`check_history` for the fast path, compiled: each price column is checked as it is read
+(`BarColumns`), and bar times once a run, each in one pass with no temporary array.
+
+A million-bar run of the fast path takes a few milliseconds; numpy's reductions over the
+four price columns and the times took longer than the run. Here a price is checked on its
+bits: the finite doubles above zero are exactly the int64 values strictly between 0 and the
+bits of +inf (negatives have the sign bit, NaNs lie above +inf), so the check is one integer
+comparison a value, which the compiler runs on vector registers, a run of values at a time.
+The exact engine keeps the numpy check: it does not load the compiler.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pandas as pd
+
+from sigma.engine.history_check import bad_price, out_of_order
+from sigma.strategies.series import FloatArray
+from sigma.strategies.vectorised import IntArray
+
+_INF_BITS = 0x7FF0000000000000
+_RUN = 4096  # values checked with no branch between them
+
+
+@numba.njit(cache=True)
+def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-compiled
+    """The first index whose bits are not a finite double above zero, or -1."""
+    for lo in range(0, len(bits), _RUN):
+        run = bits[lo : lo + _RUN]
+        bad = False
+        for j in range(len(run)):
+            bad |= (run[j] <= 0) | (run[j] >= _INF_BITS)
+        if bad:
+            for j in range(len(run)):
+                if run[j] <= 0 or run[j] >= _INF_BITS:
+                    return lo + j
+    return -1
+
+
+@numba.njit(cache=True)
+def _first_not_later(stamps: IntArray) -> int:  # pragma: no cover - numba-compiled
+    """The first index whose stamp is not above the one before it, or -1."""
+    for lo in range(1, len(stamps), _RUN):
+        now, before = stamps[lo : lo + _RUN], stamps[lo - 1 : lo - 1 + _RUN]
+        bad = False
+        for j in range(len(now)):
+            bad |= now[j] <= before[j]
+        if bad:
+            for j in range(len(now)):
+                if now[j] <= before[j]:
+                    return lo + j
+    return -1
+
+
+def check_prices(bars: pd.DataFrame, column: str, values: FloatArray) -> None:
+    """`BadHistory` at the first bar whose `values` (price `column` of `bars`, contiguous
+    float64) is NaN, infinite, zero or negative."""
+    at = int(_first_not_positive(values.view(np.int64)))
+    if at >= 0:
+        raise bad_price(bars, column, at, float(values[at]))
+
+
+def check_times(bars: pd.DataFrame) -> None:
+    """`BadHistory` at the first bar whose time is not after the previous bar's."""
+    at = int(_first_not_later(pd.DatetimeIndex(bars.index).asi8))
+    if at >= 0:
+        raise out_of_order(bars, at)
+
+
+__all__ = ["check_prices", "check_times"]

@@ -1,0 +1,55 @@
+"""The fast path's compiled history checks find the same first bad bar as numpy would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigma.engine.fast_checks import check_prices, check_times
+from sigma.engine.history_check import BadHistory
+
+N = 10_000  # more than two of the checks' runs of 4096 values
+
+
+def _frame(n: int = N) -> pd.DataFrame:
+    idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC", name="ts")
+    return pd.DataFrame({"close": np.linspace(1.0, 2.0, n)}, index=idx)
+
+
+@pytest.mark.parametrize("value", [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, -1e-300, -5.0])
+@pytest.mark.parametrize("at", [0, 4095, 4096, 8191, N - 1])
+def test_the_first_price_that_is_no_finite_number_above_zero_is_named(
+    value: float, at: int
+) -> None:
+    bars = _frame()
+    values = bars["close"].to_numpy().copy()
+    values[at] = value
+    if at < N - 1:
+        values[-1] = value  # a later bad one is not the one named
+    with pytest.raises(BadHistory) as raised:
+        check_prices(bars, "close", values)
+    assert (raised.value.bar, raised.value.column) == (at, "close")
+
+
+def test_the_smallest_and_largest_finite_prices_pass() -> None:
+    values = np.array([5e-324, 2.2250738585072014e-308, 1.0, 1.7976931348623157e308])
+    check_prices(_frame(4), "close", values)
+
+
+@pytest.mark.parametrize("at", [1, 4096, 4097, N - 1])
+@pytest.mark.parametrize("how", ["repeats", "is before"])
+def test_the_first_time_not_after_the_one_before_is_named(at: int, how: str) -> None:
+    bars = _frame()
+    stamps = bars.index.asi8.copy()
+    stamps[at] = stamps[at - 1] - (0 if how == "repeats" else 1)
+    bars.index = pd.DatetimeIndex(stamps, tz="UTC")
+    with pytest.raises(BadHistory, match=f"ts {how} the time of bar {at - 1}") as raised:
+        check_times(bars)
+    assert raised.value.bar == at
+
+
+def test_times_in_order_pass_and_one_bar_is_in_order() -> None:
+    check_times(_frame())
+    check_times(_frame(1))
+    check_times(_frame().iloc[:0])
