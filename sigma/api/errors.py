@@ -63,14 +63,21 @@ async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers this outside every middleware, HeadMiddleware included, so the
+    # request is still the HEAD the client sent, and the GET it ran is reported.
+    method = "GET" if request.method == "HEAD" else request.method
     log.exception("unhandled error in %s %s", request.method, request.url.path)
-    return JSONResponse(
+    response = JSONResponse(
         status_code=500,
         content={
-            "detail": f"internal error in {request.method} {request.url.path} "
+            "detail": f"internal error in {method} {request.url.path} "
             f"({type(exc).__name__}); see the server log"
         },
     )
+    if request.method == "HEAD":
+        # The GET's headers (Content-Length included), never a body (RFC 9110 9.3.2).
+        response.body = b""
+    return response
 
 
 ERROR_BODY: dict[str, Any] = {
