@@ -148,6 +148,16 @@ def test_orders_need_a_running_bot_and_a_known_target(
     close = client.post(f"{URL}/close", json={"qty": "1"}, headers=trader)
     assert close.status_code == 422
     assert client.post(f"{URL}/entry", json={"qty": "-1"}, headers=trader).status_code == 422
+    # A quantity the books cannot hold (NUMERIC(28, 10)) is refused before anything is sent:
+    # it was sent to the bot, and stored rounded (1e-12 as 0) or not at all (1e30).
+    for qty, problem in [
+        ("1e30", "no more than 28 digits in total"),
+        ("0.000000000001", "no more than 10 decimal places"),
+    ]:
+        refused = client.post(f"{URL}/entry", json={"qty": qty}, headers=trader)
+        assert refused.status_code == 422, qty
+        assert refused.json() == {"detail": f"body.qty: Decimal input should have {problem}"}
+    assert len(_actions(sigma_app)) == 1  # only the first entry was audited (and sent)
     unknown = client.post("/api/controls/nope/BTC/entry", json={}, headers=trader)
     assert unknown.status_code == 404
     untraded = client.post("/api/controls/sma_cross/DOGE/close", json={}, headers=trader)

@@ -22,7 +22,7 @@ from sigma.api.auth import role_allows
 from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
 from sigma.api.jobs import Job, JobLimitError, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
-from sigma.api.serialize import dec
+from sigma.api.serialize import Amount, dec
 from sigma.engine.fill_model import FillModel
 from sigma.engine.result import BacktestResult
 from sigma.feeds.synthetic import generate_bars
@@ -46,8 +46,8 @@ class MarketIn(BaseModel):
     bars: int = Field(default=2000, ge=50, le=200_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     freq: Literal["1min", "5min", "15min", "1h", "4h", "1d"] = "1h"
-    cash: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
-    commission: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
+    cash: Amount | None = Field(default=None, gt=0, le=Decimal("1e12"))
+    commission: Amount | None = Field(default=None, ge=0, lt=Decimal("0.1"))
 
 
 class BacktestIn(MarketIn):

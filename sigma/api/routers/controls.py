@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from sigma.api.context import ApiContext, Ctx, Principal, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, order_answer, stored_answer
 from sigma.api.routers.strategies import SYMBOL, strategy_class
-from sigma.api.serialize import dec
+from sigma.api.serialize import Amount, dec
 from sigma.regime.state import AdaptiveStateStore
 from sigma.runtime import operator
 from sigma.runtime.commands import (
@@ -124,7 +124,7 @@ class OrderIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    qty: Decimal | None = Field(default=None, gt=0, max_digits=38)
+    qty: Amount | None = Field(default=None, gt=0)
     reason: str = Field(default="", max_length=2000)
 
 
