@@ -378,3 +378,22 @@ def test_extra_fields_in_bodies_are_refused_and_change_nothing(
         assert (response.status_code, response.json()) == (422, {"detail": detail}), path
     assert client.get("/api/params/sma_cross/BTC/history", headers=trader).json() == []
     assert snapshot(sigma_app) == before
+
+
+def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_host_header(
+    client: TestClient, auth: Headers
+) -> None:
+    # Starlette redirected `/api/me/` (307) to a URL built from the Host header the client
+    # sent: a forged Host put any site in Location (cache poisoning, an open redirect), and
+    # a PATCH followed it with its body.
+    for method, path in [("GET", "/api/me/"), ("PATCH", "/api/users/viewer/"), ("GET", "/api/")]:
+        response = client.request(
+            method,
+            path,
+            headers={**auth("admin"), "Host": "evil.example"},
+            json={"role": "admin"} if method == "PATCH" else None,
+            follow_redirects=False,
+        )
+        assert response.status_code == 404, path
+        assert "location" not in response.headers, path
+        assert response.json() == {"detail": f"no such route: {method} {path}"}, path
