@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.auth import role_allows
 from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
+from sigma.api.errors import error_responses
 from sigma.api.jobs import Job, JobLimitError, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
 from sigma.api.serialize import Amount, dec
@@ -223,7 +224,9 @@ def _execute(
     return _store(ctx, _run(ctx, body, _frame(body), cls, params, progress, cancel))
 
 
-@router.post("", response_model=BacktestSummary, status_code=201)
+@router.post(
+    "", response_model=BacktestSummary, status_code=201, responses=error_responses(404, 429)
+)
 def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> BacktestSummary:
     """Run the backtest (in a worker thread, the event loop stays free), store it with its
     report and return the summary. For long runs use `POST /api/backtests/jobs`."""
@@ -265,7 +268,7 @@ def _job_out(job: Job) -> JobOut:
     )
 
 
-@router.post("/jobs", response_model=JobOut, status_code=202)
+@router.post("/jobs", response_model=JobOut, status_code=202, responses=error_responses(404, 429))
 def start_job(body: BacktestIn, ctx: Ctx, user: Trader) -> JobOut:
     """Queue the backtest in the background; poll `GET /api/backtests/jobs/{id}`."""
     cls, params = _prepared(ctx, body)
@@ -293,7 +296,7 @@ def job(job_id: str, ctx: Ctx, _: Viewer) -> JobOut:
     return _job_out(found)
 
 
-@router.delete("/jobs/{job_id}", response_model=JobOut)
+@router.delete("/jobs/{job_id}", response_model=JobOut, responses=error_responses(409))
 def cancel_job(job_id: str, ctx: Ctx, user: Trader) -> JobOut:
     """Cancel a queued or running backtest (it stops at its next progress point)."""
     found = ctx.jobs.get(job_id)
@@ -327,7 +330,12 @@ class ComparisonOut(BaseModel):
     backtests: list[BacktestSummary]
 
 
-@router.post("/compare", response_model=ComparisonOut, status_code=201)
+@router.post(
+    "/compare",
+    response_model=ComparisonOut,
+    status_code=201,
+    responses=error_responses(404, 429),
+)
 def compare(body: CompareIn, ctx: Ctx, session: Db, _: Trader) -> ComparisonOut:
     """Backtest every strategy on the same market, store each run, rank them and say which to
     use and why."""

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import ApiContext, Ctx, Principal, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, order_answer, stored_answer
+from sigma.api.errors import error_responses
 from sigma.api.routers.strategies import SYMBOL, strategy_class
 from sigma.api.serialize import Amount, dec
 from sigma.regime.state import AdaptiveStateStore
@@ -414,7 +415,11 @@ def _unanswered(
     )
 
 
-@router.post("/controls/{strategy}/{symbol}/entry", response_model=CommandOut)
+@router.post(
+    "/controls/{strategy}/{symbol}/entry",
+    response_model=CommandOut,
+    responses=error_responses(409),
+)
 async def force_entry(
     strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
@@ -427,7 +432,11 @@ async def force_entry(
     return await _order(ctx, command, Keyed.of(user, key, command, body))
 
 
-@router.post("/controls/{strategy}/{symbol}/close", response_model=CommandOut)
+@router.post(
+    "/controls/{strategy}/{symbol}/close",
+    response_model=CommandOut,
+    responses=error_responses(409),
+)
 async def close_position(
     strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
@@ -442,7 +451,11 @@ async def close_position(
     return await _order(ctx, command, Keyed.of(user, key, command, body))
 
 
-@router.post("/orders/{client_order_id}/cancel", response_model=CommandOut)
+@router.post(
+    "/orders/{client_order_id}/cancel",
+    response_model=CommandOut,
+    responses=error_responses(409),
+)
 async def cancel_order(
     client_order_id: Annotated[str, Path(min_length=8, max_length=64)],
     body: OrderIn,

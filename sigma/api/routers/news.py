@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.context import Ctx, Trader, Viewer
+from sigma.api.errors import error_responses
 from sigma.regime.news import NewsEvent, NewsHandler, NewsItem
 
-router = APIRouter(prefix="/api/news", tags=["news"])
+router = APIRouter(prefix="/api/news", tags=["news"], responses=error_responses(503))
 
 
 class NewsIn(BaseModel):
