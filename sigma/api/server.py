@@ -47,6 +47,7 @@ def api_server(
         log_level=settings.process.log_level.lower(),
         access_log=False,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        server_header=False,  # "Server: uvicorn" tells an attacker which flaws to try
         **proxy_options(settings),
     )
     return uvicorn.Server(config)
@@ -81,6 +82,7 @@ async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
             port=s.api.api_port,
             log_level="warning",
             ws_max_size=WS_MAX_MESSAGE_BYTES,
+            server_header=False,
             **proxy_options(s),
         )
     )
