@@ -404,7 +404,8 @@ def test_a_claim_younger_than_the_pending_limit_is_not_taken_over(
     assert retry.status_code == 409
     assert retry.json()["detail"].endswith(
         "has no answer yet (it is being sent); not sent again: retry in a few seconds for its "
-        "answer"
+        "answer (one its API process stopped before sending is sent by a retry 60s after it "
+        "was received)"
     )
     assert bot == []
 

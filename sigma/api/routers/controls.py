@@ -396,7 +396,9 @@ def _unanswered(
         # Being served (or, unsent, just taken over by another retry): its answer is near.
         return (
             f"{what} was received at {earlier.created_at.isoformat()} and has no answer yet "
-            "(it is being sent); not sent again: retry in a few seconds for its answer"
+            "(it is being sent); not sent again: retry in a few seconds for its answer (one "
+            f"its API process stopped before sending is sent by a retry {pending.total_seconds():g}"
+            "s after it was received)"
         )
     if earlier.sent_at is None:  # a claim stored before sends were recorded
         handed = f"was received at {earlier.created_at.isoformat()}, may have been sent,"
