@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-from sigma.api import api_deps, create_api
+from sigma.api import api_deps, create_api, headlimit
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
 from sigma.api.server import WS_MAX_MESSAGE_BYTES, api_server
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
@@ -281,3 +281,22 @@ def test_an_oversized_request_head_is_431_and_a_big_body_is_not_one(
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
     )
     assert posted.startswith((b"HTTP/1.1 401 ", b"HTTP/1.1 422 ")), posted[:200]
+
+
+def test_a_request_head_that_does_not_arrive_in_time_is_408_and_closed(
+    served: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection sending half a head, or nothing, stayed open for good: a few hundred of
+    # them held every file descriptor of the process.
+    monkeypatch.setattr(headlimit, "HEAD_SECONDS", 0.5)
+    url, _ = served
+    for sent in (b"GET /api/health HTTP/1.1\r\nHost: sigma\r\n", b""):
+        started = time.monotonic()
+        answer = _raw(url, sent)  # returns once the server closes the connection
+        assert time.monotonic() - started < 10
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert json.loads(body) == {"detail": "request line and headers not received in time"}
+    # A head that arrives in time is served, and the clock stops with it.
+    ok = _raw(url, b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200 "), ok[:200]
