@@ -44,48 +44,60 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request's head bounded to `MAX_HEAD_BYTES` and
     `HEAD_SECONDS`.
 
-    The bytes of every chunk fed while a head is still incomplete count (a chunk that
-    completes the head does not, so a body arriving with it is never counted): the parser
-    holds at most the limit and one read. The clock runs from the connection's start and
-    from each request's first byte until its head is complete (between requests uvicorn's
-    keep-alive timeout closes an idle connection)."""
+    The bytes up to the blank line ending a head are counted before they reach the parser
+    (so it never holds more than the limit, and a body never counts). The clock runs from
+    the connection's start and from each request's first byte until its head is complete
+    (between requests uvicorn's keep-alive timeout closes an idle connection)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start a connection awaiting its first request's head."""
         super().connection_made(transport)
         self._head_timer: asyncio.TimerHandle | None = None
-        self._start_head()
+        self._awaiting_head = True
+        self._head_bytes = 0
+        self._head_tail = b""  # the last bytes seen, for a blank line split between reads
+        self._start_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the head's clock with the connection."""
-        self._stop_head()
+        self._stop_clock()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
-        """A new request: its head starts."""
-        self._start_head()
+        """A new request: the clock starts again for its head."""
+        self._start_clock()
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         """The head is complete: what follows is the body."""
-        self._stop_head()
+        self._stop_clock()
+        self._awaiting_head = False
+        self._head_bytes = 0
+        self._head_tail = b""
         super().on_headers_complete()
 
-    def data_received(self, data: bytes) -> None:
-        """Parse `data`; answer 431 and close once an incomplete head passes the limit."""
-        super().data_received(data)
-        if self._head_timer is None or self.transport.is_closing():
-            return
-        self._head_bytes += len(data)
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(TOO_LARGE, "request head over %d bytes: refused", MAX_HEAD_BYTES)
+    def on_message_complete(self) -> None:
+        """The request is complete: what follows is the next one's head."""
+        self._awaiting_head = True
+        super().on_message_complete()
 
-    def _start_head(self) -> None:
-        self._stop_head()
-        self._head_bytes = 0
+    def data_received(self, data: bytes) -> None:
+        """Count the head's bytes in `data`, then parse it; 431 and close beyond the limit."""
+        if self._awaiting_head:
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end + 4 - len(self._head_tail)
+            self._head_tail = seen[-3:]
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(TOO_LARGE, "request head over %d bytes: refused", MAX_HEAD_BYTES)
+                return
+        super().data_received(data)
+
+    def _start_clock(self) -> None:
+        self._stop_clock()
         self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
 
-    def _stop_head(self) -> None:
+    def _stop_clock(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -96,7 +108,8 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
             self._refuse(TOO_SLOW, "request head not complete in %g s: closed", HEAD_SECONDS)
 
     def _refuse(self, answer: bytes, why: str, limit: float) -> None:
-        self._stop_head()
+        self._stop_clock()
+        self._awaiting_head = False  # nothing more is read from this connection
         self.logger.warning(why, limit)
         self.transport.write(answer)
         self.transport.close()

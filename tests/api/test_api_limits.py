@@ -260,7 +260,8 @@ def test_an_oversized_request_head_is_431_and_a_big_body_is_not_one(
 ) -> None:
     url, _ = served
     # httptools buffered a head of any size: a 20 MB header was read and answered 200.
-    for head in (b"X-Big: " + b"a" * 20_000_000, b"X-Many: 1\r\n" * 20_000):
+    # Whether the head comes in one read or in many.
+    for head in (b"X-Big: " + b"a" * 70_000, b"X-Big: " + b"a" * 20_000_000, b"X: 1\r\n" * 20_000):
         answer = _raw(url, b"GET /api/health HTTP/1.1\r\nHost: sigma\r\n" + head + b"\r\n\r\n")
         status, _, body = answer.partition(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 431 "), answer[:200]
