@@ -104,6 +104,9 @@ def create_api(
         description="Automated trading system: REST API and live WebSocket feed.",
         lifespan=lifespan,
         openapi_url="/openapi.json" if public_docs else None,
+        # Starlette's redirect of `/path/` to `/path` builds its Location from the Host
+        # header, which the client picks: a wrong path is a 404 instead.
+        redirect_slashes=False,
         **docs,
     )
     api.state.ctx = ctx

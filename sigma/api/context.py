@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import AfterValidator
 from starlette.requests import HTTPConnection
 
 from sigma.api.auth import (
@@ -26,6 +28,7 @@ from sigma.api.auth import (
 from sigma.api.deps import ApiDeps
 from sigma.api.jobs import JobRunner
 from sigma.bus.base import PubSub
+from sigma.domain.money import utc
 from sigma.ops.components import ComponentBoard
 from sigma.ops.metrics import Metrics
 from sigma.regime.news import NewsHandler
@@ -39,6 +42,19 @@ MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="row id (an INTEGER key)")]
 """A path parameter naming a row by its integer primary key: out of the column's range is a
 422, never a database error."""
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return utc(value)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in the year 0 in UTC
+        raise ValueError(f"{value.isoformat()} is outside the years 1-9999 in UTC") from None
+
+
+Instant = Annotated[datetime, AfterValidator(_in_utc)]
+"""A time in a query or body, as aware UTC (naive: taken as UTC): one whose offset moves it
+outside the calendar is a 422 naming the field, never an error where it is stored or
+compared."""
 LOG_SCOPE_KEY = "sigma.request_log"
 """ASGI scope key of the dict where routes leave fields for the request log (the user)."""
 

@@ -63,14 +63,21 @@ async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers this outside every middleware, HeadMiddleware included, so the
+    # request is still the HEAD the client sent, and the GET it ran is reported.
+    method = "GET" if request.method == "HEAD" else request.method
     log.exception("unhandled error in %s %s", request.method, request.url.path)
-    return JSONResponse(
+    response = JSONResponse(
         status_code=500,
         content={
-            "detail": f"internal error in {request.method} {request.url.path} "
+            "detail": f"internal error in {method} {request.url.path} "
             f"({type(exc).__name__}); see the server log"
         },
     )
+    if request.method == "HEAD":
+        # The GET's headers (Content-Length included), never a body (RFC 9110 9.3.2).
+        response.body = b""
+    return response
 
 
 ERROR_BODY: dict[str, Any] = {
@@ -82,17 +89,55 @@ ERROR_BODY: dict[str, Any] = {
 }
 """The JSON schema of `{"detail": "..."}`."""
 
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
+_WHY = {
+    401: "no, an invalid, expired or revoked token (or wrong credentials)",
+    403: "the user's role is too low",
+    404: "what the path or query names does not exist",
+    409: "the request conflicts with the current state (said in `detail`)",
+    413: "the request body is larger than 1 MiB",
+    415: "the request body is not JSON (Content-Type: application/json)",
+    429: "too many requests: retry after `Retry-After` seconds, or once some finish",
+    503: "the component the route needs does not run in this API's process",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for `statuses` a route answers besides the ones every route of its
+    shape does (see `_documented`), each with the error body."""
+    return {code: {"description": _WHY[code], "content": _ERROR_REF} for code in statuses}
+
+
+def _errors_of(operation: dict[str, Any]) -> tuple[int, ...]:
+    """The errors an operation answers by its shape: 401/403 behind a token, 404 for what
+    its path names, 413/415 for a body."""
+    statuses: list[int] = []
+    if operation.get("security"):
+        statuses += [401, 403]
+    if any(p.get("in") == "path" for p in operation.get("parameters", ())):
+        statuses.append(404)
+    if "requestBody" in operation:
+        statuses += [413, 415]
+    return tuple(statuses)
+
 
 def _documented(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     """`openapi` with the 422 body FastAPI documents (a list of error objects) replaced by
-    the one `_validation_error` really sends."""
+    the one `_validation_error` really sends, and the errors every operation answers by its
+    shape documented with that body."""
 
     def schema() -> dict[str, Any]:
         document = openapi()  # built once and cached by FastAPI; patched in place once
-        components = document.get("components", {}).get("schemas", {})
-        if "HTTPValidationError" in components:
-            components["HTTPValidationError"] = ERROR_BODY
-            components.pop("ValidationError", None)
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        if components.get("HTTPValidationError") is ERROR_BODY:
+            return document
+        components["HTTPValidationError"] = ERROR_BODY
+        components.pop("ValidationError", None)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, response in error_responses(*_errors_of(operation)).items():
+                    responses.setdefault(str(code), response)
         return document
 
     return schema

@@ -3,15 +3,21 @@ plain dicts, and a response that skips the per-row model validation of hot read 
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 import orjson
+from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from sigma.store.amounts import dec, dec_text, opt_dec
+from sigma.store.amounts import PRECISION, SCALE, dec, dec_text, opt_dec
 
-__all__ = ["JsonBytes", "dec", "dec_text", "opt_dec"]
+__all__ = ["Amount", "JsonBytes", "dec", "dec_text", "opt_dec"]
+
+Amount = Annotated[Decimal, Field(max_digits=PRECISION, decimal_places=SCALE)]
+"""An amount in a request: one the books hold exactly (NUMERIC(28, 10)), so nothing accepted
+is rounded or overflows when it is stored; more digits are a 422 naming the field."""
 
 
 class JsonBytes(Response):

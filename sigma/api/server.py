@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from sigma.api.app import create_api
 from sigma.api.deps import api_deps
+from sigma.api.headlimit import HeadLimitedHttpTools
 from sigma.config import Settings
 from sigma.runtime.services import Services
 
@@ -47,6 +48,8 @@ def api_server(
         log_level=settings.process.log_level.lower(),
         access_log=False,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        server_header=False,  # "Server: uvicorn" tells an attacker which flaws to try
+        http=HeadLimitedHttpTools,
         **proxy_options(settings),
     )
     return uvicorn.Server(config)
@@ -81,6 +84,8 @@ async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
             port=s.api.api_port,
             log_level="warning",
             ws_max_size=WS_MAX_MESSAGE_BYTES,
+            server_header=False,
+            http=HeadLimitedHttpTools,
             **proxy_options(s),
         )
     )

@@ -360,6 +360,10 @@ class ApiSettings(SettingsGroup):
     api_ws_per_user: int = Field(default=10, ge=1, le=1000)
     api_prefs_max_keys: int = Field(default=100, ge=1, le=10_000)
     api_prefs_max_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
+    # An order request with an Idempotency-Key unanswered this long is taken as lost (its API
+    # process stopped): a retry then sends it when it was never handed to the bot, and is
+    # told to look the order up when it was. Well above the few seconds a request takes.
+    api_idempotency_pending_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     @field_validator("api_trusted_proxies", mode="before")
     @classmethod

@@ -713,8 +713,9 @@ class AuthSession(Base):
 
 
 class IdempotencyRecord(Base):
-    """A request a user sent with an `Idempotency-Key`: what it asked (`fingerprint`) and,
-    once answered, the answer (`status`, `response`; null while it is being served). The
+    """A request a user sent with an `Idempotency-Key`: what it asked (`fingerprint`), the
+    command it sends (`command_id`), when it was handed to the bot (`sent_at`, null before)
+    and, once answered, the answer (`status`, `response`; null while it is being served). The
     primary key is the arbiter between API processes: of two requests with one key, the
     second's insert finds the first's row. Gone after `expires_at` (the retention job)."""
 
@@ -727,6 +728,8 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     status: Mapped[int | None] = mapped_column(SmallInteger)
     response: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
 
 
 class UserPref(Base):

@@ -109,6 +109,15 @@ def test_list_filters(client: TestClient, auth: Headers) -> None:
         ({**RUN, "symbol": "BTC USD"}, "body.symbol: String should match pattern"),
         ({**RUN, "freq": "2h"}, "body.freq: Input should be"),
         ({**RUN, "cash": -1}, "body.cash: Input should be greater than 0"),
+        # Beyond the 10 decimals an amount is stored with: it was booked as 0.
+        (
+            {**RUN, "cash": "0.0000000000000000001"},
+            "body.cash: Decimal input should have no more than 10 decimal places",
+        ),
+        (
+            {**RUN, "commission": "0.00000000001"},
+            "body.commission: Decimal input should have no more than 10 decimal places",
+        ),
         ({**RUN, "colour": "red"}, "body.colour: Extra inputs are not permitted"),
         ({"symbol": "BTC"}, "body.strategy: Field required"),
     ],

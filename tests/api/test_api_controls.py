@@ -8,28 +8,35 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sigma.api import api_deps, create_api
+from sigma.api.context import Principal
+from sigma.api.routers import controls
+from sigma.api.routers.controls import KEY_TTL, Keyed, OrderIn
 from sigma.bootstrap import App
 from sigma.bus.base import CHANNEL_BOT_CONTROL, CHANNEL_BOT_CONTROL_ACK
 from sigma.bus.memory import InMemoryPubSub
 from sigma.regime.state import AdaptiveStateStore
 from sigma.runtime import operator
-from sigma.runtime.commands import COMMANDS, CommandAck
+from sigma.runtime.commands import COMMANDS, CommandAck, ForceEntry
 from sigma.store.db import session_scope
-from sigma.store.models import ActionLog, OrderRecord, PositionRecord
+from sigma.store.idempotency import EarlierRequest, claim_key, mark_sent, reclaim_key
+from sigma.store.models import ActionLog, IdempotencyRecord, OrderRecord, PositionRecord
 from sigma.store.strategy_control import get_control
 from tests.api.conftest import login, make_app
 
 Headers = Callable[[str], dict[str, str]]
 URL = "/api/controls/sma_cross/BTC"
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
 
 def _actions(app: App) -> list[tuple[str, str, dict[str, object]]]:
@@ -148,6 +155,16 @@ def test_orders_need_a_running_bot_and_a_known_target(
     close = client.post(f"{URL}/close", json={"qty": "1"}, headers=trader)
     assert close.status_code == 422
     assert client.post(f"{URL}/entry", json={"qty": "-1"}, headers=trader).status_code == 422
+    # A quantity the books cannot hold (NUMERIC(28, 10)) is refused before anything is sent:
+    # it was sent to the bot, and stored rounded (1e-12 as 0) or not at all (1e30).
+    for qty, problem in [
+        ("1e30", "no more than 28 digits in total"),
+        ("0.000000000001", "no more than 10 decimal places"),
+    ]:
+        refused = client.post(f"{URL}/entry", json={"qty": qty}, headers=trader)
+        assert refused.status_code == 422, qty
+        assert refused.json() == {"detail": f"body.qty: Decimal input should have {problem}"}
+    assert len(_actions(sigma_app)) == 1  # only the first entry was audited (and sent)
     unknown = client.post("/api/controls/nope/BTC/entry", json={}, headers=trader)
     assert unknown.status_code == 404
     untraded = client.post("/api/controls/sma_cross/DOGE/close", json={}, headers=trader)
@@ -325,3 +342,138 @@ def test_a_malformed_idempotency_key_is_422(client: TestClient, auth: Headers) -
         )
         assert response.status_code == 422, key
         assert response.json()["detail"].startswith("header.Idempotency-Key: "), key
+
+
+def _entry(qty: str) -> tuple[ForceEntry, str]:
+    """`trader`'s entry of `qty` and the fingerprint the API gives its request."""
+    body = OrderIn(qty=Decimal(qty))
+    command = ForceEntry(author="api:trader", strategy="sma_cross", symbol="BTC", qty=body.qty)
+    keyed = Keyed.of(Principal("trader", "trader"), "any-key-0001", command, body)
+    assert keyed is not None
+    return command, keyed.fingerprint
+
+
+def _stopped_claim(app: App, key: str, qty: str, *, sent: bool, age: timedelta) -> str:
+    """The claim of an entry of `qty` by `trader` with `key` that an API process left when it
+    stopped `age` ago, before (`sent` False) or after handing the command to the bot; its
+    command id."""
+    command, fingerprint = _entry(qty)
+    then = datetime.now(UTC) - age
+    with session_scope(app.sessions) as session:
+        claimed = claim_key(
+            session,
+            "trader",
+            key,
+            fingerprint,
+            command_id=command.command_id,
+            now=then,
+            ttl=KEY_TTL,
+        )
+        assert claimed is None
+        if sent:
+            assert mark_sent(session, "trader", key, command.command_id, now=then)
+    return command.command_id
+
+
+def test_a_claim_its_process_left_unsent_is_sent_by_a_retry_once(
+    client: TestClient, auth: Headers, sigma_app: App, bot: list[str]
+) -> None:
+    # Its API process stopped between the claim and the send: the key answered 409 for 24 h.
+    keyed = {**auth("trader"), "Idempotency-Key": "stopped-key-01"}
+    pending = timedelta(seconds=sigma_app.settings.api.api_idempotency_pending_seconds)
+    _stopped_claim(sigma_app, "stopped-key-01", "0.5", sent=False, age=pending + MINUTE)
+    retry = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=keyed)
+    assert (retry.status_code, retry.json()["detail"]) == (200, "placed")
+    assert bot == [retry.json()["command_id"]]
+    again = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=keyed)
+    assert (again.status_code, again.json()) == (200, retry.json())
+    # Another request with the key is still refused, however old the lost claim.
+    _stopped_claim(sigma_app, "stopped-key-02", "0.5", sent=False, age=pending + MINUTE)
+    other = {**keyed, "Idempotency-Key": "stopped-key-02"}
+    refused = client.post(f"{URL}/entry", json={"qty": "0.7"}, headers=other)
+    assert refused.status_code == 409 and "for another request" in refused.json()["detail"]
+    assert len(bot) == 1
+
+
+def test_a_claim_younger_than_the_pending_limit_is_not_taken_over(
+    client: TestClient, auth: Headers, sigma_app: App, bot: list[str]
+) -> None:
+    keyed = {**auth("trader"), "Idempotency-Key": "young-key-001"}
+    _stopped_claim(sigma_app, "young-key-001", "0.5", sent=False, age=timedelta(seconds=1))
+    retry = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=keyed)
+    assert retry.status_code == 409
+    assert retry.json()["detail"].endswith(
+        "has no answer yet (it is being sent); not sent again: retry in a few seconds for its "
+        "answer (one its API process stopped before sending is sent by a retry 60s after it "
+        "was received)"
+    )
+    assert bot == []
+
+
+def test_a_sent_claim_without_an_answer_is_never_sent_again(
+    client: TestClient, auth: Headers, sigma_app: App, bot: list[str]
+) -> None:
+    # Handed to the bot, then the process stopped: the order may exist, so the client is
+    # told where to look instead of a second order being sent.
+    keyed = {**auth("trader"), "Idempotency-Key": "sent-key-0001"}
+    command_id = _stopped_claim(sigma_app, "sent-key-0001", "0.5", sent=True, age=HOUR)
+    for _ in "ab":
+        retry = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=keyed)
+        assert retry.status_code == 409
+        detail = retry.json()["detail"]
+        assert f"as command {command_id} and its answer was lost" in detail
+        assert "GET /api/actions?action=control_force_entry&strategy=sma_cross&symbol=BTC" in detail
+        assert detail.endswith("send it again with a new key only if it placed nothing")
+    # A claim stored before sends were recorded (no command, no send time) may have been
+    # sent too.
+    then = datetime.now(UTC) - HOUR
+    with session_scope(sigma_app.sessions) as session:
+        session.add(
+            IdempotencyRecord(
+                username="trader",
+                key="legacy-key-01",
+                fingerprint=_entry("0.5")[1],
+                created_at=then,
+                expires_at=then + KEY_TTL,
+            )
+        )
+    legacy = {**keyed, "Idempotency-Key": "legacy-key-01"}
+    retry = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=legacy)
+    assert retry.status_code == 409
+    assert (
+        f"was received at {then.isoformat()}, may have been sent, and its answer was lost"
+        in (retry.json()["detail"])
+    )
+    assert bot == []
+
+
+def test_a_request_whose_claim_a_retry_took_over_sends_nothing(
+    client: TestClient,
+    auth: Headers,
+    sigma_app: App,
+    bot: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first request stalls between its claim and its send, long enough for a retry to
+    # take the key over: of the two, only the retry may send.
+    def taken_over_meanwhile(
+        session: Session, username: str, key: str, command_id: str, *, now: datetime
+    ) -> bool:
+        with session_scope(sigma_app.sessions) as other:
+            stalled = EarlierRequest("", now, None, None, command_id)
+            assert reclaim_key(
+                other, username, key, stalled, command_id="the-retry", now=now, ttl=KEY_TTL
+            )
+        return mark_sent(session, username, key, command_id, now=now)
+
+    monkeypatch.setattr(controls, "mark_sent", taken_over_meanwhile)
+    keyed = {**auth("trader"), "Idempotency-Key": "stalled-key-1"}
+    stalled = client.post(f"{URL}/entry", json={"qty": "0.5"}, headers=keyed)
+    assert stalled.status_code == 409
+    assert stalled.json()["detail"] == (
+        "Idempotency-Key 'stalled-key-1': this request was not sent within 60s and a retry "
+        "took the key over: nothing sent by this request (the retry's answer says what became "
+        "of the order)"
+    )
+    assert bot == []
+    assert [a for _, a, _ in _actions(sigma_app)] == []  # nothing sent, nothing audited

@@ -1,7 +1,7 @@
 """Schemathesis walks every operation of the OpenAPI schema as an authenticated admin, against
-the ASGI app in-process, on SQLite and on PostgreSQL: valid requests (shaped by the schema) and
-invalid ones (the schema broken on purpose) must never get a 5xx, and a documented response
-must match its schema and content type.
+the ASGI app in-process, on SQLite and on PostgreSQL, and without a token: valid requests
+(shaped by the schema) and invalid ones (the schema broken on purpose) must never get a 5xx,
+and every response must have a documented status and match its schema and content type.
 
 Bounded: a fixed number of examples per operation and mode, derandomized, no example database
 (one to two minutes in all); backtests are capped at a few hundred bars so a generated request
@@ -26,6 +26,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 from sigma.api import api_deps, create_api
@@ -37,7 +38,12 @@ from sigma.scheduler.tasks import JobSpec, TaskManager
 from tests.api.conftest import issue_token
 
 MAX_BARS = 300
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    content_type_conformance,
+]
 
 
 def _capped(schema: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +60,12 @@ def _capped(schema: dict[str, Any]) -> dict[str, Any]:
     return capped
 
 
-def walk(api: FastAPI, mode: GenerationMode, examples: int) -> dict[str, str]:
-    """Run `examples` generated cases of every operation; the failures by operation."""
-    token = issue_token(api, "admin")
-    headers = {"Authorization": f"Bearer {token}"}
+def walk(
+    api: FastAPI, mode: GenerationMode, examples: int, *, admin: bool = True
+) -> dict[str, str]:
+    """Run `examples` generated cases of every operation, as an admin or without a token;
+    the failures by operation."""
+    headers = {"Authorization": f"Bearer {issue_token(api, 'admin')}"} if admin else {}
     schema = schemathesis.openapi.from_dict(_capped(api.openapi()))
     schema.app = api  # calls go to the app in-process (schemathesis runs its lifespan)
     schema.location = "/openapi.json"
@@ -106,6 +114,13 @@ def _report(failures: dict[str, str]) -> str:
 def test_no_operation_answers_5xx(api: FastAPI, mode: GenerationMode, examples: int) -> None:
     """SQLite, with the scheduler and news handler of `sigma up` in the process."""
     failures = walk(api, mode, examples)
+    assert not failures, _report(failures)
+
+
+def test_no_operation_answers_undocumented_without_a_token(api: FastAPI) -> None:
+    """Without a token every operation behind one is a documented 401, never a 5xx; the
+    public ones answer as documented."""
+    failures = walk(api, GenerationMode.POSITIVE, 3, admin=False)
     assert not failures, _report(failures)
 
 

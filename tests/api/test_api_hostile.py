@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import pytest
@@ -378,3 +379,51 @@ def test_extra_fields_in_bodies_are_refused_and_change_nothing(
         assert (response.status_code, response.json()) == (422, {"detail": detail}), path
     assert client.get("/api/params/sma_cross/BTC/history", headers=trader).json() == []
     assert snapshot(sigma_app) == before
+
+
+def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_host_header(
+    client: TestClient, auth: Headers
+) -> None:
+    # Starlette redirected `/api/me/` (307) to a URL built from the Host header the client
+    # sent: a forged Host put any site in Location (cache poisoning, an open redirect), and
+    # a PATCH followed it with its body.
+    for method, path in [("GET", "/api/me/"), ("PATCH", "/api/users/viewer/"), ("GET", "/api/")]:
+        response = client.request(
+            method,
+            path,
+            headers={**auth("admin"), "Host": "evil.example"},
+            json={"role": "admin"} if method == "PATCH" else None,
+            follow_redirects=False,
+        )
+        assert response.status_code == 404, path
+        assert "location" not in response.headers, path
+        assert response.json() == {"detail": f"no such route: {method} {path}"}, path
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_beyond_the_calendar_once_in_utc_is_422_naming_the_field(
+    client: TestClient, auth: Headers, stamp: str
+) -> None:
+    # Valid as written, out of range in UTC: converting it for the database raised an
+    # OverflowError, a 500 on every route taking a time.
+    problem = f"Value error, {stamp} is outside the years 1-9999 in UTC"
+    admin = auth("admin")
+    for path in [
+        "/api/orders",
+        "/api/fills",
+        "/api/pnl",
+        "/api/sim/runs",
+        "/api/alerts",
+        "/api/actions",
+        "/api/reports",
+        "/api/bars?symbol=BTC",
+        "/api/trends?symbol=BTC",
+    ]:
+        joiner = "&" if "?" in path else "?"
+        response = client.get(f"{path}{joiner}since={quote(stamp)}", headers=admin)
+        assert (response.status_code, response.json()) == (
+            422,
+            {"detail": f"query.since: {problem}"},
+        ), path
+    news = client.post("/api/news", json={"ts": stamp, "headline": "x"}, headers=auth("trader"))
+    assert (news.status_code, news.json()) == (422, {"detail": f"body.ts: {problem}"})

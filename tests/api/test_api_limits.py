@@ -3,6 +3,7 @@ size and depth, security headers, documentation and metrics closed unless opened
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-from sigma.api import api_deps, create_api
+from sigma.api import api_deps, create_api, headlimit
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
 from sigma.api.server import WS_MAX_MESSAGE_BYTES, api_server
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
@@ -238,3 +239,65 @@ def test_the_server_closes_a_websocket_sending_an_oversized_message(
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def _raw(url: str, request: bytes) -> bytes:
+    """Everything the server answers to `request` on one connection, until it closes it (a
+    request should say `Connection: close`)."""
+    host, port = url.removeprefix("ws://").removesuffix("/ws").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            conn.sendall(request)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := conn.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_an_oversized_request_head_is_431_and_a_big_body_is_not_one(
+    served: tuple[str, FastAPI],
+) -> None:
+    url, _ = served
+    # httptools buffered a head of any size: a 20 MB header was read and answered 200.
+    # Whether the head comes in one read or in many.
+    for head in (b"X-Big: " + b"a" * 70_000, b"X-Big: " + b"a" * 20_000_000, b"X: 1\r\n" * 20_000):
+        answer = _raw(url, b"GET /api/health HTTP/1.1\r\nHost: sigma\r\n" + head + b"\r\n\r\n")
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert json.loads(body) == {"detail": "request line and headers larger than 65536 bytes"}
+    # Within the limit, as before; a body never counts against it, however it is split.
+    ok = _raw(
+        url,
+        b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\nX-Big: "
+        + b"a" * 30_000
+        + b"\r\n\r\n",
+    )
+    assert ok.startswith(b"HTTP/1.1 200 "), ok[:200]
+    body = b'{"refresh_token": "' + b"a" * 900_000 + b'"}'
+    posted = _raw(
+        url,
+        b"POST /api/auth/refresh HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
+    )
+    assert posted.startswith((b"HTTP/1.1 401 ", b"HTTP/1.1 422 ")), posted[:200]
+
+
+def test_a_request_head_that_does_not_arrive_in_time_is_408_and_closed(
+    served: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection sending half a head, or nothing, stayed open for good: a few hundred of
+    # them held every file descriptor of the process.
+    monkeypatch.setattr(headlimit, "HEAD_SECONDS", 0.5)
+    url, _ = served
+    for sent in (b"GET /api/health HTTP/1.1\r\nHost: sigma\r\n", b""):
+        started = time.monotonic()
+        answer = _raw(url, sent)  # returns once the server closes the connection
+        assert time.monotonic() - started < 10
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert json.loads(body) == {"detail": "request line and headers not received in time"}
+    # A head that arrives in time is served, and the clock stops with it.
+    ok = _raw(url, b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200 "), ok[:200]

@@ -92,3 +92,24 @@ def test_a_method_not_taken_is_405_naming_the_methods_taken(sigma_app: App, dist
         for path in ("/", "/assets/app.js"):
             response = app.options(path)
             assert (response.status_code, response.headers["allow"]) == (405, "GET, HEAD")
+
+
+def test_head_of_a_get_that_fails_is_a_500_without_a_body(sigma_app: App) -> None:
+    # The 500 is answered outside HeadMiddleware (by Starlette's ServerErrorMiddleware),
+    # which sent the GET's error body on a HEAD.
+    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)
+
+    @api.get("/api/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    wire = SentBodies(api)
+    with TestClient(wire, raise_server_exceptions=False) as client:
+        got = client.get("/api/boom")
+        head = client.head("/api/boom")
+    assert (got.status_code, head.status_code) == (500, 500)
+    assert got.json() == {
+        "detail": "internal error in GET /api/boom (RuntimeError); see the server log"
+    }
+    assert wire.sent["HEAD /api/boom"] == b""
+    assert head.headers == got.headers

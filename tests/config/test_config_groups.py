@@ -89,6 +89,7 @@ ENV = {
     "api_ws_per_user": "11",
     "api_prefs_max_keys": "101",
     "api_prefs_max_bytes": "65537",
+    "api_idempotency_pending_seconds": "61.0",
     "scheduler_timezone": "Asia/Seoul",
     "selection_cron": "1 3 * * *",
     "ml_tune_cron": "31 3 * * *",

@@ -301,6 +301,7 @@ def test_security_headers_and_closed_docs_and_metrics(http: httpx.Client) -> Non
         assert headers["Referrer-Policy"] == "no-referrer", path
         assert headers["X-Frame-Options"] == "DENY", path
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert "server" not in headers, path  # uvicorn named itself
     assert http.get("/docs").status_code == 404
     assert http.get("/redoc").status_code == 404
     assert http.get("/openapi.json").status_code == 401

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.auth import AuthError
 from sigma.api.context import Ctx, Db, Viewer, note_for_log, unauthorized
+from sigma.api.errors import error_responses
 from sigma.api.prefs import Prefs, check_prefs
 from sigma.api.users import MAX_USERNAME_CHARS, authenticate
 from sigma.store.auth_sessions import (
@@ -82,7 +83,7 @@ def _tokens(ctx: Ctx, user: User, family: str, jti: str) -> TokenOut:
     )
 
 
-@router.post("/auth/token", response_model=TokenOut)
+@router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 429))
 def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -133,7 +134,7 @@ def login(
     return _tokens(ctx, user, family.id, family.refresh_jti)
 
 
-@router.post("/auth/refresh", response_model=TokenOut)
+@router.post("/auth/refresh", response_model=TokenOut, responses=error_responses(401))
 def refresh(body: RefreshIn, ctx: Ctx, session: Db) -> TokenOut:
     """New tokens for the current refresh token of a login of a still active user. Each
     refresh token is good once: presenting one again revokes its whole login (401)."""

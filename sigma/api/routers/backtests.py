@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.auth import role_allows
 from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
+from sigma.api.errors import error_responses
 from sigma.api.jobs import Job, JobLimitError, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
-from sigma.api.serialize import dec
+from sigma.api.serialize import Amount, dec
 from sigma.engine.fill_model import FillModel
 from sigma.engine.result import BacktestResult
 from sigma.feeds.synthetic import generate_bars
@@ -46,8 +47,8 @@ class MarketIn(BaseModel):
     bars: int = Field(default=2000, ge=50, le=200_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     freq: Literal["1min", "5min", "15min", "1h", "4h", "1d"] = "1h"
-    cash: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
-    commission: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
+    cash: Amount | None = Field(default=None, gt=0, le=Decimal("1e12"))
+    commission: Amount | None = Field(default=None, ge=0, lt=Decimal("0.1"))
 
 
 class BacktestIn(MarketIn):
@@ -223,7 +224,9 @@ def _execute(
     return _store(ctx, _run(ctx, body, _frame(body), cls, params, progress, cancel))
 
 
-@router.post("", response_model=BacktestSummary, status_code=201)
+@router.post(
+    "", response_model=BacktestSummary, status_code=201, responses=error_responses(404, 429)
+)
 def start_backtest(body: BacktestIn, ctx: Ctx, session: Db, _: Trader) -> BacktestSummary:
     """Run the backtest (in a worker thread, the event loop stays free), store it with its
     report and return the summary. For long runs use `POST /api/backtests/jobs`."""
@@ -265,7 +268,7 @@ def _job_out(job: Job) -> JobOut:
     )
 
 
-@router.post("/jobs", response_model=JobOut, status_code=202)
+@router.post("/jobs", response_model=JobOut, status_code=202, responses=error_responses(404, 429))
 def start_job(body: BacktestIn, ctx: Ctx, user: Trader) -> JobOut:
     """Queue the backtest in the background; poll `GET /api/backtests/jobs/{id}`."""
     cls, params = _prepared(ctx, body)
@@ -293,7 +296,7 @@ def job(job_id: str, ctx: Ctx, _: Viewer) -> JobOut:
     return _job_out(found)
 
 
-@router.delete("/jobs/{job_id}", response_model=JobOut)
+@router.delete("/jobs/{job_id}", response_model=JobOut, responses=error_responses(409))
 def cancel_job(job_id: str, ctx: Ctx, user: Trader) -> JobOut:
     """Cancel a queued or running backtest (it stops at its next progress point)."""
     found = ctx.jobs.get(job_id)
@@ -327,7 +330,12 @@ class ComparisonOut(BaseModel):
     backtests: list[BacktestSummary]
 
 
-@router.post("/compare", response_model=ComparisonOut, status_code=201)
+@router.post(
+    "/compare",
+    response_model=ComparisonOut,
+    status_code=201,
+    responses=error_responses(404, 429),
+)
 def compare(body: CompareIn, ctx: Ctx, session: Db, _: Trader) -> ComparisonOut:
     """Backtest every strategy on the same market, store each run, rank them and say which to
     use and why."""

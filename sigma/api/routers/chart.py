@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from sigma.api.context import Ctx, Db, Viewer
+from sigma.api.errors import error_responses
 from sigma.api.routers.market import BarOut, bar_out
 from sigma.api.routers.strategies import strategy_class
 from sigma.api.serialize import dec
@@ -88,7 +89,7 @@ def _value(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-@router.get("/chart", response_model=ChartOut)
+@router.get("/chart", response_model=ChartOut, responses=error_responses(404))
 def chart(
     ctx: Ctx,
     session: Db,

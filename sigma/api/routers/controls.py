@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import ApiContext, Ctx, Principal, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, order_answer, stored_answer
+from sigma.api.errors import error_responses
 from sigma.api.routers.strategies import SYMBOL, strategy_class
-from sigma.api.serialize import dec
+from sigma.api.serialize import Amount, dec
 from sigma.regime.state import AdaptiveStateStore
 from sigma.runtime import operator
 from sigma.runtime.commands import (
@@ -37,7 +38,13 @@ from sigma.runtime.commands import (
     SetEnabled,
 )
 from sigma.store.db import session_scope
-from sigma.store.idempotency import EarlierRequest, claim_key, keep_answer
+from sigma.store.idempotency import (
+    EarlierRequest,
+    claim_key,
+    keep_answer,
+    mark_sent,
+    reclaim_key,
+)
 from sigma.store.queries.params import current_authors, sets_by_pair
 from sigma.store.queries.trading import held as held_by_pair
 from sigma.store.queries.trading import order_owner
@@ -124,7 +131,7 @@ class OrderIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    qty: Decimal | None = Field(default=None, gt=0, max_digits=38)
+    qty: Amount | None = Field(default=None, gt=0)
     reason: str = Field(default="", max_length=2000)
 
 
@@ -257,41 +264,18 @@ async def _order(ctx: ApiContext, command: BotCommand, keyed: Keyed | None = Non
     """Audit an order command, send it and answer with what the bot did. With a client's
     idempotency key the command is sent only by the request that claims the key; any later
     one gets the first answer (`_replay`)."""
-    action = f"control_{command.kind}"
-
-    def store() -> EarlierRequest | None:
-        with session_scope(ctx.deps.sessions) as session:
-            if keyed is not None:
-                # The claim commits with the audit row or not at all: a command is
-                # audited exactly when it is sent.
-                earlier = claim_key(
-                    session,
-                    keyed.username,
-                    keyed.key,
-                    keyed.fingerprint,
-                    now=datetime.now(UTC),
-                    ttl=KEY_TTL,
-                )
-                if earlier is not None:
-                    return earlier
-            audit(
-                session,
-                action,
-                source=SOURCE,
-                strategy=command.strategy,
-                symbol=command.symbol,
-                mode=ctx.deps.settings.trading.mode,
-                by=command.author,
-                reason=command.reason,
-                command_id=command.command_id,
-                **command.model_dump(include={"qty", "client_order_id"}, mode="json"),
-                **({} if keyed is None else {"idempotency_key": keyed.key}),
-            )
-        return None
-
-    earlier = await run_in_threadpool(store)
-    if earlier is not None and keyed is not None:  # only a keyed request finds one
-        return _replay(earlier, keyed, command)
+    if keyed is not None:
+        earlier = await run_in_threadpool(_claim, ctx, keyed, command)
+        if earlier is not None:
+            return _replay(earlier, keyed, command, _pending(ctx))
+    if not await run_in_threadpool(_record_send, ctx, command, keyed):
+        assert keyed is not None  # only a keyed request can lose its claim
+        raise HTTPException(
+            409,
+            detail=f"Idempotency-Key {keyed.key!r}: this request was not sent within "
+            f"{_pending(ctx).total_seconds():g}s and a retry took the key over: nothing sent "
+            "by this request (the retry's answer says what became of the order)",
+        )
     ack = await operator.deliver(ctx.pubsub, command)
     try:
         out = order_answer(ack, command)
@@ -300,6 +284,71 @@ async def _order(ctx: ApiContext, command: BotCommand, keyed: Keyed | None = Non
         raise
     await _keep(ctx, keyed, 200, out.model_dump(mode="json"))
     return out
+
+
+def _pending(ctx: ApiContext) -> timedelta:
+    """How long a keyed request may go unanswered before it is taken as lost."""
+    return timedelta(seconds=ctx.deps.settings.api.api_idempotency_pending_seconds)
+
+
+def _claim(ctx: ApiContext, keyed: Keyed, command: BotCommand) -> EarlierRequest | None:
+    """Claim the key for `command`: None when claimed, else the earlier request holding it.
+    An earlier claim of the same request that was never handed to the bot and is past
+    `_pending` is taken over: its API process stopped before sending, so nothing was sent."""
+    now = datetime.now(UTC)
+    with session_scope(ctx.deps.sessions) as session:
+        earlier = claim_key(
+            session,
+            keyed.username,
+            keyed.key,
+            keyed.fingerprint,
+            command_id=command.command_id,
+            now=now,
+            ttl=KEY_TTL,
+        )
+        if (
+            earlier is None
+            or earlier.fingerprint != keyed.fingerprint
+            or earlier.status is not None
+            or earlier.sent_at is not None
+            or now - earlier.created_at < _pending(ctx)
+        ):
+            return earlier
+        taken = reclaim_key(
+            session,
+            keyed.username,
+            keyed.key,
+            earlier,
+            command_id=command.command_id,
+            now=now,
+            ttl=KEY_TTL,
+        )
+        return None if taken else earlier
+
+
+def _record_send(ctx: ApiContext, command: BotCommand, keyed: Keyed | None) -> bool:
+    """Audit the command and, for a keyed one, mark its claim sent, in one transaction that
+    commits before it is sent: a command is audited exactly when it is sent, and a claim
+    marked sent is never taken over. False when a retry took the key over (send nothing)."""
+    with session_scope(ctx.deps.sessions) as session:
+        if keyed is not None and not mark_sent(
+            session, keyed.username, keyed.key, command.command_id, now=datetime.now(UTC)
+        ):
+            return False
+        audit(
+            session,
+            f"control_{command.kind}",
+            source=SOURCE,
+            strategy=command.strategy,
+            symbol=command.symbol,
+            mode=ctx.deps.settings.trading.mode,
+            by=command.author,
+            reason=command.reason,
+            command_id=command.command_id,
+            **command.model_dump(include={"qty", "client_order_id"}, mode="json"),
+            **({} if keyed is None else {"idempotency_key": keyed.key}),
+        )
+    return True
 
 
 async def _keep(
@@ -316,9 +365,12 @@ async def _keep(
     await run_in_threadpool(store)
 
 
-def _replay(earlier: EarlierRequest, keyed: Keyed, command: BotCommand) -> CommandOut:
+def _replay(
+    earlier: EarlierRequest, keyed: Keyed, command: BotCommand, pending: timedelta
+) -> CommandOut:
     """The answer to a request whose key an earlier one holds: that one's answer when it
-    asked the same; 409 when it asked something else, or has no answer yet."""
+    asked the same; 409 when it asked something else, or has no answer yet (being sent, or
+    lost with its API process: then the client is told to look the order up)."""
     key, since = keyed.key, earlier.created_at.isoformat()
     if earlier.fingerprint != keyed.fingerprint:
         raise HTTPException(
@@ -327,18 +379,49 @@ def _replay(earlier: EarlierRequest, keyed: Keyed, command: BotCommand) -> Comma
             "order or body): nothing sent; a new request needs a new key",
         )
     if earlier.status is None or earlier.response is None:
-        raise HTTPException(
-            409,
-            detail=f"Idempotency-Key {key!r}: this {command.kind} of {command.strategy} on "
-            f"{command.symbol} was received at {since} and has no answer yet (it is being "
-            "sent, or its API process stopped); not sent again",
-        )
+        raise HTTPException(409, detail=_unanswered(earlier, keyed, command, pending))
     if earlier.status != 200:
         raise HTTPException(earlier.status, detail=earlier.response["detail"])
     return CommandOut.model_validate(earlier.response)
 
 
-@router.post("/controls/{strategy}/{symbol}/entry", response_model=CommandOut)
+def _unanswered(
+    earlier: EarlierRequest, keyed: Keyed, command: BotCommand, pending: timedelta
+) -> str:
+    """Why a retry of a request without an answer is not sent, and what to do about it."""
+    what = f"Idempotency-Key {keyed.key!r}: this {command.kind} of {command.strategy} on "
+    what += command.symbol
+    lost = datetime.now(UTC) - earlier.created_at >= pending
+    if not lost or (earlier.sent_at is None and earlier.command_id is not None):
+        # Being served (or, unsent, just taken over by another retry): its answer is near.
+        return (
+            f"{what} was received at {earlier.created_at.isoformat()} and has no answer yet "
+            "(it is being sent); not sent again: retry in a few seconds for its answer (one "
+            f"its API process stopped before sending is sent by a retry {pending.total_seconds():g}"
+            "s after it was received)"
+        )
+    if earlier.sent_at is None:  # a claim stored before sends were recorded
+        handed = f"was received at {earlier.created_at.isoformat()}, may have been sent,"
+    else:
+        handed = (
+            f"was handed to the bot at {earlier.sent_at.isoformat()} as command "
+            f"{earlier.command_id}"
+        )
+    return (
+        f"{what} {handed} and its answer was "
+        f"lost (its API process stopped): it may have placed an order, so it is not sent "
+        f"again. Look it up: GET /api/actions?action=control_{command.kind}"
+        f"&strategy={command.strategy}&symbol={command.symbol} (the bot's row with that "
+        f"command_id says what it did) and GET /api/orders?strategy={command.strategy}"
+        f"&symbol={command.symbol}; send it again with a new key only if it placed nothing"
+    )
+
+
+@router.post(
+    "/controls/{strategy}/{symbol}/entry",
+    response_model=CommandOut,
+    responses=error_responses(409),
+)
 async def force_entry(
     strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
@@ -351,7 +434,11 @@ async def force_entry(
     return await _order(ctx, command, Keyed.of(user, key, command, body))
 
 
-@router.post("/controls/{strategy}/{symbol}/close", response_model=CommandOut)
+@router.post(
+    "/controls/{strategy}/{symbol}/close",
+    response_model=CommandOut,
+    responses=error_responses(409),
+)
 async def close_position(
     strategy: str, symbol: SymbolPath, body: OrderIn, ctx: Ctx, user: Trader, key: OrderKey = None
 ) -> CommandOut:
@@ -366,7 +453,11 @@ async def close_position(
     return await _order(ctx, command, Keyed.of(user, key, command, body))
 
 
-@router.post("/orders/{client_order_id}/cancel", response_model=CommandOut)
+@router.post(
+    "/orders/{client_order_id}/cancel",
+    response_model=CommandOut,
+    responses=error_responses(409),
+)
 async def cancel_order(
     client_order_id: Annotated[str, Path(min_length=8, max_length=64)],
     body: OrderIn,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from sigma.api.context import Db, Viewer
+from sigma.api.context import Db, Instant, Viewer
 from sigma.api.routers.trading import Limit, Offset
 from sigma.store.queries import logs
 
@@ -48,8 +48,8 @@ def alerts(
     _: Viewer,
     severity: Literal["info", "warning", "error", "critical"] | None = None,
     source: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[AlertOut]:
@@ -85,8 +85,8 @@ def actions(
     strategy: str | None = None,
     symbol: str | None = None,
     action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[ActionOut]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from sigma.api.context import Db, Viewer
+from sigma.api.context import Db, Instant, Viewer
 from sigma.api.serialize import dec
 from sigma.api.ws import Hub
 from sigma.store.models import BarRecord, TrendData
@@ -59,8 +59,8 @@ def bars(
     _: Viewer,
     symbol: str,
     timeframe: str = "1m",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[BarOut]:
     """The latest `limit` stored bars of `symbol` in the window, oldest first (chart order)."""
@@ -86,7 +86,7 @@ def trends(
     _: Viewer,
     symbol: str,
     timeframe: str | None = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[TrendOut]:
     """The readings of one symbol, newest first (regime history)."""

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from sigma.api.context import Ctx, Trader, Viewer
+from sigma.api.context import Ctx, Instant, Trader, Viewer
+from sigma.api.errors import error_responses
 from sigma.regime.news import NewsEvent, NewsHandler, NewsItem
 
-router = APIRouter(prefix="/api/news", tags=["news"])
+router = APIRouter(prefix="/api/news", tags=["news"], responses=error_responses(503))
 
 
 class NewsIn(BaseModel):
@@ -19,7 +20,7 @@ class NewsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ts: datetime
+    ts: Instant
     headline: str = Field(min_length=1, max_length=1000)
     body: str = Field(default="", max_length=20_000)
     source: str = Field(default="", max_length=200)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, SecretStr
 
-from sigma.api.context import Admin, Ctx, Db, RowId, Viewer
+from sigma.api.context import Admin, Ctx, Db, Instant, RowId, Viewer
 from sigma.api.routers.trading import Limit, Offset
 from sigma.ops.logging import REDACTED, is_secret_name, redact
 from sigma.store.jsonsafe import to_jsonable
@@ -46,8 +46,8 @@ def reports(
     _: Viewer,
     kind: str | None = None,
     strategy: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[ReportOut]:

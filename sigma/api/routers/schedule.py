@@ -13,9 +13,10 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from sigma.api.context import Admin, Ctx, Viewer
+from sigma.api.errors import error_responses
 from sigma.scheduler.service import JobInfo, SchedulerService
 
-router = APIRouter(prefix="/api/jobs", tags=["scheduler"])
+router = APIRouter(prefix="/api/jobs", tags=["scheduler"], responses=error_responses(503))
 
 
 class Progress(BaseModel):

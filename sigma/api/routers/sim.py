@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from sigma.api.context import Db, RowId, Trader, Viewer
+from sigma.api.context import Db, Instant, RowId, Trader, Viewer
 from sigma.api.routers.trading import Limit, Offset
 from sigma.api.serialize import dec, opt_dec
 from sigma.store.models import SimRun
@@ -82,8 +82,8 @@ def runs(
     _: Viewer,
     strategy: str | None = None,
     symbol: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[SimRunOut]:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from sigma.api.context import Ctx, Viewer
+from sigma.api.context import Ctx, Instant, Viewer
 from sigma.api.serialize import JsonBytes, dec
 from sigma.store.queries import trading
 from sigma.store.queries.trading import GroupBy as GroupBy
@@ -106,8 +106,8 @@ async def orders(
     symbol: str | None = None,
     strategy: str | None = None,
     mode: Mode | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JsonBytes:
@@ -134,8 +134,8 @@ async def fills(
     symbol: str | None = None,
     strategy: str | None = None,
     mode: Mode | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JsonBytes:
@@ -178,8 +178,8 @@ async def pnl(
     _: Viewer,
     by: Literal["day", "strategy", "symbol"] = "day",
     mode: Mode | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> JsonBytes:
     """Realised PnL and fees from the ledger, grouped by UTC day, strategy or symbol."""
     totals = await ledger_totals(ctx.reader, by, mode, since, until)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.auth import Role, check_password_rules, hash_password
 from sigma.api.context import Admin, Ctx, Db
+from sigma.api.errors import error_responses
 from sigma.api.users import UserExistsError, create_user
 from sigma.store.auth_sessions import revoke_user_tokens
 from sigma.store.models import User
@@ -63,7 +64,7 @@ def users(session: Db, _: Admin) -> list[UserOut]:
     return [_out(u) for u in list_users(session)]
 
 
-@router.post("", response_model=UserOut, status_code=201)
+@router.post("", response_model=UserOut, status_code=201, responses=error_responses(409))
 def add_user(body: UserIn, ctx: Ctx, session: Db, _: Admin) -> UserOut:
     """Create a user; 409 when the name is taken."""
     try:
@@ -82,7 +83,7 @@ def add_user(body: UserIn, ctx: Ctx, session: Db, _: Admin) -> UserOut:
     return _out(user)
 
 
-@router.patch("/{username}", response_model=UserOut)
+@router.patch("/{username}", response_model=UserOut, responses=error_responses(409))
 def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin) -> UserOut:
     """Change a user's role, active flag or password. A new password or role, or disabling,
     revokes every token the user holds (they log in again). The last active admin cannot be
