@@ -3,6 +3,7 @@ costs, the history window; a value they cannot use is a `BadValue` naming its op
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -42,6 +43,23 @@ def parse_decimal(value: str, option: str) -> Decimal:
     if not result.is_finite():
         raise BadValue(option, f"must be finite, got {value!r}")
     return result
+
+
+MIN_CASH = Decimal("1e-10")
+MAX_CASH = Decimal("1e15")
+"""The initial cash a backtest accepts. Amounts are stored as NUMERIC(28, 10): less than
+1e-10 is stored as 0, and above 1e15 an account that grows a thousandfold no longer fits the
+18 digits before the point (nor the reports' 28-digit arithmetic)."""
+
+
+def parse_cash(value: str) -> Decimal:
+    """The `--cash` amount; BadValue unless it lies in [`MIN_CASH`, `MAX_CASH`]."""
+    cash = parse_decimal(value, "--cash")
+    if cash <= 0:
+        raise BadValue("--cash", f"must be positive, got {value}")
+    if not MIN_CASH <= cash <= MAX_CASH:
+        raise BadValue("--cash", f"must be between {MIN_CASH:f} and {MAX_CASH:,f}, got {value}")
+    return cash
 
 
 _FILL_OPTIONS = {
@@ -133,13 +151,29 @@ def margin_model_of(account: AccountType, leverage: str, maintenance: str) -> Ma
 
 
 def parse_time(value: str | None, option: str) -> pd.Timestamp | None:
-    """A --start/--end value as a UTC time (ISO 8601, naive is UTC)."""
+    """A --start/--end value as a UTC time (ISO 8601, naive is UTC).
+
+    ISO 8601 only, as in the data files: `01/05/2024` is January or May depending on who
+    wrote it, and `now` moves; both are refused rather than guessed."""
     if value is None:
         return None
     try:
-        return to_utc(value, "time")
+        return to_utc(datetime.fromisoformat(value.strip()), "time")
     except ValueError:
-        raise BadValue(option, f"not an ISO 8601 time: {clip(repr(value))}") from None
+        raise BadValue(
+            option,
+            f"not an ISO 8601 time (e.g. 2024-01-31 or 2024-01-31T12:00Z): {clip(repr(value))}",
+        ) from None
+
+
+def parse_window(
+    start: str | None, end: str | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The `--start`/`--end` times; BadValue when the end comes before the start."""
+    lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
+    if lo is not None and hi is not None and hi < lo:
+        raise BadValue("--end", f"{end} is before --start {start}")
+    return lo, hi
 
 
 def load_history(
@@ -156,7 +190,7 @@ def load_history(
     `symbol` the data has no column for is said on stderr: it then only names the bars."""
     if not data:
         raise BadValue("--data", "a data source is required")
-    lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
+    lo, hi = parse_window(start, end)
     bars = load_bars(
         data,
         symbol=symbol,

@@ -15,6 +15,7 @@ from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
 
 runner = CliRunner()
+NOT_ISO = "not an ISO 8601 time (e.g. 2024-01-31 or 2024-01-31T12:00Z)"
 
 STRATEGY_THAT_RAISES = """
 from sigma.strategies import Strategy
@@ -76,8 +77,16 @@ def one_line_error(result: Result) -> str:
             "0, yes, no, got 'maybe'",
         ),
         (["--param", "fast=50"], "error: --param: sma_cross: fast (50) must be below slow (20)"),
-        (["--start", "soon"], "error: --start: not an ISO 8601 time: 'soon'"),
-        (["--end", "later"], "error: --end: not an ISO 8601 time: 'later'"),
+        (["--cash", "1e30"], "error: --cash: must be between 0.0000000001 and 1,000,000,000,"),
+        (["--cash", "1e-400"], "error: --cash: must be between 0.0000000001 and"),
+        (["--start", "soon"], f"error: --start: {NOT_ISO}: 'soon'"),
+        (["--end", "later"], f"error: --end: {NOT_ISO}: 'later'"),
+        (["--start", "01/05/2024"], f"error: --start: {NOT_ISO}: '01/05/2024'"),
+        (["--end", "now"], f"error: --end: {NOT_ISO}: 'now'"),
+        (
+            ["--start", "2024-01-20", "--end", "2024-01-05"],
+            "error: --end: 2024-01-05 is before --start 2024-01-20",
+        ),
         (
             ["--timeframe", "1m"],
             "error: --timeframe: timeframe '1m' is finer than the bars, which are 0 days "
