@@ -112,6 +112,16 @@ def test_a_symbol_the_data_does_not_hold(workdir: Path) -> None:
     assert one_line_error(result) == "error: btc.csv: no rows for symbol 'ETH' (found: BTC)"
 
 
+def test_a_semicolon_separated_file_says_so(workdir: Path) -> None:
+    text = (workdir / "bars.csv").read_text()
+    (workdir / "excel.csv").write_text(text.replace(",", ";").replace(".", ","))
+    result = runner.invoke(app, ["backtest", "--data", "excel.csv", "--no-store"])
+    assert one_line_error(result).startswith(
+        "error: excel.csv: the header 'ts;open;high;low;close;volume' is one column, its "
+        "fields separated by ';': SIGMA reads comma-separated CSV with '.' as the decimal point"
+    )
+
+
 def test_epoch_seconds_are_read_as_seconds(workdir: Path) -> None:
     frame, _ = generate_bars(600, seed=3, freq="1h")
     raw = frame.reset_index()

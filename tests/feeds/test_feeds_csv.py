@@ -222,6 +222,50 @@ def test_missing_columns(csv_file: WriteCsv) -> None:
         load_bars(path)
 
 
+@pytest.mark.parametrize(("separator", "name"), [(";", "';'"), ("\t", "tabs"), ("|", "'|'")])
+def test_a_file_separated_by_other_than_commas_is_named(
+    csv_file: WriteCsv, separator: str, name: str
+) -> None:
+    # A European spreadsheet's export: semicolons between fields, commas as decimal points.
+    text = (HEADER + "2024-01-01 00:00:00,10.0,10.5,9.5,10.2,100\n").replace(",", separator)
+    path = csv_file(text.replace(".", ","))
+    with pytest.raises(DataError) as info:
+        load_bars(path)
+    header = HEADER.strip().replace(",", separator)
+    assert str(info.value) == (
+        f"{path}: the header {header!r} is one column, its fields separated by {name}: SIGMA "
+        "reads comma-separated CSV with '.' as the decimal point "
+        "(header e.g. ts,open,high,low,close,volume)"
+    )
+
+
+def test_a_file_without_a_header_says_how_to_add_one(csv_file: WriteCsv) -> None:
+    # Binance's kline files (data.binance.vision) have no header line.
+    kline = "1704067200000,42000.5,42100,41950.2,42050,12.5,1704067259999,525000,40,6,252000,0\n"
+    path = csv_file(kline + kline.replace("1704067200000", "1704067260000", 1))
+    with pytest.raises(DataError) as info:
+        load_bars(path)
+    assert str(info.value) == (
+        f"{path}: the first line holds data (1704067200000, 42000.5, 42100, ...), not column "
+        "names: add a header line, e.g. ts,open,high,low,close,volume "
+        "(Binance klines: open_time,open,high,low,close,volume,close_time,...)"
+    )
+
+
+def test_binance_open_time_is_the_timestamp(csv_file: WriteCsv) -> None:
+    path = csv_file(
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count\n"
+        "1704067200000,42000.5,42100,41950.25,42050,12.5,1704067259999,525000,40\n"
+        "1704067260000,42050,42080,42010,42011.75,3.1,1704067319999,130000,12\n"
+    )
+    frame = load_bars(path)
+    assert list(frame.index) == [
+        pd.Timestamp("2024-01-01T00:00Z"),
+        pd.Timestamp("2024-01-01T00:01Z"),
+    ]
+    assert frame["close"].tolist() == [42050.0, 42011.75]
+
+
 def test_ambiguous_columns(csv_file: WriteCsv) -> None:
     path = csv_file("ts,open,high,low,close,Close\n2024-01-01,1,1,1,1,1\n")
     with pytest.raises(DataError, match="columns 'close' and 'Close' are ambiguous"):
@@ -332,6 +376,9 @@ def test_missing_and_odd_paths(tmp_path: Path) -> None:
         load_bars(str(folder))
     with pytest.raises(DataError, match=r"x\.txt: unsupported source: expected a \.csv"):
         load_bars(str(tmp_path / "x.txt"))
+    (tmp_path / "history").mkdir()
+    with pytest.raises(DataError, match=r"history: is a directory, not a file: name a \.csv"):
+        load_bars(str(tmp_path / "history"))
 
 
 @pytest.mark.parametrize("content", [b"not gzip at all", None])
