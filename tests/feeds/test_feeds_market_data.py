@@ -125,8 +125,15 @@ def test_export_reads_back_as_imported(sessions: Any, tmp_path: Path, name: str)
         sessions, target, "BTC", "1m", start=pd.Timestamp("2024-01-01T00:01Z"), end=None
     )
     assert window.bars == 2
-    with pytest.raises(DataError, match="no 1h bars of BTC"):
+    with pytest.raises(DataError) as info:
         export_file(sessions, target, "BTC", "1h")
+    assert info.value.reason == (
+        "no 1h bars of BTC stored in that window; stored: 1m from 2024-01-01 00:00:00+00:00 "
+        "to 2024-01-01 00:04:00+00:00 (-t picks one)"
+    )
+    with pytest.raises(DataError) as info:
+        export_file(sessions, target, "SOL", "1m")
+    assert info.value.reason == "no bars of SOL are stored (`sigma data list` shows what is)"
     with pytest.raises(DataError, match="unsupported file type"):
         export_file(sessions, tmp_path / "out.json", "BTC", "1m")
 
