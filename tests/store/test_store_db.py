@@ -308,3 +308,20 @@ def test_a_start_on_a_database_at_head_does_not_load_alembic(tmp_path: Path) -> 
         [sys.executable, "-c", START_AT_HEAD, url], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_migrating_logs_one_line_not_alembic_s_steps(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_db_engine(db_url)
+    try:
+        with caplog.at_level(logging.INFO):
+            migrate(engine)
+            migrate(engine)  # up to date: nothing to say
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+        assert [r.getMessage() for r in caplog.records if r.name == "sigma.store.db"] == [
+            f"database schema upgraded from empty to {head_revision()}"
+        ]
+        assert logging.getLogger("alembic").level == logging.NOTSET
+    finally:
+        engine.dispose()
