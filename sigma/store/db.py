@@ -137,9 +137,9 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         before = _revision_of(conn)
         if before != shipped_head():
-            from alembic import command
-
             with _quiet_alembic():
+                from alembic import command  # its plugins log as they load
+
                 command.upgrade(alembic_config(conn), "head")
             log.info("database schema upgraded from %s to %s", before or "empty", shipped_head())
         enable_timescale(conn)
