@@ -27,6 +27,7 @@ from sigma.cli.inputs import (
     margin_model_of,
     parse_cash,
     parse_params,
+    report_folder,
 )
 from sigma.cli.memory import give_back_freed_memory
 from sigma.cli.portfolio import is_portfolio, portfolio_bars, write_portfolio
@@ -162,6 +163,7 @@ def backtest(
         margin = margin_model_of(account, leverage, maintenance_margin)
         formats = export_formats(export)
         initial_cash = parse_cash(cash)
+        out = report_folder(out)
         registry = load_strategies(settings.trading.strategy_paths)
         print_plugin_errors(registry)
         params = parse_params(param or [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -60,6 +61,20 @@ def parse_cash(value: str) -> Decimal:
     if not MIN_CASH <= cash <= MAX_CASH:
         raise BadValue("--cash", f"must be between {MIN_CASH:f} and {MAX_CASH:,f}, got {value}")
     return cash
+
+
+def report_folder(out: Path | None) -> Path | None:
+    """The `--out` folder, made now: a file or a place it cannot be made is a BadValue before
+    the run rather than a traceback after it."""
+    if out is None:
+        return None
+    if out.exists() and not out.is_dir():
+        raise BadValue("--out", f"{out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadValue("--out", f"cannot make the folder {out}: {exc.strerror}") from None
+    return out
 
 
 _FILL_OPTIONS = {

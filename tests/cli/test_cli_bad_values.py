@@ -112,6 +112,27 @@ def test_a_symbol_the_data_does_not_hold(workdir: Path) -> None:
     assert one_line_error(result) == "error: btc.csv: no rows for symbol 'ETH' (found: BTC)"
 
 
+@pytest.mark.parametrize(
+    ("command", "out", "message"),
+    [
+        (["backtest", "--no-store"], "bars.csv", "error: --out: bars.csv is a file, not a folder"),
+        (
+            ["optimize", "--trials", "2", "--folds", "0"],
+            "bars.csv/sub",
+            "error: --out: cannot make the folder bars.csv/sub: Not a directory",
+        ),
+    ],
+)
+def test_an_out_folder_that_cannot_be_made_stops_before_the_run(
+    workdir: Path, command: list[str], out: str, message: str
+) -> None:
+    before = (workdir / "bars.csv").read_bytes()
+    result = runner.invoke(app, [*command, "--data", "bars.csv", "--out", out])
+    assert one_line_error(result) == message
+    assert (workdir / "bars.csv").read_bytes() == before
+    assert not (workdir / "var" / "reports").exists()
+
+
 def test_a_semicolon_separated_file_says_so(workdir: Path) -> None:
     text = (workdir / "bars.csv").read_text()
     (workdir / "excel.csv").write_text(text.replace(",", ";").replace(".", ","))
