@@ -3,7 +3,6 @@ costs, the history window; a value they cannot use is a `BadValue` naming its op
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +19,7 @@ from sigma.feeds.limits import limits_of
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import HAS_SYMBOLS
 from sigma.feeds.resample import resample_bars
-from sigma.feeds.timestamps import to_utc
+from sigma.feeds.timestamps import parse_iso
 from sigma.strategies import Strategy, StrategyRegistry
 
 
@@ -166,14 +165,11 @@ def margin_model_of(account: AccountType, leverage: str, maintenance: str) -> Ma
 
 
 def parse_time(value: str | None, option: str) -> pd.Timestamp | None:
-    """A --start/--end value as a UTC time (ISO 8601, naive is UTC).
-
-    ISO 8601 only, as in the data files: `01/05/2024` is January or May depending on who
-    wrote it, and `now` moves; both are refused rather than guessed."""
+    """A --start/--end value as a UTC time (`parse_iso`: ISO 8601, naive is UTC)."""
     if value is None:
         return None
     try:
-        return to_utc(datetime.fromisoformat(value.strip()), "time")
+        return parse_iso(value)
     except ValueError:
         raise BadValue(
             option,

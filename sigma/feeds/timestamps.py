@@ -138,3 +138,10 @@ def to_utc(value: str | datetime | pd.Timestamp, what: str) -> pd.Timestamp:
     if pd.isna(stamp):
         raise ValueError(f"{what} must not be empty/NaT")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def parse_iso(text: str) -> pd.Timestamp:
+    """A time a person typed (`--start`, `--since`) as a UTC Timestamp: ISO 8601 only, naive
+    is UTC. ValueError otherwise: `01/05/2024` is January or May depending on who wrote it,
+    and `now` moves; both are refused rather than guessed, as in the data files."""
+    return to_utc(datetime.fromisoformat(text.strip()), "time")
