@@ -133,6 +133,19 @@ def test_an_out_folder_that_cannot_be_made_stops_before_the_run(
     assert not (workdir / "var" / "reports").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bars", "0"], "error: --bars: input should be greater than or equal to 1, got '0'"),
+        (["--seed", "-1"], "error: --seed: input should be greater than or equal to 0, got '-1'"),
+    ],
+)
+def test_bad_demo_options(workdir: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["demo", *args])
+    assert one_line_error(result) == message
+    assert not (workdir / "var" / "data").exists()
+
+
 def test_a_semicolon_separated_file_says_so(workdir: Path) -> None:
     text = (workdir / "bars.csv").read_text()
     (workdir / "excel.csv").write_text(text.replace(",", ";").replace(".", ","))
