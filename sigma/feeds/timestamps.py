@@ -126,6 +126,16 @@ def _checked(
         if pd.isna(value) or (isinstance(value, str) and not value.strip()):
             raise rows.error(source, at, f"{TS} is missing", column=TS)
         raise rows.error(source, at, f"cannot parse timestamp {value!r}", column=TS)
+    naive = parsed.tz_localize(None) if parsed.tz is not None else parsed
+    # pandas reads text dates of any year at a coarser unit; bars are nanoseconds.
+    outside = np.asarray((naive < pd.Timestamp.min) | (naive > pd.Timestamp.max))
+    if outside.any():
+        at = int(np.argmax(outside))
+        reason = (
+            f"timestamp {clip(str(raw.iloc[at]))} is out of range: "
+            f"{pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}"
+        )
+        raise rows.error(source, at, reason, column=TS)
     return utc_index(parsed)
 
 

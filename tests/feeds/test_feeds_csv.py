@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import to_bar_frame
-from sigma.feeds.synthetic import generate_bars, write_csv
+from sigma.feeds.synthetic import generate_bars, write_csv, write_parquet
 from sigma.feeds.timestamps import parse_timestamps
 
 WriteCsv = Callable[..., str]
@@ -341,6 +342,34 @@ def test_invalid_utf8_names_offset_and_line(csv_file: WriteCsv) -> None:
         load_bars(path)
     assert str(info.value) == (
         f"{path} line 3: file is not valid UTF-8 text: byte 0xff at offset {offset}"
+    )
+
+
+def test_binary_files_named_csv_say_what_they_are(tmp_path: Path) -> None:
+    frame, _ = generate_bars(20, seed=1)
+    write_parquet(frame, tmp_path / "bars.parquet")
+    (tmp_path / "parquet.csv").write_bytes((tmp_path / "bars.parquet").read_bytes())
+    (tmp_path / "gzip.csv").write_bytes(gzip.compress((HEADER + GOOD_ROWS[0]).encode()))
+    with zipfile.ZipFile(tmp_path / "excel.csv", "w") as workbook:
+        workbook.writestr("xl/workbook.xml", "<workbook/>" * 50)
+    expected = {
+        "parquet.csv": "a Parquet file, not CSV text: name it .parquet",
+        "gzip.csv": "gzip-compressed: name it .csv.gz",
+        "excel.csv": "a ZIP archive (an Excel workbook?), not CSV text: save it as CSV",
+    }
+    for name, what in expected.items():
+        with pytest.raises(DataError) as info:
+            load_bars(str(tmp_path / name))
+        assert str(info.value) == f"{tmp_path / name}: file is {what}"
+
+
+@pytest.mark.parametrize("year", ["3000", "1500"])
+def test_a_timestamp_pandas_cannot_hold_names_its_line(csv_file: WriteCsv, year: str) -> None:
+    path = csv_file(HEADER + GOOD_ROWS[0] + f"{year}-01-01 00:01:00,10.2,10.6,10.1,10.4,50\n")
+    with pytest.raises(DataError) as info:
+        load_bars(path)
+    assert str(info.value) == (
+        f"{path} line 3: timestamp {year}-01-01 00:01:00 is out of range: 1677-09-21 to 2262-04-11"
     )
 
 
