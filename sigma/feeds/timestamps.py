@@ -54,13 +54,13 @@ def _parse_epochs(
         raise rows.error(source, at, reason, column=TS)
     code, scale, name = unit
     outside = present & ((floats < _FIRST_S * scale) | (floats >= _LAST_S * scale))
-    if outside.any():
-        at = int(np.argmax(outside))
-        reason = (
-            f"epoch {TS} {clip(str(raw.iloc[at]))} is not in {name} like the rest of the "
-            f"column: expected {_BANDS}, one unit per column"
-        )
-        raise rows.error(source, at, reason, column=TS)
+    _refuse_first(
+        outside,
+        raw,
+        source,
+        rows,
+        f"is not in {name} like the rest of the column: expected {_BANDS}, one unit per column",
+    )
     return pd.DatetimeIndex(pd.to_datetime(numbers, unit=code, utc=True))
 
 
@@ -129,14 +129,23 @@ def _checked(
     naive = parsed.tz_localize(None) if parsed.tz is not None else parsed
     # pandas reads text dates of any year at a coarser unit; bars are nanoseconds.
     outside = np.asarray((naive < pd.Timestamp.min) | (naive > pd.Timestamp.max))
-    if outside.any():
-        at = int(np.argmax(outside))
-        reason = (
-            f"timestamp {clip(str(raw.iloc[at]))} is out of range: "
-            f"{pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}"
-        )
-        raise rows.error(source, at, reason, column=TS)
+    span = f"{pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}"
+    _refuse_first(outside, raw, source, rows, f"is out of range: {span}", what="timestamp")
     return utc_index(parsed)
+
+
+def _refuse_first(
+    refused: np.ndarray,
+    raw: pd.Series,
+    source: str,
+    rows: RowNumbers,
+    reason: str,
+    what: str = f"epoch {TS}",
+) -> None:
+    """A DataError at the first row `refused` marks: `<what> <its value> <reason>`."""
+    if refused.any():
+        at = int(np.argmax(refused))
+        raise rows.error(source, at, f"{what} {clip(str(raw.iloc[at]))} {reason}", column=TS)
 
 
 def to_utc(value: str | datetime | pd.Timestamp, what: str) -> pd.Timestamp:
