@@ -151,6 +151,8 @@ def test_export_makes_its_folder_and_names_what_it_cannot_write(
     under_a_file = tmp_path / "bars.csv" / "btc.csv"
     with pytest.raises(DataError, match=r"bars\.csv is a file, not a folder$"):
         export_file(sessions, under_a_file, "BTC", "1m")
+    with pytest.raises(DataError, match=r"cannot make the folder /proc/sigma/x: No such file"):
+        export_file(sessions, Path("/proc/sigma/x/btc.csv"), "BTC", "1m")
 
 
 @pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
