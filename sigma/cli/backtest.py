@@ -25,8 +25,9 @@ from sigma.cli.inputs import (
     fill_model_of,
     load_history,
     margin_model_of,
-    parse_decimal,
+    parse_cash,
     parse_params,
+    report_folder,
 )
 from sigma.cli.memory import give_back_freed_memory
 from sigma.cli.portfolio import is_portfolio, portfolio_bars, write_portfolio
@@ -161,9 +162,8 @@ def backtest(
         )
         margin = margin_model_of(account, leverage, maintenance_margin)
         formats = export_formats(export)
-        initial_cash = parse_decimal(cash, "--cash")
-        if initial_cash <= 0:
-            raise BadValue("--cash", f"must be positive, got {cash}")
+        initial_cash = parse_cash(cash)
+        out = report_folder(out)
         registry = load_strategies(settings.trading.strategy_paths)
         print_plugin_errors(registry)
         params = parse_params(param or [])

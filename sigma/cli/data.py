@@ -48,7 +48,7 @@ from sigma.feeds.market_data import (
     report_series,
 )
 from sigma.feeds.resample import normalise_rule
-from sigma.feeds.timestamps import to_utc
+from sigma.feeds.timestamps import parse_iso
 from sigma.venues.history import (
     DownloadError,
     Exchange,
@@ -99,7 +99,7 @@ def when(text: str, now: pd.Timestamp, option: str = "--since") -> pd.Timestamp:
     except ValueError:
         pass
     try:
-        return to_utc(text, "time")
+        return parse_iso(text)
     except ValueError as exc:
         raise BadValue(
             option, f"{clip(repr(text))} is neither ISO 8601 nor a span like 30d"

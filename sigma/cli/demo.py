@@ -12,8 +12,8 @@ from sigma.feeds.synthetic import generate_bars, write_parquet
 
 
 def demo(
-    bars: Annotated[int, typer.Option(help="synthetic hourly bars to generate")] = 20_000,
-    seed: Annotated[int, typer.Option(help="random seed of the synthetic market")] = 7,
+    bars: Annotated[int, typer.Option(min=1, help="synthetic hourly bars to generate")] = 20_000,
+    seed: Annotated[int, typer.Option(min=0, help="random seed of the synthetic market")] = 7,
 ) -> None:
     """Generate a regime-switching market, compare the built-in strategies, write reports."""
     settings = load_settings()

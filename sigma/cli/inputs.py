@@ -4,6 +4,7 @@ costs, the history window; a value they cannot use is a `BadValue` naming its op
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -18,7 +19,7 @@ from sigma.feeds.limits import limits_of
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import HAS_SYMBOLS
 from sigma.feeds.resample import resample_bars
-from sigma.feeds.timestamps import to_utc
+from sigma.feeds.timestamps import parse_iso
 from sigma.strategies import Strategy, StrategyRegistry
 
 
@@ -42,6 +43,37 @@ def parse_decimal(value: str, option: str) -> Decimal:
     if not result.is_finite():
         raise BadValue(option, f"must be finite, got {value!r}")
     return result
+
+
+MIN_CASH = Decimal("1e-10")
+MAX_CASH = Decimal("1e15")
+"""The initial cash a backtest accepts. Amounts are stored as NUMERIC(28, 10): less than
+1e-10 is stored as 0, and above 1e15 an account that grows a thousandfold no longer fits the
+18 digits before the point (nor the reports' 28-digit arithmetic)."""
+
+
+def parse_cash(value: str) -> Decimal:
+    """The `--cash` amount; BadValue unless it lies in [`MIN_CASH`, `MAX_CASH`]."""
+    cash = parse_decimal(value, "--cash")
+    if cash <= 0:
+        raise BadValue("--cash", f"must be positive, got {value}")
+    if not MIN_CASH <= cash <= MAX_CASH:
+        raise BadValue("--cash", f"must be between {MIN_CASH:f} and {MAX_CASH:,f}, got {value}")
+    return cash
+
+
+def report_folder(out: Path | None) -> Path | None:
+    """The `--out` folder, made now: a file or a place it cannot be made is a BadValue before
+    the run rather than a traceback after it."""
+    if out is None:
+        return None
+    if out.exists() and not out.is_dir():
+        raise BadValue("--out", f"{out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadValue("--out", f"cannot make the folder {out}: {exc.strerror}") from None
+    return out
 
 
 _FILL_OPTIONS = {
@@ -133,13 +165,26 @@ def margin_model_of(account: AccountType, leverage: str, maintenance: str) -> Ma
 
 
 def parse_time(value: str | None, option: str) -> pd.Timestamp | None:
-    """A --start/--end value as a UTC time (ISO 8601, naive is UTC)."""
+    """A --start/--end value as a UTC time (`parse_iso`: ISO 8601, naive is UTC)."""
     if value is None:
         return None
     try:
-        return to_utc(value, "time")
+        return parse_iso(value)
     except ValueError:
-        raise BadValue(option, f"not an ISO 8601 time: {clip(repr(value))}") from None
+        raise BadValue(
+            option,
+            f"not an ISO 8601 time (e.g. 2024-01-31 or 2024-01-31T12:00Z): {clip(repr(value))}",
+        ) from None
+
+
+def parse_window(
+    start: str | None, end: str | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The `--start`/`--end` times; BadValue when the end comes before the start."""
+    lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
+    if lo is not None and hi is not None and hi < lo:
+        raise BadValue("--end", f"{end} is before --start {start}")
+    return lo, hi
 
 
 def load_history(
@@ -156,7 +201,7 @@ def load_history(
     `symbol` the data has no column for is said on stderr: it then only names the bars."""
     if not data:
         raise BadValue("--data", "a data source is required")
-    lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
+    lo, hi = parse_window(start, end)
     bars = load_bars(
         data,
         symbol=symbol,

@@ -27,6 +27,7 @@ from sigma.cli.inputs import (
     MaintenanceOption,
     load_history,
     margin_model_of,
+    report_folder,
 )
 from sigma.cli.jobs import _app
 from sigma.domain.text import clip
@@ -214,6 +215,7 @@ def optimize(
     )
     with one_line_errors(debug=debug):
         _check(choices)
+        out = report_folder(out)
         bounds = parse_bounds(bound or [])
         margin = margin_model_of(account, leverage, maintenance_margin)
         with _app() as application:

@@ -9,6 +9,7 @@ an override or stored setting that names no setting.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -145,6 +146,21 @@ def _check_yaml(path: str) -> None:
         raise SettingsError(f"SIGMA_CONFIG_FILE: {path} is not valid YAML: {exc}") from exc
     if data is not None and not isinstance(data, dict):
         raise SettingsError(f"SIGMA_CONFIG_FILE: {path} must hold a mapping of settings")
+    for key in data or {}:
+        if str(key).lower() not in GROUP_OF:
+            raise SettingsError(f"SIGMA_CONFIG_FILE: {path}: {_unknown_key(str(key))}")
+
+
+def _unknown_key(key: str) -> str:
+    """Why `key` of the YAML file is no setting, and what was likely meant: the file would
+    otherwise ignore a misspelt or misplaced setting without a word."""
+    name = key.lower()
+    if name.removeprefix("sigma_") in GROUP_OF:
+        return f"unknown setting {key!r}: write it {name.removeprefix('sigma_')!r}, without SIGMA_"
+    if name in Settings.model_fields:
+        return f"unknown setting {key!r}: settings are not nested in groups, write them at the top"
+    close = difflib.get_close_matches(name, GROUP_OF, n=1)
+    return f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -20,6 +20,12 @@ from sigma.feeds.normalise import date_and_time, resolve_columns
 from sigma.feeds.timestamps import FIRST_EPOCH_DATE
 
 _BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
+# Binary files a user may have named .csv, told by their first bytes.
+_MAGIC = {
+    b"PAR1": "a Parquet file, not CSV text: name it .parquet",
+    b"\x1f\x8b": "gzip-compressed: name it .csv.gz",
+    b"PK\x03\x04": "a ZIP archive (an Excel workbook?), not CSV text: save it as CSV",
+}
 _PANDAS_LINE = re.compile(r"line (\d+)")
 _CHUNK = 1024**2
 _PEEK_ROWS = 20  # enough to pass a few blank lines to the first timestamp
@@ -98,6 +104,9 @@ def _not_text(data: bytes, source: str) -> DataError:
     for bom, name in _BOMS.items():
         if data.startswith(bom):
             return DataError(source, f"file is {name} encoded; expected UTF-8 text")
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic):
+            return DataError(source, f"file is {what}")
     try:
         data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

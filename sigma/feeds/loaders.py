@@ -103,6 +103,8 @@ def _read(
 
         return read_parquet_raw(Path(source), source, limits)
     known = ", ".join((*CSV_SUFFIXES, *PARQUET_SUFFIXES))
+    if Path(source).is_dir():
+        raise DataError(source, f"is a directory, not a file: name a {known} file in it")
     raise DataError(source, f"unsupported source: expected a {known} file or pg:TABLE")
 
 

@@ -130,14 +130,25 @@ def export_file(
         raise DataError(str(path), f"unsupported file type: expected {known}")
     with session_scope(sessions) as session:
         frame = read_bars(session, symbol, timeframe, _py(start), _py(end))
+        if frame.empty:
+            held = stored_series(session, symbol)
     if frame.empty:
-        raise DataError(str(path), f"no {timeframe} bars of {symbol} stored in that window")
+        raise DataError(str(path), _nothing_to_export(symbol, timeframe, held))
     frame.index = pd.DatetimeIndex(frame.index).as_unit("ns")
     if name.endswith(CSV_SUFFIXES):
         write_csv(frame, path)
     else:
         write_parquet(frame, path)
     return Stored(symbol, timeframe, len(frame), *_span(frame))
+
+
+def _nothing_to_export(symbol: str, timeframe: str, held: list[StoredSeries]) -> str:
+    """Why an export found no bars, with what the store holds of `symbol`: a newcomer who
+    imported hourly bars and exports with the default bar size (1m) should not have to guess."""
+    if not held:
+        return f"no bars of {symbol} are stored (`sigma data list` shows what is)"
+    series = ", ".join(f"{s.timeframe} from {s.first} to {s.last}" for s in held)
+    return f"no {timeframe} bars of {symbol} stored in that window; stored: {series} (-t picks one)"
 
 
 def _py(stamp: pd.Timestamp | None) -> datetime | None:

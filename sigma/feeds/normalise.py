@@ -17,8 +17,12 @@ HAS_SYMBOLS = "sigma.has_symbols"
 """Key of a loaded frame's ``attrs``: whether its source had a symbol column to filter by
 (without one, a ``symbol`` only names the bars)."""
 # Accepted spellings, compared case-insensitively; earlier timestamp names win when a file
-# has several (a "timestamp" column beats a "date" column).
-TS_ALIASES: tuple[str, ...] = ("ts", "timestamp", "datetime", "date", "time")
+# has several (a "timestamp" column beats a "date" column). `open_time` is Binance's name for
+# a kline's start.
+TS_ALIASES: tuple[str, ...] = ("ts", "timestamp", "datetime", "date", "time", "open_time")
+_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
+_HEADER = "ts,open,high,low,close,volume"
+_BINANCE_KLINE = "open_time,open,high,low,close,volume,close_time,..."
 _WANTED: tuple[str, ...] = (*BAR_COLUMNS, FUNDING, SYMBOL)
 
 
@@ -42,9 +46,32 @@ def resolve_columns(columns: list[str], source: str) -> dict[str, str]:
             break
     missing = [c for c in (TS, *PRICE_COLUMNS) if c not in found]
     if missing:
-        hint = f" (accepted names for {TS}: {', '.join(TS_ALIASES)})" if TS in missing else ""
-        raise DataError(source, f"missing columns: {', '.join(missing)}{hint}")
+        raise DataError(source, _header_problem(columns) or _missing(missing))
     return found
+
+
+def _missing(missing: list[str]) -> str:
+    hint = f" (accepted names for {TS}: {', '.join(TS_ALIASES)})" if TS in missing else ""
+    return f"missing columns: {', '.join(missing)}{hint}"
+
+
+def _header_problem(columns: list[str]) -> str | None:
+    """Why a header lacks the bar columns when the file is not comma-separated CSV or has no
+    header at all, with how to convert it; None for a header that only misses columns."""
+    first = str(columns[0]) if columns else ""
+    for separator, name in _SEPARATORS.items():
+        if separator in first:
+            return (
+                f"the header {first!r} is one column, its fields separated by {name}: "
+                "SIGMA reads comma-separated CSV with '.' as the decimal point "
+                f"(header e.g. {_HEADER})"
+            )
+    if pd.to_numeric(pd.Series(columns, dtype=str), errors="coerce").notna().any():
+        return (
+            f"the first line holds data ({', '.join(map(str, columns[:3]))}, ...), not column "
+            f"names: add a header line, e.g. {_HEADER} (Binance klines: {_BINANCE_KLINE})"
+        )
+    return None
 
 
 def date_and_time(columns: list[str], names: dict[str, str]) -> tuple[str, str] | None:

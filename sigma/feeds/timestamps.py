@@ -54,13 +54,13 @@ def _parse_epochs(
         raise rows.error(source, at, reason, column=TS)
     code, scale, name = unit
     outside = present & ((floats < _FIRST_S * scale) | (floats >= _LAST_S * scale))
-    if outside.any():
-        at = int(np.argmax(outside))
-        reason = (
-            f"epoch {TS} {clip(str(raw.iloc[at]))} is not in {name} like the rest of the "
-            f"column: expected {_BANDS}, one unit per column"
-        )
-        raise rows.error(source, at, reason, column=TS)
+    _refuse_first(
+        outside,
+        raw,
+        source,
+        rows,
+        f"is not in {name} like the rest of the column: expected {_BANDS}, one unit per column",
+    )
     return pd.DatetimeIndex(pd.to_datetime(numbers, unit=code, utc=True))
 
 
@@ -126,7 +126,26 @@ def _checked(
         if pd.isna(value) or (isinstance(value, str) and not value.strip()):
             raise rows.error(source, at, f"{TS} is missing", column=TS)
         raise rows.error(source, at, f"cannot parse timestamp {value!r}", column=TS)
+    naive = parsed.tz_localize(None) if parsed.tz is not None else parsed
+    # pandas reads text dates of any year at a coarser unit; bars are nanoseconds.
+    outside = np.asarray((naive < pd.Timestamp.min) | (naive > pd.Timestamp.max))
+    span = f"{pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}"
+    _refuse_first(outside, raw, source, rows, f"is out of range: {span}", what="timestamp")
     return utc_index(parsed)
+
+
+def _refuse_first(
+    refused: np.ndarray,
+    raw: pd.Series,
+    source: str,
+    rows: RowNumbers,
+    reason: str,
+    what: str = f"epoch {TS}",
+) -> None:
+    """A DataError at the first row `refused` marks: `<what> <its value> <reason>`."""
+    if refused.any():
+        at = int(np.argmax(refused))
+        raise rows.error(source, at, f"{what} {clip(str(raw.iloc[at]))} {reason}", column=TS)
 
 
 def to_utc(value: str | datetime | pd.Timestamp, what: str) -> pd.Timestamp:
@@ -138,3 +157,10 @@ def to_utc(value: str | datetime | pd.Timestamp, what: str) -> pd.Timestamp:
     if pd.isna(stamp):
         raise ValueError(f"{what} must not be empty/NaT")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def parse_iso(text: str) -> pd.Timestamp:
+    """A time a person typed (`--start`, `--since`) as a UTC Timestamp: ISO 8601 only, naive
+    is UTC. ValueError otherwise: `01/05/2024` is January or May depending on who wrote it,
+    and `now` moves; both are refused rather than guessed, as in the data files."""
+    return to_utc(datetime.fromisoformat(text.strip()), "time")

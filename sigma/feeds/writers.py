@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from sigma.feeds.errors import DataError
 from sigma.feeds.frame import TS, check_shape
 
 
@@ -29,16 +32,36 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     the file back gives an identical frame.
     """
     check_shape(frame, str(path))
-    target = Path(path)
     out = frame.reset_index(drop=True)
     out.insert(0, TS, _iso_utc(pd.DatetimeIndex(frame.index)))
-    out.to_csv(target, index=False, compression="infer")
-    return target
+    return _write_whole(Path(path), lambda to: out.to_csv(to, index=False, compression="infer"))
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a bar frame as Parquet, keeping the UTC ``ts`` index."""
     check_shape(frame, str(path))
-    target = Path(path)
-    frame.to_parquet(target, index=True)
+    return _write_whole(Path(path), lambda to: frame.to_parquet(to, index=True))
+
+
+def _write_whole(target: Path, write: Callable[[Path], object]) -> Path:
+    """`write` the file to a hidden sibling renamed over `target` once complete, so a failure
+    half way (a full disk, Ctrl-C) leaves no cut-short file that reads like a whole one. The
+    folder is made when missing; a folder at `target`, or one that cannot be made, is a
+    DataError naming it."""
+    if target.is_dir():
+        raise DataError(str(target), "is a directory, not a file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(str(target), f"{target.parent} is a file, not a folder") from None
+    except OSError as exc:
+        reason = f"cannot make the folder {target.parent}: {exc.strerror}"
+        raise DataError(str(target), reason) from None
+    # The same suffixes, so the writer still infers compression (.csv.gz) from the name.
+    partial = target.with_name(f".partial-{target.name}")
+    try:
+        write(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target

@@ -6,6 +6,7 @@ schema to the newest Alembic revision (a no-op when it is already there).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 # Arbitrary constant: serialises concurrent `migrate` calls from several processes on PostgreSQL.
 _MIGRATION_LOCK_KEY = 0x5167_0001
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -133,11 +135,28 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        if _revision_of(conn) != shipped_head():
-            from alembic import command
+        before = _revision_of(conn)
+        if before != shipped_head():
+            with _quiet_alembic():
+                from alembic import command  # its plugins log as they load
 
-            command.upgrade(alembic_config(conn), "head")
+                command.upgrade(alembic_config(conn), "head")
+            log.info("database schema upgraded from %s to %s", before or "empty", shipped_head())
         enable_timescale(conn)
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO records (its plugins, then each revision's whole docstring) are one line
+    here instead: on a fresh store they were 40 lines on the stderr of the first `sigma
+    backtest`, above its result or its one-line error."""
+    alembic = logging.getLogger("alembic")
+    level = alembic.level
+    alembic.setLevel(max(logging.WARNING, level))
+    try:
+        yield
+    finally:
+        alembic.setLevel(level)
 
 
 def init_db(url: str | URL, *, echo: bool = False, busy_timeout: float = BUSY_TIMEOUT) -> Engine:

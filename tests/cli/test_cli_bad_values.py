@@ -15,6 +15,7 @@ from sigma.cli.main import app
 from sigma.feeds.synthetic import generate_bars, write_csv
 
 runner = CliRunner()
+NOT_ISO = "not an ISO 8601 time (e.g. 2024-01-31 or 2024-01-31T12:00Z)"
 
 STRATEGY_THAT_RAISES = """
 from sigma.strategies import Strategy
@@ -76,8 +77,16 @@ def one_line_error(result: Result) -> str:
             "0, yes, no, got 'maybe'",
         ),
         (["--param", "fast=50"], "error: --param: sma_cross: fast (50) must be below slow (20)"),
-        (["--start", "soon"], "error: --start: not an ISO 8601 time: 'soon'"),
-        (["--end", "later"], "error: --end: not an ISO 8601 time: 'later'"),
+        (["--cash", "1e30"], "error: --cash: must be between 0.0000000001 and 1,000,000,000,"),
+        (["--cash", "1e-400"], "error: --cash: must be between 0.0000000001 and"),
+        (["--start", "soon"], f"error: --start: {NOT_ISO}: 'soon'"),
+        (["--end", "later"], f"error: --end: {NOT_ISO}: 'later'"),
+        (["--start", "01/05/2024"], f"error: --start: {NOT_ISO}: '01/05/2024'"),
+        (["--end", "now"], f"error: --end: {NOT_ISO}: 'now'"),
+        (
+            ["--start", "2024-01-20", "--end", "2024-01-05"],
+            "error: --end: 2024-01-05 is before --start 2024-01-20",
+        ),
         (
             ["--timeframe", "1m"],
             "error: --timeframe: timeframe '1m' is finer than the bars, which are 0 days "
@@ -101,6 +110,50 @@ def test_a_symbol_the_data_does_not_hold(workdir: Path) -> None:
     frame.reset_index().assign(symbol="BTC").to_csv(workdir / "btc.csv", index=False)
     result = runner.invoke(app, ["backtest", "--data", "btc.csv", "--symbol", "ETH"])
     assert one_line_error(result) == "error: btc.csv: no rows for symbol 'ETH' (found: BTC)"
+
+
+@pytest.mark.parametrize(
+    ("command", "out", "message"),
+    [
+        (["backtest", "--no-store"], "bars.csv", "error: --out: bars.csv is a file, not a folder"),
+        (
+            ["optimize", "--trials", "2", "--folds", "0"],
+            "bars.csv/sub",
+            "error: --out: cannot make the folder bars.csv/sub: Not a directory",
+        ),
+    ],
+)
+def test_an_out_folder_that_cannot_be_made_stops_before_the_run(
+    workdir: Path, command: list[str], out: str, message: str
+) -> None:
+    before = (workdir / "bars.csv").read_bytes()
+    result = runner.invoke(app, [*command, "--data", "bars.csv", "--out", out])
+    assert one_line_error(result) == message
+    assert (workdir / "bars.csv").read_bytes() == before
+    assert not (workdir / "var" / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bars", "0"], "error: --bars: input should be greater than or equal to 1, got '0'"),
+        (["--seed", "-1"], "error: --seed: input should be greater than or equal to 0, got '-1'"),
+    ],
+)
+def test_bad_demo_options(workdir: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["demo", *args])
+    assert one_line_error(result) == message
+    assert not (workdir / "var" / "data").exists()
+
+
+def test_a_semicolon_separated_file_says_so(workdir: Path) -> None:
+    text = (workdir / "bars.csv").read_text()
+    (workdir / "excel.csv").write_text(text.replace(",", ";").replace(".", ","))
+    result = runner.invoke(app, ["backtest", "--data", "excel.csv", "--no-store"])
+    assert one_line_error(result).startswith(
+        "error: excel.csv: the header 'ts;open;high;low;close;volume' is one column, its "
+        "fields separated by ';': SIGMA reads comma-separated CSV with '.' as the decimal point"
+    )
 
 
 def test_epoch_seconds_are_read_as_seconds(workdir: Path) -> None:

@@ -87,3 +87,32 @@ def test_bad_yaml_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("SIGMA_CONFIG_FILE", str(listy))
     with pytest.raises(SettingsError, match="must hold a mapping"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "comission_pct: 0.002\n",
+            "unknown setting 'comission_pct' (did you mean 'commission_pct'?)",
+        ),
+        (
+            "SIGMA_INITIAL_CASH: 5000\n",
+            "unknown setting 'SIGMA_INITIAL_CASH': write it 'initial_cash', without SIGMA_",
+        ),
+        (
+            "trading:\n  initial_cash: 5000\n",
+            "unknown setting 'trading': settings are not nested in groups, write them at the top",
+        ),
+        ("colour: blue\n", "unknown setting 'colour'"),
+    ],
+)
+def test_a_yaml_key_that_is_no_setting_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str, reason: str
+) -> None:
+    cfg = tmp_path / "sigma.yaml"
+    cfg.write_text("Initial_Cash: 5000\n" + text)  # names are matched in any case
+    monkeypatch.setenv("SIGMA_CONFIG_FILE", str(cfg))
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value) == f"SIGMA_CONFIG_FILE: {cfg}: {reason}"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from sigma.feeds.errors import DataError, RowNumbers
 from sigma.feeds.loaders import load_bars
 from sigma.feeds.normalise import to_bar_frame
-from sigma.feeds.synthetic import generate_bars, write_csv
+from sigma.feeds.synthetic import generate_bars, write_csv, write_parquet
 from sigma.feeds.timestamps import parse_timestamps
 
 WriteCsv = Callable[..., str]
@@ -222,6 +224,45 @@ def test_missing_columns(csv_file: WriteCsv) -> None:
         load_bars(path)
 
 
+@pytest.mark.parametrize(("separator", "name"), [(";", "';'"), ("\t", "tabs"), ("|", "'|'")])
+def test_a_file_separated_by_other_than_commas_is_named(
+    csv_file: WriteCsv, separator: str, name: str
+) -> None:
+    # A European spreadsheet's export: semicolons between fields, commas as decimal points.
+    text = (HEADER + "2024-01-01 00:00:00,10.0,10.5,9.5,10.2,100\n").replace(",", separator)
+    path = csv_file(text.replace(".", ","))
+    with pytest.raises(DataError) as info:
+        load_bars(path)
+    header = HEADER.strip().replace(",", separator)
+    assert str(info.value) == (
+        f"{path}: the header {header!r} is one column, its fields separated by {name}: SIGMA "
+        "reads comma-separated CSV with '.' as the decimal point "
+        "(header e.g. ts,open,high,low,close,volume)"
+    )
+
+
+def test_a_file_without_a_header_says_how_to_add_one(csv_file: WriteCsv) -> None:
+    # Binance's kline files (data.binance.vision) have no header line.
+    kline = "1704067200000,42000.5,42100,41950.2,42050,12.5,1704067259999,525000,40,6,252000,0\n"
+    path = csv_file(kline + kline.replace("1704067200000", "1704067260000", 1))
+    expected = (
+        f"{path}: the first line holds data (1704067200000, 42000.5, 42100, ...), not column "
+        "names: add a header line, e.g. ts,open,high,low,close,volume "
+        "(Binance klines: open_time,open,high,low,close,volume,close_time,...)"
+    )
+    with pytest.raises(DataError, match=f"^{re.escape(expected)}$"):
+        load_bars(path)
+
+
+def test_binance_open_time_is_the_timestamp(csv_file: WriteCsv) -> None:
+    header = "open_time,open,high,low,close,volume,close_time,quote_volume,count\n"
+    start = 1_704_067_200_000  # 2024-01-01T00:00Z in milliseconds, as Binance writes it
+    klines = [f"{start + 60_000 * i},42000,42100,41950,{42050 + i},12.5,0,0,0\n" for i in (0, 1)]
+    frame = load_bars(csv_file(header + "".join(klines)))
+    assert frame.index[-1] == pd.Timestamp("2024-01-01T00:01Z")
+    assert frame["close"].tolist() == [42050.0, 42051.0]
+
+
 def test_ambiguous_columns(csv_file: WriteCsv) -> None:
     path = csv_file("ts,open,high,low,close,Close\n2024-01-01,1,1,1,1,1\n")
     with pytest.raises(DataError, match="columns 'close' and 'Close' are ambiguous"):
@@ -300,6 +341,34 @@ def test_invalid_utf8_names_offset_and_line(csv_file: WriteCsv) -> None:
     )
 
 
+def test_binary_files_named_csv_say_what_they_are(tmp_path: Path) -> None:
+    frame, _ = generate_bars(20, seed=1)
+    write_parquet(frame, tmp_path / "bars.parquet")
+    (tmp_path / "parquet.csv").write_bytes((tmp_path / "bars.parquet").read_bytes())
+    (tmp_path / "gzip.csv").write_bytes(gzip.compress((HEADER + GOOD_ROWS[0]).encode()))
+    with zipfile.ZipFile(tmp_path / "excel.csv", "w") as workbook:
+        workbook.writestr("xl/workbook.xml", "<workbook/>" * 50)
+    expected = {
+        "parquet.csv": "a Parquet file, not CSV text: name it .parquet",
+        "gzip.csv": "gzip-compressed: name it .csv.gz",
+        "excel.csv": "a ZIP archive (an Excel workbook?), not CSV text: save it as CSV",
+    }
+    for name, what in expected.items():
+        with pytest.raises(DataError) as info:
+            load_bars(str(tmp_path / name))
+        assert str(info.value) == f"{tmp_path / name}: file is {what}"
+
+
+@pytest.mark.parametrize("year", ["3000", "1500"])
+def test_a_timestamp_pandas_cannot_hold_names_its_line(csv_file: WriteCsv, year: str) -> None:
+    path = csv_file(HEADER + GOOD_ROWS[0] + f"{year}-01-01 00:01:00,10.2,10.6,10.1,10.4,50\n")
+    with pytest.raises(DataError) as info:
+        load_bars(path)
+    assert str(info.value) == (
+        f"{path} line 3: timestamp {year}-01-01 00:01:00 is out of range: 1677-09-21 to 2262-04-11"
+    )
+
+
 def test_utf8_bom_is_accepted(csv_file: WriteCsv) -> None:
     path = csv_file(("\ufeff" + HEADER + GOOD_ROWS[0]).encode())
     assert len(load_bars(path)) == 1
@@ -332,6 +401,9 @@ def test_missing_and_odd_paths(tmp_path: Path) -> None:
         load_bars(str(folder))
     with pytest.raises(DataError, match=r"x\.txt: unsupported source: expected a \.csv"):
         load_bars(str(tmp_path / "x.txt"))
+    (tmp_path / "history").mkdir()
+    with pytest.raises(DataError, match=r"history: is a directory, not a file: name a \.csv"):
+        load_bars(str(tmp_path / "history"))
 
 
 @pytest.mark.parametrize("content", [b"not gzip at all", None])

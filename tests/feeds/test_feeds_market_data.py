@@ -125,10 +125,55 @@ def test_export_reads_back_as_imported(sessions: Any, tmp_path: Path, name: str)
         sessions, target, "BTC", "1m", start=pd.Timestamp("2024-01-01T00:01Z"), end=None
     )
     assert window.bars == 2
-    with pytest.raises(DataError, match="no 1h bars of BTC"):
+    with pytest.raises(DataError) as info:
         export_file(sessions, target, "BTC", "1h")
+    assert info.value.reason == (
+        "no 1h bars of BTC stored in that window; stored: 1m from 2024-01-01 00:00:00+00:00 "
+        "to 2024-01-01 00:04:00+00:00 (-t picks one)"
+    )
+    with pytest.raises(DataError) as info:
+        export_file(sessions, target, "SOL", "1m")
+    assert info.value.reason == "no bars of SOL are stored (`sigma data list` shows what is)"
     with pytest.raises(DataError, match="unsupported file type"):
         export_file(sessions, tmp_path / "out.json", "BTC", "1m")
+
+
+def test_export_makes_its_folder_and_names_what_it_cannot_write(
+    sessions: Any, tmp_path: Path
+) -> None:
+    import_file(sessions, _file(tmp_path, CSV))
+    nested = tmp_path / "new" / "folder" / "btc.csv.gz"
+    assert export_file(sessions, nested, "BTC", "1m").bars == 3
+    assert load_bars(str(nested))["close"].tolist() == [42050.0, 42011.75, 42001.0]
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(DataError, match=r"folder\.csv: is a directory, not a file$"):
+        export_file(sessions, tmp_path / "folder.csv", "BTC", "1m")
+    under_a_file = tmp_path / "bars.csv" / "btc.csv"
+    with pytest.raises(DataError, match=r"bars\.csv is a file, not a folder$"):
+        export_file(sessions, under_a_file, "BTC", "1m")
+    with pytest.raises(DataError, match=r"cannot make the folder /proc/sigma/x: No such file"):
+        export_file(sessions, Path("/proc/sigma/x/btc.csv"), "BTC", "1m")
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
+def test_an_export_that_fails_half_way_leaves_no_file(
+    sessions: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import_file(sessions, _file(tmp_path, CSV))
+    target = tmp_path / name
+    target.write_text("the previous export\n")
+
+    def disk_full(self: pd.DataFrame, path: Path, *args: Any, **kwargs: Any) -> None:
+        Path(path).write_text("ts,open,hi")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(
+        pd.DataFrame, "to_csv" if name.endswith(".csv") else "to_parquet", disk_full
+    )
+    with pytest.raises(OSError, match="No space left"):
+        export_file(sessions, target, "BTC", "1m")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert target.read_text() == "the previous export\n"
 
 
 def test_gap_arithmetic() -> None:
@@ -161,8 +206,9 @@ def test_when_reads_spans_and_iso() -> None:
     now = pd.Timestamp("2024-02-01T00:00Z")
     assert when("2d", now) == pd.Timestamp("2024-01-30T00:00Z")
     assert when("2024-01-05 10:00", now) == pd.Timestamp("2024-01-05T10:00Z")
-    with pytest.raises(Exception, match="neither ISO 8601 nor a span"):
-        when("yesterday-ish", now)
+    for text in ("yesterday-ish", "01/05/2024", "now"):
+        with pytest.raises(Exception, match="neither ISO 8601 nor a span"):
+            when(text, now)
 
 
 # --- through the CLI -----------------------------------------------------------------------

@@ -308,3 +308,19 @@ def test_a_start_on_a_database_at_head_does_not_load_alembic(tmp_path: Path) -> 
         [sys.executable, "-c", START_AT_HEAD, url], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_migrating_logs_one_line_not_alembic_s_steps(db_url: str) -> None:
+    # A process of its own: alembic logs its plugins when first imported.
+    script = (
+        "import logging, sys; logging.basicConfig(level='INFO', format='%(name)s: %(message)s')\n"
+        "from sigma.store.db import create_db_engine, migrate\n"
+        "engine = create_db_engine(sys.argv[1]); migrate(engine); migrate(engine)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, db_url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"sigma.store.db: database schema upgraded from empty to {head_revision()}"
+    ]
