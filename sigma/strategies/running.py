@@ -2,16 +2,17 @@
 
 `indicators.sma` is the textbook value: each window summed afresh (numpy's pairwise sum), so
 it never drifts and a crossover of two averages over a flat stretch is an exact tie, as in any
-textbook table. Summing each window costs O(n·p). Here each average is a running sum (add the
-new value, drop the oldest), re-anchored on the textbook sum every `ANCHOR_BARS` bars, with a
-rigorous bound on how far it can be from the textbook sum. Where two averages are further
-apart than their bounds, the running values order them as the textbook values do; where they
-are not (a near tie, a few bars in a million), both textbook values are computed for that bar
-and compared. The crossings are therefore exactly those of `crossover(sma(fast), sma(slow))`.
-A window holding a value the bound does not cover (negative, NaN, infinite) is summed afresh.
+textbook table. Summing each window costs O(n·p). Here the bars go in blocks of `ANCHOR_BARS`,
+each cut into `LANES` lanes; a lane takes prefix sums of the closes from a window before its
+first bar, and each average is the difference of two of them, with a rigorous bound on how
+far it can be from the textbook one (`_bound`). Where two averages are further apart than
+their bounds, these values order them as the textbook values do; where they are not (a near
+tie, a few bars in a thousand), both textbook values are computed for that bar and compared.
+The crossings are therefore exactly those of `crossover(sma(fast), sma(slow))`. A block
+holding a value the bound does not cover (negative, NaN, infinite) is summed afresh.
 
-`sma_cross_run` is the fast path's fused run of these crossings: the targets of one block of
-bars (kept in the first-level cache) are executed at once (`next_open.execute`), so the only
+`sma_cross_run` is the fast path's fused run of these crossings: the crossings of one block of
+bars (kept in the first-level cache) are executed at once (`next_open.execute_at`), so the only
 array the run writes is its equity curve.
 """
 
@@ -27,7 +28,7 @@ from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import FusedRun, IntArray, Terms
 
 ANCHOR_BARS = 1024
-"""Most bars between re-anchorings of a running sum on the textbook sum."""
+"""Bars in a block: its lanes' prefix sums start afresh, which keeps their error bounded."""
 
 LANES = 4
 """Prefix sums run side by side over a block of bars (`_block_orders`)."""
@@ -38,7 +39,6 @@ SETTLE_RUN = 16
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
 _EPS = 2.0**-52
-_LARGEST = float(np.finfo(np.float64).max)
 _INF_BITS = 0x7FF0000000000000  # +inf's bits, above every finite double's
 _NONE = 2  # order of two averages when either is NaN (warm-up): never part of a crossing
 
