@@ -15,7 +15,7 @@ from sigma.strategies.vectorised import Terms
 def _enter(  # pragma: no cover - numba-compiled
     cash: float, comp: float, price: float, terms: Terms, room: next_open.Room
 ) -> tuple[int, float]:
-    a, _, lots, money = next_open.started(room, terms)
+    _, _, lots, money = next_open.started(room, terms)
     a = next_open.Account(cash, comp, 0.0, 0, 0, 0.0, 0, 0.0, 0.0, 0)
     a, _ = next_open.trade(a, 1, 0, np.full(1, price), terms, lots, money)
     return a.units, a.qty
@@ -40,13 +40,6 @@ def test_an_entry_on_cash_and_fixed_fees_buys_what_is_left_after_the_fee() -> No
     units, qty = _enter(1_000.0, 0.0, 3.0, terms, next_open.new_room(1, 1))
     assert units == int((1_000.0 - 2.5) / (3.0 * 1.001) / 0.01)
     assert qty == units / 100
-
-
-def test_an_entry_beyond_the_lots_floats_count_exactly_is_refused() -> None:
-    # An account compounded to 1e20 buying at 1: 1e20 lots, past int64.
-    terms = Terms.of(1e20, 0, 0, 1)
-    with pytest.raises(next_open.BeyondFastPath, match="beyond the 9223372036854775807 lots"):
-        _enter(1e20, 0.0, 1.0, terms, next_open.new_room(1, 1))
 
 
 def test_a_compounded_whipsaw_on_the_fast_path_is_refused_with_the_reason() -> None:
