@@ -157,14 +157,6 @@ def _execute(open: Any, close: Any, targets: Targets | Any, terms: Terms) -> Fas
 def _result(out: FusedRun, terms: Terms) -> FastResult:
     """The compiled run's outcome as a `FastResult` (quantities from lots)."""
     _, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
-    if final_qty == 0 and final_cash <= 0 and len(equity):
-        # A close at an open that lost more than the account had leaves it flat and owing:
-        # out of money at that bar's close, where the engine liquidates it (the deficit
-        # written off, nothing traded after). The kernels close out held positions only;
-        # flat and owing, they can trade no more, so the curve from that close is the
-        # written-off account's.
-        equity[int(np.argmax(equity <= 0.0)) :] = 0.0
-        final_cash = 0.0
     final_equity = float(equity[-1]) if len(equity) else terms.initial_cash
     per_unit, lot = terms.lots_per_unit, terms.lot_size
     return FastResult(

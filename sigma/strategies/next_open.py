@@ -492,7 +492,7 @@ def execute(  # pragma: no cover - numba-compiled
                 return a, FULL
         e = (a.cash + a.comp) + a.direction * a.qty * prices[j]
         marks[j] = e
-        if a.direction != 0 and e <= 0.0:
+        if e <= 0.0:
             return _ended(a, start + j, close, equity, terms, lots, money)
     return a, GO_ON
 
@@ -502,7 +502,7 @@ def _mark(  # pragma: no cover - numba-compiled
     a: Account, lo: int, hi: int, close: FloatArray, equity: FloatArray
 ) -> int:
     """Equity at the closes of bars `lo` to `hi - 1` on account `a` (as `execute` computes
-    it), and the first of those bars where a position's equity is at or below zero, or -1."""
+    it), and the first of those bars where the equity is at or below zero, or -1."""
     cash = a.cash + a.comp
     held = a.direction * a.qty
     low = False
@@ -513,7 +513,7 @@ def _mark(  # pragma: no cover - numba-compiled
         e = cash + held * close[i]
         equity[i] = e
         low |= e <= 0.0
-    if low and a.direction != 0:
+    if low:
         for i in range(lo, hi):
             if equity[i] <= 0.0:
                 return i
@@ -693,7 +693,12 @@ def close_out(  # pragma: no cover - numba-compiled
 ) -> tuple[Account, bool]:
     """The account closed out at bar `i`'s close (`price`) once its equity is at or below
     zero, as the engine's default margin account is (a deficit left is written off); False
-    instead when the book had no room for the round trip."""
+    instead when the book had no room for the round trip.
+
+    A flat account gets there when a close at an open lost more than it had: it has no
+    position to close, only its deficit to write off."""
+    if a.direction == 0:
+        return Account(0.0, 0.0, a.fees, 0, 0, 0.0, 0, 0.0, 0.0, a.trades), True
     if a.trades == len(lots):
         return a, False
     fee = terms[2] + a.qty * price * terms[1]

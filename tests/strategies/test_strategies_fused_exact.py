@@ -166,6 +166,33 @@ def test_coded_decisions_execute_as_the_rows_do(seed: int) -> None:
             np.testing.assert_array_equal(got, want)
 
 
+def test_a_flat_account_left_owing_is_written_off_by_every_executor() -> None:
+    """Short 100 at 100 from 10,050, reversed at an open of 250: the close leaves the account
+    flat and owing 4,950 and the long cannot be paid. Each executor (per-bar rows, coded
+    decisions, a stretch between sparse decisions) writes it off at that bar's close, with
+    no round trip beyond the short and no fee for the write-off."""
+    prices = np.array([100.0, 100.0, 100.0, 250.0, 260.0, 240.0])
+    codes = np.zeros(len(prices), dtype=np.int64)
+    codes[1] = next_open.code(next_open.SHORT, next_open.NONE, next_open.NONE)
+    codes[2] = next_open.code(next_open.NONE, next_open.NONE, next_open.LONG)
+    terms = Terms.of(10_050, 0, 0, 1)
+    room = next_open.new_room(len(prices), len(prices))
+    for coded in (True, False):
+        out = _run(prices, prices, codes, _rows(codes), coded, terms, room)
+        status, equity, cash, qty, fees, e_bar, x_bar, units, _, _, pnl = out
+        assert (status, cash, qty, fees) == (-1, 0.0, 0.0, 0.0)
+        np.testing.assert_array_equal(equity, [10_050, 10_050, 10_050, 0, 0, 0])
+        assert (list(e_bar), list(x_bar), list(units), list(pnl)) == ([2], [3], [-100], [-15_000])
+    when = np.array([1, 2], dtype=np.int64)
+    wants = np.array([-1, 1], dtype=np.int64)
+    a, equity, lots, money = next_open.started(next_open.new_room(6, 6), terms)
+    a, end = next_open.execute_at(
+        a, when, wants, 2, 0, 6, prices, prices, equity, terms, lots, money
+    )
+    assert end == -1 and a.cash == 0.0 and a.direction == 0 and a.trades == 1
+    np.testing.assert_array_equal(equity, [10_050, 10_050, 10_050, 0, 0, 0])
+
+
 def _ticks(seed: int, n: int = 6_000) -> pd.DataFrame:
     """Tick-sized moves that often sit still: ties of closes, bands and channels."""
     rng = np.random.default_rng(seed)
