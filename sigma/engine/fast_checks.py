@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from sigma.engine.history_check import bad_price, out_of_order
+from sigma.strategies.bits import INF_BITS
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import IntArray
 
-_INF_BITS = 0x7FF0000000000000
 _RUN = 4096  # values checked with no branch between them
 
 
@@ -30,10 +30,10 @@ def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-comp
         run = bits[lo : lo + _RUN]
         bad = False
         for j in range(len(run)):
-            bad |= (run[j] <= 0) | (run[j] >= _INF_BITS)
+            bad |= (run[j] <= 0) | (run[j] >= INF_BITS)
         if bad:
             for j in range(len(run)):
-                if run[j] <= 0 or run[j] >= _INF_BITS:
+                if run[j] <= 0 or run[j] >= INF_BITS:
                     return lo + j
     return -1
 

@@ -56,9 +56,10 @@ class Account(NamedTuple):
 
 
 Book = tuple[IntArray, FloatArray]
-"""Closed round trips, a row each: (entry bar, exit bar, signed lots) and (entry price, exit
-price, net pnl). The kernels take the two arrays apart: an array read out of a tuple is
-reference-counted at each read, ~60 ns a fill."""
+"""Closed round trips, a column each: rows (entry bar, exit bar, signed lots) and (entry
+price, exit price, net pnl), so that each field of the first k trades is a contiguous slice
+the run's outcome hands out as it is. The kernels take the two arrays apart: an array read
+out of a tuple is reference-counted at each read, ~60 ns a fill."""
 
 
 # --- exact sizing for near-ties ---------------------------------------------------------------
@@ -243,7 +244,8 @@ def run_with_room(kernel: Callable[[Room], FusedRun], bars: int) -> FusedRun:
     A round trip spans at least one bar: `bars` slots always suffice. Most strategies trade
     far less often than every 8 bars, so they get that many and the rare others a second run
     (slots for every bar would cost page faults on every call). The closed round trips come
-    back as contiguous arrays of their own, and the book is freed."""
+    back as slices of the book's columns: copying them out would cost as much again in fresh
+    pages as writing them did."""
     out: FusedRun | None = None
     for cap in (min(bars, bars // 8 + 1024), bars):
         _REPLAY.closed, _REPLAY.cash = 0, None
@@ -251,21 +253,7 @@ def run_with_room(kernel: Callable[[Room], FusedRun], bars: int) -> FusedRun:
         if out[0] != FULL:
             break
     assert out is not None
-    status, equity, cash, qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
-    whole = np.ascontiguousarray
-    return (
-        status,
-        equity,
-        cash,
-        qty,
-        fees,
-        whole(e_bar),
-        whole(x_bar),
-        whole(units),
-        whole(p_in),
-        whole(p_out),
-        whole(pnl),
-    )
+    return out
 
 
 def columns(*values: FloatArray) -> tuple[FloatArray, ...]:
@@ -314,7 +302,7 @@ def new_room(bars: int, cap: int) -> Room:
     per 4 KiB written: half a million-bar run's time). The book is sized up front: growing
     arrays inside a loop costs ~25 ns a bar in reference counting, even on bars that never
     trade."""
-    return np.empty(bars), np.empty((cap, 3), dtype=np.int64), np.empty((cap, 3))
+    return np.empty(bars), np.empty((3, cap), dtype=np.int64), np.empty((3, cap))
 
 
 @numba.njit(cache=True)
@@ -343,12 +331,12 @@ def _record(  # pragma: no cover - numba-compiled
     a: Account, lots: IntArray, money: FloatArray, i: int, price: float, fee: float
 ) -> None:
     k = a.trades
-    lots[k, 0] = a.entry_bar
-    lots[k, 1] = i
-    lots[k, 2] = a.direction * a.units
-    money[k, 0] = a.entry_price
-    money[k, 1] = price
-    money[k, 2] = a.direction * a.qty * (price - a.entry_price) - a.entry_fee - fee
+    lots[0, k] = a.entry_bar
+    lots[1, k] = i
+    lots[2, k] = a.direction * a.units
+    money[0, k] = a.entry_price
+    money[1, k] = price
+    money[2, k] = a.direction * a.qty * (price - a.entry_price) - a.entry_fee - fee
 
 
 @numba.njit(cache=True)
@@ -363,9 +351,9 @@ def _exact_units(  # pragma: no cover - numba-compiled
             terms[1],
             terms[2],
             terms[3],
-            lots[:, 0],
-            lots[:, 1],
-            lots[:, 2],
+            lots[0],
+            lots[1],
+            lots[2],
             a.trades,
             price,
         )
@@ -426,7 +414,7 @@ def trade(  # pragma: no cover - numba-compiled
     price = open_[i]
     pct, fixed, lot, per_unit = terms[1], terms[2], terms[3], terms[4]
     if a.direction != 0:
-        if a.trades == len(lots):
+        if a.trades == lots.shape[1]:
             return a, False
         fee = fixed + a.qty * price * pct
         cash, comp = _plus(a.cash, a.comp, a.direction * a.qty * price - fee)
@@ -699,7 +687,7 @@ def close_out(  # pragma: no cover - numba-compiled
     position to close, only its deficit to write off."""
     if a.direction == 0:
         return Account(0.0, 0.0, a.fees, 0, 0, 0.0, 0, 0.0, 0.0, a.trades), True
-    if a.trades == len(lots):
+    if a.trades == lots.shape[1]:
         return a, False
     fee = terms[2] + a.qty * price * terms[1]
     _record(a, lots, money, i, price, fee)
@@ -720,12 +708,12 @@ def finished(  # pragma: no cover - numba-compiled
         a.cash + a.comp,
         a.direction * a.qty,
         a.fees,
-        lots[:k, 0],
-        lots[:k, 1],
-        lots[:k, 2],
-        money[:k, 0],
-        money[:k, 1],
-        money[:k, 2],
+        lots[0, :k],
+        lots[1, :k],
+        lots[2, :k],
+        money[0, :k],
+        money[1, :k],
+        money[2, :k],
     )
 
 

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from sigma.strategies import next_open
+from sigma.strategies.bits import INF_BITS, lowest_bit
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
@@ -33,13 +34,15 @@ ANCHOR_BARS = 1024
 LANES = 4
 """Prefix sums run side by side over a block of bars (`_block_orders`)."""
 
+CROSS_RUN = 64
+"""Bars whose crossings are found in one mask (`_crossings`): the bits of a uint64."""
+
 SETTLE_RUN = 16
 """Orders looked over at once for one the bound left unsettled (`_settle_ties`)."""
 
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
 _EPS = 2.0**-52
-_INF_BITS = 0x7FF0000000000000  # +inf's bits, above every finite double's
 _NONE = 2  # order of two averages when either is NaN (warm-up): never part of a crossing
 
 
@@ -67,7 +70,7 @@ def _block_top(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - 
     top, bad = 0, False
     for j in range(len(bits)):
         top = max(top, bits[j])
-        bad |= (bits[j] < 0) | (bits[j] >= _INF_BITS)
+        bad |= (bits[j] < 0) | (bits[j] >= INF_BITS)
     return -1.0 if bad else np.array([top]).view(np.float64)[0]
 
 
@@ -174,14 +177,18 @@ def _settle_ties(  # pragma: no cover - numba-compiled
     """The orders of `ords[:n]` the bound left unsettled (0), settled on the textbook sums.
 
     They are a few bars in a thousand: the orders are looked at SETTLE_RUN at a time, with
-    no branch inside a run, and a run holding none is passed over."""
+    no branch inside a run, and a run holding none is passed over. A run's length is a
+    constant and its zeros are counted, not or-ed, so that the compiler runs each run on
+    vector registers (an or of flags over a run of variable length took three times as
+    long)."""
+    full = n - n % SETTLE_RUN
     for lo in range(0, n, SETTLE_RUN):
-        hi = min(lo + SETTLE_RUN, n)
-        unsettled = False
-        for k in range(lo, hi):
-            unsettled |= ords[k] == 0
+        unsettled = np.uint64(lo >= full)  # a last, shorter run is looked over whole
+        if lo < full:
+            for k in range(lo, lo + SETTLE_RUN):
+                unsettled += np.uint64(ords[k] == 0)
         if unsettled:
-            for k in range(lo, hi):
+            for k in range(lo, min(lo + SETTLE_RUN, n)):
                 if ords[k] == 0:
                     ords[k] = _textbook_order(x, b0 + k, pf, ps)
 
@@ -198,19 +205,32 @@ def _crossings(  # pragma: no cover - numba-compiled
 ) -> tuple[int, int]:
     """The crossings among the block's orders (`_block_orders`), given the order at the bar
     before (`prev`): their bars into `when` and their targets (+1 upward, `down` downward)
-    into `wants`. Returns how many, and the order at the block's last bar."""
-    # prev·now is -1 only for a change from one side to the other (_NONE is 2). The order
-    # before each bar is read back from `ords`, not carried along: no dependency from one
-    # bar to the next, and the branch (mispredicted at each crossing) costs less than three
-    # stores a bar.
+    into `wants`. Returns how many, and the order at the block's last bar.
+
+    A crossing is a bar whose order and the one before are +1 and -1 in either order: their
+    xor is -2, and no other pair of orders (-1, 0, +1, _NONE) gives it. The orders are read
+    64 at a time into a mask of the bars that cross, with no branch (the compiler runs it on
+    vector registers); each crossing is then found at the mask's lowest set bit. A branch
+    per bar was mispredicted at every crossing, one bar in twenty."""
     count = 0
-    for k in range(m):
-        now = ords[k]
-        if (ords[k - 1] if k else prev) * now == -1:
+    before = prev
+    for lo in range(0, m, CROSS_RUN):
+        run = ords[lo : min(lo + CROSS_RUN, m)]
+        mask = np.uint64((before ^ run[0]) == -2)
+        if len(run) == CROSS_RUN:  # a constant trip count: vectorised
+            for j in range(1, CROSS_RUN):
+                mask |= np.uint64((run[j - 1] ^ run[j]) == -2) << np.uint64(j)
+        else:
+            for j in range(1, len(run)):
+                mask |= np.uint64((run[j - 1] ^ run[j]) == -2) << np.uint64(j)
+        while mask:
+            k = lo + np.int64(lowest_bit(mask))
+            mask &= mask - np.uint64(1)
             when[count] = b0 + k
-            wants[count] = 1 if now == 1 else down
+            wants[count] = 1 if ords[k] == 1 else down
             count += 1
-    return count, (ords[m - 1] if m else prev)
+        before = run[-1]
+    return count, before
 
 
 @numba.njit(cache=True)

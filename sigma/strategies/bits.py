@@ -1,0 +1,38 @@
+"""Bit-level helpers the compiled kernels share: the bits of +inf, above which no finite
+double lies, and the index of a mask's lowest set bit (one instruction)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import llvmlite.ir as llvm_ir
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+INF_BITS = 0x7FF0000000000000
+"""+inf's bits as an int64. The finite doubles >= 0 are the int64s from 0 up to it, in the
+same order: a comparison of bits checks a value without a floating-point compare."""
+
+
+@intrinsic
+def _cttz(typingctx: Any, mask: Any) -> Any:
+    """The index of the lowest set bit of a nonzero uint64 `mask` (LLVM's `cttz`: `tzcnt`
+    on x86). numba offers no such function; a loop over the bits would cost one iteration
+    per bit."""
+    if mask != types.uint64:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        # The flag says a zero mask need not give 64: callers never pass one.
+        return builder.cttz(args[0], llvm_ir.Constant(llvm_ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
+
+
+lowest_bit = cast(Callable[[np.uint64], np.uint64], _cttz)
+"""`_cttz` as the kernels call it (`lowest_bit(mask)`); its own signature is numba's."""
+
+
+__all__ = ["INF_BITS", "lowest_bit"]
