@@ -46,6 +46,7 @@ from sigma.strategies.base import Strategy
 from sigma.strategies.next_open import BeyondFastPath
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import (
+    UNCHECKED,
     Columns,
     FusedRun,
     IndicatorCache,
@@ -179,22 +180,34 @@ class BarColumns(Mapping[str, FloatArray]):
     """A bar frame's columns as float64 arrays, each converted when first read (a twin reads
     only the columns it trades on). A price column is checked as it is read (`BadHistory`
     at its first NaN, infinite, zero or negative price): the fast path answers for the
-    prices it trades on, and a column it does not read costs nothing. `check=False` leaves
-    missing prices to the kernels (their own tests)."""
+    prices it trades on, and a column it does not read costs nothing. A column in `vouched`
+    is left to the kernel that reads it (`Strategy.fused_checks`), and checked here only
+    when that kernel could not vouch for it (`verify`). `check=False` leaves missing prices
+    to the kernels (their own tests)."""
 
-    def __init__(self, bars: pd.DataFrame, *, check: bool = True) -> None:
+    def __init__(
+        self, bars: pd.DataFrame, *, check: bool = True, vouched: frozenset[str] = frozenset()
+    ) -> None:
         self._bars = bars
         self._check = check
+        self._vouched = vouched
         self._arrays: dict[str, FloatArray] = {}
 
     def __getitem__(self, name: str) -> FloatArray:
         values = self._arrays.get(name)
         if values is None:
             values = _as_float_array(name, self._bars[name])
-            if self._check and name in PRICES:
+            if self._check and name in PRICES and name not in self._vouched:
                 check_prices(self._bars, name, values)
             self._arrays[name] = values
         return values
+
+    def verify(self) -> None:
+        """Check the vouched price columns read so far, as any other is checked on reading
+        (`BadHistory`): their kernel could not vouch for them."""
+        if self._check:
+            for name in sorted(self._vouched & self._arrays.keys(), key=PRICES.index):
+                check_prices(self._bars, name, self._arrays[name])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._bars.columns)
@@ -259,18 +272,30 @@ def fast_backtest(
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on")
     check_times(bars)
-    columns = BarColumns(bars)
+    columns = BarColumns(bars, vouched=_vouched(strategy))
     terms = Terms.of(initial_cash, fm.commission_pct, fm.commission_fixed, fm.lot_size)
     return run_twin(strategy, columns, full, terms)
+
+
+def _owner(strategy: type[Strategy], name: str) -> type:
+    return next(klass for klass in strategy.__mro__ if name in vars(klass))
 
 
 def _fused_is_the_twin(strategy: type[Strategy]) -> bool:
     # A subclass that decides otherwise (its own `targets`) must not run the fused kernel it
     # inherits from its parent: that kernel is the parent's decisions.
-    def owner(name: str) -> type:
-        return next(klass for klass in strategy.__mro__ if name in vars(klass))
+    return issubclass(_owner(strategy, "fused"), _owner(strategy, "targets"))
 
-    return issubclass(owner("fused"), owner("targets"))
+
+def _vouched(strategy: type[Strategy]) -> frozenset[str]:
+    """The price columns the kernel `run_twin` runs for `strategy` checks itself. A promise
+    holds for the kernel of the class that made it: a subclass with a kernel of its own
+    inherits none."""
+    if _fused_is_the_twin(strategy) and issubclass(
+        _owner(strategy, "fused_checks"), _owner(strategy, "fused")
+    ):
+        return strategy.fused_checks
+    return frozenset()
 
 
 def run_twin(
@@ -287,6 +312,8 @@ def run_twin(
         return _execute(
             columns["open"], columns["close"], strategy.targets(columns, params, cache), terms
         )
+    if out[0] == UNCHECKED and isinstance(columns, BarColumns):
+        columns.verify()
     return _result(out, terms)
 
 

@@ -210,6 +210,10 @@ class Strategy:
     # "trend_down", "range", "high_vol"), each a partial set over the running parameters; the
     # adaptive layer uses them when it was given no presets of its own for this strategy.
     regime_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # Price columns the `fused` kernel checks itself as it reads them, so that the fast path
+    # need not read them once more beforehand: its run reports `UNCHECKED` when it cannot
+    # vouch for one (a price that is not a finite number above zero, or one it did not read).
+    fused_checks: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         declared = self.param_specs()

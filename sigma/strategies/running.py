@@ -26,7 +26,7 @@ from sigma.strategies.bits import INF_BITS, lowest_bit
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
-from sigma.strategies.vectorised import FusedRun, IntArray, Terms
+from sigma.strategies.vectorised import FULL, UNCHECKED, FusedRun, IntArray, Terms
 
 ANCHOR_BARS = 1024
 """Bars in a block: its lanes' prefix sums start afresh, which keeps their error bounded."""
@@ -60,17 +60,18 @@ def _textbook_order(x: FloatArray, i: int, pf: int, ps: int) -> int:  # pragma: 
 
 @numba.njit(cache=True, inline="always")
 def _block_top(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - numba
-    """Largest value of `x[lo:hi]`, or -1 when one is not a finite value >= 0 (the bound
-    covers only those).
+    """Largest value of `x[lo:hi]`, or -1 when one is not a finite value above zero: a
+    price no run is made on (the fast path's check of the closes), which the bound need not
+    cover (it covers values >= 0; such a block is summed afresh).
 
-    Finite doubles >= 0 are the int64s from 0 up to +inf's bits, in the same order: one pass
+    Finite doubles > 0 are the int64s from 1 up to +inf's bits, in the same order: one pass
     of integer maxima and comparisons, on vector registers. It also brings the block's
     values into the cache for its prefix sums."""
     bits = x[lo:hi].view(np.int64)
     top, bad = 0, False
     for j in range(len(bits)):
         top = max(top, bits[j])
-        bad |= (bits[j] < 0) | (bits[j] >= INF_BITS)
+        bad |= (bits[j] <= 0) | (bits[j] >= INF_BITS)
     return -1.0 if bad else np.array([top]).view(np.float64)[0]
 
 
@@ -143,11 +144,12 @@ def _block_orders(  # pragma: no cover - numba-compiled
     periods: tuple[int, int],
     ords: IntArray,
     sums: FloatArray,
-) -> int:
+) -> tuple[int, bool]:
     """The textbook order of the two averages (+1 fast above, -1 below, 0 equal, _NONE
     when either is NaN) at each bar of the block starting at bar `b0` (>= max(periods) -
-    1) into `ords`; returns the block's length. `sums` is room for the lanes' prefix sums
-    (`_sums_room`).
+    1) into `ords`; returns the block's length, and whether every close it read (from bar
+    b0 - max(periods) + 1 on) is a finite number above zero. `sums` is room for the lanes'
+    prefix sums (`_sums_room`).
 
     The block is cut into four lanes (LANES); each lane's averages are differences of its
     own prefix sums, started `max(periods)` bars before it, so that their error stays
@@ -167,7 +169,7 @@ def _block_orders(  # pragma: no cover - numba-compiled
         _lane_orders(sums[k], pf, ps, width, bound, ords[k * w :], w)
     _lane_orders(sums[LANES - 1], pf, ps, width, bound, ords[3 * w :], last)
     _settle_ties(x, b0, pf, ps, ords, n)
-    return n
+    return n, top >= 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -245,7 +247,7 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     sums = _sums_room((pf, ps))
     prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        m = _block_orders(x, b0, (pf, ps), ords, sums)
+        m, _ = _block_orders(x, b0, (pf, ps), ords, sums)
         count, prev = _crossings(ords, m, b0, prev, int(down), when, wants)
         for k in range(count):
             out[when[k]] = wants[k]
@@ -263,7 +265,9 @@ def _cross_run(  # pragma: no cover - numba-compiled
 ) -> FusedRun:
     # `_cross_targets` executed as `sigma.engine.fast` executes targets, a block at a time:
     # a block's orders and crossings stay in the first-level cache, nothing else is stored
-    # in between.
+    # in between. The closes are checked as the blocks read them (`_block_top`): the run
+    # vouches for them when every block found them finite and above zero and the blocks
+    # covered every bar.
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
     width = max(periods)
@@ -276,14 +280,18 @@ def _cross_run(  # pragma: no cover - numba-compiled
         a, when, wants, 0, 0, width - 1, open_, x, equity, terms, lots, money
     )
     prev = _NONE
+    clean = n >= width
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
-        m = _block_orders(x, b0, periods, ords, sums)
+        m, fine = _block_orders(x, b0, periods, ords, sums)
+        clean &= fine
         count, prev = _crossings(ords, m, b0, prev, down, when, wants)
         a, end = next_open.execute_at(
             a, when, wants, count, b0, m, open_, x, equity, terms, lots, money
         )
         if end != next_open.GO_ON:
             break
+    if end != FULL and not (clean and end == next_open.GO_ON):
+        end = UNCHECKED
     return next_open.finished(end, equity, a, lots, money)
 
 
@@ -309,7 +317,8 @@ def sma_cross_run(
 ) -> FusedRun:
     """The fast path's run of `sma_cross_targets` on the account `terms` (long at each
     upward crossing, short or flat at each downward one, filled at the next open), fused:
-    averages, crossings, fills and equity in one pass over the bars."""
+    averages, crossings, fills and equity in one pass over the bars. Its status is
+    `UNCHECKED` unless every close was seen to be a finite number above zero."""
     o, x = next_open.columns(open_, _prices(close, fast, slow))
     down = -1 if allow_short else 0
     return next_open.run_with_room(

@@ -37,6 +37,12 @@ IntArray = npt.NDArray[np.int64]
 FULL = -2
 """A run's status when its trade book ran out of room (it runs again with more)."""
 
+UNCHECKED = -4
+"""A finished run's status when its kernel, which checks the prices it vouches for
+(`Strategy.fused_checks`) as it reads them, could not vouch for all of them: one is not a
+finite number above zero, or the run ended before reading them all. The run is complete;
+the caller checks those prices itself (`BadHistory` when one is bad)."""
+
 FusedRun = tuple[
     int,
     FloatArray,
@@ -50,9 +56,10 @@ FusedRun = tuple[
     FloatArray,
     FloatArray,
 ]
-"""A compiled run's outcome: status (-1 done, `FULL`, or the bar of a target that is not +1,
--1, 0 or NaN), equity at each close, final cash, final signed quantity, fees, then the closed
-round trips: entry bars, exit bars, signed lots, entry prices, exit prices, net pnl."""
+"""A compiled run's outcome: status (-1 done, `UNCHECKED`, `FULL`, or the bar of a target that
+is not +1, -1, 0 or NaN), equity at each close, final cash, final signed quantity, fees, then
+the closed round trips: entry bars, exit bars, signed lots, entry prices, exit prices, net
+pnl."""
 
 
 class Terms(NamedTuple):
@@ -118,6 +125,7 @@ def choose(*rules: tuple[Any, float], length: int) -> FloatArray:
 
 __all__ = [
     "FULL",
+    "UNCHECKED",
     "Columns",
     "FusedRun",
     "IndicatorCache",

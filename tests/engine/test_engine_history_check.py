@@ -6,6 +6,7 @@ reversed time)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,3 +83,50 @@ def test_good_bars_pass_and_volume_is_not_a_price() -> None:
     check_history(bars.iloc[:0])
     result, _ = run_backtest(SmaCross(fast=2, slow=5), bars, symbol="X")
     assert result.trades
+
+
+def _frame(close: np.ndarray) -> pd.DataFrame:
+    idx = pd.date_range("2024-01-01", periods=len(close), freq="1h", tz="UTC", name="ts")
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return pd.DataFrame(
+        {"open": open_, "high": open_, "low": open_, "close": close, "volume": 1.0}, index=idx
+    )
+
+
+def test_closes_the_crossing_kernel_did_not_vouch_for_are_checked_after_it() -> None:
+    """The crossing kernel checks the closes as it reads them: a zero close, closes too few
+    for a block to read, and a close after the run ended (a short closed out at a jump) are
+    still named."""
+    zero = _bars()
+    zero.iloc[12, zero.columns.get_loc("close")] = 0.0
+    with pytest.raises(BadHistory, match=r"bar 12 \(.*\): close is not above zero \(0.0\)"):
+        fast_backtest(SmaCross, {"fast": 2, "slow": 5}, zero)
+    few = _bars(4)
+    few.iloc[2, few.columns.get_loc("close")] = np.nan
+    with pytest.raises(BadHistory, match=r"bar 2 \(.*\): close is NaN"):
+        fast_backtest(SmaCross, {"fast": 2, "slow": 5}, few)
+    crash = np.concatenate([np.linspace(100, 110, 30), np.linspace(110, 50, 60), [1e6] * 3])
+    ended = fast_backtest(SmaCross, {"fast": 2, "slow": 5}, _frame(crash))
+    assert ended.final_equity == 0.0 and ended.exit_bar[-1] == len(crash) - 3  # at the jump
+    late = _frame(np.concatenate([crash, [1e6, 1e6, 1e6]]))
+    late.iloc[len(crash) + 1, late.columns.get_loc("close")] = np.nan
+    with pytest.raises(BadHistory, match=rf"bar {len(crash) + 1} \(.*\): close is NaN"):
+        fast_backtest(SmaCross, {"fast": 2, "slow": 5}, late)
+
+
+def test_a_kernel_of_its_own_inherits_no_promise_to_check_the_closes() -> None:
+    """A subclass of the crossing with a fused kernel of its own (here: its parent's, without
+    the check) has its closes checked before the run, as any strategy without the promise."""
+
+    class Unchecked(SmaCross):
+        name = "sma_cross_unchecked"
+
+        @classmethod
+        def fused(cls, bars: Any, params: Any, terms: Any) -> Any:
+            _, *rest = SmaCross.fused(bars, params, terms)
+            return (-1, *rest)  # a kernel that vouches for nothing it reads
+
+    bars = _bars()
+    bars.iloc[12, bars.columns.get_loc("close")] = -5.0
+    with pytest.raises(BadHistory, match=r"bar 12 \(.*\): close is not above zero"):
+        fast_backtest(Unchecked, {"fast": 2, "slow": 5}, bars)
