@@ -28,7 +28,7 @@ when it offers that, else by executing its targets. The account itself is compil
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -37,7 +37,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from sigma.engine.fast_checks import check_prices, check_times
+from sigma.engine.fast_checks import check_ahead, check_prices
 from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.history_check import PRICES
 from sigma.engine.margin import FUNDING_COLUMN, MarginModel
@@ -93,7 +93,7 @@ class FastResult:
 
 
 # --- the compiled loop ------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _simulate(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     close: FloatArray,
@@ -182,16 +182,27 @@ class BarColumns(Mapping[str, FloatArray]):
     at its first NaN, infinite, zero or negative price): the fast path answers for the
     prices it trades on, and a column it does not read costs nothing. A column in `vouched`
     is left to the kernel that reads it (`Strategy.fused_checks`), and checked here only
-    when that kernel could not vouch for it (`verify`). `check=False` leaves missing prices
-    to the kernels (their own tests)."""
+    when that kernel could not vouch for it (`verify`). With `ahead`, the bar times and the
+    open, which every run reads, are checked on a second thread while the run goes on
+    (`settle` waits for them). `check=False` leaves missing prices to the kernels (their own
+    tests)."""
 
     def __init__(
-        self, bars: pd.DataFrame, *, check: bool = True, vouched: frozenset[str] = frozenset()
+        self,
+        bars: pd.DataFrame,
+        *,
+        check: bool = True,
+        vouched: frozenset[str] = frozenset(),
+        ahead: bool = False,
     ) -> None:
         self._bars = bars
         self._check = check
         self._vouched = vouched
         self._arrays: dict[str, FloatArray] = {}
+        self._pending: Callable[[], None] | None = None
+        if check and ahead:
+            self._arrays["open"] = opens = _as_float_array("open", bars["open"])
+            self._pending = check_ahead(bars, opens)
 
     def __getitem__(self, name: str) -> FloatArray:
         values = self._arrays.get(name)
@@ -202,9 +213,17 @@ class BarColumns(Mapping[str, FloatArray]):
             self._arrays[name] = values
         return values
 
+    def settle(self) -> None:
+        """Wait for the checks `ahead` started: `BadHistory` for a bar they found."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
+
     def verify(self) -> None:
         """Check the vouched price columns read so far, as any other is checked on reading
-        (`BadHistory`): their kernel could not vouch for them."""
+        (`BadHistory`), once the checks `ahead` are settled: their kernel could not vouch for
+        them."""
+        self.settle()
         if self._check:
             for name in sorted(self._vouched & self._arrays.keys(), key=PRICES.index):
                 check_prices(self._bars, name, self._arrays[name])
@@ -271,10 +290,12 @@ def fast_backtest(
     check_fill_model(fm)
     if bars.empty:
         raise ValueError(f"no bars to backtest {strategy.name} on")
-    check_times(bars)
-    columns = BarColumns(bars, vouched=_vouched(strategy))
     terms = Terms.of(initial_cash, fm.commission_pct, fm.commission_fixed, fm.lot_size)
-    return run_twin(strategy, columns, full, terms)
+    columns = BarColumns(bars, vouched=_vouched(strategy), ahead=True)
+    try:
+        return run_twin(strategy, columns, full, terms)
+    finally:  # a bad bar found meanwhile is the error to name, whatever the run did with it
+        columns.settle()
 
 
 def _owner(strategy: type[Strategy], name: str) -> type:

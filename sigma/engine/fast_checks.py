@@ -1,5 +1,6 @@
 """`check_history` for the fast path, compiled: each price column is checked as it is read
-(`BarColumns`), and bar times once a run, each in one pass with no temporary array.
+(`BarColumns`), the bar times and the open once a run (`check_ahead`), each in one pass with
+no temporary array.
 
 A million-bar run of the fast path takes a few milliseconds; numpy's reductions over the
 four price columns and the times took longer than the run. Here a price is checked on its
@@ -7,9 +8,17 @@ bits: the finite doubles above zero are exactly the int64 values strictly betwee
 bits of +inf (negatives have the sign bit, NaNs lie above +inf), so the check is one integer
 comparison a value, which the compiler runs on vector registers, a run of values at a time.
 The exact engine keeps the numpy check: it does not load the compiler.
+
+Every run reads the bar times and fills at the open, and their checks are passes over memory
+the kernel does not need: they run on a second thread beside it (`check_ahead`). The scans are
+compiled without the GIL, as the kernels are, so on a machine with a core to spare they cost
+the run nothing.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -23,7 +32,7 @@ from sigma.strategies.vectorised import IntArray
 _RUN = 4096  # values checked with no branch between them
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-compiled
     """The first index whose bits are not a finite double above zero, or -1."""
     for lo in range(0, len(bits), _RUN):
@@ -38,7 +47,7 @@ def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-comp
     return -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_not_later(stamps: IntArray) -> int:  # pragma: no cover - numba-compiled
     """The first index whose stamp is not above the one before it, or -1."""
     for lo in range(1, len(stamps), _RUN):
@@ -61,11 +70,37 @@ def check_prices(bars: pd.DataFrame, column: str, values: FloatArray) -> None:
         raise bad_price(bars, column, at, float(values[at]))
 
 
-def check_times(bars: pd.DataFrame) -> None:
-    """`BadHistory` at the first bar whose time is not after the previous bar's."""
-    at = int(_first_not_later(pd.DatetimeIndex(bars.index).asi8))
-    if at >= 0:
-        raise out_of_order(bars, at)
+def check_ahead(bars: pd.DataFrame, opens: FloatArray) -> Callable[[], None]:
+    """The bar times of `bars` and their open (`opens`, contiguous float64) checked on a
+    second thread; the function returned waits for it and raises `BadHistory` at the first
+    bar whose time is not after the previous bar's, else at the first open that is NaN,
+    infinite, zero or negative. Only the scans run on that thread: the errors are made on
+    the caller's."""
+    stamps = pd.DatetimeIndex(bars.index).asi8
+    bits = opens.view(np.int64)
+    found: list[int] = []
+    failed: list[BaseException] = []
+
+    def scan() -> None:
+        try:
+            found.extend((int(_first_not_later(stamps)), int(_first_not_positive(bits))))
+        except BaseException as exc:  # re-raised on the caller's thread  # pragma: no cover
+            failed.append(exc)
+
+    thread = threading.Thread(target=scan, name="sigma-bar-checks", daemon=True)
+    thread.start()
+
+    def settle() -> None:
+        thread.join()
+        if failed:  # pragma: no cover - the scans raise nothing of their own
+            raise failed[0]
+        late, bad = found
+        if late >= 0:
+            raise out_of_order(bars, late)
+        if bad >= 0:
+            raise bad_price(bars, "open", bad, float(opens[bad]))
+
+    return settle
 
 
-__all__ = ["check_prices", "check_times"]
+__all__ = ["check_ahead", "check_prices"]

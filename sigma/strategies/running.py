@@ -254,7 +254,7 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cross_run(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     x: FloatArray,
@@ -267,7 +267,8 @@ def _cross_run(  # pragma: no cover - numba-compiled
     # a block's orders and crossings stay in the first-level cache, nothing else is stored
     # in between. The closes are checked as the blocks read them (`_block_top`): the run
     # vouches for them when every block found them finite and above zero and the blocks
-    # covered every bar.
+    # covered every bar. Compiled without the GIL: the fast path checks the bar times and
+    # the opens on another thread meanwhile (`sigma.engine.fast_checks.check_ahead`).
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
     width = max(periods)

@@ -1,4 +1,5 @@
-"""The fast path's compiled history checks find the same first bad bar as numpy would."""
+"""The fast path's compiled history checks find the same first bad bar as numpy would, the
+bar times and the open on a second thread."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigma.engine.fast_checks import check_prices, check_times
+from sigma.engine.fast_checks import check_ahead, check_prices
 from sigma.engine.history_check import BadHistory
 
 N = 10_000  # more than two of the checks' runs of 4096 values
@@ -14,7 +15,12 @@ N = 10_000  # more than two of the checks' runs of 4096 values
 
 def _frame(n: int = N) -> pd.DataFrame:
     idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC", name="ts")
-    return pd.DataFrame({"close": np.linspace(1.0, 2.0, n)}, index=idx)
+    prices = np.linspace(1.0, 2.0, n)
+    return pd.DataFrame({"open": prices, "close": prices}, index=idx)
+
+
+def check_times(bars: pd.DataFrame) -> None:
+    check_ahead(bars, bars["open"].to_numpy())()
 
 
 @pytest.mark.parametrize("value", [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, -1e-300, -5.0])
@@ -53,3 +59,19 @@ def test_times_in_order_pass_and_one_bar_is_in_order() -> None:
     check_times(_frame())
     check_times(_frame(1))
     check_times(_frame().iloc[:0])
+
+
+@pytest.mark.parametrize("at", [0, 4096, N - 1])
+def test_the_open_is_checked_beside_the_times_and_a_bad_time_is_named_first(at: int) -> None:
+    bars = _frame()
+    opens = bars["open"].to_numpy().copy()
+    opens[at] = np.nan
+    with pytest.raises(BadHistory, match="open is NaN") as raised:
+        check_ahead(bars, opens)()
+    assert (raised.value.bar, raised.value.column) == (at, "open")
+    stamps = bars.index.asi8.copy()
+    stamps[N - 2] = stamps[N - 3]
+    bars.index = pd.DatetimeIndex(stamps, tz="UTC")
+    with pytest.raises(BadHistory, match="ts repeats") as raised:
+        check_ahead(bars, opens)()
+    assert raised.value.bar == N - 2
