@@ -311,7 +311,9 @@ class Strategy:
         cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
     ) -> Targets:
         """The decisions `on_bar` takes at every close of `bars` with these (full, valid)
-        parameters, as target exposures (see `sigma.strategies.vectorised`). A strategy that
+        parameters, as target exposures (see `sigma.strategies.vectorised`): none (NaN)
+        before the bar the engine first calls `on_bar` on (`decision_start`, which
+        `undecided_before` applies). A strategy that
         trades only with `go_long` / `go_short` / `go_flat` may define it; the fast path
         (sweeps, optimisation) then runs it instead of the engine, with the same trades."""
         raise NotImplementedError(f"strategy {cls.name!r} has no vectorised twin")
