@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sigma.domain import Bar
+from sigma.engine.engine import EngineConfig
 from sigma.engine.fast import fast_backtest
 from sigma.engine.fill_model import FillModel
+from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import BollingerBreakout, DonchianTrend, RsiReversion, SmaCross
@@ -222,3 +225,86 @@ def test_the_first_decision_is_on_backtesting_py_s_first_bar(cls: type[Strategy]
     assert fast.entry_bar.tolist() == [t.entry_bar for t in ours.trades]
     assert fast.exit_bar.tolist() == [t.exit_bar for t in ours.trades]
     assert _cents(fast.final_equity) == ours.final_equity.quantize(Decimal("0.01"))
+
+
+def _nan_led(n: int, first: int | None) -> np.ndarray:
+    """Values from bar `first` on (none: all NaN), with a NaN after the first value too."""
+    out = np.full(n, np.nan)
+    if first is not None:
+        out[first:] = np.arange(n - first, dtype=float)
+        if first + 2 < n:
+            out[first + 2] = np.nan  # later NaNs do not delay the start
+    return out
+
+
+# Indicators (arrays, or a tuple of arrays: one indicator of several) by their first values.
+WARM_UPS: dict[str, list[Any]] = {
+    "none": [],
+    "one": [7],
+    "two": [3, 11],
+    "all NaN": [None],
+    "all NaN beside one": [None, 5],
+    "several arrays": [(2, 9)],
+    "several arrays, one all NaN": [(None, 4)],
+    "at the last bar": [29],
+}
+
+
+def _held(close: np.ndarray, values: Any) -> Any:
+    """`values` over the bars held (the bars so far, live)."""
+    if isinstance(values, tuple):
+        return tuple(v[: len(close)] for v in values)
+    return values[: len(close)]
+
+
+@pytest.mark.parametrize("case", list(WARM_UPS))
+def test_on_bar_starts_where_backtesting_py_starts_next(case: str) -> None:
+    """backtesting.py's `Backtest.run`: `start = 1 + _indicator_warmup_nbars(strategy)`, the
+    largest `np.isnan(indicator).argmin(axis=-1)` over the indicators (an all-NaN row gives
+    0; a 2-D indicator counts its rows). The exact engine calls `on_bar` first on that bar,
+    and live (fed bar by bar) too, except that it waits for an indicator with no value."""
+    from backtesting import Backtest
+    from backtesting import Strategy as BtStrategy
+
+    bars = _walk(np.random.default_rng(3), 30)
+    arrays = [
+        tuple(_nan_led(len(bars), f) for f in spec) if isinstance(spec, tuple)
+        else _nan_led(len(bars), spec)
+        for spec in WARM_UPS[case]
+    ]  # fmt: skip
+    theirs: list[int] = []
+    ours: list[int] = []
+
+    class Port(BtStrategy):
+        def init(self) -> None:
+            for k, values in enumerate(arrays):
+                value = np.array(values) if isinstance(values, tuple) else values
+                setattr(self, f"i{k}", self.I(lambda v=value: v, name=f"i{k}"))
+
+        def next(self) -> None:
+            theirs.append(len(self.data) - 1)
+
+    class Ours(Strategy):
+        name = "ours"
+
+        def init(self) -> None:
+            self.lines = [self.indicator(_held, self.data.close, values) for values in arrays]
+
+        def on_bar(self) -> None:
+            ours.append(self.bar_index)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Backtest(bars.rename(columns=str.title), Port, cash=10_000).run()
+    run_backtest(Ours(), bars, symbol="X")
+    firsts = [f for spec in WARM_UPS[case] for f in (spec if isinstance(spec, tuple) else [spec])]
+    start = 1 + max((f or 0 for f in firsts), default=0)  # no value at all: 0
+    assert theirs == list(range(start, len(bars)))
+    assert ours == theirs
+    backtested = ours.copy()
+    ours.clear()
+    live = DispatchEngine(Ours(), "X", EngineConfig(), lambda order, ref: None)
+    for ts, row in bars.iterrows():
+        prices = {k: Decimal(repr(float(row[k]))) for k in ("open", "high", "low", "close")}
+        live.on_live_bar(Bar("X", ts.to_pydatetime(), **prices), ref_price=prices["close"])
+    assert ours == ([] if "all NaN" in case else backtested)
