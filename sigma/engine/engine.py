@@ -6,6 +6,14 @@ stop: sigma/engine/protective.py), mark the account at the close (liquidating it
 margin is breached, see `sigma.engine.margin`), then let the strategy act. A backtest calls
 `step` for each bar of a history; paper and live call `on_bar` as bars complete. The strategy
 sees the same data views and the same account API in every mode.
+
+The strategy acts from backtesting.py's first bar on (`Strategy.decision_start`): the bar
+after the last one at which one of its indicators is still NaN-led (bar 1 without
+indicators). Before it, the account works as on any bar (fills, protection, margin) but
+`on_bar` is not called. A history given whole counts an indicator with no value at all as
+ready, as backtesting.py does; bars arriving one by one (paper, live, after a warm-up on
+stored bars) wait until every indicator has a value, and the first bars held are the only
+ones ever skipped.
 """
 
 from __future__ import annotations
@@ -214,6 +222,8 @@ class Engine:
         self._margin_due = NEVER
         self._last_price: Decimal | None = None
         strategy.bind(symbol, data, self)
+        # The first bar the strategy acts on (None: not known yet, while bars arrive live).
+        self._acts_from = strategy.decision_start(final=True) if len(data) else None
 
     # --- StrategyContext -------------------------------------------------------------------
     def submit(self, order: Order) -> None:
@@ -369,8 +379,15 @@ class Engine:
     def run(self, start: int, stop: int, on_fills: BarFn | None = None) -> None:
         """Process bars `start` to `stop - 1` as `step` does each, calling `on_fills(i)` after
         a bar `i` on which orders filled (the account changed)."""
+        first = stop if self._acts_from is None else min(max(self._acts_from, start), stop)
+        if start < first:  # the strategy's indicators are still warming up
+            self._run(start, first, _wait, on_fills)
+        if first < stop:
+            self._run(first, stop, self.strategy.on_bar, on_fills)
+
+    def _run(self, start: int, stop: int, on_bar: StepFn, on_fills: BarFn | None) -> None:
+        """`run` over bars `start` to `stop - 1` with `on_bar` as the strategy's decision."""
         cursor = self.data.cursor
-        on_bar = self.strategy.on_bar
         at_close = self.fill_model.timing is FillTiming.CLOSE
         record = self.config.record_ledger
         every_bar = at_close or record
@@ -429,6 +446,7 @@ class Engine:
             },
         )
         self.strategy.refresh_indicators()
+        self._held_more()
         self.step(len(self.data) - 1)
 
     def warm_up(self, history: pd.DataFrame) -> None:
@@ -442,12 +460,21 @@ class Engine:
             self.data.append(ts, dict(zip(columns, row, strict=True)))
         self.data.cursor.i = len(self.data) - 1
         self.strategy.refresh_indicators()
+        self._held_more()
+
+    def _held_more(self) -> None:
+        """Bars arrived: the first bar the strategy acts on, once its indicators all have a
+        value (known once, it stays: only the first bars held wait)."""
+        if self._acts_from is None:
+            self._acts_from = self.strategy.decision_start(final=False)
 
     def drop_oldest(self, count: int) -> None:
         """Forget the first `count` bars held (a bounded live or paper history); the bar
         numbers orders wait on (expiries, protection) move with them."""
         count = min(count, len(self.data))
         self.data.drop_oldest(count)
+        if self._acts_from is not None:
+            self._acts_from = max(self._acts_from - count, 0)
         if count and self._managed:
             for coid in self._expires:
                 self._expires[coid] -= count
@@ -712,6 +739,10 @@ class Engine:
     def trades(self) -> list[Trade]:
         """Closed round trips so far."""
         return self.portfolio.trades
+
+
+def _wait() -> None:
+    """The decision on a bar before the strategy's first: none."""
 
 
 def frame_to_data(bars: pd.DataFrame) -> Data:

@@ -26,10 +26,10 @@ triggers them the same way in every mode (see sigma/engine/protective.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, overload
 
 import numpy as np
 
@@ -39,7 +39,16 @@ from sigma.strategies.params import Param
 from sigma.strategies.series import Data, FloatArray, Series, crossed_above, crossed_below
 from sigma.strategies.vectorised import Columns, FusedRun, IndicatorCache, Targets, Terms
 
-__all__ = ["OpenTrade", "Strategy", "StrategyContext", "crossed_above", "crossed_below"]
+__all__ = [
+    "OpenTrade",
+    "Strategy",
+    "StrategyContext",
+    "crossed_above",
+    "crossed_below",
+    "decision_start",
+    "first_value",
+    "undecided_before",
+]
 
 # Enum members read per order and fill, bound once: `OrderType.MARKET` goes through the
 # enum machinery (several times the cost of a plain global in Python 3.11).
@@ -49,6 +58,54 @@ _GTC = TimeInForce.GTC
 _ZERO = Decimal(0)  # a Decimal compares with a Decimal in half the time it takes with an int
 
 IndicatorFn = Callable[..., FloatArray | tuple[FloatArray, ...]]
+
+
+def first_value(values: FloatArray) -> int | None:
+    """Index of the first value of `values` that is not NaN; None when every one is."""
+    # Read in doubling chunks: a warm-up of p bars costs O(p), however long the history.
+    start, size = 0, 64
+    while start < len(values):
+        chunk = values[start : start + size]
+        found = np.flatnonzero(chunk == chunk)  # NaN is the one value unequal to itself
+        if found.size:
+            return start + int(found[0])
+        start += size
+        size *= 2
+    return None
+
+
+@overload
+def decision_start(indicators: Iterable[FloatArray], *, final: Literal[True] = True) -> int: ...
+
+
+@overload
+def decision_start(indicators: Iterable[FloatArray], *, final: bool) -> int | None: ...
+
+
+def decision_start(indicators: Iterable[FloatArray], *, final: bool = True) -> int | None:
+    """The first bar a strategy decides on, given its indicators' values: backtesting.py's
+    start, the bar after the last one at which an indicator is still NaN-led (1 + the
+    largest index of an indicator's first value, so that two of each are there; 1 without
+    indicators). `final`: the values cover the whole history, and an indicator with no value
+    at all counts as 0, as backtesting.py counts it. Otherwise more bars are to come (live):
+    the start is not known (None) until every indicator has a value."""
+    latest = 0
+    for values in indicators:
+        first = first_value(values)
+        if first is None:
+            if not final:
+                return None
+        elif first > latest:
+            latest = first
+    return 1 + latest
+
+
+def undecided_before(start: int, targets: Targets) -> Targets:
+    """`targets` deciding nothing (NaN) before bar `start` (written in place): a vectorised
+    twin's decisions on the bars the engine calls `on_bar` on (see `decision_start`)."""
+    for side in targets:
+        side[:start] = np.nan
+    return targets
 
 
 class StrategyContext(Protocol):
@@ -254,7 +311,9 @@ class Strategy:
         cls, bars: Columns, params: Mapping[str, Any], cache: IndicatorCache | None = None
     ) -> Targets:
         """The decisions `on_bar` takes at every close of `bars` with these (full, valid)
-        parameters, as target exposures (see `sigma.strategies.vectorised`). A strategy that
+        parameters, as target exposures (see `sigma.strategies.vectorised`): none (NaN)
+        before the bar the engine first calls `on_bar` on (`decision_start`, which
+        `undecided_before` applies). A strategy that
         trades only with `go_long` / `go_short` / `go_flat` may define it; the fast path
         (sweeps, optimisation) then runs it instead of the engine, with the same trades."""
         raise NotImplementedError(f"strategy {cls.name!r} has no vectorised twin")
@@ -315,6 +374,17 @@ class Strategy:
 
     def on_bar(self) -> None:
         """Decide what to do on the bar that just closed."""
+
+    def decision_start(self, *, final: bool) -> int | None:
+        """The bar `on_bar` is first called on: `decision_start` of every indicator `init`
+        declared (each array of one returning several), over the bars held (`final`: all of
+        the history). A strategy may override it to start elsewhere, e.g. 0 for a scripted
+        one that acts on the very first bar (which backtesting.py never calls `next` on)."""
+        held = len(self.data)
+        return decision_start(
+            (series.values[:held] for outputs, *_ in self._indicators for series in outputs),
+            final=final,
+        )
 
     def refresh_indicators(self) -> None:
         """Recompute every indicator over the data held now (after a live bar arrived)."""

@@ -206,8 +206,9 @@ def _breakout_run(  # pragma: no cover - numba-compiled
     size = next_open.BLOCK
     sums = (np.empty(size + period), np.empty(size + period))
     work = np.empty(period)
-    # No decision before the first average.
-    first = min(period - 1, n)
+    # No decision before the bar after the first bands (backtesting.py's start, see
+    # `Strategy.decision_start`; none at all without bands).
+    first = min(period, n)
     codes = np.zeros(max(size, first), dtype=np.int64)  # nothing, for each bar before
     a, end = next_open.execute_coded(a, codes, 0, first, open_, x, equity, terms, lots, money)
     for c0 in range(first, n if end == next_open.GO_ON else 0, size):

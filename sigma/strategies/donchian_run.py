@@ -150,11 +150,17 @@ def _trend_run(  # pragma: no cover - numba-compiled
     scratch = (np.empty(size + top), np.empty(size + top))
     highs = (np.empty(size), np.empty(size))
     lows = (np.empty(size), np.empty(size))
-    codes = np.empty(size, dtype=np.int64)
-    # The first `top` closes (some channel still warming up) by direct scans.
+    # A channel of p bars has its first value at bar p (none at all in a history of p bars
+    # or fewer): the engine decides from the bar after the later one's (backtesting.py's
+    # start, see `Strategy.decision_start`).
+    first = min(1 + max(entry if n > entry else 0, exit_ if n > exit_ else 0), n)
+    codes = np.zeros(max(size, first), dtype=np.int64)  # nothing, for each bar before
+    a, end = next_open.execute_coded(a, codes, 0, first, open_, close, equity, terms, lots, money)
+    if end != next_open.GO_ON:
+        return next_open.finished(end, equity, a, lots, money)
+    # The closes before `top` (some channel still warming up) by direct scans.
     start = min(top, n)
-    end = next_open.GO_ON
-    for c0 in range(0, start, size):
+    for c0 in range(first, start, size):
         m = min(size, start - c0)
         for k in range(m):
             i = c0 + k
@@ -166,7 +172,7 @@ def _trend_run(  # pragma: no cover - numba-compiled
             return next_open.finished(end, equity, a, lots, money)
     # Slot 0 of `highs` and `lows` holds the shorter period's channel.
     at = (0, 1) if entry <= exit_ else (1, 0)
-    for c0 in range(start, n, size):
+    for c0 in range(max(start, first), n, size):
         m = min(size, n - c0)
         _channels(high, c0, m, short_first, 1.0, scratch, highs)
         _channels(low, c0, m, short_first, -1.0, scratch, lows)

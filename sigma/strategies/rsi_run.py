@@ -32,9 +32,10 @@ def _reversion_run(  # pragma: no cover - numba-compiled
     oversold, overbought, exit_level = levels
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
-    # No RSI at all for a history of `period` bars or fewer (as `indicators.rsi`): no
-    # decision before bar `period`.
-    first = period if n > period else n
+    # The first RSI is at bar `period` (none at all for a history of `period` bars or
+    # fewer, as `indicators.rsi`): the engine decides from the bar after it (backtesting.py's
+    # start, see `Strategy.decision_start`).
+    first = min(period + 1, n)
     # The bars before `first` decide nothing: one call, with a code (nothing) for each.
     codes = np.zeros(max(next_open.BLOCK, first), dtype=np.int64)
     a, end = next_open.execute_coded(a, codes, 0, first, open_, x, equity, terms, lots, money)
@@ -42,9 +43,7 @@ def _reversion_run(  # pragma: no cover - numba-compiled
     for c0 in range(first, n if end == next_open.GO_ON else 0, next_open.BLOCK):
         m = min(next_open.BLOCK, n - c0)
         for k in range(m):
-            i = c0 + k
-            if i > period:
-                avg_gain, avg_loss = rsi_step(x, i, period, avg_gain, avg_loss)
+            avg_gain, avg_loss = rsi_step(x, c0 + k, period, avg_gain, avg_loss)
             value = rsi_of(avg_gain, avg_loss)
             # `RsiReversion.on_bar` for each position it may hold at this close, without
             # branches: Wilder's recursion is a chain of dependent divisions, and the

@@ -409,6 +409,8 @@ HOLD_TWO = (
     "from sigma.strategies import Strategy\n"
     "class HoldTwo(Strategy):\n"
     "    name = 'hold_two'\n"
+    "    def decision_start(self, *, final):\n"  # bought on bar 0 (see tests/scripted.py)
+    "        return 0\n"
     "    def on_bar(self):\n"
     "        if self.bar_index == 0:\n"
     "            self.buy(2)\n"

@@ -3,6 +3,8 @@
 Indicators come from pandas (not SIGMA's numpy code); the loop is the textbook one: decide on
 bar i's close, trade at bar i+1's open, close first then enter with all cash in whole units;
 an account whose equity at a close is at or below zero is closed out there and stops.
+Decisions start where backtesting.py's `next()` does: the bar after the last first value of
+the indicators.
 """
 
 from __future__ import annotations
@@ -30,21 +32,46 @@ def wilder_rsi(close: pd.Series, period: int) -> pd.Series:
     return out
 
 
+def _start(*indicators: pd.Series) -> int:
+    """backtesting.py's first bar of `next()`: 1 + the latest first value (an indicator
+    with none counts 0)."""
+    return 1 + max((int(s.notna().to_numpy().argmax()) for s in indicators), default=0)
+
+
+def _indicators(name: str, bars: pd.DataFrame, p: dict) -> dict[str, pd.Series]:
+    c = bars["close"]
+    if name == "sma_cross":
+        return {"f": c.rolling(p["fast"]).mean(), "s": c.rolling(p["slow"]).mean()}
+    if name == "rsi_reversion":
+        return {"r": p["_rsi"]}
+    if name == "bollinger_breakout":
+        mid = c.rolling(p["period"]).mean()
+        sd = c.rolling(p["period"]).std(ddof=0)
+        return {"mid": mid, "up": mid + p["k"] * sd, "lo": mid - p["k"] * sd}
+    return {
+        "hi_e": bars["high"].rolling(p["entry"]).max().shift(1),
+        "lo_e": bars["low"].rolling(p["entry"]).min().shift(1),
+        "hi_x": bars["high"].rolling(p["exit"]).max().shift(1),
+        "lo_x": bars["low"].rolling(p["exit"]).min().shift(1),
+    }
+
+
 def targets(name: str, bars: pd.DataFrame, p: dict) -> list:
     """Per bar: +1/-1/0 wanted exposure, or None to keep the current one."""
     c = bars["close"]
+    ind = _indicators(name, bars, p)
     out: list = [None] * len(bars)
     held = 0
-    for i in range(1, len(bars)):
+    for i in range(_start(*ind.values()), len(bars)):
         want = None
         if name == "sma_cross":
-            f, s = c.rolling(p["fast"]).mean(), c.rolling(p["slow"]).mean()
+            f, s = ind["f"], ind["s"]
             if f.iloc[i - 1] < s.iloc[i - 1] and f.iloc[i] > s.iloc[i]:
                 want = 1
             elif s.iloc[i - 1] < f.iloc[i - 1] and s.iloc[i] > f.iloc[i]:
                 want = -1
         elif name == "rsi_reversion":
-            r = p["_rsi"].iloc[i]
+            r = ind["r"].iloc[i]
             if r < p["oversold"]:
                 want = 1
             elif r > p["overbought"]:
@@ -52,9 +79,7 @@ def targets(name: str, bars: pd.DataFrame, p: dict) -> list:
             elif (held > 0 and r >= p["exit_level"]) or (held < 0 and r <= p["exit_level"]):
                 want = 0
         elif name == "bollinger_breakout":
-            mid = c.rolling(p["period"]).mean()
-            sd = c.rolling(p["period"]).std(ddof=0)
-            up, lo = mid + p["k"] * sd, mid - p["k"] * sd
+            mid, up, lo = ind["mid"], ind["up"], ind["lo"]
             x = c.iloc[i]
             if x > up.iloc[i]:
                 want = 1
@@ -63,10 +88,7 @@ def targets(name: str, bars: pd.DataFrame, p: dict) -> list:
             elif (held > 0 and x < mid.iloc[i]) or (held < 0 and x > mid.iloc[i]):
                 want = 0
         elif name == "donchian_trend":
-            hi_e = bars["high"].rolling(p["entry"]).max().shift(1)
-            lo_e = bars["low"].rolling(p["entry"]).min().shift(1)
-            hi_x = bars["high"].rolling(p["exit"]).max().shift(1)
-            lo_x = bars["low"].rolling(p["exit"]).min().shift(1)
+            hi_e, lo_e, hi_x, lo_x = ind["hi_e"], ind["lo_e"], ind["hi_x"], ind["lo_x"]
             x = c.iloc[i]
             if x > hi_e.iloc[i] and held <= 0:
                 want = 1

@@ -20,6 +20,7 @@ from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
 from sigma.strategies.builtin import SmaCross
 from sigma.strategies.series import Data
+from tests.scripted import FromBarZero
 
 D = Decimal
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -39,7 +40,7 @@ class Gate:
         return data.cursor.i < self.from_bar
 
 
-class Script(Strategy):
+class Script(FromBarZero):
     """Runs `plan[bar_index]` on each bar."""
 
     name = "script"

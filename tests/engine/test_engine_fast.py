@@ -33,6 +33,7 @@ from sigma.strategies.builtin import (
 from sigma.strategies.indicators import sma
 from sigma.strategies.running import sma_cross_targets
 from sigma.strategies.vectorised import Targets, Terms
+from tests.scripted import FromBarZero
 
 
 def _goog() -> pd.DataFrame:
@@ -127,7 +128,7 @@ def test_long_only_variant_matches_engine() -> None:
 def _follower(targets: np.ndarray) -> Strategy:
     """A strategy that follows a precomputed target array with go_long/go_short/go_flat."""
 
-    class Follower(Strategy):
+    class Follower(FromBarZero):
         name = "follower"
 
         def on_bar(self) -> None:

@@ -20,7 +20,8 @@ from sigma.engine.fill_model import FillModel
 from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
-from sigma.strategies.builtin import DonchianTrend, SmaCross
+from sigma.strategies.builtin import DonchianTrend, RsiReversion, SmaCross
+from sigma.strategies.indicators import sma
 
 D = Decimal
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -211,3 +212,81 @@ def test_fills_find_their_orders_after_the_history_was_trimmed(
         engine.on_fill(fill_of(order))
     engine.on_fill(fill_of(oldest))  # forgotten, so booked again
     assert oldest.filled_qty == 2 * oldest.qty
+
+
+# --- the first decision -------------------------------------------------------------------------
+def falling_then_walk(n: int) -> pd.DataFrame:
+    """Closes falling for the first bars (RSI(5)'s first value, at bar 5, is 0: oversold),
+    then a seeded walk."""
+    bars = frame(n, seed=4)
+    head = [100.0, 99.0, 98.0, 97.0, 96.0, 95.0, 94.0]
+    scale = head[-1] / bars["close"].iloc[len(head)]
+    close = np.round(np.concatenate([head, bars["close"].to_numpy()[len(head) :] * scale]), 2)
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return bars.assign(
+        open=open_, high=np.maximum(open_, close) + 0.25, low=np.minimum(open_, close) - 0.25,
+        close=close,
+    )  # fmt: skip
+
+
+def decided_at(orders: list[Order]) -> list[pd.Timestamp]:
+    return [pd.Timestamp(o.created_at) for o in orders if o.reason == "signal"]
+
+
+def test_live_decides_from_the_backtests_first_bar() -> None:
+    """RSI(5) is oversold at its first value (bar 5): the backtest, as backtesting.py, decides
+    from bar 6, and so does the live engine fed the same bars one by one."""
+    bars = falling_then_walk(300)
+    fm = FillModel(commission_pct=D("0.001"))
+    live = run_live(RsiReversion(period=5), bars, fm)
+    batch, engine = run_backtest(RsiReversion(period=5), bars, symbol="X", fill_model=fm)
+    assert decided_at(engine.orders)[0] == bars.index[6]
+    # The last bar never closes live (no tick after it): it decides nothing there.
+    assert decided_at(live.orders) == [t for t in decided_at(engine.orders) if t < bars.index[-1]]
+    assert [(t.qty, t.entry_price, t.exit_price, t.pnl) for t in live.trades] == [
+        (t.qty, t.entry_price, t.exit_price, t.pnl) for t in batch.trades
+    ]
+
+
+@pytest.mark.parametrize("stored", [6, 3])
+def test_a_restart_warmed_on_stored_bars_decides_as_an_uninterrupted_run(stored: int) -> None:
+    """Warmed on 6 stored bars (RSI(5)'s first value among them), the engine acts on its
+    first live bar, bar 6; warmed on 3, it waits for bar 6 all the same: the rule only delays
+    the first bars held."""
+    bars = falling_then_walk(40)
+    sent: list[Order] = []
+    engine = DispatchEngine(
+        RsiReversion(period=5), "X", EngineConfig(), lambda order, ref: sent.append(order)
+    )
+    engine.warm_up(bars.iloc[:stored])
+    for ts, row in bars.iloc[stored:].iterrows():
+        prices = {k: D(repr(float(row[k]))) for k in ("open", "high", "low", "close")}
+        engine.on_live_bar(Bar("X", ts.to_pydatetime(), **prices), ref_price=prices["close"])
+        if ts == bars.index[6]:
+            assert [pd.Timestamp(o.created_at) for o in sent] == [bars.index[6]]
+    assert sent and decided_at(sent)[0] == bars.index[6]
+
+
+def test_a_bounded_history_does_not_wait_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the strategy acts, it acts on every bar, though the window dropped the bars its
+    indicators' first values were on."""
+    import sigma.engine.live as live
+
+    monkeypatch.setattr(live, "MAX_BARS", 5)
+    calls: list[int] = []
+
+    class Every(Strategy):
+        name = "every"
+
+        def init(self) -> None:
+            self.ma = self.indicator(sma, self.data.close, 3)
+
+        def on_bar(self) -> None:
+            calls.append(len(self.data))
+
+    engine = DispatchEngine(Every(), "X", EngineConfig(), lambda o, r: None)
+    for k in range(40):
+        p = D(100 + (k % 7))
+        engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
+    assert len(calls) == 40 - 3  # from bar 3, after the average's first value (bar 2)
+    assert min(calls) < 10  # the window was trimmed while it acted

@@ -24,6 +24,7 @@ from sigma.engine.fill_model import FillModel
 from sigma.engine.live import DispatchEngine
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
+from tests.scripted import FromBarZero
 
 D = Decimal
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -191,7 +192,7 @@ def test_stops_slip_live_as_in_the_backtest() -> None:
     frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=idx, dtype=float)
     frame["volume"] = 1.0
 
-    class Once(Strategy):
+    class Once(FromBarZero):
         name = "once"
 
         def on_bar(self) -> None:
@@ -208,7 +209,7 @@ def test_stops_slip_live_as_in_the_backtest() -> None:
 
 
 # --- the live mechanics ------------------------------------------------------------------------
-class Hold(Strategy):
+class Hold(FromBarZero):
     """Buys 10 with a bracket on its first bar, then does nothing."""
 
     name = "hold"
@@ -278,7 +279,7 @@ def test_a_refused_trigger_is_armed_again_from_the_next_bar() -> None:
 def test_a_position_closed_otherwise_cancels_its_protection() -> None:
     engine, paper = opened()
 
-    class Close(Strategy):
+    class Close(FromBarZero):
         name = "hold"
 
         def on_bar(self) -> None:
@@ -295,7 +296,7 @@ def test_a_position_closed_otherwise_cancels_its_protection() -> None:
 
 
 def test_a_trailing_stop_moves_at_bar_ends_by_the_best_price_traded() -> None:
-    class Trail(Strategy):
+    class Trail(FromBarZero):
         name = "trail"
 
         def on_bar(self) -> None:
@@ -318,7 +319,7 @@ def test_a_trailing_stop_moves_at_bar_ends_by_the_best_price_traded() -> None:
 def test_live_cancel_time_in_force_and_oco() -> None:
     placed: dict[str, Order] = {}
 
-    class Orders(Strategy):
+    class Orders(FromBarZero):
         name = "orders"
 
         def on_bar(self) -> None:
@@ -367,7 +368,7 @@ def test_an_operator_can_cancel_a_protective_order_by_id() -> None:
 def test_the_strategy_sees_its_trade_and_protection_live() -> None:
     seen: list[Any] = []
 
-    class Look(Strategy):
+    class Look(FromBarZero):
         name = "hold"
 
         def on_bar(self) -> None:
@@ -397,7 +398,7 @@ def test_the_strategy_sees_its_trade_and_protection_live() -> None:
 
 
 def test_live_protection_goes_with_an_entry_that_never_fills() -> None:
-    class Entries(Strategy):
+    class Entries(FromBarZero):
         name = "entries"
 
         def on_bar(self) -> None:
@@ -463,7 +464,7 @@ def test_partial_fills_and_orders_that_filled_before_their_deadline() -> None:
         assert (stop.status is OrderStatus.FILLED) is (qty == 6)
     assert engine.portfolio.qty("X") == 0 and engine.book.armed == []
 
-    class Bids(Strategy):
+    class Bids(FromBarZero):
         name = "bids"
 
         def on_bar(self) -> None:

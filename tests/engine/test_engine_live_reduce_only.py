@@ -10,14 +10,14 @@ import pandas as pd
 
 from sigma.domain import Bar, Order, Side
 from sigma.engine.fill_model import FillModel
-from sigma.strategies import Strategy
 from tests.engine.test_engine_live_protective import make_live
+from tests.scripted import FromBarZero
 
 D = Decimal
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
 
-class Exits(Strategy):
+class Exits(FromBarZero):
     """Buys 5 on its first bar; on its second places a reduce-only limit sell at 120 and a
     plain limit buy at 80 (which is no exit, and stays)."""
 

@@ -28,6 +28,7 @@ from sigma.engine.portfolio import Portfolio
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy, load_strategies
 from sigma.strategies.builtin.sma_cross import SmaCross
+from tests.scripted import FromBarZero
 
 D = Decimal
 BT_DATA = Path(__import__("backtesting").__file__).parent / "test"
@@ -61,7 +62,7 @@ def bars_of(closes: list[float], **extra: list[float]) -> pd.DataFrame:
     return frame
 
 
-class Script(Strategy):
+class Script(FromBarZero):
     """Places the orders a test scripts for given bars: {bar: [(side, qty or None), ...]}."""
 
     name = "script"

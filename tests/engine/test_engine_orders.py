@@ -28,6 +28,7 @@ from sigma.research.backtest import run_backtest
 from sigma.strategies import Param, Strategy
 from sigma.strategies.builtin import SmaCross
 from sigma.strategies.series import COLUMNS, Cursor, Data
+from tests.scripted import FromBarZero
 
 D = Decimal
 
@@ -39,7 +40,7 @@ def bars(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
     return frame
 
 
-class Script(Strategy):
+class Script(FromBarZero):
     """Places the orders of `plan[bar_index]` (callables taking the strategy)."""
 
     name = "script"

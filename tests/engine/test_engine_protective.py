@@ -20,6 +20,7 @@ from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.engine.protective import ProtectiveBook
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy
+from tests.scripted import FromBarZero
 
 D = Decimal
 
@@ -31,7 +32,7 @@ def bars(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
     return frame
 
 
-class Script(Strategy):
+class Script(FromBarZero):
     """Runs `plan[bar_index]` (callables taking the strategy) and keeps what they return."""
 
     name = "script"

@@ -27,6 +27,7 @@ from sigma.engine.fill_model import FillModel, FillTiming
 from sigma.research.backtest import run_backtest
 from sigma.strategies import Strategy, crossed_above
 from sigma.strategies.indicators import sma
+from tests.scripted import FromBarZero
 
 BT_DATA = Path(__import__("backtesting").__file__).parent / "test"
 COMMISSION = 0.002
@@ -210,7 +211,7 @@ def test_a_stop_entry_and_its_take_profit_on_one_bar_as_backtesting_py() -> None
 
 
 # --- trailing stop against a plain loop ---------------------------------------------------------
-class TrailEntries(Strategy):
+class TrailEntries(FromBarZero):
     """Goes long or short at the close every `every` bars when flat, with a trailing stop."""
 
     name = "trail_entries"

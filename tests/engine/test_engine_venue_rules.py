@@ -14,7 +14,7 @@ from sigma.domain import Bar, Instrument, Order, OrderStatus, Side
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
 from sigma.engine.live import DispatchEngine
-from sigma.strategies import Strategy
+from tests.scripted import FromBarZero
 
 D = Decimal
 BTC = Instrument(
@@ -29,7 +29,7 @@ BTC = Instrument(
 )
 
 
-class Scripted(Strategy):
+class Scripted(FromBarZero):
     """Places the orders of `script[bar]` on each bar."""
 
     name = "scripted"

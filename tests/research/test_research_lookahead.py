@@ -157,3 +157,23 @@ def test_cut_points() -> None:
     assert cut_points(3, 8) == [1, 2]
     with pytest.raises(ValueError, match="cuts"):
         cut_points(100, 0)
+
+
+class SlowStarter(Strategy):
+    """Always long, beside an average longer than the first cuts: backtesting.py's start
+    (`Strategy.decision_start`) counts an indicator with no value at all as ready, so a run on
+    a history too short for the average acts from bar 1, where the full run waits for it."""
+
+    name = "slow_starter"
+
+    def init(self) -> None:
+        self.trend = self.indicator(sma, self.data.close, 400)
+
+    def on_bar(self) -> None:
+        self.go_long()
+
+
+def test_a_history_too_short_for_an_indicator_is_no_look_ahead() -> None:
+    bars = _bars()
+    assert cut_points(len(bars))[0] < 400  # some cuts end before the average's first value
+    assert check_lookahead(SlowStarter(), bars) is None

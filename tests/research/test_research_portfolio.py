@@ -17,6 +17,7 @@ from sigma.engine.margin import AccountType, MarginModel
 from sigma.research.backtest import run_backtest
 from sigma.research.portfolio import PORTFOLIO, equal_weight_index, run_portfolio
 from sigma.strategies import Strategy, load_strategies
+from tests.scripted import FromBarZero
 
 D = Decimal
 BT_DATA = Path(__import__("backtesting").__file__).parent / "test"
@@ -161,7 +162,7 @@ def test_bad_bars_of_one_symbol_are_named_with_it() -> None:
     assert (raised.value.symbol, raised.value.bar, raised.value.column) == ("BAD", 7, "close")
 
 
-class HoldTwo(Strategy):
+class HoldTwo(FromBarZero):
     name = "hold_two"
 
     def on_bar(self) -> None:

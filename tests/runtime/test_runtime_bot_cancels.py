@@ -13,13 +13,13 @@ from sigma.engine.engine import EngineConfig
 from sigma.execution.events import OrderStatusEvent
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
-from sigma.strategies.base import Strategy
+from tests.scripted import FromBarZero
 
 SYMBOL = "ACME"
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
-class RestThenFlat(Strategy):
+class RestThenFlat(FromBarZero):
     """Bids below the market on the first bar, goes flat on the next."""
 
     name = "rest_then_flat"

@@ -13,13 +13,13 @@ from sigma.domain import Tick
 from sigma.engine.engine import EngineConfig
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
-from sigma.strategies.base import Strategy
+from tests.scripted import FromBarZero
 
 SYMBOL = "ACME"
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
-class ShortOnce(Strategy):
+class ShortOnce(FromBarZero):
     """Goes short on its first bar, then holds."""
 
     name = "short_once"

@@ -13,14 +13,14 @@ from sigma.domain import OrderStatus, OrderType, Side, Tick
 from sigma.engine.engine import EngineConfig
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
-from sigma.strategies.base import Strategy
+from tests.scripted import FromBarZero
 
 SYMBOL = "ACME"
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 D1 = Decimal(1)
 
 
-class Bracketed(Strategy):
+class Bracketed(FromBarZero):
     """Buys 5 with a stop-loss at 95 and a take-profit at 110 on its first bar."""
 
     name = "bracketed"

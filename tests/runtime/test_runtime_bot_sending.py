@@ -9,14 +9,14 @@ from decimal import Decimal
 from sigma.engine.engine import EngineConfig
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
-from sigma.strategies import Strategy
 from tests.runtime.bot_helpers import Sent, trade_minutes
+from tests.scripted import FromBarZero
 
 SYMBOL = "ACME"
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-class Reverser(Strategy):
+class Reverser(FromBarZero):
     """Long, then short, then long: from the second bar on, each bar closes and opens."""
 
     name = "reverser"

@@ -27,6 +27,7 @@ from sigma.store.models import OrderRecord, PositionRecord, ProtectiveStateRecor
 from sigma.store.protection import ProtectionStore
 from sigma.strategies.base import Strategy
 from tests.runtime.bot_helpers import Sent
+from tests.scripted import FromBarZero
 
 SYMBOL = "ACME"
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -34,7 +35,7 @@ MINUTE = timedelta(minutes=1)
 D1 = Decimal(1)
 
 
-class Trailing(Strategy):
+class Trailing(FromBarZero):
     """Buys 5 on its first bar with a trailing stop 3 below the best price and a
     take-profit at 110 (one cancels the other)."""
 
@@ -45,7 +46,7 @@ class Trailing(Strategy):
             self.buy(5, trailing=3, tp=110)
 
 
-class Waiting(Strategy):
+class Waiting(FromBarZero):
     """Bids 5 at 90 for 4 bars on its first bar, with a stop-loss at 85."""
 
     name = "waiting"
@@ -328,7 +329,7 @@ async def test_protection_waiting_for_its_entry_and_the_bars_left_are_restored(
 async def test_a_resting_order_in_an_oco_group_keeps_its_group(
     sessions: sessionmaker[Session],
 ) -> None:
-    class Bracket(Strategy):
+    class Bracket(FromBarZero):
         name = "bracket"
 
         def on_bar(self) -> None:

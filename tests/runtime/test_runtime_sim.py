@@ -32,6 +32,7 @@ from sigma.store.models import SimOrder, SimRun
 from sigma.store.sim_runs import rate_sim_run
 from sigma.strategies.base import Strategy
 from sigma.strategies.builtin import RsiReversion, SmaCross
+from tests.scripted import FromBarZero
 
 D = Decimal
 
@@ -330,7 +331,7 @@ def test_memory_stays_bounded_over_many_runs(sessions, tmp_path: Path) -> None:
 
 
 def test_a_resting_order_fills_and_is_stored_in_the_next_run(sessions) -> None:
-    class BidOnce(Strategy):
+    class BidOnce(FromBarZero):
         name = "bid_once"
 
         def on_bar(self) -> None:

@@ -309,10 +309,44 @@ def test_the_integer_replay_sums_a_long_run_in_int64_pieces() -> None:
     assert fast == _decimal_replay((prices, cash, pct, fixed, lot, entry, exit_, units, n))
 
 
-@pytest.mark.parametrize("cls", [RsiReversion, BollingerBreakout])
+PERIOD = {RsiReversion: "period", BollingerBreakout: "period", DonchianTrend: "entry"}
+
+
+@pytest.mark.parametrize("cls", list(PERIOD), ids=lambda c: c.name)
 def test_warm_ups_longer_than_a_block(cls: type[Strategy]) -> None:
     """A period past a block of bars (beyond the parameters' range, as a kernel may be
     called): the bars before the first decision are all executed as nothing."""
     bars = _ticks(3, 8_000)
-    params = {**fast_params(cls, {}), "period": next_open.BLOCK + 500}
+    params = {**fast_params(cls, {}), PERIOD[cls]: next_open.BLOCK + 500}
     _fused_is_the_targets_executed(cls, BarColumns(bars, check=False), params)
+
+
+@pytest.mark.parametrize("cls", list(PERIOD), ids=lambda c: c.name)
+def test_histories_about_as_long_as_the_warm_up(cls: type[Strategy]) -> None:
+    """Histories ending before, at and after the first decision, on closes that want to
+    trade from the first indicator values on (RSI(6) falling to 0, a close far above the first
+    bands, a breakout of the first channel, and again on the next bar): the fused run is its
+    targets executed, and trades first on the bar after backtesting.py's start (the bar after
+    the first RSI, the first bands, the first channel: `Strategy.decision_start`)."""
+    period = 6
+    params = {**fast_params(cls, {}), PERIOD[cls]: period}
+    if cls is RsiReversion:
+        close = 100.0 - 3.0 * np.arange(period + 6)
+        first = period + 1
+    else:
+        first = period if cls is BollingerBreakout else period + 1
+        params.update({"k": 1.0} if cls is BollingerBreakout else {"exit": 3})
+        close = np.full(period + 6, 100.0)
+        close[first - 1 :] = 150.0 + 50.0 * np.arange(period + 7 - first)
+    bars = pd.DataFrame(
+        {"open": np.concatenate(([close[0]], close[:-1])), "high": close + 0.5,
+         "low": close - 0.5, "close": close, "volume": 1.0}
+    )  # fmt: skip
+    held = [
+        _fused_is_the_targets_executed(
+            cls, BarColumns(bars.iloc[:n], check=False), params
+        ).final_qty
+        for n in range(1, len(bars) + 1)
+    ]
+    # Decided at `first`, filled at the next open: held from a history of first + 2 bars.
+    assert np.flatnonzero(held)[0] + 1 == first + 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sigma.strategies.base import Strategy
+from sigma.strategies.base import Strategy, decision_start, undecided_before
 from sigma.strategies.indicators import bands, bollinger, rolling_std, sma
 from sigma.strategies.params import Param
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
@@ -52,10 +52,13 @@ class BollingerBreakout(Strategy):
         )
         enter = ((close > upper, 1.0), ((close < lower) & bool(params["allow_short"]), -1.0))
         n = len(close)
-        return Targets(
-            flat=choose(*enter, length=n),
-            long=choose(*enter, (close < mid, 0.0), length=n),
-            short=choose(*enter, (close > mid, 0.0), length=n),
+        return undecided_before(
+            decision_start([mid, upper, lower]),
+            Targets(
+                flat=choose(*enter, length=n),
+                long=choose(*enter, (close < mid, 0.0), length=n),
+                short=choose(*enter, (close > mid, 0.0), length=n),
+            ),
         )
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sigma.strategies.base import Strategy
+from sigma.strategies.base import Strategy, decision_start, undecided_before
 from sigma.strategies.indicators import rolling_max, rolling_min, shifted
 from sigma.strategies.params import Param
 from sigma.strategies.series import FloatArray
@@ -69,10 +69,13 @@ class DonchianTrend(Strategy):
         exit_low = cached(cache, ("prior_low", exit_), lambda: _prior_low(low, exit_))
         n = len(close)
         # The breakout needs no long position, the breakdown no short one (`held` tests).
-        return Targets(
-            flat=choose(breakout, breakdown, length=n),
-            long=choose(breakdown, (close < exit_low, 0.0), length=n),
-            short=choose(breakout, (close > exit_high, 0.0), length=n),
+        return undecided_before(
+            decision_start([entry_high, entry_low, exit_high, exit_low]),
+            Targets(
+                flat=choose(breakout, breakdown, length=n),
+                long=choose(breakdown, (close < exit_low, 0.0), length=n),
+                short=choose(breakout, (close > exit_high, 0.0), length=n),
+            ),
         )
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sigma.strategies.base import Strategy
+from sigma.strategies.base import Strategy, decision_start, undecided_before
 from sigma.strategies.indicators import rsi
 from sigma.strategies.params import Param
 from sigma.strategies.vectorised import Columns, IndicatorCache, Targets, cached, choose
@@ -57,10 +57,13 @@ class RsiReversion(Strategy):
             ((value > params["overbought"]) & bool(params["allow_short"]), -1.0),
         )
         n = len(close)
-        return Targets(
-            flat=choose(*enter, length=n),
-            long=choose(*enter, (value >= params["exit_level"], 0.0), length=n),
-            short=choose(*enter, (value <= params["exit_level"], 0.0), length=n),
+        return undecided_before(
+            decision_start([value]),
+            Targets(
+                flat=choose(*enter, length=n),
+                long=choose(*enter, (value >= params["exit_level"], 0.0), length=n),
+                short=choose(*enter, (value <= params["exit_level"], 0.0), length=n),
+            ),
         )
 
     @classmethod
