@@ -189,7 +189,7 @@ def _approximate(  # pragma: no cover - numba-compiled
         out[j] = got if settled else _UNSETTLED
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # the fast path checks bars beside it
 def _breakout_run(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     x: FloatArray,

@@ -128,7 +128,7 @@ def _direct(  # pragma: no cover - numba-compiled
     return float(sign * acc)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # the fast path checks bars beside it
 def _trend_run(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     high: FloatArray,

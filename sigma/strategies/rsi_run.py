@@ -17,7 +17,7 @@ from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import FusedRun, Terms
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # the fast path checks bars beside it
 def _reversion_run(  # pragma: no cover - numba-compiled
     open_: FloatArray,
     x: FloatArray,
