@@ -49,6 +49,9 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
     the connection's start and from each request's first byte until its head is complete
     (between requests uvicorn's keep-alive timeout closes an idle connection)."""
 
+    head_seconds: float = HEAD_SECONDS
+    """The head's clock, shortened for a connection refused beyond the connection limits."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start a connection awaiting its first request's head."""
         super().connection_made(transport)
@@ -95,7 +98,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
     def _start_clock(self) -> None:
         self._stop_clock()
-        self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+        self._head_timer = self.loop.call_later(self.head_seconds, self._head_too_slow)
 
     def _stop_clock(self) -> None:
         if self._head_timer is not None:
@@ -105,7 +108,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
-            self._refuse(TOO_SLOW, "request head not complete in %g s: closed", HEAD_SECONDS)
+            self._refuse(TOO_SLOW, "request head not complete in %g s: closed", self.head_seconds)
 
     def _refuse(self, answer: bytes, why: str, limit: float) -> None:
         self._stop_clock()
