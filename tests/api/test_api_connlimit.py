@@ -74,6 +74,13 @@ def _ask(port: int, source: str = "127.0.0.1") -> tuple[bytes, dict[str, str], b
     return status.encode(), headers, body
 
 
+def _hold_the_share(port: int, limits: ConnectionLimits) -> list[socket.socket]:
+    """`PER_CLIENT` idle connections from 127.0.0.1, once the server has counted them."""
+    held = [_open(port) for _ in range(PER_CLIENT)]
+    _wait(lambda: limits.open == PER_CLIENT, "the held connections were not counted")
+    return held
+
+
 def _assert_refused(answer: tuple[bytes, dict[str, str], bytes]) -> None:
     status, headers, body = answer
     assert status.startswith(b"HTTP/1.1 503 "), answer
@@ -86,8 +93,7 @@ def test_one_address_gets_its_share_then_503s_and_a_closed_connection_frees_room
     limited: tuple[int, FastAPI, ConnectionLimits],
 ) -> None:
     port, api, limits = limited
-    held = [_open(port) for _ in range(PER_CLIENT)]
-    _wait(lambda: limits.open == PER_CLIENT, "the held connections were not counted")
+    held = _hold_the_share(port, limits)
     _assert_refused(_ask(port))
     # A WebSocket from that address is accepted, then closed with "try again later", which a
     # browser sees (a refused handshake would be an anonymous 1006 to it).
@@ -166,8 +172,7 @@ def test_a_refused_connection_sending_nothing_is_closed_within_seconds(
 ) -> None:
     # Refused connections are not counted: the short head clock bounds what they hold.
     port, _, limits = limited
-    held = [_open(port) for _ in range(PER_CLIENT)]
-    _wait(lambda: limits.open == PER_CLIENT, "the held connections were not counted")
+    held = _hold_the_share(port, limits)
     started = time.monotonic()
     answer = b""
     with _open(port) as idle, contextlib.suppress(ConnectionResetError):

@@ -189,11 +189,15 @@ SLOW_WINDOWS = {"window_ms": 60_000, "ban_after": 1}
 TICKER = '[{"ticket": "t"}, {"type": "ticker", "codes": ["KRW-BTC"]}]'
 
 
-def _at_window_start(server: VenueServer) -> None:
-    """Skew the venue's clock to the start of an Upbit minute (and so of a window): the
-    limits' fixed windows do not roll over while a test counts."""
-    period = 60 * SLOW_WINDOWS["window_ms"]
-    server.faults.clock_skew_ms = period - wall_clock_ms() % period
+@contextlib.asynccontextmanager
+async def _limited(make_venue_server: MakeVenue, **settings: int) -> AsyncIterator[VenueServer]:
+    """A venue with one-minute windows and ``settings``, its clock skewed to the start of an
+    Upbit minute (and so of a window): the limits' fixed windows do not roll over while a
+    test counts."""
+    async with make_venue_server(upbit=UpbitSettings(**settings, **SLOW_WINDOWS)) as server:
+        period = 60 * SLOW_WINDOWS["window_ms"]
+        server.faults.clock_skew_ms = period - wall_clock_ms() % period
+        yield server
 
 
 async def _handshake_status(server: VenueServer, path: str = "", auth: bool = False) -> int:
@@ -207,16 +211,14 @@ async def _handshake_status(server: VenueServer, path: str = "", auth: bool = Fa
 async def test_connection_requests_over_the_limit_are_429_then_418(
     make_venue_server: MakeVenue,
 ) -> None:
-    settings = UpbitSettings(stream_connects_per_window=2, **SLOW_WINDOWS)
-    async with make_venue_server(upbit=settings) as server:
-        _at_window_start(server)
+    async with _limited(make_venue_server, stream_connects_per_window=2) as server:
         statuses = [await _handshake_status(server) for _ in range(5)]
         assert statuses == [101, 101, 429, 429, 418]
         async with aiohttp.ClientSession() as http:
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(f"{server.ws_url}/websocket/v1")
         assert refused.value.headers is not None
-        assert refused.value.headers["Remaining-Req"] == ("group=websocket-connect; min=120; sec=0")
+        assert refused.value.headers["Remaining-Req"] == "group=websocket-connect; min=120; sec=0"
         assert int(refused.value.headers["Retry-After"]) > 0
         # With authentication the account is counted, not the address.
         assert [await _handshake_status(server, "/private", auth=True) for _ in range(3)] == [
@@ -229,9 +231,7 @@ async def test_connection_requests_over_the_limit_are_429_then_418(
 async def test_data_requests_over_the_limit_are_refused_then_the_connection_closed(
     make_venue_server: MakeVenue,
 ) -> None:
-    settings = UpbitSettings(stream_messages_per_window=3, **SLOW_WINDOWS)
-    async with make_venue_server(upbit=settings) as server:
-        _at_window_start(server)
+    async with _limited(make_venue_server, stream_messages_per_window=3) as server:
         async with _socket(server) as ws, _socket(server) as other:
             for _ in range(3):
                 await ws.send_str(TICKER)
@@ -256,17 +256,13 @@ async def test_data_requests_over_the_limit_are_refused_then_the_connection_clos
 
 
 async def test_data_requests_are_limited_per_minute_too(make_venue_server: MakeVenue) -> None:
-    settings = UpbitSettings(
-        stream_messages_per_window=1000, stream_messages_per_minute=2, **SLOW_WINDOWS
-    )
-    async with make_venue_server(upbit=settings) as server:
-        _at_window_start(server)
-        async with _socket(server) as ws:
-            for _ in range(2):
-                await ws.send_str(TICKER)
-                assert (await _frame(ws))["stream_type"] == "SNAPSHOT"
+    limits = {"stream_messages_per_window": 1000, "stream_messages_per_minute": 2}
+    async with _limited(make_venue_server, **limits) as server, _socket(server) as ws:
+        for _ in range(2):
             await ws.send_str(TICKER)
-            assert (await _frame(ws))["error"]["name"] == "TOO_MANY_REQUESTS"
+            assert (await _frame(ws))["stream_type"] == "SNAPSHOT"
+        await ws.send_str(TICKER)
+        assert (await _frame(ws))["error"]["name"] == "TOO_MANY_REQUESTS"
 
 
 def _message_counts(server: VenueServer) -> list[object]:
