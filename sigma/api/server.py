@@ -58,6 +58,7 @@ def server_config(
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         server_header=False,  # "Server: uvicorn" tells an attacker which flaws to try
         proxy_headers=False,
+        forwarded_allow_ips=[],
         **limited_protocols(limits),
     )
 
