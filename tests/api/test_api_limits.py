@@ -288,3 +288,63 @@ def test_a_request_head_that_does_not_arrive_in_time_is_408_and_closed(
     # A head that arrives in time is served, and the clock stops with it.
     ok = _raw(url, b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200 "), ok[:200]
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408_and_closed(
+    served: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A head promising a body, then part of it: the connection and the request's task were
+    # held for good (the head's clock stops with the head).
+    monkeypatch.setattr(headlimit, "BODY_SECONDS", 0.5)
+    url, _ = served
+    started = time.monotonic()
+    answer = _raw(
+        url,
+        b"POST /api/auth/token HTTP/1.1\r\nHost: sigma\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+        b"username=",
+    )
+    assert time.monotonic() - started < 10
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert json.loads(body) == {"detail": "request body not received in time"}
+    # A whole body in time is read and answered as ever.
+    form = b"username=viewer&password=wrong-password"
+    posted = _raw(
+        url,
+        b"POST /api/auth/token HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+        + str(len(form)).encode()
+        + b"\r\n\r\n"
+        + form,
+    )
+    assert posted.startswith(b"HTTP/1.1 401 "), posted[:200]
+
+
+def test_a_request_the_parser_refuses_is_400_in_the_apis_shape(
+    served: tuple[str, FastAPI],
+) -> None:
+    # Content-Length beside Transfer-Encoding (request smuggling): uvicorn answered plain text.
+    answer = _raw(
+        served[0],
+        b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 5\r\n\r\n0\r\n\r\n",
+    )
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"content-type: application/json" in status
+    assert json.loads(body) == {"detail": "malformed request: Invalid HTTP request received."}
+
+
+def test_a_body_refused_by_its_declared_size_does_not_hold_the_connection(
+    served: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(headlimit, "BODY_SECONDS", 0.5)
+    started = time.monotonic()
+    answer = _raw(
+        served[0],
+        b"POST /api/news HTTP/1.1\r\nHost: sigma\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2000000\r\n\r\n{",
+    )
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert time.monotonic() - started < 10
