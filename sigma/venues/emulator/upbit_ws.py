@@ -153,18 +153,8 @@ class UpbitStreams:
         sender = asyncio.create_task(self._send_loop(stream), name="upbit-ws-send")
         try:
             async for message in ws:
-                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    continue
-                verdict = self._count(stream, message.data)
-                if verdict.status == 200:
-                    self._on_request(stream, message.data)
-                elif verdict.status == 429:
-                    stream.outbox.put_nowait(_TOO_MANY)
-                else:  # kept sending while refused: the connection's "ban" is its end
-                    await ws.close(
-                        code=WSCloseCode.POLICY_VIOLATION,
-                        message=f"Too many requests: blocked for {verdict.retry_after} s".encode(),
-                    )
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await self._take(stream, message.data)
         finally:
             for limiter in self.messages:
                 limiter.forget(stream.key)
@@ -182,6 +172,20 @@ class UpbitStreams:
             await stream.ws.send_bytes(frame)
 
     # ------------------------------------------------------------------ requests
+    async def _take(self, stream: _Stream, data: str | bytes) -> None:
+        """A request within the connection's limits is answered; one over them is refused,
+        and a connection that keeps sending while refused is closed (its "ban")."""
+        verdict = self._count(stream, data)
+        if verdict.status == 200:
+            self._on_request(stream, data)
+        elif verdict.status == 429:
+            stream.outbox.put_nowait(_TOO_MANY)
+        else:
+            await stream.ws.close(
+                code=WSCloseCode.POLICY_VIOLATION,
+                message=f"Too many requests: blocked for {verdict.retry_after} s".encode(),
+            )
+
     def _count(self, stream: _Stream, data: str | bytes) -> Verdict:
         """A data request counted against the connection's limits (a keep-alive ``PING`` is
         none); the first refusal, else the last verdict."""
