@@ -131,9 +131,9 @@ def _mask_urls(value: Any) -> Any:
 
 @router.get("/settings")
 def settings(ctx: Ctx, _: Admin) -> dict[str, Any]:
-    """The running settings with secrets masked: secret types, URL passwords and secret-named
-    query values wherever a URL stands, and any nested entry whose name looks secret
-    (exchange keys, webhook URLs in the notifier config)."""
+    """The running settings with secrets masked: secret types, URL passwords, and any nested
+    entry whose name looks secret (exchange keys, webhook URLs in the notifier config)."""
+    # Every URL is masked wherever it stands (`_mask_urls`); this text is the schema's.
     out: dict[str, Any] = {}
     for name, value in ctx.deps.settings.flat().items():
         if isinstance(value, SecretStr):
