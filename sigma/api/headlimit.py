@@ -99,7 +99,8 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """A request httptools cannot parse: 400 in the API's error shape, and closed."""
-        self._refuse(_answer(b"400 Bad Request", f"malformed request: {msg}"), "%s", msg)
+        # uvicorn has logged it already.
+        self._refuse(_answer(b"400 Bad Request", f"malformed request: {msg}"))
 
     def data_received(self, data: bytes) -> None:
         """Count the head's bytes in `data`, then parse it; 431 and close beyond the limit."""
@@ -109,7 +110,8 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
             self._head_bytes += len(data) if end < 0 else end + 4 - len(self._head_tail)
             self._head_tail = seen[-3:]
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse(TOO_LARGE, "request head over %d bytes: refused", MAX_HEAD_BYTES)
+                self.logger.warning("request head over %d bytes: refused", MAX_HEAD_BYTES)
+                self._refuse(TOO_LARGE)
                 return
         super().data_received(data)
 
@@ -125,20 +127,19 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._timer = None
         if not self.transport.is_closing():
-            self._refuse(TOO_SLOW, "request head not complete in %g s: closed", self.head_seconds)
+            self.logger.warning("request head not complete in %g s: closed", self.head_seconds)
+            self._refuse(TOO_SLOW)
 
     def _body_too_slow(self) -> None:
         self._timer = None
-        if self.cycle is not None and self.cycle.response_started:
-            # The app answered already (a 413, say): only the connection is left to close.
+        # The app may have answered already (a 413, say): then only the connection is left.
+        answered = self.cycle is not None and self.cycle.response_started
+        if answered or not self.transport.is_closing():
             self.logger.warning("request body not complete in %g s: closed", BODY_SECONDS)
-            self.transport.close()
-        elif not self.transport.is_closing():
-            self._refuse(BODY_TOO_SLOW, "request body not complete in %g s: closed", BODY_SECONDS)
+            self._refuse(b"" if answered else BODY_TOO_SLOW)
 
-    def _refuse(self, answer: bytes, why: str, limit: float | str) -> None:
+    def _refuse(self, answer: bytes) -> None:
         self._stop_clock()
         self._awaiting_head = False  # nothing more is read from this connection
-        self.logger.warning(why, limit)
         self.transport.write(answer)
         self.transport.close()
