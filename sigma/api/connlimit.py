@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket
 from uvicorn.protocols.utils import get_remote_addr
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from sigma.api.headers import SecurityHeadersMiddleware
 from sigma.api.headlimit import HeadLimitedHttpTools
 from sigma.api.ws import BEARER_PROTOCOL, CLOSE_TOO_SLOW, bearer_protocol
 
@@ -160,4 +161,6 @@ class ConnectionGate:
             await websocket.close(CLOSE_TOO_SLOW, why)
             return
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
-        await JSONResponse({"detail": why}, 503, headers=headers)(scope, receive, send)
+        refusal = JSONResponse({"detail": why}, 503, headers=headers)
+        # Outside the app, so its security headers are added here.
+        await SecurityHeadersMiddleware(refusal)(scope, receive, send)

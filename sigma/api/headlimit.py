@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from sigma.api.headers import COMMON_HEADERS
+
 MAX_HEAD_BYTES = 64 * 1024
 """The request line and headers of one request (a bearer token is under 1 KiB)."""
 HEAD_SECONDS = 10.0
@@ -31,12 +33,25 @@ BODY_SECONDS = 30.0
 """How long a body may take after its head: 1 MiB (the body limit) at 35 KB/s."""
 
 
+_SECURITY = b"".join(
+    f"{name}: {value}\r\n".encode()
+    for name, value in (*COMMON_HEADERS, ("Cache-Control", "no-store"))
+)
+
+
 def _answer(status: bytes, detail: str) -> bytes:
-    """A whole HTTP answer in the API's error shape, closing the connection."""
+    """A whole HTTP answer in the API's error shape, with the security headers every answer
+    carries, closing the connection."""
     body = json.dumps({"detail": detail}).encode()
     return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
-        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+        b"HTTP/1.1 "
+        + status
+        + b"\r\ncontent-type: application/json\r\n"
+        + _SECURITY
+        + b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + body
     )
 
 

@@ -86,6 +86,8 @@ def _assert_refused(answer: tuple[bytes, dict[str, str], bytes]) -> None:
     assert status.startswith(b"HTTP/1.1 503 "), answer
     assert headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
     assert json.loads(body) == {"detail": "too many connections: try again later"}
 
 

@@ -333,6 +333,8 @@ def test_a_request_the_parser_refuses_is_400_in_the_apis_shape(
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 400 "), answer[:200]
     assert b"content-type: application/json" in status
+    # Answered before the app, with the headers every answer carries.
+    assert b"X-Content-Type-Options: nosniff" in status and b"Cache-Control: no-store" in status
     assert json.loads(body) == {"detail": "malformed request: Invalid HTTP request received."}
 
 
