@@ -44,14 +44,21 @@ Peer = tuple[str, int]
 
 class ConnectionLimits:
     """The open connections of one server: at most `total`, at most `per_client` from one
-    address (except the `exempt` ones: addresses, networks, or "*" for any)."""
+    address (except the `exempt` ones: addresses, networks, "*" for any, or other names
+    matched as written, as uvicorn matches its trusted proxies)."""
 
     def __init__(self, total: int, per_client: int, exempt: Iterable[str] = ()) -> None:
         self.total = total
         self.per_client = per_client
         names = list(exempt)
         self._exempt_all = "*" in names
-        self._exempt = [ipaddress.ip_network(n, strict=False) for n in names if n != "*"]
+        self._exempt: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._exempt_names: set[str] = set()
+        for name in names:
+            try:
+                self._exempt.append(ipaddress.ip_network(name, strict=False))
+            except ValueError:
+                self._exempt_names.add(name)
         self._admitted: dict[Peer, bool] = {}
         self._per_host: Counter[str] = Counter()
         self._open = 0
@@ -90,7 +97,7 @@ class ConnectionLimits:
         return self._open
 
     def _is_exempt(self, host: str) -> bool:
-        if self._exempt_all:
+        if self._exempt_all or host in self._exempt_names:
             return True
         try:
             address = ipaddress.ip_address(host)

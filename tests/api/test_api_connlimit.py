@@ -164,6 +164,10 @@ def test_limits_exempt_networks_or_every_address() -> None:
     for peer in [("10.1.2.3", 1), ("10.1.2.3", 2), ("192.0.2.1", 1), ("192.0.2.1", 2)]:
         limits.release(peer)
     assert limits.open == 1  # ("peer", 1)
+    # A name that is no address (a Unix socket's, say) is matched as written, not refused.
+    named = ConnectionLimits(total=10, per_client=1, exempt=["proxy-socket"])
+    assert named.admit(("proxy-socket", 1)) and named.admit(("proxy-socket", 2))
+    assert named.admit(("10.0.0.1", 1)) and not named.admit(("10.0.0.1", 2))
     anyone = ConnectionLimits(total=2, per_client=1, exempt=["*"])
     assert anyone.admit(("192.0.2.1", 1)) and anyone.admit(("192.0.2.1", 2))
     assert not anyone.admit(("192.0.2.1", 3))
