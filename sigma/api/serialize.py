@@ -3,6 +3,7 @@ plain dicts, and a response that skips the per-row model validation of hot read 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -15,9 +16,23 @@ from sigma.store.amounts import PRECISION, SCALE, dec, dec_text, opt_dec
 
 __all__ = ["Amount", "JsonBytes", "dec", "dec_text", "opt_dec"]
 
+_PLAIN_DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def plain_decimal(value: Any) -> Any:
+    """`value`, unless it is a text other than a decimal number in ASCII digits: Decimal()
+    reads any Unicode digit ("١" is 1) and strips blanks, so a text meaning something else to
+    whoever typed or checked it would be taken. A `mode="before"` validator of `Amount`
+    fields (within `Amount` itself it would garble the schema's bounds)."""
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError('expected a decimal number in ASCII digits, e.g. "12.5"')
+    return value
+
+
 Amount = Annotated[Decimal, Field(max_digits=PRECISION, decimal_places=SCALE)]
-"""An amount in a request: one the books hold exactly (NUMERIC(28, 10)), so nothing accepted
-is rounded or overflows when it is stored; more digits are a 422 naming the field."""
+"""An amount in a request, a JSON number or a string (see `plain_decimal`): one the books hold
+exactly (NUMERIC(28, 10)), so nothing accepted is rounded or overflows when it is stored; more
+digits are a 422 naming the field."""
 
 
 class JsonBytes(Response):

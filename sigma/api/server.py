@@ -10,10 +10,11 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from sigma.api.app import create_api
+from sigma.api.connlimit import ConnectionGate, ConnectionLimits, limited_protocols
 from sigma.api.deps import api_deps
-from sigma.api.headlimit import HeadLimitedHttpTools
 from sigma.config import Settings
 from sigma.runtime.services import Services
 
@@ -24,35 +25,49 @@ limit (16 MiB, with 32 messages queued per connection) let one viewer make the p
 half a gigabyte."""
 
 
-def proxy_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn options for forwarded headers: believed only from the proxies listed in
-    SIGMA_API_TRUSTED_PROXIES. uvicorn's own default trusts 127.0.0.1, which would let any
-    local client (or a same-host proxy passing the header through) choose the address the
-    login throttle counts."""
+def server_config(
+    settings: Settings,
+    api: FastAPI,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    log_level: str | None = None,
+) -> uvicorn.Config:
+    """The uvicorn config serving `api` on the address and at the log level `settings`
+    configure (or the ones given), with the API's bounds on connections, request heads and
+    WebSocket messages.
+
+    Forwarded headers are believed only from the proxies listed in SIGMA_API_TRUSTED_PROXIES
+    (uvicorn's own default trusts 127.0.0.1, which would let any local client, or a same-host
+    proxy passing the header through, choose the address the login throttle counts); their
+    middleware sits inside the connection gate, which must see the TCP peer. uvicorn's access
+    log is off: the API logs each request itself, with the user and without query strings."""
     trusted = settings.api.api_trusted_proxies
-    if not trusted:
-        return {"proxy_headers": False, "forwarded_allow_ips": []}
-    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted)}
+    limits = ConnectionLimits(
+        settings.api.api_max_connections, settings.api.api_max_connections_per_client, trusted
+    )
+    app: Any = api
+    if trusted:
+        app = ProxyHeadersMiddleware(app, trusted_hosts=list(trusted))
+    return uvicorn.Config(
+        ConnectionGate(app, limits),
+        host=host or settings.api.api_host,
+        port=port or settings.api.api_port,
+        log_level=(log_level or settings.process.log_level).lower(),
+        access_log=False,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        server_header=False,  # "Server: uvicorn" tells an attacker which flaws to try
+        proxy_headers=False,
+        forwarded_allow_ips=[],
+        **limited_protocols(limits),
+    )
 
 
 def api_server(
     settings: Settings, api: FastAPI, *, host: str | None = None, port: int | None = None
 ) -> uvicorn.Server:
-    """A uvicorn server for `api` on the address `settings` configure (or the one given).
-    uvicorn's access log is off: the API logs each request itself, with the user and without
-    query strings."""
-    config = uvicorn.Config(
-        api,
-        host=host or settings.api.api_host,
-        port=port or settings.api.api_port,
-        log_level=settings.process.log_level.lower(),
-        access_log=False,
-        ws_max_size=WS_MAX_MESSAGE_BYTES,
-        server_header=False,  # "Server: uvicorn" tells an attacker which flaws to try
-        http=HeadLimitedHttpTools,
-        **proxy_options(settings),
-    )
-    return uvicorn.Server(config)
+    """A uvicorn server for `api` (`server_config`)."""
+    return uvicorn.Server(server_config(settings, api, host=host, port=port))
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -77,18 +92,7 @@ async def serve_embedded(system: Services, stop: asyncio.Event) -> None:
         news=news,
         components=system.supervisor.statuses,
     )
-    server = _EmbeddedServer(
-        uvicorn.Config(
-            api,
-            host=s.api.api_host,
-            port=s.api.api_port,
-            log_level="warning",
-            ws_max_size=WS_MAX_MESSAGE_BYTES,
-            server_header=False,
-            http=HeadLimitedHttpTools,
-            **proxy_options(s),
-        )
-    )
+    server = _EmbeddedServer(server_config(s, api, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     system.api_url = f"http://{s.api.api_host}:{s.api.api_port}"
     await stop.wait()

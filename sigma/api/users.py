@@ -13,7 +13,7 @@ from sigma.config.groups import ApiSettings
 from sigma.store.db import session_scope
 from sigma.store.models import User
 from sigma.store.queries import Session, SessionFactory
-from sigma.store.queries.users import get_user, has_users
+from sigma.store.queries.users import get_user, has_users, list_users
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,11 @@ def create_user(
     if not USERNAME_RE.fullmatch(username):
         raise ValueError("username must be 1-64 characters of letters, digits, _ . @ -")
     checked_role = parse_role(role)
-    if get_user(session, username) is not None:
-        raise UserExistsError(f"user {username!r} already exists")
+    # Names differing only in case would pass for one another in the audit trail and the
+    # dashboard ("Admin" changing what "admin" set): a name is taken in every case.
+    taken = [u.username for u in list_users(session) if u.username.lower() == username.lower()]
+    if taken:
+        raise UserExistsError(f"user {taken[0]!r} already exists")
     user = User(username=username, password_hash=hash_password(password, rounds), role=checked_role)
     session.add(user)
     session.flush()

@@ -358,6 +358,11 @@ class ApiSettings(SettingsGroup):
     api_public_metrics: bool = False
     # Open /ws connections per user; stored preferences per user (keys, JSON bytes in all).
     api_ws_per_user: int = Field(default=10, ge=1, le=1000)
+    # Open connections (HTTP and WebSocket) of the server, and from one address (the trusted
+    # proxies' exempt): beyond them a request is a 503, a WebSocket closed with 1013. A
+    # dashboard holds about 8; the total stays under the process's file descriptors (1024).
+    api_max_connections: int = Field(default=512, ge=1, le=100_000)
+    api_max_connections_per_client: int = Field(default=64, ge=1, le=100_000)
     api_prefs_max_keys: int = Field(default=100, ge=1, le=10_000)
     api_prefs_max_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
     # An order request with an Idempotency-Key unanswered this long is taken as lost (its API

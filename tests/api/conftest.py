@@ -3,12 +3,16 @@ bus, and one user per role."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from fastapi import FastAPI
@@ -17,6 +21,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from sigma.api import api_deps, create_api
 from sigma.api.context import ApiContext
+from sigma.api.server import api_server
 from sigma.api.users import create_user, get_user
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
@@ -47,6 +52,28 @@ def make_app(database_url: str, var_dir: Path, **overrides: object) -> App:
     return App(
         load_settings(database_url=database_url, var_dir=var_dir, bcrypt_rounds=4, **overrides)
     )
+
+
+@contextlib.contextmanager
+def serving(app: App) -> Iterator[tuple[int, FastAPI, uvicorn.Server]]:
+    """The API of `app` behind the uvicorn server `sigma api` runs, in a thread, on a port of
+    the system's choice: the port, the app and the server."""
+    api = create_api(api_deps(app), InMemoryPubSub(), static_dir=None)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    server = api_server(app.settings, api)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield listening.getsockname()[1], api, server
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listening.close()
 
 
 def add_users(app: App) -> None:

@@ -98,7 +98,7 @@ def test_list_filters(client: TestClient, auth: Headers) -> None:
         ),
         (
             {**RUN, "params": {"fast": "x"}},
-            "body.params.fast: parameter 'fast' must be int, got 'x'",
+            "body.params.fast: parameter 'fast' must be a whole number, got 'x'",
         ),
         (
             {**RUN, "params": {"speed": 3}},
@@ -207,7 +207,7 @@ def test_param_change_history_and_active_list(client: TestClient, auth: Headers)
 
     admin = auth("admin")
     second = client.put(
-        "/api/params/sma_cross/BTC", json={"params": {"fast": "7"}, "reason": "tune"}, headers=admin
+        "/api/params/sma_cross/BTC", json={"params": {"fast": 7}, "reason": "tune"}, headers=admin
     ).json()
     assert (second["version"], second["changed_by"], second["params"]["fast"]) == (2, "admin", 7)
 

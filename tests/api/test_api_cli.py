@@ -91,9 +91,10 @@ def test_api_command_creates_admin_and_serves(env: Path, monkeypatch: pytest.Mon
         "info",
         False,
     )
-    # No proxy is trusted by default: X-Forwarded-For is ignored even from 127.0.0.1.
+    # No proxy is trusted by default: X-Forwarded-For is ignored even from 127.0.0.1 (the
+    # connection gate wraps the app itself, no forwarded-headers middleware).
     assert (config.proxy_headers, config.forwarded_allow_ips) == (False, [])
-    assert config.app.title == "SIGMA"
+    assert config.app.app.title == "SIGMA"
     assert check_login(env, "admin", "first-admin-pw") == "admin"
     # Second start: the admin exists, no password printed; the port comes from the settings.
     second = runner.invoke(cli, ["api"])
@@ -116,5 +117,9 @@ def test_api_command_prints_a_generated_password_and_trusts_listed_proxies(
     printed = result.output.split("created user 'admin' with password: ")[1].split()[0]
     assert check_login(env, "admin", printed) == "admin"
     config = served[0]
-    assert config.proxy_headers is True
-    assert config.forwarded_allow_ips == ["10.0.0.7", "192.168.0.0/16"]
+    # uvicorn's forwarded-headers middleware, inside the connection gate (which must see the
+    # TCP peer), believes the listed proxies only.
+    assert config.proxy_headers is False
+    trusted = config.app.app.trusted_hosts
+    assert "10.0.0.7" in trusted and "192.168.4.5" in trusted
+    assert "127.0.0.1" not in trusted and "10.0.0.8" not in trusted

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,11 +21,11 @@ from websockets.typing import Subprotocol
 
 from sigma.api import api_deps, create_api, headlimit
 from sigma.api.headers import DASHBOARD_CSP, DOCS_CSP
-from sigma.api.server import WS_MAX_MESSAGE_BYTES, api_server
+from sigma.api.server import WS_MAX_MESSAGE_BYTES
 from sigma.api.ws import MAX_COMMAND_CHARS, MAX_COMMAND_DEPTH, nesting_depth
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
-from tests.api.conftest import PASSWORD, add_users, issue_token, make_app
+from tests.api.conftest import PASSWORD, add_users, issue_token, make_app, serving
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -204,20 +203,8 @@ def test_settings_open_documentation_and_metrics(small: TestClient) -> None:
 @pytest.fixture
 def served(sigma_app: App) -> Iterator[tuple[str, FastAPI]]:
     """The API behind the uvicorn server `sigma api` runs: its base WebSocket URL and app."""
-    api = create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=None)
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))  # a port of the system's choice, handed to uvicorn
-    server = api_server(sigma_app.settings, api)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    yield f"ws://127.0.0.1:{listening.getsockname()[1]}/ws", api
-    server.should_exit = True
-    thread.join(30)
-    listening.close()
+    with serving(sigma_app) as (port, api, _):
+        yield f"ws://127.0.0.1:{port}/ws", api
 
 
 def test_the_server_closes_a_websocket_sending_an_oversized_message(
@@ -289,7 +276,7 @@ def test_a_request_head_that_does_not_arrive_in_time_is_408_and_closed(
 ) -> None:
     # A connection sending half a head, or nothing, stayed open for good: a few hundred of
     # them held every file descriptor of the process.
-    monkeypatch.setattr(headlimit, "HEAD_SECONDS", 0.5)
+    monkeypatch.setattr(headlimit.HeadLimitedHttpTools, "head_seconds", 0.5)
     url, _ = served
     for sent in (b"GET /api/health HTTP/1.1\r\nHost: sigma\r\n", b""):
         started = time.monotonic()
@@ -301,3 +288,65 @@ def test_a_request_head_that_does_not_arrive_in_time_is_408_and_closed(
     # A head that arrives in time is served, and the clock stops with it.
     ok = _raw(url, b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200 "), ok[:200]
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408_and_closed(
+    served: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A head promising a body, then part of it: the connection and the request's task were
+    # held for good (the head's clock stops with the head).
+    monkeypatch.setattr(headlimit, "BODY_SECONDS", 0.5)
+    url, _ = served
+    started = time.monotonic()
+    answer = _raw(
+        url,
+        b"POST /api/auth/token HTTP/1.1\r\nHost: sigma\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+        b"username=",
+    )
+    assert time.monotonic() - started < 10
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert json.loads(body) == {"detail": "request body not received in time"}
+    # A whole body in time is read and answered as ever.
+    form = b"username=viewer&password=wrong-password"
+    posted = _raw(
+        url,
+        b"POST /api/auth/token HTTP/1.1\r\nHost: sigma\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+        + str(len(form)).encode()
+        + b"\r\n\r\n"
+        + form,
+    )
+    assert posted.startswith(b"HTTP/1.1 401 "), posted[:200]
+
+
+def test_a_request_the_parser_refuses_is_400_in_the_apis_shape(
+    served: tuple[str, FastAPI],
+) -> None:
+    # Content-Length beside Transfer-Encoding (request smuggling): uvicorn answered plain text.
+    answer = _raw(
+        served[0],
+        b"GET /api/health HTTP/1.1\r\nHost: sigma\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 5\r\n\r\n0\r\n\r\n",
+    )
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"content-type: application/json" in status
+    # Answered before the app, with the headers every answer carries.
+    assert b"X-Content-Type-Options: nosniff" in status and b"Cache-Control: no-store" in status
+    assert json.loads(body) == {"detail": "malformed request: Invalid HTTP request received."}
+
+
+def test_a_body_refused_by_its_declared_size_does_not_hold_the_connection(
+    served: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(headlimit, "BODY_SECONDS", 0.5)
+    started = time.monotonic()
+    answer = _raw(
+        served[0],
+        b"POST /api/news HTTP/1.1\r\nHost: sigma\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2000000\r\n\r\n{",
+    )
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert time.monotonic() - started < 10

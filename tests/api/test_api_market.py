@@ -164,7 +164,13 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
         redis_url="redis://:hunter2@127.0.0.1:6379/0",
         amqp_url="amqp://guest@127.0.0.1:5672/",
         jwt_secret=SecretStr("j" * 40),
-        exchange_config={"apiKey": "AKIA-123", "secret": "s3", "enableRateLimit": True},
+        exchange_config={
+            "apiKey": "AKIA-123",
+            "secret": "s3",
+            "enableRateLimit": True,
+            "proxies": {"https": "http://me:PROXYPASS@proxy.example:3128"},
+        },
+        optuna_storage="postgresql://optuna:OPTUNAPASS@db.example/optuna",
         news_feed_urls=[
             "https://news.example/rss?lang=en&api_key=NEWSKEY1&q=btc",
             "https://user:NEWSPASS@feeds.example/all?Token=NEWSKEY2",
@@ -180,7 +186,14 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
     assert shown["redis_url"] == "redis://:***@127.0.0.1:6379/0"
     assert shown["amqp_url"] == "amqp://guest@127.0.0.1:5672/"
     assert shown["jwt_secret"] == "***" and shown["admin_password"] == "***"
-    assert shown["exchange_config"] == {"apiKey": "***", "secret": "***", "enableRateLimit": True}
+    assert shown["exchange_config"] == {
+        "apiKey": "***",
+        "secret": "***",
+        "enableRateLimit": True,
+        "proxies": {"https": "http://me:***@proxy.example:3128"},
+    }
+    # A URL's password is masked whatever the setting is named and however deep it stands.
+    assert shown["optuna_storage"] == "postgresql://optuna:***@db.example/optuna"
     assert shown["initial_cash"] == "10000" and shown["var_dir"] == str(tmp_path / "var")
     assert shown["database_url"] == f"sqlite:///{tmp_path / 's.db'}"  # an absolute path stays so
     assert shown["news_feed_urls"] == [
@@ -189,4 +202,4 @@ def test_settings_are_admin_only_and_masked(tmp_path: Path) -> None:
         "https://plain.example/feed",
     ]
     assert "hunter2" not in str(shown) and "AKIA" not in str(shown)
-    assert "NEWS" not in str(shown)
+    assert "NEWS" not in str(shown) and "PASS" not in str(shown)

@@ -87,6 +87,8 @@ ENV = {
     "api_public_docs": "true",
     "api_public_metrics": "true",
     "api_ws_per_user": "11",
+    "api_max_connections": "513",
+    "api_max_connections_per_client": "65",
     "api_prefs_max_keys": "101",
     "api_prefs_max_bytes": "65537",
     "api_idempotency_pending_seconds": "61.0",

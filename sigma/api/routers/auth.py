@@ -83,7 +83,21 @@ def _tokens(ctx: Ctx, user: User, family: str, jti: str) -> TokenOut:
     )
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 429))
+async def _each_field_once(request: Request) -> None:
+    """A form field given twice is a 422, as a key twice in a JSON object is: which value
+    counts would be the parser's choice (the last), where a proxy or a log may read the first."""
+    form = await request.form()
+    for name in dict.fromkeys(form.keys()):
+        if len(form.getlist(name)) > 1:
+            raise HTTPException(422, detail=f"body.{name}: given more than once")
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses=error_responses(401, 429),
+    dependencies=[Depends(_each_field_once)],
+)
 def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -16,14 +16,14 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from sigma.api.auth import role_allows
 from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
 from sigma.api.errors import error_responses
 from sigma.api.jobs import Job, JobLimitError, JobStateError, JobStatus, ProgressFn
 from sigma.api.routers.strategies import SYMBOL, checked_params
-from sigma.api.serialize import Amount, dec
+from sigma.api.serialize import Amount, dec, plain_decimal
 from sigma.engine.fill_model import FillModel
 from sigma.engine.result import BacktestResult
 from sigma.feeds.synthetic import generate_bars
@@ -44,11 +44,13 @@ class MarketIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbol: str = Field(pattern=SYMBOL)
-    bars: int = Field(default=2000, ge=50, le=200_000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    bars: StrictInt = Field(default=2000, ge=50, le=200_000)
+    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
     freq: Literal["1min", "5min", "15min", "1h", "4h", "1d"] = "1h"
     cash: Amount | None = Field(default=None, gt=0, le=Decimal("1e12"))
     commission: Amount | None = Field(default=None, ge=0, lt=Decimal("0.1"))
+
+    _plain = field_validator("cash", "commission", mode="before")(plain_decimal)
 
 
 class BacktestIn(MarketIn):

@@ -19,14 +19,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import ApiContext, Ctx, Principal, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, order_answer, stored_answer
 from sigma.api.errors import error_responses
 from sigma.api.routers.strategies import SYMBOL, strategy_class
-from sigma.api.serialize import Amount, dec
+from sigma.api.serialize import Amount, dec, plain_decimal
 from sigma.regime.state import AdaptiveStateStore
 from sigma.runtime import operator
 from sigma.runtime.commands import (
@@ -121,7 +121,7 @@ class SwitchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    on: bool
+    on: StrictBool
     reason: str = Field(default="", max_length=2000)
 
 
@@ -133,6 +133,8 @@ class OrderIn(BaseModel):
 
     qty: Amount | None = Field(default=None, gt=0)
     reason: str = Field(default="", max_length=2000)
+
+    _plain = field_validator("qty", mode="before")(plain_decimal)
 
 
 def traded(ctx: ApiContext, strategy: str, symbol: str) -> None:

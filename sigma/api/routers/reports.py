@@ -116,21 +116,31 @@ def _mask_url(url: str) -> str:
     return url
 
 
+def _mask_urls(value: Any) -> Any:
+    """`value` (JSON-like) with every URL in it masked (`_mask_url`), however deep: a database
+    URL is not only in settings named `*_url` (`optuna_storage`), nor only at the top (a proxy
+    URL with a password in the exchange config)."""
+    if isinstance(value, str):
+        return _mask_url(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {key: _mask_urls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(item) for item in value]
+    return value
+
+
 @router.get("/settings")
 def settings(ctx: Ctx, _: Admin) -> dict[str, Any]:
     """The running settings with secrets masked: secret types, URL passwords, and any nested
     entry whose name looks secret (exchange keys, webhook URLs in the notifier config)."""
+    # Every URL is masked wherever it stands (`_mask_urls`); this text is the schema's.
     out: dict[str, Any] = {}
     for name, value in ctx.deps.settings.flat().items():
         if isinstance(value, SecretStr):
             out[name] = "***"
-        elif isinstance(value, str) and name.endswith("_url"):
-            out[name] = _mask_url(value)
-        elif isinstance(value, list) and name.endswith("_urls"):
-            out[name] = [_mask_url(str(url)) for url in value]
         elif isinstance(value, Path):
             out[name] = str(value)
         else:
-            out[name] = to_jsonable(value)
+            out[name] = _mask_urls(to_jsonable(value))
     masked: dict[str, Any] = redact(out)
     return masked

@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import Admin, ApiContext, Ctx, Viewer
@@ -38,7 +38,7 @@ class KillSwitchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool
+    enabled: StrictBool
     reason: str = Field(min_length=1, max_length=2000)
 
 

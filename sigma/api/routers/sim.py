@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from sigma.api.context import Db, Instant, RowId, Trader, Viewer
 from sigma.api.routers.trading import Limit, Offset
@@ -55,7 +55,7 @@ class RatingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rating: int = Field(ge=1, le=5)
+    rating: StrictInt = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=2000)
 
 

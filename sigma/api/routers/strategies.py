@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from anyio.from_thread import run as run_on_loop
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.context import ApiContext, Ctx, Db, Trader, Viewer
 from sigma.api.control_answers import SOURCE, CommandOut, author, stored_answer
+from sigma.api.serialize import plain_decimal
+from sigma.domain.text import clip
 from sigma.regime.state import AdaptiveStateStore
 from sigma.regime.tester import StrategyTester, WalkForwardConfig
 from sigma.research.select import recent_bars
@@ -115,6 +118,30 @@ def strategy_class(registry: StrategyRegistry, name: str) -> type[Strategy]:
         raise HTTPException(404, detail=str(exc.args[0])) from None
 
 
+#: per parameter kind, what JSON it takes and how the refusal names it. `Param.coerce` also
+#: reads the command line's text ("yes" for a flag, "7" for a period); a JSON client sends the
+#: value itself, so text passes only where exactness asks for it (a Decimal, as amounts do).
+_JSON_KINDS: dict[type, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "true or false"),
+    int: ((int,), "a whole number"),
+    float: ((int, float), "a number"),
+    Decimal: ((int, float, str), 'a number or a string of ASCII digits, e.g. "0.5"'),
+}
+
+
+def _json_kind_error(kind: type, value: Any) -> str | None:
+    """Why `value` is no JSON value of a parameter of `kind`, or None."""
+    types, wanted = _JSON_KINDS.get(kind, ((kind,), kind.__name__))
+    # bool is an int to Python: `true` would pass for 1.
+    fits = isinstance(value, types) and (kind is bool or not isinstance(value, bool))
+    if fits and kind is Decimal and isinstance(value, str):
+        try:
+            plain_decimal(value)
+        except ValueError:
+            fits = False
+    return None if fits else f"must be {wanted}, got {clip(repr(value))}"
+
+
 def checked_params(cls: type[Strategy], params: dict[str, Any], where: str) -> dict[str, Any]:
     """`params` coerced and bounds-checked by the strategy; 422 naming the parameter (as
     `<where>.<name>`) or the broken relation."""
@@ -127,6 +154,9 @@ def checked_params(cls: type[Strategy], params: dict[str, Any], where: str) -> d
             f"{unknown[0]!r}; known: {', '.join(specs) or 'none'}",
         )
     for key, value in params.items():
+        wrong = _json_kind_error(specs[key].kind, value)
+        if wrong is not None:
+            raise HTTPException(422, detail=f"{where}.{key}: parameter {key!r} {wrong}")
         try:
             specs[key].coerce(key, value)
         except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from sigma.api.auth import Role, check_password_rules, hash_password
 from sigma.api.context import Admin, Ctx, Db
@@ -44,7 +44,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=72)
 
 

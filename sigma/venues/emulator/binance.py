@@ -34,9 +34,11 @@ iceberg, trailing and pegged orders (refused with -2010, as exchangeInfo disallo
 keys, key permissions, X-MBX-TIME-UNIT |
 | Errors | -1013 "Filter failure: ...", -2010 messages, -2011, -2013, -1121, -1100 with \
 the legal range (a body not in UTF-8 too), -1101 repeated parameter, -1111 precision, \
--1115/6/7, -1151 a symbol listed twice (errors.md); every refusal JSON: an unknown path \
-or method 404/405 -1020, a body over 64 KiB 413 -1000, a failure 500 -1000 | -1104 unread \
-parameters; a request line over 8190 bytes gets aiohttp's plain-text 400 |
+-1115/6/7, -1151 a symbol listed twice, -1128 myTrades options in a combination rest-api.md \
+does not list (errors.md); every refusal JSON: an unknown path \
+or method 404/405 -1020, a body over 64 KiB 413 -1000, a failure 500 -1000, a request \
+line over 8190 bytes 414 -1000, a header over 8190 bytes or over 128 headers 431 -1000, a \
+malformed head 400 -1000 | -1104 unread parameters |
 | Rate limits | weight per IP per window shared by REST and the WebSocket API, \
 X-MBX-USED-WEIGHT-1M, 429 -1003 then 418, Retry-After; orders and cancels weigh 0 when \
 they succeed; X-MBX-ORDER-COUNT-10S/1D, -1015 (rest-api.md "LIMITS", CHANGELOG.md \

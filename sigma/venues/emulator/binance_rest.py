@@ -226,6 +226,23 @@ def _amount(params: Params, name: str, places: int) -> Decimal | None:
     return value
 
 
+#: myTrades' optional parameters, and the combinations of them it takes (rest-api.md "These
+#: are the supported combinations of all parameters"); any other is -1128
+_MY_TRADES_OPTIONS = ("orderId", "startTime", "endTime", "fromId")
+_MY_TRADES_COMBINATIONS = frozenset(
+    frozenset(names)
+    for names in (
+        (),
+        ("orderId",),
+        ("startTime",),
+        ("endTime",),
+        ("fromId",),
+        ("startTime", "endTime"),
+        ("orderId", "fromId"),
+    )
+)
+
+
 @dataclass(frozen=True)
 class _Call:
     """One request as a handler sees it: its parameters and, when signed, its account."""
@@ -821,6 +838,9 @@ class BinanceRest:
 
     def _my_trades(self, call: _Call) -> list[dict[str, Any]]:
         params = call.params
+        given = frozenset(name for name in _MY_TRADES_OPTIONS if name in params)
+        if given not in _MY_TRADES_COMBINATIONS:
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
         trades = self.venue.trades(call.key, self._symbol(params))
         order_id, from_id = opt_int(params, "orderId"), opt_int(params, "fromId")
         picked = window(

@@ -115,6 +115,11 @@ class WeightWindow:
         window, used = self._used.get(client, (0, 0))
         return used if window == now - now % self.window_ms else 0
 
+    def forget(self, client: str) -> None:
+        """Drop what is counted for ``client`` (a connection that closed)."""
+        for counts in (self._used, self._refused, self._banned):
+            counts.pop(client, None)
+
     def refuse(self, client: str) -> Verdict:
         """A 429 forced by a fault (a storm): only this request is refused, and the client is
         told to wait a second; a storm never leads to a ban by itself."""

@@ -33,6 +33,7 @@ from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.http import ConnectionDropped, json_reply
 from sigma.venues.emulator.journal import FileJournal
 from sigma.venues.emulator.model import FeeRule, MarketSpec, Rejection
+from sigma.venues.emulator.parse_errors import JsonErrorRunner
 from sigma.venues.emulator.prices import PriceDriver
 from sigma.venues.emulator.upbit import UpbitFrontEnd, UpbitSettings
 from sigma.venues.emulator.upbit import ccxt_config as upbit_ccxt_config
@@ -139,7 +140,7 @@ class VenueServer:
         for front in self.fronts.values():
             front.install(app)
         self._admin_routes(app)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = JsonErrorRunner(app, self._error_reply, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port, reuse_address=True)
         try:

@@ -21,9 +21,10 @@ parsers quote, and what is not:
 | Order states ``wait``/``done``/``cancel``; a market bid that could not spend every won ends ``cancel`` | "시장가 매수 ... 주문 잔량이 발생하는 경우 ... cancel" | ``watch``, ``prevented`` |
 | ``identifier``: unique per account forever | an identifier cannot be reused, even after its order ended | |
 | ``DELETE /v1/order`` answers the order as it was when the cancel was accepted (``wait``) | Upbit's cancel is asynchronous | |
-| Every refusal is an error object: an unknown path ``404 not_found``, a method a path does not take ``405 method_not_allowed``, a body over 64 KiB ``413 payload_too_large``, a failure ``500 server_error``; times (``to``, ``start_time``) in epoch ms take ASCII digits only, numbers plain ASCII digits with a fraction or an exponent (``1_0``, `` 5 `` and ``٣`` are ``validation_error``, not 10, 5 and 3) | "404 Not Found 요청한 리소스를 찾을 수 없습니다."; errors as ``{"error": {"name", "message"}}`` | the names for 405/413/500 are the venue's (Upbit documents none); a request line over 8190 bytes gets aiohttp's plain-text 400 |
+| Every refusal is an error object: an unknown path ``404 not_found``, a method a path does not take ``405 method_not_allowed``, a body over 64 KiB ``413 payload_too_large``, a request line over 8190 bytes ``414 uri_too_long``, a header over 8190 bytes or over 128 headers ``431 request_header_fields_too_large``, a malformed head ``400 bad_request``, a failure ``500 server_error``; times (``to``, ``start_time``) in epoch ms take ASCII digits only, numbers plain ASCII digits with a fraction or an exponent (``1_0``, `` 5 `` and ``٣`` are ``validation_error``, not 10, 5 and 3) | "404 Not Found 요청한 리소스를 찾을 수 없습니다."; errors as ``{"error": {"name", "message"}}`` | the names for 405/413/414/431/500 are the venue's (Upbit documents none) |
 | Quotation: market/all, ticker, ticker/all, orderbook, trades/ticks, candles minutes/days/weeks/months/years (``to``, ``count``) | numbers printed as JSON numbers, newest first, Upbit's day from 00:00 UTC | candles/seconds, ``orderbook/instruments``, ``level`` aggregation, trade ``to``/``days_ago`` |
-| Streams: ticker, trade, orderbook (SNAPSHOT, then REALTIME), myOrder (``wait``, ``trade``, ``done``, ``cancel``), myAsset; binary frames; ``PING`` -> ``{"status":"UP"}`` | Upbit's request list (ticket, type fields, format) replaces the subscriptions | SIMPLE and JSON_LIST formats (refused with ``WRONG_FORMAT``; ccxt uses DEFAULT), ``candle.*``, idle timeout, connection rate limits |
+| Streams: ticker, trade, orderbook (SNAPSHOT, then REALTIME), myOrder (``wait``, ``trade``, ``done``, ``cancel``), myAsset; binary frames; ``PING`` -> ``{"status":"UP"}`` | Upbit's request list (ticket, type fields, format) replaces the subscriptions | SIMPLE and JSON_LIST formats (refused with ``WRONG_FORMAT``; ccxt uses DEFAULT), ``candle.*``, idle timeout |
+| Stream limits: ``websocket-connect`` 5 connection requests a second per IP (per account on ``/private``), ``websocket-message`` 5 data requests a second and 100 a minute per connection | a connection request over the limit is refused like a REST request (429, then 418 with ``Remaining-Req: group=websocket-connect``) | the answer to a data request over the limit is the venue's (Upbit documents the limit, not the answer): ``TOO_MANY_REQUESTS``, then the connection closed with 1008 for a client that keeps sending |
 
 Faults: latency on every REST reply and stream frame; ``error_5xx`` answers 503 (a gateway's
 page, not an Upbit error, so ccxt raises ``ExchangeNotAvailable``); ``rate_limit_storm`` 429s;
@@ -52,6 +53,8 @@ _ERRORS = {
     404: ("not_found", "요청한 리소스를 찾을 수 없습니다."),
     405: ("method_not_allowed", ""),
     413: ("payload_too_large", ""),
+    414: ("uri_too_long", ""),
+    431: ("request_header_fields_too_large", ""),
 }
 
 

@@ -41,10 +41,12 @@ from sigma.venues.emulator.upbit_wire import (
     UpbitError,
     book_units,
     day_stats,
+    limit_refusal,
     num,
     order_json,
     order_state,
     rejection_error,
+    remaining_req,
     side_code,
     text,
     ticker_fields,
@@ -165,18 +167,10 @@ class UpbitRest:
         return endpoint
 
     def _remaining(self, group: str, verdict: Verdict) -> dict[str, str]:
-        limit = self.limiters[group].limit
-        left = max(0, limit - verdict.used)
-        return {"Remaining-Req": f"group={group}; min={limit * 60}; sec={left}"}
+        return remaining_req(group, self.limiters[group].limit, verdict)
 
     def _refused(self, verdict: Verdict, group: str) -> web.Response:
-        # Plain text, as the gateway answers: ccxt maps the status (429, 418) to its class.
-        headers = self._remaining(group, verdict)
-        headers["Retry-After"] = str(verdict.retry_after)
-        reason = "Too many API requests."
-        if verdict.status == 418:
-            reason += f" Blocked for {verdict.retry_after} seconds."
-        return web.Response(status=verdict.status, text=reason, headers=headers)
+        return limit_refusal(group, self.limiters[group].limit, verdict)
 
     # ------------------------------------------------------------------ quotation
     async def market_all(self, request: web.Request, params: Params, _: Account | None) -> Any:

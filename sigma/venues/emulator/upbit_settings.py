@@ -33,8 +33,10 @@ class UpbitSettings:
 
     Upbit: quotation groups (``market``, ``ticker``, ``orderbook``, ``trade``, ``candle``) 10/s
     per IP; exchange ``default`` 30/s and ``order`` 8/s per account; ``order-cancel-all`` once per
-    2 s. "429 에러 응답에도 지속적으로 요청을 전송하는 경우 ... 418": after ``ban_after`` more
-    requests refused with 429 the client is banned for ``ban_ms``.
+    2 s; ``websocket-connect`` 5/s per IP, or per account with authentication;
+    ``websocket-message`` 5/s and 100/min per connection. "429 에러 응답에도 지속적으로
+    요청을 전송하는 경우 ... 418": after ``ban_after`` more requests refused with 429 the
+    client is banned for ``ban_ms``.
 
     Each field's kind (:mod:`limits`) is what the venue's YAML may set it to
     (``upbit.settings``).
@@ -51,6 +53,11 @@ class UpbitSettings:
     ban_ms: Millis = 60_000
     min_order_total: Amount = Decimal(5_000)
     max_order_total: Amount = Decimal(1_000_000_000)
+    #: WebSocket connection requests per window, per address (public) or account (private)
+    stream_connects_per_window: Positive = 5
+    #: stream data requests per window and per 60 windows (Upbit's minute), per connection
+    stream_messages_per_window: Positive = 5
+    stream_messages_per_minute: Positive = 100
     #: orderbook units a stream frame carries (Upbit: 15 by default, ccxt keeps 15)
     stream_book_depth: Depth = 15
     #: most orderbook units a REST reply carries (Upbit: 30)

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from sigma.venues.emulator.http import decimal_text, json_reply
+from sigma.venues.emulator.limits import Verdict
 from sigma.venues.emulator.model import (
     MarketSpec,
     OrderStatus,
@@ -41,12 +42,14 @@ __all__ = [
     "book_units",
     "day_stats",
     "iso_kst",
+    "limit_refusal",
     "num",
     "ord_type",
     "order_fees",
     "order_json",
     "order_state",
     "rejection_error",
+    "remaining_req",
     "side_code",
     "text",
     "ticker_fields",
@@ -75,6 +78,25 @@ class UpbitError(Exception):
     def reply(self, headers: dict[str, str] | None = None) -> web.Response:
         body = {"error": {"name": self.name, "message": self.message}}
         return json_reply(body, self.status, headers)
+
+
+def remaining_req(group: str, limit: int, verdict: Verdict) -> dict[str, str]:
+    """Upbit's ``Remaining-Req`` header after ``verdict`` in ``group`` (``limit`` a second;
+    ``min`` is deprecated and fixed)."""
+    left = max(0, limit - verdict.used)
+    return {"Remaining-Req": f"group={group}; min={limit * 60}; sec={left}"}
+
+
+def limit_refusal(group: str, limit: int, verdict: Verdict) -> web.Response:
+    """A request refused by a rate limit: 429, or 418 with the ban's length. Plain text, as
+    Upbit's gateway answers (no error object is documented): ccxt maps the status (429, 418)
+    to its class."""
+    headers = remaining_req(group, limit, verdict)
+    headers["Retry-After"] = str(verdict.retry_after)
+    reason = "Too many API requests."
+    if verdict.status == 418:
+        reason += f" Blocked for {verdict.retry_after} seconds."
+    return web.Response(status=verdict.status, text=reason, headers=headers)
 
 
 def validation_error(field: str) -> UpbitError:

@@ -20,10 +20,12 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.faults import Faults
+from sigma.venues.emulator.http import client_address
+from sigma.venues.emulator.limits import Verdict, WeightWindow
 from sigma.venues.emulator.model import BalanceEvent, MarketTrade, OrderEvent, VenueEvent
 from sigma.venues.emulator.upbit_auth import JwtVerifier
 from sigma.venues.emulator.upbit_settings import UpbitSettings
@@ -32,6 +34,7 @@ from sigma.venues.emulator.upbit_wire import (
     ask_bid,
     book_units,
     day_stats,
+    limit_refusal,
     num,
     ord_type,
     order_fees,
@@ -49,6 +52,12 @@ __all__ = ["UpbitStreams"]
 _PUBLIC = frozenset({"ticker", "trade", "orderbook"})
 _PRIVATE = frozenset({"myOrder", "myAsset"})
 _ZERO = Decimal(0)
+_CONNECT_GROUP = "websocket-connect"
+#: the refusal of a data request over the limit: Upbit documents the limit, not its answer
+#: on an open connection, so the name is the venue's own
+_TOO_MANY = orjson.dumps(
+    {"error": {"name": "TOO_MANY_REQUESTS", "message": "요청 수 제한을 초과했습니다."}}
+)
 
 
 @dataclass(eq=False)
@@ -60,6 +69,8 @@ class _Stream:
     account: Account | None
     subs: dict[str, frozenset[str] | None] = field(default_factory=dict)
     outbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    #: what the data-request limits count it by
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def wants(self, kind: str, code: str) -> bool:
         if kind not in self.subs:
@@ -78,6 +89,20 @@ class UpbitStreams:
         self.faults = faults
         self.settings = settings
         self.jwt = jwt
+        s = settings
+
+        def window(limit: int, windows: int = 1) -> WeightWindow:
+            return WeightWindow(
+                limit, s.window_ms * windows, venue.now_ms, ban_after=s.ban_after, ban_ms=s.ban_ms
+            )
+
+        #: connection requests per address (public) or account (private)
+        self.connects = window(s.stream_connects_per_window)
+        #: data requests per connection, per second and per minute
+        self.messages = (
+            window(s.stream_messages_per_window),
+            window(s.stream_messages_per_minute, 60),
+        )
         self._streams: set[_Stream] = set()
         self._dirty: set[str] = set()
         self._flush_due = False
@@ -116,6 +141,11 @@ class UpbitStreams:
         return await self._serve(request, account)
 
     async def _serve(self, request: web.Request, account: Account | None) -> web.StreamResponse:
+        # Upbit counts a connection request by the account when it carries one, else by IP.
+        client = account.api_key if account is not None else client_address(request)
+        verdict = self.connects.check(client, 1)
+        if verdict.status != 200:
+            return limit_refusal(_CONNECT_GROUP, self.connects.limit, verdict)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         stream = _Stream(ws, request, account)
@@ -124,8 +154,10 @@ class UpbitStreams:
         try:
             async for message in ws:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    self._on_request(stream, message.data)
+                    await self._take(stream, message.data)
         finally:
+            for limiter in self.messages:
+                limiter.forget(stream.key)
             self._streams.discard(stream)
             stream.outbox.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -140,6 +172,32 @@ class UpbitStreams:
             await stream.ws.send_bytes(frame)
 
     # ------------------------------------------------------------------ requests
+    async def _take(self, stream: _Stream, data: str | bytes) -> None:
+        """A request within the connection's limits is answered; one over them is refused,
+        and a connection that keeps sending while refused is closed (its "ban")."""
+        verdict = self._count(stream, data)
+        if verdict.status == 200:
+            self._on_request(stream, data)
+        elif verdict.status == 429:
+            stream.outbox.put_nowait(_TOO_MANY)
+        else:
+            await stream.ws.close(
+                code=WSCloseCode.POLICY_VIOLATION,
+                message=f"Too many requests: blocked for {verdict.retry_after} s".encode(),
+            )
+
+    def _count(self, stream: _Stream, data: str | bytes) -> Verdict:
+        """A data request counted against the connection's limits (a keep-alive ``PING`` is
+        none); the first refusal, else the last verdict."""
+        if data in ("PING", b"PING"):
+            return Verdict(200, 0)
+        verdict = Verdict(200, 0)
+        for limiter in self.messages:
+            verdict = limiter.check(stream.key, 1)
+            if verdict.status != 200:
+                return verdict
+        return verdict
+
     def _on_request(self, stream: _Stream, data: str | bytes) -> None:
         if data in ("PING", b"PING"):
             stream.outbox.put_nowait(orjson.dumps({"status": "UP"}))

@@ -433,3 +433,36 @@ def _urls(tree: Any) -> list[str]:
     if isinstance(tree, dict):
         return [url for value in tree.values() for url in _urls(value)]
     return [tree]
+
+
+@pytest.mark.parametrize(
+    ("options", "taken"),
+    [
+        ({}, True),
+        ({"orderId": "1"}, True),
+        ({"startTime": "1"}, True),
+        ({"endTime": "9999999999999"}, True),
+        ({"fromId": "1"}, True),
+        ({"startTime": "1", "endTime": "2"}, True),
+        ({"orderId": "1", "fromId": "1"}, True),
+        ({"fromId": "1", "startTime": "1"}, False),
+        ({"fromId": "1", "endTime": "9999999999999"}, False),
+        ({"orderId": "1", "startTime": "1"}, False),
+        ({"orderId": "1", "startTime": "1", "endTime": "2"}, False),
+    ],
+)
+async def test_my_trades_takes_only_the_documented_combinations_of_options(
+    venue_server: VenueServer, options: dict[str, str], taken: bool
+) -> None:
+    # rest-api.md lists the combinations myTrades supports; ccxt: "The parameter fromId
+    # cannot be sent with startTime or endTime".
+    status, body, _ = await call(
+        venue_server, "GET", "myTrades", {"symbol": "BTCUSDT", **options}, signed=True
+    )
+    if taken:
+        assert (status, body) == (200, [])
+    else:
+        assert (status, body) == (
+            400,
+            {"code": -1128, "msg": "Combination of optional parameters invalid."},
+        )

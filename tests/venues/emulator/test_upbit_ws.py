@@ -13,9 +13,12 @@ import aiohttp
 import ccxt.pro as ccxt_pro
 import orjson
 import pytest
+from conftest import MakeVenue
 from upbit_helpers import BTC, call, token, until, upbit
 
 from sigma.venues.emulator.server import VenueServer
+from sigma.venues.emulator.upbit import UpbitSettings
+from sigma.venues.emulator.venue import wall_clock_ms
 
 D = Decimal
 
@@ -142,7 +145,14 @@ async def test_stale_streams_and_latency(venue_server: VenueServer) -> None:
         assert frame["trade_price"] == 130_200_000 and loop.time() - started >= 0.1
 
 
-async def test_raw_request_errors(venue_server: VenueServer) -> None:
+async def test_raw_request_errors(make_venue_server: MakeVenue) -> None:
+    # Ten requests at once: above Upbit's five a second (tested on their own below).
+    chatty = UpbitSettings(stream_messages_per_window=1000)
+    async with make_venue_server(upbit=chatty) as venue_server:
+        await _check_raw_request_errors(venue_server)
+
+
+async def _check_raw_request_errors(venue_server: VenueServer) -> None:
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"{venue_server.ws_url}/websocket/v1/private") as reply,
@@ -171,3 +181,89 @@ async def test_raw_request_errors(venue_server: VenueServer) -> None:
         assert (snapshot["code"], snapshot["stream_type"]) == ("KRW-ETH", "SNAPSHOT")
     status, _, _ = await call(venue_server, "GET", "/v1/accounts")
     assert status == 200
+
+
+# ---------------------------------------------------------------- Upbit's stream limits
+#: one window a minute (its "minute" an hour): a test runs well inside one
+SLOW_WINDOWS = {"window_ms": 60_000, "ban_after": 1}
+TICKER = '[{"ticket": "t"}, {"type": "ticker", "codes": ["KRW-BTC"]}]'
+
+
+@contextlib.asynccontextmanager
+async def _limited(make_venue_server: MakeVenue, **settings: int) -> AsyncIterator[VenueServer]:
+    """A venue with one-minute windows and ``settings``, its clock skewed to the start of an
+    Upbit minute (and so of a window): the limits' fixed windows do not roll over while a
+    test counts."""
+    async with make_venue_server(upbit=UpbitSettings(**settings, **SLOW_WINDOWS)) as server:
+        period = 60 * SLOW_WINDOWS["window_ms"]
+        server.faults.clock_skew_ms = period - wall_clock_ms() % period
+        yield server
+
+
+async def _handshake_status(server: VenueServer, path: str = "", auth: bool = False) -> int:
+    try:
+        async with _socket(server, path, auth):
+            return 101
+    except aiohttp.WSServerHandshakeError as refused:
+        return refused.status
+
+
+async def test_connection_requests_over_the_limit_are_429_then_418(
+    make_venue_server: MakeVenue,
+) -> None:
+    async with _limited(make_venue_server, stream_connects_per_window=2) as server:
+        statuses = [await _handshake_status(server) for _ in range(5)]
+        assert statuses == [101, 101, 429, 429, 418]
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{server.ws_url}/websocket/v1")
+        assert refused.value.headers is not None
+        assert refused.value.headers["Remaining-Req"] == "group=websocket-connect; min=120; sec=0"
+        assert int(refused.value.headers["Retry-After"]) > 0
+        # With authentication the account is counted, not the address.
+        assert [await _handshake_status(server, "/private", auth=True) for _ in range(3)] == [
+            101,
+            101,
+            429,
+        ]
+
+
+async def test_data_requests_over_the_limit_are_refused_then_the_connection_closed(
+    make_venue_server: MakeVenue,
+) -> None:
+    async with _limited(make_venue_server, stream_messages_per_window=3) as server:
+        async with _socket(server) as ws, _socket(server) as other:
+            for _ in range(3):
+                await ws.send_str(TICKER)
+                assert (await _frame(ws))["stream_type"] == "SNAPSHOT"
+            await ws.send_str(TICKER)
+            assert (await _frame(ws))["error"] == {
+                "name": "TOO_MANY_REQUESTS",
+                "message": "요청 수 제한을 초과했습니다.",
+            }
+            await ws.send_str("PING")  # a keep-alive is no data request
+            assert await _frame(ws) == {"status": "UP"}
+            # The limit is the connection's: another one is served.
+            await other.send_str(TICKER)
+            assert (await _frame(other))["stream_type"] == "SNAPSHOT"
+            await ws.send_str(TICKER)
+            assert (await _frame(ws))["error"]["name"] == "TOO_MANY_REQUESTS"
+            await ws.send_str(TICKER)  # kept sending while refused
+            closing = await asyncio.wait_for(ws.receive(), 5)
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert (ws.close_code, closing.extra) == (1008, "Too many requests: blocked for 60 s")
+        await until(lambda: not _message_counts(server), "the closed connections' counts")
+
+
+async def test_data_requests_are_limited_per_minute_too(make_venue_server: MakeVenue) -> None:
+    limits = {"stream_messages_per_window": 1000, "stream_messages_per_minute": 2}
+    async with _limited(make_venue_server, **limits) as server, _socket(server) as ws:
+        for _ in range(2):
+            await ws.send_str(TICKER)
+            assert (await _frame(ws))["stream_type"] == "SNAPSHOT"
+        await ws.send_str(TICKER)
+        assert (await _frame(ws))["error"]["name"] == "TOO_MANY_REQUESTS"
+
+
+def _message_counts(server: VenueServer) -> list[object]:
+    return [limiter._used for limiter in server.fronts["upbit"].streams.messages if limiter._used]
