@@ -67,6 +67,7 @@ from sigma.store.params import get_active_params
 from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
 from sigma.store.risk_state import RiskStateStore
+from sigma.store.sqlite import DatabaseFileError
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -150,6 +151,10 @@ class Services:
         # The API sits above the application layer (its routes call `sigma.runtime.operator`),
         # so it is handed in rather than imported.
         self.serve_api = serve_api
+        try:
+            app.db  # noqa: B018 - the notifier and the action log below write to it
+        except DatabaseFileError as exc:
+            raise StartupError(str(exc)) from None
         self.app = app
         self.components = chosen
         s = app.settings

@@ -26,6 +26,42 @@ RETRY_PAUSE_MAX = 1.0
 _LOCK_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
+class DatabaseFileError(ValueError):
+    """The SQLite database file cannot be used: it is no database or a damaged one, cannot
+    be opened or written, or its disk is full. The message names the file, SQLite's reason
+    and what to do; retrying does not help until someone does it."""
+
+
+# Primary result codes that are about the file, not the statement, and what to do about each.
+_FILE_CODES = {
+    sqlite3.SQLITE_NOTADB: "restore it from a backup, or move it aside to start an empty one",
+    sqlite3.SQLITE_CORRUPT: "restore it from a backup, or move it aside to start an empty one",
+    sqlite3.SQLITE_FULL: "free space on its disk",
+    sqlite3.SQLITE_READONLY: "make the file and its folder writable for this user",
+    sqlite3.SQLITE_CANTOPEN: "make the file and its folder writable for this user",
+    sqlite3.SQLITE_PERM: "make the file and its folder writable for this user",
+    sqlite3.SQLITE_IOERR: "check the disk it is on",
+}
+
+
+def file_problem(
+    exc: BaseException, path: str | Path | None, *, query_only: bool = False
+) -> DatabaseFileError | None:
+    """What the `sqlite3` error `exc` says about the database file at `path`, as an error
+    naming the file; None for errors of a statement or a lock. On a `query_only` connection
+    "readonly" is the answer to a write, not a property of the file."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    if query_only and code & 0xFF == sqlite3.SQLITE_READONLY:
+        return None
+    hint = _FILE_CODES.get(code & 0xFF)
+    if hint is None:
+        return None
+    name = getattr(exc, "sqlite_errorname", "") or str(code)
+    return DatabaseFileError(f"SQLite database {path or ':memory:'}: {exc} ({name}); {hint}")
+
+
 def is_sqlite_lock_error(exc: BaseException) -> bool:
     """True when the `sqlite3` error `exc` says another connection holds the lock."""
     code = getattr(exc, "sqlite_errorcode", None)

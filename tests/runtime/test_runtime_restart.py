@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
@@ -20,7 +21,7 @@ from sigma.feeds.live_market import LiveMarket
 from sigma.risk.limits import AccountState, RiskManager
 from sigma.runtime.market import MARKET_BARS
 from sigma.runtime.restore import market_start
-from sigma.runtime.services import Services
+from sigma.runtime.services import Services, StartupError
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import BarRecord, OrderRecord, RiskStateRecord, TickRecord
 from sigma.store.restart import StoredPrice, booked_accounts, last_prices
@@ -345,3 +346,21 @@ async def test_only_the_accelerated_built_in_market_has_no_stored_reference(db_u
         with app.sessions.begin() as s:
             s.execute(sa_delete(TickRecord))
         app.close()
+
+
+def test_a_restart_on_a_damaged_database_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """The store cut short (a copy that never finished): the system does not start, says
+    which file and why, and leaves the file as it was for whoever restores it."""
+    path = tmp_path / "sigma.db"
+    first = make_app(f"sqlite:///{path}")
+    first.db  # noqa: B018 - a first run's store
+    first.close()
+    path.write_bytes(path.read_bytes()[:8192])
+    app = make_app(f"sqlite:///{path}")
+    with pytest.raises(StartupError) as raised:
+        Services(app, ("worker",))
+    assert str(raised.value).startswith(
+        f"SQLite database {path}: database disk image is malformed (SQLITE_CORRUPT); restore"
+    )
+    assert path.stat().st_size == 8192
+    app.close()
