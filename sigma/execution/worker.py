@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
+from sigma.domain.text import clip
 from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
 from sigma.execution.broker import Broker, BrokerFill, BrokerReport, Capability, settling
 from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
@@ -41,6 +42,7 @@ from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
 from sigma.store.orders import find_order, open_order_rows, order_values
+from sigma.store.outage import database_away
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
 
@@ -165,6 +167,12 @@ class OrderWorker:
         self.rebooked = 0
         """Batches booked again because what `positions` assumed no longer held."""
         self._reconciler: VenueReconciler | None = None
+        self.stopping = asyncio.Event()
+        """Set when the process stops: deliveries waiting for the database are let go."""
+        self.outage_pause = 0.1
+        """Seconds before the first new try of a delivery that found the database away;
+        doubled per try up to `outage_pause_max`."""
+        self.outage_pause_max = 5.0
         self.follower = OrderFollower(self, follow)
         """Follows the orders this worker books open until they are final, and cancels."""
 
@@ -178,7 +186,42 @@ class OrderWorker:
 
         The orders of a batch run side by side, so those on one position share a
         transaction. If one fails, the delivery fails after the others finished: the queue
-        delivers it again and the booked ones are recognised by their ids."""
+        delivers it again and the booked ones are recognised by their ids.
+
+        A failure because the database is away (`database_away`) is not the order's: the
+        queue's few retries would run out during an outage and dead-letter orders the paper
+        broker or the venue may already have executed. The worker holds the delivery and
+        tries it again, with a growing pause and a warning naming the database, until the
+        database is back; asked to stop meanwhile (`stopping`), it leaves the delivery
+        unacknowledged (CancelledError), so the queue hands it to the next worker."""
+        tries = 0
+        while True:
+            try:
+                await self._handle(delivery)
+                return
+            except Exception as exc:
+                if not database_away(exc):
+                    raise
+                tries += 1
+                pause = min(self.outage_pause_max, self.outage_pause * 2 ** (tries - 1))
+                log.warning(
+                    "order event %s waits for the database %s (try %d, again in %.2fs): %s",
+                    delivery.message_id,
+                    self.db.engine.url.render_as_string(hide_password=True),
+                    tries,
+                    pause,
+                    clip(" ".join(f"{type(exc).__name__}: {exc}".split()), 300),
+                )
+            try:
+                await asyncio.wait_for(self.stopping.wait(), pause)
+            except TimeoutError:
+                continue
+            raise asyncio.CancelledError(
+                f"stopping while order event {delivery.message_id} waits for the database"
+            )
+
+    async def _handle(self, delivery: Delivery) -> None:
+        """One try at `handle`'s work."""
         try:
             cancel = CancelEvent.parse(delivery.body)
         except ValidationError as exc:

@@ -397,6 +397,8 @@ class Services:
         if self.adaptive is not None:
             await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
+            if self.worker is not None:
+                self.worker.stopping.set()  # an order waiting for the database is let go
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await finish(tasks.pop(name, None))

@@ -1,0 +1,39 @@
+"""Whether a database error says the database is away rather than that the work is wrong.
+
+Away: the server cannot be reached, dropped the connection, is shutting down or starting,
+or has no room left (connection exceptions, SQLSTATE class 08; insufficient resources, 53;
+operator intervention, 57P; psycopg's client-side connection failures, which carry no
+SQLSTATE; a SQLite file that cannot be used, `DatabaseFileError`). Work that failed so can
+succeed unchanged once someone brings the database back; any other error is the work's own.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy.exc import DBAPIError, StatementError
+
+from sigma.store.sqlite_file import DatabaseFileError
+
+# SQLSTATE prefixes of a server that is away or out of room, not of a bad statement.
+_AWAY_STATES = ("08", "53", "57P")
+
+
+def database_away(exc: BaseException) -> bool:
+    """True when `exc` (SQLAlchemy's error, the driver's, or one raised from either) says the
+    database is away: see the module's note."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DatabaseFileError):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, psycopg.Error):
+            state = error.sqlstate
+            if state is None:
+                return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+            return state.startswith(_AWAY_STATES)
+        orig = error.orig if isinstance(error, StatementError) else None
+        error = orig if isinstance(orig, BaseException) else error.__cause__
+    return False
