@@ -30,7 +30,6 @@ from pydantic import ValidationError
 
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
-from sigma.domain.text import clip
 from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
 from sigma.execution.broker import Broker, BrokerFill, BrokerReport, Capability, settling
 from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
@@ -42,7 +41,7 @@ from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
 from sigma.store.orders import find_order, open_order_rows, order_values
-from sigma.store.outage import database_away
+from sigma.store.outage import database_away, outage_message
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
 
@@ -205,12 +204,11 @@ class OrderWorker:
                 tries += 1
                 pause = min(self.outage_pause_max, self.outage_pause * 2 ** (tries - 1))
                 log.warning(
-                    "order event %s waits for the database %s (try %d, again in %.2fs): %s",
+                    "order event %s waits (try %d, again in %.2fs): %s",
                     delivery.message_id,
-                    self.db.engine.url.render_as_string(hide_password=True),
                     tries,
                     pause,
-                    clip(" ".join(f"{type(exc).__name__}: {exc}".split()), 300),
+                    outage_message(exc, self.db.engine.url),
                 )
             try:
                 await asyncio.wait_for(self.stopping.wait(), pause)

@@ -62,12 +62,13 @@ from sigma.scheduler.jobs import start_scheduler
 from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
+from sigma.store.db import normalize_url
 from sigma.store.handles import SessionFactory
+from sigma.store.outage import database_away, outage_message
 from sigma.store.params import get_active_params
 from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
 from sigma.store.risk_state import RiskStateStore
-from sigma.store.sqlite import DatabaseFileError
 from sigma.strategies import indicators
 from sigma.strategies.base import Strategy
 
@@ -153,8 +154,11 @@ class Services:
         self.serve_api = serve_api
         try:
             app.db  # noqa: B018 - the notifier and the action log below write to it
-        except DatabaseFileError as exc:
-            raise StartupError(str(exc)) from None
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            url = normalize_url(app.settings.database.database_url)
+            raise StartupError(outage_message(exc, url)) from None
         self.app = app
         self.components = chosen
         s = app.settings

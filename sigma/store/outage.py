@@ -10,8 +10,10 @@ succeed unchanged once someone brings the database back; any other error is the 
 from __future__ import annotations
 
 import psycopg
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from sigma.domain.text import clip
 from sigma.store.sqlite_file import DatabaseFileError
 
 # SQLSTATE prefixes of a server that is away or out of room, not of a bad statement.
@@ -37,3 +39,21 @@ def database_away(exc: BaseException) -> bool:
         orig = error.orig if isinstance(error, StatementError) else None
         error = orig if isinstance(orig, BaseException) else error.__cause__
     return False
+
+
+def outage_message(exc: BaseException, url: URL) -> str:
+    """One line saying which database is away and why (`exc` is an error `database_away`
+    accepts): the file's own message for SQLite, else the database's URL (no password) and
+    the driver's reason."""
+    if isinstance(exc, DatabaseFileError):
+        return str(exc)
+    # The driver's words: SQLAlchemy's wrapper adds the statement and a link to its docs.
+    reason = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    where = url.render_as_string(hide_password=True)
+    return f"the database {where} is away: {one_line(reason)}"
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line, cut to a readable length (drivers' messages span
+    several lines and can quote whole statements)."""
+    return clip(" ".join(f"{type(exc).__name__}: {exc}".split()), 300)

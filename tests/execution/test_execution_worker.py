@@ -597,7 +597,7 @@ async def test_a_database_that_is_away_holds_the_order_not_the_queues_retries(
     assert await queue.dead_letters("orders") == []
     where = sessions.kw["bind"].url.render_as_string(hide_password=True)
     assert (
-        f"order event coid-0001 waits for the database {where} (try 4, again in 0.00s): "
+        f"order event coid-0001 waits (try 4, again in 0.00s): the database {where} is away: "
         "OperationalError: connection failed: Connection refused"
     ) in caplog.text
 

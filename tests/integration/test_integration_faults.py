@@ -404,7 +404,7 @@ async def test_postgres_backend_terminated_during_booking_is_retried_and_booked_
         admin.dispose()
     assert terminated == 2  # the fill that ended the backend, then the one booked
     assert attempts == [1]  # one delivery: the worker held it until the booking went in
-    assert "order event fault-pg-1 waits for the database" in caplog.text
+    assert "order event fault-pg-1 waits (try 1, again in 0.10s): the database" in caplog.text
     assert book(app) == {"fault-pg-1": ("filled", Decimal(2), 1)}
     assert_positions_equal_fills(app)
     app.close()

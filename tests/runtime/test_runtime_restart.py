@@ -364,3 +364,34 @@ def test_a_restart_on_a_damaged_database_file_is_refused_naming_the_file(tmp_pat
     )
     assert path.stat().st_size == 8192
     app.close()
+
+
+def test_a_start_without_its_database_server_is_refused_naming_it() -> None:
+    """No PostgreSQL listens where the settings say: the system does not start, and says
+    which server (without its password) and the driver's reason."""
+    app = make_app("postgresql://sigma:secret@127.0.0.1:1/sigma")
+    with pytest.raises(StartupError) as raised:
+        Services(app, ("worker",))
+    assert str(raised.value).startswith(
+        "the database postgresql+psycopg://sigma:***@127.0.0.1:1/sigma is away: "
+        "OperationalError: connection failed: connection to server at "
+    )
+    assert "Connection refused" in str(raised.value) and "secret" not in str(raised.value)
+    app.close()
+
+
+def test_an_error_of_the_database_that_is_not_an_outage_is_raised_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """A start on a database newer than this SIGMA (a revision it does not ship) is no
+    outage: the migration's own error, unchanged."""
+    path = tmp_path / "sigma.db"
+    first = make_app(f"sqlite:///{path}")
+    with first.db.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'from_the_future'")
+    first.close()
+    app = make_app(f"sqlite:///{path}")
+    with pytest.raises(Exception, match="from_the_future") as raised:
+        Services(app, ("worker",))
+    assert not isinstance(raised.value, StartupError)
+    app.close()

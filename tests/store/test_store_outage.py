@@ -8,9 +8,10 @@ import sqlite3
 import psycopg
 import pytest
 from psycopg import errors as pg_errors
+from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from sigma.store.outage import database_away
+from sigma.store.outage import database_away, one_line, outage_message
 from sigma.store.sqlite_file import DatabaseFileError
 
 
@@ -79,3 +80,15 @@ def test_an_error_that_is_its_own_cause_ends_the_search() -> None:
     error = RuntimeError("loop")
     error.__cause__ = error
     assert not database_away(error)
+
+
+def test_the_message_names_the_database_without_its_password() -> None:
+    url = make_url("postgresql+psycopg://sigma:secret@db.example:5432/sigma")
+    refused = psycopg.OperationalError('connection failed:\n\tConnection "refused"')
+    assert outage_message(wrapped(refused), url) == (
+        "the database postgresql+psycopg://sigma:***@db.example:5432/sigma is away: "
+        'OperationalError: connection failed: Connection "refused"'
+    )
+    full = DatabaseFileError("SQLite database /var/sigma.db: database or disk is full")
+    assert outage_message(full, url) == str(full)
+    assert len(one_line(ValueError("x" * 1000))) < 400
