@@ -105,7 +105,9 @@ class Supervisor:
                 return
             deaths = 1 if self._healthy(name) else deaths + 1
             pause = self.backoff.pause(deaths)
-            what = repr(error) if error is not None else "it returned"
+            # str, not repr: some errors' repr drops the message that says where (redis-py's
+            # ConnectionError reads "network:ConnectionError").
+            what = "it returned" if error is None else f"{type(error).__name__}: {error}"
             self._set(name, "down", what)
             message = f"component {name} died ({what}); restarting it in {pause:.1f}s"
             log.error(message, exc_info=error)
