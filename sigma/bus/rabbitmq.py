@@ -240,6 +240,7 @@ class RabbitWorkQueue:
             message.message_id or "",
             attempt,
             {k: _text(v) for k, v in headers.items() if k != ATTEMPT_HEADER},
+            final=attempt > self.max_retries,
         )
         if message.redelivered:
             delivery.headers[REDELIVERED_HEADER] = "true"

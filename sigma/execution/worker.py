@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeGuard, cast
 
 from pydantic import ValidationError
 
@@ -41,7 +41,7 @@ from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
 from sigma.store.orders import find_order, open_order_rows, order_values
-from sigma.store.outage import database_away, outage_message
+from sigma.store.outage import database_away, one_line, outage_message
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
 
@@ -237,6 +237,12 @@ class OrderWorker:
         outcomes = await asyncio.gather(*map(self.execute, events), return_exceptions=True)
         failed: BaseException | None = None
         for event, outcome in zip(events, outcomes, strict=True):
+            if (
+                delivery.final
+                and self._gives_up_on(outcome)
+                and await self._give_up(event, outcome, delivery.attempt)
+            ):
+                continue
             if isinstance(outcome, BaseException):
                 log.warning(
                     "order %s failed (attempt %d): %r",
@@ -254,6 +260,70 @@ class OrderWorker:
             raise failed
         if rejected is not None:
             raise rejected
+
+    def _gives_up_on(self, outcome: object) -> TypeGuard[Exception]:
+        """Whether a last try that ended in `outcome` leaves an order to settle: a failure
+        of a venue order that may pass (not a refusal, whose row is final already; not the
+        database away, which `handle` waits for). A paper order is on record only together
+        with its fills, so none of its is left open."""
+        return (
+            isinstance(outcome, Exception)
+            and not isinstance(outcome, PermanentError)
+            and not database_away(outcome)
+            and settling(self.broker) is None
+        )
+
+    async def _give_up(self, event: OrderEvent, error: Exception, attempts: int) -> bool:
+        """Settle a venue order the queue is giving up on (its last try failed with `error`)
+        rather than leave it open on record with nothing to finish it and the bot waiting.
+
+        The venue is asked once more. An order it holds is booked: True, the delivery
+        succeeded after all. One it does not hold is recorded rejected with the reason. When
+        it cannot say, the order stays open on record (reconciliation books it should the
+        venue hold it) and is announced dead-lettered. Either way the bot is told and an
+        alert says what happened and where; False: the delivery is dead-lettered."""
+        coid, venue = event.client_order_id, self.broker.name
+        reason = f"given up after {attempts} attempts at {venue}: {one_line(error)}"
+        details = {"client_order_id": coid, "symbol": event.symbol, "venue": venue}
+        try:
+            report = await self.broker.lookup(coid, event.symbol)
+        except Exception as exc:
+            status, severity = "dead_lettered", "critical"
+            message = (
+                f"order {coid} {reason}; whether {venue} holds it is unknown "
+                f"({one_line(exc)}): it stays open on record, and reconciliation books it if "
+                f"{venue} has it"
+            )
+        else:
+            if report is not None:
+                await self.book(event.symbol, event.side, event.strategy, event.mode, report)
+                log.warning("order %s found at %s on its last try; booked", coid, venue)
+                return True
+            key = (event.symbol, event.strategy, event.mode)
+            await self.db.run(partial(_reject_unplaced, client_order_id=coid), key=key)
+            status, severity = OrderStatus.REJECTED.value, "warning"
+            message = f"order {coid} rejected: {reason}; {venue} does not hold it"
+        log.warning("%s", message)
+        self.on_alert(severity, message, details)
+        await self._announce(coid, event.symbol, status, reason)
+        return False
+
+    async def _announce(self, client_order_id: str, symbol: str, status: str, reason: str) -> None:
+        """Tell the bot and the dashboards an order's new status (best effort: the store
+        holds the truth)."""
+        if self.pubsub is None:
+            return
+        message = OrderStatusEvent(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            status=status,
+            reason=reason,
+            ts=datetime.now(UTC),
+        )
+        try:
+            await self.pubsub.publish(CHANNEL_ORDER_STATUS, message.to_bytes())
+        except Exception:
+            log.warning("could not announce the %s order %s", status, client_order_id)
 
     async def execute(self, event: OrderEvent) -> Booked | None:
         """Record, send and book one order; None when it was already finished.
@@ -333,18 +403,9 @@ class OrderWorker:
             pass  # no row can hold it: the dead-letter reason is the record
         else:
             status = await self.db.run(partial(self._reject, event=event), key=key)
-            if not isinstance(status, _Conflict) and self.pubsub is not None:
-                message = OrderStatusEvent(
-                    client_order_id=event.client_order_id,
-                    symbol=event.symbol,
-                    status=OrderStatus.REJECTED.value,
-                    reason=reason,
-                    ts=datetime.now(UTC),
-                )
-                try:
-                    await self.pubsub.publish(CHANNEL_ORDER_STATUS, message.to_bytes())
-                except Exception:
-                    log.warning("could not announce refused order %s", event.client_order_id)
+            if not isinstance(status, _Conflict):
+                rejected = OrderStatus.REJECTED.value
+                await self._announce(event.client_order_id, event.symbol, rejected, reason)
         self._refused(event, reason)
 
     def _refused(self, event: OrderEvent, reason: str) -> NoReturn:
@@ -581,6 +642,13 @@ class OrderWorker:
                 except Exception as exc:
                     log.exception("reconciliation of %s failed", mode)
                     self.on_alert("warning", f"reconciliation failed: {exc!r}", {"mode": mode})
+
+
+def _reject_unplaced(conn: Connection, *, client_order_id: str) -> None:
+    """Record an order the venue never took as rejected (an order with fills keeps them)."""
+    replace_unfilled_status(
+        conn, client_order_id, expected=OrderStatus.NEW.value, status=OrderStatus.REJECTED.value
+    )
 
 
 def _event_from_row(row: OrderRecord) -> OrderEvent:
