@@ -49,15 +49,20 @@ class Outcome:
         self.held: list[str] = []
 
 
-async def run(server: VenueServer, engine: Engine, **spoil: Any) -> Outcome:
-    """Run one live buy through a worker on the venue behind a proxy set up with `spoil`
-    (after the client loaded the markets through it)."""
+async def run(
+    server: VenueServer, engine: Engine, spoiled: str | None = None, **spoil: Any
+) -> Outcome:
+    """Run one live buy through a worker on the venue behind a proxy that answers with the
+    `spoiled` body (of `SPOILED`) and is set up with `spoil` (after the client loaded the
+    markets through it)."""
     sessions: sessionmaker[Session] = session_factory(engine)
     out, pubsub = Outcome(), RecordingPubSub()
     async with (
         proxy(server, "binance") as (spoiler, url),
         adapter(server, "binance", KEY, SECRET, attempts=1, http_url=url) as (client, _),
     ):
+        if spoiled is not None:
+            spoiler.body, spoiler.content_type, _ = SPOILED[spoiled]
         for name, value in spoil.items():
             setattr(spoiler, name, value)
         worker = OrderWorker(
@@ -93,10 +98,7 @@ async def run(server: VenueServer, engine: Engine, **spoil: Any) -> Outcome:
 async def test_an_order_the_venue_never_took_is_rejected_with_the_reason(
     venue_server: VenueServer, engine: Engine
 ) -> None:
-    body, content_type, _ = SPOILED["html"]
-    out = await run(
-        venue_server, engine, body=body, content_type=content_type, spoil=100, forward=False
-    )
+    out = await run(venue_server, engine, "html", spoil=100, forward=False)
     assert out.held == [] and out.dead == [COID] and out.fills == 0
     assert out.order is not None and out.order.status == "rejected"
     reason = (
@@ -110,10 +112,7 @@ async def test_an_order_the_venue_never_took_is_rejected_with_the_reason(
 async def test_an_order_the_venue_took_is_found_on_the_last_try_and_booked(
     venue_server: VenueServer, engine: Engine
 ) -> None:
-    body, content_type, _ = SPOILED["cut_short"]
-    out = await run(
-        venue_server, engine, body=body, content_type=content_type, spoil=1, forward=True
-    )
+    out = await run(venue_server, engine, "cut_short", spoil=1, forward=True)
     assert out.held == [COID] and out.dead == []
     assert out.order is not None and out.order.status == "filled"
     assert out.order.filled_qty == D("0.01") and out.fills == 1
