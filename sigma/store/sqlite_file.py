@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("sigma.store.sqlite")
@@ -123,13 +124,28 @@ def begin_immediate(
             time.sleep(pause)
 
 
+@contextmanager
+def file_errors_named(path: Path) -> Iterator[None]:
+    """Raise SQLite's errors about the file `path` (see `file_problem`) from inside as
+    `DatabaseFileError` naming it; others as they are."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        problem = file_problem(exc, path)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
 def connect_writer(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """A writing connection to the SQLite file `path`, configured as SIGMA's writers are;
-    its transactions are begun with `begin_immediate`."""
-    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    try:
-        set_pragmas(connection, busy_timeout, query_only=False)
-    except BaseException:
-        connection.close()
-        raise
+    its transactions are begun with `begin_immediate`. A file SQLite cannot use raises
+    `DatabaseFileError`."""
+    with file_errors_named(path):
+        connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            set_pragmas(connection, busy_timeout, query_only=False)
+        except BaseException:
+            connection.close()
+            raise
     return connection
