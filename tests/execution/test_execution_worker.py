@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -597,8 +599,8 @@ async def test_a_database_that_is_away_holds_the_order_not_the_queues_retries(
     assert await queue.dead_letters("orders") == []
     where = sessions.kw["bind"].url.render_as_string(hide_password=True)
     assert (
-        f"order event coid-0001 waits (try 4, again in 0.00s): the database {where} is away: "
-        "OperationalError: connection failed: Connection refused"
+        f"order event coid-0001 waits (try 4, again in 0.00s): the database {where} is "
+        "unavailable: OperationalError: connection failed: Connection refused"
     ) in caplog.text
 
 
@@ -626,3 +628,45 @@ async def test_stopping_lets_go_of_an_order_waiting_for_the_database(
     assert await queue.depth("orders") == 1  # back in the queue, as first in line
     assert await queue.dead_letters("orders") == []
     assert rows(sessions, OrderRecord) == [] and worker.processed == 0
+
+
+async def test_a_write_lock_held_elsewhere_makes_the_order_wait_not_dead_letter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the SQLite file's write lock (an open transaction in a shell)
+    longer than the busy timeout and the queue's retries: the order waits for the lock with
+    a warning naming the file, and is booked once when it is released."""
+    path = tmp_path / "sigma.db"
+    engine = init_db(f"sqlite:///{path}", busy_timeout=0.02)
+    worker = OrderWorker(session_factory(engine), PaperBroker(FillModel(commission_pct=FEE)))
+    worker.outage_pause = worker.outage_pause_max = 0.01
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    queue = InMemoryWorkQueue(max_retries=1, retry_base_delay=0.01)
+    task = asyncio.create_task(queue.consume("orders", worker.handle))
+    event = order_event()
+    await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
+    try:
+        for _ in range(1000):
+            if "waits (try 3" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for _ in range(1000):
+        if worker.processed:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    await task
+    await worker.close()
+    with engine.connect() as conn:
+        fills = conn.execute(select(func.count()).select_from(FillRecord)).scalar()
+    engine.dispose()
+    assert (worker.processed, fills) == (1, 1)
+    assert await queue.dead_letters("orders") == []
+    assert (
+        f"order event coid-0001 waits (try 3, again in 0.01s): the database sqlite:///{path} "
+        "is unavailable: OperationalError: database is locked"
+    ) in caplog.text

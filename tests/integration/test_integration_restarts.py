@@ -505,7 +505,7 @@ async def test_postgres_away_longer_than_the_retries_loses_no_order(
     database = f"postgresql+psycopg://postgres@127.0.0.1:{private_pg.port}/sigma"
     assert re.search(
         r"order event pg-away-00 waits \(try 2, again in 0\.20s\): the database "
-        rf"{re.escape(database)} is away: OperationalError: .*Connection refused",
+        rf"{re.escape(database)} is unavailable: OperationalError: .*Connection refused",
         caplog.text,
     ), caplog.text
     with app.sessions() as s:

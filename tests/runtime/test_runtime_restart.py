@@ -373,7 +373,7 @@ def test_a_start_without_its_database_server_is_refused_naming_it() -> None:
     with pytest.raises(StartupError) as raised:
         Services(app, ("worker",))
     assert str(raised.value).startswith(
-        "the database postgresql+psycopg://sigma:***@127.0.0.1:1/sigma is away: "
+        "the database postgresql+psycopg://sigma:***@127.0.0.1:1/sigma is unavailable: "
         "OperationalError: connection failed: connection to server at "
     )
     assert "Connection refused" in str(raised.value) and "secret" not in str(raised.value)

@@ -30,6 +30,13 @@ def raised_from(cause: BaseException) -> RuntimeError:
         return outer
 
 
+def locked_sqlite() -> sqlite3.OperationalError:
+    """SQLite's answer when another process holds the write lock past the busy timeout."""
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    return locked
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -41,6 +48,7 @@ def raised_from(cause: BaseException) -> RuntimeError:
         pg_errors.DiskFull("could not extend file"),
         pg_errors.TooManyConnections("too many clients already"),
         DatabaseFileError("SQLite database x.db: database or disk is full"),
+        locked_sqlite(),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -86,7 +94,7 @@ def test_the_message_names_the_database_without_its_password() -> None:
     url = make_url("postgresql+psycopg://sigma:secret@db.example:5432/sigma")
     refused = psycopg.OperationalError('connection failed:\n\tConnection "refused"')
     assert outage_message(wrapped(refused), url) == (
-        "the database postgresql+psycopg://sigma:***@db.example:5432/sigma is away: "
+        "the database postgresql+psycopg://sigma:***@db.example:5432/sigma is unavailable: "
         'OperationalError: connection failed: Connection "refused"'
     )
     full = DatabaseFileError("SQLite database /var/sigma.db: database or disk is full")
