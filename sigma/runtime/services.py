@@ -371,7 +371,7 @@ class Services:
             if "api" in self.components:
                 assert self.serve_api is not None  # checked when the Services was made
                 tasks["api"] = supervise("api", partial(self.serve_api, self, stop))
-            await until_subscribed(self._subscriptions(), tasks)
+            await until_subscribed(self._subscriptions(), tasks, stop)
             self.ready.set()
             await watch(tasks, stop, partial(self.notifier.notify, "critical", "sigma"))
         finally:
