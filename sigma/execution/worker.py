@@ -244,12 +244,13 @@ class OrderWorker:
             ):
                 continue
             if isinstance(outcome, BaseException):
-                log.warning(
-                    "order %s failed (attempt %d): %r",
-                    event.client_order_id,
-                    delivery.attempt,
-                    outcome,
-                )
+                if not database_away(outcome):  # `handle` says what it waits for
+                    log.warning(
+                        "order %s failed (attempt %d): %r",
+                        event.client_order_id,
+                        delivery.attempt,
+                        outcome,
+                    )
                 # A failure that may pass is raised before a refusal: the delivery is then
                 # retried, and the refused orders are refused again (their rows are final).
                 if failed is None or (

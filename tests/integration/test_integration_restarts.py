@@ -472,8 +472,10 @@ async def test_postgres_away_longer_than_the_retries_loses_no_order(
     """PostgreSQL is down while orders arrive, for longer than the order queue's retries
     last (one retry here; 15 seconds of them by default). An order that failed for want of
     the database is not the order's fault: the worker holds it, says at each try what it
-    waits for and where, and books it once the database is back. Nothing is
-    dead-lettered, each order has one fill."""
+    waits for and where, and books it once the database is back. Then the database goes
+    away again and the system is stopped meanwhile: the worker lets go of the orders it
+    holds (unacknowledged, so RabbitMQ keeps them) and stops in time, and the next worker
+    books them. Nothing is dead-lettered, each order has one fill."""
     caplog.set_level(logging.WARNING)
     app = make_app(
         database_url=private_pg.url("sigma"),
@@ -482,21 +484,38 @@ async def test_postgres_away_longer_than_the_retries_loses_no_order(
         bus_prefix=bus_prefix,
         order_max_retries=1,
     )
-    system, stop, runner = await run_services(app, ("worker",))
-    worker = system.worker
-    assert worker is not None
+    events = [fault_order(f"pg-away-{i:02d}") for i in range(5)]
+    first, second = events[:3], events[3:]
     producer = RabbitWorkQueue(amqp_url, bus_prefix)
-    try:
+
+    async def publish_while_down(part: list[OrderEvent]) -> None:
+        waited = caplog.text.count(" waits (try")
         await private_pg.stop()
-        events = [fault_order(f"pg-away-{i:02d}") for i in range(3)]
-        for event in events:
+        for event in part:
             await producer.publish(QUEUE_ORDERS, event.to_bytes(), message_id=event.client_order_id)
         await steady.wait_until(
-            lambda: "dead-lettering" in caplog.text or caplog.text.count(" waits (try") >= 9,
+            lambda: (
+                "dead-lettering" in caplog.text
+                or caplog.text.count(" waits (try") >= waited + 3 * len(part)
+            ),
             "each order tried more often than the queue retries",
         )
+
+    try:
+        system, stop, runner = await run_services(app, ("worker",))
+        worker = system.worker
+        assert worker is not None
+        await publish_while_down(first)
         await private_pg.start()
-        await steady.wait_until(lambda: worker.processed == len(events), "the orders booked")
+        await steady.wait_until(lambda: worker.processed == len(first), "the orders booked")
+        await publish_while_down(second)
+        stop.set()
+        await asyncio.wait_for(runner, 30)  # stops although the database is still down
+        await private_pg.start()
+        system, stop, runner = await run_services(app, ("worker",))
+        again = system.worker
+        assert again is not None
+        await steady.wait_until(lambda: again.processed == len(second), "the held orders booked")
     finally:
         await producer.close()
         stop.set()
