@@ -548,6 +548,18 @@ async def test_an_order_of_a_batch_that_fails_fails_the_delivery_after_the_other
     ]
 
 
+async def booked_then_stopped(
+    worker: OrderWorker, queue: InMemoryWorkQueue, consumer: asyncio.Task[None]
+) -> None:
+    """Wait (10 s at most) until the worker booked an order, then stop its queue."""
+    for _ in range(1000):
+        if worker.processed:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    await consumer
+
+
 def database_away_for(
     worker: OrderWorker, monkeypatch: pytest.MonkeyPatch, tries: int
 ) -> list[int]:
@@ -587,12 +599,7 @@ async def test_a_database_that_is_away_holds_the_order_not_the_queues_retries(
     task = asyncio.create_task(queue.consume("orders", handle))
     event = order_event()
     await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
-    for _ in range(500):
-        if worker.processed:
-            break
-        await asyncio.sleep(0.01)
-    await queue.stop()
-    await task
+    await booked_then_stopped(worker, queue, task)
     assert (calls[0], attempts, worker.processed) == (5, [1], 1)
     assert [o.status for o in rows(sessions, OrderRecord)] == ["filled"]
     assert len(rows(sessions, FillRecord)) == 1
@@ -654,12 +661,7 @@ async def test_a_write_lock_held_elsewhere_makes_the_order_wait_not_dead_letter(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    for _ in range(1000):
-        if worker.processed:
-            break
-        await asyncio.sleep(0.01)
-    await queue.stop()
-    await task
+    await booked_then_stopped(worker, queue, task)
     await worker.close()
     with engine.connect() as conn:
         fills = conn.execute(select(func.count()).select_from(FillRecord)).scalar()
