@@ -62,12 +62,15 @@ class PermanentError(Exception):
 
 @dataclass(slots=True)
 class Delivery:
-    """One message taken from a work queue. `attempt` counts deliveries, starting at 1."""
+    """One message taken from a work queue. `attempt` counts deliveries, starting at 1;
+    `final` says the queue dead-letters the message if this try fails too (its retries are
+    used up), so the handler can settle what it cannot finish instead of leaving it open."""
 
     body: bytes
     message_id: str
     attempt: int = 1
     headers: dict[str, str] = field(default_factory=dict)
+    final: bool = False
 
 
 Handler = Callable[[Delivery], Awaitable[None]]

@@ -276,7 +276,12 @@ class InMemoryWorkQueue:
             message = await source.get()
             worker.busy = True
             try:
-                delivery = Delivery(message.body, message.message_id, message.attempt)
+                delivery = Delivery(
+                    message.body,
+                    message.message_id,
+                    message.attempt,
+                    final=message.attempt > self.max_retries,
+                )
                 delivery.headers.update(message.headers)
                 try:
                     await handler(delivery)

@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 from aio_pika.abc import (
@@ -108,6 +109,15 @@ class RabbitWorkQueue:
 
     # --- names and plumbing ---------------------------------------------------------------
 
+    @property
+    def where(self) -> str:
+        """The broker's URL without its password (for messages)."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
     def queue_name(self, queue: str) -> str:
         """Broker name of `queue` (with the prefix)."""
         return self.prefix + queue
@@ -128,9 +138,15 @@ class RabbitWorkQueue:
     async def _publish_channel(self) -> AbstractChannel:
         async with self._connect_lock:
             if self._connection is None:
-                self._connection = await aio_pika.connect_robust(
-                    self.url, client_properties={"connection_name": self.connection_name}
-                )
+                try:
+                    self._connection = await aio_pika.connect_robust(
+                        self.url, client_properties={"connection_name": self.connection_name}
+                    )
+                except OSError as exc:
+                    # aiormq's own words ("[Errno 111] Connection refused") name no server.
+                    raise ConnectionError(
+                        f"cannot reach RabbitMQ at {self.where}: {exc.strerror or exc}"
+                    ) from exc
             if self._channel is None:
                 # Confirms on: `publish` resolves when the broker has the message. Returns
                 # raise: a message routed to no queue must fail loudly, not vanish.
@@ -224,6 +240,7 @@ class RabbitWorkQueue:
             message.message_id or "",
             attempt,
             {k: _text(v) for k, v in headers.items() if k != ATTEMPT_HEADER},
+            final=attempt > self.max_retries,
         )
         if message.redelivered:
             delivery.headers[REDELIVERED_HEADER] = "true"

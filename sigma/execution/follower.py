@@ -17,6 +17,11 @@ Two sources, one truth:
   stream that comes back is trusted only after `stream_settle_seconds` without error, and
   then every order is looked up once: what happened while it was down is caught up.
 
+An order the venue acknowledged (it gave the order its id) and no longer knows when asked
+`LOST_AFTER` times in a row (a venue restarted without its state) is booked cancelled with the
+reason and raised as a critical alert: left open, nothing would ever finish it and the bot
+would wait for it for good.
+
 It also cancels: one order (a `CancelEvent` from the strategy, or a resting limit order older
 than `order_timeout`), and everything when the kill switch turns on (`cancel_all` at the
 venue, the results booked, an alert with the count). Lookups and cancels of one order never
@@ -51,6 +56,9 @@ FINAL = frozenset(
 )
 #: the longest pause after failures (lookups, the stream), however many in a row
 _MAX_PAUSE = 60.0
+#: lookups in a row (`poll_seconds` apart) that must find an acknowledged order missing
+#: before it is booked lost: one miss may be a venue's lag between its order books
+LOST_AFTER = 2
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -106,6 +114,8 @@ class _Open:
     cancel_sent: bool = False
     #: monotonic time of its next lookup
     due: float = 0.0
+    #: lookups in a row that did not find it at the venue
+    missing: int = 0
 
     @classmethod
     def of(cls, row: OrderRecord) -> _Open:
@@ -273,13 +283,38 @@ class OrderFollower:
             await self._budget.take()
             self.counts.lookups += 1
             report = await self.worker.broker.lookup(client_order_id, order.symbol)
+            if report is None and order.exchange_order_id:
+                return await self._missing(order)
             if report is None:
                 # Recorded, never placed (the worker died in between): the queue delivers
                 # its event again and the worker follows it once placed.
                 log.warning("order %s is not at %s", client_order_id, self.worker.broker.name)
                 self._forget(client_order_id)
                 return None
+            order.missing = 0
             return await self._book(order, report)
+
+    async def _missing(self, order: _Open) -> str | None:
+        """The venue no longer knows an order it acknowledged: looked up again at the next
+        poll, and booked cancelled (with an alert) once `LOST_AFTER` lookups in a row
+        missed it; its status then, else None."""
+        order.missing += 1
+        venue, coid = self.worker.broker.name, order.client_order_id
+        where = f"order {coid} ({order.exchange_order_id} at {venue})"
+        if order.missing < LOST_AFTER:
+            log.warning("%s not found at %s; asking again", where, venue)
+            return None
+        reason = (
+            f"{venue} no longer knows order {order.exchange_order_id} (not found {order.missing} "
+            "times in a row): a venue restarted without its state, or the order was purged"
+        )
+        message = f"{where} booked cancelled: {reason}"
+        log.error("%s", message)
+        self.worker.on_alert("critical", message, {"client_order_id": coid, "venue": venue})
+        lost = BrokerReport(
+            coid, OrderStatus.CANCELLED, exchange_order_id=order.exchange_order_id, reason=reason
+        )
+        return await self._book(order, lost)
 
     async def _book(self, order: _Open, report: BrokerReport) -> str:
         booked = await self.worker.book(

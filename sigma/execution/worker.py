@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeGuard, cast
 
 from pydantic import ValidationError
 
@@ -41,6 +41,7 @@ from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
 from sigma.store.orders import find_order, open_order_rows, order_values
+from sigma.store.outage import database_away, one_line, outage_message
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
 
@@ -165,6 +166,12 @@ class OrderWorker:
         self.rebooked = 0
         """Batches booked again because what `positions` assumed no longer held."""
         self._reconciler: VenueReconciler | None = None
+        self.stopping = asyncio.Event()
+        """Set when the process stops: deliveries waiting for the database are let go."""
+        self.outage_pause = 0.1
+        """Seconds before the first new try of a delivery that found the database away;
+        doubled per try up to `outage_pause_max`."""
+        self.outage_pause_max = 5.0
         self.follower = OrderFollower(self, follow)
         """Follows the orders this worker books open until they are final, and cancels."""
 
@@ -178,7 +185,41 @@ class OrderWorker:
 
         The orders of a batch run side by side, so those on one position share a
         transaction. If one fails, the delivery fails after the others finished: the queue
-        delivers it again and the booked ones are recognised by their ids."""
+        delivers it again and the booked ones are recognised by their ids.
+
+        A failure because the database is away (`database_away`) is not the order's: the
+        queue's few retries would run out during an outage and dead-letter orders the paper
+        broker or the venue may already have executed. The worker holds the delivery and
+        tries it again, with a growing pause and a warning naming the database, until the
+        database is back; asked to stop meanwhile (`stopping`), it leaves the delivery
+        unacknowledged (CancelledError), so the queue hands it to the next worker."""
+        tries = 0
+        while True:
+            try:
+                await self._handle(delivery)
+                return
+            except Exception as exc:
+                if not database_away(exc):
+                    raise
+                tries += 1
+                pause = min(self.outage_pause_max, self.outage_pause * 2 ** (tries - 1))
+                log.warning(
+                    "order event %s waits (try %d, again in %.2fs): %s",
+                    delivery.message_id,
+                    tries,
+                    pause,
+                    outage_message(exc, self.db.engine.url),
+                )
+            try:
+                await asyncio.wait_for(self.stopping.wait(), pause)
+            except TimeoutError:
+                continue
+            raise asyncio.CancelledError(
+                f"stopping while order event {delivery.message_id} waits for the database"
+            )
+
+    async def _handle(self, delivery: Delivery) -> None:
+        """One try at `handle`'s work."""
         try:
             cancel = CancelEvent.parse(delivery.body)
         except ValidationError as exc:
@@ -196,13 +237,20 @@ class OrderWorker:
         outcomes = await asyncio.gather(*map(self.execute, events), return_exceptions=True)
         failed: BaseException | None = None
         for event, outcome in zip(events, outcomes, strict=True):
+            if (
+                delivery.final
+                and self._gives_up_on(outcome)
+                and await self._give_up(event, outcome, delivery.attempt)
+            ):
+                continue
             if isinstance(outcome, BaseException):
-                log.warning(
-                    "order %s failed (attempt %d): %r",
-                    event.client_order_id,
-                    delivery.attempt,
-                    outcome,
-                )
+                if not database_away(outcome):  # `handle` says what it waits for
+                    log.warning(
+                        "order %s failed (attempt %d): %r",
+                        event.client_order_id,
+                        delivery.attempt,
+                        outcome,
+                    )
                 # A failure that may pass is raised before a refusal: the delivery is then
                 # retried, and the refused orders are refused again (their rows are final).
                 if failed is None or (
@@ -213,6 +261,70 @@ class OrderWorker:
             raise failed
         if rejected is not None:
             raise rejected
+
+    def _gives_up_on(self, outcome: object) -> TypeGuard[Exception]:
+        """Whether a last try that ended in `outcome` leaves an order to settle: a failure
+        of a venue order that may pass (not a refusal, whose row is final already; not the
+        database away, which `handle` waits for). A paper order is on record only together
+        with its fills, so none of its is left open."""
+        return (
+            isinstance(outcome, Exception)
+            and not isinstance(outcome, PermanentError)
+            and not database_away(outcome)
+            and settling(self.broker) is None
+        )
+
+    async def _give_up(self, event: OrderEvent, error: Exception, attempts: int) -> bool:
+        """Settle a venue order the queue is giving up on (its last try failed with `error`)
+        rather than leave it open on record with nothing to finish it and the bot waiting.
+
+        The venue is asked once more. An order it holds is booked: True, the delivery
+        succeeded after all. One it does not hold is recorded rejected with the reason. When
+        it cannot say, the order stays open on record (reconciliation books it should the
+        venue hold it) and is announced dead-lettered. Either way the bot is told and an
+        alert says what happened and where; False: the delivery is dead-lettered."""
+        coid, venue = event.client_order_id, self.broker.name
+        reason = f"given up after {attempts} attempts at {venue}: {one_line(error)}"
+        details = {"client_order_id": coid, "symbol": event.symbol, "venue": venue}
+        try:
+            report = await self.broker.lookup(coid, event.symbol)
+        except Exception as exc:
+            status, severity = "dead_lettered", "critical"
+            message = (
+                f"order {coid} {reason}; whether {venue} holds it is unknown "
+                f"({one_line(exc)}): it stays open on record, and reconciliation books it if "
+                f"{venue} has it"
+            )
+        else:
+            if report is not None:
+                await self.book(event.symbol, event.side, event.strategy, event.mode, report)
+                log.warning("order %s found at %s on its last try; booked", coid, venue)
+                return True
+            key = (event.symbol, event.strategy, event.mode)
+            await self.db.run(partial(_reject_unplaced, client_order_id=coid), key=key)
+            status, severity = OrderStatus.REJECTED.value, "warning"
+            message = f"order {coid} rejected: {reason}; {venue} does not hold it"
+        log.warning("%s", message)
+        self.on_alert(severity, message, details)
+        await self._announce(coid, event.symbol, status, reason)
+        return False
+
+    async def _announce(self, client_order_id: str, symbol: str, status: str, reason: str) -> None:
+        """Tell the bot and the dashboards an order's new status (best effort: the store
+        holds the truth)."""
+        if self.pubsub is None:
+            return
+        message = OrderStatusEvent(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            status=status,
+            reason=reason,
+            ts=datetime.now(UTC),
+        )
+        try:
+            await self.pubsub.publish(CHANNEL_ORDER_STATUS, message.to_bytes())
+        except Exception:
+            log.warning("could not announce the %s order %s", status, client_order_id)
 
     async def execute(self, event: OrderEvent) -> Booked | None:
         """Record, send and book one order; None when it was already finished.
@@ -292,18 +404,9 @@ class OrderWorker:
             pass  # no row can hold it: the dead-letter reason is the record
         else:
             status = await self.db.run(partial(self._reject, event=event), key=key)
-            if not isinstance(status, _Conflict) and self.pubsub is not None:
-                message = OrderStatusEvent(
-                    client_order_id=event.client_order_id,
-                    symbol=event.symbol,
-                    status=OrderStatus.REJECTED.value,
-                    reason=reason,
-                    ts=datetime.now(UTC),
-                )
-                try:
-                    await self.pubsub.publish(CHANNEL_ORDER_STATUS, message.to_bytes())
-                except Exception:
-                    log.warning("could not announce refused order %s", event.client_order_id)
+            if not isinstance(status, _Conflict):
+                rejected = OrderStatus.REJECTED.value
+                await self._announce(event.client_order_id, event.symbol, rejected, reason)
         self._refused(event, reason)
 
     def _refused(self, event: OrderEvent, reason: str) -> NoReturn:
@@ -540,6 +643,13 @@ class OrderWorker:
                 except Exception as exc:
                     log.exception("reconciliation of %s failed", mode)
                     self.on_alert("warning", f"reconciliation failed: {exc!r}", {"mode": mode})
+
+
+def _reject_unplaced(conn: Connection, *, client_order_id: str) -> None:
+    """Record an order the venue never took as rejected (an order with fills keeps them)."""
+    replace_unfilled_status(
+        conn, client_order_id, expected=OrderStatus.NEW.value, status=OrderStatus.REJECTED.value
+    )
 
 
 def _event_from_row(row: OrderRecord) -> OrderEvent:

@@ -62,7 +62,9 @@ from sigma.scheduler.jobs import start_scheduler
 from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
+from sigma.store.db import normalize_url
 from sigma.store.handles import SessionFactory
+from sigma.store.outage import database_away, outage_message
 from sigma.store.params import get_active_params
 from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
@@ -150,6 +152,13 @@ class Services:
         # The API sits above the application layer (its routes call `sigma.runtime.operator`),
         # so it is handed in rather than imported.
         self.serve_api = serve_api
+        try:
+            app.db  # noqa: B018 - the notifier and the action log below write to it
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            url = normalize_url(app.settings.database.database_url)
+            raise StartupError(outage_message(exc, url)) from None
         self.app = app
         self.components = chosen
         s = app.settings
@@ -362,7 +371,7 @@ class Services:
             if "api" in self.components:
                 assert self.serve_api is not None  # checked when the Services was made
                 tasks["api"] = supervise("api", partial(self.serve_api, self, stop))
-            await until_subscribed(self._subscriptions(), tasks)
+            await until_subscribed(self._subscriptions(), tasks, stop)
             self.ready.set()
             await watch(tasks, stop, partial(self.notifier.notify, "critical", "sigma"))
         finally:
@@ -392,6 +401,8 @@ class Services:
         if self.adaptive is not None:
             await asyncio.to_thread(self.adaptive.close)
         if "worker" in tasks:
+            if self.worker is not None:
+                self.worker.stopping.set()  # an order waiting for the database is let go
             await self.queue.stop()  # in-flight orders finish and are acknowledged
         for name in ("account", "worker", "resting", "follower", "heartbeat", "sim", "api"):
             await finish(tasks.pop(name, None))

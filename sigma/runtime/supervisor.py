@@ -105,7 +105,9 @@ class Supervisor:
                 return
             deaths = 1 if self._healthy(name) else deaths + 1
             pause = self.backoff.pause(deaths)
-            what = repr(error) if error is not None else "it returned"
+            # str, not repr: some errors' repr drops the message that says where (redis-py's
+            # ConnectionError reads "network:ConnectionError").
+            what = "it returned" if error is None else f"{type(error).__name__}: {error}"
             self._set(name, "down", what)
             message = f"component {name} died ({what}); restarting it in {pause:.1f}s"
             log.error(message, exc_info=error)
@@ -126,10 +128,12 @@ def _now() -> datetime:
 
 
 async def until_subscribed(
-    events: list[asyncio.Event], tasks: dict[str, asyncio.Task[None]]
+    events: list[asyncio.Event], tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event
 ) -> None:
     """Wait until every consumer listens (`events`), so nothing published after the process
-    says it is ready is missed; a component that ends first raises its error."""
+    says it is ready is missed; a component that ends first raises its error. Asked to
+    `stop` meanwhile (Ctrl-C while a server it needs is still away), it returns: the
+    components end because they were told to, not because one failed."""
     for event in events:
         waiter = asyncio.create_task(event.wait())
         await asyncio.wait({waiter, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
@@ -138,6 +142,8 @@ async def until_subscribed(
             for task in tasks.values():
                 if task.done() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+            if stop.is_set():
+                return
             raise RuntimeError("a component ended before it subscribed")
 
 

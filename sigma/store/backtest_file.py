@@ -33,6 +33,7 @@ from sigma.store.sqlite_file import (
     BUSY_TIMEOUT,
     begin_immediate,
     connect_writer,
+    file_errors_named,
     is_sqlite_lock_error,
 )
 
@@ -136,31 +137,35 @@ def save_backtest_file(
     shipped head (new, older or newer: `save_backtest` after migrating is the way then)."""
     connection = connect_writer(path, busy_timeout=busy_timeout)
     try:
-        try:
-            found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-        except sqlite3.OperationalError:  # no such table: never migrated
-            return None
-        if found != [(shipped_head(),)]:
-            return None
-        row = summary_row(result, report_path=report_path, run_id=run_id)
-        row["created_at"] = datetime.now(UTC)  # (the column's default, `utcnow`)
-        begin_immediate(connection.execute, is_sqlite_lock_error)
-        try:
-            cursor = connection.execute(
-                _insert(SUMMARY_TABLE, list(row)), [sqlite_value(v) for v in row.values()]
-            )
-            summary_id = cursor.lastrowid
-            assert summary_id is not None, "an insert has a row id"
-            # The rows are made as sqlite3 reads them, never all held at once.
-            connection.executemany(
-                _insert(TRADES_TABLE, ("summary_id", *TRADE_FIELDS)),
-                _trade_rows(summary_id, result.trades),
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return int(summary_id)
+        with file_errors_named(path):
+            try:
+                found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+            except sqlite3.OperationalError:  # no such table: never migrated
+                return None
+            if found != [(shipped_head(),)]:
+                return None
+            row = summary_row(result, report_path=report_path, run_id=run_id)
+            row["created_at"] = datetime.now(UTC)  # (the column's default, `utcnow`)
+            begin_immediate(connection.execute, is_sqlite_lock_error)
+            try:
+                cursor = connection.execute(
+                    _insert(SUMMARY_TABLE, list(row)), [sqlite_value(v) for v in row.values()]
+                )
+                summary_id = cursor.lastrowid
+                assert summary_id is not None, "an insert has a row id"
+                # The rows are made as sqlite3 reads them, never all held at once.
+                connection.executemany(
+                    _insert(TRADES_TABLE, ("summary_id", *TRADE_FIELDS)),
+                    _trade_rows(summary_id, result.trades),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                # SQLite ends the transaction itself on some errors (a full disk): a ROLLBACK
+                # then fails and would hide the error that says what happened.
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return int(summary_id)
     finally:
         connection.close()
 

@@ -17,7 +17,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.store.revision import MIGRATIONS_DIR, shipped_head
-from sigma.store.sqlite import BUSY_TIMEOUT, configure_reader, configure_writer
+from sigma.store.sqlite import (
+    BUSY_TIMEOUT,
+    DatabaseFileError,
+    configure_reader,
+    configure_writer,
+)
 from sigma.store.timescale import enable_timescale
 
 if TYPE_CHECKING:
@@ -50,14 +55,22 @@ def create_db_engine(
 
     SQLite: the database file's folder is created, foreign keys are enforced, WAL journaling
     is on, transactions include DDL and take the write lock up front (waiting up to
-    `busy_timeout` seconds, then retried: `sigma.store.sqlite`). PostgreSQL: connections are
-    pinged before use so a restarted server does not surface as errors.
+    `busy_timeout` seconds, then retried: `sigma.store.sqlite`); a file SQLite cannot use
+    (no database, damaged, not writable, its disk full) raises `DatabaseFileError` naming
+    it. PostgreSQL: connections are pinged before use so a restarted server does not surface
+    as errors.
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_file(parsed)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseFileError(
+                    f"SQLite database {path}: cannot make its folder {path.parent}: "
+                    f"{exc.strerror or exc}"
+                ) from exc
         engine = create_engine(parsed, echo=echo)
         configure_writer(engine, busy_timeout=busy_timeout)
         return engine

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 
 from sigma.store.sqlite_file import (
@@ -25,7 +26,9 @@ from sigma.store.sqlite_file import (
     RETRY_PAUSE,
     RETRY_PAUSE_MAX,
     WRITE_ATTEMPTS,
+    DatabaseFileError,
     begin_immediate,
+    file_problem,
     is_sqlite_lock_error,
     retry_pause,
     set_pragmas,
@@ -36,6 +39,7 @@ __all__ = [
     "RETRY_PAUSE",
     "RETRY_PAUSE_MAX",
     "WRITE_ATTEMPTS",
+    "DatabaseFileError",
     "configure_reader",
     "configure_writer",
     "is_lock_error",
@@ -55,6 +59,16 @@ def _pragmas(engine: Engine, busy_timeout: float, *, query_only: bool) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # (`sigma.store.sqlite_file`: the same pragmas for a connection without SQLAlchemy.)
         set_pragmas(dbapi_connection, busy_timeout, query_only=query_only)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        # SQLite's own words ("file is not a database", "database or disk is full") name
+        # no file, and a caller that catches them is too far away to know which one.
+        problem = file_problem(
+            context.original_exception, engine.url.database, query_only=query_only
+        )
+        if problem is not None:
+            raise problem from context.sqlalchemy_exception
 
 
 def configure_writer(engine: Engine, *, busy_timeout: float = BUSY_TIMEOUT) -> None:

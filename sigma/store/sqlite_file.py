@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("sigma.store.sqlite")
@@ -24,6 +25,42 @@ RETRY_PAUSE = 0.05
 RETRY_PAUSE_MAX = 1.0
 # SQLITE_BUSY and SQLITE_LOCKED: the primary codes of every "database is locked/busy" error.
 _LOCK_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class DatabaseFileError(ValueError):
+    """The SQLite database file cannot be used: it is no database or a damaged one, cannot
+    be opened or written, or its disk is full. The message names the file, SQLite's reason
+    and what to do; retrying does not help until someone does it."""
+
+
+# Primary result codes that are about the file, not the statement, and what to do about each.
+_FILE_CODES = {
+    sqlite3.SQLITE_NOTADB: "restore it from a backup, or move it aside to start an empty one",
+    sqlite3.SQLITE_CORRUPT: "restore it from a backup, or move it aside to start an empty one",
+    sqlite3.SQLITE_FULL: "free space on its disk",
+    sqlite3.SQLITE_READONLY: "make the file and its folder writable for this user",
+    sqlite3.SQLITE_CANTOPEN: "make the file and its folder writable for this user",
+    sqlite3.SQLITE_PERM: "make the file and its folder writable for this user",
+    sqlite3.SQLITE_IOERR: "check the disk it is on",
+}
+
+
+def file_problem(
+    exc: BaseException, path: str | Path | None, *, query_only: bool = False
+) -> DatabaseFileError | None:
+    """What the `sqlite3` error `exc` says about the database file at `path`, as an error
+    naming the file; None for errors of a statement or a lock. On a `query_only` connection
+    "readonly" is the answer to a write, not a property of the file."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    if query_only and code & 0xFF == sqlite3.SQLITE_READONLY:
+        return None
+    hint = _FILE_CODES.get(code & 0xFF)
+    if hint is None:
+        return None
+    name = getattr(exc, "sqlite_errorname", "") or str(code)
+    return DatabaseFileError(f"SQLite database {path or ':memory:'}: {exc} ({name}); {hint}")
 
 
 def is_sqlite_lock_error(exc: BaseException) -> bool:
@@ -87,13 +124,28 @@ def begin_immediate(
             time.sleep(pause)
 
 
+@contextmanager
+def file_errors_named(path: Path) -> Iterator[None]:
+    """Raise SQLite's errors about the file `path` (see `file_problem`) from inside as
+    `DatabaseFileError` naming it; others as they are."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        problem = file_problem(exc, path)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
 def connect_writer(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """A writing connection to the SQLite file `path`, configured as SIGMA's writers are;
-    its transactions are begun with `begin_immediate`."""
-    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    try:
-        set_pragmas(connection, busy_timeout, query_only=False)
-    except BaseException:
-        connection.close()
-        raise
+    its transactions are begun with `begin_immediate`. A file SQLite cannot use raises
+    `DatabaseFileError`."""
+    with file_errors_named(path):
+        connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            set_pragmas(connection, busy_timeout, query_only=False)
+        except BaseException:
+            connection.close()
+            raise
     return connection

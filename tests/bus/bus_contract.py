@@ -189,12 +189,12 @@ class WorkQueueContract:
         self, make_queue: MakeQueue
     ) -> None:
         queue: WorkQueue = await make_queue(max_retries=2, retry_base_delay=0.02)
-        attempts: list[int] = []
+        attempts: list[tuple[int, bool]] = []
         good: list[str] = []
 
         async def handle(delivery: Delivery) -> None:
             if delivery.message_id == "bad":
-                attempts.append(delivery.attempt)
+                attempts.append((delivery.attempt, delivery.final))
                 raise ValueError("broker rejected order " + "x" * 1000)
             good.append(delivery.message_id)
 
@@ -204,7 +204,8 @@ class WorkQueueContract:
                 await queue.publish(QUEUE, b"fine", message_id=f"good-{i}")
             letters = await drained(queue, 1)
         assert sorted(good) == [f"good-{i}" for i in range(5)]
-        assert attempts == [1, 2, 3]
+        # The last try is marked: the handler can settle what the queue gives up on.
+        assert attempts == [(1, False), (2, False), (3, True)]
         (letter,) = letters
         assert letter.message_id == "bad"
         assert letter.body == b"poison"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from execution_helpers import TS, RecordingPubSub, order_event
 from sqlalchemy import Engine, func, select, text
@@ -542,3 +546,129 @@ async def test_an_order_of_a_batch_that_fails_fails_the_delivery_after_the_other
         "buy-000001",
         "buy-000002",
     ]
+
+
+async def booked_then_stopped(
+    worker: OrderWorker, queue: InMemoryWorkQueue, consumer: asyncio.Task[None]
+) -> None:
+    """Wait (10 s at most) until the worker booked an order, then stop its queue."""
+    for _ in range(1000):
+        if worker.processed:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    await consumer
+
+
+def database_away_for(
+    worker: OrderWorker, monkeypatch: pytest.MonkeyPatch, tries: int
+) -> list[int]:
+    """Make the worker's bookings find the database away the first `tries` times (forever
+    when negative); returns the count of bookings tried."""
+    original = worker._book_placed
+    calls = [0]
+
+    def away(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if tries < 0 or calls[0] <= tries:
+            raise psycopg.OperationalError("connection failed: Connection refused")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "_book_placed", away)
+    worker.outage_pause = worker.outage_pause_max = 0.001
+    return calls
+
+
+async def test_a_database_that_is_away_holds_the_order_not_the_queues_retries(
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database away for more tries than the queue allows (one retry here): the worker
+    tries the same delivery again, warning each time what it waits for and where, and books
+    the order once when the database answers; nothing is dead-lettered."""
+    worker = make_worker(sessions)
+    calls = database_away_for(worker, monkeypatch, tries=4)
+    attempts: list[int] = []
+
+    async def handle(delivery: Delivery) -> None:
+        attempts.append(delivery.attempt)
+        await worker.handle(delivery)
+
+    queue = InMemoryWorkQueue(max_retries=1, retry_base_delay=0.01)
+    task = asyncio.create_task(queue.consume("orders", handle))
+    event = order_event()
+    await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
+    await booked_then_stopped(worker, queue, task)
+    assert (calls[0], attempts, worker.processed) == (5, [1], 1)
+    assert [o.status for o in rows(sessions, OrderRecord)] == ["filled"]
+    assert len(rows(sessions, FillRecord)) == 1
+    assert await queue.dead_letters("orders") == []
+    where = sessions.kw["bind"].url.render_as_string(hide_password=True)
+    assert (
+        f"order event coid-0001 waits (try 4, again in 0.00s): the database {where} is "
+        "unavailable: OperationalError: connection failed: Connection refused"
+    ) in caplog.text
+
+
+async def test_stopping_lets_go_of_an_order_waiting_for_the_database(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked to stop while the database is still away, the worker leaves the delivery
+    unacknowledged: the queue keeps it for the next worker, neither booked nor given up."""
+    worker = make_worker(sessions)
+    calls = database_away_for(worker, monkeypatch, tries=-1)
+    queue = InMemoryWorkQueue(max_retries=1, retry_base_delay=0.01)
+    task = asyncio.create_task(queue.consume("orders", worker.handle))
+    event = order_event()
+    await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
+    for _ in range(500):
+        if calls[0] >= 3:
+            break
+        await asyncio.sleep(0.01)
+    worker.stopping.set()
+    await asyncio.wait_for(queue.stop(), 5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert calls[0] >= 3
+    assert await queue.depth("orders") == 1  # back in the queue, as first in line
+    assert await queue.dead_letters("orders") == []
+    assert rows(sessions, OrderRecord) == [] and worker.processed == 0
+
+
+async def test_a_write_lock_held_elsewhere_makes_the_order_wait_not_dead_letter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the SQLite file's write lock (an open transaction in a shell)
+    longer than the busy timeout and the queue's retries: the order waits for the lock with
+    a warning naming the file, and is booked once when it is released."""
+    path = tmp_path / "sigma.db"
+    engine = init_db(f"sqlite:///{path}", busy_timeout=0.02)
+    worker = OrderWorker(session_factory(engine), PaperBroker(FillModel(commission_pct=FEE)))
+    worker.outage_pause = worker.outage_pause_max = 0.01
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    queue = InMemoryWorkQueue(max_retries=1, retry_base_delay=0.01)
+    task = asyncio.create_task(queue.consume("orders", worker.handle))
+    event = order_event()
+    await queue.publish("orders", event.to_bytes(), message_id=event.client_order_id)
+    try:
+        for _ in range(1000):
+            if "waits (try 3" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await booked_then_stopped(worker, queue, task)
+    await worker.close()
+    with engine.connect() as conn:
+        fills = conn.execute(select(func.count()).select_from(FillRecord)).scalar()
+    engine.dispose()
+    assert (worker.processed, fills) == (1, 1)
+    assert await queue.dead_letters("orders") == []
+    assert (
+        f"order event coid-0001 waits (try 3, again in 0.01s): the database sqlite:///{path} "
+        "is unavailable: OperationalError: database is locked"
+    ) in caplog.text

@@ -27,6 +27,7 @@ from tests.bus.bus_contract import (
     eventually,
     take,
 )
+from tests.integration.private_servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -381,3 +382,19 @@ async def test_rabbit_failed_ack_is_logged_and_redelivered(
     assert "could not settle message m" in caplog.text
     with contextlib.suppress(Exception):
         await queue.close()
+
+
+async def test_rabbit_unreachable_names_the_broker_without_its_password() -> None:
+    """Nothing listens where the URL points: the error says which broker (the password
+    masked), so the supervisor's alert does too; it stays a ConnectionError."""
+    port = free_port()
+    queue = RabbitWorkQueue(f"amqp://guest:secret@127.0.0.1:{port}/", "unreachable-")
+    try:
+        with pytest.raises(ConnectionError) as raised:
+            await queue.prepare("orders")
+    finally:
+        await queue.close()
+    message = str(raised.value)
+    assert message.startswith(f"cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:{port}/: ")
+    assert "secret" not in message
+    assert RabbitWorkQueue("amqp://127.0.0.1/").where == "amqp://127.0.0.1/"

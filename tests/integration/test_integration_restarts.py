@@ -19,18 +19,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import select
 
 from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
+from sigma.bus.rabbitmq import RabbitWorkQueue
+from sigma.domain import Side
+from sigma.execution.events import OrderEvent
 from sigma.runtime.services import Services
+from sigma.store.models import FillRecord, OrderRecord
 from tests.integration import steady_orders as steady
 from tests.integration.cli_process import Process
 from tests.integration.private_servers import (
@@ -40,6 +50,7 @@ from tests.integration.private_servers import (
     PrivateServer,
     ServerError,
 )
+from tests.runtime.pipeline_helpers import SYMBOL, make_app
 
 # One xdist worker runs these one after the other: each starts servers of its own, and two
 # RabbitMQ nodes booting at once on two cores would only slow both down.
@@ -448,3 +459,91 @@ async def test_worker_and_bot_processes_killed_with_orders_flowing(
     )
     print(json.dumps(figures))
     app.close()
+
+
+async def test_postgres_away_longer_than_the_retries_loses_no_order(
+    private_pg: PrivatePostgres,
+    redis_url: str,
+    amqp_url: str,
+    bus_prefix: str,
+    bus_cleanup: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL is down while orders arrive, for longer than the order queue's retries
+    last (one retry here; 15 seconds of them by default). An order that failed for want of
+    the database is not the order's fault: the worker holds it, says at each try what it
+    waits for and where, and books it once the database is back. Then the database goes
+    away again and the system is stopped meanwhile: the worker lets go of the orders it
+    holds (unacknowledged, so RabbitMQ keeps them) and stops in time, and the next worker
+    books them. Nothing is dead-lettered, each order has one fill."""
+    caplog.set_level(logging.WARNING)
+    app = make_app(
+        database_url=private_pg.url("sigma"),
+        redis_url=redis_url,
+        amqp_url=amqp_url,
+        bus_prefix=bus_prefix,
+        order_max_retries=1,
+    )
+    events = [fault_order(f"pg-away-{i:02d}") for i in range(5)]
+    first, second = events[:3], events[3:]
+    producer = RabbitWorkQueue(amqp_url, bus_prefix)
+
+    async def publish_while_down(part: list[OrderEvent]) -> None:
+        waited = caplog.text.count(" waits (try")
+        await private_pg.stop()
+        for event in part:
+            await producer.publish(QUEUE_ORDERS, event.to_bytes(), message_id=event.client_order_id)
+        await steady.wait_until(
+            lambda: (
+                "dead-lettering" in caplog.text
+                or caplog.text.count(" waits (try") >= waited + 3 * len(part)
+            ),
+            "each order tried more often than the queue retries",
+        )
+
+    try:
+        system, stop, runner = await run_services(app, ("worker",))
+        worker = system.worker
+        assert worker is not None
+        await publish_while_down(first)
+        await private_pg.start()
+        await steady.wait_until(lambda: worker.processed == len(first), "the orders booked")
+        await publish_while_down(second)
+        stop.set()
+        await asyncio.wait_for(runner, 30)  # stops although the database is still down
+        await private_pg.start()
+        system, stop, runner = await run_services(app, ("worker",))
+        again = system.worker
+        assert again is not None
+        await steady.wait_until(lambda: again.processed == len(second), "the held orders booked")
+    finally:
+        await producer.close()
+        stop.set()
+        await asyncio.wait_for(runner, 30)
+    assert "dead-lettering" not in caplog.text
+    database = f"postgresql+psycopg://postgres@127.0.0.1:{private_pg.port}/sigma"
+    assert re.search(
+        r"order event pg-away-00 waits \(try 2, again in 0\.20s\): the database "
+        rf"{re.escape(database)} is unavailable: OperationalError: .*Connection refused",
+        caplog.text,
+    ), caplog.text
+    with app.sessions() as s:
+        fills = Counter(s.scalars(select(FillRecord.client_order_id)))
+        statuses = dict(s.execute(select(OrderRecord.client_order_id, OrderRecord.status)).all())
+    assert fills == {e.client_order_id: 1 for e in events}
+    assert statuses == {e.client_order_id: "filled" for e in events}
+    await steady.assert_no_dead_letters(amqp_url, bus_prefix)
+    app.close()
+
+
+def fault_order(coid: str) -> OrderEvent:
+    """A paper market buy of one unit of the test symbol."""
+    return OrderEvent(
+        client_order_id=coid,
+        symbol=SYMBOL,
+        side=Side.BUY,
+        qty=Decimal(1),
+        ref_price=Decimal(100),
+        strategy="faults",
+        created_at=datetime.now(UTC),
+    )

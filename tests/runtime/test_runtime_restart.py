@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
@@ -20,7 +21,7 @@ from sigma.feeds.live_market import LiveMarket
 from sigma.risk.limits import AccountState, RiskManager
 from sigma.runtime.market import MARKET_BARS
 from sigma.runtime.restore import market_start
-from sigma.runtime.services import Services
+from sigma.runtime.services import Services, StartupError
 from sigma.store.bars import read_bars, upsert_bars
 from sigma.store.models import BarRecord, OrderRecord, RiskStateRecord, TickRecord
 from sigma.store.restart import StoredPrice, booked_accounts, last_prices
@@ -345,3 +346,52 @@ async def test_only_the_accelerated_built_in_market_has_no_stored_reference(db_u
         with app.sessions.begin() as s:
             s.execute(sa_delete(TickRecord))
         app.close()
+
+
+def test_a_restart_on_a_damaged_database_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """The store cut short (a copy that never finished): the system does not start, says
+    which file and why, and leaves the file as it was for whoever restores it."""
+    path = tmp_path / "sigma.db"
+    first = make_app(f"sqlite:///{path}")
+    first.db  # noqa: B018 - a first run's store
+    first.close()
+    path.write_bytes(path.read_bytes()[:8192])
+    app = make_app(f"sqlite:///{path}")
+    with pytest.raises(StartupError) as raised:
+        Services(app, ("worker",))
+    assert str(raised.value).startswith(
+        f"SQLite database {path}: database disk image is malformed (SQLITE_CORRUPT); restore"
+    )
+    assert path.stat().st_size == 8192
+    app.close()
+
+
+def test_a_start_without_its_database_server_is_refused_naming_it() -> None:
+    """No PostgreSQL listens where the settings say: the system does not start, and says
+    which server (without its password) and the driver's reason."""
+    app = make_app("postgresql://sigma:secret@127.0.0.1:1/sigma")
+    with pytest.raises(StartupError) as raised:
+        Services(app, ("worker",))
+    assert str(raised.value).startswith(
+        "the database postgresql+psycopg://sigma:***@127.0.0.1:1/sigma is unavailable: "
+        "OperationalError: connection failed: connection to server at "
+    )
+    assert "Connection refused" in str(raised.value) and "secret" not in str(raised.value)
+    app.close()
+
+
+def test_an_error_of_the_database_that_is_not_an_outage_is_raised_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """A start on a database newer than this SIGMA (a revision it does not ship) is no
+    outage: the migration's own error, unchanged."""
+    path = tmp_path / "sigma.db"
+    first = make_app(f"sqlite:///{path}")
+    with first.db.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'from_the_future'")
+    first.close()
+    app = make_app(f"sqlite:///{path}")
+    with pytest.raises(Exception, match="from_the_future") as raised:
+        Services(app, ("worker",))
+    assert not isinstance(raised.value, StartupError)
+    app.close()

@@ -83,7 +83,7 @@ async def kill_and_watch_it_come_back(
     await wait_for(lambda: status(system, name).state == "down", 30, f"{name} down")
     health = await get_health(system)
     down = status(system, name)
-    assert down.last_error == (error or f"Killed('{name}')")
+    assert down.last_error == (error or f"Killed: {name}")
     others = [s for s in system.supervisor.statuses() if s.name != name]
     assert all(s.up for s in others), others
     # What the API says meanwhile (the pause before the restart is 0.3 s).
@@ -195,7 +195,7 @@ async def test_each_component_that_dies_is_restarted(tmp_path: Path) -> None:
             "scheduler",
             kill_scheduler,
             config_syncs,
-            'SchedulerDied("the scheduler\'s loop thread ended: no job would run")',
+            "SchedulerDied: the scheduler's loop thread ended: no job would run",
         )
         assert loop.alive
     died = [a.split(" (")[0] for a in alerts]

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from sigma.runtime.supervisor import Backoff, Supervisor
+from sigma.runtime.supervisor import Backoff, Supervisor, until_subscribed
 from tests.runtime.pipeline_helpers import wait_for
 
 FAST = Backoff(first=0.05, factor=2.0, cap=0.2, healthy_after=0.3)
@@ -54,8 +54,8 @@ async def test_a_dying_component_is_alerted_shown_down_and_restarted() -> None:
     await wait_for(lambda: supervisor.statuses()[0].state == "down", 5, "down")
     down = supervisor.statuses()[0]
     assert not down.up
-    assert down.last_error == "ValueError('boom 1')"
-    assert alerts == ["component bot died (ValueError('boom 1')); restarting it in 0.3s"]
+    assert down.last_error == "ValueError: boom 1"
+    assert alerts == ["component bot died (ValueError: boom 1); restarting it in 0.3s"]
     await wait_for(lambda: flaky.starts == 2, 5, "restart")
     back = supervisor.statuses()[0]
     assert (back.state, back.restarts, back.up) == ("restarting", 1, True)
@@ -148,3 +148,20 @@ async def test_a_failing_alert_does_not_end_supervision_and_stop_ends_the_pause(
     stop.set()  # during the 60 s pause: the supervisor ends at once
     await asyncio.wait_for(task, 5)
     assert flaky.starts == 1
+
+
+async def test_stopping_before_every_component_subscribed_is_no_failure() -> None:
+    """Ctrl-C while a component still waits for its server (Redis away at start): the wait
+    for the subscriptions ends quietly; a component that ends on its own is still an error."""
+    stop, never = asyncio.Event(), asyncio.Event()
+    supervisor = Supervisor(lambda message: asyncio.sleep(0), FAST)
+    waiting = supervisor.start("bot", stop.wait, stop)
+    waiter = asyncio.create_task(until_subscribed([never], {"bot": waiting}, stop))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    stop.set()
+    await asyncio.wait_for(waiter, 5)  # returns, raises nothing
+
+    ended = asyncio.create_task(asyncio.sleep(0))
+    with pytest.raises(RuntimeError, match="a component ended before it subscribed"):
+        await until_subscribed([asyncio.Event()], {"bot": ended}, asyncio.Event())

@@ -23,6 +23,7 @@ from sigma.store.backtest_file import (
 )
 from sigma.store.db import init_db, session_factory
 from sigma.store.models import BtSummary, BtTrade
+from sigma.store.sqlite_file import DatabaseFileError
 from sigma.strategies.builtin import SmaCross
 from tests.store.test_store_backtests import _bars, _result
 
@@ -161,3 +162,21 @@ def test_storing_in_a_sqlite_file_at_head_does_not_load_sqlalchemy(tmp_path: Pat
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_damaged_file_is_named_and_left_as_it_was(tmp_path: Path) -> None:
+    """`sigma backtest` stores into a file cut short: the error names it, says SQLite's reason
+    and what to do (the command prints it as one line), and the file is not touched."""
+    path = tmp_path / "sigma.db"
+    _migrated(path)
+    damaged = path.read_bytes()[:4096]
+    path.write_bytes(damaged)
+    with pytest.raises(DatabaseFileError) as raised:
+        store_backtest(f"sqlite:///{path}", _result(), report_path=None)
+    assert str(raised.value).startswith(
+        f"SQLite database {path}: database disk image is malformed (SQLITE_CORRUPT); "
+    )
+    assert path.read_bytes() == damaged
+    path.write_bytes(b"not SQLite at all, but long enough to have a header" * 3)
+    with pytest.raises(DatabaseFileError, match=r"file is not a database \(SQLITE_NOTADB\)"):
+        save_backtest_file(path, _result())

@@ -33,9 +33,11 @@ from sigma.store.sqlite import (
     RETRY_PAUSE,
     RETRY_PAUSE_MAX,
     WRITE_ATTEMPTS,
+    DatabaseFileError,
     is_lock_error,
     retry_pause,
 )
+from sigma.store.sqlite_file import file_problem
 from sigma.store.timescale import enable_timescale
 
 
@@ -324,3 +326,83 @@ def test_migrating_logs_one_line_not_alembic_s_steps(db_url: str) -> None:
     assert done.stderr.splitlines() == [
         f"sigma.store.db: database schema upgraded from empty to {head_revision()}"
     ]
+
+
+# --- a database file SQLite cannot use ------------------------------------------------------
+RESTORE = "restore it from a backup, or move it aside to start an empty one"
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("header", "file is not a database (SQLITE_NOTADB)"),
+        ("truncated", "database disk image is malformed (SQLITE_CORRUPT)"),
+    ],
+)
+def test_a_damaged_database_file_is_named_at_start_and_left_as_it_was(
+    tmp_path: Path, damage: str, reason: str
+) -> None:
+    """A file overwritten at its start, or cut short (a copy that never finished): the
+    start fails with the file, SQLite's reason and what to do, and the file is untouched
+    (nothing is migrated over it)."""
+    path = tmp_path / "sigma.db"
+    init_db(f"sqlite:///{path}").dispose()
+    data = path.read_bytes()
+    damaged = b"not SQLite" + data[10:] if damage == "header" else data[: len(data) // 3]
+    path.write_bytes(damaged)
+    with pytest.raises(DatabaseFileError) as raised:
+        init_db(f"sqlite:///{path}")
+    assert str(raised.value) == f"SQLite database {path}: {reason}; {RESTORE}"
+    assert path.read_bytes() == damaged
+
+
+def test_a_full_disk_names_the_file_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    """SQLite's "database or disk is full" (the file may not grow: `max_page_count` stands
+    in for the disk) names the file; the transaction is undone and the rows committed
+    before stay."""
+    path = tmp_path / "sigma.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE filler (b BLOB)")
+            conn.exec_driver_sql("INSERT INTO filler VALUES (randomblob(100))")
+        with pytest.raises(DatabaseFileError) as raised, engine.begin() as conn:
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+            conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+            conn.exec_driver_sql("INSERT INTO filler VALUES (randomblob(100000))")
+        assert str(raised.value) == (
+            f"SQLite database {path}: database or disk is full (SQLITE_FULL); "
+            "free space on its disk"
+        )
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM filler").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the folder should be")
+    path = blocker / "sigma.db"
+    with pytest.raises(DatabaseFileError, match=r"cannot make its folder") as raised:
+        create_db_engine(f"sqlite:///{path}")
+    assert str(raised.value).startswith(f"SQLite database {path}: cannot make its folder {blocker}")
+
+
+def test_statement_and_lock_errors_stay_what_they_are(tmp_path: Path) -> None:
+    """Only errors about the file are turned into DatabaseFileError: a bad statement is
+    SQLAlchemy's error as before, and a lock error still reads as one (it is retried)."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'sigma.db'}")
+    try:
+        with pytest.raises(OperationalError, match="no such table"), engine.connect() as conn:
+            conn.exec_driver_sql("SELECT * FROM nowhere")
+    finally:
+        engine.dispose()
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    assert file_problem(locked, "x.db") is None and is_lock_error(locked)
+    assert file_problem(ValueError("full"), "x.db") is None
+    readonly = sqlite3.OperationalError("attempt to write a readonly database")
+    readonly.sqlite_errorcode = sqlite3.SQLITE_READONLY  # type: ignore[attr-defined]
+    assert file_problem(readonly, "x.db", query_only=True) is None
+    assert file_problem(readonly, "x.db") is not None

@@ -28,6 +28,7 @@ import ccxt
 from ccxt.async_support.base.exchange import Exchange as AsyncExchange
 
 from sigma.domain import Instrument, OrderStatus
+from sigma.domain.text import clip
 from sigma.execution.broker import BrokerReport, Capability, OrderUpdate
 from sigma.execution.events import OrderEvent
 from sigma.execution.reconcile import VenueAsset, VenueOrder
@@ -285,6 +286,16 @@ class CcxtExecutionClient:
         return raw
 
     async def _report(self, coid: str, raw: RawOrder, inst: Instrument) -> BrokerReport:
+        if not raw.get("id"):
+            # ccxt parses any 2xx body (cut short, empty, a proxy's page, JSON of another
+            # shape) into an order of Nones. Taken as the answer, it booked an order the venue
+            # may never have seen as open, acked its message and lost it. Whether the venue
+            # took it is unknown, as after a timeout: transient, so the id is looked up
+            # before the order is sent again.
+            body = clip(repr(raw.get("info")), 200)
+            raise ccxt.BadResponse(
+                f"{self.name}: the answer about order {coid} is not an order (no order id): {body}"
+            )
         if not raw.get("trades") and decimal(raw.get("filled")) > 0:
             raw = await self.profile.with_trades(self.exchange, raw, inst)
         return to_report(coid, raw, fill_prefix=f"{inst.venue_id}-")

@@ -17,7 +17,7 @@ from sigma.venues.binance.config import ccxt_options as binance_options
 from sigma.venues.binance.execution import BinanceProfile
 from sigma.venues.ccxt.errors import RetryPolicy
 from sigma.venues.ccxt.execution import CcxtExecutionClient
-from sigma.venues.emulator.server import VenueServer
+from sigma.venues.emulator.server import VenueServer, ccxt_config
 from sigma.venues.upbit.config import ccxt_options as upbit_options
 from sigma.venues.upbit.execution import UpbitProfile
 
@@ -36,12 +36,20 @@ class Sleeps(list[float]):
 
 @contextlib.asynccontextmanager
 async def adapter(
-    server: VenueServer, venue: str, key: str, secret: str, *, attempts: int = 4
+    server: VenueServer,
+    venue: str,
+    key: str,
+    secret: str,
+    *,
+    attempts: int = 4,
+    http_url: str | None = None,
 ) -> AsyncIterator[tuple[CcxtExecutionClient, Sleeps]]:
     """The execution client for ``venue`` on ``server`` with account ``key``, its markets
-    loaded, and the sleeps it took."""
+    loaded, and the sleeps it took; its REST requests go to ``http_url`` when given (a proxy
+    in front of the server)."""
     options, profile, symbols = _VENUES[venue]
-    config = options({**server.ccxt_config(venue), "apiKey": key, "secret": secret})
+    urls = ccxt_config(venue, http_url or server.http_url, server.ws_url)
+    config = options({**urls, "apiKey": key, "secret": secret})
     exchange = getattr(ccxt_async, venue)(config)
     sleeps = Sleeps()
     client = CcxtExecutionClient(

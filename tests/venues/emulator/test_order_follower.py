@@ -4,17 +4,20 @@ booked as they happen, cancels, the kill switch, time-outs, rate limits and rest
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from decimal import Decimal as D
 
 import pytest
 from adapter_helpers import limit
 from follower_helpers import booked, cancel_body, fills, following, order_row, until
 from sqlalchemy import Engine
-from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY, UPBIT_SECRET
+from venue_helpers import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY, UPBIT_SECRET, venue_config
 
 from sigma.bus.base import Delivery
 from sigma.domain import Side
 from sigma.execution.events import CancelEvent
+from sigma.execution.follower import FollowerSettings
 from sigma.store import init_db
 from sigma.store.control import KILL_SWITCH, set_flag
 from sigma.venues.emulator.binance import BinanceSettings
@@ -224,3 +227,39 @@ async def test_a_fresh_worker_finds_and_follows_an_order_left_open(
         tick(venue_server, "upbit", "128990000")
         await until(lambda: booked(f.sessions, "left-0000001")[2] == 1, "its fill")
         assert order_row(f.sessions, "left-0000001").status == "partially_filled"
+
+
+@pytest.mark.parametrize("name", ["binance", "upbit"])
+async def test_an_order_a_restarted_venue_lost_is_booked_cancelled_with_an_alert(
+    sqlite_engine: Engine, name: str
+) -> None:
+    """`sigma venue` killed and started again without its state while a limit order rests:
+    the new venue has never heard of it. Looked up twice in a row without being found, it is
+    booked cancelled with the reason and a critical alert, instead of staying open for good
+    with nothing to finish it."""
+    key, secret, _, price, _, _, qty = VENUES[name]
+    config = venue_config()
+    async with contextlib.AsyncExitStack() as venue:
+        first = await venue.enter_async_context(VenueServer(config).serve())
+        async with following(first, name, sqlite_engine, key, secret, stream=False, run=False) as f:
+            await f.worker.execute(limit("lost-0000001", Side.BUY, qty, price))
+            assert order_row(f.sessions, "lost-0000001").exchange_order_id
+            f.follower.settings = FollowerSettings(poll_seconds=0.05, retry_seconds=0.05)
+            await venue.aclose()  # the venue goes, its state with it
+            async with VenueServer(config.model_copy(update={"port": first.port})).serve():
+                stop = asyncio.Event()
+                task = asyncio.create_task(f.follower.run("live", stop))
+                try:
+                    await until(
+                        lambda: order_row(f.sessions, "lost-0000001").status == "cancelled",
+                        "the lost order booked cancelled",
+                    )
+                finally:
+                    stop.set()
+                    await asyncio.wait_for(task, 15)
+    row = order_row(f.sessions, "lost-0000001")
+    assert row.filled_qty == 0 and "lost-0000001" not in f.follower.open
+    ((severity, message, details),) = f.alerts
+    assert severity == "critical" and details["client_order_id"] == "lost-0000001"
+    assert message.startswith(f"order lost-0000001 ({row.exchange_order_id} at {name}) booked")
+    assert f"{name} no longer knows order {row.exchange_order_id} (not found 2 times" in message
