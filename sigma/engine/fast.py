@@ -59,7 +59,8 @@ from sigma.strategies.vectorised import (
 @dataclass(frozen=True, slots=True)
 class FastResult:
     """Outcome of `simulate_targets`: the equity curve at each close and the closed trades
-    as parallel arrays (`qty` is signed: > 0 long, < 0 short; `pnl` is net of both fees)."""
+    as parallel arrays (`lots` and `qty` are signed: > 0 long, < 0 short; `pnl` is net of
+    both fees)."""
 
     equity: FloatArray
     final_equity: float
@@ -68,10 +69,18 @@ class FastResult:
     fees: float
     entry_bar: IntArray
     exit_bar: IntArray
-    qty: FloatArray
+    lots: IntArray
     entry_price: FloatArray
     exit_price: FloatArray
     pnl: FloatArray
+    terms: Terms
+
+    @property
+    def qty(self) -> FloatArray:
+        """Each round trip's signed quantity: its lots in units (made when asked for: most
+        runs, a sweep's or an optimiser's, are judged on their equity alone)."""
+        per_unit, lot = self.terms.lots_per_unit, self.terms.lot_size
+        return np.asarray(self.lots / per_unit if per_unit else self.lots * lot, dtype=np.float64)
 
     @property
     def n_trades(self) -> int:
@@ -159,7 +168,6 @@ def _result(out: FusedRun, terms: Terms) -> FastResult:
     """The compiled run's outcome as a `FastResult` (quantities from lots)."""
     _, equity, final_cash, final_qty, fees, e_bar, x_bar, units, p_in, p_out, pnl = out
     final_equity = float(equity[-1]) if len(equity) else terms.initial_cash
-    per_unit, lot = terms.lots_per_unit, terms.lot_size
     return FastResult(
         equity=equity,
         final_equity=final_equity,
@@ -168,10 +176,11 @@ def _result(out: FusedRun, terms: Terms) -> FastResult:
         fees=float(fees),
         entry_bar=e_bar,
         exit_bar=x_bar,
-        qty=np.asarray(units / per_unit if per_unit else units * lot, dtype=np.float64),
+        lots=units,
         entry_price=p_in,
         exit_price=p_out,
         pnl=pnl,
+        terms=terms,
     )
 
 

@@ -17,8 +17,10 @@ the run nothing.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -70,31 +72,40 @@ def check_prices(bars: pd.DataFrame, column: str, values: FloatArray) -> None:
         raise bad_price(bars, column, at, float(values[at]))
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    # Kept between runs: starting a thread costs ~0.1-0.3 ms, handing one work ~10 us.
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sigma-bar-checks")
+        return _POOL
+
+
+def _forget_pool() -> None:
+    # A forked child has none of its parent's threads: it starts a pool of its own.
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def check_ahead(bars: pd.DataFrame, opens: FloatArray) -> Callable[[], None]:
-    """The bar times of `bars` and their open (`opens`, contiguous float64) checked on a
-    second thread; the function returned waits for it and raises `BadHistory` at the first
+    """The bar times of `bars` and their open (`opens`, contiguous float64) checked on
+    another thread; the function returned waits for it and raises `BadHistory` at the first
     bar whose time is not after the previous bar's, else at the first open that is NaN,
     infinite, zero or negative. Only the scans run on that thread: the errors are made on
     the caller's."""
     stamps = pd.DatetimeIndex(bars.index).asi8
     bits = opens.view(np.int64)
-    found: list[int] = []
-    failed: list[BaseException] = []
-
-    def scan() -> None:
-        try:
-            found.extend((int(_first_not_later(stamps)), int(_first_not_positive(bits))))
-        except BaseException as exc:  # re-raised on the caller's thread  # pragma: no cover
-            failed.append(exc)
-
-    thread = threading.Thread(target=scan, name="sigma-bar-checks", daemon=True)
-    thread.start()
+    found = _pool().submit(lambda: (int(_first_not_later(stamps)), int(_first_not_positive(bits))))
 
     def settle() -> None:
-        thread.join()
-        if failed:  # pragma: no cover - the scans raise nothing of their own
-            raise failed[0]
-        late, bad = found
+        late, bad = found.result()
         if late >= 0:
             raise out_of_order(bars, late)
         if bad >= 0:
