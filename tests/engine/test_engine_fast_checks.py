@@ -3,11 +3,14 @@ bar times and the open on a second thread."""
 
 from __future__ import annotations
 
+import multiprocessing
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from sigma.engine.fast_checks import check_ahead, check_prices
+from sigma.engine.fast_checks import AHEAD_BARS, check_ahead, check_prices
 from sigma.engine.history_check import BadHistory
 
 N = 10_000  # more than two of the checks' runs of 4096 values
@@ -75,3 +78,48 @@ def test_the_open_is_checked_beside_the_times_and_a_bad_time_is_named_first(at: 
     with pytest.raises(BadHistory, match="ts repeats") as raised:
         check_ahead(bars, opens)()
     assert raised.value.bar == N - 2
+
+
+def _long(n: int = AHEAD_BARS + 5) -> pd.DataFrame:
+    return _frame(n)
+
+
+def test_a_long_history_is_checked_on_another_thread_with_the_same_errors() -> None:
+    bars = _long()
+    check_times(bars)
+    opens = bars["open"].to_numpy().copy()
+    opens[-2] = 0.0
+    with pytest.raises(BadHistory, match=r"open is not above zero \(0.0\)") as raised:
+        check_ahead(bars, opens)()
+    assert raised.value.bar == len(bars) - 2
+    stamps = bars.index.asi8.copy()
+    stamps[AHEAD_BARS] = stamps[AHEAD_BARS - 1]
+    bars.index = pd.DatetimeIndex(stamps, tz="UTC")
+    with pytest.raises(BadHistory, match="ts repeats") as raised:
+        check_ahead(bars, opens)()
+    assert raised.value.bar == AHEAD_BARS
+
+
+def _checked_in_a_child(queue: Any) -> None:  # pragma: no cover - runs in a forked child
+    bars = _long()
+    opens = bars["open"].to_numpy().copy()
+    opens[7] = -1.0
+    try:
+        check_ahead(bars, opens)()
+    except BadHistory as exc:
+        queue.put(exc.bar)
+
+
+def test_a_forked_child_checks_on_a_thread_of_its_own() -> None:
+    """The pool's thread is the parent's: a child forked after a check (a sweep's or an
+    optimiser's worker) would wait for it for ever; it starts its own."""
+    check_ahead(_long(), _long()["open"].to_numpy())()  # the parent's thread is started
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_checked_in_a_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=60) == 7
+    finally:
+        child.join(timeout=60)
+    assert child.exitcode == 0
