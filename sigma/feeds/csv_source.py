@@ -129,6 +129,10 @@ def _source(data: Path | bytes) -> Path | io.BytesIO:
     return data if isinstance(data, Path) else io.BytesIO(data)
 
 
+_LONGEST_TIMESTAMP = 64
+"""More characters than any timestamp has (ISO 8601 with nanoseconds and an offset: 35)."""
+
+
 def _iso_column(data: Path | bytes) -> str | None:
     """The timestamp column pandas can parse as ISO 8601 while it reads the file, or None.
 
@@ -151,8 +155,11 @@ def _iso_column(data: Path | bytes) -> str | None:
     values = head[column].dropna()
     if values.empty or pd.notna(pd.to_numeric(values.iloc[:1], errors="coerce").iloc[0]):
         return None
+    text = str(values.iloc[0])
+    if len(text) > _LONGEST_TIMESTAMP:
+        return None  # no timestamp; dateutil's tokenizer takes quadratic time over it
     try:
-        first = pd.Timestamp(str(values.iloc[0]))
+        first = pd.Timestamp(text)
     except ValueError:
         return None
     utc = first.tz_convert("UTC") if first.tzinfo is not None else first.tz_localize("UTC")

@@ -111,7 +111,9 @@ def test_health_reports_a_broken_database(sigma_app: App, client: TestClient) ->
     Path(sigma_app.settings.database.database_url.removeprefix("sqlite:///")).mkdir()
     body = client.get("/api/health", headers=viewer).json()
     assert body["status"] == "degraded"
-    assert body["checks"]["database"].startswith("error: OperationalError")
+    # The store names the file and why SQLite cannot use it (sigma.store: DatabaseFileError).
+    assert body["checks"]["database"].startswith("error: DatabaseFileError: SQLite database ")
+    assert "unable to open database file" in body["checks"]["database"]
 
 
 def test_health_shows_only_the_status_without_a_login(sigma_app: App) -> None:
