@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.engine.history_check import bad_price, out_of_order
-from sigma.strategies.bits import INF_BITS
+from sigma.strategies.bits import not_a_price
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import IntArray
 
@@ -41,10 +41,10 @@ def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-comp
         run = bits[lo : lo + _RUN]
         bad = False
         for j in range(len(run)):
-            bad |= (run[j] <= 0) | (run[j] >= INF_BITS)
+            bad |= not_a_price(run[j])
         if bad:
             for j in range(len(run)):
-                if run[j] <= 0 or run[j] >= INF_BITS:
+                if not_a_price(run[j]):
                     return lo + j
     return -1
 

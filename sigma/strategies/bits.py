@@ -1,5 +1,6 @@
 """Bit-level helpers the compiled kernels share: the bits of +inf, above which no finite
-double lies, and the index of a mask's lowest set bit (one instruction)."""
+double lies, the test of a price on its bits, and the index of a mask's lowest set bit (one
+instruction)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import llvmlite.ir as llvm_ir
+import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
@@ -14,6 +16,14 @@ from numba.extending import intrinsic
 INF_BITS = 0x7FF0000000000000
 """+inf's bits as an int64. The finite doubles >= 0 are the int64s from 0 up to it, in the
 same order: a comparison of bits checks a value without a floating-point compare."""
+
+
+@numba.njit(cache=True, inline="always")
+def not_a_price(bits: int) -> bool:  # pragma: no cover - numba-compiled
+    """Whether a double's bits (read as an int64) are not a finite number above zero: zero
+    and negatives (the sign bit) lie at or below 0, infinities and NaNs at or above
+    INF_BITS. Two integer comparisons, which the compiler runs on vector registers."""
+    return (bits <= 0) | (bits >= INF_BITS)
 
 
 @intrinsic
@@ -35,4 +45,4 @@ lowest_bit = cast(Callable[[np.uint64], np.uint64], _cttz)
 """`_cttz` as the kernels call it (`lowest_bit(mask)`); its own signature is numba's."""
 
 
-__all__ = ["INF_BITS", "lowest_bit"]
+__all__ = ["INF_BITS", "lowest_bit", "not_a_price"]

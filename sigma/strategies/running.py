@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from sigma.strategies import next_open
-from sigma.strategies.bits import INF_BITS, lowest_bit
+from sigma.strategies.bits import lowest_bit, not_a_price
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
@@ -71,7 +71,7 @@ def _block_top(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - 
     top, bad = 0, False
     for j in range(len(bits)):
         top = max(top, bits[j])
-        bad |= (bits[j] <= 0) | (bits[j] >= INF_BITS)
+        bad |= not_a_price(bits[j])
     return -1.0 if bad else np.array([top]).view(np.float64)[0]
 
 
