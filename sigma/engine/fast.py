@@ -192,9 +192,9 @@ class BarColumns(Mapping[str, FloatArray]):
     prices it trades on, and a column it does not read costs nothing. A column in `vouched`
     is left to the kernel that reads it (`Strategy.fused_checks`), and checked here only
     when that kernel could not vouch for it (`verify`). With `ahead`, the bar times and the
-    open, which every run reads, are checked on a second thread while the run goes on
-    (`settle` waits for them). `check=False` leaves missing prices to the kernels (their own
-    tests)."""
+    open, which every run reads, are checked while the run goes on, the open on a second
+    thread unless it is vouched for (`check_ahead`; `settle` waits for them). `check=False`
+    leaves missing prices to the kernels (their own tests)."""
 
     def __init__(
         self,
@@ -211,7 +211,7 @@ class BarColumns(Mapping[str, FloatArray]):
         self._pending: Callable[[], None] | None = None
         if check and ahead:
             self._arrays["open"] = opens = _as_float_array("open", bars["open"])
-            self._pending = check_ahead(bars, opens)
+            self._pending = check_ahead(bars, None if "open" in vouched else opens)
 
     def __getitem__(self, name: str) -> FloatArray:
         values = self._arrays.get(name)

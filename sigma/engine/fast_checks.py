@@ -9,10 +9,11 @@ bits of +inf (negatives have the sign bit, NaNs lie above +inf), so the check is
 comparison a value, which the compiler runs on vector registers, a run of values at a time.
 The exact engine keeps the numpy check: it does not load the compiler.
 
-Every run reads the bar times and fills at the open, and their checks are passes over memory
-the kernel does not need: they run on a second thread beside it (`check_ahead`). The scans are
-compiled without the GIL, as the kernels are, so on a machine with a core to spare they cost
-the run nothing.
+Every run reads the bar times and fills at the open. The times are checked once per index:
+pandas keeps the answer (`first_out_of_order`). The opens, unless the run's kernel checks them
+as it reads them, are a pass over memory the kernel does not need: it runs on a second thread
+beside it (`check_ahead`), compiled without the GIL as the kernels are, so on a machine with a
+core to spare it costs the run nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-comp
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _first_not_later(stamps: IntArray) -> int:  # pragma: no cover - numba-compiled
     """The first index whose stamp is not above the one before it, or -1."""
     for lo in range(1, len(stamps), _RUN):
@@ -95,39 +96,52 @@ os.register_at_fork(after_in_child=_forget_pool)
 
 
 AHEAD_BARS = 1 << 18
-"""Bars from which `check_ahead` hands its scans to another thread: handing work over and
-being woken when it is done cost ~0.1 ms on a virtual machine, what the scans of ~150k bars
-cost; a shorter history is scanned at once."""
+"""Bars from which `check_ahead` hands its scan of the opens to another thread: handing work
+over and being woken when it is done cost ~0.1 ms on a virtual machine, what the scan of
+~300k bars costs; a shorter history is scanned at once."""
 
 
-@numba.njit(cache=True, nogil=True)
-def _first_bad(stamps: IntArray, bits: IntArray) -> tuple[int, int]:  # pragma: no cover
-    # Both scans in one call: one dispatch, one release of the GIL.
-    return _first_not_later(stamps), _first_not_positive(bits)
+def first_out_of_order(bars: pd.DataFrame) -> int:
+    """The first bar of `bars` whose time is not after the previous bar's, or -1.
+
+    pandas works out whether an index is strictly increasing once and keeps the answer with
+    it (an index is immutable): a frame run again, by a sweep or an optimiser, is not scanned
+    again. Only an index that is not (or not a DatetimeIndex, or one starting at NaT) is
+    scanned here, for the bar to name."""
+    index = bars.index
+    if (
+        isinstance(index, pd.DatetimeIndex)
+        and index.is_monotonic_increasing
+        and index.is_unique  # known without a scan once the index is strictly increasing
+    ):
+        return -1
+    return int(_first_not_later(pd.DatetimeIndex(index).asi8))
 
 
-def check_ahead(bars: pd.DataFrame, opens: FloatArray) -> Callable[[], None]:
-    """The bar times of `bars` and their open (`opens`, contiguous float64) checked, on
-    another thread for a long history (`AHEAD_BARS`); the function returned waits for it and
+def check_ahead(bars: pd.DataFrame, opens: FloatArray | None) -> Callable[[], None]:
+    """The bar times of `bars` checked, and their opens (`opens`, contiguous float64, or None
+    when the run's kernel checks them itself: `Strategy.fused_checks`) scanned, on another
+    thread for a long history (`AHEAD_BARS`); the function returned waits for the scan and
     raises `BadHistory` at the first bar whose time is not after the previous bar's, else at
-    the first open that is NaN, infinite, zero or negative. Only the scans run on that
+    the first open that is NaN, infinite, zero or negative. Only the scan runs on that
     thread: the errors are made on the caller's."""
-    stamps = pd.DatetimeIndex(bars.index).asi8
-    bits = opens.view(np.int64)
-    ahead: Future[tuple[int, int]] = Future()
-    if len(bits) >= AHEAD_BARS:
-        ahead = _pool().submit(_first_bad, stamps, bits)
+    late = first_out_of_order(bars)
+    ahead: Future[int] = Future()
+    if opens is None:
+        ahead.set_result(-1)
+    elif len(opens) >= AHEAD_BARS:
+        ahead = _pool().submit(_first_not_positive, opens.view(np.int64))
     else:
-        ahead.set_result(_first_bad(stamps, bits))
+        ahead.set_result(_first_not_positive(opens.view(np.int64)))
 
     def settle() -> None:
-        late, bad = ahead.result()
+        bad = ahead.result()
         if late >= 0:
             raise out_of_order(bars, late)
-        if bad >= 0:
+        if bad >= 0 and opens is not None:
             raise bad_price(bars, "open", bad, float(opens[bad]))
 
     return settle
 
 
-__all__ = ["check_ahead", "check_prices"]
+__all__ = ["check_ahead", "check_prices", "first_out_of_order"]

@@ -13,6 +13,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from sigma.strategies.series import FloatArray
+
 INF_BITS = 0x7FF0000000000000
 """+inf's bits as an int64. The finite doubles >= 0 are the int64s from 0 up to it, in the
 same order: a comparison of bits checks a value without a floating-point compare."""
@@ -24,6 +26,17 @@ def not_a_price(bits: int) -> bool:  # pragma: no cover - numba-compiled
     and negatives (the sign bit) lie at or below 0, infinities and NaNs at or above
     INF_BITS. Two integer comparisons, which the compiler runs on vector registers."""
     return (bits <= 0) | (bits >= INF_BITS)
+
+
+@numba.njit(cache=True, inline="always")
+def all_prices(values: FloatArray, lo: int, hi: int) -> bool:  # pragma: no cover - numba
+    """Whether every value of `values[lo:hi]` is a finite number above zero: one pass over
+    their bits (`not_a_price`) with no branch, on vector registers."""
+    bits = values[lo:hi].view(np.int64)
+    bad = False
+    for j in range(len(bits)):
+        bad |= not_a_price(bits[j])
+    return not bad
 
 
 @intrinsic
@@ -45,4 +58,4 @@ lowest_bit = cast(Callable[[np.uint64], np.uint64], _cttz)
 """`_cttz` as the kernels call it (`lowest_bit(mask)`); its own signature is numba's."""
 
 
-__all__ = ["INF_BITS", "lowest_bit", "not_a_price"]
+__all__ = ["INF_BITS", "all_prices", "lowest_bit", "not_a_price"]

@@ -485,19 +485,38 @@ def execute(  # pragma: no cover - numba-compiled
     return a, GO_ON
 
 
+MARK_RUN = 32
+"""Bars whose equity `_mark` writes at once, past the stretch's end if need be."""
+
+
 @numba.njit(cache=True, inline="always")
 def _mark(  # pragma: no cover - numba-compiled
     a: Account, lo: int, hi: int, close: FloatArray, equity: FloatArray
 ) -> int:
     """Equity at the closes of bars `lo` to `hi - 1` on account `a` (as `execute` computes
-    it), and the first of those bars where the equity is at or below zero, or -1."""
+    it), and the first of those bars where the equity is at or below zero, or -1.
+
+    The bars go MARK_RUN at a time, a run of constant length with no branch (the compiler
+    unrolls it onto vector registers), the last run reaching past `hi` when the stretch is
+    shorter: the bars from `hi` on are always marked again afterwards, by the stretch after
+    the next trade or by the close-out, in order (and a bar at or below zero among them is
+    not looked for: the search below stays in the stretch). A stretch between two trades is
+    ~20 bars: a loop of that many, its length different each time, cost two mispredicted
+    branches and a scalar tail per stretch, three times as long. The last bars of the
+    history, where a run would read past it, go one at a time. Unsigned indices spare each
+    access the check for a negative index numba makes otherwise."""
     cash = a.cash + a.comp
     held = a.direction * a.qty
     low = False
-    # No branch per bar, so the compiler can vectorise the loop. Unsigned indices spare each
-    # access the check for a negative index numba makes otherwise; views would too, but
-    # cost ~15 ns each to make, and a stretch between two trades is ~20 bars.
-    for i in range(np.uint64(lo), np.uint64(hi)):
+    at = lo
+    while at < hi and at + MARK_RUN <= len(close):
+        base = np.uint64(at)
+        for j in range(MARK_RUN):
+            e = cash + held * close[base + np.uint64(j)]
+            equity[base + np.uint64(j)] = e
+            low |= e <= 0.0
+        at += MARK_RUN
+    for i in range(np.uint64(min(at, hi)), np.uint64(hi)):
         e = cash + held * close[i]
         equity[i] = e
         low |= e <= 0.0

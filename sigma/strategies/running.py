@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from sigma.strategies import next_open
-from sigma.strategies.bits import lowest_bit, not_a_price
+from sigma.strategies.bits import all_prices, lowest_bit
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
@@ -37,13 +37,11 @@ LANES = 4
 CROSS_RUN = 64
 """Bars whose crossings are found in one mask (`_crossings`): the bits of a uint64."""
 
-SETTLE_RUN = 16
-"""Orders looked over at once for one the bound left unsettled (`_settle_ties`)."""
-
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
 _EPS = 2.0**-52
 _NONE = 2  # order of two averages when either is NaN (warm-up): never part of a crossing
+_EQUAL = 4  # two averages found equal on the textbook sums (0 is an order not settled yet)
 
 
 @numba.njit(cache=True)
@@ -58,38 +56,22 @@ def _textbook_order(x: FloatArray, i: int, pf: int, ps: int) -> int:  # pragma: 
     return _order(window_sum(x, i, pf) / pf - window_sum(x, i, ps) / ps)
 
 
-@numba.njit(cache=True, inline="always")
-def _block_top(x: FloatArray, lo: int, hi: int) -> float:  # pragma: no cover - numba
-    """Largest value of `x[lo:hi]`, or -1 when one is not a finite value above zero: a
-    price no run is made on (the fast path's check of the closes), which the bound need not
-    cover (it covers values >= 0; such a block is summed afresh).
-
-    Finite doubles > 0 are the int64s from 1 up to +inf's bits, in the same order: one pass
-    of integer maxima and comparisons, on vector registers. It also brings the block's
-    values into the cache for its prefix sums."""
-    bits = x[lo:hi].view(np.int64)
-    top, bad = 0, False
-    for j in range(len(bits)):
-        top = max(top, bits[j])
-        bad |= not_a_price(bits[j])
-    return -1.0 if bad else np.array([top]).view(np.float64)[0]
-
-
 @numba.njit(cache=True)
-def _bound(span: int, p: int, top: float) -> float:  # pragma: no cover - numba-compiled
+def _bound(span: int, p: int, total: float) -> float:  # pragma: no cover - numba-compiled
     """How far the mean of a p-window taken as the difference of two prefix sums, each of at
-    most `span` values in [0, top], can be from the textbook mean.
+    most `span` values >= 0 whose prefix sums stay at or below `total`, can be from the
+    textbook mean.
 
-    Sums of p values stay below s = 1.01·p·top (the 1% covers the errors). The t-th prefix
-    sum rounds t partial sums, each below t·top: it is within eps·top·span·(span + 1)/2 of
-    the exact one; their difference rounds once more (<= eps of the window's sum); any
-    textbook sum is within p·eps·s of the exact sum; the two divisions add an eps of s/p
-    each. (eps here is twice the unit roundoff: a factor 2 to spare.)"""
-    s = 1.01 * p * top
-    prefix = 1.01 * _EPS * top * 0.5 * span * (span + 1)
+    Each addition of a prefix sum rounds a result of at most `total`: the t-th is within
+    eps·total·t of the exact one; their difference rounds once more (<= eps of the window's
+    sum, itself at most `total`); any textbook sum of the window is within p·eps of it; the
+    reciprocal and the product (ours) or the division (the textbook's) add two eps of the
+    mean. (eps here is twice the unit roundoff: a factor 2 to spare, and 1% on every sum.)"""
+    s = 1.01 * total
+    prefix = 1.01 * _EPS * span * s
     ours = 2.0 * prefix + _EPS * (s + 2.0 * prefix)
-    total = ours + p * _EPS * s
-    return (total + 2.02 * _EPS * (s + total)) / p
+    total_error = ours + p * _EPS * s
+    return (total_error + 2.02 * _EPS * (s + total_error)) / p
 
 
 @numba.njit(cache=True, inline="always")
@@ -125,16 +107,25 @@ def _prefix_sums(  # pragma: no cover - numba-compiled
 @numba.njit(cache=True, inline="always")
 def _lane_orders(  # pragma: no cover - numba-compiled
     sums: FloatArray, pf: int, ps: int, width: int, bound: float, out: IntArray, m: int
-) -> None:
+) -> bool:
     """The order of the two averages at a lane's `m` bars into `out`, from its prefix sums
     (`_prefix_sums`): +1 or -1 where the bound settles it, 0 where it does not (a near
-    tie). No bar depends on another: the loop runs on vector registers."""
-    now, fast_back, slow_back = sums[width:], sums[width - pf :], sums[width - ps :]
+    tie). Returns whether the prefix sums rise at every value they took in: then every one
+    was a number above zero (a NaN, an infinity followed by anything, a zero or a negative
+    value stops the rise), which the bound asks for. No bar depends on another: the loops
+    run on vector registers."""
+    rising = True
+    for j in range(1, width):  # the values before the lane's first bar
+        rising &= sums[j] > sums[j - 1]
+    now, before = sums[width:], sums[width - 1 :]
+    fast_back, slow_back = sums[width - pf :], sums[width - ps :]
     ipf, ips = 1.0 / pf, 1.0 / ps
     for j in range(m):
         d = (now[j] - fast_back[j]) * ipf - (now[j] - slow_back[j]) * ips
         # Comparisons, not branches: the sign of d changes at every crossing.
         out[j] = int(d > bound) - int(d < -bound)
+        rising &= now[j] > before[j]
+    return rising
 
 
 @numba.njit(cache=True)
@@ -153,46 +144,29 @@ def _block_orders(  # pragma: no cover - numba-compiled
 
     The block is cut into four lanes (LANES); each lane's averages are differences of its
     own prefix sums, started `max(periods)` bars before it, so that their error stays
-    bounded (`_bound`). Every bar the bound does not settle (a near tie, or every bar of a
-    block the bound does not cover) is settled on the textbook sums afterwards."""
+    bounded (`_bound`, from the largest lane's total). The lanes also see whether their
+    prefix sums rise throughout: if one does not, or a total is infinite, the bound does not
+    hold and every bar of the block is settled afresh. Every bar the bound does not settle
+    (a near tie) is left 0, for `_block_crossings` to settle on the textbook sums."""
     pf, ps = periods
     width = max(pf, ps)
     n = min(b0 + ANCHOR_BARS, len(x)) - b0
-    top = _block_top(x, b0 - width + 1, b0 + n)
     w = n // LANES
     last = n - 3 * w  # the last lane runs on to the block's end
     span = width - 1 + last
-    bound = 1.01 * (_bound(span, pf, top) + _bound(span, ps, top)) if top >= 0 else np.inf
     starts = (b0, b0 + w, b0 + 2 * w, b0 + 3 * w)
     _prefix_sums(x, starts, width, width - 1 + w, sums[:, : span + 1])
+    # Rising sums (checked below) are largest at their ends.
+    end = width - 1 + w
+    total = max(max(sums[0, end], sums[1, end]), max(sums[2, end], sums[3, span]))
+    bound = 1.01 * (_bound(span, pf, total) + _bound(span, ps, total))
+    fine = total < np.inf
     for k in range(LANES - 1):
-        _lane_orders(sums[k], pf, ps, width, bound, ords[k * w :], w)
-    _lane_orders(sums[LANES - 1], pf, ps, width, bound, ords[3 * w :], last)
-    _settle_ties(x, b0, pf, ps, ords, n)
-    return n, top >= 0
-
-
-@numba.njit(cache=True, inline="always")
-def _settle_ties(  # pragma: no cover - numba-compiled
-    x: FloatArray, b0: int, pf: int, ps: int, ords: IntArray, n: int
-) -> None:
-    """The orders of `ords[:n]` the bound left unsettled (0), settled on the textbook sums.
-
-    They are a few bars in a thousand: the orders are looked at SETTLE_RUN at a time, with
-    no branch inside a run, and a run holding none is passed over. A run's length is a
-    constant and its zeros are counted, not or-ed, so that the compiler runs each run on
-    vector registers (an or of flags over a run of variable length took three times as
-    long)."""
-    full = n - n % SETTLE_RUN
-    for lo in range(0, n, SETTLE_RUN):
-        unsettled = np.uint64(lo >= full)  # a last, shorter run is looked over whole
-        if lo < full:
-            for k in range(lo, lo + SETTLE_RUN):
-                unsettled += np.uint64(ords[k] == 0)
-        if unsettled:
-            for k in range(lo, min(lo + SETTLE_RUN, n)):
-                if ords[k] == 0:
-                    ords[k] = _textbook_order(x, b0 + k, pf, ps)
+        fine &= _lane_orders(sums[k, : end + 1], pf, ps, width, bound, ords[k * w :], w)
+    fine &= _lane_orders(sums[LANES - 1, : span + 1], pf, ps, width, bound, ords[3 * w :], last)
+    if not fine:  # not every order above may hold: all are settled afresh
+        ords[:n] = 0
+    return n, fine
 
 
 @numba.njit(cache=True, inline="always")
@@ -203,28 +177,44 @@ def _sums_room(periods: tuple[int, int]) -> FloatArray:  # pragma: no cover - nu
 
 @next_open.unrefcounted
 def _crossings(  # pragma: no cover - numba-compiled
-    ords: IntArray, m: int, b0: int, prev: int, down: int, when: IntArray, wants: IntArray
-) -> tuple[int, int]:
-    """The crossings among the block's orders (`_block_orders`), given the order at the bar
-    before (`prev`): their bars into `when` and their targets (+1 upward, `down` downward)
-    into `wants`. Returns how many, and the order at the block's last bar.
+    ords: IntArray,
+    m: int,
+    start: int,
+    b0: int,
+    prev: int,
+    down: int,
+    when: IntArray,
+    wants: IntArray,
+    count: int,
+) -> tuple[int, int, int, np.uint64]:
+    """The crossings among the block's orders (`_block_orders`) from bar `start` of the block,
+    given the order at the bar before (`prev`): their bars into `when` and their targets (+1
+    upward, `down` downward) into `wants`, after the `count` found before. Returns how many
+    in all, the order at the last bar looked at, and `m` when the block is done; else the
+    first bar of a run of orders that holds one the bound left unsettled (0), and the mask
+    of those, for the caller to settle (`_block_crossings`) before looking again from there.
 
     A crossing is a bar whose order and the one before are +1 and -1 in either order: their
-    xor is -2, and no other pair of orders (-1, 0, +1, _NONE) gives it. The orders are read
-    64 at a time into a mask of the bars that cross, with no branch (the compiler runs it on
-    vector registers); each crossing is then found at the mask's lowest set bit. A branch
-    per bar was mispredicted at every crossing, one bar in twenty."""
-    count = 0
+    xor is -2, and no other pair of orders (-1, 0, +1, _NONE, _EQUAL) gives it. The orders are read
+    64 at a time into a mask of the bars that cross and one of the bars unsettled, with no
+    branch (the compiler runs it on vector registers); each crossing is then found at the
+    mask's lowest set bit. A branch per bar was mispredicted at every crossing, one bar in
+    twenty."""
     before = prev
-    for lo in range(0, m, CROSS_RUN):
+    for lo in range(start, m, CROSS_RUN):
         run = ords[lo : min(lo + CROSS_RUN, m)]
         mask = np.uint64((before ^ run[0]) == -2)
+        ties = np.uint64(run[0] == 0)
         if len(run) == CROSS_RUN:  # a constant trip count: vectorised
             for j in range(1, CROSS_RUN):
                 mask |= np.uint64((run[j - 1] ^ run[j]) == -2) << np.uint64(j)
+                ties |= np.uint64(run[j] == 0) << np.uint64(j)
         else:
             for j in range(1, len(run)):
                 mask |= np.uint64((run[j - 1] ^ run[j]) == -2) << np.uint64(j)
+                ties |= np.uint64(run[j] == 0) << np.uint64(j)
+        if ties:
+            return count, before, lo, ties
         while mask:
             k = lo + np.int64(lowest_bit(mask))
             mask &= mask - np.uint64(1)
@@ -232,7 +222,35 @@ def _crossings(  # pragma: no cover - numba-compiled
             wants[count] = 1 if ords[k] == 1 else down
             count += 1
         before = run[-1]
-    return count, before
+    return count, before, m, np.uint64(0)
+
+
+@numba.njit(cache=True, inline="always")
+def _block_crossings(  # pragma: no cover - numba-compiled
+    x: FloatArray,
+    b0: int,
+    periods: tuple[int, int],
+    ords: IntArray,
+    m: int,
+    prev: int,
+    down: int,
+    when: IntArray,
+    wants: IntArray,
+) -> tuple[int, int]:
+    """`_crossings` of the block's `m` orders, each order the bound left unsettled settled
+    first on the textbook sums (a few bars in a thousand, found by the masks `_crossings`
+    makes anyway). Returns how many crossings, and the order at the block's last bar."""
+    pf, ps = periods
+    count, lo = 0, 0
+    while True:
+        count, prev, lo, ties = _crossings(ords, m, lo, b0, prev, down, when, wants, count)
+        if lo == m:
+            return count, prev
+        while ties:
+            k = lo + int(lowest_bit(ties))
+            ties &= ties - np.uint64(1)
+            settled = _textbook_order(x, b0 + k, pf, ps)
+            ords[k] = settled if settled else _EQUAL
 
 
 @numba.njit(cache=True)
@@ -248,7 +266,7 @@ def _cross_targets(  # pragma: no cover - numba-compiled
     prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
         m, _ = _block_orders(x, b0, (pf, ps), ords, sums)
-        count, prev = _crossings(ords, m, b0, prev, int(down), when, wants)
+        count, prev = _block_crossings(x, b0, (pf, ps), ords, m, prev, int(down), when, wants)
         for k in range(count):
             out[when[k]] = wants[k]
     return out
@@ -265,10 +283,10 @@ def _cross_run(  # pragma: no cover - numba-compiled
 ) -> FusedRun:
     # `_cross_targets` executed as `sigma.engine.fast` executes targets, a block at a time:
     # a block's orders and crossings stay in the first-level cache, nothing else is stored
-    # in between. The closes are checked as the blocks read them (`_block_top`): the run
-    # vouches for them when every block found them finite and above zero and the blocks
-    # covered every bar. Compiled without the GIL: the fast path checks the bar times and
-    # the opens on another thread meanwhile (`sigma.engine.fast_checks.check_ahead`).
+    # in between. The closes are checked as the blocks sum them (`_lane_orders`), the opens
+    # a block at a time before its fills read them: the run vouches for both when every
+    # block found them finite and above zero and the blocks covered every bar. Compiled
+    # without the GIL, as every kernel is (`sigma.engine.fast_checks.check_ahead`).
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
     width = max(periods)
@@ -281,11 +299,11 @@ def _cross_run(  # pragma: no cover - numba-compiled
         a, when, wants, 0, 0, width - 1, open_, x, equity, terms, lots, money
     )
     prev = _NONE
-    clean = n >= width
+    clean = n >= width and all_prices(open_, 0, width - 1)
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
         m, fine = _block_orders(x, b0, periods, ords, sums)
-        clean &= fine
-        count, prev = _crossings(ords, m, b0, prev, down, when, wants)
+        clean &= fine & all_prices(open_, b0, b0 + m)
+        count, prev = _block_crossings(x, b0, periods, ords, m, prev, down, when, wants)
         a, end = next_open.execute_at(
             a, when, wants, count, b0, m, open_, x, equity, terms, lots, money
         )

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigma.engine.fast_checks import AHEAD_BARS, check_ahead, check_prices
+from sigma.engine.fast_checks import AHEAD_BARS, check_ahead, check_prices, first_out_of_order
 from sigma.engine.history_check import BadHistory
 
 N = 10_000  # more than two of the checks' runs of 4096 values
@@ -123,3 +123,33 @@ def test_a_forked_child_checks_on_a_thread_of_its_own() -> None:
     finally:
         child.join(timeout=60)
     assert child.exitcode == 0
+
+
+def test_opens_a_kernel_checks_itself_are_left_to_it_and_the_times_are_still_checked() -> None:
+    bars = _frame()
+    opens = bars["open"].to_numpy().copy()
+    opens[5] = np.nan
+    check_ahead(bars, None)()  # the kernel's to name
+    stamps = bars.index.asi8.copy()
+    stamps[9] = stamps[8]
+    bars.index = pd.DatetimeIndex(stamps, tz="UTC")
+    with pytest.raises(BadHistory, match="ts repeats the time of bar 8"):
+        check_ahead(bars, None)()
+
+
+def test_times_are_checked_once_per_index_whatever_holds_them() -> None:
+    """pandas keeps whether an index is strictly increasing: the answer is the scan's, for
+    a frame run again, for an index of another kind, and for one starting at NaT (which the
+    scan lets pass, as the exact engine's check does)."""
+    bars = _frame()
+    assert first_out_of_order(bars) == first_out_of_order(bars) == -1
+    backwards = bars.iloc[::-1]
+    assert first_out_of_order(backwards) == first_out_of_order(backwards) == 1
+    numbered = bars.reset_index(drop=True)
+    assert first_out_of_order(numbered) == -1
+    assert first_out_of_order(numbered.iloc[[0, 2, 1]]) == 2
+    stamps = bars.index.asi8.copy()
+    stamps[0] = np.iinfo(np.int64).min  # NaT
+    assert first_out_of_order(bars.set_axis(pd.DatetimeIndex(stamps, tz="UTC"))) == -1
+    stamps[4] = stamps[0]
+    assert first_out_of_order(bars.set_axis(pd.DatetimeIndex(stamps, tz="UTC"))) == 4

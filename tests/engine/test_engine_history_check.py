@@ -130,3 +130,21 @@ def test_a_kernel_of_its_own_inherits_no_promise_to_check_the_closes() -> None:
     bars.iloc[12, bars.columns.get_loc("close")] = -5.0
     with pytest.raises(BadHistory, match=r"bar 12 \(.*\): close is not above zero"):
         fast_backtest(Unchecked, {"fast": 2, "slow": 5}, bars)
+    bars = _bars()
+    bars.iloc[7, bars.columns.get_loc("open")] = np.nan
+    with pytest.raises(BadHistory, match=r"bar 7 \(.*\): open is NaN"):
+        fast_backtest(Unchecked, {"fast": 2, "slow": 5}, bars)
+
+
+@pytest.mark.parametrize("value", [np.nan, 0.0, -1.0, np.inf])
+@pytest.mark.parametrize("at", [0, 3, 4, 1_027, 1_028, 2_999])
+def test_the_crossing_kernel_names_a_bad_open_wherever_it_lies(value: float, at: int) -> None:
+    """The crossing kernel checks the opens itself, a block at a time and the bars before its
+    first decision once: a bad open is named wherever it lies, and a bad time before it."""
+    bars = _bars(3_000)
+    bars.iloc[at, bars.columns.get_loc("open")] = value
+    with pytest.raises(BadHistory, match=rf"bar {at} \(.*\): open (is NaN|is infinite|is not)"):
+        fast_backtest(SmaCross, {"fast": 2, "slow": 5}, bars)
+    repeated = bars.set_axis(bars.index.where(np.arange(len(bars)) != 2_000, bars.index[1_999]))
+    with pytest.raises(BadHistory, match="bar 2000 .*: ts repeats the time of bar 1999"):
+        fast_backtest(SmaCross, {"fast": 2, "slow": 5}, repeated)

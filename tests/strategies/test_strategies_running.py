@@ -145,3 +145,45 @@ def test_the_fused_run_is_the_targets_executed(short: bool) -> None:
         assert (equity[-3:] == cash).all()
     with pytest.raises(ValueError, match="differ in length"):
         running.sma_cross_run(walk[:-1], walk, 5, 20, short, fees)
+
+
+def test_equity_is_marked_right_through_long_stretches_turns_and_the_last_bars() -> None:
+    """The run marks its equity a run of bars at a time, past a stretch's end when it is
+    shorter (the next stretch marks those bars again): long stretches (slow averages), a
+    short turned long just before a jump that would have taken the short below zero, and
+    the history's last bars, each the same floats as the targets executed bar by bar."""
+    rng = np.random.default_rng(3)
+    slow_walk = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.002, 5_000))), 2)
+    # Up (long), down (short), up again: the crossing turns the short long, then the jump.
+    turn = np.concatenate(
+        [np.linspace(100, 110, 30), np.linspace(110, 50, 60), np.linspace(52, 60, 5)]
+    )
+    jump = np.concatenate([turn, [60.0] * 3, [1e6] * 3, [2e6] * 40])
+    terms = Terms.of(10_000, 0.0001, 0.5, 1)
+    for x, fast, slow in [(slow_walk, 50, 200), (jump, 2, 5), (slow_walk[:250], 3, 7)]:
+        open_ = np.concatenate(([x[0]], x[:-1]))
+        fused = running.sma_cross_run(open_, x, fast, slow, True, terms)
+        assert fused[0] == -1
+        want = _executed(open_, x, fast, slow, True, terms)
+        for got, expected in zip(fused[1:], want, strict=True):
+            np.testing.assert_array_equal(got, expected)
+    _, equity, *_ = running.sma_cross_run(
+        np.concatenate(([jump[0]], jump[:-1])), jump, 2, 5, True, terms
+    )
+    assert equity[-1] > 1_000_000  # long through the jump, not closed out as the short
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 0.0, -3.0])
+@pytest.mark.parametrize("at", [0, 18, 19, 1_042, 1_043, 2_999])
+def test_the_run_vouches_for_its_opens_only_when_each_is_a_price(value: float, at: int) -> None:
+    """The opens are checked a block at a time (and those before the first decision once):
+    a bad one anywhere, the first bars and a block's edges included, leaves the run unable
+    to vouch for them (`UNCHECKED`), whether or not a fill reads it."""
+    rng = np.random.default_rng(4)
+    x = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.003, 3_000))), 2)
+    open_ = np.concatenate(([x[0]], x[:-1]))
+    terms = Terms.of(10_000, 0.0001, 0, 1)
+    assert running.sma_cross_run(open_, x, 5, 20, True, terms)[0] == -1
+    bad = open_.copy()
+    bad[at] = value
+    assert running.sma_cross_run(bad, x, 5, 20, True, terms)[0] == UNCHECKED

@@ -20,7 +20,7 @@ class SmaCross(Strategy):
     fast = Param(10, low=2, high=500, step=1, doc="bars in the fast average")
     slow = Param(20, low=3, high=2000, step=1, doc="bars in the slow average")
     allow_short = Param(True, doc="reverse to short on a downward cross (else go flat)")
-    fused_checks = frozenset({"close"})  # each block of closes is scanned before it is summed
+    fused_checks = frozenset({"open", "close"})  # each block of both is scanned as it is read
 
     def validate(self) -> None:
         if self.fast >= self.slow:
