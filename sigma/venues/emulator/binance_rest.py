@@ -677,7 +677,8 @@ class BinanceRest:
         interval = required(params, "interval")
         if interval not in INTERVALS:
             raise ApiError(400, -1120, "Invalid interval.")
-        limit = min(integer(params, "limit", 500), 1000)
+        # Default 500, at most 1000, and at least one (limit=0 sliced as rows[-0:], every row).
+        limit = page_limit(params)
         start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
         candles = fold_klines(self.venue, symbol, interval, start, end)
         rows = [kline_row(candle, close) for candle, close in candles]

@@ -523,3 +523,16 @@ async def test_every_parameter_an_endpoint_reads_passes(venue_server: VenueServe
         signed=True,
     )
     assert status == 200, body
+
+
+async def test_klines_limit_is_held_to_one_to_a_thousand(venue_server: VenueServer) -> None:
+    # rest-api.md klines "limit: Default 500; Maximum 1000": limit=0 served every candle.
+    venue = venue_server.binance
+    start = venue.now_ms() // 60_000 * 60_000 - 3 * 60_000
+    for i in range(3):
+        venue.tick("BTCUSDT", D("91000") + i, D(1), time_ms=start + i * 60_000)
+    for limit, rows in (("0", 1), ("2", 2), ("5000", 3)):
+        status, body, _ = await call(
+            venue_server, "GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "limit": limit}
+        )
+        assert (status, len(body)) == (200, rows), limit
