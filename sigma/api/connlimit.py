@@ -19,9 +19,6 @@ them shares their address, and count only towards the total.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-from collections import Counter
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from starlette.responses import JSONResponse
@@ -33,77 +30,12 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from sigma.api.headers import SecurityHeadersMiddleware
 from sigma.api.headlimit import HeadLimitedHttpTools
 from sigma.api.ws import BEARER_PROTOCOL, CLOSE_TOO_SLOW, bearer_protocol
+from sigma.ops.connections import ConnectionLimits
 
 REFUSED_HEAD_SECONDS = 2.0
 """How long a refused connection may take to send the head its refusal answers."""
 RETRY_AFTER_SECONDS = 5
 """What a refused client is told to wait: connections are short, most free up in seconds."""
-
-Peer = tuple[str, int]
-
-
-class ConnectionLimits:
-    """The open connections of one server: at most `total`, at most `per_client` from one
-    address (except the `exempt` ones: addresses, networks, "*" for any, or other names
-    matched as written, as uvicorn matches its trusted proxies)."""
-
-    def __init__(self, total: int, per_client: int, exempt: Iterable[str] = ()) -> None:
-        self.total = total
-        self.per_client = per_client
-        names = list(exempt)
-        self._exempt_all = "*" in names
-        self._exempt: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        self._exempt_names: set[str] = set()
-        for name in names:
-            try:
-                self._exempt.append(ipaddress.ip_network(name, strict=False))
-            except ValueError:
-                self._exempt_names.add(name)
-        self._admitted: dict[Peer, bool] = {}
-        self._per_host: Counter[str] = Counter()
-        self._open = 0
-
-    def admit(self, peer: Peer | None) -> bool:
-        """Count a new connection from `peer`; False (and not counted) beyond a bound. A
-        connection without an address (a Unix socket) is always admitted."""
-        if peer is None:
-            return True
-        host = peer[0]
-        admitted = self._open < self.total and (
-            self._per_host[host] < self.per_client or self._is_exempt(host)
-        )
-        self._admitted[peer] = admitted
-        if admitted:
-            self._open += 1
-            self._per_host[host] += 1
-        return admitted
-
-    def release(self, peer: Peer | None) -> None:
-        """Forget the connection from `peer` (closed)."""
-        if peer is None or not self._admitted.pop(peer, False):
-            return
-        self._open -= 1
-        self._per_host[peer[0]] -= 1
-        if not self._per_host[peer[0]]:
-            del self._per_host[peer[0]]
-
-    def refused(self, peer: Peer | None) -> bool:
-        """Whether the open connection from `peer` was refused."""
-        return peer is not None and self._admitted.get(peer) is False
-
-    @property
-    def open(self) -> int:
-        """The admitted connections open now."""
-        return self._open
-
-    def _is_exempt(self, host: str) -> bool:
-        if self._exempt_all or host in self._exempt_names:
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self._exempt)
 
 
 class LimitedHttpTools(HeadLimitedHttpTools):

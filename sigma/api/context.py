@@ -27,6 +27,7 @@ from sigma.api.auth import (
 )
 from sigma.api.deps import ApiDeps
 from sigma.api.jobs import JobRunner
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.bus.base import PubSub
 from sigma.domain.money import utc
 from sigma.ops.components import ComponentBoard
@@ -39,7 +40,9 @@ from sigma.store.reader import Reader
 
 HealthCheck = Callable[[], Awaitable[str]]
 MAX_ROW_ID = 2**31 - 1
-RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="row id (an INTEGER key)")]
+RowId = Annotated[
+    int, Path(ge=1, le=MAX_ROW_ID, description="row id (an INTEGER key)"), ASCII_DIGITS
+]
 """A path parameter naming a row by its integer primary key: out of the column's range is a
 422, never a database error."""
 

@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from sigma.api.app import create_api
-from sigma.api.connlimit import ConnectionGate, ConnectionLimits, limited_protocols
+from sigma.api.connlimit import ConnectionGate, limited_protocols
 from sigma.api.deps import api_deps
 from sigma.config import Settings
+from sigma.ops.connections import ConnectionLimits
 from sigma.runtime.services import Services
 
 WS_MAX_MESSAGE_BYTES = 16 * 1024

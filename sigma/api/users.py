@@ -13,7 +13,7 @@ from sigma.config.groups import ApiSettings
 from sigma.store.db import session_scope
 from sigma.store.models import User
 from sigma.store.queries import Session, SessionFactory
-from sigma.store.queries.users import get_user, has_users, list_users
+from sigma.store.queries.users import add_user, get_user, has_users
 
 log = logging.getLogger(__name__)
 
@@ -21,27 +21,15 @@ MAX_USERNAME_CHARS = 64
 USERNAME_RE = re.compile(rf"^[A-Za-z0-9_.@-]{{1,{MAX_USERNAME_CHARS}}}$")
 
 
-class UserExistsError(ValueError):
-    """A user with that name already exists."""
-
-
 def create_user(
     session: Session, username: str, password: str, role: str, *, rounds: int = 12
 ) -> User:
     """Add a user (the caller commits). ValueError names the bad field; UserExistsError when
-    the name is taken."""
+    the name is taken in any case."""
     if not USERNAME_RE.fullmatch(username):
         raise ValueError("username must be 1-64 characters of letters, digits, _ . @ -")
     checked_role = parse_role(role)
-    # Names differing only in case would pass for one another in the audit trail and the
-    # dashboard ("Admin" changing what "admin" set): a name is taken in every case.
-    taken = [u.username for u in list_users(session) if u.username.lower() == username.lower()]
-    if taken:
-        raise UserExistsError(f"user {taken[0]!r} already exists")
-    user = User(username=username, password_hash=hash_password(password, rounds), role=checked_role)
-    session.add(user)
-    session.flush()
-    return user
+    return add_user(session, username, hash_password(password, rounds), checked_role)
 
 
 def authenticate(

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -45,6 +46,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+USERNAME_LOWER_INDEX = "uq_users_lower_username"
+"""The unique index on lower(username) (migration 0023)."""
 
 _SIDES = "side IN ('buy', 'sell')"
 _MODES = "mode IN ('live', 'paper')"
@@ -694,6 +698,11 @@ class User(Base):
     prefs: Mapped[list[UserPref]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+# Names differing only in case would pass for one another in the audit trail and the dashboard
+# ("Admin" changing what "admin" set): the database holds one name in every case, whoever writes.
+Index(USERNAME_LOWER_INDEX, func.lower(User.username), unique=True)
 
 
 class AuthSession(Base):

@@ -16,6 +16,7 @@ from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.control import KILL_SWITCH, get_flag
 from sigma.store.models import AlertLog
+from sigma.store.queries import users
 from tests.api.conftest import PASSWORD, add_users, login, make_app
 
 Headers = Callable[[str], dict[str, str]]
@@ -176,6 +177,23 @@ def test_bad_user_creation(
     response = client.post("/api/users", json=body, headers=auth("admin"))
     assert response.status_code == status
     assert response.json()["detail"].startswith(detail)
+
+
+def test_a_concurrent_creation_of_a_name_in_another_case_is_409(
+    client: TestClient, auth: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other creation lands between this one's check and its insert (the check is made
+    # to miss it): the database's index refuses the name, and the answer is the same 409.
+    monkeypatch.setattr(users, "_taken_name", lambda session, username: None)
+    admin = auth("admin")
+    body = {"username": "TRADER", "password": "long-enough"}
+    response = client.post("/api/users", json=body, headers=admin)
+    assert (response.status_code, response.json()["detail"]) == (
+        409,
+        "body.username: user 'TRADER' already exists",
+    )
+    names = [u["username"] for u in client.get("/api/users", headers=admin).json()]
+    assert "TRADER" not in names and "trader" in names
 
 
 def test_user_patch_errors(client: TestClient, auth: Headers) -> None:

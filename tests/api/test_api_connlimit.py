@@ -18,8 +18,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-from sigma.api.connlimit import REFUSED_HEAD_SECONDS, RETRY_AFTER_SECONDS, ConnectionLimits
+from sigma.api.connlimit import REFUSED_HEAD_SECONDS, RETRY_AFTER_SECONDS
 from sigma.bootstrap import App
+from sigma.ops.connections import ConnectionLimits
 from tests.api.conftest import add_users, issue_token, make_app, serving
 
 TOTAL, PER_CLIENT = 4, 3

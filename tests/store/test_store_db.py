@@ -406,3 +406,17 @@ def test_statement_and_lock_errors_stay_what_they_are(tmp_path: Path) -> None:
     readonly.sqlite_errorcode = sqlite3.SQLITE_READONLY  # type: ignore[attr-defined]
     assert file_problem(readonly, "x.db", query_only=True) is None
     assert file_problem(readonly, "x.db") is not None
+
+
+def test_0023_refuses_names_differing_only_in_case_and_names_them(engine: Engine) -> None:
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0022")
+    with session_scope(session_factory(engine)) as s:
+        s.add_all(User(username=n, password_hash="x") for n in ("admin", "bob", "Admin"))
+    with pytest.raises(RuntimeError, match=r"differ only in case.*'Admin', 'admin'$"):
+        migrate(engine)
+    assert current_revision(engine) == "0022"
+    with session_scope(session_factory(engine)) as s:
+        s.execute(text("UPDATE users SET username = 'admin2' WHERE username = 'Admin'"))
+    migrate(engine)
+    assert current_revision(engine) == head_revision()

@@ -22,6 +22,7 @@ from sigma.api.auth import role_allows
 from sigma.api.context import ApiContext, Ctx, Db, RowId, Trader, Viewer
 from sigma.api.errors import error_responses
 from sigma.api.jobs import Job, JobLimitError, JobStateError, JobStatus, ProgressFn
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.api.routers.strategies import SYMBOL, checked_params
 from sigma.api.serialize import Amount, dec, plain_decimal
 from sigma.engine.fill_model import FillModel
@@ -381,7 +382,7 @@ def backtests(
     _: Viewer,
     strategy: str | None = None,
     symbol: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000), ASCII_DIGITS] = 100,
 ) -> list[BacktestSummary]:
     """Stored runs, newest first."""
     return [
@@ -401,7 +402,7 @@ def backtest(
     backtest_id: RowId,
     session: Db,
     _: Viewer,
-    points: Annotated[int, Query(ge=2, le=100_000)] = 2000,
+    points: Annotated[int, Query(ge=2, le=100_000), ASCII_DIGITS] = 2000,
 ) -> BacktestDetail:
     """One run: summary, trades, and the equity curve thinned to about `points` points."""
     stored = _stored(session, backtest_id)

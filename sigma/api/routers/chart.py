@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from sigma.api.context import Ctx, Db, Viewer
 from sigma.api.errors import error_responses
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.api.routers.market import BarOut, bar_out
 from sigma.api.routers.strategies import strategy_class
 from sigma.api.serialize import dec
@@ -98,7 +99,7 @@ def chart(
     timeframe: str = "1m",
     strategy: str | None = None,
     mode: Literal["live", "paper"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 300,
+    limit: Annotated[int, Query(ge=1, le=5000), ASCII_DIGITS] = 300,
 ) -> ChartOut:
     """The latest `limit` stored bars of `symbol`, `strategy`'s indicator lines over them and
     its fills on `symbol` in `mode` (the traded mode by default); without `strategy`, no lines

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from sigma.api.context import Admin, Ctx
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.ops.logging import log_folder
 from sigma.ops.logtail import log_files, tail
 
@@ -49,7 +50,7 @@ async def lines(
     name: str,
     level: Level | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=2000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=2000), ASCII_DIGITS] = 200,
 ) -> list[LogLineOut]:
     """The newest `limit` lines of log `name` at `level` or above containing `q`, oldest
     first (from the end of the file only: a filter that matches little looks back less)."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from sigma.api.context import Db, Instant, Viewer
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.api.serialize import dec
 from sigma.api.ws import Hub
 from sigma.store.models import BarRecord, TrendData
@@ -61,7 +62,7 @@ def bars(
     timeframe: str = "1m",
     since: Instant | None = None,
     until: Instant | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=10_000), ASCII_DIGITS] = 500,
 ) -> list[BarOut]:
     """The latest `limit` stored bars of `symbol` in the window, oldest first (chart order)."""
     return [bar_out(b) for b in market.latest_bars(session, symbol, timeframe, limit, since, until)]
@@ -87,7 +88,7 @@ def trends(
     symbol: str,
     timeframe: str | None = None,
     since: Instant | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=10_000), ASCII_DIGITS] = 500,
 ) -> list[TrendOut]:
     """The readings of one symbol, newest first (regime history)."""
     found = market.trends(session, symbol, timeframe=timeframe, since=since, limit=limit)

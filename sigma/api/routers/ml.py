@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from sigma.api.context import Db, Viewer
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.research.ml_tune import list_versions
 
 router = APIRouter(prefix="/api/ml", tags=["ml"])
@@ -71,7 +72,7 @@ def ml_models(
     session: Db,
     _: Viewer,
     symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[int, Query(ge=1, le=1000), ASCII_DIGITS] = 50,
 ) -> list[MLModelOut]:
     """Versions newest first per symbol."""
     return [

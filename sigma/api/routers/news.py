@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sigma.api.context import Ctx, Instant, Trader, Viewer
 from sigma.api.errors import error_responses
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.regime.news import NewsEvent, NewsHandler, NewsItem
 
 router = APIRouter(prefix="/api/news", tags=["news"], responses=error_responses(503))
@@ -85,7 +86,7 @@ async def news(
     ctx: Ctx,
     _: Viewer,
     symbol: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000), ASCII_DIGITS] = 100,
 ) -> list[NewsOut]:
     """Scored items the handler remembers, newest first."""
     events = [

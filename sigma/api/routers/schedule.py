@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from sigma.api.context import Admin, Ctx, Viewer
 from sigma.api.errors import error_responses
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.scheduler.service import JobInfo, SchedulerService
 
 router = APIRouter(prefix="/api/jobs", tags=["scheduler"], responses=error_responses(503))
@@ -96,7 +97,7 @@ def scheduled_jobs(ctx: Ctx, _: Viewer) -> list[ScheduledJobOut]:
 
 @router.get("/{job_id}/runs", response_model=list[JobRunOut])
 def job_runs(
-    job_id: str, ctx: Ctx, _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 20
+    job_id: str, ctx: Ctx, _: Viewer, limit: Annotated[int, Query(ge=1, le=500), ASCII_DIGITS] = 20
 ) -> list[JobRunOut]:
     """The job's newest runs first."""
     service = _scheduler(ctx)

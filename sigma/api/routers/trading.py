@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from sigma.api.context import Ctx, Instant, Viewer
+from sigma.api.numbers import ASCII_DIGITS
 from sigma.api.serialize import JsonBytes, dec
 from sigma.store.queries import trading
 from sigma.store.queries.trading import GroupBy as GroupBy
@@ -24,9 +25,9 @@ from sigma.store.queries.trading import ledger_totals
 router = APIRouter(prefix="/api", tags=["trading"])
 Mode = Literal["live", "paper"]
 OrderStatus = Literal["new", "partially_filled", "filled", "cancelled", "rejected"]
-Limit = Annotated[int, Query(ge=1, le=1000)]
+Limit = Annotated[int, Query(ge=1, le=1000), ASCII_DIGITS]
 # Bounded: a database integer (SQLite, PostgreSQL bigint) cannot take an arbitrary one.
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000), ASCII_DIGITS]
 
 
 class OrderOut(BaseModel):

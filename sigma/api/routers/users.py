@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sigma.api.auth import Role, check_password_rules, hash_password
 from sigma.api.context import Admin, Ctx, Db
 from sigma.api.errors import error_responses
-from sigma.api.users import UserExistsError, create_user
+from sigma.api.users import create_user
 from sigma.store.auth_sessions import revoke_user_tokens
 from sigma.store.models import User
-from sigma.store.queries.users import active_admins, get_user, list_users
+from sigma.store.queries.users import UserExistsError, active_admins, get_user, list_users
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 

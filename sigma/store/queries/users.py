@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sigma.store.jsonsafe import to_jsonable
@@ -16,6 +17,32 @@ from sigma.store.reader import Reader
 def get_user(session: Session, username: str) -> User | None:
     """The user called `username`, or None."""
     return session.scalar(select(User).where(User.username == username))
+
+
+class UserExistsError(ValueError):
+    """A user with that name, in some case, already exists."""
+
+
+def _taken_name(session: Session, username: str) -> str | None:
+    """The name of the user whose name is `username` in some case, or None."""
+    same = func.lower(User.username) == username.lower()
+    return session.scalar(select(User.username).where(same))
+
+
+def add_user(session: Session, username: str, password_hash: str, role: str) -> User:
+    """Add a user (the caller commits). UserExistsError when the name is taken in any case:
+    seen beforehand, or refused by the unique index on lower(username) when another creation
+    got there first (only this insert is undone; the session stays usable)."""
+    taken = _taken_name(session, username)
+    if taken is not None:
+        raise UserExistsError(f"user {taken!r} already exists")
+    user = User(username=username, password_hash=password_hash, role=role)
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise UserExistsError(f"user {username!r} already exists") from None
+    return user
 
 
 def list_users(session: Session) -> list[User]:

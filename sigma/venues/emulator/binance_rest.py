@@ -243,6 +243,48 @@ _MY_TRADES_COMBINATIONS = frozenset(
 )
 
 
+#: what each signed endpoint reads besides timestamp, recvWindow and signature (rest-api.md,
+#: each endpoint's "Parameters"); any other parameter is -1104
+_NEW_ORDER_PARAMS = frozenset(
+    {
+        "symbol",
+        "side",
+        "type",
+        "timeInForce",
+        "quantity",
+        "quoteOrderQty",
+        "price",
+        "newClientOrderId",
+        "strategyId",
+        "strategyType",
+        "stopPrice",
+        "trailingDelta",
+        "icebergQty",
+        "newOrderRespType",
+        "selfTradePreventionMode",
+        "pegPriceType",
+        "pegOffsetValue",
+        "pegOffsetType",
+    }
+)
+_ORDER_IDS = frozenset({"symbol", "orderId", "origClientOrderId"})
+_SIGNING = frozenset({"timestamp", "recvWindow", "signature"})
+
+
+def _unread(params: Params, reads: frozenset[str]) -> ApiError | None:
+    """-1104 when a signed request carries a parameter its endpoint does not read: Binance
+    counts every parameter sent, timestamp and signature included (errors.md -1104)."""
+    read = sum(1 for name in params if name in reads or name in _SIGNING)
+    if read == len(params):
+        return None
+    return ApiError(
+        400,
+        -1104,
+        f"Not all sent parameters were read; read '{read}' parameter(s) but was sent "
+        f"'{len(params)}'.",
+    )
+
+
 @dataclass(frozen=True)
 class _Call:
     """One request as a handler sees it: its parameters and, when signed, its account."""
@@ -271,6 +313,8 @@ class _Route:
     #: weight 0 when the request succeeds (order placement and cancels since 2026-04-02,
     #: CHANGELOG.md 2026-03-27); a failed one pays its weight
     free_on_success: bool = False
+    #: the parameters a signed route reads (besides the signing ones)
+    reads: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -380,19 +424,82 @@ class BinanceRest:
             _Route("GET", "ticker/price", self._ticker_price, by_symbol(2, 4)),
             _Route("GET", "ticker/bookTicker", self._book_ticker, by_symbol(2, 4)),
             _Route(
-                "POST", "order", self._new_order, one, signed, new_order=True, free_on_success=True
+                "POST",
+                "order",
+                self._new_order,
+                one,
+                signed,
+                new_order=True,
+                free_on_success=True,
+                reads=_NEW_ORDER_PARAMS,
             ),
-            _Route("POST", "order/test", self._test_order, test_weight, signed),
-            _Route("GET", "order", self._query_order, fixed(4), signed),
-            _Route("DELETE", "order", self._cancel_order, one, signed, free_on_success=True),
-            _Route("GET", "openOrders", self._open_orders, by_symbol(6, 80), signed),
             _Route(
-                "DELETE", "openOrders", self._cancel_open_orders, one, signed, free_on_success=True
+                "POST",
+                "order/test",
+                self._test_order,
+                test_weight,
+                signed,
+                reads=_NEW_ORDER_PARAMS | {"computeCommissionRates"},
             ),
-            _Route("GET", "allOrders", self._all_orders, fixed(20), signed),
-            _Route("GET", "myTrades", self._my_trades, my_trades_weight, signed),
-            _Route("GET", "account", self._account, fixed(20), signed),
-            _Route("GET", "account/commission", self._account_commission, fixed(20), signed),
+            _Route("GET", "order", self._query_order, fixed(4), signed, reads=_ORDER_IDS),
+            _Route(
+                "DELETE",
+                "order",
+                self._cancel_order,
+                one,
+                signed,
+                free_on_success=True,
+                reads=_ORDER_IDS | {"newClientOrderId", "cancelRestrictions"},
+            ),
+            _Route(
+                "GET",
+                "openOrders",
+                self._open_orders,
+                by_symbol(6, 80),
+                signed,
+                reads=frozenset({"symbol"}),
+            ),
+            _Route(
+                "DELETE",
+                "openOrders",
+                self._cancel_open_orders,
+                one,
+                signed,
+                free_on_success=True,
+                reads=frozenset({"symbol"}),
+            ),
+            _Route(
+                "GET",
+                "allOrders",
+                self._all_orders,
+                fixed(20),
+                signed,
+                reads=frozenset({"symbol", "orderId", "startTime", "endTime", "limit"}),
+            ),
+            _Route(
+                "GET",
+                "myTrades",
+                self._my_trades,
+                my_trades_weight,
+                signed,
+                reads=frozenset({"symbol", *_MY_TRADES_OPTIONS, "limit"}),
+            ),
+            _Route(
+                "GET",
+                "account",
+                self._account,
+                fixed(20),
+                signed,
+                reads=frozenset({"omitZeroBalances"}),
+            ),
+            _Route(
+                "GET",
+                "account/commission",
+                self._account_commission,
+                fixed(20),
+                signed,
+                reads=frozenset({"symbol"}),
+            ),
             _Route("GET", "rateLimit/order", self._order_rate, fixed(40), signed),
         ]
 
@@ -442,6 +549,8 @@ class BinanceRest:
                     now_ms=self.venue.now_ms(),
                     max_recv_window_ms=self.settings.max_recv_window_ms,
                 )
+                if unread := _unread(params, route.reads):
+                    raise unread
             if route.new_order:
                 assert account is not None
                 self._count_order(account.api_key, headers)
@@ -568,7 +677,8 @@ class BinanceRest:
         interval = required(params, "interval")
         if interval not in INTERVALS:
             raise ApiError(400, -1120, "Invalid interval.")
-        limit = min(integer(params, "limit", 500), 1000)
+        # Default 500, at most 1000, and at least one (limit=0 sliced as rows[-0:], every row).
+        limit = page_limit(params)
         start, end = opt_time(params, "startTime"), opt_time(params, "endTime")
         candles = fold_klines(self.venue, symbol, interval, start, end)
         rows = [kline_row(candle, close) for candle, close in candles]

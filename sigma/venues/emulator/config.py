@@ -101,6 +101,15 @@ class VenueConfig(_Strict):
     state_file: Path | None = None
     #: required in the ``X-Sigma-Admin`` header of the admin routes when set
     admin_token: str | None = None
+    #: open connections the venue holds, in all and from one client address (the API's
+    #: ``api_max_connections`` and ``api_max_connections_per_client``): beyond them a
+    #: connection's request is answered 503 in the protocol's shape
+    max_connections: int = Field(default=512, ge=1, le=100_000)
+    max_connections_per_client: int = Field(default=128, ge=1, le=100_000)
+    #: seconds a request's head may take (from the connection's start or the request's first
+    #: byte) and its body after the head; 408 in the protocol's shape beyond (the API's 10, 30)
+    head_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_seconds: float = Field(default=30.0, gt=0, le=3600)
     binance: ProtocolConfig = Field(default_factory=_binance)
     upbit: ProtocolConfig = Field(default_factory=_upbit)
     faults: dict[str, Any] = Field(default_factory=dict)

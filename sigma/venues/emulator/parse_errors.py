@@ -11,7 +11,8 @@ shape of the protocol whose path was asked for.
 The path is not in aiohttp's error (its request is a placeholder): the handler notes the path
 of each request line as it arrives, and takes an over-long line's from what the parser read.
 aiohttp offers no hook for the handler's class: `_JsonErrorServer.__call__` makes it as
-`web.Server` does.
+`web.Server` does, through `JsonErrorRunner.handler` (which a runner adding to the handler
+overrides).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-__all__ = ["ErrorReply", "JsonErrorRunner"]
+__all__ = ["ErrorReply", "JsonErrorHandler", "JsonErrorRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _TARGET = re.compile(rb"(?:[A-Z]{1,16} )?(/[^ ?#\r\n]{0,64})")
 Python parser: the line): a header's name cannot start with "/"."""
 
 
-class _JsonErrorHandler(RequestHandler):
+class JsonErrorHandler(RequestHandler):
     """aiohttp's request handler, its parser's refusals answered by `reply`."""
 
     def __init__(self, manager: web.Server, reply: ErrorReply, **kwargs: Any) -> None:
@@ -50,9 +51,13 @@ class _JsonErrorHandler(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         """Note the path of the latest request beginning in `data`, then parse it."""
+        self.note_path(data)
+        super().data_received(data)
+
+    def note_path(self, data: bytes) -> None:
+        """Note the path of the latest request beginning in `data` (what its refusal names)."""
         if starts := _REQUEST_START.findall(data):
             self._path = starts[-1].decode("latin-1")
-        super().data_received(data)
 
     def handle_error(
         self,
@@ -83,15 +88,15 @@ class _JsonErrorHandler(RequestHandler):
 
 
 class _JsonErrorServer(web.Server):
-    """`web.Server` making `_JsonErrorHandler`s."""
+    """`web.Server` making its connections' handlers with `make`."""
 
-    def __init__(self, server: web.Server, reply: ErrorReply) -> None:
+    def __init__(self, server: web.Server, make: Callable[[web.Server], RequestHandler]) -> None:
         # The app's server, built by AppRunner with its handler and request factory.
         self.__dict__.update(vars(server))
-        self._reply = reply
+        self._make = make
 
     def __call__(self) -> RequestHandler:
-        return _JsonErrorHandler(self, self._reply, loop=self._loop, **self._kwargs)
+        return self._make(self)
 
 
 class JsonErrorRunner(web.AppRunner):
@@ -99,7 +104,11 @@ class JsonErrorRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, reply: ErrorReply, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self._reply = reply
+        self.reply = reply
+
+    def handler(self, server: web.Server) -> RequestHandler:
+        """The request handler of a new connection to `server`."""
+        return JsonErrorHandler(server, self.reply, loop=server._loop, **server._kwargs)
 
     async def _make_server(self) -> web.Server:
-        return _JsonErrorServer(await super()._make_server(), self._reply)
+        return _JsonErrorServer(await super()._make_server(), self.handler)

@@ -24,16 +24,17 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from sigma.ops.connections import ConnectionLimits
 from sigma.venues.emulator.accounts import Account
 from sigma.venues.emulator.binance import BinanceFrontEnd, BinanceSettings
 from sigma.venues.emulator.binance import ccxt_config as binance_ccxt_config
 from sigma.venues.emulator.binance import default_markets as binance_markets
 from sigma.venues.emulator.config import ProtocolConfig, VenueConfig
+from sigma.venues.emulator.connections import BoundedRunner, Bounds
 from sigma.venues.emulator.faults import Faults
 from sigma.venues.emulator.http import ConnectionDropped, json_reply
 from sigma.venues.emulator.journal import FileJournal
 from sigma.venues.emulator.model import FeeRule, MarketSpec, Rejection
-from sigma.venues.emulator.parse_errors import JsonErrorRunner
 from sigma.venues.emulator.prices import PriceDriver
 from sigma.venues.emulator.upbit import UpbitFrontEnd, UpbitSettings
 from sigma.venues.emulator.upbit import ccxt_config as upbit_ccxt_config
@@ -140,7 +141,20 @@ class VenueServer:
         for front in self.fronts.values():
             front.install(app)
         self._admin_routes(app)
-        runner = JsonErrorRunner(app, self._error_reply, access_log=None, handle_signals=False)
+        bounds = Bounds(
+            ConnectionLimits(self.config.max_connections, self.config.max_connections_per_client),
+            head_seconds=self.config.head_seconds,
+            body_seconds=self.config.body_seconds,
+        )
+        runner = BoundedRunner(
+            app,
+            self._error_reply,
+            bounds,
+            access_log=None,
+            handle_signals=False,
+            # aiohttp's default keeps an idle connection for an hour; its run_app's 75 s.
+            keepalive_timeout=75.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port, reuse_address=True)
         try:

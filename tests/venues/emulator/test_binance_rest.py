@@ -466,3 +466,73 @@ async def test_my_trades_takes_only_the_documented_combinations_of_options(
             400,
             {"code": -1128, "msg": "Combination of optional parameters invalid."},
         )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "sent"),
+    [
+        # ccxt#8450 and bt-ccxt-store#43: an order carrying a 'created' Binance never reads
+        ("POST", "order", {**limit_order(), "created": "1613138460000"}, 9),
+        ("POST", "order/test", {**limit_order(), "timeInforce": "GTC"}, 9),
+        ("GET", "order", {"symbol": "BTCUSDT", "orderId": "1", "clientOrderId": "x"}, 5),
+        ("DELETE", "order", {"symbol": "BTCUSDT", "orderId": "1", "x": "1"}, 5),
+        ("GET", "openOrders", {"symbol": "BTCUSDT", "limit": "5"}, 4),
+        ("DELETE", "openOrders", {"symbol": "BTCUSDT", "orderId": "1"}, 4),
+        ("GET", "allOrders", {"symbol": "BTCUSDT", "fromId": "1"}, 4),
+        ("GET", "myTrades", {"symbol": "BTCUSDT", "interval": "1m", "recvWindow": "5000"}, 5),
+        ("GET", "account", {"symbol": "BTCUSDT"}, 3),
+        ("GET", "account/commission", {"symbol": "BTCUSDT", "omitZeroBalances": "true"}, 4),
+        ("GET", "rateLimit/order", {"symbol": "BTCUSDT"}, 3),
+    ],
+)
+async def test_a_signed_request_with_a_parameter_the_endpoint_does_not_read_is_1104(
+    venue_server: VenueServer, method: str, path: str, params: dict[str, str], sent: int
+) -> None:
+    # errors.md -1104 "Not all sent parameters were read; read '%s' parameter(s) but was sent
+    # '%s'.": the counts include timestamp and signature (binance-connector-python#172: six
+    # parameters, one misspelt, "read '7' parameter(s) but was sent '8'").
+    status, body, _ = await call(venue_server, method, path, params, signed=True)
+    assert (status, body) == (
+        400,
+        {
+            "code": -1104,
+            "msg": f"Not all sent parameters were read; read '{sent - 1}' parameter(s) but "
+            f"was sent '{sent}'.",
+        },
+    )
+    assert not venue_server.binance.orders(BINANCE_KEY)
+
+
+async def test_every_parameter_an_endpoint_reads_passes(venue_server: VenueServer) -> None:
+    order = {
+        **limit_order(),
+        "newClientOrderId": "c1",
+        "newOrderRespType": "RESULT",
+        "selfTradePreventionMode": "NONE",
+        "strategyId": "1",
+        "strategyType": "1000000",
+        "recvWindow": "5000",
+    }
+    status, body, _ = await call(venue_server, "POST", "order", order, signed=True)
+    assert status == 200, body
+    status, body, _ = await call(
+        venue_server,
+        "GET",
+        "myTrades",
+        {"symbol": "BTCUSDT", "startTime": "1", "limit": "5", "recvWindow": "5000"},
+        signed=True,
+    )
+    assert status == 200, body
+
+
+async def test_klines_limit_is_held_to_one_to_a_thousand(venue_server: VenueServer) -> None:
+    # rest-api.md klines "limit: Default 500; Maximum 1000": limit=0 served every candle.
+    venue = venue_server.binance
+    start = venue.now_ms() // 60_000 * 60_000 - 3 * 60_000
+    for i in range(3):
+        venue.tick("BTCUSDT", D("91000") + i, D(1), time_ms=start + i * 60_000)
+    for limit, rows in (("0", 1), ("2", 2), ("5000", 3)):
+        status, body, _ = await call(
+            venue_server, "GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "limit": limit}
+        )
+        assert (status, len(body)) == (200, rows), limit
