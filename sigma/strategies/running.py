@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from sigma.strategies import next_open
-from sigma.strategies.bits import all_prices, lowest_bit
+from sigma.strategies.bits import all_prices, lowest_bit, order_masks
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
@@ -181,48 +181,38 @@ def _crossings(  # pragma: no cover - numba-compiled
     m: int,
     start: int,
     b0: int,
-    prev: int,
     down: int,
     when: IntArray,
     wants: IntArray,
     count: int,
-) -> tuple[int, int, int, np.uint64]:
-    """The crossings among the block's orders (`_block_orders`) from bar `start` of the block,
-    given the order at the bar before (`prev`): their bars into `when` and their targets (+1
-    upward, `down` downward) into `wants`, after the `count` found before. Returns how many
-    in all, the order at the last bar looked at, and `m` when the block is done; else the
-    first bar of a run of orders that holds one the bound left unsettled (0), and the mask
-    of those, for the caller to settle (`_block_crossings`) before looking again from there.
+) -> tuple[int, int, np.uint64]:
+    """The crossings among the block's orders (`_orders_room`: `ords[1 + k]` for bar b0 + k,
+    `ords[0]` for the bar before) from bar `start` of the block: their bars into `when` and
+    their targets (+1 upward, `down` downward) into `wants`, after the `count` found before.
+    Returns how many in all and `m` when the block is done; else the first bar of a run of
+    orders that holds one the bound left unsettled (0), and the mask of those, for the caller
+    to settle (`_block_crossings`) before looking again from there.
 
     A crossing is a bar whose order and the one before are +1 and -1 in either order: their
-    xor is -2, and no other pair of orders (-1, 0, +1, _NONE, _EQUAL) gives it. The orders are read
-    64 at a time into a mask of the bars that cross and one of the bars unsettled, with no
-    branch (the compiler runs it on vector registers); each crossing is then found at the
-    mask's lowest set bit. A branch per bar was mispredicted at every crossing, one bar in
-    twenty."""
-    before = prev
+    xor is -2, and no other pair of orders (-1, 0, +1, _NONE, _EQUAL) gives it. The orders
+    are compared 64 at a time into a mask of the bars that cross and one of the bars
+    unsettled (`order_masks`); each crossing is then found at the mask's lowest set bit. A
+    branch per bar was mispredicted at every crossing, one bar in twenty."""
     for lo in range(start, m, CROSS_RUN):
-        run = ords[lo : min(lo + CROSS_RUN, m)]
-        mask = np.uint64((before ^ run[0]) == -2)
-        ties = np.uint64(run[0] == 0)
-        if len(run) == CROSS_RUN:  # a constant trip count: vectorised
-            for j in range(1, CROSS_RUN):
-                mask |= np.uint64((run[j - 1] ^ run[j]) == -2) << np.uint64(j)
-                ties |= np.uint64(run[j] == 0) << np.uint64(j)
-        else:
-            for j in range(1, len(run)):
-                mask |= np.uint64((run[j - 1] ^ run[j]) == -2) << np.uint64(j)
-                ties |= np.uint64(run[j] == 0) << np.uint64(j)
+        flips, ties = order_masks(ords, lo)
+        if m - lo < CROSS_RUN:  # the block's last run: the orders past its end are not its own
+            own = (np.uint64(1) << np.uint64(m - lo)) - np.uint64(1)
+            flips &= own
+            ties &= own
         if ties:
-            return count, before, lo, ties
-        while mask:
-            k = lo + np.int64(lowest_bit(mask))
-            mask &= mask - np.uint64(1)
+            return count, lo, ties
+        while flips:
+            k = lo + np.int64(lowest_bit(flips))
+            flips &= flips - np.uint64(1)
             when[count] = b0 + k
-            wants[count] = 1 if ords[k] == 1 else down
+            wants[count] = 1 if ords[k + 1] == 1 else down
             count += 1
-        before = run[-1]
-    return count, before, m, np.uint64(0)
+    return count, m, np.uint64(0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -232,25 +222,36 @@ def _block_crossings(  # pragma: no cover - numba-compiled
     periods: tuple[int, int],
     ords: IntArray,
     m: int,
-    prev: int,
     down: int,
     when: IntArray,
     wants: IntArray,
-) -> tuple[int, int]:
+) -> int:
     """`_crossings` of the block's `m` orders, each order the bound left unsettled settled
     first on the textbook sums (a few bars in a thousand, found by the masks `_crossings`
-    makes anyway). Returns how many crossings, and the order at the block's last bar."""
+    makes anyway). Returns how many crossings; leaves the order at the block's last bar in
+    `ords[0]`, the bar before the next block."""
     pf, ps = periods
     count, lo = 0, 0
     while True:
-        count, prev, lo, ties = _crossings(ords, m, lo, b0, prev, down, when, wants, count)
+        count, lo, ties = _crossings(ords, m, lo, b0, down, when, wants, count)
         if lo == m:
-            return count, prev
+            ords[0] = ords[m]
+            return count
         while ties:
             k = lo + int(lowest_bit(ties))
             ties &= ties - np.uint64(1)
             settled = _textbook_order(x, b0 + k, pf, ps)
-            ords[k] = settled if settled else _EQUAL
+            ords[k + 1] = settled if settled else _EQUAL
+
+
+@numba.njit(cache=True, inline="always")
+def _orders_room() -> IntArray:  # pragma: no cover - numba-compiled
+    """Room for a block's orders: `ords[0]` holds the order at the bar before the block
+    (none before the first), `ords[1:]` the block's (`_block_orders`), and 64 more slots let
+    `order_masks` read a whole run at the block's end."""
+    ords = np.empty(1 + ANCHOR_BARS + CROSS_RUN, dtype=np.int64)
+    ords[0] = _NONE
+    return ords
 
 
 @numba.njit(cache=True)
@@ -259,14 +260,13 @@ def _cross_targets(  # pragma: no cover - numba-compiled
 ) -> FloatArray:
     n = len(x)
     out = np.full(n, np.nan)
-    ords = np.empty(ANCHOR_BARS, dtype=np.int64)
+    ords = _orders_room()
     when = np.empty(ANCHOR_BARS, dtype=np.int64)
     wants = np.empty(ANCHOR_BARS, dtype=np.int64)
     sums = _sums_room((pf, ps))
-    prev = _NONE
     for b0 in range(max(pf, ps) - 1, n, ANCHOR_BARS):
-        m, _ = _block_orders(x, b0, (pf, ps), ords, sums)
-        count, prev = _block_crossings(x, b0, (pf, ps), ords, m, prev, int(down), when, wants)
+        m, _ = _block_orders(x, b0, (pf, ps), ords[1:], sums)
+        count = _block_crossings(x, b0, (pf, ps), ords, m, int(down), when, wants)
         for k in range(count):
             out[when[k]] = wants[k]
     return out
@@ -290,7 +290,7 @@ def _cross_run(  # pragma: no cover - numba-compiled
     n = len(x)
     a, equity, lots, money = next_open.started(room, terms)
     width = max(periods)
-    ords = np.empty(ANCHOR_BARS, dtype=np.int64)
+    ords = _orders_room()
     when = np.empty(ANCHOR_BARS, dtype=np.int64)
     wants = np.empty(ANCHOR_BARS, dtype=np.int64)
     sums = _sums_room(periods)
@@ -298,12 +298,11 @@ def _cross_run(  # pragma: no cover - numba-compiled
     a, end = next_open.execute_at(
         a, when, wants, 0, 0, width - 1, open_, x, equity, terms, lots, money
     )
-    prev = _NONE
     clean = n >= width and all_prices(open_, 0, width - 1)
     for b0 in range(width - 1, n if end == next_open.GO_ON else 0, ANCHOR_BARS):
-        m, fine = _block_orders(x, b0, periods, ords, sums)
+        m, fine = _block_orders(x, b0, periods, ords[1:], sums)
         clean &= fine & all_prices(open_, b0, b0 + m)
-        count, prev = _block_crossings(x, b0, periods, ords, m, prev, down, when, wants)
+        count = _block_crossings(x, b0, periods, ords, m, down, when, wants)
         a, end = next_open.execute_at(
             a, when, wants, count, b0, m, open_, x, equity, terms, lots, money
         )
