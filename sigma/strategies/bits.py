@@ -54,50 +54,8 @@ def _cttz(typingctx: Any, mask: Any) -> Any:
     return types.uint64(types.uint64), codegen
 
 
-@intrinsic
-def _order_masks(typingctx: Any, orders: Any, lo: Any) -> Any:
-    """(crossings, zeros): bit j of the first is set when `orders[lo + 1 + j]` xor
-    `orders[lo + j]` is -2, of the second when `orders[lo + 1 + j]` is 0, for j < 64. The
-    caller keeps `orders[lo : lo + 65]` inside the array: nothing is checked here.
-
-    Written as LLVM vector operations on 64 values, whose 64 comparisons LLVM packs into the
-    mask's bits with a few instructions (a comparison into a mask register, on x86); the same
-    loop written in numba shifted each comparison into place one at a time."""
-    if not (
-        isinstance(orders, types.Array)
-        and orders.dtype == types.int64
-        and orders.ndim == 1
-        and orders.layout == "C"
-        and isinstance(lo, types.Integer)
-    ):
-        return None
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        start = context.cast(builder, args[1], signature.args[1], types.intp)
-        word = llvm_ir.IntType(64)
-        run = llvm_ir.VectorType(word, 64)
-
-        def load(at: Any) -> Any:
-            pointer = builder.bitcast(builder.gep(array.data, [at]), run.as_pointer())
-            return builder.load(pointer, align=8)
-
-        before = load(start)
-        now = load(builder.add(start, llvm_ir.Constant(start.type, 1)))
-        crossed = llvm_ir.Constant(run, [-2] * 64)
-        flips = builder.icmp_signed("==", builder.xor(before, now), crossed)
-        zeros = builder.icmp_signed("==", now, llvm_ir.Constant(run, [0] * 64))
-        masks = [builder.bitcast(flips, word), builder.bitcast(zeros, word)]
-        return context.make_tuple(builder, signature.return_type, masks)
-
-    return types.UniTuple(types.uint64, 2)(orders, lo), codegen  # type: ignore[no-untyped-call]
-
-
-order_masks = cast(Callable[[Any, int], tuple[np.uint64, np.uint64]], _order_masks)
-"""`_order_masks` as the kernels call it (`order_masks(orders, lo)`)."""
-
 lowest_bit = cast(Callable[[np.uint64], np.uint64], _cttz)
 """`_cttz` as the kernels call it (`lowest_bit(mask)`); its own signature is numba's."""
 
 
-__all__ = ["INF_BITS", "all_prices", "lowest_bit", "not_a_price", "order_masks"]
+__all__ = ["INF_BITS", "all_prices", "lowest_bit", "not_a_price"]

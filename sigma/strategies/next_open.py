@@ -25,6 +25,7 @@ import numba
 import numpy as np
 
 from sigma.strategies.series import FloatArray
+from sigma.strategies.simd import MARK_RUN, mark_run
 from sigma.strategies.vectorised import FULL, FusedRun, IntArray, Terms
 
 # A sizing quotient this close (relative) to a lot boundary is re-derived in Decimal.
@@ -485,10 +486,6 @@ def execute(  # pragma: no cover - numba-compiled
     return a, GO_ON
 
 
-MARK_RUN = 32
-"""Bars whose equity `_mark` writes at once, past the stretch's end if need be."""
-
-
 @numba.njit(cache=True, inline="always")
 def _mark(  # pragma: no cover - numba-compiled
     a: Account, lo: int, hi: int, close: FloatArray, equity: FloatArray
@@ -496,25 +493,20 @@ def _mark(  # pragma: no cover - numba-compiled
     """Equity at the closes of bars `lo` to `hi - 1` on account `a` (as `execute` computes
     it), and the first of those bars where the equity is at or below zero, or -1.
 
-    The bars go MARK_RUN at a time, a run of constant length with no branch (the compiler
-    unrolls it onto vector registers), the last run reaching past `hi` when the stretch is
-    shorter: the bars from `hi` on are always marked again afterwards, by the stretch after
-    the next trade or by the close-out, in order (and a bar at or below zero among them is
-    not looked for: the search below stays in the stretch). A stretch between two trades is
-    ~20 bars: a loop of that many, its length different each time, cost two mispredicted
-    branches and a scalar tail per stretch, three times as long. The last bars of the
-    history, where a run would read past it, go one at a time. Unsigned indices spare each
-    access the check for a negative index numba makes otherwise."""
+    The bars go MARK_RUN at a time (`mark_run`, on vector registers), the last run reaching
+    past `hi` when the stretch is shorter: the bars from `hi` on are always marked again
+    afterwards, by the stretch after the next trade or by the close-out, in order (and a bar
+    at or below zero among them is not looked for: the search below stays in the stretch). A
+    stretch between two trades is ~20 bars: a loop of that many, its length different each
+    time, cost two mispredicted branches and a scalar tail per stretch, three times as long.
+    The last bars of the history, where a run would read past it, go one at a time. Unsigned
+    indices spare each access the check for a negative index numba makes otherwise."""
     cash = a.cash + a.comp
     held = a.direction * a.qty
     low = False
     at = lo
-    while at < hi and at + MARK_RUN <= len(close):
-        base = np.uint64(at)
-        for j in range(MARK_RUN):
-            e = cash + held * close[base + np.uint64(j)]
-            equity[base + np.uint64(j)] = e
-            low |= e <= 0.0
+    while at < hi and at + MARK_RUN <= min(len(close), len(equity)):
+        low |= mark_run(close, equity, at, cash, held)
         at += MARK_RUN
     for i in range(np.uint64(min(at, hi)), np.uint64(hi)):
         e = cash + held * close[i]

@@ -22,10 +22,11 @@ import numba
 import numpy as np
 
 from sigma.strategies import next_open
-from sigma.strategies.bits import all_prices, lowest_bit, order_masks
+from sigma.strategies.bits import all_prices, lowest_bit
 from sigma.strategies.indicators import check_period
 from sigma.strategies.pairwise import window_sum
 from sigma.strategies.series import FloatArray
+from sigma.strategies.simd import ORDER_RUN, order_masks
 from sigma.strategies.vectorised import FULL, UNCHECKED, FusedRun, IntArray, Terms
 
 ANCHOR_BARS = 1024
@@ -33,9 +34,6 @@ ANCHOR_BARS = 1024
 
 LANES = 4
 """Prefix sums run side by side over a block of bars (`_block_orders`)."""
-
-CROSS_RUN = 64
-"""Bars whose crossings are found in one mask (`_crossings`): the bits of a uint64."""
 
 # Twice the unit roundoff: each floating-point operation moves a result by less than this,
 # relative to its size; the bounds below use it with room to spare.
@@ -198,9 +196,9 @@ def _crossings(  # pragma: no cover - numba-compiled
     are compared 64 at a time into a mask of the bars that cross and one of the bars
     unsettled (`order_masks`); each crossing is then found at the mask's lowest set bit. A
     branch per bar was mispredicted at every crossing, one bar in twenty."""
-    for lo in range(start, m, CROSS_RUN):
+    for lo in range(start, m, ORDER_RUN):
         flips, ties = order_masks(ords, lo)
-        if m - lo < CROSS_RUN:  # the block's last run: the orders past its end are not its own
+        if m - lo < ORDER_RUN:  # the block's last run: the orders past its end are not its own
             own = (np.uint64(1) << np.uint64(m - lo)) - np.uint64(1)
             flips &= own
             ties &= own
@@ -249,7 +247,7 @@ def _orders_room() -> IntArray:  # pragma: no cover - numba-compiled
     """Room for a block's orders: `ords[0]` holds the order at the bar before the block
     (none before the first), `ords[1:]` the block's (`_block_orders`), and 64 more slots let
     `order_masks` read a whole run at the block's end."""
-    ords = np.empty(1 + ANCHOR_BARS + CROSS_RUN, dtype=np.int64)
+    ords = np.empty(1 + ANCHOR_BARS + ORDER_RUN, dtype=np.int64)
     ords[0] = _NONE
     return ords
 

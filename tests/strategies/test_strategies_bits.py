@@ -7,7 +7,7 @@ import numba
 import numpy as np
 import pytest
 
-from sigma.strategies.bits import INF_BITS, lowest_bit, order_masks
+from sigma.strategies.bits import INF_BITS, lowest_bit
 
 
 @numba.njit
@@ -40,32 +40,3 @@ def test_inf_bits_lie_above_every_finite_double_at_or_above_zero() -> None:
     bits = values.view(np.int64)
     assert list(bits < INF_BITS) == [True, True, True, True, False, False]
     assert (np.array([-0.0, -1.0]).view(np.int64) < 0).all()
-
-
-@numba.njit
-def _masks(orders: np.ndarray, lo: int) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
-    return order_masks(orders, lo)
-
-
-@numba.njit
-def _masks_of_floats(values: np.ndarray) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
-    return order_masks(values, 0)  # type: ignore[arg-type]
-
-
-def test_order_masks_mark_each_crossing_and_each_unsettled_order_of_64() -> None:
-    """Bit j: orders lo + j and lo + 1 + j are +1 and -1 (either way round); order lo + 1 + j
-    is 0. Every pair of the orders a kernel writes (-1, 0, +1, 2 for none, 4 for equal)."""
-    rng = np.random.default_rng(9)
-    orders = rng.choice(np.array([-1, 0, 1, 2, 4]), 1_000).astype(np.int64)
-    for lo in [0, 1, 63, 64, 500, len(orders) - 65]:
-        flips, zeros = _masks(orders, lo)
-        before, now = orders[lo : lo + 64], orders[lo + 1 : lo + 65]
-        crossed = ((before == 1) & (now == -1)) | ((before == -1) & (now == 1))
-        assert int(flips) == sum(1 << j for j in np.flatnonzero(crossed).tolist())
-        assert int(zeros) == sum(1 << j for j in np.flatnonzero(now == 0).tolist())
-    ones = np.ones(65, dtype=np.int64)
-    assert _masks(ones, 0) == (0, 0)
-    ones[1::2] = -1
-    assert _masks(ones, 0) == (2**64 - 1, 0)
-    with pytest.raises(numba.core.errors.TypingError):
-        _masks_of_floats(np.ones(65))
