@@ -41,15 +41,15 @@ def all_prices(values: FloatArray, lo: int, hi: int) -> bool:  # pragma: no cove
 
 @intrinsic
 def _cttz(typingctx: Any, mask: Any) -> Any:
-    """The index of the lowest set bit of a nonzero uint64 `mask` (LLVM's `cttz`: `tzcnt`
-    on x86). numba offers no such function; a loop over the bits would cost one iteration
-    per bit."""
+    """The index of the lowest set bit of a uint64 `mask`, 64 when none is set (LLVM's
+    `cttz`: `tzcnt` on x86, which gives 64 for nothing at no cost). numba offers no such
+    function; a loop over the bits would cost one iteration per bit."""
     if mask != types.uint64:
         return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        # The flag says a zero mask need not give 64: callers never pass one.
-        return builder.cttz(args[0], llvm_ir.Constant(llvm_ir.IntType(1), 1))
+        # The flag says a zero mask gives 64 (a caller may pass one: `running._crossings`).
+        return builder.cttz(args[0], llvm_ir.Constant(llvm_ir.IntType(1), 0))
 
     return types.uint64(types.uint64), codegen
 

@@ -20,9 +20,10 @@ def _lowest_of_a_float(value: float) -> np.uint64:  # pragma: no cover - numba-c
     return lowest_bit(value)  # type: ignore[arg-type]
 
 
-def test_the_lowest_set_bit_of_every_single_bit_and_of_random_masks() -> None:
+def test_the_lowest_set_bit_of_every_single_bit_of_none_and_of_random_masks() -> None:
     for j in range(64):
         assert _lowest(np.uint64(1 << j)) == j
+    assert _lowest(np.uint64(0)) == 64  # none set
     rng = np.random.default_rng(7)
     for mask in rng.integers(1, 2**63, 1_000).tolist():
         mask <<= int(rng.integers(0, 8))
