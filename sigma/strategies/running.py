@@ -214,8 +214,8 @@ def _crossings(  # pragma: no cover - numba-compiled
         for _ in range(FEW_CROSSINGS):
             k = lo + np.int64(lowest_bit(flips))  # lo + 64 when none is left
             when[count] = b0 + k
-            wants[count] = down + np.int64(ords[k + 1] == 1) * (1 - down)
-            count += np.int64(flips != 0)
+            wants[count] = down + int(ords[k + 1] == 1) * (1 - down)
+            count += int(flips != 0)
             flips &= flips - np.uint64(1)
         while flips:
             k = lo + np.int64(lowest_bit(flips))
