@@ -264,6 +264,90 @@ def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
     assert "venue stopped" in out
 
 
+async def _first_answer(port: int, request: bytes) -> bytes:
+    """The bytes a fresh connection to ``port`` gets for ``request`` until the venue closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=20)
+    finally:
+        writer.close()
+
+
+async def _connection_bounds_hold(port: int) -> None:
+    # One connection from this address is all --max-connections-per-client 1 admits; it
+    # sends nothing, so --head-seconds 0.5 cuts it with a 408 (the default is 10 s).
+    idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        refused = await _first_answer(port, b"GET /api/v3/ping HTTP/1.1\r\nHost: v\r\n\r\n")
+        assert refused.startswith(b"HTTP/1.1 503"), refused
+        started = asyncio.get_running_loop().time()
+        cut = await asyncio.wait_for(idle_reader.read(), timeout=20)
+        assert cut.startswith(b"HTTP/1.1 408"), cut
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        idle.close()
+
+
+def test_sigma_venue_takes_its_connection_bounds_as_options(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "sigma.cli.main",
+        "venue",
+        "--port",
+        "0",
+        "--source",
+        "manual",
+        "--history-bars",
+        "0",
+        "--max-connections",
+        "4",
+        "--max-connections-per-client",
+        "1",
+        "--head-seconds",
+        "0.5",
+        "--body-seconds",
+        "0.5",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("sigma venue on http://127.0.0.1:"), first
+        port = int(first.split(" on ")[1].split(" ")[0].rsplit(":", 1)[1])
+        asyncio.run(_connection_bounds_hold(port))
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:  # pragma: no cover - only when the test already failed
+            process.kill()
+    assert process.returncode == 0, err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("--max-connections", "0", "max_connections"),
+        ("--max-connections-per-client", "0", "max_connections_per_client"),
+        ("--head-seconds", "0", "head_seconds"),
+        ("--body-seconds", "-1", "body_seconds"),
+    ],
+)
+def test_a_bad_connection_bound_is_refused_naming_it(option: str, value: str, field: str) -> None:
+    from typer.testing import CliRunner
+
+    from sigma.cli.main import app
+
+    result = CliRunner().invoke(app, ["venue", option, value])
+    assert result.exit_code == 2
+    assert f"{field}: Input should be greater than" in result.output
+
+
 def test_sigma_venue_refuses_a_bad_option_with_the_reason() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sigma.cli.main", "venue", "--account", "binance:k:s:USDT"],
