@@ -1,6 +1,6 @@
 """Binance's WebSocket limits (web-socket-streams.md "WebSocket Limits", web-socket-api.md
-"Connection limits"): connection attempts per address and window, streams per connection,
-and the close of a connection over the message rate, over real sockets."""
+"Connection limits"): connection attempts per address and window and streams per
+connection, over real sockets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from binance_helpers import CHATTY, WAIT, early_in_window, request, socket, until
+from binance_helpers import CHATTY, early_in_window, request, socket, until
 from conftest import MakeVenue
 
 from sigma.venues.emulator.binance_wire import BinanceSettings
@@ -136,18 +136,3 @@ async def test_a_subscribe_beyond_the_streams_a_connection_takes_subscribes_noth
         assert reply == {"result": None, "id": 6}
         listed = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 7})
         assert listed == {"result": ["btcusdt@aggTrade", "btcusdt@depth"], "id": 7}
-
-
-async def test_a_connection_over_the_message_rate_is_closed_with_binances_reason(
-    venue_server: VenueServer,
-) -> None:
-    # Clients of the real venue report "close 1008 (policy violation): Too many requests"
-    # (binance/binance-connector-go#90, binance/binance-connector-js#530).
-    async with socket(venue_server, "/ws") as ws:
-        for rid in range(6):
-            await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": rid})
-        message = await ws.receive(timeout=WAIT)
-        while message.type is aiohttp.WSMsgType.TEXT:
-            message = await ws.receive(timeout=WAIT)
-        assert message.type is aiohttp.WSMsgType.CLOSE
-        assert (message.data, message.extra) == (1008, "Too many requests")

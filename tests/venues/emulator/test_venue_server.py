@@ -4,11 +4,12 @@ restart, the price path, the command and the `sigma up` component."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -225,23 +226,12 @@ def test_ccxt_config_knows_only_the_two_protocols() -> None:
         ccxt_config("kraken", "http://x", "ws://x")
 
 
-def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "sigma.cli.main",
-        "venue",
-        "--port",
-        "0",
-        "--source",
-        "manual",
-        "--history-bars",
-        "5",
-        "--state",
-        str(tmp_path / "state.jsonl"),
-        "--latency-ms",
-        "1",
-    ]
+@contextlib.contextmanager
+def _sigma_venue(*options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``sigma venue --port 0 --source manual OPTIONS`` running, with its URL; interrupted
+    after, and it must stop cleanly."""
+    command = [sys.executable, "-m", "sigma.cli.main", "venue", "--port", "0"]
+    command += ["--source", "manual", *options]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -250,11 +240,7 @@ def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
         assert process.stdout is not None
         first = process.stdout.readline()
         assert first.startswith("sigma venue on http://127.0.0.1:"), first
-        url = first.split(" on ")[1].split(" ")[0]
-        lines = [process.stdout.readline() for _ in range(4)]
-        assert any("to trade on binance: SIGMA_VENUE=binance" in line for line in lines), lines
-        status, body = asyncio.run(_call("GET", f"{url}/sigma/faults"))
-        assert status == 200 and body["latency_ms"] == 1
+        yield process, first.split(" on ")[1].split(" ")[0]
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
     finally:
@@ -262,6 +248,17 @@ def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
             process.kill()
     assert process.returncode == 0, err
     assert "venue stopped" in out
+
+
+def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
+    state = str(tmp_path / "state.jsonl")
+    options = ("--history-bars", "5", "--state", state, "--latency-ms", "1")
+    with _sigma_venue(*options) as (process, url):
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        assert any("to trade on binance: SIGMA_VENUE=binance" in line for line in lines), lines
+        status, body = asyncio.run(_call("GET", f"{url}/sigma/faults"))
+        assert status == 200 and body["latency_ms"] == 1
 
 
 async def _first_answer(port: int, request: bytes) -> bytes:
@@ -290,43 +287,11 @@ async def _connection_bounds_hold(port: int) -> None:
         idle.close()
 
 
-def test_sigma_venue_takes_its_connection_bounds_as_options(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "sigma.cli.main",
-        "venue",
-        "--port",
-        "0",
-        "--source",
-        "manual",
-        "--history-bars",
-        "0",
-        "--max-connections",
-        "4",
-        "--max-connections-per-client",
-        "1",
-        "--head-seconds",
-        "0.5",
-        "--body-seconds",
-        "0.5",
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert first.startswith("sigma venue on http://127.0.0.1:"), first
-        port = int(first.split(" on ")[1].split(" ")[0].rsplit(":", 1)[1])
-        asyncio.run(_connection_bounds_hold(port))
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:  # pragma: no cover - only when the test already failed
-            process.kill()
-    assert process.returncode == 0, err
+def test_sigma_venue_takes_its_connection_bounds_as_options() -> None:
+    bounds = ("--max-connections", "4", "--max-connections-per-client", "1")
+    bounds += ("--head-seconds", "0.5", "--body-seconds", "0.5")
+    with _sigma_venue("--history-bars", "0", *bounds) as (_, url):
+        asyncio.run(_connection_bounds_hold(int(url.rsplit(":", 1)[1])))
 
 
 @pytest.mark.parametrize(
