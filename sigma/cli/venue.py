@@ -54,6 +54,19 @@ def venue_command(
     admin_token: Annotated[
         str | None, typer.Option("--admin-token", help="required by the /sigma/ admin routes")
     ] = None,
+    max_connections: Annotated[
+        int | None, typer.Option("--max-connections", help="open connections in all (512)")
+    ] = None,
+    max_connections_per_client: Annotated[
+        int | None,
+        typer.Option("--max-connections-per-client", help="open connections per address (128)"),
+    ] = None,
+    head_seconds: Annotated[
+        float | None, typer.Option("--head-seconds", help="a request head's time limit (10)")
+    ] = None,
+    body_seconds: Annotated[
+        float | None, typer.Option("--body-seconds", help="a request body's time limit (30)")
+    ] = None,
     latency_ms: Annotated[float | None, typer.Option(help="fault: added latency")] = None,
     error_5xx: Annotated[int | None, typer.Option(help="fault: next N requests 503")] = None,
     rate_limit_storm: Annotated[int | None, typer.Option(help="fault: next N 429")] = None,
@@ -88,6 +101,10 @@ def venue_command(
             history_bars=history_bars,
             state_file=state_file,
             admin_token=admin_token,
+            max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client,
+            head_seconds=head_seconds,
+            body_seconds=body_seconds,
         )
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -50,11 +50,16 @@ miniTicker, avgPrice, depthN, depth diff U/u continuous with lastUpdateId; ping 
 cut when no pong answers one for a minute (unsolicited pongs do not count), a client ping \
 answered with its payload; \
 serverShutdown before closing; a connection sending more than 5 messages (text, ping, \
-pong) in a second is closed after the answers within the limit (close code 1008: Binance \
-names none), \
-``stream_messages_per_second`` (web-socket-streams.md) | !...@arr streams, timeUnit, \
-referencePrice stream, 24 h and 300-connection limits; the 1024-stream limit (two \
-markets have fewer stream names) |
+pong) in a second is closed after the answers within the limit (1008 "Too many requests", \
+as clients of Binance report it: binance-connector-go#90), \
+``stream_messages_per_second``; more than 300 connection attempts per address in 5 minutes \
+(``stream_connects_per_window``, ``stream_connect_window_ms``; the WebSocket API counted \
+apart) refused before the upgrade, 429 then 418 as REST's weight; at most 1024 streams a \
+connection (``streams_per_connection``) (web-socket-streams.md "WebSocket Limits", \
+web-socket-api.md "Connection limits") | !...@arr streams, timeUnit, referencePrice \
+stream, the 24 h limit; bans of addresses repeatedly cut for their message rate; the \
+refusals' shapes are the venue's (Binance documents the limits, not their answers: -1034 \
+from errors.md for attempts, stream error code 2 for streams) |
 | WebSocket API and user-data stream | userDataStream.subscribe.signature (HMAC over \
 sorted params), unsubscribe (eventStreamTerminated), session.subscriptions, ping, time; \
 rateLimits on responses unless returnRateLimits=false; executionReport \

@@ -42,6 +42,7 @@ __all__ = [
     "authenticate",
     "average_price",
     "book_top",
+    "connect_refusal",
     "day_ticker",
     "epoch_ms",
     "execution_report",
@@ -118,6 +119,14 @@ class BinanceSettings:
     #: incoming messages (text, ping and pong frames) a market-stream connection may send in
     #: any second; the connection is closed past it (web-socket-streams.md "WebSocket Limits")
     stream_messages_per_second: Positive = 5
+    #: WebSocket connection attempts per client address per window, on the market streams and
+    #: on the WebSocket API each (web-socket-streams.md "WebSocket Limits", web-socket-api.md
+    #: "Connection limits": 300 every 5 minutes per IP); 429 beyond, then 418 after ban_after
+    stream_connects_per_window: Positive = 300
+    stream_connect_window_ms: Seconds = 300_000
+    #: streams one market-stream connection may listen to ("A single connection can listen
+    #: to a maximum of 1024 streams")
+    streams_per_connection: Positive = 1024
 
     def __post_init__(self) -> None:
         if self.pong_timeout_ms <= self.ping_every_ms:
@@ -211,6 +220,18 @@ def weight_refusal(verdict: Verdict, settings: BinanceSettings, now_ms: int) -> 
             "updates to avoid polling the API."
         )
     return ApiError(verdict.status, -1003, msg)
+
+
+def connect_refusal(verdict: Verdict, settings: BinanceSettings) -> ApiError:
+    """The error of a WebSocket connection attempt over the address's limit: errors.md's
+    -1034 TOO_MANY_CONNECTIONS message (its window named as ``exchangeInfo`` names windows),
+    429, or 418 for an address that kept trying while refused."""
+    name, count, _ = interval_label(settings.stream_connect_window_ms)
+    msg = (
+        "Too many connection attempts from IP; current limit is "
+        f"{settings.stream_connects_per_window} per '{count} {name}'."
+    )
+    return ApiError(verdict.status, -1034, msg)
 
 
 # ----------------------------------------------------------------- signing

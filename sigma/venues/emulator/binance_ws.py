@@ -31,6 +31,7 @@ from sigma.venues.emulator.binance_wire import (
     authenticate,
     average_price,
     book_top,
+    connect_refusal,
     day_ticker,
     execution_report,
     fmt,
@@ -133,7 +134,7 @@ class _Socket:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._queue.join(), _FLUSH_S)
                     await self.ws.close(
-                        code=WSCloseCode.POLICY_VIOLATION, message=b"Too many messages"
+                        code=WSCloseCode.POLICY_VIOLATION, message=b"Too many requests"
                     )
                     return
             if message.type is WSMsgType.TEXT:
@@ -235,6 +236,10 @@ class BinanceStreams:
         self.versions = versions
         #: the REST API's request-weight window: the WebSocket API shares it per address
         self.limiter = limiter
+        #: connection attempts per address, on the market streams and on the WebSocket API
+        #: (Binance serves them from different hosts, each with its own count)
+        self.stream_connects = _connect_window(settings, venue.now_ms)
+        self.api_connects = _connect_window(settings, venue.now_ms)
         self.sockets: set[_Socket] = set()
         self._subscribers: dict[str, dict[_Socket, bool]] = {}
         self._streams: dict[str, _Stream] = {}
@@ -289,15 +294,22 @@ class BinanceStreams:
         self.sockets.add(sock)
         return ws, sock
 
-    async def _market(self, request: web.Request) -> web.WebSocketResponse:
-        ws, sock = await self._open(request)
+    async def _market(self, request: web.Request) -> web.StreamResponse:
+        refused = _refused_attempt(self.stream_connects, request, self.settings)
+        if refused is not None:
+            return refused
         combined = request.path == "/stream"
-        self._combined[sock] = combined
         names = (
             request.query.get("streams", "") if combined else request.match_info.get("streams", "")
         )
         # Names that are no stream (ccxt.pro connects to /ws/0, /ws/1…) just open the socket.
-        self._subscribe(sock, [n for n in names.split("/") if self._stream(n)])
+        streams = list(dict.fromkeys(n for n in names.split("/") if self._stream(n)))
+        if len(streams) > self.settings.streams_per_connection:
+            error = self._too_many_streams()["error"]
+            return json_reply(error, 400)
+        ws, sock = await self._open(request)
+        self._combined[sock] = combined
+        self._subscribe(sock, streams)
         try:
             async for text in sock.texts(self.settings.stream_messages_per_second):
                 sock.send(_dumps(self._control(sock, text)))
@@ -336,11 +348,15 @@ class BinanceStreams:
             names = [str(n) for n in params] if isinstance(params, list) else []
             if not names or not all(self._stream(n) for n in names):
                 return {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": rid}
-            (self._subscribe if method == "SUBSCRIBE" else self._unsubscribe)(sock, names)
+            if method == "UNSUBSCRIBE":
+                self._unsubscribe(sock, names)
+            elif len(self._listened(sock) | set(names)) > self.settings.streams_per_connection:
+                return {**self._too_many_streams(), "id": rid}
+            else:
+                self._subscribe(sock, names)
             return {"result": None, "id": rid}
         if method == "LIST_SUBSCRIPTIONS":
-            subscribed = sorted(n for n, subs in self._subscribers.items() if sock in subs)
-            return {"result": subscribed, "id": rid}
+            return {"result": sorted(self._listened(sock)), "id": rid}
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             if not params or params[0] != "combined":
                 return {"error": {"code": 0, "msg": "Unknown property"}, "id": rid}
@@ -357,6 +373,17 @@ class BinanceStreams:
             "error": {"code": 2, "msg": f"Invalid request: unknown variant {method}"},
             "id": rid,
         }
+
+    def _listened(self, sock: _Socket) -> set[str]:
+        """The streams ``sock`` listens to."""
+        return {n for n, subs in self._subscribers.items() if sock in subs}
+
+    def _too_many_streams(self) -> dict[str, Any]:
+        # Binance documents the limit, not its refusal: the stream protocol's "Invalid
+        # request" error (code 2) saying which limit, and nothing subscribed.
+        limit = self.settings.streams_per_connection
+        msg = f"Invalid request: too many streams; a connection can listen to at most {limit}"
+        return {"error": {"code": 2, "msg": msg}}
 
     def _stream(self, name: str) -> _Stream | None:
         """The stream ``name`` describes, or None when it names none."""
@@ -583,6 +610,9 @@ class BinanceStreams:
 
     # ----------------------------------------------------------------- user data
     async def _user(self, request: web.Request) -> web.StreamResponse:
+        refused = _refused_attempt(self.api_connects, request, self.settings)
+        if refused is not None:
+            return refused
         client = client_address(request)
         verdict = self.limiter.check(client, _CONNECT_WEIGHT)
         if verdict.status != 200:
@@ -695,6 +725,28 @@ class BinanceStreams:
         raw = _dumps(payload)
         for sock, subscription in subs.items():
             sock.send(f'{{"subscriptionId":{subscription},"event":{raw}}}')
+
+
+def _connect_window(settings: BinanceSettings, clock: Callable[[], int]) -> WeightWindow:
+    """Connection attempts counted per address, an attempt weighing 1."""
+    return WeightWindow(
+        settings.stream_connects_per_window,
+        settings.stream_connect_window_ms,
+        clock,
+        ban_after=settings.ban_after,
+        ban_ms=settings.ban_ms,
+    )
+
+
+def _refused_attempt(
+    attempts: WeightWindow, request: web.Request, settings: BinanceSettings
+) -> web.Response | None:
+    """The refusal of a connection attempt over ``attempts``' limit, before any upgrade."""
+    verdict = attempts.check(client_address(request), 1)
+    if verdict.status == 200:
+        return None
+    error = connect_refusal(verdict, settings)
+    return json_reply(error.body(), error.status, {"Retry-After": str(verdict.retry_after)})
 
 
 def _request_id(rid: Any) -> bool:

@@ -4,11 +4,12 @@ restart, the price path, the command and the `sigma up` component."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -225,23 +226,12 @@ def test_ccxt_config_knows_only_the_two_protocols() -> None:
         ccxt_config("kraken", "http://x", "ws://x")
 
 
-def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "sigma.cli.main",
-        "venue",
-        "--port",
-        "0",
-        "--source",
-        "manual",
-        "--history-bars",
-        "5",
-        "--state",
-        str(tmp_path / "state.jsonl"),
-        "--latency-ms",
-        "1",
-    ]
+@contextlib.contextmanager
+def _sigma_venue(*options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``sigma venue --port 0 --source manual OPTIONS`` running, with its URL; interrupted
+    after, and it must stop cleanly."""
+    command = [sys.executable, "-m", "sigma.cli.main", "venue", "--port", "0"]
+    command += ["--source", "manual", *options]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -250,11 +240,7 @@ def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
         assert process.stdout is not None
         first = process.stdout.readline()
         assert first.startswith("sigma venue on http://127.0.0.1:"), first
-        url = first.split(" on ")[1].split(" ")[0]
-        lines = [process.stdout.readline() for _ in range(4)]
-        assert any("to trade on binance: SIGMA_VENUE=binance" in line for line in lines), lines
-        status, body = asyncio.run(_call("GET", f"{url}/sigma/faults"))
-        assert status == 200 and body["latency_ms"] == 1
+        yield process, first.split(" on ")[1].split(" ")[0]
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
     finally:
@@ -262,6 +248,69 @@ def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
             process.kill()
     assert process.returncode == 0, err
     assert "venue stopped" in out
+
+
+def test_sigma_venue_serves_until_interrupted(tmp_path: Path) -> None:
+    state = str(tmp_path / "state.jsonl")
+    options = ("--history-bars", "5", "--state", state, "--latency-ms", "1")
+    with _sigma_venue(*options) as (process, url):
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        assert any("to trade on binance: SIGMA_VENUE=binance" in line for line in lines), lines
+        status, body = asyncio.run(_call("GET", f"{url}/sigma/faults"))
+        assert status == 200 and body["latency_ms"] == 1
+
+
+async def _first_answer(port: int, request: bytes) -> bytes:
+    """The bytes a fresh connection to ``port`` gets for ``request`` until the venue closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=20)
+    finally:
+        writer.close()
+
+
+async def _connection_bounds_hold(port: int) -> None:
+    # One connection from this address is all --max-connections-per-client 1 admits; it
+    # sends nothing, so --head-seconds 0.5 cuts it with a 408 (the default is 10 s).
+    idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        refused = await _first_answer(port, b"GET /api/v3/ping HTTP/1.1\r\nHost: v\r\n\r\n")
+        assert refused.startswith(b"HTTP/1.1 503"), refused
+        started = asyncio.get_running_loop().time()
+        cut = await asyncio.wait_for(idle_reader.read(), timeout=20)
+        assert cut.startswith(b"HTTP/1.1 408"), cut
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        idle.close()
+
+
+def test_sigma_venue_takes_its_connection_bounds_as_options() -> None:
+    bounds = ("--max-connections", "4", "--max-connections-per-client", "1")
+    bounds += ("--head-seconds", "0.5", "--body-seconds", "0.5")
+    with _sigma_venue("--history-bars", "0", *bounds) as (_, url):
+        asyncio.run(_connection_bounds_hold(int(url.rsplit(":", 1)[1])))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("--max-connections", "0", "max_connections"),
+        ("--max-connections-per-client", "0", "max_connections_per_client"),
+        ("--head-seconds", "0", "head_seconds"),
+        ("--body-seconds", "-1", "body_seconds"),
+    ],
+)
+def test_a_bad_connection_bound_is_refused_naming_it(option: str, value: str, field: str) -> None:
+    from typer.testing import CliRunner
+
+    from sigma.cli.main import app
+
+    result = CliRunner().invoke(app, ["venue", option, value])
+    assert result.exit_code == 2
+    assert f"{field}: Input should be greater than" in result.output
 
 
 def test_sigma_venue_refuses_a_bad_option_with_the_reason() -> None:
