@@ -312,7 +312,6 @@ class Services:
                     ),
                 )
                 await self.worker.db.warm()
-                await self.worker.reconcile(s.trading.mode)
                 self.worker_tasks = WorkerTasks(
                     self.worker,
                     self.queue,
@@ -324,10 +323,10 @@ class Services:
                 tasks["worker"] = supervise(
                     "worker",
                     partial(
-                        self.queue.consume,
-                        QUEUE_ORDERS,
-                        self.worker_tasks.handle,
-                        prefetch=s.worker.worker_prefetch,
+                        self.worker_tasks.consume,
+                        s.trading.mode,
+                        s.worker.worker_prefetch,
+                        stop,
                     ),
                 )
                 tasks["resting"] = supervise(
@@ -380,12 +379,14 @@ class Services:
 
     def _subscriptions(self) -> list[asyncio.Event]:
         """What says each running consumer listens (Redis Pub/Sub keeps no message for a
-        late subscriber)."""
+        late subscriber), and the worker has reconciled and takes orders."""
         consumers = (self.bot, self.control, self.recorder, self.sim)
         events = [c.subscribed for c in consumers if c is not None]
         worker_tasks = self.worker_tasks
-        if worker_tasks is not None and settling(worker_tasks.worker.broker) is not None:
-            events.append(worker_tasks.resting_subscribed)
+        if worker_tasks is not None:
+            events.append(worker_tasks.reconciled)
+            if settling(worker_tasks.worker.broker) is not None:
+                events.append(worker_tasks.resting_subscribed)
         return events
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
