@@ -62,9 +62,8 @@ from sigma.scheduler.jobs import start_scheduler
 from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
-from sigma.store.db import normalize_url
 from sigma.store.handles import SessionFactory
-from sigma.store.outage import database_away, outage_message
+from sigma.store.outage import DatabaseUnavailable
 from sigma.store.params import get_active_params
 from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
@@ -153,12 +152,9 @@ class Services:
         # so it is handed in rather than imported.
         self.serve_api = serve_api
         try:
-            app.db  # noqa: B018 - the notifier and the action log below write to it
-        except Exception as exc:
-            if not database_away(exc):
-                raise
-            url = normalize_url(app.settings.database.database_url)
-            raise StartupError(outage_message(exc, url)) from None
+            app.open_db()  # the notifier and the action log below write to it
+        except DatabaseUnavailable as exc:
+            raise StartupError(str(exc)) from None
         self.app = app
         self.components = chosen
         s = app.settings
