@@ -31,11 +31,17 @@ from pydantic import ValidationError
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
 from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
-from sigma.execution.broker import Broker, BrokerFill, BrokerReport, Capability, settling
-from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
+from sigma.execution.broker import Broker, BrokerReport, Capability, settling
+from sigma.execution.events import (
+    CancelEvent,
+    Mode,
+    OrderEvent,
+    OrderStatusEvent,
+    account_fill,
+)
 from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.reconcile import Reconcilable, VenueReconciler
-from sigma.execution.settlement import Holding, account_terms, fee_currency
+from sigma.execution.settlement import Holding
 from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
@@ -478,26 +484,6 @@ class OrderWorker:
         self.follower.seen(report.client_order_id, booked.status, report.exchange_order_id)
         return booked
 
-    @staticmethod
-    def _fill_event(
-        symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport, fill: BrokerFill
-    ) -> FillEvent:
-        """The fill as the bot's strategy account books it (as `positions` and `ledger` do):
-        a fee in the asset bought comes off the quantity held, not off the cash."""
-        currency = fee_currency(fill.fee_asset, report.base_asset, report.quote_asset)
-        qty, fee = account_terms(side, fill.qty, fill.price, fill.fee, currency)
-        return FillEvent(
-            client_order_id=report.client_order_id,
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            price=fill.price,
-            fee=fee,
-            ts=fill.ts,
-            strategy=strategy,
-            mode="live" if mode == "live" else "paper",
-        )
-
     async def _booked(
         self,
         symbol: str,
@@ -521,9 +507,10 @@ class OrderWorker:
         if self.pubsub is None:
             return
         now = datetime.now(UTC)
+        order = (report.client_order_id, symbol, side, strategy, mode)
+        currencies = (report.base_asset, report.quote_asset)
         messages = [
-            (CHANNEL_FILLS, self._fill_event(symbol, side, strategy, mode, report, f).to_bytes())
-            for f in booked.fills
+            (CHANNEL_FILLS, account_fill(*order, f, currencies).to_bytes()) for f in booked.fills
         ]
         messages.append(
             (

@@ -44,6 +44,7 @@ from sigma.risk.anomaly import AnomalyDetector, ReferencePrice
 from sigma.risk.feed_health import AlertSink, FeedHealth
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.catch_up import FeedbackCatchUp
 from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
 from sigma.runtime.ml_gates import LiveGates
@@ -527,6 +528,7 @@ class Services:
         restore_bot(
             bot, self.app.sessions, s.trading.mode, timedelta(seconds=s.trading.bar_seconds)
         )
+        bot.catch_up = FeedbackCatchUp(bot, self.app.sessions)
         return bot
 
     def _adaptive_hook(self) -> AdaptiveHook:
