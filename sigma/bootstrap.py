@@ -22,8 +22,9 @@ from sigma.engine.fill_model import FillModel
 from sigma.execution.broker import Broker, PaperBroker
 from sigma.notify import NotificationService, from_settings
 from sigma.ops.logging import init_process_logging
-from sigma.store.db import init_db, read_engine, session_factory
+from sigma.store.db import init_db, normalize_url, read_engine, session_factory
 from sigma.store.handles import Engine, SessionFactory
+from sigma.store.outage import DatabaseUnavailable, database_away, outage_message
 from sigma.strategies import StrategyRegistry, load_strategies
 
 if TYPE_CHECKING:
@@ -67,6 +68,17 @@ class App:
     def db(self) -> Engine:
         """Database engine with migrations applied (the seed's "ORM tables auto-created")."""
         return init_db(self.settings.database.database_url)
+
+    def open_db(self) -> Engine:
+        """`db`; when the database is away (unreachable, a damaged or read-only SQLite
+        file), `DatabaseUnavailable` saying in one line which database and why."""
+        try:
+            return self.db
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            url = normalize_url(self.settings.database.database_url)
+            raise DatabaseUnavailable(outage_message(exc, url)) from None
 
     @cached_property
     def sessions(self) -> SessionFactory:

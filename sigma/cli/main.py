@@ -89,11 +89,15 @@ def strategies(
 def migrate() -> None:
     """Create or upgrade the database schema (also done automatically at start)."""
     from sigma.bootstrap import bootstrap
+    from sigma.store.outage import DatabaseUnavailable
 
     application = bootstrap()
     try:
-        application.db  # noqa: B018 - building the engine runs the migrations
+        application.open_db()  # building the engine runs the migrations
         console.print(f"database ready: {application.settings.database.database_url}")
+    except DatabaseUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         application.close()
 

@@ -114,6 +114,13 @@ class Broker(Protocol):
         """Release connections."""
 
 
+def address(broker: Broker) -> str:
+    """Where `broker` is, for messages: its name, and the URL it sends to when it has one
+    (a venue's execution client)."""
+    url = getattr(broker, "url", "")
+    return f"{broker.name} at {url}" if url else broker.name
+
+
 class SettlingBroker(Broker, Protocol):
     """A broker with `Capability.IN_PROCESS`: it keeps resting orders in this process and
     fills them on the prices it is shown (the paper broker)."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sigma.domain import Fill, OrderType, Side, TimeInForce
 from sigma.domain.money import utc
+from sigma.execution.settlement import account_terms, fee_currency
 
 Mode = Literal["live", "paper"]
 
@@ -126,6 +127,51 @@ class FillEvent(_Event):
             self.ts,
             self.strategy,
         )
+
+
+class BookedFill(Protocol):
+    """A fill as the broker reported it and the worker stored it."""
+
+    @property
+    def qty(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def fee_asset(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+
+
+def account_fill(
+    client_order_id: str,
+    symbol: str,
+    side: Side,
+    strategy: str,
+    mode: str,
+    fill: BookedFill,
+    currencies: tuple[str, str],
+) -> FillEvent:
+    """`fill` as the bot's strategy account books it (as `positions` and `ledger` do): a fee
+    in the asset bought comes off the quantity held, not off the cash. `currencies` are the
+    instrument's (base, quote); ("", "") when unknown, and the fee is then taken as cash.
+
+    The worker announces each fill so; the bot rebuilds a stored fill it missed so, to the
+    same values (its engine knows a fill booked twice by them)."""
+    currency = fee_currency(fill.fee_asset, *currencies)
+    qty, fee = account_terms(side, fill.qty, fill.price, fill.fee, currency)
+    return FillEvent(
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        price=fill.price,
+        fee=fee,
+        ts=fill.ts,
+        strategy=strategy,
+        mode="live" if mode == "live" else "paper",
+    )
 
 
 class OrderStatusEvent(_Event):

@@ -20,7 +20,10 @@ Two sources, one truth:
 An order the venue acknowledged (it gave the order its id) and no longer knows when asked
 `LOST_AFTER` times in a row (a venue restarted without its state) is booked cancelled with the
 reason and raised as a critical alert: left open, nothing would ever finish it and the bot
-would wait for it for good.
+would wait for it for good. So is, rejected, an order whose event was dead-lettered while
+whether the venue took it was unknown (`dead_lettered`): no delivery of it remains, so a venue
+that says `LOST_AFTER` times in a row that it does not hold it never will; while the venue
+cannot answer, it stays open.
 
 It also cancels: one order (a `CancelEvent` from the strategy, or a resting limit order older
 than `order_timeout`), and everything when the kill switch turns on (`cancel_all` at the
@@ -116,6 +119,8 @@ class _Open:
     due: float = 0.0
     #: lookups in a row that did not find it at the venue
     missing: int = 0
+    #: its event was dead-lettered with the venue's answer unknown: no delivery will place it
+    dead_lettered: bool = False
 
     @classmethod
     def of(cls, row: OrderRecord) -> _Open:
@@ -129,7 +134,13 @@ class _Open:
             row.type,
             row.created_at,
             row.exchange_order_id or "",
+            dead_lettered=row.dead_lettered_at is not None,
         )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Its position's key: (symbol, strategy, mode)."""
+        return self.symbol, self.strategy, self.mode
 
 
 class _Budget:
@@ -226,6 +237,21 @@ class OrderFollower:
         if status in FINAL:
             self._forget(event.client_order_id)
             return
+        self._following(event)
+        self.seen(event.client_order_id, status, exchange_order_id)
+        reason = self._cancel_wanted.pop(event.client_order_id, None)
+        if reason is not None:  # its cancel came while it was being placed
+            self._spawn(self.cancel(event.client_order_id, event.symbol, reason))
+        self._wake.set()
+
+    def dead_lettered(self, event: OrderEvent) -> None:
+        """The worker gave up on `event` without learning whether the venue took it: follow
+        it until the venue answers (see the module docstring)."""
+        self._following(event).dead_lettered = True
+        self._wake.set()
+
+    def _following(self, event: OrderEvent) -> _Open:
+        """The followed order of `event` (added if new), its next lookup soon."""
         known = self.open.get(event.client_order_id)
         if known is None:
             known = _Open(
@@ -241,11 +267,7 @@ class OrderFollower:
             )
             self._add(known)
         known.due = self._clock() + self.settings.poll_seconds
-        self.seen(event.client_order_id, status, exchange_order_id)
-        reason = self._cancel_wanted.pop(event.client_order_id, None)
-        if reason is not None:  # its cancel came while it was being placed
-            self._spawn(self.cancel(event.client_order_id, event.symbol, reason))
-        self._wake.set()
+        return known
 
     def seen(self, client_order_id: str, status: str, exchange_order_id: str | None) -> None:
         """A booking of the order left it `status` (called by the worker for every booking)."""
@@ -283,7 +305,7 @@ class OrderFollower:
             await self._budget.take()
             self.counts.lookups += 1
             report = await self.worker.broker.lookup(client_order_id, order.symbol)
-            if report is None and order.exchange_order_id:
+            if report is None and (order.exchange_order_id or order.dead_lettered):
                 return await self._missing(order)
             if report is None:
                 # Recorded, never placed (the worker died in between): the queue delivers
@@ -295,15 +317,24 @@ class OrderFollower:
             return await self._book(order, report)
 
     async def _missing(self, order: _Open) -> str | None:
-        """The venue no longer knows an order it acknowledged: looked up again at the next
-        poll, and booked cancelled (with an alert) once `LOST_AFTER` lookups in a row
-        missed it; its status then, else None."""
+        """The venue does not know an order it acknowledged, or one whose event was
+        dead-lettered: looked up again at the next poll, and once `LOST_AFTER` lookups in a
+        row missed it, booked cancelled with a critical alert (acknowledged) or rejected
+        (never placed; `OrderWorker.reject_unplaced`); its status then, else None."""
         order.missing += 1
         venue, coid = self.worker.broker.name, order.client_order_id
-        where = f"order {coid} ({order.exchange_order_id} at {venue})"
+        where = f"order {coid} ({order.exchange_order_id or 'no venue id'} at {venue})"
         if order.missing < LOST_AFTER:
             log.warning("%s not found at %s; asking again", where, venue)
             return None
+        if not order.exchange_order_id:
+            reason = (
+                f"{venue} does not hold it (not found {order.missing} times in a row after "
+                "its order event was dead-lettered): it was never placed"
+            )
+            rejected = await self.worker.reject_unplaced(coid, order.key, reason)
+            self._forget(coid)
+            return OrderStatus.REJECTED.value if rejected else None
         reason = (
             f"{venue} no longer knows order {order.exchange_order_id} (not found {order.missing} "
             "times in a row): a venue restarted without its state, or the order was purged"

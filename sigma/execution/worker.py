@@ -31,16 +31,22 @@ from pydantic import ValidationError
 from sigma.bus.base import CHANNEL_FILLS, CHANNEL_ORDER_STATUS, Delivery, PermanentError, PubSub
 from sigma.domain import OrderStatus, Side
 from sigma.execution.booking import Booked, accept_order, book_new_orders, book_report
-from sigma.execution.broker import Broker, BrokerFill, BrokerReport, Capability, settling
-from sigma.execution.events import CancelEvent, FillEvent, Mode, OrderEvent, OrderStatusEvent
+from sigma.execution.broker import Broker, BrokerReport, Capability, settling
+from sigma.execution.events import (
+    CancelEvent,
+    Mode,
+    OrderEvent,
+    OrderStatusEvent,
+    account_fill,
+)
 from sigma.execution.follower import FollowerSettings, OrderFollower
 from sigma.execution.reconcile import Reconcilable, VenueReconciler
-from sigma.execution.settlement import Holding, account_terms, fee_currency
+from sigma.execution.settlement import Holding
 from sigma.store.group_commit import GroupCommit, Shared
 from sigma.store.handles import Connection, SessionFactory
 from sigma.store.ledger import STALE_BOOKING, PositionKey, replace_unfilled_status
 from sigma.store.models import OrderRecord
-from sigma.store.orders import find_order, open_order_rows, order_values
+from sigma.store.orders import find_order, mark_dead_lettered, open_order_rows, order_values
 from sigma.store.outage import database_away, one_line, outage_message
 from sigma.store.pipeline import Plan
 from sigma.store.types import quantize
@@ -280,34 +286,49 @@ class OrderWorker:
 
         The venue is asked once more. An order it holds is booked: True, the delivery
         succeeded after all. One it does not hold is recorded rejected with the reason. When
-        it cannot say, the order stays open on record (reconciliation books it should the
-        venue hold it) and is announced dead-lettered. Either way the bot is told and an
-        alert says what happened and where; False: the delivery is dead-lettered."""
+        it cannot say, the order stays open on record, marked dead-lettered, and the
+        follower looks it up until the venue answers: booked if the venue holds it, rejected
+        once the venue says it does not (`OrderFollower.refresh`). Either way the bot is told
+        and an alert says what happened and where; False: the delivery is dead-lettered."""
         coid, venue = event.client_order_id, self.broker.name
         reason = f"given up after {attempts} attempts at {venue}: {one_line(error)}"
-        details = {"client_order_id": coid, "symbol": event.symbol, "venue": venue}
+        key = (event.symbol, event.strategy, event.mode)
         try:
             report = await self.broker.lookup(coid, event.symbol)
         except Exception as exc:
-            status, severity = "dead_lettered", "critical"
+            await self.db.run(partial(mark_dead_lettered, client_order_id=coid), key=key)
+            self.follower.dead_lettered(event)
             message = (
                 f"order {coid} {reason}; whether {venue} holds it is unknown "
-                f"({one_line(exc)}): it stays open on record, and reconciliation books it if "
-                f"{venue} has it"
+                f"({one_line(exc)}): it stays open on record and is looked up until {venue} "
+                f"answers: booked if {venue} holds it, rejected once {venue} says it does not"
             )
-        else:
-            if report is not None:
-                await self.book(event.symbol, event.side, event.strategy, event.mode, report)
-                log.warning("order %s found at %s on its last try; booked", coid, venue)
-                return True
-            key = (event.symbol, event.strategy, event.mode)
-            await self.db.run(partial(_reject_unplaced, client_order_id=coid), key=key)
-            status, severity = OrderStatus.REJECTED.value, "warning"
-            message = f"order {coid} rejected: {reason}; {venue} does not hold it"
-        log.warning("%s", message)
-        self.on_alert(severity, message, details)
-        await self._announce(coid, event.symbol, status, reason)
+            log.warning("%s", message)
+            details = {"client_order_id": coid, "symbol": event.symbol, "venue": venue}
+            self.on_alert("critical", message, details)
+            await self._announce(coid, event.symbol, "dead_lettered", reason)
+            return False
+        if report is not None:
+            await self.book(event.symbol, event.side, event.strategy, event.mode, report)
+            log.warning("order %s found at %s on its last try; booked", coid, venue)
+            return True
+        await self.reject_unplaced(coid, key, f"{reason}; {venue} does not hold it")
         return False
+
+    async def reject_unplaced(self, client_order_id: str, key: PositionKey, reason: str) -> bool:
+        """Record an open order the venue does not hold, and never will, as rejected with
+        `reason`, alert and tell the bot (its reservation is released); False, and nothing
+        done, when the order is no longer new and unfilled (booked meanwhile)."""
+        rejected = partial(_reject_unplaced, client_order_id=client_order_id)
+        if not await self.db.run(rejected, key=key):
+            return False
+        symbol = key[0]
+        message = f"order {client_order_id} rejected: {reason}"
+        log.warning("%s", message)
+        details = {"client_order_id": client_order_id, "symbol": symbol, "venue": self.broker.name}
+        self.on_alert("warning", message, details)
+        await self._announce(client_order_id, symbol, OrderStatus.REJECTED.value, reason)
+        return True
 
     async def _announce(self, client_order_id: str, symbol: str, status: str, reason: str) -> None:
         """Tell the bot and the dashboards an order's new status (best effort: the store
@@ -463,26 +484,6 @@ class OrderWorker:
         self.follower.seen(report.client_order_id, booked.status, report.exchange_order_id)
         return booked
 
-    @staticmethod
-    def _fill_event(
-        symbol: str, side: Side, strategy: str, mode: str, report: BrokerReport, fill: BrokerFill
-    ) -> FillEvent:
-        """The fill as the bot's strategy account books it (as `positions` and `ledger` do):
-        a fee in the asset bought comes off the quantity held, not off the cash."""
-        currency = fee_currency(fill.fee_asset, report.base_asset, report.quote_asset)
-        qty, fee = account_terms(side, fill.qty, fill.price, fill.fee, currency)
-        return FillEvent(
-            client_order_id=report.client_order_id,
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            price=fill.price,
-            fee=fee,
-            ts=fill.ts,
-            strategy=strategy,
-            mode="live" if mode == "live" else "paper",
-        )
-
     async def _booked(
         self,
         symbol: str,
@@ -506,9 +507,10 @@ class OrderWorker:
         if self.pubsub is None:
             return
         now = datetime.now(UTC)
+        order = (report.client_order_id, symbol, side, strategy, mode)
+        currencies = (report.base_asset, report.quote_asset)
         messages = [
-            (CHANNEL_FILLS, self._fill_event(symbol, side, strategy, mode, report, f).to_bytes())
-            for f in booked.fills
+            (CHANNEL_FILLS, account_fill(*order, f, currencies).to_bytes()) for f in booked.fills
         ]
         messages.append(
             (
@@ -597,13 +599,20 @@ class OrderWorker:
 
         Fills the broker has and the database lacks are booked. A resting paper order is
         handed back to the (fresh) paper broker. An order the broker never saw stays open:
-        its event was not acknowledged, so the queue delivers it again. A broker with
+        its event was not acknowledged, so the queue delivers it again; or it was
+        dead-lettered, and the follower settles it. A broker with
         `Capability.RECONCILE` (a venue) is then compared as a whole: open orders, trades and
         balances (`sigma.execution.reconcile`); the counts of both are returned.
         """
         with self.sessions() as session:
             rows = open_order_rows(session, mode)
-        counts = {"open": len(rows), "booked": 0, "restored": 0, "awaiting_redelivery": 0}
+        counts = {
+            "open": len(rows),
+            "booked": 0,
+            "restored": 0,
+            "awaiting_redelivery": 0,
+            "dead_lettered": 0,
+        }
         resting = settling(self.broker)
         for row in rows:
             report = await self.broker.lookup(row.client_order_id, row.symbol)
@@ -613,6 +622,8 @@ class OrderWorker:
             elif resting is not None and row.type != "market":
                 resting.restore(_event_from_row(row))
                 counts["restored"] += 1
+            elif row.dead_lettered_at is not None:
+                counts["dead_lettered"] += 1  # the follower settles it (`_give_up`)
             else:
                 counts["awaiting_redelivery"] += 1
         if rows:
@@ -645,9 +656,10 @@ class OrderWorker:
                     self.on_alert("warning", f"reconciliation failed: {exc!r}", {"mode": mode})
 
 
-def _reject_unplaced(conn: Connection, *, client_order_id: str) -> None:
-    """Record an order the venue never took as rejected (an order with fills keeps them)."""
-    replace_unfilled_status(
+def _reject_unplaced(conn: Connection, *, client_order_id: str) -> bool:
+    """Record an order the venue never took as rejected (an order with fills keeps them);
+    whether it was."""
+    return replace_unfilled_status(
         conn, client_order_id, expected=OrderStatus.NEW.value, status=OrderStatus.REJECTED.value
     )
 

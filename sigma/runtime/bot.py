@@ -4,7 +4,8 @@ Per tick: drop malformed or anomalous ticks, build bars, and when a bar closes l
 strategy on that symbol act through its `DispatchEngine`. Every order it wants passes the
 RiskManager, then the OrderExecutor publishes it with its client order id. Fills and status
 changes reported by the worker come back over the bus and are booked in the engine, so the
-strategy's view of its account follows what really executed.
+strategy's view of its account follows what really executed; what the bus did not deliver is
+read back from the store whenever the subscriptions are back (`sigma.runtime.catch_up`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from sigma.engine.live import DispatchEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent
 from sigma.regime.hook import AdaptiveHook
 from sigma.risk.limits import AccountState, Decision
+from sigma.runtime.catch_up import Unsettled
 from sigma.runtime.protection import ProtectionKeeper
 from sigma.runtime.tasks import MessageHandler, consume_until
 from sigma.strategies.base import Strategy
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _FAILED_STATUSES = {"rejected", "dead_lettered", "failed", "cancelled"}
 _FINAL_STATUSES = {"filled", "rejected", "cancelled", "dead_lettered"}
+_FEEDBACK = frozenset({CHANNEL_FILLS, CHANNEL_ORDER_STATUS})
 _MAX_TRACKED = 10_000
 
 
@@ -129,6 +132,11 @@ class TradingBot:
         """(strategy, symbol) an operator stopped, with why: they open no new position."""
         self.liquidated: dict[tuple[str, str], str] = {}
         """(strategy, symbol) whose account was liquidated, with why: they trade no more."""
+        self.unsettled = Unsettled()
+        """The orders sent or adopted that the store may still change."""
+        self.catch_up: Callable[[], Awaitable[None]] | None = None
+        """Books what the bus did not deliver, read back from the store (None: nothing is
+        read back); awaited each time the feedback subscriptions are established."""
         for strategy, symbol in strategies:
             engine = DispatchEngine(
                 strategy,
@@ -269,10 +277,13 @@ class TradingBot:
             await self._send_cancels(cancels)
         if not accepted:
             return ""
+        for a in accepted:  # before the send: its fill may be reported before the send returns
+            self.unsettled.track(a.order.client_order_id)
         try:
             await self.executor.submit_all([(a.order, a.ref_price) for a in accepted])
         except Exception as exc:  # the bus is gone past the executor's retries
             for a in accepted:
+                self.unsettled.forget(a.order.client_order_id)
                 self.counters.orders_rejected += 1
                 a.engine.on_rejected(a.order.client_order_id, f"not sent: {exc}")
                 self.on_decision("order_failed", {**a.info, "reason": str(exc)})
@@ -364,7 +375,13 @@ class TradingBot:
     # --- feedback ---------------------------------------------------------------------------
     def on_fill_message(self, raw: bytes) -> None:
         """Book a fill reported by the worker in the engine that ordered it."""
-        event = FillEvent.model_validate_json(raw)
+        self.on_fill(FillEvent.model_validate_json(raw))
+
+    def on_fill(self, event: FillEvent) -> bool:
+        """Book a fill (reported, or read back from the store) in the engine that ordered
+        it; False when it was booked before."""
+        if not self.unsettled.new_fill(event):
+            return False
         sent = self._sent_at.pop(event.client_order_id, None)
         if sent is not None:
             self.on_fill_latency(time.perf_counter() - sent)
@@ -384,11 +401,16 @@ class TradingBot:
                     "client_order_id": event.client_order_id,
                 },
             )
+        return True
 
     def on_status_message(self, raw: bytes) -> None:
+        """Take an order status reported by the worker (see `on_status`)."""
+        self.on_status(OrderStatusEvent.model_validate_json(raw))
+
+    def on_status(self, event: OrderStatusEvent) -> None:
         """Forget a final order's resting state, and the projection of one that failed
         downstream."""
-        event = OrderStatusEvent.model_validate_json(raw)
+        self.unsettled.settle(event.client_order_id, event.status)
         engines = self._by_symbol.get(event.symbol, [])
         if event.status in _FINAL_STATUSES:
             for engine in engines:
@@ -425,9 +447,17 @@ class TradingBot:
             CHANNEL_ORDER_STATUS: feedback(self.on_status_message),
         }
         try:
-            await consume_until(pubsub, handlers, stop, subscribed=self.subscribed)
+            await consume_until(
+                pubsub, handlers, stop, subscribed=self.subscribed, resubscribed=self._resubscribed
+            )
         finally:
             await self.drain()
+
+    async def _resubscribed(self, channels: Collection[str]) -> None:
+        """Subscribed anew to `channels`: what was published on them meanwhile is lost, so
+        fills and statuses are read back from the store."""
+        if self.catch_up is not None and _FEEDBACK.intersection(channels):
+            await self.catch_up()
 
 
 def account_state(engine: DispatchEngine, order: Order) -> AccountState:

@@ -47,7 +47,7 @@ from sigma.runtime.commands import (
     SetEnabled,
     SetParams,
 )
-from sigma.runtime.tasks import run_until
+from sigma.runtime.tasks import WATCH_SECONDS, reconnects, run_until
 from sigma.store.db import session_scope
 from sigma.store.handles import SessionFactory
 from sigma.store.jsonsafe import to_jsonable
@@ -57,9 +57,6 @@ from sigma.store.strategy_control import ControlState, get_control
 __all__ = ["BotControl"]
 
 log = logging.getLogger(__name__)
-
-# How often the subscription is looked at for a reconnection.
-_WATCH_SECONDS = 0.25
 
 Key = tuple[str, str]
 
@@ -113,7 +110,7 @@ class BotControl:
 
     async def _serve(self, pubsub: PubSub, subscription: Subscription) -> None:
         # Counted before the first read: a reconnection during it is read after it again.
-        seen = getattr(subscription, "reconnects", 0)
+        seen = reconnects(subscription)
         await self.resync()
         await asyncio.gather(self._pump(pubsub, subscription), self._watch(subscription, seen))
 
@@ -134,8 +131,8 @@ class BotControl:
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
-            await asyncio.sleep(min(_WATCH_SECONDS, self.resync_seconds))
-            now = getattr(subscription, "reconnects", 0)
+            await asyncio.sleep(min(WATCH_SECONDS, self.resync_seconds))
+            now = reconnects(subscription)
             if now != seen or loop.time() - last >= self.resync_seconds:
                 if now != seen:
                     log.info("control channel reconnected: reading the stored controls")

@@ -5,7 +5,8 @@ rebuilt from the store before it sees its first price.
   moved, the position the worker booked (so a strategy holding 97 units after a restart
   knows it does, and its next order is the one an uninterrupted run would send).
 * The orders that are not final are the engine's again: a resting one can be cancelled, a
-  market one counts as in flight until its report comes.
+  market one counts as in flight until its report comes; the bot follows them, with the fills
+  already booked of them, to read back what the bus may not deliver (`sigma.runtime.catch_up`).
 * The latest stored bars of the bot's bar size warm the indicators up.
 * The protective orders held for each account are armed again as they were (see
   `sigma.runtime.protection`), those left with nothing to protect dropped.
@@ -25,6 +26,7 @@ from sigma.config.settings import timeframe_label
 from sigma.domain import Position
 from sigma.engine.live import MAX_BARS, DispatchEngine
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.catch_up import booked_fills
 from sigma.runtime.protection import restore_protection
 from sigma.store.bars import read_bars
 from sigma.store.handles import SessionFactory
@@ -32,6 +34,7 @@ from sigma.store.protection import load_protection
 from sigma.store.restart import (
     BookedAccount,
     booked_accounts,
+    booked_orders,
     latest_market_time,
     open_orders,
     order_fills,
@@ -51,6 +54,7 @@ def restore_bot(bot: TradingBot, sessions: SessionFactory, mode: str, timeframe:
         history = {s: read_bars(session, s, label, last=MAX_BARS) for s in symbols}
         accounts = booked_accounts(session, mode)
         orders = open_orders(session, mode)
+        booked = booked_orders(session, [o.client_order_id for o in orders])
         protection = load_protection(session, mode)
         parents = {g.get("parent_id") or "" for doc in protection.values() for g in doc["guards"]}
         entries = order_fills(session, mode, parents - {""})
@@ -61,6 +65,9 @@ def restore_bot(bot: TradingBot, sessions: SessionFactory, mode: str, timeframe:
             _resume(engine, account)
         mine = [o for o in orders if (o.strategy, o.symbol) == (strategy, symbol)]
         engine.adopt(mine)
+        for order in booked:
+            if (order.strategy, order.symbol) == (strategy, symbol):
+                bot.unsettled.track(order.client_order_id, booked_fills(order, engine))
         kept = protection.get((strategy, symbol))
         if kept is not None:
             restore_protection(engine, kept, entries)

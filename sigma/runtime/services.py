@@ -44,6 +44,7 @@ from sigma.risk.anomaly import AnomalyDetector, ReferencePrice
 from sigma.risk.feed_health import AlertSink, FeedHealth
 from sigma.risk.limits import RiskLimits, RiskManager
 from sigma.runtime.bot import TradingBot
+from sigma.runtime.catch_up import FeedbackCatchUp
 from sigma.runtime.control import BotControl
 from sigma.runtime.market import builtin_market
 from sigma.runtime.ml_gates import LiveGates
@@ -62,9 +63,8 @@ from sigma.scheduler.jobs import start_scheduler
 from sigma.scheduler.service import SchedulerService
 from sigma.store import heartbeats
 from sigma.store.control import KILL_SWITCH, get_flag
-from sigma.store.db import normalize_url
 from sigma.store.handles import SessionFactory
-from sigma.store.outage import database_away, outage_message
+from sigma.store.outage import DatabaseUnavailable
 from sigma.store.params import get_active_params
 from sigma.store.protection import ProtectionStore
 from sigma.store.restart import StoredPrice
@@ -153,12 +153,9 @@ class Services:
         # so it is handed in rather than imported.
         self.serve_api = serve_api
         try:
-            app.db  # noqa: B018 - the notifier and the action log below write to it
-        except Exception as exc:
-            if not database_away(exc):
-                raise
-            url = normalize_url(app.settings.database.database_url)
-            raise StartupError(outage_message(exc, url)) from None
+            app.open_db()  # the notifier and the action log below write to it
+        except DatabaseUnavailable as exc:
+            raise StartupError(str(exc)) from None
         self.app = app
         self.components = chosen
         s = app.settings
@@ -312,7 +309,6 @@ class Services:
                     ),
                 )
                 await self.worker.db.warm()
-                await self.worker.reconcile(s.trading.mode)
                 self.worker_tasks = WorkerTasks(
                     self.worker,
                     self.queue,
@@ -324,10 +320,10 @@ class Services:
                 tasks["worker"] = supervise(
                     "worker",
                     partial(
-                        self.queue.consume,
-                        QUEUE_ORDERS,
-                        self.worker_tasks.handle,
-                        prefetch=s.worker.worker_prefetch,
+                        self.worker_tasks.consume,
+                        s.trading.mode,
+                        s.worker.worker_prefetch,
+                        stop,
                     ),
                 )
                 tasks["resting"] = supervise(
@@ -380,12 +376,14 @@ class Services:
 
     def _subscriptions(self) -> list[asyncio.Event]:
         """What says each running consumer listens (Redis Pub/Sub keeps no message for a
-        late subscriber)."""
+        late subscriber), and the worker has reconciled and takes orders."""
         consumers = (self.bot, self.control, self.recorder, self.sim)
         events = [c.subscribed for c in consumers if c is not None]
         worker_tasks = self.worker_tasks
-        if worker_tasks is not None and settling(worker_tasks.worker.broker) is not None:
-            events.append(worker_tasks.resting_subscribed)
+        if worker_tasks is not None:
+            events.append(worker_tasks.reconciled)
+            if settling(worker_tasks.worker.broker) is not None:
+                events.append(worker_tasks.resting_subscribed)
         return events
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
@@ -530,6 +528,7 @@ class Services:
         restore_bot(
             bot, self.app.sessions, s.trading.mode, timedelta(seconds=s.trading.bar_seconds)
         )
+        bot.catch_up = FeedbackCatchUp(bot, self.app.sessions)
         return bot
 
     def _adaptive_hook(self) -> AdaptiveHook:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import Any
 
 from sigma.bus.base import PubSub, Subscription
@@ -15,6 +15,12 @@ from sigma.feeds.ticks import TickError, decode_tick
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[bytes], Awaitable[None]]
+Resubscribed = Callable[[Collection[str]], Awaitable[None]]
+"""`resubscribed(channels)`: `channels` listen (again); what was published on them before was
+not received."""
+
+# How often the subscriptions are looked at for a reconnection.
+WATCH_SECONDS = 0.25
 
 
 async def run_until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
@@ -41,10 +47,15 @@ async def consume_until(
     stop: asyncio.Event,
     *,
     subscribed: asyncio.Event | None = None,
+    resubscribed: Resubscribed | None = None,
 ) -> None:
     """Subscribe to each channel of `handlers`, set `subscribed` once all listen, and hand
     every message to its channel's handler until `stop`; the subscriptions are closed at the
-    end. An exception a handler raises ends the consumption and propagates."""
+    end. An exception a handler raises ends the consumption and propagates.
+
+    `resubscribed` is awaited with every channel once all listen, and then with the channels
+    whose subscription reconnected after its connection dropped (`watch_reconnects`), beside
+    the handlers."""
     subscriptions: dict[str, Subscription] = {}
     try:
         for channel in handlers:
@@ -56,12 +67,35 @@ async def consume_until(
             async for raw in subscription:
                 await handle(raw)
 
-        await run_until(
-            _gather(*(pump(sub, handlers[name]) for name, sub in subscriptions.items())), stop
-        )
+        work = [pump(sub, handlers[name]) for name, sub in subscriptions.items()]
+        if resubscribed is not None:
+            work.append(watch_reconnects(subscriptions, resubscribed))
+        await run_until(_gather(*work), stop)
     finally:
         for subscription in subscriptions.values():
             await subscription.close()
+
+
+def reconnects(subscription: Subscription) -> int:
+    """How often `subscription` reconnected (0 for a bus whose subscriptions never drop)."""
+    return int(getattr(subscription, "reconnects", 0))
+
+
+async def watch_reconnects(
+    subscriptions: Mapping[str, Subscription], resubscribed: Resubscribed
+) -> None:
+    """Await `resubscribed` with every channel of `subscriptions` now, then, for as long as it
+    runs, with the channels whose subscription reconnected since (looked at every
+    `WATCH_SECONDS`; counted before each call, so a reconnection during it is seen after)."""
+    seen = {name: reconnects(sub) for name, sub in subscriptions.items()}
+    await resubscribed(list(subscriptions))
+    while True:
+        await asyncio.sleep(WATCH_SECONDS)
+        now = {name: reconnects(sub) for name, sub in subscriptions.items()}
+        changed = [name for name in now if now[name] != seen[name]]
+        if changed:
+            seen = now
+            await resubscribed(changed)
 
 
 async def _gather(*work: Coroutine[Any, Any, None]) -> None:

@@ -1,6 +1,7 @@
-"""What runs beside the OrderWorker in its process: each order event handled with a beat in
-the metrics, the heartbeat (metrics, `worker_heartbeats`, the order queue's depth), and the
-prices that let the paper broker fill resting orders."""
+"""What runs beside the OrderWorker in its process: the order queue consumed once the worker
+has reconciled with its broker, each order event handled with a beat in the metrics, the
+heartbeat (metrics, `worker_heartbeats`, the order queue's depth), and the prices that let the
+paper broker fill resting orders."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from functools import partial
 from typing import Any
 
 from sigma.bus.base import CHANNEL_PRICE_UPDATE, QUEUE_ORDERS, PubSub, WorkQueue
-from sigma.execution.broker import settling
+from sigma.execution.broker import address, settling
 from sigma.execution.worker import OrderWorker
 from sigma.ops.metrics import Metrics
+from sigma.runtime.supervisor import Backoff
 from sigma.runtime.tasks import consume_until, decode_or_none
 from sigma.store import heartbeats
 from sigma.store.handles import Session, SessionFactory
+from sigma.store.outage import database_away, one_line, outage_message
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,66 @@ class WorkerTasks:
         self.name = name
         # Set once the resting-order prices are subscribed (a paper broker only).
         self.resting_subscribed = asyncio.Event()
+        # Set once the start-up reconciliation is done and the order queue is consumed.
+        self.reconciled = asyncio.Event()
+        self.backoff = Backoff()
+        """Pauses between the start-up reconciliation's tries."""
+
+    async def consume(self, mode: str, prefetch: int, stop: asyncio.Event) -> None:
+        """Reconcile `mode` with the broker once (`reconcile_at_start`), then consume the
+        order queue until it is stopped."""
+        if not self.reconciled.is_set():
+            if not await self.reconcile_at_start(mode, stop):
+                return
+            self.reconciled.set()
+        await self.queue.consume(QUEUE_ORDERS, self.handle, prefetch=prefetch)
+
+    async def reconcile_at_start(self, mode: str, stop: asyncio.Event) -> bool:
+        """Reconcile `mode` with the broker before any order is taken; False when `stop` came
+        first.
+
+        A worker runs unattended, so a venue (or database) that cannot be reached at start is
+        waited for, as RabbitMQ is: each failed try is one line naming the venue's URL and
+        what to check, the first one an alert, and the next try comes after a growing pause.
+        The orders wait in the queue meanwhile rather than fail against a venue that is
+        away."""
+        tries = 0
+        while True:
+            try:
+                await self.worker.reconcile(mode)
+            except Exception as exc:
+                tries += 1
+                pause = self.backoff.pause(tries)
+                message = self._unreachable(exc, pause)
+                log.warning("%s", message)
+                log.debug("the start-up reconciliation failed", exc_info=True)
+                if tries == 1:
+                    self.worker.on_alert("critical", message, {"mode": mode})
+            else:
+                if tries:
+                    log.info("reconciled with %s after %d failed tries", self._where, tries)
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            if stop.is_set():
+                return False
+
+    @property
+    def _where(self) -> str:
+        return address(self.worker.broker)
+
+    def _unreachable(self, exc: Exception, pause: float) -> str:
+        """One line: what the start-up reconciliation could not reach, and what to do."""
+        if database_away(exc):
+            cause = outage_message(exc, self.worker.db.engine.url)
+            check = "check that the database is up"
+        else:
+            cause = f"{self._where} failed: {one_line(exc)}"
+            check = "check that the venue is up and that SIGMA_EXCHANGE_CONFIG points at it"
+        return (
+            f"the order worker cannot reconcile before taking orders ({cause}); the orders "
+            f"wait in the queue; {check}; trying again in {pause:.0f}s"
+        )
 
     async def handle(self, delivery: Any) -> None:
         """Handle one order event (a beat in the metrics first: a busy worker is alive)."""

@@ -204,12 +204,14 @@ def update_order(
 
 def replace_unfilled_status(
     conn: Connection, client_order_id: str, *, expected: str, status: str
-) -> None:
-    """Set the order's status to `status` if it is still `expected` with nothing filled."""
-    conn.execute(
+) -> bool:
+    """Set the order's status to `status` if it is still `expected` with nothing filled;
+    whether it was."""
+    done = conn.execute(
         _REPLACE_UNFILLED_STATUS,
         {"coid": client_order_id, "expected": expected, "status": status, "updated_at": utcnow()},
     )
+    return bool(done.rowcount)
 
 
 def insert_fill(conn: Connection, row: Mapping[str, Any]) -> bool:

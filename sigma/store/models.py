@@ -175,6 +175,10 @@ class OrderRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When its order event was dead-lettered with the venue's answer unknown: no delivery of
+    # it remains, so a venue that says it does not hold the order never will (the follower
+    # then settles it rejected). None: an open order's event is still in the queue.
+    dead_lettered_at: Mapped[datetime | None]
 
     fills: Mapped[list[FillRecord]] = relationship(back_populates="order")
 

@@ -21,6 +21,10 @@ from sigma.store.sqlite_file import DatabaseFileError, is_sqlite_lock_error
 _AWAY_STATES = ("08", "53", "57P")
 
 
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be used: its message is `outage_message`'s one line."""
+
+
 def database_away(exc: BaseException) -> bool:
     """True when `exc` (SQLAlchemy's error, the driver's, or one raised from either) says the
     database is away: see the module's note."""

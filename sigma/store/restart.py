@@ -1,6 +1,7 @@
 """What a restarting bot reads back: each strategy account as booked (positions and ledger),
 its open orders (as domain orders), and how far the stored prices reach (its bars are read with
-`sigma.store.bars.read_bars`).
+`sigma.store.bars.read_bars`); and what a running bot reads to catch up with what it missed on
+the bus: its orders as booked, with their fills (`booked_orders`).
 
 The order worker books every fill into `positions` and `ledger`; those rows, not the bot's
 memory, are the account. A bot that starts flat while 97 units are booked trades as if it
@@ -19,13 +20,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sigma.domain import Order, OrderStatus, OrderType, Side
-from sigma.store.models import BarRecord, LedgerEntry, OrderRecord, PositionRecord, TickRecord
+from sigma.store.models import (
+    BarRecord,
+    FillRecord,
+    LedgerEntry,
+    OrderRecord,
+    PositionRecord,
+    TickRecord,
+)
 
 __all__ = [
     "OPEN_STATUSES",
     "BookedAccount",
+    "BookedOrder",
+    "StoredFill",
     "StoredPrice",
     "booked_accounts",
+    "booked_orders",
     "last_prices",
     "latest_market_time",
     "open_orders",
@@ -125,6 +136,66 @@ def order_fills(
         ).where(OrderRecord.mode == mode, OrderRecord.client_order_id.in_(wanted))
     )
     return {coid: (qty, price) for coid, qty, price in rows if qty > 0 and price is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFill:
+    """One stored fill, as the broker reported it (`fee` in `fee_asset`)."""
+
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BookedOrder:
+    """An order as booked, with its fills in the order they were stored."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    strategy: str
+    mode: str
+    status: str
+    fills: tuple[StoredFill, ...]
+
+
+def booked_orders(session: Session, client_order_ids: Iterable[str]) -> list[BookedOrder]:
+    """The stored orders among `client_order_ids`, each with its fills."""
+    wanted = list(client_order_ids)
+    if not wanted:
+        return []
+    rows = session.execute(
+        select(
+            OrderRecord.client_order_id,
+            OrderRecord.symbol,
+            OrderRecord.side,
+            OrderRecord.strategy,
+            OrderRecord.mode,
+            OrderRecord.status,
+        ).where(OrderRecord.client_order_id.in_(wanted))
+    ).all()
+    fills: dict[str, list[StoredFill]] = {}
+    stored = session.execute(
+        select(
+            FillRecord.client_order_id,
+            FillRecord.qty,
+            FillRecord.price,
+            FillRecord.fee,
+            FillRecord.fee_asset,
+            FillRecord.ts,
+        )
+        .where(FillRecord.client_order_id.in_(wanted))
+        .order_by(FillRecord.id)
+    )
+    for coid, qty, price, fee, fee_asset, ts in stored:
+        fills.setdefault(coid, []).append(StoredFill(qty, price, fee, fee_asset, ts))
+    return [
+        BookedOrder(coid, symbol, Side(side), strategy, mode, status, tuple(fills.get(coid, ())))
+        for coid, symbol, side, strategy, mode, status in rows
+    ]
 
 
 def latest_market_time(session: Session, symbols: Iterable[str], timeframe: str) -> datetime | None:

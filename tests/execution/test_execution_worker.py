@@ -359,7 +359,13 @@ async def test_reconcile_books_missing_fills_and_restores_resting_orders(
     restarted = make_worker(sessions)
     await restarted.broker.place(known)
     counts = await restarted.reconcile("paper")
-    assert counts == {"open": 3, "booked": 1, "restored": 1, "awaiting_redelivery": 1}
+    assert counts == {
+        "open": 3,
+        "booked": 1,
+        "restored": 1,
+        "awaiting_redelivery": 1,
+        "dead_lettered": 0,
+    }
     assert restarted.broker.on_price("ACME", Decimal(95)) == []
     (booked,) = await restarted.on_price("ACME", Decimal(89))
     assert booked.status == "filled"
@@ -370,6 +376,7 @@ async def test_reconcile_books_missing_fills_and_restores_resting_orders(
         "booked": 0,
         "restored": 0,
         "awaiting_redelivery": 1,
+        "dead_lettered": 0,
     }
 
 

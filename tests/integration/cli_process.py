@@ -61,6 +61,7 @@ class Process:
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self.runs = 0
+        self._first = 0
         self._reader: asyncio.Task[None] | None = None
 
     @property
@@ -74,14 +75,24 @@ class Process:
 
     async def start(self) -> None:
         """Start a run and return once it announced it is ready ("Ctrl-C stops")."""
+        await self.launch()
+        await self.ready()
+
+    async def launch(self) -> None:
+        """Start a run; `ready` waits for it to announce it is ready."""
         self.runs += 1
-        first = len(self.lines)
+        self._first = len(self.lines)
         self.proc = proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", CLI, self.command, env=self.env, cwd=self.cwd,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             limit=1 << 20,
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read(proc))
+
+    async def ready(self) -> None:
+        """Wait until the run `launch` started announced it is ready ("Ctrl-C stops")."""
+        proc, first = self.proc, self._first
+        assert proc is not None
         await wait_until(
             lambda: "Ctrl-C stops" in self.lines[first:] or proc.returncode is not None,
             f"sigma {self.command} to start",

@@ -767,7 +767,7 @@ async def test_worker_sigkilled_mid_flight_restart_books_every_order_once(
     )
     assert (
         "reconciled paper orders: {'open': 1, 'booked': 0, 'restored': 1, "
-        "'awaiting_redelivery': 0}" in caplog.text
+        "'awaiting_redelivery': 0, 'dead_lettered': 0}" in caplog.text
     )
     assert "order fault-kill-07 already finished; redelivery ignored" in caplog.text
     # The restored limit order still rests at the new broker and fills once when reached.

@@ -24,7 +24,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,10 +37,13 @@ from sqlalchemy import select
 from sigma.bootstrap import App
 from sigma.bus.base import QUEUE_ORDERS
 from sigma.bus.rabbitmq import RabbitWorkQueue
-from sigma.domain import Side
+from sigma.domain import Side, Tick
 from sigma.execution.events import OrderEvent
+from sigma.runtime.bot import TradingBot
+from sigma.runtime.catch_up import FeedbackCatchUp
 from sigma.runtime.services import Services
 from sigma.store.models import FillRecord, OrderRecord
+from sigma.store.restart import BookedAccount, booked_accounts
 from tests.integration import steady_orders as steady
 from tests.integration.cli_process import Process
 from tests.integration.private_servers import (
@@ -176,11 +179,13 @@ async def run_with_fault(
     amqp_url: str,
     bus_prefix: str,
     folder: Path,
+    bot_on_the_books: bool = False,
 ) -> tuple[App, dict[str, Any]]:
     """Run prices, bot and worker in this process on a steady market. After `BEFORE` orders
     run `fault` (it returns the seconds the service was away); once `AFTER` more orders are
     accepted, booked and reported back to the bot, stop the market, let the last orders be
-    booked, stop the system and check the books."""
+    booked (with `bot_on_the_books`, until the running bot's accounts are the booked ones),
+    stop the system and check the books."""
     figures: dict[str, Any] = {"fault": fault_name}
     started = time.monotonic()
     async with steady.market().serve() as mkt:
@@ -241,6 +246,8 @@ async def run_with_fault(
         lambda: system.prices is not None and system.prices.reconnects >= 1, "the market gone"
     )
     await steady.wait_until(quiet(lambda: bot.counters.ticks), "the bot idle", timeout=60)
+    if bot_on_the_books:
+        await assert_bot_on_the_books(app, bot)
     stop.set()
     await asyncio.wait_for(runner, 30)
     await drain(app, amqp_url, bus_prefix)
@@ -271,7 +278,8 @@ async def test_redis_restart_with_orders_flowing(
     """Redis shuts down (every Pub/Sub connection closed), stays away a second and starts
     again: the price client publishes again, the bot and the worker resubscribe, orders flow
     on. Ticks and fill reports published while Redis was away are gone (Pub/Sub keeps
-    nothing); the orders are not, and the database has each one once."""
+    nothing); the orders are not, and the database has each one once. The bot reads back the
+    fills it missed: its accounts are the booked ones while it runs."""
     app, figures = await run_with_fault(
         "redis restart",
         lambda: private_redis.restart(down_for=1.0),
@@ -280,9 +288,89 @@ async def test_redis_restart_with_orders_flowing(
         amqp_url=amqp_url,
         bus_prefix=bus_prefix,
         folder=tmp_path,
+        bot_on_the_books=True,
     )
     assert figures["failed"] == 0  # the order queue never went away
     app.close()
+
+
+def off_the_books(app: App, bot: TradingBot) -> list[str]:
+    """How the running bot's strategy accounts differ from the booked ones: cash, position,
+    and orders it still counts in flight (empty: they agree)."""
+    with app.sessions() as session:
+        booked = booked_accounts(session, app.settings.trading.mode)
+    initial = app.settings.trading.initial_cash
+    out = []
+    for (strategy, symbol), engine in bot.engines.items():
+        account = booked.get((strategy, symbol), BookedAccount())
+        held = (engine.portfolio.cash, engine.portfolio.qty(symbol), sorted(engine.inflight))
+        wanted = (initial + account.cash_moved, account.qty, [])
+        if held != wanted:
+            out.append(f"{strategy} {symbol}: the bot holds {held}, the books {wanted}")
+    return out
+
+
+async def assert_bot_on_the_books(app: App, bot: TradingBot) -> None:
+    """The running bot's accounts become the booked ones (`off_the_books` says how not)."""
+    try:
+        await steady.wait_until(
+            steady.safe(lambda: not off_the_books(app, bot)),
+            "the bot's accounts to be the booked ones",
+        )
+    except AssertionError:
+        raise AssertionError("\n".join(off_the_books(app, bot))) from None
+
+
+async def test_fills_booked_while_redis_is_away_reach_the_running_bot(
+    private_redis: PrivateRedis,
+    pg_schema_url: str,
+    amqp_url: str,
+    bus_prefix: str,
+    tmp_path: Path,
+    bus_cleanup: None,
+) -> None:
+    """Redis goes away while the worker books the bot's orders (prices are handed to the bot
+    directly; the order queue and the database stay up): the fills and statuses the worker
+    announces on Redis Pub/Sub are lost. Once its subscriptions are back, the running bot
+    reads them back from the database: its cash and positions are the booked ones and no
+    order is left in flight, without a restart."""
+    app = steady.make_app(
+        database_url=pg_schema_url,
+        redis_url=private_redis.url,
+        amqp_url=amqp_url,
+        bus_prefix=bus_prefix,
+        plugins=steady.write_plugin(tmp_path / "plugins"),
+        feed_url="ws://127.0.0.1:9/unused",  # no price client runs
+        var_dir=tmp_path / "var",
+    )
+    system, stop, runner = await run_services(app, ("bot", "worker"))
+    try:
+        bot = system.bot
+        assert bot is not None and isinstance(bot.catch_up, FeedbackCatchUp)
+        await private_redis.stop()
+        start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+        bars = 7  # fault_flip sends one order per closed bar and symbol after its first
+        for minute in range(bars + 1):
+            for n, symbol in enumerate(steady.SYMBOLS):
+                price = Decimal(100 + 10 * n + minute)
+                await bot.on_tick(Tick(symbol, start + timedelta(minutes=minute), price))
+        await bot.drain()
+        orders = bot.counters.orders_sent
+        assert orders == (bars - 1) * len(steady.SYMBOLS)  # its first bar sends none
+        await steady.wait_until(
+            steady.safe(lambda: steady.order_counts(app) == (orders, orders)),
+            "the orders booked while Redis is away",
+        )
+        assert bot.counters.fills == 0 and off_the_books(app, bot)  # nothing came back
+        await private_redis.start()
+        await assert_bot_on_the_books(app, bot)
+        assert bot.catch_up.fills == orders and bot.catch_up.statuses == orders
+        assert bot.counters.fills == orders and not list(bot.unsettled)
+        assert not runner.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 30)
+        app.close()
 
 
 async def test_rabbitmq_restart_with_orders_flowing(

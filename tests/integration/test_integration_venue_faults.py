@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -281,13 +282,23 @@ async def rig(
     bus_prefix: str,
     folder: Path,
     limits: dict[str, Any] | None = None,
+    venue_away: bool = False,
     **worker_settings: Any,
 ) -> AsyncIterator[Rig]:
     """The venue serving (`limits`: the case's protocol settings), the database migrated,
     the queue ready and `sigma worker` started on them trading the case's protocol (its
-    settings from SIGMA_* variables; `worker_settings` add some)."""
-    protocol_settings: dict[str, Any] = {case.name: limits}
-    async with VenueServer(venue_config(**protocol_settings)).serve() as server:
+    settings from SIGMA_* variables; `worker_settings` add some). With `venue_away` the
+    worker is only launched, toward a free port the venue will serve on once the test
+    enters `server.serve()`."""
+    config = venue_config(**{case.name: limits})
+    if venue_away:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            config = config.model_copy(update={"port": probe.getsockname()[1]})
+    server = VenueServer(config)
+    async with contextlib.AsyncExitStack() as serving:
+        if not venue_away:
+            await serving.enter_async_context(server.serve())
         verdicts: list[tuple[str, int]] = []
         for limiter in case.limiters(server):
             count_verdicts(limiter, verdicts)
@@ -312,7 +323,7 @@ async def rig(
         await queue.prepare(QUEUE_ORDERS)
         worker = Process("worker", env, folder)
         try:
-            await worker.start()
+            await (worker.launch() if venue_away else worker.start())
             executor = OrderExecutor(queue, mode="live")
             yield Rig(case, server, app, queue, executor, worker, verdicts)
         finally:
@@ -409,6 +420,32 @@ async def test_worker_killed_while_an_order_rests_the_next_one_follows_it(
         assert r.worker.runs == 2
     seconds = round(time.monotonic() - started, 1)
     print(json.dumps({"fault": "worker SIGKILL", "venue": case.name, "seconds": seconds}))
+
+
+async def test_a_worker_started_while_the_venue_is_away_waits_for_it(
+    servers: dict[str, Any],
+) -> None:
+    """`sigma worker` started while nothing listens at the venue's address: it says so in
+    one line naming the address and what to check, raises one alert, and tries again with
+    growing pauses while an order waits in the queue, instead of ending with a traceback.
+    Once the venue serves, the worker reconciles, announces it is ready and books the order
+    as the venue traded it."""
+    async with rig(BINANCE, venue_away=True, **servers) as r:
+        away = f"binance at {r.server.http_url}/api/v3 failed"
+        retried = "trying again in 2s"  # the second try's line: the first pause was 1s
+        await until(lambda: log_has(r.worker, retried), "the worker trying the venue again", 60)
+        assert r.worker.running and not log_has(r.worker, "Traceback")
+        (line,) = [x for x in r.worker.lines if "trying again in 1s" in x and "WARNING" in x]
+        assert away in line and "SIGMA_EXCHANGE_CONFIG" in line, line
+        await r.send("away-0000001", Side.BUY, D("0.01"))
+        assert r.status("away-0000001") is None  # not taken while the venue is away
+        async with r.server.serve():
+            await r.worker.ready()
+            await until(lambda: r.status("away-0000001") == "filled", "the order booked")
+            r.assert_booked_as_the_venue_traded()
+            (alert,) = [a for a in r.rows(AlertLog) if "cannot reconcile" in a.message]
+            assert alert.severity == "critical" and away in alert.message
+            await r.worker.stop()
 
 
 async def test_a_429_storm_backs_off_without_a_ban(case: Case, servers: dict[str, Any]) -> None:

@@ -129,6 +129,17 @@ class CcxtExecutionClient:
         exchange.throttle = paced_throttle  # type: ignore[method-assign]
         exchange.fetch = paced_fetch  # type: ignore[method-assign]
 
+    @property
+    def url(self) -> str:
+        """The venue's REST address ccxt sends to (its public API root), for messages."""
+        api = (getattr(self.exchange, "urls", None) or {}).get("api")
+        if isinstance(api, dict):
+            api = api.get("public") or next((v for v in api.values() if isinstance(v, str)), "")
+        if not isinstance(api, str):
+            return ""
+        implode = getattr(self.exchange, "implode_hostname", None)  # Upbit's "https://{hostname}"
+        return str(implode(api)) if implode is not None else api
+
     async def _paused(self) -> None:
         """Wait out the pause a rate-limit refusal started, if any."""
         wait = self._resume_at - time.monotonic()

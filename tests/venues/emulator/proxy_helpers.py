@@ -43,6 +43,8 @@ class SpoilingProxy:
     spoiled: list[str] = field(default_factory=list)
     #: every request answered 503 without reaching the venue
     down: bool = False
+    #: `down` from the first spoiled answer on (the venue went away right after it)
+    down_after_spoil: bool = False
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.down:
@@ -54,6 +56,7 @@ class SpoilingProxy:
             self.spoiled.append("forwarded" if self.forward else "withheld")
             if self.forward:
                 await self._forward(request, data)
+            self.down = self.down_after_spoil
             return web.Response(status=200, body=self.body, content_type=self.content_type)
         status, body, content_type = await self._forward(request, data)
         return web.Response(status=status, body=body, content_type=content_type)

@@ -9,17 +9,22 @@ last.
 - the venue took it and only the answer was lost: the last lookup finds it and books it; the
   delivery succeeds after all;
 - the venue is away (503 for everything): whether it holds the order is unknown, so it stays
-  open on record for reconciliation, the bot is told it is dead-lettered, a critical alert.
+  open on record, marked dead-lettered, the bot is told so, a critical alert. The follower
+  (also a restarted worker's) looks it up until the venue answers: never placed, it is
+  rejected once the venue says twice it does not hold it, and the bot is told (its
+  reservation released); taken by the venue before it went away, it is booked as traded.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
 from typing import Any
 
+import pytest
 from adapter_helpers import adapter, event
-from proxy_helpers import SPOILED, VENUES, proxy
+from proxy_helpers import SPOILED, VENUES, SpoilingProxy, proxy
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +34,7 @@ from sigma.execution.events import OrderStatusEvent
 from sigma.execution.worker import OrderWorker
 from sigma.store import session_factory
 from sigma.store.models import FillRecord, OrderRecord
+from sigma.store.restart import open_orders
 from sigma.venues.emulator.server import VenueServer
 from tests.execution.execution_helpers import RecordingPubSub
 
@@ -49,12 +55,20 @@ class Outcome:
         self.held: list[str] = []
 
 
+#: what a test does once the delivery is done, before the worker and the proxy go
+After = Callable[[SpoilingProxy, OrderWorker], Awaitable[None]]
+
+
 async def run(
-    server: VenueServer, engine: Engine, spoiled: str | None = None, **spoil: Any
+    server: VenueServer,
+    engine: Engine,
+    spoiled: str | None = None,
+    after: After | None = None,
+    **spoil: Any,
 ) -> Outcome:
     """Run one live buy through a worker on the venue behind a proxy that answers with the
     `spoiled` body (of `SPOILED`) and is set up with `spoil` (after the client loaded the
-    markets through it)."""
+    markets through it); then `after`."""
     sessions: sessionmaker[Session] = session_factory(engine)
     out, pubsub = Outcome(), RecordingPubSub()
     async with (
@@ -82,6 +96,8 @@ async def run(
             await asyncio.sleep(0.01)
         await queue.stop()
         await consumer
+        if after is not None:
+            await after(spoiler, worker)
         await worker.close()
         out.statuses = [
             OrderStatusEvent.model_validate_json(raw)
@@ -103,10 +119,11 @@ async def test_an_order_the_venue_never_took_is_rejected_with_the_reason(
     assert out.order is not None and out.order.status == "rejected"
     reason = (
         "given up after 1 attempts at binance: BadResponse: binance: the answer about order "
-        f"{COID} is not an order (no order id): '<html><body>upstream timeout</body></html>'"
+        f"{COID} is not an order (no order id): '<html><body>upstream timeout</body></html>'; "
+        "binance does not hold it"
     )
     assert [(s.status, s.reason) for s in out.statuses] == [("rejected", reason)]
-    assert out.alerts == [("warning", f"order {COID} rejected: {reason}; binance does not hold it")]
+    assert out.alerts == [("warning", f"order {COID} rejected: {reason}")]
 
 
 async def test_an_order_the_venue_took_is_found_on_the_last_try_and_booked(
@@ -119,17 +136,76 @@ async def test_an_order_the_venue_took_is_found_on_the_last_try_and_booked(
     assert [s.status for s in out.statuses] == ["filled"] and out.alerts == []
 
 
-async def test_an_order_whose_venue_is_away_stays_open_for_reconciliation(
+def status(worker: OrderWorker) -> str:
+    with worker.sessions() as s:
+        return s.scalars(select(OrderRecord.status)).one()
+
+
+async def test_an_order_whose_venue_is_away_is_rejected_once_the_venue_says_it_never_had_it(
     venue_server: VenueServer, engine: Engine
 ) -> None:
-    out = await run(venue_server, engine, down=True)
+    """The venue is away when the order is given up: it stays open, dead-lettered. While the
+    venue cannot answer, nothing is settled. A restarted worker's follower finds it on record;
+    the first lookup that misses it asks again, the second settles it rejected and tells the
+    bot; the bot restarted then no longer holds it in flight."""
+    counts: dict[str, int] = {}
+
+    async def recover(spoiler: SpoilingProxy, worker: OrderWorker) -> None:
+        assert worker.follower.open[COID].dead_lettered  # followed from the give-up on
+        with pytest.raises(Exception, match="no healthy upstream"):
+            await worker.follower.refresh(COID)  # the venue cannot say yet
+        assert status(worker) == "new"
+        spoiler.down = False
+        restarted = OrderWorker(worker.sessions, worker.broker, worker.pubsub)
+        restarted.on_alert = worker.on_alert
+        counts.update(await restarted.reconcile("live"))
+        assert await restarted.follower.load("live") == 1
+        assert await restarted.follower.refresh(COID) is None  # one miss: asked again
+        assert status(worker) == "new"
+        assert await restarted.follower.refresh(COID) == "rejected"
+        assert COID not in restarted.follower.open
+        await restarted.close()
+
+    out = await run(venue_server, engine, down=True, after=recover)
     assert out.held == [] and out.dead == [COID] and out.fills == 0
-    assert out.order is not None and out.order.status == "new"
-    ((status, reason),) = [(s.status, s.reason) for s in out.statuses]
-    assert status == "dead_lettered"
-    assert reason.startswith("given up after 1 attempts at binance: ExchangeNotAvailable:")
-    ((severity, message),) = out.alerts
+    assert counts["dead_lettered"] == 1 and counts["awaiting_redelivery"] == 0
+    assert out.order is not None and out.order.status == "rejected"
+    assert out.order.dead_lettered_at is not None
+    with session_factory(engine)() as s:
+        assert open_orders(s, "live") == []  # a restarted bot reserves nothing for it
+    (dead, rejected) = [(s.status, s.reason) for s in out.statuses]
+    assert dead[0] == "dead_lettered"
+    assert dead[1].startswith("given up after 1 attempts at binance: ExchangeNotAvailable:")
+    assert rejected == (
+        "rejected",
+        "binance does not hold it (not found 2 times in a row after its order event was "
+        "dead-lettered): it was never placed",
+    )
+    (severity, message), (severity2, message2) = out.alerts
     assert severity == "critical" and "no healthy upstream" in message
     assert message.endswith(
-        "it stays open on record, and reconciliation books it if binance has it"
+        "it stays open on record and is looked up until binance answers: booked if binance "
+        "holds it, rejected once binance says it does not"
     )
+    assert (severity2, message2) == ("warning", f"order {COID} rejected: {rejected[1]}")
+
+
+async def test_an_order_the_venue_took_before_it_went_away_is_booked_not_rejected(
+    venue_server: VenueServer, engine: Engine
+) -> None:
+    """The venue takes the order, its answer is lost and it goes away before the last
+    lookup: dead-lettered, unknown. Once the venue answers, the follower finds the order
+    and books it as the venue filled it."""
+
+    async def recover(spoiler: SpoilingProxy, worker: OrderWorker) -> None:
+        assert status(worker) == "new"
+        spoiler.down = False
+        assert await worker.follower.refresh(COID) == "filled"
+
+    out = await run(
+        venue_server, engine, "cut_short", recover, spoil=1, forward=True, down_after_spoil=True
+    )
+    assert out.held == [COID] and out.dead == [COID]
+    assert out.order is not None and out.order.status == "filled" and out.fills == 1
+    assert [s.status for s in out.statuses] == ["dead_lettered", "filled"]
+    assert [severity for severity, _ in out.alerts] == ["critical"]
