@@ -138,11 +138,11 @@ def _block_orders(  # pragma: no cover - numba-compiled
     ords: IntArray,
     sums: FloatArray,
 ) -> tuple[int, bool]:
-    """The textbook order of the two averages (+1 fast above, -1 below, 0 equal, _NONE
-    when either is NaN) at each bar of the block starting at bar `b0` (>= max(periods) -
-    1) into `ords`; returns the block's length, and whether every close it read (from bar
-    b0 - max(periods) + 1 on) is a finite number above zero. `sums` is room for the lanes'
-    prefix sums (`_sums_room`).
+    """The order of the two averages (+1 fast above, -1 below, as the textbook values order
+    them; 0 where that is not settled yet) at each bar of the block starting at bar `b0`
+    (>= max(periods) - 1) into `ords`; returns the block's length, and whether every close
+    it read (from bar b0 - max(periods) + 1 on) is a finite number above zero. `sums` is
+    room for the lanes' prefix sums (`_sums_room`).
 
     The block is cut into four lanes (LANES); each lane's averages are differences of its
     own prefix sums, started `max(periods)` bars before it, so that their error stays
