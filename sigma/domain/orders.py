@@ -207,12 +207,28 @@ class Order:
         return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
+FillIdentity = tuple[object, ...]
+
+
+def fill_identity(
+    client_order_id: str, fill_id: str, qty: Decimal, price: Decimal, ts: datetime
+) -> FillIdentity:
+    """What tells a reported fill from another, to book each once however often it is
+    reported: the broker's id of the execution when it gave one (two executions of an order
+    can share size, price and time: a resting order met by two equal trades in one
+    millisecond), else its order, size, price and time."""
+    if fill_id:
+        return (client_order_id, fill_id)
+    return (client_order_id, qty, price, ts)
+
+
 # Not frozen, as no code changes a fill once made: a frozen dataclass sets each field through
 # object.__setattr__, several times the cost of a plain slot, and a backtest makes one fill
 # per order.
 @dataclass(slots=True)
 class Fill:
-    """An execution: `qty` units at `price`, paying `fee`. Qty is always positive."""
+    """An execution: `qty` units at `price`, paying `fee`. Qty is always positive.
+    `fill_id` is the broker's id of the execution ("" when none was given)."""
 
     client_order_id: str
     symbol: str
@@ -222,6 +238,7 @@ class Fill:
     fee: Decimal
     ts: datetime
     strategy: str = ""
+    fill_id: str = ""
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is not UTC:
@@ -233,6 +250,11 @@ class Fill:
     def signed_qty(self) -> Decimal:
         """Positive for buys, negative for sells."""
         return self.qty if self.side is _BUY else -self.qty
+
+    @property
+    def identity(self) -> FillIdentity:
+        """What tells this fill from another (`fill_identity`)."""
+        return fill_identity(self.client_order_id, self.fill_id, self.qty, self.price, self.ts)
 
     @property
     def notional(self) -> Decimal:

@@ -38,7 +38,7 @@ from sigma.domain import (
     TimeInForce,
     Trade,
 )
-from sigma.domain.orders import LIQUIDATION, SIGNAL
+from sigma.domain.orders import LIQUIDATION, SIGNAL, FillIdentity
 from sigma.engine.engine import Engine, EngineConfig, empty_data
 from sigma.engine.portfolio import Portfolio
 from sigma.engine.protective import Guard, protects
@@ -86,8 +86,8 @@ class DispatchEngine(Engine):
         # Fills already booked, to ignore a repeated report: a set to ask, a queue to forget
         # the oldest. Orders by id: a fill finds its order without scanning the records,
         # which under a backlog of unfilled orders cost O(backlog) per fill.
-        self._seen_fills: set[tuple[str, Decimal, Decimal, object]] = set()
-        self._seen_order: deque[tuple[str, Decimal, Decimal, object]] = deque()
+        self._seen_fills: set[FillIdentity] = set()
+        self._seen_order: deque[FillIdentity] = deque()
         self._by_id: dict[str, Order] = {}
         self._children: dict[str, Guard] = {}
         """Orders sent by a protective order's trigger, by client order id."""
@@ -481,7 +481,7 @@ class DispatchEngine(Engine):
     # --- feedback from execution -----------------------------------------------------------
     def on_fill(self, fill: Fill) -> None:
         """Book a fill reported by the worker; a repeated report of the same fill is ignored."""
-        key = (fill.client_order_id, fill.qty, fill.price, fill.ts)
+        key = fill.identity
         if key in self._seen_fills:
             return
         self._seen_fills.add(key)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sigma.domain import Fill, OrderType, Side, TimeInForce
 from sigma.domain.money import utc
+from sigma.domain.orders import FillIdentity, fill_identity
 from sigma.execution.settlement import account_terms, fee_currency
 
 Mode = Literal["live", "paper"]
@@ -114,6 +115,8 @@ class FillEvent(_Event):
     strategy: str = ""
     mode: Mode = "paper"
     account: str = "default"
+    fill_id: str = ""
+    """The broker's id of the execution ("" when it gave none)."""
 
     def to_fill(self) -> Fill:
         """The domain fill."""
@@ -126,7 +129,13 @@ class FillEvent(_Event):
             self.fee,
             self.ts,
             self.strategy,
+            self.fill_id,
         )
+
+    @property
+    def identity(self) -> FillIdentity:
+        """What tells this fill from another (`fill_identity`)."""
+        return fill_identity(self.client_order_id, self.fill_id, self.qty, self.price, self.ts)
 
 
 class BookedFill(Protocol):
@@ -142,6 +151,8 @@ class BookedFill(Protocol):
     def fee_asset(self) -> str: ...
     @property
     def ts(self) -> datetime: ...
+    @property
+    def fill_id(self) -> str | None: ...
 
 
 def account_fill(
@@ -171,6 +182,7 @@ def account_fill(
         ts=fill.ts,
         strategy=strategy,
         mode="live" if mode == "live" else "paper",
+        fill_id=fill.fill_id or "",
     )
 
 

@@ -23,9 +23,9 @@ import asyncio
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from sigma.domain.orders import FillIdentity
 from sigma.engine.live import DispatchEngine
 from sigma.execution.events import FillEvent, OrderStatusEvent, account_fill
 from sigma.store.handles import SessionFactory
@@ -38,7 +38,6 @@ __all__ = ["SETTLED", "FeedbackCatchUp", "Unsettled", "booked_fills"]
 
 log = logging.getLogger(__name__)
 
-FillKey = tuple[str, Decimal, Decimal, datetime]
 
 SETTLED = frozenset({"filled", "cancelled", "rejected"})
 """Stored statuses that never change again (a dead-lettered order may still be booked)."""
@@ -46,16 +45,12 @@ SETTLED = frozenset({"filled", "cancelled", "rejected"})
 _MAX_PAUSE = 60.0
 
 
-def _key(fill: FillEvent) -> FillKey:
-    return fill.client_order_id, fill.qty, fill.price, fill.ts
-
-
 class Unsettled:
     """The orders the bot sent or adopted that the store may still change, each with the
     keys of the fills the bot booked of it."""
 
     def __init__(self) -> None:
-        self._fills: dict[str, set[FillKey]] = {}
+        self._fills: dict[str, set[FillIdentity]] = {}
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._fills))
@@ -68,7 +63,7 @@ class Unsettled:
 
     def track(self, client_order_id: str, booked: Iterable[FillEvent] = ()) -> None:
         """Follow `client_order_id`, whose fills `booked` the bot's account holds already."""
-        self._fills.setdefault(client_order_id, set()).update(map(_key, booked))
+        self._fills.setdefault(client_order_id, set()).update(fill.identity for fill in booked)
 
     def new_fill(self, fill: FillEvent) -> bool:
         """Whether `fill` is not booked yet, recording that it is now. A fill of an order not
@@ -76,7 +71,7 @@ class Unsettled:
         seen = self._fills.get(fill.client_order_id)
         if seen is None:
             return True
-        key = _key(fill)
+        key = fill.identity
         if key in seen:
             return False
         seen.add(key)

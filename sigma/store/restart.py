@@ -147,6 +147,8 @@ class StoredFill:
     fee: Decimal
     fee_asset: str
     ts: datetime
+    fill_id: str | None = None
+    """The broker's id of the execution (`exchange_fill_id`), when it gave one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +188,13 @@ def booked_orders(session: Session, client_order_ids: Iterable[str]) -> list[Boo
             FillRecord.fee,
             FillRecord.fee_asset,
             FillRecord.ts,
+            FillRecord.exchange_fill_id,
         )
         .where(FillRecord.client_order_id.in_(wanted))
         .order_by(FillRecord.id)
     )
-    for coid, qty, price, fee, fee_asset, ts in stored:
-        fills.setdefault(coid, []).append(StoredFill(qty, price, fee, fee_asset, ts))
+    for coid, qty, price, fee, fee_asset, ts, fill_id in stored:
+        fills.setdefault(coid, []).append(StoredFill(qty, price, fee, fee_asset, ts, fill_id))
     return [
         BookedOrder(coid, symbol, Side(side), strategy, mode, status, tuple(fills.get(coid, ())))
         for coid, symbol, side, strategy, mode, status in rows

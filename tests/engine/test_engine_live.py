@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigma.domain import Bar, Fill, Order, Tick
+from sigma.domain import Bar, Fill, Order, Side, Tick
 from sigma.engine.bar_builder import BarBuilder
 from sigma.engine.engine import EngineConfig
 from sigma.engine.fill_model import FillModel
@@ -172,6 +172,30 @@ def test_bar_builder_buckets_and_ignores_late_ticks() -> None:
     assert nxt is not None and nxt.high == D(11) and nxt.ts == t + timedelta(minutes=5)
     with pytest.raises(ValueError, match="timeframe must be positive"):
         BarBuilder("X", timedelta(0))
+
+
+def test_executions_alike_but_for_their_ids_are_each_booked_once() -> None:
+    """Two executions of one order at one size, price and time (a resting order met by two
+    equal trades in one millisecond) are two fills; a repeated report of either is not."""
+    sent: list[Order] = []
+    engine = DispatchEngine(
+        SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda order, ref: sent.append(order)
+    )
+    for k in range(30):
+        p = D(100 + (k % 7))
+        engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
+    order = sent[-1]
+    assert order.qty is not None and order.qty >= 2
+    half = order.qty / 2
+
+    def execution(fill_id: str) -> Fill:
+        return Fill(order.client_order_id, "X", order.side, half, D(100), D(0), T0, "", fill_id)
+
+    held = engine.portfolio.qty("X")
+    for fill_id in ("t1", "t2", "t1", "t2"):
+        engine.on_fill(execution(fill_id))
+    assert order.filled_qty == order.qty
+    assert engine.portfolio.qty("X") - held == (order.qty if order.side is Side.BUY else -order.qty)
 
 
 def test_fills_find_their_orders_after_the_history_was_trimmed(

@@ -25,13 +25,14 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 COID = "resting-1"
 
 
-def store_fill(app: App, qty: int, price: int, minutes: int, status: str) -> None:
-    """A fill of `COID` as the worker books it, and the order's status after it."""
+def store_fill(app: App, qty: int, price: int, minutes: int, status: str, trade: str = "") -> None:
+    """A fill of `COID` as the worker books it (`trade`: the venue's execution), and the
+    order's status after it."""
     with app.sessions.begin() as s:
         s.add(
             FillRecord(
                 client_order_id=COID,
-                exchange_fill_id=f"{COID}-{minutes}",
+                exchange_fill_id=f"{COID}-{minutes}{trade}",
                 qty=Decimal(qty),
                 price=Decimal(price),
                 fee=Decimal("0.5"),
@@ -43,8 +44,8 @@ def store_fill(app: App, qty: int, price: int, minutes: int, status: str) -> Non
         )
 
 
-def announced(qty: int, price: int, minutes: int) -> FillEvent:
-    """The fill as the worker announces it on the bus."""
+def announced(qty: int, price: int, minutes: int, trade: str = "") -> FillEvent:
+    """The fill as the worker announces it on the bus (with the venue's execution id)."""
     return FillEvent(
         client_order_id=COID,
         symbol=SYMBOL,
@@ -54,6 +55,7 @@ def announced(qty: int, price: int, minutes: int) -> FillEvent:
         fee=Decimal("0.5"),
         ts=T0 + timedelta(minutes=minutes),
         strategy="sma_cross",
+        fill_id=f"{COID}-{minutes}{trade}",
     )
 
 
@@ -85,6 +87,31 @@ async def test_what_the_bus_missed_is_booked_once_from_the_store(db_url: str) ->
     assert engine.portfolio.qty(SYMBOL) == qty + 3
     await catch_up()  # nothing is open any more: nothing is read
     assert (catch_up.runs, catch_up.fills) == (3, 1)
+    assert system.risk_state is not None
+    system.risk_state.close()
+    app.close()
+
+
+async def test_two_executions_alike_in_size_price_and_time_are_two_fills(db_url: str) -> None:
+    """A resting order met by two equal trades in one millisecond: the venue reports two
+    executions (two ids) of one size, price and time. The bot hears of one on the bus and
+    reads the other back from the store: both are booked, each once."""
+    app = make_app(db_url)
+    store_bars(app, bars(30))
+    store_order(app, COID, "limit")
+    system = Services(app, ("bot",))
+    bot = system._bot()
+    catch_up = bot.catch_up
+    assert isinstance(catch_up, FeedbackCatchUp)
+    engine = bot.engines[("sma_cross", SYMBOL)]
+    qty = engine.portfolio.qty(SYMBOL)
+    store_fill(app, 2, 90, 1, "partially_filled", trade="a")
+    store_fill(app, 2, 90, 1, "filled", trade="b")
+    assert bot.on_fill(announced(2, 90, 1, trade="a"))  # heard on the bus
+    await catch_up()  # the other is read back
+    assert catch_up.fills == 1 and engine.portfolio.qty(SYMBOL) == qty + 4
+    bot.on_fill(announced(2, 90, 1, trade="b"))  # its late report: booked once
+    assert engine.portfolio.qty(SYMBOL) == qty + 4
     assert system.risk_state is not None
     system.risk_state.close()
     app.close()
