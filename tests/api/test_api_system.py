@@ -282,6 +282,30 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
         assert client.get("/docs").status_code == 404
 
 
+def test_dotfiles_and_source_maps_in_the_build_are_not_served(sigma_app: App, dist: Path) -> None:
+    (dist / ".env").write_text("SIGMA_JWT_SECRET=secret-of-the-env-file")
+    (dist / ".git").mkdir()
+    (dist / ".git" / "config").write_text("url = https://user:secret-of-git@example.com/x")
+    (dist / "assets" / "app.js.map").write_text('{"sourcesContent": ["secret-of-the-map"]}')
+    (dist / ".well-known").mkdir()
+    (dist / ".well-known" / "security.txt").write_text("Contact: mailto:security@example.com")
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=dist)) as client:
+        for path in (
+            "/.env",
+            "/.git/config",
+            "/assets/app.js.map",
+            "/assets/%2e%2e/.env",
+            "/assets/..%2F.git%2Fconfig",
+            "/.well-known/../.env",
+        ):
+            answer = client.get(path)
+            assert answer.status_code == 404, path
+            assert "secret-of" not in answer.text, path
+            assert answer.json()["detail"].startswith("no such file: /"), path
+        # The one dot-folder meant to be public (RFC 8615).
+        assert "Contact:" in client.get("/.well-known/security.txt").text
+
+
 def test_no_dashboard_without_a_build(sigma_app: App, tmp_path: Path) -> None:
     with TestClient(
         create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=tmp_path / "none")
