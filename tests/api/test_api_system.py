@@ -141,6 +141,19 @@ def test_health_shows_only_the_status_without_a_login(sigma_app: App) -> None:
     assert full["components"]["bot"]["last_error"] == "OperationalError('db-host:5432 sigma')"
 
 
+def test_health_shows_only_the_status_to_a_revoked_or_disabled_token(
+    sigma_app: App, client: TestClient
+) -> None:
+    viewer, trader = login(client, "viewer"), login(client, "trader")
+    assert "checks" in client.get("/api/health", headers=viewer).json()
+    assert client.post("/api/auth/logout", headers=viewer).status_code == 204
+    admin = login(client, "admin")
+    assert client.patch("/api/users/trader", json={"active": False}, headers=admin).is_success
+    for revoked in (viewer, trader):
+        assert client.get("/api/me", headers=revoked).status_code == 401
+        assert client.get("/api/health", headers=revoked).json() == {"status": "ok"}
+
+
 def test_metrics_exposes_the_process_registry_to_admins(sigma_app: App) -> None:
     metrics = Metrics()
     metrics.fills.labels(symbol="BTC", side="buy").inc(3)
