@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,12 +207,17 @@ class LoginThrottle:
     the tries of a key out, fit for an account that others can fail on purpose. At most
     `max_keys` keys are tracked, so a flood of made-up usernames cannot grow the memory without
     bound: past it, expired keys go first, then the longest-tracked ones (the per-address limit
-    keeps one client from forcing that)."""
+    keeps one client from forcing that).
+
+    Logins run on several threads at once: every method holds `lock`, and a caller that
+    checks keys and then counts an attempt holds it across both, so concurrent attempts
+    cannot all pass the check before any of them is counted."""
 
     max_failures: int = 5
     window: float = 300.0
     clock: Callable[[], float] = time.monotonic
     max_keys: int = 10_000
+    lock: threading.RLock = field(default_factory=threading.RLock)
     _failures: dict[str, list[float]] = field(default_factory=dict)
 
     def _recent(self, key: str) -> list[float]:
@@ -226,35 +232,49 @@ class LoginThrottle:
     def retry_after(self, key: str, limit: int | None = None) -> float | None:
         """Seconds until `key` may try again, or None when it may try now."""
         allowed = self.max_failures if limit is None else limit
-        recent = self._recent(key)
-        if len(recent) < allowed:
-            return None
-        return recent[-allowed] + self.window - self.clock()
+        with self.lock:
+            recent = self._recent(key)
+            if len(recent) < allowed:
+                return None
+            return recent[-allowed] + self.window - self.clock()
 
     def backoff(self, key: str, free: int, base: float, cap: float) -> float | None:
         """Seconds until `key` may try again under exponential backoff, or None: after `free`
         failures within the window, each further try waits `base` * 2^(failures - free)
         seconds (at most `cap`) after the latest failure. Unlike `retry_after`, this never
         holds a key off for long, so others failing on purpose cannot lock its owner out."""
-        recent = self._recent(key)
-        if len(recent) < free:
-            return None
-        wait = min(cap, base * 2.0 ** min(len(recent) - free, 32))
-        left = recent[-1] + wait - self.clock()
+        with self.lock:
+            recent = self._recent(key)
+            if len(recent) < free:
+                return None
+            wait = min(cap, base * 2.0 ** min(len(recent) - free, 32))
+            left = recent[-1] + wait - self.clock()
         return left if left > 0 else None
 
     def failed(self, key: str) -> None:
         """Count a failed attempt."""
-        self._failures.setdefault(key, []).append(self.clock())
-        if len(self._failures) > self.max_keys:
-            for old in list(self._failures):
-                self._recent(old)
-            while len(self._failures) > self.max_keys:
-                del self._failures[next(iter(self._failures))]
+        with self.lock:
+            self._failures.setdefault(key, []).append(self.clock())
+            if len(self._failures) > self.max_keys:
+                for old in list(self._failures):
+                    self._recent(old)
+                while len(self._failures) > self.max_keys:
+                    del self._failures[next(iter(self._failures))]
+
+    def forgive(self, key: str) -> None:
+        """Take back one failure of `key`: an attempt counted before its outcome was known
+        that then succeeded."""
+        with self.lock:
+            recent = self._failures.get(key)
+            if recent:
+                recent.pop()
+                if not recent:
+                    del self._failures[key]
 
     def succeeded(self, key: str) -> None:
         """Forget the failures of `key`."""
-        self._failures.pop(key, None)
+        with self.lock:
+            self._failures.pop(key, None)
 
 
 @dataclass(slots=True)

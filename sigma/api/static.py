@@ -12,6 +12,21 @@ from fastapi.responses import FileResponse
 DEFAULT_DIST = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
 # Paths the SPA must never shadow: a wrong API URL should be a JSON 404, not the HTML page.
 _RESERVED = ("api/", "ws", "metrics", "docs", "redoc", "openapi.json")
+# A build holds no dotfile, yet one copied in by hand (`.env`, `.git/`, `.htpasswd`) is the
+# classic leak; only `.well-known` (RFC 8615: security.txt) is public by design. A source map
+# gives out the dashboard's source with its comments, and a build made with maps on has them.
+_PUBLIC_DOT_FOLDERS = frozenset({".well-known"})
+_PRIVATE_SUFFIXES = (".map",)
+
+
+def _hidden(path: str) -> bool:
+    """True when the URL path `path` (relative to the dashboard's folder) names something the
+    dashboard never serves: a segment starting with a dot (`.env`, `..`, `.git/config`)
+    other than `.well-known`, or a source map."""
+    segments = path.split("/")
+    if any(s.startswith(".") and s not in _PUBLIC_DOT_FOLDERS for s in segments):
+        return True
+    return path.lower().endswith(_PRIVATE_SUFFIXES)
 
 
 def mount_dashboard(api: FastAPI, dist: Path) -> bool:
@@ -27,6 +42,8 @@ def mount_dashboard(api: FastAPI, dist: Path) -> bool:
             raise HTTPException(404, detail=f"no such route: GET /{path}")
         if "\x00" in path:  # no file has one, and the file system refuses it with a ValueError
             raise HTTPException(404, detail="no such file: the path holds a NUL character")
+        if _hidden(path):
+            raise HTTPException(404, detail=f"no such file: /{path}")
         candidate = (root / path).resolve()
         # resolve() folds "..", so a path escaping the folder is simply not served.
         if path and candidate.is_file() and candidate.is_relative_to(root):

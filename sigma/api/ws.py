@@ -6,7 +6,9 @@ is too slow and is dropped (closed with 1013), so it never holds up the others o
 
 Clients authenticate with the subprotocols `bearer, <access token>` (or, for clients that
 cannot set them, `?token=`), pick channels with `?channels=price_update,fills` and can change
-them later by sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A user may hold at most
+them later by sending `{"subscribe": [...]}` or `{"unsubscribe": [...]}`. A browser page of
+another origin than the API's own (or one of SIGMA_API_ALLOWED_ORIGINS) is refused (1008),
+whatever token it sends (`sigma.api.origin`). A user may hold at most
 SIGMA_API_WS_PER_USER connections; a command longer than `MAX_COMMAND_CHARS` or nested deeper
 than `MAX_COMMAND_DEPTH` is answered with an error frame without being parsed, and a client
 sending more than `MAX_COMMANDS_PER_WINDOW` commands within `COMMAND_WINDOW_SECONDS` is closed
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, HTTPException, Query, WebSocket
 
 from sigma.api.context import ApiContext, get_ctx, principal_for
+from sigma.api.origin import origin_allowed
 from sigma.bus.base import (
     CHANNEL_ALERTS,
     CHANNEL_FILLS,
@@ -263,6 +266,13 @@ async def websocket_endpoint(
     `{channel, data}` frames."""
     ctx = get_ctx(websocket)
     hub: Hub = websocket.app.state.hub
+    origin = websocket.headers.get("origin")
+    allowed = ctx.deps.settings.api.api_allowed_origins
+    if not origin_allowed(origin, websocket.headers.get("host"), allowed):
+        log.warning("websocket refused: origin %r is not the API's own", origin)
+        reason = f"origin {origin!r} may not open /ws (SIGMA_API_ALLOWED_ORIGINS)"
+        await websocket.close(CLOSE_POLICY, reason[:120])
+        return
     offered = bearer_protocol(websocket.scope.get("subprotocols", []))
     token = offered or token
     try:

@@ -352,6 +352,10 @@ class ApiSettings(SettingsGroup):
     # networks, comma-separated in the env, "*" for any); unset: none, so a client cannot pick
     # the address the login throttle counts against.
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Web origins (`https://host[:port]`, comma-separated in the env) besides the API's own
+    # whose pages may open /ws: a dashboard served elsewhere, or a proxy that rewrites Host.
+    # Unset: only pages of the API's own origin (and clients that send no Origin).
+    api_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # /docs, /redoc and /openapi.json without login (else /openapi.json needs an admin and
     # the HTML pages are off); /metrics without login (else it needs an admin's token).
     api_public_docs: bool = False
@@ -370,7 +374,7 @@ class ApiSettings(SettingsGroup):
     # told to look the order up when it was. Well above the few seconds a request takes.
     api_idempotency_pending_seconds: float = Field(default=60.0, ge=1, le=3600)
 
-    @field_validator("api_trusted_proxies", mode="before")
+    @field_validator("api_trusted_proxies", "api_allowed_origins", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         return split_names(value)

@@ -50,6 +50,7 @@ LOCAL_ONLY = frozenset(
         "api_host",
         "api_port",
         "api_trusted_proxies",
+        "api_allowed_origins",
         "api_public_docs",
         "api_public_metrics",
         "metrics_port",

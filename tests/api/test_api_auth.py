@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sigma.api.context import ApiContext
+from sigma.api.routers import auth as auth_router
+from sigma.api.users import authenticate
 from sigma.bootstrap import App
 from sigma.store.db import session_scope
 from sigma.store.models import User
-from tests.api.conftest import PASSWORD, FakeClock, login
+from sigma.store.queries import Session
+from tests.api.conftest import PASSWORD, FakeClock, login, serving
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -107,6 +114,50 @@ def test_account_throttle_backs_off_after_five_failures(
     # Success clears the count: one more failure does not slow the owner down.
     assert client.post("/api/auth/token", data=bad).status_code == 401
     assert client.post("/api/auth/token", data=good).status_code == 200
+
+
+def test_concurrent_guesses_cannot_outrun_the_account_throttle(
+    sigma_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Twenty wrong guesses sent at once: only the five free ones may reach the password
+    # check; the others must be refused (429) without it, not counted only once they fail.
+    guesses = 20
+    checked: list[str] = []
+    release = threading.Event()
+
+    def held(session: Session, username: str, password: str, *, rounds: int) -> User | None:
+        checked.append(username)
+        release.wait(30)  # keeps every admitted guess in the check until all have arrived
+        return authenticate(session, username, password, rounds=rounds)
+
+    monkeypatch.setattr(auth_router, "authenticate", held)
+    with serving(sigma_app) as (port, _, _):
+        url = f"http://127.0.0.1:{port}/api/auth/token"
+        refused: list[int] = []
+
+        def guess(n: int) -> int:
+            form = {"username": "trader", "password": f"wrong-guess-{n}"}
+            status = httpx.post(url, data=form, timeout=60).status_code
+            if status == 429:
+                refused.append(n)
+            return status
+
+        with ThreadPoolExecutor(guesses) as pool:
+            answers = pool.map(guess, range(guesses))
+            deadline = time.monotonic() + 30
+            while len(checked) + len(refused) < guesses and time.monotonic() < deadline:
+                time.sleep(0.01)
+            release.set()
+            statuses = list(answers)
+    assert statuses.count(401) == auth_router.ACCOUNT_FREE_FAILURES
+    assert statuses.count(429) == guesses - auth_router.ACCOUNT_FREE_FAILURES
+
+
+def test_a_successful_login_is_not_counted_against_its_address(client: TestClient) -> None:
+    # Each login is counted before its password is checked: a success takes that back.
+    for _ in range(auth_router.ADDRESS_MAX_FAILURES + 1):
+        ok = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
+        assert ok.status_code == 200
 
 
 def test_unknown_usernames_are_throttled_like_real_ones(client: TestClient) -> None:

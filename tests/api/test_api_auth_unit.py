@@ -83,6 +83,18 @@ def test_throttle_window() -> None:
     assert throttle._failures == {}
 
 
+def test_throttle_forgive_takes_back_one_failure() -> None:
+    throttle = LoginThrottle(max_failures=2, window=10.0, clock=lambda: 0.0)
+    throttle.forgive("k")  # nothing counted: nothing to take back
+    throttle.failed("k")
+    throttle.failed("k")
+    assert throttle.retry_after("k") is not None
+    throttle.forgive("k")
+    assert throttle.retry_after("k") is None
+    throttle.forgive("k")
+    assert throttle._failures == {}
+
+
 def test_decimal_strings() -> None:
     assert dec(Decimal("1.5000000000")) == "1.5"
     assert dec(Decimal("100.0000000000")) == "100"

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from sigma.api import api_deps, create_api
+from sigma.api.routers import users as users_router
 from sigma.api.routers.trading import FillOut, OrderOut
 from sigma.api.serialize import dec
 from sigma.bootstrap import App
 from sigma.bus.memory import InMemoryPubSub
 from sigma.store.db import session_scope
 from sigma.store.models import FillRecord, OrderRecord, TrendData
-from tests.api.conftest import login
+from sigma.store.queries import Session
+from sigma.store.queries.users import active_admins, get_user
+from tests.api.conftest import issue_token, login, serving
 from tests.api.test_api_trading import seed
 
 pytestmark = pytest.mark.pg
@@ -217,3 +223,36 @@ def test_listings_are_the_same_json_on_both_databases(pg_app: App, sigma_app: Ap
     assert [FillOut.model_validate(f).qty for f in json.loads(sqlite[3])] == [
         dec(Decimal(a)) for a in reversed(AMOUNTS)
     ]
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    pg_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each request counts the admins, then demotes: both must not count two and both demote.
+    both_counting = threading.Barrier(2, timeout=10)
+
+    def counted_together(session: Session, **kwargs: bool) -> int:
+        both_counting.wait()
+        return active_admins(session, **kwargs)
+
+    monkeypatch.setattr(users_router, "active_admins", counted_together)
+    with session_scope(pg_app.sessions) as session:
+        trader = get_user(session, "trader")
+        assert trader is not None
+        trader.role = "admin"
+    with serving(pg_app) as (port, api, _):
+        tokens = {name: issue_token(api, name) for name in ("admin", "trader")}
+        url = f"http://127.0.0.1:{port}/api/users"
+
+        def demote(pair: tuple[str, str]) -> int:
+            by, whom = pair
+            headers = {"Authorization": f"Bearer {tokens[by]}"}
+            return httpx.patch(
+                f"{url}/{whom}", json={"role": "viewer"}, headers=headers
+            ).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(demote, [("admin", "trader"), ("trader", "admin")]))
+    assert statuses == [200, 409]
+    with pg_app.sessions() as session:
+        assert active_admins(session) == 1

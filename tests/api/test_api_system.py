@@ -141,6 +141,19 @@ def test_health_shows_only_the_status_without_a_login(sigma_app: App) -> None:
     assert full["components"]["bot"]["last_error"] == "OperationalError('db-host:5432 sigma')"
 
 
+def test_health_shows_only_the_status_to_a_revoked_or_disabled_token(
+    sigma_app: App, client: TestClient
+) -> None:
+    viewer, trader = login(client, "viewer"), login(client, "trader")
+    assert "checks" in client.get("/api/health", headers=viewer).json()
+    assert client.post("/api/auth/logout", headers=viewer).status_code == 204
+    admin = login(client, "admin")
+    assert client.patch("/api/users/trader", json={"active": False}, headers=admin).is_success
+    for revoked in (viewer, trader):
+        assert client.get("/api/me", headers=revoked).status_code == 401
+        assert client.get("/api/health", headers=revoked).json() == {"status": "ok"}
+
+
 def test_metrics_exposes_the_process_registry_to_admins(sigma_app: App) -> None:
     metrics = Metrics()
     metrics.fills.labels(symbol="BTC", side="buy").inc(3)
@@ -280,6 +293,30 @@ def test_dashboard_is_served_with_spa_fallback(sigma_app: App, dist: Path) -> No
         # documentation pages are not the dashboard's either.
         assert client.get("/openapi.json").status_code == 401
         assert client.get("/docs").status_code == 404
+
+
+def test_dotfiles_and_source_maps_in_the_build_are_not_served(sigma_app: App, dist: Path) -> None:
+    (dist / ".env").write_text("SIGMA_JWT_SECRET=secret-of-the-env-file")
+    (dist / ".git").mkdir()
+    (dist / ".git" / "config").write_text("url = https://user:secret-of-git@example.com/x")
+    (dist / "assets" / "app.js.map").write_text('{"sourcesContent": ["secret-of-the-map"]}')
+    (dist / ".well-known").mkdir()
+    (dist / ".well-known" / "security.txt").write_text("Contact: mailto:security@example.com")
+    with TestClient(create_api(api_deps(sigma_app), InMemoryPubSub(), static_dir=dist)) as client:
+        for path in (
+            "/.env",
+            "/.git/config",
+            "/assets/app.js.map",
+            "/assets/%2e%2e/.env",
+            "/assets/..%2F.git%2Fconfig",
+            "/.well-known/../.env",
+        ):
+            answer = client.get(path)
+            assert answer.status_code == 404, path
+            assert "secret-of" not in answer.text, path
+            assert answer.json()["detail"].startswith("no such file: /"), path
+        # The one dot-folder meant to be public (RFC 8615).
+        assert "Contact:" in client.get("/.well-known/security.txt").text
 
 
 def test_no_dashboard_without_a_build(sigma_app: App, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from sigma.store.auth_sessions import start_family
 from sigma.store.db import session_scope
 from sigma.store.models import AuthSession, User
 from sigma.store.queries.users import get_user
-from tests.api.conftest import login
+from tests.api.conftest import login, make_app
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -102,6 +102,42 @@ def test_refused_connections_close_with_1008(
         ws.receive_text()
     assert refused.value.code == 1008
     assert refused.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://testserver.evil", "null"])
+def test_a_page_of_another_origin_cannot_open_the_websocket(
+    client: TestClient, auth: Headers, origin: str
+) -> None:
+    # Cross-site WebSocket hijacking: the page sends a valid token, yet is not the dashboard.
+    url = f"/ws?token={token(auth('viewer'))}"
+    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(url, headers={"Origin": origin}) as ws,
+    ):
+        ws.send_text('{"subscribe": []}')  # an accepted connection answers this at once
+        ws.receive_text()
+    assert refused.value.code == 1008
+    assert refused.value.reason.startswith(f"origin {origin!r} may not open /ws")
+    assert not hub.clients
+
+
+def test_the_own_origin_and_configured_ones_open_the_websocket(sigma_app: App) -> None:
+    app = make_app(
+        str(sigma_app.settings.database.database_url),
+        sigma_app.settings.process.var_dir,
+        api_allowed_origins="https://Sigma.example.com/",
+    )
+    api = create_api(api_deps(app), InMemoryPubSub(), static_dir=None)
+    try:
+        with TestClient(api) as client:
+            url = f"/ws?token={token(login(client, 'viewer'))}&channels=fills"
+            for origin in ("http://testserver", "https://sigma.example.com"):
+                with client.websocket_connect(url, headers={"Origin": origin}) as ws:
+                    ws.send_text('{"subscribe": []}')
+                    assert json.loads(ws.receive_text())["channel"] == "subscribed", origin
+    finally:
+        app.close()
 
 
 def test_disconnected_client_is_forgotten(client: TestClient, auth: Headers) -> None:

@@ -84,6 +84,7 @@ ENV = {
     "bcrypt_rounds": "13",
     "admin_password": "pw",
     "api_trusted_proxies": "10.0.0.1",
+    "api_allowed_origins": "https://sigma.example.com",
     "api_public_docs": "true",
     "api_public_metrics": "true",
     "api_ws_per_user": "11",

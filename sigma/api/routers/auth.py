@@ -117,33 +117,38 @@ def login(
     client = request.client.host if request.client else "-"
     account, address = f"account|{form.username}", f"address|{client}"
     throttle = ctx.throttle
-    for what, wait in (
-        (
-            f"for {form.username!r}",
-            throttle.backoff(
-                account,
-                ACCOUNT_FREE_FAILURES,
-                ACCOUNT_BACKOFF_SECONDS,
-                ACCOUNT_BACKOFF_CAP_SECONDS,
+    with throttle.lock:
+        for what, wait in (
+            (
+                f"for {form.username!r}",
+                throttle.backoff(
+                    account,
+                    ACCOUNT_FREE_FAILURES,
+                    ACCOUNT_BACKOFF_SECONDS,
+                    ACCOUNT_BACKOFF_CAP_SECONDS,
+                ),
             ),
-        ),
-        (f"from {client}", throttle.retry_after(address, ADDRESS_MAX_FAILURES)),
-    ):
-        if wait is not None:
-            raise HTTPException(
-                429,
-                detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
-                headers={"Retry-After": str(math.ceil(wait))},
-            )
+            (f"from {client}", throttle.retry_after(address, ADDRESS_MAX_FAILURES)),
+        ):
+            if wait is not None:
+                raise HTTPException(
+                    429,
+                    detail=f"too many failed logins {what}; retry in {math.ceil(wait)} s",
+                    headers={"Retry-After": str(math.ceil(wait))},
+                )
+        # Counted as failed before the password is checked, and forgiven if it matches:
+        # counted only after, any number of concurrent guesses would pass the checks above
+        # while the first of them was still being checked.
+        throttle.failed(account)
+        throttle.failed(address)
     rounds = ctx.deps.settings.api.bcrypt_rounds
     user = authenticate(session, form.username, form.password, rounds=rounds)
     if user is None:
-        throttle.failed(account)
-        throttle.failed(address)
         raise unauthorized("wrong username or password")
     family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
     session.commit()
     throttle.succeeded(account)
+    throttle.forgive(address)
     note_for_log(request, user=user.username)
     return _tokens(ctx, user, family.id, family.refresh_jti)
 

@@ -104,7 +104,7 @@ async def health(request: Request, ctx: Ctx) -> Health:
     statuses = ctx.components() if ctx.components is not None else []
     healthy = all(v == OK for v in checks.values()) and all(c.up for c in statuses)
     status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
-    if not signed_in(request):
+    if not await signed_in(request):
         return Health(status=status)
     components = {
         c.name: Component(

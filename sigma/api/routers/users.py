@@ -88,6 +88,9 @@ def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin)
     """Change a user's role, active flag or password. A new password or role, or disabling,
     revokes every token the user holds (they log in again). The last active admin cannot be
     demoted or disabled (409): nobody could manage users any more."""
+    # Counted (and locked) before the user is read: two admins demoting each other at once
+    # would otherwise both count two admins and both succeed, leaving none.
+    admins = active_admins(session, lock=True)
     user = get_user(session, username)
     if user is None:
         raise HTTPException(404, detail=f"user {username!r} not found")
@@ -96,7 +99,7 @@ def change_user(username: str, body: UserPatch, ctx: Ctx, session: Db, _: Admin)
         and user.active
         and ((body.role is not None and body.role != "admin") or body.active is False)
     )
-    if loses_admin and active_admins(session) == 1:
+    if loses_admin and admins == 1:
         raise HTTPException(409, detail=f"user {username!r} is the last active admin")
     if body.password is not None:
         try:

@@ -55,8 +55,14 @@ def has_users(session: Session) -> bool:
     return bool(session.scalar(select(func.count()).select_from(User)))
 
 
-def active_admins(session: Session) -> int:
-    """How many active users have the admin role."""
+def active_admins(session: Session, *, lock: bool = False) -> int:
+    """How many active users have the admin role. With `lock` their rows stay locked until
+    the caller's transaction ends (`FOR UPDATE`; SQLite's writers hold the whole database
+    anyway): a concurrent change of an admin counted here waits for it, and one waiting here
+    counts what that change committed."""
+    if lock:
+        ids = select(User.id).where(User.role == "admin", User.active.is_(True))
+        return len(session.scalars(ids.with_for_update()).all())
     admins = select(func.count()).select_from(User).where(User.role == "admin")
     return int(session.scalar(admins.where(User.active.is_(True))) or 0)
 
