@@ -14,7 +14,7 @@ from typing import Any
 from sigma.store.handles import Session
 from sigma.store.job_notes import add_note, latest_note
 from sigma.store.queries.params import all_sets
-from sigma.store.queries.users import list_users
+from sigma.store.queries.users import active_admins, list_users
 from sigma.store.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,14 @@ def check_users(session: Session, now: datetime, inactive_after: timedelta) -> U
     users - and report role/active changes against the previous audit (a `users_audit` row
     in `action_log`, written when the rights changed).
 
-    The last active admin is never deactivated: that would lock everyone out.
+    The last active admin is never deactivated: that would lock everyone out. The admins are
+    counted with their rows locked (`active_admins`), before the users are read, as the API
+    does when it demotes or deactivates one: the check and an admin's change at the same time
+    (the two admins left, one idle, the other being demoted) must not both go ahead.
     """
     cutoff = now - inactive_after
+    admins = active_admins(session, lock=True)
     users = list_users(session)
-    admins = sum(1 for u in users if u.active and u.role == "admin")
     deactivated = []
     for user in users:
         seen = user.last_login or user.created_at

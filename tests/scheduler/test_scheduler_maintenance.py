@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from sigma.config import load_settings
 from sigma.scheduler.jobs import JobRuntime
 from sigma.scheduler.maintenance import ConfigSync, check_users, rotate_logs
 from sigma.scheduler.tasks import Alerter
-from sigma.store.db import session_scope
+from sigma.store.db import init_db, session_factory, session_scope
 from sigma.store.models import User
 from sigma.store.params import deactivate_params, get_active_params, set_params
+from sigma.store.queries.users import active_admins
 from sigma.store.settings import VersionConflict, get_settings, set_setting
 from sigma.strategies import load_strategies
 
@@ -233,3 +236,44 @@ def test_time_rotation_of_small_logs(tmp_path: Path) -> None:
     # Without `every`, only size counts.
     (logs / "bot.log").write_text("x")
     assert rotate_logs(logs, NOW + 5 * day, max_bytes=10, keep=timedelta(days=30)).rotated == []
+
+
+@pytest.mark.pg
+def test_the_user_check_beside_an_admins_demotion_keeps_an_admin(pg_schema_url: str) -> None:
+    """Two admins, one idle: the daily check runs while the other is being demoted through
+    the API (its transaction open, the admins' rows locked as the API locks them). The check
+    waits for it, then counts one admin and keeps it; counting both before, it deactivated
+    the idle one and the demotion left none."""
+    engine = init_db(pg_schema_url)
+    sessions = session_factory(engine)
+    with session_scope(sessions) as session:
+        session.add_all(
+            [_user("idle", "admin", created=400, login=200), _user("boss", "admin", 400, 1)]
+        )
+    demoting = sessions()
+    active_admins(demoting, lock=True)
+    boss = demoting.scalar(select(User).where(User.username == "boss"))
+    assert boss is not None
+    boss.role = "viewer"
+    demoting.flush()
+
+    def check() -> list[str]:
+        with session_scope(sessions) as session:
+            return check_users(session, NOW, DAYS_90).deactivated
+
+    def waiting_on_a_lock() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+
+    with ThreadPoolExecutor(1) as pool:
+        checked = pool.submit(check)
+        deadline = time.monotonic() + 30
+        while not (checked.done() or waiting_on_a_lock()):
+            assert time.monotonic() < deadline, "the check neither ended nor waited"
+            time.sleep(0.01)
+        demoting.commit()
+        demoting.close()
+        assert checked.result(timeout=30) == []
+    with sessions() as session:
+        assert active_admins(session) == 1
+    engine.dispose()
