@@ -43,14 +43,24 @@ SETTLED = frozenset({"filled", "cancelled", "rejected"})
 """Stored statuses that never change again (a dead-lettered order may still be booked)."""
 
 _MAX_PAUSE = 60.0
+_MAX_HEARD = 10_000
 
 
 class Unsettled:
     """The orders the bot sent or adopted that the store may still change, each with the
-    keys of the fills the bot booked of it."""
+    keys of the fills the bot booked of it.
 
-    def __init__(self) -> None:
+    A final status heard on the bus does not end the following: fills and statuses come on
+    two subscriptions, each on a connection of its own, so an order's final status may arrive
+    while its fills were lost on the other. Such an order is still read back until the store
+    shows it final (its fills are committed with that status); the `max_heard` latest of them
+    are kept, so a bus that never drops cannot grow the set without bound."""
+
+    def __init__(self, max_heard: int = _MAX_HEARD) -> None:
         self._fills: dict[str, set[FillIdentity]] = {}
+        self._heard: dict[str, None] = {}
+        """Orders whose final status the bus delivered, oldest first."""
+        self.max_heard = max_heard
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._fills))
@@ -78,13 +88,23 @@ class Unsettled:
         return True
 
     def settle(self, client_order_id: str, status: str) -> None:
-        """The store holds `status` for the order: forget it when that is final."""
-        if status in SETTLED:
-            self._fills.pop(client_order_id, None)
+        """The bus delivered `status` for the order: when final, it is noted as heard, and
+        followed until the store is read (see the class docstring)."""
+        if status not in SETTLED or client_order_id not in self._fills:
+            return
+        self._heard[client_order_id] = None
+        while len(self._heard) > self.max_heard:
+            self.forget(next(iter(self._heard)))
+
+    def heard(self, client_order_id: str) -> bool:
+        """Whether the bus delivered a final status of the order."""
+        return client_order_id in self._heard
 
     def forget(self, client_order_id: str) -> None:
-        """The order never left the bot (its send failed)."""
+        """Follow the order no more: the store showed it final with its fills, or it never
+        left the bot (its send failed)."""
         self._fills.pop(client_order_id, None)
+        self._heard.pop(client_order_id, None)
 
 
 def booked_fills(order: BookedOrder, engine: DispatchEngine) -> list[FillEvent]:
@@ -167,7 +187,9 @@ class FeedbackCatchUp:
             if engine is None or order.client_order_id not in self.bot.unsettled:
                 continue
             fills += sum(self.bot.on_fill(fill) for fill in booked_fills(order, engine))
-            if order.status in SETTLED:
+            if order.status not in SETTLED:
+                continue
+            if not self.bot.unsettled.heard(order.client_order_id):
                 statuses += 1
                 self.bot.on_status(
                     OrderStatusEvent(
@@ -178,4 +200,6 @@ class FeedbackCatchUp:
                         ts=now,
                     )
                 )
+            # Final in the store, committed with every fill of it: nothing more to read.
+            self.bot.unsettled.forget(order.client_order_id)
         return fills, statuses

@@ -14,8 +14,8 @@ from sqlalchemy import update
 
 from sigma.bootstrap import App
 from sigma.domain import Side
-from sigma.execution.events import FillEvent
-from sigma.runtime.catch_up import FeedbackCatchUp
+from sigma.execution.events import FillEvent, OrderStatusEvent
+from sigma.runtime.catch_up import FeedbackCatchUp, Unsettled
 from sigma.runtime.services import Services
 from sigma.store.models import FillRecord, OrderRecord
 from tests.runtime.pipeline_helpers import SYMBOL, bars, make_app
@@ -90,6 +90,49 @@ async def test_what_the_bus_missed_is_booked_once_from_the_store(db_url: str) ->
     assert system.risk_state is not None
     system.risk_state.close()
     app.close()
+
+
+async def test_a_final_status_heard_before_its_fills_leaves_them_to_be_read_back(
+    db_url: str,
+) -> None:
+    """Fills and statuses come on two subscriptions, each on a connection of its own: the
+    status one may deliver an order's 'filled' while the fills one is reconnecting and has
+    lost the fill. The order is still read back when the fills come back, and its fill
+    booked (once); the status heard is not applied again."""
+    app = make_app(db_url)
+    store_bars(app, bars(30))
+    store_order(app, COID, "limit")
+    system = Services(app, ("bot",))
+    bot = system._bot()
+    catch_up = bot.catch_up
+    assert isinstance(catch_up, FeedbackCatchUp)
+    engine = bot.engines[("sma_cross", SYMBOL)]
+    qty = engine.portfolio.qty(SYMBOL)
+    store_fill(app, 3, 89, 1, "filled")
+    final = OrderStatusEvent(client_order_id=COID, symbol=SYMBOL, status="filled", ts=T0)
+    bot.on_status(final)  # heard; its fill was published while the fills channel was down
+    assert COID not in engine.resting
+    await catch_up()  # the fills subscription is back
+    assert (catch_up.fills, catch_up.statuses) == (1, 0)
+    assert engine.portfolio.qty(SYMBOL) == qty + 3
+    assert list(bot.unsettled) == []
+    bot.on_fill(announced(3, 89, 1))  # its report, arriving after all
+    assert engine.portfolio.qty(SYMBOL) == qty + 3
+    assert system.risk_state is not None
+    system.risk_state.close()
+    app.close()
+
+
+def test_orders_whose_final_status_was_heard_are_kept_within_a_bound() -> None:
+    """Heard final but not yet read back: only the latest `max_heard` stay followed."""
+    unsettled = Unsettled(max_heard=2)
+    for coid in ("a", "b", "c", "open"):
+        unsettled.track(coid)
+    for coid in ("a", "b", "c"):
+        unsettled.settle(coid, "filled")
+    unsettled.settle("open", "partially_filled")
+    assert list(unsettled) == ["b", "c", "open"]
+    assert unsettled.heard("c") and not unsettled.heard("open")
 
 
 async def test_two_executions_alike_in_size_price_and_time_are_two_fills(db_url: str) -> None:
