@@ -14,6 +14,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from sigma.api.context import ApiContext
 from sigma.api.routers import auth as auth_router
@@ -158,6 +159,24 @@ def test_a_successful_login_is_not_counted_against_its_address(client: TestClien
     for _ in range(auth_router.ADDRESS_MAX_FAILURES + 1):
         ok = client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORD})
         assert ok.status_code == 200
+
+
+def test_logins_the_database_failed_are_not_counted_as_failures(
+    api: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each try is counted before its password is checked: a try that ends in an error, not
+    # a wrong password (the database away), must take that back, or an outage's retries
+    # lock the account (and, at 50, everyone behind the address) out once it is back.
+    def database_away(session: Session, username: str, password: str, *, rounds: int) -> None:
+        raise OperationalError("SELECT", {}, ConnectionError("the database went away"))
+
+    monkeypatch.setattr(auth_router, "authenticate", database_away)
+    good = {"username": "trader", "password": PASSWORD}
+    with TestClient(api, raise_server_exceptions=False) as client:
+        for _ in range(auth_router.ACCOUNT_FREE_FAILURES + 1):
+            assert client.post("/api/auth/token", data=good).status_code == 500
+        monkeypatch.undo()  # the database is back
+        assert client.post("/api/auth/token", data=good).status_code == 200
 
 
 def test_unknown_usernames_are_throttled_like_real_ones(client: TestClient) -> None:

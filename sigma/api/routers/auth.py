@@ -142,11 +142,19 @@ def login(
         throttle.failed(account)
         throttle.failed(address)
     rounds = ctx.deps.settings.api.bcrypt_rounds
-    user = authenticate(session, form.username, form.password, rounds=rounds)
+    try:
+        user = authenticate(session, form.username, form.password, rounds=rounds)
+        if user is not None:
+            family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
+            session.commit()
+    except BaseException:
+        # No verdict on the password (the database away, the request cancelled): the try
+        # is taken back, or an outage's retries would lock the account and its address out.
+        throttle.forgive(account)
+        throttle.forgive(address)
+        raise
     if user is None:
         raise unauthorized("wrong username or password")
-    family = start_family(session, user.id, ctx.tokens.expiry("refresh"))
-    session.commit()
     throttle.succeeded(account)
     throttle.forgive(address)
     note_for_log(request, user=user.username)
