@@ -22,8 +22,9 @@ An order the venue acknowledged (it gave the order its id) and no longer knows w
 reason and raised as a critical alert: left open, nothing would ever finish it and the bot
 would wait for it for good. So is, rejected, an order whose event was dead-lettered while
 whether the venue took it was unknown (`dead_lettered`): no delivery of it remains, so a venue
-that says `LOST_AFTER` times in a row that it does not hold it never will; while the venue
-cannot answer, it stays open.
+that says `LOST_AFTER` times in a row that it does not hold it, `unplaced_after` seconds or
+more after the give-up (when a placement sent before it can no longer land), never will;
+while the venue cannot answer, it stays open.
 
 It also cancels: one order (a `CancelEvent` from the strategy, or a resting limit order older
 than `order_timeout`), and everything when the kill switch turns on (`cancel_all` at the
@@ -39,7 +40,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from sigma.domain import OrderStatus, OrderType, Side
@@ -87,6 +88,11 @@ class FollowerSettings:
     #: the pause after a failure (a lookup after its retries, the stream), doubled per
     #: failure in a row up to a minute
     retry_seconds: float = 1.0
+    #: seconds after an order's event was dead-lettered before the venue's saying it does not
+    #: hold the order settles it rejected: a placement sent before the give-up (timed out at
+    #: a slow venue) may still reach its matching engine, until the venue refuses it as too
+    #: old (Binance: past its recvWindow, 60 s at most)
+    unplaced_after: float = 60.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -96,7 +102,7 @@ class FollowerSettings:
             self.kill_switch_seconds,
             self.retry_seconds,
         )
-        if min(positive) <= 0 or self.stream_settle_seconds < 0:
+        if min(positive) <= 0 or min(self.stream_settle_seconds, self.unplaced_after) < 0:
             raise ValueError(f"bad follower settings {self}")
         if self.order_timeout is not None and self.order_timeout <= 0:
             raise ValueError(f"order_timeout must be > 0, got {self.order_timeout}")
@@ -119,8 +125,9 @@ class _Open:
     due: float = 0.0
     #: lookups in a row that did not find it at the venue
     missing: int = 0
-    #: its event was dead-lettered with the venue's answer unknown: no delivery will place it
-    dead_lettered: bool = False
+    #: when its event was dead-lettered with the venue's answer unknown (no delivery will
+    #: place it again; None: not dead-lettered)
+    dead_lettered_at: datetime | None = None
 
     @classmethod
     def of(cls, row: OrderRecord) -> _Open:
@@ -134,8 +141,13 @@ class _Open:
             row.type,
             row.created_at,
             row.exchange_order_id or "",
-            dead_lettered=row.dead_lettered_at is not None,
+            dead_lettered_at=row.dead_lettered_at,
         )
+
+    @property
+    def dead_lettered(self) -> bool:
+        """Whether its event was dead-lettered with the venue's answer unknown."""
+        return self.dead_lettered_at is not None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -247,7 +259,8 @@ class OrderFollower:
     def dead_lettered(self, event: OrderEvent) -> None:
         """The worker gave up on `event` without learning whether the venue took it: follow
         it until the venue answers (see the module docstring)."""
-        self._following(event).dead_lettered = True
+        known = self._following(event)
+        known.dead_lettered_at = known.dead_lettered_at or self._now()
         self._wake.set()
 
     def _following(self, event: OrderEvent) -> _Open:
@@ -319,8 +332,9 @@ class OrderFollower:
     async def _missing(self, order: _Open) -> str | None:
         """The venue does not know an order it acknowledged, or one whose event was
         dead-lettered: looked up again at the next poll, and once `LOST_AFTER` lookups in a
-        row missed it, booked cancelled with a critical alert (acknowledged) or rejected
-        (never placed; `OrderWorker.reject_unplaced`); its status then, else None."""
+        row missed it, booked cancelled with a critical alert (acknowledged) or, once
+        `unplaced_after` has passed since its give-up, rejected (never placed;
+        `OrderWorker.reject_unplaced`); its status then, else None."""
         order.missing += 1
         venue, coid = self.worker.broker.name, order.client_order_id
         where = f"order {coid} ({order.exchange_order_id or 'no venue id'} at {venue})"
@@ -328,6 +342,12 @@ class OrderFollower:
             log.warning("%s not found at %s; asking again", where, venue)
             return None
         if not order.exchange_order_id:
+            assert order.dead_lettered_at is not None  # `refresh` asks only then
+            if self._now() - order.dead_lettered_at < timedelta(
+                seconds=self.settings.unplaced_after
+            ):
+                log.warning("%s not found at %s; its placement may still land", where, venue)
+                return None
             reason = (
                 f"{venue} does not hold it (not found {order.missing} times in a row after "
                 "its order event was dead-lettered): it was never placed"

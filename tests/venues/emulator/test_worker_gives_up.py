@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sigma.bus import CHANNEL_ORDER_STATUS, InMemoryWorkQueue
 from sigma.domain import Side
 from sigma.execution.events import OrderStatusEvent
+from sigma.execution.follower import FollowerSettings
 from sigma.execution.worker import OrderWorker
 from sigma.store import session_factory
 from sigma.store.models import FillRecord, OrderRecord
@@ -156,7 +157,9 @@ async def test_an_order_whose_venue_is_away_is_rejected_once_the_venue_says_it_n
             await worker.follower.refresh(COID)  # the venue cannot say yet
         assert status(worker) == "new"
         spoiler.down = False
-        restarted = OrderWorker(worker.sessions, worker.broker, worker.pubsub)
+        # Long enough after the give-up that a placement sent before it can no longer land.
+        follow = FollowerSettings(unplaced_after=0)
+        restarted = OrderWorker(worker.sessions, worker.broker, worker.pubsub, follow=follow)
         restarted.on_alert = worker.on_alert
         counts.update(await restarted.reconcile("live"))
         assert await restarted.follower.load("live") == 1
@@ -188,6 +191,28 @@ async def test_an_order_whose_venue_is_away_is_rejected_once_the_venue_says_it_n
         "holds it, rejected once binance says it does not"
     )
     assert (severity2, message2) == ("warning", f"order {COID} rejected: {rejected[1]}")
+
+
+async def test_an_order_the_venue_takes_late_is_booked_not_rejected(
+    venue_server: VenueServer, engine: Engine
+) -> None:
+    """The venue is away (slow) when the order is given up: its placement may still reach the
+    venue's matching engine after lookups by client order id found nothing. Two misses a
+    second apart right after the give-up do not settle it rejected; once the late placement
+    lands, the follower finds the order and books it as the venue filled it."""
+
+    async def recover(spoiler: SpoilingProxy, worker: OrderWorker) -> None:
+        spoiler.down = False
+        assert await worker.follower.refresh(COID) is None  # not at the venue (yet)
+        assert await worker.follower.refresh(COID) is None  # nor a second later
+        assert status(worker) == "new"
+        await worker.broker.place(event(COID, Side.BUY, "0.01", START))  # the placement lands
+        assert await worker.follower.refresh(COID) == "filled"
+
+    out = await run(venue_server, engine, down=True, after=recover)
+    assert out.held == [COID] and out.dead == [COID]
+    assert out.order is not None and out.order.status == "filled" and out.fills == 1
+    assert [s.status for s in out.statuses] == ["dead_lettered", "filled"]
 
 
 async def test_an_order_the_venue_took_before_it_went_away_is_booked_not_rejected(
