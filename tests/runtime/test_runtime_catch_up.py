@@ -59,6 +59,17 @@ def announced(qty: int, price: int, minutes: int, trade: str = "") -> FillEvent:
     )
 
 
+def restarted_with_a_resting_order(db_url: str) -> tuple[App, Services, FeedbackCatchUp]:
+    """A bot restarted with the resting buy `COID` open on record, and its catch-up."""
+    app = make_app(db_url)
+    store_bars(app, bars(30))
+    store_order(app, COID, "limit")
+    system = Services(app, ("bot",))
+    catch_up = system._bot().catch_up
+    assert isinstance(catch_up, FeedbackCatchUp)
+    return app, system, catch_up
+
+
 async def test_what_the_bus_missed_is_booked_once_from_the_store(db_url: str) -> None:
     app = make_app(db_url)
     store_bars(app, bars(30))
@@ -99,13 +110,8 @@ async def test_a_final_status_heard_before_its_fills_leaves_them_to_be_read_back
     status one may deliver an order's 'filled' while the fills one is reconnecting and has
     lost the fill. The order is still read back when the fills come back, and its fill
     booked (once); the status heard is not applied again."""
-    app = make_app(db_url)
-    store_bars(app, bars(30))
-    store_order(app, COID, "limit")
-    system = Services(app, ("bot",))
-    bot = system._bot()
-    catch_up = bot.catch_up
-    assert isinstance(catch_up, FeedbackCatchUp)
+    app, system, catch_up = restarted_with_a_resting_order(db_url)
+    bot = catch_up.bot
     engine = bot.engines[("sma_cross", SYMBOL)]
     qty = engine.portfolio.qty(SYMBOL)
     store_fill(app, 3, 89, 1, "filled")
@@ -139,13 +145,8 @@ async def test_two_executions_alike_in_size_price_and_time_are_two_fills(db_url:
     """A resting order met by two equal trades in one millisecond: the venue reports two
     executions (two ids) of one size, price and time. The bot hears of one on the bus and
     reads the other back from the store: both are booked, each once."""
-    app = make_app(db_url)
-    store_bars(app, bars(30))
-    store_order(app, COID, "limit")
-    system = Services(app, ("bot",))
-    bot = system._bot()
-    catch_up = bot.catch_up
-    assert isinstance(catch_up, FeedbackCatchUp)
+    app, system, catch_up = restarted_with_a_resting_order(db_url)
+    bot = catch_up.bot
     engine = bot.engines[("sma_cross", SYMBOL)]
     qty = engine.portfolio.qty(SYMBOL)
     store_fill(app, 2, 90, 1, "partially_filled", trade="a")
