@@ -285,34 +285,37 @@ class OrderWorker:
         rather than leave it open on record with nothing to finish it and the bot waiting.
 
         The venue is asked once more. An order it holds is booked: True, the delivery
-        succeeded after all. One it does not hold is recorded rejected with the reason. When
-        it cannot say, the order stays open on record, marked dead-lettered, and the
-        follower looks it up until the venue answers: booked if the venue holds it, rejected
-        once the venue says it does not (`OrderFollower.refresh`). Either way the bot is told
-        and an alert says what happened and where; False: the delivery is dead-lettered."""
+        succeeded after all. Otherwise the order stays open on record, marked dead-lettered,
+        and the follower looks it up until the venue answers: booked if the venue holds it,
+        rejected once the venue says it does not after a placement sent before the give-up
+        can no longer land (`OrderFollower.refresh`): a venue that does not hold the order
+        now may still be processing the last placement, which failed with its outcome
+        unknown. The bot is told and an alert says what happened and where; False: the
+        delivery is dead-lettered."""
         coid, venue = event.client_order_id, self.broker.name
         reason = f"given up after {attempts} attempts at {venue}: {one_line(error)}"
         key = (event.symbol, event.strategy, event.mode)
         try:
             report = await self.broker.lookup(coid, event.symbol)
         except Exception as exc:
-            await self.db.run(partial(mark_dead_lettered, client_order_id=coid), key=key)
-            self.follower.dead_lettered(event)
-            message = (
-                f"order {coid} {reason}; whether {venue} holds it is unknown "
-                f"({one_line(exc)}): it stays open on record and is looked up until {venue} "
-                f"answers: booked if {venue} holds it, rejected once {venue} says it does not"
-            )
-            log.warning("%s", message)
-            details = {"client_order_id": coid, "symbol": event.symbol, "venue": venue}
-            self.on_alert("critical", message, details)
-            await self._announce(coid, event.symbol, "dead_lettered", reason)
-            return False
+            report, unknown = None, f"whether {venue} holds it is unknown ({one_line(exc)})"
+        else:
+            unknown = f"{venue} does not hold it yet"
         if report is not None:
             await self.book(event.symbol, event.side, event.strategy, event.mode, report)
             log.warning("order %s found at %s on its last try; booked", coid, venue)
             return True
-        await self.reject_unplaced(coid, key, f"{reason}; {venue} does not hold it")
+        await self.db.run(partial(mark_dead_lettered, client_order_id=coid), key=key)
+        self.follower.dead_lettered(event)
+        message = (
+            f"order {coid} {reason}; {unknown}: it stays open on record and is looked up "
+            f"until {venue} answers: booked if {venue} holds it, rejected once {venue} says it "
+            "does not"
+        )
+        log.warning("%s", message)
+        details = {"client_order_id": coid, "symbol": event.symbol, "venue": venue}
+        self.on_alert("critical", message, details)
+        await self._announce(coid, event.symbol, "dead_lettered", reason)
         return False
 
     async def reject_unplaced(self, client_order_id: str, key: PositionKey, reason: str) -> bool:

@@ -4,8 +4,9 @@ the bot waiting. Real ccxt over HTTP to `sigma venue` through a proxy that spoil
 (`proxy_helpers`), one try per placement and no queue retries, so the first failure is the
 last.
 
-- the venue never took the order (every new order's answer spoiled, unsent): it is recorded
-  rejected with the reason, the bot is told, an alert says which venue;
+- the venue never took the order (every new order's answer spoiled, unsent): it stays open,
+  dead-lettered, while the placement might still land, then is recorded rejected with the
+  reason, the bot is told, an alert says which venue; one whose placement lands late is booked;
 - the venue took it and only the answer was lost: the last lookup finds it and books it; the
   delivery succeeds after all;
 - the venue is away (503 for everything): whether it holds the order is unknown, so it stays
@@ -115,16 +116,55 @@ async def run(
 async def test_an_order_the_venue_never_took_is_rejected_with_the_reason(
     venue_server: VenueServer, engine: Engine
 ) -> None:
-    out = await run(venue_server, engine, "html", spoil=100, forward=False)
+    async def settle(spoiler: SpoilingProxy, worker: OrderWorker) -> None:
+        assert status(worker) == "new"  # its placement might still land
+        # Long enough after the give-up that a placement sent before it can no longer land.
+        worker.follower.settings = FollowerSettings(unplaced_after=0)
+        assert await worker.follower.refresh(COID) is None  # one miss: asked again
+        assert await worker.follower.refresh(COID) == "rejected"
+
+    out = await run(venue_server, engine, "html", settle, spoil=100, forward=False)
     assert out.held == [] and out.dead == [COID] and out.fills == 0
     assert out.order is not None and out.order.status == "rejected"
-    reason = (
+    given_up = (
         "given up after 1 attempts at binance: BadResponse: binance: the answer about order "
-        f"{COID} is not an order (no order id): '<html><body>upstream timeout</body></html>'; "
-        "binance does not hold it"
+        f"{COID} is not an order (no order id): '<html><body>upstream timeout</body></html>'"
     )
-    assert [(s.status, s.reason) for s in out.statuses] == [("rejected", reason)]
-    assert out.alerts == [("warning", f"order {COID} rejected: {reason}")]
+    reason = (
+        "binance does not hold it (not found 2 times in a row after its order event was "
+        "dead-lettered): it was never placed"
+    )
+    assert [(s.status, s.reason) for s in out.statuses] == [
+        ("dead_lettered", given_up),
+        ("rejected", reason),
+    ]
+    assert out.alerts == [
+        (
+            "critical",
+            f"order {COID} {given_up}; binance does not hold it yet: it stays open on record "
+            "and is looked up until binance answers: booked if binance holds it, rejected "
+            "once binance says it does not",
+        ),
+        ("warning", f"order {COID} rejected: {reason}"),
+    ]
+
+
+async def test_an_order_the_venue_takes_after_the_last_lookup_is_booked_not_rejected(
+    venue_server: VenueServer, engine: Engine
+) -> None:
+    """The last placement's answer is lost and the lookup right after it does not find the
+    order: the placement may still be on its way to the venue's matching engine, so the
+    order is not settled rejected then. When it lands, the follower books it as filled."""
+
+    async def late(spoiler: SpoilingProxy, worker: OrderWorker) -> None:
+        assert status(worker) == "new"
+        await worker.broker.place(event(COID, Side.BUY, "0.01", START))  # the placement lands
+        assert await worker.follower.refresh(COID) == "filled"
+
+    out = await run(venue_server, engine, "html", late, spoil=1, forward=False)
+    assert out.held == [COID] and out.dead == [COID]
+    assert out.order is not None and out.order.status == "filled" and out.fills == 1
+    assert [s.status for s in out.statuses] == ["dead_lettered", "filled"]
 
 
 async def test_an_order_the_venue_took_is_found_on_the_last_try_and_booked(
