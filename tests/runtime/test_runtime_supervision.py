@@ -19,6 +19,9 @@ from sigma.bus.base import QUEUE_ORDERS
 from sigma.ops.components import ComponentStatus
 from sigma.runtime.services import Services
 from sigma.runtime.supervisor import Backoff
+from sigma.store.auth_sessions import start_family
+from sigma.store.db import session_scope
+from sigma.store.queries.users import add_user, get_user
 from tests.integration.private_servers import free_port
 from tests.runtime.pipeline_helpers import make_app, running, wait_for
 
@@ -47,12 +50,25 @@ def raising_once(real: Callable[..., Any], name: str) -> Callable[..., Any]:
     return once
 
 
-async def get_health(system: Services) -> dict[str, Any]:
-    """`/api/health` as a signed-in caller sees it (an anonymous one gets the status alone)."""
+def viewer_token(system: Services) -> str:
+    """An access token of a viewer the store knows, signed in (a login family of its own):
+    the API admits no other to its health details."""
     tokens = TokenService(
         load_jwt_secret(system.app.settings), timedelta(minutes=5), timedelta(minutes=5)
     )
-    token, _ = tokens.issue("viewer", "viewer", version=0, family="supervision")
+    with session_scope(system.app.sessions) as session:
+        user = get_user(session, "viewer") or add_user(session, "viewer", "x", "viewer")
+        session.flush()
+        family = start_family(session, user.id, datetime.now(UTC) + timedelta(minutes=5))
+        token, _ = tokens.issue(
+            user.username, user.role, version=user.token_version, family=family.id
+        )
+    return token
+
+
+async def get_health(system: Services) -> dict[str, Any]:
+    """`/api/health` as a signed-in caller sees it (an anonymous one gets the status alone)."""
+    token = viewer_token(system)
     async with (
         aiohttp.ClientSession() as client,
         client.get(
