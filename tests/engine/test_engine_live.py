@@ -174,16 +174,23 @@ def test_bar_builder_buckets_and_ignores_late_ticks() -> None:
         BarBuilder("X", timedelta(0))
 
 
-def test_executions_alike_but_for_their_ids_are_each_booked_once() -> None:
-    """Two executions of one order at one size, price and time (a resting order met by two
-    equal trades in one millisecond) are two fills; a repeated report of either is not."""
+def _crossing_engine(bars: int) -> tuple[DispatchEngine, list[Order]]:
+    """A crossing's live engine after `bars` minute bars of a 7-bar zigzag, and the orders it
+    sent (none of them filled)."""
     sent: list[Order] = []
     engine = DispatchEngine(
         SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda order, ref: sent.append(order)
     )
-    for k in range(30):
+    for k in range(bars):
         p = D(100 + (k % 7))
         engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
+    return engine, sent
+
+
+def test_executions_alike_but_for_their_ids_are_each_booked_once() -> None:
+    """Two executions of one order at one size, price and time (a resting order met by two
+    equal trades in one millisecond) are two fills; a repeated report of either is not."""
+    engine, sent = _crossing_engine(30)
     order = sent[-1]
     assert order.qty is not None and order.qty >= 2
     half = order.qty / 2
@@ -208,13 +215,7 @@ def test_fills_find_their_orders_after_the_history_was_trimmed(
 
     monkeypatch.setattr(live, "MAX_RECORDS", 10)
     monkeypatch.setattr(live, "_SEEN_FILLS", 4)
-    sent: list[Order] = []
-    engine = DispatchEngine(
-        SmaCross(fast=2, slow=3), "X", EngineConfig(), lambda order, ref: sent.append(order)
-    )
-    for k in range(300):
-        p = D(100 + (k % 7))
-        engine.on_live_bar(Bar("X", T0 + pd.Timedelta(minutes=k), p, p, p, p), ref_price=p)
+    engine, sent = _crossing_engine(300)
     assert len(sent) > 20 and len(engine.orders) <= 20
     kept = {o.client_order_id for o in engine.orders}
     assert set(engine._by_id) == kept  # trimmed with the history
