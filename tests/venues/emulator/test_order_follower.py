@@ -250,15 +250,20 @@ async def test_an_order_a_restarted_venue_lost_is_booked_cancelled_with_an_alert
                 stop = asyncio.Event()
                 task = asyncio.create_task(f.follower.run("live", stop))
                 try:
+                    # Booked, then no longer followed: the worker tells the follower once its
+                    # booking is committed and announced, and stopping cancels the poll.
                     await until(
-                        lambda: order_row(f.sessions, "lost-0000001").status == "cancelled",
-                        "the lost order booked cancelled",
+                        lambda: (
+                            order_row(f.sessions, "lost-0000001").status == "cancelled"
+                            and "lost-0000001" not in f.follower.open
+                        ),
+                        "the lost order booked cancelled and no longer followed",
                     )
                 finally:
                     stop.set()
                     await asyncio.wait_for(task, 15)
     row = order_row(f.sessions, "lost-0000001")
-    assert row.filled_qty == 0 and "lost-0000001" not in f.follower.open
+    assert row.filled_qty == 0
     ((severity, message, details),) = f.alerts
     assert severity == "critical" and details["client_order_id"] == "lost-0000001"
     assert message.startswith(f"order lost-0000001 ({row.exchange_order_id} at {name}) booked")
