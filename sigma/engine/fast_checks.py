@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sigma.engine.history_check import bad_price, out_of_order
-from sigma.strategies.bits import not_a_price
+from sigma.strategies.bits import all_prices, not_a_price
 from sigma.strategies.series import FloatArray
 from sigma.strategies.vectorised import IntArray
 
@@ -36,17 +36,15 @@ _RUN = 4096  # values checked with no branch between them
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_not_positive(bits: IntArray) -> int:  # pragma: no cover - numba-compiled
-    """The first index whose bits are not a finite double above zero, or -1."""
-    for lo in range(0, len(bits), _RUN):
-        run = bits[lo : lo + _RUN]
-        bad = False
-        for j in range(len(run)):
-            bad |= not_a_price(run[j])
-        if bad:
-            for j in range(len(run)):
-                if not_a_price(run[j]):
-                    return lo + j
+def _first_not_positive(values: FloatArray) -> int:  # pragma: no cover - numba-compiled
+    """The first index whose value is not a finite number above zero, or -1: the values
+    are scanned a run at a time (`all_prices`), and only a run holding one is looked into."""
+    bits = values.view(np.int64)
+    for lo in range(0, len(values), _RUN):
+        if not all_prices(values, lo, lo + _RUN):
+            for j in range(lo, min(lo + _RUN, len(values))):
+                if not_a_price(bits[j]):
+                    return j
     return -1
 
 
@@ -68,7 +66,7 @@ def _first_not_later(stamps: IntArray) -> int:  # pragma: no cover - numba-compi
 def check_prices(bars: pd.DataFrame, column: str, values: FloatArray) -> None:
     """`BadHistory` at the first bar whose `values` (price `column` of `bars`, contiguous
     float64) is NaN, infinite, zero or negative."""
-    at = int(_first_not_positive(values.view(np.int64)))
+    at = int(_first_not_positive(values))
     if at >= 0:
         raise bad_price(bars, column, at, float(values[at]))
 
@@ -130,9 +128,9 @@ def check_ahead(bars: pd.DataFrame, opens: FloatArray | None) -> Callable[[], No
     if opens is None:
         ahead.set_result(-1)
     elif len(opens) >= AHEAD_BARS:
-        ahead = _pool().submit(_first_not_positive, opens.view(np.int64))
+        ahead = _pool().submit(_first_not_positive, opens)
     else:
-        ahead.set_result(_first_not_positive(opens.view(np.int64)))
+        ahead.set_result(_first_not_positive(opens))
 
     def settle() -> None:
         bad = ahead.result()
